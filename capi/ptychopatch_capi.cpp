@@ -1,0 +1,191 @@
+// The exported C entry points. Each one is a thin, noexcept shell: argument
+// plumbing into the C++ core inside impl::guarded, which maps every failure
+// to a status and the thread-local message.
+#include <memory>
+#include <string>
+
+#include "core/context.hpp"
+#include "core/error.hpp"
+#include "core/extract_plan.hpp"
+#include "core/gpu_runtime.hpp"
+#include "ptychopatch.h"
+
+using ptychopatch::impl::fail;
+using ptychopatch::impl::guarded;
+using ptychopatch::impl::require_non_null;
+
+namespace {
+
+ptp_status invalid_output(const char* function, const char* argument) {
+  return guarded(function, [&] { require_non_null(nullptr, argument); });
+}
+
+}  // namespace
+
+extern "C" {
+
+PTP_API const char* ptp_status_name(ptp_status status) {
+  switch (status) {
+    case PTP_SUCCESS: return "PTP_SUCCESS";
+    case PTP_ERROR_INVALID_ARGUMENT: return "PTP_ERROR_INVALID_ARGUMENT";
+    case PTP_ERROR_INVALID_SIZE: return "PTP_ERROR_INVALID_SIZE";
+    case PTP_ERROR_SIZE_OVERFLOW: return "PTP_ERROR_SIZE_OVERFLOW";
+    case PTP_ERROR_NON_FINITE: return "PTP_ERROR_NON_FINITE";
+    case PTP_ERROR_BUFFER_TOO_SMALL: return "PTP_ERROR_BUFFER_TOO_SMALL";
+    case PTP_ERROR_OUT_OF_MEMORY: return "PTP_ERROR_OUT_OF_MEMORY";
+    case PTP_ERROR_BACKEND_UNAVAILABLE: return "PTP_ERROR_BACKEND_UNAVAILABLE";
+    case PTP_ERROR_UNSUPPORTED: return "PTP_ERROR_UNSUPPORTED";
+    case PTP_ERROR_CUDA: return "PTP_ERROR_CUDA";
+    case PTP_ERROR_CANCELLED: return "PTP_ERROR_CANCELLED";
+    case PTP_ERROR_INTERNAL: return "PTP_ERROR_INTERNAL";
+  }
+  return "PTP_UNKNOWN_STATUS";
+}
+
+PTP_API const char* ptp_last_error_message(void) { return ptychopatch::impl::last_error(); }
+
+PTP_API ptp_status ptp_get_version(int32_t* major, int32_t* minor, int32_t* patch) {
+  return guarded("ptp_get_version", [&] {
+    require_non_null(major, "major");
+    require_non_null(minor, "minor");
+    require_non_null(patch, "patch");
+    *major = PTP_VERSION_MAJOR;
+    *minor = PTP_VERSION_MINOR;
+    *patch = PTP_VERSION_PATCH;
+  });
+}
+
+PTP_API const char* ptp_version_string(void) {
+  static const std::string version =
+      std::to_string(PTP_VERSION_MAJOR) + "." + std::to_string(PTP_VERSION_MINOR) + "." +
+      std::to_string(PTP_VERSION_PATCH) +
+      (ptychopatch::impl::gpu::built_with_cuda() ? "+cuda" : "+cpu");
+  return version.c_str();
+}
+
+PTP_API ptp_status ptp_cuda_device_count(int32_t* count) {
+  return guarded("ptp_cuda_device_count", [&] {
+    require_non_null(count, "count");
+    *count = ptychopatch::impl::gpu::device_count();
+  });
+}
+
+PTP_API ptp_status ptp_context_options_init(ptp_context_options* options) {
+  return guarded("ptp_context_options_init", [&] {
+    require_non_null(options, "options");
+    ptychopatch::impl::default_context_options(options);
+  });
+}
+
+PTP_API ptp_status ptp_context_create(const ptp_context_options* options, ptp_context** context) {
+  if (context == nullptr) return invalid_output("ptp_context_create", "context");
+  return guarded("ptp_context_create", [&] {
+    auto made = std::make_unique<ptp_context>(ptychopatch::impl::make_context(options));
+    *context = made.release();
+  });
+}
+
+PTP_API ptp_status ptp_context_destroy(ptp_context* context) {
+  delete context;
+  ptychopatch::impl::clear_last_error();
+  return PTP_SUCCESS;
+}
+
+PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, ptp_backend* backend) {
+  return guarded("ptp_context_get_backend", [&] {
+    require_non_null(context, "context");
+    require_non_null(backend, "backend");
+    *backend = context->backend;
+  });
+}
+
+PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32_t* num_threads) {
+  return guarded("ptp_context_get_num_threads", [&] {
+    require_non_null(context, "context");
+    require_non_null(num_threads, "num_threads");
+    *num_threads = context->num_threads;
+  });
+}
+
+PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc) {
+  return guarded("ptp_extract_desc_init", [&] {
+    require_non_null(desc, "desc");
+    ptychopatch::impl::default_extract_desc(desc);
+  });
+}
+
+PTP_API ptp_status ptp_extract_output_bytes(const ptp_extract_desc* desc, int64_t num_patches,
+                                            size_t* bytes) {
+  return guarded("ptp_extract_output_bytes", [&] {
+    require_non_null(bytes, "bytes");
+    const auto geometry = ptychopatch::impl::validate_extract_desc(desc);
+    if (num_patches < 0)
+      fail(PTP_ERROR_INVALID_SIZE,
+           "argument 'num_patches' is " + std::to_string(num_patches) + ", must be >= 0");
+    *bytes = ptychopatch::impl::extract_output_bytes(geometry, num_patches);
+  });
+}
+
+PTP_API ptp_status ptp_extract_plan_create(ptp_context* context, const ptp_extract_desc* desc,
+                                           ptp_extract_plan** plan) {
+  if (plan == nullptr) return invalid_output("ptp_extract_plan_create", "plan");
+  return guarded("ptp_extract_plan_create", [&] {
+    require_non_null(context, "context");
+    const auto geometry = ptychopatch::impl::validate_extract_desc(desc);
+    *plan = new ptp_extract_plan{context, geometry};
+  });
+}
+
+PTP_API ptp_status ptp_extract_plan_destroy(ptp_extract_plan* plan) {
+  delete plan;
+  ptychopatch::impl::clear_last_error();
+  return PTP_SUCCESS;
+}
+
+PTP_API ptp_status ptp_extract_execute(ptp_extract_plan* plan, const void* object,
+                                       const void* offsets, int64_t num_patches, void* patches,
+                                       size_t patches_bytes) {
+  return guarded("ptp_extract_execute", [&] {
+    require_non_null(plan, "plan");
+    ptychopatch::impl::OffsetArrays arrays;
+    arrays.pairs = offsets;
+    ptychopatch::impl::execute_extract(*plan, object, arrays, num_patches, patches, patches_bytes);
+  });
+}
+
+PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void* object,
+                                              const void* global_offsets,
+                                              const void* local_offsets, int64_t num_groups,
+                                              void* patches, size_t patches_bytes) {
+  return guarded("ptp_extract_execute_legacy", [&] {
+    require_non_null(plan, "plan");
+    if (num_groups < 0)
+      fail(PTP_ERROR_INVALID_SIZE,
+           "argument 'num_groups' is " + std::to_string(num_groups) + ", must be >= 0");
+    const int64_t num_patches = ptychopatch::impl::checked_mul(
+        num_groups, plan->geometry.group_size, "num_groups * group_size");
+    ptychopatch::impl::OffsetArrays arrays;
+    arrays.legacy = true;
+    arrays.global = global_offsets;
+    arrays.local = local_offsets;
+    ptychopatch::impl::execute_extract(*plan, object, arrays, num_patches, patches, patches_bytes);
+  });
+}
+
+PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_desc* desc,
+                                       const void* object, const void* offsets,
+                                       int64_t num_patches, void* patches, size_t patches_bytes) {
+  return guarded("ptp_extract_patches", [&] {
+    ptp_context default_context{};
+    if (context == nullptr) {
+      default_context = ptychopatch::impl::make_context(nullptr);
+      context = &default_context;
+    }
+    const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
+    ptychopatch::impl::OffsetArrays arrays;
+    arrays.pairs = offsets;
+    ptychopatch::impl::execute_extract(plan, object, arrays, num_patches, patches, patches_bytes);
+  });
+}
+
+}  // extern "C"

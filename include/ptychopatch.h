@@ -1,0 +1,236 @@
+/*
+ * libptychopatch: translate-and-crop patch extraction (and, in later
+ * releases, neighbour grouping and CFA phase correlation) behind a stable C
+ * ABI, with a CUDA backend and a CPU fallback.
+ *
+ * Conventions of this header (C99):
+ *  - Every exported symbol starts with `ptp_`, every macro and enum constant
+ *    with `PTP_`.
+ *  - Every function returns a `ptp_status`. On failure no output argument is
+ *    written and `ptp_last_error_message()` names the offending argument.
+ *  - Sizes and counts are int64_t (negative values are rejected, never
+ *    wrapped); byte sizes of caller buffers are size_t.
+ *  - Offsets and positions are given x first, then y, in pixels.
+ *  - Option and descriptor structs carry their own `struct_size`; fill them
+ *    with the matching `*_init` function, then change the fields you need.
+ *    This lets later releases append fields without breaking the ABI.
+ *  - Handles are opaque. A handle must not be used from two threads at the
+ *    same time; distinct handles may be used concurrently.
+ *
+ * Full reference: docs/api.md. Semantics of every result: docs/semantics.md.
+ */
+#ifndef PTYCHOPATCH_H
+#define PTYCHOPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#if defined(PTYCHOPATCH_BUILDING_LIBRARY)
+#define PTP_API __declspec(dllexport)
+#else
+#define PTP_API __declspec(dllimport)
+#endif
+#else
+#define PTP_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of this header. The soname carries PTP_VERSION_MAJOR (the ABI
+ * major); minor releases only add symbols or append struct fields. */
+#define PTP_VERSION_MAJOR 0
+#define PTP_VERSION_MINOR 1
+#define PTP_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- status */
+
+/* Every function returns one of these. The values are part of the ABI. */
+typedef enum ptp_status {
+  PTP_SUCCESS = 0,
+  /* A null pointer where data is required, an unknown enum value, or an
+   * option struct whose struct_size this library does not know. */
+  PTP_ERROR_INVALID_ARGUMENT = 1,
+  /* A size or count out of its domain: N < 1, H or W < 1, a negative count,
+   * a patch count that is not a multiple of the group size. */
+  PTP_ERROR_INVALID_SIZE = 2,
+  /* Sizes whose product (elements or bytes) does not fit in 64 bits. */
+  PTP_ERROR_SIZE_OVERFLOW = 3,
+  /* A NaN or infinite value where a finite number is required. */
+  PTP_ERROR_NON_FINITE = 4,
+  /* The caller's output buffer is smaller than the result. */
+  PTP_ERROR_BUFFER_TOO_SMALL = 5,
+  /* Host or device memory could not be allocated. */
+  PTP_ERROR_OUT_OF_MEMORY = 6,
+  /* The GPU backend was demanded but this build has no CUDA support, or no
+   * driver or device is usable. */
+  PTP_ERROR_BACKEND_UNAVAILABLE = 7,
+  /* A valid request that this backend or build does not support, e.g.
+   * device pointers on a CPU context. */
+  PTP_ERROR_UNSUPPORTED = 8,
+  /* A CUDA runtime or library call failed; the message has the details. */
+  PTP_ERROR_CUDA = 9,
+  /* A progress callback asked to stop. */
+  PTP_ERROR_CANCELLED = 10,
+  /* A bug in this library; please report it with the message. */
+  PTP_ERROR_INTERNAL = 99
+} ptp_status;
+
+/* Static, never-null name of a status code, e.g. "PTP_ERROR_NON_FINITE". */
+PTP_API const char* ptp_status_name(ptp_status status);
+
+/* Message describing the outcome of the most recent call made on this
+ * thread: empty after a success, a sentence naming the argument after a
+ * failure. Valid until the next call on this thread; never null. */
+PTP_API const char* ptp_last_error_message(void);
+
+/* --------------------------------------------------------------- version */
+
+/* Version of the library actually loaded (compare with PTP_VERSION_*). */
+PTP_API ptp_status ptp_get_version(int32_t* major, int32_t* minor, int32_t* patch);
+
+/* "MAJOR.MINOR.PATCH+cuda" or "MAJOR.MINOR.PATCH+cpu"; static, never null. */
+PTP_API const char* ptp_version_string(void);
+
+/* ------------------------------------------------------------ enums used */
+
+typedef enum ptp_backend {
+  PTP_BACKEND_AUTO = 0, /* the GPU when one is usable, else the CPU */
+  PTP_BACKEND_CPU = 1,
+  PTP_BACKEND_GPU = 2
+} ptp_backend;
+
+/* Element types of arrays crossing the ABI. */
+typedef enum ptp_dtype {
+  PTP_DTYPE_FLOAT32 = 1,
+  PTP_DTYPE_FLOAT64 = 2,
+  PTP_DTYPE_COMPLEX64 = 3 /* interleaved (re, im) float32 pairs */
+} ptp_dtype;
+
+/* Where the caller's arrays live. */
+typedef enum ptp_memory {
+  PTP_MEMORY_HOST = 0,  /* ordinary (pageable or pinned) host memory */
+  PTP_MEMORY_DEVICE = 1 /* CUDA device memory of the context's device */
+} ptp_memory;
+
+/* Output layouts of patch extraction (B groups of c patches, N x N each). */
+typedef enum ptp_layout {
+  /* (B, N, N, c), C order: patch p = b*c + k is out[b, :, :, k]
+   * (PtychoPINN's channel format). */
+  PTP_LAYOUT_CHANNEL = 0,
+  /* (B*c, N, N), C order: patch p is out[p, :, :]. */
+  PTP_LAYOUT_FLAT = 1
+} ptp_layout;
+
+/* --------------------------------------------------------------- context */
+
+/* A context chooses the backend and owns its resources (threads now; the
+ * CUDA device, streams and memory budget of the GPU backend). */
+typedef struct ptp_context ptp_context;
+
+typedef struct ptp_context_options {
+  size_t struct_size;   /* sizeof(ptp_context_options), set by _init */
+  int32_t backend;      /* ptp_backend; default PTP_BACKEND_AUTO */
+  int32_t num_threads;  /* CPU worker threads; 0 (default) = all cores */
+  int32_t device;       /* CUDA device ordinal for the GPU backend; 0 */
+  int32_t reserved0;    /* must be 0 */
+  /* Upper bound in bytes on the device memory the GPU backend allocates for
+   * one call; work larger than this is split into chunks. 0 (default) = a
+   * safe fraction of the device's free memory. Not used by the CPU. */
+  uint64_t device_memory_budget;
+} ptp_context_options;
+
+/* Fills *options with the defaults listed above. */
+PTP_API ptp_status ptp_context_options_init(ptp_context_options* options);
+
+/* Creates a context. options may be NULL for the defaults. With
+ * PTP_BACKEND_AUTO the context resolves to the GPU when CUDA support is
+ * built in and a device is usable, else to the CPU; with PTP_BACKEND_GPU and
+ * no usable device it fails with PTP_ERROR_BACKEND_UNAVAILABLE. */
+PTP_API ptp_status ptp_context_create(const ptp_context_options* options, ptp_context** context);
+
+/* Releases a context. NULL is accepted and ignored. Plans made from the
+ * context must be destroyed first. */
+PTP_API ptp_status ptp_context_destroy(ptp_context* context);
+
+/* The backend the context resolved to: PTP_BACKEND_CPU or PTP_BACKEND_GPU. */
+PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, ptp_backend* backend);
+
+/* Number of CPU threads the context uses. */
+PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32_t* num_threads);
+
+/* Number of usable CUDA devices: 0 when the library was built without
+ * CUDA, or when no driver or device is present (this is not an error). */
+PTP_API ptp_status ptp_cuda_device_count(int32_t* count);
+
+/* ------------------------------------------------------ patch extraction */
+
+/* Geometry and types of an extraction, fixed when a plan is made. */
+typedef struct ptp_extract_desc {
+  size_t struct_size;   /* sizeof(ptp_extract_desc), set by _init */
+  int64_t height;       /* object rows H >= 1 */
+  int64_t width;        /* object columns W >= 1 */
+  int64_t patch_size;   /* N >= 1; patches are N x N, centred (N//2) */
+  int64_t group_size;   /* c >= 1 patches per group; default 1 */
+  int32_t object_dtype; /* PTP_DTYPE_COMPLEX64 (default) or _FLOAT32;
+                           the patches have the same type */
+  int32_t offset_dtype; /* PTP_DTYPE_FLOAT64 (default) or _FLOAT32 */
+  int32_t layout;       /* ptp_layout; default PTP_LAYOUT_CHANNEL */
+  int32_t memory;       /* ptp_memory of object, offsets and patches;
+                           default PTP_MEMORY_HOST */
+} ptp_extract_desc;
+
+/* Fills *desc with defaults: H = W = N = 0 (must be set), c = 1,
+ * complex64 object, float64 offsets, channel layout, host memory. */
+PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc);
+
+/* Bytes of the patch array for num_patches patches (num_patches*N*N*elem). */
+PTP_API ptp_status ptp_extract_output_bytes(const ptp_extract_desc* desc, int64_t num_patches,
+                                            size_t* bytes);
+
+/* A plan validates a descriptor once and is then executed any number of
+ * times on new data (FFTW style). It keeps a reference to its context. */
+typedef struct ptp_extract_plan ptp_extract_plan;
+
+PTP_API ptp_status ptp_extract_plan_create(ptp_context* context, const ptp_extract_desc* desc,
+                                           ptp_extract_plan** plan);
+
+/* NULL is accepted and ignored. */
+PTP_API ptp_status ptp_extract_plan_destroy(ptp_extract_plan* plan);
+
+/* Extracts num_patches patches (a multiple of group_size; 0 is valid).
+ *   object:  H x W array (row-major) of object_dtype.
+ *   offsets: num_patches (x, y) pairs of offset_dtype; pair p is the centre
+ *            of patch p in object pixels (fractional values interpolate
+ *            bilinearly; see docs/semantics.md). Must be finite.
+ *   patches: output of patches_bytes bytes, at least
+ *            ptp_extract_output_bytes(desc, num_patches).
+ * offsets and patches may be NULL only when num_patches is 0. */
+PTP_API ptp_status ptp_extract_execute(ptp_extract_plan* plan, const void* object,
+                                       const void* offsets, int64_t num_patches, void* patches,
+                                       size_t patches_bytes);
+
+/* PtychoPINN's legacy offset form for num_groups groups of c = group_size:
+ *   global_offsets: (num_groups, 1, 2, 1) of offset_dtype: [b][axis], axis 0
+ *                   is x and 1 is y;
+ *   local_offsets:  (num_groups, 1, 2, c): [b][axis][k].
+ * The offset of patch (b, k) is float32(global[b][axis] + local[b][axis][k]),
+ * the sum taken in offset_dtype and rounded once to float32. */
+PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void* object,
+                                              const void* global_offsets,
+                                              const void* local_offsets, int64_t num_groups,
+                                              void* patches, size_t patches_bytes);
+
+/* One-shot convenience: make a plan on context (NULL = a default context),
+ * execute it once, destroy it. */
+PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_desc* desc,
+                                       const void* object, const void* offsets,
+                                       int64_t num_patches, void* patches, size_t patches_bytes);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* PTYCHOPATCH_H */

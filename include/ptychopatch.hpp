@@ -1,0 +1,160 @@
+// Header-only C++17 wrapper over the C ABI of libptychopatch: RAII handles
+// and typed plans. Failures become ptychopatch::Error exceptions here, on
+// the caller's side of the ABI; the library itself never throws.
+#ifndef PTYCHOPATCH_HPP
+#define PTYCHOPATCH_HPP
+
+#include <complex>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ptychopatch.h"
+
+namespace ptychopatch {
+
+class Error : public std::runtime_error {
+ public:
+  Error(ptp_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  ptp_status status() const noexcept { return status_; }
+
+ private:
+  ptp_status status_;
+};
+
+// Throws Error with the library's message unless status is PTP_SUCCESS.
+inline void check(ptp_status status) {
+  if (status != PTP_SUCCESS)
+    throw Error(status, std::string(ptp_status_name(status)) + ": " + ptp_last_error_message());
+}
+
+// The ptp_dtype of a C++ element type.
+template <class T>
+struct dtype_of;
+template <>
+struct dtype_of<float> {
+  static constexpr ptp_dtype value = PTP_DTYPE_FLOAT32;
+};
+template <>
+struct dtype_of<double> {
+  static constexpr ptp_dtype value = PTP_DTYPE_FLOAT64;
+};
+template <>
+struct dtype_of<std::complex<float>> {
+  static constexpr ptp_dtype value = PTP_DTYPE_COMPLEX64;
+};
+
+inline std::string version() { return ptp_version_string(); }
+
+inline int32_t cuda_device_count() {
+  int32_t count = 0;
+  check(ptp_cuda_device_count(&count));
+  return count;
+}
+
+// Context options with the library's defaults already filled in.
+struct ContextOptions : ptp_context_options {
+  ContextOptions() { check(ptp_context_options_init(this)); }
+};
+
+class Context {
+ public:
+  explicit Context(ptp_backend backend = PTP_BACKEND_AUTO, int32_t num_threads = 0) {
+    ContextOptions options;
+    options.backend = backend;
+    options.num_threads = num_threads;
+    create(options);
+  }
+  explicit Context(const ptp_context_options& options) { create(options); }
+
+  ptp_backend backend() const {
+    ptp_backend b = PTP_BACKEND_CPU;
+    check(ptp_context_get_backend(handle_.get(), &b));
+    return b;
+  }
+  int32_t num_threads() const {
+    int32_t n = 0;
+    check(ptp_context_get_num_threads(handle_.get(), &n));
+    return n;
+  }
+  ptp_context* get() const noexcept { return handle_.get(); }
+
+ private:
+  struct Destroy {
+    void operator()(ptp_context* c) const noexcept { ptp_context_destroy(c); }
+  };
+  void create(const ptp_context_options& options) {
+    ptp_context* raw = nullptr;
+    check(ptp_context_create(&options, &raw));
+    handle_.reset(raw);
+  }
+  std::unique_ptr<ptp_context, Destroy> handle_;
+};
+
+// A reusable extraction plan for objects of Element (std::complex<float> or
+// float) and offsets of Offset (double or float). The context must outlive
+// the plan. Offsets are (x, y) pairs; see ptp_extract_execute.
+template <class Element, class Offset = double>
+class ExtractPlan {
+ public:
+  ExtractPlan(const Context& context, int64_t height, int64_t width, int64_t patch_size,
+              int64_t group_size = 1, ptp_layout layout = PTP_LAYOUT_CHANNEL) {
+    check(ptp_extract_desc_init(&desc_));
+    desc_.height = height;
+    desc_.width = width;
+    desc_.patch_size = patch_size;
+    desc_.group_size = group_size;
+    desc_.object_dtype = dtype_of<Element>::value;
+    desc_.offset_dtype = dtype_of<Offset>::value;
+    desc_.layout = layout;
+    ptp_extract_plan* raw = nullptr;
+    check(ptp_extract_plan_create(context.get(), &desc_, &raw));
+    handle_.reset(raw);
+  }
+
+  // Elements of the patch array for num_patches patches.
+  size_t output_size(int64_t num_patches) const {
+    size_t bytes = 0;
+    check(ptp_extract_output_bytes(&desc_, num_patches, &bytes));
+    return bytes / sizeof(Element);
+  }
+
+  void execute(const Element* object, const Offset* offsets_xy, int64_t num_patches,
+               Element* patches, size_t patches_capacity) {
+    check(ptp_extract_execute(handle_.get(), object, offsets_xy, num_patches, patches,
+                              patches_capacity * sizeof(Element)));
+  }
+
+  // offsets_xy holds num_patches (x, y) pairs.
+  std::vector<Element> execute(const Element* object, const std::vector<Offset>& offsets_xy) {
+    const auto num_patches = static_cast<int64_t>(offsets_xy.size() / 2);
+    std::vector<Element> patches(output_size(num_patches));
+    execute(object, offsets_xy.data(), num_patches, patches.data(), patches.size());
+    return patches;
+  }
+
+  void execute_legacy(const Element* object, const Offset* global_offsets,
+                      const Offset* local_offsets, int64_t num_groups, Element* patches,
+                      size_t patches_capacity) {
+    check(ptp_extract_execute_legacy(handle_.get(), object, global_offsets, local_offsets,
+                                     num_groups, patches, patches_capacity * sizeof(Element)));
+  }
+
+  const ptp_extract_desc& desc() const noexcept { return desc_; }
+  ptp_extract_plan* get() const noexcept { return handle_.get(); }
+
+ private:
+  struct Destroy {
+    void operator()(ptp_extract_plan* p) const noexcept { ptp_extract_plan_destroy(p); }
+  };
+  ptp_extract_desc desc_{};
+  std::unique_ptr<ptp_extract_plan, Destroy> handle_;
+};
+
+}  // namespace ptychopatch
+
+#endif  // PTYCHOPATCH_HPP

@@ -1,0 +1,57 @@
+#include "core/context.hpp"
+
+#include <omp.h>
+
+#include <string>
+
+#include "core/error.hpp"
+#include "core/gpu_runtime.hpp"
+
+namespace ptychopatch::impl {
+
+void default_context_options(ptp_context_options* options) {
+  *options = ptp_context_options{};
+  options->struct_size = sizeof(ptp_context_options);
+  options->backend = PTP_BACKEND_AUTO;
+}
+
+ptp_context make_context(const ptp_context_options* options) {
+  ptp_context_options opts;
+  default_context_options(&opts);
+  if (options != nullptr) {
+    if (options->struct_size != sizeof(ptp_context_options))
+      fail(PTP_ERROR_INVALID_ARGUMENT,
+           "options->struct_size is " + std::to_string(options->struct_size) + ", expected " +
+               std::to_string(sizeof(ptp_context_options)) +
+               " (fill the struct with ptp_context_options_init)");
+    opts = *options;
+  }
+  if (opts.backend != PTP_BACKEND_AUTO && opts.backend != PTP_BACKEND_CPU &&
+      opts.backend != PTP_BACKEND_GPU)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "options->backend is " + std::to_string(opts.backend) + ", not a ptp_backend value");
+  if (opts.num_threads < 0)
+    fail(PTP_ERROR_INVALID_SIZE,
+         "options->num_threads is " + std::to_string(opts.num_threads) + ", must be >= 0");
+  if (opts.device < 0)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "options->device is " + std::to_string(opts.device) + ", must be >= 0");
+  if (opts.reserved0 != 0) fail(PTP_ERROR_INVALID_ARGUMENT, "options->reserved0 must be 0");
+
+  ptp_context ctx{};
+  ctx.num_threads = opts.num_threads > 0 ? opts.num_threads : omp_get_max_threads();
+  ctx.device = opts.device;
+  ctx.device_memory_budget = opts.device_memory_budget;
+  ctx.backend = PTP_BACKEND_CPU;
+  if (opts.backend != PTP_BACKEND_CPU) {
+    const std::string problem = gpu::device_problem(opts.device);
+    if (problem.empty()) {
+      ctx.backend = PTP_BACKEND_GPU;
+    } else if (opts.backend == PTP_BACKEND_GPU) {
+      fail(PTP_ERROR_BACKEND_UNAVAILABLE, "the GPU backend was requested but " + problem);
+    }
+  }
+  return ctx;
+}
+
+}  // namespace ptychopatch::impl

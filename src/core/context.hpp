@@ -1,0 +1,23 @@
+// The object behind the opaque ptp_context handle.
+#pragma once
+
+#include <cstdint>
+
+#include "ptychopatch.h"
+
+struct ptp_context {
+  ptp_backend backend;  // resolved: PTP_BACKEND_CPU or PTP_BACKEND_GPU
+  int32_t num_threads;  // resolved: >= 1
+  int32_t device;
+  uint64_t device_memory_budget;  // 0 = the backend's default
+};
+
+namespace ptychopatch::impl {
+
+// Validates options (NULL = defaults) and resolves the backend and thread
+// count; throws Error on bad options or an unavailable GPU.
+ptp_context make_context(const ptp_context_options* options);
+
+void default_context_options(ptp_context_options* options);
+
+}  // namespace ptychopatch::impl

@@ -1,0 +1,177 @@
+#include "core/extract_plan.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "core/context.hpp"
+#include "core/error.hpp"
+#include "cpu/extract_cpu.hpp"
+#include "math/patch_indexing.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+// Patch sizes stay below 2^24 so every pixel position x < N is exact in
+// float32, as the formula fl32(x + offset) assumes.
+constexpr int64_t kMaxPatchSize = int64_t{1} << 24;
+
+std::string field_error(const char* field, int64_t value, const char* rule) {
+  return std::string("desc->") + field + " is " + std::to_string(value) + ", " + rule;
+}
+
+template <class Offsets>
+void require_finite_offsets(const Offsets& offsets, int64_t num_patches, int64_t group_size,
+                            bool legacy) {
+  for (int64_t p = 0; p < num_patches; ++p) {
+    float x = 0.0f;
+    float y = 0.0f;
+    offsets.get(p, x, y);
+    if (std::isfinite(x) && std::isfinite(y)) continue;
+    char message[256];
+    if (legacy) {
+      std::snprintf(message, sizeof message,
+                    "arguments 'global_offsets' + 'local_offsets': the float32 offset of group %lld "
+                    "member %lld is not finite (x = %g, y = %g)",
+                    static_cast<long long>(p / group_size), static_cast<long long>(p % group_size),
+                    static_cast<double>(x), static_cast<double>(y));
+    } else {
+      std::snprintf(message, sizeof message,
+                    "argument 'offsets': the offset of patch %lld is not finite (x = %g, y = %g)",
+                    static_cast<long long>(p), static_cast<double>(x), static_cast<double>(y));
+    }
+    fail(PTP_ERROR_NON_FINITE, message);
+  }
+}
+
+template <class Offsets>
+void run_backend(const ptp_extract_plan& plan, const void* object, const Offsets& offsets,
+                 int64_t num_patches, void* patches, bool legacy) {
+  const ExtractGeometry& g = plan.geometry;
+  require_finite_offsets(offsets, num_patches, g.group_size, legacy);
+  if (num_patches == 0) return;
+  cpu::extract(g, static_cast<const float*>(object), offsets, num_patches,
+               static_cast<float*>(patches), plan.context->num_threads);
+}
+
+template <class T>
+void dispatch_offsets(const ptp_extract_plan& plan, const void* object,
+                      const OffsetArrays& offsets, int64_t num_patches, void* patches) {
+  if (offsets.legacy) {
+    const math::LegacyOffsets<T> source{static_cast<const T*>(offsets.global),
+                                        static_cast<const T*>(offsets.local),
+                                        plan.geometry.group_size};
+    run_backend(plan, object, source, num_patches, patches, true);
+  } else {
+    const math::PairOffsets<T> source{static_cast<const T*>(offsets.pairs)};
+    run_backend(plan, object, source, num_patches, patches, false);
+  }
+}
+
+}  // namespace
+
+void default_extract_desc(ptp_extract_desc* desc) {
+  *desc = ptp_extract_desc{};
+  desc->struct_size = sizeof(ptp_extract_desc);
+  desc->group_size = 1;
+  desc->object_dtype = PTP_DTYPE_COMPLEX64;
+  desc->offset_dtype = PTP_DTYPE_FLOAT64;
+  desc->layout = PTP_LAYOUT_CHANNEL;
+  desc->memory = PTP_MEMORY_HOST;
+}
+
+ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc) {
+  require_non_null(desc, "desc");
+  if (desc->struct_size != sizeof(ptp_extract_desc))
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "desc->struct_size is " + std::to_string(desc->struct_size) + ", expected " +
+             std::to_string(sizeof(ptp_extract_desc)) + " (fill the struct with ptp_extract_desc_init)");
+  if (desc->height < 1) fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, "must be >= 1"));
+  if (desc->width < 1) fail(PTP_ERROR_INVALID_SIZE, field_error("width", desc->width, "must be >= 1"));
+  if (desc->patch_size < 1)
+    fail(PTP_ERROR_INVALID_SIZE, field_error("patch_size", desc->patch_size, "must be >= 1"));
+  if (desc->patch_size > kMaxPatchSize)
+    fail(PTP_ERROR_INVALID_SIZE,
+         field_error("patch_size", desc->patch_size, "must be <= 16777216 (2^24)"));
+  if (desc->group_size < 1)
+    fail(PTP_ERROR_INVALID_SIZE, field_error("group_size", desc->group_size, "must be >= 1"));
+  if (desc->object_dtype != PTP_DTYPE_COMPLEX64 && desc->object_dtype != PTP_DTYPE_FLOAT32)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         field_error("object_dtype", desc->object_dtype,
+                     "must be PTP_DTYPE_COMPLEX64 or PTP_DTYPE_FLOAT32"));
+  if (desc->offset_dtype != PTP_DTYPE_FLOAT64 && desc->offset_dtype != PTP_DTYPE_FLOAT32)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         field_error("offset_dtype", desc->offset_dtype,
+                     "must be PTP_DTYPE_FLOAT64 or PTP_DTYPE_FLOAT32"));
+  if (desc->layout != PTP_LAYOUT_CHANNEL && desc->layout != PTP_LAYOUT_FLAT)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         field_error("layout", desc->layout, "must be PTP_LAYOUT_CHANNEL or PTP_LAYOUT_FLAT"));
+  if (desc->memory != PTP_MEMORY_HOST && desc->memory != PTP_MEMORY_DEVICE)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         field_error("memory", desc->memory, "must be PTP_MEMORY_HOST or PTP_MEMORY_DEVICE"));
+
+  ExtractGeometry g{};
+  g.height = desc->height;
+  g.width = desc->width;
+  g.n = desc->patch_size;
+  g.half = desc->patch_size / 2;
+  g.group_size = desc->group_size;
+  g.lanes = desc->object_dtype == PTP_DTYPE_COMPLEX64 ? 2 : 1;
+  g.channel_layout = desc->layout == PTP_LAYOUT_CHANNEL;
+  g.offset_dtype = static_cast<ptp_dtype>(desc->offset_dtype);
+  g.memory = static_cast<ptp_memory>(desc->memory);
+  g.element_bytes = 4 * g.lanes;
+  // The object and one patch must be addressable; the per-call output size
+  // is checked against the call's patch count.
+  const int64_t object_elements = checked_mul(g.height, g.width, "desc->height * desc->width");
+  checked_mul(object_elements, g.element_bytes, "the object's byte size");
+  const int64_t patch_elements =
+      checked_mul(g.n, g.n, "desc->patch_size * desc->patch_size");
+  checked_mul(checked_mul(patch_elements, g.group_size, "N * N * group_size"), g.element_bytes,
+              "one group's byte size");
+  return g;
+}
+
+size_t extract_output_bytes(const ExtractGeometry& g, int64_t num_patches) {
+  const int64_t elements = checked_mul(checked_mul(g.n, g.n, "N * N"), num_patches,
+                                       "num_patches * N * N");
+  return static_cast<size_t>(checked_mul(elements, g.element_bytes, "the patch array's byte size"));
+}
+
+void execute_extract(const ptp_extract_plan& plan, const void* object, const OffsetArrays& offsets,
+                     int64_t num_patches, void* patches, size_t patches_bytes) {
+  const ExtractGeometry& g = plan.geometry;
+  require_non_null(object, "object");
+  if (num_patches < 0)
+    fail(PTP_ERROR_INVALID_SIZE, "the patch count is " + std::to_string(num_patches) +
+                                     ", must be >= 0");
+  if (num_patches % g.group_size != 0)
+    fail(PTP_ERROR_INVALID_SIZE, "argument 'num_patches' is " + std::to_string(num_patches) +
+                                     ", not a multiple of the plan's group_size " +
+                                     std::to_string(g.group_size));
+  const size_t needed = extract_output_bytes(g, num_patches);
+  if (num_patches > 0) {
+    if (offsets.legacy) {
+      require_non_null(offsets.global, "global_offsets");
+      require_non_null(offsets.local, "local_offsets");
+    } else {
+      require_non_null(offsets.pairs, "offsets");
+    }
+    require_non_null(patches, "patches");
+  }
+  if (patches_bytes < needed)
+    fail(PTP_ERROR_BUFFER_TOO_SMALL, "argument 'patches_bytes' is " +
+                                         std::to_string(patches_bytes) + " but " +
+                                         std::to_string(num_patches) + " patches need " +
+                                         std::to_string(needed) + " bytes");
+  if (g.memory == PTP_MEMORY_DEVICE)
+    fail(PTP_ERROR_UNSUPPORTED,
+         "device pointers (desc->memory = PTP_MEMORY_DEVICE) are not supported by this release; "
+         "pass host arrays");
+  if (g.offset_dtype == PTP_DTYPE_FLOAT64)
+    dispatch_offsets<double>(plan, object, offsets, num_patches, patches);
+  else
+    dispatch_offsets<float>(plan, object, offsets, num_patches, patches);
+}
+
+}  // namespace ptychopatch::impl

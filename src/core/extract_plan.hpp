@@ -1,0 +1,58 @@
+// Patch extraction: the validated geometry, the object behind the opaque
+// ptp_extract_plan handle, and the backend-independent execute step.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ptychopatch.h"
+
+namespace ptychopatch::impl {
+
+// A ptp_extract_desc after validation, with the derived sizes.
+struct ExtractGeometry {
+  int64_t height;
+  int64_t width;
+  int64_t n;           // patch size N
+  int64_t half;        // N / 2: the zero padding of the legacy frame
+  int64_t group_size;  // c
+  int lanes;           // floats per element: 1 (float32) or 2 (complex64)
+  bool channel_layout;
+  ptp_dtype offset_dtype;
+  ptp_memory memory;
+  int64_t element_bytes;
+};
+
+// Throws Error naming the offending field.
+ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc);
+
+void default_extract_desc(ptp_extract_desc* desc);
+
+// Bytes of the patch array of num_patches patches (checked for overflow).
+size_t extract_output_bytes(const ExtractGeometry& geometry, int64_t num_patches);
+
+// The offsets of one call: either (x, y) pairs or the legacy global + local
+// arrays.
+struct OffsetArrays {
+  bool legacy = false;
+  const void* pairs = nullptr;   // when !legacy
+  const void* global = nullptr;  // when legacy
+  const void* local = nullptr;   // when legacy
+};
+
+}  // namespace ptychopatch::impl
+
+struct ptp_extract_plan {
+  const ptp_context* context;
+  ptychopatch::impl::ExtractGeometry geometry;
+};
+
+namespace ptychopatch::impl {
+
+// Validates the call's arrays and sizes, checks every offset is finite, and
+// runs the context's backend. Writes nothing to `patches` unless all checks
+// pass.
+void execute_extract(const ptp_extract_plan& plan, const void* object, const OffsetArrays& offsets,
+                     int64_t num_patches, void* patches, size_t patches_bytes);
+
+}  // namespace ptychopatch::impl

@@ -1,0 +1,71 @@
+/* The public header compiled as strict C99 and the library linked from C:
+ * a small extraction checked against direct crops, and the error path. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ptychopatch.h"
+
+static int passed = 0, failed = 0;
+
+#define EXPECT(cond)                                               \
+  do {                                                             \
+    if (cond) {                                                    \
+      ++passed;                                                    \
+    } else {                                                       \
+      ++failed;                                                    \
+      fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+    }                                                              \
+  } while (0)
+
+int main(void) {
+  enum { H = 6, W = 7, N = 3, P = 2 };
+  float object[H * W];
+  float out[P * N * N];
+  float offsets[2 * P] = {3.0f, 2.0f, 0.0f, 5.0f}; /* integer: exact crops */
+  ptp_context* ctx = NULL;
+  ptp_extract_desc desc;
+  ptp_extract_plan* plan = NULL;
+  int i, p, y, x;
+  int32_t major = 0, minor = 0, patch = 0;
+
+  for (i = 0; i < H * W; ++i) object[i] = (float)(i + 1);
+  EXPECT(ptp_get_version(&major, &minor, &patch) == PTP_SUCCESS);
+  EXPECT(major == PTP_VERSION_MAJOR && minor == PTP_VERSION_MINOR);
+  EXPECT(strlen(ptp_version_string()) > 0);
+
+  EXPECT(ptp_context_create(NULL, &ctx) == PTP_SUCCESS);
+  EXPECT(ptp_extract_desc_init(&desc) == PTP_SUCCESS);
+  desc.height = H;
+  desc.width = W;
+  desc.patch_size = N;
+  desc.object_dtype = PTP_DTYPE_FLOAT32;
+  desc.offset_dtype = PTP_DTYPE_FLOAT32;
+  desc.layout = PTP_LAYOUT_FLAT;
+  EXPECT(ptp_extract_plan_create(ctx, &desc, &plan) == PTP_SUCCESS);
+  EXPECT(ptp_extract_execute(plan, object, offsets, P, out, sizeof out) == PTP_SUCCESS);
+  for (p = 0; p < P; ++p)
+    for (y = 0; y < N; ++y)
+      for (x = 0; x < N; ++x) {
+        const int oy = (int)offsets[2 * p + 1] - N / 2 + y;
+        const int ox = (int)offsets[2 * p] - N / 2 + x;
+        const float want = (oy >= 0 && oy < H && ox >= 0 && ox < W) ? object[oy * W + ox] : 0.0f;
+        EXPECT(out[(p * N + y) * N + x] == want);
+      }
+
+  /* A bad input: status, message, output untouched. */
+  memset(out, 0x7f, sizeof out);
+  offsets[1] = 1.0f / 0.0f;
+  EXPECT(ptp_extract_execute(plan, object, offsets, P, out, sizeof out) == PTP_ERROR_NON_FINITE);
+  EXPECT(strstr(ptp_last_error_message(), "offsets") != NULL);
+  EXPECT(strcmp(ptp_status_name(PTP_ERROR_NON_FINITE), "PTP_ERROR_NON_FINITE") == 0);
+  {
+    unsigned char expect_bytes[sizeof out];
+    memset(expect_bytes, 0x7f, sizeof expect_bytes);
+    EXPECT(memcmp(out, expect_bytes, sizeof out) == 0);
+  }
+
+  EXPECT(ptp_extract_plan_destroy(plan) == PTP_SUCCESS);
+  EXPECT(ptp_context_destroy(ctx) == PTP_SUCCESS);
+  printf("c_abi: %d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}

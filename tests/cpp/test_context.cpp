@@ -1,0 +1,86 @@
+// Contexts, backend resolution and version queries.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "ptychopatch.hpp"
+
+namespace {
+
+TEST(Version, RuntimeMatchesHeader) {
+  int32_t major = -1, minor = -1, patch = -1;
+  ASSERT_EQ(ptp_get_version(&major, &minor, &patch), PTP_SUCCESS);
+  EXPECT_EQ(major, PTP_VERSION_MAJOR);
+  EXPECT_EQ(minor, PTP_VERSION_MINOR);
+  EXPECT_EQ(patch, PTP_VERSION_PATCH);
+  const std::string v = ptp_version_string();
+  const std::string prefix = std::to_string(major) + "." + std::to_string(minor) + "." +
+                             std::to_string(patch) + "+";
+  EXPECT_EQ(v.rfind(prefix, 0), 0u) << v;
+  EXPECT_EQ(ptp_get_version(nullptr, &minor, &patch), PTP_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(Context, OptionsDefaults) {
+  ptp_context_options o;
+  ASSERT_EQ(ptp_context_options_init(&o), PTP_SUCCESS);
+  EXPECT_EQ(o.struct_size, sizeof(ptp_context_options));
+  EXPECT_EQ(o.backend, PTP_BACKEND_AUTO);
+  EXPECT_EQ(o.num_threads, 0);
+  EXPECT_EQ(o.device, 0);
+  EXPECT_EQ(o.device_memory_budget, 0u);
+  EXPECT_EQ(ptp_context_options_init(nullptr), PTP_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(Context, CpuBackendHonoursThreadCount) {
+  ptychopatch::Context ctx(PTP_BACKEND_CPU, 3);
+  EXPECT_EQ(ctx.backend(), PTP_BACKEND_CPU);
+  EXPECT_EQ(ctx.num_threads(), 3);
+  ptychopatch::Context all(PTP_BACKEND_CPU, 0);
+  EXPECT_GE(all.num_threads(), 1);
+}
+
+TEST(Context, AutoResolvesToGpuExactlyWhenADeviceIsUsable) {
+  int32_t devices = -1;
+  ASSERT_EQ(ptp_cuda_device_count(&devices), PTP_SUCCESS);
+  ASSERT_GE(devices, 0);
+  ptychopatch::Context ctx(PTP_BACKEND_AUTO);
+  EXPECT_EQ(ctx.backend(), devices > 0 ? PTP_BACKEND_GPU : PTP_BACKEND_CPU);
+}
+
+TEST(Context, GpuWithoutDeviceIsAClearStatus) {
+  int32_t devices = 0;
+  ASSERT_EQ(ptp_cuda_device_count(&devices), PTP_SUCCESS);
+  if (devices > 0) GTEST_SKIP() << "a CUDA device is present; this checks the no-device path";
+  ptp_context_options o;
+  ptp_context_options_init(&o);
+  o.backend = PTP_BACKEND_GPU;
+  ptp_context* ctx = reinterpret_cast<ptp_context*>(0x1);
+  EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_BACKEND_UNAVAILABLE);
+  EXPECT_EQ(ctx, reinterpret_cast<ptp_context*>(0x1)) << "handle written on failure";
+  const std::string msg = ptp_last_error_message();
+  EXPECT_NE(msg.find("GPU"), std::string::npos) << msg;
+}
+
+TEST(Context, BadOptionsAreRejected) {
+  ptp_context_options o;
+  ptp_context* ctx = nullptr;
+  ptp_context_options_init(&o);
+  o.backend = 5;
+  EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_ARGUMENT);
+  ptp_context_options_init(&o);
+  o.num_threads = -2;
+  EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_SIZE);
+  ptp_context_options_init(&o);
+  o.struct_size = sizeof(o) + 8;
+  EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("struct_size"), std::string::npos);
+  ptp_context_options_init(&o);
+  o.reserved0 = 1;
+  EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ctx, nullptr);
+  EXPECT_EQ(ptp_context_create(nullptr, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_context_destroy(nullptr), PTP_SUCCESS);
+  EXPECT_EQ(ptp_extract_plan_destroy(nullptr), PTP_SUCCESS);
+}
+
+}  // namespace
