@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "math/patch_indexing.hpp"
@@ -35,6 +37,17 @@ void blend_row(const float* __restrict x_w0, const float* __restrict x_w1, float
                          row1[i + lanes]);
 }
 
+// Writes row y of the c patches of a group, computed one after another in
+// `rows`, as one contiguous row of the (B, N, N, c) output, so the stores run
+// in order. The fixed-size memcpy compiles to one move per element.
+template <int kLanes>
+void interleave_rows(const float* rows, int64_t c, int64_t n, float* out_row) {
+  for (int64_t x = 0; x < n; ++x)
+    for (int64_t k = 0; k < c; ++k)
+      std::memcpy(out_row + (x * c + k) * kLanes, rows + (k * n + x) * kLanes,
+                  kLanes * sizeof(float));
+}
+
 // Sampling tables of the patches of one work unit, reused across units by
 // one thread: O(c*N) floats, never proportional to the object or output.
 class UnitTables {
@@ -46,7 +59,7 @@ class UnitTables {
         col_w1_(patches_per_unit * g.n * g.lanes),
         row_taps_(patches_per_unit * g.n),
         interior_columns_(patches_per_unit),
-        row_buffer_(g.n * g.lanes) {}
+        row_buffer_(patches_per_unit * g.n * g.lanes) {}
 
   void build(int64_t k, float offset_x, float offset_y) {
     const int64_t n = g_.n;
@@ -145,15 +158,14 @@ void extract(const ExtractGeometry& g, const float* object, const Offsets& offse
       continue;
     }
     const int64_t c = g.group_size;
-    float* buffer = t.row_buffer();
+    float* rows = t.row_buffer();
     for (int64_t y = 0; y < n; ++y) {
+      for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
       float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
-      for (int64_t k = 0; k < c; ++k) {
-        t.compute_row(object, k, y, buffer);
-        for (int64_t x = 0; x < n; ++x)
-          for (int lane = 0; lane < lanes; ++lane)
-            out_row[(x * c + k) * lanes + lane] = buffer[x * lanes + lane];
-      }
+      if (lanes == 2)
+        interleave_rows<2>(rows, c, n, out_row);
+      else
+        interleave_rows<1>(rows, c, n, out_row);
     }
   }
 }

@@ -1,0 +1,128 @@
+// CPU patch extraction at PtychoPINN's sizes (20,000 patches of 64 x 64,
+// complex64, from a 1,024 x 1,024 object) against the legacy per-patch loop
+// (pad the whole object, warp all of it per patch, crop), measured in the
+// same run. Prints Google Benchmark's table, then the figures and ratios.
+//
+//   build/benchmarks/bench_extract_cpu [--benchmark_min_time=2]
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "legacy_oracle.hpp"
+#include "ptychopatch.hpp"
+
+namespace {
+
+constexpr int64_t kObject = 1024;
+constexpr int64_t kN = 64;
+constexpr int64_t kGroupSize = 4;
+constexpr int64_t kPatches = 20000;
+constexpr int64_t kLegacyPatches = 4;  // per iteration: each one warps the whole object
+
+struct Workload {
+  oracle::Image object = oracle::random_image(kObject, kObject, 2, 1);
+  std::vector<double> offsets;  // (x, y) per patch, fractional, inside
+  Workload() {
+    std::mt19937 rng(2);
+    std::uniform_real_distribution<double> u(kN / 2, kObject - kN / 2);
+    for (int64_t i = 0; i < 2 * kPatches; ++i) offsets.push_back(u(rng));
+  }
+};
+
+const Workload& workload() {
+  static const Workload w;
+  return w;
+}
+
+constexpr double kPatchBytes = kN * kN * 8.0;
+
+void BM_Library(benchmark::State& state) {
+  const auto layout = static_cast<ptp_layout>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const Workload& w = workload();
+  ptychopatch::Context ctx(PTP_BACKEND_CPU, threads);
+  ptychopatch::ExtractPlan<std::complex<float>> plan(ctx, kObject, kObject, kN,
+                                                     layout == PTP_LAYOUT_CHANNEL ? kGroupSize : 1,
+                                                     layout);
+  std::vector<std::complex<float>> out(plan.output_size(kPatches));
+  const auto* object = reinterpret_cast<const std::complex<float>*>(w.object.data.data());
+  for (auto _ : state) {
+    plan.execute(object, w.offsets.data(), kPatches, out.data(), out.size());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * kPatches);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kPatches * kPatchBytes));
+  state.counters["threads"] = ctx.num_threads();
+}
+BENCHMARK(BM_Library)
+    ->ArgNames({"layout", "threads"})
+    ->Args({PTP_LAYOUT_CHANNEL, 1})
+    ->Args({PTP_LAYOUT_CHANNEL, 0})
+    ->Args({PTP_LAYOUT_FLAT, 1})
+    ->Args({PTP_LAYOUT_FLAT, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_LegacyLoop(benchmark::State& state) {
+  const Workload& w = workload();
+  std::vector<float> offsets(w.offsets.begin(), w.offsets.begin() + 2 * kLegacyPatches);
+  for (auto _ : state) {
+    auto out = oracle::extract(w.object, kN, offsets, true, kGroupSize);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kLegacyPatches);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kLegacyPatches * kPatchBytes));
+  state.counters["threads"] = omp_get_max_threads();
+}
+BENCHMARK(BM_LegacyLoop)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Collects patches/s per benchmark so the ratios come from this same run.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      const auto it = r.counters.find("items_per_second");
+      const auto th = r.counters.find("threads");
+      if (it != r.counters.end())
+        results_[r.benchmark_name()] = {it->second.value, th != r.counters.end() ? th->second.value : 1};
+    }
+  }
+  void Summarise() const {
+    const auto legacy = results_.find("BM_LegacyLoop/real_time");
+    std::printf("\n%-44s %12s %10s %12s %14s\n", "benchmark", "patches/s", "GB/s", "GB/s/core",
+                "x legacy loop");
+    for (const auto& [name, r] : results_) {
+      const double gbs = r.first * kPatchBytes / 1e9;
+      const double ratio = legacy != results_.end() ? r.first / legacy->second.first : 0.0;
+      std::printf("%-44s %12.0f %10.2f %12.2f %14.1f\n", name.c_str(), r.first, gbs,
+                  gbs / r.second, ratio);
+    }
+  }
+
+ private:
+  std::map<std::string, std::pair<double, double>> results_;  // patches/s, threads
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::printf("libptychopatch %s; %lld patches of %lld x %lld complex64 from a %lld^2 object\n",
+              ptychopatch::version().c_str(), static_cast<long long>(kPatches),
+              static_cast<long long>(kN), static_cast<long long>(kN),
+              static_cast<long long>(kObject));
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.Summarise();
+  benchmark::Shutdown();
+  return 0;
+}
