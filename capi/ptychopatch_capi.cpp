@@ -70,9 +70,11 @@ PTP_API ptp_status ptp_cuda_device_count(int32_t* count) {
   });
 }
 
-PTP_API ptp_status ptp_context_options_init(ptp_context_options* options) {
+PTP_API ptp_status ptp_context_options_init(ptp_context_options* options, size_t struct_size) {
   return guarded("ptp_context_options_init", [&] {
     require_non_null(options, "options");
+    ptychopatch::impl::require_known_struct_size("struct_size", struct_size,
+                                                 sizeof(ptp_context_options));
     ptychopatch::impl::default_context_options(options);
   });
 }
@@ -107,9 +109,11 @@ PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32
   });
 }
 
-PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc) {
+PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc, size_t struct_size) {
   return guarded("ptp_extract_desc_init", [&] {
     require_non_null(desc, "desc");
+    ptychopatch::impl::require_known_struct_size("struct_size", struct_size,
+                                                 sizeof(ptp_extract_desc));
     ptychopatch::impl::default_extract_desc(desc);
   });
 }

@@ -11,9 +11,11 @@
  *  - Sizes and counts are int64_t (negative values are rejected, never
  *    wrapped); byte sizes of caller buffers are size_t.
  *  - Offsets and positions are given x first, then y, in pixels.
- *  - Option and descriptor structs carry their own `struct_size`; fill them
- *    with the matching `*_init` function, then change the fields you need.
- *    This lets later releases append fields without breaking the ABI.
+ *  - Option and descriptor structs carry their own `struct_size`. Fill them
+ *    with the matching `*_init(&s, sizeof s)`, then change the fields you
+ *    need. The size tells the library which version of the struct the
+ *    caller was compiled with, so later releases can append fields without
+ *    breaking the ABI (and never write past an older caller's struct).
  *  - Handles are opaque. A handle must not be used from two threads at the
  *    same time; distinct handles may be used concurrently.
  *
@@ -142,8 +144,9 @@ typedef struct ptp_context_options {
   uint64_t device_memory_budget;
 } ptp_context_options;
 
-/* Fills *options with the defaults listed above. */
-PTP_API ptp_status ptp_context_options_init(ptp_context_options* options);
+/* Fills *options with the defaults listed above; struct_size must be
+ * sizeof(ptp_context_options) as the caller sees it. */
+PTP_API ptp_status ptp_context_options_init(ptp_context_options* options, size_t struct_size);
 
 /* Creates a context. options may be NULL for the defaults. With
  * PTP_BACKEND_AUTO the context resolves to the GPU when CUDA support is
@@ -183,8 +186,9 @@ typedef struct ptp_extract_desc {
 } ptp_extract_desc;
 
 /* Fills *desc with defaults: H = W = N = 0 (must be set), c = 1,
- * complex64 object, float64 offsets, channel layout, host memory. */
-PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc);
+ * complex64 object, float64 offsets, channel layout, host memory.
+ * struct_size must be sizeof(ptp_extract_desc) as the caller sees it. */
+PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc, size_t struct_size);
 
 /* Bytes of the patch array for num_patches patches (num_patches*N*N*elem). */
 PTP_API ptp_status ptp_extract_output_bytes(const ptp_extract_desc* desc, int64_t num_patches,

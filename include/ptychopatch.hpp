@@ -58,7 +58,7 @@ inline int32_t cuda_device_count() {
 
 // Context options with the library's defaults already filled in.
 struct ContextOptions : ptp_context_options {
-  ContextOptions() { check(ptp_context_options_init(this)); }
+  ContextOptions() { check(ptp_context_options_init(this, sizeof(ptp_context_options))); }
 };
 
 class Context {
@@ -103,7 +103,7 @@ class ExtractPlan {
  public:
   ExtractPlan(const Context& context, int64_t height, int64_t width, int64_t patch_size,
               int64_t group_size = 1, ptp_layout layout = PTP_LAYOUT_CHANNEL) {
-    check(ptp_extract_desc_init(&desc_));
+    check(ptp_extract_desc_init(&desc_, sizeof desc_));
     desc_.height = height;
     desc_.width = width;
     desc_.patch_size = patch_size;

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   CHECK(ptp_context_get_num_threads(ctx, &threads));
 
   ptp_extract_desc desc;
-  CHECK(ptp_extract_desc_init(&desc));
+  CHECK(ptp_extract_desc_init(&desc, sizeof desc));
   desc.height = height;
   desc.width = width;
   desc.patch_size = n;

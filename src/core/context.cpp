@@ -19,11 +19,8 @@ ptp_context make_context(const ptp_context_options* options) {
   ptp_context_options opts;
   default_context_options(&opts);
   if (options != nullptr) {
-    if (options->struct_size != sizeof(ptp_context_options))
-      fail(PTP_ERROR_INVALID_ARGUMENT,
-           "options->struct_size is " + std::to_string(options->struct_size) + ", expected " +
-               std::to_string(sizeof(ptp_context_options)) +
-               " (fill the struct with ptp_context_options_init)");
+    require_known_struct_size("options->struct_size", options->struct_size,
+                              sizeof(ptp_context_options));
     opts = *options;
   }
   if (opts.backend != PTP_BACKEND_AUTO && opts.backend != PTP_BACKEND_CPU &&

@@ -17,6 +17,14 @@ void clear_last_error() noexcept { g_last_error[0] = '\0'; }
 
 const char* last_error() noexcept { return g_last_error; }
 
+void require_known_struct_size(const char* argument, size_t struct_size, size_t current) {
+  if (struct_size != current)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         std::string(argument) + " is " + std::to_string(struct_size) +
+             ", not a struct size this library knows (expected " + std::to_string(current) +
+             "); initialise the struct with its _init function and sizeof");
+}
+
 int64_t checked_mul(int64_t a, int64_t b, const char* what) {
   int64_t result = 0;
   if (__builtin_mul_overflow(a, b, &result))

@@ -3,6 +3,7 @@
 // thread-local message, so nothing ever unwinds across the ABI.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <new>
@@ -61,6 +62,11 @@ inline void require_non_null(const void* pointer, const char* argument) {
   if (pointer == nullptr)
     fail(PTP_ERROR_INVALID_ARGUMENT, std::string("argument '") + argument + "' is NULL");
 }
+
+// This release knows one layout of each versioned struct: its own. A later
+// release that appends fields accepts the older sizes here and reads or
+// writes only the fields they contain.
+void require_known_struct_size(const char* argument, size_t struct_size, size_t current);
 
 int64_t checked_mul(int64_t a, int64_t b, const char* what);
 int64_t checked_add(int64_t a, int64_t b, const char* what);

@@ -6,6 +6,7 @@
 
 #include "core/context.hpp"
 #include "core/error.hpp"
+#include "core/gpu_runtime.hpp"
 #include "cpu/extract_cpu.hpp"
 #include "math/patch_indexing.hpp"
 
@@ -45,26 +46,30 @@ void require_finite_offsets(const Offsets& offsets, int64_t num_patches, int64_t
 }
 
 template <class Offsets>
-void run_backend(const ptp_extract_plan& plan, const void* object, const Offsets& offsets,
-                 int64_t num_patches, void* patches, bool legacy) {
+void run_backend(const ptp_extract_plan& plan, const void* object, const OffsetArrays& arrays,
+                 const Offsets& offsets, int64_t num_patches, void* patches) {
   const ExtractGeometry& g = plan.geometry;
-  require_finite_offsets(offsets, num_patches, g.group_size, legacy);
+  require_finite_offsets(offsets, num_patches, g.group_size, arrays.legacy);
   if (num_patches == 0) return;
+  if (plan.context->backend == PTP_BACKEND_GPU) {
+    gpu::extract(*plan.context, g, object, arrays, num_patches, patches);
+    return;
+  }
   cpu::extract(g, static_cast<const float*>(object), offsets, num_patches,
                static_cast<float*>(patches), plan.context->num_threads);
 }
 
 template <class T>
 void dispatch_offsets(const ptp_extract_plan& plan, const void* object,
-                      const OffsetArrays& offsets, int64_t num_patches, void* patches) {
-  if (offsets.legacy) {
-    const math::LegacyOffsets<T> source{static_cast<const T*>(offsets.global),
-                                        static_cast<const T*>(offsets.local),
+                      const OffsetArrays& arrays, int64_t num_patches, void* patches) {
+  if (arrays.legacy) {
+    const math::LegacyOffsets<T> source{static_cast<const T*>(arrays.global),
+                                        static_cast<const T*>(arrays.local),
                                         plan.geometry.group_size};
-    run_backend(plan, object, source, num_patches, patches, true);
+    run_backend(plan, object, arrays, source, num_patches, patches);
   } else {
-    const math::PairOffsets<T> source{static_cast<const T*>(offsets.pairs)};
-    run_backend(plan, object, source, num_patches, patches, false);
+    const math::PairOffsets<T> source{static_cast<const T*>(arrays.pairs)};
+    run_backend(plan, object, arrays, source, num_patches, patches);
   }
 }
 
@@ -82,10 +87,7 @@ void default_extract_desc(ptp_extract_desc* desc) {
 
 ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc) {
   require_non_null(desc, "desc");
-  if (desc->struct_size != sizeof(ptp_extract_desc))
-    fail(PTP_ERROR_INVALID_ARGUMENT,
-         "desc->struct_size is " + std::to_string(desc->struct_size) + ", expected " +
-             std::to_string(sizeof(ptp_extract_desc)) + " (fill the struct with ptp_extract_desc_init)");
+  require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_extract_desc));
   if (desc->height < 1) fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, "must be >= 1"));
   if (desc->width < 1) fail(PTP_ERROR_INVALID_SIZE, field_error("width", desc->width, "must be >= 1"));
   if (desc->patch_size < 1)

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <string>
 
+#include "core/context.hpp"
+#include "core/extract_plan.hpp"
+
 namespace ptychopatch::impl::gpu {
 
 bool built_with_cuda() noexcept;
@@ -16,5 +19,9 @@ int32_t device_count() noexcept;
 
 // Empty when `device` can run this library's kernels, else the reason.
 std::string device_problem(int32_t device);
+
+// Patch extraction of validated host arrays on the context's device.
+void extract(const ptp_context& context, const ExtractGeometry& geometry, const void* object,
+             const OffsetArrays& offsets, int64_t num_patches, void* patches);
 
 }  // namespace ptychopatch::impl::gpu

@@ -1,5 +1,7 @@
 #include "core/gpu_runtime.hpp"
 
+#include "core/error.hpp"
+
 namespace ptychopatch::impl::gpu {
 
 bool built_with_cuda() noexcept { return false; }
@@ -8,6 +10,12 @@ int32_t device_count() noexcept { return 0; }
 
 std::string device_problem(int32_t) {
   return "this build of libptychopatch has no CUDA support (built with PTYCHOPATCH_CUDA=OFF)";
+}
+
+void extract(const ptp_context&, const ExtractGeometry&, const void*, const OffsetArrays&, int64_t,
+             void*) {
+  // Unreachable: without CUDA no context resolves to the GPU backend.
+  fail(PTP_ERROR_INTERNAL, "GPU extraction requested from a build without CUDA");
 }
 
 }  // namespace ptychopatch::impl::gpu

@@ -34,7 +34,7 @@ int main(void) {
   EXPECT(strlen(ptp_version_string()) > 0);
 
   EXPECT(ptp_context_create(NULL, &ctx) == PTP_SUCCESS);
-  EXPECT(ptp_extract_desc_init(&desc) == PTP_SUCCESS);
+  EXPECT(ptp_extract_desc_init(&desc, sizeof desc) == PTP_SUCCESS);
   desc.height = H;
   desc.width = W;
   desc.patch_size = N;

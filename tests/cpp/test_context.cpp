@@ -1,6 +1,7 @@
 // Contexts, backend resolution and version queries.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "ptychopatch.hpp"
@@ -22,13 +23,29 @@ TEST(Version, RuntimeMatchesHeader) {
 
 TEST(Context, OptionsDefaults) {
   ptp_context_options o;
-  ASSERT_EQ(ptp_context_options_init(&o), PTP_SUCCESS);
+  ASSERT_EQ(ptp_context_options_init(&o, sizeof o), PTP_SUCCESS);
   EXPECT_EQ(o.struct_size, sizeof(ptp_context_options));
   EXPECT_EQ(o.backend, PTP_BACKEND_AUTO);
   EXPECT_EQ(o.num_threads, 0);
   EXPECT_EQ(o.device, 0);
   EXPECT_EQ(o.device_memory_budget, 0u);
-  EXPECT_EQ(ptp_context_options_init(nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_context_options_init(nullptr, sizeof(ptp_context_options)), PTP_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(Context, InitRefusesUnknownStructSizesWithoutWriting) {
+  // A caller built against another release passes its own sizeof; the
+  // library must never write past it.
+  unsigned char bytes[sizeof(ptp_context_options) + 16];
+  std::memset(bytes, 0xab, sizeof bytes);
+  auto* o = reinterpret_cast<ptp_context_options*>(bytes);
+  EXPECT_EQ(ptp_context_options_init(o, sizeof(ptp_context_options) - 8),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("struct_size"), std::string::npos);
+  for (unsigned char b : bytes) ASSERT_EQ(b, 0xab);
+  ptp_extract_desc d;
+  std::memset(&d, 0xab, sizeof d);
+  EXPECT_EQ(ptp_extract_desc_init(&d, sizeof d + 8), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(d.height, static_cast<int64_t>(0xabababababababab));
 }
 
 TEST(Context, CpuBackendHonoursThreadCount) {
@@ -52,7 +69,7 @@ TEST(Context, GpuWithoutDeviceIsAClearStatus) {
   ASSERT_EQ(ptp_cuda_device_count(&devices), PTP_SUCCESS);
   if (devices > 0) GTEST_SKIP() << "a CUDA device is present; this checks the no-device path";
   ptp_context_options o;
-  ptp_context_options_init(&o);
+  ptp_context_options_init(&o, sizeof o);
   o.backend = PTP_BACKEND_GPU;
   ptp_context* ctx = reinterpret_cast<ptp_context*>(0x1);
   EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_BACKEND_UNAVAILABLE);
@@ -64,17 +81,17 @@ TEST(Context, GpuWithoutDeviceIsAClearStatus) {
 TEST(Context, BadOptionsAreRejected) {
   ptp_context_options o;
   ptp_context* ctx = nullptr;
-  ptp_context_options_init(&o);
+  ptp_context_options_init(&o, sizeof o);
   o.backend = 5;
   EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_ARGUMENT);
-  ptp_context_options_init(&o);
+  ptp_context_options_init(&o, sizeof o);
   o.num_threads = -2;
   EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_SIZE);
-  ptp_context_options_init(&o);
+  ptp_context_options_init(&o, sizeof o);
   o.struct_size = sizeof(o) + 8;
   EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(ptp_last_error_message()).find("struct_size"), std::string::npos);
-  ptp_context_options_init(&o);
+  ptp_context_options_init(&o, sizeof o);
   o.reserved0 = 1;
   EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ctx, nullptr);

@@ -18,7 +18,7 @@ class BadInput : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(ptp_context_create(nullptr, &ctx_), PTP_SUCCESS);
-    ptp_extract_desc_init(&desc_);
+    ptp_extract_desc_init(&desc_, sizeof desc_);
     desc_.height = 8;
     desc_.width = 9;
     desc_.patch_size = 4;

@@ -27,7 +27,7 @@ struct Case {
 std::vector<float> run_library(const Context& ctx, const Case& cs, const oracle::Image& obj,
                                const std::vector<double>& offsets_xy) {
   ptp_extract_desc desc;
-  ptychopatch::check(ptp_extract_desc_init(&desc));
+  ptychopatch::check(ptp_extract_desc_init(&desc, sizeof desc));
   desc.height = obj.height;
   desc.width = obj.width;
   desc.patch_size = cs.n;
@@ -191,7 +191,7 @@ TEST(Extract, NonSquareObjectsAndSinglePixelObjects) {
 
 TEST(Extract, EmptyBatchSucceedsAndWritesNothing) {
   ptp_extract_desc desc;
-  ptp_extract_desc_init(&desc);
+  ptp_extract_desc_init(&desc, sizeof desc);
   desc.height = 4;
   desc.width = 4;
   desc.patch_size = 2;
@@ -281,7 +281,7 @@ TEST(Extract, OneShotAndPlanAgree) {
   const auto obj = oracle::random_image(33, 17, 2, 31);
   const auto xy = random_offsets(8, 0, 17, 0, 33, 32);
   ptp_extract_desc desc;
-  ptp_extract_desc_init(&desc);
+  ptp_extract_desc_init(&desc, sizeof desc);
   desc.height = 33;
   desc.width = 17;
   desc.patch_size = 7;

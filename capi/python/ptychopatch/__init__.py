@@ -1,0 +1,47 @@
+"""Python binding of libptychopatch (ctypes over its C ABI).
+
+The shared library is found, in order, at ``$PTYCHOPATCH_LIBRARY``, next to
+this package (what ``pip install .`` ships), or on the system search path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from . import _native
+from ._errors import PtychoPatchError
+from .extract import extract_patches, get_image_patches
+
+__all__ = [
+    "PtychoPatchError",
+    "cuda_device_count",
+    "extract_patches",
+    "get_image_patches",
+    "version",
+]
+
+
+def version() -> str:
+    """Version of the loaded library.
+
+    Returns
+    -------
+    str
+        ``"MAJOR.MINOR.PATCH+cuda"`` or ``"MAJOR.MINOR.PATCH+cpu"``, as
+        ``ptp_version_string`` reports it.
+    """
+    return _native.lib.ptp_version_string().decode("utf-8", "replace")
+
+
+def cuda_device_count() -> int:
+    """Number of usable CUDA devices.
+
+    Returns
+    -------
+    int
+        0 when the library was built without CUDA or no driver or device is
+        present (not an error).
+    """
+    count = ctypes.c_int32()
+    _native.cuda_device_count(ctypes.byref(count))
+    return count.value

@@ -1,0 +1,96 @@
+"""Per-thread contexts and plan lifetime.
+
+A ptp_context must not be used from two threads at once, so each thread
+keeps its own, one per (backend, num_threads). Plans are cheap (they only
+validate a descriptor) and are made per call, which keeps them from ever
+outliving their context.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import operator
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from . import _native
+
+_BACKENDS = {
+    "auto": _native.PTP_BACKEND_AUTO,
+    "cpu": _native.PTP_BACKEND_CPU,
+    "gpu": _native.PTP_BACKEND_GPU,
+}
+
+_INT32_MAX = 2**31 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def as_int(value, name: str, low: int = _INT64_MIN, high: int = _INT64_MAX) -> int:
+    """An integer argument, range-checked: ctypes would silently truncate it."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got a bool")
+    try:
+        result = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not low <= result <= high:
+        raise ValueError(f"{name} = {result} is out of range [{low}, {high}]")
+    return result
+
+
+def backend_code(backend: str) -> int:
+    try:
+        return _BACKENDS[backend]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"backend must be one of {sorted(_BACKENDS)}, got {backend!r}"
+        ) from None
+
+
+class _Context:
+    def __init__(self, backend: int, num_threads: int) -> None:
+        options = _native.new_context_options()
+        options.backend = backend
+        options.num_threads = num_threads
+        handle = ctypes.c_void_p()
+        _native.context_create(ctypes.byref(options), ctypes.byref(handle))
+        self.handle = handle
+        # Held so that destruction still works while the interpreter tears
+        # down module globals.
+        self._destroy = _native.context_destroy
+
+    def __del__(self) -> None:
+        handle, self.handle = getattr(self, "handle", None), None
+        if handle:
+            try:
+                self._destroy(handle)
+            except Exception:
+                pass
+
+
+_local = threading.local()
+
+
+def context(backend: str, num_threads: int) -> ctypes.c_void_p:
+    """This thread's context for (backend, num_threads), created on first use."""
+    code = backend_code(backend)
+    threads = as_int(num_threads, "num_threads", 0, _INT32_MAX)
+    cache = getattr(_local, "contexts", None)
+    if cache is None:
+        cache = _local.contexts = {}
+    ctx = cache.get((code, threads))
+    if ctx is None:
+        # A failed creation (e.g. no GPU) raises and is not cached.
+        ctx = cache[(code, threads)] = _Context(code, threads)
+    return ctx.handle
+
+
+@contextmanager
+def plan(ctx: ctypes.c_void_p, desc: _native.ExtractDesc) -> Iterator[ctypes.c_void_p]:
+    handle = ctypes.c_void_p()
+    _native.extract_plan_create(ctx, ctypes.byref(desc), ctypes.byref(handle))
+    try:
+        yield handle
+    finally:
+        _native.extract_plan_destroy(handle)

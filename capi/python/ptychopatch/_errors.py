@@ -1,0 +1,28 @@
+"""The exception raised for every non-zero ptp_status."""
+
+from __future__ import annotations
+
+
+class PtychoPatchError(RuntimeError):
+    """A libptychopatch call returned a non-zero status.
+
+    Attributes
+    ----------
+    status : int
+        The ``ptp_status`` value, e.g. 4 for ``PTP_ERROR_NON_FINITE``.
+    status_name : str
+        The status's name as the library spells it (``ptp_status_name``).
+    message : str
+        The library's thread-local message for the failing call
+        (``ptp_last_error_message``); it names the offending argument.
+    function : str
+        The C function that failed.
+    """
+
+    def __init__(self, status: int, status_name: str, message: str, function: str = "") -> None:
+        self.status = int(status)
+        self.status_name = status_name
+        self.message = message
+        self.function = function
+        text = message or f"{function or 'libptychopatch'} failed"
+        super().__init__(f"{text} [{status_name}]")

@@ -1,0 +1,177 @@
+"""Loading libptychopatch with ctypes and declaring the C prototypes.
+
+Every status-returning function gets an errcheck that raises
+PtychoPatchError, so no call site can forget to check, and the thread-local
+message is read right after the failing call on the same thread (ctypes
+runs errcheck before any other Python code of this thread).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+
+from ._errors import PtychoPatchError
+
+# ptp_status values used by the binding itself (the rest arrive by name).
+PTP_SUCCESS = 0
+
+PTP_BACKEND_AUTO = 0
+PTP_BACKEND_CPU = 1
+PTP_BACKEND_GPU = 2
+
+PTP_DTYPE_FLOAT32 = 1
+PTP_DTYPE_FLOAT64 = 2
+PTP_DTYPE_COMPLEX64 = 3
+
+PTP_LAYOUT_CHANNEL = 0
+PTP_LAYOUT_FLAT = 1
+
+PTP_MEMORY_HOST = 0
+
+_ENV_VAR = "PTYCHOPATCH_LIBRARY"
+
+
+def _candidate_paths():
+    """Where to look, in order: the env var, next to this package, the system."""
+    explicit = os.environ.get(_ENV_VAR)
+    if explicit:
+        # An explicit request must not silently fall back to another copy.
+        return [explicit], True
+    here = os.path.dirname(os.path.abspath(__file__))
+    # A wheel cannot hold symlinks, so the soname chain may arrive as copies
+    # of one library; shortest (unversioned) name first.
+    bundled = sorted(glob.glob(os.path.join(here, "libptychopatch.so*")), key=lambda p: (len(p), p))
+    system = ctypes.util.find_library("ptychopatch")
+    return bundled + ([system] if system else []), False
+
+
+def _load():
+    paths, explicit = _candidate_paths()
+    errors = []
+    for path in paths:
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as exc:
+            errors.append(f"  {path}: {exc}")
+    if explicit:
+        raise ImportError(
+            f"{_ENV_VAR}={paths[0]!r} could not be loaded:\n" + "\n".join(errors)
+        )
+    tried = "\n".join(errors) if errors else "  (no candidate found)"
+    raise ImportError(
+        "libptychopatch shared library not found. Install the package with "
+        "`pip install .` from the repository root (which bundles it), or set "
+        f"{_ENV_VAR} to the path of libptychopatch.so. Tried:\n" + tried
+    )
+
+
+lib, LIBRARY_PATH = _load()
+
+
+class ContextOptions(ctypes.Structure):
+    """Mirror of ``struct ptp_context_options`` (field order is the ABI)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("backend", ctypes.c_int32),
+        ("num_threads", ctypes.c_int32),
+        ("device", ctypes.c_int32),
+        ("reserved0", ctypes.c_int32),
+        ("device_memory_budget", ctypes.c_uint64),
+    ]
+
+
+class ExtractDesc(ctypes.Structure):
+    """Mirror of ``struct ptp_extract_desc`` (field order is the ABI)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("height", ctypes.c_int64),
+        ("width", ctypes.c_int64),
+        ("patch_size", ctypes.c_int64),
+        ("group_size", ctypes.c_int64),
+        ("object_dtype", ctypes.c_int32),
+        ("offset_dtype", ctypes.c_int32),
+        ("layout", ctypes.c_int32),
+        ("memory", ctypes.c_int32),
+    ]
+
+
+def _initialised(struct_type, init):
+    # The size tells the library which version of the struct we hold, so a
+    # newer library never writes past it.
+    value = struct_type()
+    init(ctypes.byref(value), ctypes.sizeof(struct_type))
+    return value
+
+
+def status_name(status: int) -> str:
+    return lib.ptp_status_name(status).decode("utf-8", "replace")
+
+
+def _check(result, func, args):
+    if result != PTP_SUCCESS:
+        message = lib.ptp_last_error_message().decode("utf-8", "replace")
+        raise PtychoPatchError(result, status_name(result), message, func.__name__)
+    return result
+
+
+def _status_function(name, *argtypes):
+    func = getattr(lib, name)
+    func.argtypes = list(argtypes)
+    func.restype = ctypes.c_int  # ptp_status: a C enum, int-sized
+    func.errcheck = _check
+    return func
+
+
+_P = ctypes.POINTER
+_handle = ctypes.c_void_p  # opaque ptp_context* / ptp_extract_plan*
+
+lib.ptp_status_name.argtypes = [ctypes.c_int]
+lib.ptp_status_name.restype = ctypes.c_char_p
+lib.ptp_last_error_message.argtypes = []
+lib.ptp_last_error_message.restype = ctypes.c_char_p
+lib.ptp_version_string.argtypes = []
+lib.ptp_version_string.restype = ctypes.c_char_p
+
+get_version = _status_function(
+    "ptp_get_version", _P(ctypes.c_int32), _P(ctypes.c_int32), _P(ctypes.c_int32)
+)
+context_options_init = _status_function(
+    "ptp_context_options_init", _P(ContextOptions), ctypes.c_size_t
+)
+context_create = _status_function("ptp_context_create", _P(ContextOptions), _P(_handle))
+context_destroy = _status_function("ptp_context_destroy", _handle)
+context_get_backend = _status_function("ptp_context_get_backend", _handle, _P(ctypes.c_int))
+context_get_num_threads = _status_function(
+    "ptp_context_get_num_threads", _handle, _P(ctypes.c_int32)
+)
+cuda_device_count = _status_function("ptp_cuda_device_count", _P(ctypes.c_int32))
+extract_desc_init = _status_function("ptp_extract_desc_init", _P(ExtractDesc), ctypes.c_size_t)
+extract_output_bytes = _status_function(
+    "ptp_extract_output_bytes", _P(ExtractDesc), ctypes.c_int64, _P(ctypes.c_size_t)
+)
+extract_plan_create = _status_function(
+    "ptp_extract_plan_create", _handle, _P(ExtractDesc), _P(_handle)
+)
+extract_plan_destroy = _status_function("ptp_extract_plan_destroy", _handle)
+extract_execute = _status_function(
+    "ptp_extract_execute",
+    _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t,
+)
+extract_execute_legacy = _status_function(
+    "ptp_extract_execute_legacy",
+    _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_size_t,
+)
+
+
+def new_context_options() -> ContextOptions:
+    return _initialised(ContextOptions, context_options_init)
+
+
+def new_extract_desc() -> ExtractDesc:
+    return _initialised(ExtractDesc, extract_desc_init)

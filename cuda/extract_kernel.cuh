@@ -1,0 +1,57 @@
+// The one-launch extraction kernel: one thread per output element, over all
+// patches of the call, evaluating the same __host__ __device__ formula as
+// the CPU path (src/math/), so the two agree bit for bit.
+#pragma once
+
+#include <cstdint>
+
+#include "math/patch_indexing.hpp"
+#include "math/patch_sampling.hpp"
+
+namespace ptychopatch::impl::gpu {
+
+struct KernelGeometry {
+  int64_t height;
+  int64_t width;
+  int64_t half;
+  int64_t n;
+  int64_t group_size;
+  bool channel_layout;
+};
+
+// Consecutive threads own consecutive output elements in the output's own
+// order (for the channel layout: the c patches of a group innermost), so
+// every store of a warp is coalesced.
+template <int kLanes, class Offsets>
+__global__ void extract_patches_kernel(const float* __restrict__ object, KernelGeometry g,
+                                       Offsets offsets, int64_t num_elements,
+                                       float* __restrict__ patches) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < num_elements;
+       e += stride) {
+    int64_t patch, y, x;
+    if (g.channel_layout) {
+      const int64_t k = e % g.group_size;
+      int64_t rest = e / g.group_size;
+      x = rest % g.n;
+      rest /= g.n;
+      y = rest % g.n;
+      patch = (rest / g.n) * g.group_size + k;
+    } else {
+      x = e % g.n;
+      const int64_t rest = e / g.n;
+      y = rest % g.n;
+      patch = rest / g.n;
+    }
+    float ox = 0.0f;
+    float oy = 0.0f;
+    offsets.get(patch, ox, oy);
+    float value[kLanes];
+    math::sample_pixel<kLanes>(object, g.height, g.width, g.half, math::axis_tap(x, ox),
+                               math::axis_tap(y, oy), value);
+#pragma unroll
+    for (int lane = 0; lane < kLanes; ++lane) patches[e * kLanes + lane] = value[lane];
+  }
+}
+
+}  // namespace ptychopatch::impl::gpu

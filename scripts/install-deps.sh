@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what libptychopatch needs to build and test, from Debian and PyPI.
+# Idempotent and quiet when everything is already there. The CUDA toolkit is
+# used when nvcc is present (PATH or /usr/local/cuda); without it the
+# library builds CPU-only.
+set -euo pipefail
+
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
+              libflann-dev libfftw3-dev gfortran)
+PIP_PACKAGES=(numpy pytest scikit-build-core)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: apt-get install ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+pip_missing=()
+for pkg in "${PIP_PACKAGES[@]}"; do
+  mod="${pkg//-/_}"
+  "$PYTHON" -c "import ${mod}" 2>/dev/null || pip_missing+=("$pkg")
+done
+if ((${#pip_missing[@]})); then
+  echo "install-deps: pip install ${pip_missing[*]}"
+  "$PYTHON" -m pip install -q --disable-pip-version-check "${pip_missing[@]}"
+fi

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test: install dependencies; build (with CUDA when nvcc exists) and run
+# the C++, C and ABI tests; rebuild them under AddressSanitizer +
+# UndefinedBehaviorSanitizer (CPU-only) and run them again; pip-install the
+# Python package from this checkout and run its tests. GPU tests skip, with a
+# message, on machines without a usable device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+source scripts/env.sh
+PYTHON="${PYTHON:-python3}"
+
+echo "== build and test (release) =="
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build
+ctest --test-dir build --output-on-failure
+
+echo "== build and test (AddressSanitizer + UndefinedBehaviorSanitizer) =="
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPTYCHOPATCH_CUDA=OFF \
+  -DPTYCHOPATCH_SANITIZE=address,undefined -DPTYCHOPATCH_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure
+
+echo "== Python package =="
+"$PYTHON" -m pip install -q --disable-pip-version-check .
+# Run from outside the checkout so the installed package is what is tested.
+repo="$(pwd)"
+(cd /tmp && "$PYTHON" -m pytest -q "$repo/tests/python")

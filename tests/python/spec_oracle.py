@@ -1,0 +1,92 @@
+"""An independent numpy reading of SPEC section 1, used as the test oracle.
+
+Deliberately shares nothing with the library: it materialises the padded
+object, gathers the four corners with fancy indexing, and does every float
+operation as a separate numpy float32 ufunc in the spec's term order, so
+the result should match the library bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+F32 = np.float32
+
+
+def _lanes(obj: np.ndarray) -> np.ndarray:
+    """(H, W, lanes) float32: real and imaginary parts are interpolated apart."""
+    if np.iscomplexobj(obj):
+        c = np.ascontiguousarray(obj, dtype=np.complex64)
+        return c.view(np.float32).reshape(c.shape[0], c.shape[1], 2)
+    return np.asarray(obj, dtype=np.float32)[:, :, None]
+
+
+def extract_flat(obj: np.ndarray, offsets_xy: np.ndarray, n: int) -> np.ndarray:
+    """Patches (P, N, N) for float32 offsets (P, 2) = [x, y] per patch."""
+    lanes = _lanes(obj)
+    h = n // 2
+    padded = np.pad(lanes, ((h, h), (h, h), (0, 0)))
+    hp, wp = padded.shape[:2]
+    off = np.asarray(offsets_xy, dtype=np.float32).reshape(-1, 2)
+    pos = np.arange(n, dtype=np.float32)
+    # fl32(x + ox) in the padded frame; broadcast to (P, 1, N) and (P, N, 1).
+    sx = pos[None, None, :] + off[:, 0, None, None]
+    sy = pos[None, :, None] + off[:, 1, None, None]
+    assert sx.dtype == np.float32 and sy.dtype == np.float32
+    x0 = np.floor(sx)
+    y0 = np.floor(sy)
+    wx = sx - x0
+    wy = sy - y0
+    one = F32(1)
+
+    def corner(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
+        # Bounds in float64 so that huge coordinates never become integers.
+        yi, xi = np.broadcast_arrays(yi.astype(np.float64), xi.astype(np.float64))
+        ok = (yi >= 0) & (yi < hp) & (xi >= 0) & (xi < wp)
+        v = padded[np.where(ok, yi, 0).astype(np.int64), np.where(ok, xi, 0).astype(np.int64)]
+        v[~ok] = 0
+        return v
+
+    v00 = corner(y0, x0)
+    v01 = corner(y0, x0.astype(np.float64) + 1)
+    v10 = corner(y0.astype(np.float64) + 1, x0)
+    v11 = corner(y0.astype(np.float64) + 1, x0.astype(np.float64) + 1)
+
+    w00 = ((one - wx) * (one - wy))[..., None]
+    w01 = (wx * (one - wy))[..., None]
+    w10 = ((one - wx) * wy)[..., None]
+    w11 = (wx * wy)[..., None]
+    out = ((w00 * v00 + w01 * v01) + w10 * v10) + w11 * v11
+    assert out.dtype == np.float32
+    out = np.ascontiguousarray(out)
+    if lanes.shape[2] == 2:
+        return out.view(np.complex64)[..., 0]
+    return out[..., 0]
+
+
+def extract_channel(obj: np.ndarray, offsets_bc2: np.ndarray, n: int) -> np.ndarray:
+    """Patches (B, N, N, c) for float32 offsets (B, c, 2)."""
+    b, c = offsets_bc2.shape[:2]
+    flat = extract_flat(obj, np.asarray(offsets_bc2).reshape(-1, 2), n)
+    return flat.reshape(b, c, n, n).transpose(0, 2, 3, 1)
+
+
+def exact_crop(obj: np.ndarray, ox: int, oy: int, n: int) -> np.ndarray:
+    """obj[oy-h : oy-h+N, ox-h : ox-h+N] with zeros outside, by slicing."""
+    h = n // 2
+    out = np.zeros((n, n), dtype=obj.dtype)
+    height, width = obj.shape
+    for y in range(n):
+        for x in range(n):
+            i, j = oy - h + y, ox - h + x
+            if 0 <= i < height and 0 <= j < width:
+                out[y, x] = obj[i, j]
+    return out
+
+
+def random_object(rng: np.random.Generator, height: int, width: int, complex_: bool) -> np.ndarray:
+    re = rng.uniform(-1, 1, (height, width)).astype(np.float32)
+    if not complex_:
+        return re
+    im = rng.uniform(-1, 1, (height, width)).astype(np.float32)
+    return (re + 1j * im).astype(np.complex64)
