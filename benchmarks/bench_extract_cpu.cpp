@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <random>
 #include <string>
 #include <vector>
@@ -88,15 +89,22 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      // With --benchmark_repetitions the median stands for the benchmark;
+      // otherwise its single run does.
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      if (r.error_occurred || !(median || r.run_type == Run::RT_Iteration)) continue;
+      const std::string name = r.run_name.str();
+      if (!median && medians_.count(name)) continue;
+      if (median) medians_.insert(name);
       const auto it = r.counters.find("items_per_second");
       const auto th = r.counters.find("threads");
       if (it != r.counters.end())
-        results_[r.benchmark_name()] = {it->second.value, th != r.counters.end() ? th->second.value : 1};
+        results_[name] = {it->second.value, th != r.counters.end() ? th->second.value : 1};
     }
   }
   void Summarise() const {
     const auto legacy = results_.find("BM_LegacyLoop/real_time");
+    std::printf("\n(medians where repetitions were run; GB = 1e9 bytes of output)");
     std::printf("\n%-44s %12s %10s %12s %14s\n", "benchmark", "patches/s", "GB/s", "GB/s/core",
                 "x legacy loop");
     for (const auto& [name, r] : results_) {
@@ -109,6 +117,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
  private:
   std::map<std::string, std::pair<double, double>> results_;  // patches/s, threads
+  std::set<std::string> medians_;
 };
 
 }  // namespace
