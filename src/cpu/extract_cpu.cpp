@@ -39,13 +39,24 @@ void blend_row(const float* __restrict x_w0, const float* __restrict x_w1, float
 
 // Writes row y of the c patches of a group, computed one after another in
 // `rows`, as one contiguous row of the (B, N, N, c) output, so the stores run
-// in order. The fixed-size memcpy compiles to one move per element.
-template <int kLanes>
+// in order. The fixed-size memcpy compiles to one move per element; a
+// compile-time group size (kGroup > 0) lets the compiler unroll and
+// vectorise the transpose.
+template <int kLanes, int kGroup>
 void interleave_rows(const float* rows, int64_t c, int64_t n, float* out_row) {
+  const int64_t group = kGroup > 0 ? kGroup : c;
   for (int64_t x = 0; x < n; ++x)
-    for (int64_t k = 0; k < c; ++k)
-      std::memcpy(out_row + (x * c + k) * kLanes, rows + (k * n + x) * kLanes,
+    for (int64_t k = 0; k < group; ++k)
+      std::memcpy(out_row + (x * group + k) * kLanes, rows + (k * n + x) * kLanes,
                   kLanes * sizeof(float));
+}
+
+template <int kLanes>
+void interleave_group_rows(const float* rows, int64_t c, int64_t n, float* out_row) {
+  if (c == 4)  // gridsize 2, PtychoPINN's usual case
+    interleave_rows<kLanes, 4>(rows, c, n, out_row);
+  else
+    interleave_rows<kLanes, 0>(rows, c, n, out_row);
 }
 
 // Sampling tables of the patches of one work unit, reused across units by
@@ -163,9 +174,9 @@ void extract(const ExtractGeometry& g, const float* object, const Offsets& offse
       for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
       float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
       if (lanes == 2)
-        interleave_rows<2>(rows, c, n, out_row);
+        interleave_group_rows<2>(rows, c, n, out_row);
       else
-        interleave_rows<1>(rows, c, n, out_row);
+        interleave_group_rows<1>(rows, c, n, out_row);
     }
   }
 }
