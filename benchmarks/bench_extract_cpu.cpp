@@ -9,8 +9,8 @@
 
 #include <cstdio>
 #include <map>
-#include <set>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,9 +47,8 @@ void BM_Library(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(1));
   const Workload& w = workload();
   ptychopatch::Context ctx(PTP_BACKEND_CPU, threads);
-  ptychopatch::ExtractPlan<std::complex<float>> plan(ctx, kObject, kObject, kN,
-                                                     layout == PTP_LAYOUT_CHANNEL ? kGroupSize : 1,
-                                                     layout);
+  ptychopatch::ExtractPlan<std::complex<float>> plan(
+      ctx, kObject, kObject, kN, layout == PTP_LAYOUT_CHANNEL ? kGroupSize : 1, layout);
   std::vector<std::complex<float>> out(plan.output_size(kPatches));
   const auto* object = reinterpret_cast<const std::complex<float>*>(w.object.data.data());
   for (auto _ : state) {
@@ -110,8 +109,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const auto& [name, r] : results_) {
       const double gbs = r.first * kPatchBytes / 1e9;
       const double ratio = legacy != results_.end() ? r.first / legacy->second.first : 0.0;
-      std::printf("%-44s %12.0f %10.2f %12.2f %14.1f\n", name.c_str(), r.first, gbs,
-                  gbs / r.second, ratio);
+      std::printf("%-44s %12.0f %10.2f %12.2f %14.1f\n", name.c_str(), r.first, gbs, gbs / r.second,
+                  ratio);
     }
   }
 

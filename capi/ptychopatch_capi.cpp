@@ -26,23 +26,37 @@ extern "C" {
 
 PTP_API const char* ptp_status_name(ptp_status status) {
   switch (status) {
-    case PTP_SUCCESS: return "PTP_SUCCESS";
-    case PTP_ERROR_INVALID_ARGUMENT: return "PTP_ERROR_INVALID_ARGUMENT";
-    case PTP_ERROR_INVALID_SIZE: return "PTP_ERROR_INVALID_SIZE";
-    case PTP_ERROR_SIZE_OVERFLOW: return "PTP_ERROR_SIZE_OVERFLOW";
-    case PTP_ERROR_NON_FINITE: return "PTP_ERROR_NON_FINITE";
-    case PTP_ERROR_BUFFER_TOO_SMALL: return "PTP_ERROR_BUFFER_TOO_SMALL";
-    case PTP_ERROR_OUT_OF_MEMORY: return "PTP_ERROR_OUT_OF_MEMORY";
-    case PTP_ERROR_BACKEND_UNAVAILABLE: return "PTP_ERROR_BACKEND_UNAVAILABLE";
-    case PTP_ERROR_UNSUPPORTED: return "PTP_ERROR_UNSUPPORTED";
-    case PTP_ERROR_CUDA: return "PTP_ERROR_CUDA";
-    case PTP_ERROR_CANCELLED: return "PTP_ERROR_CANCELLED";
-    case PTP_ERROR_INTERNAL: return "PTP_ERROR_INTERNAL";
+    case PTP_SUCCESS:
+      return "PTP_SUCCESS";
+    case PTP_ERROR_INVALID_ARGUMENT:
+      return "PTP_ERROR_INVALID_ARGUMENT";
+    case PTP_ERROR_INVALID_SIZE:
+      return "PTP_ERROR_INVALID_SIZE";
+    case PTP_ERROR_SIZE_OVERFLOW:
+      return "PTP_ERROR_SIZE_OVERFLOW";
+    case PTP_ERROR_NON_FINITE:
+      return "PTP_ERROR_NON_FINITE";
+    case PTP_ERROR_BUFFER_TOO_SMALL:
+      return "PTP_ERROR_BUFFER_TOO_SMALL";
+    case PTP_ERROR_OUT_OF_MEMORY:
+      return "PTP_ERROR_OUT_OF_MEMORY";
+    case PTP_ERROR_BACKEND_UNAVAILABLE:
+      return "PTP_ERROR_BACKEND_UNAVAILABLE";
+    case PTP_ERROR_UNSUPPORTED:
+      return "PTP_ERROR_UNSUPPORTED";
+    case PTP_ERROR_CUDA:
+      return "PTP_ERROR_CUDA";
+    case PTP_ERROR_CANCELLED:
+      return "PTP_ERROR_CANCELLED";
+    case PTP_ERROR_INTERNAL:
+      return "PTP_ERROR_INTERNAL";
   }
   return "PTP_UNKNOWN_STATUS";
 }
 
-PTP_API const char* ptp_last_error_message(void) { return ptychopatch::impl::last_error(); }
+PTP_API const char* ptp_last_error_message(void) {
+  return ptychopatch::impl::last_error();
+}
 
 PTP_API ptp_status ptp_get_version(int32_t* major, int32_t* minor, int32_t* patch) {
   return guarded("ptp_get_version", [&] {
@@ -56,10 +70,10 @@ PTP_API ptp_status ptp_get_version(int32_t* major, int32_t* minor, int32_t* patc
 }
 
 PTP_API const char* ptp_version_string(void) {
-  static const std::string version =
-      std::to_string(PTP_VERSION_MAJOR) + "." + std::to_string(PTP_VERSION_MINOR) + "." +
-      std::to_string(PTP_VERSION_PATCH) +
-      (ptychopatch::impl::gpu::built_with_cuda() ? "+cuda" : "+cpu");
+  static const std::string version = std::to_string(PTP_VERSION_MAJOR) + "." +
+                                     std::to_string(PTP_VERSION_MINOR) + "." +
+                                     std::to_string(PTP_VERSION_PATCH) +
+                                     (ptychopatch::impl::gpu::built_with_cuda() ? "+cuda" : "+cpu");
   return version.c_str();
 }
 
@@ -158,9 +172,9 @@ PTP_API ptp_status ptp_extract_execute(ptp_extract_plan* plan, const void* objec
 }
 
 PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void* object,
-                                              const void* global_offsets,
-                                              const void* local_offsets, int64_t num_groups,
-                                              void* patches, size_t patches_bytes) {
+                                              const void* global_offsets, const void* local_offsets,
+                                              int64_t num_groups, void* patches,
+                                              size_t patches_bytes) {
   return guarded("ptp_extract_execute_legacy", [&] {
     require_non_null(plan, "plan");
     if (num_groups < 0)
@@ -177,8 +191,8 @@ PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void
 }
 
 PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_desc* desc,
-                                       const void* object, const void* offsets,
-                                       int64_t num_patches, void* patches, size_t patches_bytes) {
+                                       const void* object, const void* offsets, int64_t num_patches,
+                                       void* patches, size_t patches_bytes) {
   return guarded("ptp_extract_patches", [&] {
     ptp_context default_context{};
     if (context == nullptr) {

@@ -10,7 +10,9 @@
 
 namespace ptychopatch::impl::gpu {
 
-bool built_with_cuda() noexcept { return true; }
+bool built_with_cuda() noexcept {
+  return true;
+}
 
 int32_t device_count() noexcept {
   int count = 0;

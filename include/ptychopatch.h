@@ -133,11 +133,11 @@ typedef enum ptp_layout {
 typedef struct ptp_context ptp_context;
 
 typedef struct ptp_context_options {
-  size_t struct_size;   /* sizeof(ptp_context_options), set by _init */
-  int32_t backend;      /* ptp_backend; default PTP_BACKEND_AUTO */
-  int32_t num_threads;  /* CPU worker threads; 0 (default) = all cores */
-  int32_t device;       /* CUDA device ordinal for the GPU backend; 0 */
-  int32_t reserved0;    /* must be 0 */
+  size_t struct_size;  /* sizeof(ptp_context_options), set by _init */
+  int32_t backend;     /* ptp_backend; default PTP_BACKEND_AUTO */
+  int32_t num_threads; /* CPU worker threads; 0 (default) = all cores */
+  int32_t device;      /* CUDA device ordinal for the GPU backend; 0 */
+  int32_t reserved0;   /* must be 0 */
   /* Upper bound in bytes on the device memory the GPU backend allocates for
    * one call; work larger than this is split into chunks. 0 (default) = a
    * safe fraction of the device's free memory. Not used by the CPU. */
@@ -223,15 +223,15 @@ PTP_API ptp_status ptp_extract_execute(ptp_extract_plan* plan, const void* objec
  * The offset of patch (b, k) is float32(global[b][axis] + local[b][axis][k]),
  * the sum taken in offset_dtype and rounded once to float32. */
 PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void* object,
-                                              const void* global_offsets,
-                                              const void* local_offsets, int64_t num_groups,
-                                              void* patches, size_t patches_bytes);
+                                              const void* global_offsets, const void* local_offsets,
+                                              int64_t num_groups, void* patches,
+                                              size_t patches_bytes);
 
 /* One-shot convenience: make a plan on context (NULL = a default context),
  * execute it once, destroy it. */
 PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_desc* desc,
-                                       const void* object, const void* offsets,
-                                       int64_t num_patches, void* patches, size_t patches_bytes);
+                                       const void* object, const void* offsets, int64_t num_patches,
+                                       void* patches, size_t patches_bytes);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -48,7 +48,9 @@ struct dtype_of<std::complex<float>> {
   static constexpr ptp_dtype value = PTP_DTYPE_COMPLEX64;
 };
 
-inline std::string version() { return ptp_version_string(); }
+inline std::string version() {
+  return ptp_version_string();
+}
 
 inline int32_t cuda_device_count() {
   int32_t count = 0;

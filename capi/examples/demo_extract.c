@@ -10,13 +10,13 @@
 
 #include "ptychopatch.h"
 
-#define CHECK(call)                                                                   \
-  do {                                                                                \
-    ptp_status status_ = (call);                                                      \
-    if (status_ != PTP_SUCCESS) {                                                     \
-      fprintf(stderr, "%s failed: %s\n", #call, ptp_last_error_message());            \
-      return 1;                                                                       \
-    }                                                                                 \
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    ptp_status status_ = (call);                                           \
+    if (status_ != PTP_SUCCESS) {                                          \
+      fprintf(stderr, "%s failed: %s\n", #call, ptp_last_error_message()); \
+      return 1;                                                            \
+    }                                                                      \
   } while (0)
 
 static double seconds_now(void) {
@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < out_bytes / sizeof(float); ++i) checksum += out[i];
 
   printf("libptychopatch %s\n", ptp_version_string());
-  printf("backend        : %s (%d CPU threads)\n",
-         backend == PTP_BACKEND_GPU ? "gpu" : "cpu", (int)threads);
+  printf("backend        : %s (%d CPU threads)\n", backend == PTP_BACKEND_GPU ? "gpu" : "cpu",
+         (int)threads);
   printf("object         : %lld x %lld complex64\n", (long long)height, (long long)width);
   printf("patches        : %lld groups x %lld (gridsize %lld) = %lld patches of %lld x %lld\n",
          (long long)groups, (long long)c, (long long)gridsize, (long long)patches, (long long)n,

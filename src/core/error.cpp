@@ -13,9 +13,13 @@ void set_last_error(const char* function, const char* message) {
   std::snprintf(g_last_error, sizeof g_last_error, "%s: %s", function, message);
 }
 
-void clear_last_error() noexcept { g_last_error[0] = '\0'; }
+void clear_last_error() noexcept {
+  g_last_error[0] = '\0';
+}
 
-const char* last_error() noexcept { return g_last_error; }
+const char* last_error() noexcept {
+  return g_last_error;
+}
 
 void require_known_struct_size(const char* argument, size_t struct_size, size_t current) {
   if (struct_size != current)

@@ -31,11 +31,12 @@ void require_finite_offsets(const Offsets& offsets, int64_t num_patches, int64_t
     if (std::isfinite(x) && std::isfinite(y)) continue;
     char message[256];
     if (legacy) {
-      std::snprintf(message, sizeof message,
-                    "arguments 'global_offsets' + 'local_offsets': the float32 offset of group %lld "
-                    "member %lld is not finite (x = %g, y = %g)",
-                    static_cast<long long>(p / group_size), static_cast<long long>(p % group_size),
-                    static_cast<double>(x), static_cast<double>(y));
+      std::snprintf(
+          message, sizeof message,
+          "arguments 'global_offsets' + 'local_offsets': the float32 offset of group %lld "
+          "member %lld is not finite (x = %g, y = %g)",
+          static_cast<long long>(p / group_size), static_cast<long long>(p % group_size),
+          static_cast<double>(x), static_cast<double>(y));
     } else {
       std::snprintf(message, sizeof message,
                     "argument 'offsets': the offset of patch %lld is not finite (x = %g, y = %g)",
@@ -60,8 +61,8 @@ void run_backend(const ptp_extract_plan& plan, const void* object, const OffsetA
 }
 
 template <class T>
-void dispatch_offsets(const ptp_extract_plan& plan, const void* object,
-                      const OffsetArrays& arrays, int64_t num_patches, void* patches) {
+void dispatch_offsets(const ptp_extract_plan& plan, const void* object, const OffsetArrays& arrays,
+                      int64_t num_patches, void* patches) {
   if (arrays.legacy) {
     const math::LegacyOffsets<T> source{static_cast<const T*>(arrays.global),
                                         static_cast<const T*>(arrays.local),
@@ -88,8 +89,10 @@ void default_extract_desc(ptp_extract_desc* desc) {
 ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc) {
   require_non_null(desc, "desc");
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_extract_desc));
-  if (desc->height < 1) fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, "must be >= 1"));
-  if (desc->width < 1) fail(PTP_ERROR_INVALID_SIZE, field_error("width", desc->width, "must be >= 1"));
+  if (desc->height < 1)
+    fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, "must be >= 1"));
+  if (desc->width < 1)
+    fail(PTP_ERROR_INVALID_SIZE, field_error("width", desc->width, "must be >= 1"));
   if (desc->patch_size < 1)
     fail(PTP_ERROR_INVALID_SIZE, field_error("patch_size", desc->patch_size, "must be >= 1"));
   if (desc->patch_size > kMaxPatchSize)
@@ -102,9 +105,8 @@ ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc) {
          field_error("object_dtype", desc->object_dtype,
                      "must be PTP_DTYPE_COMPLEX64 or PTP_DTYPE_FLOAT32"));
   if (desc->offset_dtype != PTP_DTYPE_FLOAT64 && desc->offset_dtype != PTP_DTYPE_FLOAT32)
-    fail(PTP_ERROR_INVALID_ARGUMENT,
-         field_error("offset_dtype", desc->offset_dtype,
-                     "must be PTP_DTYPE_FLOAT64 or PTP_DTYPE_FLOAT32"));
+    fail(PTP_ERROR_INVALID_ARGUMENT, field_error("offset_dtype", desc->offset_dtype,
+                                                 "must be PTP_DTYPE_FLOAT64 or PTP_DTYPE_FLOAT32"));
   if (desc->layout != PTP_LAYOUT_CHANNEL && desc->layout != PTP_LAYOUT_FLAT)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("layout", desc->layout, "must be PTP_LAYOUT_CHANNEL or PTP_LAYOUT_FLAT"));
@@ -127,16 +129,15 @@ ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc) {
   // is checked against the call's patch count.
   const int64_t object_elements = checked_mul(g.height, g.width, "desc->height * desc->width");
   checked_mul(object_elements, g.element_bytes, "the object's byte size");
-  const int64_t patch_elements =
-      checked_mul(g.n, g.n, "desc->patch_size * desc->patch_size");
+  const int64_t patch_elements = checked_mul(g.n, g.n, "desc->patch_size * desc->patch_size");
   checked_mul(checked_mul(patch_elements, g.group_size, "N * N * group_size"), g.element_bytes,
               "one group's byte size");
   return g;
 }
 
 size_t extract_output_bytes(const ExtractGeometry& g, int64_t num_patches) {
-  const int64_t elements = checked_mul(checked_mul(g.n, g.n, "N * N"), num_patches,
-                                       "num_patches * N * N");
+  const int64_t elements =
+      checked_mul(checked_mul(g.n, g.n, "N * N"), num_patches, "num_patches * N * N");
   return static_cast<size_t>(checked_mul(elements, g.element_bytes, "the patch array's byte size"));
 }
 
@@ -145,8 +146,8 @@ void execute_extract(const ptp_extract_plan& plan, const void* object, const Off
   const ExtractGeometry& g = plan.geometry;
   require_non_null(object, "object");
   if (num_patches < 0)
-    fail(PTP_ERROR_INVALID_SIZE, "the patch count is " + std::to_string(num_patches) +
-                                     ", must be >= 0");
+    fail(PTP_ERROR_INVALID_SIZE,
+         "the patch count is " + std::to_string(num_patches) + ", must be >= 0");
   if (num_patches % g.group_size != 0)
     fail(PTP_ERROR_INVALID_SIZE, "argument 'num_patches' is " + std::to_string(num_patches) +
                                      ", not a multiple of the plan's group_size " +
@@ -162,10 +163,9 @@ void execute_extract(const ptp_extract_plan& plan, const void* object, const Off
     require_non_null(patches, "patches");
   }
   if (patches_bytes < needed)
-    fail(PTP_ERROR_BUFFER_TOO_SMALL, "argument 'patches_bytes' is " +
-                                         std::to_string(patches_bytes) + " but " +
-                                         std::to_string(num_patches) + " patches need " +
-                                         std::to_string(needed) + " bytes");
+    fail(PTP_ERROR_BUFFER_TOO_SMALL,
+         "argument 'patches_bytes' is " + std::to_string(patches_bytes) + " but " +
+             std::to_string(num_patches) + " patches need " + std::to_string(needed) + " bytes");
   if (g.memory == PTP_MEMORY_DEVICE)
     fail(PTP_ERROR_UNSUPPORTED,
          "device pointers (desc->memory = PTP_MEMORY_DEVICE) are not supported by this release; "

@@ -40,8 +40,8 @@ struct LegacyOffsets {
 
 // Element index of pixel (y, x) of patch p in the output array.
 // channel: (B, N, N, c) with p = b*c + k; flat: (P, N, N).
-PTP_HD int64_t output_index(bool channel_layout, int64_t patch, int64_t y, int64_t x,
-                            int64_t n, int64_t group_size) {
+PTP_HD int64_t output_index(bool channel_layout, int64_t patch, int64_t y, int64_t x, int64_t n,
+                            int64_t group_size) {
   if (!channel_layout) return (patch * n + y) * n + x;
   const int64_t b = patch / group_size;
   const int64_t k = patch - b * group_size;

@@ -74,8 +74,8 @@ PTP_HD bool inside(int64_t padded_index, int64_t half, int64_t extent) {
 
 // The four-corner bilinear combination of one real lane, in the spec's
 // order: (1-wx)(1-wy) v00 + wx(1-wy) v01 + (1-wx)wy v10 + wx wy v11.
-PTP_HD float blend(float x_w0, float x_w1, float y_w0, float y_w1, float v00, float v01,
-                   float v10, float v11) {
+PTP_HD float blend(float x_w0, float x_w1, float y_w0, float y_w1, float v00, float v01, float v10,
+                   float v11) {
   const float w00 = mul_rn(x_w0, y_w0);
   const float w01 = mul_rn(x_w1, y_w0);
   const float w10 = mul_rn(x_w0, y_w1);

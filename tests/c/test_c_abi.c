@@ -7,14 +7,14 @@
 
 static int passed = 0, failed = 0;
 
-#define EXPECT(cond)                                               \
-  do {                                                             \
-    if (cond) {                                                    \
-      ++passed;                                                    \
-    } else {                                                       \
-      ++failed;                                                    \
+#define EXPECT(cond)                                                      \
+  do {                                                                    \
+    if (cond) {                                                           \
+      ++passed;                                                           \
+    } else {                                                              \
+      ++failed;                                                           \
       fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-    }                                                              \
+    }                                                                     \
   } while (0)
 
 int main(void) {

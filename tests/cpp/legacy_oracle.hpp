@@ -34,8 +34,7 @@ inline Image zero_pad(const Image& in, int64_t pad) {
 // Value of the padded image at integer (i, j), zero outside. The bounds are
 // compared in double so that huge coordinates never convert to integers.
 inline float pixel_or_zero(const Image& img, double i, double j, int lane) {
-  if (i < 0 || j < 0 || i >= static_cast<double>(img.height) ||
-      j >= static_cast<double>(img.width))
+  if (i < 0 || j < 0 || i >= static_cast<double>(img.height) || j >= static_cast<double>(img.width))
     return 0.0f;
   return img.at(static_cast<int64_t>(i), static_cast<int64_t>(j), lane);
 }

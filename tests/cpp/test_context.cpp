@@ -15,8 +15,8 @@ TEST(Version, RuntimeMatchesHeader) {
   EXPECT_EQ(minor, PTP_VERSION_MINOR);
   EXPECT_EQ(patch, PTP_VERSION_PATCH);
   const std::string v = ptp_version_string();
-  const std::string prefix = std::to_string(major) + "." + std::to_string(minor) + "." +
-                             std::to_string(patch) + "+";
+  const std::string prefix =
+      std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch) + "+";
   EXPECT_EQ(v.rfind(prefix, 0), 0u) << v;
   EXPECT_EQ(ptp_get_version(nullptr, &minor, &patch), PTP_ERROR_INVALID_ARGUMENT);
 }
@@ -29,7 +29,8 @@ TEST(Context, OptionsDefaults) {
   EXPECT_EQ(o.num_threads, 0);
   EXPECT_EQ(o.device, 0);
   EXPECT_EQ(o.device_memory_budget, 0u);
-  EXPECT_EQ(ptp_context_options_init(nullptr, sizeof(ptp_context_options)), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_context_options_init(nullptr, sizeof(ptp_context_options)),
+            PTP_ERROR_INVALID_ARGUMENT);
 }
 
 TEST(Context, InitRefusesUnknownStructSizesWithoutWriting) {

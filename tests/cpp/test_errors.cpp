@@ -93,17 +93,20 @@ TEST_F(BadInput, NonFiniteLegacyOffsetsAreRejected) {
   const double global[4] = {1, 2, 3, 4};
   double local[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   local[6] = std::numeric_limits<double>::infinity();  // group 1, y, member 0
-  EXPECT_EQ(ptp_extract_execute_legacy(plan, object_.data(), global, local, 2, out_.data(), bytes()),
-            PTP_ERROR_NON_FINITE);
+  EXPECT_EQ(
+      ptp_extract_execute_legacy(plan, object_.data(), global, local, 2, out_.data(), bytes()),
+      PTP_ERROR_NON_FINITE);
   message_ = ptp_last_error_message();
   expect_message_mentions("group 1 member 0");
   expect_untouched();
-  EXPECT_EQ(ptp_extract_execute_legacy(plan, object_.data(), nullptr, local, 2, out_.data(), bytes()),
-            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      ptp_extract_execute_legacy(plan, object_.data(), nullptr, local, 2, out_.data(), bytes()),
+      PTP_ERROR_INVALID_ARGUMENT);
   message_ = ptp_last_error_message();
   expect_message_mentions("global_offsets");
-  EXPECT_EQ(ptp_extract_execute_legacy(plan, object_.data(), global, local, -1, out_.data(), bytes()),
-            PTP_ERROR_INVALID_SIZE);
+  EXPECT_EQ(
+      ptp_extract_execute_legacy(plan, object_.data(), global, local, -1, out_.data(), bytes()),
+      PTP_ERROR_INVALID_SIZE);
   expect_untouched();
   ptp_extract_plan_destroy(plan);
 }

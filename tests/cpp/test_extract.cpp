@@ -77,12 +77,14 @@ std::vector<double> random_offsets(int64_t patches, double lo_x, double hi_x, do
   return xy;
 }
 
-Context cpu_context(int32_t threads = 0) { return Context(PTP_BACKEND_CPU, threads); }
+Context cpu_context(int32_t threads = 0) {
+  return Context(PTP_BACKEND_CPU, threads);
+}
 
 // ------------------------------------------------------------------ oracle
 
-using OracleParams = std::tuple<int /*lanes*/, bool /*channel*/, bool /*f64*/, int64_t /*N*/,
-                                int64_t /*group*/>;
+using OracleParams =
+    std::tuple<int /*lanes*/, bool /*channel*/, bool /*f64*/, int64_t /*N*/, int64_t /*group*/>;
 
 class MatchesLegacyOracle : public ::testing::TestWithParam<OracleParams> {};
 
@@ -94,8 +96,7 @@ TEST_P(MatchesLegacyOracle, BitwiseOnRandomOffsetsAcrossAndBeyondTheObject) {
   // interior, every border and the empty far field.
   const auto xy = random_offsets(12 * cs.group_size, -cs.n - 3.0, 31 + cs.n + 3.0, -cs.n - 3.0,
                                  23 + cs.n + 3.0, 11);
-  const auto want =
-      oracle::extract(obj, cs.n, as_float32(xy), cs.channel, cs.group_size);
+  const auto want = oracle::extract(obj, cs.n, as_float32(xy), cs.channel, cs.group_size);
   expect_bitwise_equal(run_library(cpu_context(), cs, obj, xy), want);
 }
 
@@ -145,8 +146,8 @@ TEST(Extract, IntegerOffsetsGiveExactCropsCentredOnTheOffset) {
 TEST(Extract, OffsetsFarOutsideGiveZeros) {
   const auto obj = oracle::random_image(16, 16, 2, 2);
   Case cs{2, true, true, 8, 1};
-  const std::vector<double> xy = {1e6, 5,  -1e6, 5,    5,     3e38, 5, -3e38, 1e30,
-                                  -1e30, 4e18, 4e18, -9e18, 2e19, 16 + 8, 8};
+  const std::vector<double> xy = {1e6,  5,     -1e6, 5,    5,     3e38, 5,      -3e38,
+                                  1e30, -1e30, 4e18, 4e18, -9e18, 2e19, 16 + 8, 8};
   const auto got = run_library(cpu_context(), cs, obj, xy);
   for (float v : got) ASSERT_EQ(v, 0.0f);
 }
@@ -156,9 +157,8 @@ TEST(Extract, ExtremeFractionsThatRepeatOrSkipColumnsMatchOracle) {
   // indices skip one, which the vectorised path must not assume away.
   const auto obj = oracle::random_image(30, 30, 2, 9);
   Case cs{2, false, false, 6, 1};
-  const std::vector<double> xy = {
-      0.99999994, 10, 10, 0.99999994, 12.99999905, 12.5, -0.99999994, 14, 15.000001, -0.5000001,
-      -2.5, 15.5};
+  const std::vector<double> xy = {0.99999994,  10, 10,        0.99999994, 12.99999905, 12.5,
+                                  -0.99999994, 14, 15.000001, -0.5000001, -2.5,        15.5};
   expect_bitwise_equal(run_library(cpu_context(), cs, obj, xy),
                        oracle::extract(obj, cs.n, as_float32(xy), false, 1));
 }
@@ -257,8 +257,8 @@ TEST(Extract, LegacyFormSumsInDoubleThenRoundsOnce) {
   Context ctx = cpu_context();
   ptychopatch::ExtractPlan<std::complex<float>, double> plan(ctx, 24, 24, n, c);
   std::vector<std::complex<float>> got(plan.output_size(groups * c));
-  plan.execute_legacy(reinterpret_cast<const std::complex<float>*>(obj.data.data()),
-                      global.data(), local.data(), groups, got.data(), got.size());
+  plan.execute_legacy(reinterpret_cast<const std::complex<float>*>(obj.data.data()), global.data(),
+                      local.data(), groups, got.data(), got.size());
   const auto want = oracle::extract(obj, n, offsets_f, true, c);
   std::vector<float> got_f(reinterpret_cast<float*>(got.data()),
                            reinterpret_cast<float*>(got.data()) + 2 * got.size());

@@ -13,9 +13,9 @@
 
 namespace {
 
-#define REQUIRE_GPU()                                                                  \
-  do {                                                                                 \
-    if (ptychopatch::cuda_device_count() == 0)                                         \
+#define REQUIRE_GPU()                                                                   \
+  do {                                                                                  \
+    if (ptychopatch::cuda_device_count() == 0)                                          \
       GTEST_SKIP() << "no usable CUDA device (no driver, no GPU, or a CPU-only build)"; \
   } while (0)
 
@@ -26,8 +26,8 @@ std::vector<float> run(ptp_backend backend, const ptp_extract_desc& desc, const 
   size_t bytes = 0;
   ptychopatch::check(ptp_extract_output_bytes(&desc, patches, &bytes));
   std::vector<float> out(bytes / sizeof(float), -3.0f);
-  ptychopatch::check(ptp_extract_patches(ctx.get(), &desc, object, offsets, patches, out.data(),
-                                         bytes));
+  ptychopatch::check(
+      ptp_extract_patches(ctx.get(), &desc, object, offsets, patches, out.data(), bytes));
   return out;
 }
 
