@@ -70,37 +70,37 @@ void launch(const float* object, const KernelGeometry& kg, const Offsets& offset
   check_cuda(cudaGetLastError(), "launching the extraction kernel");
 }
 
+// Runs the kernel for device-resident offsets and copies the patches home.
+template <class Offsets>
+void extract_to_host(const ExtractGeometry& g, const DeviceBuffer& d_object, const Offsets& offsets,
+                     int64_t num_patches, float* out) {
+  const size_t out_bytes = extract_output_bytes(g, num_patches);
+  const KernelGeometry kg{g.height, g.width, g.half, g.n, g.group_size, g.channel_layout};
+  const int64_t num_elements = num_patches * g.n * g.n;
+  const DeviceBuffer d_out(out_bytes);
+  if (g.lanes == 2)
+    launch<2>(d_object.as<float>(), kg, offsets, num_elements, d_out.as<float>());
+  else
+    launch<1>(d_object.as<float>(), kg, offsets, num_elements, d_out.as<float>());
+  check_cuda(cudaMemcpy(out, d_out.as<void>(), out_bytes, cudaMemcpyDeviceToHost),
+             "copying patches to the host");
+}
+
 template <class T>
 void run(const ExtractGeometry& g, const float* object, const OffsetArrays& offsets,
          int64_t num_patches, float* out) {
-  const size_t t_bytes = sizeof(T);
-  const size_t object_bytes = static_cast<size_t>(g.height * g.width * g.element_bytes);
-  const size_t out_bytes = extract_output_bytes(g, num_patches);
-  const int64_t num_groups = num_patches / g.group_size;
-  const KernelGeometry kg{g.height, g.width, g.half, g.n, g.group_size, g.channel_layout};
-  const int64_t num_elements = num_patches * g.n * g.n;
-
-  const DeviceBuffer d_object = upload(object, object_bytes);
-  const DeviceBuffer d_out(out_bytes);
+  const DeviceBuffer d_object =
+      upload(object, static_cast<size_t>(g.height * g.width * g.element_bytes));
   if (offsets.legacy) {
-    const DeviceBuffer d_global = upload(offsets.global, 2 * num_groups * t_bytes);
-    const DeviceBuffer d_local = upload(offsets.local, 2 * num_patches * t_bytes);
-    const math::LegacyOffsets<T> src{d_global.as<T>(), d_local.as<T>(), g.group_size};
-    if (g.lanes == 2)
-      launch<2>(d_object.as<float>(), kg, src, num_elements, d_out.as<float>());
-    else
-      launch<1>(d_object.as<float>(), kg, src, num_elements, d_out.as<float>());
-    check_cuda(cudaMemcpy(out, d_out.as<void>(), out_bytes, cudaMemcpyDeviceToHost),
-               "copying patches to the host");
+    const int64_t num_groups = num_patches / g.group_size;
+    const DeviceBuffer d_global = upload(offsets.global, 2 * num_groups * sizeof(T));
+    const DeviceBuffer d_local = upload(offsets.local, 2 * num_patches * sizeof(T));
+    extract_to_host(g, d_object,
+                    math::LegacyOffsets<T>{d_global.as<T>(), d_local.as<T>(), g.group_size},
+                    num_patches, out);
   } else {
-    const DeviceBuffer d_pairs = upload(offsets.pairs, 2 * num_patches * t_bytes);
-    const math::PairOffsets<T> src{d_pairs.as<T>()};
-    if (g.lanes == 2)
-      launch<2>(d_object.as<float>(), kg, src, num_elements, d_out.as<float>());
-    else
-      launch<1>(d_object.as<float>(), kg, src, num_elements, d_out.as<float>());
-    check_cuda(cudaMemcpy(out, d_out.as<void>(), out_bytes, cudaMemcpyDeviceToHost),
-               "copying patches to the host");
+    const DeviceBuffer d_pairs = upload(offsets.pairs, 2 * num_patches * sizeof(T));
+    extract_to_host(g, d_object, math::PairOffsets<T>{d_pairs.as<T>()}, num_patches, out);
   }
 }
 
