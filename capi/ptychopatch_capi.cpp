@@ -14,6 +14,12 @@ using ptychopatch::impl::fail;
 using ptychopatch::impl::guarded;
 using ptychopatch::impl::require_non_null;
 
+#define PTP_STRINGIFY_(x) #x
+#define PTP_STRINGIFY(x) PTP_STRINGIFY_(x)
+#define PTP_VERSION_LITERAL        \
+  PTP_STRINGIFY(PTP_VERSION_MAJOR) \
+  "." PTP_STRINGIFY(PTP_VERSION_MINOR) "." PTP_STRINGIFY(PTP_VERSION_PATCH)
+
 namespace {
 
 ptp_status invalid_output(const char* function, const char* argument) {
@@ -70,11 +76,9 @@ PTP_API ptp_status ptp_get_version(int32_t* major, int32_t* minor, int32_t* patc
 }
 
 PTP_API const char* ptp_version_string(void) {
-  static const std::string version = std::to_string(PTP_VERSION_MAJOR) + "." +
-                                     std::to_string(PTP_VERSION_MINOR) + "." +
-                                     std::to_string(PTP_VERSION_PATCH) +
-                                     (ptychopatch::impl::gpu::built_with_cuda() ? "+cuda" : "+cpu");
-  return version.c_str();
+  // Literals only: this function returns no status, so it must not allocate.
+  return ptychopatch::impl::gpu::built_with_cuda() ? PTP_VERSION_LITERAL "+cuda"
+                                                   : PTP_VERSION_LITERAL "+cpu";
 }
 
 PTP_API ptp_status ptp_cuda_device_count(int32_t* count) {
