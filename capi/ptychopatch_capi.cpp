@@ -111,7 +111,7 @@ PTP_API ptp_status ptp_context_destroy(ptp_context* context) {
   return PTP_SUCCESS;
 }
 
-PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, ptp_backend* backend) {
+PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, int32_t* backend) {
   return guarded("ptp_context_get_backend", [&] {
     require_non_null(context, "context");
     require_non_null(backend, "backend");

@@ -9,6 +9,7 @@
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
+#include "device_guard.cuh"
 #include "extract_kernel.cuh"
 
 namespace ptychopatch::impl::gpu {
@@ -108,7 +109,8 @@ void run(const ExtractGeometry& g, const float* object, const OffsetArrays& offs
 
 void extract(const ptp_context& context, const ExtractGeometry& geometry, const void* object,
              const OffsetArrays& offsets, int64_t num_patches, void* patches) {
-  check_cuda(cudaSetDevice(context.device), "cudaSetDevice");
+  const ScopedDevice scoped(context.device);
+  check_cuda(scoped.status(), "cudaSetDevice");
   const auto* obj = static_cast<const float*>(object);
   auto* out = static_cast<float*>(patches);
   if (geometry.offset_dtype == PTP_DTYPE_FLOAT64)

@@ -7,8 +7,16 @@
 #include <string>
 
 #include "core/gpu_runtime.hpp"
+#include "device_guard.cuh"
 
 namespace ptychopatch::impl::gpu {
+namespace {
+
+// Compiled with the same architecture list as every kernel of the library:
+// if the device can load this, it can load them.
+__global__ void architecture_probe_kernel() {}
+
+}  // namespace
 
 bool built_with_cuda() noexcept {
   return true;
@@ -38,10 +46,16 @@ std::string device_problem(int32_t device) {
     cudaGetLastError();
     return "CUDA device " + std::to_string(device) + " cannot be queried";
   }
-  if (prop.major < 7)
-    return "CUDA device " + std::to_string(device) + " (" + prop.name +
-           ") has compute capability " + std::to_string(prop.major) + "." +
-           std::to_string(prop.minor) + "; libptychopatch needs 7.0 or newer";
+  const ScopedDevice scoped(device);
+  cudaFuncAttributes attributes{};
+  if (scoped.status() != cudaSuccess ||
+      cudaFuncGetAttributes(&attributes, architecture_probe_kernel) != cudaSuccess) {
+    cudaGetLastError();
+    return "CUDA device " + std::to_string(device) + " (" + prop.name + ", compute capability " +
+           std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+           ") cannot run this build's kernels; rebuild with CMAKE_CUDA_ARCHITECTURES including " +
+           std::to_string(prop.major * 10 + prop.minor);
+  }
   return {};
 }
 

@@ -6,11 +6,15 @@
  * Conventions of this header (C99):
  *  - Every exported symbol starts with `ptp_`, every macro and enum constant
  *    with `PTP_`.
- *  - Every function returns a `ptp_status`. On failure no output argument is
- *    written and `ptp_last_error_message()` names the offending argument.
+ *  - Every function but the three string getters returns a `ptp_status`
+ *    (an int32_t holding one of the PTP_SUCCESS / PTP_ERROR_* codes). On
+ *    failure no output argument is written and `ptp_last_error_message()`
+ *    names the offending argument.
  *  - Sizes and counts are int64_t (negative values are rejected, never
  *    wrapped); byte sizes of caller buffers are size_t.
  *  - Offsets and positions are given x first, then y, in pixels.
+ *  - Enum-valued struct fields and arguments are int32_t, so the layout does
+ *    not depend on the compiler's enum size (C, Fortran, FFI alike).
  *  - Option and descriptor structs carry their own `struct_size`. Fill them
  *    with the matching `*_init(&s, sizeof s)`, then change the fields you
  *    need. The size tells the library which version of the struct the
@@ -33,8 +37,10 @@
 #else
 #define PTP_API __declspec(dllimport)
 #endif
-#else
+#elif defined(__GNUC__)
 #define PTP_API __attribute__((visibility("default")))
+#else
+#define PTP_API
 #endif
 
 #ifdef __cplusplus
@@ -49,8 +55,9 @@ extern "C" {
 
 /* ---------------------------------------------------------------- status */
 
-/* Every function returns one of these. The values are part of the ABI. */
-typedef enum ptp_status {
+/* Status codes; the values are part of the ABI. Functions return them as
+ * ptp_status (int32_t). */
+enum ptp_status_code {
   PTP_SUCCESS = 0,
   /* A null pointer where data is required, an unknown enum value, or an
    * option struct whose struct_size this library does not know. */
@@ -78,9 +85,11 @@ typedef enum ptp_status {
   PTP_ERROR_CANCELLED = 10,
   /* A bug in this library; please report it with the message. */
   PTP_ERROR_INTERNAL = 99
-} ptp_status;
+};
+typedef int32_t ptp_status;
 
-/* Static, never-null name of a status code, e.g. "PTP_ERROR_NON_FINITE". */
+/* Static, never-null name of a status code, e.g. "PTP_ERROR_NON_FINITE";
+ * "PTP_UNKNOWN_STATUS" for values that are not codes. */
 PTP_API const char* ptp_status_name(ptp_status status);
 
 /* Message describing the outcome of the most recent call made on this
@@ -133,14 +142,17 @@ typedef enum ptp_layout {
 typedef struct ptp_context ptp_context;
 
 typedef struct ptp_context_options {
-  size_t struct_size;  /* sizeof(ptp_context_options), set by _init */
-  int32_t backend;     /* ptp_backend; default PTP_BACKEND_AUTO */
-  int32_t num_threads; /* CPU worker threads; 0 (default) = all cores */
-  int32_t device;      /* CUDA device ordinal for the GPU backend; 0 */
-  int32_t reserved0;   /* must be 0 */
-  /* Upper bound in bytes on the device memory the GPU backend allocates for
-   * one call; work larger than this is split into chunks. 0 (default) = a
-   * safe fraction of the device's free memory. Not used by the CPU. */
+  uint64_t struct_size; /* sizeof(ptp_context_options), set by _init */
+  int32_t backend;      /* ptp_backend; default PTP_BACKEND_AUTO */
+  int32_t num_threads;  /* CPU worker threads; 0 (default) = all cores */
+  int32_t device;       /* CUDA device ordinal for the GPU backend; 0 */
+  int32_t reserved0;    /* must be 0 */
+  /* Upper bound in bytes on the device memory the GPU backend may allocate
+   * for one call, for splitting large calls into chunks. 0 (default) = a
+   * safe fraction of the device's free memory. Not used by the CPU. In
+   * this release the GPU backend does not chunk yet: a call whose object
+   * and output do not fit on the device fails with
+   * PTP_ERROR_OUT_OF_MEMORY. */
   uint64_t device_memory_budget;
 } ptp_context_options;
 
@@ -158,8 +170,10 @@ PTP_API ptp_status ptp_context_create(const ptp_context_options* options, ptp_co
  * context must be destroyed first. */
 PTP_API ptp_status ptp_context_destroy(ptp_context* context);
 
-/* The backend the context resolved to: PTP_BACKEND_CPU or PTP_BACKEND_GPU. */
-PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, ptp_backend* backend);
+/* The backend the context resolved to: PTP_BACKEND_CPU or PTP_BACKEND_GPU.
+ * A GPU counts as usable when this build carries kernels its architecture
+ * can run (see docs/api.md). */
+PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, int32_t* backend);
 
 /* Number of CPU threads the context uses. */
 PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32_t* num_threads);
@@ -172,10 +186,11 @@ PTP_API ptp_status ptp_cuda_device_count(int32_t* count);
 
 /* Geometry and types of an extraction, fixed when a plan is made. */
 typedef struct ptp_extract_desc {
-  size_t struct_size;   /* sizeof(ptp_extract_desc), set by _init */
+  uint64_t struct_size; /* sizeof(ptp_extract_desc), set by _init */
   int64_t height;       /* object rows H >= 1 */
   int64_t width;        /* object columns W >= 1 */
-  int64_t patch_size;   /* N >= 1; patches are N x N, centred (N//2) */
+  int64_t patch_size;   /* 1 <= N <= 2^24; patches are N x N, centred at
+                           N//2 */
   int64_t group_size;   /* c >= 1 patches per group; default 1 */
   int32_t object_dtype; /* PTP_DTYPE_COMPLEX64 (default) or _FLOAT32;
                            the patches have the same type */

@@ -74,9 +74,9 @@ class Context {
   explicit Context(const ptp_context_options& options) { create(options); }
 
   ptp_backend backend() const {
-    ptp_backend b = PTP_BACKEND_CPU;
+    int32_t b = PTP_BACKEND_CPU;
     check(ptp_context_get_backend(handle_.get(), &b));
-    return b;
+    return static_cast<ptp_backend>(b);
   }
   int32_t num_threads() const {
     int32_t n = 0;

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
 
   ptp_context* ctx = NULL;
   CHECK(ptp_context_create(NULL, &ctx));
-  ptp_backend backend;
+  int32_t backend = 0;
   int32_t threads = 0;
   CHECK(ptp_context_get_backend(ctx, &backend));
   CHECK(ptp_context_get_num_threads(ctx, &threads));

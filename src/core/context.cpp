@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.hpp"
@@ -36,7 +37,11 @@ ptp_context make_context(const ptp_context_options* options) {
   if (opts.reserved0 != 0) fail(PTP_ERROR_INVALID_ARGUMENT, "options->reserved0 must be 0");
 
   ptp_context ctx{};
-  ctx.num_threads = opts.num_threads > 0 ? opts.num_threads : omp_get_max_threads();
+  // More threads than processors gains nothing, and an OpenMP runtime that
+  // cannot create a thread ends the process: cap the request.
+  const int32_t processors = std::max(1, omp_get_num_procs());
+  ctx.num_threads = opts.num_threads > 0 ? std::min(opts.num_threads, processors)
+                                         : std::min(omp_get_max_threads(), processors);
   ctx.device = opts.device;
   ctx.device_memory_budget = opts.device_memory_budget;
   ctx.backend = PTP_BACKEND_CPU;

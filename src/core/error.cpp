@@ -21,7 +21,7 @@ const char* last_error() noexcept {
   return g_last_error;
 }
 
-void require_known_struct_size(const char* argument, size_t struct_size, size_t current) {
+void require_known_struct_size(const char* argument, uint64_t struct_size, size_t current) {
   if (struct_size != current)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          std::string(argument) + " is " + std::to_string(struct_size) +

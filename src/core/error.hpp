@@ -66,7 +66,7 @@ inline void require_non_null(const void* pointer, const char* argument) {
 // This release knows one layout of each versioned struct: its own. A later
 // release that appends fields accepts the older sizes here and reads or
 // writes only the fields they contain.
-void require_known_struct_size(const char* argument, size_t struct_size, size_t current);
+void require_known_struct_size(const char* argument, uint64_t struct_size, size_t current);
 
 int64_t checked_mul(int64_t a, int64_t b, const char* what);
 int64_t checked_add(int64_t a, int64_t b, const char* what);

@@ -1,6 +1,7 @@
 #include "core/extract_plan.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -138,7 +139,12 @@ ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc) {
 size_t extract_output_bytes(const ExtractGeometry& g, int64_t num_patches) {
   const int64_t elements =
       checked_mul(checked_mul(g.n, g.n, "N * N"), num_patches, "num_patches * N * N");
-  return static_cast<size_t>(checked_mul(elements, g.element_bytes, "the patch array's byte size"));
+  const int64_t bytes = checked_mul(elements, g.element_bytes, "the patch array's byte size");
+  if constexpr (sizeof(size_t) < sizeof(int64_t)) {
+    if (static_cast<uint64_t>(bytes) > static_cast<uint64_t>(SIZE_MAX))
+      fail(PTP_ERROR_SIZE_OVERFLOW, "the patch array's byte size exceeds this platform's size_t");
+  }
+  return static_cast<size_t>(bytes);
 }
 
 void execute_extract(const ptp_extract_plan& plan, const void* object, const OffsetArrays& offsets,

@@ -1,6 +1,9 @@
 #include "cpu/extract_cpu.hpp"
 
 #include <omp.h>
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -21,6 +24,26 @@
 
 namespace ptychopatch::impl::cpu {
 namespace {
+
+// IEEE subnormals for the lifetime of a scope on this thread. A caller (or a
+// library loaded with -ffast-math) may have set flush-to-zero or
+// denormals-are-zero; the GPU keeps subnormals, and so must we to stay
+// bitwise identical to it.
+class IeeeSubnormals {
+ public:
+#if defined(__SSE__) || defined(__x86_64__)
+  IeeeSubnormals() : saved_(_mm_getcsr()) {
+    _mm_setcsr(saved_ & ~kFlushBits);
+  }
+  ~IeeeSubnormals() {
+    _mm_setcsr(saved_);
+  }
+
+ private:
+  static constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
+  unsigned saved_;
+#endif
+};
 
 using math::AxisTap;
 
@@ -153,32 +176,36 @@ void extract(const ExtractGeometry& g, const float* object, const Offsets& offse
   tables.reserve(threads);
   for (int t = 0; t < threads; ++t) tables.emplace_back(g, per_unit);
 
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-  for (int64_t unit = 0; unit < units; ++unit) {
-    UnitTables& t = tables[omp_get_thread_num()];
-    const int64_t first = unit * per_unit;
-    for (int64_t k = 0; k < per_unit; ++k) {
-      float ox = 0.0f;
-      float oy = 0.0f;
-      offsets.get(first + k, ox, oy);
-      t.build(k, ox, oy);
+#pragma omp parallel num_threads(threads)
+  {
+    const IeeeSubnormals ieee;
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t unit = 0; unit < units; ++unit) {
+      UnitTables& t = tables[omp_get_thread_num()];
+      const int64_t first = unit * per_unit;
+      for (int64_t k = 0; k < per_unit; ++k) {
+        float ox = 0.0f;
+        float oy = 0.0f;
+        offsets.get(first + k, ox, oy);
+        t.build(k, ox, oy);
+      }
+      if (!interleave) {
+        float* out = patches + first * n * row_floats;
+        for (int64_t y = 0; y < n; ++y) t.compute_row(object, 0, y, out + y * row_floats);
+        continue;
+      }
+      const int64_t c = g.group_size;
+      float* rows = t.row_buffer();
+      for (int64_t y = 0; y < n; ++y) {
+        for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
+        float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
+        if (lanes == 2)
+          interleave_group_rows<2>(rows, c, n, out_row);
+        else
+          interleave_group_rows<1>(rows, c, n, out_row);
+      }
     }
-    if (!interleave) {
-      float* out = patches + first * n * row_floats;
-      for (int64_t y = 0; y < n; ++y) t.compute_row(object, 0, y, out + y * row_floats);
-      continue;
-    }
-    const int64_t c = g.group_size;
-    float* rows = t.row_buffer();
-    for (int64_t y = 0; y < n; ++y) {
-      for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
-      float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
-      if (lanes == 2)
-        interleave_group_rows<2>(rows, c, n, out_row);
-      else
-        interleave_group_rows<1>(rows, c, n, out_row);
-    }
-  }
+  }  // omp parallel
 }
 
 template void extract(const ExtractGeometry&, const float*, const math::PairOffsets<float>&,

@@ -1,8 +1,11 @@
 // Contexts, backend resolution and version queries.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "ptychopatch.hpp"
 
@@ -19,6 +22,9 @@ TEST(Version, RuntimeMatchesHeader) {
       std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch) + "+";
   EXPECT_EQ(v.rfind(prefix, 0), 0u) << v;
   EXPECT_EQ(ptp_get_version(nullptr, &minor, &patch), PTP_ERROR_INVALID_ARGUMENT);
+  int32_t untouched = -9;
+  EXPECT_EQ(ptp_get_version(&untouched, &minor, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(untouched, -9);
 }
 
 TEST(Context, OptionsDefaults) {
@@ -50,11 +56,19 @@ TEST(Context, InitRefusesUnknownStructSizesWithoutWriting) {
 }
 
 TEST(Context, CpuBackendHonoursThreadCount) {
-  ptychopatch::Context ctx(PTP_BACKEND_CPU, 3);
-  EXPECT_EQ(ctx.backend(), PTP_BACKEND_CPU);
-  EXPECT_EQ(ctx.num_threads(), 3);
+  ptychopatch::Context one(PTP_BACKEND_CPU, 1);
+  EXPECT_EQ(one.backend(), PTP_BACKEND_CPU);
+  EXPECT_EQ(one.num_threads(), 1);
   ptychopatch::Context all(PTP_BACKEND_CPU, 0);
   EXPECT_GE(all.num_threads(), 1);
+  // Far more threads than processors is capped, never an abort.
+  ptychopatch::Context many(PTP_BACKEND_CPU, 1 << 30);
+  EXPECT_EQ(many.num_threads(), omp_get_num_procs());
+  std::vector<float> object(64, 1.0f), out(1000 * 4, 0.0f);
+  std::vector<double> offsets(2 * 1000, 4.0);
+  ptychopatch::ExtractPlan<float> plan(many, 8, 8, 2, 1, PTP_LAYOUT_FLAT);
+  plan.execute(object.data(), offsets.data(), 1000, out.data(), out.size());
+  EXPECT_EQ(out[0], 1.0f);
 }
 
 TEST(Context, AutoResolvesToGpuExactlyWhenADeviceIsUsable) {

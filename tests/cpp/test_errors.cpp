@@ -111,12 +111,29 @@ TEST_F(BadInput, NonFiniteLegacyOffsetsAreRejected) {
   ptp_extract_plan_destroy(plan);
 }
 
-TEST_F(BadInput, PatchSizeBelowOne) {
-  for (int64_t n : {0, -5}) {
+TEST_F(BadInput, PatchSizeOutOfRange) {
+  for (int64_t n : {int64_t{0}, int64_t{-5}, (int64_t{1} << 24) + 1}) {
     desc_.patch_size = n;
-    EXPECT_EQ(create_plan_expecting_failure(), PTP_ERROR_INVALID_SIZE);
+    EXPECT_EQ(create_plan_expecting_failure(), PTP_ERROR_INVALID_SIZE) << n;
     expect_message_mentions("patch_size");
   }
+}
+
+TEST_F(BadInput, LegacyNullLocalOffsetsAndFloat64Overflow) {
+  ptp_extract_plan* plan = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx_, &desc_, &plan), PTP_SUCCESS);
+  const double global[2] = {1e308, 2};
+  const double local[4] = {1e308, 0, 0, 0};  // 1e308 + 1e308 overflows float64
+  EXPECT_EQ(
+      ptp_extract_execute_legacy(plan, object_.data(), global, nullptr, 1, out_.data(), bytes()),
+      PTP_ERROR_INVALID_ARGUMENT);
+  message_ = ptp_last_error_message();
+  expect_message_mentions("local_offsets");
+  EXPECT_EQ(
+      ptp_extract_execute_legacy(plan, object_.data(), global, local, 1, out_.data(), bytes()),
+      PTP_ERROR_NON_FINITE);
+  expect_untouched();
+  ptp_extract_plan_destroy(plan);
 }
 
 TEST_F(BadInput, EmptyObject) {
@@ -231,7 +248,8 @@ TEST(ErrorState, MessageIsThreadLocal) {
 TEST(ErrorState, StatusNamesAreDistinctAndNeverNull) {
   EXPECT_STREQ(ptp_status_name(PTP_SUCCESS), "PTP_SUCCESS");
   EXPECT_STREQ(ptp_status_name(PTP_ERROR_NON_FINITE), "PTP_ERROR_NON_FINITE");
-  EXPECT_STREQ(ptp_status_name(static_cast<ptp_status>(1234)), "PTP_UNKNOWN_STATUS");
+  EXPECT_STREQ(ptp_status_name(1234), "PTP_UNKNOWN_STATUS");
+  EXPECT_STREQ(ptp_status_name(-1), "PTP_UNKNOWN_STATUS");
 }
 
 TEST(ErrorState, CppWrapperThrowsWithStatusAndMessage) {

@@ -7,6 +7,9 @@
 #include <random>
 #include <tuple>
 #include <vector>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include "legacy_oracle.hpp"
 #include "ptychopatch.hpp"
@@ -206,6 +209,25 @@ TEST(Extract, EmptyBatchSucceedsAndWritesNothing) {
   EXPECT_TRUE(plan.execute(object, std::vector<double>{}).empty());
   plan.execute_legacy(object, nullptr, nullptr, 0, nullptr, 0);
 }
+
+#if defined(__x86_64__)
+TEST(Extract, SubnormalsSurviveACallerThatFlushesToZero) {
+  // A caller with FTZ/DAZ set (e.g. code built with -ffast-math) must get
+  // the same bits as everyone else: the GPU keeps subnormals.
+  oracle::Image obj{3, 3, 2, {}};
+  for (int i = 0; i < 18; ++i) obj.data.push_back((i % 2 ? -2e-38f : 2e-38f) * (1 + i));
+  Case cs{2, false, true, 1, 1};
+  const std::vector<double> xy = {1.25, 1.0, 0.5, 1.75};
+  const auto want = oracle::extract(obj, 1, as_float32(xy), false, 1);
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved | 0x8040);
+  const auto got = run_library(Context(PTP_BACKEND_CPU, 1), cs, obj, xy);
+  const unsigned after = _mm_getcsr();
+  _mm_setcsr(saved);
+  expect_bitwise_equal(got, want);
+  EXPECT_EQ(after, saved | 0x8040) << "the caller's floating-point mode was not restored";
+}
+#endif
 
 TEST(Extract, ResultsDoNotDependOnThreadCount) {
   const auto obj = oracle::random_image(64, 64, 2, 5);

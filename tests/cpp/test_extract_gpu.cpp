@@ -69,6 +69,37 @@ INSTANTIATE_TEST_SUITE_P(AllTypesAndLayouts, GpuMatchesCpu,
                          ::testing::Combine(::testing::Values(1, 2), ::testing::Bool(),
                                             ::testing::Bool(), ::testing::Values(1, 8, 33, 64)));
 
+TEST(Gpu, EdgeGeometriesMatchCpu) {
+  REQUIRE_GPU();
+  struct Geometry {
+    int64_t h, w, n, c;
+  };
+  for (const Geometry& geo : {Geometry{1, 1, 1, 1}, Geometry{1, 40, 5, 3}, Geometry{37, 1, 4, 9},
+                              Geometry{16, 16, 1, 3}}) {
+    const auto obj = oracle::random_image(geo.h, geo.w, 2, 12);
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<double> u(-6, 42);
+    std::vector<double> xy(2 * geo.c * 7);
+    for (double& v : xy) v = u(rng);
+    xy[0] = 3e38;
+    xy[1] = -3e38;
+    xy[2] = 16777215.5;
+    xy[5] = -16777216.0;
+    for (auto layout : {PTP_LAYOUT_CHANNEL, PTP_LAYOUT_FLAT}) {
+      ptp_extract_desc desc;
+      ptp_extract_desc_init(&desc, sizeof desc);
+      desc.height = geo.h;
+      desc.width = geo.w;
+      desc.patch_size = geo.n;
+      desc.group_size = geo.c;
+      desc.layout = layout;
+      const int64_t patches = geo.c * 7;
+      expect_bitwise_equal(run(PTP_BACKEND_GPU, desc, obj.data.data(), xy.data(), patches),
+                           run(PTP_BACKEND_CPU, desc, obj.data.data(), xy.data(), patches));
+    }
+  }
+}
+
 TEST(Gpu, LegacyFormMatchesCpu) {
   REQUIRE_GPU();
   const int64_t groups = 100, c = 4, n = 16;

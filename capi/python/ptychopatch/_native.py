@@ -75,7 +75,7 @@ class ContextOptions(ctypes.Structure):
     """Mirror of ``struct ptp_context_options`` (field order is the ABI)."""
 
     _fields_ = [
-        ("struct_size", ctypes.c_size_t),
+        ("struct_size", ctypes.c_uint64),
         ("backend", ctypes.c_int32),
         ("num_threads", ctypes.c_int32),
         ("device", ctypes.c_int32),
@@ -88,7 +88,7 @@ class ExtractDesc(ctypes.Structure):
     """Mirror of ``struct ptp_extract_desc`` (field order is the ABI)."""
 
     _fields_ = [
-        ("struct_size", ctypes.c_size_t),
+        ("struct_size", ctypes.c_uint64),
         ("height", ctypes.c_int64),
         ("width", ctypes.c_int64),
         ("patch_size", ctypes.c_int64),
@@ -122,7 +122,7 @@ def _check(result, func, args):
 def _status_function(name, *argtypes):
     func = getattr(lib, name)
     func.argtypes = list(argtypes)
-    func.restype = ctypes.c_int  # ptp_status: a C enum, int-sized
+    func.restype = ctypes.c_int32  # ptp_status
     func.errcheck = _check
     return func
 
@@ -130,7 +130,7 @@ def _status_function(name, *argtypes):
 _P = ctypes.POINTER
 _handle = ctypes.c_void_p  # opaque ptp_context* / ptp_extract_plan*
 
-lib.ptp_status_name.argtypes = [ctypes.c_int]
+lib.ptp_status_name.argtypes = [ctypes.c_int32]
 lib.ptp_status_name.restype = ctypes.c_char_p
 lib.ptp_last_error_message.argtypes = []
 lib.ptp_last_error_message.restype = ctypes.c_char_p
@@ -145,7 +145,7 @@ context_options_init = _status_function(
 )
 context_create = _status_function("ptp_context_create", _P(ContextOptions), _P(_handle))
 context_destroy = _status_function("ptp_context_destroy", _handle)
-context_get_backend = _status_function("ptp_context_get_backend", _handle, _P(ctypes.c_int))
+context_get_backend = _status_function("ptp_context_get_backend", _handle, _P(ctypes.c_int32))
 context_get_num_threads = _status_function(
     "ptp_context_get_num_threads", _handle, _P(ctypes.c_int32)
 )
