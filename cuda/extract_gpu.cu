@@ -55,7 +55,7 @@ DeviceBuffer upload(const void* host, size_t bytes) {
 }
 
 template <int kLanes, class Offsets>
-void launch(const float* object, const KernelGeometry& kg, const Offsets& offsets,
+void launch(const float* object, const ExtractGeometry& g, const Offsets& offsets,
             int64_t num_elements, float* patches) {
   constexpr int kThreads = 256;
   int device = 0;
@@ -67,7 +67,7 @@ void launch(const float* object, const KernelGeometry& kg, const Offsets& offset
   // loop covers the rest.
   const int64_t wanted = (num_elements + kThreads - 1) / kThreads;
   const int blocks = static_cast<int>(std::min<int64_t>(wanted, int64_t{sms} * 32));
-  extract_patches_kernel<kLanes><<<blocks, kThreads>>>(object, kg, offsets, num_elements, patches);
+  extract_patches_kernel<kLanes><<<blocks, kThreads>>>(object, g, offsets, num_elements, patches);
   check_cuda(cudaGetLastError(), "launching the extraction kernel");
 }
 
@@ -76,13 +76,12 @@ template <class Offsets>
 void extract_to_host(const ExtractGeometry& g, const DeviceBuffer& d_object, const Offsets& offsets,
                      int64_t num_patches, float* out) {
   const size_t out_bytes = extract_output_bytes(g, num_patches);
-  const KernelGeometry kg{g.height, g.width, g.half, g.n, g.group_size, g.channel_layout};
   const int64_t num_elements = num_patches * g.n * g.n;
   const DeviceBuffer d_out(out_bytes);
   if (g.lanes == 2)
-    launch<2>(d_object.as<float>(), kg, offsets, num_elements, d_out.as<float>());
+    launch<2>(d_object.as<float>(), g, offsets, num_elements, d_out.as<float>());
   else
-    launch<1>(d_object.as<float>(), kg, offsets, num_elements, d_out.as<float>());
+    launch<1>(d_object.as<float>(), g, offsets, num_elements, d_out.as<float>());
   check_cuda(cudaMemcpy(out, d_out.as<void>(), out_bytes, cudaMemcpyDeviceToHost),
              "copying patches to the host");
 }

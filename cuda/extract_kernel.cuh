@@ -5,25 +5,17 @@
 
 #include <cstdint>
 
+#include "core/extract_plan.hpp"
 #include "math/patch_indexing.hpp"
 #include "math/patch_sampling.hpp"
 
 namespace ptychopatch::impl::gpu {
 
-struct KernelGeometry {
-  int64_t height;
-  int64_t width;
-  int64_t half;
-  int64_t n;
-  int64_t group_size;
-  bool channel_layout;
-};
-
 // Consecutive threads own consecutive output elements in the output's own
 // order (for the channel layout: the c patches of a group innermost), so
 // every store of a warp is coalesced.
 template <int kLanes, class Offsets>
-__global__ void extract_patches_kernel(const float* __restrict__ object, KernelGeometry g,
+__global__ void extract_patches_kernel(const float* __restrict__ object, ExtractGeometry g,
                                        Offsets offsets, int64_t num_elements,
                                        float* __restrict__ patches) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
