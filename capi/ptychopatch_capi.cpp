@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/extract_plan.hpp"
 #include "core/gpu_runtime.hpp"
+#include "core/reassemble.hpp"
 #include "ptychopatch.h"
 
 using ptychopatch::impl::fail;
@@ -127,6 +128,24 @@ PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32
   });
 }
 
+PTP_API ptp_status ptp_context_set_stream(ptp_context* context, void* cuda_stream) {
+  return guarded("ptp_context_set_stream", [&] {
+    require_non_null(context, "context");
+    if (context->backend != PTP_BACKEND_GPU && cuda_stream != nullptr)
+      fail(PTP_ERROR_UNSUPPORTED,
+           "argument 'cuda_stream': a CPU context has no CUDA stream; only NULL is accepted");
+    context->stream = cuda_stream;
+  });
+}
+
+PTP_API ptp_status ptp_context_get_stream(const ptp_context* context, void** cuda_stream) {
+  return guarded("ptp_context_get_stream", [&] {
+    require_non_null(context, "context");
+    require_non_null(cuda_stream, "cuda_stream");
+    *cuda_stream = context->stream;
+  });
+}
+
 PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc, size_t struct_size) {
   return guarded("ptp_extract_desc_init", [&] {
     require_non_null(desc, "desc");
@@ -207,6 +226,33 @@ PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_d
     ptychopatch::impl::OffsetArrays arrays;
     arrays.pairs = offsets;
     ptychopatch::impl::execute_extract(plan, object, arrays, num_patches, patches, patches_bytes);
+  });
+}
+
+PTP_API ptp_status ptp_reassemble_execute(ptp_extract_plan* plan, const void* patches,
+                                          const void* offsets, int64_t num_patches, void* canvas,
+                                          size_t canvas_bytes, float* weights,
+                                          size_t weights_bytes) {
+  return guarded("ptp_reassemble_execute", [&] {
+    require_non_null(plan, "plan");
+    ptychopatch::impl::execute_reassemble(*plan, patches, offsets, num_patches, canvas,
+                                          canvas_bytes, weights, weights_bytes);
+  });
+}
+
+PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extract_desc* desc,
+                                          const void* patches, const void* offsets,
+                                          int64_t num_patches, void* canvas, size_t canvas_bytes,
+                                          float* weights, size_t weights_bytes) {
+  return guarded("ptp_reassemble_patches", [&] {
+    ptp_context default_context{};
+    if (context == nullptr) {
+      default_context = ptychopatch::impl::make_context(nullptr);
+      context = &default_context;
+    }
+    const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
+    ptychopatch::impl::execute_reassemble(plan, patches, offsets, num_patches, canvas,
+                                          canvas_bytes, weights, weights_bytes);
   });
 }
 

@@ -147,12 +147,13 @@ typedef struct ptp_context_options {
   int32_t num_threads;  /* CPU worker threads; 0 (default) = all cores */
   int32_t device;       /* CUDA device ordinal for the GPU backend; 0 */
   int32_t reserved0;    /* must be 0 */
-  /* Upper bound in bytes on the device memory the GPU backend may allocate
-   * for one call, for splitting large calls into chunks. 0 (default) = a
-   * safe fraction of the device's free memory. Not used by the CPU. In
-   * this release the GPU backend does not chunk yet: a call whose object
-   * and output do not fit on the device fails with
-   * PTP_ERROR_OUT_OF_MEMORY. */
+  /* Upper bound in bytes on the device memory the GPU backend allocates
+   * for one call on host arrays. A call whose patches do not fit is split
+   * into chunks of whole groups that do (results are identical whatever
+   * the chunking); only the object (or canvas) and one group must fit.
+   * 0 (default) = half of the device's free memory at the time of the
+   * call. Not used by the CPU backend, nor by calls on device arrays
+   * (those allocate only a few bytes of scratch). */
   uint64_t device_memory_budget;
 } ptp_context_options;
 
@@ -177,6 +178,16 @@ PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, int32_t* 
 
 /* Number of CPU threads the context uses. */
 PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32_t* num_threads);
+
+/* The CUDA stream (a cudaStream_t, passed as void*) on which the context
+ * orders its work on device arrays (PTP_MEMORY_DEVICE). NULL (the default)
+ * is CUDA's default stream. The stream must belong to the context's device
+ * and outlive its use by the context. On a CPU context only NULL is
+ * accepted (PTP_ERROR_UNSUPPORTED otherwise). Calls on host arrays use the
+ * context's own internal streams and return when their results are in
+ * host memory. */
+PTP_API ptp_status ptp_context_set_stream(ptp_context* context, void* cuda_stream);
+PTP_API ptp_status ptp_context_get_stream(const ptp_context* context, void** cuda_stream);
 
 /* Number of usable CUDA devices: 0 when the library was built without
  * CUDA, or when no driver or device is present (this is not an error). */
@@ -219,6 +230,21 @@ PTP_API ptp_status ptp_extract_plan_create(ptp_context* context, const ptp_extra
 /* NULL is accepted and ignored. */
 PTP_API ptp_status ptp_extract_plan_destroy(ptp_extract_plan* plan);
 
+/* Memory (desc->memory):
+ *  - PTP_MEMORY_HOST: every array is in host memory; the call returns when
+ *    the patches are written. On a GPU context the work is split into
+ *    chunks under the context's device_memory_budget, staged through
+ *    pinned buffers, with copies overlapped with compute.
+ *  - PTP_MEMORY_DEVICE: every array is CUDA device (or managed) memory of
+ *    the context's device (a GPU context is required, else
+ *    PTP_ERROR_UNSUPPORTED; a host pointer gives
+ *    PTP_ERROR_INVALID_ARGUMENT). The work is ordered on the context's
+ *    stream (ptp_context_set_stream). The call first checks the offsets on
+ *    the device and waits for that check, so a bad offset still returns its
+ *    status with nothing written; it then enqueues the extraction and
+ *    returns without waiting for it: the patches are ready when the stream
+ *    reaches that point. */
+
 /* Extracts num_patches patches (a multiple of group_size; 0 is valid).
  *   object:  H x W array (row-major) of object_dtype.
  *   offsets: num_patches (x, y) pairs of offset_dtype; pair p is the centre
@@ -247,6 +273,40 @@ PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void
 PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_desc* desc,
                                        const void* object, const void* offsets, int64_t num_patches,
                                        void* patches, size_t patches_bytes);
+
+/* ------------------------------------------------ reassembly (adjoint) */
+
+/* The adjoint (transpose) of extraction on the same plan: every patch value
+ * is scattered back into an H x W canvas with the four bilinear weights it
+ * was sampled with, and the contributions are summed (corners in the zero
+ * padding are dropped, as extraction read zeros there). So for any object
+ * x and patches y, <extract(x), y> = <x, reassemble(y)>.
+ *   patches: num_patches patches in the plan's layout and object_dtype
+ *            (as ptp_extract_execute writes them).
+ *   offsets: num_patches (x, y) pairs of offset_dtype, as for
+ *            ptp_extract_execute. Must be finite. (For PtychoPINN's global +
+ *            local form pass float32(global + local), summed in float64.)
+ *   canvas:  H x W of object_dtype, canvas_bytes >= H*W*element size;
+ *            overwritten with the sum.
+ *   weights: H x W float32 or NULL; when given (weights_bytes >= H*W*4),
+ *            overwritten with the summed bilinear weight each pixel
+ *            received, i.e. the reassembly of all-ones patches, so that
+ *            canvas / weights (where weights > 0) averages the overlaps.
+ * Sums are in float32; the GPU adds with atomics, so its order (and its last
+ * bits) may differ from the CPU's, whose result does not depend on the
+ * thread count. num_patches = 0 gives zero canvases. Memory and streams as
+ * for ptp_extract_execute. */
+PTP_API ptp_status ptp_reassemble_execute(ptp_extract_plan* plan, const void* patches,
+                                          const void* offsets, int64_t num_patches, void* canvas,
+                                          size_t canvas_bytes, float* weights,
+                                          size_t weights_bytes);
+
+/* One-shot convenience: make a plan on context (NULL = a default context),
+ * reassemble once, destroy it. */
+PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extract_desc* desc,
+                                          const void* patches, const void* offsets,
+                                          int64_t num_patches, void* canvas, size_t canvas_bytes,
+                                          float* weights, size_t weights_bytes);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -10,6 +10,7 @@ struct ptp_context {
   int32_t num_threads;  // resolved: >= 1
   int32_t device;
   uint64_t device_memory_budget;  // 0 = the backend's default
+  void* stream = nullptr;         // cudaStream_t for device-array calls
 };
 
 namespace ptychopatch::impl {

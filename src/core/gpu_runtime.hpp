@@ -20,8 +20,18 @@ int32_t device_count() noexcept;
 // Empty when `device` can run this library's kernels, else the reason.
 std::string device_problem(int32_t device);
 
-// Patch extraction of validated host arrays on the context's device.
+// Patch extraction on the context's device, num_patches > 0, arguments
+// validated by the core. Host arrays (geometry.memory == PTP_MEMORY_HOST)
+// have had their offsets checked for finiteness; device arrays are checked
+// here, on the device, before anything is written.
 void extract(const ptp_context& context, const ExtractGeometry& geometry, const void* object,
              const OffsetArrays& offsets, int64_t num_patches, void* patches);
+
+// Reassembly (the adjoint of extract) on the context's device, same
+// contract: canvas (H x W of the object's type) and weights (H x W float32,
+// or nullptr) are overwritten; num_patches >= 0. Offsets are (x, y) pairs of
+// geometry.offset_dtype.
+void reassemble(const ptp_context& context, const ExtractGeometry& geometry, const void* patches,
+                const void* offsets, int64_t num_patches, void* canvas, float* weights);
 
 }  // namespace ptychopatch::impl::gpu

@@ -22,4 +22,9 @@ void extract(const ptp_context&, const ExtractGeometry&, const void*, const Offs
   fail(PTP_ERROR_INTERNAL, "GPU extraction requested from a build without CUDA");
 }
 
+void reassemble(const ptp_context&, const ExtractGeometry&, const void*, const void*, int64_t,
+                void*, float*) {
+  fail(PTP_ERROR_INTERNAL, "GPU reassembly requested from a build without CUDA");
+}
+
 }  // namespace ptychopatch::impl::gpu

@@ -1,0 +1,96 @@
+#include "cuda_support.cuh"
+
+#include <algorithm>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace ptychopatch::impl::gpu {
+
+void check_cuda(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so the context stays usable
+  const ptp_status status =
+      err == cudaErrorMemoryAllocation ? PTP_ERROR_OUT_OF_MEMORY : PTP_ERROR_CUDA;
+  fail(status, std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
+                   cudaGetErrorString(err) + ")");
+}
+
+DeviceBuffer::DeviceBuffer(size_t bytes) {
+  if (bytes > 0) check_cuda(cudaMalloc(&ptr_, bytes), "cudaMalloc");
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_ != nullptr) cudaFree(ptr_);
+}
+
+PinnedBuffer::PinnedBuffer(size_t bytes) {
+  if (bytes > 0) check_cuda(cudaMallocHost(&ptr_, bytes), "cudaMallocHost");
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (ptr_ != nullptr) cudaFreeHost(ptr_);
+}
+
+Stream::Stream() {
+  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+}
+
+Stream::~Stream() {
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+Event::Event() {
+  check_cuda(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
+}
+
+Event::~Event() {
+  if (event_ != nullptr) cudaEventDestroy(event_);
+}
+
+uint64_t memory_budget(const ptp_context& context) {
+  if (context.device_memory_budget > 0) return context.device_memory_budget;
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  // Half leaves room for the caller's own allocations and for fragmentation.
+  return free_bytes / 2;
+}
+
+bool is_pinned_host(const void* host) {
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, host) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeHost;
+}
+
+void require_device_pointer(const void* ptr, int device, const char* argument) {
+  cudaPointerAttributes attributes{};
+  const cudaError_t err = cudaPointerGetAttributes(&attributes, ptr);
+  if (err != cudaSuccess) cudaGetLastError();
+  const bool on_device = err == cudaSuccess && (attributes.type == cudaMemoryTypeDevice ||
+                                                attributes.type == cudaMemoryTypeManaged);
+  if (!on_device)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         std::string("argument '") + argument +
+             "' is not CUDA device memory, but desc->memory is PTP_MEMORY_DEVICE");
+  if (attributes.type == cudaMemoryTypeDevice && attributes.device != device)
+    fail(PTP_ERROR_INVALID_ARGUMENT, std::string("argument '") + argument +
+                                         "' is memory of CUDA device " +
+                                         std::to_string(attributes.device) +
+                                         ", but the context uses device " + std::to_string(device));
+}
+
+int grid_blocks(int64_t work_items, int threads_per_block) {
+  int device = 0;
+  int sms = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+             "cudaDeviceGetAttribute");
+  const int64_t wanted = (work_items + threads_per_block - 1) / threads_per_block;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{sms} * 32)));
+}
+
+}  // namespace ptychopatch::impl::gpu

@@ -1,0 +1,98 @@
+// CUDA plumbing shared by the GPU paths: failures as statuses, RAII owners
+// of device and pinned memory, streams and events, and the device memory
+// budget. Nothing here may abort: every CUDA error becomes an impl::Error.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/context.hpp"
+
+namespace ptychopatch::impl::gpu {
+
+// Throws Error (PTP_ERROR_OUT_OF_MEMORY for allocation failures, else
+// PTP_ERROR_CUDA) naming `what` and CUDA's own description.
+void check_cuda(cudaError_t err, const char* what);
+
+// Owns one device allocation.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept : ptr_(other.ptr_) { other.ptr_ = nullptr; }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(DeviceBuffer&&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+};
+
+// Owns one page-locked host allocation (for asynchronous copies).
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(size_t bytes);
+  ~PinnedBuffer();
+  PinnedBuffer(PinnedBuffer&& other) noexcept : ptr_(other.ptr_) { other.ptr_ = nullptr; }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(PinnedBuffer&&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+};
+
+// Owns a non-blocking stream of the current device.
+class Stream {
+ public:
+  Stream();
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+// Owns an event without timing (cheap to record and wait on).
+class Event {
+ public:
+  Event();
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
+// The bytes one host-array call may allocate on the current device: the
+// context's budget, or half of the free memory when that is 0.
+uint64_t memory_budget(const ptp_context& context);
+
+// True when `host` is page-locked memory the device can copy to directly.
+bool is_pinned_host(const void* host);
+
+// Throws PTP_ERROR_INVALID_ARGUMENT unless `ptr` is device or managed
+// memory usable on `device` (the context's). `argument` names it.
+void require_device_pointer(const void* ptr, int device, const char* argument);
+
+// Blocks per launch of a grid-stride kernel: enough to fill the current
+// device several times over, no more than the work needs.
+int grid_blocks(int64_t work_items, int threads_per_block);
+
+}  // namespace ptychopatch::impl::gpu
