@@ -251,8 +251,8 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
       context = &default_context;
     }
     const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
-    ptychopatch::impl::execute_reassemble(plan, patches, offsets, num_patches, canvas,
-                                          canvas_bytes, weights, weights_bytes);
+    ptychopatch::impl::execute_reassemble(plan, patches, offsets, num_patches, canvas, canvas_bytes,
+                                          weights, weights_bytes);
   });
 }
 

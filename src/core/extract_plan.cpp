@@ -23,35 +23,11 @@ std::string field_error(const char* field, int64_t value, const char* rule) {
 }
 
 template <class Offsets>
-void require_finite_offsets(const Offsets& offsets, int64_t num_patches, int64_t group_size,
-                            bool legacy) {
-  for (int64_t p = 0; p < num_patches; ++p) {
-    float x = 0.0f;
-    float y = 0.0f;
-    offsets.get(p, x, y);
-    if (std::isfinite(x) && std::isfinite(y)) continue;
-    char message[256];
-    if (legacy) {
-      std::snprintf(
-          message, sizeof message,
-          "arguments 'global_offsets' + 'local_offsets': the float32 offset of group %lld "
-          "member %lld is not finite (x = %g, y = %g)",
-          static_cast<long long>(p / group_size), static_cast<long long>(p % group_size),
-          static_cast<double>(x), static_cast<double>(y));
-    } else {
-      std::snprintf(message, sizeof message,
-                    "argument 'offsets': the offset of patch %lld is not finite (x = %g, y = %g)",
-                    static_cast<long long>(p), static_cast<double>(x), static_cast<double>(y));
-    }
-    fail(PTP_ERROR_NON_FINITE, message);
-  }
-}
-
-template <class Offsets>
 void run_backend(const ptp_extract_plan& plan, const void* object, const OffsetArrays& arrays,
                  const Offsets& offsets, int64_t num_patches, void* patches) {
   const ExtractGeometry& g = plan.geometry;
-  require_finite_offsets(offsets, num_patches, g.group_size, arrays.legacy);
+  if (g.memory == PTP_MEMORY_HOST)
+    require_finite_offsets(offsets, num_patches, g.group_size, arrays.legacy);
   if (num_patches == 0) return;
   if (plan.context->backend == PTP_BACKEND_GPU) {
     gpu::extract(*plan.context, g, object, arrays, num_patches, patches);
@@ -76,6 +52,13 @@ void dispatch_offsets(const ptp_extract_plan& plan, const void* object, const Of
 }
 
 }  // namespace
+
+void require_backend_for_memory(const ptp_extract_plan& plan) {
+  if (plan.geometry.memory == PTP_MEMORY_DEVICE && plan.context->backend != PTP_BACKEND_GPU)
+    fail(PTP_ERROR_UNSUPPORTED,
+         "desc->memory is PTP_MEMORY_DEVICE but the context runs on the CPU; device arrays need "
+         "a GPU context");
+}
 
 void default_extract_desc(ptp_extract_desc* desc) {
   *desc = ptp_extract_desc{};
@@ -172,10 +155,7 @@ void execute_extract(const ptp_extract_plan& plan, const void* object, const Off
     fail(PTP_ERROR_BUFFER_TOO_SMALL,
          "argument 'patches_bytes' is " + std::to_string(patches_bytes) + " but " +
              std::to_string(num_patches) + " patches need " + std::to_string(needed) + " bytes");
-  if (g.memory == PTP_MEMORY_DEVICE)
-    fail(PTP_ERROR_UNSUPPORTED,
-         "device pointers (desc->memory = PTP_MEMORY_DEVICE) are not supported by this release; "
-         "pass host arrays");
+  require_backend_for_memory(plan);
   if (g.offset_dtype == PTP_DTYPE_FLOAT64)
     dispatch_offsets<double>(plan, object, offsets, num_patches, patches);
   else

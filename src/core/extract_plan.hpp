@@ -2,9 +2,12 @@
 // ptp_extract_plan handle, and the backend-independent execute step.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 
+#include "core/error.hpp"
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {
@@ -48,6 +51,37 @@ struct ptp_extract_plan {
 };
 
 namespace ptychopatch::impl {
+
+// Throws PTP_ERROR_UNSUPPORTED when the plan's arrays are device memory and
+// its context is not a GPU context.
+void require_backend_for_memory(const ptp_extract_plan& plan);
+
+// Throws PTP_ERROR_NON_FINITE naming the first patch whose float32 offset
+// (as the formula sees it) is not finite. Host arrays only.
+template <class Offsets>
+void require_finite_offsets(const Offsets& offsets, int64_t num_patches, int64_t group_size,
+                            bool legacy) {
+  for (int64_t p = 0; p < num_patches; ++p) {
+    float x = 0.0f;
+    float y = 0.0f;
+    offsets.get(p, x, y);
+    if (std::isfinite(x) && std::isfinite(y)) continue;
+    char message[256];
+    if (legacy) {
+      std::snprintf(
+          message, sizeof message,
+          "arguments 'global_offsets' + 'local_offsets': the float32 offset of group %lld "
+          "member %lld is not finite (x = %g, y = %g)",
+          static_cast<long long>(p / group_size), static_cast<long long>(p % group_size),
+          static_cast<double>(x), static_cast<double>(y));
+    } else {
+      std::snprintf(message, sizeof message,
+                    "argument 'offsets': the offset of patch %lld is not finite (x = %g, y = %g)",
+                    static_cast<long long>(p), static_cast<double>(x), static_cast<double>(y));
+    }
+    fail(PTP_ERROR_NON_FINITE, message);
+  }
+}
 
 // Validates the call's arrays and sizes, checks every offset is finite, and
 // runs the context's backend. Writes nothing to `patches` unless all checks
