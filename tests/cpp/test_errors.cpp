@@ -227,10 +227,18 @@ TEST_F(BadInput, UnknownEnumValuesAndStructSizes) {
   expect_message_mentions("group_size");
 }
 
-TEST_F(BadInput, DevicePointersNeedTheGpuBackend) {
+TEST_F(BadInput, DeviceArraysNeedAGpuContext) {
   desc_.memory = PTP_MEMORY_DEVICE;
-  EXPECT_EQ(execute_default(), PTP_ERROR_UNSUPPORTED);
-  expect_message_mentions("device pointers");
+  int32_t backend = PTP_BACKEND_CPU;
+  ASSERT_EQ(ptp_context_get_backend(ctx_, &backend), PTP_SUCCESS);
+  if (backend == PTP_BACKEND_GPU) {
+    // Host vectors passed as device arrays: named, rejected, untouched.
+    EXPECT_EQ(execute_default(), PTP_ERROR_INVALID_ARGUMENT);
+    expect_message_mentions("is not CUDA device memory");
+  } else {
+    EXPECT_EQ(execute_default(), PTP_ERROR_UNSUPPORTED);
+    expect_message_mentions("device arrays need a GPU context");
+  }
   expect_untouched();
 }
 
