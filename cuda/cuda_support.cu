@@ -25,11 +25,17 @@ DeviceBuffer::~DeviceBuffer() {
 }
 
 PinnedBuffer::PinnedBuffer(size_t bytes) {
-  if (bytes > 0) check_cuda(cudaMallocHost(&ptr_, bytes), "cudaMallocHost");
+  reset(bytes);
 }
 
 PinnedBuffer::~PinnedBuffer() {
+  reset(0);
+}
+
+void PinnedBuffer::reset(size_t bytes) {
   if (ptr_ != nullptr) cudaFreeHost(ptr_);
+  ptr_ = nullptr;
+  if (bytes > 0) check_cuda(cudaMallocHost(&ptr_, bytes), "cudaMallocHost");
 }
 
 Stream::Stream() {

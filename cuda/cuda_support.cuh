@@ -45,6 +45,8 @@ class PinnedBuffer {
   PinnedBuffer(const PinnedBuffer&) = delete;
   PinnedBuffer& operator=(const PinnedBuffer&) = delete;
   PinnedBuffer& operator=(PinnedBuffer&&) = delete;
+  // Frees the current allocation, then allocates `bytes` (0: none).
+  void reset(size_t bytes);
   template <class T>
   T* as() const {
     return static_cast<T*>(ptr_);

@@ -1,106 +1,152 @@
-// GPU backend of patch extraction for host arrays: copy the object and the
-// offsets to the device, run the one-launch kernel over all patches, copy
-// the patches back. Every CUDA failure becomes a status, never an abort.
+// GPU backend of patch extraction.
+//  - Device arrays: check the offsets on the device, then one kernel launch
+//    on the caller's stream.
+//  - Host arrays: the object goes to the device once; the groups are cut
+//    into chunks under the memory budget and pipelined over two lanes
+//    (offsets up, one launch per chunk, patches down), so one lane's
+//    transfer and the host-side copy out of pinned staging overlap the other
+//    lane's kernel. Output that is already pinned is written directly.
+// Every CUDA failure becomes a status, never an abort.
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <string>
+#include <cstdint>
+#include <mutex>
 
+#include "core/chunk_plan.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
+#include "cpu/parallel_copy.hpp"
+#include "cuda_support.cuh"
 #include "device_guard.cuh"
 #include "extract_kernel.cuh"
+#include "offset_check.cuh"
+#include "offset_upload.cuh"
+#include "workspace.cuh"
 
 namespace ptychopatch::impl::gpu {
 namespace {
 
-void check_cuda(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  cudaGetLastError();  // clear a non-sticky error so the context stays usable
-  const ptp_status status =
-      err == cudaErrorMemoryAllocation ? PTP_ERROR_OUT_OF_MEMORY : PTP_ERROR_CUDA;
-  fail(status, std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
-                   cudaGetErrorString(err) + ")");
-}
+constexpr int kThreads = 256;
+// One pipeline slot of this size keeps a transfer long enough to amortise
+// its latency while leaving several chunks to overlap.
+constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
 
-// Owns one device allocation.
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t bytes) {
-    if (bytes > 0) check_cuda(cudaMalloc(&ptr_, bytes), "cudaMalloc");
-  }
-  ~DeviceBuffer() {
-    if (ptr_ != nullptr) cudaFree(ptr_);
-  }
-  DeviceBuffer(DeviceBuffer&& other) noexcept : ptr_(other.ptr_) { other.ptr_ = nullptr; }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(DeviceBuffer&&) = delete;
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  void* ptr_ = nullptr;
-};
-
-DeviceBuffer upload(const void* host, size_t bytes) {
-  DeviceBuffer buffer(bytes);
-  if (bytes > 0)
-    check_cuda(cudaMemcpy(buffer.as<void>(), host, bytes, cudaMemcpyHostToDevice),
-               "copying inputs to the device");
-  return buffer;
-}
-
-template <int kLanes, class Offsets>
-void launch(const float* object, const ExtractGeometry& g, const Offsets& offsets,
-            int64_t num_elements, float* patches) {
-  constexpr int kThreads = 256;
-  int device = 0;
-  int sms = 0;
-  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-             "cudaDeviceGetAttribute");
-  // Enough blocks to fill the device several times over; the grid-stride
-  // loop covers the rest.
-  const int64_t wanted = (num_elements + kThreads - 1) / kThreads;
-  const int blocks = static_cast<int>(std::min<int64_t>(wanted, int64_t{sms} * 32));
-  extract_patches_kernel<kLanes><<<blocks, kThreads>>>(object, g, offsets, num_elements, patches);
+template <class Offsets>
+void launch_extract(const float* object, const ExtractGeometry& g, const Offsets& offsets,
+                    int64_t num_patches, float* patches, cudaStream_t stream) {
+  const int64_t num_elements = num_patches * g.n * g.n;
+  const int blocks = grid_blocks(num_elements, kThreads);
+  if (g.lanes == 2)
+    extract_patches_kernel<2>
+        <<<blocks, kThreads, 0, stream>>>(object, g, offsets, num_elements, patches);
+  else
+    extract_patches_kernel<1>
+        <<<blocks, kThreads, 0, stream>>>(object, g, offsets, num_elements, patches);
   check_cuda(cudaGetLastError(), "launching the extraction kernel");
 }
 
-// Runs the kernel for device-resident offsets and copies the patches home.
+template <class Source>
+void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
+                       const float* object, const Source& source, int64_t num_patches,
+                       float* patches) {
+  const int64_t num_groups = num_patches / g.group_size;
+  const uint64_t group_out = static_cast<uint64_t>(g.group_size * g.n * g.n * g.element_bytes);
+  const uint64_t object_bytes = static_cast<uint64_t>(g.height * g.width * g.element_bytes);
+  const ChunkPlan plan =
+      plan_chunks(memory_budget(context), object_bytes, group_out + source.group_bytes(),
+                  num_groups, Workspace::kLanes, kTargetChunkBytes);
+
+  const DeviceBuffer d_object(object_bytes);
+  check_cuda(cudaMemcpy(d_object.as<void>(), object, object_bytes, cudaMemcpyHostToDevice),
+             "copying the object to the device");
+  const size_t slot_out = plan.groups_per_chunk * group_out;
+  const size_t slot_offsets = plan.groups_per_chunk * source.group_bytes();
+  const DeviceBuffer d_out[Workspace::kLanes] = {DeviceBuffer(slot_out), DeviceBuffer(slot_out)};
+  const DeviceBuffer d_offsets[Workspace::kLanes] = {DeviceBuffer(slot_offsets),
+                                                     DeviceBuffer(slot_offsets)};
+  const bool direct = is_pinned_host(patches);
+  if (!direct) ws.reserve_staging(slot_out);
+  const LaneDrain drain(ws);  // destroyed before the buffers above
+
+  auto* out = reinterpret_cast<unsigned char*>(patches);
+  int64_t pending[Workspace::kLanes] = {-1, -1};
+  auto groups_of = [&](int64_t chunk, int64_t& b0, int64_t& b1) {
+    b0 = chunk * plan.groups_per_chunk;
+    b1 = std::min(num_groups, b0 + plan.groups_per_chunk);
+  };
+  // Waits for a lane's chunk and, when staged, copies it to the caller.
+  auto finish = [&](int lane) {
+    if (pending[lane] < 0) return;
+    check_cuda(cudaEventSynchronize(ws.done[lane].get()), "extracting a chunk of patches");
+    if (!direct) {
+      int64_t b0, b1;
+      groups_of(pending[lane], b0, b1);
+      cpu::parallel_copy(out + b0 * group_out, ws.staging[lane].as<void>(), (b1 - b0) * group_out,
+                         context.num_threads);
+    }
+    pending[lane] = -1;
+  };
+
+  for (int64_t chunk = 0; chunk < plan.num_chunks; ++chunk) {
+    const int lane = static_cast<int>(chunk % Workspace::kLanes);
+    finish(lane);
+    int64_t b0, b1;
+    groups_of(chunk, b0, b1);
+    const cudaStream_t stream = ws.streams[lane].get();
+    const auto offsets = source.upload(d_offsets[lane].as<void>(), b0, b1, stream);
+    launch_extract(d_object.as<float>(), g, offsets, (b1 - b0) * g.group_size,
+                   d_out[lane].as<float>(), stream);
+    void* destination = direct ? out + b0 * group_out : ws.staging[lane].as<void>();
+    check_cuda(cudaMemcpyAsync(destination, d_out[lane].as<void>(), (b1 - b0) * group_out,
+                               cudaMemcpyDeviceToHost, stream),
+               "copying patches to the host");
+    check_cuda(cudaEventRecord(ws.done[lane].get(), stream), "cudaEventRecord");
+    pending[lane] = chunk;
+  }
+  // The older chunk first: the staged copies land in order.
+  finish(static_cast<int>(plan.num_chunks % Workspace::kLanes));
+  finish(static_cast<int>((plan.num_chunks + 1) % Workspace::kLanes));
+}
+
 template <class Offsets>
-void extract_to_host(const ExtractGeometry& g, const DeviceBuffer& d_object, const Offsets& offsets,
-                     int64_t num_patches, float* out) {
-  const size_t out_bytes = extract_output_bytes(g, num_patches);
-  const int64_t num_elements = num_patches * g.n * g.n;
-  const DeviceBuffer d_out(out_bytes);
-  if (g.lanes == 2)
-    launch<2>(d_object.as<float>(), g, offsets, num_elements, d_out.as<float>());
-  else
-    launch<1>(d_object.as<float>(), g, offsets, num_elements, d_out.as<float>());
-  check_cuda(cudaMemcpy(out, d_out.as<void>(), out_bytes, cudaMemcpyDeviceToHost),
-             "copying patches to the host");
+void extract_on_device(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
+                       const float* object, const Offsets& offsets, bool legacy,
+                       int64_t num_patches, float* patches) {
+  const auto stream = static_cast<cudaStream_t>(context.stream);
+  const int64_t bad = first_nonfinite_offset(ws, offsets, num_patches, stream);
+  if (bad >= 0)
+    fail(PTP_ERROR_NON_FINITE, describe_offset(bad, g.group_size, legacy) + " is not finite");
+  launch_extract(object, g, offsets, num_patches, patches, stream);
 }
 
 template <class T>
-void run(const ExtractGeometry& g, const float* object, const OffsetArrays& offsets,
-         int64_t num_patches, float* out) {
-  const DeviceBuffer d_object =
-      upload(object, static_cast<size_t>(g.height * g.width * g.element_bytes));
-  if (offsets.legacy) {
-    const int64_t num_groups = num_patches / g.group_size;
-    const DeviceBuffer d_global = upload(offsets.global, 2 * num_groups * sizeof(T));
-    const DeviceBuffer d_local = upload(offsets.local, 2 * num_patches * sizeof(T));
-    extract_to_host(g, d_object,
-                    math::LegacyOffsets<T>{d_global.as<T>(), d_local.as<T>(), g.group_size},
-                    num_patches, out);
+void run(const ptp_context& context, Workspace& ws, const ExtractGeometry& g, const float* object,
+         const OffsetArrays& arrays, int64_t num_patches, float* patches) {
+  if (g.memory == PTP_MEMORY_DEVICE) {
+    require_device_pointer(object, context.device, "object");
+    require_device_pointer(patches, context.device, "patches");
+    if (arrays.legacy) {
+      require_device_pointer(arrays.global, context.device, "global_offsets");
+      require_device_pointer(arrays.local, context.device, "local_offsets");
+      const math::LegacyOffsets<T> offsets{static_cast<const T*>(arrays.global),
+                                           static_cast<const T*>(arrays.local), g.group_size};
+      extract_on_device(context, ws, g, object, offsets, true, num_patches, patches);
+    } else {
+      require_device_pointer(arrays.pairs, context.device, "offsets");
+      const math::PairOffsets<T> offsets{static_cast<const T*>(arrays.pairs)};
+      extract_on_device(context, ws, g, object, offsets, false, num_patches, patches);
+    }
+    return;
+  }
+  if (arrays.legacy) {
+    const LegacyUpload<T> source{static_cast<const T*>(arrays.global),
+                                 static_cast<const T*>(arrays.local), g.group_size};
+    extract_from_host(context, ws, g, object, source, num_patches, patches);
   } else {
-    const DeviceBuffer d_pairs = upload(offsets.pairs, 2 * num_patches * sizeof(T));
-    extract_to_host(g, d_object, math::PairOffsets<T>{d_pairs.as<T>()}, num_patches, out);
+    const PairUpload<T> source{static_cast<const T*>(arrays.pairs), g.group_size};
+    extract_from_host(context, ws, g, object, source, num_patches, patches);
   }
 }
 
@@ -108,14 +154,16 @@ void run(const ExtractGeometry& g, const float* object, const OffsetArrays& offs
 
 void extract(const ptp_context& context, const ExtractGeometry& geometry, const void* object,
              const OffsetArrays& offsets, int64_t num_patches, void* patches) {
+  Workspace& ws = workspace_of(context);
+  const std::lock_guard<std::mutex> lock(ws.mutex);
   const ScopedDevice scoped(context.device);
   check_cuda(scoped.status(), "cudaSetDevice");
   const auto* obj = static_cast<const float*>(object);
   auto* out = static_cast<float*>(patches);
   if (geometry.offset_dtype == PTP_DTYPE_FLOAT64)
-    run<double>(geometry, obj, offsets, num_patches, out);
+    run<double>(context, ws, geometry, obj, offsets, num_patches, out);
   else
-    run<float>(geometry, obj, offsets, num_patches, out);
+    run<float>(context, ws, geometry, obj, offsets, num_patches, out);
 }
 
 }  // namespace ptychopatch::impl::gpu

@@ -49,6 +49,7 @@ ptp_context make_context(const ptp_context_options* options) {
     const std::string problem = gpu::device_problem(opts.device);
     if (problem.empty()) {
       ctx.backend = PTP_BACKEND_GPU;
+      ctx.gpu_workspace = gpu::make_workspace(ctx.device);
     } else if (opts.backend == PTP_BACKEND_GPU) {
       fail(PTP_ERROR_BACKEND_UNAVAILABLE, "the GPU backend was requested but " + problem);
     }

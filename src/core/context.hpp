@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "ptychopatch.h"
 
@@ -11,6 +12,9 @@ struct ptp_context {
   int32_t device;
   uint64_t device_memory_budget;  // 0 = the backend's default
   void* stream = nullptr;         // cudaStream_t for device-array calls
+  // GPU backend only: the streams, events and pinned staging buffers its
+  // calls reuse (cuda/workspace.cuh), created with the context.
+  std::shared_ptr<void> gpu_workspace;
 };
 
 namespace ptychopatch::impl {

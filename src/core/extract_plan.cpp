@@ -53,6 +53,12 @@ void dispatch_offsets(const ptp_extract_plan& plan, const void* object, const Of
 
 }  // namespace
 
+std::string describe_offset(int64_t patch, int64_t group_size, bool legacy) {
+  if (!legacy) return "argument 'offsets': the offset of patch " + std::to_string(patch);
+  return "arguments 'global_offsets' + 'local_offsets': the float32 offset of group " +
+         std::to_string(patch / group_size) + " member " + std::to_string(patch % group_size);
+}
+
 void require_backend_for_memory(const ptp_extract_plan& plan) {
   if (plan.geometry.memory == PTP_MEMORY_DEVICE && plan.context->backend != PTP_BACKEND_GPU)
     fail(PTP_ERROR_UNSUPPORTED,

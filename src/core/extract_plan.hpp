@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 
 #include "core/error.hpp"
 #include "ptychopatch.h"
@@ -56,6 +57,10 @@ namespace ptychopatch::impl {
 // its context is not a GPU context.
 void require_backend_for_memory(const ptp_extract_plan& plan);
 
+// "argument 'offsets': the offset of patch P" or, for the legacy form, the
+// group and member: the subject of a message about one patch's offset.
+std::string describe_offset(int64_t patch, int64_t group_size, bool legacy);
+
 // Throws PTP_ERROR_NON_FINITE naming the first patch whose float32 offset
 // (as the formula sees it) is not finite. Host arrays only.
 template <class Offsets>
@@ -66,20 +71,10 @@ void require_finite_offsets(const Offsets& offsets, int64_t num_patches, int64_t
     float y = 0.0f;
     offsets.get(p, x, y);
     if (std::isfinite(x) && std::isfinite(y)) continue;
-    char message[256];
-    if (legacy) {
-      std::snprintf(
-          message, sizeof message,
-          "arguments 'global_offsets' + 'local_offsets': the float32 offset of group %lld "
-          "member %lld is not finite (x = %g, y = %g)",
-          static_cast<long long>(p / group_size), static_cast<long long>(p % group_size),
-          static_cast<double>(x), static_cast<double>(y));
-    } else {
-      std::snprintf(message, sizeof message,
-                    "argument 'offsets': the offset of patch %lld is not finite (x = %g, y = %g)",
-                    static_cast<long long>(p), static_cast<double>(x), static_cast<double>(y));
-    }
-    fail(PTP_ERROR_NON_FINITE, message);
+    char values[96];
+    std::snprintf(values, sizeof values, " is not finite (x = %g, y = %g)", static_cast<double>(x),
+                  static_cast<double>(y));
+    fail(PTP_ERROR_NON_FINITE, describe_offset(p, group_size, legacy) + values);
   }
 }
 

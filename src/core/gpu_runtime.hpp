@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/context.hpp"
@@ -19,6 +20,9 @@ int32_t device_count() noexcept;
 
 // Empty when `device` can run this library's kernels, else the reason.
 std::string device_problem(int32_t device);
+
+// The reusable per-context resources of the GPU backend on `device`.
+std::shared_ptr<void> make_workspace(int32_t device);
 
 // Patch extraction on the context's device, num_patches > 0, arguments
 // validated by the core. Host arrays (geometry.memory == PTP_MEMORY_HOST)

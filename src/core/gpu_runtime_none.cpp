@@ -16,6 +16,10 @@ std::string device_problem(int32_t) {
   return "this build of libptychopatch has no CUDA support (built with PTYCHOPATCH_CUDA=OFF)";
 }
 
+std::shared_ptr<void> make_workspace(int32_t) {
+  return nullptr;
+}
+
 void extract(const ptp_context&, const ExtractGeometry&, const void*, const OffsetArrays&, int64_t,
              void*) {
   // Unreachable: without CUDA no context resolves to the GPU backend.
