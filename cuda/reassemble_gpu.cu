@@ -1,12 +1,162 @@
+// GPU backend of reassembly (the adjoint of extraction).
+//  - Device arrays: check the offsets on the device, clear the canvases and
+//    launch one scatter kernel, all on the caller's stream.
+//  - Host arrays: the canvases stay on the device for the whole call; the
+//    patches are streamed up in chunks under the memory budget over two
+//    lanes (staged through pinned memory unless already pinned), and the
+//    canvases come back once at the end.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <mutex>
+
+#include "core/chunk_plan.hpp"
+#include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
+#include "cpu/parallel_copy.hpp"
+#include "cuda_support.cuh"
+#include "device_guard.cuh"
+#include "offset_check.cuh"
+#include "offset_upload.cuh"
+#include "reassemble_kernel.cuh"
+#include "workspace.cuh"
 
 namespace ptychopatch::impl::gpu {
+namespace {
 
-// Placeholder until the GPU path lands (issue 3, in progress).
-void reassemble(const ptp_context&, const ExtractGeometry&, const void*, const void*, int64_t,
-                void*, float*) {
-  fail(PTP_ERROR_UNSUPPORTED, "GPU reassembly is not implemented yet");
+constexpr int kThreads = 256;
+constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
+
+template <class Offsets>
+void launch_reassemble(const float* patches, const ExtractGeometry& g, const Offsets& offsets,
+                       int64_t num_patches, float* canvas, float* weights, cudaStream_t stream) {
+  const int64_t num_elements = num_patches * g.n * g.n;
+  if (num_elements == 0) return;
+  const int blocks = grid_blocks(num_elements, kThreads);
+  if (g.lanes == 2)
+    reassemble_kernel<2>
+        <<<blocks, kThreads, 0, stream>>>(patches, g, offsets, num_elements, canvas, weights);
+  else
+    reassemble_kernel<1>
+        <<<blocks, kThreads, 0, stream>>>(patches, g, offsets, num_elements, canvas, weights);
+  check_cuda(cudaGetLastError(), "launching the reassembly kernel");
+}
+
+template <class T>
+void reassemble_from_host(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
+                          const unsigned char* patches, const T* offsets, int64_t num_patches,
+                          void* canvas, float* weights) {
+  const int64_t num_groups = num_patches / g.group_size;
+  const uint64_t canvas_bytes = static_cast<uint64_t>(g.height * g.width * g.element_bytes);
+  const uint64_t weights_bytes =
+      weights != nullptr ? static_cast<uint64_t>(g.height * g.width) * sizeof(float) : 0;
+  const uint64_t group_patches = static_cast<uint64_t>(g.group_size * g.n * g.n * g.element_bytes);
+  const PairUpload<T> source{offsets, g.group_size};
+  const ChunkPlan plan = plan_chunks(memory_budget(context), canvas_bytes + weights_bytes,
+                                     group_patches + source.group_bytes(), num_groups,
+                                     Workspace::kLanes, kTargetChunkBytes);
+
+  const DeviceBuffer d_canvas(canvas_bytes);
+  const DeviceBuffer d_weights(weights_bytes);
+  const size_t slot_patches = plan.groups_per_chunk * group_patches;
+  const size_t slot_offsets = plan.groups_per_chunk * source.group_bytes();
+  const DeviceBuffer d_patches[Workspace::kLanes] = {DeviceBuffer(slot_patches),
+                                                     DeviceBuffer(slot_patches)};
+  const DeviceBuffer d_offsets[Workspace::kLanes] = {DeviceBuffer(slot_offsets),
+                                                     DeviceBuffer(slot_offsets)};
+  const bool direct = num_patches == 0 || is_pinned_host(patches);
+  if (!direct) ws.reserve_staging(slot_patches);
+  const LaneDrain drain(ws);
+
+  // Both lanes add into the canvases: clear them before either starts.
+  const cudaStream_t first = ws.streams[0].get();
+  check_cuda(cudaMemsetAsync(d_canvas.as<void>(), 0, canvas_bytes, first), "clearing the canvas");
+  if (weights != nullptr)
+    check_cuda(cudaMemsetAsync(d_weights.as<void>(), 0, weights_bytes, first),
+               "clearing the weights");
+  check_cuda(cudaStreamSynchronize(first), "clearing the canvas");
+
+  bool busy[Workspace::kLanes] = {false, false};
+  for (int64_t chunk = 0; chunk < plan.num_chunks; ++chunk) {
+    const int lane = static_cast<int>(chunk % Workspace::kLanes);
+    const cudaStream_t stream = ws.streams[lane].get();
+    // The lane's staging buffer is free once its previous upload finished.
+    if (busy[lane])
+      check_cuda(cudaEventSynchronize(ws.done[lane].get()), "reassembling a chunk of patches");
+    const int64_t b0 = chunk * plan.groups_per_chunk;
+    const int64_t b1 = std::min(num_groups, b0 + plan.groups_per_chunk);
+    const size_t bytes = (b1 - b0) * group_patches;
+    const unsigned char* source_bytes = patches + b0 * group_patches;
+    if (!direct) {
+      cpu::parallel_copy(ws.staging[lane].as<void>(), source_bytes, bytes, context.num_threads);
+      source_bytes = ws.staging[lane].as<unsigned char>();
+    }
+    check_cuda(cudaMemcpyAsync(d_patches[lane].as<void>(), source_bytes, bytes,
+                               cudaMemcpyHostToDevice, stream),
+               "copying patches to the device");
+    const auto chunk_offsets = source.upload(d_offsets[lane].as<void>(), b0, b1, stream);
+    launch_reassemble(d_patches[lane].as<float>(), g, chunk_offsets, (b1 - b0) * g.group_size,
+                      d_canvas.as<float>(), d_weights.as<float>(), stream);
+    check_cuda(cudaEventRecord(ws.done[lane].get(), stream), "cudaEventRecord");
+    busy[lane] = true;
+  }
+  for (const Stream& stream : ws.streams)
+    check_cuda(cudaStreamSynchronize(stream.get()), "reassembling patches");
+  check_cuda(cudaMemcpy(canvas, d_canvas.as<void>(), canvas_bytes, cudaMemcpyDeviceToHost),
+             "copying the canvas to the host");
+  if (weights != nullptr)
+    check_cuda(cudaMemcpy(weights, d_weights.as<void>(), weights_bytes, cudaMemcpyDeviceToHost),
+               "copying the weights to the host");
+}
+
+template <class T>
+void reassemble_on_device(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
+                          const float* patches, const T* offsets, int64_t num_patches,
+                          float* canvas, float* weights) {
+  require_device_pointer(canvas, context.device, "canvas");
+  if (weights != nullptr) require_device_pointer(weights, context.device, "weights");
+  const math::PairOffsets<T> pairs{offsets};
+  const auto stream = static_cast<cudaStream_t>(context.stream);
+  if (num_patches > 0) {
+    require_device_pointer(patches, context.device, "patches");
+    require_device_pointer(offsets, context.device, "offsets");
+    const int64_t bad = first_nonfinite_offset(ws, pairs, num_patches, stream);
+    if (bad >= 0)
+      fail(PTP_ERROR_NON_FINITE, describe_offset(bad, g.group_size, false) + " is not finite");
+  }
+  const size_t plane = static_cast<size_t>(g.height * g.width);
+  check_cuda(cudaMemsetAsync(canvas, 0, plane * g.element_bytes, stream), "clearing the canvas");
+  if (weights != nullptr)
+    check_cuda(cudaMemsetAsync(weights, 0, plane * sizeof(float), stream), "clearing the weights");
+  launch_reassemble(patches, g, pairs, num_patches, canvas, weights, stream);
+}
+
+template <class T>
+void run(const ptp_context& context, Workspace& ws, const ExtractGeometry& g, const void* patches,
+         const void* offsets, int64_t num_patches, void* canvas, float* weights) {
+  const auto* typed_offsets = static_cast<const T*>(offsets);
+  if (g.memory == PTP_MEMORY_DEVICE)
+    reassemble_on_device(context, ws, g, static_cast<const float*>(patches), typed_offsets,
+                         num_patches, static_cast<float*>(canvas), weights);
+  else
+    reassemble_from_host(context, ws, g, static_cast<const unsigned char*>(patches), typed_offsets,
+                         num_patches, canvas, weights);
+}
+
+}  // namespace
+
+void reassemble(const ptp_context& context, const ExtractGeometry& geometry, const void* patches,
+                const void* offsets, int64_t num_patches, void* canvas, float* weights) {
+  Workspace& ws = workspace_of(context);
+  const std::lock_guard<std::mutex> lock(ws.mutex);
+  const ScopedDevice scoped(context.device);
+  check_cuda(scoped.status(), "cudaSetDevice");
+  if (geometry.offset_dtype == PTP_DTYPE_FLOAT64)
+    run<double>(context, ws, geometry, patches, offsets, num_patches, canvas, weights);
+  else
+    run<float>(context, ws, geometry, patches, offsets, num_patches, canvas, weights);
 }
 
 }  // namespace ptychopatch::impl::gpu
