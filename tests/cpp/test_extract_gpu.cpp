@@ -8,16 +8,11 @@
 #include <tuple>
 #include <vector>
 
+#include "gpu_test_support.hpp"
 #include "legacy_oracle.hpp"
 #include "ptychopatch.hpp"
 
 namespace {
-
-#define REQUIRE_GPU()                                                                   \
-  do {                                                                                  \
-    if (ptychopatch::cuda_device_count() == 0)                                          \
-      GTEST_SKIP() << "no usable CUDA device (no driver, no GPU, or a CPU-only build)"; \
-  } while (0)
 
 std::vector<float> run(ptp_backend backend, const ptp_extract_desc& desc, const void* object,
                        const void* offsets, int64_t patches) {

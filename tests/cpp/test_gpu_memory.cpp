@@ -1,0 +1,341 @@
+// The GPU backend's memory paths: host arrays cut into chunks under any
+// budget and staged through pinned memory, pinned outputs written directly,
+// device arrays on a caller's stream. Every result must equal the CPU path
+// bit for bit. Skips, saying why, where no device is usable.
+#include <gtest/gtest.h>
+
+#include <complex>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "gpu_test_support.hpp"
+#include "legacy_oracle.hpp"
+#include "ptychopatch.hpp"
+
+namespace {
+
+using gpu_test::DeviceArray;
+using gpu_test::UserStream;
+
+struct Problem {
+  ptp_extract_desc desc{};
+  oracle::Image object;
+  std::vector<double> xy;
+  int64_t num_patches = 0;
+
+  size_t out_bytes() const {
+    size_t bytes = 0;
+    ptychopatch::check(ptp_extract_output_bytes(&desc, num_patches, &bytes));
+    return bytes;
+  }
+};
+
+Problem make_problem(int64_t h, int64_t w, int64_t n, int64_t c, int64_t groups, int lanes,
+                     ptp_layout layout, uint32_t seed) {
+  Problem p;
+  ptp_extract_desc_init(&p.desc, sizeof p.desc);
+  p.desc.height = h;
+  p.desc.width = w;
+  p.desc.patch_size = n;
+  p.desc.group_size = c;
+  p.desc.layout = layout;
+  p.desc.object_dtype = lanes == 2 ? PTP_DTYPE_COMPLEX64 : PTP_DTYPE_FLOAT32;
+  p.object = oracle::random_image(h, w, lanes, seed);
+  p.num_patches = groups * c;
+  std::mt19937 rng(seed + 1);
+  std::uniform_real_distribution<double> u(-n, static_cast<double>(std::max(h, w) + n));
+  p.xy.resize(2 * p.num_patches);
+  for (double& v : p.xy) v = u(rng);
+  p.xy[0] = 1e9;  // far away: zeros
+  return p;
+}
+
+std::vector<float> extract(ptychopatch::Context& ctx, const Problem& p,
+                           void* out_override = nullptr) {
+  std::vector<float> out(p.out_bytes() / sizeof(float), -7.0f);
+  void* out_ptr = out_override != nullptr ? out_override : out.data();
+  ptychopatch::check(ptp_extract_patches(ctx.get(), &p.desc, p.object.data.data(), p.xy.data(),
+                                         p.num_patches, out_ptr, p.out_bytes()));
+  if (out_override != nullptr) std::memcpy(out.data(), out_override, p.out_bytes());
+  return out;
+}
+
+std::vector<float> extract_on_cpu(const Problem& p) {
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  return extract(cpu, p);
+}
+
+ptychopatch::Context gpu_context(uint64_t budget) {
+  ptychopatch::ContextOptions options;
+  options.backend = PTP_BACKEND_GPU;
+  options.device_memory_budget = budget;
+  return ptychopatch::Context(options);
+}
+
+void expect_bitwise(const std::vector<float>& a, const std::vector<float>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
+TEST(GpuChunking, ResultsAreIdenticalWhateverTheBudget) {
+  REQUIRE_GPU();
+  for (auto layout : {PTP_LAYOUT_CHANNEL, PTP_LAYOUT_FLAT}) {
+    const Problem p = make_problem(96, 80, 16, 4, 301, 2, layout, 21);
+    const auto expected = extract_on_cpu(p);
+    const uint64_t object = 96 * 80 * 8;
+    const uint64_t group = 4 * 16 * 16 * 8 + 4 * 2 * 8;
+    // One group per lane, a few groups, an uneven split, and the default.
+    for (uint64_t budget :
+         {object + 2 * group, object + 2 * 7 * group + 5, object + 2 * 150 * group, uint64_t{0}}) {
+      auto ctx = gpu_context(budget);
+      SCOPED_TRACE(budget);
+      expect_bitwise(extract(ctx, p), expected);
+    }
+  }
+}
+
+TEST(GpuChunking, LegacyFormChunksByGroup) {
+  REQUIRE_GPU();
+  const int64_t groups = 53, c = 9, n = 8;
+  const auto obj = oracle::random_image(64, 64, 2, 5);
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<double> g(0, 64), l(-4, 4);
+  std::vector<double> global(2 * groups), local(2 * groups * c);
+  for (double& v : global) v = g(rng);
+  for (double& v : local) v = l(rng);
+  using C = std::complex<float>;
+  const auto* object = reinterpret_cast<const C*>(obj.data.data());
+  std::vector<C> out_cpu(groups * c * n * n), out_gpu(out_cpu.size());
+  {
+    ptychopatch::Context cpu(PTP_BACKEND_CPU);
+    ptychopatch::ExtractPlan<C> plan(cpu, 64, 64, n, c);
+    plan.execute_legacy(object, global.data(), local.data(), groups, out_cpu.data(),
+                        out_cpu.size());
+  }
+  const uint64_t group_bytes = c * n * n * 8 + (2 + 2 * c) * 8;
+  auto ctx = gpu_context(64 * 64 * 8 + 2 * 3 * group_bytes);
+  ptychopatch::ExtractPlan<C> plan(ctx, 64, 64, n, c);
+  plan.execute_legacy(object, global.data(), local.data(), groups, out_gpu.data(), out_gpu.size());
+  ASSERT_EQ(std::memcmp(out_cpu.data(), out_gpu.data(), out_cpu.size() * sizeof(C)), 0);
+}
+
+TEST(GpuChunking, BudgetBelowObjectPlusOneGroupIsAClearStatus) {
+  REQUIRE_GPU();
+  const Problem p = make_problem(64, 64, 8, 1, 10, 2, PTP_LAYOUT_FLAT, 3);
+  auto ctx = gpu_context(64 * 64 * 8);  // the object alone
+  std::vector<float> out(p.out_bytes() / sizeof(float), 5.0f);
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, p.object.data.data(), p.xy.data(),
+                                p.num_patches, out.data(), p.out_bytes()),
+            PTP_ERROR_OUT_OF_MEMORY);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("device_memory_budget"), std::string::npos)
+      << ptp_last_error_message();
+  for (float v : out) ASSERT_EQ(v, 5.0f);
+}
+
+TEST(GpuPinned, PinnedOutputIsWrittenDirectly) {
+  REQUIRE_GPU();
+  const Problem p = make_problem(128, 128, 32, 4, 40, 2, PTP_LAYOUT_CHANNEL, 8);
+  void* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(&pinned, p.out_bytes()), cudaSuccess);
+  auto ctx = gpu_context(128 * 128 * 8 + 2 * 5 * (4 * 32 * 32 * 8 + 64));
+  const auto got = extract(ctx, p, pinned);
+  cudaFreeHost(pinned);
+  expect_bitwise(got, extract_on_cpu(p));
+}
+
+TEST(GpuDeviceArrays, ExtractionOnAUserStreamMatchesCpu) {
+  REQUIRE_GPU();
+  for (auto layout : {PTP_LAYOUT_CHANNEL, PTP_LAYOUT_FLAT}) {
+    Problem p = make_problem(200, 150, 24, 4, 123, 2, layout, 31);
+    const auto expected = extract_on_cpu(p);
+    p.desc.memory = PTP_MEMORY_DEVICE;
+    const DeviceArray<float> object(p.object.data);
+    const DeviceArray<double> offsets(p.xy);
+    DeviceArray<float> out(p.out_bytes() / sizeof(float));
+    UserStream stream;
+    auto ctx = gpu_context(0);
+    ASSERT_EQ(ptp_context_set_stream(ctx.get(), stream.get()), PTP_SUCCESS);
+    void* back = nullptr;
+    ASSERT_EQ(ptp_context_get_stream(ctx.get(), &back), PTP_SUCCESS);
+    EXPECT_EQ(back, static_cast<void*>(stream.get()));
+    ptychopatch::check(ptp_extract_patches(ctx.get(), &p.desc, object.get(), offsets.get(),
+                                           p.num_patches, out.get(), out.bytes()));
+    stream.sync();
+    expect_bitwise(out.to_host(), expected);
+  }
+}
+
+TEST(GpuDeviceArrays, LegacyFormOnDevice) {
+  REQUIRE_GPU();
+  const int64_t groups = 77, c = 4, n = 12;
+  const auto obj = oracle::random_image(50, 70, 1, 2);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> g(-5, 75), l(-2, 2);
+  std::vector<float> global(2 * groups), local(2 * groups * c);
+  for (float& v : global) v = g(rng);
+  for (float& v : local) v = l(rng);
+  std::vector<float> expected(groups * c * n * n);
+  {
+    ptychopatch::Context cpu(PTP_BACKEND_CPU);
+    ptychopatch::ExtractPlan<float, float> plan(cpu, 50, 70, n, c);
+    plan.execute_legacy(obj.data.data(), global.data(), local.data(), groups, expected.data(),
+                        expected.size());
+  }
+  auto ctx = gpu_context(0);
+  ptp_extract_desc desc;
+  ptp_extract_desc_init(&desc, sizeof desc);
+  desc.height = 50;
+  desc.width = 70;
+  desc.patch_size = n;
+  desc.group_size = c;
+  desc.object_dtype = PTP_DTYPE_FLOAT32;
+  desc.offset_dtype = PTP_DTYPE_FLOAT32;
+  desc.memory = PTP_MEMORY_DEVICE;
+  ptp_extract_plan* plan = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &desc, &plan), PTP_SUCCESS);
+  const DeviceArray<float> object(obj.data), d_global(global), d_local(local);
+  DeviceArray<float> out(expected.size());
+  EXPECT_EQ(ptp_extract_execute_legacy(plan, object.get(), d_global.get(), d_local.get(), groups,
+                                       out.get(), out.bytes()),
+            PTP_SUCCESS);
+  ptp_extract_plan_destroy(plan);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  expect_bitwise(out.to_host(), expected);
+}
+
+TEST(GpuDeviceArrays, NonFiniteDeviceOffsetIsRejectedBeforeWriting) {
+  REQUIRE_GPU();
+  Problem p = make_problem(32, 32, 8, 2, 50, 2, PTP_LAYOUT_CHANNEL, 4);
+  p.xy[2 * 61 + 1] = std::numeric_limits<double>::quiet_NaN();
+  p.xy[2 * 80] = std::numeric_limits<double>::infinity();
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<float> object(p.object.data);
+  const DeviceArray<double> offsets(p.xy);
+  DeviceArray<float> out(p.out_bytes() / sizeof(float));
+  out.fill_bytes(0x5A);
+  auto ctx = gpu_context(0);
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), offsets.get(), p.num_patches,
+                                out.get(), out.bytes()),
+            PTP_ERROR_NON_FINITE);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("patch 61 "), std::string::npos)
+      << ptp_last_error_message();
+  for (float v : out.to_host()) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    ASSERT_EQ(bits, 0x5A5A5A5Au);
+  }
+}
+
+TEST(GpuDeviceArrays, HostPointerPassedAsDeviceIsNamed) {
+  REQUIRE_GPU();
+  Problem p = make_problem(16, 16, 4, 1, 3, 1, PTP_LAYOUT_FLAT, 1);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<double> offsets(p.xy);
+  DeviceArray<float> out(p.out_bytes() / sizeof(float));
+  auto ctx = gpu_context(0);
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, p.object.data.data(), offsets.get(),
+                                p.num_patches, out.get(), out.bytes()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("'object'"), std::string::npos)
+      << ptp_last_error_message();
+}
+
+// ---------------------------------------------------------------- adjoint
+
+struct Canvases {
+  std::vector<float> canvas;
+  std::vector<float> weights;
+};
+
+Canvases reassemble(ptychopatch::Context& ctx, const ptp_extract_desc& desc,
+                    const std::vector<float>& patches, const std::vector<double>& xy,
+                    int64_t num_patches) {
+  const int lanes = desc.object_dtype == PTP_DTYPE_COMPLEX64 ? 2 : 1;
+  Canvases c{std::vector<float>(desc.height * desc.width * lanes, -1.0f),
+             std::vector<float>(desc.height * desc.width, -1.0f)};
+  ptychopatch::check(ptp_reassemble_patches(ctx.get(), &desc, patches.data(), xy.data(),
+                                            num_patches, c.canvas.data(), c.canvas.size() * 4,
+                                            c.weights.data(), c.weights.size() * 4));
+  return c;
+}
+
+// Atomics reorder the float32 sums: agreement to 1e-5 of the largest
+// magnitude of either canvas.
+void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu) {
+  ASSERT_EQ(gpu.size(), cpu.size());
+  double scale = 1e-30;
+  for (float v : cpu) scale = std::max(scale, std::abs(static_cast<double>(v)));
+  for (size_t i = 0; i < gpu.size(); ++i)
+    ASSERT_NEAR(gpu[i], cpu[i], 1e-5 * scale) << "element " << i;
+}
+
+TEST(GpuReassembly, HostArraysAgreeWithCpuUnderAnyBudget) {
+  REQUIRE_GPU();
+  for (auto layout : {PTP_LAYOUT_CHANNEL, PTP_LAYOUT_FLAT}) {
+    const Problem p = make_problem(90, 70, 16, 4, 200, 2, layout, 41);
+    std::vector<float> patches(p.out_bytes() / 4);
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (float& v : patches) v = u(rng);
+    ptychopatch::Context cpu(PTP_BACKEND_CPU);
+    const Canvases expected = reassemble(cpu, p.desc, patches, p.xy, p.num_patches);
+    const uint64_t resident = 90 * 70 * (8 + 4);
+    const uint64_t group = 4 * 16 * 16 * 8 + 4 * 2 * 8;
+    for (uint64_t budget : {resident + 2 * group, resident + 2 * 9 * group, uint64_t{0}}) {
+      SCOPED_TRACE(budget);
+      auto ctx = gpu_context(budget);
+      const Canvases got = reassemble(ctx, p.desc, patches, p.xy, p.num_patches);
+      expect_close(got.canvas, expected.canvas);
+      expect_close(got.weights, expected.weights);
+    }
+  }
+}
+
+TEST(GpuReassembly, DeviceArraysOnAUserStream) {
+  REQUIRE_GPU();
+  Problem p = make_problem(120, 100, 20, 4, 150, 2, PTP_LAYOUT_CHANNEL, 51);
+  std::vector<float> patches(p.out_bytes() / 4);
+  std::mt19937 rng(52);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (float& v : patches) v = u(rng);
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  const Canvases expected = reassemble(cpu, p.desc, patches, p.xy, p.num_patches);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<float> d_patches(patches);
+  const DeviceArray<double> d_xy(p.xy);
+  DeviceArray<float> canvas(expected.canvas.size()), weights(expected.weights.size());
+  canvas.fill_bytes(0x11);
+  weights.fill_bytes(0x11);
+  UserStream stream;
+  auto ctx = gpu_context(0);
+  ASSERT_EQ(ptp_context_set_stream(ctx.get(), stream.get()), PTP_SUCCESS);
+  ptychopatch::check(ptp_reassemble_patches(ctx.get(), &p.desc, d_patches.get(), d_xy.get(),
+                                            p.num_patches, canvas.get(), canvas.bytes(),
+                                            weights.get(), weights.bytes()));
+  stream.sync();
+  expect_close(canvas.to_host(), expected.canvas);
+  expect_close(weights.to_host(), expected.weights);
+}
+
+TEST(GpuReassembly, DotProductTestOnTheGpu) {
+  REQUIRE_GPU();
+  const Problem p = make_problem(70, 90, 17, 4, 100, 2, PTP_LAYOUT_FLAT, 61);
+  auto ctx = gpu_context(0);
+  const auto ax = extract(ctx, p);
+  std::vector<float> y(ax.size());
+  std::mt19937 rng(62);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (float& v : y) v = u(rng);
+  const Canvases aty = reassemble(ctx, p.desc, y, p.xy, p.num_patches);
+  double lhs = 0, rhs = 0, scale = 0;
+  for (size_t i = 0; i < ax.size(); ++i) {
+    lhs += static_cast<double>(ax[i]) * y[i];
+    scale += std::abs(static_cast<double>(ax[i]) * y[i]);
+  }
+  for (size_t i = 0; i < aty.canvas.size(); ++i)
+    rhs += static_cast<double>(p.object.data[i]) * aty.canvas[i];
+  EXPECT_NEAR(lhs, rhs, 1e-5 * scale);
+}
+
+}  // namespace
