@@ -93,6 +93,21 @@ TEST(Context, GpuWithoutDeviceIsAClearStatus) {
   EXPECT_NE(msg.find("GPU"), std::string::npos) << msg;
 }
 
+TEST(Context, CpuContextHasOnlyTheNullStream) {
+  ptychopatch::Context ctx(PTP_BACKEND_CPU);
+  void* stream = reinterpret_cast<void*>(0x1);
+  ASSERT_EQ(ptp_context_get_stream(ctx.get(), &stream), PTP_SUCCESS);
+  EXPECT_EQ(stream, nullptr);
+  EXPECT_EQ(ptp_context_set_stream(ctx.get(), nullptr), PTP_SUCCESS);
+  EXPECT_EQ(ptp_context_set_stream(ctx.get(), reinterpret_cast<void*>(0x10)),
+            PTP_ERROR_UNSUPPORTED);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("cuda_stream"), std::string::npos);
+  ASSERT_EQ(ptp_context_get_stream(ctx.get(), &stream), PTP_SUCCESS);
+  EXPECT_EQ(stream, nullptr) << "a refused stream must not be stored";
+  EXPECT_EQ(ptp_context_set_stream(nullptr, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_context_get_stream(ctx.get(), nullptr), PTP_ERROR_INVALID_ARGUMENT);
+}
+
 TEST(Context, BadOptionsAreRejected) {
   ptp_context_options o;
   ptp_context* ctx = nullptr;
