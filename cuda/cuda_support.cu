@@ -89,12 +89,17 @@ void require_device_pointer(const void* ptr, int device, const char* argument) {
                                          ", but the context uses device " + std::to_string(device));
 }
 
-int grid_blocks(int64_t work_items, int threads_per_block) {
+int multiprocessor_count() {
   int device = 0;
   int sms = 0;
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
              "cudaDeviceGetAttribute");
+  return sms;
+}
+
+int grid_blocks(int64_t work_items, int threads_per_block) {
+  const int sms = multiprocessor_count();
   const int64_t wanted = (work_items + threads_per_block - 1) / threads_per_block;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{sms} * 32)));
 }

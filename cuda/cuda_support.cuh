@@ -93,6 +93,9 @@ bool is_pinned_host(const void* host);
 // memory usable on `device` (the context's). `argument` names it.
 void require_device_pointer(const void* ptr, int device, const char* argument);
 
+// Streaming multiprocessors of the current device.
+int multiprocessor_count();
+
 // Blocks per launch of a grid-stride kernel: enough to fill the current
 // device several times over, no more than the work needs.
 int grid_blocks(int64_t work_items, int threads_per_block);

@@ -28,7 +28,6 @@
 namespace ptychopatch::impl::gpu {
 namespace {
 
-constexpr int kThreads = 256;
 // One pipeline slot of this size keeps a transfer long enough to amortise
 // its latency while leaving several chunks to overlap.
 constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
@@ -36,14 +35,14 @@ constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
 template <class Offsets>
 void launch_extract(const float* object, const ExtractGeometry& g, const Offsets& offsets,
                     int64_t num_patches, float* patches, cudaStream_t stream) {
-  const int64_t num_elements = num_patches * g.n * g.n;
-  const int blocks = grid_blocks(num_elements, kThreads);
+  const RowTraversal rows = row_traversal(g, num_patches);
+  const LaunchShape shape = launch_shape(rows, g.n, multiprocessor_count());
   if (g.lanes == 2)
     extract_patches_kernel<2>
-        <<<blocks, kThreads, 0, stream>>>(object, g, offsets, num_elements, patches);
+        <<<shape.grid, shape.block, 0, stream>>>(object, g, offsets, rows, patches);
   else
     extract_patches_kernel<1>
-        <<<blocks, kThreads, 0, stream>>>(object, g, offsets, num_elements, patches);
+        <<<shape.grid, shape.block, 0, stream>>>(object, g, offsets, rows, patches);
   check_cuda(cudaGetLastError(), "launching the extraction kernel");
 }
 

@@ -26,21 +26,20 @@
 namespace ptychopatch::impl::gpu {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
 
 template <class Offsets>
 void launch_reassemble(const float* patches, const ExtractGeometry& g, const Offsets& offsets,
                        int64_t num_patches, float* canvas, float* weights, cudaStream_t stream) {
-  const int64_t num_elements = num_patches * g.n * g.n;
-  if (num_elements == 0) return;
-  const int blocks = grid_blocks(num_elements, kThreads);
+  if (num_patches == 0) return;
+  const RowTraversal rows = row_traversal(g, num_patches);
+  const LaunchShape shape = launch_shape(rows, g.n, multiprocessor_count());
   if (g.lanes == 2)
     reassemble_kernel<2>
-        <<<blocks, kThreads, 0, stream>>>(patches, g, offsets, num_elements, canvas, weights);
+        <<<shape.grid, shape.block, 0, stream>>>(patches, g, offsets, rows, canvas, weights);
   else
     reassemble_kernel<1>
-        <<<blocks, kThreads, 0, stream>>>(patches, g, offsets, num_elements, canvas, weights);
+        <<<shape.grid, shape.block, 0, stream>>>(patches, g, offsets, rows, canvas, weights);
   check_cuda(cudaGetLastError(), "launching the reassembly kernel");
 }
 

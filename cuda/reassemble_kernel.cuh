@@ -1,5 +1,5 @@
-// The reassembly (adjoint) kernel: one thread per patch element, in the
-// patch array's own order (coalesced reads), scattering its four weighted
+// The reassembly (adjoint) kernel: threads walk the patch array in its own
+// order (coalesced reads, see patch_traversal.cuh), scattering its four weighted
 // terms into the canvas with atomic adds. The terms come from the same
 // __host__ __device__ code as the CPU path (src/math/patch_scatter.hpp).
 #pragma once
@@ -7,8 +7,8 @@
 #include <cstdint>
 
 #include "core/extract_plan.hpp"
-#include "extract_kernel.cuh"
 #include "math/patch_scatter.hpp"
+#include "patch_traversal.cuh"
 
 namespace ptychopatch::impl::gpu {
 
@@ -17,19 +17,15 @@ namespace ptychopatch::impl::gpu {
 // change any bit. Non-finite terms are kept and propagate as on the CPU.
 template <int kLanes, class Offsets>
 __global__ void reassemble_kernel(const float* __restrict__ patches, ExtractGeometry g,
-                                  Offsets offsets, int64_t num_elements, float* canvas,
+                                  Offsets offsets, RowTraversal rows, float* canvas,
                                   float* weights) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < num_elements;
-       e += stride) {
-    int64_t patch, y, x;
-    decode_element(g, e, patch, y, x);
+  for_each_patch_element(rows, g.n, [&](int64_t patch, int64_t y, int64_t x, int64_t element) {
     float ox = 0.0f;
     float oy = 0.0f;
     offsets.get(patch, ox, oy);
     float value[kLanes];
 #pragma unroll
-    for (int lane = 0; lane < kLanes; ++lane) value[lane] = patches[e * kLanes + lane];
+    for (int lane = 0; lane < kLanes; ++lane) value[lane] = patches[element * kLanes + lane];
     math::scatter_pixel(g.height, g.width, g.half, math::axis_tap(x, ox), math::axis_tap(y, oy),
                         [&](int64_t index, float weight) {
 #pragma unroll
@@ -40,7 +36,7 @@ __global__ void reassemble_kernel(const float* __restrict__ patches, ExtractGeom
                           if (weights != nullptr && weight != 0.0f)
                             atomicAdd(weights + index, weight);
                         });
-  }
+  });
 }
 
 }  // namespace ptychopatch::impl::gpu
