@@ -90,3 +90,48 @@ def random_object(rng: np.random.Generator, height: int, width: int, complex_: b
         return re
     im = rng.uniform(-1, 1, (height, width)).astype(np.float32)
     return (re + 1j * im).astype(np.complex64)
+
+
+def reassemble_flat(patches: np.ndarray, offsets_xy: np.ndarray, height: int, width: int):
+    """The adjoint of extract_flat, by a plain scatter loop in float64.
+
+    Each patch pixel is added, times its four float32 bilinear weights (the
+    ones extraction samples with), into a float64 canvas padded by N // 2;
+    corners outside the padded canvas are dropped, and the padding is
+    cropped off at the end. Returns (canvas, weights), complex128 or float64
+    and float64, shape (H, W).
+    """
+    patches = np.asarray(patches)
+    p_count, n = patches.shape[0], patches.shape[1]
+    h = n // 2
+    hp, wp = height + 2 * h, width + 2 * h
+    acc_type = np.complex128 if np.iscomplexobj(patches) else np.float64
+    canvas = np.zeros((hp, wp), acc_type)
+    weights = np.zeros((hp, wp), np.float64)
+    off = np.asarray(offsets_xy, dtype=np.float32).reshape(-1, 2)
+    pos = np.arange(n, dtype=np.float32)
+    one = F32(1)
+    for p in range(p_count):
+        sx = pos + off[p, 0]  # float32 additions, as extraction
+        sy = pos + off[p, 1]
+        x0, y0 = np.floor(sx), np.floor(sy)
+        wx, wy = sx - x0, sy - y0
+        values = patches[p].astype(acc_type)
+        for dy, wy_term in ((0, one - wy), (1, wy)):
+            for dx, wx_term in ((0, one - wx), (1, wx)):
+                # Weight products in float32, as extraction forms them.
+                w = (wx_term[None, :] * wy_term[:, None]).astype(np.float64)
+                yi = (y0.astype(np.float64) + dy)[:, None] * np.ones((1, n))
+                xi = (x0.astype(np.float64) + dx)[None, :] * np.ones((n, 1))
+                ok = (yi >= 0) & (yi < hp) & (xi >= 0) & (xi < wp)
+                rows, cols = yi[ok].astype(np.int64), xi[ok].astype(np.int64)
+                np.add.at(canvas, (rows, cols), w[ok] * values[ok])
+                np.add.at(weights, (rows, cols), w[ok])
+    return canvas[h:h + height, h:h + width], weights[h:h + height, h:h + width]
+
+
+def reassemble_channel(patches: np.ndarray, offsets_bc2: np.ndarray, height: int, width: int):
+    """reassemble_flat for channel-layout patches (B, N, N, c), offsets (B, c, 2)."""
+    b, n, _, c = patches.shape
+    flat = np.asarray(patches).transpose(0, 3, 1, 2).reshape(b * c, n, n)
+    return reassemble_flat(flat, np.asarray(offsets_bc2).reshape(-1, 2), height, width)

@@ -2,6 +2,10 @@
 
 The shared library is found, in order, at ``$PTYCHOPATCH_LIBRARY``, next to
 this package (what ``pip install .`` ships), or on the system search path.
+
+Every function takes numpy (host) arrays, or CUDA device arrays (CuPy,
+PyTorch, Numba, anything exposing ``__cuda_array_interface__`` or CUDA
+DLPack) which are used in place; see docs/python.md.
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ import ctypes
 from . import _native
 from ._errors import PtychoPatchError
 from .extract import extract_patches, get_image_patches
+from .reassemble import Reassembly, legacy_offsets, reassemble_patches
 
 __all__ = [
     "PtychoPatchError",
+    "Reassembly",
     "cuda_device_count",
     "extract_patches",
     "get_image_patches",
+    "legacy_offsets",
+    "reassemble_patches",
     "version",
 ]
 

@@ -1,9 +1,12 @@
-"""Per-thread contexts and plan lifetime.
+"""Per-thread contexts, streams and plan lifetime.
 
 A ptp_context must not be used from two threads at once, so each thread
-keeps its own, one per (backend, num_threads). Plans are cheap (they only
-validate a descriptor) and are made per call, which keeps them from ever
-outliving their context.
+keeps its own: one per (backend, num_threads) for host arrays, and one GPU
+context per CUDA device ordinal for device arrays. Plans are cheap (they
+only validate a descriptor) and are made per call, which keeps them from
+ever outliving their context. The stream of a device-array call is set on
+the context for that call only and reset to NULL afterwards, so a cached
+context never holds on to a stream the caller may destroy.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def as_int(value, name: str, low: int = _INT64_MIN, high: int = _INT64_MAX) -> i
 
 
 def backend_code(backend: str) -> int:
+    """The PTP_BACKEND_* value of a backend name; ValueError for others."""
     try:
         return _BACKENDS[backend]
     except (KeyError, TypeError):
@@ -49,10 +53,11 @@ def backend_code(backend: str) -> int:
 
 
 class _Context:
-    def __init__(self, backend: int, num_threads: int) -> None:
+    def __init__(self, backend: int, num_threads: int, device: int = 0) -> None:
         options = _native.new_context_options()
         options.backend = backend
         options.num_threads = num_threads
+        options.device = device
         handle = ctypes.c_void_p()
         _native.context_create(ctypes.byref(options), ctypes.byref(handle))
         self.handle = handle
@@ -86,8 +91,35 @@ def context(backend: str, num_threads: int) -> ctypes.c_void_p:
     return ctx.handle
 
 
+def gpu_context(device: int) -> ctypes.c_void_p:
+    """This thread's GPU context on CUDA device `device`, created on first use.
+
+    Raises PtychoPatchError (PTP_ERROR_BACKEND_UNAVAILABLE) where the library
+    has no CUDA support or the device is not usable; nothing is cached then.
+    """
+    ordinal = as_int(device, "device", 0, _INT32_MAX)
+    cache = getattr(_local, "gpu_contexts", None)
+    if cache is None:
+        cache = _local.gpu_contexts = {}
+    ctx = cache.get(ordinal)
+    if ctx is None:
+        ctx = cache[ordinal] = _Context(_native.PTP_BACKEND_GPU, 0, ordinal)
+    return ctx.handle
+
+
+@contextmanager
+def stream(ctx: ctypes.c_void_p, cuda_stream: int) -> Iterator[None]:
+    """Orders the context's device-array work on `cuda_stream` (0 = NULL)."""
+    _native.context_set_stream(ctx, cuda_stream or None)
+    try:
+        yield
+    finally:
+        _native.context_set_stream(ctx, None)
+
+
 @contextmanager
 def plan(ctx: ctypes.c_void_p, desc: _native.ExtractDesc) -> Iterator[ctypes.c_void_p]:
+    """A plan for `desc` on `ctx`, destroyed on leaving the block."""
     handle = ctypes.c_void_p()
     _native.extract_plan_create(ctx, ctypes.byref(desc), ctypes.byref(handle))
     try:

@@ -17,6 +17,9 @@ from ._errors import PtychoPatchError
 
 # ptp_status values used by the binding itself (the rest arrive by name).
 PTP_SUCCESS = 0
+PTP_ERROR_INVALID_ARGUMENT = 1
+PTP_ERROR_BACKEND_UNAVAILABLE = 7
+PTP_ERROR_UNSUPPORTED = 8
 
 PTP_BACKEND_AUTO = 0
 PTP_BACKEND_CPU = 1
@@ -30,6 +33,7 @@ PTP_LAYOUT_CHANNEL = 0
 PTP_LAYOUT_FLAT = 1
 
 PTP_MEMORY_HOST = 0
+PTP_MEMORY_DEVICE = 1
 
 _ENV_VAR = "PTYCHOPATCH_LIBRARY"
 
@@ -149,6 +153,10 @@ context_get_backend = _status_function("ptp_context_get_backend", _handle, _P(ct
 context_get_num_threads = _status_function(
     "ptp_context_get_num_threads", _handle, _P(ctypes.c_int32)
 )
+# The stream is a cudaStream_t passed as void*; None is NULL (the default
+# stream).
+context_set_stream = _status_function("ptp_context_set_stream", _handle, ctypes.c_void_p)
+context_get_stream = _status_function("ptp_context_get_stream", _handle, _P(ctypes.c_void_p))
 cuda_device_count = _status_function("ptp_cuda_device_count", _P(ctypes.c_int32))
 extract_desc_init = _status_function("ptp_extract_desc_init", _P(ExtractDesc), ctypes.c_size_t)
 extract_output_bytes = _status_function(
@@ -166,6 +174,19 @@ extract_execute_legacy = _status_function(
     "ptp_extract_execute_legacy",
     _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
     ctypes.c_void_p, ctypes.c_size_t,
+)
+
+# weights is declared void* (not float*) so that a plain address, host or
+# device, can be passed; None is NULL (no weights wanted).
+reassemble_execute = _status_function(
+    "ptp_reassemble_execute",
+    _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t,
+    ctypes.c_void_p, ctypes.c_size_t,
+)
+reassemble_patches = _status_function(
+    "ptp_reassemble_patches",
+    _handle, _P(ExtractDesc), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
 )
 
 

@@ -1,13 +1,18 @@
-"""Translate-and-crop patch extraction (SPEC section 1) over the C ABI."""
+"""Translate-and-crop patch extraction (SPEC section 1) over the C ABI,
+on host (numpy) or CUDA device arrays."""
 
 from __future__ import annotations
 
 import ctypes
-from typing import Callable, Tuple
+from typing import Any, Callable, List, Tuple
 
 import numpy as np
 
-from . import _context, _native
+from . import _arrays, _call, _context, _native
+
+# What the public functions accept: numpy arrays and anything np.asarray
+# takes, or CUDA device arrays (see docs/python.md).
+ArrayLike = Any
 
 _LAYOUTS = {"channel": _native.PTP_LAYOUT_CHANNEL, "flat": _native.PTP_LAYOUT_FLAT}
 
@@ -37,33 +42,62 @@ def _offset_dtype_code(dtype: np.dtype) -> Tuple[type, int]:
     return np.float64, _native.PTP_DTYPE_FLOAT64
 
 
-def _run(desc: _native.ExtractDesc, backend: str, num_threads: int, num_patches: int,
-         shape: Tuple[int, ...], dtype: type,
-         execute: Callable[[ctypes.c_void_p, np.ndarray], None]) -> np.ndarray:
-    ctx = _context.context(backend, num_threads)
-    with _context.plan(ctx, desc) as plan:
+def _check_output_bytes(desc: _native.ExtractDesc, num_patches: int, shape: Tuple[int, ...],
+                        dtype: type) -> Callable[[], None]:
+    def check() -> None:
         # Asking the library first turns an overflowing size into its
-        # PTP_ERROR_SIZE_OVERFLOW rather than a numpy allocation failure.
-        nbytes = ctypes.c_size_t()
-        _native.extract_output_bytes(ctypes.byref(desc), num_patches, ctypes.byref(nbytes))
-        out = np.empty(shape, dtype=dtype)
-        if out.nbytes != nbytes.value:
+        # PTP_ERROR_SIZE_OVERFLOW rather than an allocation failure.
+        expected = ctypes.c_size_t()
+        _native.extract_output_bytes(ctypes.byref(desc), num_patches, ctypes.byref(expected))
+        if _call.nbytes(shape, dtype) != expected.value:
             raise RuntimeError(
-                f"internal error: output of shape {shape} has {out.nbytes} bytes, "
-                f"the library expects {nbytes.value}"
+                f"internal error: output of shape {shape} has {_call.nbytes(shape, dtype)} "
+                f"bytes, the library expects {expected.value}"
             )
-        execute(plan, out)
-    return out
+
+    return check
+
+
+def _layout_code(layout: str) -> int:
+    code = _LAYOUTS.get(layout) if isinstance(layout, str) else None
+    if code is None:
+        raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}, got {layout!r}")
+    return code
+
+
+def _check_offsets_shape(shape: Tuple[int, ...], layout: str) -> None:
+    if layout == "channel":
+        if len(shape) != 3 or shape[2] != 2:
+            raise ValueError(
+                f'offsets must have shape (B, c, 2) for layout="channel", got {shape}'
+            )
+    elif not (len(shape) in (2, 3) and shape[-1] == 2):
+        raise ValueError(
+            f'offsets must have shape (P, 2) or (B, c, 2) for layout="flat", got {shape}'
+        )
+
+
+def _patch_counts(offsets_shape: Tuple[int, ...], layout: str) -> Tuple[int, int]:
+    """(num_patches, group_size) of offsets whose shape has been checked."""
+    if layout == "channel":
+        return offsets_shape[0] * offsets_shape[1], offsets_shape[1]
+    return int(np.prod(offsets_shape[:-1])), 1
+
+
+_DEVICE_OBJECT_CODES = {np.dtype(np.complex64): _native.PTP_DTYPE_COMPLEX64,
+                        np.dtype(np.float32): _native.PTP_DTYPE_FLOAT32}
+_DEVICE_OFFSET_CODES = {np.dtype(np.float32): _native.PTP_DTYPE_FLOAT32,
+                        np.dtype(np.float64): _native.PTP_DTYPE_FLOAT64}
 
 
 def extract_patches(
-    obj: np.ndarray,
-    offsets: np.ndarray,
+    obj: ArrayLike,
+    offsets: ArrayLike,
     N: int,
     layout: str = "channel",
     backend: str = "auto",
     num_threads: int = 0,
-) -> np.ndarray:
+) -> Any:
     """Cut N x N patches centred at (possibly fractional) offsets.
 
     Patch p samples the object zero-padded by ``N // 2`` bilinearly at
@@ -72,15 +106,17 @@ def extract_patches(
 
     Parameters
     ----------
-    obj : numpy.ndarray
-        2-D object (H, W). Complex input is computed in complex64, real
-        input in float32.
-    offsets : numpy.ndarray
+    obj : array
+        2-D object (H, W). Host arrays: complex input is computed in
+        complex64, real input in float32. CUDA device arrays (see
+        docs/python.md) must be complex64 or float32 and C-contiguous.
+    offsets : array
         Patch centres in pixels, ``[..., 0]`` is x and ``[..., 1]`` is y.
         Shape (B, c, 2) for ``layout="channel"``; (P, 2) or (B, c, 2)
         (taken as P = B*c patches) for ``layout="flat"``. float32 and
-        float64 are used as given, other real dtypes as float64; each pair
-        is rounded once to float32. Must be finite.
+        float64 are used as given, other real host dtypes as float64; each
+        pair is rounded once to float32. Must be finite. In the same memory
+        (host, or the same CUDA device) as `obj`.
     N : int
         Patch size, >= 1.
     layout : {"channel", "flat"}
@@ -88,57 +124,70 @@ def extract_patches(
         ``out[b, :, :, k]`` (PtychoPINN's channel format). ``"flat"``:
         output (P, N, N).
     backend : {"auto", "cpu", "gpu"}
-        ``"auto"`` uses the GPU when one is usable, else the CPU.
+        ``"auto"`` uses the GPU when one is usable, else the CPU. Device
+        arrays always run on the GPU of their device (``"cpu"`` is then a
+        ValueError).
     num_threads : int
         CPU worker threads; 0 means all cores.
 
     Returns
     -------
-    numpy.ndarray
-        The patches, complex64 or float32 like the object.
+    array
+        The patches, complex64 or float32 like the object: a numpy array
+        for host inputs; for device inputs an array of the object's library
+        (CuPy, PyTorch, Numba) on its device, written on its current stream.
 
     Raises
     ------
     ValueError
-        Bad shapes, layout or backend names.
+        Bad shapes, layout or backend names; non-contiguous device arrays;
+        device arrays on different devices.
     TypeError
-        Non-numeric object or offsets.
+        Non-numeric object or offsets; device arrays of the wrong dtype;
+        host and device arrays mixed.
     PtychoPatchError
         The library rejected the call (e.g. non-finite offsets, N < 1, GPU
         requested but unavailable); ``.status_name`` says why.
     """
-    layout_code = _LAYOUTS.get(layout) if isinstance(layout, str) else None
-    if layout_code is None:
-        raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}, got {layout!r}")
+    layout_code = _layout_code(layout)
     _context.backend_code(backend)
     n = _context.as_int(N, "N")
-    obj_arr, obj_code = _object_array(obj, "obj")
 
-    off = np.asarray(offsets)
-    _require_real(off, "offsets")
-    if layout == "channel":
-        if off.ndim != 3 or off.shape[2] != 2:
-            raise ValueError(
-                f'offsets must have shape (B, c, 2) for layout="channel", got {off.shape}'
-            )
-    elif not (off.ndim in (2, 3) and off.shape[-1] == 2):
-        raise ValueError(
-            f'offsets must have shape (P, 2) or (B, c, 2) for layout="flat", got {off.shape}'
-        )
-    off_type, off_code = _offset_dtype_code(off.dtype)
-    off_arr = np.ascontiguousarray(off, dtype=off_type)
-
-    if layout == "channel":
-        groups, group_size = off.shape[0], off.shape[1]
-        num_patches = groups * group_size
-        shape = (groups, n, n, group_size)
+    device = _arrays.split_host_device({"obj": obj, "offsets": offsets})
+    keep: Any = None
+    if device is None:
+        obj_arr, obj_code = _object_array(obj, "obj")
+        off = np.asarray(offsets)
+        _require_real(off, "offsets")
+        _check_offsets_shape(off.shape, layout)
+        off_type, off_code = _offset_dtype_code(off.dtype)
+        off_arr = np.ascontiguousarray(off, dtype=off_type)
+        height, width = obj_arr.shape
+        obj_ptr, off_ptr, off_shape = obj_arr.ctypes.data, off_arr.ctypes.data, off_arr.shape
+        out_dtype = obj_arr.dtype.type
+        primary = None
+        keep = (obj_arr, off_arr)
     else:
-        num_patches = int(np.prod(off.shape[:-1]))
-        group_size = 1
+        primary, dev_off = device["obj"], device["offsets"]
+        if primary.ndim != 2:
+            raise ValueError(f"obj must be 2-D (H, W), got shape {primary.shape}")
+        _arrays.require_dtype(primary, "obj", (np.complex64, np.float32))
+        _check_offsets_shape(dev_off.shape, layout)
+        _arrays.require_dtype(dev_off, "offsets", (np.float32, np.float64))
+        obj_code = _DEVICE_OBJECT_CODES[primary.dtype]
+        off_code = _DEVICE_OFFSET_CODES[dev_off.dtype]
+        height, width = primary.shape
+        obj_ptr, off_ptr, off_shape = primary.ptr, dev_off.ptr, dev_off.shape
+        out_dtype = primary.dtype.type
+
+    num_patches, group_size = _patch_counts(off_shape, layout)
+    if layout == "channel":
+        shape: Tuple[int, ...] = (off_shape[0], n, n, group_size)
+    else:
         shape = (num_patches, n, n)
 
     desc = _native.new_extract_desc()
-    desc.height, desc.width = obj_arr.shape
+    desc.height, desc.width = height, width
     desc.patch_size = n
     # c = 0 means no patches at all; the library still wants c >= 1.
     desc.group_size = max(group_size, 1)
@@ -146,61 +195,71 @@ def extract_patches(
     desc.offset_dtype = off_code
     desc.layout = layout_code
 
-    def execute(plan: ctypes.c_void_p, out: np.ndarray) -> None:
-        _native.extract_execute(plan, obj_arr.ctypes.data, off_arr.ctypes.data, num_patches,
-                                out.ctypes.data, out.nbytes)
+    def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
+        _native.extract_execute(plan, obj_ptr, off_ptr or None, num_patches, out[0] or None,
+                                _call.nbytes(shape, out_dtype))
 
-    return _run(desc, backend, num_threads, num_patches, shape, obj_arr.dtype.type, execute)
+    (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, out_dtype)], execute,
+                              _check_output_bytes(desc, num_patches, shape, out_dtype))
+    del keep, device
+    return patches
 
 
 def get_image_patches(
-    gt_image: np.ndarray,
-    global_offsets: np.ndarray,
-    local_offsets: np.ndarray,
+    gt_image: ArrayLike,
+    global_offsets: ArrayLike,
+    local_offsets: ArrayLike,
     N: int,
     gridsize: int,
     *,
     backend: str = "auto",
     num_threads: int = 0,
-) -> np.ndarray:
+) -> Any:
     """Drop-in for PtychoPINN's ``ptycho.raw_data.get_image_patches``.
 
     The offset of patch (b, k) is
     ``float32(global_offsets[b, 0, :, 0] + local_offsets[b, 0, :, k])``:
     the sum is taken in the inputs' precision (float32 if both are float32,
     else float64) and rounded once to float32. Index 0 of the size-2 axis
-    is x, index 1 is y.
+    is x, index 1 is y. ``reassemble_patches(Y, legacy_offsets(global_offsets,
+    local_offsets), shape)`` is the adjoint.
 
     Parameters
     ----------
-    gt_image : numpy.ndarray
-        Ground-truth object, shape (H, W) or (H, W, 1), any real or complex
-        dtype; it is computed in complex64.
-    global_offsets : numpy.ndarray
+    gt_image : array
+        Ground-truth object, shape (H, W) or (H, W, 1). Host arrays of any
+        real or complex dtype are computed in complex64; a CUDA device array
+        must already be complex64 and C-contiguous.
+    global_offsets : array
         Group centres, shape (B, 1, 2, 1).
-    local_offsets : numpy.ndarray
+    local_offsets : array
         Per-member offsets from the centre, shape (B, 1, 2, c) with
-        c = gridsize**2.
+        c = gridsize**2. As device arrays, both offset arrays must have the
+        same dtype, float32 or float64.
     N : int
         Patch size, >= 1.
     gridsize : int
         Group side, >= 1; each group has gridsize**2 patches.
     backend : {"auto", "cpu", "gpu"}, keyword-only
-        ``"auto"`` uses the GPU when one is usable, else the CPU.
+        ``"auto"`` uses the GPU when one is usable, else the CPU. Device
+        arrays always run on the GPU of their device.
     num_threads : int, keyword-only
         CPU worker threads; 0 means all cores.
 
     Returns
     -------
-    numpy.ndarray
-        complex64 patches of shape (B, N, N, c) (channel format).
+    array
+        complex64 patches of shape (B, N, N, c) (channel format): numpy for
+        host inputs, the image's library on its device for device inputs.
 
     Raises
     ------
     ValueError
-        Shapes that do not match the description above, or gridsize < 1.
+        Shapes that do not match the description above, or gridsize < 1;
+        non-contiguous device arrays.
     TypeError
-        Non-numeric inputs.
+        Non-numeric inputs; device arrays of the wrong dtype; host and
+        device arrays mixed.
     PtychoPatchError
         The library rejected the call (e.g. a non-finite offset, N < 1).
     """
@@ -209,43 +268,76 @@ def get_image_patches(
     grid = _context.as_int(gridsize, "gridsize", 1, 2**31 - 1)
     c = grid * grid
 
-    image = np.asarray(gt_image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim != 2:
-        raise ValueError(f"gt_image must have shape (H, W) or (H, W, 1), got {image.shape}")
-    if not np.issubdtype(image.dtype, np.complexfloating):
-        _require_real(image, "gt_image")
-    obj_arr = np.ascontiguousarray(image, dtype=np.complex64)
+    device = _arrays.split_host_device(
+        {"gt_image": gt_image, "global_offsets": global_offsets, "local_offsets": local_offsets})
+    keep: Any = None
+    if device is None:
+        image = np.asarray(gt_image)
+        g = np.asarray(global_offsets)
+        loc = np.asarray(local_offsets)
+        image_shape, g_shape, l_shape = image.shape, g.shape, loc.shape
+    else:
+        image_shape = device["gt_image"].shape
+        g_shape, l_shape = device["global_offsets"].shape, device["local_offsets"].shape
 
-    g = np.asarray(global_offsets)
-    loc = np.asarray(local_offsets)
-    _require_real(g, "global_offsets")
-    _require_real(loc, "local_offsets")
-    if g.ndim != 4 or g.shape[1:] != (1, 2, 1):
-        raise ValueError(f"global_offsets must have shape (B, 1, 2, 1), got {g.shape}")
-    groups = g.shape[0]
-    if loc.shape != (groups, 1, 2, c):
+    if not (len(image_shape) == 2 or (len(image_shape) == 3 and image_shape[2] == 1)):
+        raise ValueError(f"gt_image must have shape (H, W) or (H, W, 1), got {image_shape}")
+    if len(g_shape) != 4 or g_shape[1:] != (1, 2, 1):
+        raise ValueError(f"global_offsets must have shape (B, 1, 2, 1), got {g_shape}")
+    groups = g_shape[0]
+    if l_shape != (groups, 1, 2, c):
         raise ValueError(
             f"local_offsets must have shape (B, 1, 2, gridsize**2) = ({groups}, 1, 2, {c}) "
-            f"to match global_offsets {g.shape} and gridsize {grid}, got {loc.shape}"
+            f"to match global_offsets {g_shape} and gridsize {grid}, got {l_shape}"
         )
-    # PtychoPINN adds the two arrays in numpy: float32 only when both are.
-    both_float32 = np.result_type(g.dtype, loc.dtype) == np.float32
-    off_type, off_code = _offset_dtype_code(np.dtype(np.float32 if both_float32 else np.float64))
-    g_arr = np.ascontiguousarray(g, dtype=off_type)
-    l_arr = np.ascontiguousarray(loc, dtype=off_type)
+    height, width = image_shape[0], image_shape[1]
+
+    if device is None:
+        if image.ndim == 3:
+            image = image[:, :, 0]
+        if not np.issubdtype(image.dtype, np.complexfloating):
+            _require_real(image, "gt_image")
+        _require_real(g, "global_offsets")
+        _require_real(loc, "local_offsets")
+        obj_arr = np.ascontiguousarray(image, dtype=np.complex64)
+        # PtychoPINN adds the two arrays in numpy: float32 only when both are.
+        both_float32 = np.result_type(g.dtype, loc.dtype) == np.float32
+        off_type, off_code = _offset_dtype_code(
+            np.dtype(np.float32 if both_float32 else np.float64))
+        g_arr = np.ascontiguousarray(g, dtype=off_type)
+        l_arr = np.ascontiguousarray(loc, dtype=off_type)
+        obj_ptr, g_ptr, l_ptr = obj_arr.ctypes.data, g_arr.ctypes.data, l_arr.ctypes.data
+        primary = None
+        keep = (obj_arr, g_arr, l_arr)
+    else:
+        primary, dev_g, dev_l = (device["gt_image"], device["global_offsets"],
+                                 device["local_offsets"])
+        _arrays.require_dtype(primary, "gt_image", (np.complex64,))
+        _arrays.require_dtype(dev_g, "global_offsets", (np.float32, np.float64))
+        _arrays.require_dtype(dev_l, "local_offsets", (np.float32, np.float64))
+        if dev_g.dtype != dev_l.dtype:
+            raise TypeError(
+                f"global_offsets and local_offsets are device arrays of dtypes "
+                f"{dev_g.dtype.name} and {dev_l.dtype.name}; device arrays are never "
+                f"converted, so both must be float32 or both float64"
+            )
+        off_code = _DEVICE_OFFSET_CODES[dev_g.dtype]
+        obj_ptr, g_ptr, l_ptr = primary.ptr, dev_g.ptr, dev_l.ptr
 
     desc = _native.new_extract_desc()
-    desc.height, desc.width = obj_arr.shape
+    desc.height, desc.width = height, width
     desc.patch_size = n
     desc.group_size = c
     desc.object_dtype = _native.PTP_DTYPE_COMPLEX64
     desc.offset_dtype = off_code
     desc.layout = _native.PTP_LAYOUT_CHANNEL
+    shape = (groups, n, n, c)
 
-    def execute(plan: ctypes.c_void_p, out: np.ndarray) -> None:
-        _native.extract_execute_legacy(plan, obj_arr.ctypes.data, g_arr.ctypes.data,
-                                       l_arr.ctypes.data, groups, out.ctypes.data, out.nbytes)
+    def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
+        _native.extract_execute_legacy(plan, obj_ptr, g_ptr or None, l_ptr or None, groups,
+                                       out[0] or None, _call.nbytes(shape, np.complex64))
 
-    return _run(desc, backend, num_threads, groups * c, (groups, n, n, c), np.complex64, execute)
+    (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, np.complex64)],
+                              execute, _check_output_bytes(desc, groups * c, shape, np.complex64))
+    del keep, device
+    return patches

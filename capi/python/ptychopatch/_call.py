@@ -1,0 +1,78 @@
+"""One library call, on host arrays or on device arrays.
+
+Host arrays: this thread's context for (backend, num_threads), numpy
+outputs. Device arrays: this thread's GPU context on the arrays' device, the
+producer's current stream set on it for the call, outputs allocated by the
+producer's library on that device, and PTP_MEMORY_DEVICE in the descriptor.
+The library is never handed a device pointer on a CPU context.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _arrays, _context, _native
+
+Shape = Tuple[int, ...]
+
+
+def run(
+    desc: _native.ExtractDesc,
+    primary: Optional[_arrays.DeviceArray],
+    backend: str,
+    num_threads: int,
+    outputs: Sequence[Tuple[Shape, type]],
+    execute: Callable[[ctypes.c_void_p, List[int]], None],
+    check: Optional[Callable[[], None]] = None,
+) -> Tuple[List[Any], str]:
+    """Makes a plan for `desc`, allocates `outputs`, runs `execute(plan, ptrs)`.
+
+    `primary` is the device array whose library, device and stream the call
+    follows, or None for host arrays. `check()` runs once the plan exists
+    and before anything is allocated (e.g. to let the library reject an
+    overflowing size rather than the allocator). Returns the outputs and the
+    name of the library that allocated them ("numpy" for host calls).
+    """
+    _context.backend_code(backend)
+    if primary is None:
+        desc.memory = _native.PTP_MEMORY_HOST
+        ctx = _context.context(backend, num_threads)
+    else:
+        _context.as_int(num_threads, "num_threads", 0, 2**31 - 1)
+        if backend == "cpu":
+            raise ValueError(
+                'backend="cpu" cannot take CUDA device arrays; use backend="auto" or "gpu", '
+                "or pass host (numpy) arrays"
+            )
+        desc.memory = _native.PTP_MEMORY_DEVICE
+        # Fails with PTP_ERROR_BACKEND_UNAVAILABLE where no GPU is usable,
+        # before any pointer reaches the library.
+        ctx = _context.gpu_context(primary.device)
+
+    with _context.plan(ctx, desc) as plan:
+        if check is not None:
+            check()
+        if primary is None:
+            library = "numpy"
+            arrays = [np.empty(shape, dtype=dtype) for shape, dtype in outputs]
+            execute(plan, [a.ctypes.data for a in arrays])
+        else:
+            library = _arrays.output_library(primary)
+            stream = _arrays.stream_of(primary)
+            made = [_arrays.empty(library, primary.device, shape, dtype)
+                    for shape, dtype in outputs]
+            arrays = [a for a, _ in made]
+            with _context.stream(ctx, stream):
+                execute(plan, [ptr for _, ptr in made])
+    return arrays, library
+
+
+def nbytes(shape: Shape, dtype: type) -> int:
+    """Bytes of a C-contiguous array (of any library) of this shape and dtype."""
+    count = 1
+    for extent in shape:
+        count *= extent
+    return count * np.dtype(dtype).itemsize

@@ -1,0 +1,268 @@
+"""Reassembly, the adjoint of extraction, over the C ABI, on host (numpy)
+or CUDA device arrays."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _arrays, _call, _context, _native
+from .extract import (
+    _DEVICE_OBJECT_CODES,
+    _DEVICE_OFFSET_CODES,
+    ArrayLike,
+    _check_offsets_shape,
+    _layout_code,
+    _offset_dtype_code,
+    _patch_counts,
+    _require_real,
+)
+
+
+class Reassembly(NamedTuple):
+    """Result of :func:`reassemble_patches`.
+
+    Attributes
+    ----------
+    canvas : array
+        (H, W), complex64 or float32 like the patches: the summed (or, with
+        ``average=True``, averaged) patches.
+    weights : array or None
+        (H, W) float32: the summed bilinear weight each pixel received (the
+        reassembly of all-ones patches); None when ``return_weights=False``.
+    """
+
+    canvas: Any
+    weights: Any
+
+
+def _canvas_shape(shape: Any) -> Tuple[int, int]:
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"shape must be a pair of integers (H, W), got {shape!r}")
+    try:
+        height, width = shape
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be a pair of integers (H, W), got {shape!r}") from None
+    return _context.as_int(height, "shape[0]"), _context.as_int(width, "shape[1]")
+
+
+def _check_patches_shape(patches_shape: Tuple[int, ...], offsets_shape: Tuple[int, ...],
+                         layout: str) -> int:
+    """N, once the patch array's shape has been checked against the offsets'."""
+    if layout == "channel":
+        if len(patches_shape) != 4 or patches_shape[1] != patches_shape[2]:
+            raise ValueError(
+                f'patches must have shape (B, N, N, c) for layout="channel", got {patches_shape}'
+            )
+        expected = (patches_shape[0], patches_shape[3], 2)
+        if tuple(offsets_shape) != expected:
+            raise ValueError(
+                f"offsets must have shape (B, c, 2) = {expected} to match patches "
+                f"{patches_shape}, got {tuple(offsets_shape)}"
+            )
+    else:
+        if len(patches_shape) != 3 or patches_shape[1] != patches_shape[2]:
+            raise ValueError(
+                f'patches must have shape (P, N, N) for layout="flat", got {patches_shape}'
+            )
+        count = int(np.prod(offsets_shape[:-1]))
+        if count != patches_shape[0]:
+            raise ValueError(
+                f"offsets of shape {tuple(offsets_shape)} give {count} patches but patches "
+                f"{patches_shape} has {patches_shape[0]}"
+            )
+    return patches_shape[1]
+
+
+def reassemble_patches(
+    patches: ArrayLike,
+    offsets: ArrayLike,
+    shape: Sequence[int],
+    layout: str = "channel",
+    *,
+    average: bool = False,
+    return_weights: bool = True,
+    backend: str = "auto",
+    num_threads: int = 0,
+) -> Reassembly:
+    """Scatter patches back onto an (H, W) canvas: the adjoint of extraction.
+
+    Every patch value is added back at the four pixels it was sampled from
+    by :func:`extract_patches` with the same offsets, times the same
+    bilinear weights; corners in the zero padding are dropped. So for any
+    object x and patches y, ``<extract_patches(x, o, N), y> ==
+    <x, reassemble_patches(y, o, x.shape).canvas>``. Sums are float32.
+
+    Parameters
+    ----------
+    patches : array
+        As :func:`extract_patches` returns them: (B, N, N, c) for
+        ``layout="channel"``, (P, N, N) for ``layout="flat"``. Host arrays:
+        complex input is computed in complex64, real input in float32. CUDA
+        device arrays must be complex64 or float32 and C-contiguous.
+    offsets : array
+        The patch centres, x first, exactly as for :func:`extract_patches`:
+        (B, c, 2) for ``"channel"`` (matching the patches' B and c); (P, 2)
+        or (B, c, 2) with B*c = P for ``"flat"``. float32 or float64 (other
+        real host dtypes go through float64), rounded once to float32. Must
+        be finite. For PtychoPINN's global + local form pass
+        ``legacy_offsets(global_offsets, local_offsets)``.
+    shape : (int, int)
+        (H, W) of the canvas (the object's shape), both >= 1.
+    layout : {"channel", "flat"}
+        Layout of `patches`, as for :func:`extract_patches`.
+    average : bool, keyword-only
+        If True, the canvas is divided by the weights where they are > 0 and
+        is 0 elsewhere (the overlap-averaged object).
+    return_weights : bool, keyword-only
+        If False, ``weights`` is None (and, unless `average`, not computed).
+    backend : {"auto", "cpu", "gpu"}, keyword-only
+        ``"auto"`` uses the GPU when one is usable, else the CPU. Device
+        arrays always run on the GPU of their device (``"cpu"`` is then a
+        ValueError).
+    num_threads : int, keyword-only
+        CPU worker threads; 0 means all cores.
+
+    Returns
+    -------
+    Reassembly
+        ``(canvas, weights)``: canvas (H, W) of the patches' dtype, weights
+        (H, W) float32 or None. numpy arrays for host inputs; for device
+        inputs arrays of the patches' library (CuPy, PyTorch, Numba) on
+        their device, written on its current stream.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, layout or backend names; non-contiguous device arrays;
+        device arrays on different devices.
+    TypeError
+        Non-numeric patches or offsets; device arrays of the wrong dtype;
+        host and device arrays mixed.
+    PtychoPatchError
+        The library rejected the call (e.g. non-finite offsets, H or W < 1,
+        N < 1, GPU requested but unavailable); ``.status_name`` says why.
+    """
+    layout_code = _layout_code(layout)
+    _context.backend_code(backend)
+    height, width = _canvas_shape(shape)
+    average = bool(average)
+    return_weights = bool(return_weights)
+
+    device = _arrays.split_host_device({"patches": patches, "offsets": offsets})
+    keep: Any = None
+    if device is None:
+        p = np.asarray(patches)
+        if not np.issubdtype(p.dtype, np.complexfloating):
+            _require_real(p, "patches")
+        off = np.asarray(offsets)
+        _require_real(off, "offsets")
+        _check_offsets_shape(off.shape, layout)
+        n = _check_patches_shape(p.shape, off.shape, layout)
+        if np.issubdtype(p.dtype, np.complexfloating):
+            p_arr, p_code = np.ascontiguousarray(p, np.complex64), _native.PTP_DTYPE_COMPLEX64
+        else:
+            p_arr, p_code = np.ascontiguousarray(p, np.float32), _native.PTP_DTYPE_FLOAT32
+        off_type, off_code = _offset_dtype_code(off.dtype)
+        off_arr = np.ascontiguousarray(off, dtype=off_type)
+        p_ptr, off_ptr, off_shape = p_arr.ctypes.data, off_arr.ctypes.data, off_arr.shape
+        dtype = p_arr.dtype.type
+        primary: Optional[_arrays.DeviceArray] = None
+        keep = (p_arr, off_arr)
+    else:
+        primary, dev_off = device["patches"], device["offsets"]
+        _check_offsets_shape(dev_off.shape, layout)
+        n = _check_patches_shape(primary.shape, dev_off.shape, layout)
+        _arrays.require_dtype(primary, "patches", (np.complex64, np.float32))
+        _arrays.require_dtype(dev_off, "offsets", (np.float32, np.float64))
+        p_code = _DEVICE_OBJECT_CODES[primary.dtype]
+        off_code = _DEVICE_OFFSET_CODES[dev_off.dtype]
+        p_ptr, off_ptr, off_shape = primary.ptr, dev_off.ptr, dev_off.shape
+        dtype = primary.dtype.type
+
+    num_patches, group_size = _patch_counts(off_shape, layout)
+
+    desc = _native.new_extract_desc()
+    desc.height, desc.width = height, width
+    desc.patch_size = n
+    desc.group_size = max(group_size, 1)
+    desc.object_dtype = p_code
+    desc.offset_dtype = off_code
+    desc.layout = layout_code
+
+    want_weights = return_weights or average
+    outputs: List[Tuple[Tuple[int, ...], type]] = [((height, width), dtype)]
+    if want_weights:
+        outputs.append(((height, width), np.float32))
+
+    def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
+        weights_ptr = out[1] if want_weights else None
+        weights_bytes = _call.nbytes((height, width), np.float32) if want_weights else 0
+        _native.reassemble_execute(plan, p_ptr or None, off_ptr or None, num_patches, out[0],
+                                   _call.nbytes((height, width), dtype), weights_ptr,
+                                   weights_bytes)
+
+    arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute)
+    del keep, device
+    canvas = arrays[0]
+    weights = arrays[1] if want_weights else None
+    if average:
+        _arrays.average_in_place(canvas, weights, library,
+                                 primary.device if primary is not None else 0)
+    return Reassembly(canvas, weights if return_weights else None)
+
+
+def legacy_offsets(global_offsets: ArrayLike, local_offsets: ArrayLike) -> np.ndarray:
+    """PtychoPINN's global + local offsets as (B, c, 2) float32 pairs.
+
+    Pair (b, k) is ``float32(global_offsets[b, 0, :, 0] +
+    local_offsets[b, 0, :, k])`` with the sum in the inputs' precision
+    (float32 if both are float32, else float64) and rounded once: exactly
+    the offsets :func:`get_image_patches` uses, so that
+    ``reassemble_patches(Y, legacy_offsets(g, l), shape)`` is the adjoint of
+    ``get_image_patches(x, g, l, N, gridsize)``. Host (numpy) arrays only.
+
+    Parameters
+    ----------
+    global_offsets : array
+        Group centres, shape (B, 1, 2, 1); index 0 of the size-2 axis is x.
+    local_offsets : array
+        Per-member offsets, shape (B, 1, 2, c).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 of shape (B, c, 2), ``[..., 0]`` x and ``[..., 1]`` y. A sum
+        beyond float32's range becomes infinite (and is then rejected by the
+        library as non-finite).
+
+    Raises
+    ------
+    ValueError
+        Shapes other than the above.
+    TypeError
+        Non-numeric inputs or device arrays.
+    """
+    for name, value in (("global_offsets", global_offsets), ("local_offsets", local_offsets)):
+        if _arrays.device_array(value, name) is not None:
+            raise TypeError(f"legacy_offsets takes host (numpy) arrays; {name} is a CUDA device "
+                            f"array (form float32(global + local) on the device instead)")
+    g = np.asarray(global_offsets)
+    loc = np.asarray(local_offsets)
+    _require_real(g, "global_offsets")
+    _require_real(loc, "local_offsets")
+    if g.ndim != 4 or g.shape[1:] != (1, 2, 1):
+        raise ValueError(f"global_offsets must have shape (B, 1, 2, 1), got {g.shape}")
+    if loc.ndim != 4 or loc.shape[0] != g.shape[0] or loc.shape[1:3] != (1, 2):
+        raise ValueError(
+            f"local_offsets must have shape (B, 1, 2, c) with B = {g.shape[0]} to match "
+            f"global_offsets {g.shape}, got {loc.shape}"
+        )
+    both_float32 = np.result_type(g.dtype, loc.dtype) == np.float32
+    work = np.float32 if both_float32 else np.float64
+    total = g.astype(work, copy=False) + loc.astype(work, copy=False)  # (B, 1, 2, c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        pairs = total[:, 0].transpose(0, 2, 1).astype(np.float32)
+    return np.ascontiguousarray(pairs)

@@ -1,0 +1,198 @@
+"""Real device arrays (CuPy, PyTorch) against the host path.
+
+Skipped, with the reason, where CuPy / PyTorch is not installed, where it
+sees no CUDA device, or where this build of libptychopatch has no usable GPU.
+Extraction must match the host path bit for bit; reassembly (float32
+atomics on the GPU, so another summation order) to 1e-5 of the largest value.
+"""
+
+import numpy as np
+import pytest
+
+import ptychopatch
+from spec_oracle import random_object
+
+
+def _library_gpu_or_skip():
+    if ptychopatch.cuda_device_count() == 0:
+        pytest.skip(f"libptychopatch {ptychopatch.version()} has no usable CUDA device here")
+
+
+@pytest.fixture
+def cp():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # no driver
+        pytest.skip(f"CuPy sees no CUDA device ({exc})")
+    if count == 0:
+        pytest.skip("CuPy sees no CUDA device")
+    _library_gpu_or_skip()
+    return cupy
+
+
+@pytest.fixture
+def torch():
+    module = pytest.importorskip("torch", reason="PyTorch is not installed")
+    if not module.cuda.is_available():
+        pytest.skip("PyTorch sees no CUDA device")
+    _library_gpu_or_skip()
+    return module
+
+
+def offsets_over(rng, shape, height, width, n):
+    x = rng.uniform(-n - 2, width + n + 2, shape)
+    y = rng.uniform(-n - 2, height + n + 2, shape)
+    return np.stack([x, y], axis=-1)
+
+
+def random_patches(rng, shape, complex_):
+    re = rng.uniform(-1, 1, shape).astype(np.float32)
+    if not complex_:
+        return re
+    return (re + 1j * rng.uniform(-1, 1, shape)).astype(np.complex64)
+
+
+def assert_close(actual, expected, rtol=1e-5):
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-30))
+
+
+# ------------------------------------------------------------------- CuPy
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.float32])
+@pytest.mark.parametrize("offset_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["channel", "flat"])
+def test_cupy_extract_matches_host_bitwise(cp, rng, dtype, offset_dtype, layout):
+    obj = random_object(rng, 37, 45, dtype == np.complex64)
+    offsets = offsets_over(rng, (16, 4), 37, 45, 9).astype(offset_dtype)
+    host = ptychopatch.extract_patches(obj, offsets, 9, layout=layout, backend="cpu")
+    out = ptychopatch.extract_patches(cp.asarray(obj), cp.asarray(offsets), 9, layout=layout)
+    assert isinstance(out, cp.ndarray) and out.device.id == cp.cuda.Device().id
+    assert out.dtype == dtype and out.shape == host.shape
+    np.testing.assert_array_equal(cp.asnumpy(out), host)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.float32])
+@pytest.mark.parametrize("layout", ["channel", "flat"])
+@pytest.mark.parametrize("average", [False, True])
+def test_cupy_reassemble_matches_host(cp, rng, dtype, layout, average):
+    n, height, width = 8, 40, 33
+    offsets = offsets_over(rng, (24, 4), height, width, n)
+    shape = (24, n, n, 4) if layout == "channel" else (96, n, n)
+    patches = random_patches(rng, shape, dtype == np.complex64)
+    host = ptychopatch.reassemble_patches(patches, offsets, (height, width), layout,
+                                          average=average, backend="cpu")
+    dev = ptychopatch.reassemble_patches(cp.asarray(patches), cp.asarray(offsets),
+                                         (height, width), layout, average=average)
+    assert isinstance(dev.canvas, cp.ndarray) and isinstance(dev.weights, cp.ndarray)
+    assert dev.canvas.dtype == dtype and dev.weights.dtype == np.float32
+    assert_close(cp.asnumpy(dev.weights), host.weights)
+    assert_close(cp.asnumpy(dev.canvas), host.canvas)
+
+
+def test_cupy_on_a_non_default_stream(cp, rng):
+    obj = random_object(rng, 64, 64, True)
+    offsets = offsets_over(rng, (64, 4), 64, 64, 16)
+    host = ptychopatch.extract_patches(obj, offsets, 16, backend="cpu")
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        d_obj, d_off = cp.asarray(obj), cp.asarray(offsets)
+        out = ptychopatch.extract_patches(d_obj, d_off, 16)
+        canvas = ptychopatch.reassemble_patches(out, d_off, obj.shape).canvas
+    stream.synchronize()
+    np.testing.assert_array_equal(cp.asnumpy(out), host)
+    assert_close(cp.asnumpy(canvas),
+                 ptychopatch.reassemble_patches(host, offsets, obj.shape, backend="cpu").canvas)
+
+
+def test_cupy_get_image_patches(cp, rng):
+    obj = random_object(rng, 30, 30, True)
+    g = rng.uniform(0, 30, (5, 1, 2, 1))
+    loc = rng.uniform(-3, 3, (5, 1, 2, 4))
+    host = ptychopatch.get_image_patches(obj, g, loc, 7, 2, backend="cpu")
+    out = ptychopatch.get_image_patches(cp.asarray(obj), cp.asarray(g), cp.asarray(loc), 7, 2)
+    np.testing.assert_array_equal(cp.asnumpy(out), host)
+
+
+def test_cupy_misuse(cp):
+    obj = cp.zeros((16, 16), cp.complex64)
+    with pytest.raises(ValueError, match="non-contiguous"):
+        ptychopatch.extract_patches(obj[:, ::2], cp.zeros((1, 1, 2)), 3)
+    with pytest.raises(TypeError, match="cannot be mixed"):
+        ptychopatch.extract_patches(obj, np.zeros((1, 1, 2)), 3)
+    with pytest.raises(TypeError, match="complex64 or float32"):
+        ptychopatch.extract_patches(obj.astype(cp.complex128), cp.zeros((1, 1, 2)), 3)
+    with pytest.raises(ptychopatch.PtychoPatchError, match="NON_FINITE"):
+        ptychopatch.extract_patches(obj, cp.full((1, 1, 2), cp.nan), 3)
+
+
+def test_dlpack_only_wrapper_of_a_cupy_array(cp, rng):
+    class DLPackOnly:
+        def __init__(self, array):
+            self._array = array
+
+        def __dlpack__(self, stream=None):
+            return self._array.__dlpack__(stream=stream)
+
+        def __dlpack_device__(self):
+            return self._array.__dlpack_device__()
+
+    obj = random_object(rng, 20, 20, True)
+    offsets = offsets_over(rng, (4, 4), 20, 20, 5)
+    host = ptychopatch.extract_patches(obj, offsets, 5, backend="cpu")
+    out = ptychopatch.extract_patches(DLPackOnly(cp.asarray(obj)), DLPackOnly(cp.asarray(offsets)),
+                                      5)
+    cp.cuda.Device().synchronize()
+    assert isinstance(out, cp.ndarray)  # unknown producer: CuPy allocates
+    np.testing.assert_array_equal(cp.asnumpy(out), host)
+
+
+# ---------------------------------------------------------------- PyTorch
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.float32])
+@pytest.mark.parametrize("layout", ["channel", "flat"])
+def test_torch_extract_and_reassemble_match_host(torch, rng, dtype, layout):
+    n, height, width = 7, 29, 31
+    obj = random_object(rng, height, width, dtype == np.complex64)
+    offsets = offsets_over(rng, (12, 4), height, width, n).astype(np.float32)
+    device = torch.device("cuda", torch.cuda.current_device())
+    t_obj = torch.from_numpy(obj).to(device)
+    t_off = torch.from_numpy(offsets).to(device)
+    out = ptychopatch.extract_patches(t_obj, t_off, n, layout=layout)
+    host = ptychopatch.extract_patches(obj, offsets, n, layout=layout, backend="cpu")
+    assert isinstance(out, torch.Tensor) and out.device == device
+    np.testing.assert_array_equal(out.cpu().numpy(), host)
+
+    rec = ptychopatch.reassemble_patches(out, t_off, (height, width), layout, average=True)
+    ref = ptychopatch.reassemble_patches(host, offsets, (height, width), layout, average=True,
+                                         backend="cpu")
+    assert_close(rec.weights.cpu().numpy(), ref.weights)
+    assert_close(rec.canvas.cpu().numpy(), ref.canvas)
+
+
+def test_torch_on_a_side_stream(torch, rng):
+    obj = random_object(rng, 48, 48, True)
+    offsets = offsets_over(rng, (32, 4), 48, 48, 12)
+    host = ptychopatch.extract_patches(obj, offsets, 12, backend="cpu")
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        t_obj = torch.from_numpy(obj).cuda()
+        t_off = torch.from_numpy(offsets).cuda()
+        out = ptychopatch.extract_patches(t_obj, t_off, 12)
+    stream.synchronize()
+    np.testing.assert_array_equal(out.cpu().numpy(), host)
+
+
+def test_torch_misuse(torch):
+    obj = torch.zeros((8, 8), dtype=torch.complex64, device="cuda")
+    off = torch.zeros((1, 1, 2), device="cuda")
+    with pytest.raises(ValueError, match="non-contiguous"):
+        ptychopatch.extract_patches(obj.t()[:, :4], off, 3)
+    with pytest.raises(ValueError, match="detach"):
+        ptychopatch.extract_patches(torch.zeros((8, 8), device="cuda", requires_grad=True),
+                                    off, 3)
+    with pytest.raises(TypeError, match="cannot be mixed"):
+        ptychopatch.extract_patches(obj, off.cpu(), 3)
