@@ -99,7 +99,8 @@ class Context {
 
 // A reusable extraction plan for objects of Element (std::complex<float> or
 // float) and offsets of Offset (double or float). The context must outlive
-// the plan. Offsets are (x, y) pairs; see ptp_extract_execute.
+// the plan. Offsets are (x, y) pairs; see ptp_extract_execute. The same
+// plan runs the adjoint, reassemble() (ptp_reassemble_execute).
 template <class Element, class Offset = double>
 class ExtractPlan {
  public:
@@ -144,6 +145,47 @@ class ExtractPlan {
                       size_t patches_capacity) {
     check(ptp_extract_execute_legacy(handle_.get(), object, global_offsets, local_offsets,
                                      num_groups, patches, patches_capacity * sizeof(Element)));
+  }
+
+  // Elements of the H x W canvas of reassemble().
+  size_t canvas_size() const noexcept {
+    return static_cast<size_t>(desc_.height) * static_cast<size_t>(desc_.width);
+  }
+
+  // Reassembly, the adjoint of execute() (see ptp_reassemble_execute): the
+  // num_patches patches (in the plan's layout, as execute() writes them) are
+  // scattered back with their bilinear weights at the offsets_xy (x, y)
+  // pairs and summed into `canvas`, H x W elements of which it needs
+  // (capacities count elements, not bytes). `weights` (H x W floats, or
+  // nullptr) receives the summed weight of every pixel, so canvas / weights
+  // where weights > 0 averages overlapping patches. Both are overwritten;
+  // nothing is written when the call throws.
+  void reassemble(const Element* patches, const Offset* offsets_xy, int64_t num_patches,
+                  Element* canvas, size_t canvas_capacity, float* weights = nullptr,
+                  size_t weights_capacity = 0) {
+    check(ptp_reassemble_execute(handle_.get(), patches, offsets_xy, num_patches, canvas,
+                                 canvas_capacity * sizeof(Element), weights,
+                                 weights_capacity * sizeof(float)));
+  }
+
+  // The canvas and (when with_weights) the weights of a reassembly, each
+  // H x W, row-major.
+  struct Reassembly {
+    std::vector<Element> canvas;
+    std::vector<float> weights;  // empty unless requested
+  };
+
+  // offsets_xy holds one (x, y) pair per patch; `patches` holds that many
+  // patches in the plan's layout.
+  Reassembly reassemble(const Element* patches, const std::vector<Offset>& offsets_xy,
+                        bool with_weights = true) {
+    const auto num_patches = static_cast<int64_t>(offsets_xy.size() / 2);
+    Reassembly result;
+    result.canvas.resize(canvas_size());
+    if (with_weights) result.weights.resize(canvas_size());
+    reassemble(patches, offsets_xy.data(), num_patches, result.canvas.data(), result.canvas.size(),
+               with_weights ? result.weights.data() : nullptr, result.weights.size());
+    return result;
   }
 
   const ptp_extract_desc& desc() const noexcept { return desc_; }

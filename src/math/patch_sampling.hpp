@@ -72,16 +72,34 @@ PTP_HD bool inside(int64_t padded_index, int64_t half, int64_t extent) {
   return padded_index >= half && padded_index - half < extent;
 }
 
+// The four bilinear corner weights of one output pixel, each one float32
+// product: w00 = (1-wx)(1-wy), w01 = wx(1-wy), w10 = (1-wx)wy, w11 = wx wy.
+// Corner ab is padded-frame pixel (y0 + a, x0 + b). Extraction (blend) and
+// reassembly (math/patch_scatter.hpp) both take their weights from here, so
+// the adjoint scatters with exactly the weights the patch was sampled with.
+struct CornerWeights {
+  float w00;
+  float w01;
+  float w10;
+  float w11;
+};
+
+PTP_HD CornerWeights corner_weights(float x_w0, float x_w1, float y_w0, float y_w1) {
+  return CornerWeights{mul_rn(x_w0, y_w0), mul_rn(x_w1, y_w0), mul_rn(x_w0, y_w1),
+                       mul_rn(x_w1, y_w1)};
+}
+
+PTP_HD CornerWeights corner_weights(AxisTap tx, AxisTap ty) {
+  return corner_weights(tx.w0, tx.w1, ty.w0, ty.w1);
+}
+
 // The four-corner bilinear combination of one real lane, in the spec's
 // order: (1-wx)(1-wy) v00 + wx(1-wy) v01 + (1-wx)wy v10 + wx wy v11.
 PTP_HD float blend(float x_w0, float x_w1, float y_w0, float y_w1, float v00, float v01, float v10,
                    float v11) {
-  const float w00 = mul_rn(x_w0, y_w0);
-  const float w01 = mul_rn(x_w1, y_w0);
-  const float w10 = mul_rn(x_w0, y_w1);
-  const float w11 = mul_rn(x_w1, y_w1);
-  return add_rn(add_rn(add_rn(mul_rn(w00, v00), mul_rn(w01, v01)), mul_rn(w10, v10)),
-                mul_rn(w11, v11));
+  const CornerWeights w = corner_weights(x_w0, x_w1, y_w0, y_w1);
+  return add_rn(add_rn(add_rn(mul_rn(w.w00, v00), mul_rn(w.w01, v01)), mul_rn(w.w10, v10)),
+                mul_rn(w.w11, v11));
 }
 
 // Samples every lane (1 for float32, 2 for complex64) of one output pixel

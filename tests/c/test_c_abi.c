@@ -1,5 +1,6 @@
 /* The public header compiled as strict C99 and the library linked from C:
- * a small extraction checked against direct crops, and the error path. */
+ * a small extraction checked against direct crops, its reassembly, and the
+ * error path. */
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +52,33 @@ int main(void) {
         const float want = (oy >= 0 && oy < H && ox >= 0 && ox < W) ? object[oy * W + ox] : 0.0f;
         EXPECT(out[(p * N + y) * N + x] == want);
       }
+
+  /* Reassembly of those exact crops pastes them back: every pixel is the
+   * object value times the number of patches covering it, which is also its
+   * weight. */
+  {
+    float canvas[H * W];
+    float weights[H * W];
+    int r, c;
+    memset(canvas, 0x7f, sizeof canvas);
+    memset(weights, 0x7f, sizeof weights);
+    EXPECT(ptp_reassemble_execute(plan, out, offsets, P, canvas, sizeof canvas, weights,
+                                  sizeof weights) == PTP_SUCCESS);
+    for (r = 0; r < H; ++r)
+      for (c = 0; c < W; ++c) {
+        int covering = 0;
+        for (p = 0; p < P; ++p) {
+          const int y0 = (int)offsets[2 * p + 1] - N / 2;
+          const int x0 = (int)offsets[2 * p] - N / 2;
+          if (r >= y0 && r < y0 + N && c >= x0 && c < x0 + N) ++covering;
+        }
+        EXPECT(weights[r * W + c] == (float)covering);
+        EXPECT(canvas[r * W + c] == (float)covering * object[r * W + c]);
+      }
+    EXPECT(ptp_reassemble_execute(plan, out, offsets, P, canvas, sizeof canvas - 1, NULL, 0) ==
+           PTP_ERROR_BUFFER_TOO_SMALL);
+    EXPECT(strstr(ptp_last_error_message(), "canvas_bytes") != NULL);
+  }
 
   /* A bad input: status, message, output untouched. */
   memset(out, 0x7f, sizeof out);

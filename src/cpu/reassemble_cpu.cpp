@@ -1,0 +1,283 @@
+#include "cpu/reassemble_cpu.hpp"
+
+#include <omp.h>
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "math/patch_indexing.hpp"
+#include "math/patch_sampling.hpp"
+#include "math/patch_scatter.hpp"
+
+// As in extract_cpu.cpp: an AVX2 clone of the row kernels, without FMA, so
+// every lane performs the same IEEE operations as the baseline clone.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define PTP_SCATTER_ROW_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PTP_SCATTER_ROW_CLONES
+#endif
+
+namespace ptychopatch::impl::cpu {
+namespace {
+
+using math::AxisTap;
+
+// IEEE subnormals on this thread for the lifetime of the scope, whatever
+// FTZ/DAZ mode the caller (or an OpenMP worker) runs with, so the sums are
+// the same on every thread and for every thread count. (The same guard as
+// extraction's, kept local to this backend.)
+class IeeeSubnormals {
+ public:
+#if defined(__SSE__) || defined(__x86_64__)
+  IeeeSubnormals() : saved_(_mm_getcsr()) {
+    _mm_setcsr(saved_ & ~kFlushBits);
+  }
+  ~IeeeSubnormals() {
+    _mm_setcsr(saved_);
+  }
+
+ private:
+  static constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
+  unsigned saved_;
+#endif
+};
+
+// One canvas row receiving one patch row whose corner columns are
+// consecutive and all inside the object: float i of the row (i = column *
+// lanes + lane, relative to the patch's first corner column) takes the
+// "x1" term of patch pixel x - 1 and then the "x0" term of pixel x, which
+// is the order in which the general path (pixel by pixel, corners 00, 01 or
+// 10, 11) adds them. dst holds count + lanes floats; count = N * lanes.
+// x_w0 / x_w1 hold each column weight once per lane; y_w is the row weight
+// of this corner row (w0 for corners 00, 01; w1 for 10, 11).
+PTP_SCATTER_ROW_CLONES
+void scatter_row(const float* __restrict x_w0, const float* __restrict x_w1, float y_w,
+                 const float* __restrict values, int64_t lanes, int64_t count,
+                 float* __restrict dst) {
+  for (int64_t i = 0; i < lanes; ++i)
+    dst[i] = math::add_rn(dst[i], math::scatter_term(math::mul_rn(x_w0[i], y_w), values[i]));
+  for (int64_t i = lanes; i < count; ++i) {
+    const float from_left =
+        math::scatter_term(math::mul_rn(x_w1[i - lanes], y_w), values[i - lanes]);
+    const float from_here = math::scatter_term(math::mul_rn(x_w0[i], y_w), values[i]);
+    dst[i] = math::add_rn(math::add_rn(dst[i], from_left), from_here);
+  }
+  for (int64_t i = count; i < count + lanes; ++i)
+    dst[i] = math::add_rn(
+        dst[i], math::scatter_term(math::mul_rn(x_w1[i - lanes], y_w), values[i - lanes]));
+}
+
+// The weights canvas of the same row: n + 1 floats, the corner weights
+// themselves in the same order.
+PTP_SCATTER_ROW_CLONES
+void weight_row(const float* __restrict x_w0, const float* __restrict x_w1, float y_w, int64_t n,
+                float* __restrict dst) {
+  dst[0] = math::add_rn(dst[0], math::mul_rn(x_w0[0], y_w));
+  for (int64_t x = 1; x < n; ++x)
+    dst[x] = math::add_rn(math::add_rn(dst[x], math::mul_rn(x_w1[x - 1], y_w)),
+                          math::mul_rn(x_w0[x], y_w));
+  dst[n] = math::add_rn(dst[n], math::mul_rn(x_w1[n - 1], y_w));
+}
+
+// First y in [0, n) for which pred(y) holds, n if none; pred must be
+// monotone (false ... false true ... true).
+template <class Pred>
+int64_t first_true(int64_t n, Pred pred) {
+  int64_t lo = 0;
+  int64_t hi = n;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (pred(mid))
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
+// Per-thread tables for the patch being scattered: its column taps (once
+// per column and once per lane) and one row of its values, contiguous.
+// O(N) floats, allocated once per call and thread.
+class PatchScratch {
+ public:
+  explicit PatchScratch(const ExtractGeometry& g)
+      : g_(g),
+        col_index_(g.n),
+        col_w0_(g.n),
+        col_w1_(g.n),
+        lane_w0_(g.n * g.lanes),
+        lane_w1_(g.n * g.lanes),
+        values_(g.n * g.lanes) {}
+
+  // Column taps of a patch at x offset `ox`. Returns false when no column
+  // corner of the patch lies inside the object.
+  bool build_columns(float ox) {
+    const int64_t n = g_.n;
+    const int lanes = g_.lanes;
+    bool consecutive = true;
+    for (int64_t x = 0; x < n; ++x) {
+      const AxisTap t = math::axis_tap(x, ox);
+      col_index_[x] = t.index0;
+      col_w0_[x] = t.w0;
+      col_w1_[x] = t.w1;
+      for (int lane = 0; lane < lanes; ++lane) {
+        lane_w0_[x * lanes + lane] = t.w0;
+        lane_w1_[x * lanes + lane] = t.w1;
+      }
+      // fl32(x + offset) can repeat or skip a column for extreme offsets;
+      // such patches take the general path.
+      if (x > 0 && col_index_[x] != col_index_[x - 1] + 1) consecutive = false;
+    }
+    // Indices are monotone in x: the span [index[0], index[n-1] + 1] meets
+    // the object [half, half + W) or no corner does.
+    const bool any_inside = col_index_[n - 1] + 1 >= g_.half && col_index_[0] - g_.half < g_.width;
+    interior_ = consecutive && math::inside(col_index_[0], g_.half, g_.width) &&
+                math::inside(col_index_[n - 1] + 1, g_.half, g_.width);
+    return any_inside;
+  }
+
+  // Row y of patch p as n * lanes contiguous floats.
+  const float* row_values(const float* patches, int64_t p, int64_t y) {
+    const int64_t n = g_.n;
+    const int lanes = g_.lanes;
+    const int64_t first = math::output_index(g_.channel_layout, p, y, 0, n, g_.group_size) * lanes;
+    if (!g_.channel_layout || g_.group_size == 1) return patches + first;
+    const int64_t stride = g_.group_size * lanes;
+    for (int64_t x = 0; x < n; ++x)
+      for (int lane = 0; lane < lanes; ++lane)
+        values_[x * lanes + lane] = patches[first + x * stride + lane];
+    return values_.data();
+  }
+
+  // Scatters row y of a patch (row tap ty, values v) into the rows
+  // [band_lo, band_hi) of canvas and weights.
+  template <int kLanes>
+  void scatter(AxisTap ty, const float* v, int64_t band_lo, int64_t band_hi, float* canvas,
+               float* weights) const {
+    const int64_t n = g_.n;
+    const int64_t width = g_.width;
+    const int64_t row0 = ty.index0 - g_.half;  // no overflow: |index0| <= 2^62
+    const int64_t row1 = row0 + 1;
+    if (interior_) {
+      const int64_t col = col_index_[0] - g_.half;
+      if (row0 >= band_lo && row0 < band_hi) {
+        scatter_row(lane_w0_.data(), lane_w1_.data(), ty.w0, v, kLanes, n * kLanes,
+                    canvas + (row0 * width + col) * kLanes);
+        if (weights != nullptr)
+          weight_row(col_w0_.data(), col_w1_.data(), ty.w0, n, weights + row0 * width + col);
+      }
+      if (row1 >= band_lo && row1 < band_hi) {
+        scatter_row(lane_w0_.data(), lane_w1_.data(), ty.w1, v, kLanes, n * kLanes,
+                    canvas + (row1 * width + col) * kLanes);
+        if (weights != nullptr)
+          weight_row(col_w0_.data(), col_w1_.data(), ty.w1, n, weights + row1 * width + col);
+      }
+      return;
+    }
+    // General path: the shared per-pixel formula, keeping only the corners
+    // in this band.
+    const int64_t first_element = band_lo * width;
+    const int64_t end_element = band_hi * width;
+    for (int64_t x = 0; x < n; ++x) {
+      const AxisTap tx{col_index_[x], col_w0_[x], col_w1_[x]};
+      const float* value = v + x * kLanes;
+      math::scatter_pixel(g_.height, width, g_.half, tx, ty, [&](int64_t element, float w) {
+        if (element < first_element || element >= end_element) return;
+        float* dst = canvas + element * kLanes;
+        for (int lane = 0; lane < kLanes; ++lane)
+          dst[lane] = math::add_rn(dst[lane], math::scatter_term(w, value[lane]));
+        if (weights != nullptr) weights[element] = math::add_rn(weights[element], w);
+      });
+    }
+  }
+
+ private:
+  const ExtractGeometry& g_;
+  std::vector<int64_t> col_index_;
+  std::vector<float> col_w0_;
+  std::vector<float> col_w1_;
+  std::vector<float> lane_w0_;
+  std::vector<float> lane_w1_;
+  std::vector<float> values_;
+  bool interior_ = false;
+};
+
+// Rows [lo, hi) of band t of `bands` over `height` rows.
+void band_rows(int64_t height, int t, int bands, int64_t& lo, int64_t& hi) {
+  const int64_t base = height / bands;
+  const int64_t extra = height % bands;
+  lo = t * base + std::min<int64_t>(t, extra);
+  hi = lo + base + (t < extra ? 1 : 0);
+}
+
+}  // namespace
+
+template <class Offsets>
+void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& offsets,
+                int64_t num_patches, float* canvas, float* weights, int32_t num_threads) {
+  const int requested =
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, g.height)));
+  const int64_t n = g.n;
+  const int64_t half = g.half;
+  const int lanes = g.lanes;
+
+  // Allocated before the parallel region: an exception must not escape it.
+  std::vector<PatchScratch> scratch;
+  scratch.reserve(requested);
+  for (int t = 0; t < requested; ++t) scratch.emplace_back(g);
+
+#pragma omp parallel num_threads(requested)
+  {
+    const IeeeSubnormals ieee;
+    // The bands follow the team OpenMP actually formed (it may be smaller
+    // than requested); the sums do not depend on it.
+    const int t = omp_get_thread_num();
+    int64_t band_lo = 0;
+    int64_t band_hi = 0;
+    band_rows(g.height, t, omp_get_num_threads(), band_lo, band_hi);
+    PatchScratch& s = scratch[t];
+
+    // Overwrite semantics: this thread owns its rows, so it zeroes them.
+    if (band_hi > band_lo) {
+      std::memset(canvas + band_lo * g.width * lanes, 0,
+                  static_cast<size_t>((band_hi - band_lo) * g.width * lanes) * sizeof(float));
+      if (weights != nullptr)
+        std::memset(weights + band_lo * g.width, 0,
+                    static_cast<size_t>((band_hi - band_lo) * g.width) * sizeof(float));
+    }
+
+    for (int64_t p = 0; p < num_patches && band_hi > band_lo; ++p) {
+      float ox = 0.0f;
+      float oy = 0.0f;
+      offsets.get(p, ox, oy);
+      // Patch row y writes object rows r and r + 1, r = axis_tap(y).index0
+      // - half, which is monotone in y: the rows reaching this band are one
+      // contiguous range [y_lo, y_hi).
+      const auto row_of = [&](int64_t y) { return math::axis_tap(y, oy).index0 - half; };
+      const int64_t y_lo = first_true(n, [&](int64_t y) { return row_of(y) >= band_lo - 1; });
+      const int64_t y_hi = first_true(n, [&](int64_t y) { return row_of(y) >= band_hi; });
+      if (y_lo >= y_hi) continue;
+      if (!s.build_columns(ox)) continue;
+      for (int64_t y = y_lo; y < y_hi; ++y) {
+        const AxisTap ty = math::axis_tap(y, oy);
+        const float* v = s.row_values(patches, p, y);
+        if (lanes == 2)
+          s.scatter<2>(ty, v, band_lo, band_hi, canvas, weights);
+        else
+          s.scatter<1>(ty, v, band_lo, band_hi, canvas, weights);
+      }
+    }
+  }  // omp parallel
+}
+
+template void reassemble(const ExtractGeometry&, const float*, const math::PairOffsets<float>&,
+                         int64_t, float*, float*, int32_t);
+template void reassemble(const ExtractGeometry&, const float*, const math::PairOffsets<double>&,
+                         int64_t, float*, float*, int32_t);
+
+}  // namespace ptychopatch::impl::cpu
