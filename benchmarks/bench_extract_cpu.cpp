@@ -8,12 +8,9 @@
 #include <omp.h>
 
 #include <cstdio>
-#include <map>
-#include <random>
-#include <set>
-#include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "legacy_oracle.hpp"
 #include "ptychopatch.hpp"
 
@@ -27,12 +24,8 @@ constexpr int64_t kLegacyPatches = 4;  // per iteration: each one warps the whol
 
 struct Workload {
   oracle::Image object = oracle::random_image(kObject, kObject, 2, 1);
-  std::vector<double> offsets;  // (x, y) per patch, fractional, inside
-  Workload() {
-    std::mt19937 rng(2);
-    std::uniform_real_distribution<double> u(kN / 2, kObject - kN / 2);
-    for (int64_t i = 0; i < 2 * kPatches; ++i) offsets.push_back(u(rng));
-  }
+  // (x, y) per patch, fractional, inside
+  std::vector<double> offsets = bench::fractional_offsets(kPatches, kObject, kN);
 };
 
 const Workload& workload() {
@@ -82,42 +75,23 @@ void BM_LegacyLoop(benchmark::State& state) {
 }
 BENCHMARK(BM_LegacyLoop)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Collects patches/s per benchmark so the ratios come from this same run.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      // With --benchmark_repetitions the median stands for the benchmark;
-      // otherwise its single run does.
-      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      if (r.error_occurred || !(median || r.run_type == Run::RT_Iteration)) continue;
-      const std::string name = r.run_name.str();
-      if (!median && medians_.count(name)) continue;
-      if (median) medians_.insert(name);
-      const auto it = r.counters.find("items_per_second");
-      const auto th = r.counters.find("threads");
-      if (it != r.counters.end())
-        results_[name] = {it->second.value, th != r.counters.end() ? th->second.value : 1};
-    }
+// Patches/s of every benchmark, and the ratio to the legacy loop, from the
+// same run.
+void Summarise(const bench::CollectingReporter& reporter) {
+  const double legacy = reporter.value("BM_LegacyLoop/real_time", "items_per_second");
+  std::printf("\n(medians where repetitions were run; GB = 1e9 bytes of output)");
+  std::printf("\n%-44s %12s %10s %12s %14s\n", "benchmark", "patches/s", "GB/s", "GB/s/core",
+              "x legacy loop");
+  for (const auto& [name, c] : reporter.results()) {
+    const auto it = c.find("items_per_second");
+    if (it == c.end()) continue;
+    const auto th = c.find("threads");
+    const double gbs = it->second * kPatchBytes / 1e9;
+    const double ratio = legacy > 0 ? it->second / legacy : 0.0;
+    std::printf("%-44s %12.0f %10.2f %12.2f %14.1f\n", name.c_str(), it->second, gbs,
+                gbs / (th != c.end() ? th->second : 1.0), ratio);
   }
-  void Summarise() const {
-    const auto legacy = results_.find("BM_LegacyLoop/real_time");
-    std::printf("\n(medians where repetitions were run; GB = 1e9 bytes of output)");
-    std::printf("\n%-44s %12s %10s %12s %14s\n", "benchmark", "patches/s", "GB/s", "GB/s/core",
-                "x legacy loop");
-    for (const auto& [name, r] : results_) {
-      const double gbs = r.first * kPatchBytes / 1e9;
-      const double ratio = legacy != results_.end() ? r.first / legacy->second.first : 0.0;
-      std::printf("%-44s %12.0f %10.2f %12.2f %14.1f\n", name.c_str(), r.first, gbs, gbs / r.second,
-                  ratio);
-    }
-  }
-
- private:
-  std::map<std::string, std::pair<double, double>> results_;  // patches/s, threads
-  std::set<std::string> medians_;
-};
+}
 
 }  // namespace
 
@@ -128,9 +102,9 @@ int main(int argc, char** argv) {
               ptychopatch::version().c_str(), static_cast<long long>(kPatches),
               static_cast<long long>(kN), static_cast<long long>(kN),
               static_cast<long long>(kObject));
-  RatioReporter reporter;
+  bench::CollectingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.Summarise();
+  Summarise(reporter);
   benchmark::Shutdown();
   return 0;
 }

@@ -1,0 +1,560 @@
+// GPU patch extraction and reassembly at PtychoPINN's sizes (20,000 and
+// 200,000 patches of 64 x 64 complex64 from a 1,024 x 1,024 object), each
+// against a plain copy of the same bytes measured in the same run, and
+// against the legacy per-patch loop (pad the whole object, warp all of it
+// per patch, crop; on the CPU, as bench_extract_cpu measures it).
+//
+//   BM_DeviceExtract      device arrays (PTP_MEMORY_DEVICE) on a created
+//                         stream; time from CUDA events around the call
+//   BM_DeviceReassemble   ptp_reassemble_execute on device arrays, weights on
+//   BM_CopyD2D            cudaMemcpyAsync device to device of the same bytes
+//   BM_HostExtract        host arrays (PTP_MEMORY_HOST), pageable or pinned
+//                         output, wall time of the whole call
+//   BM_CopyD2HPinned      cudaMemcpy device to pinned host of the same bytes
+//   BM_LegacyLoop         the legacy loop on the CPU, 4 patches per iteration
+//
+// Counters: items_per_second (patches/s), bytes_per_second (output bytes;
+// input bytes for reassembly), copy_ms (the reference copy of those bytes,
+// median of a few, measured once per size in this run) and t_over_copy (this
+// benchmark's time per call / copy_ms: 1.0 is as fast as copying the
+// output). Prints Google Benchmark's table, then a summary with the speedup
+// per patch over the legacy loop. Exits 0 without measuring where no CUDA
+// device is usable.
+//
+//   build/benchmarks/bench_extract_gpu [--benchmark_repetitions=3
+//       --benchmark_report_aggregates_only=true] [--benchmark_filter=Device]
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bench_common.hpp"
+#include "legacy_oracle.hpp"
+#include "ptychopatch.h"
+
+namespace {
+
+constexpr int64_t kObject = 1024;
+constexpr int64_t kN = 64;
+constexpr int64_t kGroupSize = 4;
+constexpr int64_t kSmall = 20000;
+constexpr int64_t kLarge = 200000;
+constexpr int64_t kLegacyPatches = 4;  // per iteration: each one warps the whole object
+constexpr size_t kPatchBytes = kN * kN * 8;
+constexpr size_t kObjectBytes = kObject * kObject * 8;
+constexpr size_t kWeightsBytes = kObject * kObject * 4;
+
+// ---------------------------------------------------------------- errors
+
+void cuda_ok(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + ": " +
+                             cudaGetErrorString(err));
+}
+#define CUDA_OK(call) cuda_ok((call), #call)
+
+void ptp_ok(ptp_status status, const char* what) {
+  if (status != PTP_SUCCESS)
+    throw std::runtime_error(std::string(what) + ": " + ptp_status_name(status) + ": " +
+                             ptp_last_error_message());
+}
+#define PTP_OK(call) ptp_ok((call), #call)
+
+// --------------------------------------------------------------- buffers
+
+struct DeviceFree {
+  void operator()(void* p) const noexcept { cudaFree(p); }
+};
+struct HostFree {
+  void operator()(void* p) const noexcept { cudaFreeHost(p); }
+};
+using DeviceBuffer = std::unique_ptr<void, DeviceFree>;
+using PinnedBuffer = std::unique_ptr<void, HostFree>;
+
+DeviceBuffer device_alloc(size_t bytes) {
+  void* p = nullptr;
+  CUDA_OK(cudaMalloc(&p, bytes));
+  return DeviceBuffer(p);
+}
+
+// The host inputs: the same object and offsets as bench_extract_cpu (whose
+// first 20,000 offsets are these).
+struct HostWorkload {
+  oracle::Image object = oracle::random_image(kObject, kObject, 2, 1);
+  std::vector<double> offsets = bench::fractional_offsets(kLarge, kObject, kN);
+};
+
+const HostWorkload& host_workload() {
+  static const HostWorkload w;
+  return w;
+}
+
+// Inputs in device memory, and output buffers that grow to the largest size
+// asked for. Created on first use and never destroyed (the process exit
+// releases it, after the CUDA runtime may already be gone), so allocation
+// stays out of every measurement.
+struct Rig {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr;
+  cudaEvent_t stop = nullptr;
+  const oracle::Image& object = host_workload().object;
+  const std::vector<double>& offsets = host_workload().offsets;
+  DeviceBuffer d_object, d_offsets, d_canvas, d_weights;
+  DeviceBuffer d_out, d_copy;  // patches, and the D2D copy's destination
+  size_t d_out_bytes = 0;
+  PinnedBuffer pinned_out;
+  size_t pinned_bytes = 0;
+  std::unique_ptr<char[]> pageable_out;
+  size_t pageable_bytes = 0;
+  std::map<size_t, double> d2d_seconds, d2h_seconds;  // reference copies by size
+
+  Rig() {
+    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    CUDA_OK(cudaEventCreate(&start));
+    CUDA_OK(cudaEventCreate(&stop));
+    d_object = device_alloc(kObjectBytes);
+    d_offsets = device_alloc(offsets.size() * sizeof(double));
+    d_canvas = device_alloc(kObjectBytes);
+    d_weights = device_alloc(kWeightsBytes);
+    CUDA_OK(cudaMemcpy(d_object.get(), object.data.data(), kObjectBytes, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_offsets.get(), offsets.data(), offsets.size() * sizeof(double),
+                       cudaMemcpyHostToDevice));
+  }
+
+  void ensure_device_out(size_t bytes) {
+    if (bytes <= d_out_bytes) return;
+    d_out.reset();
+    d_copy.reset();
+    d_out_bytes = 0;
+    d_out = device_alloc(bytes);
+    d_copy = device_alloc(bytes);
+    // Never time on zeros: fill with something a kernel would not write
+    // (on the rig's stream, which does not wait for the legacy default one).
+    CUDA_OK(cudaMemsetAsync(d_out.get(), 0x5a, bytes, stream));
+    CUDA_OK(cudaMemsetAsync(d_copy.get(), 0x5a, bytes, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    d_out_bytes = bytes;
+  }
+  void* ensure_pinned(size_t bytes) {
+    if (bytes > pinned_bytes) {
+      pinned_out.reset();
+      pinned_bytes = 0;
+      void* p = nullptr;
+      CUDA_OK(cudaMallocHost(&p, bytes));
+      pinned_out.reset(p);
+      std::memset(p, 0x5a, bytes);
+      pinned_bytes = bytes;
+    }
+    return pinned_out.get();
+  }
+  void* ensure_pageable(size_t bytes) {
+    if (bytes > pageable_bytes) {
+      pageable_out.reset();
+      pageable_bytes = 0;
+      pageable_out.reset(new char[bytes]);
+      std::memset(pageable_out.get(), 0x5a, bytes);  // fault the pages in once
+      pageable_bytes = bytes;
+    }
+    return pageable_out.get();
+  }
+
+  // Seconds of the work `body` enqueues on the stream, from events.
+  template <class Body>
+  double event_seconds(Body&& body) {
+    CUDA_OK(cudaEventRecord(start, stream));
+    body();
+    CUDA_OK(cudaEventRecord(stop, stream));
+    CUDA_OK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    CUDA_OK(cudaEventElapsedTime(&ms, start, stop));
+    return ms * 1e-3;
+  }
+
+  // Median time of a device-to-device copy of `bytes`, measured once per
+  // size in this run.
+  double d2d_copy_seconds(size_t bytes) {
+    auto it = d2d_seconds.find(bytes);
+    if (it != d2d_seconds.end()) return it->second;
+    ensure_device_out(bytes);
+    auto copy = [&] {
+      CUDA_OK(cudaMemcpyAsync(d_copy.get(), d_out.get(), bytes, cudaMemcpyDeviceToDevice, stream));
+    };
+    copy();  // warm-up
+    std::vector<double> t;
+    for (int i = 0; i < 9; ++i) t.push_back(event_seconds(copy));
+    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+    return d2d_seconds[bytes] = t[t.size() / 2];
+  }
+
+  // Median wall time of a plain cudaMemcpy of `bytes` from the device to
+  // pinned host memory, measured once per size in this run.
+  double d2h_copy_seconds(size_t bytes) {
+    auto it = d2h_seconds.find(bytes);
+    if (it != d2h_seconds.end()) return it->second;
+    ensure_device_out(bytes);
+    void* host = ensure_pinned(bytes);
+    CUDA_OK(cudaMemcpy(host, d_out.get(), bytes, cudaMemcpyDeviceToHost));  // warm-up
+    std::vector<double> t;
+    for (int i = 0; i < 5; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      CUDA_OK(cudaMemcpy(host, d_out.get(), bytes, cudaMemcpyDeviceToHost));
+      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+    return d2h_seconds[bytes] = t[t.size() / 2];
+  }
+};
+
+Rig& rig() {
+  static Rig* r = new Rig;
+  return *r;
+}
+
+// --------------------------------------------------------- library handles
+
+struct ContextFree {
+  void operator()(ptp_context* c) const noexcept { ptp_context_destroy(c); }
+};
+struct PlanFree {
+  void operator()(ptp_extract_plan* p) const noexcept { ptp_extract_plan_destroy(p); }
+};
+using ContextHandle = std::unique_ptr<ptp_context, ContextFree>;
+using PlanHandle = std::unique_ptr<ptp_extract_plan, PlanFree>;
+
+// A context of the given backend; its stream is `stream` when not null.
+ContextHandle make_context(ptp_backend backend, cudaStream_t stream) {
+  ptp_context_options options;
+  PTP_OK(ptp_context_options_init(&options, sizeof options));
+  options.backend = backend;
+  ptp_context* raw = nullptr;
+  PTP_OK(ptp_context_create(&options, &raw));
+  ContextHandle ctx(raw);
+  if (stream != nullptr) PTP_OK(ptp_context_set_stream(ctx.get(), stream));
+  return ctx;
+}
+
+ptp_extract_desc make_desc(ptp_layout layout, ptp_memory memory) {
+  ptp_extract_desc desc;
+  PTP_OK(ptp_extract_desc_init(&desc, sizeof desc));
+  desc.height = kObject;
+  desc.width = kObject;
+  desc.patch_size = kN;
+  desc.group_size = layout == PTP_LAYOUT_CHANNEL ? kGroupSize : 1;
+  desc.object_dtype = PTP_DTYPE_COMPLEX64;
+  desc.offset_dtype = PTP_DTYPE_FLOAT64;
+  desc.layout = layout;
+  desc.memory = memory;
+  return desc;
+}
+
+PlanHandle make_plan(ptp_context* ctx, const ptp_extract_desc& desc) {
+  ptp_extract_plan* raw = nullptr;
+  PTP_OK(ptp_extract_plan_create(ctx, &desc, &raw));
+  return PlanHandle(raw);
+}
+
+size_t output_bytes(const ptp_extract_desc& desc, int64_t patches) {
+  size_t bytes = 0;
+  PTP_OK(ptp_extract_output_bytes(&desc, patches, &bytes));
+  return bytes;
+}
+
+// The first group of patches from `gpu_patches` (host memory) must equal the
+// CPU backend's, bit for bit (the library's contract): a guard against
+// timing a path that does not compute the patches.
+void check_first_group(const ptp_extract_desc& gpu_desc, const void* gpu_patches) {
+  const HostWorkload& r = host_workload();
+  ptp_extract_desc desc = gpu_desc;
+  desc.memory = PTP_MEMORY_HOST;
+  const int64_t patches = desc.group_size;
+  const size_t bytes = output_bytes(desc, patches);
+  std::vector<char> cpu(bytes);
+  ContextHandle ctx = make_context(PTP_BACKEND_CPU, nullptr);
+  PTP_OK(ptp_extract_patches(ctx.get(), &desc, r.object.data.data(), r.offsets.data(), patches,
+                             cpu.data(), bytes));
+  if (std::memcmp(cpu.data(), gpu_patches, bytes) != 0)
+    throw std::runtime_error("GPU patches differ from the CPU backend's (first group)");
+}
+
+void set_rates(benchmark::State& state, int64_t patches, size_t bytes) {
+  state.SetItemsProcessed(state.iterations() * patches);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+
+void set_copy_counters(benchmark::State& state, double seconds_per_call, double copy_seconds) {
+  state.counters["copy_ms"] = copy_seconds * 1e3;
+  state.counters["t_over_copy"] = copy_seconds > 0 ? seconds_per_call / copy_seconds : 0.0;
+}
+
+// Runs the benchmark loop on device work: `body` enqueues one call on the
+// rig's stream; each iteration's time comes from CUDA events around it.
+// Returns the mean seconds per call.
+template <class Body>
+double device_loop(benchmark::State& state, Body&& body) {
+  Rig& r = rig();
+  body();  // warm-up (module load, first-touch of the pages)
+  CUDA_OK(cudaStreamSynchronize(r.stream));
+  double total = 0.0;
+  for (auto _ : state) {
+    const double s = r.event_seconds(body);
+    state.SetIterationTime(s);
+    total += s;
+  }
+  CUDA_OK(cudaGetLastError());
+  return state.iterations() > 0 ? total / static_cast<double>(state.iterations()) : 0.0;
+}
+
+// --------------------------------------------------------------- benchmarks
+
+void BM_DeviceExtract(benchmark::State& state) {
+  try {
+    const auto layout = static_cast<ptp_layout>(state.range(0));
+    const int64_t patches = state.range(1);
+    Rig& r = rig();
+    ContextHandle ctx = make_context(PTP_BACKEND_GPU, r.stream);
+    const ptp_extract_desc desc = make_desc(layout, PTP_MEMORY_DEVICE);
+    PlanHandle plan = make_plan(ctx.get(), desc);
+    const size_t bytes = output_bytes(desc, patches);
+    r.ensure_device_out(bytes);
+    const double copy = r.d2d_copy_seconds(bytes);
+    auto extract = [&] {
+      PTP_OK(ptp_extract_execute(plan.get(), r.d_object.get(), r.d_offsets.get(), patches,
+                                 r.d_out.get(), bytes));
+    };
+    // Poison, run once, check the first group against the CPU backend.
+    CUDA_OK(cudaMemsetAsync(r.d_out.get(), 0xff, bytes, r.stream));
+    extract();
+    std::vector<char> first(output_bytes(desc, desc.group_size));
+    CUDA_OK(cudaMemcpyAsync(first.data(), r.d_out.get(), first.size(), cudaMemcpyDeviceToHost,
+                            r.stream));
+    CUDA_OK(cudaStreamSynchronize(r.stream));
+    check_first_group(desc, first.data());
+
+    const double per_call = device_loop(state, extract);
+    set_rates(state, patches, bytes);
+    set_copy_counters(state, per_call, copy);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void BM_DeviceReassemble(benchmark::State& state) {
+  try {
+    const auto layout = static_cast<ptp_layout>(state.range(0));
+    const int64_t patches = state.range(1);
+    Rig& r = rig();
+    ContextHandle ctx = make_context(PTP_BACKEND_GPU, r.stream);
+    const ptp_extract_desc desc = make_desc(layout, PTP_MEMORY_DEVICE);
+    PlanHandle plan = make_plan(ctx.get(), desc);
+    const size_t bytes = output_bytes(desc, patches);
+    r.ensure_device_out(bytes);
+    const double copy = r.d2d_copy_seconds(bytes);
+    // Real patches as input (never time on poison or zeros).
+    PTP_OK(ptp_extract_execute(plan.get(), r.d_object.get(), r.d_offsets.get(), patches,
+                               r.d_out.get(), bytes));
+    auto reassemble = [&] {
+      PTP_OK(ptp_reassemble_execute(plan.get(), r.d_out.get(), r.d_offsets.get(), patches,
+                                    r.d_canvas.get(), kObjectBytes,
+                                    static_cast<float*>(r.d_weights.get()), kWeightsBytes));
+    };
+    const double per_call = device_loop(state, reassemble);
+    set_rates(state, patches, bytes);
+    set_copy_counters(state, per_call, copy);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void BM_CopyD2D(benchmark::State& state) {
+  try {
+    const int64_t patches = state.range(0);
+    const size_t bytes = patches * kPatchBytes;
+    Rig& r = rig();
+    r.ensure_device_out(bytes);
+    const double copy = r.d2d_copy_seconds(bytes);
+    const double per_call = device_loop(state, [&] {
+      CUDA_OK(cudaMemcpyAsync(r.d_copy.get(), r.d_out.get(), bytes, cudaMemcpyDeviceToDevice,
+                              r.stream));
+    });
+    set_rates(state, patches, bytes);
+    set_copy_counters(state, per_call, copy);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void BM_HostExtract(benchmark::State& state) {
+  try {
+    const auto layout = static_cast<ptp_layout>(state.range(0));
+    const bool pinned = state.range(1) != 0;
+    const int64_t patches = state.range(2);
+    Rig& r = rig();
+    ContextHandle ctx = make_context(PTP_BACKEND_GPU, nullptr);
+    const ptp_extract_desc desc = make_desc(layout, PTP_MEMORY_HOST);
+    PlanHandle plan = make_plan(ctx.get(), desc);
+    const size_t bytes = output_bytes(desc, patches);
+    const double copy = r.d2h_copy_seconds(bytes);
+    void* out = pinned ? r.ensure_pinned(bytes) : r.ensure_pageable(bytes);
+    auto extract = [&] {
+      PTP_OK(ptp_extract_execute(plan.get(), r.object.data.data(), r.offsets.data(), patches, out,
+                                 bytes));
+    };
+    std::memset(out, 0xff, output_bytes(desc, desc.group_size));
+    extract();  // warm-up, and the check below
+    check_first_group(desc, out);
+    double total = 0.0;
+    for (auto _ : state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      extract();
+      total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      benchmark::ClobberMemory();
+    }
+    set_rates(state, patches, bytes);
+    set_copy_counters(state, total / static_cast<double>(std::max<int64_t>(state.iterations(), 1)),
+                      copy);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void BM_CopyD2HPinned(benchmark::State& state) {
+  try {
+    const int64_t patches = state.range(0);
+    const size_t bytes = patches * kPatchBytes;
+    Rig& r = rig();
+    const double copy = r.d2h_copy_seconds(bytes);
+    void* host = r.ensure_pinned(bytes);
+    double total = 0.0;
+    for (auto _ : state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      CUDA_OK(cudaMemcpy(host, r.d_out.get(), bytes, cudaMemcpyDeviceToHost));
+      total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    set_rates(state, patches, bytes);
+    set_copy_counters(state, total / static_cast<double>(std::max<int64_t>(state.iterations(), 1)),
+                      copy);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void BM_LegacyLoop(benchmark::State& state) {
+  const HostWorkload& r = host_workload();
+  std::vector<float> offsets(r.offsets.begin(), r.offsets.begin() + 2 * kLegacyPatches);
+  for (auto _ : state) {
+    auto out = oracle::extract(r.object, kN, offsets, true, kGroupSize);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kLegacyPatches);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kLegacyPatches * kPatchBytes));
+  state.counters["threads"] = omp_get_max_threads();
+}
+
+void register_benchmarks() {
+  for (int64_t patches : {kSmall, kLarge}) {
+    for (int64_t layout : {PTP_LAYOUT_FLAT, PTP_LAYOUT_CHANNEL})
+      benchmark::RegisterBenchmark("BM_DeviceExtract", BM_DeviceExtract)
+          ->ArgNames({"layout", "patches"})
+          ->Args({layout, patches})
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
+    for (int64_t layout : {PTP_LAYOUT_FLAT, PTP_LAYOUT_CHANNEL})
+      benchmark::RegisterBenchmark("BM_DeviceReassemble", BM_DeviceReassemble)
+          ->ArgNames({"layout", "patches"})
+          ->Args({layout, patches})
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
+    benchmark::RegisterBenchmark("BM_CopyD2D", BM_CopyD2D)
+        ->ArgNames({"patches"})
+        ->Args({patches})
+        ->Unit(benchmark::kMillisecond)
+        ->UseManualTime();
+  }
+  for (int64_t patches : {kSmall, kLarge}) {
+    for (int64_t pinned : {0, 1})
+      benchmark::RegisterBenchmark("BM_HostExtract", BM_HostExtract)
+          ->ArgNames({"layout", "pinned", "patches"})
+          ->Args({PTP_LAYOUT_CHANNEL, pinned, patches})
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    benchmark::RegisterBenchmark("BM_CopyD2HPinned", BM_CopyD2HPinned)
+        ->ArgNames({"patches"})
+        ->Args({patches})
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("BM_LegacyLoop", BM_LegacyLoop)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+}
+
+// One line per benchmark: patches/s, GB/s, time over the reference copy of
+// the same bytes, and the speedup per patch over the legacy loop.
+void summarise(const bench::CollectingReporter& reporter) {
+  const double legacy = reporter.value("BM_LegacyLoop/real_time", "items_per_second");
+  std::printf(
+      "\n(medians where repetitions were run; GB = 1e9 bytes of output, or of input patches for "
+      "reassembly;\n t/copy = time per call over a plain copy of those bytes in this run: D2D for "
+      "device arrays,\n D2H into pinned memory for host arrays; 1.0 = as fast as the copy)\n");
+  std::printf("%-50s %12s %9s %10s %8s %14s\n", "benchmark", "patches/s", "GB/s", "copy ms",
+              "t/copy", "x legacy/patch");
+  for (const auto& [name, c] : reporter.results()) {
+    const auto get = [&c](const char* key) {
+      const auto it = c.find(key);
+      return it == c.end() ? 0.0 : it->second;
+    };
+    const double items = get("items_per_second");
+    std::printf("%-50s %12.0f %9.1f %10.3f %8.2f %14.0f\n", name.c_str(), items,
+                get("bytes_per_second") / 1e9, get("copy_ms"), get("t_over_copy"),
+                legacy > 0 ? items / legacy : 0.0);
+  }
+  for (const auto& [name, message] : reporter.errors())
+    std::printf("FAILED %s: %s\n", name.c_str(), message.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  int32_t devices = 0;
+  const ptp_status status = ptp_cuda_device_count(&devices);
+  if (status != PTP_SUCCESS || devices == 0) {
+    std::printf(
+        "bench_extract_gpu: no usable CUDA device (no driver, no GPU, or a library built "
+        "without CUDA: libptychopatch %s); nothing measured.\n",
+        ptp_version_string());
+    return 0;
+  }
+  cudaDeviceProp prop{};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    std::printf(
+        "bench_extract_gpu: the library sees a device but this program's CUDA runtime "
+        "does not; nothing measured.\n");
+    return 1;
+  }
+  std::printf(
+      "libptychopatch %s on %s (sm_%d%d, %d SMs, %.1f GiB); %lld and %lld patches of %lld x %lld "
+      "complex64 from a %lld^2 object; offsets float64, fractional, inside the object\n",
+      ptp_version_string(), prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+      static_cast<double>(prop.totalGlobalMem) / (1 << 30), static_cast<long long>(kSmall),
+      static_cast<long long>(kLarge), static_cast<long long>(kN), static_cast<long long>(kN),
+      static_cast<long long>(kObject));
+  register_benchmarks();
+  bench::CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  summarise(reporter);
+  benchmark::Shutdown();
+  return reporter.errors().empty() ? 0 : 1;
+}
