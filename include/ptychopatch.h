@@ -285,7 +285,8 @@ PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_d
  *            (as ptp_extract_execute writes them).
  *   offsets: num_patches (x, y) pairs of offset_dtype, as for
  *            ptp_extract_execute. Must be finite. (For PtychoPINN's global +
- *            local form pass float32(global + local), summed in float64.)
+ *            local form pass float32(global + local), the sum taken in the
+ *            inputs' precision as ptp_extract_execute_legacy does.)
  *   canvas:  H x W of object_dtype, canvas_bytes >= H*W*element size;
  *            overwritten with the sum.
  *   weights: H x W float32 or NULL; when given (weights_bytes >= H*W*4),
