@@ -117,7 +117,8 @@ typedef enum ptp_backend {
 typedef enum ptp_dtype {
   PTP_DTYPE_FLOAT32 = 1,
   PTP_DTYPE_FLOAT64 = 2,
-  PTP_DTYPE_COMPLEX64 = 3 /* interleaved (re, im) float32 pairs */
+  PTP_DTYPE_COMPLEX64 = 3, /* interleaved (re, im) float32 pairs */
+  PTP_DTYPE_UINT16 = 4     /* raw sensor counts (LibRaw / rawpy raw_image) */
 } ptp_dtype;
 
 /* Where the caller's arrays live. */
@@ -308,6 +309,99 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
                                           const void* patches, const void* offsets,
                                           int64_t num_patches, void* canvas, size_t canvas_bytes,
                                           float* weights, size_t weights_bytes);
+
+/* ------------------------------------- CFA phase correlation per scene */
+
+/* Colour filter layout of the frames (SPEC §3). */
+typedef enum ptp_cfa {
+  PTP_CFA_NONE = 0,  /* plain images: one plane per channel */
+  PTP_CFA_BAYER = 1, /* 2x2 pattern: 4 planes frame[r::2, c::2] */
+  PTP_CFA_XTRANS = 2 /* 6x6 pattern: 36 planes frame[r::6, c::6] */
+} ptp_cfa;
+
+typedef enum ptp_normalization {
+  PTP_NORMALIZATION_PHASE = 0, /* X / |X| (guarded against 0): phase correlation */
+  PTP_NORMALIZATION_NONE = 1   /* plain cross-correlation */
+} ptp_normalization;
+
+typedef enum ptp_window {
+  PTP_WINDOW_NONE = 0,
+  PTP_WINDOW_HANN = 1 /* separable periodic Hann window on every plane */
+} ptp_window;
+
+typedef enum ptp_combine {
+  PTP_COMBINE_MEDIAN = 0, /* median of the plane shifts, per axis */
+  PTP_COMBINE_MEAN = 1
+} ptp_combine;
+
+/* Geometry and options of a scene alignment, fixed when a plan is made. */
+typedef struct ptp_align_desc {
+  uint64_t struct_size; /* sizeof(ptp_align_desc), set by _init */
+  int64_t height;       /* frame rows H (>= the pattern period) */
+  int64_t width;        /* frame columns W (>= the pattern period) */
+  int64_t channels;     /* PTP_CFA_NONE only: planar channels, frames are
+                           (channels, H, W); 1 (default) otherwise */
+  int32_t frame_dtype;  /* PTP_DTYPE_UINT16 (default) or PTP_DTYPE_FLOAT32 */
+  int32_t cfa;          /* ptp_cfa; default PTP_CFA_NONE */
+  /* Colour codes of the pattern, row-major: the first 4 entries for Bayer
+   * (0=R, 1=G, 2=B, 3=second G, as rawpy's raw_pattern), all 36 for
+   * X-Trans (0=R, 1=G, 2=B). Validated; the planes are the pattern
+   * positions whatever their colours. Ignored for PTP_CFA_NONE. */
+  int32_t pattern[36];
+  int32_t upsample_factor; /* >= 1; 1 (default) = integer shifts */
+  int32_t normalization;   /* ptp_normalization; default PHASE */
+  int32_t window;          /* ptp_window; default NONE */
+  int32_t combine;         /* ptp_combine; default MEDIAN */
+  int32_t snap;            /* 0 (default) or 1: floor the combined shift to a
+                              multiple of 2 (Bayer) or 3 (X-Trans) */
+  int32_t reserved0;       /* must be 0 */
+} ptp_align_desc;
+
+/* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
+ * RGGB for Bayer use). struct_size must be sizeof(ptp_align_desc). */
+PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size);
+
+/* A plan for one frame geometry: set the reference (GT) frame once, then
+ * align any number of moving frames against it, in any number of calls;
+ * set another reference to reuse the plan for the next scene. */
+typedef struct ptp_align_plan ptp_align_plan;
+
+PTP_API ptp_status ptp_align_plan_create(ptp_context* context, const ptp_align_desc* desc,
+                                         ptp_align_plan** plan);
+
+/* NULL is accepted and ignored. */
+PTP_API ptp_status ptp_align_plan_destroy(ptp_align_plan* plan);
+
+/* Planes per frame: channels, 4 (Bayer) or 36 (X-Trans). */
+PTP_API ptp_status ptp_align_plan_num_planes(const ptp_align_plan* plan, int64_t* num_planes);
+
+/* Called after each moving frame; return non-zero to stop the call with
+ * PTP_ERROR_CANCELLED (results of finished frames are kept). */
+typedef int32_t (*ptp_progress_fn)(int64_t frames_done, int64_t frames_total, void* user_data);
+
+/* Installs (or, with NULL, removes) the progress callback of the plan. */
+PTP_API ptp_status ptp_align_set_progress(ptp_align_plan* plan, ptp_progress_fn callback,
+                                          void* user_data);
+
+/* Sets the reference frame: H x W (x channels) of frame_dtype, host memory.
+ * Its plane spectra are computed now and kept. Float frames must be
+ * finite. */
+PTP_API ptp_status ptp_align_set_reference(ptp_align_plan* plan, const void* frame);
+
+/* Aligns num_frames moving frames (frames[i]: like the reference) to the
+ * reference. Outputs, written per frame (any may be NULL except shifts):
+ *   shifts:       num_frames x 2 doubles: combined (dy, dx) in sensor
+ *                 pixels, scikit-image's convention (the shift that
+ *                 registers the moving frame onto the reference);
+ *   plane_shifts: num_frames x num_planes x 2 doubles: each plane's
+ *                 (dy, dx) in sensor pixels (plane pixels x period);
+ *   confidence:   num_frames doubles: mean over planes of the normalised
+ *                 correlation peak, in [0, 1]; 0 for a constant plane.
+ * Every frame is validated before any output is written. With a progress
+ * callback that cancels, frames already done keep their results. */
+PTP_API ptp_status ptp_align_execute(ptp_align_plan* plan, const void* const* frames,
+                                     int64_t num_frames, double* shifts, double* plane_shifts,
+                                     double* confidence);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "align/align_backend.hpp"
 #include "core/context.hpp"
 #include "core/extract_plan.hpp"
 
@@ -37,5 +38,10 @@ void extract(const ptp_context& context, const ExtractGeometry& geometry, const 
 // geometry.offset_dtype.
 void reassemble(const ptp_context& context, const ExtractGeometry& geometry, const void* patches,
                 const void* offsets, int64_t num_patches, void* canvas, float* weights);
+
+// The cuFFT backend of scene alignment on the context's device
+// (cuda/align_gpu.cu).
+std::unique_ptr<AlignBackend> make_align_backend(const ptp_context& context,
+                                                 const AlignGeometry& geometry);
 
 }  // namespace ptychopatch::impl::gpu
