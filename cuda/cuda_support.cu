@@ -1,6 +1,7 @@
 #include "cuda_support.cuh"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "core/error.hpp"
@@ -63,13 +64,33 @@ uint64_t memory_budget(const ptp_context& context) {
   return free_bytes / 2;
 }
 
-bool is_pinned_host(const void* host) {
+cudaMemoryType memory_type(const void* ptr) {
   cudaPointerAttributes attributes{};
-  if (cudaPointerGetAttributes(&attributes, host) != cudaSuccess) {
+  if (cudaPointerGetAttributes(&attributes, ptr) != cudaSuccess) {
     cudaGetLastError();
-    return false;
+    return cudaMemoryTypeUnregistered;
   }
-  return attributes.type == cudaMemoryTypeHost;
+  return attributes.type;
+}
+
+bool is_pinned_host(const void* host) {
+  return memory_type(host) == cudaMemoryTypeHost;
+}
+
+cudaMemoryType require_host_pointer(const void* ptr, const char* argument) {
+  const cudaMemoryType type = memory_type(ptr);
+  if (type == cudaMemoryTypeDevice)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         std::string("argument '") + argument +
+             "' is CUDA device memory, but desc->memory is PTP_MEMORY_HOST");
+  return type;
+}
+
+void require_aligned(const void* ptr, size_t alignment, const char* argument) {
+  if (reinterpret_cast<uintptr_t>(ptr) % alignment != 0)
+    fail(PTP_ERROR_INVALID_ARGUMENT, std::string("argument '") + argument +
+                                         "' is not aligned to its element size of " +
+                                         std::to_string(alignment) + " bytes");
 }
 
 void require_device_pointer(const void* ptr, int device, const char* argument) {

@@ -86,8 +86,25 @@ class Event {
 // context's budget, or half of the free memory when that is 0.
 uint64_t memory_budget(const ptp_context& context);
 
+// What CUDA knows of `ptr`: cudaMemoryTypeUnregistered for ordinary
+// pageable memory (and whenever the query fails), else host (page-locked),
+// device or managed.
+cudaMemoryType memory_type(const void* ptr);
+
 // True when `host` is page-locked memory the device can copy to directly.
 bool is_pinned_host(const void* host);
+
+// Throws PTP_ERROR_INVALID_ARGUMENT when `ptr` is CUDA device memory: the
+// host-array paths read and write their arrays with the CPU, where a device
+// address would crash the process. `argument` names it. Returns
+// memory_type(ptr) otherwise.
+cudaMemoryType require_host_pointer(const void* ptr, const char* argument);
+
+// Throws PTP_ERROR_INVALID_ARGUMENT unless `ptr` is a multiple of
+// `alignment` bytes (the element size the kernels load and store): a
+// misaligned access is a sticky CUDA error that would poison the caller's
+// whole CUDA context, not just this call.
+void require_aligned(const void* ptr, size_t alignment, const char* argument);
 
 // Throws PTP_ERROR_INVALID_ARGUMENT unless `ptr` is device or managed
 // memory usable on `device` (the context's). `argument` names it.

@@ -50,6 +50,9 @@ template <class Source>
 void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
                        const float* object, const Source& source, int64_t num_patches,
                        float* patches) {
+  require_host_pointer(object, "object");
+  // Page-locked output is written by the copy engine directly.
+  const bool direct = require_host_pointer(patches, "patches") == cudaMemoryTypeHost;
   const int64_t num_groups = num_patches / g.group_size;
   const uint64_t group_out = static_cast<uint64_t>(g.group_size * g.n * g.n * g.element_bytes);
   const uint64_t object_bytes = static_cast<uint64_t>(g.height * g.width * g.element_bytes);
@@ -58,16 +61,23 @@ void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractG
                   num_groups, Workspace::kLanes, kTargetChunkBytes);
 
   const DeviceBuffer d_object(object_bytes);
-  check_cuda(cudaMemcpy(d_object.as<void>(), object, object_bytes, cudaMemcpyHostToDevice),
-             "copying the object to the device");
   const size_t slot_out = plan.groups_per_chunk * group_out;
   const size_t slot_offsets = plan.groups_per_chunk * source.group_bytes();
   const DeviceBuffer d_out[Workspace::kLanes] = {DeviceBuffer(slot_out), DeviceBuffer(slot_out)};
   const DeviceBuffer d_offsets[Workspace::kLanes] = {DeviceBuffer(slot_offsets),
                                                      DeviceBuffer(slot_offsets)};
-  const bool direct = is_pinned_host(patches);
   if (!direct) ws.reserve_staging(slot_out);
   const LaneDrain drain(ws);  // destroyed before the buffers above
+
+  // The object goes up on a lane, not with cudaMemcpy on the legacy default
+  // stream: from pageable memory that returns once the data is staged, with
+  // the last DMA possibly still in flight, and the lanes are non-blocking
+  // streams that would not wait for it. Both lanes read it: wait here.
+  const cudaStream_t first = ws.streams[0].get();
+  check_cuda(
+      cudaMemcpyAsync(d_object.as<void>(), object, object_bytes, cudaMemcpyHostToDevice, first),
+      "copying the object to the device");
+  check_cuda(cudaStreamSynchronize(first), "copying the object to the device");
 
   auto* out = reinterpret_cast<unsigned char*>(patches);
   int64_t pending[Workspace::kLanes] = {-1, -1};
@@ -126,14 +136,19 @@ void run(const ptp_context& context, Workspace& ws, const ExtractGeometry& g, co
   if (g.memory == PTP_MEMORY_DEVICE) {
     require_device_pointer(object, context.device, "object");
     require_device_pointer(patches, context.device, "patches");
+    require_aligned(object, sizeof(float), "object");
+    require_aligned(patches, sizeof(float), "patches");
     if (arrays.legacy) {
       require_device_pointer(arrays.global, context.device, "global_offsets");
       require_device_pointer(arrays.local, context.device, "local_offsets");
+      require_aligned(arrays.global, sizeof(T), "global_offsets");
+      require_aligned(arrays.local, sizeof(T), "local_offsets");
       const math::LegacyOffsets<T> offsets{static_cast<const T*>(arrays.global),
                                            static_cast<const T*>(arrays.local), g.group_size};
       extract_on_device(context, ws, g, object, offsets, true, num_patches, patches);
     } else {
       require_device_pointer(arrays.pairs, context.device, "offsets");
+      require_aligned(arrays.pairs, sizeof(T), "offsets");
       const math::PairOffsets<T> offsets{static_cast<const T*>(arrays.pairs)};
       extract_on_device(context, ws, g, object, offsets, false, num_patches, patches);
     }

@@ -47,6 +47,11 @@ template <class T>
 void reassemble_from_host(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
                           const unsigned char* patches, const T* offsets, int64_t num_patches,
                           void* canvas, float* weights) {
+  require_host_pointer(canvas, "canvas");
+  if (weights != nullptr) require_host_pointer(weights, "weights");
+  // Page-locked patches are read by the copy engine directly.
+  const bool direct =
+      num_patches == 0 || require_host_pointer(patches, "patches") == cudaMemoryTypeHost;
   const int64_t num_groups = num_patches / g.group_size;
   const uint64_t canvas_bytes = static_cast<uint64_t>(g.height * g.width * g.element_bytes);
   const uint64_t weights_bytes =
@@ -65,7 +70,6 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
                                                      DeviceBuffer(slot_patches)};
   const DeviceBuffer d_offsets[Workspace::kLanes] = {DeviceBuffer(slot_offsets),
                                                      DeviceBuffer(slot_offsets)};
-  const bool direct = num_patches == 0 || is_pinned_host(patches);
   if (!direct) ws.reserve_staging(slot_patches);
   const LaneDrain drain(ws);
 
@@ -103,11 +107,16 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
   }
   for (const Stream& stream : ws.streams)
     check_cuda(cudaStreamSynchronize(stream.get()), "reassembling patches");
-  check_cuda(cudaMemcpy(canvas, d_canvas.as<void>(), canvas_bytes, cudaMemcpyDeviceToHost),
-             "copying the canvas to the host");
+  // On a lane, not with cudaMemcpy on the legacy default stream, which would
+  // also wait for the caller's unrelated work on blocking streams.
+  check_cuda(
+      cudaMemcpyAsync(canvas, d_canvas.as<void>(), canvas_bytes, cudaMemcpyDeviceToHost, first),
+      "copying the canvas to the host");
   if (weights != nullptr)
-    check_cuda(cudaMemcpy(weights, d_weights.as<void>(), weights_bytes, cudaMemcpyDeviceToHost),
+    check_cuda(cudaMemcpyAsync(weights, d_weights.as<void>(), weights_bytes, cudaMemcpyDeviceToHost,
+                               first),
                "copying the weights to the host");
+  check_cuda(cudaStreamSynchronize(first), "copying the canvas to the host");
 }
 
 template <class T>
@@ -115,12 +124,18 @@ void reassemble_on_device(const ptp_context& context, Workspace& ws, const Extra
                           const float* patches, const T* offsets, int64_t num_patches,
                           float* canvas, float* weights) {
   require_device_pointer(canvas, context.device, "canvas");
-  if (weights != nullptr) require_device_pointer(weights, context.device, "weights");
+  require_aligned(canvas, sizeof(float), "canvas");
+  if (weights != nullptr) {
+    require_device_pointer(weights, context.device, "weights");
+    require_aligned(weights, sizeof(float), "weights");
+  }
   const math::PairOffsets<T> pairs{offsets};
   const auto stream = static_cast<cudaStream_t>(context.stream);
   if (num_patches > 0) {
     require_device_pointer(patches, context.device, "patches");
     require_device_pointer(offsets, context.device, "offsets");
+    require_aligned(patches, sizeof(float), "patches");
+    require_aligned(offsets, sizeof(T), "offsets");
     const int64_t bad = first_nonfinite_offset(ws, pairs, num_patches, stream);
     if (bad >= 0)
       fail(PTP_ERROR_NON_FINITE, describe_offset(bad, g.group_size, false) + " is not finite");

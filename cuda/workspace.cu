@@ -1,5 +1,7 @@
 #include "workspace.cuh"
 
+#include <memory>
+
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
 #include "device_guard.cuh"
@@ -7,11 +9,17 @@
 namespace ptychopatch::impl::gpu {
 namespace {
 
-// The streams and events are created on the device current at construction.
+// The streams and events are created on the device current at construction,
+// and released with that device current again (ptp_context_destroy may run
+// on any thread, with any device current, or none).
 std::shared_ptr<Workspace> make_on(int32_t device) {
   const ScopedDevice scoped(device);
   check_cuda(scoped.status(), "cudaSetDevice");
-  return std::make_shared<Workspace>(device);
+  auto owned = std::make_unique<Workspace>(device);
+  return std::shared_ptr<Workspace>(owned.release(), [](Workspace* ws) {
+    const ScopedDevice release_on(ws->device);
+    delete ws;
+  });
 }
 
 }  // namespace

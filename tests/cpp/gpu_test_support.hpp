@@ -6,17 +6,36 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "ptychopatch.hpp"
 
+// Skips unless a GPU context can be made: a device that is present but
+// cannot run this build's kernels (another architecture) skips too.
 #define REQUIRE_GPU()                                                                   \
   do {                                                                                  \
-    if (ptychopatch::cuda_device_count() == 0)                                          \
-      GTEST_SKIP() << "no usable CUDA device (no driver, no GPU, or a CPU-only build)"; \
+    const std::string& gpu_problem = gpu_test::gpu_unusable_reason();                   \
+    if (!gpu_problem.empty()) GTEST_SKIP() << "no usable CUDA device: " << gpu_problem; \
   } while (0)
 
 namespace gpu_test {
+
+// Empty when a PTP_BACKEND_GPU context can be created, else why not (asked
+// once per test program).
+inline const std::string& gpu_unusable_reason() {
+  static const std::string reason = []() -> std::string {
+    if (ptychopatch::cuda_device_count() == 0) return "no driver, no GPU, or a CPU-only build";
+    ptp_context_options options;
+    ptp_context_options_init(&options, sizeof options);
+    options.backend = PTP_BACKEND_GPU;
+    ptp_context* context = nullptr;
+    if (ptp_context_create(&options, &context) != PTP_SUCCESS) return ptp_last_error_message();
+    ptp_context_destroy(context);
+    return {};
+  }();
+  return reason;
+}
 
 // A device copy of a host vector (or uninitialised device memory).
 template <class T>
@@ -25,8 +44,13 @@ class DeviceArray {
   explicit DeviceArray(size_t count) : count_(count) {
     EXPECT_EQ(cudaMalloc(&ptr_, bytes() == 0 ? 1 : bytes()), cudaSuccess);
   }
+  // The uploads and fills below run on the legacy default stream, while the
+  // library may read these arrays on a non-blocking stream that does not
+  // wait for it (and cudaMemcpy from pageable memory may return before its
+  // last DMA lands; cudaMemset is asynchronous): each one waits until done.
   explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
     EXPECT_EQ(cudaMemcpy(ptr_, host.data(), bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   }
   ~DeviceArray() { cudaFree(ptr_); }
   DeviceArray(const DeviceArray&) = delete;
@@ -34,7 +58,10 @@ class DeviceArray {
 
   T* get() const { return static_cast<T*>(ptr_); }
   size_t bytes() const { return count_ * sizeof(T); }
-  void fill_bytes(int value) { EXPECT_EQ(cudaMemset(ptr_, value, bytes()), cudaSuccess); }
+  void fill_bytes(int value) {
+    EXPECT_EQ(cudaMemset(ptr_, value, bytes()), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  }
   std::vector<T> to_host() const {
     std::vector<T> host(count_);
     EXPECT_EQ(cudaMemcpy(host.data(), ptr_, bytes(), cudaMemcpyDeviceToHost), cudaSuccess);

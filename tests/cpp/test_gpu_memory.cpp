@@ -2,11 +2,18 @@
 // budget and staged through pinned memory, pinned outputs written directly,
 // device arrays on a caller's stream. Every result must equal the CPU path
 // bit for bit. Skips, saying why, where no device is usable.
+#include <cuda.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <complex>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "gpu_test_support.hpp"
@@ -241,6 +248,81 @@ TEST(GpuDeviceArrays, HostPointerPassedAsDeviceIsNamed) {
       << ptp_last_error_message();
 }
 
+TEST(GpuDeviceArrays, MisalignedPointersAreRejectedAndTheContextSurvives) {
+  REQUIRE_GPU();
+  Problem p = make_problem(16, 16, 4, 1, 3, 1, PTP_LAYOUT_FLAT, 2);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<float> object(p.object.data);
+  // One spare double in front, so the offsets can start 4 bytes in.
+  std::vector<double> shifted(p.xy.size() + 1, 0.0);
+  const DeviceArray<double> offsets(shifted);
+  DeviceArray<float> out(p.out_bytes() / sizeof(float));
+  auto ctx = gpu_context(0);
+  const void* misaligned = reinterpret_cast<const unsigned char*>(offsets.get()) + 4;
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), misaligned, p.num_patches,
+                                out.get(), out.bytes()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("'offsets' is not aligned"),
+            std::string::npos)
+      << ptp_last_error_message();
+  // Nothing was launched on the bad pointer, so the same context still works.
+  const DeviceArray<double> good(p.xy);
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), good.get(), p.num_patches,
+                                out.get(), out.bytes()),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  expect_bitwise(out.to_host(), extract_on_cpu([&] {
+                   Problem host = p;
+                   host.desc.memory = PTP_MEMORY_HOST;
+                   return host;
+                 }()));
+}
+
+TEST(GpuHostArrays, DevicePointerPassedAsHostIsNamed) {
+  REQUIRE_GPU();
+  const Problem p = make_problem(16, 16, 4, 1, 3, 2, PTP_LAYOUT_FLAT, 5);
+  DeviceArray<float> out(p.out_bytes() / sizeof(float));
+  auto ctx = gpu_context(0);
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, p.object.data.data(), p.xy.data(),
+                                p.num_patches, out.get(), out.bytes()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("'patches'"), std::string::npos)
+      << ptp_last_error_message();
+}
+
+// The library switches to the context's device only for the call: on a
+// thread with no CUDA context current, none may be current afterwards (a
+// restore through cudaSetDevice would leave device 0's primary context
+// current, creating it on a GPU the caller never chose).
+TEST(GpuContext, ThreadWithoutAContextIsLeftWithout) {
+  REQUIRE_GPU();
+  void* get_current = nullptr;
+  cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+  ASSERT_EQ(cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &get_current, 4000,
+                                             cudaEnableDefault, &found),
+            cudaSuccess);
+  ASSERT_EQ(found, cudaDriverEntryPointSuccess);
+  const auto ctx_get_current = reinterpret_cast<CUresult(CUDAAPI*)(CUcontext*)>(get_current);
+  const Problem p = make_problem(16, 16, 4, 1, 3, 2, PTP_LAYOUT_FLAT, 6);
+  auto ctx = gpu_context(0);
+  CUcontext before = reinterpret_cast<CUcontext>(1);
+  CUcontext after = reinterpret_cast<CUcontext>(1);
+  std::vector<float> got(p.out_bytes() / sizeof(float));
+  ptp_status status = PTP_ERROR_INTERNAL;
+  std::thread worker([&] {
+    ctx_get_current(&before);
+    status = ptp_extract_patches(ctx.get(), &p.desc, p.object.data.data(), p.xy.data(),
+                                 p.num_patches, got.data(), p.out_bytes());
+    ctx_get_current(&after);
+  });
+  worker.join();
+  ASSERT_EQ(status, PTP_SUCCESS);
+  EXPECT_EQ(before, nullptr);
+  EXPECT_EQ(after, nullptr);
+  expect_bitwise(got, extract_on_cpu(p));
+}
+
 // ---------------------------------------------------------------- adjoint
 
 struct Canvases {
@@ -316,6 +398,21 @@ TEST(GpuReassembly, DeviceArraysOnAUserStream) {
   stream.sync();
   expect_close(canvas.to_host(), expected.canvas);
   expect_close(weights.to_host(), expected.weights);
+}
+
+TEST(GpuReassembly, NoPatchesOnDeviceGiveZeroCanvases) {
+  REQUIRE_GPU();
+  Problem p = make_problem(30, 20, 8, 2, 1, 2, PTP_LAYOUT_CHANNEL, 71);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  DeviceArray<float> canvas(30 * 20 * 2), weights(30 * 20);
+  canvas.fill_bytes(0x11);
+  weights.fill_bytes(0x11);
+  auto ctx = gpu_context(0);
+  ptychopatch::check(ptp_reassemble_patches(ctx.get(), &p.desc, nullptr, nullptr, 0, canvas.get(),
+                                            canvas.bytes(), weights.get(), weights.bytes()));
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  for (float v : canvas.to_host()) ASSERT_EQ(v, 0.0f);
+  for (float v : weights.to_host()) ASSERT_EQ(v, 0.0f);
 }
 
 TEST(GpuReassembly, DotProductTestOnTheGpu) {
