@@ -190,8 +190,10 @@ PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32
 PTP_API ptp_status ptp_context_set_stream(ptp_context* context, void* cuda_stream);
 PTP_API ptp_status ptp_context_get_stream(const ptp_context* context, void** cuda_stream);
 
-/* Number of usable CUDA devices: 0 when the library was built without
- * CUDA, or when no driver or device is present (this is not an error). */
+/* Number of CUDA devices the driver reports: 0 when the library was built
+ * without CUDA, or when no driver or device is present (this is not an
+ * error). Whether a device can run this build's kernels is decided when a
+ * context is created on it (PTP_BACKEND_GPU fails with the reason). */
 PTP_API ptp_status ptp_cuda_device_count(int32_t* count);
 
 /* ------------------------------------------------------ patch extraction */
