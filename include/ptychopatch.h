@@ -271,7 +271,8 @@ PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void
                                               int64_t num_groups, void* patches,
                                               size_t patches_bytes);
 
-/* One-shot convenience: make a plan on context (NULL = a default context),
+/* One-shot convenience: make a plan on context (NULL = the library's shared default
+ * context: AUTO backend, made on first use and kept),
  * execute it once, destroy it. */
 PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_desc* desc,
                                        const void* object, const void* offsets, int64_t num_patches,
@@ -305,7 +306,8 @@ PTP_API ptp_status ptp_reassemble_execute(ptp_extract_plan* plan, const void* pa
                                           size_t canvas_bytes, float* weights,
                                           size_t weights_bytes);
 
-/* One-shot convenience: make a plan on context (NULL = a default context),
+/* One-shot convenience: make a plan on context (NULL = the library's shared default
+ * context: AUTO backend, made on first use and kept),
  * reassemble once, destroy it. */
 PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extract_desc* desc,
                                           const void* patches, const void* offsets,
