@@ -1,9 +1,11 @@
 // Helpers shared by the benchmarks in this folder: the PtychoPINN-sized
-// workload's offsets, and a console reporter that keeps each benchmark's
-// figures so a summary can give ratios between benchmarks of the same run.
+// workload, the rate counters, the legacy-loop benchmark, and a console
+// reporter that keeps each benchmark's figures so a summary can give ratios
+// between benchmarks of the same run.
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <cstdint>
 #include <map>
@@ -11,6 +13,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "legacy_oracle.hpp"
 
 namespace bench {
 
@@ -25,6 +29,48 @@ inline std::vector<double> fractional_offsets(int64_t count, int64_t extent, int
   std::vector<double> xy(static_cast<size_t>(2 * count));
   for (double& v : xy) v = u(rng);
   return xy;
+}
+
+// PtychoPINN's sizes: 64 x 64 complex64 patches from a 1,024 x 1,024
+// object, in groups of 4 (gridsize 2).
+constexpr int64_t kObject = 1024;
+constexpr int64_t kN = 64;
+constexpr int64_t kGroupSize = 4;
+constexpr int64_t kPatchBytes = kN * kN * 8;
+constexpr int64_t kMaxPatches = 200000;  // the most patches any benchmark takes
+constexpr int64_t kLegacyPatches = 4;    // per iteration: each one warps the whole object
+
+// What every benchmark measures: the object, and kMaxPatches (x, y) offsets,
+// fractional, inside it; a benchmark of fewer patches takes the leading
+// ones. Made on first use.
+struct Workload {
+  oracle::Image object = oracle::random_image(kObject, kObject, 2, 1);
+  std::vector<double> offsets = fractional_offsets(kMaxPatches, kObject, kN);
+};
+
+inline const Workload& workload() {
+  static const Workload w;
+  return w;
+}
+
+// items_per_second and bytes_per_second from what one iteration processes.
+inline void set_rates(benchmark::State& state, int64_t items, int64_t bytes) {
+  state.SetItemsProcessed(state.iterations() * items);
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+
+// The legacy per-patch loop (tests/cpp/legacy_oracle.hpp) on the CPU, on all
+// OpenMP threads: kLegacyPatches patches of the workload per iteration, in
+// the channel layout.
+inline void BM_LegacyLoop(benchmark::State& state) {
+  const Workload& w = workload();
+  const std::vector<float> xy(w.offsets.begin(), w.offsets.begin() + 2 * kLegacyPatches);
+  for (auto _ : state) {
+    auto out = oracle::extract(w.object, kN, xy, true, kGroupSize);
+    benchmark::DoNotOptimize(out.data());
+  }
+  set_rates(state, kLegacyPatches, kLegacyPatches * kPatchBytes);
+  state.counters["threads"] = omp_get_max_threads();
 }
 
 // Google Benchmark's console table, plus the counters of the run that stands

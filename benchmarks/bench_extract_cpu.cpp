@@ -5,53 +5,52 @@
 //
 //   build/benchmarks/bench_extract_cpu [--benchmark_min_time=2]
 #include <benchmark/benchmark.h>
-#include <omp.h>
 
+#include <complex>
 #include <cstdio>
 #include <vector>
 
 #include "bench_common.hpp"
-#include "legacy_oracle.hpp"
 #include "ptychopatch.hpp"
 
 namespace {
 
-constexpr int64_t kObject = 1024;
-constexpr int64_t kN = 64;
-constexpr int64_t kGroupSize = 4;
+using bench::kGroupSize;
+using bench::kN;
+using bench::kObject;
+using bench::kPatchBytes;
 constexpr int64_t kPatches = 20000;
-constexpr int64_t kLegacyPatches = 4;  // per iteration: each one warps the whole object
 
-struct Workload {
-  oracle::Image object = oracle::random_image(kObject, kObject, 2, 1);
-  // (x, y) per patch, fractional, inside
-  std::vector<double> offsets = bench::fractional_offsets(kPatches, kObject, kN);
+// The library's CPU context and plan for a benchmark's (layout, threads)
+// arguments.
+struct LibraryPlan {
+  explicit LibraryPlan(const benchmark::State& state)
+      : layout(static_cast<ptp_layout>(state.range(0))),
+        ctx(PTP_BACKEND_CPU, static_cast<int>(state.range(1))),
+        plan(ctx, kObject, kObject, kN, layout == PTP_LAYOUT_CHANNEL ? kGroupSize : 1, layout) {}
+
+  // Rates of kPatches patches per iteration, and the threads that ran them.
+  void report(benchmark::State& state) const {
+    bench::set_rates(state, kPatches, kPatches * kPatchBytes);
+    state.counters["threads"] = ctx.num_threads();
+  }
+
+  ptp_layout layout;
+  ptychopatch::Context ctx;
+  ptychopatch::ExtractPlan<std::complex<float>> plan;
 };
 
-const Workload& workload() {
-  static const Workload w;
-  return w;
-}
-
-constexpr double kPatchBytes = kN * kN * 8.0;
-
 void BM_Library(benchmark::State& state) {
-  const auto layout = static_cast<ptp_layout>(state.range(0));
-  const int threads = static_cast<int>(state.range(1));
-  const Workload& w = workload();
-  ptychopatch::Context ctx(PTP_BACKEND_CPU, threads);
-  ptychopatch::ExtractPlan<std::complex<float>> plan(
-      ctx, kObject, kObject, kN, layout == PTP_LAYOUT_CHANNEL ? kGroupSize : 1, layout);
-  std::vector<std::complex<float>> out(plan.output_size(kPatches));
+  const bench::Workload& w = bench::workload();
+  LibraryPlan lib(state);
+  std::vector<std::complex<float>> out(lib.plan.output_size(kPatches));
   const auto* object = reinterpret_cast<const std::complex<float>*>(w.object.data.data());
   for (auto _ : state) {
-    plan.execute(object, w.offsets.data(), kPatches, out.data(), out.size());
+    lib.plan.execute(object, w.offsets.data(), kPatches, out.data(), out.size());
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  state.SetItemsProcessed(state.iterations() * kPatches);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kPatches * kPatchBytes));
-  state.counters["threads"] = ctx.num_threads();
+  lib.report(state);
 }
 BENCHMARK(BM_Library)
     ->ArgNames({"layout", "threads"})
@@ -65,24 +64,18 @@ BENCHMARK(BM_Library)
 // The adjoint at the same sizes: the same patches scattered back into a
 // 1,024^2 canvas with the weights canvas (what averaging needs).
 void BM_Reassemble(benchmark::State& state) {
-  const auto layout = static_cast<ptp_layout>(state.range(0));
-  const int threads = static_cast<int>(state.range(1));
-  const Workload& w = workload();
-  ptychopatch::Context ctx(PTP_BACKEND_CPU, threads);
-  ptychopatch::ExtractPlan<std::complex<float>> plan(
-      ctx, kObject, kObject, kN, layout == PTP_LAYOUT_CHANNEL ? kGroupSize : 1, layout);
-  std::vector<std::complex<float>> patches(plan.output_size(kPatches), {0.5f, -0.25f});
+  const bench::Workload& w = bench::workload();
+  LibraryPlan lib(state);
+  std::vector<std::complex<float>> patches(lib.plan.output_size(kPatches), {0.5f, -0.25f});
   std::vector<std::complex<float>> canvas(kObject * kObject);
   std::vector<float> weights(kObject * kObject);
   for (auto _ : state) {
-    plan.reassemble(patches.data(), w.offsets.data(), kPatches, canvas.data(), canvas.size(),
-                    weights.data(), weights.size());
+    lib.plan.reassemble(patches.data(), w.offsets.data(), kPatches, canvas.data(), canvas.size(),
+                        weights.data(), weights.size());
     benchmark::DoNotOptimize(canvas.data());
     benchmark::ClobberMemory();
   }
-  state.SetItemsProcessed(state.iterations() * kPatches);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kPatches * kPatchBytes));
-  state.counters["threads"] = ctx.num_threads();
+  lib.report(state);
 }
 BENCHMARK(BM_Reassemble)
     ->ArgNames({"layout", "threads"})
@@ -91,17 +84,7 @@ BENCHMARK(BM_Reassemble)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-void BM_LegacyLoop(benchmark::State& state) {
-  const Workload& w = workload();
-  std::vector<float> offsets(w.offsets.begin(), w.offsets.begin() + 2 * kLegacyPatches);
-  for (auto _ : state) {
-    auto out = oracle::extract(w.object, kN, offsets, true, kGroupSize);
-    benchmark::DoNotOptimize(out.data());
-  }
-  state.SetItemsProcessed(state.iterations() * kLegacyPatches);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kLegacyPatches * kPatchBytes));
-  state.counters["threads"] = omp_get_max_threads();
-}
+using bench::BM_LegacyLoop;
 BENCHMARK(BM_LegacyLoop)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Patches/s of every benchmark, and the ratio to the legacy loop, from the

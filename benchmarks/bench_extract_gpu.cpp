@@ -25,7 +25,6 @@
 //       --benchmark_report_aggregates_only=true] [--benchmark_filter=Device]
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -38,18 +37,16 @@
 #include <vector>
 
 #include "bench_common.hpp"
-#include "legacy_oracle.hpp"
 #include "ptychopatch.h"
 
 namespace {
 
-constexpr int64_t kObject = 1024;
-constexpr int64_t kN = 64;
-constexpr int64_t kGroupSize = 4;
+using bench::kGroupSize;
+using bench::kN;
+using bench::kObject;
+using bench::kPatchBytes;
 constexpr int64_t kSmall = 20000;
-constexpr int64_t kLarge = 200000;
-constexpr int64_t kLegacyPatches = 4;  // per iteration: each one warps the whole object
-constexpr size_t kPatchBytes = kN * kN * 8;
+constexpr int64_t kLarge = bench::kMaxPatches;
 constexpr size_t kObjectBytes = kObject * kObject * 8;
 constexpr size_t kWeightsBytes = kObject * kObject * 4;
 
@@ -86,16 +83,38 @@ DeviceBuffer device_alloc(size_t bytes) {
   return DeviceBuffer(p);
 }
 
-// The host inputs: the same object and offsets as bench_extract_cpu (whose
-// first 20,000 offsets are these).
-struct HostWorkload {
-  oracle::Image object = oracle::random_image(kObject, kObject, 2, 1);
-  std::vector<double> offsets = bench::fractional_offsets(kLarge, kObject, kN);
-};
+// Grows the host `buffer` (`capacity` bytes so far) to at least `bytes` with
+// `allocate(bytes)`, filled once with 0x5a: never time on zeros (nor on
+// something a kernel would write), and fault the pages in before timing.
+template <class Buffer, class Allocate>
+void* grow_host(Buffer& buffer, size_t& capacity, size_t bytes, Allocate&& allocate) {
+  if (bytes > capacity) {
+    buffer.reset();
+    capacity = 0;
+    buffer = allocate(bytes);
+    std::memset(buffer.get(), 0x5a, bytes);
+    capacity = bytes;
+  }
+  return buffer.get();
+}
 
-const HostWorkload& host_workload() {
-  static const HostWorkload w;
-  return w;
+// ------------------------------------------------------------------- timing
+
+// Wall seconds of `body`.
+template <class Body>
+double wall_seconds(Body&& body) {
+  const auto t0 = std::chrono::steady_clock::now();
+  body();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The median of `runs` timings returned by `sample()`.
+template <class Sample>
+double median_of(int runs, Sample&& sample) {
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) t.push_back(sample());
+  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+  return t[t.size() / 2];
 }
 
 // Inputs in device memory, and output buffers that grow to the largest size
@@ -106,8 +125,8 @@ struct Rig {
   cudaStream_t stream = nullptr;
   cudaEvent_t start = nullptr;
   cudaEvent_t stop = nullptr;
-  const oracle::Image& object = host_workload().object;
-  const std::vector<double>& offsets = host_workload().offsets;
+  const oracle::Image& object = bench::workload().object;  // as bench_extract_cpu's
+  const std::vector<double>& offsets = bench::workload().offsets;
   DeviceBuffer d_object, d_offsets, d_canvas, d_weights;
   DeviceBuffer d_out, d_copy;  // patches, and the D2D copy's destination
   size_t d_out_bytes = 0;
@@ -145,26 +164,15 @@ struct Rig {
     d_out_bytes = bytes;
   }
   void* ensure_pinned(size_t bytes) {
-    if (bytes > pinned_bytes) {
-      pinned_out.reset();
-      pinned_bytes = 0;
+    return grow_host(pinned_out, pinned_bytes, bytes, [](size_t size) {
       void* p = nullptr;
-      CUDA_OK(cudaMallocHost(&p, bytes));
-      pinned_out.reset(p);
-      std::memset(p, 0x5a, bytes);
-      pinned_bytes = bytes;
-    }
-    return pinned_out.get();
+      CUDA_OK(cudaMallocHost(&p, size));
+      return PinnedBuffer(p);
+    });
   }
   void* ensure_pageable(size_t bytes) {
-    if (bytes > pageable_bytes) {
-      pageable_out.reset();
-      pageable_bytes = 0;
-      pageable_out.reset(new char[bytes]);
-      std::memset(pageable_out.get(), 0x5a, bytes);  // fault the pages in once
-      pageable_bytes = bytes;
-    }
-    return pageable_out.get();
+    return grow_host(pageable_out, pageable_bytes, bytes,
+                     [](size_t size) { return std::unique_ptr<char[]>(new char[size]); });
   }
 
   // Seconds of the work `body` enqueues on the stream, from events.
@@ -189,10 +197,7 @@ struct Rig {
       CUDA_OK(cudaMemcpyAsync(d_copy.get(), d_out.get(), bytes, cudaMemcpyDeviceToDevice, stream));
     };
     copy();  // warm-up
-    std::vector<double> t;
-    for (int i = 0; i < 9; ++i) t.push_back(event_seconds(copy));
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    return d2d_seconds[bytes] = t[t.size() / 2];
+    return d2d_seconds[bytes] = median_of(9, [&] { return event_seconds(copy); });
   }
 
   // Median wall time of a plain cudaMemcpy of `bytes` from the device to
@@ -202,15 +207,9 @@ struct Rig {
     if (it != d2h_seconds.end()) return it->second;
     ensure_device_out(bytes);
     void* host = ensure_pinned(bytes);
-    CUDA_OK(cudaMemcpy(host, d_out.get(), bytes, cudaMemcpyDeviceToHost));  // warm-up
-    std::vector<double> t;
-    for (int i = 0; i < 5; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      CUDA_OK(cudaMemcpy(host, d_out.get(), bytes, cudaMemcpyDeviceToHost));
-      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    return d2h_seconds[bytes] = t[t.size() / 2];
+    auto copy = [&] { CUDA_OK(cudaMemcpy(host, d_out.get(), bytes, cudaMemcpyDeviceToHost)); };
+    copy();  // warm-up
+    return d2h_seconds[bytes] = median_of(5, [&] { return wall_seconds(copy); });
   }
 };
 
@@ -272,7 +271,7 @@ size_t output_bytes(const ptp_extract_desc& desc, int64_t patches) {
 // CPU backend's, bit for bit (the library's contract): a guard against
 // timing a path that does not compute the patches.
 void check_first_group(const ptp_extract_desc& gpu_desc, const void* gpu_patches) {
-  const HostWorkload& r = host_workload();
+  const bench::Workload& r = bench::workload();
   ptp_extract_desc desc = gpu_desc;
   desc.memory = PTP_MEMORY_HOST;
   const int64_t patches = desc.group_size;
@@ -285,14 +284,28 @@ void check_first_group(const ptp_extract_desc& gpu_desc, const void* gpu_patches
     throw std::runtime_error("GPU patches differ from the CPU backend's (first group)");
 }
 
-void set_rates(benchmark::State& state, int64_t patches, size_t bytes) {
-  state.SetItemsProcessed(state.iterations() * patches);
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
-}
+// What one measured benchmark reports: patches and bytes per call, its mean
+// seconds per call, and the seconds of the reference copy of those bytes.
+struct Measured {
+  int64_t patches;
+  size_t bytes;
+  double per_call;
+  double copy;
+};
 
-void set_copy_counters(benchmark::State& state, double seconds_per_call, double copy_seconds) {
-  state.counters["copy_ms"] = copy_seconds * 1e3;
-  state.counters["t_over_copy"] = copy_seconds > 0 ? seconds_per_call / copy_seconds : 0.0;
+// Runs `measure()`, which sets up, runs the benchmark loop and returns its
+// Measured, and sets the counters from it; an exception skips the benchmark
+// with its message.
+template <class Measure>
+void run_measured(benchmark::State& state, Measure&& measure) {
+  try {
+    const Measured m = measure();
+    bench::set_rates(state, m.patches, static_cast<int64_t>(m.bytes));
+    state.counters["copy_ms"] = m.copy * 1e3;
+    state.counters["t_over_copy"] = m.copy > 0 ? m.per_call / m.copy : 0.0;
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
 }
 
 // Runs the benchmark loop on device work: `body` enqueues one call on the
@@ -313,69 +326,81 @@ double device_loop(benchmark::State& state, Body&& body) {
   return state.iterations() > 0 ? total / static_cast<double>(state.iterations()) : 0.0;
 }
 
+// Runs the benchmark loop on calls that return when done: `body` makes one
+// call; each iteration's wall time is measured around it. Returns the mean
+// seconds per call.
+template <class Body>
+double host_loop(benchmark::State& state, Body&& body) {
+  double total = 0.0;
+  for (auto _ : state) {
+    total += wall_seconds(body);
+    benchmark::ClobberMemory();
+  }
+  return total / static_cast<double>(std::max<int64_t>(state.iterations(), 1));
+}
+
+// A GPU plan on device arrays for a benchmark's (layout, patches) arguments,
+// on the rig's stream, with the rig's output buffers grown to its output.
+struct DevicePlan {
+  explicit DevicePlan(const benchmark::State& state)
+      : patches(state.range(1)),
+        ctx(make_context(PTP_BACKEND_GPU, rig().stream)),
+        desc(make_desc(static_cast<ptp_layout>(state.range(0)), PTP_MEMORY_DEVICE)),
+        plan(make_plan(ctx.get(), desc)),
+        bytes(output_bytes(desc, patches)) {
+    rig().ensure_device_out(bytes);
+  }
+
+  // Enqueues the extraction of the rig's device object into its d_out.
+  void extract() const {
+    Rig& r = rig();
+    PTP_OK(ptp_extract_execute(plan.get(), r.d_object.get(), r.d_offsets.get(), patches,
+                               r.d_out.get(), bytes));
+  }
+
+  int64_t patches;
+  ContextHandle ctx;
+  ptp_extract_desc desc;
+  PlanHandle plan;
+  size_t bytes;
+};
+
 // --------------------------------------------------------------- benchmarks
 
 void BM_DeviceExtract(benchmark::State& state) {
-  try {
-    const auto layout = static_cast<ptp_layout>(state.range(0));
-    const int64_t patches = state.range(1);
+  run_measured(state, [&] {
     Rig& r = rig();
-    ContextHandle ctx = make_context(PTP_BACKEND_GPU, r.stream);
-    const ptp_extract_desc desc = make_desc(layout, PTP_MEMORY_DEVICE);
-    PlanHandle plan = make_plan(ctx.get(), desc);
-    const size_t bytes = output_bytes(desc, patches);
-    r.ensure_device_out(bytes);
-    const double copy = r.d2d_copy_seconds(bytes);
-    auto extract = [&] {
-      PTP_OK(ptp_extract_execute(plan.get(), r.d_object.get(), r.d_offsets.get(), patches,
-                                 r.d_out.get(), bytes));
-    };
+    const DevicePlan p(state);
+    const double copy = r.d2d_copy_seconds(p.bytes);
     // Poison, run once, check the first group against the CPU backend.
-    CUDA_OK(cudaMemsetAsync(r.d_out.get(), 0xff, bytes, r.stream));
-    extract();
-    std::vector<char> first(output_bytes(desc, desc.group_size));
+    CUDA_OK(cudaMemsetAsync(r.d_out.get(), 0xff, p.bytes, r.stream));
+    p.extract();
+    std::vector<char> first(output_bytes(p.desc, p.desc.group_size));
     CUDA_OK(cudaMemcpyAsync(first.data(), r.d_out.get(), first.size(), cudaMemcpyDeviceToHost,
                             r.stream));
     CUDA_OK(cudaStreamSynchronize(r.stream));
-    check_first_group(desc, first.data());
-
-    const double per_call = device_loop(state, extract);
-    set_rates(state, patches, bytes);
-    set_copy_counters(state, per_call, copy);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
+    check_first_group(p.desc, first.data());
+    return Measured{p.patches, p.bytes, device_loop(state, [&] { p.extract(); }), copy};
+  });
 }
 
 void BM_DeviceReassemble(benchmark::State& state) {
-  try {
-    const auto layout = static_cast<ptp_layout>(state.range(0));
-    const int64_t patches = state.range(1);
+  run_measured(state, [&] {
     Rig& r = rig();
-    ContextHandle ctx = make_context(PTP_BACKEND_GPU, r.stream);
-    const ptp_extract_desc desc = make_desc(layout, PTP_MEMORY_DEVICE);
-    PlanHandle plan = make_plan(ctx.get(), desc);
-    const size_t bytes = output_bytes(desc, patches);
-    r.ensure_device_out(bytes);
-    const double copy = r.d2d_copy_seconds(bytes);
-    // Real patches as input (never time on poison or zeros).
-    PTP_OK(ptp_extract_execute(plan.get(), r.d_object.get(), r.d_offsets.get(), patches,
-                               r.d_out.get(), bytes));
-    auto reassemble = [&] {
-      PTP_OK(ptp_reassemble_execute(plan.get(), r.d_out.get(), r.d_offsets.get(), patches,
+    const DevicePlan p(state);
+    const double copy = r.d2d_copy_seconds(p.bytes);
+    p.extract();  // real patches as input (never time on poison or zeros)
+    const double per_call = device_loop(state, [&] {
+      PTP_OK(ptp_reassemble_execute(p.plan.get(), r.d_out.get(), r.d_offsets.get(), p.patches,
                                     r.d_canvas.get(), kObjectBytes,
                                     static_cast<float*>(r.d_weights.get()), kWeightsBytes));
-    };
-    const double per_call = device_loop(state, reassemble);
-    set_rates(state, patches, bytes);
-    set_copy_counters(state, per_call, copy);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
+    });
+    return Measured{p.patches, p.bytes, per_call, copy};
+  });
 }
 
 void BM_CopyD2D(benchmark::State& state) {
-  try {
+  run_measured(state, [&] {
     const int64_t patches = state.range(0);
     const size_t bytes = patches * kPatchBytes;
     Rig& r = rig();
@@ -385,15 +410,12 @@ void BM_CopyD2D(benchmark::State& state) {
       CUDA_OK(cudaMemcpyAsync(r.d_copy.get(), r.d_out.get(), bytes, cudaMemcpyDeviceToDevice,
                               r.stream));
     });
-    set_rates(state, patches, bytes);
-    set_copy_counters(state, per_call, copy);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
+    return Measured{patches, bytes, per_call, copy};
+  });
 }
 
 void BM_HostExtract(benchmark::State& state) {
-  try {
+  run_measured(state, [&] {
     const auto layout = static_cast<ptp_layout>(state.range(0));
     const bool pinned = state.range(1) != 0;
     const int64_t patches = state.range(2);
@@ -411,88 +433,52 @@ void BM_HostExtract(benchmark::State& state) {
     std::memset(out, 0xff, output_bytes(desc, desc.group_size));
     extract();  // warm-up, and the check below
     check_first_group(desc, out);
-    double total = 0.0;
-    for (auto _ : state) {
-      const auto t0 = std::chrono::steady_clock::now();
-      extract();
-      total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      benchmark::ClobberMemory();
-    }
-    set_rates(state, patches, bytes);
-    set_copy_counters(state, total / static_cast<double>(std::max<int64_t>(state.iterations(), 1)),
-                      copy);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
+    return Measured{patches, bytes, host_loop(state, extract), copy};
+  });
 }
 
 void BM_CopyD2HPinned(benchmark::State& state) {
-  try {
+  run_measured(state, [&] {
     const int64_t patches = state.range(0);
     const size_t bytes = patches * kPatchBytes;
     Rig& r = rig();
     const double copy = r.d2h_copy_seconds(bytes);
     void* host = r.ensure_pinned(bytes);
-    double total = 0.0;
-    for (auto _ : state) {
-      const auto t0 = std::chrono::steady_clock::now();
-      CUDA_OK(cudaMemcpy(host, r.d_out.get(), bytes, cudaMemcpyDeviceToHost));
-      total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    set_rates(state, patches, bytes);
-    set_copy_counters(state, total / static_cast<double>(std::max<int64_t>(state.iterations(), 1)),
-                      copy);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
+    const double per_call = host_loop(
+        state, [&] { CUDA_OK(cudaMemcpy(host, r.d_out.get(), bytes, cudaMemcpyDeviceToHost)); });
+    return Measured{patches, bytes, per_call, copy};
+  });
 }
 
-void BM_LegacyLoop(benchmark::State& state) {
-  const HostWorkload& r = host_workload();
-  std::vector<float> offsets(r.offsets.begin(), r.offsets.begin() + 2 * kLegacyPatches);
-  for (auto _ : state) {
-    auto out = oracle::extract(r.object, kN, offsets, true, kGroupSize);
-    benchmark::DoNotOptimize(out.data());
-  }
-  state.SetItemsProcessed(state.iterations() * kLegacyPatches);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kLegacyPatches * kPatchBytes));
-  state.counters["threads"] = omp_get_max_threads();
+// Registers `fn` as `name` with these argument names and values, timed in
+// milliseconds.
+auto register_with_args(const char* name, void (*fn)(benchmark::State&),
+                        const std::vector<std::string>& arg_names,
+                        const std::vector<int64_t>& args) {
+  return benchmark::RegisterBenchmark(name, fn)->ArgNames(arg_names)->Args(args)->Unit(
+      benchmark::kMillisecond);
 }
 
 void register_benchmarks() {
   for (int64_t patches : {kSmall, kLarge}) {
     for (int64_t layout : {PTP_LAYOUT_FLAT, PTP_LAYOUT_CHANNEL})
-      benchmark::RegisterBenchmark("BM_DeviceExtract", BM_DeviceExtract)
-          ->ArgNames({"layout", "patches"})
-          ->Args({layout, patches})
-          ->Unit(benchmark::kMillisecond)
+      register_with_args("BM_DeviceExtract", BM_DeviceExtract, {"layout", "patches"},
+                         {layout, patches})
           ->UseManualTime();
     for (int64_t layout : {PTP_LAYOUT_FLAT, PTP_LAYOUT_CHANNEL})
-      benchmark::RegisterBenchmark("BM_DeviceReassemble", BM_DeviceReassemble)
-          ->ArgNames({"layout", "patches"})
-          ->Args({layout, patches})
-          ->Unit(benchmark::kMillisecond)
+      register_with_args("BM_DeviceReassemble", BM_DeviceReassemble, {"layout", "patches"},
+                         {layout, patches})
           ->UseManualTime();
-    benchmark::RegisterBenchmark("BM_CopyD2D", BM_CopyD2D)
-        ->ArgNames({"patches"})
-        ->Args({patches})
-        ->Unit(benchmark::kMillisecond)
-        ->UseManualTime();
+    register_with_args("BM_CopyD2D", BM_CopyD2D, {"patches"}, {patches})->UseManualTime();
   }
   for (int64_t patches : {kSmall, kLarge}) {
     for (int64_t pinned : {0, 1})
-      benchmark::RegisterBenchmark("BM_HostExtract", BM_HostExtract)
-          ->ArgNames({"layout", "pinned", "patches"})
-          ->Args({PTP_LAYOUT_CHANNEL, pinned, patches})
-          ->Unit(benchmark::kMillisecond)
+      register_with_args("BM_HostExtract", BM_HostExtract, {"layout", "pinned", "patches"},
+                         {PTP_LAYOUT_CHANNEL, pinned, patches})
           ->UseRealTime();
-    benchmark::RegisterBenchmark("BM_CopyD2HPinned", BM_CopyD2HPinned)
-        ->ArgNames({"patches"})
-        ->Args({patches})
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+    register_with_args("BM_CopyD2HPinned", BM_CopyD2HPinned, {"patches"}, {patches})->UseRealTime();
   }
-  benchmark::RegisterBenchmark("BM_LegacyLoop", BM_LegacyLoop)
+  benchmark::RegisterBenchmark("BM_LegacyLoop", bench::BM_LegacyLoop)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }

@@ -52,14 +52,9 @@ for required in "$BUILD/libptychopatch.so" "$BUILD/benchmarks/bench_extract_gpu"
 done
 
 # Every ELF file the build produced (programs and shared objects), outside
-# CMake's own probes and the library folder made below.
-elf_files() {
-  find "$BUILD" \( -path "$BUILD/CMakeFiles" -o -path "$LIBDIR" \) -prune -o -type f -print |
-    while IFS= read -r f; do
-      [ "$(head -c 4 "$f" 2>/dev/null | tail -c 3)" = "ELF" ] && printf '%s\n' "$f"
-    done
-  return 0
-}
+# CMake's own probes and the library folder made below: elf_files "$BUILD".
+# shellcheck disable=SC1091
+source scripts/elf-files.sh
 
 echo "== shared libraries for $LIBDIR =="
 rm -rf "$LIBDIR"
@@ -90,7 +85,7 @@ while IFS= read -r elf; do
         wanted["$name"]="$path" ;;
     esac
   done < <(ldd "$elf" 2>/dev/null || true)
-done < <(elf_files)
+done < <(elf_files "$BUILD")
 [ "$missing" -eq 0 ] || exit 1
 
 for dest in "${!wanted[@]}"; do

@@ -169,20 +169,15 @@ fi
 # build-gpu/lib on the path of the test and benchmark programs; the
 # carried libstdc++/libgcc_s only if the system's are too old for them.
 export LD_LIBRARY_PATH="$REPO/$BUILD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-built_elf_files() {
-  find "$BUILD" \( -path "$BUILD/CMakeFiles" -o -path "$BUILD/lib" \) -prune -o -type f -print |
-    while IFS= read -r f; do
-      [ "$(head -c 4 "$f" 2>/dev/null | tail -c 3)" = "ELF" ] && printf '%s\n' "$f"
-    done
-  return 0
-}
+# shellcheck disable=SC1091
+source scripts/elf-files.sh # elf_files "$BUILD": the built programs and libraries
 unresolved() {
-  built_elf_files | while IFS= read -r f; do
+  elf_files "$BUILD" | while IFS= read -r f; do
     ldd "$f" 2>&1 | grep -E "not found" | sed "s|^|$f: |"
   done
 }
 # Should the copy have lost the execute bits, give them back.
-built_elf_files | while IFS= read -r f; do [ -x "$f" ] || chmod u+x "$f"; done
+elf_files "$BUILD" | while IFS= read -r f; do [ -x "$f" ] || chmod u+x "$f"; done
 # (A brace group, not a subshell: the export below stays.)
 {
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"

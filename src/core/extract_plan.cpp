@@ -59,6 +59,24 @@ std::string describe_offset(int64_t patch, int64_t group_size, bool legacy) {
          std::to_string(patch / group_size) + " member " + std::to_string(patch % group_size);
 }
 
+void require_patch_count(const ExtractGeometry& g, int64_t num_patches, const char* count) {
+  if (num_patches < 0)
+    fail(PTP_ERROR_INVALID_SIZE,
+         std::string(count) + " is " + std::to_string(num_patches) + ", must be >= 0");
+  if (num_patches % g.group_size != 0)
+    fail(PTP_ERROR_INVALID_SIZE, "argument 'num_patches' is " + std::to_string(num_patches) +
+                                     ", not a multiple of the plan's group_size " +
+                                     std::to_string(g.group_size));
+}
+
+void require_buffer_bytes(const char* argument, size_t bytes, uint64_t needed,
+                          const std::string& needs) {
+  if (static_cast<uint64_t>(bytes) < needed)
+    fail(PTP_ERROR_BUFFER_TOO_SMALL, std::string("argument '") + argument + "' is " +
+                                         std::to_string(bytes) + " but " + needs + " " +
+                                         std::to_string(needed) + " bytes");
+}
+
 void require_backend_for_memory(const ptp_extract_plan& plan) {
   if (plan.geometry.memory == PTP_MEMORY_DEVICE && plan.context->backend != PTP_BACKEND_GPU)
     fail(PTP_ERROR_UNSUPPORTED,
@@ -140,13 +158,7 @@ void execute_extract(const ptp_extract_plan& plan, const void* object, const Off
                      int64_t num_patches, void* patches, size_t patches_bytes) {
   const ExtractGeometry& g = plan.geometry;
   require_non_null(object, "object");
-  if (num_patches < 0)
-    fail(PTP_ERROR_INVALID_SIZE,
-         "the patch count is " + std::to_string(num_patches) + ", must be >= 0");
-  if (num_patches % g.group_size != 0)
-    fail(PTP_ERROR_INVALID_SIZE, "argument 'num_patches' is " + std::to_string(num_patches) +
-                                     ", not a multiple of the plan's group_size " +
-                                     std::to_string(g.group_size));
+  require_patch_count(g, num_patches, "the patch count");
   const size_t needed = extract_output_bytes(g, num_patches);
   if (num_patches > 0) {
     if (offsets.legacy) {
@@ -157,10 +169,8 @@ void execute_extract(const ptp_extract_plan& plan, const void* object, const Off
     }
     require_non_null(patches, "patches");
   }
-  if (patches_bytes < needed)
-    fail(PTP_ERROR_BUFFER_TOO_SMALL,
-         "argument 'patches_bytes' is " + std::to_string(patches_bytes) + " but " +
-             std::to_string(num_patches) + " patches need " + std::to_string(needed) + " bytes");
+  require_buffer_bytes("patches_bytes", patches_bytes, needed,
+                       std::to_string(num_patches) + " patches need");
   require_backend_for_memory(plan);
   if (g.offset_dtype == PTP_DTYPE_FLOAT64)
     dispatch_offsets<double>(plan, object, offsets, num_patches, patches);

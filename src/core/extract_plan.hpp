@@ -57,6 +57,19 @@ namespace ptychopatch::impl {
 // its context is not a GPU context.
 void require_backend_for_memory(const ptp_extract_plan& plan);
 
+// Throws PTP_ERROR_INVALID_SIZE unless num_patches is >= 0 and a multiple
+// of the plan's group_size. `count` names the count in the message when it
+// is negative (extraction says "the patch count").
+void require_patch_count(const ExtractGeometry& geometry, int64_t num_patches,
+                         const char* count = "argument 'num_patches'");
+
+// Throws PTP_ERROR_BUFFER_TOO_SMALL unless `bytes`, the value of the
+// argument named `argument`, is at least `needed`: "argument 'ARGUMENT' is
+// BYTES but NEEDS NEEDED bytes", where `needs` says who needs them ("the
+// H x W canvas needs", "4 patches need").
+void require_buffer_bytes(const char* argument, size_t bytes, uint64_t needed,
+                          const std::string& needs);
+
 // "argument 'offsets': the offset of patch P" or, for the legacy form, the
 // group and member: the subject of a message about one patch's offset.
 std::string describe_offset(int64_t patch, int64_t group_size, bool legacy);

@@ -12,15 +12,6 @@
 namespace ptychopatch::impl {
 namespace {
 
-// Fails with PTP_ERROR_BUFFER_TOO_SMALL naming `argument` unless `bytes`
-// holds `needed` bytes.
-void require_bytes(const char* argument, size_t bytes, int64_t needed, const char* what) {
-  if (static_cast<uint64_t>(bytes) < static_cast<uint64_t>(needed))
-    fail(PTP_ERROR_BUFFER_TOO_SMALL, std::string("argument '") + argument + "' is " +
-                                         std::to_string(bytes) + " but " + what + " needs " +
-                                         std::to_string(needed) + " bytes");
-}
-
 template <class T>
 void run_backend(const ptp_extract_plan& plan, const void* patches, const void* offsets,
                  int64_t num_patches, void* canvas, float* weights) {
@@ -42,13 +33,7 @@ void execute_reassemble(const ptp_extract_plan& plan, const void* patches, const
                         int64_t num_patches, void* canvas, size_t canvas_bytes, float* weights,
                         size_t weights_bytes) {
   const ExtractGeometry& g = plan.geometry;
-  if (num_patches < 0)
-    fail(PTP_ERROR_INVALID_SIZE,
-         "argument 'num_patches' is " + std::to_string(num_patches) + ", must be >= 0");
-  if (num_patches % g.group_size != 0)
-    fail(PTP_ERROR_INVALID_SIZE, "argument 'num_patches' is " + std::to_string(num_patches) +
-                                     ", not a multiple of the plan's group_size " +
-                                     std::to_string(g.group_size));
+  require_patch_count(g, num_patches);
   // The patch array must be addressable (its size is implied by the count).
   extract_output_bytes(g, num_patches);
   if (num_patches > 0) {
@@ -57,12 +42,13 @@ void execute_reassemble(const ptp_extract_plan& plan, const void* patches, const
   }
   require_non_null(canvas, "canvas");
   const int64_t pixels = checked_mul(g.height, g.width, "desc->height * desc->width");
-  require_bytes("canvas_bytes", canvas_bytes,
-                checked_mul(pixels, g.element_bytes, "the canvas's byte size"), "the H x W canvas");
+  require_buffer_bytes("canvas_bytes", canvas_bytes,
+                       checked_mul(pixels, g.element_bytes, "the canvas's byte size"),
+                       "the H x W canvas needs");
   if (weights != nullptr)
-    require_bytes("weights_bytes", weights_bytes,
-                  checked_mul(pixels, int64_t{4}, "the weights canvas's byte size"),
-                  "the H x W float32 weights canvas");
+    require_buffer_bytes("weights_bytes", weights_bytes,
+                         checked_mul(pixels, int64_t{4}, "the weights canvas's byte size"),
+                         "the H x W float32 weights canvas needs");
   require_backend_for_memory(plan);
   if (g.offset_dtype == PTP_DTYPE_FLOAT64)
     run_backend<double>(plan, patches, offsets, num_patches, canvas, weights);

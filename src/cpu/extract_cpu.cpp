@@ -1,49 +1,19 @@
 #include "cpu/extract_cpu.hpp"
 
 #include <omp.h>
-#if defined(__SSE__) || defined(__x86_64__)
-#include <xmmintrin.h>
-#endif
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "cpu/column_taps.hpp"
+#include "cpu/fp_environment.hpp"
 #include "math/patch_indexing.hpp"
 #include "math/patch_sampling.hpp"
 
-// Clone the row kernel for AVX2 where GCC can dispatch at load time. AVX2
-// without FMA: the same IEEE operations per lane, so results stay bitwise
-// identical to the baseline clone and to the GPU.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define PTP_ROW_KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define PTP_ROW_KERNEL_CLONES
-#endif
-
 namespace ptychopatch::impl::cpu {
 namespace {
-
-// IEEE subnormals for the lifetime of a scope on this thread. A caller (or a
-// library loaded with -ffast-math) may have set flush-to-zero or
-// denormals-are-zero; the GPU keeps subnormals, and so must we to stay
-// bitwise identical to it.
-class IeeeSubnormals {
- public:
-#if defined(__SSE__) || defined(__x86_64__)
-  IeeeSubnormals() : saved_(_mm_getcsr()) {
-    _mm_setcsr(saved_ & ~kFlushBits);
-  }
-  ~IeeeSubnormals() {
-    _mm_setcsr(saved_);
-  }
-
- private:
-  static constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
-  unsigned saved_;
-#endif
-};
 
 using math::AxisTap;
 
@@ -98,23 +68,8 @@ class UnitTables {
   void build(int64_t k, float offset_x, float offset_y) {
     const int64_t n = g_.n;
     const int lanes = g_.lanes;
-    int64_t* index = &col_index_[k * n];
-    float* w0 = &col_w0_[k * n * lanes];
-    float* w1 = &col_w1_[k * n * lanes];
-    bool consecutive = true;
-    for (int64_t x = 0; x < n; ++x) {
-      const AxisTap t = math::axis_tap(x, offset_x);
-      index[x] = t.index0;
-      for (int lane = 0; lane < lanes; ++lane) {
-        w0[x * lanes + lane] = t.w0;
-        w1[x * lanes + lane] = t.w1;
-      }
-      // Rounding of fl32(x + offset) can, for extreme offsets, repeat or
-      // skip a column; such patches take the general path.
-      if (x > 0 && index[x] != index[x - 1] + 1) consecutive = false;
-    }
-    interior_columns_[k] = consecutive && math::inside(index[0], g_.half, g_.width) &&
-                           math::inside(index[n - 1] + 1, g_.half, g_.width);
+    interior_columns_[k] = column_taps(g_, offset_x, &col_index_[k * n], &col_w0_[k * n * lanes],
+                                       &col_w1_[k * n * lanes]);
     for (int64_t y = 0; y < n; ++y) row_taps_[k * n + y] = math::axis_tap(y, offset_y);
   }
 

@@ -1,51 +1,22 @@
 #include "cpu/reassemble_cpu.hpp"
 
 #include <omp.h>
-#if defined(__SSE__) || defined(__x86_64__)
-#include <xmmintrin.h>
-#endif
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "cpu/column_taps.hpp"
+#include "cpu/fp_environment.hpp"
 #include "math/patch_indexing.hpp"
 #include "math/patch_sampling.hpp"
 #include "math/patch_scatter.hpp"
-
-// As in extract_cpu.cpp: an AVX2 clone of the row kernels, without FMA, so
-// every lane performs the same IEEE operations as the baseline clone.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define PTP_SCATTER_ROW_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define PTP_SCATTER_ROW_CLONES
-#endif
 
 namespace ptychopatch::impl::cpu {
 namespace {
 
 using math::AxisTap;
-
-// IEEE subnormals on this thread for the lifetime of the scope, whatever
-// FTZ/DAZ mode the caller (or an OpenMP worker) runs with, so the sums are
-// the same on every thread and for every thread count. (The same guard as
-// extraction's, kept local to this backend.)
-class IeeeSubnormals {
- public:
-#if defined(__SSE__) || defined(__x86_64__)
-  IeeeSubnormals() : saved_(_mm_getcsr()) {
-    _mm_setcsr(saved_ & ~kFlushBits);
-  }
-  ~IeeeSubnormals() {
-    _mm_setcsr(saved_);
-  }
-
- private:
-  static constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
-  unsigned saved_;
-#endif
-};
 
 // One canvas row receiving one patch row whose corner columns are
 // consecutive and all inside the object: float i of the row (i = column *
@@ -55,7 +26,7 @@ class IeeeSubnormals {
 // 10, 11) adds them. dst holds count + lanes floats; count = N * lanes.
 // x_w0 / x_w1 hold each column weight once per lane; y_w is the row weight
 // of this corner row (w0 for corners 00, 01; w1 for 10, 11).
-PTP_SCATTER_ROW_CLONES
+PTP_ROW_KERNEL_CLONES
 void scatter_row(const float* __restrict x_w0, const float* __restrict x_w1, float y_w,
                  const float* __restrict values, int64_t lanes, int64_t count,
                  float* __restrict dst) {
@@ -74,7 +45,7 @@ void scatter_row(const float* __restrict x_w0, const float* __restrict x_w1, flo
 
 // The weights canvas of the same row: n + 1 floats, the corner weights
 // themselves in the same order.
-PTP_SCATTER_ROW_CLONES
+PTP_ROW_KERNEL_CLONES
 void weight_row(const float* __restrict x_w0, const float* __restrict x_w1, float y_w, int64_t n,
                 float* __restrict dst) {
   dst[0] = math::add_rn(dst[0], math::mul_rn(x_w0[0], y_w));
@@ -119,26 +90,14 @@ class PatchScratch {
   bool build_columns(float ox) {
     const int64_t n = g_.n;
     const int lanes = g_.lanes;
-    bool consecutive = true;
+    interior_ = column_taps(g_, ox, col_index_.data(), lane_w0_.data(), lane_w1_.data());
     for (int64_t x = 0; x < n; ++x) {
-      const AxisTap t = math::axis_tap(x, ox);
-      col_index_[x] = t.index0;
-      col_w0_[x] = t.w0;
-      col_w1_[x] = t.w1;
-      for (int lane = 0; lane < lanes; ++lane) {
-        lane_w0_[x * lanes + lane] = t.w0;
-        lane_w1_[x * lanes + lane] = t.w1;
-      }
-      // fl32(x + offset) can repeat or skip a column for extreme offsets;
-      // such patches take the general path.
-      if (x > 0 && col_index_[x] != col_index_[x - 1] + 1) consecutive = false;
+      col_w0_[x] = lane_w0_[x * lanes];
+      col_w1_[x] = lane_w1_[x * lanes];
     }
     // Indices are monotone in x: the span [index[0], index[n-1] + 1] meets
     // the object [half, half + W) or no corner does.
-    const bool any_inside = col_index_[n - 1] + 1 >= g_.half && col_index_[0] - g_.half < g_.width;
-    interior_ = consecutive && math::inside(col_index_[0], g_.half, g_.width) &&
-                math::inside(col_index_[n - 1] + 1, g_.half, g_.width);
-    return any_inside;
+    return col_index_[n - 1] + 1 >= g_.half && col_index_[0] - g_.half < g_.width;
   }
 
   // Row y of patch p as n * lanes contiguous floats.

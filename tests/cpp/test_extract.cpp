@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <complex>
-#include <cstring>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -13,10 +12,15 @@
 
 #include "legacy_oracle.hpp"
 #include "ptychopatch.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using ptychopatch::Context;
+using test_support::as_float32;
+using test_support::cpu_context;
+using test_support::expect_bitwise_equal;
+using test_support::random_offsets;
 
 // Runs the C ABI on a float view of an oracle::Image.
 struct Case {
@@ -50,38 +54,6 @@ std::vector<float> run_library(const Context& ctx, const Case& cs, const oracle:
   ptp_extract_plan_destroy(plan);
   ptychopatch::check(st);
   return out;
-}
-
-std::vector<float> as_float32(const std::vector<double>& v) {
-  return std::vector<float>(v.begin(), v.end());
-}
-
-// Bitwise comparison with a readable first mismatch.
-void expect_bitwise_equal(const std::vector<float>& got, const std::vector<float>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0) {
-      ADD_FAILURE() << "first mismatch at float " << i << ": got " << got[i] << ", want "
-                    << want[i];
-      return;
-    }
-  }
-}
-
-std::vector<double> random_offsets(int64_t patches, double lo_x, double hi_x, double lo_y,
-                                   double hi_y, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> ux(lo_x, hi_x), uy(lo_y, hi_y);
-  std::vector<double> xy(2 * patches);
-  for (int64_t p = 0; p < patches; ++p) {
-    xy[2 * p] = ux(rng);
-    xy[2 * p + 1] = uy(rng);
-  }
-  return xy;
-}
-
-Context cpu_context(int32_t threads = 0) {
-  return Context(PTP_BACKEND_CPU, threads);
 }
 
 // ------------------------------------------------------------------ oracle

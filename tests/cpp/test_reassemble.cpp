@@ -18,10 +18,15 @@
 #include "math/patch_sampling.hpp"
 #include "math/patch_scatter.hpp"
 #include "ptychopatch.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using ptychopatch::Context;
+using test_support::as_float32;
+using test_support::cpu_context;
+using test_support::expect_bitwise_equal;
+using test_support::random_offsets;
 
 constexpr float kSentinel = -12345.5f;
 
@@ -48,14 +53,6 @@ ptp_extract_desc make_desc(const Shape& s) {
   return desc;
 }
 
-Context cpu_context(int32_t threads = 0) {
-  return Context(PTP_BACKEND_CPU, threads);
-}
-
-std::vector<float> as_float32(const std::vector<double>& v) {
-  return std::vector<float>(v.begin(), v.end());
-}
-
 // Offsets in the setup's dtype, kept alive by the caller.
 struct OffsetBuffer {
   std::vector<double> f64;
@@ -72,18 +69,6 @@ std::vector<float> random_floats(size_t count, uint32_t seed, float lo = -1.0f, 
   std::vector<float> v(count);
   for (float& x : v) x = u(rng);
   return v;
-}
-
-std::vector<double> random_offsets(int64_t patches, double lo_x, double hi_x, double lo_y,
-                                   double hi_y, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> ux(lo_x, hi_x), uy(lo_y, hi_y);
-  std::vector<double> xy(2 * patches);
-  for (int64_t p = 0; p < patches; ++p) {
-    xy[2 * p] = ux(rng);
-    xy[2 * p + 1] = uy(rng);
-  }
-  return xy;
 }
 
 size_t patch_floats(const Shape& s, int64_t patches) {
@@ -133,18 +118,6 @@ std::vector<float> run_extract(const Context& ctx, const Shape& s, const std::ve
   return out;
 }
 
-void expect_bitwise_equal(const std::vector<float>& got, const std::vector<float>& want,
-                          const char* what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0) {
-      ADD_FAILURE() << what << ": first mismatch at float " << i << ": got " << got[i] << ", want "
-                    << want[i];
-      return;
-    }
-  }
-}
-
 // ---------------------------------------------------------------- oracles
 //
 // Both oracles walk the zero-padded frame of SPEC §1 directly: for every
@@ -192,6 +165,24 @@ size_t patch_float_index(const Shape& s, int64_t p, int64_t y, int64_t x) {
   return static_cast<size_t>(e * s.lanes);
 }
 
+// Calls term(corner, v) for every in-object corner of every patch pixel, in
+// the CPU backend's documented order: patches in order, pixels in (y, x)
+// order, corners 00, 01, 10, 11. v is the float index of lane 0 of the
+// pixel's value in `patches`.
+template <class Term>
+void for_each_corner(const Shape& s, const std::vector<float>& offsets_xy, Term&& term) {
+  const auto num_patches = static_cast<int64_t>(offsets_xy.size() / 2);
+  for (int64_t p = 0; p < num_patches; ++p)
+    for (int64_t y = 0; y < s.n; ++y)
+      for (int64_t x = 0; x < s.n; ++x) {
+        Corner corners[4];
+        corners_of(s, y, x, offsets_xy[2 * p], offsets_xy[2 * p + 1], corners);
+        const size_t v = patch_float_index(s, p, y, x);
+        for (const Corner& c : corners)
+          if (c.inside) term(c, v);
+      }
+}
+
 struct DoubleOracle {
   std::vector<double> canvas;
   std::vector<double> canvas_abs;  // sum of |terms| per float: the error scale
@@ -203,23 +194,14 @@ DoubleOracle oracle_double(const Shape& s, const std::vector<float>& patches,
                            const std::vector<float>& offsets_xy) {
   DoubleOracle o{std::vector<double>(canvas_floats(s)), std::vector<double>(canvas_floats(s)),
                  std::vector<double>(pixel_count(s))};
-  const auto num_patches = static_cast<int64_t>(offsets_xy.size() / 2);
-  for (int64_t p = 0; p < num_patches; ++p)
-    for (int64_t y = 0; y < s.n; ++y)
-      for (int64_t x = 0; x < s.n; ++x) {
-        Corner corners[4];
-        corners_of(s, y, x, offsets_xy[2 * p], offsets_xy[2 * p + 1], corners);
-        const size_t v = patch_float_index(s, p, y, x);
-        for (const Corner& c : corners) {
-          if (!c.inside) continue;
-          o.weights[c.element] += c.weight;
-          for (int l = 0; l < s.lanes; ++l) {
-            const double term = double(c.weight) * double(patches[v + l]);
-            o.canvas[c.element * s.lanes + l] += term;
-            o.canvas_abs[c.element * s.lanes + l] += std::fabs(term);
-          }
-        }
-      }
+  for_each_corner(s, offsets_xy, [&](const Corner& c, size_t v) {
+    o.weights[c.element] += c.weight;
+    for (int l = 0; l < s.lanes; ++l) {
+      const double term = double(c.weight) * double(patches[v + l]);
+      o.canvas[c.element * s.lanes + l] += term;
+      o.canvas_abs[c.element * s.lanes + l] += std::fabs(term);
+    }
+  });
   return o;
 }
 
@@ -228,20 +210,11 @@ DoubleOracle oracle_double(const Shape& s, const std::vector<float>& patches,
 Canvases oracle_float_in_order(const Shape& s, const std::vector<float>& patches,
                                const std::vector<float>& offsets_xy) {
   Canvases o{std::vector<float>(canvas_floats(s), 0.0f), std::vector<float>(pixel_count(s), 0.0f)};
-  const auto num_patches = static_cast<int64_t>(offsets_xy.size() / 2);
-  for (int64_t p = 0; p < num_patches; ++p)
-    for (int64_t y = 0; y < s.n; ++y)
-      for (int64_t x = 0; x < s.n; ++x) {
-        Corner corners[4];
-        corners_of(s, y, x, offsets_xy[2 * p], offsets_xy[2 * p + 1], corners);
-        const size_t v = patch_float_index(s, p, y, x);
-        for (const Corner& c : corners) {
-          if (!c.inside) continue;
-          o.weights[c.element] += c.weight;
-          for (int l = 0; l < s.lanes; ++l)
-            o.canvas[c.element * s.lanes + l] += c.weight * patches[v + l];
-        }
-      }
+  for_each_corner(s, offsets_xy, [&](const Corner& c, size_t v) {
+    o.weights[c.element] += c.weight;
+    for (int l = 0; l < s.lanes; ++l)
+      o.canvas[c.element * s.lanes + l] += c.weight * patches[v + l];
+  });
   return o;
 }
 

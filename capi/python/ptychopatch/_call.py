@@ -19,6 +19,27 @@ from . import _arrays, _context, _native
 Shape = Tuple[int, ...]
 
 
+def extract_desc(
+    height: int,
+    width: int,
+    patch_size: int,
+    group_size: int,
+    object_dtype: int,
+    offset_dtype: int,
+    layout: int,
+) -> _native.ExtractDesc:
+    """A descriptor with the library's defaults and these fields (run() sets its memory)."""
+    desc = _native.new_extract_desc()
+    desc.height, desc.width = height, width
+    desc.patch_size = patch_size
+    # c = 0 means no patches at all; the library still wants c >= 1.
+    desc.group_size = max(group_size, 1)
+    desc.object_dtype = object_dtype
+    desc.offset_dtype = offset_dtype
+    desc.layout = layout
+    return desc
+
+
 def run(
     desc: _native.ExtractDesc,
     primary: Optional[_arrays.DeviceArray],

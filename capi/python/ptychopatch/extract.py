@@ -23,14 +23,20 @@ def _require_real(arr: np.ndarray, name: str) -> None:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
 
 
-def _object_array(obj, name: str) -> Tuple[np.ndarray, int]:
-    arr = np.asarray(obj)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (H, W), got shape {arr.shape}")
+def _values_array(arr: np.ndarray, name: str) -> Tuple[np.ndarray, int]:
+    """A host object or patch array as the library computes it: complex
+    input in complex64, real input in float32; and its dtype code."""
     if np.issubdtype(arr.dtype, np.complexfloating):
         return np.ascontiguousarray(arr, dtype=np.complex64), _native.PTP_DTYPE_COMPLEX64
     _require_real(arr, name)
     return np.ascontiguousarray(arr, dtype=np.float32), _native.PTP_DTYPE_FLOAT32
+
+
+def _object_array(obj, name: str) -> Tuple[np.ndarray, int]:
+    arr = np.asarray(obj)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (H, W), got shape {arr.shape}")
+    return _values_array(arr, name)
 
 
 def _offset_dtype_code(dtype: np.dtype) -> Tuple[type, int]:
@@ -40,6 +46,12 @@ def _offset_dtype_code(dtype: np.dtype) -> Tuple[type, int]:
     if dtype == np.float32:
         return np.float32, _native.PTP_DTYPE_FLOAT32
     return np.float64, _native.PTP_DTYPE_FLOAT64
+
+
+def _offsets_array(off: np.ndarray) -> Tuple[np.ndarray, int]:
+    """Checked host offsets in the dtype the library is given them in, and its code."""
+    off_type, off_code = _offset_dtype_code(off.dtype)
+    return np.ascontiguousarray(off, dtype=off_type), off_code
 
 
 def _check_output_bytes(desc: _native.ExtractDesc, num_patches: int, shape: Tuple[int, ...],
@@ -160,8 +172,7 @@ def extract_patches(
         off = np.asarray(offsets)
         _require_real(off, "offsets")
         _check_offsets_shape(off.shape, layout)
-        off_type, off_code = _offset_dtype_code(off.dtype)
-        off_arr = np.ascontiguousarray(off, dtype=off_type)
+        off_arr, off_code = _offsets_array(off)
         height, width = obj_arr.shape
         obj_ptr, off_ptr, off_shape = obj_arr.ctypes.data, off_arr.ctypes.data, off_arr.shape
         out_dtype = obj_arr.dtype.type
@@ -186,14 +197,7 @@ def extract_patches(
     else:
         shape = (num_patches, n, n)
 
-    desc = _native.new_extract_desc()
-    desc.height, desc.width = height, width
-    desc.patch_size = n
-    # c = 0 means no patches at all; the library still wants c >= 1.
-    desc.group_size = max(group_size, 1)
-    desc.object_dtype = obj_code
-    desc.offset_dtype = off_code
-    desc.layout = layout_code
+    desc = _call.extract_desc(height, width, n, group_size, obj_code, off_code, layout_code)
 
     def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
         _native.extract_execute(plan, obj_ptr, off_ptr or None, num_patches, out[0] or None,
@@ -324,13 +328,8 @@ def get_image_patches(
         off_code = _DEVICE_OFFSET_CODES[dev_g.dtype]
         obj_ptr, g_ptr, l_ptr = primary.ptr, dev_g.ptr, dev_l.ptr
 
-    desc = _native.new_extract_desc()
-    desc.height, desc.width = height, width
-    desc.patch_size = n
-    desc.group_size = c
-    desc.object_dtype = _native.PTP_DTYPE_COMPLEX64
-    desc.offset_dtype = off_code
-    desc.layout = _native.PTP_LAYOUT_CHANNEL
+    desc = _call.extract_desc(height, width, n, c, _native.PTP_DTYPE_COMPLEX64, off_code,
+                              _native.PTP_LAYOUT_CHANNEL)
     shape = (groups, n, n, c)
 
     def execute(plan: ctypes.c_void_p, out: List[int]) -> None:

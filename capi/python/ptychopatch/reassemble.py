@@ -15,9 +15,10 @@ from .extract import (
     ArrayLike,
     _check_offsets_shape,
     _layout_code,
-    _offset_dtype_code,
+    _offsets_array,
     _patch_counts,
     _require_real,
+    _values_array,
 )
 
 
@@ -161,12 +162,8 @@ def reassemble_patches(
         _require_real(off, "offsets")
         _check_offsets_shape(off.shape, layout)
         n = _check_patches_shape(p.shape, off.shape, layout)
-        if np.issubdtype(p.dtype, np.complexfloating):
-            p_arr, p_code = np.ascontiguousarray(p, np.complex64), _native.PTP_DTYPE_COMPLEX64
-        else:
-            p_arr, p_code = np.ascontiguousarray(p, np.float32), _native.PTP_DTYPE_FLOAT32
-        off_type, off_code = _offset_dtype_code(off.dtype)
-        off_arr = np.ascontiguousarray(off, dtype=off_type)
+        p_arr, p_code = _values_array(p, "patches")
+        off_arr, off_code = _offsets_array(off)
         p_ptr, off_ptr, off_shape = p_arr.ctypes.data, off_arr.ctypes.data, off_arr.shape
         dtype = p_arr.dtype.type
         primary: Optional[_arrays.DeviceArray] = None
@@ -184,13 +181,7 @@ def reassemble_patches(
 
     num_patches, group_size = _patch_counts(off_shape, layout)
 
-    desc = _native.new_extract_desc()
-    desc.height, desc.width = height, width
-    desc.patch_size = n
-    desc.group_size = max(group_size, 1)
-    desc.object_dtype = p_code
-    desc.offset_dtype = off_code
-    desc.layout = layout_code
+    desc = _call.extract_desc(height, width, n, group_size, p_code, off_code, layout_code)
 
     want_weights = return_weights or average
     outputs: List[Tuple[Tuple[int, ...], type]] = [((height, width), dtype)]
