@@ -7,7 +7,9 @@ set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
               libflann-dev libfftw3-dev gfortran)
-PIP_PACKAGES=(numpy pytest scikit-build-core)
+# scikit-image (with SciPy) is the oracle of the alignment tests and the
+# baseline of benchmarks/bench_align_skimage.py; the package needs only numpy.
+PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -24,7 +26,10 @@ fi
 PYTHON="${PYTHON:-python3}"
 pip_missing=()
 for pkg in "${PIP_PACKAGES[@]}"; do
-  mod="${pkg//-/_}"
+  case "$pkg" in
+    scikit-image) mod=skimage ;;
+    *) mod="${pkg//-/_}" ;;
+  esac
   "$PYTHON" -c "import ${mod}" 2>/dev/null || pip_missing+=("$pkg")
 done
 if ((${#pip_missing[@]})); then

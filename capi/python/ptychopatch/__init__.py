@@ -3,9 +3,10 @@
 The shared library is found, in order, at ``$PTYCHOPATCH_LIBRARY``, next to
 this package (what ``pip install .`` ships), or on the system search path.
 
-Every function takes numpy (host) arrays, or CUDA device arrays (CuPy,
+The patch functions take numpy (host) arrays, or CUDA device arrays (CuPy,
 PyTorch, Numba, anything exposing ``__cuda_array_interface__`` or CUDA
-DLPack) which are used in place; see docs/python.md.
+DLPack) which are used in place; the alignment functions (`align_scene`,
+`phase_cross_correlation`) take host arrays. See docs/python.md.
 """
 
 from __future__ import annotations
@@ -14,16 +15,23 @@ import ctypes
 
 from . import _native
 from ._errors import PtychoPatchError
+from .align import (BAYER_PATTERNS, Registration, SceneAlignment, align_scene,
+                    phase_cross_correlation)
 from .extract import extract_patches, get_image_patches
 from .reassemble import Reassembly, legacy_offsets, reassemble_patches
 
 __all__ = [
+    "BAYER_PATTERNS",
     "PtychoPatchError",
     "Reassembly",
+    "Registration",
+    "SceneAlignment",
+    "align_scene",
     "cuda_device_count",
     "extract_patches",
     "get_image_patches",
     "legacy_offsets",
+    "phase_cross_correlation",
     "reassemble_patches",
     "version",
 ]

@@ -20,6 +20,7 @@ PTP_SUCCESS = 0
 PTP_ERROR_INVALID_ARGUMENT = 1
 PTP_ERROR_BACKEND_UNAVAILABLE = 7
 PTP_ERROR_UNSUPPORTED = 8
+PTP_ERROR_CANCELLED = 10
 
 PTP_BACKEND_AUTO = 0
 PTP_BACKEND_CPU = 1
@@ -28,12 +29,26 @@ PTP_BACKEND_GPU = 2
 PTP_DTYPE_FLOAT32 = 1
 PTP_DTYPE_FLOAT64 = 2
 PTP_DTYPE_COMPLEX64 = 3
+PTP_DTYPE_UINT16 = 4
 
 PTP_LAYOUT_CHANNEL = 0
 PTP_LAYOUT_FLAT = 1
 
 PTP_MEMORY_HOST = 0
 PTP_MEMORY_DEVICE = 1
+
+PTP_CFA_NONE = 0
+PTP_CFA_BAYER = 1
+PTP_CFA_XTRANS = 2
+
+PTP_NORMALIZATION_PHASE = 0
+PTP_NORMALIZATION_NONE = 1
+
+PTP_WINDOW_NONE = 0
+PTP_WINDOW_HANN = 1
+
+PTP_COMBINE_MEDIAN = 0
+PTP_COMBINE_MEAN = 1
 
 _ENV_VAR = "PTYCHOPATCH_LIBRARY"
 
@@ -102,6 +117,30 @@ class ExtractDesc(ctypes.Structure):
         ("layout", ctypes.c_int32),
         ("memory", ctypes.c_int32),
     ]
+
+
+class AlignDesc(ctypes.Structure):
+    """Mirror of ``struct ptp_align_desc`` (field order is the ABI)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint64),
+        ("height", ctypes.c_int64),
+        ("width", ctypes.c_int64),
+        ("channels", ctypes.c_int64),
+        ("frame_dtype", ctypes.c_int32),
+        ("cfa", ctypes.c_int32),
+        ("pattern", ctypes.c_int32 * 36),
+        ("upsample_factor", ctypes.c_int32),
+        ("normalization", ctypes.c_int32),
+        ("window", ctypes.c_int32),
+        ("combine", ctypes.c_int32),
+        ("snap", ctypes.c_int32),
+        ("reserved0", ctypes.c_int32),
+    ]
+
+
+# int32_t (*ptp_progress_fn)(int64_t frames_done, int64_t frames_total, void* user_data)
+PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
 
 def _initialised(struct_type, init):
@@ -190,9 +229,56 @@ reassemble_patches = _status_function(
 )
 
 
+def _missing_function(name):
+    """Stands in for a symbol an older library lacks: the rest of the binding
+    keeps working, and only a call that needs the symbol fails, saying why."""
+
+    def missing(*args, **kwargs):
+        raise RuntimeError(
+            f"{name} is not exported by {LIBRARY_PATH} ({lib.ptp_version_string().decode()}); "
+            "this function needs a libptychopatch with scene alignment (ptp_align_*)"
+        )
+
+    missing.__name__ = name
+    return missing
+
+
+def _optional_status_function(name, *argtypes):
+    if not hasattr(lib, name):
+        return _missing_function(name)
+    return _status_function(name, *argtypes)
+
+
+# Scene alignment (SPEC section 3), added after 0.2.0: resolved lazily so
+# that the binding still loads an older library for extraction.
+align_desc_init = _optional_status_function("ptp_align_desc_init", _P(AlignDesc), ctypes.c_size_t)
+align_plan_create = _optional_status_function(
+    "ptp_align_plan_create", _handle, _P(AlignDesc), _P(_handle)
+)
+align_plan_destroy = _optional_status_function("ptp_align_plan_destroy", _handle)
+align_plan_num_planes = _optional_status_function(
+    "ptp_align_plan_num_planes", _handle, _P(ctypes.c_int64)
+)
+align_set_progress = _optional_status_function(
+    "ptp_align_set_progress", _handle, PROGRESS_FN, ctypes.c_void_p
+)
+align_set_reference = _optional_status_function("ptp_align_set_reference", _handle, ctypes.c_void_p)
+# frames is a const void* const*: an array of frame addresses; outputs are
+# double* declared void* so that numpy addresses (or None) pass as they are.
+align_execute = _optional_status_function(
+    "ptp_align_execute",
+    _handle, _P(ctypes.c_void_p), ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
+    ctypes.c_void_p,
+)
+
+
 def new_context_options() -> ContextOptions:
     return _initialised(ContextOptions, context_options_init)
 
 
 def new_extract_desc() -> ExtractDesc:
     return _initialised(ExtractDesc, extract_desc_init)
+
+
+def new_align_desc() -> AlignDesc:
+    return _initialised(AlignDesc, align_desc_init)

@@ -1,0 +1,466 @@
+"""CFA-aware FFT phase correlation (SPEC section 3) over the C ABI.
+
+`align_scene` registers every moving frame of a scene to its ground-truth
+(GT) frame with one library plan: the plan is made once, the reference
+planes are transformed once, and all moving frames go to the library in one
+call. `phase_cross_correlation` is the single-image form, with
+scikit-image's convention and arguments.
+
+Host (numpy) arrays only: frames are read from host memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _context, _native
+from ._errors import PtychoPatchError
+
+# What the public functions accept: numpy arrays and anything np.asarray takes.
+ArrayLike = Any
+# progress(frames_done, frames_total): return False to cancel (None or True go on).
+ProgressCallback = Callable[[int, int], Optional[bool]]
+CfaLike = Union[None, str, ArrayLike]
+
+#: Bayer layouts by name, as LibRaw / rawpy ``raw_pattern`` codes: 0 = R,
+#: 1 = G on the red rows, 2 = B, 3 = G on the blue rows.
+BAYER_PATTERNS = {
+    "RGGB": ((0, 1), (3, 2)),
+    "BGGR": ((2, 3), (1, 0)),
+    "GRBG": ((1, 0), (2, 3)),
+    "GBRG": ((3, 2), (0, 1)),
+}
+
+_NORMALIZATIONS = {
+    "phase": _native.PTP_NORMALIZATION_PHASE,
+    "none": _native.PTP_NORMALIZATION_NONE,
+    None: _native.PTP_NORMALIZATION_NONE,  # scikit-image spells it None
+}
+_WINDOWS = {None: _native.PTP_WINDOW_NONE, "none": _native.PTP_WINDOW_NONE,
+            "hann": _native.PTP_WINDOW_HANN}
+_COMBINES = {"median": _native.PTP_COMBINE_MEDIAN, "mean": _native.PTP_COMBINE_MEAN}
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+class Registration(NamedTuple):
+    """Result of `phase_cross_correlation`.
+
+    Attributes
+    ----------
+    shift : numpy.ndarray
+        float64 (dy, dx): the shift that registers `moving` onto
+        `reference` (scikit-image's convention).
+    confidence : float
+        The normalised correlation peak, in [0, 1]; 0 for a constant image.
+    """
+
+    shift: np.ndarray
+    confidence: float
+
+
+class SceneAlignment(NamedTuple):
+    """Result of `align_scene` for M moving frames and P planes per frame.
+
+    Attributes
+    ----------
+    shifts : numpy.ndarray
+        (M, 2) float64: the combined (dy, dx) of each frame in sensor
+        pixels, the shift that registers the frame onto the GT frame.
+    plane_shifts : numpy.ndarray
+        (M, P, 2) float64: each plane's (dy, dx) in sensor pixels (plane
+        pixels times the pattern period). Plane ``r * period + c`` is
+        ``frame[r::period, c::period]`` (Bayer, X-Trans), channel ``c``
+        (planar frames), or the whole frame (P = 1).
+    confidence : numpy.ndarray
+        (M,) float64: mean over the planes of the normalised correlation
+        peak, in [0, 1]; 0 for constant planes.
+    """
+
+    shifts: np.ndarray
+    plane_shifts: np.ndarray
+    confidence: np.ndarray
+
+
+def _option(table: dict, value: Any, name: str) -> int:
+    key = value.lower() if isinstance(value, str) else value
+    try:
+        return table[key]
+    except (KeyError, TypeError):
+        names = [k for k in table if k is not None]
+        extra = " or None" if None in table else ""
+        raise ValueError(f"{name} must be one of {names}{extra}, got {value!r}") from None
+
+
+def _upsample(value: Any) -> int:
+    # scikit-image accepts a float factor; an integral one is taken as is.
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    elif isinstance(value, (float, np.floating)):
+        raise ValueError(f"upsample_factor must be an integer, got {value!r}")
+    # The library itself rejects values < 1, with its own message.
+    return _context.as_int(value, "upsample_factor", _INT32_MIN, _INT32_MAX)
+
+
+def _cfa(cfa: CfaLike) -> Tuple[int, Optional[List[int]]]:
+    """(PTP_CFA_* code, row-major pattern codes or None) of a `cfa` argument."""
+    if cfa is None:
+        return _native.PTP_CFA_NONE, None
+    if isinstance(cfa, str):
+        pattern = BAYER_PATTERNS.get(cfa.upper())
+        if pattern is None:
+            raise ValueError(
+                f"cfa must be None, one of {sorted(BAYER_PATTERNS)}, or a 2x2 (Bayer) or 6x6 "
+                f"(X-Trans) array of colour codes; got {cfa!r}"
+            )
+        return _native.PTP_CFA_BAYER, [code for row in pattern for code in row]
+    arr = np.asarray(cfa)
+    if arr.shape == (2, 2):
+        code = _native.PTP_CFA_BAYER
+    elif arr.shape == (6, 6):
+        code = _native.PTP_CFA_XTRANS
+    else:
+        raise ValueError(
+            f"cfa array must be 2x2 (Bayer) or 6x6 (X-Trans), got shape {arr.shape}"
+        )
+    if not (np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_):
+        raise TypeError(f"cfa array must hold integer colour codes, got dtype {arr.dtype}")
+    # Range-checked only so that ctypes cannot truncate; the library
+    # validates the codes themselves.
+    return code, [_context.as_int(v, "cfa code", _INT32_MIN, _INT32_MAX)
+                  for v in arr.ravel().tolist()]
+
+
+def _real_array(value: ArrayLike, name: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(
+            f"{name} is complex ({arr.dtype}); only real images are aligned (pass e.g. "
+            "np.abs(x) or x.real)"
+        )
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _is_uint16(arr: np.ndarray) -> bool:
+    return arr.dtype.kind == "u" and arr.dtype.itemsize == 2  # either byte order
+
+
+def _frame_list(frames: Any, frame_ndim: int) -> List[np.ndarray]:
+    if isinstance(frames, (list, tuple)):
+        return [_real_array(f, f"frames[{i}]") for i, f in enumerate(frames)]
+    arr = _real_array(frames, "frames")
+    if arr.ndim != frame_ndim + 1:
+        expected = "(M, H, W)" if frame_ndim == 2 else "(M, C, H, W)"
+        raise ValueError(
+            f"frames must be a sequence of frames shaped like gt, or one array {expected}; "
+            f"got an array of shape {arr.shape} for gt frames of {frame_ndim} dimensions "
+            "(wrap a single frame in a list)"
+        )
+    return list(arr)
+
+
+class _Progress:
+    """The C progress callback around a Python callable.
+
+    No exception may leave a ctypes callback (ctypes would print it and
+    return 0, i.e. carry on), so one raised by the callable is kept, the
+    call is cancelled, and the exception is raised again after the call.
+    """
+
+    def __init__(self, callback: ProgressCallback) -> None:
+        self.callback = callback
+        self.error: Optional[BaseException] = None
+        self.function = _native.PROGRESS_FN(self._call)
+
+    def _call(self, done: int, total: int, _user_data: Any) -> int:
+        if self.error is not None:
+            return 1
+        try:
+            keep_going = self.callback(int(done), int(total))
+        except BaseException as exc:  # noqa: BLE001 - re-raised after the call
+            self.error = exc
+            return 1
+        return 0 if keep_going is None or keep_going else 1
+
+
+def _run(
+    gt: np.ndarray,
+    frames: Sequence[np.ndarray],
+    *,
+    cfa: CfaLike,
+    upsample_factor: Any,
+    combine: str,
+    snap: bool,
+    normalization: Optional[str],
+    window: Optional[str],
+    backend: str,
+    num_threads: int,
+    progress: Optional[ProgressCallback],
+) -> SceneAlignment:
+    """One plan: set `gt` as the reference once, align all `frames` in one call."""
+    cfa_code, pattern = _cfa(cfa)
+    normalization_code = _option(_NORMALIZATIONS, normalization, "normalization")
+    window_code = _option(_WINDOWS, window, "window")
+    combine_code = _option(_COMBINES, combine, "combine")
+    upsample = _upsample(upsample_factor)
+    _context.backend_code(backend)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable or None, got {type(progress).__name__}")
+
+    if cfa_code == _native.PTP_CFA_NONE:
+        if gt.ndim not in (2, 3):
+            raise ValueError(f"gt must be (H, W) or planar (C, H, W), got shape {gt.shape}")
+    elif gt.ndim != 2:
+        raise ValueError(f"gt must be a 2-D mosaic (H, W) with a CFA, got shape {gt.shape}")
+    for i, frame in enumerate(frames):
+        if frame.shape != gt.shape:
+            # The library sees only addresses, so the sizes are checked here.
+            raise ValueError(
+                f"frames[{i}] has shape {frame.shape}, the GT frame {gt.shape}; all frames of "
+                "a scene must have the GT frame's shape"
+            )
+
+    # uint16 frames go to the library as they are; anything else (float64,
+    # other integers, bool, a uint16 scene mixed with floats) as float32.
+    use_uint16 = _is_uint16(gt) and all(_is_uint16(f) for f in frames)
+    dtype = np.uint16 if use_uint16 else np.float32
+    # Values beyond float32 become inf here; the library then rejects them
+    # with a message naming the frame and the pixel.
+    with np.errstate(over="ignore", invalid="ignore"):
+        gt_arr = np.ascontiguousarray(gt, dtype=dtype)
+        frame_arrs = [np.ascontiguousarray(f, dtype=dtype) for f in frames]
+
+    desc = _native.new_align_desc()
+    desc.height, desc.width = gt_arr.shape[-2], gt_arr.shape[-1]
+    desc.channels = gt_arr.shape[0] if gt_arr.ndim == 3 else 1
+    desc.frame_dtype = _native.PTP_DTYPE_UINT16 if use_uint16 else _native.PTP_DTYPE_FLOAT32
+    desc.cfa = cfa_code
+    if pattern is not None:
+        for k in range(36):
+            desc.pattern[k] = pattern[k] if k < len(pattern) else 0
+    desc.upsample_factor = upsample
+    desc.normalization = normalization_code
+    desc.window = window_code
+    desc.combine = combine_code
+    desc.snap = 1 if snap else 0
+
+    ctx = _context.context(backend, num_threads)
+    num = len(frame_arrs)
+    watcher = _Progress(progress) if progress is not None else None
+    plan = ctypes.c_void_p()
+    _native.align_plan_create(ctx, ctypes.byref(desc), ctypes.byref(plan))
+    try:
+        planes = ctypes.c_int64()
+        _native.align_plan_num_planes(plan, ctypes.byref(planes))
+        if watcher is not None:
+            _native.align_set_progress(plan, watcher.function, None)
+        _native.align_set_reference(plan, gt_arr.ctypes.data)
+        # NaN marks frames a cancelled call did not finish.
+        shifts = np.full((num, 2), np.nan)
+        plane_shifts = np.full((num, planes.value, 2), np.nan)
+        confidence = np.full((num,), np.nan)
+        if num:
+            addresses = (ctypes.c_void_p * num)(*[a.ctypes.data for a in frame_arrs])
+            try:
+                _native.align_execute(plan, addresses, num, shifts.ctypes.data,
+                                      plane_shifts.ctypes.data, confidence.ctypes.data)
+            except PtychoPatchError as err:
+                if err.status == _native.PTP_ERROR_CANCELLED:
+                    err.partial = SceneAlignment(shifts, plane_shifts, confidence)
+                    if watcher is not None and watcher.error is not None:
+                        raise watcher.error from None
+                raise
+        if watcher is not None and watcher.error is not None:
+            raise watcher.error
+    finally:
+        _native.align_plan_destroy(plan)
+    del gt_arr, frame_arrs
+    return SceneAlignment(shifts, plane_shifts, confidence)
+
+
+def align_scene(
+    gt: ArrayLike,
+    frames: Union[ArrayLike, Sequence[ArrayLike]],
+    cfa: CfaLike = None,
+    upsample_factor: int = 1,
+    combine: str = "median",
+    snap: bool = False,
+    normalization: Optional[str] = "phase",
+    window: Optional[str] = None,
+    backend: str = "auto",
+    progress: Optional[ProgressCallback] = None,
+    *,
+    num_threads: int = 0,
+) -> SceneAlignment:
+    """Register every frame of a scene to its GT frame by phase correlation.
+
+    Each frame is split into the planes of its colour-filter layout; each
+    plane is registered to the same plane of `gt` (mean subtracted, optional
+    Hann window, cross-power spectrum, normalised or not, integer peak,
+    optional upsampled-DFT refinement to 1/`upsample_factor` of a plane
+    pixel); plane shifts are scaled to sensor pixels and combined. One
+    library plan serves the whole call: the GT planes are transformed once.
+
+    Parameters
+    ----------
+    gt : array
+        The reference (ground-truth) frame, (H, W); with ``cfa=None`` also
+        planar (C, H, W), one plane per channel. H and W are trimmed to a
+        multiple of the pattern period (2 or 6) and must be at least that.
+    frames : array or sequence of arrays
+        The M moving frames: a sequence of arrays shaped like `gt`, or one
+        array (M, H, W) (or (M, C, H, W) for planar frames).
+    cfa : None, str, or integer array
+        ``None``: no mosaic (planes = channels). A Bayer name ``"RGGB"``,
+        ``"BGGR"``, ``"GRBG"``, ``"GBRG"`` (case-insensitive), a 2x2 array
+        of LibRaw / rawpy ``raw_pattern`` codes (0 = R, 1 = G, 2 = B,
+        3 = second G; ``rawpy.RawPy.raw_pattern`` can be passed as is), or
+        a 6x6 X-Trans array (0 = R, 1 = G, 2 = B). Bayer gives 4 planes
+        ``frame[r::2, c::2]``, X-Trans 36 planes ``frame[r::6, c::6]``.
+    upsample_factor : int
+        1 to 1000. 1 gives whole plane pixels (multiples of the period in
+        sensor pixels); k refines each plane's shift to 1/k plane pixel.
+    combine : {"median", "mean"}
+        How the plane shifts of a frame are combined, per axis.
+    snap : bool
+        Floor the combined shift to a multiple of 2 (Bayer) or 3 (X-Trans),
+        the output form of the RawNIND alignment tool (plane shifts are left
+        as they are). Needs a CFA: with ``cfa=None`` the library refuses it.
+    normalization : {"phase", "none", None}
+        ``"phase"``: phase correlation (the cross-power spectrum divided by
+        its magnitude); ``"none"`` or ``None``: plain cross-correlation.
+    window : {None, "hann"}
+        ``"hann"`` multiplies every mean-subtracted plane by a separable
+        periodic Hann window before the transform.
+    backend : {"auto", "cpu", "gpu"}
+        ``"auto"`` uses the GPU when one is usable, else the CPU.
+    progress : callable, optional
+        ``progress(frames_done, frames_total)``, called by the library after
+        each finished frame (possibly from a library thread). Return
+        ``False`` (or any false value but ``None``) to cancel; an exception
+        raised inside it also cancels and is raised again once the library
+        returns.
+    num_threads : int, keyword-only
+        CPU worker threads; 0 means all cores.
+
+    Returns
+    -------
+    SceneAlignment
+        ``shifts`` (M, 2), ``plane_shifts`` (M, P, 2) and ``confidence``
+        (M,), all float64; shifts are (dy, dx) in sensor pixels with
+        scikit-image's sign: if a frame is `gt` translated by (+ty, +tx),
+        its shift is (-ty, -tx).
+
+    Notes
+    -----
+    Frames all of dtype uint16 (either byte order) are passed as uint16;
+    any other real dtype (float64, float16, other integers, bool) is
+    converted to float32 first, so float64 data loses precision beyond
+    float32's and values beyond its range become infinite (and are
+    rejected). Complex frames are a TypeError.
+
+    Raises
+    ------
+    ValueError
+        Frames not shaped like `gt`, wrong numbers of dimensions, unknown
+        Bayer names or option names, cfa arrays that are not 2x2 or 6x6.
+    TypeError
+        Complex or non-numeric frames, non-integer cfa codes or sizes.
+    PtychoPatchError
+        The library rejected the call: frames smaller than the pattern,
+        invalid colour codes, `upsample_factor` outside [1, 1000], `snap`
+        without a CFA, NaN or infinite
+        values in float frames, GPU requested but unavailable; or the
+        progress callback cancelled (``status_name ==
+        "PTP_ERROR_CANCELLED"``; the exception's ``partial`` attribute is a
+        SceneAlignment holding the finished frames' results and NaN for
+        the others).
+    """
+    gt_arr = _real_array(gt, "gt")
+    frame_arrs = _frame_list(frames, gt_arr.ndim)
+    return _run(gt_arr, frame_arrs, cfa=cfa, upsample_factor=upsample_factor, combine=combine,
+                snap=snap, normalization=normalization, window=window, backend=backend,
+                num_threads=num_threads, progress=progress)
+
+
+def phase_cross_correlation(
+    reference: ArrayLike,
+    moving: ArrayLike,
+    upsample_factor: int = 1,
+    normalization: Optional[str] = "phase",
+    *,
+    backend: str = "auto",
+    num_threads: int = 0,
+) -> Registration:
+    """Shift between two images, as scikit-image's ``phase_cross_correlation``.
+
+    The result's ``shift`` is what ``skimage.registration.
+    phase_cross_correlation(reference, moving, upsample_factor=...,
+    normalization=...)[0]`` gives for 2-D real images: the (dy, dx) that
+    registers `moving` onto `reference`, in (-n/2, n/2] per axis for whole
+    pixels, refined to 1/`upsample_factor` pixel by an upsampled DFT.
+
+    Differences from scikit-image:
+
+    * It returns ``Registration(shift, confidence)``, not ``(shift, error,
+      phasediff)``: ``confidence`` is the normalised correlation peak in
+      [0, 1] (0 for a constant image), neither scikit-image's error nor
+      its phase difference. ``shift, _, _ = ...`` therefore fails; use
+      ``shift, confidence = ...`` or ``.shift``.
+    * 2-D single-channel images only; no ``space="fourier"``, masks or
+      ``disambiguate``; `upsample_factor` must be an integer.
+    * Each image's mean is subtracted first, which moves no peak.
+    * uint16 images are used as they are; any other real dtype is computed
+      in float32 (float64 data is rounded to float32); complex images are
+      a TypeError; NaN or infinite values raise PtychoPatchError
+      (``PTP_ERROR_NON_FINITE``).
+
+    Parameters
+    ----------
+    reference, moving : array
+        Real 2-D images of the same shape.
+    upsample_factor : int
+        1 to 1000; 1 gives whole-pixel shifts.
+    normalization : {"phase", "none", None}
+        ``"phase"`` (default): phase correlation; ``None`` / ``"none"``:
+        plain cross-correlation.
+    backend : {"auto", "cpu", "gpu"}, keyword-only
+        ``"auto"`` uses the GPU when one is usable, else the CPU.
+    num_threads : int, keyword-only
+        CPU worker threads; 0 means all cores.
+
+    Returns
+    -------
+    Registration
+        ``shift`` (float64 array (2,), (dy, dx)) and ``confidence``
+        (float).
+
+    Raises
+    ------
+    ValueError
+        Images that are not 2-D or differ in shape; unknown option names.
+    TypeError
+        Complex or non-numeric images.
+    PtychoPatchError
+        The library rejected the call (non-finite values, upsample_factor
+        < 1, GPU requested but unavailable).
+    """
+    ref = _real_array(reference, "reference")
+    mov = _real_array(moving, "moving")
+    if ref.ndim != 2 or mov.ndim != 2:
+        raise ValueError(
+            f"reference and moving must be 2-D images, got shapes {ref.shape} and {mov.shape}"
+        )
+    if ref.shape != mov.shape:
+        raise ValueError(
+            f"reference and moving must have the same shape, got {ref.shape} and {mov.shape}"
+        )
+    result = _run(ref, [mov], cfa=None, upsample_factor=upsample_factor, combine="median",
+                  snap=False, normalization=normalization, window=None, backend=backend,
+                  num_threads=num_threads, progress=None)
+    return Registration(result.shifts[0].copy(), float(result.confidence[0]))

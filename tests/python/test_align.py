@@ -1,0 +1,652 @@
+"""ptychopatch.phase_cross_correlation and align_scene (SPEC section 3)
+against scikit-image's phase_cross_correlation on its bundled photographs.
+
+Oracle: skimage.registration.phase_cross_correlation on the same images, or
+on the same colour planes of a mosaic (scaled to sensor pixels and combined
+as the library combines). Scenes: real photographs (skimage.data) shifted
+by crops (whole pixels, no interpolation), np.roll (circular), the Fourier
+shift theorem (exact circular sub-pixel shifts) or scipy.ndimage.shift
+(cubic spline), mosaiced through Bayer / X-Trans patterns, with
+Poisson-Gaussian sensor noise and uint16 clipping.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import ptychopatch
+from ptychopatch import PtychoPatchError
+
+
+def _need(module: str):
+    # install-deps.sh installs scikit-image (and with it SciPy); on CI a
+    # missing module is an error, elsewhere the oracle tests skip.
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
+
+
+@pytest.fixture(scope="module")
+def sk_pcc():
+    return _need("skimage.registration").phase_cross_correlation
+
+
+@pytest.fixture(scope="module")
+def ndi():
+    return _need("scipy.ndimage")
+
+
+@pytest.fixture(scope="module")
+def photos():
+    data = _need("skimage.data")
+    color = _need("skimage.color")
+    util = _need("skimage.util")
+    astronaut = util.img_as_float(data.astronaut())  # (512, 512, 3) in [0, 1]
+    return {
+        "camera": data.camera().astype(np.float64),
+        "moon": data.moon().astype(np.float64),
+        "astronaut": color.rgb2gray(astronaut) * 255.0,
+        "astronaut_rgb": astronaut,
+    }
+
+
+@pytest.fixture(scope="module")
+def big_rgb(photos, ndi):
+    # The astronaut at twice its size (cubic spline), for X-Trans planes of
+    # useful size (a 6x6 pattern leaves 1/36 of the pixels to each plane).
+    rgb = photos["astronaut_rgb"]
+    return np.clip(np.stack([ndi.zoom(rgb[..., k], 2, order=3) for k in range(3)], -1), 0, 1)
+
+
+XTRANS = np.array([[1, 1, 0, 1, 1, 2],
+                   [1, 1, 2, 1, 1, 0],
+                   [2, 0, 1, 0, 2, 1],
+                   [1, 1, 2, 1, 1, 0],
+                   [1, 1, 0, 1, 1, 2],
+                   [0, 2, 1, 2, 0, 1]], dtype=np.uint8)  # LibRaw's X-Trans layout
+RGGB = np.array([[0, 1], [3, 2]])
+
+
+def wrap(shift, shape):
+    """A whole-pixel shift in scikit-image's range (-n/2, n/2] per axis."""
+    out = []
+    for s, n in zip(shift, shape):
+        s = s % n
+        out.append(s - n if s > n // 2 else s)
+    return np.array(out, dtype=np.float64)
+
+
+def fourier_shift(image, shift):
+    """image translated by `shift` (circularly, exact for band-limited data)."""
+    spectrum = np.fft.fft2(image)
+    ky = np.fft.fftfreq(image.shape[0])[:, None]
+    kx = np.fft.fftfreq(image.shape[1])[None, :]
+    return np.fft.ifft2(spectrum * np.exp(-2j * np.pi * (ky * shift[0] + kx * shift[1]))).real
+
+
+def mosaic(rgb, pattern):
+    """Per pixel, the channel the pattern's colour code selects (3 = G)."""
+    channel = np.asarray(pattern) % 3
+    channel = np.where(np.asarray(pattern) == 3, 1, channel)
+    p = channel.shape[0]
+    h, w = rgb.shape[:2]
+    index = np.tile(channel, (h // p + 1, w // p + 1))[:h, :w]
+    return np.take_along_axis(rgb, index[..., None], axis=2)[..., 0]
+
+
+def sensor(linear, rng, photons, read_noise=3.0, black=512.0):
+    """Poisson-Gaussian raw counts of a [0, 1] mosaic: `photons` electrons at
+    white, unit gain, Gaussian read noise in DN, a black level, uint16."""
+    electrons = rng.poisson(np.clip(linear, 0, None) * photons)
+    dn = electrons + black + rng.normal(0.0, read_noise, linear.shape)
+    return np.clip(np.rint(dn), 0, 65535).astype(np.uint16)
+
+
+def shifted_scene(rgb, shift, ndi):
+    """scene[p + shift] per channel: a frame cut from it at the GT's window
+    is the GT translated by -shift, so its registration shift is +shift."""
+    if all(float(s).is_integer() for s in shift):
+        return np.roll(rgb, (-int(shift[0]), -int(shift[1])), axis=(0, 1))
+    return np.stack([ndi.shift(rgb[..., k], (-shift[0], -shift[1]), order=3, mode="reflect")
+                     for k in range(rgb.shape[2])], -1)
+
+
+def sk_planes(sk_pcc, gt, frame, period, upsample):
+    """scikit-image's shift of every pattern plane, in sensor pixels."""
+    out = []
+    for r in range(period):
+        for c in range(period):
+            shift = sk_pcc(gt[r::period, c::period].astype(np.float64),
+                           frame[r::period, c::period].astype(np.float64),
+                           upsample_factor=upsample)[0]
+            out.append(shift * period)
+    return np.array(out)
+
+
+def snap(shifts, block):
+    """Floor to a multiple of `block`. Shifts on a 1/upsample grid are sums
+    of binary fractions, so a whole multiple may arrive a few ulps low; the
+    library floors with a 1e-9 allowance for that."""
+    return np.floor(shifts / block + 1e-9) * block + 0.0
+
+
+def trim(frame, period):
+    h, w = frame.shape
+    return frame[: h - h % period, : w - w % period]
+
+
+# ------------------------------------------------------------- single image
+
+
+@pytest.mark.parametrize("name", ["camera", "moon", "astronaut"])
+@pytest.mark.parametrize("size", [(256, 256), (255, 241), (97, 160)])
+@pytest.mark.parametrize("shift", [(0, 0), (5, -9), (-31, 17), (1, 1)])
+def test_integer_crop_shift_equals_skimage(photos, sk_pcc, name, size, shift):
+    image = photos[name]
+    y0, x0 = 100, 120
+    h, w = size
+    ref = image[y0:y0 + h, x0:x0 + w]
+    mov = image[y0 + shift[0]:y0 + shift[0] + h, x0 + shift[1]:x0 + shift[1] + w]
+    ours = ptychopatch.phase_cross_correlation(ref, mov)
+    expected = sk_pcc(ref, mov)[0]
+    np.testing.assert_array_equal(ours.shift, expected)
+    np.testing.assert_array_equal(ours.shift, np.array(shift, dtype=np.float64))
+    assert ours.shift.shape == (2,) and ours.shift.dtype == np.float64
+    assert 0.0 < ours.confidence <= 1.0
+
+
+@pytest.mark.parametrize("size", [(256, 256), (255, 241), (64, 33)])
+@pytest.mark.parametrize("roll", [(3, -7), (-20, 15), (200, -130), (128, 120), (-128, 1),
+                                  (17, 0), (0, -1)])
+def test_circular_shift_wraps_like_skimage(photos, sk_pcc, size, roll):
+    h, w = size
+    ref = photos["camera"][:h, 50:50 + w]
+    mov = np.roll(ref, roll, axis=(0, 1))  # ref translated by +roll, circularly
+    ours = ptychopatch.phase_cross_correlation(ref, mov)
+    np.testing.assert_array_equal(ours.shift, sk_pcc(ref, mov)[0])
+    np.testing.assert_array_equal(ours.shift, wrap((-roll[0], -roll[1]), size))
+    assert ours.confidence > 0.99  # an exact circular shift: a perfect peak
+
+
+@pytest.mark.parametrize("upsample", [1, 10, 20])
+@pytest.mark.parametrize("size", [(256, 256), (201, 255)])
+@pytest.mark.parametrize("shift", [(2.35, -4.71), (-13.5, 0.25), (0.05, 7.0), (40.9, -33.3)])
+def test_fourier_subpixel_within_one_step_of_skimage(photos, sk_pcc, upsample, size, shift):
+    h, w = size
+    ref = photos["astronaut"][60:60 + h, 100:100 + w]
+    mov = fourier_shift(ref, shift)
+    ours = ptychopatch.phase_cross_correlation(ref, mov, upsample_factor=upsample)
+    theirs = sk_pcc(ref, mov, upsample_factor=upsample)[0]
+    step = 1.0 / upsample
+    assert np.all(np.abs(ours.shift - theirs) <= step + 1e-9), (ours.shift, theirs)
+    # Both estimate -shift; whole pixels at upsample 1, where they are equal
+    # unless the true shift is a half pixel: a tie between two peaks that
+    # rounding (float32 here, float64 there; FFTW's plan choice) decides.
+    if upsample == 1:
+        tie = np.abs(np.abs(np.array(shift)) % 1 - 0.5) < 1e-12
+        np.testing.assert_array_equal(ours.shift[~tie], theirs[~tie])
+    else:
+        assert np.all(np.abs(ours.shift + np.array(shift)) <= step + 1e-9), ours.shift
+        # On the 1/upsample grid.
+        np.testing.assert_allclose(ours.shift * upsample, np.round(ours.shift * upsample),
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("upsample", [10, 20])
+@pytest.mark.parametrize("shift", [(3.3, -1.6), (-7.45, 12.8)])
+def test_spline_subpixel_crop_within_one_step_of_skimage(photos, sk_pcc, ndi, upsample, shift):
+    image = photos["moon"]
+    moved = ndi.shift(image, (-shift[0], -shift[1]), order=3, mode="reflect")
+    ref, mov = image[128:384, 100:355], moved[128:384, 100:355]  # mov[p] = ref[p + shift]
+    ours = ptychopatch.phase_cross_correlation(ref, mov, upsample_factor=upsample)
+    theirs = sk_pcc(ref, mov, upsample_factor=upsample)[0]
+    assert np.all(np.abs(ours.shift - theirs) <= 1.0 / upsample + 1e-9), (ours.shift, theirs)
+    assert np.all(np.abs(ours.shift - np.array(shift)) <= 0.15), ours.shift
+
+
+@pytest.mark.parametrize("upsample", [1, 10])
+def test_plain_cross_correlation_matches_skimage(photos, sk_pcc, upsample):
+    image = photos["camera"]
+    for shift in [(4, -6), (-11, 3)]:
+        ref = image[150:406, 150:406]
+        mov = image[150 + shift[0]:406 + shift[0], 150 + shift[1]:406 + shift[1]]
+        theirs = sk_pcc(ref, mov, upsample_factor=upsample, normalization=None)[0]
+        for spelling in (None, "none", "NONE"):
+            ours = ptychopatch.phase_cross_correlation(ref, mov, upsample_factor=upsample,
+                                                       normalization=spelling)
+            assert np.all(np.abs(ours.shift - theirs) <= 1.0 / upsample + 1e-9)
+            if upsample == 1:
+                np.testing.assert_array_equal(ours.shift, theirs)
+
+
+def test_input_dtypes(photos):
+    ref8 = photos["camera"][:200, :200].astype(np.uint8)
+    mov8 = np.roll(ref8, (7, -3), axis=(0, 1))
+    expected = ptychopatch.phase_cross_correlation(ref8.astype(np.float32),
+                                                   mov8.astype(np.float32), upsample_factor=10)
+    for dtype in (np.uint8, np.uint16, np.int32, np.float64, np.float16, ">u2", ">f4"):
+        got = ptychopatch.phase_cross_correlation(ref8.astype(dtype), mov8.astype(dtype),
+                                                  upsample_factor=10)
+        np.testing.assert_array_equal(got.shift, expected.shift, err_msg=str(dtype))
+        assert got.confidence == pytest.approx(expected.confidence, rel=1e-5, abs=1e-6)
+    # Non-contiguous views and nested lists are accepted.
+    wide = np.zeros((200, 400), np.float32)
+    wide[:, ::2] = ref8
+    got = ptychopatch.phase_cross_correlation(wide[:, ::2], mov8.tolist(), upsample_factor=10)
+    np.testing.assert_array_equal(got.shift, expected.shift)
+    # An integral float factor is an integer factor (scikit-image takes floats).
+    got = ptychopatch.phase_cross_correlation(ref8, mov8, upsample_factor=10.0)
+    np.testing.assert_array_equal(got.shift, expected.shift)
+
+
+def test_registration_is_a_named_pair(photos):
+    ref = photos["camera"][:64, :64]
+    result = ptychopatch.phase_cross_correlation(ref, np.roll(ref, 2, axis=1))
+    shift, confidence = result
+    assert isinstance(result, ptychopatch.Registration)
+    assert result.shift is shift and isinstance(confidence, float)
+    np.testing.assert_array_equal(shift, [0.0, -2.0])
+
+
+def test_single_image_bad_input(photos):
+    ref = photos["camera"][:64, :64]
+    with pytest.raises(ValueError, match="same shape"):
+        ptychopatch.phase_cross_correlation(ref, ref[:, :63])
+    with pytest.raises(ValueError, match="2-D"):
+        ptychopatch.phase_cross_correlation(np.stack([ref, ref]), np.stack([ref, ref]))
+    with pytest.raises(TypeError, match="complex"):
+        ptychopatch.phase_cross_correlation(ref + 1j, ref)
+    with pytest.raises(TypeError, match="real numbers"):
+        ptychopatch.phase_cross_correlation(ref.astype(str), ref)
+    with pytest.raises(ValueError, match="normalization"):
+        ptychopatch.phase_cross_correlation(ref, ref, normalization="magnitude")
+    with pytest.raises(ValueError, match="integer"):
+        ptychopatch.phase_cross_correlation(ref, ref, upsample_factor=2.5)
+    with pytest.raises(ValueError, match="backend"):
+        ptychopatch.phase_cross_correlation(ref, ref, backend="tpu")
+    for bad in (0, -3):
+        with pytest.raises(PtychoPatchError) as info:
+            ptychopatch.phase_cross_correlation(ref, ref, upsample_factor=bad)
+        assert info.value.function == "ptp_align_plan_create"
+        assert "upsample" in info.value.message
+    for value in (np.nan, np.inf, -np.inf):
+        bad = ref.astype(np.float32)
+        bad[10, 20] = value
+        kept = bad.copy()
+        with pytest.raises(PtychoPatchError) as info:
+            ptychopatch.phase_cross_correlation(ref, bad)
+        assert info.value.status_name == "PTP_ERROR_NON_FINITE"
+        assert info.value.function == "ptp_align_execute" and info.value.message
+        np.testing.assert_array_equal(bad, kept)
+        with pytest.raises(PtychoPatchError) as info:
+            ptychopatch.phase_cross_correlation(bad, ref)
+        assert info.value.status_name == "PTP_ERROR_NON_FINITE"
+        assert info.value.function == "ptp_align_set_reference"
+    # float64 beyond float32's range becomes inf in the float32 conversion.
+    with pytest.raises(PtychoPatchError) as info:
+        ptychopatch.phase_cross_correlation(ref, ref * 1e300)
+    assert info.value.status_name == "PTP_ERROR_NON_FINITE"
+
+
+def test_constant_images_have_zero_confidence(photos):
+    flat = np.full((48, 50), 7.0)
+    ref = photos["camera"][:48, :50]
+    for a, b in [(flat, flat), (ref, flat), (flat, ref), (np.zeros((48, 50)), ref)]:
+        for upsample in (1, 10):
+            result = ptychopatch.phase_cross_correlation(a, b, upsample_factor=upsample)
+            assert np.all(np.isfinite(result.shift))
+            assert result.confidence == 0.0
+    flat16 = np.full((48, 50), 1000, np.uint16)
+    scene = ptychopatch.align_scene(flat16, [flat16, flat16], cfa="RGGB", upsample_factor=10)
+    assert np.all(np.isfinite(scene.shifts)) and np.all(np.isfinite(scene.plane_shifts))
+    np.testing.assert_array_equal(scene.confidence, [0.0, 0.0])
+
+
+@pytest.mark.skipif(ptychopatch.cuda_device_count() > 0, reason="a GPU is usable here")
+def test_gpu_backend_unavailable(photos):
+    ref = photos["camera"][:32, :32]
+    with pytest.raises(PtychoPatchError) as info:
+        ptychopatch.phase_cross_correlation(ref, ref, backend="gpu")
+    assert info.value.status_name == "PTP_ERROR_BACKEND_UNAVAILABLE"
+
+
+# ------------------------------------------------------------ scene: planar
+
+
+def test_planar_channels_match_skimage_per_channel(photos, sk_pcc):
+    rgb = photos["astronaut_rgb"]
+    gt = np.moveaxis(rgb[100:356, 120:376], -1, 0)  # (3, H, W)
+    shifts = [(0, 0), (6, -3), (-14, 9)]
+    frames = np.stack([np.moveaxis(rgb[100 + dy:356 + dy, 120 + dx:376 + dx], -1, 0)
+                       for dy, dx in shifts])  # (M, 3, H, W)
+    result = ptychopatch.align_scene(gt, frames)
+    assert result.shifts.shape == (3, 2) and result.plane_shifts.shape == (3, 3, 2)
+    for m, shift in enumerate(shifts):
+        for c in range(3):
+            np.testing.assert_array_equal(result.plane_shifts[m, c], sk_pcc(gt[c], frames[m, c])[0])
+        np.testing.assert_array_equal(result.shifts[m], shift)
+    # A list of (C, H, W) frames is the same call.
+    again = ptychopatch.align_scene(gt, list(frames))
+    np.testing.assert_array_equal(again.plane_shifts, result.plane_shifts)
+    np.testing.assert_array_equal(again.confidence, result.confidence)
+
+
+# ------------------------------------------------------ scene: Bayer mosaic
+
+
+def _bayer_scene(rgb, shifts, rng, ndi, pattern=RGGB, window=(64, 64, 384, 384)):
+    y0, x0, h, w = window
+    gt = sensor(mosaic(rgb[y0:y0 + h, x0:x0 + w], pattern), rng, photons=16000)
+    frames = []
+    for shift in shifts:
+        moved = shifted_scene(rgb, shift, ndi)[y0:y0 + h, x0:x0 + w]
+        frames.append(sensor(mosaic(moved, pattern), rng, photons=1000))
+    return gt, frames
+
+
+BAYER_INTEGER = [(0, 0), (2, -4), (-10, 6), (18, 22), (-30, -2)]
+
+
+@pytest.mark.parametrize("name", sorted(ptychopatch.BAYER_PATTERNS))
+def test_bayer_period_multiples_recovered_exactly(photos, sk_pcc, ndi, rng, name):
+    pattern = np.array(ptychopatch.BAYER_PATTERNS[name])
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], BAYER_INTEGER, rng, ndi, pattern)
+    result = ptychopatch.align_scene(gt, frames, cfa=name)
+    assert result.plane_shifts.shape == (len(frames), 4, 2)
+    np.testing.assert_array_equal(result.shifts, np.array(BAYER_INTEGER, dtype=np.float64))
+    for m, frame in enumerate(frames):
+        np.testing.assert_array_equal(result.plane_shifts[m], sk_planes(sk_pcc, gt, frame, 2, 1))
+        np.testing.assert_array_equal(result.plane_shifts[m],
+                                      np.tile(np.array(BAYER_INTEGER[m], float), (4, 1)))
+    assert np.all((result.confidence > 0) & (result.confidence <= 1))
+    # The same codes as an array (rawpy's raw_pattern) and as a 3-D array of frames.
+    again = ptychopatch.align_scene(gt, np.stack(frames), cfa=pattern.astype(np.uint8))
+    np.testing.assert_array_equal(again.plane_shifts, result.plane_shifts)
+    np.testing.assert_array_equal(again.confidence, result.confidence)
+
+
+def _check_subpixel(result, gt, frames, truth, sk_pcc, period, upsample, combine=np.median):
+    """Plane shifts within one refinement step of scikit-image's on the same
+    planes; combined errors no worse than scikit-image's combined the same way."""
+    step = period / upsample  # one 1/upsample plane pixel, in sensor pixels
+    ours_err, sk_err = [], []
+    for m, frame in enumerate(frames):
+        theirs = sk_planes(sk_pcc, gt, frame, period, upsample)
+        assert np.all(np.abs(result.plane_shifts[m] - theirs) <= step + 1e-9), (
+            m, np.abs(result.plane_shifts[m] - theirs).max())
+        ours_err.append(np.abs(result.shifts[m] - truth[m]))
+        sk_err.append(np.abs(combine(theirs, axis=0) - truth[m]))
+    ours_err, sk_err = np.array(ours_err), np.array(sk_err)
+    assert np.all(ours_err <= sk_err + step + 1e-9), (ours_err, sk_err)
+    assert ours_err.mean() <= sk_err.mean() + 0.25 * step, (ours_err.mean(), sk_err.mean())
+    return ours_err, sk_err
+
+
+BAYER_FRACTIONAL = [(0.5, -0.5), (3.3, -5.7), (-7.25, 1.9), (11.6, 14.1), (-1.05, -20.4)]
+
+
+@pytest.mark.parametrize("upsample", [10, 20])
+def test_bayer_subpixel_no_worse_than_skimage(photos, sk_pcc, ndi, rng, upsample):
+    truth = np.array(BAYER_FRACTIONAL)
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], BAYER_FRACTIONAL, rng, ndi)
+    result = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=upsample)
+    ours_err, _ = _check_subpixel(result, gt, frames, truth, sk_pcc, 2, upsample)
+    assert ours_err.max() < 0.5  # sensor pixels, at ~1000 photons
+    # Default combine is the per-axis median of the plane shifts.
+    np.testing.assert_allclose(result.shifts, np.median(result.plane_shifts, axis=1),
+                               rtol=0, atol=1e-12)
+
+
+def test_bayer_integer_shifts_with_upsampling(photos, ndi, rng):
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], BAYER_INTEGER, rng, ndi)
+    result = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=20)
+    assert np.all(np.abs(result.shifts - np.array(BAYER_INTEGER)) <= 0.1)
+
+
+def test_combine_mean_snap_and_odd_sizes(photos, ndi, rng):
+    # Odd frame sizes are trimmed to the period: 385 x 383 -> 384 x 382.
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], BAYER_FRACTIONAL, rng, ndi,
+                              window=(64, 64, 385, 383))
+    med = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10)
+    mean = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10, combine="mean")
+    np.testing.assert_array_equal(mean.plane_shifts, med.plane_shifts)
+    np.testing.assert_allclose(mean.shifts, med.plane_shifts.mean(axis=1), rtol=0, atol=1e-12)
+    trimmed = ptychopatch.align_scene(trim(gt, 2), [trim(f, 2) for f in frames], cfa="RGGB",
+                                      upsample_factor=10)
+    np.testing.assert_array_equal(trimmed.plane_shifts, med.plane_shifts)
+    snapped = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10, snap=True)
+    np.testing.assert_array_equal(snapped.shifts, snap(med.shifts, 2))
+    np.testing.assert_array_equal(snapped.plane_shifts, med.plane_shifts)
+
+
+def test_hann_window_matches_skimage_on_windowed_planes(photos, sk_pcc, ndi, rng):
+    signal = _need("scipy.signal")
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], [(4, -8), (1.3, 2.7)], rng, ndi)
+    result = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10, window="hann")
+    h, w = gt.shape[0] // 2, gt.shape[1] // 2
+    hann = np.outer(signal.windows.hann(h, sym=False), signal.windows.hann(w, sym=False))
+
+    def windowed(plane):
+        plane = plane.astype(np.float64)
+        return (plane - plane.mean()) * hann
+
+    for m, frame in enumerate(frames):
+        for k, (r, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+            theirs = sk_pcc(windowed(gt[r::2, c::2]), windowed(frame[r::2, c::2]),
+                            upsample_factor=10)[0] * 2
+            assert np.all(np.abs(result.plane_shifts[m, k] - theirs) <= 0.2 + 1e-9)
+    np.testing.assert_array_equal(np.round(result.shifts[0]), [4, -8])
+
+
+# ---------------------------------------------------- scene: X-Trans mosaic
+
+
+def _xtrans_scene(rgb, shifts, rng, ndi, window=(96, 96, 768, 768)):
+    return _bayer_scene(rgb, shifts, rng, ndi, pattern=XTRANS, window=window)
+
+
+def test_xtrans_period_multiples_recovered_exactly(big_rgb, sk_pcc, ndi, rng):
+    shifts = [(0, 0), (6, -12), (-18, 24), (30, 6)]
+    gt, frames = _xtrans_scene(big_rgb, shifts, rng, ndi)
+    result = ptychopatch.align_scene(gt, frames, cfa=XTRANS)
+    assert result.plane_shifts.shape == (len(shifts), 36, 2)
+    np.testing.assert_array_equal(result.shifts, np.array(shifts, dtype=np.float64))
+    for m, frame in enumerate(frames):
+        np.testing.assert_array_equal(result.plane_shifts[m], sk_planes(sk_pcc, gt, frame, 6, 1))
+
+
+def test_xtrans_subpixel_no_worse_than_skimage(big_rgb, sk_pcc, ndi, rng):
+    shifts = [(2.5, -1.0), (7.3, 4.4), (-10.8, 3.1)]
+    gt, frames = _xtrans_scene(big_rgb, shifts, rng, ndi)
+    result = ptychopatch.align_scene(gt, frames, cfa=XTRANS.tolist(), upsample_factor=10)
+    ours_err, _ = _check_subpixel(result, gt, frames, np.array(shifts), sk_pcc, 6, 10)
+    assert ours_err.max() < 1.0
+    snapped = ptychopatch.align_scene(gt, frames, cfa=XTRANS, upsample_factor=10, snap=True)
+    np.testing.assert_array_equal(snapped.shifts, snap(result.shifts, 3))
+
+
+# ------------------------------------------------------------- bad input
+
+
+def _expect_library_error(call, function, status_name, words, *inputs):
+    kept = [np.array(a, copy=True) for a in inputs]
+    with pytest.raises(PtychoPatchError) as info:
+        call()
+    err = info.value
+    assert err.function == function, err
+    assert err.status_name == status_name, err
+    assert err.message and any(w in err.message for w in words), err.message
+    for a, b in zip(inputs, kept):
+        np.testing.assert_array_equal(a, b)  # inputs untouched
+    return err
+
+
+def test_scene_bad_input(photos):
+    gt = np.asarray(photos["camera"][:64, :64], np.uint16)
+    frames = [gt, np.roll(gt, 2, 0)]
+
+    with pytest.raises(ValueError, match=r"frames\[1\] has shape"):
+        ptychopatch.align_scene(gt, [gt, gt[:, :62]], cfa="RGGB")
+    with pytest.raises(ValueError, match="cfa"):
+        ptychopatch.align_scene(gt, frames, cfa="RGBW")
+    with pytest.raises(ValueError, match="2x2"):
+        ptychopatch.align_scene(gt, frames, cfa=np.zeros((3, 3), int))
+    with pytest.raises(TypeError, match="integer"):
+        ptychopatch.align_scene(gt, frames, cfa=RGGB.astype(float))
+    with pytest.raises(ValueError, match="2-D mosaic"):
+        ptychopatch.align_scene(np.stack([gt, gt]), [np.stack([gt, gt])], cfa="RGGB")
+    with pytest.raises(ValueError, match="wrap a single frame"):
+        ptychopatch.align_scene(gt, gt, cfa="RGGB")
+    with pytest.raises(ValueError, match="combine"):
+        ptychopatch.align_scene(gt, frames, combine="mode")
+    with pytest.raises(ValueError, match="window"):
+        ptychopatch.align_scene(gt, frames, window="hamming")
+    with pytest.raises(TypeError, match="progress"):
+        ptychopatch.align_scene(gt, frames, progress=5)
+    with pytest.raises(TypeError, match="complex"):
+        ptychopatch.align_scene(gt, [gt, gt * 1j])
+
+    # Frames smaller than the pattern.
+    tiny = np.ones((1, 8), np.uint16)
+    _expect_library_error(lambda: ptychopatch.align_scene(tiny, [tiny], cfa="RGGB"),
+                          "ptp_align_plan_create", "PTP_ERROR_INVALID_SIZE",
+                          ("height", "period"), tiny)
+    small = np.ones((12, 5), np.float32)
+    _expect_library_error(lambda: ptychopatch.align_scene(small, [small], cfa=XTRANS),
+                          "ptp_align_plan_create", "PTP_ERROR_INVALID_SIZE",
+                          ("width", "period"), small)
+    # Colour codes the library does not know.
+    for pattern in ([[0, 1], [3, 7]], [[0, -1], [3, 2]], np.full((6, 6), 3)):
+        _expect_library_error(lambda: ptychopatch.align_scene(gt, frames, cfa=pattern),
+                              "ptp_align_plan_create", "PTP_ERROR_INVALID_ARGUMENT",
+                              ("pattern",), gt, *frames)
+    # upsample < 1 (and beyond the library's limit).
+    for upsample in (0, -2, 100000):
+        _expect_library_error(lambda: ptychopatch.align_scene(gt, frames, cfa="RGGB",
+                                                              upsample_factor=upsample),
+                              "ptp_align_plan_create", "PTP_ERROR_INVALID_SIZE",
+                              ("upsample",), gt, *frames)
+    # Snapping needs CFA blocks.
+    _expect_library_error(lambda: ptychopatch.align_scene(gt, frames, snap=True),
+                          "ptp_align_plan_create", "PTP_ERROR_INVALID_ARGUMENT",
+                          ("snap",), gt, *frames)
+    # A NaN in a float frame, in the GT frame, an inf in a planar frame.
+    floats = [f.astype(np.float32) for f in frames]
+    floats[1][3, 4] = np.nan
+    _expect_library_error(lambda: ptychopatch.align_scene(floats[0], floats, cfa="BGGR"),
+                          "ptp_align_execute", "PTP_ERROR_NON_FINITE", ("frame",), *floats)
+    _expect_library_error(lambda: ptychopatch.align_scene(floats[1], floats[:1], cfa="BGGR"),
+                          "ptp_align_set_reference", "PTP_ERROR_NON_FINITE", ("frame",),
+                          *floats)
+    planar = np.ones((2, 3, 16, 16), np.float32)
+    planar[1, 2, 5, 5] = np.inf
+    _expect_library_error(lambda: ptychopatch.align_scene(planar[0], planar),
+                          "ptp_align_execute", "PTP_ERROR_NON_FINITE", ("frame",), planar)
+
+
+def test_empty_scene(photos):
+    gt = photos["camera"][:32, :32]
+    result = ptychopatch.align_scene(gt, [], cfa="GRBG")
+    assert result.shifts.shape == (0, 2)
+    assert result.plane_shifts.shape == (0, 4, 2)
+    assert result.confidence.shape == (0,)
+    with pytest.raises(PtychoPatchError):  # the GT frame is still checked
+        ptychopatch.align_scene(np.full((32, 32), np.nan), [], cfa="GRBG")
+
+
+# ----------------------------------------------------------------- progress
+
+
+def _frames(photos, count):
+    gt = photos["camera"][:128, :128].astype(np.float32)
+    return gt, [np.roll(gt, (2 * k, -2 * k), axis=(0, 1)) for k in range(count)]
+
+
+def test_progress_reports_every_frame(photos):
+    gt, frames = _frames(photos, 6)
+    calls = []
+    result = ptychopatch.align_scene(gt, frames, cfa="RGGB",
+                                     progress=lambda done, total: calls.append((done, total)))
+    assert [d for d, _ in calls] == list(range(1, 7))
+    assert all(t == 6 for _, t in calls)
+    np.testing.assert_array_equal(result.shifts, [[-2 * k, 2 * k] for k in range(6)])
+    # Returning True goes on too.
+    again = ptychopatch.align_scene(gt, frames, cfa="RGGB", progress=lambda d, t: True)
+    np.testing.assert_array_equal(again.shifts, result.shifts)
+
+
+def test_progress_cancel_keeps_finished_frames(photos):
+    gt, frames = _frames(photos, 6)
+    full = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+    seen = []
+
+    def stop_after_two(done, total):
+        seen.append(done)
+        return done < 2
+
+    with pytest.raises(PtychoPatchError) as info:
+        ptychopatch.align_scene(gt, frames, cfa="RGGB", progress=stop_after_two)
+    err = info.value
+    assert err.status_name == "PTP_ERROR_CANCELLED" and err.function == "ptp_align_execute"
+    assert seen[:2] == [1, 2] and len(seen) <= 2
+    finished = np.all(np.isfinite(err.partial.shifts), axis=1)
+    assert finished.sum() >= 2
+    np.testing.assert_array_equal(err.partial.shifts[finished], full.shifts[finished])
+    np.testing.assert_array_equal(err.partial.plane_shifts[finished],
+                                  full.plane_shifts[finished])
+    assert np.all(np.isnan(err.partial.confidence[~finished]))
+    # The thread's context is still good for the next call.
+    np.testing.assert_array_equal(ptychopatch.align_scene(gt, frames, cfa="RGGB").shifts,
+                                  full.shifts)
+
+
+def test_exception_in_progress_cancels_and_is_raised(photos):
+    gt, frames = _frames(photos, 5)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def explode(done, total):
+        seen.append(done)
+        if done == 1:
+            raise Stop("from the callback")
+
+    with pytest.raises(Stop, match="from the callback"):
+        ptychopatch.align_scene(gt, frames, cfa="RGGB", progress=explode)
+    assert seen == [1]  # not called again after the exception
+
+    def explode_last(done, total):
+        if done == total:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        ptychopatch.align_scene(gt, frames, cfa="RGGB", progress=explode_last)
+
+
+def test_threads_have_their_own_plans(photos):
+    gt, frames = _frames(photos, 3)
+    expected = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10)
+    errors, results = [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                results.append(ptychopatch.align_scene(gt, frames, cfa="RGGB",
+                                                       upsample_factor=10))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        np.testing.assert_array_equal(r.shifts, expected.shifts)
+        np.testing.assert_array_equal(r.confidence, expected.confidence)
