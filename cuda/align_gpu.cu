@@ -1,11 +1,453 @@
+// The cuFFT backend of scene alignment (SPEC §3), in the caller's process
+// and the context's CUDA context: one device, no worker processes.
+//
+// Per plan (made once, reused by every call):
+//  - two non-blocking streams, `copy` (host-to-device) and `compute`;
+//  - cuFFT plans, one batched R2C and one C2R per batch size (planes x
+//    frames in the batch), made without a work area of their own: each
+//    call hands them one it counted against the budget;
+//  - the reference's plane spectra and energies, computed by
+//    set_reference and kept on the device;
+//  - pinned staging for two frames and pinned result buffers.
+//
+// A call on M frames is cut into batches of f frames (f from the device
+// memory budget, below); the frames' raw bytes flow through a ring of three
+// device frame slots: the host copies frame i into pinned staging while the
+// copy engine uploads frame i-1, and the compute stream turns each uploaded
+// frame into mean-subtracted (windowed) float planes of the batch buffer.
+// When a batch is complete the compute stream runs, over all its planes at
+// once: R2C, the fused cross-power + normalisation kernel, C2R, the
+// segmented arg-max (CUB) with the wrap to signed shifts, the upsampled DFT
+// when asked, and the results' copy to pinned memory. The host meanwhile
+// stages the next batch's frames, and reports a batch (progress callback
+// per frame) once the next one is enqueued, so uploads never wait on the
+// host reading results.
+//
+// Device memory of one call (B = plane spectrum bytes = P * rows_fft *
+// pitch * 4, about 4 bytes per sensor pixel; F = one frame's raw bytes):
+//   resident  = B (reference) + 3 F (frame slots) + upsampling scratch
+//               (P planes: region * (cols + 2 rows + region) * 8 bytes) + small
+//   per frame = B (x 2 with upsampling: the cross-power copy the refinement
+//               reads after C2R overwrote its input) + cuFFT work per frame
+//               + small per-plane arrays
+//   f = min(M, (budget - resident) / per frame), then the batches are evened
+//   out (15 frames at f = 8: 8 + 7); the plans' actual work size is checked
+//   and f lowered until it fits. A 60 MP Bayer frame is ~240 MB of spectra
+//   per buffer, so a 16 GB card (budget ~7.5 GB) takes ~8 frames per batch.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "align/align_backend.hpp"
+#include "align_cufft.cuh"
+#include "align_kernels.cuh"
+#include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
+#include "cpu/parallel_copy.hpp"
+#include "cuda_support.cuh"
+#include "device_guard.cuh"
 
 namespace ptychopatch::impl::gpu {
+namespace {
 
-// Placeholder until the cuFFT backend lands (issue 4, in progress).
-std::unique_ptr<AlignBackend> make_align_backend(const ptp_context&, const AlignGeometry&) {
-  fail(PTP_ERROR_UNSUPPORTED, "GPU scene alignment is not implemented yet");
+using align::Dims;
+
+constexpr int kRawSlots = 3;     // device frame slots in flight
+constexpr int kPinnedSlots = 2;  // host staging buffers
+constexpr int64_t kMaxFramesPerBatch = 4096;
+constexpr size_t kMaxCachedPlanSizes = 8;
+constexpr uint64_t kSlackBytes = uint64_t{4} << 20;  // CUB temporaries, alignment
+
+uint64_t to_u64(int64_t v) {
+  return static_cast<uint64_t>(v);
+}
+
+std::string mib(uint64_t bytes) {
+  return std::to_string(bytes) + " bytes (" + std::to_string(bytes >> 20) + " MiB)";
+}
+
+struct FftPlans {
+  cufft::Plan forward;
+  cufft::Plan inverse;
+  size_t work_bytes() const { return std::max(forward.work_bytes(), inverse.work_bytes()); }
+  void set_work_area(void* work) const {
+    forward.set_work_area(work);
+    inverse.set_work_area(work);
+  }
+};
+
+// Everything that lives on the device or is tied to it; destroyed with the
+// device current.
+struct State {
+  Stream compute;
+  Stream copy;
+  Event uploaded[kRawSlots];
+  Event raw_free[kRawSlots];
+  Event pinned_free[kPinnedSlots];
+  Event batch_done[2];
+  std::map<int64_t, FftPlans> plans;  // by frames per batch
+  std::optional<DeviceBuffer> row_window;
+  std::optional<DeviceBuffer> col_window;
+  std::optional<DeviceBuffer> reference;         // P half spectra
+  std::optional<DeviceBuffer> reference_energy;  // P doubles
+  PinnedBuffer staging[kPinnedSlots];
+  bool staging_ready = false;
+  PinnedBuffer results_host[2];
+  size_t results_host_bytes = 0;
+};
+
+// Waits for both streams when a scope ends, so that no buffer of an
+// interrupted call is released while a copy or kernel still uses it.
+class Drain {
+ public:
+  explicit Drain(const State& s) : s_(s) {}
+  ~Drain() {
+    cudaStreamSynchronize(s_.copy.get());
+    cudaStreamSynchronize(s_.compute.get());
+  }
+  Drain(const Drain&) = delete;
+  Drain& operator=(const Drain&) = delete;
+
+ private:
+  const State& s_;
+};
+
+const double* window(const std::optional<DeviceBuffer>& table) {
+  return table ? table->as<double>() : nullptr;
+}
+
+class CufftAlignBackend final : public AlignBackend {
+ public:
+  CufftAlignBackend(const ptp_context& context, const AlignGeometry& geometry)
+      : context_(&context), geometry_(geometry), dims_(align::make_dims(geometry)) {
+    const ScopedDevice scoped(context.device);
+    check_cuda(scoped.status(), "cudaSetDevice");
+    align::check_supported(dims_);
+    cufft::api();  // UNSUPPORTED (the plan then runs on the CPU) without cuFFT
+    state_ = std::make_unique<State>();
+    try {
+      if (!trivial() && dims_.hann) {
+        upload_window(state_->row_window, dims_.rows);
+        upload_window(state_->col_window, dims_.cols);
+      }
+    } catch (...) {
+      state_.reset();  // with the device still current
+      throw;
+    }
+  }
+
+  ~CufftAlignBackend() override {
+    const ScopedDevice scoped(context_->device);
+    state_.reset();
+  }
+
+  CufftAlignBackend(const CufftAlignBackend&) = delete;
+  CufftAlignBackend& operator=(const CufftAlignBackend&) = delete;
+
+  void set_reference(const void* frame) override {
+    const ScopedDevice scoped(context_->device);
+    check_cuda(scoped.status(), "cudaSetDevice");
+    if (trivial()) return;
+    State& s = *state_;
+    const FftPlans& plans = plans_for(1, 1, 1);
+    const uint64_t budget = memory_budget(*context_);
+    const uint64_t needed = spectrum_bytes() + raw_bytes() + plans.work_bytes() +
+                            align::frame_partials_bytes(dims_) + kSlackBytes;
+    if (needed > budget)
+      fail(PTP_ERROR_OUT_OF_MEMORY,
+           "the device memory budget of " + mib(budget) + " cannot hold the " + mib(needed) +
+               " that transforming the reference frame needs; raise "
+               "ptp_context_options.device_memory_budget or free device memory");
+    if (!s.reference_energy) {
+      s.reference.emplace(spectrum_bytes());
+      s.reference_energy.emplace(to_u64(dims_.planes) * sizeof(double));
+    }
+    const DeviceBuffer raw(raw_bytes());
+    const DeviceBuffer partials(align::frame_partials_bytes(dims_));
+    const DeviceBuffer work(plans.work_bytes());
+    const Drain drain(s);
+
+    upload(frame, raw.as<void>(), 0);
+    const cudaStream_t compute = s.compute.get();
+    check_cuda(cudaStreamWaitEvent(compute, s.uploaded[0].get(), 0), "cudaStreamWaitEvent");
+    align::center_frame(raw.as<void>(), dims_, window(s.row_window), window(s.col_window),
+                        align::carve_frame_partials(dims_, partials.as<void>()),
+                        s.reference->as<float>(), s.reference_energy->as<double>(), compute);
+    check_cuda(cudaEventRecord(s.raw_free[0].get(), compute), "cudaEventRecord");
+    plans.set_work_area(work.as<void>());
+    plans.forward.forward(s.reference->as<float>());
+    check_cuda(cudaStreamSynchronize(compute), "transforming the reference frame");
+  }
+
+  int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
+                const std::function<bool(int64_t)>& keep_going) override {
+    if (num_frames <= 0) return 0;
+    const ScopedDevice scoped(context_->device);
+    check_cuda(scoped.status(), "cudaSetDevice");
+    if (trivial()) return align_trivial(num_frames, results, keep_going);
+    State& s = *state_;
+    if (!s.reference_energy)
+      fail(PTP_ERROR_INTERNAL, "GPU alignment before its reference was set");
+    const int64_t P = dims_.planes;
+
+    // ---- batch size under the budget
+    const uint64_t budget = memory_budget(*context_);
+    const uint64_t resident = resident_bytes();
+    const uint64_t per_frame = per_frame_bytes();
+    const uint64_t work_one = plans_for(1, 1, 1).work_bytes();
+    if (resident > budget || budget - resident < per_frame + work_one)
+      fail(PTP_ERROR_OUT_OF_MEMORY,
+           "the device memory budget of " + mib(budget) + " cannot hold " + mib(resident) +
+               " resident (reference spectra, frame slots, refinement scratch) plus " +
+               mib(per_frame + work_one) + " for one frame of " + std::to_string(dims_.height) +
+               " x " + std::to_string(dims_.width) +
+               "; raise ptp_context_options.device_memory_budget or free device memory");
+    int64_t limit = static_cast<int64_t>(std::min<uint64_t>(
+        (budget - resident) / (per_frame + work_one),
+        to_u64(std::min(num_frames, kMaxFramesPerBatch))));
+    int64_t f = 1;
+    int64_t last = 1;
+    int64_t batches = 1;
+    size_t work_bytes = 0;
+    for (;;) {
+      batches = (num_frames + limit - 1) / limit;
+      f = (num_frames + batches - 1) / batches;
+      last = num_frames - (batches - 1) * f;
+      work_bytes = std::max(plans_for(f, f, last).work_bytes(), plans_for(last, f, last).work_bytes());
+      if (f == 1 || resident + to_u64(f) * per_frame + work_bytes <= budget) break;
+      limit = f - 1;
+    }
+    const FftPlans& full = plans_for(f, f, last);
+    const FftPlans& tail = plans_for(last, f, last);
+
+    // ---- buffers of this call
+    const align::PeakSearch search = align::make_peak_search(dims_, f * P);
+    std::vector<int> offsets(to_u64(search.planes_per_call * search.segments_per_plane + 1));
+    align::peak_offsets(dims_, search, offsets.data());
+    const size_t plane_bytes = to_u64(dims_.plane_floats) * sizeof(float);
+    const bool refine = dims_.upsample > 1;
+    const DeviceBuffer raw[kRawSlots] = {DeviceBuffer(raw_bytes()), DeviceBuffer(raw_bytes()),
+                                         DeviceBuffer(raw_bytes())};
+    const DeviceBuffer partials_buffer(align::frame_partials_bytes(dims_));
+    const align::FramePartials partials =
+        align::carve_frame_partials(dims_, partials_buffer.as<void>());
+    const DeviceBuffer planes(to_u64(f * P) * plane_bytes);
+    const DeviceBuffer copies(refine ? to_u64(f * P) * plane_bytes : 0);
+    const DeviceBuffer energies(to_u64(f * P) * sizeof(double));
+    const DeviceBuffer pairs(to_u64(f * P * search.segments_per_plane) *
+                             align::peak_partial_bytes());
+    const DeviceBuffer d_offsets(offsets.size() * sizeof(int));
+    const DeviceBuffer temp(search.temp_bytes);
+    const DeviceBuffer peaks(to_u64(f * P) * sizeof(align::Peak));
+    const DeviceBuffer d_results(to_u64(f * P) * sizeof(PlaneShift));
+    const DeviceBuffer work(work_bytes);
+    const DeviceBuffer scratch_buffer(refine ? align::upsample_scratch_bytes(dims_, P) : 0);
+    const align::UpsampleScratch scratch =
+        refine ? align::carve_upsample_scratch(dims_, P, scratch_buffer.as<void>())
+               : align::UpsampleScratch{};
+    check_cuda(cudaMemcpy(d_offsets.as<void>(), offsets.data(), offsets.size() * sizeof(int),
+                          cudaMemcpyHostToDevice),
+               "copying the peak-search offsets");
+    const size_t batch_results_bytes = to_u64(f * P) * sizeof(PlaneShift);
+    if (s.results_host_bytes < batch_results_bytes) {
+      s.results_host_bytes = 0;
+      for (PinnedBuffer& b : s.results_host) b.reset(batch_results_bytes);
+      s.results_host_bytes = batch_results_bytes;
+    }
+    full.set_work_area(work.as<void>());
+    tail.set_work_area(work.as<void>());
+    const Drain drain(s);  // destroyed before the buffers above
+
+    const cudaStream_t compute = s.compute.get();
+    auto* plane_data = planes.as<float>();
+    auto* energy = energies.as<double>();
+
+    // Uploads frame i and turns it into the planes of batch slot j.
+    auto issue_frame = [&](int64_t i, int64_t j) {
+      const int slot = static_cast<int>(i % kRawSlots);
+      upload(frames[i], raw[slot].as<void>(), slot);
+      check_cuda(cudaStreamWaitEvent(compute, s.uploaded[slot].get(), 0), "cudaStreamWaitEvent");
+      align::center_frame(raw[slot].as<void>(), dims_, window(s.row_window),
+                          window(s.col_window), partials, plane_data + j * P * dims_.plane_floats,
+                          energy + j * P, compute);
+      check_cuda(cudaEventRecord(s.raw_free[slot].get(), compute), "cudaEventRecord");
+    };
+
+    // Enqueues the transforms, peak search and refinement of a batch of
+    // `count` frames, and the copy of its results to pinned buffer `parity`.
+    auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
+      const int64_t batch_planes = count * P;
+      plans.forward.forward(plane_data);
+      align::cross_power(s.reference->as<float>(), plane_data, refine ? copies.as<float>() : nullptr,
+                         count, dims_, compute);
+      plans.inverse.inverse(plane_data);
+      align::find_peaks(plane_data, batch_planes, dims_, search, d_offsets.as<int>(),
+                        pairs.as<void>(), temp.as<void>(), energy,
+                        s.reference_energy->as<double>(), peaks.as<align::Peak>(), compute);
+      if (refine) {
+        for (int64_t j = 0; j < count; ++j)
+          align::upsampled_results(copies.as<float>() + j * P * dims_.plane_floats,
+                                   peaks.as<align::Peak>() + j * P, P, dims_, scratch,
+                                   d_results.as<PlaneShift>() + j * P, compute);
+      } else {
+        align::integer_results(peaks.as<align::Peak>(), batch_planes, dims_,
+                               d_results.as<PlaneShift>(), compute);
+      }
+      check_cuda(cudaMemcpyAsync(s.results_host[parity].as<void>(), d_results.as<void>(),
+                                 to_u64(batch_planes) * sizeof(PlaneShift), cudaMemcpyDeviceToHost,
+                                 compute),
+                 "copying results to the host");
+      check_cuda(cudaEventRecord(s.batch_done[parity].get(), compute), "cudaEventRecord");
+    };
+
+    int64_t done = 0;
+    // Waits for a batch and hands its frames over one by one; false when the
+    // progress callback asked to stop.
+    auto report = [&](int64_t first, int64_t count, int parity) {
+      check_cuda(cudaEventSynchronize(s.batch_done[parity].get()), "aligning a batch of frames");
+      const auto* host = s.results_host[parity].as<PlaneShift>();
+      for (int64_t j = 0; j < count; ++j) {
+        std::memcpy(results + (first + j) * P, host + j * P, to_u64(P) * sizeof(PlaneShift));
+        done = first + j + 1;
+        if (!keep_going(done)) return false;
+      }
+      return true;
+    };
+
+    int64_t pending_first = -1;
+    int64_t pending_count = 0;
+    int pending_parity = 0;
+    for (int64_t b = 0; b < batches; ++b) {
+      const int64_t first = b * f;
+      const int64_t count = std::min(f, num_frames - first);
+      for (int64_t j = 0; j < count; ++j) issue_frame(first + j, j);
+      run_batch(count, count == f ? full : tail, static_cast<int>(b % 2));
+      if (pending_first >= 0 && !report(pending_first, pending_count, pending_parity)) return done;
+      pending_first = first;
+      pending_count = count;
+      pending_parity = static_cast<int>(b % 2);
+    }
+    report(pending_first, pending_count, pending_parity);
+    return done;
+  }
+
+ private:
+  // Planes of a single pixel: every plane is constant, so every result is
+  // (0, 0) with confidence 0, and there is nothing to transform.
+  bool trivial() const { return dims_.rows == 1 && dims_.cols == 1; }
+
+  int64_t align_trivial(int64_t num_frames, PlaneShift* results,
+                        const std::function<bool(int64_t)>& keep_going) const {
+    for (int64_t i = 0; i < num_frames; ++i) {
+      for (int64_t q = 0; q < dims_.planes; ++q) results[i * dims_.planes + q] = PlaneShift{0, 0, 0};
+      if (!keep_going(i + 1)) return i + 1;
+    }
+    return num_frames;
+  }
+
+  uint64_t raw_bytes() const {
+    const uint64_t element = geometry_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4;
+    return to_u64(dims_.frame_elements) * element;
+  }
+  uint64_t spectrum_bytes() const {
+    return to_u64(checked_mul(dims_.planes, dims_.plane_floats, "the spectrum size")) *
+           sizeof(float);
+  }
+  // Per-frame arrays other than the spectra: energy partials, peak-search
+  // pairs and offsets, peaks, results.
+  uint64_t small_per_frame_bytes() const {
+    const int64_t segments = align::peak_segments_per_plane(dims_);
+    const uint64_t per_plane = sizeof(double) +
+                               to_u64(segments) * (align::peak_partial_bytes() + sizeof(int)) +
+                               sizeof(align::Peak) + sizeof(PlaneShift);
+    return to_u64(dims_.planes) * per_plane;
+  }
+  uint64_t resident_bytes() const {
+    uint64_t bytes = spectrum_bytes() + to_u64(dims_.planes) * sizeof(double) +
+                     kRawSlots * raw_bytes() + align::frame_partials_bytes(dims_) + kSlackBytes;
+    if (dims_.upsample > 1) bytes += align::upsample_scratch_bytes(dims_, dims_.planes);
+    return bytes;
+  }
+  uint64_t per_frame_bytes() const {
+    return spectrum_bytes() * (dims_.upsample > 1 ? 2 : 1) + small_per_frame_bytes();
+  }
+
+  // The cached plans for batches of `frames` frames; may drop cached sizes
+  // other than 1, keep_a and keep_b (references to those stay valid).
+  const FftPlans& plans_for(int64_t frames, int64_t keep_a, int64_t keep_b) {
+    auto& cache = state_->plans;
+    const auto found = cache.find(frames);
+    if (found != cache.end()) return found->second;
+    if (cache.size() >= kMaxCachedPlanSizes) {
+      for (auto it = cache.begin(); it != cache.end();) {
+        const int64_t k = it->first;
+        it = (k == 1 || k == keep_a || k == keep_b) ? std::next(it) : cache.erase(it);
+      }
+    }
+    const int64_t batch = frames * dims_.planes;
+    const cudaStream_t stream = state_->compute.get();
+    FftPlans plans{cufft::Plan(CUFFT_R2C, dims_.fft_rows, dims_.fft_cols, batch, stream),
+                   cufft::Plan(CUFFT_C2R, dims_.fft_rows, dims_.fft_cols, batch, stream)};
+    return cache.emplace(frames, std::move(plans)).first->second;
+  }
+
+  void upload_window(std::optional<DeviceBuffer>& buffer, int64_t n) {
+    std::vector<double> table(to_u64(n));
+    align::window_table(n, table.data());
+    buffer.emplace(table.size() * sizeof(double));
+    check_cuda(cudaMemcpy(buffer->as<void>(), table.data(), table.size() * sizeof(double),
+                          cudaMemcpyHostToDevice),
+               "copying the window to the device");
+  }
+
+  // Copies a host frame to device slot `slot` on the copy stream, through
+  // pinned staging unless the frame is pinned already; records
+  // uploaded[slot]. Waits first until the slot's previous frame was
+  // consumed, and (host side) until the staging buffer is free.
+  void upload(const void* frame, void* device_slot, int slot) {
+    State& s = *state_;
+    const void* source = frame;
+    int staged = -1;
+    if (!is_pinned_host(frame)) {
+      if (!s.staging_ready) {
+        for (PinnedBuffer& b : s.staging) b.reset(raw_bytes());
+        s.staging_ready = true;
+      }
+      staged = static_cast<int>(staged_count_++ % kPinnedSlots);
+      check_cuda(cudaEventSynchronize(s.pinned_free[staged].get()), "uploading a frame");
+      cpu::parallel_copy(s.staging[staged].as<void>(), frame, raw_bytes(), context_->num_threads);
+      source = s.staging[staged].as<void>();
+    }
+    const cudaStream_t copy = s.copy.get();
+    check_cuda(cudaStreamWaitEvent(copy, s.raw_free[slot].get(), 0), "cudaStreamWaitEvent");
+    check_cuda(cudaMemcpyAsync(device_slot, source, raw_bytes(), cudaMemcpyHostToDevice, copy),
+               "copying a frame to the device");
+    check_cuda(cudaEventRecord(s.uploaded[slot].get(), copy), "cudaEventRecord");
+    if (staged >= 0)
+      check_cuda(cudaEventRecord(s.pinned_free[staged].get(), copy), "cudaEventRecord");
+  }
+
+  const ptp_context* context_;
+  AlignGeometry geometry_;
+  Dims dims_;
+  std::unique_ptr<State> state_;
+  uint64_t staged_count_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<AlignBackend> make_align_backend(const ptp_context& context,
+                                                 const AlignGeometry& geometry) {
+  return std::make_unique<CufftAlignBackend>(context, geometry);
 }
 
 }  // namespace ptychopatch::impl::gpu

@@ -7,9 +7,12 @@
 #include <complex>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ptychopatch.h"
@@ -197,6 +200,130 @@ class ExtractPlan {
   };
   ptp_extract_desc desc_{};
   std::unique_ptr<ptp_extract_plan, Destroy> handle_;
+};
+
+// ------------------------------------------------------ scene alignment
+
+template <>
+struct dtype_of<uint16_t> {
+  static constexpr ptp_dtype value = PTP_DTYPE_UINT16;
+};
+
+// An alignment descriptor with the library's defaults filled in (uint16
+// frames, no CFA, RGGB pattern, integer shifts, phase normalisation, no
+// window, median, no snap); set height and width, then what differs.
+struct AlignDesc : ptp_align_desc {
+  AlignDesc() { check(ptp_align_desc_init(this, sizeof(ptp_align_desc))); }
+};
+
+// What AlignPlan::execute returns for n frames of P planes (row-major).
+struct AlignResult {
+  std::vector<double> shifts;        // n x 2: combined (dy, dx) in sensor pixels
+  std::vector<double> plane_shifts;  // n x P x 2: each plane's (dy, dx) in sensor pixels
+  std::vector<double> confidence;    // n: mean normalised peak height, [0, 1]
+};
+
+// A scene alignment plan (ptp_align_*): set a reference (GT) frame, then
+// align moving frames against it; set another reference for the next scene.
+// Frames are host arrays of H x W (x channels) elements of the descriptor's
+// frame_dtype (uint16_t or float); the typed overloads check the type. The
+// context must outlive the plan.
+class AlignPlan {
+ public:
+  // Called after each frame with (frames_done, frames_total), on the calling
+  // thread; return false to stop the call (execute then throws Error with
+  // PTP_ERROR_CANCELLED). An exception thrown by it also stops the call and
+  // is rethrown by execute.
+  using Progress = std::function<bool(int64_t frames_done, int64_t frames_total)>;
+
+  AlignPlan(const Context& context, const ptp_align_desc& desc) : desc_(desc) {
+    ptp_align_plan* raw = nullptr;
+    check(ptp_align_plan_create(context.get(), &desc_, &raw));
+    handle_.reset(raw);
+    check(ptp_align_plan_num_planes(raw, &planes_));
+  }
+
+  int64_t num_planes() const noexcept { return planes_; }
+  const ptp_align_desc& desc() const noexcept { return desc_; }
+  ptp_align_plan* get() const noexcept { return handle_.get(); }
+
+  // Installs the progress callback (an empty function removes it).
+  void set_progress(Progress progress) {
+    if (!progress) {
+      check(ptp_align_set_progress(handle_.get(), nullptr, nullptr));
+      progress_.reset();
+      return;
+    }
+    auto state = std::make_unique<ProgressState>();
+    state->fn = std::move(progress);
+    check(ptp_align_set_progress(handle_.get(), &ProgressState::call, state.get()));
+    progress_ = std::move(state);
+  }
+
+  void set_reference(const void* frame) { check(ptp_align_set_reference(handle_.get(), frame)); }
+  template <class T>
+  void set_reference(const T* frame) {
+    require_dtype<T>();
+    set_reference(static_cast<const void*>(frame));
+  }
+
+  // The C call as is: outputs sized for num_frames (see ptp_align_execute);
+  // after a cancellation the finished frames' results are in them.
+  void execute(const void* const* frames, int64_t num_frames, double* shifts,
+               double* plane_shifts = nullptr, double* confidence = nullptr) {
+    if (progress_) progress_->error = nullptr;
+    const ptp_status status =
+        ptp_align_execute(handle_.get(), frames, num_frames, shifts, plane_shifts, confidence);
+    if (progress_ && progress_->error) std::rethrow_exception(progress_->error);
+    check(status);
+  }
+
+  AlignResult execute(const std::vector<const void*>& frames) {
+    const auto n = static_cast<int64_t>(frames.size());
+    AlignResult result;
+    result.shifts.resize(static_cast<size_t>(2 * n));
+    result.plane_shifts.resize(static_cast<size_t>(2 * n * planes_));
+    result.confidence.resize(static_cast<size_t>(n));
+    execute(frames.data(), n, result.shifts.data(), result.plane_shifts.data(),
+            result.confidence.data());
+    return result;
+  }
+  template <class T>
+  AlignResult execute(const std::vector<const T*>& frames) {
+    require_dtype<T>();
+    return execute(std::vector<const void*>(frames.begin(), frames.end()));
+  }
+
+ private:
+  struct ProgressState {
+    Progress fn;
+    std::exception_ptr error;
+    static int32_t call(int64_t done, int64_t total, void* user) noexcept {
+      auto* self = static_cast<ProgressState*>(user);
+      try {
+        return self->fn(done, total) ? 0 : 1;
+      } catch (...) {
+        self->error = std::current_exception();
+        return 1;
+      }
+    }
+  };
+  template <class T>
+  void require_dtype() const {
+    static_assert(std::is_same<T, uint16_t>::value || std::is_same<T, float>::value,
+                  "alignment frames are uint16_t or float");
+    if (desc_.frame_dtype != dtype_of<T>::value)
+      throw Error(PTP_ERROR_INVALID_ARGUMENT,
+                  "PTP_ERROR_INVALID_ARGUMENT: the frames' element type does not match the "
+                  "plan's frame_dtype");
+  }
+  struct Destroy {
+    void operator()(ptp_align_plan* p) const noexcept { ptp_align_plan_destroy(p); }
+  };
+  ptp_align_desc desc_{};
+  int64_t planes_ = 0;
+  std::unique_ptr<ptp_align_plan, Destroy> handle_;
+  std::unique_ptr<ProgressState> progress_;
 };
 
 }  // namespace ptychopatch

@@ -1,0 +1,627 @@
+#include "align/align_cpu.hpp"
+
+#include <fftw3.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "math/phase_math.hpp"
+
+// Hot loops are cloned for AVX2 where GCC can dispatch at load time (AVX2
+// without FMA: every target computes the same IEEE operations).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define PTP_ALIGN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PTP_ALIGN_CLONES
+#endif
+
+namespace ptychopatch::impl {
+namespace cpu {
+
+std::mutex& fftw_planner_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+namespace {
+
+constexpr size_t kAlignment = 64;
+// Independent accumulators of the reductions below, so that the compiler
+// can vectorise them without reassociating anything itself.
+constexpr int64_t kLanes = 8;
+
+int64_t round_up(int64_t value, int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+// An owning, uninitialised array aligned to 64 bytes. FFTW's new-array
+// execute functions need every array to have the alignment of the one
+// planned with; 64 bytes is that of all of them.
+template <class T>
+class AlignedArray {
+ public:
+  AlignedArray() = default;
+  explicit AlignedArray(int64_t count) {
+    const size_t bytes = static_cast<size_t>(
+        round_up(std::max<int64_t>(count, 1) * static_cast<int64_t>(sizeof(T)), kAlignment));
+    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
+    if (data_ == nullptr) throw std::bad_alloc();
+  }
+  AlignedArray(AlignedArray&& other) noexcept : data_(other.data_) { other.data_ = nullptr; }
+  AlignedArray& operator=(AlignedArray&& other) noexcept {
+    std::swap(data_, other.data_);
+    return *this;
+  }
+  AlignedArray(const AlignedArray&) = delete;
+  AlignedArray& operator=(const AlignedArray&) = delete;
+  ~AlignedArray() { std::free(data_); }
+
+  T* get() const noexcept { return data_; }
+
+ private:
+  T* data_ = nullptr;
+};
+
+// Sizes of one plane and of its half spectrum.
+struct Dims {
+  int64_t ny;     // plane rows
+  int64_t nx;     // plane columns
+  int64_t nxh;    // nx / 2 + 1: columns of the half spectrum
+  int64_t count;  // ny * nx
+  int64_t bins;   // ny * nxh
+};
+
+// The r2c and c2r plans of one plane size. Planned on the first
+// workspace's buffers; executed on any 64-byte-aligned buffers.
+class FftPlans {
+ public:
+  FftPlans(const Dims& d, float* real, fftwf_complex* spectrum) {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    // FFTW_MEASURE: planning a plane size takes seconds once per process
+    // (then FFTW's in-memory wisdom answers at once) and roughly halves the
+    // time of every transform after it, of which a scene runs dozens.
+    fftwf_set_timelimit(kFftwPlanSeconds);
+    const fftwf_iodim64 forward[2] = {{d.ny, d.nx, d.nxh}, {d.nx, 1, 1}};
+    const fftwf_iodim64 inverse[2] = {{d.ny, d.nxh, d.nx}, {d.nx, 1, 1}};
+    const unsigned flags = FFTW_MEASURE | FFTW_DESTROY_INPUT;
+    r2c_ = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real, spectrum, flags);
+    c2r_ = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum, real, flags);
+    fftwf_set_timelimit(FFTW_NO_TIMELIMIT);
+    if (r2c_ == nullptr || c2r_ == nullptr) {
+      destroy();
+      fail(PTP_ERROR_INTERNAL, "FFTW could not plan a " + std::to_string(d.ny) + " x " +
+                                   std::to_string(d.nx) + " real transform");
+    }
+  }
+  FftPlans(const FftPlans&) = delete;
+  FftPlans& operator=(const FftPlans&) = delete;
+  ~FftPlans() {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    destroy();
+  }
+
+  // Thread-safe (FFTW's new-array execute). `real` is destroyed.
+  void forward(float* real, fftwf_complex* spectrum) const {
+    fftwf_execute_dft_r2c(r2c_, real, spectrum);
+  }
+  // Unnormalised inverse: real = N * IFFT(spectrum). `spectrum` is destroyed.
+  void inverse(fftwf_complex* spectrum, float* real) const {
+    fftwf_execute_dft_c2r(c2r_, spectrum, real);
+  }
+
+ private:
+  void destroy() {
+    if (r2c_ != nullptr) fftwf_destroy_plan(r2c_);
+    if (c2r_ != nullptr) fftwf_destroy_plan(c2r_);
+    r2c_ = nullptr;
+    c2r_ = nullptr;
+  }
+  fftwf_plan r2c_ = nullptr;
+  fftwf_plan c2r_ = nullptr;
+};
+
+// ------------------------------------------------------------ row kernels
+
+// dst[j] = src[j * stride] as float32; returns the sum of dst in double.
+template <class T>
+inline double gather_row_impl(const T* __restrict src, int64_t stride, int64_t n,
+                              float* __restrict dst) {
+  double acc[4] = {0.0, 0.0, 0.0, 0.0};
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (int l = 0; l < 4; ++l) {
+      const float v = static_cast<float>(src[(j + l) * stride]);
+      dst[j + l] = v;
+      acc[l] += v;
+    }
+  for (; j < n; ++j) {
+    const float v = static_cast<float>(src[j * stride]);
+    dst[j] = v;
+    acc[0] += v;
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+PTP_ALIGN_CLONES
+double gather_row(const uint16_t* src, int64_t stride, int64_t n, float* dst) {
+  return gather_row_impl(src, stride, n, dst);
+}
+
+PTP_ALIGN_CLONES
+double gather_row(const float* src, int64_t stride, int64_t n, float* dst) {
+  return gather_row_impl(src, stride, n, dst);
+}
+
+// v[j] = plane_value(v[j], mean, wy * wx[j]) (weight 1 when wx is null);
+// adds sum v^2 to *sum_squares and raises *max_abs to max |v|.
+PTP_ALIGN_CLONES
+void center_row(float* __restrict v, int64_t n, double mean, double wy, const double* __restrict wx,
+                double* sum_squares, float* max_abs) {
+  double acc[4] = {0.0, 0.0, 0.0, 0.0};
+  float top[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t j = 0;
+  if (wx == nullptr) {
+    for (; j + 4 <= n; j += 4)
+      for (int l = 0; l < 4; ++l) {
+        const float x = math::plane_value(v[j + l], mean, 1.0);
+        v[j + l] = x;
+        acc[l] += static_cast<double>(x) * x;
+        top[l] = std::max(top[l], std::fabs(x));
+      }
+  } else {
+    for (; j + 4 <= n; j += 4)
+      for (int l = 0; l < 4; ++l) {
+        const float x = math::plane_value(v[j + l], mean, wy * wx[j + l]);
+        v[j + l] = x;
+        acc[l] += static_cast<double>(x) * x;
+        top[l] = std::max(top[l], std::fabs(x));
+      }
+  }
+  for (; j < n; ++j) {
+    const float x = math::plane_value(v[j], mean, wx == nullptr ? 1.0 : wy * wx[j]);
+    v[j] = x;
+    acc[0] += static_cast<double>(x) * x;
+    top[0] = std::max(top[0], std::fabs(x));
+  }
+  *sum_squares += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  *max_abs = std::max({*max_abs, top[0], top[1], top[2], top[3]});
+}
+
+// mov[k] = cross_power(ref[k], mov[k]) over `bins` interleaved complex bins.
+PTP_ALIGN_CLONES
+void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_t bins,
+                      bool phase) {
+  if (phase) {
+    for (int64_t k = 0; k < bins; ++k)
+      math::cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1], true, &mov[2 * k],
+                        &mov[2 * k + 1]);
+  } else {
+    for (int64_t k = 0; k < bins; ++k)
+      math::cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1], false, &mov[2 * k],
+                        &mov[2 * k + 1]);
+  }
+}
+
+// max |v[k]| over n values.
+PTP_ALIGN_CLONES
+float max_abs(const float* __restrict v, int64_t n) {
+  float top[kLanes] = {};
+  int64_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) top[l] = std::max(top[l], std::fabs(v[k + l]));
+  for (; k < n; ++k) top[0] = std::max(top[0], std::fabs(v[k]));
+  float m = top[0];
+  for (int64_t l = 1; l < kLanes; ++l) m = std::max(m, top[l]);
+  return m;
+}
+
+// Eight float lanes: GCC/Clang vector extensions, one AVX register (two SSE
+// registers in the baseline clone).
+typedef float Lanes8 __attribute__((vector_size(32)));
+
+// (Helpers take vectors by reference: passing 32-byte vectors by value
+// would depend on whether AVX is enabled.)
+inline void load8(Lanes8& v, const float* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+
+inline double sum8(const Lanes8& v) {
+  double s = 0.0;
+  for (int l = 0; l < 8; ++l) s += v[l];
+  return s;
+}
+
+// For each of `rows` tables e (re, im; `stride` floats apart), the complex
+// dot product sum_k x[k] * e[k] over n (a multiple of 8) values, written to
+// out[r * out_stride]. Two tables per pass share the loads of x.
+PTP_ALIGN_CLONES
+void complex_dots(const float* __restrict xr, const float* __restrict xi,
+                  const float* __restrict er, const float* __restrict ei, int64_t rows,
+                  int64_t stride, int64_t n, std::complex<float>* out, int64_t out_stride) {
+  int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const float* a0 = er + r * stride;
+    const float* b0 = ei + r * stride;
+    const float* a1 = a0 + stride;
+    const float* b1 = b0 + stride;
+    Lanes8 sr0 = {}, si0 = {}, sr1 = {}, si1 = {};
+    for (int64_t k = 0; k < n; k += 8) {
+      Lanes8 x, y, c0, s0, c1, s1;
+      load8(x, xr + k);
+      load8(y, xi + k);
+      load8(c0, a0 + k);
+      load8(s0, b0 + k);
+      load8(c1, a1 + k);
+      load8(s1, b1 + k);
+      sr0 += x * c0 - y * s0;
+      si0 += x * s0 + y * c0;
+      sr1 += x * c1 - y * s1;
+      si1 += x * s1 + y * c1;
+    }
+    out[r * out_stride] =
+        std::complex<float>(static_cast<float>(sum8(sr0)), static_cast<float>(sum8(si0)));
+    out[(r + 1) * out_stride] =
+        std::complex<float>(static_cast<float>(sum8(sr1)), static_cast<float>(sum8(si1)));
+  }
+  for (; r < rows; ++r) {
+    const float* a0 = er + r * stride;
+    const float* b0 = ei + r * stride;
+    Lanes8 sr0 = {}, si0 = {};
+    for (int64_t k = 0; k < n; k += 8) {
+      Lanes8 x, y, c0, s0;
+      load8(x, xr + k);
+      load8(y, xi + k);
+      load8(c0, a0 + k);
+      load8(s0, b0 + k);
+      sr0 += x * c0 - y * s0;
+      si0 += x * s0 + y * c0;
+    }
+    out[r * out_stride] =
+        std::complex<float>(static_cast<float>(sum8(sr0)), static_cast<float>(sum8(si0)));
+  }
+}
+
+// --------------------------------------------------------- upsampled DFT
+
+// scikit-image's upsampled-DFT refinement (see math/phase_math.hpp) on a
+// half spectrum X of ny x nxh. Splitting the full sum over kx into
+// kx = 0, the positive frequencies 1..hx, their negatives (whose bins are
+// conj(X(-ky, kx)) and whose twiddles are the conjugates), and the Nyquist
+// column of an even nx:
+//   T(b, ky) = X(ky, 0) + S(b, ky) + conj(S(b, -ky)) + X(ky, nx/2) Nyq(b)
+//   S(b, ky) = sum_{kx=1..hx} X(ky, kx) Ex(b, kx)
+//   CC(a, b) = sum_ky T(b, ky) Ey(a, ky)
+// which is the full-spectrum sum, term for term, at half the work.
+class Refiner {
+ public:
+  Refiner(const Dims& d, int64_t upsample)
+      : d_(d),
+        upsample_(upsample),
+        region_(math::upsampled_region_size(upsample)),
+        dftshift_(math::upsampled_dftshift(region_)),
+        hx_((d.nx - 1) / 2),
+        hxp_(round_up(std::max<int64_t>(hx_, 1), 8)),
+        ex_re_(region_ * hxp_),
+        ex_im_(region_ * hxp_),
+        nyquist_(region_),
+        row_re_(hxp_),
+        row_im_(hxp_),
+        t_(region_ * d.ny),
+        ey_(d.ny) {}
+
+  // Refines the integer shift (sy, sx); returns the refined shift and |CC|
+  // at its first (row-major) maximum.
+  void refine(const fftwf_complex* x, int64_t sy, int64_t sx, double* dy, double* dx,
+              double* peak_abs) {
+    const int64_t ny = d_.ny;
+    const int64_t nx = d_.nx;
+    const int64_t nxh = d_.nxh;
+    const bool even_x = nx % 2 == 0;
+
+    // Column twiddles of the region around sx.
+    for (int64_t b = 0; b < region_; ++b) {
+      const int64_t mb = math::upsampled_sample_index(b, sx, upsample_, dftshift_);
+      float* re = &ex_re_[b * hxp_];
+      float* im = &ex_im_[b * hxp_];
+      for (int64_t kx = 1; kx <= hx_; ++kx) {
+        double c = 0.0;
+        double s = 0.0;
+        math::dft_twiddle(mb, kx, nx, upsample_, &c, &s);
+        re[kx - 1] = static_cast<float>(c);
+        im[kx - 1] = static_cast<float>(s);
+      }
+      for (int64_t k = hx_; k < hxp_; ++k) re[k] = im[k] = 0.0f;
+      double c = 0.0;
+      double s = 0.0;
+      if (even_x) math::dft_twiddle(mb, -nx / 2, nx, upsample_, &c, &s);
+      nyquist_[b] = std::complex<double>(c, s);
+    }
+
+    // S(b, ky) for every row, into t_ (b-major).
+    for (int64_t ky = 0; ky < ny; ++ky) {
+      const fftwf_complex* row = x + ky * nxh;
+      for (int64_t kx = 1; kx <= hx_; ++kx) {
+        row_re_[kx - 1] = row[kx][0];
+        row_im_[kx - 1] = row[kx][1];
+      }
+      for (int64_t k = hx_; k < hxp_; ++k) row_re_[k] = row_im_[k] = 0.0f;
+      complex_dots(row_re_.data(), row_im_.data(), ex_re_.data(), ex_im_.data(), region_, hxp_,
+                   hxp_, &t_[ky], ny);
+    }
+
+    // S -> T in place, pairing ky with -ky.
+    auto bin = [&](int64_t ky, int64_t kx) {
+      return std::complex<double>(x[ky * nxh + kx][0], x[ky * nxh + kx][1]);
+    };
+    for (int64_t b = 0; b < region_; ++b) {
+      std::complex<float>* s = &t_[b * ny];
+      for (int64_t ky = 0; ky <= ny / 2; ++ky) {
+        const int64_t mirror = (ny - ky) % ny;
+        const std::complex<double> s1(s[ky]);
+        const std::complex<double> s2(s[mirror]);
+        std::complex<double> t1 = bin(ky, 0) + s1 + std::conj(s2);
+        std::complex<double> t2 = bin(mirror, 0) + s2 + std::conj(s1);
+        if (even_x) {
+          t1 += bin(ky, nx / 2) * nyquist_[b];
+          t2 += bin(mirror, nx / 2) * nyquist_[b];
+        }
+        s[ky] = std::complex<float>(t1);
+        s[mirror] = std::complex<float>(t2);
+      }
+    }
+
+    // CC(a, b) and its first maximum of |CC|.
+    double best = -1.0;
+    int64_t best_a = 0;
+    int64_t best_b = 0;
+    for (int64_t a = 0; a < region_; ++a) {
+      const int64_t ma = math::upsampled_sample_index(a, sy, upsample_, dftshift_);
+      for (int64_t ky = 0; ky < ny; ++ky) {
+        double c = 0.0;
+        double s = 0.0;
+        math::dft_twiddle(ma, math::signed_frequency(ky, ny), ny, upsample_, &c, &s);
+        ey_[ky] = std::complex<double>(c, s);
+      }
+      for (int64_t b = 0; b < region_; ++b) {
+        const std::complex<float>* t = &t_[b * ny];
+        double re = 0.0;
+        double im = 0.0;
+        for (int64_t ky = 0; ky < ny; ++ky) {
+          const double tr = t[ky].real();
+          const double ti = t[ky].imag();
+          re += tr * ey_[ky].real() - ti * ey_[ky].imag();
+          im += tr * ey_[ky].imag() + ti * ey_[ky].real();
+        }
+        const double magnitude = re * re + im * im;
+        if (magnitude > best) {
+          best = magnitude;
+          best_a = a;
+          best_b = b;
+        }
+      }
+    }
+    *dy = math::refined_shift(sy, best_a, dftshift_, upsample_);
+    *dx = math::refined_shift(sx, best_b, dftshift_, upsample_);
+    *peak_abs = std::sqrt(best);
+  }
+
+ private:
+  Dims d_;
+  int64_t upsample_;
+  int64_t region_;
+  int64_t dftshift_;
+  int64_t hx_;   // positive non-Nyquist frequencies of nx: (nx - 1) / 2
+  int64_t hxp_;  // hx_ rounded up to 8 (zero-padded tables)
+  std::vector<float> ex_re_;
+  std::vector<float> ex_im_;
+  std::vector<std::complex<double>> nyquist_;
+  std::vector<float> row_re_;
+  std::vector<float> row_im_;
+  std::vector<std::complex<float>> t_;  // S, then T: region x ny, b-major
+  std::vector<std::complex<double>> ey_;
+};
+
+// The buffers one thread works in.
+struct Workspace {
+  Workspace(const Dims& d, int64_t upsample)
+      : real(d.count), spectrum(d.bins), kept(upsample > 1 ? d.bins : 0) {
+    if (upsample > 1) refiner = std::make_unique<Refiner>(d, upsample);
+  }
+  AlignedArray<float> real;              // plane values, then the correlation
+  AlignedArray<fftwf_complex> spectrum;  // moving spectrum, then X
+  AlignedArray<fftwf_complex> kept;      // X for the refinement (c2r destroys it)
+  std::unique_ptr<Refiner> refiner;
+};
+
+class CpuAlignBackend final : public AlignBackend {
+ public:
+  CpuAlignBackend(const AlignGeometry& g, int32_t num_threads)
+      : g_(g), threads_(std::max<int32_t>(1, num_threads)) {
+    d_.ny = g.plane_height;
+    d_.nx = g.plane_width;
+    d_.nxh = g.plane_width / 2 + 1;
+    d_.count = d_.ny * d_.nx;
+    d_.bins = d_.ny * d_.nxh;
+    if (g.hann_window) {
+      window_y_.resize(static_cast<size_t>(d_.ny));
+      window_x_.resize(static_cast<size_t>(d_.nx));
+      for (int64_t i = 0; i < d_.ny; ++i) window_y_[i] = math::hann_weight(i, d_.ny);
+      for (int64_t j = 0; j < d_.nx; ++j) window_x_[j] = math::hann_weight(j, d_.nx);
+    }
+    reserve_workspaces(1);
+    plans_ =
+        std::make_unique<FftPlans>(d_, workspaces_[0]->real.get(), workspaces_[0]->spectrum.get());
+    reference_.reserve(static_cast<size_t>(g.planes));
+    for (int64_t p = 0; p < g.planes; ++p) reference_.emplace_back(d_.bins);
+    reference_sum_squares_.assign(static_cast<size_t>(g.planes), 0.0);
+  }
+
+  void set_reference(const void* frame) override {
+    const int threads = static_cast<int>(std::min<int64_t>(threads_, g_.planes));
+    reserve_workspaces(threads);
+    // Nothing below throws: buffers are allocated, FFTW execute does not.
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t p = 0; p < g_.planes; ++p) {
+      Workspace& w = *workspaces_[omp_get_thread_num()];
+      reference_sum_squares_[p] = load_plane(frame, p, w.real.get());
+      plans_->forward(w.real.get(), reference_[p].get());
+    }
+  }
+
+  int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
+                const std::function<bool(int64_t)>& keep_going) override {
+    const int64_t planes = g_.planes;
+    const int64_t items = num_frames * planes;
+    if (items == 0) return num_frames;
+    const int threads = static_cast<int>(std::min<int64_t>(threads_, items));
+    reserve_workspaces(threads);
+    // Threads take (frame, plane) items in frame-major order; the calling
+    // thread (OpenMP's thread 0) also reports, in frame order, each frame
+    // whose planes are all done, so callbacks never run on a worker.
+    std::unique_ptr<std::atomic<int64_t>[]> remaining(new std::atomic<int64_t>[num_frames]);
+    for (int64_t f = 0; f < num_frames; ++f) remaining[f].store(planes, std::memory_order_relaxed);
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+    int64_t reported = 0;
+    auto record_error = [&](std::exception_ptr e) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = e;
+      stop.store(true);
+    };
+    auto report = [&] {
+      while (reported < num_frames && !stop.load() &&
+             remaining[reported].load(std::memory_order_acquire) == 0) {
+        ++reported;
+        try {
+          if (!keep_going(reported)) stop.store(true);
+        } catch (...) {
+          record_error(std::current_exception());
+        }
+      }
+    };
+
+#pragma omp parallel num_threads(threads)
+    {
+      const int tid = omp_get_thread_num();
+      Workspace& w = *workspaces_[tid];
+      while (!stop.load(std::memory_order_relaxed)) {
+        const int64_t item = next.fetch_add(1, std::memory_order_relaxed);
+        if (item >= items) break;
+        const int64_t f = item / planes;
+        try {
+          results[item] = align_plane(frames[f], item % planes, w);
+        } catch (...) {
+          record_error(std::current_exception());
+        }
+        remaining[f].fetch_sub(1, std::memory_order_release);
+        if (tid == 0) report();
+      }
+    }  // omp parallel
+    report();
+    if (error) std::rethrow_exception(error);
+    return reported;
+  }
+
+ private:
+  void reserve_workspaces(int count) {
+    while (static_cast<int>(workspaces_.size()) < count)
+      workspaces_.push_back(std::make_unique<Workspace>(d_, g_.upsample));
+  }
+
+  // Step 1 of math/phase_math.hpp: plane p of `frame` into `out` (ny x nx),
+  // mean removed, windowed, rescaled if huge. Returns sum out^2 in double.
+  double load_plane(const void* frame, int64_t p, float* out) const {
+    double sum = 0.0;
+    for (int64_t i = 0; i < d_.ny; ++i) {
+      const int64_t first = math::plane_element_index(p, i, 0, g_.period, g_.height, g_.width);
+      float* row = out + i * d_.nx;
+      if (g_.frame_dtype == PTP_DTYPE_UINT16)
+        sum += gather_row(static_cast<const uint16_t*>(frame) + first, g_.period, d_.nx, row);
+      else
+        sum += gather_row(static_cast<const float*>(frame) + first, g_.period, d_.nx, row);
+    }
+    const double mean = sum / static_cast<double>(d_.count);
+    double sum_squares = 0.0;
+    float top = 0.0f;
+    for (int64_t i = 0; i < d_.ny; ++i)
+      center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y_[i] : 1.0,
+                 g_.hann_window ? window_x_.data() : nullptr, &sum_squares, &top);
+    const int e = math::plane_scale_exponent(top, d_.count);
+    if (e > 0) {
+      const float scale = std::ldexp(1.0f, -e);
+      for (int64_t k = 0; k < d_.count; ++k) out[k] *= scale;
+      sum_squares = std::ldexp(sum_squares, -2 * e);
+    }
+    return sum_squares;
+  }
+
+  // One (reference plane, moving plane) pair: steps 1-7 of
+  // math/phase_math.hpp, in plane pixels.
+  PlaneShift align_plane(const void* frame, int64_t p, Workspace& w) const {
+    const double sum_squares = load_plane(frame, p, w.real.get());
+    const double reference_sum_squares = reference_sum_squares_[p];
+    if (!(sum_squares > 0.0) || !(reference_sum_squares > 0.0)) return {0.0, 0.0, 0.0};
+
+    plans_->forward(w.real.get(), w.spectrum.get());
+    cross_power_pass(reinterpret_cast<const float*>(reference_[p].get()),
+                     reinterpret_cast<float*>(w.spectrum.get()), d_.bins, g_.phase_normalization);
+    if (math::zero_dc_bin(g_.hann_window)) w.spectrum.get()[0][0] = w.spectrum.get()[0][1] = 0.0f;
+    if (g_.upsample > 1)
+      std::memcpy(w.kept.get(), w.spectrum.get(),
+                  static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
+    plans_->inverse(w.spectrum.get(), w.real.get());
+
+    const float* c = w.real.get();
+    const float top = max_abs(c, d_.count);
+    int64_t index = 0;
+    while (index < d_.count - 1 && std::fabs(c[index]) != top) ++index;
+    const int64_t sy = math::wrap_peak_index(index / d_.nx, d_.ny);
+    const int64_t sx = math::wrap_peak_index(index % d_.nx, d_.nx);
+    double dy = static_cast<double>(sy);
+    double dx = static_cast<double>(sx);
+    double peak = top;
+    if (g_.upsample > 1) w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak);
+    if (d_.ny == 1) dy = 0.0;
+    if (d_.nx == 1) dx = 0.0;
+    const double confidence =
+        g_.phase_normalization
+            ? math::phase_confidence(peak, math::phase_confidence_bins(d_.count, g_.hann_window))
+            : math::xcorr_confidence(peak, d_.count, reference_sum_squares, sum_squares);
+    return {dy, dx, confidence};
+  }
+
+  AlignGeometry g_;
+  int32_t threads_;
+  Dims d_{};
+  std::vector<double> window_y_;
+  std::vector<double> window_x_;
+  std::vector<std::unique_ptr<Workspace>> workspaces_;
+  std::unique_ptr<FftPlans> plans_;
+  std::vector<AlignedArray<fftwf_complex>> reference_;
+  std::vector<double> reference_sum_squares_;
+};
+
+}  // namespace
+}  // namespace cpu
+
+std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,
+                                                     int32_t num_threads) {
+  return std::make_unique<cpu::CpuAlignBackend>(geometry, num_threads);
+}
+
+}  // namespace ptychopatch::impl

@@ -1,0 +1,43 @@
+// Scene alignment, backend-independent steps: plan creation (backend
+// choice), frame validation, and turning the backends' per-plane shifts into
+// the caller's outputs (scale by the period, combine, snap). The C ABI in
+// capi/ptychopatch_align_capi.cpp is a thin shell over these.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "align/align_backend.hpp"
+#include "ptychopatch.h"
+
+namespace ptychopatch::impl {
+
+// Upper bound of ptp_align_desc::upsample_factor. The refinement costs
+// O(upsample * plane pixels + upsample^2 * plane rows) per plane; 1/1000 of
+// a pixel is already below what float32 spectra resolve.
+constexpr int32_t kMaxUpsampleFactor = 1000;
+
+// Validates desc and makes the plan with the context's backend.
+std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
+                                                  const ptp_align_desc* desc);
+
+// Validates the frame (non-null; finite when float32) and computes the
+// reference spectra.
+void align_set_reference(ptp_align_plan& plan, const void* frame);
+
+// Validates every frame, aligns them, writes the outputs of the frames done
+// (all of them unless the progress callback cancels: then the finished ones
+// and PTP_ERROR_CANCELLED).
+void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
+                   double* shifts, double* plane_shifts, double* confidence);
+
+// Combination of the plane shifts of one axis: the median (the mean of the
+// two middle values for an even count) or the mean. `values` is reordered.
+double combine_plane_shifts(std::vector<double>& values, bool median);
+
+// Snap to CFA blocks: floor(value / block) * block, where a value within
+// 1e-9 below a multiple counts as that multiple (absorbs rounding in sums).
+double snap_shift(double value, int64_t block);
+
+}  // namespace ptychopatch::impl

@@ -1,0 +1,270 @@
+// The per-element arithmetic of CFA phase correlation (SPEC §3), written
+// once for the CPU backend (src/align/align_cpu.cpp) and the CUDA backend
+// (cuda/align_*). Everything here is a pure function of its arguments.
+//
+// What a backend computes for one (reference plane, moving plane) pair of
+// ny x nx plane pixels, N = ny * nx (docs/semantics.md, "Scene alignment"):
+//
+//  1. Plane values: v(i, j) = fl32((x(i, j) - mean) * w(i, j)) where x is
+//     the frame element at plane_element_index(), mean is the mean of x over
+//     the plane (a double sum of the values as read, divided by N), and w is
+//     hann_weight(i, ny) * hann_weight(j, nx) in double (1 without window).
+//     If plane_scale_exponent(max |v|, N) = e > 0 (huge float values only),
+//     v is multiplied by 2^-e.
+//  2. Spectra R = FFT(v_ref), M = FFT(v_mov), unnormalised forward
+//     transforms (FFTW / cuFFT r2c give the half spectrum kx <= nx / 2).
+//  3. Cross power X(k) = cross_power(R(k), M(k), phase) = R conj(M),
+//     divided by max(|X|, kPhaseGuard) for phase normalisation. Without a
+//     window, X(0, 0) is then set to 0 (zero_dc_bin(hann) is true): the
+//     mean removal makes the DC bin 0 in exact arithmetic, and float32
+//     rounding of the plane sums must not leak into the peak.
+//  4. c = unnormalised inverse transform of X (c2r): c = N * IFFT(X). The
+//     integer peak is the first (row-major) index of max |c|; its signed
+//     shift per axis is wrap_peak_index(index, n).
+//  5. upsample > 1: refinement by the upsampled DFT of Guizar-Sicairos et
+//     al. (2008) exactly as scikit-image does it:
+//        region   = upsampled_region_size(upsample)   (ceil(1.5 upsample))
+//        dftshift = upsampled_dftshift(region)         (region / 2)
+//        CC(a, b) = sum over all (ky, kx) of the FULL spectrum of
+//                   X(ky, kx) * dft_twiddle(ma, signed_frequency(ky, ny), ny, up)
+//                             * dft_twiddle(mb, signed_frequency(kx, nx), nx, up)
+//        with ma = upsampled_sample_index(a, shift_y, up, dftshift),
+//             mb = upsampled_sample_index(b, shift_x, up, dftshift),
+//        for 0 <= a, b < region; (a*, b*) = first row-major max of |CC|;
+//        refined shift = refined_shift(shift, a* or b*, dftshift, up).
+//     (The missing half of a half spectrum is X(-k) = conj(X(k)).)
+//  6. A plane dimension of 1 gives shift 0 along it (as scikit-image).
+//  7. confidence = phase_confidence(|peak|, phase_confidence_bins(N, hann))
+//     or xcorr_confidence(|peak|, N, sum v_ref^2, sum v_mov^2) where peak
+//     is c at the integer peak, or CC(a*, b*) when refined.
+//  A pair where either plane is all zero after step 1 (sum of squares 0:
+//  a constant plane) gives shift (0, 0) and confidence 0 without steps 2-7.
+//
+// Bitwise agreement between the CPU and GPU backends is not a goal here
+// (the FFT libraries differ); the functions below fix the formulas, their
+// order of operations where it matters, and the integer arithmetic.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define PTP_HD __host__ __device__ __forceinline__
+#else
+#define PTP_HD inline
+#endif
+
+namespace ptychopatch::math {
+
+// ------------------------------------------------------------ addressing
+
+// Index into the frame array of element (row, col) of plane `plane`.
+//  period == 1 (PTP_CFA_NONE): the frame is (channels, height, width) and
+//    plane p is channel p: p * height * width + row * width + col.
+//  period 2 or 6 (Bayer / X-Trans): the frame is (height, width) and plane
+//    p is the pattern position (r, c) = (p / period, p % period), i.e.
+//    frame[r::period, c::period] of the frame trimmed to a multiple of the
+//    period: (row * period + r) * width + col * period + c.
+// Requires 0 <= row < height / period and 0 <= col < width / period.
+PTP_HD int64_t plane_element_index(int64_t plane, int64_t row, int64_t col, int64_t period,
+                                   int64_t height, int64_t width) {
+  if (period == 1) return (plane * height + row) * width + col;
+  return (row * period + plane / period) * width + col * period + plane % period;
+}
+
+// ---------------------------------------------------------------- window
+
+// Periodic (DFT-even) Hann weight of sample i of n: 0.5 - 0.5 cos(2 pi i / n),
+// as scipy.signal.get_window("hann", n) (fftbins=True); n == 1 gives 1, as
+// scipy does. The 2-D window is separable: hann_weight(i, ny) *
+// hann_weight(j, nx), multiplied in double.
+PTP_HD double hann_weight(int64_t i, int64_t n) {
+  if (n == 1) return 1.0;
+  const double pi = 3.14159265358979323846;
+  return 0.5 - 0.5 * cos(2.0 * pi * static_cast<double>(i) / static_cast<double>(n));
+}
+
+// The value a plane pixel enters the FFT with: (x - mean) * weight in
+// double, rounded once to float32. weight is 1.0 without a window.
+PTP_HD float plane_value(double x, double mean, double weight) {
+  return static_cast<float>((x - mean) * weight);
+}
+
+// Overflow guard for float32 spectra: the exponent e >= 0 (smallest) with
+// count * max_abs * 2^-e <= 2^60, where max_abs is the largest |v| of a
+// plane after step 1 and count its N. A plane with e > 0 is multiplied by
+// 2^-e (exact) before its FFT, which bounds every spectrum bin by 2^60 and
+// every cross-power and correlation value by 2^120 < FLT_MAX. Frames of
+// uint16 (N * 65535 < 2^60 for any N < 2^44) and float frames of ordinary
+// magnitude get e = 0, i.e. are never rescaled; the shift and confidence
+// do not depend on a common scale of a plane (only which bins fall under
+// kPhaseGuard does).
+PTP_HD int plane_scale_exponent(double max_abs, int64_t count) {
+  double bound = max_abs * static_cast<double>(count);
+  int e = 0;
+  while (bound > 1152921504606846976.0) {  // 2^60
+    bound *= 0.5;
+    ++e;
+  }
+  return e;
+}
+
+// ---------------------------------------------------------- cross power
+
+// Guard of phase normalisation: X / max(|X|, kPhaseGuard), scikit-image's
+// 100 * eps with the float32 epsilon (2^-23).
+constexpr float kPhaseGuard = 100.0f * 1.1920928955078125e-07f;
+
+// One bin of the cross-power spectrum X = R * conj(M), in float32:
+//   re = rr * mr + ri * mi,  im = ri * mr - rr * mi.
+// With phase != 0 it is then divided by max(|X|, kPhaseGuard), in float32
+// and without any square that could overflow or underflow:
+//   s = max(|re|, |im|, FLT_MIN),  a = re / s,  b = im / s,
+//   h = sqrt(a^2 + b^2)            (so |X| = s * h, h in [1, sqrt 2])
+//   s * h > kPhaseGuard:  (a / h, b / h)       (= X / |X|)
+//   otherwise:            (re / kPhaseGuard, im / kPhaseGuard)
+// where a / h is computed as a * (1 / h). Both candidates are computed and
+// one is selected, so the CPU loop vectorises (no division under a branch).
+PTP_HD void cross_power(float rr, float ri, float mr, float mi, bool phase, float* out_re,
+                        float* out_im) {
+  const float re = rr * mr + ri * mi;
+  const float im = ri * mr - rr * mi;
+  if (!phase) {
+    *out_re = re;
+    *out_im = im;
+    return;
+  }
+  const float are = fabsf(re);
+  const float aim = fabsf(im);
+  float s = are > aim ? are : aim;
+  s = s > 1.17549435e-38f ? s : 1.17549435e-38f;  // FLT_MIN: 0 stays 0
+  const float inv_s = 1.0f / s;
+  const float a = re * inv_s;
+  const float b = im * inv_s;
+  const float h = sqrtf(a * a + b * b);
+  const float inv_h = 1.0f / h;
+  const bool above_guard = s * h > kPhaseGuard;
+  const float guarded_re = re / kPhaseGuard;
+  const float guarded_im = im / kPhaseGuard;
+  *out_re = above_guard ? a * inv_h : guarded_re;
+  *out_im = above_guard ? b * inv_h : guarded_im;
+}
+
+// ------------------------------------------------------------------ peak
+
+// Signed shift of peak index `index` (0 <= index < n) along an axis of n:
+// index > n / 2 (integer division, numpy's fix(n / 2)) wraps to index - n,
+// so shifts lie in (-n/2, n/2] for even n and [-(n-1)/2, (n-1)/2] for odd.
+PTP_HD int64_t wrap_peak_index(int64_t index, int64_t n) {
+  return index > n / 2 ? index - n : index;
+}
+
+// --------------------------------------------------------- upsampled DFT
+
+// Side of the square upsampled region: ceil(1.5 * upsample).
+PTP_HD int64_t upsampled_region_size(int64_t upsample) {
+  return (3 * upsample + 1) / 2;
+}
+
+// Index of the region's centre: fix(region / 2).
+PTP_HD int64_t upsampled_dftshift(int64_t region) {
+  return region / 2;
+}
+
+// Signed frequency numerator of bin k of n, numpy's fftfreq(n) * n:
+// k for k <= (n - 1) / 2, else k - n (so the Nyquist bin of an even n is
+// -n / 2).
+PTP_HD int64_t signed_frequency(int64_t k, int64_t n) {
+  return k <= (n - 1) / 2 ? k : k - n;
+}
+
+// The integer m of region sample `pos` (0 <= pos < region) around the
+// integer shift `shift`: m / upsample is the position, in plane pixels, at
+// which the upsampled DFT samples the correlation:
+// m = pos - dftshift + shift * upsample (scikit-image's pos -
+// sample_region_offset).
+PTP_HD int64_t upsampled_sample_index(int64_t pos, int64_t shift, int64_t upsample,
+                                      int64_t dftshift) {
+  return pos - dftshift + shift * upsample;
+}
+
+// exp(+2 pi i * m * f / (n * upsample)) as (*c, *s) = (cos, sin), for any
+// integers m, f with |f| <= n, 1 <= n < 2^31, 1 <= upsample <= 2^16 (the
+// core validates both). The phase m * f is reduced exactly in integers
+// modulo n * upsample before the one floating-point division, so the
+// result is as accurate as cos/sin of an angle in (-pi, pi].
+PTP_HD void dft_twiddle(int64_t m, int64_t f, int64_t n, int64_t upsample, double* c, double* s) {
+  // m = q * upsample + r with 0 <= r < upsample; m * f = upsample * (q * f)
+  // + r * f, and upsample * (q * f) mod (n * upsample) = upsample * ((q * f)
+  // mod n).
+  int64_t q = m / upsample;
+  int64_t r = m - q * upsample;
+  if (r < 0) {
+    r += upsample;
+    q -= 1;
+  }
+  int64_t qn = q % n;
+  if (qn < 0) qn += n;
+  int64_t a = (qn * f) % n;  // |qn * f| < n * n < 2^62
+  if (a < 0) a += n;
+  const int64_t period = n * upsample;
+  int64_t t = (a * upsample + r * f) % period;
+  if (t < 0) t += period;
+  if (2 * t > period) t -= period;  // angle in (-pi, pi]
+  const double turns = static_cast<double>(t) / static_cast<double>(period);
+#if defined(__CUDA_ARCH__)
+  sincospi(2.0 * turns, s, c);
+#else
+  const double pi = 3.14159265358979323846;
+  *c = cos(2.0 * pi * turns);
+  *s = sin(2.0 * pi * turns);
+#endif
+}
+
+// The refined shift along one axis: shift + (peak_pos - dftshift) /
+// upsample, in double.
+PTP_HD double refined_shift(int64_t shift, int64_t peak_pos, int64_t dftshift, int64_t upsample) {
+  return static_cast<double>(shift) +
+         static_cast<double>(peak_pos - dftshift) / static_cast<double>(upsample);
+}
+
+// ------------------------------------------------------------ confidence
+
+// Whether the DC bin X(0, 0) is set to 0 after step 3: without a window
+// (the mean-removed planes have no DC in exact arithmetic); a windowed
+// plane's DC is real signal and stays.
+PTP_HD bool zero_dc_bin(bool hann_window) {
+  return !hann_window;
+}
+
+// The number of cross-power bins that can carry signal: N, less the DC bin
+// where zero_dc_bin() removes it (N > 1; a 1-pixel plane is constant and
+// never gets this far).
+PTP_HD int64_t phase_confidence_bins(int64_t count, bool hann_window) {
+  return zero_dc_bin(hann_window) && count > 1 ? count - 1 : count;
+}
+
+// Phase normalisation: |peak| / bins, where peak is the unnormalised
+// inverse transform (c2r, or the upsampled CC) at the peak and bins =
+// phase_confidence_bins(N, hann); every normalised bin has modulus <= 1, so
+// this is <= 1, and exactly 1 for identical planes (every bin then has
+// phase 0) whose bins all exceed the guard. Clamped to [0, 1]; NaN gives 0.
+PTP_HD double phase_confidence(double peak_abs, int64_t bins) {
+  const double v = peak_abs / static_cast<double>(bins);
+  return !(v > 0.0) ? 0.0 : (v > 1.0 ? 1.0 : v);  // NaN gives 0
+}
+
+// No normalisation: the correlation coefficient |peak| / (N * sqrt(sum
+// v_ref^2 * sum v_mov^2)) of the mean-removed (windowed) planes, peak as
+// above (N * the circular cross-correlation). 0 when either sum is 0.
+// Clamped to [0, 1] (Cauchy-Schwarz bounds it by 1 up to rounding); NaN
+// gives 0.
+PTP_HD double xcorr_confidence(double peak_abs, int64_t count, double ref_sum_squares,
+                               double mov_sum_squares) {
+  if (!(ref_sum_squares > 0.0) || !(mov_sum_squares > 0.0)) return 0.0;
+  const double v =
+      peak_abs / (static_cast<double>(count) * sqrt(ref_sum_squares) * sqrt(mov_sum_squares));
+  return !(v > 0.0) ? 0.0 : (v > 1.0 ? 1.0 : v);  // NaN gives 0
+}
+
+}  // namespace ptychopatch::math

@@ -1,0 +1,1298 @@
+// Scene alignment (ptp_align_*) against an independent oracle: plain
+// double-precision DFTs by direct summation (no FFTW) of scikit-image's
+// phase_cross_correlation algorithm, including its upsampled DFT on the
+// full spectrum. Synthetic smooth periodic fields shifted circularly by known
+// amounts, CFA mosaics, odd sizes, both frame types, the combination and
+// snap rules, degenerate planes, progress and cancellation, plan reuse, and
+// every bad input (outputs untouched).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "math/phase_math.hpp"
+#include "ptychopatch.hpp"
+
+namespace {
+
+using cd = std::complex<double>;
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kSentinel = -12345.5;
+
+// ------------------------------------------------------------ the oracle
+
+// Direct 2-D DFT (rows, then columns), unnormalised; sign -1 forward, +1
+// inverse.
+std::vector<cd> dft2(const std::vector<cd>& in, int64_t ny, int64_t nx, int sign) {
+  auto table = [sign](int64_t n) {
+    std::vector<cd> t(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) t[k] = std::polar(1.0, sign * 2.0 * kPi * k / n);
+    return t;
+  };
+  const std::vector<cd> tx = table(nx);
+  const std::vector<cd> ty = table(ny);
+  std::vector<cd> rows(in.size());
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t k = 0; k < nx; ++k) {
+      cd s = 0.0;
+      for (int64_t j = 0; j < nx; ++j) s += in[i * nx + j] * tx[(k * j) % nx];
+      rows[i * nx + k] = s;
+    }
+  std::vector<cd> out(in.size());
+  for (int64_t k = 0; k < ny; ++k)
+    for (int64_t j = 0; j < nx; ++j) {
+      cd s = 0.0;
+      for (int64_t i = 0; i < ny; ++i) s += rows[i * nx + j] * ty[(k * i) % ny];
+      out[k * nx + j] = s;
+    }
+  return out;
+}
+
+// numpy's fftfreq(n) * n for bin k.
+double fftfreq_numerator(int64_t k, int64_t n) {
+  return static_cast<double>(k < (n + 1) / 2 ? k : k - n);
+}
+
+double periodic_hann(int64_t i, int64_t n) {
+  return n == 1 ? 1.0 : 0.5 * (1.0 - std::cos(2.0 * kPi * i / n));
+}
+
+struct PlaneResult {
+  double dy;
+  double dx;
+  double confidence;
+};
+
+struct Options {
+  bool phase = true;
+  bool hann = false;
+  int upsample = 1;
+};
+
+// scikit-image's phase_cross_correlation(ref, mov, upsample_factor,
+// normalization) on the mean-removed (windowed) planes as the library forms
+// them (values rounded to float32), in double, plus the confidence rule.
+PlaneResult oracle(const std::vector<double>& ref, const std::vector<double>& mov, int64_t ny,
+                   int64_t nx, const Options& o) {
+  const int64_t n = ny * nx;
+  auto prepare = [&](const std::vector<double>& v, double* sum_squares) {
+    double sum = 0.0;
+    for (double x : v) sum += static_cast<double>(static_cast<float>(x));
+    const double mean = sum / static_cast<double>(n);
+    std::vector<cd> out(static_cast<size_t>(n));
+    *sum_squares = 0.0;
+    for (int64_t i = 0; i < ny; ++i)
+      for (int64_t j = 0; j < nx; ++j) {
+        const double w = o.hann ? periodic_hann(i, ny) * periodic_hann(j, nx) : 1.0;
+        const double x =
+            static_cast<float>((static_cast<double>(static_cast<float>(v[i * nx + j])) - mean) * w);
+        out[i * nx + j] = x;
+        *sum_squares += x * x;
+      }
+    return out;
+  };
+  double sr = 0.0;
+  double sm = 0.0;
+  const std::vector<cd> r = prepare(ref, &sr);
+  const std::vector<cd> m = prepare(mov, &sm);
+  if (sr == 0.0 || sm == 0.0) return {0.0, 0.0, 0.0};
+  const std::vector<cd> fr = dft2(r, ny, nx, -1);
+  const std::vector<cd> fm = dft2(m, ny, nx, -1);
+  std::vector<cd> x(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) {
+    x[k] = fr[k] * std::conj(fm[k]);
+    if (o.phase) x[k] /= std::max(std::abs(x[k]), 100.0 * FLT_EPSILON);
+  }
+  if (!o.hann) x[0] = 0.0;  // no DC after mean removal, exactly
+  const std::vector<cd> c = dft2(x, ny, nx, +1);
+  int64_t best = 0;
+  for (int64_t k = 1; k < n; ++k)
+    if (std::abs(c[k]) > std::abs(c[best])) best = k;
+  auto wrap = [](int64_t i, int64_t len) { return i > len / 2 ? i - len : i; };
+  const int64_t sy = wrap(best / nx, ny);
+  const int64_t sx = wrap(best % nx, nx);
+  double dy = static_cast<double>(sy);
+  double dx = static_cast<double>(sx);
+  double peak = std::abs(c[best]);
+  if (o.upsample > 1) {
+    const double up = o.upsample;
+    const int64_t region = static_cast<int64_t>(std::ceil(1.5 * up));
+    const int64_t dftshift = static_cast<int64_t>(std::floor(region / 2.0));
+    // CC(a, b) = sum X(ky, kx) exp(2 pi i ((a - off_y) fy + (b - off_x) fx)),
+    // off = dftshift - shift * up, f = fftfreq(n, d = up).
+    std::vector<cd> u(static_cast<size_t>(ny * region));
+    for (int64_t ky = 0; ky < ny; ++ky)
+      for (int64_t b = 0; b < region; ++b) {
+        cd s = 0.0;
+        const double pos = static_cast<double>(b) - (dftshift - sx * up);
+        for (int64_t kx = 0; kx < nx; ++kx)
+          s += x[ky * nx + kx] *
+               std::polar(1.0, 2.0 * kPi * pos * fftfreq_numerator(kx, nx) / (nx * up));
+        u[ky * region + b] = s;
+      }
+    double top = -1.0;
+    int64_t ba = 0;
+    int64_t bb = 0;
+    for (int64_t a = 0; a < region; ++a) {
+      const double pos = static_cast<double>(a) - (dftshift - sy * up);
+      for (int64_t b = 0; b < region; ++b) {
+        cd s = 0.0;
+        for (int64_t ky = 0; ky < ny; ++ky)
+          s += u[ky * region + b] *
+               std::polar(1.0, 2.0 * kPi * pos * fftfreq_numerator(ky, ny) / (ny * up));
+        if (std::abs(s) > top) {
+          top = std::abs(s);
+          ba = a;
+          bb = b;
+        }
+      }
+    }
+    dy = sy + (ba - dftshift) / up;
+    dx = sx + (bb - dftshift) / up;
+    peak = top;
+  }
+  if (ny == 1) dy = 0.0;
+  if (nx == 1) dx = 0.0;
+  // Phase: the peak over the bins that can carry signal (all but the DC
+  // without a window); none: the correlation coefficient.
+  const double bins = o.hann ? n : n - 1;
+  double confidence = o.phase ? peak / bins : peak / (n * std::sqrt(sr) * std::sqrt(sm));
+  confidence = std::min(1.0, std::max(0.0, confidence));
+  return {dy, dx, confidence};
+}
+
+// ------------------------------------------------------------ test data
+
+using Field = std::vector<double>;
+
+// A smooth periodic random field: uniform noise blurred circularly with the
+// [1, 4, 1] / 6 kernel `passes` times along each axis (a kernel whose
+// transfer function has no zeros, so no frequency bin is numerically dead).
+Field smooth_field(int64_t ny, int64_t nx, uint32_t seed, int passes = 2) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  Field f(static_cast<size_t>(ny * nx));
+  for (double& v : f) v = u(rng);
+  Field t(f.size());
+  for (int pass = 0; pass < passes; ++pass) {
+    for (int64_t i = 0; i < ny; ++i)
+      for (int64_t j = 0; j < nx; ++j)
+        t[i * nx + j] =
+            (f[i * nx + (j + nx - 1) % nx] + 4.0 * f[i * nx + j] + f[i * nx + (j + 1) % nx]) / 6.0;
+    for (int64_t i = 0; i < ny; ++i)
+      for (int64_t j = 0; j < nx; ++j)
+        f[i * nx + j] =
+            (t[((i + ny - 1) % ny) * nx + j] + 4.0 * t[i * nx + j] + t[((i + 1) % ny) * nx + j]) /
+            6.0;
+  }
+  return f;
+}
+
+// The field translated circularly by (+ty, +tx): out[i + ty, j + tx] = in[i, j].
+Field roll(const Field& in, int64_t ny, int64_t nx, int64_t ty, int64_t tx) {
+  Field out(in.size());
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t j = 0; j < nx; ++j)
+      out[((i + ty) % ny + ny) % ny * nx + ((j + tx) % nx + nx) % nx] = in[i * nx + j];
+  return out;
+}
+
+// The shift phase correlation reports for a circular translation by +t of
+// an axis of n: -t wrapped into scikit-image's range.
+int64_t expected_shift(int64_t t, int64_t n) {
+  int64_t v = ((-t) % n + n) % n;
+  return v > n / 2 ? v - n : v;
+}
+
+// Fourier-shifted copies of a band-limited random field: `ref` and the same
+// field translated by (+ty, +tx) fractional pixels (Nyquist bins zeroed so
+// both are real).
+void fourier_pair(int64_t ny, int64_t nx, double ty, double tx, uint32_t seed, Field* ref,
+                  Field* mov) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> g;
+  std::vector<cd> noise(static_cast<size_t>(ny * nx));
+  for (cd& v : noise) v = g(rng);
+  std::vector<cd> f = dft2(noise, ny, nx, -1);
+  std::vector<cd> shifted(f.size());
+  for (int64_t ky = 0; ky < ny; ++ky)
+    for (int64_t kx = 0; kx < nx; ++kx) {
+      const double fy = fftfreq_numerator(ky, ny);
+      const double fx = fftfreq_numerator(kx, nx);
+      cd& v = f[ky * nx + kx];
+      const bool nyquist = (ny % 2 == 0 && ky == ny / 2) || (nx % 2 == 0 && kx == nx / 2);
+      const double k2 = (fy / ny) * (fy / ny) + (fx / nx) * (fx / nx);
+      v = nyquist ? 0.0 : v / (1.0 + k2 / (0.125 * 0.125));  // mild low-pass
+      shifted[ky * nx + kx] = v * std::polar(1.0, -2.0 * kPi * (fy * ty / ny + fx * tx / nx));
+    }
+  const std::vector<cd> a = dft2(f, ny, nx, +1);
+  const std::vector<cd> b = dft2(shifted, ny, nx, +1);
+  ref->resize(a.size());
+  mov->resize(b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    (*ref)[k] = a[k].real() / (ny * nx);
+    (*mov)[k] = b[k].real() / (ny * nx);
+  }
+}
+
+template <class T>
+std::vector<T> to_frame(const Field& f, double offset, double scale);
+
+template <>
+std::vector<float> to_frame<float>(const Field& f, double offset, double scale) {
+  std::vector<float> out(f.size());
+  for (size_t k = 0; k < f.size(); ++k) out[k] = static_cast<float>(offset + scale * f[k]);
+  return out;
+}
+
+template <>
+std::vector<uint16_t> to_frame<uint16_t>(const Field& f, double offset, double scale) {
+  std::vector<uint16_t> out(f.size());
+  for (size_t k = 0; k < f.size(); ++k)
+    out[k] = static_cast<uint16_t>(std::clamp(std::lround(offset + scale * f[k]), 0L, 65535L));
+  return out;
+}
+
+// A field of the trimmed size (th x tw) placed into an H x W frame whose
+// extra rows and columns (beyond the trimmed size) hold junk.
+Field pad_with_junk(const Field& f, int64_t th, int64_t tw, int64_t h, int64_t w, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-3.0, 3.0);
+  Field out(static_cast<size_t>(h * w));
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t j = 0; j < w; ++j) out[i * w + j] = (i < th && j < tw) ? f[i * tw + j] : u(rng);
+  return out;
+}
+
+// Plane (r, c) of a frame of h x w with period p: frame[r::p, c::p] of the
+// frame trimmed to a multiple of p (independent of the library's indexing).
+Field extract_plane(const Field& frame, int64_t h, int64_t w, int64_t p, int64_t r, int64_t c) {
+  Field out;
+  for (int64_t i = r; i < h / p * p; i += p)
+    for (int64_t j = c; j < w / p * p; j += p) out.push_back(frame[i * w + j]);
+  return out;
+}
+
+template <class T>
+Field as_field(const std::vector<T>& v) {
+  return Field(v.begin(), v.end());
+}
+
+// ------------------------------------------------------------ harness
+
+struct Outcome {
+  ptp_status status = PTP_SUCCESS;
+  std::string message;
+  std::vector<double> shifts;
+  std::vector<double> plane_shifts;
+  std::vector<double> confidence;
+};
+
+ptp_align_desc make_desc(int64_t h, int64_t w, ptp_dtype dtype, ptp_cfa cfa = PTP_CFA_NONE) {
+  ptp_align_desc d;
+  EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  d.height = h;
+  d.width = w;
+  d.frame_dtype = dtype;
+  d.cfa = cfa;
+  return d;
+}
+
+// A Bayer or X-Trans pattern that validates.
+void set_pattern(ptp_align_desc* d) {
+  if (d->cfa == PTP_CFA_BAYER) {
+    const int32_t rggb[4] = {0, 1, 3, 2};
+    std::copy(rggb, rggb + 4, d->pattern);
+  } else if (d->cfa == PTP_CFA_XTRANS) {
+    // Fujifilm's X-Trans layout (rows of 6).
+    const int32_t xtrans[36] = {1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1,
+                                1, 1, 2, 1, 1, 0, 1, 1, 0, 1, 1, 2, 0, 2, 1, 2, 0, 1};
+    std::copy(xtrans, xtrans + 36, d->pattern);
+  }
+}
+
+class Aligner {
+ public:
+  explicit Aligner(ptp_align_desc desc, int32_t threads = 0) : desc_(desc) {
+    ptp_context_options o;
+    ptp_context_options_init(&o, sizeof o);
+    o.backend = PTP_BACKEND_CPU;
+    o.num_threads = threads;
+    EXPECT_EQ(ptp_context_create(&o, &ctx_), PTP_SUCCESS);
+    EXPECT_EQ(ptp_align_plan_create(ctx_, &desc_, &plan_), PTP_SUCCESS) << ptp_last_error_message();
+    if (plan_ != nullptr) ptp_align_plan_num_planes(plan_, &planes_);
+  }
+  ~Aligner() {
+    ptp_align_plan_destroy(plan_);
+    ptp_context_destroy(ctx_);
+  }
+  Aligner(const Aligner&) = delete;
+  Aligner& operator=(const Aligner&) = delete;
+
+  ptp_status set_reference(const void* frame) { return ptp_align_set_reference(plan_, frame); }
+
+  Outcome execute(const std::vector<const void*>& frames) {
+    const auto n = static_cast<int64_t>(frames.size());
+    Outcome r;
+    r.shifts.assign(static_cast<size_t>(2 * n), kSentinel);
+    r.plane_shifts.assign(static_cast<size_t>(2 * n * planes_), kSentinel);
+    r.confidence.assign(static_cast<size_t>(n), kSentinel);
+    r.status = ptp_align_execute(plan_, frames.data(), n, r.shifts.data(), r.plane_shifts.data(),
+                                 r.confidence.data());
+    r.message = ptp_last_error_message();
+    return r;
+  }
+
+  ptp_align_plan* plan() const { return plan_; }
+  int64_t planes() const { return planes_; }
+
+ private:
+  ptp_align_desc desc_;
+  ptp_context* ctx_ = nullptr;
+  ptp_align_plan* plan_ = nullptr;
+  int64_t planes_ = 0;
+};
+
+// Aligns one moving frame to ref and returns the run (expected to succeed).
+template <class T>
+Outcome align_one(const ptp_align_desc& desc, const std::vector<T>& ref, const std::vector<T>& mov,
+                  int32_t threads = 0) {
+  Aligner a(desc, threads);
+  EXPECT_EQ(a.set_reference(ref.data()), PTP_SUCCESS) << ptp_last_error_message();
+  Outcome r = a.execute({mov.data()});
+  EXPECT_EQ(r.status, PTP_SUCCESS) << r.message;
+  return r;
+}
+
+// ------------------------------------------------------ the math header
+
+TEST(AlignMath, PlaneElementIndexOfChannelsAndPatterns) {
+  using ptychopatch::math::plane_element_index;
+  // Channels: (C, H, W).
+  EXPECT_EQ(plane_element_index(2, 3, 4, 1, 5, 7), 2 * 35 + 3 * 7 + 4);
+  // Bayer: plane 3 = (1, 1); (row 2, col 5) -> frame (5, 11) of width 13.
+  EXPECT_EQ(plane_element_index(3, 2, 5, 2, 9, 13), 5 * 13 + 11);
+  EXPECT_EQ(plane_element_index(1, 0, 0, 2, 9, 13), 1);
+  EXPECT_EQ(plane_element_index(2, 0, 0, 2, 9, 13), 13);
+  // X-Trans: plane 13 = (2, 1); (row 1, col 2) -> frame (8, 13) of width 20.
+  EXPECT_EQ(plane_element_index(13, 1, 2, 6, 14, 20), 8 * 20 + 13);
+}
+
+TEST(AlignMath, HannIsPeriodic) {
+  using ptychopatch::math::hann_weight;
+  EXPECT_EQ(hann_weight(0, 1), 1.0);
+  EXPECT_DOUBLE_EQ(hann_weight(0, 4), 0.0);
+  EXPECT_DOUBLE_EQ(hann_weight(1, 4), 0.5);
+  EXPECT_DOUBLE_EQ(hann_weight(2, 4), 1.0);
+  EXPECT_DOUBLE_EQ(hann_weight(3, 4), 0.5);
+}
+
+TEST(AlignMath, WrapAndFrequenciesFollowNumpy) {
+  using ptychopatch::math::signed_frequency;
+  using ptychopatch::math::wrap_peak_index;
+  EXPECT_EQ(wrap_peak_index(2, 4), 2);  // (-n/2, n/2]
+  EXPECT_EQ(wrap_peak_index(3, 4), -1);
+  EXPECT_EQ(wrap_peak_index(2, 5), 2);
+  EXPECT_EQ(wrap_peak_index(3, 5), -2);
+  EXPECT_EQ(wrap_peak_index(0, 1), 0);
+  const int64_t even[4] = {0, 1, -2, -1};
+  const int64_t odd[5] = {0, 1, 2, -2, -1};
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(signed_frequency(k, 4), even[k]);
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(signed_frequency(k, 5), odd[k]);
+}
+
+TEST(AlignMath, UpsampledRegionIsScikitImages) {
+  using ptychopatch::math::upsampled_dftshift;
+  using ptychopatch::math::upsampled_region_size;
+  for (int64_t up = 1; up <= 1000; ++up) {
+    const auto region = static_cast<int64_t>(std::ceil(up * 1.5));
+    ASSERT_EQ(upsampled_region_size(up), region) << up;
+    ASSERT_EQ(upsampled_dftshift(region), static_cast<int64_t>(std::trunc(region / 2.0)));
+  }
+  EXPECT_EQ(ptychopatch::math::upsampled_sample_index(0, -3, 10, 7), -37);
+  EXPECT_DOUBLE_EQ(ptychopatch::math::refined_shift(-3, 9, 7, 10), -2.8);
+}
+
+TEST(AlignMath, TwiddleMatchesDirectExponential) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int64_t> pick(-100000, 100000);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int64_t n = 1 + std::abs(pick(rng)) % 5000;
+    const int64_t up = 1 + std::abs(pick(rng)) % 1000;
+    const int64_t f = pick(rng) % (n / 2 + 1);
+    const int64_t m = pick(rng);
+    double c = 0.0;
+    double s = 0.0;
+    ptychopatch::math::dft_twiddle(m, f, n, up, &c, &s);
+    // Reference in long double with the phase reduced by fmod.
+    const long double turns =
+        std::fmod(static_cast<long double>(m) * f, static_cast<long double>(n) * up) /
+        (static_cast<long double>(n) * up);
+    const long double angle = 2.0L * 3.141592653589793238462643383279L * turns;
+    ASSERT_NEAR(c, static_cast<double>(std::cos(angle)), 1e-12) << m << " " << f << " " << n;
+    ASSERT_NEAR(s, static_cast<double>(std::sin(angle)), 1e-12) << m << " " << f << " " << n;
+  }
+  // Huge phases stay exact: m * f far beyond 2^53.
+  double c = 0.0;
+  double s = 0.0;
+  ptychopatch::math::dft_twiddle((int64_t{1} << 40) + 3, (int64_t{1} << 29), int64_t{1} << 30, 7,
+                                 &c, &s);
+  // m f / (n up) = (2^40 + 3) 2^29 / (2^30 7) = (2^40 + 3) / 14: fraction 5 / 14
+  // ((2^40 + 3) mod 14 = 2 + 3 = 5, as 2^40 mod 14 = 2).
+  EXPECT_NEAR(c, std::cos(2 * kPi * 5.0 / 14.0), 1e-12);
+  EXPECT_NEAR(s, std::sin(2 * kPi * 5.0 / 14.0), 1e-12);
+}
+
+TEST(AlignMath, CrossPowerAndGuard) {
+  using ptychopatch::math::cross_power;
+  float re = 0.0f;
+  float im = 0.0f;
+  cross_power(1.0f, 2.0f, 3.0f, -4.0f, false, &re, &im);  // (1 + 2i)(3 + 4i)
+  EXPECT_EQ(re, -5.0f);
+  EXPECT_EQ(im, 10.0f);
+  cross_power(1.0f, 2.0f, 3.0f, -4.0f, true, &re, &im);
+  EXPECT_FLOAT_EQ(re, -5.0f / std::sqrt(125.0f));
+  EXPECT_FLOAT_EQ(im, 10.0f / std::sqrt(125.0f));
+  cross_power(0.0f, 0.0f, 3.0f, 1.0f, true, &re, &im);  // zero: guarded, no NaN
+  EXPECT_EQ(re, 0.0f);
+  EXPECT_EQ(im, 0.0f);
+  cross_power(1e-3f, 0.0f, 1e-3f, 0.0f, true, &re, &im);  // below the guard
+  EXPECT_FLOAT_EQ(re, 1e-6f / (100.0f * FLT_EPSILON));
+  cross_power(3e38f, 3e38f, 1.0f, 0.0f, true, &re, &im);  // no overflow in |X|
+  EXPECT_FLOAT_EQ(re, static_cast<float>(std::sqrt(0.5)));
+}
+
+TEST(AlignMath, ConfidenceAndScaling) {
+  using ptychopatch::math::phase_confidence;
+  using ptychopatch::math::plane_scale_exponent;
+  using ptychopatch::math::xcorr_confidence;
+  EXPECT_EQ(phase_confidence(50.0, 100), 0.5);
+  EXPECT_EQ(phase_confidence(101.0, 100), 1.0);
+  EXPECT_EQ(phase_confidence(std::nan(""), 100), 0.0);
+  EXPECT_EQ(xcorr_confidence(5.0, 10, 0.0, 4.0), 0.0);
+  EXPECT_DOUBLE_EQ(xcorr_confidence(5.0, 10, 1.0, 4.0), 0.25);
+  EXPECT_EQ(plane_scale_exponent(65535.0, int64_t{1} << 40), 0);
+  EXPECT_EQ(plane_scale_exponent(std::ldexp(1.0, 60), 4), 2);
+}
+
+// ------------------------------------------------- integer shifts, NONE
+
+struct ShiftCase {
+  int64_t ny, nx, ty, tx;
+};
+
+void check_integer_shifts(bool phase, bool hann, ptp_dtype dtype) {
+  const ShiftCase cases[] = {
+      {24, 30, 3, -5},  {24, 30, -7, 11}, {25, 31, 12, -15}, {25, 31, 13, 16},  // wrap-around
+      {24, 30, 12, 15}, {24, 30, 23, 29}, {17, 40, -1, 0},   {32, 9, 0, 4},
+  };
+  uint32_t seed = 11;
+  for (const ShiftCase& s : cases) {
+    const Field f = smooth_field(s.ny, s.nx, ++seed);
+    const Field g = roll(f, s.ny, s.nx, s.ty, s.tx);
+    ptp_align_desc d = make_desc(s.ny, s.nx, dtype);
+    d.normalization = phase ? PTP_NORMALIZATION_PHASE : PTP_NORMALIZATION_NONE;
+    d.window = hann ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
+    Outcome r;
+    Field fr;
+    Field fm;
+    if (dtype == PTP_DTYPE_FLOAT32) {
+      const auto a = to_frame<float>(f, 10.0, 1.0);
+      const auto b = to_frame<float>(g, 10.0, 1.0);
+      r = align_one(d, a, b);
+      fr = as_field(a);
+      fm = as_field(b);
+    } else {
+      const auto a = to_frame<uint16_t>(f, 30000.0, 20000.0);
+      const auto b = to_frame<uint16_t>(g, 30000.0, 20000.0);
+      r = align_one(d, a, b);
+      fr = as_field(a);
+      fm = as_field(b);
+    }
+    const std::string where = "case " + std::to_string(s.ny) + "x" + std::to_string(s.nx) +
+                              " shifted by (" + std::to_string(s.ty) + ", " + std::to_string(s.tx) +
+                              ")";
+    const Options o{phase, hann, 1};
+    const PlaneResult want = oracle(fr, fm, s.ny, s.nx, o);
+    if (!hann) {  // a window changes the field, but a circular shift still is one
+      EXPECT_EQ(r.shifts[0], expected_shift(s.ty, s.ny)) << where;
+      EXPECT_EQ(r.shifts[1], expected_shift(s.tx, s.nx)) << where;
+    }
+    EXPECT_EQ(r.shifts[0], want.dy) << where;
+    EXPECT_EQ(r.shifts[1], want.dx) << where;
+    EXPECT_EQ(r.plane_shifts[0], r.shifts[0]);
+    EXPECT_EQ(r.plane_shifts[1], r.shifts[1]);
+    EXPECT_NEAR(r.confidence[0], want.confidence, 1e-4) << where;
+    EXPECT_GT(r.confidence[0], 0.0);
+    EXPECT_LE(r.confidence[0], 1.0);
+  }
+}
+
+TEST(AlignIntegerShifts, PhaseFloat32MatchesOracle) {
+  check_integer_shifts(true, false, PTP_DTYPE_FLOAT32);
+}
+TEST(AlignIntegerShifts, PhaseUint16MatchesOracle) {
+  check_integer_shifts(true, false, PTP_DTYPE_UINT16);
+}
+TEST(AlignIntegerShifts, PlainCrossCorrelationMatchesOracle) {
+  check_integer_shifts(false, false, PTP_DTYPE_FLOAT32);
+  check_integer_shifts(false, false, PTP_DTYPE_UINT16);
+}
+TEST(AlignIntegerShifts, HannWindowMatchesOracle) {
+  check_integer_shifts(true, true, PTP_DTYPE_FLOAT32);
+  check_integer_shifts(false, true, PTP_DTYPE_UINT16);
+}
+
+TEST(AlignIntegerShifts, SingleRowOrColumnPlanesGiveZeroAlongThem) {
+  const Field f = smooth_field(1, 64, 3);
+  const Field g = roll(f, 1, 64, 0, 5);
+  const Outcome r = align_one(make_desc(1, 64, PTP_DTYPE_FLOAT32), to_frame<float>(f, 0, 1),
+                              to_frame<float>(g, 0, 1));
+  EXPECT_EQ(r.shifts[0], 0.0);
+  EXPECT_EQ(r.shifts[1], -5.0);
+  const Field h = smooth_field(48, 1, 4);
+  ptp_align_desc d = make_desc(48, 1, PTP_DTYPE_FLOAT32);
+  d.upsample_factor = 10;
+  const Outcome c =
+      align_one(d, to_frame<float>(h, 0, 1), to_frame<float>(roll(h, 48, 1, -7, 0), 0, 1));
+  EXPECT_EQ(c.shifts[0], 7.0);
+  EXPECT_EQ(c.shifts[1], 0.0);
+}
+
+// ------------------------------------------------------------- sub-pixel
+
+TEST(AlignSubPixel, FourierShiftsRecoveredWithinOneOverUpsample) {
+  struct Case {
+    int64_t ny, nx;
+    double ty, tx;
+    int up;
+    bool phase;
+  };
+  const Case cases[] = {
+      {32, 40, 2.33, -1.71, 10, true}, {33, 45, -4.62, 3.17, 10, true},
+      {32, 45, 0.41, 5.87, 20, true},  {33, 40, -2.27, -0.38, 7, true},
+      {32, 40, 1.12, 2.61, 10, false}, {27, 36, -3.44, 0.93, 4, false},
+  };
+  uint32_t seed = 100;
+  for (const Case& c : cases) {
+    Field a;
+    Field b;
+    fourier_pair(c.ny, c.nx, c.ty, c.tx, ++seed, &a, &b);
+    ptp_align_desc d = make_desc(c.ny, c.nx, PTP_DTYPE_FLOAT32);
+    d.upsample_factor = c.up;
+    d.normalization = c.phase ? PTP_NORMALIZATION_PHASE : PTP_NORMALIZATION_NONE;
+    const auto fa = to_frame<float>(a, 5.0, 1.0);
+    const auto fb = to_frame<float>(b, 5.0, 1.0);
+    const Outcome r = align_one(d, fa, fb);
+    const std::string where = std::to_string(c.ny) + "x" + std::to_string(c.nx) + " by (" +
+                              std::to_string(c.ty) + ", " + std::to_string(c.tx) + ") up " +
+                              std::to_string(c.up);
+    EXPECT_NEAR(r.shifts[0], -c.ty, 1.0 / c.up) << where;
+    EXPECT_NEAR(r.shifts[1], -c.tx, 1.0 / c.up) << where;
+    const PlaneResult want = oracle(as_field(fa), as_field(fb), c.ny, c.nx, {c.phase, false, c.up});
+    EXPECT_NEAR(r.shifts[0], want.dy, 1e-9) << where;
+    EXPECT_NEAR(r.shifts[1], want.dx, 1e-9) << where;
+    EXPECT_NEAR(r.confidence[0], want.confidence, 1e-4) << where;
+  }
+}
+
+TEST(AlignSubPixel, UpsamplingKeepsIntegerShiftsExact) {
+  const Field f = smooth_field(30, 36, 9);
+  const Field g = roll(f, 30, 36, -4, 9);
+  for (int up : {2, 3, 10, 100}) {
+    ptp_align_desc d = make_desc(30, 36, PTP_DTYPE_FLOAT32);
+    d.upsample_factor = up;
+    const Outcome r = align_one(d, to_frame<float>(f, 1, 1), to_frame<float>(g, 1, 1));
+    EXPECT_EQ(r.shifts[0], 4.0) << up;
+    EXPECT_EQ(r.shifts[1], -9.0) << up;
+    EXPECT_NEAR(r.confidence[0], 1.0, 1e-5) << up;
+  }
+}
+
+// ------------------------------------------------------------ CFA mosaics
+
+template <class T>
+void check_mosaic(ptp_cfa cfa, int64_t plane_rows, int64_t plane_cols, int64_t extra_rows,
+                  int64_t extra_cols, int64_t ty, int64_t tx) {
+  const int64_t p = cfa == PTP_CFA_BAYER ? 2 : 6;
+  const int64_t th = plane_rows * p;
+  const int64_t tw = plane_cols * p;
+  const int64_t h = th + extra_rows;
+  const int64_t w = tw + extra_cols;
+  // One smooth scene at sensor resolution, translated by multiples of the
+  // period, so every plane moves by (ty, tx) plane pixels.
+  const Field scene = smooth_field(th, tw, 77, 3);
+  const Field moved = roll(scene, th, tw, ty * p, tx * p);
+  const auto ref = to_frame<T>(pad_with_junk(scene, th, tw, h, w, 1), 2000.0, 1000.0);
+  const auto mov = to_frame<T>(pad_with_junk(moved, th, tw, h, w, 2), 2000.0, 1000.0);
+  ptp_align_desc d =
+      make_desc(h, w, std::is_same<T, float>::value ? PTP_DTYPE_FLOAT32 : PTP_DTYPE_UINT16, cfa);
+  set_pattern(&d);
+  const Outcome r = align_one(d, ref, mov);
+  const std::string where = std::string(cfa == PTP_CFA_BAYER ? "Bayer " : "X-Trans ") +
+                            std::to_string(h) + "x" + std::to_string(w);
+  const double want_y = static_cast<double>(expected_shift(ty, plane_rows) * p);
+  const double want_x = static_cast<double>(expected_shift(tx, plane_cols) * p);
+  EXPECT_EQ(r.shifts[0], want_y) << where;
+  EXPECT_EQ(r.shifts[1], want_x) << where;
+  const int64_t planes = p * p;
+  ASSERT_EQ(static_cast<int64_t>(r.plane_shifts.size()), 2 * planes);
+  const Field fr = as_field(ref);
+  const Field fm = as_field(mov);
+  for (int64_t q = 0; q < planes; ++q) {
+    EXPECT_EQ(r.plane_shifts[2 * q], want_y) << where << " plane " << q;
+    EXPECT_EQ(r.plane_shifts[2 * q + 1], want_x) << where << " plane " << q;
+  }
+  // Confidence: the mean of the planes' oracle confidences.
+  double sum = 0.0;
+  for (int64_t q = 0; q < planes; ++q)
+    sum += oracle(extract_plane(fr, h, w, p, q / p, q % p),
+                  extract_plane(fm, h, w, p, q / p, q % p), plane_rows, plane_cols, {})
+               .confidence;
+  EXPECT_NEAR(r.confidence[0], sum / planes, 1e-4) << where;
+}
+
+TEST(AlignMosaic, BayerUint16ExactSensorShifts) {
+  check_mosaic<uint16_t>(PTP_CFA_BAYER, 20, 24, 0, 0, 3, -5);
+  check_mosaic<uint16_t>(PTP_CFA_BAYER, 20, 24, 1, 1, -9, 12);  // odd frame: trimmed
+  check_mosaic<uint16_t>(PTP_CFA_BAYER, 21, 23, 1, 0, 10, -11);
+}
+
+TEST(AlignMosaic, BayerFloat32ExactSensorShifts) {
+  check_mosaic<float>(PTP_CFA_BAYER, 18, 22, 0, 1, -4, 7);
+}
+
+TEST(AlignMosaic, XTransExactSensorShifts) {
+  check_mosaic<uint16_t>(PTP_CFA_XTRANS, 12, 14, 5, 3, 2, -3);
+  check_mosaic<float>(PTP_CFA_XTRANS, 12, 15, 0, 0, -5, 7);
+}
+
+TEST(AlignMosaic, PlanesAreThePatternPositions) {
+  // Bayer frame whose four planes hold four different scenes, each moved by
+  // its own amount: plane q = (q / 2, q % 2) reports its own shift.
+  const int64_t ny = 16;
+  const int64_t nx = 20;
+  const int64_t shifts[4][2] = {{1, 2}, {-3, 0}, {0, -4}, {5, 6}};
+  std::vector<float> ref(static_cast<size_t>(4 * ny * nx));
+  std::vector<float> mov(ref.size());
+  for (int q = 0; q < 4; ++q) {
+    const Field f = smooth_field(ny, nx, 50 + q);
+    const Field g = roll(f, ny, nx, shifts[q][0], shifts[q][1]);
+    for (int64_t i = 0; i < ny; ++i)
+      for (int64_t j = 0; j < nx; ++j) {
+        const int64_t k = (2 * i + q / 2) * 2 * nx + 2 * j + q % 2;
+        ref[k] = static_cast<float>(f[i * nx + j]);
+        mov[k] = static_cast<float>(g[i * nx + j]);
+      }
+  }
+  ptp_align_desc d = make_desc(2 * ny, 2 * nx, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
+  set_pattern(&d);
+  d.combine = PTP_COMBINE_MEAN;
+  const Outcome r = align_one(d, ref, mov);
+  for (int q = 0; q < 4; ++q) {
+    EXPECT_EQ(r.plane_shifts[2 * q], -2.0 * shifts[q][0]) << q;
+    EXPECT_EQ(r.plane_shifts[2 * q + 1], -2.0 * shifts[q][1]) << q;
+  }
+  EXPECT_DOUBLE_EQ(r.shifts[0], -2.0 * (1 - 3 + 0 + 5) / 4.0);
+  EXPECT_DOUBLE_EQ(r.shifts[1], -2.0 * (2 + 0 - 4 + 6) / 4.0);
+}
+
+// --------------------------------------------------- combine and snapping
+
+// A planar frame of `channels` channels, channel c moved by shifts[c].
+struct Planar {
+  std::vector<float> ref;
+  std::vector<float> mov;
+};
+
+Planar planar(int64_t ny, int64_t nx, const std::vector<std::pair<int64_t, int64_t>>& shifts) {
+  Planar p;
+  for (size_t c = 0; c < shifts.size(); ++c) {
+    const Field f = smooth_field(ny, nx, 300 + static_cast<uint32_t>(c));
+    const Field g = roll(f, ny, nx, shifts[c].first, shifts[c].second);
+    for (double v : f) p.ref.push_back(static_cast<float>(v));
+    for (double v : g) p.mov.push_back(static_cast<float>(v));
+  }
+  return p;
+}
+
+TEST(AlignCombine, MedianAndMeanOfChannels) {
+  const Planar p = planar(20, 24, {{1, -2}, {4, 3}, {-2, 5}});
+  ptp_align_desc d = make_desc(20, 24, PTP_DTYPE_FLOAT32);
+  d.channels = 3;
+  Outcome r = align_one(d, p.ref, p.mov);
+  EXPECT_EQ(r.plane_shifts, (std::vector<double>{-1, 2, -4, -3, 2, -5}));
+  EXPECT_EQ(r.shifts[0], -1.0);  // median of -1, -4, 2
+  EXPECT_EQ(r.shifts[1], -3.0);  // median of 2, -3, -5
+  d.combine = PTP_COMBINE_MEAN;
+  r = align_one(d, p.ref, p.mov);
+  EXPECT_DOUBLE_EQ(r.shifts[0], -1.0);
+  EXPECT_DOUBLE_EQ(r.shifts[1], -2.0);
+  // Even count: the mean of the two middle values.
+  const Planar q = planar(20, 24, {{1, 0}, {2, 0}, {4, 0}, {8, 0}});
+  d.channels = 4;
+  d.combine = PTP_COMBINE_MEDIAN;
+  r = align_one(d, q.ref, q.mov);
+  EXPECT_EQ(r.shifts[0], -3.0);  // (-2 + -4) / 2
+  EXPECT_EQ(r.shifts[1], 0.0);
+}
+
+// A Bayer frame whose planes move by (dy_q, 0) plane pixels.
+Outcome bayer_with_plane_shifts(const std::vector<int64_t>& dy, ptp_combine combine, int32_t snap) {
+  const int64_t ny = 16;
+  const int64_t nx = 18;
+  std::vector<uint16_t> ref(static_cast<size_t>(4 * ny * nx));
+  std::vector<uint16_t> mov(ref.size());
+  for (int q = 0; q < 4; ++q) {
+    const Field f = smooth_field(ny, nx, 90 + q);
+    const Field g = roll(f, ny, nx, dy[q], 0);
+    const auto a = to_frame<uint16_t>(f, 1000, 500);
+    const auto b = to_frame<uint16_t>(g, 1000, 500);
+    for (int64_t i = 0; i < ny; ++i)
+      for (int64_t j = 0; j < nx; ++j) {
+        const int64_t k = (2 * i + q / 2) * 2 * nx + 2 * j + q % 2;
+        ref[k] = a[i * nx + j];
+        mov[k] = b[i * nx + j];
+      }
+  }
+  ptp_align_desc d = make_desc(2 * ny, 2 * nx, PTP_DTYPE_UINT16, PTP_CFA_BAYER);
+  set_pattern(&d);
+  d.combine = combine;
+  d.snap = snap;
+  return align_one(d, ref, mov);
+}
+
+TEST(AlignCombine, BayerSnapFloorsToTwo) {
+  // Plane shifts (sensor) -2, -2, -4, -4: median -3.
+  Outcome r = bayer_with_plane_shifts({1, 1, 2, 2}, PTP_COMBINE_MEDIAN, 0);
+  EXPECT_EQ(r.shifts[0], -3.0);
+  r = bayer_with_plane_shifts({1, 1, 2, 2}, PTP_COMBINE_MEDIAN, 1);
+  EXPECT_EQ(r.shifts[0], -4.0);
+  r = bayer_with_plane_shifts({-1, -1, -2, -2}, PTP_COMBINE_MEDIAN, 1);
+  EXPECT_EQ(r.shifts[0], 2.0);  // median 3 floors to 2
+  r = bayer_with_plane_shifts({-1, -1, -1, -2}, PTP_COMBINE_MEAN, 1);
+  EXPECT_EQ(r.shifts[0], 2.0);  // mean 2.5 floors to 2
+  EXPECT_EQ(r.shifts[1], 0.0);
+  EXPECT_FALSE(std::signbit(r.shifts[1]));
+}
+
+TEST(AlignCombine, XTransSnapFloorsToThree) {
+  const int64_t ny = 8;
+  const int64_t nx = 9;
+  std::vector<float> ref(static_cast<size_t>(36 * ny * nx));
+  std::vector<float> mov(ref.size());
+  // Plane 0 moves by +1 plane pixel along y (-6 sensor pixels reported),
+  // the other 35 stay: mean -1/6, snapped to -3; by -1: +1/6, snapped to 0.
+  for (int sign : {1, -1}) {
+    for (int q = 0; q < 36; ++q) {
+      const Field f = smooth_field(ny, nx, 500 + q);
+      const Field g = roll(f, ny, nx, q == 0 ? sign : 0, 0);
+      for (int64_t i = 0; i < ny; ++i)
+        for (int64_t j = 0; j < nx; ++j) {
+          const int64_t k = (6 * i + q / 6) * 6 * nx + 6 * j + q % 6;
+          ref[k] = static_cast<float>(f[i * nx + j]);
+          mov[k] = static_cast<float>(g[i * nx + j]);
+        }
+    }
+    ptp_align_desc d = make_desc(6 * ny, 6 * nx, PTP_DTYPE_FLOAT32, PTP_CFA_XTRANS);
+    set_pattern(&d);
+    d.combine = PTP_COMBINE_MEAN;
+    Outcome r = align_one(d, ref, mov);
+    EXPECT_NEAR(r.shifts[0], -sign / 6.0, 1e-12);
+    d.snap = 1;
+    r = align_one(d, ref, mov);
+    EXPECT_EQ(r.shifts[0], sign == 1 ? -3.0 : 0.0);
+    EXPECT_EQ(r.shifts[1], 0.0);
+  }
+}
+
+// ---------------------------------------------------- degenerate planes
+
+TEST(AlignDegenerate, ConstantFramesGiveZeroShiftAndConfidence) {
+  const Field f = smooth_field(16, 20, 1);
+  const auto textured = to_frame<uint16_t>(f, 1000, 300);
+  const std::vector<uint16_t> flat(textured.size(), 777);
+  for (int norm : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE})
+    for (int up : {1, 10}) {
+      ptp_align_desc d = make_desc(16, 20, PTP_DTYPE_UINT16);
+      d.normalization = norm;
+      d.upsample_factor = up;
+      for (int which = 0; which < 3; ++which) {
+        const auto& ref = which == 1 ? textured : flat;
+        const auto& mov = which == 2 ? textured : flat;
+        const Outcome r = align_one(d, ref, mov);
+        EXPECT_EQ(r.shifts[0], 0.0);
+        EXPECT_EQ(r.shifts[1], 0.0);
+        EXPECT_EQ(r.confidence[0], 0.0);
+      }
+    }
+  // A Bayer frame with one constant plane: that plane says (0, 0, 0), the
+  // others still align.
+  const Field scene = smooth_field(32, 40, 2);
+  auto ref = to_frame<float>(scene, 100, 10);
+  auto mov = to_frame<float>(roll(scene, 32, 40, 2, 4), 100, 10);
+  for (int64_t i = 0; i < 32; i += 2)
+    for (int64_t j = 1; j < 40; j += 2) ref[i * 40 + j] = mov[i * 40 + j] = 5.0f;  // plane 1
+  ptp_align_desc d = make_desc(32, 40, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
+  set_pattern(&d);
+  const Outcome r = align_one(d, ref, mov);
+  EXPECT_EQ(r.plane_shifts[2], 0.0);
+  EXPECT_EQ(r.plane_shifts[3], 0.0);
+  EXPECT_EQ(r.plane_shifts[0], -2.0);
+  EXPECT_EQ(r.plane_shifts[1], -4.0);
+  EXPECT_EQ(r.shifts[0], -2.0);  // median of -2, 0, -2, -2
+  EXPECT_EQ(r.shifts[1], -4.0);
+  for (double v : r.confidence) EXPECT_FALSE(std::isnan(v));
+}
+
+TEST(AlignDegenerate, IdenticalFramesHaveConfidenceOne) {
+  // White noise: every frequency bin is far above the guard.
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> u(0, 4000);
+  std::vector<uint16_t> frame(31 * 44);
+  for (auto& v : frame) v = static_cast<uint16_t>(u(rng));
+  for (int norm : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE})
+    for (int up : {1, 10}) {
+      ptp_align_desc d = make_desc(31, 44, PTP_DTYPE_UINT16);
+      d.normalization = norm;
+      d.upsample_factor = up;
+      const Outcome r = align_one(d, frame, frame);
+      EXPECT_EQ(r.shifts[0], 0.0);
+      EXPECT_EQ(r.shifts[1], 0.0);
+      EXPECT_NEAR(r.confidence[0], 1.0, 1e-6) << norm << " " << up;
+    }
+}
+
+TEST(AlignDegenerate, HugeFloatValuesDoNotOverflow) {
+  const Field f = smooth_field(24, 28, 8);
+  const auto a = to_frame<float>(f, 0.0, 1e37);
+  const auto b = to_frame<float>(roll(f, 24, 28, 3, -2), 0.0, 1e37);
+  for (int norm : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE}) {
+    ptp_align_desc d = make_desc(24, 28, PTP_DTYPE_FLOAT32);
+    d.normalization = norm;
+    d.upsample_factor = 4;
+    const Outcome r = align_one(d, a, b);
+    EXPECT_EQ(r.shifts[0], -3.0);
+    EXPECT_EQ(r.shifts[1], 2.0);
+    EXPECT_GT(r.confidence[0], 0.5);
+    EXPECT_LE(r.confidence[0], 1.0);
+  }
+}
+
+// ------------------------------------------------- batches, threads, reuse
+
+struct Scene {
+  std::vector<uint16_t> ref;
+  std::vector<std::vector<uint16_t>> frames;
+  std::vector<std::pair<int64_t, int64_t>> moves;  // sensor pixels, multiples of 2
+};
+
+Scene bayer_scene(int64_t h, int64_t w, int count, uint32_t seed) {
+  Scene s;
+  const Field scene = smooth_field(h, w, seed, 3);
+  s.ref = to_frame<uint16_t>(scene, 3000, 2000);
+  std::mt19937 rng(seed);
+  // Plane shifts stay below a quarter of the plane: no wrap-around.
+  std::uniform_int_distribution<int64_t> u(-std::min(h, w) / 8, std::min(h, w) / 8);
+  for (int i = 0; i < count; ++i) {
+    const int64_t ty = 2 * u(rng);
+    const int64_t tx = 2 * u(rng);
+    s.moves.push_back({ty, tx});
+    s.frames.push_back(to_frame<uint16_t>(roll(scene, h, w, ty, tx), 3000, 2000));
+  }
+  return s;
+}
+
+std::vector<const void*> pointers(const Scene& s) {
+  std::vector<const void*> p;
+  for (const auto& f : s.frames) p.push_back(f.data());
+  return p;
+}
+
+ptp_align_desc bayer_desc(int64_t h, int64_t w) {
+  ptp_align_desc d = make_desc(h, w, PTP_DTYPE_UINT16, PTP_CFA_BAYER);
+  set_pattern(&d);
+  return d;
+}
+
+TEST(AlignBatch, ManyFramesAnyThreadCountSameResults) {
+  const Scene s = bayer_scene(40, 48, 7, 21);
+  Outcome first;
+  for (int threads : {1, 2, 3, 8}) {
+    Aligner a(bayer_desc(40, 48), threads);
+    ASSERT_EQ(a.set_reference(s.ref.data()), PTP_SUCCESS);
+    const Outcome r = a.execute(pointers(s));
+    ASSERT_EQ(r.status, PTP_SUCCESS) << r.message;
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+      EXPECT_EQ(r.shifts[2 * i], -s.moves[i].first) << i;
+      EXPECT_EQ(r.shifts[2 * i + 1], -s.moves[i].second) << i;
+    }
+    if (threads == 1) {
+      first = r;
+    } else {
+      EXPECT_EQ(r.shifts, first.shifts) << threads;
+      EXPECT_EQ(r.plane_shifts, first.plane_shifts) << threads;
+      EXPECT_EQ(r.confidence, first.confidence) << threads;
+    }
+  }
+}
+
+TEST(AlignBatch, PlanReuseAcrossTwoReferences) {
+  const Scene a = bayer_scene(36, 44, 3, 5);
+  const Scene b = bayer_scene(36, 44, 4, 6);
+  Aligner plan(bayer_desc(36, 44), 2);
+  for (const Scene* s : {&a, &b, &a}) {
+    ASSERT_EQ(plan.set_reference(s->ref.data()), PTP_SUCCESS);
+    const Outcome r = plan.execute(pointers(*s));
+    ASSERT_EQ(r.status, PTP_SUCCESS) << r.message;
+    for (size_t i = 0; i < s->frames.size(); ++i) {
+      EXPECT_EQ(r.shifts[2 * i], -s->moves[i].first);
+      EXPECT_EQ(r.shifts[2 * i + 1], -s->moves[i].second);
+      EXPECT_NEAR(r.confidence[i], 1.0, 0.05);
+    }
+  }
+  // Frames of scene b against reference a: low confidence.
+  ASSERT_EQ(plan.set_reference(a.ref.data()), PTP_SUCCESS);
+  const Outcome r = plan.execute(pointers(b));
+  for (double c : r.confidence) EXPECT_LT(c, 0.5);
+}
+
+TEST(AlignBatch, NullOptionalOutputsAndEmptyBatch) {
+  const Scene s = bayer_scene(20, 24, 2, 8);
+  Aligner a(bayer_desc(20, 24));
+  ASSERT_EQ(a.set_reference(s.ref.data()), PTP_SUCCESS);
+  std::vector<double> shifts(4, kSentinel);
+  const auto frames = pointers(s);
+  ASSERT_EQ(ptp_align_execute(a.plan(), frames.data(), 2, shifts.data(), nullptr, nullptr),
+            PTP_SUCCESS);
+  EXPECT_EQ(shifts[0], -s.moves[0].first);
+  EXPECT_EQ(ptp_align_execute(a.plan(), nullptr, 0, nullptr, nullptr, nullptr), PTP_SUCCESS);
+  int64_t planes = 0;
+  ASSERT_EQ(ptp_align_plan_num_planes(a.plan(), &planes), PTP_SUCCESS);
+  EXPECT_EQ(planes, 4);
+}
+
+// --------------------------------------------------------------- progress
+
+struct Progress {
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  int64_t cancel_at = -1;
+};
+
+int32_t record_progress(int64_t done, int64_t total, void* user) {
+  auto* p = static_cast<Progress*>(user);
+  p->calls.push_back({done, total});
+  return done == p->cancel_at ? 1 : 0;
+}
+
+TEST(AlignProgress, CalledOncePerFrameInOrder) {
+  const Scene s = bayer_scene(20, 24, 5, 9);
+  for (int threads : {1, 2, 4}) {
+    Aligner a(bayer_desc(20, 24), threads);
+    Progress p;
+    ASSERT_EQ(ptp_align_set_progress(a.plan(), record_progress, &p), PTP_SUCCESS);
+    ASSERT_EQ(a.set_reference(s.ref.data()), PTP_SUCCESS);
+    const Outcome r = a.execute(pointers(s));
+    ASSERT_EQ(r.status, PTP_SUCCESS);
+    ASSERT_EQ(p.calls.size(), 5u);
+    for (int64_t i = 0; i < 5; ++i) {
+      EXPECT_EQ(p.calls[i].first, i + 1);
+      EXPECT_EQ(p.calls[i].second, 5);
+    }
+    // Removed: no more calls.
+    ASSERT_EQ(ptp_align_set_progress(a.plan(), nullptr, nullptr), PTP_SUCCESS);
+    ASSERT_EQ(a.execute(pointers(s)).status, PTP_SUCCESS);
+    EXPECT_EQ(p.calls.size(), 5u);
+  }
+}
+
+TEST(AlignProgress, CancellationKeepsFinishedFrames) {
+  const Scene s = bayer_scene(20, 24, 6, 10);
+  for (int threads : {1, 2}) {
+    for (int64_t cancel_at : {1, 4, 6}) {
+      Aligner a(bayer_desc(20, 24), threads);
+      Progress p;
+      p.cancel_at = cancel_at;
+      ASSERT_EQ(ptp_align_set_progress(a.plan(), record_progress, &p), PTP_SUCCESS);
+      ASSERT_EQ(a.set_reference(s.ref.data()), PTP_SUCCESS);
+      const Outcome r = a.execute(pointers(s));
+      EXPECT_EQ(r.status, PTP_ERROR_CANCELLED);
+      EXPECT_NE(r.message.find("progress"), std::string::npos) << r.message;
+      EXPECT_EQ(static_cast<int64_t>(p.calls.size()), cancel_at);
+      for (int64_t i = 0; i < 6; ++i) {
+        if (i < cancel_at) {
+          EXPECT_EQ(r.shifts[2 * i], -s.moves[i].first);
+          EXPECT_NE(r.confidence[i], kSentinel);
+          EXPECT_NE(r.plane_shifts[8 * i], kSentinel);
+        } else {
+          EXPECT_EQ(r.shifts[2 * i], kSentinel) << i;
+          EXPECT_EQ(r.confidence[i], kSentinel) << i;
+          EXPECT_EQ(r.plane_shifts[8 * i + 7], kSentinel) << i;
+        }
+      }
+    }
+  }
+}
+
+// -------------------------------------------------------------- bad input
+
+class AlignBadInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(ptp_context_create(nullptr, &ctx_), PTP_SUCCESS);
+    desc_ = bayer_desc(20, 24);
+    scene_ = bayer_scene(20, 24, 2, 12);
+  }
+  void TearDown() override { ptp_context_destroy(ctx_); }
+
+  // Plan creation must fail with `want`, leaving the output handle alone.
+  void expect_create_fails(ptp_status want, const std::string& word) {
+    ptp_align_plan* plan = reinterpret_cast<ptp_align_plan*>(0x1);
+    const ptp_status st = ptp_align_plan_create(ctx_, &desc_, &plan);
+    const std::string message = ptp_last_error_message();
+    EXPECT_EQ(st, want) << message;
+    EXPECT_EQ(plan, reinterpret_cast<ptp_align_plan*>(0x1)) << "plan written on failure";
+    EXPECT_NE(message.find(word), std::string::npos)
+        << "'" << message << "' lacks '" << word << "'";
+    desc_ = bayer_desc(20, 24);
+  }
+
+  void expect_untouched(const Outcome& r) {
+    for (double v : r.shifts) ASSERT_EQ(v, kSentinel);
+    for (double v : r.plane_shifts) ASSERT_EQ(v, kSentinel);
+    for (double v : r.confidence) ASSERT_EQ(v, kSentinel);
+  }
+
+  ptp_context* ctx_ = nullptr;
+  ptp_align_desc desc_{};
+  Scene scene_;
+};
+
+TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
+  desc_.struct_size = 3;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "struct_size");
+  desc_.reserved0 = 1;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "reserved0");
+  desc_.cfa = 3;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "cfa");
+  desc_.frame_dtype = PTP_DTYPE_FLOAT64;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "frame_dtype");
+  desc_.normalization = 2;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "normalization");
+  desc_.window = -1;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "window");
+  desc_.combine = 2;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "combine");
+  desc_.snap = 2;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "snap");
+  desc_.cfa = PTP_CFA_NONE;
+  desc_.snap = 1;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "snap");
+  desc_.upsample_factor = 0;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "upsample_factor");
+  desc_.upsample_factor = 1001;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "upsample_factor");
+  desc_.channels = 3;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "channels");
+  desc_.cfa = PTP_CFA_NONE;
+  desc_.channels = 0;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "channels");
+  desc_.height = 1;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "height");
+  desc_.width = 0;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "width");
+  desc_.cfa = PTP_CFA_XTRANS;
+  set_pattern(&desc_);
+  desc_.height = 5;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "height");
+  desc_.cfa = PTP_CFA_NONE;
+  desc_.height = int64_t{1} << 30;
+  desc_.width = int64_t{1} << 30;
+  desc_.channels = int64_t{1} << 10;
+  expect_create_fails(PTP_ERROR_SIZE_OVERFLOW, "height");
+}
+
+TEST_F(AlignBadInput, PatternsAreValidated) {
+  const int32_t bad_bayer[][4] = {{0, 1, 1, 1}, {0, 0, 1, 2},  {0, 3, 3, 2},
+                                  {0, 1, 4, 2}, {0, 1, -1, 2}, {2, 2, 1, 0}};
+  for (const auto& p : bad_bayer) {
+    std::copy(p, p + 4, desc_.pattern);
+    expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "pattern");
+  }
+  const int32_t good_bayer[][4] = {{0, 1, 1, 2}, {1, 0, 2, 3}, {2, 3, 1, 0}, {3, 2, 0, 1}};
+  for (const auto& p : good_bayer) {
+    std::copy(p, p + 4, desc_.pattern);
+    ptp_align_plan* plan = nullptr;
+    EXPECT_EQ(ptp_align_plan_create(ctx_, &desc_, &plan), PTP_SUCCESS) << ptp_last_error_message();
+    ptp_align_plan_destroy(plan);
+  }
+  desc_ = make_desc(36, 36, PTP_DTYPE_UINT16, PTP_CFA_XTRANS);
+  set_pattern(&desc_);
+  desc_.pattern[7] = 3;
+  ptp_align_plan* plan = reinterpret_cast<ptp_align_plan*>(0x1);
+  EXPECT_EQ(ptp_align_plan_create(ctx_, &desc_, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("pattern[7]"), std::string::npos);
+  desc_ = make_desc(36, 36, PTP_DTYPE_UINT16, PTP_CFA_XTRANS);
+  for (int i = 0; i < 36; ++i) desc_.pattern[i] = i % 2;  // no blue
+  EXPECT_EQ(ptp_align_plan_create(ctx_, &desc_, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("(B)"), std::string::npos);
+  // Patterns are ignored without a CFA.
+  desc_.cfa = PTP_CFA_NONE;
+  EXPECT_EQ(ptp_align_plan_create(ctx_, &desc_, &plan), PTP_SUCCESS);
+  ptp_align_plan_destroy(plan);
+}
+
+TEST_F(AlignBadInput, NullArguments) {
+  ptp_align_plan* plan = nullptr;
+  EXPECT_EQ(ptp_align_plan_create(ctx_, nullptr, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_plan_create(nullptr, &desc_, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_plan_create(ctx_, &desc_, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(plan, nullptr);
+  EXPECT_EQ(ptp_align_desc_init(nullptr, sizeof desc_), PTP_ERROR_INVALID_ARGUMENT);
+  ptp_align_desc d;
+  d.height = 77;
+  EXPECT_EQ(ptp_align_desc_init(&d, sizeof d - 8), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(d.height, 77);
+  EXPECT_EQ(ptp_align_plan_num_planes(nullptr, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_set_progress(nullptr, nullptr, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_set_reference(nullptr, scene_.ref.data()), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_execute(nullptr, nullptr, 0, nullptr, nullptr, nullptr),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_plan_destroy(nullptr), PTP_SUCCESS);
+}
+
+TEST_F(AlignBadInput, ExecuteArgumentsLeaveOutputsUntouched) {
+  Aligner a(desc_);
+  // Before any reference.
+  Outcome r = a.execute(pointers(scene_));
+  EXPECT_EQ(r.status, PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("reference"), std::string::npos) << r.message;
+  expect_untouched(r);
+  EXPECT_EQ(a.set_reference(nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("'frame'"), std::string::npos);
+  ASSERT_EQ(a.set_reference(scene_.ref.data()), PTP_SUCCESS);
+  // A null frame among valid ones.
+  r = a.execute({scene_.frames[0].data(), nullptr});
+  EXPECT_EQ(r.status, PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("frames[1]"), std::string::npos) << r.message;
+  expect_untouched(r);
+  // Null frames array, null shifts, negative count.
+  std::vector<double> shifts(4, kSentinel);
+  std::vector<double> conf(2, kSentinel);
+  const auto frames = pointers(scene_);
+  EXPECT_EQ(ptp_align_execute(a.plan(), nullptr, 2, shifts.data(), nullptr, conf.data()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("'frames'"), std::string::npos);
+  EXPECT_EQ(ptp_align_execute(a.plan(), frames.data(), 2, nullptr, nullptr, conf.data()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("'shifts'"), std::string::npos);
+  EXPECT_EQ(ptp_align_execute(a.plan(), frames.data(), -1, shifts.data(), nullptr, conf.data()),
+            PTP_ERROR_INVALID_SIZE);
+  for (double v : shifts) EXPECT_EQ(v, kSentinel);
+  for (double v : conf) EXPECT_EQ(v, kSentinel);
+  // A good call afterwards succeeds and clears the message.
+  r = a.execute(frames);
+  EXPECT_EQ(r.status, PTP_SUCCESS);
+  EXPECT_EQ(r.message, "");
+}
+
+TEST_F(AlignBadInput, NonFiniteFloatFramesAreNamedWithTheirPosition) {
+  ptp_align_desc d = make_desc(10, 12, PTP_DTYPE_FLOAT32);
+  d.channels = 2;
+  Aligner a(d);
+  const Field f = smooth_field(20, 12, 4);
+  std::vector<float> good = to_frame<float>(f, 0, 1);
+  std::vector<float> bad = good;
+  bad[10 * 12 + 3 * 12 + 7] = std::numeric_limits<float>::infinity();  // channel 1, (3, 7)
+  EXPECT_EQ(a.set_reference(bad.data()), PTP_ERROR_NON_FINITE);
+  std::string message = ptp_last_error_message();
+  EXPECT_NE(message.find("row 3, column 7"), std::string::npos) << message;
+  EXPECT_NE(message.find("channel 1"), std::string::npos) << message;
+  ASSERT_EQ(a.set_reference(good.data()), PTP_SUCCESS);
+  std::vector<float> nan_frame = good;
+  nan_frame[5] = std::nanf("");
+  Outcome r = a.execute({good.data(), good.data(), nan_frame.data()});
+  EXPECT_EQ(r.status, PTP_ERROR_NON_FINITE);
+  EXPECT_NE(r.message.find("frames[2]"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("row 0, column 5"), std::string::npos) << r.message;
+  expect_untouched(r);
+  // A failed set_reference keeps the previous reference.
+  EXPECT_EQ(a.set_reference(nan_frame.data()), PTP_ERROR_NON_FINITE);
+  r = a.execute({good.data()});
+  EXPECT_EQ(r.status, PTP_SUCCESS) << r.message;
+  EXPECT_EQ(r.shifts[0], 0.0);
+  // Even a NaN in the rows trimmed away is rejected: frames must be finite.
+  ptp_align_desc b = make_desc(21, 24, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
+  set_pattern(&b);
+  Aligner bayer(b);
+  std::vector<float> frame(21 * 24, 1.0f);
+  frame[20 * 24 + 3] = std::nanf("");
+  EXPECT_EQ(bayer.set_reference(frame.data()), PTP_ERROR_NON_FINITE);
+}
+
+// ------------------------------------------------------------ C++ wrapper
+
+TEST(AlignWrapper, PlanResultsAndProgress) {
+  const Scene s = bayer_scene(24, 28, 3, 14);
+  ptychopatch::Context ctx(PTP_BACKEND_CPU);
+  ptychopatch::AlignDesc d;
+  d.height = 24;
+  d.width = 28;
+  d.cfa = PTP_CFA_BAYER;
+  ptychopatch::AlignPlan plan(ctx, d);
+  EXPECT_EQ(plan.num_planes(), 4);
+  std::vector<int64_t> seen;
+  plan.set_progress([&](int64_t done, int64_t total) {
+    seen.push_back(done);
+    EXPECT_EQ(total, 3);
+    return true;
+  });
+  plan.set_reference(s.ref.data());
+  std::vector<const uint16_t*> frames;
+  for (const auto& f : s.frames) frames.push_back(f.data());
+  const ptychopatch::AlignResult r = plan.execute(frames);
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 2, 3}));
+  ASSERT_EQ(r.shifts.size(), 6u);
+  ASSERT_EQ(r.plane_shifts.size(), 24u);
+  ASSERT_EQ(r.confidence.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(r.shifts[2 * i], -s.moves[i].first);
+    EXPECT_EQ(r.shifts[2 * i + 1], -s.moves[i].second);
+  }
+  // Cancelling throws PTP_ERROR_CANCELLED; an exception in the callback is
+  // rethrown as is.
+  plan.set_progress([](int64_t, int64_t) { return false; });
+  try {
+    plan.execute(frames);
+    ADD_FAILURE() << "no exception";
+  } catch (const ptychopatch::Error& e) {
+    EXPECT_EQ(e.status(), PTP_ERROR_CANCELLED);
+  }
+  plan.set_progress([](int64_t, int64_t) -> bool { throw std::runtime_error("from callback"); });
+  EXPECT_THROW(
+      {
+        try {
+          plan.execute(frames);
+        } catch (const std::runtime_error& e) {
+          EXPECT_STREQ(e.what(), "from callback");
+          throw;
+        }
+      },
+      std::runtime_error);
+  plan.set_progress(nullptr);
+  EXPECT_NO_THROW(plan.execute(frames));
+  // Typed frames must match the descriptor.
+  const std::vector<float> wrong(24 * 28, 0.0f);
+  EXPECT_THROW(plan.set_reference(wrong.data()), ptychopatch::Error);
+}
+
+}  // namespace
