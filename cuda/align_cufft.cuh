@@ -16,6 +16,14 @@
 #include <cstddef>
 #include <cstdint>
 
+// cuFFT's calling convention (its CUFFTAPI also carries a visibility
+// attribute, which does not apply to a pointer).
+#if defined(_WIN32)
+#define PTP_CUFFT_CALL __stdcall
+#else
+#define PTP_CUFFT_CALL
+#endif
+
 namespace ptychopatch::impl::gpu::cufft {
 
 // "CUFFT_INVALID_SIZE" etc.; "CUFFT_UNKNOWN_RESULT" for other values.
@@ -28,17 +36,17 @@ void check(cufftResult result, const char* what);
 
 // The entry points the backend uses.
 struct Api {
-  cufftResult(CUFFTAPI* create)(cufftHandle*);
-  cufftResult(CUFFTAPI* destroy)(cufftHandle);
-  cufftResult(CUFFTAPI* set_auto_allocation)(cufftHandle, int);
-  cufftResult(CUFFTAPI* make_plan_many64)(cufftHandle, int, long long int*, long long int*,
+  cufftResult(PTP_CUFFT_CALL* create)(cufftHandle*);
+  cufftResult(PTP_CUFFT_CALL* destroy)(cufftHandle);
+  cufftResult(PTP_CUFFT_CALL* set_auto_allocation)(cufftHandle, int);
+  cufftResult(PTP_CUFFT_CALL* make_plan_many64)(cufftHandle, int, long long int*, long long int*,
                                           long long int, long long int, long long int*,
                                           long long int, long long int, cufftType, long long int,
                                           size_t*);
-  cufftResult(CUFFTAPI* set_work_area)(cufftHandle, void*);
-  cufftResult(CUFFTAPI* set_stream)(cufftHandle, cudaStream_t);
-  cufftResult(CUFFTAPI* exec_r2c)(cufftHandle, cufftReal*, cufftComplex*);
-  cufftResult(CUFFTAPI* exec_c2r)(cufftHandle, cufftComplex*, cufftReal*);
+  cufftResult(PTP_CUFFT_CALL* set_work_area)(cufftHandle, void*);
+  cufftResult(PTP_CUFFT_CALL* set_stream)(cufftHandle, cudaStream_t);
+  cufftResult(PTP_CUFFT_CALL* exec_r2c)(cufftHandle, cufftReal*, cufftComplex*);
+  cufftResult(PTP_CUFFT_CALL* exec_c2r)(cufftHandle, cufftComplex*, cufftReal*);
 };
 
 // The entry points, loaded once per process; throws PTP_ERROR_UNSUPPORTED

@@ -26,14 +26,17 @@
 // Device memory of one call (B = plane spectrum bytes = P * rows_fft *
 // pitch * 4, about 4 bytes per sensor pixel; F = one frame's raw bytes):
 //   resident  = B (reference) + 3 F (frame slots) + upsampling scratch
-//               (P planes: region * (cols + 2 rows + region) * 8 bytes) + small
+//               (g planes at once, g <= 64 and its scratch <= budget / 8:
+//               region * (cols + 2 rows + region) * 8 bytes each) + small
 //   per frame = B (x 2 with upsampling: the cross-power copy the refinement
 //               reads after C2R overwrote its input) + cuFFT work per frame
 //               + small per-plane arrays
 //   f = min(M, (budget - resident) / per frame), then the batches are evened
 //   out (15 frames at f = 8: 8 + 7); the plans' actual work size is checked
 //   and f lowered until it fits. A 60 MP Bayer frame is ~240 MB of spectra
-//   per buffer, so a 16 GB card (budget ~7.5 GB) takes ~8 frames per batch.
+//   per buffer, so a 16 GB card (budget ~7.5 GB) takes about 10 frames per
+//   batch, and any card that holds ~1.5 GB takes a 60 MP scene, one frame
+//   per batch.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -201,7 +204,8 @@ class CufftAlignBackend final : public AlignBackend {
 
     // ---- batch size under the budget
     const uint64_t budget = memory_budget(*context_);
-    const uint64_t resident = resident_bytes();
+    const int64_t group = upsample_group(budget, num_frames);
+    const uint64_t resident = resident_bytes(group);
     const uint64_t per_frame = per_frame_bytes();
     const uint64_t work_one = plans_for(1, 1, 1).work_bytes();
     if (resident > budget || budget - resident < per_frame + work_one)
@@ -250,12 +254,12 @@ class CufftAlignBackend final : public AlignBackend {
     const DeviceBuffer peaks(to_u64(f * P) * sizeof(align::Peak));
     const DeviceBuffer d_results(to_u64(f * P) * sizeof(PlaneShift));
     const DeviceBuffer work(work_bytes);
-    const DeviceBuffer scratch_buffer(refine ? align::upsample_scratch_bytes(dims_, P) : 0);
+    const DeviceBuffer scratch_buffer(refine ? align::upsample_scratch_bytes(dims_, group) : 0);
     const align::UpsampleScratch scratch =
-        refine ? align::carve_upsample_scratch(dims_, P, scratch_buffer.as<void>())
+        refine ? align::carve_upsample_scratch(dims_, group, scratch_buffer.as<void>())
                : align::UpsampleScratch{};
-    check_cuda(cudaMemcpy(d_offsets.as<void>(), offsets.data(), offsets.size() * sizeof(int),
-                          cudaMemcpyHostToDevice),
+    check_cuda(cudaMemcpyAsync(d_offsets.as<void>(), offsets.data(), offsets.size() * sizeof(int),
+                               cudaMemcpyHostToDevice, s.compute.get()),
                "copying the peak-search offsets");
     const size_t batch_results_bytes = to_u64(f * P) * sizeof(PlaneShift);
     if (s.results_host_bytes < batch_results_bytes) {
@@ -294,10 +298,10 @@ class CufftAlignBackend final : public AlignBackend {
                         pairs.as<void>(), temp.as<void>(), energy,
                         s.reference_energy->as<double>(), peaks.as<align::Peak>(), compute);
       if (refine) {
-        for (int64_t j = 0; j < count; ++j)
-          align::upsampled_results(copies.as<float>() + j * P * dims_.plane_floats,
-                                   peaks.as<align::Peak>() + j * P, P, dims_, scratch,
-                                   d_results.as<PlaneShift>() + j * P, compute);
+        for (int64_t b0 = 0; b0 < batch_planes; b0 += group)
+          align::upsampled_results(copies.as<float>() + b0 * dims_.plane_floats,
+                                   peaks.as<align::Peak>() + b0, std::min(group, batch_planes - b0),
+                                   dims_, scratch, d_results.as<PlaneShift>() + b0, compute);
       } else {
         align::integer_results(peaks.as<align::Peak>(), batch_planes, dims_,
                                d_results.as<PlaneShift>(), compute);
@@ -371,10 +375,20 @@ class CufftAlignBackend final : public AlignBackend {
                                sizeof(align::Peak) + sizeof(PlaneShift);
     return to_u64(dims_.planes) * per_plane;
   }
-  uint64_t resident_bytes() const {
+  // Planes refined at once: up to kUpsampleGroup, fewer where their scratch
+  // would take more than an eighth of the budget.
+  int64_t upsample_group(uint64_t budget, int64_t num_frames) const {
+    if (dims_.upsample == 1) return 1;
+    const uint64_t per_plane = align::upsample_scratch_bytes(dims_, 1);
+    const int64_t fitting = static_cast<int64_t>(std::max<uint64_t>(1, budget / 8 / per_plane));
+    return std::max<int64_t>(
+        1, std::min({align::kUpsampleGroup, fitting, num_frames * dims_.planes}));
+  }
+
+  uint64_t resident_bytes(int64_t group) const {
     uint64_t bytes = spectrum_bytes() + to_u64(dims_.planes) * sizeof(double) +
                      kRawSlots * raw_bytes() + align::frame_partials_bytes(dims_) + kSlackBytes;
-    if (dims_.upsample > 1) bytes += align::upsample_scratch_bytes(dims_, dims_.planes);
+    if (dims_.upsample > 1) bytes += align::upsample_scratch_bytes(dims_, group);
     return bytes;
   }
   uint64_t per_frame_bytes() const {

@@ -169,6 +169,15 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Step 3's last part: X(0, 0) = 0 in every plane (math::zero_dc_bin).
+__global__ void zero_dc_kernel(float2* __restrict__ spectra, float2* __restrict__ copy,
+                               int64_t planes, int64_t plane_complex) {
+  const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (b >= planes) return;
+  spectra[b * plane_complex] = make_float2(0.0f, 0.0f);
+  if (copy != nullptr) copy[b * plane_complex] = make_float2(0.0f, 0.0f);
+}
+
 // ------------------------------------------------------------ peak search
 
 // |correlation| in the padded layout; the padding columns read as -1 so they
@@ -201,9 +210,9 @@ __device__ inline void write_result(const Dims& d, const Peak& peak, double shif
   const int64_t count = d.rows * d.cols;
   out->dy = dy;
   out->dx = dx;
-  out->confidence = d.phase ? math::phase_confidence(magnitude, count)
-                            : math::xcorr_confidence(magnitude, count, peak.reference_energy,
-                                                     peak.moving_energy);
+  out->confidence =
+      d.phase ? math::phase_confidence(magnitude, math::phase_confidence_bins(count, d.hann))
+              : math::xcorr_confidence(magnitude, count, peak.reference_energy, peak.moving_energy);
 }
 
 __global__ void finalize_peaks_kernel(const PeakPair* __restrict__ partials, int64_t planes,
@@ -477,6 +486,9 @@ int64_t peak_segments_per_plane(const Dims& d) {
 }
 
 void check_supported(const Dims& d) {
+  if (d.planes > 65535)
+    fail(PTP_ERROR_UNSUPPORTED, "the GPU backend handles at most 65535 planes per frame, not " +
+                                    std::to_string(d.planes));
   if (d.plane_floats >= INT_MAX)
     fail(PTP_ERROR_UNSUPPORTED,
          "a colour plane of " + std::to_string(d.rows) + " x " + std::to_string(d.cols) +
@@ -495,9 +507,9 @@ PeakSearch make_peak_search(const Dims& d, int64_t max_planes) {
   const MagnitudeIterator in(thrust::counting_iterator<int>(0),
                              PaddedMagnitude{nullptr, static_cast<int>(d.pitch),
                                              static_cast<int>(d.fft_cols)});
+  const int* no_offsets = nullptr;  // a size query reads no offsets
   check_cuda(cub::DeviceSegmentedReduce::ArgMax(nullptr, bytes, in, static_cast<PeakPair*>(nullptr),
-                                                 segments, static_cast<const int*>(nullptr),
-                                                 static_cast<const int*>(nullptr) + 1),
+                                                 segments, no_offsets, no_offsets),
              "sizing the peak search");
   s.temp_bytes = std::max<size_t>(bytes, 1);
   return s;
@@ -556,6 +568,13 @@ void cross_power(const float* reference, float* spectra, float* copy, int64_t fr
       reinterpret_cast<const float2*>(reference), reinterpret_cast<float2*>(spectra),
       reinterpret_cast<float2*>(copy), frame_complex, d.phase);
   check_launch("launching the cross-power kernel");
+  if (math::zero_dc_bin(d.hann)) {
+    const int64_t planes = frames * d.planes;
+    zero_dc_kernel<<<blocks_for(planes, 128), 128, 0, stream>>>(
+        reinterpret_cast<float2*>(spectra), reinterpret_cast<float2*>(copy), planes,
+        d.plane_floats / 2);
+    check_launch("launching the DC-bin kernel");
+  }
 }
 
 void find_peaks(const float* correlation, int64_t planes, const Dims& d, const PeakSearch& s,

@@ -57,8 +57,9 @@ struct Dims {
 Dims make_dims(const AlignGeometry& geometry);
 
 // Throws PTP_ERROR_UNSUPPORTED for geometries this backend does not handle
-// (a padded plane of 2^31 values or more: CUB's int offsets), so that the
-// plan falls back to the CPU.
+// (more than 65535 planes: one grid row per plane; a padded plane of 2^31
+// values or more: CUB's int offsets), so that the plan falls back to the
+// CPU.
 void check_supported(const Dims& d);
 
 // A plane's integer peak (FFT grid, wrapped to signed shifts), its
@@ -114,8 +115,9 @@ void center_frame(const void* frame, const Dims& d, const double* row_window,
                   double* energy, cudaStream_t stream);
 
 // Replaces the half spectra of `frames` frames (P planes each) by their
-// cross-power spectra with the reference's, normalised when d.phase; also
-// writes them to `copy` when it is not null.
+// cross-power spectra with the reference's, normalised when d.phase, the DC
+// bin zeroed without a window (math::zero_dc_bin); also writes them to
+// `copy` when it is not null.
 void cross_power(const float* reference, float* spectra, float* copy, int64_t frames,
                  const Dims& d, cudaStream_t stream);
 
@@ -138,6 +140,9 @@ size_t peak_partial_bytes();
 // Writes results[0..planes) from integer peaks (upsample == 1).
 void integer_results(const Peak* peaks, int64_t planes, const Dims& d, PlaneShift* results,
                      cudaStream_t stream);
+
+// Planes refined at once (the scratch is sized for this many).
+constexpr int64_t kUpsampleGroup = 64;
 
 // Scratch of the upsampled DFT for `planes` planes at once.
 struct UpsampleScratch {
