@@ -27,7 +27,7 @@
 namespace ptychopatch::impl::cpu {
 
 // Upper bound on the time FFTW_MEASURE spends planning one transform.
-constexpr double kFftwPlanSeconds = 5.0;
+constexpr double kFftwPlanSeconds = 1.0;
 
 // Held by every call into FFTW other than fftwf_execute_*.
 std::mutex& fftw_planner_mutex();
