@@ -244,6 +244,22 @@ inline double sum8(const Lanes8& v) {
   return s;
 }
 
+// The first k with |v[k]| == target (n if none): blocks of 64 are tested
+// with a branch-free reduction, the matching block element by element.
+PTP_ALIGN_CLONES
+int64_t first_abs_equal(const float* __restrict v, int64_t n, float target) {
+  constexpr int64_t kBlock = 64;
+  int64_t k = 0;
+  for (; k + kBlock <= n; k += kBlock) {
+    int hit = 0;
+    for (int64_t l = 0; l < kBlock; ++l) hit |= std::fabs(v[k + l]) == target;
+    if (hit) break;
+  }
+  for (; k < n; ++k)
+    if (std::fabs(v[k]) == target) return k;
+  return n;
+}
+
 // For each of `rows` tables e (re, im; `stride` floats apart), the complex
 // dot product sum_k x[k] * e[k] over n (a multiple of 8) values, written to
 // out[r * out_stride]. Two tables per pass share the loads of x.
@@ -588,8 +604,7 @@ class CpuAlignBackend final : public AlignBackend {
 
     const float* c = w.real.get();
     const float top = max_abs(c, d_.count);
-    int64_t index = 0;
-    while (index < d_.count - 1 && std::fabs(c[index]) != top) ++index;
+    const int64_t index = std::min(first_abs_equal(c, d_.count, top), d_.count - 1);
     const int64_t sy = math::wrap_peak_index(index / d_.nx, d_.ny);
     const int64_t sx = math::wrap_peak_index(index % d_.nx, d_.nx);
     double dy = static_cast<double>(sy);
