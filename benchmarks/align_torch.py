@@ -32,23 +32,16 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _torch_bench_common import CAbi, torch_and_library
+
 SCENES = {24: (4000, 6000, 8), 60: (6336, 9504, 15)}
 
 
 # ------------------------------------------------------------ the C ABI
-
-class _ContextOptions(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint64), ("backend", ctypes.c_int32),
-                ("num_threads", ctypes.c_int32), ("device", ctypes.c_int32),
-                ("reserved0", ctypes.c_int32), ("device_memory_budget", ctypes.c_uint64)]
-
 
 class _AlignDesc(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint64), ("height", ctypes.c_int64),
@@ -60,73 +53,22 @@ class _AlignDesc(ctypes.Structure):
                 ("reserved0", ctypes.c_int32)]
 
 
-PTP_BACKEND_GPU = 2
 PTP_DTYPE_UINT16 = 4
 PTP_CFA_BAYER = 1
 
 
-def library_path() -> str:
-    """$PTYCHOPATCH_LIBRARY, else the package's copy, else build*/ of this checkout."""
-    explicit = os.environ.get("PTYCHOPATCH_LIBRARY")
-    if explicit:
-        return explicit
-    try:
-        from ptychopatch import _native  # noqa: PLC0415
-
-        return _native.LIBRARY_PATH
-    except Exception:  # noqa: BLE001 - any failure: look in the build trees
-        pass
-    for build in ("build-gpu", "build"):
-        candidate = REPO / build / "libptychopatch.so"
-        if candidate.exists():
-            return str(candidate)
-    raise SystemExit("align_torch: libptychopatch not found; set PTYCHOPATCH_LIBRARY")
-
-
-class CAbi:
-    """The few C functions this benchmark calls, on its own ctypes handle."""
-
-    def __init__(self, path: str):
-        self.lib = lib = ctypes.CDLL(path)
-        self.path = path
-        p = ctypes.POINTER
-        void_p, i32, i64, size_t = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_size_t
-        dbl_p = p(ctypes.c_double)
-        protos = {
-            "ptp_cuda_device_count": [p(i32)],
-            "ptp_context_options_init": [p(_ContextOptions), size_t],
-            "ptp_context_create": [p(_ContextOptions), p(void_p)],
-            "ptp_context_destroy": [void_p],
-            "ptp_align_desc_init": [p(_AlignDesc), size_t],
-            "ptp_align_plan_create": [void_p, p(_AlignDesc), p(void_p)],
-            "ptp_align_plan_destroy": [void_p],
-            "ptp_align_set_reference": [void_p, void_p],
-            "ptp_align_execute": [void_p, p(void_p), i64, dbl_p, dbl_p, dbl_p],
-        }
-        for name, argtypes in protos.items():
-            fn = getattr(lib, name)
-            fn.argtypes = argtypes
-            fn.restype = i32
-        lib.ptp_status_name.argtypes = [i32]
-        lib.ptp_status_name.restype = ctypes.c_char_p
-        lib.ptp_last_error_message.argtypes = []
-        lib.ptp_last_error_message.restype = ctypes.c_char_p
-        lib.ptp_version_string.argtypes = []
-        lib.ptp_version_string.restype = ctypes.c_char_p
-
-    def call(self, name: str, *args) -> None:
-        status = getattr(self.lib, name)(*args)
-        if status != 0:
-            raise RuntimeError(f"{name}: {self.lib.ptp_status_name(status).decode()}: "
-                               f"{self.lib.ptp_last_error_message().decode()}")
-
-    def version(self) -> str:
-        return self.lib.ptp_version_string().decode()
-
-    def device_count(self) -> int:
-        count = ctypes.c_int32()
-        self.call("ptp_cuda_device_count", ctypes.byref(count))
-        return count.value
+def align_protos() -> dict:
+    """The alignment functions this benchmark calls, for CAbi."""
+    p = ctypes.POINTER
+    void_p, i64, size_t = ctypes.c_void_p, ctypes.c_int64, ctypes.c_size_t
+    dbl_p = p(ctypes.c_double)
+    return {
+        "ptp_align_desc_init": [p(_AlignDesc), size_t],
+        "ptp_align_plan_create": [void_p, p(_AlignDesc), p(void_p)],
+        "ptp_align_plan_destroy": [void_p],
+        "ptp_align_set_reference": [void_p, void_p],
+        "ptp_align_execute": [void_p, p(void_p), i64, dbl_p, dbl_p, dbl_p],
+    }
 
 
 class AlignPlan:
@@ -134,11 +76,7 @@ class AlignPlan:
 
     def __init__(self, abi: CAbi, height: int, width: int):
         self.abi = abi
-        options = _ContextOptions()
-        abi.call("ptp_context_options_init", ctypes.byref(options), ctypes.sizeof(options))
-        options.backend = PTP_BACKEND_GPU
-        self.ctx = ctypes.c_void_p()
-        abi.call("ptp_context_create", ctypes.byref(options), ctypes.byref(self.ctx))
+        self.ctx = abi.gpu_context()
         desc = _AlignDesc()
         abi.call("ptp_align_desc_init", ctypes.byref(desc), ctypes.sizeof(desc))
         desc.height, desc.width = height, width
@@ -237,26 +175,11 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
 
-    try:
-        import torch  # noqa: PLC0415 - optional: absent means nothing to compare with
-    except ImportError:
-        print("align_torch: PyTorch is not installed; nothing to compare (exit 0).")
-        return 0
-    if not torch.cuda.is_available():
-        print(f"align_torch: PyTorch {torch.__version__} sees no CUDA device; "
-              "nothing to compare (exit 0).")
-        return 0
+    torch, abi = torch_and_library("align_torch", align_protos())
     import numpy as np  # noqa: PLC0415 - PyTorch needs it anyway
 
-    abi = CAbi(library_path())
-    if abi.device_count() == 0:
-        print(f"align_torch: PyTorch sees {torch.cuda.get_device_name()}, but "
-              f"{abi.path} ({abi.version()}) has no usable CUDA device (a CPU-only build?)")
-        return 1
     height, width, count = SCENES[args.scene]
     count = args.frames or count
-    print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}; "
-          f"libptychopatch {abi.version()} from {abi.path}", flush=True)
     print(f"job: Bayer uint16 {height} x {width} ({height * width / 1e6:.0f} MP), 1 reference + "
           f"{count} moving frames in host memory; integer shifts, phase normalisation",
           flush=True)

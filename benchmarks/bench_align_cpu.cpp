@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "bench_align_common.hpp"
 #include "ptychopatch.hpp"
 
 namespace {
@@ -20,17 +21,6 @@ namespace {
 constexpr int64_t kHeight = 4000;
 constexpr int64_t kWidth = 6000;
 constexpr int kFrames = 8;
-
-// xorshift64*: cheap deterministic noise for 200 M pixels.
-struct Noise {
-  uint64_t s;
-  double next() {  // uniform in [-1, 1)
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return static_cast<double>((s * 2685821657736338717ULL) >> 11) * 0x1.0p-52 - 1.0;
-  }
-};
 
 // A smooth scene (noise blurred by a 5-tap box along each axis, twice) in
 // raw-count units, and frames: the scene translated by an even number of
@@ -41,7 +31,7 @@ struct Scene {
 
   Scene() {
     std::vector<float> scene(static_cast<size_t>(kHeight * kWidth));
-    Noise noise{0x9E3779B97F4A7C15ULL};
+    bench::Noise noise{0x9E3779B97F4A7C15ULL};
     for (float& v : scene) v = static_cast<float>(noise.next());
     std::vector<float> tmp(scene.size());
     for (int pass = 0; pass < 2; ++pass) {

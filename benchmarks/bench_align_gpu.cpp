@@ -37,7 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "bench_align_common.hpp"
 #include "bench_common.hpp"
+#include "bench_gpu_common.hpp"
 #include "ptychopatch.h"
 
 namespace {
@@ -51,34 +53,7 @@ struct SceneSize {
 
 constexpr SceneSize kScenes[] = {{"24MP", 4000, 6000, 8}, {"60MP", 6336, 9504, 15}};
 
-// ---------------------------------------------------------------- errors
-
-void cuda_ok(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + ": " +
-                             cudaGetErrorString(err));
-}
-#define CUDA_OK(call) cuda_ok((call), #call)
-
-void ptp_ok(ptp_status status, const char* what) {
-  if (status != PTP_SUCCESS)
-    throw std::runtime_error(std::string(what) + ": " + ptp_status_name(status) + ": " +
-                             ptp_last_error_message());
-}
-#define PTP_OK(call) ptp_ok((call), #call)
-
 // ------------------------------------------------------------------ data
-
-// xorshift64*: cheap deterministic noise, one stream per row.
-struct Noise {
-  uint64_t s;
-  double next() {  // uniform in [-1, 1)
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return static_cast<double>((s * 2685821657736338717ULL) >> 11) * 0x1.0p-52 - 1.0;
-  }
-};
 
 // A textured scene (noise blurred by a 3-tap box per axis) and frames: the
 // scene translated by an even number of pixels (whole Bayer blocks, so the
@@ -95,7 +70,7 @@ struct Scene {
     std::vector<float> noise(n), blurred(n);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < h; ++i) {
-      Noise rng{0x9E3779B97F4A7C15ULL ^ static_cast<uint64_t>(i * 7919 + 1)};
+      bench::Noise rng{0x9E3779B97F4A7C15ULL ^ static_cast<uint64_t>(i * 7919 + 1)};
       for (int64_t j = 0; j < w; ++j) noise[i * w + j] = static_cast<float>(rng.next());
     }
 #pragma omp parallel for schedule(static)
@@ -117,7 +92,7 @@ struct Scene {
       std::vector<uint16_t> out(n);
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < h; ++i) {
-        Noise rng{seed ^ static_cast<uint64_t>(i * 104729 + 7)};
+        bench::Noise rng{seed ^ static_cast<uint64_t>(i * 104729 + 7)};
         const int64_t si = std::clamp<int64_t>(i - ty, 0, h - 1);  // open borders
         for (int64_t j = 0; j < w; ++j) {
           const int64_t sj = std::clamp<int64_t>(j - tx, 0, w - 1);
@@ -136,8 +111,12 @@ struct Scene {
     }
   }
 
-  size_t frame_bytes() const { return static_cast<size_t>(height * width) * sizeof(uint16_t); }
-  size_t scene_bytes() const { return frame_bytes() * (frames.size() + 1); }
+  size_t frame_bytes() const {
+    return static_cast<size_t>(height * width) * sizeof(uint16_t);
+  }
+  size_t scene_bytes() const {
+    return frame_bytes() * (frames.size() + 1);
+  }
 };
 
 const Scene& scene(int index) {
@@ -153,10 +132,7 @@ const Scene& scene(int index) {
 }
 
 // Pinned copies of a scene's frames (for the pinned variant and the copy).
-struct PinnedFree {
-  void operator()(void* p) const noexcept { cudaFreeHost(p); }
-};
-using Pinned = std::unique_ptr<void, PinnedFree>;
+using Pinned = bench::PinnedBuffer;
 
 struct PinnedScene {
   int index = -1;
@@ -183,10 +159,6 @@ const PinnedScene& pinned_scene(int index) {
 
 // ------------------------------------------------------ the copy baseline
 
-struct DeviceFree {
-  void operator()(void* p) const noexcept { cudaFree(p); }
-};
-
 // Median wall time of copying the scene's frames to the device, frame by
 // frame into one device buffer, from pinned or pageable memory; measured
 // once per scene and kind in this run.
@@ -203,9 +175,7 @@ double h2d_seconds(int index, bool pinned) {
     sources.push_back(s.reference.data());
     for (const auto& f : s.frames) sources.push_back(f.data());
   }
-  void* raw = nullptr;
-  CUDA_OK(cudaMalloc(&raw, s.frame_bytes()));
-  std::unique_ptr<void, DeviceFree> device(raw);
+  const bench::DeviceBuffer device = bench::device_alloc(s.frame_bytes());
   auto copy_all = [&] {
     for (const void* src : sources)
       CUDA_OK(cudaMemcpy(device.get(), src, s.frame_bytes(), cudaMemcpyHostToDevice));
@@ -285,7 +255,8 @@ void BM_AlignScene(benchmark::State& state) {
     align_scene();  // warm-up (cuFFT plans, pinned staging), and the check
     for (int64_t f = 0; f < n; ++f) {
       const auto [ty, tx] = s.translations[static_cast<size_t>(f)];
-      if (shifts[2 * f] != static_cast<double>(-ty) || shifts[2 * f + 1] != static_cast<double>(-tx))
+      if (shifts[2 * f] != static_cast<double>(-ty) ||
+          shifts[2 * f + 1] != static_cast<double>(-tx))
         throw std::runtime_error("frame " + std::to_string(f) + ": shift (" +
                                  std::to_string(shifts[2 * f]) + ", " +
                                  std::to_string(shifts[2 * f + 1]) + "), expected (" +
@@ -358,49 +329,24 @@ void summarise(const bench::CollectingReporter& reporter) {
   std::printf("\n%-62s %10s %10s %12s %10s\n", "scene alignment (frames are moving frames)",
               "frames/s", "scene ms", "H2D pin ms", "t/H2D");
   for (const auto& [name, counters] : reporter.results()) {
-    auto get = [&](const char* key) {
-      const auto it = counters.find(key);
-      return it == counters.end() ? 0.0 : it->second;
-    };
+    auto get = [&](const char* key) { return bench::counter_or_zero(counters, key); };
     std::printf("%-62s %10.2f %10.1f %12.1f %10.2f\n", name.c_str(), get("frames_per_s"),
                 get("scene_ms"), get("h2d_pinned_ms"), get("t_over_h2d"));
   }
-  for (const auto& [name, message] : reporter.errors())
-    std::printf("FAILED %s: %s\n", name.c_str(), message.c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  int32_t devices = 0;
-  const ptp_status status = ptp_cuda_device_count(&devices);
-  if (status != PTP_SUCCESS || devices == 0) {
-    std::printf(
-        "bench_align_gpu: no usable CUDA device (no driver, no GPU, or a library built without "
-        "CUDA: libptychopatch %s); nothing measured.\n",
-        ptp_version_string());
-    return 0;
-  }
   cudaDeviceProp prop{};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
-    std::printf(
-        "bench_align_gpu: the library sees a device but this program's CUDA runtime does not; "
-        "nothing measured.\n");
-    return 1;
-  }
+  int exit_code = 0;
+  if (!bench::start_gpu_benchmark(&argc, argv, "bench_align_gpu", prop, exit_code))
+    return exit_code;
   std::printf(
       "libptychopatch %s on %s (sm_%d%d, %d SMs, %.1f GiB), %d host threads; Bayer uint16 "
       "scenes: 24 MP (4000 x 6000) x 8 moving frames, 60 MP (6336 x 9504) x 15\n",
       ptp_version_string(), prop.name, prop.major, prop.minor, prop.multiProcessorCount,
       static_cast<double>(prop.totalGlobalMem) / (1 << 30), omp_get_max_threads());
   register_benchmarks();
-  bench::CollectingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  summarise(reporter);
-  benchmark::Shutdown();
-  return reporter.errors().empty() ? 0 : 1;
+  return bench::run_and_summarise(summarise);
 }

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "bench_gpu_common.hpp"
 #include "ptychopatch.h"
 
 namespace {
@@ -50,38 +51,11 @@ constexpr int64_t kLarge = bench::kMaxPatches;
 constexpr size_t kObjectBytes = kObject * kObject * 8;
 constexpr size_t kWeightsBytes = kObject * kObject * 4;
 
-// ---------------------------------------------------------------- errors
-
-void cuda_ok(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + ": " +
-                             cudaGetErrorString(err));
-}
-#define CUDA_OK(call) cuda_ok((call), #call)
-
-void ptp_ok(ptp_status status, const char* what) {
-  if (status != PTP_SUCCESS)
-    throw std::runtime_error(std::string(what) + ": " + ptp_status_name(status) + ": " +
-                             ptp_last_error_message());
-}
-#define PTP_OK(call) ptp_ok((call), #call)
-
 // --------------------------------------------------------------- buffers
 
-struct DeviceFree {
-  void operator()(void* p) const noexcept { cudaFree(p); }
-};
-struct HostFree {
-  void operator()(void* p) const noexcept { cudaFreeHost(p); }
-};
-using DeviceBuffer = std::unique_ptr<void, DeviceFree>;
-using PinnedBuffer = std::unique_ptr<void, HostFree>;
-
-DeviceBuffer device_alloc(size_t bytes) {
-  void* p = nullptr;
-  CUDA_OK(cudaMalloc(&p, bytes));
-  return DeviceBuffer(p);
-}
+using bench::device_alloc;
+using bench::DeviceBuffer;
+using bench::PinnedBuffer;
 
 // Grows the host `buffer` (`capacity` bytes so far) to at least `bytes` with
 // `allocate(bytes)`, filled once with 0x5a: never time on zeros (nor on
@@ -494,42 +468,21 @@ void summarise(const bench::CollectingReporter& reporter) {
   std::printf("%-50s %12s %9s %10s %8s %14s\n", "benchmark", "patches/s", "GB/s", "copy ms",
               "t/copy", "x legacy/patch");
   for (const auto& [name, c] : reporter.results()) {
-    const auto get = [&c](const char* key) {
-      const auto it = c.find(key);
-      return it == c.end() ? 0.0 : it->second;
-    };
+    const auto get = [&c](const char* key) { return bench::counter_or_zero(c, key); };
     const double items = get("items_per_second");
     std::printf("%-50s %12.0f %9.1f %10.3f %8.2f %14.0f\n", name.c_str(), items,
                 get("bytes_per_second") / 1e9, get("copy_ms"), get("t_over_copy"),
                 legacy > 0 ? items / legacy : 0.0);
   }
-  for (const auto& [name, message] : reporter.errors())
-    std::printf("FAILED %s: %s\n", name.c_str(), message.c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  int32_t devices = 0;
-  const ptp_status status = ptp_cuda_device_count(&devices);
-  if (status != PTP_SUCCESS || devices == 0) {
-    std::printf(
-        "bench_extract_gpu: no usable CUDA device (no driver, no GPU, or a library built "
-        "without CUDA: libptychopatch %s); nothing measured.\n",
-        ptp_version_string());
-    return 0;
-  }
   cudaDeviceProp prop{};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
-    std::printf(
-        "bench_extract_gpu: the library sees a device but this program's CUDA runtime "
-        "does not; nothing measured.\n");
-    return 1;
-  }
+  int exit_code = 0;
+  if (!bench::start_gpu_benchmark(&argc, argv, "bench_extract_gpu", prop, exit_code))
+    return exit_code;
   std::printf(
       "libptychopatch %s on %s (sm_%d%d, %d SMs, %.1f GiB); %lld and %lld patches of %lld x %lld "
       "complex64 from a %lld^2 object; offsets float64, fractional, inside the object\n",
@@ -538,9 +491,5 @@ int main(int argc, char** argv) {
       static_cast<long long>(kLarge), static_cast<long long>(kN), static_cast<long long>(kN),
       static_cast<long long>(kObject));
   register_benchmarks();
-  bench::CollectingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  summarise(reporter);
-  benchmark::Shutdown();
-  return reporter.errors().empty() ? 0 : 1;
+  return bench::run_and_summarise(summarise);
 }

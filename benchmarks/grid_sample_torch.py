@@ -37,25 +37,17 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
 import statistics
 import sys
-from pathlib import Path
+
+from _torch_bench_common import CAbi, torch_and_library
 
 H = W = 1024
 N = 64
 TOLERANCE = 1e-5  # the comparison must land near 1e-7; this is the failure line
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 # ------------------------------------------------------------ the C ABI
-
-class _ContextOptions(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint64), ("backend", ctypes.c_int32),
-                ("num_threads", ctypes.c_int32), ("device", ctypes.c_int32),
-                ("reserved0", ctypes.c_int32), ("device_memory_budget", ctypes.c_uint64)]
-
 
 class _ExtractDesc(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint64), ("height", ctypes.c_int64),
@@ -65,76 +57,24 @@ class _ExtractDesc(ctypes.Structure):
                 ("memory", ctypes.c_int32)]
 
 
-PTP_BACKEND_GPU = 2
 PTP_DTYPE_FLOAT64 = 2
 PTP_DTYPE_COMPLEX64 = 3
 PTP_LAYOUT_FLAT = 1
 PTP_MEMORY_DEVICE = 1
 
 
-def library_path() -> str:
-    """$PTYCHOPATCH_LIBRARY, else the package's copy, else build*/ of this checkout."""
-    explicit = os.environ.get("PTYCHOPATCH_LIBRARY")
-    if explicit:
-        return explicit
-    try:
-        from ptychopatch import _native  # noqa: PLC0415
-
-        return _native.LIBRARY_PATH
-    except Exception:  # noqa: BLE001 - any failure: look in the build trees
-        pass
-    for build in ("build-gpu", "build"):
-        candidate = REPO / build / "libptychopatch.so"
-        if candidate.exists():
-            return str(candidate)
-    raise SystemExit("grid_sample_torch: libptychopatch not found; set PTYCHOPATCH_LIBRARY")
-
-
-class CAbi:
-    """The few C functions this benchmark calls, on its own ctypes handle (so
-    the prototypes never touch the Python package's)."""
-
-    def __init__(self, path: str):
-        self.lib = lib = ctypes.CDLL(path)
-        self.path = path
-        p = ctypes.POINTER
-        void_p, i32, i64, size_t = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_size_t
-        protos = {
-            "ptp_cuda_device_count": [p(i32)],
-            "ptp_context_options_init": [p(_ContextOptions), size_t],
-            "ptp_context_create": [p(_ContextOptions), p(void_p)],
-            "ptp_context_destroy": [void_p],
-            "ptp_context_set_stream": [void_p, void_p],
-            "ptp_extract_desc_init": [p(_ExtractDesc), size_t],
-            "ptp_extract_output_bytes": [p(_ExtractDesc), i64, p(size_t)],
-            "ptp_extract_plan_create": [void_p, p(_ExtractDesc), p(void_p)],
-            "ptp_extract_plan_destroy": [void_p],
-            "ptp_extract_execute": [void_p, void_p, void_p, i64, void_p, size_t],
-        }
-        for name, argtypes in protos.items():
-            fn = getattr(lib, name)
-            fn.argtypes = argtypes
-            fn.restype = i32
-        lib.ptp_status_name.argtypes = [i32]
-        lib.ptp_status_name.restype = ctypes.c_char_p
-        lib.ptp_last_error_message.argtypes = []
-        lib.ptp_last_error_message.restype = ctypes.c_char_p
-        lib.ptp_version_string.argtypes = []
-        lib.ptp_version_string.restype = ctypes.c_char_p
-
-    def call(self, name: str, *args) -> None:
-        status = getattr(self.lib, name)(*args)
-        if status != 0:
-            raise RuntimeError(f"{name}: {self.lib.ptp_status_name(status).decode()}: "
-                               f"{self.lib.ptp_last_error_message().decode()}")
-
-    def version(self) -> str:
-        return self.lib.ptp_version_string().decode()
-
-    def device_count(self) -> int:
-        count = ctypes.c_int32()
-        self.call("ptp_cuda_device_count", ctypes.byref(count))
-        return count.value
+def extract_protos() -> dict:
+    """The extraction functions this benchmark calls, for CAbi."""
+    p = ctypes.POINTER
+    void_p, i64, size_t = ctypes.c_void_p, ctypes.c_int64, ctypes.c_size_t
+    return {
+        "ptp_context_set_stream": [void_p, void_p],
+        "ptp_extract_desc_init": [p(_ExtractDesc), size_t],
+        "ptp_extract_output_bytes": [p(_ExtractDesc), i64, p(size_t)],
+        "ptp_extract_plan_create": [void_p, p(_ExtractDesc), p(void_p)],
+        "ptp_extract_plan_destroy": [void_p],
+        "ptp_extract_execute": [void_p, void_p, void_p, i64, void_p, size_t],
+    }
 
 
 class DevicePlan:
@@ -142,11 +82,7 @@ class DevicePlan:
 
     def __init__(self, abi: CAbi, stream_handle: int):
         self.abi = abi
-        options = _ContextOptions()
-        abi.call("ptp_context_options_init", ctypes.byref(options), ctypes.sizeof(options))
-        options.backend = PTP_BACKEND_GPU
-        self.ctx = ctypes.c_void_p()
-        abi.call("ptp_context_create", ctypes.byref(options), ctypes.byref(self.ctx))
+        self.ctx = abi.gpu_context()
         abi.call("ptp_context_set_stream", self.ctx, ctypes.c_void_p(stream_handle or None))
         self.desc = desc = _ExtractDesc()
         abi.call("ptp_extract_desc_init", ctypes.byref(desc), ctypes.sizeof(desc))
@@ -336,24 +272,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
-    try:
-        import torch  # noqa: PLC0415 - optional: absent means nothing to compare with
-    except ImportError:
-        print("grid_sample_torch: PyTorch is not installed; nothing to compare (exit 0).")
-        return 0
-    if not torch.cuda.is_available():
-        print(f"grid_sample_torch: PyTorch {torch.__version__} sees no CUDA device; "
-              "nothing to compare (exit 0).")
-        return 0
-
-    # PyTorch is imported (and its own libraries loaded) before the library.
-    abi = CAbi(library_path())
-    if abi.device_count() == 0:
-        print(f"grid_sample_torch: PyTorch sees {torch.cuda.get_device_name()}, but "
-              f"{abi.path} ({abi.version()}) has no usable CUDA device (a CPU-only build?)")
-        return 1
-    print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}; "
-          f"libptychopatch {abi.version()} from {abi.path}", flush=True)
+    torch, abi = torch_and_library("grid_sample_torch", extract_protos())
     print(f"job: P patches of {N}x{N} complex64 from a {H}x{W} complex64 object, flat "
           f"(P, N, N) output, offsets float64 on a 1/1024-pixel lattice", flush=True)
 

@@ -9,11 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define PTP_HD __host__ __device__ __forceinline__
-#else
-#define PTP_HD inline
-#endif
+#include "math/host_device.hpp"
 
 namespace ptychopatch::math {
 
