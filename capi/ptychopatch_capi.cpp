@@ -23,15 +23,6 @@ using ptychopatch::impl::require_non_null;
 
 namespace {
 
-// The context of one-shot calls given NULL: made once (a GPU context owns
-// streams and pinned buffers, too costly to rebuild per call) and never
-// destroyed, so no CUDA resource is released after the runtime has shut
-// down at exit. Its workspace lock serialises concurrent one-shot calls.
-ptp_context& shared_default_context() {
-  static ptp_context* const context = new ptp_context(ptychopatch::impl::make_context(nullptr));
-  return *context;
-}
-
 ptp_status invalid_output(const char* function, const char* argument) {
   return guarded(function, [&] { require_non_null(nullptr, argument); });
 }
@@ -226,7 +217,7 @@ PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_d
                                        const void* object, const void* offsets, int64_t num_patches,
                                        void* patches, size_t patches_bytes) {
   return guarded("ptp_extract_patches", [&] {
-    if (context == nullptr) context = &shared_default_context();
+    if (context == nullptr) context = &ptychopatch::impl::shared_default_context();
     const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
     ptychopatch::impl::OffsetArrays arrays;
     arrays.pairs = offsets;
@@ -250,7 +241,7 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
                                           int64_t num_patches, void* canvas, size_t canvas_bytes,
                                           float* weights, size_t weights_bytes) {
   return guarded("ptp_reassemble_patches", [&] {
-    if (context == nullptr) context = &shared_default_context();
+    if (context == nullptr) context = &ptychopatch::impl::shared_default_context();
     const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
     ptychopatch::impl::execute_reassemble(plan, patches, offsets, num_patches, canvas, canvas_bytes,
                                           weights, weights_bytes);

@@ -1,7 +1,7 @@
 /*
- * libptychopatch: translate-and-crop patch extraction (and, in later
- * releases, neighbour grouping and CFA phase correlation) behind a stable C
- * ABI, with a CUDA backend and a CPU fallback.
+ * libptychopatch: translate-and-crop patch extraction, nearest-neighbour
+ * grouping of scan positions and CFA-aware phase correlation of RAW frames,
+ * behind a stable C ABI, with a CUDA backend and a CPU fallback.
  *
  * Conventions of this header (C99):
  *  - Every exported symbol starts with `ptp_`, every macro and enum constant
@@ -50,7 +50,7 @@ extern "C" {
 /* Version of this header. The soname carries PTP_VERSION_MAJOR (the ABI
  * major); minor releases only add symbols or append struct fields. */
 #define PTP_VERSION_MAJOR 0
-#define PTP_VERSION_MINOR 2
+#define PTP_VERSION_MINOR 3
 #define PTP_VERSION_PATCH 0
 
 /* ---------------------------------------------------------------- status */
@@ -313,6 +313,71 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
                                           const void* patches, const void* offsets,
                                           int64_t num_patches, void* canvas, size_t canvas_bytes,
                                           float* weights, size_t weights_bytes);
+
+/* ------------------------------------------ neighbour grouping (SPEC 2) */
+
+/* How scan positions are sampled and grouped (PtychoPINN's
+ * sample-then-group with neighbour pool K and gridsize^2 members). */
+typedef struct ptp_group_desc {
+  uint64_t struct_size; /* sizeof(ptp_group_desc), set by _init */
+  int64_t num_samples;  /* groups to form (PtychoPINN's nsamples), >= 0;
+                           the outputs have exactly this many rows */
+  int32_t num_neighbors; /* K >= 1: the pool of a seed is its K nearest
+                            neighbours, the seed excluded; default 4.
+                            Must be >= group_size when group_size > 1 */
+  int32_t group_size;    /* C = gridsize^2 >= 1 members per group;
+                            default 4 (gridsize 2) */
+  uint64_t seed;         /* random seed; the same seed gives the same
+                            groups on every run, thread count and backend
+                            (generator: docs/semantics.md); default 0 */
+  int32_t sequential;    /* 0 (default): seeds drawn at random without
+                            replacement; 1: the first num_samples indices
+                            (cycling when oversampling) */
+  int32_t oversample;    /* 0 (default) or 1: allow num_samples > the
+                            number of positions; each seed then gives
+                            several groups, distinct C-combinations of its
+                            pool while enough exist */
+} ptp_group_desc;
+
+/* Fills *desc with the defaults above (num_samples = 0 must be set).
+ * struct_size must be sizeof(ptp_group_desc) as the caller sees it. */
+PTP_API ptp_status ptp_group_desc_init(ptp_group_desc* desc, size_t struct_size);
+
+/* Forms desc->num_samples groups of C = group_size scan positions.
+ *   x, y:         num_points float64 positions (pixels), host memory,
+ *                 finite; num_points >= C.
+ *   nn_indices:   num_samples x C int64: member indices into x/y (required).
+ * Optional outputs (NULL to skip), PtychoPINN's names and layouts:
+ *   coords_nn:       num_samples x 2 x C: [b][0][k] = x, [b][1][k] = y of
+ *                    member k ((nsamples, 1, 2, C) in PtychoPINN);
+ *   coords_offsets:  num_samples x 2: the member mean (x, y)
+ *                    ((nsamples, 1, 2, 1));
+ *   coords_relative: num_samples x 2 x C: -(member - mean)
+ *                    ((nsamples, 1, 2, C)).
+ * The search is exact (FLANN KD-tree) and runs on the CPU threads of the
+ * context whatever its backend; context may be NULL (the shared default
+ * context). Errors: K < 1 or C < 1, K < C when C > 1, num_points < C,
+ * num_samples > num_points without oversample, a non-finite position. */
+PTP_API ptp_status ptp_group_neighbors(ptp_context* context, const ptp_group_desc* desc,
+                                       const double* x, const double* y, int64_t num_points,
+                                       int64_t* nn_indices, double* coords_nn,
+                                       double* coords_offsets, double* coords_relative);
+
+/* Positions and object to patches in one call: groups as
+ * ptp_group_neighbors, then the patches of every group cut as
+ * ptp_extract_execute_legacy(global = coords_offsets, local =
+ * coords_relative) would (GPU when the context has one). extract describes
+ * the object and patches: its group_size must equal group->group_size, its
+ * offset_dtype must be PTP_DTYPE_FLOAT64 and its memory PTP_MEMORY_HOST.
+ * patches: num_samples * C patches in extract's layout, patches_bytes >=
+ * ptp_extract_output_bytes(extract, num_samples * C). The group outputs are
+ * as for ptp_group_neighbors (nn_indices required, the others optional). */
+PTP_API ptp_status ptp_grouped_patches(ptp_context* context, const ptp_group_desc* group,
+                                       const ptp_extract_desc* extract, const void* object,
+                                       const double* x, const double* y, int64_t num_points,
+                                       int64_t* nn_indices, double* coords_nn,
+                                       double* coords_offsets, double* coords_relative,
+                                       void* patches, size_t patches_bytes);
 
 /* ------------------------------------- CFA phase correlation per scene */
 

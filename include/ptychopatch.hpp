@@ -202,6 +202,84 @@ class ExtractPlan {
   std::unique_ptr<ptp_extract_plan, Destroy> handle_;
 };
 
+// ---------------------------------------------------- neighbour grouping
+
+// A grouping descriptor with the library's defaults (K = 4, C = 4, seed 0,
+// random seeds, no oversampling); set num_samples, then what differs.
+struct GroupDesc : ptp_group_desc {
+  GroupDesc() { check(ptp_group_desc_init(this, sizeof(ptp_group_desc))); }
+  GroupDesc(int64_t samples, int32_t neighbors, int32_t gridsize, uint64_t random_seed = 0)
+      : GroupDesc() {
+    num_samples = samples;
+    num_neighbors = neighbors;
+    group_size = gridsize * gridsize;
+    seed = random_seed;
+  }
+};
+
+// The groups of ptp_group_neighbors, row-major, B = num_samples groups of C:
+struct Groups {
+  std::vector<int64_t> nn_indices;       // B x C member indices
+  std::vector<double> coords_nn;         // B x 2 x C: [b][0][k] = x, [b][1][k] = y
+  std::vector<double> coords_offsets;    // B x 2: the member mean (x, y)
+  std::vector<double> coords_relative;   // B x 2 x C: -(member - mean)
+  void resize(const ptp_group_desc& desc) {
+    // Invalid sizes give empty arrays; the library then reports them.
+    const auto b = static_cast<size_t>(desc.num_samples > 0 ? desc.num_samples : 0);
+    const auto c = static_cast<size_t>(desc.group_size > 0 ? desc.group_size : 0);
+    nn_indices.resize(b * c);
+    coords_nn.resize(b * 2 * c);
+    coords_offsets.resize(b * 2);
+    coords_relative.resize(b * 2 * c);
+  }
+};
+
+// Groups num_points scan positions (x[i], y[i]) as PtychoPINN's
+// sample-then-group (see ptp_group_neighbors). context may be nullptr (the
+// library's shared default context).
+inline Groups group_neighbors(const ptp_group_desc& desc, const double* x, const double* y,
+                              int64_t num_points, const Context* context = nullptr) {
+  Groups groups;
+  groups.resize(desc);
+  check(ptp_group_neighbors(context != nullptr ? context->get() : nullptr, &desc, x, y,
+                            num_points, groups.nn_indices.data(), groups.coords_nn.data(),
+                            groups.coords_offsets.data(), groups.coords_relative.data()));
+  return groups;
+}
+
+// Groups and their patches in one call (ptp_grouped_patches).
+template <class Element>
+struct GroupedPatches {
+  Groups groups;
+  std::vector<Element> patches;  // B x N x N x C (channel) or B*C x N x N (flat)
+};
+
+// `extract` describes the H x W object of Element and the patches (its
+// group_size must equal desc.group_size; its offset dtype is float64);
+// every group's members are cut from `object` as ptp_extract_execute_legacy
+// with coords_offsets and coords_relative would cut them.
+template <class Element>
+GroupedPatches<Element> grouped_patches(const ptp_group_desc& desc,
+                                        const ptp_extract_desc& extract, const Element* object,
+                                        const double* x, const double* y, int64_t num_points,
+                                        const Context* context = nullptr) {
+  if (extract.object_dtype != dtype_of<Element>::value)
+    throw Error(PTP_ERROR_INVALID_ARGUMENT,
+                "PTP_ERROR_INVALID_ARGUMENT: the object's element type does not match "
+                "extract.object_dtype");
+  GroupedPatches<Element> result;
+  result.groups.resize(desc);
+  size_t bytes = 0;
+  check(ptp_extract_output_bytes(
+      &extract, static_cast<int64_t>(result.groups.nn_indices.size()), &bytes));
+  result.patches.resize(bytes / sizeof(Element));
+  check(ptp_grouped_patches(context != nullptr ? context->get() : nullptr, &desc, &extract, object,
+                            x, y, num_points, result.groups.nn_indices.data(),
+                            result.groups.coords_nn.data(), result.groups.coords_offsets.data(),
+                            result.groups.coords_relative.data(), result.patches.data(), bytes));
+  return result;
+}
+
 // ------------------------------------------------------ scene alignment
 
 template <>

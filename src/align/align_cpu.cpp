@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/first_error.hpp"
 #include "math/phase_math.hpp"
 
 // Hot loops are cloned for AVX2 where GCC can dispatch at load time (AVX2
@@ -511,12 +512,10 @@ class CpuAlignBackend final : public AlignBackend {
     for (int64_t f = 0; f < num_frames; ++f) remaining[f].store(planes, std::memory_order_relaxed);
     std::atomic<int64_t> next{0};
     std::atomic<bool> stop{false};
-    std::mutex error_mutex;
-    std::exception_ptr error;
+    FirstError errors;
     int64_t reported = 0;
     auto record_error = [&](std::exception_ptr e) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = e;
+      errors.record(std::move(e));
       stop.store(true);
     };
     auto report = [&] {
@@ -549,7 +548,7 @@ class CpuAlignBackend final : public AlignBackend {
       }
     }  // omp parallel
     report();
-    if (error) std::rethrow_exception(error);
+    errors.rethrow_if_any();
     return reported;
   }
 

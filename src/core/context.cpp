@@ -57,4 +57,9 @@ ptp_context make_context(const ptp_context_options* options) {
   return ctx;
 }
 
+ptp_context& shared_default_context() {
+  static ptp_context* const context = new ptp_context(make_context(nullptr));
+  return *context;
+}
+
 }  // namespace ptychopatch::impl

@@ -25,4 +25,11 @@ ptp_context make_context(const ptp_context_options* options);
 
 void default_context_options(ptp_context_options* options);
 
+// The context of one-shot calls given NULL: made on first use (a GPU
+// context owns streams and pinned buffers, too costly to rebuild per call)
+// and never destroyed, so no CUDA resource is released after the runtime
+// has shut down at exit. Its workspace lock serialises concurrent one-shot
+// calls.
+ptp_context& shared_default_context();
+
 }  // namespace ptychopatch::impl

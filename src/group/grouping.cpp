@@ -1,0 +1,219 @@
+#include "group/grouping.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/context.hpp"
+#include "core/error.hpp"
+#include "core/first_error.hpp"
+#include "group/group_coords.hpp"
+#include "group/group_draw.hpp"
+#include "group/neighbor_index.hpp"
+#include "group/random_stream.hpp"
+#include "group/seed_selection.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+// Queries handed to a thread at a time: consecutive Z-order ranks, so a
+// thread's queries stay in one region of the tree.
+constexpr int64_t kRanksPerTask = 512;
+
+// Where each position's groups go: the groups seeded by position s are
+// slots[first[s] .. first[s+1]), in increasing group order.
+struct SeedSlots {
+  std::vector<int64_t> first;
+  std::vector<int64_t> slots;
+
+  SeedSlots(const std::vector<int64_t>& seeds, int64_t n) : first(static_cast<size_t>(n) + 1, 0) {
+    for (int64_t s : seeds) ++first[static_cast<size_t>(s) + 1];
+    for (int64_t s = 0; s < n; ++s) first[s + 1] += first[s];
+    slots.resize(seeds.size());
+    std::vector<int64_t> next(first.begin(), first.end() - 1);
+    for (size_t b = 0; b < seeds.size(); ++b) slots[static_cast<size_t>(next[seeds[b]]++)] = b;
+  }
+  int64_t count(int64_t s) const { return first[s + 1] - first[s]; }
+};
+
+// The pool of a seed (SPEC §2 step 3): its K nearest neighbours, itself
+// excluded. The search returns K + 1 points; the seed is dropped, or, when
+// more than K + 1 points share its position and it was not returned, the
+// farthest (last) one is. A pool smaller than C takes the seed back.
+void neighbour_pool(const std::vector<Neighbor>& nearest, int64_t seed, int64_t seed_rank,
+                    int64_t k, int64_t c, std::vector<Neighbor>& pool) {
+  pool.clear();
+  bool dropped_self = false;
+  for (const Neighbor& neighbour : nearest) {
+    if (neighbour.index == seed && !dropped_self) {
+      dropped_self = true;
+      continue;
+    }
+    pool.push_back(neighbour);
+  }
+  if (static_cast<int64_t>(pool.size()) > k) pool.resize(static_cast<size_t>(k));
+  if (static_cast<int64_t>(pool.size()) < c) pool.push_back({0.0, seed, seed_rank});
+}
+
+// Where group b's outputs go (coordinate arrays may be NULL).
+struct GroupRow {
+  int64_t* indices;
+  double *nn, *offset, *relative;
+  GroupRow(const GroupOutputs& out, int64_t b, int64_t c)
+      : indices(out.nn_indices + b * c),
+        nn(out.coords_nn != nullptr ? out.coords_nn + b * 2 * c : nullptr),
+        offset(out.coords_offsets != nullptr ? out.coords_offsets + b * 2 : nullptr),
+        relative(out.coords_relative != nullptr ? out.coords_relative + b * 2 * c : nullptr) {}
+};
+
+// C = 1: every group is its seed (SPEC §2 step 2).
+void seed_groups(const ptp_context& context, const std::vector<int64_t>& seeds, const double* x,
+                 const double* y, const GroupOutputs& out) {
+  const auto num_groups = static_cast<int64_t>(seeds.size());
+#pragma omp parallel for num_threads(context.num_threads) schedule(static)
+  for (int64_t b = 0; b < num_groups; ++b) {
+    const GroupRow row(out, b, 1);
+    const int64_t s = seeds[b];
+    row.indices[0] = s;
+    group_coordinates(&x[s], &y[s], 1, row.nn, row.offset, row.relative);
+  }
+}
+
+std::string position_value(const char* axis, int64_t i, double v) {
+  char text[128];
+  std::snprintf(text, sizeof text, "argument '%s': position %lld is not finite (%g)", axis,
+                static_cast<long long>(i), v);
+  return text;
+}
+
+}  // namespace
+
+void default_group_desc(ptp_group_desc* desc) {
+  *desc = ptp_group_desc{};
+  desc->struct_size = sizeof(ptp_group_desc);
+  desc->num_samples = 0;
+  desc->num_neighbors = 4;
+  desc->group_size = 4;
+  desc->seed = 0;
+  desc->sequential = 0;
+  desc->oversample = 0;
+}
+
+GroupRequest validate_group_desc(const ptp_group_desc* desc) {
+  require_non_null(desc, "desc");
+  require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_group_desc));
+  GroupRequest r{};
+  r.num_groups = desc->num_samples;
+  r.num_neighbors = desc->num_neighbors;
+  r.group_size = desc->group_size;
+  r.seed = desc->seed;
+  if (r.num_groups < 0)
+    fail(PTP_ERROR_INVALID_SIZE,
+         "desc->num_samples is " + std::to_string(r.num_groups) + ", must be >= 0");
+  if (r.num_neighbors < 1)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "desc->num_neighbors (K) is " + std::to_string(r.num_neighbors) + ", must be >= 1");
+  if (r.group_size < 1)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "desc->group_size (C = gridsize^2) is " + std::to_string(r.group_size) +
+             ", must be >= 1");
+  if (r.group_size > 1 && r.num_neighbors < r.group_size)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "desc->num_neighbors (K) is " + std::to_string(r.num_neighbors) +
+             ", less than desc->group_size (C) " + std::to_string(r.group_size) +
+             ": the pool of K neighbours cannot supply C distinct members");
+  for (auto [value, name] : {std::pair{desc->sequential, "sequential"},
+                             std::pair{desc->oversample, "oversample"}})
+    if (value != 0 && value != 1)
+      fail(PTP_ERROR_INVALID_ARGUMENT,
+           std::string("desc->") + name + " is " + std::to_string(value) + ", must be 0 or 1");
+  r.sequential = desc->sequential != 0;
+  r.oversample = desc->oversample != 0;
+  return r;
+}
+
+void validate_positions(const GroupRequest& request, const double* x, const double* y,
+                        int64_t num_points) {
+  if (num_points < 0)
+    fail(PTP_ERROR_INVALID_SIZE,
+         "argument 'num_points' is " + std::to_string(num_points) + ", must be >= 0");
+  if (num_points < request.group_size)
+    fail(PTP_ERROR_INVALID_SIZE, "argument 'num_points' is " + std::to_string(num_points) +
+                                     ", fewer than the group size C = " +
+                                     std::to_string(request.group_size));
+  require_non_null(x, "x");
+  require_non_null(y, "y");
+  if (request.num_groups > num_points && !request.oversample)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "desc->num_samples (" + std::to_string(request.num_groups) +
+             " groups) exceeds the number of positions (" + std::to_string(num_points) +
+             "): set desc->oversample = 1 to draw several groups per seed");
+  for (int64_t i = 0; i < num_points; ++i) {
+    if (!std::isfinite(x[i])) fail(PTP_ERROR_NON_FINITE, position_value("x", i, x[i]));
+    if (!std::isfinite(y[i])) fail(PTP_ERROR_NON_FINITE, position_value("y", i, y[i]));
+  }
+}
+
+void form_groups(const ptp_context& context, const GroupRequest& request, const double* x,
+                 const double* y, int64_t num_points, const GroupOutputs& out) {
+  const int64_t num_groups = request.num_groups, c = request.group_size;
+  if (num_groups == 0) return;
+  const std::vector<int64_t> seeds =
+      select_seeds(num_points, num_groups, request.sequential, request.seed);
+  if (c == 1) return seed_groups(context, seeds, x, y, out);
+
+  const SeedSlots seed_slots(seeds, num_points);
+  const NeighborIndex index(x, y, num_points);
+  const int64_t k = request.num_neighbors;
+  const int64_t tasks = (num_points + kRanksPerTask - 1) / kRanksPerTask;
+  FirstError errors;
+#pragma omp parallel num_threads(context.num_threads)
+  {
+    std::unique_ptr<NeighborIndex::Searcher> searcher;
+    GroupDrawer drawer;
+    std::vector<Neighbor> pool;
+    std::vector<double> member_x, member_y;
+    const bool ready = errors.capture([&] {
+      searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1);
+      member_x.resize(static_cast<size_t>(c));
+      member_y.resize(static_cast<size_t>(c));
+    });
+    // Writes group `slot` from the pool positions the drawer chose; member
+    // coordinates come from the tree's Z-ordered copy (neighbours are close
+    // there), bitwise equal to x[i], y[i].
+    auto write_group = [&](int64_t slot, const int32_t* positions) {
+      const GroupRow row(out, slot, c);
+      for (int64_t m = 0; m < c; ++m) {
+        const Neighbor& member = pool[static_cast<size_t>(positions[m])];
+        row.indices[m] = member.index;
+        const double* position = index.position_at_rank(member.rank);
+        member_x[m] = position[0];
+        member_y[m] = position[1];
+      }
+      group_coordinates(member_x.data(), member_y.data(), c, row.nn, row.offset, row.relative);
+    };
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      if (!ready) continue;
+      errors.capture([&] {
+        const int64_t end = std::min(num_points, (task + 1) * kRanksPerTask);
+        for (int64_t rank = task * kRanksPerTask; rank < end; ++rank) {
+          const int64_t s = index.point_at_rank(rank);
+          const int64_t groups_here = seed_slots.count(s);
+          if (groups_here == 0) continue;
+          neighbour_pool(searcher->nearest_to_rank(rank), s, rank, k, c, pool);
+          RandomStream rng(request.seed, static_cast<uint64_t>(s));
+          const int64_t* slots = &seed_slots.slots[static_cast<size_t>(seed_slots.first[s])];
+          drawer.draw(static_cast<int64_t>(pool.size()), c, groups_here, rng,
+                      [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });
+        }
+      });
+    }
+  }
+  errors.rethrow_if_any();
+}
+
+}  // namespace ptychopatch::impl
