@@ -8,8 +8,10 @@ set -euo pipefail
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
               libflann-dev libfftw3-dev gfortran)
 # scikit-image (with SciPy) is the oracle of the alignment tests and the
-# baseline of benchmarks/bench_align_skimage.py; the package needs only numpy.
-PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image)
+# baseline of benchmarks/bench_align_skimage.py; SciPy's cKDTree is the oracle
+# of the grouping tests and the baseline of bench_group_ckdtree.py. The
+# package itself needs only numpy.
+PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
