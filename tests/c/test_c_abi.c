@@ -80,6 +80,43 @@ int main(void) {
     EXPECT(strstr(ptp_last_error_message(), "canvas_bytes") != NULL);
   }
 
+  /* Neighbour grouping from C: a 3 x 3 grid, sequential seeds, gridsize 2,
+   * K = 4. Members are distinct, never the seed, and coords_offsets is
+   * their mean. */
+  {
+    double gx[9], gy[9], coords[9 * 2 * 4], mean[9 * 2], relative[9 * 2 * 4];
+    int64_t nn[9 * 4];
+    ptp_group_desc group;
+    int i, b, k, m;
+    for (i = 0; i < 9; ++i) {
+      gx[i] = 10.0 * (i % 3);
+      gy[i] = 10.0 * (i / 3);
+    }
+    EXPECT(ptp_group_desc_init(&group, sizeof group) == PTP_SUCCESS);
+    EXPECT(group.num_neighbors == 4 && group.group_size == 4 && group.oversample == 0);
+    group.num_samples = 9;
+    group.sequential = 1;
+    EXPECT(ptp_group_neighbors(ctx, &group, gx, gy, 9, nn, coords, mean, relative) ==
+           PTP_SUCCESS);
+    for (b = 0; b < 9; ++b) {
+      double sx = 0.0, sy = 0.0;
+      for (k = 0; k < 4; ++k) {
+        const int64_t member = nn[b * 4 + k];
+        EXPECT(member >= 0 && member < 9 && member != b);
+        for (m = 0; m < k; ++m) EXPECT(nn[b * 4 + m] != member);
+        EXPECT(coords[b * 8 + k] == gx[member] && coords[b * 8 + 4 + k] == gy[member]);
+        sx += gx[member];
+        sy += gy[member];
+      }
+      EXPECT(mean[2 * b] == sx / 4 && mean[2 * b + 1] == sy / 4);
+      EXPECT(relative[b * 8] == -(coords[b * 8] - mean[2 * b]));
+    }
+    group.num_samples = 10; /* more groups than positions, no oversampling */
+    EXPECT(ptp_group_neighbors(ctx, &group, gx, gy, 9, nn, NULL, NULL, NULL) ==
+           PTP_ERROR_INVALID_ARGUMENT);
+    EXPECT(strstr(ptp_last_error_message(), "oversample") != NULL);
+  }
+
   /* A bad input: status, message, output untouched. */
   memset(out, 0x7f, sizeof out);
   offsets[1] = 1.0f / 0.0f;
