@@ -130,6 +130,36 @@ TEST(Gpu, PtychoPinnSizedBatchMatchesCpu) {
                        run(PTP_BACKEND_CPU, desc, obj.data.data(), xy.data(), 20000));
 }
 
+// The one-call pipeline: groups are formed on the CPU whatever the backend
+// (identical), and the GPU cuts the same patches as the CPU.
+TEST(Gpu, GroupedPatchesMatchCpu) {
+  REQUIRE_GPU();
+  const auto obj = oracle::random_image(512, 512, 2, 12);
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<double> u(-20, 530);
+  std::vector<double> x(3000), y(3000);
+  for (double& v : x) v = u(rng);
+  for (double& v : y) v = u(rng);
+  const ptychopatch::GroupDesc group(2500, 6, 2, 77);
+  ptp_extract_desc extract;
+  ptp_extract_desc_init(&extract, sizeof extract);
+  extract.height = extract.width = 512;
+  extract.patch_size = 32;
+  extract.group_size = 4;
+  const auto* object = reinterpret_cast<const std::complex<float>*>(obj.data.data());
+  const ptychopatch::Context gpu(PTP_BACKEND_GPU), cpu(PTP_BACKEND_CPU);
+  const auto on_gpu = ptychopatch::grouped_patches(group, extract, object, x.data(), y.data(),
+                                                   3000, &gpu);
+  const auto on_cpu = ptychopatch::grouped_patches(group, extract, object, x.data(), y.data(),
+                                                   3000, &cpu);
+  EXPECT_EQ(on_gpu.groups.nn_indices, on_cpu.groups.nn_indices);
+  EXPECT_EQ(on_gpu.groups.coords_relative, on_cpu.groups.coords_relative);
+  ASSERT_EQ(on_gpu.patches.size(), on_cpu.patches.size());
+  ASSERT_EQ(std::memcmp(on_gpu.patches.data(), on_cpu.patches.data(),
+                        on_gpu.patches.size() * sizeof(on_gpu.patches[0])),
+            0);
+}
+
 TEST(Gpu, BadInputLeavesOutputUntouched) {
   REQUIRE_GPU();
   ptychopatch::Context ctx(PTP_BACKEND_GPU);
