@@ -5,8 +5,10 @@ this package (what ``pip install .`` ships), or on the system search path.
 
 The patch functions take numpy (host) arrays, or CUDA device arrays (CuPy,
 PyTorch, Numba, anything exposing ``__cuda_array_interface__`` or CUDA
-DLPack) which are used in place; the alignment functions (`align_scene`,
-`phase_cross_correlation`) take host arrays. See docs/python.md.
+DLPack) which are used in place; the neighbour grouping functions
+(`group_neighbors`, `grouped_patches`) and the alignment functions
+(`align_scene`, `phase_cross_correlation`) take host arrays. See
+docs/python.md.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ._errors import PtychoPatchError
 from .align import (BAYER_PATTERNS, Registration, SceneAlignment, align_scene,
                     phase_cross_correlation)
 from .extract import extract_patches, get_image_patches
+from .group import group_neighbors, grouped_patches
 from .reassemble import Reassembly, legacy_offsets, reassemble_patches
 
 __all__ = [
@@ -30,6 +33,8 @@ __all__ = [
     "cuda_device_count",
     "extract_patches",
     "get_image_patches",
+    "group_neighbors",
+    "grouped_patches",
     "legacy_offsets",
     "phase_cross_correlation",
     "reassemble_patches",

@@ -119,6 +119,20 @@ class ExtractDesc(ctypes.Structure):
     ]
 
 
+class GroupDesc(ctypes.Structure):
+    """Mirror of ``struct ptp_group_desc`` (field order is the ABI)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint64),
+        ("num_samples", ctypes.c_int64),
+        ("num_neighbors", ctypes.c_int32),
+        ("group_size", ctypes.c_int32),
+        ("seed", ctypes.c_uint64),
+        ("sequential", ctypes.c_int32),
+        ("oversample", ctypes.c_int32),
+    ]
+
+
 class AlignDesc(ctypes.Structure):
     """Mirror of ``struct ptp_align_desc`` (field order is the ABI)."""
 
@@ -229,23 +243,23 @@ reassemble_patches = _status_function(
 )
 
 
-def _missing_function(name):
+def _missing_function(name, feature):
     """Stands in for a symbol an older library lacks: the rest of the binding
     keeps working, and only a call that needs the symbol fails, saying why."""
 
     def missing(*args, **kwargs):
         raise RuntimeError(
             f"{name} is not exported by {LIBRARY_PATH} ({lib.ptp_version_string().decode()}); "
-            "this function needs a libptychopatch with scene alignment (ptp_align_*)"
+            f"this function needs a libptychopatch with {feature}"
         )
 
     missing.__name__ = name
     return missing
 
 
-def _optional_status_function(name, *argtypes):
+def _optional_status_function(name, *argtypes, feature="scene alignment (ptp_align_*)"):
     if not hasattr(lib, name):
-        return _missing_function(name)
+        return _missing_function(name, feature)
     return _status_function(name, *argtypes)
 
 
@@ -271,6 +285,29 @@ align_execute = _optional_status_function(
     ctypes.c_void_p,
 )
 
+# Neighbour grouping (SPEC section 2), added in 0.3.0: optional like the
+# alignment functions. Positions are const double*; the outputs are declared
+# void* so that numpy addresses pass as they are and None is NULL (an
+# optional output not wanted).
+_GROUPING = "neighbour grouping (ptp_group_*, 0.3.0 or later)"
+group_desc_init = _optional_status_function(
+    "ptp_group_desc_init", _P(GroupDesc), ctypes.c_size_t, feature=_GROUPING
+)
+group_neighbors = _optional_status_function(
+    "ptp_group_neighbors",
+    _handle, _P(GroupDesc), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+    feature=_GROUPING,
+)
+grouped_patches = _optional_status_function(
+    "ptp_grouped_patches",
+    _handle, _P(GroupDesc), _P(ExtractDesc), ctypes.c_void_p,
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+    ctypes.c_void_p, ctypes.c_size_t,
+    feature=_GROUPING,
+)
+
 
 def new_context_options() -> ContextOptions:
     return _initialised(ContextOptions, context_options_init)
@@ -282,3 +319,7 @@ def new_extract_desc() -> ExtractDesc:
 
 def new_align_desc() -> AlignDesc:
     return _initialised(AlignDesc, align_desc_init)
+
+
+def new_group_desc() -> GroupDesc:
+    return _initialised(GroupDesc, group_desc_init)

@@ -1,0 +1,351 @@
+"""Neighbour grouping of scan positions (SPEC section 2) over the C ABI.
+
+`group_neighbors` is PtychoPINN's sample-then-group: draw `nsamples` seed
+positions, take each seed's K nearest neighbours (the seed excluded) as its
+pool, and draw C = gridsize**2 members from the pool. It returns
+PtychoPINN's ``nn_indices``, ``coords_nn``, ``coords_offsets`` and
+``coords_relative``. `grouped_patches` also cuts the patches of every group
+out of an object, in the same library call.
+
+Host (numpy) arrays only: the k-NN search runs on CPU threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import secrets
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _context, _native
+from .extract import _check_output_bytes, _values_array
+
+# What the public functions accept: numpy arrays and anything np.asarray takes.
+ArrayLike = Any
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_INT64_MAX = 2**63 - 1
+# The largest gridsize whose square, the group size, fits the C int32 field.
+_MAX_GRIDSIZE = 46340
+
+_DL_CUDA_TYPES = (2, 13)  # kDLCUDA, kDLCUDAManaged
+
+
+def _is_device_array(x: Any) -> bool:
+    """Whether x lives in CUDA memory (CUDA Array Interface, or DLPack on CUDA)."""
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float, complex)):
+        return False
+    # A CPU PyTorch tensor raises AttributeError here, which getattr absorbs.
+    if getattr(x, "__cuda_array_interface__", None) is not None:
+        return True
+    device = getattr(x, "__dlpack_device__", None)
+    if callable(device):
+        try:
+            return int(device()[0]) in _DL_CUDA_TYPES
+        except Exception:  # noqa: BLE001 - not a usable DLPack producer: not ours to judge
+            return False
+    return False
+
+
+def _positions(xcoords: ArrayLike, ycoords: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
+    """x and y as contiguous float64 1-D arrays of one length (the library sees
+    only addresses and a count, so shapes are checked here)."""
+    arrays = []
+    for name, value in (("xcoords", xcoords), ("ycoords", ycoords)):
+        if _is_device_array(value):
+            raise TypeError(
+                f"{name} is a CUDA device array; scan positions are read from host memory: "
+                f"pass a numpy array (e.g. {name}.get() or {name}.cpu().numpy())"
+            )
+        arr = np.asarray(value)
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be 1-D (n,), got shape {arr.shape}")
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        arrays.append(np.ascontiguousarray(arr, dtype=np.float64))
+    x, y = arrays
+    if x.shape != y.shape:
+        raise ValueError(
+            f"xcoords and ycoords must have the same length, got {x.shape[0]} and {y.shape[0]}"
+        )
+    _check_span(x, y)
+    return x, y
+
+
+def _check_span(x: np.ndarray, y: np.ndarray) -> None:
+    """Refuses finite positions whose squared distances overflow float64.
+
+    The library (0.3.0) finds no neighbour at an infinite squared distance,
+    and a seed left with a pool smaller than C makes it read out of bounds
+    and crash the interpreter. Bounding the squared extent of the whole set
+    bounds every pairwise squared distance. Non-finite positions are left
+    for the library to report.
+    """
+    if x.size == 0:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        dx, dy = x.max() - x.min(), y.max() - y.min()
+        span = dx * dx + dy * dy
+    if np.isinf(span) and np.isfinite(x).all() and np.isfinite(y).all():
+        raise ValueError(
+            f"scan positions span {float(dx):.3g} x {float(dy):.3g} pixels: squared distances "
+            "overflow float64; positions must lie within a box of side about 1e154"
+        )
+
+
+def _seed_value(seed: Optional[int]) -> int:
+    # None: fresh entropy from the OS on every call, so repeated calls differ.
+    if seed is None:
+        return secrets.randbits(64)
+    return _context.as_int(seed, "seed", 0, 2**64 - 1)
+
+
+def _group_desc(nsamples: int, K: int, gridsize: int, seed: Optional[int], sequential: bool,
+                oversample: bool) -> _native.GroupDesc:
+    """The C descriptor; range checks only where ctypes would truncate, the
+    library checks the values themselves (K < 1, gridsize < 1, ...)."""
+    desc = _native.new_group_desc()
+    desc.num_samples = _context.as_int(nsamples, "nsamples")
+    desc.num_neighbors = _context.as_int(K, "K", _INT32_MIN, _INT32_MAX)
+    grid = _context.as_int(gridsize, "gridsize", _INT32_MIN, _MAX_GRIDSIZE)
+    # Squaring a gridsize < 1 could make it look valid (-2 -> 4): pass it as
+    # it is, so that the library rejects it as a group size < 1.
+    desc.group_size = grid * grid if grid >= 1 else grid
+    desc.seed = _seed_value(seed)
+    desc.sequential = 1 if sequential else 0
+    desc.oversample = 1 if oversample else 0
+    return desc
+
+
+def _group_outputs(desc: _native.GroupDesc) -> Dict[str, np.ndarray]:
+    """Output arrays in the C layouts (B x C, B x 2 x C, B x 2). A negative
+    count or size is allocated empty: the library rejects it before writing."""
+    rows, c = max(desc.num_samples, 0), max(desc.group_size, 0)
+    return {
+        "nn_indices": np.empty((rows, c), dtype=np.int64),
+        "coords_nn": np.empty((rows, 2, c), dtype=np.float64),
+        "coords_offsets": np.empty((rows, 2), dtype=np.float64),
+        "coords_relative": np.empty((rows, 2, c), dtype=np.float64),
+    }
+
+
+def _as_ptychopinn(out: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """PtychoPINN's shapes: the C layouts with the singleton axes inserted
+    (views, no copy)."""
+    rows, c = out["nn_indices"].shape
+    return {
+        "nn_indices": out["nn_indices"],
+        "coords_nn": out["coords_nn"].reshape(rows, 1, 2, c),
+        "coords_offsets": out["coords_offsets"].reshape(rows, 1, 2, 1),
+        "coords_relative": out["coords_relative"].reshape(rows, 1, 2, c),
+    }
+
+
+def _addresses(out: Dict[str, np.ndarray]) -> Tuple[int, ...]:
+    """The four output addresses in the order of the C arguments."""
+    return tuple(out[k].ctypes.data
+                 for k in ("nn_indices", "coords_nn", "coords_offsets", "coords_relative"))
+
+
+def group_neighbors(
+    xcoords: ArrayLike,
+    ycoords: ArrayLike,
+    nsamples: int,
+    K: int = 4,
+    gridsize: int = 2,
+    seed: Optional[int] = None,
+    sequential: bool = False,
+    oversample: bool = False,
+    *,
+    num_threads: int = 0,
+) -> Dict[str, np.ndarray]:
+    """Group scan positions with their nearest neighbours (sample-then-group).
+
+    1. Seeds: `nsamples` distinct position indices drawn uniformly without
+       replacement, or the first `nsamples` indices if `sequential`.
+    2. ``gridsize == 1``: each group is its seed.
+    3. Otherwise the pool of a seed is its K nearest neighbours by
+       Euclidean distance, the seed itself excluded (exact search); a pool
+       of fewer than C = gridsize**2 points (only when there are exactly C
+       positions) takes the seed back. C members are drawn from the pool
+       uniformly without replacement.
+
+    Parameters
+    ----------
+    xcoords, ycoords : array
+        1-D scan positions in pixels, of equal length n >= C; converted to
+        contiguous float64. Must be finite.
+    nsamples : int
+        Number of groups, >= 0; the outputs have exactly this many rows.
+        More than n needs ``oversample=True``.
+    K : int
+        Neighbour pool size, >= 1, and >= C when C > 1.
+    gridsize : int
+        Group side, >= 1; each group has C = gridsize**2 members.
+    seed : int or None
+        An integer in [0, 2**64): the same seed gives the same groups on
+        every call, thread count and backend. None (default): a fresh random
+        64-bit seed on every call. The random numbers are the library's
+        (counter-based SplitMix64 streams, docs/semantics.md), not numpy's:
+        numpy's global or Generator state neither affects nor is affected
+        by this call, and the groups differ from PtychoPINN's for the same
+        seed value.
+    sequential : bool
+        Seeds are the indices 0, 1, ..., nsamples - 1 (modulo n when
+        oversampling) instead of random ones. The members are still drawn
+        at random from each pool.
+    oversample : bool
+        Allow ``nsamples > n``: each position then seeds ``nsamples // n``
+        or one more groups (in random mode the extra seeds are drawn at
+        random), and the groups of a seed are distinct C-combinations of
+        its pool while enough exist (C(K, C)); beyond that, combinations
+        repeat, each as evenly as possible.
+    num_threads : int, keyword-only
+        CPU threads of the search; 0 means all cores. The result does not
+        depend on it.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        With B = nsamples and C = gridsize**2:
+
+        ``nn_indices``
+            (B, C) int64: member indices into xcoords / ycoords.
+        ``coords_nn``
+            (B, 1, 2, C) float64: member positions, ``[:, 0, 0]`` x and
+            ``[:, 0, 1]`` y.
+        ``coords_offsets``
+            (B, 1, 2, 1) float64: the mean member position of each group
+            (numpy's summation order, so equal to ``np.mean(coords_nn,
+            axis=3)[..., None]`` bitwise).
+        ``coords_relative``
+            (B, 1, 2, C) float64: ``-(coords_nn - coords_offsets)``
+            (PtychoPINN's ``local_offset_sign = -1``).
+
+    Raises
+    ------
+    ValueError
+        xcoords / ycoords not 1-D or of different lengths; integers out of
+        the range the C fields hold.
+    TypeError
+        Non-numeric or complex positions, device arrays, non-integer sizes
+        or seed.
+    PtychoPatchError
+        The library rejected the call: K < 1, gridsize < 1, K < C when
+        C > 1, fewer positions than C, nsamples < 0, nsamples > n without
+        `oversample`, a non-finite position. ``.message`` names the field.
+    """
+    x, y = _positions(xcoords, ycoords)
+    desc = _group_desc(nsamples, K, gridsize, seed, sequential, oversample)
+    # The search always runs on CPU threads, so a CPU context: a GPU one
+    # would only cost its creation.
+    ctx = _context.context("cpu", num_threads)
+    out = _group_outputs(desc)
+    _native.group_neighbors(ctx, ctypes.byref(desc), x.ctypes.data, y.ctypes.data, x.shape[0],
+                            *_addresses(out))
+    return _as_ptychopinn(out)
+
+
+def _host_object(obj: ArrayLike) -> Tuple[np.ndarray, int]:
+    if _is_device_array(obj):
+        raise TypeError(
+            "obj is a CUDA device array, but grouped_patches reads the object from host "
+            "memory (the grouping runs on the CPU). For a device object call "
+            "group_neighbors(...) first, copy its coords_offsets and coords_relative to the "
+            "device, and call get_image_patches(obj, offsets, relative, N, gridsize) with "
+            "those device arrays"
+        )
+    image = np.asarray(obj)
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)):
+        raise ValueError(f"obj must have shape (H, W) or (H, W, 1), got {image.shape}")
+    if image.ndim == 3:
+        image = image[:, :, 0]
+    return _values_array(image, "obj")
+
+
+def grouped_patches(
+    obj: ArrayLike,
+    xcoords: ArrayLike,
+    ycoords: ArrayLike,
+    N: int,
+    nsamples: int,
+    K: int = 4,
+    gridsize: int = 2,
+    seed: Optional[int] = None,
+    sequential: bool = False,
+    oversample: bool = False,
+    *,
+    backend: str = "auto",
+    num_threads: int = 0,
+) -> Dict[str, np.ndarray]:
+    """Group scan positions and cut every group's patches, in one library call.
+
+    The groups are those of `group_neighbors` with the same arguments and
+    seed; ``Y`` equals ``get_image_patches(obj, d["coords_offsets"],
+    d["coords_relative"], N, gridsize)`` bitwise (its real part for a real
+    object), without the offsets making a round trip through Python.
+
+    Parameters
+    ----------
+    obj : array
+        Host (numpy) object, (H, W) or (H, W, 1). Complex input is computed
+        in complex64, real input in float32. A CUDA device array is a
+        TypeError: call `group_neighbors`, move its offsets to the device and
+        call `get_image_patches` there.
+    xcoords, ycoords, nsamples, K, gridsize, seed, sequential, oversample
+        As for `group_neighbors`.
+    N : int
+        Patch size, >= 1.
+    backend : {"auto", "cpu", "gpu"}, keyword-only
+        Where the patches are cut (host object copied to the GPU by the
+        library); the grouping runs on CPU threads in any case.
+    num_threads : int, keyword-only
+        CPU worker threads; 0 means all cores.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        The four arrays of `group_neighbors`, plus ``Y``: (B, N, N, C)
+        patches in PtychoPINN's channel format, complex64 for a complex
+        object, float32 for a real one.
+
+    Raises
+    ------
+    ValueError, TypeError, PtychoPatchError
+        As for `group_neighbors`; also a bad object shape (ValueError), a
+        device or non-numeric object (TypeError), N < 1 or a GPU requested
+        but unavailable (PtychoPatchError).
+    """
+    _context.backend_code(backend)
+    obj_arr, obj_code = _host_object(obj)
+    n = _context.as_int(N, "N")
+    x, y = _positions(xcoords, ycoords)
+    desc = _group_desc(nsamples, K, gridsize, seed, sequential, oversample)
+    ctx = _context.context(backend, num_threads)
+
+    extract = _native.new_extract_desc()
+    extract.height, extract.width = obj_arr.shape
+    extract.patch_size = n
+    # A group size < 1 is the grouping's error to report, not the extraction's.
+    extract.group_size = max(desc.group_size, 1)
+    extract.object_dtype = obj_code
+    extract.offset_dtype = _native.PTP_DTYPE_FLOAT64
+    extract.layout = _native.PTP_LAYOUT_CHANNEL
+    extract.memory = _native.PTP_MEMORY_HOST
+
+    rows, c = max(desc.num_samples, 0), max(desc.group_size, 0)
+    shape = (rows, n, n, c) if n >= 1 else (0, 0, 0, 0)
+    out_dtype = obj_arr.dtype.type
+    if desc.num_samples >= 0 and desc.group_size >= 1 and rows * c <= _INT64_MAX:
+        # Lets the library turn N < 1 or an overflowing size into its own
+        # error before numpy tries the allocation.
+        _check_output_bytes(extract, rows * c, shape, out_dtype)()
+    out = _group_outputs(desc)
+    patches = np.empty(shape, dtype=out_dtype)
+    _native.grouped_patches(ctx, ctypes.byref(desc), ctypes.byref(extract), obj_arr.ctypes.data,
+                            x.ctypes.data, y.ctypes.data, x.shape[0], *_addresses(out),
+                            patches.ctypes.data, patches.nbytes)
+    result = _as_ptychopinn(out)
+    result["Y"] = patches
+    return result
