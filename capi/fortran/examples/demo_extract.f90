@@ -86,6 +86,8 @@ program demo_extract
 
   call align_scene()
   call check(ptp_context_destroy(ctx))
+  ! Main-program allocatables are never freed automatically (they are saved).
+  deallocate (object, offsets, patches)
 
 contains
 
