@@ -5,8 +5,9 @@
 # library builds CPU-only.
 set -euo pipefail
 
+# abigail-tools (abidw, abidiff): the ABI check of scripts/check-abi.sh.
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
-              libflann-dev libfftw3-dev gfortran)
+              libflann-dev libfftw3-dev gfortran abigail-tools)
 # scikit-image (with SciPy) is the oracle of the alignment tests and the
 # baseline of benchmarks/bench_align_skimage.py; SciPy's cKDTree is the oracle
 # of the grouping tests and the baseline of bench_group_ckdtree.py. The

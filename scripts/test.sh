@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every test: install dependencies; build (with CUDA when nvcc exists) and run
-# the C++, C and ABI tests; rebuild them under AddressSanitizer +
+# the C++, C and ABI tests; compare the library's ABI with the baseline in
+# abi/ (scripts/check-abi.sh, fails on an incompatible change); rebuild the
+# tests under AddressSanitizer +
 # UndefinedBehaviorSanitizer (CPU-only) and run them again; pip-install the
 # Python package from this checkout and run its tests. GPU tests skip, with a
 # message, on machines without a usable device.
@@ -14,6 +16,9 @@ echo "== build and test (release) =="
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
 ctest --test-dir build --output-on-failure
+
+echo "== ABI check (abidiff against abi/, docs/abi.md) =="
+bash scripts/check-abi.sh
 
 echo "== build and test (AddressSanitizer + UndefinedBehaviorSanitizer) =="
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPTYCHOPATCH_CUDA=OFF \
