@@ -2,10 +2,9 @@
 # Every test: install dependencies; build (with CUDA when nvcc exists) and run
 # the C++, C and ABI tests; compare the library's ABI with the baseline in
 # abi/ (scripts/check-abi.sh, fails on an incompatible change); rebuild the
-# tests under AddressSanitizer +
-# UndefinedBehaviorSanitizer (CPU-only) and run them again; pip-install the
-# Python package from this checkout and run its tests. GPU tests skip, with a
-# message, on machines without a usable device.
+# tests under AddressSanitizer + UndefinedBehaviorSanitizer (CPU-only) and run
+# them again; pip-install the Python package from this checkout and run its
+# tests. GPU tests skip, with a message, on machines without a usable device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
