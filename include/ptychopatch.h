@@ -357,7 +357,10 @@ PTP_API ptp_status ptp_group_desc_init(ptp_group_desc* desc, size_t struct_size)
  * The search is exact (FLANN KD-tree) and runs on the CPU threads of the
  * context whatever its backend; context may be NULL (the shared default
  * context). Errors: K < 1 or C < 1, K < C when C > 1, num_points < C,
- * num_samples > num_points without oversample, a non-finite position. */
+ * num_samples > num_points without oversample, a non-finite position,
+ * positions spread so far (about 1e154) that squared distances overflow.
+ * The outputs are written in place: PTP_ERROR_OUT_OF_MEMORY raised while
+ * drawing many oversampled groups may leave them partly written. */
 PTP_API ptp_status ptp_group_neighbors(ptp_context* context, const ptp_group_desc* desc,
                                        const double* x, const double* y, int64_t num_points,
                                        int64_t* nn_indices, double* coords_nn,

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <numeric>
 #include <set>
+#include <string>
 #include <utility>
+
+#include "core/error.hpp"
 
 namespace ptychopatch::impl {
 
@@ -91,6 +94,12 @@ void GroupDrawer::draw_by_enumeration(int64_t pool_size, int64_t group_size, int
 void GroupDrawer::draw(int64_t pool_size, int64_t group_size, int64_t count, RandomStream& rng,
                        const GroupSink& emit) {
   if (count <= 0) return;
+  // Validation guarantees a pool of at least C (K >= C, n >= C, finite
+  // distances); a smaller one here is a bug, reported rather than drawn.
+  if (pool_size < group_size)
+    fail(PTP_ERROR_INTERNAL, "a neighbour pool of " + std::to_string(pool_size) +
+                                 " positions cannot supply " + std::to_string(group_size) +
+                                 " distinct members");
   const uint64_t total = binomial_saturated(pool_size, group_size);
   if (count == 1 || static_cast<uint64_t>(count) <= total / 2)
     draw_by_rejection(pool_size, group_size, count, rng, emit);

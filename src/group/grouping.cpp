@@ -155,6 +155,20 @@ void validate_positions(const GroupRequest& request, const double* x, const doub
     if (!std::isfinite(x[i])) fail(PTP_ERROR_NON_FINITE, position_value("x", i, x[i]));
     if (!std::isfinite(y[i])) fail(PTP_ERROR_NON_FINITE, position_value("y", i, y[i]));
   }
+  // The search compares squared distances in float64: positions whose
+  // squared spread overflows would all be "infinitely" far apart and the
+  // pools could not be formed.
+  const auto [xmin, xmax] = std::minmax_element(x, x + num_points);
+  const auto [ymin, ymax] = std::minmax_element(y, y + num_points);
+  const double dx = *xmax - *xmin, dy = *ymax - *ymin;
+  if (!std::isfinite(dx * dx + dy * dy)) {
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  "the positions span %g x %g pixels: their squared distances overflow float64 "
+                  "(a span below about 9e153 pixels is needed)",
+                  dx, dy);
+    fail(PTP_ERROR_INVALID_ARGUMENT, text);
+  }
 }
 
 void form_groups(const ptp_context& context, const GroupRequest& request, const double* x,

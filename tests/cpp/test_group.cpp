@@ -261,6 +261,12 @@ TEST(GroupingErrors, BadRequestsAreClearStatuses) {
        "position 7"},
       {"inf y", [](auto&, auto& q, auto&) { q.y[19] = -INFINITY; }, PTP_ERROR_NON_FINITE,
        "'y': position 19"},
+      {"overflowing spread",
+       [](auto&, auto& q, auto&) {
+         q.x[0] = -1e154;
+         q.x[1] = 1e154;
+       },
+       PTP_ERROR_INVALID_ARGUMENT, "overflow"},
       {"bad flag", [](auto& d, auto&, auto&) { d.oversample = 2; }, PTP_ERROR_INVALID_ARGUMENT,
        "oversample"},
       {"struct size", [](auto& d, auto&, auto&) { d.struct_size = 8; },

@@ -452,11 +452,6 @@ def test_python_side_errors(rng):
         ptychopatch.group_neighbors(x, y, 5, K=2**31)
     with pytest.raises(ValueError, match="gridsize"):
         ptychopatch.group_neighbors(x, y, 5, gridsize=2**20)
-    # Finite, but squared distances overflow (the library would crash on them).
-    with pytest.raises(ValueError, match="overflow"):
-        ptychopatch.group_neighbors(np.arange(10) * 1e155, np.zeros(10), 5)
-    with pytest.raises(ValueError, match="overflow"):
-        ptychopatch.grouped_patches(np.ones((8, 8)), np.zeros(10), np.arange(10) * 1e155, 3, 5)
     with pytest.raises(ValueError, match="num_threads"):
         ptychopatch.group_neighbors(x, y, 5, num_threads=-1)
     with pytest.raises(ValueError, match="backend"):
@@ -572,3 +567,11 @@ def test_grouped_patches_on_the_gpu(rng):
     patches = ptychopatch.get_image_patches(cplx, g["coords_offsets"], g["coords_relative"], 9, 2,
                                             backend="gpu")
     assert np.array_equal(g["Y"], patches)
+
+
+def test_positions_whose_squared_distances_overflow_are_an_error():
+    # Finite, but too far apart for float64 squared distances.
+    with pytest.raises(ptychopatch.PtychoPatchError, match="overflow"):
+        ptychopatch.group_neighbors(np.arange(10) * 1e155, np.zeros(10), 5)
+    with pytest.raises(ptychopatch.PtychoPatchError, match="overflow"):
+        ptychopatch.grouped_patches(np.ones((8, 8)), np.zeros(10), np.arange(10) * 1e155, 3, 5)

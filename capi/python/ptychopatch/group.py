@@ -69,29 +69,7 @@ def _positions(xcoords: ArrayLike, ycoords: ArrayLike) -> Tuple[np.ndarray, np.n
         raise ValueError(
             f"xcoords and ycoords must have the same length, got {x.shape[0]} and {y.shape[0]}"
         )
-    _check_span(x, y)
     return x, y
-
-
-def _check_span(x: np.ndarray, y: np.ndarray) -> None:
-    """Refuses finite positions whose squared distances overflow float64.
-
-    The library (0.3.0) finds no neighbour at an infinite squared distance,
-    and a seed left with a pool smaller than C makes it read out of bounds
-    and crash the interpreter. Bounding the squared extent of the whole set
-    bounds every pairwise squared distance. Non-finite positions are left
-    for the library to report.
-    """
-    if x.size == 0:
-        return
-    with np.errstate(over="ignore", invalid="ignore"):
-        dx, dy = x.max() - x.min(), y.max() - y.min()
-        span = dx * dx + dy * dy
-    if np.isinf(span) and np.isfinite(x).all() and np.isfinite(y).all():
-        raise ValueError(
-            f"scan positions span {float(dx):.3g} x {float(dy):.3g} pixels: squared distances "
-            "overflow float64; positions must lie within a box of side about 1e154"
-        )
 
 
 def _seed_value(seed: Optional[int]) -> int:
