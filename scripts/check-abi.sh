@@ -4,12 +4,16 @@
 # with -g, with the baseline stored in abi/<soname>.abi, and fails on an
 # incompatible change: a removed function, or a changed type reachable from
 # an exported function (a struct field moved, removed, retyped or appended,
-# a parameter or return type changed). Added functions pass and are reported.
+# a parameter or return type changed). The values of the header's PTP_*
+# enumerators (status codes, dtypes, ...), which the DWARF does not carry,
+# are compared with abi/<soname>.constants: a removed or renumbered value
+# fails. Added functions and values pass and are reported.
 #
 #   scripts/check-abi.sh                  build build-abi/ (library only) and check
 #   scripts/check-abi.sh --update         build and rewrite the baseline
 #   scripts/check-abi.sh --library PATH   check (or --update from) a library built
-#                                         elsewhere; it needs debug info (-g)
+#                                         elsewhere; it needs debug info (-g); the
+#                                         constants come from this checkout's header
 #   scripts/check-abi.sh --build-dir DIR  build in DIR instead of build-abi/
 #
 # Only types declared in include/ are described (--headers-dir): the
@@ -83,10 +87,31 @@ if ! grep -q "<function-decl name='ptp_" "$current"; then
   exit 2
 fi
 
+# The enumerators of the public header with their values, "NAME VALUE" per
+# line, sorted: the names are the PTP_ identifiers left after preprocessing
+# (macros such as PTP_VERSION_* are gone by then), the values are printed by
+# a program compiled against the header.
+constants_baseline="abi/$soname.constants"
+constants="$work/$soname.constants"
+cc="${CC:-cc}"
+names="$("$cc" -E -P -x c include/ptychopatch.h | grep -o '\bPTP_[A-Z0-9_]*\b' | sort -u)"
+{
+  echo '#include <stdio.h>'
+  echo '#include "ptychopatch.h"'
+  echo 'int main(void) {'
+  for name in $names; do
+    echo "  printf(\"%s %lld\\n\", \"$name\", (long long)($name));"
+  done
+  echo '  return 0;'
+  echo '}'
+} >"$work/constants.c"
+"$cc" -std=c99 -Iinclude "$work/constants.c" -o "$work/constants"
+"$work/constants" | LC_ALL=C sort >"$constants"
+
 if [ "$mode" = update ]; then
   mkdir -p abi
-  for old in abi/*.abi; do
-    if [ -e "$old" ] && [ "$old" != "$baseline" ]; then
+  for old in abi/*.abi abi/*.constants; do
+    if [ -e "$old" ] && [ "$old" != "$baseline" ] && [ "$old" != "$constants_baseline" ]; then
       echo "check-abi: removing $old (soname is now $soname)"
       rm -f "$old"
     fi
@@ -101,16 +126,38 @@ if [ "$mode" = update ]; then
     cp "$current" "$baseline"
     echo "check-abi: wrote $baseline; commit it"
   fi
+  if [ -f "$constants_baseline" ] && cmp -s "$constants" "$constants_baseline"; then
+    echo "check-abi: $constants_baseline is up to date"
+  else
+    [ -f "$constants_baseline" ] && diff "$constants_baseline" "$constants" | sed 's/^/  /' || true
+    cp "$constants" "$constants_baseline"
+    echo "check-abi: wrote $constants_baseline; commit it"
+  fi
   exit 0
 fi
 
-if [ ! -f "$baseline" ]; then
-  others="$(ls abi/*.abi 2>/dev/null | tr '\n' ' ')"
-  echo "check-abi: FAIL: no baseline $baseline for the library's soname $soname" >&2
+if [ ! -f "$baseline" ] || [ ! -f "$constants_baseline" ]; then
+  others="$(ls abi/*.abi abi/*.constants 2>/dev/null | tr '\n' ' ')"
+  echo "check-abi: FAIL: no baseline $baseline and $constants_baseline for the library's soname $soname" >&2
   [ -n "$others" ] && echo "  baselines present: $others" >&2
   echo "  A soname bump (an intended ABI break) refreshes the baseline in the same commit:" >&2
   echo "  scripts/check-abi.sh --update, then commit abi/ (docs/abi.md)." >&2
   exit 1
+fi
+
+# Constants: every baseline value must still be there, unchanged.
+constants_bad="$(LC_ALL=C join -a 1 -e MISSING -o 0,1.2,2.2 "$constants_baseline" "$constants" \
+  | awk '$2 != $3 { printf "  %s: %s in the baseline, %s now\n", $1, $2, $3 }')"
+constants_added="$(LC_ALL=C join -v 2 "$constants_baseline" "$constants" | sed 's/^/  /')"
+if [ -n "$constants_bad" ]; then
+  echo "check-abi: FAIL: public constants removed or renumbered against $constants_baseline:" >&2
+  echo "$constants_bad" >&2
+  echo "  Values are part of the ABI (docs/abi.md): a change needs a soname bump." >&2
+  exit 1
+fi
+if [ -n "$constants_added" ]; then
+  echo "check-abi: new public constants (compatible; refresh with --update):"
+  echo "$constants_added"
 fi
 
 set +e
@@ -125,7 +172,7 @@ if ((rc & 3)); then
   exit 2
 fi
 if ((rc == 0)); then
-  echo "check-abi: OK: the ABI of $soname equals $baseline"
+  echo "check-abi: OK: the ABI of $soname equals $baseline; constants as in $constants_baseline"
   exit 0
 fi
 
