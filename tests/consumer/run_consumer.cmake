@@ -43,6 +43,10 @@ function(run_program program)
   message(STATUS "${run_output}")
 endfunction()
 
+# RUNPATH, not the environment, must lead the programs to the installed
+# library (an LD_LIBRARY_PATH would take precedence over it).
+unset(ENV{LD_LIBRARY_PATH})
+
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
