@@ -1,4 +1,5 @@
-! Fortran 2003 bindings of libptychopatch's C ABI (include/ptychopatch.h).
+! Fortran 2008 (iso_c_binding) bindings of libptychopatch's C ABI
+! (include/ptychopatch.h).
 !
 !   use, intrinsic :: iso_c_binding
 !   use ptychopatch
@@ -15,8 +16,7 @@
 ! Types
 !   int32_t -> integer(c_int32_t)      int64_t  -> integer(c_int64_t)
 !   uint64_t -> integer(c_int64_t)     (same bits; Fortran has no unsigned
-!               type: a seed >= 2**63 is given as its negative two's
-!               complement, e.g. transfer(z'...', 0_c_int64_t))
+!               type: a seed >= 2**63 is given as seed - 2**64)
 !   size_t -> integer(c_size_t)        float / double -> real(c_float/c_double)
 !   complex64 elements -> complex(c_float_complex)  (interleaved re, im)
 !   uint16 frames -> integer(c_int16_t) holding the same bits (values above
@@ -26,12 +26,17 @@
 ! Arguments
 !   * Scalar outputs (int32_t*, int64_t*, size_t*, handle**, void**) are
 !     ordinary by-reference Fortran variables, intent(out).
-!   * Structs are passed by reference as the derived types below.
+!   * Structs are passed by reference as the derived types below; only the
+!     optional options of ptp_context_create are a type(c_ptr): c_loc of a
+!     TARGET ptp_context_options, or c_null_ptr for the defaults.
 !   * Every array argument (void* data and typed arrays such as double* x)
 !     is type(c_ptr), value: pass c_loc(array) of a contiguous array with
 !     the TARGET attribute, or c_null_ptr where the C API accepts NULL
 !     (optional outputs, zero counts). This keeps one rule for host arrays,
-!     CUDA device pointers and NULL.
+!     CUDA device pointers and NULL. Byte sizes: c_sizeof(array) for an
+!     explicit-shape array; for an allocatable one (which c_sizeof rejects)
+!     size(a, kind=c_size_t) * c_sizeof(a(1, ...)), or ask the library
+!     (ptp_extract_output_bytes).
 !   * Struct sizes: call ptp_extract_desc_init(desc, c_sizeof(desc)) etc.;
 !     c_sizeof of these bind(c) types is sizeof as C sees it.
 !
@@ -74,10 +79,11 @@
 ! failure no output has been written. The message is per thread.
 module ptychopatch
   use, intrinsic :: iso_c_binding, only: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, &
-                                         c_funptr, c_char, c_null_char, c_associated, c_f_pointer
+                                         c_funptr, c_char, c_associated, c_f_pointer
   implicit none
+  ! The iso_c_binding names are not re-exported: use iso_c_binding yourself.
   private :: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, c_funptr, c_char, &
-             c_null_char, c_associated, c_f_pointer
+             c_associated, c_f_pointer
   private :: c_strlen
 
   ! ------------------------------------------------------------- version
