@@ -346,7 +346,8 @@ PTP_API ptp_status ptp_group_desc_init(ptp_group_desc* desc, size_t struct_size)
 /* Forms desc->num_samples groups of C = group_size scan positions.
  *   x, y:         num_points float64 positions (pixels), host memory,
  *                 finite; num_points >= C.
- *   nn_indices:   num_samples x C int64: member indices into x/y (required).
+ *   nn_indices:   num_samples x C int64: 0-based member indices into x/y
+ *                 (required).
  * Optional outputs (NULL to skip), PtychoPINN's names and layouts:
  *   coords_nn:       num_samples x 2 x C: [b][0][k] = x, [b][1][k] = y of
  *                    member k ((nsamples, 1, 2, C) in PtychoPINN);
@@ -356,11 +357,14 @@ PTP_API ptp_status ptp_group_desc_init(ptp_group_desc* desc, size_t struct_size)
  *                    ((nsamples, 1, 2, C)).
  * The search is exact (FLANN KD-tree) and runs on the CPU threads of the
  * context whatever its backend; context may be NULL (the shared default
- * context). Errors: K < 1 or C < 1, K < C when C > 1, num_points < C,
- * num_samples > num_points without oversample, a non-finite position,
- * positions spread so far (about 1e154) that squared distances overflow.
- * The outputs are written in place: PTP_ERROR_OUT_OF_MEMORY raised while
- * drawing many oversampled groups may leave them partly written. */
+ * context). K >= num_points is valid: the pool is then every other position.
+ * Errors: PTP_ERROR_INVALID_ARGUMENT for K < 1, C < 1, K < C when C > 1,
+ * num_samples > num_points without oversample, positions spread so far
+ * (about 1e154) that squared distances overflow, NULL arrays;
+ * PTP_ERROR_INVALID_SIZE for num_points < C or num_samples < 0;
+ * PTP_ERROR_NON_FINITE for a NaN or infinite position. The outputs are
+ * written in place: PTP_ERROR_OUT_OF_MEMORY raised while drawing many
+ * oversampled groups may leave them partly written. */
 PTP_API ptp_status ptp_group_neighbors(ptp_context* context, const ptp_group_desc* desc,
                                        const double* x, const double* y, int64_t num_points,
                                        int64_t* nn_indices, double* coords_nn,
