@@ -62,7 +62,10 @@ if [ ! -f "$library" ]; then
   echo "check-abi: no library at $library" >&2
   exit 2
 fi
-if ! readelf -S --wide "$library" | grep -q '\.debug_info'; then
+# Not `readelf | grep -q`: grep -q exits at the first match, and under
+# pipefail readelf's SIGPIPE on its remaining output would fail the test.
+sections="$(readelf -S --wide "$library")"
+if ! grep -q '\.debug_info' <<<"$sections"; then
   echo "check-abi: $library has no debug info: build it with -g (or let this script build it)" >&2
   exit 2
 fi
