@@ -140,7 +140,7 @@ if [ "$mode" = update ]; then
 fi
 
 if [ ! -f "$baseline" ] || [ ! -f "$constants_baseline" ]; then
-  others="$(ls abi/*.abi abi/*.constants 2>/dev/null | tr '\n' ' ')"
+  others="$(ls abi/*.abi abi/*.constants 2>/dev/null | tr '\n' ' ' || true)"
   echo "check-abi: FAIL: no baseline $baseline and $constants_baseline for the library's soname $soname" >&2
   [ -n "$others" ] && echo "  baselines present: $others" >&2
   echo "  A soname bump (an intended ABI break) refreshes the baseline in the same commit:" >&2
