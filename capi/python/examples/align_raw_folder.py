@@ -163,6 +163,7 @@ def align_folder(folder: str, gt: str, *, reader: Reader = read_raw,
     Frames are read and aligned `batch` at a time, so memory holds the GT
     frame and at most `batch` others. `options` go to `align_frames`.
     """
+    batch = max(1, batch)
     names = list_frames(folder, patterns)
     if not names:
         raise ValueError(f"{folder}: no file matches {', '.join(patterns)}")
@@ -170,9 +171,9 @@ def align_folder(folder: str, gt: str, *, reader: Reader = read_raw,
     gt_frame = reader(os.path.join(folder, gt_name))
     others = [n for n in names if n != gt_name]
     results: Dict[str, dict] = {}
-    for start in range(0, len(others), max(1, batch)):
+    for start in range(0, len(others), batch):
         frames: Dict[str, RawFrame] = {}
-        for name in others[start:start + max(1, batch)]:
+        for name in others[start:start + batch]:
             try:
                 frames[name] = reader(os.path.join(folder, name))
             except Exception as err:  # an unreadable file is reported, not fatal
