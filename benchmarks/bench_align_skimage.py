@@ -29,14 +29,13 @@ pixels). Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
-import statistics
 import sys
 import time
 
 import numpy as np
+
+from _bench_common import print_run_header, timed
 
 
 def scene(height: int, width: int, frames: int, seed: int):
@@ -93,15 +92,6 @@ def skimage_scene(gt: np.ndarray, frames, upsample: int) -> np.ndarray:
     return out
 
 
-def timed(fn, repeat: int):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times), result
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--height", type=int, default=4000)
@@ -124,11 +114,8 @@ def main(argv=None) -> int:
 
     import ptychopatch
 
-    print(f"date      {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"machine   {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.platform()}")
-    print(f"versions  ptychopatch {ptychopatch.version()}, scikit-image {skimage.__version__}, "
-          f"scipy {scipy.__version__}, numpy {np.__version__}, Python {platform.python_version()}")
+    print_run_header(f"ptychopatch {ptychopatch.version()}, scikit-image {skimage.__version__},"
+                     f" scipy {scipy.__version__}, numpy {np.__version__}")
     mp = args.height * args.width / 1e6
     print(f"scene     {args.frames} frames + GT, {args.height} x {args.width} uint16 RGGB "
           f"({mp:.1f} MP), 4 planes of {args.height // 2} x {args.width // 2}")

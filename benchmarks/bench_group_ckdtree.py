@@ -33,14 +33,13 @@ seeds are compared with cKDTree's neighbours. Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
-import statistics
 import sys
 import time
 
 import numpy as np
+
+from _bench_common import print_run_header, timed
 
 
 def positions(n: int, layout: str, seed: int):
@@ -53,15 +52,6 @@ def positions(n: int, layout: str, seed: int):
     gx, gy = np.meshgrid(np.arange(side) * 4.0, np.arange(side) * 4.0)
     m = side * side
     return (gx.ravel() + rng.uniform(-1.0, 1.0, m), gy.ravel() + rng.uniform(-1.0, 1.0, m))
-
-
-def timed(fn, repeat: int):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times), result
 
 
 def main(argv=None) -> int:
@@ -87,11 +77,8 @@ def main(argv=None) -> int:
     K, grid = args.K, args.gridsize
     points = np.column_stack([x, y])
 
-    print(f"date      {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"machine   {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.platform()}")
-    print(f"versions  ptychopatch {ptychopatch.version()}, scipy {scipy.__version__}, "
-          f"numpy {np.__version__}, Python {platform.python_version()}")
+    print_run_header(f"ptychopatch {ptychopatch.version()}, scipy {scipy.__version__},"
+                     f" numpy {np.__version__}")
     print(f"positions {n} float64, layout {args.layout} (seed {args.seed}); "
           f"nsamples {nsamples}, K {K}, gridsize {grid} (C = {grid * grid})")
 
