@@ -292,6 +292,22 @@ def _require_contiguous(name: str, shape, strides, dtype: np.dtype) -> None:
         )
 
 
+def is_device_array(x: Any) -> bool:
+    """Whether x lives in CUDA memory (CUDA Array Interface, or DLPack on
+    CUDA), decided without using it: for functions that take host arrays
+    only and want to say so clearly."""
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float, complex)):
+        return False
+    # A CPU PyTorch tensor raises AttributeError here, which getattr absorbs.
+    if getattr(x, "__cuda_array_interface__", None) is not None:
+        return True
+    try:
+        dl = _dlpack_device(x, "array")
+    except Exception:  # noqa: BLE001 - not a usable DLPack producer: not a device array
+        return False
+    return dl is not None and dl[0] in _DL_CUDA_TYPES
+
+
 def device_array(x: Any, name: str) -> Optional[DeviceArray]:
     """A DeviceArray for a CUDA device array, None for anything else.
 

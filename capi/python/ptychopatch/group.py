@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _context, _native
+from . import _arrays, _context, _native
 from .extract import _check_output_bytes, _values_array
 
 # What the public functions accept: numpy arrays and anything np.asarray takes.
@@ -29,31 +29,13 @@ _INT64_MAX = 2**63 - 1
 # The largest gridsize whose square, the group size, fits the C int32 field.
 _MAX_GRIDSIZE = 46340
 
-_DL_CUDA_TYPES = (2, 13)  # kDLCUDA, kDLCUDAManaged
-
-
-def _is_device_array(x: Any) -> bool:
-    """Whether x lives in CUDA memory (CUDA Array Interface, or DLPack on CUDA)."""
-    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float, complex)):
-        return False
-    # A CPU PyTorch tensor raises AttributeError here, which getattr absorbs.
-    if getattr(x, "__cuda_array_interface__", None) is not None:
-        return True
-    device = getattr(x, "__dlpack_device__", None)
-    if callable(device):
-        try:
-            return int(device()[0]) in _DL_CUDA_TYPES
-        except Exception:  # noqa: BLE001 - not a usable DLPack producer: not ours to judge
-            return False
-    return False
-
 
 def _positions(xcoords: ArrayLike, ycoords: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
     """x and y as contiguous float64 1-D arrays of one length (the library sees
     only addresses and a count, so shapes are checked here)."""
     arrays = []
     for name, value in (("xcoords", xcoords), ("ycoords", ycoords)):
-        if _is_device_array(value):
+        if _arrays.is_device_array(value):
             raise TypeError(
                 f"{name} is a CUDA device array; scan positions are read from host memory: "
                 f"pass a numpy array (e.g. {name}.get() or {name}.cpu().numpy())"
@@ -226,7 +208,7 @@ def group_neighbors(
 
 
 def _host_object(obj: ArrayLike) -> Tuple[np.ndarray, int]:
-    if _is_device_array(obj):
+    if _arrays.is_device_array(obj):
         raise TypeError(
             "obj is a CUDA device array, but grouped_patches reads the object from host "
             "memory (the grouping runs on the CPU). For a device object call "
