@@ -1,34 +1,45 @@
 #include "align_kernels.cuh"
 
-#include <cub/block/block_reduce.cuh>
-#include <cub/device/device_segmented_reduce.cuh>
-#include <cub/util_type.cuh>
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/iterator/transform_iterator.h>
-
 #include <algorithm>
 #include <cfloat>
 #include <climits>
 #include <cmath>
 #include <string>
 
+#include "block_reduce.cuh"
 #include "core/error.hpp"
 #include "cuda_support.cuh"
+#include "launch.cuh"
 #include "math/phase_math.hpp"
 
 namespace ptychopatch::impl::gpu::align {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kTile = 32;        // rows x region columns x spectrum columns per upsampling tile
+constexpr int kTile = 32;         // rows x region columns x spectrum columns per upsampling tile
 constexpr int kTileThreads = 16;  // 16 x 16 threads, 2 x 2 outputs each
 constexpr int kSegmentFloats = 1 << 16;
 
-using PeakPair = cub::KeyValuePair<int, float>;
+// CUDA's limit on grid.y and grid.z (grid.x: 2^31 - 1). Kernels whose
+// grid.y or grid.z counts items stride over them by gridDim, so that any
+// count works with the grid capped here.
+constexpr int64_t kMaxGridYZ = 65535;
+constexpr int64_t kMaxGridX = INT_MAX;
 
-void check_launch(const char* what) {
-  check_cuda(cudaGetLastError(), what);
+// Grid extent for `items` items on an axis of at most `limit` blocks (at
+// least 1: an empty launch is an invalid configuration; the kernels' loops
+// then do nothing).
+unsigned grid_extent(int64_t items, int64_t limit) {
+  return static_cast<unsigned>(std::clamp<int64_t>(items, 1, limit));
 }
+
+// One segment's arg-max: `key` relative to the segment's start (as CUB's
+// KeyValuePair from its segmented ArgMax gave it before), `value` the
+// magnitude there.
+struct PeakPair {
+  int key;
+  float value;
+};
 
 size_t align_up(size_t bytes) {
   return (bytes + 255) / 256 * 256;
@@ -56,30 +67,20 @@ __device__ inline double load_value(const float* p) {
 }
 
 // ------------------------------------------------------------ reductions
+//
+// The plane kernels run d.row_blocks blocks per plane along grid.x and the
+// planes along grid.y, striding over planes by gridDim.y (a frame's planes
+// may outnumber grid.y's limit). Each block sums its rows per thread, then
+// over the block with block_reduce: the block sums of doubles are now in
+// block_reduce's fixed order, set by the thread indices alone (they were in
+// CUB's BlockReduce order, which CUB does not specify), and the d.row_blocks
+// block partials are added in index order (partial_sum), so every sum is the
+// same on every device and run. The maxima and arg-maxima do not depend on
+// the order.
 
-template <class T>
-__global__ void __launch_bounds__(kThreads)
-    plane_sums_kernel(const T* __restrict__ frame, Dims d, double* __restrict__ sums) {
-  using Reduce = cub::BlockReduce<double, kThreads>;
-  __shared__ typename Reduce::TempStorage temp;
-  const int64_t q = blockIdx.y;
-  const T* origin = frame + plane_origin(d, q);
-  double acc = 0.0;
-  for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x) {
-    const T* row = origin + y * d.period * d.width;
-    for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x) acc += load_value(row + x * d.period);
-  }
-  const double total = Reduce(temp).Sum(acc);
-  if (threadIdx.x == 0) sums[q * kRowBlocks + blockIdx.x] = total;
-}
-
-// Sum of a plane's kRowBlocks partials, in a fixed order (so the result does
-// not depend on the launch).
-__device__ inline double partial_sum(const double* partials, int64_t plane) {
-  double sum = 0.0;
-  for (int k = 0; k < kRowBlocks; ++k) sum += partials[plane * kRowBlocks + k];
-  return sum;
-}
+struct SumOp {
+  __device__ double operator()(double a, double b) const { return a + b; }
+};
 
 struct MaxOp {
   __device__ float operator()(float a, float b) const { return a > b ? a : b; }
@@ -87,43 +88,66 @@ struct MaxOp {
 
 template <class T>
 __global__ void __launch_bounds__(kThreads)
+    plane_sums_kernel(const T* __restrict__ frame, Dims d, double* __restrict__ sums) {
+  __shared__ double shared[kThreads];
+  for (int64_t q = blockIdx.y; q < d.planes; q += gridDim.y) {
+    const T* origin = frame + plane_origin(d, q);
+    double acc = 0.0;
+    for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x) {
+      const T* row = origin + y * d.period * d.width;
+      for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x)
+        acc += load_value(row + x * d.period);
+    }
+    const double total = block_reduce<kThreads>(acc, SumOp(), shared);
+    if (threadIdx.x == 0) sums[q * kRowBlocks + blockIdx.x] = total;
+  }
+}
+
+// Sum of a plane's d.row_blocks partials, in a fixed order (so the result
+// does not depend on the launch).
+__device__ inline double partial_sum(const Dims& d, const double* partials, int64_t plane) {
+  double sum = 0.0;
+  for (int64_t k = 0; k < d.row_blocks; ++k) sum += partials[plane * kRowBlocks + k];
+  return sum;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads)
     center_kernel(const T* __restrict__ frame, Dims d, const double* __restrict__ row_window,
                   const double* __restrict__ col_window, const double* __restrict__ sums,
                   float* __restrict__ planes, double* __restrict__ squares,
                   float* __restrict__ maxima) {
-  using SumReduce = cub::BlockReduce<double, kThreads>;
-  using MaxReduce = cub::BlockReduce<float, kThreads>;
-  __shared__ union {
-    typename SumReduce::TempStorage sum;
-    typename MaxReduce::TempStorage max;
-  } temp;
+  __shared__ double sum_shared[kThreads];
+  __shared__ float max_shared[kThreads];
   __shared__ double mean_shared;
-  const int64_t q = blockIdx.y;
-  if (threadIdx.x == 0)
-    mean_shared = partial_sum(sums, q) / static_cast<double>(d.rows * d.cols);
-  __syncthreads();
-  const double mean = mean_shared;
-  const T* origin = frame + plane_origin(d, q);
-  float* out = planes + q * d.plane_floats;
-  double acc = 0.0;
-  float top = 0.0f;
-  for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x) {
-    const T* row = origin + y * d.period * d.width;
-    const double wy = d.hann ? row_window[y] : 1.0;
-    for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x) {
-      const double weight = d.hann ? wy * col_window[x] : 1.0;
-      const float v = math::plane_value(load_value(row + x * d.period), mean, weight);
-      out[fft_position(d, y, x)] = v;
-      acc += static_cast<double>(v) * static_cast<double>(v);
-      top = fmaxf(top, fabsf(v));
+  for (int64_t q = blockIdx.y; q < d.planes; q += gridDim.y) {
+    // mean_shared is rewritten only after the block_reduce barriers below,
+    // which every thread reaches after reading it.
+    if (threadIdx.x == 0)
+      mean_shared = partial_sum(d, sums, q) / static_cast<double>(d.rows * d.cols);
+    __syncthreads();
+    const double mean = mean_shared;
+    const T* origin = frame + plane_origin(d, q);
+    float* out = planes + q * d.plane_floats;
+    double acc = 0.0;
+    float top = 0.0f;
+    for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x) {
+      const T* row = origin + y * d.period * d.width;
+      const double wy = d.hann ? row_window[y] : 1.0;
+      for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x) {
+        const double weight = d.hann ? wy * col_window[x] : 1.0;
+        const float v = math::plane_value(load_value(row + x * d.period), mean, weight);
+        out[fft_position(d, y, x)] = v;
+        acc += static_cast<double>(v) * static_cast<double>(v);
+        top = fmaxf(top, fabsf(v));
+      }
     }
-  }
-  const double total = SumReduce(temp.sum).Sum(acc);
-  __syncthreads();
-  const float block_top = MaxReduce(temp.max).Reduce(top, MaxOp());
-  if (threadIdx.x == 0) {
-    squares[q * kRowBlocks + blockIdx.x] = total;
-    maxima[q * kRowBlocks + blockIdx.x] = block_top;
+    const double total = block_reduce<kThreads>(acc, SumOp(), sum_shared);
+    const float block_top = block_reduce<kThreads>(top, MaxOp(), max_shared);
+    if (threadIdx.x == 0) {
+      squares[q * kRowBlocks + blockIdx.x] = total;
+      maxima[q * kRowBlocks + blockIdx.x] = block_top;
+    }
   }
 }
 
@@ -134,38 +158,45 @@ __global__ void __launch_bounds__(kThreads)
                          const float* __restrict__ maxima, float* __restrict__ planes,
                          double* __restrict__ energy) {
   __shared__ int exponent_shared;
-  const int64_t q = blockIdx.y;
-  if (threadIdx.x == 0) {
-    float top = 0.0f;
-    for (int k = 0; k < kRowBlocks; ++k) top = fmaxf(top, maxima[q * kRowBlocks + k]);
-    const int e = math::plane_scale_exponent(static_cast<double>(top), d.rows * d.cols);
-    exponent_shared = e;
-    if (blockIdx.x == 0) energy[q] = ldexp(partial_sum(squares, q), -2 * e);
+  for (int64_t q = blockIdx.y; q < d.planes; q += gridDim.y) {
+    if (threadIdx.x == 0) {
+      float top = 0.0f;
+      for (int64_t k = 0; k < d.row_blocks; ++k) top = fmaxf(top, maxima[q * kRowBlocks + k]);
+      const int e = math::plane_scale_exponent(static_cast<double>(top), d.rows * d.cols);
+      exponent_shared = e;
+      if (blockIdx.x == 0) energy[q] = ldexp(partial_sum(d, squares, q), -2 * e);
+    }
+    __syncthreads();
+    const int e = exponent_shared;
+    if (e != 0) {
+      const float scale = ldexpf(1.0f, -e);
+      float* out = planes + q * d.plane_floats;
+      for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x)
+        for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x)
+          out[fft_position(d, y, x)] *= scale;
+    }
+    __syncthreads();  // every thread has read exponent_shared before the next plane's
   }
-  __syncthreads();
-  const int e = exponent_shared;
-  if (e == 0) return;
-  const float scale = ldexpf(1.0f, -e);
-  float* out = planes + q * d.plane_floats;
-  for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x)
-    for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x) out[fft_position(d, y, x)] *= scale;
 }
 
 // ----------------------------------------------------------- cross power
 
 __global__ void __launch_bounds__(kThreads)
     cross_power_kernel(const float2* __restrict__ reference, float2* __restrict__ spectra,
-                       float2* __restrict__ copy, int64_t frame_complex, bool phase) {
-  const int64_t frame_base = static_cast<int64_t>(blockIdx.y) * frame_complex;
+                       float2* __restrict__ copy, int64_t frame_complex, int64_t frames,
+                       bool phase) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < frame_complex;
-       i += stride) {
-    const float2 r = reference[i];
-    const float2 m = spectra[frame_base + i];
-    float re, im;
-    math::cross_power(r.x, r.y, m.x, m.y, phase, &re, &im);
-    spectra[frame_base + i] = make_float2(re, im);
-    if (copy != nullptr) copy[frame_base + i] = make_float2(re, im);
+  for (int64_t f = blockIdx.y; f < frames; f += gridDim.y) {
+    const int64_t frame_base = f * frame_complex;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < frame_complex;
+         i += stride) {
+      const float2 r = reference[i];
+      const float2 m = spectra[frame_base + i];
+      float re, im;
+      math::cross_power(r.x, r.y, m.x, m.y, phase, &re, &im);
+      spectra[frame_base + i] = make_float2(re, im);
+      if (copy != nullptr) copy[frame_base + i] = make_float2(re, im);
+    }
   }
 }
 
@@ -180,19 +211,46 @@ __global__ void zero_dc_kernel(float2* __restrict__ spectra, float2* __restrict_
 
 // ------------------------------------------------------------ peak search
 
-// |correlation| in the padded layout; the padding columns read as -1 so they
-// never win (magnitudes are >= 0).
-struct PaddedMagnitude {
-  const float* base;
-  int pitch;
-  int cols;
-  __host__ __device__ float operator()(int i) const {
-    return i % pitch < cols ? fabsf(base[i]) : -1.0f;
+// The tie rule of CUB's segmented ArgMax (its ArgMax operator): the
+// larger value wins, and of equal values the smaller key, so the first
+// maximum in index order.
+struct FirstPeak {
+  __device__ PeakPair operator()(const PeakPair& a, const PeakPair& b) const {
+    return (b.value > a.value || (a.value == b.value && b.key < a.key)) ? b : a;
   }
 };
 
-using MagnitudeIterator =
-    thrust::transform_iterator<PaddedMagnitude, thrust::counting_iterator<int>>;
+// Segmented arg-max of |correlation| in the padded layout: block s covers
+// floats [offsets[s], offsets[s + 1]) of `base` (one block per segment,
+// grid.x = the segment count) and writes the segment's first maximum, its
+// key relative to offsets[s], to pairs[s]. The padding columns
+// (index % pitch >= fft_cols; segments start at row boundaries and offsets
+// are relative to a plane boundary) read as -1 so they never win
+// (magnitudes are >= 0). Thread t scans indices begin + t, begin + t +
+// kThreads, ... in increasing order, replacing only on FirstPeak; then
+// block_reduce folds the threads' pairs with FirstPeak. Since FirstPeak picks
+// the maximum of a total order (value, then smaller key), the result is the
+// segment's first maximum whatever the folding order, as CUB's.
+__global__ void __launch_bounds__(kThreads)
+    peak_search_kernel(const float* __restrict__ base, const int* __restrict__ offsets, Dims d,
+                       PeakPair* __restrict__ pairs) {
+  __shared__ PeakPair shared[kThreads];
+  const int64_t s = blockIdx.x;
+  const int64_t begin = offsets[s];
+  const int64_t end = offsets[s + 1];
+  // A thread without elements holds a pair that never wins against one
+  // (segments are never empty, so the block's result is an element).
+  PeakPair best{INT_MAX, -FLT_MAX};
+  bool first = true;
+  for (int64_t i = begin + threadIdx.x; i < end; i += kThreads) {
+    const float value = i % d.pitch < d.fft_cols ? fabsf(base[i]) : -1.0f;
+    const PeakPair candidate{static_cast<int>(i - begin), value};
+    best = first ? candidate : FirstPeak()(best, candidate);
+    first = false;
+  }
+  best = block_reduce<kThreads>(best, FirstPeak(), shared);
+  if (threadIdx.x == 0) pairs[s] = best;
+}
 
 // Writes one plane's result from its shift on the FFT grid and the
 // magnitude of the correlation there (steps 6 and 7, and the constant-plane
@@ -215,8 +273,8 @@ __device__ inline void write_result(const Dims& d, const Peak& peak, double shif
               : math::xcorr_confidence(magnitude, count, peak.reference_energy, peak.moving_energy);
 }
 
-__global__ void finalize_peaks_kernel(const PeakPair* __restrict__ partials, int64_t planes,
-                                      Dims d, int64_t rows_per_segment, int64_t segments,
+__global__ void finalize_peaks_kernel(const PeakPair* __restrict__ partials, int64_t planes, Dims d,
+                                      int64_t rows_per_segment, int64_t segments,
                                       const double* __restrict__ energy,
                                       const double* __restrict__ reference_energy,
                                       Peak* __restrict__ peaks) {
@@ -268,130 +326,149 @@ __device__ inline float2 full_spectrum(const float2* half_spectrum, const Dims& 
 
 // Twiddles of both axes for every plane of the group: entry (u, k) of an
 // axis of n samples is exp(+2 pi i f_k (shift + (u - dftshift) / upsample)),
-// f_k the k-th frequency of numpy's fftfreq(n).
+// f_k the k-th frequency of numpy's fftfreq(n). Planes along grid.y, strided
+// by gridDim.y.
 __global__ void __launch_bounds__(kThreads)
-    twiddle_kernel(const Peak* __restrict__ peaks, Dims d, float2* __restrict__ col_twiddles,
-                   float2* __restrict__ row_twiddles) {
-  const int64_t g = blockIdx.y;
-  const Peak peak = peaks[g];
+    twiddle_kernel(const Peak* __restrict__ peaks, int64_t planes, Dims d,
+                   float2* __restrict__ col_twiddles, float2* __restrict__ row_twiddles) {
   const int64_t col_entries = d.region * d.fft_cols;
   const int64_t total = col_entries + d.region * d.fft_rows;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-       i += stride) {
-    double re, im;
-    if (i < col_entries) {
-      const int64_t u = i / d.fft_cols;
-      const int64_t k = i % d.fft_cols;
-      const int64_t m = math::upsampled_sample_index(u, peak.shift_col, d.upsample, d.dftshift);
-      math::dft_twiddle(m, math::signed_frequency(k, d.fft_cols), d.fft_cols, d.upsample, &re,
-                        &im);
-      col_twiddles[g * col_entries + i] = make_float2(static_cast<float>(re), static_cast<float>(im));
-    } else {
-      const int64_t j = i - col_entries;
-      const int64_t v = j / d.fft_rows;
-      const int64_t k = j % d.fft_rows;
-      const int64_t m = math::upsampled_sample_index(v, peak.shift_row, d.upsample, d.dftshift);
-      math::dft_twiddle(m, math::signed_frequency(k, d.fft_rows), d.fft_rows, d.upsample, &re,
-                        &im);
-      row_twiddles[g * d.region * d.fft_rows + j] =
-          make_float2(static_cast<float>(re), static_cast<float>(im));
+  for (int64_t g = blockIdx.y; g < planes; g += gridDim.y) {
+    const Peak peak = peaks[g];
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+         i += stride) {
+      double re, im;
+      if (i < col_entries) {
+        const int64_t u = i / d.fft_cols;
+        const int64_t k = i % d.fft_cols;
+        const int64_t m = math::upsampled_sample_index(u, peak.shift_col, d.upsample, d.dftshift);
+        math::dft_twiddle(m, math::signed_frequency(k, d.fft_cols), d.fft_cols, d.upsample, &re,
+                          &im);
+        col_twiddles[g * col_entries + i] =
+            make_float2(static_cast<float>(re), static_cast<float>(im));
+      } else {
+        const int64_t j = i - col_entries;
+        const int64_t v = j / d.fft_rows;
+        const int64_t k = j % d.fft_rows;
+        const int64_t m = math::upsampled_sample_index(v, peak.shift_row, d.upsample, d.dftshift);
+        math::dft_twiddle(m, math::signed_frequency(k, d.fft_rows), d.fft_rows, d.upsample, &re,
+                          &im);
+        row_twiddles[g * d.region * d.fft_rows + j] =
+            make_float2(static_cast<float>(re), static_cast<float>(im));
+      }
     }
   }
 }
 
 // stage[g][y][u] = sum over x of X[y, x] * col_twiddle[u][x]: a complex
 // matrix product tiled through shared memory; float products summed per
-// tile, the tiles accumulated in double.
-__global__ void __launch_bounds__(kTileThreads * kTileThreads)
-    upsample_cols_kernel(const float2* __restrict__ spectra, Dims d,
+// tile, the tiles accumulated in double. One block computes a kTile x kTile
+// tile (kTile rows y, kTile region indices u) of a plane at a time: region
+// tiles along grid.x, row tiles along grid.y, planes along grid.z, each
+// strided by its grid extent (a tall plane has more row tiles than grid.y
+// allows). The loop bounds are the same for every thread of the block, so
+// every thread reaches every barrier; each tile ends with a barrier, so the
+// next tile may refill the shared arrays.
+__global__ void __launch_bounds__(kTileThreads* kTileThreads)
+    upsample_cols_kernel(const float2* __restrict__ spectra, int64_t planes, Dims d,
                          const float2* __restrict__ col_twiddles, float2* __restrict__ stage) {
   __shared__ float2 xs[kTile][kTile + 1];  // [row][column]
   __shared__ float2 es[kTile][kTile + 1];  // [column][region index]
-  const int64_t g = blockIdx.z;
-  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kTile;
-  const int64_t y0 = static_cast<int64_t>(blockIdx.y) * kTile;
-  const float2* spectrum = spectra + g * (d.plane_floats / 2);
-  const float2* twiddles = col_twiddles + g * d.region * d.fft_cols;
+  const int64_t region_tiles = (d.region + kTile - 1) / kTile;
+  const int64_t row_tiles = (d.fft_rows + kTile - 1) / kTile;
   const int tx = threadIdx.x;
   const int ty = threadIdx.y;
   const int tid = ty * kTileThreads + tx;
-  double acc_re[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
-  double acc_im[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
-  for (int64_t x0 = 0; x0 < d.fft_cols; x0 += kTile) {
-    for (int l = tid; l < kTile * kTile; l += kTileThreads * kTileThreads) {
-      const int r = l / kTile;
-      const int c = l % kTile;
-      const int64_t x = x0 + c;
-      const int64_t y = y0 + r;
-      const int64_t u = u0 + r;
-      xs[r][c] = (y < d.fft_rows && x < d.fft_cols) ? full_spectrum(spectrum, d, y, x)
-                                                     : make_float2(0.0f, 0.0f);
-      es[c][r] = (u < d.region && x < d.fft_cols) ? twiddles[u * d.fft_cols + x]
-                                                   : make_float2(0.0f, 0.0f);
-    }
-    __syncthreads();
-    float part_re[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
-    float part_im[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+  for (int64_t g = blockIdx.z; g < planes; g += gridDim.z) {
+    const float2* spectrum = spectra + g * (d.plane_floats / 2);
+    const float2* twiddles = col_twiddles + g * d.region * d.fft_cols;
+    for (int64_t row_tile = blockIdx.y; row_tile < row_tiles; row_tile += gridDim.y) {
+      const int64_t y0 = row_tile * kTile;
+      for (int64_t region_tile = blockIdx.x; region_tile < region_tiles; region_tile += gridDim.x) {
+        const int64_t u0 = region_tile * kTile;
+        double acc_re[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
+        double acc_im[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
+        for (int64_t x0 = 0; x0 < d.fft_cols; x0 += kTile) {
+          for (int l = tid; l < kTile * kTile; l += kTileThreads * kTileThreads) {
+            const int r = l / kTile;
+            const int c = l % kTile;
+            const int64_t x = x0 + c;
+            const int64_t y = y0 + r;
+            const int64_t u = u0 + r;
+            xs[r][c] = (y < d.fft_rows && x < d.fft_cols) ? full_spectrum(spectrum, d, y, x)
+                                                          : make_float2(0.0f, 0.0f);
+            es[c][r] = (u < d.region && x < d.fft_cols) ? twiddles[u * d.fft_cols + x]
+                                                        : make_float2(0.0f, 0.0f);
+          }
+          __syncthreads();
+          float part_re[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+          float part_im[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
 #pragma unroll 8
-    for (int k = 0; k < kTile; ++k) {
-      const float2 a[2] = {xs[ty][k], xs[ty + kTileThreads][k]};
-      const float2 e[2] = {es[k][tx], es[k][tx + kTileThreads]};
+          for (int k = 0; k < kTile; ++k) {
+            const float2 a[2] = {xs[ty][k], xs[ty + kTileThreads][k]};
+            const float2 e[2] = {es[k][tx], es[k][tx + kTileThreads]};
 #pragma unroll
-      for (int i = 0; i < 2; ++i)
+            for (int i = 0; i < 2; ++i)
 #pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          part_re[i][j] += a[i].x * e[j].x - a[i].y * e[j].y;
-          part_im[i][j] += a[i].x * e[j].y + a[i].y * e[j].x;
+              for (int j = 0; j < 2; ++j) {
+                part_re[i][j] += a[i].x * e[j].x - a[i].y * e[j].y;
+                part_im[i][j] += a[i].x * e[j].y + a[i].y * e[j].x;
+              }
+          }
+#pragma unroll
+          for (int i = 0; i < 2; ++i)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              acc_re[i][j] += part_re[i][j];
+              acc_im[i][j] += part_im[i][j];
+            }
+          __syncthreads();
         }
-    }
 #pragma unroll
-    for (int i = 0; i < 2; ++i)
+        for (int i = 0; i < 2; ++i)
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        acc_re[i][j] += part_re[i][j];
-        acc_im[i][j] += part_im[i][j];
+          for (int j = 0; j < 2; ++j) {
+            const int64_t y = y0 + ty + i * kTileThreads;
+            const int64_t u = u0 + tx + j * kTileThreads;
+            if (y < d.fft_rows && u < d.region)
+              stage[(g * d.fft_rows + y) * d.region + u] =
+                  make_float2(static_cast<float>(acc_re[i][j]), static_cast<float>(acc_im[i][j]));
+          }
       }
-    __syncthreads();
-  }
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int64_t y = y0 + ty + i * kTileThreads;
-      const int64_t u = u0 + tx + j * kTileThreads;
-      if (y < d.fft_rows && u < d.region)
-        stage[(g * d.fft_rows + y) * d.region + u] =
-            make_float2(static_cast<float>(acc_re[i][j]), static_cast<float>(acc_im[i][j]));
     }
+  }
 }
 
 // magnitude[g][v][u] = |sum over y of row_twiddle[v][y] * stage[g][y][u]|^2
 // (compared squared, as the CPU backend does; the root is taken once).
+// Region rows v along grid.x and planes along grid.y, strided by gridDim.
 __global__ void __launch_bounds__(128)
     upsample_rows_kernel(const float2* __restrict__ stage, const float2* __restrict__ row_twiddles,
-                         Dims d, double* __restrict__ magnitude) {
-  const int64_t g = blockIdx.y;
-  const int64_t v = blockIdx.x;
-  const float2* twiddles = row_twiddles + (g * d.region + v) * d.fft_rows;
-  const float2* column_base = stage + g * d.fft_rows * d.region;
-  for (int64_t u = threadIdx.x; u < d.region; u += blockDim.x) {
-    double re = 0.0;
-    double im = 0.0;
-    for (int64_t y0 = 0; y0 < d.fft_rows; y0 += kTile) {
-      const int64_t y1 = y0 + kTile < d.fft_rows ? y0 + kTile : d.fft_rows;
-      float part_re = 0.0f;
-      float part_im = 0.0f;
-      for (int64_t y = y0; y < y1; ++y) {
-        const float2 e = twiddles[y];
-        const float2 a = column_base[y * d.region + u];
-        part_re += e.x * a.x - e.y * a.y;
-        part_im += e.x * a.y + e.y * a.x;
+                         int64_t planes, Dims d, double* __restrict__ magnitude) {
+  for (int64_t g = blockIdx.y; g < planes; g += gridDim.y) {
+    const float2* column_base = stage + g * d.fft_rows * d.region;
+    for (int64_t v = blockIdx.x; v < d.region; v += gridDim.x) {
+      const float2* twiddles = row_twiddles + (g * d.region + v) * d.fft_rows;
+      for (int64_t u = threadIdx.x; u < d.region; u += blockDim.x) {
+        double re = 0.0;
+        double im = 0.0;
+        for (int64_t y0 = 0; y0 < d.fft_rows; y0 += kTile) {
+          const int64_t y1 = y0 + kTile < d.fft_rows ? y0 + kTile : d.fft_rows;
+          float part_re = 0.0f;
+          float part_im = 0.0f;
+          for (int64_t y = y0; y < y1; ++y) {
+            const float2 e = twiddles[y];
+            const float2 a = column_base[y * d.region + u];
+            part_re += e.x * a.x - e.y * a.y;
+            part_im += e.x * a.y + e.y * a.x;
+          }
+          re += part_re;
+          im += part_im;
+        }
+        magnitude[(g * d.region + v) * d.region + u] = re * re + im * im;
       }
-      re += part_re;
-      im += part_im;
     }
-    magnitude[(g * d.region + v) * d.region + u] = re * re + im * im;
   }
 }
 
@@ -407,40 +484,44 @@ struct FirstMax {
   }
 };
 
+// One block per plane of the group (grid.x, strided by gridDim.x): the
+// first maximum of the plane's region x region squared magnitudes.
 __global__ void __launch_bounds__(kThreads)
     upsample_peak_kernel(const double* __restrict__ magnitude, const Peak* __restrict__ peaks,
-                         Dims d, PlaneShift* __restrict__ results) {
-  using Reduce = cub::BlockReduce<IndexedMax, kThreads>;
-  __shared__ typename Reduce::TempStorage temp;
-  const int64_t g = blockIdx.x;
+                         int64_t planes, Dims d, PlaneShift* __restrict__ results) {
+  __shared__ IndexedMax shared[kThreads];
   const int64_t count = d.region * d.region;
-  const double* values = magnitude + g * count;
-  IndexedMax best{-1.0, count};
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
-    if (values[i] > best.value) best = IndexedMax{values[i], i};
-  best = Reduce(temp).Reduce(best, FirstMax());
-  if (threadIdx.x != 0) return;
-  const Peak peak = peaks[g];
-  const int64_t v = best.index / d.region;
-  const int64_t u = best.index % d.region;
-  const double shift_row = math::refined_shift(peak.shift_row, v, d.dftshift, d.upsample);
-  const double shift_col = math::refined_shift(peak.shift_col, u, d.dftshift, d.upsample);
-  write_result(d, peak, shift_row, shift_col, sqrt(best.value), results + g);
+  for (int64_t g = blockIdx.x; g < planes; g += gridDim.x) {
+    const double* values = magnitude + g * count;
+    IndexedMax best{-1.0, count};
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
+      if (values[i] > best.value) best = IndexedMax{values[i], i};
+    best = block_reduce<kThreads>(best, FirstMax(), shared);
+    if (threadIdx.x == 0) {
+      const Peak peak = peaks[g];
+      const int64_t v = best.index / d.region;
+      const int64_t u = best.index % d.region;
+      const double shift_row = math::refined_shift(peak.shift_row, v, d.dftshift, d.upsample);
+      const double shift_col = math::refined_shift(peak.shift_col, u, d.dftshift, d.upsample);
+      write_result(d, peak, shift_row, shift_col, sqrt(best.value), results + g);
+    }
+  }
 }
 
 template <class T>
 void launch_center(const T* frame, const Dims& d, const double* row_window,
                    const double* col_window, const FramePartials& partials, float* planes,
                    double* energy, cudaStream_t stream) {
-  const dim3 grid(kRowBlocks, static_cast<unsigned>(d.planes));
-  plane_sums_kernel<T><<<grid, kThreads, 0, stream>>>(frame, d, partials.sums);
-  check_launch("launching the plane-sum kernel");
-  center_kernel<T><<<grid, kThreads, 0, stream>>>(frame, d, row_window, col_window, partials.sums,
-                                                  planes, partials.squares, partials.maxima);
-  check_launch("launching the plane-centring kernel");
-  finish_planes_kernel<<<grid, kThreads, 0, stream>>>(d, partials.squares, partials.maxima,
-                                                      planes, energy);
-  check_launch("launching the plane-rescaling kernel");
+  const dim3 grid(static_cast<unsigned>(d.row_blocks), grid_extent(d.planes, kMaxGridYZ));
+  check_cuda(launch_kernel(&plane_sums_kernel<T>, grid, dim3(kThreads), 0, stream, frame, d,
+                           partials.sums),
+             "launching the plane-sum kernel");
+  check_cuda(launch_kernel(&center_kernel<T>, grid, dim3(kThreads), 0, stream, frame, d, row_window,
+                           col_window, partials.sums, planes, partials.squares, partials.maxima),
+             "launching the plane-centring kernel");
+  check_cuda(launch_kernel(&finish_planes_kernel, grid, dim3(kThreads), 0, stream, d,
+                           partials.squares, partials.maxima, planes, energy),
+             "launching the plane-rescaling kernel");
 }
 
 int blocks_for(int64_t items, int threads) {
@@ -471,6 +552,7 @@ Dims make_dims(const AlignGeometry& g) {
   d.upsample = g.upsample;
   d.region = math::upsampled_region_size(g.upsample);
   d.dftshift = math::upsampled_dftshift(d.region);
+  d.row_blocks = std::min<int64_t>(kRowBlocks, d.rows);
   return d;
 }
 
@@ -487,8 +569,8 @@ int64_t peak_segments_per_plane(const Dims& d) {
 
 void check_supported(const Dims& d) {
   if (d.planes > 65535)
-    fail(PTP_ERROR_UNSUPPORTED, "the GPU backend handles at most 65535 planes per frame, not " +
-                                    std::to_string(d.planes));
+    fail(PTP_ERROR_UNSUPPORTED,
+         "the GPU backend handles at most 65535 planes per frame, not " + std::to_string(d.planes));
   if (d.plane_floats >= INT_MAX)
     fail(PTP_ERROR_UNSUPPORTED,
          "a colour plane of " + std::to_string(d.rows) + " x " + std::to_string(d.cols) +
@@ -500,18 +582,14 @@ PeakSearch make_peak_search(const Dims& d, int64_t max_planes) {
   PeakSearch s{};
   s.rows_per_segment = rows_per_segment(d);
   s.segments_per_plane = peak_segments_per_plane(d);
-  s.planes_per_call = std::max<int64_t>(1, std::min<int64_t>(max_planes, (INT_MAX - 1) / d.plane_floats));
+  s.planes_per_call =
+      std::max<int64_t>(1, std::min<int64_t>(max_planes, (INT_MAX - 1) / d.plane_floats));
   const int64_t segments = s.planes_per_call * s.segments_per_plane;
   if (segments >= INT_MAX) fail(PTP_ERROR_INTERNAL, "too many peak-search segments");
-  size_t bytes = 0;
-  const MagnitudeIterator in(thrust::counting_iterator<int>(0),
-                             PaddedMagnitude{nullptr, static_cast<int>(d.pitch),
-                                             static_cast<int>(d.fft_cols)});
-  const int* no_offsets = nullptr;  // a size query reads no offsets
-  check_cuda(cub::DeviceSegmentedReduce::ArgMax(nullptr, bytes, in, static_cast<PeakPair*>(nullptr),
-                                                 segments, no_offsets, no_offsets),
-             "sizing the peak search");
-  s.temp_bytes = std::max<size_t>(bytes, 1);
+  // One block per segment: grid.x (at most 2^31 - 1) holds them all.
+  // peak_search_kernel needs no temporary storage; 1 byte keeps the
+  // caller's buffer a valid allocation.
+  s.temp_bytes = 1;
   return s;
 }
 
@@ -559,55 +637,57 @@ void center_frame(const void* frame, const Dims& d, const double* row_window,
                   energy, stream);
 }
 
-void cross_power(const float* reference, float* spectra, float* copy, int64_t frames,
-                 const Dims& d, cudaStream_t stream) {
+void cross_power(const float* reference, float* spectra, float* copy, int64_t frames, const Dims& d,
+                 cudaStream_t stream) {
   const int64_t frame_complex = d.planes * d.plane_floats / 2;
   const dim3 grid(static_cast<unsigned>(grid_blocks(frame_complex, kThreads)),
-                  static_cast<unsigned>(frames));
-  cross_power_kernel<<<grid, kThreads, 0, stream>>>(
-      reinterpret_cast<const float2*>(reference), reinterpret_cast<float2*>(spectra),
-      reinterpret_cast<float2*>(copy), frame_complex, d.phase);
-  check_launch("launching the cross-power kernel");
+                  grid_extent(frames, kMaxGridYZ));
+  check_cuda(
+      launch_kernel(&cross_power_kernel, grid, dim3(kThreads), 0, stream,
+                    reinterpret_cast<const float2*>(reference), reinterpret_cast<float2*>(spectra),
+                    reinterpret_cast<float2*>(copy), frame_complex, frames, d.phase),
+      "launching the cross-power kernel");
   if (math::zero_dc_bin(d.hann)) {
     const int64_t planes = frames * d.planes;
-    zero_dc_kernel<<<blocks_for(planes, 128), 128, 0, stream>>>(
-        reinterpret_cast<float2*>(spectra), reinterpret_cast<float2*>(copy), planes,
-        d.plane_floats / 2);
-    check_launch("launching the DC-bin kernel");
+    check_cuda(launch_kernel(&zero_dc_kernel, dim3(blocks_for(planes, 128)), dim3(128), 0, stream,
+                             reinterpret_cast<float2*>(spectra), reinterpret_cast<float2*>(copy),
+                             planes, d.plane_floats / 2),
+               "launching the DC-bin kernel");
   }
 }
 
 void find_peaks(const float* correlation, int64_t planes, const Dims& d, const PeakSearch& s,
-                const int* offsets, void* partials, void* temp, const double* energy,
-                const double* reference_energy, Peak* peaks, cudaStream_t stream) {
+                const int* offsets, void* partials, void* /*temp: none needed*/,
+                const double* energy, const double* reference_energy, Peak* peaks,
+                cudaStream_t stream) {
   auto* pairs = static_cast<PeakPair*>(partials);
+  // Launches of at most planes_per_call planes: the offsets (ints) are
+  // relative to the group's first plane.
   for (int64_t p0 = 0; p0 < planes; p0 += s.planes_per_call) {
     const int64_t count = std::min(s.planes_per_call, planes - p0);
-    const MagnitudeIterator in(
-        thrust::counting_iterator<int>(0),
-        PaddedMagnitude{correlation + p0 * d.plane_floats, static_cast<int>(d.pitch),
-                        static_cast<int>(d.fft_cols)});
-    size_t bytes = s.temp_bytes;
-    check_cuda(cub::DeviceSegmentedReduce::ArgMax(temp, bytes, in, pairs + p0 * s.segments_per_plane,
-                                                   count * s.segments_per_plane, offsets,
-                                                   offsets + 1, stream),
-               "the segmented arg-max of the correlations");
+    const int64_t segments = count * s.segments_per_plane;  // < INT_MAX (make_peak_search)
+    check_cuda(launch_kernel(&peak_search_kernel, dim3(static_cast<unsigned>(segments)),
+                             dim3(kThreads), 0, stream, correlation + p0 * d.plane_floats, offsets,
+                             d, pairs + p0 * s.segments_per_plane),
+               "launching the peak-search kernel");
   }
-  finalize_peaks_kernel<<<blocks_for(planes, 128), 128, 0, stream>>>(
-      pairs, planes, d, s.rows_per_segment, s.segments_per_plane, energy, reference_energy, peaks);
-  check_launch("launching the peak kernel");
+  check_cuda(launch_kernel(&finalize_peaks_kernel, dim3(blocks_for(planes, 128)), dim3(128), 0,
+                           stream, pairs, planes, d, s.rows_per_segment, s.segments_per_plane,
+                           energy, reference_energy, peaks),
+             "launching the peak kernel");
 }
 
 void integer_results(const Peak* peaks, int64_t planes, const Dims& d, PlaneShift* results,
                      cudaStream_t stream) {
-  integer_results_kernel<<<blocks_for(planes, 128), 128, 0, stream>>>(peaks, planes, d, results);
-  check_launch("launching the result kernel");
+  check_cuda(launch_kernel(&integer_results_kernel, dim3(blocks_for(planes, 128)), dim3(128), 0,
+                           stream, peaks, planes, d, results),
+             "launching the result kernel");
 }
 
 size_t upsample_scratch_bytes(const Dims& d, int64_t planes) {
   const auto complex_bytes = [&](int64_t a, int64_t b, const char* what) {
-    return static_cast<size_t>(checked_mul(checked_mul(checked_mul(planes, a, what), b, what),
-                                           8, what));
+    return static_cast<size_t>(
+        checked_mul(checked_mul(checked_mul(planes, a, what), b, what), 8, what));
   };
   const char* what = "the upsampled-DFT scratch size";
   return align_up(complex_bytes(d.region, d.fft_cols, what)) +
@@ -634,23 +714,28 @@ void upsampled_results(const float* spectra, const Peak* peaks, int64_t planes, 
   auto* col_twiddles = reinterpret_cast<float2*>(scratch.col_twiddles);
   auto* row_twiddles = reinterpret_cast<float2*>(scratch.row_twiddles);
   auto* stage = reinterpret_cast<float2*>(scratch.stage);
+  // Every grid extent is capped at its axis's limit; the kernels stride
+  // over the rest (e.g. the row tiles of a plane over 2^21 rows tall).
   const int64_t entries = d.region * (d.fft_cols + d.fft_rows);
-  twiddle_kernel<<<dim3(static_cast<unsigned>(grid_blocks(entries, kThreads)),
-                        static_cast<unsigned>(planes)),
-                   kThreads, 0, stream>>>(peaks, d, col_twiddles, row_twiddles);
-  check_launch("launching the twiddle kernel");
-  const dim3 tiles(static_cast<unsigned>((d.region + kTile - 1) / kTile),
-                   static_cast<unsigned>((d.fft_rows + kTile - 1) / kTile),
-                   static_cast<unsigned>(planes));
-  upsample_cols_kernel<<<tiles, dim3(kTileThreads, kTileThreads), 0, stream>>>(
-      reinterpret_cast<const float2*>(spectra), d, col_twiddles, stage);
-  check_launch("launching the upsampled DFT (columns)");
-  upsample_rows_kernel<<<dim3(static_cast<unsigned>(d.region), static_cast<unsigned>(planes)), 128,
-                         0, stream>>>(stage, row_twiddles, d, scratch.magnitude);
-  check_launch("launching the upsampled DFT (rows)");
-  upsample_peak_kernel<<<static_cast<unsigned>(planes), kThreads, 0, stream>>>(scratch.magnitude,
-                                                                               peaks, d, results);
-  check_launch("launching the upsampled peak kernel");
+  check_cuda(launch_kernel(&twiddle_kernel,
+                           dim3(static_cast<unsigned>(grid_blocks(entries, kThreads)),
+                                grid_extent(planes, kMaxGridYZ)),
+                           dim3(kThreads), 0, stream, peaks, planes, d, col_twiddles, row_twiddles),
+             "launching the twiddle kernel");
+  const dim3 tiles(grid_extent((d.region + kTile - 1) / kTile, kMaxGridX),
+                   grid_extent((d.fft_rows + kTile - 1) / kTile, kMaxGridYZ),
+                   grid_extent(planes, kMaxGridYZ));
+  check_cuda(
+      launch_kernel(&upsample_cols_kernel, tiles, dim3(kTileThreads, kTileThreads), 0, stream,
+                    reinterpret_cast<const float2*>(spectra), planes, d, col_twiddles, stage),
+      "launching the upsampled DFT (columns)");
+  check_cuda(launch_kernel(&upsample_rows_kernel,
+                           dim3(grid_extent(d.region, kMaxGridX), grid_extent(planes, kMaxGridYZ)),
+                           dim3(128), 0, stream, stage, row_twiddles, planes, d, scratch.magnitude),
+             "launching the upsampled DFT (rows)");
+  check_cuda(launch_kernel(&upsample_peak_kernel, dim3(grid_extent(planes, kMaxGridX)),
+                           dim3(kThreads), 0, stream, scratch.magnitude, peaks, planes, d, results),
+             "launching the upsampled peak kernel");
 }
 
 }  // namespace ptychopatch::impl::gpu::align

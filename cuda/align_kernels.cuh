@@ -52,14 +52,17 @@ struct Dims {
   int64_t upsample;  // >= 1
   int64_t region;    // ceil(1.5 * upsample): side of the upsampled DFT region
   int64_t dftshift;  // region / 2 (truncated): the region's centre
+  // Blocks per plane of the plane kernels: min(kRowBlocks, rows), a function
+  // of the geometry alone, so the partial sums (and every result) are the
+  // same on every device; no block is launched without a row to read.
+  int64_t row_blocks;
 };
 
 Dims make_dims(const AlignGeometry& geometry);
 
 // Throws PTP_ERROR_UNSUPPORTED for geometries this backend does not handle
-// (more than 65535 planes: one grid row per plane; a padded plane of 2^31
-// values or more: CUB's int offsets), so that the plan falls back to the
-// CPU.
+// (more than 65535 planes per frame; a padded plane of 2^31 values or more:
+// the peak search's int offsets), so that the plan falls back to the CPU.
 void check_supported(const Dims& d);
 
 // A plane's integer peak (FFT grid, wrapped to signed shifts), its
@@ -75,13 +78,14 @@ struct Peak {
 
 // Sub-segments of the peak search: each plane is cut into chunks of whole
 // FFT rows so that the segmented arg-max has enough segments to fill the
-// device; offsets are in floats of the padded layout, relative to a group of
-// planes starting at a plane boundary, and fit in int (CUB's offset type).
+// device (one block per segment); offsets are in floats of the padded
+// layout, relative to a group of planes starting at a plane boundary, and fit
+// in int.
 struct PeakSearch {
   int64_t rows_per_segment;
   int64_t segments_per_plane;
-  int64_t planes_per_call;  // planes one CUB call may cover (int offsets)
-  size_t temp_bytes;        // CUB temporary storage for one call
+  int64_t planes_per_call;  // planes one arg-max launch may cover (int offsets)
+  size_t temp_bytes;        // temporary storage of one launch (1: none is needed)
 };
 
 PeakSearch make_peak_search(const Dims& d, int64_t max_planes);
@@ -118,8 +122,8 @@ void center_frame(const void* frame, const Dims& d, const double* row_window,
 // cross-power spectra with the reference's, normalised when d.phase, the DC
 // bin zeroed without a window (math::zero_dc_bin); also writes them to
 // `copy` when it is not null.
-void cross_power(const float* reference, float* spectra, float* copy, int64_t frames,
-                 const Dims& d, cudaStream_t stream);
+void cross_power(const float* reference, float* spectra, float* copy, int64_t frames, const Dims& d,
+                 cudaStream_t stream);
 
 // Arg-max of |correlation| over each of `planes` planes (in the padded real
 // layout after the inverse transform) into peaks[0..planes): the wrapped
@@ -130,7 +134,7 @@ void find_peaks(const float* correlation, int64_t planes, const Dims& d, const P
                 const int* offsets, void* partials, void* temp, const double* energy,
                 const double* reference_energy, Peak* peaks, cudaStream_t stream);
 
-// Host copy of the segment offsets of one CUB call
+// Host copy of the segment offsets of one arg-max launch
 // (planes_per_call * segments_per_plane + 1 ints).
 void peak_offsets(const Dims& d, const PeakSearch& search, int* offsets);
 

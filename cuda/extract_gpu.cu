@@ -21,6 +21,7 @@
 #include "cuda_support.cuh"
 #include "device_guard.cuh"
 #include "extract_kernel.cuh"
+#include "launch.cuh"
 #include "offset_check.cuh"
 #include "offset_upload.cuh"
 #include "workspace.cuh"
@@ -37,13 +38,11 @@ void launch_extract(const float* object, const ExtractGeometry& g, const Offsets
                     int64_t num_patches, float* patches, cudaStream_t stream) {
   const RowTraversal rows = row_traversal(g, num_patches);
   const LaunchShape shape = launch_shape(rows, g.n, multiprocessor_count());
-  if (g.lanes == 2)
-    extract_patches_kernel<2>
-        <<<shape.grid, shape.block, 0, stream>>>(object, g, offsets, rows, patches);
-  else
-    extract_patches_kernel<1>
-        <<<shape.grid, shape.block, 0, stream>>>(object, g, offsets, rows, patches);
-  check_cuda(cudaGetLastError(), "launching the extraction kernel");
+  auto* kernel =
+      g.lanes == 2 ? &extract_patches_kernel<2, Offsets> : &extract_patches_kernel<1, Offsets>;
+  check_cuda(
+      launch_kernel(kernel, shape.grid, shape.block, 0, stream, object, g, offsets, rows, patches),
+      "launching the extraction kernel");
 }
 
 template <class Source>

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "cuda_support.cuh"
+#include "launch.cuh"
 #include "workspace.cuh"
 
 namespace ptychopatch::impl::gpu {
@@ -37,9 +38,10 @@ int64_t first_nonfinite_offset(Workspace& ws, const Offsets& offsets, int64_t nu
   auto* flag_host = ws.flag_host.as<unsigned long long>();
   check_cuda(cudaMemsetAsync(flag, 0xFF, sizeof *flag, stream), "clearing the offset flag");
   constexpr int kThreads = 256;
-  find_nonfinite_offset_kernel<<<grid_blocks(num_patches, kThreads), kThreads, 0, stream>>>(
-      offsets, num_patches, flag);
-  check_cuda(cudaGetLastError(), "launching the offset check");
+  check_cuda(launch_kernel(&find_nonfinite_offset_kernel<Offsets>,
+                           dim3(grid_blocks(num_patches, kThreads)), dim3(kThreads), 0, stream,
+                           offsets, num_patches, flag),
+             "launching the offset check");
   check_cuda(cudaMemcpyAsync(flag_host, flag, sizeof *flag, cudaMemcpyDeviceToHost, stream),
              "reading the offset flag");
   check_cuda(cudaStreamSynchronize(stream), "checking the offsets on the device");

@@ -18,6 +18,7 @@
 #include "cpu/parallel_copy.hpp"
 #include "cuda_support.cuh"
 #include "device_guard.cuh"
+#include "launch.cuh"
 #include "offset_check.cuh"
 #include "offset_upload.cuh"
 #include "reassemble_kernel.cuh"
@@ -34,13 +35,10 @@ void launch_reassemble(const float* patches, const ExtractGeometry& g, const Off
   if (num_patches == 0) return;
   const RowTraversal rows = row_traversal(g, num_patches);
   const LaunchShape shape = launch_shape(rows, g.n, multiprocessor_count());
-  if (g.lanes == 2)
-    reassemble_kernel<2>
-        <<<shape.grid, shape.block, 0, stream>>>(patches, g, offsets, rows, canvas, weights);
-  else
-    reassemble_kernel<1>
-        <<<shape.grid, shape.block, 0, stream>>>(patches, g, offsets, rows, canvas, weights);
-  check_cuda(cudaGetLastError(), "launching the reassembly kernel");
+  auto* kernel = g.lanes == 2 ? &reassemble_kernel<2, Offsets> : &reassemble_kernel<1, Offsets>;
+  check_cuda(launch_kernel(kernel, shape.grid, shape.block, 0, stream, patches, g, offsets, rows,
+                           canvas, weights),
+             "launching the reassembly kernel");
 }
 
 template <class T>
