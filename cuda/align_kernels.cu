@@ -86,10 +86,10 @@ struct MaxOp {
   __device__ float operator()(float a, float b) const { return a > b ? a : b; }
 };
 
-template <class T>
-__global__ void __launch_bounds__(kThreads)
+template <class T, int kBlock>
+__global__ void __launch_bounds__(kBlock)
     plane_sums_kernel(const T* __restrict__ frame, Dims d, double* __restrict__ sums) {
-  __shared__ double shared[kThreads];
+  __shared__ double shared[kBlock];
   for (int64_t q = blockIdx.y; q < d.planes; q += gridDim.y) {
     const T* origin = frame + plane_origin(d, q);
     double acc = 0.0;
@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x)
         acc += load_value(row + x * d.period);
     }
-    const double total = block_reduce<kThreads>(acc, SumOp(), shared);
+    const double total = block_reduce<kBlock>(acc, SumOp(), shared);
     if (threadIdx.x == 0) sums[q * kRowBlocks + blockIdx.x] = total;
   }
 }
@@ -111,14 +111,14 @@ __device__ inline double partial_sum(const Dims& d, const double* partials, int6
   return sum;
 }
 
-template <class T>
-__global__ void __launch_bounds__(kThreads)
+template <class T, int kBlock>
+__global__ void __launch_bounds__(kBlock)
     center_kernel(const T* __restrict__ frame, Dims d, const double* __restrict__ row_window,
                   const double* __restrict__ col_window, const double* __restrict__ sums,
                   float* __restrict__ planes, double* __restrict__ squares,
                   float* __restrict__ maxima) {
-  __shared__ double sum_shared[kThreads];
-  __shared__ float max_shared[kThreads];
+  __shared__ double sum_shared[kBlock];
+  __shared__ float max_shared[kBlock];
   __shared__ double mean_shared;
   for (int64_t q = blockIdx.y; q < d.planes; q += gridDim.y) {
     // mean_shared is rewritten only after the block_reduce barriers below,
@@ -142,8 +142,8 @@ __global__ void __launch_bounds__(kThreads)
         top = fmaxf(top, fabsf(v));
       }
     }
-    const double total = block_reduce<kThreads>(acc, SumOp(), sum_shared);
-    const float block_top = block_reduce<kThreads>(top, MaxOp(), max_shared);
+    const double total = block_reduce<kBlock>(acc, SumOp(), sum_shared);
+    const float block_top = block_reduce<kBlock>(top, MaxOp(), max_shared);
     if (threadIdx.x == 0) {
       squares[q * kRowBlocks + blockIdx.x] = total;
       maxima[q * kRowBlocks + blockIdx.x] = block_top;
@@ -153,7 +153,8 @@ __global__ void __launch_bounds__(kThreads)
 
 // The rescaling of huge planes (math::plane_scale_exponent; a no-op for
 // ordinary data) and each plane's sum of squares after it.
-__global__ void __launch_bounds__(kThreads)
+template <int kBlock>
+__global__ void __launch_bounds__(kBlock)
     finish_planes_kernel(Dims d, const double* __restrict__ squares,
                          const float* __restrict__ maxima, float* __restrict__ planes,
                          double* __restrict__ energy) {
@@ -508,20 +509,38 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Threads per block of the plane kernels: a narrow plane (X-Trans planes
+// of small frames, tests) leaves most of 256 threads idle, each still
+// reaching every barrier; the choice depends on the geometry alone.
+constexpr int kNarrowThreads = 64;
+
+template <class T, int kBlock>
+void launch_center_with(const T* frame, const Dims& d, const double* row_window,
+                        const double* col_window, const FramePartials& partials, float* planes,
+                        double* energy, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(d.row_blocks), grid_extent(d.planes, kMaxGridYZ));
+  check_cuda(launch_kernel(&plane_sums_kernel<T, kBlock>, grid, dim3(kBlock), 0, stream, frame, d,
+                           partials.sums),
+             "launching the plane-sum kernel");
+  check_cuda(
+      launch_kernel(&center_kernel<T, kBlock>, grid, dim3(kBlock), 0, stream, frame, d, row_window,
+                    col_window, partials.sums, planes, partials.squares, partials.maxima),
+      "launching the plane-centring kernel");
+  check_cuda(launch_kernel(&finish_planes_kernel<kBlock>, grid, dim3(kBlock), 0, stream, d,
+                           partials.squares, partials.maxima, planes, energy),
+             "launching the plane-rescaling kernel");
+}
+
 template <class T>
 void launch_center(const T* frame, const Dims& d, const double* row_window,
                    const double* col_window, const FramePartials& partials, float* planes,
                    double* energy, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(d.row_blocks), grid_extent(d.planes, kMaxGridYZ));
-  check_cuda(launch_kernel(&plane_sums_kernel<T>, grid, dim3(kThreads), 0, stream, frame, d,
-                           partials.sums),
-             "launching the plane-sum kernel");
-  check_cuda(launch_kernel(&center_kernel<T>, grid, dim3(kThreads), 0, stream, frame, d, row_window,
-                           col_window, partials.sums, planes, partials.squares, partials.maxima),
-             "launching the plane-centring kernel");
-  check_cuda(launch_kernel(&finish_planes_kernel, grid, dim3(kThreads), 0, stream, d,
-                           partials.squares, partials.maxima, planes, energy),
-             "launching the plane-rescaling kernel");
+  if (d.cols <= kNarrowThreads)
+    launch_center_with<T, kNarrowThreads>(frame, d, row_window, col_window, partials, planes,
+                                          energy, stream);
+  else
+    launch_center_with<T, kThreads>(frame, d, row_window, col_window, partials, planes, energy,
+                                    stream);
 }
 
 int blocks_for(int64_t items, int threads) {

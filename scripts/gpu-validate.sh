@@ -5,12 +5,19 @@
 # time limit, cut to what is left):
 #
 #   environment   nvidia-smi, the device's name, tools, library paths
-#   gpu-tests     every GPU test program (ctest label gpu); none may skip
-#   cpu-tests     every other test, through ctest (paths rewritten first)
+#   gpu-tests     the GPU test program (real CUDA runtime); none may skip
+#   handover      ctest -L gpu hands the emulated-device program's tests over
+#                 to the GPU (tests/cpp/gpu_tests_main.cpp)
+#   cpu-tests     every other test, through ctest (paths rewritten first;
+#                 the installed-package consumer tests excluded: they build
+#                 with the preparing machine's compilers and ninja)
 #   bench-gpu     build-gpu/benchmarks/bench_extract_gpu, 3 repetitions
+#   bench-align   build-gpu/benchmarks/bench_align_gpu (24 and 60 MP scenes
+#                 against the host-to-device copy of their bytes)
 #   torch         benchmarks/grid_sample_torch.py (PyTorch grid_sample)
 #   memcheck      the GPU test programs under compute-sanitizer memcheck
-#   racecheck     ... and racecheck
+#   racecheck     ... racecheck
+#   synccheck     ... and synccheck
 #   bench-cpu     build-gpu/benchmarks/bench_extract_cpu, short
 #   pytest        tests/python on the carried library
 #
@@ -95,7 +102,8 @@ finish() {
   cat "$LOGDIR/summary.txt"
   if [ -n "${OUT:-}" ] && mkdir -p "$OUT" 2>/dev/null; then
     tar -czf "$OUT/gpu-validate-logs.tar.gz" -C "$LOGDIR" . 2>/dev/null
-    for f in summary.txt bench-gpu.log bench_extract_gpu.json torch.log; do
+    for f in summary.txt bench-gpu.log bench_extract_gpu.json bench-align.log bench_align_gpu.json \
+      torch.log; do
       [ -f "$LOGDIR/$f" ] && cp "$LOGDIR/$f" "$OUT/"
     done
     note "logs: $OUT (summary.txt, console.log, gpu-validate-logs.tar.gz, benchmark outputs)"
@@ -274,8 +282,19 @@ for prog in "${GPU_TESTS[@]}"; do
   fi
 done
 
-run_step cpu-tests 120 ctest --test-dir "$BUILD" -LE gpu -j "$(nproc)" --output-on-failure \
-  --timeout 100 --no-tests=error
+# One test through ctest's gpu label: on this machine it must run on the GPU.
+run_step handover 60 env PTYCHOPATCH_GPU_TESTS=auto ctest --test-dir "$BUILD" -L gpu \
+  -R '^Gpu[.]' --output-on-failure --timeout 50 --no-tests=error -V
+if [ "$STEP_RC" -eq 0 ] && grep -q "running the GPU tests on the GPU" "$LOGDIR/handover.log"; then
+  record PASS handover "ctest -L gpu ran on the GPU ($(grep -cE 'Test +#[0-9]+: ' \
+    "$LOGDIR/handover.log") tests, ${STEP_SECS}s)"
+else
+  record FAIL handover "$(status_of): ctest -L gpu did not hand over to the GPU program"
+  tail_log handover 15
+fi
+
+run_step cpu-tests 120 ctest --test-dir "$BUILD" -LE gpu -E '^consumer_' -j "$(nproc)" \
+  --output-on-failure --timeout 100 --no-tests=error
 if [ "$STEP_RC" -eq 0 ]; then
   record PASS cpu-tests "$(grep -E 'tests passed' "$LOGDIR/cpu-tests.log" | tail -n 1) (${STEP_SECS}s)"
 else
@@ -297,6 +316,19 @@ fi
 sed -n '/^(medians where/,$p' "$LOGDIR/bench-gpu.log" | sed 's/^/   | /'
 [ "$STEP_RC" -eq 0 ] || tail_log bench-gpu 15
 
+run_step bench-align 150 "$BUILD/benchmarks/bench_align_gpu" --benchmark_min_time=0.5 \
+  --benchmark_color=false --benchmark_out="$LOGDIR/bench_align_gpu.json" \
+  --benchmark_out_format=json
+if grep -q "no usable CUDA device" "$LOGDIR/bench-align.log"; then
+  record FAIL bench-align "the benchmark found no usable CUDA device"
+elif [ "$STEP_RC" -eq 0 ]; then
+  record PASS bench-align "(${STEP_SECS}s) summary below"
+else
+  record FAIL bench-align "$(status_of) (${STEP_SECS}s)"
+fi
+sed -n '/^scene alignment/,$p' "$LOGDIR/bench-align.log" | sed 's/^/   | /'
+[ "$STEP_RC" -eq 0 ] || tail_log bench-align 15
+
 run_step torch 150 env PYTHONPATH="$REPO/capi/python" PYTHONUNBUFFERED=1 \
   PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" \
   python3 benchmarks/grid_sample_torch.py
@@ -309,7 +341,7 @@ else
 fi
 tail_log torch 14
 
-for tool in memcheck racecheck; do
+for tool in memcheck racecheck synccheck; do
   for prog in "${GPU_TESTS[@]}"; do
     name="$tool-$(basename "$prog")"
     if [ -z "$SANITIZER" ]; then
@@ -317,7 +349,7 @@ for tool in memcheck racecheck; do
       continue
     fi
     cap=150
-    [ "$tool" = racecheck ] && cap=120
+    [ "$tool" = memcheck ] || cap=110
     run_step "$name" "$cap" "$SANITIZER" --tool "$tool" --error-exitcode 86 --print-limit 20 \
       "$prog" --gtest_color=no ${PTP_SANITIZER_GTEST_FILTER:+--gtest_filter="$PTP_SANITIZER_GTEST_FILTER"}
     verdict="$(gtest_verdict "$LOGDIR/$name.log")"
