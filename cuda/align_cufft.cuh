@@ -40,9 +40,9 @@ struct Api {
   cufftResult(PTP_CUFFT_CALL* destroy)(cufftHandle);
   cufftResult(PTP_CUFFT_CALL* set_auto_allocation)(cufftHandle, int);
   cufftResult(PTP_CUFFT_CALL* make_plan_many64)(cufftHandle, int, long long int*, long long int*,
-                                          long long int, long long int, long long int*,
-                                          long long int, long long int, cufftType, long long int,
-                                          size_t*);
+                                                long long int, long long int, long long int*,
+                                                long long int, long long int, cufftType,
+                                                long long int, size_t*);
   cufftResult(PTP_CUFFT_CALL* set_work_area)(cufftHandle, void*);
   cufftResult(PTP_CUFFT_CALL* set_stream)(cufftHandle, cudaStream_t);
   cufftResult(PTP_CUFFT_CALL* exec_r2c)(cufftHandle, cufftReal*, cufftComplex*);

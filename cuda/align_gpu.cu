@@ -45,6 +45,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,7 @@
 #include "cpu/parallel_copy.hpp"
 #include "cuda_support.cuh"
 #include "device_guard.cuh"
+#include "workspace.cuh"
 
 namespace ptychopatch::impl::gpu {
 namespace {
@@ -157,6 +159,10 @@ class CufftAlignBackend final : public AlignBackend {
   CufftAlignBackend& operator=(const CufftAlignBackend&) = delete;
 
   void set_reference(const void* frame) override {
+    // Calls through one context are serialised (docs/api.md): the plans of a
+    // context share its workspace lock with extraction and reassembly, so
+    // two plans never budget the same free memory at once.
+    const std::lock_guard<std::recursive_mutex> lock(workspace_of(*context_).mutex);
     const ScopedDevice scoped(context_->device);
     check_cuda(scoped.status(), "cudaSetDevice");
     if (trivial()) return;
@@ -194,12 +200,12 @@ class CufftAlignBackend final : public AlignBackend {
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                 const std::function<bool(int64_t)>& keep_going) override {
     if (num_frames <= 0) return 0;
+    const std::lock_guard<std::recursive_mutex> lock(workspace_of(*context_).mutex);
     const ScopedDevice scoped(context_->device);
     check_cuda(scoped.status(), "cudaSetDevice");
     if (trivial()) return align_trivial(num_frames, results, keep_going);
     State& s = *state_;
-    if (!s.reference_energy)
-      fail(PTP_ERROR_INTERNAL, "GPU alignment before its reference was set");
+    if (!s.reference_energy) fail(PTP_ERROR_INTERNAL, "GPU alignment before its reference was set");
     const int64_t P = dims_.planes;
 
     // ---- batch size under the budget
@@ -215,9 +221,9 @@ class CufftAlignBackend final : public AlignBackend {
                mib(per_frame + work_one) + " for one frame of " + std::to_string(dims_.height) +
                " x " + std::to_string(dims_.width) +
                "; raise ptp_context_options.device_memory_budget or free device memory");
-    int64_t limit = static_cast<int64_t>(std::min<uint64_t>(
-        (budget - resident) / (per_frame + work_one),
-        to_u64(std::min(num_frames, kMaxFramesPerBatch))));
+    int64_t limit =
+        static_cast<int64_t>(std::min<uint64_t>((budget - resident) / (per_frame + work_one),
+                                                to_u64(std::min(num_frames, kMaxFramesPerBatch))));
     int64_t f = 1;
     int64_t last = 1;
     int64_t batches = 1;
@@ -226,7 +232,8 @@ class CufftAlignBackend final : public AlignBackend {
       batches = (num_frames + limit - 1) / limit;
       f = (num_frames + batches - 1) / batches;
       last = num_frames - (batches - 1) * f;
-      work_bytes = std::max(plans_for(f, f, last).work_bytes(), plans_for(last, f, last).work_bytes());
+      work_bytes =
+          std::max(plans_for(f, f, last).work_bytes(), plans_for(last, f, last).work_bytes());
       if (f == 1 || resident + to_u64(f) * per_frame + work_bytes <= budget) break;
       limit = f - 1;
     }
@@ -280,9 +287,9 @@ class CufftAlignBackend final : public AlignBackend {
       const int slot = static_cast<int>(i % kRawSlots);
       upload(frames[i], raw[slot].as<void>(), slot);
       check_cuda(cudaStreamWaitEvent(compute, s.uploaded[slot].get(), 0), "cudaStreamWaitEvent");
-      align::center_frame(raw[slot].as<void>(), dims_, window(s.row_window),
-                          window(s.col_window), partials, plane_data + j * P * dims_.plane_floats,
-                          energy + j * P, compute);
+      align::center_frame(raw[slot].as<void>(), dims_, window(s.row_window), window(s.col_window),
+                          partials, plane_data + j * P * dims_.plane_floats, energy + j * P,
+                          compute);
       check_cuda(cudaEventRecord(s.raw_free[slot].get(), compute), "cudaEventRecord");
     };
 
@@ -291,12 +298,12 @@ class CufftAlignBackend final : public AlignBackend {
     auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
       const int64_t batch_planes = count * P;
       plans.forward.forward(plane_data);
-      align::cross_power(s.reference->as<float>(), plane_data, refine ? copies.as<float>() : nullptr,
-                         count, dims_, compute);
+      align::cross_power(s.reference->as<float>(), plane_data,
+                         refine ? copies.as<float>() : nullptr, count, dims_, compute);
       plans.inverse.inverse(plane_data);
       align::find_peaks(plane_data, batch_planes, dims_, search, d_offsets.as<int>(),
-                        pairs.as<void>(), temp.as<void>(), energy,
-                        s.reference_energy->as<double>(), peaks.as<align::Peak>(), compute);
+                        pairs.as<void>(), temp.as<void>(), energy, s.reference_energy->as<double>(),
+                        peaks.as<align::Peak>(), compute);
       if (refine) {
         for (int64_t b0 = 0; b0 < batch_planes; b0 += group)
           align::upsampled_results(copies.as<float>() + b0 * dims_.plane_floats,
@@ -352,7 +359,8 @@ class CufftAlignBackend final : public AlignBackend {
   int64_t align_trivial(int64_t num_frames, PlaneShift* results,
                         const std::function<bool(int64_t)>& keep_going) const {
     for (int64_t i = 0; i < num_frames; ++i) {
-      for (int64_t q = 0; q < dims_.planes; ++q) results[i * dims_.planes + q] = PlaneShift{0, 0, 0};
+      for (int64_t q = 0; q < dims_.planes; ++q)
+        results[i * dims_.planes + q] = PlaneShift{0, 0, 0};
       if (!keep_going(i + 1)) return i + 1;
     }
     return num_frames;
@@ -381,8 +389,8 @@ class CufftAlignBackend final : public AlignBackend {
     if (dims_.upsample == 1) return 1;
     const uint64_t per_plane = align::upsample_scratch_bytes(dims_, 1);
     const int64_t fitting = static_cast<int64_t>(std::max<uint64_t>(1, budget / 8 / per_plane));
-    return std::max<int64_t>(
-        1, std::min({align::kUpsampleGroup, fitting, num_frames * dims_.planes}));
+    return std::max<int64_t>(1,
+                             std::min({align::kUpsampleGroup, fitting, num_frames * dims_.planes}));
   }
 
   uint64_t resident_bytes(int64_t group) const {
@@ -414,13 +422,17 @@ class CufftAlignBackend final : public AlignBackend {
     return cache.emplace(frames, std::move(plans)).first->second;
   }
 
+  // On the plan's compute stream, not with cudaMemcpy on the legacy default
+  // stream, which would wait for the caller's unrelated work.
   void upload_window(std::optional<DeviceBuffer>& buffer, int64_t n) {
     std::vector<double> table(to_u64(n));
     align::window_table(n, table.data());
     buffer.emplace(table.size() * sizeof(double));
-    check_cuda(cudaMemcpy(buffer->as<void>(), table.data(), table.size() * sizeof(double),
-                          cudaMemcpyHostToDevice),
+    const cudaStream_t compute = state_->compute.get();
+    check_cuda(cudaMemcpyAsync(buffer->as<void>(), table.data(), table.size() * sizeof(double),
+                               cudaMemcpyHostToDevice, compute),
                "copying the window to the device");
+    check_cuda(cudaStreamSynchronize(compute), "copying the window to the device");
   }
 
   // Copies a host frame to device slot `slot` on the copy stream, through

@@ -1,5 +1,7 @@
 #include "cuda_support.cuh"
 
+#include <cuda.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -93,7 +95,30 @@ void require_aligned(const void* ptr, size_t alignment, const char* argument) {
                                          std::to_string(alignment) + " bytes");
 }
 
-void require_device_pointer(const void* ptr, int device, const char* argument) {
+namespace {
+
+using AddressRangeFn = CUresult(CUDAAPI*)(CUdeviceptr*, size_t*, CUdeviceptr);
+
+// cuMemGetAddressRange (the 64-bit version, CUDA 3.2 on), through the entry
+// point the runtime hands out; null where it cannot be had.
+AddressRangeFn address_range_api() {
+  static const AddressRangeFn fn = []() -> AddressRangeFn {
+    void* found = nullptr;
+    cudaDriverEntryPointQueryResult status = cudaDriverEntryPointSymbolNotFound;
+    if (cudaGetDriverEntryPointByVersion("cuMemGetAddressRange", &found, 3020, cudaEnableDefault,
+                                         &status) != cudaSuccess ||
+        status != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    return reinterpret_cast<AddressRangeFn>(found);
+  }();
+  return fn;
+}
+
+}  // namespace
+
+void require_device_pointer(const void* ptr, uint64_t bytes, int device, const char* argument) {
   cudaPointerAttributes attributes{};
   const cudaError_t err = cudaPointerGetAttributes(&attributes, ptr);
   if (err != cudaSuccess) cudaGetLastError();
@@ -108,6 +133,18 @@ void require_device_pointer(const void* ptr, int device, const char* argument) {
                                          "' is memory of CUDA device " +
                                          std::to_string(attributes.device) +
                                          ", but the context uses device " + std::to_string(device));
+  const AddressRangeFn range = address_range_api();
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  if (bytes == 0 || range == nullptr ||
+      range(&base, &size, reinterpret_cast<CUdeviceptr>(ptr)) != CUDA_SUCCESS)
+    return;  // nothing to read, or no answer: the type checks above stand
+  const uint64_t available = base + size - reinterpret_cast<CUdeviceptr>(ptr);
+  if (available < bytes)
+    fail(PTP_ERROR_BUFFER_TOO_SMALL,
+         std::string("argument '") + argument + "' is a device allocation with " +
+             std::to_string(available) + " bytes from that address on, but the call uses " +
+             std::to_string(bytes) + " bytes");
 }
 
 int multiprocessor_count() {

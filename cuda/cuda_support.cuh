@@ -107,8 +107,12 @@ cudaMemoryType require_host_pointer(const void* ptr, const char* argument);
 void require_aligned(const void* ptr, size_t alignment, const char* argument);
 
 // Throws PTP_ERROR_INVALID_ARGUMENT unless `ptr` is device or managed
-// memory usable on `device` (the context's). `argument` names it.
-void require_device_pointer(const void* ptr, int device, const char* argument);
+// memory usable on `device` (the context's), and PTP_ERROR_BUFFER_TOO_SMALL
+// unless the allocation holds `bytes` from `ptr` on (asked of the driver,
+// cuMemGetAddressRange): a kernel that ran past it would raise a sticky
+// illegal-address error and poison the caller's whole CUDA context.
+// `argument` names it.
+void require_device_pointer(const void* ptr, uint64_t bytes, int device, const char* argument);
 
 // Streaming multiprocessors of the current device.
 int multiprocessor_count();

@@ -133,20 +133,27 @@ template <class T>
 void run(const ptp_context& context, Workspace& ws, const ExtractGeometry& g, const float* object,
          const OffsetArrays& arrays, int64_t num_patches, float* patches) {
   if (g.memory == PTP_MEMORY_DEVICE) {
-    require_device_pointer(object, context.device, "object");
-    require_device_pointer(patches, context.device, "patches");
+    const auto u64 = [](int64_t v) { return static_cast<uint64_t>(v); };
+    const uint64_t element = u64(g.element_bytes);
+    require_device_pointer(object, u64(g.height) * u64(g.width) * element, context.device,
+                           "object");
+    require_device_pointer(patches, u64(num_patches) * u64(g.n) * u64(g.n) * element,
+                           context.device, "patches");
     require_aligned(object, sizeof(float), "object");
     require_aligned(patches, sizeof(float), "patches");
     if (arrays.legacy) {
-      require_device_pointer(arrays.global, context.device, "global_offsets");
-      require_device_pointer(arrays.local, context.device, "local_offsets");
+      require_device_pointer(arrays.global, 2 * u64(num_patches / g.group_size) * sizeof(T),
+                             context.device, "global_offsets");
+      require_device_pointer(arrays.local, 2 * u64(num_patches) * sizeof(T), context.device,
+                             "local_offsets");
       require_aligned(arrays.global, sizeof(T), "global_offsets");
       require_aligned(arrays.local, sizeof(T), "local_offsets");
       const math::LegacyOffsets<T> offsets{static_cast<const T*>(arrays.global),
                                            static_cast<const T*>(arrays.local), g.group_size};
       extract_on_device(context, ws, g, object, offsets, true, num_patches, patches);
     } else {
-      require_device_pointer(arrays.pairs, context.device, "offsets");
+      require_device_pointer(arrays.pairs, 2 * u64(num_patches) * sizeof(T), context.device,
+                             "offsets");
       require_aligned(arrays.pairs, sizeof(T), "offsets");
       const math::PairOffsets<T> offsets{static_cast<const T*>(arrays.pairs)};
       extract_on_device(context, ws, g, object, offsets, false, num_patches, patches);
@@ -168,7 +175,7 @@ void run(const ptp_context& context, Workspace& ws, const ExtractGeometry& g, co
 void extract(const ptp_context& context, const ExtractGeometry& geometry, const void* object,
              const OffsetArrays& offsets, int64_t num_patches, void* patches) {
   Workspace& ws = workspace_of(context);
-  const std::lock_guard<std::mutex> lock(ws.mutex);
+  const std::lock_guard<std::recursive_mutex> lock(ws.mutex);
   const ScopedDevice scoped(context.device);
   check_cuda(scoped.status(), "cudaSetDevice");
   const auto* obj = static_cast<const float*>(object);

@@ -22,10 +22,9 @@ cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size
                           cudaStream_t stream, Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "a kernel argument is missing or extra");
 #if defined(PTYCHOPATCH_EMULATED_GPU)
-  return ::ptp_emu::launch(kernel, grid, block, shared_bytes, stream,
-                           std::forward<Args>(args)...);
+  return ::ptp_emu::launch(kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
 #else
-  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+  kernel<<<grid, block, shared_bytes, stream> > >(std::forward<Args>(args)...);
   return cudaGetLastError();
 #endif
 }

@@ -121,17 +121,20 @@ template <class T>
 void reassemble_on_device(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
                           const float* patches, const T* offsets, int64_t num_patches,
                           float* canvas, float* weights) {
-  require_device_pointer(canvas, context.device, "canvas");
+  const auto u64 = [](int64_t v) { return static_cast<uint64_t>(v); };
+  const uint64_t pixels = u64(g.height) * u64(g.width);
+  require_device_pointer(canvas, pixels * u64(g.element_bytes), context.device, "canvas");
   require_aligned(canvas, sizeof(float), "canvas");
   if (weights != nullptr) {
-    require_device_pointer(weights, context.device, "weights");
+    require_device_pointer(weights, pixels * sizeof(float), context.device, "weights");
     require_aligned(weights, sizeof(float), "weights");
   }
   const math::PairOffsets<T> pairs{offsets};
   const auto stream = static_cast<cudaStream_t>(context.stream);
   if (num_patches > 0) {
-    require_device_pointer(patches, context.device, "patches");
-    require_device_pointer(offsets, context.device, "offsets");
+    require_device_pointer(patches, u64(num_patches) * u64(g.n) * u64(g.n) * u64(g.element_bytes),
+                           context.device, "patches");
+    require_device_pointer(offsets, 2 * u64(num_patches) * sizeof(T), context.device, "offsets");
     require_aligned(patches, sizeof(float), "patches");
     require_aligned(offsets, sizeof(T), "offsets");
     const int64_t bad = first_nonfinite_offset(ws, pairs, num_patches, stream);
@@ -162,7 +165,7 @@ void run(const ptp_context& context, Workspace& ws, const ExtractGeometry& g, co
 void reassemble(const ptp_context& context, const ExtractGeometry& geometry, const void* patches,
                 const void* offsets, int64_t num_patches, void* canvas, float* weights) {
   Workspace& ws = workspace_of(context);
-  const std::lock_guard<std::mutex> lock(ws.mutex);
+  const std::lock_guard<std::recursive_mutex> lock(ws.mutex);
   const ScopedDevice scoped(context.device);
   check_cuda(scoped.status(), "cudaSetDevice");
   if (geometry.offset_dtype == PTP_DTYPE_FLOAT64)

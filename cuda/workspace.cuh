@@ -22,7 +22,9 @@ struct Workspace {
   void reserve_staging(size_t bytes);
 
   // Serialises calls: plans made from one context share this workspace.
-  std::mutex mutex;
+  // Recursive: an alignment's progress callback may call the library on the
+  // same context (from the same thread) without deadlocking.
+  std::recursive_mutex mutex;
   int32_t device;
   Stream streams[kLanes];
   Event done[kLanes];

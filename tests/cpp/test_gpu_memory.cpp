@@ -279,6 +279,84 @@ TEST(GpuDeviceArrays, MisalignedPointersAreRejectedAndTheContextSurvives) {
                  }()));
 }
 
+// A device array shorter than the call needs is refused before any kernel
+// runs (on a device the kernel would run past the allocation: a sticky
+// illegal-address error that poisons the caller's whole CUDA context), the
+// output is untouched, and the same context still works.
+TEST(GpuDeviceArrays, UndersizedDeviceArraysAreRefusedAndTheContextSurvives) {
+  REQUIRE_GPU();
+  Problem p = make_problem(16, 16, 4, 1, 3, 2, PTP_LAYOUT_FLAT, 3);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<float> object(p.object.data);
+  const std::vector<float> short_object_host(p.object.data.begin(), p.object.data.end() - 1);
+  const DeviceArray<float> short_object(short_object_host);
+  const DeviceArray<double> offsets(p.xy);
+  const std::vector<double> short_xy(p.xy.begin(), p.xy.end() - 1);
+  const DeviceArray<double> short_offsets(short_xy);
+  DeviceArray<float> out(p.out_bytes() / sizeof(float));
+  DeviceArray<float> short_out(p.out_bytes() / sizeof(float) - 1);
+  out.fill_bytes(0x7F);
+  short_out.fill_bytes(0x7F);
+  auto ctx = gpu_context(0);
+  struct Case {
+    const void* object;
+    const void* offsets;
+    void* out;
+    const char* named;
+  };
+  for (const Case& c : {Case{short_object.get(), offsets.get(), out.get(), "'object'"},
+                        Case{object.get(), short_offsets.get(), out.get(), "'offsets'"},
+                        Case{object.get(), offsets.get(), short_out.get(), "'patches'"}}) {
+    EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, c.object, c.offsets, p.num_patches, c.out,
+                                  p.out_bytes()),
+              PTP_ERROR_BUFFER_TOO_SMALL)
+        << c.named;
+    EXPECT_NE(std::string(ptp_last_error_message()).find(c.named), std::string::npos)
+        << ptp_last_error_message();
+  }
+  for (float v : out.to_host()) ASSERT_EQ(std::memcmp(&v, "\x7f\x7f\x7f\x7f", 4), 0);
+  for (float v : short_out.to_host()) ASSERT_EQ(std::memcmp(&v, "\x7f\x7f\x7f\x7f", 4), 0);
+  // Offsets starting inside an allocation count from there, not from its base.
+  const DeviceArray<double> padded([&] {
+    std::vector<double> v(p.xy.size() + 2, 0.0);
+    std::copy(p.xy.begin(), p.xy.end(), v.begin() + 2);
+    return v;
+  }());
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), padded.get() + 2, p.num_patches,
+                                out.get(), out.bytes()),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), padded.get() + 3,
+                                p.num_patches, out.get(), out.bytes()),
+            PTP_ERROR_BUFFER_TOO_SMALL);
+  // The context was never poisoned: a correct call gives the CPU's patches.
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), offsets.get(), p.num_patches,
+                                out.get(), out.bytes()),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  Problem host = p;
+  host.desc.memory = PTP_MEMORY_HOST;
+  expect_bitwise(out.to_host(), extract_on_cpu(host));
+}
+
+TEST(GpuReassembly, UndersizedDeviceCanvasIsRefused) {
+  REQUIRE_GPU();
+  Problem p = make_problem(12, 10, 4, 1, 2, 1, PTP_LAYOUT_FLAT, 4);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<float> patches(std::vector<float>(p.out_bytes() / sizeof(float), 1.0f));
+  const DeviceArray<double> offsets(p.xy);
+  DeviceArray<float> canvas(12 * 10 - 1);
+  DeviceArray<float> weights(12 * 10);
+  auto ctx = gpu_context(0);
+  EXPECT_EQ(ptp_reassemble_patches(ctx.get(), &p.desc, patches.get(), offsets.get(),
+                                   p.num_patches, canvas.get(), canvas.bytes() + sizeof(float),
+                                   weights.get(), weights.bytes()),
+            PTP_ERROR_BUFFER_TOO_SMALL);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("'canvas'"), std::string::npos)
+      << ptp_last_error_message();
+}
+
 TEST(GpuHostArrays, DevicePointerPassedAsHostIsNamed) {
   REQUIRE_GPU();
   const Problem p = make_problem(16, 16, 4, 1, 3, 2, PTP_LAYOUT_FLAT, 5);
