@@ -24,7 +24,10 @@ cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size
 #if defined(PTYCHOPATCH_EMULATED_GPU)
   return ::ptp_emu::launch(kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
 #else
-  kernel<<<grid, block, shared_bytes, stream> > >(std::forward<Args>(args)...);
+  // clang-format reads the launch brackets as template brackets:
+  // clang-format off
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+  // clang-format on
   return cudaGetLastError();
 #endif
 }

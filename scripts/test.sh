@@ -4,7 +4,9 @@
 # abi/ (scripts/check-abi.sh, fails on an incompatible change); rebuild the
 # tests under AddressSanitizer + UndefinedBehaviorSanitizer (CPU-only) and run
 # them again; pip-install the Python package from this checkout and run its
-# tests. GPU tests skip, with a message, on machines without a usable device.
+# tests. The GPU tests (ctest label gpu) run on the emulated CUDA device of
+# tests/emulation/ where no GPU is present, in both builds; then
+# scripts/mutation-test.sh checks that they fail on seeded kernel bugs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -14,7 +16,7 @@ PYTHON="${PYTHON:-python3}"
 echo "== build and test (release) =="
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
-ctest --test-dir build --output-on-failure
+ctest --test-dir build --output-on-failure -j "$(nproc)"
 
 echo "== ABI check (abidiff against abi/, docs/abi.md) =="
 bash scripts/check-abi.sh
@@ -24,7 +26,10 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPTYCHOPATC
   -DPTYCHOPATCH_SANITIZE=address,undefined -DPTYCHOPATCH_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure
+  ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+
+echo "== kernel mutations (the emulated GPU suite must fail on each) =="
+bash scripts/mutation-test.sh
 
 echo "== Python package =="
 "$PYTHON" -m pip install -q --disable-pip-version-check .
