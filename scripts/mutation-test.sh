@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Mutation test of the GPU tests (issue 11): shows that the emulated GPU
+# suite can fail. In a scratch copy of this checkout (tracked files and
+# untracked ones git does not ignore; the checkout itself is never touched)
+# it builds the emulated GPU library and test program
+# (ptychopatch_gpu_tests_emulated, tests/emulation/), runs the relevant GPU
+# tests unmutated (they must pass), then, one at a time, applies each seeded
+# kernel mutation below, rebuilds (ninja recompiles only what changed), runs
+# the tests again and restores the file. Every mutation must make the tests
+# fail (a failed test, a crash or a timeout): KILLED. A mutation whose tests
+# pass (SURVIVED) or that does not compile (BUILD-FAILED) fails the script.
+#
+# Each mutation is an exact text replacement that must match exactly once
+# in its file: all are checked before building, and the script fails loudly
+# when one no longer matches (the code changed: update the mutation here).
+# The tests run on the emulated device's forward thread order, then, if they
+# pass, on a shuffled order (PTYCHOPATCH_EMU_ORDER, as ctest's "shuffled:"
+# tests), which is what exposes a missing barrier; either failing kills.
+#
+#   scripts/mutation-test.sh          run everything, in a temporary directory
+#   scripts/mutation-test.sh --keep   keep the scratch directory (its path is
+#                                     printed; its build is left mutated)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+keep=0
+while (($#)); do
+  case "$1" in
+    --keep) keep=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "mutation-test: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+# shellcheck disable=SC1091
+source scripts/env.sh
+start=$SECONDS
+
+# Test selections (gtest filters) per mutated code path.
+PATCH_TESTS='Gpu.*:AllTypesAndLayouts/GpuMatchesCpu.*:GpuChunking.*:GpuPinned.*:GpuDeviceArrays.*:GpuHostArrays.*:GpuReassembly.*'
+ALIGN_TESTS='Layouts/GpuAlignMatchesCpu.*'
+SHUFFLE_ORDER='shuffle:20261122'  # the seed of ctest's "shuffled:" tests
+RUN_TIMEOUT=300                   # seconds per test run
+
+# The mutations: name, file, tests, text, replacement.
+names=() files=() tests=() olds=() news=()
+mutation() {
+  names+=("$1") files+=("$2") tests+=("$3") olds+=("$4") news+=("$5")
+}
+mutation swap-x-y cuda/extract_kernel.cuh "$PATCH_TESTS" \
+  $'math::axis_tap(x, ox),\n                               math::axis_tap(y, oy)' \
+  $'math::axis_tap(y, oy),\n                               math::axis_tap(x, ox)'
+mutation row-bound-off-by-one cuda/patch_traversal.cuh "$PATCH_TESTS" \
+  'j < t.row_length;' \
+  'j < t.row_length - 1;'
+mutation complex-lane-swap cuda/extract_kernel.cuh "$PATCH_TESTS" \
+  'patches[element * kLanes + lane] = value[lane];' \
+  'patches[element * kLanes + lane] = value[kLanes - 1 - lane];'
+mutation skip-last-chunk cuda/extract_gpu.cu "$PATCH_TESTS" \
+  'chunk < plan.num_chunks; ++chunk' \
+  'chunk < plan.num_chunks - 1; ++chunk'
+mutation drop-block-reduce-barrier cuda/block_reduce.cuh "$ALIGN_TESTS" \
+  $'shared[tid] = value;\n  __syncthreads();' \
+  'shared[tid] = value;'
+mutation wrong-reference-plane cuda/align_kernels.cu "$ALIGN_TESTS" \
+  'reference_energy[b % d.planes]' \
+  'reference_energy[(b + 1) % d.planes]'
+
+# replace FILE OLD [NEW]: replaces the one occurrence of OLD in FILE by NEW;
+# fails unless OLD occurs exactly once. Without NEW it only checks.
+replace() {
+  python3 - "$@" <<'EOF'
+import sys
+path, old, new = (sys.argv[1:] + [None])[:3]
+with open(path, encoding="utf-8") as f:
+    text = f.read()
+count = text.count(old)
+if count != 1:
+    sys.exit(f"mutation-test: {path}: the text to mutate occurs {count} times, not once:\n{old}")
+if new is not None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace(old, new))
+EOF
+}
+
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/ptychopatch-mutation.XXXXXX")"
+if ((keep)); then
+  echo "mutation-test: scratch directory $scratch (kept)"
+else
+  trap 'rm -rf "$scratch"' EXIT
+fi
+echo "mutation-test: copying the checkout to $scratch"
+# --ignore-failed-read: a tracked file deleted in the work tree is skipped.
+git -C "$root" ls-files -z --cached --others --exclude-standard |
+  tar -C "$root" --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$scratch" -xf -
+mkdir -p "$scratch/logs"
+for i in "${!names[@]}"; do
+  replace "$scratch/${files[$i]}" "${olds[$i]}" || {
+    echo "mutation-test: mutation ${names[$i]} no longer applies: update scripts/mutation-test.sh" >&2
+    exit 2
+  }
+done
+program="$scratch/build/tests/ptychopatch_gpu_tests_emulated"
+
+build() {  # build LOG
+  cmake --build "$scratch/build" --target ptychopatch_gpu_tests_emulated >"$1" 2>&1
+}
+
+# run_tests FILTER ORDER LOG: the exit status of one run of the test program.
+run_tests() {
+  local rc=0
+  PTYCHOPATCH_GPU_TESTS=emulated PTYCHOPATCH_EMU_ORDER="$2" \
+    timeout "$RUN_TIMEOUT" "$program" --gtest_filter="$1" --gtest_brief=1 --gtest_fail_fast \
+    >"$3" 2>&1 || rc=$?
+  return "$rc"
+}
+
+# Why a run failed, in a few words: its first failed test, or its exit.
+failure() {  # failure LOG RC
+  local first
+  first="$(grep -m1 -o '\[  FAILED  \] [^ ,]*' "$1" | sed 's/.*\] //' || true)"
+  if [ -n "$first" ]; then echo "$first"
+  elif [ "$2" = 124 ]; then echo "timed out after ${RUN_TIMEOUT}s"
+  else echo "exit status $2 (crash?)"
+  fi
+}
+
+launcher=()
+if command -v ccache >/dev/null 2>&1; then  # only if installed
+  export CCACHE_BASEDIR="$scratch"           # hits across scratch directories
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+echo "mutation-test: configuring and building ptychopatch_gpu_tests_emulated (unmutated)"
+cmake -S "$scratch" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DPTYCHOPATCH_CUDA=OFF -DPTYCHOPATCH_BUILD_BENCHMARKS=OFF -DPTYCHOPATCH_FORTRAN=OFF \
+  "${launcher[@]}" \
+  >"$scratch/logs/configure.log" 2>&1 || { tail -n 40 "$scratch/logs/configure.log"; exit 1; }
+build "$scratch/logs/build-unmutated.log" || { tail -n 40 "$scratch/logs/build-unmutated.log"; exit 1; }
+
+# The unmutated tests must pass, in both orders, or the kills mean nothing.
+for filter in "$PATCH_TESTS" "$ALIGN_TESTS"; do
+  for order in forward "$SHUFFLE_ORDER"; do
+    log="$scratch/logs/unmutated.log"
+    echo "mutation-test: unmutated, order $order: $filter"
+    rc=0
+    run_tests "$filter" "$order" "$log" || rc=$?
+    if ((rc != 0)); then
+      tail -n 40 "$log"
+      echo "mutation-test: the unmutated tests fail ($(failure "$log" "$rc")): fix them first" >&2
+      exit 1
+    fi
+  done
+done
+
+verdicts=() details=()
+for i in "${!names[@]}"; do
+  name="${names[$i]}" file="${files[$i]}" log="$scratch/logs/${names[$i]}.log"
+  echo
+  echo "== mutation $((i + 1))/${#names[@]}: $name ($file)"
+  printf -- '-  %s\n' "${olds[$i]//$'\n'/$'\n   '}"
+  printf -- '+  %s\n' "${news[$i]//$'\n'/$'\n   '}"
+  cp "$scratch/$file" "$scratch/logs/original"
+  replace "$scratch/$file" "${olds[$i]}" "${news[$i]}"
+  if ! build "$log"; then
+    verdict=BUILD-FAILED detail="does not compile (errors above)"
+    tail -n 30 "$log"
+  else
+    verdict=SURVIVED detail="tests pass in both orders"
+    for order in forward "$SHUFFLE_ORDER"; do
+      rc=0
+      run_tests "${tests[$i]}" "$order" "$log" || rc=$?
+      if ((rc != 0)); then
+        verdict=KILLED detail="order $order: $(failure "$log" "$rc")"
+        break
+      fi
+    done
+  fi
+  # A fresh copy (new mtime): ninja recompiles the file for the next mutation.
+  cp "$scratch/logs/original" "$scratch/$file"
+  echo "   $verdict: $detail"
+  verdicts+=("$verdict") details+=("$detail")
+done
+
+echo
+echo "mutation-test: results"
+killed=0
+for i in "${!names[@]}"; do
+  printf '  %-26s %-13s %s\n' "${names[$i]}" "${verdicts[$i]}" "${details[$i]}"
+  [ "${verdicts[$i]}" = KILLED ] && killed=$((killed + 1))
+done
+echo "mutation-test: $killed of ${#names[@]} mutations killed ($((SECONDS - start)) s)"
+((killed == ${#names[@]}))
