@@ -24,9 +24,11 @@ ARG UBUNTU_VERSION=24.04
 # ------------------------------------------------------------------ builder
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${UBUNTU_VERSION} AS builder
 
-# GPU code for these architectures (CMake's CUDA_ARCHITECTURES list, e.g.
-# "80;86;89;90"); 90 = H100/H200 SASS plus PTX, the project's default.
-ARG CUDA_ARCHITECTURES=90
+# GPU code for these architectures (CMake's CUDA_ARCHITECTURES list): every
+# generation CUDA 12.6 compiles for (Turing to Hopper), plus compute_90 PTX,
+# which the driver compiles for Blackwell. With CUDA_VERSION 12.8 or newer
+# add "100-real;120" (the project's default list, docs/api.md).
+ARG CUDA_ARCHITECTURES="75-real;80-real;86-real;89-real;90"
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \

@@ -51,6 +51,17 @@ PTP_API ptp_status ptp_align_plan_num_planes(const ptp_align_plan* plan, int64_t
   });
 }
 
+PTP_API ptp_status ptp_align_plan_get_backend(const ptp_align_plan* plan, int32_t* backend,
+                                              const char** message) {
+  return guarded("ptp_align_plan_get_backend", [&] {
+    require_non_null(plan, "plan");
+    require_non_null(backend, "backend");
+    require_non_null(message, "message");
+    *backend = plan->runs_on;
+    *message = plan->fallback_reason.c_str();
+  });
+}
+
 PTP_API ptp_status ptp_align_set_progress(ptp_align_plan* plan, ptp_progress_fn callback,
                                           void* user_data) {
   return guarded("ptp_align_set_progress", [&] {

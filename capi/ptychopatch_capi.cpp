@@ -77,9 +77,17 @@ PTP_API ptp_status ptp_get_version(int32_t* major, int32_t* minor, int32_t* patc
 }
 
 PTP_API const char* ptp_version_string(void) {
-  // Literals only: this function returns no status, so it must not allocate.
-  return ptychopatch::impl::gpu::built_with_cuda() ? PTP_VERSION_LITERAL "+cuda"
-                                                   : PTP_VERSION_LITERAL "+cpu";
+  // Literals only: this function returns no status, so it hands out no
+  // allocated text. "+cuda" only where the GPU backend can run; the reason
+  // it cannot is ptp_context_get_backend_reason's.
+  if (!ptychopatch::impl::gpu::built_with_cuda()) return PTP_VERSION_LITERAL "+cpu";
+  try {
+    if (ptychopatch::impl::gpu::check_device(0).reason == PTP_BACKEND_REASON_GPU)
+      return PTP_VERSION_LITERAL "+cuda";
+  } catch (...) {
+    // out of memory for the message: no claim that the GPU works
+  }
+  return PTP_VERSION_LITERAL "+cuda (GPU backend unavailable)";
 }
 
 PTP_API ptp_status ptp_cuda_device_count(int32_t* count) {
@@ -117,6 +125,18 @@ PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, int32_t* 
     require_non_null(context, "context");
     require_non_null(backend, "backend");
     *backend = context->backend;
+  });
+}
+
+PTP_API ptp_status ptp_context_get_backend_reason(const ptp_context* context, int32_t* reason,
+                                                  const char** message) {
+  return guarded("ptp_context_get_backend_reason", [&] {
+    require_non_null(reason, "reason");
+    require_non_null(message, "message");
+    const ptp_context& resolved =
+        context != nullptr ? *context : ptychopatch::impl::shared_default_context();
+    *reason = resolved.backend_reason;
+    *message = resolved.backend_message.c_str();
   });
 }
 

@@ -54,8 +54,7 @@ PTP_API ptp_status ptp_group_neighbors(ptp_context* context, const ptp_group_des
     outputs.coords_nn = coords_nn;
     outputs.coords_offsets = coords_offsets;
     outputs.coords_relative = coords_relative;
-    ptychopatch::impl::form_groups(context_or_default(context), request, x, y, num_points,
-                                   outputs);
+    ptychopatch::impl::form_groups(context_or_default(context), request, x, y, num_points, outputs);
   });
 }
 

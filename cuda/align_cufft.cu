@@ -141,14 +141,31 @@ void check(cufftResult result, const char* what) {
                    std::to_string(static_cast<int>(result)) + ")");
 }
 
+#if !defined(PTYCHOPATCH_CUFFT_STATIC)
+namespace {
+const Loaded& loaded_once() {
+  static const Loaded loaded = load();
+  return loaded;
+}
+}  // namespace
+#endif
+
 const Api& api() {
 #if defined(PTYCHOPATCH_CUFFT_STATIC)
   static const Api linked = linked_api();
   return linked;
 #else
-  static const Loaded loaded = load();
+  const Loaded& loaded = loaded_once();
   if (!loaded.problem.empty()) fail(PTP_ERROR_UNSUPPORTED, loaded.problem);
   return loaded.api;
+#endif
+}
+
+std::string load_problem() {
+#if defined(PTYCHOPATCH_CUFFT_STATIC)
+  return {};
+#else
+  return loaded_once().problem;
 #endif
 }
 

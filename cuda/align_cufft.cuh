@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 // cuFFT's calling convention (its CUFFTAPI also carries a visibility
 // attribute, which does not apply to a pointer).
@@ -52,6 +53,9 @@ struct Api {
 // The entry points, loaded once per process; throws PTP_ERROR_UNSUPPORTED
 // (with the loader's reason) when cuFFT cannot be had.
 const Api& api();
+
+// Empty when api() succeeds, else its reason (loading cuFFT if need be).
+std::string load_problem();
 
 // One batched single-precision real transform over 2-D planes (or 1-D rows
 // when rows == 1) in the in-place padded layout: each real plane is `rows`

@@ -162,7 +162,8 @@ class CufftAlignBackend final : public AlignBackend {
     // Calls through one context are serialised (docs/api.md): the plans of a
     // context share its workspace lock with extraction and reassembly, so
     // two plans never budget the same free memory at once.
-    const std::lock_guard<std::recursive_mutex> lock(workspace_of(*context_).mutex);
+    Workspace& ws = workspace_of(*context_);
+    const std::lock_guard<std::recursive_mutex> lock(ws.mutex);
     const ScopedDevice scoped(context_->device);
     check_cuda(scoped.status(), "cudaSetDevice");
     if (trivial()) return;
@@ -180,19 +181,19 @@ class CufftAlignBackend final : public AlignBackend {
       s.reference.emplace(spectrum_bytes());
       s.reference_energy.emplace(to_u64(dims_.planes) * sizeof(double));
     }
-    const DeviceBuffer raw(raw_bytes());
-    const DeviceBuffer partials(align::frame_partials_bytes(dims_));
-    const DeviceBuffer work(plans.work_bytes());
+    const ScratchLease buffers(
+        ws, {raw_bytes(), align::frame_partials_bytes(dims_), plans.work_bytes()});
+    void* const raw = buffers.get<void>(0);
     const Drain drain(s);
 
-    upload(frame, raw.as<void>(), 0);
+    upload(frame, raw, 0);
     const cudaStream_t compute = s.compute.get();
     check_cuda(cudaStreamWaitEvent(compute, s.uploaded[0].get(), 0), "cudaStreamWaitEvent");
-    align::center_frame(raw.as<void>(), dims_, window(s.row_window), window(s.col_window),
-                        align::carve_frame_partials(dims_, partials.as<void>()),
+    align::center_frame(raw, dims_, window(s.row_window), window(s.col_window),
+                        align::carve_frame_partials(dims_, buffers.get<void>(1)),
                         s.reference->as<float>(), s.reference_energy->as<double>(), compute);
     check_cuda(cudaEventRecord(s.raw_free[0].get(), compute), "cudaEventRecord");
-    plans.set_work_area(work.as<void>());
+    plans.set_work_area(buffers.get<void>(2));
     plans.forward.forward(s.reference->as<float>());
     check_cuda(cudaStreamSynchronize(compute), "transforming the reference frame");
   }
@@ -200,7 +201,8 @@ class CufftAlignBackend final : public AlignBackend {
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                 const std::function<bool(int64_t)>& keep_going) override {
     if (num_frames <= 0) return 0;
-    const std::lock_guard<std::recursive_mutex> lock(workspace_of(*context_).mutex);
+    Workspace& ws = workspace_of(*context_);
+    const std::lock_guard<std::recursive_mutex> lock(ws.mutex);
     const ScopedDevice scoped(context_->device);
     check_cuda(scoped.status(), "cudaSetDevice");
     if (trivial()) return align_trivial(num_frames, results, keep_going);
@@ -246,26 +248,30 @@ class CufftAlignBackend final : public AlignBackend {
     align::peak_offsets(dims_, search, offsets.data());
     const size_t plane_bytes = to_u64(dims_.plane_floats) * sizeof(float);
     const bool refine = dims_.upsample > 1;
-    const DeviceBuffer raw[kRawSlots] = {DeviceBuffer(raw_bytes()), DeviceBuffer(raw_bytes()),
-                                         DeviceBuffer(raw_bytes())};
-    const DeviceBuffer partials_buffer(align::frame_partials_bytes(dims_));
-    const align::FramePartials partials =
-        align::carve_frame_partials(dims_, partials_buffer.as<void>());
-    const DeviceBuffer planes(to_u64(f * P) * plane_bytes);
-    const DeviceBuffer copies(refine ? to_u64(f * P) * plane_bytes : 0);
-    const DeviceBuffer energies(to_u64(f * P) * sizeof(double));
-    const DeviceBuffer pairs(to_u64(f * P * search.segments_per_plane) *
-                             align::peak_partial_bytes());
-    const DeviceBuffer d_offsets(offsets.size() * sizeof(int));
-    const DeviceBuffer temp(search.temp_bytes);
-    const DeviceBuffer peaks(to_u64(f * P) * sizeof(align::Peak));
-    const DeviceBuffer d_results(to_u64(f * P) * sizeof(PlaneShift));
-    const DeviceBuffer work(work_bytes);
-    const DeviceBuffer scratch_buffer(refine ? align::upsample_scratch_bytes(dims_, group) : 0);
+    static_assert(kRawSlots == 3, "the lease below lists one buffer per raw slot");
+    const ScratchLease buffers(
+        ws, {raw_bytes(), raw_bytes(), raw_bytes(), align::frame_partials_bytes(dims_),
+             to_u64(f * P) * plane_bytes, refine ? to_u64(f * P) * plane_bytes : 0,
+             to_u64(f * P) * sizeof(double),
+             to_u64(f * P * search.segments_per_plane) * align::peak_partial_bytes(),
+             offsets.size() * sizeof(int), search.temp_bytes, to_u64(f * P) * sizeof(align::Peak),
+             to_u64(f * P) * sizeof(PlaneShift), work_bytes,
+             refine ? align::upsample_scratch_bytes(dims_, group) : 0});
+    void* const raw[kRawSlots] = {buffers.get<void>(0), buffers.get<void>(1), buffers.get<void>(2)};
+    const align::FramePartials partials = align::carve_frame_partials(dims_, buffers.get<void>(3));
+    float* const plane_data = buffers.get<float>(4);
+    float* const copies = buffers.get<float>(5);
+    double* const energy = buffers.get<double>(6);
+    void* const pairs = buffers.get<void>(7);
+    int* const d_offsets = buffers.get<int>(8);
+    void* const temp = buffers.get<void>(9);
+    auto* const peaks = buffers.get<align::Peak>(10);
+    auto* const d_results = buffers.get<PlaneShift>(11);
+    void* const work = buffers.get<void>(12);
     const align::UpsampleScratch scratch =
-        refine ? align::carve_upsample_scratch(dims_, group, scratch_buffer.as<void>())
+        refine ? align::carve_upsample_scratch(dims_, group, buffers.get<void>(13))
                : align::UpsampleScratch{};
-    check_cuda(cudaMemcpyAsync(d_offsets.as<void>(), offsets.data(), offsets.size() * sizeof(int),
+    check_cuda(cudaMemcpyAsync(d_offsets, offsets.data(), offsets.size() * sizeof(int),
                                cudaMemcpyHostToDevice, s.compute.get()),
                "copying the peak-search offsets");
     const size_t batch_results_bytes = to_u64(f * P) * sizeof(PlaneShift);
@@ -274,22 +280,19 @@ class CufftAlignBackend final : public AlignBackend {
       for (PinnedBuffer& b : s.results_host) b.reset(batch_results_bytes);
       s.results_host_bytes = batch_results_bytes;
     }
-    full.set_work_area(work.as<void>());
-    tail.set_work_area(work.as<void>());
+    full.set_work_area(work);
+    tail.set_work_area(work);
     const Drain drain(s);  // destroyed before the buffers above
 
     const cudaStream_t compute = s.compute.get();
-    auto* plane_data = planes.as<float>();
-    auto* energy = energies.as<double>();
 
     // Uploads frame i and turns it into the planes of batch slot j.
     auto issue_frame = [&](int64_t i, int64_t j) {
       const int slot = static_cast<int>(i % kRawSlots);
-      upload(frames[i], raw[slot].as<void>(), slot);
+      upload(frames[i], raw[slot], slot);
       check_cuda(cudaStreamWaitEvent(compute, s.uploaded[slot].get(), 0), "cudaStreamWaitEvent");
-      align::center_frame(raw[slot].as<void>(), dims_, window(s.row_window), window(s.col_window),
-                          partials, plane_data + j * P * dims_.plane_floats, energy + j * P,
-                          compute);
+      align::center_frame(raw[slot], dims_, window(s.row_window), window(s.col_window), partials,
+                          plane_data + j * P * dims_.plane_floats, energy + j * P, compute);
       check_cuda(cudaEventRecord(s.raw_free[slot].get(), compute), "cudaEventRecord");
     };
 
@@ -298,22 +301,19 @@ class CufftAlignBackend final : public AlignBackend {
     auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
       const int64_t batch_planes = count * P;
       plans.forward.forward(plane_data);
-      align::cross_power(s.reference->as<float>(), plane_data,
-                         refine ? copies.as<float>() : nullptr, count, dims_, compute);
+      align::cross_power(s.reference->as<float>(), plane_data, copies, count, dims_, compute);
       plans.inverse.inverse(plane_data);
-      align::find_peaks(plane_data, batch_planes, dims_, search, d_offsets.as<int>(),
-                        pairs.as<void>(), temp.as<void>(), energy, s.reference_energy->as<double>(),
-                        peaks.as<align::Peak>(), compute);
+      align::find_peaks(plane_data, batch_planes, dims_, search, d_offsets, pairs, temp, energy,
+                        s.reference_energy->as<double>(), peaks, compute);
       if (refine) {
         for (int64_t b0 = 0; b0 < batch_planes; b0 += group)
-          align::upsampled_results(copies.as<float>() + b0 * dims_.plane_floats,
-                                   peaks.as<align::Peak>() + b0, std::min(group, batch_planes - b0),
-                                   dims_, scratch, d_results.as<PlaneShift>() + b0, compute);
+          align::upsampled_results(copies + b0 * dims_.plane_floats, peaks + b0,
+                                   std::min(group, batch_planes - b0), dims_, scratch,
+                                   d_results + b0, compute);
       } else {
-        align::integer_results(peaks.as<align::Peak>(), batch_planes, dims_,
-                               d_results.as<PlaneShift>(), compute);
+        align::integer_results(peaks, batch_planes, dims_, d_results, compute);
       }
-      check_cuda(cudaMemcpyAsync(s.results_host[parity].as<void>(), d_results.as<void>(),
+      check_cuda(cudaMemcpyAsync(s.results_host[parity].as<void>(), d_results,
                                  to_u64(batch_planes) * sizeof(PlaneShift), cudaMemcpyDeviceToHost,
                                  compute),
                  "copying results to the host");

@@ -4,27 +4,93 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "core/error.hpp"
+#include "workspace.cuh"
 
 namespace ptychopatch::impl::gpu {
+
+namespace {
+
+// The first sticky error seen on each device (a process-wide fact: every
+// context on a device shares its CUDA primary context).
+struct StickyErrors {
+  std::mutex mutex;
+  std::map<int, std::string> by_device;
+};
+
+StickyErrors& sticky_errors() {
+  static StickyErrors* const registry = new StickyErrors();  // used until exit
+  return *registry;
+}
+
+}  // namespace
+
+bool is_sticky(cudaError_t err) {
+  switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string sticky_error(int device) {
+  StickyErrors& registry = sticky_errors();
+  const std::lock_guard<std::mutex> lock(registry.mutex);
+  const auto found = registry.by_device.find(device);
+  return found == registry.by_device.end() ? std::string() : found->second;
+}
 
 void check_cuda(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return;
   cudaGetLastError();  // clear a non-sticky error so the context stays usable
   const ptp_status status =
       err == cudaErrorMemoryAllocation ? PTP_ERROR_OUT_OF_MEMORY : PTP_ERROR_CUDA;
-  fail(status, std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
-                   cudaGetErrorString(err) + ")");
+  std::string message = std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
+                        cudaGetErrorString(err) + ")";
+  if (is_sticky(err)) {
+    int device = -1;
+    if (cudaGetDevice(&device) != cudaSuccess) device = -1;
+    const std::string where = device >= 0 ? "CUDA device " + std::to_string(device) : "the device";
+    message += ". This error is sticky: the CUDA context of " + where +
+               ", which the caller's own CUDA work shares, is unusable until the process "
+               "ends, and every later GPU call there fails";
+    if (device >= 0) {
+      StickyErrors& registry = sticky_errors();
+      const std::lock_guard<std::mutex> lock(registry.mutex);
+      registry.by_device.emplace(device, where + " is unusable after a sticky CUDA error (" +
+                                             cudaGetErrorName(err) + " in " + what +
+                                             "); only a new process can use it again");
+    }
+  }
+  fail(status, message);
 }
 
 DeviceBuffer::DeviceBuffer(size_t bytes) {
-  if (bytes > 0) check_cuda(cudaMalloc(&ptr_, bytes), "cudaMalloc");
+  reset(bytes);
 }
 
 DeviceBuffer::~DeviceBuffer() {
+  reset(0);
+}
+
+void DeviceBuffer::reset(size_t bytes) {
   if (ptr_ != nullptr) cudaFree(ptr_);
+  ptr_ = nullptr;
+  if (bytes > 0) check_cuda(cudaMalloc(&ptr_, bytes), "cudaMalloc");
 }
 
 PinnedBuffer::PinnedBuffer(size_t bytes) {
@@ -63,7 +129,7 @@ uint64_t memory_budget(const ptp_context& context) {
   size_t total_bytes = 0;
   check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
   // Half leaves room for the caller's own allocations and for fragmentation.
-  return free_bytes / 2;
+  return (free_bytes + reusable_scratch_bytes(context)) / 2;
 }
 
 cudaMemoryType memory_type(const void* ptr) {

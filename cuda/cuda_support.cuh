@@ -7,14 +7,29 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/context.hpp"
 
 namespace ptychopatch::impl::gpu {
 
 // Throws Error (PTP_ERROR_OUT_OF_MEMORY for allocation failures, else
-// PTP_ERROR_CUDA) naming `what` and CUDA's own description.
+// PTP_ERROR_CUDA) naming `what` and CUDA's own description. A sticky error
+// (one after which CUDA documents the device's context as unusable for the
+// rest of the process, e.g. an illegal address) is said to be so, and
+// recorded for the current device: see sticky_error.
 void check_cuda(cudaError_t err, const char* what);
+
+// True for the errors after which every later CUDA call on the device's
+// context fails (CUDA's "the process must be terminated and relaunched").
+bool is_sticky(cudaError_t err);
+
+// Empty, or the first sticky error recorded on `device` in this process,
+// as a sentence. The library's contexts on that device then fail every GPU
+// call with it (workspace_of), and new contexts do not choose that device
+// (check_device), instead of reporting a CUDA call's failure without
+// saying that nothing will work again.
+std::string sticky_error(int device);
 
 // Owns one device allocation.
 class DeviceBuffer {
@@ -26,6 +41,8 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(DeviceBuffer&&) = delete;
+  // Frees the current allocation, then allocates `bytes` (0: none).
+  void reset(size_t bytes);
   template <class T>
   T* as() const {
     return static_cast<T*>(ptr_);
@@ -83,7 +100,8 @@ class Event {
 };
 
 // The bytes one host-array call may allocate on the current device: the
-// context's budget, or half of the free memory when that is 0.
+// context's budget, or, when that is 0, half of the memory it could have:
+// the device's free memory plus the scratch the context holds for reuse.
 uint64_t memory_budget(const ptp_context& context);
 
 // What CUDA knows of `ptr`: cudaMemoryTypeUnregistered for ordinary

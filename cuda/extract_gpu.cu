@@ -59,12 +59,13 @@ void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractG
       plan_chunks(memory_budget(context), object_bytes, group_out + source.group_bytes(),
                   num_groups, Workspace::kLanes, kTargetChunkBytes);
 
-  const DeviceBuffer d_object(object_bytes);
   const size_t slot_out = plan.groups_per_chunk * group_out;
   const size_t slot_offsets = plan.groups_per_chunk * source.group_bytes();
-  const DeviceBuffer d_out[Workspace::kLanes] = {DeviceBuffer(slot_out), DeviceBuffer(slot_out)};
-  const DeviceBuffer d_offsets[Workspace::kLanes] = {DeviceBuffer(slot_offsets),
-                                                     DeviceBuffer(slot_offsets)};
+  static_assert(Workspace::kLanes == 2, "one output and one offset slot per lane");
+  const ScratchLease buffers(ws, {object_bytes, slot_out, slot_out, slot_offsets, slot_offsets});
+  float* const d_object = buffers.get<float>(0);
+  float* const d_out[Workspace::kLanes] = {buffers.get<float>(1), buffers.get<float>(2)};
+  void* const d_offsets[Workspace::kLanes] = {buffers.get<void>(3), buffers.get<void>(4)};
   if (!direct) ws.reserve_staging(slot_out);
   const LaneDrain drain(ws);  // destroyed before the buffers above
 
@@ -73,9 +74,8 @@ void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractG
   // the last DMA possibly still in flight, and the lanes are non-blocking
   // streams that would not wait for it. Both lanes read it: wait here.
   const cudaStream_t first = ws.streams[0].get();
-  check_cuda(
-      cudaMemcpyAsync(d_object.as<void>(), object, object_bytes, cudaMemcpyHostToDevice, first),
-      "copying the object to the device");
+  check_cuda(cudaMemcpyAsync(d_object, object, object_bytes, cudaMemcpyHostToDevice, first),
+             "copying the object to the device");
   check_cuda(cudaStreamSynchronize(first), "copying the object to the device");
 
   auto* out = reinterpret_cast<unsigned char*>(patches);
@@ -103,11 +103,10 @@ void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractG
     int64_t b0, b1;
     groups_of(chunk, b0, b1);
     const cudaStream_t stream = ws.streams[lane].get();
-    const auto offsets = source.upload(d_offsets[lane].as<void>(), b0, b1, stream);
-    launch_extract(d_object.as<float>(), g, offsets, (b1 - b0) * g.group_size,
-                   d_out[lane].as<float>(), stream);
+    const auto offsets = source.upload(d_offsets[lane], b0, b1, stream);
+    launch_extract(d_object, g, offsets, (b1 - b0) * g.group_size, d_out[lane], stream);
     void* destination = direct ? out + b0 * group_out : ws.staging[lane].as<void>();
-    check_cuda(cudaMemcpyAsync(destination, d_out[lane].as<void>(), (b1 - b0) * group_out,
+    check_cuda(cudaMemcpyAsync(destination, d_out[lane], (b1 - b0) * group_out,
                                cudaMemcpyDeviceToHost, stream),
                "copying patches to the host");
     check_cuda(cudaEventRecord(ws.done[lane].get(), stream), "cudaEventRecord");

@@ -60,23 +60,23 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
                                      group_patches + source.group_bytes(), num_groups,
                                      Workspace::kLanes, kTargetChunkBytes);
 
-  const DeviceBuffer d_canvas(canvas_bytes);
-  const DeviceBuffer d_weights(weights_bytes);
   const size_t slot_patches = plan.groups_per_chunk * group_patches;
   const size_t slot_offsets = plan.groups_per_chunk * source.group_bytes();
-  const DeviceBuffer d_patches[Workspace::kLanes] = {DeviceBuffer(slot_patches),
-                                                     DeviceBuffer(slot_patches)};
-  const DeviceBuffer d_offsets[Workspace::kLanes] = {DeviceBuffer(slot_offsets),
-                                                     DeviceBuffer(slot_offsets)};
+  static_assert(Workspace::kLanes == 2, "one patch and one offset slot per lane");
+  const ScratchLease buffers(
+      ws, {canvas_bytes, weights_bytes, slot_patches, slot_patches, slot_offsets, slot_offsets});
+  float* const d_canvas = buffers.get<float>(0);
+  float* const d_weights = buffers.get<float>(1);
+  float* const d_patches[Workspace::kLanes] = {buffers.get<float>(2), buffers.get<float>(3)};
+  void* const d_offsets[Workspace::kLanes] = {buffers.get<void>(4), buffers.get<void>(5)};
   if (!direct) ws.reserve_staging(slot_patches);
   const LaneDrain drain(ws);
 
   // Both lanes add into the canvases: clear them before either starts.
   const cudaStream_t first = ws.streams[0].get();
-  check_cuda(cudaMemsetAsync(d_canvas.as<void>(), 0, canvas_bytes, first), "clearing the canvas");
+  check_cuda(cudaMemsetAsync(d_canvas, 0, canvas_bytes, first), "clearing the canvas");
   if (weights != nullptr)
-    check_cuda(cudaMemsetAsync(d_weights.as<void>(), 0, weights_bytes, first),
-               "clearing the weights");
+    check_cuda(cudaMemsetAsync(d_weights, 0, weights_bytes, first), "clearing the weights");
   check_cuda(cudaStreamSynchronize(first), "clearing the canvas");
 
   bool busy[Workspace::kLanes] = {false, false};
@@ -94,12 +94,12 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
       cpu::parallel_copy(ws.staging[lane].as<void>(), source_bytes, bytes, context.num_threads);
       source_bytes = ws.staging[lane].as<unsigned char>();
     }
-    check_cuda(cudaMemcpyAsync(d_patches[lane].as<void>(), source_bytes, bytes,
-                               cudaMemcpyHostToDevice, stream),
-               "copying patches to the device");
-    const auto chunk_offsets = source.upload(d_offsets[lane].as<void>(), b0, b1, stream);
-    launch_reassemble(d_patches[lane].as<float>(), g, chunk_offsets, (b1 - b0) * g.group_size,
-                      d_canvas.as<float>(), d_weights.as<float>(), stream);
+    check_cuda(
+        cudaMemcpyAsync(d_patches[lane], source_bytes, bytes, cudaMemcpyHostToDevice, stream),
+        "copying patches to the device");
+    const auto chunk_offsets = source.upload(d_offsets[lane], b0, b1, stream);
+    launch_reassemble(d_patches[lane], g, chunk_offsets, (b1 - b0) * g.group_size, d_canvas,
+                      d_weights, stream);
     check_cuda(cudaEventRecord(ws.done[lane].get(), stream), "cudaEventRecord");
     busy[lane] = true;
   }
@@ -107,12 +107,10 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
     check_cuda(cudaStreamSynchronize(stream.get()), "reassembling patches");
   // On a lane, not with cudaMemcpy on the legacy default stream, which would
   // also wait for the caller's unrelated work on blocking streams.
-  check_cuda(
-      cudaMemcpyAsync(canvas, d_canvas.as<void>(), canvas_bytes, cudaMemcpyDeviceToHost, first),
-      "copying the canvas to the host");
+  check_cuda(cudaMemcpyAsync(canvas, d_canvas, canvas_bytes, cudaMemcpyDeviceToHost, first),
+             "copying the canvas to the host");
   if (weights != nullptr)
-    check_cuda(cudaMemcpyAsync(weights, d_weights.as<void>(), weights_bytes, cudaMemcpyDeviceToHost,
-                               first),
+    check_cuda(cudaMemcpyAsync(weights, d_weights, weights_bytes, cudaMemcpyDeviceToHost, first),
                "copying the weights to the host");
   check_cuda(cudaStreamSynchronize(first), "copying the canvas to the host");
 }

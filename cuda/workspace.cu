@@ -40,7 +40,53 @@ void Workspace::reserve_staging(size_t bytes) {
 
 Workspace& workspace_of(const ptp_context& context) {
   if (!context.gpu_workspace) fail(PTP_ERROR_INTERNAL, "a GPU context without its workspace");
+  const std::string lost = sticky_error(context.device);
+  if (!lost.empty()) fail(PTP_ERROR_CUDA, lost);
   return *static_cast<Workspace*>(context.gpu_workspace.get());
+}
+
+uint64_t reusable_scratch_bytes(const ptp_context& context) {
+  if (!context.gpu_workspace) return 0;
+  const Workspace& ws = *static_cast<const Workspace*>(context.gpu_workspace.get());
+  return ws.scratch_in_use ? 0 : ws.scratch_bytes;
+}
+
+ScratchLease::ScratchLease(Workspace& ws, std::initializer_list<uint64_t> sizes) : ws_(ws) {
+  constexpr uint64_t kAlignment = 256;  // what cudaMalloc guarantees
+  std::vector<uint64_t> offsets;
+  uint64_t total = 0;
+  for (const uint64_t size : sizes) {
+    offsets.push_back(total);
+    const uint64_t padded = (size + kAlignment - 1) / kAlignment * kAlignment;
+    if (padded < size || total + padded < total)
+      fail(PTP_ERROR_SIZE_OVERFLOW, "the device buffers of one call exceed 2^64 bytes");
+    total += padded;
+  }
+  char* base = nullptr;
+  if (total > 0 && !ws.scratch_in_use) {
+    if (total > ws.scratch_bytes) {
+      // Free first: the old and new scratch need not fit side by side.
+      ws.scratch_bytes = 0;
+      ws.scratch.reset(0);
+      ws.scratch.reset(total);
+      ws.scratch_bytes = total;
+    }
+    base = ws.scratch.as<char>();
+    ws.scratch_in_use = true;
+    holds_scratch_ = true;
+  } else if (total > 0) {
+    own_.reset(total);
+    base = own_.as<char>();
+  }
+  size_t i = 0;
+  for (const uint64_t size : sizes) {
+    buffers_.push_back(size == 0 ? nullptr : base + offsets[i]);
+    ++i;
+  }
+}
+
+ScratchLease::~ScratchLease() {
+  if (holds_scratch_) ws_.scratch_in_use = false;
 }
 
 LaneDrain::~LaneDrain() {

@@ -6,7 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <mutex>
+#include <vector>
 
 #include "core/context.hpp"
 #include "cuda_support.cuh"
@@ -32,9 +34,46 @@ struct Workspace {
   size_t staging_bytes = 0;
   DeviceBuffer flag;       // one unsigned long long
   PinnedBuffer flag_host;  // its host mirror
+  // The device buffers of host-array calls (ScratchLease): one allocation,
+  // kept between calls and only grown.
+  DeviceBuffer scratch;
+  uint64_t scratch_bytes = 0;
+  bool scratch_in_use = false;
 };
 
-// The context's workspace; throws PTP_ERROR_INTERNAL if it has none.
+// Device scratch the context holds but no call is using: memory_budget
+// counts it as available. 0 for a context without a workspace.
+uint64_t reusable_scratch_bytes(const ptp_context& context);
+
+// The device buffers of one call, carved from the workspace's scratch,
+// which grows (freed, then allocated at the new size) when the call needs
+// more, and is otherwise reused: cudaMalloc and cudaFree cost time on every
+// call, and cudaFree may synchronise the whole device, stalling the
+// caller's other streams. A call made while the scratch is leased (from a
+// progress callback of a call on the same context) gets an allocation of
+// its own instead. Buffers are 256-byte aligned; a size of 0 gives nullptr.
+// Declare it before the scope's LaneDrain or stream drain, so that the work
+// using the buffers ends before they are handed back.
+class ScratchLease {
+ public:
+  ScratchLease(Workspace& ws, std::initializer_list<uint64_t> sizes);
+  ~ScratchLease();
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  template <class T>
+  T* get(size_t index) const {
+    return static_cast<T*>(buffers_.at(index));
+  }
+
+ private:
+  Workspace& ws_;
+  bool holds_scratch_ = false;
+  DeviceBuffer own_;
+  std::vector<void*> buffers_;
+};
+
+// The context's workspace; throws PTP_ERROR_INTERNAL if it has none, and
+// PTP_ERROR_CUDA (saying so) once its device has had a sticky error.
 Workspace& workspace_of(const ptp_context& context);
 
 // Waits for both lanes when a scope ends, so that no buffer is released

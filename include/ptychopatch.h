@@ -102,7 +102,10 @@ PTP_API const char* ptp_last_error_message(void);
 /* Version of the library actually loaded (compare with PTP_VERSION_*). */
 PTP_API ptp_status ptp_get_version(int32_t* major, int32_t* minor, int32_t* patch);
 
-/* "MAJOR.MINOR.PATCH+cuda" or "MAJOR.MINOR.PATCH+cpu"; static, never null. */
+/* "MAJOR.MINOR.PATCH+cpu" for a build without CUDA; for a CUDA build
+ * "MAJOR.MINOR.PATCH+cuda" where device 0 can run the GPU backend, else
+ * "MAJOR.MINOR.PATCH+cuda (GPU backend unavailable)", whose reason
+ * ptp_context_get_backend_reason(NULL, ...) gives. Static, never null. */
 PTP_API const char* ptp_version_string(void);
 
 /* ------------------------------------------------------------ enums used */
@@ -176,6 +179,28 @@ PTP_API ptp_status ptp_context_destroy(ptp_context* context);
  * A GPU counts as usable when this build carries kernels its architecture
  * can run (see docs/api.md). */
 PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, int32_t* backend);
+
+/* Why a context resolved to its backend (ptp_context_get_backend_reason). */
+typedef enum ptp_backend_reason {
+  PTP_BACKEND_REASON_GPU = 0,           /* it runs on the GPU */
+  PTP_BACKEND_REASON_CPU_REQUESTED = 1, /* options->backend was PTP_BACKEND_CPU */
+  PTP_BACKEND_REASON_NO_CUDA_BUILD = 2, /* this build has no CUDA support */
+  PTP_BACKEND_REASON_NO_GPU = 3,        /* no NVIDIA driver, or no device */
+  /* A GPU is present but this build cannot use it: no code for its
+   * architecture, a driver older than the build needs, a device ordinal
+   * out of range, or a CUDA context lost to an earlier error. */
+  PTP_BACKEND_REASON_GPU_UNUSABLE = 4
+} ptp_backend_reason;
+
+/* Why the context runs where it does: *reason is a ptp_backend_reason and
+ * *message a sentence, e.g. "CUDA device 0 (NVIDIA A10, compute capability
+ * 8.6) cannot run this build's kernels: it carries code for sm_90 only".
+ * On a GPU context the message names the device, and says so when scene
+ * alignment will run on the CPU because cuFFT cannot be loaded. The
+ * message is owned by the context and valid as long as it is. context may
+ * be NULL: the shared default context of one-shot calls. */
+PTP_API ptp_status ptp_context_get_backend_reason(const ptp_context* context, int32_t* reason,
+                                                  const char** message);
 
 /* Number of CPU threads the context uses. */
 PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32_t* num_threads);
@@ -319,9 +344,9 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
 /* How scan positions are sampled and grouped (PtychoPINN's
  * sample-then-group with neighbour pool K and gridsize^2 members). */
 typedef struct ptp_group_desc {
-  uint64_t struct_size; /* sizeof(ptp_group_desc), set by _init */
-  int64_t num_samples;  /* groups to form (PtychoPINN's nsamples), >= 0;
-                           the outputs have exactly this many rows */
+  uint64_t struct_size;  /* sizeof(ptp_group_desc), set by _init */
+  int64_t num_samples;   /* groups to form (PtychoPINN's nsamples), >= 0;
+                            the outputs have exactly this many rows */
   int32_t num_neighbors; /* K >= 1: the pool of a seed is its K nearest
                             neighbours, the seed excluded; default 4.
                             Must be >= group_size when group_size > 1 */
@@ -450,6 +475,14 @@ PTP_API ptp_status ptp_align_plan_destroy(ptp_align_plan* plan);
 
 /* Planes per frame: channels, 4 (Bayer) or 36 (X-Trans). */
 PTP_API ptp_status ptp_align_plan_num_planes(const ptp_align_plan* plan, int64_t* num_planes);
+
+/* Where the plan runs: *backend is PTP_BACKEND_GPU or PTP_BACKEND_CPU, and
+ * *message is empty when that is the context's backend, else the reason a
+ * GPU context's plan runs on the CPU (cuFFT cannot be loaded, or the frame
+ * is beyond the GPU backend's limits). Results agree up to FFT rounding.
+ * The message is owned by the plan. */
+PTP_API ptp_status ptp_align_plan_get_backend(const ptp_align_plan* plan, int32_t* backend,
+                                              const char** message);
 
 /* Called after each moving frame; return non-zero to stop the call with
  * PTP_ERROR_CANCELLED (results of finished frames are kept). */

@@ -66,6 +66,12 @@ struct ContextOptions : ptp_context_options {
   ContextOptions() { check(ptp_context_options_init(this, sizeof(ptp_context_options))); }
 };
 
+// Why a context runs where it does (ptp_context_get_backend_reason).
+struct BackendReason {
+  ptp_backend_reason reason;
+  std::string message;
+};
+
 class Context {
  public:
   explicit Context(ptp_backend backend = PTP_BACKEND_AUTO, int32_t num_threads = 0) {
@@ -80,6 +86,14 @@ class Context {
     int32_t b = PTP_BACKEND_CPU;
     check(ptp_context_get_backend(handle_.get(), &b));
     return static_cast<ptp_backend>(b);
+  }
+  // E.g. {PTP_BACKEND_REASON_GPU_UNUSABLE, "CUDA device 0 (...) cannot run
+  // this build's kernels: ..."} for an AUTO context that fell back to the CPU.
+  BackendReason backend_reason() const {
+    int32_t reason = PTP_BACKEND_REASON_CPU_REQUESTED;
+    const char* message = nullptr;
+    check(ptp_context_get_backend_reason(handle_.get(), &reason, &message));
+    return {static_cast<ptp_backend_reason>(reason), message};
   }
   int32_t num_threads() const {
     int32_t n = 0;
@@ -219,10 +233,10 @@ struct GroupDesc : ptp_group_desc {
 
 // The groups of ptp_group_neighbors, row-major, B = num_samples groups of C:
 struct Groups {
-  std::vector<int64_t> nn_indices;       // B x C member indices
-  std::vector<double> coords_nn;         // B x 2 x C: [b][0][k] = x, [b][1][k] = y
-  std::vector<double> coords_offsets;    // B x 2: the member mean (x, y)
-  std::vector<double> coords_relative;   // B x 2 x C: -(member - mean)
+  std::vector<int64_t> nn_indices;      // B x C member indices
+  std::vector<double> coords_nn;        // B x 2 x C: [b][0][k] = x, [b][1][k] = y
+  std::vector<double> coords_offsets;   // B x 2: the member mean (x, y)
+  std::vector<double> coords_relative;  // B x 2 x C: -(member - mean)
   void resize(const ptp_group_desc& desc) {
     // Invalid sizes give empty arrays; the library then reports them.
     const auto b = static_cast<size_t>(desc.num_samples > 0 ? desc.num_samples : 0);
@@ -241,8 +255,8 @@ inline Groups group_neighbors(const ptp_group_desc& desc, const double* x, const
                               int64_t num_points, const Context* context = nullptr) {
   Groups groups;
   groups.resize(desc);
-  check(ptp_group_neighbors(context != nullptr ? context->get() : nullptr, &desc, x, y,
-                            num_points, groups.nn_indices.data(), groups.coords_nn.data(),
+  check(ptp_group_neighbors(context != nullptr ? context->get() : nullptr, &desc, x, y, num_points,
+                            groups.nn_indices.data(), groups.coords_nn.data(),
                             groups.coords_offsets.data(), groups.coords_relative.data()));
   return groups;
 }
@@ -259,10 +273,9 @@ struct GroupedPatches {
 // every group's members are cut from `object` as ptp_extract_execute_legacy
 // with coords_offsets and coords_relative would cut them.
 template <class Element>
-GroupedPatches<Element> grouped_patches(const ptp_group_desc& desc,
-                                        const ptp_extract_desc& extract, const Element* object,
-                                        const double* x, const double* y, int64_t num_points,
-                                        const Context* context = nullptr) {
+GroupedPatches<Element> grouped_patches(const ptp_group_desc& desc, const ptp_extract_desc& extract,
+                                        const Element* object, const double* x, const double* y,
+                                        int64_t num_points, const Context* context = nullptr) {
   if (extract.object_dtype != dtype_of<Element>::value)
     throw Error(PTP_ERROR_INVALID_ARGUMENT,
                 "PTP_ERROR_INVALID_ARGUMENT: the object's element type does not match "
@@ -270,8 +283,8 @@ GroupedPatches<Element> grouped_patches(const ptp_group_desc& desc,
   GroupedPatches<Element> result;
   result.groups.resize(desc);
   size_t bytes = 0;
-  check(ptp_extract_output_bytes(
-      &extract, static_cast<int64_t>(result.groups.nn_indices.size()), &bytes));
+  check(ptp_extract_output_bytes(&extract, static_cast<int64_t>(result.groups.nn_indices.size()),
+                                 &bytes));
   result.patches.resize(bytes / sizeof(Element));
   check(ptp_grouped_patches(context != nullptr ? context->get() : nullptr, &desc, &extract, object,
                             x, y, num_points, result.groups.nn_indices.data(),
@@ -322,6 +335,15 @@ class AlignPlan {
   }
 
   int64_t num_planes() const noexcept { return planes_; }
+  // PTP_BACKEND_GPU or PTP_BACKEND_CPU; `why` (if given) receives the
+  // reason a GPU context's plan runs on the CPU, empty otherwise.
+  ptp_backend backend(std::string* why = nullptr) const {
+    int32_t backend = PTP_BACKEND_CPU;
+    const char* message = nullptr;
+    check(ptp_align_plan_get_backend(handle_.get(), &backend, &message));
+    if (why != nullptr) *why = message;
+    return static_cast<ptp_backend>(backend);
+  }
   const ptp_align_desc& desc() const noexcept { return desc_; }
   ptp_align_plan* get() const noexcept { return handle_.get(); }
 

@@ -110,6 +110,12 @@ module ptychopatch
   integer(c_int32_t), parameter :: PTP_BACKEND_AUTO = 0
   integer(c_int32_t), parameter :: PTP_BACKEND_CPU = 1
   integer(c_int32_t), parameter :: PTP_BACKEND_GPU = 2
+  ! ptp_backend_reason
+  integer(c_int32_t), parameter :: PTP_BACKEND_REASON_GPU = 0
+  integer(c_int32_t), parameter :: PTP_BACKEND_REASON_CPU_REQUESTED = 1
+  integer(c_int32_t), parameter :: PTP_BACKEND_REASON_NO_CUDA_BUILD = 2
+  integer(c_int32_t), parameter :: PTP_BACKEND_REASON_NO_GPU = 3
+  integer(c_int32_t), parameter :: PTP_BACKEND_REASON_GPU_UNUSABLE = 4
   ! ptp_dtype
   integer(c_int32_t), parameter :: PTP_DTYPE_FLOAT32 = 1
   integer(c_int32_t), parameter :: PTP_DTYPE_FLOAT64 = 2
@@ -256,6 +262,17 @@ module ptychopatch
       integer(c_int32_t), intent(out) :: backend
       integer(c_int32_t) :: status
     end function ptp_context_get_backend
+
+    ! message: a C string owned by the context (ptp_c_string_f reads it);
+    ! context may be c_null_ptr (the shared default context).
+    function ptp_context_get_backend_reason(context, reason, message) &
+        bind(c, name='ptp_context_get_backend_reason') result(status)
+      import :: c_int32_t, c_ptr
+      type(c_ptr), value :: context
+      integer(c_int32_t), intent(out) :: reason
+      type(c_ptr), intent(out) :: message
+      integer(c_int32_t) :: status
+    end function ptp_context_get_backend_reason
 
     function ptp_context_get_num_threads(context, num_threads) &
         bind(c, name='ptp_context_get_num_threads') result(status)
@@ -472,6 +489,17 @@ module ptychopatch
       integer(c_int64_t), intent(out) :: num_planes
       integer(c_int32_t) :: status
     end function ptp_align_plan_num_planes
+
+    ! message: a C string owned by the plan, '' unless a GPU context's plan
+    ! runs on the CPU.
+    function ptp_align_plan_get_backend(plan, backend, message) &
+        bind(c, name='ptp_align_plan_get_backend') result(status)
+      import :: c_int32_t, c_ptr
+      type(c_ptr), value :: plan
+      integer(c_int32_t), intent(out) :: backend
+      type(c_ptr), intent(out) :: message
+      integer(c_int32_t) :: status
+    end function ptp_align_plan_get_backend
 
     ! callback: c_funloc(f) of a bind(c) function with the ptp_progress_fn
     ! interface, or c_null_funptr to remove it; user_data is passed back.

@@ -8,19 +8,20 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {
 
 struct AlignGeometry {
-  int64_t height;        // frame rows as given
-  int64_t width;         // frame columns as given
-  int64_t channels;      // planar channels (PTP_CFA_NONE), else 1
-  int64_t period;        // 1 (none), 2 (Bayer), 6 (X-Trans)
-  int64_t planes;        // channels, 4 or 36
-  int64_t plane_height;  // (height / period): the frame trimmed to a multiple of the period
-  int64_t plane_width;   // (width / period)
+  int64_t height;         // frame rows as given
+  int64_t width;          // frame columns as given
+  int64_t channels;       // planar channels (PTP_CFA_NONE), else 1
+  int64_t period;         // 1 (none), 2 (Bayer), 6 (X-Trans)
+  int64_t planes;         // channels, 4 or 36
+  int64_t plane_height;   // (height / period): the frame trimmed to a multiple of the period
+  int64_t plane_width;    // (width / period)
   ptp_dtype frame_dtype;  // PTP_DTYPE_UINT16 or PTP_DTYPE_FLOAT32
   ptp_cfa cfa;
   int32_t upsample;  // >= 1
@@ -66,6 +67,9 @@ struct ptp_align_plan {
   const ptp_context* context;
   ptychopatch::impl::AlignGeometry geometry;
   std::unique_ptr<ptychopatch::impl::AlignBackend> backend;
+  ptp_backend runs_on = PTP_BACKEND_CPU;
+  // Empty when the plan runs on its context's backend, else why not.
+  std::string fallback_reason;
   bool has_reference = false;
   ptp_progress_fn progress = nullptr;
   void* progress_user_data = nullptr;

@@ -245,23 +245,23 @@ double snap_shift(double value, int64_t block) {
 std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
                                                   const ptp_align_desc* desc) {
   const AlignGeometry geometry = validate_align_desc(desc);
-  std::unique_ptr<AlignBackend> backend;
-  if (context.backend == PTP_BACKEND_GPU) {
-    try {
-      backend = gpu::make_align_backend(context, geometry);
-    } catch (const Error& e) {
-      // A GPU backend that cannot serve this request says UNSUPPORTED; the
-      // plan then runs on the CPU (results are the same up to FFT rounding).
-      // This is also what happens while cuda/align_gpu.cu is the stub that
-      // says UNSUPPORTED for everything. Any other failure is reported.
-      if (e.status() != PTP_ERROR_UNSUPPORTED) throw;
-    }
-  }
-  if (!backend) backend = make_cpu_align_backend(geometry, context.num_threads);
   auto plan = std::make_unique<ptp_align_plan>();
   plan->context = &context;
   plan->geometry = geometry;
-  plan->backend = std::move(backend);
+  if (context.backend == PTP_BACKEND_GPU) {
+    try {
+      plan->backend = gpu::make_align_backend(context, geometry);
+      plan->runs_on = PTP_BACKEND_GPU;
+    } catch (const Error& e) {
+      // A GPU backend that cannot serve this request (no cuFFT, a frame past
+      // its limits) says UNSUPPORTED; the plan then runs on the CPU, results
+      // the same up to FFT rounding, and says why
+      // (ptp_align_plan_get_backend). Any other failure is reported.
+      if (e.status() != PTP_ERROR_UNSUPPORTED) throw;
+      plan->fallback_reason = e.what();
+    }
+  }
+  if (!plan->backend) plan->backend = make_cpu_align_backend(geometry, context.num_threads);
   return plan;
 }
 

@@ -45,14 +45,18 @@ ptp_context make_context(const ptp_context_options* options) {
   ctx.device = opts.device;
   ctx.device_memory_budget = opts.device_memory_budget;
   ctx.backend = PTP_BACKEND_CPU;
+  ctx.backend_reason = PTP_BACKEND_REASON_CPU_REQUESTED;
+  ctx.backend_message = "the CPU backend was requested";
   if (opts.backend != PTP_BACKEND_CPU) {
-    const std::string problem = gpu::device_problem(opts.device);
-    if (problem.empty()) {
-      ctx.backend = PTP_BACKEND_GPU;
+    gpu::DeviceCheck check = gpu::check_device(opts.device);
+    if (check.reason == PTP_BACKEND_REASON_GPU) {
       ctx.gpu_workspace = gpu::make_workspace(ctx.device);
+      ctx.backend = PTP_BACKEND_GPU;
     } else if (opts.backend == PTP_BACKEND_GPU) {
-      fail(PTP_ERROR_BACKEND_UNAVAILABLE, "the GPU backend was requested but " + problem);
+      fail(PTP_ERROR_BACKEND_UNAVAILABLE, "the GPU backend was requested but " + check.message);
     }
+    ctx.backend_reason = check.reason;
+    ctx.backend_message = std::move(check.message);
   }
   return ctx;
 }

@@ -3,11 +3,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "ptychopatch.h"
 
 struct ptp_context {
   ptp_backend backend;  // resolved: PTP_BACKEND_CPU or PTP_BACKEND_GPU
+  // Why (ptp_context_get_backend_reason): a ptp_backend_reason and a
+  // sentence naming the device, or the reason a GPU was not used.
+  ptp_backend_reason backend_reason = PTP_BACKEND_REASON_CPU_REQUESTED;
+  std::string backend_message;
   int32_t num_threads;  // resolved: >= 1
   int32_t device;
   uint64_t device_memory_budget;  // 0 = the backend's default

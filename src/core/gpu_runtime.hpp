@@ -19,8 +19,16 @@ bool built_with_cuda() noexcept;
 // Usable CUDA devices; 0 when there is no CUDA support, driver or device.
 int32_t device_count() noexcept;
 
-// Empty when `device` can run this library's kernels, else the reason.
-std::string device_problem(int32_t device);
+// Whether `device` can run this build's GPU backend.
+struct DeviceCheck {
+  // PTP_BACKEND_REASON_GPU when it can; else NO_CUDA_BUILD, NO_GPU or
+  // GPU_UNUSABLE.
+  ptp_backend_reason reason;
+  // A sentence: the device (and whether alignment has cuFFT) when usable,
+  // else why not.
+  std::string message;
+};
+DeviceCheck check_device(int32_t device);
 
 // The reusable per-context resources of the GPU backend on `device`.
 std::shared_ptr<void> make_workspace(int32_t device);

@@ -12,8 +12,9 @@ int32_t device_count() noexcept {
   return 0;
 }
 
-std::string device_problem(int32_t) {
-  return "this build of libptychopatch has no CUDA support (built with PTYCHOPATCH_CUDA=OFF)";
+DeviceCheck check_device(int32_t) {
+  return {PTP_BACKEND_REASON_NO_CUDA_BUILD,
+          "this build of libptychopatch has no CUDA support (built with PTYCHOPATCH_CUDA=OFF)"};
 }
 
 std::shared_ptr<void> make_workspace(int32_t) {

@@ -76,7 +76,59 @@ TEST(Context, AutoResolvesToGpuExactlyWhenADeviceIsUsable) {
   ASSERT_EQ(ptp_cuda_device_count(&devices), PTP_SUCCESS);
   ASSERT_GE(devices, 0);
   ptychopatch::Context ctx(PTP_BACKEND_AUTO);
-  EXPECT_EQ(ctx.backend(), devices > 0 ? PTP_BACKEND_GPU : PTP_BACKEND_CPU);
+  const ptychopatch::BackendReason why = ctx.backend_reason();
+  EXPECT_FALSE(why.message.empty());
+  if (ctx.backend() == PTP_BACKEND_GPU) {
+    EXPECT_EQ(why.reason, PTP_BACKEND_REASON_GPU);
+    EXPECT_GT(devices, 0);
+    EXPECT_EQ(why.message.rfind("CUDA device 0 (", 0), 0u) << why.message;
+  } else {
+    EXPECT_NE(why.reason, PTP_BACKEND_REASON_GPU) << why.message;
+    EXPECT_NE(why.reason, PTP_BACKEND_REASON_CPU_REQUESTED) << why.message;
+    // No device, or one that cannot run this build: never a silent choice.
+    if (devices > 0) {
+      EXPECT_EQ(why.reason, PTP_BACKEND_REASON_GPU_UNUSABLE) << why.message;
+    }
+  }
+}
+
+TEST(Context, VersionSaysCudaOnlyWhereTheGpuBackendRuns) {
+  const std::string v = ptp_version_string();
+  int32_t reason = -1;
+  const char* message = nullptr;
+  // NULL: the shared default context of one-shot calls (backend AUTO).
+  ASSERT_EQ(ptp_context_get_backend_reason(nullptr, &reason, &message), PTP_SUCCESS);
+  ASSERT_NE(message, nullptr);
+  const std::string base = std::to_string(PTP_VERSION_MAJOR) + "." +
+                           std::to_string(PTP_VERSION_MINOR) + "." +
+                           std::to_string(PTP_VERSION_PATCH);
+  if (reason == PTP_BACKEND_REASON_GPU) {
+    EXPECT_EQ(v, base + "+cuda");
+  } else if (reason == PTP_BACKEND_REASON_NO_CUDA_BUILD) {
+    EXPECT_EQ(v, base + "+cpu");
+  } else {
+    EXPECT_EQ(v, base + "+cuda (GPU backend unavailable)") << message;
+  }
+}
+
+TEST(Context, CpuRequestedSaysSo) {
+  ptychopatch::Context ctx(PTP_BACKEND_CPU);
+  const ptychopatch::BackendReason why = ctx.backend_reason();
+  EXPECT_EQ(why.reason, PTP_BACKEND_REASON_CPU_REQUESTED);
+  EXPECT_EQ(why.message, "the CPU backend was requested");
+}
+
+TEST(Context, BackendReasonRefusesNullOutputs) {
+  ptychopatch::Context ctx(PTP_BACKEND_CPU);
+  int32_t reason = -7;
+  const char* message = reinterpret_cast<const char*>(0x1);
+  EXPECT_EQ(ptp_context_get_backend_reason(ctx.get(), nullptr, &message),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("reason"), std::string::npos);
+  EXPECT_EQ(ptp_context_get_backend_reason(ctx.get(), &reason, nullptr),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(reason, -7) << "output written on failure";
+  EXPECT_EQ(message, reinterpret_cast<const char*>(0x1)) << "output written on failure";
 }
 
 TEST(Context, GpuWithoutDeviceIsAClearStatus) {

@@ -86,6 +86,13 @@ struct Device {
   size_t total_bytes = size_t{4} << 30;
   size_t used_bytes = 0;
   int devices = 1;
+  // What the device and its driver say of themselves; test hooks change
+  // them to show the library's reasons for not using a GPU.
+  size_t allocation_count = 0;  // successful cudaMalloc calls so far
+  int driver_version = CUDART_VERSION;
+  int cc_major = 9;
+  int cc_minor = 0;
+  bool has_kernel_image = true;
   Order order = Order::forward;
   std::mt19937_64 rng{1};
   cudaError_t sticky = cudaSuccess;
@@ -106,7 +113,8 @@ struct Device {
         order = Order::reverse;
       } else if (text.rfind("shuffle", 0) == 0) {
         order = Order::shuffle;
-        if (text.size() > 8 && text[7] == ':') rng.seed(std::strtoull(text.c_str() + 8, nullptr, 10));
+        if (text.size() > 8 && text[7] == ':')
+          rng.seed(std::strtoull(text.c_str() + 8, nullptr, 10));
       } else if (text != "forward" && !text.empty()) {
         std::fprintf(stderr,
                      "ptychopatch CUDA emulator: PTYCHOPATCH_EMU_ORDER=%s is not forward, reverse "
@@ -233,8 +241,12 @@ void drain_all() {
 class DeviceFloatingPoint {
  public:
 #if defined(__SSE__) || defined(__x86_64__)
-  DeviceFloatingPoint() : saved_(_mm_getcsr()) { _mm_setcsr(0x1F80); }
-  ~DeviceFloatingPoint() { _mm_setcsr(saved_); }
+  DeviceFloatingPoint() : saved_(_mm_getcsr()) {
+    _mm_setcsr(0x1F80);
+  }
+  ~DeviceFloatingPoint() {
+    _mm_setcsr(saved_);
+  }
 
  private:
   unsigned saved_;
@@ -260,10 +272,12 @@ struct Permutation {
   uint64_t c = 0;
   uint64_t at(uint64_t i) const {
     switch (order) {
-      case Order::reverse: return n - 1 - i;
+      case Order::reverse:
+        return n - 1 - i;
       case Order::shuffle:
         return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * i + c) % n);
-      default: return i;
+      default:
+        return i;
     }
   }
 };
@@ -272,7 +286,8 @@ Permutation next_permutation(uint64_t n) {
   Device& d = device();
   Permutation p{d.order, n};
   if (d.order == Order::shuffle && n > 1) {
-    do p.a = d.rng() % n; while (p.a == 0 || gcd(p.a, n) != 1);
+    do p.a = d.rng() % n;
+    while (p.a == 0 || gcd(p.a, n) != 1);
     p.c = d.rng() % n;
   }
   return p;
@@ -290,11 +305,11 @@ void thread_body(void* work) {
 }
 
 struct BlockRunner {
-  fiber::Stacks stacks{
+  fiber::Stacks stacks {
 #if defined(__SANITIZE_ADDRESS__)
-      size_t{256} << 10
+    size_t{256} << 10
 #else
-      size_t{64} << 10
+    size_t{64} << 10
 #endif
   };
   std::vector<std::unique_ptr<fiber::Fiber>> fibers;
@@ -413,7 +428,8 @@ cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
                                                                   : cudaErrorInvalidValue;
     case cudaMemcpyHostToHost:
       return !is_device(src) && !is_device(dst) ? cudaSuccess : cudaErrorInvalidValue;
-    default: return cudaErrorInvalidMemcpyDirection;
+    default:
+      return cudaErrorInvalidMemcpyDirection;
   }
 }
 
@@ -457,6 +473,7 @@ cudaError_t submit_grid(const void* kernel, dim3 grid, dim3 block, size_t shared
   if (d.sticky != cudaSuccess) return d.sticky;
   ensure_context();
   if (kernel == nullptr) return result(cudaErrorInvalidDeviceFunction);
+  if (!d.has_kernel_image) return result(cudaErrorNoKernelImageForDevice);
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const bool block_ok = block.x >= 1 && block.y >= 1 && block.z >= 1 && block.x <= 1024 &&
                         block.y <= 1024 && block.z <= 64 && threads <= 1024;
@@ -478,6 +495,11 @@ PTP_EMU_EXPORT void ptp_emu_set_device_memory(size_t bytes) {
   device().total_bytes = bytes;
 }
 
+PTP_EMU_EXPORT size_t ptp_emu_device_allocations(void) {
+  const Lock lock(device().lock);
+  return device().allocation_count;
+}
+
 PTP_EMU_EXPORT size_t ptp_emu_device_memory_in_use(void) {
   const Lock lock(device().lock);
   return device().used_bytes;
@@ -486,6 +508,22 @@ PTP_EMU_EXPORT size_t ptp_emu_device_memory_in_use(void) {
 PTP_EMU_EXPORT void ptp_emu_clear_sticky_error(void) {
   const Lock lock(device().lock);
   device().sticky = cudaSuccess;
+}
+
+PTP_EMU_EXPORT void ptp_emu_raise_sticky_error(int error) {
+  device_fault(static_cast<cudaError_t>(error), "raised by a test (ptp_emu_raise_sticky_error)");
+}
+
+PTP_EMU_EXPORT void ptp_emu_set_driver_version(int version) {
+  const Lock lock(device().lock);
+  device().driver_version = version;
+}
+
+PTP_EMU_EXPORT void ptp_emu_set_compute_capability(int major, int minor, int has_kernel_image) {
+  const Lock lock(device().lock);
+  device().cc_major = major;
+  device().cc_minor = minor;
+  device().has_kernel_image = has_kernel_image != 0;
 }
 
 PTP_EMU_EXPORT void __syncthreads(void) {
@@ -497,11 +535,21 @@ PTP_EMU_EXPORT void __syncthreads(void) {
 PTP_EMU_EXPORT const char* cudaGetErrorName(cudaError_t error) {
   switch (error) {
 #define PTP_EMU_NAME(e) \
-  case e: return #e;
+  case e:               \
+    return #e;
     PTP_EMU_NAME(cudaSuccess)
     PTP_EMU_NAME(cudaErrorInvalidValue)
     PTP_EMU_NAME(cudaErrorMemoryAllocation)
     PTP_EMU_NAME(cudaErrorInitializationError)
+    PTP_EMU_NAME(cudaErrorStubLibrary)
+    PTP_EMU_NAME(cudaErrorInsufficientDriver)
+    PTP_EMU_NAME(cudaErrorNoKernelImageForDevice)
+    PTP_EMU_NAME(cudaErrorECCUncorrectable)
+    PTP_EMU_NAME(cudaErrorLaunchTimeout)
+    PTP_EMU_NAME(cudaErrorAssert)
+    PTP_EMU_NAME(cudaErrorHardwareStackError)
+    PTP_EMU_NAME(cudaErrorInvalidAddressSpace)
+    PTP_EMU_NAME(cudaErrorInvalidPc)
     PTP_EMU_NAME(cudaErrorInvalidConfiguration)
     PTP_EMU_NAME(cudaErrorInvalidDevicePointer)
     PTP_EMU_NAME(cudaErrorInvalidMemcpyDirection)
@@ -517,23 +565,39 @@ PTP_EMU_EXPORT const char* cudaGetErrorName(cudaError_t error) {
     PTP_EMU_NAME(cudaErrorLaunchFailure)
     PTP_EMU_NAME(cudaErrorStreamCaptureUnsupported)
 #undef PTP_EMU_NAME
-    default: return "cudaErrorUnknown";
+    default:
+      return "cudaErrorUnknown";
   }
 }
 
 PTP_EMU_EXPORT const char* cudaGetErrorString(cudaError_t error) {
   switch (error) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
-    case cudaErrorNotReady: return "device not ready";
-    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
-    case cudaErrorLaunchFailure: return "unspecified launch failure";
-    default: return "an error of the emulated CUDA device";
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    case cudaErrorNoDevice:
+      return "no CUDA-capable device is detected";
+    case cudaErrorInsufficientDriver:
+      return "CUDA driver version is insufficient for CUDA runtime version";
+    case cudaErrorNoKernelImageForDevice:
+      return "no kernel image is available for execution on the device";
+    case cudaErrorInvalidDevice:
+      return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle:
+      return "invalid resource handle";
+    case cudaErrorNotReady:
+      return "device not ready";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure";
+    default:
+      return "an error of the emulated CUDA device";
   }
 }
 
@@ -551,9 +615,28 @@ PTP_EMU_EXPORT cudaError_t cudaPeekAtLastError(void) {
 
 // -------------------------------------------------------------- devices
 
+PTP_EMU_EXPORT cudaError_t cudaDriverGetVersion(int* version) {
+  const Lock lock(device().lock);
+  if (version == nullptr) return result(cudaErrorInvalidValue);
+  *version = device().driver_version;
+  return cudaSuccess;
+}
+
+PTP_EMU_EXPORT cudaError_t cudaRuntimeGetVersion(int* version) {
+  if (version == nullptr) return result(cudaErrorInvalidValue);
+  *version = CUDART_VERSION;
+  return cudaSuccess;
+}
+
 PTP_EMU_EXPORT cudaError_t cudaGetDeviceCount(int* count) {
   const Lock lock(device().lock);
   if (count == nullptr) return result(cudaErrorInvalidValue);
+  // As CUDA does: no driver, or one older than the runtime, is this error
+  // (cudaDriverGetVersion tells which).
+  if (device().driver_version < CUDART_VERSION) {
+    *count = 0;
+    return result(cudaErrorInsufficientDriver);
+  }
   *count = device().devices;
   return device().devices == 0 ? result(cudaErrorNoDevice) : cudaSuccess;
 }
@@ -592,8 +675,8 @@ PTP_EMU_EXPORT cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int ind
   prop->maxGridSize[0] = 0x7fffffff;
   prop->maxGridSize[1] = 65535;
   prop->maxGridSize[2] = 65535;
-  prop->major = 9;
-  prop->minor = 0;
+  prop->major = device().cc_major;
+  prop->minor = device().cc_minor;
   prop->multiProcessorCount = kMultiprocessors;
   return cudaSuccess;
 }
@@ -603,9 +686,14 @@ PTP_EMU_EXPORT cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr att
   if (value == nullptr) return result(cudaErrorInvalidValue);
   if (index < 0 || index >= device().devices) return result(cudaErrorInvalidDevice);
   switch (attr) {
-    case cudaDevAttrMultiProcessorCount: *value = kMultiprocessors; return cudaSuccess;
-    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; return cudaSuccess;
-    default: return result(cudaErrorInvalidValue);
+    case cudaDevAttrMultiProcessorCount:
+      *value = kMultiprocessors;
+      return cudaSuccess;
+    case cudaDevAttrMaxThreadsPerBlock:
+      *value = 1024;
+      return cudaSuccess;
+    default:
+      return result(cudaErrorInvalidValue);
   }
 }
 
@@ -626,9 +714,9 @@ PTP_EMU_EXPORT cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_byte
   return cudaSuccess;
 }
 
-PTP_EMU_EXPORT cudaError_t cudaGetDriverEntryPointByVersion(
-    const char* symbol, void** function, unsigned int, unsigned long long,
-    cudaDriverEntryPointQueryResult* status) {
+PTP_EMU_EXPORT cudaError_t
+cudaGetDriverEntryPointByVersion(const char* symbol, void** function, unsigned int,
+                                 unsigned long long, cudaDriverEntryPointQueryResult* status) {
   if (symbol == nullptr || function == nullptr) return result(cudaErrorInvalidValue);
   const std::string name = symbol;
   void* found = nullptr;
@@ -648,6 +736,7 @@ PTP_EMU_EXPORT cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes,
   if (device().sticky != cudaSuccess) return device().sticky;
   if (attributes == nullptr || function == nullptr) return result(cudaErrorInvalidValue);
   ensure_context();
+  if (!device().has_kernel_image) return result(cudaErrorNoKernelImageForDevice);
   *attributes = cudaFuncAttributes{};
   attributes->maxThreadsPerBlock = 1024;
   attributes->ptxVersion = 90;
@@ -674,6 +763,7 @@ PTP_EMU_EXPORT cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   d.allocations[reinterpret_cast<uintptr_t>(memory)] =
       Allocation{bytes, cudaMemoryTypeDevice, current_device};
   d.used_bytes += bytes;
+  ++d.allocation_count;
   *ptr = memory;
   return cudaSuccess;
 }
@@ -769,12 +859,10 @@ PTP_EMU_EXPORT cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t by
     // reuse it at once; the device side lands when the stream runs.
     auto staged = std::make_shared<std::vector<unsigned char>>(
         static_cast<const unsigned char*>(src), static_cast<const unsigned char*>(src) + bytes);
-    return result(enqueue(stream, [dst, staged] {
-      std::memcpy(dst, staged->data(), staged->size());
-    }));
+    return result(
+        enqueue(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); }));
   }
-  const cudaError_t queued =
-      enqueue(stream, [dst, src, bytes] { std::memmove(dst, src, bytes); });
+  const cudaError_t queued = enqueue(stream, [dst, src, bytes] { std::memmove(dst, src, bytes); });
   if (queued != cudaSuccess) return result(queued);
   if (kind == cudaMemcpyDeviceToHost && !is_pinned(dst) && !is_default_stream(stream)) {
     // Pageable destination: the call returns once the copy is done.

@@ -74,6 +74,17 @@ extern "C" {
 void ptp_emu_set_device_memory(size_t bytes);
 // Bytes currently allocated on the emulated device.
 size_t ptp_emu_device_memory_in_use(void);
+// Successful cudaMalloc calls since the process started.
+size_t ptp_emu_device_allocations(void);
 // Clears a sticky error (a fresh process in all but allocations).
 void ptp_emu_clear_sticky_error(void);
+// Makes the device fail as if a kernel had faulted with `error` (a
+// cudaError_t), e.g. the caller's own kernel with an illegal address.
+void ptp_emu_raise_sticky_error(int error);
+// The CUDA version the driver supports (CUDA's encoding, 13000 = 13.0;
+// 0: no driver installed). Older than the runtime: no device is usable.
+void ptp_emu_set_driver_version(int version);
+// The device's compute capability, and whether this build carries code it
+// can run (if not, kernels fail with cudaErrorNoKernelImageForDevice).
+void ptp_emu_set_compute_capability(int major, int minor, int has_kernel_image);
 }

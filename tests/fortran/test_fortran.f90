@@ -251,8 +251,8 @@ contains
   ! ---------------------------------------------------------------------
   subroutine test_context()
     type(ptp_context_options), target :: options
-    type(c_ptr) :: ctx, stream
-    integer(c_int32_t) :: backend, threads, count, status
+    type(c_ptr) :: ctx, stream, message
+    integer(c_int32_t) :: backend, threads, count, status, reason
 
     call check(ptp_context_options_init(options, c_sizeof(options)), 'ptp_context_options_init')
     call expect(options%struct_size == c_sizeof(options), 'options struct_size = c_sizeof')
@@ -268,6 +268,11 @@ contains
     backend = -1; threads = -1
     call check(ptp_context_get_backend(cpu, backend), 'ptp_context_get_backend')
     call expect(backend == PTP_BACKEND_CPU, 'CPU context resolves to PTP_BACKEND_CPU')
+    call check(ptp_context_get_backend_reason(cpu, reason, message), &
+               'ptp_context_get_backend_reason')
+    call expect(reason == PTP_BACKEND_REASON_CPU_REQUESTED .and. &
+                ptp_c_string_f(message) == 'the CPU backend was requested', &
+                'a CPU context says the CPU was requested')
     call check(ptp_context_get_num_threads(cpu, threads), 'ptp_context_get_num_threads')
     call expect(threads == 1, 'one CPU thread')
     call check(ptp_context_set_stream(cpu, c_null_ptr), 'ptp_context_set_stream(NULL) on CPU')

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import ctypes
 
-from . import _native
-from ._errors import PtychoPatchError
+from typing import NamedTuple
+
+from . import _context, _native
+from ._errors import GpuUnavailableWarning, PtychoPatchError
 from .align import (BAYER_PATTERNS, Registration, SceneAlignment, align_scene,
                     phase_cross_correlation)
 from .extract import extract_patches, get_image_patches
@@ -25,11 +27,14 @@ from .reassemble import Reassembly, legacy_offsets, reassemble_patches
 
 __all__ = [
     "BAYER_PATTERNS",
+    "BackendInfo",
+    "GpuUnavailableWarning",
     "PtychoPatchError",
     "Reassembly",
     "Registration",
     "SceneAlignment",
     "align_scene",
+    "backend_info",
     "cuda_device_count",
     "extract_patches",
     "get_image_patches",
@@ -42,16 +47,89 @@ __all__ = [
 ]
 
 
+_REASONS = {
+    _native.PTP_BACKEND_REASON_GPU: "gpu",
+    _native.PTP_BACKEND_REASON_CPU_REQUESTED: "cpu_requested",
+    _native.PTP_BACKEND_REASON_NO_CUDA_BUILD: "no_cuda_build",
+    _native.PTP_BACKEND_REASON_NO_GPU: "no_gpu",
+    _native.PTP_BACKEND_REASON_GPU_UNUSABLE: "gpu_unusable",
+}
+
+
+class BackendInfo(NamedTuple):
+    """Where calls run, and why (`backend_info`).
+
+    Attributes
+    ----------
+    backend : str
+        ``"gpu"`` or ``"cpu"``.
+    reason : str
+        ``"gpu"``, ``"cpu_requested"``, ``"no_cuda_build"`` (a library built
+        without CUDA), ``"no_gpu"`` (no NVIDIA driver or device) or
+        ``"gpu_unusable"`` (a GPU is present but this build cannot use it).
+    message : str
+        The device, or the reason in words, e.g. ``"the NVIDIA driver
+        supports CUDA 12.2, older than the CUDA 13.0 this build needs:
+        install driver 580 or newer"``.
+    """
+
+    backend: str
+    reason: str
+    message: str
+
+
+def backend_info(backend: str = "auto") -> BackendInfo:
+    """Where calls with ``backend=`` run on this machine, and why.
+
+    Parameters
+    ----------
+    backend : {"auto", "cpu", "gpu"}
+        The backend a call would ask for. ``"gpu"`` raises PtychoPatchError
+        (``PTP_ERROR_BACKEND_UNAVAILABLE``, with the reason) where no GPU
+        is usable.
+
+    Returns
+    -------
+    BackendInfo
+
+    Examples
+    --------
+    >>> import ptychopatch
+    >>> info = ptychopatch.backend_info()
+    >>> info.backend in ("gpu", "cpu")
+    True
+    >>> print(info.message)  # doctest: +SKIP
+    CUDA device 0 (NVIDIA H100 80GB HBM3, compute capability 9.0)
+    """
+    handle = _context.context(backend, 0)
+    reason, message = _context.backend_reason(handle)
+    where = ctypes.c_int32()
+    _native.context_get_backend(handle, ctypes.byref(where))
+    return BackendInfo("gpu" if where.value == _native.PTP_BACKEND_GPU else "cpu",
+                       _REASONS.get(reason, str(reason)), message)
+
+
 def version() -> str:
-    """Version of the loaded library.
+    """Version of the loaded library, and whether its GPU backend runs here.
 
     Returns
     -------
     str
-        ``"MAJOR.MINOR.PATCH+cuda"`` or ``"MAJOR.MINOR.PATCH+cpu"``, as
-        ``ptp_version_string`` reports it.
+        ``"MAJOR.MINOR.PATCH+cpu"`` for a library built without CUDA;
+        ``"MAJOR.MINOR.PATCH+cuda"`` where the GPU backend runs on device 0;
+        else ``"MAJOR.MINOR.PATCH+cuda (GPU backend unavailable: REASON)"``.
+
+    Examples
+    --------
+    >>> import ptychopatch
+    >>> ptychopatch.version()  # doctest: +SKIP
+    '0.3.0+cuda (GPU backend unavailable: no NVIDIA driver is installed)'
     """
-    return _native.lib.ptp_version_string().decode("utf-8", "replace")
+    text = _native.lib.ptp_version_string().decode("utf-8", "replace")
+    if text.endswith(" (GPU backend unavailable)"):
+        reason, message = _context.backend_reason(None)
+        text = f"{text[:-1]}: {message})"
+    return text
 
 
 def cuda_device_count() -> int:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import ctypes
 import operator
 import threading
+import warnings
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Tuple
 
 from . import _native
+from ._errors import GpuUnavailableWarning
 
 _BACKENDS = {
     "auto": _native.PTP_BACKEND_AUTO,
@@ -64,6 +66,10 @@ class _Context:
         # Held so that destruction still works while the interpreter tears
         # down module globals.
         self._destroy = _native.context_destroy
+        if backend == _native.PTP_BACKEND_AUTO:
+            reason, message = backend_reason(handle)
+            if reason == _native.PTP_BACKEND_REASON_GPU_UNUSABLE:
+                warn_gpu_unavailable(f"ptychopatch runs on the CPU: {message}")
 
     def __del__(self) -> None:
         handle, self.handle = getattr(self, "handle", None), None
@@ -75,6 +81,25 @@ class _Context:
 
 
 _local = threading.local()
+_warned_lock = threading.Lock()
+_warned = set()
+
+
+def warn_gpu_unavailable(text: str, topic: str = "context") -> None:
+    """Issues GpuUnavailableWarning once per process and topic."""
+    with _warned_lock:
+        if topic in _warned:
+            return
+        _warned.add(topic)
+    warnings.warn(text, GpuUnavailableWarning, stacklevel=5)
+
+
+def backend_reason(handle) -> Tuple[int, str]:
+    """(ptp_backend_reason, message) of a context; None: the shared default."""
+    reason = ctypes.c_int32()
+    message = ctypes.c_char_p()
+    _native.context_get_backend_reason(handle, ctypes.byref(reason), ctypes.byref(message))
+    return reason.value, (message.value or b"").decode("utf-8", "replace")
 
 
 def context(backend: str, num_threads: int) -> ctypes.c_void_p:

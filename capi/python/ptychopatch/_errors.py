@@ -26,3 +26,14 @@ class PtychoPatchError(RuntimeError):
         self.function = function
         text = message or f"{function or 'libptychopatch'} failed"
         super().__init__(f"{text} [{status_name}]")
+
+
+class GpuUnavailableWarning(RuntimeWarning):
+    """A GPU is present, but the library runs on the CPU (issued once).
+
+    Raised as a warning, never an error: results are the same on the CPU,
+    only slower. The message says why (e.g. a driver older than the build
+    needs, or a GPU architecture the build carries no code for); call
+    `ptychopatch.backend_info` for it at any time. Silence it with
+    ``warnings.simplefilter("ignore", ptychopatch.GpuUnavailableWarning)``.
+    """

@@ -26,6 +26,12 @@ PTP_BACKEND_AUTO = 0
 PTP_BACKEND_CPU = 1
 PTP_BACKEND_GPU = 2
 
+PTP_BACKEND_REASON_GPU = 0
+PTP_BACKEND_REASON_CPU_REQUESTED = 1
+PTP_BACKEND_REASON_NO_CUDA_BUILD = 2
+PTP_BACKEND_REASON_NO_GPU = 3
+PTP_BACKEND_REASON_GPU_UNUSABLE = 4
+
 PTP_DTYPE_FLOAT32 = 1
 PTP_DTYPE_FLOAT64 = 2
 PTP_DTYPE_COMPLEX64 = 3
@@ -272,6 +278,14 @@ align_plan_create = _optional_status_function(
 align_plan_destroy = _optional_status_function("ptp_align_plan_destroy", _handle)
 align_plan_num_planes = _optional_status_function(
     "ptp_align_plan_num_planes", _handle, _P(ctypes.c_int64)
+)
+align_plan_get_backend = _optional_status_function(
+    "ptp_align_plan_get_backend", _handle, _P(ctypes.c_int32), _P(ctypes.c_char_p),
+    feature="backend reasons (0.3.0)",
+)
+context_get_backend_reason = _optional_status_function(
+    "ptp_context_get_backend_reason", _handle, _P(ctypes.c_int32), _P(ctypes.c_char_p),
+    feature="backend reasons (0.3.0)",
 )
 align_set_progress = _optional_status_function(
     "ptp_align_set_progress", _handle, PROGRESS_FN, ctypes.c_void_p

@@ -164,6 +164,17 @@ def _frame_list(frames: Any, frame_ndim: int) -> List[np.ndarray]:
     return list(arr)
 
 
+def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
+    """Warns once when a GPU context's plan runs on the CPU (no cuFFT, ...)."""
+    backend = ctypes.c_int32()
+    why = ctypes.c_char_p()
+    _native.align_plan_get_backend(plan, ctypes.byref(backend), ctypes.byref(why))
+    if why.value:
+        _context.warn_gpu_unavailable(
+            "ptychopatch scene alignment runs on the CPU: "
+            + why.value.decode("utf-8", "replace"), topic="align")
+
+
 class _Progress:
     """The C progress callback around a Python callable.
 
@@ -255,6 +266,7 @@ def _run(
     plan = ctypes.c_void_p()
     _native.align_plan_create(ctx, ctypes.byref(desc), ctypes.byref(plan))
     try:
+        _warn_if_plan_left_the_gpu(plan)
         planes = ctypes.c_int64()
         _native.align_plan_num_planes(plan, ctypes.byref(planes))
         if watcher is not None:

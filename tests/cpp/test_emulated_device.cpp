@@ -1,0 +1,270 @@
+// What the library says when a GPU is present but cannot be used: a driver
+// older than the build, a device whose architecture the build carries no
+// code for, a CUDA context lost to a sticky error. These states cannot be
+// made on demand on a real GPU, so this program runs only on the emulated
+// device, whose test hooks (tests/emulation/emulator.hpp) put it in each
+// state. Every test restores the device; the sticky error, which the
+// library remembers for the rest of the process, comes last.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <complex>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "emulator.hpp"
+#include "ptychopatch.hpp"
+
+namespace {
+
+using Complex = std::complex<float>;
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string version_base() {
+  return std::to_string(PTP_VERSION_MAJOR) + "." + std::to_string(PTP_VERSION_MINOR) + "." +
+         std::to_string(PTP_VERSION_PATCH);
+}
+
+// Puts the emulated device back as the other tests expect it.
+struct RestoreDevice {
+  ~RestoreDevice() {
+    ptp_emu_set_driver_version(CUDART_VERSION);
+    ptp_emu_set_compute_capability(9, 0, 1);
+  }
+};
+
+// An AUTO context must fall back to the CPU with this reason, a GPU context
+// must be refused with it, and the version must not claim the GPU.
+void expect_unusable(ptp_backend_reason expected, const std::vector<std::string>& words) {
+  ptychopatch::Context automatic(PTP_BACKEND_AUTO);
+  EXPECT_EQ(automatic.backend(), PTP_BACKEND_CPU);
+  const ptychopatch::BackendReason why = automatic.backend_reason();
+  EXPECT_EQ(why.reason, expected) << why.message;
+  for (const std::string& word : words) EXPECT_TRUE(contains(why.message, word)) << why.message;
+
+  ptp_context_options options;
+  ptp_context_options_init(&options, sizeof options);
+  options.backend = PTP_BACKEND_GPU;
+  ptp_context* gpu = nullptr;
+  EXPECT_EQ(ptp_context_create(&options, &gpu), PTP_ERROR_BACKEND_UNAVAILABLE);
+  EXPECT_EQ(gpu, nullptr);
+  EXPECT_TRUE(contains(ptp_last_error_message(), why.message)) << ptp_last_error_message();
+
+  EXPECT_EQ(std::string(ptp_version_string()), version_base() + "+cuda (GPU backend unavailable)");
+}
+
+TEST(EmulatedDevice, UsableDeviceIsNamed) {
+  ptychopatch::Context ctx(PTP_BACKEND_AUTO);
+  ASSERT_EQ(ctx.backend(), PTP_BACKEND_GPU);
+  const ptychopatch::BackendReason why = ctx.backend_reason();
+  EXPECT_EQ(why.reason, PTP_BACKEND_REASON_GPU);
+  EXPECT_EQ(why.message,
+            "CUDA device 0 (ptychopatch emulated CUDA device, compute capability 9.0)");
+  EXPECT_EQ(std::string(ptp_version_string()), version_base() + "+cuda");
+}
+
+TEST(EmulatedDevice, DriverOlderThanTheBuildIsNamedWithTheDriverToInstall) {
+  const RestoreDevice restore;
+  ptp_emu_set_driver_version(12020);
+  int32_t count = -1;
+  ASSERT_EQ(ptp_cuda_device_count(&count), PTP_SUCCESS);
+  EXPECT_EQ(count, 0);
+  expect_unusable(PTP_BACKEND_REASON_GPU_UNUSABLE, {"CUDA 12.2", "CUDA 13.0", "driver 580"});
+}
+
+TEST(EmulatedDevice, NoDriverAtAllIsNoGpu) {
+  const RestoreDevice restore;
+  ptp_emu_set_driver_version(0);
+  expect_unusable(PTP_BACKEND_REASON_NO_GPU, {"no NVIDIA driver"});
+}
+
+TEST(EmulatedDevice, ArchitectureWithoutCodeIsNamedWithWhatTheBuildCarries) {
+  const RestoreDevice restore;
+  ptp_emu_set_compute_capability(6, 1, 0);
+  expect_unusable(PTP_BACKEND_REASON_GPU_UNUSABLE,
+                  {"compute capability 6.1", "sm_75", "sm_120", "PTX for compute_120",
+                   "CMAKE_CUDA_ARCHITECTURES including 61"});
+}
+
+TEST(EmulatedDevice, DeviceOrdinalOutOfRangeIsUnusable) {
+  ptp_context_options options;
+  ptp_context_options_init(&options, sizeof options);
+  options.device = 3;
+  ptp_context* ctx = nullptr;
+  ASSERT_EQ(ptp_context_create(&options, &ctx), PTP_SUCCESS);
+  int32_t reason = -1;
+  const char* message = nullptr;
+  ASSERT_EQ(ptp_context_get_backend_reason(ctx, &reason, &message), PTP_SUCCESS);
+  EXPECT_EQ(reason, PTP_BACKEND_REASON_GPU_UNUSABLE);
+  EXPECT_TRUE(contains(message, "CUDA device 3 does not exist")) << message;
+  ptp_context_destroy(ctx);
+}
+
+TEST(EmulatedDevice, AlignPlanSaysWhereItRuns) {
+  ptp_align_desc desc;
+  ptychopatch::check(ptp_align_desc_init(&desc, sizeof desc));
+  desc.height = 32;
+  desc.width = 32;
+  desc.channels = 1;
+  ptychopatch::Context gpu(PTP_BACKEND_GPU);
+  std::string why = "unset";
+  EXPECT_EQ(ptychopatch::AlignPlan(gpu, desc).backend(&why), PTP_BACKEND_GPU);
+  EXPECT_EQ(why, "");
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  EXPECT_EQ(ptychopatch::AlignPlan(cpu, desc).backend(&why), PTP_BACKEND_CPU);
+  EXPECT_EQ(why, "");
+  // Past the GPU peak search's plane limit: the plan runs on the CPU, and
+  // says why instead of leaving the caller to guess from the timings.
+  desc.channels = 70000;
+  desc.height = 2;
+  desc.width = 2;
+  EXPECT_EQ(ptychopatch::AlignPlan(gpu, desc).backend(&why), PTP_BACKEND_CPU);
+  EXPECT_TRUE(contains(why, "65535 planes")) << why;
+}
+
+TEST(EmulatedDevice, RepeatedCallsReuseTheContextsDeviceMemory) {
+  const size_t baseline = ptp_emu_device_memory_in_use();
+  {
+    ptychopatch::Context ctx(PTP_BACKEND_GPU);
+    ptychopatch::ExtractPlan<Complex> plan(ctx, 64, 64, 8, 1, PTP_LAYOUT_FLAT);
+    std::vector<Complex> object(64 * 64);
+    for (size_t i = 0; i < object.size(); ++i) object[i] = Complex(float(i % 61), float(i % 7));
+    std::vector<double> offsets;
+    for (int p = 0; p < 200; ++p) offsets.insert(offsets.end(), {p * 0.3, 60.0 - p * 0.25});
+    std::vector<Complex> first(200 * 64), again(200 * 64);
+    std::vector<Complex> canvas(64 * 64);
+    std::vector<float> weights(64 * 64);
+    const auto reassemble = [&] {
+      ptychopatch::check(ptp_reassemble_execute(plan.get(), first.data(), offsets.data(), 200,
+                                                canvas.data(), canvas.size() * sizeof(Complex),
+                                                weights.data(), weights.size() * sizeof(float)));
+    };
+    plan.execute(object.data(), offsets.data(), 200, first.data(), first.size());
+    reassemble();  // needs more than the extraction: grows the scratch once
+    const std::vector<Complex> first_canvas = canvas;
+    const size_t allocations = ptp_emu_device_allocations();
+    const size_t held = ptp_emu_device_memory_in_use();
+    for (int call = 0; call < 3; ++call) {
+      plan.execute(object.data(), offsets.data(), 200, again.data(), again.size());
+      EXPECT_EQ(again, first);
+      reassemble();
+      EXPECT_EQ(canvas, first_canvas);
+    }
+    // Smaller calls fit in what the context already holds.
+    plan.execute(object.data(), offsets.data(), 20, again.data(), 20 * 64);
+    EXPECT_EQ(ptp_emu_device_allocations(), allocations) << "a call allocated device memory";
+    EXPECT_EQ(ptp_emu_device_memory_in_use(), held);
+    // A larger call grows the scratch once, then reuses it.
+    offsets.resize(2 * 2000, 17.5);
+    std::vector<Complex> large(2000 * 64);
+    plan.execute(object.data(), offsets.data(), 2000, large.data(), large.size());
+    const size_t grown = ptp_emu_device_allocations();
+    EXPECT_GT(grown, allocations);
+    plan.execute(object.data(), offsets.data(), 2000, large.data(), large.size());
+    EXPECT_EQ(ptp_emu_device_allocations(), grown);
+  }
+  EXPECT_EQ(ptp_emu_device_memory_in_use(), baseline) << "the context's scratch outlived it";
+}
+
+TEST(EmulatedDevice, CallFromAProgressCallbackGetsItsOwnScratch) {
+  // Alignment holds the context's scratch while it reports progress; an
+  // extraction on the same context from the callback must not overwrite it.
+  // A small budget makes batches of one frame, so the callback for one
+  // frame runs while the next batch is queued on the device.
+  ptp_context_options options;
+  ptychopatch::check(ptp_context_options_init(&options, sizeof options));
+  options.backend = PTP_BACKEND_GPU;
+  options.device_memory_budget = 4500000;
+  ptychopatch::Context ctx(options);
+  ptp_align_desc desc;
+  ptychopatch::check(ptp_align_desc_init(&desc, sizeof desc));
+  desc.height = 48;
+  desc.width = 48;
+  desc.channels = 1;
+  desc.frame_dtype = PTP_DTYPE_FLOAT32;
+  desc.upsample_factor = 4;
+  std::vector<float> reference(48 * 48);
+  for (int y = 0; y < 48; ++y)
+    for (int x = 0; x < 48; ++x)
+      reference[y * 48 + x] = float((x * 7 + y * 13) % 23) + float(x * y % 5);
+  std::vector<std::vector<float>> moved;
+  std::vector<const float*> frames;
+  for (int shift = 1; shift <= 6; ++shift) {
+    std::vector<float> frame(48 * 48);
+    for (int y = 0; y < 48; ++y)
+      for (int x = 0; x < 48; ++x) frame[y * 48 + x] = reference[((y + shift) % 48) * 48 + x];
+    moved.push_back(frame);
+  }
+  for (const auto& frame : moved) frames.push_back(frame.data());
+  ptychopatch::AlignPlan alone(ctx, desc);
+  alone.set_reference(reference.data());
+  const auto expected = alone.execute(frames);
+
+  ptychopatch::ExtractPlan<Complex> extract(ctx, 48, 48, 8, 1, PTP_LAYOUT_FLAT);
+  const std::vector<Complex> object(48 * 48, Complex(3.0f, -1.0f));
+  const std::vector<double> offsets(2 * 10, 20.0);
+  int callbacks = 0;
+  ptychopatch::AlignPlan nested(ctx, desc);
+  nested.set_reference(reference.data());
+  nested.set_progress([&](int64_t, int64_t) {
+    std::vector<Complex> patches(10 * 64);
+    const size_t before = ptp_emu_device_allocations();
+    extract.execute(object.data(), offsets.data(), 10, patches.data(), patches.size());
+    // Small enough to fit in the leased scratch, yet given memory of its own.
+    EXPECT_EQ(ptp_emu_device_allocations(), before + 1);
+    EXPECT_EQ(patches[30], Complex(3.0f, -1.0f));
+    ++callbacks;
+    return true;
+  });
+  const auto got = nested.execute(frames);
+  EXPECT_EQ(callbacks, 6);
+  EXPECT_EQ(got.shifts, expected.shifts);
+  EXPECT_EQ(got.confidence, expected.confidence);
+}
+
+// Last: the library remembers a sticky error for the rest of the process.
+TEST(EmulatedDevice, StickyErrorIsReportedOnEveryLaterCall) {
+  ptychopatch::Context ctx(PTP_BACKEND_GPU);
+  ptychopatch::ExtractPlan<Complex> plan(ctx, 16, 16, 4, 1, PTP_LAYOUT_FLAT);
+  const std::vector<Complex> object(16 * 16, Complex(1.0f, 2.0f));
+  const std::vector<double> offsets = {3.0, 4.0, 8.5, 7.25};
+  std::vector<Complex> out(2 * 16, Complex(-5.0f, -5.0f));
+  plan.execute(object.data(), offsets.data(), 2, out.data(), out.size());
+  EXPECT_EQ(out[5], Complex(1.0f, 2.0f));
+
+  // The caller's own kernel faults on the shared CUDA context.
+  ptp_emu_raise_sticky_error(cudaErrorIllegalAddress);
+  std::vector<Complex> untouched(2 * 16, Complex(-5.0f, -5.0f));
+  EXPECT_EQ(ptp_extract_execute(plan.get(), object.data(), offsets.data(), 2, untouched.data(),
+                                untouched.size() * sizeof(Complex)),
+            PTP_ERROR_CUDA);
+  const std::string first = ptp_last_error_message();
+  EXPECT_TRUE(contains(first, "cudaErrorIllegalAddress")) << first;
+  EXPECT_TRUE(contains(first, "sticky")) << first;
+  EXPECT_TRUE(contains(first, "unusable until the process ends")) << first;
+  for (const Complex& v : untouched) ASSERT_EQ(v, Complex(-5.0f, -5.0f));
+
+  // Every later call says the device is lost, whatever it asks.
+  for (int call = 0; call < 2; ++call) {
+    EXPECT_EQ(ptp_extract_execute(plan.get(), object.data(), offsets.data(), 2, untouched.data(),
+                                  untouched.size() * sizeof(Complex)),
+              PTP_ERROR_CUDA);
+    const std::string later = ptp_last_error_message();
+    EXPECT_TRUE(contains(later, "CUDA device 0 is unusable after a sticky CUDA error")) << later;
+    EXPECT_TRUE(contains(later, "only a new process")) << later;
+  }
+  // New contexts do not pick the lost device, and say why.
+  expect_unusable(PTP_BACKEND_REASON_GPU_UNUSABLE, {"sticky", "cudaErrorIllegalAddress"});
+  // The CPU still works.
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  ptychopatch::ExtractPlan<Complex> cpu_plan(cpu, 16, 16, 4, 1, PTP_LAYOUT_FLAT);
+  std::vector<Complex> cpu_out(2 * 16);
+  cpu_plan.execute(object.data(), offsets.data(), 2, cpu_out.data(), cpu_out.size());
+  EXPECT_EQ(cpu_out, out);
+}
+
+}  // namespace
