@@ -38,9 +38,11 @@ PTP_API ptp_status ptp_align_plan_create(ptp_context* context, const ptp_align_d
 }
 
 PTP_API ptp_status ptp_align_plan_destroy(ptp_align_plan* plan) {
-  delete plan;
-  ptychopatch::impl::clear_last_error();
-  return PTP_SUCCESS;
+  return guarded("ptp_align_plan_destroy", [&] {
+    if (plan == nullptr) return;
+    ptychopatch::impl::require_not_executing(*plan, "ptp_align_plan_destroy");
+    delete plan;
+  });
 }
 
 PTP_API ptp_status ptp_align_plan_num_planes(const ptp_align_plan* plan, int64_t* num_planes) {
@@ -66,6 +68,7 @@ PTP_API ptp_status ptp_align_set_progress(ptp_align_plan* plan, ptp_progress_fn 
                                           void* user_data) {
   return guarded("ptp_align_set_progress", [&] {
     require_non_null(plan, "plan");
+    ptychopatch::impl::require_not_executing(*plan, "ptp_align_set_progress");
     plan->progress = callback;
     plan->progress_user_data = callback != nullptr ? user_data : nullptr;
   });

@@ -485,7 +485,10 @@ PTP_API ptp_status ptp_align_plan_get_backend(const ptp_align_plan* plan, int32_
                                               const char** message);
 
 /* Called after each moving frame; return non-zero to stop the call with
- * PTP_ERROR_CANCELLED (results of finished frames are kept). */
+ * PTP_ERROR_CANCELLED (results of finished frames are kept). It may call
+ * the library, but not change its own plan: ptp_align_set_reference,
+ * ptp_align_execute, ptp_align_set_progress and ptp_align_plan_destroy on
+ * that plan fail with PTP_ERROR_INVALID_ARGUMENT until the call returns. */
 typedef int32_t (*ptp_progress_fn)(int64_t frames_done, int64_t frames_total, void* user_data);
 
 /* Installs (or, with NULL, removes) the progress callback of the plan. */

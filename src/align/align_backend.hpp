@@ -71,6 +71,9 @@ struct ptp_align_plan {
   // Empty when the plan runs on its context's backend, else why not.
   std::string fallback_reason;
   bool has_reference = false;
+  // True while ptp_align_execute runs: its progress callback may not change
+  // or destroy the plan (require_not_executing).
+  bool executing = false;
   ptp_progress_fn progress = nullptr;
   void* progress_user_data = nullptr;
 };

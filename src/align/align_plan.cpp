@@ -77,8 +77,14 @@ const char* cfa_name(ptp_cfa cfa) {
   return cfa == PTP_CFA_BAYER ? "Bayer" : cfa == PTP_CFA_XTRANS ? "X-Trans" : "none";
 }
 
+// 2^127: the smallest float32 magnitude alignment refuses.
+constexpr float kLargestAlignable = 1.7014118346046923e38f;
+
 // Throws PTP_ERROR_NON_FINITE naming the first NaN or infinity of a float32
-// frame (every element, trimmed or not).
+// frame (every element, trimmed or not), and PTP_ERROR_INVALID_ARGUMENT for
+// the first finite value of magnitude 2^127 (1.7e38) or more: there x - mean
+// can exceed float32's range (+-3.4e38), and a plane of infinities has no
+// shift to find.
 void require_finite_frame(const AlignGeometry& g, const float* frame, const std::string& name,
                           int32_t num_threads) {
   const int64_t n = g.frame_elements();
@@ -91,29 +97,35 @@ void require_finite_frame(const AlignGeometry& g, const float* frame, const std:
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     const int64_t begin = chunk * kChunk;
     const int64_t end = std::min(n, begin + kChunk);
+    // Exponent field 254 (|x| >= 2^127) or 255 (inf, NaN).
     uint32_t bad = 0;
     for (int64_t k = begin; k < end; ++k) {
       uint32_t bits;
       std::memcpy(&bits, frame + k, sizeof bits);
-      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+      bad |= static_cast<uint32_t>((bits & 0x7f800000u) >= 0x7f000000u);
     }
     if (bad == 0) continue;
     for (int64_t k = begin; k < end; ++k)
-      if (!std::isfinite(frame[k])) {
+      if (!(std::fabs(frame[k]) < kLargestAlignable)) {
         first = std::min(first, k);
         break;
       }
   }
   if (first == n) return;
   const int64_t plane = g.height * g.width;
-  char where[160];
-  std::snprintf(where, sizeof where, " is not finite (%g) at row %lld, column %lld",
-                static_cast<double>(frame[first]),
+  const bool finite = std::isfinite(frame[first]);
+  char where[240];
+  std::snprintf(where, sizeof where, " %s (%g) at row %lld, column %lld",
+                finite ? "is too large" : "is not finite", static_cast<double>(frame[first]),
                 static_cast<long long>((first % plane) / g.width),
                 static_cast<long long>(first % g.width));
   std::string message = name + where;
   if (g.channels > 1) message += " of channel " + std::to_string(first / plane);
-  fail(PTP_ERROR_NON_FINITE, message);
+  if (!finite) fail(PTP_ERROR_NON_FINITE, message);
+  fail(PTP_ERROR_INVALID_ARGUMENT,
+       message +
+           ": frame values must be below 2^127 (1.7e38) in magnitude, where a value minus "
+           "the plane's mean stays within float32's range; scale the frames down");
 }
 
 void require_finite(const ptp_align_plan& plan, const void* frame, const std::string& name) {
@@ -265,7 +277,17 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   return plan;
 }
 
+void require_not_executing(const ptp_align_plan& plan, const char* function) {
+  if (plan.executing)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         std::string(function) +
+             " was called on a plan whose ptp_align_execute is running (from its progress "
+             "callback): the call would change the plan under the frames being aligned; "
+             "return from the callback first");
+}
+
 void align_set_reference(ptp_align_plan& plan, const void* frame) {
+  require_not_executing(plan, "ptp_align_set_reference");
   require_non_null(frame, "frame");
   require_finite(plan, frame, "argument 'frame': the reference frame");
   // Until the backend has finished, the plan has no usable reference.
@@ -276,6 +298,7 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
 
 void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
                    double* shifts, double* plane_shifts, double* confidence) {
+  require_not_executing(plan, "ptp_align_execute");
   const AlignGeometry& g = plan.geometry;
   if (num_frames < 0)
     fail(PTP_ERROR_INVALID_SIZE,
@@ -304,6 +327,11 @@ void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_
     cancelled = true;
     return false;
   };
+  struct Executing {
+    bool& flag;
+    explicit Executing(bool& f) : flag(f) { flag = true; }
+    ~Executing() { flag = false; }
+  } executing(plan.executing);
   const int64_t done = plan.backend->align(frames, num_frames, results.data(), keep_going);
 
   // Plane pixels to sensor pixels, then the combination per axis.

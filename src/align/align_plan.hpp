@@ -22,6 +22,10 @@ constexpr int32_t kMaxUpsampleFactor = 1000;
 std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
                                                   const ptp_align_desc* desc);
 
+// Throws PTP_ERROR_INVALID_ARGUMENT, naming `function`, while the plan's
+// ptp_align_execute runs (a call from its own progress callback).
+void require_not_executing(const ptp_align_plan& plan, const char* function);
+
 // Validates the frame (non-null; finite when float32) and computes the
 // reference spectra.
 void align_set_reference(ptp_align_plan& plan, const void* frame);

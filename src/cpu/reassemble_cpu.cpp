@@ -186,9 +186,13 @@ void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& o
   const int lanes = g.lanes;
 
   // Allocated before the parallel region: an exception must not escape it.
+  // O(N) per thread, so none when there is nothing to add (a call with no
+  // patches only clears the canvases, whatever N is).
   std::vector<PatchScratch> scratch;
-  scratch.reserve(requested);
-  for (int t = 0; t < requested; ++t) scratch.emplace_back(g);
+  if (num_patches > 0) {
+    scratch.reserve(requested);
+    for (int t = 0; t < requested; ++t) scratch.emplace_back(g);
+  }
 
 #pragma omp parallel num_threads(requested)
   {
@@ -199,7 +203,7 @@ void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& o
     int64_t band_lo = 0;
     int64_t band_hi = 0;
     band_rows(g.height, t, omp_get_num_threads(), band_lo, band_hi);
-    PatchScratch& s = scratch[t];
+    PatchScratch* const s = num_patches > 0 ? &scratch[t] : nullptr;
 
     // Overwrite semantics: this thread owns its rows, so it zeroes them.
     if (band_hi > band_lo) {
@@ -221,14 +225,14 @@ void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& o
       const int64_t y_lo = first_true(n, [&](int64_t y) { return row_of(y) >= band_lo - 1; });
       const int64_t y_hi = first_true(n, [&](int64_t y) { return row_of(y) >= band_hi; });
       if (y_lo >= y_hi) continue;
-      if (!s.build_columns(ox)) continue;
+      if (!s->build_columns(ox)) continue;
       for (int64_t y = y_lo; y < y_hi; ++y) {
         const AxisTap ty = math::axis_tap(y, oy);
-        const float* v = s.row_values(patches, p, y);
+        const float* v = s->row_values(patches, p, y);
         if (lanes == 2)
-          s.scatter<2>(ty, v, band_lo, band_hi, canvas, weights);
+          s->scatter<2>(ty, v, band_lo, band_hi, canvas, weights);
         else
-          s.scatter<1>(ty, v, band_lo, band_hi, canvas, weights);
+          s->scatter<1>(ty, v, band_lo, band_hi, canvas, weights);
       }
     }
   }  // omp parallel

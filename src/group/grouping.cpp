@@ -1,5 +1,7 @@
 #include "group/grouping.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -118,15 +120,14 @@ GroupRequest validate_group_desc(const ptp_group_desc* desc) {
          "desc->num_neighbors (K) is " + std::to_string(r.num_neighbors) + ", must be >= 1");
   if (r.group_size < 1)
     fail(PTP_ERROR_INVALID_ARGUMENT,
-         "desc->group_size (C = gridsize^2) is " + std::to_string(r.group_size) +
-             ", must be >= 1");
+         "desc->group_size (C = gridsize^2) is " + std::to_string(r.group_size) + ", must be >= 1");
   if (r.group_size > 1 && r.num_neighbors < r.group_size)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          "desc->num_neighbors (K) is " + std::to_string(r.num_neighbors) +
              ", less than desc->group_size (C) " + std::to_string(r.group_size) +
              ": the pool of K neighbours cannot supply C distinct members");
-  for (auto [value, name] : {std::pair{desc->sequential, "sequential"},
-                             std::pair{desc->oversample, "oversample"}})
+  for (auto [value, name] :
+       {std::pair{desc->sequential, "sequential"}, std::pair{desc->oversample, "oversample"}})
     if (value != 0 && value != 1)
       fail(PTP_ERROR_INVALID_ARGUMENT,
            std::string("desc->") + name + " is " + std::to_string(value) + ", must be 0 or 1");
@@ -141,9 +142,9 @@ void validate_positions(const GroupRequest& request, const double* x, const doub
     fail(PTP_ERROR_INVALID_SIZE,
          "argument 'num_points' is " + std::to_string(num_points) + ", must be >= 0");
   if (num_points < request.group_size)
-    fail(PTP_ERROR_INVALID_SIZE, "argument 'num_points' is " + std::to_string(num_points) +
-                                     ", fewer than the group size C = " +
-                                     std::to_string(request.group_size));
+    fail(PTP_ERROR_INVALID_SIZE,
+         "argument 'num_points' is " + std::to_string(num_points) +
+             ", fewer than the group size C = " + std::to_string(request.group_size));
   require_non_null(x, "x");
   require_non_null(y, "y");
   if (request.num_groups > num_points && !request.oversample)
@@ -160,12 +161,17 @@ void validate_positions(const GroupRequest& request, const double* x, const doub
   // pools could not be formed.
   const auto [xmin, xmax] = std::minmax_element(x, x + num_points);
   const auto [ymin, ymax] = std::minmax_element(y, y + num_points);
+  // The bound leaves room for the sums the KD-tree search forms beyond
+  // dx^2 + dy^2 (distances to cells, added across axes and levels): spans
+  // from about 9.5e153 to 1.3e154 passed a plain overflow test yet
+  // overflowed in FLANN. No scan covers 1e150 pixels.
   const double dx = *xmax - *xmin, dy = *ymax - *ymin;
-  if (!std::isfinite(dx * dx + dy * dy)) {
+  constexpr double kMaxSpan = 1e150;
+  if (!(dx < kMaxSpan && dy < kMaxSpan)) {
     char text[200];
     std::snprintf(text, sizeof text,
-                  "the positions span %g x %g pixels: their squared distances overflow float64 "
-                  "(a span below about 9e153 pixels is needed)",
+                  "the positions span %g x %g pixels; the neighbour search needs a span below "
+                  "1e150 pixels (squared distances must stay within float64)",
                   dx, dy);
     fail(PTP_ERROR_INVALID_ARGUMENT, text);
   }
@@ -183,31 +189,24 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
   const NeighborIndex index(x, y, num_points);
   const int64_t k = request.num_neighbors;
   const int64_t tasks = (num_points + kRanksPerTask - 1) / kRanksPerTask;
+  // The members are drawn into this scratch, and reach the outputs only
+  // once every group is drawn: the search allocates as it goes (FLANN), and
+  // a failure there must leave the caller's outputs untouched. The second
+  // pass, which writes them, allocates nothing and cannot fail.
+  std::vector<int64_t> drawn(static_cast<size_t>(num_groups * c));
+  const int threads = std::max(1, context.num_threads);
+  std::vector<double> member_xy(static_cast<size_t>(2 * c * threads));
   FirstError errors;
 #pragma omp parallel num_threads(context.num_threads)
   {
     std::unique_ptr<NeighborIndex::Searcher> searcher;
     GroupDrawer drawer;
     std::vector<Neighbor> pool;
-    std::vector<double> member_x, member_y;
-    const bool ready = errors.capture([&] {
-      searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1);
-      member_x.resize(static_cast<size_t>(c));
-      member_y.resize(static_cast<size_t>(c));
-    });
-    // Writes group `slot` from the pool positions the drawer chose; member
-    // coordinates come from the tree's Z-ordered copy (neighbours are close
-    // there), bitwise equal to x[i], y[i].
+    const bool ready =
+        errors.capture([&] { searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1); });
     auto write_group = [&](int64_t slot, const int32_t* positions) {
-      const GroupRow row(out, slot, c);
-      for (int64_t m = 0; m < c; ++m) {
-        const Neighbor& member = pool[static_cast<size_t>(positions[m])];
-        row.indices[m] = member.index;
-        const double* position = index.position_at_rank(member.rank);
-        member_x[m] = position[0];
-        member_y[m] = position[1];
-      }
-      group_coordinates(member_x.data(), member_y.data(), c, row.nn, row.offset, row.relative);
+      for (int64_t m = 0; m < c; ++m)
+        drawn[static_cast<size_t>(slot * c + m)] = pool[static_cast<size_t>(positions[m])].index;
     };
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
@@ -221,13 +220,31 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
           neighbour_pool(searcher->nearest_to_rank(rank), s, rank, k, c, pool);
           RandomStream rng(request.seed, static_cast<uint64_t>(s));
           const int64_t* slots = &seed_slots.slots[static_cast<size_t>(seed_slots.first[s])];
-          drawer.draw(static_cast<int64_t>(pool.size()), c, groups_here, rng,
-                      [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });
+          drawer.draw(
+              static_cast<int64_t>(pool.size()), c, groups_here, rng,
+              [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });
         }
       });
     }
   }
   errors.rethrow_if_any();
+
+#pragma omp parallel num_threads(threads)
+  {
+    double* const member_x = member_xy.data() + 2 * c * omp_get_thread_num();
+    double* const member_y = member_x + c;
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < num_groups; ++b) {
+      const GroupRow row(out, b, c);
+      for (int64_t m = 0; m < c; ++m) {
+        const int64_t i = drawn[static_cast<size_t>(b * c + m)];
+        row.indices[m] = i;
+        member_x[m] = x[i];
+        member_y[m] = y[i];
+      }
+      group_coordinates(member_x, member_y, c, row.nn, row.offset, row.relative);
+    }
+  }
 }
 
 }  // namespace ptychopatch::impl

@@ -95,10 +95,14 @@ PTP_HD float plane_value(double x, double mean, double weight) {
 // magnitude get e = 0, i.e. are never rescaled; the shift and confidence
 // do not depend on a common scale of a plane (only which bins fall under
 // kPhaseGuard does).
+// The frames reaching it are bounded (|x| < 2^127, align_plan.cpp), so
+// max_abs < 2^129 and e < 2^10; the cap only guarantees that no input, not
+// even an infinite one, can make the loop run forever.
 PTP_HD int plane_scale_exponent(double max_abs, int64_t count) {
+  constexpr int kMaxExponent = 4096;
   double bound = max_abs * static_cast<double>(count);
   int e = 0;
-  while (bound > 1152921504606846976.0) {  // 2^60
+  while (bound > 1152921504606846976.0 && e < kMaxExponent) {  // 2^60
     bound *= 0.5;
     ++e;
   }

@@ -482,6 +482,9 @@ TEST(AlignMath, ConfidenceAndScaling) {
   EXPECT_DOUBLE_EQ(xcorr_confidence(5.0, 10, 1.0, 4.0), 0.25);
   EXPECT_EQ(plane_scale_exponent(65535.0, int64_t{1} << 40), 0);
   EXPECT_EQ(plane_scale_exponent(std::ldexp(1.0, 60), 4), 2);
+  // Terminates whatever it is given (an infinite bound used to loop forever).
+  EXPECT_EQ(plane_scale_exponent(std::ldexp(1.0, 129), int64_t{1} << 40), 109);
+  EXPECT_EQ(plane_scale_exponent(std::numeric_limits<double>::infinity(), 4), 4096);
 }
 
 // ------------------------------------------------- integer shifts, NONE
@@ -1015,6 +1018,60 @@ TEST(AlignProgress, CalledOncePerFrameInOrder) {
   }
 }
 
+// A callback that tries to change its own plan mid-call (issue 12, item 9:
+// a new reference used to be accepted, aligning frames against a mix of two).
+struct Meddler {
+  ptp_align_plan* plan = nullptr;
+  const void* other_reference = nullptr;
+  std::vector<ptp_status> statuses;
+  std::vector<std::string> messages;
+};
+
+int32_t meddle(int64_t, int64_t, void* user) {
+  auto* m = static_cast<Meddler*>(user);
+  const void* frames[1] = {m->other_reference};
+  double shifts[2];
+  const ptp_status results[4] = {
+      ptp_align_set_reference(m->plan, m->other_reference),
+      ptp_align_execute(m->plan, frames, 1, shifts, nullptr, nullptr),
+      ptp_align_set_progress(m->plan, nullptr, nullptr),
+      ptp_align_plan_destroy(m->plan),
+  };
+  for (ptp_status status : results) {
+    m->statuses.push_back(status);
+    m->messages.push_back(ptp_last_error_message());
+  }
+  return 0;
+}
+
+TEST(AlignProgress, CallbackCannotChangeItsOwnPlan) {
+  const Scene s = bayer_scene(20, 24, 4, 12);
+  const Scene other = bayer_scene(20, 24, 1, 13);
+  Aligner quiet(bayer_desc(20, 24), 2);
+  ASSERT_EQ(quiet.set_reference(s.ref.data()), PTP_SUCCESS);
+  const Outcome expected = quiet.execute(pointers(s));
+  ASSERT_EQ(expected.status, PTP_SUCCESS);
+
+  Aligner a(bayer_desc(20, 24), 2);
+  Meddler m;
+  m.plan = a.plan();
+  m.other_reference = other.ref.data();
+  ASSERT_EQ(ptp_align_set_progress(a.plan(), meddle, &m), PTP_SUCCESS);
+  ASSERT_EQ(a.set_reference(s.ref.data()), PTP_SUCCESS);
+  const Outcome r = a.execute(pointers(s));
+  ASSERT_EQ(r.status, PTP_SUCCESS) << r.message;
+  EXPECT_EQ(r.shifts, expected.shifts);
+  EXPECT_EQ(r.plane_shifts, expected.plane_shifts);
+  ASSERT_EQ(m.statuses.size(), 16u);
+  for (size_t k = 0; k < m.statuses.size(); ++k) {
+    EXPECT_EQ(m.statuses[k], PTP_ERROR_INVALID_ARGUMENT) << k;
+    EXPECT_NE(m.messages[k].find("progress callback"), std::string::npos) << m.messages[k];
+  }
+  // After the call the plan is the caller's again.
+  EXPECT_EQ(ptp_align_set_progress(a.plan(), nullptr, nullptr), PTP_SUCCESS);
+  EXPECT_EQ(a.set_reference(other.ref.data()), PTP_SUCCESS);
+}
+
 TEST(AlignProgress, CancellationKeepsFinishedFrames) {
   const Scene s = bayer_scene(20, 24, 6, 10);
   for (int threads : {1, 2}) {
@@ -1237,6 +1294,34 @@ TEST_F(AlignBadInput, NonFiniteFloatFramesAreNamedWithTheirPosition) {
   std::vector<float> frame(21 * 24, 1.0f);
   frame[20 * 24 + 3] = std::nanf("");
   EXPECT_EQ(bayer.set_reference(frame.data()), PTP_ERROR_NON_FINITE);
+}
+
+TEST_F(AlignBadInput, HugeFloatFramesAreRefusedNotLoopedOn) {
+  // Values near FLT_MAX of both signs made x - mean overflow to inf, and the
+  // overflow guard's loop never ended (issue 12, item 1). Now: a clear
+  // status, at once; values just under 2^127 still align.
+  ptp_align_desc d = make_desc(2, 2, PTP_DTYPE_FLOAT32);
+  Aligner a(d);
+  const float v = 3e38f;
+  const std::vector<float> huge = {v, -v, -v, -v};
+  EXPECT_EQ(a.set_reference(huge.data()), PTP_ERROR_INVALID_ARGUMENT);
+  std::string message = ptp_last_error_message();
+  EXPECT_NE(message.find("is too large (3e+38) at row 0, column 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("2^127"), std::string::npos) << message;
+  const float limit = 1.7014118346046923e38f;  // 2^127: refused
+  EXPECT_EQ(a.set_reference(std::vector<float>{1.0f, 2.0f, -limit, 0.0f}.data()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  const float below = std::nextafter(limit, 0.0f);
+  const std::vector<float> big = {below, -below, -below, -below};
+  ASSERT_EQ(a.set_reference(big.data()), PTP_SUCCESS) << ptp_last_error_message();
+  Outcome r = a.execute({big.data()});
+  EXPECT_EQ(r.status, PTP_SUCCESS) << r.message;
+  EXPECT_EQ(r.shifts[0], 0.0);
+  EXPECT_EQ(r.shifts[1], 0.0);
+  r = a.execute({big.data(), huge.data()});
+  EXPECT_EQ(r.status, PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("frames[1]"), std::string::npos) << r.message;
+  expect_untouched(r);
 }
 
 // ------------------------------------------------------------ C++ wrapper

@@ -266,7 +266,14 @@ TEST(GroupingErrors, BadRequestsAreClearStatuses) {
          q.x[0] = -1e154;
          q.x[1] = 1e154;
        },
-       PTP_ERROR_INVALID_ARGUMENT, "overflow"},
+       PTP_ERROR_INVALID_ARGUMENT, "below 1e150 pixels"},
+      // Spans in [9.5e153, 1.3e154) passed a plain dx^2 + dy^2 test but
+      // overflowed inside the KD-tree search (issue 12, item 6).
+      {"span that overflowed in FLANN",
+       [](auto&, auto& q, auto&) {
+         for (double& v : q.x) v *= 1.2e152;  // dx^2 = 1.4e308 < DBL_MAX
+       },
+       PTP_ERROR_INVALID_ARGUMENT, "below 1e150 pixels"},
       {"bad flag", [](auto& d, auto&, auto&) { d.oversample = 2; }, PTP_ERROR_INVALID_ARGUMENT,
        "oversample"},
       {"struct size", [](auto& d, auto&, auto&) { d.struct_size = 8; },
@@ -301,6 +308,23 @@ TEST(GroupingErrors, BadRequestsAreClearStatuses) {
                                 nullptr, nullptr),
             PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_group_desc_init(&desc, sizeof desc - 1), PTP_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(Grouping, HugeButAllowedSpansGiveValidPools) {
+  // Just under the span limit every group still comes from its seed's pool.
+  Positions p = uniform_positions(200, 31);
+  for (size_t i = 0; i < p.x.size(); ++i) {
+    p.x[i] *= 9.9e147;  // extent 100 -> span just under 1e150
+    p.y[i] *= 9.9e147;
+  }
+  ptychopatch::GroupDesc desc(50, 6, 2, 7);  // gridsize 2: C = 4
+  desc.sequential = 1;
+  std::vector<int64_t> nn(50 * 4, -1);
+  ASSERT_EQ(ptp_group_neighbors(nullptr, &desc, p.x.data(), p.y.data(), p.size(), nn.data(),
+                                nullptr, nullptr, nullptr),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  for (int64_t b = 0; b < 50; ++b) expect_in_pool(p, &nn[b * 4], 4, b, 6);
 }
 
 // ------------------------------------------------ one call: groups + patches

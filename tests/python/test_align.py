@@ -628,6 +628,46 @@ def test_exception_in_progress_cancels_and_is_raised(photos):
         ptychopatch.align_scene(gt, frames, cfa="RGGB", progress=explode_last)
 
 
+def test_callback_exception_keeps_the_finished_frames(photos):
+    gt, frames = _frames(photos, 5)
+    full = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+
+    class Stop(Exception):
+        pass
+
+    def explode_at_three(done, total):
+        if done == 3:
+            raise Stop("enough")
+
+    with pytest.raises(Stop) as info:
+        ptychopatch.align_scene(gt, frames, cfa="RGGB", progress=explode_at_three)
+    partial = info.value.partial
+    finished = np.all(np.isfinite(partial.shifts), axis=1)
+    assert finished.sum() >= 3
+    np.testing.assert_array_equal(partial.shifts[finished], full.shifts[finished])
+
+
+def test_callback_result_whose_truth_test_raises(photos):
+    # bool(np.array([1, 2])) raises ValueError: it must not escape the ctypes
+    # callback (and leave an undefined status) but come back from the call.
+    gt, frames = _frames(photos, 3)
+    with pytest.raises(ValueError, match="truth value"):
+        ptychopatch.align_scene(gt, frames, cfa="RGGB",
+                                progress=lambda done, total: np.array([done, total]))
+    # The thread's plans and context still work.
+    ptychopatch.align_scene(gt, frames, cfa="RGGB")
+
+
+def test_huge_float_frames_are_refused_at_once():
+    # 3e38 of both signs made x - mean overflow, and the call never returned.
+    v = np.float32(3e38)
+    huge = np.array([[v, -v], [-v, -v]], np.float32)
+    with pytest.raises(PtychoPatchError, match="too large"):
+        ptychopatch.align_scene(huge, [huge])
+    ok = np.array([[1e38, -1e38], [-1e38, -1e38]], np.float32)
+    np.testing.assert_array_equal(ptychopatch.align_scene(ok, [ok]).shifts, [[0.0, 0.0]])
+
+
 def test_threads_have_their_own_plans(photos):
     gt, frames = _frames(photos, 3)
     expected = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10)

@@ -475,3 +475,34 @@ def test_keyword_only_options():
     with pytest.raises(TypeError):
         ptychopatch.reassemble_patches(np.ones((1, 3, 3, 1)), np.zeros((1, 1, 2)), (4, 4),
                                        "channel", True)
+
+
+def test_no_patches_need_no_per_patch_memory():
+    # Reassembling zero patches used to allocate O(N) scratch per thread
+    # (1.3 GB for N = 2**24) and could fail with out-of-memory for a call
+    # whose result is a zero canvas. Run under an address-space limit that
+    # such scratch would exceed.
+    import subprocess
+    import sys
+    import textwrap
+    script = textwrap.dedent("""
+        import resource
+        import numpy as np
+        import ptychopatch
+        n = 2 ** 24
+        patches = np.zeros((0, n, n), np.float32)
+        offsets = np.zeros((0, 2))
+        ptychopatch.reassemble_patches(patches, offsets, (4, 4), layout="flat", backend="cpu",
+                                       num_threads=2)  # warm up threads and the library
+        with open("/proc/self/status") as status:
+            size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize"))
+        limit = size_kb * 1024 + 256 * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        out = ptychopatch.reassemble_patches(patches, offsets, (4, 4), layout="flat",
+                                             backend="cpu", num_threads=2)
+        assert not out.canvas.any() and not out.weights.any()
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr

@@ -18,7 +18,7 @@ import ctypes
 from typing import NamedTuple
 
 from . import _context, _native
-from ._errors import GpuUnavailableWarning, PtychoPatchError
+from ._errors import GpuUnavailableWarning, PtychoPatchError, PtychoPatchMemoryError
 from .align import (BAYER_PATTERNS, Registration, SceneAlignment, align_scene,
                     phase_cross_correlation)
 from .extract import extract_patches, get_image_patches
@@ -30,6 +30,7 @@ __all__ = [
     "BackendInfo",
     "GpuUnavailableWarning",
     "PtychoPatchError",
+    "PtychoPatchMemoryError",
     "Reassembly",
     "Registration",
     "SceneAlignment",

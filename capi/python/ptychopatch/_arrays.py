@@ -24,6 +24,19 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+def host_asarray(value: Any, name: str) -> np.ndarray:
+    """np.asarray of a host argument, refusing a masked array with masked
+    elements: the library has no notion of a mask, and np.asarray would
+    silently hand it the hidden values."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        raise ValueError(
+            f"{name} is a numpy masked array with {int(np.ma.count_masked(value))} masked "
+            f"element(s); the library would read the values under the mask. Fill them "
+            f"first (e.g. {name}.filled(0)) or pass {name}.data to use them as they are"
+        )
+    return np.asarray(value)
+
+
 # DLPack device types (dlpack.h).
 _DL_CPU = 1
 _DL_CUDA = 2

@@ -28,6 +28,15 @@ class PtychoPatchError(RuntimeError):
         super().__init__(f"{text} [{status_name}]")
 
 
+class PtychoPatchMemoryError(PtychoPatchError, MemoryError):
+    """``PTP_ERROR_OUT_OF_MEMORY``: host or device memory ran out.
+
+    Both a `PtychoPatchError` (with the library's status and message) and a
+    `MemoryError`, so ``except MemoryError`` catches it as Python users
+    expect.
+    """
+
+
 class GpuUnavailableWarning(RuntimeWarning):
     """A GPU is present, but the library runs on the CPU (issued once).
 

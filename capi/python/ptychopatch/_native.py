@@ -13,11 +13,12 @@ import ctypes.util
 import glob
 import os
 
-from ._errors import PtychoPatchError
+from ._errors import PtychoPatchError, PtychoPatchMemoryError
 
 # ptp_status values used by the binding itself (the rest arrive by name).
 PTP_SUCCESS = 0
 PTP_ERROR_INVALID_ARGUMENT = 1
+PTP_ERROR_OUT_OF_MEMORY = 6
 PTP_ERROR_BACKEND_UNAVAILABLE = 7
 PTP_ERROR_UNSUPPORTED = 8
 PTP_ERROR_CANCELLED = 10
@@ -178,7 +179,9 @@ def status_name(status: int) -> str:
 def _check(result, func, args):
     if result != PTP_SUCCESS:
         message = lib.ptp_last_error_message().decode("utf-8", "replace")
-        raise PtychoPatchError(result, status_name(result), message, func.__name__)
+        error = (PtychoPatchMemoryError if result == PTP_ERROR_OUT_OF_MEMORY
+                 else PtychoPatchError)
+        raise error(result, status_name(result), message, func.__name__)
     return result
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, U
 
 import numpy as np
 
-from . import _context, _native
+from . import _arrays, _context, _native
 from ._errors import PtychoPatchError
 
 # What the public functions accept: numpy arrays and anything np.asarray takes.
@@ -135,7 +135,7 @@ def _cfa(cfa: CfaLike) -> Tuple[int, Optional[List[int]]]:
 
 
 def _real_array(value: ArrayLike, name: str) -> np.ndarray:
-    arr = np.asarray(value)
+    arr = _arrays.host_asarray(value, name)
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise TypeError(
             f"{name} is complex ({arr.dtype}); only real images are aligned (pass e.g. "
@@ -193,10 +193,11 @@ class _Progress:
             return 1
         try:
             keep_going = self.callback(int(done), int(total))
+            # The truth test too may raise (a numpy array, say).
+            return 0 if keep_going is None or bool(keep_going) else 1
         except BaseException as exc:  # noqa: BLE001 - re-raised after the call
             self.error = exc
             return 1
-        return 0 if keep_going is None or keep_going else 1
 
 
 def _run(
@@ -283,8 +284,15 @@ def _run(
                                       plane_shifts.ctypes.data, confidence.ctypes.data)
             except PtychoPatchError as err:
                 if err.status == _native.PTP_ERROR_CANCELLED:
-                    err.partial = SceneAlignment(shifts, plane_shifts, confidence)
+                    partial = SceneAlignment(shifts, plane_shifts, confidence)
+                    err.partial = partial
                     if watcher is not None and watcher.error is not None:
+                        # The callback's own exception, with the frames
+                        # finished before it as .partial.
+                        try:
+                            watcher.error.partial = partial
+                        except AttributeError:
+                            pass
                         raise watcher.error from None
                 raise
         if watcher is not None and watcher.error is not None:

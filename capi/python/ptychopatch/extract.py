@@ -33,7 +33,7 @@ def _values_array(arr: np.ndarray, name: str) -> Tuple[np.ndarray, int]:
 
 
 def _object_array(obj, name: str) -> Tuple[np.ndarray, int]:
-    arr = np.asarray(obj)
+    arr = _arrays.host_asarray(obj, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (H, W), got shape {arr.shape}")
     return _values_array(arr, name)
@@ -169,7 +169,7 @@ def extract_patches(
     keep: Any = None
     if device is None:
         obj_arr, obj_code = _object_array(obj, "obj")
-        off = np.asarray(offsets)
+        off = _arrays.host_asarray(offsets, "offsets")
         _require_real(off, "offsets")
         _check_offsets_shape(off.shape, layout)
         off_arr, off_code = _offsets_array(off)
@@ -276,9 +276,9 @@ def get_image_patches(
         {"gt_image": gt_image, "global_offsets": global_offsets, "local_offsets": local_offsets})
     keep: Any = None
     if device is None:
-        image = np.asarray(gt_image)
-        g = np.asarray(global_offsets)
-        loc = np.asarray(local_offsets)
+        image = _arrays.host_asarray(gt_image, "gt_image")
+        g = _arrays.host_asarray(global_offsets, "global_offsets")
+        loc = _arrays.host_asarray(local_offsets, "local_offsets")
         image_shape, g_shape, l_shape = image.shape, g.shape, loc.shape
     else:
         image_shape = device["gt_image"].shape

@@ -40,7 +40,7 @@ def _positions(xcoords: ArrayLike, ycoords: ArrayLike) -> Tuple[np.ndarray, np.n
                 f"{name} is a CUDA device array; scan positions are read from host memory: "
                 f"pass a numpy array (e.g. {name}.get() or {name}.cpu().numpy())"
             )
-        arr = np.asarray(value)
+        arr = _arrays.host_asarray(value, name)
         if arr.ndim != 1:
             raise ValueError(f"{name} must be 1-D (n,), got shape {arr.shape}")
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):

@@ -155,10 +155,10 @@ def reassemble_patches(
     device = _arrays.split_host_device({"patches": patches, "offsets": offsets})
     keep: Any = None
     if device is None:
-        p = np.asarray(patches)
+        p = _arrays.host_asarray(patches, "patches")
         if not np.issubdtype(p.dtype, np.complexfloating):
             _require_real(p, "patches")
-        off = np.asarray(offsets)
+        off = _arrays.host_asarray(offsets, "offsets")
         _require_real(off, "offsets")
         _check_offsets_shape(off.shape, layout)
         n = _check_patches_shape(p.shape, off.shape, layout)
@@ -240,8 +240,8 @@ def legacy_offsets(global_offsets: ArrayLike, local_offsets: ArrayLike) -> np.nd
         if _arrays.device_array(value, name) is not None:
             raise TypeError(f"legacy_offsets takes host (numpy) arrays; {name} is a CUDA device "
                             f"array (form float32(global + local) on the device instead)")
-    g = np.asarray(global_offsets)
-    loc = np.asarray(local_offsets)
+    g = _arrays.host_asarray(global_offsets, "global_offsets")
+    loc = _arrays.host_asarray(local_offsets, "local_offsets")
     _require_real(g, "global_offsets")
     _require_real(loc, "local_offsets")
     if g.ndim != 4 or g.shape[1:] != (1, 2, 1):

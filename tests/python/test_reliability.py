@@ -1,0 +1,59 @@
+"""Failures reach Python as Python users expect (issue 12, item 10).
+
+A numpy masked array's mask must not be silently dropped, and running out
+of memory must be catchable as MemoryError.
+"""
+
+import numpy as np
+import pytest
+
+import ptychopatch
+from ptychopatch import _native
+
+
+def _masked(values, masked_index):
+    mask = np.zeros(np.shape(values), bool)
+    mask.flat[masked_index] = True
+    return np.ma.masked_array(values, mask=mask)
+
+
+OBJ = np.arange(64, dtype=np.float32).reshape(8, 8)
+OFFSETS = np.array([[3.0, 4.0], [5.5, 2.0]])
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ptychopatch.extract_patches(_masked(OBJ, 5), OFFSETS, 4, layout="flat"), "obj"),
+    (lambda: ptychopatch.extract_patches(OBJ, _masked(OFFSETS, 1), 4, layout="flat"), "offsets"),
+    (lambda: ptychopatch.reassemble_patches(_masked(np.ones((2, 4, 4), np.float32), 0), OFFSETS,
+                                            (8, 8), layout="flat"), "patches"),
+    (lambda: ptychopatch.group_neighbors(_masked(np.arange(10.0), 3), np.arange(10.0), 2,
+                                         K=4, gridsize=1), "xcoords"),
+    (lambda: ptychopatch.align_scene(_masked(OBJ, 0), [OBJ]), "gt"),
+    (lambda: ptychopatch.align_scene(OBJ, [_masked(OBJ, 9)]), r"frames\[0\]"),
+])
+def test_masked_elements_are_refused_by_name(call, name):
+    with pytest.raises(ValueError, match=rf"{name}.*masked array with 1 masked element"):
+        call()
+
+
+def test_masked_array_without_masked_elements_is_its_data():
+    plain = ptychopatch.extract_patches(OBJ, OFFSETS, 4, layout="flat")
+    masked = ptychopatch.extract_patches(np.ma.masked_array(OBJ), OFFSETS, 4, layout="flat")
+    np.testing.assert_array_equal(np.asarray(masked), plain)
+
+
+def test_out_of_memory_is_a_memory_error():
+    # The status mapping of every C call (a real out-of-memory call is in
+    # test_reassemble.py's address-space-limited run against old builds).
+    def ptp_something():
+        pass
+
+    with pytest.raises(MemoryError) as info:
+        _native._check(_native.PTP_ERROR_OUT_OF_MEMORY, ptp_something, ())
+    err = info.value
+    assert isinstance(err, ptychopatch.PtychoPatchError)
+    assert isinstance(err, ptychopatch.PtychoPatchMemoryError)
+    assert err.status_name == "PTP_ERROR_OUT_OF_MEMORY"
+    with pytest.raises(ptychopatch.PtychoPatchError) as other:
+        _native._check(_native.PTP_ERROR_INVALID_ARGUMENT, ptp_something, ())
+    assert not isinstance(other.value, MemoryError)
