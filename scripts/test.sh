@@ -5,7 +5,8 @@
 # tests under AddressSanitizer + UndefinedBehaviorSanitizer (CPU-only) and run
 # them again; pip-install the Python package from this checkout and run its
 # tests. The GPU tests (ctest label gpu) run on the emulated CUDA device of
-# tests/emulation/ where no GPU is present, in both builds; then
+# tests/emulation/ where no GPU is present, in both builds; scripts/fuzz.sh
+# fuzzes every C entry point briefly (45 s a target); then
 # scripts/mutation-test.sh checks that they fail on seeded kernel bugs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPTYCHOPATC
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+
+echo "== fuzzing the C ABI (clang, libFuzzer, ASan + UBSan; docs/reliability.md) =="
+FUZZ_SECONDS="${FUZZ_SECONDS:-45}" bash scripts/fuzz.sh
 
 echo "== kernel mutations (the emulated GPU suite must fail on each) =="
 bash scripts/mutation-test.sh

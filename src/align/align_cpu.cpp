@@ -19,6 +19,7 @@
 
 #include "core/error.hpp"
 #include "core/first_error.hpp"
+#include "core/headroom.hpp"
 #include "math/phase_math.hpp"
 
 // Hot loops are cloned for AVX2 where GCC can dispatch at load time (AVX2
@@ -91,6 +92,11 @@ class FftPlans {
  public:
   FftPlans(const Dims& d, float* real, fftwf_complex* spectrum) {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    // FFTW's planner aborts the process when an allocation fails; its
+    // buffers, twiddles and trial plans stay well within four spectra.
+    require_headroom(
+        static_cast<size_t>(4 * d.bins) * sizeof(fftwf_complex) + (size_t{16} << 20),
+        "FFTW to plan a " + std::to_string(d.ny) + " x " + std::to_string(d.nx) + " transform");
     // FFTW_MEASURE: planning a plane size takes seconds once per process
     // (then FFTW's in-memory wisdom answers at once) and roughly halves the
     // time of every transform after it, of which a scene runs dozens.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <flann/flann.hpp>
 
+#include "core/headroom.hpp"
 #include "group/spatial_order.hpp"
 
 namespace ptychopatch::impl {
@@ -25,6 +26,10 @@ struct NeighborIndex::Tree {
   Tree(double* points, int64_t n)
       : data(points, static_cast<size_t>(n), 2),
         index(data, flann::KDTreeSingleIndexParams(10, /*reorder=*/false)) {
+    // FLANN's pool allocator returns NULL when memory runs out and then
+    // dereferences it; the tree takes well under 64 bytes a point.
+    require_headroom(static_cast<size_t>(n) * 64 + (size_t{1} << 20),
+                     "the neighbour tree of " + std::to_string(n) + " positions");
     index.buildIndex();
   }
 };

@@ -18,13 +18,18 @@ uint32_t spread_bits(uint32_t v) {
 
 // Maps [lo, hi] onto the integers [0, 65535].
 struct Quantiser {
-  double lo, scale;
-  // A zero or overflowing extent gives every point key 0 (index order).
+  double lo, extent, scale;
+  // A zero or overflowing extent gives every point key 0 (index order). An
+  // extent so small (subnormal) that 65535 / extent overflows divides first
+  // instead: inf * 0 would be NaN, and NaN has no integer.
   Quantiser(double min, double max)
-      : lo(min), scale(std::isfinite(max - min) && max > min ? 65535.0 / (max - min) : 0.0) {}
+      : lo(min),
+        extent(max - min),
+        scale(std::isfinite(extent) && max > min ? 65535.0 / extent : 0.0) {}
   uint32_t operator()(double v) const {
     if (scale == 0.0) return 0;
-    const double q = (v - lo) * scale;  // in [0, 65535] up to rounding
+    const double q = std::isfinite(scale) ? (v - lo) * scale  // in [0, 65535] up to rounding
+                                          : (v - lo) / extent * 65535.0;
     return static_cast<uint32_t>(std::clamp(q, 0.0, 65535.0));
   }
 };
@@ -50,7 +55,8 @@ std::vector<int64_t> morton_order(const double* x, const double* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) ++count[(keys[scratch[i]] >> shift) & 0xFFFFu];
     int64_t start = 0;
     for (auto& c : count) start += std::exchange(c, start);
-    for (int64_t i = 0; i < n; ++i) order[count[(keys[scratch[i]] >> shift) & 0xFFFFu]++] = scratch[i];
+    for (int64_t i = 0; i < n; ++i)
+      order[count[(keys[scratch[i]] >> shift) & 0xFFFFu]++] = scratch[i];
     if (shift == 0) scratch.swap(order);
   }
   return order;

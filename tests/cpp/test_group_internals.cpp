@@ -140,7 +140,8 @@ TEST(GroupDrawer, BeyondTheCombinationsEveryOneIsUsedEvenly) {
   EXPECT_EQ(uses.size(), 10u);
   for (auto& [combination, n] : uses) EXPECT_TRUE(n == 2 || n == 3);
   // A pool exactly the group size: one combination, members reordered.
-  for (const auto& g : draw_all(4, 4, 3, 2)) EXPECT_EQ(sorted(g), (std::vector<int32_t>{0, 1, 2, 3}));
+  for (const auto& g : draw_all(4, 4, 3, 2))
+    EXPECT_EQ(sorted(g), (std::vector<int32_t>{0, 1, 2, 3}));
 }
 
 TEST(MortonOrder, IsAPermutationFollowingTheZCurve) {
@@ -162,6 +163,13 @@ TEST(MortonOrder, DegenerateExtentsKeepIndexOrder) {
   const auto order = morton_order(huge.data(), same.data(), 3);  // extent overflows
   EXPECT_EQ(order, (std::vector<int64_t>{0, 1, 2}));
   EXPECT_TRUE(morton_order(nullptr, nullptr, 0).empty());
+  // A subnormal extent: 65535 / extent overflows to inf, and inf * 0 was a
+  // NaN cast to an integer (UBSan, found by tests/fuzz/fuzz_group). The
+  // points still sort along the axis.
+  const double tiny = 4.9406564584124654e-324;  // the smallest subnormal
+  const std::vector<double> subnormal{3 * tiny, 0.0, tiny, 2 * tiny};
+  const std::vector<double> zeros(4, 0.0);
+  EXPECT_EQ(morton_order(subnormal.data(), zeros.data(), 4), (std::vector<int64_t>{1, 2, 3, 0}));
 }
 
 // numpy's float64 pairwise sum, transcribed from numpy/_core/src/umath/

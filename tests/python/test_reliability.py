@@ -57,3 +57,44 @@ def test_out_of_memory_is_a_memory_error():
     with pytest.raises(ptychopatch.PtychoPatchError) as other:
         _native._check(_native.PTP_ERROR_INVALID_ARGUMENT, ptp_something, ())
     assert not isinstance(other.value, MemoryError)
+
+
+_UNDER_A_LIMIT = """
+import resource, sys
+import numpy as np
+import ptychopatch
+extra_mb, which = int(sys.argv[1]), sys.argv[2]
+rng = np.random.default_rng(0)
+gt = rng.random((512, 512), dtype=np.float32)
+frames = [np.roll(gt, (2, -2), axis=(0, 1))]
+x, y = rng.random(200000) * 1000, rng.random(200000) * 1000
+with open("/proc/self/status") as status:
+    size = next(int(l.split()[1]) for l in status if l.startswith("VmSize")) * 1024
+limit = size + (extra_mb << 20)
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    if which == "align":
+        ptychopatch.align_scene(gt, frames, num_threads=1)
+    else:
+        ptychopatch.group_neighbors(x, y, 1000, K=7, gridsize=2, num_threads=1)
+    print("ok")
+except MemoryError:
+    print("MemoryError")
+"""
+
+
+@pytest.mark.parametrize("which", ["align", "group"])
+def test_memory_limits_give_memory_errors_not_a_dead_process(which):
+    # Under an address-space limit FFTW's planner asserted (SIGABRT, seen at
+    # 3-4 MiB of room here) and FLANN's tree build dereferenced NULL
+    # (SIGSEGV at 9-11 MiB): issue 12, items 2 and 3. Every limit must now
+    # give a result or a MemoryError.
+    import subprocess
+    import sys
+    outcomes = set()
+    for extra_mb in range(1, 27):
+        done = subprocess.run([sys.executable, "-c", _UNDER_A_LIMIT, str(extra_mb), which],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (extra_mb, done.returncode, done.stderr[-400:])
+        outcomes.add(done.stdout.strip())
+    assert outcomes == {"ok", "MemoryError"}, outcomes
