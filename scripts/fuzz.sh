@@ -37,9 +37,13 @@ for target in "${targets[@]}"; do
   cp tests/fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true
   log="build-fuzz/fuzz_$target.log"
   echo "== fuzz_$target: ${seconds} s, $jobs job(s), $(ls "$corpus" | wc -l) seed inputs"
-  if ! build-fuzz/tests/fuzz/fuzz_"$target" "$corpus" -max_total_time="$seconds" -timeout=10 \
-      -rss_limit_mb=2048 -max_len=4096 -jobs="$jobs" -workers="$jobs" \
-      -artifact_prefix=build-fuzz/findings/"$target"- -print_final_stats=1 >"$log" 2>&1; then
+  parallel=()
+  [ "$jobs" -le 1 ] || parallel=(-jobs="$jobs" -workers="$jobs")
+  # Run inside build-fuzz: with -jobs libFuzzer writes fuzz-<n>.log files
+  # to the working directory.
+  if ! (cd build-fuzz && tests/fuzz/fuzz_"$target" "corpus/$target" -max_total_time="$seconds" \
+      -timeout=10 -rss_limit_mb=2048 -max_len=4096 "${parallel[@]}" \
+      -artifact_prefix=findings/"$target"- -print_final_stats=1) >"$log" 2>&1; then
     echo "fuzz_$target: FINDING (inputs in build-fuzz/findings/, log $log):"
     grep -E "ERROR|runtime error|fuzz check failed|SUMMARY" "$log" | head -20 || tail -30 "$log"
     status=1
@@ -47,10 +51,10 @@ for target in "${targets[@]}"; do
   fi
   # With one job libFuzzer writes to the log directly; with several, to
   # fuzz-<n>.log files in the working directory.
-  runs=$(grep -hoE "stat::number_of_executed_units: *[0-9]+" "$log" fuzz-*.log 2>/dev/null |
-         awk '{s += $2} END {print s + 0}')
+  runs=$(grep -hoE "stat::number_of_executed_units: *[0-9]+" "$log" build-fuzz/fuzz-*.log \
+         2>/dev/null | awk '{s += $2} END {print s + 0}')
   echo "fuzz_$target: clean, $runs executions"
-  rm -f fuzz-*.log
+  rm -f build-fuzz/fuzz-*.log
   if [ "${FUZZ_MERGE:-0}" = 1 ]; then
     merged="build-fuzz/merged/$target"
     rm -rf "$merged" && mkdir -p "$merged"

@@ -60,6 +60,67 @@ void neighbour_pool(const std::vector<Neighbor>& nearest, int64_t seed, int64_t 
   if (static_cast<int64_t>(pool.size()) < c) pool.push_back({0.0, seed, seed_rank});
 }
 
+// K + 1 >= n: the search would return every position, so the pool of seed
+// s is all the others in (squared distance, index) order (neighbour_pool
+// drops the seed itself), plus the seed at the end when that leaves fewer
+// than C. Searching and sorting all n points for every seed made such calls
+// O(n^2 log n) (50 s for n = 20,000). The drawer's positions depend only on
+// the pool's size, so they are drawn first, and only the ranks drawn are put
+// in place (nth_element on a shrinking range): O(n) per seed. Distances are
+// FLANN's L2 exactly, 0 + dx^2 then + dy^2, so the pools are the search's.
+class WholePools {
+ public:
+  WholePools(const double* x, const double* y, int64_t n, int64_t c) : x_(x), y_(y), n_(n), c_(c) {}
+
+  // Draws seed s's `count` groups, handing each to emit(j, member indices).
+  template <class Emit>
+  void draw(int64_t s, int64_t count, RandomStream& rng, GroupDrawer& drawer, Emit emit) {
+    pool_.clear();
+    for (int64_t i = 0; i < n_; ++i) {
+      if (i == s) continue;
+      const double dx = x_[s] - x_[i], dy = y_[s] - y_[i];
+      double d = 0.0;
+      d += dx * dx;
+      d += dy * dy;
+      pool_.push_back({d, i, 0});
+    }
+    // The seed, appended to a short pool, stays last: only the others are
+    // selected among.
+    const auto others = static_cast<int64_t>(pool_.size());
+    if (others < c_) pool_.push_back({0.0, s, 0});
+    positions_.clear();
+    drawer.draw(static_cast<int64_t>(pool_.size()), c_, count, rng,
+                [&](int64_t, const int32_t* chosen) {
+                  positions_.insert(positions_.end(), chosen, chosen + c_);
+                });
+    ranks_ = positions_;
+    std::sort(ranks_.begin(), ranks_.end());
+    ranks_.erase(std::unique(ranks_.begin(), ranks_.end()), ranks_.end());
+    const auto before = [](const Neighbor& a, const Neighbor& b) {
+      return a.distance_sq < b.distance_sq || (a.distance_sq == b.distance_sq && a.index < b.index);
+    };
+    auto first = pool_.begin();
+    for (const int32_t r : ranks_) {
+      if (r >= others) break;
+      std::nth_element(first, pool_.begin() + r, pool_.begin() + others, before);
+      first = pool_.begin() + r + 1;
+    }
+    members_.resize(static_cast<size_t>(c_));
+    for (int64_t j = 0; j < count; ++j) {
+      for (int64_t m = 0; m < c_; ++m)
+        members_[static_cast<size_t>(m)] = pool_[static_cast<size_t>(positions_[j * c_ + m])].index;
+      emit(j, members_.data());
+    }
+  }
+
+ private:
+  const double *x_, *y_;
+  int64_t n_, c_;
+  std::vector<Neighbor> pool_;
+  std::vector<int32_t> positions_, ranks_;
+  std::vector<int64_t> members_;
+};
+
 // Where group b's outputs go (coordinate arrays may be NULL).
 struct GroupRow {
   int64_t* indices;
@@ -188,6 +249,8 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
   const SeedSlots seed_slots(seeds, num_points);
   const NeighborIndex index(x, y, num_points);
   const int64_t k = request.num_neighbors;
+  // Every position is in every pool: WholePools instead of the search.
+  const bool whole_pools = k + 1 >= num_points;
   const int64_t tasks = (num_points + kRanksPerTask - 1) / kRanksPerTask;
   // The members are drawn into this scratch, and reach the outputs only
   // once every group is drawn: the search allocates as it goes (FLANN), and
@@ -200,10 +263,15 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
 #pragma omp parallel num_threads(context.num_threads)
   {
     std::unique_ptr<NeighborIndex::Searcher> searcher;
+    std::unique_ptr<WholePools> whole;
     GroupDrawer drawer;
     std::vector<Neighbor> pool;
-    const bool ready =
-        errors.capture([&] { searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1); });
+    const bool ready = errors.capture([&] {
+      if (whole_pools)
+        whole = std::make_unique<WholePools>(x, y, num_points, c);
+      else
+        searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1);
+    });
     auto write_group = [&](int64_t slot, const int32_t* positions) {
       for (int64_t m = 0; m < c; ++m)
         drawn[static_cast<size_t>(slot * c + m)] = pool[static_cast<size_t>(positions[m])].index;
@@ -217,9 +285,15 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
           const int64_t s = index.point_at_rank(rank);
           const int64_t groups_here = seed_slots.count(s);
           if (groups_here == 0) continue;
-          neighbour_pool(searcher->nearest_to_rank(rank), s, rank, k, c, pool);
           RandomStream rng(request.seed, static_cast<uint64_t>(s));
           const int64_t* slots = &seed_slots.slots[static_cast<size_t>(seed_slots.first[s])];
+          if (whole) {
+            whole->draw(s, groups_here, rng, drawer, [&](int64_t j, const int64_t* members) {
+              std::copy(members, members + c, drawn.begin() + slots[j] * c);
+            });
+            continue;
+          }
+          neighbour_pool(searcher->nearest_to_rank(rank), s, rank, k, c, pool);
           drawer.draw(
               static_cast<int64_t>(pool.size()), c, groups_here, rng,
               [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });

@@ -17,6 +17,7 @@
 #include "group/random_stream.hpp"
 #include "group/seed_selection.hpp"
 #include "group/spatial_order.hpp"
+#include "ptychopatch.h"
 
 namespace {
 
@@ -221,3 +222,82 @@ TEST(GroupCoordinates, MeanAndNegatedRelative) {
 }
 
 }  // namespace
+
+// ------------------------------------------------- pools of every position
+
+// With K + 1 >= n the search returns every position, so a seed's pool is all
+// the others in (squared distance, index) order, plus the seed at the end
+// when that leaves fewer than C (SPEC section 2, step 3). Oracle: that sort,
+// written out, with the library's own seed selection and drawer (tested
+// above), against ptp_group_neighbors.
+std::vector<int64_t> whole_pool_oracle(const std::vector<double>& x, const std::vector<double>& y,
+                                       int64_t num_groups, int64_t c, bool sequential,
+                                       uint64_t seed) {
+  const auto n = static_cast<int64_t>(x.size());
+  const std::vector<int64_t> seeds = select_seeds(n, num_groups, sequential, seed);
+  std::vector<int64_t> out(static_cast<size_t>(num_groups * c), -1);
+  GroupDrawer drawer;
+  for (int64_t s = 0; s < n; ++s) {
+    std::vector<int64_t> slots;
+    for (int64_t b = 0; b < num_groups; ++b)
+      if (seeds[b] == s) slots.push_back(b);
+    if (slots.empty()) continue;
+    std::vector<std::pair<double, int64_t>> pool;
+    for (int64_t i = 0; i < n; ++i) {
+      if (i == s) continue;
+      double d = 0.0;  // FLANN's L2: 0 + dx^2, then + dy^2
+      d += (x[s] - x[i]) * (x[s] - x[i]);
+      d += (y[s] - y[i]) * (y[s] - y[i]);
+      pool.push_back({d, i});
+    }
+    std::sort(pool.begin(), pool.end());
+    if (static_cast<int64_t>(pool.size()) < c) pool.push_back({0.0, s});
+    RandomStream rng(seed, static_cast<uint64_t>(s));
+    drawer.draw(static_cast<int64_t>(pool.size()), c, static_cast<int64_t>(slots.size()), rng,
+                [&](int64_t j, const int32_t* positions) {
+                  for (int64_t m = 0; m < c; ++m)
+                    out[static_cast<size_t>(slots[j] * c + m)] = pool[positions[m]].second;
+                });
+  }
+  return out;
+}
+
+TEST(WholePools, KAtLeastNDrawsFromEveryOtherPositionInDistanceOrder) {
+  std::mt19937 rng(5);
+  for (const int64_t n : {4, 9, 37, 300}) {
+    for (const bool lattice : {false, true}) {
+      std::vector<double> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        // A lattice makes many equal distances (ties broken by index) and
+        // duplicate positions.
+        x[i] = lattice ? double(rng() % 4) : std::uniform_real_distribution<double>(0, 50)(rng);
+        y[i] = lattice ? double(rng() % 4) : std::uniform_real_distribution<double>(0, 50)(rng);
+      }
+      for (const int32_t gridsize : {2, 3}) {
+        const int64_t c = gridsize * gridsize;
+        if (n < c) continue;
+        for (const int64_t k : {n - 1, n, 3 * n}) {
+          if (k < c) continue;
+          for (const bool sequential : {false, true}) {
+            const int64_t groups = sequential ? n : 3 * n;  // random draws oversample
+            ptp_group_desc desc;
+            ASSERT_EQ(ptp_group_desc_init(&desc, sizeof desc), PTP_SUCCESS);
+            desc.num_samples = groups;
+            desc.num_neighbors = static_cast<int32_t>(k);
+            desc.group_size = static_cast<int32_t>(c);
+            desc.seed = 1234 + n;
+            desc.sequential = sequential;
+            desc.oversample = !sequential;
+            std::vector<int64_t> nn(static_cast<size_t>(groups * c), -7);
+            ASSERT_EQ(ptp_group_neighbors(nullptr, &desc, x.data(), y.data(), n, nn.data(), nullptr,
+                                          nullptr, nullptr),
+                      PTP_SUCCESS)
+                << ptp_last_error_message();
+            EXPECT_EQ(nn, whole_pool_oracle(x, y, groups, c, sequential, desc.seed))
+                << "n " << n << " lattice " << lattice << " c " << c << " K " << k;
+          }
+        }
+      }
+    }
+  }
+}
