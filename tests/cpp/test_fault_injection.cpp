@@ -1,0 +1,410 @@
+// Allocation-failure injection: a representative call of each C entry
+// point is run once per allocation the library itself makes during it, with
+// exactly that allocation failing. Every run must return PTP_SUCCESS (with
+// the right result) or PTP_ERROR_OUT_OF_MEMORY (with every output as it
+// was), and the heap must hold no more after the sweep than before it.
+//
+// The allocations swept are the library's own: operator new (every form)
+// and aligned_alloc, counted when the code asking for them is in
+// libptychopatch.so (its frames on the stack, found with backtrace).
+// malloc is not failed: FFTW, FLANN's pool allocator and libgomp use it and
+// do not survive a failure (docs/reliability.md, "What remains"; the
+// address-space sweep of tests/python/test_reliability.py covers what the
+// library does about them). Not built under the sanitizers, whose
+// allocators this file would replace.
+#include <execinfo.h>
+#include <gtest/gtest.h>
+#include <link.h>
+#include <malloc.h>
+
+#include <atomic>
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "ptychopatch.h"
+
+extern "C" void* __libc_memalign(size_t alignment, size_t bytes);
+
+namespace {
+
+// -1: injection off. Else the number of library allocations to let through
+// before failing one (once).
+std::atomic<long> g_countdown{-1};
+std::atomic<long> g_counted{0};
+std::atomic<bool> g_counting{false};
+uintptr_t g_library_begin = 0, g_library_end = 0;
+
+int find_library(dl_phdr_info* info, size_t, void*) {
+  if (info->dlpi_name == nullptr || std::strstr(info->dlpi_name, "libptychopatch.so") == nullptr)
+    return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& segment = info->dlpi_phdr[i];
+    if (segment.p_type == PT_LOAD && (segment.p_flags & PF_X)) {
+      g_library_begin = info->dlpi_addr + segment.p_vaddr;
+      g_library_end = g_library_begin + segment.p_memsz;
+    }
+  }
+  return 1;
+}
+
+thread_local bool t_inside = false;  // backtrace may allocate: no recursion
+
+// True when this allocation is the one to fail.
+bool inject() {
+  if (!g_counting.load(std::memory_order_relaxed) || t_inside) return false;
+  t_inside = true;
+  void* frames[6];
+  const int depth = backtrace(frames, 6);
+  bool from_library = false;
+  for (int i = 1; i < depth; ++i) {
+    const auto address = reinterpret_cast<uintptr_t>(frames[i]);
+    if (address >= g_library_begin && address < g_library_end) from_library = true;
+  }
+  t_inside = false;
+  if (!from_library) return false;
+  g_counted.fetch_add(1, std::memory_order_relaxed);
+  long expected = g_countdown.load();
+  while (expected >= 0) {
+    if (g_countdown.compare_exchange_weak(expected, expected - 1)) return expected == 0;
+  }
+  return false;
+}
+
+void* allocate(size_t bytes, size_t alignment) {
+  if (inject()) return nullptr;
+  if (alignment <= alignof(std::max_align_t)) return std::malloc(bytes == 0 ? 1 : bytes);
+  return __libc_memalign(alignment, bytes == 0 ? 1 : bytes);
+}
+
+void* allocate_or_throw(size_t bytes, size_t alignment) {
+  void* p = allocate(bytes, alignment);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+// ---------------------------------------------- the replaced allocators
+void* operator new(size_t n) {
+  return allocate_or_throw(n, 0);
+}
+void* operator new[](size_t n) {
+  return allocate_or_throw(n, 0);
+}
+void* operator new(size_t n, std::align_val_t a) {
+  return allocate_or_throw(n, size_t(a));
+}
+void* operator new[](size_t n, std::align_val_t a) {
+  return allocate_or_throw(n, size_t(a));
+}
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  return allocate(n, 0);
+}
+void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  return allocate(n, 0);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+extern "C" void* aligned_alloc(size_t alignment, size_t bytes) {
+  if (inject()) return nullptr;
+  return __libc_memalign(alignment, bytes);
+}
+
+namespace {
+
+// One call of the sweep: `run` makes the call into outputs it owns and
+// returns its status; `reset` refills the outputs with the sentinel;
+// `untouched` and `matches` judge them after a failure and a success.
+struct Scenario {
+  std::string name;
+  std::function<void()> reset;
+  std::function<ptp_status()> run;
+  std::function<bool()> untouched;
+  std::function<bool()> matches;
+  // The failing call's message (default: ptp_last_error_message()).
+  std::function<std::string()> message;
+};
+
+size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
+
+void sweep(const Scenario& s) {
+  if (g_library_begin == 0) dl_iterate_phdr(find_library, nullptr);
+  ASSERT_NE(g_library_begin, 0u) << "libptychopatch.so not found in the process";
+  // Twice without failures: caches (FFTW plans, thread pools, the shared
+  // context) are filled, and the reference result is checked.
+  for (int warm = 0; warm < 2; ++warm) {
+    s.reset();
+    ASSERT_EQ(s.run(), PTP_SUCCESS) << s.name << ": " << ptp_last_error_message();
+    ASSERT_TRUE(s.matches()) << s.name << ": the undisturbed call is wrong";
+  }
+  g_counted = 0;
+  g_counting = true;
+  s.reset();
+  ASSERT_EQ(s.run(), PTP_SUCCESS);
+  g_counting = false;
+  const long allocations = g_counted.load();
+  ASSERT_GT(allocations, 0) << s.name << ": no library allocation seen (injection broken?)";
+
+  // Twice over every allocation: the first pass also fills what persists by
+  // design (the thread-local message's buffer, the C++ runtime's exception
+  // pool), so the heap must not grow across the second.
+  int failures = 0;
+  size_t heap_before = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1) heap_before = heap_in_use();
+    for (long i = 0; i < allocations; ++i) {
+      s.reset();
+      g_countdown = i;
+      g_counting = true;
+      const ptp_status status = s.run();
+      g_counting = false;
+      const bool failed_one = g_countdown.load() < 0;
+      g_countdown = -1;
+      const std::string message = s.message ? s.message() : ptp_last_error_message();
+      if (status == PTP_SUCCESS) {
+        EXPECT_TRUE(s.matches()) << s.name << ", allocation " << i << ": wrong result";
+        continue;
+      }
+      failures += pass == 0;
+      EXPECT_EQ(status, PTP_ERROR_OUT_OF_MEMORY)
+          << s.name << ", allocation " << i << ": " << ptp_status_name(status) << ": " << message;
+      EXPECT_TRUE(failed_one) << s.name << ", allocation " << i << ": failed without an injection";
+      EXPECT_TRUE(s.untouched()) << s.name << ", allocation " << i << ": outputs written";
+      EXPECT_FALSE(message.empty());
+    }
+  }
+  const size_t heap_after = heap_in_use();
+  EXPECT_LE(heap_after, heap_before) << s.name << ": " << (heap_after - heap_before)
+                                     << " bytes more in use after a second sweep (a leak)";
+  EXPECT_GT(failures, 0) << s.name << ": no injected failure reached the caller";
+  std::printf("[ sweep    ] %s: %ld allocations, %d reported out of memory\n", s.name.c_str(),
+              allocations, failures);
+}
+
+constexpr double kSentinel = -12345.0;
+
+ptp_context* cpu_context(int threads) {
+  ptp_context_options o;
+  ptp_context_options_init(&o, sizeof o);
+  o.backend = PTP_BACKEND_CPU;
+  o.num_threads = threads;
+  ptp_context* ctx = nullptr;
+  if (ptp_context_create(&o, &ctx) != PTP_SUCCESS) std::abort();
+  return ctx;
+}
+
+TEST(FaultInjection, ContextCreation) {
+  ptp_context* made = nullptr;
+  Scenario s;
+  s.name = "ptp_context_create";
+  s.reset = [&] {
+    if (made != nullptr) ptp_context_destroy(made);
+    made = nullptr;
+  };
+  s.run = [&] {
+    ptp_context_options o;
+    ptp_context_options_init(&o, sizeof o);
+    o.backend = PTP_BACKEND_CPU;
+    return ptp_context_create(&o, &made);
+  };
+  s.untouched = [&] { return made == nullptr; };
+  s.matches = [&] { return made != nullptr; };
+  sweep(s);
+  s.reset();
+}
+
+TEST(FaultInjection, ExtractionAndReassembly) {
+  ptp_context* ctx = cpu_context(2);
+  ptp_extract_desc d;
+  ptp_extract_desc_init(&d, sizeof d);
+  d.height = 40;
+  d.width = 36;
+  d.patch_size = 8;
+  d.group_size = 4;
+  std::vector<std::complex<float>> object(40 * 36);
+  for (size_t i = 0; i < object.size(); ++i) object[i] = {std::sin(0.1f * i), 0.5f};
+  std::vector<double> offsets;
+  for (int p = 0; p < 64; ++p) offsets.insert(offsets.end(), {p * 0.55 - 3.0, 30.0 - p * 0.4});
+  std::vector<std::complex<float>> patches(64 * 64), expected;
+  ASSERT_EQ(ptp_extract_patches(ctx, &d, object.data(), offsets.data(), 64, patches.data(),
+                                patches.size() * 8),
+            PTP_SUCCESS);
+  expected = patches;
+
+  Scenario e;
+  e.name = "ptp_extract_patches";
+  e.reset = [&] { std::fill(patches.begin(), patches.end(), std::complex<float>(-7.0f, -7.0f)); };
+  e.run = [&] {
+    return ptp_extract_patches(ctx, &d, object.data(), offsets.data(), 64, patches.data(),
+                               patches.size() * 8);
+  };
+  e.untouched = [&] {
+    for (const auto& v : patches)
+      if (v != std::complex<float>(-7.0f, -7.0f)) return false;
+    return true;
+  };
+  e.matches = [&] { return patches == expected; };
+  sweep(e);
+
+  std::vector<std::complex<float>> canvas(40 * 36), canvas_expected;
+  std::vector<float> weights(40 * 36), weights_expected;
+  ASSERT_EQ(ptp_reassemble_patches(ctx, &d, expected.data(), offsets.data(), 64, canvas.data(),
+                                   canvas.size() * 8, weights.data(), weights.size() * 4),
+            PTP_SUCCESS);
+  canvas_expected = canvas;
+  weights_expected = weights;
+  Scenario r;
+  r.name = "ptp_reassemble_patches";
+  r.reset = [&] {
+    std::fill(canvas.begin(), canvas.end(), std::complex<float>(-7.0f, -7.0f));
+    std::fill(weights.begin(), weights.end(), -7.0f);
+  };
+  r.run = [&] {
+    return ptp_reassemble_patches(ctx, &d, expected.data(), offsets.data(), 64, canvas.data(),
+                                  canvas.size() * 8, weights.data(), weights.size() * 4);
+  };
+  r.untouched = [&] {
+    for (const auto& v : canvas)
+      if (v != std::complex<float>(-7.0f, -7.0f)) return false;
+    for (float v : weights)
+      if (v != -7.0f) return false;
+    return true;
+  };
+  r.matches = [&] { return canvas == canvas_expected && weights == weights_expected; };
+  sweep(r);
+  ptp_context_destroy(ctx);
+}
+
+TEST(FaultInjection, Grouping) {
+  ptp_context* ctx = cpu_context(2);
+  std::vector<double> x, y;
+  for (int i = 0; i < 300; ++i) {
+    x.push_back(std::fmod(i * 7.31, 50.0));
+    y.push_back(std::fmod(i * 3.17, 40.0));
+  }
+  for (const bool oversample : {false, true}) {
+    ptp_group_desc g;
+    ptp_group_desc_init(&g, sizeof g);
+    g.num_samples = oversample ? 400 : 120;
+    g.num_neighbors = 7;
+    g.group_size = 4;
+    g.seed = 99;
+    g.oversample = oversample;
+    const size_t b = static_cast<size_t>(g.num_samples);
+    std::vector<int64_t> nn(b * 4), nn_expected;
+    std::vector<double> coords(b * 8), offsets(b * 2), relative(b * 8), coords_expected;
+    ASSERT_EQ(ptp_group_neighbors(ctx, &g, x.data(), y.data(), 300, nn.data(), coords.data(),
+                                  offsets.data(), relative.data()),
+              PTP_SUCCESS);
+    nn_expected = nn;
+    coords_expected = coords;
+    Scenario s;
+    s.name = oversample ? "ptp_group_neighbors (oversampled)" : "ptp_group_neighbors";
+    s.reset = [&] {
+      std::fill(nn.begin(), nn.end(), -7);
+      for (auto* v : {&coords, &offsets, &relative}) std::fill(v->begin(), v->end(), kSentinel);
+    };
+    s.run = [&] {
+      return ptp_group_neighbors(ctx, &g, x.data(), y.data(), 300, nn.data(), coords.data(),
+                                 offsets.data(), relative.data());
+    };
+    s.untouched = [&] {
+      for (int64_t v : nn)
+        if (v != -7) return false;
+      for (auto* values : {&coords, &offsets, &relative})
+        for (double v : *values)
+          if (v != kSentinel) return false;
+      return true;
+    };
+    s.matches = [&] { return nn == nn_expected && coords == coords_expected; };
+    sweep(s);
+  }
+  ptp_context_destroy(ctx);
+}
+
+TEST(FaultInjection, Alignment) {
+  ptp_context* ctx = cpu_context(2);
+  ptp_align_desc d;
+  ptp_align_desc_init(&d, sizeof d);
+  d.height = 32;
+  d.width = 40;
+  d.cfa = PTP_CFA_BAYER;
+  d.upsample_factor = 4;
+  d.frame_dtype = PTP_DTYPE_FLOAT32;
+  std::vector<float> reference(32 * 40);
+  for (int yy = 0; yy < 32; ++yy)
+    for (int xx = 0; xx < 40; ++xx)
+      reference[yy * 40 + xx] = float((xx * 7 + yy * 13) % 23) + float(xx * yy % 5);
+  std::vector<std::vector<float>> moved(3, std::vector<float>(32 * 40));
+  for (int f = 0; f < 3; ++f)
+    for (int yy = 0; yy < 32; ++yy)
+      for (int xx = 0; xx < 40; ++xx)
+        moved[f][yy * 40 + xx] = reference[((yy + 2 * f) % 32) * 40 + (xx + 38) % 40];
+  const void* frames[3] = {moved[0].data(), moved[1].data(), moved[2].data()};
+  std::vector<double> shifts(6), planes(24), confidence(3);
+  std::vector<double> shifts_expected;
+
+  std::string message;
+  const auto full_call = [&]() -> ptp_status {
+    ptp_align_plan* made = nullptr;
+    ptp_status status = ptp_align_plan_create(ctx, &d, &made);
+    if (status == PTP_SUCCESS) status = ptp_align_set_reference(made, reference.data());
+    if (status == PTP_SUCCESS)
+      status = ptp_align_execute(made, frames, 3, shifts.data(), planes.data(), confidence.data());
+    message = ptp_last_error_message();  // before destroy clears it
+    ptp_align_plan_destroy(made);
+    return status;
+  };
+  shifts.assign(6, kSentinel);
+  ASSERT_EQ(full_call(), PTP_SUCCESS);
+  shifts_expected = shifts;
+  Scenario s;
+  s.message = [&] { return message; };
+  s.name = "ptp_align_plan_create + set_reference + execute";
+  s.reset = [&] {
+    for (auto* v : {&shifts, &planes, &confidence}) std::fill(v->begin(), v->end(), kSentinel);
+  };
+  s.run = full_call;
+  s.untouched = [&] {
+    for (auto* values : {&shifts, &planes, &confidence})
+      for (double v : *values)
+        if (v != kSentinel) return false;
+    return true;
+  };
+  s.matches = [&] { return shifts == shifts_expected; };
+  sweep(s);
+  ptp_context_destroy(ctx);
+}
+
+}  // namespace
