@@ -6,7 +6,8 @@
 # them again; pip-install the Python package from this checkout and run its
 # tests. The GPU tests (ctest label gpu) run on the emulated CUDA device of
 # tests/emulation/ where no GPU is present, in both builds; scripts/fuzz.sh
-# fuzzes every C entry point briefly (45 s a target); then
+# fuzzes every C entry point briefly (45 s a target), scripts/tsan.sh runs
+# eight threads on every entry point under ThreadSanitizer; then
 # scripts/mutation-test.sh checks that they fail on seeded kernel bugs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 echo "== fuzzing the C ABI (clang, libFuzzer, ASan + UBSan; docs/reliability.md) =="
 FUZZ_SECONDS="${FUZZ_SECONDS:-45}" bash scripts/fuzz.sh
+
+echo "== ThreadSanitizer: eight threads on every entry point =="
+bash scripts/tsan.sh
 
 echo "== kernel mutations (the emulated GPU suite must fail on each) =="
 bash scripts/mutation-test.sh

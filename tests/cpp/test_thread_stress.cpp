@@ -1,0 +1,163 @@
+// Eight threads calling every entry point at once: each thread with its own
+// context and plans, and all of them through the shared default context
+// (NULL) of one-shot calls, which the library serialises. Every result must
+// equal the one computed alone, bit for bit. Run in the plain build by
+// ctest, and under ThreadSanitizer by scripts/tsan.sh (OpenMP through LLVM's
+// libomp with its Archer tool, so the runtime's own synchronisation is
+// understood).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <complex>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ptychopatch.h"
+
+namespace {
+
+using Complex = std::complex<float>;
+
+struct Inputs {
+  ptp_extract_desc extract{};
+  std::vector<Complex> object;
+  std::vector<double> offsets;
+  ptp_group_desc group{};
+  std::vector<double> x, y;
+  ptp_align_desc align{};
+  std::vector<uint16_t> reference;
+  std::vector<std::vector<uint16_t>> frames;
+};
+
+struct Results {
+  std::vector<Complex> patches, canvas;
+  std::vector<float> weights;
+  std::vector<int64_t> groups;
+  std::vector<double> shifts;
+  bool operator==(const Results& o) const {
+    return patches == o.patches && canvas == o.canvas && weights == o.weights &&
+           groups == o.groups && shifts == o.shifts;
+  }
+};
+
+Inputs make_inputs() {
+  Inputs in;
+  ptp_extract_desc_init(&in.extract, sizeof in.extract);
+  in.extract.height = 48;
+  in.extract.width = 40;
+  in.extract.patch_size = 8;
+  in.extract.group_size = 4;
+  for (int i = 0; i < 48 * 40; ++i) in.object.push_back({std::sin(0.05f * i), std::cos(0.3f * i)});
+  for (int p = 0; p < 96; ++p)
+    in.offsets.insert(in.offsets.end(), {p * 0.41 - 4.0, 44.0 - p * 0.5});
+  ptp_group_desc_init(&in.group, sizeof in.group);
+  in.group.num_samples = 150;
+  in.group.num_neighbors = 6;
+  in.group.group_size = 4;
+  in.group.seed = 3;
+  for (int i = 0; i < 400; ++i) {
+    in.x.push_back(std::fmod(i * 5.77, 60.0));
+    in.y.push_back(std::fmod(i * 2.13, 45.0));
+  }
+  ptp_align_desc_init(&in.align, sizeof in.align);
+  in.align.height = 36;
+  in.align.width = 44;
+  in.align.cfa = PTP_CFA_BAYER;
+  in.align.upsample_factor = 8;
+  for (int y = 0; y < 36; ++y)
+    for (int x = 0; x < 44; ++x)
+      in.reference.push_back(static_cast<uint16_t>((x * 37 + y * 91 + x * y) % 4000));
+  for (int f = 1; f <= 3; ++f) {
+    std::vector<uint16_t> frame(36 * 44);
+    for (int y = 0; y < 36; ++y)
+      for (int x = 0; x < 44; ++x) frame[y * 44 + x] = in.reference[((y + 2 * f) % 36) * 44 + x];
+    in.frames.push_back(frame);
+  }
+  return in;
+}
+
+void check(ptp_status status, const char* what) {
+  if (status != PTP_SUCCESS) {
+    ADD_FAILURE() << what << ": " << ptp_last_error_message();
+  }
+}
+
+// Every entry point once on `ctx` (NULL: the shared default context).
+Results run_all(ptp_context* ctx, const Inputs& in) {
+  Results r;
+  r.patches.resize(96 * 64);
+  check(ptp_extract_patches(ctx, &in.extract, in.object.data(), in.offsets.data(), 96,
+                            r.patches.data(), r.patches.size() * sizeof(Complex)),
+        "ptp_extract_patches");
+  r.canvas.resize(48 * 40);
+  r.weights.resize(48 * 40);
+  check(ptp_reassemble_patches(ctx, &in.extract, r.patches.data(), in.offsets.data(), 96,
+                               r.canvas.data(), r.canvas.size() * sizeof(Complex), r.weights.data(),
+                               r.weights.size() * sizeof(float)),
+        "ptp_reassemble_patches");
+  r.groups.resize(150 * 4);
+  check(ptp_group_neighbors(ctx, &in.group, in.x.data(), in.y.data(), 400, r.groups.data(), nullptr,
+                            nullptr, nullptr),
+        "ptp_group_neighbors");
+  if (ctx != nullptr) {  // plans need a context
+    ptp_align_plan* plan = nullptr;
+    check(ptp_align_plan_create(ctx, &in.align, &plan), "ptp_align_plan_create");
+    check(ptp_align_set_reference(plan, in.reference.data()), "ptp_align_set_reference");
+    const void* frames[3] = {in.frames[0].data(), in.frames[1].data(), in.frames[2].data()};
+    r.shifts.resize(6);
+    check(ptp_align_execute(plan, frames, 3, r.shifts.data(), nullptr, nullptr),
+          "ptp_align_execute");
+    ptp_align_plan_destroy(plan);
+  }
+  return r;
+}
+
+ptp_context* cpu_context(int threads) {
+  ptp_context_options o;
+  ptp_context_options_init(&o, sizeof o);
+  o.backend = PTP_BACKEND_CPU;
+  o.num_threads = threads;
+  ptp_context* ctx = nullptr;
+  if (ptp_context_create(&o, &ctx) != PTP_SUCCESS) return nullptr;
+  return ctx;
+}
+
+TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
+  const Inputs in = make_inputs();
+  ptp_context* alone = cpu_context(1);
+  ASSERT_NE(alone, nullptr);
+  const Results expected = run_all(alone, in);
+  const Results expected_shared = run_all(nullptr, in);
+  ptp_context_destroy(alone);
+
+  // PTYCHOPATCH_STRESS_SECONDS (default 2): how long the threads keep going.
+  const char* seconds_text = std::getenv("PTYCHOPATCH_STRESS_SECONDS");
+  const double seconds = seconds_text != nullptr ? std::atof(seconds_text) : 2.0;
+  const auto stop = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  std::atomic<int> mismatches{0};
+  std::atomic<long> rounds{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      // Thread counts 1-3 per context: the library's own OpenMP teams run
+      // inside these threads.
+      ptp_context* own = cpu_context(1 + t % 3);
+      do {
+        if (!(run_all(own, in) == expected)) ++mismatches;
+        if (!(run_all(nullptr, in) == expected_shared)) ++mismatches;
+        ++rounds;
+      } while (std::chrono::steady_clock::now() < stop);
+      ptp_context_destroy(own);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_GE(rounds.load(), 8);
+  std::printf("[ stress   ] %ld rounds of every entry point on 8 threads\n", rounds.load());
+}
+
+}  // namespace
