@@ -51,8 +51,10 @@ for target in "${targets[@]}"; do
   fi
   # With one job libFuzzer writes to the log directly; with several, to
   # fuzz-<n>.log files in the working directory.
-  runs=$(grep -hoE "stat::number_of_executed_units: *[0-9]+" "$log" build-fuzz/fuzz-*.log \
-         2>/dev/null | awk '{s += $2} END {print s + 0}')
+  logs=("$log")
+  for job_log in build-fuzz/fuzz-*.log; do [ -e "$job_log" ] && logs+=("$job_log"); done
+  runs=$( (grep -hoE "stat::number_of_executed_units: *[0-9]+" "${logs[@]}" || true) |
+         awk '{s += $2} END {print s + 0}')
   echo "fuzz_$target: clean, $runs executions"
   rm -f build-fuzz/fuzz-*.log
   if [ "${FUZZ_MERGE:-0}" = 1 ]; then

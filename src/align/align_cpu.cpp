@@ -496,6 +496,7 @@ class CpuAlignBackend final : public AlignBackend {
     const int threads = static_cast<int>(std::min<int64_t>(threads_, g_.planes));
     reserve_workspaces(threads);
     // Nothing below throws: buffers are allocated, FFTW execute does not.
+    require_thread_headroom(static_cast<int>(threads));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t p = 0; p < g_.planes; ++p) {
       Workspace& w = *workspaces_[omp_get_thread_num()];
@@ -536,6 +537,7 @@ class CpuAlignBackend final : public AlignBackend {
       }
     };
 
+    require_thread_headroom(static_cast<int>(threads));
 #pragma omp parallel num_threads(threads)
     {
       const int tid = omp_get_thread_num();

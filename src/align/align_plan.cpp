@@ -14,6 +14,7 @@
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
+#include "core/headroom.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -93,6 +94,7 @@ void require_finite_frame(const AlignGeometry& g, const float* frame, const std:
   int64_t first = n;
   const int threads =
       static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, chunks)));
+  require_thread_headroom(static_cast<int>(threads));
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first)
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     const int64_t begin = chunk * kChunk;

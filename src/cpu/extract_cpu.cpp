@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/headroom.hpp"
 #include "cpu/column_taps.hpp"
 #include "cpu/fp_environment.hpp"
 #include "math/patch_indexing.hpp"
@@ -131,6 +132,7 @@ void extract(const ExtractGeometry& g, const float* object, const Offsets& offse
   tables.reserve(threads);
   for (int t = 0; t < threads; ++t) tables.emplace_back(g, per_unit);
 
+  require_thread_headroom(static_cast<int>(threads));
 #pragma omp parallel num_threads(threads)
   {
     const IeeeSubnormals ieee;

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/headroom.hpp"
+
 namespace ptychopatch::impl::cpu {
 
 void parallel_copy(void* dst, const void* src, size_t bytes, int num_threads) {
@@ -16,7 +18,9 @@ void parallel_copy(void* dst, const void* src, size_t bytes, int num_threads) {
       std::min<size_t>(static_cast<size_t>(std::max(1, num_threads)), bytes / kMinBytesPerThread)));
   auto* d = static_cast<unsigned char*>(dst);
   const auto* s = static_cast<const unsigned char*>(src);
-  if (threads == 1) {
+  // Without room for worker threads, one thread: a copy must not fail (the
+  // GPU paths copy results out chunk by chunk).
+  if (threads == 1 || !have_thread_headroom(threads)) {
     std::memcpy(d, s, bytes);
     return;
   }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/headroom.hpp"
 #include "cpu/column_taps.hpp"
 #include "cpu/fp_environment.hpp"
 #include "math/patch_indexing.hpp"
@@ -194,6 +195,7 @@ void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& o
     for (int t = 0; t < requested; ++t) scratch.emplace_back(g);
   }
 
+  require_thread_headroom(static_cast<int>(requested));
 #pragma omp parallel num_threads(requested)
   {
     const IeeeSubnormals ieee;

@@ -12,6 +12,7 @@
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/first_error.hpp"
+#include "core/headroom.hpp"
 #include "group/group_coords.hpp"
 #include "group/group_draw.hpp"
 #include "group/neighbor_index.hpp"
@@ -136,6 +137,7 @@ struct GroupRow {
 void seed_groups(const ptp_context& context, const std::vector<int64_t>& seeds, const double* x,
                  const double* y, const GroupOutputs& out) {
   const auto num_groups = static_cast<int64_t>(seeds.size());
+  require_thread_headroom(static_cast<int>(context.num_threads));
 #pragma omp parallel for num_threads(context.num_threads) schedule(static)
   for (int64_t b = 0; b < num_groups; ++b) {
     const GroupRow row(out, b, 1);
@@ -260,6 +262,7 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
   const int threads = std::max(1, context.num_threads);
   std::vector<double> member_xy(static_cast<size_t>(2 * c * threads));
   FirstError errors;
+  require_thread_headroom(static_cast<int>(context.num_threads));
 #pragma omp parallel num_threads(context.num_threads)
   {
     std::unique_ptr<NeighborIndex::Searcher> searcher;
@@ -303,6 +306,7 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
   }
   errors.rethrow_if_any();
 
+  require_thread_headroom(static_cast<int>(threads));
 #pragma omp parallel num_threads(threads)
   {
     double* const member_x = member_xy.data() + 2 * c * omp_get_thread_num();
