@@ -690,3 +690,14 @@ def test_threads_have_their_own_plans(photos):
     for r in results:
         np.testing.assert_array_equal(r.shifts, expected.shifts)
         np.testing.assert_array_equal(r.confidence, expected.confidence)
+
+
+def test_channel_last_colour_images_are_refused(photos):
+    # (H, W, 3) used to be read as H planes of W x 3 pixels (issue 13):
+    # a plausible, wrong shift. Now a ValueError that says what to pass.
+    rgb = np.stack([photos["camera"][:64, :64].astype(np.float32)] * 3, axis=-1)
+    moved = np.roll(rgb, (2, -4), axis=(0, 1))
+    with pytest.raises(ValueError, match=r"channel-last \(H, W, C\).*np.moveaxis"):
+        ptychopatch.align_scene(rgb, [moved])
+    planar = ptychopatch.align_scene(np.moveaxis(rgb, -1, 0), [np.moveaxis(moved, -1, 0)])
+    np.testing.assert_array_equal(planar.shifts, [[-2.0, 4.0]])

@@ -227,6 +227,14 @@ def _run(
     if cfa_code == _native.PTP_CFA_NONE:
         if gt.ndim not in (2, 3):
             raise ValueError(f"gt must be (H, W) or planar (C, H, W), got shape {gt.shape}")
+        if gt.ndim == 3 and gt.shape[-1] <= 4 < min(gt.shape[0], gt.shape[1]):
+            # (512, 512, 3) read as planar would be 512 planes of 512 x 3
+            # pixels, aligned along the wrong axes, with a plausible result.
+            raise ValueError(
+                f"gt has shape {gt.shape}, a channel-last (H, W, C) image; align_scene takes "
+                "planar channels (C, H, W): pass np.moveaxis(gt, -1, 0) and the same for each "
+                "frame (or one channel, gt[..., 1])"
+            )
     elif gt.ndim != 2:
         raise ValueError(f"gt must be a 2-D mosaic (H, W) with a CFA, got shape {gt.shape}")
     for i, frame in enumerate(frames):
