@@ -25,6 +25,14 @@ PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size)
   });
 }
 
+PTP_API ptp_status ptp_fft_wisdom_export(const char* path) {
+  return guarded("ptp_fft_wisdom_export", [&] { ptychopatch::impl::fft_wisdom_export(path); });
+}
+
+PTP_API ptp_status ptp_fft_wisdom_import(const char* path) {
+  return guarded("ptp_fft_wisdom_import", [&] { ptychopatch::impl::fft_wisdom_import(path); });
+}
+
 PTP_API ptp_status ptp_align_plan_create(ptp_context* context, const ptp_align_desc* desc,
                                          ptp_align_plan** plan) {
   return guarded("ptp_align_plan_create", [&] {

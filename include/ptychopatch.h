@@ -430,6 +430,22 @@ typedef enum ptp_window {
   PTP_WINDOW_HANN = 1 /* separable periodic Hann window on every plane */
 } ptp_window;
 
+/* How the CPU backend plans its FFTs (FFTW), per plan. Planning effort
+ * changes speed only: results agree up to FFT rounding. */
+typedef enum ptp_fft_planning {
+  /* FFTW_MEASURE (default): the first plan of a plane size in a process
+   * times candidate algorithms (up to about 5 s), each later plan of that
+   * size reuses what was measured (wisdom); transforms run up to about 2x
+   * faster. For plans that align many frames. */
+  PTP_FFT_PLANNING_MEASURE = 0,
+  /* FFTW_ESTIMATE: no measurement; planning takes milliseconds. */
+  PTP_FFT_PLANNING_ESTIMATE = 1,
+  /* Measured plans where this process already has wisdom for the size
+   * (measured before, or ptp_fft_wisdom_import), else ESTIMATE: never
+   * pays for measuring. For one-off calls. */
+  PTP_FFT_PLANNING_WISDOM = 2
+} ptp_fft_planning;
+
 typedef enum ptp_combine {
   PTP_COMBINE_MEDIAN = 0, /* median of the plane shifts, per axis */
   PTP_COMBINE_MEAN = 1
@@ -455,12 +471,21 @@ typedef struct ptp_align_desc {
   int32_t combine;         /* ptp_combine; default MEDIAN */
   int32_t snap;            /* 0 (default) or 1: floor the combined shift to a
                               multiple of 2 (Bayer) or 3 (X-Trans) */
-  int32_t reserved0;       /* must be 0 */
+  int32_t fft_planning;    /* ptp_fft_planning; default MEASURE (CPU backend;
+                              this field was reserved0, which had to be 0) */
 } ptp_align_desc;
 
 /* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
  * RGGB for Bayer use). struct_size must be sizeof(ptp_align_desc). */
 PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size);
+
+/* FFTW's wisdom (the measured plans of this process, for every size) to
+ * and from a file, so a dataset run measures once: export after a run with
+ * PTP_FFT_PLANNING_MEASURE, import before the next one (then WISDOM or
+ * MEASURE plans reuse it without measuring). Importing adds to what the
+ * process has; a file FFTW cannot read is PTP_ERROR_INVALID_ARGUMENT. */
+PTP_API ptp_status ptp_fft_wisdom_export(const char* path);
+PTP_API ptp_status ptp_fft_wisdom_import(const char* path);
 
 /* A plan for one frame geometry: set the reference (GT) frame once, then
  * align any number of moving frames against it, in any number of calls;

@@ -137,6 +137,10 @@ module ptychopatch
   ! ptp_window
   integer(c_int32_t), parameter :: PTP_WINDOW_NONE = 0
   integer(c_int32_t), parameter :: PTP_WINDOW_HANN = 1
+  ! ptp_fft_planning
+  integer(c_int32_t), parameter :: PTP_FFT_PLANNING_MEASURE = 0
+  integer(c_int32_t), parameter :: PTP_FFT_PLANNING_ESTIMATE = 1
+  integer(c_int32_t), parameter :: PTP_FFT_PLANNING_WISDOM = 2
   ! ptp_combine
   integer(c_int32_t), parameter :: PTP_COMBINE_MEDIAN = 0
   integer(c_int32_t), parameter :: PTP_COMBINE_MEAN = 1
@@ -188,7 +192,7 @@ module ptychopatch
     integer(c_int32_t) :: window          ! PTP_WINDOW_*
     integer(c_int32_t) :: combine         ! PTP_COMBINE_*
     integer(c_int32_t) :: snap            ! 0 or 1
-    integer(c_int32_t) :: reserved0       ! must be 0
+    integer(c_int32_t) :: fft_planning    ! ptp_fft_planning; default MEASURE
   end type ptp_align_desc
 
   ! ------------------------------------------------- progress callback
@@ -460,6 +464,19 @@ module ptychopatch
     end function ptp_grouped_patches
 
     ! ---- scene alignment
+    ! path: a NUL-terminated string, e.g. 'wisdom.fftw'//c_null_char.
+    function ptp_fft_wisdom_export(path) bind(c, name='ptp_fft_wisdom_export') result(status)
+      import :: c_int32_t, c_char
+      character(kind=c_char), dimension(*), intent(in) :: path
+      integer(c_int32_t) :: status
+    end function ptp_fft_wisdom_export
+
+    function ptp_fft_wisdom_import(path) bind(c, name='ptp_fft_wisdom_import') result(status)
+      import :: c_int32_t, c_char
+      character(kind=c_char), dimension(*), intent(in) :: path
+      integer(c_int32_t) :: status
+    end function ptp_fft_wisdom_import
+
     function ptp_align_desc_init(desc, struct_size) bind(c, name='ptp_align_desc_init') result(status)
       import :: c_int32_t, c_size_t, ptp_align_desc
       type(ptp_align_desc), intent(inout) :: desc

@@ -27,6 +27,7 @@ struct AlignGeometry {
   int32_t upsample;  // >= 1
   bool phase_normalization;
   bool hann_window;
+  ptp_fft_planning fft_planning;  // the CPU backend's FFTW planning effort
   bool median;
   bool snap;
 

@@ -90,7 +90,7 @@ struct Dims {
 // workspace's buffers; executed on any 64-byte-aligned buffers.
 class FftPlans {
  public:
-  FftPlans(const Dims& d, float* real, fftwf_complex* spectrum) {
+  FftPlans(const Dims& d, float* real, fftwf_complex* spectrum, ptp_fft_planning planning) {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     // FFTW's planner aborts the process when an allocation fails; its
     // buffers, twiddles and trial plans stay well within four spectra.
@@ -100,12 +100,25 @@ class FftPlans {
     // FFTW_MEASURE: planning a plane size takes seconds once per process
     // (then FFTW's in-memory wisdom answers at once) and roughly halves the
     // time of every transform after it, of which a scene runs dozens.
+    // FFTW_ESTIMATE plans in milliseconds; WISDOM takes a measured plan only
+    // where one is known (FFTW_WISDOM_ONLY gives no plan otherwise).
     fftwf_set_timelimit(kFftwPlanSeconds);
     const fftwf_iodim64 forward[2] = {{d.ny, d.nx, d.nxh}, {d.nx, 1, 1}};
     const fftwf_iodim64 inverse[2] = {{d.ny, d.nxh, d.nx}, {d.nx, 1, 1}};
-    const unsigned flags = FFTW_MEASURE | FFTW_DESTROY_INPUT;
-    r2c_ = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real, spectrum, flags);
-    c2r_ = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum, real, flags);
+    const auto plan = [&](unsigned effort) {
+      const unsigned flags = effort | FFTW_DESTROY_INPUT;
+      r2c_ = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real, spectrum, flags);
+      c2r_ = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum, real, flags);
+    };
+    if (planning == PTP_FFT_PLANNING_WISDOM) {
+      plan(FFTW_MEASURE | FFTW_WISDOM_ONLY);
+      if (r2c_ == nullptr || c2r_ == nullptr) {
+        destroy();
+        plan(FFTW_ESTIMATE);
+      }
+    } else {
+      plan(planning == PTP_FFT_PLANNING_ESTIMATE ? FFTW_ESTIMATE : FFTW_MEASURE);
+    }
     fftwf_set_timelimit(FFTW_NO_TIMELIMIT);
     if (r2c_ == nullptr || c2r_ == nullptr) {
       destroy();
@@ -485,8 +498,8 @@ class CpuAlignBackend final : public AlignBackend {
       for (int64_t j = 0; j < d_.nx; ++j) window_x_[j] = math::hann_weight(j, d_.nx);
     }
     reserve_workspaces(1);
-    plans_ =
-        std::make_unique<FftPlans>(d_, workspaces_[0]->real.get(), workspaces_[0]->spectrum.get());
+    plans_ = std::make_unique<FftPlans>(d_, workspaces_[0]->real.get(),
+                                        workspaces_[0]->spectrum.get(), g.fft_planning);
     reference_.reserve(static_cast<size_t>(g.planes));
     for (int64_t p = 0; p < g.planes; ++p) reference_.emplace_back(d_.bins);
     reference_sum_squares_.assign(static_cast<size_t>(g.planes), 0.0);
@@ -644,6 +657,26 @@ class CpuAlignBackend final : public AlignBackend {
 std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,
                                                      int32_t num_threads) {
   return std::make_unique<cpu::CpuAlignBackend>(geometry, num_threads);
+}
+
+}  // namespace ptychopatch::impl
+
+namespace ptychopatch::impl {
+
+void fft_wisdom_export(const char* path) {
+  require_non_null(path, "path");
+  std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+  if (fftwf_export_wisdom_to_filename(path) == 0)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         std::string("argument 'path': FFTW could not write its wisdom to '") + path + "'");
+}
+
+void fft_wisdom_import(const char* path) {
+  require_non_null(path, "path");
+  std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+  if (fftwf_import_wisdom_from_filename(path) == 0)
+    fail(PTP_ERROR_INVALID_ARGUMENT, std::string("argument 'path': '") + path +
+                                         "' cannot be read as FFTW (single precision) wisdom");
 }
 
 }  // namespace ptychopatch::impl

@@ -154,13 +154,18 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->window = PTP_WINDOW_NONE;
   desc->combine = PTP_COMBINE_MEDIAN;
   desc->snap = 0;
+  desc->fft_planning = PTP_FFT_PLANNING_MEASURE;
 }
 
 AlignGeometry validate_align_desc(const ptp_align_desc* desc) {
   require_non_null(desc, "desc");
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_align_desc));
-  if (desc->reserved0 != 0)
-    fail(PTP_ERROR_INVALID_ARGUMENT, field_error("reserved0", desc->reserved0, "must be 0"));
+  if (desc->fft_planning != PTP_FFT_PLANNING_MEASURE &&
+      desc->fft_planning != PTP_FFT_PLANNING_ESTIMATE &&
+      desc->fft_planning != PTP_FFT_PLANNING_WISDOM)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         field_error("fft_planning", desc->fft_planning,
+                     "must be PTP_FFT_PLANNING_MEASURE, _ESTIMATE or _WISDOM"));
   if (desc->cfa != PTP_CFA_NONE && desc->cfa != PTP_CFA_BAYER && desc->cfa != PTP_CFA_XTRANS)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("cfa", desc->cfa, "must be PTP_CFA_NONE, PTP_CFA_BAYER or PTP_CFA_XTRANS"));
@@ -220,6 +225,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* desc) {
   g.upsample = desc->upsample_factor;
   g.phase_normalization = desc->normalization == PTP_NORMALIZATION_PHASE;
   g.hann_window = desc->window == PTP_WINDOW_HANN;
+  g.fft_planning = static_cast<ptp_fft_planning>(desc->fft_planning);
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
 

@@ -36,6 +36,11 @@ void align_set_reference(ptp_align_plan& plan, const void* frame);
 void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
                    double* shifts, double* plane_shifts, double* confidence);
 
+// FFTW's wisdom to and from a file (ptp_fft_wisdom_export / _import;
+// src/align/align_cpu.cpp).
+void fft_wisdom_export(const char* path);
+void fft_wisdom_import(const char* path);
+
 // Combination of the plane shifts of one axis: the median (the mean of the
 // two middle values for an even count) or the mean. `values` is reordered.
 double combine_plane_shifts(std::vector<double>& values, bool median);

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <complex>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <string>
@@ -1137,8 +1138,8 @@ class AlignBadInput : public ::testing::Test {
 TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
   desc_.struct_size = 3;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "struct_size");
-  desc_.reserved0 = 1;
-  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "reserved0");
+  desc_.fft_planning = 3;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "fft_planning");
   desc_.cfa = 3;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "cfa");
   desc_.frame_dtype = PTP_DTYPE_FLOAT64;
@@ -1322,6 +1323,56 @@ TEST_F(AlignBadInput, HugeFloatFramesAreRefusedNotLoopedOn) {
   EXPECT_EQ(r.status, PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(r.message.find("frames[1]"), std::string::npos) << r.message;
   expect_untouched(r);
+}
+
+// ------------------------------------------------------- FFT planning
+
+TEST(AlignPlanning, EveryPlanningEffortFindsTheSameShifts) {
+  const Scene s = bayer_scene(40, 44, 4, 21);
+  std::vector<Outcome> outcomes;
+  for (const int32_t planning :
+       {PTP_FFT_PLANNING_MEASURE, PTP_FFT_PLANNING_ESTIMATE, PTP_FFT_PLANNING_WISDOM}) {
+    ptp_align_desc d = bayer_desc(40, 44);
+    d.upsample_factor = 10;
+    d.fft_planning = planning;
+    Aligner a(d);
+    ASSERT_EQ(a.set_reference(s.ref.data()), PTP_SUCCESS);
+    outcomes.push_back(a.execute(pointers(s)));
+    ASSERT_EQ(outcomes.back().status, PTP_SUCCESS) << outcomes.back().message;
+  }
+  for (size_t k = 1; k < outcomes.size(); ++k)
+    for (size_t i = 0; i < outcomes[0].shifts.size(); ++i)
+      EXPECT_NEAR(outcomes[k].shifts[i], outcomes[0].shifts[i], 1e-9) << k << " " << i;
+  for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(outcomes[1].shifts[2 * i], -s.moves[i].first);
+}
+
+TEST(AlignPlanning, WisdomRoundTripsThroughAFile) {
+  // A measured plan gives FFTW wisdom to export; reading it back succeeds.
+  ptp_align_desc d = bayer_desc(36, 40);
+  Aligner a(d);
+  const std::string path = ::testing::TempDir() + "ptychopatch_wisdom.fftw";
+  ASSERT_EQ(ptp_fft_wisdom_export(path.c_str()), PTP_SUCCESS) << ptp_last_error_message();
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  ASSERT_NE(file, nullptr);
+  char head[32] = {};
+  ASSERT_GT(std::fread(head, 1, sizeof head - 1, file), 10u);
+  std::fclose(file);
+  EXPECT_NE(std::string(head).find("fftw"), std::string::npos) << head;
+  EXPECT_EQ(ptp_fft_wisdom_import(path.c_str()), PTP_SUCCESS) << ptp_last_error_message();
+  // Not wisdom, missing, NULL: clear statuses.
+  const std::string junk = ::testing::TempDir() + "ptychopatch_not_wisdom.txt";
+  file = std::fopen(junk.c_str(), "w");
+  std::fputs("not FFTW wisdom\n", file);
+  std::fclose(file);
+  EXPECT_EQ(ptp_fft_wisdom_import(junk.c_str()), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("wisdom"), std::string::npos);
+  EXPECT_EQ(ptp_fft_wisdom_import((junk + ".missing").c_str()), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_fft_wisdom_import(nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_fft_wisdom_export(nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_fft_wisdom_export("/nonexistent-directory/wisdom.fftw"),
+            PTP_ERROR_INVALID_ARGUMENT);
+  std::remove(path.c_str());
+  std::remove(junk.c_str());
 }
 
 // ------------------------------------------------------------ C++ wrapper

@@ -64,7 +64,7 @@ int32_t ptpt_align_desc_layout(int64_t* out) {
   out[n++] = OFF(ptp_align_desc, window);
   out[n++] = OFF(ptp_align_desc, combine);
   out[n++] = OFF(ptp_align_desc, snap);
-  out[n++] = OFF(ptp_align_desc, reserved0);
+  out[n++] = OFF(ptp_align_desc, fft_planning);
   return n;
 }
 
@@ -84,7 +84,7 @@ void ptpt_fill_align_desc(ptp_align_desc* d) {
   d->window = 18;
   d->combine = 19;
   d->snap = 20;
-  d->reserved0 = 21;
+  d->fft_planning = 21;
 }
 
 /* The same for the grouping descriptor, with a seed above 2^63. */

@@ -230,7 +230,7 @@ contains
       address(c_loc(a%pattern)) - base, address(c_loc(a%upsample_factor)) - base, &
       address(c_loc(a%normalization)) - base, address(c_loc(a%window)) - base, &
       address(c_loc(a%combine)) - base, address(c_loc(a%snap)) - base, &
-      address(c_loc(a%reserved0)) - base])
+      address(c_loc(a%fft_planning)) - base])
 
     ! Values written by C read back in Fortran (uint64 bits included).
     call ptpt_fill_align_desc(a)
@@ -239,7 +239,7 @@ contains
                 a%frame_dtype == 14 .and. a%cfa == 15, 'align desc fields from C')
     call expect(all(a%pattern == [(100 + i, i=0, 35)]), 'align desc pattern(0:35) from C')
     call expect(a%upsample_factor == 16 .and. a%normalization == 17 .and. a%window == 18 .and. &
-                a%combine == 19 .and. a%snap == 20 .and. a%reserved0 == 21, 'align desc tail from C')
+                a%combine == 19 .and. a%snap == 20 .and. a%fft_planning == 21, 'align desc tail from C')
     call ptpt_fill_group_desc(g)
     call expect(g%struct_size == 40 .and. g%num_samples == 7 .and. g%num_neighbors == 8 .and. &
                 g%group_size == 9 .and. g%sequential == 1 .and. g%oversample == 1, &
@@ -781,7 +781,8 @@ contains
                 desc%cfa == PTP_CFA_NONE .and. all(desc%pattern(0:3) == [0, 1, 3, 2]) .and. &
                 desc%upsample_factor == 1 .and. desc%normalization == PTP_NORMALIZATION_PHASE .and. &
                 desc%window == PTP_WINDOW_NONE .and. desc%combine == PTP_COMBINE_MEDIAN .and. &
-                desc%snap == 0 .and. desc%reserved0 == 0, 'align desc defaults')
+                desc%snap == 0 .and. desc%fft_planning == PTP_FFT_PLANNING_MEASURE, &
+                'align desc defaults')
     desc%height = h_; desc%width = w_; desc%frame_dtype = PTP_DTYPE_FLOAT32
     call check(ptp_align_plan_create(cpu, desc, plan), 'ptp_align_plan_create(float32, no CFA)')
     call check(ptp_align_plan_num_planes(plan, planes), 'ptp_align_plan_num_planes')

@@ -701,3 +701,33 @@ def test_channel_last_colour_images_are_refused(photos):
         ptychopatch.align_scene(rgb, [moved])
     planar = ptychopatch.align_scene(np.moveaxis(rgb, -1, 0), [np.moveaxis(moved, -1, 0)])
     np.testing.assert_array_equal(planar.shifts, [[-2.0, 4.0]])
+
+
+@pytest.mark.parametrize("planning", ["auto", "measure", "estimate", "wisdom"])
+def test_planning_changes_no_result(photos, planning):
+    gt, frames = _frames(photos, 3)
+    expected = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10)
+    got = ptychopatch.align_scene(gt, frames, cfa="RGGB", upsample_factor=10, planning=planning)
+    np.testing.assert_allclose(got.shifts, expected.shifts, atol=1e-9)
+    one = ptychopatch.phase_cross_correlation(gt, frames[1], planning=planning
+                                              if planning != "auto" else "wisdom")
+    np.testing.assert_array_equal(one.shift, [-2.0, 2.0])
+
+
+def test_unknown_planning_is_a_value_error(photos):
+    gt, frames = _frames(photos, 1)
+    with pytest.raises(ValueError, match="planning"):
+        ptychopatch.align_scene(gt, frames, planning="patient")
+
+
+def test_fft_wisdom_round_trip(tmp_path, photos):
+    gt, frames = _frames(photos, 1)
+    ptychopatch.align_scene(gt, frames, planning="measure")  # something measured
+    path = tmp_path / "ptychopatch.wisdom"
+    ptychopatch.export_fft_wisdom(str(path))
+    assert path.read_text().startswith("(fftw")
+    ptychopatch.import_fft_wisdom(str(path))
+    bad = tmp_path / "bad.wisdom"
+    bad.write_text("no wisdom here")
+    with pytest.raises(PtychoPatchError, match="wisdom"):
+        ptychopatch.import_fft_wisdom(str(bad))

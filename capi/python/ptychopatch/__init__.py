@@ -20,7 +20,7 @@ from typing import NamedTuple
 from . import _context, _native
 from ._errors import GpuUnavailableWarning, PtychoPatchError, PtychoPatchMemoryError
 from .align import (BAYER_PATTERNS, Registration, SceneAlignment, align_scene,
-                    phase_cross_correlation)
+                    export_fft_wisdom, import_fft_wisdom, phase_cross_correlation)
 from .extract import extract_patches, get_image_patches
 from .group import group_neighbors, grouped_patches
 from .reassemble import Reassembly, legacy_offsets, reassemble_patches
@@ -37,10 +37,12 @@ __all__ = [
     "align_scene",
     "backend_info",
     "cuda_device_count",
+    "export_fft_wisdom",
     "extract_patches",
     "get_image_patches",
     "group_neighbors",
     "grouped_patches",
+    "import_fft_wisdom",
     "legacy_offsets",
     "phase_cross_correlation",
     "reassemble_patches",

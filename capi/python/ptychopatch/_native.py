@@ -54,6 +54,10 @@ PTP_NORMALIZATION_NONE = 1
 PTP_WINDOW_NONE = 0
 PTP_WINDOW_HANN = 1
 
+PTP_FFT_PLANNING_MEASURE = 0
+PTP_FFT_PLANNING_ESTIMATE = 1
+PTP_FFT_PLANNING_WISDOM = 2
+
 PTP_COMBINE_MEDIAN = 0
 PTP_COMBINE_MEAN = 1
 
@@ -156,7 +160,7 @@ class AlignDesc(ctypes.Structure):
         ("window", ctypes.c_int32),
         ("combine", ctypes.c_int32),
         ("snap", ctypes.c_int32),
-        ("reserved0", ctypes.c_int32),
+        ("fft_planning", ctypes.c_int32),
     ]
 
 
@@ -285,6 +289,12 @@ align_plan_num_planes = _optional_status_function(
 align_plan_get_backend = _optional_status_function(
     "ptp_align_plan_get_backend", _handle, _P(ctypes.c_int32), _P(ctypes.c_char_p),
     feature="backend reasons (0.3.0)",
+)
+fft_wisdom_export = _optional_status_function(
+    "ptp_fft_wisdom_export", ctypes.c_char_p, feature="FFT wisdom (0.3.0)"
+)
+fft_wisdom_import = _optional_status_function(
+    "ptp_fft_wisdom_import", ctypes.c_char_p, feature="FFT wisdom (0.3.0)"
 )
 context_get_backend_reason = _optional_status_function(
     "ptp_context_get_backend_reason", _handle, _P(ctypes.c_int32), _P(ctypes.c_char_p),

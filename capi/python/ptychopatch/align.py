@@ -12,6 +12,7 @@ Host (numpy) arrays only: frames are read from host memory.
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -42,6 +43,12 @@ _NORMALIZATIONS = {
 _WINDOWS = {None: _native.PTP_WINDOW_NONE, "none": _native.PTP_WINDOW_NONE,
             "hann": _native.PTP_WINDOW_HANN}
 _COMBINES = {"median": _native.PTP_COMBINE_MEDIAN, "mean": _native.PTP_COMBINE_MEAN}
+_PLANNING = {"measure": _native.PTP_FFT_PLANNING_MEASURE,
+             "estimate": _native.PTP_FFT_PLANNING_ESTIMATE,
+             "wisdom": _native.PTP_FFT_PLANNING_WISDOM}
+# align_scene's "auto": measured plans (up to seconds once per shape and
+# process) only when a scene has enough frames to repay them.
+_MEASURE_FROM_FRAMES = 8
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
@@ -213,8 +220,12 @@ def _run(
     backend: str,
     num_threads: int,
     progress: Optional[ProgressCallback],
+    planning: str = "auto",
 ) -> SceneAlignment:
     """One plan: set `gt` as the reference once, align all `frames` in one call."""
+    if planning == "auto":
+        planning = "measure" if len(frames) >= _MEASURE_FROM_FRAMES else "wisdom"
+    planning_code = _option(_PLANNING, planning, "planning")
     cfa_code, pattern = _cfa(cfa)
     normalization_code = _option(_NORMALIZATIONS, normalization, "normalization")
     window_code = _option(_WINDOWS, window, "window")
@@ -268,6 +279,7 @@ def _run(
     desc.window = window_code
     desc.combine = combine_code
     desc.snap = 1 if snap else 0
+    desc.fft_planning = planning_code
 
     ctx = _context.context(backend, num_threads)
     num = len(frame_arrs)
@@ -324,6 +336,7 @@ def align_scene(
     progress: Optional[ProgressCallback] = None,
     *,
     num_threads: int = 0,
+    planning: str = "auto",
 ) -> SceneAlignment:
     """Register every frame of a scene to its GT frame by phase correlation.
 
@@ -375,6 +388,13 @@ def align_scene(
         returns.
     num_threads : int, keyword-only
         CPU worker threads; 0 means all cores.
+    planning : {"auto", "measure", "estimate", "wisdom"}, keyword-only
+        How the CPU backend plans its FFTs; results agree up to FFT
+        rounding. ``"measure"`` times algorithms the first time a plane
+        size is seen in the process (up to seconds) for faster transforms;
+        ``"estimate"`` plans in milliseconds; ``"wisdom"`` measured plans
+        where known (`import_fft_wisdom`), else estimated. ``"auto"``
+        measures when the scene has 8 frames or more, else ``"wisdom"``.
 
     Returns
     -------
@@ -413,7 +433,7 @@ def align_scene(
     frame_arrs = _frame_list(frames, gt_arr.ndim)
     return _run(gt_arr, frame_arrs, cfa=cfa, upsample_factor=upsample_factor, combine=combine,
                 snap=snap, normalization=normalization, window=window, backend=backend,
-                num_threads=num_threads, progress=progress)
+                num_threads=num_threads, progress=progress, planning=planning)
 
 
 def phase_cross_correlation(
@@ -424,6 +444,7 @@ def phase_cross_correlation(
     *,
     backend: str = "auto",
     num_threads: int = 0,
+    planning: str = "wisdom",
 ) -> Registration:
     """Shift between two images, as scikit-image's ``phase_cross_correlation``.
 
@@ -461,6 +482,10 @@ def phase_cross_correlation(
         ``"auto"`` uses the GPU when one is usable, else the CPU.
     num_threads : int, keyword-only
         CPU worker threads; 0 means all cores.
+    planning : {"wisdom", "estimate", "measure"}, keyword-only
+        FFT planning (see `align_scene`); the default never spends time
+        measuring, so a one-off call on a new shape costs what its
+        transforms cost.
 
     Returns
     -------
@@ -490,5 +515,28 @@ def phase_cross_correlation(
         )
     result = _run(ref, [mov], cfa=None, upsample_factor=upsample_factor, combine="median",
                   snap=False, normalization=normalization, window=None, backend=backend,
-                  num_threads=num_threads, progress=None)
+                  num_threads=num_threads, progress=None, planning=planning)
     return Registration(result.shifts[0].copy(), float(result.confidence[0]))
+
+
+def export_fft_wisdom(path: str) -> None:
+    """Write the FFT plans this process has measured (FFTW wisdom) to `path`.
+
+    Import the file in the next run (`import_fft_wisdom`) so that its
+    alignments use measured plans without measuring again.
+
+    Examples
+    --------
+    >>> import ptychopatch
+    >>> ptychopatch.export_fft_wisdom("/tmp/ptychopatch.wisdom")  # doctest: +SKIP
+    """
+    _native.fft_wisdom_export(os.fsencode(path))
+
+
+def import_fft_wisdom(path: str) -> None:
+    """Add the FFT plans measured in an earlier run (`export_fft_wisdom`).
+
+    Raises PtychoPatchError (``PTP_ERROR_INVALID_ARGUMENT``) when the file
+    cannot be read as FFTW wisdom.
+    """
+    _native.fft_wisdom_import(os.fsencode(path))
