@@ -43,7 +43,10 @@ void default_align_desc(ptp_align_desc* desc);
 struct PlaneShift {
   double dy;
   double dx;
-  double confidence;  // normalised peak height in [0, 1]; 0 for a constant plane
+  // Normalised peak height in [0, 1]; exactly 0 when the plane is constant
+  // in the reference or the moving frame (it carries no information, and
+  // the core drops it from the combination).
+  double confidence;
 };
 
 class AlignBackend {

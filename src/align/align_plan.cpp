@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -345,29 +346,47 @@ void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_
   // Plane pixels to sensor pixels, then the combination per axis.
   const double period = static_cast<double>(g.period);
   const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
-  std::vector<double> ys(static_cast<size_t>(planes));
-  std::vector<double> xs(static_cast<size_t>(planes));
+  std::vector<double> ys, xs;
+  ys.reserve(static_cast<size_t>(planes));
+  xs.reserve(static_cast<size_t>(planes));
+  // A plane that carries no information (constant in the reference or the
+  // moving frame: fully clipped, dead, or flat; its confidence is exactly 0)
+  // has no shift (NaN) and no vote: two flat planes of four must not pull a
+  // median halfway to (0, 0). A frame with no informative plane has no
+  // shift either (NaN, confidence 0) rather than a plausible (0, 0).
+  constexpr double kNoShift = std::numeric_limits<double>::quiet_NaN();
   for (int64_t f = 0; f < done; ++f) {
     double confidence_sum = 0.0;
+    ys.clear();
+    xs.clear();
     for (int64_t p = 0; p < planes; ++p) {
       const PlaneShift& r = results[f * planes + p];
-      ys[p] = r.dy * period;
-      xs[p] = r.dx * period;
-      confidence_sum += r.confidence;
+      const bool informative = r.confidence > 0.0;
+      const double y = informative ? r.dy * period : kNoShift;
+      const double x = informative ? r.dx * period : kNoShift;
+      if (informative) {
+        ys.push_back(y);
+        xs.push_back(x);
+        confidence_sum += r.confidence;
+      }
       if (plane_shifts != nullptr) {
-        plane_shifts[2 * (f * planes + p)] = ys[p];
-        plane_shifts[2 * (f * planes + p) + 1] = xs[p];
+        plane_shifts[2 * (f * planes + p)] = y;
+        plane_shifts[2 * (f * planes + p) + 1] = x;
       }
     }
-    double dy = combine_plane_shifts(ys, g.median);
-    double dx = combine_plane_shifts(xs, g.median);
-    if (g.snap) {
-      dy = snap_shift(dy, block);
-      dx = snap_shift(dx, block);
+    double dy = kNoShift, dx = kNoShift;
+    if (!ys.empty()) {
+      dy = combine_plane_shifts(ys, g.median);
+      dx = combine_plane_shifts(xs, g.median);
+      if (g.snap) {
+        dy = snap_shift(dy, block);
+        dx = snap_shift(dx, block);
+      }
     }
     shifts[2 * f] = dy;
     shifts[2 * f + 1] = dx;
-    if (confidence != nullptr) confidence[f] = confidence_sum / static_cast<double>(planes);
+    if (confidence != nullptr)
+      confidence[f] = ys.empty() ? 0.0 : confidence_sum / static_cast<double>(ys.size());
   }
   if (cancelled)
     fail(PTP_ERROR_CANCELLED, "the progress callback stopped the call after " +

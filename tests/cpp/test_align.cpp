@@ -821,7 +821,7 @@ TEST(AlignCombine, XTransSnapFloorsToThree) {
 
 // ---------------------------------------------------- degenerate planes
 
-TEST(AlignDegenerate, ConstantFramesGiveZeroShiftAndConfidence) {
+TEST(AlignDegenerate, ConstantFramesHaveNoShiftAndZeroConfidence) {
   const Field f = smooth_field(16, 20, 1);
   const auto textured = to_frame<uint16_t>(f, 1000, 300);
   const std::vector<uint16_t> flat(textured.size(), 777);
@@ -834,13 +834,15 @@ TEST(AlignDegenerate, ConstantFramesGiveZeroShiftAndConfidence) {
         const auto& ref = which == 1 ? textured : flat;
         const auto& mov = which == 2 ? textured : flat;
         const Outcome r = align_one(d, ref, mov);
-        EXPECT_EQ(r.shifts[0], 0.0);
-        EXPECT_EQ(r.shifts[1], 0.0);
+        // No information: no shift, rather than a plausible (0, 0).
+        EXPECT_TRUE(std::isnan(r.shifts[0])) << r.shifts[0];
+        EXPECT_TRUE(std::isnan(r.shifts[1])) << r.shifts[1];
+        EXPECT_TRUE(std::isnan(r.plane_shifts[0]));
         EXPECT_EQ(r.confidence[0], 0.0);
       }
     }
-  // A Bayer frame with one constant plane: that plane says (0, 0, 0), the
-  // others still align.
+  // A Bayer frame with one constant plane: that plane has no shift and no
+  // vote; the others align.
   const Field scene = smooth_field(32, 40, 2);
   auto ref = to_frame<float>(scene, 100, 10);
   auto mov = to_frame<float>(roll(scene, 32, 40, 2, 4), 100, 10);
@@ -849,13 +851,35 @@ TEST(AlignDegenerate, ConstantFramesGiveZeroShiftAndConfidence) {
   ptp_align_desc d = make_desc(32, 40, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
   set_pattern(&d);
   const Outcome r = align_one(d, ref, mov);
-  EXPECT_EQ(r.plane_shifts[2], 0.0);
-  EXPECT_EQ(r.plane_shifts[3], 0.0);
+  EXPECT_TRUE(std::isnan(r.plane_shifts[2]));
+  EXPECT_TRUE(std::isnan(r.plane_shifts[3]));
   EXPECT_EQ(r.plane_shifts[0], -2.0);
   EXPECT_EQ(r.plane_shifts[1], -4.0);
-  EXPECT_EQ(r.shifts[0], -2.0);  // median of -2, 0, -2, -2
+  EXPECT_EQ(r.shifts[0], -2.0);  // median of -2, -2, -2
   EXPECT_EQ(r.shifts[1], -4.0);
-  for (double v : r.confidence) EXPECT_FALSE(std::isnan(v));
+  for (double v : r.confidence) EXPECT_GT(v, 0.0);
+}
+
+TEST(AlignDegenerate, FlatPlanesDoNotPullTheVote) {
+  // Two of four Bayer planes clipped flat: their (0, 0) used to enter the
+  // median, so a true (-4, 6) came back as (-2, 3), a shift that breaks
+  // the mosaic, at a plausible confidence (issue 13).
+  const Field scene = smooth_field(48, 56, 7);
+  auto ref = to_frame<float>(scene, 100, 10);
+  auto mov = to_frame<float>(roll(scene, 48, 56, 4, -6), 100, 10);
+  for (int64_t i = 0; i < 48; ++i)
+    for (int64_t j = i % 2; j < 56; j += 2) ref[i * 56 + j] = mov[i * 56 + j] = 4095.0f;
+  ptp_align_desc d = make_desc(48, 56, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
+  set_pattern(&d);
+  for (const int32_t combine : {PTP_COMBINE_MEDIAN, PTP_COMBINE_MEAN}) {
+    d.combine = combine;
+    const Outcome r = align_one(d, ref, mov);
+    EXPECT_EQ(r.shifts[0], -4.0) << combine;
+    EXPECT_EQ(r.shifts[1], 6.0) << combine;
+    int flat = 0;
+    for (int p = 0; p < 4; ++p) flat += std::isnan(r.plane_shifts[2 * p]);
+    EXPECT_EQ(flat, 2);
+  }
 }
 
 TEST(AlignDegenerate, IdenticalFramesHaveConfidenceOne) {

@@ -231,15 +231,22 @@ void expect_same(const Results& gpu, const Results& cpu, const Options& o,
                  const std::string& what) {
   ASSERT_EQ(gpu.plane_shifts.size(), cpu.plane_shifts.size());
   const double tolerance = o.upsample == 1 ? 0.0 : 1e-3 * static_cast<double>(o.layout.period);
+  // NaN (a plane or frame without information) must be NaN on both.
   for (size_t i = 0; i < cpu.plane_shifts.size(); ++i) {
+    ASSERT_EQ(std::isnan(gpu.plane_shifts[i]), std::isnan(cpu.plane_shifts[i]))
+        << what << ": plane shift value " << i;
+    if (std::isnan(cpu.plane_shifts[i])) continue;
     if (o.upsample == 1)
       ASSERT_EQ(gpu.plane_shifts[i], cpu.plane_shifts[i]) << what << ": plane shift value " << i;
     else
       ASSERT_NEAR(gpu.plane_shifts[i], cpu.plane_shifts[i], tolerance)
           << what << ": plane shift value " << i;
   }
-  for (size_t i = 0; i < cpu.shifts.size(); ++i)
+  for (size_t i = 0; i < cpu.shifts.size(); ++i) {
+    ASSERT_EQ(std::isnan(gpu.shifts[i]), std::isnan(cpu.shifts[i])) << what << ": shift " << i;
+    if (std::isnan(cpu.shifts[i])) continue;
     ASSERT_NEAR(gpu.shifts[i], cpu.shifts[i], tolerance + 1e-12) << what << ": shift value " << i;
+  }
   for (size_t i = 0; i < cpu.confidence.size(); ++i)
     ASSERT_NEAR(gpu.confidence[i], cpu.confidence[i], 2e-3) << what << ": confidence " << i;
 }
@@ -248,8 +255,8 @@ void expect_same(const Results& gpu, const Results& cpu, const Options& o,
 // fractions, both signs.
 std::vector<std::pair<double, double>> translations(int64_t period) {
   const double p = static_cast<double>(period);
-  return {{0.0, 0.0}, {2 * p, -3 * p}, {-p, p}, {-1.3 * p, 0.6 * p}, {0.25 * p, 1.7 * p},
-          {-3.4, 2.2}};
+  return {{0.0, 0.0},          {2 * p, -3 * p},     {-p, p},
+          {-1.3 * p, 0.6 * p}, {0.25 * p, 1.7 * p}, {-3.4, 2.2}};
 }
 
 struct Scene {
@@ -283,7 +290,8 @@ void compare_with_cpu(const Options& o, const std::string& what, uint64_t budget
   const double period = static_cast<double>(o.layout.period);
   for (size_t f = 0; f < s.truth.size(); ++f) {
     const auto [ty, tx] = s.truth[f];
-    const bool whole = std::floor(ty / period) == ty / period && std::floor(tx / period) == tx / period;
+    const bool whole =
+        std::floor(ty / period) == ty / period && std::floor(tx / period) == tx / period;
     if (!whole && o.layout.period > 1) continue;
     const double slack = whole ? (o.upsample == 1 ? 0.0 : period / o.upsample + 1e-9)
                                : (o.upsample == 1 ? 0.51 : 0.15);
@@ -298,8 +306,8 @@ std::string describe(const Options& o) {
                     : o.layout.channels > 1          ? "planar"
                                                      : "none";
   return std::string(cfa) + " " + std::to_string(o.height) + "x" + std::to_string(o.width) + " " +
-         (o.dtype == PTP_DTYPE_UINT16 ? "uint16" : "float32") + " up" +
-         std::to_string(o.upsample) + (o.phase ? " phase" : " xcorr") + (o.hann ? " hann" : "");
+         (o.dtype == PTP_DTYPE_UINT16 ? "uint16" : "float32") + " up" + std::to_string(o.upsample) +
+         (o.phase ? " phase" : " xcorr") + (o.hann ? " hann" : "");
 }
 
 // ------------------------------------------------------------------ tests
@@ -471,7 +479,7 @@ TEST(GpuAlign, BudgetTooSmallForOneFrameIsAClearStatus) {
   FAIL() << "no budget under 64 MiB transformed the reference";
 }
 
-TEST(GpuAlign, ConstantFramesHaveZeroShiftAndConfidence) {
+TEST(GpuAlign, ConstantFramesHaveNoShiftAndZeroConfidence) {
   REQUIRE_GPU();
   for (int32_t upsample : {1, 10})
     for (ptp_dtype dtype : {PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32}) {
@@ -483,13 +491,14 @@ TEST(GpuAlign, ConstantFramesHaveZeroShiftAndConfidence) {
       ptychopatch::Context cpu(PTP_BACKEND_CPU);
       ptychopatch::Context gpu = gpu_context();
       // Constant moving frames against a textured reference, and the reverse.
-      for (const auto& [ref, mov] :
-           {std::pair<const Frame*, const Frame*>{&textured, &flat}, {&flat, &textured},
-            {&flat, &flat}}) {
+      for (const auto& [ref, mov] : {std::pair<const Frame*, const Frame*>{&textured, &flat},
+                                     {&flat, &textured},
+                                     {&flat, &flat}}) {
         const Results got = align(gpu, o, *ref, {*mov, *mov});
         const Results want = align(cpu, o, *ref, {*mov, *mov});
         expect_same(got, want, o, describe(o) + " constant");
-        for (double v : got.plane_shifts) EXPECT_EQ(v, 0.0);
+        for (double v : got.plane_shifts) EXPECT_TRUE(std::isnan(v));
+        for (double v : got.shifts) EXPECT_TRUE(std::isnan(v));
         for (double c : got.confidence) EXPECT_EQ(c, 0.0);
       }
     }

@@ -293,18 +293,36 @@ def test_single_image_bad_input(photos):
     assert info.value.status_name == "PTP_ERROR_NON_FINITE"
 
 
-def test_constant_images_have_zero_confidence(photos):
+def test_constant_images_have_no_shift(photos):
     flat = np.full((48, 50), 7.0)
     ref = photos["camera"][:48, :50]
     for a, b in [(flat, flat), (ref, flat), (flat, ref), (np.zeros((48, 50)), ref)]:
         for upsample in (1, 10):
-            result = ptychopatch.phase_cross_correlation(a, b, upsample_factor=upsample)
-            assert np.all(np.isfinite(result.shift))
+            # As scikit-image: zeros, and a warning that they mean nothing.
+            with pytest.warns(RuntimeWarning, match="constant"):
+                result = ptychopatch.phase_cross_correlation(a, b, upsample_factor=upsample)
+            np.testing.assert_array_equal(result.shift, [0.0, 0.0])
             assert result.confidence == 0.0
+    # A scene: no plane carries information, so the frames have no shift
+    # (NaN), never a plausible (0, 0).
     flat16 = np.full((48, 50), 1000, np.uint16)
     scene = ptychopatch.align_scene(flat16, [flat16, flat16], cfa="RGGB", upsample_factor=10)
-    assert np.all(np.isfinite(scene.shifts)) and np.all(np.isfinite(scene.plane_shifts))
+    assert np.all(np.isnan(scene.shifts)) and np.all(np.isnan(scene.plane_shifts))
     np.testing.assert_array_equal(scene.confidence, [0.0, 0.0])
+
+
+def test_flat_planes_do_not_vote(photos):
+    # Two of four Bayer planes clipped at the white level: their (0, 0) no
+    # longer pulls the median to a shift that breaks the mosaic.
+    gt = photos["camera"][:96, :112].astype(np.float32)
+    moved = np.roll(gt, (4, -6), axis=(0, 1))
+    for frame in (gt, moved):
+        frame[0::2, 0::2] = 4095.0
+        frame[1::2, 1::2] = 4095.0
+    result = ptychopatch.align_scene(gt, [moved], cfa="RGGB")
+    np.testing.assert_array_equal(result.shifts, [[-4.0, 6.0]])
+    assert np.isnan(result.plane_shifts[0, [0, 3]]).all()
+    assert np.isfinite(result.plane_shifts[0, [1, 2]]).all()
 
 
 @pytest.mark.skipif(ptychopatch.cuda_device_count() > 0, reason="a GPU is usable here")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -516,7 +517,15 @@ def phase_cross_correlation(
     result = _run(ref, [mov], cfa=None, upsample_factor=upsample_factor, combine="median",
                   snap=False, normalization=normalization, window=None, backend=backend,
                   num_threads=num_threads, progress=None, planning=planning)
-    return Registration(result.shifts[0].copy(), float(result.confidence[0]))
+    shift = result.shifts[0].copy()
+    if np.isnan(shift).any():
+        # A constant image carries no shift; scikit-image returns zeros with a
+        # warning here, and so does this drop-in.
+        warnings.warn("reference or moving image is constant: it carries no information, "
+                      "and the shift (0, 0) returned means nothing (confidence 0)",
+                      RuntimeWarning, stacklevel=2)
+        shift[:] = 0.0
+    return Registration(shift, float(result.confidence[0]))
 
 
 def export_fft_wisdom(path: str) -> None:
