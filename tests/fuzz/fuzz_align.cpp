@@ -4,7 +4,8 @@
 // plan). Descriptors of any values; frames of any bits (NaN, infinities,
 // values near FLT_MAX), uint16 or float32, planar, Bayer or X-Trans.
 // Oracles: the checks of fuzz_support.hpp; on success a confidence in
-// [0, 1] and finite shifts for every frame; a cancelled call writes the
+// [0, 1] and finite shifts for every frame (NaN for both axes, confidence
+// 0, when no plane carried information); a cancelled call writes the
 // frames it finished and nothing for the others; calls from the callback on
 // its own plan are refused.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -120,10 +121,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz::require(referenced == PTP_SUCCESS, "frames aligned without a reference");
       for (int64_t i = 0; i < count; ++i) {
         const double c = confidence.as<double>()[i];
+        const double dy = shifts.as<double>()[2 * i], dx = shifts.as<double>()[2 * i + 1];
         fuzz::require(c >= 0.0 && c <= 1.0, "a confidence outside [0, 1]");
-        fuzz::require(std::isfinite(shifts.as<double>()[2 * i]) &&
-                          std::isfinite(shifts.as<double>()[2 * i + 1]),
-                      "a shift is not finite");
+        // Finite, or NaN for both axes exactly when no plane carried
+        // information (confidence 0).
+        const bool none = std::isnan(dy) && std::isnan(dx) && c == 0.0;
+        fuzz::require(none || (std::isfinite(dy) && std::isfinite(dx)),
+                      "a shift is neither finite nor the no-information NaN pair");
       }
     }
   }
