@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "ptychopatch.h"
+#include "test_support.hpp"
 
 extern "C" void* __libc_memalign(size_t alignment, size_t bytes);
 
@@ -214,16 +215,6 @@ void sweep(const Scenario& s) {
 
 constexpr double kSentinel = -12345.0;
 
-ptp_context* cpu_context(int threads) {
-  ptp_context_options o;
-  ptp_context_options_init(&o, sizeof o);
-  o.backend = PTP_BACKEND_CPU;
-  o.num_threads = threads;
-  ptp_context* ctx = nullptr;
-  if (ptp_context_create(&o, &ctx) != PTP_SUCCESS) std::abort();
-  return ctx;
-}
-
 TEST(FaultInjection, ContextCreation) {
   ptp_context* made = nullptr;
   Scenario s;
@@ -245,7 +236,8 @@ TEST(FaultInjection, ContextCreation) {
 }
 
 TEST(FaultInjection, ExtractionAndReassembly) {
-  ptp_context* ctx = cpu_context(2);
+  const ptychopatch::Context context = test_support::cpu_context(2);
+  ptp_context* const ctx = context.get();
   ptp_extract_desc d;
   ptp_extract_desc_init(&d, sizeof d);
   d.height = 40;
@@ -303,11 +295,11 @@ TEST(FaultInjection, ExtractionAndReassembly) {
   };
   r.matches = [&] { return canvas == canvas_expected && weights == weights_expected; };
   sweep(r);
-  ptp_context_destroy(ctx);
 }
 
 TEST(FaultInjection, Grouping) {
-  ptp_context* ctx = cpu_context(2);
+  const ptychopatch::Context context = test_support::cpu_context(2);
+  ptp_context* const ctx = context.get();
   std::vector<double> x, y;
   for (int i = 0; i < 300; ++i) {
     x.push_back(std::fmod(i * 7.31, 50.0));
@@ -350,11 +342,11 @@ TEST(FaultInjection, Grouping) {
     s.matches = [&] { return nn == nn_expected && coords == coords_expected; };
     sweep(s);
   }
-  ptp_context_destroy(ctx);
 }
 
 TEST(FaultInjection, Alignment) {
-  ptp_context* ctx = cpu_context(2);
+  const ptychopatch::Context context = test_support::cpu_context(2);
+  ptp_context* const ctx = context.get();
   ptp_align_desc d;
   ptp_align_desc_init(&d, sizeof d);
   d.height = 32;
@@ -404,7 +396,6 @@ TEST(FaultInjection, Alignment) {
   };
   s.matches = [&] { return shifts == shifts_expected; };
   sweep(s);
-  ptp_context_destroy(ctx);
 }
 
 }  // namespace

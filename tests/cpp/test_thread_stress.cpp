@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ptychopatch.h"
+#include "test_support.hpp"
 
 namespace {
 
@@ -116,23 +117,10 @@ Results run_all(ptp_context* ctx, const Inputs& in) {
   return r;
 }
 
-ptp_context* cpu_context(int threads) {
-  ptp_context_options o;
-  ptp_context_options_init(&o, sizeof o);
-  o.backend = PTP_BACKEND_CPU;
-  o.num_threads = threads;
-  ptp_context* ctx = nullptr;
-  if (ptp_context_create(&o, &ctx) != PTP_SUCCESS) return nullptr;
-  return ctx;
-}
-
 TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
   const Inputs in = make_inputs();
-  ptp_context* alone = cpu_context(1);
-  ASSERT_NE(alone, nullptr);
-  const Results expected = run_all(alone, in);
+  const Results expected = run_all(test_support::cpu_context(1).get(), in);
   const Results expected_shared = run_all(nullptr, in);
-  ptp_context_destroy(alone);
 
   // PTYCHOPATCH_STRESS_SECONDS (default 2): how long the threads keep going.
   const char* seconds_text = std::getenv("PTYCHOPATCH_STRESS_SECONDS");
@@ -145,13 +133,12 @@ TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
     threads.emplace_back([&, t] {
       // Thread counts 1-3 per context: the library's own OpenMP teams run
       // inside these threads.
-      ptp_context* own = cpu_context(1 + t % 3);
+      const ptychopatch::Context own = test_support::cpu_context(1 + t % 3);
       do {
-        if (!(run_all(own, in) == expected)) ++mismatches;
+        if (!(run_all(own.get(), in) == expected)) ++mismatches;
         if (!(run_all(nullptr, in) == expected_shared)) ++mismatches;
         ++rounds;
       } while (std::chrono::steady_clock::now() < stop);
-      ptp_context_destroy(own);
     });
   }
   for (std::thread& thread : threads) thread.join();
