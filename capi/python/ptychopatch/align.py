@@ -77,15 +77,18 @@ class SceneAlignment(NamedTuple):
     ----------
     shifts : numpy.ndarray
         (M, 2) float64: the combined (dy, dx) of each frame in sensor
-        pixels, the shift that registers the frame onto the GT frame.
+        pixels, the shift that registers the frame onto the GT frame. Only
+        planes that carry information vote; NaN for a frame none of whose
+        planes does (all constant in the GT or the frame: flat, clipped).
     plane_shifts : numpy.ndarray
         (M, P, 2) float64: each plane's (dy, dx) in sensor pixels (plane
-        pixels times the pattern period). Plane ``r * period + c`` is
-        ``frame[r::period, c::period]`` (Bayer, X-Trans), channel ``c``
-        (planar frames), or the whole frame (P = 1).
+        pixels times the pattern period); NaN for a plane without
+        information. Plane ``r * period + c`` is ``frame[r::period,
+        c::period]`` (Bayer, X-Trans), channel ``c`` (planar frames), or the
+        whole frame (P = 1).
     confidence : numpy.ndarray
-        (M,) float64: mean over the planes of the normalised correlation
-        peak, in [0, 1]; 0 for constant planes.
+        (M,) float64: mean over the informative planes of the normalised
+        correlation peak, in [0, 1]; 0 when no plane carries information.
     """
 
     shifts: np.ndarray
