@@ -1245,6 +1245,21 @@ TEST_F(AlignBadInput, NullArguments) {
   EXPECT_EQ(ptp_align_desc_init(&d, sizeof d - 8), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(d.height, 77);
   EXPECT_EQ(ptp_align_plan_num_planes(nullptr, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  // ptp_align_plan_get_backend: every pointer required, outputs untouched.
+  ASSERT_EQ(ptp_align_plan_create(ctx_, &desc_, &plan), PTP_SUCCESS);
+  int32_t backend = -5;
+  const char* message = reinterpret_cast<const char*>(0x1);
+  EXPECT_EQ(ptp_align_plan_get_backend(nullptr, &backend, &message), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_plan_get_backend(plan, nullptr, &message), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("backend"), std::string::npos);
+  EXPECT_EQ(ptp_align_plan_get_backend(plan, &backend, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(backend, -5);
+  EXPECT_EQ(message, reinterpret_cast<const char*>(0x1));
+  EXPECT_EQ(ptp_align_plan_get_backend(plan, &backend, &message), PTP_SUCCESS);
+  EXPECT_EQ(backend, PTP_BACKEND_CPU);
+  EXPECT_STREQ(message, "");
+  ptp_align_plan_destroy(plan);
+  plan = nullptr;
   EXPECT_EQ(ptp_align_set_progress(nullptr, nullptr, nullptr), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_align_set_reference(nullptr, scene_.ref.data()), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_align_execute(nullptr, nullptr, 0, nullptr, nullptr, nullptr),
