@@ -303,31 +303,30 @@ else
   grep -E '^\s+[0-9]+ - |Failed|\*\*\*' "$LOGDIR/cpu-tests.log" | head -n 20 | sed 's/^/   | /'
 fi
 
+# Records a GPU benchmark step run by run_step $1 and prints its summary:
+# the lines of its log from the first one matching $2 on.
+record_benchmark() {
+  local step="$1" summary_start="$2"
+  if grep -q "no usable CUDA device" "$LOGDIR/$step.log"; then
+    record FAIL "$step" "the benchmark found no usable CUDA device"
+  elif [ "$STEP_RC" -eq 0 ]; then
+    record PASS "$step" "(${STEP_SECS}s) summary below"
+  else
+    record FAIL "$step" "$(status_of) (${STEP_SECS}s)"
+  fi
+  sed -n "/$summary_start/,\$p" "$LOGDIR/$step.log" | sed 's/^/   | /'
+  [ "$STEP_RC" -eq 0 ] || tail_log "$step" 15
+}
+
 run_step bench-gpu 170 "$BUILD/benchmarks/bench_extract_gpu" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true --benchmark_min_time=0.1 --benchmark_color=false \
   --benchmark_out="$LOGDIR/bench_extract_gpu.json" --benchmark_out_format=json
-if grep -q "no usable CUDA device" "$LOGDIR/bench-gpu.log"; then
-  record FAIL bench-gpu "the benchmark found no usable CUDA device"
-elif [ "$STEP_RC" -eq 0 ]; then
-  record PASS bench-gpu "(${STEP_SECS}s) summary below"
-else
-  record FAIL bench-gpu "$(status_of) (${STEP_SECS}s)"
-fi
-sed -n '/^(medians where/,$p' "$LOGDIR/bench-gpu.log" | sed 's/^/   | /'
-[ "$STEP_RC" -eq 0 ] || tail_log bench-gpu 15
+record_benchmark bench-gpu '^(medians where'
 
 run_step bench-align 150 "$BUILD/benchmarks/bench_align_gpu" --benchmark_min_time=0.5 \
   --benchmark_color=false --benchmark_out="$LOGDIR/bench_align_gpu.json" \
   --benchmark_out_format=json
-if grep -q "no usable CUDA device" "$LOGDIR/bench-align.log"; then
-  record FAIL bench-align "the benchmark found no usable CUDA device"
-elif [ "$STEP_RC" -eq 0 ]; then
-  record PASS bench-align "(${STEP_SECS}s) summary below"
-else
-  record FAIL bench-align "$(status_of) (${STEP_SECS}s)"
-fi
-sed -n '/^scene alignment/,$p' "$LOGDIR/bench-align.log" | sed 's/^/   | /'
-[ "$STEP_RC" -eq 0 ] || tail_log bench-align 15
+record_benchmark bench-align '^scene alignment'
 
 run_step torch 150 env PYTHONPATH="$REPO/capi/python" PYTHONUNBUFFERED=1 \
   PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" \

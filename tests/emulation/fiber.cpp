@@ -58,6 +58,20 @@ inline void after_switch(void* fake_stack, const void** old_bottom, size_t* old_
   std::abort();
 }
 
+// The life of a fiber on its own stack, up to the switch back that never
+// returns: its body, then "ended".
+void run_body_and_end() {
+  Fiber* self = current;
+#if defined(PTP_EMU_ASAN)
+  after_switch(nullptr, &scheduler_stack_bottom, &scheduler_stack_size);
+#endif
+  self->body(self->argument);
+  self->ended = true;
+#if defined(PTP_EMU_ASAN)
+  before_switch(nullptr, scheduler_stack_bottom, scheduler_stack_size);
+#endif
+}
+
 }  // namespace
 
 #if defined(__x86_64__)
@@ -95,15 +109,7 @@ ptp_emu_fiber_switch:
 namespace {
 
 [[noreturn]] void fiber_entry() {
-  Fiber* self = current;
-#if defined(PTP_EMU_ASAN)
-  after_switch(nullptr, &scheduler_stack_bottom, &scheduler_stack_size);
-#endif
-  self->body(self->argument);
-  self->ended = true;
-#if defined(PTP_EMU_ASAN)
-  before_switch(nullptr, scheduler_stack_bottom, scheduler_stack_size);
-#endif
+  run_body_and_end();
   void* discard = nullptr;
   ptp_emu_fiber_switch(&discard, scheduler_sp);
   die("an ended fiber was resumed");
@@ -118,7 +124,56 @@ void* initial_stack(void* stack, size_t bytes) {
   return slots;
 }
 
+// The platform's three steps: lay out a new fiber, switch into it, and
+// switch from it back to the scheduler.
+void prepare(Fiber& fiber) {
+  fiber.saved_sp = initial_stack(fiber.stack, fiber.stack_bytes);
+}
+
+void switch_into(Fiber& fiber) {
+  ptp_emu_fiber_switch(&scheduler_sp, fiber.saved_sp);
+}
+
+void switch_out(Fiber& fiber) {
+  ptp_emu_fiber_switch(&fiber.saved_sp, scheduler_sp);
+}
+
 }  // namespace
+
+#else  // ucontext fallback
+
+namespace {
+thread_local ucontext_t scheduler_context;
+
+void ucontext_entry() {
+  run_body_and_end();
+  setcontext(&scheduler_context);
+  die("setcontext failed");
+}
+
+void prepare(Fiber& fiber) {
+  if (fiber.platform == nullptr) fiber.platform = new ucontext_t;
+  auto* context = static_cast<ucontext_t*>(fiber.platform);
+  if (getcontext(context) != 0) die("getcontext failed");
+  context->uc_stack.ss_sp = fiber.stack;
+  context->uc_stack.ss_size = fiber.stack_bytes;
+  context->uc_link = nullptr;
+  makecontext(context, &ucontext_entry, 0);
+}
+
+void switch_into(Fiber& fiber) {
+  swapcontext(&scheduler_context, static_cast<ucontext_t*>(fiber.platform));
+}
+
+void switch_out(Fiber& fiber) {
+  swapcontext(static_cast<ucontext_t*>(fiber.platform), &scheduler_context);
+}
+
+}  // namespace
+
+#endif
+
+// ------------------------------------------------- shared by both switches
 
 bool Scheduler::start(void* stack, size_t bytes, Body body, void* argument, Fiber& fiber) {
   fiber.stack = stack;
@@ -131,7 +186,7 @@ bool Scheduler::start(void* stack, size_t bytes, Body body, void* argument, Fibe
   // the poisoned red zones of its frames.
   __asan_unpoison_memory_region(stack, bytes);
 #endif
-  fiber.saved_sp = initial_stack(stack, bytes);
+  prepare(fiber);
   return resume(fiber);
 }
 
@@ -140,7 +195,7 @@ bool Scheduler::resume(Fiber& fiber) {
 #if defined(PTP_EMU_ASAN)
   before_switch(&scheduler_fake_stack, fiber.stack, fiber.stack_bytes);
 #endif
-  ptp_emu_fiber_switch(&scheduler_sp, fiber.saved_sp);
+  switch_into(fiber);
 #if defined(PTP_EMU_ASAN)
   after_switch(scheduler_fake_stack, nullptr, nullptr);
 #endif
@@ -155,78 +210,11 @@ void yield() {
   void* fake = nullptr;
   before_switch(&fake, scheduler_stack_bottom, scheduler_stack_size);
 #endif
-  ptp_emu_fiber_switch(&self->saved_sp, scheduler_sp);
+  switch_out(*self);
 #if defined(PTP_EMU_ASAN)
   after_switch(fake, &scheduler_stack_bottom, &scheduler_stack_size);
 #endif
 }
-
-#else  // ucontext fallback
-
-namespace {
-thread_local ucontext_t scheduler_context;
-
-void ucontext_entry() {
-  Fiber* self = current;
-#if defined(PTP_EMU_ASAN)
-  after_switch(nullptr, &scheduler_stack_bottom, &scheduler_stack_size);
-#endif
-  self->body(self->argument);
-  self->ended = true;
-#if defined(PTP_EMU_ASAN)
-  before_switch(nullptr, scheduler_stack_bottom, scheduler_stack_size);
-#endif
-  setcontext(&scheduler_context);
-  die("setcontext failed");
-}
-}  // namespace
-
-bool Scheduler::start(void* stack, size_t bytes, Body body, void* argument, Fiber& fiber) {
-  fiber.stack = stack;
-  fiber.stack_bytes = bytes;
-  fiber.body = body;
-  fiber.argument = argument;
-  fiber.ended = false;
-#if defined(PTP_EMU_ASAN)
-  __asan_unpoison_memory_region(stack, bytes);
-#endif
-  if (fiber.platform == nullptr) fiber.platform = new ucontext_t;
-  auto* context = static_cast<ucontext_t*>(fiber.platform);
-  if (getcontext(context) != 0) die("getcontext failed");
-  context->uc_stack.ss_sp = stack;
-  context->uc_stack.ss_size = bytes;
-  context->uc_link = nullptr;
-  makecontext(context, &ucontext_entry, 0);
-  return resume(fiber);
-}
-
-bool Scheduler::resume(Fiber& fiber) {
-  current = &fiber;
-#if defined(PTP_EMU_ASAN)
-  before_switch(&scheduler_fake_stack, fiber.stack, fiber.stack_bytes);
-#endif
-  swapcontext(&scheduler_context, static_cast<ucontext_t*>(fiber.platform));
-#if defined(PTP_EMU_ASAN)
-  after_switch(scheduler_fake_stack, nullptr, nullptr);
-#endif
-  current = nullptr;
-  return fiber.ended;
-}
-
-void yield() {
-  Fiber* self = current;
-  if (self == nullptr) die("__syncthreads outside a kernel");
-#if defined(PTP_EMU_ASAN)
-  void* fake = nullptr;
-  before_switch(&fake, scheduler_stack_bottom, scheduler_stack_size);
-#endif
-  swapcontext(static_cast<ucontext_t*>(self->platform), &scheduler_context);
-#if defined(PTP_EMU_ASAN)
-  after_switch(fake, &scheduler_stack_bottom, &scheduler_stack_size);
-#endif
-}
-
-#endif
 
 bool on_fiber() {
   return current != nullptr;
