@@ -22,15 +22,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+import sys
+
 import numpy as np
+
 
 def host_asarray(value: Any, name: str) -> np.ndarray:
     """np.asarray of a host argument, refusing a masked array with masked
     elements: the library has no notion of a mask, and np.asarray would
     silently hand it the hidden values."""
-    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+    # numpy loads numpy.ma on first use; if it is not loaded, no masked array
+    # exists, and importing it here could fail (it did under a memory limit).
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(value, ma.MaskedArray) and ma.is_masked(value):
         raise ValueError(
-            f"{name} is a numpy masked array with {int(np.ma.count_masked(value))} masked "
+            f"{name} is a numpy masked array with {int(ma.count_masked(value))} masked "
             f"element(s); the library would read the values under the mask. Fill them "
             f"first (e.g. {name}.filled(0)) or pass {name}.data to use them as they are"
         )
