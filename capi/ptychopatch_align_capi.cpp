@@ -18,10 +18,7 @@ extern "C" {
 
 PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size) {
   return guarded("ptp_align_desc_init", [&] {
-    require_non_null(desc, "desc");
-    ptychopatch::impl::require_known_struct_size("struct_size", struct_size,
-                                                 sizeof(ptp_align_desc));
-    ptychopatch::impl::default_align_desc(desc);
+    ptychopatch::impl::init_align_desc(desc, struct_size);
   });
 }
 
@@ -95,6 +92,15 @@ PTP_API ptp_status ptp_align_execute(ptp_align_plan* plan, const void* const* fr
   return guarded("ptp_align_execute", [&] {
     require_non_null(plan, "plan");
     ptychopatch::impl::align_execute(*plan, frames, num_frames, shifts, plane_shifts, confidence);
+  });
+}
+
+PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* const* frames,
+                                            int64_t num_frames, ptp_align_result* results,
+                                            double* plane_shifts) {
+  return guarded("ptp_align_execute_frames", [&] {
+    require_non_null(plan, "plan");
+    ptychopatch::impl::align_execute_frames(*plan, frames, num_frames, results, plane_shifts);
   });
 }
 

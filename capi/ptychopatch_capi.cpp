@@ -55,6 +55,8 @@ PTP_API const char* ptp_status_name(ptp_status status) {
       return "PTP_ERROR_CUDA";
     case PTP_ERROR_CANCELLED:
       return "PTP_ERROR_CANCELLED";
+    case PTP_ERROR_NO_INFORMATION:
+      return "PTP_ERROR_NO_INFORMATION";
     case PTP_ERROR_INTERNAL:
       return "PTP_ERROR_INTERNAL";
   }

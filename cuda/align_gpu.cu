@@ -83,10 +83,16 @@ std::string mib(uint64_t bytes) {
 struct FftPlans {
   cufft::Plan forward;
   cufft::Plan inverse;
-  size_t work_bytes() const { return std::max(forward.work_bytes(), inverse.work_bytes()); }
+  cufft::Plan joint_inverse;  // PTP_COMBINE_JOINT: one plane per frame
+  bool joint = false;
+  size_t work_bytes() const {
+    return std::max({forward.work_bytes(), inverse.work_bytes(),
+                     joint ? joint_inverse.work_bytes() : size_t{0}});
+  }
   void set_work_area(void* work) const {
     forward.set_work_area(work);
     inverse.set_work_area(work);
+    if (joint) joint_inverse.set_work_area(work);
   }
 };
 
@@ -248,15 +254,21 @@ class CufftAlignBackend final : public AlignBackend {
     align::peak_offsets(dims_, search, offsets.data());
     const size_t plane_bytes = to_u64(dims_.plane_floats) * sizeof(float);
     const bool refine = dims_.upsample > 1;
+    const bool joint = dims_.joint;
+    const bool bounds = needs_bounds();
     static_assert(kRawSlots == 3, "the lease below lists one buffer per raw slot");
     const ScratchLease buffers(
-        ws, {raw_bytes(), raw_bytes(), raw_bytes(), align::frame_partials_bytes(dims_),
-             to_u64(f * P) * plane_bytes, refine ? to_u64(f * P) * plane_bytes : 0,
-             to_u64(f * P) * sizeof(double),
-             to_u64(f * P * search.segments_per_plane) * align::peak_partial_bytes(),
-             offsets.size() * sizeof(int), search.temp_bytes, to_u64(f * P) * sizeof(align::Peak),
-             to_u64(f * P) * sizeof(PlaneShift), work_bytes,
-             refine ? align::upsample_scratch_bytes(dims_, group) : 0});
+        ws,
+        {raw_bytes(), raw_bytes(), raw_bytes(), align::frame_partials_bytes(dims_),
+         to_u64(f * P) * plane_bytes, refine ? to_u64(f * P) * plane_bytes : 0,
+         to_u64(f * P) * sizeof(double),
+         to_u64(f * P * search.segments_per_plane) * align::peak_partial_bytes(),
+         offsets.size() * sizeof(int), search.temp_bytes, to_u64(f * P) * sizeof(align::Peak),
+         to_u64(f * P) * sizeof(PlaneShift), work_bytes,
+         refine ? align::upsample_scratch_bytes(dims_, group) : 0,
+         joint ? to_u64(f) * plane_bytes : 0,
+         bounds ? to_u64(f * P) * align::kBoundBlocks * sizeof(double) : 0,
+         bounds ? to_u64(f * P) * sizeof(double) : 0, joint ? to_u64(f) * 2 * sizeof(double) : 0});
     void* const raw[kRawSlots] = {buffers.get<void>(0), buffers.get<void>(1), buffers.get<void>(2)};
     const align::FramePartials partials = align::carve_frame_partials(dims_, buffers.get<void>(3));
     float* const plane_data = buffers.get<float>(4);
@@ -271,6 +283,11 @@ class CufftAlignBackend final : public AlignBackend {
     const align::UpsampleScratch scratch =
         refine ? align::carve_upsample_scratch(dims_, group, buffers.get<void>(13))
                : align::UpsampleScratch{};
+    float* const joint_data = buffers.get<float>(14);
+    double* const bound_partials = buffers.get<double>(15);
+    double* const plane_bound = buffers.get<double>(16);
+    double* const frame_used = buffers.get<double>(17);
+    double* const frame_bound = joint ? frame_used + f : nullptr;
     check_cuda(cudaMemcpyAsync(d_offsets, offsets.data(), offsets.size() * sizeof(int),
                                cudaMemcpyHostToDevice, s.compute.get()),
                "copying the peak-search offsets");
@@ -298,25 +315,48 @@ class CufftAlignBackend final : public AlignBackend {
 
     // Enqueues the transforms, peak search and refinement of a batch of
     // `count` frames, and the copy of its results to pinned buffer `parity`.
+    //
+    // Joint (PTP_COMBINE_JOINT), after the cross power: the bounds of every
+    // plane, the sum of each frame's informative planes into joint_data (and
+    // the copy the refinement reads), one C2R per frame, and the peak search
+    // over one plane per frame.
     auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
       const int64_t batch_planes = count * P;
+      const double* reference_energy = s.reference_energy->as<double>();
       plans.forward.forward(plane_data);
-      align::cross_power(s.reference->as<float>(), plane_data, copies, count, dims_, compute);
-      plans.inverse.inverse(plane_data);
-      align::find_peaks(plane_data, batch_planes, dims_, search, d_offsets, pairs, temp, energy,
-                        s.reference_energy->as<double>(), peaks, compute);
-      if (refine) {
-        for (int64_t b0 = 0; b0 < batch_planes; b0 += group)
-          align::upsampled_results(copies + b0 * dims_.plane_floats, peaks + b0,
-                                   std::min(group, batch_planes - b0), dims_, scratch,
-                                   d_results + b0, compute);
+      align::cross_power(s.reference->as<float>(), plane_data, joint ? nullptr : copies, count,
+                         dims_, compute);
+      if (bounds)
+        align::spectrum_bounds(plane_data, batch_planes, dims_, bound_partials, plane_bound,
+                               compute);
+      int64_t searched = batch_planes;  // planes searched, results made
+      const float* correlation = plane_data;
+      if (joint) {
+        align::joint_spectra(plane_data, plane_bound, energy, reference_energy, count, dims_,
+                             joint_data, refine ? copies : nullptr, frame_used, frame_bound,
+                             compute);
+        plans.joint_inverse.inverse(joint_data);
+        searched = count;
+        correlation = joint_data;
+        align::find_peaks(correlation, searched, dims_, search, d_offsets, pairs, temp, frame_used,
+                          frame_used, frame_bound, peaks, compute);
       } else {
-        align::integer_results(peaks, batch_planes, dims_, d_results, compute);
+        plans.inverse.inverse(plane_data);
+        align::find_peaks(correlation, searched, dims_, search, d_offsets, pairs, temp, energy,
+                          reference_energy, bounds ? plane_bound : nullptr, peaks, compute);
       }
-      check_cuda(cudaMemcpyAsync(s.results_host[parity].as<void>(), d_results,
-                                 to_u64(batch_planes) * sizeof(PlaneShift), cudaMemcpyDeviceToHost,
-                                 compute),
-                 "copying results to the host");
+      if (refine) {
+        for (int64_t b0 = 0; b0 < searched; b0 += group)
+          align::upsampled_results(copies + b0 * dims_.plane_floats, peaks + b0,
+                                   std::min(group, searched - b0), dims_, scratch, d_results + b0,
+                                   compute);
+      } else {
+        align::integer_results(peaks, searched, dims_, d_results, compute);
+      }
+      check_cuda(
+          cudaMemcpyAsync(s.results_host[parity].as<void>(), d_results,
+                          to_u64(searched) * sizeof(PlaneShift), cudaMemcpyDeviceToHost, compute),
+          "copying results to the host");
       check_cuda(cudaEventRecord(s.batch_done[parity].get(), compute), "cudaEventRecord");
     };
 
@@ -326,8 +366,9 @@ class CufftAlignBackend final : public AlignBackend {
     auto report = [&](int64_t first, int64_t count, int parity) {
       check_cuda(cudaEventSynchronize(s.batch_done[parity].get()), "aligning a batch of frames");
       const auto* host = s.results_host[parity].as<PlaneShift>();
+      const int64_t per = geometry_.results_per_frame();
       for (int64_t j = 0; j < count; ++j) {
-        std::memcpy(results + (first + j) * P, host + j * P, to_u64(P) * sizeof(PlaneShift));
+        std::memcpy(results + (first + j) * per, host + j * per, to_u64(per) * sizeof(PlaneShift));
         done = first + j + 1;
         if (!keep_going(done)) return false;
       }
@@ -358,9 +399,9 @@ class CufftAlignBackend final : public AlignBackend {
 
   int64_t align_trivial(int64_t num_frames, PlaneShift* results,
                         const std::function<bool(int64_t)>& keep_going) const {
+    const int64_t per = geometry_.results_per_frame();
     for (int64_t i = 0; i < num_frames; ++i) {
-      for (int64_t q = 0; q < dims_.planes; ++q)
-        results[i * dims_.planes + q] = PlaneShift{0, 0, 0};
+      for (int64_t q = 0; q < per; ++q) results[i * per + q] = PlaneShift{0, 0, 0, 0};
       if (!keep_going(i + 1)) return i + 1;
     }
     return num_frames;
@@ -400,7 +441,14 @@ class CufftAlignBackend final : public AlignBackend {
     return bytes;
   }
   uint64_t per_frame_bytes() const {
-    return spectrum_bytes() * (dims_.upsample > 1 ? 2 : 1) + small_per_frame_bytes();
+    uint64_t bytes = spectrum_bytes() * (dims_.upsample > 1 ? 2 : 1) + small_per_frame_bytes();
+    if (needs_bounds()) bytes += to_u64(dims_.planes) * (align::kBoundBlocks + 1) * sizeof(double);
+    if (dims_.joint) bytes += to_u64(dims_.plane_floats) * sizeof(float) + 2 * sizeof(double);
+    return bytes;
+  }
+  // Whether confidences need math::coherence_confidence's bounds.
+  bool needs_bounds() const {
+    return dims_.joint || dims_.normalization == PTP_NORMALIZATION_PARTIAL;
   }
 
   // The cached plans for batches of `frames` frames; may drop cached sizes
@@ -418,7 +466,11 @@ class CufftAlignBackend final : public AlignBackend {
     const int64_t batch = frames * dims_.planes;
     const cudaStream_t stream = state_->compute.get();
     FftPlans plans{cufft::Plan(CUFFT_R2C, dims_.fft_rows, dims_.fft_cols, batch, stream),
-                   cufft::Plan(CUFFT_C2R, dims_.fft_rows, dims_.fft_cols, batch, stream)};
+                   cufft::Plan(CUFFT_C2R, dims_.fft_rows, dims_.fft_cols, batch, stream),
+                   dims_.joint
+                       ? cufft::Plan(CUFFT_C2R, dims_.fft_rows, dims_.fft_cols, frames, stream)
+                       : cufft::Plan(),
+                   dims_.joint};
     return cache.emplace(frames, std::move(plans)).first->second;
   }
 

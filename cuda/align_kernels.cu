@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kThreads)
     cross_power_kernel(const float2* __restrict__ reference, float2* __restrict__ spectra,
                        float2* __restrict__ copy, int64_t frame_complex, int64_t frames,
-                       bool phase) {
+                       int normalization) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t f = blockIdx.y; f < frames; f += gridDim.y) {
     const int64_t frame_base = f * frame_complex;
@@ -194,7 +194,7 @@ __global__ void __launch_bounds__(kThreads)
       const float2 r = reference[i];
       const float2 m = spectra[frame_base + i];
       float re, im;
-      math::cross_power(r.x, r.y, m.x, m.y, phase, &re, &im);
+      math::normalized_cross_power(r.x, r.y, m.x, m.y, normalization, &re, &im);
       spectra[frame_base + i] = make_float2(re, im);
       if (copy != nullptr) copy[frame_base + i] = make_float2(re, im);
     }
@@ -208,6 +208,84 @@ __global__ void zero_dc_kernel(float2* __restrict__ spectra, float2* __restrict_
   if (b >= planes) return;
   spectra[b * plane_complex] = make_float2(0.0f, 0.0f);
   if (copy != nullptr) copy[b * plane_complex] = make_float2(0.0f, 0.0f);
+}
+
+// ----------------------------------------------- coherence bound, joint sum
+
+// Block x of plane q (grid.y, strided) sums weight * |X| over bins x,
+// x + kBoundBlocks * kThreads, ... of the plane's half spectrum; the block
+// sum (block_reduce's fixed order) goes to partials[q * kBoundBlocks + x].
+__global__ void __launch_bounds__(kThreads)
+    bound_partials_kernel(const float2* __restrict__ spectra, int64_t planes, Dims d,
+                          double* __restrict__ partials) {
+  __shared__ double shared[kThreads];
+  const int64_t bins = d.fft_rows * d.half;
+  for (int64_t q = blockIdx.y; q < planes; q += gridDim.y) {
+    const float2* x = spectra + q * (d.plane_floats / 2);
+    double acc = 0.0;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; i < bins;
+         i += static_cast<int64_t>(kBoundBlocks) * kThreads) {
+      const double re = x[i].x;
+      const double im = x[i].y;
+      acc += math::half_spectrum_weight(i % d.half, d.fft_cols) * sqrt(re * re + im * im);
+    }
+    const double total = block_reduce<kThreads>(acc, SumOp(), shared);
+    if (threadIdx.x == 0) partials[q * kBoundBlocks + blockIdx.x] = total;
+  }
+}
+
+__global__ void bound_sums_kernel(const double* __restrict__ partials, int64_t planes,
+                                  double* __restrict__ bound) {
+  const int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (q >= planes) return;
+  double total = 0.0;
+  for (int k = 0; k < kBoundBlocks; ++k) total += partials[q * kBoundBlocks + k];
+  bound[q] = total;
+}
+
+__device__ inline bool informative(const double* energy, const double* reference_energy,
+                                   int64_t f, int64_t p, int64_t planes) {
+  return energy[f * planes + p] > 0.0 && reference_energy[p] > 0.0;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    joint_sum_kernel(const float2* __restrict__ spectra, const double* __restrict__ energy,
+                     const double* __restrict__ reference_energy, int64_t frames, Dims d,
+                     float2* __restrict__ joint, float2* __restrict__ copy) {
+  const int64_t plane_complex = d.plane_floats / 2;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t f = blockIdx.y; f < frames; f += gridDim.y) {
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < plane_complex;
+         i += stride) {
+      float re = 0.0f;
+      float im = 0.0f;
+      for (int64_t p = 0; p < d.planes; ++p) {
+        if (!informative(energy, reference_energy, f, p, d.planes)) continue;
+        const float2 v = spectra[(f * d.planes + p) * plane_complex + i];
+        re += v.x;
+        im += v.y;
+      }
+      joint[f * plane_complex + i] = make_float2(re, im);
+      if (copy != nullptr) copy[f * plane_complex + i] = make_float2(re, im);
+    }
+  }
+}
+
+__global__ void joint_info_kernel(const double* __restrict__ plane_bound,
+                                  const double* __restrict__ energy,
+                                  const double* __restrict__ reference_energy, int64_t frames,
+                                  Dims d, double* __restrict__ used, double* __restrict__ bound) {
+  const int64_t f = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (f >= frames) return;
+  double count = 0.0;
+  double total = 0.0;
+  for (int64_t p = 0; p < d.planes; ++p) {
+    if (!informative(energy, reference_energy, f, p, d.planes)) continue;
+    count += 1.0;
+    total += plane_bound[f * d.planes + p];
+  }
+  used[f] = count;
+  bound[f] = total;
 }
 
 // ------------------------------------------------------------ peak search
@@ -243,8 +321,16 @@ __global__ void __launch_bounds__(kThreads)
   // (segments are never empty, so the block's result is an element).
   PeakPair best{INT_MAX, -FLT_MAX};
   bool first = true;
+  const bool bounded = d.limit_fft_rows >= 0 || d.limit_fft_cols >= 0;
   for (int64_t i = begin + threadIdx.x; i < end; i += kThreads) {
-    const float value = i % d.pitch < d.fft_cols ? fabsf(base[i]) : -1.0f;
+    const int64_t col = i % d.pitch;
+    bool searched = col < d.fft_cols;
+    if (bounded && searched) {
+      const int64_t row = (i % d.plane_floats) / d.pitch;
+      searched = math::within_shift_limit(row, d.fft_rows, d.limit_fft_rows) &&
+                 math::within_shift_limit(col, d.fft_cols, d.limit_fft_cols);
+    }
+    const float value = searched ? fabsf(base[i]) : -1.0f;
     const PeakPair candidate{static_cast<int>(i - begin), value};
     best = first ? candidate : FirstPeak()(best, candidate);
     first = false;
@@ -259,7 +345,7 @@ __global__ void __launch_bounds__(kThreads)
 __device__ inline void write_result(const Dims& d, const Peak& peak, double shift_row,
                                     double shift_col, double magnitude, PlaneShift* out) {
   if (!(peak.reference_energy > 0.0) || !(peak.moving_energy > 0.0)) {
-    *out = PlaneShift{0.0, 0.0, 0.0};
+    *out = PlaneShift{0.0, 0.0, 0.0, 0};
     return;
   }
   double dy = d.transposed ? shift_col : shift_row;
@@ -269,16 +355,21 @@ __device__ inline void write_result(const Dims& d, const Peak& peak, double shif
   const int64_t count = d.rows * d.cols;
   out->dy = dy;
   out->dx = dx;
-  out->confidence =
-      d.phase ? math::phase_confidence(magnitude, math::phase_confidence_bins(count, d.hann))
-              : math::xcorr_confidence(magnitude, count, peak.reference_energy, peak.moving_energy);
+  if (d.joint || d.normalization == math::kNormalizationPartial)
+    out->confidence = math::coherence_confidence(magnitude, peak.bound);
+  else if (d.normalization == math::kNormalizationPhase)
+    out->confidence = math::phase_confidence(magnitude, math::phase_confidence_bins(count, d.hann));
+  else
+    out->confidence =
+        math::xcorr_confidence(magnitude, count, peak.reference_energy, peak.moving_energy);
+  out->planes_used = d.joint ? static_cast<int32_t>(peak.moving_energy) : 1;
 }
 
 __global__ void finalize_peaks_kernel(const PeakPair* __restrict__ partials, int64_t planes, Dims d,
                                       int64_t rows_per_segment, int64_t segments,
                                       const double* __restrict__ energy,
                                       const double* __restrict__ reference_energy,
-                                      Peak* __restrict__ peaks) {
+                                      const double* __restrict__ bound, Peak* __restrict__ peaks) {
   const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (b >= planes) return;
   // Segments in order, strict comparison: the first maximum in row-major
@@ -299,8 +390,9 @@ __global__ void finalize_peaks_kernel(const PeakPair* __restrict__ partials, int
   peak.shift_row = math::wrap_peak_index(row, d.fft_rows);
   peak.shift_col = math::wrap_peak_index(col, d.fft_cols);
   peak.magnitude = static_cast<double>(best.value);
-  peak.reference_energy = reference_energy[b % d.planes];
+  peak.reference_energy = reference_energy[d.joint ? b : b % d.planes];
   peak.moving_energy = energy[b];
+  peak.bound = bound != nullptr ? bound[b] : 0.0;
   peaks[b] = peak;
 }
 
@@ -566,8 +658,11 @@ Dims make_dims(const AlignGeometry& g) {
   d.half = d.fft_cols / 2 + 1;
   d.pitch = 2 * d.half;
   d.plane_floats = checked_mul(d.fft_rows, d.pitch, "the padded plane size");
-  d.phase = g.phase_normalization;
+  d.normalization = g.normalization;
+  d.joint = g.joint;
   d.hann = g.hann_window;
+  d.limit_fft_rows = d.transposed ? g.max_shift_cols : g.max_shift_rows;
+  d.limit_fft_cols = d.transposed ? g.max_shift_rows : g.max_shift_cols;
   d.upsample = g.upsample;
   d.region = math::upsampled_region_size(g.upsample);
   d.dftshift = math::upsampled_dftshift(d.region);
@@ -664,7 +759,7 @@ void cross_power(const float* reference, float* spectra, float* copy, int64_t fr
   check_cuda(
       launch_kernel(&cross_power_kernel, grid, dim3(kThreads), 0, stream,
                     reinterpret_cast<const float2*>(reference), reinterpret_cast<float2*>(spectra),
-                    reinterpret_cast<float2*>(copy), frame_complex, frames, d.phase),
+                    reinterpret_cast<float2*>(copy), frame_complex, frames, d.normalization),
       "launching the cross-power kernel");
   if (math::zero_dc_bin(d.hann)) {
     const int64_t planes = frames * d.planes;
@@ -677,8 +772,8 @@ void cross_power(const float* reference, float* spectra, float* copy, int64_t fr
 
 void find_peaks(const float* correlation, int64_t planes, const Dims& d, const PeakSearch& s,
                 const int* offsets, void* partials, void* /*temp: none needed*/,
-                const double* energy, const double* reference_energy, Peak* peaks,
-                cudaStream_t stream) {
+                const double* energy, const double* reference_energy, const double* bound,
+                Peak* peaks, cudaStream_t stream) {
   auto* pairs = static_cast<PeakPair*>(partials);
   // Launches of at most planes_per_call planes: the offsets (ints) are
   // relative to the group's first plane.
@@ -692,8 +787,35 @@ void find_peaks(const float* correlation, int64_t planes, const Dims& d, const P
   }
   check_cuda(launch_kernel(&finalize_peaks_kernel, dim3(blocks_for(planes, 128)), dim3(128), 0,
                            stream, pairs, planes, d, s.rows_per_segment, s.segments_per_plane,
-                           energy, reference_energy, peaks),
+                           energy, reference_energy, bound, peaks),
              "launching the peak kernel");
+}
+
+void spectrum_bounds(const float* spectra, int64_t planes, const Dims& d, double* partials,
+                     double* bound, cudaStream_t stream) {
+  check_cuda(launch_kernel(&bound_partials_kernel,
+                           dim3(kBoundBlocks, grid_extent(planes, kMaxGridYZ)), dim3(kThreads), 0,
+                           stream, reinterpret_cast<const float2*>(spectra), planes, d, partials),
+             "launching the spectrum-bound kernel");
+  check_cuda(launch_kernel(&bound_sums_kernel, dim3(blocks_for(planes, 128)), dim3(128), 0, stream,
+                           partials, planes, bound),
+             "launching the bound-sum kernel");
+}
+
+void joint_spectra(const float* spectra, const double* plane_bound, const double* energy,
+                   const double* reference_energy, int64_t frames, const Dims& d, float* joint,
+                   float* copy, double* used, double* bound, cudaStream_t stream) {
+  const int64_t plane_complex = d.plane_floats / 2;
+  const dim3 grid(static_cast<unsigned>(grid_blocks(plane_complex, kThreads)),
+                  grid_extent(frames, kMaxGridYZ));
+  check_cuda(launch_kernel(&joint_sum_kernel, grid, dim3(kThreads), 0, stream,
+                           reinterpret_cast<const float2*>(spectra), energy, reference_energy,
+                           frames, d, reinterpret_cast<float2*>(joint),
+                           reinterpret_cast<float2*>(copy)),
+             "launching the joint-sum kernel");
+  check_cuda(launch_kernel(&joint_info_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0, stream,
+                           plane_bound, energy, reference_energy, frames, d, used, bound),
+             "launching the joint-count kernel");
 }
 
 void integer_results(const Peak* peaks, int64_t planes, const Dims& d, PlaneShift* results,

@@ -47,8 +47,13 @@ struct Dims {
   int64_t pitch;         // 2 * half
   int64_t plane_floats;  // fft_rows * pitch
   // Options.
-  bool phase;
+  int32_t normalization;  // ptp_normalization
+  bool joint;             // PTP_COMBINE_JOINT: one result per frame
   bool hann;
+  // Bounds of the integer peak search along the FFT grid's rows and columns
+  // (math::within_shift_limit; -1: unbounded).
+  int64_t limit_fft_rows;
+  int64_t limit_fft_cols;
   int64_t upsample;  // >= 1
   int64_t region;    // ceil(1.5 * upsample): side of the upsampled DFT region
   int64_t dftshift;  // region / 2 (truncated): the region's centre
@@ -67,13 +72,16 @@ void check_supported(const Dims& d);
 
 // A plane's integer peak (FFT grid, wrapped to signed shifts), its
 // correlation magnitude, and the two planes' sums of squares (0: a
-// constant plane, whose result is (0, 0) with confidence 0).
+// constant plane, whose result is (0, 0) with confidence 0). Joint, one
+// frame's: both "energies" are then its count of informative planes.
+// bound: math::coherence_confidence's (partial whitening, joint), else 0.
 struct Peak {
   int64_t shift_row;
   int64_t shift_col;
   double magnitude;
   double reference_energy;
   double moving_energy;
+  double bound;
 };
 
 // Sub-segments of the peak search: each plane is cut into chunks of whole
@@ -128,11 +136,33 @@ void cross_power(const float* reference, float* spectra, float* copy, int64_t fr
 // Arg-max of |correlation| over each of `planes` planes (in the padded real
 // layout after the inverse transform) into peaks[0..planes): the wrapped
 // integer shift and magnitude, and the energies (plane b's, and reference
-// plane b % P's). `offsets`: device copy of peak_offsets(); `partials`:
-// planes * segments_per_plane pairs; `temp`: search.temp_bytes.
+// plane b % P's; joint: both from energy[b]) and bound[b] (null: 0).
+// `offsets`: device copy of peak_offsets(); `partials`: planes *
+// segments_per_plane pairs; `temp`: search.temp_bytes.
 void find_peaks(const float* correlation, int64_t planes, const Dims& d, const PeakSearch& search,
                 const int* offsets, void* partials, void* temp, const double* energy,
-                const double* reference_energy, Peak* peaks, cudaStream_t stream);
+                const double* reference_energy, const double* bound, Peak* peaks,
+                cudaStream_t stream);
+
+// Blocks per plane of spectrum_bounds (fixed: the sums do not depend on the
+// device).
+constexpr int kBoundBlocks = 32;
+
+// The bound of math::coherence_confidence of each of `planes` half spectra
+// (padded layout): partials (planes * kBoundBlocks doubles) then, added in
+// block order, bound[0..planes).
+void spectrum_bounds(const float* spectra, int64_t planes, const Dims& d, double* partials,
+                     double* bound, cudaStream_t stream);
+
+// PTP_COMBINE_JOINT: for each of `frames` frames (P cross-power spectra each
+// in `spectra`, plane bounds in plane_bound) the sum of the spectra of its
+// informative planes (energy[f * P + p] > 0 and reference_energy[p] > 0), in
+// plane order, into frame f of `joint` (and of `copy` when not null), its
+// count of informative planes into used[f] (a double), and the sum of their
+// bounds into bound[f].
+void joint_spectra(const float* spectra, const double* plane_bound, const double* energy,
+                   const double* reference_energy, int64_t frames, const Dims& d, float* joint,
+                   float* copy, double* used, double* bound, cudaStream_t stream);
 
 // Host copy of the segment offsets of one arg-max launch
 // (planes_per_call * segments_per_plane + 1 ints).
@@ -141,7 +171,8 @@ void peak_offsets(const Dims& d, const PeakSearch& search, int* offsets);
 // Bytes of one segment's arg-max result.
 size_t peak_partial_bytes();
 
-// Writes results[0..planes) from integer peaks (upsample == 1).
+// Writes results[0..planes) from integer peaks (upsample == 1); joint,
+// `planes` counts frames.
 void integer_results(const Peak* peaks, int64_t planes, const Dims& d, PlaneShift* results,
                      cudaStream_t stream);
 

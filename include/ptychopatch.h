@@ -83,6 +83,9 @@ enum ptp_status_code {
   PTP_ERROR_CUDA = 9,
   /* A progress callback asked to stop. */
   PTP_ERROR_CANCELLED = 10,
+  /* The data carries nothing to estimate from: every plane of a frame is
+   * constant (flat, fully clipped, dead) in it or in the reference. */
+  PTP_ERROR_NO_INFORMATION = 11,
   /* A bug in this library; please report it with the message. */
   PTP_ERROR_INTERNAL = 99
 };
@@ -422,7 +425,12 @@ typedef enum ptp_cfa {
 
 typedef enum ptp_normalization {
   PTP_NORMALIZATION_PHASE = 0, /* X / |X| (guarded against 0): phase correlation */
-  PTP_NORMALIZATION_NONE = 1   /* plain cross-correlation */
+  PTP_NORMALIZATION_NONE = 1,  /* plain cross-correlation */
+  /* X / sqrt(|X|) (guarded): partial whitening, between the two. The
+   * default: phase correlation weights noise-only bins as much as signal
+   * and fails on smooth or dark scenes; plain correlation is dominated by
+   * low frequencies and blurs the peak; docs/performance.md compares them. */
+  PTP_NORMALIZATION_PARTIAL = 2
 } ptp_normalization;
 
 typedef enum ptp_window {
@@ -448,8 +456,29 @@ typedef enum ptp_fft_planning {
 
 typedef enum ptp_combine {
   PTP_COMBINE_MEDIAN = 0, /* median of the plane shifts, per axis */
-  PTP_COMBINE_MEAN = 1
+  PTP_COMBINE_MEAN = 1,
+  /* The default: one peak of the sum, over the informative planes of a
+   * frame, of their normalised cross-power spectra. Every plane votes with
+   * its whole spectrum, none with a rounded shift, so the result is one
+   * shift of the whole mosaic (no average of disagreeing plane shifts).
+   * There are no per-plane shifts (plane_shifts are NaN). */
+  PTP_COMBINE_JOINT = 2
 } ptp_combine;
+
+/* The estimator as a whole. */
+typedef enum ptp_align_method {
+  /* Phase correlation with the options of the descriptor (default). */
+  PTP_ALIGN_METHOD_CORRELATION = 0,
+  /* Reproduces RawNIND's fft_phase_correlate_cfa (rawnind_jddc,
+   * src/rawnind/libs/raw.py) for comparing with or rebuilding datasets
+   * aligned by it: per plane, plain zero-padded linear cross-correlation of
+   * the mean-removed planes and its first maximum; the median of the plane
+   * shifts, truncated, floored to a multiple of 2 (Bayer) or 3 (X-Trans).
+   * normalization, window, combine, snap and upsample_factor must keep
+   * their defaults (they are that method's); needs a CFA; runs on the CPU
+   * backend (on a GPU context too; ptp_align_plan_get_backend says so). */
+  PTP_ALIGN_METHOD_RAWNIND = 1
+} ptp_align_method;
 
 /* Geometry and options of a scene alignment, fixed when a plan is made. */
 typedef struct ptp_align_desc {
@@ -466,17 +495,31 @@ typedef struct ptp_align_desc {
    * positions whatever their colours. Ignored for PTP_CFA_NONE. */
   int32_t pattern[36];
   int32_t upsample_factor; /* >= 1; 1 (default) = integer shifts */
-  int32_t normalization;   /* ptp_normalization; default PHASE */
-  int32_t window;          /* ptp_window; default NONE */
-  int32_t combine;         /* ptp_combine; default MEDIAN */
+  int32_t normalization;   /* ptp_normalization; default PARTIAL */
+  int32_t window;          /* ptp_window; default HANN */
+  int32_t combine;         /* ptp_combine; default JOINT */
   int32_t snap;            /* 0 (default) or 1: floor the combined shift to a
-                              multiple of 2 (Bayer) or 3 (X-Trans) */
+                              multiple of 2 (Bayer) or 3 (X-Trans), as
+                              RawNIND does (ptp_align_result.crop is the
+                              mosaic-preserving crop without it) */
   int32_t fft_planning;    /* ptp_fft_planning; default MEASURE (CPU backend;
                               this field was reserved0, which had to be 0) */
+  /* >= 0, sensor pixels; 0 (default): unbounded. Otherwise the integer peak
+   * is searched only among shifts with |dy| and |dx| <= max_shift (plane
+   * pixels: max_shift / period, rounded down), so that a periodic scene
+   * cannot lock onto an alias far away; upsampling refines it by less than
+   * a plane pixel. */
+  int64_t max_shift;
+  int32_t method;    /* ptp_align_method; default CORRELATION */
+  int32_t reserved0; /* must be 0 */
 } ptp_align_desc;
 
 /* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
- * RGGB for Bayer use). struct_size must be sizeof(ptp_align_desc). */
+ * RGGB for Bayer use): partial whitening, Hann window, joint peak over the
+ * planes (the most robust estimator on the benchmark of
+ * docs/performance.md). struct_size must be sizeof(ptp_align_desc), or
+ * 208, its size in 0.3.0 (before max_shift, method and reserved0; those
+ * then keep their defaults), so programs built against 0.3.0 still run. */
 PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size);
 
 /* FFTW's wisdom (the measured plans of this process, for every size) to
@@ -531,14 +574,61 @@ PTP_API ptp_status ptp_align_set_reference(ptp_align_plan* plan, const void* fra
  *                 pixels, scikit-image's convention (the shift that
  *                 registers the moving frame onto the reference);
  *   plane_shifts: num_frames x num_planes x 2 doubles: each plane's
- *                 (dy, dx) in sensor pixels (plane pixels x period);
- *   confidence:   num_frames doubles: mean over planes of the normalised
- *                 correlation peak, in [0, 1]; 0 for a constant plane.
- * Every frame is validated before any output is written. With a progress
- * callback that cancels, frames already done keep their results. */
+ *                 (dy, dx) in sensor pixels (plane pixels x period); NaN
+ *                 for a plane without information, and for every plane
+ *                 with PTP_COMBINE_JOINT (which has no plane shifts);
+ *   confidence:   num_frames doubles in [0, 1] (ptp_align_result's).
+ * A frame with no informative plane gets NaN shifts and confidence 0.
+ * Every frame is validated before any output is written (one bad frame
+ * fails the call: ptp_align_execute_frames reports per frame instead).
+ * With a progress callback that cancels, frames already done keep their
+ * results. */
 PTP_API ptp_status ptp_align_execute(ptp_align_plan* plan, const void* const* frames,
                                      int64_t num_frames, double* shifts, double* plane_shifts,
                                      double* confidence);
+
+/* One frame's outcome in ptp_align_execute_frames. */
+typedef struct ptp_align_result {
+  /* (dy, dx) in sensor pixels, scikit-image's sign (the shift that
+   * registers the frame onto the reference): where the content moved, to
+   * 1 / upsample_factor of a plane pixel; floored as desc->snap says. NaN
+   * when status is not PTP_SUCCESS. */
+  double shift[2];
+  /* (dy, dx): the integer shift nearest to `shift` (before snap) that
+   * preserves the colour filter pattern, i.e. maps every site onto one of
+   * the same colour code: multiples of 2 for Bayer; for X-Trans multiples of
+   * 6, and (3, 3) + multiples of 6 where the layout repeats so (Fujifilm's
+   * does); every integer without CFA. Nearest in Euclidean distance; of
+   * equally near ones, the smaller |dy| + |dx|, then the smaller dy, then
+   * dx. The crop to apply to keep the mosaic intact. 0 without a result. */
+  int64_t crop[2];
+  /* In [0, 1]: how much of the correlation adds up at the peak (see
+   * docs/semantics.md); 0 without a result. docs/performance.md gives the
+   * threshold that separates right from wrong on its benchmark. */
+  double confidence;
+  /* PTP_SUCCESS, or why this frame has no result: PTP_ERROR_INVALID_ARGUMENT
+   * (NULL frame, values of 2^127 or more), PTP_ERROR_NON_FINITE (NaN or
+   * infinity), PTP_ERROR_NO_INFORMATION (no plane carries information),
+   * PTP_ERROR_CANCELLED (not reached: the progress callback stopped). */
+  int32_t status;
+  /* Planes that carried information and voted (0 to planes). */
+  int32_t planes_used;
+  /* Empty on success, else a sentence naming the frame and the problem. */
+  char message[240];
+} ptp_align_result;
+
+/* Aligns num_frames moving frames like ptp_align_execute, with a status
+ * per frame: a frame that cannot be aligned (NULL, NaN, no information)
+ * gets its status and message in results[i] while every other frame gets
+ * its result, and the call returns PTP_SUCCESS. The call itself fails (and
+ * writes nothing) only for bad arguments: NULL plan or results, num_frames
+ * < 0, no reference, a size overflow; or, with the frames done written,
+ * PTP_ERROR_CANCELLED when the progress callback stops it, and
+ * PTP_ERROR_OUT_OF_MEMORY / _CUDA. plane_shifts may be NULL; else
+ * num_frames x num_planes x 2 doubles as for ptp_align_execute. */
+PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* const* frames,
+                                            int64_t num_frames, ptp_align_result* results,
+                                            double* plane_shifts);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -103,6 +103,7 @@ module ptychopatch
   integer(c_int32_t), parameter :: PTP_ERROR_UNSUPPORTED = 8
   integer(c_int32_t), parameter :: PTP_ERROR_CUDA = 9
   integer(c_int32_t), parameter :: PTP_ERROR_CANCELLED = 10
+  integer(c_int32_t), parameter :: PTP_ERROR_NO_INFORMATION = 11
   integer(c_int32_t), parameter :: PTP_ERROR_INTERNAL = 99
 
   ! ---------------------------------------------------------------- enums
@@ -134,6 +135,7 @@ module ptychopatch
   ! ptp_normalization
   integer(c_int32_t), parameter :: PTP_NORMALIZATION_PHASE = 0
   integer(c_int32_t), parameter :: PTP_NORMALIZATION_NONE = 1
+  integer(c_int32_t), parameter :: PTP_NORMALIZATION_PARTIAL = 2
   ! ptp_window
   integer(c_int32_t), parameter :: PTP_WINDOW_NONE = 0
   integer(c_int32_t), parameter :: PTP_WINDOW_HANN = 1
@@ -144,6 +146,10 @@ module ptychopatch
   ! ptp_combine
   integer(c_int32_t), parameter :: PTP_COMBINE_MEDIAN = 0
   integer(c_int32_t), parameter :: PTP_COMBINE_MEAN = 1
+  integer(c_int32_t), parameter :: PTP_COMBINE_JOINT = 2
+  ! ptp_align_method
+  integer(c_int32_t), parameter :: PTP_ALIGN_METHOD_CORRELATION = 0
+  integer(c_int32_t), parameter :: PTP_ALIGN_METHOD_RAWNIND = 1
 
   ! -------------------------------------------------------------- structs
   ! Fill with the matching *_init(s, c_sizeof(s)), then set fields.
@@ -193,7 +199,21 @@ module ptychopatch
     integer(c_int32_t) :: combine         ! PTP_COMBINE_*
     integer(c_int32_t) :: snap            ! 0 or 1
     integer(c_int32_t) :: fft_planning    ! ptp_fft_planning; default MEASURE
+    integer(c_int64_t) :: max_shift       ! sensor pixels; 0 = unbounded
+    integer(c_int32_t) :: method          ! PTP_ALIGN_METHOD_*
+    integer(c_int32_t) :: reserved0       ! must be 0
   end type ptp_align_desc
+
+  ! One frame's outcome of ptp_align_execute_frames. shift and crop are
+  ! (dy, dx); message is a NUL-terminated C string (empty on success).
+  type, bind(c) :: ptp_align_result
+    real(c_double) :: shift(0:1)            ! sub-pixel; NaN without a result
+    integer(c_int64_t) :: crop(0:1)         ! CFA-preserving integer shift
+    real(c_double) :: confidence            ! [0, 1]
+    integer(c_int32_t) :: status            ! PTP_SUCCESS or the frame's error
+    integer(c_int32_t) :: planes_used       ! planes that voted
+    character(kind=c_char) :: message(0:239) ! why, when status /= PTP_SUCCESS
+  end type ptp_align_result
 
   ! ------------------------------------------------- progress callback
   ! ptp_progress_fn: called after each moving frame; return non-zero to
@@ -551,6 +571,20 @@ module ptychopatch
       type(c_ptr), value :: confidence
       integer(c_int32_t) :: status
     end function ptp_align_execute
+
+    ! results(M) of type(ptp_align_result); plane_shifts (2, P, M) or
+    ! c_null_ptr. Per-frame statuses; PTP_SUCCESS unless the call itself is
+    ! wrong, cancelled, or out of memory.
+    function ptp_align_execute_frames(plan, frames, num_frames, results, plane_shifts) &
+        bind(c, name='ptp_align_execute_frames') result(status)
+      import :: c_int32_t, c_int64_t, c_ptr, ptp_align_result
+      type(c_ptr), value :: plan
+      type(c_ptr), intent(in) :: frames(*)
+      integer(c_int64_t), value :: num_frames
+      type(ptp_align_result), intent(inout) :: results(*)
+      type(c_ptr), value :: plane_shifts
+      integer(c_int32_t) :: status
+    end function ptp_align_execute_frames
   end interface
 
   interface

@@ -9,6 +9,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ptychopatch.h"
 
@@ -25,13 +27,27 @@ struct AlignGeometry {
   ptp_dtype frame_dtype;  // PTP_DTYPE_UINT16 or PTP_DTYPE_FLOAT32
   ptp_cfa cfa;
   int32_t upsample;  // >= 1
-  bool phase_normalization;
+  ptp_normalization normalization;
   bool hann_window;
   ptp_fft_planning fft_planning;  // the CPU backend's FFTW planning effort
-  bool median;
+  // PTP_COMBINE_JOINT: the backend returns one result per frame, the peak of
+  // the summed cross-power spectra of its informative planes.
+  bool joint;
+  bool median;  // else mean (per-plane combinations only)
   bool snap;
+  // Bound of the integer peak search per plane axis, in plane pixels
+  // (math::within_shift_limit); -1: unbounded.
+  int64_t max_shift_rows;
+  int64_t max_shift_cols;
+  ptp_align_method method;
+  // Pattern-preserving shifts within one period: (dy, dx) pairs in
+  // [0, period)^2 with pattern[(r + dy) % P][(c + dx) % P] == pattern[r][c]
+  // for every site; (0, 0) always, (0, 0) alone for Bayer.
+  std::vector<std::pair<int64_t, int64_t>> crop_offsets;
 
   int64_t frame_elements() const { return channels * height * width; }
+  // What a backend's align() writes per frame.
+  int64_t results_per_frame() const { return joint ? 1 : planes; }
 };
 
 // Throws Error naming the offending field.
@@ -39,14 +55,17 @@ AlignGeometry validate_align_desc(const ptp_align_desc* desc);
 
 void default_align_desc(ptp_align_desc* desc);
 
-// One plane pair's result, in plane pixels (not yet scaled by the period).
+// One plane pair's result, or with geometry.joint one frame's, in plane
+// pixels (not yet scaled by the period).
 struct PlaneShift {
   double dy;
   double dx;
   // Normalised peak height in [0, 1]; exactly 0 when the plane is constant
   // in the reference or the moving frame (it carries no information, and
-  // the core drops it from the combination).
+  // the core drops it from the combination), or, joint, when every plane is.
   double confidence;
+  // Planes that carried information: 0 or 1 per plane; 0 to planes joint.
+  int32_t planes_used;
 };
 
 class AlignBackend {
@@ -55,7 +74,7 @@ class AlignBackend {
   // frame: validated host frame of the plan's geometry.
   virtual void set_reference(const void* frame) = 0;
   // Aligns frames[0..num_frames) (validated host frames) to the reference,
-  // writing num_frames * planes results, frame-major. After each finished
+  // writing num_frames * results_per_frame() results, frame-major. After each finished
   // frame calls keep_going(frames_done); when it returns false, stops and
   // returns the number of frames finished. Returns num_frames otherwise.
   virtual int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,

@@ -44,6 +44,8 @@ constexpr size_t kAlignment = 64;
 // Independent accumulators of the reductions below, so that the compiler
 // can vectorise them without reassociating anything itself.
 constexpr int64_t kLanes = 8;
+// Memory the joint path's cross-power slots may take beyond one frame's.
+constexpr int64_t kJointSlotBytes = int64_t{1} << 30;
 
 int64_t round_up(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -220,19 +222,58 @@ void center_row(float* __restrict v, int64_t n, double mean, double wy, const do
   *max_abs = std::max({*max_abs, top[0], top[1], top[2], top[3]});
 }
 
-// mov[k] = cross_power(ref[k], mov[k]) over `bins` interleaved complex bins.
+// mov[k] = normalized_cross_power(ref[k], mov[k]) over `bins` interleaved
+// complex bins (one loop per normalisation, so each vectorises).
 PTP_ALIGN_CLONES
 void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_t bins,
-                      bool phase) {
-  if (phase) {
-    for (int64_t k = 0; k < bins; ++k)
-      math::cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1], true, &mov[2 * k],
-                        &mov[2 * k + 1]);
-  } else {
-    for (int64_t k = 0; k < bins; ++k)
-      math::cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1], false, &mov[2 * k],
-                        &mov[2 * k + 1]);
+                      int normalization) {
+  switch (normalization) {
+    case math::kNormalizationPhase:
+      for (int64_t k = 0; k < bins; ++k)
+        math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
+                                     math::kNormalizationPhase, &mov[2 * k], &mov[2 * k + 1]);
+      break;
+    case math::kNormalizationPartial:
+      for (int64_t k = 0; k < bins; ++k)
+        math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
+                                     math::kNormalizationPartial, &mov[2 * k], &mov[2 * k + 1]);
+      break;
+    default:
+      for (int64_t k = 0; k < bins; ++k)
+        math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
+                                     math::kNormalizationNone, &mov[2 * k], &mov[2 * k + 1]);
   }
+}
+
+// The bound of math::coherence_confidence for one half spectrum x of ny x
+// nxh bins: sum over the full spectrum of |x|, in double.
+PTP_ALIGN_CLONES
+double spectrum_abs_sum(const fftwf_complex* x, int64_t ny, int64_t nxh, int64_t nx) {
+  double total = 0.0;
+  for (int64_t ky = 0; ky < ny; ++ky) {
+    const fftwf_complex* row = x + ky * nxh;
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t kx = 0;
+    for (; kx + 4 <= nxh; kx += 4)
+      for (int l = 0; l < 4; ++l) {
+        const double re = row[kx + l][0];
+        const double im = row[kx + l][1];
+        acc[l] += math::half_spectrum_weight(kx + l, nx) * std::sqrt(re * re + im * im);
+      }
+    for (; kx < nxh; ++kx) {
+      const double re = row[kx][0];
+      const double im = row[kx][1];
+      acc[0] += math::half_spectrum_weight(kx, nx) * std::sqrt(re * re + im * im);
+    }
+    total += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  }
+  return total;
+}
+
+// acc[k] += x[k] over n floats.
+PTP_ALIGN_CLONES
+void add_to(float* __restrict acc, const float* __restrict x, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) acc[k] += x[k];
 }
 
 // max |v[k]| over n values.
@@ -278,6 +319,34 @@ int64_t first_abs_equal(const float* __restrict v, int64_t n, float target) {
   for (; k < n; ++k)
     if (std::fabs(v[k]) == target) return k;
   return n;
+}
+
+// The first (row-major) index of max |c| over an ny x nx plane, and that
+// maximum; with limits >= 0, over the indices whose wrapped shifts are
+// within them (math::within_shift_limit) only, which always include (0, 0).
+int64_t find_peak(const float* c, int64_t ny, int64_t nx, int64_t limit_y, int64_t limit_x,
+                  float* top) {
+  const int64_t count = ny * nx;
+  if (limit_y < 0 && limit_x < 0) {
+    *top = max_abs(c, count);
+    return std::min(first_abs_equal(c, count, *top), count - 1);
+  }
+  float best = -1.0f;
+  int64_t best_index = 0;
+  for (int64_t i = 0; i < ny; ++i) {
+    if (!math::within_shift_limit(i, ny, limit_y)) continue;
+    const float* row = c + i * nx;
+    for (int64_t j = 0; j < nx; ++j) {
+      if (!math::within_shift_limit(j, nx, limit_x)) continue;
+      const float v = std::fabs(row[j]);
+      if (v > best) {
+        best = v;
+        best_index = i * nx + j;
+      }
+    }
+  }
+  *top = best;
+  return best_index;
 }
 
 // For each of `rows` tables e (re, im; `stride` floats apart), the complex
@@ -520,6 +589,7 @@ class CpuAlignBackend final : public AlignBackend {
 
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                 const std::function<bool(int64_t)>& keep_going) override {
+    if (g_.joint) return align_joint(frames, num_frames, results, keep_going);
     const int64_t planes = g_.planes;
     const int64_t items = num_frames * planes;
     if (items == 0) return num_frames;
@@ -574,6 +644,92 @@ class CpuAlignBackend final : public AlignBackend {
   }
 
  private:
+  // PTP_COMBINE_JOINT. Frames go in windows of W frames: first every
+  // (frame, plane) pair of the window in parallel (plane values, forward
+  // transform, normalised cross power into its own slot, and the slot's
+  // |X| sum), then every frame of the window in parallel: its informative
+  // planes' slots summed in plane order into the first (so the result does
+  // not depend on the thread count), one inverse transform, the peak and
+  // its refinement. W = ceil(threads / planes), so both steps have work for
+  // every thread, capped so that the W * planes slots stay within
+  // kJointSlotBytes (at least one frame).
+  int64_t align_joint(const void* const* frames, int64_t num_frames, PlaneShift* results,
+                      const std::function<bool(int64_t)>& keep_going) {
+    const int64_t planes = g_.planes;
+    if (num_frames == 0) return 0;
+    const int64_t slot_bytes = d_.bins * static_cast<int64_t>(sizeof(fftwf_complex));
+    int64_t window = (threads_ + planes - 1) / planes;
+    window = std::min(window, std::max<int64_t>(1, kJointSlotBytes / (slot_bytes * planes)));
+    window = std::min(window, num_frames);
+    while (static_cast<int64_t>(slots_.size()) < window * planes) slots_.emplace_back(d_.bins);
+    std::vector<double> bound(static_cast<size_t>(window * planes));
+    std::vector<char> used(static_cast<size_t>(window * planes));
+    const int item_threads = static_cast<int>(std::min<int64_t>(threads_, window * planes));
+    reserve_workspaces(item_threads);
+    FirstError errors;
+    for (int64_t f0 = 0; f0 < num_frames; f0 += window) {
+      const int64_t n = std::min(window, num_frames - f0);
+      const int64_t items = n * planes;
+      int threads = static_cast<int>(std::min<int64_t>(threads_, items));
+      require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; ++item) {
+        try {
+          Workspace& w = *workspaces_[omp_get_thread_num()];
+          const int64_t p = item % planes;
+          const double sum_squares = load_plane(frames[f0 + item / planes], p, w.real.get());
+          used[item] = sum_squares > 0.0 && reference_sum_squares_[p] > 0.0;
+          if (!used[item]) continue;
+          fftwf_complex* x = slots_[item].get();
+          plans_->forward(w.real.get(), x);
+          cross_power_spectrum(p, x);
+          bound[item] = spectrum_abs_sum(x, d_.ny, d_.nxh, d_.nx);
+        } catch (...) {
+          errors.record(std::current_exception());
+        }
+      }
+      errors.rethrow_if_any();
+      threads = static_cast<int>(std::min<int64_t>(threads_, n));
+      require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+      for (int64_t k = 0; k < n; ++k) {
+        try {
+          Workspace& w = *workspaces_[omp_get_thread_num()];
+          fftwf_complex* sum = nullptr;
+          double total_bound = 0.0;
+          int32_t count = 0;
+          for (int64_t p = 0; p < planes; ++p) {
+            const int64_t item = k * planes + p;
+            if (!used[item]) continue;
+            total_bound += bound[item];
+            ++count;
+            if (sum == nullptr)
+              sum = slots_[item].get();
+            else
+              add_to(reinterpret_cast<float*>(sum),
+                     reinterpret_cast<const float*>(slots_[item].get()), 2 * d_.bins);
+          }
+          PlaneShift& out = results[f0 + k];
+          if (count == 0) {
+            out = {0.0, 0.0, 0.0, 0};
+            continue;
+          }
+          out = peak_of(sum, w);
+          out.confidence = math::coherence_confidence(out.confidence, total_bound);
+          out.planes_used = count;
+        } catch (...) {
+          errors.record(std::current_exception());
+        }
+      }
+      errors.rethrow_if_any();
+      // Progress per frame, from the calling thread, outside the parallel
+      // regions.
+      for (int64_t k = 0; k < n; ++k)
+        if (!keep_going(f0 + k + 1)) return f0 + k + 1;
+    }
+    return num_frames;
+  }
+
   void reserve_workspaces(int count) {
     while (static_cast<int>(workspaces_.size()) < count)
       workspaces_.push_back(std::make_unique<Workspace>(d_, g_.upsample));
@@ -611,20 +767,43 @@ class CpuAlignBackend final : public AlignBackend {
   PlaneShift align_plane(const void* frame, int64_t p, Workspace& w) const {
     const double sum_squares = load_plane(frame, p, w.real.get());
     const double reference_sum_squares = reference_sum_squares_[p];
-    if (!(sum_squares > 0.0) || !(reference_sum_squares > 0.0)) return {0.0, 0.0, 0.0};
+    if (!(sum_squares > 0.0) || !(reference_sum_squares > 0.0)) return {0.0, 0.0, 0.0, 0};
 
     plans_->forward(w.real.get(), w.spectrum.get());
-    cross_power_pass(reinterpret_cast<const float*>(reference_[p].get()),
-                     reinterpret_cast<float*>(w.spectrum.get()), d_.bins, g_.phase_normalization);
-    if (math::zero_dc_bin(g_.hann_window)) w.spectrum.get()[0][0] = w.spectrum.get()[0][1] = 0.0f;
-    if (g_.upsample > 1)
-      std::memcpy(w.kept.get(), w.spectrum.get(),
-                  static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
-    plans_->inverse(w.spectrum.get(), w.real.get());
+    cross_power_spectrum(p, w.spectrum.get());
+    const double bound = g_.normalization == PTP_NORMALIZATION_PARTIAL
+                             ? spectrum_abs_sum(w.spectrum.get(), d_.ny, d_.nxh, d_.nx)
+                             : 0.0;
+    PlaneShift result = peak_of(w.spectrum.get(), w);
+    result.confidence =
+        g_.normalization == PTP_NORMALIZATION_PARTIAL
+            ? math::coherence_confidence(result.confidence, bound)
+        : g_.normalization == PTP_NORMALIZATION_PHASE
+            ? math::phase_confidence(result.confidence,
+                                     math::phase_confidence_bins(d_.count, g_.hann_window))
+            : math::xcorr_confidence(result.confidence, d_.count, reference_sum_squares,
+                                     sum_squares);
+    result.planes_used = 1;
+    return result;
+  }
 
-    const float* c = w.real.get();
-    const float top = max_abs(c, d_.count);
-    const int64_t index = std::min(first_abs_equal(c, d_.count, top), d_.count - 1);
+  // Steps 3's normalisation and DC rule: spectrum = X of plane p.
+  void cross_power_spectrum(int64_t p, fftwf_complex* spectrum) const {
+    cross_power_pass(reinterpret_cast<const float*>(reference_[p].get()),
+                     reinterpret_cast<float*>(spectrum), d_.bins, g_.normalization);
+    if (math::zero_dc_bin(g_.hann_window)) spectrum[0][0] = spectrum[0][1] = 0.0f;
+  }
+
+  // Steps 4-6 on the cross-power spectrum x (destroyed): the shift in plane
+  // pixels, and in `confidence` the magnitude of the peak (the caller turns
+  // it into a confidence).
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w) const {
+    if (g_.upsample > 1)
+      std::memcpy(w.kept.get(), x, static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
+    plans_->inverse(x, w.real.get());
+    float top = 0.0f;
+    const int64_t index =
+        find_peak(w.real.get(), d_.ny, d_.nx, g_.max_shift_rows, g_.max_shift_cols, &top);
     const int64_t sy = math::wrap_peak_index(index / d_.nx, d_.ny);
     const int64_t sx = math::wrap_peak_index(index % d_.nx, d_.nx);
     double dy = static_cast<double>(sy);
@@ -633,11 +812,7 @@ class CpuAlignBackend final : public AlignBackend {
     if (g_.upsample > 1) w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak);
     if (d_.ny == 1) dy = 0.0;
     if (d_.nx == 1) dx = 0.0;
-    const double confidence =
-        g_.phase_normalization
-            ? math::phase_confidence(peak, math::phase_confidence_bins(d_.count, g_.hann_window))
-            : math::xcorr_confidence(peak, d_.count, reference_sum_squares, sum_squares);
-    return {dy, dx, confidence};
+    return {dy, dx, peak, 0};
   }
 
   AlignGeometry g_;
@@ -649,6 +824,8 @@ class CpuAlignBackend final : public AlignBackend {
   std::unique_ptr<FftPlans> plans_;
   std::vector<AlignedArray<fftwf_complex>> reference_;
   std::vector<double> reference_sum_squares_;
+  // The joint path's per-(frame, plane) cross-power spectra, grown on demand.
+  std::vector<AlignedArray<fftwf_complex>> slots_;
 };
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -73,6 +75,23 @@ void validate_pattern(const ptp_align_desc& desc) {
                                                        : " (B)") +
                                              " is missing");
   }
+}
+
+// The shifts (dy, dx) in [0, period)^2 that map the colour pattern onto
+// itself (AlignGeometry::crop_offsets).
+std::vector<std::pair<int64_t, int64_t>> pattern_preserving_shifts(const ptp_align_desc& desc,
+                                                                   int64_t period) {
+  std::vector<std::pair<int64_t, int64_t>> offsets;
+  for (int64_t dy = 0; dy < period; ++dy)
+    for (int64_t dx = 0; dx < period; ++dx) {
+      bool same = true;
+      for (int64_t r = 0; r < period && same; ++r)
+        for (int64_t c = 0; c < period && same; ++c)
+          same = desc.pattern[((r + dy) % period) * period + (c + dx) % period] ==
+                 desc.pattern[r * period + c];
+      if (same) offsets.emplace_back(dy, dx);
+    }
+  return offsets;
 }
 
 const char* cfa_name(ptp_cfa cfa) {
@@ -151,15 +170,41 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->pattern[2] = 3;
   desc->pattern[3] = 2;
   desc->upsample_factor = 1;
-  desc->normalization = PTP_NORMALIZATION_PHASE;
-  desc->window = PTP_WINDOW_NONE;
-  desc->combine = PTP_COMBINE_MEDIAN;
+  // The most robust estimator of docs/performance.md's benchmark.
+  desc->normalization = PTP_NORMALIZATION_PARTIAL;
+  desc->window = PTP_WINDOW_HANN;
+  desc->combine = PTP_COMBINE_JOINT;
   desc->snap = 0;
   desc->fft_planning = PTP_FFT_PLANNING_MEASURE;
+  desc->max_shift = 0;
+  desc->method = PTP_ALIGN_METHOD_CORRELATION;
 }
 
-AlignGeometry validate_align_desc(const ptp_align_desc* desc) {
+void init_align_desc(ptp_align_desc* desc, size_t struct_size) {
   require_non_null(desc, "desc");
+  if (struct_size == kAlignDescSize030) {
+    // A program built against 0.3.0's header owns only the first fields.
+    ptp_align_desc full;
+    default_align_desc(&full);
+    full.struct_size = kAlignDescSize030;
+    std::memcpy(desc, &full, kAlignDescSize030);
+    return;
+  }
+  require_known_struct_size("struct_size", struct_size, sizeof(ptp_align_desc));
+  default_align_desc(desc);
+}
+
+AlignGeometry validate_align_desc(const ptp_align_desc* given) {
+  require_non_null(given, "desc");
+  // 0.3.0's shorter struct: its fields, and the defaults of the later ones.
+  ptp_align_desc widened;
+  const ptp_align_desc* desc = given;
+  if (given->struct_size == kAlignDescSize030) {
+    default_align_desc(&widened);
+    std::memcpy(&widened, given, kAlignDescSize030);
+    widened.struct_size = sizeof widened;
+    desc = &widened;
+  }
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_align_desc));
   if (desc->fft_planning != PTP_FFT_PLANNING_MEASURE &&
       desc->fft_planning != PTP_FFT_PLANNING_ESTIMATE &&
@@ -174,16 +219,43 @@ AlignGeometry validate_align_desc(const ptp_align_desc* desc) {
     fail(PTP_ERROR_INVALID_ARGUMENT, field_error("frame_dtype", desc->frame_dtype,
                                                  "must be PTP_DTYPE_UINT16 or PTP_DTYPE_FLOAT32"));
   if (desc->normalization != PTP_NORMALIZATION_PHASE &&
-      desc->normalization != PTP_NORMALIZATION_NONE)
+      desc->normalization != PTP_NORMALIZATION_NONE &&
+      desc->normalization != PTP_NORMALIZATION_PARTIAL)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("normalization", desc->normalization,
-                     "must be PTP_NORMALIZATION_PHASE or PTP_NORMALIZATION_NONE"));
+                     "must be PTP_NORMALIZATION_PHASE, _NONE or _PARTIAL"));
   if (desc->window != PTP_WINDOW_NONE && desc->window != PTP_WINDOW_HANN)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("window", desc->window, "must be PTP_WINDOW_NONE or PTP_WINDOW_HANN"));
-  if (desc->combine != PTP_COMBINE_MEDIAN && desc->combine != PTP_COMBINE_MEAN)
+  if (desc->combine != PTP_COMBINE_MEDIAN && desc->combine != PTP_COMBINE_MEAN &&
+      desc->combine != PTP_COMBINE_JOINT)
     fail(PTP_ERROR_INVALID_ARGUMENT,
-         field_error("combine", desc->combine, "must be PTP_COMBINE_MEDIAN or PTP_COMBINE_MEAN"));
+         field_error("combine", desc->combine,
+                     "must be PTP_COMBINE_MEDIAN, PTP_COMBINE_MEAN or PTP_COMBINE_JOINT"));
+  if (desc->max_shift < 0)
+    fail(PTP_ERROR_INVALID_SIZE,
+         field_error("max_shift", desc->max_shift, "must be >= 0 (0: unbounded)"));
+  if (desc->reserved0 != 0)
+    fail(PTP_ERROR_INVALID_ARGUMENT, field_error("reserved0", desc->reserved0, "must be 0"));
+  if (desc->method != PTP_ALIGN_METHOD_CORRELATION && desc->method != PTP_ALIGN_METHOD_RAWNIND)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         field_error("method", desc->method,
+                     "must be PTP_ALIGN_METHOD_CORRELATION or PTP_ALIGN_METHOD_RAWNIND"));
+  if (desc->method == PTP_ALIGN_METHOD_RAWNIND) {
+    if (desc->cfa == PTP_CFA_NONE)
+      fail(PTP_ERROR_INVALID_ARGUMENT,
+           "desc->method is PTP_ALIGN_METHOD_RAWNIND but desc->cfa is PTP_CFA_NONE: RawNIND's "
+           "method aligns Bayer or X-Trans mosaics");
+    ptp_align_desc defaults;
+    default_align_desc(&defaults);
+    if (desc->normalization != defaults.normalization || desc->window != defaults.window ||
+        desc->combine != defaults.combine || desc->snap != 0 || desc->upsample_factor != 1 ||
+        desc->max_shift != 0)
+      fail(PTP_ERROR_INVALID_ARGUMENT,
+           "desc->method is PTP_ALIGN_METHOD_RAWNIND: normalization, window, combine, snap, "
+           "upsample_factor and max_shift must keep their defaults (the method fixes them: "
+           "plain linear correlation, no window, median, truncation and snap)");
+  }
   if (desc->snap != 0 && desc->snap != 1)
     fail(PTP_ERROR_INVALID_ARGUMENT, field_error("snap", desc->snap, "must be 0 or 1"));
   if (desc->snap == 1 && desc->cfa == PTP_CFA_NONE)
@@ -224,11 +296,23 @@ AlignGeometry validate_align_desc(const ptp_align_desc* desc) {
   g.frame_dtype = static_cast<ptp_dtype>(desc->frame_dtype);
   g.cfa = cfa;
   g.upsample = desc->upsample_factor;
-  g.phase_normalization = desc->normalization == PTP_NORMALIZATION_PHASE;
+  g.normalization = static_cast<ptp_normalization>(desc->normalization);
   g.hann_window = desc->window == PTP_WINDOW_HANN;
   g.fft_planning = static_cast<ptp_fft_planning>(desc->fft_planning);
+  g.joint = desc->combine == PTP_COMBINE_JOINT;
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
+  g.method = static_cast<ptp_align_method>(desc->method);
+  // max_shift in plane pixels per axis; a bound that reaches every wrapped
+  // shift of the axis (|shift| <= n / 2) is no bound.
+  const auto plane_limit = [&](int64_t n) -> int64_t {
+    if (desc->max_shift == 0) return -1;
+    const int64_t limit = desc->max_shift / period;
+    return limit >= n / 2 ? -1 : limit;
+  };
+  g.max_shift_rows = plane_limit(g.plane_height);
+  g.max_shift_cols = plane_limit(g.plane_width);
+  g.crop_offsets = pattern_preserving_shifts(*desc, period);
 
   if (g.plane_height > kMaxPlaneSide || g.plane_width > kMaxPlaneSide)
     fail(PTP_ERROR_INVALID_SIZE, "a plane of " + std::to_string(g.plane_height) + " x " +
@@ -305,34 +389,62 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   plan.has_reference = true;
 }
 
-void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
-                   double* shifts, double* plane_shifts, double* confidence) {
-  require_not_executing(plan, "ptp_align_execute");
-  const AlignGeometry& g = plan.geometry;
-  if (num_frames < 0)
-    fail(PTP_ERROR_INVALID_SIZE,
-         "argument 'num_frames' is " + std::to_string(num_frames) + ", must be >= 0");
-  if (!plan.has_reference)
-    fail(PTP_ERROR_INVALID_ARGUMENT,
-         "the plan has no reference frame: call ptp_align_set_reference first");
-  if (num_frames == 0) return;
-  require_non_null(frames, "frames");
-  require_non_null(shifts, "shifts");
-  const int64_t planes = g.planes;
-  checked_mul(checked_mul(num_frames, planes, "num_frames * planes"), 16,
-              "the plane_shifts byte size");
-  for (int64_t i = 0; i < num_frames; ++i)
-    if (frames[i] == nullptr)
-      fail(PTP_ERROR_INVALID_ARGUMENT,
-           "argument 'frames': frames[" + std::to_string(i) + "] is NULL");
-  for (int64_t i = 0; i < num_frames; ++i)
-    require_finite(plan, frames[i], "argument 'frames': frames[" + std::to_string(i) + "]");
+namespace {
 
-  std::vector<PlaneShift> results(static_cast<size_t>(num_frames * planes));
+constexpr double kNoShift = std::numeric_limits<double>::quiet_NaN();
+
+// One frame's outcome, before it is written out.
+struct FrameOutcome {
+  ptp_status status = PTP_SUCCESS;
+  std::string message;
+  double shift[2] = {kNoShift, kNoShift};  // combined, snapped if asked
+  double unsnapped[2] = {kNoShift, kNoShift};
+  double confidence = 0.0;
+  int32_t planes_used = 0;
+};
+
+// Validates one frame: an empty string when it can be aligned, else the
+// outcome's status and message.
+void check_frame(const ptp_align_plan& plan, const void* frame, int64_t index,
+                 FrameOutcome& outcome) {
+  const std::string name = "frames[" + std::to_string(index) + "]";
+  if (frame == nullptr) {
+    outcome.status = PTP_ERROR_INVALID_ARGUMENT;
+    outcome.message = name + " is NULL";
+    return;
+  }
+  try {
+    require_finite(plan, frame, name);
+  } catch (const Error& e) {
+    outcome.status = e.status();
+    outcome.message = e.what();
+  }
+}
+
+// Aligns the frames whose outcome is PTP_SUCCESS (the others are skipped),
+// fills their outcomes and, when plane_shifts is not null, their plane
+// shifts (NaN rows for the others). Progress is reported as (index of the
+// frame + 1, num_frames) after each aligned frame. Returns false when the
+// progress callback cancelled: the outcomes of frames not reached are then
+// PTP_ERROR_CANCELLED.
+bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
+                std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
+  const AlignGeometry& g = plan.geometry;
+  const int64_t planes = g.planes;
+  std::vector<const void*> valid;
+  std::vector<int64_t> origin;
+  for (int64_t i = 0; i < num_frames; ++i)
+    if (outcomes[i].status == PTP_SUCCESS) {
+      valid.push_back(frames[i]);
+      origin.push_back(i);
+    }
+  const int64_t count = static_cast<int64_t>(valid.size());
+  const int64_t per_frame = g.results_per_frame();
+  std::vector<PlaneShift> results(static_cast<size_t>(count * per_frame));
   bool cancelled = false;
   const std::function<bool(int64_t)> keep_going = [&](int64_t done) {
     if (plan.progress == nullptr) return true;
-    if (plan.progress(done, num_frames, plan.progress_user_data) == 0) return true;
+    if (plan.progress(origin[done - 1] + 1, num_frames, plan.progress_user_data) == 0) return true;
     cancelled = true;
     return false;
   };
@@ -341,57 +453,195 @@ void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_
     explicit Executing(bool& f) : flag(f) { flag = true; }
     ~Executing() { flag = false; }
   } executing(plan.executing);
-  const int64_t done = plan.backend->align(frames, num_frames, results.data(), keep_going);
+  const int64_t done =
+      count == 0 ? 0 : plan.backend->align(valid.data(), count, results.data(), keep_going);
 
+  // Plane shift rows of the frames with a result or a status of their own
+  // (not of frames the callback kept from being reached): NaN unless set.
+  if (plane_shifts != nullptr)
+    for (int64_t i = 0; i < num_frames; ++i) {
+      const bool reached =
+          outcomes[i].status != PTP_SUCCESS ||
+          (std::lower_bound(origin.begin(), origin.end(), i) - origin.begin()) < done;
+      if (reached)
+        std::fill(plane_shifts + 2 * i * planes, plane_shifts + 2 * (i + 1) * planes, kNoShift);
+    }
   // Plane pixels to sensor pixels, then the combination per axis.
   const double period = static_cast<double>(g.period);
   const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
   std::vector<double> ys, xs;
-  ys.reserve(static_cast<size_t>(planes));
-  xs.reserve(static_cast<size_t>(planes));
-  // A plane that carries no information (constant in the reference or the
-  // moving frame: fully clipped, dead, or flat; its confidence is exactly 0)
-  // has no shift (NaN) and no vote: two flat planes of four must not pull a
-  // median halfway to (0, 0). A frame with no informative plane has no
-  // shift either (NaN, confidence 0) rather than a plausible (0, 0).
-  constexpr double kNoShift = std::numeric_limits<double>::quiet_NaN();
-  for (int64_t f = 0; f < done; ++f) {
-    double confidence_sum = 0.0;
-    ys.clear();
-    xs.clear();
-    for (int64_t p = 0; p < planes; ++p) {
-      const PlaneShift& r = results[f * planes + p];
-      const bool informative = r.confidence > 0.0;
-      const double y = informative ? r.dy * period : kNoShift;
-      const double x = informative ? r.dx * period : kNoShift;
-      if (informative) {
-        ys.push_back(y);
-        xs.push_back(x);
-        confidence_sum += r.confidence;
-      }
-      if (plane_shifts != nullptr) {
-        plane_shifts[2 * (f * planes + p)] = y;
-        plane_shifts[2 * (f * planes + p) + 1] = x;
-      }
+  for (int64_t k = 0; k < count; ++k) {
+    FrameOutcome& out = outcomes[origin[k]];
+    if (k >= done) {
+      out.status = PTP_ERROR_CANCELLED;
+      out.message = "frames[" + std::to_string(origin[k]) +
+                    "] was not aligned: the progress callback stopped the call";
+      continue;
     }
     double dy = kNoShift, dx = kNoShift;
-    if (!ys.empty()) {
-      dy = combine_plane_shifts(ys, g.median);
-      dx = combine_plane_shifts(xs, g.median);
-      if (g.snap) {
-        dy = snap_shift(dy, block);
-        dx = snap_shift(dx, block);
+    if (g.joint) {
+      // One result per frame; no plane shifts.
+      const PlaneShift& r = results[k];
+      out.planes_used = r.planes_used;
+      if (r.planes_used > 0 && r.confidence > 0.0) {
+        dy = r.dy * period;
+        dx = r.dx * period;
+        out.confidence = r.confidence;
+      }
+    } else {
+      // A plane that carries no information (constant in the reference or
+      // the moving frame: fully clipped, dead, or flat; its confidence is
+      // exactly 0) has no shift (NaN) and no vote: two flat planes of four
+      // must not pull a median halfway to (0, 0).
+      double confidence_sum = 0.0;
+      ys.clear();
+      xs.clear();
+      for (int64_t p = 0; p < planes; ++p) {
+        const PlaneShift& r = results[k * planes + p];
+        if (!(r.confidence > 0.0)) continue;
+        ys.push_back(r.dy * period);
+        xs.push_back(r.dx * period);
+        confidence_sum += r.confidence;
+        if (plane_shifts != nullptr) {
+          plane_shifts[2 * (origin[k] * planes + p)] = r.dy * period;
+          plane_shifts[2 * (origin[k] * planes + p) + 1] = r.dx * period;
+        }
+      }
+      out.planes_used = static_cast<int32_t>(ys.size());
+      if (!ys.empty()) {
+        dy = combine_plane_shifts(ys, g.median);
+        dx = combine_plane_shifts(xs, g.median);
+        out.confidence = confidence_sum / static_cast<double>(ys.size());
       }
     }
-    shifts[2 * f] = dy;
-    shifts[2 * f + 1] = dx;
-    if (confidence != nullptr)
-      confidence[f] = ys.empty() ? 0.0 : confidence_sum / static_cast<double>(ys.size());
+    if (std::isnan(dy)) {
+      out.status = PTP_ERROR_NO_INFORMATION;
+      out.planes_used = 0;
+      out.message = "frames[" + std::to_string(origin[k]) +
+                    "] has no shift: every plane is constant (flat, clipped or dead) in it or in "
+                    "the reference, so none carries information";
+      continue;
+    }
+    out.unsnapped[0] = dy;
+    out.unsnapped[1] = dx;
+    out.shift[0] = g.snap ? snap_shift(dy, block) : dy;
+    out.shift[1] = g.snap ? snap_shift(dx, block) : dx;
   }
-  if (cancelled)
-    fail(PTP_ERROR_CANCELLED, "the progress callback stopped the call after " +
-                                  std::to_string(done) + " of " + std::to_string(num_frames) +
-                                  " frames; their results are written");
+  return !cancelled;
+}
+
+void require_execute_arguments(const ptp_align_plan& plan, const char* function,
+                               const void* const* frames, int64_t num_frames) {
+  require_not_executing(plan, function);
+  if (num_frames < 0)
+    fail(PTP_ERROR_INVALID_SIZE,
+         "argument 'num_frames' is " + std::to_string(num_frames) + ", must be >= 0");
+  if (!plan.has_reference)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "the plan has no reference frame: call ptp_align_set_reference first");
+  if (num_frames == 0) return;
+  require_non_null(frames, "frames");
+  checked_mul(checked_mul(num_frames, plan.geometry.planes, "num_frames * planes"), 16,
+              "the plane_shifts byte size");
+}
+
+void fail_cancelled(int64_t done, int64_t num_frames) {
+  fail(PTP_ERROR_CANCELLED, "the progress callback stopped the call after " + std::to_string(done) +
+                                " of " + std::to_string(num_frames) +
+                                " frames; their results are written");
+}
+
+}  // namespace
+
+void crop_shift(const AlignGeometry& g, double dy, double dx, int64_t* crop_y, int64_t* crop_x) {
+  const int64_t period = g.period;
+  bool have = false;
+  double best_distance = 0.0;
+  int64_t best_y = 0, best_x = 0;
+  const auto better = [&](int64_t y, int64_t x, double distance) {
+    if (!have) return true;
+    if (distance != best_distance) return distance < best_distance;
+    const int64_t size = std::llabs(y) + std::llabs(x);
+    const int64_t best_size = std::llabs(best_y) + std::llabs(best_x);
+    if (size != best_size) return size < best_size;
+    return y != best_y ? y < best_y : x < best_x;
+  };
+  for (const auto& [oy, ox] : g.crop_offsets) {
+    // The two lattice values of this offset around dy (and dx).
+    const double ky = std::floor((dy - static_cast<double>(oy)) / static_cast<double>(period));
+    const double kx = std::floor((dx - static_cast<double>(ox)) / static_cast<double>(period));
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b) {
+        const int64_t y = oy + period * (static_cast<int64_t>(ky) + a);
+        const int64_t x = ox + period * (static_cast<int64_t>(kx) + b);
+        const double ey = static_cast<double>(y) - dy;
+        const double ex = static_cast<double>(x) - dx;
+        const double distance = ey * ey + ex * ex;
+        if (better(y, x, distance)) {
+          have = true;
+          best_distance = distance;
+          best_y = y;
+          best_x = x;
+        }
+      }
+  }
+  *crop_y = best_y;
+  *crop_x = best_x;
+}
+
+void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
+                   double* shifts, double* plane_shifts, double* confidence) {
+  require_execute_arguments(plan, "ptp_align_execute", frames, num_frames);
+  if (num_frames == 0) return;
+  require_non_null(shifts, "shifts");
+  for (int64_t i = 0; i < num_frames; ++i)
+    if (frames[i] == nullptr)
+      fail(PTP_ERROR_INVALID_ARGUMENT,
+           "argument 'frames': frames[" + std::to_string(i) + "] is NULL");
+  for (int64_t i = 0; i < num_frames; ++i)
+    require_finite(plan, frames[i], "argument 'frames': frames[" + std::to_string(i) + "]");
+
+  std::vector<FrameOutcome> outcomes(static_cast<size_t>(num_frames));
+  std::vector<double> planes_out;
+  const bool finished = run_frames(plan, frames, num_frames, outcomes, plane_shifts);
+  int64_t done = 0;
+  for (int64_t f = 0; f < num_frames; ++f) {
+    if (outcomes[f].status == PTP_ERROR_CANCELLED) break;
+    ++done;
+    shifts[2 * f] = outcomes[f].shift[0];
+    shifts[2 * f + 1] = outcomes[f].shift[1];
+    if (confidence != nullptr) confidence[f] = outcomes[f].confidence;
+  }
+  if (!finished) fail_cancelled(done, num_frames);
+}
+
+void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
+                          ptp_align_result* results, double* plane_shifts) {
+  require_execute_arguments(plan, "ptp_align_execute_frames", frames, num_frames);
+  if (num_frames == 0) return;
+  require_non_null(results, "results");
+  std::vector<FrameOutcome> outcomes(static_cast<size_t>(num_frames));
+  for (int64_t i = 0; i < num_frames; ++i) check_frame(plan, frames[i], i, outcomes[i]);
+  const bool finished = run_frames(plan, frames, num_frames, outcomes, plane_shifts);
+  int64_t done = 0;
+  for (int64_t f = 0; f < num_frames; ++f) {
+    const FrameOutcome& out = outcomes[f];
+    ptp_align_result r{};
+    r.status = out.status;
+    r.planes_used = out.planes_used;
+    r.shift[0] = out.shift[0];
+    r.shift[1] = out.shift[1];
+    if (out.status == PTP_SUCCESS) {
+      r.confidence = out.confidence;
+      crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &r.crop[0], &r.crop[1]);
+    } else {
+      r.shift[0] = r.shift[1] = kNoShift;
+    }
+    std::snprintf(r.message, sizeof r.message, "%s", out.message.c_str());
+    results[f] = r;
+    if (out.status != PTP_ERROR_CANCELLED) done = f + 1;
+  }
+  if (!finished) fail_cancelled(done, num_frames);
 }
 
 }  // namespace ptychopatch::impl

@@ -4,6 +4,7 @@
 // capi/ptychopatch_align_capi.cpp is a thin shell over these.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -17,6 +18,14 @@ namespace ptychopatch::impl {
 // O(upsample * plane pixels + upsample^2 * plane rows) per plane; 1/1000 of
 // a pixel is already below what float32 spectra resolve.
 constexpr int32_t kMaxUpsampleFactor = 1000;
+
+// sizeof(ptp_align_desc) in 0.3.0, before max_shift, method and reserved0
+// were appended: still accepted as struct_size (the later fields then take
+// their defaults), so programs built against that header keep working.
+constexpr size_t kAlignDescSize030 = offsetof(ptp_align_desc, max_shift);
+
+// ptp_align_desc_init: the defaults, for either struct size.
+void init_align_desc(ptp_align_desc* desc, size_t struct_size);
 
 // Validates desc and makes the plan with the context's backend.
 std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
@@ -35,6 +44,16 @@ void align_set_reference(ptp_align_plan& plan, const void* frame);
 // and PTP_ERROR_CANCELLED).
 void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
                    double* shifts, double* plane_shifts, double* confidence);
+
+// Validates the call's arguments, each frame on its own, aligns the valid
+// ones, and writes results[i] for every frame (ptp_align_execute_frames).
+void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
+                          ptp_align_result* results, double* plane_shifts);
+
+// ptp_align_result::crop of a combined shift (dy, dx) in sensor pixels: the
+// nearest pattern-preserving integer shift, ties to the smaller |dy| + |dx|,
+// then the smaller dy, then dx.
+void crop_shift(const AlignGeometry& g, double dy, double dx, int64_t* crop_y, int64_t* crop_x);
 
 // FFTW's wisdom to and from a file (ptp_fft_wisdom_export / _import;
 // src/align/align_cpu.cpp).

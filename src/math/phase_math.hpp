@@ -150,6 +150,47 @@ PTP_HD void cross_power(float rr, float ri, float mr, float mi, bool phase, floa
   *out_im = above_guard ? b * inv_h : guarded_im;
 }
 
+// Values of ptp_normalization (ptychopatch.h), repeated here so that this
+// header needs nothing but host_device.hpp.
+constexpr int kNormalizationPhase = 0;
+constexpr int kNormalizationNone = 1;
+constexpr int kNormalizationPartial = 2;
+
+// Step 3 for every normalisation: PHASE and NONE as cross_power; PARTIAL
+// (partial whitening) divides X by sqrt(max(|X|, kPhaseGuard)), with |X|
+// computed as in cross_power (s * h, no square of a large value):
+//   |X| > kPhaseGuard:  X * (1 / sqrt(|X|))
+//   otherwise:          X / sqrt(kPhaseGuard)
+// so |result| = sqrt(|X|) above the guard. Every |X| <= 2^120 (see
+// plane_scale_exponent), so nothing overflows.
+PTP_HD void normalized_cross_power(float rr, float ri, float mr, float mi, int normalization,
+                                   float* out_re, float* out_im) {
+  if (normalization != kNormalizationPartial) {
+    cross_power(rr, ri, mr, mi, normalization == kNormalizationPhase, out_re, out_im);
+    return;
+  }
+  const float re = rr * mr + ri * mi;
+  const float im = ri * mr - rr * mi;
+  const float are = fabsf(re);
+  const float aim = fabsf(im);
+  float s = are > aim ? are : aim;
+  s = s > 1.17549435e-38f ? s : 1.17549435e-38f;  // FLT_MIN: 0 stays 0
+  const float inv_s = 1.0f / s;
+  const float a = re * inv_s;
+  const float b = im * inv_s;
+  const float magnitude = s * sqrtf(a * a + b * b);
+  const float scale = 1.0f / sqrtf(magnitude > kPhaseGuard ? magnitude : kPhaseGuard);
+  *out_re = re * scale;
+  *out_im = im * scale;
+}
+
+// Weight of half-spectrum column kx (0 <= kx <= nx / 2) of an nx-column
+// plane in a sum over the full spectrum: the columns 0 and (even nx) nx / 2
+// stand for themselves, every other one also for its mirror image.
+PTP_HD double half_spectrum_weight(int64_t kx, int64_t nx) {
+  return (kx == 0 || 2 * kx == nx) ? 1.0 : 2.0;
+}
+
 // ------------------------------------------------------------------ peak
 
 // Signed shift of peak index `index` (0 <= index < n) along an axis of n:
@@ -265,6 +306,29 @@ PTP_HD double xcorr_confidence(double peak_abs, int64_t count, double ref_sum_sq
   const double v =
       peak_abs / (static_cast<double>(count) * sqrt(ref_sum_squares) * sqrt(mov_sum_squares));
   return !(v > 0.0) ? 0.0 : (v > 1.0 ? 1.0 : v);  // NaN gives 0
+}
+
+// Coherence, the confidence of partial whitening and of the joint peak:
+// |peak| / bound, where peak is as above (the c2r of the summed, normalised
+// cross-power spectra at the peak, or the upsampled CC) and bound is the sum
+// of |X(k)| over the full spectra that were summed (bins after
+// normalisation and the DC rule). By the triangle inequality |peak| <=
+// bound, with equality exactly when every bin adds up in phase at the peak:
+// 1 for identical planes, near 0 when the peak is noise. 0 when bound is 0
+// (no informative plane). Clamped to [0, 1]; NaN gives 0.
+PTP_HD double coherence_confidence(double peak_abs, double bound) {
+  if (!(bound > 0.0)) return 0.0;
+  const double v = peak_abs / bound;
+  return !(v > 0.0) ? 0.0 : (v > 1.0 ? 1.0 : v);  // NaN gives 0
+}
+
+// Whether a (reference, moving) plane pair is searched for a shift along an
+// axis of n samples bounded to |shift| <= limit (limit < 0: unbounded):
+// the wrapped shift of FFT index `index` (wrap_peak_index) is within it.
+PTP_HD bool within_shift_limit(int64_t index, int64_t n, int64_t limit) {
+  if (limit < 0) return true;
+  const int64_t shift = wrap_peak_index(index, n);
+  return shift <= limit && -shift <= limit;
 }
 
 }  // namespace ptychopatch::math

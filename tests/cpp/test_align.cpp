@@ -12,7 +12,9 @@
 #include <cmath>
 #include <complex>
 #include <cstdint>
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -298,9 +300,15 @@ struct Outcome {
   std::vector<double> confidence;
 };
 
+// The per-plane estimator this file's oracle describes (phase correlation,
+// no window, median of the plane shifts); the defaults (partial whitening,
+// Hann, joint peak) are tested in test_align_joint.cpp.
 ptp_align_desc make_desc(int64_t h, int64_t w, ptp_dtype dtype, ptp_cfa cfa = PTP_CFA_NONE) {
   ptp_align_desc d;
   EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  d.normalization = PTP_NORMALIZATION_PHASE;
+  d.window = PTP_WINDOW_NONE;
+  d.combine = PTP_COMBINE_MEDIAN;
   d.height = h;
   d.width = w;
   d.frame_dtype = dtype;
@@ -1168,12 +1176,21 @@ TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "cfa");
   desc_.frame_dtype = PTP_DTYPE_FLOAT64;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "frame_dtype");
-  desc_.normalization = 2;
+  desc_.normalization = 3;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "normalization");
   desc_.window = -1;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "window");
-  desc_.combine = 2;
+  desc_.combine = 3;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "combine");
+  desc_.max_shift = -1;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "max_shift");
+  desc_.reserved0 = 1;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "reserved0");
+  desc_.method = 2;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "method");
+  desc_.method = PTP_ALIGN_METHOD_RAWNIND;
+  desc_.window = PTP_WINDOW_NONE;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "method");
   desc_.snap = 2;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "snap");
   desc_.cfa = PTP_CFA_NONE;
@@ -1471,3 +1488,27 @@ TEST(AlignWrapper, PlanResultsAndProgress) {
 }
 
 }  // namespace
+
+// Programs built against 0.3.0's header pass its shorter struct size: init
+// fills only those bytes, and plans made from it use the later fields'
+// defaults (no bound, the correlation method).
+TEST(AlignDescriptor, TheSmallerStructOf030IsStillAccepted) {
+  constexpr size_t kOldSize = offsetof(ptp_align_desc, max_shift);
+  static_assert(kOldSize == 208, "0.3.0's ptp_align_desc was 208 bytes");
+  ptp_align_desc d;
+  std::memset(&d, 0xab, sizeof d);
+  ASSERT_EQ(ptp_align_desc_init(&d, kOldSize), PTP_SUCCESS) << ptp_last_error_message();
+  EXPECT_EQ(d.struct_size, kOldSize);
+  EXPECT_EQ(d.normalization, PTP_NORMALIZATION_PARTIAL);
+  unsigned char tail[sizeof d - kOldSize];
+  std::memcpy(tail, reinterpret_cast<const unsigned char*>(&d) + kOldSize, sizeof tail);
+  for (unsigned char byte : tail) EXPECT_EQ(byte, 0xab) << "init wrote past the old struct";
+  d.height = 16;
+  d.width = 16;
+  ptp_align_plan* plan = nullptr;
+  ASSERT_EQ(ptp_align_plan_create(nullptr, &d, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  ptychopatch::Context ctx(PTP_BACKEND_CPU);
+  ASSERT_EQ(ptp_align_plan_create(ctx.get(), &d, &plan), PTP_SUCCESS) << ptp_last_error_message();
+  ptp_align_plan_destroy(plan);
+  EXPECT_EQ(ptp_align_desc_init(&d, kOldSize + 8), PTP_ERROR_INVALID_ARGUMENT);
+}

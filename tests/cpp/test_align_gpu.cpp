@@ -150,6 +150,9 @@ struct Options {
   bool hann = false;
   bool snap = false;
   bool median = true;
+  bool partial = false;  // PTP_NORMALIZATION_PARTIAL (overrides phase)
+  bool joint = false;    // PTP_COMBINE_JOINT (overrides median)
+  int64_t max_shift = 0;
 };
 
 ptp_align_desc make_desc(const Options& o) {
@@ -163,10 +166,13 @@ ptp_align_desc make_desc(const Options& o) {
   if (o.layout.cfa == PTP_CFA_BAYER) std::copy(kRggb, kRggb + 4, desc.pattern);
   if (o.layout.cfa == PTP_CFA_XTRANS) std::copy(kXTransPattern, kXTransPattern + 36, desc.pattern);
   desc.upsample_factor = o.upsample;
-  desc.normalization = o.phase ? PTP_NORMALIZATION_PHASE : PTP_NORMALIZATION_NONE;
+  desc.normalization = o.partial ? PTP_NORMALIZATION_PARTIAL
+                       : o.phase ? PTP_NORMALIZATION_PHASE
+                                 : PTP_NORMALIZATION_NONE;
   desc.window = o.hann ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
-  desc.combine = o.median ? PTP_COMBINE_MEDIAN : PTP_COMBINE_MEAN;
+  desc.combine = o.joint ? PTP_COMBINE_JOINT : o.median ? PTP_COMBINE_MEDIAN : PTP_COMBINE_MEAN;
   desc.snap = o.snap ? 1 : 0;
+  desc.max_shift = o.max_shift;
   return desc;
 }
 
@@ -307,7 +313,11 @@ std::string describe(const Options& o) {
                                                      : "none";
   return std::string(cfa) + " " + std::to_string(o.height) + "x" + std::to_string(o.width) + " " +
          (o.dtype == PTP_DTYPE_UINT16 ? "uint16" : "float32") + " up" + std::to_string(o.upsample) +
-         (o.phase ? " phase" : " xcorr") + (o.hann ? " hann" : "");
+         (o.partial ? " partial"
+          : o.phase ? " phase"
+                    : " xcorr") +
+         (o.hann ? " hann" : "") + (o.joint ? " joint" : "") +
+         (o.max_shift > 0 ? " max_shift " + std::to_string(o.max_shift) : "");
 }
 
 // ------------------------------------------------------------------ tests
@@ -356,6 +366,88 @@ INSTANTIATE_TEST_SUITE_P(
                                          Case{kPlanar, 48, 70}),
                        ::testing::Values(PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32),
                        ::testing::Values(1, 10), ::testing::Bool()));
+
+// The default estimator (partial whitening, Hann window, joint peak of the
+// summed plane spectra) and its parts on their own: the GPU's joint sum,
+// coherence bounds and one-plane-per-frame inverse against the CPU's.
+class GpuAlignJointMatchesCpu : public ::testing::TestWithParam<std::tuple<Case, int32_t>> {};
+
+TEST_P(GpuAlignJointMatchesCpu, ShiftsAndConfidence) {
+  REQUIRE_GPU();
+  const auto& [c, upsample] = GetParam();
+  Options o;
+  o.layout = c.layout;
+  o.height = c.height;
+  o.width = c.width;
+  o.upsample = upsample;
+  o.partial = true;
+  o.joint = true;
+  o.hann = true;
+  compare_with_cpu(o, describe(o));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, GpuAlignJointMatchesCpu,
+    ::testing::Combine(::testing::Values(Case{kBayer, 128, 160}, Case{kBayer, 97, 131},
+                                         Case{kXTrans, 192, 216}, Case{kNone, 45, 77},
+                                         Case{kPlanar, 48, 70}),
+                       ::testing::Values(1, 10)));
+
+// Partial whitening per plane (its coherence bounds per plane), and the
+// joint peak without a window (the DC rule before the sum).
+TEST(GpuAlign, PartialPerPlaneAndJointWithoutWindow) {
+  REQUIRE_GPU();
+  for (bool joint : {false, true})
+    for (int32_t upsample : {1, 10}) {
+      Options o;
+      o.height = 97;
+      o.width = 131;
+      o.partial = true;
+      o.joint = joint;
+      o.upsample = upsample;
+      compare_with_cpu(o, describe(o));
+    }
+}
+
+TEST(GpuAlign, JointWithPhaseAndPlainCorrelation) {
+  REQUIRE_GPU();
+  for (bool phase : {true, false}) {
+    Options o;
+    o.height = 96;
+    o.width = 112;
+    o.phase = phase;
+    o.joint = true;
+    o.upsample = 4;
+    compare_with_cpu(o, describe(o));
+  }
+}
+
+// A bounded peak search finds the same peak on both backends, and on each
+// it is the bounded one: a shift beyond the bound is never returned.
+TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
+  REQUIRE_GPU();
+  for (const Layout& layout : {kBayer, kNone})
+    for (bool joint : {false, true})
+      for (int64_t bound : {2, 4, 9}) {
+        Options o;
+        o.layout = layout;
+        o.height = 80;
+        o.width = 96;
+        o.joint = joint;
+        o.partial = joint;
+        o.max_shift = bound;
+        const Scene s = make_scene(o);
+        ptychopatch::Context cpu(PTP_BACKEND_CPU);
+        ptychopatch::Context gpu = gpu_context();
+        const Results want = align(cpu, o, s.reference, s.moving);
+        const Results got = align(gpu, o, s.reference, s.moving);
+        expect_same(got, want, o, describe(o));
+        for (double v : got.shifts) {
+          if (std::isnan(v)) continue;
+          EXPECT_LE(std::fabs(v), static_cast<double>(bound)) << describe(o);
+        }
+      }
+}
 
 TEST(GpuAlign, HannWindowAndFinerUpsampling) {
   REQUIRE_GPU();
@@ -482,26 +574,29 @@ TEST(GpuAlign, BudgetTooSmallForOneFrameIsAClearStatus) {
 TEST(GpuAlign, ConstantFramesHaveNoShiftAndZeroConfidence) {
   REQUIRE_GPU();
   for (int32_t upsample : {1, 10})
-    for (ptp_dtype dtype : {PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32}) {
-      Options o;
-      o.upsample = upsample;
-      o.dtype = dtype;
-      const Frame flat = constant_frame(o.layout, o.height, o.width, 1000.0);
-      const Frame textured = make_frame(o.layout, o.height, o.width, 1.0, -2.0);
-      ptychopatch::Context cpu(PTP_BACKEND_CPU);
-      ptychopatch::Context gpu = gpu_context();
-      // Constant moving frames against a textured reference, and the reverse.
-      for (const auto& [ref, mov] : {std::pair<const Frame*, const Frame*>{&textured, &flat},
-                                     {&flat, &textured},
-                                     {&flat, &flat}}) {
-        const Results got = align(gpu, o, *ref, {*mov, *mov});
-        const Results want = align(cpu, o, *ref, {*mov, *mov});
-        expect_same(got, want, o, describe(o) + " constant");
-        for (double v : got.plane_shifts) EXPECT_TRUE(std::isnan(v));
-        for (double v : got.shifts) EXPECT_TRUE(std::isnan(v));
-        for (double c : got.confidence) EXPECT_EQ(c, 0.0);
+    for (ptp_dtype dtype : {PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32})
+      for (bool joint : {false, true}) {
+        Options o;
+        o.upsample = upsample;
+        o.dtype = dtype;
+        o.joint = joint;
+        o.partial = joint;
+        const Frame flat = constant_frame(o.layout, o.height, o.width, 1000.0);
+        const Frame textured = make_frame(o.layout, o.height, o.width, 1.0, -2.0);
+        ptychopatch::Context cpu(PTP_BACKEND_CPU);
+        ptychopatch::Context gpu = gpu_context();
+        // Constant moving frames against a textured reference, and the reverse.
+        for (const auto& [ref, mov] : {std::pair<const Frame*, const Frame*>{&textured, &flat},
+                                       {&flat, &textured},
+                                       {&flat, &flat}}) {
+          const Results got = align(gpu, o, *ref, {*mov, *mov});
+          const Results want = align(cpu, o, *ref, {*mov, *mov});
+          expect_same(got, want, o, describe(o) + " constant");
+          for (double v : got.plane_shifts) EXPECT_TRUE(std::isnan(v));
+          for (double v : got.shifts) EXPECT_TRUE(std::isnan(v));
+          for (double c : got.confidence) EXPECT_EQ(c, 0.0);
+        }
       }
-    }
 }
 
 TEST(GpuAlign, ExactCircularShiftIsAPerfectPeak) {

@@ -21,7 +21,9 @@ PTP_ERROR_INVALID_ARGUMENT = 1
 PTP_ERROR_OUT_OF_MEMORY = 6
 PTP_ERROR_BACKEND_UNAVAILABLE = 7
 PTP_ERROR_UNSUPPORTED = 8
+PTP_ERROR_INVALID_SIZE = 2
 PTP_ERROR_CANCELLED = 10
+PTP_ERROR_NO_INFORMATION = 11
 
 PTP_BACKEND_AUTO = 0
 PTP_BACKEND_CPU = 1
@@ -50,6 +52,7 @@ PTP_CFA_XTRANS = 2
 
 PTP_NORMALIZATION_PHASE = 0
 PTP_NORMALIZATION_NONE = 1
+PTP_NORMALIZATION_PARTIAL = 2
 
 PTP_WINDOW_NONE = 0
 PTP_WINDOW_HANN = 1
@@ -60,6 +63,10 @@ PTP_FFT_PLANNING_WISDOM = 2
 
 PTP_COMBINE_MEDIAN = 0
 PTP_COMBINE_MEAN = 1
+PTP_COMBINE_JOINT = 2
+
+PTP_ALIGN_METHOD_CORRELATION = 0
+PTP_ALIGN_METHOD_RAWNIND = 1
 
 _ENV_VAR = "PTYCHOPATCH_LIBRARY"
 
@@ -161,6 +168,22 @@ class AlignDesc(ctypes.Structure):
         ("combine", ctypes.c_int32),
         ("snap", ctypes.c_int32),
         ("fft_planning", ctypes.c_int32),
+        ("max_shift", ctypes.c_int64),
+        ("method", ctypes.c_int32),
+        ("reserved0", ctypes.c_int32),
+    ]
+
+
+class AlignResult(ctypes.Structure):
+    """Mirror of ``struct ptp_align_result``."""
+
+    _fields_ = [
+        ("shift", ctypes.c_double * 2),
+        ("crop", ctypes.c_int64 * 2),
+        ("confidence", ctypes.c_double),
+        ("status", ctypes.c_int32),
+        ("planes_used", ctypes.c_int32),
+        ("message", ctypes.c_char * 240),
     ]
 
 
@@ -310,6 +333,12 @@ align_execute = _optional_status_function(
     "ptp_align_execute",
     _handle, _P(ctypes.c_void_p), ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
     ctypes.c_void_p,
+)
+
+align_execute_frames = _optional_status_function(
+    "ptp_align_execute_frames",
+    _handle, _P(ctypes.c_void_p), ctypes.c_int64, _P(AlignResult), ctypes.c_void_p,
+    feature="per-frame alignment results (0.4.0)",
 )
 
 # Neighbour grouping (SPEC section 2), added in 0.3.0: optional like the

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 import warnings
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -38,12 +38,16 @@ BAYER_PATTERNS = {
 
 _NORMALIZATIONS = {
     "phase": _native.PTP_NORMALIZATION_PHASE,
+    "partial": _native.PTP_NORMALIZATION_PARTIAL,
     "none": _native.PTP_NORMALIZATION_NONE,
     None: _native.PTP_NORMALIZATION_NONE,  # scikit-image spells it None
 }
 _WINDOWS = {None: _native.PTP_WINDOW_NONE, "none": _native.PTP_WINDOW_NONE,
             "hann": _native.PTP_WINDOW_HANN}
-_COMBINES = {"median": _native.PTP_COMBINE_MEDIAN, "mean": _native.PTP_COMBINE_MEAN}
+_COMBINES = {"joint": _native.PTP_COMBINE_JOINT, "median": _native.PTP_COMBINE_MEDIAN,
+             "mean": _native.PTP_COMBINE_MEAN}
+_METHODS = {"correlation": _native.PTP_ALIGN_METHOD_CORRELATION,
+            "rawnind": _native.PTP_ALIGN_METHOD_RAWNIND}
 _PLANNING = {"measure": _native.PTP_FFT_PLANNING_MEASURE,
              "estimate": _native.PTP_FFT_PLANNING_ESTIMATE,
              "wisdom": _native.PTP_FFT_PLANNING_WISDOM}
@@ -54,46 +58,61 @@ _MEASURE_FROM_FRAMES = 8
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
-class Registration(NamedTuple):
-    """Result of `phase_cross_correlation`.
-
-    Attributes
-    ----------
-    shift : numpy.ndarray
-        float64 (dy, dx): the shift that registers `moving` onto
-        `reference` (scikit-image's convention).
-    confidence : float
-        The normalised correlation peak, in [0, 1]; 0 for a constant image.
-    """
-
-    shift: np.ndarray
-    confidence: float
-
-
 class SceneAlignment(NamedTuple):
     """Result of `align_scene` for M moving frames and P planes per frame.
 
     Attributes
     ----------
     shifts : numpy.ndarray
-        (M, 2) float64: the combined (dy, dx) of each frame in sensor
-        pixels, the shift that registers the frame onto the GT frame. Only
-        planes that carry information vote; NaN for a frame none of whose
-        planes does (all constant in the GT or the frame: flat, clipped).
+        (M, 2) float64: each frame's (dy, dx) in sensor pixels, the shift
+        that registers the frame onto the GT frame (where its content
+        moved), to 1/`upsample_factor` of a plane pixel. Only planes that
+        carry information vote. NaN for a frame without a result (see
+        `status`).
+    crops : numpy.ndarray
+        (M, 2) int64: the integer (dy, dx) nearest to `shifts` that keeps
+        the colour filter pattern: multiples of 2 for Bayer; multiples of
+        6, or (3, 3) plus multiples of 6 where the layout repeats so, for
+        X-Trans; any integer without a CFA. The crop to apply to a RAW
+        frame. 0 for a frame without a result.
+    confidence : numpy.ndarray
+        (M,) float64 in [0, 1]: how much of the correlation adds up at the
+        peak (docs/performance.md gives the threshold that separates right
+        from wrong answers on its benchmark); 0 without a result.
+    status : numpy.ndarray
+        (M,) int32: 0 for a frame with a result, else the library's status
+        code of why not (`status_names` names them).
+    messages : tuple of str
+        Per frame: empty, or why the frame has no result (a NaN, a shape
+        unlike the GT frame's, no plane with information, ...).
     plane_shifts : numpy.ndarray
         (M, P, 2) float64: each plane's (dy, dx) in sensor pixels (plane
         pixels times the pattern period); NaN for a plane without
-        information. Plane ``r * period + c`` is ``frame[r::period,
+        information, and for every plane with ``combine="joint"``, which
+        has no plane shifts. Plane ``r * period + c`` is ``frame[r::period,
         c::period]`` (Bayer, X-Trans), channel ``c`` (planar frames), or the
         whole frame (P = 1).
-    confidence : numpy.ndarray
-        (M,) float64: mean over the informative planes of the normalised
-        correlation peak, in [0, 1]; 0 when no plane carries information.
+    planes_used : numpy.ndarray
+        (M,) int32: the planes that carried information and voted.
     """
 
     shifts: np.ndarray
-    plane_shifts: np.ndarray
+    crops: np.ndarray
     confidence: np.ndarray
+    status: np.ndarray
+    messages: Tuple[str, ...]
+    plane_shifts: np.ndarray
+    planes_used: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """(M,) bool: which frames have a result."""
+        return self.status == 0
+
+    @property
+    def status_names(self) -> Tuple[str, ...]:
+        """The status of each frame by name, e.g. ``"PTP_SUCCESS"``."""
+        return tuple(_native.status_name(int(code)) for code in self.status)
 
 
 def _option(table: dict, value: Any, name: str) -> int:
@@ -161,9 +180,19 @@ def _is_uint16(arr: np.ndarray) -> bool:
     return arr.dtype.kind == "u" and arr.dtype.itemsize == 2  # either byte order
 
 
-def _frame_list(frames: Any, frame_ndim: int) -> List[np.ndarray]:
+def _frame_list(frames: Any, frame_ndim: int) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
+    """The frames as arrays, and the problems of those that are not real
+    arrays (index -> message): one unusable frame must not lose a scene."""
     if isinstance(frames, (list, tuple)):
-        return [_real_array(f, f"frames[{i}]") for i, f in enumerate(frames)]
+        arrays: List[Optional[np.ndarray]] = []
+        problems: Dict[int, str] = {}
+        for i, f in enumerate(frames):
+            try:
+                arrays.append(_real_array(f, f"frames[{i}]"))
+            except (TypeError, ValueError) as exc:
+                arrays.append(None)
+                problems[i] = str(exc)
+        return arrays, problems
     arr = _real_array(frames, "frames")
     if arr.ndim != frame_ndim + 1:
         expected = "(M, H, W)" if frame_ndim == 2 else "(M, C, H, W)"
@@ -172,7 +201,7 @@ def _frame_list(frames: Any, frame_ndim: int) -> List[np.ndarray]:
             f"got an array of shape {arr.shape} for gt frames of {frame_ndim} dimensions "
             "(wrap a single frame in a list)"
         )
-    return list(arr)
+    return list(arr), {}
 
 
 def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
@@ -213,7 +242,7 @@ class _Progress:
 
 def _run(
     gt: np.ndarray,
-    frames: Sequence[np.ndarray],
+    frames: Sequence[Optional[np.ndarray]],
     *,
     cfa: CfaLike,
     upsample_factor: Any,
@@ -225,8 +254,14 @@ def _run(
     num_threads: int,
     progress: Optional[ProgressCallback],
     planning: str = "auto",
+    max_shift: Optional[int] = None,
+    method: str = "correlation",
+    problems: Optional[Dict[int, str]] = None,
+    warn: bool = True,
 ) -> SceneAlignment:
-    """One plan: set `gt` as the reference once, align all `frames` in one call."""
+    """One plan: set `gt` as the reference once, align all `frames` in one
+    call. Frames that are None or listed in `problems` get a per-frame
+    status instead of a result."""
     if planning == "auto":
         planning = "measure" if len(frames) >= _MEASURE_FROM_FRAMES else "wisdom"
     planning_code = _option(_PLANNING, planning, "planning")
@@ -234,6 +269,10 @@ def _run(
     normalization_code = _option(_NORMALIZATIONS, normalization, "normalization")
     window_code = _option(_WINDOWS, window, "window")
     combine_code = _option(_COMBINES, combine, "combine")
+    method_code = _option(_METHODS, method, "method")
+    bound = 0 if max_shift is None else _context.as_int(max_shift, "max_shift", 0, 2**62)
+    if max_shift is not None and bound == 0:
+        raise ValueError("max_shift must be >= 1 sensor pixel, or None for no bound")
     upsample = _upsample(upsample_factor)
     _context.backend_code(backend)
     if progress is not None and not callable(progress):
@@ -252,23 +291,30 @@ def _run(
             )
     elif gt.ndim != 2:
         raise ValueError(f"gt must be a 2-D mosaic (H, W) with a CFA, got shape {gt.shape}")
+    # Per-frame problems found here (the library sees only addresses, so
+    # the shapes are checked here): status and message, no result.
+    issues: Dict[int, Tuple[int, str]] = {
+        i: (_native.PTP_ERROR_INVALID_ARGUMENT, message)
+        for i, message in (problems or {}).items()}
     for i, frame in enumerate(frames):
-        if frame.shape != gt.shape:
-            # The library sees only addresses, so the sizes are checked here.
-            raise ValueError(
-                f"frames[{i}] has shape {frame.shape}, the GT frame {gt.shape}; all frames of "
-                "a scene must have the GT frame's shape"
-            )
+        if i in issues or frame is None:
+            issues.setdefault(i, (_native.PTP_ERROR_INVALID_ARGUMENT, f"frames[{i}] is missing"))
+        elif frame.shape != gt.shape:
+            issues[i] = (_native.PTP_ERROR_INVALID_SIZE,
+                         f"frames[{i}] has shape {frame.shape}, the GT frame {gt.shape}; all "
+                         "frames of a scene must have the GT frame's shape")
 
     # uint16 frames go to the library as they are; anything else (float64,
     # other integers, bool, a uint16 scene mixed with floats) as float32.
-    use_uint16 = _is_uint16(gt) and all(_is_uint16(f) for f in frames)
+    usable = [f for i, f in enumerate(frames) if i not in issues]
+    use_uint16 = _is_uint16(gt) and all(_is_uint16(f) for f in usable)
     dtype = np.uint16 if use_uint16 else np.float32
-    # Values beyond float32 become inf here; the library then rejects them
-    # with a message naming the frame and the pixel.
+    # Values beyond float32 become inf here; the library then reports them
+    # per frame, naming the pixel.
     with np.errstate(over="ignore", invalid="ignore"):
         gt_arr = np.ascontiguousarray(gt, dtype=dtype)
-        frame_arrs = [np.ascontiguousarray(f, dtype=dtype) for f in frames]
+        frame_arrs = [None if i in issues else np.ascontiguousarray(f, dtype=dtype)
+                      for i, f in enumerate(frames)]
 
     desc = _native.new_align_desc()
     desc.height, desc.width = gt_arr.shape[-2], gt_arr.shape[-1]
@@ -284,6 +330,8 @@ def _run(
     desc.combine = combine_code
     desc.snap = 1 if snap else 0
     desc.fft_planning = planning_code
+    desc.max_shift = bound
+    desc.method = method_code
 
     ctx = _context.context(backend, num_threads)
     num = len(frame_arrs)
@@ -297,34 +345,79 @@ def _run(
         if watcher is not None:
             _native.align_set_progress(plan, watcher.function, None)
         _native.align_set_reference(plan, gt_arr.ctypes.data)
-        # NaN marks frames a cancelled call did not finish.
-        shifts = np.full((num, 2), np.nan)
+        results = (_native.AlignResult * max(num, 1))()
+        for r in results:  # frames a cancelled call did not reach
+            r.shift[0] = r.shift[1] = np.nan
+            r.status = _native.PTP_ERROR_CANCELLED
         plane_shifts = np.full((num, planes.value, 2), np.nan)
-        confidence = np.full((num,), np.nan)
+        cancelled: Optional[PtychoPatchError] = None
         if num:
-            addresses = (ctypes.c_void_p * num)(*[a.ctypes.data for a in frame_arrs])
+            addresses = (ctypes.c_void_p * num)(
+                *[None if a is None else a.ctypes.data for a in frame_arrs])
             try:
-                _native.align_execute(plan, addresses, num, shifts.ctypes.data,
-                                      plane_shifts.ctypes.data, confidence.ctypes.data)
+                _native.align_execute_frames(plan, addresses, num, results,
+                                             plane_shifts.ctypes.data)
             except PtychoPatchError as err:
-                if err.status == _native.PTP_ERROR_CANCELLED:
-                    partial = SceneAlignment(shifts, plane_shifts, confidence)
-                    err.partial = partial
-                    if watcher is not None and watcher.error is not None:
-                        # The callback's own exception, with the frames
-                        # finished before it as .partial.
-                        try:
-                            watcher.error.partial = partial
-                        except AttributeError:
-                            pass
-                        raise watcher.error from None
-                raise
+                if err.status != _native.PTP_ERROR_CANCELLED:
+                    raise
+                cancelled = err
+        outcome = _collect(results, num, plane_shifts, issues)
+        if cancelled is not None:
+            cancelled.partial = outcome
+            if watcher is not None and watcher.error is not None:
+                # The callback's own exception, with the frames finished
+                # before it as .partial.
+                try:
+                    watcher.error.partial = outcome
+                except AttributeError:
+                    pass
+                raise watcher.error from None
+            raise cancelled
         if watcher is not None and watcher.error is not None:
             raise watcher.error
     finally:
         _native.align_plan_destroy(plan)
     del gt_arr, frame_arrs
-    return SceneAlignment(shifts, plane_shifts, confidence)
+    if warn:
+        _warn_about_failed_frames(outcome)
+    return outcome
+
+
+def _collect(results, num: int, plane_shifts: np.ndarray,
+             issues: Dict[int, Tuple[int, str]]) -> SceneAlignment:
+    """The C results as arrays, with the problems found in Python."""
+    shifts = np.full((num, 2), np.nan)
+    crops = np.zeros((num, 2), np.int64)
+    confidence = np.zeros(num)
+    status = np.zeros(num, np.int32)
+    used = np.zeros(num, np.int32)
+    messages = []
+    for i in range(num):
+        r = results[i]
+        if i in issues:
+            status[i], message = issues[i]
+        else:
+            status[i] = r.status
+            message = r.message.decode("utf-8", "replace")
+            if r.status == 0:
+                shifts[i] = (r.shift[0], r.shift[1])
+                crops[i] = (r.crop[0], r.crop[1])
+                confidence[i] = r.confidence
+                used[i] = r.planes_used
+            elif r.status == _native.PTP_ERROR_CANCELLED and not message:
+                message = f"frames[{i}] was not aligned: the call was cancelled"
+        messages.append(message)
+    return SceneAlignment(shifts, crops, confidence, status, tuple(messages), plane_shifts, used)
+
+
+def _warn_about_failed_frames(outcome: SceneAlignment) -> None:
+    failed = [m for m, code in zip(outcome.messages, outcome.status) if code != 0]
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        warnings.warn(
+            f"{len(failed)} of {len(outcome.status)} frames have no result (NaN shift, "
+            f"status in .status, reasons in .messages): {failed[0]}{more}",
+            RuntimeWarning, stacklevel=3)
 
 
 def align_scene(
@@ -332,24 +425,43 @@ def align_scene(
     frames: Union[ArrayLike, Sequence[ArrayLike]],
     cfa: CfaLike = None,
     upsample_factor: int = 1,
-    combine: str = "median",
+    combine: str = "joint",
     snap: bool = False,
-    normalization: Optional[str] = "phase",
-    window: Optional[str] = None,
+    normalization: Optional[str] = "partial",
+    window: Optional[str] = "hann",
     backend: str = "auto",
     progress: Optional[ProgressCallback] = None,
     *,
     num_threads: int = 0,
     planning: str = "auto",
+    max_shift: Optional[int] = None,
+    method: str = "correlation",
 ) -> SceneAlignment:
-    """Register every frame of a scene to its GT frame by phase correlation.
+    """Register every frame of a scene to its GT frame by FFT correlation.
 
     Each frame is split into the planes of its colour-filter layout; each
-    plane is registered to the same plane of `gt` (mean subtracted, optional
-    Hann window, cross-power spectrum, normalised or not, integer peak,
-    optional upsampled-DFT refinement to 1/`upsample_factor` of a plane
-    pixel); plane shifts are scaled to sensor pixels and combined. One
-    library plan serves the whole call: the GT planes are transformed once.
+    plane is correlated with the same plane of `gt` (mean subtracted, Hann
+    window, cross-power spectrum, partially whitened). By default the
+    cross-power spectra of a frame's informative planes are summed and one
+    peak is found (refined to 1/`upsample_factor` of a plane pixel by an
+    upsampled DFT): one shift of the whole mosaic, never an average of
+    disagreeing planes. One library plan serves the whole call: the GT
+    planes are transformed once.
+
+    A frame that cannot be aligned (NaN, a shape unlike `gt`'s, not an
+    array, no plane with information) gets NaN shifts and its reason in
+    ``status`` / ``messages`` while the other frames get their results; a
+    RuntimeWarning says how many frames failed.
+
+    Examples
+    --------
+    >>> import numpy as np, ptychopatch
+    >>> rng = np.random.default_rng(0)
+    >>> gt = (rng.random((128, 128)) * 4000).astype(np.uint16)
+    >>> moved = np.roll(gt, (4, -6), axis=(0, 1))
+    >>> result = ptychopatch.align_scene(gt, [moved], cfa="RGGB")
+    >>> result.crops[0].tolist(), bool(result.ok[0])
+    ([-4, 6], True)
 
     Parameters
     ----------
@@ -369,19 +481,24 @@ def align_scene(
         ``frame[r::2, c::2]``, X-Trans 36 planes ``frame[r::6, c::6]``.
     upsample_factor : int
         1 to 1000. 1 gives whole plane pixels (multiples of the period in
-        sensor pixels); k refines each plane's shift to 1/k plane pixel.
-    combine : {"median", "mean"}
-        How the plane shifts of a frame are combined, per axis.
+        sensor pixels); k refines the shift to 1/k plane pixel.
+    combine : {"joint", "median", "mean"}
+        ``"joint"`` (default): one peak of the summed cross-power spectra of
+        the frame's planes. ``"median"`` / ``"mean"``: each plane's own
+        shift, combined per axis (these can break the mosaic: use
+        ``crops``).
     snap : bool
-        Floor the combined shift to a multiple of 2 (Bayer) or 3 (X-Trans),
-        the output form of the RawNIND alignment tool (plane shifts are left
-        as they are). Needs a CFA: with ``cfa=None`` the library refuses it.
-    normalization : {"phase", "none", None}
-        ``"phase"``: phase correlation (the cross-power spectrum divided by
-        its magnitude); ``"none"`` or ``None``: plain cross-correlation.
-    window : {None, "hann"}
-        ``"hann"`` multiplies every mean-subtracted plane by a separable
-        periodic Hann window before the transform.
+        Floor ``shifts`` to a multiple of 2 (Bayer) or 3 (X-Trans), the
+        output form of the RawNIND alignment tool (``crops`` are computed
+        without it). Needs a CFA: with ``cfa=None`` the library refuses it.
+    normalization : {"partial", "phase", "none", None}
+        ``"partial"`` (default): the cross-power spectrum divided by the
+        square root of its magnitude (partial whitening); ``"phase"``:
+        phase correlation (divided by its magnitude); ``"none"`` or
+        ``None``: plain cross-correlation.
+    window : {"hann", None}
+        ``"hann"`` (default) multiplies every mean-subtracted plane by a
+        separable periodic Hann window before the transform.
     backend : {"auto", "cpu", "gpu"}
         ``"auto"`` uses the GPU when one is usable, else the CPU.
     progress : callable, optional
@@ -399,14 +516,25 @@ def align_scene(
         ``"estimate"`` plans in milliseconds; ``"wisdom"`` measured plans
         where known (`import_fft_wisdom`), else estimated. ``"auto"``
         measures when the scene has 8 frames or more, else ``"wisdom"``.
+    max_shift : int, keyword-only
+        Search only shifts with ``|dy|, |dx| <= max_shift`` sensor pixels
+        (None: no bound), so that a periodic scene cannot lock onto an
+        alias far away.
+    method : {"correlation", "rawnind"}, keyword-only
+        ``"rawnind"`` reproduces RawNIND's ``fft_phase_correlate_cfa``
+        (plain zero-padded linear correlation per plane, median, truncation
+        and snap), for comparing with datasets aligned by it; then leave
+        `normalization`, `window`, `combine`, `snap`, `upsample_factor`
+        and `max_shift` at their defaults (the method fixes them) and pass
+        a CFA. It runs on the CPU.
 
     Returns
     -------
     SceneAlignment
-        ``shifts`` (M, 2), ``plane_shifts`` (M, P, 2) and ``confidence``
-        (M,), all float64; shifts are (dy, dx) in sensor pixels with
-        scikit-image's sign: if a frame is `gt` translated by (+ty, +tx),
-        its shift is (-ty, -tx).
+        ``shifts`` (M, 2) float64 and ``crops`` (M, 2) int64, (dy, dx) in
+        sensor pixels with scikit-image's sign: if a frame is `gt`
+        translated by (+ty, +tx), its shift is (-ty, -tx); ``confidence``,
+        ``status``, ``messages``, ``plane_shifts``, ``planes_used``.
 
     Notes
     -----
@@ -419,116 +547,26 @@ def align_scene(
     Raises
     ------
     ValueError
-        Frames not shaped like `gt`, wrong numbers of dimensions, unknown
-        Bayer names or option names, cfa arrays that are not 2x2 or 6x6.
+        A `gt` of the wrong number of dimensions or channel-last, frames
+        given as one array of the wrong rank, unknown Bayer names or option
+        names, cfa arrays that are not 2x2 or 6x6.
     TypeError
-        Complex or non-numeric frames, non-integer cfa codes or sizes.
+        A complex or non-numeric `gt`, non-integer cfa codes or sizes.
     PtychoPatchError
         The library rejected the call: frames smaller than the pattern,
         invalid colour codes, `upsample_factor` outside [1, 1000], `snap`
-        without a CFA, NaN or infinite
-        values in float frames, GPU requested but unavailable; or the
-        progress callback cancelled (``status_name ==
+        without a CFA, a non-finite `gt`, GPU requested but unavailable; or
+        the progress callback cancelled (``status_name ==
         "PTP_ERROR_CANCELLED"``; the exception's ``partial`` attribute is a
         SceneAlignment holding the finished frames' results and NaN for
         the others).
     """
     gt_arr = _real_array(gt, "gt")
-    frame_arrs = _frame_list(frames, gt_arr.ndim)
+    frame_arrs, problems = _frame_list(frames, gt_arr.ndim)
     return _run(gt_arr, frame_arrs, cfa=cfa, upsample_factor=upsample_factor, combine=combine,
                 snap=snap, normalization=normalization, window=window, backend=backend,
-                num_threads=num_threads, progress=progress, planning=planning)
-
-
-def phase_cross_correlation(
-    reference: ArrayLike,
-    moving: ArrayLike,
-    upsample_factor: int = 1,
-    normalization: Optional[str] = "phase",
-    *,
-    backend: str = "auto",
-    num_threads: int = 0,
-    planning: str = "wisdom",
-) -> Registration:
-    """Shift between two images, as scikit-image's ``phase_cross_correlation``.
-
-    The result's ``shift`` is what ``skimage.registration.
-    phase_cross_correlation(reference, moving, upsample_factor=...,
-    normalization=...)[0]`` gives for 2-D real images: the (dy, dx) that
-    registers `moving` onto `reference`, in (-n/2, n/2] per axis for whole
-    pixels, refined to 1/`upsample_factor` pixel by an upsampled DFT.
-
-    Differences from scikit-image:
-
-    * It returns ``Registration(shift, confidence)``, not ``(shift, error,
-      phasediff)``: ``confidence`` is the normalised correlation peak in
-      [0, 1] (0 for a constant image), neither scikit-image's error nor
-      its phase difference. ``shift, _, _ = ...`` therefore fails; use
-      ``shift, confidence = ...`` or ``.shift``.
-    * 2-D single-channel images only; no ``space="fourier"``, masks or
-      ``disambiguate``; `upsample_factor` must be an integer.
-    * Each image's mean is subtracted first, which moves no peak.
-    * uint16 images are used as they are; any other real dtype is computed
-      in float32 (float64 data is rounded to float32); complex images are
-      a TypeError; NaN or infinite values raise PtychoPatchError
-      (``PTP_ERROR_NON_FINITE``).
-
-    Parameters
-    ----------
-    reference, moving : array
-        Real 2-D images of the same shape.
-    upsample_factor : int
-        1 to 1000; 1 gives whole-pixel shifts.
-    normalization : {"phase", "none", None}
-        ``"phase"`` (default): phase correlation; ``None`` / ``"none"``:
-        plain cross-correlation.
-    backend : {"auto", "cpu", "gpu"}, keyword-only
-        ``"auto"`` uses the GPU when one is usable, else the CPU.
-    num_threads : int, keyword-only
-        CPU worker threads; 0 means all cores.
-    planning : {"wisdom", "estimate", "measure"}, keyword-only
-        FFT planning (see `align_scene`); the default never spends time
-        measuring, so a one-off call on a new shape costs what its
-        transforms cost.
-
-    Returns
-    -------
-    Registration
-        ``shift`` (float64 array (2,), (dy, dx)) and ``confidence``
-        (float).
-
-    Raises
-    ------
-    ValueError
-        Images that are not 2-D or differ in shape; unknown option names.
-    TypeError
-        Complex or non-numeric images.
-    PtychoPatchError
-        The library rejected the call (non-finite values, upsample_factor
-        < 1, GPU requested but unavailable).
-    """
-    ref = _real_array(reference, "reference")
-    mov = _real_array(moving, "moving")
-    if ref.ndim != 2 or mov.ndim != 2:
-        raise ValueError(
-            f"reference and moving must be 2-D images, got shapes {ref.shape} and {mov.shape}"
-        )
-    if ref.shape != mov.shape:
-        raise ValueError(
-            f"reference and moving must have the same shape, got {ref.shape} and {mov.shape}"
-        )
-    result = _run(ref, [mov], cfa=None, upsample_factor=upsample_factor, combine="median",
-                  snap=False, normalization=normalization, window=None, backend=backend,
-                  num_threads=num_threads, progress=None, planning=planning)
-    shift = result.shifts[0].copy()
-    if np.isnan(shift).any():
-        # A constant image carries no shift; scikit-image returns zeros with a
-        # warning here, and so does this drop-in.
-        warnings.warn("reference or moving image is constant: it carries no information, "
-                      "and the shift (0, 0) returned means nothing (confidence 0)",
-                      RuntimeWarning, stacklevel=2)
-        shift[:] = 0.0
-    return Registration(shift, float(result.confidence[0]))
+                num_threads=num_threads, progress=progress, planning=planning,
+                max_shift=max_shift, method=method, problems=problems)
 
 
 def export_fft_wisdom(path: str) -> None:
