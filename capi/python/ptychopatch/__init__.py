@@ -19,8 +19,9 @@ from typing import NamedTuple
 
 from . import _context, _native
 from ._errors import GpuUnavailableWarning, PtychoPatchError, PtychoPatchMemoryError
-from .align import (BAYER_PATTERNS, Registration, SceneAlignment, align_scene,
-                    export_fft_wisdom, import_fft_wisdom, phase_cross_correlation)
+from .align import (BAYER_PATTERNS, SceneAlignment, align_scene,
+                    export_fft_wisdom, import_fft_wisdom)
+from .registration import phase_cross_correlation
 from .extract import extract_patches, get_image_patches
 from .group import group_neighbors, grouped_patches
 from .reassemble import Reassembly, legacy_offsets, reassemble_patches
@@ -32,7 +33,6 @@ __all__ = [
     "PtychoPatchError",
     "PtychoPatchMemoryError",
     "Reassembly",
-    "Registration",
     "SceneAlignment",
     "align_scene",
     "backend_info",

@@ -1,0 +1,912 @@
+"""scikit-image's ``phase_cross_correlation``, as a drop-in.
+
+`phase_cross_correlation` takes the arguments of scikit-image 0.26's
+``skimage.registration.phase_cross_correlation`` and returns its
+``(shift, error, phasediff)`` with its dtypes. Two real 2-D images in real
+space, without masks, are registered by the library (one plan, FFTW or cuFFT,
+see `align_scene`); everything else (n-D and complex images, spectra given
+with ``space="fourier"``, masked registration, non-integer upsampling
+factors) is computed here with numpy. ``error`` and ``phasediff`` are always
+computed here: they need the cross-power spectrum, which the library does not
+return.
+
+FFTs on the host use ``scipy.fft`` (multi-threaded) when SciPy is
+installed, else ``numpy.fft``; SciPy is not a requirement of this package.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import operator
+import warnings
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _arrays, _context
+
+try:  # optional: faster (and threaded) host FFTs; numpy.fft otherwise
+    import scipy.fft as _scipy_fft
+except ImportError:  # pragma: no cover - depends on the environment
+    _scipy_fft = None
+
+ArrayLike = Any
+
+__all__ = ["phase_cross_correlation"]
+
+# The largest upsampling factor the library takes (ptp_align_desc); larger
+# integer factors, like non-integer ones, are computed here.
+_LIBRARY_MAX_UPSAMPLE = 1000
+# The library's phase-normalisation guard is 100 float32 epsilons, absolute.
+# Images that are neither float16 nor float32 reach it centred and scaled by
+# a power of two so that their largest |value| lies in [2^19, 2^20): that
+# puts the guard far below the float32 rounding of every spectrum bin, and
+# bounds every bin by N * 2^20 (no rescaling inside the library).
+_LIBRARY_SCALE_EXPONENT = 20
+_PLANNINGS = ("auto", "measure", "estimate", "wisdom")
+
+
+# ------------------------------------------------------------------ FFTs
+
+
+def _workers(num_threads: int) -> int:
+    return -1 if num_threads == 0 else num_threads
+
+
+def _fft(name: str, x: np.ndarray, workers: int, **kwargs: Any) -> np.ndarray:
+    if _scipy_fft is not None:
+        return getattr(_scipy_fft, name)(x, workers=workers, **kwargs)
+    return getattr(np.fft, name)(x, **kwargs)
+
+
+def _spectrum_dtype(dtype: np.dtype) -> np.dtype:
+    """The complex dtype scipy.fft gives a transform of `dtype` (numpy >= 2
+    gives the same; older numpy computes in complex128 and is cast)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        return dtype
+    if dtype.kind == "f":
+        if dtype.itemsize <= 4:
+            return np.dtype(np.complex64)
+        if dtype == np.longdouble and np.dtype(np.longdouble) != np.dtype(np.float64):
+            return np.dtype(np.clongdouble)
+    return np.dtype(np.complex128)
+
+
+def _forward(x: np.ndarray, half: bool, workers: int) -> np.ndarray:
+    """fftn, or rfftn (`half`) of a real array, in scipy's precision."""
+    spectrum = _fft("rfftn" if half else "fftn", x, workers)
+    return spectrum.astype(_spectrum_dtype(x.dtype), copy=False)
+
+
+def _next_fast_length(n: int) -> int:
+    """The smallest 2-3-5-smooth integer >= n."""
+    best = 1
+    while best < n:
+        best *= 2
+    five = 1
+    while five < best:
+        three = five
+        while three < best:
+            size = three
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            three *= 3
+        five *= 5
+    return best
+
+
+def _signed_frequencies(n: int) -> np.ndarray:
+    """numpy.fft.fftfreq(n) * n as integers (the Nyquist bin of an even n is -n/2)."""
+    k = np.arange(n)
+    return np.where(k <= (n - 1) // 2, k, k - n)
+
+
+# ------------------------------------------------- the correlation itself
+
+
+def _cross_power(src: np.ndarray, tgt: np.ndarray, normalization: Optional[str],
+                 reuse: bool = False) -> Tuple[np.ndarray, bool]:
+    """X = src * conj(tgt), divided by max(|X|, 100 eps) for phase
+    normalisation; and whether a bin other than the DC one was at or under
+    that guard. With `reuse` (spectra made here), X takes src's memory and
+    tgt is overwritten."""
+    if reuse and src.dtype == tgt.dtype:
+        product = np.multiply(src, np.conjugate(tgt, out=tgt), out=src)
+    else:
+        product = src * tgt.conj()
+    if normalization is None:
+        return product, False
+    real_dtype = product.real.dtype
+    if not np.issubdtype(real_dtype, np.inexact):
+        raise ValueError(
+            f"normalization='phase' needs floating-point or complex spectra, got dtype "
+            f"{product.dtype} (with space='fourier' the inputs are taken as spectra)"
+        )
+    guard = 100 * np.finfo(real_dtype).eps
+    magnitude = np.abs(product)
+    dc = magnitude.flat[0]
+    magnitude.flat[0] = np.inf
+    guarded = bool(magnitude.min() <= guard)
+    magnitude.flat[0] = dc
+    np.maximum(magnitude, guard, out=magnitude)
+    product /= magnitude
+    return product, guarded
+
+
+def _kernel(n: int, bins: np.ndarray, positions: np.ndarray, upsample: Any,
+            dtype: np.dtype) -> np.ndarray:
+    """exp(+2 pi i m f / (n u)) for samples m (rows) and bins (columns).
+
+    `positions` are the sample positions times the upsampling factor u, so
+    the phase is exact (reduced modulo n u in integers) when m and u are
+    integers.
+    """
+    freqs = _signed_frequencies(n)[bins].astype(np.float64)
+    m = np.asarray(positions, dtype=np.float64)
+    period = float(n) * float(upsample)
+    if float(upsample).is_integer() and np.all(m == np.round(m)) and \
+            np.max(np.abs(m), initial=0.0) * n < 2.0 ** 52:
+        turns = np.mod(np.multiply.outer(m, freqs), period) / period
+    else:
+        turns = np.multiply.outer(m, freqs) / period
+    return np.exp(2j * np.pi * turns).astype(dtype, copy=False)
+
+
+def _dft_samples(spectrum: np.ndarray, shape: Sequence[int], half: bool,
+                 positions: Sequence[np.ndarray], upsample: Any,
+                 dtype: Optional[np.dtype] = None) -> np.ndarray:
+    """sum over all bins k of X(k) * prod_a exp(2 pi i m_a f_a(k_a) / (n_a u)),
+    on the grid of sample positions m (per axis, times u): the upsampled DFT
+    of Guizar-Sicairos et al. at chosen points, unnormalised.
+
+    With `half`, `spectrum` is the rfftn half of a Hermitian spectrum; the
+    bins it omits are the conjugates of its interior last-axis columns.
+    Computed in `dtype` (default: the spectrum's precision, as scikit-image).
+    """
+    ndim = len(shape)
+    dtype = np.result_type(spectrum.dtype, np.complex64, *([dtype] if dtype else []))
+    last = shape[-1]
+    stored = np.arange(spectrum.shape[-1])
+    out = _contract(_kernel(last, stored, positions[-1], upsample, dtype), spectrum)
+    for axis in reversed(range(ndim - 1)):
+        kernel = _kernel(shape[axis], np.arange(shape[axis]), positions[axis], upsample, dtype)
+        out = _contract(kernel, out)
+    if not half:
+        return out
+    interior = np.arange(1, (last - 1) // 2 + 1)
+    if interior.size == 0:
+        return out
+    # The omitted bin of stored bin (k, j) is (-k mod n, last - j) and holds
+    # conj(X(k, j)); sum conj(X) * kernel there as conj(sum X * conj(kernel)).
+    mirrored = _contract(_kernel(last, last - interior, positions[-1], upsample, dtype).conj(),
+                         spectrum[..., 1:interior[-1] + 1])
+    for axis in reversed(range(ndim - 1)):
+        n = shape[axis]
+        kernel = _kernel(n, (-np.arange(n)) % n, positions[axis], upsample, dtype).conj()
+        mirrored = _contract(kernel, mirrored)
+    return out + mirrored.conj()
+
+
+def _contract(kernel: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """out[r, ...] = sum_n kernel[r, n] * data[..., n].
+
+    A few rows by einsum's own loop (see _energy: small BLAS calls can be
+    very slow after the library has run); many (an upsampled region) by
+    BLAS, where the work is large enough to repay it.
+    """
+    if kernel.shape[0] <= 8:
+        return np.einsum("rn,...n->r...", kernel, data)
+    return np.tensordot(kernel, data, axes=(1, -1))
+
+
+def _wrap(index: Sequence[int], shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
+    shift = np.asarray(index).astype(dtype, copy=False)
+    midpoint = np.array([np.trunc(n / 2) for n in shape])
+    over = shift > midpoint
+    shift[over] -= np.array(shape)[over]
+    return shift
+
+
+def _refine(spectrum: np.ndarray, shape: Sequence[int], half: bool, shift: np.ndarray,
+            upsample: Any) -> Tuple[np.ndarray, Any]:
+    """scikit-image's refinement around the whole-pixel `shift`: the
+    upsampled DFT on ceil(1.5 u) samples per axis, centred on it; returns
+    the refined shift and the correlation value at it."""
+    real_dtype = shift.dtype
+    factor = np.array(upsample, dtype=real_dtype)
+    shift = np.round(shift * factor) / factor
+    region = np.ceil(factor * 1.5)
+    centre = np.trunc(region / 2.0)
+    offsets = centre - shift * factor
+    samples = np.arange(int(region))
+    positions = [samples - offset for offset in offsets.astype(np.float64)]
+    correlation = _dft_samples(spectrum, shape, half, positions, upsample)
+    peak = np.unravel_index(np.argmax(np.abs(correlation)), correlation.shape)
+    value = correlation[peak]
+    steps = np.stack(peak).astype(real_dtype, copy=False)
+    steps -= centre
+    shift += steps / factor
+    return shift, value
+
+
+def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
+                       upsample: Any, workers: int) -> Tuple[np.ndarray, Any]:
+    """Shift and correlation value at it, from the cross-power spectrum."""
+    real_dtype = spectrum.real.dtype
+    if half:
+        correlation = _fft("irfftn", spectrum, workers, s=shape, axes=tuple(range(len(shape))))
+    else:
+        correlation = _fft("ifftn", spectrum, workers)
+    peak = np.unravel_index(np.argmax(np.abs(correlation)), shape)
+    shift = _wrap(peak, shape, real_dtype)
+    if upsample == 1:
+        value = correlation[peak]
+        return shift, np.asarray(value).astype(np.result_type(value, real_dtype, np.complex64))[()]
+    return _refine(spectrum, shape, half, shift, upsample)
+
+
+def _amplitude_type(image: np.ndarray, fourier: bool) -> np.dtype:
+    """The real dtype of the spectrum of `image` (the image itself when
+    `fourier`), float64 for one of integers."""
+    dtype = image.dtype if fourier else _spectrum_dtype(image.dtype)
+    real = np.empty(0, dtype).real.dtype
+    return real if np.issubdtype(real, np.inexact) else np.dtype(np.float64)
+
+
+def _energy(x: np.ndarray) -> float:
+    """sum |x|^2, accumulated in double precision.
+
+    einsum rather than BLAS (vdot): after the library has run, OpenBLAS's
+    threads compete with the library's OpenMP threads and small BLAS calls
+    can become slower by orders of magnitude.
+    """
+    parts = (x.real, x.imag) if x.dtype.kind == "c" else (x,)
+    total = 0.0
+    for part in parts:
+        flat = part.reshape(-1)
+        total += float(np.einsum("i,i->", flat, flat, dtype=np.float64, casting="unsafe"))
+    return total
+
+
+# ------------------------------------------------------- the library path
+
+
+def _centred_float32(x: np.ndarray) -> Optional[np.ndarray]:
+    """x - mean(x) in double, times the power of two that puts max |value|
+    in [2^19, 2^20), as float32; None for values too small to scale."""
+    centred = x.astype(np.float64)
+    centred -= centred.mean()
+    largest = max(abs(float(centred.max())), abs(float(centred.min())))
+    if not largest > 2.0 ** -900:
+        return None
+    exponent = _LIBRARY_SCALE_EXPONENT - math.frexp(largest)[1]
+    centred *= math.ldexp(1.0, exponent)
+    return centred.astype(np.float32)
+
+
+def _library_shift(ref: np.ndarray, mov: np.ndarray, both_single: bool, upsample: int,
+                   normalization: Optional[str], backend: str, num_threads: int,
+                   planning: str) -> Optional[np.ndarray]:
+    """The library's (dy, dx) in float64; None where it has none."""
+    if both_single:
+        lib_ref, lib_mov = ref.astype(np.float32, copy=False), mov.astype(np.float32, copy=False)
+    else:
+        lib_ref, lib_mov = _centred_float32(ref), _centred_float32(mov)
+        if lib_ref is None or lib_mov is None:
+            return None
+
+    from . import align as _align  # the library's alignment plan
+
+    # Every option that shapes the result is explicit (align_scene's
+    # defaults are not scikit-image's): one plane, plain phase (or no)
+    # normalisation, no window. A frame the library cannot align needs no
+    # warning of _run's: the host path answers instead.
+    extra = {"warn": False} if "warn" in inspect.signature(_align._run).parameters else {}
+    result = _align._run(lib_ref, [lib_mov], cfa=None, upsample_factor=upsample,
+                         combine="median", snap=False, normalization=normalization,
+                         window=None, backend=backend, num_threads=num_threads,
+                         progress=None, planning=planning, **extra)
+    found = np.asarray(result.shifts[0], dtype=np.float64)
+    return found if np.all(np.isfinite(found)) else None
+
+
+def _library_register(ref: np.ndarray, mov: np.ndarray, upsample: int,
+                      normalization: Optional[str], backend: str, num_threads: int,
+                      planning: str, workers: int):
+    """The shift of two real 2-D images from the library, and the correlation
+    value at it from the cross-power spectrum computed here.
+
+    Returns (shift, value, None) where the library's shift is scikit-image's,
+    else (None, None, spectrum) for the numpy path (with the half spectrum
+    already computed).
+
+    The library subtracts each image's mean, so its correlation c' is
+    scikit-image's c less a constant c0 (the DC bin of the cross-power
+    spectrum). If c'(m) at its peak m has the sign of c0, then for every x
+    |c(x)| <= |c'(x)| + |c0| <= |c'(m)| + |c0| = |c(m)|: m is scikit-image's
+    peak too. Otherwise (or for float64 images some of whose bins fall under
+    scikit-image's phase guard) the numpy path decides. After upsampling,
+    the refined shift must also be a local maximum of |c| on the 1/u grid
+    (else the refinement is redone here around m).
+    """
+    shape = ref.shape
+    both_single = ref.dtype.char in "ef" and mov.dtype.char in "ef"
+    real_dtype = np.dtype(np.float32 if both_single else np.float64)
+    # (Running the library in a thread meanwhile was tried: on the CPU
+    # backend its FFT threads and scipy's then slow each other down.)
+    src = _forward(ref.astype(real_dtype, copy=False), True, workers)
+    tgt = _forward(mov.astype(real_dtype, copy=False), True, workers)
+    spectrum, guarded = _cross_power(src, tgt, normalization, reuse=True)
+    del src, tgt
+    if guarded and not both_single:
+        return None, None, spectrum
+    found = _library_shift(ref, mov, both_single, upsample, normalization, backend,
+                           num_threads, planning)
+    if found is None:
+        return None, None, spectrum
+    count = ref.size
+    dc = complex(spectrum.flat[0])
+
+    def same_peak(library_value: complex) -> bool:
+        return dc == 0 or library_value.real * dc.real > 0
+
+    if upsample == 1:
+        positions = [np.array([v]) for v in found]
+        value = complex(_dft_samples(spectrum, shape, True, positions, 1)[0, 0])
+        if not same_peak(value - dc):
+            return None, None, spectrum
+        shift = found.astype(real_dtype)
+        correlation = np.asarray(value / count).astype(np.result_type(real_dtype, np.complex64))
+        return shift, correlation[()], None
+
+    region = (3 * upsample + 1) // 2
+    centre = region // 2
+    scaled = np.round(found * upsample).astype(np.int64)
+    candidates: List[np.ndarray] = []
+    positions = []
+    for axis, n in enumerate(shape):
+        if n == 1:
+            candidates.append(np.array([0]))
+            positions.append(np.array([0.0]))
+            continue
+        whole = np.unique([math.floor(found[axis]), math.ceil(found[axis])])
+        candidates.append(whole)
+        points = np.concatenate([whole * upsample, scaled[axis] + np.array([-1, 0, 1])])
+        positions.append(np.unique(points).astype(np.float64))
+    values = _dft_samples(spectrum, shape, True, positions, upsample)
+
+    def at(points: Sequence[int]) -> complex:
+        index = tuple(int(np.searchsorted(p, q)) for p, q in zip(positions, points))
+        return complex(values[index])
+
+    # The library's whole-pixel peak is its correlation's largest |c'| of all
+    # whole pixels, hence of the (up to 4) around its refined shift.
+    best, peak = -1.0, None
+    for whole in itertools.product(*candidates):
+        points = [w * upsample if n > 1 else 0 for w, n in zip(whole, shape)]
+        magnitude = abs(at(points) - dc)
+        if magnitude > best:
+            best, peak = magnitude, np.array(whole, dtype=np.int64)
+    if peak is None:
+        return None, None, spectrum
+    peak_points = [p * upsample if n > 1 else 0 for p, n in zip(peak, shape)]
+    if not same_peak(at(peak_points) - dc):
+        return None, None, spectrum
+    found_points = [s if n > 1 else 0 for s, n in zip(scaled, shape)]
+    index = [s - p + centre for s, p in zip(found_points, peak_points)]
+    if not all(0 <= i < region for i in index):
+        return None, None, spectrum
+    value = at(found_points)
+    magnitude = abs(value)
+    local_max = True
+    for step in itertools.product((-1, 0, 1), repeat=len(shape)):
+        if not any(step) or any(d and n == 1 for d, n in zip(step, shape)):
+            continue
+        if not all(0 <= i + d < region for i, d in zip(index, step)):
+            continue
+        other = abs(at([f + d for f, d in zip(found_points, step)]))
+        # argmax takes the first of equal values (row-major).
+        if other > magnitude or (other == magnitude and step < (0,) * len(shape)):
+            local_max = False
+            break
+    whole_shift = peak.astype(real_dtype)
+    if not local_max:
+        shift, value = _refine(spectrum, shape, True, whole_shift, upsample)
+    else:
+        steps = np.array([s - p for s, p in zip(found_points, peak_points)], dtype=real_dtype)
+        shift = whole_shift + steps / np.array(upsample, dtype=real_dtype)
+        value = np.asarray(value).astype(np.result_type(real_dtype, np.complex64))[()]
+    for axis, n in enumerate(shape):
+        if n == 1:
+            shift[axis] = 0
+    return shift, value, None
+
+
+# --------------------------------------------------------- disambiguation
+
+
+def _periodic_shift(image: np.ndarray, shift: np.ndarray, workers: int) -> np.ndarray:
+    """`image` translated by `shift` with periodic boundaries, as
+    ``scipy.ndimage.shift(image, shift, mode="grid-wrap", order=o)``: a roll
+    for whole pixels (o = 0), else cubic B-spline interpolation (o = 3),
+    computed exactly in the Fourier domain, where both the spline prefilter
+    and the evaluation at the shifted points are circular convolutions."""
+    if not np.any(np.asarray(shift) % 1 != 0):
+        whole = [int(round(float(s))) for s in shift]
+        return np.roll(image, whole, axis=tuple(range(image.ndim)))
+    complex_input = image.dtype.kind == "c"
+    half = not complex_input
+    work = image.astype(np.complex128 if complex_input else np.float64)
+    spectrum = _fft("rfftn" if half else "fftn", work, workers)
+    for axis, (n, s) in enumerate(zip(image.shape, np.asarray(shift, dtype=np.float64))):
+        k = np.arange(spectrum.shape[axis])
+        taps = math.floor(s) + np.arange(-1, 3)
+        t = np.abs(taps - s)
+        bspline = np.where(t < 1, 2.0 / 3.0 - t ** 2 + t ** 3 / 2.0, (2.0 - t) ** 3 / 6.0)
+        moved = (bspline[:, None] * np.exp(-2j * np.pi * np.outer(taps, k) / n)).sum(axis=0)
+        prefilter = 2.0 / 3.0 + np.cos(2 * np.pi * k / n) / 3.0
+        view = [1] * image.ndim
+        view[axis] = k.size
+        spectrum = spectrum * (moved / prefilter).reshape(view)
+    if half:
+        out = _fft("irfftn", spectrum, workers, s=image.shape, axes=tuple(range(image.ndim)))
+    else:
+        out = _fft("ifftn", spectrum, workers)
+    if image.dtype.kind in "iub":
+        info = np.iinfo(image.dtype) if image.dtype.kind != "b" else None
+        low, high = (0, 1) if info is None else (info.min, info.max)
+        return np.clip(np.rint(out), low, high).astype(image.dtype)
+    return out.astype(image.dtype, copy=False)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> Any:
+    """numpy.corrcoef(a, b)[0, 1], NaN (silently) where a tile is constant."""
+    dtype = np.result_type(a, b, np.float64)
+    a = a.astype(dtype)
+    b = b.astype(dtype)
+    a -= a.mean()
+    b -= b.mean()
+    with np.errstate(all="ignore"):  # (einsum, not BLAS: see _energy)
+        value = np.einsum("i,i->", a, b.conj())
+        value = value / np.sqrt(_energy(a))
+        value = value / np.sqrt(_energy(b))
+    if np.iscomplexobj(value):
+        return np.complex128(complex(np.clip(value.real, -1, 1), np.clip(value.imag, -1, 1)))
+    return np.clip(value, -1, 1)
+
+
+def _disambiguate(ref: np.ndarray, mov: np.ndarray, shift: np.ndarray, workers: int
+                  ) -> Tuple[np.ndarray, Optional[str]]:
+    """Of the 2^ndim shifts equal to `shift` modulo the image shape, the one
+    whose overlap (a quadrant of the periodically shifted moving image)
+    correlates best with the reference (scikit-image's `disambiguate`)."""
+    positive = [s % n for s, n in zip(shift, ref.shape)]
+    negative = [p - n for p, n in zip(positive, ref.shape)]
+    moved = _periodic_shift(mov, shift, workers)
+    cuts = np.round(positive).astype(int)
+    best, chosen = -1.0, None
+    for tile in itertools.product(*[(slice(0, c), slice(c, None)) for c in cuts]):
+        a = ref[tile].reshape(-1)
+        b = moved[tile].reshape(-1)
+        score = -1.0
+        if a.size > 2:
+            score = _pearson(a, b)
+        if score > best:
+            best, chosen = score, tile
+    if chosen is None:
+        return shift, (
+            f"Could not determine real-space shift for periodic shift {shift!r} as requested "
+            "by `disambiguate=True`: no part of the overlap correlates (disambiguation is "
+            "degenerate); the periodic shift is returned."
+        )
+    picked = [p if part.stop is None else q for part, p, q in zip(chosen, positive, negative)]
+    return np.array(picked), None
+
+
+# ------------------------------------------------------ masked registration
+
+
+def _supported_float(dtype: np.dtype) -> np.dtype:
+    return np.dtype(np.float32 if np.dtype(dtype).char in "ef" else np.float64)
+
+
+def _masked_shift(ref: np.ndarray, mov: np.ndarray, reference_mask: ArrayLike,
+                  moving_mask: ArrayLike, overlap_ratio: float, workers: int) -> np.ndarray:
+    """Masked normalised cross-correlation (Padfield 2012), all axes, 'full'
+    extent; the shift is the mean position of the largest values."""
+    if reference_mask is None:
+        raise ValueError("moving_mask without reference_mask: pass reference_mask too "
+                         "(moving_mask defaults to reference_mask, not the other way)")
+    if ref.dtype.kind == "c" or mov.dtype.kind == "c":
+        raise ValueError("complex-valued images are not supported with masks")
+    if ref.ndim != mov.ndim:
+        raise ValueError(f"reference_image and moving_image must have the same number of "
+                         f"dimensions, got shapes {ref.shape} and {mov.shape}")
+    ref_mask = np.array(_arrays.host_asarray(reference_mask, "reference_mask"), dtype=bool)
+    if moving_mask is None:
+        if ref.shape != mov.shape:
+            raise ValueError("Input images have different shapes, moving_mask must be "
+                             "explicitly set.")
+        mov_mask = ref_mask
+    else:
+        mov_mask = np.array(_arrays.host_asarray(moving_mask, "moving_mask"), dtype=bool)
+    for image, mask, name in ((ref, ref_mask, "reference"), (mov, mov_mask, "moving")):
+        if image.shape != mask.shape:
+            raise ValueError(f"Image sizes must match their respective mask sizes: the {name} "
+                             f"image is {image.shape}, its mask {mask.shape}.")
+        if image.dtype.kind == "f" and not np.all(np.isfinite(image[mask])):
+            raise ValueError(f"the {name} image has NaN or infinite values where its mask is "
+                             "True; leave them out of the mask")
+    real_dtype = np.result_type(_supported_float(ref.dtype), _supported_float(mov.dtype))
+    eps = np.finfo(real_dtype).eps
+    axes = tuple(range(ref.ndim))
+    flip = (slice(None, None, -1),) * ref.ndim
+
+    # The moving image is the fixed one of the correlation, the reference
+    # the rotated (flipped) one, as in scikit-image.
+    fixed = np.where(mov_mask, mov, 0).astype(real_dtype)
+    rotated = np.where(ref_mask, ref, 0).astype(real_dtype)[flip]
+    full = tuple(a + b - 1 for a, b in zip(mov.shape, ref.shape))
+    padded = tuple(_next_fast_length(n) for n in full)
+    crop = tuple(slice(0, n) for n in full)
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        return _fft("rfftn", x, workers, s=padded, axes=axes).astype(
+            _spectrum_dtype(real_dtype), copy=False)
+
+    def inverse(x: np.ndarray) -> np.ndarray:
+        return _fft("irfftn", x, workers, s=padded, axes=axes).astype(real_dtype, copy=False)
+
+    fixed_f = forward(fixed)
+    rotated_f = forward(rotated)
+    fixed_mask_f = forward(mov_mask.astype(real_dtype))
+    rotated_mask_f = forward(ref_mask[flip].astype(real_dtype))
+
+    overlap = np.round(inverse(rotated_mask_f * fixed_mask_f))
+    overlap = np.fmax(overlap, eps)
+    fixed_sum = inverse(rotated_mask_f * fixed_f)
+    rotated_sum = inverse(fixed_mask_f * rotated_f)
+    numerator = inverse(rotated_f * fixed_f) - fixed_sum * rotated_sum / overlap
+    fixed_var = inverse(rotated_mask_f * forward(np.square(fixed)))
+    fixed_var -= np.square(fixed_sum) / overlap
+    fixed_var = np.fmax(fixed_var, 0.0)
+    rotated_var = inverse(fixed_mask_f * forward(np.square(rotated)))
+    rotated_var -= np.square(rotated_sum) / overlap
+    rotated_var = np.fmax(rotated_var, 0.0)
+    denominator = np.sqrt(fixed_var * rotated_var)
+
+    numerator, denominator, overlap = numerator[crop], denominator[crop], overlap[crop]
+    tolerance = 1e3 * eps * np.max(np.abs(denominator))
+    ncc = np.zeros(full, dtype=real_dtype)
+    usable = denominator > tolerance
+    ncc[usable] = numerator[usable] / denominator[usable]
+    np.clip(ncc, -1, 1, out=ncc)
+    ncc[overlap < overlap_ratio * np.max(overlap)] = 0.0
+
+    centre = np.mean(np.argwhere(ncc == ncc.max()), axis=0)
+    size_mismatch = np.array(mov.shape) - np.array(ref.shape)
+    return -(centre - np.array(ref.shape) + 1) + size_mismatch / 2
+
+
+# ------------------------------------------------------------ arguments
+
+
+def _upsample_factor(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"upsample_factor must be a number, got {type(value).__name__}")
+    try:
+        integral = operator.index(value)
+    except TypeError:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"upsample_factor must be a number, got "
+                            f"{type(value).__name__}") from None
+        if not (math.isfinite(number) and number > 0):
+            raise ValueError(f"upsample_factor must be a finite number > 0, got {value!r}")
+        return int(number) if number.is_integer() else number
+    if integral < 1:
+        raise ValueError(f"upsample_factor must be >= 1, got {integral}")
+    return integral
+
+
+def _normalization(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value == "phase":
+            return "phase"
+        if value.lower() == "none":
+            return None
+    raise ValueError(f"normalization must be either phase or None, got {value!r}")
+
+
+def _space(value: Any) -> str:
+    if isinstance(value, str) and value.lower() in ("real", "fourier"):
+        return value.lower()
+    raise ValueError(f'space argument must be "real" or "fourier", got {value!r}')
+
+
+def _image(value: ArrayLike, name: str) -> np.ndarray:
+    arr = _arrays.host_asarray(value, name)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim == 0 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty array of at least one dimension, "
+                         f"got shape {arr.shape}")
+    return arr
+
+
+def _range(arr: np.ndarray) -> Tuple[bool, bool]:
+    """(all finite, constant) of an array."""
+    if arr.dtype.kind == "c":
+        finite = bool(np.all(np.isfinite(arr)))
+        return finite, finite and bool(np.all(arr == arr.flat[0]))
+    if arr.dtype.kind != "f":
+        return True, bool(arr.min() == arr.max())
+    low, high = arr.min(), arr.max()
+    finite = bool(np.isfinite(low) and np.isfinite(high))
+    return finite, finite and bool(low == high)
+
+
+# ----------------------------------------------------------- the function
+
+
+def phase_cross_correlation(
+    reference_image: ArrayLike,
+    moving_image: ArrayLike,
+    *,
+    upsample_factor: Any = 1,
+    space: str = "real",
+    disambiguate: bool = False,
+    reference_mask: Optional[ArrayLike] = None,
+    moving_mask: Optional[ArrayLike] = None,
+    overlap_ratio: float = 0.3,
+    normalization: Optional[str] = "phase",
+    backend: str = "auto",
+    num_threads: int = 0,
+    planning: str = "wisdom",
+):
+    """Subpixel translation between two images, as scikit-image computes it.
+
+    A drop-in for ``skimage.registration.phase_cross_correlation``
+    (scikit-image 0.26): the same arguments, the same ``(shift, error,
+    phasediff)`` with the same dtypes, the same warnings and errors. The
+    cross-correlation of the two images (phase-normalised by default) is
+    computed by FFT; its largest magnitude gives the shift to a whole pixel,
+    and an upsampled DFT around it (Guizar-Sicairos et al., 2008) refines it
+    to 1/`upsample_factor` pixel. With a mask, the masked normalised
+    cross-correlation of Padfield (2012) is used instead.
+
+    Where the work is done:
+
+    * Two real 2-D images (any real dtype) with ``space="real"``, no
+      masks and an integer `upsample_factor` up to 1000: the shift comes
+      from the library (one plan; FFTW on the CPU, cuFFT on a GPU, as
+      `backend` says), which computes in float32. The cross-power
+      spectrum is also computed here, for ``error`` and ``phasediff`` and
+      to confirm that the library's peak is scikit-image's (the library
+      removes each image's mean; where that could move the peak, or where
+      scikit-image's normalisation guard acts on bins of a float64 image,
+      the numpy path below decides instead).
+    * Everything else is computed here with numpy (FFTs by ``scipy.fft``
+      when SciPy is installed, else ``numpy.fft``): n-D and complex
+      images, ``space="fourier"``, masks, non-integer or larger upsampling
+      factors, constant images; and ``disambiguate``, ``error`` and
+      ``phasediff`` in every case.
+
+    Parameters
+    ----------
+    reference_image : array
+        Reference image, or its Fourier transform with ``space="fourier"``.
+    moving_image : array
+        Image to register, the same shape as `reference_image` (with masks:
+        the same number of dimensions, any shape).
+    upsample_factor : int or float, optional
+        Register to within 1/`upsample_factor` of a pixel; 1 (default)
+        gives whole pixels. Ignored with masks.
+    space : {"real", "fourier"}, optional
+        ``"fourier"``: the inputs are already Fourier transforms. Case
+        insensitive. Ignored with masks.
+    disambiguate : bool, optional
+        The phase correlation gives the shift modulo the image shape; with
+        True, of the 2**ndim candidates the one whose overlap correlates
+        best in real space is returned. Ignored with masks.
+    reference_mask, moving_mask : array of bool, optional
+        True on valid pixels. Either given selects masked registration (the
+        images may then differ in shape, and may hold NaN outside their
+        masks); `moving_mask` defaults to `reference_mask`.
+    overlap_ratio : float, optional
+        With masks: shifts whose overlap of the masks is below this fraction
+        of the largest overlap are ignored. Default 0.3.
+    normalization : {"phase", None}, optional
+        ``"phase"`` (default): phase correlation; ``None`` (or ``"none"``):
+        plain cross-correlation. Ignored with masks.
+    backend : {"auto", "cpu", "gpu"}, keyword-only
+        Where the library computes (first case above); ``"gpu"`` raises
+        PtychoPatchError there if no GPU is usable. Not used by the numpy
+        path.
+    num_threads : int, keyword-only
+        CPU threads of the library and of ``scipy.fft``; 0 (default) means
+        all cores.
+    planning : {"wisdom", "estimate", "measure", "auto"}, keyword-only
+        FFT planning of the library (see `align_scene`). The default never
+        measures, so a one-off call on a new shape costs only its
+        transforms; ``"measure"`` pays once per shape and process for faster
+        transforms in later calls.
+
+    Returns
+    -------
+    shift : numpy.ndarray
+        The shift (per axis, in pixels) that registers `moving_image` onto
+        `reference_image`: if `moving_image` is `reference_image` translated
+        by ``t``, `shift` is ``-t``. float32 for float16/float32 (and
+        complex64) images, float64 otherwise, whole-pixel results included;
+        float64 with masks.
+    error : numpy floating scalar
+        scikit-image's translation-invariant normalised RMS error; NaN with
+        masks, or when an image is all zero (with a UserWarning).
+    phasediff : numpy floating scalar
+        The global phase difference, the argument of the correlation value
+        at the peak (0 for real images, up to rounding, or pi at a negative
+        peak); NaN with masks.
+
+    Raises
+    ------
+    ValueError
+        Images of different shapes (without masks), NaN or infinite values
+        (in valid pixels, with masks), unknown `space`, `normalization`,
+        `backend` or `planning`, `upsample_factor` not > 0, masks of the wrong
+        shape, complex images with masks.
+    TypeError
+        Images that do not hold numbers; an `upsample_factor` that is not a
+        number.
+    PtychoPatchError
+        The library failed (``backend="gpu"`` without a usable GPU, ...).
+
+    Warns
+    -----
+    UserWarning
+        An all-zero image (the RMS error cannot be determined; it is NaN),
+        and a degenerate disambiguation (the periodic shift is returned).
+
+    Notes
+    -----
+    Results are scikit-image's, with these differences:
+
+    * The library computes in float32: on the library path a float64 image
+      can get a different whole-pixel shift where two peaks are equal to
+      within float32 rounding, and an upsampled shift one 1/`upsample_factor`
+      step away where two neighbouring samples are. ``error`` and
+      ``phasediff`` agree to rounding. For real images ``phasediff`` is 0
+      (or pi) plus rounding noise, in scikit-image too; phase
+      normalisation can amplify that noise to about 1/N (N pixels), with
+      a sign that differs between the two (pi and -pi are the same phase).
+    * NaN or infinite values always raise ValueError (scikit-image raises
+      for them through the NaN they produce, except with masks, where it
+      returns a meaningless shift for NaN in valid pixels).
+    * `moving_mask` without `reference_mask` is a ValueError (an
+      AttributeError in scikit-image); options are validated even where
+      masks make them unused; ``normalization="none"`` is accepted as None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ptychopatch import phase_cross_correlation
+    >>> rng = np.random.default_rng(0)
+    >>> reference = rng.random((128, 128))
+    >>> moving = np.roll(reference, (3, -5), axis=(0, 1))  # content moved by (3, -5)
+    >>> shift, error, phasediff = phase_cross_correlation(reference, moving)
+    >>> shift
+    array([-3.,  5.])
+
+    The error is only telling without normalisation (phase normalisation
+    flattens the spectra, and scikit-image's error with them):
+
+    >>> shift, error, phasediff = phase_cross_correlation(reference, moving,
+    ...                                                   normalization=None)
+    >>> round(float(error), 6), round(abs(float(phasediff)), 6)
+    (0.0, 0.0)
+
+    Subpixel shifts, masks and n-D images take the same call:
+
+    >>> shift, _, _ = phase_cross_correlation(reference.astype(np.float32),
+    ...                                       moving.astype(np.float32),
+    ...                                       upsample_factor=20)
+    >>> shift, shift.dtype
+    (array([-3.,  5.], dtype=float32), dtype('float32'))
+    >>> mask = np.ones(reference.shape, dtype=bool)
+    >>> mask[:, :16] = False
+    >>> phase_cross_correlation(reference, moving, reference_mask=mask)[0]
+    array([-3.,  5.])
+    """
+    ref = _image(reference_image, "reference_image")
+    mov = _image(moving_image, "moving_image")
+    upsample = _upsample_factor(upsample_factor)
+    space_name = _space(space)
+    norm = _normalization(normalization)
+    _context.backend_code(backend)
+    threads = _context.as_int(num_threads, "num_threads", 0, 2**31 - 1)
+    if planning not in _PLANNINGS:
+        raise ValueError(f"planning must be one of {list(_PLANNINGS)}, got {planning!r}")
+    overlap = float(overlap_ratio)
+    workers = _workers(threads)
+
+    if reference_mask is not None or moving_mask is not None:
+        shift = _masked_shift(ref, mov, reference_mask, moving_mask, overlap, workers)
+        return shift, np.nan, np.nan
+
+    if ref.shape != mov.shape:
+        raise ValueError(f"images must be same shape, got {ref.shape} and {mov.shape}")
+    ref_finite, ref_constant = _range(ref)
+    mov_finite, mov_constant = _range(mov)
+    if not (ref_finite and mov_finite):
+        raise ValueError(
+            "NaN or infinite values found, please remove them from your input data or use "
+            "the `reference_mask`/`moving_mask` keywords, eg: "
+            "phase_cross_correlation(reference_image, moving_image, "
+            "reference_mask=np.isfinite(reference_image), "
+            "moving_mask=np.isfinite(moving_image))"
+        )
+
+    fourier = space_name == "fourier"
+    real = ref.dtype.kind != "c" and mov.dtype.kind != "c"
+    shift = spectrum = None
+    if (not fourier and real and ref.ndim == 2 and isinstance(upsample, int)
+            and upsample <= _LIBRARY_MAX_UPSAMPLE and not ref_constant and not mov_constant
+            and ref.dtype.char != "g" and mov.dtype.char != "g"):
+        shift, value, spectrum = _library_register(ref, mov, upsample, norm, backend, threads,
+                                                   planning, workers)
+    half = not fourier and real
+    if shift is None:
+        if spectrum is None:
+            if fourier:
+                src, tgt = ref, mov
+            else:
+                src, tgt = _forward(ref, half, workers), _forward(mov, half, workers)
+            spectrum, _ = _cross_power(src, tgt, norm, reuse=not fourier)
+            del src, tgt
+        shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers)
+        for axis, n in enumerate(ref.shape):
+            if n == 1:
+                shift[axis] = 0
+    del spectrum
+
+    # The amplitudes sum |F|^2 of the two spectra (divided by their size
+    # without upsampling, as scikit-image does), by Parseval for images.
+    src_amp, tgt_amp = _energy(ref), _energy(mov)
+    if fourier and upsample == 1:
+        src_amp, tgt_amp = src_amp / ref.size, tgt_amp / mov.size
+    elif not fourier and upsample != 1:  # Parseval: sum |F|^2 = N sum |x|^2
+        src_amp, tgt_amp = src_amp * ref.size, tgt_amp * mov.size
+    src_amp = _amplitude_type(ref, fourier).type(src_amp)
+    tgt_amp = _amplitude_type(mov, fourier).type(tgt_amp)
+
+    notes = []
+    if disambiguate:
+        if fourier:
+            ref_space = _fft("ifftn", ref, workers)
+            mov_space = _fft("ifftn", mov, workers)
+        else:
+            ref_space, mov_space = ref, mov
+        shift, note = _disambiguate(ref_space, mov_space, shift, workers)
+        if note:
+            notes.append(note)
+
+    amp = src_amp * tgt_amp
+    if amp == 0:
+        notes.append(
+            f"Could not determine RMS error between images with the normalized average "
+            f"intensities {src_amp!r} and {tgt_amp!r}: the reference or the moving image is "
+            f"all zero (error is NaN)."
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.sqrt(np.abs(1.0 - value * value.conj() / amp))
+    phasediff = np.arctan2(value.imag, value.real)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return shift, error, phasediff
