@@ -84,6 +84,11 @@ class AlignBackend {
 std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,
                                                      int32_t num_threads);
 
+// PTP_ALIGN_METHOD_RAWNIND (src/align/align_rawnind.cpp): per-plane integer
+// lags of RawNIND's linear correlation; the core combines them its way.
+std::unique_ptr<AlignBackend> make_rawnind_align_backend(const AlignGeometry& geometry,
+                                                         int32_t num_threads);
+
 }  // namespace ptychopatch::impl
 
 struct ptp_align_plan {

@@ -299,7 +299,8 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.normalization = static_cast<ptp_normalization>(desc->normalization);
   g.hann_window = desc->window == PTP_WINDOW_HANN;
   g.fft_planning = static_cast<ptp_fft_planning>(desc->fft_planning);
-  g.joint = desc->combine == PTP_COMBINE_JOINT;
+  // RawNIND's method has its own combination (per-plane shifts, median).
+  g.joint = desc->combine == PTP_COMBINE_JOINT && desc->method != PTP_ALIGN_METHOD_RAWNIND;
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
@@ -353,6 +354,13 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   auto plan = std::make_unique<ptp_align_plan>();
   plan->context = &context;
   plan->geometry = geometry;
+  if (geometry.method == PTP_ALIGN_METHOD_RAWNIND) {
+    if (context.backend == PTP_BACKEND_GPU)
+      plan->fallback_reason =
+          "PTP_ALIGN_METHOD_RAWNIND runs on the CPU backend only (a compatibility mode)";
+    plan->backend = make_rawnind_align_backend(geometry, context.num_threads);
+    return plan;
+  }
   if (context.backend == PTP_BACKEND_GPU) {
     try {
       plan->backend = gpu::make_align_backend(context, geometry);
@@ -479,6 +487,30 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
       continue;
     }
     double dy = kNoShift, dx = kNoShift;
+    if (g.method == PTP_ALIGN_METHOD_RAWNIND) {
+      // Every plane votes (RawNIND's median over all of them), then
+      // truncation toward zero and the floor to CFA blocks.
+      double confidence_sum = 0.0;
+      ys.clear();
+      xs.clear();
+      for (int64_t p = 0; p < planes; ++p) {
+        const PlaneShift& r = results[k * planes + p];
+        ys.push_back(r.dy * period);
+        xs.push_back(r.dx * period);
+        confidence_sum += r.confidence;
+        out.planes_used += r.planes_used;
+        if (plane_shifts != nullptr) {
+          plane_shifts[2 * (origin[k] * planes + p)] = r.dy * period;
+          plane_shifts[2 * (origin[k] * planes + p) + 1] = r.dx * period;
+        }
+      }
+      const double y = snap_shift(std::trunc(combine_plane_shifts(ys, true)), block);
+      const double x = snap_shift(std::trunc(combine_plane_shifts(xs, true)), block);
+      out.confidence = confidence_sum / static_cast<double>(planes);
+      out.shift[0] = out.unsnapped[0] = y;
+      out.shift[1] = out.unsnapped[1] = x;
+      continue;
+    }
     if (g.joint) {
       // One result per frame; no plane shifts.
       const PlaneShift& r = results[k];

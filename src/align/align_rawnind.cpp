@@ -1,0 +1,215 @@
+// PTP_ALIGN_METHOD_RAWNIND: RawNIND's fft_phase_correlate_cfa
+// (rawnind_jddc, branch performance-optimizations, src/rawnind/libs/raw.py),
+// reproduced from its documented semantics for comparing with datasets it
+// aligned. Per plane (the library's planes: frames trimmed to the period,
+// which for X-Trans is what RawNIND does too; RawNIND keeps odd Bayer
+// frames whole, so odd Bayer sizes can differ):
+//
+//  1. v = x - mean(x) (float32 values, the mean in double), zero-padded to
+//     2 ny x 2 nx, so that the circular correlation below equals the linear
+//     one for every lag it is read at;
+//  2. C = c2r(R * conj(M)): C[s] = sum_x v_ref[x + s] v_mov[x] (times the
+//     padded size), no normalisation, no window;
+//  3. over the lags s_y in [-(ny / 2), ny - 1 - ny / 2] and likewise s_x
+//     (the window of scipy's fftconvolve(a, b[::-1, ::-1], mode="same")),
+//     in increasing row-major order, the first maximum of the SIGNED value;
+//  4. the plane's shift is s (plane pixels); the core multiplies by the
+//     period, takes the median over ALL planes (constant ones too, as
+//     RawNIND does: an all-zero correlation gives the first lag), truncates
+//     toward zero and floors to a multiple of 2 (Bayer) or 3 (X-Trans).
+//
+// The PlaneShift confidence is the correlation coefficient at the peak
+// (math::xcorr_confidence), 0 for a constant plane; it does not decide
+// which planes vote.
+#include <fftw3.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "align/align_backend.hpp"
+#include "align/align_cpu.hpp"
+#include "core/error.hpp"
+#include "core/first_error.hpp"
+#include "core/headroom.hpp"
+#include "math/phase_math.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+struct FftwFree {
+  void operator()(void* p) const noexcept { fftwf_free(p); }
+};
+template <class T>
+using FftwArray = std::unique_ptr<T[], FftwFree>;
+
+template <class T>
+FftwArray<T> fftw_array(int64_t count) {
+  T* p =
+      static_cast<T*>(fftwf_malloc(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T)));
+  if (p == nullptr) throw std::bad_alloc();
+  return FftwArray<T>(p);
+}
+
+class RawnindAlignBackend final : public AlignBackend {
+ public:
+  RawnindAlignBackend(const AlignGeometry& g, int32_t num_threads)
+      : g_(g),
+        threads_(std::max<int32_t>(1, num_threads)),
+        ny_(g.plane_height),
+        nx_(g.plane_width),
+        py_(2 * ny_),
+        px_(2 * nx_),
+        pxh_(px_ / 2 + 1),
+        bins_(py_ * pxh_) {
+    const auto real = fftw_array<float>(py_ * px_);
+    const auto spectrum = fftw_array<fftwf_complex>(bins_);
+    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+    require_headroom(
+        static_cast<size_t>(4 * bins_) * sizeof(fftwf_complex) + (size_t{16} << 20),
+        "FFTW to plan a " + std::to_string(py_) + " x " + std::to_string(px_) + " transform");
+    // The method is a compatibility mode, not a hot path: estimated plans.
+    const unsigned flags = FFTW_ESTIMATE | FFTW_DESTROY_INPUT;
+    r2c_ = fftwf_plan_dft_r2c_2d(static_cast<int>(py_), static_cast<int>(px_), real.get(),
+                                 spectrum.get(), flags);
+    c2r_ = fftwf_plan_dft_c2r_2d(static_cast<int>(py_), static_cast<int>(px_), spectrum.get(),
+                                 real.get(), flags);
+    if (r2c_ == nullptr || c2r_ == nullptr) {
+      destroy();
+      fail(PTP_ERROR_INTERNAL, "FFTW could not plan the RawNIND method's transforms");
+    }
+    for (int64_t p = 0; p < g.planes; ++p) reference_.push_back(fftw_array<fftwf_complex>(bins_));
+    reference_energy_.assign(static_cast<size_t>(g.planes), 0.0);
+  }
+  RawnindAlignBackend(const RawnindAlignBackend&) = delete;
+  RawnindAlignBackend& operator=(const RawnindAlignBackend&) = delete;
+  ~RawnindAlignBackend() override {
+    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+    destroy();
+  }
+
+  void set_reference(const void* frame) override {
+    auto real = fftw_array<float>(py_ * px_);
+    for (int64_t p = 0; p < g_.planes; ++p) {
+      reference_energy_[p] = load_plane(frame, p, real.get());
+      fftwf_execute_dft_r2c(r2c_, real.get(), reference_[p].get());
+    }
+  }
+
+  int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
+                const std::function<bool(int64_t)>& keep_going) override {
+    const int64_t planes = g_.planes;
+    for (int64_t f = 0; f < num_frames; ++f) {
+      const int threads = static_cast<int>(std::min<int64_t>(threads_, planes));
+      FirstError errors;
+      require_thread_headroom(threads);
+#pragma omp parallel num_threads(threads)
+      {
+        try {
+          auto real = fftw_array<float>(py_ * px_);
+          auto spectrum = fftw_array<fftwf_complex>(bins_);
+#pragma omp for schedule(dynamic, 1)
+          for (int64_t p = 0; p < planes; ++p)
+            results[f * planes + p] = align_plane(frames[f], p, real.get(), spectrum.get());
+        } catch (...) {
+          errors.record(std::current_exception());
+        }
+      }
+      errors.rethrow_if_any();
+      if (!keep_going(f + 1)) return f + 1;
+    }
+    return num_frames;
+  }
+
+ private:
+  void destroy() {
+    if (r2c_ != nullptr) fftwf_destroy_plan(r2c_);
+    if (c2r_ != nullptr) fftwf_destroy_plan(c2r_);
+    r2c_ = c2r_ = nullptr;
+  }
+
+  // Step 1 into the padded buffer; returns the plane's sum of squares.
+  double load_plane(const void* frame, int64_t p, float* out) const {
+    std::fill(out, out + py_ * px_, 0.0f);
+    const auto value = [&](int64_t i, int64_t j) {
+      const int64_t k = math::plane_element_index(p, i, j, g_.period, g_.height, g_.width);
+      return g_.frame_dtype == PTP_DTYPE_UINT16
+                 ? static_cast<double>(static_cast<const uint16_t*>(frame)[k])
+                 : static_cast<double>(static_cast<const float*>(frame)[k]);
+    };
+    double sum = 0.0;
+    for (int64_t i = 0; i < ny_; ++i)
+      for (int64_t j = 0; j < nx_; ++j) sum += value(i, j);
+    const double mean = sum / static_cast<double>(ny_ * nx_);
+    double squares = 0.0;
+    for (int64_t i = 0; i < ny_; ++i)
+      for (int64_t j = 0; j < nx_; ++j) {
+        const float v = static_cast<float>(value(i, j) - mean);
+        out[i * px_ + j] = v;
+        squares += static_cast<double>(v) * v;
+      }
+    return squares;
+  }
+
+  PlaneShift align_plane(const void* frame, int64_t p, float* real, fftwf_complex* x) const {
+    const double energy = load_plane(frame, p, real);
+    fftwf_execute_dft_r2c(r2c_, real, x);
+    const fftwf_complex* r = reference_[p].get();
+    for (int64_t k = 0; k < bins_; ++k) {
+      float re = 0.0f, im = 0.0f;
+      math::cross_power(r[k][0], r[k][1], x[k][0], x[k][1], false, &re, &im);
+      x[k][0] = re;
+      x[k][1] = im;
+    }
+    fftwf_execute_dft_c2r(c2r_, x, real);
+    // Step 3: lags in increasing order, strict '>' keeps the first maximum.
+    bool first = true;
+    float best = 0.0f;
+    int64_t best_y = 0, best_x = 0;
+    for (int64_t sy = -(ny_ / 2); sy <= ny_ - 1 - ny_ / 2; ++sy) {
+      const float* row = real + ((sy + py_) % py_) * px_;
+      for (int64_t sx = -(nx_ / 2); sx <= nx_ - 1 - nx_ / 2; ++sx) {
+        const float v = row[(sx + px_) % px_];
+        if (first || v > best) {
+          first = false;
+          best = v;
+          best_y = sy;
+          best_x = sx;
+        }
+      }
+    }
+    const double confidence =
+        math::xcorr_confidence(std::max(0.0, static_cast<double>(best)) / static_cast<double>(4),
+                               ny_ * nx_, reference_energy_[p], energy);
+    return {static_cast<double>(best_y), static_cast<double>(best_x), confidence,
+            confidence > 0.0 ? 1 : 0};
+  }
+
+  AlignGeometry g_;
+  int32_t threads_;
+  int64_t ny_, nx_;  // plane
+  int64_t py_, px_;  // padded
+  int64_t pxh_;
+  int64_t bins_;
+  fftwf_plan r2c_ = nullptr;
+  fftwf_plan c2r_ = nullptr;
+  std::vector<FftwArray<fftwf_complex>> reference_;
+  std::vector<double> reference_energy_;
+};
+
+}  // namespace
+
+std::unique_ptr<AlignBackend> make_rawnind_align_backend(const AlignGeometry& geometry,
+                                                         int32_t num_threads) {
+  return std::make_unique<RawnindAlignBackend>(geometry, num_threads);
+}
+
+}  // namespace ptychopatch::impl

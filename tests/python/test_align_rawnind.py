@@ -1,0 +1,80 @@
+"""align_scene(method="rawnind") against an independent reimplementation of
+RawNIND's fft_phase_correlate_cfa (tests/python/rawnind_reference.py):
+the combined shift and every plane's shift, on blurred, noisy mosaics with
+even, odd and negative shifts, Bayer and X-Trans, uint16 and float32."""
+
+import numpy as np
+import pytest
+
+import ptychopatch
+from rawnind_reference import rawnind_align
+
+ndimage = pytest.importorskip("scipy.ndimage")
+
+XTRANS = np.array([[1, 1, 0, 1, 1, 2], [1, 1, 2, 1, 1, 0], [2, 0, 1, 0, 2, 1],
+                   [1, 1, 2, 1, 1, 0], [1, 1, 0, 1, 1, 2], [0, 2, 1, 2, 0, 1]])
+
+
+def _scene(rng, height, width, sigma):
+    big = ndimage.gaussian_filter(rng.random((height + 80, width + 80)), sigma, mode="wrap")
+    return (big - big.min()) / (big.max() - big.min())
+
+
+def _pair(rng, height, width, shift, dtype, sigma=2.0):
+    scene = _scene(rng, height, width, sigma)
+    gt = scene[40:40 + height, 40:40 + width]
+    dy, dx = shift
+    moved = scene[40 - dy:40 - dy + height, 40 - dx:40 - dx + width]
+    noise = lambda a: a * 3000 + 200 + rng.normal(0, 20, a.shape)  # noqa: E731
+    return noise(gt).astype(dtype), noise(moved).astype(dtype)
+
+
+CASES = [((4, -6), 96, 128), ((-3, 5), 100, 90), ((7, 1), 64, 64), ((-12, -9), 120, 96),
+         ((0, 0), 64, 80), ((1, -1), 72, 72)]
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+@pytest.mark.parametrize("shift,height,width", CASES)
+def test_bayer_matches_rawnind(shift, height, width, dtype):
+    rng = np.random.default_rng(abs(hash((shift, height, width))) % 2**32)
+    gt, moved = _pair(rng, height, width, shift, dtype)
+    want, want_planes = rawnind_align(gt, moved, "bayer")
+    got = ptychopatch.align_scene(gt, [moved], cfa="RGGB", method="rawnind")
+    assert got.status_names == ("PTP_SUCCESS",)
+    np.testing.assert_array_equal(got.shifts[0], want)
+    np.testing.assert_array_equal(got.plane_shifts[0], np.array(want_planes, float))
+
+
+@pytest.mark.parametrize("shift,height,width", [((6, -12), 144, 150), ((3, -5), 150, 133),
+                                               ((-4, 5), 121, 126), ((-7, 2), 132, 138)])
+def test_xtrans_matches_rawnind(shift, height, width):
+    rng = np.random.default_rng(7)
+    gt, moved = _pair(rng, height, width, shift, np.float32, sigma=3.0)
+    want, want_planes = rawnind_align(gt, moved, "xtrans")
+    got = ptychopatch.align_scene(gt, [moved], cfa=XTRANS, method="rawnind")
+    np.testing.assert_array_equal(got.shifts[0], want)
+    np.testing.assert_array_equal(got.plane_shifts[0], np.array(want_planes, float))
+
+
+def test_rawnind_snap_and_truncation_differ_from_the_default():
+    # An odd true shift: RawNIND floors it to CFA blocks (3 -> 2, -5 -> -6),
+    # while the default estimator's crop is the nearest mosaic-preserving
+    # shift (3 -> 2 or 4, ties toward zero: 2; -5 -> -4 or -6: -4).
+    rng = np.random.default_rng(3)
+    gt, moved = _pair(rng, 128, 128, (3, -5), np.float32)
+    registering = (-3, 5)
+    rawnind = ptychopatch.align_scene(gt, [moved], cfa="RGGB", method="rawnind")
+    assert tuple(rawnind.shifts[0]) == rawnind_align(gt, moved, "bayer")[0]
+    default = ptychopatch.align_scene(gt, [moved], cfa="RGGB", upsample_factor=10)
+    assert np.all(np.abs(default.shifts[0] - registering) <= 0.3)
+    assert tuple(default.crops[0]) == (-2, 4)
+
+
+def test_rawnind_options_are_fixed():
+    gt = np.ones((16, 16), np.uint16)
+    with pytest.raises(ptychopatch.PtychoPatchError, match="method"):
+        ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="rawnind", upsample_factor=2)
+    with pytest.raises(ptychopatch.PtychoPatchError, match="CFA"):
+        ptychopatch.align_scene(gt, [gt], method="rawnind")
+    with pytest.raises(ValueError, match="method"):
+        ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="opencv")
