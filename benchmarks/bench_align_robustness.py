@@ -11,29 +11,32 @@ given Poisson-Gaussian noise for a photon gain (16 to 1024 e-/DN: higher is
 darker and noisier) and read noise of 2 DN. The GT frame and each moving
 frame get independent noise.
 
-Right means: the integer crop an estimator gives, rounded to the nearest
-multiple of the CFA period P (2 for Bayer, 6 for X-Trans), equals the true
-registering shift rounded the same way (either neighbour when the truth is
-half-way). So a whole-pixel shift that is a multiple of P must be found
-exactly, and any other shift must give the nearest mosaic-preserving crop.
+Right means: the mosaic-preserving crop an estimator gives equals the
+pattern-preserving integer shift nearest to the true registering shift
+(either one when two are equally near): for Bayer the nearest multiples of
+2 per axis; for X-Trans the nearest point of the lattice of multiples of 6
+and (3, 3) + multiples of 6 (Fujifilm's layout repeats under (3, 3)). So a
+whole-pixel shift on the lattice must be found exactly, and any other
+shift must give the nearest mosaic-preserving crop. For ptychopatch that
+crop is the library's ``crops``; for the others it is computed here from
+their shift the same way (RawNIND's snapped shift is taken as its crop).
 
 Estimators, all on the same frames:
 
-* ptychopatch ``align_scene`` with each normalisation (phase, none), window
-  (none, hann) and combination (median, mean) of the plane shifts;
-* RawNIND's method, reimplemented here from its description (per plane:
-  zero-mean, plain zero-padded linear cross-correlation by
-  ``scipy.signal.fftconvolve(a, b[::-1, ::-1], mode="same")``, peak minus
-  the centre; plane shifts times P; median, truncated to an integer, then
-  floored to a multiple of 2 (Bayer) or 3 (X-Trans));
+* ptychopatch ``align_scene``: the default (joint peak of the summed,
+  partially whitened, Hann-windowed plane spectra), the joint peak with
+  phase or no normalisation, and the former default (per-plane phase
+  correlation, no window, median of the plane shifts);
+* RawNIND's method: the library's ``method="rawnind"``, which agrees with
+  an independent reimplementation of RawNIND's ``fft_phase_correlate_cfa``
+  (tests/python/test_align_rawnind.py);
 * scikit-image ``phase_cross_correlation`` per plane, median of the plane
-  shifts;
-* prototypes of candidate defaults, in numpy (not yet in the library): one
-  peak from the summed cross-power spectra of all planes (Hann-windowed),
-  with phase, partial (|X|^0.5) or no normalisation.
+  shifts.
 
 Prints right/total for every estimator overall and per row (CFA family and
-blur), and the same per gain with ``--by-gain``. Usage:
+blur), the same per gain with ``--by-gain``, and for the default the
+confidence threshold that best separates right from wrong answers with
+the fractions of each on its side. Usage:
 
     PTYCHOPATCH_LIBRARY=build/libptychopatch.so PYTHONPATH=capi/python \\
         python3 benchmarks/bench_align_robustness.py [--size 256 --sigmas 0 2 8 16 32 \\
@@ -107,23 +110,6 @@ def planes(frame: np.ndarray, period: int):
             for r in range(period) for c in range(period)]
 
 
-def rawnind_like(gt: np.ndarray, moving: np.ndarray, period: int):
-    """RawNIND's fft_phase_correlate_cfa, reimplemented from its semantics."""
-    from scipy import signal
-    shifts = []
-    for a, b in zip(planes(gt, period), planes(moving, period)):
-        a = a - a.mean()
-        b = b - b.mean()
-        corr = signal.fftconvolve(a, b[::-1, ::-1], mode="same")
-        peak = np.array(np.unravel_index(np.argmax(corr), corr.shape))
-        shifts.append((peak - np.array(corr.shape) // 2) * period)
-    combined = [int(np.median([s[k] for s in shifts])) for k in (0, 1)]
-    block = 2 if period == 2 else 3
-    # The peak's lag is the registering shift (a(x) ~ b(x - lag)), the
-    # convention of everything else here.
-    return [(v // block) * block for v in combined]
-
-
 def skimage_per_plane(gt: np.ndarray, moving: np.ndarray, period: int):
     from skimage.registration import phase_cross_correlation
     found = [phase_cross_correlation(a, b)[0] * period
@@ -131,32 +117,43 @@ def skimage_per_plane(gt: np.ndarray, moving: np.ndarray, period: int):
     return list(np.median(np.array(found), axis=0))
 
 
-def joint_prototype(gt: np.ndarray, moving: np.ndarray, period: int, power: float):
-    """A candidate default, prototyped in numpy (not the library): one peak
-    from the cross-power spectra of all planes, summed, each normalised as
-    X / |X|**power (1: phase, 0: plain, between: partial whitening), planes
-    mean-subtracted and Hann-windowed. CFA-consistent by construction."""
-    total = None
-    for a, b in zip(planes(gt, period), planes(moving, period)):
-        window = np.outer(np.hanning(a.shape[0] + 1)[:-1], np.hanning(a.shape[1] + 1)[:-1])
-        x = np.fft.rfft2((a - a.mean()) * window) * np.conj(np.fft.rfft2((b - b.mean()) * window))
-        if power > 0:
-            x = x / np.maximum(np.abs(x), 1e-12) ** power
-        total = x if total is None else total + x
-    corr = np.fft.irfft2(total, s=a.shape)
-    peak = np.array(np.unravel_index(np.argmax(corr), corr.shape))
-    size = np.array(corr.shape)
-    peak = np.where(peak > size // 2, peak - size, peak)
-    return list(peak * period)
+def crop_offsets(pattern) -> list:
+    """Shifts (a, b) in [0, P)^2 that map the colour pattern onto itself."""
+    p = np.asarray(pattern)
+    period = p.shape[0]
+    return [(a, b) for a in range(period) for b in range(period)
+            if np.array_equal(np.roll(p, (-a, -b), axis=(0, 1)), p)]
 
 
-def nearest_multiples(value: float, period: int):
-    """The multiple(s) of `period` nearest `value` (two when half-way)."""
-    q = value / period
-    low = np.floor(q)
-    if abs(q - low - 0.5) < 1e-9:
-        return {int(low) * period, int(low + 1) * period}
-    return {int(np.rint(q)) * period}
+def nearest_crops(dy: float, dx: float, pattern) -> set:
+    """Every pattern-preserving integer shift nearest to (dy, dx)."""
+    period = np.asarray(pattern).shape[0]
+    best, found = None, set()
+    for a, b in crop_offsets(pattern):
+        ky = np.floor((dy - a) / period)
+        kx = np.floor((dx - b) / period)
+        for y in (a + period * ky, a + period * (ky + 1)):
+            for x in (b + period * kx, b + period * (kx + 1)):
+                d = (y - dy) ** 2 + (x - dx) ** 2
+                if best is None or d < best - 1e-9:
+                    best, found = d, {(int(y), int(x))}
+                elif abs(d - best) <= 1e-9:
+                    found.add((int(y), int(x)))
+    return found
+
+
+def calibrate(pairs):
+    """The confidence threshold t that maximises the smaller of (right
+    answers >= t) and (wrong answers < t), as fractions."""
+    right = np.array([c for c, ok in pairs if ok])
+    wrong = np.array([c for c, ok in pairs if not ok])
+    best = (0.0, 0.0, 1.0, 0.0)
+    for t in np.unique(np.concatenate([right, wrong, [0.0]])):
+        above = float(np.mean(right >= t)) if right.size else 1.0
+        below = float(np.mean(wrong < t)) if wrong.size else 1.0
+        if min(above, below) > best[0]:
+            best = (min(above, below), float(t), above, below)
+    return best[1:], right.size, wrong.size
 
 
 def main(argv) -> int:
@@ -177,12 +174,16 @@ def main(argv) -> int:
     photos = {name: util.img_as_float(getattr(data, name)())[..., :3] for name in PHOTOS}
     # Even, odd and sub-pixel shifts of the moving frame's content.
     shift_set = [(4, -6), (-12, 8), (3, -5), (-7, 1), (2.5, -3.25), (-9.4, 6.6)]
-    estimators = {}
-    for norm in ("phase", "none"):
-        for window in (None, "hann"):
-            for combine in ("median", "mean"):
-                name = f"ours {norm}/{window or 'no window'}/{combine}"
-                estimators[name] = dict(normalization=norm, window=window, combine=combine)
+    estimators = {
+        "ours default (joint partial/hann)": {},
+        "ours joint phase/hann": dict(normalization="phase"),
+        "ours joint none/hann": dict(normalization="none"),
+        "ours joint partial/no window": dict(window=None),
+        "ours per-plane phase/no window/median (0.3 default)":
+            dict(normalization="phase", window=None, combine="median"),
+        "RawNIND method (method='rawnind')": dict(method="rawnind"),
+    }
+    confidence_pairs = []
     right = defaultdict(lambda: defaultdict(int))
     total = defaultdict(int)
     size = args.size - args.size % 6
@@ -207,23 +208,24 @@ def main(argv) -> int:
                         truths.append((-dy, -dx))  # the shift that registers it
                     row = (family, sigma) if not args.by_gain else (family, sigma, gain)
                     total[row] += len(frames)
-                    results = {}
+                    crops, confidences = {}, {}
                     for name, options in estimators.items():
                         found = ptychopatch.align_scene(gt, frames, cfa=cfa, **options)
-                        results[name] = [list(s) for s in found.shifts]
-                    results["RawNIND method"] = [rawnind_like(gt, f, period) for f in frames]
-                    for power, label in ((1.0, "phase"), (0.5, "partial 0.5"), (0.0, "plain")):
-                        results[f"prototype joint {label}/hann"] = [
-                            joint_prototype(gt, f, period, power) for f in frames]
-                    results["scikit-image per plane"] = [skimage_per_plane(gt, f, period)
-                                                         for f in frames]
-                    for name, shifts in results.items():
-                        for (ty, tx), (ey, ex) in zip(truths, shifts):
-                            ok = (next(iter(nearest_multiples(ey, period)))
-                                  in nearest_multiples(ty, period)
-                                  and next(iter(nearest_multiples(ex, period)))
-                                  in nearest_multiples(tx, period))
+                        if "method" in options:  # RawNIND's snapped shift is its crop
+                            crops[name] = [tuple(int(v) for v in s) for s in found.shifts]
+                        else:
+                            crops[name] = [tuple(int(v) for v in c) for c in found.crops]
+                        confidences[name] = found.confidence
+                    crops["scikit-image per plane"] = [
+                        min(nearest_crops(*skimage_per_plane(gt, f, period), pattern))
+                        for f in frames]
+                    default = next(iter(estimators))
+                    for name, found in crops.items():
+                        for k, ((ty, tx), crop) in enumerate(zip(truths, found)):
+                            ok = crop in nearest_crops(ty, tx, pattern)
                             right[name][row] += ok
+                            if name == default:
+                                confidence_pairs.append((float(confidences[name][k]), ok))
     elapsed = time.time() - started
 
     rows = sorted(total)
@@ -236,7 +238,11 @@ def main(argv) -> int:
     for name in names:
         overall = sum(right[name].values()) / sum(total.values())
         cells = " | ".join(f"{right[name][r]}/{total[r]}" for r in rows)
-        print(f"{name:<{width}} | {100 * overall:.0f}% | {cells}")
+        print(f"{name:<{width}} | {100 * overall:.1f}% | {cells}")
+    (threshold, above, below), n_right, n_wrong = calibrate(confidence_pairs)
+    print(f"default's confidence threshold {threshold:.4f}: {100 * above:.1f}% of its "
+          f"{n_right} right answers at or above, {100 * below:.1f}% of its {n_wrong} wrong "
+          "answers below")
     return 0
 
 
