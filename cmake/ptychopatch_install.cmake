@@ -2,7 +2,7 @@
 # top-level CMakeLists.txt outside pip builds (docs/packaging.md):
 #
 #   include/ptychopatch.h, include/ptychopatch.hpp
-#   lib/libptychopatch.so -> .so.0 -> .so.0.3.0      (soname libptychopatch.so.0)
+#   lib/libptychopatch.so -> .so.0 -> .so.0.4.0      (soname libptychopatch.so.0)
 #   lib/cmake/ptychopatch/ptychopatchConfig.cmake, ...ConfigVersion.cmake,
 #                         ptychopatchTargets*.cmake  (ptychopatch::ptychopatch,
 #                                                     ptychopatch::fortran)

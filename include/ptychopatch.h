@@ -50,7 +50,7 @@ extern "C" {
 /* Version of this header. The soname carries PTP_VERSION_MAJOR (the ABI
  * major); minor releases only add symbols or append struct fields. */
 #define PTP_VERSION_MAJOR 0
-#define PTP_VERSION_MINOR 3
+#define PTP_VERSION_MINOR 4
 #define PTP_VERSION_PATCH 0
 
 /* ---------------------------------------------------------------- status */

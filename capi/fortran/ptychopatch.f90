@@ -633,7 +633,7 @@ contains
     name = ptp_c_string_f(ptp_status_name(status))
   end function ptp_status_name_f
 
-  ! ptp_version_string(), e.g. '0.3.0+cpu'.
+  ! ptp_version_string(), e.g. '0.4.0+cpu'.
   function ptp_version_string_f() result(version)
     character(len=:), allocatable :: version
     version = ptp_c_string_f(ptp_version_string())

@@ -39,7 +39,7 @@ foreach(file IN LISTS expected)
   endif()
 endforeach()
 
-# libptychopatch.so -> libptychopatch.so.0 -> libptychopatch.so.0.3.0
+# libptychopatch.so -> libptychopatch.so.0 -> libptychopatch.so.0.4.0
 foreach(pair "libptychopatch.so:libptychopatch.so.${SOVERSION}"
              "libptychopatch.so.${SOVERSION}:libptychopatch.so.${VERSION}")
   string(REPLACE ":" ";" pair "${pair}")

@@ -14,7 +14,7 @@ results are written as JSON::
       "gt": "scene_gt.ARW",
       "cfa": [[0, 1], [3, 2]],
       "upsample_factor": 10,
-      "library": "0.3.0+cuda",
+      "library": "0.4.0+cuda",
       "frames": {
         "scene_iso3200.ARW": {"shift": [dy, dx],
                               "plane_shifts": [[dy, dx], ...],

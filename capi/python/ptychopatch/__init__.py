@@ -126,7 +126,7 @@ def version() -> str:
     --------
     >>> import ptychopatch
     >>> ptychopatch.version()  # doctest: +SKIP
-    '0.3.0+cuda (GPU backend unavailable: no NVIDIA driver is installed)'
+    '0.4.0+cuda (GPU backend unavailable: no NVIDIA driver is installed)'
     """
     text = _native.lib.ptp_version_string().decode("utf-8", "replace")
     if text.endswith(" (GPU backend unavailable)"):
