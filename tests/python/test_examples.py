@@ -167,11 +167,27 @@ def test_align_folder_with_fake_reader(raw_example, raw_folder):
     for name in ("noisy_a.ARW", "noisy_b.arw", "noisy_c.ARW"):
         entry = frames[name]
         np.testing.assert_allclose(entry["shift"], expected[name], atol=0.15)
-        assert len(entry["plane_shifts"]) == 4
-        np.testing.assert_allclose(np.asarray(entry["plane_shifts"]),
-                                   np.tile(expected[name], (4, 1)), atol=0.25)
+        assert entry["crop"] == list(expected[name])
+        assert "plane_shifts" not in entry  # the joint estimator has none
         assert 0.0 < entry["confidence"] <= 1.0
     json.dumps(report)  # what main() writes
+    # Per-plane shifts with a per-plane combination.
+    report = raw_example.align_folder(str(folder), "*_GT*", reader=reader, batch=2,
+                                      upsample_factor=10, backend="cpu", combine="median",
+                                      window=None)
+    entry = report["frames"]["noisy_a.ARW"]
+    np.testing.assert_allclose(np.asarray(entry["plane_shifts"]),
+                               np.tile(expected["noisy_a.ARW"], (4, 1)), atol=0.25)
+
+
+def test_frames_the_library_cannot_align_are_reported(raw_example, rng):
+    # A frame with no information (flat) gets the library's per-frame
+    # status; the frame next to it is aligned.
+    gt = raw_example.RawFrame(_mosaic(_scene(rng, 64)), RGGB)
+    flat = raw_example.RawFrame(np.full_like(gt.image, 1000), RGGB)
+    out = raw_example.align_frames(gt, {"flat": flat, "same": gt}, backend="cpu")
+    assert "PTP_ERROR_NO_INFORMATION" in out["flat"]["error"]
+    assert out["same"]["crop"] == [0, 0]
 
 
 def test_align_frames_refuses_other_cfa(raw_example, rng):

@@ -7,8 +7,8 @@ the visible area's first period, ``raw_colors_visible``: a 2x2 Bayer or 6x6
 X-Trans pattern of LibRaw codes, which is what ``raw_pattern`` gives for
 the visible area). The GT frame is chosen on the command line; every other
 frame is registered onto it with ``ptychopatch.align_scene`` (CFA-aware
-phase correlation: one correlation per colour plane, combined), and the
-results are written as JSON::
+correlation: one peak of the colour planes' summed cross-power spectra),
+and the results are written as JSON::
 
     {
       "gt": "scene_gt.ARW",
@@ -16,19 +16,22 @@ results are written as JSON::
       "upsample_factor": 10,
       "library": "0.4.0+cuda",
       "frames": {
-        "scene_iso3200.ARW": {"shift": [dy, dx],
-                              "plane_shifts": [[dy, dx], ...],
+        "scene_iso3200.ARW": {"shift": [dy, dx], "crop": [cy, cx],
                               "confidence": 0.93},
         "odd_size.ARW": {"error": "..."}
       }
     }
 
-``shift`` is the combined (dy, dx) in sensor pixels that registers the frame
-onto the GT frame (scikit-image's sign); ``plane_shifts`` are the per-plane
-shifts (4 for Bayer, 36 for X-Trans, plane ``r * period + c`` being
-``frame[r::period, c::period]``); ``confidence`` is the mean normalised
-correlation peak in [0, 1]. A frame that cannot be aligned (other size,
-other CFA, unreadable) gets an ``error`` instead.
+``shift`` is the (dy, dx) in sensor pixels that registers the frame onto
+the GT frame (scikit-image's sign); ``crop`` the nearest integer shift that
+keeps the colour-filter mosaic intact (the one to crop RAW data by);
+``confidence`` is in [0, 1] (docs/performance.md gives the threshold below
+which an answer is likely wrong). With ``--combine median`` or ``mean``
+each frame also gets ``plane_shifts``, the per-plane shifts (4 for Bayer,
+36 for X-Trans, plane ``r * period + c`` being ``frame[r::period,
+c::period]``). A frame that cannot be aligned (unreadable, other size,
+other CFA, a NaN, no information) gets an ``error`` instead, and the
+others their results.
 
 rawpy is an optional dependency (``pip install rawpy``); only reading needs
 it: `align_folder` takes any reader returning `RawFrame`.
@@ -125,12 +128,14 @@ def _same_cfa(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
 
 
 def align_frames(gt: RawFrame, frames: Dict[str, RawFrame], *, upsample_factor: int = 10,
-                 combine: str = "median", snap: bool = False, window: Optional[str] = None,
+                 combine: str = "joint", snap: bool = False, window: Optional[str] = "hann",
                  backend: str = "auto") -> Dict[str, dict]:
     """Registers `frames` onto `gt` in one `ptychopatch.align_scene` call.
 
-    Frames whose shape or CFA differ from the GT frame's get an ``error``
-    entry; the others ``shift``, ``plane_shifts`` and ``confidence``.
+    Frames whose shape or CFA differ from the GT frame's, and frames the
+    library reports a problem for, get an ``error`` entry; the others
+    ``shift``, ``crop`` and ``confidence`` (and ``plane_shifts`` with a
+    per-plane `combine`).
     """
     import ptychopatch
 
@@ -145,13 +150,22 @@ def align_frames(gt: RawFrame, frames: Dict[str, RawFrame], *, upsample_factor: 
         else:
             good.append(name)
     if good:
-        r = ptychopatch.align_scene(gt.image, [frames[n].image for n in good], cfa=gt.cfa,
-                                    upsample_factor=upsample_factor, combine=combine,
-                                    snap=snap, window=window, backend=backend)
+        import warnings
+
+        with warnings.catch_warnings():
+            # Failed frames are reported per frame below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = ptychopatch.align_scene(gt.image, [frames[n].image for n in good], cfa=gt.cfa,
+                                        upsample_factor=upsample_factor, combine=combine,
+                                        snap=snap, window=window, backend=backend)
         for i, name in enumerate(good):
-            results[name] = {"shift": r.shifts[i].tolist(),
-                             "plane_shifts": r.plane_shifts[i].tolist(),
+            if not r.ok[i]:
+                results[name] = {"error": f"{r.status_names[i]}: {r.messages[i]}"}
+                continue
+            results[name] = {"shift": r.shifts[i].tolist(), "crop": r.crops[i].tolist(),
                              "confidence": float(r.confidence[i])}
+            if combine != "joint":
+                results[name]["plane_shifts"] = r.plane_shifts[i].tolist()
     return results
 
 
@@ -206,10 +220,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--upsample-factor", type=int, default=10,
                         help="sub-pixel refinement: 1/k plane pixel (default 10; 1 = whole "
                              "plane pixels)")
-    parser.add_argument("--combine", choices=("median", "mean"), default="median")
+    parser.add_argument("--combine", choices=("joint", "median", "mean"), default="joint")
     parser.add_argument("--snap", action="store_true",
                         help="floor the combined shift to a multiple of 2 (Bayer) or 3 (X-Trans)")
-    parser.add_argument("--window", choices=("hann",), default=None)
+    parser.add_argument("--window", choices=("hann", "none"), default="hann")
     parser.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
     parser.add_argument("--batch", type=int, default=8,
                         help="frames read and aligned per library call (default 8)")
