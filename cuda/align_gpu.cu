@@ -326,15 +326,15 @@ class CufftAlignBackend final : public AlignBackend {
       plans.forward.forward(plane_data);
       align::cross_power(s.reference->as<float>(), plane_data, joint ? nullptr : copies, count,
                          dims_, compute);
-      if (bounds)
+      if (bounds && !joint)
         align::spectrum_bounds(plane_data, batch_planes, dims_, bound_partials, plane_bound,
                                compute);
       int64_t searched = batch_planes;  // planes searched, results made
       const float* correlation = plane_data;
       if (joint) {
-        align::joint_spectra(plane_data, plane_bound, energy, reference_energy, count, dims_,
-                             joint_data, refine ? copies : nullptr, frame_used, frame_bound,
-                             compute);
+        align::joint_spectra(plane_data, energy, reference_energy, count, dims_, joint_data,
+                             refine ? copies : nullptr, frame_used, compute);
+        align::spectrum_bounds(joint_data, count, dims_, bound_partials, frame_bound, compute);
         plans.joint_inverse.inverse(joint_data);
         searched = count;
         correlation = joint_data;
@@ -446,7 +446,7 @@ class CufftAlignBackend final : public AlignBackend {
     if (dims_.joint) bytes += to_u64(dims_.plane_floats) * sizeof(float) + 2 * sizeof(double);
     return bytes;
   }
-  // Whether confidences need math::coherence_confidence's bounds.
+  // Whether confidences need math::significance_confidence's energies.
   bool needs_bounds() const {
     return dims_.joint || dims_.normalization == PTP_NORMALIZATION_PARTIAL;
   }

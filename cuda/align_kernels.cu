@@ -210,9 +210,9 @@ __global__ void zero_dc_kernel(float2* __restrict__ spectra, float2* __restrict_
   if (copy != nullptr) copy[b * plane_complex] = make_float2(0.0f, 0.0f);
 }
 
-// ----------------------------------------------- coherence bound, joint sum
+// ------------------------------------------- spectrum energy, joint sum
 
-// Block x of plane q (grid.y, strided) sums weight * |X| over bins x,
+// Block x of plane q (grid.y, strided) sums weight * |X|^2 over bins x,
 // x + kBoundBlocks * kThreads, ... of the plane's half spectrum; the block
 // sum (block_reduce's fixed order) goes to partials[q * kBoundBlocks + x].
 __global__ void __launch_bounds__(kThreads)
@@ -227,7 +227,7 @@ __global__ void __launch_bounds__(kThreads)
          i += static_cast<int64_t>(kBoundBlocks) * kThreads) {
       const double re = x[i].x;
       const double im = x[i].y;
-      acc += math::half_spectrum_weight(i % d.half, d.fft_cols) * sqrt(re * re + im * im);
+      acc += math::half_spectrum_weight(i % d.half, d.fft_cols) * (re * re + im * im);
     }
     const double total = block_reduce<kThreads>(acc, SumOp(), shared);
     if (threadIdx.x == 0) partials[q * kBoundBlocks + blockIdx.x] = total;
@@ -271,21 +271,15 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-__global__ void joint_info_kernel(const double* __restrict__ plane_bound,
-                                  const double* __restrict__ energy,
-                                  const double* __restrict__ reference_energy, int64_t frames,
-                                  Dims d, double* __restrict__ used, double* __restrict__ bound) {
+__global__ void joint_count_kernel(const double* __restrict__ energy,
+                                   const double* __restrict__ reference_energy, int64_t frames,
+                                   Dims d, double* __restrict__ used) {
   const int64_t f = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (f >= frames) return;
   double count = 0.0;
-  double total = 0.0;
-  for (int64_t p = 0; p < d.planes; ++p) {
-    if (!informative(energy, reference_energy, f, p, d.planes)) continue;
-    count += 1.0;
-    total += plane_bound[f * d.planes + p];
-  }
+  for (int64_t p = 0; p < d.planes; ++p)
+    if (informative(energy, reference_energy, f, p, d.planes)) count += 1.0;
   used[f] = count;
-  bound[f] = total;
 }
 
 // ------------------------------------------------------------ peak search
@@ -356,7 +350,7 @@ __device__ inline void write_result(const Dims& d, const Peak& peak, double shif
   out->dy = dy;
   out->dx = dx;
   if (d.joint || d.normalization == math::kNormalizationPartial)
-    out->confidence = math::coherence_confidence(magnitude, peak.bound);
+    out->confidence = math::significance_confidence(magnitude, peak.bound, count);
   else if (d.normalization == math::kNormalizationPhase)
     out->confidence = math::phase_confidence(magnitude, math::phase_confidence_bins(count, d.hann));
   else
@@ -802,9 +796,9 @@ void spectrum_bounds(const float* spectra, int64_t planes, const Dims& d, double
              "launching the bound-sum kernel");
 }
 
-void joint_spectra(const float* spectra, const double* plane_bound, const double* energy,
-                   const double* reference_energy, int64_t frames, const Dims& d, float* joint,
-                   float* copy, double* used, double* bound, cudaStream_t stream) {
+void joint_spectra(const float* spectra, const double* energy, const double* reference_energy,
+                   int64_t frames, const Dims& d, float* joint, float* copy, double* used,
+                   cudaStream_t stream) {
   const int64_t plane_complex = d.plane_floats / 2;
   const dim3 grid(static_cast<unsigned>(grid_blocks(plane_complex, kThreads)),
                   grid_extent(frames, kMaxGridYZ));
@@ -813,8 +807,8 @@ void joint_spectra(const float* spectra, const double* plane_bound, const double
                            frames, d, reinterpret_cast<float2*>(joint),
                            reinterpret_cast<float2*>(copy)),
              "launching the joint-sum kernel");
-  check_cuda(launch_kernel(&joint_info_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0, stream,
-                           plane_bound, energy, reference_energy, frames, d, used, bound),
+  check_cuda(launch_kernel(&joint_count_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0,
+                           stream, energy, reference_energy, frames, d, used),
              "launching the joint-count kernel");
 }
 

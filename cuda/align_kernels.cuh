@@ -74,7 +74,8 @@ void check_supported(const Dims& d);
 // correlation magnitude, and the two planes' sums of squares (0: a
 // constant plane, whose result is (0, 0) with confidence 0). Joint, one
 // frame's: both "energies" are then its count of informative planes.
-// bound: math::coherence_confidence's (partial whitening, joint), else 0.
+// bound: math::significance_confidence's energy (partial whitening,
+// joint), else 0.
 struct Peak {
   int64_t shift_row;
   int64_t shift_col;
@@ -148,21 +149,21 @@ void find_peaks(const float* correlation, int64_t planes, const Dims& d, const P
 // device).
 constexpr int kBoundBlocks = 32;
 
-// The bound of math::coherence_confidence of each of `planes` half spectra
-// (padded layout): partials (planes * kBoundBlocks doubles) then, added in
-// block order, bound[0..planes).
+// The energy of math::significance_confidence (sum of |X|^2 over the full
+// spectrum) of each of `planes` half spectra (padded layout): partials
+// (planes * kBoundBlocks doubles) then, added in block order,
+// bound[0..planes).
 void spectrum_bounds(const float* spectra, int64_t planes, const Dims& d, double* partials,
                      double* bound, cudaStream_t stream);
 
 // PTP_COMBINE_JOINT: for each of `frames` frames (P cross-power spectra each
-// in `spectra`, plane bounds in plane_bound) the sum of the spectra of its
-// informative planes (energy[f * P + p] > 0 and reference_energy[p] > 0), in
-// plane order, into frame f of `joint` (and of `copy` when not null), its
-// count of informative planes into used[f] (a double), and the sum of their
-// bounds into bound[f].
-void joint_spectra(const float* spectra, const double* plane_bound, const double* energy,
-                   const double* reference_energy, int64_t frames, const Dims& d, float* joint,
-                   float* copy, double* used, double* bound, cudaStream_t stream);
+// in `spectra`) the sum of the spectra of its informative planes
+// (energy[f * P + p] > 0 and reference_energy[p] > 0), in plane order, into
+// frame f of `joint` (and of `copy` when not null), and its count of
+// informative planes into used[f] (a double).
+void joint_spectra(const float* spectra, const double* energy, const double* reference_energy,
+                   int64_t frames, const Dims& d, float* joint, float* copy, double* used,
+                   cudaStream_t stream);
 
 // Host copy of the segment offsets of one arg-max launch
 // (planes_per_call * segments_per_plane + 1 ints).

@@ -474,9 +474,10 @@ typedef enum ptp_align_method {
    * aligned by it: per plane, plain zero-padded linear cross-correlation of
    * the mean-removed planes and its first maximum; the median of the plane
    * shifts, truncated, floored to a multiple of 2 (Bayer) or 3 (X-Trans).
-   * normalization, window, combine, snap and upsample_factor must keep
-   * their defaults (they are that method's); needs a CFA; runs on the CPU
-   * backend (on a GPU context too; ptp_align_plan_get_backend says so). */
+   * normalization, window, combine, snap and max_shift must keep their
+   * defaults and upsample_factor be its default or 1 (the method fixes
+   * them: whole-pixel lags); needs a CFA; runs on the CPU backend (on a GPU
+   * context too; ptp_align_plan_get_backend says so). */
   PTP_ALIGN_METHOD_RAWNIND = 1
 } ptp_align_method;
 
@@ -494,7 +495,8 @@ typedef struct ptp_align_desc {
    * X-Trans (0=R, 1=G, 2=B). Validated; the planes are the pattern
    * positions whatever their colours. Ignored for PTP_CFA_NONE. */
   int32_t pattern[36];
-  int32_t upsample_factor; /* >= 1; 1 (default) = integer shifts */
+  int32_t upsample_factor; /* >= 1; 10 (default): 1/10 plane pixel; 1 =
+                              whole plane pixels (crops then round those) */
   int32_t normalization;   /* ptp_normalization; default PARTIAL */
   int32_t window;          /* ptp_window; default HANN */
   int32_t combine;         /* ptp_combine; default JOINT */

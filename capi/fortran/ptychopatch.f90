@@ -88,7 +88,7 @@ module ptychopatch
 
   ! ------------------------------------------------------------- version
   integer(c_int32_t), parameter :: PTP_VERSION_MAJOR = 0
-  integer(c_int32_t), parameter :: PTP_VERSION_MINOR = 3
+  integer(c_int32_t), parameter :: PTP_VERSION_MINOR = 4
   integer(c_int32_t), parameter :: PTP_VERSION_PATCH = 0
 
   ! -------------------------------------------------------------- status

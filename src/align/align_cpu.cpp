@@ -245,10 +245,10 @@ void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_
   }
 }
 
-// The bound of math::coherence_confidence for one half spectrum x of ny x
-// nxh bins: sum over the full spectrum of |x|, in double.
+// The energy of math::significance_confidence for one half spectrum x of
+// ny x nxh bins: sum over the full spectrum of |x|^2, in double.
 PTP_ALIGN_CLONES
-double spectrum_abs_sum(const fftwf_complex* x, int64_t ny, int64_t nxh, int64_t nx) {
+double spectrum_energy(const fftwf_complex* x, int64_t ny, int64_t nxh, int64_t nx) {
   double total = 0.0;
   for (int64_t ky = 0; ky < ny; ++ky) {
     const fftwf_complex* row = x + ky * nxh;
@@ -258,12 +258,12 @@ double spectrum_abs_sum(const fftwf_complex* x, int64_t ny, int64_t nxh, int64_t
       for (int l = 0; l < 4; ++l) {
         const double re = row[kx + l][0];
         const double im = row[kx + l][1];
-        acc[l] += math::half_spectrum_weight(kx + l, nx) * std::sqrt(re * re + im * im);
+        acc[l] += math::half_spectrum_weight(kx + l, nx) * (re * re + im * im);
       }
     for (; kx < nxh; ++kx) {
       const double re = row[kx][0];
       const double im = row[kx][1];
-      acc[0] += math::half_spectrum_weight(kx, nx) * std::sqrt(re * re + im * im);
+      acc[0] += math::half_spectrum_weight(kx, nx) * (re * re + im * im);
     }
     total += (acc[0] + acc[1]) + (acc[2] + acc[3]);
   }
@@ -646,11 +646,11 @@ class CpuAlignBackend final : public AlignBackend {
  private:
   // PTP_COMBINE_JOINT. Frames go in windows of W frames: first every
   // (frame, plane) pair of the window in parallel (plane values, forward
-  // transform, normalised cross power into its own slot, and the slot's
-  // |X| sum), then every frame of the window in parallel: its informative
-  // planes' slots summed in plane order into the first (so the result does
-  // not depend on the thread count), one inverse transform, the peak and
-  // its refinement. W = ceil(threads / planes), so both steps have work for
+  // transform, normalised cross power into its own slot), then every frame
+  // of the window in parallel: its informative planes' slots summed in
+  // plane order into the first (so the result does not depend on the thread
+  // count), the sum's energy, one inverse transform, the peak and its
+  // refinement. W = ceil(threads / planes), so both steps have work for
   // every thread, capped so that the W * planes slots stay within
   // kJointSlotBytes (at least one frame).
   int64_t align_joint(const void* const* frames, int64_t num_frames, PlaneShift* results,
@@ -662,7 +662,6 @@ class CpuAlignBackend final : public AlignBackend {
     window = std::min(window, std::max<int64_t>(1, kJointSlotBytes / (slot_bytes * planes)));
     window = std::min(window, num_frames);
     while (static_cast<int64_t>(slots_.size()) < window * planes) slots_.emplace_back(d_.bins);
-    std::vector<double> bound(static_cast<size_t>(window * planes));
     std::vector<char> used(static_cast<size_t>(window * planes));
     const int item_threads = static_cast<int>(std::min<int64_t>(threads_, window * planes));
     reserve_workspaces(item_threads);
@@ -683,7 +682,6 @@ class CpuAlignBackend final : public AlignBackend {
           fftwf_complex* x = slots_[item].get();
           plans_->forward(w.real.get(), x);
           cross_power_spectrum(p, x);
-          bound[item] = spectrum_abs_sum(x, d_.ny, d_.nxh, d_.nx);
         } catch (...) {
           errors.record(std::current_exception());
         }
@@ -696,12 +694,10 @@ class CpuAlignBackend final : public AlignBackend {
         try {
           Workspace& w = *workspaces_[omp_get_thread_num()];
           fftwf_complex* sum = nullptr;
-          double total_bound = 0.0;
           int32_t count = 0;
           for (int64_t p = 0; p < planes; ++p) {
             const int64_t item = k * planes + p;
             if (!used[item]) continue;
-            total_bound += bound[item];
             ++count;
             if (sum == nullptr)
               sum = slots_[item].get();
@@ -714,8 +710,9 @@ class CpuAlignBackend final : public AlignBackend {
             out = {0.0, 0.0, 0.0, 0};
             continue;
           }
+          const double energy = spectrum_energy(sum, d_.ny, d_.nxh, d_.nx);
           out = peak_of(sum, w);
-          out.confidence = math::coherence_confidence(out.confidence, total_bound);
+          out.confidence = math::significance_confidence(out.confidence, energy, d_.count);
           out.planes_used = count;
         } catch (...) {
           errors.record(std::current_exception());
@@ -771,13 +768,13 @@ class CpuAlignBackend final : public AlignBackend {
 
     plans_->forward(w.real.get(), w.spectrum.get());
     cross_power_spectrum(p, w.spectrum.get());
-    const double bound = g_.normalization == PTP_NORMALIZATION_PARTIAL
-                             ? spectrum_abs_sum(w.spectrum.get(), d_.ny, d_.nxh, d_.nx)
+    const double energy = g_.normalization == PTP_NORMALIZATION_PARTIAL
+                             ? spectrum_energy(w.spectrum.get(), d_.ny, d_.nxh, d_.nx)
                              : 0.0;
     PlaneShift result = peak_of(w.spectrum.get(), w);
     result.confidence =
         g_.normalization == PTP_NORMALIZATION_PARTIAL
-            ? math::coherence_confidence(result.confidence, bound)
+            ? math::significance_confidence(result.confidence, energy, d_.count)
         : g_.normalization == PTP_NORMALIZATION_PHASE
             ? math::phase_confidence(result.confidence,
                                      math::phase_confidence_bins(d_.count, g_.hann_window))

@@ -169,7 +169,10 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->pattern[1] = 1;
   desc->pattern[2] = 3;
   desc->pattern[3] = 2;
-  desc->upsample_factor = 1;
+  // Crops need sub-pixel estimates: an X-Trans (3, 3) crop is half a plane
+  // pixel, and the nearest even Bayer crop of an odd shift depends on its
+  // fraction.
+  desc->upsample_factor = 10;
   // The most robust estimator of docs/performance.md's benchmark.
   desc->normalization = PTP_NORMALIZATION_PARTIAL;
   desc->window = PTP_WINDOW_HANN;
@@ -249,12 +252,14 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     ptp_align_desc defaults;
     default_align_desc(&defaults);
     if (desc->normalization != defaults.normalization || desc->window != defaults.window ||
-        desc->combine != defaults.combine || desc->snap != 0 || desc->upsample_factor != 1 ||
+        desc->combine != defaults.combine || desc->snap != 0 ||
+        (desc->upsample_factor != 1 && desc->upsample_factor != defaults.upsample_factor) ||
         desc->max_shift != 0)
       fail(PTP_ERROR_INVALID_ARGUMENT,
-           "desc->method is PTP_ALIGN_METHOD_RAWNIND: normalization, window, combine, snap, "
-           "upsample_factor and max_shift must keep their defaults (the method fixes them: "
-           "plain linear correlation, no window, median, truncation and snap)");
+           "desc->method is PTP_ALIGN_METHOD_RAWNIND: normalization, window, combine, snap "
+           "and max_shift must keep their defaults and upsample_factor be its default or 1 "
+           "(the method fixes them: plain linear correlation, no window, whole-pixel lags, "
+           "median, truncation and snap)");
   }
   if (desc->snap != 0 && desc->snap != 1)
     fail(PTP_ERROR_INVALID_ARGUMENT, field_error("snap", desc->snap, "must be 0 or 1"));
@@ -515,22 +520,23 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
       // One result per frame; no plane shifts.
       const PlaneShift& r = results[k];
       out.planes_used = r.planes_used;
-      if (r.planes_used > 0 && r.confidence > 0.0) {
+      if (r.planes_used > 0) {
         dy = r.dy * period;
         dx = r.dx * period;
         out.confidence = r.confidence;
       }
     } else {
       // A plane that carries no information (constant in the reference or
-      // the moving frame: fully clipped, dead, or flat; its confidence is
-      // exactly 0) has no shift (NaN) and no vote: two flat planes of four
-      // must not pull a median halfway to (0, 0).
+      // the moving frame: fully clipped, dead, or flat; planes_used 0) has
+      // no shift (NaN) and no vote: two flat planes of four must not pull a
+      // median halfway to (0, 0). (A confidence of 0 alone is a peak no
+      // higher than noise, still a vote.)
       double confidence_sum = 0.0;
       ys.clear();
       xs.clear();
       for (int64_t p = 0; p < planes; ++p) {
         const PlaneShift& r = results[k * planes + p];
-        if (!(r.confidence > 0.0)) continue;
+        if (r.planes_used == 0) continue;
         ys.push_back(r.dy * period);
         xs.push_back(r.dx * period);
         confidence_sum += r.confidence;

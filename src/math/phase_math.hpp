@@ -308,17 +308,20 @@ PTP_HD double xcorr_confidence(double peak_abs, int64_t count, double ref_sum_sq
   return !(v > 0.0) ? 0.0 : (v > 1.0 ? 1.0 : v);  // NaN gives 0
 }
 
-// Coherence, the confidence of partial whitening and of the joint peak:
-// |peak| / bound, where peak is as above (the c2r of the summed, normalised
-// cross-power spectra at the peak, or the upsampled CC) and bound is the sum
-// of |X(k)| over the full spectra that were summed (bins after
-// normalisation and the DC rule). By the triangle inequality |peak| <=
-// bound, with equality exactly when every bin adds up in phase at the peak:
-// 1 for identical planes, near 0 when the peak is noise. 0 when bound is 0
-// (no informative plane). Clamped to [0, 1]; NaN gives 0.
-PTP_HD double coherence_confidence(double peak_abs, double bound) {
-  if (!(bound > 0.0)) return 0.0;
-  const double v = peak_abs / bound;
+// Significance, the confidence of partial whitening and of the joint peak:
+// 1 - s / |peak|, where peak is as above (the c2r of the (summed)
+// normalised cross-power spectrum Y at the peak, or the upsampled CC) and
+// s = sqrt(2 ln N * E), E = sum over the full spectrum of |Y(k)|^2. By
+// Parseval E is the mean square of the correlation c over its N samples,
+// and sqrt(2 ln N) times the root mean square is about as high as the
+// largest of N independent noise values reaches: a peak no higher than
+// that is indistinguishable from noise (0), one far above it is certain
+// (towards 1). A tie between equal peaks of a tiny plane scores low. 0 when
+// E is 0 or N < 2; clamped to [0, 1]; NaN gives 0.
+PTP_HD double significance_confidence(double peak_abs, double energy, int64_t count) {
+  if (!(energy > 0.0) || count < 2) return 0.0;
+  const double noise = sqrt(2.0 * log(static_cast<double>(count)) * energy);
+  const double v = 1.0 - noise / peak_abs;
   return !(v > 0.0) ? 0.0 : (v > 1.0 ? 1.0 : v);  // NaN gives 0
 }
 

@@ -309,6 +309,7 @@ ptp_align_desc make_desc(int64_t h, int64_t w, ptp_dtype dtype, ptp_cfa cfa = PT
   d.normalization = PTP_NORMALIZATION_PHASE;
   d.window = PTP_WINDOW_NONE;
   d.combine = PTP_COMBINE_MEDIAN;
+  d.upsample_factor = 1;
   d.height = h;
   d.width = w;
   d.frame_dtype = dtype;
@@ -1440,6 +1441,7 @@ TEST(AlignWrapper, PlanResultsAndProgress) {
   d.height = 24;
   d.width = 28;
   d.cfa = PTP_CFA_BAYER;
+  d.upsample_factor = 1;
   ptychopatch::AlignPlan plan(ctx, d);
   EXPECT_EQ(plan.num_planes(), 4);
   std::vector<int64_t> seen;

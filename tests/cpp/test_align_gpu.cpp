@@ -369,7 +369,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // The default estimator (partial whitening, Hann window, joint peak of the
 // summed plane spectra) and its parts on their own: the GPU's joint sum,
-// coherence bounds and one-plane-per-frame inverse against the CPU's.
+// spectrum energies and one-plane-per-frame inverse against the CPU's.
 class GpuAlignJointMatchesCpu : public ::testing::TestWithParam<std::tuple<Case, int32_t>> {};
 
 TEST_P(GpuAlignJointMatchesCpu, ShiftsAndConfidence) {
@@ -393,7 +393,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          Case{kPlanar, 48, 70}),
                        ::testing::Values(1, 10)));
 
-// Partial whitening per plane (its coherence bounds per plane), and the
+// Partial whitening per plane (its spectrum energies per plane), and the
 // joint peak without a window (the DC rule before the sum).
 TEST(GpuAlign, PartialPerPlaneAndJointWithoutWindow) {
   REQUIRE_GPU();

@@ -424,7 +424,7 @@ def align_scene(
     gt: ArrayLike,
     frames: Union[ArrayLike, Sequence[ArrayLike]],
     cfa: CfaLike = None,
-    upsample_factor: int = 1,
+    upsample_factor: int = 10,
     combine: str = "joint",
     snap: bool = False,
     normalization: Optional[str] = "partial",
@@ -480,8 +480,10 @@ def align_scene(
         a 6x6 X-Trans array (0 = R, 1 = G, 2 = B). Bayer gives 4 planes
         ``frame[r::2, c::2]``, X-Trans 36 planes ``frame[r::6, c::6]``.
     upsample_factor : int
-        1 to 1000. 1 gives whole plane pixels (multiples of the period in
-        sensor pixels); k refines the shift to 1/k plane pixel.
+        1 to 1000. k (default 10) refines the shift to 1/k plane pixel,
+        which the mosaic-preserving ``crops`` need (an X-Trans (3, 3) crop
+        is half a plane pixel); 1 gives whole plane pixels (multiples of
+        the period in sensor pixels).
     combine : {"joint", "median", "mean"}
         ``"joint"`` (default): one peak of the summed cross-power spectra of
         the frame's planes. ``"median"`` / ``"mean"``: each plane's own

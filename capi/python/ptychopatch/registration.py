@@ -16,7 +16,6 @@ installed, else ``numpy.fft``; SciPy is not a requirement of this package.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import operator
@@ -27,10 +26,11 @@ import numpy as np
 
 from . import _arrays, _context
 
-try:  # optional: faster (and threaded) host FFTs; numpy.fft otherwise
-    import scipy.fft as _scipy_fft
-except ImportError:  # pragma: no cover - depends on the environment
-    _scipy_fft = None
+# scipy.fft (optional: faster, threaded host FFTs; numpy.fft otherwise) is
+# imported on the first transform, not with the package: its import takes
+# longer than the whole package's.
+_UNLOADED = object()
+_scipy_fft: Any = _UNLOADED
 
 ArrayLike = Any
 
@@ -56,6 +56,13 @@ def _workers(num_threads: int) -> int:
 
 
 def _fft(name: str, x: np.ndarray, workers: int, **kwargs: Any) -> np.ndarray:
+    global _scipy_fft
+    if _scipy_fft is _UNLOADED:
+        try:
+            import scipy.fft as module
+        except ImportError:  # pragma: no cover - depends on the environment
+            module = None
+        _scipy_fft = module
     if _scipy_fft is not None:
         return getattr(_scipy_fft, name)(x, workers=workers, **kwargs)
     return getattr(np.fft, name)(x, **kwargs)
@@ -288,6 +295,21 @@ def _centred_float32(x: np.ndarray) -> Optional[np.ndarray]:
     return centred.astype(np.float32)
 
 
+def _run_takes(keyword: str) -> bool:
+    """Whether align._run (which evolves with align_scene) takes `keyword`."""
+    known = _RUN_KEYWORDS.get(keyword)
+    if known is None:
+        import inspect
+
+        from . import align as _align
+
+        known = _RUN_KEYWORDS[keyword] = keyword in inspect.signature(_align._run).parameters
+    return known
+
+
+_RUN_KEYWORDS: dict = {}
+
+
 def _library_shift(ref: np.ndarray, mov: np.ndarray, both_single: bool, upsample: int,
                    normalization: Optional[str], backend: str, num_threads: int,
                    planning: str) -> Optional[np.ndarray]:
@@ -305,7 +327,7 @@ def _library_shift(ref: np.ndarray, mov: np.ndarray, both_single: bool, upsample
     # defaults are not scikit-image's): one plane, plain phase (or no)
     # normalisation, no window. A frame the library cannot align needs no
     # warning of _run's: the host path answers instead.
-    extra = {"warn": False} if "warn" in inspect.signature(_align._run).parameters else {}
+    extra = {"warn": False} if _run_takes("warn") else {}
     result = _align._run(lib_ref, [lib_mov], cfa=None, upsample_factor=upsample,
                          combine="median", snap=False, normalization=normalization,
                          window=None, backend=backend, num_threads=num_threads,

@@ -1,0 +1,486 @@
+"""ptychopatch.phase_cross_correlation, scikit-image's drop-in, against
+skimage.registration.phase_cross_correlation as the oracle.
+
+Every case compares the whole 3-tuple: the shift (values and dtype), the
+error (dtype; value to rounding) and the phase difference (dtype; value to
+rounding, modulo 2 pi). Where the result comes from the library (2-D real
+images in real space) the tests also check that the library did compute it,
+and where the library's peak cannot be scikit-image's, that the numpy path
+took over. scikit-image's own tests run on ours in skimage_registration/.
+"""
+
+from __future__ import annotations
+
+import doctest
+import warnings
+
+import numpy as np
+import pytest
+
+import ptychopatch
+from ptychopatch import registration
+
+skimage_registration = pytest.importorskip("skimage.registration")
+ndi = pytest.importorskip("scipy.ndimage")
+skimage_data = pytest.importorskip("skimage.data")
+sk_pcc = skimage_registration.phase_cross_correlation
+pcc = ptychopatch.phase_cross_correlation
+
+
+# ----------------------------------------------------------------- helpers
+
+
+class Routes:
+    """Counts how calls were answered: by the library (``library``), by the
+    numpy path after the library's attempt (``fallback``), or by the numpy
+    path alone (``numpy``)."""
+
+    def __init__(self, monkeypatch):
+        self.library = self.fallback = self.library_calls = 0
+        inner = registration._library_register
+        align_run = ptychopatch.align._run
+
+        def spy(*args, **kwargs):
+            result = inner(*args, **kwargs)
+            if result[0] is None:
+                self.fallback += 1
+            else:
+                self.library += 1
+            return result
+
+        def run_spy(*args, **kwargs):
+            self.library_calls += 1
+            return align_run(*args, **kwargs)
+
+        monkeypatch.setattr(registration, "_library_register", spy)
+        monkeypatch.setattr(ptychopatch.align, "_run", run_spy)
+
+
+@pytest.fixture
+def routes(monkeypatch):
+    return Routes(monkeypatch)
+
+
+def _run_both(reference, moving, **kwargs):
+    """(ours, theirs, our warnings, their warnings) of one call."""
+    with warnings.catch_warnings(record=True) as theirs_w:
+        warnings.simplefilter("always")
+        theirs = sk_pcc(reference, moving, **kwargs)
+    with warnings.catch_warnings(record=True) as ours_w:
+        warnings.simplefilter("always")
+        ours = pcc(reference, moving, **kwargs)
+    return ours, theirs, ours_w, theirs_w
+
+
+def _user_warnings(records):
+    return [str(r.message) for r in records if issubclass(r.category, UserWarning)]
+
+
+def assert_same(ours, theirs, *, shift_steps=0.0, phase_atol=1e-6):
+    """ours == theirs: the shift exactly (or within `shift_steps` pixels),
+    dtypes exactly, error and phasediff to rounding."""
+    assert isinstance(ours, tuple) and len(ours) == 3
+    shift, error, phasediff = ours
+    sk_shift, sk_error, sk_phasediff = theirs
+    assert isinstance(shift, np.ndarray)
+    assert shift.dtype == sk_shift.dtype and shift.shape == sk_shift.shape
+    if shift_steps:
+        assert np.all(np.abs(shift - sk_shift) <= shift_steps + 1e-6), (shift, sk_shift)
+    else:
+        np.testing.assert_array_equal(shift, sk_shift)
+    assert type(error) is type(sk_error), (type(error), type(sk_error))
+    assert type(phasediff) is type(sk_phasediff), (type(phasediff), type(sk_phasediff))
+    if np.isnan(sk_error):
+        assert np.isnan(error)
+    else:
+        # error = sqrt(|1 - r|) with r near 1 carries rounding of r of the
+        # order of the precision: compare the squares.
+        single = np.asarray(sk_error).dtype == np.float32
+        np.testing.assert_allclose(float(error) ** 2, float(sk_error) ** 2,
+                                   rtol=1e-4 if single else 1e-9,
+                                   atol=2e-5 if single else 1e-11)
+    if np.isnan(sk_phasediff):
+        assert np.isnan(phasediff)
+    else:
+        difference = np.angle(np.exp(1j * (float(phasediff) - float(sk_phasediff))))
+        assert abs(difference) <= phase_atol + 1e-3 * abs(float(sk_phasediff)), \
+            (phasediff, sk_phasediff)
+
+
+def _fourier_shift(image, shift):
+    moved = np.fft.ifftn(ndi.fourier_shift(np.fft.fftn(image), shift))
+    return moved if np.iscomplexobj(image) else moved.real
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return skimage_data.camera()
+
+
+# ------------------------------------------------------ 2-D real: library
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float16, np.float32,
+                                   np.float64, ">f4", bool])
+@pytest.mark.parametrize("upsample", [1, 7, 20])
+def test_dtypes_on_the_library_path(routes, camera, dtype, upsample):
+    ref = camera[100:228, 150:310]
+    mov = camera[109:237, 144:304]  # content moved by (-9, +6)
+    if dtype is bool:
+        ref, mov = ref > 100, mov > 100
+    ours, theirs, _, _ = _run_both(ref.astype(dtype), mov.astype(dtype),
+                                   upsample_factor=upsample)
+    assert_same(ours, theirs, phase_atol=1e-2)
+    assert routes.library == 1 and routes.fallback == 0
+    np.testing.assert_allclose(ours[0], [9, -6], atol=1.0 / upsample)
+
+
+@pytest.mark.parametrize("normalization", ["phase", None])
+@pytest.mark.parametrize("upsample", [1, 10, 100])
+@pytest.mark.parametrize("shape", [(96, 96), (97, 131), (64, 33), (1, 200), (150, 1)])
+def test_random_subpixel_shifts(routes, rng, normalization, upsample, shape):
+    smooth = ndi.gaussian_filter(rng.random((shape[0] + 40, shape[1] + 40)), 2)
+    image = smooth[20:20 + shape[0], 20:20 + shape[1]] * 1000
+    for _ in range(3):
+        true = rng.uniform(-8, 8, size=2) * (np.array(shape) > 1)
+        moving = _fourier_shift(image, true)
+        ours, theirs, _, _ = _run_both(image, moving, upsample_factor=upsample,
+                                       normalization=normalization)
+        assert_same(ours, theirs, phase_atol=1e-2)
+    assert routes.library + routes.fallback == 3
+    assert routes.library >= 2  # a fallback only where a peak is negative
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (5, -9), (-31, 17), (64, -64), (-60, 63)])
+def test_circular_and_cropped_whole_pixel_shifts(routes, camera, shift):
+    ref = camera[128:256, 200:328]
+    for moving in (np.roll(ref, shift, axis=(0, 1)),
+                   camera[128 - shift[0]:256 - shift[0], 200 - shift[1]:328 - shift[1]]):
+        for normalization in ("phase", None):
+            ours, theirs, _, _ = _run_both(ref, moving, normalization=normalization)
+            assert_same(ours, theirs, phase_atol=1e-2)
+    np.testing.assert_array_equal(pcc(ref, np.roll(ref, shift, axis=(0, 1)))[0],
+                                  -((np.array(shift) + 64) % 128 - 64))
+    assert routes.library >= 3
+
+
+def test_single_precision_near_ties_stay_within_one_step(camera):
+    # float32 images with plain correlation: scikit-image correlates the raw
+    # images in float32, so the mean's huge DC term swamps the subpixel
+    # peak's curvature; neighbouring samples tie within rounding there.
+    ref = camera[64:192, 64:192].astype(np.float32)
+    moving = _fourier_shift(ref, (2.37, -4.81)).astype(np.float32)
+    ours, theirs, _, _ = _run_both(ref, moving, upsample_factor=20, normalization=None)
+    assert_same(ours, theirs, shift_steps=1.0 / 20, phase_atol=1e-2)
+
+
+def test_inverted_contrast_goes_to_numpy(routes, camera):
+    # The negative peak of an inverted image: the library (mean removed)
+    # finds it, scikit-image (mean kept) may not; the numpy path answers.
+    ref = camera[100:228, 100:228]
+    moving = 255 - np.roll(ref, (4, -7), axis=(0, 1))
+    for upsample in (1, 10):
+        ours, theirs, _, _ = _run_both(ref, moving, upsample_factor=upsample,
+                                       normalization=None)
+        assert_same(ours, theirs, phase_atol=1e-2)
+        ours, theirs, _, _ = _run_both(ref.astype(float), moving.astype(float),
+                                       upsample_factor=upsample)
+        assert_same(ours, theirs, phase_atol=1e-2)
+    assert routes.fallback >= 2
+
+
+def test_float64_detail_on_a_large_offset(routes, rng):
+    # float32 would lose the detail: the library gets the images centred
+    # (in float64) before they are rounded to float32.
+    detail = ndi.gaussian_filter(rng.random((80, 90)), 1.5) * 1e-3
+    ref = 1e6 + detail
+    moving = 1e6 + np.roll(detail, (3, 8), axis=(0, 1))
+    ours, theirs, _, _ = _run_both(ref, moving, upsample_factor=4)
+    assert_same(ours, theirs, phase_atol=1e-2)
+    np.testing.assert_array_equal(ours[0], [-3, -8])
+    assert routes.library == 1
+
+
+def test_library_options_are_passed(routes, camera):
+    ref = camera[:96, :96]
+    moving = np.roll(ref, (2, 3), axis=(0, 1))
+    for kwargs in ({"backend": "cpu"}, {"num_threads": 1}, {"planning": "estimate"},
+                   {"planning": "measure"}):
+        np.testing.assert_array_equal(pcc(ref, moving, **kwargs)[0], [-2, -3])
+    assert routes.library_calls == 4
+
+
+# -------------------------------------------------------------- numpy path
+
+
+@pytest.mark.parametrize("shape", [(40,), (17, 19, 12), (6, 8, 10, 6)])
+@pytest.mark.parametrize("upsample", [1, 10])
+def test_nd_real(routes, rng, shape, upsample):
+    image = ndi.gaussian_filter(rng.random(shape), 1) * 50
+    true = rng.uniform(-3, 3, size=len(shape))
+    for normalization in ("phase", None):
+        ours, theirs, _, _ = _run_both(image, _fourier_shift(image, true),
+                                       upsample_factor=upsample, normalization=normalization)
+        assert_same(ours, theirs, phase_atol=1e-2)
+    assert routes.library_calls == 0
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+@pytest.mark.parametrize("upsample", [1, 3, 10])
+def test_complex_images(routes, rng, dtype, upsample):
+    image = ndi.gaussian_filter(rng.random((48, 40)), 1) + 1j * ndi.gaussian_filter(
+        rng.random((48, 40)), 1)
+    moving = _fourier_shift(image, (1.3, -2.6)) * np.exp(0.7j)
+    for normalization in ("phase", None):
+        ours, theirs, _, _ = _run_both(image.astype(dtype), moving.astype(dtype),
+                                       upsample_factor=upsample, normalization=normalization)
+        assert_same(ours, theirs)
+        assert abs(float(ours[2]) + 0.7) < 0.1  # the global phase, recovered
+    assert routes.library_calls == 0
+
+
+@pytest.mark.parametrize("upsample", [1, 10])
+def test_fourier_space(routes, camera, upsample):
+    spectrum = np.fft.fftn(camera[:128, :128].astype(float))
+    moved = ndi.fourier_shift(spectrum, (-3.3, 7.6))
+    for normalization in ("phase", None):
+        ours, theirs, _, _ = _run_both(spectrum, moved, space="FOURIER",
+                                       upsample_factor=upsample, normalization=normalization)
+        assert_same(ours, theirs)
+    assert routes.library_calls == 0
+
+
+@pytest.mark.parametrize("upsample", [2.5, 1.5, 1500])
+def test_upsample_factors_the_library_does_not_take(routes, camera, upsample):
+    ref = camera[200:264, 200:264]
+    moving = _fourier_shift(ref.astype(float), (1.37, -2.71))
+    ours, theirs, _, _ = _run_both(ref, moving, upsample_factor=upsample)
+    assert_same(ours, theirs, phase_atol=1e-2)
+    assert routes.library_calls == 0
+
+
+def test_integral_float_upsample_factor_is_an_integer(routes, camera):
+    ref = camera[200:264, 200:264]
+    moving = _fourier_shift(ref.astype(float), (1.37, -2.71))
+    ours, theirs, _, _ = _run_both(ref, moving, upsample_factor=10.0)
+    assert_same(ours, theirs, phase_atol=1e-2)
+    assert routes.library == 1
+
+
+@pytest.mark.parametrize("shift", [(30, -40), (-90, 100), (12.5, -20.25)])
+@pytest.mark.parametrize("space", ["real", "fourier"])
+def test_disambiguate(camera, shift, space):
+    ref = camera[100:300, 100:300]
+    whole = np.round(shift).astype(int)
+    moving = camera[100 + whole[0]:300 + whole[0], 100 + whole[1]:300 + whole[1]]
+    if shift[0] % 1:
+        moving = ndi.shift(camera.astype(float), -np.array(shift), order=3)[100:300, 100:300]
+    if space == "fourier":
+        ref, moving = np.fft.fftn(ref), np.fft.fftn(moving)
+    ours, theirs, ours_w, theirs_w = _run_both(ref, moving, disambiguate=True, space=space,
+                                               upsample_factor=4)
+    assert_same(ours, theirs, phase_atol=1e-2)
+    assert len(_user_warnings(ours_w)) == len(_user_warnings(theirs_w))
+    if space == "real":
+        np.testing.assert_allclose(ours[0], shift, atol=0.25)
+
+
+def test_periodic_spline_shift_is_scipys(rng):
+    for dtype in (np.float64, np.float32, np.uint8, np.int16, np.complex128):
+        image = (rng.random((9, 12)) * 100).astype(dtype)
+        if np.iscomplexobj(image):
+            image = image + 1j * rng.random((9, 12))
+        for shift in ((0.5, -1.25), (3, 2.75), (-4, 1)):
+            ours = registration._periodic_shift(image, np.array(shift), -1)
+            theirs = ndi.shift(image, shift, mode="grid-wrap",
+                               order=3 if np.any(np.array(shift) % 1) else 0)
+            assert ours.dtype == theirs.dtype
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * 100
+                                       if dtype != np.uint8 else 1)
+
+
+# ------------------------------------------------------------------- masks
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_random_masks(routes, camera, rng, dtype):
+    ref = camera[100:228, 100:228].astype(dtype)
+    moving = np.roll(camera, (-5, 9), axis=(0, 1))[100:228, 100:228].astype(dtype)
+    ref_mask = rng.random(ref.shape) < 0.75
+    mov_mask = rng.random(ref.shape) < 0.75
+    for overlap in (0.3, 0.1):
+        ours, theirs, _, _ = _run_both(ref, moving, reference_mask=ref_mask,
+                                       moving_mask=mov_mask, overlap_ratio=overlap)
+        assert_same(ours, theirs)
+        np.testing.assert_array_equal(ours[0], [5, -9])
+        assert ours[1] is np.nan or np.isnan(ours[1])
+    # moving_mask defaults to reference_mask.
+    ours, theirs, _, _ = _run_both(ref, moving, reference_mask=ref_mask)
+    assert_same(ours, theirs)
+    assert routes.library_calls == 0
+
+
+def test_masks_with_different_shapes_and_nan_outside(camera):
+    ref = camera[100:300, 100:300].astype(float)
+    moving = camera[110:250, 96:236].astype(float)  # smaller, moved
+    ref_mask = np.ones(ref.shape, bool)
+    mov_mask = np.ones(moving.shape, bool)
+    ref_mask[:20, :] = False
+    ref[:20, :] = np.nan  # invalid pixels may hold anything
+    ours, theirs, _, _ = _run_both(ref, moving, reference_mask=ref_mask, moving_mask=mov_mask)
+    assert_same(ours, theirs)
+    assert np.all(np.isfinite(ours[0]))
+
+
+def test_masked_3d(rng):
+    volume = ndi.gaussian_filter(rng.random((12, 40, 44)), 1.5)
+    moving = ndi.shift(volume, (1, -3, 4))
+    mask = np.zeros(volume.shape, bool)
+    mask[2:10, 8:32, 8:36] = True
+    ours, theirs, _, _ = _run_both(volume, moving, reference_mask=mask, moving_mask=mask)
+    assert_same(ours, theirs)
+    np.testing.assert_array_equal(ours[0], [-1, 3, -4])
+
+
+def test_mask_errors(camera):
+    ref = camera[:64, :64].astype(float)
+    mask = np.ones(ref.shape, bool)
+    with pytest.raises(ValueError, match="mask sizes"):
+        pcc(ref, ref, reference_mask=mask[:, :10])
+    with pytest.raises(ValueError, match="moving_mask must be"):
+        pcc(ref, ref[:50], reference_mask=mask)
+    with pytest.raises(ValueError, match="reference_mask"):
+        pcc(ref, ref, moving_mask=mask)
+    with pytest.raises(ValueError, match="complex"):
+        pcc(ref + 1j, ref, reference_mask=mask)
+    bad = ref.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pcc(bad, ref, reference_mask=mask)
+    with pytest.raises(ValueError, match="dimensions"):
+        pcc(ref, ref[None], reference_mask=mask, moving_mask=np.ones((1, 64, 64), bool))
+
+
+# -------------------------------------------------------- edge cases, API
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("which", [0, 1])
+def test_non_finite_values_are_a_value_error(camera, value, which):
+    images = [camera[:64, :64].astype(np.float32), camera[5:69, :64].astype(np.float32)]
+    images[which][10, 20] = value
+    kept = [image.copy() for image in images]
+    for kwargs in ({}, {"upsample_factor": 10}, {"space": "fourier"}, {"disambiguate": True}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # and no RuntimeWarning first
+            with pytest.raises(ValueError, match="NaN or infinite"):
+                pcc(*images, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-image warns first
+            with pytest.raises(ValueError):
+                sk_pcc(*images, **kwargs)
+    for image, before in zip(images, kept):
+        np.testing.assert_array_equal(image, before)
+
+
+@pytest.mark.parametrize("upsample", [1, 10])
+@pytest.mark.parametrize("pair", ["zero-zero", "zero-image", "image-zero", "flat-image",
+                                  "flat-flat"])
+def test_constant_images(camera, upsample, pair):
+    image = camera[:48, :50]
+    zero = np.zeros_like(image)
+    flat = np.full_like(image, 7)
+    a, b = {"zero-zero": (zero, zero), "zero-image": (zero, image),
+            "image-zero": (image, zero), "flat-image": (flat, image),
+            "flat-flat": (flat, flat)}[pair]
+    ours, theirs, ours_w, theirs_w = _run_both(a, b, upsample_factor=upsample)
+    assert_same(ours, theirs)
+    assert [w.split(":")[0][:40] for w in _user_warnings(ours_w)] == \
+        [w.split(":")[0][:40] for w in _user_warnings(theirs_w)]
+    if "zero" in pair:
+        assert np.isnan(ours[1])
+        assert "Could not determine RMS error between images" in _user_warnings(ours_w)[0]
+
+
+def test_warnings_point_at_the_caller(camera):
+    zero = np.zeros((40, 40))
+    with pytest.warns(UserWarning) as records:
+        pcc(zero, zero, disambiguate=True)  # the line the warnings must name
+    line = test_warnings_point_at_the_caller.__code__.co_firstlineno + 3
+    assert len(records) == 2
+    assert "Could not determine real-space shift" in str(records[0].message)
+    assert "Could not determine RMS error" in str(records[1].message)
+    for record in records:
+        assert record.filename == __file__ and record.lineno == line
+
+
+def test_shape_mismatch_and_bad_options(camera):
+    ref = camera[:32, :32]
+    with pytest.raises(ValueError, match="same shape"):
+        pcc(ref, ref[:, :31])
+    with pytest.raises(ValueError, match="same shape"):
+        pcc(ref, ref[None])
+    with pytest.raises(ValueError, match="space"):
+        pcc(ref, ref, space="frank")
+    with pytest.raises(ValueError, match="normalization"):
+        pcc(ref, ref, normalization="magnitude")
+    for bad in (0, -3, 0.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="upsample_factor"):
+            pcc(ref, ref, upsample_factor=bad)
+    with pytest.raises(TypeError, match="upsample_factor"):
+        pcc(ref, ref, upsample_factor="10")
+    with pytest.raises(ValueError, match="backend"):
+        pcc(ref, ref, backend="tpu")
+    with pytest.raises(ValueError, match="planning"):
+        pcc(ref, ref, planning="always")
+    with pytest.raises(TypeError, match="numbers"):
+        pcc(ref.astype(str), ref)
+    with pytest.raises(ValueError, match="non-empty"):
+        pcc(np.zeros((0, 4)), np.zeros((0, 4)))
+    with pytest.raises(TypeError):
+        pcc(ref, ref, 10)  # keyword-only, as in scikit-image
+    # "none" is accepted for None.
+    assert_same(pcc(ref, np.roll(ref, 3, axis=0), normalization="none"),
+                sk_pcc(ref, np.roll(ref, 3, axis=0), normalization=None), phase_atol=1e-2)
+
+
+def test_inputs_are_not_modified(camera, rng):
+    ref = camera[:64, :64].astype(np.float32)
+    moving = np.roll(ref, 3, axis=1)
+    mask = rng.random(ref.shape) < 0.8
+    for array in (ref, moving, mask):
+        array.setflags(write=False)
+    for kwargs in ({}, {"upsample_factor": 10, "disambiguate": True},
+                   {"reference_mask": mask}, {"space": "fourier"}):
+        pcc(ref, moving, **kwargs)
+
+
+def test_lists_and_views(camera):
+    ref = camera[:60, :60]
+    wide = np.zeros((60, 120), np.uint8)
+    wide[:, ::2] = np.roll(ref, (2, -3), axis=(0, 1))
+    ours = pcc(ref.tolist(), wide[:, ::2], upsample_factor=10)
+    np.testing.assert_array_equal(ours[0], [-2, 3])
+    assert ours[0].dtype == np.float64
+
+
+def test_without_scipy_fft(monkeypatch, routes, camera, rng):
+    # SciPy is optional for the package: numpy.fft does the host FFTs then.
+    monkeypatch.setattr(registration, "_scipy_fft", None)
+    ref = camera[100:196, 120:220].astype(np.float32)
+    moving = _fourier_shift(ref, (2.3, -5.6)).astype(np.float32)
+    mask = rng.random(ref.shape) < 0.8
+    for kwargs in ({}, {"upsample_factor": 10}, {"normalization": None},
+                   {"disambiguate": True, "upsample_factor": 4}, {"reference_mask": mask}):
+        ours, theirs, _, _ = _run_both(ref, moving, **kwargs)
+        assert_same(ours, theirs, phase_atol=1e-2)
+    volume = ndi.gaussian_filter(rng.random((10, 12, 14)), 1)
+    ours, theirs, _, _ = _run_both(volume, _fourier_shift(volume, (1.5, -2, 3)),
+                                   upsample_factor=10)
+    assert_same(ours, theirs, phase_atol=1e-2)
+    assert routes.library >= 3
+
+
+def test_docstring_example():
+    failures, tried = doctest.testmod(registration, verbose=False, report=True)[:2]
+    assert tried >= 5 and failures == 0
