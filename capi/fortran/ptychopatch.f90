@@ -79,10 +79,10 @@
 ! failure no output has been written. The message is per thread.
 module ptychopatch
   use, intrinsic :: iso_c_binding, only: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, &
-                                         c_funptr, c_char, c_associated, c_f_pointer
+                                         c_funptr, c_char, c_double, c_associated, c_f_pointer
   implicit none
   ! The iso_c_binding names are not re-exported: use iso_c_binding yourself.
-  private :: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, c_funptr, c_char, &
+  private :: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, c_funptr, c_char, c_double, &
              c_associated, c_f_pointer
   private :: c_strlen
 

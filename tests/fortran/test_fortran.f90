@@ -89,6 +89,7 @@ program test_fortran
   call test_errors()
   call test_align_planar()
   call test_align_bayer_progress()
+  call test_align_frames()
   call check(ptp_context_destroy(cpu), 'ptp_context_destroy')
 
   write (*, '(a,i0,a,i0,a)') 'fortran: ', passed, ' passed, ', failed, ' failed'
@@ -779,10 +780,14 @@ contains
     call expect(desc%struct_size == c_sizeof(desc) .and. desc%height == 0 .and. desc%width == 0 &
                 .and. desc%channels == 1 .and. desc%frame_dtype == PTP_DTYPE_UINT16 .and. &
                 desc%cfa == PTP_CFA_NONE .and. all(desc%pattern(0:3) == [0, 1, 3, 2]) .and. &
-                desc%upsample_factor == 1 .and. desc%normalization == PTP_NORMALIZATION_PHASE .and. &
-                desc%window == PTP_WINDOW_NONE .and. desc%combine == PTP_COMBINE_MEDIAN .and. &
-                desc%snap == 0 .and. desc%fft_planning == PTP_FFT_PLANNING_MEASURE, &
-                'align desc defaults')
+                desc%upsample_factor == 10 .and. desc%normalization == PTP_NORMALIZATION_PARTIAL &
+                .and. desc%window == PTP_WINDOW_HANN .and. desc%combine == PTP_COMBINE_JOINT .and. &
+                desc%snap == 0 .and. desc%fft_planning == PTP_FFT_PLANNING_MEASURE .and. &
+                desc%max_shift == 0 .and. desc%method == PTP_ALIGN_METHOD_CORRELATION .and. &
+                desc%reserved0 == 0, 'align desc defaults')
+    ! Per-plane phase correlation in whole pixels: plane shifts to compare.
+    desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
+    desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN
     desc%height = h_; desc%width = w_; desc%frame_dtype = PTP_DTYPE_FLOAT32
     call check(ptp_align_plan_create(cpu, desc, plan), 'ptp_align_plan_create(float32, no CFA)')
     call check(ptp_align_plan_num_planes(plan, planes), 'ptp_align_plan_num_planes')
@@ -835,6 +840,8 @@ contains
 
     call check(ptp_align_desc_init(desc, c_sizeof(desc)), 'ptp_align_desc_init')
     desc%height = h_; desc%width = w_; desc%cfa = PTP_CFA_BAYER
+    desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
+    desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN
     call check(ptp_align_plan_create(cpu, desc, plan), 'ptp_align_plan_create(Bayer)')
     call check(ptp_align_plan_num_planes(plan, planes), 'num_planes')
     call expect(planes == 4, 'four Bayer planes')
@@ -872,5 +879,48 @@ contains
     call expect(state%calls == 0, 'removed callback not called')
     call check(ptp_align_plan_destroy(plan), 'destroy')
   end subroutine test_align_bayer_progress
+
+  ! The default (joint) estimator through ptp_align_execute_frames: a
+  ! result per frame, a NaN frame reported on its own, mosaic-preserving
+  ! crops.
+  subroutine test_align_frames()
+    integer, parameter :: h_ = 48, w_ = 64
+    real(c_float) :: scene(w_, h_)
+    real(c_float), target :: ref(w_, h_), mov(w_, h_), bad(w_, h_)
+    type(ptp_align_result), target :: results(3)
+    type(c_ptr) :: frames(3), plan
+    type(ptp_align_desc) :: desc
+    integer(c_int64_t) :: rng
+    integer :: x, y
+
+    rng = 5
+    do y = 1, h_
+      do x = 1, w_
+        scene(x, y) = real(next_random(rng) + 0.5*sin(0.3*x)*cos(0.2*y), c_float)
+      end do
+    end do
+    ref = scene
+    call shifted(scene, 4, -6, mov)
+    bad = mov
+    bad(3, 2) = ieee_value(bad(3, 2), ieee_quiet_nan)
+    call check(ptp_align_desc_init(desc, c_sizeof(desc)), 'ptp_align_desc_init')
+    desc%height = h_; desc%width = w_; desc%frame_dtype = PTP_DTYPE_FLOAT32
+    desc%cfa = PTP_CFA_BAYER
+    call check(ptp_align_plan_create(cpu, desc, plan), 'ptp_align_plan_create(joint)')
+    call check(ptp_align_set_reference(plan, c_loc(ref)), 'set_reference')
+    frames = [c_loc(mov), c_loc(bad), c_loc(ref)]
+    call check(ptp_align_execute_frames(plan, frames, 3_c_int64_t, results, c_null_ptr), &
+               'ptp_align_execute_frames')
+    call expect(results(1)%status == PTP_SUCCESS .and. all(results(1)%crop == [-4, 6]), &
+                'frame 1: crop (dy, dx) = (-4, 6)')
+    call expect(all(abs(results(1)%shift - [-4, 6]) < 0.5_c_double), 'frame 1: shift near it')
+    call expect(results(1)%planes_used == 4 .and. results(1)%confidence > 0, 'frame 1: planes')
+    call expect(results(2)%status == PTP_ERROR_NON_FINITE .and. &
+                all(results(2)%shift /= results(2)%shift), 'frame 2: NaN reported, no shift')
+    call expect(results(2)%message(0) == 'f', 'frame 2: a message ("frames[1] ...")')
+    call expect(results(3)%status == PTP_SUCCESS .and. all(results(3)%crop == 0), &
+                'frame 3: the reference itself')
+    call check(ptp_align_plan_destroy(plan), 'destroy')
+  end subroutine test_align_frames
 
 end program test_fortran
