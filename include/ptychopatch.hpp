@@ -394,6 +394,24 @@ class AlignPlan {
     return execute(std::vector<const void*>(frames.begin(), frames.end()));
   }
 
+  // ptp_align_execute_frames: one ptp_align_result per frame (status,
+  // message, shift, crop, confidence); a frame that cannot be aligned does
+  // not throw, only the call's own errors (and a cancellation) do.
+  std::vector<ptp_align_result> execute_frames(const std::vector<const void*>& frames) {
+    std::vector<ptp_align_result> results(frames.size());
+    if (progress_) progress_->error = nullptr;
+    const ptp_status status = ptp_align_execute_frames(
+        handle_.get(), frames.data(), static_cast<int64_t>(frames.size()), results.data(), nullptr);
+    if (progress_ && progress_->error) std::rethrow_exception(progress_->error);
+    check(status);
+    return results;
+  }
+  template <class T>
+  std::vector<ptp_align_result> execute_frames(const std::vector<const T*>& frames) {
+    require_dtype<T>();
+    return execute_frames(std::vector<const void*>(frames.begin(), frames.end()));
+  }
+
  private:
   struct ProgressState {
     Progress fn;

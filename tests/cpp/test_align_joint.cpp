@@ -422,3 +422,33 @@ TEST(AlignFrames, CancelledFramesSaySo) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(AlignWrapperFrames, PerFrameResultsThroughTheCppWrapper) {
+  const std::vector<float> ref = field(32, 32, 0, 0, 12);
+  const std::vector<float> mov = field(32, 32, 4, -2, 12);
+  std::vector<float> nan = mov;
+  nan[0] = std::numeric_limits<float>::quiet_NaN();
+  ptychopatch::Context ctx(PTP_BACKEND_CPU);
+  ptychopatch::AlignDesc d;
+  d.height = 32;
+  d.width = 32;
+  d.frame_dtype = PTP_DTYPE_FLOAT32;
+  d.cfa = PTP_CFA_BAYER;
+  ptychopatch::AlignPlan plan(ctx, d);
+  plan.set_reference(ref.data());
+  const std::vector<const float*> frames = {mov.data(), nan.data()};
+  const std::vector<ptp_align_result> r = plan.execute_frames(frames);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, PTP_SUCCESS);
+  EXPECT_EQ(r[0].crop[0], -4);
+  EXPECT_EQ(r[0].crop[1], 2);
+  EXPECT_EQ(r[1].status, PTP_ERROR_NON_FINITE);
+  EXPECT_NE(std::string(r[1].message).find("frames[1]"), std::string::npos);
+  // The wrong element type is refused before the library reads anything.
+  const std::vector<const uint16_t*> wrong = {nullptr};
+  EXPECT_THROW(plan.execute_frames(wrong), ptychopatch::Error);
+}
+
+}  // namespace
