@@ -125,6 +125,27 @@ constexpr float kPhaseGuard = 100.0f * 1.1920928955078125e-07f;
 //   otherwise:            (re / kPhaseGuard, im / kPhaseGuard)
 // where a / h is computed as a * (1 / h). Both candidates are computed and
 // one is selected, so the CPU loop vectorises (no division under a branch).
+// re + i im = s * (a + i b) with s = max(|re|, |im|, FLT_MIN) and h =
+// |a + i b| in [1, sqrt 2] (0 for 0): |re + i im| = s * h without squaring
+// anything large or small.
+struct ScaledComplex {
+  float s;
+  float a;
+  float b;
+  float h;
+};
+
+PTP_HD ScaledComplex scale_complex(float re, float im) {
+  const float are = fabsf(re);
+  const float aim = fabsf(im);
+  float s = are > aim ? are : aim;
+  s = s > 1.17549435e-38f ? s : 1.17549435e-38f;  // FLT_MIN: 0 stays 0
+  const float inv_s = 1.0f / s;
+  const float a = re * inv_s;
+  const float b = im * inv_s;
+  return {s, a, b, sqrtf(a * a + b * b)};
+}
+
 PTP_HD void cross_power(float rr, float ri, float mr, float mi, bool phase, float* out_re,
                         float* out_im) {
   const float re = rr * mr + ri * mi;
@@ -134,16 +155,11 @@ PTP_HD void cross_power(float rr, float ri, float mr, float mi, bool phase, floa
     *out_im = im;
     return;
   }
-  const float are = fabsf(re);
-  const float aim = fabsf(im);
-  float s = are > aim ? are : aim;
-  s = s > 1.17549435e-38f ? s : 1.17549435e-38f;  // FLT_MIN: 0 stays 0
-  const float inv_s = 1.0f / s;
-  const float a = re * inv_s;
-  const float b = im * inv_s;
-  const float h = sqrtf(a * a + b * b);
-  const float inv_h = 1.0f / h;
-  const bool above_guard = s * h > kPhaseGuard;
+  const ScaledComplex x = scale_complex(re, im);
+  const float a = x.a;
+  const float b = x.b;
+  const float inv_h = 1.0f / x.h;
+  const bool above_guard = x.s * x.h > kPhaseGuard;
   const float guarded_re = re / kPhaseGuard;
   const float guarded_im = im / kPhaseGuard;
   *out_re = above_guard ? a * inv_h : guarded_re;
@@ -171,14 +187,8 @@ PTP_HD void normalized_cross_power(float rr, float ri, float mr, float mi, int n
   }
   const float re = rr * mr + ri * mi;
   const float im = ri * mr - rr * mi;
-  const float are = fabsf(re);
-  const float aim = fabsf(im);
-  float s = are > aim ? are : aim;
-  s = s > 1.17549435e-38f ? s : 1.17549435e-38f;  // FLT_MIN: 0 stays 0
-  const float inv_s = 1.0f / s;
-  const float a = re * inv_s;
-  const float b = im * inv_s;
-  const float magnitude = s * sqrtf(a * a + b * b);
+  const ScaledComplex x = scale_complex(re, im);
+  const float magnitude = x.s * x.h;
   const float scale = 1.0f / sqrtf(magnitude > kPhaseGuard ? magnitude : kPhaseGuard);
   *out_re = re * scale;
   *out_im = im * scale;
