@@ -1,5 +1,6 @@
 // Fuzz target: scene alignment through the C ABI (ptp_align_plan_create,
-// ptp_align_set_reference, ptp_align_execute, ptp_align_set_progress, and
+// ptp_align_set_reference, ptp_align_execute, ptp_align_execute_frames,
+// ptp_align_set_progress, and
 // the plan's progress callback, which may cancel or try to change its own
 // plan). Descriptors of any values; frames of any bits (NaN, infinities,
 // values near FLT_MAX), uint16 or float32, planar, Bayer or X-Trans.
@@ -7,7 +8,10 @@
 // [0, 1] and finite shifts for every frame (NaN for both axes, confidence
 // 0, when no plane carried information); a cancelled call writes the
 // frames it finished and nothing for the others; calls from the callback on
-// its own plan are refused.
+// its own plan are refused. ptp_align_execute_frames on the same frames
+// (NULL frames among them): every result has a known status, a NaN shift
+// and crop 0 unless it succeeded, else a finite shift, a crop within a
+// period of it and a confidence in [0, 1].
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cmath>
@@ -23,12 +27,16 @@ struct Callback {
   const void* frame = nullptr;
   int64_t cancel_at = -1;
   int64_t calls = 0;
+  int64_t last_done = 0;
 };
 
 int32_t progress(int64_t done, int64_t total, void* user) {
   auto* cb = static_cast<Callback*>(user);
   ++cb->calls;
-  fuzz::require(done == cb->calls && done <= total, "progress out of order");
+  // Frames done so far, increasing (ptp_align_execute_frames skips the
+  // frames it does not align, so it may step by more than one).
+  fuzz::require(done > cb->last_done && done <= total, "progress out of order");
+  cb->last_done = done;
   fuzz::require(ptp_align_set_reference(cb->plan, cb->frame) == PTP_ERROR_INVALID_ARGUMENT,
                 "a callback changed its own plan's reference");
   return done == cb->cancel_at ? 1 : 0;
@@ -58,9 +66,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   desc.upsample_factor = in.ConsumeIntegralInRange<int>(0, 7) == 0
                              ? in.ConsumeIntegral<int32_t>()
                              : in.ConsumeIntegralInRange<int32_t>(1, 20);
-  desc.normalization = in.ConsumeIntegralInRange<int32_t>(-1, 2);
+  desc.normalization = in.ConsumeIntegralInRange<int32_t>(-1, 3);
   desc.window = in.ConsumeIntegralInRange<int32_t>(-1, 2);
-  desc.combine = in.ConsumeIntegralInRange<int32_t>(-1, 2);
+  desc.combine = in.ConsumeIntegralInRange<int32_t>(-1, 3);
+  desc.max_shift =
+      in.ConsumeIntegralInRange<int>(0, 3) == 0 ? in.ConsumeIntegralInRange<int64_t>(-2, 20) : 0;
+  desc.method = in.ConsumeIntegralInRange<int>(0, 7) == 0
+                    ? in.ConsumeIntegralInRange<int32_t>(-1, 2)
+                    : PTP_ALIGN_METHOD_CORRELATION;
+  if (desc.method == PTP_ALIGN_METHOD_RAWNIND && in.ConsumeBool()) {
+    ptp_align_desc defaults;
+    ptp_align_desc_init(&defaults, sizeof defaults);
+    desc.normalization = defaults.normalization;
+    desc.window = defaults.window;
+    desc.combine = defaults.combine;
+    desc.max_shift = 0;
+  }
+  if (in.ConsumeIntegralInRange<int>(0, 31) == 0) desc.reserved0 = 1;
   desc.snap =
       in.ConsumeIntegralInRange<int32_t>(0, 2) == 2 ? 2 : in.ConsumeIntegralInRange<int32_t>(0, 1);
 
@@ -130,6 +152,51 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                       "a shift is neither finite nor the no-information NaN pair");
       }
     }
+  }
+
+  // Per-frame results: some frames NULL, the rest as above.
+  std::vector<const void*> some = moving;
+  for (auto& f : some)
+    if (in.ConsumeIntegralInRange<int>(0, 5) == 0) f = nullptr;
+  cb.calls = 0;
+  cb.last_done = 0;
+  cb.cancel_at = in.ConsumeIntegralInRange<int64_t>(0, count + 1);
+  fuzz::Output results(static_cast<size_t>(count) * sizeof(ptp_align_result));
+  const ptp_status per_frame = ptp_align_execute_frames(
+      plan, some.data(), count, reinterpret_cast<ptp_align_result*>(results.as<double>()), nullptr);
+  fuzz::check_status(per_frame, "ptp_align_execute_frames");
+  if (per_frame == PTP_SUCCESS || per_frame == PTP_ERROR_CANCELLED) {
+    results.check_guards("ptp_align_execute_frames");
+    fuzz::require(per_frame == PTP_SUCCESS || referenced == PTP_SUCCESS,
+                  "frames aligned without a reference");
+    const auto* r = reinterpret_cast<const ptp_align_result*>(results.as<double>());
+    const double period = desc.cfa == PTP_CFA_XTRANS ? 6.0 : desc.cfa == PTP_CFA_BAYER ? 2.0 : 1.0;
+    for (int64_t i = 0; i < count && referenced == PTP_SUCCESS; ++i) {
+      fuzz::require(std::string(ptp_status_name(r[i].status)) != "PTP_UNKNOWN_STATUS",
+                    "a per-frame status that is not a status");
+      fuzz::require(std::memchr(r[i].message, 0, sizeof r[i].message) != nullptr,
+                    "a per-frame message without its NUL");
+      fuzz::require((r[i].status == PTP_SUCCESS) == (r[i].message[0] == 0),
+                    "a per-frame message disagrees with its status");
+      if (some[i] == nullptr)
+        fuzz::require(r[i].status == PTP_ERROR_INVALID_ARGUMENT, "a NULL frame was aligned");
+      if (r[i].status != PTP_SUCCESS) {
+        fuzz::require(std::isnan(r[i].shift[0]) && std::isnan(r[i].shift[1]) && r[i].crop[0] == 0 &&
+                          r[i].crop[1] == 0 && r[i].confidence == 0.0,
+                      "a frame without a result has a shift, crop or confidence");
+        continue;
+      }
+      fuzz::require(std::isfinite(r[i].shift[0]) && std::isfinite(r[i].shift[1]),
+                    "an aligned frame without a finite shift");
+      fuzz::require(r[i].confidence >= 0.0 && r[i].confidence <= 1.0,
+                    "a confidence outside [0, 1]");
+      if (desc.method != PTP_ALIGN_METHOD_RAWNIND && desc.snap == 0)
+        for (int k = 0; k < 2; ++k)
+          fuzz::require(std::fabs(static_cast<double>(r[i].crop[k]) - r[i].shift[k]) <= period,
+                        "a crop more than a period from its shift");
+    }
+  } else {
+    fuzz::check_outputs(per_frame, "ptp_align_execute_frames", {&results});
   }
   fuzz::check_status(ptp_align_plan_destroy(plan), "ptp_align_plan_destroy");
   return 0;
