@@ -746,3 +746,12 @@ def test_fft_wisdom_round_trip(tmp_path, photos):
     bad.write_text("no wisdom here")
     with pytest.raises(PtychoPatchError, match="wisdom"):
         ptychopatch.import_fft_wisdom(str(bad))
+
+
+def test_align_scene_docstring_example():
+    import doctest
+
+    from ptychopatch import align
+
+    failures, tried = doctest.testmod(align, verbose=False, report=True)[:2]
+    assert tried >= 3 and failures == 0
