@@ -17,9 +17,8 @@ using ptychopatch::impl::require_non_null;
 extern "C" {
 
 PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size) {
-  return guarded("ptp_align_desc_init", [&] {
-    ptychopatch::impl::init_align_desc(desc, struct_size);
-  });
+  return guarded("ptp_align_desc_init",
+                 [&] { ptychopatch::impl::init_align_desc(desc, struct_size); });
 }
 
 PTP_API ptp_status ptp_fft_wisdom_export(const char* path) {

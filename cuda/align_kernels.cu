@@ -243,8 +243,8 @@ __global__ void bound_sums_kernel(const double* __restrict__ partials, int64_t p
   bound[q] = total;
 }
 
-__device__ inline bool informative(const double* energy, const double* reference_energy,
-                                   int64_t f, int64_t p, int64_t planes) {
+__device__ inline bool informative(const double* energy, const double* reference_energy, int64_t f,
+                                   int64_t p, int64_t planes) {
   return energy[f * planes + p] > 0.0 && reference_energy[p] > 0.0;
 }
 
@@ -802,13 +802,13 @@ void joint_spectra(const float* spectra, const double* energy, const double* ref
   const int64_t plane_complex = d.plane_floats / 2;
   const dim3 grid(static_cast<unsigned>(grid_blocks(plane_complex, kThreads)),
                   grid_extent(frames, kMaxGridYZ));
-  check_cuda(launch_kernel(&joint_sum_kernel, grid, dim3(kThreads), 0, stream,
-                           reinterpret_cast<const float2*>(spectra), energy, reference_energy,
-                           frames, d, reinterpret_cast<float2*>(joint),
-                           reinterpret_cast<float2*>(copy)),
-             "launching the joint-sum kernel");
-  check_cuda(launch_kernel(&joint_count_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0,
-                           stream, energy, reference_energy, frames, d, used),
+  check_cuda(
+      launch_kernel(&joint_sum_kernel, grid, dim3(kThreads), 0, stream,
+                    reinterpret_cast<const float2*>(spectra), energy, reference_energy, frames, d,
+                    reinterpret_cast<float2*>(joint), reinterpret_cast<float2*>(copy)),
+      "launching the joint-sum kernel");
+  check_cuda(launch_kernel(&joint_count_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0, stream,
+                           energy, reference_energy, frames, d, used),
              "launching the joint-count kernel");
 }
 
