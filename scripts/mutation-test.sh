@@ -40,6 +40,7 @@ start=$SECONDS
 # Test selections (gtest filters) per mutated code path.
 PATCH_TESTS='Gpu.*:AllTypesAndLayouts/GpuMatchesCpu.*:GpuChunking.*:GpuPinned.*:GpuDeviceArrays.*:GpuHostArrays.*:GpuReassembly.*'
 ALIGN_TESTS='Layouts/GpuAlignMatchesCpu.*'
+JOINT_TESTS='Layouts/GpuAlignJointMatchesCpu.*'
 SHUFFLE_ORDER='shuffle:20261122'  # the seed of ctest's "shuffled:" tests
 RUN_TIMEOUT=300                   # seconds per test run
 
@@ -64,8 +65,11 @@ mutation drop-block-reduce-barrier cuda/block_reduce.cuh "$ALIGN_TESTS" \
   $'shared[tid] = value;\n  __syncthreads();' \
   'shared[tid] = value;'
 mutation wrong-reference-plane cuda/align_kernels.cu "$ALIGN_TESTS" \
-  'reference_energy[b % d.planes]' \
-  'reference_energy[(b + 1) % d.planes]'
+  'reference_energy[d.joint ? b : b % d.planes]' \
+  'reference_energy[d.joint ? b : (b + 1) % d.planes]'
+mutation joint-drops-last-plane cuda/align_kernels.cu "$JOINT_TESTS" \
+  '      for (int64_t p = 0; p < d.planes; ++p) {' \
+  '      for (int64_t p = 0; p < d.planes - 1; ++p) {'
 
 # replace FILE OLD [NEW]: replaces the one occurrence of OLD in FILE by NEW;
 # fails unless OLD occurs exactly once. Without NEW it only checks.
