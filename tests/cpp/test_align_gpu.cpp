@@ -494,6 +494,21 @@ TEST(GpuAlign, DegeneratePlaneShapes) {
         expect_same(align(gpu, o, s.reference, s.moving), align(cpu, o, s.reference, s.moving), o,
                     describe(o));
       }
+  // The joint sum on the same shapes (transposed single-column FFT grids,
+  // batches of 1-D rows, single pixels with nothing to transform).
+  for (const auto& [h, w] : shapes) {
+    Options o;
+    o.height = h;
+    o.width = w;
+    o.upsample = 10;
+    o.partial = true;
+    o.joint = true;
+    const Scene s = make_scene(o);
+    ptychopatch::Context cpu(PTP_BACKEND_CPU);
+    ptychopatch::Context gpu = gpu_context();
+    expect_same(align(gpu, o, s.reference, s.moving), align(cpu, o, s.reference, s.moving), o,
+                describe(o));
+  }
   // Planar single-column and single-row channels.
   for (const auto& [h, w] : {std::pair<int64_t, int64_t>{40, 1}, {1, 40}}) {
     Options o;
