@@ -521,7 +521,9 @@ typedef struct ptp_align_desc {
  * planes (the most robust estimator on the benchmark of
  * docs/performance.md). struct_size must be sizeof(ptp_align_desc), or
  * 208, its size in 0.3.0 (before max_shift, method and reserved0; those
- * then keep their defaults), so programs built against 0.3.0 still run. */
+ * then keep their defaults), so programs built against 0.3.0 still run,
+ * with 0.3.0's defaults: _init of that size fills phase correlation, no
+ * window, median, upsample_factor 1. */
 PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size);
 
 /* FFTW's wisdom (the measured plans of this process, for every size) to

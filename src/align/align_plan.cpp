@@ -186,10 +186,17 @@ void default_align_desc(ptp_align_desc* desc) {
 void init_align_desc(ptp_align_desc* desc, size_t struct_size) {
   require_non_null(desc, "desc");
   if (struct_size == kAlignDescSize030) {
-    // A program built against 0.3.0's header owns only the first fields.
+    // A program built against 0.3.0's header owns only the first fields,
+    // and keeps 0.3.0's meaning of its defaults: per-plane phase
+    // correlation, no window, median, whole pixels (it may read
+    // plane_shifts, which the joint default does not fill).
     ptp_align_desc full;
     default_align_desc(&full);
     full.struct_size = kAlignDescSize030;
+    full.upsample_factor = 1;
+    full.normalization = PTP_NORMALIZATION_PHASE;
+    full.window = PTP_WINDOW_NONE;
+    full.combine = PTP_COMBINE_MEDIAN;
     std::memcpy(desc, &full, kAlignDescSize030);
     return;
   }

@@ -1501,7 +1501,11 @@ TEST(AlignDescriptor, TheSmallerStructOf030IsStillAccepted) {
   std::memset(&d, 0xab, sizeof d);
   ASSERT_EQ(ptp_align_desc_init(&d, kOldSize), PTP_SUCCESS) << ptp_last_error_message();
   EXPECT_EQ(d.struct_size, kOldSize);
-  EXPECT_EQ(d.normalization, PTP_NORMALIZATION_PARTIAL);
+  // 0.3.0's defaults, for programs built against it.
+  EXPECT_EQ(d.normalization, PTP_NORMALIZATION_PHASE);
+  EXPECT_EQ(d.window, PTP_WINDOW_NONE);
+  EXPECT_EQ(d.combine, PTP_COMBINE_MEDIAN);
+  EXPECT_EQ(d.upsample_factor, 1);
   unsigned char tail[sizeof d - kOldSize];
   std::memcpy(tail, reinterpret_cast<const unsigned char*>(&d) + kOldSize, sizeof tail);
   for (unsigned char byte : tail) EXPECT_EQ(byte, 0xab) << "init wrote past the old struct";
