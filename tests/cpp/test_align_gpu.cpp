@@ -320,6 +320,16 @@ std::string describe(const Options& o) {
          (o.max_shift > 0 ? " max_shift " + std::to_string(o.max_shift) : "");
 }
 
+// The GPU's results equal the CPU's on o's scene (expect_same), nothing
+// about the truth.
+void expect_backends_agree(const Options& o) {
+  const Scene s = make_scene(o);
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  ptychopatch::Context gpu = gpu_context();
+  expect_same(align(gpu, o, s.reference, s.moving), align(cpu, o, s.reference, s.moving), o,
+              describe(o));
+}
+
 // ------------------------------------------------------------------ tests
 
 TEST(GpuAlign, BackendIsTheGpu) {
@@ -488,11 +498,7 @@ TEST(GpuAlign, DegeneratePlaneShapes) {
         o.width = w;
         o.upsample = upsample;
         o.dtype = dtype;
-        const Scene s = make_scene(o);
-        ptychopatch::Context cpu(PTP_BACKEND_CPU);
-        ptychopatch::Context gpu = gpu_context();
-        expect_same(align(gpu, o, s.reference, s.moving), align(cpu, o, s.reference, s.moving), o,
-                    describe(o));
+        expect_backends_agree(o);
       }
   // The joint sum on the same shapes (transposed single-column FFT grids,
   // batches of 1-D rows, single pixels with nothing to transform).
@@ -503,11 +509,7 @@ TEST(GpuAlign, DegeneratePlaneShapes) {
     o.upsample = 10;
     o.partial = true;
     o.joint = true;
-    const Scene s = make_scene(o);
-    ptychopatch::Context cpu(PTP_BACKEND_CPU);
-    ptychopatch::Context gpu = gpu_context();
-    expect_same(align(gpu, o, s.reference, s.moving), align(cpu, o, s.reference, s.moving), o,
-                describe(o));
+    expect_backends_agree(o);
   }
   // Planar single-column and single-row channels.
   for (const auto& [h, w] : {std::pair<int64_t, int64_t>{40, 1}, {1, 40}}) {
@@ -516,11 +518,7 @@ TEST(GpuAlign, DegeneratePlaneShapes) {
     o.height = h;
     o.width = w;
     o.upsample = 10;
-    const Scene s = make_scene(o);
-    ptychopatch::Context cpu(PTP_BACKEND_CPU);
-    ptychopatch::Context gpu = gpu_context();
-    expect_same(align(gpu, o, s.reference, s.moving), align(cpu, o, s.reference, s.moving), o,
-                describe(o));
+    expect_backends_agree(o);
   }
 }
 
