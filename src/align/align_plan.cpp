@@ -478,17 +478,16 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
 
   // Plane shift rows of the frames with a result or a status of their own
   // (not of frames the callback kept from being reached): NaN unless set.
-  if (plane_shifts != nullptr)
-    for (int64_t i = 0; i < num_frames; ++i) {
-      const bool reached =
-          outcomes[i].status != PTP_SUCCESS ||
-          (std::lower_bound(origin.begin(), origin.end(), i) - origin.begin()) < done;
-      if (reached)
-        std::fill(plane_shifts + 2 * i * planes, plane_shifts + 2 * (i + 1) * planes, kNoShift);
-    }
+  const auto clear_plane_shifts = [&](int64_t i) {
+    if (plane_shifts != nullptr)
+      std::fill(plane_shifts + 2 * i * planes, plane_shifts + 2 * (i + 1) * planes, kNoShift);
+  };
+  for (int64_t i = 0; i < num_frames; ++i)
+    if (outcomes[i].status != PTP_SUCCESS) clear_plane_shifts(i);
   // Plane pixels to sensor pixels, then the combination per axis.
   const double period = static_cast<double>(g.period);
   const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
+  const bool rawnind = g.method == PTP_ALIGN_METHOD_RAWNIND;
   std::vector<double> ys, xs;
   for (int64_t k = 0; k < count; ++k) {
     FrameOutcome& out = outcomes[origin[k]];
@@ -498,31 +497,8 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
                     "] was not aligned: the progress callback stopped the call";
       continue;
     }
+    clear_plane_shifts(origin[k]);
     double dy = kNoShift, dx = kNoShift;
-    if (g.method == PTP_ALIGN_METHOD_RAWNIND) {
-      // Every plane votes (RawNIND's median over all of them), then
-      // truncation toward zero and the floor to CFA blocks.
-      double confidence_sum = 0.0;
-      ys.clear();
-      xs.clear();
-      for (int64_t p = 0; p < planes; ++p) {
-        const PlaneShift& r = results[k * planes + p];
-        ys.push_back(r.dy * period);
-        xs.push_back(r.dx * period);
-        confidence_sum += r.confidence;
-        out.planes_used += r.planes_used;
-        if (plane_shifts != nullptr) {
-          plane_shifts[2 * (origin[k] * planes + p)] = r.dy * period;
-          plane_shifts[2 * (origin[k] * planes + p) + 1] = r.dx * period;
-        }
-      }
-      const double y = snap_shift(std::trunc(combine_plane_shifts(ys, true)), block);
-      const double x = snap_shift(std::trunc(combine_plane_shifts(xs, true)), block);
-      out.confidence = confidence_sum / static_cast<double>(planes);
-      out.shift[0] = out.unsnapped[0] = y;
-      out.shift[1] = out.unsnapped[1] = x;
-      continue;
-    }
     if (g.joint) {
       // One result per frame; no plane shifts.
       const PlaneShift& r = results[k];
@@ -537,13 +513,15 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
       // the moving frame: fully clipped, dead, or flat; planes_used 0) has
       // no shift (NaN) and no vote: two flat planes of four must not pull a
       // median halfway to (0, 0). (A confidence of 0 alone is a peak no
-      // higher than noise, still a vote.)
+      // higher than noise, still a vote.) RawNIND's method lets every plane
+      // vote, as RawNIND does.
       double confidence_sum = 0.0;
       ys.clear();
       xs.clear();
       for (int64_t p = 0; p < planes; ++p) {
         const PlaneShift& r = results[k * planes + p];
-        if (r.planes_used == 0) continue;
+        out.planes_used += r.planes_used;
+        if (r.planes_used == 0 && !rawnind) continue;
         ys.push_back(r.dy * period);
         xs.push_back(r.dx * period);
         confidence_sum += r.confidence;
@@ -552,11 +530,17 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
           plane_shifts[2 * (origin[k] * planes + p) + 1] = r.dx * period;
         }
       }
-      out.planes_used = static_cast<int32_t>(ys.size());
       if (!ys.empty()) {
-        dy = combine_plane_shifts(ys, g.median);
-        dx = combine_plane_shifts(xs, g.median);
+        dy = combine_plane_shifts(ys, g.median || rawnind);
+        dx = combine_plane_shifts(xs, g.median || rawnind);
         out.confidence = confidence_sum / static_cast<double>(ys.size());
+      }
+      if (rawnind) {
+        // Then truncation toward zero and the floor to CFA blocks; that is
+        // the method's crop too.
+        out.shift[0] = out.unsnapped[0] = snap_shift(std::trunc(dy), block);
+        out.shift[1] = out.unsnapped[1] = snap_shift(std::trunc(dx), block);
+        continue;
       }
     }
     if (std::isnan(dy)) {
@@ -647,7 +631,6 @@ void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_
     require_finite(plan, frames[i], "argument 'frames': frames[" + std::to_string(i) + "]");
 
   std::vector<FrameOutcome> outcomes(static_cast<size_t>(num_frames));
-  std::vector<double> planes_out;
   const bool finished = run_frames(plan, frames, num_frames, outcomes, plane_shifts);
   int64_t done = 0;
   for (int64_t f = 0; f < num_frames; ++f) {
