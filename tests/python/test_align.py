@@ -755,3 +755,15 @@ def test_align_scene_docstring_example():
 
     failures, tried = doctest.testmod(align, verbose=False, report=True)[:2]
     assert tried >= 3 and failures == 0
+
+
+def test_max_shift_bounds_the_search_and_is_checked(photos):
+    gt, frames = _frames(photos, 4)  # frame k moved by (2k, -2k)
+    free = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+    np.testing.assert_array_equal(free.crops[3], [-6, 6])
+    bounded = ptychopatch.align_scene(gt, frames, cfa="RGGB", max_shift=3)
+    assert np.all(np.abs(bounded.shifts) < 3 + 2)  # refinement adds under a plane pixel
+    np.testing.assert_array_equal(bounded.crops[:2], free.crops[:2])
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="max_shift"):
+            ptychopatch.align_scene(gt, frames, cfa="RGGB", max_shift=bad)
