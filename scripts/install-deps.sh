@@ -7,9 +7,11 @@ set -euo pipefail
 
 # abigail-tools (abidw, abidiff): the ABI check of scripts/check-abi.sh.
 # clang, libclang-rt-dev (libFuzzer, sanitizers) and libomp-dev (clang's
-# OpenMP): the fuzz targets of scripts/fuzz.sh.
+# OpenMP): the fuzz targets of scripts/fuzz.sh. python3-venv: the project's
+# virtual environment (below).
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
-              libflann-dev libfftw3-dev gfortran abigail-tools clang libclang-rt-dev libomp-dev)
+              libflann-dev libfftw3-dev gfortran abigail-tools clang libclang-rt-dev libomp-dev
+              python3 python3-venv)
 # scikit-image (with SciPy) is the oracle of the alignment tests and the
 # baseline of benchmarks/bench_align_skimage.py; SciPy's cKDTree is the oracle
 # of the grouping tests and the baseline of bench_group_ckdtree.py. The
@@ -28,7 +30,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PYTHON="${PYTHON:-python3}"
+# Python packages go into a virtual environment, never into the system
+# Python: Debian 12's and Ubuntu 24.04's python3 refuse pip installs (PEP 668,
+# "externally-managed-environment"). Which interpreter (scripts/env.sh picks
+# the same one):
+#   PYTHON set         that interpreter, as given (a conda or pyenv Python);
+#   VIRTUAL_ENV set    the active virtual environment (the Dockerfile's);
+#   otherwise          the project's own .venv (PTYCHOPATCH_VENV to move it),
+#                      made here with `python3 -m venv --system-site-packages`
+#                      so packages Debian already has (python3-numpy, ...) are
+#                      used rather than downloaded again.
+source "$(dirname "$0")/python-env.sh"
+if [ -z "${PYTHON:-}" ]; then
+  if [ ! -x "$PTYCHOPATCH_VENV/bin/python" ]; then
+    echo "install-deps: creating the Python virtual environment $PTYCHOPATCH_VENV"
+    python3 -m venv --system-site-packages "$PTYCHOPATCH_VENV"
+  fi
+  PYTHON="$PTYCHOPATCH_VENV/bin/python"
+fi
 pip_missing=()
 for pkg in "${PIP_PACKAGES[@]}"; do
   case "$pkg" in
@@ -38,6 +57,6 @@ for pkg in "${PIP_PACKAGES[@]}"; do
   "$PYTHON" -c "import ${mod}" 2>/dev/null || pip_missing+=("$pkg")
 done
 if ((${#pip_missing[@]})); then
-  echo "install-deps: pip install ${pip_missing[*]}"
+  echo "install-deps: pip install ${pip_missing[*]} (into $("$PYTHON" -c 'import sys; print(sys.prefix)'))"
   "$PYTHON" -m pip install -q --disable-pip-version-check "${pip_missing[@]}"
 fi

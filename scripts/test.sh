@@ -11,35 +11,47 @@
 # scripts/mutation-test.sh checks that they fail on seeded kernel bugs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Each stage prints how long it took, so a CI log shows where the time goes.
+stage_start=$SECONDS
+stage() {
+  [ -z "${stage_name:-}" ] || echo "-- ${stage_name}: $((SECONDS - stage_start)) s"
+  stage_name="$1"
+  stage_start=$SECONDS
+  [ -z "$1" ] || echo "== $1 =="
+}
+trap 'stage ""; echo "-- all stages: ${SECONDS} s"' EXIT
+
+stage "install dependencies"
 bash scripts/install-deps.sh
 source scripts/env.sh
-PYTHON="${PYTHON:-python3}"
+# PYTHON: the virtual environment install-deps.sh filled (scripts/env.sh).
 
-echo "== build and test (release) =="
+stage "build and test (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
-echo "== ABI check (abidiff against abi/, docs/abi.md) =="
+stage "ABI check (abidiff against abi/, docs/abi.md)"
 bash scripts/check-abi.sh
 
-echo "== build and test (AddressSanitizer + UndefinedBehaviorSanitizer) =="
+stage "build and test (AddressSanitizer + UndefinedBehaviorSanitizer)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPTYCHOPATCH_CUDA=OFF \
   -DPTYCHOPATCH_SANITIZE=address,undefined -DPTYCHOPATCH_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
 
-echo "== fuzzing the C ABI (clang, libFuzzer, ASan + UBSan; docs/reliability.md) =="
+stage "fuzzing the C ABI (clang, libFuzzer, ASan + UBSan; docs/reliability.md)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-45}" bash scripts/fuzz.sh
 
-echo "== ThreadSanitizer: eight threads on every entry point =="
+stage "ThreadSanitizer: eight threads on every entry point"
 bash scripts/tsan.sh
 
-echo "== kernel mutations (the emulated GPU suite must fail on each) =="
+stage "kernel mutations (the emulated GPU suite must fail on each)"
 bash scripts/mutation-test.sh
 
-echo "== Python package =="
+stage "Python package"
 "$PYTHON" -m pip install -q --disable-pip-version-check .
 # Run from outside the checkout so the installed package is what is tested.
 repo="$(pwd)"
