@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from . import _context, _native
 from ._errors import GpuUnavailableWarning, PtychoPatchError, PtychoPatchMemoryError
-from .align import (BAYER_PATTERNS, SceneAlignment, align_scene,
+from .align import (BAYER_PATTERNS, SceneAlignment, align_scene, clear_plan_cache,
                     export_fft_wisdom, import_fft_wisdom)
 from .registration import phase_cross_correlation
 from .extract import extract_patches, get_image_patches
@@ -36,6 +36,7 @@ __all__ = [
     "SceneAlignment",
     "align_scene",
     "backend_info",
+    "clear_plan_cache",
     "cuda_device_count",
     "export_fft_wisdom",
     "extract_patches",

@@ -11,8 +11,10 @@ Host (numpy) arrays only: frames are read from host memory.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import os
+import threading
 import warnings
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -56,6 +58,87 @@ _PLANNING = {"measure": _native.PTP_FFT_PLANNING_MEASURE,
 _MEASURE_FROM_FRAMES = 8
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+# Plans kept for the next call of the same shape and options, per thread (a
+# plan is not for two threads at once): repeated align_scene or
+# phase_cross_correlation calls then pay FFT planning and buffer allocation
+# once, not per call. Few, because a plan of a large frame holds its FFT
+# buffers.
+_CACHED_PLANS_PER_THREAD = 4
+_plans = threading.local()
+
+
+class _CachedPlan:
+    """A library alignment plan that outlives one call."""
+
+    def __init__(self, ctx: ctypes.c_void_p, desc: Any) -> None:
+        self.handle = ctypes.c_void_p()
+        _native.align_plan_create(ctx, ctypes.byref(desc), ctypes.byref(self.handle))
+        # What the plan's frames hold: the reference is set again by every call.
+        planes = ctypes.c_int64()
+        try:
+            _native.align_plan_num_planes(self.handle, ctypes.byref(planes))
+        except BaseException:
+            self.close()
+            raise
+        self.num_planes = planes.value
+
+    def close(self) -> None:
+        if self.handle:
+            handle, self.handle = self.handle, ctypes.c_void_p()
+            try:
+                _native.align_plan_destroy(handle)
+            except Exception:  # noqa: BLE001 - interpreter shutdown: the library may be gone
+                pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _plan_cache() -> "collections.OrderedDict[bytes, _CachedPlan]":
+    cache = getattr(_plans, "cache", None)
+    if cache is None:
+        cache = _plans.cache = collections.OrderedDict()
+    return cache
+
+
+def _take_plan(ctx: ctypes.c_void_p, desc: Any) -> Tuple[bytes, _CachedPlan]:
+    """This thread's cached plan for (ctx, desc), taken out of the cache (a
+    re-entrant call, from a progress callback, then makes its own), or a new
+    one."""
+    key = (ctypes.string_at(ctypes.byref(ctx), ctypes.sizeof(ctx))
+           + ctypes.string_at(ctypes.byref(desc), ctypes.sizeof(desc)))
+    plan = _plan_cache().pop(key, None)
+    return key, plan if plan is not None else _CachedPlan(ctx, desc)
+
+
+def _give_back_plan(key: bytes, plan: _CachedPlan) -> None:
+    cache = _plan_cache()
+    old = cache.pop(key, None)
+    if old is not None:
+        old.close()
+    cache[key] = plan
+    while len(cache) > _CACHED_PLANS_PER_THREAD:
+        cache.popitem(last=False)[1].close()
+
+
+def clear_plan_cache() -> None:
+    """Frees the alignment plans this thread keeps for repeated calls.
+
+    `align_scene` and `phase_cross_correlation` keep this thread's last few
+    plans (one per frame shape and options) so that repeated calls on one
+    shape do not plan their FFTs again; each holds its FFT buffers (on the
+    GPU for a GPU context). Call this to give that memory back; the next
+    call plans afresh.
+
+    Examples
+    --------
+    >>> import ptychopatch
+    >>> ptychopatch.clear_plan_cache()
+    """
+    cache = _plan_cache()
+    while cache:
+        cache.popitem(last=False)[1].close()
 
 
 class SceneAlignment(NamedTuple):
@@ -336,12 +419,11 @@ def _run(
     ctx = _context.context(backend, num_threads)
     num = len(frame_arrs)
     watcher = _Progress(progress) if progress is not None else None
-    plan = ctypes.c_void_p()
-    _native.align_plan_create(ctx, ctypes.byref(desc), ctypes.byref(plan))
+    key, cached = _take_plan(ctx, desc)
+    plan = cached.handle
+    reusable = False
     try:
         _warn_if_plan_left_the_gpu(plan)
-        planes = ctypes.c_int64()
-        _native.align_plan_num_planes(plan, ctypes.byref(planes))
         if watcher is not None:
             _native.align_set_progress(plan, watcher.function, None)
         _native.align_set_reference(plan, gt_arr.ctypes.data)
@@ -349,7 +431,7 @@ def _run(
         for r in results:  # frames a cancelled call did not reach
             r.shift[0] = r.shift[1] = np.nan
             r.status = _native.PTP_ERROR_CANCELLED
-        plane_shifts = np.full((num, planes.value, 2), np.nan)
+        plane_shifts = np.full((num, cached.num_planes, 2), np.nan)
         cancelled: Optional[PtychoPatchError] = None
         if num:
             addresses = (ctypes.c_void_p * num)(
@@ -361,6 +443,10 @@ def _run(
                 if err.status != _native.PTP_ERROR_CANCELLED:
                     raise
                 cancelled = err
+        if watcher is not None:
+            _native.align_set_progress(plan, _native.PROGRESS_FN(), None)
+        # Kept only after a call that ended as the library meant it to.
+        reusable = True
         outcome = _collect(results, num, plane_shifts, issues)
         if cancelled is not None:
             cancelled.partial = outcome
@@ -376,7 +462,10 @@ def _run(
         if watcher is not None and watcher.error is not None:
             raise watcher.error
     finally:
-        _native.align_plan_destroy(plan)
+        if reusable:
+            _give_back_plan(key, cached)
+        else:
+            cached.close()
     del gt_arr, frame_arrs
     if warn:
         _warn_about_failed_frames(outcome)
