@@ -255,7 +255,12 @@ class CufftAlignBackend final : public AlignBackend {
     const size_t plane_bytes = to_u64(dims_.plane_floats) * sizeof(float);
     const bool refine = dims_.upsample > 1;
     const bool joint = dims_.joint;
+    const bool tracking = dims_.tracking;
     const bool bounds = needs_bounds();
+    // Tracking: moving planes are centred without the window (window_spectra
+    // applies it to their spectra).
+    align::Dims moving_dims = dims_;
+    moving_dims.hann = dims_.hann && !tracking;
     static_assert(kRawSlots == 3, "the lease below lists one buffer per raw slot");
     const ScratchLease buffers(
         ws,
@@ -268,7 +273,8 @@ class CufftAlignBackend final : public AlignBackend {
          refine ? align::upsample_scratch_bytes(dims_, group) : 0,
          joint ? to_u64(f) * plane_bytes : 0,
          bounds ? to_u64(f * P) * align::kBoundBlocks * sizeof(double) : 0,
-         bounds ? to_u64(f * P) * sizeof(double) : 0, joint ? to_u64(f) * 2 * sizeof(double) : 0});
+         bounds ? to_u64(f * P) * sizeof(double) : 0, joint ? to_u64(f) * 2 * sizeof(double) : 0,
+         tracking ? to_u64(f * P) * plane_bytes : 0});
     void* const raw[kRawSlots] = {buffers.get<void>(0), buffers.get<void>(1), buffers.get<void>(2)};
     const align::FramePartials partials = align::carve_frame_partials(dims_, buffers.get<void>(3));
     float* const plane_data = buffers.get<float>(4);
@@ -288,6 +294,7 @@ class CufftAlignBackend final : public AlignBackend {
     double* const plane_bound = buffers.get<double>(16);
     double* const frame_used = buffers.get<double>(17);
     double* const frame_bound = joint ? frame_used + f : nullptr;
+    float* const windowed = buffers.get<float>(18);
     check_cuda(cudaMemcpyAsync(d_offsets, offsets.data(), offsets.size() * sizeof(int),
                                cudaMemcpyHostToDevice, s.compute.get()),
                "copying the peak-search offsets");
@@ -308,8 +315,9 @@ class CufftAlignBackend final : public AlignBackend {
       const int slot = static_cast<int>(i % kRawSlots);
       upload(frames[i], raw[slot], slot);
       check_cuda(cudaStreamWaitEvent(compute, s.uploaded[slot].get(), 0), "cudaStreamWaitEvent");
-      align::center_frame(raw[slot], dims_, window(s.row_window), window(s.col_window), partials,
-                          plane_data + j * P * dims_.plane_floats, energy + j * P, compute);
+      align::center_frame(raw[slot], moving_dims, window(s.row_window), window(s.col_window),
+                          partials, plane_data + j * P * dims_.plane_floats, energy + j * P,
+                          compute);
       check_cuda(cudaEventRecord(s.raw_free[slot].get(), compute), "cudaEventRecord");
     };
 
@@ -320,19 +328,35 @@ class CufftAlignBackend final : public AlignBackend {
     // plane, the sum of each frame's informative planes into joint_data (and
     // the copy the refinement reads), one C2R per frame, and the peak search
     // over one plane per frame.
+    //
+    // Tracking (joint with the Hann window, math::tracking_window_index):
+    // plane_data keeps the unwindowed spectra; a first pass windows them
+    // into `windowed` and finds each frame's integer peak, the second
+    // windows them again with the window moved by it and is the result.
     auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
       const int64_t batch_planes = count * P;
       const double* reference_energy = s.reference_energy->as<double>();
       plans.forward.forward(plane_data);
-      align::cross_power(s.reference->as<float>(), plane_data, joint ? nullptr : copies, count,
-                         dims_, compute);
+      if (tracking) {
+        align::window_spectra(plane_data, windowed, nullptr, count, dims_, compute);
+        align::cross_power(s.reference->as<float>(), windowed, nullptr, count, dims_, compute);
+        align::joint_spectra(windowed, energy, reference_energy, count, dims_, joint_data, nullptr,
+                             frame_used, compute);
+        plans.joint_inverse.inverse(joint_data);
+        align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
+                          frame_used, nullptr, peaks, compute);
+        align::window_spectra(plane_data, windowed, peaks, count, dims_, compute);
+      }
+      float* const spectra = tracking ? windowed : plane_data;
+      align::cross_power(s.reference->as<float>(), spectra, joint ? nullptr : copies, count, dims_,
+                         compute);
       if (bounds && !joint)
         align::spectrum_bounds(plane_data, batch_planes, dims_, bound_partials, plane_bound,
                                compute);
       int64_t searched = batch_planes;  // planes searched, results made
       const float* correlation = plane_data;
       if (joint) {
-        align::joint_spectra(plane_data, energy, reference_energy, count, dims_, joint_data,
+        align::joint_spectra(spectra, energy, reference_energy, count, dims_, joint_data,
                              refine ? copies : nullptr, frame_used, compute);
         align::spectrum_bounds(joint_data, count, dims_, bound_partials, frame_bound, compute);
         plans.joint_inverse.inverse(joint_data);
@@ -444,6 +468,7 @@ class CufftAlignBackend final : public AlignBackend {
     uint64_t bytes = spectrum_bytes() * (dims_.upsample > 1 ? 2 : 1) + small_per_frame_bytes();
     if (needs_bounds()) bytes += to_u64(dims_.planes) * (align::kBoundBlocks + 1) * sizeof(double);
     if (dims_.joint) bytes += to_u64(dims_.plane_floats) * sizeof(float) + 2 * sizeof(double);
+    if (dims_.tracking) bytes += spectrum_bytes();  // the windowed spectra
     return bytes;
   }
   // Whether confidences need math::significance_confidence's energies.

@@ -411,6 +411,72 @@ __device__ inline float2 full_spectrum(const float2* half_spectrum, const Dims& 
   return make_float2(v.x, -v.y);
 }
 
+// ------------------------------------------------ tracking window (joint)
+
+// Window taps along one FFT axis of n samples for a window moved by `shift`
+// (math::tracking_window_tap): weight of M0(k - 1), M0(k), M0(k + 1).
+struct AxisTaps {
+  float2 before;  // tap
+  float centre;   // 1/2, or 1 for n == 1 (no window along the axis)
+  float2 after;   // conj(tap)
+};
+
+__device__ inline AxisTaps axis_taps(int64_t shift, int64_t n) {
+  if (n == 1) return {make_float2(0.0f, 0.0f), 1.0f, make_float2(0.0f, 0.0f)};
+  double re, im;
+  math::tracking_window_tap(shift, n, &re, &im);
+  const float2 tap = make_float2(static_cast<float>(re), static_cast<float>(im));
+  return {tap, 0.5f, make_float2(tap.x, -tap.y)};
+}
+
+__device__ inline float2 scaled(float2 tap, float2 v) {
+  return make_float2(tap.x * v.x - tap.y * v.y, tap.x * v.y + tap.y * v.x);
+}
+
+// The half spectra of the windowed moving planes from those of the
+// unwindowed ones (math::tracking_window_tap): plane b of frame b / P gets
+// the Hann window moved by that frame's integer peak (peaks[f], FFT grid;
+// null: not moved, the plain window of the first pass). Grid: x over the
+// bins of a plane, y over planes (strided).
+__global__ void __launch_bounds__(kThreads)
+    window_spectra_kernel(const float2* __restrict__ unwindowed, float2* __restrict__ windowed,
+                          const Peak* __restrict__ peaks, int64_t planes, Dims d) {
+  const int64_t plane_complex = d.plane_floats / 2;
+  const int64_t bins = d.fft_rows * d.half;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t b = blockIdx.y; b < planes; b += gridDim.y) {
+    const int64_t f = b / d.planes;
+    const AxisTaps ty = axis_taps(peaks != nullptr ? peaks[f].shift_row : 0, d.fft_rows);
+    const AxisTaps tx = axis_taps(peaks != nullptr ? peaks[f].shift_col : 0, d.fft_cols);
+    const float2* m0 = unwindowed + b * plane_complex;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < bins;
+         i += stride) {
+      const int64_t ky = i / d.half;
+      const int64_t kx = i % d.half;
+      float2 acc = make_float2(0.0f, 0.0f);
+      for (int a = -1; a <= 1; ++a) {
+        if (d.fft_rows == 1 && a != 0) continue;
+        const int64_t y = (ky + a + d.fft_rows) % d.fft_rows;
+        float2 row = make_float2(0.0f, 0.0f);
+        for (int c = -1; c <= 1; ++c) {
+          if (d.fft_cols == 1 && c != 0) continue;
+          const int64_t x = (kx + c + d.fft_cols) % d.fft_cols;
+          const float2 v = full_spectrum(m0, d, y, x);
+          const float2 term = c == 0 ? make_float2(tx.centre * v.x, tx.centre * v.y)
+                                     : scaled(c < 0 ? tx.before : tx.after, v);
+          row.x += term.x;
+          row.y += term.y;
+        }
+        const float2 weighted = a == 0 ? make_float2(ty.centre * row.x, ty.centre * row.y)
+                                       : scaled(a < 0 ? ty.before : ty.after, row);
+        acc.x += weighted.x;
+        acc.y += weighted.y;
+      }
+      windowed[b * plane_complex + i] = acc;
+    }
+  }
+}
+
 // Twiddles of both axes for every plane of the group: entry (u, k) of an
 // axis of n samples is exp(+2 pi i f_k (shift + (u - dftshift) / upsample)),
 // f_k the k-th frequency of numpy's fftfreq(n). Planes along grid.y, strided
@@ -655,6 +721,7 @@ Dims make_dims(const AlignGeometry& g) {
   d.normalization = g.normalization;
   d.joint = g.joint;
   d.hann = g.hann_window;
+  d.tracking = g.joint && g.hann_window;
   d.limit_fft_rows = d.transposed ? g.max_shift_cols : g.max_shift_rows;
   d.limit_fft_cols = d.transposed ? g.max_shift_rows : g.max_shift_cols;
   d.upsample = g.upsample;
@@ -810,6 +877,17 @@ void joint_spectra(const float* spectra, const double* energy, const double* ref
   check_cuda(launch_kernel(&joint_count_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0, stream,
                            energy, reference_energy, frames, d, used),
              "launching the joint-count kernel");
+}
+
+void window_spectra(const float* unwindowed, float* windowed, const Peak* peaks, int64_t frames,
+                    const Dims& d, cudaStream_t stream) {
+  const int64_t planes = frames * d.planes;
+  const dim3 grid(static_cast<unsigned>(grid_blocks(d.fft_rows * d.half, kThreads)),
+                  grid_extent(planes, kMaxGridYZ));
+  check_cuda(launch_kernel(&window_spectra_kernel, grid, dim3(kThreads), 0, stream,
+                           reinterpret_cast<const float2*>(unwindowed),
+                           reinterpret_cast<float2*>(windowed), peaks, planes, d),
+             "launching the window kernel");
 }
 
 void integer_results(const Peak* peaks, int64_t planes, const Dims& d, PlaneShift* results,

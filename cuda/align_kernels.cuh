@@ -50,6 +50,10 @@ struct Dims {
   int32_t normalization;  // ptp_normalization
   bool joint;             // PTP_COMBINE_JOINT: one result per frame
   bool hann;
+  // joint && hann: the two passes of math::tracking_window_index. The
+  // moving planes are transformed once without the window, which
+  // window_spectra then applies to their spectra (plain, then moved).
+  bool tracking;
   // Bounds of the integer peak search along the FFT grid's rows and columns
   // (math::within_shift_limit; -1: unbounded).
   int64_t limit_fft_rows;
@@ -164,6 +168,14 @@ void spectrum_bounds(const float* spectra, int64_t planes, const Dims& d, double
 void joint_spectra(const float* spectra, const double* energy, const double* reference_energy,
                    int64_t frames, const Dims& d, float* joint, float* copy, double* used,
                    cudaStream_t stream);
+
+// d.tracking: the half spectra of `frames` frames' windowed moving planes
+// into `windowed` from those of the unwindowed planes (both P planes per
+// frame, padded layout): the Hann window moved by frame f's integer peak
+// peaks[f] (FFT grid), or, with peaks null, not moved
+// (math::tracking_window_tap).
+void window_spectra(const float* unwindowed, float* windowed, const Peak* peaks, int64_t frames,
+                    const Dims& d, cudaStream_t stream);
 
 // Host copy of the segment offsets of one arg-max launch
 // (planes_per_call * segments_per_plane + 1 ints).

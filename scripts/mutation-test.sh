@@ -71,6 +71,12 @@ mutation joint-drops-last-plane cuda/align_kernels.cu "$JOINT_TESTS" \
   '      for (int64_t p = 0; p < d.planes; ++p) {' \
   '      for (int64_t p = 0; p < d.planes - 1; ++p) {'
 
+mutation window-does-not-track cuda/align_gpu.cu "$JOINT_TESTS" \
+  'align::window_spectra(plane_data, windowed, peaks, count, dims_, compute);' \
+  'align::window_spectra(plane_data, windowed, nullptr, count, dims_, compute);'
+mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
+  'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
+  'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
 # replace FILE OLD [NEW]: replaces the one occurrence of OLD in FILE by NEW;
 # fails unless OLD occurs exactly once. Without NEW it only checks.
 replace() {

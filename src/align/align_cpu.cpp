@@ -687,44 +687,96 @@ class CpuAlignBackend final : public AlignBackend {
         }
       }
       errors.rethrow_if_any();
-      threads = static_cast<int>(std::min<int64_t>(threads_, n));
-      require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-      for (int64_t k = 0; k < n; ++k) {
-        try {
-          Workspace& w = *workspaces_[omp_get_thread_num()];
-          fftwf_complex* sum = nullptr;
-          int32_t count = 0;
-          for (int64_t p = 0; p < planes; ++p) {
-            const int64_t item = k * planes + p;
-            if (!used[item]) continue;
-            ++count;
-            if (sum == nullptr)
-              sum = slots_[item].get();
-            else
-              add_to(reinterpret_cast<float*>(sum),
-                     reinterpret_cast<const float*>(slots_[item].get()), 2 * d_.bins);
-          }
-          PlaneShift& out = results[f0 + k];
-          if (count == 0) {
-            out = {0.0, 0.0, 0.0, 0};
-            continue;
-          }
-          const double energy = spectrum_energy(sum, d_.ny, d_.nxh, d_.nx);
-          out = peak_of(sum, w);
-          out.confidence = math::significance_confidence(out.confidence, energy, d_.count);
-          out.planes_used = count;
-        } catch (...) {
-          errors.record(std::current_exception());
+      // Without a window: one pass, the peak of the sum, refined. With the
+      // Hann window (math::kTrackingPasses): that pass gives the integer
+      // peak only, then every moving plane is windowed again with the window
+      // moved by it (math::tracking_window_index) and the refined peak of
+      // that sum is the result.
+      const bool tracking = g_.hann_window;
+      combine_frames(f0, n, used, results, /*refine=*/!tracking, errors);
+      if (tracking) {
+        // Frame k's moved window: rows at moved[k * (ny + nx)], then columns.
+        const int64_t stride = d_.ny + d_.nx;
+        std::vector<double> moved(static_cast<size_t>(n * stride));
+        for (int64_t k = 0; k < n; ++k) {
+          double* rows = moved.data() + k * stride;
+          move_window(window_y_, static_cast<int64_t>(results[f0 + k].dy), rows);
+          move_window(window_x_, static_cast<int64_t>(results[f0 + k].dx), rows + d_.ny);
         }
+        threads = static_cast<int>(std::min<int64_t>(threads_, items));
+        require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (int64_t item = 0; item < items; ++item) {
+          try {
+            if (!used[item]) continue;
+            Workspace& w = *workspaces_[omp_get_thread_num()];
+            const int64_t p = item % planes;
+            const double* rows = moved.data() + (item / planes) * stride;
+            load_plane(frames[f0 + item / planes], p, w.real.get(), rows, rows + d_.ny);
+            fftwf_complex* x = slots_[item].get();
+            plans_->forward(w.real.get(), x);
+            cross_power_spectrum(p, x);
+          } catch (...) {
+            errors.record(std::current_exception());
+          }
+        }
+        errors.rethrow_if_any();
+        combine_frames(f0, n, used, results, /*refine=*/true, errors);
       }
-      errors.rethrow_if_any();
       // Progress per frame, from the calling thread, outside the parallel
       // regions.
       for (int64_t k = 0; k < n; ++k)
         if (!keep_going(f0 + k + 1)) return f0 + k + 1;
     }
     return num_frames;
+  }
+
+  // The per-frame step of align_joint for frames f0 .. f0 + n of `used`'s
+  // window: each frame's informative planes' slots summed in plane order
+  // into the first (so the result does not depend on the thread count),
+  // the sum's energy, one inverse transform, the peak (refined if `refine`).
+  void combine_frames(int64_t f0, int64_t n, const std::vector<char>& used, PlaneShift* results,
+                      bool refine, FirstError& errors) {
+    const int64_t planes = g_.planes;
+    const int threads = static_cast<int>(std::min<int64_t>(threads_, n));
+    require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t k = 0; k < n; ++k) {
+      try {
+        Workspace& w = *workspaces_[omp_get_thread_num()];
+        fftwf_complex* sum = nullptr;
+        int32_t count = 0;
+        for (int64_t p = 0; p < planes; ++p) {
+          const int64_t item = k * planes + p;
+          if (!used[item]) continue;
+          ++count;
+          if (sum == nullptr)
+            sum = slots_[item].get();
+          else
+            add_to(reinterpret_cast<float*>(sum),
+                   reinterpret_cast<const float*>(slots_[item].get()), 2 * d_.bins);
+        }
+        PlaneShift& out = results[f0 + k];
+        if (count == 0) {
+          out = {0.0, 0.0, 0.0, 0};
+          continue;
+        }
+        const double energy = spectrum_energy(sum, d_.ny, d_.nxh, d_.nx);
+        out = peak_of(sum, w, refine);
+        out.confidence = math::significance_confidence(out.confidence, energy, d_.count);
+        out.planes_used = count;
+      } catch (...) {
+        errors.record(std::current_exception());
+      }
+    }
+    errors.rethrow_if_any();
+  }
+
+  // The Hann window's rows (or columns) moved with a frame's content by its
+  // integer shift: out[i] = window[tracking_window_index(i, shift, n)].
+  static void move_window(const std::vector<double>& window, int64_t shift, double* out) {
+    const int64_t n = static_cast<int64_t>(window.size());
+    for (int64_t i = 0; i < n; ++i) out[i] = window[math::tracking_window_index(i, shift, n)];
   }
 
   void reserve_workspaces(int count) {
@@ -734,7 +786,13 @@ class CpuAlignBackend final : public AlignBackend {
 
   // Step 1 of math/phase_math.hpp: plane p of `frame` into `out` (ny x nx),
   // mean removed, windowed, rescaled if huge. Returns sum out^2 in double.
+  // window_y / window_x: the window's rows and columns (default the plan's
+  // Hann window; the tracking pass gives it circularly shifted).
   double load_plane(const void* frame, int64_t p, float* out) const {
+    return load_plane(frame, p, out, window_y_.data(), window_x_.data());
+  }
+  double load_plane(const void* frame, int64_t p, float* out, const double* window_y,
+                    const double* window_x) const {
     double sum = 0.0;
     for (int64_t i = 0; i < d_.ny; ++i) {
       const int64_t first = math::plane_element_index(p, i, 0, g_.period, g_.height, g_.width);
@@ -748,8 +806,8 @@ class CpuAlignBackend final : public AlignBackend {
     double sum_squares = 0.0;
     float top = 0.0f;
     for (int64_t i = 0; i < d_.ny; ++i)
-      center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y_[i] : 1.0,
-                 g_.hann_window ? window_x_.data() : nullptr, &sum_squares, &top);
+      center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y[i] : 1.0,
+                 g_.hann_window ? window_x : nullptr, &sum_squares, &top);
     const int e = math::plane_scale_exponent(top, d_.count);
     if (e > 0) {
       const float scale = std::ldexp(1.0f, -e);
@@ -794,9 +852,9 @@ class CpuAlignBackend final : public AlignBackend {
   // Steps 4-6 on the cross-power spectrum x (destroyed): the shift in plane
   // pixels, and in `confidence` the magnitude of the peak (the caller turns
   // it into a confidence).
-  PlaneShift peak_of(fftwf_complex* x, Workspace& w) const {
-    if (g_.upsample > 1)
-      std::memcpy(w.kept.get(), x, static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w, bool refine = true) const {
+    refine = refine && g_.upsample > 1;
+    if (refine) std::memcpy(w.kept.get(), x, static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
     plans_->inverse(x, w.real.get());
     float top = 0.0f;
     const int64_t index =
@@ -806,7 +864,7 @@ class CpuAlignBackend final : public AlignBackend {
     double dy = static_cast<double>(sy);
     double dx = static_cast<double>(sx);
     double peak = top;
-    if (g_.upsample > 1) w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak);
+    if (refine) w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak);
     if (d_.ny == 1) dy = 0.0;
     if (d_.nx == 1) dx = 0.0;
     return {dy, dx, peak, 0};

@@ -80,6 +80,38 @@ PTP_HD double hann_weight(int64_t i, int64_t n) {
   return 0.5 - 0.5 * cos(2.0 * pi * static_cast<double>(i) / static_cast<double>(n));
 }
 
+// The tracking pass of the joint estimator (PTP_COMBINE_JOINT with the
+// Hann window). A window fixed on both frames biases the peak toward zero
+// shift: the windowed moving plane is not a shifted copy of the windowed
+// reference plane, the more so the larger the shift and the smoother the
+// scene. So the first pass gives only the integer peak (sy, sx), and the
+// second windows every moving plane again with the window moved by it,
+// circularly: row i gets hann_weight(tracking_window_index(i, sy, ny), ny)
+// (columns alike), so the window follows the content the reference window
+// sees; the refined peak of the second pass is the result.
+//
+// tracking_window_index(i, s, n) = (i + s) mod n, in [0, n).
+PTP_HD int64_t tracking_window_index(int64_t i, int64_t shift, int64_t n) {
+  const int64_t r = (i + shift % n) % n;
+  return r < 0 ? r + n : r;
+}
+
+// The same window in the frequency domain, for a backend that transforms
+// the plane once unwindowed (M0) and windows its spectrum: the periodic Hann
+// window is 1/2 - e^(+2 pi i j / n) / 4 - e^(-2 pi i j / n) / 4, so along
+// one axis of n > 1 samples the spectrum of v(j) * w((j + s) mod n) is
+//   M(k) = M0(k) / 2 + tap * M0(k - 1) + conj(tap) * M0(k + 1)
+// with tap = -e^(+2 pi i s / n) / 4 (bins mod n); n == 1 has weight 1 and
+// M = M0. tracking_window_tap gives tap (cos, sin parts; the angle reduced
+// in integers first, as dft_twiddle).
+PTP_HD void tracking_window_tap(int64_t shift, int64_t n, double* re, double* im) {
+  const double pi = 3.14159265358979323846;
+  const int64_t r = tracking_window_index(0, shift, n);
+  const double angle = 2.0 * pi * static_cast<double>(r) / static_cast<double>(n);
+  *re = -0.25 * cos(angle);
+  *im = -0.25 * sin(angle);
+}
+
 // The value a plane pixel enters the FFT with: (x - mean) * weight in
 // double, rounded once to float32. weight is 1.0 without a window.
 PTP_HD float plane_value(double x, double mean, double weight) {
@@ -173,12 +205,18 @@ constexpr int kNormalizationNone = 1;
 constexpr int kNormalizationPartial = 2;
 
 // Step 3 for every normalisation: PHASE and NONE as cross_power; PARTIAL
-// (partial whitening) divides X by sqrt(max(|X|, kPhaseGuard)), with |X|
+// (partial whitening) divides X by max(|X|, kPhaseGuard)^(1/4), with |X|
 // computed as in cross_power (s * h, no square of a large value):
-//   |X| > kPhaseGuard:  X * (1 / sqrt(|X|))
-//   otherwise:          X / sqrt(kPhaseGuard)
-// so |result| = sqrt(|X|) above the guard. Every |X| <= 2^120 (see
-// plane_scale_exponent), so nothing overflows.
+//   |X| > kPhaseGuard:  X * (1 / sqrt(sqrt(|X|)))
+//   otherwise:          X / sqrt(sqrt(kPhaseGuard))
+// so |result| = |X|^(3/4) above the guard: a weighting between plain
+// correlation (the better estimator where blur leaves little but low
+// frequencies) and phase correlation (which flattens the spectrum of
+// textured scenes); of the exponents 0, 0.25, 0.35 and 0.5 it was right most
+// often on benchmarks/bench_align_robustness.py (docs/performance.md).
+// Every |X| <= 2^120 (see plane_scale_exponent), so |result| <= 2^90, and
+// a correlation value, a sum of at most 36 planes' N bins, stays below
+// FLT_MAX for every plane of N < 2^32 pixels.
 PTP_HD void normalized_cross_power(float rr, float ri, float mr, float mi, int normalization,
                                    float* out_re, float* out_im) {
   if (normalization != kNormalizationPartial) {
@@ -189,7 +227,7 @@ PTP_HD void normalized_cross_power(float rr, float ri, float mr, float mi, int n
   const float im = ri * mr - rr * mi;
   const ScaledComplex x = scale_complex(re, im);
   const float magnitude = x.s * x.h;
-  const float scale = 1.0f / sqrtf(magnitude > kPhaseGuard ? magnitude : kPhaseGuard);
+  const float scale = 1.0f / sqrtf(sqrtf(magnitude > kPhaseGuard ? magnitude : kPhaseGuard));
   *out_re = re * scale;
   *out_im = im * scale;
 }

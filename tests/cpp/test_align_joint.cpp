@@ -4,9 +4,10 @@
 //
 // Oracle: the joint estimator written out in double precision with a naive
 // DFT (docs/semantics.md, "Scene alignment"): per plane v = (x - mean) *
-// hann, X = R conj(M) / sqrt(max(|X|, 100 eps_f32)), summed over the planes
+// hann, X = R conj(M) / max(|X|, 100 eps_f32)^(1/4), summed over the planes
 // that are not constant, c = inverse DFT, first max |c|, confidence
-// 1 - sqrt(2 ln N sum |Y|^2) / |c(peak)|.
+// 1 - sqrt(2 ln N sum |Y|^2) / |c(peak)|; with the window a second pass
+// with the moving planes' window moved by the first pass's peak.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -57,53 +58,72 @@ struct Joint {
   int used;
 };
 
-// Bayer frames (float32 values), RGGB planes frame[r::2, c::2].
+// Bayer frames (float32 values), RGGB planes frame[r::2, c::2]. With the
+// window, two passes: the first with the same window on both planes gives
+// the integer peak (sy, sx); the second windows the moving planes with the
+// window moved by it, hann((i + sy) mod ny) * hann((j + sx) mod nx), and
+// its peak is the result.
 Joint joint_oracle(const std::vector<float>& ref, const std::vector<float>& mov, int64_t h,
                    int64_t w, bool window) {
   const int64_t ny = h / 2, nx = w / 2, n = ny * nx;
-  std::vector<cd> total(static_cast<size_t>(n), 0.0);
-  int used = 0;
-  for (int p = 0; p < 4; ++p) {
-    auto plane = [&](const std::vector<float>& f, double* energy) {
-      double sum = 0.0;
-      for (int64_t i = 0; i < ny; ++i)
-        for (int64_t j = 0; j < nx; ++j) sum += f[(2 * i + p / 2) * w + 2 * j + p % 2];
-      const double mean = sum / double(n);
-      std::vector<cd> v(static_cast<size_t>(n));
-      *energy = 0.0;
-      for (int64_t i = 0; i < ny; ++i)
-        for (int64_t j = 0; j < nx; ++j) {
-          const double wgt = window ? hann(i, ny) * hann(j, nx) : 1.0;
-          const double x = float((f[(2 * i + p / 2) * w + 2 * j + p % 2] - mean) * wgt);
-          v[i * nx + j] = x;
-          *energy += x * x;
-        }
-      return v;
-    };
-    double er = 0.0, em = 0.0;
-    const std::vector<cd> r = dft2(plane(ref, &er), ny, nx, -1);
-    const std::vector<cd> m = dft2(plane(mov, &em), ny, nx, -1);
-    if (er == 0.0 || em == 0.0) continue;
-    ++used;
-    for (int64_t k = 0; k < n; ++k) {
-      cd x = r[k] * std::conj(m[k]);
-      x /= std::sqrt(std::max(std::abs(x), 100.0 * FLT_EPSILON));
-      if (!window && k == 0) x = 0.0;
-      total[k] += x;
-    }
-  }
-  if (used == 0) return {kNaN, kNaN, 0.0, 0};
-  const std::vector<cd> c = dft2(total, ny, nx, +1);
-  int64_t best = 0;
-  for (int64_t k = 1; k < n; ++k)
-    if (std::abs(c[k]) > std::abs(c[best])) best = k;
   const auto wrap = [](int64_t i, int64_t len) { return i > len / 2 ? i - len : i; };
-  double energy = 0.0;
-  for (const cd& y : total) energy += std::norm(y);
-  const double significance =
-      1.0 - std::sqrt(2.0 * std::log(double(n)) * energy) / std::abs(c[best]);
-  return {2.0 * wrap(best / nx, ny), 2.0 * wrap(best % nx, nx), std::clamp(significance, 0.0, 1.0),
-          used};
+  const auto pass = [&](int64_t sy, int64_t sx, Joint* out) {
+    std::vector<cd> total(static_cast<size_t>(n), 0.0);
+    int used = 0;
+    for (int p = 0; p < 4; ++p) {
+      auto plane = [&](const std::vector<float>& f, int64_t wy, int64_t wx, double* energy) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < ny; ++i)
+          for (int64_t j = 0; j < nx; ++j) sum += f[(2 * i + p / 2) * w + 2 * j + p % 2];
+        const double mean = sum / double(n);
+        std::vector<cd> v(static_cast<size_t>(n));
+        *energy = 0.0;
+        for (int64_t i = 0; i < ny; ++i)
+          for (int64_t j = 0; j < nx; ++j) {
+            const double wgt =
+                window ? hann(((i + wy) % ny + ny) % ny, ny) * hann(((j + wx) % nx + nx) % nx, nx)
+                       : 1.0;
+            const double x = float((f[(2 * i + p / 2) * w + 2 * j + p % 2] - mean) * wgt);
+            v[i * nx + j] = x;
+            *energy += x * x;
+          }
+        return v;
+      };
+      double er = 0.0, em = 0.0;
+      const std::vector<cd> r = dft2(plane(ref, 0, 0, &er), ny, nx, -1);
+      const std::vector<cd> m = dft2(plane(mov, sy, sx, &em), ny, nx, -1);
+      if (er == 0.0 || em == 0.0) continue;
+      ++used;
+      for (int64_t k = 0; k < n; ++k) {
+        cd x = r[k] * std::conj(m[k]);
+        x /= std::pow(std::max(std::abs(x), 100.0 * FLT_EPSILON), 0.25);
+        if (!window && k == 0) x = 0.0;
+        total[k] += x;
+      }
+    }
+    if (used == 0) {
+      *out = {kNaN, kNaN, 0.0, 0};
+      return;
+    }
+    const std::vector<cd> c = dft2(total, ny, nx, +1);
+    int64_t best = 0;
+    for (int64_t k = 1; k < n; ++k)
+      if (std::abs(c[k]) > std::abs(c[best])) best = k;
+    double energy = 0.0;
+    for (const cd& y : total) energy += std::norm(y);
+    const double significance =
+        1.0 - std::sqrt(2.0 * std::log(double(n)) * energy) / std::abs(c[best]);
+    *out = {double(wrap(best / nx, ny)), double(wrap(best % nx, nx)),
+            std::clamp(significance, 0.0, 1.0), used};
+  };
+  Joint result;
+  pass(0, 0, &result);
+  if (window && result.used > 0) pass(int64_t(result.dy), int64_t(result.dx), &result);
+  if (result.used > 0) {
+    result.dy *= 2.0;  // plane pixels to sensor pixels
+    result.dx *= 2.0;
+  }
+  return result;
 }
 
 // A smooth periodic field of h x w, circularly translated by (ty, tx).
