@@ -59,6 +59,7 @@
 #include "cpu/parallel_copy.hpp"
 #include "cuda_support.cuh"
 #include "device_guard.cuh"
+#include "math/phase_math.hpp"
 #include "workspace.cuh"
 
 namespace ptychopatch::impl::gpu {
@@ -330,21 +331,27 @@ class CufftAlignBackend final : public AlignBackend {
     // over one plane per frame.
     //
     // Tracking (joint with the Hann window, math::tracking_window_index):
-    // plane_data keeps the unwindowed spectra; a first pass windows them
-    // into `windowed` and finds each frame's integer peak, the second
-    // windows them again with the window moved by it and is the result.
+    // plane_data keeps the unwindowed spectra; each pass windows them into
+    // `windowed` (the first with the plain window, each next one with the
+    // window moved by the last pass's integer peak) and the last pass's
+    // peak, refined, is the result.
     auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
       const int64_t batch_planes = count * P;
       const double* reference_energy = s.reference_energy->as<double>();
       plans.forward.forward(plane_data);
       if (tracking) {
-        align::window_spectra(plane_data, windowed, nullptr, count, dims_, compute);
-        align::cross_power(s.reference->as<float>(), windowed, nullptr, count, dims_, compute);
-        align::joint_spectra(windowed, energy, reference_energy, count, dims_, joint_data, nullptr,
-                             frame_used, compute);
-        plans.joint_inverse.inverse(joint_data);
-        align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
-                          frame_used, nullptr, peaks, compute);
+        // Every pass for every frame: for a frame whose peak stopped moving
+        // the next pass repeats the last exactly (the CPU backend skips it).
+        for (int pass = 1; pass < math::kTrackingPasses; ++pass) {
+          align::window_spectra(plane_data, windowed, pass == 1 ? nullptr : peaks, count, dims_,
+                                compute);
+          align::cross_power(s.reference->as<float>(), windowed, nullptr, count, dims_, compute);
+          align::joint_spectra(windowed, energy, reference_energy, count, dims_, joint_data,
+                               nullptr, frame_used, compute);
+          plans.joint_inverse.inverse(joint_data);
+          align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
+                            frame_used, nullptr, peaks, compute);
+        }
         align::window_spectra(plane_data, windowed, peaks, count, dims_, compute);
       }
       float* const spectra = tracking ? windowed : plane_data;

@@ -653,6 +653,12 @@ class CpuAlignBackend final : public AlignBackend {
   // refinement. W = ceil(threads / planes), so both steps have work for
   // every thread, capped so that the W * planes slots stay within
   // kJointSlotBytes (at least one frame).
+  //
+  // With the Hann window, up to math::kTrackingPasses passes
+  // (math::tracking_window_index): a frame whose integer peak equals the
+  // shift its window was moved by is final (another pass would repeat
+  // this one exactly), and so is every frame after the last pass; the
+  // others go round again with the window moved by their peak.
   int64_t align_joint(const void* const* frames, int64_t num_frames, PlaneShift* results,
                       const std::function<bool(int64_t)>& keep_going) {
     const int64_t planes = g_.planes;
@@ -665,54 +671,45 @@ class CpuAlignBackend final : public AlignBackend {
     std::vector<char> used(static_cast<size_t>(window * planes));
     const int item_threads = static_cast<int>(std::min<int64_t>(threads_, window * planes));
     reserve_workspaces(item_threads);
+    const int passes = g_.hann_window ? math::kTrackingPasses : 1;
+    // Per frame of the window: still iterating, and the shift (rows,
+    // columns) its window is moved by in the current pass.
+    std::vector<char> active(static_cast<size_t>(window));
+    std::vector<int64_t> moved_by(static_cast<size_t>(2 * window));
+    // Frame k's moved window: rows at moved[k * (ny + nx)], then columns.
+    const int64_t stride = d_.ny + d_.nx;
+    std::vector<double> moved(g_.hann_window ? static_cast<size_t>(window * stride) : 0);
     FirstError errors;
     for (int64_t f0 = 0; f0 < num_frames; f0 += window) {
       const int64_t n = std::min(window, num_frames - f0);
       const int64_t items = n * planes;
-      int threads = static_cast<int>(std::min<int64_t>(threads_, items));
-      require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) {
-        try {
-          Workspace& w = *workspaces_[omp_get_thread_num()];
-          const int64_t p = item % planes;
-          const double sum_squares = load_plane(frames[f0 + item / planes], p, w.real.get());
-          used[item] = sum_squares > 0.0 && reference_sum_squares_[p] > 0.0;
-          if (!used[item]) continue;
-          fftwf_complex* x = slots_[item].get();
-          plans_->forward(w.real.get(), x);
-          cross_power_spectrum(p, x);
-        } catch (...) {
-          errors.record(std::current_exception());
+      std::fill(active.begin(), active.end(), 1);
+      std::fill(moved_by.begin(), moved_by.end(), 0);
+      for (int pass = 1; pass <= passes; ++pass) {
+        if (pass > 1) {
+          for (int64_t k = 0; k < n; ++k) {
+            if (!active[k]) continue;
+            move_window(window_y_, moved_by[2 * k], moved.data() + k * stride);
+            move_window(window_x_, moved_by[2 * k + 1], moved.data() + k * stride + d_.ny);
+          }
         }
-      }
-      errors.rethrow_if_any();
-      // Without a window: one pass, the peak of the sum, refined. With the
-      // Hann window (math::kTrackingPasses): that pass gives the integer
-      // peak only, then every moving plane is windowed again with the window
-      // moved by it (math::tracking_window_index) and the refined peak of
-      // that sum is the result.
-      const bool tracking = g_.hann_window;
-      combine_frames(f0, n, used, results, /*refine=*/!tracking, errors);
-      if (tracking) {
-        // Frame k's moved window: rows at moved[k * (ny + nx)], then columns.
-        const int64_t stride = d_.ny + d_.nx;
-        std::vector<double> moved(static_cast<size_t>(n * stride));
-        for (int64_t k = 0; k < n; ++k) {
-          double* rows = moved.data() + k * stride;
-          move_window(window_y_, static_cast<int64_t>(results[f0 + k].dy), rows);
-          move_window(window_x_, static_cast<int64_t>(results[f0 + k].dx), rows + d_.ny);
-        }
-        threads = static_cast<int>(std::min<int64_t>(threads_, items));
+        const int threads = static_cast<int>(std::min<int64_t>(threads_, items));
         require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int64_t item = 0; item < items; ++item) {
           try {
-            if (!used[item]) continue;
+            const int64_t k = item / planes;
+            if (!active[k] || (pass > 1 && !used[item])) continue;
             Workspace& w = *workspaces_[omp_get_thread_num()];
             const int64_t p = item % planes;
-            const double* rows = moved.data() + (item / planes) * stride;
-            load_plane(frames[f0 + item / planes], p, w.real.get(), rows, rows + d_.ny);
+            if (pass == 1) {
+              const double sum_squares = load_plane(frames[f0 + k], p, w.real.get());
+              used[item] = sum_squares > 0.0 && reference_sum_squares_[p] > 0.0;
+              if (!used[item]) continue;
+            } else {
+              const double* rows = moved.data() + k * stride;
+              load_plane(frames[f0 + k], p, w.real.get(), rows, rows + d_.ny);
+            }
             fftwf_complex* x = slots_[item].get();
             plans_->forward(w.real.get(), x);
             cross_power_spectrum(p, x);
@@ -721,7 +718,7 @@ class CpuAlignBackend final : public AlignBackend {
           }
         }
         errors.rethrow_if_any();
-        combine_frames(f0, n, used, results, /*refine=*/true, errors);
+        if (!combine_frames(f0, n, used, results, pass == passes, active, moved_by, errors)) break;
       }
       // Progress per frame, from the calling thread, outside the parallel
       // regions.
@@ -731,17 +728,23 @@ class CpuAlignBackend final : public AlignBackend {
     return num_frames;
   }
 
-  // The per-frame step of align_joint for frames f0 .. f0 + n of `used`'s
-  // window: each frame's informative planes' slots summed in plane order
-  // into the first (so the result does not depend on the thread count),
-  // the sum's energy, one inverse transform, the peak (refined if `refine`).
-  void combine_frames(int64_t f0, int64_t n, const std::vector<char>& used, PlaneShift* results,
-                      bool refine, FirstError& errors) {
+  // The per-frame step of align_joint for the active frames f0 .. f0 + n of
+  // `used`'s window: each frame's informative planes' slots summed in plane
+  // order into the first (so the result does not depend on the thread
+  // count), the sum's energy, one inverse transform, the integer peak. A
+  // frame is final in the `last` pass, without the window, or when its peak
+  // equals moved_by (its window's shift): its result is then the refined
+  // peak and it turns inactive; otherwise moved_by becomes its peak.
+  // Returns whether any frame is still active.
+  bool combine_frames(int64_t f0, int64_t n, const std::vector<char>& used, PlaneShift* results,
+                      bool last, std::vector<char>& active, std::vector<int64_t>& moved_by,
+                      FirstError& errors) {
     const int64_t planes = g_.planes;
     const int threads = static_cast<int>(std::min<int64_t>(threads_, n));
     require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t k = 0; k < n; ++k) {
+      if (!active[k]) continue;
       try {
         Workspace& w = *workspaces_[omp_get_thread_num()];
         fftwf_complex* sum = nullptr;
@@ -759,17 +762,29 @@ class CpuAlignBackend final : public AlignBackend {
         PlaneShift& out = results[f0 + k];
         if (count == 0) {
           out = {0.0, 0.0, 0.0, 0};
+          active[k] = 0;
           continue;
         }
         const double energy = spectrum_energy(sum, d_.ny, d_.nxh, d_.nx);
-        out = peak_of(sum, w, refine);
+        bool final = false;
+        out = peak_of(sum, w, [&](int64_t peak_y, int64_t peak_x) {
+          final = last || !g_.hann_window ||
+                  (peak_y == moved_by[2 * k] && peak_x == moved_by[2 * k + 1]);
+          if (!final) {
+            moved_by[2 * k] = peak_y;
+            moved_by[2 * k + 1] = peak_x;
+          }
+          return final;
+        });
         out.confidence = math::significance_confidence(out.confidence, energy, d_.count);
         out.planes_used = count;
+        if (final) active[k] = 0;
       } catch (...) {
         errors.record(std::current_exception());
       }
     }
     errors.rethrow_if_any();
+    return std::find(active.begin(), active.begin() + n, char{1}) != active.begin() + n;
   }
 
   // The Hann window's rows (or columns) moved with a frame's content by its
@@ -851,10 +866,13 @@ class CpuAlignBackend final : public AlignBackend {
 
   // Steps 4-6 on the cross-power spectrum x (destroyed): the shift in plane
   // pixels, and in `confidence` the magnitude of the peak (the caller turns
-  // it into a confidence).
-  PlaneShift peak_of(fftwf_complex* x, Workspace& w, bool refine = true) const {
-    refine = refine && g_.upsample > 1;
-    if (refine) std::memcpy(w.kept.get(), x, static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
+  // it into a confidence). Refined (upsample > 1) where refine(integer peak
+  // row, column) is true; else the integer peak.
+  template <class RefineIf>
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w, RefineIf refine) const {
+    const bool may_refine = g_.upsample > 1;
+    if (may_refine)
+      std::memcpy(w.kept.get(), x, static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
     plans_->inverse(x, w.real.get());
     float top = 0.0f;
     const int64_t index =
@@ -864,10 +882,13 @@ class CpuAlignBackend final : public AlignBackend {
     double dy = static_cast<double>(sy);
     double dx = static_cast<double>(sx);
     double peak = top;
-    if (refine) w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak);
+    if (refine(sy, sx) && may_refine) w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak);
     if (d_.ny == 1) dy = 0.0;
     if (d_.nx == 1) dx = 0.0;
     return {dy, dx, peak, 0};
+  }
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w) const {
+    return peak_of(x, w, [](int64_t, int64_t) { return true; });
   }
 
   AlignGeometry g_;

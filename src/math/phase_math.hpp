@@ -80,17 +80,26 @@ PTP_HD double hann_weight(int64_t i, int64_t n) {
   return 0.5 - 0.5 * cos(2.0 * pi * static_cast<double>(i) / static_cast<double>(n));
 }
 
-// The tracking pass of the joint estimator (PTP_COMBINE_JOINT with the
+// The tracking passes of the joint estimator (PTP_COMBINE_JOINT with the
 // Hann window). A window fixed on both frames biases the peak toward zero
 // shift: the windowed moving plane is not a shifted copy of the windowed
 // reference plane, the more so the larger the shift and the smoother the
 // scene. So the first pass gives only the integer peak (sy, sx), and the
-// second windows every moving plane again with the window moved by it,
+// next windows every moving plane again with the window moved by it,
 // circularly: row i gets hann_weight(tracking_window_index(i, sy, ny), ny)
 // (columns alike), so the window follows the content the reference window
-// sees; the refined peak of the second pass is the result.
+// sees.
+//
+// Up to kTrackingPasses passes: pass k > 1 moves the window by pass k - 1's
+// integer peak, and the result is the refined peak of the last pass. (A
+// frame whose peak equals its window's shift is final early: another pass
+// would repeat that one.) The third pass is for large shifts of smooth
+// scenes, where the first pass's peak is pulled far enough toward zero that
+// the second pass's window still lags the content.
 //
 // tracking_window_index(i, s, n) = (i + s) mod n, in [0, n).
+constexpr int kTrackingPasses = 3;
+
 PTP_HD int64_t tracking_window_index(int64_t i, int64_t shift, int64_t n) {
   const int64_t r = (i + shift % n) % n;
   return r < 0 ? r + n : r;

@@ -6,8 +6,8 @@
 // DFT (docs/semantics.md, "Scene alignment"): per plane v = (x - mean) *
 // hann, X = R conj(M) / max(|X|, 100 eps_f32)^(1/4), summed over the planes
 // that are not constant, c = inverse DFT, first max |c|, confidence
-// 1 - sqrt(2 ln N sum |Y|^2) / |c(peak)|; with the window a second pass
-// with the moving planes' window moved by the first pass's peak.
+// 1 - sqrt(2 ln N sum |Y|^2) / |c(peak)|; with the window two more passes,
+// the moving planes' window moved by the last pass's peak.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -59,10 +59,10 @@ struct Joint {
 };
 
 // Bayer frames (float32 values), RGGB planes frame[r::2, c::2]. With the
-// window, two passes: the first with the same window on both planes gives
-// the integer peak (sy, sx); the second windows the moving planes with the
-// window moved by it, hann((i + sy) mod ny) * hann((j + sx) mod nx), and
-// its peak is the result.
+// window, three passes: the first with the same window on both planes gives
+// the integer peak (sy, sx); each next one windows the moving planes with
+// the window moved by the last peak, hann((i + sy) mod ny) * hann((j + sx)
+// mod nx), and the third's peak is the result.
 Joint joint_oracle(const std::vector<float>& ref, const std::vector<float>& mov, int64_t h,
                    int64_t w, bool window) {
   const int64_t ny = h / 2, nx = w / 2, n = ny * nx;
@@ -118,7 +118,8 @@ Joint joint_oracle(const std::vector<float>& ref, const std::vector<float>& mov,
   };
   Joint result;
   pass(0, 0, &result);
-  if (window && result.used > 0) pass(int64_t(result.dy), int64_t(result.dx), &result);
+  for (int k = 2; k <= 3 && window && result.used > 0; ++k)
+    pass(int64_t(result.dy), int64_t(result.dx), &result);
   if (result.used > 0) {
     result.dy *= 2.0;  // plane pixels to sensor pixels
     result.dx *= 2.0;
