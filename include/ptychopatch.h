@@ -426,7 +426,7 @@ typedef enum ptp_cfa {
 typedef enum ptp_normalization {
   PTP_NORMALIZATION_PHASE = 0, /* X / |X| (guarded against 0): phase correlation */
   PTP_NORMALIZATION_NONE = 1,  /* plain cross-correlation */
-  /* X / sqrt(|X|) (guarded): partial whitening, between the two. The
+  /* X / |X|^(1/4) (guarded): partial whitening, between the two. The
    * default: phase correlation weights noise-only bins as much as signal
    * and fails on smooth or dark scenes; plain correlation is dominated by
    * low frequencies and blurs the peak; docs/performance.md compares them. */

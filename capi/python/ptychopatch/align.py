@@ -584,12 +584,16 @@ def align_scene(
         without it). Needs a CFA: with ``cfa=None`` the library refuses it.
     normalization : {"partial", "phase", "none", None}
         ``"partial"`` (default): the cross-power spectrum divided by the
-        square root of its magnitude (partial whitening); ``"phase"``:
+        fourth root of its magnitude (partial whitening); ``"phase"``:
         phase correlation (divided by its magnitude); ``"none"`` or
         ``None``: plain cross-correlation.
     window : {"hann", None}
         ``"hann"`` (default) multiplies every mean-subtracted plane by a
-        separable periodic Hann window before the transform.
+        separable periodic Hann window before the transform. With
+        ``combine="joint"`` the moving frame's window then follows its
+        content: up to two more passes with the window moved by the last
+        peak, which removes the fixed window's pull toward zero shift
+        (docs/semantics.md).
     backend : {"auto", "cpu", "gpu"}
         ``"auto"`` uses the GPU when one is usable, else the CPU.
     progress : callable, optional
