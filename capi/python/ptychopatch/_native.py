@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import re
 
 from ._errors import PtychoPatchError, PtychoPatchMemoryError
 
@@ -85,19 +86,53 @@ def _candidate_paths():
     return bundled + ([system] if system else []), False
 
 
+# Libraries libptychopatch.so loads and the Debian / Ubuntu package that has
+# each, for the message when one is missing.
+_DEPENDENCY_PACKAGES = {
+    "libfftw3f.so": "libfftw3-single3",
+    "liblz4.so": "liblz4-1",
+    "libgomp.so": "libgomp1",
+    "libstdc++.so": "libstdc++6",
+    "libgcc_s.so": "libgcc-s1",
+}
+
+
+def _missing_dependency(message: str):
+    """The library a dynamic-loader error says it could not find (and the
+    Debian package that has it), or None when the error is about something
+    else."""
+    found = re.search(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", message)
+    if not found:
+        return None
+    name = found.group(1)
+    for prefix, package in _DEPENDENCY_PACKAGES.items():
+        if name.startswith(prefix):
+            return name, package
+    return name, None
+
+
 def _load():
     paths, explicit = _candidate_paths()
     errors = []
+    missing = []
     for path in paths:
         try:
             return ctypes.CDLL(path), path
         except OSError as exc:
             errors.append(f"  {path}: {exc}")
-    if explicit:
-        raise ImportError(
-            f"{_ENV_VAR}={paths[0]!r} could not be loaded:\n" + "\n".join(errors)
-        )
+            needed = _missing_dependency(str(exc))
+            # A library that is there but needs another one that is not.
+            if needed is not None and os.path.exists(path):
+                missing.append(needed)
     tried = "\n".join(errors) if errors else "  (no candidate found)"
+    if missing:
+        name, package = missing[0]
+        hint = (f" (Debian / Ubuntu: apt install {package})" if package else "")
+        raise ImportError(
+            f"libptychopatch was found but cannot be loaded: it needs {name}, which is not "
+            f"installed{hint}. Tried:\n" + tried)
+    if explicit:
+        raise ImportError(f"{_ENV_VAR}={paths[0]!r} could not be loaded:\n" + tried)
     raise ImportError(
         "libptychopatch shared library not found. Install the package with "
         "`pip install .` from the repository root (which bundles it), or set "
