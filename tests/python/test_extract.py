@@ -172,11 +172,12 @@ def test_bad_patch_size_raises(n):
     with pytest.raises(ptychopatch.PtychoPatchError) as info:
         ptychopatch.extract_patches(np.ones((4, 4), np.float32), np.zeros((1, 1, 2)), n)
     assert info.value.status_name == "PTP_ERROR_INVALID_SIZE"
-    assert "patch_size" in info.value.message
+    assert info.value.message == f"N is {n}, must be >= 1"
+    assert "desc->patch_size" in info.value.library_message
 
 
 def test_empty_object_raises():
-    with pytest.raises(ptychopatch.PtychoPatchError, match="height"):
+    with pytest.raises(ptychopatch.PtychoPatchError, match=r"obj\.shape\[0\] is 0"):
         ptychopatch.extract_patches(np.ones((0, 4), np.float32), np.zeros((1, 1, 2)), 3)
 
 
@@ -216,7 +217,7 @@ def test_bad_python_arguments_raise_value_error(kwargs, message):
 @pytest.mark.parametrize(
     "obj_shape, offsets_shape, layout",
     [
-        ((4, 4, 1), (1, 1, 2), "channel"),
+        ((4, 4, 2), (1, 1, 2), "channel"),
         ((16,), (1, 1, 2), "channel"),
         ((4, 4), (3, 2), "channel"),
         ((4, 4), (1, 1, 3), "channel"),
@@ -231,7 +232,9 @@ def test_bad_shapes_raise_value_error(obj_shape, offsets_shape, layout):
 
 def test_bad_types_raise_type_error():
     with pytest.raises(TypeError, match="N"):
-        ptychopatch.extract_patches(np.ones((4, 4)), np.zeros((1, 1, 2)), 3.0)
+        ptychopatch.extract_patches(np.ones((4, 4)), np.zeros((1, 1, 2)), "3")
+    with pytest.raises(ValueError, match="N must be an integer, got 3.5"):
+        ptychopatch.extract_patches(np.ones((4, 4)), np.zeros((1, 1, 2)), 3.5)
     with pytest.raises(TypeError, match="offsets"):
         ptychopatch.extract_patches(np.ones((4, 4)), np.zeros((1, 1, 2), np.complex64), 3)
     with pytest.raises(TypeError, match="obj"):

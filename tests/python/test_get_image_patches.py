@@ -109,7 +109,7 @@ def test_non_finite_offset_names_both_arrays():
 
 def test_bad_patch_size_and_backend():
     args = (np.ones((6, 6)), np.zeros((1, 1, 2, 1)), np.zeros((1, 1, 2, 1)))
-    with pytest.raises(ptychopatch.PtychoPatchError, match="patch_size"):
+    with pytest.raises(ptychopatch.PtychoPatchError, match="N is 0"):
         ptychopatch.get_image_patches(*args, 0, 1)
     with pytest.raises(ValueError, match="backend"):
         ptychopatch.get_image_patches(*args, 3, 1, backend="bogus")

@@ -300,8 +300,10 @@ def test_seed_values_and_numpy_state(rng):
     for bad in (-1, 2**64):
         with pytest.raises(ValueError, match="seed"):
             ptychopatch.group_neighbors(x, y, 10, seed=bad)
-    with pytest.raises(TypeError, match="seed"):
+    with pytest.raises(ValueError, match="seed must be an integer, got 1.5"):
         ptychopatch.group_neighbors(x, y, 10, seed=1.5)
+    with pytest.raises(TypeError, match="seed"):
+        ptychopatch.group_neighbors(x, y, 10, seed="1")
     # The library's random stream: numpy's global state is left alone.
     np.random.seed(0)
     expected = np.random.rand()
@@ -403,13 +405,13 @@ def test_oversampling_beyond_the_combinations_repeats(rng):
 @pytest.mark.parametrize(
     "n,kwargs,status,word",
     [
-        (20, {"K": 3, "gridsize": 2}, "PTP_ERROR_INVALID_ARGUMENT", "num_neighbors"),
-        (3, {"K": 4, "gridsize": 2}, "PTP_ERROR_INVALID_SIZE", "num_points"),
-        (20, {"K": 0, "gridsize": 1}, "PTP_ERROR_INVALID_ARGUMENT", "num_neighbors"),
-        (20, {"K": -5}, "PTP_ERROR_INVALID_ARGUMENT", "num_neighbors"),
-        (20, {"gridsize": 0}, "PTP_ERROR_INVALID_ARGUMENT", "group_size"),
-        (20, {"gridsize": -2}, "PTP_ERROR_INVALID_ARGUMENT", "group_size"),
-        (20, {"nsamples": -1}, "PTP_ERROR_INVALID_SIZE", "num_samples"),
+        (20, {"K": 3, "gridsize": 2}, "PTP_ERROR_INVALID_ARGUMENT", "K is 3"),
+        (3, {"K": 4, "gridsize": 2}, "PTP_ERROR_INVALID_SIZE", r"len\(xcoords\) is 3"),
+        (20, {"K": 0, "gridsize": 1}, "PTP_ERROR_INVALID_ARGUMENT", "K is 0"),
+        (20, {"K": -5}, "PTP_ERROR_INVALID_ARGUMENT", "K is -5"),
+        (20, {"gridsize": 0}, "PTP_ERROR_INVALID_ARGUMENT", "gridsize is 0"),
+        (20, {"gridsize": -2}, "PTP_ERROR_INVALID_ARGUMENT", "gridsize is -2"),
+        (20, {"nsamples": -1}, "PTP_ERROR_INVALID_SIZE", "nsamples is -1"),
     ],
 )
 def test_library_errors(rng, n, kwargs, status, word):
@@ -447,7 +449,9 @@ def test_python_side_errors(rng):
     with pytest.raises(TypeError, match="real"):
         ptychopatch.group_neighbors(x + 1j, y, 5)
     with pytest.raises(TypeError, match="nsamples"):
-        ptychopatch.group_neighbors(x, y, 5.0)
+        ptychopatch.group_neighbors(x, y, "5")
+    with pytest.raises(ValueError, match="nsamples"):
+        ptychopatch.group_neighbors(x, y, 5.5)
     with pytest.raises(ValueError, match="K"):
         ptychopatch.group_neighbors(x, y, 5, K=2**31)
     with pytest.raises(ValueError, match="gridsize"):
@@ -458,7 +462,7 @@ def test_python_side_errors(rng):
         ptychopatch.grouped_patches(np.ones((8, 8)), x, y, 3, 5, backend="tpu")
     with pytest.raises(ValueError, match="obj"):
         ptychopatch.grouped_patches(np.ones((8, 8, 2)), x, y, 3, 5)
-    with pytest.raises(PtychoPatchError, match="patch_size"):
+    with pytest.raises(PtychoPatchError, match="N is 0"):
         ptychopatch.grouped_patches(np.ones((8, 8)), x, y, 0, 5, backend="cpu")
 
 

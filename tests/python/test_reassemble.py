@@ -376,8 +376,9 @@ def test_non_finite_offset_raises(bad, offset_dtype):
     assert "offsets" in info.value.message
 
 
-@pytest.mark.parametrize("shape_arg, field", [((0, 4), "height"), ((4, 0), "width"),
-                                              ((-3, 4), "height")])
+@pytest.mark.parametrize("shape_arg, field", [((0, 4), r"shape\[0\] is 0"),
+                                              ((4, 0), r"shape\[1\] is 0"),
+                                              ((-3, 4), r"shape\[0\] is -3")])
 def test_empty_canvas_raises(shape_arg, field):
     with pytest.raises(ptychopatch.PtychoPatchError, match=field) as info:
         ptychopatch.reassemble_patches(np.ones((1, 3, 3, 1)), np.zeros((1, 1, 2)), shape_arg)
@@ -392,7 +393,7 @@ def test_overflowing_canvas_raises_before_allocating():
 
 
 def test_zero_patch_size_raises():
-    with pytest.raises(ptychopatch.PtychoPatchError, match="patch_size"):
+    with pytest.raises(ptychopatch.PtychoPatchError, match=r"patches\.shape\[1\] \(N\) is 0"):
         ptychopatch.reassemble_patches(np.ones((1, 0, 0, 1)), np.zeros((1, 1, 2)), (4, 4))
 
 
@@ -447,12 +448,15 @@ def test_bad_shapes_raise_value_error(patches_shape, offsets_shape, layout, matc
         ({"layout": "planar"}, ValueError, "layout"),
         ({"num_threads": -1}, ValueError, "num_threads"),
         ({"num_threads": 2**40}, ValueError, "num_threads"),
-        ({"num_threads": 1.5}, TypeError, "num_threads"),
+        ({"num_threads": 1.5}, ValueError, "num_threads"),
+        ({"num_threads": "1"}, TypeError, "num_threads"),
         ({"shape": (5,)}, ValueError, "shape"),
-        ({"shape": (5, 5, 1)}, ValueError, "shape"),
+        ({"shape": (5, 5, 2)}, ValueError, "shape"),
+        ({"shape": (5, 5, 1, 1)}, ValueError, "shape"),
         ({"shape": 5}, ValueError, "shape"),
         ({"shape": "ab"}, TypeError, "shape"),
-        ({"shape": (5.0, 5)}, TypeError, r"shape\[0\]"),
+        ({"shape": (5.5, 5)}, ValueError, r"shape\[0\]"),
+        ({"shape": ("5", 5)}, TypeError, r"shape\[0\]"),
         ({"shape": (5, 2**70)}, ValueError, r"shape\[1\]"),
     ],
 )

@@ -7,15 +7,16 @@ The patch functions take numpy (host) arrays, or CUDA device arrays (CuPy,
 PyTorch, Numba, anything exposing ``__cuda_array_interface__`` or CUDA
 DLPack) which are used in place; the neighbour grouping functions
 (`group_neighbors`, `grouped_patches`) and the alignment functions
-(`align_scene`, `phase_cross_correlation`) take host arrays. See
+(`align_scene`, `phase_cross_correlation`) take host arrays. Host inputs of
+any kind (numpy arrays, lists, CPU PyTorch tensors) give numpy results;
+device inputs give arrays of their own library on their device. See
 docs/python.md.
 """
 
-from __future__ import annotations
-
-import ctypes
-
-from typing import NamedTuple
+# Helpers are imported under private names, so that dir(ptychopatch) lists
+# the public API only (and the submodules).
+import ctypes as _ctypes
+from typing import NamedTuple as _NamedTuple
 
 from . import _context, _native
 from ._errors import GpuUnavailableWarning, PtychoPatchError, PtychoPatchMemoryError
@@ -60,7 +61,7 @@ _REASONS = {
 }
 
 
-class BackendInfo(NamedTuple):
+class BackendInfo(_NamedTuple):
     """Where calls run, and why (`backend_info`).
 
     Attributes
@@ -107,8 +108,8 @@ def backend_info(backend: str = "auto") -> BackendInfo:
     """
     handle = _context.context(backend, 0)
     reason, message = _context.backend_reason(handle)
-    where = ctypes.c_int32()
-    _native.context_get_backend(handle, ctypes.byref(where))
+    where = _ctypes.c_int32()
+    _native.context_get_backend(handle, _ctypes.byref(where))
     return BackendInfo("gpu" if where.value == _native.PTP_BACKEND_GPU else "cpu",
                        _REASONS.get(reason, str(reason)), message)
 
@@ -145,6 +146,29 @@ def cuda_device_count() -> int:
         0 when the library was built without CUDA or no driver or device is
         present (not an error).
     """
-    count = ctypes.c_int32()
-    _native.cuda_device_count(ctypes.byref(count))
+    count = _ctypes.c_int32()
+    _native.cuda_device_count(_ctypes.byref(count))
     return count.value
+
+
+def _package_version() -> str:
+    """The installed distribution's version when this very package is the
+    installed one; else (a source checkout on sys.path, say) the loaded
+    library's MAJOR.MINOR.PATCH, which CMakeLists.txt's project() VERSION
+    sets for both."""
+    import importlib.metadata as metadata
+    import os
+
+    try:
+        dist = metadata.distribution("ptychopatch")
+        installed = os.path.realpath(str(dist.locate_file("ptychopatch/__init__.py")))
+        if installed == os.path.realpath(__file__):
+            return dist.version
+    except Exception:  # noqa: BLE001 - not installed, or unreadable metadata
+        pass
+    major, minor, patch = _ctypes.c_int32(), _ctypes.c_int32(), _ctypes.c_int32()
+    _native.get_version(_ctypes.byref(major), _ctypes.byref(minor), _ctypes.byref(patch))
+    return f"{major.value}.{minor.value}.{patch.value}"
+
+
+__version__ = _package_version()

@@ -33,6 +33,10 @@ def host_asarray(value: Any, name: str) -> np.ndarray:
     silently hand it the hidden values."""
     # numpy loads numpy.ma on first use; if it is not loaded, no masked array
     # exists, and importing it here could fail (it did under a memory limit).
+    if _library_of(value) == "torch" and getattr(value, "requires_grad", False):
+        # As for a CUDA tensor (device_array); np.asarray would raise
+        # PyTorch's own RuntimeError.
+        raise _requires_grad_error(name)
     ma = sys.modules.get("numpy.ma")
     if ma is not None and isinstance(value, ma.MaskedArray) and ma.is_masked(value):
         raise ValueError(
@@ -79,6 +83,13 @@ class DeviceArray:
 def _library_of(x: Any) -> str:
     root = type(x).__module__.partition(".")[0]
     return root if root in _KNOWN_LIBRARIES else ""
+
+
+def _requires_grad_error(name: str) -> ValueError:
+    return ValueError(
+        f"{name} is a PyTorch tensor that requires grad; ptychopatch does not record "
+        f"gradients, so pass {name}.detach() (sharing the same memory)"
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -341,10 +352,7 @@ def device_array(x: Any, name: str) -> Optional[DeviceArray]:
         if not getattr(x, "is_cuda", False):
             return None
         if getattr(x, "requires_grad", False):
-            raise ValueError(
-                f"{name} is a PyTorch tensor that requires grad; ptychopatch does not record "
-                f"gradients, so pass {name}.detach() (sharing the same memory)"
-            )
+            raise _requires_grad_error(name)
 
     cai = getattr(x, "__cuda_array_interface__", None)
     if cai is not None:

@@ -12,11 +12,14 @@ context never holds on to a stream the caller may destroy.
 from __future__ import annotations
 
 import ctypes
+import math
 import operator
 import threading
 import warnings
 from contextlib import contextmanager
 from typing import Iterator, Tuple
+
+import numpy as np
 
 from . import _native
 from ._errors import GpuUnavailableWarning
@@ -32,13 +35,26 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def as_int(value, name: str, low: int = _INT64_MIN, high: int = _INT64_MAX) -> int:
-    """An integer argument, range-checked: ctypes would silently truncate it."""
-    if isinstance(value, bool):
+    """An integer argument, range-checked: ctypes would silently truncate it.
+
+    Python and numpy integers, 0-d integer arrays and integral floats
+    (``64.0``, ``np.float32(4)``) are taken; a float with a fractional part
+    (or NaN, infinity) is a ValueError, a bool or a non-number a TypeError.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got a bool")
-    try:
-        result = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if isinstance(value, (float, np.floating)):
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise ValueError(f"{name} must be an integer, got {float(value)!r}")
+        result = int(value)
+    else:
+        try:
+            result = operator.index(value)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an integer, got {type(value).__name__}") from None
     if not low <= result <= high:
         raise ValueError(f"{name} = {result} is out of range [{low}, {high}]")
     return result

@@ -1,6 +1,11 @@
-"""The exception raised for every non-zero ptp_status."""
+"""The exception raised for every non-zero ptp_status, and the rewording
+of the library's messages in the Python arguments' names."""
 
 from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Iterator, Mapping
 
 
 class PtychoPatchError(RuntimeError):
@@ -13,8 +18,12 @@ class PtychoPatchError(RuntimeError):
     status_name : str
         The status's name as the library spells it (``ptp_status_name``).
     message : str
-        The library's thread-local message for the failing call
-        (``ptp_last_error_message``); it names the offending argument.
+        What went wrong, naming the offending argument. The patch and
+        grouping functions name it as their Python signature does (``N``,
+        ``nsamples``, ``obj.shape[0]``, ...).
+    library_message : str
+        The library's own message (``ptp_last_error_message``), which names
+        the C function and the C descriptor fields.
     function : str
         The C function that failed.
     """
@@ -23,6 +32,7 @@ class PtychoPatchError(RuntimeError):
         self.status = int(status)
         self.status_name = status_name
         self.message = message
+        self.library_message = message
         self.function = function
         text = message or f"{function or 'libptychopatch'} failed"
         super().__init__(f"{text} [{status_name}]")
@@ -46,3 +56,46 @@ class GpuUnavailableWarning(RuntimeWarning):
     `ptychopatch.backend_info` for it at any time. Silence it with
     ``warnings.simplefilter("ignore", ptychopatch.GpuUnavailableWarning)``.
     """
+
+
+# "ptp_extract_plan_create: " in front of every library message.
+_FUNCTION_PREFIX = re.compile(r"^ptp_\w+: ")
+
+# Wording of the library that no Python signature has, for every function.
+_COMMON = {
+    "desc->memory is PTP_MEMORY_DEVICE but the context runs on the CPU; device arrays need "
+    "a GPU context": "CUDA device arrays cannot run on the CPU backend",
+    "num_patches * N * N": "the number of patches * N * N",
+    "argument 'num_patches'": "the number of patches",
+}
+
+
+def python_message(message: str, names: Mapping[str, str]) -> str:
+    """A library message with the C names replaced by Python ones.
+
+    `names` maps text of the library's messages (``"desc->patch_size"``)
+    to what the calling function's user knows it as (``"N"``); the longest
+    text is replaced first, and every piece of text at most once.
+    """
+    message = _FUNCTION_PREFIX.sub("", message)
+    table = {**_COMMON, **names}
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(table, key=len, reverse=True)))
+    return pattern.sub(lambda m: table[m.group(0)], message)
+
+
+@contextmanager
+def python_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Re-raises a PtychoPatchError of the block with its message in the
+    Python arguments' names (`python_message`); status, function and any
+    other attribute are kept, and ``library_message`` keeps the original."""
+    try:
+        yield
+    except PtychoPatchError as err:
+        renamed = python_message(err.message, names)
+        if renamed == err.message:
+            raise
+        new = type(err).__new__(type(err))
+        new.__dict__.update(err.__dict__)
+        new.message = renamed
+        new.args = (f"{renamed} [{err.status_name}]",)
+        raise new.with_traceback(err.__traceback__) from None

@@ -334,7 +334,7 @@ def _optional_status_function(name, *argtypes, feature="scene alignment (ptp_ali
     return _status_function(name, *argtypes)
 
 
-# Scene alignment (SPEC section 3), added after 0.2.0: resolved lazily so
+# Scene alignment (docs/semantics.md), added after 0.2.0: resolved lazily so
 # that the binding still loads an older library for extraction.
 align_desc_init = _optional_status_function("ptp_align_desc_init", _P(AlignDesc), ctypes.c_size_t)
 align_plan_create = _optional_status_function(
@@ -376,7 +376,7 @@ align_execute_frames = _optional_status_function(
     feature="per-frame alignment results (0.4.0)",
 )
 
-# Neighbour grouping (SPEC section 2), added in 0.3.0: optional like the
+# Neighbour grouping (docs/semantics.md), added in 0.3.0: optional like the
 # alignment functions. Positions are const double*; the outputs are declared
 # void* so that numpy addresses pass as they are and None is NULL (an
 # optional output not wanted).

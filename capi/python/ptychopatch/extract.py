@@ -1,14 +1,16 @@
-"""Translate-and-crop patch extraction (SPEC section 1) over the C ABI,
-on host (numpy) or CUDA device arrays."""
+"""Translate-and-crop patch extraction over the C ABI, on host (numpy) or
+CUDA device arrays (docs/semantics.md, "Translate-and-crop patch
+extraction")."""
 
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
 from . import _arrays, _call, _context, _native
+from ._errors import python_names
 
 # What the public functions accept: numpy arrays and anything np.asarray
 # takes, or CUDA device arrays (see docs/python.md).
@@ -32,11 +34,37 @@ def _values_array(arr: np.ndarray, name: str) -> Tuple[np.ndarray, int]:
     return np.ascontiguousarray(arr, dtype=np.float32), _native.PTP_DTYPE_FLOAT32
 
 
+def object_shape(shape: Tuple[int, ...], name: str) -> Tuple[int, int]:
+    """(H, W) of an object argument of shape (H, W) or (H, W, 1) (the
+    channel axis PtychoPINN's objects often carry); ValueError for others."""
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 1)):
+        raise ValueError(f"{name} must have shape (H, W) or (H, W, 1), got {tuple(shape)}")
+    return shape[0], shape[1]
+
+
+def object_names(name: str) -> Dict[str, str]:
+    """The library's names of an object's size, as the Python user knows them."""
+    return {
+        "desc->height * desc->width": f"{name}.shape[0] * {name}.shape[1]",
+        "desc->height": f"{name}.shape[0]",
+        "desc->width": f"{name}.shape[1]",
+    }
+
+
 def _object_array(obj, name: str) -> Tuple[np.ndarray, int]:
+    """A host object of shape (H, W) or (H, W, 1) as a 2-D array to compute
+    with, and its dtype code."""
     arr = _arrays.host_asarray(obj, name)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (H, W), got shape {arr.shape}")
+    object_shape(arr.shape, name)
+    if arr.ndim == 3:
+        arr = arr[:, :, 0]
     return _values_array(arr, name)
+
+
+_PATCH_SIZE_NAMES = {
+    "desc->patch_size * desc->patch_size": "N * N",
+    "desc->patch_size": "N",
+}
 
 
 def _offset_dtype_code(dtype: np.dtype) -> Tuple[type, int]:
@@ -119,9 +147,10 @@ def extract_patches(
     Parameters
     ----------
     obj : array
-        2-D object (H, W). Host arrays: complex input is computed in
-        complex64, real input in float32. CUDA device arrays (see
-        docs/python.md) must be complex64 or float32 and C-contiguous.
+        Object, shape (H, W) or (H, W, 1). Host arrays (numpy, or anything
+        ``np.asarray`` takes, e.g. a CPU PyTorch tensor): complex input is
+        computed in complex64, real input in float32. CUDA device arrays
+        (see docs/python.md) must be complex64 or float32 and C-contiguous.
     offsets : array
         Patch centres in pixels, ``[..., 0]`` is x and ``[..., 1]`` is y.
         Shape (B, c, 2) for ``layout="channel"``; (P, 2) or (B, c, 2)
@@ -130,7 +159,7 @@ def extract_patches(
         pair is rounded once to float32. Must be finite. In the same memory
         (host, or the same CUDA device) as `obj`.
     N : int
-        Patch size, >= 1.
+        Patch size, >= 1 (an integral float such as 64.0 is taken).
     layout : {"channel", "flat"}
         ``"channel"``: output (B, N, N, c), patch (b, k) is
         ``out[b, :, :, k]`` (PtychoPINN's channel format). ``"flat"``:
@@ -146,8 +175,9 @@ def extract_patches(
     -------
     array
         The patches, complex64 or float32 like the object: a numpy array
-        for host inputs; for device inputs an array of the object's library
-        (CuPy, PyTorch, Numba) on its device, written on its current stream.
+        for host inputs (CPU PyTorch tensors included); for device inputs
+        an array of the object's library (CuPy, PyTorch, Numba) on its
+        device, written on its current stream.
 
     Raises
     ------
@@ -180,14 +210,12 @@ def extract_patches(
         keep = (obj_arr, off_arr)
     else:
         primary, dev_off = device["obj"], device["offsets"]
-        if primary.ndim != 2:
-            raise ValueError(f"obj must be 2-D (H, W), got shape {primary.shape}")
+        height, width = object_shape(primary.shape, "obj")
         _arrays.require_dtype(primary, "obj", (np.complex64, np.float32))
         _check_offsets_shape(dev_off.shape, layout)
         _arrays.require_dtype(dev_off, "offsets", (np.float32, np.float64))
         obj_code = _DEVICE_OBJECT_CODES[primary.dtype]
         off_code = _DEVICE_OFFSET_CODES[dev_off.dtype]
-        height, width = primary.shape
         obj_ptr, off_ptr, off_shape = primary.ptr, dev_off.ptr, dev_off.shape
         out_dtype = primary.dtype.type
 
@@ -203,8 +231,11 @@ def extract_patches(
         _native.extract_execute(plan, obj_ptr, off_ptr or None, num_patches, out[0] or None,
                                 _call.nbytes(shape, out_dtype))
 
-    (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, out_dtype)], execute,
-                              _check_output_bytes(desc, num_patches, shape, out_dtype))
+    names = {**object_names("obj"), **_PATCH_SIZE_NAMES,
+             "desc->group_size": "offsets.shape[1] (c)", "N * N * group_size": "N * N * c"}
+    with python_names(names):
+        (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, out_dtype)],
+                                  execute, _check_output_bytes(desc, num_patches, shape, out_dtype))
     del keep, device
     return patches
 
@@ -231,9 +262,10 @@ def get_image_patches(
     Parameters
     ----------
     gt_image : array
-        Ground-truth object, shape (H, W) or (H, W, 1). Host arrays of any
-        real or complex dtype are computed in complex64; a CUDA device array
-        must already be complex64 and C-contiguous.
+        Ground-truth object, shape (H, W) or (H, W, 1). Host arrays (numpy,
+        or anything ``np.asarray`` takes) of any real or complex dtype are
+        computed in complex64; a CUDA device array must already be
+        complex64 and C-contiguous.
     global_offsets : array
         Group centres, shape (B, 1, 2, 1).
     local_offsets : array
@@ -243,7 +275,8 @@ def get_image_patches(
     N : int
         Patch size, >= 1.
     gridsize : int
-        Group side, >= 1; each group has gridsize**2 patches.
+        Group side, >= 1; each group has gridsize**2 patches. Integral
+        floats (``N=64.0``, ``gridsize=2.0``) are taken as integers.
     backend : {"auto", "cpu", "gpu"}, keyword-only
         ``"auto"`` uses the GPU when one is usable, else the CPU. Device
         arrays always run on the GPU of their device.
@@ -254,7 +287,8 @@ def get_image_patches(
     -------
     array
         complex64 patches of shape (B, N, N, c) (channel format): numpy for
-        host inputs, the image's library on its device for device inputs.
+        host inputs (CPU PyTorch tensors included), the image's library on
+        its device for device inputs.
 
     Raises
     ------
@@ -284,8 +318,7 @@ def get_image_patches(
         image_shape = device["gt_image"].shape
         g_shape, l_shape = device["global_offsets"].shape, device["local_offsets"].shape
 
-    if not (len(image_shape) == 2 or (len(image_shape) == 3 and image_shape[2] == 1)):
-        raise ValueError(f"gt_image must have shape (H, W) or (H, W, 1), got {image_shape}")
+    height, width = object_shape(image_shape, "gt_image")
     if len(g_shape) != 4 or g_shape[1:] != (1, 2, 1):
         raise ValueError(f"global_offsets must have shape (B, 1, 2, 1), got {g_shape}")
     groups = g_shape[0]
@@ -294,7 +327,6 @@ def get_image_patches(
             f"local_offsets must have shape (B, 1, 2, gridsize**2) = ({groups}, 1, 2, {c}) "
             f"to match global_offsets {g_shape} and gridsize {grid}, got {l_shape}"
         )
-    height, width = image_shape[0], image_shape[1]
 
     if device is None:
         if image.ndim == 3:
@@ -336,7 +368,11 @@ def get_image_patches(
         _native.extract_execute_legacy(plan, obj_ptr, g_ptr or None, l_ptr or None, groups,
                                        out[0] or None, _call.nbytes(shape, np.complex64))
 
-    (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, np.complex64)],
-                              execute, _check_output_bytes(desc, groups * c, shape, np.complex64))
+    names = {**object_names("gt_image"), **_PATCH_SIZE_NAMES,
+             "desc->group_size": "gridsize**2", "N * N * group_size": "N * N * gridsize**2"}
+    with python_names(names):
+        (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, np.complex64)],
+                                  execute,
+                                  _check_output_bytes(desc, groups * c, shape, np.complex64))
     del keep, device
     return patches

@@ -1,4 +1,5 @@
-"""Neighbour grouping of scan positions (SPEC section 2) over the C ABI.
+"""Neighbour grouping of scan positions over the C ABI (docs/semantics.md,
+"Neighbour grouping (sample-then-group)").
 
 `group_neighbors` is PtychoPINN's sample-then-group: draw `nsamples` seed
 positions, take each seed's K nearest neighbours (the seed excluded) as its
@@ -7,7 +8,9 @@ PtychoPINN's ``nn_indices``, ``coords_nn``, ``coords_offsets`` and
 ``coords_relative``. `grouped_patches` also cuts the patches of every group
 out of an object, in the same library call.
 
-Host (numpy) arrays only: the k-NN search runs on CPU threads.
+Host arrays only (numpy, or anything ``np.asarray`` takes, e.g. CPU
+PyTorch tensors): the k-NN search runs on CPU threads. The results are numpy
+arrays whatever the inputs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _arrays, _context, _native
-from .extract import _check_output_bytes, _values_array
+from ._errors import python_names
+from .extract import (_PATCH_SIZE_NAMES, _check_output_bytes, _object_array, object_names)
 
 # What the public functions accept: numpy arrays and anything np.asarray takes.
 ArrayLike = Any
@@ -102,6 +106,25 @@ def _as_ptychopinn(out: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     }
 
 
+# The library's names of the grouping's arguments, as the Python user knows
+# them. A group size < 1 reaches the library only as gridsize itself (see
+# _group_desc), so "C = gridsize^2 is V" is "gridsize is V".
+_GROUP_NAMES = {
+    "desc->num_samples": "nsamples",
+    "desc->num_neighbors (K)": "K",
+    "desc->num_neighbors": "K",
+    "desc->group_size (C = gridsize^2) is": "gridsize is",
+    "desc->group_size (C)": "gridsize**2 (C)",
+    "desc->group_size": "gridsize**2",
+    "set desc->oversample = 1": "pass oversample=True",
+    "desc->oversample": "oversample",
+    "desc->sequential": "sequential",
+    "argument 'num_points'": "len(xcoords)",
+    "argument 'x'": "argument 'xcoords'",
+    "argument 'y'": "argument 'ycoords'",
+}
+
+
 def _addresses(out: Dict[str, np.ndarray]) -> Tuple[int, ...]:
     """The four output addresses in the order of the C arguments."""
     return tuple(out[k].ctypes.data
@@ -135,10 +158,12 @@ def group_neighbors(
     ----------
     xcoords, ycoords : array
         1-D scan positions in pixels, of equal length n >= C; converted to
-        contiguous float64. Must be finite.
+        contiguous float64. Must be finite. Host arrays (numpy, lists, CPU
+        PyTorch tensors, ...).
     nsamples : int
         Number of groups, >= 0; the outputs have exactly this many rows.
-        More than n needs ``oversample=True``.
+        More than n needs ``oversample=True``. Here and for K, gridsize and
+        seed, integral floats (``512.0``) and numpy integers are taken.
     K : int
         Neighbour pool size, >= 1, and >= C when C > 1.
     gridsize : int
@@ -194,7 +219,8 @@ def group_neighbors(
     PtychoPatchError
         The library rejected the call: K < 1, gridsize < 1, K < C when
         C > 1, fewer positions than C, nsamples < 0, nsamples > n without
-        `oversample`, a non-finite position. ``.message`` names the field.
+        `oversample`, a non-finite position. ``.message`` names the
+        argument.
     """
     x, y = _positions(xcoords, ycoords)
     desc = _group_desc(nsamples, K, gridsize, seed, sequential, oversample)
@@ -202,8 +228,9 @@ def group_neighbors(
     # would only cost its creation.
     ctx = _context.context("cpu", num_threads)
     out = _group_outputs(desc)
-    _native.group_neighbors(ctx, ctypes.byref(desc), x.ctypes.data, y.ctypes.data, x.shape[0],
-                            *_addresses(out))
+    with python_names(_GROUP_NAMES):
+        _native.group_neighbors(ctx, ctypes.byref(desc), x.ctypes.data, y.ctypes.data,
+                                x.shape[0], *_addresses(out))
     return _as_ptychopinn(out)
 
 
@@ -216,12 +243,7 @@ def _host_object(obj: ArrayLike) -> Tuple[np.ndarray, int]:
             "device, and call get_image_patches(obj, offsets, relative, N, gridsize) with "
             "those device arrays"
         )
-    image = np.asarray(obj)
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)):
-        raise ValueError(f"obj must have shape (H, W) or (H, W, 1), got {image.shape}")
-    if image.ndim == 3:
-        image = image[:, :, 0]
-    return _values_array(image, "obj")
+    return _object_array(obj, "obj")
 
 
 def grouped_patches(
@@ -249,14 +271,15 @@ def grouped_patches(
     Parameters
     ----------
     obj : array
-        Host (numpy) object, (H, W) or (H, W, 1). Complex input is computed
-        in complex64, real input in float32. A CUDA device array is a
+        Host object (numpy, or anything ``np.asarray`` takes), (H, W) or
+        (H, W, 1). Complex input is computed in complex64, real input in
+        float32. A CUDA device array is a
         TypeError: call `group_neighbors`, move its offsets to the device and
         call `get_image_patches` there.
     xcoords, ycoords, nsamples, K, gridsize, seed, sequential, oversample
         As for `group_neighbors`.
     N : int
-        Patch size, >= 1.
+        Patch size, >= 1 (an integral float such as 64.0 is taken).
     backend : {"auto", "cpu", "gpu"}, keyword-only
         Where the patches are cut (host object copied to the GPU by the
         library); the grouping runs on CPU threads in any case.
@@ -282,30 +305,31 @@ def grouped_patches(
     n = _context.as_int(N, "N")
     x, y = _positions(xcoords, ycoords)
     desc = _group_desc(nsamples, K, gridsize, seed, sequential, oversample)
-    ctx = _context.context(backend, num_threads)
+    names = {**_GROUP_NAMES, **object_names("obj"), **_PATCH_SIZE_NAMES}
+    with python_names(names):
+        ctx = _context.context(backend, num_threads)
+        extract = _native.new_extract_desc()
+        extract.height, extract.width = obj_arr.shape
+        extract.patch_size = n
+        # A group size < 1 is the grouping's error to report, not the extraction's.
+        extract.group_size = max(desc.group_size, 1)
+        extract.object_dtype = obj_code
+        extract.offset_dtype = _native.PTP_DTYPE_FLOAT64
+        extract.layout = _native.PTP_LAYOUT_CHANNEL
+        extract.memory = _native.PTP_MEMORY_HOST
 
-    extract = _native.new_extract_desc()
-    extract.height, extract.width = obj_arr.shape
-    extract.patch_size = n
-    # A group size < 1 is the grouping's error to report, not the extraction's.
-    extract.group_size = max(desc.group_size, 1)
-    extract.object_dtype = obj_code
-    extract.offset_dtype = _native.PTP_DTYPE_FLOAT64
-    extract.layout = _native.PTP_LAYOUT_CHANNEL
-    extract.memory = _native.PTP_MEMORY_HOST
-
-    rows, c = max(desc.num_samples, 0), max(desc.group_size, 0)
-    shape = (rows, n, n, c) if n >= 1 else (0, 0, 0, 0)
-    out_dtype = obj_arr.dtype.type
-    if desc.num_samples >= 0 and desc.group_size >= 1 and rows * c <= _INT64_MAX:
-        # Lets the library turn N < 1 or an overflowing size into its own
-        # error before numpy tries the allocation.
-        _check_output_bytes(extract, rows * c, shape, out_dtype)()
-    out = _group_outputs(desc)
-    patches = np.empty(shape, dtype=out_dtype)
-    _native.grouped_patches(ctx, ctypes.byref(desc), ctypes.byref(extract), obj_arr.ctypes.data,
-                            x.ctypes.data, y.ctypes.data, x.shape[0], *_addresses(out),
-                            patches.ctypes.data, patches.nbytes)
+        rows, c = max(desc.num_samples, 0), max(desc.group_size, 0)
+        shape = (rows, n, n, c) if n >= 1 else (0, 0, 0, 0)
+        out_dtype = obj_arr.dtype.type
+        if desc.num_samples >= 0 and desc.group_size >= 1 and rows * c <= _INT64_MAX:
+            # Lets the library turn N < 1 or an overflowing size into its own
+            # error before numpy tries the allocation.
+            _check_output_bytes(extract, rows * c, shape, out_dtype)()
+        out = _group_outputs(desc)
+        patches = np.empty(shape, dtype=out_dtype)
+        _native.grouped_patches(ctx, ctypes.byref(desc), ctypes.byref(extract),
+                                obj_arr.ctypes.data, x.ctypes.data, y.ctypes.data, x.shape[0],
+                                *_addresses(out), patches.ctypes.data, patches.nbytes)
     result = _as_ptychopinn(out)
     result["Y"] = patches
     return result

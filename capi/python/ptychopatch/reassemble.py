@@ -1,5 +1,5 @@
 """Reassembly, the adjoint of extraction, over the C ABI, on host (numpy)
-or CUDA device arrays."""
+or CUDA device arrays (docs/semantics.md, "Reassembly (adjoint)")."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _arrays, _call, _context, _native
+from ._errors import python_names
 from .extract import (
     _DEVICE_OBJECT_CODES,
     _DEVICE_OFFSET_CODES,
@@ -28,25 +29,35 @@ class Reassembly(NamedTuple):
     Attributes
     ----------
     canvas : array
-        (H, W), complex64 or float32 like the patches: the summed (or, with
-        ``average=True``, averaged) patches.
+        Of the requested `shape`, (H, W) or (H, W, 1), complex64 or float32
+        like the patches: the summed (or, with ``average=True``, averaged)
+        patches.
     weights : array or None
-        (H, W) float32: the summed bilinear weight each pixel received (the
-        reassembly of all-ones patches); None when ``return_weights=False``.
+        The same shape, float32: the summed bilinear weight each pixel
+        received (the reassembly of all-ones patches); None when
+        ``return_weights=False``.
     """
 
     canvas: Any
     weights: Any
 
 
-def _canvas_shape(shape: Any) -> Tuple[int, int]:
+def _canvas_shape(shape: Any) -> Tuple[int, int, Tuple[int, ...]]:
+    """(H, W) of the canvas and the shape of the arrays returned: (H, W), or
+    (H, W, 1) for an object with PtychoPINN's channel axis."""
+    usage = "shape must be (H, W) or (H, W, 1), integers"
     if isinstance(shape, (str, bytes)):
-        raise TypeError(f"shape must be a pair of integers (H, W), got {shape!r}")
+        raise TypeError(f"{usage}, got {shape!r}")
     try:
-        height, width = shape
-    except (TypeError, ValueError):
-        raise ValueError(f"shape must be a pair of integers (H, W), got {shape!r}") from None
-    return _context.as_int(height, "shape[0]"), _context.as_int(width, "shape[1]")
+        dims = tuple(shape)
+    except TypeError:
+        raise ValueError(f"{usage}, got {shape!r}") from None
+    if len(dims) not in (2, 3):
+        raise ValueError(f"{usage}, got {shape!r}")
+    height, width = _context.as_int(dims[0], "shape[0]"), _context.as_int(dims[1], "shape[1]")
+    if len(dims) == 3 and _context.as_int(dims[2], "shape[2]") != 1:
+        raise ValueError(f"{usage}, got {shape!r}")
+    return height, width, (height, width) if len(dims) == 2 else (height, width, 1)
 
 
 def _check_patches_shape(patches_shape: Tuple[int, ...], offsets_shape: Tuple[int, ...],
@@ -110,8 +121,10 @@ def reassemble_patches(
         real host dtypes go through float64), rounded once to float32. Must
         be finite. For PtychoPINN's global + local form pass
         ``legacy_offsets(global_offsets, local_offsets)``.
-    shape : (int, int)
-        (H, W) of the canvas (the object's shape), both >= 1.
+    shape : (int, int) or (int, int, 1)
+        Shape of the canvas, the object's shape: (H, W), or (H, W, 1) as
+        :func:`extract_patches` accepts it (the canvas and weights then have
+        that shape too); H and W >= 1. Integral floats are taken.
     layout : {"channel", "flat"}
         Layout of `patches`, as for :func:`extract_patches`.
     average : bool, keyword-only
@@ -129,10 +142,11 @@ def reassemble_patches(
     Returns
     -------
     Reassembly
-        ``(canvas, weights)``: canvas (H, W) of the patches' dtype, weights
-        (H, W) float32 or None. numpy arrays for host inputs; for device
-        inputs arrays of the patches' library (CuPy, PyTorch, Numba) on
-        their device, written on its current stream.
+        ``(canvas, weights)``: canvas of `shape` and the patches' dtype,
+        weights of `shape`, float32, or None. numpy arrays for host inputs
+        (CPU PyTorch tensors included); for device inputs arrays of the
+        patches' library (CuPy, PyTorch, Numba) on their device, written on
+        its current stream.
 
     Raises
     ------
@@ -148,7 +162,7 @@ def reassemble_patches(
     """
     layout_code = _layout_code(layout)
     _context.backend_code(backend)
-    height, width = _canvas_shape(shape)
+    height, width, canvas_shape = _canvas_shape(shape)
     average = bool(average)
     return_weights = bool(return_weights)
 
@@ -184,9 +198,9 @@ def reassemble_patches(
     desc = _call.extract_desc(height, width, n, group_size, p_code, off_code, layout_code)
 
     want_weights = return_weights or average
-    outputs: List[Tuple[Tuple[int, ...], type]] = [((height, width), dtype)]
+    outputs: List[Tuple[Tuple[int, ...], type]] = [(canvas_shape, dtype)]
     if want_weights:
-        outputs.append(((height, width), np.float32))
+        outputs.append((canvas_shape, np.float32))
 
     def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
         weights_ptr = out[1] if want_weights else None
@@ -195,7 +209,17 @@ def reassemble_patches(
                                    _call.nbytes((height, width), dtype), weights_ptr,
                                    weights_bytes)
 
-    arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute)
+    names = {
+        "desc->height * desc->width": "shape[0] * shape[1]",
+        "desc->height": "shape[0]",
+        "desc->width": "shape[1]",
+        "desc->patch_size * desc->patch_size": "N * N",
+        "desc->patch_size": "patches.shape[1] (N)",
+        "desc->group_size": "offsets.shape[1] (c)",
+        "N * N * group_size": "N * N * c",
+    }
+    with python_names(names):
+        arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute)
     del keep, device
     canvas = arrays[0]
     weights = arrays[1] if want_weights else None
