@@ -459,6 +459,8 @@ def _expect_library_error(call, function, status_name, words, *inputs):
     assert err.function == function, err
     assert err.status_name == status_name, err
     assert err.message and any(w in err.message for w in words), err.message
+    # In align_scene's argument names, not ptp_align_desc's fields.
+    assert "desc->" not in err.message, err.message
     for a, b in zip(inputs, kept):
         np.testing.assert_array_equal(a, b)  # inputs untouched
     return err
@@ -500,7 +502,7 @@ def test_scene_bad_input(photos):
     for pattern in ([[0, 1], [3, 7]], [[0, -1], [3, 2]], np.full((6, 6), 3)):
         _expect_library_error(lambda: ptychopatch.align_scene(gt, frames, cfa=pattern),
                               "ptp_align_plan_create", "PTP_ERROR_INVALID_ARGUMENT",
-                              ("pattern",), gt, *frames)
+                              ("cfa",), gt, *frames)
     # upsample < 1 (and beyond the library's limit).
     for upsample in (0, -2, 100000):
         _expect_library_error(lambda: ptychopatch.align_scene(gt, frames, cfa="RGGB",

@@ -1,4 +1,5 @@
-"""CFA-aware FFT phase correlation (SPEC section 3) over the C ABI.
+"""CFA-aware FFT phase correlation over the C ABI (docs/semantics.md, "Scene
+alignment").
 
 `align_scene` registers every moving frame of a scene to its ground-truth
 (GT) frame with one library plan: the plan is made once, the reference
@@ -21,7 +22,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from . import _arrays, _context, _native
-from ._errors import PtychoPatchError
+from ._errors import PtychoPatchError, python_names
 
 # What the public functions accept: numpy arrays and anything np.asarray takes.
 ArrayLike = Any
@@ -58,6 +59,19 @@ _PLANNING = {"measure": _native.PTP_FFT_PLANNING_MEASURE,
 _MEASURE_FROM_FRAMES = 8
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+# ptp_align_desc's fields as align_scene's arguments, for library messages.
+_ALIGN_NAMES = {
+    "desc->upsample_factor": "upsample_factor",
+    "desc->snap is 1": "snap=True",
+    "desc->cfa is PTP_CFA_NONE": "cfa is None",
+    "desc->height": "gt.shape[-2]",
+    "desc->width": "gt.shape[-1]",
+    "desc->pattern": "cfa (row-major)",
+    "desc->method is PTP_ALIGN_METHOD_RAWNIND": 'method="rawnind"',
+    "desc->max_shift": "max_shift",
+    "desc->channels": "gt.shape[0]",
+}
 
 # Plans kept for the next call of the same shape and options, per thread (a
 # plan is not for two threads at once): repeated align_scene or
@@ -419,53 +433,55 @@ def _run(
     ctx = _context.context(backend, num_threads)
     num = len(frame_arrs)
     watcher = _Progress(progress) if progress is not None else None
-    key, cached = _take_plan(ctx, desc)
-    plan = cached.handle
-    reusable = False
-    try:
-        _warn_if_plan_left_the_gpu(plan)
-        if watcher is not None:
-            _native.align_set_progress(plan, watcher.function, None)
-        _native.align_set_reference(plan, gt_arr.ctypes.data)
-        results = (_native.AlignResult * max(num, 1))()
-        for r in results:  # frames a cancelled call did not reach
-            r.shift[0] = r.shift[1] = np.nan
-            r.status = _native.PTP_ERROR_CANCELLED
-        plane_shifts = np.full((num, cached.num_planes, 2), np.nan)
-        cancelled: Optional[PtychoPatchError] = None
-        if num:
-            addresses = (ctypes.c_void_p * num)(
-                *[None if a is None else a.ctypes.data for a in frame_arrs])
-            try:
-                _native.align_execute_frames(plan, addresses, num, results,
-                                             plane_shifts.ctypes.data)
-            except PtychoPatchError as err:
-                if err.status != _native.PTP_ERROR_CANCELLED:
-                    raise
-                cancelled = err
-        if watcher is not None:
-            _native.align_set_progress(plan, _native.PROGRESS_FN(), None)
-        # Kept only after a call that ended as the library meant it to.
-        reusable = True
-        outcome = _collect(results, num, plane_shifts, issues)
-        if cancelled is not None:
-            cancelled.partial = outcome
-            if watcher is not None and watcher.error is not None:
-                # The callback's own exception, with the frames finished
-                # before it as .partial.
+    # Library messages name ptp_align_desc's fields; these are the arguments.
+    with python_names(_ALIGN_NAMES):
+        key, cached = _take_plan(ctx, desc)
+        plan = cached.handle
+        reusable = False
+        try:
+            _warn_if_plan_left_the_gpu(plan)
+            if watcher is not None:
+                _native.align_set_progress(plan, watcher.function, None)
+            _native.align_set_reference(plan, gt_arr.ctypes.data)
+            results = (_native.AlignResult * max(num, 1))()
+            for r in results:  # frames a cancelled call did not reach
+                r.shift[0] = r.shift[1] = np.nan
+                r.status = _native.PTP_ERROR_CANCELLED
+            plane_shifts = np.full((num, cached.num_planes, 2), np.nan)
+            cancelled: Optional[PtychoPatchError] = None
+            if num:
+                addresses = (ctypes.c_void_p * num)(
+                    *[None if a is None else a.ctypes.data for a in frame_arrs])
                 try:
-                    watcher.error.partial = outcome
-                except AttributeError:
-                    pass
-                raise watcher.error from None
-            raise cancelled
-        if watcher is not None and watcher.error is not None:
-            raise watcher.error
-    finally:
-        if reusable:
-            _give_back_plan(key, cached)
-        else:
-            cached.close()
+                    _native.align_execute_frames(plan, addresses, num, results,
+                                                 plane_shifts.ctypes.data)
+                except PtychoPatchError as err:
+                    if err.status != _native.PTP_ERROR_CANCELLED:
+                        raise
+                    cancelled = err
+            if watcher is not None:
+                _native.align_set_progress(plan, _native.PROGRESS_FN(), None)
+            # Kept only after a call that ended as the library meant it to.
+            reusable = True
+            outcome = _collect(results, num, plane_shifts, issues)
+            if cancelled is not None:
+                cancelled.partial = outcome
+                if watcher is not None and watcher.error is not None:
+                    # The callback's own exception, with the frames finished
+                    # before it as .partial.
+                    try:
+                        watcher.error.partial = outcome
+                    except AttributeError:
+                        pass
+                    raise watcher.error from None
+                raise cancelled
+            if watcher is not None and watcher.error is not None:
+                raise watcher.error
+        finally:
+            if reusable:
+                _give_back_plan(key, cached)
+            else:
+                cached.close()
     del gt_arr, frame_arrs
     if warn:
         _warn_about_failed_frames(outcome)
