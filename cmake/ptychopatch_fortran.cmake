@@ -2,8 +2,9 @@
 # from the top-level CMakeLists.txt when PTYCHOPATCH_FORTRAN is ON.
 #
 # The module holds bind(c) interfaces, parameters and bind(c) types, which
-# need no object code, plus a few module procedures (string helpers), which
-# do: they are compiled into a small static library,
+# need no object code, plus module procedures (the typed generic
+# interfaces' specific procedures and the string helpers), which do: they
+# are compiled into a small static library,
 # libptychopatch_fortran.a (position-independent, so it can also go into a
 # consumer's shared library), that links libptychopatch.so. Consumers link
 # ptychopatch::fortran (CMake) or ptychopatch-fortran (pkg-config); both

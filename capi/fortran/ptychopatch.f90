@@ -29,14 +29,25 @@
 !   * Structs are passed by reference as the derived types below; only the
 !     optional options of ptp_context_create are a type(c_ptr): c_loc of a
 !     TARGET ptp_context_options, or c_null_ptr for the defaults.
-!   * Every array argument (void* data and typed arrays such as double* x)
-!     is type(c_ptr), value: pass c_loc(array) of a contiguous array with
-!     the TARGET attribute, or c_null_ptr where the C API accepts NULL
-!     (optional outputs, zero counts). This keeps one rule for host arrays,
-!     CUDA device pointers and NULL. Byte sizes: c_sizeof(array) for an
-!     explicit-shape array; for an allocatable one (which c_sizeof rejects)
-!     size(a, kind=c_size_t) * c_sizeof(a(1, ...)), or ask the library
-!     (ptp_extract_output_bytes).
+!   * Arrays, two forms under the same name (each C function that takes
+!     arrays is also a generic interface):
+!     - typed (host arrays): Fortran arrays of the element type and rank
+!       the call needs, e.g.
+!         status = ptp_extract_execute(plan, object, offsets, patches)
+!       with complex(c_float_complex) :: object(W, H), patches(c, N, N, B)
+!       and real(c_double) :: offsets(2, P). The counts and byte sizes come
+!       from the arrays; shapes are checked (against desc where the call
+!       has one, or where it is passed as the optional last argument), and
+!       an array of another type or rank matches no specific procedure, so
+!       the call does not compile. See "Typed generic interfaces" below.
+!     - C (type(c_ptr), value): c_loc(array) of a contiguous array with the
+!       TARGET attribute, or c_null_ptr where the C API accepts NULL
+!       (optional outputs, zero counts), with the C argument list. One rule
+!       for host arrays, CUDA device pointers and NULL; nothing checks the
+!       element type. Byte sizes: c_sizeof(array) for an explicit-shape
+!       array; for an allocatable one (which c_sizeof rejects)
+!       size(a, kind=c_size_t) * c_sizeof(a(1, ...)), or ask the library
+!       (ptp_extract_output_bytes).
 !   * Struct sizes: call ptp_extract_desc_init(desc, c_sizeof(desc)) etc.;
 !     c_sizeof of these bind(c) types is sizeof as C sees it.
 !
@@ -74,17 +85,78 @@
 !   are (x, y) pairs, x first. Indices inside the library (offsets in pixels,
 !   nn_indices) stay 0-based.
 !
+! Typed generic interfaces (host memory; element types and ranks):
+!   E = complex(c_float_complex) (PTP_DTYPE_COMPLEX64) or real(c_float)
+!       (PTP_DTYPE_FLOAT32): object, patches and canvas, all of one E;
+!   O = real(c_double) (PTP_DTYPE_FLOAT64) or real(c_float) (_FLOAT32);
+!   F = integer(c_int16_t) (PTP_DTYPE_UINT16) or real(c_float) (_FLOAT32);
+!   patches: rank 4, (c, N, N, B) for PTP_LAYOUT_CHANNEL or (N, N, c, B)
+!       for PTP_LAYOUT_FLAT; or rank 3, (N, N, P) (flat, or group_size 1).
+!   ptp_extract_execute(plan, object, offsets, patches [, desc])
+!   ptp_extract_patches(context, desc, object, offsets, patches)
+!   ptp_extract_execute_legacy(plan, object, global_offsets,
+!                              local_offsets, patches [, desc])
+!   ptp_reassemble_execute(plan, patches, offsets, canvas [, weights]
+!                          [, desc])
+!   ptp_reassemble_patches(context, desc, patches, offsets, canvas
+!                          [, weights])
+!     object(W, H), canvas(W, H): E; offsets(2, P): O; global_offsets(2, B)
+!     and local_offsets(c, 2, B): O; weights(W, H): real(c_float).
+!   ptp_group_neighbors(context, desc, x, y, nn_indices [, coords_nn]
+!                       [, coords_offsets] [, coords_relative])
+!   ptp_grouped_patches(context, group, extract, object, x, y, nn_indices,
+!                       patches [, coords_nn] [, coords_offsets]
+!                       [, coords_relative])
+!     x(n), y(n): real(c_double); nn_indices(C, S): integer(c_int64_t);
+!     coords_nn(C, 2, S), coords_offsets(2, S), coords_relative(C, 2, S):
+!     real(c_double). (ptp_grouped_patches takes patches before the
+!     optional coordinates, unlike the C call.)
+!   ptp_align_set_reference(plan, frame [, desc])
+!   ptp_align_execute(plan, frames, shifts [, plane_shifts] [, confidence]
+!                     [, desc])
+!   ptp_align_execute_frames(plan, frames, results [, plane_shifts]
+!                            [, desc])
+!     frame(W, H) or frame(W, H, channels): F; frames: the frames stacked,
+!     frames(W, H, M) or frames(W, H, channels, M); shifts(2, M),
+!     plane_shifts(2, planes, M), confidence(M): real(c_double);
+!     results(M): type(ptp_align_result).
+! Each returns the C function's status. The checks made in Fortran (shapes,
+! and with a desc its dtypes, geometry and PTP_MEMORY_HOST) fail with
+! PTP_ERROR_INVALID_SIZE or PTP_ERROR_INVALID_ARGUMENT before the C call, so
+! nothing is written; their message is what ptp_last_error_message_f() and
+! ptp_error_f() return (the C function ptp_last_error_message() does not
+! have it). Without a desc, a plan call cannot check the object's size and
+! dtype against the plan (the C plan does not expose them): pass the desc
+! the plan was made from as the optional last argument to have them checked.
+! Device memory (PTP_MEMORY_DEVICE) takes the type(c_ptr) form.
+! These procedures are generated by capi/fortran/generate_typed.py.
+!
 ! Status handling: every call returns PTP_SUCCESS (0) or a PTP_ERROR_* code
 ! and then ptp_last_error_message_f() names the offending argument; on
-! failure no output has been written. The message is per thread.
+! failure no output has been written. The message is per thread (except
+! those of the typed procedures' own checks, kept in the module).
 module ptychopatch
   use, intrinsic :: iso_c_binding, only: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, &
-                                         c_funptr, c_char, c_double, c_associated, c_f_pointer
+                                         c_funptr, c_char, c_double, c_float, c_float_complex, &
+                                         c_associated, c_f_pointer, c_loc, c_null_ptr
   implicit none
   ! The iso_c_binding names are not re-exported: use iso_c_binding yourself.
   private :: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, c_funptr, c_char, c_double, &
-             c_associated, c_f_pointer
+             c_float, c_float_complex, c_associated, c_f_pointer, c_loc, c_null_ptr
   private :: c_strlen
+  ! The typed procedures' checks (below the generated procedures).
+  private :: typed_fail, check_pairs, check_shape, check_weights, check_extract, &
+             check_legacy_offsets, check_group, check_grouped_extract, check_align, &
+             check_align_outputs, shape_text, int_text, dtype_name, type_name
+
+  ! The message of the last failed check of a typed procedure, and the C
+  ! library's per-thread message right after it: while the C message is
+  ! still that one (no C call since), ptp_last_error_message_f returns
+  ! typed_message. Module variables, not per thread.
+  character(len=1024), save :: typed_message = ''
+  character(len=1024), save :: typed_marker = ''
+  logical, save :: typed_failed = .false.
+  private :: typed_message, typed_marker, typed_failed
 
   ! ------------------------------------------------------------- version
   integer(c_int32_t), parameter :: PTP_VERSION_MAJOR = 0
@@ -595,6 +667,97 @@ module ptychopatch
     end function c_strlen
   end interface
 
+  ! --------------------------------------------- typed generic interfaces
+  ! Each C name that takes arrays is also a generic: the C interface above
+  ! (type(c_ptr) arrays) and the typed specific procedures below (module
+  ! header: "Typed generic interfaces"). The specific names are private.
+  ! BEGIN typed generics (generated by capi/fortran/generate_typed.py: edit that and run it)
+  private :: ptp_extract_execute_c64_f64_r3, ptp_extract_patches_c64_f64_r3, &
+             ptp_extract_execute_legacy_c64_f64_r3, ptp_reassemble_execute_c64_f64_r3, &
+             ptp_reassemble_patches_c64_f64_r3, ptp_extract_execute_c64_f64_r4, &
+             ptp_extract_patches_c64_f64_r4, ptp_extract_execute_legacy_c64_f64_r4, &
+             ptp_reassemble_execute_c64_f64_r4, ptp_reassemble_patches_c64_f64_r4, &
+             ptp_extract_execute_c64_f32_r3, ptp_extract_patches_c64_f32_r3, &
+             ptp_extract_execute_legacy_c64_f32_r3, ptp_reassemble_execute_c64_f32_r3, &
+             ptp_reassemble_patches_c64_f32_r3, ptp_extract_execute_c64_f32_r4, &
+             ptp_extract_patches_c64_f32_r4, ptp_extract_execute_legacy_c64_f32_r4, &
+             ptp_reassemble_execute_c64_f32_r4, ptp_reassemble_patches_c64_f32_r4, &
+             ptp_extract_execute_f32_f64_r3, ptp_extract_patches_f32_f64_r3, &
+             ptp_extract_execute_legacy_f32_f64_r3, ptp_reassemble_execute_f32_f64_r3, &
+             ptp_reassemble_patches_f32_f64_r3, ptp_extract_execute_f32_f64_r4, &
+             ptp_extract_patches_f32_f64_r4, ptp_extract_execute_legacy_f32_f64_r4, &
+             ptp_reassemble_execute_f32_f64_r4, ptp_reassemble_patches_f32_f64_r4, &
+             ptp_extract_execute_f32_f32_r3, ptp_extract_patches_f32_f32_r3, &
+             ptp_extract_execute_legacy_f32_f32_r3, ptp_reassemble_execute_f32_f32_r3, &
+             ptp_reassemble_patches_f32_f32_r3, ptp_extract_execute_f32_f32_r4, &
+             ptp_extract_patches_f32_f32_r4, ptp_extract_execute_legacy_f32_f32_r4, &
+             ptp_reassemble_execute_f32_f32_r4, ptp_reassemble_patches_f32_f32_r4, &
+             ptp_group_neighbors_f64, ptp_grouped_patches_c64_r3, ptp_grouped_patches_c64_r4, &
+             ptp_grouped_patches_f32_r3, ptp_grouped_patches_f32_r4, &
+             ptp_align_set_reference_u16_r2, ptp_align_set_reference_u16_r3, &
+             ptp_align_execute_u16_r3, ptp_align_execute_frames_u16_r3, &
+             ptp_align_execute_u16_r4, ptp_align_execute_frames_u16_r4, &
+             ptp_align_set_reference_f32_r2, ptp_align_set_reference_f32_r3, &
+             ptp_align_execute_f32_r3, ptp_align_execute_frames_f32_r3, &
+             ptp_align_execute_f32_r4, ptp_align_execute_frames_f32_r4
+  interface ptp_extract_execute
+    procedure :: ptp_extract_execute, ptp_extract_execute_c64_f64_r3, &
+                 ptp_extract_execute_c64_f64_r4, ptp_extract_execute_c64_f32_r3, &
+                 ptp_extract_execute_c64_f32_r4, ptp_extract_execute_f32_f64_r3, &
+                 ptp_extract_execute_f32_f64_r4, ptp_extract_execute_f32_f32_r3, &
+                 ptp_extract_execute_f32_f32_r4
+  end interface ptp_extract_execute
+  interface ptp_extract_patches
+    procedure :: ptp_extract_patches, ptp_extract_patches_c64_f64_r3, &
+                 ptp_extract_patches_c64_f64_r4, ptp_extract_patches_c64_f32_r3, &
+                 ptp_extract_patches_c64_f32_r4, ptp_extract_patches_f32_f64_r3, &
+                 ptp_extract_patches_f32_f64_r4, ptp_extract_patches_f32_f32_r3, &
+                 ptp_extract_patches_f32_f32_r4
+  end interface ptp_extract_patches
+  interface ptp_extract_execute_legacy
+    procedure :: ptp_extract_execute_legacy, ptp_extract_execute_legacy_c64_f64_r3, &
+                 ptp_extract_execute_legacy_c64_f64_r4, ptp_extract_execute_legacy_c64_f32_r3, &
+                 ptp_extract_execute_legacy_c64_f32_r4, ptp_extract_execute_legacy_f32_f64_r3, &
+                 ptp_extract_execute_legacy_f32_f64_r4, ptp_extract_execute_legacy_f32_f32_r3, &
+                 ptp_extract_execute_legacy_f32_f32_r4
+  end interface ptp_extract_execute_legacy
+  interface ptp_reassemble_execute
+    procedure :: ptp_reassemble_execute, ptp_reassemble_execute_c64_f64_r3, &
+                 ptp_reassemble_execute_c64_f64_r4, ptp_reassemble_execute_c64_f32_r3, &
+                 ptp_reassemble_execute_c64_f32_r4, ptp_reassemble_execute_f32_f64_r3, &
+                 ptp_reassemble_execute_f32_f64_r4, ptp_reassemble_execute_f32_f32_r3, &
+                 ptp_reassemble_execute_f32_f32_r4
+  end interface ptp_reassemble_execute
+  interface ptp_reassemble_patches
+    procedure :: ptp_reassemble_patches, ptp_reassemble_patches_c64_f64_r3, &
+                 ptp_reassemble_patches_c64_f64_r4, ptp_reassemble_patches_c64_f32_r3, &
+                 ptp_reassemble_patches_c64_f32_r4, ptp_reassemble_patches_f32_f64_r3, &
+                 ptp_reassemble_patches_f32_f64_r4, ptp_reassemble_patches_f32_f32_r3, &
+                 ptp_reassemble_patches_f32_f32_r4
+  end interface ptp_reassemble_patches
+  interface ptp_group_neighbors
+    procedure :: ptp_group_neighbors, ptp_group_neighbors_f64
+  end interface ptp_group_neighbors
+  interface ptp_grouped_patches
+    procedure :: ptp_grouped_patches, ptp_grouped_patches_c64_r3, ptp_grouped_patches_c64_r4, &
+                 ptp_grouped_patches_f32_r3, ptp_grouped_patches_f32_r4
+  end interface ptp_grouped_patches
+  interface ptp_align_set_reference
+    procedure :: ptp_align_set_reference, ptp_align_set_reference_u16_r2, &
+                 ptp_align_set_reference_u16_r3, ptp_align_set_reference_f32_r2, &
+                 ptp_align_set_reference_f32_r3
+  end interface ptp_align_set_reference
+  interface ptp_align_execute
+    procedure :: ptp_align_execute, ptp_align_execute_u16_r3, ptp_align_execute_u16_r4, &
+                 ptp_align_execute_f32_r3, ptp_align_execute_f32_r4
+  end interface ptp_align_execute
+  interface ptp_align_execute_frames
+    procedure :: ptp_align_execute_frames, ptp_align_execute_frames_u16_r3, &
+                 ptp_align_execute_frames_u16_r4, ptp_align_execute_frames_f32_r3, &
+                 ptp_align_execute_frames_f32_r4
+  end interface ptp_align_execute_frames
+  ! END typed generics
+
 contains
 
   ! ------------------------------------------------- Fortran helpers
@@ -621,9 +784,13 @@ contains
 
   ! ptp_last_error_message(): '' after a success, a sentence naming the
   ! argument after a failure (of the calling thread's last call).
+  ! It includes the messages of the typed procedures' own checks.
   function ptp_last_error_message_f() result(message)
     character(len=:), allocatable :: message
     message = ptp_c_string_f(ptp_last_error_message())
+    if (typed_failed .and. len(message) > 0) then
+      if (message == trim(typed_marker)) message = trim(typed_message)
+    end if
   end function ptp_last_error_message_f
 
   ! ptp_status_name(status), e.g. 'PTP_ERROR_INVALID_SIZE'.
@@ -662,5 +829,2177 @@ contains
     if (v > 32767) v = v - 65536
     bits = int(v, c_int16_t)
   end function ptp_uint16_f
+
+  ! ------------------------------------------------- typed procedures
+  ! BEGIN typed procedures (generated by capi/fortran/generate_typed.py: edit that and run it)
+  function ptp_extract_execute_c64_f64_r3(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_c64_f64_r3
+
+  function ptp_extract_patches_c64_f64_r3(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_c64_f64_r3
+
+  function ptp_extract_execute_legacy_c64_f64_r3(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_double), intent(in), target, contiguous :: local_offsets(:, :, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_c64_f64_r3
+
+  function ptp_reassemble_execute_c64_f64_r3(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_c64_f64_r3
+
+  function ptp_reassemble_patches_c64_f64_r3(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_c64_f64_r3
+
+  function ptp_extract_execute_c64_f64_r4(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_c64_f64_r4
+
+  function ptp_extract_patches_c64_f64_r4(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_c64_f64_r4
+
+  function ptp_extract_execute_legacy_c64_f64_r4(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_double), intent(in), target, contiguous :: local_offsets(:, :, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_c64_f64_r4
+
+  function ptp_reassemble_execute_c64_f64_r4(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_c64_f64_r4
+
+  function ptp_reassemble_patches_c64_f64_r4(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT64, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_c64_f64_r4
+
+  function ptp_extract_execute_c64_f32_r3(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_c64_f32_r3
+
+  function ptp_extract_patches_c64_f32_r3(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_c64_f32_r3
+
+  function ptp_extract_execute_legacy_c64_f32_r3(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_float), intent(in), target, contiguous :: local_offsets(:, :, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_c64_f32_r3
+
+  function ptp_reassemble_execute_c64_f32_r3(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_c64_f32_r3
+
+  function ptp_reassemble_patches_c64_f32_r3(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_c64_f32_r3
+
+  function ptp_extract_execute_c64_f32_r4(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_c64_f32_r4
+
+  function ptp_extract_patches_c64_f32_r4(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_c64_f32_r4
+
+  function ptp_extract_execute_legacy_c64_f32_r4(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_float), intent(in), target, contiguous :: local_offsets(:, :, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_c64_f32_r4
+
+  function ptp_reassemble_execute_c64_f32_r4(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_c64_f32_r4
+
+  function ptp_reassemble_patches_c64_f32_r4(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    complex(c_float_complex), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_COMPLEX64, PTP_DTYPE_FLOAT32, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_c64_f32_r4
+
+  function ptp_extract_execute_f32_f64_r3(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_f32_f64_r3
+
+  function ptp_extract_patches_f32_f64_r3(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_f32_f64_r3
+
+  function ptp_extract_execute_legacy_f32_f64_r3(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_double), intent(in), target, contiguous :: local_offsets(:, :, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_f32_f64_r3
+
+  function ptp_reassemble_execute_f32_f64_r3(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_f32_f64_r3
+
+  function ptp_reassemble_patches_f32_f64_r3(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_f32_f64_r3
+
+  function ptp_extract_execute_f32_f64_r4(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_f32_f64_r4
+
+  function ptp_extract_patches_f32_f64_r4(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_f32_f64_r4
+
+  function ptp_extract_execute_legacy_f32_f64_r4(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_double), intent(in), target, contiguous :: local_offsets(:, :, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_f32_f64_r4
+
+  function ptp_reassemble_execute_f32_f64_r4(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_f32_f64_r4
+
+  function ptp_reassemble_patches_f32_f64_r4(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_double), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT64, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_f32_f64_r4
+
+  function ptp_extract_execute_f32_f32_r3(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_f32_f32_r3
+
+  function ptp_extract_patches_f32_f32_r3(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_f32_f32_r3
+
+  function ptp_extract_execute_legacy_f32_f32_r3(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_float), intent(in), target, contiguous :: local_offsets(:, :, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_f32_f32_r3
+
+  function ptp_reassemble_execute_f32_f32_r3(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_f32_f32_r3
+
+  function ptp_reassemble_patches_f32_f32_r3(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_f32_f32_r3
+
+  function ptp_extract_execute_f32_f32_r4(plan, object, offsets, patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute(plan, p_object, p_offsets, size(offsets, 2, c_int64_t), &
+                                 p_patches, patches_bytes)
+  end function ptp_extract_execute_f32_f32_r4
+
+  function ptp_extract_patches_f32_f32_r4(context, desc, object, offsets, &
+                                          patches) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(c_ptr) :: p_object, p_offsets, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'object', &
+                           shape(object, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_offsets = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_patches(context, desc, p_object, p_offsets, &
+                                 size(offsets, 2, c_int64_t), p_patches, patches_bytes)
+  end function ptp_extract_patches_f32_f32_r4
+
+  function ptp_extract_execute_legacy_f32_f32_r4(plan, object, global_offsets, local_offsets, &
+                                                 patches, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_float), intent(in), target, contiguous :: global_offsets(:, :)
+    real(c_float), intent(in), target, contiguous :: local_offsets(:, :, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_object, p_global, p_local, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_extract_execute_legacy'
+    integer(c_int32_t) :: status
+    status = check_legacy_offsets(where, shape(global_offsets, c_int64_t), &
+                                  shape(local_offsets, c_int64_t), desc)
+    if (status /= PTP_SUCCESS) return
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'object', &
+                             shape(object, c_int64_t), size(local_offsets, kind=c_int64_t)/2, &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_global = c_null_ptr; p_local = c_null_ptr
+    p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(global_offsets) > 0) p_global = c_loc(global_offsets)
+    if (size(local_offsets) > 0) p_local = c_loc(local_offsets)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    status = ptp_extract_execute_legacy(plan, p_object, p_global, p_local, &
+                                        size(global_offsets, 2, c_int64_t), p_patches, &
+                                        patches_bytes)
+  end function ptp_extract_execute_legacy_f32_f32_r4
+
+  function ptp_reassemble_execute_f32_f32_r4(plan, patches, offsets, canvas, weights, &
+                                             desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_execute'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(desc)) then
+      status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'canvas', &
+                             shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                             shape(patches, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_execute(plan, p_patches, p_offsets, size(offsets, 2, c_int64_t), &
+                                    p_canvas, canvas_bytes, p_weights, weights_bytes)
+  end function ptp_reassemble_execute_f32_f32_r4
+
+  function ptp_reassemble_patches_f32_f32_r4(context, desc, patches, offsets, canvas, &
+                                             weights) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_extract_desc), intent(in) :: desc
+    real(c_float), intent(in), target, contiguous :: patches(:, :, :, :)
+    real(c_float), intent(in), target, contiguous :: offsets(:, :)
+    real(c_float), intent(inout), target, contiguous :: canvas(:, :)
+    real(c_float), intent(inout), target, contiguous, optional :: weights(:, :)
+    type(c_ptr) :: p_patches, p_offsets, p_canvas, p_weights
+    integer(c_size_t) :: canvas_bytes, weights_bytes
+    character(*), parameter :: where = 'ptp_reassemble_patches'
+    integer(c_int32_t) :: status
+    status = check_pairs(where, 'offsets', shape(offsets, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    if (present(weights)) then
+      status = check_weights(where, shape(weights, c_int64_t), shape(canvas, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_extract(where, desc, PTP_DTYPE_FLOAT32, PTP_DTYPE_FLOAT32, 'canvas', &
+                           shape(canvas, c_int64_t), size(offsets, 2, c_int64_t), &
+                           shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    p_patches = c_null_ptr; p_offsets = c_null_ptr; p_canvas = c_null_ptr
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    if (size(offsets) > 0) p_offsets = c_loc(offsets)
+    if (size(canvas) > 0) p_canvas = c_loc(canvas)
+    canvas_bytes = size(canvas, kind=c_size_t)*(storage_size(canvas, c_size_t)/8)
+    p_weights = c_null_ptr; weights_bytes = 0
+    if (present(weights)) then
+      if (size(weights) > 0) p_weights = c_loc(weights)
+      weights_bytes = size(weights, kind=c_size_t)*(storage_size(weights, c_size_t)/8)
+    end if
+    status = ptp_reassemble_patches(context, desc, p_patches, p_offsets, &
+                                    size(offsets, 2, c_int64_t), p_canvas, canvas_bytes, &
+                                    p_weights, weights_bytes)
+  end function ptp_reassemble_patches_f32_f32_r4
+
+  function ptp_group_neighbors_f64(context, desc, x, y, nn_indices, coords_nn, coords_offsets, &
+                                   coords_relative) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_group_desc), intent(in) :: desc
+    real(c_double), intent(in), target, contiguous :: x(:)
+    real(c_double), intent(in), target, contiguous :: y(:)
+    integer(c_int64_t), intent(inout), target, contiguous :: nn_indices(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_nn(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_offsets(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_relative(:, :, :)
+    type(c_ptr) :: p_x, p_y, p_indices, p_nn, p_off, p_rel
+    character(*), parameter :: where = 'ptp_group_neighbors'
+    integer(c_int32_t) :: status
+    status = check_group(where, desc, size(x, kind=c_int64_t), size(y, kind=c_int64_t), &
+                         shape(nn_indices, c_int64_t), coords_nn, coords_offsets, &
+                         coords_relative)
+    if (status /= PTP_SUCCESS) return
+    p_x = c_null_ptr; p_y = c_null_ptr; p_indices = c_null_ptr
+    p_nn = c_null_ptr; p_off = c_null_ptr; p_rel = c_null_ptr
+    if (size(x) > 0) p_x = c_loc(x)
+    if (size(y) > 0) p_y = c_loc(y)
+    if (size(nn_indices) > 0) p_indices = c_loc(nn_indices)
+    if (present(coords_nn)) then
+      if (size(coords_nn) > 0) p_nn = c_loc(coords_nn)
+    end if
+    if (present(coords_offsets)) then
+      if (size(coords_offsets) > 0) p_off = c_loc(coords_offsets)
+    end if
+    if (present(coords_relative)) then
+      if (size(coords_relative) > 0) p_rel = c_loc(coords_relative)
+    end if
+    status = ptp_group_neighbors(context, desc, p_x, p_y, size(x, kind=c_int64_t), p_indices, &
+                                 p_nn, p_off, p_rel)
+  end function ptp_group_neighbors_f64
+
+  function ptp_grouped_patches_c64_r3(context, group, extract, object, x, y, nn_indices, &
+                                      patches, coords_nn, coords_offsets, &
+                                      coords_relative) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_group_desc), intent(in) :: group
+    type(ptp_extract_desc), intent(in) :: extract
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: x(:)
+    real(c_double), intent(in), target, contiguous :: y(:)
+    integer(c_int64_t), intent(inout), target, contiguous :: nn_indices(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_nn(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_offsets(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_relative(:, :, :)
+    type(c_ptr) :: p_object, p_x, p_y, p_indices, p_nn, p_off, p_rel, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_grouped_patches'
+    integer(c_int32_t) :: status
+    status = check_group(where, group, size(x, kind=c_int64_t), size(y, kind=c_int64_t), &
+                         shape(nn_indices, c_int64_t), coords_nn, coords_offsets, &
+                         coords_relative)
+    if (status /= PTP_SUCCESS) return
+    status = check_grouped_extract(where, group, extract, PTP_DTYPE_COMPLEX64, &
+                                   shape(object, c_int64_t), shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    p_x = c_null_ptr; p_y = c_null_ptr; p_indices = c_null_ptr
+    p_nn = c_null_ptr; p_off = c_null_ptr; p_rel = c_null_ptr
+    if (size(x) > 0) p_x = c_loc(x)
+    if (size(y) > 0) p_y = c_loc(y)
+    if (size(nn_indices) > 0) p_indices = c_loc(nn_indices)
+    if (present(coords_nn)) then
+      if (size(coords_nn) > 0) p_nn = c_loc(coords_nn)
+    end if
+    if (present(coords_offsets)) then
+      if (size(coords_offsets) > 0) p_off = c_loc(coords_offsets)
+    end if
+    if (present(coords_relative)) then
+      if (size(coords_relative) > 0) p_rel = c_loc(coords_relative)
+    end if
+    status = ptp_grouped_patches(context, group, extract, p_object, p_x, p_y, &
+                                 size(x, kind=c_int64_t), p_indices, p_nn, p_off, p_rel, &
+                                 p_patches, patches_bytes)
+  end function ptp_grouped_patches_c64_r3
+
+  function ptp_grouped_patches_c64_r4(context, group, extract, object, x, y, nn_indices, &
+                                      patches, coords_nn, coords_offsets, &
+                                      coords_relative) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_group_desc), intent(in) :: group
+    type(ptp_extract_desc), intent(in) :: extract
+    complex(c_float_complex), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: x(:)
+    real(c_double), intent(in), target, contiguous :: y(:)
+    integer(c_int64_t), intent(inout), target, contiguous :: nn_indices(:, :)
+    complex(c_float_complex), intent(inout), target, contiguous :: patches(:, :, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_nn(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_offsets(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_relative(:, :, :)
+    type(c_ptr) :: p_object, p_x, p_y, p_indices, p_nn, p_off, p_rel, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_grouped_patches'
+    integer(c_int32_t) :: status
+    status = check_group(where, group, size(x, kind=c_int64_t), size(y, kind=c_int64_t), &
+                         shape(nn_indices, c_int64_t), coords_nn, coords_offsets, &
+                         coords_relative)
+    if (status /= PTP_SUCCESS) return
+    status = check_grouped_extract(where, group, extract, PTP_DTYPE_COMPLEX64, &
+                                   shape(object, c_int64_t), shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    p_x = c_null_ptr; p_y = c_null_ptr; p_indices = c_null_ptr
+    p_nn = c_null_ptr; p_off = c_null_ptr; p_rel = c_null_ptr
+    if (size(x) > 0) p_x = c_loc(x)
+    if (size(y) > 0) p_y = c_loc(y)
+    if (size(nn_indices) > 0) p_indices = c_loc(nn_indices)
+    if (present(coords_nn)) then
+      if (size(coords_nn) > 0) p_nn = c_loc(coords_nn)
+    end if
+    if (present(coords_offsets)) then
+      if (size(coords_offsets) > 0) p_off = c_loc(coords_offsets)
+    end if
+    if (present(coords_relative)) then
+      if (size(coords_relative) > 0) p_rel = c_loc(coords_relative)
+    end if
+    status = ptp_grouped_patches(context, group, extract, p_object, p_x, p_y, &
+                                 size(x, kind=c_int64_t), p_indices, p_nn, p_off, p_rel, &
+                                 p_patches, patches_bytes)
+  end function ptp_grouped_patches_c64_r4
+
+  function ptp_grouped_patches_f32_r3(context, group, extract, object, x, y, nn_indices, &
+                                      patches, coords_nn, coords_offsets, &
+                                      coords_relative) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_group_desc), intent(in) :: group
+    type(ptp_extract_desc), intent(in) :: extract
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: x(:)
+    real(c_double), intent(in), target, contiguous :: y(:)
+    integer(c_int64_t), intent(inout), target, contiguous :: nn_indices(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_nn(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_offsets(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_relative(:, :, :)
+    type(c_ptr) :: p_object, p_x, p_y, p_indices, p_nn, p_off, p_rel, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_grouped_patches'
+    integer(c_int32_t) :: status
+    status = check_group(where, group, size(x, kind=c_int64_t), size(y, kind=c_int64_t), &
+                         shape(nn_indices, c_int64_t), coords_nn, coords_offsets, &
+                         coords_relative)
+    if (status /= PTP_SUCCESS) return
+    status = check_grouped_extract(where, group, extract, PTP_DTYPE_FLOAT32, &
+                                   shape(object, c_int64_t), shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    p_x = c_null_ptr; p_y = c_null_ptr; p_indices = c_null_ptr
+    p_nn = c_null_ptr; p_off = c_null_ptr; p_rel = c_null_ptr
+    if (size(x) > 0) p_x = c_loc(x)
+    if (size(y) > 0) p_y = c_loc(y)
+    if (size(nn_indices) > 0) p_indices = c_loc(nn_indices)
+    if (present(coords_nn)) then
+      if (size(coords_nn) > 0) p_nn = c_loc(coords_nn)
+    end if
+    if (present(coords_offsets)) then
+      if (size(coords_offsets) > 0) p_off = c_loc(coords_offsets)
+    end if
+    if (present(coords_relative)) then
+      if (size(coords_relative) > 0) p_rel = c_loc(coords_relative)
+    end if
+    status = ptp_grouped_patches(context, group, extract, p_object, p_x, p_y, &
+                                 size(x, kind=c_int64_t), p_indices, p_nn, p_off, p_rel, &
+                                 p_patches, patches_bytes)
+  end function ptp_grouped_patches_f32_r3
+
+  function ptp_grouped_patches_f32_r4(context, group, extract, object, x, y, nn_indices, &
+                                      patches, coords_nn, coords_offsets, &
+                                      coords_relative) result(status)
+    type(c_ptr), intent(in) :: context
+    type(ptp_group_desc), intent(in) :: group
+    type(ptp_extract_desc), intent(in) :: extract
+    real(c_float), intent(in), target, contiguous :: object(:, :)
+    real(c_double), intent(in), target, contiguous :: x(:)
+    real(c_double), intent(in), target, contiguous :: y(:)
+    integer(c_int64_t), intent(inout), target, contiguous :: nn_indices(:, :)
+    real(c_float), intent(inout), target, contiguous :: patches(:, :, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_nn(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_offsets(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: coords_relative(:, :, :)
+    type(c_ptr) :: p_object, p_x, p_y, p_indices, p_nn, p_off, p_rel, p_patches
+    integer(c_size_t) :: patches_bytes
+    character(*), parameter :: where = 'ptp_grouped_patches'
+    integer(c_int32_t) :: status
+    status = check_group(where, group, size(x, kind=c_int64_t), size(y, kind=c_int64_t), &
+                         shape(nn_indices, c_int64_t), coords_nn, coords_offsets, &
+                         coords_relative)
+    if (status /= PTP_SUCCESS) return
+    status = check_grouped_extract(where, group, extract, PTP_DTYPE_FLOAT32, &
+                                   shape(object, c_int64_t), shape(patches, c_int64_t))
+    if (status /= PTP_SUCCESS) return
+    patches_bytes = size(patches, kind=c_size_t)*(storage_size(patches, c_size_t)/8)
+    p_object = c_null_ptr; p_patches = c_null_ptr
+    if (size(object) > 0) p_object = c_loc(object)
+    if (size(patches) > 0) p_patches = c_loc(patches)
+    p_x = c_null_ptr; p_y = c_null_ptr; p_indices = c_null_ptr
+    p_nn = c_null_ptr; p_off = c_null_ptr; p_rel = c_null_ptr
+    if (size(x) > 0) p_x = c_loc(x)
+    if (size(y) > 0) p_y = c_loc(y)
+    if (size(nn_indices) > 0) p_indices = c_loc(nn_indices)
+    if (present(coords_nn)) then
+      if (size(coords_nn) > 0) p_nn = c_loc(coords_nn)
+    end if
+    if (present(coords_offsets)) then
+      if (size(coords_offsets) > 0) p_off = c_loc(coords_offsets)
+    end if
+    if (present(coords_relative)) then
+      if (size(coords_relative) > 0) p_rel = c_loc(coords_relative)
+    end if
+    status = ptp_grouped_patches(context, group, extract, p_object, p_x, p_y, &
+                                 size(x, kind=c_int64_t), p_indices, p_nn, p_off, p_rel, &
+                                 p_patches, patches_bytes)
+  end function ptp_grouped_patches_f32_r4
+
+  function ptp_align_set_reference_u16_r2(plan, frame, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    integer(c_int16_t), intent(in), target, contiguous :: frame(:, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_frame
+    character(*), parameter :: where = 'ptp_align_set_reference'
+    integer(c_int32_t) :: status
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_UINT16, 'frame', shape(frame, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_frame = c_null_ptr
+    if (size(frame) > 0) p_frame = c_loc(frame)
+    status = ptp_align_set_reference(plan, p_frame)
+  end function ptp_align_set_reference_u16_r2
+
+  function ptp_align_set_reference_u16_r3(plan, frame, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    integer(c_int16_t), intent(in), target, contiguous :: frame(:, :, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_frame
+    character(*), parameter :: where = 'ptp_align_set_reference'
+    integer(c_int32_t) :: status
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_UINT16, 'frame', shape(frame, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_frame = c_null_ptr
+    if (size(frame) > 0) p_frame = c_loc(frame)
+    status = ptp_align_set_reference(plan, p_frame)
+  end function ptp_align_set_reference_u16_r3
+
+  function ptp_align_execute_u16_r3(plan, frames, shifts, plane_shifts, confidence, &
+                                    desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    integer(c_int16_t), intent(in), target, contiguous :: frames(:, :, :)
+    real(c_double), intent(inout), target, contiguous :: shifts(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: confidence(:)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 3)), p_shifts, p_planes, p_confidence
+    integer(c_int64_t) :: m, i, frame_shape(3)
+    character(*), parameter :: where = 'ptp_align_execute'
+    integer(c_int32_t) :: status
+    m = size(frames, 3, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_UINT16, 'frames(..., i)', frame_shape(1:2))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
+                         ': (dy, dx) per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
+    if (status /= PTP_SUCCESS) return
+    p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
+    if (size(shifts) > 0) p_shifts = c_loc(shifts)
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    if (present(confidence)) then
+      if (size(confidence) > 0) p_confidence = c_loc(confidence)
+    end if
+    status = ptp_align_execute(plan, frame_pointers, m, p_shifts, p_planes, p_confidence)
+  end function ptp_align_execute_u16_r3
+
+  function ptp_align_execute_frames_u16_r3(plan, frames, results, plane_shifts, &
+                                           desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    integer(c_int16_t), intent(in), target, contiguous :: frames(:, :, :)
+    type(ptp_align_result), intent(inout), contiguous :: results(:)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 3)), p_planes
+    integer(c_int64_t) :: m, i, frame_shape(3)
+    character(*), parameter :: where = 'ptp_align_execute_frames'
+    integer(c_int32_t) :: status
+    m = size(frames, 3, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_UINT16, 'frames(..., i)', frame_shape(1:2))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts)
+    if (status /= PTP_SUCCESS) return
+    p_planes = c_null_ptr
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    status = ptp_align_execute_frames(plan, frame_pointers, m, results, p_planes)
+  end function ptp_align_execute_frames_u16_r3
+
+  function ptp_align_execute_u16_r4(plan, frames, shifts, plane_shifts, confidence, &
+                                    desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    integer(c_int16_t), intent(in), target, contiguous :: frames(:, :, :, :)
+    real(c_double), intent(inout), target, contiguous :: shifts(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: confidence(:)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 4)), p_shifts, p_planes, p_confidence
+    integer(c_int64_t) :: m, i, frame_shape(4)
+    character(*), parameter :: where = 'ptp_align_execute'
+    integer(c_int32_t) :: status
+    m = size(frames, 4, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_UINT16, 'frames(..., i)', frame_shape(1:3))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
+                         ': (dy, dx) per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
+    if (status /= PTP_SUCCESS) return
+    p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
+    if (size(shifts) > 0) p_shifts = c_loc(shifts)
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    if (present(confidence)) then
+      if (size(confidence) > 0) p_confidence = c_loc(confidence)
+    end if
+    status = ptp_align_execute(plan, frame_pointers, m, p_shifts, p_planes, p_confidence)
+  end function ptp_align_execute_u16_r4
+
+  function ptp_align_execute_frames_u16_r4(plan, frames, results, plane_shifts, &
+                                           desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    integer(c_int16_t), intent(in), target, contiguous :: frames(:, :, :, :)
+    type(ptp_align_result), intent(inout), contiguous :: results(:)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 4)), p_planes
+    integer(c_int64_t) :: m, i, frame_shape(4)
+    character(*), parameter :: where = 'ptp_align_execute_frames'
+    integer(c_int32_t) :: status
+    m = size(frames, 4, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_UINT16, 'frames(..., i)', frame_shape(1:3))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts)
+    if (status /= PTP_SUCCESS) return
+    p_planes = c_null_ptr
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    status = ptp_align_execute_frames(plan, frame_pointers, m, results, p_planes)
+  end function ptp_align_execute_frames_u16_r4
+
+  function ptp_align_set_reference_f32_r2(plan, frame, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: frame(:, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_frame
+    character(*), parameter :: where = 'ptp_align_set_reference'
+    integer(c_int32_t) :: status
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_FLOAT32, 'frame', shape(frame, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_frame = c_null_ptr
+    if (size(frame) > 0) p_frame = c_loc(frame)
+    status = ptp_align_set_reference(plan, p_frame)
+  end function ptp_align_set_reference_f32_r2
+
+  function ptp_align_set_reference_f32_r3(plan, frame, desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: frame(:, :, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: p_frame
+    character(*), parameter :: where = 'ptp_align_set_reference'
+    integer(c_int32_t) :: status
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_FLOAT32, 'frame', shape(frame, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
+    p_frame = c_null_ptr
+    if (size(frame) > 0) p_frame = c_loc(frame)
+    status = ptp_align_set_reference(plan, p_frame)
+  end function ptp_align_set_reference_f32_r3
+
+  function ptp_align_execute_f32_r3(plan, frames, shifts, plane_shifts, confidence, &
+                                    desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: frames(:, :, :)
+    real(c_double), intent(inout), target, contiguous :: shifts(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: confidence(:)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 3)), p_shifts, p_planes, p_confidence
+    integer(c_int64_t) :: m, i, frame_shape(3)
+    character(*), parameter :: where = 'ptp_align_execute'
+    integer(c_int32_t) :: status
+    m = size(frames, 3, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_FLOAT32, 'frames(..., i)', frame_shape(1:2))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
+                         ': (dy, dx) per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
+    if (status /= PTP_SUCCESS) return
+    p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
+    if (size(shifts) > 0) p_shifts = c_loc(shifts)
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    if (present(confidence)) then
+      if (size(confidence) > 0) p_confidence = c_loc(confidence)
+    end if
+    status = ptp_align_execute(plan, frame_pointers, m, p_shifts, p_planes, p_confidence)
+  end function ptp_align_execute_f32_r3
+
+  function ptp_align_execute_frames_f32_r3(plan, frames, results, plane_shifts, &
+                                           desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: frames(:, :, :)
+    type(ptp_align_result), intent(inout), contiguous :: results(:)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 3)), p_planes
+    integer(c_int64_t) :: m, i, frame_shape(3)
+    character(*), parameter :: where = 'ptp_align_execute_frames'
+    integer(c_int32_t) :: status
+    m = size(frames, 3, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_FLOAT32, 'frames(..., i)', frame_shape(1:2))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts)
+    if (status /= PTP_SUCCESS) return
+    p_planes = c_null_ptr
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    status = ptp_align_execute_frames(plan, frame_pointers, m, results, p_planes)
+  end function ptp_align_execute_frames_f32_r3
+
+  function ptp_align_execute_f32_r4(plan, frames, shifts, plane_shifts, confidence, &
+                                    desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: frames(:, :, :, :)
+    real(c_double), intent(inout), target, contiguous :: shifts(:, :)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    real(c_double), intent(inout), target, contiguous, optional :: confidence(:)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 4)), p_shifts, p_planes, p_confidence
+    integer(c_int64_t) :: m, i, frame_shape(4)
+    character(*), parameter :: where = 'ptp_align_execute'
+    integer(c_int32_t) :: status
+    m = size(frames, 4, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_FLOAT32, 'frames(..., i)', frame_shape(1:3))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
+                         ': (dy, dx) per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
+    if (status /= PTP_SUCCESS) return
+    p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
+    if (size(shifts) > 0) p_shifts = c_loc(shifts)
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    if (present(confidence)) then
+      if (size(confidence) > 0) p_confidence = c_loc(confidence)
+    end if
+    status = ptp_align_execute(plan, frame_pointers, m, p_shifts, p_planes, p_confidence)
+  end function ptp_align_execute_f32_r4
+
+  function ptp_align_execute_frames_f32_r4(plan, frames, results, plane_shifts, &
+                                           desc) result(status)
+    type(c_ptr), intent(in) :: plan
+    real(c_float), intent(in), target, contiguous :: frames(:, :, :, :)
+    type(ptp_align_result), intent(inout), contiguous :: results(:)
+    real(c_double), intent(inout), target, contiguous, optional :: plane_shifts(:, :, :)
+    type(ptp_align_desc), intent(in), optional :: desc
+    type(c_ptr) :: frame_pointers(size(frames, 4)), p_planes
+    integer(c_int64_t) :: m, i, frame_shape(4)
+    character(*), parameter :: where = 'ptp_align_execute_frames'
+    integer(c_int32_t) :: status
+    m = size(frames, 4, c_int64_t)
+    frame_shape = shape(frames, c_int64_t)
+    frame_pointers = c_null_ptr
+    if (size(frames) > 0) then
+      do i = 1, m
+        frame_pointers(i) = c_loc(frames(1, 1, 1, i))
+      end do
+    end if
+    if (present(desc)) then
+      status = check_align(where, desc, PTP_DTYPE_FLOAT32, 'frames(..., i)', frame_shape(1:3))
+      if (status /= PTP_SUCCESS) return
+    end if
+    status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
+    if (status /= PTP_SUCCESS) return
+    status = check_align_outputs(where, plan, m, plane_shifts)
+    if (status /= PTP_SUCCESS) return
+    p_planes = c_null_ptr
+    if (present(plane_shifts)) then
+      if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
+    end if
+    status = ptp_align_execute_frames(plan, frame_pointers, m, results, p_planes)
+  end function ptp_align_execute_frames_f32_r4
+  ! END typed procedures
+
+  ! ------------------------------------- checks of the typed procedures
+  ! Each returns PTP_SUCCESS, or the failure of typed_fail. Values the C
+  ! library validates itself (a patch_size of 0, an unknown layout, a count
+  ! that is not a multiple of group_size, ...) are left to it, so that its
+  ! message names them.
+
+  ! Fails a typed procedure's call: keeps the message for
+  ! ptp_last_error_message_f and returns status. A call of the C library
+  ! that fails on its own (an _init with struct_size 0) replaces the
+  ! calling thread's C message, which is remembered: the next C call
+  ! replaces it again, and with it retires this message.
+  function typed_fail(status, message) result(failed)
+    integer(c_int32_t), intent(in) :: status
+    character(*), intent(in) :: message
+    integer(c_int32_t) :: failed
+    type(ptp_group_desc) :: scratch
+    scratch%struct_size = 0
+    failed = ptp_group_desc_init(scratch, 0_c_size_t)
+    typed_marker = ptp_c_string_f(ptp_last_error_message())
+    typed_message = message
+    typed_failed = .true.
+    failed = status
+  end function typed_fail
+
+  function int_text(value) result(text)
+    integer(c_int64_t), intent(in) :: value
+    character(len=:), allocatable :: text
+    character(len=24) :: buffer
+    write (buffer, '(i0)') value
+    text = trim(buffer)
+  end function int_text
+
+  ! '(6, 5)'
+  function shape_text(extents) result(text)
+    integer(c_int64_t), intent(in) :: extents(:)
+    character(len=:), allocatable :: text
+    integer :: i
+    text = '('
+    do i = 1, size(extents)
+      text = text//int_text(extents(i))
+      if (i < size(extents)) text = text//', '
+    end do
+    text = text//')'
+  end function shape_text
+
+  function dtype_name(dtype) result(name)
+    integer(c_int32_t), intent(in) :: dtype
+    character(len=:), allocatable :: name
+    select case (dtype)
+    case (PTP_DTYPE_FLOAT32)
+      name = 'PTP_DTYPE_FLOAT32'
+    case (PTP_DTYPE_FLOAT64)
+      name = 'PTP_DTYPE_FLOAT64'
+    case (PTP_DTYPE_COMPLEX64)
+      name = 'PTP_DTYPE_COMPLEX64'
+    case (PTP_DTYPE_UINT16)
+      name = 'PTP_DTYPE_UINT16'
+    case default
+      name = int_text(int(dtype, c_int64_t))
+    end select
+  end function dtype_name
+
+  ! The Fortran type of a typed procedure's arrays of this dtype.
+  function type_name(dtype) result(name)
+    integer(c_int32_t), intent(in) :: dtype
+    character(len=:), allocatable :: name
+    select case (dtype)
+    case (PTP_DTYPE_FLOAT32)
+      name = 'real(c_float)'
+    case (PTP_DTYPE_FLOAT64)
+      name = 'real(c_double)'
+    case (PTP_DTYPE_COMPLEX64)
+      name = 'complex(c_float_complex)'
+    case default
+      name = 'integer(c_int16_t)'
+    end select
+  end function type_name
+
+  ! have = want, else PTP_ERROR_INVALID_SIZE naming both; note follows the
+  ! expected shape (what its extents are).
+  function check_shape(where, name, have, want, note) result(status)
+    character(*), intent(in) :: where, name, note
+    integer(c_int64_t), intent(in) :: have(:), want(:)
+    integer(c_int32_t) :: status
+    status = PTP_SUCCESS
+    if (size(have) == size(want)) then
+      if (all(have == want)) return
+    end if
+    status = typed_fail(PTP_ERROR_INVALID_SIZE, where//': '//name//' has shape '// &
+                        shape_text(have)//', expected '//shape_text(want)//note)
+  end function check_shape
+
+  ! offsets(2, P): (x, y) pairs.
+  function check_pairs(where, name, have) result(status)
+    character(*), intent(in) :: where, name
+    integer(c_int64_t), intent(in) :: have(:)
+    integer(c_int32_t) :: status
+    status = PTP_SUCCESS
+    if (have(1) /= 2) status = typed_fail(PTP_ERROR_INVALID_SIZE, where//': '//name// &
+      ' has shape '//shape_text(have)//'; its first extent must be 2: '//name//'(2, P) holds '// &
+      'P (x, y) pairs')
+  end function check_pairs
+
+  ! weights(W, H) like canvas(W, H).
+  function check_weights(where, weights_shape, canvas_shape) result(status)
+    character(*), intent(in) :: where
+    integer(c_int64_t), intent(in) :: weights_shape(:), canvas_shape(:)
+    integer(c_int32_t) :: status
+    status = check_shape(where, 'weights', weights_shape, canvas_shape, ', the shape of canvas')
+  end function check_weights
+
+  ! The arrays of an extraction or reassembly against its descriptor: host
+  ! memory, the dtypes of the arrays' types (offset_dtype 0: not checked),
+  ! object (or canvas) (W, H), and patches for num_patches patches in the
+  ! descriptor's layout.
+  function check_extract(where, desc, object_dtype, offset_dtype, object_name, object_shape, &
+                         num_patches, patches_shape, desc_name) result(status)
+    character(*), intent(in) :: where, object_name
+    type(ptp_extract_desc), intent(in) :: desc
+    integer(c_int32_t), intent(in) :: object_dtype, offset_dtype
+    integer(c_int64_t), intent(in) :: object_shape(:), num_patches, patches_shape(:)
+    character(*), intent(in), optional :: desc_name
+    integer(c_int32_t) :: status
+    character(len=:), allocatable :: d
+    integer(c_int64_t) :: n, c
+    d = 'desc'
+    if (present(desc_name)) d = desc_name
+    status = PTP_SUCCESS
+    if (desc%memory /= PTP_MEMORY_HOST) then
+      status = typed_fail(PTP_ERROR_INVALID_ARGUMENT, where//': '//d//'%memory is not '// &
+        'PTP_MEMORY_HOST; the typed form takes Fortran (host) arrays, device memory the '// &
+        'type(c_ptr) form')
+      return
+    end if
+    if (desc%object_dtype /= object_dtype) then
+      status = typed_fail(PTP_ERROR_INVALID_ARGUMENT, where//': the arrays are '// &
+        type_name(object_dtype)//' but '//d//'%object_dtype is '//dtype_name(desc%object_dtype))
+      return
+    end if
+    if (offset_dtype /= 0 .and. desc%offset_dtype /= offset_dtype) then
+      status = typed_fail(PTP_ERROR_INVALID_ARGUMENT, where//': the offsets are '// &
+        type_name(offset_dtype)//' but '//d//'%offset_dtype is '//dtype_name(desc%offset_dtype))
+      return
+    end if
+    if (desc%height >= 1 .and. desc%width >= 1) then
+      status = check_shape(where, object_name, object_shape, [desc%width, desc%height], &
+                           ' = ('//d//'%width, '//d//'%height)')
+      if (status /= PTP_SUCCESS) return
+    end if
+    n = desc%patch_size
+    c = desc%group_size
+    if (n < 1 .or. c < 1 .or. num_patches < 0) return
+    if (mod(num_patches, c) /= 0) return
+    if (size(patches_shape) == 3) then
+      if (desc%layout == PTP_LAYOUT_CHANNEL .and. c /= 1) then
+        status = typed_fail(PTP_ERROR_INVALID_SIZE, where//': patches is a rank-3 array, but '// &
+          'with PTP_LAYOUT_CHANNEL and '//d//'%group_size = '//int_text(c)//' the patches '// &
+          'are patches(c, N, N, B)')
+        return
+      end if
+      status = check_shape(where, 'patches', patches_shape, [n, n, num_patches], &
+                           ' = (N, N, number of patches)')
+    else if (desc%layout == PTP_LAYOUT_CHANNEL) then
+      status = check_shape(where, 'patches', patches_shape, [c, n, n, num_patches/c], &
+                           ' = (c, N, N, B) of PTP_LAYOUT_CHANNEL')
+    else if (desc%layout == PTP_LAYOUT_FLAT) then
+      status = check_shape(where, 'patches', patches_shape, [n, n, c, num_patches/c], &
+                           ' = (N, N, c, B) of PTP_LAYOUT_FLAT')
+    end if
+  end function check_extract
+
+  ! global_offsets(2, B) and local_offsets(c, 2, B); c = desc%group_size
+  ! when desc is present.
+  function check_legacy_offsets(where, global_shape, local_shape, desc) result(status)
+    character(*), intent(in) :: where
+    integer(c_int64_t), intent(in) :: global_shape(:), local_shape(:)
+    type(ptp_extract_desc), intent(in), optional :: desc
+    integer(c_int32_t) :: status
+    integer(c_int64_t) :: c
+    status = check_pairs(where, 'global_offsets', global_shape)
+    if (status /= PTP_SUCCESS) return
+    c = local_shape(1)
+    if (present(desc)) then
+      if (desc%group_size >= 1) c = desc%group_size
+    end if
+    status = check_shape(where, 'local_offsets', local_shape, [c, 2_c_int64_t, global_shape(2)], &
+                         ' = (c, 2, B), B = size(global_offsets, 2)')
+  end function check_legacy_offsets
+
+  ! x(n) and y(n); nn_indices(C, S), coords_nn(C, 2, S), coords_offsets(2, S)
+  ! and coords_relative(C, 2, S) for C = group_size, S = num_samples.
+  function check_group(where, desc, nx, ny, indices_shape, coords_nn, coords_offsets, &
+                       coords_relative) result(status)
+    character(*), intent(in) :: where
+    type(ptp_group_desc), intent(in) :: desc
+    integer(c_int64_t), intent(in) :: nx, ny, indices_shape(:)
+    real(c_double), intent(in), optional :: coords_nn(:, :, :), coords_offsets(:, :), &
+                                            coords_relative(:, :, :)
+    integer(c_int32_t) :: status
+    integer(c_int64_t) :: c, s
+    status = PTP_SUCCESS
+    if (nx /= ny) then
+      status = typed_fail(PTP_ERROR_INVALID_SIZE, where//': x has '//int_text(nx)// &
+                          ' elements and y '//int_text(ny)//'; one (x, y) per position')
+      return
+    end if
+    c = desc%group_size
+    s = desc%num_samples
+    if (c < 1 .or. s < 0) return
+    status = check_shape(where, 'nn_indices', indices_shape, [c, s], &
+                         ' = (desc%group_size, desc%num_samples)')
+    if (status /= PTP_SUCCESS) return
+    if (present(coords_nn)) then
+      status = check_shape(where, 'coords_nn', shape(coords_nn, c_int64_t), [c, 2_c_int64_t, s], &
+                           ' = (C, 2, S)')
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(coords_offsets)) then
+      status = check_shape(where, 'coords_offsets', shape(coords_offsets, c_int64_t), &
+                           [2_c_int64_t, s], ' = (2, S)')
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(coords_relative)) then
+      status = check_shape(where, 'coords_relative', shape(coords_relative, c_int64_t), &
+                           [c, 2_c_int64_t, s], ' = (C, 2, S)')
+    end if
+  end function check_group
+
+  ! ptp_grouped_patches: object and patches against extract, for
+  ! num_samples * group_size patches (when the two descriptors agree; the C
+  ! library reports it when they do not).
+  function check_grouped_extract(where, group, extract, object_dtype, object_shape, &
+                                 patches_shape) result(status)
+    character(*), intent(in) :: where
+    type(ptp_group_desc), intent(in) :: group
+    type(ptp_extract_desc), intent(in) :: extract
+    integer(c_int32_t), intent(in) :: object_dtype
+    integer(c_int64_t), intent(in) :: object_shape(:), patches_shape(:)
+    integer(c_int32_t) :: status
+    status = PTP_SUCCESS
+    if (group%group_size < 1 .or. group%num_samples < 0 .or. &
+        extract%group_size /= group%group_size) return
+    status = check_extract(where, extract, object_dtype, 0_c_int32_t, 'object', object_shape, &
+                           group%num_samples*group%group_size, patches_shape, 'extract')
+  end function check_grouped_extract
+
+  ! One frame, frame(W, H) or frame(W, H, channels), against desc.
+  function check_align(where, desc, frame_dtype, frame_name, frame_shape) result(status)
+    character(*), intent(in) :: where, frame_name
+    type(ptp_align_desc), intent(in) :: desc
+    integer(c_int32_t), intent(in) :: frame_dtype
+    integer(c_int64_t), intent(in) :: frame_shape(:)
+    integer(c_int32_t) :: status
+    status = PTP_SUCCESS
+    if (desc%frame_dtype /= frame_dtype) then
+      status = typed_fail(PTP_ERROR_INVALID_ARGUMENT, where//': the frames are '// &
+        type_name(frame_dtype)//' but desc%frame_dtype is '//dtype_name(desc%frame_dtype))
+      return
+    end if
+    if (desc%height < 1 .or. desc%width < 1 .or. desc%channels < 1) return
+    if (size(frame_shape) == 2 .and. desc%channels == 1) then
+      status = check_shape(where, frame_name, frame_shape, [desc%width, desc%height], &
+                           ' = (desc%width, desc%height)')
+    else
+      status = check_shape(where, frame_name, frame_shape, &
+                           [desc%width, desc%height, desc%channels], &
+                           ' = (desc%width, desc%height, desc%channels)')
+    end if
+  end function check_align
+
+  ! plane_shifts(2, planes, M) and confidence(M) of an alignment of M
+  ! frames (planes: ptp_align_plan_num_planes; not checked when the plan
+  ! cannot say, the C call then reports the plan).
+  function check_align_outputs(where, plan, m, plane_shifts, confidence) result(status)
+    character(*), intent(in) :: where
+    type(c_ptr), intent(in) :: plan
+    integer(c_int64_t), intent(in) :: m
+    real(c_double), intent(in), optional :: plane_shifts(:, :, :), confidence(:)
+    integer(c_int32_t) :: status
+    integer(c_int64_t) :: planes
+    status = PTP_SUCCESS
+    if (present(confidence)) then
+      status = check_shape(where, 'confidence', shape(confidence, c_int64_t), [m], &
+                           ': one per frame')
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(plane_shifts)) then
+      if (ptp_align_plan_num_planes(plan, planes) == PTP_SUCCESS) then
+        status = check_shape(where, 'plane_shifts', shape(plane_shifts, c_int64_t), &
+                             [2_c_int64_t, planes, m], ' = (2, planes, number of frames)')
+      end if
+    end if
+  end function check_align_outputs
 
 end module ptychopatch

@@ -4,7 +4,9 @@
 ! independently (docs/semantics.md): exact crops for integer offsets, the
 ! bilinear formula for fractional ones, the legacy form against its float32
 ! sum, grouping invariants, error statuses with messages, and alignment of
-! circularly shifted synthetic frames recovering the integer shift.
+! circularly shifted synthetic frames recovering the integer shift; then
+! the typed generic interfaces (Fortran arrays, no c_loc) against the
+! type(c_ptr) form, and the checks they make before calling C.
 
 ! The progress callback must be a bind(c) module procedure (an internal
 ! procedure cannot have the BIND attribute).
@@ -90,6 +92,11 @@ program test_fortran
   call test_align_planar()
   call test_align_bayer_progress()
   call test_align_frames()
+  call test_typed_extract()
+  call test_typed_reassemble()
+  call test_typed_grouping()
+  call test_typed_align()
+  call test_typed_errors()
   call check(ptp_context_destroy(cpu), 'ptp_context_destroy')
 
   write (*, '(a,i0,a,i0,a)') 'fortran: ', passed, ' passed, ', failed, ' failed'
@@ -923,5 +930,331 @@ contains
                 'frame 3: the reference itself')
     call check(ptp_align_plan_destroy(plan), 'destroy')
   end subroutine test_align_frames
+
+  ! =====================================================================
+  ! The typed generic interfaces (Fortran arrays instead of c_loc): each
+  ! against the type(c_ptr) form of the same call, bitwise, and the checks
+  ! they make before calling C.
+
+  ! Channel layout complex64/float64, flat layout float32/float32 in both
+  ! ranks, the one-shot call, the legacy form, non-contiguous actual
+  ! arguments (copied in and out by the compiler).
+  subroutine test_typed_extract()
+    integer, parameter :: h_ = 9, w_ = 11, n_ = 4, c_ = 2, b_ = 3, p_ = c_*b_
+    complex(c_float_complex), target :: object(w_, h_), by_ptr(c_, n_, n_, b_)
+    complex(c_float_complex) :: typed(c_, n_, n_, b_), one_shot(c_, n_, n_, b_), &
+                                with_desc(c_, n_, n_, b_), legacy(c_, n_, n_, b_)
+    complex(c_float_complex) :: big(w_ + 3, h_ + 1), out_big(c_ + 1, n_, n_, b_)
+    real(c_double), target :: offsets(2, p_), global(2, b_), local(c_, 2, b_)
+    real(c_float), target :: object32(w_, h_), flat_ptr(n_, n_, p_)
+    real(c_float) :: flat3(n_, n_, p_), flat4(n_, n_, c_, b_)
+    real(c_float), target :: offsets32(2, p_)
+    type(ptp_extract_desc) :: desc, desc32
+    type(c_ptr) :: plan, plan32
+    integer :: x, y, p
+    integer(c_int64_t) :: rng
+
+    rng = 17
+    do y = 1, h_
+      do x = 1, w_
+        object(x, y) = cmplx(next_random(rng), next_random(rng) - 0.5, c_float_complex)
+        object32(x, y) = real(next_random(rng), c_float)
+      end do
+    end do
+    do p = 1, p_
+      offsets(1, p) = 1 + (w_ - 2)*next_random(rng)
+      offsets(2, p) = 1 + (h_ - 2)*next_random(rng)
+    end do
+    offsets32 = real(offsets, c_float)
+    call check(ptp_extract_desc_init(desc, c_sizeof(desc)), 'ptp_extract_desc_init')
+    desc%height = h_; desc%width = w_; desc%patch_size = n_; desc%group_size = c_
+    call check(ptp_extract_plan_create(cpu, desc, plan), 'plan (complex64, channel)')
+    call check(ptp_extract_execute(plan, c_loc(object), c_loc(offsets), int(p_, c_int64_t), &
+                                   c_loc(by_ptr), c_sizeof(by_ptr)), 'c_ptr extract')
+    typed = -1
+    call check(ptp_extract_execute(plan, object, offsets, typed), 'typed extract')
+    call expect(all(typed == by_ptr), 'typed ptp_extract_execute = c_ptr form (complex64, channel)')
+    with_desc = -1
+    call check(ptp_extract_execute(plan, object, offsets, with_desc, desc), 'typed extract, desc')
+    call expect(all(with_desc == by_ptr), 'typed ptp_extract_execute with desc = c_ptr form')
+    one_shot = -1
+    call check(ptp_extract_patches(c_null_ptr, desc, object, offsets, one_shot), &
+               'typed ptp_extract_patches')
+    call expect(all(one_shot == by_ptr), 'typed ptp_extract_patches = plan')
+
+    ! Sections: the object inside a larger array, patches written into one.
+    big = (9, 9)
+    big(3:w_ + 2, 2:h_ + 1) = object
+    out_big = (7, 7)
+    call check(ptp_extract_execute(plan, big(3:w_ + 2, 2:h_ + 1), offsets, &
+                                   out_big(2:c_ + 1, :, :, :)), 'typed extract of sections')
+    call expect(all(out_big(2:, :, :, :) == by_ptr) .and. all(out_big(1, :, :, :) == (7, 7)), &
+                'non-contiguous sections: same patches, the rest untouched')
+
+    ! Legacy: global(2, B) + local(c, 2, B).
+    do p = 1, b_
+      global(:, p) = [3.5_c_double + p, 2.25_c_double + p]
+      local(:, 1, p) = [-0.5_c_double, 0.75_c_double]
+      local(:, 2, p) = [0.25_c_double, -1.0_c_double]
+    end do
+    call check(ptp_extract_execute_legacy(plan, c_loc(object), c_loc(global), c_loc(local), &
+                                          int(b_, c_int64_t), c_loc(by_ptr), c_sizeof(by_ptr)), &
+               'c_ptr legacy')
+    legacy = -1
+    call check(ptp_extract_execute_legacy(plan, object, global, local, legacy, desc), 'typed legacy')
+    call expect(all(legacy == by_ptr), 'typed ptp_extract_execute_legacy = c_ptr form')
+    call check(ptp_extract_plan_destroy(plan), 'destroy')
+
+    ! float32 object and offsets, flat layout: patches(N, N, P) or (N, N, c, B).
+    desc32 = desc
+    desc32%object_dtype = PTP_DTYPE_FLOAT32; desc32%offset_dtype = PTP_DTYPE_FLOAT32
+    desc32%layout = PTP_LAYOUT_FLAT
+    call check(ptp_extract_plan_create(cpu, desc32, plan32), 'plan (float32, flat)')
+    call check(ptp_extract_execute(plan32, c_loc(object32), c_loc(offsets32), int(p_, c_int64_t), &
+                                   c_loc(flat_ptr), c_sizeof(flat_ptr)), 'c_ptr extract (float32)')
+    flat3 = -1; flat4 = -1
+    call check(ptp_extract_execute(plan32, object32, offsets32, flat3, desc32), 'typed, rank 3')
+    call check(ptp_extract_execute(plan32, object32, offsets32, flat4, desc32), 'typed, rank 4')
+    call expect(all(flat3 == flat_ptr), 'typed float32 flat patches(N, N, P) = c_ptr form')
+    call expect(all(reshape(flat4, [n_, n_, p_]) == flat_ptr), &
+                'typed float32 flat patches(N, N, c, B) = c_ptr form')
+    call check(ptp_extract_plan_destroy(plan32), 'destroy')
+  end subroutine test_typed_extract
+
+  ! Reassembly with and without weights, plan and one-shot.
+  subroutine test_typed_reassemble()
+    integer, parameter :: h_ = 6, w_ = 7, n_ = 3, p_ = 3
+    real(c_float), target :: object(w_, h_), patches(n_, n_, p_), offsets(2, p_)
+    real(c_float), target :: canvas_ptr(w_, h_), weights_ptr(w_, h_)
+    real(c_float) :: canvas(w_, h_), weights(w_, h_), canvas2(w_, h_)
+    type(ptp_extract_desc) :: desc
+    type(c_ptr) :: plan
+    integer :: x, y
+
+    do y = 1, h_
+      do x = 1, w_
+        object(x, y) = real(x + 100*y, c_float)
+      end do
+    end do
+    offsets = reshape([3.0, 2.0, 4.5, 3.25, 0.0, 5.0], [2, p_])
+    call check(ptp_extract_desc_init(desc, c_sizeof(desc)), 'ptp_extract_desc_init')
+    desc%height = h_; desc%width = w_; desc%patch_size = n_
+    desc%object_dtype = PTP_DTYPE_FLOAT32; desc%offset_dtype = PTP_DTYPE_FLOAT32
+    call check(ptp_extract_plan_create(cpu, desc, plan), 'plan')
+    call check(ptp_extract_execute(plan, object, offsets, patches), 'typed extract')
+    call check(ptp_reassemble_execute(plan, c_loc(patches), c_loc(offsets), int(p_, c_int64_t), &
+                                      c_loc(canvas_ptr), c_sizeof(canvas_ptr), c_loc(weights_ptr), &
+                                      c_sizeof(weights_ptr)), 'c_ptr reassemble')
+    canvas = -1; weights = -1
+    call check(ptp_reassemble_execute(plan, patches, offsets, canvas, weights, desc), &
+               'typed ptp_reassemble_execute')
+    call expect(all(canvas == canvas_ptr) .and. all(weights == weights_ptr), &
+                'typed ptp_reassemble_execute = c_ptr form (canvas and weights)')
+    canvas2 = -1
+    call check(ptp_reassemble_patches(c_null_ptr, desc, patches, offsets, canvas2), &
+               'typed ptp_reassemble_patches (no weights)')
+    call expect(all(canvas2 == canvas_ptr), 'typed ptp_reassemble_patches = plan')
+    call check(ptp_extract_plan_destroy(plan), 'destroy')
+  end subroutine test_typed_reassemble
+
+  ! Grouping and grouped patches against the c_ptr form.
+  subroutine test_typed_grouping()
+    integer, parameter :: n_ = 30, s_ = 5, c_ = 4, np_ = 6, h_ = 64, w_ = 72
+    real(c_double), target :: x(n_), y(n_)
+    integer(c_int64_t), target :: idx_ptr(c_, s_)
+    integer(c_int64_t) :: idx(c_, s_), idx2(c_, s_)
+    real(c_double), target :: cnn_ptr(c_, 2, s_), coff_ptr(2, s_), crel_ptr(c_, 2, s_)
+    real(c_double) :: cnn(c_, 2, s_), coff(2, s_), crel(c_, 2, s_)
+    complex(c_float_complex), target :: object(w_, h_), grouped_ptr(c_, np_, np_, s_)
+    complex(c_float_complex) :: grouped(c_, np_, np_, s_)
+    type(ptp_group_desc) :: gdesc
+    type(ptp_extract_desc) :: edesc
+    integer :: i, j
+
+    call scan_positions(x, y)
+    do j = 1, h_
+      do i = 1, w_
+        object(i, j) = cmplx(cos(0.1*i)*sin(0.13*j), 0.01*(i - j), c_float_complex)
+      end do
+    end do
+    call check(ptp_group_desc_init(gdesc, c_sizeof(gdesc)), 'ptp_group_desc_init')
+    gdesc%num_samples = s_; gdesc%num_neighbors = 5; gdesc%group_size = c_; gdesc%seed = 9
+    call check(ptp_group_neighbors(cpu, gdesc, c_loc(x), c_loc(y), int(n_, c_int64_t), &
+                                   c_loc(idx_ptr), c_loc(cnn_ptr), c_loc(coff_ptr), &
+                                   c_loc(crel_ptr)), 'c_ptr grouping')
+    idx = -1; cnn = -1; coff = -1; crel = -1
+    call check(ptp_group_neighbors(cpu, gdesc, x, y, idx, cnn, coff, crel), 'typed grouping')
+    call expect(all(idx == idx_ptr) .and. all(cnn == cnn_ptr) .and. all(coff == coff_ptr) .and. &
+                all(crel == crel_ptr), 'typed ptp_group_neighbors = c_ptr form')
+    idx2 = -1
+    call check(ptp_group_neighbors(c_null_ptr, gdesc, x, y, idx2, coords_relative=crel), &
+               'typed grouping, one optional output by keyword')
+    call expect(all(idx2 == idx_ptr), 'typed grouping without coords_nn, coords_offsets')
+
+    call check(ptp_extract_desc_init(edesc, c_sizeof(edesc)), 'ptp_extract_desc_init')
+    edesc%height = h_; edesc%width = w_; edesc%patch_size = np_; edesc%group_size = c_
+    call check(ptp_grouped_patches(cpu, gdesc, edesc, c_loc(object), c_loc(x), c_loc(y), &
+                                   int(n_, c_int64_t), c_loc(idx_ptr), c_null_ptr, c_null_ptr, &
+                                   c_null_ptr, c_loc(grouped_ptr), c_sizeof(grouped_ptr)), &
+               'c_ptr grouped patches')
+    grouped = -1; idx = -1
+    call check(ptp_grouped_patches(cpu, gdesc, edesc, object, x, y, idx, grouped), &
+               'typed grouped patches')
+    call expect(all(grouped == grouped_ptr) .and. all(idx == idx_ptr), &
+                'typed ptp_grouped_patches = c_ptr form')
+  end subroutine test_typed_grouping
+
+  ! Alignment of stacked frames: float32 planar, uint16 Bayer, per-frame results.
+  subroutine test_typed_align()
+    integer, parameter :: h_ = 48, w_ = 64, m_ = 3
+    real(c_float) :: scene(w_, h_), stack(w_, h_, m_)
+    integer(c_int16_t) :: ref16(w_, h_), stack16(w_, h_, m_)
+    real(c_double) :: shifts(2, m_), plane_shifts(2, 1, m_), confidence(m_), shifts16(2, m_)
+    type(ptp_align_result) :: results(m_)
+    type(ptp_align_desc) :: desc, desc16
+    type(c_ptr) :: plan, plan16
+    integer(c_int64_t) :: rng
+    integer :: x, y, i
+    integer, parameter :: ty(m_) = [3, -6, 0], tx(m_) = [-5, 2, 0]
+
+    rng = 23
+    do y = 1, h_
+      do x = 1, w_
+        scene(x, y) = real(next_random(rng) + 0.5*sin(0.3*x)*cos(0.2*y), c_float)
+      end do
+    end do
+    do i = 1, m_
+      call shifted(scene, ty(i), tx(i), stack(:, :, i))
+    end do
+    call check(ptp_align_desc_init(desc, c_sizeof(desc)), 'ptp_align_desc_init')
+    desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
+    desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN
+    desc%height = h_; desc%width = w_; desc%frame_dtype = PTP_DTYPE_FLOAT32
+    call check(ptp_align_plan_create(cpu, desc, plan), 'align plan (float32)')
+    call check(ptp_align_set_reference(plan, scene, desc), 'typed ptp_align_set_reference')
+    shifts = 99; plane_shifts = 99; confidence = -1
+    call check(ptp_align_execute(plan, stack, shifts, plane_shifts, confidence, desc), &
+               'typed ptp_align_execute')
+    do i = 1, m_
+      call expect(shifts(1, i) == -ty(i) .and. shifts(2, i) == -tx(i), &
+                  'typed ptp_align_execute: shift of stacked frame recovered')
+    end do
+    call expect(all(plane_shifts(:, 1, :) == shifts) .and. abs(confidence(3) - 1) < 1e-5_c_double, &
+                'typed ptp_align_execute: plane shifts and confidence')
+    call check(ptp_align_execute_frames(plan, stack, results), 'typed ptp_align_execute_frames')
+    call expect(all(results%status == PTP_SUCCESS) .and. all(results(1)%crop == [-ty(1), -tx(1)]) &
+                .and. all(results(2)%crop == [-ty(2), -tx(2)]), &
+                'typed ptp_align_execute_frames: per-frame results')
+    call check(ptp_align_plan_destroy(plan), 'destroy')
+
+    ! uint16 Bayer frames (even shifts).
+    ref16 = ptp_uint16_f(nint((scene + 0.5)*20000))
+    do i = 1, m_
+      call shifted(scene, 2*ty(i), 2*tx(i), stack(:, :, i))
+      stack16(:, :, i) = ptp_uint16_f(nint((stack(:, :, i) + 0.5)*20000))
+    end do
+    desc16 = desc
+    desc16%frame_dtype = PTP_DTYPE_UINT16; desc16%cfa = PTP_CFA_BAYER
+    call check(ptp_align_plan_create(cpu, desc16, plan16), 'align plan (uint16 Bayer)')
+    call check(ptp_align_set_reference(plan16, ref16), 'typed set_reference (uint16)')
+    call check(ptp_align_execute(plan16, stack16, shifts16), 'typed execute (uint16), shifts only')
+    call expect(all(shifts16 == -2*reshape([ty, tx], [2, m_], order=[2, 1])), &
+                'typed ptp_align_execute: uint16 Bayer shifts recovered')
+    call check(ptp_align_plan_destroy(plan16), 'destroy')
+  end subroutine test_typed_align
+
+  ! What the typed procedures check before calling C, and the messages.
+  subroutine test_typed_errors()
+    complex(c_float_complex) :: object(6, 5), patches(1, 3, 3, 2), canvas(6, 5)
+    complex(c_float_complex) :: transposed(5, 6), wrong_patches(1, 3, 3, 3)
+    real(c_float) :: object32(6, 5), patches32(3, 3, 2), weights(5, 6)
+    real(c_double) :: offsets(2, 2), triples(3, 2), x(10), y(10)
+    integer(c_int64_t) :: idx(4, 3)
+    real(c_float) :: frames(16, 8, 2), frame(16, 8)
+    integer(c_int16_t) :: frame16(16, 8)
+    real(c_double) :: shifts(2, 3), plane_shifts(2, 2, 2)
+    type(ptp_align_result) :: results(3)
+    type(ptp_extract_desc) :: desc
+    type(ptp_group_desc) :: gdesc
+    type(ptp_align_desc) :: adesc
+    type(c_ptr) :: plan, aplan
+    integer(c_int32_t) :: status
+
+    object = (1, 0); object32 = 1; offsets = 2; triples = 2; patches = (-7, 0); patches32 = -7
+    call check(ptp_extract_desc_init(desc, c_sizeof(desc)), 'ptp_extract_desc_init')
+    desc%height = 5; desc%width = 6; desc%patch_size = 3
+    call check(ptp_extract_plan_create(cpu, desc, plan), 'plan')
+
+    call expect_error(ptp_extract_execute(plan, object, triples, patches), PTP_ERROR_INVALID_SIZE, &
+                      'offsets has shape (3, 2); its first extent must be 2', 'typed: offsets(3, P)')
+    call expect_error(ptp_extract_patches(c_null_ptr, desc, object32, offsets, patches32), &
+                      PTP_ERROR_INVALID_ARGUMENT, 'ptp_extract_patches: the arrays are real(c_float) '// &
+                      'but desc%object_dtype is PTP_DTYPE_COMPLEX64', 'typed: float32 arrays, complex64 desc')
+    call expect(index(ptp_error_f(PTP_ERROR_INVALID_ARGUMENT), 'PTP_ERROR_INVALID_ARGUMENT: '// &
+                      'ptp_extract_patches: the arrays are real(c_float)') == 1, &
+                'ptp_error_f gives the typed check''s message')
+    call expect_error(ptp_extract_patches(c_null_ptr, desc, transposed, offsets, patches), &
+                      PTP_ERROR_INVALID_SIZE, 'object has shape (5, 6), expected (6, 5)', &
+                      'typed: transposed object')
+    call expect_error(ptp_extract_execute(plan, object, offsets, wrong_patches, desc), &
+                      PTP_ERROR_INVALID_SIZE, 'patches has shape (1, 3, 3, 3), expected (1, 3, 3, 2)', &
+                      'typed: patches for 3 groups, offsets for 2, with desc')
+    ! Without desc only the C library's own checks: here the byte size.
+    call expect_error(ptp_extract_execute(plan, object32, offsets, patches32), &
+                      PTP_ERROR_BUFFER_TOO_SMALL, 'patches_bytes', &
+                      'typed without desc: float32 patches for a complex64 plan')
+    call expect(all(patches == (-7, 0)) .and. all(patches32 == -7), 'nothing written by the failures')
+
+    ! The typed message goes when the next C call replaces the C message.
+    status = ptp_extract_execute(plan, object, triples, patches)
+    call check(ptp_extract_execute(plan, object, offsets, patches), 'typed extract after a failure')
+    call expect(ptp_last_error_message_f() == '', 'message empty after a success')
+    status = ptp_extract_execute(plan, object, triples, patches)
+    call check(ptp_extract_plan_destroy(c_null_ptr), 'a C call after a typed failure')
+    call expect(ptp_last_error_message_f() == '', 'typed message retired by a successful C call')
+    status = ptp_extract_execute(plan, object, triples, patches)
+    desc%patch_size = 0
+    call expect_error(ptp_extract_patches(c_null_ptr, desc, object, offsets, patches), &
+                      PTP_ERROR_INVALID_SIZE, 'desc->patch_size', 'C''s own message after a typed one')
+    desc%patch_size = 3
+    desc%memory = PTP_MEMORY_DEVICE
+    call expect_error(ptp_extract_patches(c_null_ptr, desc, object, offsets, patches), &
+                      PTP_ERROR_INVALID_ARGUMENT, 'PTP_MEMORY_HOST', 'typed: device memory in desc')
+    desc%memory = PTP_MEMORY_HOST
+    call expect_error(ptp_reassemble_execute(plan, patches, offsets, canvas, weights), &
+                      PTP_ERROR_INVALID_SIZE, 'weights has shape (5, 6), expected (6, 5)', &
+                      'typed: weights not the canvas''s shape')
+    call check(ptp_extract_plan_destroy(plan), 'destroy')
+
+    call check(ptp_group_desc_init(gdesc, c_sizeof(gdesc)), 'ptp_group_desc_init')
+    gdesc%num_samples = 3
+    call scan_positions(x, y)
+    call expect_error(ptp_group_neighbors(cpu, gdesc, x, y(1:9), idx), PTP_ERROR_INVALID_SIZE, &
+                      'x has 10 elements and y 9', 'typed: x and y of different sizes')
+    call expect_error(ptp_group_neighbors(cpu, gdesc, x, y, idx(:, 1:2)), PTP_ERROR_INVALID_SIZE, &
+                      'nn_indices has shape (4, 2), expected (4, 3)', 'typed: nn_indices(C, S)')
+
+    call check(ptp_align_desc_init(adesc, c_sizeof(adesc)), 'ptp_align_desc_init')
+    adesc%height = 8; adesc%width = 16; adesc%frame_dtype = PTP_DTYPE_FLOAT32
+    adesc%upsample_factor = 1; adesc%window = PTP_WINDOW_NONE
+    call check(ptp_align_plan_create(cpu, adesc, aplan), 'align plan')
+    frame16 = 1
+    call expect_error(ptp_align_set_reference(aplan, frame16, adesc), PTP_ERROR_INVALID_ARGUMENT, &
+                      'the frames are integer(c_int16_t) but desc%frame_dtype is PTP_DTYPE_FLOAT32', &
+                      'typed: uint16 frame, float32 desc')
+    call expect_error(ptp_align_set_reference(aplan, frames, adesc), PTP_ERROR_INVALID_SIZE, &
+                      'frame has shape (16, 8, 2), expected (16, 8, 1)', 'typed: 2 channels, desc has 1')
+    call random_number(frame)
+    call check(ptp_align_set_reference(aplan, frame), 'typed set_reference')
+    frames(:, :, 1) = frame; frames(:, :, 2) = frame
+    call expect_error(ptp_align_execute(aplan, frames, shifts), PTP_ERROR_INVALID_SIZE, &
+                      'shifts has shape (2, 3), expected (2, 2)', 'typed: shifts for 3 of 2 frames')
+    call expect_error(ptp_align_execute(aplan, frames, shifts(:, 1:2), plane_shifts), &
+                      PTP_ERROR_INVALID_SIZE, 'plane_shifts has shape (2, 2, 2), expected (2, 1, 2)', &
+                      'typed: plane_shifts for 2 planes of 1')
+    call expect_error(ptp_align_execute_frames(aplan, frames, results), PTP_ERROR_INVALID_SIZE, &
+                      'results has shape (3), expected (2)', 'typed: 3 results for 2 frames')
+    call check(ptp_align_plan_destroy(aplan), 'destroy')
+  end subroutine test_typed_errors
 
 end program test_fortran
