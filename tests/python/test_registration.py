@@ -12,6 +12,7 @@ took over. scikit-image's own tests run on ours in skimage_registration/.
 from __future__ import annotations
 
 import doctest
+import functools
 import warnings
 
 import numpy as np
@@ -24,7 +25,9 @@ skimage_registration = pytest.importorskip("skimage.registration")
 ndi = pytest.importorskip("scipy.ndimage")
 skimage_data = pytest.importorskip("skimage.data")
 sk_pcc = skimage_registration.phase_cross_correlation
-pcc = ptychopatch.phase_cross_correlation
+# The library's CPU backend, named: with the default backend="auto" a
+# machine without a GPU takes the numpy path (test_auto_without_gpu_...).
+pcc = functools.partial(ptychopatch.phase_cross_correlation, backend="cpu")
 
 
 # ----------------------------------------------------------------- helpers
@@ -484,3 +487,16 @@ def test_without_scipy_fft(monkeypatch, routes, camera, rng):
 def test_docstring_example():
     failures, tried = doctest.testmod(registration, verbose=False, report=True)[:2]
     assert tried >= 5 and failures == 0
+
+
+@pytest.mark.skipif(ptychopatch.cuda_device_count() > 0, reason="a GPU is usable here")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("upsample", [1, 20])
+def test_auto_without_gpu_takes_the_numpy_path(routes, camera, dtype, upsample):
+    ref = camera[100:228, 150:310].astype(dtype)
+    mov = camera[109:237, 144:304].astype(dtype)  # content moved by (-9, +6)
+    ours = ptychopatch.phase_cross_correlation(ref, mov, upsample_factor=upsample)
+    theirs = sk_pcc(ref, mov, upsample_factor=upsample)
+    assert routes.library_calls == 0
+    assert_same(ours, theirs)
+    np.testing.assert_array_equal(ours[0], theirs[0])

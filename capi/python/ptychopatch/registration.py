@@ -3,12 +3,16 @@
 `phase_cross_correlation` takes the arguments of scikit-image 0.26's
 ``skimage.registration.phase_cross_correlation`` and returns its
 ``(shift, error, phasediff)`` with its dtypes. Two real 2-D images in real
-space, without masks, are registered by the library (one plan, FFTW or cuFFT,
-see `align_scene`); everything else (n-D and complex images, spectra given
-with ``space="fourier"``, masked registration, non-integer upsampling
-factors) is computed here with numpy. ``error`` and ``phasediff`` are always
-computed here: they need the cross-power spectrum, which the library does not
-return.
+space, without masks, are registered by the library (one plan, cuFFT or
+FFTW, see `align_scene`) where it runs on a GPU or where ``backend`` names
+one; with ``backend="auto"`` on a machine without a usable GPU, and for
+everything else (n-D and complex images, spectra given with
+``space="fourier"``, masked registration, non-integer upsampling factors),
+they are computed here with numpy (half-spectrum transforms, threaded).
+``error`` and ``phasediff`` are always computed here: they need the
+cross-power spectrum, which the library does not return — and since the
+host spectra are needed anyway, on the CPU one more half transform of them
+finds the peak sooner than the library transforming both images again.
 
 FFTs on the host use ``scipy.fft`` (multi-threaded) when SciPy is
 installed, else ``numpy.fft``; SciPy is not a requirement of this package.
@@ -24,7 +28,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _arrays, _context
+from . import _arrays, _context, _native
 
 # scipy.fft (optional: faster, threaded host FFTs; numpy.fft otherwise) is
 # imported on the first transform, not with the package: its import takes
@@ -334,6 +338,18 @@ def _library_shift(ref: np.ndarray, mov: np.ndarray, both_single: bool, upsample
                          progress=None, planning=planning, **extra)
     found = np.asarray(result.shifts[0], dtype=np.float64)
     return found if np.all(np.isfinite(found)) else None
+
+
+def _library_preferred(backend: str, num_threads: int) -> bool:
+    """Whether the library registers two real 2-D images: where it runs on
+    a GPU, or where the caller named a backend. Otherwise the numpy path is
+    the faster one on the CPU: error and phasediff need the host spectra
+    anyway, and from them one more (half) transform finds the peak, where
+    the library would transform both images again."""
+    if backend != "auto":
+        return True
+    reason, _ = _context.backend_reason(_context.context(backend, num_threads))
+    return reason == _native.PTP_BACKEND_REASON_GPU
 
 
 def _library_register(ref: np.ndarray, mov: np.ndarray, upsample: int,
@@ -749,9 +765,11 @@ def phase_cross_correlation(
         ``"phase"`` (default): phase correlation; ``None`` (or ``"none"``):
         plain cross-correlation. Ignored with masks.
     backend : {"auto", "cpu", "gpu"}, keyword-only
-        Where the library computes (first case above); ``"gpu"`` raises
-        PtychoPatchError there if no GPU is usable. Not used by the numpy
-        path.
+        ``"auto"`` (default): the library on a usable GPU, else numpy's
+        half-spectrum path (the faster one on the CPU). ``"cpu"`` or
+        ``"gpu"``: the library's backend of that name for two real 2-D
+        images (``"gpu"`` raises PtychoPatchError if no GPU is usable). The
+        results are scikit-image's either way.
     num_threads : int, keyword-only
         CPU threads of the library and of ``scipy.fft``; 0 (default) means
         all cores.
@@ -880,7 +898,8 @@ def phase_cross_correlation(
     shift = spectrum = None
     if (not fourier and real and ref.ndim == 2 and isinstance(upsample, int)
             and upsample <= _LIBRARY_MAX_UPSAMPLE and not ref_constant and not mov_constant
-            and ref.dtype.char != "g" and mov.dtype.char != "g"):
+            and ref.dtype.char != "g" and mov.dtype.char != "g"
+            and _library_preferred(backend, threads)):
         shift, value, spectrum = _library_register(ref, mov, upsample, norm, backend, threads,
                                                    planning, workers)
     half = not fourier and real
