@@ -74,7 +74,7 @@ def test_rawnind_options_are_fixed():
     gt = np.ones((16, 16), np.uint16)
     with pytest.raises(ptychopatch.PtychoPatchError, match="method"):
         ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="rawnind", upsample_factor=2)
-    with pytest.raises(ptychopatch.PtychoPatchError, match="CFA"):
+    with pytest.raises(ptychopatch.PtychoPatchError, match="cfa is None"):
         ptychopatch.align_scene(gt, [gt], method="rawnind")
     with pytest.raises(ValueError, match="method"):
         ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="opencv")

@@ -66,12 +66,13 @@ def test_repeated_calls_reuse_one_plan_and_agree_bitwise_with_a_fresh_plan():
 def test_phase_cross_correlation_reuses_its_plan_and_matches_a_fresh_one():
     gt = textured((64, 80), 3)
     moving = np.roll(gt, (3, -5), (0, 1))
-    first = ptychopatch.phase_cross_correlation(gt, moving, upsample_factor=10)
+    # backend="cpu": the library's path (with "auto" and no GPU, numpy's).
+    first = ptychopatch.phase_cross_correlation(gt, moving, upsample_factor=10, backend="cpu")
     assert len(cached()) == 1
-    again = ptychopatch.phase_cross_correlation(gt, moving, upsample_factor=10)
+    again = ptychopatch.phase_cross_correlation(gt, moving, upsample_factor=10, backend="cpu")
     assert len(cached()) == 1
     ptychopatch.clear_plan_cache()
-    fresh = ptychopatch.phase_cross_correlation(gt, moving, upsample_factor=10)
+    fresh = ptychopatch.phase_cross_correlation(gt, moving, upsample_factor=10, backend="cpu")
     for a, b, c in zip(first, again, fresh):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
