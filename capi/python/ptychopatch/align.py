@@ -13,11 +13,14 @@ Host (numpy) arrays only: frames are read from host memory.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import os
+import signal
 import threading
 import warnings
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -313,28 +316,57 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
 
 
 class _Progress:
-    """The C progress callback around a Python callable.
+    """The C progress callback around a Python callable (or none), which
+    also stops the call after a Ctrl-C (`interrupted`, set by
+    _deferred_interrupt).
 
     No exception may leave a ctypes callback (ctypes would print it and
     return 0, i.e. carry on), so one raised by the callable is kept, the
     call is cancelled, and the exception is raised again after the call.
     """
 
-    def __init__(self, callback: ProgressCallback) -> None:
+    def __init__(self, callback: Optional[ProgressCallback]) -> None:
         self.callback = callback
         self.error: Optional[BaseException] = None
+        self.interrupted = False
         self.function = _native.PROGRESS_FN(self._call)
 
     def _call(self, done: int, total: int, _user_data: Any) -> int:
-        if self.error is not None:
-            return 1
         try:
+            if self.error is not None or self.interrupted:
+                return 1
+            if self.callback is None:
+                return 0
             keep_going = self.callback(int(done), int(total))
             # The truth test too may raise (a numpy array, say).
-            return 0 if keep_going is None or bool(keep_going) else 1
+            go_on = keep_going is None or bool(keep_going)
+            return 0 if go_on and not self.interrupted else 1
         except BaseException as exc:  # noqa: BLE001 - re-raised after the call
             self.error = exc
             return 1
+
+
+@contextlib.contextmanager
+def _deferred_interrupt(watcher: _Progress) -> Iterator[None]:
+    """Ctrl-C during the library's call: noted (the progress callback then
+    stops the call after the frame in hand) instead of raised inside a
+    ctypes callback, where Python could only print it and carry on. The
+    caller raises KeyboardInterrupt after the call. Only in the main thread
+    (where Python takes signals) and only over Python's own SIGINT handler
+    (a program's own handler is left alone)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def note(_signum, _frame):
+        watcher.interrupted = True
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _run(
@@ -432,16 +464,16 @@ def _run(
 
     ctx = _context.context(backend, num_threads)
     num = len(frame_arrs)
-    watcher = _Progress(progress) if progress is not None else None
+    # Always a callback: it also stops the call after a Ctrl-C.
+    watcher = _Progress(progress)
     # Library messages name ptp_align_desc's fields; these are the arguments.
-    with python_names(_ALIGN_NAMES):
+    with python_names(_ALIGN_NAMES), _deferred_interrupt(watcher):
         key, cached = _take_plan(ctx, desc)
         plan = cached.handle
         reusable = False
         try:
             _warn_if_plan_left_the_gpu(plan)
-            if watcher is not None:
-                _native.align_set_progress(plan, watcher.function, None)
+            _native.align_set_progress(plan, watcher.function, None)
             _native.align_set_reference(plan, gt_arr.ctypes.data)
             results = (_native.AlignResult * max(num, 1))()
             for r in results:  # frames a cancelled call did not reach
@@ -459,14 +491,17 @@ def _run(
                     if err.status != _native.PTP_ERROR_CANCELLED:
                         raise
                     cancelled = err
-            if watcher is not None:
-                _native.align_set_progress(plan, _native.PROGRESS_FN(), None)
+            _native.align_set_progress(plan, _native.PROGRESS_FN(), None)
             # Kept only after a call that ended as the library meant it to.
             reusable = True
             outcome = _collect(results, num, plane_shifts, issues)
+            if watcher.interrupted and watcher.error is None:
+                interrupt = KeyboardInterrupt()
+                interrupt.partial = outcome  # the frames finished before it
+                raise interrupt
             if cancelled is not None:
                 cancelled.partial = outcome
-                if watcher is not None and watcher.error is not None:
+                if watcher.error is not None:
                     # The callback's own exception, with the frames finished
                     # before it as .partial.
                     try:
@@ -475,7 +510,7 @@ def _run(
                         pass
                     raise watcher.error from None
                 raise cancelled
-            if watcher is not None and watcher.error is not None:
+            if watcher.error is not None:
                 raise watcher.error
         finally:
             if reusable:
