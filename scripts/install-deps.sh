@@ -8,10 +8,11 @@ set -euo pipefail
 # abigail-tools (abidw, abidiff): the ABI check of scripts/check-abi.sh.
 # clang, libclang-rt-dev (libFuzzer, sanitizers) and libomp-dev (clang's
 # OpenMP): the fuzz targets of scripts/fuzz.sh. python3-venv: the project's
-# virtual environment (below).
+# virtual environment (below). git: scripts/mutation-test.sh copies the
+# checkout with it.
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
               libflann-dev libfftw3-dev gfortran abigail-tools clang libclang-rt-dev libomp-dev
-              python3 python3-venv)
+              python3 python3-venv git)
 # scikit-image (with SciPy) is the oracle of the alignment tests and the
 # baseline of benchmarks/bench_align_skimage.py; SciPy's cKDTree is the oracle
 # of the grouping tests and the baseline of bench_group_ckdtree.py. The

@@ -56,3 +56,6 @@ stage "Python package"
 # Run from outside the checkout so the installed package is what is tested.
 repo="$(pwd)"
 (cd /tmp && "$PYTHON" -m pytest -q "$repo/tests/python")
+# The command line as installed: the console script and python -m.
+scripts_dir="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+(cd /tmp && "$scripts_dir/ptychopatch" --version && "$PYTHON" -m ptychopatch info >/dev/null)
