@@ -495,12 +495,21 @@ def empty(library: str, device: int, shape: Tuple[int, ...], dtype: type) -> Tup
     return out, int(out.__cuda_array_interface__["data"][0])
 
 
+_AVERAGE_BLOCK = 1 << 16  # about this many elements per block of the numpy division
+
+
 def average_in_place(canvas: Any, weights: Any, library: str, device: int = 0) -> None:
     """canvas /= weights where weights > 0, and 0 elsewhere, in the canvas's library."""
     if library == "numpy":
-        covered = weights > 0
-        np.divide(canvas, weights, out=canvas, where=covered)
-        canvas[~covered] = 0
+        # In blocks, so that the masks stay small: a caller reusing its
+        # canvas (out=) allocates nothing of the canvas's size.
+        rows = max(1, _AVERAGE_BLOCK // max(1, canvas[:1].size))
+        for start in range(0, canvas.shape[0], rows):
+            part = canvas[start:start + rows]  # a view: written in place
+            part_weights = weights[start:start + rows]
+            covered = part_weights > 0
+            np.divide(part, part_weights, out=part, where=covered)
+            part[~covered] = 0
     elif library == "cupy":
         import cupy
 

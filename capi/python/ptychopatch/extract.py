@@ -5,7 +5,7 @@ extraction")."""
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -130,6 +130,192 @@ _DEVICE_OFFSET_CODES = {np.dtype(np.float32): _native.PTP_DTYPE_FLOAT32,
                         np.dtype(np.float64): _native.PTP_DTYPE_FLOAT64}
 
 
+# ------------------------------------------------------------- out= arrays
+
+
+class _Target(NamedTuple):
+    """A caller's output array (`out=`), checked: the object to return, the
+    address to write, and what must stay alive during the call (a DLPack
+    capsule)."""
+
+    obj: Any
+    ptr: int
+    nbytes: int
+    keep: Any = None
+
+
+def _type_name(value: Any) -> str:
+    module = type(value).__module__
+    name = type(value).__qualname__
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+def _overlaps_host(a: np.ndarray, b: np.ndarray) -> bool:
+    if not np.may_share_memory(a, b):
+        return False
+    too_hard = getattr(getattr(np, "exceptions", np), "TooHardError", Exception)
+    try:
+        return bool(np.shares_memory(a, b, max_work=100_000))
+    except too_hard:
+        return True  # could not tell: refuse rather than risk it
+
+
+def _device_span(array: _arrays.DeviceArray) -> Tuple[int, int]:
+    return array.ptr, array.ptr + array.size * array.dtype.itemsize
+
+
+def _checked_out(
+    out: Any,
+    name: str,
+    shape: Tuple[int, ...],
+    dtype: type,
+    primary: Optional[_arrays.DeviceArray],
+    inputs: Dict[str, Any],
+    form: str,
+    check_shape: bool = True,
+) -> _Target:
+    """Checks a caller's output array before any library call.
+
+    `shape` and `dtype` are those of the result the call would allocate
+    (`form` names the shape, e.g. "(B, N, N, c)"); `primary` is the inputs'
+    first device array, or None for host inputs; `inputs` maps argument
+    names to the host arrays (or DeviceArrays) the call reads, which `out`
+    must not overlap. `check_shape=False` leaves a size the library is about
+    to reject (N < 1, ...) to the library's own error. TypeError for the
+    wrong kind of array or dtype, ValueError for the wrong shape or device,
+    a non-contiguous, read-only or overlapping array; nothing is written.
+    """
+    want = np.dtype(dtype)
+    if primary is None:
+        if _arrays.is_device_array(out):
+            raise TypeError(
+                f"{name} is a CUDA device array but the inputs are in host memory; the result "
+                f"of host inputs is written to host memory: pass a numpy.ndarray as {name} "
+                f"(nothing is copied between memories implicitly)"
+            )
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray for host inputs, got "
+                            f"{_type_name(out)}")
+        got_dtype, got_shape = out.dtype, out.shape
+    else:
+        device = _arrays.device_array(out, name)  # refuses non-contiguous device arrays
+        if device is None:
+            raise TypeError(
+                f"{name} is in host memory ({_type_name(out)}) but the inputs are CUDA device "
+                f"arrays on device {primary.device}; pass a device array on that device as "
+                f"{name} (nothing is copied between memories implicitly)"
+            )
+        if device.device != primary.device:
+            raise ValueError(f"{name} is on CUDA device {device.device} but the inputs are on "
+                             f"device {primary.device}; it must be on the inputs' device")
+        got_dtype, got_shape = device.dtype, device.shape
+    if got_dtype != want:
+        got = got_dtype.str if got_dtype.name == want.name else got_dtype.name
+        raise TypeError(f"{name} must have dtype {want.name} (native byte order), the dtype of "
+                        f"the result for these inputs, got {got}; it is written as it is, "
+                        f"never converted")
+    if check_shape and tuple(got_shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {form} = {tuple(shape)}, the shape of the "
+                         f"result for these inputs, got {tuple(got_shape)}")
+    if primary is None:
+        if not out.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous (the library writes it in row-major "
+                             f"order), got strides {out.strides}: pass np.empty({shape}, "
+                             f"{want.name})")
+        if not out.flags.writeable:
+            raise ValueError(f"{name} is read-only")
+        for input_name, arr in inputs.items():
+            if isinstance(arr, np.ndarray) and _overlaps_host(out, arr):
+                raise ValueError(f"{name} shares memory with {input_name}, which the call "
+                                 f"reads; pass a separate array as {name}")
+        return _Target(out, out.ctypes.data, out.nbytes)
+    cai = getattr(out, "__cuda_array_interface__", None)
+    if isinstance(cai, dict) and cai["data"][1]:
+        raise ValueError(f"{name} is a read-only device array")
+    start, end = _device_span(device)
+    for input_name, arr in inputs.items():
+        if isinstance(arr, _arrays.DeviceArray) and start < end:
+            other_start, other_end = _device_span(arr)
+            if other_start < end and start < other_end:
+                raise ValueError(f"{name} shares memory with {input_name}, which the call "
+                                 f"reads; pass a separate array as {name}")
+    return _Target(out, device.ptr, device.size * device.dtype.itemsize, device)
+
+
+def _refuse_overlap(targets: Dict[str, _Target]) -> None:
+    """ValueError when two outputs a caller passed share memory."""
+    items = list(targets.items())
+    for i, (name_a, a) in enumerate(items):
+        for name_b, b in items[i + 1:]:
+            if isinstance(a.keep, _arrays.DeviceArray) and isinstance(b.keep, _arrays.DeviceArray):
+                (sa, ea), (sb, eb) = _device_span(a.keep), _device_span(b.keep)
+                clash = sa < ea and sb < eb and sa < eb and sb < ea
+            else:
+                clash = (isinstance(a.obj, np.ndarray) and isinstance(b.obj, np.ndarray)
+                         and _overlaps_host(a.obj, b.obj))
+            if clash:
+                raise ValueError(f"{name_a} and {name_b} share memory; pass separate arrays")
+
+
+def _run_into(
+    desc: _native.ExtractDesc,
+    primary: Optional[_arrays.DeviceArray],
+    backend: str,
+    num_threads: int,
+    outputs: Sequence[Tuple[Tuple[int, ...], type]],
+    given: Sequence[Optional[_Target]],
+    execute: Callable[[ctypes.c_void_p, List[int]], None],
+    check: Optional[Callable[[], None]] = None,
+) -> List[Any]:
+    """_call.run where some outputs are the caller's (`given[i]` not None):
+    the same cached context, plan and stream; only the others are allocated,
+    after the plan exists and `check()` passed. Returns the output objects,
+    the caller's own ones among them."""
+    _context.backend_code(backend)
+    if primary is None:
+        desc.memory = _native.PTP_MEMORY_HOST
+        ctx = _context.context(backend, num_threads)
+    else:
+        _context.as_int(num_threads, "num_threads", 0, 2**31 - 1)
+        if backend == "cpu":
+            raise ValueError(
+                'backend="cpu" cannot take CUDA device arrays; use backend="auto" or "gpu", '
+                "or pass host (numpy) arrays"
+            )
+        desc.memory = _native.PTP_MEMORY_DEVICE
+        ctx = _context.gpu_context(primary.device)
+
+    with _context.plan(ctx, desc) as plan:
+        if check is not None:
+            check()
+        objects: List[Any] = []
+        pointers: List[int] = []
+        for (shape, dtype), target in zip(outputs, given):
+            if target is not None:
+                # _checked_out saw to it; a last guard, as the library is
+                # told the size the result needs, not the array's.
+                if target.nbytes != _call.nbytes(shape, dtype):
+                    raise RuntimeError(f"internal error: an output of {target.nbytes} bytes "
+                                       f"for a result of shape {shape}")
+                objects.append(target.obj)
+                pointers.append(target.ptr)
+            elif primary is None:
+                array = np.empty(shape, dtype=dtype)
+                objects.append(array)
+                pointers.append(array.ctypes.data)
+            else:
+                array, ptr = _arrays.empty(_arrays.output_library(primary), primary.device,
+                                           shape, dtype)
+                objects.append(array)
+                pointers.append(ptr)
+        if primary is None:
+            execute(plan, pointers)
+        else:
+            with _context.stream(ctx, _arrays.stream_of(primary)):
+                execute(plan, pointers)
+    return objects
+
+
 def extract_patches(
     obj: ArrayLike,
     offsets: ArrayLike,
@@ -137,6 +323,8 @@ def extract_patches(
     layout: str = "channel",
     backend: str = "auto",
     num_threads: int = 0,
+    *,
+    out: Any = None,
 ) -> Any:
     """Cut N x N patches centred at (possibly fractional) offsets.
 
@@ -170,23 +358,34 @@ def extract_patches(
         ValueError).
     num_threads : int
         CPU worker threads; 0 means all cores.
+    out : array, optional, keyword-only
+        Where to write the patches instead of a new array: exactly the
+        result's shape and dtype (complex64 or float32 like the object),
+        C-contiguous, writeable, sharing no memory with `obj` or `offsets`;
+        a numpy array for host inputs, a device array on the inputs' device
+        for device inputs (any library; written on the object's stream).
+        Every element is overwritten. It is checked before the library is
+        called, and left untouched when the call raises.
 
     Returns
     -------
     array
-        The patches, complex64 or float32 like the object: a numpy array
-        for host inputs (CPU PyTorch tensors included); for device inputs
-        an array of the object's library (CuPy, PyTorch, Numba) on its
-        device, written on its current stream.
+        The patches, complex64 or float32 like the object: `out` itself if
+        given; else a numpy array for host inputs (CPU PyTorch tensors
+        included); for device inputs an array of the object's library
+        (CuPy, PyTorch, Numba) on its device, written on its current stream.
 
     Raises
     ------
     ValueError
         Bad shapes, layout or backend names; non-contiguous device arrays;
-        device arrays on different devices.
+        device arrays on different devices; an `out` of the wrong shape,
+        non-contiguous, read-only, on another device or overlapping an
+        input.
     TypeError
         Non-numeric object or offsets; device arrays of the wrong dtype;
-        host and device arrays mixed.
+        host and device arrays mixed; an `out` of the wrong dtype, or in
+        host memory for device inputs or vice versa.
     PtychoPatchError
         The library rejected the call (e.g. non-finite offsets, N < 1, GPU
         requested but unavailable); ``.status_name`` says why.
@@ -197,8 +396,10 @@ def extract_patches(
 
     device = _arrays.split_host_device({"obj": obj, "offsets": offsets})
     keep: Any = None
+    reads: Dict[str, Any]
     if device is None:
-        obj_arr, obj_code = _object_array(obj, "obj")
+        obj_host = _arrays.host_asarray(obj, "obj")
+        obj_arr, obj_code = _object_array(obj_host, "obj")
         off = _arrays.host_asarray(offsets, "offsets")
         _require_real(off, "offsets")
         _check_offsets_shape(off.shape, layout)
@@ -208,6 +409,7 @@ def extract_patches(
         out_dtype = obj_arr.dtype.type
         primary = None
         keep = (obj_arr, off_arr)
+        reads = {"obj": obj_host, "offsets": off}
     else:
         primary, dev_off = device["obj"], device["offsets"]
         height, width = object_shape(primary.shape, "obj")
@@ -218,12 +420,19 @@ def extract_patches(
         off_code = _DEVICE_OFFSET_CODES[dev_off.dtype]
         obj_ptr, off_ptr, off_shape = primary.ptr, dev_off.ptr, dev_off.shape
         out_dtype = primary.dtype.type
+        reads = {"obj": primary, "offsets": dev_off}
 
     num_patches, group_size = _patch_counts(off_shape, layout)
     if layout == "channel":
         shape: Tuple[int, ...] = (off_shape[0], n, n, group_size)
     else:
         shape = (num_patches, n, n)
+    target = None
+    if out is not None:
+        # N < 1 is the library's error to report (at planning, before any write).
+        target = _checked_out(out, "out", shape, out_dtype, primary, reads,
+                             "(B, N, N, c)" if layout == "channel" else "(P, N, N)",
+                             check_shape=n >= 1)
 
     desc = _call.extract_desc(height, width, n, group_size, obj_code, off_code, layout_code)
 
@@ -233,10 +442,15 @@ def extract_patches(
 
     names = {**object_names("obj"), **_PATCH_SIZE_NAMES,
              "desc->group_size": "offsets.shape[1] (c)", "N * N * group_size": "N * N * c"}
+    check = _check_output_bytes(desc, num_patches, shape, out_dtype)
     with python_names(names):
-        (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, out_dtype)],
-                                  execute, _check_output_bytes(desc, num_patches, shape, out_dtype))
-    del keep, device
+        if target is None:
+            (patches,), _ = _call.run(desc, primary, backend, num_threads,
+                                      [(shape, out_dtype)], execute, check)
+        else:
+            (patches,) = _run_into(desc, primary, backend, num_threads, [(shape, out_dtype)],
+                                  [target], execute, check)
+    del keep, device, target
     return patches
 
 
@@ -249,6 +463,7 @@ def get_image_patches(
     *,
     backend: str = "auto",
     num_threads: int = 0,
+    out: Any = None,
 ) -> Any:
     """Drop-in for PtychoPINN's ``ptycho.raw_data.get_image_patches``.
 
@@ -282,22 +497,31 @@ def get_image_patches(
         arrays always run on the GPU of their device.
     num_threads : int, keyword-only
         CPU worker threads; 0 means all cores.
+    out : array, optional, keyword-only
+        Where to write the patches instead of a new array: complex64 of
+        shape (B, N, N, c), C-contiguous, writeable, sharing no memory with
+        the inputs; numpy for host inputs, a device array on the inputs'
+        device for device inputs. Every element is overwritten; checked
+        before the library is called and untouched when the call raises.
 
     Returns
     -------
     array
-        complex64 patches of shape (B, N, N, c) (channel format): numpy for
-        host inputs (CPU PyTorch tensors included), the image's library on
-        its device for device inputs.
+        complex64 patches of shape (B, N, N, c) (channel format): `out`
+        itself if given; else numpy for host inputs (CPU PyTorch tensors
+        included), the image's library on its device for device inputs.
 
     Raises
     ------
     ValueError
         Shapes that do not match the description above, or gridsize < 1;
-        non-contiguous device arrays.
+        non-contiguous device arrays; an `out` of the wrong shape,
+        non-contiguous, read-only, on another device or overlapping an
+        input.
     TypeError
         Non-numeric inputs; device arrays of the wrong dtype; host and
-        device arrays mixed.
+        device arrays mixed; an `out` that is not complex64, or in host
+        memory for device inputs or vice versa.
     PtychoPatchError
         The library rejected the call (e.g. a non-finite offset, N < 1).
     """
@@ -345,6 +569,7 @@ def get_image_patches(
         obj_ptr, g_ptr, l_ptr = obj_arr.ctypes.data, g_arr.ctypes.data, l_arr.ctypes.data
         primary = None
         keep = (obj_arr, g_arr, l_arr)
+        reads: Dict[str, Any] = {"gt_image": image, "global_offsets": g, "local_offsets": loc}
     else:
         primary, dev_g, dev_l = (device["gt_image"], device["global_offsets"],
                                  device["local_offsets"])
@@ -359,10 +584,15 @@ def get_image_patches(
             )
         off_code = _DEVICE_OFFSET_CODES[dev_g.dtype]
         obj_ptr, g_ptr, l_ptr = primary.ptr, dev_g.ptr, dev_l.ptr
+        reads = {"gt_image": primary, "global_offsets": dev_g, "local_offsets": dev_l}
 
     desc = _call.extract_desc(height, width, n, c, _native.PTP_DTYPE_COMPLEX64, off_code,
                               _native.PTP_LAYOUT_CHANNEL)
     shape = (groups, n, n, c)
+    target = None
+    if out is not None:
+        target = _checked_out(out, "out", shape, np.complex64, primary, reads,
+                             "(B, N, N, gridsize**2)", check_shape=n >= 1)
 
     def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
         _native.extract_execute_legacy(plan, obj_ptr, g_ptr or None, l_ptr or None, groups,
@@ -370,9 +600,13 @@ def get_image_patches(
 
     names = {**object_names("gt_image"), **_PATCH_SIZE_NAMES,
              "desc->group_size": "gridsize**2", "N * N * group_size": "N * N * gridsize**2"}
+    check = _check_output_bytes(desc, groups * c, shape, np.complex64)
     with python_names(names):
-        (patches,), _ = _call.run(desc, primary, backend, num_threads, [(shape, np.complex64)],
-                                  execute,
-                                  _check_output_bytes(desc, groups * c, shape, np.complex64))
-    del keep, device
+        if target is None:
+            (patches,), _ = _call.run(desc, primary, backend, num_threads,
+                                      [(shape, np.complex64)], execute, check)
+        else:
+            (patches,) = _run_into(desc, primary, backend, num_threads, [(shape, np.complex64)],
+                                  [target], execute, check)
+    del keep, device, target
     return patches

@@ -23,7 +23,8 @@ import numpy as np
 
 from . import _arrays, _context, _native
 from ._errors import python_names
-from .extract import (_PATCH_SIZE_NAMES, _check_output_bytes, _object_array, object_names)
+from .extract import (_PATCH_SIZE_NAMES, _check_output_bytes, _checked_out, _object_array,
+                      object_names)
 
 # What the public functions accept: numpy arrays and anything np.asarray takes.
 ArrayLike = Any
@@ -260,6 +261,7 @@ def grouped_patches(
     *,
     backend: str = "auto",
     num_threads: int = 0,
+    out: Optional[np.ndarray] = None,
 ) -> Dict[str, np.ndarray]:
     """Group scan positions and cut every group's patches, in one library call.
 
@@ -285,26 +287,49 @@ def grouped_patches(
         library); the grouping runs on CPU threads in any case.
     num_threads : int, keyword-only
         CPU worker threads; 0 means all cores.
+    out : numpy.ndarray, optional, keyword-only
+        Where to write ``Y`` instead of a new array: (B, N, N, C), complex64
+        for a complex object and float32 for a real one, C-contiguous,
+        writeable, sharing no memory with `obj`, `xcoords` or `ycoords`.
+        Every element is overwritten. Checked before the library is called,
+        and untouched when the call raises. The four grouping arrays, which
+        are small, are new on every call.
 
     Returns
     -------
     dict of numpy.ndarray
         The four arrays of `group_neighbors`, plus ``Y``: (B, N, N, C)
         patches in PtychoPINN's channel format, complex64 for a complex
-        object, float32 for a real one.
+        object, float32 for a real one; `out` itself if given.
 
     Raises
     ------
     ValueError, TypeError, PtychoPatchError
         As for `group_neighbors`; also a bad object shape (ValueError), a
         device or non-numeric object (TypeError), N < 1 or a GPU requested
-        but unavailable (PtychoPatchError).
+        but unavailable (PtychoPatchError). An `out` of the wrong shape,
+        non-contiguous, read-only or overlapping an input is a ValueError;
+        of the wrong dtype, or not a numpy array, a TypeError.
     """
     _context.backend_code(backend)
     obj_arr, obj_code = _host_object(obj)
     n = _context.as_int(N, "N")
     x, y = _positions(xcoords, ycoords)
     desc = _group_desc(nsamples, K, gridsize, seed, sequential, oversample)
+    rows, c = max(desc.num_samples, 0), max(desc.group_size, 0)
+    shape = (rows, n, n, c) if n >= 1 else (0, 0, 0, 0)
+    out_dtype = obj_arr.dtype.type
+    target = None
+    if out is not None:
+        # The arguments as given: what the library reads is either them or
+        # a new copy.
+        reads = {name: _arrays.host_asarray(value, name)
+                 for name, value in (("obj", obj), ("xcoords", xcoords), ("ycoords", ycoords))}
+        # nsamples < 0, gridsize < 1 and N < 1 are the library's errors to
+        # report (it writes nothing then).
+        target = _checked_out(out, "out", shape, out_dtype, None, reads, "(B, N, N, gridsize**2)",
+                             check_shape=(desc.num_samples >= 0 and desc.group_size >= 1
+                                          and n >= 1))
     names = {**_GROUP_NAMES, **object_names("obj"), **_PATCH_SIZE_NAMES}
     with python_names(names):
         ctx = _context.context(backend, num_threads)
@@ -318,18 +343,15 @@ def grouped_patches(
         extract.layout = _native.PTP_LAYOUT_CHANNEL
         extract.memory = _native.PTP_MEMORY_HOST
 
-        rows, c = max(desc.num_samples, 0), max(desc.group_size, 0)
-        shape = (rows, n, n, c) if n >= 1 else (0, 0, 0, 0)
-        out_dtype = obj_arr.dtype.type
         if desc.num_samples >= 0 and desc.group_size >= 1 and rows * c <= _INT64_MAX:
             # Lets the library turn N < 1 or an overflowing size into its own
             # error before numpy tries the allocation.
             _check_output_bytes(extract, rows * c, shape, out_dtype)()
-        out = _group_outputs(desc)
-        patches = np.empty(shape, dtype=out_dtype)
+        groups = _group_outputs(desc)
+        patches = np.empty(shape, dtype=out_dtype) if target is None else target.obj
         _native.grouped_patches(ctx, ctypes.byref(desc), ctypes.byref(extract),
                                 obj_arr.ctypes.data, x.ctypes.data, y.ctypes.data, x.shape[0],
-                                *_addresses(out), patches.ctypes.data, patches.nbytes)
-    result = _as_ptychopinn(out)
+                                *_addresses(groups), patches.ctypes.data, patches.nbytes)
+    result = _as_ptychopinn(groups)
     result["Y"] = patches
     return result

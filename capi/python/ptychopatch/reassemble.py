@@ -4,7 +4,7 @@ or CUDA device arrays (docs/semantics.md, "Reassembly (adjoint)")."""
 from __future__ import annotations
 
 import ctypes
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -15,10 +15,14 @@ from .extract import (
     _DEVICE_OFFSET_CODES,
     ArrayLike,
     _check_offsets_shape,
+    _checked_out,
     _layout_code,
     _offsets_array,
     _patch_counts,
+    _refuse_overlap,
     _require_real,
+    _run_into,
+    _Target,
     _values_array,
 )
 
@@ -98,6 +102,8 @@ def reassemble_patches(
     return_weights: bool = True,
     backend: str = "auto",
     num_threads: int = 0,
+    out: Any = None,
+    weights_out: Any = None,
 ) -> Reassembly:
     """Scatter patches back onto an (H, W) canvas: the adjoint of extraction.
 
@@ -138,24 +144,43 @@ def reassemble_patches(
         ValueError).
     num_threads : int, keyword-only
         CPU worker threads; 0 means all cores.
+    out : array, optional, keyword-only
+        Where to write the canvas instead of a new array: of `shape` and
+        the patches' dtype (complex64 or float32), C-contiguous, writeable,
+        sharing no memory with `patches`, `offsets` or `weights_out`; numpy
+        for host inputs, a device array on the inputs' device for device
+        inputs (written on the patches' stream). Its old values do not
+        matter: the library overwrites it (it never adds to it).
+    weights_out : array, optional, keyword-only
+        The same for the weights: float32 of `shape`. Needs
+        ``return_weights=True`` (the default). With ``average=True`` and
+        device arrays, `out` and `weights_out` must come from one library,
+        CuPy or PyTorch, which does the division. Both are checked before
+        the library is called and left untouched when the call raises.
 
     Returns
     -------
     Reassembly
         ``(canvas, weights)``: canvas of `shape` and the patches' dtype,
-        weights of `shape`, float32, or None. numpy arrays for host inputs
-        (CPU PyTorch tensors included); for device inputs arrays of the
-        patches' library (CuPy, PyTorch, Numba) on their device, written on
-        its current stream.
+        weights of `shape`, float32, or None; `out` and `weights_out`
+        themselves where given. Otherwise numpy arrays for host inputs (CPU
+        PyTorch tensors included); for device inputs arrays of the patches'
+        library (CuPy, PyTorch, Numba) on their device, written on its
+        current stream.
 
     Raises
     ------
     ValueError
         Bad shapes, layout or backend names; non-contiguous device arrays;
-        device arrays on different devices.
+        device arrays on different devices; an `out` or `weights_out` of
+        the wrong shape, non-contiguous, read-only, on another device or
+        overlapping an input or each other; `weights_out` with
+        ``return_weights=False``.
     TypeError
         Non-numeric patches or offsets; device arrays of the wrong dtype;
-        host and device arrays mixed.
+        host and device arrays mixed; an `out` or `weights_out` of the
+        wrong dtype, or in host memory for device inputs or vice versa;
+        ``average=True`` with device outputs CuPy or PyTorch cannot divide.
     PtychoPatchError
         The library rejected the call (e.g. non-finite offsets, H or W < 1,
         N < 1, GPU requested but unavailable); ``.status_name`` says why.
@@ -165,6 +190,9 @@ def reassemble_patches(
     height, width, canvas_shape = _canvas_shape(shape)
     average = bool(average)
     return_weights = bool(return_weights)
+    if weights_out is not None and not return_weights:
+        raise ValueError("weights_out was given with return_weights=False; pass "
+                         "return_weights=True (the default) to have the weights written to it")
 
     device = _arrays.split_host_device({"patches": patches, "offsets": offsets})
     keep: Any = None
@@ -182,6 +210,7 @@ def reassemble_patches(
         dtype = p_arr.dtype.type
         primary: Optional[_arrays.DeviceArray] = None
         keep = (p_arr, off_arr)
+        reads: Dict[str, Any] = {"patches": p, "offsets": off}
     else:
         primary, dev_off = device["patches"], device["offsets"]
         _check_offsets_shape(dev_off.shape, layout)
@@ -192,6 +221,7 @@ def reassemble_patches(
         off_code = _DEVICE_OFFSET_CODES[dev_off.dtype]
         p_ptr, off_ptr, off_shape = primary.ptr, dev_off.ptr, dev_off.shape
         dtype = primary.dtype.type
+        reads = {"patches": primary, "offsets": dev_off}
 
     num_patches, group_size = _patch_counts(off_shape, layout)
 
@@ -201,6 +231,19 @@ def reassemble_patches(
     outputs: List[Tuple[Tuple[int, ...], type]] = [(canvas_shape, dtype)]
     if want_weights:
         outputs.append((canvas_shape, np.float32))
+
+    # H or W < 1 is the library's error to report (at planning, before any write).
+    sizes_valid = height >= 1 and width >= 1
+    given: Dict[str, _Target] = {}
+    form = "(H, W)" if len(canvas_shape) == 2 else "(H, W, 1)"
+    for name, value, value_dtype in (("out", out, dtype), ("weights_out", weights_out,
+                                                           np.float32)):
+        if value is not None:
+            given[name] = _checked_out(value, name, canvas_shape, value_dtype, primary, reads,
+                                      form, check_shape=sizes_valid)
+    _refuse_overlap(given)
+    if given and average and primary is not None:
+        _check_device_average(given, primary)
 
     def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
         weights_ptr = out[1] if want_weights else None
@@ -219,14 +262,49 @@ def reassemble_patches(
         "N * N * group_size": "N * N * c",
     }
     with python_names(names):
-        arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute)
-    del keep, device
+        if not given:
+            arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute)
+        else:
+            targets = [given.get("out"), given.get("weights_out")][:len(outputs)]
+            arrays = _run_into(desc, primary, backend, num_threads, outputs, targets, execute)
+            library = "numpy" if primary is None else _average_library(given, primary)
+    del keep, device, given
     canvas = arrays[0]
     weights = arrays[1] if want_weights else None
     if average:
         _arrays.average_in_place(canvas, weights, library,
                                  primary.device if primary is not None else 0)
     return Reassembly(canvas, weights if return_weights else None)
+
+
+def _average_library(given: Dict[str, _Target], primary: _arrays.DeviceArray) -> str:
+    """The library of a device call's outputs when some are the caller's:
+    the caller's (all must agree for averaging), else the allocating one."""
+    for target in given.values():
+        if isinstance(target.keep, _arrays.DeviceArray):
+            return target.keep.library
+    return _arrays.output_library(primary)
+
+
+def _check_device_average(given: Dict[str, _Target], primary: _arrays.DeviceArray) -> None:
+    """Before any library call: average=True on device outputs the caller
+    passed needs canvas and weights of one library that can divide (CuPy or
+    PyTorch), or the canvas would be written and the division then fail."""
+    libraries = {name: t.keep.library for name, t in given.items()
+                 if isinstance(t.keep, _arrays.DeviceArray)}
+    if len(given) == 1:
+        # The other output is allocated like the result without out=.
+        missing = "weights" if "out" in given else "canvas"
+        libraries[missing] = _arrays.output_library(primary)
+    found = set(libraries.values())
+    if len(found) != 1 or next(iter(found)) not in ("cupy", "torch"):
+        where = ", ".join(f"{name}: {lib or 'another library'}"
+                          for name, lib in libraries.items())
+        raise TypeError(
+            f"average=True divides the canvas by the weights with CuPy or PyTorch, so on the "
+            f"device both must be arrays of one of them ({where}); pass such arrays as out "
+            f"and weights_out, or call with average=False and divide by the returned weights"
+        )
 
 
 def legacy_offsets(global_offsets: ArrayLike, local_offsets: ArrayLike) -> np.ndarray:
