@@ -57,8 +57,10 @@ def test_ctrl_c_from_the_progress_callback_raises_keyboard_interrupt(capfd):
 
 
 def test_ctrl_c_without_a_progress_callback_stops_the_call():
-    gt, frames = scene(400, size=256)
-    timer = threading.Timer(0.2, interrupt_self)
+    # Long enough (well over a second) that the signal, 0.3 s in, lands
+    # inside the library's call, after align_scene's own checks.
+    gt, frames = scene(1000, size=256)
+    timer = threading.Timer(0.3, interrupt_self)
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
