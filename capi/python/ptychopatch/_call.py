@@ -48,14 +48,18 @@ def run(
     outputs: Sequence[Tuple[Shape, type]],
     execute: Callable[[ctypes.c_void_p, List[int]], None],
     check: Optional[Callable[[], None]] = None,
-) -> Tuple[List[Any], str]:
+    given: Optional[Sequence[Optional[Any]]] = None,
+) -> Tuple[List[Any], Optional[str]]:
     """Makes a plan for `desc`, allocates `outputs`, runs `execute(plan, ptrs)`.
 
     `primary` is the device array whose library, device and stream the call
     follows, or None for host arrays. `check()` runs once the plan exists
     and before anything is allocated (e.g. to let the library reject an
-    overflowing size rather than the allocator). Returns the outputs and the
-    name of the library that allocated them ("numpy" for host calls).
+    overflowing size rather than the allocator). `given[i]`, where not None,
+    is the caller's checked output (`out=`: its .obj, .ptr and .nbytes),
+    used instead of allocating output i. Returns the outputs and the name of
+    the library that allocated them ("numpy" for host calls; None where every
+    output was the caller's device array).
     """
     _context.backend_code(backend)
     if primary is None:
@@ -73,21 +77,35 @@ def run(
         # before any pointer reaches the library.
         ctx = _context.gpu_context(primary.device)
 
+    # The device library is looked up only to allocate: a call whose device
+    # outputs are all the caller's needs neither CuPy nor PyTorch.
+    library: Optional[str] = "numpy" if primary is None else None
     with _context.plan(ctx, desc) as plan:
         if check is not None:
             check()
+        arrays: List[Any] = []
+        pointers: List[int] = []
+        for (shape, dtype), target in zip(outputs, given or [None] * len(outputs)):
+            if target is not None:
+                # The caller checked it; a last guard, as the library is told
+                # the size the result needs, not the array's.
+                if target.nbytes != nbytes(shape, dtype):
+                    raise RuntimeError(f"internal error: an output of {target.nbytes} bytes "
+                                       f"for a result of shape {shape}")
+                array, ptr = target.obj, target.ptr
+            elif primary is None:
+                array = np.empty(shape, dtype=dtype)
+                ptr = array.ctypes.data
+            else:
+                library = library or _arrays.output_library(primary)
+                array, ptr = _arrays.empty(library, primary.device, shape, dtype)
+            arrays.append(array)
+            pointers.append(ptr)
         if primary is None:
-            library = "numpy"
-            arrays = [np.empty(shape, dtype=dtype) for shape, dtype in outputs]
-            execute(plan, [a.ctypes.data for a in arrays])
+            execute(plan, pointers)
         else:
-            library = _arrays.output_library(primary)
-            stream = _arrays.stream_of(primary)
-            made = [_arrays.empty(library, primary.device, shape, dtype)
-                    for shape, dtype in outputs]
-            arrays = [a for a, _ in made]
-            with _context.stream(ctx, stream):
-                execute(plan, [ptr for _, ptr in made])
+            with _context.stream(ctx, _arrays.stream_of(primary)):
+                execute(plan, pointers)
     return arrays, library
 
 

@@ -257,65 +257,6 @@ def _refuse_overlap(targets: Dict[str, _Target]) -> None:
                 raise ValueError(f"{name_a} and {name_b} share memory; pass separate arrays")
 
 
-def _run_into(
-    desc: _native.ExtractDesc,
-    primary: Optional[_arrays.DeviceArray],
-    backend: str,
-    num_threads: int,
-    outputs: Sequence[Tuple[Tuple[int, ...], type]],
-    given: Sequence[Optional[_Target]],
-    execute: Callable[[ctypes.c_void_p, List[int]], None],
-    check: Optional[Callable[[], None]] = None,
-) -> List[Any]:
-    """_call.run where some outputs are the caller's (`given[i]` not None):
-    the same cached context, plan and stream; only the others are allocated,
-    after the plan exists and `check()` passed. Returns the output objects,
-    the caller's own ones among them."""
-    _context.backend_code(backend)
-    if primary is None:
-        desc.memory = _native.PTP_MEMORY_HOST
-        ctx = _context.context(backend, num_threads)
-    else:
-        _context.as_int(num_threads, "num_threads", 0, 2**31 - 1)
-        if backend == "cpu":
-            raise ValueError(
-                'backend="cpu" cannot take CUDA device arrays; use backend="auto" or "gpu", '
-                "or pass host (numpy) arrays"
-            )
-        desc.memory = _native.PTP_MEMORY_DEVICE
-        ctx = _context.gpu_context(primary.device)
-
-    with _context.plan(ctx, desc) as plan:
-        if check is not None:
-            check()
-        objects: List[Any] = []
-        pointers: List[int] = []
-        for (shape, dtype), target in zip(outputs, given):
-            if target is not None:
-                # _checked_out saw to it; a last guard, as the library is
-                # told the size the result needs, not the array's.
-                if target.nbytes != _call.nbytes(shape, dtype):
-                    raise RuntimeError(f"internal error: an output of {target.nbytes} bytes "
-                                       f"for a result of shape {shape}")
-                objects.append(target.obj)
-                pointers.append(target.ptr)
-            elif primary is None:
-                array = np.empty(shape, dtype=dtype)
-                objects.append(array)
-                pointers.append(array.ctypes.data)
-            else:
-                array, ptr = _arrays.empty(_arrays.output_library(primary), primary.device,
-                                           shape, dtype)
-                objects.append(array)
-                pointers.append(ptr)
-        if primary is None:
-            execute(plan, pointers)
-        else:
-            with _context.stream(ctx, _arrays.stream_of(primary)):
-                execute(plan, pointers)
-    return objects
-
-
 def extract_patches(
     obj: ArrayLike,
     offsets: ArrayLike,
@@ -444,12 +385,8 @@ def extract_patches(
              "desc->group_size": "offsets.shape[1] (c)", "N * N * group_size": "N * N * c"}
     check = _check_output_bytes(desc, num_patches, shape, out_dtype)
     with python_names(names):
-        if target is None:
-            (patches,), _ = _call.run(desc, primary, backend, num_threads,
-                                      [(shape, out_dtype)], execute, check)
-        else:
-            (patches,) = _run_into(desc, primary, backend, num_threads, [(shape, out_dtype)],
-                                  [target], execute, check)
+        (patches,), _ = _call.run(desc, primary, backend, num_threads,
+                                  [(shape, out_dtype)], execute, check, given=[target])
     del keep, device, target
     return patches
 
@@ -602,11 +539,7 @@ def get_image_patches(
              "desc->group_size": "gridsize**2", "N * N * group_size": "N * N * gridsize**2"}
     check = _check_output_bytes(desc, groups * c, shape, np.complex64)
     with python_names(names):
-        if target is None:
-            (patches,), _ = _call.run(desc, primary, backend, num_threads,
-                                      [(shape, np.complex64)], execute, check)
-        else:
-            (patches,) = _run_into(desc, primary, backend, num_threads, [(shape, np.complex64)],
-                                  [target], execute, check)
+        (patches,), _ = _call.run(desc, primary, backend, num_threads,
+                                  [(shape, np.complex64)], execute, check, given=[target])
     del keep, device, target
     return patches

@@ -21,7 +21,6 @@ from .extract import (
     _patch_counts,
     _refuse_overlap,
     _require_real,
-    _run_into,
     _Target,
     _values_array,
 )
@@ -262,12 +261,11 @@ def reassemble_patches(
         "N * N * group_size": "N * N * c",
     }
     with python_names(names):
-        if not given:
-            arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute)
-        else:
-            targets = [given.get("out"), given.get("weights_out")][:len(outputs)]
-            arrays = _run_into(desc, primary, backend, num_threads, outputs, targets, execute)
-            library = "numpy" if primary is None else _average_library(given, primary)
+        targets = [given.get("out"), given.get("weights_out")][:len(outputs)]
+        arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute,
+                                    given=targets)
+        if given and primary is not None:
+            library = _average_library(given, primary)
     del keep, device, given
     canvas = arrays[0]
     weights = arrays[1] if want_weights else None
