@@ -181,37 +181,67 @@ def _dft_samples(spectrum: np.ndarray, shape: Sequence[int], half: bool,
     ndim = len(shape)
     dtype = np.result_type(spectrum.dtype, np.complex64, *([dtype] if dtype else []))
     last = shape[-1]
-    stored = np.arange(spectrum.shape[-1])
-    out = _contract(_kernel(last, stored, positions[-1], upsample, dtype), spectrum)
-    for axis in reversed(range(ndim - 1)):
-        kernel = _kernel(shape[axis], np.arange(shape[axis]), positions[axis], upsample, dtype)
-        out = _contract(kernel, out)
-    if not half:
-        return out
-    interior = np.arange(1, (last - 1) // 2 + 1)
+    # The leading axes are contracted first: the first contraction, over
+    # the whole stored spectrum, is nearly all of the work, and done on the
+    # half spectrum it is done once for the stored and the omitted bins.
+    direct = spectrum
+    mirror = None
+    interior = np.arange(1, (last - 1) // 2 + 1) if half else np.arange(0)
+    for axis in range(ndim - 1):
+        n = shape[axis]
+        kernel = _kernel(n, np.arange(n), positions[axis], upsample, dtype)
+        contracted = _contract_axis(kernel, direct, axis)
+        if interior.size == 0:
+            direct = contracted
+            continue
+        # The omitted bin (k, last - j) holds conj(X(-k mod n, j)); its sum
+        # conj(X) * kernel is conj(sum X * conj(kernel(-k))), and
+        # conj(kernel(m, -k)) == kernel(m, k) for every bin k but the
+        # Nyquist bin of an even n: a rank-one correction of the first
+        # contraction, a contraction of its own after that.
+        if mirror is None:
+            mirror = contracted
+            if n % 2 == 0:
+                nyquist = n // 2
+                mirrored_column = _kernel(n, np.array([nyquist]), positions[axis], upsample,
+                                          dtype).conj()[:, 0]
+                difference = mirrored_column - kernel[:, nyquist]
+                plane = np.take(direct, [nyquist], axis=axis)
+                shape_of = [1] * direct.ndim
+                shape_of[axis] = difference.size
+                mirror = mirror + difference.reshape(shape_of) * plane
+        else:
+            mirrored_kernel = _kernel(n, (-np.arange(n)) % n, positions[axis], upsample,
+                                      dtype).conj()
+            mirror = _contract_axis(mirrored_kernel, mirror, axis)
+        direct = contracted
+    kernel = _kernel(last, np.arange(spectrum.shape[-1]), positions[-1], upsample, dtype)
+    out = _contract_axis(kernel, direct, ndim - 1)
     if interior.size == 0:
         return out
-    # The omitted bin of stored bin (k, j) is (-k mod n, last - j) and holds
-    # conj(X(k, j)); sum conj(X) * kernel there as conj(sum X * conj(kernel)).
-    mirrored = _contract(_kernel(last, last - interior, positions[-1], upsample, dtype).conj(),
-                         spectrum[..., 1:interior[-1] + 1])
-    for axis in reversed(range(ndim - 1)):
-        n = shape[axis]
-        kernel = _kernel(n, (-np.arange(n)) % n, positions[axis], upsample, dtype).conj()
-        mirrored = _contract(kernel, mirrored)
+    if mirror is None:  # 1-D
+        mirror = spectrum
+    # The omitted last-axis bin last - j has frequency -j, so the conjugate
+    # of its kernel is the stored bin j's.
+    columns = slice(1, interior[-1] + 1)
+    mirrored = _contract_axis(kernel[:, columns], mirror[..., columns], ndim - 1)
     return out + mirrored.conj()
 
 
-def _contract(kernel: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """out[r, ...] = sum_n kernel[r, n] * data[..., n].
+def _contract_axis(kernel: np.ndarray, data: np.ndarray, axis: int) -> np.ndarray:
+    """out[..., r, ...] = sum_n kernel[r, n] * data[..., n, ...] along `axis`.
 
     A few rows by einsum's own loop (see _energy: small BLAS calls can be
     very slow after the library has run); many (an upsampled region) by
     BLAS, where the work is large enough to repay it.
     """
-    if kernel.shape[0] <= 8:
-        return np.einsum("rn,...n->r...", kernel, data)
-    return np.tensordot(kernel, data, axes=(1, -1))
+    if kernel.shape[0] > 8 and axis == 0:
+        return np.tensordot(kernel, data, axes=(1, 0))
+    if kernel.shape[0] > 8:
+        return np.moveaxis(np.tensordot(kernel, data, axes=(1, axis)), 0, axis)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:data.ndim]
+    result = letters[:axis] + "R" + letters[axis + 1:]
+    return np.einsum(f"R{letters[axis]},{letters}->{result}", kernel, data)
 
 
 def _wrap(index: Sequence[int], shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
