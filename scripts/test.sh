@@ -3,9 +3,10 @@
 # the C++, C and ABI tests; compare the library's ABI with the baseline in
 # abi/ (scripts/check-abi.sh, fails on an incompatible change); rebuild the
 # tests under AddressSanitizer + UndefinedBehaviorSanitizer (CPU-only) and run
-# them again; pip-install the Python package from this checkout and run its
-# tests. The GPU tests (ctest label gpu) run on the emulated CUDA device of
-# tests/emulation/ where no GPU is present, in both builds; scripts/fuzz.sh
+# them again; build the self-contained Python wheel (scripts/build-wheel.sh),
+# install it and run the Python tests against it. The GPU tests (ctest label
+# gpu) run on the emulated CUDA device of tests/emulation/ where no GPU is
+# present, in both builds; scripts/fuzz.sh
 # fuzzes every C entry point briefly (45 s a target), scripts/tsan.sh runs
 # eight threads on every entry point under ThreadSanitizer; then
 # scripts/mutation-test.sh checks that they fail on seeded kernel bugs.
@@ -51,8 +52,12 @@ bash scripts/tsan.sh
 stage "kernel mutations (the emulated GPU suite must fail on each)"
 bash scripts/mutation-test.sh
 
-stage "Python package"
-"$PYTHON" -m pip install -q --disable-pip-version-check .
+stage "Python package (the self-contained wheel of scripts/build-wheel.sh)"
+wheel="$(bash scripts/build-wheel.sh | tail -n 1)"
+"$PYTHON" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+# tests/python/test_wheel_bundled.py fails, rather than skips, unless the
+# package under test is that wheel, installed.
+export PTYCHOPATCH_EXPECT_REPAIRED_WHEEL=1
 # Run from outside the checkout so the installed package is what is tested.
 repo="$(pwd)"
 (cd /tmp && "$PYTHON" -m pytest -q "$repo/tests/python")
