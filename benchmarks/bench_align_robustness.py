@@ -51,6 +51,7 @@ the fractions of each on its side. Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import defaultdict
@@ -183,6 +184,10 @@ def main(argv) -> int:
     parser.add_argument("--layouts", nargs="+", default=list(BAYER) + ["XTRANS"])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--by-gain", action="store_true")
+    parser.add_argument("--default-only", action="store_true",
+                        help="run only the default estimator (no peers)")
+    parser.add_argument("--dump", metavar="JSON",
+                        help="write every frame's outcome under the default estimator")
     parser.add_argument("--strict", action="store_true",
                         help="right = the nearest mosaic-preserving crop")
     args = parser.parse_args(argv)
@@ -204,7 +209,10 @@ def main(argv) -> int:
             dict(normalization="phase", window=None, combine="median"),
         "RawNIND method (method='rawnind')": dict(method="rawnind"),
     }
+    if args.default_only:
+        estimators = dict(list(estimators.items())[:1])
     confidence_pairs = []
+    outcomes = []
     right = defaultdict(lambda: defaultdict(int))
     total = defaultdict(int)
     size = args.size - args.size % 6
@@ -237,9 +245,10 @@ def main(argv) -> int:
                         else:
                             crops[name] = [tuple(int(v) for v in c) for c in found.crops]
                         confidences[name] = found.confidence
-                    crops["scikit-image per plane"] = [
-                        min(nearest_crops(*skimage_per_plane(gt, f, period), pattern))
-                        for f in frames]
+                    if not args.default_only:
+                        crops["scikit-image per plane"] = [
+                            min(nearest_crops(*skimage_per_plane(gt, f, period), pattern))
+                            for f in frames]
                     default = next(iter(estimators))
                     for name, found in crops.items():
                         for k, ((ty, tx), crop) in enumerate(zip(truths, found)):
@@ -247,7 +256,14 @@ def main(argv) -> int:
                             right[name][row] += ok
                             if name == default:
                                 confidence_pairs.append((float(confidences[name][k]), ok))
+                                outcomes.append(dict(
+                                    layout=layout, sigma=sigma, gain=gain, photo=photo_name,
+                                    truth=[ty, tx], crop=list(crop), right=bool(ok),
+                                    confidence=float(confidences[name][k])))
     elapsed = time.time() - started
+    if args.dump:
+        with open(args.dump, "w") as f:
+            json.dump(outcomes, f)
 
     rows = sorted(total)
     names = list(right)
