@@ -25,6 +25,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,8 @@ KNOWN = {
 def debian_package(soname: str) -> tuple:
     """(package, version, source package, source version) owning a soname."""
     path = None
-    for line in subprocess.run(["ldconfig", "-p"], capture_output=True, text=True,
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    for line in subprocess.run([ldconfig, "-p"], capture_output=True, text=True,
                                check=True).stdout.splitlines():
         name, _, target = line.strip().partition(" => ")
         if name.split(" ")[0] == soname:
