@@ -12,7 +12,8 @@ and text) and says what runs it, from one reviewed table:
   (tests/consumer), against the prefix ``cmake --install`` made.
 * blocks that are not commands (output listings, usage synopses, struct
   declarations, JSON samples) are compared with what the code prints or
-  declares (CHECKED below).
+  declares (CHECKED below), and so are benchmark commands (their options
+  against the script's --help; the runs take minutes).
 * the rest is EXEMPT, each with its reason.
 
 A block is matched by (file, the start of its first non-blank line, with
@@ -101,8 +102,6 @@ _BUILD = ("the build that scripts/test.sh runs stage by stage (install-deps.sh n
           "the install is the ctest install_tree, whose prefix the compiled snippets use)")
 _DOCKER = "needs Docker (and for --gpus all an NVIDIA GPU); CI runs neither"
 _GPU = "needs an NVIDIA GPU (docs/gpu-validation.md logs those runs)"
-_BENCH = ("a benchmark of minutes whose figures the page reports; its options are checked "
-          "against the script's --help")
 
 EXEMPT: dict[tuple[str, str], str] = {
     ("README.md", "./scripts/demo.sh"): _CI,
@@ -112,6 +111,8 @@ EXEMPT: dict[tuple[str, str], str] = {
         "builds the library; the test suite then imports the installed package",
     ("docs/fortran.md", "source scripts/env.sh"): _BUILD,
     ("docs/packaging.md", "source scripts/env.sh"): _BUILD,
+    ("docs/packaging.md", "scripts/build-wheel.sh"):
+        "scripts/test.sh builds this wheel, installs it and runs the Python tests on it (minutes)",
     ("docs/abi.md", "bash scripts/install-deps.sh"):
         "scripts/test.sh's ABI stage runs scripts/check-abi.sh (a -g build of its own)",
     ("docs/docker.md", "docker build -t ptychopatch ."): _DOCKER,
@@ -127,13 +128,6 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("docs/performance.md", "./scripts/demo.sh # builds build/ build/benchmarks/bench_extract_cpu"):
         "a Google Benchmark run of minutes on a Release build/ (benchmarks are not built in CI's "
         "test stages)",
-    ("docs/performance.md", "./scripts/demo.sh # builds build/ PYTHONPATH"): _BENCH,
-    ("docs/performance.md", "OPENBLAS_NUM_THREADS=1"): _BENCH,
-    ("docs/performance.md", "PYTHONPATH=capi/python PTYCHOPATCH_LIBRARY=build/libptychopatch.so "
-                            "\\ python3 benchmarks/bench_align_robustness.py"): _BENCH,
-    ("docs/performance.md", "python3 benchmarks/bench_align_robustness.py"): _BENCH,
-    ("docs/performance.md", "PYTHONPATH=capi/python PTYCHOPATCH_LIBRARY=build/libptychopatch.so "
-                            "\\ python3 benchmarks/bench_group_ckdtree.py"): _BENCH,
     ("docs/fortran.md", "PTP_ERROR_INVALID_ARGUMENT: ptp_extract_patches: the arrays"):
         "sample messages of the typed checks; tests/fortran/test_fortran.f90 checks them",
     ("docs/fortran.md", "PTP_ERROR_INVALID_SIZE: ptp_extract_plan_create"):
@@ -148,7 +142,7 @@ EXEMPT: dict[tuple[str, str], str] = {
 class Compiled:
     """How tests/docs/run_compiled.py runs a block (see that file)."""
 
-    kind: str  # "program", "fragment", "must_fail", "file", "shell", "struct", "layout"
+    kind: str  # "program", "fragment", "must_fail", "file", "shell", "declaration", "layout"
     name: str = ""  # file name the block is written as
     harness: str = ""  # fragment: the harness of run_compiled.HARNESSES
     expect: str = ""  # must_fail: text of the compiler's error
@@ -168,8 +162,8 @@ COMPILED: dict[tuple[str, str], Compiled] = {
         Compiled("shell"),
     (_GS, "gfortran app.f90"):
         Compiled("shell", needs={"app.f90": ("docs/fortran.md", "program extract")}),
-    ("docs/api.md", "typedef struct ptp_context_options {"): Compiled("struct"),
-    ("docs/api.md", "typedef struct ptp_extract_desc {"): Compiled("struct"),
+    ("docs/api.md", "typedef struct ptp_context_options {"): Compiled("declaration"),
+    ("docs/api.md", "typedef struct ptp_extract_desc {"): Compiled("declaration"),
     ("docs/api.md", "#include <complex>"): Compiled("program", "wrapper.cpp"),
     # The cmake block and the program are docs/fortran.md's consumer project,
     # run by the ctest consumer_fortran_docs (tests/consumer/run_docs_snippet.cmake);
@@ -205,18 +199,42 @@ CHECKED: dict[tuple[str, str], str] = {
     ("docs/cli.md", "$ ptychopatch patches demo.npz"): "console",
     ("docs/cli.md", "{"): "json",
     ("docs/cli.md", "file,status,ok,"): "csv",
-    ("docs/performance.md", "./scripts/demo.sh # builds build/ PYTHONPATH"): "bench_options",
-    ("docs/performance.md", "OPENBLAS_NUM_THREADS=1"): "bench_options",
-    ("docs/performance.md", "PYTHONPATH=capi/python PTYCHOPATCH_LIBRARY=build/libptychopatch.so "
-                            "\\ python3 benchmarks/bench_align_robustness.py"): "bench_options",
-    ("docs/performance.md", "python3 benchmarks/bench_align_robustness.py"): "bench_options",
-    ("docs/performance.md", "PYTHONPATH=capi/python PTYCHOPATCH_LIBRARY=build/libptychopatch.so "
-                            "\\ python3 benchmarks/bench_group_ckdtree.py"): "bench_options",
 }
 
 # Languages run by default, without an entry above.
 PYTEST_LANGS = {"python", "py", "sh", "bash", "shell", "console"}
 COMPILED_LANGS = {"c", "cpp", "c++", "fortran", "f90"}
+
+
+# A shell block runs by default only if it calls nothing but the command line
+# (`ptychopatch`, `python3 -m ptychopatch`), `python3 -c` and the package's
+# examples: anything else (a build, a script of scripts/, an install, a
+# benchmark) needs an entry above.
+_DEFAULT_COMMANDS = re.compile(r"(ptychopatch |python3? (-m ptychopatch|-c |capi/python/examples/))")
+
+
+def _command_line_only(block: Block) -> bool:
+    if block.lang in ("python", "py"):
+        return True
+    lines = block.text.replace("\\\n", " ").splitlines()
+    commands = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return all(_DEFAULT_COMMANDS.match(c) for c in commands)
+
+
+# A shell block of nothing but benchmark runs (`python3 benchmarks/X.py`,
+# build/benchmarks/..., ./scripts/demo.sh, with VAR=value settings) is
+# checked rather than run (the runs take minutes): every option it passes
+# to a benchmarks/*.py script is one the script's --help lists.
+_BENCH_COMMAND = re.compile(r"((\w+=\S+\s+)*python3 benchmarks/\S+\.py|build/benchmarks/|"
+                            r"\./scripts/demo\.sh)")
+
+
+def _benchmarks_only(block: Block) -> bool:
+    if block.lang not in ("sh", "bash", "shell") or "python3 benchmarks/" not in block.text:
+        return False
+    lines = block.text.replace("\\\n", " ").splitlines()
+    commands = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return all(_BENCH_COMMAND.match(c) for c in commands)
 
 
 def _key_text(block: Block) -> str:
@@ -265,15 +283,19 @@ def plan(blocks: list[Block] | None = None) -> tuple[list[Plan], list[str]]:
             p = Plan(b, "compiled", compiled[i])
         elif i in exempt:
             p = Plan(b, "exempt", exempt[i])
-        elif b.lang in PYTEST_LANGS:
+        elif _benchmarks_only(b):
+            p = Plan(b, "checked", "bench_options")
+        elif b.lang in PYTEST_LANGS and _command_line_only(b):
             p = Plan(b, "pytest")
         elif b.lang in COMPILED_LANGS:
-            p = Plan(b, "compiled", Compiled("program"))
+            kind = "program" if "main(" in b.text or "program " in b.text else "declaration"
+            p = Plan(b, "compiled", Compiled(kind if b.lang in ("c", "cpp", "c++") else "program"))
         else:
             p = Plan(b, "")
             problems.append(f"{b}: nothing runs or checks this ```{b.lang or '(no language)'} "
-                            "block: run it, or add it to EXEMPT in tests/docs/snippets.py "
-                            "with the reason")
+                            "block: run it (tests/docs/snippets.py: COMPILED, CHECKED; a shell "
+                            "block runs by default only if it calls nothing but `ptychopatch`, "
+                            "python3 -m ptychopatch / -c and the examples), or add it to EXEMPT there with the reason")
         if i in compiled and i in exempt:
             problems.append(f"{b}: both COMPILED and EXEMPT")
         plans.append(p)

@@ -53,13 +53,17 @@ def test_every_block_is_tested():
 def test_extractor_finds_indented_and_unlabelled_blocks(tmp_path):
     doc = tmp_path / "docs" / "x.md"
     doc.parent.mkdir()
-    doc.write_text("text\n\n* item:\n\n  ```sh\n  echo a\n    echo b\n  ```\n\n```\nplain\n```\n")
+    doc.write_text("text\n\n* item:\n\n  ```sh\n  ptychopatch info \\\n    --json\n  ```\n\n"
+                   "```\nplain\n```\n\n~~~bash\nmake install\n~~~\n")
     blocks = snippets.extract(doc, tmp_path)
     assert [(b.line, b.lang, b.text) for b in blocks] == [
-        (5, "sh", "echo a\n  echo b\n"), (10, "", "plain\n")]
+        (5, "sh", "ptychopatch info \\\n  --json\n"), (10, "", "plain\n"),
+        (14, "bash", "make install\n")]
     plans, problems = snippets.plan(blocks)
-    assert [p.runner for p in plans] == ["pytest", ""]
-    assert len(problems) > 3  # the plain block, and the real docs' entries are stale here
+    # The command line runs by default; an unlabelled block and any other
+    # command need an entry (and the real docs' entries are stale here).
+    assert [p.runner for p in plans] == ["pytest", "", ""]
+    assert sum("docs/x.md:" in problem for problem in problems) == 2
 
 
 # ----------------------------------------------------------------- running
