@@ -132,6 +132,8 @@ EXEMPT: dict[tuple[str, str], str] = {
         "sample messages of the typed checks; tests/fortran/test_fortran.f90 checks them",
     ("docs/fortran.md", "PTP_ERROR_INVALID_SIZE: ptp_extract_plan_create"):
         "sample message; tests/fortran/test_fortran.f90 checks the message of a zero patch_size",
+    ("docs/contributing.md", "PYTHONPATH=capi/python"):
+        "runs these very tests (tests/python/test_docs_snippets.py, ctest docs_snippets_compiled)",
     ("docs/cli.md", "$ ptychopatch info"):
         "sample output with one machine's paths and versions; the pytest test_cli checks the "
         "fields of `ptychopatch info`",
