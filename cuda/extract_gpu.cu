@@ -36,13 +36,17 @@ constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
 template <class Offsets>
 void launch_extract(const float* object, const ExtractGeometry& g, const Offsets& offsets,
                     int64_t num_patches, float* patches, cudaStream_t stream) {
-  const RowTraversal rows = row_traversal(g, num_patches);
-  const LaunchShape shape = launch_shape(rows, g.n, multiprocessor_count());
-  auto* kernel =
-      g.lanes == 2 ? &extract_patches_kernel<2, Offsets> : &extract_patches_kernel<1, Offsets>;
-  check_cuda(
-      launch_kernel(kernel, shape.grid, shape.block, 0, stream, object, g, offsets, rows, patches),
-      "launching the extraction kernel");
+  const ExtractLaunch launch = extract_launch(g, num_patches, multiprocessor_count());
+  // 8-byte corner loads and stores need both arrays 8-byte aligned; device
+  // arrays of the caller need only 4 (a float), so this is checked here.
+  const bool pairs =
+      reinterpret_cast<uintptr_t>(object) % 8 == 0 && reinterpret_cast<uintptr_t>(patches) % 8 == 0;
+  auto* kernel = g.lanes == 1 ? &extract_patches_kernel<1, false, Offsets>
+                 : pairs      ? &extract_patches_kernel<2, true, Offsets>
+                              : &extract_patches_kernel<2, false, Offsets>;
+  check_cuda(launch_kernel(kernel, launch.grid, launch.block, 0, stream, object, g, offsets,
+                           launch.traversal, patches),
+             "launching the extraction kernel");
 }
 
 template <class Source>

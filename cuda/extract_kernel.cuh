@@ -1,30 +1,199 @@
 // The one-launch extraction kernel over all patches of a call (or of one
 // chunk), evaluating the same __host__ __device__ formula as the CPU path
 // (src/math/), so the two agree bit for bit.
+//
+// Where the work goes (docs/performance.md, "GPU performance model"): a
+// thread owns one column of a patch — one x of one member k of a group —
+// and walks its rows. So the column's sample position, weights and bounds
+// test and the patch's offset are computed once per thread and patch, not
+// per element; per element remain the row's tap (a few float operations),
+// four corner loads and one store. Rows whose four corners are all inside
+// the object take a path without per-corner bounds checks, with 8-byte
+// loads and stores for complex64 where both arrays are 8-byte aligned.
+// There is no integer division in the kernel: a thread's first column is
+// split into (x, k) once with a 32-bit division of its thread index, and
+// later columns step by constants the host computes (ExtractTraversal).
 #pragma once
 
+#include <cuda_runtime.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "core/extract_plan.hpp"
 #include "math/patch_sampling.hpp"
-#include "patch_traversal.cuh"
 
 namespace ptychopatch::impl::gpu {
 
-template <int kLanes, class Offsets>
-__global__ void extract_patches_kernel(const float* __restrict__ object, ExtractGeometry g,
-                                       Offsets offsets, RowTraversal rows,
-                                       float* __restrict__ patches) {
-  for_each_patch_element(rows, g.n, [&](int64_t patch, int64_t y, int64_t x, int64_t element) {
-    float ox = 0.0f;
-    float oy = 0.0f;
-    offsets.get(patch, ox, oy);
-    float value[kLanes];
-    math::sample_pixel<kLanes>(object, g.height, g.width, g.half, math::axis_tap(x, ox),
-                               math::axis_tap(y, oy), value);
+// How a launch covers the patch array. Patches are walked as groups b of c
+// members; a block holds blockDim.y groups side by side (several small
+// patches per block), its threads (threadIdx.x) span a row, and blockIdx.y
+// splits the rows. Channel layout (B, N, N, c): a row is N * c elements,
+// column j = x * c + k. Flat layout (P, N, N), P = B * c: a row is the N
+// elements of one member; each thread visits every member of its group.
+struct ExtractTraversal {
+  int64_t num_groups;    // B
+  int64_t group_stride;  // gridDim.x * blockDim.y: groups between a thread's visits
+  int64_t columns;       // elements of a row that threads span: N * c or N
+  // A thread's columns advance by blockDim.x, i.e. by step_x whole x and
+  // step_k members (channel layout; step_k < c).
+  int64_t step_x;
+  int64_t step_k;
+  bool channel;
+};
+
+struct ExtractLaunch {
+  ExtractTraversal traversal;
+  dim3 grid;
+  dim3 block;
+};
+
+// Threads span a row (up to 256, a multiple of 32); short rows put several
+// groups in a block; groups fill grid.x and rows grid.y (at most 65535)
+// until the device holds several waves of blocks.
+inline ExtractLaunch extract_launch(const ExtractGeometry& g, int64_t num_patches,
+                                    int multiprocessors) {
+  ExtractTraversal t{};
+  t.channel = g.channel_layout;
+  t.num_groups = num_patches / g.group_size;
+  t.columns = g.channel_layout ? g.n * g.group_size : g.n;
+  const int64_t threads_x = std::min<int64_t>(256, (t.columns + 31) / 32 * 32);
+  const int64_t threads_y = std::max<int64_t>(1, std::min<int64_t>(256 / threads_x, t.num_groups));
+  t.step_x = threads_x / g.group_size;
+  t.step_k = threads_x - t.step_x * g.group_size;
+  const int64_t group_blocks = (t.num_groups + threads_y - 1) / threads_y;
+  const int64_t blocks_x = std::max<int64_t>(1, std::min<int64_t>(group_blocks, 0x7fffffff));
+  const int64_t wanted_blocks = int64_t{multiprocessors} * 64 * (256 / (threads_x * threads_y));
+  const int64_t blocks_y = std::max<int64_t>(
+      1, std::min<int64_t>({g.n, 65535, (wanted_blocks + blocks_x - 1) / blocks_x}));
+  t.group_stride = blocks_x * threads_y;
+  return ExtractLaunch{t, dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y)),
+                       dim3(static_cast<unsigned>(threads_x), static_cast<unsigned>(threads_y))};
+}
+
+// Two consecutive floats (one complex64) as one 8-byte access; the caller
+// guarantees 8-byte alignment. The emulated device copies them with
+// memcpy, and faults on a misaligned address as a device would.
+__device__ __forceinline__ float2 load_pair(const float* p) {
+#if defined(PTYCHOPATCH_EMULATED_GPU)
+  if (reinterpret_cast<uintptr_t>(p) % sizeof(float2) != 0)
+    ptp_emu_misaligned_access(p, sizeof(float2));
+  float2 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+#else
+  return *reinterpret_cast<const float2*>(p);
+#endif
+}
+
+__device__ __forceinline__ void store_pair(float* p, float2 v) {
+#if defined(PTYCHOPATCH_EMULATED_GPU)
+  if (reinterpret_cast<uintptr_t>(p) % sizeof(float2) != 0)
+    ptp_emu_misaligned_access(p, sizeof(float2));
+  std::memcpy(p, &v, sizeof v);
+#else
+  *reinterpret_cast<float2*>(p) = v;
+#endif
+}
+
+// One output element whose four corners are inside the object: row0 points
+// at corner (y0, x0), row1 at (y0 + 1, x0). The same blend, in the same
+// order, as math::sample_pixel.
+template <int kLanes, bool kPairs>
+__device__ __forceinline__ void blend_inside(const float* row0, const float* row1,
+                                             math::CornerWeights w, float* out) {
+  if constexpr (kLanes == 2 && kPairs) {
+    const float2 v00 = load_pair(row0);
+    const float2 v01 = load_pair(row0 + 2);
+    const float2 v10 = load_pair(row1);
+    const float2 v11 = load_pair(row1 + 2);
+    store_pair(out, make_float2(math::blend(w, v00.x, v01.x, v10.x, v11.x),
+                                math::blend(w, v00.y, v01.y, v10.y, v11.y)));
+  } else {
 #pragma unroll
-    for (int lane = 0; lane < kLanes; ++lane) patches[element * kLanes + lane] = value[lane];
-  });
+    for (int lane = 0; lane < kLanes; ++lane)
+      out[lane] = math::blend(w, row0[lane], row0[kLanes + lane], row1[lane], row1[kLanes + lane]);
+  }
+}
+
+// The rows of one column (x, member k of group b) this block handles:
+// blockIdx.y, then every gridDim.y-th. `out` is the column's element in
+// row 0; rows are `row_stride` elements apart.
+template <int kLanes, bool kPairs>
+__device__ __forceinline__ void extract_column(const float* __restrict__ object,
+                                               const ExtractGeometry& g, int64_t x, float ox,
+                                               float oy, float* __restrict__ out,
+                                               int64_t row_stride) {
+  const math::AxisTap tx = math::axis_tap(x, ox);
+  const bool x_inside =
+      math::inside(tx.index0, g.half, g.width) && math::inside(tx.index0 + 1, g.half, g.width);
+  const int64_t row_floats = g.width * kLanes;
+  // Formed only when inside: an index far outside would overflow.
+  const float* column = x_inside ? object + (tx.index0 - g.half) * kLanes : object;
+  for (int64_t y = blockIdx.y; y < g.n; y += gridDim.y) {
+    const math::AxisTap ty = math::axis_tap(y, oy);
+    float* element = out + y * row_stride * kLanes;
+    if (x_inside && math::inside(ty.index0, g.half, g.height) &&
+        math::inside(ty.index0 + 1, g.half, g.height)) {
+      const float* row0 = column + (ty.index0 - g.half) * row_floats;
+      blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), element);
+    } else {
+      float value[kLanes];
+      math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, ty, value);
+#pragma unroll
+      for (int lane = 0; lane < kLanes; ++lane) element[lane] = value[lane];
+    }
+  }
+}
+
+// kPairs: complex64 with both arrays 8-byte aligned (checked by the host).
+template <int kLanes, bool kPairs, class Offsets>
+__global__ void extract_patches_kernel(const float* __restrict__ object, ExtractGeometry g,
+                                       Offsets offsets, ExtractTraversal t,
+                                       float* __restrict__ patches) {
+  const int64_t c = g.group_size;
+  const int64_t n = g.n;
+  // The thread's first column, split once (threadIdx.x < 1024).
+  const auto tid = static_cast<uint32_t>(threadIdx.x);
+  int64_t x0 = tid;
+  int64_t k0 = 0;
+  if (t.channel) {
+    const bool small_group = c <= int64_t{1024};
+    x0 = small_group ? tid / static_cast<uint32_t>(c) : 0;
+    k0 = small_group ? tid - x0 * c : tid;
+  }
+  for (int64_t b = int64_t{blockIdx.x} * blockDim.y + threadIdx.y; b < t.num_groups;
+       b += t.group_stride) {
+    if (t.channel) {
+      // Row y of group b starts at element (b * N + y) * N * c.
+      float* group_out = patches + b * n * t.columns * kLanes;
+      int64_t x = x0;
+      int64_t k = k0;
+      for (int64_t j = tid; j < t.columns; j += blockDim.x) {
+        float ox = 0.0f;
+        float oy = 0.0f;
+        offsets.get_member(b, k, c, ox, oy);
+        extract_column<kLanes, kPairs>(object, g, x, ox, oy, group_out + j * kLanes, t.columns);
+        x += t.step_x;
+        k += t.step_k;
+        if (k >= c) {
+          k -= c;
+          x += 1;
+        }
+      }
+    } else {
+      // Patch b * c + k is N rows of N elements.
+      for (int64_t k = 0; k < c; ++k) {
+        float ox = 0.0f;
+        float oy = 0.0f;
+        offsets.get_member(b, k, c, ox, oy);
+        float* patch_out = patches + (b * c + k) * n * n * kLanes;
+        for (int64_t x = tid; x < n; x += blockDim.x)
+          extract_column<kLanes, kPairs>(object, g, x, ox, oy, patch_out + x * kLanes, n);
+      }
+    }
+  }
 }
 
 }  // namespace ptychopatch::impl::gpu

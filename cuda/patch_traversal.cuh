@@ -1,4 +1,5 @@
-// How the patch kernels walk a patch array. Both layouts are rows of
+// How the reassembly kernel walks a patch array (extraction has its own
+// walk, per column: extract_kernel.cuh). Both layouts are rows of
 // consecutive elements: channel (B, N, N, c) has B*N rows of N*c elements
 // (x, then the c patches of the group), flat (P, N, N) has P*N rows of N
 // (it is the channel layout with groups of one). A block owns one patch

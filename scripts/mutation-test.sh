@@ -50,14 +50,17 @@ mutation() {
   names+=("$1") files+=("$2") tests+=("$3") olds+=("$4") news+=("$5")
 }
 mutation swap-x-y cuda/extract_kernel.cuh "$PATCH_TESTS" \
-  $'math::axis_tap(x, ox),\n                               math::axis_tap(y, oy)' \
-  $'math::axis_tap(y, oy),\n                               math::axis_tap(x, ox)'
+  'const math::AxisTap tx = math::axis_tap(x, ox);' \
+  'const math::AxisTap tx = math::axis_tap(x, oy);'
 mutation row-bound-off-by-one cuda/patch_traversal.cuh "$PATCH_TESTS" \
   'j < t.row_length;' \
   'j < t.row_length - 1;'
 mutation complex-lane-swap cuda/extract_kernel.cuh "$PATCH_TESTS" \
-  'patches[element * kLanes + lane] = value[lane];' \
-  'patches[element * kLanes + lane] = value[kLanes - 1 - lane];'
+  'store_pair(out, make_float2(math::blend(w, v00.x, v01.x, v10.x, v11.x),' \
+  'store_pair(out, make_float2(math::blend(w, v00.y, v01.y, v10.y, v11.y),'
+mutation member-carry-drops-x cuda/extract_kernel.cuh "$PATCH_TESTS" \
+  $'k -= c;\n          x += 1;' \
+  'k -= c;'
 mutation skip-last-chunk cuda/extract_gpu.cu "$PATCH_TESTS" \
   'chunk < plan.num_chunks; ++chunk' \
   'chunk < plan.num_chunks - 1; ++chunk'

@@ -19,6 +19,11 @@ struct PairOffsets {
     x = static_cast<float>(xy[2 * patch]);
     y = static_cast<float>(xy[2 * patch + 1]);
   }
+
+  // Member k of group b of c patches: patch b * c + k.
+  PTP_HD void get_member(int64_t b, int64_t k, int64_t c, float& x, float& y) const {
+    get(b * c + k, x, y);
+  }
 };
 
 // PtychoPINN's global (B,1,2,1) + local (B,1,2,c) form: the sum is taken in
@@ -31,7 +36,12 @@ struct LegacyOffsets {
 
   PTP_HD void get(int64_t patch, float& x, float& y) const {
     const int64_t b = patch / group_size;
-    const int64_t k = patch - b * group_size;
+    get_member(b, patch - b * group_size, group_size, x, y);
+  }
+
+  // Member k of group b, without the division of get(): the GPU kernel
+  // walks groups and members. c is the group size (the plan's, as here).
+  PTP_HD void get_member(int64_t b, int64_t k, int64_t /*c*/, float& x, float& y) const {
     const T* local_b = local + 2 * group_size * b;
     x = static_cast<float>(global[2 * b] + local_b[k]);
     y = static_cast<float>(global[2 * b + 1] + local_b[group_size + k]);

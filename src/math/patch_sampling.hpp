@@ -91,11 +91,14 @@ PTP_HD CornerWeights corner_weights(AxisTap tx, AxisTap ty) {
 
 // The four-corner bilinear combination of one real lane, in the spec's
 // order: (1-wx)(1-wy) v00 + wx(1-wy) v01 + (1-wx)wy v10 + wx wy v11.
-PTP_HD float blend(float x_w0, float x_w1, float y_w0, float y_w1, float v00, float v01, float v10,
-                   float v11) {
-  const CornerWeights w = corner_weights(x_w0, x_w1, y_w0, y_w1);
+PTP_HD float blend(CornerWeights w, float v00, float v01, float v10, float v11) {
   return add_rn(add_rn(add_rn(mul_rn(w.w00, v00), mul_rn(w.w01, v01)), mul_rn(w.w10, v10)),
                 mul_rn(w.w11, v11));
+}
+
+PTP_HD float blend(float x_w0, float x_w1, float y_w0, float y_w1, float v00, float v01, float v10,
+                   float v11) {
+  return blend(corner_weights(x_w0, x_w1, y_w0, y_w1), v00, v01, v10, v11);
 }
 
 // Samples every lane (1 for float32, 2 for complex64) of one output pixel

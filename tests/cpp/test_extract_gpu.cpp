@@ -95,6 +95,36 @@ TEST(Gpu, EdgeGeometriesMatchCpu) {
   }
 }
 
+// Rows wider than a block (a thread steps through several columns, with
+// the member carried into x), groups larger than a block, and long rows of
+// single patches, in both layouts.
+TEST(Gpu, WideRowsAndLargeGroupsMatchCpu) {
+  REQUIRE_GPU();
+  struct Geometry {
+    int64_t n, c, groups;
+  };
+  for (const Geometry& geo : {Geometry{100, 3, 5}, Geometry{1, 1500, 2}, Geometry{3, 700, 2},
+                              Geometry{300, 1, 3}, Geometry{86, 3, 4}}) {
+    const auto obj = oracle::random_image(60, 80, 2, 21);
+    std::mt19937 rng(22);
+    std::uniform_real_distribution<double> u(-20, 100);
+    std::vector<double> xy(2 * geo.c * geo.groups);
+    for (double& v : xy) v = u(rng);
+    for (auto layout : {PTP_LAYOUT_CHANNEL, PTP_LAYOUT_FLAT}) {
+      ptp_extract_desc desc;
+      ptp_extract_desc_init(&desc, sizeof desc);
+      desc.height = 60;
+      desc.width = 80;
+      desc.patch_size = geo.n;
+      desc.group_size = geo.c;
+      desc.layout = layout;
+      const int64_t patches = geo.c * geo.groups;
+      expect_bitwise_equal(run(PTP_BACKEND_GPU, desc, obj.data.data(), xy.data(), patches),
+                           run(PTP_BACKEND_CPU, desc, obj.data.data(), xy.data(), patches));
+    }
+  }
+}
+
 TEST(Gpu, LegacyFormMatchesCpu) {
   REQUIRE_GPU();
   const int64_t groups = 100, c = 4, n = 16;

@@ -510,6 +510,13 @@ PTP_EMU_EXPORT void ptp_emu_clear_sticky_error(void) {
   device().sticky = cudaSuccess;
 }
 
+PTP_EMU_EXPORT void ptp_emu_misaligned_access(const void* address, unsigned alignment) {
+  char what[96];
+  std::snprintf(what, sizeof what, "a %u-byte vector access at %p, not %u-byte aligned", alignment,
+                address, alignment);
+  device_fault(cudaErrorMisalignedAddress, what);
+}
+
 PTP_EMU_EXPORT void ptp_emu_raise_sticky_error(int error) {
   device_fault(static_cast<cudaError_t>(error), "raised by a test (ptp_emu_raise_sticky_error)");
 }

@@ -233,6 +233,12 @@ constexpr int warpSize = 32;
 
 extern "C" void __syncthreads(void);
 
+// A device faults on a vector access (float2: 8 bytes) at an address that
+// is not a multiple of its size. Emulated kernels that read or write
+// vectors report such an access here: a sticky cudaErrorMisalignedAddress,
+// as a device gives.
+extern "C" void ptp_emu_misaligned_access(const void* address, unsigned alignment);
+
 // Atomics: the emulator runs one host thread's grid at a time (a global
 // device lock), so a read-modify-write is atomic.
 inline float atomicAdd(float* address, float value) {
