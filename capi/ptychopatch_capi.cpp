@@ -205,6 +205,15 @@ PTP_API ptp_status ptp_extract_plan_destroy(ptp_extract_plan* plan) {
   return PTP_SUCCESS;
 }
 
+PTP_API ptp_status ptp_extract_set_progress(ptp_extract_plan* plan, ptp_progress_fn callback,
+                                            void* user_data) {
+  return guarded("ptp_extract_set_progress", [&] {
+    require_non_null(plan, "plan");
+    plan->progress.fn = callback;
+    plan->progress.user_data = callback != nullptr ? user_data : nullptr;
+  });
+}
+
 PTP_API ptp_status ptp_extract_execute(ptp_extract_plan* plan, const void* object,
                                        const void* offsets, int64_t num_patches, void* patches,
                                        size_t patches_bytes) {

@@ -22,6 +22,19 @@ ptp_context& context_or_default(ptp_context* context) {
   return context != nullptr ? *context : ptychopatch::impl::shared_default_context();
 }
 
+// The extraction step of ptp_grouped_patches reports to the caller's
+// callback after the grouping's groups: (done, total) of the extraction is
+// (groups + done, groups + total) of the call.
+struct AfterGroups {
+  ptychopatch::impl::ProgressSink caller;
+  int64_t groups;
+
+  static int32_t call(int64_t done, int64_t total, void* self) {
+    const auto* s = static_cast<const AfterGroups*>(self);
+    return s->caller.fn(s->groups + done, s->groups + total, s->caller.user_data);
+  }
+};
+
 // Copies n values to an optional caller array.
 template <class T>
 void copy_out(const std::vector<T>& from, T* to) {
@@ -33,12 +46,8 @@ void copy_out(const std::vector<T>& from, T* to) {
 extern "C" {
 
 PTP_API ptp_status ptp_group_desc_init(ptp_group_desc* desc, size_t struct_size) {
-  return guarded("ptp_group_desc_init", [&] {
-    require_non_null(desc, "desc");
-    ptychopatch::impl::require_known_struct_size("struct_size", struct_size,
-                                                 sizeof(ptp_group_desc));
-    ptychopatch::impl::default_group_desc(desc);
-  });
+  return guarded("ptp_group_desc_init",
+                 [&] { ptychopatch::impl::init_group_desc(desc, struct_size); });
 }
 
 PTP_API ptp_status ptp_group_neighbors(ptp_context* context, const ptp_group_desc* desc,
@@ -54,7 +63,9 @@ PTP_API ptp_status ptp_group_neighbors(ptp_context* context, const ptp_group_des
     outputs.coords_nn = coords_nn;
     outputs.coords_offsets = coords_offsets;
     outputs.coords_relative = coords_relative;
-    ptychopatch::impl::form_groups(context_or_default(context), request, x, y, num_points, outputs);
+    const ptychopatch::impl::Progress progress(request.progress, request.num_groups, "groups");
+    ptychopatch::impl::form_groups(context_or_default(context), request, x, y, num_points, outputs,
+                                   progress);
   });
 }
 
@@ -67,7 +78,7 @@ PTP_API ptp_status ptp_grouped_patches(ptp_context* context, const ptp_group_des
   return guarded("ptp_grouped_patches", [&] {
     namespace impl = ptychopatch::impl;
     const auto request = impl::validate_group_desc(group);
-    const ptp_extract_plan plan{&context_or_default(context), impl::validate_extract_desc(extract)};
+    ptp_extract_plan plan{&context_or_default(context), impl::validate_extract_desc(extract)};
     if (plan.geometry.group_size != request.group_size)
       fail(PTP_ERROR_INVALID_ARGUMENT,
            "extract->group_size is " + std::to_string(plan.geometry.group_size) +
@@ -107,7 +118,13 @@ PTP_API ptp_status ptp_grouped_patches(ptp_context* context, const ptp_group_des
     scratch.coords_nn = coords_nn != nullptr ? members.data() : nullptr;
     scratch.coords_offsets = offsets.data();
     scratch.coords_relative = relative.data();
-    impl::form_groups(*plan.context, request, x, y, num_points, scratch);
+    // One count for both steps: groups formed, then patches cut.
+    const int64_t total =
+        impl::checked_add(request.num_groups, num_patches, "num_samples + the patch count");
+    impl::form_groups(*plan.context, request, x, y, num_points, scratch,
+                      impl::Progress(request.progress, total, "units (groups, then patches)"));
+    AfterGroups after{request.progress, request.num_groups};
+    if (request.progress.fn != nullptr) plan.progress = {&AfterGroups::call, &after};
 
     impl::OffsetArrays arrays;
     arrays.legacy = true;

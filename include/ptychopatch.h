@@ -224,6 +224,18 @@ PTP_API ptp_status ptp_context_get_stream(const ptp_context* context, void** cud
  * context is created on it (PTP_BACKEND_GPU fails with the reason). */
 PTP_API ptp_status ptp_cuda_device_count(int32_t* count);
 
+/* -------------------------------------------------------------- progress */
+
+/* Progress of a long call: called by the library on the calling thread (never
+ * from a worker thread), between pieces of work, with `done` of `total` units
+ * finished in this call (0 <= done <= total, non-decreasing; the last call
+ * has done == total unless the call stops early). The unit is the call's:
+ * patches (extraction, reassembly), groups (grouping), frames (alignment).
+ * Return 0 to go on; non-zero stops the call with PTP_ERROR_CANCELLED.
+ * Installed per plan (ptp_extract_set_progress, ptp_align_set_progress) or
+ * per descriptor (ptp_group_desc.progress). */
+typedef int32_t (*ptp_progress_fn)(int64_t done, int64_t total, void* user_data);
+
 /* ------------------------------------------------------ patch extraction */
 
 /* Geometry and types of an extraction, fixed when a plan is made. */
@@ -260,6 +272,21 @@ PTP_API ptp_status ptp_extract_plan_create(ptp_context* context, const ptp_extra
 
 /* NULL is accepted and ignored. */
 PTP_API ptp_status ptp_extract_plan_destroy(ptp_extract_plan* plan);
+
+/* Installs (or, with NULL, removes) the progress callback of the plan, used
+ * by ptp_extract_execute, ptp_extract_execute_legacy and
+ * ptp_reassemble_execute on it; units are patches. The CPU backend reports
+ * (0, total) first, then after each of about 100 chunks of the patches (at
+ * most about 0.1 s of work each), the last (total, total). The GPU backend
+ * cuts all patches in one kernel launch (one per chunk of its host-array
+ * pipeline) and reports (0, total) before and (total, total) after the work.
+ * Without a callback a call runs as one piece. A callback that returns
+ * non-zero stops the call with PTP_ERROR_CANCELLED: the output (patches, or
+ * canvas and weights) is then unspecified, partly written; the plan and its
+ * context stay usable. The callback may call the library, this plan
+ * included. */
+PTP_API ptp_status ptp_extract_set_progress(ptp_extract_plan* plan, ptp_progress_fn callback,
+                                            void* user_data);
 
 /* Memory (desc->memory):
  *  - PTP_MEMORY_HOST: every array is in host memory; the call returns when
@@ -368,7 +395,9 @@ typedef struct ptp_group_desc {
 } ptp_group_desc;
 
 /* Fills *desc with the defaults above (num_samples = 0 must be set).
- * struct_size must be sizeof(ptp_group_desc) as the caller sees it. */
+ * struct_size must be sizeof(ptp_group_desc) as the caller sees it, or 40,
+ * the size before the progress fields (only the first 40 bytes are then
+ * written). */
 PTP_API ptp_status ptp_group_desc_init(ptp_group_desc* desc, size_t struct_size);
 
 /* Forms desc->num_samples groups of C = group_size scan positions.
@@ -433,6 +462,15 @@ typedef enum ptp_normalization {
   PTP_NORMALIZATION_PARTIAL = 2
 } ptp_normalization;
 
+  /* Appended fields: a progress callback (NULL, the default: none) and its
+   * user_data. ptp_group_neighbors reports groups formed, of num_samples;
+   * ptp_grouped_patches one count for both steps, groups formed and then
+   * patches cut, of num_samples + num_samples * C. Non-zero from the
+   * callback stops the call with PTP_ERROR_CANCELLED; the outputs are then
+   * unspecified. A struct of the older size without these two fields (40
+   * bytes) is accepted and means no callback. */
+  ptp_progress_fn progress;
+  void* progress_user_data;
 typedef enum ptp_window {
   PTP_WINDOW_NONE = 0,
   PTP_WINDOW_HANN = 1 /* separable periodic Hann window on every plane */
@@ -556,12 +594,13 @@ PTP_API ptp_status ptp_align_plan_num_planes(const ptp_align_plan* plan, int64_t
 PTP_API ptp_status ptp_align_plan_get_backend(const ptp_align_plan* plan, int32_t* backend,
                                               const char** message);
 
-/* Called after each moving frame; return non-zero to stop the call with
- * PTP_ERROR_CANCELLED (results of finished frames are kept). It may call
- * the library, but not change its own plan: ptp_align_set_reference,
- * ptp_align_execute, ptp_align_set_progress and ptp_align_plan_destroy on
- * that plan fail with PTP_ERROR_INVALID_ARGUMENT until the call returns. */
-typedef int32_t (*ptp_progress_fn)(int64_t frames_done, int64_t frames_total, void* user_data);
+/* The progress callback of scene alignment (ptp_progress_fn, declared with
+ * extraction) is called after each moving frame, with (frames done, frames
+ * total); returning non-zero stops the call with PTP_ERROR_CANCELLED
+ * (results of finished frames are kept). It may call the library, but not
+ * change its own plan: ptp_align_set_reference, ptp_align_execute,
+ * ptp_align_set_progress and ptp_align_plan_destroy on that plan fail with
+ * PTP_ERROR_INVALID_ARGUMENT until the call returns. */
 
 /* Installs (or, with NULL, removes) the progress callback of the plan. */
 PTP_API ptp_status ptp_align_set_progress(ptp_align_plan* plan, ptp_progress_fn callback,

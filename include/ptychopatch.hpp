@@ -263,6 +263,33 @@ struct ContextAccess {
     return context != nullptr ? context->handle() : nullptr;
   }
 };
+
+// A plan's progress callback behind the C ptp_progress_fn: the
+// std::function returns false to stop; an exception it throws is kept (it
+// must not cross the C library), stops the call, and is rethrown by the
+// plan once the call returns (rethrow_after).
+using ProgressFunction = std::function<bool(int64_t done, int64_t total)>;
+struct ProgressState {
+  ProgressFunction fn;
+  std::exception_ptr error;
+  static int32_t call(int64_t done, int64_t total, void* user) noexcept {
+    auto* self = static_cast<ProgressState*>(user);
+    try {
+      return self->fn(done, total) ? 0 : 1;
+    } catch (...) {
+      self->error = std::current_exception();
+      return 1;
+    }
+  }
+  // Runs one C call: the callback's exception first, else the status.
+  template <class Call>
+  static void run(ProgressState* state, Call&& call) {
+    if (state != nullptr) state->error = nullptr;
+    const ptp_status status = call();
+    if (state != nullptr && state->error) std::rethrow_exception(state->error);
+    check(status);
+  }
+};
 }  // namespace detail
 
 // A reusable extraction plan for objects of Element (std::complex<float> or
@@ -294,6 +321,26 @@ class ExtractPlan {
     ptp_extract_plan* raw = nullptr;
     check(ptp_extract_plan_create(owner.get(), &desc_, &raw));
     handle_ = Handle(raw, Destroy{owner});
+  }
+
+  // Called by execute(), execute_legacy() and reassemble() with (patches
+  // done, patches total), on the calling thread (see
+  // ptp_extract_set_progress); return false to stop the call (it then throws
+  // Error with PTP_ERROR_CANCELLED; the output is unspecified). An exception
+  // thrown by it also stops the call and is rethrown.
+  using Progress = detail::ProgressFunction;
+
+  // Installs the progress callback (an empty function removes it).
+  void set_progress(Progress progress) {
+    if (!progress) {
+      check(ptp_extract_set_progress(handle(), nullptr, nullptr));
+      progress_.reset();
+      return;
+    }
+    auto state = std::make_unique<detail::ProgressState>();
+    state->fn = std::move(progress);
+    check(ptp_extract_set_progress(handle(), &detail::ProgressState::call, state.get()));
+    progress_ = std::move(state);
   }
 
   // Elements of the patch array for num_patches patches.
@@ -343,8 +390,11 @@ class ExtractPlan {
   // pairs, patches_capacity elements (checked by the library).
   void execute(const Element* object, const Offset* offsets_xy, int64_t num_patches,
                Element* patches, size_t patches_capacity) {
-    check(ptp_extract_execute(handle(), object, offsets_xy, num_patches, patches,
-                              patches_capacity * sizeof(Element)));
+    ptp_extract_plan* plan = handle();
+    detail::ProgressState::run(progress_.get(), [&] {
+      return ptp_extract_execute(plan, object, offsets_xy, num_patches, patches,
+                                 patches_capacity * sizeof(Element));
+    });
   }
 
   // Checked legacy form (ptp_extract_execute_legacy): global_offsets holds
@@ -372,8 +422,11 @@ class ExtractPlan {
   void execute_legacy(const Element* object, const Offset* global_offsets,
                       const Offset* local_offsets, int64_t num_groups, Element* patches,
                       size_t patches_capacity) {
-    check(ptp_extract_execute_legacy(handle(), object, global_offsets, local_offsets, num_groups,
-                                     patches, patches_capacity * sizeof(Element)));
+    ptp_extract_plan* plan = handle();
+    detail::ProgressState::run(progress_.get(), [&] {
+      return ptp_extract_execute_legacy(plan, object, global_offsets, local_offsets, num_groups,
+                                        patches, patches_capacity * sizeof(Element));
+    });
   }
 
   // ------------------------------------------------------------ reassembly
@@ -407,9 +460,12 @@ class ExtractPlan {
   void reassemble(const Element* patches, const Offset* offsets_xy, int64_t num_patches,
                   Element* canvas, size_t canvas_capacity, float* weights = nullptr,
                   size_t weights_capacity = 0) {
-    check(ptp_reassemble_execute(handle(), patches, offsets_xy, num_patches, canvas,
-                                 canvas_capacity * sizeof(Element), weights,
-                                 weights_capacity * sizeof(float)));
+    ptp_extract_plan* plan = handle();
+    detail::ProgressState::run(progress_.get(), [&] {
+      return ptp_reassemble_execute(plan, patches, offsets_xy, num_patches, canvas,
+                                    canvas_capacity * sizeof(Element), weights,
+                                    weights_capacity * sizeof(float));
+    });
   }
 
   // The canvas and (when with_weights) the weights of a reassembly, each
@@ -518,6 +574,9 @@ struct GroupDesc : ptp_group_desc {
   GroupDesc(int64_t samples, int32_t neighbors, int32_t gridsize, uint64_t random_seed = 0)
       : GroupDesc() {
     num_samples = samples;
+  // After handle_, as in AlignPlan: a plan assigned over is destroyed
+  // before its callback state.
+  std::unique_ptr<detail::ProgressState> progress_;
     num_neighbors = neighbors;
     group_size = gridsize * gridsize;
     seed = random_seed;
@@ -700,9 +759,9 @@ class AlignPlan {
       progress_.reset();
       return;
     }
-    auto state = std::make_unique<ProgressState>();
+    auto state = std::make_unique<detail::ProgressState>();
     state->fn = std::move(progress);
-    check(ptp_align_set_progress(handle(), &ProgressState::call, state.get()));
+    check(ptp_align_set_progress(handle(), &detail::ProgressState::call, state.get()));
     progress_ = std::move(state);
   }
 
@@ -777,19 +836,6 @@ class AlignPlan {
   }
 
  private:
-  struct ProgressState {
-    Progress fn;
-    std::exception_ptr error;
-    static int32_t call(int64_t done, int64_t total, void* user) noexcept {
-      auto* self = static_cast<ProgressState*>(user);
-      try {
-        return self->fn(done, total) ? 0 : 1;
-      } catch (...) {
-        self->error = std::current_exception();
-        return 1;
-      }
-    }
-  };
   template <class T>
   void require_dtype() const {
     static_assert(std::is_same<T, uint16_t>::value || std::is_same<T, float>::value,
@@ -838,7 +884,7 @@ class AlignPlan {
   ptp_align_desc desc_{};
   int64_t planes_ = 0;
   Handle handle_;  // before progress_: a plan assigned over is destroyed before its callback state
-  std::unique_ptr<ProgressState> progress_;
+  std::unique_ptr<detail::ProgressState> progress_;
 };
 
 }  // namespace ptychopatch

@@ -255,6 +255,8 @@ module ptychopatch
     integer(c_int64_t) :: seed          ! uint64_t
     integer(c_int32_t) :: sequential    ! 0 or 1
     integer(c_int32_t) :: oversample    ! 0 or 1
+    type(c_funptr) :: progress          ! ptp_progress_fn or c_null_funptr
+    type(c_ptr) :: progress_user_data   ! passed back to progress
   end type ptp_group_desc
 
   type, bind(c) :: ptp_align_desc
@@ -288,15 +290,16 @@ module ptychopatch
   end type ptp_align_result
 
   ! ------------------------------------------------- progress callback
-  ! ptp_progress_fn: called after each moving frame; return non-zero to
-  ! stop ptp_align_execute with PTP_ERROR_CANCELLED. Write a bind(c)
-  ! function with this interface and pass c_funloc(it) to
-  ! ptp_align_set_progress (c_null_funptr removes it).
+  ! ptp_progress_fn: called with (done, total) between pieces of a long
+  ! call (frames, patches or groups); return non-zero to stop it with
+  ! PTP_ERROR_CANCELLED. Write a bind(c) function with this interface and
+  ! pass c_funloc(it) to ptp_align_set_progress or ptp_extract_set_progress,
+  ! or set ptp_group_desc%progress (c_null_funptr removes it).
   abstract interface
-    function ptp_progress_fn(frames_done, frames_total, user_data) bind(c) result(cancel)
+    function ptp_progress_fn(done, total, user_data) bind(c) result(cancel)
       import :: c_int32_t, c_int64_t, c_ptr
-      integer(c_int64_t), value :: frames_done
-      integer(c_int64_t), value :: frames_total
+      integer(c_int64_t), value :: done
+      integer(c_int64_t), value :: total
       type(c_ptr), value :: user_data
       integer(c_int32_t) :: cancel
     end function ptp_progress_fn
@@ -432,6 +435,17 @@ module ptychopatch
       type(c_ptr), value :: plan
       integer(c_int32_t) :: status
     end function ptp_extract_plan_destroy
+
+    ! callback: c_funloc(f) of a bind(c) function with the ptp_progress_fn
+    ! interface (patches done, patches total), or c_null_funptr to remove it.
+    function ptp_extract_set_progress(plan, callback, user_data) &
+        bind(c, name='ptp_extract_set_progress') result(status)
+      import :: c_int32_t, c_ptr, c_funptr
+      type(c_ptr), value :: plan
+      type(c_funptr), value :: callback
+      type(c_ptr), value :: user_data
+      integer(c_int32_t) :: status
+    end function ptp_extract_set_progress
 
     ! object: O(W, H); offsets: off(2, P); patches: see the array order above.
     function ptp_extract_execute(plan, object, offsets, num_patches, patches, patches_bytes) &

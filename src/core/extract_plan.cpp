@@ -28,13 +28,21 @@ void run_backend(const ptp_extract_plan& plan, const void* object, const OffsetA
   const ExtractGeometry& g = plan.geometry;
   if (g.memory == PTP_MEMORY_HOST)
     require_finite_offsets(offsets, num_patches, g.group_size, arrays.legacy);
-  if (num_patches == 0) return;
-  if (plan.context->backend == PTP_BACKEND_GPU) {
-    gpu::extract(*plan.context, g, object, arrays, num_patches, patches);
+  const Progress progress(plan.progress, num_patches, "patches");
+  if (num_patches == 0) {
+    progress.report(0);
     return;
   }
+  if (plan.context->backend == PTP_BACKEND_GPU) {
+    gpu::extract(*plan.context, g, object, arrays, num_patches, patches);
+    // One launch (per pipeline chunk) for all patches, by design: progress
+    // is reported before and after it.
+    progress.report(0);
+    return;
+    progress.report(num_patches);
+  }
   cpu::extract(g, static_cast<const float*>(object), offsets, num_patches,
-               static_cast<float*>(patches), plan.context->num_threads);
+               static_cast<float*>(patches), plan.context->num_threads, progress);
 }
 
 template <class T>

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "ptychopatch.h"
+#include "core/progress.hpp"
 
 namespace ptychopatch::impl {
 
@@ -50,6 +51,8 @@ struct ptp_extract_plan {
   const ptp_context* context;
   ptychopatch::impl::ExtractGeometry geometry;
 };
+  // ptp_extract_set_progress; none by default.
+  ptychopatch::impl::ProgressSink progress{};
 
 namespace ptychopatch::impl {
 

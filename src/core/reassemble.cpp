@@ -20,11 +20,15 @@ void run_backend(const ptp_extract_plan& plan, const void* patches, const void* 
   if (g.memory == PTP_MEMORY_HOST)
     require_finite_offsets(source, num_patches, g.group_size, /*legacy=*/false);
   if (plan.context->backend == PTP_BACKEND_GPU) {
+  const Progress progress(plan.progress, num_patches, "patches");
     gpu::reassemble(*plan.context, g, patches, offsets, num_patches, canvas, weights);
+    // Progress before and after the GPU's work, which is not split for it.
+    progress.report(0);
     return;
+    if (num_patches > 0) progress.report(num_patches);
   }
   cpu::reassemble(g, static_cast<const float*>(patches), source, num_patches,
-                  static_cast<float*>(canvas), weights, plan.context->num_threads);
+                  static_cast<float*>(canvas), weights, plan.context->num_threads, progress);
 }
 
 }  // namespace

@@ -114,7 +114,7 @@ class UnitTables {
 
 template <class Offsets>
 void extract(const ExtractGeometry& g, const float* object, const Offsets& offsets,
-             int64_t num_patches, float* patches, int32_t num_threads) {
+             int64_t num_patches, float* patches, int32_t num_threads, const Progress& progress) {
   // In the channel layout with c > 1 the c patches of a group interleave in
   // memory, so a group is one unit of work and its rows are computed patch
   // by patch into a buffer, then interleaved. Otherwise a patch is a unit
@@ -133,45 +133,53 @@ void extract(const ExtractGeometry& g, const float* object, const Offsets& offse
   for (int t = 0; t < threads; ++t) tables.emplace_back(g, per_unit);
 
   require_thread_headroom(static_cast<int>(threads));
+  // Units [unit_begin, unit_end): all of them in one pass without a
+  // progress callback, else chunk by chunk.
+  const auto run_units = [&](int64_t unit_begin, int64_t unit_end) {
 #pragma omp parallel num_threads(threads)
-  {
-    const IeeeSubnormals ieee;
+    {
+      const IeeeSubnormals ieee;
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t unit = 0; unit < units; ++unit) {
-      UnitTables& t = tables[omp_get_thread_num()];
-      const int64_t first = unit * per_unit;
-      for (int64_t k = 0; k < per_unit; ++k) {
-        float ox = 0.0f;
-        float oy = 0.0f;
-        offsets.get(first + k, ox, oy);
-        t.build(k, ox, oy);
+      for (int64_t unit = unit_begin; unit < unit_end; ++unit) {
+        UnitTables& t = tables[omp_get_thread_num()];
+        const int64_t first = unit * per_unit;
+        for (int64_t k = 0; k < per_unit; ++k) {
+          float ox = 0.0f;
+          float oy = 0.0f;
+          offsets.get(first + k, ox, oy);
+          t.build(k, ox, oy);
+        }
+        if (!interleave) {
+          float* out = patches + first * n * row_floats;
+          for (int64_t y = 0; y < n; ++y) t.compute_row(object, 0, y, out + y * row_floats);
+          continue;
+        }
+        const int64_t c = g.group_size;
+        float* rows = t.row_buffer();
+        for (int64_t y = 0; y < n; ++y) {
+          for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
+          float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
+          if (lanes == 2)
+            interleave_group_rows<2>(rows, c, n, out_row);
+          else
+            interleave_group_rows<1>(rows, c, n, out_row);
+        }
       }
-      if (!interleave) {
-        float* out = patches + first * n * row_floats;
-        for (int64_t y = 0; y < n; ++y) t.compute_row(object, 0, y, out + y * row_floats);
-        continue;
-      }
-      const int64_t c = g.group_size;
-      float* rows = t.row_buffer();
-      for (int64_t y = 0; y < n; ++y) {
-        for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
-        float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
-        if (lanes == 2)
-          interleave_group_rows<2>(rows, c, n, out_row);
-        else
-          interleave_group_rows<1>(rows, c, n, out_row);
-      }
-    }
-  }  // omp parallel
+    }  // omp parallel
+  };
+  // Chunks of whole groups: a unit is a group or a patch.
+  const int64_t units_per_group = g.group_size / per_unit;
+  run_in_chunks(progress, units, units_per_group, run_units,
+                [&](int64_t unit_end) { return unit_end * per_unit; });
 }
 
 template void extract(const ExtractGeometry&, const float*, const math::PairOffsets<float>&,
-                      int64_t, float*, int32_t);
+                      int64_t, float*, int32_t, const Progress&);
 template void extract(const ExtractGeometry&, const float*, const math::PairOffsets<double>&,
-                      int64_t, float*, int32_t);
+                      int64_t, float*, int32_t, const Progress&);
 template void extract(const ExtractGeometry&, const float*, const math::LegacyOffsets<float>&,
-                      int64_t, float*, int32_t);
+                      int64_t, float*, int32_t, const Progress&);
 template void extract(const ExtractGeometry&, const float*, const math::LegacyOffsets<double>&,
-                      int64_t, float*, int32_t);
+                      int64_t, float*, int32_t, const Progress&);
 
 }  // namespace ptychopatch::impl::cpu

@@ -179,7 +179,8 @@ void band_rows(int64_t height, int t, int bands, int64_t& lo, int64_t& hi) {
 
 template <class Offsets>
 void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& offsets,
-                int64_t num_patches, float* canvas, float* weights, int32_t num_threads) {
+                int64_t num_patches, float* canvas, float* weights, int32_t num_threads,
+                const Progress& progress) {
   const int requested =
       static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, g.height)));
   const int64_t n = g.n;
@@ -196,53 +197,68 @@ void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& o
   }
 
   require_thread_headroom(static_cast<int>(requested));
+  // Adds patches [p_begin, p_end) to the canvases, first zeroing them when
+  // `zero`. Every pixel adds its terms in patch order whichever thread owns
+  // its row in a pass, so splitting the patches into consecutive ranges
+  // (progress chunks) gives bitwise the result of one pass.
+  const auto scatter_patches = [&](int64_t p_begin, int64_t p_end, bool zero) {
 #pragma omp parallel num_threads(requested)
-  {
-    const IeeeSubnormals ieee;
-    // The bands follow the team OpenMP actually formed (it may be smaller
-    // than requested); the sums do not depend on it.
-    const int t = omp_get_thread_num();
-    int64_t band_lo = 0;
-    int64_t band_hi = 0;
-    band_rows(g.height, t, omp_get_num_threads(), band_lo, band_hi);
-    PatchScratch* const s = num_patches > 0 ? &scratch[t] : nullptr;
+    {
+      const IeeeSubnormals ieee;
+      // The bands follow the team OpenMP actually formed (it may be smaller
+      // than requested); the sums do not depend on it.
+      const int t = omp_get_thread_num();
+      int64_t band_lo = 0;
+      int64_t band_hi = 0;
+      band_rows(g.height, t, omp_get_num_threads(), band_lo, band_hi);
+      PatchScratch* const s = num_patches > 0 ? &scratch[t] : nullptr;
 
-    // Overwrite semantics: this thread owns its rows, so it zeroes them.
-    if (band_hi > band_lo) {
-      std::memset(canvas + band_lo * g.width * lanes, 0,
-                  static_cast<size_t>((band_hi - band_lo) * g.width * lanes) * sizeof(float));
-      if (weights != nullptr)
-        std::memset(weights + band_lo * g.width, 0,
-                    static_cast<size_t>((band_hi - band_lo) * g.width) * sizeof(float));
-    }
-
-    for (int64_t p = 0; p < num_patches && band_hi > band_lo; ++p) {
-      float ox = 0.0f;
-      float oy = 0.0f;
-      offsets.get(p, ox, oy);
-      // Patch row y writes object rows r and r + 1, r = axis_tap(y).index0
-      // - half, which is monotone in y: the rows reaching this band are one
-      // contiguous range [y_lo, y_hi).
-      const auto row_of = [&](int64_t y) { return math::axis_tap(y, oy).index0 - half; };
-      const int64_t y_lo = first_true(n, [&](int64_t y) { return row_of(y) >= band_lo - 1; });
-      const int64_t y_hi = first_true(n, [&](int64_t y) { return row_of(y) >= band_hi; });
-      if (y_lo >= y_hi) continue;
-      if (!s->build_columns(ox)) continue;
-      for (int64_t y = y_lo; y < y_hi; ++y) {
-        const AxisTap ty = math::axis_tap(y, oy);
-        const float* v = s->row_values(patches, p, y);
-        if (lanes == 2)
-          s->scatter<2>(ty, v, band_lo, band_hi, canvas, weights);
-        else
-          s->scatter<1>(ty, v, band_lo, band_hi, canvas, weights);
+      // Overwrite semantics: this thread owns its rows, so it zeroes them.
+      if (zero && band_hi > band_lo) {
+        std::memset(canvas + band_lo * g.width * lanes, 0,
+                    static_cast<size_t>((band_hi - band_lo) * g.width * lanes) * sizeof(float));
+        if (weights != nullptr)
+          std::memset(weights + band_lo * g.width, 0,
+                      static_cast<size_t>((band_hi - band_lo) * g.width) * sizeof(float));
       }
-    }
-  }  // omp parallel
+
+      for (int64_t p = p_begin; p < p_end && band_hi > band_lo; ++p) {
+        float ox = 0.0f;
+        float oy = 0.0f;
+        offsets.get(p, ox, oy);
+        // Patch row y writes object rows r and r + 1, r = axis_tap(y).index0
+        // - half, which is monotone in y: the rows reaching this band are one
+        // contiguous range [y_lo, y_hi).
+        const auto row_of = [&](int64_t y) { return math::axis_tap(y, oy).index0 - half; };
+        const int64_t y_lo = first_true(n, [&](int64_t y) { return row_of(y) >= band_lo - 1; });
+        const int64_t y_hi = first_true(n, [&](int64_t y) { return row_of(y) >= band_hi; });
+        if (y_lo >= y_hi) continue;
+        if (!s->build_columns(ox)) continue;
+        for (int64_t y = y_lo; y < y_hi; ++y) {
+          const AxisTap ty = math::axis_tap(y, oy);
+          const float* v = s->row_values(patches, p, y);
+          if (lanes == 2)
+            s->scatter<2>(ty, v, band_lo, band_hi, canvas, weights);
+          else
+            s->scatter<1>(ty, v, band_lo, band_hi, canvas, weights);
+        }
+      }
+    }  // omp parallel
+  };
+  if (!progress.enabled()) {
+    scatter_patches(0, num_patches, true);
+    return;
+  }
+  scatter_patches(0, 0, true);
+  run_in_chunks(
+      progress, num_patches, g.group_size,
+      [&](int64_t p_begin, int64_t p_end) { scatter_patches(p_begin, p_end, false); },
+      [](int64_t p_end) { return p_end; });
 }
 
 template void reassemble(const ExtractGeometry&, const float*, const math::PairOffsets<float>&,
-                         int64_t, float*, float*, int32_t);
+                         int64_t, float*, float*, int32_t, const Progress&);
 template void reassemble(const ExtractGeometry&, const float*, const math::PairOffsets<double>&,
-                         int64_t, float*, float*, int32_t);
+                         int64_t, float*, float*, int32_t, const Progress&);
 
 }  // namespace ptychopatch::impl::cpu

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/extract_plan.hpp"
+#include "core/progress.hpp"
 
 namespace ptychopatch::impl::cpu {
 
@@ -16,8 +17,12 @@ namespace ptychopatch::impl::cpu {
 // the float32 sums. The result is bitwise independent of num_threads: every
 // canvas pixel adds its terms in patch order, then pixel (y, x) order, then
 // corner order 00, 01, 10, 11 (see math/patch_scatter.hpp).
+// With a progress callback the patches are added in chunks of consecutive
+// patches (whole groups), reported between chunks; the result is bitwise
+// that of one pass, since every pixel still adds its terms in patch order.
 template <class Offsets>
 void reassemble(const ExtractGeometry& geometry, const float* patches, const Offsets& offsets,
-                int64_t num_patches, float* canvas, float* weights, int32_t num_threads);
+                int64_t num_patches, float* canvas, float* weights, int32_t num_threads,
+                const Progress& progress);
 
 }  // namespace ptychopatch::impl::cpu

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -165,12 +167,42 @@ void default_group_desc(ptp_group_desc* desc) {
   desc->seed = 0;
   desc->sequential = 0;
   desc->oversample = 0;
+  desc->progress = nullptr;
+  desc->progress_user_data = nullptr;
 }
 
-GroupRequest validate_group_desc(const ptp_group_desc* desc) {
+static_assert(offsetof(ptp_group_desc, progress) == kGroupDescSizeWithoutProgress,
+              "the progress fields follow the older struct's last field");
+
+void init_group_desc(ptp_group_desc* desc, size_t struct_size) {
   require_non_null(desc, "desc");
+  if (struct_size == kGroupDescSizeWithoutProgress) {
+    // A caller built before the progress fields owns only the first bytes.
+    ptp_group_desc full;
+    default_group_desc(&full);
+    full.struct_size = kGroupDescSizeWithoutProgress;
+    std::memcpy(desc, &full, kGroupDescSizeWithoutProgress);
+    return;
+  }
+  require_known_struct_size("struct_size", struct_size, sizeof(ptp_group_desc));
+  default_group_desc(desc);
+}
+
+GroupRequest validate_group_desc(const ptp_group_desc* given) {
+  require_non_null(given, "desc");
+  // The older struct: its fields, and no progress callback.
+  ptp_group_desc widened;
+  const ptp_group_desc* desc = given;
+  if (given->struct_size == kGroupDescSizeWithoutProgress) {
+    default_group_desc(&widened);
+    std::memcpy(&widened, given, kGroupDescSizeWithoutProgress);
+    widened.struct_size = sizeof widened;
+    desc = &widened;
+  }
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_group_desc));
   GroupRequest r{};
+  r.progress.fn = desc->progress;
+  r.progress.user_data = desc->progress != nullptr ? desc->progress_user_data : nullptr;
   r.num_groups = desc->num_samples;
   r.num_neighbors = desc->num_neighbors;
   r.group_size = desc->group_size;
@@ -241,12 +273,18 @@ void validate_positions(const GroupRequest& request, const double* x, const doub
 }
 
 void form_groups(const ptp_context& context, const GroupRequest& request, const double* x,
-                 const double* y, int64_t num_points, const GroupOutputs& out) {
+                 const double* y, int64_t num_points, const GroupOutputs& out,
+                 const Progress& progress) {
   const int64_t num_groups = request.num_groups, c = request.group_size;
+  progress.report(0);
   if (num_groups == 0) return;
   const std::vector<int64_t> seeds =
       select_seeds(num_points, num_groups, request.sequential, request.seed);
-  if (c == 1) return seed_groups(context, seeds, x, y, out);
+  if (c == 1) {
+    seed_groups(context, seeds, x, y, out);
+    progress.report(num_groups);
+    return;
+  }
 
   const SeedSlots seed_slots(seeds, num_points);
   const NeighborIndex index(x, y, num_points);
@@ -262,49 +300,74 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
   const int threads = std::max(1, context.num_threads);
   std::vector<double> member_xy(static_cast<size_t>(2 * c * threads));
   FirstError errors;
-  require_thread_headroom(static_cast<int>(context.num_threads));
-#pragma omp parallel num_threads(context.num_threads)
-  {
+  // Per-thread search state, made on a thread's first task and kept for
+  // the later chunks of a call reported in chunks.
+  struct ThreadState {
     std::unique_ptr<NeighborIndex::Searcher> searcher;
     std::unique_ptr<WholePools> whole;
     GroupDrawer drawer;
     std::vector<Neighbor> pool;
-    const bool ready = errors.capture([&] {
-      if (whole_pools)
-        whole = std::make_unique<WholePools>(x, y, num_points, c);
-      else
-        searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1);
-    });
-    auto write_group = [&](int64_t slot, const int32_t* positions) {
-      for (int64_t m = 0; m < c; ++m)
-        drawn[static_cast<size_t>(slot * c + m)] = pool[static_cast<size_t>(positions[m])].index;
-    };
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      if (!ready) continue;
-      errors.capture([&] {
-        const int64_t end = std::min(num_points, (task + 1) * kRanksPerTask);
-        for (int64_t rank = task * kRanksPerTask; rank < end; ++rank) {
-          const int64_t s = index.point_at_rank(rank);
-          const int64_t groups_here = seed_slots.count(s);
-          if (groups_here == 0) continue;
-          RandomStream rng(request.seed, static_cast<uint64_t>(s));
-          const int64_t* slots = &seed_slots.slots[static_cast<size_t>(seed_slots.first[s])];
-          if (whole) {
-            whole->draw(s, groups_here, rng, drawer, [&](int64_t j, const int64_t* members) {
-              std::copy(members, members + c, drawn.begin() + slots[j] * c);
-            });
-            continue;
-          }
-          neighbour_pool(searcher->nearest_to_rank(rank), s, rank, k, c, pool);
-          drawer.draw(
-              static_cast<int64_t>(pool.size()), c, groups_here, rng,
-              [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });
+  };
+  std::vector<ThreadState> states(static_cast<size_t>(threads));
+  require_thread_headroom(static_cast<int>(context.num_threads));
+  // Tasks [task_begin, task_end) of the search and draws.
+  const auto run_tasks = [&](int64_t task_begin, int64_t task_end) {
+#pragma omp parallel num_threads(context.num_threads)
+    {
+      ThreadState& state = states[static_cast<size_t>(omp_get_thread_num())];
+      const bool ready = errors.capture([&] {
+        if (whole_pools) {
+          if (!state.whole) state.whole = std::make_unique<WholePools>(x, y, num_points, c);
+        } else if (!state.searcher) {
+          state.searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1);
         }
       });
+      std::vector<Neighbor>& pool = state.pool;
+      auto write_group = [&](int64_t slot, const int32_t* positions) {
+        for (int64_t m = 0; m < c; ++m)
+          drawn[static_cast<size_t>(slot * c + m)] = pool[static_cast<size_t>(positions[m])].index;
+      };
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t task = task_begin; task < task_end; ++task) {
+        if (!ready) continue;
+        errors.capture([&] {
+          const int64_t end = std::min(num_points, (task + 1) * kRanksPerTask);
+          for (int64_t rank = task * kRanksPerTask; rank < end; ++rank) {
+            const int64_t s = index.point_at_rank(rank);
+            const int64_t groups_here = seed_slots.count(s);
+            if (groups_here == 0) continue;
+            RandomStream rng(request.seed, static_cast<uint64_t>(s));
+            const int64_t* slots = &seed_slots.slots[static_cast<size_t>(seed_slots.first[s])];
+            if (state.whole) {
+              state.whole->draw(s, groups_here, rng, state.drawer,
+                                [&](int64_t j, const int64_t* members) {
+                                  std::copy(members, members + c, drawn.begin() + slots[j] * c);
+                                });
+              continue;
+            }
+            neighbour_pool(state.searcher->nearest_to_rank(rank), s, rank, k, c, pool);
+            state.drawer.draw(
+                static_cast<int64_t>(pool.size()), c, groups_here, rng,
+                [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });
+          }
+        });
+      }
     }
-  }
-  errors.rethrow_if_any();
+    // A failure stops the call before the next chunk.
+    errors.rethrow_if_any();
+  };
+  // Groups seeded by the positions of ranks below a task boundary: the
+  // progress count after the tasks before it.
+  int64_t counted_tasks = 0;
+  int64_t groups_done = 0;
+  const auto groups_after = [&](int64_t task_end) {
+    const int64_t end_rank = std::min(num_points, task_end * kRanksPerTask);
+    for (int64_t rank = counted_tasks * kRanksPerTask; rank < end_rank; ++rank)
+      groups_done += seed_slots.count(index.point_at_rank(rank));
+    counted_tasks = task_end;
+    return groups_done;
+  };
+  run_in_chunks(progress, tasks, 1, run_tasks, groups_after);
 
   require_thread_headroom(static_cast<int>(threads));
 #pragma omp parallel num_threads(threads)

@@ -46,6 +46,8 @@ int32_t ptpt_group_desc_layout(int64_t* out) {
   out[n++] = OFF(ptp_group_desc, seed);
   out[n++] = OFF(ptp_group_desc, sequential);
   out[n++] = OFF(ptp_group_desc, oversample);
+  out[n++] = OFF(ptp_group_desc, progress);
+  out[n++] = OFF(ptp_group_desc, progress_user_data);
   return n;
 }
 

@@ -227,7 +227,8 @@ contains
       address(c_loc(g%struct_size)) - base, address(c_loc(g%num_samples)) - base, &
       address(c_loc(g%num_neighbors)) - base, address(c_loc(g%group_size)) - base, &
       address(c_loc(g%seed)) - base, address(c_loc(g%sequential)) - base, &
-      address(c_loc(g%oversample)) - base])
+      address(c_loc(g%oversample)) - base, address(c_loc(g%progress)) - base, &
+      address(c_loc(g%progress_user_data)) - base])
 
     n = ptpt_align_desc_layout(c_values)
     base = address(c_loc(a))
