@@ -21,6 +21,10 @@
 #   bench-cpu     build-gpu/benchmarks/bench_extract_cpu, short
 #   pytest        tests/python on the carried library
 #
+# The bench steps measure what benchmarks/gpu_model.py (run here, no GPU
+# needed) predicts from the compiled kernels: compare them with its tables in
+# docs/performance.md ("GPU performance model").
+#
 # A failing step is reported and the next one runs; the exit status is
 # non-zero if any step failed. Logs: $OUT (when set, as on the device tool)
 # receives summary.txt, console.log, gpu-validate-logs.tar.gz (every log)
