@@ -14,7 +14,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _arrays, _context, _native
+from . import _arrays, _context, _native, _progress
 
 Shape = Tuple[int, ...]
 
@@ -49,6 +49,7 @@ def run(
     execute: Callable[[ctypes.c_void_p, List[int]], None],
     check: Optional[Callable[[], None]] = None,
     given: Optional[Sequence[Optional[Any]]] = None,
+    progress: Optional[_progress.Progress] = None,
 ) -> Tuple[List[Any], Optional[str]]:
     """Makes a plan for `desc`, allocates `outputs`, runs `execute(plan, ptrs)`.
 
@@ -59,7 +60,8 @@ def run(
     is the caller's checked output (`out=`: its .obj, .ptr and .nbytes),
     used instead of allocating output i. Returns the outputs and the name of
     the library that allocated them ("numpy" for host calls; None where every
-    output was the caller's device array).
+    output was the caller's device array). `progress`, where given, is
+    installed on the plan (its reports, and its stop after a Ctrl-C).
     """
     _context.backend_code(backend)
     if primary is None:
@@ -81,6 +83,8 @@ def run(
     # outputs are all the caller's needs neither CuPy nor PyTorch.
     library: Optional[str] = "numpy" if primary is None else None
     with _context.plan(ctx, desc) as plan:
+        if progress is not None and _native.HAS_EXTRACT_PROGRESS:
+            _native.extract_set_progress(plan, progress.function, None)
         if check is not None:
             check()
         arrays: List[Any] = []

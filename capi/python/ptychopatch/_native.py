@@ -172,6 +172,10 @@ class ExtractDesc(ctypes.Structure):
     ]
 
 
+# int32_t (*ptp_progress_fn)(int64_t done, int64_t total, void* user_data)
+PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+
+
 class GroupDesc(ctypes.Structure):
     """Mirror of ``struct ptp_group_desc`` (field order is the ABI)."""
 
@@ -183,7 +187,15 @@ class GroupDesc(ctypes.Structure):
         ("seed", ctypes.c_uint64),
         ("sequential", ctypes.c_int32),
         ("oversample", ctypes.c_int32),
+        # Appended with ptp_extract_set_progress: a library without them is
+        # given the older size (GROUP_DESC_SIZE_WITHOUT_PROGRESS).
+        ("progress", PROGRESS_FN),
+        ("progress_user_data", ctypes.c_void_p),
     ]
+
+
+# ptp_group_desc before its progress fields.
+GROUP_DESC_SIZE_WITHOUT_PROGRESS = GroupDesc.progress.offset
 
 
 class AlignDesc(ctypes.Structure):
@@ -222,15 +234,11 @@ class AlignResult(ctypes.Structure):
     ]
 
 
-# int32_t (*ptp_progress_fn)(int64_t frames_done, int64_t frames_total, void* user_data)
-PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
-
-
-def _initialised(struct_type, init):
+def _initialised(struct_type, init, size=None):
     # The size tells the library which version of the struct we hold, so a
     # newer library never writes past it.
     value = struct_type()
-    init(ctypes.byref(value), ctypes.sizeof(struct_type))
+    init(ctypes.byref(value), ctypes.sizeof(struct_type) if size is None else size)
     return value
 
 
@@ -307,6 +315,13 @@ reassemble_execute = _status_function(
     _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t,
     ctypes.c_void_p, ctypes.c_size_t,
 )
+# Progress of extraction and reassembly (ptp_extract_set_progress), added
+# with the progress fields of ptp_group_desc: with an older library, calls
+# run without reports (and Ctrl-C reaches Python when they return).
+HAS_EXTRACT_PROGRESS = hasattr(lib, "ptp_extract_set_progress")
+extract_set_progress = _status_function(
+    "ptp_extract_set_progress", _handle, PROGRESS_FN, ctypes.c_void_p
+) if HAS_EXTRACT_PROGRESS else None
 reassemble_patches = _status_function(
     "ptp_reassemble_patches",
     _handle, _P(ExtractDesc), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
@@ -413,4 +428,6 @@ def new_align_desc() -> AlignDesc:
 
 
 def new_group_desc() -> GroupDesc:
-    return _initialised(GroupDesc, group_desc_init)
+    # An older library knows only the struct without the progress fields.
+    size = None if HAS_EXTRACT_PROGRESS else GROUP_DESC_SIZE_WITHOUT_PROGRESS
+    return _initialised(GroupDesc, group_desc_init, size)

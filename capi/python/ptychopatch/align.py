@@ -13,18 +13,16 @@ Host (numpy) arrays only: frames are read from host memory.
 from __future__ import annotations
 
 import collections
-import contextlib
 import ctypes
 import os
-import signal
 import threading
 import warnings
-from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
+from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import numpy as np
 
-from . import _arrays, _context, _native
+from . import _arrays, _context, _native, _progress
 from ._errors import PtychoPatchError, python_names
 
 # What the public functions accept: numpy arrays and anything np.asarray takes.
@@ -315,60 +313,6 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
             + why.value.decode("utf-8", "replace"), topic="align")
 
 
-class _Progress:
-    """The C progress callback around a Python callable (or none), which
-    also stops the call after a Ctrl-C (`interrupted`, set by
-    _deferred_interrupt).
-
-    No exception may leave a ctypes callback (ctypes would print it and
-    return 0, i.e. carry on), so one raised by the callable is kept, the
-    call is cancelled, and the exception is raised again after the call.
-    """
-
-    def __init__(self, callback: Optional[ProgressCallback]) -> None:
-        self.callback = callback
-        self.error: Optional[BaseException] = None
-        self.interrupted = False
-        self.function = _native.PROGRESS_FN(self._call)
-
-    def _call(self, done: int, total: int, _user_data: Any) -> int:
-        try:
-            if self.error is not None or self.interrupted:
-                return 1
-            if self.callback is None:
-                return 0
-            keep_going = self.callback(int(done), int(total))
-            # The truth test too may raise (a numpy array, say).
-            go_on = keep_going is None or bool(keep_going)
-            return 0 if go_on and not self.interrupted else 1
-        except BaseException as exc:  # noqa: BLE001 - re-raised after the call
-            self.error = exc
-            return 1
-
-
-@contextlib.contextmanager
-def _deferred_interrupt(watcher: _Progress) -> Iterator[None]:
-    """Ctrl-C during the library's call: noted (the progress callback then
-    stops the call after the frame in hand) instead of raised inside a
-    ctypes callback, where Python could only print it and carry on. The
-    caller raises KeyboardInterrupt after the call. Only in the main thread
-    (where Python takes signals) and only over Python's own SIGINT handler
-    (a program's own handler is left alone)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-
-    def note(_signum, _frame):
-        watcher.interrupted = True
-
-    signal.signal(signal.SIGINT, note)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def _run(
     gt: np.ndarray,
     frames: Sequence[Optional[np.ndarray]],
@@ -404,8 +348,7 @@ def _run(
         raise ValueError("max_shift must be >= 1 sensor pixel, or None for no bound")
     upsample = _upsample(upsample_factor)
     _context.backend_code(backend)
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be callable or None, got {type(progress).__name__}")
+    report = _progress.callback(progress, "frames")
 
     if cfa_code == _native.PTP_CFA_NONE:
         if gt.ndim not in (2, 3):
@@ -465,9 +408,9 @@ def _run(
     ctx = _context.context(backend, num_threads)
     num = len(frame_arrs)
     # Always a callback: it also stops the call after a Ctrl-C.
-    watcher = _Progress(progress)
+    watcher = _progress.Progress(report)
     # Library messages name ptp_align_desc's fields; these are the arguments.
-    with python_names(_ALIGN_NAMES), _deferred_interrupt(watcher):
+    with python_names(_ALIGN_NAMES), _progress.deferred_interrupt(watcher):
         key, cached = _take_plan(ctx, desc)
         plan = cached.handle
         reusable = False
@@ -513,6 +456,7 @@ def _run(
             if watcher.error is not None:
                 raise watcher.error
         finally:
+            watcher.close()
             if reusable:
                 _give_back_plan(key, cached)
             else:

@@ -28,17 +28,17 @@ import os
 import platform
 import re
 import sys
-import threading
 import time
 import warnings
 from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence,
-                    TextIO, Tuple)
+                    Tuple)
 
 import numpy as np
 
 from . import _native
 from ._errors import PtychoPatchError
+from ._progress import ProgressBar
 from .align import BAYER_PATTERNS, align_scene
 
 PROG = "ptychopatch"
@@ -571,46 +571,6 @@ def align_files(gt: RawFrame, files: Sequence[Tuple[str, str]], reader: Reader, 
         if progress is not None:
             progress(min(start + batch, len(files)), len(files))
     return results
-
-
-class ProgressBar:
-    """A one-line text progress bar on a stream (no dependency).
-
-    `update` may be called from a library thread (align_scene's callback)
-    and is throttled so that a fast run does not flood the terminal.
-    """
-
-    def __init__(self, total: int, stream: TextIO, label: str = "frames",
-                 width: int = 30, interval: float = 0.1) -> None:
-        self.total, self.stream, self.label, self.width = total, stream, label, width
-        self.interval = interval
-        self.start = time.monotonic()
-        self.last_draw = -math.inf
-        self.done = 0
-        self.lock = threading.Lock()
-
-    def update(self, done: int, _total: Optional[int] = None) -> None:
-        with self.lock:
-            self.done = max(self.done, min(done, self.total))
-            now = time.monotonic()
-            if self.done < self.total and now - self.last_draw < self.interval:
-                return
-            self.last_draw = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        fraction = self.done / self.total if self.total else 1.0
-        filled = int(round(fraction * self.width))
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} "
-                          f"{now - self.start:5.1f} s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        with self.lock:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 CSV_COLUMNS = ("file", "status", "ok", "shift_dy", "shift_dx", "crop_dy", "crop_dx",

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 import numpy as np
 
-from . import _arrays, _call, _context, _native
+from . import _arrays, _call, _context, _native, _progress
 from ._errors import python_names
 
 # What the public functions accept: numpy arrays and anything np.asarray
@@ -257,6 +257,21 @@ def _refuse_overlap(targets: Dict[str, _Target]) -> None:
                 raise ValueError(f"{name_a} and {name_b} share memory; pass separate arrays")
 
 
+def mark_incomplete(*targets: Optional[_Target]) -> Callable[[], None]:
+    """What a stopped call (Ctrl-C, a progress callback's False) does to the
+    caller's host out= arrays, partly written by then: fills them with NaN,
+    so that none can pass for a result. Device arrays are left as the
+    library left them (their whole work is one launch: untouched when
+    stopped before it, whole after it)."""
+
+    def fill() -> None:
+        for target in targets:
+            if target is not None and isinstance(target.obj, np.ndarray):
+                target.obj[...] = np.nan
+
+    return fill
+
+
 def extract_patches(
     obj: ArrayLike,
     offsets: ArrayLike,
@@ -266,6 +281,7 @@ def extract_patches(
     num_threads: int = 0,
     *,
     out: Any = None,
+    progress: _progress.ProgressArgument = None,
 ) -> Any:
     """Cut N x N patches centred at (possibly fractional) offsets.
 
@@ -306,7 +322,21 @@ def extract_patches(
         a numpy array for host inputs, a device array on the inputs' device
         for device inputs (any library; written on the object's stream).
         Every element is overwritten. It is checked before the library is
-        called, and left untouched when the call raises.
+        called, and left untouched when the call raises, except after a
+        stopped call (below).
+    progress : None, True or callable, optional, keyword-only
+        None (default): no report, but Ctrl-C still stops the call within
+        about a second (KeyboardInterrupt). True: a progress bar on stderr
+        (tqdm's when tqdm is importable, else a one-line text bar). A
+        callable ``progress(done, total)``, counting patches, is called
+        between chunks of the work (about 100, at most about 0.1 s each)
+        on the calling thread: return False (any false value but None) to
+        cancel, which raises PtychoPatchError with ``status_name ==
+        "PTP_ERROR_CANCELLED"``; an exception it raises cancels too and is
+        raised again. A stopped call (cancelled, or Ctrl-C) fills a host
+        `out` with NaN, so that a partly written array never passes for a
+        result. On the GPU the work is one launch: reports (0, total)
+        before and (total, total) after it.
 
     Returns
     -------
@@ -329,7 +359,22 @@ def extract_patches(
         host memory for device inputs or vice versa.
     PtychoPatchError
         The library rejected the call (e.g. non-finite offsets, N < 1, GPU
-        requested but unavailable); ``.status_name`` says why.
+        requested but unavailable), or `progress` cancelled it;
+        ``.status_name`` says why.
+    KeyboardInterrupt
+        Ctrl-C during the call (main thread, Python's own SIGINT handler):
+        the call stops at its next progress report.
+
+    Examples
+    --------
+    >>> import numpy as np, ptychopatch
+    >>> obj = np.ones((64, 64), np.complex64)
+    >>> offsets = np.full((10, 4, 2), 32.0)      # 10 groups of 4 (x, y) centres
+    >>> seen = []
+    >>> patches = ptychopatch.extract_patches(
+    ...     obj, offsets, 16, backend="cpu", progress=lambda done, total: seen.append(done))
+    >>> patches.shape, seen[0], seen[-1]
+    ((10, 16, 16, 4), 0, 40)
     """
     layout_code = _layout_code(layout)
     _context.backend_code(backend)
@@ -384,9 +429,11 @@ def extract_patches(
     names = {**object_names("obj"), **_PATCH_SIZE_NAMES,
              "desc->group_size": "offsets.shape[1] (c)", "N * N * group_size": "N * N * c"}
     check = _check_output_bytes(desc, num_patches, shape, out_dtype)
-    with python_names(names):
+    with python_names(names), _progress.reported(progress, "patches",
+                                                 mark_incomplete(target)) as watcher:
         (patches,), _ = _call.run(desc, primary, backend, num_threads,
-                                  [(shape, out_dtype)], execute, check, given=[target])
+                                  [(shape, out_dtype)], execute, check, given=[target],
+                                  progress=watcher)
     del keep, device, target
     return patches
 
@@ -401,6 +448,7 @@ def get_image_patches(
     backend: str = "auto",
     num_threads: int = 0,
     out: Any = None,
+    progress: _progress.ProgressArgument = None,
 ) -> Any:
     """Drop-in for PtychoPINN's ``ptycho.raw_data.get_image_patches``.
 
@@ -439,7 +487,10 @@ def get_image_patches(
         shape (B, N, N, c), C-contiguous, writeable, sharing no memory with
         the inputs; numpy for host inputs, a device array on the inputs'
         device for device inputs. Every element is overwritten; checked
-        before the library is called and untouched when the call raises.
+        before the library is called and untouched when the call raises,
+        except after a stopped call (NaN, see `progress`).
+    progress : None, True or callable, optional, keyword-only
+        Progress in patches and Ctrl-C, as for `extract_patches`.
 
     Returns
     -------
@@ -460,7 +511,10 @@ def get_image_patches(
         device arrays mixed; an `out` that is not complex64, or in host
         memory for device inputs or vice versa.
     PtychoPatchError
-        The library rejected the call (e.g. a non-finite offset, N < 1).
+        The library rejected the call (e.g. a non-finite offset, N < 1), or
+        `progress` cancelled it.
+    KeyboardInterrupt
+        Ctrl-C during the call.
     """
     _context.backend_code(backend)
     n = _context.as_int(N, "N")
@@ -538,8 +592,10 @@ def get_image_patches(
     names = {**object_names("gt_image"), **_PATCH_SIZE_NAMES,
              "desc->group_size": "gridsize**2", "N * N * group_size": "N * N * gridsize**2"}
     check = _check_output_bytes(desc, groups * c, shape, np.complex64)
-    with python_names(names):
+    with python_names(names), _progress.reported(progress, "patches",
+                                                 mark_incomplete(target)) as watcher:
         (patches,), _ = _call.run(desc, primary, backend, num_threads,
-                                  [(shape, np.complex64)], execute, check, given=[target])
+                                  [(shape, np.complex64)], execute, check, given=[target],
+                                  progress=watcher)
     del keep, device, target
     return patches

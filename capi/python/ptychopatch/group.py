@@ -21,10 +21,10 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _arrays, _context, _native
+from . import _arrays, _context, _native, _progress
 from ._errors import python_names
 from .extract import (_PATCH_SIZE_NAMES, _check_output_bytes, _checked_out, _object_array,
-                      object_names)
+                      mark_incomplete, object_names)
 
 # What the public functions accept: numpy arrays and anything np.asarray takes.
 ArrayLike = Any
@@ -126,6 +126,14 @@ _GROUP_NAMES = {
 }
 
 
+def _install(desc: _native.GroupDesc, watcher: _progress.Progress) -> None:
+    """The call's progress callback in the descriptor (a library without
+    the progress fields is given the older struct, which has none)."""
+    if _native.HAS_EXTRACT_PROGRESS:
+        desc.progress = watcher.function
+        desc.progress_user_data = None
+
+
 def _addresses(out: Dict[str, np.ndarray]) -> Tuple[int, ...]:
     """The four output addresses in the order of the C arguments."""
     return tuple(out[k].ctypes.data
@@ -143,6 +151,7 @@ def group_neighbors(
     oversample: bool = False,
     *,
     num_threads: int = 0,
+    progress: _progress.ProgressArgument = None,
 ) -> Dict[str, np.ndarray]:
     """Group scan positions with their nearest neighbours (sample-then-group).
 
@@ -190,6 +199,12 @@ def group_neighbors(
     num_threads : int, keyword-only
         CPU threads of the search; 0 means all cores. The result does not
         depend on it.
+    progress : None, True or callable, optional, keyword-only
+        Progress in groups formed and Ctrl-C, as for `extract_patches`:
+        None (no report; Ctrl-C still stops the call within about a second),
+        True (a bar on stderr), or ``progress(done, total)`` returning False
+        to cancel (PtychoPatchError ``PTP_ERROR_CANCELLED``). The groups do
+        not depend on it.
 
     Returns
     -------
@@ -229,7 +244,8 @@ def group_neighbors(
     # would only cost its creation.
     ctx = _context.context("cpu", num_threads)
     out = _group_outputs(desc)
-    with python_names(_GROUP_NAMES):
+    with python_names(_GROUP_NAMES), _progress.reported(progress, "groups") as watcher:
+        _install(desc, watcher)
         _native.group_neighbors(ctx, ctypes.byref(desc), x.ctypes.data, y.ctypes.data,
                                 x.shape[0], *_addresses(out))
     return _as_ptychopinn(out)
@@ -262,6 +278,7 @@ def grouped_patches(
     backend: str = "auto",
     num_threads: int = 0,
     out: Optional[np.ndarray] = None,
+    progress: _progress.ProgressArgument = None,
 ) -> Dict[str, np.ndarray]:
     """Group scan positions and cut every group's patches, in one library call.
 
@@ -292,8 +309,21 @@ def grouped_patches(
         for a complex object and float32 for a real one, C-contiguous,
         writeable, sharing no memory with `obj`, `xcoords` or `ycoords`.
         Every element is overwritten. Checked before the library is called,
-        and untouched when the call raises. The four grouping arrays, which
-        are small, are new on every call.
+        and untouched when the call raises, except after a stopped call
+        (cancelled, or Ctrl-C): then it holds NaN. The four grouping arrays,
+        which are small, are new on every call.
+    progress : None, True or callable, optional, keyword-only
+        As for `group_neighbors`, with one count for the call's two steps:
+        groups formed, then patches cut, of ``nsamples + nsamples * C``.
+
+        >>> import numpy as np, ptychopatch
+        >>> x, y = np.meshgrid(np.arange(8.0, 56.0, 4.0), np.arange(8.0, 56.0, 4.0))
+        >>> seen = []
+        >>> d = ptychopatch.grouped_patches(
+        ...     np.ones((64, 64), np.float32), x.ravel(), y.ravel(), 8, 50, K=6, seed=0,
+        ...     backend="cpu", progress=lambda done, total: seen.append(done))
+        >>> seen[0], 50 in seen, seen[-1]
+        (0, True, 250)
 
     Returns
     -------
@@ -331,7 +361,9 @@ def grouped_patches(
                              check_shape=(desc.num_samples >= 0 and desc.group_size >= 1
                                           and n >= 1))
     names = {**_GROUP_NAMES, **object_names("obj"), **_PATCH_SIZE_NAMES}
-    with python_names(names):
+    with python_names(names), _progress.reported(progress, "groups, patches",
+                                                 mark_incomplete(target)) as watcher:
+        _install(desc, watcher)
         ctx = _context.context(backend, num_threads)
         extract = _native.new_extract_desc()
         extract.height, extract.width = obj_arr.shape

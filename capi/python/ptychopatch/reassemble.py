@@ -8,7 +8,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _arrays, _call, _context, _native
+from . import _arrays, _call, _context, _native, _progress
 from ._errors import python_names
 from .extract import (
     _DEVICE_OBJECT_CODES,
@@ -23,6 +23,7 @@ from .extract import (
     _require_real,
     _Target,
     _values_array,
+    mark_incomplete,
 )
 
 
@@ -103,6 +104,7 @@ def reassemble_patches(
     num_threads: int = 0,
     out: Any = None,
     weights_out: Any = None,
+    progress: _progress.ProgressArgument = None,
 ) -> Reassembly:
     """Scatter patches back onto an (H, W) canvas: the adjoint of extraction.
 
@@ -155,7 +157,15 @@ def reassemble_patches(
         ``return_weights=True`` (the default). With ``average=True`` and
         device arrays, `out` and `weights_out` must come from one library,
         CuPy or PyTorch, which does the division. Both are checked before
-        the library is called and left untouched when the call raises.
+        the library is called and left untouched when the call raises,
+        except after a stopped call: then host `out` and `weights_out` hold
+        NaN (a partial sum never passes for a result).
+    progress : None, True or callable, optional, keyword-only
+        Progress in patches and Ctrl-C, as for `extract_patches`: None, a
+        bar (True), or ``progress(done, total)`` returning False to cancel.
+        The result does not depend on it: the patches are added in chunks,
+        every pixel still summing its terms in patch order (bitwise the
+        same canvas and weights).
 
     Returns
     -------
@@ -182,7 +192,22 @@ def reassemble_patches(
         ``average=True`` with device outputs CuPy or PyTorch cannot divide.
     PtychoPatchError
         The library rejected the call (e.g. non-finite offsets, H or W < 1,
-        N < 1, GPU requested but unavailable); ``.status_name`` says why.
+        N < 1, GPU requested but unavailable), or `progress` cancelled it;
+        ``.status_name`` says why.
+    KeyboardInterrupt
+        Ctrl-C during the call (it stops at its next progress report).
+
+    Examples
+    --------
+    >>> import numpy as np, ptychopatch
+    >>> patches = np.ones((10, 8, 8, 1), np.float32)
+    >>> offsets = np.full((10, 1, 2), 16.0)
+    >>> seen = []
+    >>> r = ptychopatch.reassemble_patches(
+    ...     patches, offsets, (32, 32), backend="cpu",
+    ...     progress=lambda done, total: seen.append((done, total)))
+    >>> float(r.weights.max()), seen[0], seen[-1]
+    (10.0, (0, 10), (10, 10))
     """
     layout_code = _layout_code(layout)
     _context.backend_code(backend)
@@ -260,10 +285,11 @@ def reassemble_patches(
         "desc->group_size": "offsets.shape[1] (c)",
         "N * N * group_size": "N * N * c",
     }
-    with python_names(names):
+    stopped = mark_incomplete(given.get("out"), given.get("weights_out"))
+    with python_names(names), _progress.reported(progress, "patches", stopped) as watcher:
         targets = [given.get("out"), given.get("weights_out")][:len(outputs)]
         arrays, library = _call.run(desc, primary, backend, num_threads, outputs, execute,
-                                    given=targets)
+                                    given=targets, progress=watcher)
         if given and primary is not None:
             library = _average_library(given, primary)
     del keep, device, given
@@ -357,3 +383,4 @@ def legacy_offsets(global_offsets: ArrayLike, local_offsets: ArrayLike) -> np.nd
     with np.errstate(over="ignore", invalid="ignore"):
         pairs = total[:, 0].transpose(0, 2, 1).astype(np.float32)
     return np.ascontiguousarray(pairs)
+
