@@ -369,6 +369,74 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
                                           int64_t num_patches, void* canvas, size_t canvas_bytes,
                                           float* weights, size_t weights_bytes);
 
+/* --------------------------------------- diagnostics of patch geometry */
+
+/* Offsets far outside the object are valid (their patches are zeros), so a
+ * call with offsets in the wrong order ((y, x) instead of (x, y)) or in the
+ * wrong frame succeeds and returns mostly all-zero patches. The diagnostics
+ * say how many patches of the last call fell entirely outside the object,
+ * so that a caller can warn (Python's OutsideObjectWarning does). They
+ * never change a result or a status.
+ *
+ * A patch falls entirely outside the object when none of the bilinear
+ * corners it samples is an object pixel: every sample of it reads the zero
+ * padding, so an extracted patch is all zeros and a reassembled one adds
+ * nothing to the canvas. Exactly (docs/semantics.md): along x, pixel x of
+ * the patch reads padded columns floor(fl32(x + ox)) and that + 1; the
+ * patch is outside when for every x both lie outside [h, W + h), or for
+ * every y both rows lie outside [h, H + h). A corner counts whatever its
+ * weight: a patch whose only object corners have weight 0 (an integer
+ * offset x = h - N or y = h - N, whose last column or row stops one pixel
+ * short of the object) is not counted, though its values are zeros too
+ * (unless the object holds NaN or infinity there). */
+
+/* Which call a ptp_extract_diagnostics describes. */
+typedef enum ptp_diagnosed_call {
+  PTP_DIAGNOSED_NONE = 0,      /* none yet, or the last call failed */
+  PTP_DIAGNOSED_EXTRACT = 1,   /* ptp_extract_execute(_legacy), ptp_extract_patches,
+                                  ptp_grouped_patches */
+  PTP_DIAGNOSED_REASSEMBLE = 2 /* ptp_reassemble_execute, ptp_reassemble_patches */
+} ptp_diagnosed_call;
+
+typedef struct ptp_extract_diagnostics {
+  uint64_t struct_size;  /* sizeof(ptp_extract_diagnostics), set by _init */
+  int32_t call;          /* ptp_diagnosed_call */
+  int32_t reserved0;     /* 0 */
+  int64_t patches_total; /* patches of the call (B * c); 0 for NONE */
+  /* Patches entirely outside the object; -1 when not counted: offsets in
+   * device memory (PTP_MEMORY_DEVICE) are not read back, as that would
+   * wait for the stream; and for PTP_DIAGNOSED_NONE. */
+  int64_t patches_outside;
+  /* Index p = b * c + k of the first such patch; -1 when none or not
+   * counted. */
+  int64_t first_outside;
+  /* Its offset (x, y) as the formula used it (rounded to float32); NaN
+   * when first_outside is -1. */
+  double first_outside_offset[2];
+  /* Empty when no patch is outside; else a sentence with the counts, the
+   * first such patch, and the likely causes; or why nothing was counted. */
+  char message[384];
+} ptp_extract_diagnostics;
+
+/* Fills *diagnostics with "no call": call NONE, patches_total 0,
+ * patches_outside and first_outside -1, offsets NaN, empty message.
+ * struct_size must be sizeof(ptp_extract_diagnostics). */
+PTP_API ptp_status ptp_extract_diagnostics_init(ptp_extract_diagnostics* diagnostics,
+                                                size_t struct_size);
+
+/* The diagnostics of the most recent extraction or reassembly on `plan`
+ * (ptp_extract_execute, ptp_extract_execute_legacy, ptp_reassemble_execute),
+ * counted for host-memory offsets on every backend. plan may be NULL: then
+ * those of the most recent such call made on the calling thread, on any
+ * plan or through the one-shot functions (ptp_extract_patches,
+ * ptp_reassemble_patches, ptp_grouped_patches); thread-local, like
+ * ptp_last_error_message. A call that fails leaves PTP_DIAGNOSED_NONE.
+ * The struct must have been filled by ptp_extract_diagnostics_init (its
+ * struct_size is checked); it is overwritten. A plan is a handle: do not
+ * query it while another thread executes it. */
+PTP_API ptp_status ptp_extract_plan_get_diagnostics(const ptp_extract_plan* plan,
+                                                    ptp_extract_diagnostics* diagnostics);
+
 /* ------------------------------------------ neighbour grouping (SPEC 2) */
 
 /* How scan positions are sampled and grouped (PtychoPINN's
@@ -392,6 +460,15 @@ typedef struct ptp_group_desc {
                             number of positions; each seed then gives
                             several groups, distinct C-combinations of its
                             pool while enough exist */
+  /* Appended fields: a progress callback (NULL, the default: none) and its
+   * user_data. ptp_group_neighbors reports groups formed, of num_samples;
+   * ptp_grouped_patches one count for both steps, groups formed and then
+   * patches cut, of num_samples + num_samples * C. Non-zero from the
+   * callback stops the call with PTP_ERROR_CANCELLED; the outputs are then
+   * unspecified. A struct of the older size without these two fields (40
+   * bytes) is accepted and means no callback. */
+  ptp_progress_fn progress;
+  void* progress_user_data;
 } ptp_group_desc;
 
 /* Fills *desc with the defaults above (num_samples = 0 must be set).
@@ -462,15 +539,6 @@ typedef enum ptp_normalization {
   PTP_NORMALIZATION_PARTIAL = 2
 } ptp_normalization;
 
-  /* Appended fields: a progress callback (NULL, the default: none) and its
-   * user_data. ptp_group_neighbors reports groups formed, of num_samples;
-   * ptp_grouped_patches one count for both steps, groups formed and then
-   * patches cut, of num_samples + num_samples * C. Non-zero from the
-   * callback stops the call with PTP_ERROR_CANCELLED; the outputs are then
-   * unspecified. A struct of the older size without these two fields (40
-   * bytes) is accepted and means no callback. */
-  ptp_progress_fn progress;
-  void* progress_user_data;
 typedef enum ptp_window {
   PTP_WINDOW_NONE = 0,
   PTP_WINDOW_HANN = 1 /* separable periodic Hann window on every plane */

@@ -493,6 +493,17 @@ class ExtractPlan {
                       with_weights);
   }
 
+  // What the plan's last call found (ptp_extract_plan_get_diagnostics):
+  // patches_total, patches_outside (patches entirely outside the object; -1
+  // when not counted, i.e. device-memory offsets) and a message. Results and
+  // statuses never depend on it.
+  ptp_extract_diagnostics diagnostics() const {
+    ptp_extract_diagnostics found;
+    check(ptp_extract_diagnostics_init(&found, sizeof found));
+    check(ptp_extract_plan_get_diagnostics(handle(), &found));
+    return found;
+  }
+
   const ptp_extract_desc& desc() const noexcept { return desc_; }
   // The C handle (nullptr once moved from).
   ptp_extract_plan* get() const noexcept { return handle_.get(); }
@@ -563,7 +574,20 @@ class ExtractPlan {
 
   ptp_extract_desc desc_{};
   Handle handle_;
+  // After handle_, as in AlignPlan: a plan assigned over is destroyed
+  // before its callback state.
+  std::unique_ptr<detail::ProgressState> progress_;
 };
+
+// The diagnostics of the most recent extraction or reassembly call made on
+// this thread, on any plan or one-shot (ptp_extract_plan_get_diagnostics
+// with a NULL plan): e.g. after grouped_patches().
+inline ptp_extract_diagnostics last_diagnostics() {
+  ptp_extract_diagnostics found;
+  check(ptp_extract_diagnostics_init(&found, sizeof found));
+  check(ptp_extract_plan_get_diagnostics(nullptr, &found));
+  return found;
+}
 
 // ---------------------------------------------------- neighbour grouping
 
@@ -574,9 +598,6 @@ struct GroupDesc : ptp_group_desc {
   GroupDesc(int64_t samples, int32_t neighbors, int32_t gridsize, uint64_t random_seed = 0)
       : GroupDesc() {
     num_samples = samples;
-  // After handle_, as in AlignPlan: a plan assigned over is destroyed
-  // before its callback state.
-  std::unique_ptr<detail::ProgressState> progress_;
     num_neighbors = neighbors;
     group_size = gridsize * gridsize;
     seed = random_seed;

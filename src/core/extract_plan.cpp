@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/context.hpp"
+#include "core/diagnostics.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
 #include "cpu/extract_cpu.hpp"
@@ -34,12 +35,12 @@ void run_backend(const ptp_extract_plan& plan, const void* object, const OffsetA
     return;
   }
   if (plan.context->backend == PTP_BACKEND_GPU) {
-    gpu::extract(*plan.context, g, object, arrays, num_patches, patches);
     // One launch (per pipeline chunk) for all patches, by design: progress
     // is reported before and after it.
     progress.report(0);
-    return;
+    gpu::extract(*plan.context, g, object, arrays, num_patches, patches);
     progress.report(num_patches);
+    return;
   }
   cpu::extract(g, static_cast<const float*>(object), offsets, num_patches,
                static_cast<float*>(patches), plan.context->num_threads, progress);
@@ -165,6 +166,7 @@ size_t extract_output_bytes(const ExtractGeometry& g, int64_t num_patches) {
 void execute_extract(const ptp_extract_plan& plan, const void* object, const OffsetArrays& offsets,
                      int64_t num_patches, void* patches, size_t patches_bytes) {
   const ExtractGeometry& g = plan.geometry;
+  begin_diagnostics(plan);
   require_non_null(object, "object");
   require_patch_count(g, num_patches, "the patch count");
   const size_t needed = extract_output_bytes(g, num_patches);
@@ -184,6 +186,7 @@ void execute_extract(const ptp_extract_plan& plan, const void* object, const Off
     dispatch_offsets<double>(plan, object, offsets, num_patches, patches);
   else
     dispatch_offsets<float>(plan, object, offsets, num_patches, patches);
+  record_diagnostics(plan, diagnose(g, PTP_DIAGNOSED_EXTRACT, offsets, num_patches));
 }
 
 }  // namespace ptychopatch::impl

@@ -8,9 +8,10 @@
 #include <cstdio>
 #include <string>
 
+#include "core/call_diagnostics.hpp"
 #include "core/error.hpp"
-#include "ptychopatch.h"
 #include "core/progress.hpp"
+#include "ptychopatch.h"
 
 namespace ptychopatch::impl {
 
@@ -50,9 +51,12 @@ struct OffsetArrays {
 struct ptp_extract_plan {
   const ptp_context* context;
   ptychopatch::impl::ExtractGeometry geometry;
-};
   // ptp_extract_set_progress; none by default.
   ptychopatch::impl::ProgressSink progress{};
+  // What the plan's last call found (ptp_extract_plan_get_diagnostics);
+  // written by calls, which take the plan as const (core/diagnostics.hpp).
+  mutable ptychopatch::impl::CallDiagnostics diagnostics{};
+};
 
 namespace ptychopatch::impl {
 

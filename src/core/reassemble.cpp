@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/context.hpp"
+#include "core/diagnostics.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
 #include "cpu/reassemble_cpu.hpp"
@@ -19,13 +20,13 @@ void run_backend(const ptp_extract_plan& plan, const void* patches, const void* 
   const math::PairOffsets<T> source{static_cast<const T*>(offsets)};
   if (g.memory == PTP_MEMORY_HOST)
     require_finite_offsets(source, num_patches, g.group_size, /*legacy=*/false);
-  if (plan.context->backend == PTP_BACKEND_GPU) {
   const Progress progress(plan.progress, num_patches, "patches");
-    gpu::reassemble(*plan.context, g, patches, offsets, num_patches, canvas, weights);
+  if (plan.context->backend == PTP_BACKEND_GPU) {
     // Progress before and after the GPU's work, which is not split for it.
     progress.report(0);
-    return;
+    gpu::reassemble(*plan.context, g, patches, offsets, num_patches, canvas, weights);
     if (num_patches > 0) progress.report(num_patches);
+    return;
   }
   cpu::reassemble(g, static_cast<const float*>(patches), source, num_patches,
                   static_cast<float*>(canvas), weights, plan.context->num_threads, progress);
@@ -37,6 +38,7 @@ void execute_reassemble(const ptp_extract_plan& plan, const void* patches, const
                         int64_t num_patches, void* canvas, size_t canvas_bytes, float* weights,
                         size_t weights_bytes) {
   const ExtractGeometry& g = plan.geometry;
+  begin_diagnostics(plan);
   require_patch_count(g, num_patches);
   // The patch array must be addressable (its size is implied by the count).
   extract_output_bytes(g, num_patches);
@@ -58,6 +60,9 @@ void execute_reassemble(const ptp_extract_plan& plan, const void* patches, const
     run_backend<double>(plan, patches, offsets, num_patches, canvas, weights);
   else
     run_backend<float>(plan, patches, offsets, num_patches, canvas, weights);
+  OffsetArrays pairs;
+  pairs.pairs = offsets;
+  record_diagnostics(plan, diagnose(g, PTP_DIAGNOSED_REASSEMBLE, pairs, num_patches));
 }
 
 }  // namespace ptychopatch::impl
