@@ -19,18 +19,22 @@ import ctypes as _ctypes
 from typing import NamedTuple as _NamedTuple
 
 from . import _context, _native
-from ._errors import GpuUnavailableWarning, PtychoPatchError, PtychoPatchMemoryError
+from ._diagnostics import OUTSIDE_WARNING_FRACTION
+from ._errors import (GpuUnavailableWarning, OutsideObjectWarning, PtychoPatchError,
+                      PtychoPatchMemoryError)
 from .align import (BAYER_PATTERNS, SceneAlignment, align_scene, clear_plan_cache,
                     export_fft_wisdom, import_fft_wisdom)
 from .registration import phase_cross_correlation
 from .extract import extract_patches, get_image_patches
 from .group import group_neighbors, grouped_patches
-from .reassemble import Reassembly, legacy_offsets, reassemble_patches
+from .reassemble import Reassembly, legacy_offsets, reassemble_grouped, reassemble_patches
 
 __all__ = [
     "BAYER_PATTERNS",
     "BackendInfo",
     "GpuUnavailableWarning",
+    "OUTSIDE_WARNING_FRACTION",
+    "OutsideObjectWarning",
     "PtychoPatchError",
     "PtychoPatchMemoryError",
     "Reassembly",
@@ -47,6 +51,7 @@ __all__ = [
     "import_fft_wisdom",
     "legacy_offsets",
     "phase_cross_correlation",
+    "reassemble_grouped",
     "reassemble_patches",
     "version",
 ]

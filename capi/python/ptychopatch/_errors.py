@@ -58,6 +58,41 @@ class GpuUnavailableWarning(RuntimeWarning):
     """
 
 
+class OutsideObjectWarning(UserWarning):
+    """Many patches of a call lie entirely outside the object.
+
+    Issued by `extract_patches`, `get_image_patches`, `grouped_patches`,
+    `reassemble_patches` and `reassemble_grouped` when more than
+    ``OUTSIDE_WARNING_FRACTION`` (5 %) of a call's patches read no object
+    pixel at all (all their bilinear samples are the zero padding, so they
+    are all zeros, or add nothing to the canvas). Offsets that far away are
+    valid, so the call still succeeds; but it is the signature of offsets
+    given as (y, x) instead of (x, y), or in another frame than the
+    object's pixels (e.g. relative to its centre). Counted by the library
+    for host-memory offsets (``ptp_extract_plan_get_diagnostics``); calls
+    on CUDA device arrays are not checked.
+
+    Attributes
+    ----------
+    patches_outside : int
+        Patches of the call entirely outside the object.
+    patches_total : int
+        Patches of the call.
+    first_outside : int
+        Index (in the flat order b * c + k) of the first of them.
+
+    Silence it with ``warnings.simplefilter("ignore",
+    ptychopatch.OutsideObjectWarning)`` where far-away patches are meant.
+    """
+
+    def __init__(self, message: str, patches_outside: int = 0, patches_total: int = 0,
+                 first_outside: int = -1) -> None:
+        super().__init__(message)
+        self.patches_outside = patches_outside
+        self.patches_total = patches_total
+        self.first_outside = first_outside
+
+
 # "ptp_extract_plan_create: " in front of every library message.
 _FUNCTION_PREFIX = re.compile(r"^ptp_\w+: ")
 

@@ -431,3 +431,47 @@ def new_group_desc() -> GroupDesc:
     # An older library knows only the struct without the progress fields.
     size = None if HAS_EXTRACT_PROGRESS else GROUP_DESC_SIZE_WITHOUT_PROGRESS
     return _initialised(GroupDesc, group_desc_init, size)
+
+
+# Diagnostics of patch geometry (ptp_extract_plan_get_diagnostics), added
+# in 0.4: optional, so that an older library still loads (and calls on it
+# are simply not checked for patches outside the object).
+PTP_DIAGNOSED_NONE = 0
+PTP_DIAGNOSED_EXTRACT = 1
+PTP_DIAGNOSED_REASSEMBLE = 2
+
+
+class ExtractDiagnostics(ctypes.Structure):
+    """Mirror of ``struct ptp_extract_diagnostics`` (field order is the ABI)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint64),
+        ("call", ctypes.c_int32),
+        ("reserved0", ctypes.c_int32),
+        ("patches_total", ctypes.c_int64),
+        ("patches_outside", ctypes.c_int64),
+        ("first_outside", ctypes.c_int64),
+        ("first_outside_offset", ctypes.c_double * 2),
+        ("message", ctypes.c_char * 384),
+    ]
+
+
+_DIAGNOSTICS = "diagnostics of patch geometry (ptp_extract_plan_get_diagnostics)"
+extract_diagnostics_init = _optional_status_function(
+    "ptp_extract_diagnostics_init", _P(ExtractDiagnostics), ctypes.c_size_t,
+    feature=_DIAGNOSTICS,
+)
+extract_plan_get_diagnostics = _optional_status_function(
+    "ptp_extract_plan_get_diagnostics", _handle, _P(ExtractDiagnostics), feature=_DIAGNOSTICS,
+)
+HAS_DIAGNOSTICS = hasattr(lib, "ptp_extract_plan_get_diagnostics")
+
+
+def last_diagnostics():
+    """The diagnostics of this thread's most recent extraction or reassembly
+    call (ExtractDiagnostics), or None where the library has no diagnostics."""
+    if not HAS_DIAGNOSTICS:
+        return None
+    found = _initialised(ExtractDiagnostics, extract_diagnostics_init)
+    extract_plan_get_diagnostics(None, ctypes.byref(found))
+    return found

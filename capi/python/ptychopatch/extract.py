@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 import numpy as np
 
-from . import _arrays, _call, _context, _native, _progress
+from . import _arrays, _call, _context, _diagnostics, _native, _progress
 from ._errors import python_names
 
 # What the public functions accept: numpy arrays and anything np.asarray
@@ -365,6 +365,14 @@ def extract_patches(
         Ctrl-C during the call (main thread, Python's own SIGINT handler):
         the call stops at its next progress report.
 
+    Warns
+    -----
+    OutsideObjectWarning
+        More than 5 % of the patches (``OUTSIDE_WARNING_FRACTION``) lie
+        entirely outside the object, so they are all zeros: offsets given
+        as (y, x), or not in the object's pixel frame? (host inputs only;
+        docs/python.md).
+
     Examples
     --------
     >>> import numpy as np, ptychopatch
@@ -435,6 +443,9 @@ def extract_patches(
                                   [(shape, out_dtype)], execute, check, given=[target],
                                   progress=watcher)
     del keep, device, target
+    _diagnostics.warn_if_outside(
+        "extract_patches", height, width, group_size,
+        "offsets[..., 0] must be x and offsets[..., 1] y. ")
     return patches
 
 
@@ -458,6 +469,13 @@ def get_image_patches(
     else float64) and rounded once to float32. Index 0 of the size-2 axis
     is x, index 1 is y. ``reassemble_patches(Y, legacy_offsets(global_offsets,
     local_offsets), shape)`` is the adjoint.
+
+    With PtychoPINN's grouping outputs (``coords_offsets`` = the group
+    centre c, ``coords_relative`` = -(m - c)) the patch of the member at m
+    is therefore cut at c - (m - c) = 2 * c - m, the member mirrored
+    through the centre, not at m. For example members at x = 10, 12, 20,
+    30 (c = 18, relative 8, 6, -2, -12) are cut at x = 26, 24, 16, 6.
+    `reassemble_grouped` puts such patches back where they were cut.
 
     Parameters
     ----------
@@ -515,6 +533,13 @@ def get_image_patches(
         `progress` cancelled it.
     KeyboardInterrupt
         Ctrl-C during the call.
+
+    Warns
+    -----
+    OutsideObjectWarning
+        More than 5 % of the patches lie entirely outside the object (all
+        zeros): the size-2 axis given as (y, x), or offsets not in the
+        object's pixel frame? (host inputs only; docs/python.md).
     """
     _context.backend_code(backend)
     n = _context.as_int(N, "N")
@@ -598,4 +623,7 @@ def get_image_patches(
                                   [(shape, np.complex64)], execute, check, given=[target],
                                   progress=watcher)
     del keep, device, target
+    _diagnostics.warn_if_outside(
+        "get_image_patches", height, width, c,
+        "Index 0 of the size-2 axis of global_offsets and local_offsets must be x, index 1 y. ")
     return patches

@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _arrays, _context, _native, _progress
+from . import _arrays, _context, _diagnostics, _native, _progress
 from ._errors import python_names
 from .extract import (_PATCH_SIZE_NAMES, _check_output_bytes, _checked_out, _object_array,
                       mark_incomplete, object_names)
@@ -222,7 +222,11 @@ def group_neighbors(
             axis=3)[..., None]`` bitwise).
         ``coords_relative``
             (B, 1, 2, C) float64: ``-(coords_nn - coords_offsets)``
-            (PtychoPINN's ``local_offset_sign = -1``).
+            (PtychoPINN's ``local_offset_sign = -1``). So the patches
+            ``get_image_patches(obj, coords_offsets, coords_relative, N,
+            gridsize)`` cuts are centred at 2 * centre - member, the
+            members mirrored through their group centre (members at x =
+            10, 12, 20, 30: centre 18, cut at 26, 24, 16, 6).
 
     Raises
     ------
@@ -287,6 +291,18 @@ def grouped_patches(
     d["coords_relative"], N, gridsize)`` bitwise (its real part for a real
     object), without the offsets making a round trip through Python.
 
+    Like PtychoPINN, the patch of member k is cut at ``coords_offsets +
+    coords_relative[k]`` = 2 * centre - m_k: the member's position m_k
+    mirrored through the group centre, not m_k itself. Worked example
+    along x, one group of members at 10, 12, 20, 30::
+
+        x →   6       10  12      16  18  20      24  26      30
+              ●3      ○0  ○1      ●2  +   ○2      ●1  ●0      ○3
+        ○k: member k   +: centre (18)   ●k: where patch k is cut (36 - x)
+
+    `reassemble_grouped` (``reassemble_grouped(d["Y"], d, obj.shape)``)
+    puts the patches back there; reassembling at ``coords_nn`` does not.
+
     Parameters
     ----------
     obj : array
@@ -340,6 +356,13 @@ def grouped_patches(
         but unavailable (PtychoPatchError). An `out` of the wrong shape,
         non-contiguous, read-only or overlapping an input is a ValueError;
         of the wrong dtype, or not a numpy array, a TypeError.
+
+    Warns
+    -----
+    OutsideObjectWarning
+        More than 5 % of the patches lie entirely outside the object (all
+        zeros): xcoords and ycoords swapped, or positions not in the
+        object's pixel frame? (docs/python.md).
     """
     _context.backend_code(backend)
     obj_arr, obj_code = _host_object(obj)
@@ -386,4 +409,7 @@ def grouped_patches(
                                 *_addresses(groups), patches.ctypes.data, patches.nbytes)
     result = _as_ptychopinn(groups)
     result["Y"] = patches
+    _diagnostics.warn_if_outside(
+        "grouped_patches", obj_arr.shape[0], obj_arr.shape[1], c,
+        "xcoords must be the columns (x) and ycoords the rows (y). ")
     return result

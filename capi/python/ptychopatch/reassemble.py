@@ -3,12 +3,13 @@ or CUDA device arrays (docs/semantics.md, "Reassembly (adjoint)")."""
 
 from __future__ import annotations
 
+import collections.abc
 import ctypes
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _arrays, _call, _context, _native, _progress
+from . import _arrays, _call, _context, _diagnostics, _native, _progress
 from ._errors import python_names
 from .extract import (
     _DEVICE_OBJECT_CODES,
@@ -197,6 +198,14 @@ def reassemble_patches(
     KeyboardInterrupt
         Ctrl-C during the call (it stops at its next progress report).
 
+    Warns
+    -----
+    OutsideObjectWarning
+        More than 5 % of the patches lie entirely outside the canvas and
+        add nothing to it: offsets given as (y, x), or not in the object's
+        pixel frame? (host inputs only; docs/python.md). For PtychoPINN's
+        groups use `reassemble_grouped`.
+
     Examples
     --------
     >>> import numpy as np, ptychopatch
@@ -293,6 +302,9 @@ def reassemble_patches(
         if given and primary is not None:
             library = _average_library(given, primary)
     del keep, device, given
+    _diagnostics.warn_if_outside(
+        "reassemble_patches", height, width, group_size,
+        "offsets[..., 0] must be x and offsets[..., 1] y, as for extract_patches. ")
     canvas = arrays[0]
     weights = arrays[1] if want_weights else None
     if average:
@@ -384,3 +396,114 @@ def legacy_offsets(global_offsets: ArrayLike, local_offsets: ArrayLike) -> np.nd
         pairs = total[:, 0].transpose(0, 2, 1).astype(np.float32)
     return np.ascontiguousarray(pairs)
 
+
+def reassemble_grouped(
+    patches: ArrayLike,
+    grouped: Mapping[str, Any],
+    shape: Sequence[int],
+    *,
+    average: bool = False,
+    return_weights: bool = True,
+    backend: str = "auto",
+    num_threads: int = 0,
+    out: Any = None,
+    weights_out: Any = None,
+) -> Reassembly:
+    """Reassemble grouped patches at the positions they were sampled from.
+
+    PtychoPINN cuts member k of a group at ``coords_offsets +
+    coords_relative[k]``, and ``coords_relative = -(member - centre)``
+    (``local_offset_sign = -1``), so the patch of the member at position m
+    is centred at **2 * centre - m**, the member mirrored through the group
+    centre, not at m. This function puts each patch back there: it is
+    ``reassemble_patches(patches, legacy_offsets(grouped["coords_offsets"],
+    grouped["coords_relative"]), shape)``, the adjoint of the extraction
+    that `grouped_patches` (or ``get_image_patches(obj, coords_offsets,
+    coords_relative, N, gridsize)``) did. Reassembling at the member
+    positions (``coords_nn``) instead puts every patch of a group with
+    spread members in the wrong place (docs/python.md, "Where PtychoPINN
+    samples a group").
+
+    Worked example, x only, one group of 4 members at x = 10, 12, 20, 30:
+    centre 18, ``coords_relative`` = -(x - 18) = 8, 6, -2, -12, so the
+    patches are centred at 18 + 8 = 26, 24, 16 and 6, i.e. 2 * 18 - x.
+
+    Parameters
+    ----------
+    patches : array
+        (B, N, N, C) patches in PtychoPINN's channel format: ``d["Y"]`` or
+        what a model predicted for those groups. Host arrays (numpy or
+        anything ``np.asarray`` takes); complex input is computed in
+        complex64, real input in float32.
+    grouped : mapping
+        The dict `group_neighbors` or `grouped_patches` returns, or
+        PtychoPINN's own: only ``"coords_offsets"`` (B, 1, 2, 1) and
+        ``"coords_relative"`` (B, 1, 2, C) are read (index 0 of the size-2
+        axis is x), float32 or float64.
+    shape : (int, int) or (int, int, 1)
+        Shape of the canvas, the object's shape.
+    average, return_weights, backend, num_threads, out, weights_out
+        As for `reassemble_patches`.
+
+    Returns
+    -------
+    Reassembly
+        ``(canvas, weights)`` as `reassemble_patches` returns them.
+
+    Raises
+    ------
+    TypeError
+        `grouped` is not a mapping; device arrays (use `reassemble_patches`
+        with device offsets ``float32(coords_offsets + coords_relative)``).
+    KeyError
+        `grouped` lacks ``"coords_offsets"`` or ``"coords_relative"``.
+    ValueError
+        Coordinate arrays of the wrong shape, or patches whose B and C
+        differ from theirs; otherwise as `reassemble_patches`.
+    PtychoPatchError
+        As `reassemble_patches`.
+
+    Warns
+    -----
+    OutsideObjectWarning
+        As `reassemble_patches`: more than 5 % of the patches land entirely
+        outside the canvas.
+
+    Examples
+    --------
+    >>> import numpy as np, ptychopatch
+    >>> obj = np.ones((64, 96), np.complex64)
+    >>> x, y = np.meshgrid(np.arange(8.0, 88.0, 4.0), np.arange(8.0, 56.0, 4.0))
+    >>> d = ptychopatch.grouped_patches(obj, x.ravel(), y.ravel(), 16, 100, K=6,
+    ...                                 gridsize=2, seed=0)
+    >>> r = ptychopatch.reassemble_grouped(d["Y"], d, obj.shape, average=True)
+    >>> bool(np.allclose(r.canvas[r.weights > 0.5], 1.0))
+    True
+    """
+    if not isinstance(grouped, collections.abc.Mapping):
+        raise TypeError(
+            f"grouped must be the dict group_neighbors or grouped_patches returns (with "
+            f"'coords_offsets' and 'coords_relative'), got {type(grouped).__name__}"
+        )
+    for key in ("coords_offsets", "coords_relative"):
+        if key not in grouped:
+            raise KeyError(f"grouped has no {key!r}: pass the dict group_neighbors or "
+                           f"grouped_patches returned (PtychoPINN's names)")
+    if _arrays.is_device_array(patches):
+        raise TypeError(
+            "reassemble_grouped takes host arrays; for device patches form the offsets "
+            "float32(coords_offsets + coords_relative) on the device (shape (B, C, 2), x first) "
+            "and call reassemble_patches"
+        )
+    offsets = legacy_offsets(grouped["coords_offsets"], grouped["coords_relative"])
+    p = _arrays.host_asarray(patches, "patches")
+    groups, c = offsets.shape[0], offsets.shape[1]
+    if p.ndim != 4 or p.shape[0] != groups or p.shape[3] != c:
+        raise ValueError(
+            f"patches must have shape (B, N, N, C) = ({groups}, N, N, {c}) to match "
+            f"grouped['coords_relative'] {tuple(np.shape(grouped['coords_relative']))}, "
+            f"got {p.shape}"
+        )
+    return reassemble_patches(p, offsets, shape, "channel", average=average,
+                              return_weights=return_weights, backend=backend,
+                              num_threads=num_threads, out=out, weights_out=weights_out)
