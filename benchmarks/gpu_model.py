@@ -606,7 +606,7 @@ def subroutine_length(fn: Function, address: str) -> int:
 
 # ---------------------------------------------------------------- kernels
 P = PTYCHOPINN
-_EXT = r"extract_patches_kernelILi2E(?:Lb1E)?NS_4math"
+_EXT = r"extract_patches_kernelILi2E(?:Lb1E){0,2}NS_4math"  # complex64, 8-byte pairs, 32-bit rows
 _REA = r"reassemble_kernelILi2ENS_4math"
 _AL = r"align_kernels_cu_\w+?"
 KERNELS = [

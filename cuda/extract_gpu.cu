@@ -41,9 +41,16 @@ void launch_extract(const float* object, const ExtractGeometry& g, const Offsets
   // arrays of the caller need only 4 (a float), so this is checked here.
   const bool pairs =
       reinterpret_cast<uintptr_t>(object) % 8 == 0 && reinterpret_cast<uintptr_t>(patches) % 8 == 0;
-  auto* kernel = g.lanes == 1 ? &extract_patches_kernel<1, false, Offsets>
-                 : pairs      ? &extract_patches_kernel<2, true, Offsets>
-                              : &extract_patches_kernel<2, false, Offsets>;
+  using Kernel = void (*)(const float*, ExtractGeometry, Offsets, ExtractTraversal, float*);
+  Kernel kernel = nullptr;
+  if (index32_fits(g))
+    kernel = g.lanes == 1 ? &extract_patches_kernel<1, false, true, Offsets>
+             : pairs      ? &extract_patches_kernel<2, true, true, Offsets>
+                          : &extract_patches_kernel<2, false, true, Offsets>;
+  else
+    kernel = g.lanes == 1 ? &extract_patches_kernel<1, false, false, Offsets>
+             : pairs      ? &extract_patches_kernel<2, true, false, Offsets>
+                          : &extract_patches_kernel<2, false, false, Offsets>;
   check_cuda(launch_kernel(kernel, launch.grid, launch.block, 0, stream, object, g, offsets,
                            launch.traversal, patches),
              "launching the extraction kernel");

@@ -40,6 +40,11 @@ struct ExtractTraversal {
   // step_k members (channel layout; step_k < c).
   int64_t step_x;
   int64_t step_k;
+  // A thread's rows advance by gridDim.y: rows_per_step rows, which is
+  // row_step_floats floats of the output (computed here once rather than
+  // in the row loop, where the compiler would recompute it).
+  int64_t row_step_floats;
+  int32_t rows_per_step;
   bool channel;
 };
 
@@ -68,6 +73,8 @@ inline ExtractLaunch extract_launch(const ExtractGeometry& g, int64_t num_patche
   const int64_t blocks_y = std::max<int64_t>(
       1, std::min<int64_t>({g.n, 65535, (wanted_blocks + blocks_x - 1) / blocks_x}));
   t.group_stride = blocks_x * threads_y;
+  t.rows_per_step = static_cast<int32_t>(blocks_y);
+  t.row_step_floats = blocks_y * (g.channel_layout ? t.columns : g.n) * g.lanes;
   return ExtractLaunch{t, dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y)),
                        dim3(static_cast<unsigned>(threads_x), static_cast<unsigned>(threads_y))};
 }
@@ -102,53 +109,93 @@ __device__ __forceinline__ void store_pair(float* p, float2 v) {
 // order, as math::sample_pixel.
 template <int kLanes, bool kPairs>
 __device__ __forceinline__ void blend_inside(const float* row0, const float* row1,
-                                             math::CornerWeights w, float* out) {
+                                             math::CornerWeights w, float* value) {
   if constexpr (kLanes == 2 && kPairs) {
     const float2 v00 = load_pair(row0);
     const float2 v01 = load_pair(row0 + 2);
     const float2 v10 = load_pair(row1);
     const float2 v11 = load_pair(row1 + 2);
-    store_pair(out, make_float2(math::blend(w, v00.x, v01.x, v10.x, v11.x),
-                                math::blend(w, v00.y, v01.y, v10.y, v11.y)));
+    value[0] = math::blend(w, v00.x, v01.x, v10.x, v11.x);
+    value[1] = math::blend(w, v00.y, v01.y, v10.y, v11.y);
   } else {
 #pragma unroll
     for (int lane = 0; lane < kLanes; ++lane)
-      out[lane] = math::blend(w, row0[lane], row0[kLanes + lane], row1[lane], row1[kLanes + lane]);
+      value[lane] =
+          math::blend(w, row0[lane], row0[kLanes + lane], row1[lane], row1[kLanes + lane]);
   }
+}
+
+// Whether a patch's rows use 32-bit index arithmetic: every padded-frame
+// index of a row inside the object, and the object's float count, fit, and
+// the row test can compare float positions exactly (below 2^24).
+inline bool index32_fits(const ExtractGeometry& g) {
+  constexpr int64_t kExactFloat = int64_t{1} << 24;
+  return g.height + 2 * g.half + 2 < kExactFloat && g.width + 2 * g.half + 2 < kExactFloat &&
+         g.height * g.width * g.lanes < (int64_t{1} << 31);
 }
 
 // The rows of one column (x, member k of group b) this block handles:
 // blockIdx.y, then every gridDim.y-th. `out` is the column's element in
-// row 0; rows are `row_stride` elements apart.
-template <int kLanes, bool kPairs>
+// row 0; rows are `row_stride` elements apart. One store per element, of
+// 8 bytes for aligned complex64 (kPairs).
+template <int kLanes, bool kPairs, bool kIndex32>
 __device__ __forceinline__ void extract_column(const float* __restrict__ object,
                                                const ExtractGeometry& g, int64_t x, float ox,
                                                float oy, float* __restrict__ out,
-                                               int64_t row_stride) {
+                                               int64_t row_stride, const ExtractTraversal& t) {
   const math::AxisTap tx = math::axis_tap(x, ox);
   const bool x_inside =
       math::inside(tx.index0, g.half, g.width) && math::inside(tx.index0 + 1, g.half, g.width);
   const int64_t row_floats = g.width * kLanes;
   // Formed only when inside: an index far outside would overflow.
   const float* column = x_inside ? object + (tx.index0 - g.half) * kLanes : object;
-  for (int64_t y = blockIdx.y; y < g.n; y += gridDim.y) {
-    const math::AxisTap ty = math::axis_tap(y, oy);
-    float* element = out + y * row_stride * kLanes;
-    if (x_inside && math::inside(ty.index0, g.half, g.height) &&
-        math::inside(ty.index0 + 1, g.half, g.height)) {
-      const float* row0 = column + (ty.index0 - g.half) * row_floats;
-      blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), element);
+  // A row is inside when half <= its lower corner <= height + half - 2;
+  // with kIndex32 both bounds and the corner are exact floats.
+  const float first_row = static_cast<float>(g.half);
+  const float last_row = static_cast<float>(g.height + g.half - 2);
+  // N < 2^24: the row counter is 32-bit, and exact as a float.
+  const auto rows = static_cast<int32_t>(g.n);
+  float* element = out + int64_t{blockIdx.y} * row_stride * kLanes;
+  float y_position = static_cast<float>(blockIdx.y);
+  for (int32_t y = static_cast<int32_t>(blockIdx.y); y < rows;
+       y += t.rows_per_step, element += t.row_step_floats) {
+    float value[kLanes];
+    bool sampled = false;
+    if constexpr (kIndex32) {
+      const math::AxisSample sy = math::axis_sample(y_position, oy);
+      y_position += static_cast<float>(t.rows_per_step);
+      if (x_inside && sy.lower >= first_row && sy.lower <= last_row) {
+        const int32_t row = static_cast<int32_t>(sy.lower) - static_cast<int32_t>(g.half);
+        const float* row0 = column + row * static_cast<int32_t>(row_floats);
+        blend_inside<kLanes, kPairs>(
+            row0, row0 + row_floats,
+            math::corner_weights(tx.w0, tx.w1, math::sub_rn(1.0f, sy.frac), sy.frac), value);
+        sampled = true;
+      }
     } else {
-      float value[kLanes];
-      math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, ty, value);
+      const math::AxisTap ty = math::axis_tap(y, oy);
+      if (x_inside && math::inside(ty.index0, g.half, g.height) &&
+          math::inside(ty.index0 + 1, g.half, g.height)) {
+        const float* row0 = column + (ty.index0 - g.half) * row_floats;
+        blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), value);
+        sampled = true;
+      }
+    }
+    if (!sampled)
+      math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, math::axis_tap(y, oy),
+                                 value);
+    if constexpr (kLanes == 2 && kPairs) {
+      store_pair(element, make_float2(value[0], value[1]));
+    } else {
 #pragma unroll
       for (int lane = 0; lane < kLanes; ++lane) element[lane] = value[lane];
     }
   }
 }
 
-// kPairs: complex64 with both arrays 8-byte aligned (checked by the host).
-template <int kLanes, bool kPairs, class Offsets>
+// kPairs: complex64 with both arrays 8-byte aligned; kIndex32: see
+// index32_fits (both checked by the host).
+template <int kLanes, bool kPairs, bool kIndex32, class Offsets>
 __global__ void extract_patches_kernel(const float* __restrict__ object, ExtractGeometry g,
                                        Offsets offsets, ExtractTraversal t,
                                        float* __restrict__ patches) {
@@ -174,7 +221,8 @@ __global__ void extract_patches_kernel(const float* __restrict__ object, Extract
         float ox = 0.0f;
         float oy = 0.0f;
         offsets.get_member(b, k, c, ox, oy);
-        extract_column<kLanes, kPairs>(object, g, x, ox, oy, group_out + j * kLanes, t.columns);
+        extract_column<kLanes, kPairs, kIndex32>(object, g, x, ox, oy, group_out + j * kLanes,
+                                                 t.columns, t);
         x += t.step_x;
         k += t.step_k;
         if (k >= c) {
@@ -190,7 +238,8 @@ __global__ void extract_patches_kernel(const float* __restrict__ object, Extract
         offsets.get_member(b, k, c, ox, oy);
         float* patch_out = patches + (b * c + k) * n * n * kLanes;
         for (int64_t x = tid; x < n; x += blockDim.x)
-          extract_column<kLanes, kPairs>(object, g, x, ox, oy, patch_out + x * kLanes, n);
+          extract_column<kLanes, kPairs, kIndex32>(object, g, x, ox, oy, patch_out + x * kLanes, n,
+                                                   t);
       }
     }
   }

@@ -52,14 +52,26 @@ struct AxisTap {
   float w1;
 };
 
-PTP_HD AxisTap axis_tap(int64_t pos, float offset) {
+// The sample position of output pixel `pos` along one axis, as floats: the
+// lower corner in the padded frame (an integer value) and the fraction
+// above it. `pos` is the pixel index as a float (exact: N < 2^24).
+struct AxisSample {
+  float lower;
+  float frac;
+};
+
+PTP_HD AxisSample axis_sample(float pos, float offset) {
   // fl32(pos + offset) in the padded frame, not pos + offset - N/2: the two
   // round differently for some negative offsets (SPEC §1).
-  const float s = add_rn(static_cast<float>(pos), offset);
+  const float s = add_rn(pos, offset);
   const float lower = floorf(s);
-  const float frac = sub_rn(s, lower);
-  const float clamped = fminf(fmaxf(lower, -kIndexClamp), kIndexClamp);
-  return AxisTap{static_cast<int64_t>(clamped), sub_rn(1.0f, frac), frac};
+  return AxisSample{lower, sub_rn(s, lower)};
+}
+
+PTP_HD AxisTap axis_tap(int64_t pos, float offset) {
+  const AxisSample a = axis_sample(static_cast<float>(pos), offset);
+  const float clamped = fminf(fmaxf(a.lower, -kIndexClamp), kIndexClamp);
+  return AxisTap{static_cast<int64_t>(clamped), sub_rn(1.0f, a.frac), a.frac};
 }
 
 // True when padded-frame index i falls inside the object of `extent`

@@ -125,6 +125,35 @@ TEST(Gpu, WideRowsAndLargeGroupsMatchCpu) {
   }
 }
 
+// Objects too wide or too tall for the kernel's 32-bit row arithmetic
+// (padded indices reach 2^24, where floats stop being exact: the last
+// row's index 2^24 + 7 of the tall one is not a float) take the 64-bit
+// path; patches at their far ends still match the CPU.
+TEST(Gpu, ObjectsBeyondThirtyTwoBitIndexingMatchCpu) {
+  REQUIRE_GPU();
+  const int64_t big = int64_t{1} << 24;
+  struct Case {
+    int64_t h, w;
+  };
+  for (const Case& size : {Case{3, big + 5}, Case{big + 6, 2}}) {
+    const auto obj = oracle::random_image(size.h, size.w, 2, 31);
+    const auto far_x = static_cast<double>(size.w), far_y = static_cast<double>(size.h);
+    std::vector<double> xy = {0.5,          1.25,         3.0,          0.0,
+                              far_x - 2.5,  far_y - 1.5,  far_x - 0.25, far_y - 4.0,
+                              far_x * 0.5,  far_y * 0.5,  far_x + 2.0,  far_y + 2.0,
+                              far_x - 1.0,  far_y + 0.75, far_x - 3.5,  far_y - 2.25};
+    ptp_extract_desc desc;
+    ptp_extract_desc_init(&desc, sizeof desc);
+    desc.height = size.h;
+    desc.width = size.w;
+    desc.patch_size = 6;
+    desc.group_size = 2;
+    const int64_t patches = static_cast<int64_t>(xy.size() / 2);
+    expect_bitwise_equal(run(PTP_BACKEND_GPU, desc, obj.data.data(), xy.data(), patches),
+                         run(PTP_BACKEND_CPU, desc, obj.data.data(), xy.data(), patches));
+  }
+}
+
 TEST(Gpu, LegacyFormMatchesCpu) {
   REQUIRE_GPU();
   const int64_t groups = 100, c = 4, n = 16;
@@ -178,10 +207,10 @@ TEST(Gpu, GroupedPatchesMatchCpu) {
   extract.group_size = 4;
   const auto* object = reinterpret_cast<const std::complex<float>*>(obj.data.data());
   const ptychopatch::Context gpu(PTP_BACKEND_GPU), cpu(PTP_BACKEND_CPU);
-  const auto on_gpu = ptychopatch::grouped_patches(group, extract, object, x.data(), y.data(),
-                                                   3000, &gpu);
-  const auto on_cpu = ptychopatch::grouped_patches(group, extract, object, x.data(), y.data(),
-                                                   3000, &cpu);
+  const auto on_gpu =
+      ptychopatch::grouped_patches(group, extract, object, x.data(), y.data(), 3000, &gpu);
+  const auto on_cpu =
+      ptychopatch::grouped_patches(group, extract, object, x.data(), y.data(), 3000, &cpu);
   EXPECT_EQ(on_gpu.groups.nn_indices, on_cpu.groups.nn_indices);
   EXPECT_EQ(on_gpu.groups.coords_relative, on_cpu.groups.coords_relative);
   ASSERT_EQ(on_gpu.patches.size(), on_cpu.patches.size());
