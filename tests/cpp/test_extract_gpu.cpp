@@ -138,10 +138,10 @@ TEST(Gpu, ObjectsBeyondThirtyTwoBitIndexingMatchCpu) {
   for (const Case& size : {Case{3, big + 5}, Case{big + 6, 2}}) {
     const auto obj = oracle::random_image(size.h, size.w, 2, 31);
     const auto far_x = static_cast<double>(size.w), far_y = static_cast<double>(size.h);
-    std::vector<double> xy = {0.5,          1.25,         3.0,          0.0,
-                              far_x - 2.5,  far_y - 1.5,  far_x - 0.25, far_y - 4.0,
-                              far_x * 0.5,  far_y * 0.5,  far_x + 2.0,  far_y + 2.0,
-                              far_x - 1.0,  far_y + 0.75, far_x - 3.5,  far_y - 2.25};
+    std::vector<double> xy = {0.5,         1.25,         3.0,          0.0,
+                              far_x - 2.5, far_y - 1.5,  far_x - 0.25, far_y - 4.0,
+                              far_x * 0.5, far_y * 0.5,  far_x + 2.0,  far_y + 2.0,
+                              far_x - 1.0, far_y + 0.75, far_x - 3.5,  far_y - 2.25};
     ptp_extract_desc desc;
     ptp_extract_desc_init(&desc, sizeof desc);
     desc.height = size.h;
