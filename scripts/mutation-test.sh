@@ -56,8 +56,8 @@ mutation row-bound-off-by-one cuda/patch_traversal.cuh "$PATCH_TESTS" \
   'j < t.row_length;' \
   'j < t.row_length - 1;'
 mutation complex-lane-swap cuda/extract_kernel.cuh "$PATCH_TESTS" \
-  'store_pair(out, make_float2(math::blend(w, v00.x, v01.x, v10.x, v11.x),' \
-  'store_pair(out, make_float2(math::blend(w, v00.y, v01.y, v10.y, v11.y),'
+  'value[0] = math::blend(w, v00.x, v01.x, v10.x, v11.x);' \
+  'value[0] = math::blend(w, v00.y, v01.y, v10.y, v11.y);'
 mutation member-carry-drops-x cuda/extract_kernel.cuh "$PATCH_TESTS" \
   $'k -= c;\n          x += 1;' \
   'k -= c;'
