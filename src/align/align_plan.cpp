@@ -15,6 +15,7 @@
 
 #include "align/align_backend.hpp"
 #include "core/context.hpp"
+#include "core/desc_versions.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
 #include "core/headroom.hpp"
@@ -208,13 +209,8 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   require_non_null(given, "desc");
   // 0.3.0's shorter struct: its fields, and the defaults of the later ones.
   ptp_align_desc widened;
-  const ptp_align_desc* desc = given;
-  if (given->struct_size == kAlignDescSize030) {
-    default_align_desc(&widened);
-    std::memcpy(&widened, given, kAlignDescSize030);
-    widened.struct_size = sizeof widened;
-    desc = &widened;
-  }
+  const ptp_align_desc* desc =
+      widen_older_desc(given, kAlignDescSize030, widened, default_align_desc);
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_align_desc));
   if (desc->fft_planning != PTP_FFT_PLANNING_MEASURE &&
       desc->fft_planning != PTP_FFT_PLANNING_ESTIMATE &&

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/context.hpp"
+#include "core/desc_versions.hpp"
 #include "core/error.hpp"
 #include "core/first_error.hpp"
 #include "core/headroom.hpp"
@@ -192,13 +193,8 @@ GroupRequest validate_group_desc(const ptp_group_desc* given) {
   require_non_null(given, "desc");
   // The older struct: its fields, and no progress callback.
   ptp_group_desc widened;
-  const ptp_group_desc* desc = given;
-  if (given->struct_size == kGroupDescSizeWithoutProgress) {
-    default_group_desc(&widened);
-    std::memcpy(&widened, given, kGroupDescSizeWithoutProgress);
-    widened.struct_size = sizeof widened;
-    desc = &widened;
-  }
+  const ptp_group_desc* desc =
+      widen_older_desc(given, kGroupDescSizeWithoutProgress, widened, default_group_desc);
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_group_desc));
   GroupRequest r{};
   r.progress.fn = desc->progress;
