@@ -289,6 +289,23 @@ module ptychopatch
     character(kind=c_char) :: message(0:239) ! why, when status /= PTP_SUCCESS
   end type ptp_align_result
 
+  ! ---------------------------------------- diagnostics of patch geometry
+  ! ptp_diagnosed_call: which call a ptp_extract_diagnostics describes.
+  integer(c_int32_t), parameter :: PTP_DIAGNOSED_NONE = 0
+  integer(c_int32_t), parameter :: PTP_DIAGNOSED_EXTRACT = 1
+  integer(c_int32_t), parameter :: PTP_DIAGNOSED_REASSEMBLE = 2
+
+  type, bind(c) :: ptp_extract_diagnostics
+    integer(c_int64_t) :: struct_size            ! uint64_t, set by _init
+    integer(c_int32_t) :: call                   ! PTP_DIAGNOSED_*
+    integer(c_int32_t) :: reserved0
+    integer(c_int64_t) :: patches_total          ! B * c; 0 for NONE
+    integer(c_int64_t) :: patches_outside        ! entirely outside; -1 not counted
+    integer(c_int64_t) :: first_outside          ! p = b * c + k (0-based); -1 none
+    real(c_double) :: first_outside_offset(0:1)  ! its (x, y); NaN when none
+    character(kind=c_char) :: message(0:383)     ! NUL-terminated sentence
+  end type ptp_extract_diagnostics
+
   ! ------------------------------------------------- progress callback
   ! ptp_progress_fn: called with (done, total) between pieces of a long
   ! call (frames, patches or groups); return non-zero to stop it with
@@ -411,6 +428,24 @@ module ptychopatch
       integer(c_size_t), value :: struct_size
       integer(c_int32_t) :: status
     end function ptp_extract_desc_init
+
+    function ptp_extract_diagnostics_init(diagnostics, struct_size) &
+        bind(c, name='ptp_extract_diagnostics_init') result(status)
+      import :: c_int32_t, c_size_t, ptp_extract_diagnostics
+      type(ptp_extract_diagnostics), intent(inout) :: diagnostics
+      integer(c_size_t), value :: struct_size
+      integer(c_int32_t) :: status
+    end function ptp_extract_diagnostics_init
+
+    ! plan: a ptp_extract_plan, or c_null_ptr for the calling thread's last
+    ! extraction or reassembly (one-shot calls included).
+    function ptp_extract_plan_get_diagnostics(plan, diagnostics) &
+        bind(c, name='ptp_extract_plan_get_diagnostics') result(status)
+      import :: c_int32_t, c_ptr, ptp_extract_diagnostics
+      type(c_ptr), value :: plan
+      type(ptp_extract_diagnostics), intent(inout) :: diagnostics
+      integer(c_int32_t) :: status
+    end function ptp_extract_plan_get_diagnostics
 
     function ptp_extract_output_bytes(desc, num_patches, bytes) &
         bind(c, name='ptp_extract_output_bytes') result(status)

@@ -51,6 +51,20 @@ int32_t ptpt_group_desc_layout(int64_t* out) {
   return n;
 }
 
+int32_t ptpt_extract_diagnostics_layout(int64_t* out) {
+  int32_t n = 0;
+  out[n++] = (int64_t)sizeof(ptp_extract_diagnostics);
+  out[n++] = OFF(ptp_extract_diagnostics, struct_size);
+  out[n++] = OFF(ptp_extract_diagnostics, call);
+  out[n++] = OFF(ptp_extract_diagnostics, reserved0);
+  out[n++] = OFF(ptp_extract_diagnostics, patches_total);
+  out[n++] = OFF(ptp_extract_diagnostics, patches_outside);
+  out[n++] = OFF(ptp_extract_diagnostics, first_outside);
+  out[n++] = OFF(ptp_extract_diagnostics, first_outside_offset);
+  out[n++] = OFF(ptp_extract_diagnostics, message);
+  return n;
+}
+
 int32_t ptpt_align_desc_layout(int64_t* out) {
   int32_t n = 0;
   out[n++] = (int64_t)sizeof(ptp_align_desc);

@@ -61,6 +61,11 @@ program test_fortran
       integer(c_int64_t), intent(out) :: out(*)
       integer(c_int32_t) :: n
     end function ptpt_group_desc_layout
+    function ptpt_extract_diagnostics_layout(out) bind(c) result(n)
+      import :: c_int32_t, c_int64_t
+      integer(c_int64_t), intent(out) :: out(*)
+      integer(c_int32_t) :: n
+    end function ptpt_extract_diagnostics_layout
     function ptpt_align_desc_layout(out) bind(c) result(n)
       import :: c_int32_t, c_int64_t
       integer(c_int64_t), intent(out) :: out(*)
@@ -201,6 +206,7 @@ contains
     type(ptp_extract_desc), target :: e
     type(ptp_group_desc), target :: g
     type(ptp_align_desc), target :: a
+    type(ptp_extract_diagnostics), target :: d
     integer(c_int64_t) :: c_values(32), base
     integer(c_int32_t) :: n
     integer :: i
@@ -229,6 +235,14 @@ contains
       address(c_loc(g%seed)) - base, address(c_loc(g%sequential)) - base, &
       address(c_loc(g%oversample)) - base, address(c_loc(g%progress)) - base, &
       address(c_loc(g%progress_user_data)) - base])
+
+    n = ptpt_extract_diagnostics_layout(c_values)
+    base = address(c_loc(d))
+    call compare_layout('ptp_extract_diagnostics', c_values, n, [int(c_sizeof(d), c_int64_t), &
+      address(c_loc(d%struct_size)) - base, address(c_loc(d%call)) - base, &
+      address(c_loc(d%reserved0)) - base, address(c_loc(d%patches_total)) - base, &
+      address(c_loc(d%patches_outside)) - base, address(c_loc(d%first_outside)) - base, &
+      address(c_loc(d%first_outside_offset)) - base, address(c_loc(d%message)) - base])
 
     n = ptpt_align_desc_layout(c_values)
     base = address(c_loc(a))
@@ -465,8 +479,9 @@ contains
     complex(c_float_complex), target :: legacy(c_, n_, n_, b_), direct(c_, n_, n_, b_), &
                                         one_shot(c_, n_, n_, b_)
     real(c_double), target :: global(2, b_), local(c_, 2, b_)
-    real(c_float), target :: offsets(2, c_*b_)
+    real(c_float), target :: offsets(2, c_*b_), far(2, c_*b_)
     type(ptp_extract_desc) :: desc64, desc32
+    type(ptp_extract_diagnostics) :: diagnostics
     type(c_ptr) :: plan64, plan32
     integer :: x, y, b, k
     integer(c_int64_t) :: rng
@@ -504,6 +519,22 @@ contains
                                    int(c_*b_, c_int64_t), c_loc(one_shot), c_sizeof(one_shot)), &
                'ptp_extract_patches(NULL context)')
     call expect(all(one_shot == direct), 'one-shot = plan, bitwise')
+    ! Diagnostics: the one-shot call (c_null_ptr: this thread's last call)
+    ! had every patch on the object; one patch moved far away is counted.
+    call check(ptp_extract_diagnostics_init(diagnostics, c_sizeof(diagnostics)), &
+               'ptp_extract_diagnostics_init')
+    call check(ptp_extract_plan_get_diagnostics(c_null_ptr, diagnostics), 'diagnostics (thread)')
+    call expect(diagnostics%call == PTP_DIAGNOSED_EXTRACT .and. &
+                diagnostics%patches_total == c_*b_ .and. diagnostics%patches_outside == 0 .and. &
+                diagnostics%first_outside == -1, 'diagnostics of the one-shot call: none outside')
+    far = offsets
+    far(1, 2) = 1.0e6_c_float
+    call check(ptp_extract_execute(plan32, c_loc(object), c_loc(far), int(c_*b_, c_int64_t), &
+                                   c_loc(one_shot), c_sizeof(one_shot)), 'ptp_extract_execute (far)')
+    call check(ptp_extract_plan_get_diagnostics(plan32, diagnostics), 'diagnostics (plan)')
+    call expect(diagnostics%patches_outside == 1 .and. diagnostics%first_outside == 1 .and. &
+                diagnostics%first_outside_offset(0) == 1.0e6_c_double .and. &
+                diagnostics%message(0) /= c_null_char, 'diagnostics: the far patch, named')
     call check(ptp_extract_plan_destroy(plan64), 'destroy')
     call check(ptp_extract_plan_destroy(plan32), 'destroy')
   end subroutine test_legacy_and_one_shot
