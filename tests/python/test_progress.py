@@ -181,3 +181,16 @@ def test_progress_false_and_none_report_nothing(capsys):
     for value in (None, False):
         ptychopatch.extract_patches(obj, offsets, 8, backend="cpu", progress=value)
     assert capsys.readouterr().err == ""
+
+
+def test_reassemble_grouped_reports_and_changes_nothing():
+    x, y = scan(2_000, seed=5)
+    obj = np.ones((2100, 2100), np.complex64)
+    grouped = ptychopatch.grouped_patches(obj, x + 50, y + 50, 16, 500, seed=4, backend="cpu")
+    seen, progress = calls()
+    got = ptychopatch.reassemble_grouped(grouped["Y"], grouped, obj.shape, backend="cpu",
+                                         progress=progress)
+    check_counts(seen, 500 * 4)
+    plain = ptychopatch.reassemble_grouped(grouped["Y"], grouped, obj.shape, backend="cpu")
+    np.testing.assert_array_equal(got.canvas, plain.canvas)
+    np.testing.assert_array_equal(got.weights, plain.weights)

@@ -591,12 +591,14 @@ def align_scene(
         (docs/semantics.md).
     backend : {"auto", "cpu", "gpu"}
         ``"auto"`` uses the GPU when one is usable, else the CPU.
-    progress : callable, optional
-        ``progress(frames_done, frames_total)``, called by the library after
-        each finished frame (possibly from a library thread). Return
-        ``False`` (or any false value but ``None``) to cancel; an exception
-        raised inside it also cancels and is raised again once the library
-        returns.
+    progress : None, True or callable, optional
+        ``True`` shows a progress bar (tqdm's where it is installed, else a
+        line on stderr). A callable is called as
+        ``progress(frames_done, frames_total)`` by the library after each
+        finished frame (possibly from a library thread). Return ``False``
+        (or any false value but ``None``) to cancel; an exception raised
+        inside it also cancels and is raised again once the library
+        returns. Ctrl-C stops the call either way.
     num_threads : int, keyword-only
         CPU worker threads; 0 means all cores.
     planning : {"auto", "measure", "estimate", "wisdom"}, keyword-only

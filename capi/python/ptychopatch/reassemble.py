@@ -408,6 +408,7 @@ def reassemble_grouped(
     num_threads: int = 0,
     out: Any = None,
     weights_out: Any = None,
+    progress: _progress.ProgressArgument = None,
 ) -> Reassembly:
     """Reassemble grouped patches at the positions they were sampled from.
 
@@ -442,7 +443,7 @@ def reassemble_grouped(
         axis is x), float32 or float64.
     shape : (int, int) or (int, int, 1)
         Shape of the canvas, the object's shape.
-    average, return_weights, backend, num_threads, out, weights_out
+    average, return_weights, backend, num_threads, out, weights_out, progress
         As for `reassemble_patches`.
 
     Returns
@@ -506,4 +507,5 @@ def reassemble_grouped(
         )
     return reassemble_patches(p, offsets, shape, "channel", average=average,
                               return_weights=return_weights, backend=backend,
-                              num_threads=num_threads, out=out, weights_out=weights_out)
+                              num_threads=num_threads, out=out, weights_out=weights_out,
+                              progress=progress)
