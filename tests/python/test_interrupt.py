@@ -71,7 +71,10 @@ def test_ctrl_c_without_a_progress_callback_stops_the_call():
         timer.cancel()
     partial = info.value.partial
     done = int(partial.ok.sum())
-    assert 0 < done < len(frames)
+    # Stopped before the end. On a heavily loaded machine the signal can
+    # land before the first frame is finished (done == 0); that finished
+    # frames are kept is shown deterministically by the test above.
+    assert done < len(frames)
     assert partial.ok[:done].all() and not partial.ok[done:].any()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
