@@ -178,10 +178,12 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
           math::inside(ty.index0 + 1, g.half, g.height)) {
         const float* row0 = column + (ty.index0 - g.half) * row_floats;
         blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), value);
-        sampled = true;
+      } else {
+        math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, ty, value);
       }
+      sampled = true;
     }
-    if (!sampled)
+    if (!sampled)  // a row not inside, with kIndex32: the tap as the CPU path has it
       math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, math::axis_tap(y, oy),
                                  value);
     if constexpr (kLanes == 2 && kPairs) {
