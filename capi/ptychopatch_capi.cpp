@@ -168,6 +168,13 @@ PTP_API ptp_status ptp_context_get_stream(const ptp_context* context, void** cud
   });
 }
 
+PTP_API ptp_status ptp_context_synchronize(ptp_context* context) {
+  return guarded("ptp_context_synchronize", [&] {
+    require_non_null(context, "context");
+    if (context->backend == PTP_BACKEND_GPU) ptychopatch::impl::gpu::synchronize(*context);
+  });
+}
+
 PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc, size_t struct_size) {
   return guarded("ptp_extract_desc_init", [&] {
     require_non_null(desc, "desc");

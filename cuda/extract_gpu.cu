@@ -1,6 +1,6 @@
 // GPU backend of patch extraction.
-//  - Device arrays: check the offsets on the device, then one kernel launch
-//    on the caller's stream.
+//  - Device arrays: an offset check and one extraction launch enqueued on
+//    the caller's stream, without a host wait (offset_check.cuh).
 //  - Host arrays: the object goes to the device once; the groups are cut
 //    into chunks under the memory budget and pipelined over two lanes
 //    (offsets up, one launch per chunk, patches down), so one lane's
@@ -33,15 +33,18 @@ namespace {
 // its latency while leaving several chunks to overlap.
 constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
 
+// `check`: the context's record for a device-array call, else null.
 template <class Offsets>
 void launch_extract(const float* object, const ExtractGeometry& g, const Offsets& offsets,
-                    int64_t num_patches, float* patches, cudaStream_t stream) {
+                    int64_t num_patches, float* patches, cudaStream_t stream,
+                    DeferredCheck* check) {
   const ExtractLaunch launch = extract_launch(g, num_patches, multiprocessor_count());
   // 8-byte corner loads and stores need both arrays 8-byte aligned; device
   // arrays of the caller need only 4 (a float), so this is checked here.
   const bool pairs =
       reinterpret_cast<uintptr_t>(object) % 8 == 0 && reinterpret_cast<uintptr_t>(patches) % 8 == 0;
-  using Kernel = void (*)(const float*, ExtractGeometry, Offsets, ExtractTraversal, float*);
+  using Kernel =
+      void (*)(const float*, ExtractGeometry, Offsets, ExtractTraversal, float*, DeferredCheck*);
   Kernel kernel = nullptr;
   if (index32_fits(g))
     kernel = g.lanes == 1 ? &extract_patches_kernel<1, false, true, Offsets>
@@ -52,7 +55,7 @@ void launch_extract(const float* object, const ExtractGeometry& g, const Offsets
              : pairs      ? &extract_patches_kernel<2, true, false, Offsets>
                           : &extract_patches_kernel<2, false, false, Offsets>;
   check_cuda(launch_kernel(kernel, launch.grid, launch.block, 0, stream, object, g, offsets,
-                           launch.traversal, patches),
+                           launch.traversal, patches, check),
              "launching the extraction kernel");
 }
 
@@ -115,7 +118,7 @@ void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractG
     groups_of(chunk, b0, b1);
     const cudaStream_t stream = ws.streams[lane].get();
     const auto offsets = source.upload(d_offsets[lane], b0, b1, stream);
-    launch_extract(d_object, g, offsets, (b1 - b0) * g.group_size, d_out[lane], stream);
+    launch_extract(d_object, g, offsets, (b1 - b0) * g.group_size, d_out[lane], stream, nullptr);
     void* destination = direct ? out + b0 * group_out : ws.staging[lane].as<void>();
     check_cuda(cudaMemcpyAsync(destination, d_out[lane], (b1 - b0) * group_out,
                                cudaMemcpyDeviceToHost, stream),
@@ -130,13 +133,11 @@ void extract_from_host(const ptp_context& context, Workspace& ws, const ExtractG
 
 template <class Offsets>
 void extract_on_device(const ptp_context& context, Workspace& ws, const ExtractGeometry& g,
-                       const float* object, const Offsets& offsets, bool legacy,
-                       int64_t num_patches, float* patches) {
+                       const float* object, const Offsets& offsets, int64_t num_patches,
+                       float* patches) {
   const auto stream = static_cast<cudaStream_t>(context.stream);
-  const int64_t bad = first_nonfinite_offset(ws, offsets, num_patches, stream);
-  if (bad >= 0)
-    fail(PTP_ERROR_NON_FINITE, describe_offset(bad, g.group_size, legacy) + " is not finite");
-  launch_extract(object, g, offsets, num_patches, patches, stream);
+  enqueue_offset_check(ws, offsets, num_patches, stream);
+  launch_extract(object, g, offsets, num_patches, patches, stream, ws.check.as<DeferredCheck>());
 }
 
 template <class T>
@@ -160,13 +161,13 @@ void run(const ptp_context& context, Workspace& ws, const ExtractGeometry& g, co
       require_aligned(arrays.local, sizeof(T), "local_offsets");
       const math::LegacyOffsets<T> offsets{static_cast<const T*>(arrays.global),
                                            static_cast<const T*>(arrays.local), g.group_size};
-      extract_on_device(context, ws, g, object, offsets, true, num_patches, patches);
+      extract_on_device(context, ws, g, object, offsets, num_patches, patches);
     } else {
       require_device_pointer(arrays.pairs, 2 * u64(num_patches) * sizeof(T), context.device,
                              "offsets");
       require_aligned(arrays.pairs, sizeof(T), "offsets");
       const math::PairOffsets<T> offsets{static_cast<const T*>(arrays.pairs)};
-      extract_on_device(context, ws, g, object, offsets, false, num_patches, patches);
+      extract_on_device(context, ws, g, object, offsets, num_patches, patches);
     }
     return;
   }

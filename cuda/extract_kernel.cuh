@@ -23,6 +23,7 @@
 
 #include "core/extract_plan.hpp"
 #include "math/patch_sampling.hpp"
+#include "offset_check.cuh"
 
 namespace ptychopatch::impl::gpu {
 
@@ -196,11 +197,13 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
 }
 
 // kPairs: complex64 with both arrays 8-byte aligned; kIndex32: see
-// index32_fits (both checked by the host).
+// index32_fits (both checked by the host). `check`: the context's offset
+// check record for a call on device arrays (offset_check.cuh), else null.
 template <int kLanes, bool kPairs, bool kIndex32, class Offsets>
 __global__ void extract_patches_kernel(const float* __restrict__ object, ExtractGeometry g,
                                        Offsets offsets, ExtractTraversal t,
-                                       float* __restrict__ patches) {
+                                       float* __restrict__ patches, DeferredCheck* check) {
+  if (call_rejected(check, g.group_size, kDeferredExtract, IsLegacyOffsets<Offsets>::value)) return;
   const int64_t c = g.group_size;
   const int64_t n = g.n;
   // The thread's first column, split once (threadIdx.x < 1024).

@@ -135,9 +135,17 @@ void reassemble_on_device(const ptp_context& context, Workspace& ws, const Extra
     require_device_pointer(offsets, 2 * u64(num_patches) * sizeof(T), context.device, "offsets");
     require_aligned(patches, sizeof(float), "patches");
     require_aligned(offsets, sizeof(T), "offsets");
-    const int64_t bad = first_nonfinite_offset(ws, pairs, num_patches, stream);
-    if (bad >= 0)
-      fail(PTP_ERROR_NON_FINITE, describe_offset(bad, g.group_size, false) + " is not finite");
+    // Interim (until the gather kernel takes the check record): wait for it.
+    enqueue_offset_check(ws, pairs, num_patches, stream);
+    auto* host = ws.check_host.as<DeferredCheck>();
+    check_cuda(
+        cudaMemcpyAsync(host, ws.check.as<void>(), sizeof *host, cudaMemcpyDeviceToHost, stream),
+        "reading the offset flag");
+    check_cuda(cudaStreamSynchronize(stream), "checking the offsets on the device");
+    const unsigned long long bad = host->call_first_bad;
+    if (bad != kNoBadOffset)
+      fail(PTP_ERROR_NON_FINITE,
+           describe_offset(static_cast<int64_t>(bad), g.group_size, false) + " is not finite");
   }
   const size_t plane = static_cast<size_t>(g.height * g.width);
   check_cuda(cudaMemsetAsync(canvas, 0, plane * g.element_bytes, stream), "clearing the canvas");

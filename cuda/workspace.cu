@@ -3,7 +3,9 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "core/extract_plan.hpp"
 #include "core/gpu_runtime.hpp"
+#include "deferred_check.cuh"
 #include "device_guard.cuh"
 
 namespace ptychopatch::impl::gpu {
@@ -25,9 +27,39 @@ std::shared_ptr<Workspace> make_on(int32_t device) {
 }  // namespace
 
 Workspace::Workspace(int32_t device_ordinal)
-    : device(device_ordinal),
-      flag(sizeof(unsigned long long)),
-      flag_host(sizeof(unsigned long long)) {}
+    : device(device_ordinal), check(sizeof(DeferredCheck)), check_host(sizeof(DeferredCheck)) {
+  *check_host.as<DeferredCheck>() = kDeferredCheckInitial;
+  check_cuda(cudaMemcpy(check.as<void>(), check_host.as<void>(), sizeof(DeferredCheck),
+                        cudaMemcpyHostToDevice),
+             "initialising the offset check record");
+}
+
+void deferred_status(Workspace& ws, cudaStream_t stream) {
+  check_cuda(cudaStreamSynchronize(stream), "waiting for the context's stream");
+  auto* host = ws.check_host.as<DeferredCheck>();
+  check_cuda(
+      cudaMemcpyAsync(host, ws.check.as<void>(), sizeof *host, cudaMemcpyDeviceToHost, stream),
+      "reading the offset check record");
+  check_cuda(cudaStreamSynchronize(stream), "reading the offset check record");
+  const DeferredCheck found = *host;
+  if (found.rejected_calls == 0) return;
+  *host = kDeferredCheckInitial;
+  check_cuda(
+      cudaMemcpyAsync(ws.check.as<void>(), host, sizeof *host, cudaMemcpyHostToDevice, stream),
+      "clearing the offset check record");
+  check_cuda(cudaStreamSynchronize(stream), "clearing the offset check record");
+  const auto calls = static_cast<int64_t>(found.rejected_calls);
+  const std::string operation =
+      found.operation == kDeferredReassemble ? "a reassembly" : "an extraction";
+  fail(PTP_ERROR_NON_FINITE,
+       std::to_string(calls) + (calls == 1 ? " call" : " calls") +
+           " on device arrays since the last ptp_context_synchronize wrote nothing, as a "
+           "non-finite offset was found; the first, " +
+           operation + ": " +
+           describe_offset(static_cast<int64_t>(found.first_bad), found.group_size,
+                           found.legacy != 0) +
+           " is not finite");
+}
 
 void Workspace::reserve_staging(size_t bytes) {
   if (bytes <= staging_bytes) return;
@@ -36,6 +68,14 @@ void Workspace::reserve_staging(size_t bytes) {
   for (PinnedBuffer& buffer : staging) buffer.reset(0);
   for (PinnedBuffer& buffer : staging) buffer.reset(bytes);
   staging_bytes = bytes;
+}
+
+void synchronize(const ptp_context& context) {
+  Workspace& ws = workspace_of(context);
+  const std::lock_guard<std::recursive_mutex> lock(ws.mutex);
+  const ScopedDevice scoped(context.device);
+  check_cuda(scoped.status(), "cudaSetDevice");
+  deferred_status(ws, static_cast<cudaStream_t>(context.stream));
 }
 
 Workspace& workspace_of(const ptp_context& context) {

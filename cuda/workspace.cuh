@@ -1,6 +1,7 @@
 // What a GPU context keeps between calls: the two pipeline lanes (a stream
 // and an event each), pinned staging buffers that only grow, and the small
-// device flag used to check device-resident offsets. Allocating pinned
+// device record of offset checks on device arrays (deferred_check.cuh).
+// Allocating pinned
 // memory costs milliseconds, so it is done once per context, not per call.
 #pragma once
 
@@ -32,8 +33,10 @@ struct Workspace {
   Event done[kLanes];
   PinnedBuffer staging[kLanes];
   size_t staging_bytes = 0;
-  DeviceBuffer flag;       // one unsigned long long
-  PinnedBuffer flag_host;  // its host mirror
+  // One DeferredCheck, allocated here so that device-array calls allocate
+  // nothing (they may be captured in a CUDA graph), and its host mirror.
+  DeviceBuffer check;
+  PinnedBuffer check_host;
   // The device buffers of host-array calls (ScratchLease): one allocation,
   // kept between calls and only grown.
   DeviceBuffer scratch;

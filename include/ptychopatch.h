@@ -218,6 +218,18 @@ PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32
 PTP_API ptp_status ptp_context_set_stream(ptp_context* context, void* cuda_stream);
 PTP_API ptp_status ptp_context_get_stream(const ptp_context* context, void** cuda_stream);
 
+/* Waits for the context's stream and reports what its calls on device
+ * arrays found since the previous ptp_context_synchronize. Those calls
+ * return without waiting, so a non-finite offset cannot be their status:
+ * such a call writes nothing and is recorded here, and this returns
+ * PTP_ERROR_NON_FINITE (the message counts the calls and names the first
+ * one's bad patch), then clears the record. PTP_ERROR_CUDA if the stream's
+ * work failed. On a CPU context, or with nothing recorded, PTP_SUCCESS.
+ * The record is the context's: its device-array calls must be ordered
+ * with one another (one stream, or streams the caller orders), as the
+ * work area of a cuFFT plan must be. */
+PTP_API ptp_status ptp_context_synchronize(ptp_context* context);
+
 /* Number of CUDA devices the driver reports: 0 when the library was built
  * without CUDA, or when no driver or device is present (this is not an
  * error). Whether a device can run this build's kernels is decided when a
@@ -296,12 +308,13 @@ PTP_API ptp_status ptp_extract_set_progress(ptp_extract_plan* plan, ptp_progress
  *  - PTP_MEMORY_DEVICE: every array is CUDA device (or managed) memory of
  *    the context's device (a GPU context is required, else
  *    PTP_ERROR_UNSUPPORTED; a host pointer gives
- *    PTP_ERROR_INVALID_ARGUMENT). The work is ordered on the context's
- *    stream (ptp_context_set_stream). The call first checks the offsets on
- *    the device and waits for that check, so a bad offset still returns its
- *    status with nothing written; it then enqueues the extraction and
- *    returns without waiting for it: the patches are ready when the stream
- *    reaches that point. */
+ *    PTP_ERROR_INVALID_ARGUMENT). The call enqueues its work on the
+ *    context's stream (ptp_context_set_stream) and returns without waiting
+ *    for the device: an offset check, then the extraction, which writes
+ *    nothing if an offset is not finite; ptp_context_synchronize reports
+ *    that (PTP_ERROR_NON_FINITE). It allocates nothing and never waits, so
+ *    it may be captured in a CUDA graph (each replay checks its offsets
+ *    again). The patches are ready when the stream reaches that point. */
 
 /* Extracts num_patches patches (a multiple of group_size; 0 is valid).
  *   object:  H x W array (row-major) of object_dtype.

@@ -225,6 +225,10 @@ class Context {
     check(ptp_context_get_num_threads(handle(), &n));
     return n;
   }
+  // ptp_context_synchronize: waits for the context's stream; throws Error
+  // (PTP_ERROR_NON_FINITE) if a device-array call since the last one found
+  // a non-finite offset and so wrote nothing.
+  void synchronize() const { check(ptp_context_synchronize(handle())); }
   // The C handle for direct ptp_* calls (nullptr once moved from). A C plan
   // made on it directly does not keep it alive: destroy that plan first.
   ptp_context* get() const noexcept { return handle_.get(); }

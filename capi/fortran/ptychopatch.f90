@@ -414,6 +414,16 @@ module ptychopatch
       integer(c_int32_t) :: status
     end function ptp_context_get_stream
 
+    ! Waits for the context's stream; PTP_ERROR_NON_FINITE when a call on
+    ! device arrays since the last one found a non-finite offset (and so
+    ! wrote nothing).
+    function ptp_context_synchronize(context) &
+        bind(c, name='ptp_context_synchronize') result(status)
+      import :: c_int32_t, c_ptr
+      type(c_ptr), value :: context
+      integer(c_int32_t) :: status
+    end function ptp_context_synchronize
+
     function ptp_cuda_device_count(count) bind(c, name='ptp_cuda_device_count') result(status)
       import :: c_int32_t
       integer(c_int32_t), intent(out) :: count

@@ -36,7 +36,8 @@ std::shared_ptr<void> make_workspace(int32_t device);
 // Patch extraction on the context's device, num_patches > 0, arguments
 // validated by the core. Host arrays (geometry.memory == PTP_MEMORY_HOST)
 // have had their offsets checked for finiteness; device arrays are checked
-// here, on the device, before anything is written.
+// on the device, in stream order, and a call with a bad offset writes
+// nothing and is reported by synchronize().
 void extract(const ptp_context& context, const ExtractGeometry& geometry, const void* object,
              const OffsetArrays& offsets, int64_t num_patches, void* patches);
 
@@ -46,6 +47,11 @@ void extract(const ptp_context& context, const ExtractGeometry& geometry, const 
 // geometry.offset_dtype.
 void reassemble(const ptp_context& context, const ExtractGeometry& geometry, const void* patches,
                 const void* offsets, int64_t num_patches, void* canvas, float* weights);
+
+// ptp_context_synchronize on a GPU context: waits for the context's stream
+// and throws PTP_ERROR_NON_FINITE if a device-array call since the last
+// synchronize found a non-finite offset (and so wrote nothing).
+void synchronize(const ptp_context& context);
 
 // The cuFFT backend of scene alignment on the context's device
 // (cuda/align_gpu.cu).

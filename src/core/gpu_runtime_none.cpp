@@ -32,6 +32,10 @@ void reassemble(const ptp_context&, const ExtractGeometry&, const void*, const v
   fail(PTP_ERROR_INTERNAL, "GPU reassembly requested from a build without CUDA");
 }
 
+void synchronize(const ptp_context&) {
+  fail(PTP_ERROR_INTERNAL, "GPU synchronisation requested from a build without CUDA");
+}
+
 std::unique_ptr<AlignBackend> make_align_backend(const ptp_context&, const AlignGeometry&) {
   fail(PTP_ERROR_INTERNAL, "GPU alignment requested from a build without CUDA");
 }

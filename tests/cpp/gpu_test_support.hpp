@@ -62,6 +62,12 @@ class DeviceArray {
     EXPECT_EQ(cudaMemset(ptr_, value, bytes()), cudaSuccess);
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   }
+  // Replaces the contents (same size), waiting until done.
+  void upload(const std::vector<T>& host) {
+    ASSERT_EQ(host.size(), count_);
+    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  }
   std::vector<T> to_host() const {
     std::vector<T> host(count_);
     EXPECT_EQ(cudaMemcpy(host.data(), ptr_, bytes(), cudaMemcpyDeviceToHost), cudaSuccess);

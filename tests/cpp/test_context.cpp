@@ -158,6 +158,11 @@ TEST(Context, CpuContextHasOnlyTheNullStream) {
   EXPECT_EQ(stream, nullptr) << "a refused stream must not be stored";
   EXPECT_EQ(ptp_context_set_stream(nullptr, nullptr), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_context_get_stream(ctx.get(), nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  // Nothing to wait for or report on a CPU context.
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
+  EXPECT_NO_THROW(ctx.synchronize());
+  EXPECT_EQ(ptp_context_synchronize(nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("context"), std::string::npos);
 }
 
 TEST(Context, BadOptionsAreRejected) {

@@ -211,27 +211,165 @@ TEST(GpuDeviceArrays, LegacyFormOnDevice) {
   expect_bitwise(out.to_host(), expected);
 }
 
-TEST(GpuDeviceArrays, NonFiniteDeviceOffsetIsRejectedBeforeWriting) {
+void expect_untouched(const std::vector<float>& values, uint32_t fill) {
+  for (float v : values) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    ASSERT_EQ(bits, fill);
+  }
+}
+
+// A device-array call returns without waiting, so a non-finite offset is
+// not its status: the call writes nothing and ptp_context_synchronize
+// reports it, once.
+TEST(GpuDeviceArrays, NonFiniteDeviceOffsetWritesNothingAndSynchronizeReportsIt) {
   REQUIRE_GPU();
   Problem p = make_problem(32, 32, 8, 2, 50, 2, PTP_LAYOUT_CHANNEL, 4);
-  p.xy[2 * 61 + 1] = std::numeric_limits<double>::quiet_NaN();
-  p.xy[2 * 80] = std::numeric_limits<double>::infinity();
+  const auto expected = extract_on_cpu(p);
+  std::vector<double> bad = p.xy;
+  bad[2 * 61 + 1] = std::numeric_limits<double>::quiet_NaN();
+  bad[2 * 80] = std::numeric_limits<double>::infinity();
   p.desc.memory = PTP_MEMORY_DEVICE;
   const DeviceArray<float> object(p.object.data);
-  const DeviceArray<double> offsets(p.xy);
+  DeviceArray<double> offsets(bad);
   DeviceArray<float> out(p.out_bytes() / sizeof(float));
   out.fill_bytes(0x5A);
   auto ctx = gpu_context(0);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);  // nothing recorded yet
   EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), offsets.get(), p.num_patches,
                                 out.get(), out.bytes()),
-            PTP_ERROR_NON_FINITE);
-  EXPECT_NE(std::string(ptp_last_error_message()).find("patch 61 "), std::string::npos)
+            PTP_SUCCESS);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_ERROR_NON_FINITE);
+  const std::string message = ptp_last_error_message();
+  EXPECT_NE(message.find("1 call on device arrays"), std::string::npos) << message;
+  EXPECT_NE(message.find("an extraction"), std::string::npos) << message;
+  EXPECT_NE(message.find("patch 61 "), std::string::npos) << message;
+  expect_untouched(out.to_host(), 0x5A5A5A5Au);
+  // Reported once; the next call with good offsets writes its patches.
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
+  offsets.upload(p.xy);
+  ptychopatch::check(ptp_extract_patches(ctx.get(), &p.desc, object.get(), offsets.get(),
+                                         p.num_patches, out.get(), out.bytes()));
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
+  expect_bitwise(out.to_host(), expected);
+}
+
+TEST(GpuDeviceArrays, SynchronizeCountsRejectedCallsAndNamesTheFirst) {
+  REQUIRE_GPU();
+  const int64_t groups = 20, c = 4, n = 6;
+  const auto obj = oracle::random_image(30, 30, 1, 5);
+  std::vector<float> global(2 * groups, 10.0f), local(2 * groups * c, 0.5f);
+  local[2 * (3 * c) + 2 * c - 1] =
+      std::numeric_limits<float>::quiet_NaN();  // group 3, y of member 3
+  ptp_extract_desc desc;
+  ptp_extract_desc_init(&desc, sizeof desc);
+  desc.height = desc.width = 30;
+  desc.patch_size = n;
+  desc.group_size = c;
+  desc.object_dtype = desc.offset_dtype = PTP_DTYPE_FLOAT32;
+  desc.memory = PTP_MEMORY_DEVICE;
+  UserStream stream;
+  auto ctx = gpu_context(0);
+  ASSERT_EQ(ptp_context_set_stream(ctx.get(), stream.get()), PTP_SUCCESS);
+  ptp_extract_plan* plan = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &desc, &plan), PTP_SUCCESS);
+  const DeviceArray<float> object(obj.data), d_global(global), d_local(local);
+  DeviceArray<float> out(groups * c * n * n);
+  out.fill_bytes(0x33);
+  std::vector<double> pairs(2 * groups * c, 4.0);
+  pairs[2 * 9] = -std::numeric_limits<double>::infinity();
+  const DeviceArray<double> d_pairs(pairs);
+  desc.offset_dtype = PTP_DTYPE_FLOAT64;
+  desc.layout = PTP_LAYOUT_FLAT;
+  ptp_extract_plan* flat = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &desc, &flat), PTP_SUCCESS);
+  EXPECT_EQ(ptp_extract_execute_legacy(plan, object.get(), d_global.get(), d_local.get(), groups,
+                                       out.get(), out.bytes()),
+            PTP_SUCCESS);
+  EXPECT_EQ(
+      ptp_extract_execute(flat, object.get(), d_pairs.get(), groups * c, out.get(), out.bytes()),
+      PTP_SUCCESS);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_ERROR_NON_FINITE);
+  const std::string message = ptp_last_error_message();
+  EXPECT_NE(message.find("2 calls on device arrays"), std::string::npos) << message;
+  EXPECT_NE(message.find("group 3 member 3 "), std::string::npos) << message;
+  expect_untouched(out.to_host(), 0x33333333u);
+  ptp_extract_plan_destroy(flat);
+  ptp_extract_plan_destroy(plan);
+}
+
+// Device-array calls wait for nothing and allocate nothing, so they can be
+// captured in a CUDA graph; each replay reads the arrays' contents then,
+// offsets checked again. The emulated device refuses, as CUDA does, every
+// host wait and allocation while a stream captures: the host-array call
+// below fails there, which shows the capture test can fail.
+TEST(GpuDeviceArrays, ExtractionIsCapturableInACudaGraph) {
+  REQUIRE_GPU();
+  Problem p = make_problem(40, 36, 8, 4, 30, 2, PTP_LAYOUT_CHANNEL, 12);
+  const auto first = extract_on_cpu(p);
+  Problem moved = p;
+  for (double& v : moved.xy) v = std::fmod(v * 0.75 + 3.25, 50.0);
+  const auto second = extract_on_cpu(moved);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<float> object(p.object.data);
+  DeviceArray<double> offsets(p.xy);
+  DeviceArray<float> out(p.out_bytes() / sizeof(float));
+  out.fill_bytes(0x11);
+  UserStream stream;
+  auto ctx = gpu_context(0);
+  ASSERT_EQ(ptp_context_set_stream(ctx.get(), stream.get()), PTP_SUCCESS);
+  // Plans and workspaces are made before the capture, as with cuFFT.
+  ptp_extract_plan* plan = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &p.desc, &plan), PTP_SUCCESS);
+
+  ASSERT_EQ(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal), cudaSuccess);
+  const ptp_status captured =
+      ptp_extract_execute(plan, object.get(), offsets.get(), p.num_patches, out.get(), out.bytes());
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(stream.get(), &graph), cudaSuccess);
+  ASSERT_EQ(captured, PTP_SUCCESS) << ptp_last_error_message();
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  stream.sync();
+  expect_untouched(out.to_host(), 0x11111111u);  // captured, not run
+
+  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  stream.sync();
+  expect_bitwise(out.to_host(), first);
+  offsets.upload(moved.xy);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
+  expect_bitwise(out.to_host(), second);
+  // A replay with a bad offset writes nothing and is reported.
+  std::vector<double> bad = moved.xy;
+  bad[2 * 7] = std::numeric_limits<double>::quiet_NaN();
+  offsets.upload(bad);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_ERROR_NON_FINITE);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("patch 7 "), std::string::npos)
       << ptp_last_error_message();
-  for (float v : out.to_host()) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, 4);
-    ASSERT_EQ(bits, 0x5A5A5A5Au);
-  }
+  expect_bitwise(out.to_host(), second);
+
+  // A host-array call waits for its results: it cannot be captured.
+  Problem host = moved;
+  std::vector<float> host_out(host.out_bytes() / sizeof(float));
+  ASSERT_EQ(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal), cudaSuccess);
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &host.desc, host.object.data.data(), host.xy.data(),
+                                host.num_patches, host_out.data(), host.out_bytes()),
+            PTP_ERROR_CUDA);
+  cudaGraph_t refused = nullptr;
+  EXPECT_EQ(cudaStreamEndCapture(stream.get(), &refused), cudaErrorStreamCaptureInvalidated);
+  cudaGetLastError();
+  // The context survives.
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &host.desc, host.object.data.data(), host.xy.data(),
+                                host.num_patches, host_out.data(), host.out_bytes()),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  expect_bitwise(host_out, second);
+
+  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+  ptp_extract_plan_destroy(plan);
 }
 
 TEST(GpuDeviceArrays, HostPointerPassedAsDeviceIsNamed) {
@@ -359,8 +497,8 @@ TEST(GpuDeviceArrays, UndersizedDeviceArraysAreRefusedAndTheContextSurvives) {
                                 out.get(), out.bytes()),
             PTP_SUCCESS)
       << ptp_last_error_message();
-  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), padded.get() + 3,
-                                p.num_patches, out.get(), out.bytes()),
+  EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), padded.get() + 3, p.num_patches,
+                                out.get(), out.bytes()),
             PTP_ERROR_BUFFER_TOO_SMALL);
   // The context was never poisoned: a correct call gives the CPU's patches.
   EXPECT_EQ(ptp_extract_patches(ctx.get(), &p.desc, object.get(), offsets.get(), p.num_patches,
@@ -382,9 +520,9 @@ TEST(GpuReassembly, UndersizedDeviceCanvasIsRefused) {
   DeviceArray<float> canvas(12 * 10 - 1);
   DeviceArray<float> weights(12 * 10);
   auto ctx = gpu_context(0);
-  EXPECT_EQ(ptp_reassemble_patches(ctx.get(), &p.desc, patches.get(), offsets.get(),
-                                   p.num_patches, canvas.get(), canvas.bytes() + sizeof(float),
-                                   weights.get(), weights.bytes()),
+  EXPECT_EQ(ptp_reassemble_patches(ctx.get(), &p.desc, patches.get(), offsets.get(), p.num_patches,
+                                   canvas.get(), canvas.bytes() + sizeof(float), weights.get(),
+                                   weights.bytes()),
             PTP_ERROR_BUFFER_TOO_SMALL);
   EXPECT_NE(std::string(ptp_last_error_message()).find("'canvas'"), std::string::npos)
       << ptp_last_error_message();

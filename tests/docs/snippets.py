@@ -134,6 +134,9 @@ EXEMPT: dict[tuple[str, str], str] = {
         "sample message; tests/fortran/test_fortran.f90 checks the message of a zero patch_size",
     ("docs/contributing.md", "PYTHONPATH=capi/python"):
         "runs these very tests (tests/python/test_docs_snippets.py, ctest docs_snippets_compiled)",
+    ("docs/python.md", "with ptychopatch.deferred_checks():"):
+        "needs CuPy or PyTorch arrays on a GPU; tests/python/test_out_arguments.py runs the same "
+        "calls on the emulated device",
     ("docs/cli.md", "$ ptychopatch info"):
         "sample output with one machine's paths and versions; the pytest test_cli checks the "
         "fields of `ptychopatch info`",

@@ -33,11 +33,25 @@ PTP_EMU_EXPORT thread_local uint3 blockIdx;
 PTP_EMU_EXPORT thread_local dim3 blockDim;
 PTP_EMU_EXPORT thread_local dim3 gridDim;
 
+using Work = std::function<void()>;
+
 struct CUstream_st {
-  std::deque<std::function<void()>> queue;
+  std::deque<Work> queue;
   unsigned flags = 0;
   bool live = true;
   int draining = 0;
+  // While capturing: the work recorded so far (null when not capturing),
+  // and whether a refused call has invalidated the capture.
+  std::shared_ptr<std::vector<Work>> capture;
+  bool capture_invalid = false;
+};
+
+struct CUgraph_st {
+  std::shared_ptr<const std::vector<Work>> nodes;
+};
+
+struct CUgraphExec_st {
+  std::shared_ptr<const std::vector<Work>> nodes;
 };
 
 struct CUevent_st {
@@ -100,6 +114,9 @@ struct Device {
   // later use is an invalid handle rather than a use after free.
   std::vector<std::unique_ptr<CUstream_st>> streams;
   std::vector<std::unique_ptr<CUevent_st>> events;
+  std::map<const CUgraph_st*, std::unique_ptr<CUgraph_st>> graphs;
+  std::map<const CUgraphExec_st*, std::unique_ptr<CUgraphExec_st>> graph_execs;
+  int captures = 0;  // streams capturing now
   CUctx_st contexts[kMaxDevices];
 
   Device() {
@@ -232,6 +249,16 @@ void drain_all() {
     }
   }
   if (device().sticky != cudaSuccess) drop_all_work();
+}
+
+// A call CUDA refuses while any stream captures (in global mode): it fails,
+// and every capture in progress is invalidated, as CUDA does.
+cudaError_t refuse_if_capturing() {
+  Device& d = device();
+  if (d.captures == 0) return cudaSuccess;
+  for (auto& s : d.streams)
+    if (s->capture) s->capture_invalid = true;
+  return result(cudaErrorStreamCaptureUnsupported);
 }
 
 // ------------------------------------------------------------- the grid
@@ -443,9 +470,20 @@ cudaError_t enqueue(cudaStream_t stream, std::function<void()> work) {
   if (d.sticky != cudaSuccess) return d.sticky;
   if (!stream_known(stream)) return result(cudaErrorInvalidResourceHandle);
   if (is_default_stream(stream)) {
+    if (d.captures > 0) {
+      // The legacy default stream would wait for the capturing stream.
+      for (auto& s : d.streams)
+        if (s->capture) s->capture_invalid = true;
+      return result(cudaErrorStreamCaptureImplicit);
+    }
     drain_all();
     if (d.sticky == cudaSuccess) work();
     return d.sticky;
+  }
+  if (stream->capture) {
+    if (stream->capture_invalid) return result(cudaErrorStreamCaptureInvalidated);
+    stream->capture->push_back(std::move(work));
+    return cudaSuccess;
   }
   stream->queue.push_back(std::move(work));
   return cudaSuccess;
@@ -571,6 +609,9 @@ PTP_EMU_EXPORT const char* cudaGetErrorName(cudaError_t error) {
     PTP_EMU_NAME(cudaErrorMisalignedAddress)
     PTP_EMU_NAME(cudaErrorLaunchFailure)
     PTP_EMU_NAME(cudaErrorStreamCaptureUnsupported)
+    PTP_EMU_NAME(cudaErrorStreamCaptureInvalidated)
+    PTP_EMU_NAME(cudaErrorStreamCaptureImplicit)
+    PTP_EMU_NAME(cudaErrorIllegalState)
 #undef PTP_EMU_NAME
     default:
       return "cudaErrorUnknown";
@@ -603,6 +644,12 @@ PTP_EMU_EXPORT const char* cudaGetErrorString(cudaError_t error) {
       return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure:
       return "unspecified launch failure";
+    case cudaErrorStreamCaptureUnsupported:
+      return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated:
+      return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
     default:
       return "an error of the emulated CUDA device";
   }
@@ -706,6 +753,7 @@ PTP_EMU_EXPORT cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr att
 
 PTP_EMU_EXPORT cudaError_t cudaDeviceSynchronize(void) {
   const Lock lock(device().lock);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   drain_all();
   return result(device().sticky);
 }
@@ -758,6 +806,7 @@ PTP_EMU_EXPORT cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   const Lock lock(d.lock);
   if (d.sticky != cudaSuccess) return d.sticky;
   if (ptr == nullptr) return result(cudaErrorInvalidValue);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   ensure_context();
   if (bytes == 0) {
     *ptr = nullptr;
@@ -779,6 +828,7 @@ PTP_EMU_EXPORT cudaError_t cudaFree(void* ptr) {
   Device& d = device();
   const Lock lock(d.lock);
   if (ptr == nullptr) return cudaSuccess;
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   drain_all();  // cudaFree synchronises the device
   const auto it = d.allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == d.allocations.end() || it->second.type != cudaMemoryTypeDevice)
@@ -794,6 +844,7 @@ PTP_EMU_EXPORT cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   const Lock lock(d.lock);
   if (d.sticky != cudaSuccess) return d.sticky;
   if (ptr == nullptr) return result(cudaErrorInvalidValue);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   ensure_context();
   void* memory = nullptr;
   if (posix_memalign(&memory, 64, std::max<size_t>(bytes, 1)) != 0)
@@ -808,6 +859,7 @@ PTP_EMU_EXPORT cudaError_t cudaFreeHost(void* ptr) {
   Device& d = device();
   const Lock lock(d.lock);
   if (ptr == nullptr) return cudaSuccess;
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   drain_all();
   const auto it = d.allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == d.allocations.end() || it->second.type != cudaMemoryTypeHost)
@@ -844,6 +896,7 @@ PTP_EMU_EXPORT cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes,
   kind = resolve_kind(dst, src, kind);
   const cudaError_t checked = check_copy(dst, src, bytes, kind);
   if (checked != cudaSuccess) return result(checked);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   drain_all();  // the legacy default stream waits for all blocking work
   if (d.sticky != cudaSuccess) return d.sticky;
   if (bytes > 0) std::memmove(dst, src, bytes);
@@ -861,6 +914,9 @@ PTP_EMU_EXPORT cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t by
   const cudaError_t checked = check_copy(dst, src, bytes, kind);
   if (checked != cudaSuccess) return result(checked);
   if (bytes == 0) return cudaSuccess;
+  const bool pageable = (kind == cudaMemcpyHostToDevice && !is_pinned(src)) ||
+                        (kind == cudaMemcpyDeviceToHost && !is_pinned(dst));
+  if (pageable && refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   if (kind == cudaMemcpyHostToDevice && !is_pinned(src)) {
     // Pageable source: CUDA stages it before returning, so the caller may
     // reuse it at once; the device side lands when the stream runs.
@@ -884,6 +940,7 @@ PTP_EMU_EXPORT cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   const Lock lock(d.lock);
   if (d.sticky != cudaSuccess) return d.sticky;
   if (bytes > 0 && !device_range(ptr, bytes)) return result(cudaErrorInvalidValue);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   drain_all();
   if (bytes > 0) std::memset(ptr, value, bytes);
   return d.sticky;
@@ -921,6 +978,7 @@ PTP_EMU_EXPORT cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   const Lock lock(device().lock);
   if (is_default_stream(stream) || !stream_known(stream))
     return result(cudaErrorInvalidResourceHandle);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   drain_stream(stream);  // its work completes, as CUDA lets it
   stream->live = false;
   return cudaSuccess;
@@ -929,6 +987,7 @@ PTP_EMU_EXPORT cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 PTP_EMU_EXPORT cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   const Lock lock(device().lock);
   if (!stream_known(stream)) return result(cudaErrorInvalidResourceHandle);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   if (is_default_stream(stream))
     drain_all();
   else
@@ -939,6 +998,7 @@ PTP_EMU_EXPORT cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 PTP_EMU_EXPORT cudaError_t cudaStreamQuery(cudaStream_t stream) {
   const Lock lock(device().lock);
   if (!stream_known(stream)) return result(cudaErrorInvalidResourceHandle);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   if (device().sticky != cudaSuccess) return device().sticky;
   if (is_default_stream(stream)) return cudaSuccess;
   return stream->queue.empty() ? cudaSuccess : cudaErrorNotReady;
@@ -956,6 +1016,93 @@ PTP_EMU_EXPORT cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t 
   return result(enqueue(stream, [event, source, target] {
     drain(source, [event, target] { return event->completed >= target; });
   }));
+}
+
+// ------------------------------------------------------- stream capture
+
+PTP_EMU_EXPORT cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  Device& d = device();
+  const Lock lock(d.lock);
+  if (d.sticky != cudaSuccess) return d.sticky;
+  if (!stream_known(stream)) return result(cudaErrorInvalidResourceHandle);
+  if (is_default_stream(stream)) return result(cudaErrorStreamCaptureUnsupported);
+  if (mode < cudaStreamCaptureModeGlobal || mode > cudaStreamCaptureModeRelaxed)
+    return result(cudaErrorInvalidValue);
+  if (stream->capture) return result(cudaErrorIllegalState);
+  stream->capture = std::make_shared<std::vector<Work>>();
+  stream->capture_invalid = false;
+  ++d.captures;
+  return cudaSuccess;
+}
+
+PTP_EMU_EXPORT cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  Device& d = device();
+  const Lock lock(d.lock);
+  if (graph == nullptr) return result(cudaErrorInvalidValue);
+  if (!stream_known(stream) || is_default_stream(stream))
+    return result(cudaErrorInvalidResourceHandle);
+  if (!stream->capture) return result(cudaErrorIllegalState);
+  std::shared_ptr<std::vector<Work>> nodes = std::move(stream->capture);
+  stream->capture.reset();
+  --d.captures;
+  *graph = nullptr;
+  if (stream->capture_invalid) return result(cudaErrorStreamCaptureInvalidated);
+  auto made = std::make_unique<CUgraph_st>();
+  made->nodes = std::move(nodes);
+  *graph = made.get();
+  d.graphs.emplace(made.get(), std::move(made));
+  return cudaSuccess;
+}
+
+PTP_EMU_EXPORT cudaError_t cudaStreamIsCapturing(cudaStream_t stream,
+                                                 cudaStreamCaptureStatus* status) {
+  const Lock lock(device().lock);
+  if (status == nullptr) return result(cudaErrorInvalidValue);
+  if (!stream_known(stream)) return result(cudaErrorInvalidResourceHandle);
+  *status = is_default_stream(stream) || !stream->capture ? cudaStreamCaptureStatusNone
+            : stream->capture_invalid                     ? cudaStreamCaptureStatusInvalidated
+                                                          : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+PTP_EMU_EXPORT cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                                unsigned long long) {
+  Device& d = device();
+  const Lock lock(d.lock);
+  if (exec == nullptr) return result(cudaErrorInvalidValue);
+  const auto found = d.graphs.find(graph);
+  if (found == d.graphs.end()) return result(cudaErrorInvalidResourceHandle);
+  auto made = std::make_unique<CUgraphExec_st>();
+  made->nodes = found->second->nodes;
+  *exec = made.get();
+  d.graph_execs.emplace(made.get(), std::move(made));
+  return cudaSuccess;
+}
+
+// The graph's work runs in capture order, as one item of the stream.
+PTP_EMU_EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  Device& d = device();
+  const Lock lock(d.lock);
+  if (d.sticky != cudaSuccess) return d.sticky;
+  const auto found = d.graph_execs.find(exec);
+  if (found == d.graph_execs.end()) return result(cudaErrorInvalidResourceHandle);
+  return result(enqueue(stream, [nodes = found->second->nodes] {
+    for (const Work& work : *nodes) {
+      if (device().sticky != cudaSuccess) return;  // a faulted context runs nothing more
+      work();
+    }
+  }));
+}
+
+PTP_EMU_EXPORT cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  const Lock lock(device().lock);
+  return result(device().graph_execs.erase(exec) == 1 ? cudaSuccess
+                                                      : cudaErrorInvalidResourceHandle);
+}
+
+PTP_EMU_EXPORT cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  const Lock lock(device().lock);
+  return result(device().graphs.erase(graph) == 1 ? cudaSuccess : cudaErrorInvalidResourceHandle);
 }
 
 // --------------------------------------------------------------- events
@@ -999,6 +1146,7 @@ PTP_EMU_EXPORT cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t strea
 PTP_EMU_EXPORT cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   const Lock lock(device().lock);
   if (!event_known(event)) return result(cudaErrorInvalidResourceHandle);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   const uint64_t target = event->records;
   if (event->stream != nullptr && event->completed < target)
     drain(event->stream, [event, target] { return event->completed >= target; });
@@ -1008,6 +1156,7 @@ PTP_EMU_EXPORT cudaError_t cudaEventSynchronize(cudaEvent_t event) {
 PTP_EMU_EXPORT cudaError_t cudaEventQuery(cudaEvent_t event) {
   const Lock lock(device().lock);
   if (!event_known(event)) return result(cudaErrorInvalidResourceHandle);
+  if (refuse_if_capturing() != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
   if (device().sticky != cudaSuccess) return device().sticky;
   return event->completed >= event->records ? cudaSuccess : cudaErrorNotReady;
 }

@@ -26,6 +26,18 @@
 //    copies to pageable memory complete before the call returns, as CUDA
 //    documents; pinned copies happen when the stream runs, so a host that
 //    reuses a pinned buffer too early sees it;
+//  - stream capture (cudaStreamBeginCapture ... cudaStreamEndCapture,
+//    cudaGraphInstantiate, cudaGraphLaunch): work enqueued on a capturing
+//    stream is recorded, not run, and runs in order at each launch of the
+//    graph; while any stream captures, the calls CUDA refuses during a
+//    capture in global mode (every mode is treated as global) fail with
+//    cudaErrorStreamCaptureUnsupported and invalidate the capture: host
+//    waits (stream, event or device synchronisation, stream and event
+//    queries), cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost,
+//    synchronous copies and fills, and copies to or from pageable memory;
+//    work on the legacy default stream fails with
+//    cudaErrorStreamCaptureImplicit. So a library call that is capturable
+//    here waits for nothing and allocates nothing;
 //  - errors: configuration errors at the launch, faults inside a grid as
 //    sticky errors returned by every later call;
 //  - cuFFT (cufft_emulation.cpp): the batched in-place padded R2C/C2R plans

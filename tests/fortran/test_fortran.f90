@@ -305,6 +305,7 @@ contains
     call expect(.not. c_associated(stream), 'default stream is NULL')
     call expect_error(ptp_context_set_stream(cpu, c_loc(options)), PTP_ERROR_UNSUPPORTED, &
                       'stream', 'a CUDA stream on a CPU context')
+    call check(ptp_context_synchronize(cpu), 'ptp_context_synchronize on CPU')
 
     count = -1
     call check(ptp_cuda_device_count(count), 'ptp_cuda_device_count')

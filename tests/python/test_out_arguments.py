@@ -637,6 +637,26 @@ try:
     ptychopatch.extract_patches(d_obj, d_off, 7, out=Device(host.shape, np.complex64, True))
 except ValueError as exc:
     print("refused:", exc)
+
+# Deferred checks: the call returns, writes nothing, synchronize raises once.
+d_bad = Device.of(bad)
+with ptychopatch.deferred_checks():
+    assert ptychopatch.extract_patches(d_obj, d_bad, 7, out=out) is out
+    assert ptychopatch.extract_patches(d_obj, d_bad, 7, out=out) is out
+assert np.isnan(out.host).all()
+try:
+    ptychopatch.synchronize(d_obj)
+except ptychopatch.PtychoPatchError as exc:
+    print("deferred:", exc.status_name, "2 calls" in str(exc), "patch 6 " in str(exc))
+ptychopatch.synchronize(d_obj)  # reported once
+with ptychopatch.deferred_checks():
+    ptychopatch.extract_patches(d_obj, d_off, 7, out=out)
+ptychopatch.synchronize(d_obj)
+assert out.host.tobytes() == ptychopatch.extract_patches(obj, offsets, 7, backend="cpu").tobytes()
+try:
+    ptychopatch.synchronize(np.zeros(3))
+except TypeError as exc:
+    print("refused:", exc)
 print("done")
 """
 
@@ -656,6 +676,9 @@ def test_device_out_end_to_end_on_the_emulated_gpu():
     assert "get_image_patches ok" in lines and "reassemble ok" in lines
     assert "refused: PTP_ERROR_NON_FINITE" in lines, done.stdout
     assert "refused: out is a read-only device array" in lines, done.stdout
+    assert "deferred: PTP_ERROR_NON_FINITE True True" in lines, done.stdout
+    assert any(line.startswith("refused: synchronize takes a CUDA device array")
+               for line in lines), done.stdout
     assert lines[-1] == "done"
 
 

@@ -25,6 +25,7 @@ from ._errors import (GpuUnavailableWarning, OutsideObjectWarning, PtychoPatchEr
 from .align import (BAYER_PATTERNS, SceneAlignment, align_scene, clear_plan_cache,
                     export_fft_wisdom, import_fft_wisdom)
 from .registration import phase_cross_correlation
+from ._device import deferred_checks, synchronize
 from .extract import extract_patches, get_image_patches
 from .group import group_neighbors, grouped_patches
 from .reassemble import Reassembly, legacy_offsets, reassemble_grouped, reassemble_patches
@@ -43,6 +44,7 @@ __all__ = [
     "backend_info",
     "clear_plan_cache",
     "cuda_device_count",
+    "deferred_checks",
     "export_fft_wisdom",
     "extract_patches",
     "get_image_patches",
@@ -53,6 +55,7 @@ __all__ = [
     "phase_cross_correlation",
     "reassemble_grouped",
     "reassemble_patches",
+    "synchronize",
     "version",
 ]
 

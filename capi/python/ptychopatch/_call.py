@@ -110,6 +110,11 @@ def run(
         else:
             with _context.stream(ctx, _arrays.stream_of(primary)):
                 execute(plan, pointers)
+                # The library enqueued the work and returned; a non-finite
+                # offset is reported by synchronizing, which raises here
+                # unless the caller deferred it (deferred_checks()).
+                if not _context.checks_deferred():
+                    _context.synchronize(ctx)
     return arrays, library
 
 

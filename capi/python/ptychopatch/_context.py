@@ -148,6 +148,26 @@ def gpu_context(device: int) -> ctypes.c_void_p:
     return ctx.handle
 
 
+def checks_deferred() -> bool:
+    """Whether this thread is inside ``ptychopatch.deferred_checks()``."""
+    return getattr(_local, "deferred", 0) > 0
+
+
+@contextmanager
+def deferring_checks() -> Iterator[None]:
+    _local.deferred = getattr(_local, "deferred", 0) + 1
+    try:
+        yield
+    finally:
+        _local.deferred -= 1
+
+
+def synchronize(ctx: ctypes.c_void_p) -> None:
+    """ptp_context_synchronize on ctx (nothing with a library without it)."""
+    if _native.HAS_CONTEXT_SYNCHRONIZE:
+        _native.context_synchronize(ctx)
+
+
 @contextmanager
 def stream(ctx: ctypes.c_void_p, cuda_stream: int) -> Iterator[None]:
     """Orders the context's device-array work on `cuda_stream` (0 = NULL)."""

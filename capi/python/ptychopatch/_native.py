@@ -315,6 +315,14 @@ reassemble_execute = _status_function(
     _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t,
     ctypes.c_void_p, ctypes.c_size_t,
 )
+# Deferred offset checks of device-array calls (ptp_context_synchronize),
+# added in 0.4.0: with an older library a device-array call checks its
+# offsets before returning, and there is nothing to collect.
+HAS_CONTEXT_SYNCHRONIZE = hasattr(lib, "ptp_context_synchronize")
+context_synchronize = _status_function(
+    "ptp_context_synchronize", _handle
+) if HAS_CONTEXT_SYNCHRONIZE else None
+
 # Progress of extraction and reassembly (ptp_extract_set_progress), added
 # with the progress fields of ptp_group_desc: with an older library, calls
 # run without reports (and Ctrl-C reaches Python when they return).

@@ -1,0 +1,42 @@
+// The context's record of device-array calls that found a non-finite
+// offset and wrote nothing (offset_check.cuh enqueues the check; the work
+// kernels write this record), and the host side that reports it: host code
+// only, so the host-compiled sources (workspace.cu) can include it.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ptychopatch::impl::gpu {
+
+struct Workspace;
+
+constexpr unsigned long long kNoBadOffset = ~0ull;
+
+// Which call recorded a rejection.
+enum DeferredOperation : uint32_t { kDeferredExtract = 1, kDeferredReassemble = 2 };
+
+// Device memory, one per context (Workspace::check). Initial state:
+// call_first_bad = kNoBadOffset, everything else 0.
+struct DeferredCheck {
+  unsigned long long call_first_bad;  // the call in flight: first bad patch, or kNoBadOffset
+  unsigned long long rejected_calls;  // calls that wrote nothing since the last synchronize
+  // The first of those calls (written once, by whoever sets `claimed`).
+  unsigned long long first_bad;  // its first patch with a non-finite offset
+  long long group_size;          // its c, to name the group and member
+  unsigned int operation;        // DeferredOperation
+  unsigned int legacy;           // 1: legacy global + local offsets
+  unsigned int claimed;
+  unsigned int padding;
+};
+
+constexpr DeferredCheck kDeferredCheckInitial{kNoBadOffset, 0, 0, 0, 0, 0, 0, 0};
+
+// Waits for `stream`, then reports and clears what the context's
+// device-array calls recorded since the last call: throws
+// PTP_ERROR_NON_FINITE naming the first rejected call, PTP_ERROR_CUDA if
+// the stream's work failed, or returns.
+void deferred_status(Workspace& ws, cudaStream_t stream);
+
+}  // namespace ptychopatch::impl::gpu
