@@ -620,10 +620,16 @@ KERNELS = [
                8, 256, "ptychopinn-extract", path="shortest"),
     KernelSpec("extract legacy f64", "extract_gpu", _EXT + r"13LegacyOffsetsIdE", "st.global",
                8, 256, "ptychopinn-extract", path="shortest"),
-    KernelSpec("reassemble pairs f32", "reassemble_gpu", _REA + r"11PairOffsetsIfE", "atomic",
-               12, 256, "ptychopinn-reassemble"),
-    KernelSpec("reassemble pairs f64", "reassemble_gpu", _REA + r"11PairOffsetsIdE", "atomic",
-               12, 256, "ptychopinn-reassemble"),
+    # Reassembly, a gather (cuda/reassemble_kernel.cuh): the per-element loop
+    # is the column loop of one (pixel, patch) pair, one term per trip, which
+    # reads the element's two floats (8 bytes). A patch element reaches 4
+    # pixels, so 4 trips = 32 bytes per patch element. Not in the loop: the
+    # tap searches per (pixel, patch) pair and the tile scan (see
+    # docs/performance.md).
+    KernelSpec("reassemble pairs f32", "reassemble_gpu", _REA + r"11PairOffsetsIfE", "ld.global",
+               32, 256, "ptychopinn-reassemble"),
+    KernelSpec("reassemble pairs f64", "reassemble_gpu", _REA + r"11PairOffsetsIdE", "ld.global",
+               32, 256, "ptychopinn-reassemble"),
     KernelSpec("align plane_sums u16", "align_kernels", _AL + r"17plane_sums_kernelItLi256E",
                "ld.global", 2, 256, "align-plane_sums"),
     KernelSpec("align center u16", "align_kernels", _AL + r"13center_kernelItLi256E",
@@ -748,8 +754,11 @@ def ptychopinn_bytes(kind: str, offset_bytes: int, legacy: bool) -> dict:
         # taps' reuse served by L1/L2.
         moved = patch_bytes + obj + offsets
     else:
-        # Patches read once; canvas (8 MB) and weights (4 MB) stay in L2,
-        # where the atomics resolve, and are written back once.
+        # Patches read once from DRAM (each element by the ~4 pixels it
+        # reaches, the repeats served by L1/L2); canvas (8 MB) and weights
+        # (4 MB) written once, never read (the gather sums in registers).
+        # The tile scan's offset reads (tiles x patches x 8 or 16 bytes, L2)
+        # are not DRAM traffic.
         moved = patch_bytes + offsets + obj + P["object_side"] ** 2 * 4
     return dict(elements=elements, bytes=moved, output_bytes=patch_bytes)
 

@@ -1,10 +1,12 @@
 // GPU backend of reassembly (the adjoint of extraction).
-//  - Device arrays: check the offsets on the device, clear the canvases and
-//    launch one scatter kernel, all on the caller's stream.
+//  - Device arrays: check the offsets on the device and launch one gather
+//    kernel, which writes every canvas pixel once, on the caller's stream.
 //  - Host arrays: the canvases stay on the device for the whole call; the
 //    patches are streamed up in chunks under the memory budget over two
 //    lanes (staged through pinned memory unless already pinned), and the
-//    canvases come back once at the end.
+//    canvases come back once at the end. The chunks' kernels run one after
+//    another (each adds to what the previous left), so the sums have the
+//    CPU's order whatever the chunking.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,15 +31,19 @@ namespace {
 
 constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
 
+// Writes every pixel of the canvases once (see reassemble_kernel.cuh): the
+// sums of the given patches, added to the canvases' values when
+// `accumulate`, else from +0, so a call with no patches gives zeros.
 template <class Offsets>
 void launch_reassemble(const float* patches, const ExtractGeometry& g, const Offsets& offsets,
-                       int64_t num_patches, float* canvas, float* weights, cudaStream_t stream) {
-  if (num_patches == 0) return;
-  const RowTraversal rows = row_traversal(g, num_patches);
-  const LaunchShape shape = launch_shape(rows, g.n, multiprocessor_count());
+                       int64_t num_patches, bool accumulate, float* canvas, float* weights,
+                       cudaStream_t stream) {
+  const CanvasTiles tiles = canvas_tiles(g.height, g.width);
+  if (tiles.count == 0) return;
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(tiles.count, 0x7fffffff)));
   auto* kernel = g.lanes == 2 ? &reassemble_kernel<2, Offsets> : &reassemble_kernel<1, Offsets>;
-  check_cuda(launch_kernel(kernel, shape.grid, shape.block, 0, stream, patches, g, offsets, rows,
-                           canvas, weights),
+  check_cuda(launch_kernel(kernel, grid, dim3(kReassembleThreads), 0, stream, patches, g, offsets,
+                           num_patches, tiles, accumulate, canvas, weights),
              "launching the reassembly kernel");
 }
 
@@ -72,12 +78,15 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
   if (!direct) ws.reserve_staging(slot_patches);
   const LaneDrain drain(ws);
 
-  // Both lanes add into the canvases: clear them before either starts.
+  // The chunks' kernels run in chunk order, each adding to what the one
+  // before left (the first starts from +0), so every pixel sums its terms
+  // in patch order as on the CPU; the uploads of a lane still overlap the
+  // other lane's kernel. ws.done[lane] is recorded after each kernel.
   const cudaStream_t first = ws.streams[0].get();
-  check_cuda(cudaMemsetAsync(d_canvas, 0, canvas_bytes, first), "clearing the canvas");
-  if (weights != nullptr)
-    check_cuda(cudaMemsetAsync(d_weights, 0, weights_bytes, first), "clearing the weights");
-  check_cuda(cudaStreamSynchronize(first), "clearing the canvas");
+  float* const weights_or_null = weights != nullptr ? d_weights : nullptr;
+  if (plan.num_chunks == 0)  // no patches: the kernel writes zeros
+    launch_reassemble(d_patches[0], g, math::PairOffsets<T>{nullptr}, 0, false, d_canvas,
+                      weights_or_null, first);
 
   bool busy[Workspace::kLanes] = {false, false};
   for (int64_t chunk = 0; chunk < plan.num_chunks; ++chunk) {
@@ -98,8 +107,11 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
         cudaMemcpyAsync(d_patches[lane], source_bytes, bytes, cudaMemcpyHostToDevice, stream),
         "copying patches to the device");
     const auto chunk_offsets = source.upload(d_offsets[lane], b0, b1, stream);
-    launch_reassemble(d_patches[lane], g, chunk_offsets, (b1 - b0) * g.group_size, d_canvas,
-                      d_weights, stream);
+    if (chunk > 0)  // after the previous chunk's kernel, on the other lane
+      check_cuda(cudaStreamWaitEvent(stream, ws.done[1 - lane].get(), 0),
+                 "ordering the reassembly chunks");
+    launch_reassemble(d_patches[lane], g, chunk_offsets, (b1 - b0) * g.group_size, chunk > 0,
+                      d_canvas, weights_or_null, stream);
     check_cuda(cudaEventRecord(ws.done[lane].get(), stream), "cudaEventRecord");
     busy[lane] = true;
   }
@@ -147,11 +159,8 @@ void reassemble_on_device(const ptp_context& context, Workspace& ws, const Extra
       fail(PTP_ERROR_NON_FINITE,
            describe_offset(static_cast<int64_t>(bad), g.group_size, false) + " is not finite");
   }
-  const size_t plane = static_cast<size_t>(g.height * g.width);
-  check_cuda(cudaMemsetAsync(canvas, 0, plane * g.element_bytes, stream), "clearing the canvas");
-  if (weights != nullptr)
-    check_cuda(cudaMemsetAsync(weights, 0, plane * sizeof(float), stream), "clearing the weights");
-  launch_reassemble(patches, g, pairs, num_patches, canvas, weights, stream);
+  // The kernel writes every pixel once (zeros when there are no patches).
+  launch_reassemble(patches, g, pairs, num_patches, false, canvas, weights, stream);
 }
 
 template <class T>

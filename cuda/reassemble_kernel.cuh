@@ -1,42 +1,217 @@
-// The reassembly (adjoint) kernel: threads walk the patch array in its own
-// order (coalesced reads, see patch_traversal.cuh), scattering its four weighted
-// terms into the canvas with atomic adds. The terms come from the same
-// __host__ __device__ code as the CPU path (src/math/patch_scatter.hpp).
+// The reassembly (adjoint) kernel, a gather without global atomics: each
+// block owns a tile of the canvas, and each thread one pixel of it, whose
+// sums it forms in registers in the CPU's order and writes once (canvas and
+// weights). No scheduling enters a sum, so the result is the same on every
+// run and bitwise that of the CPU backend (src/cpu/reassemble_cpu.cpp).
+//
+// The order (the CPU's): a pixel (r, c) adds, starting from +0 (or from the
+// value the canvas holds, for the chunks after the first of a host-array
+// call), the terms of patches p ascending, within a patch its element rows y
+// ascending, within a row its columns x ascending. Element (y, x) reaches
+// (r, c) when its row tap ty = axis_tap(y, oy) has ty.index0 - half == r
+// (row weight ty.w0) or ty.index0 + 1 - half == r (ty.w1), and likewise for
+// the columns (tx.w0 / tx.w1); the term is scatter_term(mul_rn(x_w, y_w),
+// value), the weight mul_rn(x_w, y_w) as math::corner_weights forms it.
+// Since index0 is monotone non-decreasing in y (a float add, then floor),
+// the rows reaching r are one contiguous range, found by a binary search
+// over the taps; float rounding of large offsets may repeat or skip taps,
+// which gives ranges longer or shorter than 2, handled the same way.
+//
+// Which patches a tile visits: the block scans the launch's patches in
+// chunks of kReassembleThreads, each thread testing one patch's canvas
+// bounding box (its taps at 0 and N - 1) against the tile; the overlapping
+// ones are compacted in ascending order in shared memory (a fixed-order
+// prefix sum, no warp intrinsics, no CUB: see block_reduce.cuh for why) and
+// then gathered in that order. Cost of the scan: tiles x patches box tests
+// (4 taps each) and ceil(patches / 256) x 5 barriers per tile, whatever
+// the overlap; the gather reads each overlapping patch element about four
+// times (once per pixel it reaches, from L1/L2) and writes every canvas
+// pixel once.
 #pragma once
 
 #include <cstdint>
 
 #include "core/extract_plan.hpp"
+#include "math/patch_indexing.hpp"
+#include "math/patch_sampling.hpp"
 #include "math/patch_scatter.hpp"
-#include "patch_traversal.cuh"
 
 namespace ptychopatch::impl::gpu {
 
-// Terms that are exactly zero are skipped: the canvas starts at +0 and a sum
-// in round-to-nearest never becomes -0 from there, so adding +-0 would not
-// change any bit. Non-finite terms are kept and propagate as on the CPU.
+// A tile is one warp wide (coalesced canvas reads and writes, one row tap
+// search per warp) and kTileHeight rows tall; one thread per pixel.
+constexpr int kTileWidth = 32;
+constexpr int kTileHeight = 8;
+constexpr int kReassembleThreads = kTileWidth * kTileHeight;
+// The compaction's leaves: each counts, then places, kReassembleThreads /
+// kScanLeaves consecutive patch flags.
+constexpr int kScanLeaves = 32;
+constexpr int kFlagsPerLeaf = kReassembleThreads / kScanLeaves;
+static_assert(kFlagsPerLeaf * kScanLeaves == kReassembleThreads, "leaves split the flags evenly");
+
+// The canvas as a grid of tiles, row-major.
+struct CanvasTiles {
+  int64_t across;  // tiles per tile row
+  int64_t count;   // tiles in all
+};
+
+inline CanvasTiles canvas_tiles(int64_t height, int64_t width) {
+  const int64_t across = (width + kTileWidth - 1) / kTileWidth;
+  const int64_t down = (height + kTileHeight - 1) / kTileHeight;
+  return CanvasTiles{across, across * down};
+}
+
+// The first pos in [0, n) whose tap index, in canvas coordinates, is at
+// least `target`; n if none (index0 is monotone in pos).
+__device__ __forceinline__ int64_t first_tap_at_least(int64_t n, float offset, int64_t half,
+                                                      int64_t target) {
+  int64_t lo = 0;
+  int64_t hi = n;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (math::axis_tap(mid, offset).index0 - half >= target)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
+// Adds the terms of patch p (offsets ox, oy) that reach canvas pixel (r, c)
+// to sum (kLanes floats) and, when with_weights, to weight.
+template <int kLanes>
+__device__ __forceinline__ void gather_patch(const float* __restrict__ patches,
+                                             const ExtractGeometry& g, int64_t p, float ox,
+                                             float oy, int64_t r, int64_t c, bool with_weights,
+                                             float (&sum)[kLanes], float& weight) {
+  const int64_t n = g.n;
+  // Rows with index0 - half in {r - 1, r}: from the first at or past r - 1
+  // until one passes r.
+  const int64_t y_begin = first_tap_at_least(n, oy, g.half, r - 1);
+  if (y_begin == n || math::axis_tap(y_begin, oy).index0 - g.half > r) return;
+  const int64_t x_begin = first_tap_at_least(n, ox, g.half, c - 1);
+  if (x_begin == n || math::axis_tap(x_begin, ox).index0 - g.half > c) return;
+  // Element (y, x) of patch p: output_index(p, 0, 0) + (y * n + x) * stride,
+  // the index math::output_index gives, without its division per element.
+  const int64_t first = math::output_index(g.channel_layout, p, 0, 0, n, g.group_size);
+  const int64_t stride = g.channel_layout ? g.group_size : 1;
+  for (int64_t y = y_begin; y < n; ++y) {
+    const math::AxisTap ty = math::axis_tap(y, oy);
+    const int64_t dy = ty.index0 - g.half - r;  // -1: corner row y0 + 1; 0: y0
+    if (dy > 0) break;
+    const float y_w = dy == 0 ? ty.w0 : ty.w1;
+    for (int64_t x = x_begin; x < n; ++x) {
+      const math::AxisTap tx = math::axis_tap(x, ox);
+      const int64_t dx = tx.index0 - g.half - c;
+      if (dx > 0) break;
+      // corner_weights: w00 = x_w0 y_w0, w01 = x_w1 y_w0, w10 = x_w0 y_w1,
+      // w11 = x_w1 y_w1.
+      const float w = math::mul_rn(dx == 0 ? tx.w0 : tx.w1, y_w);
+      const float* value = patches + (first + (y * n + x) * stride) * kLanes;
+#pragma unroll
+      for (int lane = 0; lane < kLanes; ++lane)
+        sum[lane] = math::add_rn(sum[lane], math::scatter_term(w, value[lane]));
+      if (with_weights) weight = math::add_rn(weight, w);
+    }
+  }
+}
+
+// Writes every pixel of canvas (and of weights, unless nullptr) once: the
+// sums of patches [0, num_patches) of this launch, added to the canvases'
+// values when `accumulate`, else to +0. blockDim.x == kReassembleThreads.
 template <int kLanes, class Offsets>
-__global__ void reassemble_kernel(const float* __restrict__ patches, ExtractGeometry g,
-                                  Offsets offsets, RowTraversal rows, float* canvas,
-                                  float* weights) {
-  for_each_patch_element(rows, g.n, [&](int64_t patch, int64_t y, int64_t x, int64_t element) {
-    float ox = 0.0f;
-    float oy = 0.0f;
-    offsets.get(patch, ox, oy);
-    float value[kLanes];
+__global__ void __launch_bounds__(kReassembleThreads)
+    reassemble_kernel(const float* __restrict__ patches, ExtractGeometry g, Offsets offsets,
+                      int64_t num_patches, CanvasTiles tiles, bool accumulate,
+                      float* __restrict__ canvas, float* __restrict__ weights) {
+  __shared__ float s_ox[kReassembleThreads];
+  __shared__ float s_oy[kReassembleThreads];
+  __shared__ int s_hit[kReassembleThreads];   // patch of the chunk overlaps the tile
+  __shared__ int s_list[kReassembleThreads];  // overlapping ones, ascending
+  __shared__ int s_start[kScanLeaves];        // where each leaf places its patches
+  __shared__ int s_total;
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const bool with_weights = weights != nullptr;
+  for (int64_t tile = blockIdx.x; tile < tiles.count; tile += gridDim.x) {
+    const int64_t tile_row = tile / tiles.across;
+    const int64_t r0 = tile_row * kTileHeight;
+    const int64_t c0 = (tile - tile_row * tiles.across) * kTileWidth;
+    const int64_t r = r0 + tid / kTileWidth;
+    const int64_t c = c0 + tid % kTileWidth;
+    const bool mine = r < g.height && c < g.width;  // threads past the edge only scan
+    const int64_t pixel = mine ? r * g.width + c : 0;
+
+    float sum[kLanes];
+    float weight = 0.0f;
 #pragma unroll
-    for (int lane = 0; lane < kLanes; ++lane) value[lane] = patches[element * kLanes + lane];
-    math::scatter_pixel(g.height, g.width, g.half, math::axis_tap(x, ox), math::axis_tap(y, oy),
-                        [&](int64_t index, float weight) {
+    for (int lane = 0; lane < kLanes; ++lane)
+      sum[lane] = accumulate && mine ? canvas[pixel * kLanes + lane] : 0.0f;
+    if (accumulate && mine && with_weights) weight = weights[pixel];
+
+    for (int64_t base = 0; base < num_patches; base += kReassembleThreads) {
+      // 1. Thread tid tests patch base + tid: the canvas rows its taps reach
+      //    are [index0(0), index0(N-1) + 1] - half (monotone), likewise the
+      //    columns; a tile outside that box receives no term from it.
+      const int64_t p = base + tid;
+      int hit = 0;
+      if (p < num_patches) {
+        float ox = 0.0f;
+        float oy = 0.0f;
+        offsets.get(p, ox, oy);
+        s_ox[tid] = ox;
+        s_oy[tid] = oy;
+        const int64_t top = math::axis_tap(0, oy).index0 - g.half;
+        const int64_t bottom = math::axis_tap(g.n - 1, oy).index0 + 1 - g.half;
+        const int64_t left = math::axis_tap(0, ox).index0 - g.half;
+        const int64_t right = math::axis_tap(g.n - 1, ox).index0 + 1 - g.half;
+        hit = top < r0 + kTileHeight && bottom >= r0 && left < c0 + kTileWidth && right >= c0;
+      }
+      s_hit[tid] = hit;
+      __syncthreads();
+      // 2. Compaction in ascending patch order: leaf t counts flags
+      //    [t * k, (t + 1) * k), thread 0 turns the counts into starts, each
+      //    leaf then places its patches from its start.
+      if (tid < kScanLeaves) {
+        int count = 0;
+        for (int i = tid * kFlagsPerLeaf; i < (tid + 1) * kFlagsPerLeaf; ++i) count += s_hit[i];
+        s_start[tid] = count;
+      }
+      __syncthreads();
+      if (tid == 0) {
+        int total = 0;
+        for (int t = 0; t < kScanLeaves; ++t) {
+          const int count = s_start[t];
+          s_start[t] = total;
+          total += count;
+        }
+        s_total = total;
+      }
+      __syncthreads();
+      if (tid < kScanLeaves) {
+        int at = s_start[tid];
+        for (int i = tid * kFlagsPerLeaf; i < (tid + 1) * kFlagsPerLeaf; ++i)
+          if (s_hit[i]) s_list[at++] = i;
+      }
+      __syncthreads();
+      // 3. The gather, patch by patch in ascending order.
+      const int total = s_total;
+      if (mine) {
+        for (int i = 0; i < total; ++i) {
+          const int q = s_list[i];
+          gather_patch<kLanes>(patches, g, base + q, s_ox[q], s_oy[q], r, c, with_weights, sum,
+                               weight);
+        }
+      }
+      __syncthreads();  // every thread is done with the chunk's shared arrays
+    }
+
+    if (mine) {
 #pragma unroll
-                          for (int lane = 0; lane < kLanes; ++lane) {
-                            const float term = math::scatter_term(weight, value[lane]);
-                            if (term != 0.0f) atomicAdd(canvas + index * kLanes + lane, term);
-                          }
-                          if (weights != nullptr && weight != 0.0f)
-                            atomicAdd(weights + index, weight);
-                        });
-  });
+      for (int lane = 0; lane < kLanes; ++lane) canvas[pixel * kLanes + lane] = sum[lane];
+      if (with_weights) weights[pixel] = weight;
+    }
+  }
 }
 
 }  // namespace ptychopatch::impl::gpu

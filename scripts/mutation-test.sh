@@ -52,9 +52,18 @@ mutation() {
 mutation swap-x-y cuda/extract_kernel.cuh "$PATCH_TESTS" \
   'const math::AxisTap tx = math::axis_tap(x, ox);' \
   'const math::AxisTap tx = math::axis_tap(x, oy);'
-mutation row-bound-off-by-one cuda/patch_traversal.cuh "$PATCH_TESTS" \
-  'j < t.row_length;' \
-  'j < t.row_length - 1;'
+mutation gather-patches-descending cuda/reassemble_kernel.cuh "$PATCH_TESTS" \
+  'const int q = s_list[i];' \
+  'const int q = s_list[total - 1 - i];'
+mutation gather-row-weights-swapped cuda/reassemble_kernel.cuh "$PATCH_TESTS" \
+  'const float y_w = dy == 0 ? ty.w0 : ty.w1;' \
+  'const float y_w = dy == 0 ? ty.w1 : ty.w0;'
+mutation chunks-start-from-zero cuda/reassemble_gpu.cu "$PATCH_TESTS" \
+  '(b1 - b0) * g.group_size, chunk > 0,' \
+  '(b1 - b0) * g.group_size, false,'
+mutation chunks-unordered cuda/reassemble_gpu.cu "$PATCH_TESTS" \
+  'if (chunk > 0)  // after the previous chunk' \
+  'if (false)  // after the previous chunk'
 mutation complex-lane-swap cuda/extract_kernel.cuh "$PATCH_TESTS" \
   'value[0] = math::blend(w, v00.x, v01.x, v10.x, v11.x);' \
   'value[0] = math::blend(w, v00.y, v01.y, v10.y, v11.y);'

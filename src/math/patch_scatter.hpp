@@ -6,8 +6,10 @@
 // was a zero read, so its contribution is dropped). The weights are
 // math::corner_weights, the very products blend() samples with, and every
 // contribution is one float32 product mul_rn(weight, value), so the CPU and
-// the GPU form bitwise identical terms; only the order in which they are
-// summed differs (the GPU adds with atomics).
+// the GPU form bitwise identical terms, and both sum each canvas pixel's
+// terms in the same order (patches, then rows y, then columns x, ascending;
+// the GPU gathers them per pixel, cuda/reassemble_kernel.cuh), so their
+// canvases are bitwise equal.
 #pragma once
 
 #include <cstdint>

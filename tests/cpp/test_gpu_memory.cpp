@@ -591,14 +591,82 @@ Canvases reassemble(ptychopatch::Context& ctx, const ptp_extract_desc& desc,
   return c;
 }
 
-// Atomics reorder the float32 sums: agreement to 1e-5 of the largest
-// magnitude of either canvas.
-void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu) {
+// The GPU gathers each canvas pixel's terms in the CPU's order (patches,
+// then element rows, then columns, ascending; cuda/reassemble_kernel.cuh),
+// so both backends give the same bits whatever the chunking, the budget,
+// the stream or the device's scheduling.
+void expect_same_bits(const std::vector<float>& gpu, const std::vector<float>& cpu) {
   ASSERT_EQ(gpu.size(), cpu.size());
-  double scale = 1e-30;
-  for (float v : cpu) scale = std::max(scale, std::abs(static_cast<double>(v)));
   for (size_t i = 0; i < gpu.size(); ++i)
-    ASSERT_NEAR(gpu[i], cpu[i], 1e-5 * scale) << "element " << i;
+    ASSERT_EQ(std::memcmp(&gpu[i], &cpu[i], sizeof(float)), 0)
+        << "element " << i << ": GPU " << gpu[i] << ", CPU " << cpu[i];
+}
+
+// A reassembly with the desc's memory kind and offset dtype (xy rounded to
+// float32 for PTP_DTYPE_FLOAT32), the weights only when asked for; the
+// canvases start as garbage, which the call must overwrite.
+Canvases reassemble_as(ptychopatch::Context& ctx, const ptp_extract_desc& desc,
+                       const std::vector<float>& patches, const std::vector<double>& xy,
+                       int64_t num_patches, bool with_weights) {
+  const int lanes = desc.object_dtype == PTP_DTYPE_COMPLEX64 ? 2 : 1;
+  const size_t pixels = static_cast<size_t>(desc.height * desc.width);
+  const std::vector<float> xy32(xy.begin(), xy.end());
+  const bool f32 = desc.offset_dtype == PTP_DTYPE_FLOAT32;
+  Canvases c{std::vector<float>(pixels * lanes, -1.0f),
+             std::vector<float>(with_weights ? pixels : 0, -1.0f)};
+  if (desc.memory == PTP_MEMORY_HOST) {
+    const void* offsets = f32 ? static_cast<const void*>(xy32.data()) : xy.data();
+    ptychopatch::check(ptp_reassemble_patches(
+        ctx.get(), &desc, num_patches > 0 ? patches.data() : nullptr,
+        num_patches > 0 ? offsets : nullptr, num_patches, c.canvas.data(), c.canvas.size() * 4,
+        with_weights ? c.weights.data() : nullptr, c.weights.size() * 4));
+    return c;
+  }
+  const DeviceArray<float> d_patches(patches);
+  const DeviceArray<double> d_xy(xy);
+  const DeviceArray<float> d_xy32(xy32);
+  DeviceArray<float> canvas(c.canvas.size()), weights(c.weights.size());
+  canvas.fill_bytes(0x11);
+  weights.fill_bytes(0x11);
+  const void* offsets = f32 ? static_cast<const void*>(d_xy32.get()) : d_xy.get();
+  ptychopatch::check(ptp_reassemble_patches(
+      ctx.get(), &desc, num_patches > 0 ? d_patches.get() : nullptr,
+      num_patches > 0 ? offsets : nullptr, num_patches, canvas.get(), canvas.bytes(),
+      with_weights ? weights.get() : nullptr, weights.bytes()));
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  c.canvas = canvas.to_host();
+  c.weights = weights.to_host();
+  return c;
+}
+
+// Offsets that stress the taps: fractional parts within half an ulp of 1
+// (fl32(pos + offset) then rounds up to the next integer for some pos, so a
+// row or column tap is skipped), the largest float below an integer, large
+// magnitudes with fractional parts, patches partly outside the object and
+// wholly outside it, and plain random ones.
+std::vector<double> hard_offsets(int64_t h, int64_t w, int64_t n, int64_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const double extent = static_cast<double>(std::max(h, w));
+  std::uniform_real_distribution<double> u(-static_cast<double>(n), extent + n);
+  std::uniform_int_distribution<int> cell(-static_cast<int>(n), static_cast<int>(extent) + 1);
+  const double half = static_cast<double>(n / 2);
+  std::vector<double> xy(2 * count);
+  for (int64_t i = 0; i < 2 * count; ++i) {
+    const double m = cell(rng);
+    const double kinds[] = {m + static_cast<double>(0.99999994f),
+                            std::nextafter(static_cast<float>(m), -1e30f),
+                            m - static_cast<double>(0.99999994f),
+                            m + 0.99999999,       // float32: m + 1 (float64 offsets round)
+                            -half - 0.25,         // partly outside, top or left
+                            extent - half + 0.5,  // partly outside, bottom or right
+                            (i % 4 == 0 ? 1 : -1) * (1e6 + 0.75),  // wholly outside
+                            3.0e7 + 0.5,
+                            u(rng),
+                            u(rng),
+                            u(rng)};
+    xy[i] = kinds[i % 11];
+  }
+  return xy;
 }
 
 TEST(GpuReassembly, HostArraysAgreeWithCpuUnderAnyBudget) {
@@ -617,8 +685,8 @@ TEST(GpuReassembly, HostArraysAgreeWithCpuUnderAnyBudget) {
       SCOPED_TRACE(budget);
       auto ctx = gpu_context(budget);
       const Canvases got = reassemble(ctx, p.desc, patches, p.xy, p.num_patches);
-      expect_close(got.canvas, expected.canvas);
-      expect_close(got.weights, expected.weights);
+      expect_same_bits(got.canvas, expected.canvas);
+      expect_same_bits(got.weights, expected.weights);
     }
   }
 }
@@ -645,8 +713,8 @@ TEST(GpuReassembly, DeviceArraysOnAUserStream) {
                                             p.num_patches, canvas.get(), canvas.bytes(),
                                             weights.get(), weights.bytes()));
   stream.sync();
-  expect_close(canvas.to_host(), expected.canvas);
-  expect_close(weights.to_host(), expected.weights);
+  expect_same_bits(canvas.to_host(), expected.canvas);
+  expect_same_bits(weights.to_host(), expected.weights);
 }
 
 TEST(GpuReassembly, NoPatchesOnDeviceGiveZeroCanvases) {
@@ -662,6 +730,95 @@ TEST(GpuReassembly, NoPatchesOnDeviceGiveZeroCanvases) {
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   for (float v : canvas.to_host()) ASSERT_EQ(v, 0.0f);
   for (float v : weights.to_host()) ASSERT_EQ(v, 0.0f);
+}
+
+// Every combination the kernel is instantiated for, every memory path,
+// chunked and not, against the CPU bit for bit.
+TEST(GpuReassembly, BitwiseEqualToCpuForEveryPathAndType) {
+  REQUIRE_GPU();
+  const int64_t h = 45, w = 70;  // partial tiles on both axes (tiles are 32 x 8)
+  uint32_t seed = 300;
+  for (int64_t n : {1, 5, 16}) {
+    for (int lanes : {1, 2}) {
+      for (auto layout : {PTP_LAYOUT_CHANNEL, PTP_LAYOUT_FLAT}) {
+        for (auto offset_dtype : {PTP_DTYPE_FLOAT64, PTP_DTYPE_FLOAT32}) {
+          const int64_t c = 3, groups = 41;
+          Problem p = make_problem(h, w, n, c, groups, lanes, layout, ++seed);
+          p.desc.offset_dtype = offset_dtype;
+          p.xy = hard_offsets(h, w, n, p.num_patches, ++seed);
+          std::vector<float> patches(p.out_bytes() / 4);
+          std::mt19937 rng(++seed);
+          std::uniform_real_distribution<float> u(-1, 1);
+          for (float& v : patches) v = u(rng);
+          const bool with_weights = seed % 3 != 0;
+          SCOPED_TRACE(testing::Message()
+                       << "n " << n << ", lanes " << lanes << ", layout " << layout
+                       << ", offset dtype " << offset_dtype << ", weights " << with_weights);
+          ptychopatch::Context cpu(PTP_BACKEND_CPU);
+          const Canvases expected =
+              reassemble_as(cpu, p.desc, patches, p.xy, p.num_patches, with_weights);
+          const uint64_t offset_bytes = offset_dtype == PTP_DTYPE_FLOAT32 ? 4 : 8;
+          const uint64_t resident = h * w * (4 * lanes + (with_weights ? 4 : 0));
+          const uint64_t group = c * n * n * 4 * lanes + c * 2 * offset_bytes;
+          // One group per chunk, five, and the default (one chunk).
+          for (uint64_t budget : {resident + 2 * group, resident + 2 * 5 * group, uint64_t{0}}) {
+            SCOPED_TRACE(budget);
+            auto ctx = gpu_context(budget);
+            const Canvases got =
+                reassemble_as(ctx, p.desc, patches, p.xy, p.num_patches, with_weights);
+            expect_same_bits(got.canvas, expected.canvas);
+            expect_same_bits(got.weights, expected.weights);
+          }
+          p.desc.memory = PTP_MEMORY_DEVICE;
+          auto ctx = gpu_context(0);
+          const Canvases got =
+              reassemble_as(ctx, p.desc, patches, p.xy, p.num_patches, with_weights);
+          expect_same_bits(got.canvas, expected.canvas);
+          expect_same_bits(got.weights, expected.weights);
+        }
+      }
+    }
+  }
+}
+
+// Skipped taps, worked by hand: N = 3 (half = 1), a patch at (0.99999994,
+// 0.99999994) samples padded taps 0, 2, 3 along each axis (fl32(1 +
+// 0.99999994) = 2), so canvas pixel (0, 0) = padded (1, 1) receives only
+// the w11 term of element (0, 0), and pixel (0, 1) only the term of
+// element (0, 1) with x weight w0 = 1 and y weight w1 of row 0. The second
+// patch (x from 5.5) reaches neither.
+TEST(GpuReassembly, SkippedTapsMatchTheCpu) {
+  REQUIRE_GPU();
+  for (auto memory : {PTP_MEMORY_HOST, PTP_MEMORY_DEVICE}) {
+    Problem p = make_problem(6, 9, 1, 1, 2, 1, PTP_LAYOUT_FLAT, 7);
+    p.desc.patch_size = 3;
+    p.desc.offset_dtype = PTP_DTYPE_FLOAT32;
+    p.xy = {0.99999994, 0.99999994, 5.5, 1.99999988};
+    std::vector<float> patches(2 * 9);
+    for (size_t i = 0; i < patches.size(); ++i) patches[i] = 1.0f + static_cast<float>(i);
+    ptychopatch::Context cpu(PTP_BACKEND_CPU);
+    const Canvases expected = reassemble_as(cpu, p.desc, patches, p.xy, 2, true);
+    const float frac = 0.99999994f;
+    ASSERT_EQ(expected.weights[0], frac * frac);
+    ASSERT_EQ(expected.weights[1], frac);
+    ASSERT_EQ(expected.canvas[1], frac * 2.0f);
+    p.desc.memory = memory;
+    auto ctx = gpu_context(0);
+    const Canvases got = reassemble_as(ctx, p.desc, patches, p.xy, 2, true);
+    expect_same_bits(got.canvas, expected.canvas);
+    expect_same_bits(got.weights, expected.weights);
+  }
+}
+
+TEST(GpuReassembly, NoPatchesOnTheHostGiveZeroCanvases) {
+  REQUIRE_GPU();
+  for (int lanes : {1, 2}) {
+    const Problem p = make_problem(30, 41, 8, 2, 1, lanes, PTP_LAYOUT_CHANNEL, 72);
+    auto ctx = gpu_context(0);
+    const Canvases got = reassemble_as(ctx, p.desc, {}, {}, 0, true);
+    for (float v : got.canvas) ASSERT_EQ(std::memcmp(&v, "\0\0\0\0", 4), 0);
+    for (float v : got.weights) ASSERT_EQ(std::memcmp(&v, "\0\0\0\0", 4), 0);
+  }
 }
 
 TEST(GpuReassembly, DotProductTestOnTheGpu) {

@@ -2,8 +2,10 @@
 
 Skipped, with the reason, where CuPy / PyTorch is not installed, where it
 sees no CUDA device, or where this build of libptychopatch has no usable GPU.
-Extraction must match the host path bit for bit; reassembly (float32
-atomics on the GPU, so another summation order) to 1e-5 of the largest value.
+Extraction and reassembly must match the host path bit for bit (the GPU
+reassembly sums each pixel's terms in the CPU's order). Averaged canvases
+are divided by the array library on the device, so they are compared to
+1e-6 of the largest value.
 """
 
 import numpy as np
@@ -88,8 +90,11 @@ def test_cupy_reassemble_matches_host(cp, rng, dtype, layout, average):
                                          (height, width), layout, average=average)
     assert isinstance(dev.canvas, cp.ndarray) and isinstance(dev.weights, cp.ndarray)
     assert dev.canvas.dtype == dtype and dev.weights.dtype == np.float32
-    assert_close(cp.asnumpy(dev.weights), host.weights)
-    assert_close(cp.asnumpy(dev.canvas), host.canvas)
+    np.testing.assert_array_equal(cp.asnumpy(dev.weights), host.weights)
+    if average:
+        assert_close(cp.asnumpy(dev.canvas), host.canvas, rtol=1e-6)
+    else:
+        np.testing.assert_array_equal(cp.asnumpy(dev.canvas), host.canvas)
 
 
 def test_cupy_on_a_non_default_stream(cp, rng):
@@ -103,8 +108,9 @@ def test_cupy_on_a_non_default_stream(cp, rng):
         canvas = ptychopatch.reassemble_patches(out, d_off, obj.shape).canvas
     stream.synchronize()
     np.testing.assert_array_equal(cp.asnumpy(out), host)
-    assert_close(cp.asnumpy(canvas),
-                 ptychopatch.reassemble_patches(host, offsets, obj.shape, backend="cpu").canvas)
+    np.testing.assert_array_equal(
+        cp.asnumpy(canvas),
+        ptychopatch.reassemble_patches(host, offsets, obj.shape, backend="cpu").canvas)
 
 
 def test_cupy_get_image_patches(cp, rng):
@@ -169,8 +175,8 @@ def test_torch_extract_and_reassemble_match_host(torch, rng, dtype, layout):
     rec = ptychopatch.reassemble_patches(out, t_off, (height, width), layout, average=True)
     ref = ptychopatch.reassemble_patches(host, offsets, (height, width), layout, average=True,
                                          backend="cpu")
-    assert_close(rec.weights.cpu().numpy(), ref.weights)
-    assert_close(rec.canvas.cpu().numpy(), ref.canvas)
+    np.testing.assert_array_equal(rec.weights.cpu().numpy(), ref.weights)
+    assert_close(rec.canvas.cpu().numpy(), ref.canvas, rtol=1e-6)  # averaged by PyTorch
 
 
 def test_torch_on_a_side_stream(torch, rng):
