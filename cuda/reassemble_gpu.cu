@@ -1,6 +1,7 @@
 // GPU backend of reassembly (the adjoint of extraction).
-//  - Device arrays: check the offsets on the device and launch one gather
-//    kernel, which writes every canvas pixel once, on the caller's stream.
+//  - Device arrays: an offset check and one gather kernel, which writes
+//    every canvas pixel once, enqueued on the caller's stream without a
+//    host wait (offset_check.cuh).
 //  - Host arrays: the canvases stay on the device for the whole call; the
 //    patches are streamed up in chunks under the memory budget over two
 //    lanes (staged through pinned memory unless already pinned), and the
@@ -37,13 +38,13 @@ constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
 template <class Offsets>
 void launch_reassemble(const float* patches, const ExtractGeometry& g, const Offsets& offsets,
                        int64_t num_patches, bool accumulate, float* canvas, float* weights,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, DeferredCheck* check = nullptr) {
   const CanvasTiles tiles = canvas_tiles(g.height, g.width);
   if (tiles.count == 0) return;
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(tiles.count, 0x7fffffff)));
   auto* kernel = g.lanes == 2 ? &reassemble_kernel<2, Offsets> : &reassemble_kernel<1, Offsets>;
   check_cuda(launch_kernel(kernel, grid, dim3(kReassembleThreads), 0, stream, patches, g, offsets,
-                           num_patches, tiles, accumulate, canvas, weights),
+                           num_patches, tiles, accumulate, canvas, weights, check),
              "launching the reassembly kernel");
 }
 
@@ -147,20 +148,13 @@ void reassemble_on_device(const ptp_context& context, Workspace& ws, const Extra
     require_device_pointer(offsets, 2 * u64(num_patches) * sizeof(T), context.device, "offsets");
     require_aligned(patches, sizeof(float), "patches");
     require_aligned(offsets, sizeof(T), "offsets");
-    // Interim (until the gather kernel takes the check record): wait for it.
+    // The check is enqueued, not waited for: the kernel then writes nothing
+    // if an offset is not finite, and ptp_context_synchronize reports it.
     enqueue_offset_check(ws, pairs, num_patches, stream);
-    auto* host = ws.check_host.as<DeferredCheck>();
-    check_cuda(
-        cudaMemcpyAsync(host, ws.check.as<void>(), sizeof *host, cudaMemcpyDeviceToHost, stream),
-        "reading the offset flag");
-    check_cuda(cudaStreamSynchronize(stream), "checking the offsets on the device");
-    const unsigned long long bad = host->call_first_bad;
-    if (bad != kNoBadOffset)
-      fail(PTP_ERROR_NON_FINITE,
-           describe_offset(static_cast<int64_t>(bad), g.group_size, false) + " is not finite");
   }
   // The kernel writes every pixel once (zeros when there are no patches).
-  launch_reassemble(patches, g, pairs, num_patches, false, canvas, weights, stream);
+  launch_reassemble(patches, g, pairs, num_patches, false, canvas, weights, stream,
+                    num_patches > 0 ? ws.check.as<DeferredCheck>() : nullptr);
 }
 
 template <class T>

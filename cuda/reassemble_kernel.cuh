@@ -35,6 +35,7 @@
 #include "math/patch_indexing.hpp"
 #include "math/patch_sampling.hpp"
 #include "math/patch_scatter.hpp"
+#include "offset_check.cuh"
 
 namespace ptychopatch::impl::gpu {
 
@@ -123,7 +124,11 @@ template <int kLanes, class Offsets>
 __global__ void __launch_bounds__(kReassembleThreads)
     reassemble_kernel(const float* __restrict__ patches, ExtractGeometry g, Offsets offsets,
                       int64_t num_patches, CanvasTiles tiles, bool accumulate,
-                      float* __restrict__ canvas, float* __restrict__ weights) {
+                      float* __restrict__ canvas, float* __restrict__ weights,
+                      DeferredCheck* check) {
+  // A device-array call whose offsets the check kernel rejected writes
+  // nothing (offset_check.cuh); every thread returns, before any barrier.
+  if (call_rejected(check, g.group_size, kDeferredReassemble, false)) return;
   __shared__ float s_ox[kReassembleThreads];
   __shared__ float s_oy[kReassembleThreads];
   __shared__ int s_hit[kReassembleThreads];   // patch of the chunk overlaps the tile

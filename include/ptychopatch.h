@@ -365,10 +365,11 @@ PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_d
  *            overwritten with the summed bilinear weight each pixel
  *            received, i.e. the reassembly of all-ones patches, so that
  *            canvas / weights (where weights > 0) averages the overlaps.
- * Sums are in float32; the GPU adds with atomics, so its order (and its last
- * bits) may differ from the CPU's, whose result does not depend on the
- * thread count. num_patches = 0 gives zero canvases. Memory and streams as
- * for ptp_extract_execute. */
+ * Sums are in float32, each canvas pixel adding its terms in one fixed order
+ * (patches ascending, then rows, then columns) on both backends, so the
+ * GPU's result is bitwise the CPU's and depends on neither scheduling,
+ * chunking nor the thread count. num_patches = 0 gives zero canvases.
+ * Memory, streams and deferred offset checks as for ptp_extract_execute. */
 PTP_API ptp_status ptp_reassemble_execute(ptp_extract_plan* plan, const void* patches,
                                           const void* offsets, int64_t num_patches, void* canvas,
                                           size_t canvas_bytes, float* weights,

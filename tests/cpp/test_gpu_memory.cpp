@@ -717,6 +717,74 @@ TEST(GpuReassembly, DeviceArraysOnAUserStream) {
   expect_same_bits(weights.to_host(), expected.weights);
 }
 
+// Reassembly on device arrays waits for nothing either: captured in a
+// graph, replayed with new offsets (bitwise the CPU's sums), and a replay
+// with a non-finite offset leaves the canvases as they were and is
+// reported by ptp_context_synchronize.
+TEST(GpuReassembly, DeviceArraysAreCapturableAndBadOffsetsDeferred) {
+  REQUIRE_GPU();
+  Problem p = make_problem(60, 50, 12, 4, 40, 2, PTP_LAYOUT_CHANNEL, 61);
+  std::vector<float> patches(p.out_bytes() / 4);
+  std::mt19937 rng(62);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (float& v : patches) v = u(rng);
+  std::vector<double> moved = p.xy;
+  for (double& v : moved) v = std::fmod(v * 0.5 + 7.125, 55.0);
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  const Canvases first = reassemble(cpu, p.desc, patches, p.xy, p.num_patches);
+  const Canvases second = reassemble(cpu, p.desc, patches, moved, p.num_patches);
+  p.desc.memory = PTP_MEMORY_DEVICE;
+  const DeviceArray<float> d_patches(patches);
+  DeviceArray<double> d_xy(p.xy);
+  DeviceArray<float> canvas(first.canvas.size()), weights(first.weights.size());
+  canvas.fill_bytes(0x11);
+  weights.fill_bytes(0x11);
+  UserStream stream;
+  auto ctx = gpu_context(0);
+  ASSERT_EQ(ptp_context_set_stream(ctx.get(), stream.get()), PTP_SUCCESS);
+  ptp_extract_plan* plan = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &p.desc, &plan), PTP_SUCCESS);
+
+  ASSERT_EQ(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal), cudaSuccess);
+  const ptp_status captured =
+      ptp_reassemble_execute(plan, d_patches.get(), d_xy.get(), p.num_patches, canvas.get(),
+                             canvas.bytes(), weights.get(), weights.bytes());
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(stream.get(), &graph), cudaSuccess);
+  ASSERT_EQ(captured, PTP_SUCCESS) << ptp_last_error_message();
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
+  expect_same_bits(canvas.to_host(), first.canvas);
+  expect_same_bits(weights.to_host(), first.weights);
+  d_xy.upload(moved);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
+  expect_same_bits(canvas.to_host(), second.canvas);
+  expect_same_bits(weights.to_host(), second.weights);
+
+  std::vector<double> bad = moved;
+  bad[2 * 33 + 1] = -std::numeric_limits<double>::infinity();
+  d_xy.upload(bad);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  // And once more directly: two rejected calls, the first one named.
+  EXPECT_EQ(ptp_reassemble_execute(plan, d_patches.get(), d_xy.get(), p.num_patches, canvas.get(),
+                                   canvas.bytes(), weights.get(), weights.bytes()),
+            PTP_SUCCESS);
+  EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_ERROR_NON_FINITE);
+  const std::string message = ptp_last_error_message();
+  EXPECT_NE(message.find("2 calls"), std::string::npos) << message;
+  EXPECT_NE(message.find("a reassembly"), std::string::npos) << message;
+  EXPECT_NE(message.find("patch 33 "), std::string::npos) << message;
+  expect_same_bits(canvas.to_host(), second.canvas);
+  expect_same_bits(weights.to_host(), second.weights);
+
+  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+  ptp_extract_plan_destroy(plan);
+}
+
 TEST(GpuReassembly, NoPatchesOnDeviceGiveZeroCanvases) {
   REQUIRE_GPU();
   Problem p = make_problem(30, 20, 8, 2, 1, 2, PTP_LAYOUT_CHANNEL, 71);

@@ -653,6 +653,15 @@ with ptychopatch.deferred_checks():
     ptychopatch.extract_patches(d_obj, d_off, 7, out=out)
 ptychopatch.synchronize(d_obj)
 assert out.host.tobytes() == ptychopatch.extract_patches(obj, offsets, 7, backend="cpu").tobytes()
+canvas.host[...] = np.nan
+with ptychopatch.deferred_checks():
+    ptychopatch.reassemble_patches(Device.of(host), d_bad, (30, 31), out=canvas,
+                                   weights_out=weights)
+assert np.isnan(canvas.host).all()
+try:
+    ptychopatch.synchronize(d_obj)
+except ptychopatch.PtychoPatchError as exc:
+    print("deferred reassembly:", exc.status_name, "a reassembly" in str(exc))
 try:
     ptychopatch.synchronize(np.zeros(3))
 except TypeError as exc:
@@ -677,6 +686,7 @@ def test_device_out_end_to_end_on_the_emulated_gpu():
     assert "refused: PTP_ERROR_NON_FINITE" in lines, done.stdout
     assert "refused: out is a read-only device array" in lines, done.stdout
     assert "deferred: PTP_ERROR_NON_FINITE True True" in lines, done.stdout
+    assert "deferred reassembly: PTP_ERROR_NON_FINITE True" in lines, done.stdout
     assert any(line.startswith("refused: synchronize takes a CUDA device array")
                for line in lines), done.stdout
     assert lines[-1] == "done"
