@@ -63,19 +63,22 @@ inline CanvasTiles canvas_tiles(int64_t height, int64_t width) {
 }
 
 // The first pos in [0, n) whose tap index, in canvas coordinates, is at
-// least `target`; n if none (index0 is monotone in pos).
+// least `target`; n if none (index0 is monotone in pos). index0(pos) is
+// floor(fl32(pos + offset)), pos + floor(offset) up to the rounding of the
+// sum, so that guess is stepped from, usually by at most one position: one
+// or two taps instead of a binary search of log2(n) taps. Offsets so large
+// that the sum's rounding spans many positions (|offset| >= 2^23) still get
+// the right answer, by more steps; their patches reach no canvas of a
+// realistic size anyway.
 __device__ __forceinline__ int64_t first_tap_at_least(int64_t n, float offset, int64_t half,
                                                       int64_t target) {
-  int64_t lo = 0;
-  int64_t hi = n;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (math::axis_tap(mid, offset).index0 - half >= target)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  return lo;
+  const float lower = floorf(offset);
+  const float clamped = fminf(fmaxf(lower, -math::kIndexClamp), math::kIndexClamp);
+  const int64_t guess = target + half - static_cast<int64_t>(clamped);
+  int64_t pos = guess < 0 ? 0 : guess > n ? n : guess;
+  while (pos > 0 && math::axis_tap(pos - 1, offset).index0 - half >= target) --pos;
+  while (pos < n && math::axis_tap(pos, offset).index0 - half < target) ++pos;
+  return pos;
 }
 
 // Adds the terms of patch p (offsets ox, oy) that reach canvas pixel (r, c)
