@@ -437,42 +437,48 @@ __device__ inline float2 scaled(float2 tap, float2 v) {
 // unwindowed ones (math::tracking_window_tap): plane b of frame b / P gets
 // the Hann window moved by that frame's integer peak (peaks[f], FFT grid;
 // null: not moved, the plain window of the first pass). Grid: x over the
-// bins of a plane, y over planes (strided).
+// columns kx of the half spectrum, y over its rows ky and z over planes
+// (all strided). A thread computes its plane's taps (double precision)
+// once and walks rows, and finds the neighbours k - 1, k + 1 of its bin by
+// comparison, not by a modulo: no integer division per bin.
 __global__ void __launch_bounds__(kThreads)
     window_spectra_kernel(const float2* __restrict__ unwindowed, float2* __restrict__ windowed,
                           const Peak* __restrict__ peaks, int64_t planes, Dims d) {
   const int64_t plane_complex = d.plane_floats / 2;
-  const int64_t bins = d.fft_rows * d.half;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t b = blockIdx.y; b < planes; b += gridDim.y) {
-    const int64_t f = b / d.planes;
-    const AxisTaps ty = axis_taps(peaks != nullptr ? peaks[f].shift_row : 0, d.fft_rows);
-    const AxisTaps tx = axis_taps(peaks != nullptr ? peaks[f].shift_col : 0, d.fft_cols);
+  const int64_t rows = d.fft_rows;
+  const int64_t cols = d.fft_cols;
+  const int64_t first_kx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t kx_stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t b = blockIdx.z; b < planes; b += gridDim.z) {
+    const int64_t f = b / d.planes;  // once per plane, not per bin
+    const AxisTaps ty = axis_taps(peaks != nullptr ? peaks[f].shift_row : 0, rows);
+    const AxisTaps tx = axis_taps(peaks != nullptr ? peaks[f].shift_col : 0, cols);
     const float2* m0 = unwindowed + b * plane_complex;
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < bins;
-         i += stride) {
-      const int64_t ky = i / d.half;
-      const int64_t kx = i % d.half;
-      float2 acc = make_float2(0.0f, 0.0f);
-      for (int a = -1; a <= 1; ++a) {
-        if (d.fft_rows == 1 && a != 0) continue;
-        const int64_t y = (ky + a + d.fft_rows) % d.fft_rows;
-        float2 row = make_float2(0.0f, 0.0f);
-        for (int c = -1; c <= 1; ++c) {
-          if (d.fft_cols == 1 && c != 0) continue;
-          const int64_t x = (kx + c + d.fft_cols) % d.fft_cols;
-          const float2 v = full_spectrum(m0, d, y, x);
-          const float2 term = c == 0 ? make_float2(tx.centre * v.x, tx.centre * v.y)
-                                     : scaled(c < 0 ? tx.before : tx.after, v);
-          row.x += term.x;
-          row.y += term.y;
+    float2* out = windowed + b * plane_complex;
+    for (int64_t ky = blockIdx.y; ky < rows; ky += gridDim.y) {
+      const int64_t ys[3] = {ky == 0 ? rows - 1 : ky - 1, ky, ky + 1 == rows ? 0 : ky + 1};
+      for (int64_t kx = first_kx; kx < d.half; kx += kx_stride) {
+        const int64_t xs[3] = {kx == 0 ? cols - 1 : kx - 1, kx, kx + 1 == cols ? 0 : kx + 1};
+        float2 acc = make_float2(0.0f, 0.0f);
+        for (int a = -1; a <= 1; ++a) {
+          if (rows == 1 && a != 0) continue;
+          const int64_t y = ys[a + 1];
+          float2 row = make_float2(0.0f, 0.0f);
+          for (int c = -1; c <= 1; ++c) {
+            if (cols == 1 && c != 0) continue;
+            const float2 v = full_spectrum(m0, d, y, xs[c + 1]);
+            const float2 term = c == 0 ? make_float2(tx.centre * v.x, tx.centre * v.y)
+                                       : scaled(c < 0 ? tx.before : tx.after, v);
+            row.x += term.x;
+            row.y += term.y;
+          }
+          const float2 weighted = a == 0 ? make_float2(ty.centre * row.x, ty.centre * row.y)
+                                         : scaled(a < 0 ? ty.before : ty.after, row);
+          acc.x += weighted.x;
+          acc.y += weighted.y;
         }
-        const float2 weighted = a == 0 ? make_float2(ty.centre * row.x, ty.centre * row.y)
-                                       : scaled(a < 0 ? ty.before : ty.after, row);
-        acc.x += weighted.x;
-        acc.y += weighted.y;
+        out[ky * d.half + kx] = acc;
       }
-      windowed[b * plane_complex + i] = acc;
     }
   }
 }
@@ -882,7 +888,11 @@ void joint_spectra(const float* spectra, const double* energy, const double* ref
 void window_spectra(const float* unwindowed, float* windowed, const Peak* peaks, int64_t frames,
                     const Dims& d, cudaStream_t stream) {
   const int64_t planes = frames * d.planes;
-  const dim3 grid(static_cast<unsigned>(grid_blocks(d.fft_rows * d.half, kThreads)),
+  // Rows split over up to kWindowRowBlocks blocks: each thread then walks
+  // many rows per plane, amortising its taps (a double-precision sincos).
+  constexpr int64_t kWindowRowBlocks = 64;
+  const dim3 grid(grid_extent((d.half + kThreads - 1) / kThreads, kMaxGridX),
+                  grid_extent(std::min(d.fft_rows, kWindowRowBlocks), kMaxGridYZ),
                   grid_extent(planes, kMaxGridYZ));
   check_cuda(launch_kernel(&window_spectra_kernel, grid, dim3(kThreads), 0, stream,
                            reinterpret_cast<const float2*>(unwindowed),
