@@ -10,18 +10,25 @@
 //    set_reference and kept on the device;
 //  - pinned staging for two frames and pinned result buffers.
 //
-// A call on M frames is cut into batches of f frames (f from the device
-// memory budget, below); the frames' raw bytes flow through a ring of three
-// device frame slots: the host copies frame i into pinned staging while the
-// copy engine uploads frame i-1, and the compute stream turns each uploaded
-// frame into mean-subtracted (windowed) float planes of the batch buffer.
-// When a batch is complete the compute stream runs, over all its planes at
-// once: R2C, the fused cross-power + normalisation kernel, C2R, the
-// segmented arg-max (CUB) with the wrap to signed shifts, the upsampled DFT
-// when asked, and the results' copy to pinned memory. The host meanwhile
-// stages the next batch's frames, and reports a batch (progress callback
-// per frame) once the next one is enqueued, so uploads never wait on the
-// host reading results.
+// A call on M frames is cut into batches of f frames, f fixed by the
+// geometry (about 8 M sensor pixels per batch: one 24 MP frame, or 8 frames
+// of 1 MP) and lowered to what the device memory budget holds (below), but
+// never to M: the call runs floor(M / f) batches of f, then its last
+// frames one per batch, so the cuFFT plans of a geometry are made for f
+// frames and for one, whatever the frame counts of later calls. The frames'
+// raw bytes flow through a ring of three device frame slots: the host
+// copies frame i into pinned staging while the copy engine uploads frame
+// i-1, and the compute stream turns each uploaded frame into
+// mean-subtracted (windowed) float planes of the batch buffer. When a
+// batch is complete the compute stream runs, over all its planes at once:
+// R2C, the fused cross-power + normalisation kernel, C2R, the segmented
+// arg-max with the wrap to signed shifts, the upsampled DFT when asked, and
+// the results' copy to pinned memory. The host meanwhile stages the next
+// batch's frames, so the copy engine uploads them while the compute stream
+// transforms this batch (with large frames, one per batch, every upload
+// but the first overlaps the previous frame's transforms), and reports a
+// batch (progress callback per frame) once the next one is enqueued, so
+// uploads never wait on the host reading results.
 //
 // Device memory of one call (B = plane spectrum bytes = P * rows_fft *
 // pitch * 4, about 4 bytes per sensor pixel; F = one frame's raw bytes):
@@ -31,9 +38,9 @@
 //   per frame = B (x 2 with upsampling: the cross-power copy the refinement
 //               reads after C2R overwrote its input) + cuFFT work per frame
 //               + small per-plane arrays
-//   f = min(M, (budget - resident) / per frame), then the batches are evened
-//   out (15 frames at f = 8: 8 + 7); the plans' actual work size is checked
-//   and f lowered until it fits. A 60 MP Bayer frame is ~240 MB of spectra
+//   f = min(the geometry's batch, (budget - resident) / per frame); the
+//   plans' actual work size is checked and f lowered until it fits. A call
+//   with fewer than f frames holds buffers for one. A 60 MP Bayer frame is ~240 MB of spectra
 //   per buffer, so a 16 GB card (budget ~7.5 GB) takes about 10 frames per
 //   batch, and any card that holds ~1.5 GB takes a 60 MP scene, one frame
 //   per batch.
@@ -70,6 +77,11 @@ using align::Dims;
 constexpr int kRawSlots = 3;     // device frame slots in flight
 constexpr int kPinnedSlots = 2;  // host staging buffers
 constexpr int64_t kMaxFramesPerBatch = 4096;
+// Sensor pixels per batch: enough frames that small frames still fill the
+// device in one batched transform, few enough that large frames go one per
+// batch, so that the uploads of the next frames overlap the transforms of
+// this one (a 24 MP frame is its own batch).
+constexpr int64_t kBatchSensorPixels = int64_t{8} << 20;
 constexpr size_t kMaxCachedPlanSizes = 8;
 constexpr uint64_t kSlackBytes = uint64_t{4} << 20;  // CUB temporaries, alignment
 
@@ -230,27 +242,41 @@ class CufftAlignBackend final : public AlignBackend {
                mib(per_frame + work_one) + " for one frame of " + std::to_string(dims_.height) +
                " x " + std::to_string(dims_.width) +
                "; raise ptp_context_options.device_memory_budget or free device memory");
-    int64_t limit =
-        static_cast<int64_t>(std::min<uint64_t>((budget - resident) / (per_frame + work_one),
-                                                to_u64(std::min(num_frames, kMaxFramesPerBatch))));
-    int64_t f = 1;
-    int64_t last = 1;
-    int64_t batches = 1;
+    // Frames per batch: the geometry's batch size (kBatchSensorPixels),
+    // lowered to what the budget holds, but not to the number of frames of
+    // this call: cuFFT plans are made for f frames and for one, and a call
+    // aligns full batches of f, then its last frames one by one, so calls
+    // with any number of frames reuse the same two plan sizes (making a
+    // plan costs milliseconds to seconds).
+    const int64_t frame_pixels = std::max<int64_t>(1, dims_.height * dims_.width);
+    int64_t f = std::min<int64_t>(kMaxFramesPerBatch,
+                                  std::max<int64_t>(1, kBatchSensorPixels / frame_pixels));
+    // With the refinement group any call of this geometry may use, not the
+    // one capped by this call's frames, so that f does not depend on the
+    // frame count (a budget too tight for that gives f = 1).
+    const uint64_t resident_any =
+        std::max(resident, resident_bytes(upsample_group(budget, kMaxFramesPerBatch)));
+    f = budget > resident_any ? static_cast<int64_t>(std::min<uint64_t>(
+                                    to_u64(f), (budget - resident_any) / (per_frame + work_one)))
+                              : 1;
+    f = std::max<int64_t>(f, 1);
     size_t work_bytes = 0;
     for (;;) {
-      batches = (num_frames + limit - 1) / limit;
-      f = (num_frames + batches - 1) / batches;
-      last = num_frames - (batches - 1) * f;
-      work_bytes =
-          std::max(plans_for(f, f, last).work_bytes(), plans_for(last, f, last).work_bytes());
-      if (f == 1 || resident + to_u64(f) * per_frame + work_bytes <= budget) break;
-      limit = f - 1;
+      work_bytes = std::max(plans_for(f, f, 1).work_bytes(), work_one);
+      if (f == 1 || resident_any + to_u64(f) * per_frame + work_bytes <= budget) break;
+      f -= 1;
     }
-    const FftPlans& full = plans_for(f, f, last);
-    const FftPlans& tail = plans_for(last, f, last);
+    const int64_t full_batches = num_frames / f;
+    const int64_t batches = full_batches + (num_frames - full_batches * f);
+    const FftPlans& full = plans_for(f, f, 1);
+    const FftPlans& single = plans_for(1, f, 1);
+    // Frames the buffers hold: a batch of f, or one where every batch of
+    // this call is a single frame.
+    const int64_t held = full_batches > 0 ? f : 1;
+    if (held == 1) work_bytes = work_one;
 
     // ---- buffers of this call
-    const align::PeakSearch search = align::make_peak_search(dims_, f * P);
+    const align::PeakSearch search = align::make_peak_search(dims_, held * P);
     std::vector<int> offsets(to_u64(search.planes_per_call * search.segments_per_plane + 1));
     align::peak_offsets(dims_, search, offsets.data());
     const size_t plane_bytes = to_u64(dims_.plane_floats) * sizeof(float);
@@ -264,18 +290,18 @@ class CufftAlignBackend final : public AlignBackend {
     moving_dims.hann = dims_.hann && !tracking;
     static_assert(kRawSlots == 3, "the lease below lists one buffer per raw slot");
     const ScratchLease buffers(
-        ws,
-        {raw_bytes(), raw_bytes(), raw_bytes(), align::frame_partials_bytes(dims_),
-         to_u64(f * P) * plane_bytes, refine ? to_u64(f * P) * plane_bytes : 0,
-         to_u64(f * P) * sizeof(double),
-         to_u64(f * P * search.segments_per_plane) * align::peak_partial_bytes(),
-         offsets.size() * sizeof(int), search.temp_bytes, to_u64(f * P) * sizeof(align::Peak),
-         to_u64(f * P) * sizeof(PlaneShift), work_bytes,
-         refine ? align::upsample_scratch_bytes(dims_, group) : 0,
-         joint ? to_u64(f) * plane_bytes : 0,
-         bounds ? to_u64(f * P) * align::kBoundBlocks * sizeof(double) : 0,
-         bounds ? to_u64(f * P) * sizeof(double) : 0, joint ? to_u64(f) * 2 * sizeof(double) : 0,
-         tracking ? to_u64(f * P) * plane_bytes : 0});
+        ws, {raw_bytes(), raw_bytes(), raw_bytes(), align::frame_partials_bytes(dims_),
+             to_u64(held * P) * plane_bytes, refine ? to_u64(held * P) * plane_bytes : 0,
+             to_u64(held * P) * sizeof(double),
+             to_u64(held * P * search.segments_per_plane) * align::peak_partial_bytes(),
+             offsets.size() * sizeof(int), search.temp_bytes,
+             to_u64(held * P) * sizeof(align::Peak), to_u64(held * P) * sizeof(PlaneShift),
+             work_bytes, refine ? align::upsample_scratch_bytes(dims_, group) : 0,
+             joint ? to_u64(held) * plane_bytes : 0,
+             bounds ? to_u64(held * P) * align::kBoundBlocks * sizeof(double) : 0,
+             bounds ? to_u64(held * P) * sizeof(double) : 0,
+             joint ? to_u64(held) * 2 * sizeof(double) : 0,
+             tracking ? to_u64(held * P) * plane_bytes : 0});
     void* const raw[kRawSlots] = {buffers.get<void>(0), buffers.get<void>(1), buffers.get<void>(2)};
     const align::FramePartials partials = align::carve_frame_partials(dims_, buffers.get<void>(3));
     float* const plane_data = buffers.get<float>(4);
@@ -294,19 +320,19 @@ class CufftAlignBackend final : public AlignBackend {
     double* const bound_partials = buffers.get<double>(15);
     double* const plane_bound = buffers.get<double>(16);
     double* const frame_used = buffers.get<double>(17);
-    double* const frame_bound = joint ? frame_used + f : nullptr;
+    double* const frame_bound = joint ? frame_used + held : nullptr;
     float* const windowed = buffers.get<float>(18);
     check_cuda(cudaMemcpyAsync(d_offsets, offsets.data(), offsets.size() * sizeof(int),
                                cudaMemcpyHostToDevice, s.compute.get()),
                "copying the peak-search offsets");
-    const size_t batch_results_bytes = to_u64(f * P) * sizeof(PlaneShift);
+    const size_t batch_results_bytes = to_u64(held * P) * sizeof(PlaneShift);
     if (s.results_host_bytes < batch_results_bytes) {
       s.results_host_bytes = 0;
       for (PinnedBuffer& b : s.results_host) b.reset(batch_results_bytes);
       s.results_host_bytes = batch_results_bytes;
     }
-    full.set_work_area(work);
-    tail.set_work_area(work);
+    if (full_batches > 0) full.set_work_area(work);
+    single.set_work_area(work);
     const Drain drain(s);  // destroyed before the buffers above
 
     const cudaStream_t compute = s.compute.get();
@@ -410,10 +436,11 @@ class CufftAlignBackend final : public AlignBackend {
     int64_t pending_count = 0;
     int pending_parity = 0;
     for (int64_t b = 0; b < batches; ++b) {
-      const int64_t first = b * f;
-      const int64_t count = std::min(f, num_frames - first);
+      // Full batches of f frames, then the rest one frame per batch.
+      const int64_t first = b < full_batches ? b * f : full_batches * f + (b - full_batches);
+      const int64_t count = b < full_batches ? f : 1;
       for (int64_t j = 0; j < count; ++j) issue_frame(first + j, j);
-      run_batch(count, count == f ? full : tail, static_cast<int>(b % 2));
+      run_batch(count, count == f ? full : single, static_cast<int>(b % 2));
       if (pending_first >= 0 && !report(pending_first, pending_count, pending_parity)) return done;
       pending_first = first;
       pending_count = count;

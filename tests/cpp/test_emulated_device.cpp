@@ -226,6 +226,57 @@ TEST(EmulatedDevice, CallFromAProgressCallbackGetsItsOwnScratch) {
   EXPECT_EQ(got.confidence, expected.confidence);
 }
 
+// cuFFT plans are made for the geometry's batch of f frames and for one
+// frame, never for a call's frame count: after the first calls, scenes of
+// any number of frames make no plan (a plan of a large frame costs up to
+// seconds). A budget holding a few frames makes f small.
+TEST(EmulatedDevice, AlignmentPlanSizesDoNotDependOnTheFrameCount) {
+  ptp_context_options options;
+  ptychopatch::check(ptp_context_options_init(&options, sizeof options));
+  options.backend = PTP_BACKEND_GPU;
+  options.device_memory_budget = 5000000;
+  ptychopatch::Context ctx(options);
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  ptp_align_desc desc;
+  ptychopatch::check(ptp_align_desc_init(&desc, sizeof desc));
+  desc.height = 64;
+  desc.width = 64;
+  desc.channels = 1;
+  desc.frame_dtype = PTP_DTYPE_FLOAT32;
+  desc.upsample_factor = 4;
+  std::vector<float> reference(64 * 64);
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x)
+      reference[y * 64 + x] = float((x * 7 + y * 13) % 23) + float(x * y % 5);
+  std::vector<std::vector<float>> moved;
+  for (int shift = 1; shift <= 9; ++shift) {
+    std::vector<float> frame(64 * 64);
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x)
+        frame[y * 64 + x] = reference[((y + shift) % 64) * 64 + (x + 2 * shift) % 64];
+    moved.push_back(frame);
+  }
+  ptychopatch::AlignPlan gpu(ctx, desc);
+  ptychopatch::AlignPlan host(cpu, desc);
+  gpu.set_reference(reference.data());
+  host.set_reference(reference.data());
+  const auto call = [&](ptychopatch::AlignPlan& plan, int count) {
+    std::vector<const float*> frames;
+    for (int i = 0; i < count; ++i) frames.push_back(moved[i].data());
+    return plan.execute(frames);
+  };
+  call(gpu, 9);  // the geometry's plans: f frames and one
+  const size_t plans = ptp_emu_cufft_plans_made();
+  for (int count : {1, 2, 3, 5, 7, 8, 9, 4}) {
+    const auto got = call(gpu, count);
+    const auto want = call(host, count);
+    EXPECT_EQ(ptp_emu_cufft_plans_made(), plans) << count << " frames made a cuFFT plan";
+    ASSERT_EQ(got.shifts.size(), want.shifts.size());
+    for (size_t i = 0; i < got.shifts.size(); ++i)
+      EXPECT_NEAR(got.shifts[i], want.shifts[i], 1e-3) << count << " frames, value " << i;
+  }
+}
+
 // Last: the library remembers a sticky error for the rest of the process.
 TEST(EmulatedDevice, StickyErrorIsReportedOnEveryLaterCall) {
   ptychopatch::Context ctx(PTP_BACKEND_GPU);

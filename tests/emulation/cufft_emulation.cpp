@@ -26,6 +26,7 @@
 // threads (hence libfftw3f_threads).
 #include <cufft.h>
 #include <fftw3.h>
+#include <atomic>
 
 #include <algorithm>
 #include <cstdint>
@@ -268,6 +269,8 @@ std::string range_text(const void* ptr, size_t bytes) {
   return text;
 }
 
+std::atomic<size_t> plans_made{0};
+
 cufftResult make_plan(cufftHandle handle, int rank, const i64* n, const i64* inembed, i64 istride,
                       i64 idist, const i64* onembed, i64 ostride, i64 odist, cufftType type,
                       i64 batch, size_t* work_size) {
@@ -371,6 +374,7 @@ cufftResult make_plan(cufftHandle handle, int rank, const i64* n, const i64* ine
   plan->work_size = bytes;
   plan->made = true;
   *work_size = bytes;
+  plans_made.fetch_add(1);
   return CUFFT_SUCCESS;
 }
 
@@ -454,6 +458,10 @@ cufftResult exec(cufftHandle handle, cufftType type, void* idata, void* odata) {
 }  // namespace
 
 extern "C" {
+
+__attribute__((visibility("default"))) size_t ptp_emu_cufft_plans_made(void) {
+  return plans_made.load();
+}
 
 cufftResult cufftCreate(cufftHandle* handle) {
   if (handle == nullptr) return CUFFT_INVALID_VALUE;

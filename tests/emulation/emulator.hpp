@@ -88,6 +88,8 @@ void ptp_emu_set_device_memory(size_t bytes);
 size_t ptp_emu_device_memory_in_use(void);
 // Successful cudaMalloc calls since the process started.
 size_t ptp_emu_device_allocations(void);
+// Successful cufftMakePlanMany64 calls since the process started.
+size_t ptp_emu_cufft_plans_made(void);
 // Clears a sticky error (a fresh process in all but allocations).
 void ptp_emu_clear_sticky_error(void);
 // Makes the device fail as if a kernel had faulted with `error` (a
