@@ -498,6 +498,7 @@ class KernelSpec:
     block: int  # threads per block of the launch modelled
     workload: str  # "ptychopinn-extract", "ptychopinn-reassemble", or an alignment stage
     inner_trips: int = 1  # iterations of a loop nested in the element loop, per element
+    deeper_trips: int = 1  # iterations of a loop nested in that one, per its trip
     # The path counted round the element loop: "longest" (every conditional
     # instruction executed) or "shortest" (the common fast path, where the
     # kernel has one, e.g. extraction's rows inside the object).
@@ -560,7 +561,7 @@ def element_loop(fn: Function, spec: KernelSpec) -> dict:
         body.append(f"{ins.key:>10}  {ins.text}")
     total = len(lp.instrs)
     try:
-        path, path_calls, path_amount = path_count(fn, loops, h, {1: spec.inner_trips},
+        path, path_calls, path_amount = path_count(fn, loops, h, {1: spec.inner_trips, 2: spec.deeper_trips},
                                                    marker_of, spec.path == "shortest")
     except ValueError:
         path, path_calls, path_amount = total + called, len(calls), 0.0
@@ -634,13 +635,12 @@ KERNELS = [
                "ld.global", 2, 256, "align-plane_sums"),
     KernelSpec("align center u16", "align_kernels", _AL + r"13center_kernelItLi256E",
                "st.global", 4, 256, "align-center"),
-    KernelSpec("align window_spectra", "align_kernels", _AL + r"21window_spectra_kernel",
-               "st.global", 8, 256, "align-window", inner_trips=3),
-    KernelSpec("align cross_power", "align_kernels", _AL + r"18cross_power_kernel",
-               "st.global", 8, 256, "align-cross_power"),
-    # The joint spectrum and its copy for the refinement (the last pass).
-    KernelSpec("align joint_sum", "align_kernels", _AL + r"16joint_sum_kernel",
-               "st.global", 16, 256, "align-joint_sum"),
+    # One tracking pass, fused (window, cross power, joint sum): per joint
+    # bin, a loop over the P planes (4 for Bayer) whose body windows the
+    # plane's bin (a 3-row stencil, where the compiler keeps that loop) and
+    # forms its cross power; the joint bin and, on the last pass, its copy.
+    KernelSpec("align tracked_joint", "align_kernels", _AL + r"20tracked_joint_kernel",
+               "st.global", 16, 256, "align-tracked_joint", inner_trips=4, deeper_trips=3),
     KernelSpec("align bound_partials", "align_kernels", _AL + r"21bound_partials_kernel",
                "ld.global", 8, 256, "align-bounds"),
     KernelSpec("align peak_search", "align_kernels", _AL + r"18peak_search_kernel",
@@ -909,12 +909,8 @@ def align_stage(label: str, f: dict) -> Tuple[float, float]:
         return f["pixels"], raw
     if "center" in label:  # reads the frame, writes the float planes (~B)
         return f["pixels"], raw + f["pixels"] * 4
-    if "window" in label:  # unwindowed spectra in, windowed out
-        return f["bins"], 2 * B
-    if "cross_power" in label:  # reference + spectra in, spectra out
-        return f["bins"], 3 * B
-    if "joint_sum" in label:  # the planes' spectra in, one joint spectrum out
-        return f["joint_bins"], B + J
+    if "tracked_joint" in label:  # unwindowed + reference spectra in, joint out
+        return f["joint_bins"], 2 * B + J
     if "bound" in label:
         return f["joint_bins"], J
     if "peak" in label:
@@ -925,9 +921,8 @@ def align_stage(label: str, f: dict) -> Tuple[float, float]:
 def align_launches(f: dict) -> Dict[str, int]:
     """Launches per frame in run_batch's default path (joint, tracking)."""
     p = f["passes"]
-    return {"align plane_sums u16": 1, "align center u16": 1, "align window_spectra": p,
-            "align cross_power": p, "align joint_sum": p, "align bound_partials": 1,
-            "align peak_search": p}
+    return {"align plane_sums u16": 1, "align center u16": 1, "align tracked_joint": p,
+            "align bound_partials": 1, "align peak_search": p}
 
 
 # ----------------------------------------------------------------- output

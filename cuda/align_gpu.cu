@@ -300,8 +300,7 @@ class CufftAlignBackend final : public AlignBackend {
              joint ? to_u64(held) * plane_bytes : 0,
              bounds ? to_u64(held * P) * align::kBoundBlocks * sizeof(double) : 0,
              bounds ? to_u64(held * P) * sizeof(double) : 0,
-             joint ? to_u64(held) * 2 * sizeof(double) : 0,
-             tracking ? to_u64(held * P) * plane_bytes : 0});
+             joint ? to_u64(held) * 2 * sizeof(double) : 0});
     void* const raw[kRawSlots] = {buffers.get<void>(0), buffers.get<void>(1), buffers.get<void>(2)};
     const align::FramePartials partials = align::carve_frame_partials(dims_, buffers.get<void>(3));
     float* const plane_data = buffers.get<float>(4);
@@ -321,7 +320,6 @@ class CufftAlignBackend final : public AlignBackend {
     double* const plane_bound = buffers.get<double>(16);
     double* const frame_used = buffers.get<double>(17);
     double* const frame_bound = joint ? frame_used + held : nullptr;
-    float* const windowed = buffers.get<float>(18);
     check_cuda(cudaMemcpyAsync(d_offsets, offsets.data(), offsets.size() * sizeof(int),
                                cudaMemcpyHostToDevice, s.compute.get()),
                "copying the peak-search offsets");
@@ -357,9 +355,10 @@ class CufftAlignBackend final : public AlignBackend {
     // over one plane per frame.
     //
     // Tracking (joint with the Hann window, math::tracking_window_index):
-    // plane_data keeps the unwindowed spectra; each pass windows them into
-    // `windowed` (the first with the plain window, each next one with the
-    // window moved by the last pass's integer peak) and the last pass's
+    // plane_data keeps the unwindowed spectra; each pass (tracked_joint, one
+    // fused kernel) windows them (the first with the plain window, each next
+    // one with the window moved by the last pass's integer peak), forms the
+    // cross power and sums the planes into joint_data, and the last pass's
     // peak, refined, is the result.
     auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
       const int64_t batch_planes = count * P;
@@ -369,28 +368,29 @@ class CufftAlignBackend final : public AlignBackend {
         // Every pass for every frame: for a frame whose peak stopped moving
         // the next pass repeats the last exactly (the CPU backend skips it).
         for (int pass = 1; pass < math::kTrackingPasses; ++pass) {
-          align::window_spectra(plane_data, windowed, pass == 1 ? nullptr : peaks, count, dims_,
-                                compute);
-          align::cross_power(s.reference->as<float>(), windowed, nullptr, count, dims_, compute);
-          align::joint_spectra(windowed, energy, reference_energy, count, dims_, joint_data,
-                               nullptr, frame_used, compute);
+          align::tracked_joint(plane_data, s.reference->as<float>(), pass == 1 ? nullptr : peaks,
+                               energy, reference_energy, count, dims_, joint_data, nullptr,
+                               frame_used, compute);
           plans.joint_inverse.inverse(joint_data);
           align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
                             frame_used, nullptr, peaks, compute);
         }
-        align::window_spectra(plane_data, windowed, peaks, count, dims_, compute);
+        align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,
+                             count, dims_, joint_data, refine ? copies : nullptr, frame_used,
+                             compute);
+      } else {
+        align::cross_power(s.reference->as<float>(), plane_data, joint ? nullptr : copies, count,
+                           dims_, compute);
       }
-      float* const spectra = tracking ? windowed : plane_data;
-      align::cross_power(s.reference->as<float>(), spectra, joint ? nullptr : copies, count, dims_,
-                         compute);
       if (bounds && !joint)
         align::spectrum_bounds(plane_data, batch_planes, dims_, bound_partials, plane_bound,
                                compute);
       int64_t searched = batch_planes;  // planes searched, results made
       const float* correlation = plane_data;
       if (joint) {
-        align::joint_spectra(spectra, energy, reference_energy, count, dims_, joint_data,
-                             refine ? copies : nullptr, frame_used, compute);
+        if (!tracking)
+          align::joint_spectra(plane_data, energy, reference_energy, count, dims_, joint_data,
+                               refine ? copies : nullptr, frame_used, compute);
         align::spectrum_bounds(joint_data, count, dims_, bound_partials, frame_bound, compute);
         plans.joint_inverse.inverse(joint_data);
         searched = count;
@@ -502,7 +502,6 @@ class CufftAlignBackend final : public AlignBackend {
     uint64_t bytes = spectrum_bytes() * (dims_.upsample > 1 ? 2 : 1) + small_per_frame_bytes();
     if (needs_bounds()) bytes += to_u64(dims_.planes) * (align::kBoundBlocks + 1) * sizeof(double);
     if (dims_.joint) bytes += to_u64(dims_.plane_floats) * sizeof(float) + 2 * sizeof(double);
-    if (dims_.tracking) bytes += spectrum_bytes();  // the windowed spectra
     return bytes;
   }
   // Whether confidences need math::significance_confidence's energies.

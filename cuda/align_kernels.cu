@@ -433,51 +433,81 @@ __device__ inline float2 scaled(float2 tap, float2 v) {
   return make_float2(tap.x * v.x - tap.y * v.y, tap.x * v.y + tap.y * v.x);
 }
 
-// The half spectra of the windowed moving planes from those of the
-// unwindowed ones (math::tracking_window_tap): plane b of frame b / P gets
-// the Hann window moved by that frame's integer peak (peaks[f], FFT grid;
-// null: not moved, the plain window of the first pass). Grid: x over the
-// columns kx of the half spectrum, y over its rows ky and z over planes
-// (all strided). A thread computes its plane's taps (double precision)
-// once and walks rows, and finds the neighbours k - 1, k + 1 of its bin by
-// comparison, not by a modulo: no integer division per bin.
+// Bin (ys[1], xs[1]) of a windowed moving plane from the unwindowed half
+// spectrum m0 (math::tracking_window_tap): the 3 x 3 stencil over rows ys
+// and columns xs (k - 1, k, k + 1, wrapped) with the taps of the window
+// moved by the frame's peak.
+__device__ __forceinline__ float2 windowed_bin(const float2* m0, const Dims& d,
+                                               const int64_t (&ys)[3], const int64_t (&xs)[3],
+                                               const AxisTaps& ty, const AxisTaps& tx) {
+  float2 acc = make_float2(0.0f, 0.0f);
+  for (int a = -1; a <= 1; ++a) {
+    if (d.fft_rows == 1 && a != 0) continue;
+    const int64_t y = ys[a + 1];
+    float2 row = make_float2(0.0f, 0.0f);
+    for (int c = -1; c <= 1; ++c) {
+      if (d.fft_cols == 1 && c != 0) continue;
+      const float2 v = full_spectrum(m0, d, y, xs[c + 1]);
+      const float2 term = c == 0 ? make_float2(tx.centre * v.x, tx.centre * v.y)
+                                 : scaled(c < 0 ? tx.before : tx.after, v);
+      row.x += term.x;
+      row.y += term.y;
+    }
+    const float2 weighted = a == 0 ? make_float2(ty.centre * row.x, ty.centre * row.y)
+                                   : scaled(a < 0 ? ty.before : ty.after, row);
+    acc.x += weighted.x;
+    acc.y += weighted.y;
+  }
+  return acc;
+}
+
+// One pass of the tracking estimator (d.tracking, joint), fused: for each
+// bin of frame f, each informative plane's windowed value (windowed_bin,
+// the window moved by peaks[f], or not moved when peaks is null), its
+// normalised cross power with the reference's bin (cross_power_kernel's
+// math, the DC bin zeroed where zero_dc), summed over the planes in plane
+// order (joint_sum_kernel's order) into joint (and copy unless null). One
+// read of the unwindowed and reference spectra and one write of the joint
+// one per pass, where three kernels read and wrote every plane's spectrum
+// twice more. Grid: x over the half spectrum's columns, y over its rows,
+// z over frames (all strided). A thread computes its frame's taps (double
+// precision) once and finds a bin's neighbours by comparison, not by a
+// modulo: no integer division per bin.
 __global__ void __launch_bounds__(kThreads)
-    window_spectra_kernel(const float2* __restrict__ unwindowed, float2* __restrict__ windowed,
-                          const Peak* __restrict__ peaks, int64_t planes, Dims d) {
+    tracked_joint_kernel(const float2* __restrict__ unwindowed,
+                         const float2* __restrict__ reference, const Peak* __restrict__ peaks,
+                         const double* __restrict__ energy,
+                         const double* __restrict__ reference_energy, int64_t frames, Dims d,
+                         bool zero_dc, float2* __restrict__ joint, float2* __restrict__ copy) {
   const int64_t plane_complex = d.plane_floats / 2;
   const int64_t rows = d.fft_rows;
   const int64_t cols = d.fft_cols;
   const int64_t first_kx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t kx_stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t b = blockIdx.z; b < planes; b += gridDim.z) {
-    const int64_t f = b / d.planes;  // once per plane, not per bin
+  for (int64_t f = blockIdx.z; f < frames; f += gridDim.z) {
     const AxisTaps ty = axis_taps(peaks != nullptr ? peaks[f].shift_row : 0, rows);
     const AxisTaps tx = axis_taps(peaks != nullptr ? peaks[f].shift_col : 0, cols);
-    const float2* m0 = unwindowed + b * plane_complex;
-    float2* out = windowed + b * plane_complex;
+    const float2* frame = unwindowed + f * d.planes * plane_complex;
     for (int64_t ky = blockIdx.y; ky < rows; ky += gridDim.y) {
       const int64_t ys[3] = {ky == 0 ? rows - 1 : ky - 1, ky, ky + 1 == rows ? 0 : ky + 1};
       for (int64_t kx = first_kx; kx < d.half; kx += kx_stride) {
         const int64_t xs[3] = {kx == 0 ? cols - 1 : kx - 1, kx, kx + 1 == cols ? 0 : kx + 1};
-        float2 acc = make_float2(0.0f, 0.0f);
-        for (int a = -1; a <= 1; ++a) {
-          if (rows == 1 && a != 0) continue;
-          const int64_t y = ys[a + 1];
-          float2 row = make_float2(0.0f, 0.0f);
-          for (int c = -1; c <= 1; ++c) {
-            if (cols == 1 && c != 0) continue;
-            const float2 v = full_spectrum(m0, d, y, xs[c + 1]);
-            const float2 term = c == 0 ? make_float2(tx.centre * v.x, tx.centre * v.y)
-                                       : scaled(c < 0 ? tx.before : tx.after, v);
-            row.x += term.x;
-            row.y += term.y;
-          }
-          const float2 weighted = a == 0 ? make_float2(ty.centre * row.x, ty.centre * row.y)
-                                         : scaled(a < 0 ? ty.before : ty.after, row);
-          acc.x += weighted.x;
-          acc.y += weighted.y;
+        const int64_t i = ky * d.half + kx;
+        float re = 0.0f;
+        float im = 0.0f;
+        for (int64_t p = 0; p < d.planes; ++p) {
+          if (!informative(energy, reference_energy, f, p, d.planes)) continue;
+          const float2 m = windowed_bin(frame + p * plane_complex, d, ys, xs, ty, tx);
+          const float2 r = reference[p * plane_complex + i];
+          float cre = 0.0f;
+          float cim = 0.0f;
+          if (!(zero_dc && i == 0))
+            math::normalized_cross_power(r.x, r.y, m.x, m.y, d.normalization, &cre, &cim);
+          re += cre;
+          im += cim;
         }
-        out[ky * d.half + kx] = acc;
+        joint[f * plane_complex + i] = make_float2(re, im);
+        if (copy != nullptr) copy[f * plane_complex + i] = make_float2(re, im);
       }
     }
   }
@@ -885,19 +915,24 @@ void joint_spectra(const float* spectra, const double* energy, const double* ref
              "launching the joint-count kernel");
 }
 
-void window_spectra(const float* unwindowed, float* windowed, const Peak* peaks, int64_t frames,
-                    const Dims& d, cudaStream_t stream) {
-  const int64_t planes = frames * d.planes;
-  // Rows split over up to kWindowRowBlocks blocks: each thread then walks
-  // many rows per plane, amortising its taps (a double-precision sincos).
-  constexpr int64_t kWindowRowBlocks = 64;
+void tracked_joint(const float* unwindowed, const float* reference, const Peak* peaks,
+                   const double* energy, const double* reference_energy, int64_t frames,
+                   const Dims& d, float* joint, float* copy, double* used, cudaStream_t stream) {
+  // Rows split over up to kRowBlocksPerFrame blocks: each thread then walks
+  // many rows per frame, amortising its taps (a double-precision sincos).
+  constexpr int64_t kRowBlocksPerFrame = 64;
   const dim3 grid(grid_extent((d.half + kThreads - 1) / kThreads, kMaxGridX),
-                  grid_extent(std::min(d.fft_rows, kWindowRowBlocks), kMaxGridYZ),
-                  grid_extent(planes, kMaxGridYZ));
-  check_cuda(launch_kernel(&window_spectra_kernel, grid, dim3(kThreads), 0, stream,
+                  grid_extent(std::min(d.fft_rows, kRowBlocksPerFrame), kMaxGridYZ),
+                  grid_extent(frames, kMaxGridYZ));
+  check_cuda(launch_kernel(&tracked_joint_kernel, grid, dim3(kThreads), 0, stream,
                            reinterpret_cast<const float2*>(unwindowed),
-                           reinterpret_cast<float2*>(windowed), peaks, planes, d),
-             "launching the window kernel");
+                           reinterpret_cast<const float2*>(reference), peaks, energy,
+                           reference_energy, frames, d, math::zero_dc_bin(d.hann),
+                           reinterpret_cast<float2*>(joint), reinterpret_cast<float2*>(copy)),
+             "launching the tracking pass kernel");
+  check_cuda(launch_kernel(&joint_count_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0, stream,
+                           energy, reference_energy, frames, d, used),
+             "launching the joint-count kernel");
 }
 
 void integer_results(const Peak* peaks, int64_t planes, const Dims& d, PlaneShift* results,

@@ -52,7 +52,7 @@ struct Dims {
   bool hann;
   // joint && hann: the two passes of math::tracking_window_index. The
   // moving planes are transformed once without the window, which
-  // window_spectra then applies to their spectra (plain, then moved).
+  // tracked_joint then applies to their spectra (plain, then moved).
   bool tracking;
   // Bounds of the integer peak search along the FFT grid's rows and columns
   // (math::within_shift_limit; -1: unbounded).
@@ -169,13 +169,17 @@ void joint_spectra(const float* spectra, const double* energy, const double* ref
                    int64_t frames, const Dims& d, float* joint, float* copy, double* used,
                    cudaStream_t stream);
 
-// d.tracking: the half spectra of `frames` frames' windowed moving planes
-// into `windowed` from those of the unwindowed planes (both P planes per
-// frame, padded layout): the Hann window moved by frame f's integer peak
-// peaks[f] (FFT grid), or, with peaks null, not moved
-// (math::tracking_window_tap).
-void window_spectra(const float* unwindowed, float* windowed, const Peak* peaks, int64_t frames,
-                    const Dims& d, cudaStream_t stream);
+// d.tracking (joint): one pass of the tracking estimator, fused: for each of
+// `frames` frames, the sum over its informative planes (as joint_spectra)
+// of the normalised cross power (as cross_power, the DC bin zeroed where
+// math::zero_dc_bin) of the reference with the moving plane windowed by
+// the Hann window moved by the frame's integer peak peaks[f] (FFT grid;
+// null: not moved; math::tracking_window_tap), from the unwindowed half
+// spectra (P planes per frame, padded layout), into frame f of `joint`
+// (and of `copy` when not null); used[f] as joint_spectra's.
+void tracked_joint(const float* unwindowed, const float* reference, const Peak* peaks,
+                   const double* energy, const double* reference_energy, int64_t frames,
+                   const Dims& d, float* joint, float* copy, double* used, cudaStream_t stream);
 
 // Host copy of the segment offsets of one arg-max launch
 // (planes_per_call * segments_per_plane + 1 ints).

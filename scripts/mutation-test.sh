@@ -80,12 +80,12 @@ mutation wrong-reference-plane cuda/align_kernels.cu "$ALIGN_TESTS" \
   'reference_energy[d.joint ? b : b % d.planes]' \
   'reference_energy[d.joint ? b : (b + 1) % d.planes]'
 mutation joint-drops-last-plane cuda/align_kernels.cu "$JOINT_TESTS" \
-  '      for (int64_t p = 0; p < d.planes; ++p) {' \
-  '      for (int64_t p = 0; p < d.planes - 1; ++p) {'
+  $'for (int64_t p = 0; p < d.planes; ++p) {\n          if (!informative(energy, reference_energy, f, p, d.planes)) continue;\n          const float2 m' \
+  $'for (int64_t p = 0; p < d.planes - 1; ++p) {\n          if (!informative(energy, reference_energy, f, p, d.planes)) continue;\n          const float2 m'
 
 mutation window-does-not-track cuda/align_gpu.cu "$JOINT_TESTS" \
-  'align::window_spectra(plane_data, windowed, peaks, count, dims_, compute);' \
-  'align::window_spectra(plane_data, windowed, nullptr, count, dims_, compute);'
+  'align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,' \
+  'align::tracked_joint(plane_data, s.reference->as<float>(), nullptr, energy, reference_energy,'
 mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
