@@ -855,8 +855,14 @@ def build_model(args) -> dict:
 
 
 def _counts(res: dict, basis: str) -> Optional[dict]:
-    loop = res.get(basis) or res.get("ptx")
-    return loop if loop and loop.get("found") else None
+    """The loop counted from `basis` (SASS or PTX), else from PTX where the
+    SASS loop was not found (e.g. a control flow the CFG does not model),
+    so that a kernel is never left out of a total; None if neither."""
+    for key in (basis, "ptx"):
+        loop = res.get(key)
+        if loop and loop.get("found"):
+            return loop
+    return None
 
 
 def estimate(model: dict, args) -> None:

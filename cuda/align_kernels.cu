@@ -433,21 +433,52 @@ __device__ inline float2 scaled(float2 tap, float2 v) {
   return make_float2(tap.x * v.x - tap.y * v.y, tap.x * v.y + tap.y * v.x);
 }
 
-// Bin (ys[1], xs[1]) of a windowed moving plane from the unwindowed half
-// spectrum m0 (math::tracking_window_tap): the 3 x 3 stencil over rows ys
-// and columns xs (k - 1, k, k + 1, wrapped) with the taps of the window
-// moved by the frame's peak.
+// Where the 3 x 3 stencil of bin (ky, kx) reads a plane's half spectrum:
+// rows ky - 1, ky, ky + 1 and columns kx - 1, kx, kx + 1 (wrapped), each
+// bin past the half read as the conjugate of its mirror (full_spectrum).
+// Offsets within a plane fit 32 bits (check_supported); computed once per
+// bin and used for every plane.
+struct StencilTaps {
+  int32_t at[3][3];  // [row a][column c]
+  bool mirrored[3];  // column c is read conjugated from the mirrored bin
+};
+
+__device__ __forceinline__ StencilTaps stencil_taps(const Dims& d, int64_t ky, int64_t kx) {
+  const int64_t rows = d.fft_rows;
+  const int64_t cols = d.fft_cols;
+  const int64_t ys[3] = {ky == 0 ? rows - 1 : ky - 1, ky, ky + 1 == rows ? 0 : ky + 1};
+  const int64_t xs[3] = {kx == 0 ? cols - 1 : kx - 1, kx, kx + 1 == cols ? 0 : kx + 1};
+  StencilTaps t;
+#pragma unroll
+  for (int c = 0; c < 3; ++c) t.mirrored[c] = xs[c] >= d.half;
+#pragma unroll
+  for (int a = 0; a < 3; ++a) {
+    const auto row = static_cast<int32_t>(ys[a] * d.half);
+    const auto mirror_row = static_cast<int32_t>((ys[a] == 0 ? 0 : rows - ys[a]) * d.half);
+#pragma unroll
+    for (int c = 0; c < 3; ++c)
+      t.at[a][c] = t.mirrored[c] ? mirror_row + static_cast<int32_t>(cols - xs[c])
+                                 : row + static_cast<int32_t>(xs[c]);
+  }
+  return t;
+}
+
+// A bin of a windowed moving plane from the unwindowed half spectrum m0
+// (math::tracking_window_tap): the 3 x 3 stencil with the taps of the
+// window moved by the frame's peak.
 __device__ __forceinline__ float2 windowed_bin(const float2* m0, const Dims& d,
-                                               const int64_t (&ys)[3], const int64_t (&xs)[3],
-                                               const AxisTaps& ty, const AxisTaps& tx) {
+                                               const StencilTaps& s, const AxisTaps& ty,
+                                               const AxisTaps& tx) {
   float2 acc = make_float2(0.0f, 0.0f);
+#pragma unroll
   for (int a = -1; a <= 1; ++a) {
     if (d.fft_rows == 1 && a != 0) continue;
-    const int64_t y = ys[a + 1];
     float2 row = make_float2(0.0f, 0.0f);
+#pragma unroll
     for (int c = -1; c <= 1; ++c) {
       if (d.fft_cols == 1 && c != 0) continue;
-      const float2 v = full_spectrum(m0, d, y, xs[c + 1]);
+      float2 v = m0[s.at[a + 1][c + 1]];
+      if (s.mirrored[c + 1]) v.y = -v.y;
       const float2 term = c == 0 ? make_float2(tx.centre * v.x, tx.centre * v.y)
                                  : scaled(c < 0 ? tx.before : tx.after, v);
       row.x += term.x;
@@ -489,15 +520,14 @@ __global__ void __launch_bounds__(kThreads)
     const AxisTaps tx = axis_taps(peaks != nullptr ? peaks[f].shift_col : 0, cols);
     const float2* frame = unwindowed + f * d.planes * plane_complex;
     for (int64_t ky = blockIdx.y; ky < rows; ky += gridDim.y) {
-      const int64_t ys[3] = {ky == 0 ? rows - 1 : ky - 1, ky, ky + 1 == rows ? 0 : ky + 1};
       for (int64_t kx = first_kx; kx < d.half; kx += kx_stride) {
-        const int64_t xs[3] = {kx == 0 ? cols - 1 : kx - 1, kx, kx + 1 == cols ? 0 : kx + 1};
+        const StencilTaps taps = stencil_taps(d, ky, kx);
         const int64_t i = ky * d.half + kx;
         float re = 0.0f;
         float im = 0.0f;
         for (int64_t p = 0; p < d.planes; ++p) {
           if (!informative(energy, reference_energy, f, p, d.planes)) continue;
-          const float2 m = windowed_bin(frame + p * plane_complex, d, ys, xs, ty, tx);
+          const float2 m = windowed_bin(frame + p * plane_complex, d, taps, ty, tx);
           const float2 r = reference[p * plane_complex + i];
           float cre = 0.0f;
           float cim = 0.0f;
