@@ -13,20 +13,24 @@
 // the columns (tx.w0 / tx.w1); the term is scatter_term(mul_rn(x_w, y_w),
 // value), the weight mul_rn(x_w, y_w) as math::corner_weights forms it.
 // Since index0 is monotone non-decreasing in y (a float add, then floor),
-// the rows reaching r are one contiguous range, found by a binary search
-// over the taps; float rounding of large offsets may repeat or skip taps,
-// which gives ranges longer or shorter than 2, handled the same way.
+// the rows reaching r are one contiguous range, almost always two rows (one
+// at a patch's edge); float rounding of offsets past 2^23 may repeat a tap
+// (three or more: gather_patch's general walk) or skip one.
 //
 // Which patches a tile visits: the block scans the launch's patches in
 // chunks of kReassembleThreads, each thread testing one patch's canvas
-// bounding box (its taps at 0 and N - 1) against the tile; the overlapping
-// ones are compacted in ascending order in shared memory (a fixed-order
-// prefix sum, no warp intrinsics, no CUB: see block_reduce.cuh for why) and
-// then gathered in that order. Cost of the scan: tiles x patches box tests
-// (4 taps each) and ceil(patches / 256) x 5 barriers per tile, whatever
-// the overlap; the gather reads each overlapping patch element about four
-// times (once per pixel it reaches, from L1/L2) and writes every canvas
-// pixel once.
+// bounding box against the tile (its sample positions at 0 and N - 1,
+// compared exactly with the tile's edges); the overlapping ones are
+// compacted in ascending order in shared memory (a fixed-order prefix sum,
+// no warp intrinsics, no CUB: see block_reduce.cuh for why) and then
+// gathered in that order, kGatherBatch at a time: for each patch of the
+// batch the block finds once which patch rows reach each of the tile's 8
+// rows and which columns each of its 32 columns (40 `reach`es per patch and
+// tile, in shared memory), and each thread then adds its pixel's terms.
+// Cost (docs/performance.md): the scan, tiles x patches box tests; the
+// reaches, 40 per (patch, tile); per (pixel, patch) two shared reads; per
+// term, one patch element read (each element by the ~4 pixels it reaches,
+// from L1/L2) and a multiply-add per lane; every canvas pixel written once.
 #pragma once
 
 #include <cstdint>
@@ -81,13 +85,56 @@ __device__ __forceinline__ int64_t first_tap_at_least(int64_t n, float offset, i
   return pos;
 }
 
+// The patch rows (or columns) that reach one canvas row (or column), for
+// one patch: `count` consecutive positions from `begin`, with their weights:
+// the tap's w0 where its index is that canvas position, w1 where it is one
+// less (corner_weights: w00 = x_w0 y_w0, w01 = x_w1 y_w0, w10 = x_w0 y_w1,
+// w11 = x_w1 y_w1). Almost always two (one at a patch's edge); kReachMany
+// where a tap repeats (the rounding of an offset past 2^23), handled by
+// gather_patch's general walk.
+constexpr int kReachMany = 3;
+struct Reach {
+  int64_t begin;
+  int count;  // 0, 1, 2 or kReachMany
+  float w[2];
+};
+
+__device__ __forceinline__ Reach reach(int64_t n, float offset, int64_t half, int64_t at) {
+  Reach out{0, 0, {0.0f, 0.0f}};
+  const int64_t first = first_tap_at_least(n, offset, half, at - 1);
+  if (first == n) return out;
+  const math::AxisTap t0 = math::axis_tap(first, offset);
+  const int64_t d0 = t0.index0 - half - at;  // -1: the upper corner; 0: the lower
+  if (d0 > 0) return out;
+  out.begin = first;
+  out.count = 1;
+  out.w[0] = d0 == 0 ? t0.w0 : t0.w1;
+  if (first + 1 < n) {
+    const math::AxisTap t1 = math::axis_tap(first + 1, offset);
+    const int64_t d1 = t1.index0 - half - at;
+    if (d1 <= 0) {
+      out.count = 2;
+      out.w[1] = d1 == 0 ? t1.w0 : t1.w1;
+      if (first + 2 < n && math::axis_tap(first + 2, offset).index0 - half <= at)
+        out.count = kReachMany;
+    }
+  }
+  return out;
+}
+
+// Patches whose reaches a block finds at once (kGatherBatch x (rows +
+// columns of a tile) entries, one barrier pair per batch).
+constexpr int kGatherBatch = 16;
+constexpr int kReachesPerPatch = kTileHeight + kTileWidth;
+
 // Adds the terms of patch p (offsets ox, oy) that reach canvas pixel (r, c)
-// to sum (kLanes floats) and, when with_weights, to weight.
+// to sum (kLanes floats) and, when with_weights, to weight: the general
+// walk, for reaches of kReachMany.
 template <int kLanes>
-__device__ __forceinline__ void gather_patch(const float* __restrict__ patches,
-                                             const ExtractGeometry& g, int64_t p, float ox,
-                                             float oy, int64_t r, int64_t c, bool with_weights,
-                                             float (&sum)[kLanes], float& weight) {
+__device__ __noinline__ void gather_patch(const float* __restrict__ patches,
+                                          const ExtractGeometry& g, int64_t p, float ox, float oy,
+                                          int64_t r, int64_t c, bool with_weights,
+                                          float (&sum)[kLanes], float& weight) {
   const int64_t n = g.n;
   // Rows with index0 - half in {r - 1, r}: from the first at or past r - 1
   // until one passes r.
@@ -172,6 +219,11 @@ __global__ void __launch_bounds__(kReassembleThreads)
   __shared__ int s_list[kReassembleThreads];  // overlapping ones, ascending
   __shared__ int s_start[kScanLeaves];        // where each leaf places its patches
   __shared__ int s_total;
+  // A batch of listed patches: the reach of each tile row and column, and
+  // the patch's first element (math::output_index, found once per patch).
+  __shared__ Reach s_rows[kGatherBatch][kTileHeight];
+  __shared__ Reach s_cols[kGatherBatch][kTileWidth];
+  __shared__ int64_t s_first[kGatherBatch];
 
   const int tid = static_cast<int>(threadIdx.x);
   const bool with_weights = weights != nullptr;
@@ -203,11 +255,29 @@ __global__ void __launch_bounds__(kReassembleThreads)
         offsets.get(p, ox, oy);
         s_ox[tid] = ox;
         s_oy[tid] = oy;
-        const int64_t top = math::axis_tap(0, oy).index0 - g.half;
-        const int64_t bottom = math::axis_tap(g.n - 1, oy).index0 + 1 - g.half;
-        const int64_t left = math::axis_tap(0, ox).index0 - g.half;
-        const int64_t right = math::axis_tap(g.n - 1, ox).index0 + 1 - g.half;
-        hit = top < r0 + kTileHeight && bottom >= r0 && left < c0 + kTileWidth && right >= c0;
+        // floor(s) - half < R  <=>  s < R + half, and floor(s) + 1 - half >= R
+        // <=>  s >= R + half - 1, for the sample positions s = fl32(pos +
+        // offset) and integers R: compared without forming the taps, in
+        // float where the integers are exact there (below 2^24: any canvas
+        // of a realistic size; FP64 is slow on many GPUs), else in double.
+        const float top = oy;  // fl32(0 + oy)
+        const float bottom = math::add_rn(static_cast<float>(g.n - 1), oy);
+        const float left = ox;
+        const float right = math::add_rn(static_cast<float>(g.n - 1), ox);
+        const int64_t row_end = r0 + kTileHeight + g.half;
+        const int64_t row_begin = r0 + g.half - 1;
+        const int64_t col_end = c0 + kTileWidth + g.half;
+        const int64_t col_begin = c0 + g.half - 1;
+        constexpr int64_t kExactInFloat = int64_t{1} << 24;
+        if (row_end < kExactInFloat && col_end < kExactInFloat) {
+          hit = top < static_cast<float>(row_end) && bottom >= static_cast<float>(row_begin) &&
+                left < static_cast<float>(col_end) && right >= static_cast<float>(col_begin);
+        } else {
+          hit = static_cast<double>(top) < static_cast<double>(row_end) &&
+                static_cast<double>(bottom) >= static_cast<double>(row_begin) &&
+                static_cast<double>(left) < static_cast<double>(col_end) &&
+                static_cast<double>(right) >= static_cast<double>(col_begin);
+        }
       }
       s_hit[tid] = hit;
       __syncthreads();
@@ -237,13 +307,58 @@ __global__ void __launch_bounds__(kReassembleThreads)
       }
       __syncthreads();
       // 3. The gather, patch by patch in ascending order.
+      //    In batches: the block first finds, for each patch of the batch,
+      //    which patch rows reach each tile row and which columns each tile
+      //    column (40 reaches per patch, not a search per pixel), then each
+      //    thread adds its pixel's terms, rows then columns ascending.
       const int total = s_total;
-      if (mine) {
-        for (int i = 0; i < total; ++i) {
-          const int q = s_list[i];
-          gather_patch<kLanes>(patches, g, base + q, s_ox[q], s_oy[q], r, c, with_weights, sum,
-                               weight);
+      const int64_t stride = g.channel_layout ? g.group_size : 1;
+      const int tile_y = tid / kTileWidth;
+      const int tile_x = tid % kTileWidth;
+      for (int b0 = 0; b0 < total; b0 += kGatherBatch) {
+        const int batch = total - b0 < kGatherBatch ? total - b0 : kGatherBatch;
+        for (int e = tid; e < batch * kReachesPerPatch; e += kReassembleThreads) {
+          const int q = e / kReachesPerPatch;
+          const int k = e - q * kReachesPerPatch;
+          const int slot = s_list[b0 + q];
+          if (k < kTileHeight) {
+            s_rows[q][k] = reach(g.n, s_oy[slot], g.half, r0 + k);
+            if (k == 0)
+              s_first[q] =
+                  math::output_index(g.channel_layout, base + slot, 0, 0, g.n, g.group_size);
+          } else {
+            s_cols[q][k - kTileHeight] = reach(g.n, s_ox[slot], g.half, c0 + (k - kTileHeight));
+          }
         }
+        __syncthreads();
+        if (mine) {
+          for (int q = 0; q < batch; ++q) {
+            const Reach ry = s_rows[q][tile_y];
+            const Reach rx = s_cols[q][tile_x];
+            if (ry.count == 0 || rx.count == 0) continue;
+            if (ry.count == kReachMany || rx.count == kReachMany) {
+              const int slot = s_list[b0 + q];
+              gather_patch<kLanes>(patches, g, base + slot, s_ox[slot], s_oy[slot], r, c,
+                                   with_weights, sum, weight);
+              continue;
+            }
+            // Element (y, x) of the patch: first + (y * n + x) * stride.
+            for (int i = 0; i < ry.count; ++i) {
+              const float y_w = ry.w[i];
+              const float* row =
+                  patches + (s_first[q] + ((ry.begin + i) * g.n + rx.begin) * stride) * kLanes;
+              for (int j = 0; j < rx.count; ++j) {
+                const float w = math::mul_rn(rx.w[j], y_w);
+                const float* value = row + j * stride * kLanes;
+#pragma unroll
+                for (int lane = 0; lane < kLanes; ++lane)
+                  sum[lane] = math::add_rn(sum[lane], math::scatter_term(w, value[lane]));
+                if (with_weights) weight = math::add_rn(weight, w);
+              }
+            }
+          }
+        }
+        __syncthreads();  // the batch's reaches are read before the next overwrites them
       }
       __syncthreads();  // every thread is done with the chunk's shared arrays
     }

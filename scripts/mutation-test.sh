@@ -53,11 +53,11 @@ mutation swap-x-y cuda/extract_kernel.cuh "$PATCH_TESTS" \
   'const math::AxisTap tx = math::axis_tap(x, ox);' \
   'const math::AxisTap tx = math::axis_tap(x, oy);'
 mutation gather-patches-descending cuda/reassemble_kernel.cuh "$PATCH_TESTS" \
-  'const int q = s_list[i];' \
-  'const int q = s_list[total - 1 - i];'
+  'for (int q = 0; q < batch; ++q) {' \
+  'for (int q = batch - 1; q >= 0; --q) {'
 mutation gather-row-weights-swapped cuda/reassemble_kernel.cuh "$PATCH_TESTS" \
-  'const float y_w = dy == 0 ? ty.w0 : ty.w1;' \
-  'const float y_w = dy == 0 ? ty.w1 : ty.w0;'
+  'const float y_w = ry.w[i];' \
+  'const float y_w = ry.w[ry.count - 1 - i];'
 mutation chunks-start-from-zero cuda/reassemble_gpu.cu "$PATCH_TESTS" \
   '(b1 - b0) * g.group_size, chunk > 0,' \
   '(b1 - b0) * g.group_size, false,'

@@ -22,6 +22,7 @@
 #define __device__
 #define __global__
 #define __forceinline__ inline __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 // One instance per kernel instantiation and host thread: the emulator runs
 // one block at a time on a host thread, its threads as fibers of that
