@@ -534,8 +534,24 @@ def element_loop(fn: Function, spec: KernelSpec) -> dict:
     if not candidates:
         return dict(found=False, loops=len(loops))
     # The most output per trip (an unrolled main loop over its remainder);
-    # of equals, the first in code order (extraction: the channel layout's).
-    amount, _, h = max(candidates)
+    # of equals, the first in code order (extraction: the channel layout's),
+    # or, for a kernel modelled on its fast path (path "shortest"), the loop
+    # with the shortest path: extraction walks the rows before, inside and
+    # after the object in three loops, and the one inside is the common
+    # case.
+    amount = max(c[0] for c in candidates)
+    best = [c for c in candidates if c[0] == amount]
+    if spec.path == "shortest" and len(best) > 1:
+        def shortest(c):
+            try:
+                return path_count(fn, loops, c[2], {1: spec.inner_trips, 2: spec.deeper_trips},
+                                  marker_of, True)[0]
+            except ValueError:
+                return len(loops[c[2]].instrs)
+        best.sort(key=lambda c: (shortest(c), -c[1]))  # then code order
+        _, _, h = best[0]
+    else:
+        amount, _, h = max(best)
     lp = loops[h]
     elements = amount / spec.marker_per_element
     counts = {c: 0 for c in CATEGORIES}

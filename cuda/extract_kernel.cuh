@@ -91,7 +91,10 @@ __device__ __forceinline__ float2 load_pair(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 #else
-  return *reinterpret_cast<const float2*>(p);
+  // Through the read-only data path (LDG.CONSTANT) whatever the pointer's
+  // provenance: the rows inside the object are addressed by integer
+  // arithmetic, which hides that they point into the const object.
+  return __ldg(reinterpret_cast<const float2*>(p));
 #endif
 }
 
@@ -135,10 +138,25 @@ inline bool index32_fits(const ExtractGeometry& g) {
          g.height * g.width * g.lanes < (int64_t{1} << 31);
 }
 
+// The first y in [0, n) whose sample's lower corner floor(fl32(y + oy)) is
+// at least `bound` (an integer, exact as a float), n if none: the lower
+// corner is monotone in y, and y + floor(oy) up to the rounding of the sum,
+// so the guess is stepped from, usually by at most one row.
+__device__ __forceinline__ int32_t first_row_at_least(int32_t n, float oy, float bound) {
+  const float guess = bound - floorf(oy);
+  int32_t y = guess <= 0.0f ? 0 : guess >= static_cast<float>(n) ? n : static_cast<int32_t>(guess);
+  while (y > 0 && math::axis_sample(static_cast<float>(y - 1), oy).lower >= bound) --y;
+  while (y < n && math::axis_sample(static_cast<float>(y), oy).lower < bound) ++y;
+  return y;
+}
+
 // The rows of one column (x, member k of group b) this block handles:
 // blockIdx.y, then every gridDim.y-th. `out` is the column's element in
 // row 0; rows are `row_stride` elements apart. One store per element, of
-// 8 bytes for aligned complex64 (kPairs).
+// 8 bytes for aligned complex64 (kPairs). With kIndex32 the rows whose four
+// corners are inside the object are found once per column (they are
+// consecutive), so that loop has no per-row bounds test; the rows before
+// and after them take the per-corner path.
 template <int kLanes, bool kPairs, bool kIndex32>
 __device__ __forceinline__ void extract_column(const float* __restrict__ object,
                                                const ExtractGeometry& g, int64_t x, float ox,
@@ -150,48 +168,73 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
   const int64_t row_floats = g.width * kLanes;
   // Formed only when inside: an index far outside would overflow.
   const float* column = x_inside ? object + (tx.index0 - g.half) * kLanes : object;
-  // A row is inside when half <= its lower corner <= height + half - 2;
-  // with kIndex32 both bounds and the corner are exact floats.
-  const float first_row = static_cast<float>(g.half);
-  const float last_row = static_cast<float>(g.height + g.half - 2);
   // N < 2^24: the row counter is 32-bit, and exact as a float.
   const auto rows = static_cast<int32_t>(g.n);
   float* element = out + int64_t{blockIdx.y} * row_stride * kLanes;
-  float y_position = static_cast<float>(blockIdx.y);
-  for (int32_t y = static_cast<int32_t>(blockIdx.y); y < rows;
-       y += t.rows_per_step, element += t.row_step_floats) {
-    float value[kLanes];
-    bool sampled = false;
-    if constexpr (kIndex32) {
-      const math::AxisSample sy = math::axis_sample(y_position, oy);
-      y_position += static_cast<float>(t.rows_per_step);
-      if (x_inside && sy.lower >= first_row && sy.lower <= last_row) {
-        const int32_t row = static_cast<int32_t>(sy.lower) - static_cast<int32_t>(g.half);
-        const float* row0 = column + row * static_cast<int32_t>(row_floats);
-        blend_inside<kLanes, kPairs>(
-            row0, row0 + row_floats,
-            math::corner_weights(tx.w0, tx.w1, math::sub_rn(1.0f, sy.frac), sy.frac), value);
-        sampled = true;
-      }
-    } else {
-      const math::AxisTap ty = math::axis_tap(y, oy);
-      if (x_inside && math::inside(ty.index0, g.half, g.height) &&
-          math::inside(ty.index0 + 1, g.half, g.height)) {
-        const float* row0 = column + (ty.index0 - g.half) * row_floats;
-        blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), value);
-      } else {
-        math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, ty, value);
-      }
-      sampled = true;
-    }
-    if (!sampled)  // a row not inside, with kIndex32: the tap as the CPU path has it
-      math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, math::axis_tap(y, oy),
-                                 value);
+  int32_t y = static_cast<int32_t>(blockIdx.y);
+  const auto store = [&](const float(&value)[kLanes]) {
     if constexpr (kLanes == 2 && kPairs) {
       store_pair(element, make_float2(value[0], value[1]));
     } else {
 #pragma unroll
       for (int lane = 0; lane < kLanes; ++lane) element[lane] = value[lane];
+    }
+  };
+  // A row not inside: the per-corner formula, with the tap as the CPU path
+  // has it.
+  const auto general = [&](int32_t row) {
+    float value[kLanes];
+    math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, math::axis_tap(row, oy),
+                               value);
+    store(value);
+  };
+  if constexpr (kIndex32) {
+    // Rows inside: half <= lower corner <= height + half - 2, all exact
+    // floats with kIndex32; they are rows [inside_begin, inside_end).
+    const float first_row = static_cast<float>(g.half);
+    const float last_row = static_cast<float>(g.height + g.half - 2);
+    const int32_t inside_begin = x_inside ? first_row_at_least(rows, oy, first_row) : rows;
+    const int32_t inside_end =
+        x_inside ? first_row_at_least(rows, oy, math::add_rn(last_row, 1.0f)) : rows;
+    for (; y < rows && y < inside_begin; y += t.rows_per_step, element += t.row_step_floats)
+      general(y);
+    // Corner rows as byte addresses from the column's element in padded
+    // row 0 (integer arithmetic: that row lies outside the object), each one
+    // 32 x 32 -> 64-bit multiply-add of the sample's integer lower corner.
+    const auto row_bytes = static_cast<uint32_t>(row_floats * sizeof(float));
+    const uintptr_t row0_base =
+        reinterpret_cast<uintptr_t>(column) - static_cast<uintptr_t>(g.half) * row_bytes;
+    const uintptr_t row1_base = row0_base + row_bytes;
+    // The loop runs on the float position (exact: below 2^24) and steps y
+    // once it ends.
+    const auto step = static_cast<float>(t.rows_per_step);
+    const auto end = static_cast<float>(inside_end);
+    float y_position = static_cast<float>(y);
+    for (; y_position < end; y_position += step, element += t.row_step_floats) {
+      const math::AxisSample sy = math::axis_sample(y_position, oy);
+      const auto lower = static_cast<uint32_t>(sy.lower);  // half <= lower < 2^24
+      const auto* row0 = reinterpret_cast<const float*>(row0_base + uintptr_t{lower} * row_bytes);
+      const auto* row1 = reinterpret_cast<const float*>(row1_base + uintptr_t{lower} * row_bytes);
+      float value[kLanes];
+      blend_inside<kLanes, kPairs>(
+          row0, row1, math::corner_weights(tx.w0, tx.w1, math::sub_rn(1.0f, sy.frac), sy.frac),
+          value);
+      store(value);
+    }
+    y = static_cast<int32_t>(y_position);
+    for (; y < rows; y += t.rows_per_step, element += t.row_step_floats) general(y);
+  } else {
+    for (; y < rows; y += t.rows_per_step, element += t.row_step_floats) {
+      const math::AxisTap ty = math::axis_tap(y, oy);
+      if (x_inside && math::inside(ty.index0, g.half, g.height) &&
+          math::inside(ty.index0 + 1, g.half, g.height)) {
+        const float* row0 = column + (ty.index0 - g.half) * row_floats;
+        float value[kLanes];
+        blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), value);
+        store(value);
+      } else {
+        general(y);
+      }
     }
   }
 }

@@ -70,6 +70,9 @@ mutation complex-lane-swap cuda/extract_kernel.cuh "$PATCH_TESTS" \
 mutation member-carry-drops-x cuda/extract_kernel.cuh "$PATCH_TESTS" \
   $'k -= c;\n          x += 1;' \
   'k -= c;'
+mutation inside-rows-one-too-many cuda/extract_kernel.cuh "$PATCH_TESTS" \
+  'math::add_rn(last_row, 1.0f)' \
+  'math::add_rn(last_row, 2.0f)'
 mutation skip-last-chunk cuda/extract_gpu.cu "$PATCH_TESTS" \
   'chunk < plan.num_chunks; ++chunk' \
   'chunk < plan.num_chunks - 1; ++chunk'
