@@ -92,4 +92,34 @@ class UserStream {
   cudaStream_t s_ = nullptr;
 };
 
+// A CUDA graph of what `enqueue` puts on `stream` (captured in CUDA's
+// global mode, so any host wait or allocation in it fails the capture),
+// instantiated; `status` is what `enqueue` returned.
+class CapturedGraph {
+ public:
+  template <class Enqueue>
+  CapturedGraph(cudaStream_t stream, Enqueue&& enqueue) {
+    EXPECT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+    status = enqueue();
+    ended = cudaStreamEndCapture(stream, &graph_);
+    if (ended == cudaSuccess) {
+      EXPECT_EQ(cudaGraphInstantiate(&exec_, graph_, 0), cudaSuccess);
+    }
+  }
+  ~CapturedGraph() {
+    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+    if (graph_ != nullptr) cudaGraphDestroy(graph_);
+  }
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+  cudaError_t launch(cudaStream_t stream) const { return cudaGraphLaunch(exec_, stream); }
+
+  ptp_status status = PTP_SUCCESS;
+  cudaError_t ended = cudaSuccess;  // cudaStreamEndCapture's result
+
+ private:
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 }  // namespace gpu_test

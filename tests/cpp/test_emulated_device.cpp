@@ -37,6 +37,50 @@ struct RestoreDevice {
   }
 };
 
+// A GPU context under a device memory budget of `budget` bytes.
+ptychopatch::Context gpu_context_with_budget(uint64_t budget) {
+  ptp_context_options options;
+  ptychopatch::check(ptp_context_options_init(&options, sizeof options));
+  options.backend = PTP_BACKEND_GPU;
+  options.device_memory_budget = budget;
+  return ptychopatch::Context(options);
+}
+
+// Alignment of single-channel float32 frames of side `side`, refined 4x.
+ptp_align_desc float_frames(int side) {
+  ptp_align_desc desc;
+  ptychopatch::check(ptp_align_desc_init(&desc, sizeof desc));
+  desc.height = side;
+  desc.width = side;
+  desc.channels = 1;
+  desc.frame_dtype = PTP_DTYPE_FLOAT32;
+  desc.upsample_factor = 4;
+  return desc;
+}
+
+// A textured side x side frame, and `count` copies circularly shifted by
+// (k, dx_per_k * k), k = 1 .. count.
+std::vector<float> textured(int side) {
+  std::vector<float> frame(size_t(side) * side);
+  for (int y = 0; y < side; ++y)
+    for (int x = 0; x < side; ++x)
+      frame[y * side + x] = float((x * 7 + y * 13) % 23) + float(x * y % 5);
+  return frame;
+}
+
+std::vector<std::vector<float>> rolled(const std::vector<float>& reference, int side, int count,
+                                       int dx_per_k) {
+  std::vector<std::vector<float>> frames;
+  for (int k = 1; k <= count; ++k) {
+    std::vector<float> frame(reference.size());
+    for (int y = 0; y < side; ++y)
+      for (int x = 0; x < side; ++x)
+        frame[y * side + x] = reference[((y + k) % side) * side + (x + dx_per_k * k) % side];
+    frames.push_back(frame);
+  }
+  return frames;
+}
+
 // An AUTO context must fall back to the CPU with this reason, a GPU context
 // must be refused with it, and the version must not claim the GPU.
 void expect_unusable(ptp_backend_reason expected, const std::vector<std::string>& words) {
@@ -175,30 +219,11 @@ TEST(EmulatedDevice, CallFromAProgressCallbackGetsItsOwnScratch) {
   // extraction on the same context from the callback must not overwrite it.
   // A small budget makes batches of one frame, so the callback for one
   // frame runs while the next batch is queued on the device.
-  ptp_context_options options;
-  ptychopatch::check(ptp_context_options_init(&options, sizeof options));
-  options.backend = PTP_BACKEND_GPU;
-  options.device_memory_budget = 4500000;
-  ptychopatch::Context ctx(options);
-  ptp_align_desc desc;
-  ptychopatch::check(ptp_align_desc_init(&desc, sizeof desc));
-  desc.height = 48;
-  desc.width = 48;
-  desc.channels = 1;
-  desc.frame_dtype = PTP_DTYPE_FLOAT32;
-  desc.upsample_factor = 4;
-  std::vector<float> reference(48 * 48);
-  for (int y = 0; y < 48; ++y)
-    for (int x = 0; x < 48; ++x)
-      reference[y * 48 + x] = float((x * 7 + y * 13) % 23) + float(x * y % 5);
-  std::vector<std::vector<float>> moved;
+  ptychopatch::Context ctx = gpu_context_with_budget(4500000);
+  const ptp_align_desc desc = float_frames(48);
+  const std::vector<float> reference = textured(48);
+  const std::vector<std::vector<float>> moved = rolled(reference, 48, 6, 0);
   std::vector<const float*> frames;
-  for (int shift = 1; shift <= 6; ++shift) {
-    std::vector<float> frame(48 * 48);
-    for (int y = 0; y < 48; ++y)
-      for (int x = 0; x < 48; ++x) frame[y * 48 + x] = reference[((y + shift) % 48) * 48 + x];
-    moved.push_back(frame);
-  }
   for (const auto& frame : moved) frames.push_back(frame.data());
   ptychopatch::AlignPlan alone(ctx, desc);
   alone.set_reference(reference.data());
@@ -231,31 +256,11 @@ TEST(EmulatedDevice, CallFromAProgressCallbackGetsItsOwnScratch) {
 // any number of frames make no plan (a plan of a large frame costs up to
 // seconds). A budget holding a few frames makes f small.
 TEST(EmulatedDevice, AlignmentPlanSizesDoNotDependOnTheFrameCount) {
-  ptp_context_options options;
-  ptychopatch::check(ptp_context_options_init(&options, sizeof options));
-  options.backend = PTP_BACKEND_GPU;
-  options.device_memory_budget = 5000000;
-  ptychopatch::Context ctx(options);
+  ptychopatch::Context ctx = gpu_context_with_budget(5000000);
   ptychopatch::Context cpu(PTP_BACKEND_CPU);
-  ptp_align_desc desc;
-  ptychopatch::check(ptp_align_desc_init(&desc, sizeof desc));
-  desc.height = 64;
-  desc.width = 64;
-  desc.channels = 1;
-  desc.frame_dtype = PTP_DTYPE_FLOAT32;
-  desc.upsample_factor = 4;
-  std::vector<float> reference(64 * 64);
-  for (int y = 0; y < 64; ++y)
-    for (int x = 0; x < 64; ++x)
-      reference[y * 64 + x] = float((x * 7 + y * 13) % 23) + float(x * y % 5);
-  std::vector<std::vector<float>> moved;
-  for (int shift = 1; shift <= 9; ++shift) {
-    std::vector<float> frame(64 * 64);
-    for (int y = 0; y < 64; ++y)
-      for (int x = 0; x < 64; ++x)
-        frame[y * 64 + x] = reference[((y + shift) % 64) * 64 + (x + 2 * shift) % 64];
-    moved.push_back(frame);
-  }
+  const ptp_align_desc desc = float_frames(64);
+  const std::vector<float> reference = textured(64);
+  const std::vector<std::vector<float>> moved = rolled(reference, 64, 9, 2);
   ptychopatch::AlignPlan gpu(ctx, desc);
   ptychopatch::AlignPlan host(cpu, desc);
   gpu.set_reference(reference.data());

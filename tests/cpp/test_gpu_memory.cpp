@@ -22,6 +22,7 @@
 
 namespace {
 
+using gpu_test::CapturedGraph;
 using gpu_test::DeviceArray;
 using gpu_test::UserStream;
 
@@ -322,29 +323,27 @@ TEST(GpuDeviceArrays, ExtractionIsCapturableInACudaGraph) {
   ptp_extract_plan* plan = nullptr;
   ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &p.desc, &plan), PTP_SUCCESS);
 
-  ASSERT_EQ(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal), cudaSuccess);
-  const ptp_status captured =
-      ptp_extract_execute(plan, object.get(), offsets.get(), p.num_patches, out.get(), out.bytes());
-  cudaGraph_t graph = nullptr;
-  ASSERT_EQ(cudaStreamEndCapture(stream.get(), &graph), cudaSuccess);
-  ASSERT_EQ(captured, PTP_SUCCESS) << ptp_last_error_message();
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  const CapturedGraph graph(stream.get(), [&] {
+    return ptp_extract_execute(plan, object.get(), offsets.get(), p.num_patches, out.get(),
+                               out.bytes());
+  });
+  ASSERT_EQ(graph.ended, cudaSuccess);
+  ASSERT_EQ(graph.status, PTP_SUCCESS) << ptp_last_error_message();
   stream.sync();
   expect_untouched(out.to_host(), 0x11111111u);  // captured, not run
 
-  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  ASSERT_EQ(graph.launch(stream.get()), cudaSuccess);
   stream.sync();
   expect_bitwise(out.to_host(), first);
   offsets.upload(moved.xy);
-  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  ASSERT_EQ(graph.launch(stream.get()), cudaSuccess);
   EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
   expect_bitwise(out.to_host(), second);
   // A replay with a bad offset writes nothing and is reported.
   std::vector<double> bad = moved.xy;
   bad[2 * 7] = std::numeric_limits<double>::quiet_NaN();
   offsets.upload(bad);
-  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  ASSERT_EQ(graph.launch(stream.get()), cudaSuccess);
   EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_ERROR_NON_FINITE);
   EXPECT_NE(std::string(ptp_last_error_message()).find("patch 7 "), std::string::npos)
       << ptp_last_error_message();
@@ -353,22 +352,21 @@ TEST(GpuDeviceArrays, ExtractionIsCapturableInACudaGraph) {
   // A host-array call waits for its results: it cannot be captured.
   Problem host = moved;
   std::vector<float> host_out(host.out_bytes() / sizeof(float));
-  ASSERT_EQ(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal), cudaSuccess);
-  EXPECT_EQ(ptp_extract_patches(ctx.get(), &host.desc, host.object.data.data(), host.xy.data(),
-                                host.num_patches, host_out.data(), host.out_bytes()),
-            PTP_ERROR_CUDA);
-  cudaGraph_t refused = nullptr;
-  EXPECT_EQ(cudaStreamEndCapture(stream.get(), &refused), cudaErrorStreamCaptureInvalidated);
-  cudaGetLastError();
+  {
+    const CapturedGraph refused(stream.get(), [&] {
+      return ptp_extract_patches(ctx.get(), &host.desc, host.object.data.data(), host.xy.data(),
+                                 host.num_patches, host_out.data(), host.out_bytes());
+    });
+    EXPECT_EQ(refused.status, PTP_ERROR_CUDA);
+    EXPECT_EQ(refused.ended, cudaErrorStreamCaptureInvalidated);
+    cudaGetLastError();
+  }
   // The context survives.
   EXPECT_EQ(ptp_extract_patches(ctx.get(), &host.desc, host.object.data.data(), host.xy.data(),
                                 host.num_patches, host_out.data(), host.out_bytes()),
             PTP_SUCCESS)
       << ptp_last_error_message();
   expect_bitwise(host_out, second);
-
-  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
-  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
   ptp_extract_plan_destroy(plan);
 }
 
@@ -745,21 +743,18 @@ TEST(GpuReassembly, DeviceArraysAreCapturableAndBadOffsetsDeferred) {
   ptp_extract_plan* plan = nullptr;
   ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &p.desc, &plan), PTP_SUCCESS);
 
-  ASSERT_EQ(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal), cudaSuccess);
-  const ptp_status captured =
-      ptp_reassemble_execute(plan, d_patches.get(), d_xy.get(), p.num_patches, canvas.get(),
-                             canvas.bytes(), weights.get(), weights.bytes());
-  cudaGraph_t graph = nullptr;
-  ASSERT_EQ(cudaStreamEndCapture(stream.get(), &graph), cudaSuccess);
-  ASSERT_EQ(captured, PTP_SUCCESS) << ptp_last_error_message();
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  const CapturedGraph graph(stream.get(), [&] {
+    return ptp_reassemble_execute(plan, d_patches.get(), d_xy.get(), p.num_patches, canvas.get(),
+                                  canvas.bytes(), weights.get(), weights.bytes());
+  });
+  ASSERT_EQ(graph.ended, cudaSuccess);
+  ASSERT_EQ(graph.status, PTP_SUCCESS) << ptp_last_error_message();
+  ASSERT_EQ(graph.launch(stream.get()), cudaSuccess);
   EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
   expect_same_bits(canvas.to_host(), first.canvas);
   expect_same_bits(weights.to_host(), first.weights);
   d_xy.upload(moved);
-  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  ASSERT_EQ(graph.launch(stream.get()), cudaSuccess);
   EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS);
   expect_same_bits(canvas.to_host(), second.canvas);
   expect_same_bits(weights.to_host(), second.weights);
@@ -767,7 +762,7 @@ TEST(GpuReassembly, DeviceArraysAreCapturableAndBadOffsetsDeferred) {
   std::vector<double> bad = moved;
   bad[2 * 33 + 1] = -std::numeric_limits<double>::infinity();
   d_xy.upload(bad);
-  ASSERT_EQ(cudaGraphLaunch(exec, stream.get()), cudaSuccess);
+  ASSERT_EQ(graph.launch(stream.get()), cudaSuccess);
   // And once more directly: two rejected calls, the first one named.
   EXPECT_EQ(ptp_reassemble_execute(plan, d_patches.get(), d_xy.get(), p.num_patches, canvas.get(),
                                    canvas.bytes(), weights.get(), weights.bytes()),
@@ -780,8 +775,6 @@ TEST(GpuReassembly, DeviceArraysAreCapturableAndBadOffsetsDeferred) {
   expect_same_bits(canvas.to_host(), second.canvas);
   expect_same_bits(weights.to_host(), second.weights);
 
-  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
-  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
   ptp_extract_plan_destroy(plan);
 }
 
