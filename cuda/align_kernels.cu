@@ -16,7 +16,7 @@ namespace ptychopatch::impl::gpu::align {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kTile = 32;         // rows x region columns x spectrum columns per upsampling tile
+constexpr int kTile = 32;  // rows x spectrum columns (x region columns, or 16) per upsampling tile
 constexpr int kTileThreads = 16;  // 16 x 16 threads, 2 x 2 outputs each
 constexpr int kSegmentFloats = 1 << 16;
 
@@ -582,19 +582,26 @@ __global__ void __launch_bounds__(kThreads)
 
 // stage[g][y][u] = sum over x of X[y, x] * col_twiddle[u][x]: a complex
 // matrix product tiled through shared memory; float products summed per
-// tile, the tiles accumulated in double. One block computes a kTile x kTile
-// tile (kTile rows y, kTile region indices u) of a plane at a time: region
-// tiles along grid.x, row tiles along grid.y, planes along grid.z, each
-// strided by its grid extent (a tall plane has more row tiles than grid.y
-// allows). The loop bounds are the same for every thread of the block, so
-// every thread reaches every barrier; each tile ends with a barrier, so the
-// next tile may refill the shared arrays.
+// tile of kTile spectrum columns, the tiles accumulated in double. One
+// block computes a kTile x kRegionTile tile (kTile rows y, kRegionTile
+// region indices u) of a plane at a time: region tiles along grid.x, row
+// tiles along grid.y, planes along grid.z, each strided by its grid extent
+// (a tall plane has more row tiles than grid.y allows). kRegionTile is 16
+// where the region fits (upsample_factor <= 10: a region of 15), else 32:
+// the region tile is sized to the region, not padded to 32 (which would
+// compute as many padding products as real ones). Either way each output
+// sums the same products in the same order. The loop bounds are the same
+// for every thread of the block, so every thread reaches every barrier;
+// each tile ends with a barrier, so the next tile may refill the shared
+// arrays.
+template <int kRegionTile>
 __global__ void __launch_bounds__(kTileThreads* kTileThreads)
     upsample_cols_kernel(const float2* __restrict__ spectra, int64_t planes, Dims d,
                          const float2* __restrict__ col_twiddles, float2* __restrict__ stage) {
-  __shared__ float2 xs[kTile][kTile + 1];  // [row][column]
-  __shared__ float2 es[kTile][kTile + 1];  // [column][region index]
-  const int64_t region_tiles = (d.region + kTile - 1) / kTile;
+  constexpr int kOutputsU = kRegionTile / kTileThreads;  // region indices per thread
+  __shared__ float2 xs[kTile][kTile + 1];                // [row][column]
+  __shared__ float2 es[kTile][kRegionTile + 1];          // [column][region index]
+  const int64_t region_tiles = (d.region + kRegionTile - 1) / kRegionTile;
   const int64_t row_tiles = (d.fft_rows + kTile - 1) / kTile;
   const int tx = threadIdx.x;
   const int ty = threadIdx.y;
@@ -605,32 +612,39 @@ __global__ void __launch_bounds__(kTileThreads* kTileThreads)
     for (int64_t row_tile = blockIdx.y; row_tile < row_tiles; row_tile += gridDim.y) {
       const int64_t y0 = row_tile * kTile;
       for (int64_t region_tile = blockIdx.x; region_tile < region_tiles; region_tile += gridDim.x) {
-        const int64_t u0 = region_tile * kTile;
-        double acc_re[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
-        double acc_im[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
+        const int64_t u0 = region_tile * kRegionTile;
+        double acc_re[2][kOutputsU] = {};
+        double acc_im[2][kOutputsU] = {};
         for (int64_t x0 = 0; x0 < d.fft_cols; x0 += kTile) {
           for (int l = tid; l < kTile * kTile; l += kTileThreads * kTileThreads) {
             const int r = l / kTile;
             const int c = l % kTile;
             const int64_t x = x0 + c;
             const int64_t y = y0 + r;
-            const int64_t u = u0 + r;
             xs[r][c] = (y < d.fft_rows && x < d.fft_cols) ? full_spectrum(spectrum, d, y, x)
                                                           : make_float2(0.0f, 0.0f);
+          }
+          for (int l = tid; l < kTile * kRegionTile; l += kTileThreads * kTileThreads) {
+            const int r = l / kTile;  // region index within the tile
+            const int c = l % kTile;  // spectrum column within the tile
+            const int64_t x = x0 + c;
+            const int64_t u = u0 + r;
             es[c][r] = (u < d.region && x < d.fft_cols) ? twiddles[u * d.fft_cols + x]
                                                         : make_float2(0.0f, 0.0f);
           }
           __syncthreads();
-          float part_re[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
-          float part_im[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+          float part_re[2][kOutputsU] = {};
+          float part_im[2][kOutputsU] = {};
 #pragma unroll 8
           for (int k = 0; k < kTile; ++k) {
             const float2 a[2] = {xs[ty][k], xs[ty + kTileThreads][k]};
-            const float2 e[2] = {es[k][tx], es[k][tx + kTileThreads]};
+            float2 e[kOutputsU];
+#pragma unroll
+            for (int j = 0; j < kOutputsU; ++j) e[j] = es[k][tx + j * kTileThreads];
 #pragma unroll
             for (int i = 0; i < 2; ++i)
 #pragma unroll
-              for (int j = 0; j < 2; ++j) {
+              for (int j = 0; j < kOutputsU; ++j) {
                 part_re[i][j] += a[i].x * e[j].x - a[i].y * e[j].y;
                 part_im[i][j] += a[i].x * e[j].y + a[i].y * e[j].x;
               }
@@ -638,7 +652,7 @@ __global__ void __launch_bounds__(kTileThreads* kTileThreads)
 #pragma unroll
           for (int i = 0; i < 2; ++i)
 #pragma unroll
-            for (int j = 0; j < 2; ++j) {
+            for (int j = 0; j < kOutputsU; ++j) {
               acc_re[i][j] += part_re[i][j];
               acc_im[i][j] += part_im[i][j];
             }
@@ -647,7 +661,7 @@ __global__ void __launch_bounds__(kTileThreads* kTileThreads)
 #pragma unroll
         for (int i = 0; i < 2; ++i)
 #pragma unroll
-          for (int j = 0; j < 2; ++j) {
+          for (int j = 0; j < kOutputsU; ++j) {
             const int64_t y = y0 + ty + i * kTileThreads;
             const int64_t u = u0 + tx + j * kTileThreads;
             if (y < d.fft_rows && u < d.region)
@@ -1010,11 +1024,15 @@ void upsampled_results(const float* spectra, const Peak* peaks, int64_t planes, 
                                 grid_extent(planes, kMaxGridYZ)),
                            dim3(kThreads), 0, stream, peaks, planes, d, col_twiddles, row_twiddles),
              "launching the twiddle kernel");
-  const dim3 tiles(grid_extent((d.region + kTile - 1) / kTile, kMaxGridX),
+  // Region tiles of 16 where the region fits one (upsample_factor <= 10).
+  const bool narrow = d.region <= 16;
+  const int64_t region_tile = narrow ? 16 : kTile;
+  const dim3 tiles(grid_extent((d.region + region_tile - 1) / region_tile, kMaxGridX),
                    grid_extent((d.fft_rows + kTile - 1) / kTile, kMaxGridYZ),
                    grid_extent(planes, kMaxGridYZ));
   check_cuda(
-      launch_kernel(&upsample_cols_kernel, tiles, dim3(kTileThreads, kTileThreads), 0, stream,
+      launch_kernel(narrow ? &upsample_cols_kernel<16> : &upsample_cols_kernel<kTile>, tiles,
+                    dim3(kTileThreads, kTileThreads), 0, stream,
                     reinterpret_cast<const float2*>(spectra), planes, d, col_twiddles, stage),
       "launching the upsampled DFT (columns)");
   check_cuda(launch_kernel(&upsample_rows_kernel,
