@@ -127,77 +127,42 @@ __device__ __forceinline__ Reach reach(int64_t n, float offset, int64_t half, in
 constexpr int kGatherBatch = 16;
 constexpr int kReachesPerPatch = kTileHeight + kTileWidth;
 
+// One term: w times each lane of value into sum, and w into weight.
+template <int kLanes>
+__device__ __forceinline__ void add_term(const float* value, float w, bool with_weights,
+                                         float (&sum)[kLanes], float& weight) {
+#pragma unroll
+  for (int lane = 0; lane < kLanes; ++lane)
+    sum[lane] = math::add_rn(sum[lane], math::scatter_term(w, value[lane]));
+  if (with_weights) weight = math::add_rn(weight, w);
+}
+
 // Adds the terms of patch p (offsets ox, oy) that reach canvas pixel (r, c)
-// to sum (kLanes floats) and, when with_weights, to weight: the general
-// walk, for reaches of kReachMany.
+// to sum (kLanes floats) and, when with_weights, to weight, tap by tap: the
+// general walk, for reaches of kReachMany (a tap repeated by rounding).
+// Element (y, x) of patch p is output_index(p, 0, 0) + (y * n + x) * stride.
 template <int kLanes>
 __device__ __noinline__ void gather_patch(const float* __restrict__ patches,
                                           const ExtractGeometry& g, int64_t p, float ox, float oy,
                                           int64_t r, int64_t c, bool with_weights,
                                           float (&sum)[kLanes], float& weight) {
   const int64_t n = g.n;
-  // Rows with index0 - half in {r - 1, r}: from the first at or past r - 1
-  // until one passes r.
   const int64_t y_begin = first_tap_at_least(n, oy, g.half, r - 1);
-  if (y_begin == n || math::axis_tap(y_begin, oy).index0 - g.half > r) return;
   const int64_t x_begin = first_tap_at_least(n, ox, g.half, c - 1);
-  if (x_begin == n) return;
-  // The columns reaching c, likewise: x_begin, then x_begin + 1 (almost
-  // always; not at a patch's edge), then, only where float rounding of a
-  // large offset repeats a tap, more. The first two columns' weights are
-  // found once here, not once per row: the row loop below reads them.
-  // corner_weights: w00 = x_w0 y_w0, w01 = x_w1 y_w0, w10 = x_w0 y_w1,
-  // w11 = x_w1 y_w1, so a column contributes x_w0 where its tap is c
-  // (dx == 0) and x_w1 where it is c - 1.
-  const math::AxisTap tx0 = math::axis_tap(x_begin, ox);
-  const int64_t dx0 = tx0.index0 - g.half - c;
-  if (dx0 > 0) return;
-  const float x_w0 = dx0 == 0 ? tx0.w0 : tx0.w1;
-  bool second = false;
-  float x_w1 = 0.0f;
-  if (x_begin + 1 < n) {
-    const math::AxisTap tx1 = math::axis_tap(x_begin + 1, ox);
-    const int64_t dx1 = tx1.index0 - g.half - c;
-    second = dx1 <= 0;
-    x_w1 = dx1 == 0 ? tx1.w0 : tx1.w1;
-  }
-  const bool more =
-      second && x_begin + 2 < n && math::axis_tap(x_begin + 2, ox).index0 - g.half <= c;
-  // Element (y, x) of patch p: output_index(p, 0, 0) + (y * n + x) * stride,
-  // the index math::output_index gives, without its division per element.
   const int64_t first = math::output_index(g.channel_layout, p, 0, 0, n, g.group_size);
   const int64_t stride = g.channel_layout ? g.group_size : 1;
-  const auto add = [&](const float* value, float w) {
-#pragma unroll
-    for (int lane = 0; lane < kLanes; ++lane)
-      sum[lane] = math::add_rn(sum[lane], math::scatter_term(w, value[lane]));
-    if (with_weights) weight = math::add_rn(weight, w);
-  };
-  if (more) {
-    // Three columns or more (a repeated tap): the general walk, rare.
-    for (int64_t y = y_begin; y < n; ++y) {
-      const math::AxisTap ty = math::axis_tap(y, oy);
-      const int64_t dy = ty.index0 - g.half - r;
-      if (dy > 0) break;
-      const float row_w = dy == 0 ? ty.w0 : ty.w1;
-      for (int64_t x = x_begin; x < n; ++x) {
-        const math::AxisTap tx = math::axis_tap(x, ox);
-        const int64_t dx = tx.index0 - g.half - c;
-        if (dx > 0) break;
-        add(patches + (first + (y * n + x) * stride) * kLanes,
-            math::mul_rn(dx == 0 ? tx.w0 : tx.w1, row_w));
-      }
-    }
-    return;
-  }
   for (int64_t y = y_begin; y < n; ++y) {
     const math::AxisTap ty = math::axis_tap(y, oy);
     const int64_t dy = ty.index0 - g.half - r;  // -1: corner row y0 + 1; 0: y0
     if (dy > 0) break;
-    const float y_w = dy == 0 ? ty.w0 : ty.w1;
-    const float* row = patches + (first + (y * n + x_begin) * stride) * kLanes;
-    add(row, math::mul_rn(x_w0, y_w));
-    if (second) add(row + stride * kLanes, math::mul_rn(x_w1, y_w));
+    const float row_w = dy == 0 ? ty.w0 : ty.w1;
+    for (int64_t x = x_begin; x < n; ++x) {
+      const math::AxisTap tx = math::axis_tap(x, ox);
+      const int64_t dx = tx.index0 - g.half - c;
+      if (dx > 0) break;
+      add_term<kLanes>(patches + (first + (y * n + x) * stride) * kLanes,
+                       math::mul_rn(dx == 0 ? tx.w0 : tx.w1, row_w), with_weights, sum, weight);
+    }
   }
 }
 
@@ -347,14 +312,9 @@ __global__ void __launch_bounds__(kReassembleThreads)
               const float y_w = ry.w[i];
               const float* row =
                   patches + (s_first[q] + ((ry.begin + i) * g.n + rx.begin) * stride) * kLanes;
-              for (int j = 0; j < rx.count; ++j) {
-                const float w = math::mul_rn(rx.w[j], y_w);
-                const float* value = row + j * stride * kLanes;
-#pragma unroll
-                for (int lane = 0; lane < kLanes; ++lane)
-                  sum[lane] = math::add_rn(sum[lane], math::scatter_term(w, value[lane]));
-                if (with_weights) weight = math::add_rn(weight, w);
-              }
+              for (int j = 0; j < rx.count; ++j)
+                add_term<kLanes>(row + j * stride * kLanes, math::mul_rn(rx.w[j], y_w),
+                                 with_weights, sum, weight);
             }
           }
         }
