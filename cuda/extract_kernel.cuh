@@ -130,12 +130,15 @@ __device__ __forceinline__ void blend_inside(const float* row0, const float* row
 }
 
 // Whether a patch's rows use 32-bit index arithmetic: every padded-frame
-// index of a row inside the object, and the object's float count, fit, and
-// the row test can compare float positions exactly (below 2^24).
+// index of a row inside the object, the object's float count and a group's
+// output float count fit, and the row test can compare float positions
+// exactly (below 2^24).
 inline bool index32_fits(const ExtractGeometry& g) {
   constexpr int64_t kExactFloat = int64_t{1} << 24;
+  constexpr int64_t kIndexLimit = int64_t{1} << 31;
   return g.height + 2 * g.half + 2 < kExactFloat && g.width + 2 * g.half + 2 < kExactFloat &&
-         g.height * g.width * g.lanes < (int64_t{1} << 31);
+         g.height * g.width * g.lanes < kIndexLimit &&
+         g.n * g.n < kIndexLimit / (g.group_size * g.lanes);
 }
 
 // The first y in [0, n) whose sample's lower corner floor(fl32(y + oy)) is
@@ -172,12 +175,12 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
   const auto rows = static_cast<int32_t>(g.n);
   float* element = out + int64_t{blockIdx.y} * row_stride * kLanes;
   int32_t y = static_cast<int32_t>(blockIdx.y);
-  const auto store = [&](const float(&value)[kLanes]) {
+  const auto store_at = [](float* at, const float(&value)[kLanes]) {
     if constexpr (kLanes == 2 && kPairs) {
-      store_pair(element, make_float2(value[0], value[1]));
+      store_pair(at, make_float2(value[0], value[1]));
     } else {
 #pragma unroll
-      for (int lane = 0; lane < kLanes; ++lane) element[lane] = value[lane];
+      for (int lane = 0; lane < kLanes; ++lane) at[lane] = value[lane];
     }
   };
   // A row not inside: the per-corner formula, with the tap as the CPU path
@@ -186,7 +189,7 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
     float value[kLanes];
     math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, math::axis_tap(row, oy),
                                value);
-    store(value);
+    store_at(element, value);
   };
   if constexpr (kIndex32) {
     // Rows inside: half <= lower corner <= height + half - 2, all exact
@@ -198,29 +201,34 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
         x_inside ? first_row_at_least(rows, oy, math::add_rn(last_row, 1.0f)) : rows;
     for (; y < rows && y < inside_begin; y += t.rows_per_step, element += t.row_step_floats)
       general(y);
-    // Corner rows as byte addresses from the column's element in padded
-    // row 0 (integer arithmetic: that row lies outside the object), each one
-    // 32 x 32 -> 64-bit multiply-add of the sample's integer lower corner.
-    const auto row_bytes = static_cast<uint32_t>(row_floats * sizeof(float));
-    const uintptr_t row0_base =
-        reinterpret_cast<uintptr_t>(column) - static_cast<uintptr_t>(g.half) * row_bytes;
-    const uintptr_t row1_base = row0_base + row_bytes;
+    // Corner rows as 32-bit float indices (index32_fits: every index of a
+    // row inside the object is below 2^31): the column's index in padded
+    // row 0, which lies outside the object, is kept modulo 2^32 and each
+    // row adds lower * row_floats, one 32-bit multiply-add, then one
+    // 32 x 32 -> 64-bit address per corner row.
+    const auto row_floats32 = static_cast<uint32_t>(row_floats);
+    const auto column32 = static_cast<uint32_t>(x_inside ? (tx.index0 - g.half) * kLanes : 0);
+    const uint32_t row0_index = column32 - static_cast<uint32_t>(g.half) * row_floats32;
     // The loop runs on the float position (exact: below 2^24) and steps y
-    // once it ends.
+    // once it ends; the output element too is a 32-bit index from the
+    // column's first row here (a group's output fits, index32_fits).
     const auto step = static_cast<float>(t.rows_per_step);
     const auto end = static_cast<float>(inside_end);
+    const auto element_step = static_cast<uint32_t>(t.row_step_floats);
+    float* const first = element;
+    uint32_t element_index = 0;
     float y_position = static_cast<float>(y);
-    for (; y_position < end; y_position += step, element += t.row_step_floats) {
+    for (; y_position < end; y_position += step, element_index += element_step) {
       const math::AxisSample sy = math::axis_sample(y_position, oy);
       const auto lower = static_cast<uint32_t>(sy.lower);  // half <= lower < 2^24
-      const auto* row0 = reinterpret_cast<const float*>(row0_base + uintptr_t{lower} * row_bytes);
-      const auto* row1 = reinterpret_cast<const float*>(row1_base + uintptr_t{lower} * row_bytes);
+      const uint32_t index = lower * row_floats32 + row0_index;
       float value[kLanes];
       blend_inside<kLanes, kPairs>(
-          row0, row1, math::corner_weights(tx.w0, tx.w1, math::sub_rn(1.0f, sy.frac), sy.frac),
-          value);
-      store(value);
+          object + index, object + (index + row_floats32),
+          math::corner_weights(tx.w0, tx.w1, math::sub_rn(1.0f, sy.frac), sy.frac), value);
+      store_at(first + element_index, value);
     }
+    element = first + element_index;
     y = static_cast<int32_t>(y_position);
     for (; y < rows; y += t.rows_per_step, element += t.row_step_floats) general(y);
   } else {
@@ -231,7 +239,7 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
         const float* row0 = column + (ty.index0 - g.half) * row_floats;
         float value[kLanes];
         blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), value);
-        store(value);
+        store_at(element, value);
       } else {
         general(y);
       }

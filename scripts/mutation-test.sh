@@ -73,6 +73,9 @@ mutation member-carry-drops-x cuda/extract_kernel.cuh "$PATCH_TESTS" \
 mutation inside-rows-one-too-many cuda/extract_kernel.cuh "$PATCH_TESTS" \
   'math::add_rn(last_row, 1.0f)' \
   'math::add_rn(last_row, 2.0f)'
+mutation inside-rows-lower-row-twice cuda/extract_kernel.cuh "$PATCH_TESTS" \
+  'object + (index + row_floats32)' \
+  'object + index'
 mutation skip-last-chunk cuda/extract_gpu.cu "$PATCH_TESTS" \
   'chunk < plan.num_chunks; ++chunk' \
   'chunk < plan.num_chunks - 1; ++chunk'
