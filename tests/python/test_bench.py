@@ -215,3 +215,25 @@ def test_peak_rss_sees_an_allocation():
     assert memory["peak_bytes"] >= 64 << 20
     if memory["per_case"]:
         assert memory["above_start_bytes"] >= 60 << 20
+
+
+def test_from_a_results_file_updates_a_docs_section(capsys, tmp_path):
+    code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions")
+    assert code == 0, printed
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Intro\n\n{_bench.perfdoc.BEGIN}\nold tables\n{_bench.perfdoc.END}\n"
+                    "\n## GPU\nhand-written\n")
+    again = tmp_path / "again"
+    code = cli.main(["bench", "--from", str(out / "results.json"), "--update-doc", str(page),
+                     "--out", str(again)])
+    assert code == 0, capsys.readouterr()
+    text = page.read_text()
+    assert text.startswith("# Intro\n\n" + _bench.perfdoc.BEGIN + "\nGenerated from ")
+    assert "old tables" not in text and text.endswith("\n## GPU\nhand-written\n")
+    assert "| 1000 | ptychopatch (ours) |" in text and doc["machine"]["cpu"] in text
+    # The report of the earlier run is remade, not a new run.
+    assert json.loads((again / "results.json").read_text())["created"] == doc["created"]
+    page.write_text("# no markers\n")
+    code = cli.main(["bench", "--from", str(out / "results.json"), "--update-doc", str(page),
+                     "--out", str(again)])
+    assert code == 1 and "no generated section" in capsys.readouterr().err

@@ -903,6 +903,7 @@ examples:
   ptychopatch bench --out bench-full            # every curve (tens of minutes)
   ptychopatch bench --only extract/patches group --out bench-some
   ptychopatch bench --quick --compare bench-out/results.json --out bench-new
+  ptychopatch bench --from bench-full/results.json --update-doc docs/performance.md
 """
 
 
@@ -921,6 +922,11 @@ def _add_bench_parser(subparsers) -> None:
                         "(extract/patches) or a pattern (align/*)")
     p.add_argument("--compare", metavar="OLD_JSON",
                    help="an earlier results.json: print each time's ratio to it")
+    p.add_argument("--from", dest="source", metavar="RESULTS_JSON",
+                   help="run nothing: remake the report and plots of an earlier results file")
+    p.add_argument("--update-doc", metavar="MARKDOWN",
+                   help="write the tables into this file's generated section "
+                        "(docs/performance.md)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads of the library and the threaded peers "
                         "(default 0: all cores; the threads curves sweep it)")
@@ -962,6 +968,7 @@ def run_bench(args: argparse.Namespace) -> int:
         raise UsageError("--repeat must be at least 1")
     options = _bench.Options(
         out=args.out, quick=args.quick, only=args.only, compare=args.compare,
+        source=args.source, update_doc=args.update_doc,
         threads=args.threads, seed=args.seed, repeat=args.repeat, budget_s=args.budget,
         memory_budget=None if args.memory_budget is None else int(args.memory_budget * 1e9))
 

@@ -10,7 +10,10 @@ and writes into an output folder:
 * ``report.md``: the Markdown report (report.py), with
 * ``plots/*.png``: one figure per curve (plots.py; needs matplotlib).
 
-``--compare old.json`` adds the ratios to an earlier run (compare.py).
+``--compare old.json`` adds the ratios to an earlier run (compare.py);
+``--from results.json`` remakes the report and plots of an earlier run, and
+``--update-doc FILE`` writes its tables into FILE's generated section
+(perfdoc.py; docs/performance.md has one).
 
 >>> from ptychopatch._bench import Options
 >>> Options(out="bench-out", quick=True).preset
@@ -24,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from . import compare, plots, report, runner, suite
+from . import compare, perfdoc, plots, report, runner, suite
 from .machine import memory_bytes
 
 #: Repetitions and seconds per implementation and point, by preset.
@@ -37,6 +40,8 @@ class Options:
     quick: bool = False
     only: List[str] = field(default_factory=list)
     compare: Optional[str] = None
+    source: Optional[str] = None          # --from: an earlier results file, not a run
+    update_doc: Optional[str] = None
     threads: int = 0
     seed: int = 0
     repeat: Optional[int] = None
@@ -81,14 +86,20 @@ def run_suite(options: Options, log: Optional[Callable[[str], None]] = None,
     """Runs the selected cases, writes the outputs; the results document
     (with ``"compare"`` rows when options.compare names an earlier run)."""
     old = compare.load(options.compare) if options.compare else None
-    chosen = suite.cases(options.quick, options.threads, options.only, options.seed)
-    if not chosen:
-        raise ValueError(f"--only {' '.join(options.only)} selects no case; the curves: "
-                         + ", ".join(suite.curve_labels()))
-    doc = runner.run(chosen, options.preset, settings(options), log=log, command=command)
+    if options.source:
+        doc = compare.load(options.source)
+    else:
+        chosen = suite.cases(options.quick, options.threads, options.only, options.seed)
+        if not chosen:
+            raise ValueError(f"--only {' '.join(options.only)} selects no case; the curves: "
+                             + ", ".join(suite.curve_labels()))
+        doc = runner.run(chosen, options.preset, settings(options), log=log, command=command)
     lines = None
     if old is not None:
         doc["compare"] = {"file": options.compare, "rows": compare.ratios(doc, old)}
         lines = compare.table(doc["compare"]["rows"], options.compare)
     doc["outputs"] = write_outputs(doc, options.out, lines)
+    if options.update_doc:
+        perfdoc.update(options.update_doc, doc, options.source or doc["outputs"]["results"])
+        doc["outputs"]["doc"] = options.update_doc
     return doc

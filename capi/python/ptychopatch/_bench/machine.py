@@ -54,6 +54,10 @@ def describe_machine() -> Dict[str, Any]:
         "memory_bytes": memory_bytes(),
         "python": platform.python_version(),
         "packages": {name: v for name in PACKAGES if (v := _version(name))},
+        # Settings that change how threaded code waits or which kernels run
+        # (OpenMP's wait policy matters on a shared machine: docs/benchmarks.md).
+        "environment": {k: v for k, v in os.environ.items()
+                        if k.startswith(("OMP_", "GOMP_", "OPENBLAS_", "MKL_"))},
     }
 
 
