@@ -802,19 +802,10 @@ OPTIONAL_PACKAGES = (("rawpy", "rawpy"), ("tifffile", "tifffile"),
                      ("scikit-image", "scikit-image"))
 
 
-def _installed_version(distribution: str) -> Optional[str]:
-    """The installed version of a distribution, without importing it; None if absent."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def collect_info() -> Dict[str, Any]:
     """What ``info`` reports, as a dict (the --json document)."""
     from . import backend_info, cuda_device_count, version
+    from ._bench.machine import installed_version
 
     with warnings.catch_warnings():
         # The reason is reported below; no warning on top of it.
@@ -830,7 +821,7 @@ def collect_info() -> Dict[str, Any]:
         "cuda_device_count": cuda_device_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "optional": {name: _installed_version(dist) for name, dist in OPTIONAL_PACKAGES},
+        "optional": {name: installed_version(dist) for name, dist in OPTIONAL_PACKAGES},
     }
 
 

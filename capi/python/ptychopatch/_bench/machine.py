@@ -36,7 +36,8 @@ def memory_bytes() -> Optional[int]:
         return None
 
 
-def _version(dist: str) -> Optional[str]:
+def installed_version(dist: str) -> Optional[str]:
+    """The installed version of a distribution, without importing it; None if absent."""
     from importlib import metadata
 
     try:
@@ -53,7 +54,7 @@ def describe_machine() -> Dict[str, Any]:
         "cores": os.cpu_count() or 1,
         "memory_bytes": memory_bytes(),
         "python": platform.python_version(),
-        "packages": {name: v for name in PACKAGES if (v := _version(name))},
+        "packages": {name: v for name in PACKAGES if (v := installed_version(name))},
         # Settings that change how threaded code waits or which kernels run
         # (OpenMP's wait policy matters on a shared machine: docs/benchmarks.md).
         "environment": {k: v for k, v in os.environ.items()

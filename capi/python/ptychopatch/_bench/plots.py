@@ -65,7 +65,8 @@ def draw_curve(key: str, cases: List[Dict[str, Any]], label: str, path: str,
         ax.set_yscale("log")
         ax.set_xlabel(label)
         ax.grid(True, which="both", alpha=0.3)
-    left.set_ylabel(f"seconds for all {unit} of the case (median, min–max)")
+    left.set_ylabel(f"seconds for the case's {unit} (median, min–max;\n"
+                    "a peer timed on a subset: scaled per item)")
     right.set_ylabel(f"{unit} per second")
     right.legend(fontsize=8, loc="best")
     title = f"{key}: time and throughput against {label}"

@@ -15,31 +15,27 @@ SPEED_WARNING = ("Figures from the quick set (`--quick`) are small problems time
                  "they show that the suite runs, not how fast the library is.")
 
 
-def fmt_seconds(s: Optional[float]) -> str:
-    if s is None:
+def _scaled(value: Optional[float], units, digits: str, last: str) -> str:
+    """value in the first of (name, scale) units it reaches, else `last`."""
+    if value is None:
         return "–"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s * 1e9:.3g} ns"
+    for unit, scale in units:
+        if value >= scale:
+            return f"{value / scale:{digits}}{unit}"
+    return last.format(value)
+
+
+def fmt_seconds(s: Optional[float]) -> str:
+    return _scaled(s, ((" s", 1.0), (" ms", 1e-3), (" us", 1e-6), (" ns", 1e-9)), ".3g",
+                   "{:.3g} s")
 
 
 def fmt_bytes(b: Optional[float]) -> str:
-    if b is None:
-        return "–"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if b >= scale:
-            return f"{b / scale:.1f} {unit}"
-    return f"{b:.0f} B"
+    return _scaled(b, ((" GB", 1e9), (" MB", 1e6), (" kB", 1e3)), ".1f", "{:.0f} B")
 
 
 def fmt_rate(r: Optional[float]) -> str:
-    if r is None:
-        return "–"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if r >= scale:
-            return f"{r / scale:.3g} {unit}"
-    return f"{r:.3g}"
+    return _scaled(r, ((" G", 1e9), (" M", 1e6), (" k", 1e3)), ".3g", "{:.3g}")
 
 
 def _by_curve(doc: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
