@@ -59,19 +59,24 @@ REPO = Path(__file__).resolve().parent.parent
 # the published PCIe bandwidth per direction.
 GPUS = {
     "H100": dict(
-        sm=90, bandwidth=3.35e12, sms=132, clock=1.98e9, pcie=64e9,
+        sm=90, bandwidth=3.35e12, sms=132, clock=1.98e9, pcie=64e9, fp64_per_sm_clock=64,
         source="NVIDIA H100 Tensor Core GPU datasheet (H100 SXM5 80 GB: HBM3 3.35 TB/s, "
         "132 SMs, 1.98 GHz max boost; PCIe Gen5 x16 128 GB/s both directions)"),
     "A100": dict(
-        sm=80, bandwidth=2.039e12, sms=108, clock=1.41e9, pcie=32e9,
+        sm=80, bandwidth=2.039e12, sms=108, clock=1.41e9, pcie=32e9, fp64_per_sm_clock=32,
         source="NVIDIA A100 datasheet (A100 80 GB SXM: HBM2e 2,039 GB/s; 108 SMs, "
         "1.41 GHz boost from the Ampere whitepaper; PCIe Gen4 x16 64 GB/s both directions)"),
     "L4": dict(
-        sm=89, bandwidth=300e9, sms=58, clock=2.04e9, pcie=32e9,
+        sm=89, bandwidth=300e9, sms=58, clock=2.04e9, pcie=32e9, fp64_per_sm_clock=2,
         source="NVIDIA L4 datasheet (GDDR6 300 GB/s; 58 SMs, 2.04 GHz boost; "
         "PCIe Gen4 x16 64 GB/s both directions)"),
 }
 ISSUE_PER_SM_CLOCK = 128  # thread-instructions (4 schedulers x 32 lanes)
+# fp64_per_sm_clock above: 64-bit floating-point add, multiply and FMA
+# results per SM and clock (CUDA C++ Programming Guide, "Arithmetic
+# Instructions": 64 on 9.0, 32 on 8.0, 2 on 8.9); 64-bit conversions and
+# compares are counted at the same rate (the guide gives them the same or
+# less on these devices).
 LSU_PER_SM_CLOCK = 32  # thread memory instructions (32 LD/ST units)
 
 # Per-SM limits (CUDA C++ Programming Guide, "Technical Specifications per
@@ -487,6 +492,16 @@ def classify(fn: Function, op: str) -> Tuple[str, int, bool]:
     return classify_ptx(op) if fn.isa == "ptx" else classify_sass(op)
 
 
+def uses_fp64_pipe(fn: Function, op: str) -> bool:
+    """64-bit floating-point arithmetic, compares and conversions: the work
+    that runs at the FP64 rate (1/64 of FP32 on L4-class GPUs)."""
+    parts = op.split(".")
+    if fn.isa == "ptx":
+        return "f64" in parts
+    return parts[0] in ("DADD", "DMUL", "DFMA", "DMNMX", "DSET", "DSETP") or \
+        (parts[0] in ("F2F", "I2F", "F2I") and "F64" in parts[1:])
+
+
 # ------------------------------------------------------- per-element loop
 @dataclass
 class KernelSpec:
@@ -555,7 +570,7 @@ def element_loop(fn: Function, spec: KernelSpec) -> dict:
     lp = loops[h]
     elements = amount / spec.marker_per_element
     counts = {c: 0 for c in CATEGORIES}
-    gload_bytes = gstore_bytes = atomics = int64 = 0
+    gload_bytes = gstore_bytes = atomics = int64 = fp64 = 0
     called = 0
     calls = []
     body = []
@@ -564,6 +579,7 @@ def element_loop(fn: Function, spec: KernelSpec) -> dict:
         cat, width, is64 = classify(fn, ins.op)
         counts[cat] += 1
         int64 += is64
+        fp64 += uses_fp64_pipe(fn, ins.op)
         if cat == "ld.global":
             gload_bytes += width
         elif cat == "st.global":
@@ -599,6 +615,7 @@ def element_loop(fn: Function, spec: KernelSpec) -> dict:
         path_calls_per_element=path_calls / path_elements,
         categories={c: v / elements for c, v in counts.items() if v},
         int64_per_element=int64 / elements,
+        fp64_per_element=fp64 / elements,
         load_bytes_per_element=gload_bytes / elements,
         store_bytes_per_element=gstore_bytes / elements,
         atomics_per_element=atomics / elements,
@@ -647,9 +664,9 @@ KERNELS = [
                32, 256, "ptychopinn-reassemble"),
     KernelSpec("reassemble pairs f64", "reassemble_gpu", _REA + r"11PairOffsetsIdE", "ld.global",
                32, 256, "ptychopinn-reassemble"),
-    KernelSpec("align plane_sums u16", "align_kernels", _AL + r"17plane_sums_kernelItLi256E",
+    KernelSpec("align plane_sums u16", "align_kernels", _AL + r"17plane_sums_kernelItLi256ELi2E",
                "ld.global", 2, 256, "align-plane_sums"),
-    KernelSpec("align center u16", "align_kernels", _AL + r"13center_kernelItLi256E",
+    KernelSpec("align center u16", "align_kernels", _AL + r"13center_kernelItLi256ELi2E",
                "st.global", 4, 256, "align-center"),
     # One tracking pass, fused (window, cross power, joint sum): per joint
     # bin, a loop over the P planes (4 for Bayer) whose body windows the
@@ -799,14 +816,16 @@ def align_frame() -> dict:
 
 # ------------------------------------------------------------------ model
 def roofline(gpu: dict, moved: float, elements: float, per_element: float,
-             memory_per_element: float) -> dict:
+             memory_per_element: float, fp64_per_element: float = 0.0) -> dict:
     t_mem = moved / gpu["bandwidth"]
     t_issue = elements * per_element / (gpu["sms"] * ISSUE_PER_SM_CLOCK * gpu["clock"])
     t_lsu = elements * memory_per_element / (gpu["sms"] * LSU_PER_SM_CLOCK * gpu["clock"])
-    t = max(t_mem, t_issue, t_lsu)
-    bound = "memory" if t == t_mem else ("issue" if t == t_issue else "load/store")
-    return dict(memory_s=t_mem, issue_s=t_issue, lsu_s=t_lsu, time_s=t, bound=bound,
-                fraction_of_copy_bandwidth=t_mem / t)
+    t_fp64 = elements * fp64_per_element / (gpu["sms"] * gpu["fp64_per_sm_clock"] * gpu["clock"])
+    t = max(t_mem, t_issue, t_lsu, t_fp64)
+    bound = ("memory" if t == t_mem else "issue" if t == t_issue
+             else "load/store" if t == t_lsu else "fp64")
+    return dict(memory_s=t_mem, issue_s=t_issue, lsu_s=t_lsu, fp64_s=t_fp64, time_s=t,
+                bound=bound, fraction_of_copy_bandwidth=t_mem / t)
 
 
 def build_model(args) -> dict:
@@ -903,7 +922,8 @@ def estimate(model: dict, args) -> None:
             else:
                 elements, moved = align_stage(label, frame)
             r = roofline(gpu, moved, elements, loop["per_element"],
-                         loop["memory_instructions_per_element"])
+                         loop["memory_instructions_per_element"],
+                         loop.get("fp64_per_element", 0.0))
             r.update(elements=elements, bytes=moved)
             k["roofline"][g] = r
     # Alignment per frame: the kernels above times their launches, plus the
@@ -985,7 +1005,8 @@ def table(model: dict) -> str:
     gpus = list(model["gpus"])
     out = []
     head = ["kernel", "PTX instr/el", "SASS instr/el", "ld/st/atomic per el",
-            "int64 ops/el", "div PTX / CALL SASS per el", "regs 90/80/89", "spills",
+            "int64 ops/el", "fp64 ops/el", "div PTX / CALL SASS per el", "regs 90/80/89",
+            "spills",
             "occupancy 90/80/89"] + [f"{g} % of copy BW (bound)" for g in gpus]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "---|" * len(head))
@@ -1016,7 +1037,8 @@ def table(model: dict) -> str:
             if sizes:
                 div += " (%s)" % ",".join(map(str, sizes))
         row = [k["kernel"], per(ptx), per(sass) if sass else "-", mem,
-               "%.1f" % loop.get("int64_per_element", 0), div, regs, str(spill), occ]
+               "%.1f" % loop.get("int64_per_element", 0),
+               "%.1f" % loop.get("fp64_per_element", 0), div, regs, str(spill), occ]
         for g in gpus:
             r = k["roofline"].get(g)
             row.append("%d%% (%s)" % (round(100 * r["fraction_of_copy_bandwidth"]), r["bound"])

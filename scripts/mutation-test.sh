@@ -41,6 +41,10 @@ start=$SECONDS
 PATCH_TESTS='Gpu.*:AllTypesAndLayouts/GpuMatchesCpu.*:GpuChunking.*:GpuPinned.*:GpuDeviceArrays.*:GpuHostArrays.*:GpuReassembly.*'
 ALIGN_TESTS='Layouts/GpuAlignMatchesCpu.*'
 JOINT_TESTS='Layouts/GpuAlignJointMatchesCpu.*'
+# A selection that starts with PLANE_PROGRAM runs the plane-kernel tests
+# (tests/emulation/ptychopatch_align_plane_kernel_tests) instead.
+PLANE_PROGRAM='plane-kernels:'
+PLANE_TESTS="${PLANE_PROGRAM}AlignPlaneKernels.*"
 SHUFFLE_ORDER='shuffle:20261122'  # the seed of ctest's "shuffled:" tests
 RUN_TIMEOUT=300                   # seconds per test run
 
@@ -92,6 +96,12 @@ mutation joint-drops-last-plane cuda/align_kernels.cu "$JOINT_TESTS" \
 mutation window-does-not-track cuda/align_gpu.cu "$JOINT_TESTS" \
   'align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,' \
   'align::tracked_joint(plane_data, s.reference->as<float>(), nullptr, energy, reference_energy,'
+mutation uint16-float-runs-unbounded cuda/align_kernels.cu "$PLANE_TESTS" \
+  'constexpr int64_t kFloatRun = 256;' \
+  'constexpr int64_t kFloatRun = int64_t{1} << 20;'
+mutation float32-frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
+  $'struct RunSum {\n  using type = double;' \
+  $'struct RunSum {\n  using type = float;'
 mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
@@ -130,16 +140,21 @@ for i in "${!names[@]}"; do
   }
 done
 program="$scratch/build/tests/ptychopatch_gpu_tests_emulated"
+plane_program="$scratch/build/tests/emulation/ptychopatch_align_plane_kernel_tests"
 
 build() {  # build LOG
-  cmake --build "$scratch/build" --target ptychopatch_gpu_tests_emulated >"$1" 2>&1
+  cmake --build "$scratch/build" --target ptychopatch_gpu_tests_emulated \
+    ptychopatch_align_plane_kernel_tests >"$1" 2>&1
 }
 
 # run_tests FILTER ORDER LOG: the exit status of one run of the test program.
 run_tests() {
-  local rc=0
+  local rc=0 runs="$program" filter="$1"
+  if [[ "$filter" == "$PLANE_PROGRAM"* ]]; then
+    runs="$plane_program" filter="${filter#"$PLANE_PROGRAM"}"
+  fi
   PTYCHOPATCH_GPU_TESTS=emulated PTYCHOPATCH_EMU_ORDER="$2" \
-    timeout "$RUN_TIMEOUT" "$program" --gtest_filter="$1" --gtest_brief=1 --gtest_fail_fast \
+    timeout "$RUN_TIMEOUT" "$runs" --gtest_filter="$filter" --gtest_brief=1 --gtest_fail_fast \
     >"$3" 2>&1 || rc=$?
   return "$rc"
 }
@@ -159,7 +174,7 @@ if command -v ccache >/dev/null 2>&1; then  # only if installed
   export CCACHE_BASEDIR="$scratch"           # hits across scratch directories
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
-echo "mutation-test: configuring and building ptychopatch_gpu_tests_emulated (unmutated)"
+echo "mutation-test: configuring and building the emulated GPU tests (unmutated)"
 cmake -S "$scratch" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DPTYCHOPATCH_CUDA=OFF -DPTYCHOPATCH_BUILD_BENCHMARKS=OFF -DPTYCHOPATCH_FORTRAN=OFF \
   "${launcher[@]}" \
@@ -167,7 +182,7 @@ cmake -S "$scratch" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 build "$scratch/logs/build-unmutated.log" || { tail -n 40 "$scratch/logs/build-unmutated.log"; exit 1; }
 
 # The unmutated tests must pass, in both orders, or the kills mean nothing.
-for filter in "$PATCH_TESTS" "$ALIGN_TESTS"; do
+for filter in "$PATCH_TESTS" "$ALIGN_TESTS" "$JOINT_TESTS" "$PLANE_TESTS"; do
   for order in forward "$SHUFFLE_ORDER"; do
     log="$scratch/logs/unmutated.log"
     echo "mutation-test: unmutated, order $order: $filter"
