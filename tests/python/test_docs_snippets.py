@@ -269,8 +269,22 @@ def check_bench_options(block, work):
             f"{block}: {script} has no {sorted(_options(args) - _options(run.stdout))}")
 
 
+def check_bench_cli(block, work):
+    """A `ptychopatch bench` / scripts/bench.sh command: every option it
+    passes is one `ptychopatch bench --help` lists (scripts/bench.sh's own
+    --install-peers aside); the runs take minutes."""
+    help_text = _cli(["bench", "--help"], work).stdout
+    text = block.text.replace("\\\n", " ")
+    commands = re.findall(r"(?:ptychopatch bench|scripts/bench\.sh)([^\n#]*)", text)
+    assert commands, f"{block}: no `ptychopatch bench` command"
+    for args in commands:
+        shown = _options(args) - {"--install-peers"}
+        assert shown <= _options(help_text), (
+            f"{block}: `ptychopatch bench` has no {sorted(shown - _options(help_text))}")
+
+
 CHECKERS = {"usage": check_usage, "console": check_console, "json": check_json, "csv": check_csv,
-            "bench_options": check_bench_options}
+            "bench_options": check_bench_options, "bench_cli": check_bench_cli}
 CHECKED_PLANS = [p for p in PLANS if p.runner == "checked"]
 
 

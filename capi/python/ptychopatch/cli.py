@@ -7,7 +7,7 @@ Subcommands:
 * ``align``: RAW files (rawpy), or ``.npy`` / ``.tiff`` frames -> each
   frame's shift onto a ground-truth frame, as JSON or CSV;
 * ``info``: library version, backend and why (not) the GPU, devices;
-* ``bench``: a quick benchmark against baselines measured in the same run.
+* ``bench``: the benchmark suite, the library and its peers in the same run.
 
 Only the standard library and numpy are imported with this module: rawpy,
 tifffile and scikit-image are imported when a command needs them, with an
@@ -802,19 +802,10 @@ OPTIONAL_PACKAGES = (("rawpy", "rawpy"), ("tifffile", "tifffile"),
                      ("scikit-image", "scikit-image"))
 
 
-def _installed_version(distribution: str) -> Optional[str]:
-    """The installed version of a distribution, without importing it; None if absent."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def collect_info() -> Dict[str, Any]:
     """What ``info`` reports, as a dict (the --json document)."""
     from . import backend_info, cuda_device_count, version
+    from ._bench.machine import installed_version
 
     with warnings.catch_warnings():
         # The reason is reported below; no warning on top of it.
@@ -830,7 +821,7 @@ def collect_info() -> Dict[str, Any]:
         "cuda_device_count": cuda_device_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "optional": {name: _installed_version(dist) for name, dist in OPTIONAL_PACKAGES},
+        "optional": {name: installed_version(dist) for name, dist in OPTIONAL_PACKAGES},
     }
 
 
@@ -884,230 +875,118 @@ def run_info(args: argparse.Namespace) -> int:
 
 # ================================================================ bench
 
-
-class BenchSizes(NamedTuple):
-    """Problem sizes of one ``bench`` run."""
-
-    object_size: int      # object side (pixels)
-    patch_size: int       # N
-    groups: int           # B, of gridsize 2 (4 patches each)
-    baseline_patches: int  # patches cut by the numpy baseline
-    frame_size: int       # Bayer frame side (sensor pixels)
-    frames: int           # moving frames of the scene
-    baseline_frames: int  # frames aligned by scikit-image
-    repeat: int           # timed runs (best taken)
-
-
-BENCH_DEFAULT = BenchSizes(1024, 64, 2000, 200, 1024, 8, 2, 3)
-BENCH_QUICK = BenchSizes(256, 32, 100, 40, 256, 3, 1, 1)
-UPSAMPLE = 10
-
-
-def best_time(run: Callable[[], Any], repeat: int) -> float:
-    """Seconds of the fastest of `repeat` runs after one untimed warm-up."""
-    run()
-    times = []
-    for _ in range(max(1, repeat)):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def numpy_extract(obj: np.ndarray, offsets_xy: np.ndarray, N: int) -> np.ndarray:
-    """The baseline: bilinear translate-and-crop in plain numpy, one patch at
-    a time, for offsets whose windows lie inside the object.
-
-    The library's formula (docs/semantics.md): the object zero-padded by
-    N // 2, sampled at float32 (x + ox, y + oy).
-    """
-    h = N // 2
-    padded = np.pad(obj, ((h, h + 1), (h, h + 1)))
-    grid = np.arange(N, dtype=np.float32)
-    out = np.empty((len(offsets_xy), N, N), dtype=obj.dtype)
-    for p, (ox, oy) in enumerate(offsets_xy.astype(np.float32)):
-        sx, sy = grid + ox, grid + oy
-        x0, y0 = np.floor(sx), np.floor(sy)
-        wx, wy = (sx - x0)[None, :], (sy - y0)[:, None]
-        xi, yi = x0.astype(np.intp)[None, :], y0.astype(np.intp)[:, None]
-        out[p] = ((1 - wx) * (1 - wy) * padded[yi, xi] + wx * (1 - wy) * padded[yi, xi + 1]
-                  + (1 - wx) * wy * padded[yi + 1, xi] + wx * wy * padded[yi + 1, xi + 1])
-    return out
-
-
-def bench_extraction(sizes: BenchSizes, backend: str, threads: int,
-                     rng: np.random.Generator) -> Dict[str, Any]:
-    """Times extract_patches on B groups of 4 and the numpy baseline on a subset."""
-    from . import extract_patches
-
-    S, N = sizes.object_size, sizes.patch_size
-    obj = (rng.standard_normal((S, S)) + 1j * rng.standard_normal((S, S))).astype(np.complex64)
-    # Centres keep every window (and its bilinear neighbour) inside the object.
-    offsets = rng.uniform(N, S - N, size=(sizes.groups, 4, 2))
-    patches = sizes.groups * 4
-
-    def library_run() -> np.ndarray:
-        return extract_patches(obj, offsets, N, backend=backend, num_threads=threads)
-
-    library_s = best_time(library_run, sizes.repeat)
-    subset = offsets.reshape(-1, 2)[:sizes.baseline_patches]
-    baseline_s = best_time(lambda: numpy_extract(obj, subset, N), 1)
-    ours = extract_patches(obj, subset[:, None, :], N, layout="flat", backend=backend,
-                           num_threads=threads)
-    difference = float(np.max(np.abs(ours - numpy_extract(obj, subset, N))))
-    library_rate = patches / library_s
-    baseline_rate = len(subset) / baseline_s
-    return {
-        "what": f"{patches} patches of {N}x{N} complex64 from a {S}x{S} object "
-                f"(host arrays, {sizes.groups} groups of 4)",
-        "library_seconds": library_s, "library_patches_per_s": library_rate,
-        "baseline": f"plain numpy bilinear crop, a loop over {len(subset)} patches",
-        "baseline_patches_per_s": baseline_rate,
-        "speedup": library_rate / baseline_rate,
-        "baseline_max_abs_difference": difference,
-    }
-
-
-def _bayer_scene(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth random RGGB mosaic (float32), periodic so that np.roll is a
-    true translation."""
-    f = np.fft.fftfreq(size)
-    lowpass = np.exp(-(f[:, None] ** 2 + f[None, :] ** 2) / (2 * 0.05**2))
-    rgb = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((3, size, size))) * lowpass))
-    rgb = (rgb - rgb.min()) / np.ptp(rgb)
-    rows, cols = np.mgrid[0:size, 0:size]
-    channel = np.array([[0, 1], [1, 2]])[rows % 2, cols % 2]
-    return (np.take_along_axis(rgb, channel[None], 0)[0] * 4000).astype(np.float32)
-
-
-def bench_alignment(sizes: BenchSizes, backend: str, threads: int,
-                    rng: np.random.Generator) -> Dict[str, Any]:
-    """Times one align_scene call and, if installed, scikit-image per plane."""
-    S, M = sizes.frame_size, sizes.frames
-    gt = _bayer_scene(rng, S)
-    moves = [(2 * int(rng.integers(-8, 9)), 2 * int(rng.integers(-8, 9))) for _ in range(M)]
-    frames = [np.roll(gt, move, axis=(0, 1)) + rng.normal(0, 20, gt.shape).astype(np.float32)
-              for move in moves]
-
-    def library_run() -> Any:
-        return align_scene(gt, frames, cfa="RGGB", upsample_factor=UPSAMPLE, backend=backend,
-                           num_threads=threads, planning="estimate")
-
-    library_s = best_time(library_run, sizes.repeat)
-    result = library_run()
-    right = sum(tuple(int(c) for c in result.crops[i]) == (-dy, -dx)
-                for i, (dy, dx) in enumerate(moves))
-    report: Dict[str, Any] = {
-        "what": f"{M} Bayer frames of {S}x{S} (RGGB, float32) onto one GT frame, "
-                f"upsample {UPSAMPLE}, one align_scene call (FFT planning: estimate)",
-        "library_ms_per_frame": 1e3 * library_s / M,
-        "crops_right": f"{right}/{M}",
-    }
-    try:
-        from skimage.registration import phase_cross_correlation
-    except ImportError:
-        report["baseline"] = "skipped: scikit-image is not installed (pip install scikit-image)"
-        return report
-
-    def planes(image: np.ndarray) -> List[np.ndarray]:
-        return [image[r::2, c::2] for r in (0, 1) for c in (0, 1)]
-
-    def baseline_run() -> None:
-        for frame in frames[:sizes.baseline_frames]:
-            for ref, mov in zip(planes(gt), planes(frame)):
-                phase_cross_correlation(ref, mov, upsample_factor=UPSAMPLE)
-
-    baseline_s = best_time(baseline_run, 1) / sizes.baseline_frames
-    report.update({
-        "baseline": f"scikit-image phase_cross_correlation on each of the 4 planes "
-                    f"(upsample {UPSAMPLE}, its defaults), {sizes.baseline_frames} frame(s)",
-        "baseline_ms_per_frame": 1e3 * baseline_s,
-        "speedup": baseline_s / (library_s / M),
-    })
-    return report
-
-
-def bench_text(report: Dict[str, Any]) -> str:
-    """The human-readable form of `run_bench`'s report."""
-    ext, al = report["extraction"], report["alignment"]
-    lines = [
-        f"ptychopatch {report['version']}, backend {report['backend']}, "
-        f"{report['sizes']} sizes (baselines measured in this run)",
-        "",
-        f"patch extraction: {ext['what']}",
-        f"  ptychopatch    {ext['library_patches_per_s']:14,.0f} patches/s "
-        f"({ext['library_seconds'] * 1e3:.1f} ms, best of {report['repeat']})",
-        f"  baseline       {ext['baseline_patches_per_s']:14,.0f} patches/s "
-        f"({ext['baseline']})",
-        f"  speedup        {ext['speedup']:14.1f} x  (max |difference| "
-        f"{ext['baseline_max_abs_difference']:.1e})",
-        "",
-        f"scene alignment: {al['what']}",
-        f"  ptychopatch    {al['library_ms_per_frame']:14.2f} ms/frame "
-        f"(crops right: {al['crops_right']})",
-    ]
-    if "speedup" in al:
-        lines += [f"  baseline       {al['baseline_ms_per_frame']:14.2f} ms/frame "
-                  f"({al['baseline']})",
-                  f"  speedup        {al['speedup']:14.1f} x  (different estimators: "
-                  "a per-plane loop against one joint estimate)"]
-    else:
-        lines.append(f"  baseline       {al['baseline']}")
-    lines += ["", "A fuller benchmark suite: benchmarks/ in the source tree "
-                  "(docs/performance.md)."]
-    return "\n".join(lines) + "\n"
-
-
 BENCH_EPILOG = """\
-Measures, on synthetic data, patch extraction (extract_patches on groups of
-4 patches from a complex64 object) against a plain numpy loop of the same
-bilinear crops on a subset (rates per patch), and one scene alignment
-(align_scene on Bayer frames with known even shifts) against scikit-image's
-phase_cross_correlation run on each colour plane, when scikit-image is
-installed. Both baselines run in the same process on the same data; the
-numpy baseline's patches are checked against the library's. Figures on a
-shared or busy machine vary; this is a quick check, not the benchmark
-suite (benchmarks/ in the source tree, docs/performance.md).
+Runs the benchmark suite (docs/benchmarks.md): patch extraction,
+reassembly, scene alignment and neighbour grouping on synthetic data, each
+as curves over a swept parameter (patches, N, object size, frame
+megapixels, frames per scene, positions, threads), with the peers a user
+would otherwise use measured in the same run on the same inputs: the legacy
+per-patch loop, PtychoPINN's TensorFlow loop, torch grid_sample, numpy
+np.add.at, scikit-image, OpenCV, RawNIND's method, torch.fft, SciPy cKDTree,
+scikit-learn, and the copy / FFT-only bounds. A peer whose package is not
+installed is skipped with a note; a peer whose result disagrees with the
+library's is reported and not timed. Writes OUT/results.json, OUT/report.md
+and OUT/plots/*.png (matplotlib). Timing is on the CPU backend; the GPU is
+reported, not timed, by this command.
 
 examples:
-  ptychopatch bench                  # a few seconds
-  ptychopatch bench --quick --json   # about a second
-  ptychopatch bench --backend cpu --threads 4
+  ptychopatch bench --quick                     # about a minute
+  ptychopatch bench --out bench-full            # every curve (tens of minutes)
+  ptychopatch bench --only extract/patches group --out bench-some
+  ptychopatch bench --quick --compare bench-out/results.json --out bench-new
+  ptychopatch bench --from bench-full/results.json --update-doc docs/performance.md
 """
 
 
 def _add_bench_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "bench", help="a quick benchmark against baselines measured in the same run",
-        description="A quick, self-contained benchmark of patch extraction and scene "
-                    "alignment.",
+        "bench", help="the benchmark suite: the library and its peers, same run",
+        description="Time the library against its peers on the same inputs; write "
+                    "results.json, report.md and plots.",
         epilog=BENCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help=f"small sizes: object {BENCH_QUICK.object_size}, "
-                        f"{BENCH_QUICK.groups * 4} patches, {BENCH_QUICK.frames} frames of "
-                        f"{BENCH_QUICK.frame_size}")
-    p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
-                   help="backend measured (default: the GPU when usable)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all cores)")
+                   help="the reduced set: two small points per curve (about a minute)")
+    p.add_argument("--out", default="bench-out", metavar="DIR",
+                   help="output folder (default: bench-out)")
+    p.add_argument("--only", nargs="+", default=[], metavar="PATTERN",
+                   help="curves or cases to run: a group (extract), a curve "
+                        "(extract/patches) or a pattern (align/*)")
+    p.add_argument("--compare", metavar="OLD_JSON",
+                   help="an earlier results.json: print each time's ratio to it")
+    p.add_argument("--from", dest="source", metavar="RESULTS_JSON",
+                   help="run nothing: remake the report and plots of an earlier results file")
+    p.add_argument("--update-doc", metavar="MARKDOWN",
+                   help="write the tables into this file's generated section "
+                        "(docs/performance.md)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads of the library and the threaded peers "
+                        "(default 0: all cores; the threads curves sweep it)")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="timed runs at most per implementation and point "
+                        "(default 3 quick, 5 full)")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="stop repeating once an implementation's runs took this "
+                        "long (default 0.3 quick, 3 full)")
+    p.add_argument("--memory-budget", type=float, default=None, metavar="GB",
+                   help="skip points whose output (twice, with its copy) exceeds "
+                        "this (default: a quarter of the memory)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the results document on stdout instead of the summary")
     p.set_defaults(handler=run_bench, parser=p)
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """The ``bench`` command."""
-    from . import backend_info, version
+def _bench_command(args: argparse.Namespace) -> List[str]:
+    """The command line that reproduces this run, from the parsed options
+    (sys.argv is not this command's when main() is given argv)."""
+    words = [PROG, "bench"]
+    for name, value in sorted(vars(args).items()):
+        if name in ("handler", "parser", "command", "version") or value in (None, False, []):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        else:
+            words += [flag] + ([str(v) for v in value] if isinstance(value, list) else [str(value)])
+    return words
 
-    sizes = BENCH_QUICK if args.quick else BENCH_DEFAULT
-    backend = backend_info(args.backend).backend
-    rng = np.random.default_rng(args.seed)
-    report = {
-        "version": version(), "backend": backend,
-        "sizes": "quick" if args.quick else "default", "repeat": sizes.repeat,
-        "extraction": bench_extraction(sizes, args.backend, args.threads, rng),
-        "alignment": bench_alignment(sizes, args.backend, args.threads, rng),
-    }
-    sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else bench_text(report))
+
+def run_bench(args: argparse.Namespace) -> int:
+    """The ``bench`` command: a thin layer over ptychopatch._bench."""
+    from . import _bench
+
+    if args.repeat is not None and args.repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    options = _bench.Options(
+        out=args.out, quick=args.quick, only=args.only, compare=args.compare,
+        source=args.source, update_doc=args.update_doc,
+        threads=args.threads, seed=args.seed, repeat=args.repeat, budget_s=args.budget,
+        memory_budget=None if args.memory_budget is None else int(args.memory_budget * 1e9))
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    with warnings.catch_warnings():
+        # Peers and synthetic data may warn (scikit-image on float32 planes);
+        # the report says what matters.
+        warnings.simplefilter("ignore")
+        doc = _bench.run_suite(options, log=log, command=_bench_command(args))
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return EXIT_OK
+    if "compare" in doc:
+        print()
+        print("\n".join(_bench.compare.table(doc["compare"]["rows"], args.compare)))
+    failed = [c["id"] for c in doc["cases"] if c["status"] == "failed"]
+    disagree = [f"{c['id']} {r['name']}" for c in doc["cases"] for r in c["results"]
+                if r["status"] == "disagrees"]
+    print(f"\n{len(doc['cases'])} cases in {doc['elapsed_s']:.0f} s; wrote "
+          + ", ".join(doc["outputs"].values()))
+    if disagree:
+        print("peers that disagree with the library (not timed): " + "; ".join(disagree))
+    if failed:
+        print("cases that failed: " + ", ".join(failed))
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -1130,7 +1009,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="libptychopatch on the command line: grouped patches of "
                                "PtychoPINN datasets, RAW frame alignment, backend "
-                               "information and a quick benchmark.",
+                               "information and the benchmark suite.",
         epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true",
                         help="print the library's version and exit")

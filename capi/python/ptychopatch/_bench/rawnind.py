@@ -1,4 +1,6 @@
-"""Oracle for the library's RawNIND-compatibility alignment mode.
+"""RawNIND's alignment method, reimplemented: the oracle of the library's
+RawNIND-compatibility mode (tests/python/test_align_rawnind.py) and a peer
+of the benchmark suite's alignment cases (align.py).
 
 ``rawnind_align`` is an independent numpy/scipy reimplementation, written
 from the documented semantics (not from the code) of RawNIND's

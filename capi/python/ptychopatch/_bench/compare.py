@@ -1,0 +1,64 @@
+"""``--compare old.json``: this run against an earlier one, implementation
+by implementation, as the ratio of median times per item (new / old:
+below 1 is faster now). Cases and implementations are matched by id and
+name; ones only in one file are listed as such.
+
+>>> old = {"cases": [{"id": "a", "results": [{"name": "ptychopatch", "status": "ok",
+...        "items": 10, "seconds": {"median": 2.0}}]}]}
+>>> new = {"cases": [{"id": "a", "results": [{"name": "ptychopatch", "status": "ok",
+...        "items": 10, "seconds": {"median": 1.0}}]}]}
+>>> ratios(new, old)[0]["ratio"]
+0.5
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Tuple
+
+
+def load(path: str) -> Dict[str, Any]:
+    """A results document, checked to be one (ValueError otherwise)."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith(
+            "ptychopatch-bench/"):
+        raise ValueError(f"{path}: not a results file of ptychopatch bench")
+    return doc
+
+
+def _per_item(doc: Dict[str, Any]) -> Dict[Tuple[str, str], float]:
+    found = {}
+    for case in doc["cases"]:
+        for r in case["results"]:
+            if r.get("status") == "ok":
+                found[(case["id"], r["name"])] = r["seconds"]["median"] / r["items"]
+    return found
+
+
+def ratios(new: Dict[str, Any], old: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per (case, implementation) in either run: old and new
+    seconds per item and their ratio (None where one run lacks it)."""
+    a, b = _per_item(new), _per_item(old)
+    rows = []
+    for key in list(a) + [k for k in b if k not in a]:
+        now, before = a.get(key), b.get(key)
+        ratio: Optional[float] = now / before if now is not None and before else None
+        rows.append({"case": key[0], "name": key[1], "old_s_per_item": before,
+                     "new_s_per_item": now, "ratio": ratio})
+    return rows
+
+
+def table(rows: List[Dict[str, Any]], old_path: str) -> List[str]:
+    """Markdown lines: the ratio table against `old_path`."""
+    lines = [f"New / old median time per item, against `{old_path}` (below 1: faster now).",
+             "", "| case | implementation | old s/item | new s/item | new / old |",
+             "|---|---|---:|---:|---:|"]
+    for r in rows:
+        def cell(v):
+            return "only in the other run" if v is None else f"{v:.3g}"
+
+        ratio = "–" if r["ratio"] is None else f"{r['ratio']:.3f}"
+        lines.append(f"| {r['case']} | {r['name']} | {cell(r['old_s_per_item'])} | "
+                     f"{cell(r['new_s_per_item'])} | {ratio} |")
+    return lines

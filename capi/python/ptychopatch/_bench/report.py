@@ -1,0 +1,137 @@
+"""The Markdown report of a results document, and its tables (which
+docs/performance.md's generated section also uses).
+
+>>> print(fmt_seconds(0.0123), fmt_bytes(3e9), fmt_rate(2.5e6))
+12.3 ms 3.0 GB 2.5 M
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from .suite import curve_labels
+
+SPEED_WARNING = ("Figures from the quick set (`--quick`) are small problems timed briefly: "
+                 "they show that the suite runs, not how fast the library is.")
+
+
+def _scaled(value: Optional[float], units, digits: str, last: str) -> str:
+    """value in the first of (name, scale) units it reaches, else `last`."""
+    if value is None:
+        return "–"
+    for unit, scale in units:
+        if value >= scale:
+            return f"{value / scale:{digits}}{unit}"
+    return last.format(value)
+
+
+def fmt_seconds(s: Optional[float]) -> str:
+    return _scaled(s, ((" s", 1.0), (" ms", 1e-3), (" us", 1e-6), (" ns", 1e-9)), ".3g",
+                   "{:.3g} s")
+
+
+def fmt_bytes(b: Optional[float]) -> str:
+    return _scaled(b, ((" GB", 1e9), (" MB", 1e6), (" kB", 1e3)), ".1f", "{:.0f} B")
+
+
+def fmt_rate(r: Optional[float]) -> str:
+    return _scaled(r, ((" G", 1e9), (" M", 1e6), (" k", 1e3)), ".3g", "{:.3g}")
+
+
+def _by_curve(doc: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+    found: Dict[str, List[Dict[str, Any]]] = {}
+    for case in doc["cases"]:
+        found.setdefault(f"{case['group']}/{case['curve']}", []).append(case)
+    return found
+
+
+def curve_table(cases: List[Dict[str, Any]]) -> List[str]:
+    """A Markdown table: one row per point and implementation."""
+    unit = cases[0]["unit"]
+    lines = [f"| {cases[0]['curve']} | implementation | median | min … max | runs | "
+             f"{unit}/s | GB/s | × ptychopatch | peak RSS (above start) | agreement |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for case in cases:
+        if case["status"] != "ok":
+            lines.append(f"| {case['x']:g} | {case['status']}: {case['note']} "
+                         "| | | | | | | | |")
+            continue
+        for r in case["results"]:
+            if r["status"] == "skipped":
+                continue
+            agreement = r.get("agreement")
+            agree = "" if agreement is None else ("agrees" if agreement["ok"] else "DISAGREES")
+            if r["status"] != "ok":
+                lines.append(f"| {case['x']:g} | {r['name']} | {r['status']} | | | | | | | "
+                             f"{agree or r.get('note', '')} |")
+                continue
+            s, mem = r["seconds"], r["memory"]
+            ratio = r["ratio_to_ours"]
+            gbs = "–" if r["bytes_per_s"] is None else f"{r['bytes_per_s'] / 1e9:.2f}"
+            lines.append(
+                f"| {case['x']:g} | {r['name']} ({r['kind']}) | {fmt_seconds(s['median'])} | "
+                f"{fmt_seconds(s['min'])} … {fmt_seconds(s['max'])} | {s['repeat']} | "
+                f"{fmt_rate(r['items_per_s'])} | "
+                f"{gbs} | "
+                f"{'–' if ratio is None else f'{ratio:.3g}'} | "
+                f"{fmt_bytes(mem['peak_bytes'])} ({fmt_bytes(mem['above_start_bytes'])}) | "
+                f"{agree} |")
+    return lines
+
+
+def skip_notes(cases: List[Dict[str, Any]]) -> List[str]:
+    """One line per implementation skipped on this curve, with why."""
+    seen: Dict[str, str] = {}
+    for case in cases:
+        for r in case["results"]:
+            if r["status"] in ("skipped", "failed") and r["name"] not in seen:
+                seen[r["name"]] = f"{r['status']}: {r['note']}"
+    return [f"- {name}: {why}" for name, why in seen.items()]
+
+
+def machine_lines(doc: Dict[str, Any]) -> List[str]:
+    m, lib = doc["machine"], doc["library"]
+    gpu = lib["gpu"]
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    return [
+        f"- machine: {m['cpu']}, {m['cores']} cores, {fmt_bytes(m['memory_bytes'])} "
+        f"({m['system']}, host {m['hostname']})",
+        f"- library: ptychopatch {lib['version']} ({lib['library_path']}), "
+        f"backend measured: {lib['backend']}",
+        "- GPU: " + ("usable; " if gpu["usable"] else "not measured: ")
+        + f"{gpu['message']} ({gpu['reason']})",
+        f"- Python {m['python']}; {packages}",
+        f"- run: {doc['created']}, preset {doc['preset']}, {doc['elapsed_s']:.0f} s; "
+        f"settings {doc['settings']}",
+    ]
+
+
+def markdown(doc: Dict[str, Any], plots: Dict[str, str],
+             plot_note: Optional[str] = None,
+             comparison: Optional[List[str]] = None) -> str:
+    """The report: where it ran, then per curve its plot, table and skips."""
+    labels = curve_labels()
+    lines = ["# ptychopatch benchmark report", ""] + machine_lines(doc) + [""]
+    if doc["preset"] == "quick":
+        lines += [f"> {SPEED_WARNING}", ""]
+    lines += ["Every implementation ran on the same inputs in this run; each peer's result "
+              "was checked against the library's before it was timed (a peer that "
+              "disagrees is not timed). Times are per call; `× ptychopatch` is the time "
+              "per item over the library's (above 1: the library is faster; for a limit, "
+              "how far the library is from the bound). Peak RSS is the process's peak "
+              "while that implementation ran.", ""]
+    if plot_note:
+        lines += [f"Plots: {plot_note}", ""]
+    if comparison:
+        lines += ["## Compared with an earlier run", ""] + comparison + [""]
+    for key, cases in _by_curve(doc).items():
+        lines += [f"## {key}: time against {labels.get(key, cases[0]['curve'])}", ""]
+        if key in plots:
+            lines += [f"![{key}]({plots[key]})", ""]
+        lines += ["Parameters: " + ", ".join(
+            f"{k} {v}" for k, v in cases[0]["params"].items() if k != cases[0]["curve"]), ""]
+        lines += curve_table(cases) + [""]
+        notes = skip_notes(cases)
+        if notes:
+            lines += ["Not measured here:", ""] + notes + [""]
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""Runs the cases and makes the results document (the JSON of ``ptychopatch
+bench``): the library first, then each peer after its result has been
+checked against the library's; a peer that disagrees is reported as such
+and not timed.
+
+Schema (``SCHEMA``), one document per run::
+
+    {"schema", "created", "command", "preset", "settings", "machine",
+     "library", "elapsed_s",
+     "cases": [{"id", "group", "curve", "x", "unit", "items", "params",
+                "output_bytes", "status", "note",
+                "results": [{"name", "kind", "status", "note", "threads",
+                             "items", "seconds": {"repeat", "min", "median",
+                             "max"}, "items_per_s", "bytes_per_s",
+                             "ratio_to_ours", "agreement", "memory"}]}]}
+
+``ratio_to_ours`` is the implementation's median time per item over the
+library's: above 1 the library is faster (for a limit, below 1 is expected:
+how far the library is from the bound). Status: ok, skipped, disagrees,
+failed.
+
+>>> doc = run(cases=[], preset="quick", settings={}, log=None)
+>>> doc["schema"], doc["cases"]
+('ptychopatch-bench/1', [])
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional
+
+from .machine import describe_library, describe_machine
+from .registry import Case, Impl, Skipped
+from .timing import PeakRss, measure
+
+SCHEMA = "ptychopatch-bench/1"
+
+Log = Optional[Callable[[str], None]]
+
+
+def _rates(case: Case, impl: Impl, median: float) -> Dict[str, Any]:
+    per_item = median / impl.items
+    rates: Dict[str, Any] = {"items_per_s": impl.items / median if median > 0 else None,
+                             "bytes_per_s": None}
+    if case.output_bytes and median > 0:
+        rates["bytes_per_s"] = case.output_bytes / case.items / per_item
+    return rates
+
+
+def run_impl(case: Case, impl: Impl, reference: Any, repeat: int,
+             budget_s: float) -> (Dict[str, Any], Any):
+    """One implementation's result dict and its output (the reference of
+    the peers when it is the library's)."""
+    result: Dict[str, Any] = {"name": impl.name, "kind": impl.kind, "status": "ok",
+                              "note": impl.note, "threads": impl.threads, "items": impl.items}
+    with PeakRss() as rss:
+        output = impl.run()  # untimed: warms caches, plans and thread pools
+        if impl.check is not None:
+            agreement = impl.check(output, reference)
+            result["agreement"] = agreement
+            if not agreement["ok"]:
+                result["status"] = "disagrees"
+        if result["status"] == "ok":
+            timing = measure(impl.run, repeat, budget_s)
+    result["memory"] = rss.as_dict()
+    if result["status"] == "ok":
+        result["seconds"] = timing.as_dict()
+        result.update(_rates(case, impl, timing.median))
+    return result, output
+
+
+def run_case(case: Case, repeat: int, budget_s: float,
+             memory_budget: Optional[int]) -> Dict[str, Any]:
+    """The case's dict with every implementation's result."""
+    doc: Dict[str, Any] = {"id": case.id, "group": case.group, "curve": case.curve,
+                           "x": case.x, "unit": case.unit, "items": case.items,
+                           "params": case.params, "output_bytes": case.output_bytes,
+                           "status": "ok", "note": "", "results": []}
+    if memory_budget and case.output_bytes and 2 * case.output_bytes > memory_budget:
+        doc["status"] = "skipped"
+        doc["note"] = (f"its output ({case.output_bytes / 1e9:.1f} GB, twice that with a "
+                       f"copy) is over the memory budget ({memory_budget / 1e9:.1f} GB, "
+                       "--memory-budget)")
+        return doc
+    try:
+        entries = case.build()
+        reference = None
+        for entry in entries:
+            if isinstance(entry, Skipped):
+                doc["results"].append({"name": entry.name, "kind": entry.kind,
+                                       "status": "skipped", "note": entry.note})
+                continue
+            try:
+                result, output = run_impl(case, entry, reference, repeat, budget_s)
+            except Exception as err:  # a peer's own failure: report it, go on
+                if entry.kind == "ours":
+                    raise
+                result = {"name": entry.name, "kind": entry.kind, "status": "failed",
+                          "note": f"{type(err).__name__}: {err}"}
+                output = None
+            if entry.kind == "ours" and reference is None:
+                reference = output
+            doc["results"].append(result)
+            del output
+    except Exception as err:
+        doc["status"] = "failed"
+        doc["note"] = f"{type(err).__name__}: {err}"
+        doc["traceback"] = traceback.format_exc()
+    _add_ratios(doc)
+    return doc
+
+
+def _add_ratios(case_doc: Dict[str, Any]) -> None:
+    ours = next((r for r in case_doc["results"]
+                 if r["kind"] == "ours" and r["status"] == "ok"), None)
+    for r in case_doc["results"]:
+        r["ratio_to_ours"] = None
+        if ours is not None and r["status"] == "ok":
+            mine = r["seconds"]["median"] / r["items"]
+            theirs = ours["seconds"]["median"] / ours["items"]
+            r["ratio_to_ours"] = mine / theirs if theirs > 0 else None
+
+
+def summary_line(case_doc: Dict[str, Any]) -> str:
+    """One line of progress: the case and each implementation's time per item
+    (microseconds per patch, frame or position)."""
+    parts = []
+    for r in case_doc["results"]:
+        if r["status"] == "ok":
+            per_item = r["seconds"]["median"] / r["items"]
+            parts.append(f"{r['name']} {per_item * 1e6:.3g} us")
+        else:
+            parts.append(f"{r['name']} {r['status']}")
+    tail = "; ".join(parts) if parts else f"{case_doc['status']}: {case_doc['note']}"
+    return f"{case_doc['id']}: {tail}"
+
+
+def run(cases: List[Case], preset: str, settings: Dict[str, Any], log: Log = None,
+        command: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Runs every case; the results document."""
+    started = time.perf_counter()
+    doc: Dict[str, Any] = {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command if command is not None else sys.argv,
+        "preset": preset, "settings": settings,
+        "machine": describe_machine(), "library": describe_library(), "cases": [],
+    }
+    for i, case in enumerate(cases, 1):
+        case_doc = run_case(case, settings.get("repeat", 3), settings.get("budget_s", 1.0),
+                            settings.get("memory_budget"))
+        doc["cases"].append(case_doc)
+        if log:
+            log(f"[{i}/{len(cases)}] {summary_line(case_doc)}")
+    doc["elapsed_s"] = time.perf_counter() - started
+    return doc

@@ -1,0 +1,175 @@
+"""The cases of the suite: each curve (a swept parameter) and its points,
+in a quick and a full set.
+
+The quick set (``--quick``) has two small points per curve and runs in
+about a minute on two cores; it keeps the suite from rotting (CI runs it)
+and its figures are not for quoting. The full set spans the ranges of the
+docs' tables: up to 10^6 patches and 10^7 positions where memory allows.
+
+>>> [c.id for c in cases(quick=True, threads=0, only=["group/positions"])]
+['group/positions=1000', 'group/positions=10000']
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import align, data, extract, group, reassemble
+from .registry import Case
+
+
+@dataclass(frozen=True)
+class Curve:
+    group: str
+    curve: str
+    label: str                   # the x axis, in words
+    unit: str                    # what an item is
+    quick: Sequence[float]
+    full: Sequence[float]
+    make: Callable[[float, bool, int, int], Case]
+
+
+COMPLEX64 = 8
+
+
+def _extract_case(curve: str, x: float, N: int, size: int, patches: int,
+                  threads: int, seed: int) -> Case:
+    def build():
+        rng = np.random.default_rng(seed)
+        return extract.entries(data.complex_object(rng, size),
+                               data.offsets(rng, patches, 1, size, N), N, threads)
+
+    return Case("extract", curve, x, "patches", patches,
+                {"patches": patches, "N": N, "object": size, "threads": threads,
+                 "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64)
+
+
+def _reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    patches, N, size = int(x), 32, 512 if quick else 1024
+
+    def build():
+        from .. import extract_patches
+
+        rng = np.random.default_rng(seed)
+        obj = data.complex_object(rng, size)
+        offsets = data.offsets(rng, patches, 1, size, N).reshape(-1, 2)
+        stack = extract_patches(obj, offsets[:, None, :], N, layout="flat", backend="cpu")
+        return reassemble.entries(stack, offsets, (size, size), threads)
+
+    return Case("reassemble", "patches", x, "patches", patches,
+                {"patches": patches, "N": N, "object": size, "threads": threads,
+                 "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64)
+
+
+def frame_shape(megapixels: float) -> tuple:
+    """(height, width), 2:3 and even, of about `megapixels` million pixels."""
+    height = int(round(np.sqrt(megapixels * 1e6 / 1.5) / 2)) * 2
+    return height, int(round(height * 1.5 / 2)) * 2
+
+
+def _align_case(curve: str, x: float, megapixels: float, frames: int, threads: int,
+                seed: int) -> Case:
+    height, width = frame_shape(megapixels)
+
+    def build():
+        gt, moving, _ = data.bayer_scene(np.random.default_rng(seed), height, width, frames)
+        return align.entries(gt, moving, threads)
+
+    return Case("align", curve, x, "frames", frames,
+                {"height": height, "width": width, "megapixels": height * width / 1e6,
+                 "frames": frames, "cfa": "RGGB", "dtype": "float32", "upsample_factor": 1,
+                 "threads": threads}, build, output_bytes=None)
+
+
+def _group_case(curve: str, x: float, n: int, threads: int, seed: int) -> Case:
+    K, gridsize = 8, 2
+
+    def build():
+        px, py = data.positions(np.random.default_rng(seed), n)
+        return group.entries(px, py, K, gridsize, threads, seed)
+
+    return Case("group", curve, x, "positions", n,
+                {"positions": n, "nsamples": n, "K": K, "gridsize": gridsize,
+                 "threads": threads}, build, output_bytes=n * gridsize ** 2 * 8)
+
+
+def thread_counts() -> List[int]:
+    """1, 2, 4, ... up to every core, and every core itself."""
+    cores = os.cpu_count() or 1
+    counts = [1 << k for k in range(cores.bit_length()) if 1 << k < cores]
+    return counts + [cores]
+
+
+def curves(seed: int = 0) -> List[Curve]:
+    """Every curve of the suite; `make(x, quick, threads, seed)` gives its case."""
+    threads_axis = [float(t) for t in thread_counts()]
+    return [
+        Curve("extract", "patches", "patches (B·c)", "patches",
+              [400, 4000], [1e3, 1e4, 1e5, 1e6],
+              lambda x, q, t, s: _extract_case("patches", x, 32, 512 if q else 1024,
+                                               int(x), t, s)),
+        Curve("extract", "N", "patch side N (pixels)", "patches", [16, 64],
+              [16, 32, 64, 128, 256],
+              lambda x, q, t, s: _extract_case("N", x, int(x), 512 if q else 1024,
+                                               200 if q else 2000, t, s)),
+        Curve("extract", "object", "object side (pixels)", "patches", [256, 1024],
+              [256, 512, 1024, 2048, 4096],
+              lambda x, q, t, s: _extract_case("object", x, 32 if q else 64, int(x),
+                                               400 if q else 4000, t, s)),
+        Curve("extract", "threads", "threads", "patches", threads_axis, threads_axis,
+              lambda x, q, t, s: _extract_case("threads", x, 32 if q else 64,
+                                               512 if q else 1024, 2000 if q else 20000,
+                                               int(x), s)),
+        Curve("reassemble", "patches", "patches", "patches", [400, 4000], [1e3, 1e4, 1e5],
+              _reassemble_case),
+        Curve("align", "megapixels", "frame size (megapixels)", "frames", [0.25, 1],
+              [1, 4, 16, 60],
+              lambda x, q, t, s: _align_case("megapixels", x, x, 2, t, s)),
+        Curve("align", "frames", "frames per scene", "frames", [1, 3], [1, 2, 4, 8, 16],
+              lambda x, q, t, s: _align_case("frames", x, 0.25 if q else 4, int(x), t, s)),
+        Curve("align", "threads", "threads", "frames", threads_axis, threads_axis,
+              lambda x, q, t, s: _align_case("threads", x, 0.25 if q else 4, 2 if q else 4,
+                                             int(x), s)),
+        Curve("group", "positions", "scan positions", "positions", [1e3, 1e4],
+              [1e3, 1e4, 1e5, 1e6, 1e7],
+              lambda x, q, t, s: _group_case("positions", x, int(x), t, s)),
+        Curve("group", "threads", "threads", "positions", threads_axis, threads_axis,
+              lambda x, q, t, s: _group_case("threads", x, 10_000 if q else 1_000_000,
+                                             int(x), s)),
+    ]
+
+
+def curve_of(case: Case) -> Optional[Curve]:
+    for c in curves():
+        if (c.group, c.curve) == (case.group, case.curve):
+            return c
+    return None
+
+
+def selected(name: str, only: Optional[Sequence[str]]) -> bool:
+    """Whether a curve ("extract/patches") or case id is picked by --only
+    patterns (fnmatch; a bare group name picks the whole group)."""
+    if not only:
+        return True
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(name, p + "/*") for p in only)
+
+
+def cases(quick: bool, threads: int, only: Optional[Sequence[str]] = None,
+          seed: int = 0) -> List[Case]:
+    """The cases to run, in order."""
+    found = []
+    for c in curves(seed):
+        if not selected(f"{c.group}/{c.curve}", only):
+            continue
+        for x in (c.quick if quick else c.full):
+            found.append(c.make(x, quick, threads, seed))
+    return found
+
+
+def curve_labels() -> Dict[str, str]:
+    return {f"{c.group}/{c.curve}": c.label for c in curves()}

@@ -1,0 +1,239 @@
+"""``ptychopatch bench``: the results document's schema, the report and
+plots it writes, peers that disagree, absent peers, --compare and --only.
+
+The runs here are tiny (a curve or two of the quick set, one repetition);
+CI runs the whole quick set as its own stage (scripts/test.sh). No test
+asserts a speed.
+"""
+
+import json
+import os
+import sys
+
+import pytest
+
+from ptychopatch import _bench, cli
+from ptychopatch._bench import compare, runner, timing
+from ptychopatch._bench.registry import Case, Impl, Skipped, close_to
+
+RESULT_KEYS = {"name", "kind", "status", "note"}
+TIMED_KEYS = {"threads", "items", "seconds", "items_per_s", "bytes_per_s", "ratio_to_ours",
+              "memory"}
+
+
+def bench(capsys, tmp_path, *args):
+    out = tmp_path / "out"
+    code = cli.main(["bench", "--quick", "--repeat", "1", "--out", str(out), *args])
+    printed, err = capsys.readouterr()
+    doc = json.loads((out / "results.json").read_text()) if code == 0 else None
+    return code, printed + err, doc, out
+
+
+def check_schema(doc):
+    """Every key the JSON promises (runner.py's docstring), with sane values."""
+    assert doc["schema"] == runner.SCHEMA
+    for key in ("created", "command", "preset", "settings", "machine", "library",
+                "elapsed_s", "cases"):
+        assert key in doc, key
+    assert doc["machine"]["cores"] >= 1 and doc["machine"]["packages"]["numpy"]
+    assert doc["library"]["version"] and doc["library"]["backend"] == "cpu"
+    assert set(doc["library"]["gpu"]) == {"usable", "reason", "message", "devices"}
+    for case in doc["cases"]:
+        assert case["id"] == f"{case['group']}/{case['curve']}={case['x']:g}"
+        assert case["items"] > 0 and isinstance(case["params"], dict)
+        assert case["results"][0]["kind"] == "ours"
+        for r in case["results"]:
+            assert RESULT_KEYS <= set(r) and r["kind"] in ("ours", "peer", "limit")
+            assert r["status"] in ("ok", "skipped", "disagrees", "failed")
+            if r["status"] != "ok":
+                continue
+            assert TIMED_KEYS <= set(r), set(r)
+            s = r["seconds"]
+            assert 1 <= s["repeat"] and 0 <= s["min"] <= s["median"] <= s["max"]
+            assert r["items_per_s"] > 0
+            assert r["memory"]["peak_bytes"] > 0
+            if r["kind"] == "ours":
+                assert r["ratio_to_ours"] == pytest.approx(1.0)
+            else:
+                assert r["ratio_to_ours"] > 0
+            if r["kind"] == "peer":
+                assert r["agreement"]["ok"] is True
+
+
+def test_run_writes_the_json_report_and_plots(capsys, tmp_path):
+    code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions",
+                                    "reassemble")
+    assert code == 0, printed
+    check_schema(doc)
+    assert [c["id"] for c in doc["cases"]] == [
+        "reassemble/patches=400", "reassemble/patches=4000",
+        "group/positions=1000", "group/positions=10000"]
+    names = {r["name"] for c in doc["cases"] for r in c["results"]}
+    assert {"ptychopatch", "numpy np.add.at", "copy of the patch bytes"} <= names
+    report = (out / "report.md").read_text()
+    assert "## reassemble/patches" in report and "## group/positions" in report
+    assert "Figures from the quick set" in report
+    if _bench.plots.matplotlib_missing() is None:
+        for name in ("reassemble-patches.png", "group-positions.png"):
+            png = out / "plots" / name
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f"(plots/{name})" in report
+    else:
+        assert "matplotlib is not installed" in report
+    assert "results.json" in printed and "2 cases" not in printed
+
+
+def test_without_matplotlib_the_report_says_so(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions")
+    assert code == 0, printed
+    assert "matplotlib is not installed" in (out / "report.md").read_text()
+    assert not (out / "plots").exists()
+
+
+def test_a_peer_that_disagrees_is_flagged_and_not_timed(capsys, tmp_path, monkeypatch):
+    # The K-NN peers are checked by whether the library's groups lie in
+    # their pools; make that check fail.
+    monkeypatch.setattr(_bench.group, "pools_hold",
+                        lambda groups, pools: {"ok": False, "outside": len(groups)})
+    code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions")
+    assert code == 0, printed
+    for case in doc["cases"]:
+        ours, *peers = case["results"]
+        assert ours["status"] == "ok"
+        for r in peers:
+            if r["status"] == "skipped":
+                continue
+            assert r["status"] == "disagrees" and r["agreement"]["ok"] is False
+            assert "seconds" not in r and r["ratio_to_ours"] is None
+    assert "peers that disagree with the library (not timed): group/positions=1000" in printed
+    assert "DISAGREES" in (out / "report.md").read_text()
+
+
+def test_the_runner_flags_a_wrong_result():
+    wrong = Case("extract", "patches", 1, "patches", 4, {}, lambda: [
+        Impl("ptychopatch", "ours", run=lambda: [1.0, 2.0], items=4),
+        Impl("off by one", "peer", run=lambda: [2.0, 3.0], items=4, check=close_to(1e-6)),
+        Impl("right", "peer", run=lambda: [1.0, 2.0], items=2, check=close_to(1e-6)),
+        Skipped("absent", "peer", "absent not installed (pip install absent)")])
+    doc = runner.run_case(wrong, repeat=1, budget_s=0.0, memory_budget=None)
+    ours, off, right, absent = doc["results"]
+    assert off["status"] == "disagrees" and off["agreement"]["max_abs_diff"] == 1.0
+    assert right["status"] == "ok" and right["agreement"]["ok"]
+    assert absent == {"name": "absent", "kind": "peer", "status": "skipped",
+                      "note": "absent not installed (pip install absent)",
+                      "ratio_to_ours": None}
+
+
+def test_absent_peers_are_skipped_with_a_note(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.neighbors", None)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions",
+                                    "extract/N")
+    assert code == 0, printed
+    notes = {r["name"]: r["note"] for c in doc["cases"] for r in c["results"]
+             if r["status"] == "skipped"}
+    assert notes["scikit-learn NearestNeighbors"] == \
+        "scikit-learn not installed (pip install scikit-learn)"
+    assert notes["torch grid_sample"] == "torch not installed (pip install torch)"
+    report = (out / "report.md").read_text()
+    assert "- scikit-learn NearestNeighbors: skipped: scikit-learn not installed" in report
+
+
+def test_compare_prints_ratios_to_an_earlier_run(capsys, tmp_path):
+    code, printed, first, out = bench(capsys, tmp_path, "--only", "group/positions")
+    assert code == 0, printed
+    # An "earlier run" whose library took twice as long.
+    old = json.loads(json.dumps(first))
+    for case in old["cases"]:
+        case["results"][0]["seconds"]["median"] *= 2
+    old_path = tmp_path / "old.json"
+    old_path.write_text(json.dumps(old))
+    new_out = tmp_path / "new"
+    code = cli.main(["bench", "--quick", "--repeat", "1", "--only", "group/positions",
+                     "--out", str(new_out), "--compare", str(old_path)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    doc = json.loads((new_out / "results.json").read_text())
+    rows = {(r["case"], r["name"]): r for r in doc["compare"]["rows"]}
+    new_per_item = {(c["id"], r["name"]): r["seconds"]["median"] / r["items"]
+                    for c in doc["cases"] for r in c["results"] if r["status"] == "ok"}
+    for key, row in rows.items():
+        assert row["ratio"] == pytest.approx(new_per_item[key] / row["old_s_per_item"])
+    assert "| group/positions=1000 | ptychopatch |" in printed
+    assert "Compared with an earlier run" in (new_out / "report.md").read_text()
+
+
+def test_compare_ratios_and_unmatched_rows():
+    def doc(**medians):
+        return {"cases": [{"id": case, "results": [
+            {"name": "ptychopatch", "status": "ok", "items": 4, "seconds": {"median": m}}]}
+            for case, m in medians.items()]}
+
+    rows = compare.ratios(doc(a=1.0, b=3.0), doc(a=4.0, c=1.0))
+    assert [(r["case"], r["ratio"]) for r in rows] == [("a", 0.25), ("b", None), ("c", None)]
+    assert "only in the other run" in "\n".join(compare.table(rows, "old.json"))
+
+
+def test_compare_refuses_a_file_that_is_not_a_results_file(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"cases": []}')
+    code = cli.main(["bench", "--quick", "--compare", str(bad), "--out", str(tmp_path)])
+    assert code == 1
+    assert "not a results file of ptychopatch bench" in capsys.readouterr().err
+
+
+def test_memory_budget_skips_points_with_the_reason(capsys, tmp_path):
+    code, printed, doc, _ = bench(capsys, tmp_path, "--only", "extract/patches",
+                                  "--memory-budget", "0.01")
+    assert code == 0, printed
+    big = doc["cases"][1]  # 4000 patches of 32 x 32 complex64: 33 MB
+    assert big["status"] == "skipped" and "--memory-budget" in big["note"]
+    assert doc["cases"][0]["status"] == "ok"
+
+
+def test_only_that_selects_nothing_is_an_error(capsys, tmp_path):
+    code = cli.main(["bench", "--quick", "--only", "nothing", "--out", str(tmp_path)])
+    assert code == 1
+    assert "selects no case" in capsys.readouterr().err
+
+
+def test_measure_stops_at_the_budget_and_counts_runs():
+    calls = []
+    t = timing.measure(lambda: calls.append(1), repeat=5, budget_s=0.0)
+    assert t.repeat == 1 and len(calls) == 1
+    t = timing.measure(lambda: calls.append(1), repeat=4, budget_s=60.0)
+    assert t.repeat == 4 and t.min <= t.median <= t.max
+
+
+def test_peak_rss_sees_an_allocation():
+    with timing.PeakRss() as rss:
+        block = bytearray(64 << 20)
+        block[::4096] = b"\1" * len(block[::4096])
+    memory = rss.as_dict()
+    assert memory["peak_bytes"] >= 64 << 20
+    if memory["per_case"]:
+        assert memory["above_start_bytes"] >= 60 << 20
+
+
+def test_from_a_results_file_updates_a_docs_section(capsys, tmp_path):
+    code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions")
+    assert code == 0, printed
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Intro\n\n{_bench.perfdoc.BEGIN}\nold tables\n{_bench.perfdoc.END}\n"
+                    "\n## GPU\nhand-written\n")
+    again = tmp_path / "again"
+    code = cli.main(["bench", "--from", str(out / "results.json"), "--update-doc", str(page),
+                     "--out", str(again)])
+    assert code == 0, capsys.readouterr()
+    text = page.read_text()
+    assert text.startswith("# Intro\n\n" + _bench.perfdoc.BEGIN + "\nGenerated from ")
+    assert "old tables" not in text and text.endswith("\n## GPU\nhand-written\n")
+    assert "| 1000 | ptychopatch (ours) |" in text and doc["machine"]["cpu"] in text
+    # The report of the earlier run is remade, not a new run.
+    assert json.loads((again / "results.json").read_text())["created"] == doc["created"]
+    page.write_text("# no markers\n")
+    code = cli.main(["bench", "--from", str(out / "results.json"), "--update-doc", str(page),
+                     "--out", str(again)])
+    assert code == 1 and "no generated section" in capsys.readouterr().err
