@@ -82,12 +82,15 @@ def _distributed() -> Any:
                            pip_name="dask[distributed]")
 
 
-def _default_cluster() -> Any:
-    """A LocalCluster sized to this machine: one worker per GPU with
-    dask-cuda (no two processes on one device), else one single-threaded
-    worker process per core."""
+def _default_cluster(n_workers: Optional[int]) -> Any:
+    """A LocalCluster of `n_workers` single-threaded worker processes, or
+    sized to this machine: one worker per GPU with dask-cuda (no two
+    processes on one device), else one per core."""
     from . import cuda_device_count
 
+    if n_workers is not None:
+        return _distributed().LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                           dashboard_address=":0")
     gpus = cuda_device_count()
     if gpus:
         try:
@@ -105,7 +108,7 @@ def _default_cluster() -> Any:
 
 
 @contextlib.contextmanager
-def _client(client: Any) -> Iterator[Any]:
+def _client(client: Any, n_workers: Optional[int]) -> Iterator[Any]:
     """The Client to use: the one given, one on a scheduler address, or one
     on a LocalCluster of its own (closed on exit)."""
     distributed = _distributed()
@@ -119,7 +122,7 @@ def _client(client: Any) -> Iterator[Any]:
     if client is not None:
         raise TypeError(f"client: a dask.distributed.Client, a scheduler address or None, "
                         f"not {type(client).__name__}")
-    with _default_cluster() as cluster, distributed.Client(cluster) as c:
+    with _default_cluster(n_workers) as cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -138,7 +141,8 @@ def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
 
 
 def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
-                  serial: bool = False, cfa: Any = "file", upsample_factor: int = 10,
+                  n_workers: Optional[int] = None, serial: bool = False,
+                  cfa: Any = "file", upsample_factor: int = 10,
                   combine: str = "joint", snap: bool = False, window: Optional[str] = "hann",
                   max_shift: Optional[int] = None, backend: str = "auto",
                   num_threads: int = 1, batch: int = 8,
@@ -159,6 +163,8 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         Where to run: a Client, a scheduler address (``"tcp://host:8786"``),
         or None for a LocalCluster sized to this machine (one worker per GPU
         with dask-cuda, else one per core), closed when done.
+    n_workers : int, optional
+        With ``client=None``: the LocalCluster's worker processes.
     serial : bool
         Run here, scene after scene, without Dask (same rows).
     cfa : "file", str, array or None
@@ -201,6 +207,9 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
     [{'frame': 'f1.npy', 'crop_dy': -2, 'crop_dx': 4}]
     """
     start = time.perf_counter()
+    _parts.schema()  # pyarrow, and Dask below: missing ones fail before any work
+    if not serial:
+        _distributed()
     names = [s.name for s in scenes]
     if len(set(names)) != len(names):
         raise ValueError("scene names must be unique: each names its output file")
@@ -225,12 +234,13 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         for scene in todo:
             finish(scene, align_scene_rows(scene, options, reader))
     elif todo:
-        _run_on_dask(todo, options, reader, client, finish)
+        _run_on_dask(todo, options, reader, client, n_workers, finish)
     return AlignDatasetSummary(output, len(scenes), counts["scenes"], skipped, counts["rows"],
                                counts["failed"], time.perf_counter() - start)
 
 
 def _run_on_dask(todo: Sequence[Scene], options: Dict[str, Any], reader: Any, client: Any,
+                 n_workers: Optional[int],
                  finish: Callable[[Scene, List[Dict[str, Any]]], None]) -> None:
     """Submits one task per scene and writes each result as it arrives.
 
@@ -239,7 +249,7 @@ def _run_on_dask(todo: Sequence[Scene], options: Dict[str, Any], reader: Any, cl
     workers need no write access to the output folder.
     """
     distributed = _distributed()
-    with _client(client) as c:
+    with _client(client, n_workers) as c:
         futures = {}
         for scene in todo:
             # pure=False: a resubmitted scene is computed again, not taken
