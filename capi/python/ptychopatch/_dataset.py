@@ -69,8 +69,8 @@ def scenes_from_folders(root: str, gt: str, frames: Sequence[str] = ("*",)) -> L
     Returns
     -------
     list of Scene
-        Sorted by name. A scene whose `gt` matches no file or several, or
-        that has no frame, has its `problem` set.
+        Sorted by name, with absolute paths. A scene whose `gt` matches no
+        file or several, or that has no frame, has its `problem` set.
 
     Examples
     --------
@@ -86,6 +86,8 @@ def scenes_from_folders(root: str, gt: str, frames: Sequence[str] = ("*",)) -> L
     """
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root}: not a folder")
+    # Absolute: the workers may run in another directory (or machine).
+    root = os.path.abspath(root)
     if isinstance(frames, str):
         frames = (frames,)
     scenes = []

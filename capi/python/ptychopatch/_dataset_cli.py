@@ -8,8 +8,11 @@ commands work without them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
+
+import numpy as np
 
 from . import cli
 
@@ -32,6 +35,8 @@ exit status: 0 every frame aligned; 1 some frame failed (all scenes are
 still written) or the run failed; 2 a usage error.
 
 examples:
+  ptychopatch align-dataset --make-synthetic demo-scenes     # a small dataset to try
+  ptychopatch align-dataset demo-scenes --gt gt.npy --frames '*.npy' --cfa RGGB -o demo-out
   ptychopatch align-dataset /data/rawnind --gt 'gt/*' --frames '*.arw' -o aligned/
   ptychopatch align-dataset /data/scenes --gt '*_GT_*' --frames '*.ARW' --workers 8 -o out/
   ptychopatch align-dataset --manifest dataset.csv --cfa RGGB -o out/ --serial
@@ -51,8 +56,11 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--frames", action="append", metavar="GLOB",
                    help="with ROOT: frames to align (repeatable; default: common RAW "
                         "extensions)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
+    p.add_argument("-o", "--output", metavar="OUT",
                    help="output folder of Parquet files (resumed if it exists)")
+    p.add_argument("--make-synthetic", metavar="DIR",
+                   help="write a small synthetic dataset (8 scenes of a 128 x 128 RGGB GT "
+                        "frame and 4 moved frames, .npy) to DIR, then stop unless -o is given")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="a running Dask scheduler (default: a local cluster)")
@@ -94,6 +102,14 @@ def run_align_dataset(args: argparse.Namespace) -> int:
     """The ``align-dataset`` command."""
     from ._progress import ProgressBar
 
+    if args.make_synthetic:
+        make_synthetic_scenes(args.make_synthetic)
+        print(f"wrote synthetic dataset {args.make_synthetic} (--gt gt.npy --frames '*.npy' "
+              "--cfa RGGB)")
+        if args.output is None:
+            return cli.EXIT_OK
+    if args.output is None:
+        raise cli.UsageError("-o OUT is required (or --make-synthetic DIR alone)")
     cfa: Any = "file"
     if args.cfa is not None:
         try:
@@ -129,3 +145,18 @@ def run_align_dataset(args: argparse.Namespace) -> int:
           f"{summary.seconds:.1f} s")
     return cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
 
+
+def make_synthetic_scenes(root: str, scenes: int = 8, frames: int = 4, size: int = 128,
+                          seed: int = 0) -> None:
+    """Writes `scenes` folders under `root`, each a random uint16 RGGB
+    ``gt.npy`` and `frames` copies ``f<j>.npy`` moved by even (dy, dx) (so
+    the crops are the moves back)."""
+    rng = np.random.default_rng(seed)
+    for i in range(scenes):
+        folder = os.path.join(root, f"scene{i:03d}")
+        os.makedirs(folder, exist_ok=True)
+        gt = (rng.random((size, size)) * 4000).astype(np.uint16)
+        np.save(os.path.join(folder, "gt.npy"), gt)
+        for j in range(frames):
+            move = 2 * rng.integers(-4, 5, 2)
+            np.save(os.path.join(folder, f"f{j}.npy"), np.roll(gt, tuple(move), axis=(0, 1)))
