@@ -153,7 +153,6 @@ struct SumOp {
 };
 
 struct MaxOp {
-  __device__ float operator()(float a, float b) const { return a > b ? a : b; }
   template <int kPeriod>
   __device__ PerPlane<float, kPeriod> operator()(const PerPlane<float, kPeriod>& a,
                                                  const PerPlane<float, kPeriod>& b) const {
