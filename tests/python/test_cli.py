@@ -56,12 +56,12 @@ def run_main(capsys, *args: str):
 def test_module_help_lists_commands_with_examples():
     run = run_module("--help")
     assert run.returncode == 0, run.stderr
-    for command in ("patches", "align", "info", "bench"):
+    for command in ("patches", "align", "info", "bench", "align-dataset"):
         assert command in run.stdout
     assert "examples:" in run.stdout
 
 
-@pytest.mark.parametrize("command", ["patches", "align", "info", "bench"])
+@pytest.mark.parametrize("command", ["patches", "align", "info", "bench", "align-dataset"])
 def test_every_command_help_has_examples(capsys, command):
     code, out, _ = run_main(capsys, command, "--help")
     assert code == 0

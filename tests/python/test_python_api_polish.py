@@ -180,7 +180,8 @@ def test_py_typed_marker_is_shipped():
     assert "ptychopatch/py.typed" in files
 
 
-PUBLIC_SUBMODULES = {"align", "cli", "extract", "group", "reassemble", "registration"}
+PUBLIC_SUBMODULES = {"align", "cli", "distributed", "extract", "group", "reassemble",
+                     "registration"}
 
 
 def test_dir_lists_the_public_api_only():

@@ -36,7 +36,7 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional, S
 
 import numpy as np
 
-from . import _native
+from . import _dataset_cli, _native
 from ._errors import PtychoPatchError
 from ._progress import ProgressBar
 from .align import BAYER_PATTERNS, align_scene
@@ -1018,6 +1018,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_align_parser(subparsers)
     _add_info_parser(subparsers)
     _add_bench_parser(subparsers)
+    _dataset_cli.add_parsers(subparsers)  # align-dataset (Dask): ptychopatch.distributed
     return parser
 
 

@@ -1,0 +1,162 @@
+"""``ptychopatch align-dataset``: a thin layer over `ptychopatch.distributed`.
+
+Registered by cli.build_parser (`add_parsers`); Dask and pyarrow are
+imported when the command runs, so ``ptychopatch --help`` and the other
+commands work without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from . import cli
+
+ALIGN_DATASET_EPILOG = """\
+The dataset is one folder per scene under ROOT (--gt: the glob of a
+scene's ground-truth frame, relative to its folder; --frames: the globs of
+the frames to align), or a manifest (--manifest: CSV with the columns
+scene,gt,frame, one row per frame, or JSON [{"scene", "gt", "frames"}]).
+Each scene is one Dask task on the workers (frames read there: rawpy for
+RAW files, .npy / .tiff with --cfa), and its rows go to OUT/<scene>.parquet
+as soon as it is done: one row per frame with scene, frame, gt, status,
+ok, shift_dy, shift_dx, crop_dy, crop_dx (the CFA-consistent integer
+shift), confidence, message, backend, seconds.
+
+A scene that cannot be read gets rows with its status (SCENE_INVALID,
+GT_UNREADABLE, UNREADABLE, ...) and the run goes on. Run the same command
+again after an interruption: the scenes already in OUT are skipped.
+
+exit status: 0 every frame aligned; 1 some frame failed (all scenes are
+still written) or the run failed; 2 a usage error.
+
+examples:
+  ptychopatch align-dataset --make-synthetic demo-scenes     # a small dataset to try
+  ptychopatch align-dataset demo-scenes --gt gt.npy --frames '*.npy' --cfa RGGB -o demo-out
+  ptychopatch align-dataset /data/rawnind --gt 'gt/*' --frames '*.arw' -o aligned/
+  ptychopatch align-dataset /data/scenes --gt '*_GT_*' --frames '*.ARW' --workers 8 -o out/
+  ptychopatch align-dataset --manifest dataset.csv --cfa RGGB -o out/ --serial
+  ptychopatch align-dataset --manifest dataset.json --scheduler tcp://head:8786 -o out/
+"""
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Adds ``align-dataset`` to the command line's subparsers."""
+    p = subparsers.add_parser(
+        "align-dataset", help="a dataset of scenes -> per-frame shifts (Parquet), on Dask",
+        description="Align every scene of a RAW dataset on a Dask cluster, resumably.",
+        epilog=ALIGN_DATASET_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("root", nargs="?", metavar="ROOT", help="folder with one folder per scene")
+    p.add_argument("--manifest", metavar="FILE", help="CSV or JSON manifest instead of ROOT")
+    p.add_argument("--gt", metavar="GLOB", help="with ROOT: a scene's GT frame (one file)")
+    p.add_argument("--frames", action="append", metavar="GLOB",
+                   help="with ROOT: frames to align (repeatable; default: common RAW "
+                        "extensions)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="output folder of Parquet files (resumed if it exists)")
+    p.add_argument("--make-synthetic", metavar="DIR",
+                   help="write a small synthetic dataset (8 scenes of a 128 x 128 RGGB GT "
+                        "frame and 4 moved frames, .npy) to DIR, then stop unless -o is given")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a running Dask scheduler (default: a local cluster)")
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local cluster of N worker processes (default: one per core, "
+                            "or per GPU with dask-cuda)")
+    where.add_argument("--serial", action="store_true", help="no Dask: scene after scene here")
+    p.add_argument("--cfa", metavar="LAYOUT",
+                   help="as in 'ptychopatch align' (required for .npy/.tiff frames)")
+    p.add_argument("--upsample-factor", type=int, default=10, metavar="K")
+    p.add_argument("--combine", choices=("joint", "median", "mean"), default="joint")
+    p.add_argument("--snap", action="store_true")
+    p.add_argument("--window", choices=("hann", "none"), default="hann")
+    p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS")
+    p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="resolved by each worker (default: its GPU when usable)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="library threads per task (default 1; 0: all cores)")
+    p.add_argument("--batch", type=int, default=8, metavar="M",
+                   help="frames read and aligned per library call (default 8)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(handler=run_align_dataset, parser=p)
+
+
+def _scenes(args: argparse.Namespace) -> Any:
+    from .distributed import scenes_from_folders, scenes_from_manifest
+
+    if args.manifest is not None:
+        if args.root is not None or args.gt is not None or args.frames:
+            raise cli.UsageError("give either ROOT (with --gt, --frames) or --manifest")
+        return scenes_from_manifest(args.manifest)
+    if args.root is None or args.gt is None:
+        raise cli.UsageError("give ROOT and --gt (the GT frame's glob), or --manifest")
+    return scenes_from_folders(args.root, args.gt, args.frames or cli.RAW_PATTERNS)
+
+
+def run_align_dataset(args: argparse.Namespace) -> int:
+    """The ``align-dataset`` command."""
+    from ._progress import ProgressBar
+
+    if args.make_synthetic:
+        make_synthetic_scenes(args.make_synthetic)
+        print(f"wrote synthetic dataset {args.make_synthetic} (--gt gt.npy --frames '*.npy' "
+              "--cfa RGGB)")
+        if args.output is None:
+            return cli.EXIT_OK
+    if args.output is None:
+        raise cli.UsageError("-o OUT is required (or --make-synthetic DIR alone)")
+    cfa: Any = "file"
+    if args.cfa is not None:
+        try:
+            cfa = cli.parse_cfa(args.cfa)
+        except ValueError as err:
+            raise cli.UsageError(str(err)) from None
+    if args.batch < 1:
+        raise cli.UsageError(f"--batch {args.batch}: must be at least 1")
+    try:
+        from . import distributed
+        if not args.serial:
+            distributed._distributed()  # fail before any work when Dask is missing
+    except ImportError as err:
+        raise cli.CliError(str(err)) from None
+    scenes = _scenes(args)
+    if args.workers is not None and args.workers < 1:
+        raise cli.UsageError(f"--workers {args.workers}: must be at least 1")
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressBar(len(scenes), sys.stderr, label="scenes") if show and scenes else None
+    try:
+        summary = distributed.align_dataset(
+            scenes, args.output, client=args.scheduler, n_workers=args.workers,
+            serial=args.serial, cfa=cfa, upsample_factor=args.upsample_factor,
+            combine=args.combine, snap=args.snap,
+            window=None if args.window == "none" else args.window,
+            max_shift=args.max_shift, backend=args.backend, num_threads=args.threads,
+            batch=args.batch, progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"{summary.scenes} scenes: {summary.computed} aligned, {summary.skipped} already in "
+          f"{summary.output}; {summary.frames} frames written, {summary.failed} failed, "
+          f"{summary.seconds:.1f} s")
+    return cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
+
+
+def make_synthetic_scenes(root: str, scenes: int = 8, frames: int = 4, size: int = 128,
+                          seed: int = 0) -> None:
+    """Writes `scenes` folders under `root`, each a random uint16 RGGB
+    ``gt.npy`` and `frames` copies ``f<j>.npy`` moved by even (dy, dx) (so
+    the crops are the moves back)."""
+    rng = np.random.default_rng(seed)
+    for i in range(scenes):
+        folder = os.path.join(root, f"scene{i:03d}")
+        os.makedirs(folder, exist_ok=True)
+        gt = (rng.random((size, size)) * 4000).astype(np.uint16)
+        np.save(os.path.join(folder, "gt.npy"), gt)
+        for j in range(frames):
+            move = 2 * rng.integers(-4, 5, 2)
+            np.save(os.path.join(folder, f"f{j}.npy"), np.roll(gt, tuple(move), axis=(0, 1)))
