@@ -213,7 +213,7 @@ def test_usage_errors(capsys, tmp_path):
 def test_without_dask_the_package_imports_and_names_the_extra(tmp_path):
     code = """
 import sys
-for name in ("dask", "distributed", "pyarrow"):
+for name in ("dask", "distributed", "pyarrow", "zarr"):
     sys.modules[name] = None  # as if not installed
 import ptychopatch
 from ptychopatch import cli, distributed

@@ -1,4 +1,9 @@
-"""Dataset-scale alignment on Dask: many scenes, many workers, results on disk.
+"""Datasets on Dask: many scenes or scans, many workers, results on disk.
+
+`patches_dataset` groups and cuts the patches of many PtychoPINN ``.npz``
+files, one task per file, into one chunked, compressed Zarr store, a chunk
+at a time (`patches_status` gives its per-file records); its docstring
+says how it fails and resumes. The rest of this text is about alignment.
 
 `align_dataset` aligns every scene of a RAW dataset (`scenes_from_folders`
 or `scenes_from_manifest`), one Dask task per scene, and writes one row per
@@ -18,7 +23,7 @@ Failure behaviour (docs/distributed.md):
 * an interrupted run loses at most the scenes in flight: run the same call
   again and the scenes already in the folder are skipped.
 
-Dask and pyarrow are the ``distributed`` extra (``pip install
+Dask, pyarrow and zarr are the ``distributed`` extra (``pip install
 'ptychopatch[distributed]'``); ``import ptychopatch`` does not need them.
 
 Examples
