@@ -73,6 +73,7 @@ class Case:
     params: Dict[str, Any]
     build: Callable[[], List[Entry]] = field(repr=False)
     output_bytes: Optional[int] = None
+    gpu: bool = False          # runs on the GPU backend (device memory measured)
 
     @property
     def id(self) -> str:
