@@ -59,7 +59,7 @@ def draw_curve(key: str, cases: List[Dict[str, Any]], label: str, path: str,
         left.errorbar(s["x"], s["median"], yerr=[low, high], label=name, capsize=2, **style)
         if not emulated:
             right.plot(s["x"], s["rate"], label=name, **style)
-    log_x = cases[0]["curve"] != "threads"
+    log_x = cases[0]["curve"] not in ("threads", "workers")
     for ax in (left, right):
         if log_x:
             ax.set_xscale("log")

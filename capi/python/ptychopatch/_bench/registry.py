@@ -47,6 +47,9 @@ class Impl:
     check: Optional[Check] = None
     note: str = ""
     threads: Optional[int] = None
+    # Called once the case's implementations have all run (a cluster to
+    # close, files to remove): what they share outlives each one.
+    teardown: Optional[Callable[[], None]] = None
 
 
 @dataclass

@@ -101,6 +101,7 @@ def run_case(case: Case, repeat: int, budget_s: float,
                        f"copy) is over the memory budget ({memory_budget / 1e9:.1f} GB, "
                        "--memory-budget)")
         return doc
+    entries: List[Any] = []
     try:
         entries = case.build()
         reference = None
@@ -125,6 +126,10 @@ def run_case(case: Case, repeat: int, budget_s: float,
         doc["status"] = "failed"
         doc["note"] = f"{type(err).__name__}: {err}"
         doc["traceback"] = traceback.format_exc()
+    finally:
+        for entry in entries:
+            if getattr(entry, "teardown", None) is not None:
+                entry.teardown()
     _add_ratios(doc)
     return doc
 

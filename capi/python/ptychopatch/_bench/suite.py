@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import align, data, extract, gpu, group, reassemble
+from . import align, data, dataset, extract, gpu, group, reassemble
 from .registry import Case
 
 
@@ -143,6 +143,15 @@ def _gpu_align_case(x: float, quick: bool, threads: int, seed: int) -> Case:
                 build, output_bytes=None, gpu=True)
 
 
+def _dataset_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    workers = int(x)
+    return Case("dataset", "workers", x, "scenes", dataset.SCENES,
+                {"workers": workers, "scenes": dataset.SCENES, "frames": dataset.FRAMES,
+                 "side": dataset.SIDE, "cfa": "RGGB", "dtype": "uint16",
+                 "upsample_factor": 1},
+                lambda: dataset.entries(workers, seed), output_bytes=None)
+
+
 def thread_counts() -> List[int]:
     """1, 2, 4, ... up to every core, and every core itself."""
     cores = os.cpu_count() or 1
@@ -186,6 +195,10 @@ def curves(seed: int = 0) -> List[Curve]:
         Curve("group", "threads", "threads", "positions", threads_axis, threads_axis,
               lambda x, q, t, s: _group_case("threads", x, 10_000 if q else 1_000_000,
                                              int(x), s)),
+        # Scenes per second of align_dataset against Dask workers
+        # (dataset.py): full set only (clusters take seconds to start).
+        Curve("dataset", "workers", "Dask workers", "scenes", [], threads_axis,
+              _dataset_case),
         # The GPU backend (gpu.py); small quick points, as the emulated
         # device of CI runs them for plumbing only.
         Curve("gpu-extract", "patches", "patches (B·c)", "patches", [100, 400],
