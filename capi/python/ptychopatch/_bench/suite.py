@@ -51,16 +51,21 @@ def _extract_case(curve: str, x: float, N: int, size: int, patches: int,
                  "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64)
 
 
+def _patch_stack(seed: int, patches: int, N: int, size: int):
+    """(patches (P, N, N), offsets (P, 2)): what the reassembly cases scatter."""
+    from .. import extract_patches
+
+    rng = np.random.default_rng(seed)
+    obj = data.complex_object(rng, size)
+    offsets = data.offsets(rng, patches, 1, size, N).reshape(-1, 2)
+    return extract_patches(obj, offsets[:, None, :], N, layout="flat", backend="cpu"), offsets
+
+
 def _reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case:
     patches, N, size = int(x), 32, 512 if quick else 1024
 
     def build():
-        from .. import extract_patches
-
-        rng = np.random.default_rng(seed)
-        obj = data.complex_object(rng, size)
-        offsets = data.offsets(rng, patches, 1, size, N).reshape(-1, 2)
-        stack = extract_patches(obj, offsets[:, None, :], N, layout="flat", backend="cpu")
+        stack, offsets = _patch_stack(seed, patches, N, size)
         return reassemble.entries(stack, offsets, (size, size), threads)
 
     return Case("reassemble", "patches", x, "patches", patches,
@@ -117,12 +122,7 @@ def _gpu_reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case
     patches, N, size = int(x), 32, 512 if quick else 1024
 
     def build():
-        from .. import extract_patches
-
-        rng = np.random.default_rng(seed)
-        obj = data.complex_object(rng, size)
-        offsets = data.offsets(rng, patches, 1, size, N).reshape(-1, 2)
-        stack = extract_patches(obj, offsets[:, None, :], N, layout="flat", backend="cpu")
+        stack, offsets = _patch_stack(seed, patches, N, size)
         return gpu.reassemble_entries(stack, offsets, (size, size))
 
     return Case("gpu-reassemble", "patches", x, "patches", patches,
