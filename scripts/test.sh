@@ -73,3 +73,25 @@ rm -rf "$bench_out"
 (cd /tmp && "$scripts_dir/ptychopatch" bench --quick --out "$bench_out")
 test -s "$bench_out/results.json" && test -s "$bench_out/report.md"
 ls "$bench_out"/plots/*.png >/dev/null
+# The GPU part (gpu-* curves) on the emulated device of the release build,
+# for plumbing: it must run and every figure must come out marked emulated,
+# never as a speed. The emulator is preloaded (its thread-local storage).
+emulation="$repo/build/tests/emulation"
+bench_emulated="$repo/build/bench-quick-gpu-emulated"
+rm -rf "$bench_emulated"
+(cd /tmp && PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so" \
+  LD_PRELOAD="$emulation/libptychopatch_cuda_emulator.so $emulation/libptychopatch_emulated.so" \
+  "$scripts_dir/ptychopatch" bench --quick --only 'gpu-*' --out "$bench_emulated")
+"$PYTHON" - "$bench_emulated" <<'EOF_CHECK'
+import json, os, sys
+out = sys.argv[1]
+doc = json.load(open(os.path.join(out, "results.json")))
+results = [r for c in doc["cases"] for r in c["results"] if r["status"] == "ok"]
+assert doc["library"]["gpu"]["emulated"] and len(doc["cases"]) == 6, doc["library"]["gpu"]
+assert all(c["emulated"] for c in doc["cases"]), "a GPU case not marked emulated"
+assert all(r["emulated"] and r["items_per_s"] is None and r["ratio_to_ours"] is None
+           for r in results), "an emulated figure reported as a speed"
+assert "EMULATED" in open(os.path.join(out, "report.md")).read()
+assert os.path.getsize(os.path.join(out, "plots", "gpu-extract-patches.png")) > 0
+print(f"emulated GPU part: {len(doc['cases'])} cases, {len(results)} results, all marked emulated")
+EOF_CHECK

@@ -215,6 +215,8 @@ CHECKED: dict[tuple[str, str], str] = {
     # every option these pass is one `ptychopatch bench --help` lists.
     ("docs/benchmarks.md", "ptychopatch bench --quick # the reduced set"): "bench_cli",
     ("docs/benchmarks.md", "scripts/bench.sh --install-peers"): "bench_cli",
+    # The GPU quick set on the emulated device: scripts/test.sh runs it.
+    ("docs/benchmarks.md", "emu=build/tests/emulation"): "bench_cli",
 }
 
 # Languages run by default, without an entry above.

@@ -99,6 +99,7 @@ struct Device {
   std::map<uintptr_t, Allocation> allocations;
   size_t total_bytes = size_t{4} << 30;
   size_t used_bytes = 0;
+  size_t peak_used_bytes = 0;  // highest used_bytes since the last reset (benchmarks)
   int devices = 1;
   // What the device and its driver say of themselves; test hooks change
   // them to show the library's reasons for not using a GPU.
@@ -543,6 +544,18 @@ PTP_EMU_EXPORT size_t ptp_emu_device_memory_in_use(void) {
   return device().used_bytes;
 }
 
+// The benchmark suite's peak device memory per case (ptychopatch bench):
+// the reset starts a new peak from what is allocated now.
+PTP_EMU_EXPORT size_t ptp_emu_device_memory_peak(void) {
+  const Lock lock(device().lock);
+  return device().peak_used_bytes;
+}
+
+PTP_EMU_EXPORT void ptp_emu_reset_device_memory_peak(void) {
+  const Lock lock(device().lock);
+  device().peak_used_bytes = device().used_bytes;
+}
+
 PTP_EMU_EXPORT void ptp_emu_clear_sticky_error(void) {
   const Lock lock(device().lock);
   device().sticky = cudaSuccess;
@@ -819,6 +832,7 @@ PTP_EMU_EXPORT cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   d.allocations[reinterpret_cast<uintptr_t>(memory)] =
       Allocation{bytes, cudaMemoryTypeDevice, current_device};
   d.used_bytes += bytes;
+  d.peak_used_bytes = std::max(d.peak_used_bytes, d.used_bytes);
   ++d.allocation_count;
   *ptr = memory;
   return cudaSuccess;

@@ -37,9 +37,11 @@ def check_schema(doc):
         assert key in doc, key
     assert doc["machine"]["cores"] >= 1 and doc["machine"]["packages"]["numpy"]
     assert doc["library"]["version"] and doc["library"]["backend"] == "cpu"
-    assert set(doc["library"]["gpu"]) == {"usable", "reason", "message", "devices"}
+    assert set(doc["library"]["gpu"]) == {"usable", "reason", "message", "devices", "emulated",
+                                          "emulation_evidence", "runtime"}
     for case in doc["cases"]:
         assert case["id"] == f"{case['group']}/{case['curve']}={case['x']:g}"
+        assert case["gpu"] is False and case["emulated"] is False
         assert case["items"] > 0 and isinstance(case["params"], dict)
         assert case["results"][0]["kind"] == "ours"
         for r in case["results"]:

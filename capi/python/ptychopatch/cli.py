@@ -886,8 +886,9 @@ np.add.at, scikit-image, OpenCV, RawNIND's method, torch.fft, SciPy cKDTree,
 scikit-learn, and the copy / FFT-only bounds. A peer whose package is not
 installed is skipped with a note; a peer whose result disagrees with the
 library's is reported and not timed. Writes OUT/results.json, OUT/report.md
-and OUT/plots/*.png (matplotlib). Timing is on the CPU backend; the GPU is
-reported, not timed, by this command.
+and OUT/plots/*.png (matplotlib). Where a GPU is usable the gpu-* curves
+time its backend too; on the emulated device of the tests they run for
+plumbing only, marked emulated, with no rate or ratio.
 
 examples:
   ptychopatch bench --quick                     # about a minute

@@ -10,6 +10,9 @@ and writes into an output folder:
 * ``report.md``: the Markdown report (report.py), with
 * ``plots/*.png``: one figure per curve (plots.py; needs matplotlib).
 
+Where a GPU is usable the gpu-* curves run too (gpu.py); on the emulated
+device of the tests they are marked emulated and never reported as speed.
+
 ``--compare old.json`` adds the ratios to an earlier run (compare.py);
 ``--from results.json`` remakes the report and plots of an earlier run, and
 ``--update-doc FILE`` writes its tables into FILE's generated section
@@ -91,8 +94,10 @@ def run_suite(options: Options, log: Optional[Callable[[str], None]] = None,
     else:
         chosen = suite.cases(options.quick, options.threads, options.only, options.seed)
         if not chosen:
-            raise ValueError(f"--only {' '.join(options.only)} selects no case; the curves: "
-                             + ", ".join(suite.curve_labels()))
+            gpu = suite.gpu.status()
+            why = "" if gpu["usable"] else f" (the gpu-* curves need a usable GPU: {gpu['device']})"
+            raise ValueError(f"--only {' '.join(options.only)} selects no case{why}; the "
+                             "curves: " + ", ".join(suite.curve_labels()))
         doc = runner.run(chosen, options.preset, settings(options), log=log, command=command)
     lines = None
     if old is not None:

@@ -106,17 +106,17 @@ def rawnind_entry(gt, frames) -> Entry:
 
 
 def torch_fft_shifts(torch: Any, gt: np.ndarray, frames: Sequence[np.ndarray],
-                     threads: int) -> np.ndarray:
-    """All planes of all frames in one batched phase correlation."""
+                     threads: int, device: str = "cpu") -> np.ndarray:
+    """All planes of all frames in one batched phase correlation on `device`."""
     if threads:
         torch.set_num_threads(threads)
-    ref = torch.from_numpy(np.stack(planes(gt)).astype(np.float32))            # (4, h, w)
-    mov = torch.from_numpy(np.stack([np.stack(planes(f)) for f in frames]))     # (M, 4, h, w)
+    ref = torch.from_numpy(np.stack(planes(gt)).astype(np.float32)).to(device)  # (4, h, w)
+    mov = torch.from_numpy(np.stack([np.stack(planes(f)) for f in frames])).to(device)
     cross = torch.fft.rfft2(ref)[None] * torch.conj(torch.fft.rfft2(mov))
     cross /= cross.abs().clamp_min(1e-12)
     corr = torch.fft.irfft2(cross, s=ref.shape[-2:])
     h, w = ref.shape[-2:]
-    peak = corr.flatten(-2).argmax(-1).numpy()                                  # (M, 4)
+    peak = corr.flatten(-2).argmax(-1).cpu().numpy()                            # (M, 4)
     dy, dx = peak // w, peak % w
     dy = np.where(dy > h // 2, dy - h, dy)
     dx = np.where(dx > w // 2, dx - w, dx)

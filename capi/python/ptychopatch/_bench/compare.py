@@ -1,7 +1,8 @@
 """``--compare old.json``: this run against an earlier one, implementation
 by implementation, as the ratio of median times per item (new / old:
 below 1 is faster now). Cases and implementations are matched by id and
-name; ones only in one file are listed as such.
+name; ones only in one file are listed as such. Cases run on the emulated
+GPU are left out: their times are not speeds.
 
 >>> old = {"cases": [{"id": "a", "results": [{"name": "ptychopatch", "status": "ok",
 ...        "items": 10, "seconds": {"median": 2.0}}]}]}
@@ -30,6 +31,8 @@ def load(path: str) -> Dict[str, Any]:
 def _per_item(doc: Dict[str, Any]) -> Dict[Tuple[str, str], float]:
     found = {}
     for case in doc["cases"]:
+        if case.get("emulated"):
+            continue  # an emulator's times are not speeds: never compared
         for r in case["results"]:
             if r.get("status") == "ok":
                 found[(case["id"], r["name"])] = r["seconds"]["median"] / r["items"]

@@ -89,15 +89,17 @@ def tensorflow_loop(tf: Any, obj: np.ndarray, offsets_xy: np.ndarray, N: int) ->
 
 
 def torch_grid_sample(torch: Any, obj: np.ndarray, offsets_xy: np.ndarray, N: int,
-                      threads: int) -> np.ndarray:
+                      threads: int, device: str = "cpu") -> np.ndarray:
     """(P, N, N) complex64 by one ``grid_sample`` call over the object as a
-    (1, 2, H, W) real tensor and a (1, P*N, N, 2) grid."""
+    (1, 2, H, W) real tensor and a (1, P*N, N, 2) grid, on `device` (the
+    inputs copied there and the patches back, in the call)."""
     if threads:
         torch.set_num_threads(threads)
     height, width = obj.shape
     image = torch.from_numpy(np.stack([obj.real, obj.imag])[None].astype(np.float32))
-    off = torch.from_numpy(np.asarray(offsets_xy, np.float32))
-    r = torch.arange(N, dtype=torch.float32)
+    image = image.to(device)
+    off = torch.from_numpy(np.asarray(offsets_xy, np.float32)).to(device)
+    r = torch.arange(N, dtype=torch.float32, device=device)
     h = N // 2
     # align_corners=False: pixel i sits at grid value (2 i + 1) / W - 1.
     gx = (2 * (r[None, :] + off[:, 0:1] - h) + 1) / width - 1
@@ -108,7 +110,7 @@ def torch_grid_sample(torch: Any, obj: np.ndarray, offsets_xy: np.ndarray, N: in
         sampled = torch.nn.functional.grid_sample(
             image, grid.reshape(1, p * N, N, 2), mode="bilinear", padding_mode="zeros",
             align_corners=False)
-    planes = sampled[0].numpy()
+    planes = sampled[0].cpu().numpy()
     return (planes[0] + 1j * planes[1]).astype(np.complex64).reshape(p, N, N)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import warnings
 from typing import Any, Dict, Optional
 
 #: Packages whose versions a results file records (distribution names).
@@ -63,17 +62,19 @@ def describe_machine() -> Dict[str, Any]:
 
 
 def describe_library() -> Dict[str, Any]:
-    """Version, path and the backends: the CPU is what the curves measure;
-    the GPU entry says whether one is usable and, if not, why."""
-    from .. import _native, backend_info, cuda_device_count, version
+    """Version, path and the backends: the CPU is what the CPU curves
+    measure; the GPU entry says whether one is usable (then the gpu-*
+    curves run on it) and, if not, why, and whether it is the emulated
+    device of the tests (then no GPU figure is a speed)."""
+    from .. import _native, cuda_device_count, version
+    from .gpu import status
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gpu = backend_info("auto")
+    gpu = status()
     return {
         "version": version(),
         "library_path": _native.LIBRARY_PATH,
         "backend": "cpu",
-        "gpu": {"usable": gpu.backend == "gpu", "reason": gpu.reason,
-                "message": gpu.message, "devices": cuda_device_count()},
+        "gpu": {"usable": gpu["usable"], "reason": gpu["reason"], "message": gpu["device"],
+                "devices": cuda_device_count(), "emulated": gpu["emulated"],
+                "emulation_evidence": gpu["emulation_evidence"], "runtime": gpu["runtime"]},
     }

@@ -28,7 +28,12 @@ def section(doc: Dict[str, Any], source: str) -> str:
     labels = curve_labels()
     lines: List[str] = [f"Generated from `{source}` ({doc['preset']} set):", ""]
     lines += machine_lines(doc) + [""]
-    for key, cases in _by_curve(doc).items():
+    emulated = [c["id"] for c in doc["cases"] if c.get("emulated")]
+    if emulated:
+        lines += [f"{len(emulated)} GPU cases of that run ran on the emulated device and "
+                  "are left out: their times are not speeds.", ""]
+    for key, cases in _by_curve({"cases": [c for c in doc["cases"]
+                                           if not c.get("emulated")]}).items():
         lines += [f"#### {key}: against {labels.get(key, cases[0]['curve'])}", ""]
         lines += curve_table(cases) + [""]
         notes = skip_notes(cases)

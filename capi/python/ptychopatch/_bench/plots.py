@@ -39,7 +39,7 @@ def _series(cases: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
             s["x"].append(case["x"])
             for key in ("median", "min", "max"):
                 s[key].append(r["seconds"][key] * scale)
-            s["rate"].append(r["items_per_s"])
+            s["rate"].append(r["items_per_s"])  # None on the emulated device
     return found
 
 
@@ -57,8 +57,9 @@ def draw_curve(key: str, cases: List[Dict[str, Any]], label: str, path: str,
         low = [m - lo for m, lo in zip(s["median"], s["min"])]
         high = [hi - m for m, hi in zip(s["median"], s["max"])]
         left.errorbar(s["x"], s["median"], yerr=[low, high], label=name, capsize=2, **style)
-        right.plot(s["x"], s["rate"], label=name, **style)
-    log_x = cases[0]["curve"] != "threads"
+        if not emulated:
+            right.plot(s["x"], s["rate"], label=name, **style)
+    log_x = cases[0]["curve"] not in ("threads", "workers")
     for ax in (left, right):
         if log_x:
             ax.set_xscale("log")
@@ -67,8 +68,15 @@ def draw_curve(key: str, cases: List[Dict[str, Any]], label: str, path: str,
         ax.grid(True, which="both", alpha=0.3)
     left.set_ylabel(f"seconds for the case's {unit} (median, min–max;\n"
                     "a peer timed on a subset: scaled per item)")
-    right.set_ylabel(f"{unit} per second")
-    right.legend(fontsize=8, loc="best")
+    if emulated:
+        # An emulator's time is not a speed: no throughput is drawn.
+        right.text(0.5, 0.5, "emulated device:\nno throughput", ha="center", va="center",
+                   transform=right.transAxes)
+        right.set_yscale("linear")
+        left.legend(fontsize=8, loc="best")
+    else:
+        right.set_ylabel(f"{unit} per second")
+        right.legend(fontsize=8, loc="best")
     title = f"{key}: time and throughput against {label}"
     if emulated:
         title += " (EMULATED DEVICE: not a speed)"
@@ -90,6 +98,7 @@ def draw_all(doc: Dict[str, Any], folder: str, labels: Dict[str, str]) -> Dict[s
         if not _series(cases):
             continue
         name = key.replace("/", "-") + ".png"
-        draw_curve(key, cases, labels.get(key, cases[0]["curve"]), os.path.join(folder, name))
+        draw_curve(key, cases, labels.get(key, cases[0]["curve"]), os.path.join(folder, name),
+                   emulated=any(c.get("emulated") for c in cases))
         written[key] = f"{os.path.basename(folder)}/{name}"
     return written

@@ -47,6 +47,9 @@ class Impl:
     check: Optional[Check] = None
     note: str = ""
     threads: Optional[int] = None
+    # Called once the case's implementations have all run (a cluster to
+    # close, files to remove): what they share outlives each one.
+    teardown: Optional[Callable[[], None]] = None
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Case:
     params: Dict[str, Any]
     build: Callable[[], List[Entry]] = field(repr=False)
     output_bytes: Optional[int] = None
+    gpu: bool = False          # runs on the GPU backend (device memory measured)
 
     @property
     def id(self) -> str:

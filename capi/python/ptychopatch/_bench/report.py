@@ -13,6 +13,9 @@ from .suite import curve_labels
 
 SPEED_WARNING = ("Figures from the quick set (`--quick`) are small problems timed briefly: "
                  "they show that the suite runs, not how fast the library is.")
+EMULATED_WARNING = ("The GPU curves (`gpu-*`) ran on the EMULATED CUDA device of the tests, "
+                    "for plumbing only: their times are not speeds, and no throughput or "
+                    "ratio is computed from them.")
 
 
 def _scaled(value: Optional[float], units, digits: str, last: str) -> str:
@@ -45,16 +48,27 @@ def _by_curve(doc: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
     return found
 
 
+def _device_cell(r: Dict[str, Any]) -> str:
+    mem = r.get("device_memory") or {}
+    if mem.get("peak_bytes") is None:
+        return f"– ({mem.get('reason', '')})"
+    return f"{fmt_bytes(mem['peak_bytes'])} ({fmt_bytes(mem['above_start_bytes'])})"
+
+
 def curve_table(cases: List[Dict[str, Any]]) -> List[str]:
-    """A Markdown table: one row per point and implementation."""
+    """A Markdown table: one row per point and implementation (GPU curves
+    add the peak device memory; emulated ones show no rate or ratio)."""
     unit = cases[0]["unit"]
+    gpu = any(c.get("gpu") for c in cases)
     lines = [f"| {cases[0]['curve']} | implementation | median | min … max | runs | "
-             f"{unit}/s | GB/s | × ptychopatch | peak RSS (above start) | agreement |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             f"{unit}/s | GB/s | × ptychopatch | peak RSS (above start) | "
+             + ("peak device memory (above start) | " if gpu else "") + "agreement |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if gpu else "")
+             + "---|"]
+    empty = "| " * (9 if gpu else 8)
     for case in cases:
         if case["status"] != "ok":
-            lines.append(f"| {case['x']:g} | {case['status']}: {case['note']} "
-                         "| | | | | | | | |")
+            lines.append(f"| {case['x']:g} | {case['status']}: {case['note']} {empty}|")
             continue
         for r in case["results"]:
             if r["status"] == "skipped":
@@ -62,20 +76,23 @@ def curve_table(cases: List[Dict[str, Any]]) -> List[str]:
             agreement = r.get("agreement")
             agree = "" if agreement is None else ("agrees" if agreement["ok"] else "DISAGREES")
             if r["status"] != "ok":
-                lines.append(f"| {case['x']:g} | {r['name']} | {r['status']} | | | | | | | "
+                lines.append(f"| {case['x']:g} | {r['name']} | {r['status']} {empty[4:]}"
                              f"{agree or r.get('note', '')} |")
                 continue
             s, mem = r["seconds"], r["memory"]
             ratio = r["ratio_to_ours"]
             gbs = "–" if r["bytes_per_s"] is None else f"{r['bytes_per_s'] / 1e9:.2f}"
+            if r.get("emulated"):
+                rates = "emulated | emulated | – | "
+            else:
+                rates = (f"{fmt_rate(r['items_per_s'])} | {gbs} | "
+                         f"{'–' if ratio is None else f'{ratio:.3g}'} | ")
             lines.append(
                 f"| {case['x']:g} | {r['name']} ({r['kind']}) | {fmt_seconds(s['median'])} | "
                 f"{fmt_seconds(s['min'])} … {fmt_seconds(s['max'])} | {s['repeat']} | "
-                f"{fmt_rate(r['items_per_s'])} | "
-                f"{gbs} | "
-                f"{'–' if ratio is None else f'{ratio:.3g}'} | "
-                f"{fmt_bytes(mem['peak_bytes'])} ({fmt_bytes(mem['above_start_bytes'])}) | "
-                f"{agree} |")
+                + rates
+                + f"{fmt_bytes(mem['peak_bytes'])} ({fmt_bytes(mem['above_start_bytes'])}) | "
+                + (f"{_device_cell(r)} | " if gpu else "") + f"{agree} |")
     return lines
 
 
@@ -99,7 +116,9 @@ def machine_lines(doc: Dict[str, Any]) -> List[str]:
         f"- library: ptychopatch {lib['version']} ({lib['library_path']}), "
         f"backend measured: {lib['backend']}",
         "- GPU: " + ("usable; " if gpu["usable"] else "not measured: ")
-        + f"{gpu['message']} ({gpu['reason']})",
+        + f"{gpu['message']} ({gpu['reason']})"
+        + (f"; EMULATED ({gpu.get('emulation_evidence')}): its figures are not speeds"
+           if gpu.get("emulated") else ""),
         f"- Python {m['python']}; {packages}",
         f"- run: {doc['created']}, preset {doc['preset']}, {doc['elapsed_s']:.0f} s; "
         f"settings {doc['settings']}",
@@ -114,6 +133,8 @@ def markdown(doc: Dict[str, Any], plots: Dict[str, str],
     lines = ["# ptychopatch benchmark report", ""] + machine_lines(doc) + [""]
     if doc["preset"] == "quick":
         lines += [f"> {SPEED_WARNING}", ""]
+    if any(c.get("emulated") for c in doc["cases"]):
+        lines += [f"> {EMULATED_WARNING}", ""]
     lines += ["Every implementation ran on the same inputs in this run; each peer's result "
               "was checked against the library's before it was timed (a peer that "
               "disagrees is not timed). Times are per call; `× ptychopatch` is the time "
@@ -125,7 +146,8 @@ def markdown(doc: Dict[str, Any], plots: Dict[str, str],
     if comparison:
         lines += ["## Compared with an earlier run", ""] + comparison + [""]
     for key, cases in _by_curve(doc).items():
-        lines += [f"## {key}: time against {labels.get(key, cases[0]['curve'])}", ""]
+        emulated = " (EMULATED device: plumbing, not speed)" if cases[0].get("emulated") else ""
+        lines += [f"## {key}: time against {labels.get(key, cases[0]['curve'])}{emulated}", ""]
         if key in plots:
             lines += [f"![{key}]({plots[key]})", ""]
         lines += ["Parameters: " + ", ".join(

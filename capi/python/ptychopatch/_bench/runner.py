@@ -12,12 +12,17 @@ Schema (``SCHEMA``), one document per run::
                 "results": [{"name", "kind", "status", "note", "threads",
                              "items", "seconds": {"repeat", "min", "median",
                              "max"}, "items_per_s", "bytes_per_s",
-                             "ratio_to_ours", "agreement", "memory"}]}]}
+                             "ratio_to_ours", "agreement", "memory",
+                             "device_memory", "emulated"}],
+                "gpu", "emulated"}]}
 
 ``ratio_to_ours`` is the implementation's median time per item over the
 library's: above 1 the library is faster (for a limit, below 1 is expected:
 how far the library is from the bound). Status: ok, skipped, disagrees,
-failed.
+failed. A GPU case (``gpu`` true) has ``device_memory`` per result
+(device_memory.py); on the emulated device it is ``emulated`` and its
+results too, with their seconds kept for plumbing and no rate or ratio
+(None): an emulator's time is not a speed.
 
 >>> doc = run(cases=[], preset="quick", settings={}, log=None)
 >>> doc["schema"], doc["cases"]
@@ -26,6 +31,7 @@ failed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import sys
 import time
@@ -33,6 +39,8 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 from .machine import describe_library, describe_machine
+from . import cudart, gpu
+from .device_memory import DevicePeak
 from .registry import Case, Impl, Skipped
 from .timing import PeakRss, measure
 
@@ -56,7 +64,8 @@ def run_impl(case: Case, impl: Impl, reference: Any, repeat: int,
     the peers when it is the library's)."""
     result: Dict[str, Any] = {"name": impl.name, "kind": impl.kind, "status": "ok",
                               "note": impl.note, "threads": impl.threads, "items": impl.items}
-    with PeakRss() as rss:
+    device = DevicePeak(cudart.runtime()) if case.gpu else None
+    with PeakRss() as rss, (device or contextlib.nullcontext()):
         output = impl.run()  # untimed: warms caches, plans and thread pools
         if impl.check is not None:
             agreement = impl.check(output, reference)
@@ -66,9 +75,15 @@ def run_impl(case: Case, impl: Impl, reference: Any, repeat: int,
         if result["status"] == "ok":
             timing = measure(impl.run, repeat, budget_s)
     result["memory"] = rss.as_dict()
+    if device is not None:
+        result["device_memory"] = device.as_dict()
+        result["emulated"] = gpu.status()["emulated"]
     if result["status"] == "ok":
         result["seconds"] = timing.as_dict()
-        result.update(_rates(case, impl, timing.median))
+        if result.get("emulated"):
+            result.update(items_per_s=None, bytes_per_s=None)
+        else:
+            result.update(_rates(case, impl, timing.median))
     return result, output
 
 
@@ -78,13 +93,15 @@ def run_case(case: Case, repeat: int, budget_s: float,
     doc: Dict[str, Any] = {"id": case.id, "group": case.group, "curve": case.curve,
                            "x": case.x, "unit": case.unit, "items": case.items,
                            "params": case.params, "output_bytes": case.output_bytes,
-                           "status": "ok", "note": "", "results": []}
+                           "status": "ok", "note": "", "results": [], "gpu": case.gpu,
+                           "emulated": case.gpu and gpu.status()["emulated"]}
     if memory_budget and case.output_bytes and 2 * case.output_bytes > memory_budget:
         doc["status"] = "skipped"
         doc["note"] = (f"its output ({case.output_bytes / 1e9:.1f} GB, twice that with a "
                        f"copy) is over the memory budget ({memory_budget / 1e9:.1f} GB, "
                        "--memory-budget)")
         return doc
+    entries: List[Any] = []
     try:
         entries = case.build()
         reference = None
@@ -109,6 +126,10 @@ def run_case(case: Case, repeat: int, budget_s: float,
         doc["status"] = "failed"
         doc["note"] = f"{type(err).__name__}: {err}"
         doc["traceback"] = traceback.format_exc()
+    finally:
+        for entry in entries:
+            if getattr(entry, "teardown", None) is not None:
+                entry.teardown()
     _add_ratios(doc)
     return doc
 
@@ -118,6 +139,8 @@ def _add_ratios(case_doc: Dict[str, Any]) -> None:
                  if r["kind"] == "ours" and r["status"] == "ok"), None)
     for r in case_doc["results"]:
         r["ratio_to_ours"] = None
+        if case_doc.get("emulated"):
+            continue  # an emulator's times are not speeds: no ratio from them
         if ours is not None and r["status"] == "ok":
             mine = r["seconds"]["median"] / r["items"]
             theirs = ours["seconds"]["median"] / ours["items"]
@@ -128,8 +151,12 @@ def summary_line(case_doc: Dict[str, Any]) -> str:
     """One line of progress: the case and each implementation's time per item
     (microseconds per patch, frame or position)."""
     parts = []
+    if case_doc.get("emulated"):
+        parts.append("EMULATED device (plumbing, not speed)")
     for r in case_doc["results"]:
-        if r["status"] == "ok":
+        if r["status"] == "ok" and case_doc.get("emulated"):
+            parts.append(f"{r['name']} ran")
+        elif r["status"] == "ok":
             per_item = r["seconds"]["median"] / r["items"]
             parts.append(f"{r['name']} {per_item * 1e6:.3g} us")
         else:

@@ -5,6 +5,7 @@ The quick set (``--quick``) has two small points per curve and runs in
 about a minute on two cores; it keeps the suite from rotting (CI runs it)
 and its figures are not for quoting. The full set spans the ranges of the
 docs' tables: up to 10^6 patches and 10^7 positions where memory allows.
+The GPU curves (groups ``gpu-*``) are in both sets where a GPU is usable.
 
 >>> [c.id for c in cases(quick=True, threads=0, only=["group/positions"])]
 ['group/positions=1000', 'group/positions=10000']
@@ -19,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import align, data, extract, group, reassemble
+from . import align, data, dataset, extract, gpu, group, reassemble
 from .registry import Case
 
 
@@ -32,6 +33,7 @@ class Curve:
     quick: Sequence[float]
     full: Sequence[float]
     make: Callable[[float, bool, int, int], Case]
+    gpu: bool = False            # selected only where a GPU is usable
 
 
 COMPLEX64 = 8
@@ -49,16 +51,21 @@ def _extract_case(curve: str, x: float, N: int, size: int, patches: int,
                  "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64)
 
 
+def _patch_stack(seed: int, patches: int, N: int, size: int):
+    """(patches (P, N, N), offsets (P, 2)): what the reassembly cases scatter."""
+    from .. import extract_patches
+
+    rng = np.random.default_rng(seed)
+    obj = data.complex_object(rng, size)
+    offsets = data.offsets(rng, patches, 1, size, N).reshape(-1, 2)
+    return extract_patches(obj, offsets[:, None, :], N, layout="flat", backend="cpu"), offsets
+
+
 def _reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case:
     patches, N, size = int(x), 32, 512 if quick else 1024
 
     def build():
-        from .. import extract_patches
-
-        rng = np.random.default_rng(seed)
-        obj = data.complex_object(rng, size)
-        offsets = data.offsets(rng, patches, 1, size, N).reshape(-1, 2)
-        stack = extract_patches(obj, offsets[:, None, :], N, layout="flat", backend="cpu")
+        stack, offsets = _patch_stack(seed, patches, N, size)
         return reassemble.entries(stack, offsets, (size, size), threads)
 
     return Case("reassemble", "patches", x, "patches", patches,
@@ -96,6 +103,53 @@ def _group_case(curve: str, x: float, n: int, threads: int, seed: int) -> Case:
     return Case("group", curve, x, "positions", n,
                 {"positions": n, "nsamples": n, "K": K, "gridsize": gridsize,
                  "threads": threads}, build, output_bytes=n * gridsize ** 2 * 8)
+
+
+def _gpu_extract_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    patches, N, size = int(x), 32, 512 if quick else 1024
+
+    def build():
+        rng = np.random.default_rng(seed)
+        return gpu.extract_entries(data.complex_object(rng, size),
+                                   data.offsets(rng, patches, 1, size, N), N)
+
+    return Case("gpu-extract", "patches", x, "patches", patches,
+                {"patches": patches, "N": N, "object": size, "dtype": "complex64"}, build,
+                output_bytes=patches * N * N * COMPLEX64, gpu=True)
+
+
+def _gpu_reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    patches, N, size = int(x), 32, 512 if quick else 1024
+
+    def build():
+        stack, offsets = _patch_stack(seed, patches, N, size)
+        return gpu.reassemble_entries(stack, offsets, (size, size))
+
+    return Case("gpu-reassemble", "patches", x, "patches", patches,
+                {"patches": patches, "N": N, "object": size, "dtype": "complex64"}, build,
+                output_bytes=patches * N * N * COMPLEX64, gpu=True)
+
+
+def _gpu_align_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    height, width = frame_shape(x)
+
+    def build():
+        gt, moving, _ = data.bayer_scene(np.random.default_rng(seed), height, width, 2)
+        return gpu.align_entries(gt, moving)
+
+    return Case("gpu-align", "megapixels", x, "frames", 2,
+                {"height": height, "width": width, "megapixels": height * width / 1e6,
+                 "frames": 2, "cfa": "RGGB", "dtype": "float32", "upsample_factor": 1},
+                build, output_bytes=None, gpu=True)
+
+
+def _dataset_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    workers = int(x)
+    return Case("dataset", "workers", x, "scenes", dataset.SCENES,
+                {"workers": workers, "scenes": dataset.SCENES, "frames": dataset.FRAMES,
+                 "side": dataset.SIDE, "cfa": "RGGB", "dtype": "uint16",
+                 "upsample_factor": 1},
+                lambda: dataset.entries(workers, seed), output_bytes=None)
 
 
 def thread_counts() -> List[int]:
@@ -141,6 +195,18 @@ def curves(seed: int = 0) -> List[Curve]:
         Curve("group", "threads", "threads", "positions", threads_axis, threads_axis,
               lambda x, q, t, s: _group_case("threads", x, 10_000 if q else 1_000_000,
                                              int(x), s)),
+        # Scenes per second of align_dataset against Dask workers
+        # (dataset.py): full set only (clusters take seconds to start).
+        Curve("dataset", "workers", "Dask workers", "scenes", [], threads_axis,
+              _dataset_case),
+        # The GPU backend (gpu.py); small quick points, as the emulated
+        # device of CI runs them for plumbing only.
+        Curve("gpu-extract", "patches", "patches (B·c)", "patches", [100, 400],
+              [1e3, 1e4, 1e5, 1e6], _gpu_extract_case, gpu=True),
+        Curve("gpu-reassemble", "patches", "patches", "patches", [100, 400],
+              [1e3, 1e4, 1e5], _gpu_reassemble_case, gpu=True),
+        Curve("gpu-align", "megapixels", "frame size (megapixels)", "frames", [0.05, 0.1],
+              [1, 4, 16, 60], _gpu_align_case, gpu=True),
     ]
 
 
@@ -164,11 +230,16 @@ def cases(quick: bool, threads: int, only: Optional[Sequence[str]] = None,
     """The cases to run, in order."""
     found = []
     for c in curves(seed):
-        if not selected(f"{c.group}/{c.curve}", only):
+        if not selected(f"{c.group}/{c.curve}", only) or (c.gpu and not gpu_usable()):
             continue
         for x in (c.quick if quick else c.full):
             found.append(c.make(x, quick, threads, seed))
     return found
+
+
+def gpu_usable() -> bool:
+    """Whether the GPU curves run here (``backend_info("gpu")``)."""
+    return bool(gpu.status()["usable"])
 
 
 def curve_labels() -> Dict[str, str]:
