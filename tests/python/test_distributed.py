@@ -402,6 +402,30 @@ def test_patches_interrupted_run_resumes_without_rewriting(scans, tmp_path, clie
 
 
 @needs_zarr3
+def test_patches_two_tasks_writing_one_group_leave_it_whole(scans, tmp_path):
+    """What a resumed run meets when a task of the interrupted one is still
+    running (or Dask reran a task): two writers of one group at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ptychopatch import _patches_task, _zarr_store
+
+    output = tmp_path / "out.zarr"
+    scan0 = [p for p in scans if p.endswith("scan0.npz")]
+    # No seed: each file's is derived from the store's, the same for both.
+    distributed.patches_dataset(scan0, str(output), serial=True, chunk_groups=CHUNK, K=6)
+    first = _store(output)
+    run = dict(zarr.open_group(str(output), mode="r").attrs[_zarr_store.RUN_KEY])
+    options = dict(run, backend="cpu", num_threads=1)
+    item = _patches_task.PatchesInput("scan0", scan0[0])
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            records = list(pool.map(
+                lambda _: _patches_task.patches_to_zarr(item, str(output), options), range(2)))
+        assert [r["status"] for r in records] == ["PTP_SUCCESS"] * 2, records
+        _same_store(_store(output), first)
+
+
+@needs_zarr3
 def test_the_patches_command_writes_resumes_and_reports(scans, tmp_path, capsys):
     output = str(tmp_path / "out.zarr")
     argv = ["patches-dataset", *scans, "--output", output, "--K", "6", "--seed", "3",

@@ -17,7 +17,6 @@ must not stop for one bad file).
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -65,9 +64,10 @@ def _write(item: PatchesInput, arrays: Dict[str, np.ndarray], store: str,
     n = arrays["xcoords"].size
     N = cli.default_patch_size(arrays) if options["N"] is None else options["N"]
     nsamples = n if options["nsamples"] is None else options["nsamples"]
-    # No seed given: one drawn here and recorded, so the file's groups can
-    # be made again.
-    seed = secrets.randbits(63) if options["seed"] is None else options["seed"]
+    # No seed given: the store's own decides (recorded in the group), so
+    # that every task writing this group writes the same groups.
+    seed = _zarr_store.file_seed(_zarr_store.zarr_module().open_group(store, mode="r"),
+                                 item.name, options["seed"])
     d = group_neighbors(arrays["xcoords"], arrays["ycoords"], nsamples, K=options["K"],
                         gridsize=options["gridsize"], seed=seed,
                         sequential=options["sequential"], oversample=options["oversample"],
@@ -115,7 +115,7 @@ def patches_to_zarr(item: PatchesInput, store: str, options: Dict[str, Any]
     try:
         rows = _write(item, arrays, store, options, backend)
     except Exception as err:  # noqa: BLE001 - a library error, a full disk
-        _zarr_store.drop_group(store, item.name)
+        # A group left without its marker is written again by the next run.
         return _record(item, STATUS_FAILED, f"{type(err).__name__}: {cli._error_text(err)}",
                        0, backend, start)
     return _record(item, STATUS_OK, "", rows, backend, start)

@@ -19,20 +19,30 @@ Every array is chunked along its first axis, the group axis, by
 A group is written by the task that computes it (a worker), arrays first
 and the attribute ``complete: true`` last: a group without it is a write
 that was cut short, and a resumed run writes it again. The root's
-attributes are written by the submitting process only, so no two
-processes ever write the same file.
+attributes are written by the submitting process only.
+
+Two tasks may write one group at once: a task of an interrupted run that
+was still running when the run was resumed (Dask does not stop a running
+task it cancels), or a task Dask ran again after losing its worker. So a
+group is never deleted, only written over: a store's options are fixed
+(`open_store`) and a file's seed is derived from the store's, so every
+writer of a group writes the same bytes, and each chunk file is replaced
+whole (zarr's local store writes a file and renames it into place).
 
 zarr is imported when a function here needs it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import hashlib
+import secrets
+from typing import Any, Dict, List, Optional
 
 from . import _parts
 from ._optional import optional_import
 
 RUN_KEY = "ptychopatch_run"
+SEED_KEY = "ptychopatch_seed"  # drawn once per store, for inputs given no seed
 INPUTS_KEY = "ptychopatch_inputs"
 COMPLETE = "complete"
 #: The grouping arrays, in the order `ptychopatch patches` writes them.
@@ -56,8 +66,17 @@ def open_store(store: str, run: Dict[str, Any]) -> Any:
     if RUN_KEY in root.attrs:
         _parts.refuse_other_options(store, dict(root.attrs[RUN_KEY]), wanted)
     else:
-        root.attrs[RUN_KEY] = wanted
+        root.attrs.update({RUN_KEY: wanted, SEED_KEY: secrets.randbits(63)})
     return root
+
+
+def file_seed(root: Any, name: str, seed: Optional[int]) -> int:
+    """`seed`, or without one a seed for input `name` derived from the
+    store's (random, but the same for every task that writes the group)."""
+    if seed is not None:
+        return seed
+    digest = hashlib.sha256(f"{root.attrs[SEED_KEY]}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def complete_inputs(root: Any) -> List[str]:
@@ -89,22 +108,22 @@ def record_unrecorded(root: Any, complete: Any) -> None:
 
 
 def new_group(store: str, name: str, attributes: Dict[str, Any]) -> Any:
-    """An empty group `name` (an unfinished one is replaced) with `attributes`."""
-    root = zarr_module().open_group(store, mode="r+")
-    group = root.create_group(name, overwrite=True)
-    group.attrs.update(attributes)
+    """Group `name` with `attributes` (and without the completion marker),
+    made if missing; what it holds is written over, not deleted first."""
+    group = zarr_module().open_group(store, mode="r+").require_group(name)
+    if dict(group.attrs) != attributes:
+        group.attrs.put(attributes)
     return group
 
 
 def new_array(group: Any, name: str, shape: tuple, dtype: Any, chunk_groups: int) -> Any:
     """An array chunked by `chunk_groups` along the group axis, whole along
-    the others, with zarr's default compressor (Zstandard)."""
-    return group.create_array(name, shape=shape, dtype=dtype,
-                              chunks=(max(1, chunk_groups),) + tuple(shape[1:]))
-
-
-def drop_group(store: str, name: str) -> None:
-    """Removes a group a failed task left unfinished (if it is there)."""
-    root = zarr_module().open_group(store, mode="r+")
-    if name in root:
-        del root[name]
+    the others, with zarr's default compressor (Zstandard); one already
+    there with this shape, dtype and chunks is reused (its chunks are all
+    written again)."""
+    chunks = (max(1, chunk_groups),) + tuple(shape[1:])
+    existing = group.get(name)
+    if (existing is not None and hasattr(existing, "chunks") and existing.shape == tuple(shape)
+            and existing.dtype == dtype and existing.chunks == chunks):
+        return existing
+    return group.create_array(name, shape=shape, dtype=dtype, chunks=chunks, overwrite=True)

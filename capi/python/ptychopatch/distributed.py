@@ -370,8 +370,8 @@ def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
         (``fly001.npz`` -> ``fly001``), so their names must be unique.
     output : str
         The Zarr store (a folder; made if missing). Inputs whose group is
-        complete in it are skipped (resume); a store made with other
-        options is refused (ValueError).
+        complete in it are skipped (resume), unfinished groups written
+        over; a store made with other options is refused (ValueError).
     client, n_workers, serial
         Where to run, as for `align_dataset`: a Client, a scheduler
         address, or None for a LocalCluster (`n_workers` processes, default
@@ -380,8 +380,9 @@ def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
     N, nsamples, K, gridsize, seed, sequential, oversample
         As ``ptychopatch patches``: N defaults to each file's probeGuess
         size (else 64), nsamples to its number of positions. With
-        ``seed=None`` each file gets a random seed, recorded in its
-        group's ``seed`` attribute; give a seed for a reproducible store.
+        ``seed=None`` each file's seed is derived from a random one the
+        store draws when it is made (recorded in the group's ``seed``
+        attribute); give a seed for output another store reproduces.
     chunk_groups : int
         Groups per chunk, and per library call.
     backend : {"auto", "cpu", "gpu"}
