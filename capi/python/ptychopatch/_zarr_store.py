@@ -3,6 +3,7 @@
 Layout (Zarr format 3, zarr-python 3)::
 
     STORE.zarr/                 attributes: ptychopatch_run (the options),
+                                            ptychopatch_seed (see file_seed),
                                             ptychopatch_inputs (one record per input)
       <name>/                   one group per input file, named after it;
                                 attributes: source, positions, object_shape,
