@@ -238,15 +238,22 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         if progress is not None:
             progress(skipped + counts["scenes"], len(scenes))
 
-    if serial:
-        for scene in todo:
-            finish(scene, align_scene_rows(scene, options, reader))
-    elif todo:
-        _run_on_dask(todo, align_scene_rows, (options, reader), client, n_workers, finish,
-                     lambda scene, message: failed_rows(scene, STATUS_TASK_FAILED, message),
-                     "align")
+    _run(todo, align_scene_rows, (options, reader), serial, client, n_workers, finish,
+         lambda scene, message: failed_rows(scene, STATUS_TASK_FAILED, message), "align")
     return AlignDatasetSummary(output, len(scenes), counts["scenes"], skipped, counts["rows"],
                                counts["failed"], time.perf_counter() - start)
+
+
+def _run(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any, ...], serial: bool,
+         client: Any, n_workers: Optional[int], finish: Callable[[Any, Any], None],
+         lost: Callable[[Any, str], Any], kind: str) -> None:
+    """``finish(item, task(item, *args))`` for each item, here one after
+    another (`serial`) or on Dask (`_run_on_dask`)."""
+    if serial:
+        for item in todo:
+            finish(item, task(item, *args))
+    elif todo:
+        _run_on_dask(todo, task, args, client, n_workers, finish, lost, kind)
 
 
 def _run_on_dask(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any, ...],
@@ -446,13 +453,8 @@ def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
         if progress is not None:
             progress(skipped + counts["inputs"], len(items))
 
-    if serial:
-        for item in todo:
-            finish(item, patches_to_zarr(item, store, options))
-    elif todo:
-        _run_on_dask(todo, patches_to_zarr, (store, options), client, n_workers, finish,
-                     lambda item, message: lost_record(item, STATUS_TASK_FAILED, message),
-                     "patches")
+    _run(todo, patches_to_zarr, (store, options), serial, client, n_workers, finish,
+         lambda item, message: lost_record(item, STATUS_TASK_FAILED, message), "patches")
     return PatchesDatasetSummary(output, len(items), counts["inputs"] - counts["failed"],
                                  skipped, counts["failed"], counts["groups"],
                                  time.perf_counter() - start)
