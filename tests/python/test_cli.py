@@ -56,12 +56,13 @@ def run_main(capsys, *args: str):
 def test_module_help_lists_commands_with_examples():
     run = run_module("--help")
     assert run.returncode == 0, run.stderr
-    for command in ("patches", "align", "info", "bench", "align-dataset"):
+    for command in ("patches", "align", "info", "bench", "align-dataset", "patches-dataset"):
         assert command in run.stdout
     assert "examples:" in run.stdout
 
 
-@pytest.mark.parametrize("command", ["patches", "align", "info", "bench", "align-dataset"])
+@pytest.mark.parametrize("command", ["patches", "align", "info", "bench", "align-dataset",
+                                     "patches-dataset"])
 def test_every_command_help_has_examples(capsys, command):
     code, out, _ = run_main(capsys, command, "--help")
     assert code == 0

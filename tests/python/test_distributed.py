@@ -213,7 +213,7 @@ def test_usage_errors(capsys, tmp_path):
 def test_without_dask_the_package_imports_and_names_the_extra(tmp_path):
     code = """
 import sys
-for name in ("dask", "distributed", "pyarrow"):
+for name in ("dask", "distributed", "pyarrow", "zarr"):
     sys.modules[name] = None  # as if not installed
 import ptychopatch
 from ptychopatch import cli, distributed
@@ -228,3 +228,224 @@ except ImportError as err:
     assert run.returncode == 0, run.stderr
     assert "pip install 'ptychopatch[distributed]'" in run.stdout
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+# ======================================================= patches-dataset
+
+try:
+    import zarr
+except ImportError:
+    zarr = None
+#: patches-dataset writes with zarr 3's API (Python 3.11+).
+needs_zarr3 = pytest.mark.skipif(zarr is None or int(zarr.__version__.split(".")[0]) < 3,
+                                 reason="patches-dataset needs zarr >= 3")
+
+#: Grouping options of the patches-dataset tests (N from each probeGuess: 16).
+GROUPING = {"K": 6, "gridsize": 2, "seed": 3}
+CHUNK = 16
+
+
+@pytest.fixture
+def scans(tmp_path):
+    """Three small PtychoPINN files (100 positions, N = 16; one with a real
+    object), a corrupt one and one without xcoords."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(3):
+        cli.make_synthetic(str(folder / f"scan{i}.npz"), size=96, N=16, seed=i)
+    with np.load(folder / "scan2.npz") as d:
+        arrays = dict(d)
+    np.savez(folder / "scan2.npz", **dict(arrays, objectGuess=np.abs(arrays["objectGuess"])))
+    (folder / "corrupt.npz").write_bytes(b"PK\x03\x04 truncated zip")
+    np.savez(folder / "no_x.npz", objectGuess=arrays["objectGuess"], ycoords=arrays["ycoords"])
+    return sorted(str(p) for p in folder.glob("*.npz"))
+
+
+def _store(path):
+    """{group: ({array: values}, attributes)} of the complete groups."""
+    root = zarr.open_group(str(path), mode="r")
+    return {name: ({key: array[...] for key, array in group.arrays()}, dict(group.attrs))
+            for name, group in root.groups()}
+
+
+def _same_store(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name][1] == b[name][1], name
+        assert a[name][0].keys() == b[name][0].keys(), name
+        for key in a[name][0]:
+            np.testing.assert_array_equal(a[name][0][key], b[name][0][key], err_msg=name + key)
+
+
+def _serial_store(scans, output):
+    distributed.patches_dataset(scans, str(output), serial=True, chunk_groups=CHUNK, **GROUPING)
+    return _store(output)
+
+
+@needs_zarr3
+def test_patches_cluster_run_equals_serial_run_and_grouped_patches(scans, tmp_path, client):
+    summary = distributed.patches_dataset(scans, str(tmp_path / "dask.zarr"), client=client,
+                                          chunk_groups=CHUNK, **GROUPING)
+    assert (summary.inputs, summary.computed, summary.skipped, summary.failed) == (5, 3, 0, 2)
+    assert summary.groups == 300
+    got = _store(tmp_path / "dask.zarr")
+    assert sorted(got) == ["scan0", "scan1", "scan2"]
+    _same_store(got, _serial_store(scans, tmp_path / "serial.zarr"))
+    # The oracle: grouped_patches on each file, with the same arguments.
+    import ptychopatch
+
+    for name, (arrays, attrs) in got.items():
+        d = cli.load_dataset(str(tmp_path / "scans" / f"{name}.npz"))
+        want = ptychopatch.grouped_patches(d["objectGuess"], d["xcoords"], d["ycoords"], 16,
+                                           100, backend="cpu", **GROUPING)
+        assert arrays.keys() == want.keys()
+        for key in want:
+            assert arrays[key].dtype == want[key].dtype, (name, key)
+            np.testing.assert_array_equal(arrays[key], want[key], err_msg=f"{name} {key}")
+        assert attrs["complete"] is True and attrs["seed"] == 3 and attrs["N"] == 16
+    assert got["scan2"][0]["Y"].dtype == np.float32  # a real object's patches
+
+
+@needs_zarr3
+def test_patches_store_is_chunked_and_compressed_as_documented(scans, tmp_path):
+    output = tmp_path / "out.zarr"
+    distributed.patches_dataset(scans[2:4], str(output), serial=True, chunk_groups=CHUNK,
+                                **GROUPING)
+    group = zarr.open_group(str(output), mode="r")["scan0"]
+    shapes = {key: (array.shape, array.chunks) for key, array in group.arrays()}
+    assert shapes == {"Y": ((100, 16, 16, 4), (CHUNK, 16, 16, 4)),
+                      "nn_indices": ((100, 4), (CHUNK, 4)),
+                      "coords_nn": ((100, 1, 2, 4), (CHUNK, 1, 2, 4)),
+                      "coords_offsets": ((100, 1, 2, 1), (CHUNK, 1, 2, 1)),
+                      "coords_relative": ((100, 1, 2, 4), (CHUNK, 1, 2, 4))}
+    assert all(array.compressors for _, array in group.arrays())
+    # One file per chunk along the group axis: ceil(100 / 16) = 7.
+    assert len([p for p in (output / "scan0" / "Y").rglob("*") if p.is_file()
+                and p.name != "zarr.json"]) == 7
+
+
+@needs_zarr3
+def test_patches_are_cut_one_chunk_at_a_time(scans, tmp_path, monkeypatch):
+    import ptychopatch
+
+    cut = []
+    extract = ptychopatch.extract_patches
+
+    def counting(obj, offsets, *args, **kwargs):
+        cut.append(offsets.shape[0])
+        return extract(obj, offsets, *args, **kwargs)
+
+    monkeypatch.setattr(ptychopatch, "extract_patches", counting)
+    distributed.patches_dataset(scans[2:3], str(tmp_path / "out.zarr"), serial=True,
+                                chunk_groups=CHUNK, **GROUPING)
+    assert cut == [CHUNK] * 6 + [4]  # never more than one chunk of groups in memory
+
+
+@needs_zarr3
+def test_patches_corrupt_inputs_are_recorded_and_the_rest_completes(scans, tmp_path, client):
+    output = str(tmp_path / "out.zarr")
+    summary = distributed.patches_dataset(scans, output, client=client, chunk_groups=CHUNK,
+                                          **GROUPING)
+    status = distributed.patches_status(output)
+    assert {name: r["status"] for name, r in status.items()} == {
+        "corrupt": "UNREADABLE", "no_x": "UNREADABLE", "scan0": "PTP_SUCCESS",
+        "scan1": "PTP_SUCCESS", "scan2": "PTP_SUCCESS"}
+    assert "xcoords" in status["no_x"]["message"]
+    assert "not a readable .npz" in status["corrupt"]["message"]
+    assert summary.failed == 2
+    assert sorted(zarr.open_group(output, mode="r").group_keys()) == ["scan0", "scan1", "scan2"]
+
+
+def _chunk_times(output, names):
+    return {str(p): p.stat().st_mtime_ns for name in names
+            for p in (output / name).rglob("*") if p.is_file()}
+
+
+@needs_zarr3
+def test_patches_interrupted_run_resumes_without_rewriting(scans, tmp_path, client):
+    output = tmp_path / "out.zarr"
+    good = [p for p in scans if os.path.basename(p).startswith("scan")]
+
+    def stop_after_two(done, _total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        distributed.patches_dataset(good, str(output), client=client, chunk_groups=CHUNK,
+                                    progress=stop_after_two, **GROUPING)
+    first = sorted(distributed.patches_status(str(output)))
+    assert len(first) == 2
+    before = _chunk_times(output, first)
+
+    summary = distributed.patches_dataset(good, str(output), client=client,
+                                          chunk_groups=CHUNK, **GROUPING)
+    # The third input's task may have been running when the first run
+    # stopped: it then finished its group, which counts as done.
+    assert summary.skipped >= 2 and summary.computed == 3 - summary.skipped
+    assert _chunk_times(output, first) == before  # complete inputs not rewritten
+    assert {r["status"] for r in distributed.patches_status(str(output)).values()} == \
+        {"PTP_SUCCESS"}
+    want = _serial_store(good, tmp_path / "serial.zarr")
+    _same_store(_store(output), want)
+
+    # A group whose write was cut short (no marker) is written again.
+    group = zarr.open_group(str(output / "scan1"), mode="r+")
+    del group.attrs["complete"]
+    group["Y"][:CHUNK] = 0
+    summary = distributed.patches_dataset(good, str(output), serial=True, chunk_groups=CHUNK,
+                                          **GROUPING)
+    assert (summary.computed, summary.skipped) == (1, 2)
+    _same_store(_store(output), want)
+
+    with pytest.raises(ValueError, match="chunk_groups"):
+        distributed.patches_dataset(good, str(output), serial=True, **GROUPING)
+
+
+@needs_zarr3
+def test_patches_two_tasks_writing_one_group_leave_it_whole(scans, tmp_path):
+    """What a resumed run meets when a task of the interrupted one is still
+    running (or Dask reran a task): two writers of one group at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ptychopatch import _patches_task, _zarr_store
+
+    output = tmp_path / "out.zarr"
+    scan0 = [p for p in scans if p.endswith("scan0.npz")]
+    # No seed: each file's is derived from the store's, the same for both.
+    distributed.patches_dataset(scan0, str(output), serial=True, chunk_groups=CHUNK, K=6)
+    first = _store(output)
+    run = dict(zarr.open_group(str(output), mode="r").attrs[_zarr_store.RUN_KEY])
+    options = dict(run, backend="cpu", num_threads=1)
+    item = _patches_task.PatchesInput("scan0", scan0[0])
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            records = list(pool.map(
+                lambda _: _patches_task.patches_to_zarr(item, str(output), options), range(2)))
+        assert [r["status"] for r in records] == ["PTP_SUCCESS"] * 2, records
+        _same_store(_store(output), first)
+
+
+@needs_zarr3
+def test_the_patches_command_writes_resumes_and_reports(scans, tmp_path, capsys):
+    output = str(tmp_path / "out.zarr")
+    argv = ["patches-dataset", *scans, "--output", output, "--K", "6", "--seed", "3",
+            "--chunk-groups", str(CHUNK)]
+    assert cli.main(argv + ["--workers", "2"]) == cli.EXIT_FAILURE  # 2 bad files
+    captured = capsys.readouterr()
+    assert "5 files: 3 written, 0 already in" in captured.out and "2 failed" in captured.out
+    assert "corrupt: UNREADABLE" in captured.err
+    good = [p for p in scans if os.path.basename(p).startswith("scan")]
+    assert cli.main(["patches-dataset", *good, "-o", output, "--K", "6", "--seed", "3",
+                     "--chunk-groups", str(CHUNK), "--serial"]) == cli.EXIT_OK
+    assert "3 files: 0 written, 3 already in" in capsys.readouterr().out
+    _same_store(_store(output), _serial_store(good, tmp_path / "serial.zarr"))
+    assert cli.main(["patches-dataset", "--output", output]) == cli.EXIT_USAGE
+    assert "INPUT files and --output" in capsys.readouterr().err
+
+
+@needs_zarr3
+def test_the_docstring_examples_run():
+    import doctest
+
+    failures, tried = doctest.testmod(distributed, verbose=False, report=True)[:2]
+    assert tried > 10 and failures == 0

@@ -1,7 +1,8 @@
-"""``ptychopatch align-dataset``: a thin layer over `ptychopatch.distributed`.
+"""``ptychopatch align-dataset`` and ``ptychopatch patches-dataset``: thin
+layers over `ptychopatch.distributed`.
 
-Registered by cli.build_parser (`add_parsers`); Dask and pyarrow are
-imported when the command runs, so ``ptychopatch --help`` and the other
+Registered by cli.build_parser (`add_parsers`); Dask, pyarrow and zarr are
+imported when a command runs, so ``ptychopatch --help`` and the other
 commands work without them.
 """
 
@@ -61,13 +62,7 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--make-synthetic", metavar="DIR",
                    help="write a small synthetic dataset (8 scenes of a 128 x 128 RGGB GT "
                         "frame and 4 moved frames, .npy) to DIR, then stop unless -o is given")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a running Dask scheduler (default: a local cluster)")
-    where.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="local cluster of N worker processes (default: one per core, "
-                            "or per GPU with dask-cuda)")
-    where.add_argument("--serial", action="store_true", help="no Dask: scene after scene here")
+    _add_where(p, "scene")
     p.add_argument("--cfa", metavar="LAYOUT",
                    help="as in 'ptychopatch align' (required for .npy/.tiff frames)")
     p.add_argument("--upsample-factor", type=int, default=10, metavar="K")
@@ -84,6 +79,35 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(handler=run_align_dataset, parser=p)
+    _add_patches_dataset_parser(subparsers)
+
+
+def _add_where(p: argparse.ArgumentParser, unit: str) -> None:
+    """--scheduler / --workers / --serial, the same for every dataset command."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a running Dask scheduler (default: a local cluster)")
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local cluster of N worker processes (default: one per core, "
+                            "or per GPU with dask-cuda)")
+    where.add_argument("--serial", action="store_true",
+                       help=f"no Dask: {unit} after {unit} here")
+
+
+def _distributed_module(serial: bool, workers: Any, zarr: bool = False) -> Any:
+    """ptychopatch.distributed, with Dask checked unless serial (and zarr if
+    asked): a missing package fails before any work."""
+    if workers is not None and workers < 1:
+        raise cli.UsageError(f"--workers {workers}: must be at least 1")
+    try:
+        from . import _zarr_store, distributed
+        if not serial:
+            distributed._distributed()
+        if zarr:
+            _zarr_store.zarr_module()
+    except ImportError as err:
+        raise cli.CliError(str(err)) from None
+    return distributed
 
 
 def _scenes(args: argparse.Namespace) -> Any:
@@ -118,15 +142,8 @@ def run_align_dataset(args: argparse.Namespace) -> int:
             raise cli.UsageError(str(err)) from None
     if args.batch < 1:
         raise cli.UsageError(f"--batch {args.batch}: must be at least 1")
-    try:
-        from . import distributed
-        if not args.serial:
-            distributed._distributed()  # fail before any work when Dask is missing
-    except ImportError as err:
-        raise cli.CliError(str(err)) from None
+    distributed = _distributed_module(args.serial, args.workers)
     scenes = _scenes(args)
-    if args.workers is not None and args.workers < 1:
-        raise cli.UsageError(f"--workers {args.workers}: must be at least 1")
     show = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar(len(scenes), sys.stderr, label="scenes") if show and scenes else None
     try:
@@ -160,3 +177,112 @@ def make_synthetic_scenes(root: str, scenes: int = 8, frames: int = 4, size: int
         for j in range(frames):
             move = 2 * rng.integers(-4, 5, 2)
             np.save(os.path.join(folder, f"f{j}.npy"), np.roll(gt, tuple(move), axis=(0, 1)))
+
+
+PATCHES_DATASET_EPILOG = """\
+Each INPUT is a PtychoPINN .npz (objectGuess, xcoords, ycoords, optional
+probeGuess), read as 'ptychopatch patches' reads it, and one Dask task:
+its scan positions are grouped and the patches cut --chunk-groups groups
+at a time into the store's group named after the file (fly001.npz ->
+fly001), with the arrays of 'ptychopatch patches':
+
+  Y                (B, N, N, C)  complex64 (float32 for a real object)
+  nn_indices       (B, C)        int64
+  coords_nn        (B, 1, 2, C)  float64
+  coords_offsets   (B, 1, 2, 1)  float64
+  coords_relative  (B, 1, 2, C)  float64
+
+each chunked by --chunk-groups groups along B and compressed (Zstandard);
+the group's attributes hold N, K, gridsize, nsamples, seed and the source.
+Memory per task: the object, the grouping arrays and one chunk of patches.
+
+An unreadable input is recorded in the store's attribute
+ptychopatch_inputs (status UNREADABLE, with the reason) and the run goes
+on. Run the same command again after an interruption: inputs already
+complete in the store are skipped.
+
+exit status: 0 every input written; 1 some input failed (the others are
+still written) or the run failed; 2 a usage error.
+
+examples:
+  ptychopatch patches-dataset --make-synthetic scans      # 4 small .npz files to try
+  ptychopatch patches-dataset scans/*.npz --output scans.zarr --seed 0 --workers 2
+  ptychopatch patches-dataset /data/fly*.npz --output /data/train.zarr --K 7 --seed 0
+  ptychopatch patches-dataset /shared/*.npz --output /shared/p.zarr --scheduler tcp://head:8786
+"""
+
+
+def _add_patches_dataset_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "patches-dataset", help="many PtychoPINN .npz -> grouped patches (Zarr), on Dask",
+        description="Group and cut the patches of many PtychoPINN datasets into one "
+                    "chunked, compressed Zarr store, resumably.",
+        epilog=PATCHES_DATASET_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="PtychoPINN .npz files")
+    p.add_argument("-o", "--output", metavar="STORE",
+                   help="the Zarr store (a folder, e.g. patches.zarr; resumed if it exists)")
+    p.add_argument("--make-synthetic", metavar="DIR",
+                   help="write 4 small synthetic .npz files (400 positions, N = 32) to DIR, "
+                        "then stop unless INPUTs and --output are given")
+    _add_where(p, "file")
+    p.add_argument("--N", type=int, default=None,
+                   help="patch size (default: each file's probeGuess size, else 64)")
+    p.add_argument("--nsamples", type=int, default=None, metavar="B",
+                   help="groups per file (default: one per scan position)")
+    p.add_argument("--K", type=int, default=4, help="neighbour pool (default 4)")
+    p.add_argument("--gridsize", type=int, default=2,
+                   help="group side: gridsize**2 members per group (default 2)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed, the same for every file (default: one per file, "
+                        "recorded in its group)")
+    p.add_argument("--sequential", action="store_true")
+    p.add_argument("--oversample", action="store_true")
+    p.add_argument("--chunk-groups", type=int, default=256, metavar="G",
+                   help="groups per chunk and per library call (default 256)")
+    p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="resolved by each worker (default: its GPU when usable)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="library threads per task (default 1; 0: all cores)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(handler=run_patches_dataset, parser=p)
+
+
+def run_patches_dataset(args: argparse.Namespace) -> int:
+    """The ``patches-dataset`` command."""
+    from ._progress import ProgressBar
+
+    if args.make_synthetic:
+        os.makedirs(args.make_synthetic, exist_ok=True)
+        for i in range(4):
+            cli.make_synthetic(os.path.join(args.make_synthetic, f"scan{i}.npz"), seed=i)
+        print(f"wrote 4 synthetic datasets to {args.make_synthetic}")
+        if not args.inputs and args.output is None:
+            return cli.EXIT_OK
+    if not args.inputs or args.output is None:
+        raise cli.UsageError("INPUT files and --output STORE are required "
+                             "(or --make-synthetic DIR alone)")
+    if args.chunk_groups < 1:
+        raise cli.UsageError(f"--chunk-groups {args.chunk_groups}: must be at least 1")
+    distributed = _distributed_module(args.serial, args.workers, zarr=True)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressBar(len(args.inputs), sys.stderr, label="files") if show else None
+    try:
+        summary = distributed.patches_dataset(
+            args.inputs, args.output, client=args.scheduler, n_workers=args.workers,
+            serial=args.serial, N=args.N, nsamples=args.nsamples, K=args.K,
+            gridsize=args.gridsize, seed=args.seed, sequential=args.sequential,
+            oversample=args.oversample, chunk_groups=args.chunk_groups,
+            backend=args.backend, num_threads=args.threads,
+            progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"{summary.inputs} files: {summary.computed} written, {summary.skipped} already in "
+          f"{summary.output}, {summary.failed} failed; {summary.groups} groups, "
+          f"{summary.seconds:.1f} s")
+    if summary.failed:
+        for name, r in distributed.patches_status(args.output).items():
+            if r["status"] != "PTP_SUCCESS":
+                print(f"  {name}: {r['status']}: {r['message']}", file=sys.stderr)
+    return cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK

@@ -84,19 +84,30 @@ def read_parts(folder: str) -> Any:
     return pa.concat_tables(tables) if tables else schema().empty_table()
 
 
+def as_recorded(options: Dict[str, Any]) -> Dict[str, Any]:
+    """`options` as they read back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(options))
+
+
+def refuse_other_options(where: str, recorded: Dict[str, Any], wanted: Dict[str, Any]) -> None:
+    """ValueError naming the options that differ, if any: one output never
+    mixes results made with two sets of options (align_dataset's folder,
+    patches_dataset's store)."""
+    if recorded != wanted:
+        changed = sorted(k for k in set(recorded) | set(wanted)
+                         if recorded.get(k) != wanted.get(k))
+        raise ValueError(f"{where} holds results made with other options "
+                         f"({', '.join(changed)}: {[recorded.get(k) for k in changed]}); "
+                         "resume with the same options, or give a new output")
+
+
 def check_run_options(folder: str, options: Dict[str, Any]) -> None:
     """Records `options` in a new folder; refuses a folder made with others."""
     path = os.path.join(folder, RUN_FILE)
-    wanted = json.loads(json.dumps(options))  # tuples -> lists, as read back
+    wanted = as_recorded(options)
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
-            recorded = json.load(f)
-        if recorded != wanted:
-            changed = sorted(k for k in set(recorded) | set(wanted)
-                             if recorded.get(k) != wanted.get(k))
-            raise ValueError(f"{folder} holds results made with other options "
-                             f"({', '.join(changed)}: {[recorded.get(k) for k in changed]}); "
-                             "resume with the same options, or give a new output folder")
+            refuse_other_options(folder, json.load(f), wanted)
         return
     os.makedirs(folder, exist_ok=True)
     temporary = os.path.join(folder, f".{uuid.uuid4().hex}.tmp")

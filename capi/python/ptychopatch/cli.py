@@ -1019,7 +1019,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_align_parser(subparsers)
     _add_info_parser(subparsers)
     _add_bench_parser(subparsers)
-    _dataset_cli.add_parsers(subparsers)  # align-dataset (Dask): ptychopatch.distributed
+    _dataset_cli.add_parsers(subparsers)  # align-dataset, patches-dataset (Dask): distributed
     return parser
 
 

@@ -1,4 +1,9 @@
-"""Dataset-scale alignment on Dask: many scenes, many workers, results on disk.
+"""Datasets on Dask: many scenes or scans, many workers, results on disk.
+
+`patches_dataset` groups and cuts the patches of many PtychoPINN ``.npz``
+files, one task per file, into one chunked, compressed Zarr store, a chunk
+at a time (`patches_status` gives its per-file records); its docstring
+says how it fails and resumes. The rest of this text is about alignment.
 
 `align_dataset` aligns every scene of a RAW dataset (`scenes_from_folders`
 or `scenes_from_manifest`), one Dask task per scene, and writes one row per
@@ -18,7 +23,7 @@ Failure behaviour (docs/distributed.md):
 * an interrupted run loses at most the scenes in flight: run the same call
   again and the scenes already in the folder are skipped.
 
-Dask and pyarrow are the ``distributed`` extra (``pip install
+Dask, pyarrow and zarr are the ``distributed`` extra (``pip install
 'ptychopatch[distributed]'``); ``import ptychopatch`` does not need them.
 
 Examples
@@ -36,15 +41,18 @@ import contextlib
 import os
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
-from . import _parts
+from . import _parts, _zarr_store
 from ._dataset import Scene, scenes_from_folders, scenes_from_manifest
 from ._optional import optional_import
+from ._patches_task import PatchesInput, lost_record, patches_to_zarr
 from ._scene_task import STATUS_TASK_FAILED, align_scene_rows, failed_rows
 
-__all__ = ["AlignDatasetSummary", "Scene", "align_dataset", "read_alignments",
-           "scenes_from_folders", "scenes_from_manifest"]
+__all__ = ["AlignDatasetSummary", "PatchesDatasetSummary", "Scene", "align_dataset",
+           "patches_dataset", "patches_status", "read_alignments", "scenes_from_folders",
+           "scenes_from_manifest"]
 
 
 class AlignDatasetSummary(NamedTuple):
@@ -230,45 +238,56 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         if progress is not None:
             progress(skipped + counts["scenes"], len(scenes))
 
-    if serial:
-        for scene in todo:
-            finish(scene, align_scene_rows(scene, options, reader))
-    elif todo:
-        _run_on_dask(todo, options, reader, client, n_workers, finish)
+    _run(todo, align_scene_rows, (options, reader), serial, client, n_workers, finish,
+         lambda scene, message: failed_rows(scene, STATUS_TASK_FAILED, message), "align")
     return AlignDatasetSummary(output, len(scenes), counts["scenes"], skipped, counts["rows"],
                                counts["failed"], time.perf_counter() - start)
 
 
-def _run_on_dask(todo: Sequence[Scene], options: Dict[str, Any], reader: Any, client: Any,
-                 n_workers: Optional[int],
-                 finish: Callable[[Scene, List[Dict[str, Any]]], None]) -> None:
-    """Submits one task per scene and writes each result as it arrives.
+def _run(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any, ...], serial: bool,
+         client: Any, n_workers: Optional[int], finish: Callable[[Any, Any], None],
+         lost: Callable[[Any, str], Any], kind: str) -> None:
+    """``finish(item, task(item, *args))`` for each item, here one after
+    another (`serial`) or on Dask (`_run_on_dask`)."""
+    if serial:
+        for item in todo:
+            finish(item, task(item, *args))
+    elif todo:
+        _run_on_dask(todo, task, args, client, n_workers, finish, lost, kind)
 
-    Results come back to this process, which alone writes the files: a
-    task Dask runs twice (its worker died) still gives one file, and the
-    workers need no write access to the output folder.
+
+def _run_on_dask(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any, ...],
+                 client: Any, n_workers: Optional[int], finish: Callable[[Any, Any], None],
+                 lost: Callable[[Any, str], Any], kind: str) -> None:
+    """Submits ``task(item, *args)`` for each item (a Scene, an input file)
+    and calls ``finish(item, result)`` in this process as results arrive;
+    a task Dask gave up on (e.g. KilledWorker) finishes with
+    ``lost(item, message)`` instead, so that it is recorded, not dropped.
+
+    Results come back to this process, which alone writes the records: a
+    task Dask runs twice (its worker died) is still recorded once.
     """
     distributed = _distributed()
     with _client(client, n_workers) as c:
         futures = {}
-        for scene in todo:
-            # pure=False: a resubmitted scene is computed again, not taken
+        for item in todo:
+            # pure=False: a resubmitted item is computed again, not taken
             # from a result some earlier call left on the cluster.
-            future = c.submit(align_scene_rows, scene, options, reader, pure=False,
-                              key=f"ptychopatch-align-{os.getpid()}-{len(futures)}-{scene.name}")
-            futures[future] = scene
+            future = c.submit(task, item, *args, pure=False,
+                              key=f"ptychopatch-{kind}-{os.getpid()}-{len(futures)}-{item.name}")
+            futures[future] = item
         try:
             for future in distributed.as_completed(futures):
-                scene = futures[future]
+                item = futures[future]
                 try:
-                    rows = future.result()
-                except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: rows say so
-                    rows = failed_rows(scene, STATUS_TASK_FAILED, f"{type(err).__name__}: {err}")
-                finish(scene, rows)
+                    result = future.result()
+                except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: recorded
+                    result = lost(item, f"{type(err).__name__}: {err}")
+                finish(item, result)
                 future.release()
         finally:
-            # Interrupted (Ctrl-C, an error writing): stop the rest; the
-            # files written so far are complete and a rerun skips them.
+            # Interrupted (Ctrl-C, an error writing): stop the rest; what
+            # was recorded so far is complete and a rerun skips it.
             c.cancel(list(futures))
 
 
@@ -283,3 +302,167 @@ def read_alignments(output: str) -> Any:
     ``.to_pandas()`` gives a DataFrame.
     """
     return _parts.read_parts(output)
+
+
+class PatchesDatasetSummary(NamedTuple):
+    """What `patches_dataset` did.
+
+    Attributes
+    ----------
+    output : str
+        The Zarr store.
+    inputs : int
+        Input files given.
+    computed : int
+        Inputs whose group this call wrote.
+    skipped : int
+        Inputs already complete in the store (a resumed run), not rewritten.
+    failed : int
+        Inputs this call could not write (their records say why).
+    groups : int
+        Groups (rows of ``Y``) written by this call.
+    seconds : float
+        Wall time of the call.
+    """
+
+    output: str
+    inputs: int
+    computed: int
+    skipped: int
+    failed: int
+    groups: int
+    seconds: float
+
+
+def _patches_inputs(inputs: Sequence[str]) -> List[PatchesInput]:
+    """Each path with its group name: the file name without ``.npz``."""
+    items = []
+    for path in inputs:
+        name = os.path.basename(os.fspath(path))
+        name = name[:-4] if name.lower().endswith(".npz") else name
+        if not name or name.startswith("__") or name in (".", ".."):
+            raise ValueError(f"{path}: its file name cannot name a Zarr group")
+        # Absolute: the workers may run in another folder.
+        items.append(PatchesInput(name, os.path.abspath(path)))
+    names = [item.name for item in items]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"input file names must be unique, each names its group: {twice}")
+    return items
+
+
+def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
+                    n_workers: Optional[int] = None, serial: bool = False,
+                    N: Optional[int] = None, nsamples: Optional[int] = None, K: int = 4,
+                    gridsize: int = 2, seed: Optional[int] = None, sequential: bool = False,
+                    oversample: bool = False, chunk_groups: int = 256,
+                    backend: str = "auto", num_threads: int = 1,
+                    progress: Optional[Callable[[int, int], Any]] = None
+                    ) -> PatchesDatasetSummary:
+    """Grouped patches of many PtychoPINN ``.npz`` files into one Zarr store.
+
+    Each file (objectGuess, xcoords, ycoords, optional probeGuess: what
+    ``ptychopatch patches`` reads) is one Dask task, which groups its scan
+    positions and cuts the patches `chunk_groups` groups at a time into
+    the file's group of the store: ``Y`` and the grouping arrays of
+    `ptychopatch.grouped_patches`, chunked along the group axis and
+    compressed. So the store may outgrow memory; a task holds the object,
+    the grouping arrays (40 C + 16 bytes a group) and one chunk of patches
+    (chunk_groups x N x N x C x 8 bytes for a complex object) at a time.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        The ``.npz`` files; each gives the group named after the file
+        (``fly001.npz`` -> ``fly001``), so their names must be unique.
+    output : str
+        The Zarr store (a folder; made if missing). Inputs whose group is
+        complete in it are skipped (resume), unfinished groups written
+        over; a store made with other options is refused (ValueError).
+    client, n_workers, serial
+        Where to run, as for `align_dataset`: a Client, a scheduler
+        address, or None for a LocalCluster (`n_workers` processes, default
+        one per core or GPU); ``serial=True`` runs here without Dask. The
+        workers write the groups, so they need write access to `output`.
+    N, nsamples, K, gridsize, seed, sequential, oversample
+        As ``ptychopatch patches``: N defaults to each file's probeGuess
+        size (else 64), nsamples to its number of positions. With
+        ``seed=None`` each file's seed is derived from a random one the
+        store draws when it is made (recorded in the group's ``seed``
+        attribute); give a seed for output another store reproduces.
+    chunk_groups : int
+        Groups per chunk, and per library call.
+    backend : {"auto", "cpu", "gpu"}
+        Where the patches are cut; "auto" is resolved by each worker.
+    num_threads : int
+        Library threads per task (default 1: the workers are the parallelism).
+    progress : callable, optional
+        ``progress(inputs_done, inputs_total)`` after each input is recorded.
+
+    Returns
+    -------
+    PatchesDatasetSummary
+        `patches_status` gives the per-input records.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, zarr, ptychopatch
+    >>> from ptychopatch import cli, distributed
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"scan{i}.npz") for i in range(2)]
+    >>> for i, path in enumerate(paths):
+    ...     _ = cli.make_synthetic(path, seed=i)     # 400 positions, N = 32
+    >>> store = os.path.join(folder, "patches.zarr")
+    >>> s = distributed.patches_dataset(paths, store, serial=True, seed=0, chunk_groups=64)
+    >>> s.computed, s.groups
+    (2, 800)
+    >>> Y = zarr.open_group(store, mode="r")["scan1"]["Y"]
+    >>> Y.shape, Y.chunks
+    ((400, 32, 32, 4), (64, 32, 32, 4))
+    >>> d = cli.load_dataset(paths[1])
+    >>> oracle = ptychopatch.grouped_patches(d["objectGuess"], d["xcoords"], d["ycoords"],
+    ...                                      32, 400, seed=0)
+    >>> bool(np.array_equal(Y[:], oracle["Y"]))
+    True
+    >>> distributed.patches_status(store)["scan1"]["status"]
+    'PTP_SUCCESS'
+    """
+    start = time.perf_counter()
+    _zarr_store.zarr_module()  # zarr, and Dask below: missing ones fail before any work
+    if not serial:
+        _distributed()
+    if chunk_groups < 1:
+        raise ValueError(f"chunk_groups must be at least 1, got {chunk_groups}")
+    items = _patches_inputs(inputs)
+    store = os.path.abspath(output)
+    run = {"N": N, "nsamples": nsamples, "K": K, "gridsize": gridsize, "seed": seed,
+           "sequential": sequential, "oversample": oversample, "chunk_groups": chunk_groups}
+    root = _zarr_store.open_store(store, run)
+    options = dict(run, backend=backend, num_threads=num_threads)
+    done = set(_zarr_store.complete_inputs(root))
+    _zarr_store.record_unrecorded(root, done)
+    todo = [item for item in items if item.name not in done]
+    skipped = len(items) - len(todo)
+    counts = {"inputs": 0, "failed": 0, "groups": 0}
+
+    def finish(item: PatchesInput, result: Dict[str, Any]) -> None:
+        _zarr_store.record(root, {item.name: result})
+        counts["inputs"] += 1
+        counts["failed"] += result["status"] != "PTP_SUCCESS"
+        counts["groups"] += result["groups"]
+        if progress is not None:
+            progress(skipped + counts["inputs"], len(items))
+
+    _run(todo, patches_to_zarr, (store, options), serial, client, n_workers, finish,
+         lambda item, message: lost_record(item, STATUS_TASK_FAILED, message), "patches")
+    return PatchesDatasetSummary(output, len(items), counts["inputs"] - counts["failed"],
+                                 skipped, counts["failed"], counts["groups"],
+                                 time.perf_counter() - start)
+
+
+def patches_status(output: str) -> Dict[str, Dict[str, Any]]:
+    """The records `patches_dataset` kept in the store, by input name: path,
+    status (``PTP_SUCCESS``, ``UNREADABLE``, ``FAILED``, ``TASK_FAILED``),
+    message, groups, backend, seconds (the input's wall time)."""
+    root = _zarr_store.zarr_module().open_group(output, mode="r")
+    return {name: dict(r) for name, r in root.attrs.get(_zarr_store.INPUTS_KEY, {}).items()}

@@ -1,0 +1,130 @@
+"""The output of ``patches_dataset``: a Zarr store, one group per input file.
+
+Layout (Zarr format 3, zarr-python 3)::
+
+    STORE.zarr/                 attributes: ptychopatch_run (the options),
+                                            ptychopatch_seed (see file_seed),
+                                            ptychopatch_inputs (one record per input)
+      <name>/                   one group per input file, named after it;
+                                attributes: source, positions, object_shape,
+                                N, K, gridsize, nsamples, seed, ..., complete
+        Y                (B, N, N, C)  complex64 (float32 for a real object)
+        nn_indices       (B, C)        int64
+        coords_nn        (B, 1, 2, C)  float64
+        coords_offsets   (B, 1, 2, 1)  float64
+        coords_relative  (B, 1, 2, C)  float64
+
+Every array is chunked along its first axis, the group axis, by
+``chunk_groups`` groups, and compressed (Zstandard, zarr's default codec).
+
+A group is written by the task that computes it (a worker), arrays first
+and the attribute ``complete: true`` last: a group without it is a write
+that was cut short, and a resumed run writes it again. The root's
+attributes are written by the submitting process only.
+
+Two tasks may write one group at once: a task of an interrupted run that
+was still running when the run was resumed (Dask does not stop a running
+task it cancels), or a task Dask ran again after losing its worker. So a
+group is never deleted, only written over: a store's options are fixed
+(`open_store`) and a file's seed is derived from the store's, so every
+writer of a group writes the same bytes, and each chunk file is replaced
+whole (zarr's local store writes a file and renames it into place).
+
+zarr is imported when a function here needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any, Dict, List, Optional
+
+from . import _parts
+from ._optional import optional_import
+
+RUN_KEY = "ptychopatch_run"
+SEED_KEY = "ptychopatch_seed"  # drawn once per store, for inputs given no seed
+INPUTS_KEY = "ptychopatch_inputs"
+COMPLETE = "complete"
+#: The grouping arrays, in the order `ptychopatch patches` writes them.
+GROUPING_KEYS = ("nn_indices", "coords_nn", "coords_offsets", "coords_relative")
+
+
+def zarr_module() -> Any:
+    """zarr 3 (the format 3 API used here), or an ImportError that says so."""
+    zarr = optional_import("zarr", "writing patches to a Zarr store")
+    if int(zarr.__version__.split(".")[0]) < 3:
+        raise ImportError(f"writing patches to a Zarr store needs zarr >= 3 (Python 3.11+), "
+                          f"found zarr {zarr.__version__}: pip install 'zarr>=3,<4'")
+    return zarr
+
+
+def open_store(store: str, run: Dict[str, Any]) -> Any:
+    """The store's root group, made if missing with `run` recorded;
+    ValueError if it was made with other options."""
+    root = zarr_module().open_group(store, mode="a")
+    wanted = _parts.as_recorded(run)
+    if RUN_KEY in root.attrs:
+        _parts.refuse_other_options(store, dict(root.attrs[RUN_KEY]), wanted)
+    else:
+        root.attrs.update({RUN_KEY: wanted, SEED_KEY: secrets.randbits(63)})
+    return root
+
+
+def file_seed(root: Any, name: str, seed: Optional[int]) -> int:
+    """`seed`, or without one a seed for input `name` derived from the
+    store's (random, but the same for every task that writes the group)."""
+    if seed is not None:
+        return seed
+    digest = hashlib.sha256(f"{root.attrs[SEED_KEY]}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def complete_inputs(root: Any) -> List[str]:
+    """Names of the groups whose write finished (the marker is set)."""
+    return sorted(name for name, group in root.groups()
+                  if group.attrs.get(COMPLETE) is True)
+
+
+def record(root: Any, records: Dict[str, Dict[str, Any]]) -> None:
+    """Writes the per-input records (status, message, groups, ...) to the
+    root's attributes, merged with those already there."""
+    table = dict(root.attrs.get(INPUTS_KEY, {}))
+    table.update(records)
+    root.attrs[INPUTS_KEY] = dict(sorted(table.items()))
+
+
+def record_unrecorded(root: Any, complete: Any) -> None:
+    """Records for complete groups that have none: tasks of an interrupted
+    run that were already running finish their group after the submitting
+    process stopped listening."""
+    known = root.attrs.get(INPUTS_KEY, {})
+    missing = {name: {"path": root[name].attrs["source"], "status": "PTP_SUCCESS",
+                      "message": "written by an interrupted run",
+                      "groups": root[name]["nn_indices"].shape[0], "backend": "",
+                      "seconds": 0.0}
+               for name in sorted(complete) if name not in known}
+    if missing:
+        record(root, missing)
+
+
+def new_group(store: str, name: str, attributes: Dict[str, Any]) -> Any:
+    """Group `name` with `attributes` (and without the completion marker),
+    made if missing; what it holds is written over, not deleted first."""
+    group = zarr_module().open_group(store, mode="r+").require_group(name)
+    if dict(group.attrs) != attributes:
+        group.attrs.put(attributes)
+    return group
+
+
+def new_array(group: Any, name: str, shape: tuple, dtype: Any, chunk_groups: int) -> Any:
+    """An array chunked by `chunk_groups` along the group axis, whole along
+    the others, with zarr's default compressor (Zstandard); one already
+    there with this shape, dtype and chunks is reused (its chunks are all
+    written again)."""
+    chunks = (max(1, chunk_groups),) + tuple(shape[1:])
+    existing = group.get(name)
+    if (existing is not None and hasattr(existing, "chunks") and existing.shape == tuple(shape)
+            and existing.dtype == dtype and existing.chunks == chunks):
+        return existing
+    return group.create_array(name, shape=shape, dtype=dtype, chunks=chunks, overwrite=True)
