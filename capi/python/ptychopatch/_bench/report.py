@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from . import memory
 from .suite import curve_labels
 
 SPEED_WARNING = ("Figures from the quick set (`--quick`) are small problems timed briefly: "
@@ -127,7 +128,8 @@ def machine_lines(doc: Dict[str, Any]) -> List[str]:
 
 def markdown(doc: Dict[str, Any], plots: Dict[str, str],
              plot_note: Optional[str] = None,
-             comparison: Optional[List[str]] = None) -> str:
+             comparison: Optional[List[str]] = None,
+             memory_plots: Optional[Dict[str, str]] = None) -> str:
     """The report: where it ran, then per curve its plot, table and skips."""
     labels = curve_labels()
     lines = ["# ptychopatch benchmark report", ""] + machine_lines(doc) + [""]
@@ -140,7 +142,10 @@ def markdown(doc: Dict[str, Any], plots: Dict[str, str],
               "disagrees is not timed). Times are per call; `× ptychopatch` is the time "
               "per item over the library's (above 1: the library is faster; for a limit, "
               "how far the library is from the bound). Peak RSS is the process's peak "
-              "while that implementation ran.", ""]
+              "while that implementation ran; each curve's memory view plots it against "
+              "the swept parameter and the case's data bytes (output; input for reassembly "
+              "and alignment), "
+              "with the memory budget.", ""]
     if plot_note:
         lines += [f"Plots: {plot_note}", ""]
     if comparison:
@@ -156,4 +161,17 @@ def markdown(doc: Dict[str, Any], plots: Dict[str, str],
         notes = skip_notes(cases)
         if notes:
             lines += ["Not measured here:", ""] + notes + [""]
+        lines += memory_section(key, cases, doc, (memory_plots or {}).get(key))
     return "\n".join(lines)
+
+
+def memory_section(key: str, cases: List[Dict[str, Any]], doc: Dict[str, Any],
+                   plot: Optional[str] = None, heading: str = "###") -> List[str]:
+    """The curve's memory view: its plot (where drawn) and table (memory.py)."""
+    lines = [f"{heading} {key}: memory against {curve_labels().get(key, cases[0]['curve'])} "
+             "and the "
+             f"{'input' if cases[0].get('size_axis') == 'input' else 'output'} size", ""]
+    if plot:
+        lines += [f"![{key} memory]({plot})", ""]
+    budget = (doc.get("settings") or {}).get("memory_budget")
+    return lines + memory.table(cases, budget) + [""]
