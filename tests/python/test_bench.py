@@ -29,6 +29,13 @@ def bench(capsys, tmp_path, *args):
     return code, printed + err, doc, out
 
 
+def assert_plots(out, report, *names):
+    """Each plots/NAME is a PNG the report shows."""
+    for name in names:
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(plots/{name})" in report
+
+
 def check_schema(doc):
     """Every key the JSON promises (runner.py's docstring), with sane values."""
     assert doc["schema"] == runner.SCHEMA
@@ -76,10 +83,7 @@ def test_run_writes_the_json_report_and_plots(capsys, tmp_path):
     assert "## reassemble/patches" in report and "## group/positions" in report
     assert "Figures from the quick set" in report
     if _bench.plots.matplotlib_missing() is None:
-        for name in ("reassemble-patches.png", "group-positions.png"):
-            png = out / "plots" / name
-            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            assert f"(plots/{name})" in report
+        assert_plots(out, report, "reassemble-patches.png", "group-positions.png")
     else:
         assert "matplotlib is not installed" in report
     assert "results.json" in printed and "2 cases" not in printed
@@ -268,10 +272,7 @@ def test_memory_view_plots_and_tables_peak_memory_against_the_data_size(capsys, 
             "that with a copy) is over the memory budget (50.0 MB, --memory-budget) |") in report
     assert "Memory budget (`--memory-budget`): 50.0 MB" in report
     if _bench.plots.matplotlib_missing() is None:
-        for name in ("extract-patches-memory.png", "reassemble-patches-memory.png"):
-            png = out / "plots" / name
-            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            assert f"(plots/{name})" in report
+        assert_plots(out, report, "extract-patches-memory.png", "reassemble-patches-memory.png")
 
 
 def test_memory_view_draws_the_library_budget_a_case_sets(tmp_path):
