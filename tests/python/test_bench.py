@@ -322,6 +322,7 @@ def test_from_several_files_merges_a_run_split_by_only(capsys, tmp_path):
     assert doc["settings"]["only"] == ["group/positions", "reassemble"]
     report = (merged / "report.md").read_text()
     assert "## group/positions" in report and "## reassemble/patches" in report
+    assert "- in 2 parts (`--only`), merged by `--from`: group/positions " in report
     other = json.loads(open(parts[1]).read())
     other["machine"]["hostname"] = "elsewhere"
     (tmp_path / "other.json").write_text(json.dumps(other))

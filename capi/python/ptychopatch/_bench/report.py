@@ -123,7 +123,26 @@ def machine_lines(doc: Dict[str, Any]) -> List[str]:
         f"- Python {m['python']}; {packages}",
         f"- run: {doc['created']}, preset {doc['preset']}, {doc['elapsed_s']:.0f} s; "
         f"settings {doc['settings']}",
-    ]
+    ] + _environment_line(m) + _parts_line(doc)
+
+
+def _environment_line(machine: Dict[str, Any]) -> List[str]:
+    env = machine.get("environment")
+    return [f"- environment: {', '.join(f'{k}={v}' for k, v in env.items())}"] if env else []
+
+
+def _parts_line(doc: Dict[str, Any]) -> List[str]:
+    """Where the document merges runs split by --only: each part and its seconds."""
+    if not doc.get("parts"):
+        return []
+
+    def name(part: Dict[str, Any]) -> str:
+        words = part.get("command") or []
+        picked = words[words.index("--only") + 1:] if "--only" in words else []
+        return " ".join(w for w in picked[:1]) or part["file"]
+
+    return [f"- in {len(doc['parts'])} parts (`--only`), merged by `--from`: "
+            + ", ".join(f"{name(p)} {p['elapsed_s']:.0f} s" for p in doc["parts"])]
 
 
 def markdown(doc: Dict[str, Any], plots: Dict[str, str],
