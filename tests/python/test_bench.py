@@ -29,6 +29,13 @@ def bench(capsys, tmp_path, *args):
     return code, printed + err, doc, out
 
 
+def assert_plots(out, report, *names):
+    """Each plots/NAME is a PNG the report shows."""
+    for name in names:
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(plots/{name})" in report
+
+
 def check_schema(doc):
     """Every key the JSON promises (runner.py's docstring), with sane values."""
     assert doc["schema"] == runner.SCHEMA
@@ -76,10 +83,7 @@ def test_run_writes_the_json_report_and_plots(capsys, tmp_path):
     assert "## reassemble/patches" in report and "## group/positions" in report
     assert "Figures from the quick set" in report
     if _bench.plots.matplotlib_missing() is None:
-        for name in ("reassemble-patches.png", "group-positions.png"):
-            png = out / "plots" / name
-            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            assert f"(plots/{name})" in report
+        assert_plots(out, report, "reassemble-patches.png", "group-positions.png")
     else:
         assert "matplotlib is not installed" in report
     assert "results.json" in printed and "2 cases" not in printed
@@ -239,3 +243,89 @@ def test_from_a_results_file_updates_a_docs_section(capsys, tmp_path):
     code = cli.main(["bench", "--from", str(out / "results.json"), "--update-doc", str(page),
                      "--out", str(again)])
     assert code == 1 and "no generated section" in capsys.readouterr().err
+
+
+def test_memory_view_plots_and_tables_peak_memory_against_the_data_size(capsys, tmp_path):
+    # 400 patches of 32 x 32 complex64 are 3.3 MB, 4,000 are 32.8 MB: twice
+    # that is over a 50 MB budget, so the second point is skipped.
+    code, printed, doc, out = bench(capsys, tmp_path, "--only", "extract/patches",
+                                    "reassemble", "--memory-budget", "0.05")
+    assert code == 0, printed
+    by_id = {c["id"]: c for c in doc["cases"]}
+    small = by_id["extract/patches=400"]
+    assert small["output_bytes"] == 400 * 32 * 32 * 8 and small["size_axis"] == "output"
+    assert small["input_bytes"] == 512 * 512 * 8 + 400 * 16
+    scatter = by_id["reassemble/patches=400"]
+    assert scatter["size_axis"] == "input" and scatter["input_bytes"] == 400 * 32 * 32 * 8
+    assert scatter["output_bytes"] == 512 * 512 * 12  # canvas + weights
+    assert by_id["extract/patches=4000"]["status"] == "skipped"
+    assert doc["settings"]["memory_budget"] == 50_000_000
+    ours = small["results"][0]
+    assert ours["memory"]["peak_bytes"] > 0
+    assert _bench.memory.series([small])["ptychopatch"]["peak_mb"] == \
+        [ours["memory"]["peak_bytes"] / 1e6]
+    report = (out / "report.md").read_text()
+    assert "### extract/patches: memory against patches (B·c) and the output size" in report
+    assert "### reassemble/patches: memory against patches and the input size" in report
+    assert "| 400 | 3.3 MB | 2.1 MB | " in report
+    assert ("| 4000 | 32.8 MB | 2.2 MB | – | – | – | – | skipped: its output (32.8 MB, twice "
+            "that with a copy) is over the memory budget (50.0 MB, --memory-budget) |") in report
+    assert "Memory budget (`--memory-budget`): 50.0 MB" in report
+    if _bench.plots.matplotlib_missing() is None:
+        assert_plots(out, report, "extract-patches-memory.png", "reassemble-patches-memory.png")
+
+
+def test_memory_view_draws_the_library_budget_a_case_sets(tmp_path):
+    pytest.importorskip("matplotlib")
+    case = {"x": 100, "curve": "patches", "size_axis": "output", "output_bytes": 8e6,
+            "input_bytes": 2e6, "status": "ok", "params": {"device_memory_budget": 5e8},
+            "gpu": True, "results": [{"name": "ptychopatch", "kind": "ours", "status": "ok",
+                                      "memory": {"peak_bytes": 9e7, "above_start_bytes": 1e7},
+                                      "device_memory": {"peak_bytes": 3e7}}]}
+    assert _bench.memory.library_budget([case]) == 5e8
+    import matplotlib.axes
+
+    drawn = []
+    original = matplotlib.axes.Axes.axhline
+
+    def axhline(self, y=0, *args, **kwargs):
+        drawn.append((y, kwargs.get("label")))
+        return original(self, y, *args, **kwargs)
+
+    path = tmp_path / "m.png"
+    try:
+        matplotlib.axes.Axes.axhline = axhline
+        assert _bench.memory.draw("gpu-extract/patches", [case], "patches", str(path), 2e9)
+    finally:
+        matplotlib.axes.Axes.axhline = original
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (2000.0, "--memory-budget") in drawn
+    assert (500.0, "the library's device budget") in drawn
+    assert not _bench.memory.draw("x/y", [dict(case, results=[])], "x", str(path), None)
+
+
+def test_from_several_files_merges_a_run_split_by_only(capsys, tmp_path):
+    parts = []
+    for curve in ("group/positions", "reassemble"):
+        code, printed, doc, out = bench(capsys, tmp_path / curve.replace("/", "-"),
+                                        "--only", curve)
+        assert code == 0, printed
+        parts.append(str(out / "results.json"))
+    merged = tmp_path / "merged"
+    code = cli.main(["bench", "--from", *parts, "--out", str(merged)])
+    assert code == 0, capsys.readouterr()
+    doc = json.loads((merged / "results.json").read_text())
+    assert [c["id"] for c in doc["cases"]] == [
+        "group/positions=1000", "group/positions=10000",
+        "reassemble/patches=400", "reassemble/patches=4000"]
+    assert [p["file"] for p in doc["parts"]] == parts
+    assert doc["settings"]["only"] == ["group/positions", "reassemble"]
+    report = (merged / "report.md").read_text()
+    assert "## group/positions" in report and "## reassemble/patches" in report
+    assert "- in 2 parts (`--only`), merged by `--from`: group/positions " in report
+    other = json.loads(open(parts[1]).read())
+    other["machine"]["hostname"] = "elsewhere"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    code = cli.main(["bench", "--from", parts[0], str(tmp_path / "other.json"),
+                     "--out", str(merged)])
+    assert code == 1 and "not one run" in capsys.readouterr().err

@@ -886,7 +886,8 @@ np.add.at, scikit-image, OpenCV, RawNIND's method, torch.fft, SciPy cKDTree,
 scikit-learn, and the copy / FFT-only bounds. A peer whose package is not
 installed is skipped with a note; a peer whose result disagrees with the
 library's is reported and not timed. Writes OUT/results.json, OUT/report.md
-and OUT/plots/*.png (matplotlib). Where a GPU is usable the gpu-* curves
+and OUT/plots/*.png (matplotlib: per curve, time and throughput, and peak
+memory against the data size and the memory budget). Where a GPU is usable the gpu-* curves
 time its backend too; on the emulated device of the tests they run for
 plumbing only, marked emulated, with no rate or ratio.
 
@@ -914,8 +915,9 @@ def _add_bench_parser(subparsers) -> None:
                         "(extract/patches) or a pattern (align/*)")
     p.add_argument("--compare", metavar="OLD_JSON",
                    help="an earlier results.json: print each time's ratio to it")
-    p.add_argument("--from", dest="source", metavar="RESULTS_JSON",
-                   help="run nothing: remake the report and plots of an earlier results file")
+    p.add_argument("--from", dest="source", nargs="+", default=[], metavar="RESULTS_JSON",
+                   help="run nothing: remake the report and plots of an earlier results "
+                        "file (several, of one run split by --only: merged)")
     p.add_argument("--update-doc", metavar="MARKDOWN",
                    help="write the tables into this file's generated section "
                         "(docs/performance.md)")
@@ -929,8 +931,9 @@ def _add_bench_parser(subparsers) -> None:
                    help="stop repeating once an implementation's runs took this "
                         "long (default 0.3 quick, 3 full)")
     p.add_argument("--memory-budget", type=float, default=None, metavar="GB",
-                   help="skip points whose output (twice, with its copy) exceeds "
-                        "this (default: a quarter of the memory)")
+                   help="skip points whose data (the output; the input for reassembly "
+                        "and alignment), twice over, exceeds this (default: a quarter "
+                        "of the memory); drawn in the memory plots")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     p.add_argument("--json", action="store_true",
                    help="print the results document on stdout instead of the summary")

@@ -8,13 +8,15 @@ and writes into an output folder:
 
 * ``results.json``: the results document (runner.py documents the schema);
 * ``report.md``: the Markdown report (report.py), with
-* ``plots/*.png``: one figure per curve (plots.py; needs matplotlib).
+* ``plots/*.png``: per curve a time figure and a memory figure (plots.py,
+  memory.py; needs matplotlib).
 
 Where a GPU is usable the gpu-* curves run too (gpu.py); on the emulated
 device of the tests they are marked emulated and never reported as speed.
 
 ``--compare old.json`` adds the ratios to an earlier run (compare.py);
-``--from results.json`` remakes the report and plots of an earlier run, and
+``--from results.json`` remakes the report and plots of an earlier run (of
+several, split by ``--only``: merged into one document), and
 ``--update-doc FILE`` writes its tables into FILE's generated section
 (perfdoc.py; docs/performance.md has one).
 
@@ -43,7 +45,7 @@ class Options:
     quick: bool = False
     only: List[str] = field(default_factory=list)
     compare: Optional[str] = None
-    source: Optional[str] = None          # --from: an earlier results file, not a run
+    source: List[str] = field(default_factory=list)  # --from: earlier results files
     update_doc: Optional[str] = None
     threads: int = 0
     seed: int = 0
@@ -75,12 +77,16 @@ def write_outputs(doc: Dict[str, Any], out: str,
         json.dump(doc, f, indent=1)
         f.write("\n")
     missing = plots.matplotlib_missing()
-    drawn = {} if missing else plots.draw_all(doc, os.path.join(out, "plots"),
-                                              suite.curve_labels())
-    if drawn:
+    drawn, memory_drawn = {}, {}
+    if not missing:
+        folder, labels = os.path.join(out, "plots"), suite.curve_labels()
+        drawn = plots.draw_all(doc, folder, labels)
+        memory_drawn = plots.draw_memory_all(doc, folder, labels)
+    if drawn or memory_drawn:
         paths["plots"] = os.path.join(out, "plots")
     with open(paths["report"], "w", encoding="utf-8") as f:
-        f.write(report.markdown(doc, drawn, plot_note=missing, comparison=comparison))
+        f.write(report.markdown(doc, drawn, plot_note=missing, comparison=comparison,
+                                memory_plots=memory_drawn))
     return paths
 
 
@@ -90,7 +96,7 @@ def run_suite(options: Options, log: Optional[Callable[[str], None]] = None,
     (with ``"compare"`` rows when options.compare names an earlier run)."""
     old = compare.load(options.compare) if options.compare else None
     if options.source:
-        doc = compare.load(options.source)
+        doc = compare.merge([compare.load(p) for p in options.source], options.source)
     else:
         chosen = suite.cases(options.quick, options.threads, options.only, options.seed)
         if not chosen:
@@ -105,6 +111,7 @@ def run_suite(options: Options, log: Optional[Callable[[str], None]] = None,
         lines = compare.table(doc["compare"]["rows"], options.compare)
     doc["outputs"] = write_outputs(doc, options.out, lines)
     if options.update_doc:
-        perfdoc.update(options.update_doc, doc, options.source or doc["outputs"]["results"])
+        perfdoc.update(options.update_doc, doc,
+                       " + ".join(options.source) or doc["outputs"]["results"])
         doc["outputs"]["doc"] = options.update_doc
     return doc

@@ -28,6 +28,48 @@ def load(path: str) -> Dict[str, Any]:
     return doc
 
 
+def merge(docs: List[Dict[str, Any]], paths: List[str]) -> Dict[str, Any]:
+    """One document of runs split by ``--only`` (``--from A.json B.json``):
+    their cases in order (a later file's case replaces an earlier one of the
+    same id), the first file's machine, library and settings, the parts
+    listed under ``parts``, and ``elapsed_s`` their sum. ValueError when the
+    files come from different machines, libraries or presets.
+
+    >>> a = {"machine": {"hostname": "h", "cpu": "c"}, "library": {"version": "1"},
+    ...      "preset": "full", "settings": {"only": ["x"]}, "created": "t1",
+    ...      "elapsed_s": 2.0, "cases": [{"id": "x=1"}], "command": ["a"]}
+    >>> b = dict(a, settings={"only": ["y"]}, created="t2", cases=[{"id": "y=1"}])
+    >>> m = merge([a, b], ["a.json", "b.json"])
+    >>> [c["id"] for c in m["cases"]], m["elapsed_s"], m["settings"]["only"]
+    (['x=1', 'y=1'], 4.0, ['x', 'y'])
+    """
+    if len(docs) == 1:
+        return docs[0]
+    first = docs[0]
+    for doc, path in zip(docs[1:], paths[1:]):
+        for key, fields in (("machine", ("hostname", "cpu")), ("library", ("version",))):
+            for field in fields:
+                if doc[key].get(field) != first[key].get(field):
+                    raise ValueError(f"{path}: {key} {field} {doc[key].get(field)!r} is not "
+                                     f"{paths[0]}'s {first[key].get(field)!r}: not one run")
+        if doc["preset"] != first["preset"]:
+            raise ValueError(f"{path}: preset {doc['preset']} is not {paths[0]}'s "
+                             f"{first['preset']}")
+    cases: Dict[str, Dict[str, Any]] = {}
+    for doc in docs:
+        for case in doc["cases"]:
+            cases.pop(case["id"], None)
+            cases[case["id"]] = case
+    merged = dict(first, cases=list(cases.values()),
+                  elapsed_s=sum(d.get("elapsed_s") or 0.0 for d in docs))
+    merged["settings"] = dict(first["settings"], only=[
+        p for d in docs for p in (d["settings"].get("only") or [])])
+    merged["parts"] = [{"file": path, "created": d.get("created"),
+                        "elapsed_s": d.get("elapsed_s"), "command": d.get("command"),
+                        "cases": len(d["cases"])} for d, path in zip(docs, paths)]
+    return merged
+
+
 def _per_item(doc: Dict[str, Any]) -> Dict[Tuple[str, str], float]:
     found = {}
     for case in doc["cases"]:

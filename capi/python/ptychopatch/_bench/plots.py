@@ -1,7 +1,7 @@
 """PNG plots of a results document (matplotlib, optional): one figure per
 curve, time per call and throughput against the swept parameter, with
 every implementation on the same axes so a reader sees linear growth, a
-knee, or a peer overtaking.
+knee, or a peer overtaking; and one memory figure per curve (memory.py).
 
 >>> isinstance(matplotlib_missing(), (str, type(None)))
 True
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 from typing import Any, Dict, List, Optional
+
+from . import memory
 
 #: Line styles by kind: the library solid and thick, peers solid, limits dashed.
 STYLE = {"ours": dict(linewidth=2.5, marker="o"), "peer": dict(linewidth=1.2, marker="s"),
@@ -86,19 +88,38 @@ def draw_curve(key: str, cases: List[Dict[str, Any]], label: str, path: str,
     plt.close(fig)
 
 
+def _by_curve(doc: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+    by_curve: Dict[str, List[Dict[str, Any]]] = {}
+    for case in doc["cases"]:
+        by_curve.setdefault(f"{case['group']}/{case['curve']}", []).append(case)
+    return by_curve
+
+
 def draw_all(doc: Dict[str, Any], folder: str, labels: Dict[str, str]) -> Dict[str, str]:
     """Draws every curve with at least one timed point; {curve: file name
     relative to `folder`'s parent report}."""
     os.makedirs(folder, exist_ok=True)
-    by_curve: Dict[str, List[Dict[str, Any]]] = {}
-    for case in doc["cases"]:
-        by_curve.setdefault(f"{case['group']}/{case['curve']}", []).append(case)
     written = {}
-    for key, cases in by_curve.items():
+    for key, cases in _by_curve(doc).items():
         if not _series(cases):
             continue
         name = key.replace("/", "-") + ".png"
         draw_curve(key, cases, labels.get(key, cases[0]["curve"]), os.path.join(folder, name),
                    emulated=any(c.get("emulated") for c in cases))
         written[key] = f"{os.path.basename(folder)}/{name}"
+    return written
+
+
+def draw_memory_all(doc: Dict[str, Any], folder: str,
+                    labels: Dict[str, str]) -> Dict[str, str]:
+    """Draws every curve's memory view (memory.py), GROUP-CURVE-memory.png;
+    {curve: file name relative to `folder`'s parent report}."""
+    os.makedirs(folder, exist_ok=True)
+    budget = (doc.get("settings") or {}).get("memory_budget")
+    written = {}
+    for key, cases in _by_curve(doc).items():
+        name = key.replace("/", "-") + "-memory.png"
+        if memory.draw(key, cases, labels.get(key, cases[0]["curve"]),
+                       os.path.join(folder, name), budget):
+            written[key] = f"{os.path.basename(folder)}/{name}"
     return written

@@ -77,6 +77,17 @@ class Case:
     build: Callable[[], List[Entry]] = field(repr=False)
     output_bytes: Optional[int] = None
     gpu: bool = False          # runs on the GPU backend (device memory measured)
+    input_bytes: Optional[int] = None
+    # Which of the two is the case's data size: "output" where the result is
+    # the bulk (patches, groups), "input" where it is the inputs (the patches
+    # a reassembly scatters, the raw frames an alignment reads into a few
+    # shifts). bytes_per_s is its rate, the memory budget and the memory
+    # view use it.
+    size_axis: str = "output"
+
+    @property
+    def size_bytes(self) -> Optional[int]:
+        return self.input_bytes if self.size_axis == "input" else self.output_bytes
 
     @property
     def id(self) -> str:

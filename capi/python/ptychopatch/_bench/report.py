@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from . import memory
 from .suite import curve_labels
 
 SPEED_WARNING = ("Figures from the quick set (`--quick`) are small problems timed briefly: "
@@ -122,12 +123,32 @@ def machine_lines(doc: Dict[str, Any]) -> List[str]:
         f"- Python {m['python']}; {packages}",
         f"- run: {doc['created']}, preset {doc['preset']}, {doc['elapsed_s']:.0f} s; "
         f"settings {doc['settings']}",
-    ]
+    ] + _environment_line(m) + _parts_line(doc)
+
+
+def _environment_line(machine: Dict[str, Any]) -> List[str]:
+    env = machine.get("environment")
+    return [f"- environment: {', '.join(f'{k}={v}' for k, v in env.items())}"] if env else []
+
+
+def _parts_line(doc: Dict[str, Any]) -> List[str]:
+    """Where the document merges runs split by --only: each part and its seconds."""
+    if not doc.get("parts"):
+        return []
+
+    def name(part: Dict[str, Any]) -> str:
+        words = part.get("command") or []
+        picked = words[words.index("--only") + 1:] if "--only" in words else []
+        return " ".join(w for w in picked[:1]) or part["file"]
+
+    return [f"- in {len(doc['parts'])} parts (`--only`), merged by `--from`: "
+            + ", ".join(f"{name(p)} {p['elapsed_s']:.0f} s" for p in doc["parts"])]
 
 
 def markdown(doc: Dict[str, Any], plots: Dict[str, str],
              plot_note: Optional[str] = None,
-             comparison: Optional[List[str]] = None) -> str:
+             comparison: Optional[List[str]] = None,
+             memory_plots: Optional[Dict[str, str]] = None) -> str:
     """The report: where it ran, then per curve its plot, table and skips."""
     labels = curve_labels()
     lines = ["# ptychopatch benchmark report", ""] + machine_lines(doc) + [""]
@@ -140,7 +161,10 @@ def markdown(doc: Dict[str, Any], plots: Dict[str, str],
               "disagrees is not timed). Times are per call; `× ptychopatch` is the time "
               "per item over the library's (above 1: the library is faster; for a limit, "
               "how far the library is from the bound). Peak RSS is the process's peak "
-              "while that implementation ran.", ""]
+              "while that implementation ran; each curve's memory view plots it against "
+              "the swept parameter and the case's data bytes (output; input for reassembly "
+              "and alignment), "
+              "with the memory budget.", ""]
     if plot_note:
         lines += [f"Plots: {plot_note}", ""]
     if comparison:
@@ -156,4 +180,17 @@ def markdown(doc: Dict[str, Any], plots: Dict[str, str],
         notes = skip_notes(cases)
         if notes:
             lines += ["Not measured here:", ""] + notes + [""]
+        lines += memory_section(key, cases, doc, (memory_plots or {}).get(key))
     return "\n".join(lines)
+
+
+def memory_section(key: str, cases: List[Dict[str, Any]], doc: Dict[str, Any],
+                   plot: Optional[str] = None, heading: str = "###") -> List[str]:
+    """The curve's memory view: its plot (where drawn) and table (memory.py)."""
+    lines = [f"{heading} {key}: memory against {curve_labels().get(key, cases[0]['curve'])} "
+             "and the "
+             f"{'input' if cases[0].get('size_axis') == 'input' else 'output'} size", ""]
+    if plot:
+        lines += [f"![{key} memory]({plot})", ""]
+    budget = (doc.get("settings") or {}).get("memory_budget")
+    return lines + memory.table(cases, budget) + [""]

@@ -8,7 +8,7 @@ Schema (``SCHEMA``), one document per run::
     {"schema", "created", "command", "preset", "settings", "machine",
      "library", "elapsed_s",
      "cases": [{"id", "group", "curve", "x", "unit", "items", "params",
-                "output_bytes", "status", "note",
+                "output_bytes", "input_bytes", "size_axis", "status", "note",
                 "results": [{"name", "kind", "status", "note", "threads",
                              "items", "seconds": {"repeat", "min", "median",
                              "max"}, "items_per_s", "bytes_per_s",
@@ -19,7 +19,12 @@ Schema (``SCHEMA``), one document per run::
 ``ratio_to_ours`` is the implementation's median time per item over the
 library's: above 1 the library is faster (for a limit, below 1 is expected:
 how far the library is from the bound). Status: ok, skipped, disagrees,
-failed. A GPU case (``gpu`` true) has ``device_memory`` per result
+failed. ``output_bytes`` and ``input_bytes`` are the bytes of the case's
+result and inputs (raw frames of a dataset: on disk); ``size_axis`` says
+which of the two is the case's data size (``output`` for patches and groups;
+``input`` for a reassembly's patches and an alignment's raw frames),
+which bytes_per_s is a rate of, the memory budget holds twice and the
+memory view plots peak memory against. A GPU case (``gpu`` true) has ``device_memory`` per result
 (device_memory.py); on the emulated device it is ``emulated`` and its
 results too, with their seconds kept for plumbing and no rate or ratio
 (None): an emulator's time is not a speed.
@@ -42,6 +47,7 @@ from .machine import describe_library, describe_machine
 from . import cudart, gpu
 from .device_memory import DevicePeak
 from .registry import Case, Impl, Skipped
+from .report import fmt_bytes
 from .timing import PeakRss, measure
 
 SCHEMA = "ptychopatch-bench/1"
@@ -53,8 +59,8 @@ def _rates(case: Case, impl: Impl, median: float) -> Dict[str, Any]:
     per_item = median / impl.items
     rates: Dict[str, Any] = {"items_per_s": impl.items / median if median > 0 else None,
                              "bytes_per_s": None}
-    if case.output_bytes and median > 0:
-        rates["bytes_per_s"] = case.output_bytes / case.items / per_item
+    if case.size_bytes and median > 0:
+        rates["bytes_per_s"] = case.size_bytes / case.items / per_item
     return rates
 
 
@@ -93,12 +99,13 @@ def run_case(case: Case, repeat: int, budget_s: float,
     doc: Dict[str, Any] = {"id": case.id, "group": case.group, "curve": case.curve,
                            "x": case.x, "unit": case.unit, "items": case.items,
                            "params": case.params, "output_bytes": case.output_bytes,
+                           "input_bytes": case.input_bytes, "size_axis": case.size_axis,
                            "status": "ok", "note": "", "results": [], "gpu": case.gpu,
                            "emulated": case.gpu and gpu.status()["emulated"]}
-    if memory_budget and case.output_bytes and 2 * case.output_bytes > memory_budget:
+    if memory_budget and case.size_bytes and 2 * case.size_bytes > memory_budget:
         doc["status"] = "skipped"
-        doc["note"] = (f"its output ({case.output_bytes / 1e9:.1f} GB, twice that with a "
-                       f"copy) is over the memory budget ({memory_budget / 1e9:.1f} GB, "
+        doc["note"] = (f"its {case.size_axis} ({fmt_bytes(case.size_bytes)}, twice that with "
+                       f"a copy) is over the memory budget ({fmt_bytes(memory_budget)}, "
                        "--memory-budget)")
         return doc
     entries: List[Any] = []

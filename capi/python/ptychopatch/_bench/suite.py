@@ -36,7 +36,12 @@ class Curve:
     gpu: bool = False            # selected only where a GPU is usable
 
 
-COMPLEX64 = 8
+#: Bytes of an element: complex64 pixels, an (x, y) float64 offset or
+#: position, a float32 or uint16 raw pixel, a frame's (dy, dx) int64 crop,
+#: a reassembly's canvas pixel (complex64 sum + float32 weight). Input
+#: bytes count the arrays of the data (object and offsets, patches, frames,
+#: positions; a reassembly's offsets left out: its patches are the data).
+COMPLEX64, OFFSET, FLOAT32, UINT16, CROP, CANVAS = 8, 16, 4, 2, 16, 12
 
 
 def _extract_case(curve: str, x: float, N: int, size: int, patches: int,
@@ -48,7 +53,8 @@ def _extract_case(curve: str, x: float, N: int, size: int, patches: int,
 
     return Case("extract", curve, x, "patches", patches,
                 {"patches": patches, "N": N, "object": size, "threads": threads,
-                 "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64)
+                 "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64,
+                input_bytes=size * size * COMPLEX64 + patches * OFFSET)
 
 
 def _patch_stack(seed: int, patches: int, N: int, size: int):
@@ -70,7 +76,8 @@ def _reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case:
 
     return Case("reassemble", "patches", x, "patches", patches,
                 {"patches": patches, "N": N, "object": size, "threads": threads,
-                 "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64)
+                 "dtype": "complex64"}, build, output_bytes=size * size * CANVAS,
+                input_bytes=patches * N * N * COMPLEX64, size_axis="input")
 
 
 def frame_shape(megapixels: float) -> tuple:
@@ -90,7 +97,8 @@ def _align_case(curve: str, x: float, megapixels: float, frames: int, threads: i
     return Case("align", curve, x, "frames", frames,
                 {"height": height, "width": width, "megapixels": height * width / 1e6,
                  "frames": frames, "cfa": "RGGB", "dtype": "float32", "upsample_factor": 1,
-                 "threads": threads}, build, output_bytes=None)
+                 "threads": threads}, build, output_bytes=frames * CROP,
+                input_bytes=(frames + 1) * height * width * FLOAT32, size_axis="input")
 
 
 def _group_case(curve: str, x: float, n: int, threads: int, seed: int) -> Case:
@@ -102,7 +110,8 @@ def _group_case(curve: str, x: float, n: int, threads: int, seed: int) -> Case:
 
     return Case("group", curve, x, "positions", n,
                 {"positions": n, "nsamples": n, "K": K, "gridsize": gridsize,
-                 "threads": threads}, build, output_bytes=n * gridsize ** 2 * 8)
+                 "threads": threads}, build, output_bytes=n * gridsize ** 2 * 8,
+                input_bytes=n * OFFSET)
 
 
 def _gpu_extract_case(x: float, quick: bool, threads: int, seed: int) -> Case:
@@ -115,7 +124,8 @@ def _gpu_extract_case(x: float, quick: bool, threads: int, seed: int) -> Case:
 
     return Case("gpu-extract", "patches", x, "patches", patches,
                 {"patches": patches, "N": N, "object": size, "dtype": "complex64"}, build,
-                output_bytes=patches * N * N * COMPLEX64, gpu=True)
+                output_bytes=patches * N * N * COMPLEX64, gpu=True,
+                input_bytes=size * size * COMPLEX64 + patches * OFFSET)
 
 
 def _gpu_reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case:
@@ -127,7 +137,8 @@ def _gpu_reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case
 
     return Case("gpu-reassemble", "patches", x, "patches", patches,
                 {"patches": patches, "N": N, "object": size, "dtype": "complex64"}, build,
-                output_bytes=patches * N * N * COMPLEX64, gpu=True)
+                output_bytes=size * size * CANVAS, gpu=True,
+                input_bytes=patches * N * N * COMPLEX64, size_axis="input")
 
 
 def _gpu_align_case(x: float, quick: bool, threads: int, seed: int) -> Case:
@@ -140,7 +151,8 @@ def _gpu_align_case(x: float, quick: bool, threads: int, seed: int) -> Case:
     return Case("gpu-align", "megapixels", x, "frames", 2,
                 {"height": height, "width": width, "megapixels": height * width / 1e6,
                  "frames": 2, "cfa": "RGGB", "dtype": "float32", "upsample_factor": 1},
-                build, output_bytes=None, gpu=True)
+                build, output_bytes=2 * CROP, gpu=True,
+                input_bytes=3 * height * width * FLOAT32, size_axis="input")
 
 
 def _dataset_case(x: float, quick: bool, threads: int, seed: int) -> Case:
@@ -149,7 +161,10 @@ def _dataset_case(x: float, quick: bool, threads: int, seed: int) -> Case:
                 {"workers": workers, "scenes": dataset.SCENES, "frames": dataset.FRAMES,
                  "side": dataset.SIDE, "cfa": "RGGB", "dtype": "uint16",
                  "upsample_factor": 1},
-                lambda: dataset.entries(workers, seed), output_bytes=None)
+                lambda: dataset.entries(workers, seed),
+                output_bytes=dataset.SCENES * dataset.FRAMES * CROP,
+                input_bytes=dataset.SCENES * (dataset.FRAMES + 1) * dataset.SIDE ** 2 * UINT16,
+                size_axis="input")
 
 
 def thread_counts() -> List[int]:
