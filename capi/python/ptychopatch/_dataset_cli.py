@@ -30,7 +30,8 @@ shift), confidence, message, backend, seconds.
 
 A scene that cannot be read gets rows with its status (SCENE_INVALID,
 GT_UNREADABLE, UNREADABLE, ...) and the run goes on. Run the same command
-again after an interruption: the scenes already in OUT are skipped.
+again after an interruption: the scenes already in OUT are skipped (those
+recorded TASK_FAILED, whose task Dask lost, run again).
 
 exit status: 0 every frame aligned; 1 some frame failed (all scenes are
 still written) or the run failed; 2 a usage error.

@@ -59,6 +59,18 @@ def done_scenes(folder: str) -> Set[str]:
             if name.endswith(SUFFIX) and not name.startswith(".")}
 
 
+def scenes_only_with_status(folder: str, status: str) -> Set[str]:
+    """The scenes of `folder` whose every row has `status`: a resumed run
+    aligns them again (their part records a lost task, not a result)."""
+    pq = optional_import("pyarrow.parquet", "reading Parquet results", pip_name="pyarrow")
+    found = set()
+    for scene in done_scenes(folder):
+        statuses = pq.read_table(part_path(folder, scene), columns=["status"]).column(0)
+        if len(statuses) and all(value == status for value in statuses.to_pylist()):
+            found.add(scene)
+    return found
+
+
 def write_part(folder: str, scene: str, rows: Sequence[Dict[str, Any]]) -> str:
     """Writes a scene's rows as its part file, atomically; returns the path."""
     pq = optional_import("pyarrow.parquet", "writing Parquet results", pip_name="pyarrow")

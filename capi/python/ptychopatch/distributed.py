@@ -165,7 +165,8 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         From `scenes_from_folders` or `scenes_from_manifest`.
     output : str
         Output folder: one Parquet file per scene (made if missing). Scenes
-        whose file is already there are skipped (resume); a folder made
+        whose file is already there are skipped (resume), except those
+        recorded ``TASK_FAILED`` (their task was lost), which run again; a folder made
         with other alignment options is refused (ValueError).
     client : dask.distributed.Client, str or None
         Where to run: a Client, a scheduler address (``"tcp://host:8786"``),
@@ -225,7 +226,9 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
                        num_threads)
     _parts.check_run_options(output, run)
     options = dict(run, batch=batch)
-    done = _parts.done_scenes(output)
+    # A scene whose task Dask gave up on has a part of TASK_FAILED rows: it
+    # is aligned again, as patches-dataset retries its lost inputs.
+    done = _parts.done_scenes(output) - _parts.scenes_only_with_status(output, STATUS_TASK_FAILED)
     todo = [s for s in scenes if s.name not in done]
     skipped = len(scenes) - len(todo)
     counts = {"scenes": 0, "rows": 0, "failed": 0}
