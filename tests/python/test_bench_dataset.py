@@ -44,7 +44,7 @@ def test_align_dataset_on_a_warm_cluster_agrees_with_serial(monkeypatch):
     # with a rate in bytes/s (the storage's bandwidth), and the cold run's
     # note says what the eviction did.
     assert cold["kind"] == "peer" and cold["status"] == "ok" and cold["agreement"]["ok"]
-    assert "after; reading their" in cold["note"]
+    assert "of the inputs before eviction" in cold["note"]
     assert read["kind"] == "limit" and read["status"] == "ok"
     assert _positive(read["bytes_per_s"]) and _positive(cold["bytes_per_s"])
 
@@ -55,6 +55,7 @@ def test_eviction_empties_the_page_cache_of_a_file(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"\1" * (4 << 20))
     assert pagecache.read_files([str(path)]) == 4 << 20
+    pagecache.flush([str(path)])
     pagecache.evict([str(path)])
     fraction = pagecache.resident_fraction([str(path)])
     if fraction is None:

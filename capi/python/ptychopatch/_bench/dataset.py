@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -48,14 +48,11 @@ def crops_table(rows: List[Dict[str, Any]]) -> List[tuple]:
     return [(r["scene"], r["frame"], r["crop_dy"], r["crop_dx"]) for r in rows]
 
 
-def _runner(root: str, scenes: Any, cold: Sequence[str] = (), **how: Any):
-    """A run: align_dataset into a fresh folder, its crops, the folder
-    removed; `cold` files are evicted from the page cache first (timed
-    with the run: dropping clean pages takes about a millisecond)."""
+def _runner(root: str, scenes: Any, **how: Any):
+    """A run: align_dataset into a fresh folder, its crops, the folder removed."""
     from .. import distributed
 
     def run():
-        pagecache.evict(cold)
         out = tempfile.mkdtemp(dir=root, prefix="out-")
         try:
             distributed.align_dataset(scenes, out, cfa="RGGB", upsample_factor=1, **how)
@@ -94,7 +91,7 @@ def entries(workers: int, seed: int) -> List[Entry]:
     inputs = [path for scene in scenes for path in [scene.gt] + [p for _, p in scene.frames]]
     cold, read = _cold_entries(f"ptychopatch align_dataset (Dask, {workers} workers, cold)",
                                inputs, SCENES, workers,
-                               _runner(root, scenes, cold=inputs, client=client))
+                               _runner(root, scenes, client=client))
     return [
         Impl(name, "ours", items=SCENES, threads=workers, teardown=close,
              run=_runner(root, scenes, client=client),
@@ -116,16 +113,17 @@ def _cold_entries(name: str, inputs: List[str], items: int, workers: int,
         return [Skipped(name, "peer", why_not), Skipped(read_name, "limit", why_not)]
     evidence = pagecache.eviction_evidence(inputs)
 
-    def read():
+    def evict():  # before each run, untimed (Impl.prepare)
         pagecache.evict(inputs)
-        pagecache.read_files(inputs)
 
     return [
         Impl(name, "peer", items=items, threads=workers, run=run, check=same_values(),
-             note=f"inputs evicted from the page cache before each run; {evidence}"),
-        Impl(read_name, "limit", items=items, threads=1, run=read,
-             note="posix_fadvise(DONTNEED), then every input file read whole in 1 MiB "
-                  "blocks, one after another: what storage delivers to one reader"),
+             prepare=evict,
+             note=f"inputs evicted from the page cache before each run (untimed); {evidence}"),
+        Impl(read_name, "limit", items=items, threads=1, prepare=evict,
+             run=lambda: pagecache.read_files(inputs),
+             note="every input file read whole in 1 MiB blocks, one after another, "
+                  "evicted before each read: what storage delivers to one reader"),
     ]
 
 
