@@ -130,7 +130,7 @@ def _cold_entries(name: str, inputs: List[str], items: int, workers: int,
 #: The synthetic patches dataset: FILES .npz scans of an OBJECT² complex64
 #: object and GROUPS scan positions (one group of gridsize² = 4 patches of
 #: N² each per position), in the full set; the quick set's is smaller.
-FILES, OBJECT, GROUPS, N = 8, 512, 500, 64
+FILES, OBJECT, GROUPS, N = 8, 512, 200, 64
 QUICK = dict(FILES=4, OBJECT=128, GROUPS=100, N=16)
 
 
