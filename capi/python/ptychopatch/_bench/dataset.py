@@ -78,6 +78,9 @@ def entries(workers: int, seed: int) -> List[Entry]:
     make_synthetic_scenes(os.path.join(root, "scenes"), SCENES, FRAMES, SIDE, seed)
     scenes = distributed.scenes_from_folders(os.path.join(root, "scenes"), gt="gt.npy",
                                              frames=["f*.npy"])
+    inputs = [path for scene in scenes for path in [scene.gt] + [p for _, p in scene.frames]]
+    # Before the cluster starts: nothing to close if it fails.
+    evidence = "" if pagecache.available() else pagecache.eviction_evidence(inputs)
     dd = optional_module("dask.distributed", "dask[distributed]")
     cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                               dashboard_address=None)
@@ -88,9 +91,8 @@ def entries(workers: int, seed: int) -> List[Entry]:
         cluster.close()
         shutil.rmtree(root, ignore_errors=True)
 
-    inputs = [path for scene in scenes for path in [scene.gt] + [p for _, p in scene.frames]]
     cold, read = _cold_entries(f"ptychopatch align_dataset (Dask, {workers} workers, cold)",
-                               inputs, SCENES, workers,
+                               inputs, evidence, SCENES, workers,
                                _runner(root, scenes, client=client))
     return [
         Impl(name, "ours", items=SCENES, threads=workers, teardown=close,
@@ -104,14 +106,14 @@ def entries(workers: int, seed: int) -> List[Entry]:
     ]
 
 
-def _cold_entries(name: str, inputs: List[str], items: int, workers: int,
+def _cold_entries(name: str, inputs: List[str], evidence: str, items: int, workers: int,
                   run: Any) -> List[Entry]:
-    """The cold-cache run and the storage's read of the same files (a limit)."""
+    """The cold-cache run and the storage's read of the same files (a
+    limit); `evidence` is pagecache.eviction_evidence's note."""
     read_name = "sequential read of the inputs, cold (storage bandwidth)"
     why_not = pagecache.available()
     if why_not:
         return [Skipped(name, "peer", why_not), Skipped(read_name, "limit", why_not)]
-    evidence = pagecache.eviction_evidence(inputs)
 
     def evict():  # before each run, untimed (Impl.prepare)
         pagecache.evict(inputs)
