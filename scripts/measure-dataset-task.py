@@ -20,7 +20,6 @@ grows with the load. Check `uptime` before and after.
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
