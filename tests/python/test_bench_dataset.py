@@ -1,13 +1,21 @@
-"""``ptychopatch bench``'s dataset curve: scenes per second of
-align_dataset against Dask workers (full set only), checked against the
-serial path; skipped with a note without Dask.
+"""``ptychopatch bench``'s dataset curves: scenes per second of
+align_dataset against Dask workers (full set only), with its cold-cache
+run and the storage's read bandwidth beside it, and groups per second of
+patches_dataset (quick and full sets); each checked against its serial
+path, skipped with a note without Dask. Structure only: speed is never
+asserted.
 """
 
+import math
 import sys
 
 import pytest
 
-from ptychopatch._bench import dataset, runner, suite
+from ptychopatch._bench import dataset, pagecache, runner, suite
+
+
+def _positive(value):
+    return value is not None and math.isfinite(value) and value > 0
 
 
 def test_the_dataset_curve_is_in_the_full_set_only():
@@ -26,16 +34,80 @@ def test_align_dataset_on_a_warm_cluster_agrees_with_serial(monkeypatch):
     case = suite._dataset_case(1, False, 0, 0)
     doc = runner.run_case(case, repeat=1, budget_s=0.0, memory_budget=None)
     assert doc["status"] == "ok", doc.get("traceback")
-    ours, serial = doc["results"]
-    assert ours["status"] == "ok" and ours["items"] == 3 and ours["items_per_s"] > 0
+    ours, cold, serial, read = doc["results"]
+    assert ours["status"] == "ok" and ours["items"] == 3 and _positive(ours["items_per_s"])
     assert serial["status"] == "ok" and serial["agreement"]["ok"], serial
-    assert serial["ratio_to_ours"] > 0
+    assert _positive(serial["ratio_to_ours"])
+    if pagecache.available():
+        pytest.skip(pagecache.available())
+    # The cold run gives the same crops; the read of the inputs is a limit
+    # with a rate in bytes/s (the storage's bandwidth), and the cold run's
+    # note says what the eviction did.
+    assert cold["kind"] == "peer" and cold["status"] == "ok" and cold["agreement"]["ok"]
+    assert "of the inputs before eviction" in cold["note"]
+    assert read["kind"] == "limit" and read["status"] == "ok"
+    assert _positive(read["bytes_per_s"]) and _positive(cold["bytes_per_s"])
 
 
-def test_without_dask_the_curve_is_skipped_with_a_note(monkeypatch):
+def test_eviction_empties_the_page_cache_of_a_file(tmp_path):
+    if pagecache.available():
+        pytest.skip(pagecache.available())
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"\1" * (4 << 20))
+    assert pagecache.read_files([str(path)]) == 4 << 20
+    pagecache.flush([str(path)])
+    pagecache.evict([str(path)])
+    fraction = pagecache.resident_fraction([str(path)])
+    if fraction is None:
+        pytest.skip("mincore is not available here")
+    # tmpfs keeps its pages (they are the file): only a disk-backed file drops them.
+    if _file_system(str(tmp_path)) in ("tmpfs", "ramfs"):
+        pytest.skip("tmp_path is on tmpfs")
+    assert fraction < 0.5
+
+
+def _file_system(path):
+    """The type of the file system `path` is on (longest mount point)."""
+    best, kind = "", ""
+    with open("/proc/mounts") as f:
+        for line in f:
+            point, fstype = line.split()[1:3]
+            if (path + "/").startswith(point.rstrip("/") + "/") and len(point) >= len(best):
+                best, kind = point, fstype
+    return kind
+
+
+def test_the_patches_dataset_curve_is_in_both_sets():
+    quick = suite.cases(quick=True, threads=0, only=["patches-dataset"])
+    full = suite.cases(quick=False, threads=0, only=["patches-dataset/workers"])
+    expected = [f"patches-dataset/workers={n}" for n in suite.thread_counts()]
+    assert [c.id for c in quick] == expected and [c.id for c in full] == expected
+    size = dataset.patches_sizes(True)
+    assert quick[0].unit == "groups" and quick[0].items == size["FILES"] * size["GROUPS"]
+    assert quick[0].output_bytes == quick[0].items * 4 * size["N"] ** 2 * 8
+    # --only dataset picks the align curve alone, not this one.
+    assert all(c.group == "dataset" for c in suite.cases(False, 0, only=["dataset"]))
+
+
+def test_patches_dataset_quick_point_agrees_with_serial(monkeypatch):
+    pytest.importorskip("dask.distributed", reason="dask[distributed] is not installed")
+    pytest.importorskip("zarr", reason="zarr is not installed")
+    monkeypatch.setattr(dataset, "QUICK", dict(FILES=2, OBJECT=64, GROUPS=20, N=8))
+    doc = runner.run_case(suite._patches_dataset_case(1, True, 0, 0), repeat=1,
+                          budget_s=0.0, memory_budget=None)
+    assert doc["status"] == "ok", doc.get("traceback")
+    ours, serial = doc["results"]
+    assert ours["status"] == "ok" and ours["items"] == 40
+    assert _positive(ours["items_per_s"]) and _positive(ours["bytes_per_s"])
+    assert serial["name"] == "patches_dataset serial (no Dask)"
+    assert serial["status"] == "ok" and serial["agreement"]["ok"], serial
+    assert _positive(serial["items_per_s"]) and _positive(serial["ratio_to_ours"])
+
+
+@pytest.mark.parametrize("make", [suite._dataset_case, suite._patches_dataset_case])
+def test_without_dask_the_curve_is_skipped_with_a_note(monkeypatch, make):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
-    doc = runner.run_case(suite._dataset_case(2, False, 0, 0), repeat=1, budget_s=0.0,
-                          memory_budget=None)
+    doc = runner.run_case(make(2, False, 0, 0), repeat=1, budget_s=0.0, memory_budget=None)
     assert doc["status"] == "ok"
     assert [r["status"] for r in doc["results"]] == ["skipped", "skipped"]
     assert doc["results"][0]["note"] == \

@@ -12,6 +12,17 @@ resume and skip every scene). The serial path (``serial=True``, no Dask,
 this process) runs beside it as the one-process reference; both are
 checked to give the same crops.
 
+Where the run becomes I/O-bound: the cluster's run again with its inputs
+evicted from the page cache before each run (pagecache.py; the eviction
+is checked, and the note says what it found), and a limit, a sequential
+read of the same files after evicting them: the storage's read bandwidth
+measured in the same run. Their bytes/s (of the input frames) put side by
+side say how many workers this storage feeds before reading is the limit.
+
+``patches_entries`` is the same for ``patches_dataset``: groups per second
+of PtychoPINN-style ``.npz`` files cut into a Zarr store, against workers,
+with the serial path beside it (in both sets: its quick point is small).
+
 >>> crops_table([{"scene": "a", "frame": "f0.npy", "crop_dy": 2, "crop_dx": -4}])
 [('a', 'f0.npy', 2, -4)]
 """
@@ -23,6 +34,9 @@ import shutil
 import tempfile
 from typing import Any, Dict, List
 
+import numpy as np
+
+from . import pagecache
 from .registry import Entry, Impl, Skipped, optional_module, same_values
 
 #: The synthetic dataset: scenes x (GT + frames) of side x side uint16 RGGB.
@@ -64,6 +78,9 @@ def entries(workers: int, seed: int) -> List[Entry]:
     make_synthetic_scenes(os.path.join(root, "scenes"), SCENES, FRAMES, SIDE, seed)
     scenes = distributed.scenes_from_folders(os.path.join(root, "scenes"), gt="gt.npy",
                                              frames=["f*.npy"])
+    inputs = [path for scene in scenes for path in [scene.gt] + [p for _, p in scene.frames]]
+    # Before the cluster starts: nothing to close if it fails.
+    evidence = "" if pagecache.available() else pagecache.eviction_evidence(inputs)
     dd = optional_module("dask.distributed", "dask[distributed]")
     cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                               dashboard_address=None)
@@ -74,11 +91,127 @@ def entries(workers: int, seed: int) -> List[Entry]:
         cluster.close()
         shutil.rmtree(root, ignore_errors=True)
 
+    cold, read = _cold_entries(f"ptychopatch align_dataset (Dask, {workers} workers, cold)",
+                               inputs, evidence, SCENES, workers,
+                               _runner(root, scenes, client=client))
     return [
         Impl(name, "ours", items=SCENES, threads=workers, teardown=close,
              run=_runner(root, scenes, client=client),
              note=f"warm LocalCluster, {workers} single-threaded worker processes"),
+        cold,
         Impl("align_dataset serial (no Dask)", "peer", items=SCENES, threads=1,
              run=_runner(root, scenes, serial=True), check=same_values(),
              note="serial=True: this process, scene after scene"),
+        read,
+    ]
+
+
+def _cold_entries(name: str, inputs: List[str], evidence: str, items: int, workers: int,
+                  run: Any) -> List[Entry]:
+    """The cold-cache run and the storage's read of the same files (a
+    limit); `evidence` is pagecache.eviction_evidence's note."""
+    read_name = "sequential read of the inputs, cold (storage bandwidth)"
+    why_not = pagecache.available()
+    if why_not:
+        return [Skipped(name, "peer", why_not), Skipped(read_name, "limit", why_not)]
+
+    def evict():  # before each run, untimed (Impl.prepare)
+        pagecache.evict(inputs)
+
+    return [
+        Impl(name, "peer", items=items, threads=workers, run=run, check=same_values(),
+             prepare=evict,
+             note=f"inputs evicted from the page cache before each run (untimed); {evidence}"),
+        Impl(read_name, "limit", items=items, threads=1, prepare=evict,
+             run=lambda: pagecache.read_files(inputs),
+             note="every input file read whole in 1 MiB blocks, one after another, "
+                  "evicted before each read: what storage delivers to one reader"),
+    ]
+
+
+#: The synthetic patches dataset: FILES .npz scans of an OBJECT² complex64
+#: object and GROUPS scan positions (one group of gridsize² = 4 patches of
+#: N² each per position), in the full set; the quick set's is smaller.
+FILES, OBJECT, GROUPS, N = 8, 512, 200, 64
+QUICK = dict(FILES=4, OBJECT=128, GROUPS=100, N=16)
+
+
+def patches_sizes(quick: bool) -> Dict[str, int]:
+    return dict(QUICK) if quick else dict(FILES=FILES, OBJECT=OBJECT, GROUPS=GROUPS, N=N)
+
+
+def write_scans(folder: str, files: int, size: int, groups: int, n: int,
+                seed: int) -> List[str]:
+    """PtychoPINN-style .npz files (objectGuess, xcoords, ycoords,
+    probeGuess): a random object (compresses little, as measured data
+    does) and uniform scan positions whose patches lie inside it."""
+    from . import data
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    py, px = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    probe = np.exp(-(px ** 2 + py ** 2) / (2 * (n / 6) ** 2)).astype(np.complex64)
+    paths = []
+    for i in range(files):
+        xy = data.offsets(rng, groups, 1, size, n)[:, 0, :]
+        path = os.path.join(folder, f"scan{i:03d}.npz")
+        np.savez(path, objectGuess=data.complex_object(rng, size), xcoords=xy[:, 0],
+                 ycoords=xy[:, 1], probeGuess=probe)
+        paths.append(path)
+    return paths
+
+
+def _patches_runner(root: str, paths: List[str], **how: Any):
+    """A run: patches_dataset into a fresh store, what the paths must agree
+    on (each input's status and group count, and its nn_indices: the same
+    seed gives the same groups), the store removed."""
+    from .. import distributed
+
+    def run():
+        out = tempfile.mkdtemp(dir=root, prefix="store-")
+        try:
+            distributed.patches_dataset(paths, out, seed=0, **how)
+            status = distributed.patches_status(out)
+            store = optional_module("zarr", "zarr")
+            root_group = store.open_group(out, mode="r")
+            return [(name, status[name]["status"], status[name]["groups"],
+                     int(np.asarray(root_group[name]["nn_indices"]).sum()))
+                    for name in sorted(status)]
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    return run
+
+
+def patches_entries(workers: int, quick: bool, seed: int) -> List[Entry]:
+    """patches_dataset on a warm LocalCluster of `workers`, and the serial path."""
+    name = f"ptychopatch patches_dataset (Dask, {workers} workers)"
+    serial_name = "patches_dataset serial (no Dask)"
+    for module, pip in (("dask.distributed", "dask[distributed]"), ("zarr", "zarr")):
+        missing = optional_module(module, pip)
+        if isinstance(missing, str):
+            return [Skipped(name, "ours", missing), Skipped(serial_name, "peer", missing)]
+    size = patches_sizes(quick)
+    root = tempfile.mkdtemp(prefix="ptychopatch-bench-patches-")
+    paths = write_scans(os.path.join(root, "scans"), size["FILES"], size["OBJECT"],
+                        size["GROUPS"], size["N"], seed)
+    dd = optional_module("dask.distributed", "dask[distributed]")
+    cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None)
+    client = dd.Client(cluster)
+
+    def close():
+        client.close()
+        cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+    groups = size["FILES"] * size["GROUPS"]
+    return [
+        Impl(name, "ours", items=groups, threads=workers, teardown=close,
+             run=_patches_runner(root, paths, client=client),
+             note=f"warm LocalCluster, {workers} single-threaded worker processes; "
+                  "each run cuts, compresses and writes a fresh Zarr store"),
+        Impl(serial_name, "peer", items=groups, threads=1,
+             run=_patches_runner(root, paths, serial=True), check=same_values(),
+             note="serial=True: this process, file after file"),
     ]

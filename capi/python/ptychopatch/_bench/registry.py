@@ -50,6 +50,9 @@ class Impl:
     # Called once the case's implementations have all run (a cluster to
     # close, files to remove): what they share outlives each one.
     teardown: Optional[Callable[[], None]] = None
+    # Called before each run, outside its time: state a run must start
+    # from that costs time to make (inputs evicted from the page cache).
+    prepare: Optional[Callable[[], None]] = None
 
 
 @dataclass

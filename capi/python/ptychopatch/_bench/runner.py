@@ -72,6 +72,8 @@ def run_impl(case: Case, impl: Impl, reference: Any, repeat: int,
                               "note": impl.note, "threads": impl.threads, "items": impl.items}
     device = DevicePeak(cudart.runtime()) if case.gpu else None
     with PeakRss() as rss, (device or contextlib.nullcontext()):
+        if impl.prepare is not None:
+            impl.prepare()
         output = impl.run()  # untimed: warms caches, plans and thread pools
         if impl.check is not None:
             agreement = impl.check(output, reference)
@@ -79,7 +81,7 @@ def run_impl(case: Case, impl: Impl, reference: Any, repeat: int,
             if not agreement["ok"]:
                 result["status"] = "disagrees"
         if result["status"] == "ok":
-            timing = measure(impl.run, repeat, budget_s)
+            timing = measure(impl.run, repeat, budget_s, impl.prepare)
     result["memory"] = rss.as_dict()
     if device is not None:
         result["device_memory"] = device.as_dict()

@@ -167,6 +167,19 @@ def _dataset_case(x: float, quick: bool, threads: int, seed: int) -> Case:
                 size_axis="input")
 
 
+def _patches_dataset_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    workers, size = int(x), dataset.patches_sizes(quick)
+    files, groups, n = size["FILES"], size["GROUPS"], size["N"]
+    patch_bytes = files * groups * 4 * n * n * COMPLEX64  # gridsize 2: 4 patches a group
+    return Case("patches-dataset", "workers", x, "groups", files * groups,
+                {"workers": workers, "files": files, "object": size["OBJECT"],
+                 "groups_per_file": groups, "N": n, "K": 4, "gridsize": 2,
+                 "dtype": "complex64", "chunk_groups": 256},
+                lambda: dataset.patches_entries(workers, quick, seed),
+                output_bytes=patch_bytes,
+                input_bytes=files * (size["OBJECT"] ** 2 * COMPLEX64 + groups * OFFSET))
+
+
 def thread_counts() -> List[int]:
     """1, 2, 4, ... up to every core, and every core itself."""
     cores = os.cpu_count() or 1
@@ -214,6 +227,10 @@ def curves(seed: int = 0) -> List[Curve]:
         # (dataset.py): full set only (clusters take seconds to start).
         Curve("dataset", "workers", "Dask workers", "scenes", [], threads_axis,
               _dataset_case),
+        # Groups per second of patches_dataset against Dask workers: in the
+        # quick set too (tiny files), so CI keeps the cluster path working.
+        Curve("patches-dataset", "workers", "Dask workers", "groups", threads_axis,
+              threads_axis, _patches_dataset_case),
         # The GPU backend (gpu.py); small quick points, as the emulated
         # device of CI runs them for plumbing only.
         Curve("gpu-extract", "patches", "patches (B·c)", "patches", [100, 400],

@@ -49,11 +49,15 @@ class Timing:
                 "max": self.max}
 
 
-def measure(run: Callable[[], Any], repeat: int, budget_s: float) -> Timing:
+def measure(run: Callable[[], Any], repeat: int, budget_s: float,
+            prepare: Optional[Callable[[], None]] = None) -> Timing:
     """Times `run` (already warmed up by the caller) at least once and at
-    most `repeat` times, stopping once the runs so far took `budget_s`."""
+    most `repeat` times, stopping once the runs so far took `budget_s`;
+    `prepare`, where given, is called before each run, untimed."""
     times: List[float] = []
     while len(times) < max(1, repeat):
+        if prepare is not None:
+            prepare()
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
