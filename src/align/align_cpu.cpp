@@ -88,33 +88,75 @@ struct Dims {
   int64_t bins;   // ny * nxh
 };
 
-// The r2c and c2r plans of one plane size. Planned on the first
-// workspace's buffers; executed on any 64-byte-aligned buffers.
+// Columns per block of the column pass of FftPlans: 8 bins, 64 bytes of
+// each spectrum row.
+constexpr int64_t kColumnBlock = 8;
+// Half spectra larger than this (bytes) are transformed in two passes.
+// Below it FFTW's two-dimensional plans were about as fast (within ~15 %
+// either way, 408 x 612 to 1000 x 1500 planes); from 1633 x 2450 planes
+// (16 MP Bayer frames, 16 MB spectra) on the two passes took 40 to 70 % of
+// their time (docs/performance.md, "Large frames").
+constexpr int64_t kTwoPassSpectrumBytes = int64_t{8} << 20;
+
+// The forward (r2c) and inverse (c2r) transforms of one plane size. Up to
+// kTwoPassSpectrumBytes of half spectrum, FFTW's two-dimensional plans;
+// beyond, two passes of one-dimensional plans: the rows' real transforms
+// (one plan over all rows), then the columns' complex transforms,
+// kColumnBlock columns at a time, copied into a contiguous per-thread
+// buffer (ny x kColumnBlock, the columns interleaved) and back. FFTW's
+// two-dimensional plans walk each column in place, a whole spectrum row
+// apart: on planes of millions of pixels a cache miss and a TLB miss per
+// bin, which cost more than the arithmetic. With FFTW_ESTIMATE the two gave
+// bitwise equal shifts and confidences on every scene compared (docs/
+// performance.md, "Large frames"); measured plans differ between the two
+// in the last bits, as they do between processes.
+// Planned on the first workspace's buffers; executed on any 64-byte-aligned
+// ones.
 class FftPlans {
  public:
-  FftPlans(const Dims& d, float* real, fftwf_complex* spectrum, ptp_fft_planning planning) {
+  FftPlans(const Dims& d, float* real, fftwf_complex* spectrum, fftwf_complex* columns,
+           ptp_fft_planning planning)
+      : d_(d), two_pass_(two_pass(d)) {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     // FFTW's planner aborts the process when an allocation fails; its
     // buffers, twiddles and trial plans stay well within four spectra.
     require_headroom(
         static_cast<size_t>(4 * d.bins) * sizeof(fftwf_complex) + (size_t{16} << 20),
         "FFTW to plan a " + std::to_string(d.ny) + " x " + std::to_string(d.nx) + " transform");
-    // FFTW_MEASURE: planning a plane size takes seconds once per process
-    // (then FFTW's in-memory wisdom answers at once) and roughly halves the
-    // time of every transform after it, of which a scene runs dozens.
-    // FFTW_ESTIMATE plans in milliseconds; WISDOM takes a measured plan only
-    // where one is known (FFTW_WISDOM_ONLY gives no plan otherwise).
+    // FFTW_MEASURE: planning a plane size takes up to seconds once per
+    // process (then FFTW's in-memory wisdom answers at once) and makes every
+    // transform after it faster, of which a scene runs dozens. FFTW_ESTIMATE
+    // plans in milliseconds; WISDOM takes a measured plan only where one is
+    // known (FFTW_WISDOM_ONLY gives no plan otherwise).
     fftwf_set_timelimit(kFftwPlanSeconds);
+    // Rows: ny transforms of nx reals, nx floats and nxh bins apart.
+    const fftwf_iodim64 row[1] = {{d.nx, 1, 1}};
+    const fftwf_iodim64 rows_r2c[1] = {{d.ny, d.nx, d.nxh}};
+    const fftwf_iodim64 rows_c2r[1] = {{d.ny, d.nxh, d.nx}};
+    // Columns, in place in the buffer: kColumnBlock transforms of ny bins,
+    // a column's bins kColumnBlock apart, adjacent columns adjacent.
+    const fftwf_iodim64 column[1] = {{d.ny, kColumnBlock, kColumnBlock}};
+    const fftwf_iodim64 block[1] = {{kColumnBlock, 1, 1}};
+    // One pass: the plane as a whole.
     const fftwf_iodim64 forward[2] = {{d.ny, d.nx, d.nxh}, {d.nx, 1, 1}};
     const fftwf_iodim64 inverse[2] = {{d.ny, d.nxh, d.nx}, {d.nx, 1, 1}};
     const auto plan = [&](unsigned effort) {
       const unsigned flags = effort | FFTW_DESTROY_INPUT;
-      r2c_ = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real, spectrum, flags);
-      c2r_ = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum, real, flags);
+      if (!two_pass_) {
+        r2c_ = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real, spectrum, flags);
+        c2r_ = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum, real, flags);
+        return;
+      }
+      r2c_ = fftwf_plan_guru64_dft_r2c(1, row, 1, rows_r2c, real, spectrum, flags);
+      c2r_ = fftwf_plan_guru64_dft_c2r(1, row, 1, rows_c2r, spectrum, real, flags);
+      columns_forward_ =
+          fftwf_plan_guru64_dft(1, column, 1, block, columns, columns, FFTW_FORWARD, effort);
+      columns_inverse_ =
+          fftwf_plan_guru64_dft(1, column, 1, block, columns, columns, FFTW_BACKWARD, effort);
     };
     if (planning == PTP_FFT_PLANNING_WISDOM) {
       plan(FFTW_MEASURE | FFTW_WISDOM_ONLY);
-      if (r2c_ == nullptr || c2r_ == nullptr) {
+      if (!planned()) {
         destroy();
         plan(FFTW_ESTIMATE);
       }
@@ -122,7 +164,7 @@ class FftPlans {
       plan(planning == PTP_FFT_PLANNING_ESTIMATE ? FFTW_ESTIMATE : FFTW_MEASURE);
     }
     fftwf_set_timelimit(FFTW_NO_TIMELIMIT);
-    if (r2c_ == nullptr || c2r_ == nullptr) {
+    if (!planned()) {
       destroy();
       fail(PTP_ERROR_INTERNAL, "FFTW could not plan a " + std::to_string(d.ny) + " x " +
                                    std::to_string(d.nx) + " real transform");
@@ -135,26 +177,61 @@ class FftPlans {
     destroy();
   }
 
-  // Thread-safe (FFTW's new-array execute). `real` is destroyed.
-  void forward(float* real, fftwf_complex* spectrum) const {
+  static bool two_pass(const Dims& d) {
+    return d.bins * static_cast<int64_t>(sizeof(fftwf_complex)) > kTwoPassSpectrumBytes;
+  }
+  // Bins of the column buffer each thread passes to forward and inverse
+  // (none for one pass).
+  static int64_t column_buffer_bins(const Dims& d) { return two_pass(d) ? d.ny * kColumnBlock : 0; }
+
+  // Thread-safe (FFTW's new-array execute). `real` is destroyed; `columns`
+  // is the thread's buffer of column_buffer_bins() bins.
+  void forward(float* real, fftwf_complex* spectrum, fftwf_complex* columns) const {
     fftwf_execute_dft_r2c(r2c_, real, spectrum);
+    if (two_pass_) transform_columns(columns_forward_, spectrum, columns);
   }
   // Unnormalised inverse: real = N * IFFT(spectrum). `spectrum` is destroyed.
-  void inverse(fftwf_complex* spectrum, float* real) const {
+  void inverse(fftwf_complex* spectrum, float* real, fftwf_complex* columns) const {
+    if (two_pass_) transform_columns(columns_inverse_, spectrum, columns);
     fftwf_execute_dft_c2r(c2r_, spectrum, real);
   }
 
  private:
-  void destroy() {
-    if (r2c_ != nullptr) fftwf_destroy_plan(r2c_);
-    if (c2r_ != nullptr) fftwf_destroy_plan(c2r_);
-    r2c_ = nullptr;
-    c2r_ = nullptr;
+  // The column transforms of `plan` on spectrum's nxh columns, in place.
+  // The last block's columns beyond nxh are zeros, transformed and dropped.
+  void transform_columns(fftwf_plan plan, fftwf_complex* spectrum, fftwf_complex* columns) const {
+    constexpr size_t kBin = sizeof(fftwf_complex);
+    for (int64_t j0 = 0; j0 < d_.nxh; j0 += kColumnBlock) {
+      const int64_t width = std::min(kColumnBlock, d_.nxh - j0);
+      if (width < kColumnBlock)
+        std::memset(columns, 0, static_cast<size_t>(column_buffer_bins(d_)) * kBin);
+      for (int64_t i = 0; i < d_.ny; ++i)
+        std::memcpy(columns[i * kColumnBlock], spectrum[i * d_.nxh + j0],
+                    static_cast<size_t>(width) * kBin);
+      fftwf_execute_dft(plan, columns, columns);
+      for (int64_t i = 0; i < d_.ny; ++i)
+        std::memcpy(spectrum[i * d_.nxh + j0], columns[i * kColumnBlock],
+                    static_cast<size_t>(width) * kBin);
+    }
   }
+
+  bool planned() const {
+    return r2c_ != nullptr && c2r_ != nullptr &&
+           (!two_pass_ || (columns_forward_ != nullptr && columns_inverse_ != nullptr));
+  }
+  void destroy() {
+    for (fftwf_plan* p : {&r2c_, &c2r_, &columns_forward_, &columns_inverse_}) {
+      if (*p != nullptr) fftwf_destroy_plan(*p);
+      *p = nullptr;
+    }
+  }
+  Dims d_;
+  bool two_pass_;
   fftwf_plan r2c_ = nullptr;
   fftwf_plan c2r_ = nullptr;
+  fftwf_plan columns_forward_ = nullptr;
+  fftwf_plan columns_inverse_ = nullptr;
 };
-
 // ------------------------------------------------------------ row kernels
 
 // dst[j] = src[j * stride] as float32; returns the sum of dst in double.
@@ -542,12 +619,16 @@ class Refiner {
 // The buffers one thread works in.
 struct Workspace {
   Workspace(const Dims& d, int64_t upsample)
-      : real(d.count), spectrum(d.bins), kept(upsample > 1 ? d.bins : 0) {
+      : real(d.count),
+        spectrum(d.bins),
+        kept(upsample > 1 ? d.bins : 0),
+        columns(FftPlans::column_buffer_bins(d)) {
     if (upsample > 1) refiner = std::make_unique<Refiner>(d, upsample);
   }
   AlignedArray<float> real;              // plane values, then the correlation
   AlignedArray<fftwf_complex> spectrum;  // moving spectrum, then X
   AlignedArray<fftwf_complex> kept;      // X for the refinement (c2r destroys it)
+  AlignedArray<fftwf_complex> columns;   // FftPlans' column blocks
   std::unique_ptr<Refiner> refiner;
 };
 
@@ -567,8 +648,9 @@ class CpuAlignBackend final : public AlignBackend {
       for (int64_t j = 0; j < d_.nx; ++j) window_x_[j] = math::hann_weight(j, d_.nx);
     }
     reserve_workspaces(1);
-    plans_ = std::make_unique<FftPlans>(d_, workspaces_[0]->real.get(),
-                                        workspaces_[0]->spectrum.get(), g.fft_planning);
+    plans_ =
+        std::make_unique<FftPlans>(d_, workspaces_[0]->real.get(), workspaces_[0]->spectrum.get(),
+                                   workspaces_[0]->columns.get(), g.fft_planning);
     reference_.reserve(static_cast<size_t>(g.planes));
     for (int64_t p = 0; p < g.planes; ++p) reference_.emplace_back(d_.bins);
     reference_sum_squares_.assign(static_cast<size_t>(g.planes), 0.0);
@@ -583,7 +665,7 @@ class CpuAlignBackend final : public AlignBackend {
     for (int64_t p = 0; p < g_.planes; ++p) {
       Workspace& w = *workspaces_[omp_get_thread_num()];
       reference_sum_squares_[p] = load_plane(frame, p, w.real.get());
-      plans_->forward(w.real.get(), reference_[p].get());
+      plans_->forward(w.real.get(), reference_[p].get(), w.columns.get());
     }
   }
 
@@ -711,7 +793,7 @@ class CpuAlignBackend final : public AlignBackend {
               load_plane(frames[f0 + k], p, w.real.get(), rows, rows + d_.ny);
             }
             fftwf_complex* x = slots_[item].get();
-            plans_->forward(w.real.get(), x);
+            plans_->forward(w.real.get(), x, w.columns.get());
             cross_power_spectrum(p, x);
           } catch (...) {
             errors.record(std::current_exception());
@@ -839,7 +921,7 @@ class CpuAlignBackend final : public AlignBackend {
     const double reference_sum_squares = reference_sum_squares_[p];
     if (!(sum_squares > 0.0) || !(reference_sum_squares > 0.0)) return {0.0, 0.0, 0.0, 0};
 
-    plans_->forward(w.real.get(), w.spectrum.get());
+    plans_->forward(w.real.get(), w.spectrum.get(), w.columns.get());
     cross_power_spectrum(p, w.spectrum.get());
     const double energy = g_.normalization == PTP_NORMALIZATION_PARTIAL
                              ? spectrum_energy(w.spectrum.get(), d_.ny, d_.nxh, d_.nx)
@@ -873,7 +955,7 @@ class CpuAlignBackend final : public AlignBackend {
     const bool may_refine = g_.upsample > 1;
     if (may_refine)
       std::memcpy(w.kept.get(), x, static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
-    plans_->inverse(x, w.real.get());
+    plans_->inverse(x, w.real.get(), w.columns.get());
     float top = 0.0f;
     const int64_t index =
         find_peak(w.real.get(), d_.ny, d_.nx, g_.max_shift_rows, g_.max_shift_cols, &top);

@@ -2,12 +2,16 @@
 // make_cpu_align_backend() is declared in align/align_backend.hpp.
 //
 // Design:
-//  * One r2c and one c2r plan per backend, for the plan's plane size,
-//    created under fftw_planner_mutex() (FFTW's planner is not thread-safe;
+//  * One r2c and one c2r transform per backend, for the plan's plane size,
+//    planned under fftw_planner_mutex() (FFTW's planner is not thread-safe;
 //    only fftwf_execute_* is) with FFTW_MEASURE, at most
-//    kFftwPlanSeconds per transform. FFTW keeps what it measured (wisdom)
+//    kFftwPlanSeconds per plan. FFTW keeps what it measured (wisdom)
 //    for the life of the process, so a second backend of the same plane size
-//    plans at once.
+//    plans at once. Planes whose half spectrum exceeds 8 MiB are
+//    transformed in two passes of one-dimensional plans (rows, then blocks
+//    of 8 columns copied into a contiguous buffer), not by FFTW's
+//    two-dimensional plans, whose in-place column walk misses the cache and
+//    the TLB on every bin of such planes (FftPlans in align_cpu.cpp).
 //  * Planes are small and many (4 per Bayer frame, 36 per X-Trans frame,
 //    several frames per call), so threads work on whole (frame, plane)
 //    pairs, each with its own buffers, running the single-threaded plans

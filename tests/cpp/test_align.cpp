@@ -1432,6 +1432,38 @@ TEST(AlignPlanning, WisdomRoundTripsThroughAFile) {
   std::remove(junk.c_str());
 }
 
+TEST(AlignPlanning, LargePlanesTransformedInTwoPassesFindTheShift) {
+  // A half spectrum over 8 MiB (1101 x 1002 bins) takes the two-pass
+  // transform (rows, then columns in blocks of 8: the last block holds 2),
+  // odd sizes on both axes; a circular shift is found exactly.
+  const int64_t ny = 1101;
+  const int64_t nx = 2003;
+  const Field f = smooth_field(ny, nx, 31, 1);
+  const Field g = roll(f, ny, nx, 37, -523);
+  const auto a = to_frame<float>(f, 10.0, 1.0);
+  const auto b = to_frame<float>(g, 10.0, 1.0);
+  for (const int up : {1, 10}) {
+    ptp_align_desc d = make_desc(ny, nx, PTP_DTYPE_FLOAT32);
+    d.upsample_factor = up;
+    d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
+    const Outcome r = align_one(d, a, b);
+    EXPECT_EQ(r.shifts[0], expected_shift(37, ny)) << up;
+    EXPECT_EQ(r.shifts[1], expected_shift(-523, nx)) << up;
+    EXPECT_NEAR(r.confidence[0], 1.0, 1e-3) << up;
+  }
+  // The default estimator (partial whitening, Hann window that follows the
+  // content, joint peak, upsample 10).
+  ptp_align_desc d;
+  ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  d.height = ny;
+  d.width = nx;
+  d.frame_dtype = PTP_DTYPE_FLOAT32;
+  d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
+  const Outcome r = align_one(d, a, b);
+  EXPECT_NEAR(r.shifts[0], expected_shift(37, ny), 0.05);
+  EXPECT_NEAR(r.shifts[1], expected_shift(-523, nx), 0.05);
+}
+
 // ------------------------------------------------------------ C++ wrapper
 
 TEST(AlignWrapper, PlanResultsAndProgress) {
