@@ -249,12 +249,13 @@ def _command_line_only(block: Block) -> bool:
 # build/benchmarks/..., ./scripts/demo.sh, with VAR=value settings) is
 # checked rather than run (the runs take minutes): every option it passes
 # to a benchmarks/*.py script is one the script's --help lists.
-_BENCH_COMMAND = re.compile(r"((\w+=\S+\s+)*python3 benchmarks/\S+\.py|build/benchmarks/|"
+_BENCH_COMMAND = re.compile(r"((\w+=\S+\s+)*python3 (benchmarks|scripts)/\S+\.py|build/benchmarks/|"
                             r"\./scripts/demo\.sh)")
 
 
 def _benchmarks_only(block: Block) -> bool:
-    if block.lang not in ("sh", "bash", "shell") or "python3 benchmarks/" not in block.text:
+    if block.lang not in ("sh", "bash", "shell") or not re.search(r"python3 (benchmarks|scripts)/",
+                                                                  block.text):
         return False
     lines = block.text.replace("\\\n", " ").splitlines()
     commands = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]

@@ -256,11 +256,12 @@ def check_csv(block, work):
 
 
 def check_bench_options(block, work):
-    """A benchmark command of docs/performance.md: every option it passes
-    is one the script takes (the runs themselves take minutes)."""
+    """A benchmark or measurement command (benchmarks/ or scripts/*.py):
+    every option it passes is one the script takes (the runs themselves
+    take minutes)."""
     text = block.text.replace("\\\n", " ")
-    commands = re.findall(r"python3 (benchmarks/\S+\.py)([^\n#]*)", text)
-    assert commands, f"{block}: no `python3 benchmarks/...py` command"
+    commands = re.findall(r"python3 ((?:benchmarks|scripts)/\S+\.py)([^\n#]*)", text)
+    assert commands, f"{block}: no `python3 benchmarks/...py` or `scripts/...py` command"
     for script, args in commands:
         run = subprocess.run([sys.executable, str(REPO / script), "--help"], cwd=work,
                              env=_env(work), capture_output=True, text=True, timeout=120)
