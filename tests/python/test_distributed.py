@@ -449,3 +449,44 @@ def test_the_docstring_examples_run():
 
     failures, tried = doctest.testmod(distributed, verbose=False, report=True)[:2]
     assert tried > 10 and failures == 0
+
+
+def test_planning_reaches_every_library_call_and_keeps_the_results(dataset, tmp_path,
+                                                                    monkeypatch):
+    """``planning`` (``--planning``) goes to each align_scene call; measured
+    plans give the same crops, and confidences within FFT rounding."""
+    seen = []
+    real = cli.align_scene
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("planning"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "align_scene", recording)
+    distributed.align_dataset(_scenes(dataset), str(tmp_path / "measure"), serial=True,
+                              cfa="RGGB", planning="measure")
+    assert seen and set(seen) == {"measure"}
+    measured, default = _rows(tmp_path / "measure"), _serial(dataset, tmp_path / "serial")
+    assert set(seen) == {"measure", "auto"}  # the default run's calls came after
+    strip = ("confidence",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in measured] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in default]
+    for a, b in zip(measured, default):
+        assert (a["confidence"] is None) == (b["confidence"] is None)
+        if a["confidence"] is not None:
+            assert abs(a["confidence"] - b["confidence"]) < 1e-9
+    with pytest.raises(ValueError, match="planning must be"):
+        distributed.align_dataset(_scenes(dataset), str(tmp_path / "bad"), serial=True,
+                                  cfa="RGGB", planning="fast")
+
+
+def test_cli_planning_option(dataset, tmp_path):
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "ptychopatch", "align-dataset", str(dataset),
+                          "--gt", "gt.npy", "--frames", "*.npy", "-o", str(out), "--cfa",
+                          "RGGB", "--serial", "--planning", "estimate", "--no-progress"],
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr  # the dataset's three bad scenes
+    crops = {(r["scene"], r["frame"]): (r["crop_dy"], r["crop_dx"]) for r in _rows(out)}
+    for scene, moves in MOVES.items():
+        assert [crops[(scene, f"f{j}.npy")] for j in range(3)] == [(-dy, -dx) for dy, dx in moves]

@@ -490,7 +490,7 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
                  progress: Optional[Progress] = None, upsample_factor: int = 10,
                  combine: str = "joint", snap: bool = False, window: Optional[str] = "hann",
                  backend: str = "auto", max_shift: Optional[int] = None,
-                 num_threads: int = 0) -> List[FrameResult]:
+                 num_threads: int = 0, planning: str = "auto") -> List[FrameResult]:
     """Registers named `frames` onto `gt` in one `align_scene` call.
 
     Returns one FrameResult per frame, in order. Frames whose shape or CFA
@@ -520,7 +520,7 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
             r = align_scene(gt.image, [frames[i][1].image for i in good], cfa=gt.cfa,
                             upsample_factor=upsample_factor, combine=combine, snap=snap,
                             window=window, backend=backend, progress=report,
-                            num_threads=num_threads, max_shift=max_shift)
+                            num_threads=num_threads, max_shift=max_shift, planning=planning)
         for k, i in enumerate(good):
             results[i] = _frame_result(frames[i][0], r, k, per_plane=combine != "joint")
     return [results[i] for i in range(len(frames))]

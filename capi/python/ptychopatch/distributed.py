@@ -153,7 +153,7 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
                   cfa: Any = "file", upsample_factor: int = 10,
                   combine: str = "joint", snap: bool = False, window: Optional[str] = "hann",
                   max_shift: Optional[int] = None, backend: str = "auto",
-                  num_threads: int = 1, batch: int = 8,
+                  num_threads: int = 1, batch: int = 8, planning: str = "auto",
                   reader: Optional[Callable[[str], Any]] = None,
                   progress: Optional[Callable[[int, int], Any]] = None
                   ) -> AlignDatasetSummary:
@@ -189,6 +189,13 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         parallelism; 0 uses every core in each task).
     batch : int
         Frames read and aligned per library call (memory: GT + `batch`).
+    planning : {"auto", "measure", "estimate", "wisdom"}
+        FFT planning, as `ptychopatch.align_scene` ("auto": measured plans
+        for calls of 8 frames or more). A worker keeps its plans, so
+        ``"measure"`` plans each frame size once per worker: on 24 MP
+        frames it makes a GT + 4 scene 2.3x faster after the first
+        (docs/distributed.md). Results agree up to FFT rounding, so it is
+        not one of the options a resumed run must share.
     reader : callable, optional
         ``reader(path) -> ptychopatch.cli.RawFrame`` for another file format
         (it must be picklable: the workers call it).
@@ -225,7 +232,10 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
     run = _run_options(cfa, upsample_factor, combine, snap, window, max_shift, backend,
                        num_threads)
     _parts.check_run_options(output, run)
-    options = dict(run, batch=batch)
+    if planning not in ("auto", "measure", "estimate", "wisdom"):
+        raise ValueError(f"planning must be 'auto', 'measure', 'estimate' or 'wisdom', "
+                         f"not {planning!r}")
+    options = dict(run, batch=batch, planning=planning)
     # A scene whose task Dask gave up on has a part of TASK_FAILED rows: it
     # is aligned again, as patches-dataset retries its lost inputs.
     done = _parts.done_scenes(output) - _parts.scenes_only_with_status(output, STATUS_TASK_FAILED)
