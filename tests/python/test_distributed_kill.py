@@ -238,14 +238,8 @@ def test_align_dataset_records_a_scene_dask_gave_up_on(tmp_path):
     assert _rows(output) == _rows(tmp_path / "serial")
 
 
-try:
-    import zarr
-except ImportError:
-    zarr = None
-needs_zarr3 = pytest.mark.skipif(zarr is None or int(zarr.__version__.split(".")[0]) < 3,
-                                 reason="patches-dataset needs zarr >= 3")
-GROUPING = {"K": 6, "gridsize": 2, "seed": 3}
-CHUNK = 16
+# zarr (or None), its skip mark and the patches-dataset tests' grouping.
+from test_distributed import CHUNK, GROUPING, needs_zarr3, zarr  # noqa: E402
 
 
 def _grouped_patches(folder, name):
