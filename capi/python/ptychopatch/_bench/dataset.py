@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -81,15 +81,7 @@ def entries(workers: int, seed: int) -> List[Entry]:
     inputs = [path for scene in scenes for path in [scene.gt] + [p for _, p in scene.frames]]
     # Before the cluster starts: nothing to close if it fails.
     evidence = "" if pagecache.available() else pagecache.eviction_evidence(inputs)
-    dd = optional_module("dask.distributed", "dask[distributed]")
-    cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None)
-    client = dd.Client(cluster)
-
-    def close():
-        client.close()
-        cluster.close()
-        shutil.rmtree(root, ignore_errors=True)
+    client, close = _warm_cluster(workers, root)
 
     cold, read = _cold_entries(f"ptychopatch align_dataset (Dask, {workers} workers, cold)",
                                inputs, evidence, SCENES, workers,
@@ -104,6 +96,23 @@ def entries(workers: int, seed: int) -> List[Entry]:
              note="serial=True: this process, scene after scene"),
         read,
     ]
+
+
+def _warm_cluster(workers: int, root: str) -> Tuple[Any, Callable[[], None]]:
+    """A Client on a LocalCluster of `workers` single-threaded worker
+    processes, started once for every run of a point (a warm cluster), and
+    the teardown that closes both and removes `root`."""
+    dd = optional_module("dask.distributed", "dask[distributed]")
+    cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None)
+    client = dd.Client(cluster)
+
+    def close() -> None:
+        client.close()
+        cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+    return client, close
 
 
 def _cold_entries(name: str, inputs: List[str], evidence: str, items: int, workers: int,
@@ -195,15 +204,7 @@ def patches_entries(workers: int, quick: bool, seed: int) -> List[Entry]:
     root = tempfile.mkdtemp(prefix="ptychopatch-bench-patches-")
     paths = write_scans(os.path.join(root, "scans"), size["FILES"], size["OBJECT"],
                         size["GROUPS"], size["N"], seed)
-    dd = optional_module("dask.distributed", "dask[distributed]")
-    cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None)
-    client = dd.Client(cluster)
-
-    def close():
-        client.close()
-        cluster.close()
-        shutil.rmtree(root, ignore_errors=True)
+    client, close = _warm_cluster(workers, root)
 
     groups = size["FILES"] * size["GROUPS"]
     return [
