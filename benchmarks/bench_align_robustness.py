@@ -46,6 +46,11 @@ the fractions of each on its side. Usage:
     PTYCHOPATCH_LIBRARY=build/libptychopatch.so PYTHONPATH=capi/python \\
         python3 benchmarks/bench_align_robustness.py [--size 256 --sigmas 0 2 8 16 32 \\
         --gains 16 128 1024 --seed 1]
+
+``--backend gpu`` runs the library's estimators on its CUDA backend (cuFFT),
+also on the emulated device of tests/emulation (preload the emulator and
+the emulated library, as scripts/test.sh does, and point
+PTYCHOPATCH_LIBRARY at the latter).
 """
 
 from __future__ import annotations
@@ -190,6 +195,9 @@ def main(argv) -> int:
                         help="write every frame's outcome under the default estimator")
     parser.add_argument("--strict", action="store_true",
                         help="right = the nearest mosaic-preserving crop")
+    parser.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="the library's backend for its estimators (RawNIND's method "
+                             "runs on the CPU); gpu on an emulated device works too")
     args = parser.parse_args(argv)
 
     import ptychopatch
@@ -239,7 +247,9 @@ def main(argv) -> int:
                     total[row] += len(frames)
                     crops, confidences = {}, {}
                     for name, options in estimators.items():
-                        found = ptychopatch.align_scene(gt, frames, cfa=cfa, **options)
+                        backend = "cpu" if "method" in options else args.backend
+                        found = ptychopatch.align_scene(gt, frames, cfa=cfa, backend=backend,
+                                                        **options)
                         if "method" in options:  # RawNIND's snapped shift is its crop
                             crops[name] = [tuple(int(v) for v in s) for s in found.shifts]
                         else:
