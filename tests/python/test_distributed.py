@@ -120,14 +120,22 @@ def test_an_interrupted_run_resumes_without_recomputing(dataset, tmp_path, clien
     with pytest.raises(KeyboardInterrupt):
         distributed.align_dataset(_scenes(dataset), str(output), client=client, cfa="RGGB",
                                   progress=stop_after_two)
-    first = {p.name: p.stat().st_mtime_ns for p in output.glob("*.parquet")}
-    assert len(first) == 2
+    assert len(list(output.glob("*.parquet"))) == 2
     assert not list(output.glob(".*.tmp"))  # no half-written file left
+    # Scenes with a frame result are kept; a scene that failed as a whole
+    # (bad_gt, no_gt: whichever finished first) runs again.
+    statuses = {}
+    for r in _rows(output):
+        statuses.setdefault(r["scene"], set()).add(r["status"])
+    kept = {s for s, found in statuses.items()
+            if not found <= {"SCENE_INVALID", "GT_UNREADABLE", "SCENE_FAILED", "TASK_FAILED"}}
+    first = {p.name: p.stat().st_mtime_ns for p in output.glob("*.parquet")
+             if p.name[:-len(".parquet")] in kept}
 
     summary = distributed.align_dataset(_scenes(dataset), str(output), client=client,
                                         cfa="RGGB")
-    assert (summary.computed, summary.skipped) == (7, 2)
-    # The two scenes of the first run were not written again.
+    assert (summary.computed, summary.skipped) == (9 - len(kept), len(kept))
+    # The kept scenes of the first run were not written again.
     assert {p: (output / p).stat().st_mtime_ns for p in first} == first
     assert _rows(output) == _serial(dataset, tmp_path / "serial")
 
@@ -200,8 +208,10 @@ def test_the_command_resumes_and_reports(dataset, tmp_path, capsys):
     assert cli.main(argv + ["--workers", "2"]) == cli.EXIT_FAILURE  # 3 bad rows
     out = capsys.readouterr().out
     assert "9 scenes: 9 aligned, 0 already in" in out and "3 failed" in out
-    assert cli.main(argv + ["--serial"]) == cli.EXIT_OK  # nothing left to do
-    assert "9 scenes: 0 aligned, 9 already in" in capsys.readouterr().out
+    # bad_gt and no_gt got no frame result: they run again (and fail again);
+    # bad_frame, with one frame aligned, is kept.
+    assert cli.main(argv + ["--serial"]) == cli.EXIT_FAILURE
+    assert "9 scenes: 2 aligned, 7 already in" in capsys.readouterr().out
     assert _rows(output) == _serial(dataset, tmp_path / "serial")
 
 

@@ -42,12 +42,27 @@ class Scene(NamedTuple):
     problem: str = ""
 
 
+def _any_case(pattern: str) -> str:
+    """`pattern` with each letter outside brackets matching either case:
+    cameras write ``.ARW`` or ``.arw``, and ``--frames '*.arw'`` must find
+    both (as ``ptychopatch align`` does), not leave a scene without frames."""
+    out, in_brackets = [], False
+    for c in pattern:
+        if c == "[":
+            in_brackets = True
+        elif c == "]":
+            in_brackets = False
+        out.append(f"[{c.lower()}{c.upper()}]" if c.isalpha() and not in_brackets
+                   and c.lower() != c.upper() else c)
+    return "".join(out)
+
+
 def _matches(folder: str, patterns: Sequence[str]) -> List[str]:
-    """Files under `folder` matching any glob (relative to it), sorted, as
-    relative paths with '/' separators."""
+    """Files under `folder` matching any glob (relative to it, letters in
+    either case), sorted, as relative paths with '/' separators."""
     found = set()
     for pattern in patterns:
-        for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
+        for path in glob.glob(os.path.join(glob.escape(folder), _any_case(pattern))):
             if os.path.isfile(path):
                 found.add(os.path.relpath(path, folder).replace(os.sep, "/"))
     return sorted(found)
@@ -65,6 +80,8 @@ def scenes_from_folders(root: str, gt: str, frames: Sequence[str] = ("*",)) -> L
         ``"*_GT_*"`` or ``"gt/*"``; it must match exactly one file.
     frames : sequence of str
         Globs of the frames to align (the GT frame is left out of them).
+        Globs match letters in either case (``*.arw`` finds ``X.ARW``).
+        Hidden folders (``.ipynb_checkpoints``, ``.snapshot``) are not scenes.
 
     Returns
     -------
@@ -93,7 +110,7 @@ def scenes_from_folders(root: str, gt: str, frames: Sequence[str] = ("*",)) -> L
     scenes = []
     for name in sorted(os.listdir(root)):
         folder = os.path.join(root, name)
-        if not os.path.isdir(folder):
+        if name.startswith(".") or not os.path.isdir(folder):
             continue
         gts = _matches(folder, [gt])
         others = [(f, os.path.join(folder, f)) for f in _matches(folder, frames)
@@ -109,13 +126,24 @@ def scenes_from_folders(root: str, gt: str, frames: Sequence[str] = ("*",)) -> L
     return scenes
 
 
+def _scene_name(value: object, path: str, where: int) -> str:
+    """A manifest's scene name; ValueError for an empty one (it names the
+    scene's output file, and rows without it belong to no scene)."""
+    name = "" if value is None else str(value).strip()
+    if not name:
+        raise ValueError(f"{path}: entry {where} has an empty scene name")
+    return name
+
+
 def scenes_from_manifest(path: str) -> List[Scene]:
     """The scenes a manifest lists (CSV or JSON), paths relative to its folder.
 
     CSV: a header with ``scene``, ``gt`` and ``frame`` columns and one row
-    per frame (``gt`` may be left empty after a scene's first row). JSON: a
-    list of ``{"scene": ..., "gt": ..., "frames": [...]}`` objects. Scenes
-    keep the manifest's order of first appearance.
+    per frame (``gt`` may be left empty after a scene's first row; a
+    UTF-8 byte-order mark, as spreadsheets write, is allowed). JSON: a
+    list of ``{"scene": ..., "gt": ..., "frames": [...]}`` objects (``gt``
+    null or empty: no GT frame given). Scenes keep the manifest's order of
+    first appearance; an empty scene name is a ValueError.
 
     Examples
     --------
@@ -130,24 +158,27 @@ def scenes_from_manifest(path: str) -> List[Scene]:
     base = os.path.dirname(os.path.abspath(path))
     entries: Dict[str, Tuple[List[str], List[str]]] = {}  # scene -> (gts, frames)
     if path.lower().endswith(".json"):
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             document = json.load(f)
         if not isinstance(document, list):
             raise ValueError(f"{path}: a JSON manifest is a list of "
                              '{"scene", "gt", "frames"} objects')
-        for item in document:
-            gts, frames = entries.setdefault(str(item["scene"]), ([], []))
-            gts.append(str(item["gt"]))
+        for number, item in enumerate(document):
+            gts, frames = entries.setdefault(_scene_name(item["scene"], path, number),
+                                             ([], []))
+            if item.get("gt"):
+                gts.append(str(item["gt"]))
             frames.extend(str(f) for f in item["frames"])
     else:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             rows = csv.DictReader(f)
             missing = {"scene", "gt", "frame"} - set(rows.fieldnames or ())
             if missing:
                 raise ValueError(f"{path}: the CSV manifest lacks column(s) "
                                  f"{sorted(missing)} (header: scene,gt,frame)")
             for row in rows:
-                gts, frames = entries.setdefault(row["scene"], ([], []))
+                gts, frames = entries.setdefault(
+                    _scene_name(row["scene"], path, rows.line_num), ([], []))
                 if row["gt"]:
                     gts.append(row["gt"])
                 if row["frame"]:

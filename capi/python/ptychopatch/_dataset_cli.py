@@ -31,10 +31,11 @@ shift), confidence, message, backend, seconds.
 A scene that cannot be read gets rows with its status (SCENE_INVALID,
 GT_UNREADABLE, UNREADABLE, ...) and the run goes on. Run the same command
 again after an interruption: the scenes already in OUT are skipped (those
-recorded TASK_FAILED, whose task Dask lost, run again).
+none of whose frames got a result, e.g. SCENE_INVALID or TASK_FAILED, run
+again).
 
-exit status: 0 every frame aligned; 1 some frame failed (all scenes are
-still written) or the run failed; 2 a usage error.
+exit status: 0 every frame this run wrote aligned; 1 some frame failed (all
+scenes are still written) or the run failed; 2 a usage error.
 
 examples:
   ptychopatch align-dataset --make-synthetic demo-scenes     # a small dataset to try
@@ -62,7 +63,8 @@ def add_parsers(subparsers: Any) -> None:
                    help="output folder of Parquet files (resumed if it exists)")
     p.add_argument("--make-synthetic", metavar="DIR",
                    help="write a small synthetic dataset (8 scenes of a 128 x 128 RGGB GT "
-                        "frame and 4 moved frames, .npy) to DIR, then stop unless -o is given")
+                        "frame and 4 moved frames, .npy) to DIR; with -o OUT and no ROOT also "
+                        "align it (--gt gt.npy --frames '*.npy' --cfa RGGB)")
     _add_where(p, "scene")
     p.add_argument("--cfa", metavar="LAYOUT",
                    help="as in 'ptychopatch align' (required for .npy/.tiff frames)")
@@ -138,6 +140,11 @@ def run_align_dataset(args: argparse.Namespace) -> int:
               "--cfa RGGB)")
         if args.output is None:
             return cli.EXIT_OK
+        if args.root is None and args.manifest is None:  # align what was just written
+            args.root = args.make_synthetic
+            args.gt = args.gt or "gt.npy"
+            args.frames = args.frames or ["*.npy"]
+            args.cfa = args.cfa or "RGGB"
     if args.output is None:
         raise cli.UsageError("-o OUT is required (or --make-synthetic DIR alone)")
     cfa: Any = "file"
@@ -229,8 +236,8 @@ def _add_patches_dataset_parser(subparsers: Any) -> None:
     p.add_argument("-o", "--output", metavar="STORE",
                    help="the Zarr store (a folder, e.g. patches.zarr; resumed if it exists)")
     p.add_argument("--make-synthetic", metavar="DIR",
-                   help="write 4 small synthetic .npz files (400 positions, N = 32) to DIR, "
-                        "then stop unless INPUTs and --output are given")
+                   help="write 4 small synthetic .npz files (400 positions, N = 32) to DIR; "
+                        "with --output also process them (or the INPUTs given)")
     _add_where(p, "file")
     p.add_argument("--N", type=int, default=None,
                    help="patch size (default: each file's probeGuess size, else 64)")
@@ -264,8 +271,10 @@ def run_patches_dataset(args: argparse.Namespace) -> int:
         for i in range(4):
             cli.make_synthetic(os.path.join(args.make_synthetic, f"scan{i}.npz"), seed=i)
         print(f"wrote 4 synthetic datasets to {args.make_synthetic}")
-        if not args.inputs and args.output is None:
+        if args.output is None:
             return cli.EXIT_OK
+        if not args.inputs:  # process what was just written
+            args.inputs = [os.path.join(args.make_synthetic, f"scan{i}.npz") for i in range(4)]
     if not args.inputs or args.output is None:
         raise cli.UsageError("INPUT files and --output STORE are required "
                              "(or --make-synthetic DIR alone)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from typing import Any, Dict, List, Sequence, Set
+from typing import Any, Dict, List, Sequence, Set, Tuple
 from urllib.parse import quote, unquote
 
 from ._optional import optional_import
@@ -47,8 +47,13 @@ def schema() -> Any:
 
 def part_path(folder: str, scene: str) -> str:
     # Scene names may hold '/', spaces or dots: quoted, they stay one file
-    # name that maps back to the name.
-    return os.path.join(folder, quote(scene, safe="") + SUFFIX)
+    # name that maps back to the name. A leading '.' or '_' is quoted too:
+    # readers of a Parquet dataset (pyarrow, pandas, Dask) skip such files,
+    # and so does done_scenes for '.'.
+    quoted = quote(scene, safe="")
+    if quoted[:1] in (".", "_"):
+        quoted = f"%{ord(quoted[0]):02X}" + quoted[1:]
+    return os.path.join(folder, quoted + SUFFIX)
 
 
 def done_scenes(folder: str) -> Set[str]:
@@ -59,15 +64,15 @@ def done_scenes(folder: str) -> Set[str]:
             if name.endswith(SUFFIX) and not name.startswith(".")}
 
 
-def scenes_only_with_status(folder: str, status: str) -> Set[str]:
-    """The scenes of `folder` whose every row has `status`: a resumed run
-    aligns them again (their part records a lost task, not a result)."""
+def recorded_scenes(folder: str) -> Dict[str, Tuple[Set[str], Set[str]]]:
+    """scene -> (the statuses of its rows, the GT paths they name), for
+    every part file of `folder` (two small columns a file)."""
     pq = optional_import("pyarrow.parquet", "reading Parquet results", pip_name="pyarrow")
-    found = set()
+    found = {}
     for scene in done_scenes(folder):
-        statuses = pq.read_table(part_path(folder, scene), columns=["status"]).column(0)
-        if len(statuses) and all(value == status for value in statuses.to_pylist()):
-            found.add(scene)
+        table = pq.read_table(part_path(folder, scene), columns=["status", "gt"])
+        found[scene] = (set(table.column("status").to_pylist()),
+                        set(table.column("gt").to_pylist()))
     return found
 
 
@@ -119,7 +124,10 @@ def check_run_options(folder: str, options: Dict[str, Any]) -> None:
     wanted = as_recorded(options)
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
-            refuse_other_options(folder, json.load(f), wanted)
+            recorded = json.load(f)
+        # Folders made before threads stopped being a result option.
+        recorded.pop("num_threads", None)
+        refuse_other_options(folder, recorded, wanted)
         return
     os.makedirs(folder, exist_ok=True)
     temporary = os.path.join(folder, f".{uuid.uuid4().hex}.tmp")

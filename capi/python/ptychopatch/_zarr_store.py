@@ -95,15 +95,17 @@ def record(root: Any, records: Dict[str, Dict[str, Any]]) -> None:
 
 
 def record_unrecorded(root: Any, complete: Any) -> None:
-    """Records for complete groups that have none: tasks of an interrupted
-    run that were already running finish their group after the submitting
-    process stopped listening."""
+    """Records for complete groups that have none, or a failure: tasks of
+    an interrupted run that were already running finish their group after
+    the submitting process stopped listening (or after it recorded the
+    task as lost)."""
     known = root.attrs.get(INPUTS_KEY, {})
     missing = {name: {"path": root[name].attrs["source"], "status": "PTP_SUCCESS",
                       "message": "written by an interrupted run",
                       "groups": root[name]["nn_indices"].shape[0], "backend": "",
                       "seconds": 0.0}
-               for name in sorted(complete) if name not in known}
+               for name in sorted(complete)
+               if known.get(name, {}).get("status") != "PTP_SUCCESS"}
     if missing:
         record(root, missing)
 

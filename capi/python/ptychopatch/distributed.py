@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import uuid
 import warnings
 from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence,
                     Tuple)
@@ -48,7 +49,8 @@ from . import _parts, _zarr_store
 from ._dataset import Scene, scenes_from_folders, scenes_from_manifest
 from ._optional import optional_import
 from ._patches_task import PatchesInput, lost_record, patches_to_zarr
-from ._scene_task import STATUS_TASK_FAILED, align_scene_rows, failed_rows
+from ._scene_task import (STATUS_GT_UNREADABLE, STATUS_NO_SCENE, STATUS_SCENE_FAILED,
+                          STATUS_TASK_FAILED, align_scene_rows, failed_rows)
 
 __all__ = ["AlignDatasetSummary", "PatchesDatasetSummary", "Scene", "align_dataset",
            "patches_dataset", "patches_status", "read_alignments", "scenes_from_folders",
@@ -135,8 +137,8 @@ def _client(client: Any, n_workers: Optional[int]) -> Iterator[Any]:
 
 
 def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
-                 window: Optional[str], max_shift: Optional[int], backend: str,
-                 num_threads: int) -> Dict[str, Any]:
+                 window: Optional[str], max_shift: Optional[int], backend: str
+                 ) -> Dict[str, Any]:
     from . import cli
 
     if isinstance(cfa, str) and cfa != "file":
@@ -144,8 +146,7 @@ def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
     return {"cfa": cfa if isinstance(cfa, str) or cfa is None else
             [[int(v) for v in row] for row in cfa],
             "upsample_factor": upsample_factor, "combine": combine, "snap": snap,
-            "window": window, "max_shift": max_shift, "backend": backend,
-            "num_threads": num_threads}
+            "window": window, "max_shift": max_shift, "backend": backend}
 
 
 def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
@@ -229,16 +230,25 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
     names = [s.name for s in scenes]
     if len(set(names)) != len(names):
         raise ValueError("scene names must be unique: each names its output file")
-    run = _run_options(cfa, upsample_factor, combine, snap, window, max_shift, backend,
-                       num_threads)
+    # Threads and planning change the speed, not the rows: a run may be
+    # resumed with others (a job resubmitted on another node size).
+    run = _run_options(cfa, upsample_factor, combine, snap, window, max_shift, backend)
     _parts.check_run_options(output, run)
     if planning not in ("auto", "measure", "estimate", "wisdom"):
         raise ValueError(f"planning must be 'auto', 'measure', 'estimate' or 'wisdom', "
                          f"not {planning!r}")
-    options = dict(run, batch=batch, planning=planning)
-    # A scene whose task Dask gave up on has a part of TASK_FAILED rows: it
-    # is aligned again, as patches-dataset retries its lost inputs.
-    done = _parts.done_scenes(output) - _parts.scenes_only_with_status(output, STATUS_TASK_FAILED)
+    options = dict(run, batch=batch, planning=planning, num_threads=num_threads)
+    recorded = _parts.recorded_scenes(output)
+    # A scene none of whose frames got a result (its task lost, its GT frame
+    # unreadable or not found, an error while aligning) runs again: the
+    # cause may be gone (a reader package installed, a pattern corrected),
+    # as patches-dataset retries its failed inputs. Scenes with any frame
+    # result are kept.
+    done = {name for name, (statuses, _) in recorded.items()
+            if not statuses <= _SCENE_FAILURES}
+    _warn_other_sources("scene", [(s.name, sorted(recorded[s.name][1])[0], s.gt)
+                                  for s in scenes if s.name in done and s.gt is not None
+                                  and s.gt not in recorded[s.name][1]], output)
     todo = [s for s in scenes if s.name not in done]
     skipped = len(scenes) - len(todo)
     counts = {"scenes": 0, "rows": 0, "failed": 0}
@@ -255,6 +265,23 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
          lambda scene, message: failed_rows(scene, STATUS_TASK_FAILED, message), "align")
     return AlignDatasetSummary(output, len(scenes), counts["scenes"], skipped, counts["rows"],
                                counts["failed"], time.perf_counter() - start)
+
+
+#: Row statuses that say a scene as a whole got no result.
+_SCENE_FAILURES = frozenset({STATUS_TASK_FAILED, STATUS_NO_SCENE, STATUS_GT_UNREADABLE,
+                             STATUS_SCENE_FAILED})
+
+
+def _warn_other_sources(kind: str, differing: Sequence[Tuple[str, str, str]],
+                        output: str) -> None:
+    """Warns that items already in `output` were made from other files than
+    this run names (they are skipped: outputs are matched by name)."""
+    if differing:
+        name, before, now = differing[0]
+        warnings.warn(f"{len(differing)} {kind}(s) already in {output} were made from other "
+                      f"files than this run gives and are skipped ({kind} {name!r}: {before} "
+                      f"there, {now} now); if these are other data, use a new output",
+                      RuntimeWarning, stacklevel=3)
 
 
 def _run(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any, ...], serial: bool,
@@ -281,13 +308,16 @@ def _run_on_dask(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any,
     task Dask runs twice (its worker died) is still recorded once.
     """
     distributed = _distributed()
+    # Keys unique to this call: a task of an earlier call on the same
+    # cluster (cancelled, still running) must not answer for this one.
+    call = uuid.uuid4().hex
     with _client(client, n_workers) as c:
         futures = {}
         for item in todo:
             # pure=False: a resubmitted item is computed again, not taken
             # from a result some earlier call left on the cluster.
             future = c.submit(task, item, *args, pure=False,
-                              key=f"ptychopatch-{kind}-{os.getpid()}-{len(futures)}-{item.name}")
+                              key=f"ptychopatch-{kind}-{call}-{len(futures)}-{item.name}")
             futures[future] = item
         try:
             for future in distributed.as_completed(futures):
@@ -454,6 +484,9 @@ def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
     options = dict(run, backend=backend, num_threads=num_threads)
     done = set(_zarr_store.complete_inputs(root))
     _zarr_store.record_unrecorded(root, done)
+    _warn_other_sources("input", [(item.name, root[item.name].attrs.get("source"), item.path)
+                                  for item in items if item.name in done
+                                  and root[item.name].attrs.get("source") != item.path], output)
     todo = [item for item in items if item.name not in done]
     skipped = len(items) - len(todo)
     counts = {"inputs": 0, "failed": 0, "groups": 0}
