@@ -245,6 +245,28 @@ def test_from_a_results_file_updates_a_docs_section(capsys, tmp_path):
     assert code == 1 and "no generated section" in capsys.readouterr().err
 
 
+def test_update_doc_leaves_the_file_as_it_was_when_it_cannot_make_the_text(
+        monkeypatch, tmp_path):
+    # An older results file lacks a field the tables need (KeyError), or the
+    # page has no markers (ValueError): the page keeps its text, and no
+    # temporary file is left beside it.
+    page = tmp_path / "performance.md"
+    marked = f"# Intro\n{_bench.perfdoc.BEGIN}\nold tables\n{_bench.perfdoc.END}\n"
+    page.write_text(marked)
+    with pytest.raises(KeyError):
+        _bench.perfdoc.update(str(page), {"cases": []}, "old.json")
+    assert page.read_text() == marked
+    monkeypatch.setattr(_bench.perfdoc, "section", lambda doc, source: "new tables")
+    page.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="no generated section"):
+        _bench.perfdoc.update(str(page), {}, "r.json")
+    assert page.read_text() == "# no markers\n"
+    page.write_text(marked)
+    _bench.perfdoc.update(str(page), {}, "r.json")
+    assert page.read_text() == marked.replace("old tables", "new tables")
+    assert [p.name for p in tmp_path.iterdir()] == ["performance.md"]
+
+
 def test_memory_view_plots_and_tables_peak_memory_against_the_data_size(capsys, tmp_path):
     # 400 patches of 32 x 32 complex64 are 3.3 MB, 4,000 are 32.8 MB: twice
     # that is over a 50 MB budget, so the second point is skipped.
