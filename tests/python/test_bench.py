@@ -131,6 +131,25 @@ def test_the_runner_flags_a_wrong_result():
                       "ratio_to_ours": None}
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_failed_case_exits_1_with_or_without_json(capsys, tmp_path, monkeypatch, as_json):
+    def broken():
+        raise RuntimeError("the library broke")
+
+    failing = Case("group", "positions", 10, "positions", 10, {}, lambda: [
+        Impl("ptychopatch", "ours", run=broken, items=10)])
+    monkeypatch.setattr(_bench.suite, "cases", lambda *args, **kwargs: [failing])
+    code = cli.main(["bench", "--quick", "--repeat", "1", "--out", str(tmp_path / "out")]
+                    + (["--json"] if as_json else []))
+    printed, err = capsys.readouterr()
+    assert code == 1, printed + err
+    assert "cases that failed: group/positions=10" in (err if as_json else printed)
+    if as_json:
+        doc = json.loads(printed)  # stdout is the document alone
+        assert doc["cases"][0]["status"] == "failed"
+        assert "RuntimeError: the library broke" in doc["cases"][0]["note"]
+
+
 def test_absent_peers_are_skipped_with_a_note(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.neighbors", None)
