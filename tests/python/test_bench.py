@@ -345,6 +345,31 @@ def test_memory_view_draws_the_library_budget_a_case_sets(tmp_path):
     assert not _bench.memory.draw("x/y", [dict(case, results=[])], "x", str(path), None)
 
 
+def _part(only, ids, **settings):
+    return {"machine": {"hostname": "h", "cpu": "c"}, "library": {"version": "1"},
+            "preset": "full", "created": "t", "elapsed_s": 1.0, "command": ["bench"],
+            "settings": dict({"repeat": 5, "budget_s": 3.0, "memory_budget": 10,
+                              "threads": 0, "seed": 0, "only": only}, **settings),
+            "cases": [{"id": i, "part": only} for i in ids]}
+
+
+def test_merge_replaces_a_rerun_case_in_its_place():
+    first = _part(["x"], ["x=1", "x=2", "x=4"])
+    rerun = _part(["x=2"], ["x=2"])
+    merged = compare.merge([first, rerun], ["a.json", "b.json"])
+    assert [(c["id"], c["part"]) for c in merged["cases"]] == [
+        ("x=1", ["x"]), ("x=2", ["x=2"]), ("x=4", ["x"])]
+
+
+@pytest.mark.parametrize("setting,value", [("threads", 1), ("repeat", 1), ("budget_s", 0.3),
+                                           ("seed", 7), ("memory_budget", 20)])
+def test_merge_refuses_parts_run_with_other_settings(setting, value):
+    a, b = _part(["x"], ["x=1"]), _part(["y"], ["y=1"], **{setting: value})
+    with pytest.raises(ValueError, match=f"b.json: run with other settings than a.json "
+                                         f"\\({setting} {value!r}, not "):
+        compare.merge([a, b], ["a.json", "b.json"])
+
+
 def test_from_several_files_merges_a_run_split_by_only(capsys, tmp_path):
     parts = []
     for curve in ("group/positions", "reassemble"):
