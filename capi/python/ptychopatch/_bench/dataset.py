@@ -10,7 +10,15 @@ Parquet part per scene, without the seconds a cluster takes to start.
 Each run writes into a fresh folder (a run over an existing one would
 resume and skip every scene). The serial path (``serial=True``, no Dask,
 this process) runs beside it as the one-process reference; both are
-checked to give the same crops.
+checked to give the same crops, statuses and ok flags. Every path runs
+with ``backend="cpu"`` (``BACKEND``): these curves measure CPU worker
+scaling, and "auto" would pick a GPU (or the emulated device) where one
+is usable, N workers sharing one device. A run checks its own summary and
+raises unless every scene (input) was computed and none failed: a run of
+TASK_FAILED rows is an error, not a time. The timed run includes reading
+the results back (the alignment rows; each input's record and
+nn_indices) and removing the output, both small beside the run: the
+suite's Impl has no untimed step after a run to move them to.
 
 Where the run becomes I/O-bound: the cluster's run again with its inputs
 evicted from the page cache before each run (pagecache.py; the eviction
@@ -23,8 +31,9 @@ side say how many workers this storage feeds before reading is the limit.
 of PtychoPINN-style ``.npz`` files cut into a Zarr store, against workers,
 with the serial path beside it (in both sets: its quick point is small).
 
->>> crops_table([{"scene": "a", "frame": "f0.npy", "crop_dy": 2, "crop_dx": -4}])
-[('a', 'f0.npy', 2, -4)]
+>>> crops_table([{"scene": "a", "frame": "f0.npy", "status": "PTP_SUCCESS", "ok": True,
+...               "crop_dy": 2, "crop_dx": -4}])
+[('a', 'f0.npy', 'PTP_SUCCESS', True, 2, -4)]
 """
 
 from __future__ import annotations
@@ -42,21 +51,44 @@ from .registry import Entry, Impl, Skipped, optional_module, same_values
 #: The synthetic dataset: scenes x (GT + frames) of side x side uint16 RGGB.
 SCENES, FRAMES, SIDE = 16, 4, 512
 
+#: The backend every dataset run uses: the curves measure CPU workers.
+BACKEND = "cpu"
+
+#: What each dataset Impl's note says about how its runs are made and timed.
+RUN_NOTE = (f'backend="{BACKEND}" (CPU worker scaling); the run fails unless every '
+            "item was computed and none failed; the timed run includes reading the "
+            "results back and removing the output")
+
 
 def crops_table(rows: List[Dict[str, Any]]) -> List[tuple]:
-    """What the implementations must agree on: each frame's crop."""
-    return [(r["scene"], r["frame"], r["crop_dy"], r["crop_dx"]) for r in rows]
+    """What the implementations must agree on: each frame's status, ok flag and crop."""
+    return [(r["scene"], r["frame"], r["status"], bool(r["ok"]), r["crop_dy"], r["crop_dx"])
+            for r in rows]
+
+
+def _failures(rows: List[Dict[str, Any]], key: str) -> str:
+    """The first few failed rows or records, for the error a failed run raises."""
+    bad = [f"{r[key]}: {r['status']} ({r.get('message') or 'no message'})" for r in rows]
+    return "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def _runner(root: str, scenes: Any, **how: Any):
-    """A run: align_dataset into a fresh folder, its crops, the folder removed."""
+    """A run: align_dataset into a fresh folder, its crops, the folder
+    removed; RuntimeError unless every scene was aligned and none failed."""
     from .. import distributed
 
     def run():
         out = tempfile.mkdtemp(dir=root, prefix="out-")
         try:
-            distributed.align_dataset(scenes, out, cfa="RGGB", upsample_factor=1, **how)
-            return crops_table(distributed.read_alignments(out).to_pylist())
+            summary = distributed.align_dataset(scenes, out, cfa="RGGB", upsample_factor=1,
+                                                backend=BACKEND, **how)
+            rows = distributed.read_alignments(out).to_pylist()
+            if summary.failed or summary.computed != len(scenes) or summary.skipped:
+                raise RuntimeError(
+                    f"align_dataset computed {summary.computed} of {len(scenes)} scenes "
+                    f"({summary.skipped} skipped), {summary.failed} of {summary.frames} rows "
+                    "failed: " + _failures([r for r in rows if not r["ok"]], "frame"))
+            return crops_table(rows)
         finally:
             shutil.rmtree(out, ignore_errors=True)
 
@@ -75,27 +107,46 @@ def entries(workers: int, seed: int) -> List[Entry]:
             return [Skipped(name, "ours", missing),
                     Skipped("align_dataset serial (no Dask)", "peer", missing)]
     root = tempfile.mkdtemp(prefix="ptychopatch-bench-dataset-")
-    make_synthetic_scenes(os.path.join(root, "scenes"), SCENES, FRAMES, SIDE, seed)
-    scenes = distributed.scenes_from_folders(os.path.join(root, "scenes"), gt="gt.npy",
-                                             frames=["f*.npy"])
-    inputs = [path for scene in scenes for path in [scene.gt] + [p for _, p in scene.frames]]
-    # Before the cluster starts: nothing to close if it fails.
-    evidence = "" if pagecache.available() else pagecache.eviction_evidence(inputs)
-    client, close = _warm_cluster(workers, root)
+    close = None
+    try:
+        make_synthetic_scenes(os.path.join(root, "scenes"), SCENES, FRAMES, SIDE, seed)
+        scenes = distributed.scenes_from_folders(os.path.join(root, "scenes"), gt="gt.npy",
+                                                 frames=["f*.npy"])
+        inputs = [path for scene in scenes
+                  for path in [scene.gt] + [p for _, p in scene.frames]]
+        evidence = "" if pagecache.available() else pagecache.eviction_evidence(inputs)
+        client, close = _warm_cluster(workers, root)
 
-    cold, read = _cold_entries(f"ptychopatch align_dataset (Dask, {workers} workers, cold)",
-                               inputs, evidence, SCENES, workers,
-                               _runner(root, scenes, client=client))
-    return [
-        Impl(name, "ours", items=SCENES, threads=workers, teardown=close,
-             run=_runner(root, scenes, client=client),
-             note=f"warm LocalCluster, {workers} single-threaded worker processes"),
-        cold,
-        Impl("align_dataset serial (no Dask)", "peer", items=SCENES, threads=1,
-             run=_runner(root, scenes, serial=True), check=same_values(),
-             note="serial=True: this process, scene after scene"),
-        read,
-    ]
+        cold, read = _cold_entries(
+            f"ptychopatch align_dataset (Dask, {workers} workers, cold)", inputs, evidence,
+            SCENES, workers, _runner(root, scenes, client=client))
+        return [
+            Impl(name, "ours", items=SCENES, threads=workers, teardown=close,
+                 run=_runner(root, scenes, client=client),
+                 note=f"warm LocalCluster, {workers} single-threaded worker processes; "
+                      f"{RUN_NOTE}"),
+            cold,
+            Impl("align_dataset serial (no Dask)", "peer", items=SCENES, threads=1,
+                 run=_runner(root, scenes, serial=True), check=same_values(),
+                 note=f"serial=True: this process, scene after scene; {RUN_NOTE}"),
+            read,
+        ]
+    except BaseException:
+        _give_up(root, close)
+        raise
+
+
+def _give_up(root: str, close: Any) -> None:
+    """entries failed before returning its Impls (whose teardown would):
+    close the cluster if one was started, remove `root`; the caller re-raises
+    the error that got it here, not one of closing."""
+    try:
+        if close is not None:
+            close()
+    except Exception:
+        pass
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _warm_cluster(workers: int, root: str) -> Tuple[Any, Callable[[], None]]:
@@ -105,12 +156,20 @@ def _warm_cluster(workers: int, root: str) -> Tuple[Any, Callable[[], None]]:
     dd = optional_module("dask.distributed", "dask[distributed]")
     cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                               dashboard_address=None)
-    client = dd.Client(cluster)
+    try:
+        client = dd.Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
 
     def close() -> None:
-        client.close()
-        cluster.close()
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            client.close()
+        finally:
+            try:
+                cluster.close()
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
 
     return client, close
 
@@ -173,14 +232,21 @@ def write_scans(folder: str, files: int, size: int, groups: int, n: int,
 def _patches_runner(root: str, paths: List[str], **how: Any):
     """A run: patches_dataset into a fresh store, what the paths must agree
     on (each input's status and group count, and its nn_indices: the same
-    seed gives the same groups), the store removed."""
+    seed gives the same groups), the store removed; RuntimeError unless
+    every input was written and none failed."""
     from .. import distributed
 
     def run():
         out = tempfile.mkdtemp(dir=root, prefix="store-")
         try:
-            distributed.patches_dataset(paths, out, seed=0, **how)
+            summary = distributed.patches_dataset(paths, out, seed=0, backend=BACKEND, **how)
             status = distributed.patches_status(out)
+            if summary.failed or summary.computed != len(paths) or summary.skipped:
+                raise RuntimeError(
+                    f"patches_dataset wrote {summary.computed} of {len(paths)} inputs "
+                    f"({summary.skipped} skipped), {summary.failed} failed: "
+                    + _failures([dict(r, name=n) for n, r in sorted(status.items())
+                                 if r["status"] != "PTP_SUCCESS"], "name"))
             store = optional_module("zarr", "zarr")
             root_group = store.open_group(out, mode="r")
             return [(name, status[name]["status"], status[name]["groups"],
@@ -202,17 +268,22 @@ def patches_entries(workers: int, quick: bool, seed: int) -> List[Entry]:
             return [Skipped(name, "ours", missing), Skipped(serial_name, "peer", missing)]
     size = patches_sizes(quick)
     root = tempfile.mkdtemp(prefix="ptychopatch-bench-patches-")
-    paths = write_scans(os.path.join(root, "scans"), size["FILES"], size["OBJECT"],
-                        size["GROUPS"], size["N"], seed)
-    client, close = _warm_cluster(workers, root)
+    close = None
+    try:
+        paths = write_scans(os.path.join(root, "scans"), size["FILES"], size["OBJECT"],
+                            size["GROUPS"], size["N"], seed)
+        client, close = _warm_cluster(workers, root)
 
-    groups = size["FILES"] * size["GROUPS"]
-    return [
-        Impl(name, "ours", items=groups, threads=workers, teardown=close,
-             run=_patches_runner(root, paths, client=client),
-             note=f"warm LocalCluster, {workers} single-threaded worker processes; "
-                  "each run cuts, compresses and writes a fresh Zarr store"),
-        Impl(serial_name, "peer", items=groups, threads=1,
-             run=_patches_runner(root, paths, serial=True), check=same_values(),
-             note="serial=True: this process, file after file"),
-    ]
+        groups = size["FILES"] * size["GROUPS"]
+        return [
+            Impl(name, "ours", items=groups, threads=workers, teardown=close,
+                 run=_patches_runner(root, paths, client=client),
+                 note=f"warm LocalCluster, {workers} single-threaded worker processes; "
+                      f"each run cuts, compresses and writes a fresh Zarr store; {RUN_NOTE}"),
+            Impl(serial_name, "peer", items=groups, threads=1,
+                 run=_patches_runner(root, paths, serial=True), check=same_values(),
+                 note=f"serial=True: this process, file after file; {RUN_NOTE}"),
+        ]
+    except BaseException:
+        _give_up(root, close)
+        raise
