@@ -145,27 +145,34 @@ def test_an_align_run_with_failed_rows_raises_instead_of_being_timed(tmp_path):
     make_synthetic_scenes(str(tmp_path / "scenes"), 2, 2, 64, 0)
     scenes = distributed.scenes_from_folders(str(tmp_path / "scenes"), gt="gt.npy",
                                              frames=["f*.npy"])
-    run = dataset._runner(str(tmp_path), scenes, serial=True)
+    run, clear = dataset._runner(str(tmp_path), scenes, serial=True)
     good = run()
     # Status and ok are part of what the paths must agree on.
     assert [row[2:4] for row in good] == [("PTP_SUCCESS", True)] * 4
+    # A run leaves its output for the next run's prepare to remove, untimed.
+    run()
+    assert len([n for n in os.listdir(tmp_path) if n.startswith("out-")]) == 2
+    clear()
+    assert sorted(os.listdir(tmp_path)) == ["scenes"]
     (tmp_path / "scenes" / scenes[1].name / "f1.npy").write_bytes(b"not an array")
     with pytest.raises(RuntimeError, match=r"computed 2 of 2 scenes \(0 skipped\), 1 of 4 "
                                            r"rows failed: f1.npy: "):
         run()
-    assert sorted(os.listdir(tmp_path)) == ["scenes"]  # the output folder is removed
+    clear()  # the runs' output folders are removed by the next run's prepare
+    assert sorted(os.listdir(tmp_path)) == ["scenes"]
 
 
 def test_a_patches_run_with_a_failed_input_raises_instead_of_being_timed(tmp_path):
     pytest.importorskip("zarr", reason="zarr is not installed")
     paths = dataset.write_scans(str(tmp_path / "scans"), 2, 64, 10, 8, 0)
-    run = dataset._patches_runner(str(tmp_path), paths, serial=True)
+    run, clear = dataset._patches_runner(str(tmp_path), paths, serial=True)
     assert [row[1] for row in run()] == ["PTP_SUCCESS"] * 2
     with open(paths[0], "wb") as f:
         f.write(b"not an npz")
     with pytest.raises(RuntimeError, match=r"wrote 1 of 2 inputs \(0 skipped\), 1 failed: "
                                            r"scan000: "):
         run()
+    clear()
     assert sorted(os.listdir(tmp_path)) == ["scans"]
 
 

@@ -17,8 +17,10 @@ is usable, N workers sharing one device. A run checks its own summary and
 raises unless every scene (input) was computed and none failed: a run of
 TASK_FAILED rows is an error, not a time. The timed run includes reading
 the results back (the alignment rows; each input's record and
-nn_indices) and removing the output, both small beside the run: the
-suite's Impl has no untimed step after a run to move them to.
+nn_indices: 2 to 10 % of the call, measured serially here), as the suite's
+Impl has no untimed step after a run; removing the output is the next
+run's ``prepare`` (untimed): a Zarr store's chunk files take about as
+long to delete as the quick point takes to write.
 
 Where the run becomes I/O-bound: the cluster's run again with its inputs
 evicted from the page cache before each run (pagecache.py; the eviction
@@ -57,7 +59,7 @@ BACKEND = "cpu"
 #: What each dataset Impl's note says about how its runs are made and timed.
 RUN_NOTE = (f'backend="{BACKEND}" (CPU worker scaling); the run fails unless every '
             "item was computed and none failed; the timed run includes reading the "
-            "results back and removing the output")
+            "results back, not removing the output (before the next run, untimed)")
 
 
 def crops_table(rows: List[Dict[str, Any]]) -> List[tuple]:
@@ -72,27 +74,48 @@ def _failures(rows: List[Dict[str, Any]], key: str) -> str:
     return "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
-def _runner(root: str, scenes: Any, **how: Any):
-    """A run: align_dataset into a fresh folder, its crops, the folder
-    removed; RuntimeError unless every scene was aligned and none failed."""
+class _Outputs:
+    """The output folders of one implementation's runs under `root`:
+    `fresh` makes the next run's; `clear`, the implementation's prepare
+    (before each run, untimed), removes the earlier ones. Removing them
+    inside the run would time it (a Zarr store's chunk files take about as
+    long to delete as the quick point takes to write); the last one goes
+    with `root` at the case's teardown."""
+
+    def __init__(self, root: str, prefix: str) -> None:
+        self.root, self.prefix = root, prefix
+        self.made: List[str] = []
+
+    def fresh(self) -> str:
+        self.made.append(tempfile.mkdtemp(dir=self.root, prefix=self.prefix))
+        return self.made[-1]
+
+    def clear(self) -> None:
+        while self.made:
+            shutil.rmtree(self.made.pop(), ignore_errors=True)
+
+
+def _runner(root: str, scenes: Any, **how: Any) -> Tuple[Callable[[], Any], Callable[[], None]]:
+    """A run (align_dataset into a fresh folder, its crops; RuntimeError
+    unless every scene was aligned and none failed) and what removes the
+    folders of earlier runs (the Impl's prepare)."""
     from .. import distributed
 
-    def run():
-        out = tempfile.mkdtemp(dir=root, prefix="out-")
-        try:
-            summary = distributed.align_dataset(scenes, out, cfa="RGGB", upsample_factor=1,
-                                                backend=BACKEND, **how)
-            rows = distributed.read_alignments(out).to_pylist()
-            if summary.failed or summary.computed != len(scenes) or summary.skipped:
-                raise RuntimeError(
-                    f"align_dataset computed {summary.computed} of {len(scenes)} scenes "
-                    f"({summary.skipped} skipped), {summary.failed} of {summary.frames} rows "
-                    "failed: " + _failures([r for r in rows if not r["ok"]], "frame"))
-            return crops_table(rows)
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+    outputs = _Outputs(root, "out-")
 
-    return run
+    def run():
+        out = outputs.fresh()
+        summary = distributed.align_dataset(scenes, out, cfa="RGGB", upsample_factor=1,
+                                            backend=BACKEND, **how)
+        rows = distributed.read_alignments(out).to_pylist()
+        if summary.failed or summary.computed != len(scenes) or summary.skipped:
+            raise RuntimeError(
+                f"align_dataset computed {summary.computed} of {len(scenes)} scenes "
+                f"({summary.skipped} skipped), {summary.failed} of {summary.frames} rows "
+                "failed: " + _failures([r for r in rows if not r["ok"]], "frame"))
+        return crops_table(rows)
+
+    return run, outputs.clear
 
 
 def entries(workers: int, seed: int) -> List[Entry]:
@@ -119,15 +142,17 @@ def entries(workers: int, seed: int) -> List[Entry]:
 
         cold, read = _cold_entries(
             f"ptychopatch align_dataset (Dask, {workers} workers, cold)", inputs, evidence,
-            SCENES, workers, _runner(root, scenes, client=client))
+            SCENES, workers, *_runner(root, scenes, client=client))
+        warm_run, warm_clear = _runner(root, scenes, client=client)
+        serial_run, serial_clear = _runner(root, scenes, serial=True)
         return [
             Impl(name, "ours", items=SCENES, threads=workers, teardown=close,
-                 run=_runner(root, scenes, client=client),
+                 run=warm_run, prepare=warm_clear,
                  note=f"warm LocalCluster, {workers} single-threaded worker processes; "
                       f"{RUN_NOTE}"),
             cold,
             Impl("align_dataset serial (no Dask)", "peer", items=SCENES, threads=1,
-                 run=_runner(root, scenes, serial=True), check=same_values(),
+                 run=serial_run, prepare=serial_clear, check=same_values(),
                  note=f"serial=True: this process, scene after scene; {RUN_NOTE}"),
             read,
         ]
@@ -175,9 +200,10 @@ def _warm_cluster(workers: int, root: str) -> Tuple[Any, Callable[[], None]]:
 
 
 def _cold_entries(name: str, inputs: List[str], evidence: str, items: int, workers: int,
-                  run: Any) -> List[Entry]:
-    """The cold-cache run and the storage's read of the same files (a
-    limit); `evidence` is pagecache.eviction_evidence's note."""
+                  run: Any, clear: Callable[[], None]) -> List[Entry]:
+    """The cold-cache run (`run`, with `clear` removing its earlier
+    outputs) and the storage's read of the same files (a limit);
+    `evidence` is pagecache.eviction_evidence's note."""
     read_name = "sequential read of the inputs, cold (storage bandwidth)"
     why_not = pagecache.available()
     if why_not:
@@ -186,9 +212,13 @@ def _cold_entries(name: str, inputs: List[str], evidence: str, items: int, worke
     def evict():  # before each run, untimed (Impl.prepare)
         pagecache.evict(inputs)
 
+    def clear_and_evict():
+        clear()
+        evict()
+
     return [
         Impl(name, "peer", items=items, threads=workers, run=run, check=same_values(),
-             prepare=evict,
+             prepare=clear_and_evict,
              note=f"inputs evicted from the page cache before each run (untimed); {evidence}"),
         Impl(read_name, "limit", items=items, threads=1, prepare=evict,
              run=lambda: pagecache.read_files(inputs),
@@ -229,33 +259,34 @@ def write_scans(folder: str, files: int, size: int, groups: int, n: int,
     return paths
 
 
-def _patches_runner(root: str, paths: List[str], **how: Any):
-    """A run: patches_dataset into a fresh store, what the paths must agree
-    on (each input's status and group count, and its nn_indices: the same
-    seed gives the same groups), the store removed; RuntimeError unless
-    every input was written and none failed."""
+def _patches_runner(root: str, paths: List[str],
+                    **how: Any) -> Tuple[Callable[[], Any], Callable[[], None]]:
+    """A run (patches_dataset into a fresh store, what the paths must agree
+    on: each input's status and group count, and its nn_indices, the same
+    seed giving the same groups; RuntimeError unless every input was
+    written and none failed) and what removes the stores of earlier runs
+    (the Impl's prepare)."""
     from .. import distributed
 
-    def run():
-        out = tempfile.mkdtemp(dir=root, prefix="store-")
-        try:
-            summary = distributed.patches_dataset(paths, out, seed=0, backend=BACKEND, **how)
-            status = distributed.patches_status(out)
-            if summary.failed or summary.computed != len(paths) or summary.skipped:
-                raise RuntimeError(
-                    f"patches_dataset wrote {summary.computed} of {len(paths)} inputs "
-                    f"({summary.skipped} skipped), {summary.failed} failed: "
-                    + _failures([dict(r, name=n) for n, r in sorted(status.items())
-                                 if r["status"] != "PTP_SUCCESS"], "name"))
-            store = optional_module("zarr", "zarr")
-            root_group = store.open_group(out, mode="r")
-            return [(name, status[name]["status"], status[name]["groups"],
-                     int(np.asarray(root_group[name]["nn_indices"]).sum()))
-                    for name in sorted(status)]
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+    outputs = _Outputs(root, "store-")
 
-    return run
+    def run():
+        out = outputs.fresh()
+        summary = distributed.patches_dataset(paths, out, seed=0, backend=BACKEND, **how)
+        status = distributed.patches_status(out)
+        if summary.failed or summary.computed != len(paths) or summary.skipped:
+            raise RuntimeError(
+                f"patches_dataset wrote {summary.computed} of {len(paths)} inputs "
+                f"({summary.skipped} skipped), {summary.failed} failed: "
+                + _failures([dict(r, name=n) for n, r in sorted(status.items())
+                             if r["status"] != "PTP_SUCCESS"], "name"))
+        store = optional_module("zarr", "zarr")
+        root_group = store.open_group(out, mode="r")
+        return [(name, status[name]["status"], status[name]["groups"],
+                 int(np.asarray(root_group[name]["nn_indices"]).sum()))
+                for name in sorted(status)]
+
+    return run, outputs.clear
 
 
 def patches_entries(workers: int, quick: bool, seed: int) -> List[Entry]:
@@ -275,13 +306,15 @@ def patches_entries(workers: int, quick: bool, seed: int) -> List[Entry]:
         client, close = _warm_cluster(workers, root)
 
         groups = size["FILES"] * size["GROUPS"]
+        warm_run, warm_clear = _patches_runner(root, paths, client=client)
+        serial_run, serial_clear = _patches_runner(root, paths, serial=True)
         return [
             Impl(name, "ours", items=groups, threads=workers, teardown=close,
-                 run=_patches_runner(root, paths, client=client),
+                 run=warm_run, prepare=warm_clear,
                  note=f"warm LocalCluster, {workers} single-threaded worker processes; "
                       f"each run cuts, compresses and writes a fresh Zarr store; {RUN_NOTE}"),
             Impl(serial_name, "peer", items=groups, threads=1,
-                 run=_patches_runner(root, paths, serial=True), check=same_values(),
+                 run=serial_run, prepare=serial_clear, check=same_values(),
                  note=f"serial=True: this process, file after file; {RUN_NOTE}"),
         ]
     except BaseException:
