@@ -131,6 +131,25 @@ def test_the_runner_flags_a_wrong_result():
                       "ratio_to_ours": None}
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_failed_case_exits_1_with_or_without_json(capsys, tmp_path, monkeypatch, as_json):
+    def broken():
+        raise RuntimeError("the library broke")
+
+    failing = Case("group", "positions", 10, "positions", 10, {}, lambda: [
+        Impl("ptychopatch", "ours", run=broken, items=10)])
+    monkeypatch.setattr(_bench.suite, "cases", lambda *args, **kwargs: [failing])
+    code = cli.main(["bench", "--quick", "--repeat", "1", "--out", str(tmp_path / "out")]
+                    + (["--json"] if as_json else []))
+    printed, err = capsys.readouterr()
+    assert code == 1, printed + err
+    assert "cases that failed: group/positions=10" in (err if as_json else printed)
+    if as_json:
+        doc = json.loads(printed)  # stdout is the document alone
+        assert doc["cases"][0]["status"] == "failed"
+        assert "RuntimeError: the library broke" in doc["cases"][0]["note"]
+
+
 def test_absent_peers_are_skipped_with_a_note(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.neighbors", None)
@@ -245,6 +264,28 @@ def test_from_a_results_file_updates_a_docs_section(capsys, tmp_path):
     assert code == 1 and "no generated section" in capsys.readouterr().err
 
 
+def test_update_doc_leaves_the_file_as_it_was_when_it_cannot_make_the_text(
+        monkeypatch, tmp_path):
+    # An older results file lacks a field the tables need (KeyError), or the
+    # page has no markers (ValueError): the page keeps its text, and no
+    # temporary file is left beside it.
+    page = tmp_path / "performance.md"
+    marked = f"# Intro\n{_bench.perfdoc.BEGIN}\nold tables\n{_bench.perfdoc.END}\n"
+    page.write_text(marked)
+    with pytest.raises(KeyError):
+        _bench.perfdoc.update(str(page), {"cases": []}, "old.json")
+    assert page.read_text() == marked
+    monkeypatch.setattr(_bench.perfdoc, "section", lambda doc, source: "new tables")
+    page.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="no generated section"):
+        _bench.perfdoc.update(str(page), {}, "r.json")
+    assert page.read_text() == "# no markers\n"
+    page.write_text(marked)
+    _bench.perfdoc.update(str(page), {}, "r.json")
+    assert page.read_text() == marked.replace("old tables", "new tables")
+    assert [p.name for p in tmp_path.iterdir()] == ["performance.md"]
+
+
 def test_memory_view_plots_and_tables_peak_memory_against_the_data_size(capsys, tmp_path):
     # 400 patches of 32 x 32 complex64 are 3.3 MB, 4,000 are 32.8 MB: twice
     # that is over a 50 MB budget, so the second point is skipped.
@@ -302,6 +343,31 @@ def test_memory_view_draws_the_library_budget_a_case_sets(tmp_path):
     assert (2000.0, "--memory-budget") in drawn
     assert (500.0, "the library's device budget") in drawn
     assert not _bench.memory.draw("x/y", [dict(case, results=[])], "x", str(path), None)
+
+
+def _part(only, ids, **settings):
+    return {"machine": {"hostname": "h", "cpu": "c"}, "library": {"version": "1"},
+            "preset": "full", "created": "t", "elapsed_s": 1.0, "command": ["bench"],
+            "settings": dict({"repeat": 5, "budget_s": 3.0, "memory_budget": 10,
+                              "threads": 0, "seed": 0, "only": only}, **settings),
+            "cases": [{"id": i, "part": only} for i in ids]}
+
+
+def test_merge_replaces_a_rerun_case_in_its_place():
+    first = _part(["x"], ["x=1", "x=2", "x=4"])
+    rerun = _part(["x=2"], ["x=2"])
+    merged = compare.merge([first, rerun], ["a.json", "b.json"])
+    assert [(c["id"], c["part"]) for c in merged["cases"]] == [
+        ("x=1", ["x"]), ("x=2", ["x=2"]), ("x=4", ["x"])]
+
+
+@pytest.mark.parametrize("setting,value", [("threads", 1), ("repeat", 1), ("budget_s", 0.3),
+                                           ("seed", 7), ("memory_budget", 20)])
+def test_merge_refuses_parts_run_with_other_settings(setting, value):
+    a, b = _part(["x"], ["x=1"]), _part(["y"], ["y=1"], **{setting: value})
+    with pytest.raises(ValueError, match=f"b.json: run with other settings than a.json "
+                                         f"\\({setting} {value!r}, not "):
+        compare.merge([a, b], ["a.json", "b.json"])
 
 
 def test_from_several_files_merges_a_run_split_by_only(capsys, tmp_path):

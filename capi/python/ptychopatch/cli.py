@@ -975,13 +975,16 @@ def run_bench(args: argparse.Namespace) -> int:
         # the report says what matters.
         warnings.simplefilter("ignore")
         doc = _bench.run_suite(options, log=log, command=_bench_command(args))
+    failed = [c["id"] for c in doc["cases"] if c["status"] == "failed"]
     if args.json:
+        # The document on stdout; the exit status still says whether a case failed.
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return EXIT_OK
+        if failed:
+            print("cases that failed: " + ", ".join(failed), file=sys.stderr)
+        return EXIT_FAILURE if failed else EXIT_OK
     if "compare" in doc:
         print()
         print("\n".join(_bench.compare.table(doc["compare"]["rows"], args.compare)))
-    failed = [c["id"] for c in doc["cases"] if c["status"] == "failed"]
     disagree = [f"{c['id']} {r['name']}" for c in doc["cases"] for r in c["results"]
                 if r["status"] == "disagrees"]
     print(f"\n{len(doc['cases'])} cases in {doc['elapsed_s']:.0f} s; wrote "

@@ -31,9 +31,11 @@ def load(path: str) -> Dict[str, Any]:
 def merge(docs: List[Dict[str, Any]], paths: List[str]) -> Dict[str, Any]:
     """One document of runs split by ``--only`` (``--from A.json B.json``):
     their cases in order (a later file's case replaces an earlier one of the
-    same id), the first file's machine, library and settings, the parts
-    listed under ``parts``, and ``elapsed_s`` their sum. ValueError when the
-    files come from different machines, libraries or presets.
+    same id in its place), the first file's machine, library and settings,
+    the parts listed under ``parts``, and ``elapsed_s`` their sum.
+    ValueError when the files come from different machines, libraries or
+    presets, or were run with different settings (threads, repeat, budget,
+    memory budget, seed: all but ``only``): their times are not one run's.
 
     >>> a = {"machine": {"hostname": "h", "cpu": "c"}, "library": {"version": "1"},
     ...      "preset": "full", "settings": {"only": ["x"]}, "created": "t1",
@@ -55,11 +57,18 @@ def merge(docs: List[Dict[str, Any]], paths: List[str]) -> Dict[str, Any]:
         if doc["preset"] != first["preset"]:
             raise ValueError(f"{path}: preset {doc['preset']} is not {paths[0]}'s "
                              f"{first['preset']}")
+        mine, theirs = doc.get("settings") or {}, first.get("settings") or {}
+        differ = sorted(k for k in set(mine) | set(theirs)
+                        if k != "only" and mine.get(k) != theirs.get(k))
+        if differ:
+            raise ValueError(f"{path}: run with other settings than {paths[0]} ("
+                             + ", ".join(f"{k} {mine.get(k)!r}, not {theirs.get(k)!r}"
+                                         for k in differ)
+                             + "): not one run; rerun that part with the same options")
     cases: Dict[str, Dict[str, Any]] = {}
     for doc in docs:
         for case in doc["cases"]:
-            cases.pop(case["id"], None)
-            cases[case["id"]] = case
+            cases[case["id"]] = case  # a case seen before keeps its place
     merged = dict(first, cases=list(cases.values()),
                   elapsed_s=sum(d.get("elapsed_s") or 0.0 for d in docs))
     merged["settings"] = dict(first["settings"], only=[

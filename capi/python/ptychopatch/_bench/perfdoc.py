@@ -14,6 +14,8 @@ True
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any, Dict, List
 
 from .report import _by_curve, curve_table, machine_lines, memory_section, skip_notes
@@ -54,7 +56,24 @@ def replace_section(text: str, generated: str) -> str:
 
 
 def update(path: str, doc: Dict[str, Any], source: str) -> None:
+    """Rewrites `path`'s generated section. The new text is made in full
+    first and replaces the file in one step (a temporary file in the same
+    folder, then os.replace): an error making it (no markers, a results
+    file without a field the tables need) leaves the file as it was."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(replace_section(text, section(doc, source)))
+    new = replace_section(text, section(doc, source))
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                                     suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new)
+        os.chmod(temporary, os.stat(path).st_mode & 0o7777)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

@@ -160,7 +160,7 @@ def _dataset_case(x: float, quick: bool, threads: int, seed: int) -> Case:
     return Case("dataset", "workers", x, "scenes", dataset.SCENES,
                 {"workers": workers, "scenes": dataset.SCENES, "frames": dataset.FRAMES,
                  "side": dataset.SIDE, "cfa": "RGGB", "dtype": "uint16",
-                 "upsample_factor": 1},
+                 "upsample_factor": 1, "backend": dataset.BACKEND},
                 lambda: dataset.entries(workers, seed),
                 output_bytes=dataset.SCENES * dataset.FRAMES * CROP,
                 input_bytes=dataset.SCENES * (dataset.FRAMES + 1) * dataset.SIDE ** 2 * UINT16,
@@ -174,7 +174,7 @@ def _patches_dataset_case(x: float, quick: bool, threads: int, seed: int) -> Cas
     return Case("patches-dataset", "workers", x, "groups", files * groups,
                 {"workers": workers, "files": files, "object": size["OBJECT"],
                  "groups_per_file": groups, "N": n, "K": 4, "gridsize": 2,
-                 "dtype": "complex64", "chunk_groups": 256},
+                 "dtype": "complex64", "chunk_groups": 256, "backend": dataset.BACKEND},
                 lambda: dataset.patches_entries(workers, quick, seed),
                 output_bytes=patch_bytes,
                 input_bytes=files * (size["OBJECT"] ** 2 * COMPLEX64 + groups * OFFSET))
