@@ -924,8 +924,8 @@ class CpuAlignBackend final : public AlignBackend {
     plans_->forward(w.real.get(), w.spectrum.get(), w.columns.get());
     cross_power_spectrum(p, w.spectrum.get());
     const double energy = g_.normalization == PTP_NORMALIZATION_PARTIAL
-                             ? spectrum_energy(w.spectrum.get(), d_.ny, d_.nxh, d_.nx)
-                             : 0.0;
+                              ? spectrum_energy(w.spectrum.get(), d_.ny, d_.nxh, d_.nx)
+                              : 0.0;
     PlaneShift result = peak_of(w.spectrum.get(), w);
     result.confidence =
         g_.normalization == PTP_NORMALIZATION_PARTIAL

@@ -11,8 +11,8 @@
 #include <cfloat>
 #include <cmath>
 #include <complex>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
