@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import cli
+from .align import PLANNING_CHOICES
 
 ALIGN_DATASET_EPILOG = """\
 The dataset is one folder per scene under ROOT (--gt: the glob of a
@@ -79,8 +80,7 @@ def add_parsers(subparsers: Any) -> None:
                    help="library threads per task (default 1; 0: all cores)")
     p.add_argument("--batch", type=int, default=8, metavar="M",
                    help="frames read and aligned per library call (default 8)")
-    p.add_argument("--planning", choices=("auto", "measure", "estimate", "wisdom"),
-                   default="auto",
+    p.add_argument("--planning", choices=PLANNING_CHOICES, default="auto",
                    help="FFT planning (default auto: measured from 8 frames a call); "
                         "measure pays off on large frames: each worker plans a frame "
                         "size once")

@@ -55,6 +55,8 @@ _METHODS = {"correlation": _native.PTP_ALIGN_METHOD_CORRELATION,
 _PLANNING = {"measure": _native.PTP_FFT_PLANNING_MEASURE,
              "estimate": _native.PTP_FFT_PLANNING_ESTIMATE,
              "wisdom": _native.PTP_FFT_PLANNING_WISDOM}
+#: The values `align_scene`'s ``planning`` takes (the dataset commands offer the same).
+PLANNING_CHOICES = ("auto",) + tuple(_PLANNING)
 # align_scene's "auto": measured plans (up to seconds once per shape and
 # process) only when a scene has enough frames to repay them.
 _MEASURE_FROM_FRAMES = 8

@@ -51,6 +51,7 @@ from ._optional import optional_import
 from ._patches_task import PatchesInput, lost_record, patches_to_zarr
 from ._scene_task import (STATUS_GT_UNREADABLE, STATUS_NO_SCENE, STATUS_SCENE_FAILED,
                           STATUS_TASK_FAILED, align_scene_rows, failed_rows)
+from .align import PLANNING_CHOICES
 
 __all__ = ["AlignDatasetSummary", "PatchesDatasetSummary", "Scene", "align_dataset",
            "patches_dataset", "patches_status", "read_alignments", "scenes_from_folders",
@@ -166,9 +167,12 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         From `scenes_from_folders` or `scenes_from_manifest`.
     output : str
         Output folder: one Parquet file per scene (made if missing). Scenes
-        whose file is already there are skipped (resume), except those
-        recorded ``TASK_FAILED`` (their task was lost), which run again; a folder made
-        with other alignment options is refused (ValueError).
+        whose file is already there are skipped (resume), except those none
+        of whose frames got a result (``TASK_FAILED``, ``SCENE_INVALID``,
+        ``GT_UNREADABLE``, ``SCENE_FAILED``), which run again; a scene whose
+        recorded GT file differs from this run's is skipped with a
+        RuntimeWarning; a folder made with other alignment options is
+        refused (ValueError).
     client : dask.distributed.Client, str or None
         Where to run: a Client, a scheduler address (``"tcp://host:8786"``),
         or None for a LocalCluster sized to this machine (one worker per GPU
@@ -194,7 +198,7 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         FFT planning, as `ptychopatch.align_scene` ("auto": measured plans
         for calls of 8 frames or more). A worker keeps its plans, so
         ``"measure"`` plans each frame size once per worker: on 24 MP
-        frames it makes a GT + 4 scene 2.3x faster after the first
+        frames it makes a GT + 4 scene 1.4x faster after the first
         (docs/distributed.md). Results agree up to FFT rounding, so it is
         not one of the options a resumed run must share.
     reader : callable, optional
@@ -234,9 +238,8 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
     # resumed with others (a job resubmitted on another node size).
     run = _run_options(cfa, upsample_factor, combine, snap, window, max_shift, backend)
     _parts.check_run_options(output, run)
-    if planning not in ("auto", "measure", "estimate", "wisdom"):
-        raise ValueError(f"planning must be 'auto', 'measure', 'estimate' or 'wisdom', "
-                         f"not {planning!r}")
+    if str(planning).lower() not in PLANNING_CHOICES:  # before any work, not per scene
+        raise ValueError(f"planning must be one of {list(PLANNING_CHOICES)}, got {planning!r}")
     options = dict(run, batch=batch, planning=planning, num_threads=num_threads)
     recorded = _parts.recorded_scenes(output)
     # A scene none of whose frames got a result (its task lost, its GT frame
@@ -484,9 +487,10 @@ def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
     options = dict(run, backend=backend, num_threads=num_threads)
     done = set(_zarr_store.complete_inputs(root))
     _zarr_store.record_unrecorded(root, done)
-    _warn_other_sources("input", [(item.name, root[item.name].attrs.get("source"), item.path)
-                                  for item in items if item.name in done
-                                  and root[item.name].attrs.get("source") != item.path], output)
+    sources = {name: root[name].attrs.get("source") for name in done}
+    _warn_other_sources("input", [(item.name, sources[item.name], item.path) for item in items
+                                  if item.name in done and sources[item.name] != item.path],
+                        output)
     todo = [item for item in items if item.name not in done]
     skipped = len(items) - len(todo)
     counts = {"inputs": 0, "failed": 0, "groups": 0}
