@@ -31,8 +31,9 @@ pytest.importorskip("pyarrow")
 import ptychopatch  # noqa: E402
 from ptychopatch import cli, distributed  # noqa: E402
 
-#: scene -> moves of its frames (even: the RGGB mosaic stays intact).
-MOVES = {f"scene{i}": [(2 * i, -2 * j) for j in range(3)] for i in range(6)}
+# The scenes (MOVES: scene -> moves of its frames) and their files.
+from test_distributed import MOVES, _frame_files  # noqa: E402
+
 RGGB = np.array([[0, 1], [3, 2]], dtype=np.int32)
 #: Longest a gate or the test waits for anything: a hang fails, never blocks CI.
 PATIENCE = 60.0
@@ -157,17 +158,6 @@ def _kill_one_held_worker(client, gate, job, before_kill=None) -> tuple:
     return held
 
 
-def _frame_files(root) -> None:
-    rng = np.random.default_rng(5)
-    for scene, moves in MOVES.items():
-        folder = root / scene
-        folder.mkdir(parents=True)
-        gt = (rng.random((64, 64)) * 4000).astype(np.uint16)
-        np.save(folder / "gt.npy", gt)
-        for j, move in enumerate(moves):
-            np.save(folder / f"f{j}.npy", np.roll(gt, move, axis=(0, 1)))
-
-
 def _rows(output):
     return distributed.read_alignments(str(output)).drop(["seconds"]).to_pylist()
 
@@ -176,7 +166,7 @@ def _align_with_a_kill(tmp_path, allowed_failures=None):
     """align_dataset on 6 scenes, one worker killed mid-scene: (scenes,
     summary, the killed scene, the killed worker's pid, the reads' pids)."""
     root, gate = tmp_path / "data", tmp_path / "gate"
-    _frame_files(root)
+    _frame_files(root, np.random.default_rng(5))
     gate.mkdir()
     scenes = distributed.scenes_from_folders(str(root), gt="gt.npy", frames=["*.npy"])
     reader = functools.partial(_gated_reader, str(gate))
