@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
+#include "align/fft_size.hpp"
 #include "core/context.hpp"
 #include "core/desc_versions.hpp"
 #include "core/error.hpp"
@@ -312,6 +313,13 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
+  // The default estimator (joint, Hann window) transforms planes of
+  // FFT-friendly sides (align/fft_size.hpp): the last rows or columns of a
+  // side with a large prime factor are left out, on every backend alike.
+  if (g.joint && g.hann_window && g.method == PTP_ALIGN_METHOD_CORRELATION) {
+    g.plane_height = joint_plane_side(g.plane_height);
+    g.plane_width = joint_plane_side(g.plane_width);
+  }
   // max_shift in plane pixels per axis; a bound that reaches every wrapped
   // shift of the axis (|shift| <= n / 2) is no bound.
   const auto plane_limit = [&](int64_t n) -> int64_t {

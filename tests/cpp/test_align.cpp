@@ -1464,6 +1464,74 @@ TEST(AlignPlanning, LargePlanesTransformedInTwoPassesFindTheShift) {
   EXPECT_NEAR(r.shifts[1], expected_shift(-523, nx), 0.05);
 }
 
+// The default estimator transforms planes of FFT-friendly sides
+// (src/align/fft_size.hpp): Bayer planes of 263 x 331 (primes) are
+// transformed as 260 x 330, their first rows and columns, so a frame gives
+// bitwise the result of the same frame cut to 520 x 660 itself; on both
+// frame types, with and without upsampling, and the shift is right.
+TEST(AlignPlaneSize, DefaultEstimatorUsesTheFirstFftFriendlyRowsAndColumns) {
+  const int64_t h = 526;
+  const int64_t w = 662;
+  const int64_t kept_h = 520;
+  const int64_t kept_w = 660;
+  const Field f = smooth_field(h, w, 71, 3);
+  const Field g = roll(f, h, w, 6, -10);
+  auto cut = [&](const auto& frame) {
+    std::remove_cv_t<std::remove_reference_t<decltype(frame)>> out;
+    for (int64_t i = 0; i < kept_h; ++i)
+      out.insert(out.end(), frame.begin() + i * w, frame.begin() + i * w + kept_w);
+    return out;
+  };
+  auto desc = [](int64_t rows, int64_t cols, ptp_dtype dtype, int up) {
+    ptp_align_desc d;
+    EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+    d.height = rows;
+    d.width = cols;
+    d.frame_dtype = dtype;
+    d.cfa = PTP_CFA_BAYER;
+    d.upsample_factor = up;
+    d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
+    return d;
+  };
+  for (const int up : {1, 10}) {
+    const auto a = to_frame<uint16_t>(f, 3000.0, 2000.0);
+    const auto b = to_frame<uint16_t>(g, 3000.0, 2000.0);
+    const Outcome whole = align_one(desc(h, w, PTP_DTYPE_UINT16, up), a, b);
+    const Outcome part = align_one(desc(kept_h, kept_w, PTP_DTYPE_UINT16, up), cut(a), cut(b));
+    ASSERT_EQ(whole.status, PTP_SUCCESS) << whole.message;
+    EXPECT_EQ(whole.shifts, part.shifts) << up;
+    EXPECT_EQ(whole.confidence, part.confidence) << up;
+    EXPECT_NEAR(whole.shifts[0], -6.0, 0.5) << up;
+    EXPECT_NEAR(whole.shifts[1], 10.0, 0.5) << up;
+
+    const auto fa = to_frame<float>(f, 10.0, 1.0);
+    const auto fb = to_frame<float>(g, 10.0, 1.0);
+    const Outcome fwhole = align_one(desc(h, w, PTP_DTYPE_FLOAT32, up), fa, fb);
+    const Outcome fpart = align_one(desc(kept_h, kept_w, PTP_DTYPE_FLOAT32, up), cut(fa), cut(fb));
+    EXPECT_EQ(fwhole.shifts, fpart.shifts) << up;
+    EXPECT_EQ(fwhole.confidence, fpart.confidence) << up;
+  }
+}
+
+// The per-plane estimators keep every row: with the Hann window and the
+// median, a plane of 263 x 262 matches the oracle (scikit-image's algorithm
+// on the whole windowed plane), its confidence too.
+TEST(AlignPlaneSize, PerPlaneEstimatorsKeepEveryRow) {
+  const int64_t ny = 263;
+  const int64_t nx = 262;
+  const Field f = smooth_field(ny, nx, 5);
+  const Field g = roll(f, ny, nx, 5, -7);
+  const auto a = to_frame<float>(f, 10.0, 1.0);
+  const auto b = to_frame<float>(g, 10.0, 1.0);
+  ptp_align_desc d = make_desc(ny, nx, PTP_DTYPE_FLOAT32);
+  d.window = PTP_WINDOW_HANN;
+  const Outcome r = align_one(d, a, b);
+  const PlaneResult want = oracle(as_field(a), as_field(b), ny, nx, Options{true, true, 1});
+  EXPECT_EQ(r.shifts[0], want.dy);
+  EXPECT_EQ(r.shifts[1], want.dx);
+  EXPECT_NEAR(r.confidence[0], want.confidence, 1e-6);
+}
+
 // ------------------------------------------------------------ C++ wrapper
 
 TEST(AlignWrapper, PlanResultsAndProgress) {
