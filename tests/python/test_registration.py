@@ -500,3 +500,60 @@ def test_auto_without_gpu_takes_the_numpy_path(routes, camera, dtype, upsample):
     assert routes.library_calls == 0
     assert_same(ours, theirs)
     np.testing.assert_array_equal(ours[0], theirs[0])
+
+
+# ------------------------------------------- fast paths of the numpy path
+
+
+def _numpy_path_results(rng):
+    """(arguments, result) of numpy-path calls covering both phase and plain
+    correlation, upsampling factors that take the phasor tables and one that
+    does not, real and complex, float32 and float64 images."""
+    photo = skimage_data.camera().astype(np.float64)
+    cases = []
+    for dtype in (np.float32, np.float64, np.complex64, np.complex128):
+        for upsample in (1, 3, 20, 2.5):
+            for normalization in ("phase", None):
+                ref = photo[:70, :90] + rng.standard_normal((70, 90))
+                mov = np.roll(ref, (3, -4), axis=(0, 1)) + rng.standard_normal((70, 90))
+                if np.dtype(dtype).kind == "c":
+                    ref = ref + 1j * rng.standard_normal(ref.shape)
+                    mov = mov + 1j * rng.standard_normal(mov.shape)
+                kwargs = dict(upsample_factor=upsample, normalization=normalization)
+                cases.append((ref.astype(dtype), mov.astype(dtype), kwargs))
+    return [(case, ptychopatch.phase_cross_correlation(case[0], case[1], backend="auto",
+                                                       num_threads=1, **case[2]))
+            for case in cases]
+
+
+def _assert_same_results(expected, monkeypatch_label):
+    for (ref, mov, kwargs), want in expected:
+        got = ptychopatch.phase_cross_correlation(ref, mov, backend="auto", num_threads=1,
+                                                  **kwargs)
+        for a, b in zip(want, got):
+            a, b = np.asarray(a), np.asarray(b)
+            assert a.dtype == b.dtype, (monkeypatch_label, ref.dtype, kwargs)
+            assert np.array_equal(a, b, equal_nan=True), (monkeypatch_label, ref.dtype, kwargs)
+
+
+def test_phase_normalisation_by_reciprocal_is_numpys_complex_division(monkeypatch):
+    """The phase normalisation multiplies by the rounded reciprocal where
+    numpy's complex division does exactly that (checked once per dtype);
+    results are bitwise those of the complex division itself."""
+    monkeypatch.setattr(registration, "_library_preferred", lambda *a: False)
+    assert registration._reciprocal_division(np.dtype(np.complex64))
+    assert registration._reciprocal_division(np.dtype(np.complex128))
+    expected = _numpy_path_results(np.random.default_rng(3))
+    monkeypatch.setattr(registration, "_RECIPROCAL_DIVISION", {"F": False, "D": False})
+    _assert_same_results(expected, "complex division")
+
+
+def test_upsampled_dft_phasor_tables_equal_computed_phasors(monkeypatch):
+    """The upsampled DFT's kernels from the cached phasor tables are
+    bitwise the phasors computed per call."""
+    monkeypatch.setattr(registration, "_library_preferred", lambda *a: False)
+    registration._phasor_table.cache_clear()
+    expected = _numpy_path_results(np.random.default_rng(4))
+    assert registration._phasor_table.cache_info().currsize > 0
+    monkeypatch.setattr(registration, "_PHASOR_TABLE_MAX", 0)
+    _assert_same_results(expected, "computed phasors")

@@ -20,6 +20,7 @@ installed, else ``numpy.fft``; SciPy is not a requirement of this package.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import operator
@@ -120,11 +121,11 @@ def _signed_frequencies(n: int) -> np.ndarray:
 
 
 def _cross_power(src: np.ndarray, tgt: np.ndarray, normalization: Optional[str],
-                 reuse: bool = False) -> Tuple[np.ndarray, bool]:
+                 reuse: bool = False, check_guard: bool = False) -> Tuple[np.ndarray, bool]:
     """X = src * conj(tgt), divided by max(|X|, 100 eps) for phase
-    normalisation; and whether a bin other than the DC one was at or under
-    that guard. With `reuse` (spectra made here), X takes src's memory and
-    tgt is overwritten."""
+    normalisation; and (with `check_guard`) whether a bin other than the DC
+    one was at or under that guard. With `reuse` (spectra made here), X
+    takes src's memory and tgt is overwritten."""
     if reuse and src.dtype == tgt.dtype:
         product = np.multiply(src, np.conjugate(tgt, out=tgt), out=src)
     else:
@@ -137,15 +138,63 @@ def _cross_power(src: np.ndarray, tgt: np.ndarray, normalization: Optional[str],
             f"normalization='phase' needs floating-point or complex spectra, got dtype "
             f"{product.dtype} (with space='fourier' the inputs are taken as spectra)"
         )
-    guard = 100 * np.finfo(real_dtype).eps
+    guard = real_dtype.type(100 * np.finfo(real_dtype).eps)
     magnitude = np.abs(product)
-    dc = magnitude.flat[0]
-    magnitude.flat[0] = np.inf
-    guarded = bool(magnitude.min() <= guard)
-    magnitude.flat[0] = dc
+    guarded = False
+    if check_guard:
+        dc = magnitude.flat[0]
+        magnitude.flat[0] = np.inf
+        guarded = bool(magnitude.min() <= guard)
+        magnitude.flat[0] = dc
     np.maximum(magnitude, guard, out=magnitude)
-    product /= magnitude
+    _divide_by_magnitude(product, magnitude)
     return product, guarded
+
+
+def _divide_by_magnitude(product: np.ndarray, magnitude: np.ndarray) -> None:
+    """product /= magnitude (complex by real, in place), as numpy computes it.
+
+    numpy divides a complex value by a real one (cast to complex, Smith's
+    algorithm) as a * (1 / c) and b * (1 / c), with 1 / c rounded; the same
+    two real products, computed here on the real and imaginary parts, are
+    several times faster than the complex division loop. Whether this numpy
+    divides that way is checked once (_RECIPROCAL_DIVISION); where it does
+    not, the complex division itself runs.
+    """
+    if product.dtype.char in "FD" and _reciprocal_division(product.dtype):
+        np.reciprocal(magnitude, out=magnitude)
+        product.real *= magnitude
+        product.imag *= magnitude
+    else:
+        product /= magnitude
+
+
+_RECIPROCAL_DIVISION: dict = {}
+
+
+def _reciprocal_division(dtype: np.dtype) -> bool:
+    """Whether numpy's complex division by a real value of `dtype`'s
+    precision equals the product with its rounded reciprocal, bitwise, on a
+    probe of awkward values (subnormal, huge and ordinary magnitudes)."""
+    key = np.dtype(dtype).char
+    known = _RECIPROCAL_DIVISION.get(key)
+    if known is None:
+        real = np.empty(0, dtype).real.dtype
+        rng = np.random.default_rng(12345)
+        tiny, huge = float(np.finfo(real).tiny), float(np.finfo(real).max)
+        values = np.concatenate([rng.standard_normal(4093), [tiny, tiny / 8, huge, -huge, 0.0]])
+        denominators = np.concatenate([np.abs(rng.standard_normal(4093)) + 1e-3,
+                                       [3.0, 7.0, 0.5, 1e-30, 1.0]]).astype(real)
+        probe = (values + 1j * values[::-1]).astype(dtype)
+        with np.errstate(all="ignore"):
+            expected = probe / denominators
+            got = probe.copy()
+            reciprocal = np.reciprocal(denominators)
+            got.real *= reciprocal
+            got.imag *= reciprocal
+        known = bool(np.array_equal(expected.view(real), got.view(real), equal_nan=True))
+        _RECIPROCAL_DIVISION[key] = known
+    return known
 
 
 def _kernel(n: int, bins: np.ndarray, positions: np.ndarray, upsample: Any,
@@ -154,17 +203,36 @@ def _kernel(n: int, bins: np.ndarray, positions: np.ndarray, upsample: Any,
 
     `positions` are the sample positions times the upsampling factor u, so
     the phase is exact (reduced modulo n u in integers) when m and u are
-    integers.
+    integers; then the values come from a table of the n u phasors (the
+    same arithmetic as computing them here, looked up instead).
     """
-    freqs = _signed_frequencies(n)[bins].astype(np.float64)
+    freqs = _signed_frequencies(n)[bins]
     m = np.asarray(positions, dtype=np.float64)
     period = float(n) * float(upsample)
     if float(upsample).is_integer() and np.all(m == np.round(m)) and \
             np.max(np.abs(m), initial=0.0) * n < 2.0 ** 52:
-        turns = np.mod(np.multiply.outer(m, freqs), period) / period
+        turns = np.mod(np.multiply.outer(m.astype(np.int64), freqs), int(period))
+        if period <= _PHASOR_TABLE_MAX:
+            return _phasor_table(int(period), np.dtype(dtype))[turns]
+        turns = turns / period
     else:
-        turns = np.multiply.outer(m, freqs) / period
+        turns = np.multiply.outer(m, freqs.astype(np.float64)) / period
     return np.exp(2j * np.pi * turns).astype(dtype, copy=False)
+
+
+# Tables of n u phasors are kept for the 8 most recent (n u, precision)
+# pairs, each of at most _PHASOR_TABLE_MAX entries (4 MiB in complex128);
+# a larger n u computes its phasors per call.
+_PHASOR_TABLE_MAX = 1 << 18
+
+
+@functools.lru_cache(maxsize=8)
+def _phasor_table(period: int, dtype: np.dtype) -> np.ndarray:
+    """exp(2 pi i k / period) for k in [0, period), in `dtype`, read-only."""
+    turns = np.arange(period, dtype=np.float64) / float(period)
+    table = np.exp(2j * np.pi * turns).astype(dtype, copy=False)
+    table.flags.writeable = False
+    return table
 
 
 def _dft_samples(spectrum: np.ndarray, shape: Sequence[int], half: bool,
@@ -408,7 +476,8 @@ def _library_register(ref: np.ndarray, mov: np.ndarray, upsample: int,
     # backend its FFT threads and scipy's then slow each other down.)
     src = _forward(ref.astype(real_dtype, copy=False), True, workers)
     tgt = _forward(mov.astype(real_dtype, copy=False), True, workers)
-    spectrum, guarded = _cross_power(src, tgt, normalization, reuse=True)
+    spectrum, guarded = _cross_power(src, tgt, normalization, reuse=True,
+                                     check_guard=not both_single)
     del src, tgt
     if guarded and not both_single:
         return None, None, spectrum
