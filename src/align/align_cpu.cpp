@@ -732,9 +732,11 @@ class CpuAlignBackend final : public AlignBackend {
   // of the window in parallel: its informative planes' slots summed in
   // plane order into the first (so the result does not depend on the thread
   // count), the sum's energy, one inverse transform, the peak and its
-  // refinement. W = ceil(threads / planes), so both steps have work for
-  // every thread, capped so that the W * planes slots stay within
-  // kJointSlotBytes (at least one frame).
+  // refinement. W = threads frames, so that both steps have work for every
+  // thread (with W = ceil(threads / planes), 2 threads and 4 planes had one
+  // frame a window, whose inverse transform and peak ran on one thread
+  // while the other waited), capped so that the W * planes slots stay
+  // within kJointSlotBytes (at least one frame).
   //
   // With the Hann window, up to math::kTrackingPasses passes
   // (math::tracking_window_index): a frame whose integer peak equals the
@@ -746,7 +748,7 @@ class CpuAlignBackend final : public AlignBackend {
     const int64_t planes = g_.planes;
     if (num_frames == 0) return 0;
     const int64_t slot_bytes = d_.bins * static_cast<int64_t>(sizeof(fftwf_complex));
-    int64_t window = (threads_ + planes - 1) / planes;
+    int64_t window = threads_;
     window = std::min(window, std::max<int64_t>(1, kJointSlotBytes / (slot_bytes * planes)));
     window = std::min(window, num_frames);
     while (static_cast<int64_t>(slots_.size()) < window * planes) slots_.emplace_back(d_.bins);
