@@ -557,3 +557,83 @@ def test_upsampled_dft_phasor_tables_equal_computed_phasors(monkeypatch):
     assert registration._phasor_table.cache_info().currsize > 0
     monkeypatch.setattr(registration, "_PHASOR_TABLE_MAX", 0)
     _assert_same_results(expected, "computed phasors")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inverse_in_two_steps_is_scipys_irfftn(dtype):
+    """The real inverse transform as two scipy.fft calls and one 1/N
+    product equals scipy.fft.irfftn bitwise (prime, odd, even and n-D
+    shapes), and this scipy takes that route."""
+    scipy_fft = pytest.importorskip("scipy.fft")
+    rng = np.random.default_rng(11)
+    spectrum_dtype = np.result_type(dtype, np.complex64)
+    assert registration._inverse_in_steps(np.dtype(spectrum_dtype))
+    for shape in [(7, 6), (64, 64), (63, 65), (97, 101), (1, 9), (9, 1), (5, 7, 9),
+                  (2, 3, 4, 5)]:
+        spectrum = scipy_fft.rfftn(rng.standard_normal(shape).astype(dtype))
+        expected = scipy_fft.irfftn(spectrum, s=shape, axes=tuple(range(len(shape))))
+        kept = spectrum.copy()
+        got = registration._inverse_real(spectrum, shape, 1)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected, err_msg=str(shape))
+        np.testing.assert_array_equal(spectrum, kept)  # not overwritten unless asked
+
+
+def test_results_do_not_depend_on_the_inverse_route(monkeypatch, rng):
+    """Whole calls (numpy path, masks, disambiguation) are bitwise the same
+    with scipy.fft.irfftn itself as the inverse."""
+    monkeypatch.setattr(registration, "_library_preferred", lambda *a: False)
+    expected = _numpy_path_results(np.random.default_rng(5))
+    photo = skimage_data.camera().astype(np.float64)
+    ref, mov = photo[:61, :67], np.roll(photo, (2, -3), axis=(0, 1))[:61, :67]
+    mask = np.ones(ref.shape, dtype=bool)
+    mask[:, :5] = False
+    extra = [((ref, mov, {"reference_mask": mask}), None),
+             ((ref, mov, {"disambiguate": True, "upsample_factor": 3.5}), None)]
+    extra = [(case, ptychopatch.phase_cross_correlation(case[0], case[1], backend="auto",
+                                                        num_threads=1, **case[2]))
+             for case, _ in extra]
+    monkeypatch.setattr(registration, "_INVERSE_IN_STEPS", {"F": False, "D": False})
+    _assert_same_results(expected + extra, "scipy's irfftn")
+
+
+def test_argmax_of_magnitude_without_the_magnitudes(rng):
+    """_argmax_abs is np.argmax(np.abs(x)): first index on ties between a
+    maximum and a minimum, NaN first, infinities, signed zeros."""
+    cases = [rng.standard_normal(1000), np.array([1.0, -3.0, 3.0]), np.array([1.0, 3.0, -3.0]),
+             np.array([-3.0, 1.0, 3.0]), np.array([1.0, np.nan, -3.0, np.nan]),
+             np.array([2.0, -np.inf, np.inf]), np.array([-0.0, 0.0]), np.zeros(5),
+             np.array([-1.0, -1.0, 1.0]), np.array([5.0], dtype=np.float32),
+             np.round(rng.standard_normal((40, 30)) * 2).astype(np.float32)]
+    for values in cases:
+        assert registration._argmax_abs(values) == int(np.argmax(np.abs(values))), values
+
+
+def test_float32_energy_is_accurate_and_cannot_overflow(rng):
+    """sum x^2 of float32 images (float32 blocks, double between them) is
+    within 1e-7 of the exact sum (scikit-image's own float32 sum is off by
+    about that), and blocks whose float32 squares overflow are summed in
+    double."""
+    for shape, scale in [((512, 512), 1.0), ((257, 131), 1e3), ((3, 1000), 1e-20),
+                         ((1000,), 1.0)]:
+        x = (rng.standard_normal(shape) * scale).astype(np.float32)
+        exact = float(np.sum(np.square(x.astype(np.longdouble))))
+        assert registration._energy(x) == pytest.approx(exact, rel=1e-7)
+        z = (x + 1j * x[::-1]).astype(np.complex64)
+        exact_z = float(np.sum(np.square(z.real.astype(np.longdouble)))
+                        + np.sum(np.square(z.imag.astype(np.longdouble))))
+        assert registration._energy(z) == pytest.approx(exact_z, rel=1e-7)
+    huge = np.full((40, 50), 3e19, dtype=np.float32)  # squares overflow float32
+    assert registration._energy(huge) == pytest.approx(2000 * float(np.float32(3e19)) ** 2,
+                                                       rel=1e-12)
+
+
+def test_huge_finite_values_are_not_called_non_finite(camera):
+    """Images whose sum of squares overflows but whose values are finite go
+    through (the finiteness check runs where the sum is not finite)."""
+    image = camera[:32, :32].astype(np.float64) * 1e160
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shift, _, _ = ptychopatch.phase_cross_correlation(image, np.roll(image, 2, axis=0),
+                                                          num_threads=1)
+    assert shift.shape == (2,)
