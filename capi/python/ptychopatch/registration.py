@@ -80,6 +80,7 @@ def _fft(name: str, x: np.ndarray, workers: int, **kwargs: Any) -> np.ndarray:
     return getattr(np.fft, name)(x, **kwargs)
 
 
+@functools.lru_cache(maxsize=64)
 def _spectrum_dtype(dtype: np.dtype) -> np.dtype:
     """The complex dtype scipy.fft gives a transform of `dtype` (numpy >= 2
     gives the same; older numpy computes in complex128 and is cast)."""
@@ -125,6 +126,7 @@ def _inverse_real(spectrum: np.ndarray, shape: Sequence[int], workers: int,
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def _inverse_scale(count: int, dtype: np.dtype) -> Any:
     """1/count as pocketfft computes its scale factor: in long double, then
     rounded once to `dtype`."""
@@ -190,10 +192,14 @@ def _next_fast_length(n: int) -> int:
     return best
 
 
+@functools.lru_cache(maxsize=16)
 def _signed_frequencies(n: int) -> np.ndarray:
-    """numpy.fft.fftfreq(n) * n as integers (the Nyquist bin of an even n is -n/2)."""
+    """numpy.fft.fftfreq(n) * n as integers (the Nyquist bin of an even n
+    is -n/2), read-only (cached)."""
     k = np.arange(n)
-    return np.where(k <= (n - 1) // 2, k, k - n)
+    frequencies = np.where(k <= (n - 1) // 2, k, k - n)
+    frequencies.flags.writeable = False
+    return frequencies
 
 
 # ------------------------------------------------- the correlation itself
@@ -212,7 +218,7 @@ def _cross_power(src: np.ndarray, tgt: np.ndarray, normalization: Optional[str],
     if normalization is None:
         return product, False
     real_dtype = product.real.dtype
-    if not np.issubdtype(real_dtype, np.inexact):
+    if real_dtype.kind != "f":
         raise ValueError(
             f"normalization='phase' needs floating-point or complex spectra, got dtype "
             f"{product.dtype} (with space='fourier' the inputs are taken as spectra)"
@@ -381,6 +387,12 @@ def _contract_axis(kernel: np.ndarray, data: np.ndarray, axis: int) -> np.ndarra
     very slow after the library has run); many (an upsampled region) by
     BLAS, where the work is large enough to repay it.
     """
+    if kernel.shape[0] > 8 and data.ndim == 2:
+        # tensordot's own steps for a matrix, without its Python overhead:
+        # the summed axis first (a contiguous copy when it is not), np.dot.
+        if axis == 0:
+            return np.dot(kernel, data)
+        return np.dot(kernel, data.T.reshape(data.shape[1], data.shape[0])).T
     if kernel.shape[0] > 8 and axis == 0:
         return np.tensordot(kernel, data, axes=(1, 0))
     if kernel.shape[0] > 8:
@@ -391,6 +403,19 @@ def _contract_axis(kernel: np.ndarray, data: np.ndarray, axis: int) -> np.ndarra
 
 
 def _wrap(index: Sequence[int], shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
+    """Peak indices as signed shifts (those past the middle of their axis
+    less its length), in `dtype`: the index rounded to `dtype`, the length
+    subtracted in double and the difference rounded again, as numpy does
+    below (per value in Python for float32/64: a few values, no arrays)."""
+    if np.dtype(dtype).char in "fd":
+        kind = np.dtype(dtype).type
+        values = []
+        for i, n in zip(index, shape):
+            value = kind(i)
+            if float(value) > math.trunc(n / 2):
+                value = kind(float(value) - n)
+            values.append(value)
+        return np.array(values, dtype=dtype)
     shift = np.asarray(index).astype(dtype, copy=False)
     midpoint = np.array([np.trunc(n / 2) for n in shape])
     over = shift > midpoint
@@ -440,7 +465,12 @@ def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
 def _amplitude_type(image: np.ndarray, fourier: bool) -> np.dtype:
     """The real dtype of the spectrum of `image` (the image itself when
     `fourier`), float64 for one of integers."""
-    dtype = image.dtype if fourier else _spectrum_dtype(image.dtype)
+    return _amplitude_dtype(image.dtype, fourier)
+
+
+@functools.lru_cache(maxsize=64)
+def _amplitude_dtype(image_dtype: np.dtype, fourier: bool) -> np.dtype:
+    dtype = image_dtype if fourier else _spectrum_dtype(image_dtype)
     real = np.empty(0, dtype).real.dtype
     return real if np.issubdtype(real, np.inexact) else np.dtype(np.float64)
 
@@ -867,7 +897,7 @@ def _space(value: Any) -> str:
 
 def _image(value: ArrayLike, name: str) -> np.ndarray:
     arr = _arrays.host_asarray(value, name)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    if not (arr.dtype.kind in "biufc" or np.issubdtype(arr.dtype, np.number)):
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty array of at least one dimension, "
