@@ -637,3 +637,39 @@ def test_huge_finite_values_are_not_called_non_finite(camera):
         shift, _, _ = ptychopatch.phase_cross_correlation(image, np.roll(image, 2, axis=0),
                                                           num_threads=1)
     assert shift.shape == (2,)
+
+
+def test_matrix_contraction_is_tensordots(rng):
+    """The upsampled DFT's contraction of a matrix (many kernel rows) is
+    bitwise np.tensordot's, along either axis, for strided data too."""
+    for dtype in (np.complex64, np.complex128):
+        data = (rng.standard_normal((40, 70)) + 1j * rng.standard_normal((40, 70))).astype(dtype)
+        for matrix in (data, data[::2, 1::3], data.T):
+            for axis in (0, 1):
+                kernel = (rng.standard_normal((30, matrix.shape[axis]))
+                          + 1j * rng.standard_normal((30, matrix.shape[axis]))).astype(dtype)
+                expected = np.moveaxis(np.tensordot(kernel, matrix, axes=(1, axis)), 0, axis)
+                got = registration._contract_axis(kernel, matrix, axis)
+                assert got.shape == expected.shape
+                np.testing.assert_array_equal(got, expected)
+
+
+def test_signed_shift_of_a_peak_index(rng):
+    """_wrap: indices past the middle of their axis less its length, in the
+    shift's dtype, rounded as numpy rounds them (sides beyond 2**24 too)."""
+    def reference(index, shape, dtype):
+        shift = np.asarray(index).astype(dtype)
+        over = shift > np.array([np.trunc(n / 2) for n in shape])
+        shift[over] -= np.array(shape)[over]
+        return shift
+
+    for dtype in (np.float32, np.float64):
+        cases = [((0,), (1,)), ((1, 2), (2, 4)), ((2, 3), (4, 5)), ((3, 2, 1), (4, 5, 2))]
+        for _ in range(2000):
+            shape = tuple(int(n) for n in rng.integers(1, 2**26, rng.integers(1, 4)))
+            cases.append((tuple(np.intp(rng.integers(0, n)) for n in shape), shape))
+        for index, shape in cases:
+            got = registration._wrap(index, shape, np.dtype(dtype))
+            want = reference(index, shape, np.dtype(dtype))
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
