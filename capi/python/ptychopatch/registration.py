@@ -117,6 +117,13 @@ def _inverse_real(spectrum: np.ndarray, shape: Sequence[int], workers: int,
     if (ndim < 2 or spectrum.shape != expected or spectrum.dtype.char not in "FD"
             or not _inverse_in_steps(spectrum.dtype)):
         return _fft("irfftn", spectrum, workers, s=tuple(shape), axes=tuple(range(ndim)))
+    return _inverse_steps(spectrum, shape, workers, overwrite)
+
+
+def _inverse_steps(spectrum: np.ndarray, shape: Sequence[int], workers: int,
+                   overwrite: bool) -> np.ndarray:
+    """The two unscaled calls and the 1/N product of _inverse_real."""
+    ndim = len(shape)
     leading = _fft("ifftn", spectrum, workers, axes=tuple(range(ndim - 1)), norm="forward",
                    overwrite_x=overwrite)
     out = _fft("irfft", leading, workers, n=shape[-1], axis=ndim - 1, norm="forward",
@@ -152,9 +159,7 @@ def _inverse_in_steps(dtype: np.dtype) -> bool:
             spectrum = _fft("rfftn", real, 1).astype(dtype, copy=False)
             axes = tuple(range(len(shape)))
             expected = _fft("irfftn", spectrum, 1, s=shape, axes=axes)
-            leading = _fft("ifftn", spectrum, 1, axes=axes[:-1], norm="forward")
-            got = _fft("irfft", leading, 1, n=shape[-1], axis=axes[-1], norm="forward")
-            got *= _inverse_scale(real.size, got.dtype)
+            got = _inverse_steps(spectrum, shape, 1, overwrite=False)
             known = expected.dtype == got.dtype and bool(np.array_equal(expected, got))
         _INVERSE_IN_STEPS[key] = known
     return known
