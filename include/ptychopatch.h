@@ -577,15 +577,28 @@ typedef enum ptp_fft_planning {
 typedef enum ptp_combine {
   PTP_COMBINE_MEDIAN = 0, /* median of the plane shifts, per axis */
   PTP_COMBINE_MEAN = 1,
-  /* The default: one peak of the sum, over the informative planes of a
-   * frame, of their normalised cross-power spectra. Every plane votes with
-   * its whole spectrum, none with a rounded shift, so the result is one
-   * shift of the whole mosaic (no average of disagreeing plane shifts).
-   * There are no per-plane shifts (plane_shifts are NaN). With the Hann
-   * window, plane sides of 256 or more are cut at their end to the largest
-   * FFT-friendly size (2^a 3^b 5^c 7^d, times 11 or 13 at most once; at
-   * most 2.7 % less): 1633 rows become 1625 (docs/semantics.md). */
-  PTP_COMBINE_JOINT = 2
+  /* One peak of the sum, over the informative planes of a frame, of their
+   * normalised cross-power spectra. Every plane votes with its whole
+   * spectrum, none with a rounded shift, so the result is one shift of the
+   * whole mosaic (no average of disagreeing plane shifts). There are no
+   * per-plane shifts (plane_shifts are NaN). With the Hann window, plane
+   * sides of 256 or more are cut at their end to the largest FFT-friendly
+   * size (2^a 3^b 5^c 7^d, times 11 or 13 at most once; at most 2.7 %
+   * less): 1633 rows become 1625 (docs/semantics.md). The default before
+   * PTP_COMBINE_LUMA. */
+  PTP_COMBINE_JOINT = 2,
+  /* The default: one full-resolution luminance image per frame instead of
+   * the planes. Each pixel is the mean of the P x P window of the frame
+   * (P = 2 Bayer, 6 X-Trans; the channels' mean without a pattern) over the
+   * sites of the planes informative in both frames (a window holds every
+   * site once, so the mosaic cancels); the image's least-squares quadratic
+   * trend (illumination, vignetting) is removed; then one peak as with
+   * PTP_COMBINE_JOINT, in sensor pixels: upsample_factor k refines to 1/k
+   * sensor pixel, and max_shift bounds the search in sensor pixels. The
+   * image is (H/P - 1) * P + 1 rows by the same in columns, cut to an
+   * FFT-friendly side from 256 with the Hann window. The most robust
+   * estimator of the benchmark of docs/performance.md. */
+  PTP_COMBINE_LUMA = 3
 } ptp_combine;
 
 /* The estimator as a whole. */
@@ -618,11 +631,12 @@ typedef struct ptp_align_desc {
    * X-Trans (0=R, 1=G, 2=B). Validated; the planes are the pattern
    * positions whatever their colours. Ignored for PTP_CFA_NONE. */
   int32_t pattern[36];
-  int32_t upsample_factor; /* >= 1; 10 (default): 1/10 plane pixel; 1 =
-                              whole plane pixels (crops then round those) */
+  int32_t upsample_factor; /* >= 1; 10 (default): 1/10 plane pixel (of the
+                              luminance image: sensor pixel); 1 = whole
+                              plane pixels (crops then round those) */
   int32_t normalization;   /* ptp_normalization; default PARTIAL */
   int32_t window;          /* ptp_window; default HANN */
-  int32_t combine;         /* ptp_combine; default JOINT */
+  int32_t combine;         /* ptp_combine; default LUMA */
   int32_t snap;            /* 0 (default) or 1: floor the combined shift to a
                               multiple of 2 (Bayer) or 3 (X-Trans), as
                               RawNIND does (ptp_align_result.crop is the
@@ -631,7 +645,8 @@ typedef struct ptp_align_desc {
                               this field was reserved0, which had to be 0) */
   /* >= 0, sensor pixels; 0 (default): unbounded. Otherwise the integer peak
    * is searched only among shifts with |dy| and |dx| <= max_shift (plane
-   * pixels: max_shift / period, rounded down), so that a periodic scene
+   * pixels: max_shift / period, rounded down; the luminance image's are
+   * sensor pixels), so that a periodic scene
    * cannot lock onto an alias far away; upsampling refines it by less than
    * a plane pixel. */
   int64_t max_shift;
@@ -640,9 +655,9 @@ typedef struct ptp_align_desc {
 } ptp_align_desc;
 
 /* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
- * RGGB for Bayer use): partial whitening, Hann window, joint peak over the
- * planes (the most robust estimator on the benchmark of
- * docs/performance.md). struct_size must be sizeof(ptp_align_desc), or
+ * RGGB for Bayer use): partial whitening, Hann window, one peak of the
+ * frame's luminance image (PTP_COMBINE_LUMA: the most robust estimator on
+ * the benchmark of docs/performance.md). struct_size must be sizeof(ptp_align_desc), or
  * 208, its size in 0.3.0 (before max_shift, method and reserved0; those
  * then keep their defaults), so programs built against 0.3.0 still run,
  * with 0.3.0's defaults: _init of that size fills phase correlation, no

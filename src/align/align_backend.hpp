@@ -22,17 +22,24 @@ struct AlignGeometry {
   int64_t channels;       // planar channels (PTP_CFA_NONE), else 1
   int64_t period;         // 1 (none), 2 (Bayer), 6 (X-Trans)
   int64_t planes;         // channels, 4 or 36
-  int64_t plane_height;   // (height / period): the frame trimmed to a multiple of the period
-  int64_t plane_width;    // (width / period)
+  // The plane the backend transforms: (height / period) x (width / period),
+  // the frame trimmed to a multiple of the period; with `luma` the
+  // luminance image, (height / period - 1) * period + 1 rows (columns
+  // alike); either cut to an FFT-friendly side by the default estimator.
+  int64_t plane_height;
+  int64_t plane_width;
   ptp_dtype frame_dtype;  // PTP_DTYPE_UINT16 or PTP_DTYPE_FLOAT32
   ptp_cfa cfa;
   int32_t upsample;  // >= 1
   ptp_normalization normalization;
   bool hann_window;
   ptp_fft_planning fft_planning;  // the CPU backend's FFTW planning effort
-  // PTP_COMBINE_JOINT: the backend returns one result per frame, the peak of
-  // the summed cross-power spectra of its informative planes.
+  // PTP_COMBINE_JOINT or _LUMA: the backend returns one result per frame,
+  // the peak of the summed cross-power spectra of its informative planes.
   bool joint;
+  // PTP_COMBINE_LUMA (src/align/align_luma.hpp): the frames' luminance
+  // images are aligned, whose pixels are sensor pixels (shift_unit() 1).
+  bool luma = false;
   bool median;  // else mean (per-plane combinations only)
   bool snap;
   // Bound of the integer peak search per plane axis, in plane pixels
@@ -46,6 +53,8 @@ struct AlignGeometry {
   std::vector<std::pair<int64_t, int64_t>> crop_offsets;
 
   int64_t frame_elements() const { return channels * height * width; }
+  // Sensor pixels per pixel of the plane the backend aligns.
+  int64_t shift_unit() const { return luma ? 1 : period; }
   // What a backend's align() writes per frame.
   int64_t results_per_frame() const { return joint ? 1 : planes; }
 };

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
+#include "align/align_luma.hpp"
 #include "align/fft_size.hpp"
 #include "core/context.hpp"
 #include "core/desc_versions.hpp"
@@ -178,7 +179,7 @@ void default_align_desc(ptp_align_desc* desc) {
   // The most robust estimator of docs/performance.md's benchmark.
   desc->normalization = PTP_NORMALIZATION_PARTIAL;
   desc->window = PTP_WINDOW_HANN;
-  desc->combine = PTP_COMBINE_JOINT;
+  desc->combine = PTP_COMBINE_LUMA;
   desc->snap = 0;
   desc->fft_planning = PTP_FFT_PLANNING_MEASURE;
   desc->max_shift = 0;
@@ -235,10 +236,11 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("window", desc->window, "must be PTP_WINDOW_NONE or PTP_WINDOW_HANN"));
   if (desc->combine != PTP_COMBINE_MEDIAN && desc->combine != PTP_COMBINE_MEAN &&
-      desc->combine != PTP_COMBINE_JOINT)
+      desc->combine != PTP_COMBINE_JOINT && desc->combine != PTP_COMBINE_LUMA)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("combine", desc->combine,
-                     "must be PTP_COMBINE_MEDIAN, PTP_COMBINE_MEAN or PTP_COMBINE_JOINT"));
+                     "must be PTP_COMBINE_LUMA, PTP_COMBINE_JOINT, PTP_COMBINE_MEDIAN or "
+                     "PTP_COMBINE_MEAN"));
   if (desc->max_shift < 0)
     fail(PTP_ERROR_INVALID_SIZE,
          field_error("max_shift", desc->max_shift, "must be >= 0 (0: unbounded)"));
@@ -309,14 +311,23 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.hann_window = desc->window == PTP_WINDOW_HANN;
   g.fft_planning = static_cast<ptp_fft_planning>(desc->fft_planning);
   // RawNIND's method has its own combination (per-plane shifts, median).
-  g.joint = desc->combine == PTP_COMBINE_JOINT && desc->method != PTP_ALIGN_METHOD_RAWNIND;
+  const bool correlation = desc->method == PTP_ALIGN_METHOD_CORRELATION;
+  g.luma = desc->combine == PTP_COMBINE_LUMA && correlation;
+  g.joint = (desc->combine == PTP_COMBINE_JOINT && correlation) || g.luma;
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
-  // The default estimator (joint, Hann window) transforms planes of
-  // FFT-friendly sides (align/fft_size.hpp): the last rows or columns of a
-  // side with a large prime factor are left out, on every backend alike.
-  if (g.joint && g.hann_window && g.method == PTP_ALIGN_METHOD_CORRELATION) {
+  if (g.luma) {
+    // The luminance image: one value per P x P window of the frame trimmed
+    // to a multiple of the period (align/align_luma.hpp).
+    g.plane_height = g.plane_height * period - period + 1;
+    g.plane_width = g.plane_width * period - period + 1;
+  }
+  // The default estimators (luminance or joint, Hann window) transform
+  // planes of FFT-friendly sides (align/fft_size.hpp): the last rows or
+  // columns of a side with a large prime factor are left out, on every
+  // backend alike.
+  if (g.joint && g.hann_window && correlation) {
     g.plane_height = joint_plane_side(g.plane_height);
     g.plane_width = joint_plane_side(g.plane_width);
   }
@@ -324,7 +335,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   // shift of the axis (|shift| <= n / 2) is no bound.
   const auto plane_limit = [&](int64_t n) -> int64_t {
     if (desc->max_shift == 0) return -1;
-    const int64_t limit = desc->max_shift / period;
+    const int64_t limit = desc->max_shift / g.shift_unit();
     return limit >= n / 2 ? -1 : limit;
   };
   g.max_shift_rows = plane_limit(g.plane_height);
@@ -341,7 +352,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   const int64_t elements = checked_mul(pixels, g.channels, "desc->height * desc->width * channels");
   checked_mul(elements, 4, "the frame's byte size");
   const int64_t bins = checked_mul(g.plane_height, g.plane_width / 2 + 1, "a plane's spectrum");
-  checked_mul(checked_mul(bins, g.planes, "the reference spectra"), 16,
+  checked_mul(checked_mul(bins, g.luma ? 1 : g.planes, "the reference spectra"), 16,
               "the reference spectra's byte size");
   return g;
 }
@@ -377,9 +388,12 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
     plan->backend = make_rawnind_align_backend(geometry, context.num_threads);
     return plan;
   }
+  // The luminance estimator's backend makes the images and runs a backend
+  // made for them, chosen as for any plan.
+  const AlignGeometry backend_geometry = geometry.luma ? luma_image_geometry(geometry) : geometry;
   if (context.backend == PTP_BACKEND_GPU) {
     try {
-      plan->backend = gpu::make_align_backend(context, geometry);
+      plan->backend = gpu::make_align_backend(context, backend_geometry);
       plan->runs_on = PTP_BACKEND_GPU;
     } catch (const Error& e) {
       // A GPU backend that cannot serve this request (no cuFFT, a frame past
@@ -390,7 +404,10 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
       plan->fallback_reason = e.what();
     }
   }
-  if (!plan->backend) plan->backend = make_cpu_align_backend(geometry, context.num_threads);
+  if (!plan->backend)
+    plan->backend = make_cpu_align_backend(backend_geometry, context.num_threads);
+  if (geometry.luma)
+    plan->backend = make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
   return plan;
 }
 
@@ -489,7 +506,7 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
   for (int64_t i = 0; i < num_frames; ++i)
     if (outcomes[i].status != PTP_SUCCESS) clear_plane_shifts(i);
   // Plane pixels to sensor pixels, then the combination per axis.
-  const double period = static_cast<double>(g.period);
+  const double period = static_cast<double>(g.shift_unit());
   const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
   const bool rawnind = g.method == PTP_ALIGN_METHOD_RAWNIND;
   std::vector<double> ys, xs;
@@ -550,9 +567,12 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
     if (std::isnan(dy)) {
       out.status = PTP_ERROR_NO_INFORMATION;
       out.planes_used = 0;
-      out.message = "frames[" + std::to_string(origin[k]) +
-                    "] has no shift: every plane is constant (flat, clipped or dead) in it or in "
-                    "the reference, so none carries information";
+      out.message = "frames[" + std::to_string(origin[k]) + "] has no shift: " +
+                    (g.luma ? "its luminance image or the reference's is flat once the "
+                              "quadratic trend is removed, or every plane is constant (flat, "
+                              "clipped or dead) in it or in the reference"
+                            : "every plane is constant (flat, clipped or dead) in it or in the "
+                              "reference, so none carries information");
       continue;
     }
     out.unsnapped[0] = dy;

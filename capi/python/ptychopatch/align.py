@@ -48,8 +48,8 @@ _NORMALIZATIONS = {
 }
 _WINDOWS = {None: _native.PTP_WINDOW_NONE, "none": _native.PTP_WINDOW_NONE,
             "hann": _native.PTP_WINDOW_HANN}
-_COMBINES = {"joint": _native.PTP_COMBINE_JOINT, "median": _native.PTP_COMBINE_MEDIAN,
-             "mean": _native.PTP_COMBINE_MEAN}
+_COMBINES = {"luma": _native.PTP_COMBINE_LUMA, "joint": _native.PTP_COMBINE_JOINT,
+             "median": _native.PTP_COMBINE_MEDIAN, "mean": _native.PTP_COMBINE_MEAN}
 _METHODS = {"correlation": _native.PTP_ALIGN_METHOD_CORRELATION,
             "rawnind": _native.PTP_ALIGN_METHOD_RAWNIND}
 _PLANNING = {"measure": _native.PTP_FFT_PLANNING_MEASURE,
@@ -188,8 +188,8 @@ class SceneAlignment(NamedTuple):
     plane_shifts : numpy.ndarray
         (M, P, 2) float64: each plane's (dy, dx) in sensor pixels (plane
         pixels times the pattern period); NaN for a plane without
-        information, and for every plane with ``combine="joint"``, which
-        has no plane shifts. Plane ``r * period + c`` is ``frame[r::period,
+        information, and for every plane with ``combine="luma"`` or
+        ``"joint"``, which have no plane shifts. Plane ``r * period + c`` is ``frame[r::period,
         c::period]`` (Bayer, X-Trans), channel ``c`` (planar frames), or the
         whole frame (P = 1).
     planes_used : numpy.ndarray
@@ -511,7 +511,7 @@ def align_scene(
     frames: Union[ArrayLike, Sequence[ArrayLike]],
     cfa: CfaLike = None,
     upsample_factor: int = 10,
-    combine: str = "joint",
+    combine: str = "luma",
     snap: bool = False,
     normalization: Optional[str] = "partial",
     window: Optional[str] = "hann",
@@ -566,15 +566,21 @@ def align_scene(
         a 6x6 X-Trans array (0 = R, 1 = G, 2 = B). Bayer gives 4 planes
         ``frame[r::2, c::2]``, X-Trans 36 planes ``frame[r::6, c::6]``.
     upsample_factor : int
-        1 to 1000. k (default 10) refines the shift to 1/k plane pixel,
-        which the mosaic-preserving ``crops`` need (an X-Trans (3, 3) crop
-        is half a plane pixel); 1 gives whole plane pixels (multiples of
-        the period in sensor pixels).
-    combine : {"joint", "median", "mean"}
-        ``"joint"`` (default): one peak of the summed cross-power spectra of
-        the frame's planes. ``"median"`` / ``"mean"``: each plane's own
-        shift, combined per axis (these can break the mosaic: use
-        ``crops``).
+        1 to 1000. k (default 10) refines the shift to 1/k plane pixel
+        (with ``combine="luma"``, 1/k sensor pixel), which the
+        mosaic-preserving ``crops`` need (an X-Trans (3, 3) crop is half a
+        plane pixel); 1 gives whole plane pixels (with the colour planes,
+        multiples of the period in sensor pixels).
+    combine : {"luma", "joint", "median", "mean"}
+        ``"luma"`` (default): one peak of the frame's luminance image, the
+        mean of every period x period window of the mosaic (2 x 2 Bayer,
+        6 x 6 X-Trans: the mosaic cancels, the sensor's full sampling
+        stays) over the planes informative in both frames, with its
+        quadratic trend (illumination, vignetting) removed. ``"joint"``:
+        one peak of the summed cross-power spectra of the frame's planes
+        (the default before ``"luma"``). ``"median"`` / ``"mean"``: each
+        plane's own shift, combined per axis (these can break the mosaic:
+        use ``crops``).
     snap : bool
         Floor ``shifts`` to a multiple of 2 (Bayer) or 3 (X-Trans), the
         output form of the RawNIND alignment tool (``crops`` are computed
@@ -587,7 +593,7 @@ def align_scene(
     window : {"hann", None}
         ``"hann"`` (default) multiplies every mean-subtracted plane by a
         separable periodic Hann window before the transform. With
-        ``combine="joint"`` the moving frame's window then follows its
+        ``combine="luma"`` or ``"joint"`` the moving frame's window then follows its
         content: up to two more passes with the window moved by the last
         peak, which removes the fixed window's pull toward zero shift
         (docs/semantics.md); and plane sides of 256 or more are cut at

@@ -488,7 +488,7 @@ def _finite_or_none(values: Iterable[float]) -> List[Optional[float]]:
 
 def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
                  progress: Optional[Progress] = None, upsample_factor: int = 10,
-                 combine: str = "joint", snap: bool = False, window: Optional[str] = "hann",
+                 combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
                  backend: str = "auto", max_shift: Optional[int] = None,
                  num_threads: int = 0, planning: str = "auto") -> List[FrameResult]:
     """Registers named `frames` onto `gt` in one `align_scene` call.
@@ -522,7 +522,8 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
                             window=window, backend=backend, progress=report,
                             num_threads=num_threads, max_shift=max_shift, planning=planning)
         for k, i in enumerate(good):
-            results[i] = _frame_result(frames[i][0], r, k, per_plane=combine != "joint")
+            results[i] = _frame_result(frames[i][0], r, k,
+                                       per_plane=combine not in ("luma", "joint"))
     return [results[i] for i in range(len(frames))]
 
 
@@ -668,11 +669,12 @@ def _add_align_parser(subparsers) -> None:
                         "mosaic), or 4 / 36 comma-separated LibRaw codes in row order; "
                         "required for .npy/.tiff frames, overrides RAW files' own")
     p.add_argument("--upsample-factor", type=int, default=10, metavar="K",
-                   help="sub-pixel refinement: 1/k plane pixel (default 10; 1 = whole "
-                        "plane pixels)")
-    p.add_argument("--combine", choices=("joint", "median", "mean"), default="joint",
-                   help="joint: one peak of all planes (default); median/mean: per-plane "
-                        "shifts combined (JSON then has plane_shifts)")
+                   help="sub-pixel refinement: 1/k plane pixel, with --combine luma 1/k "
+                        "sensor pixel (default 10; 1 = whole plane pixels)")
+    p.add_argument("--combine", choices=("luma", "joint", "median", "mean"), default="luma",
+                   help="luma: one peak of the frame's luminance image (default); joint: one "
+                        "peak of all planes; median/mean: per-plane shifts combined (JSON "
+                        "then has plane_shifts)")
     p.add_argument("--snap", action="store_true",
                    help="floor the shift to a multiple of 2 (Bayer) or 3 (X-Trans)")
     p.add_argument("--window", choices=("hann", "none"), default="hann",

@@ -1,0 +1,370 @@
+#include "align/align_luma.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "core/first_error.hpp"
+#include "core/headroom.hpp"
+#include "math/luma_math.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+// Images made at once per call of the inner backend, by memory: a chunk's
+// images take at most this many bytes (at least one frame, and at least as
+// many frames as threads where memory allows, so the inner backend has a
+// frame per thread).
+constexpr int64_t kChunkBytes = int64_t{256} << 20;
+
+// Which planes take part in an image: one flag per plane (channel, or
+// pattern position).
+using PlaneSet = std::vector<char>;
+
+int32_t count_planes(const PlaneSet& set) {
+  return static_cast<int32_t>(std::count(set.begin(), set.end(), char{1}));
+}
+
+class LumaAlignBackend final : public AlignBackend {
+ public:
+  LumaAlignBackend(const AlignGeometry& g, std::unique_ptr<AlignBackend> inner, int32_t threads)
+      : g_(g),
+        inner_(std::move(inner)),
+        threads_(std::max<int32_t>(1, threads)),
+        ny_(g.plane_height),
+        nx_(g.plane_width),
+        // Frame rows and columns the images read: P - 1 beyond the image's
+        // last row (column) for a pattern; the image itself for channels.
+        rows_read_(g.plane_height + g.period - 1),
+        cols_read_(g.plane_width + g.period - 1) {
+    for (int64_t i = 0; i < ny_; ++i) {
+      row_a_.push_back(math::trend_linear(i, ny_));
+      row_q_.push_back(math::trend_quadratic(i, ny_));
+    }
+    for (int64_t j = 0; j < nx_; ++j) {
+      col_b_.push_back(math::trend_linear(j, nx_));
+      col_r_.push_back(math::trend_quadratic(j, nx_));
+    }
+    const auto sum_squares = [](const std::vector<double>& v) {
+      double s = 0.0;
+      for (double x : v) s += x * x;
+      return s;
+    };
+    na_ = sum_squares(row_a_);
+    nq_ = sum_squares(row_q_);
+    nb_ = sum_squares(col_b_);
+    nr_ = sum_squares(col_r_);
+  }
+
+  void set_reference(const void* frame) override {
+    const size_t bytes = static_cast<size_t>(g_.frame_elements()) * element_bytes();
+    reference_.resize(bytes);
+    std::memcpy(reference_.data(), frame, bytes);
+    reference_planes_ = informative_planes(reference_.data());
+    use_reference(reference_planes_);
+  }
+
+  int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
+                const std::function<bool(int64_t)>& keep_going) override {
+    const int64_t image_bytes = ny_ * nx_ * static_cast<int64_t>(sizeof(float));
+    const int64_t fit = std::max<int64_t>(1, kChunkBytes / image_bytes);
+    const int64_t chunk =
+        std::max<int64_t>(1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
+    std::vector<std::vector<float>> images(static_cast<size_t>(std::max<int64_t>(chunk, 1)));
+    std::vector<const void*> pointers(images.size());
+    std::vector<PlaneSet> sets(images.size());
+    for (int64_t f0 = 0; f0 < num_frames; f0 += chunk) {
+      const int64_t n = std::min(chunk, num_frames - f0);
+      for (int64_t k = 0; k < n; ++k) {
+        sets[k] = informative_planes(frames[f0 + k]);
+        for (size_t p = 0; p < sets[k].size(); ++p) sets[k][p] &= reference_planes_[p];
+      }
+      // Runs of frames with the same planes, in order (progress is reported
+      // frame by frame, in order).
+      for (int64_t k0 = 0; k0 < n;) {
+        int64_t k1 = k0 + 1;
+        while (k1 < n && sets[k1] == sets[k0]) ++k1;
+        const int64_t first = f0 + k0;
+        const int32_t used = count_planes(sets[k0]);
+        if (used == 0) {
+          for (int64_t k = k0; k < k1; ++k) {
+            results[f0 + k] = {0.0, 0.0, 0.0, 0};
+            if (!keep_going(f0 + k + 1)) return f0 + k + 1;
+          }
+          k0 = k1;
+          continue;
+        }
+        if (sets[k0] != current_planes_) use_reference(sets[k0]);
+        for (int64_t k = k0; k < k1; ++k) {
+          images[k].resize(static_cast<size_t>(ny_ * nx_));
+          make_image(frames[f0 + k], sets[k0], images[k].data());
+          pointers[k] = images[k].data();
+        }
+        const int64_t done = inner_->align(pointers.data() + k0, k1 - k0, results + first,
+                                           [&](int64_t d) { return keep_going(first + d); });
+        for (int64_t k = 0; k < done; ++k)
+          results[first + k].planes_used = results[first + k].planes_used > 0 ? used : 0;
+        if (done < k1 - k0) return first + done;
+        k0 = k1;
+      }
+    }
+    return num_frames;
+  }
+
+ private:
+  size_t element_bytes() const { return g_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4; }
+
+  // The inner backend's reference: the reference frame's image of `planes`.
+  void use_reference(const PlaneSet& planes) {
+    std::vector<float> image(static_cast<size_t>(ny_ * nx_));
+    make_image(reference_.data(), planes, image.data());
+    current_planes_.clear();  // no usable inner reference until it is set
+    inner_->set_reference(image.data());
+    current_planes_ = planes;
+  }
+
+  // The planes of `frame` that are not constant over what the images read.
+  PlaneSet informative_planes(const void* frame) const {
+    if (g_.frame_dtype == PTP_DTYPE_UINT16)
+      return informative_planes(static_cast<const uint16_t*>(frame));
+    return informative_planes(static_cast<const float*>(frame));
+  }
+
+  template <class T>
+  PlaneSet informative_planes(const T* x) const {
+    const int64_t planes = g_.planes;
+    const int64_t period = g_.period;
+    PlaneSet differs(static_cast<size_t>(planes), 0);
+    if (g_.cfa == PTP_CFA_NONE) {
+      // Channel c: the image's ny x nx pixels of it.
+      for (int64_t c = 0; c < planes; ++c) {
+        const T* channel = x + c * g_.height * g_.width;
+        const T first = channel[0];
+        for (int64_t i = 0; i < ny_ && !differs[c]; ++i)
+          for (int64_t j = 0; j < nx_; ++j)
+            if (channel[i * g_.width + j] != first) {
+              differs[c] = 1;
+              break;
+            }
+      }
+      return differs;
+    }
+    // Pattern position (r, b): frame[r::P, b::P] within the rows and
+    // columns read. Rows in parallel, one flag set per thread.
+    const int threads = static_cast<int>(std::min<int64_t>(threads_, rows_read_));
+    std::vector<PlaneSet> found(static_cast<size_t>(threads), PlaneSet(differs.size(), 0));
+    require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < rows_read_; ++i) {
+      PlaneSet& mine = found[omp_get_thread_num()];
+      const T* row = x + i * g_.width;
+      const int64_t r = i % period;
+      for (int64_t b = 0; b < period; ++b) {
+        const int64_t p = r * period + b;
+        const T first = x[r * g_.width + b];
+        bool same = true;
+        for (int64_t j = b; j < cols_read_; j += period) same &= row[j] == first;
+        if (!same) mine[p] = 1;
+      }
+    }
+    for (const PlaneSet& mine : found)
+      for (int64_t p = 0; p < planes; ++p) differs[p] |= mine[p];
+    return differs;
+  }
+
+  // The luminance image of `frame` made of `planes`, trend removed, into
+  // out (ny x nx float32): math/luma_math.hpp.
+  void make_image(const void* frame, const PlaneSet& planes, float* out) const {
+    if (g_.frame_dtype == PTP_DTYPE_UINT16)
+      box_means(static_cast<const uint16_t*>(frame), planes, out);
+    else
+      box_means(static_cast<const float*>(frame), planes, out);
+    remove_trend(out);
+  }
+
+  // out(i, j) = fl32(mean over the P x P window at (i, j) of the sites of
+  // `planes`, the others counted as 0), or for channels the mean over the
+  // channels of `planes` at (i, j). Computed in double.
+  template <class T>
+  void box_means(const T* x, const PlaneSet& planes, float* out) const {
+    const int64_t period = g_.period;
+    if (g_.cfa == PTP_CFA_NONE) {
+      const double scale = 1.0 / static_cast<double>(g_.planes);
+      const int64_t channel = g_.height * g_.width;
+      const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
+      require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (int64_t i = 0; i < ny_; ++i)
+        for (int64_t j = 0; j < nx_; ++j) {
+          double s = 0.0;
+          for (int64_t c = 0; c < g_.planes; ++c)
+            if (planes[c]) s += static_cast<double>(x[c * channel + i * g_.width + j]);
+          out[i * nx_ + j] = static_cast<float>(s * scale);
+        }
+      return;
+    }
+    // Per frame row, the window sums along the row (P values, the sites of
+    // other planes weighted 0); per image row, the sum of P of those rows.
+    // A thread takes a band of image rows and keeps its last P row sums.
+    const double scale = 1.0 / static_cast<double>(period * period);
+    const int64_t band = 32;
+    const int64_t bands = (ny_ + band - 1) / band;
+    const int threads = static_cast<int>(std::min<int64_t>(threads_, bands));
+    FirstError errors;
+    require_thread_headroom(threads);
+#pragma omp parallel num_threads(threads)
+    errors.capture([&] {
+      std::vector<double> weighted(static_cast<size_t>(cols_read_));
+      std::vector<double> sums(static_cast<size_t>(period * nx_));  // row i + a at (i + a) % P
+      std::vector<double> weights(static_cast<size_t>(period * period));
+      for (int64_t p = 0; p < period * period; ++p) weights[p] = planes[p] ? 1.0 : 0.0;
+      const auto row_sums = [&](int64_t r) {
+        const T* row = x + r * g_.width;
+        const double* w = weights.data() + (r % period) * period;
+        for (int64_t j0 = 0; j0 < cols_read_; j0 += period)
+          for (int64_t b = 0; b < period && j0 + b < cols_read_; ++b)
+            weighted[j0 + b] = w[b] * static_cast<double>(row[j0 + b]);
+        double* s = sums.data() + (r % period) * nx_;
+        for (int64_t j = 0; j < nx_; ++j) {
+          double t = 0.0;
+          for (int64_t b = 0; b < period; ++b) t += weighted[j + b];
+          s[j] = t;
+        }
+      };
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t k = 0; k < bands; ++k) {
+        const int64_t i0 = k * band;
+        const int64_t i1 = std::min(ny_, i0 + band);
+        for (int64_t r = i0; r < i0 + period - 1; ++r) row_sums(r);
+        for (int64_t i = i0; i < i1; ++i) {
+          row_sums(i + period - 1);
+          float* o = out + i * nx_;
+          for (int64_t j = 0; j < nx_; ++j) {
+            // Rows i .. i + P - 1, added in that order.
+            double t = 0.0;
+            for (int64_t a = 0; a < period; ++a) t += sums[((i + a) % period) * nx_ + j];
+            o[j] = static_cast<float>(t * scale);
+          }
+        }
+      }
+    });
+    errors.rethrow_if_any();
+  }
+
+  // image -= its least-squares quadratic trend (math::trend_coefficients),
+  // in double, rounded once. An image with nothing left beyond rounding
+  // (math::kFlatLuma) becomes all zeros: it carries no information. Values
+  // that would reach 2^126 are scaled by a power of two (float frames near
+  // float32's range only; a common scale does not change the estimate).
+  void remove_trend(float* image) const {
+    const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
+    // Per row: sum L, sum b L, sum r L (then weighted by the row's a, q in
+    // row order, so the sums do not depend on the thread count).
+    std::vector<double> row_sum(static_cast<size_t>(ny_)), row_b(row_sum.size()),
+        row_r(row_sum.size());
+    require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < ny_; ++i) {
+      const float* l = image + i * nx_;
+      double s = 0.0, sb = 0.0, sr = 0.0;
+      for (int64_t j = 0; j < nx_; ++j) {
+        const double v = l[j];
+        s += v;
+        sb += col_b_[j] * v;
+        sr += col_r_[j] * v;
+      }
+      row_sum[i] = s;
+      row_b[i] = sb;
+      row_r[i] = sr;
+    }
+    double sums[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    for (int64_t i = 0; i < ny_; ++i) {
+      sums[0] += row_sum[i];
+      sums[1] += row_a_[i] * row_sum[i];
+      sums[2] += row_b[i];
+      sums[3] += row_q_[i] * row_sum[i];
+      sums[4] += row_a_[i] * row_b[i];
+      sums[5] += row_r[i];
+    }
+    const math::Trend trend = math::trend_coefficients(sums, ny_, nx_, na_, nq_, nb_, nr_);
+    const auto residual_at = [&](const float* l, int64_t i, int64_t j) {
+      return static_cast<double>(l[j]) -
+             math::trend_value(trend, row_a_[i], row_q_[i], col_b_[j], col_r_[j]);
+    };
+    // The residual's and the image's largest magnitudes, per row.
+    std::vector<double> top_residual(static_cast<size_t>(ny_)), top_value(row_sum.size());
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < ny_; ++i) {
+      const float* l = image + i * nx_;
+      double residual = 0.0, value = 0.0;
+      for (int64_t j = 0; j < nx_; ++j) {
+        value = std::max(value, std::fabs(static_cast<double>(l[j])));
+        residual = std::max(residual, std::fabs(residual_at(l, i, j)));
+      }
+      top_residual[i] = residual;
+      top_value[i] = value;
+    }
+    const double residual = *std::max_element(top_residual.begin(), top_residual.end());
+    const double value = *std::max_element(top_value.begin(), top_value.end());
+    if (!(residual > math::kFlatLuma * value)) {
+      std::fill(image, image + ny_ * nx_, 0.0f);
+      return;
+    }
+    int e = 0;
+    while (std::ldexp(residual, -e) >= std::ldexp(1.0, 126)) ++e;
+    const double scale = std::ldexp(1.0, -e);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < ny_; ++i) {
+      float* l = image + i * nx_;
+      for (int64_t j = 0; j < nx_; ++j) l[j] = static_cast<float>(residual_at(l, i, j) * scale);
+    }
+  }
+
+  AlignGeometry g_;
+  std::unique_ptr<AlignBackend> inner_;
+  int32_t threads_;
+  int64_t ny_;
+  int64_t nx_;
+  int64_t rows_read_;
+  int64_t cols_read_;
+  // The trend's basis along the rows (a, q) and the columns (b, r), and
+  // their sums of squares.
+  std::vector<double> row_a_, row_q_, col_b_, col_r_;
+  double na_ = 0.0, nq_ = 0.0, nb_ = 0.0, nr_ = 0.0;
+  std::vector<unsigned char> reference_;  // a copy of the reference frame
+  PlaneSet reference_planes_;
+  PlaneSet current_planes_;  // the planes of the inner backend's reference image
+};
+
+}  // namespace
+
+AlignGeometry luma_image_geometry(const AlignGeometry& g) {
+  AlignGeometry inner = g;
+  inner.height = g.plane_height;
+  inner.width = g.plane_width;
+  inner.channels = 1;
+  inner.period = 1;
+  inner.planes = 1;
+  inner.frame_dtype = PTP_DTYPE_FLOAT32;
+  inner.cfa = PTP_CFA_NONE;
+  inner.joint = true;
+  inner.luma = false;
+  inner.snap = false;
+  inner.crop_offsets = {{0, 0}};
+  return inner;
+}
+
+std::unique_ptr<AlignBackend> make_luma_align_backend(const AlignGeometry& g,
+                                                      std::unique_ptr<AlignBackend> inner,
+                                                      int32_t num_threads) {
+  return std::make_unique<LumaAlignBackend>(g, std::move(inner), num_threads);
+}
+
+}  // namespace ptychopatch::impl

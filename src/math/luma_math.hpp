@@ -1,0 +1,76 @@
+// The luminance image of the default alignment estimator (PTP_COMBINE_LUMA,
+// docs/semantics.md "The luminance image"): the frame's mean over every
+// window of one colour-pattern period, and the quadratic trend removed from
+// it. Written once for every backend: the core computes the image on the
+// host (src/align/align_luma.cpp) and hands it to the CPU or GPU backend.
+//
+// Why a box of one period: each P x P window of a Bayer (P = 2) or X-Trans
+// (P = 6) mosaic holds every site of the pattern exactly once, so a scene of
+// one flat colour gives the same value at every position: the mosaic is
+// gone, while the image keeps the sensor's full sampling (an X-Trans plane
+// has a sixth of it per axis). A translation of the scene by any integer
+// (dy, dx) translates the image by (dy, dx).
+//
+// Why the trend: illumination gradients, vignetting and the window's own
+// envelope make a low-order field that either does not move with the
+// content (vignetting is fixed to the sensor) or, under the Hann window,
+// makes a broad correlation peak that pulls the estimate toward the
+// window's position. The least-squares quadratic removed is
+//   t(i, j) = c0 + c1 a(i) + c2 b(j) + c3 q(i) + c4 a(i) b(j) + c5 r(j)
+// with a(i) = i - (ny - 1) / 2, q(i) = a(i)^2 - (ny^2 - 1) / 12 (and b, r
+// alike over nx): a basis orthogonal on the full grid, so each coefficient
+// is one sum, c_k = <L, basis_k> / <basis_k, basis_k>.
+#pragma once
+
+#include <cstdint>
+
+#include "math/host_device.hpp"
+
+namespace ptychopatch::math {
+
+// a(i): the centred coordinate of row (column) i of n.
+PTP_HD double trend_linear(int64_t i, int64_t n) {
+  return static_cast<double>(i) - 0.5 * static_cast<double>(n - 1);
+}
+
+// q(i): the second orthogonal polynomial of n points, a(i)^2 minus its mean
+// (n^2 - 1) / 12, so that its sum over the n points is 0.
+PTP_HD double trend_quadratic(int64_t i, int64_t n) {
+  const double a = trend_linear(i, n);
+  const double nn = static_cast<double>(n);
+  return a * a - (nn * nn - 1.0) / 12.0;
+}
+
+// The coefficients c0..c5 from the six sums of the image times each basis
+// function (s0 = sum L, s1 = sum a L, s2 = sum b L, s3 = sum q L, s4 = sum a
+// b L, s5 = sum r L) and the one-axis norms: na = sum a^2, nq = sum q^2
+// over the rows, nb, nr over the columns. A basis function that is zero on
+// the grid (a for one row, q for fewer than three) gets coefficient 0.
+struct Trend {
+  double c[6];
+};
+
+PTP_HD Trend trend_coefficients(const double s[6], int64_t ny, int64_t nx, double na, double nq,
+                                double nb, double nr) {
+  const double rows = static_cast<double>(ny);
+  const double cols = static_cast<double>(nx);
+  const double norms[6] = {rows * cols, na * cols, rows * nb, nq * cols, na * nb, rows * nr};
+  Trend t{};
+  for (int k = 0; k < 6; ++k) t.c[k] = norms[k] > 0.0 ? s[k] / norms[k] : 0.0;
+  return t;
+}
+
+// t(i, j) for the row part (a, q of row i) and the column part (b, r of
+// column j).
+PTP_HD double trend_value(const Trend& t, double a, double q, double b, double r) {
+  return t.c[0] + t.c[1] * a + t.c[2] * b + t.c[3] * q + t.c[4] * a * b + t.c[5] * r;
+}
+
+// A luminance image carries no information when nothing is left of it after
+// the trend beyond float32 rounding of its values: every |L - t| at most
+// kFlatLuma times max |L|. (2^-20: sixteen units in the last place of the
+// largest value; what is below that is rounding of the box means, not
+// content.)
+constexpr double kFlatLuma = 1.0 / 1048576.0;
+
+}  // namespace ptychopatch::math
