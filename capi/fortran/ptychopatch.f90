@@ -219,6 +219,7 @@ module ptychopatch
   integer(c_int32_t), parameter :: PTP_COMBINE_MEDIAN = 0
   integer(c_int32_t), parameter :: PTP_COMBINE_MEAN = 1
   integer(c_int32_t), parameter :: PTP_COMBINE_JOINT = 2
+  integer(c_int32_t), parameter :: PTP_COMBINE_LUMA = 3
   ! ptp_align_method
   integer(c_int32_t), parameter :: PTP_ALIGN_METHOD_CORRELATION = 0
   integer(c_int32_t), parameter :: PTP_ALIGN_METHOD_RAWNIND = 1

@@ -259,11 +259,12 @@ class LumaAlignBackend final : public AlignBackend {
   }
 
   // image -= its least-squares quadratic trend (math::trend_coefficients),
-  // in double, rounded once. An image with nothing left beyond rounding
+  // in double, rounded once; images under math::kTrendMinSide are kept. An image with nothing left beyond rounding
   // (math::kFlatLuma) becomes all zeros: it carries no information. Values
   // that would reach 2^126 are scaled by a power of two (float frames near
   // float32's range only; a common scale does not change the estimate).
   void remove_trend(float* image) const {
+    if (ny_ < math::kTrendMinSide || nx_ < math::kTrendMinSide) return;
     const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
     // Per row: sum L, sum b L, sum r L (then weighted by the row's a, q in
     // row order, so the sums do not depend on the thread count).

@@ -66,6 +66,11 @@ PTP_HD double trend_value(const Trend& t, double a, double q, double b, double r
   return t.c[0] + t.c[1] * a + t.c[2] * b + t.c[3] * q + t.c[4] * a * b + t.c[5] * r;
 }
 
+// Images with fewer rows or columns than this keep their trend (the
+// backend removes only the mean): six coefficients would take most of what
+// a few pixels say (a 2 x 2 image is fitted exactly).
+constexpr int64_t kTrendMinSide = 8;
+
 // A luminance image carries no information when nothing is left of it after
 // the trend beyond float32 rounding of its values: every |L - t| at most
 // kFlatLuma times max |L|. (2^-20: sixteen units in the last place of the

@@ -1181,7 +1181,7 @@ TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "normalization");
   desc_.window = -1;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "window");
-  desc_.combine = 3;
+  desc_.combine = 4;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "combine");
   desc_.max_shift = -1;
   expect_create_fails(PTP_ERROR_INVALID_SIZE, "max_shift");

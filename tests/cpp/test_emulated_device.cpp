@@ -162,7 +162,9 @@ TEST(EmulatedDevice, AlignPlanSaysWhereItRuns) {
   EXPECT_EQ(ptychopatch::AlignPlan(cpu, desc).backend(&why), PTP_BACKEND_CPU);
   EXPECT_EQ(why, "");
   // Past the GPU peak search's plane limit: the plan runs on the CPU, and
-  // says why instead of leaving the caller to guess from the timings.
+  // says why instead of leaving the caller to guess from the timings. (The
+  // planes, not the luminance image, which is one plane.)
+  desc.combine = PTP_COMBINE_JOINT;
   desc.channels = 70000;
   desc.height = 2;
   desc.width = 2;

@@ -821,7 +821,7 @@ contains
                 .and. desc%channels == 1 .and. desc%frame_dtype == PTP_DTYPE_UINT16 .and. &
                 desc%cfa == PTP_CFA_NONE .and. all(desc%pattern(0:3) == [0, 1, 3, 2]) .and. &
                 desc%upsample_factor == 10 .and. desc%normalization == PTP_NORMALIZATION_PARTIAL &
-                .and. desc%window == PTP_WINDOW_HANN .and. desc%combine == PTP_COMBINE_JOINT .and. &
+                .and. desc%window == PTP_WINDOW_HANN .and. desc%combine == PTP_COMBINE_LUMA .and. &
                 desc%snap == 0 .and. desc%fft_planning == PTP_FFT_PLANNING_MEASURE .and. &
                 desc%max_shift == 0 .and. desc%method == PTP_ALIGN_METHOD_CORRELATION .and. &
                 desc%reserved0 == 0, 'align desc defaults')

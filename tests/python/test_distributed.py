@@ -484,7 +484,7 @@ def test_planning_reaches_every_library_call_and_keeps_the_results(dataset, tmp_
     for a, b in zip(measured, default):
         assert (a["confidence"] is None) == (b["confidence"] is None)
         if a["confidence"] is not None:
-            assert abs(a["confidence"] - b["confidence"]) < 1e-9
+            assert abs(a["confidence"] - b["confidence"]) < 1e-6  # float32 FFT rounding
     with pytest.raises(ValueError, match="planning must be"):
         distributed.align_dataset(_scenes(dataset), str(tmp_path / "bad"), serial=True,
                                   cfa="RGGB", planning="fast")
