@@ -17,11 +17,11 @@
 namespace ptychopatch::impl {
 
 struct AlignGeometry {
-  int64_t height;         // frame rows as given
-  int64_t width;          // frame columns as given
-  int64_t channels;       // planar channels (PTP_CFA_NONE), else 1
-  int64_t period;         // 1 (none), 2 (Bayer), 6 (X-Trans)
-  int64_t planes;         // channels, 4 or 36
+  int64_t height;    // frame rows as given
+  int64_t width;     // frame columns as given
+  int64_t channels;  // planar channels (PTP_CFA_NONE), else 1
+  int64_t period;    // 1 (none), 2 (Bayer), 6 (X-Trans)
+  int64_t planes;    // channels, 4 or 36
   // The plane the backend transforms: (height / period) x (width / period),
   // the frame trimmed to a multiple of the period; with `luma` the
   // luminance image, (height / period - 1) * period + 1 rows (columns

@@ -75,8 +75,8 @@ class LumaAlignBackend final : public AlignBackend {
                 const std::function<bool(int64_t)>& keep_going) override {
     const int64_t image_bytes = ny_ * nx_ * static_cast<int64_t>(sizeof(float));
     const int64_t fit = std::max<int64_t>(1, kChunkBytes / image_bytes);
-    const int64_t chunk =
-        std::max<int64_t>(1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
+    const int64_t chunk = std::max<int64_t>(
+        1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
     std::vector<std::vector<float>> images(static_cast<size_t>(std::max<int64_t>(chunk, 1)));
     std::vector<const void*> pointers(images.size());
     std::vector<PlaneSet> sets(images.size());
@@ -259,10 +259,10 @@ class LumaAlignBackend final : public AlignBackend {
   }
 
   // image -= its least-squares quadratic trend (math::trend_coefficients),
-  // in double, rounded once; images under math::kTrendMinSide are kept. An image with nothing left beyond rounding
-  // (math::kFlatLuma) becomes all zeros: it carries no information. Values
-  // that would reach 2^126 are scaled by a power of two (float frames near
-  // float32's range only; a common scale does not change the estimate).
+  // in double, rounded once; images under math::kTrendMinSide are kept. An image with nothing left
+  // beyond rounding (math::kFlatLuma) becomes all zeros: it carries no information. Values that
+  // would reach 2^126 are scaled by a power of two (float frames near float32's range only; a
+  // common scale does not change the estimate).
   void remove_trend(float* image) const {
     if (ny_ < math::kTrendMinSide || nx_ < math::kTrendMinSide) return;
     const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));

@@ -404,10 +404,10 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
       plan->fallback_reason = e.what();
     }
   }
-  if (!plan->backend)
-    plan->backend = make_cpu_align_backend(backend_geometry, context.num_threads);
+  if (!plan->backend) plan->backend = make_cpu_align_backend(backend_geometry, context.num_threads);
   if (geometry.luma)
-    plan->backend = make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
+    plan->backend =
+        make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
   return plan;
 }
 

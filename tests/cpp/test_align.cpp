@@ -1464,12 +1464,12 @@ TEST(AlignPlanning, LargePlanesTransformedInTwoPassesFindTheShift) {
   EXPECT_NEAR(r.shifts[1], expected_shift(-523, nx), 0.05);
 }
 
-// The default estimator transforms planes of FFT-friendly sides
+// The joint estimator transforms planes of FFT-friendly sides
 // (src/align/fft_size.hpp): Bayer planes of 263 x 331 (primes) are
 // transformed as 260 x 330, their first rows and columns, so a frame gives
 // bitwise the result of the same frame cut to 520 x 660 itself; on both
 // frame types, with and without upsampling, and the shift is right.
-TEST(AlignPlaneSize, DefaultEstimatorUsesTheFirstFftFriendlyRowsAndColumns) {
+TEST(AlignPlaneSize, JointEstimatorUsesTheFirstFftFriendlyRowsAndColumns) {
   const int64_t h = 526;
   const int64_t w = 662;
   const int64_t kept_h = 520;
@@ -1489,6 +1489,7 @@ TEST(AlignPlaneSize, DefaultEstimatorUsesTheFirstFftFriendlyRowsAndColumns) {
     d.width = cols;
     d.frame_dtype = dtype;
     d.cfa = PTP_CFA_BAYER;
+    d.combine = PTP_COMBINE_JOINT;  // the luminance image's: test_align_luma.cpp
     d.upsample_factor = up;
     d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
     return d;

@@ -152,6 +152,7 @@ struct Options {
   bool median = true;
   bool partial = false;  // PTP_NORMALIZATION_PARTIAL (overrides phase)
   bool joint = false;    // PTP_COMBINE_JOINT (overrides median)
+  bool luma = false;     // PTP_COMBINE_LUMA (overrides joint)
   int64_t max_shift = 0;
 };
 
@@ -170,7 +171,10 @@ ptp_align_desc make_desc(const Options& o) {
                        : o.phase ? PTP_NORMALIZATION_PHASE
                                  : PTP_NORMALIZATION_NONE;
   desc.window = o.hann ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
-  desc.combine = o.joint ? PTP_COMBINE_JOINT : o.median ? PTP_COMBINE_MEDIAN : PTP_COMBINE_MEAN;
+  desc.combine = o.luma     ? PTP_COMBINE_LUMA
+                 : o.joint  ? PTP_COMBINE_JOINT
+                 : o.median ? PTP_COMBINE_MEDIAN
+                            : PTP_COMBINE_MEAN;
   desc.snap = o.snap ? 1 : 0;
   desc.max_shift = o.max_shift;
   return desc;
@@ -316,7 +320,7 @@ std::string describe(const Options& o) {
          (o.partial ? " partial"
           : o.phase ? " phase"
                     : " xcorr") +
-         (o.hann ? " hann" : "") + (o.joint ? " joint" : "") +
+         (o.hann ? " hann" : "") + (o.joint ? " joint" : "") + (o.luma ? " luma" : "") +
          (o.max_shift > 0 ? " max_shift " + std::to_string(o.max_shift) : "");
 }
 
@@ -404,6 +408,36 @@ INSTANTIATE_TEST_SUITE_P(
                                          Case{kBayer, 526, 518}, Case{kXTrans, 192, 216},
                                          Case{kNone, 45, 77}, Case{kPlanar, 48, 70}),
                        ::testing::Values(1, 10)));
+
+// The default estimator, the luminance image (PTP_COMBINE_LUMA): the core
+// makes the images on the host and the GPU backend aligns them as one
+// float32 plane with the joint peak; the same images on the CPU backend.
+// With and without the window, every layout (planar channels: their mean).
+class GpuAlignLumaMatchesCpu : public ::testing::TestWithParam<std::tuple<Case, int32_t, bool>> {};
+
+TEST_P(GpuAlignLumaMatchesCpu, ShiftsAndConfidence) {
+  REQUIRE_GPU();
+  const auto& [c, upsample, hann] = GetParam();
+  Options o;
+  o.layout = c.layout;
+  o.height = c.height;
+  o.width = c.width;
+  o.upsample = upsample;
+  o.partial = true;
+  o.luma = true;
+  o.hann = hann;
+  compare_with_cpu(o, describe(o));
+}
+
+// (526 x 518: an image of 525 x 517, transformed as 525 x 512 on both
+// backends with the window.)
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, GpuAlignLumaMatchesCpu,
+    ::testing::Combine(::testing::Values(Case{kBayer, 128, 160}, Case{kBayer, 97, 131},
+                                         Case{kBayer, 526, 518}, Case{kXTrans, 192, 216},
+                                         Case{kXTrans, 101, 167}, Case{kNone, 45, 77},
+                                         Case{kPlanar, 48, 70}),
+                       ::testing::Values(1, 10), ::testing::Bool()));
 
 // Partial whitening per plane (its spectrum energies per plane), and the
 // joint peak without a window (the DC rule before the sum).

@@ -1,6 +1,6 @@
-// The default estimator (partial whitening, Hann window, one peak of the
-// summed plane spectra), the bounded search, the CFA-preserving crop and the
-// per-frame results of ptp_align_execute_frames, through the C ABI.
+// The joint estimator (partial whitening, Hann window, one peak of the
+// summed plane spectra; the default before the luminance image), the bounded search, the
+// CFA-preserving crop and the per-frame results of ptp_align_execute_frames, through the C ABI.
 //
 // Oracle: the joint estimator written out in double precision with a naive
 // DFT (docs/semantics.md, "Scene alignment"): per plane v = (x - mean) *
@@ -184,12 +184,12 @@ std::vector<ptp_align_result> run_frames(const Plan& plan, const std::vector<flo
   return out;
 }
 
-TEST(AlignJoint, DefaultsAreTheJointPartiallyWhitenedHannEstimator) {
+TEST(AlignJoint, DefaultsArePartiallyWhitenedHannLuminance) {
   ptp_align_desc d;
   ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
   EXPECT_EQ(d.normalization, PTP_NORMALIZATION_PARTIAL);
   EXPECT_EQ(d.window, PTP_WINDOW_HANN);
-  EXPECT_EQ(d.combine, PTP_COMBINE_JOINT);
+  EXPECT_EQ(d.combine, PTP_COMBINE_LUMA);  // test_align_luma.cpp
   EXPECT_EQ(d.upsample_factor, 10);
   EXPECT_EQ(d.max_shift, 0);
   EXPECT_EQ(d.method, PTP_ALIGN_METHOD_CORRELATION);
@@ -207,6 +207,7 @@ TEST(AlignJoint, MatchesTheDoublePrecisionOracle) {
         std::normal_distribution<float> noise(0.0f, 20.0f);
         for (float& v : mov) v += noise(rng);
         ptp_align_desc d = bayer_desc(h, w);
+        d.combine = PTP_COMBINE_JOINT;
         d.window = window ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
         d.upsample_factor = 1;  // the oracle's integer peak
         const Plan plan = make_plan(d);
@@ -234,7 +235,9 @@ TEST(AlignJoint, ConstantPlanesDoNotVote) {
         (*f)[i * w + j] = 4095.0f;
         (*f)[(i + 1) * w + j + 1] = 4095.0f;
       }
-  const Plan plan = make_plan(bayer_desc(h, w));
+  ptp_align_desc d = bayer_desc(h, w);
+  d.combine = PTP_COMBINE_JOINT;
+  const Plan plan = make_plan(d);
   ASSERT_EQ(ptp_align_set_reference(plan.get(), ref.data()), PTP_SUCCESS);
   const void* frames[] = {mov.data()};
   ptp_align_result r;

@@ -1,0 +1,498 @@
+// The luminance estimator (PTP_COMBINE_LUMA, the default), through the C
+// ABI on the CPU backend.
+//
+// Oracle: the estimator written out from docs/semantics.md ("The
+// luminance image") in double precision, independently of the library's
+// arrangement of the sums: L(i, j) = fl32(mean of the P x P window at (i,
+// j) over the sites of the planes informative in both frames, 0 for the
+// others); the quadratic trend by least squares on the monomials 1, i, j,
+// i^2, i j, j^2 (normal equations solved by Gaussian elimination, not the
+// library's orthogonal basis); v = fl32(L - t); then the joint peak over
+// one plane: Hann window (the moving one moved by the last pass's peak, up
+// to three passes), X = R conj(M) / max(|X|, 100 eps_f32)^(1/4), naive
+// DFTs, first max |c|, significance 1 - sqrt(2 ln N sum |Y|^2) / |c(peak)|.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cfloat>
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ptychopatch.h"
+#include "ptychopatch.hpp"
+
+namespace {
+
+using cd = std::complex<double>;
+constexpr double kPi = 3.14159265358979323846;
+
+// Fujifilm's X-Trans layout (0 R, 1 G, 2 B).
+constexpr int32_t kXTrans[36] = {1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1,
+                                 1, 1, 2, 1, 1, 0, 1, 1, 0, 1, 1, 2, 0, 2, 1, 2, 0, 1};
+
+std::vector<cd> dft2(const std::vector<cd>& in, int64_t ny, int64_t nx, int sign) {
+  std::vector<cd> rows(in.size()), out(in.size());
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t k = 0; k < nx; ++k) {
+      cd s = 0.0;
+      for (int64_t j = 0; j < nx; ++j)
+        s += in[i * nx + j] * std::polar(1.0, sign * 2.0 * kPi * double(j * k % nx) / nx);
+      rows[i * nx + k] = s;
+    }
+  for (int64_t k = 0; k < ny; ++k)
+    for (int64_t x = 0; x < nx; ++x) {
+      cd s = 0.0;
+      for (int64_t i = 0; i < ny; ++i)
+        s += rows[i * nx + x] * std::polar(1.0, sign * 2.0 * kPi * double(i * k % ny) / ny);
+      out[k * nx + x] = s;
+    }
+  return out;
+}
+
+double hann(int64_t i, int64_t n) {
+  return n == 1 ? 1.0 : 0.5 - 0.5 * std::cos(2.0 * kPi * double(i) / double(n));
+}
+
+// Least squares on the monomials 1, i, j, i^2, i j, j^2: the fitted values.
+std::vector<double> quadratic_fit(const std::vector<double>& l, int64_t ny, int64_t nx) {
+  constexpr int kTerms = 6;
+  const auto basis = [](double i, double j) {
+    return std::array<double, kTerms>{1.0, i, j, i * i, i * j, j * j};
+  };
+  double a[kTerms][kTerms + 1] = {};
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t j = 0; j < nx; ++j) {
+      const auto b = basis(double(i), double(j));
+      for (int r = 0; r < kTerms; ++r) {
+        for (int c = 0; c < kTerms; ++c) a[r][c] += b[r] * b[c];
+        a[r][kTerms] += b[r] * l[i * nx + j];
+      }
+    }
+  for (int c = 0; c < kTerms; ++c) {  // Gaussian elimination, partial pivoting
+    int pivot = c;
+    for (int r = c + 1; r < kTerms; ++r)
+      if (std::fabs(a[r][c]) > std::fabs(a[pivot][c])) pivot = r;
+    for (int k = 0; k <= kTerms; ++k) std::swap(a[c][k], a[pivot][k]);
+    for (int r = 0; r < kTerms; ++r) {
+      if (r == c) continue;
+      const double f = a[r][c] / a[c][c];
+      for (int k = c; k <= kTerms; ++k) a[r][k] -= f * a[c][k];
+    }
+  }
+  std::vector<double> fit(l.size());
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t j = 0; j < nx; ++j) {
+      const auto b = basis(double(i), double(j));
+      double t = 0.0;
+      for (int k = 0; k < kTerms; ++k) t += a[k][kTerms] / a[k][k] * b[k];
+      fit[i * nx + j] = t;
+    }
+  return fit;
+}
+
+struct Pattern {
+  int64_t period;
+  std::vector<int32_t> codes;
+};
+const Pattern kBayer{2, {0, 1, 3, 2}};
+const Pattern kXTransPattern{6, std::vector<int32_t>(kXTrans, kXTrans + 36)};
+
+// The luminance image (fl32 box means over the planes in `use`), trend
+// removed, rounded to float32: ny x nx values.
+std::vector<double> oracle_image(const std::vector<float>& f, int64_t w, int64_t period,
+                                 const std::vector<char>& use, int64_t ny, int64_t nx) {
+  std::vector<double> l(static_cast<size_t>(ny * nx));
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t j = 0; j < nx; ++j) {
+      double s = 0.0;
+      for (int64_t a = 0; a < period; ++a)
+        for (int64_t b = 0; b < period; ++b)
+          if (use[((i + a) % period) * period + (j + b) % period]) s += f[(i + a) * w + j + b];
+      l[i * nx + j] = float(s / double(period * period));
+    }
+  const std::vector<double> t = quadratic_fit(l, ny, nx);
+  for (size_t k = 0; k < l.size(); ++k) l[k] = float(l[k] - t[k]);
+  return l;
+}
+
+struct Estimate {
+  double dy, dx, confidence;
+};
+
+// The joint peak of one plane pair (integer shift), with the tracking Hann
+// window when `window`.
+Estimate oracle_peak(const std::vector<double>& ref, const std::vector<double>& mov, int64_t ny,
+                     int64_t nx, bool window) {
+  const int64_t n = ny * nx;
+  const auto wrap = [](int64_t i, int64_t len) { return i > len / 2 ? i - len : i; };
+  const auto prepared = [&](const std::vector<double>& img, int64_t sy, int64_t sx) {
+    double mean = 0.0;
+    for (double v : img) mean += v;
+    mean /= double(n);
+    std::vector<cd> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < ny; ++i)
+      for (int64_t j = 0; j < nx; ++j) {
+        const double wgt =
+            window ? hann(((i + sy) % ny + ny) % ny, ny) * hann(((j + sx) % nx + nx) % nx, nx)
+                   : 1.0;
+        v[i * nx + j] = float((img[i * nx + j] - mean) * wgt);
+      }
+    return dft2(v, ny, nx, -1);
+  };
+  const std::vector<cd> r = prepared(ref, 0, 0);
+  Estimate e{0.0, 0.0, 0.0};
+  for (int pass = 1; pass <= (window ? 3 : 1); ++pass) {
+    const int64_t sy = int64_t(e.dy), sx = int64_t(e.dx);
+    const std::vector<cd> m = prepared(mov, sy, sx);
+    std::vector<cd> y(static_cast<size_t>(n));
+    double energy = 0.0;
+    for (int64_t k = 0; k < n; ++k) {
+      cd x = r[k] * std::conj(m[k]);
+      x /= std::pow(std::max(std::abs(x), 100.0 * FLT_EPSILON), 0.25);
+      if (!window && k == 0) x = 0.0;
+      y[k] = x;
+      energy += std::norm(x);
+    }
+    const std::vector<cd> c = dft2(y, ny, nx, +1);
+    int64_t best = 0;
+    for (int64_t k = 1; k < n; ++k)
+      if (std::abs(c[k]) > std::abs(c[best])) best = k;
+    e = {double(wrap(best / nx, ny)), double(wrap(best % nx, nx)),
+         std::clamp(1.0 - std::sqrt(2.0 * std::log(double(n)) * energy) / std::abs(c[best]), 0.0,
+                    1.0)};
+    if (pass > 1 && int64_t(e.dy) == sy && int64_t(e.dx) == sx) break;
+  }
+  return e;
+}
+
+// A smooth random field of h x w, translated by (ty, tx) (periodic), plus
+// a gradient, values in the thousands.
+std::vector<float> scene(int64_t h, int64_t w, int64_t ty, int64_t tx, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<double> f(static_cast<size_t>(h * w));
+  for (double& v : f) v = u(rng);
+  std::vector<double> g(f.size());
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j)
+        g[i * w + j] = (f[i * w + (j + w - 1) % w] + 2 * f[i * w + j] + f[i * w + (j + 1) % w] +
+                        f[((i + h - 1) % h) * w + j] + f[((i + 1) % h) * w + j]) /
+                       6.0;
+    f.swap(g);
+  }
+  std::vector<float> out(f.size());
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t j = 0; j < w; ++j)
+      out[i * w + j] =
+          float(1000.0 + 3000.0 * f[((i - ty + 8 * h) % h) * w + (j - tx + 8 * w) % w] +
+                2.0 * double(i) - 1.5 * double(j));
+  return out;
+}
+
+ptp_align_desc desc_for(const Pattern& p, int64_t h, int64_t w) {
+  ptp_align_desc d;
+  EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  d.height = h;
+  d.width = w;
+  d.frame_dtype = PTP_DTYPE_FLOAT32;
+  d.cfa = p.period == 2 ? PTP_CFA_BAYER : PTP_CFA_XTRANS;
+  std::copy(p.codes.begin(), p.codes.end(), d.pattern);
+  d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
+  return d;
+}
+
+struct PlanFree {
+  void operator()(ptp_align_plan* p) const noexcept { ptp_align_plan_destroy(p); }
+};
+using Plan = std::unique_ptr<ptp_align_plan, PlanFree>;
+
+Plan make_plan(const ptp_align_desc& d, int32_t threads = 0) {
+  static ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  ptychopatch::ContextOptions options;
+  options.backend = PTP_BACKEND_CPU;
+  options.num_threads = threads;
+  static ptychopatch::Context one(options);
+  ptp_align_plan* raw = nullptr;
+  EXPECT_EQ(ptp_align_plan_create(threads == 1 ? one.get() : cpu.get(), &d, &raw), PTP_SUCCESS)
+      << ptp_last_error_message();
+  return Plan(raw);
+}
+
+std::vector<ptp_align_result> run(const Plan& plan, const std::vector<float>& ref,
+                                  const std::vector<const std::vector<float>*>& frames) {
+  EXPECT_EQ(ptp_align_set_reference(plan.get(), ref.data()), PTP_SUCCESS);
+  std::vector<const void*> pointers;
+  for (const auto* f : frames) pointers.push_back(f->data());
+  std::vector<ptp_align_result> out(frames.size());
+  EXPECT_EQ(ptp_align_execute_frames(plan.get(), pointers.data(), int64_t(frames.size()),
+                                     out.data(), nullptr),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  return out;
+}
+
+// Planes of a pattern set to a constant (clipped) in frame f.
+void clip_planes(std::vector<float>& f, int64_t w, int64_t period, const std::vector<int>& planes) {
+  for (size_t k = 0; k < f.size(); ++k) {
+    const int64_t i = int64_t(k) / w, j = int64_t(k) % w;
+    const int64_t p = (i % period) * period + j % period;
+    if (std::find(planes.begin(), planes.end(), p) != planes.end()) f[k] = 16383.0f;
+  }
+}
+
+TEST(AlignLuma, IsTheDefault) {
+  ptp_align_desc d;
+  ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  EXPECT_EQ(d.combine, PTP_COMBINE_LUMA);
+  EXPECT_EQ(d.normalization, PTP_NORMALIZATION_PARTIAL);
+  EXPECT_EQ(d.window, PTP_WINDOW_HANN);
+}
+
+TEST(AlignLuma, MatchesTheDoublePrecisionOracle) {
+  struct Size {
+    const Pattern* pattern;
+    int64_t h, w;
+  };
+  for (const Size& s :
+       {Size{&kBayer, 20, 28}, Size{&kBayer, 26, 18}, Size{&kXTransPattern, 36, 42}})
+    for (bool window : {true, false})
+      for (uint32_t seed : {1u, 2u})
+        for (const auto& [ty, tx] : {std::pair<int64_t, int64_t>{0, 0}, {2, -4}, {3, 5}, {-5, 1}}) {
+          const int64_t period = s.pattern->period;
+          const std::vector<float> ref = scene(s.h, s.w, 0, 0, seed);
+          std::vector<float> mov = scene(s.h, s.w, ty, tx, seed);
+          std::mt19937 rng(seed * 7 + 1);
+          std::normal_distribution<float> noise(0.0f, 20.0f);
+          for (float& v : mov) v += noise(rng);
+          ptp_align_desc d = desc_for(*s.pattern, s.h, s.w);
+          d.window = window ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
+          d.upsample_factor = 1;  // the oracle's integer peak
+          const auto got = run(make_plan(d), ref, {&mov});
+          const int64_t ny = (s.h / period - 1) * period + 1, nx = (s.w / period - 1) * period + 1;
+          const std::vector<char> all(static_cast<size_t>(period * period), 1);
+          const Estimate want =
+              oracle_peak(oracle_image(ref, s.w, period, all, ny, nx),
+                          oracle_image(mov, s.w, period, all, ny, nx), ny, nx, window);
+          const std::string what = std::to_string(s.h) + "x" + std::to_string(s.w) + " seed " +
+                                   std::to_string(seed) + " shift " + std::to_string(ty) + "," +
+                                   std::to_string(tx) + (window ? " hann" : "");
+          ASSERT_EQ(got[0].status, PTP_SUCCESS) << what << got[0].message;
+          // Sensor pixels: the image's pixels are the sensor's.
+          EXPECT_EQ(got[0].shift[0], want.dy) << what;
+          EXPECT_EQ(got[0].shift[1], want.dx) << what;
+          EXPECT_NEAR(got[0].confidence, want.confidence, 1e-4) << what;
+          EXPECT_EQ(got[0].planes_used, period * period) << what;
+          if (window && ty != 0) {  // a textured scene: the true shift (-ty, -tx)
+            EXPECT_EQ(got[0].shift[0], double(-ty)) << what;
+            EXPECT_EQ(got[0].shift[1], double(-tx)) << what;
+          }
+        }
+}
+
+// Two Bayer planes clipped in the moving frame only: they leave both images
+// (the reference's is made again of the two others), so the result is
+// bitwise the one with those planes clipped in the reference too, and the
+// oracle's of the two planes.
+TEST(AlignLuma, PlanesFlatInTheFrameAreLeftOutOfBothImages) {
+  const int64_t h = 40, w = 48;
+  const std::vector<float> ref = scene(h, w, 0, 0, 9);
+  std::vector<float> mov = scene(h, w, 4, -6, 9);
+  clip_planes(mov, w, 2, {0, 3});
+  std::vector<float> ref_clipped = ref;
+  clip_planes(ref_clipped, w, 2, {0, 3});
+  ptp_align_desc d = desc_for(kBayer, h, w);
+  d.upsample_factor = 1;
+  const auto got = run(make_plan(d), ref, {&mov});
+  const auto both = run(make_plan(d), ref_clipped, {&mov});
+  ASSERT_EQ(got[0].status, PTP_SUCCESS) << got[0].message;
+  EXPECT_EQ(got[0].planes_used, 2);
+  EXPECT_EQ(got[0].shift[0], both[0].shift[0]);
+  EXPECT_EQ(got[0].shift[1], both[0].shift[1]);
+  EXPECT_EQ(got[0].confidence, both[0].confidence);
+  const std::vector<char> two = {0, 1, 1, 0};
+  const int64_t ny = h - 1, nx = w - 1;
+  const Estimate want = oracle_peak(oracle_image(ref, w, 2, two, ny, nx),
+                                    oracle_image(mov, w, 2, two, ny, nx), ny, nx, true);
+  EXPECT_EQ(got[0].shift[0], want.dy);
+  EXPECT_EQ(got[0].shift[1], want.dx);
+  EXPECT_EQ(got[0].shift[0], -4.0);
+  EXPECT_EQ(got[0].shift[1], 6.0);
+}
+
+// Frames whose informative planes differ, in one call: each gets the result
+// it gets alone (the reference image is remade for the run of frames that
+// needs it, and again for the next), in order, with its plane count.
+TEST(AlignLuma, FramesWithOtherPlanesInOneCall) {
+  const int64_t h = 36, w = 36;
+  const std::vector<float> ref = scene(h, w, 0, 0, 4);
+  std::vector<std::vector<float>> frames;
+  for (int k = 0; k < 5; ++k) frames.push_back(scene(h, w, 2 * k - 4, 6 - 2 * k, 4));
+  clip_planes(frames[1], w, 2, {1});
+  clip_planes(frames[2], w, 2, {1});
+  clip_planes(frames[3], w, 2, {0, 1, 2, 3});  // nothing left
+  const ptp_align_desc d = desc_for(kBayer, h, w);
+  const Plan plan = make_plan(d);
+  std::vector<const std::vector<float>*> all;
+  for (const auto& f : frames) all.push_back(&f);
+  const auto together = run(plan, ref, all);
+  for (size_t k = 0; k < frames.size(); ++k) {
+    const auto alone = run(make_plan(d), ref, {&frames[k]});
+    EXPECT_EQ(together[k].status, alone[0].status) << k;
+    EXPECT_EQ(together[k].planes_used, alone[0].planes_used) << k;
+    if (k == 3) {
+      EXPECT_EQ(together[k].status, PTP_ERROR_NO_INFORMATION);
+      EXPECT_EQ(together[k].planes_used, 0);
+      continue;
+    }
+    EXPECT_EQ(together[k].planes_used, k == 1 || k == 2 ? 3 : 4) << k;
+    EXPECT_EQ(together[k].shift[0], alone[0].shift[0]) << k;
+    EXPECT_EQ(together[k].shift[1], alone[0].shift[1]) << k;
+    EXPECT_EQ(together[k].confidence, alone[0].confidence) << k;
+    EXPECT_EQ(together[k].crop[0], -(2 * int64_t(k) - 4)) << k;
+    EXPECT_EQ(together[k].crop[1], -(6 - 2 * int64_t(k))) << k;
+  }
+}
+
+// A field fixed to the sensor (vignetting, uneven light: a strong
+// quadratic, different in the two frames) leaves the image with the
+// trend: the same integer shift as without it. Without the trend's removal
+// the field's broad peak wins (the joint peak of the planes, checked
+// below, is pulled away by it).
+TEST(AlignLuma, QuadraticFieldsFixedToTheSensorAreRemoved) {
+  const int64_t h = 64, w = 72;
+  const std::vector<float> ref = scene(h, w, 0, 0, 12);
+  const std::vector<float> mov = scene(h, w, 6, -4, 12);
+  const auto shaded = [&](std::vector<float> f, double strength, double cy, double cx) {
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j) {
+        const double y = (double(i) - cy) / h, x = (double(j) - cx) / w;
+        f[i * w + j] += float(strength * (1.0 - 2.0 * (x * x + y * y)));
+      }
+    return f;
+  };
+  const std::vector<float> ref_shaded = shaded(ref, 60000.0, 30.0, 40.0);
+  const std::vector<float> mov_shaded = shaded(mov, 45000.0, 34.0, 30.0);
+  ptp_align_desc d = desc_for(kBayer, h, w);
+  d.upsample_factor = 1;
+  const auto plain = run(make_plan(d), ref, {&mov});
+  const auto with_field = run(make_plan(d), ref_shaded, {&mov_shaded});
+  EXPECT_EQ(plain[0].shift[0], -6.0);
+  EXPECT_EQ(plain[0].shift[1], 4.0);
+  EXPECT_EQ(with_field[0].shift[0], -6.0);
+  EXPECT_EQ(with_field[0].shift[1], 4.0);
+  EXPECT_NEAR(with_field[0].confidence, plain[0].confidence, 1e-3);
+  d.combine = PTP_COMBINE_JOINT;
+  const auto joint = run(make_plan(d), ref_shaded, {&mov_shaded});
+  EXPECT_FALSE(joint[0].shift[0] == -6.0 && joint[0].shift[1] == 4.0)
+      << "the field no longer tests the trend's removal";
+}
+
+// An image that is its own trend (a plane, a paraboloid) carries nothing:
+// the frame gets PTP_ERROR_NO_INFORMATION with a message naming the
+// luminance image; a reference that is one leaves every frame without a
+// result.
+TEST(AlignLuma, AFrameThatIsItsOwnTrendHasNoInformation) {
+  const int64_t h = 24, w = 30;
+  std::vector<float> bowl(static_cast<size_t>(h * w));
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t j = 0; j < w; ++j)
+      bowl[i * w + j] = float(500.0 + 3.0 * i - 2.0 * j + 0.5 * i * i - 0.25 * i * j + 0.1 * j * j);
+  const std::vector<float> textured = scene(h, w, 2, 2, 3);
+  const std::vector<float> ref = scene(h, w, 0, 0, 3);
+  const ptp_align_desc d = desc_for(kBayer, h, w);
+  const auto r = run(make_plan(d), ref, {&bowl, &textured});
+  EXPECT_EQ(r[0].status, PTP_ERROR_NO_INFORMATION);
+  EXPECT_EQ(r[0].planes_used, 0);
+  EXPECT_TRUE(std::isnan(r[0].shift[0]));
+  EXPECT_NE(std::string(r[0].message).find("luminance image"), std::string::npos) << r[0].message;
+  EXPECT_EQ(r[1].status, PTP_SUCCESS) << r[1].message;
+  EXPECT_EQ(r[1].crop[0], -2);
+  const auto flat_ref = run(make_plan(d), bowl, {&textured, &ref});
+  EXPECT_EQ(flat_ref[0].status, PTP_ERROR_NO_INFORMATION);
+  EXPECT_EQ(flat_ref[1].status, PTP_ERROR_NO_INFORMATION);
+}
+
+// X-Trans: shifts in sensor pixels (refined to 1/10), crops on the layout's
+// lattice (multiples of 6 and (3, 3) + multiples of 6); max_shift bounds
+// the search in sensor pixels (not plane pixels).
+TEST(AlignLuma, XTransShiftsAndBoundsAreInSensorPixels) {
+  const int64_t h = 96, w = 108;
+  const std::vector<float> ref = scene(h, w, 0, 0, 21);
+  const std::vector<float> mov = scene(h, w, 9, -3, 21);
+  ptp_align_desc d = desc_for(kXTransPattern, h, w);
+  const auto r = run(make_plan(d), ref, {&mov});
+  ASSERT_EQ(r[0].status, PTP_SUCCESS) << r[0].message;
+  EXPECT_NEAR(r[0].shift[0], -9.0, 0.15);
+  EXPECT_NEAR(r[0].shift[1], 3.0, 0.15);
+  EXPECT_EQ(r[0].crop[0], -9);  // (3, 3) + 6 * (-2, 0)
+  EXPECT_EQ(r[0].crop[1], 3);
+  EXPECT_EQ(r[0].planes_used, 36);
+  d.max_shift = 5;  // |dy| <= 5 sensor pixels: -9 is out of reach
+  const auto bounded = run(make_plan(d), ref, {&mov});
+  EXPECT_LE(std::fabs(bounded[0].shift[0]), 6.0);
+  d.max_shift = 10;
+  const auto wider = run(make_plan(d), ref, {&mov});
+  EXPECT_EQ(wider[0].shift[0], r[0].shift[0]);
+  EXPECT_EQ(wider[0].shift[1], r[0].shift[1]);
+}
+
+// The image side the default estimator transforms: (H/P - 1) P + 1, cut to
+// an FFT-friendly side from 256 (533 and 529 = 23^2 become 528 = 2^4 3 11;
+// 663 and 661 become 660): a 534 x 664 frame and its first 530 x 662 give
+// bitwise the same results.
+TEST(AlignLuma, ImageUsesTheFirstFftFriendlyRowsAndColumns) {
+  const int64_t h = 534, w = 664, kept_h = 530, kept_w = 662;
+  std::vector<float> a = scene(h, w, 0, 0, 31), b = scene(h, w, 6, -10, 31);
+  const auto cut = [&](const std::vector<float>& f) {
+    std::vector<float> out;
+    for (int64_t i = 0; i < kept_h; ++i)
+      out.insert(out.end(), f.begin() + i * w, f.begin() + i * w + kept_w);
+    return out;
+  };
+  const std::vector<float> ca = cut(a), cb = cut(b);
+  for (const int up : {1, 10}) {
+    ptp_align_desc whole = desc_for(kBayer, h, w), part = desc_for(kBayer, kept_h, kept_w);
+    whole.upsample_factor = part.upsample_factor = up;
+    const auto x = run(make_plan(whole), a, {&b});
+    const auto y = run(make_plan(part), ca, {&cb});
+    ASSERT_EQ(x[0].status, PTP_SUCCESS) << x[0].message;
+    EXPECT_EQ(x[0].shift[0], y[0].shift[0]) << up;
+    EXPECT_EQ(x[0].shift[1], y[0].shift[1]) << up;
+    EXPECT_EQ(x[0].confidence, y[0].confidence) << up;
+    EXPECT_NEAR(x[0].shift[0], -6.0, 0.15) << up;
+    EXPECT_NEAR(x[0].shift[1], 10.0, 0.15) << up;
+  }
+}
+
+// The images are made by bands of rows on every thread: the results do not
+// depend on the thread count, nor on how many frames a call holds.
+TEST(AlignLuma, ResultsDoNotDependOnThreadsOrBatching) {
+  const int64_t h = 72, w = 90;
+  const std::vector<float> ref = scene(h, w, 0, 0, 17);
+  std::vector<std::vector<float>> frames;
+  for (int k = 0; k < 7; ++k) frames.push_back(scene(h, w, k - 3, 2 * k - 5, 17));
+  std::vector<const std::vector<float>*> all;
+  for (const auto& f : frames) all.push_back(&f);
+  for (const Pattern* p : {&kBayer, &kXTransPattern}) {
+    const ptp_align_desc d = desc_for(*p, h, w);
+    const auto many = run(make_plan(d, 0), ref, all);
+    const auto one_thread = run(make_plan(d, 1), ref, all);
+    for (size_t k = 0; k < frames.size(); ++k) {
+      const auto alone = run(make_plan(d, 1), ref, {&frames[k]});
+      for (const auto* other : {&one_thread[k], &alone[0]}) {
+        EXPECT_EQ(many[k].shift[0], other->shift[0]) << k;
+        EXPECT_EQ(many[k].shift[1], other->shift[1]) << k;
+        EXPECT_EQ(many[k].confidence, other->confidence) << k;
+      }
+    }
+  }
+}
+
+}  // namespace
