@@ -28,10 +28,14 @@ wrong).
 
 Estimators, all on the same frames:
 
-* ptychopatch ``align_scene``: the default (joint peak of the summed,
-  partially whitened, Hann-windowed plane spectra), the joint peak with
-  phase or no normalisation, and the former default (per-plane phase
-  correlation, no window, median of the plane shifts);
+* ptychopatch ``align_scene``: the default (``combine="luma"``: one peak
+  of the frame's luminance image, the mean of every period x period
+  window over the informative planes with its quadratic trend removed,
+  partially whitened, Hann window following the content), the same with
+  phase or no normalisation, the joint peak of the summed plane spectra
+  (the default before the luminance image) with each normalisation and
+  without the window, and 0.3.0's default (per-plane phase correlation, no
+  window, median of the plane shifts);
 * RawNIND's method: the library's ``method="rawnind"``, which agrees with
   an independent reimplementation of RawNIND's ``fft_phase_correlate_cfa``
   (tests/python/test_align_rawnind.py);
@@ -209,10 +213,13 @@ def main(argv) -> int:
     # Even, odd and sub-pixel shifts of the moving frame's content.
     shift_set = [(4, -6), (-12, 8), (3, -5), (-7, 1), (2.5, -3.25), (-9.4, 6.6)]
     estimators = {
-        "ours default (joint partial/hann)": {},
-        "ours joint phase/hann": dict(normalization="phase"),
-        "ours joint none/hann": dict(normalization="none"),
-        "ours joint partial/no window": dict(window=None),
+        "ours default (luma partial/hann)": {},
+        "ours luma phase/hann": dict(normalization="phase"),
+        "ours luma none/hann": dict(normalization="none"),
+        "ours joint partial/hann (former default)": dict(combine="joint"),
+        "ours joint phase/hann": dict(combine="joint", normalization="phase"),
+        "ours joint none/hann": dict(combine="joint", normalization="none"),
+        "ours joint partial/no window": dict(combine="joint", window=None),
         "ours per-plane phase/no window/median (0.3 default)":
             dict(normalization="phase", window=None, combine="median"),
         "RawNIND method (method='rawnind')": dict(method="rawnind"),

@@ -448,6 +448,97 @@ def test_xtrans_subpixel_no_worse_than_skimage(big_rgb, sk_pcc, ndi, rng):
     np.testing.assert_array_equal(snapped.shifts, snap(result.shifts, 3))
 
 
+# ------------------------------------------- the luminance image (default)
+
+
+def luma_image(frame, period, planes=None):
+    """docs/semantics.md, "The luminance image": the float32 mean of every
+    period x period window of the frame trimmed to a multiple of the
+    period (over the pattern positions in `planes`, the others 0), minus
+    its least-squares quadratic in the row and column index (numpy's
+    lstsq on the monomials, not the library's orthogonal basis), rounded
+    to float32."""
+    f = trim(np.asarray(frame, np.float64), period)
+    keep = np.ones((period, period)) if planes is None else np.asarray(planes, float)
+    h, w = f.shape
+    f = f * np.tile(keep, (h // period, w // period))
+    windows = np.lib.stride_tricks.sliding_window_view(f, (period, period))
+    image = (windows.sum(axis=(2, 3)) / period**2).astype(np.float32).astype(np.float64)
+    i, j = np.indices(image.shape, dtype=np.float64)
+    basis = np.stack([np.ones_like(i), i, j, i * i, i * j, j * j], -1).reshape(-1, 6)
+    coef = np.linalg.lstsq(basis, image.ravel(), rcond=None)[0]
+    return (image - (basis @ coef).reshape(image.shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("pattern, period", [("GRBG", 2), (XTRANS, 6)])
+def test_luma_image_matches_skimage_on_numpy_images(photos, sk_pcc, ndi, rng, pattern, period):
+    # Phase correlation, no window, whole pixels: scikit-image's shift of
+    # the two numpy-made images is the library's (the images and their
+    # peak; the default's window and partial whitening are in the C++
+    # oracle tests, test_align_luma.cpp).
+    if period == 2:
+        bayer = np.array(ptychopatch.BAYER_PATTERNS[pattern])
+        gt, frames = _bayer_scene(photos["astronaut_rgb"], [(3, -5), (-8, 2), (0.5, 7.25)], rng,
+                                  ndi, bayer)
+    else:
+        gt, frames = _xtrans_scene(photos["astronaut_rgb"], [(3, -5), (-9, 4), (1.5, -2.5)], rng,
+                                   ndi, window=(40, 40, 420, 432))
+    ours = ptychopatch.align_scene(gt, frames, cfa=pattern, normalization="phase", window=None,
+                                   upsample_factor=1)
+    ref = luma_image(gt, period)
+    for m, frame in enumerate(frames):
+        theirs = sk_pcc(ref - ref.mean(), luma_image(frame, period) - luma_image(frame, period).mean(),
+                        upsample_factor=1)[0]
+        np.testing.assert_array_equal(ours.shifts[m], theirs)
+    assert (ours.planes_used == period**2).all()
+    # The default (window, partial whitening, 1/10 pixel): whole shifts
+    # exactly, sub-pixel ones within 0.25 sensor pixel, every crop right.
+    default = ptychopatch.align_scene(gt, frames, cfa=pattern)
+    truth = np.array([(3, -5), (-8, 2), (0.5, 7.25)] if period == 2 else
+                     [(3, -5), (-9, 4), (1.5, -2.5)], float)
+    assert np.abs(default.shifts - truth).max() <= 0.25
+    np.testing.assert_array_equal(default.shifts[:2], truth[:2])
+    assert np.isnan(default.plane_shifts).all()
+
+
+def test_luma_image_leaves_out_planes_flat_in_either_frame(photos, sk_pcc, ndi, rng):
+    # The red and blue planes clipped in the moving frame only: both images
+    # are made of the greens (scikit-image on the numpy images of the
+    # greens agrees), and planes_used says 2.
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], [(6, -4)], rng, ndi)
+    frame = frames[0].copy()
+    frame[0::2, 0::2] = 65535
+    frame[1::2, 1::2] = 65535
+    ours = ptychopatch.align_scene(gt, [frame], cfa="RGGB", normalization="phase", window=None,
+                                   upsample_factor=1)
+    greens = [[0, 1], [1, 0]]
+    ref, mov = luma_image(gt, 2, greens), luma_image(frame, 2, greens)
+    theirs = sk_pcc(ref - ref.mean(), mov - mov.mean(), upsample_factor=1)[0]
+    np.testing.assert_array_equal(ours.shifts[0], theirs)
+    np.testing.assert_array_equal(ours.shifts[0], [6, -4])
+    assert ours.planes_used[0] == 2
+    # The same bytes as with the planes clipped in the GT frame too.
+    gt_clipped = gt.copy()
+    gt_clipped[0::2, 0::2] = 65535
+    gt_clipped[1::2, 1::2] = 65535
+    for options in ({}, dict(normalization="phase", window=None, upsample_factor=1)):
+        a = ptychopatch.align_scene(gt, [frame], cfa="RGGB", **options)
+        b = ptychopatch.align_scene(gt_clipped, [frame], cfa="RGGB", **options)
+        np.testing.assert_array_equal(a.shifts, b.shifts)
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+
+
+def test_combine_joint_is_the_former_default(photos, ndi, rng):
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], [(4, -6), (1.5, 2.5)], rng, ndi)
+    joint = ptychopatch.align_scene(gt, frames, cfa="RGGB", combine="joint")
+    luma = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+    np.testing.assert_array_equal(joint.crops, luma.crops)
+    # Plane pixels (1/10 of 2 sensor pixels) against sensor pixels.
+    assert np.allclose(joint.shifts * 5, np.round(joint.shifts * 5))
+    with pytest.raises(ValueError, match="combine"):
+        ptychopatch.align_scene(gt, frames, cfa="RGGB", combine="lum")
+
+
 # ------------------------------------------------------------- bad input
 
 

@@ -525,14 +525,17 @@ def align_scene(
 ) -> SceneAlignment:
     """Register every frame of a scene to its GT frame by FFT correlation.
 
-    Each frame is split into the planes of its colour-filter layout; each
-    plane is correlated with the same plane of `gt` (mean subtracted, Hann
-    window, cross-power spectrum, partially whitened). By default the
-    cross-power spectra of a frame's informative planes are summed and one
-    peak is found (refined to 1/`upsample_factor` of a plane pixel by an
-    upsampled DFT): one shift of the whole mosaic, never an average of
-    disagreeing planes. One library plan serves the whole call: the GT
-    planes are transformed once.
+    By default each frame becomes its luminance image: the mean of every
+    period x period window of the mosaic over the colour planes
+    informative in both frames (the mosaic cancels, the sensor's sampling
+    stays), with its quadratic trend (illumination, vignetting) removed.
+    The image is correlated with the GT's (Hann window following the
+    content, cross-power spectrum partially whitened) and one peak is found
+    (refined to 1/`upsample_factor` of a sensor pixel by an upsampled DFT):
+    one shift of the whole mosaic, never an average of disagreeing planes.
+    ``combine="joint"`` sums the planes' cross-power spectra instead, and
+    ``"median"`` / ``"mean"`` combine per-plane shifts. One library plan
+    serves the whole call: the GT frame is transformed once.
 
     A frame that cannot be aligned (NaN, a shape unlike `gt`'s, not an
     array, no plane with information) gets NaN shifts and its reason in

@@ -678,7 +678,8 @@ def _add_align_parser(subparsers) -> None:
     p.add_argument("--snap", action="store_true",
                    help="floor the shift to a multiple of 2 (Bayer) or 3 (X-Trans)")
     p.add_argument("--window", choices=("hann", "none"), default="hann",
-                   help="window of every colour plane before the transform (default hann)")
+                   help="window of the luminance image (or every colour plane) before the "
+                        "transform (default hann)")
     p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS",
                    help="search only |dy|, |dx| <= PIXELS sensor pixels")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
