@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -213,6 +214,12 @@ class LumaAlignBackend final : public AlignBackend {
     // Per frame row, the window sums along the row (P values, the sites of
     // other planes weighted 0); per image row, the sum of P of those rows.
     // A thread takes a band of image rows and keeps its last P row sums.
+    // uint16 frames add in int32, exactly (36 x 65535 < 2^22), so running
+    // sums (one value in, one out) give the same sums as adding each
+    // window; float32 frames add each window's values in double, in order
+    // (b, then a, increasing).
+    using Sum = std::conditional_t<std::is_same_v<T, uint16_t>, int32_t, double>;
+    constexpr bool kExact = std::is_same_v<Sum, int32_t>;
     const double scale = 1.0 / static_cast<double>(period * period);
     const int64_t band = 32;
     const int64_t bands = (ny_ + band - 1) / band;
@@ -221,21 +228,32 @@ class LumaAlignBackend final : public AlignBackend {
     require_thread_headroom(threads);
 #pragma omp parallel num_threads(threads)
     errors.capture([&] {
-      std::vector<double> weighted(static_cast<size_t>(cols_read_));
-      std::vector<double> sums(static_cast<size_t>(period * nx_));  // row i + a at (i + a) % P
-      std::vector<double> weights(static_cast<size_t>(period * period));
-      for (int64_t p = 0; p < period * period; ++p) weights[p] = planes[p] ? 1.0 : 0.0;
+      std::vector<Sum> weighted(static_cast<size_t>(cols_read_));
+      std::vector<Sum> sums(static_cast<size_t>(period * nx_));  // row i + a at (i + a) % P
+      std::vector<Sum> column(static_cast<size_t>(nx_));         // kExact: rows i .. i + P - 1
+      std::vector<char> keep(static_cast<size_t>(period * period));
+      for (int64_t p = 0; p < period * period; ++p) keep[p] = planes[p];
       const auto row_sums = [&](int64_t r) {
         const T* row = x + r * g_.width;
-        const double* w = weights.data() + (r % period) * period;
+        const char* k = keep.data() + (r % period) * period;
         for (int64_t j0 = 0; j0 < cols_read_; j0 += period)
           for (int64_t b = 0; b < period && j0 + b < cols_read_; ++b)
-            weighted[j0 + b] = w[b] * static_cast<double>(row[j0 + b]);
-        double* s = sums.data() + (r % period) * nx_;
-        for (int64_t j = 0; j < nx_; ++j) {
-          double t = 0.0;
-          for (int64_t b = 0; b < period; ++b) t += weighted[j + b];
-          s[j] = t;
+            weighted[j0 + b] = k[b] ? static_cast<Sum>(row[j0 + b]) : Sum{0};
+        Sum* out_row = sums.data() + (r % period) * nx_;
+        if constexpr (kExact) {
+          Sum t = 0;
+          for (int64_t b = 0; b < period; ++b) t += weighted[b];
+          out_row[0] = t;
+          for (int64_t j = 1; j < nx_; ++j) {
+            t += weighted[j + period - 1] - weighted[j - 1];
+            out_row[j] = t;
+          }
+        } else {
+          for (int64_t j = 0; j < nx_; ++j) {
+            Sum t = 0;
+            for (int64_t b = 0; b < period; ++b) t += weighted[j + b];
+            out_row[j] = t;
+          }
         }
       };
 #pragma omp for schedule(dynamic, 1)
@@ -243,14 +261,31 @@ class LumaAlignBackend final : public AlignBackend {
         const int64_t i0 = k * band;
         const int64_t i1 = std::min(ny_, i0 + band);
         for (int64_t r = i0; r < i0 + period - 1; ++r) row_sums(r);
+        if constexpr (kExact) {
+          std::fill(column.begin(), column.end(), Sum{0});
+          for (int64_t r = i0; r < i0 + period - 1; ++r)
+            for (int64_t j = 0; j < nx_; ++j) column[j] += sums[(r % period) * nx_ + j];
+        }
         for (int64_t i = i0; i < i1; ++i) {
-          row_sums(i + period - 1);
           float* o = out + i * nx_;
-          for (int64_t j = 0; j < nx_; ++j) {
-            // Rows i .. i + P - 1, added in that order.
-            double t = 0.0;
-            for (int64_t a = 0; a < period; ++a) t += sums[((i + a) % period) * nx_ + j];
-            o[j] = static_cast<float>(t * scale);
+          if constexpr (kExact) {
+            // Add row i + P - 1's sums, write, then take row i's out.
+            row_sums(i + period - 1);
+            const Sum* in = sums.data() + ((i + period - 1) % period) * nx_;
+            const Sum* gone = sums.data() + (i % period) * nx_;
+            for (int64_t j = 0; j < nx_; ++j) {
+              column[j] += in[j];
+              o[j] = static_cast<float>(static_cast<double>(column[j]) * scale);
+              column[j] -= gone[j];
+            }
+          } else {
+            row_sums(i + period - 1);
+            for (int64_t j = 0; j < nx_; ++j) {
+              // Rows i .. i + P - 1, added in that order.
+              double t = 0.0;
+              for (int64_t a = 0; a < period; ++a) t += sums[((i + a) % period) * nx_ + j];
+              o[j] = static_cast<float>(t * scale);
+            }
           }
         }
       }
@@ -295,19 +330,19 @@ class LumaAlignBackend final : public AlignBackend {
       sums[5] += row_r[i];
     }
     const math::Trend trend = math::trend_coefficients(sums, ny_, nx_, na_, nq_, nb_, nr_);
-    const auto residual_at = [&](const float* l, int64_t i, int64_t j) {
-      return static_cast<double>(l[j]) -
-             math::trend_value(trend, row_a_[i], row_q_[i], col_b_[j], col_r_[j]);
+    const auto residual_at = [&](const float* l, const math::TrendRow& row, int64_t j) {
+      return static_cast<double>(l[j]) - math::trend_value(trend, row, col_b_[j], col_r_[j]);
     };
     // The residual's and the image's largest magnitudes, per row.
     std::vector<double> top_residual(static_cast<size_t>(ny_)), top_value(row_sum.size());
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < ny_; ++i) {
       const float* l = image + i * nx_;
+      const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
       double residual = 0.0, value = 0.0;
       for (int64_t j = 0; j < nx_; ++j) {
         value = std::max(value, std::fabs(static_cast<double>(l[j])));
-        residual = std::max(residual, std::fabs(residual_at(l, i, j)));
+        residual = std::max(residual, std::fabs(residual_at(l, row, j)));
       }
       top_residual[i] = residual;
       top_value[i] = value;
@@ -324,7 +359,8 @@ class LumaAlignBackend final : public AlignBackend {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < ny_; ++i) {
       float* l = image + i * nx_;
-      for (int64_t j = 0; j < nx_; ++j) l[j] = static_cast<float>(residual_at(l, i, j) * scale);
+      const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
+      for (int64_t j = 0; j < nx_; ++j) l[j] = static_cast<float>(residual_at(l, row, j) * scale);
     }
   }
 

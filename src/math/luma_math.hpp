@@ -60,10 +60,20 @@ PTP_HD Trend trend_coefficients(const double s[6], int64_t ny, int64_t nx, doubl
   return t;
 }
 
-// t(i, j) for the row part (a, q of row i) and the column part (b, r of
-// column j).
-PTP_HD double trend_value(const Trend& t, double a, double q, double b, double r) {
-  return t.c[0] + t.c[1] * a + t.c[2] * b + t.c[3] * q + t.c[4] * a * b + t.c[5] * r;
+// t(i, j) = row + slope * b(j) + c5 * r(j), with the row's part
+// row = c0 + c1 a(i) + c3 q(i) and slope = c2 + c4 a(i) (trend_row), so a
+// row costs two multiply-adds per pixel.
+struct TrendRow {
+  double row;
+  double slope;
+};
+
+PTP_HD TrendRow trend_row(const Trend& t, double a, double q) {
+  return {t.c[0] + t.c[1] * a + t.c[3] * q, t.c[2] + t.c[4] * a};
+}
+
+PTP_HD double trend_value(const Trend& t, const TrendRow& row, double b, double r) {
+  return row.row + row.slope * b + t.c[5] * r;
 }
 
 // Images with fewer rows or columns than this keep their trend (the
