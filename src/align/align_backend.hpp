@@ -24,8 +24,9 @@ struct AlignGeometry {
   int64_t planes;    // channels, 4 or 36
   // The plane the backend transforms: (height / period) x (width / period),
   // the frame trimmed to a multiple of the period; with `luma` the
-  // luminance image, (height / period - 1) * period + 1 rows (columns
-  // alike); either cut to an FFT-friendly side by the default estimator.
+  // luminance image, (height / period * period - period) / luma_stride + 1
+  // rows (columns alike); either cut to an FFT-friendly side by the
+  // default estimators.
   int64_t plane_height;
   int64_t plane_width;
   ptp_dtype frame_dtype;  // PTP_DTYPE_UINT16 or PTP_DTYPE_FLOAT32
@@ -38,8 +39,10 @@ struct AlignGeometry {
   // the peak of the summed cross-power spectra of its informative planes.
   bool joint;
   // PTP_COMBINE_LUMA (src/align/align_luma.hpp): the frames' luminance
-  // images are aligned, whose pixels are sensor pixels (shift_unit() 1).
+  // images are aligned, one pixel every luma_stride sensor pixels per axis
+  // (math::luma_stride: 1, or 3 for X-Trans).
   bool luma = false;
+  int64_t luma_stride = 1;
   bool median;  // else mean (per-plane combinations only)
   bool snap;
   // Bound of the integer peak search per plane axis, in plane pixels
@@ -54,7 +57,7 @@ struct AlignGeometry {
 
   int64_t frame_elements() const { return channels * height * width; }
   // Sensor pixels per pixel of the plane the backend aligns.
-  int64_t shift_unit() const { return luma ? 1 : period; }
+  int64_t shift_unit() const { return luma ? luma_stride : period; }
   // What a backend's align() writes per frame.
   int64_t results_per_frame() const { return joint ? 1 : planes; }
 };

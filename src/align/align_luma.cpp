@@ -8,21 +8,21 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "core/first_error.hpp"
 #include "core/headroom.hpp"
 #include "math/luma_math.hpp"
 
 namespace ptychopatch::impl {
 namespace {
 
-// Images made at once per call of the inner backend, by memory: a chunk's
-// images take at most this many bytes (at least one frame, and at least as
-// many frames as threads where memory allows, so the inner backend has a
-// frame per thread).
+// Images made at once per call of the inner backend, by memory: as many
+// frames as fit in kChunkBytes, and at least as many as threads (so the
+// inner backend has a frame per thread) where those fit in four times that;
+// at least one frame.
 constexpr int64_t kChunkBytes = int64_t{256} << 20;
 
 // Which planes take part in an image: one flag per plane (channel, or
@@ -41,10 +41,11 @@ class LumaAlignBackend final : public AlignBackend {
         threads_(std::max<int32_t>(1, threads)),
         ny_(g.plane_height),
         nx_(g.plane_width),
-        // Frame rows and columns the images read: P - 1 beyond the image's
-        // last row (column) for a pattern; the image itself for channels.
-        rows_read_(g.plane_height + g.period - 1),
-        cols_read_(g.plane_width + g.period - 1) {
+        // Frame rows and columns the images read: the last image row's
+        // window ends at s (ny - 1) + P (columns alike); for channels (P =
+        // s = 1) the image's own.
+        rows_read_(g.luma_stride * (g.plane_height - 1) + g.period),
+        cols_read_(g.luma_stride * (g.plane_width - 1) + g.period) {
     for (int64_t i = 0; i < ny_; ++i) {
       row_a_.push_back(math::trend_linear(i, ny_));
       row_q_.push_back(math::trend_quadratic(i, ny_));
@@ -68,7 +69,7 @@ class LumaAlignBackend final : public AlignBackend {
     const size_t bytes = static_cast<size_t>(g_.frame_elements()) * element_bytes();
     reference_.resize(bytes);
     std::memcpy(reference_.data(), frame, bytes);
-    reference_planes_ = informative_planes(reference_.data());
+    reference_planes_ = informative_planes(static_cast<const void*>(reference_.data()));
     use_reference(reference_planes_);
   }
 
@@ -78,6 +79,8 @@ class LumaAlignBackend final : public AlignBackend {
     const int64_t fit = std::max<int64_t>(1, kChunkBytes / image_bytes);
     const int64_t chunk = std::max<int64_t>(
         1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
+    require_headroom(static_cast<size_t>(chunk * image_bytes),
+                     std::to_string(chunk) + " luminance images");
     std::vector<std::vector<float>> images(static_cast<size_t>(std::max<int64_t>(chunk, 1)));
     std::vector<const void*> pointers(images.size());
     std::vector<PlaneSet> sets(images.size());
@@ -108,11 +111,18 @@ class LumaAlignBackend final : public AlignBackend {
           make_image(frames[f0 + k], sets[k0], images[k].data());
           pointers[k] = images[k].data();
         }
-        const int64_t done = inner_->align(pointers.data() + k0, k1 - k0, results + first,
-                                           [&](int64_t d) { return keep_going(first + d); });
+        // A stop on the run's last frame ends the call too (the inner
+        // backend has nothing left to skip then).
+        bool stopped = false;
+        const int64_t done =
+            inner_->align(pointers.data() + k0, k1 - k0, results + first, [&](int64_t d) {
+              if (keep_going(first + d)) return true;
+              stopped = true;
+              return false;
+            });
         for (int64_t k = 0; k < done; ++k)
           results[first + k].planes_used = results[first + k].planes_used > 0 ? used : 0;
-        if (done < k1 - k0) return first + done;
+        if (stopped || done < k1 - k0) return first + done;
         k0 = k1;
       }
     }
@@ -132,14 +142,15 @@ class LumaAlignBackend final : public AlignBackend {
   }
 
   // The planes of `frame` that are not constant over what the images read.
+  // (By element type: a byte copy of a frame must come through here.)
   PlaneSet informative_planes(const void* frame) const {
     if (g_.frame_dtype == PTP_DTYPE_UINT16)
-      return informative_planes(static_cast<const uint16_t*>(frame));
-    return informative_planes(static_cast<const float*>(frame));
+      return informative_planes_of(static_cast<const uint16_t*>(frame));
+    return informative_planes_of(static_cast<const float*>(frame));
   }
 
   template <class T>
-  PlaneSet informative_planes(const T* x) const {
+  PlaneSet informative_planes_of(const T* x) const {
     const int64_t planes = g_.planes;
     const int64_t period = g_.period;
     PlaneSet differs(static_cast<size_t>(planes), 0);
@@ -211,86 +222,100 @@ class LumaAlignBackend final : public AlignBackend {
         }
       return;
     }
-    // Per frame row, the window sums along the row (P values, the sites of
-    // other planes weighted 0); per image row, the sum of P of those rows.
-    // A thread takes a band of image rows and keeps its last P row sums.
-    // uint16 frames add in int32, exactly (36 x 65535 < 2^22), so running
-    // sums (one value in, one out) give the same sums as adding each
-    // window; float32 frames add each window's values in double, in order
-    // (b, then a, increasing).
+    // Image pixel (i, j) is the window at frame row s i, column s j (s the
+    // stride). Per frame row r, the window sums along the row at the
+    // image's columns (P values each, the sites of other planes weighted
+    // 0), kept in a ring of P rows (row r at r % P); image row i adds the
+    // rows s i .. s i + P - 1. A thread takes a band of image rows. uint16
+    // frames add in int32, exactly (36 x 65535 < 2^22), so running sums
+    // (values in, values out) give the same sums as adding each window;
+    // float32 frames add each window's values in double, in order (b, then
+    // a, increasing).
     using Sum = std::conditional_t<std::is_same_v<T, uint16_t>, int32_t, double>;
     constexpr bool kExact = std::is_same_v<Sum, int32_t>;
+    const int64_t stride = g_.luma_stride;
     const double scale = 1.0 / static_cast<double>(period * period);
     const int64_t band = 32;
     const int64_t bands = (ny_ + band - 1) / band;
     const int threads = static_cast<int>(std::min<int64_t>(threads_, bands));
-    FirstError errors;
+    // Every thread's buffers, allocated here: nothing in the parallel
+    // region below may throw (a thread that left it early would leave the
+    // others waiting at its barrier).
+    struct Scratch {
+      std::vector<Sum> weighted, ring, column;
+    };
+    std::vector<Scratch> scratch(static_cast<size_t>(threads));
+    for (Scratch& t : scratch) {
+      t.weighted.resize(static_cast<size_t>(cols_read_));
+      t.ring.resize(static_cast<size_t>(period * nx_));
+      t.column.resize(static_cast<size_t>(nx_));
+    }
+    std::vector<char> keep(planes.begin(), planes.end());
     require_thread_headroom(threads);
-#pragma omp parallel num_threads(threads)
-    errors.capture([&] {
-      std::vector<Sum> weighted(static_cast<size_t>(cols_read_));
-      std::vector<Sum> sums(static_cast<size_t>(period * nx_));  // row i + a at (i + a) % P
-      std::vector<Sum> column(static_cast<size_t>(nx_));         // kExact: rows i .. i + P - 1
-      std::vector<char> keep(static_cast<size_t>(period * period));
-      for (int64_t p = 0; p < period * period; ++p) keep[p] = planes[p];
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t k = 0; k < bands; ++k) {
+      Scratch& t = scratch[omp_get_thread_num()];
+      Sum* const ring = t.ring.data();
+      Sum* const column = t.column.data();
       const auto row_sums = [&](int64_t r) {
         const T* row = x + r * g_.width;
-        const char* k = keep.data() + (r % period) * period;
-        for (int64_t j0 = 0; j0 < cols_read_; j0 += period)
-          for (int64_t b = 0; b < period && j0 + b < cols_read_; ++b)
-            weighted[j0 + b] = k[b] ? static_cast<Sum>(row[j0 + b]) : Sum{0};
-        Sum* out_row = sums.data() + (r % period) * nx_;
+        const char* use = keep.data() + (r % period) * period;
+        Sum* w = t.weighted.data();
+        for (int64_t c0 = 0; c0 < cols_read_; c0 += period)
+          for (int64_t b = 0; b < period && c0 + b < cols_read_; ++b)
+            w[c0 + b] = use[b] ? static_cast<Sum>(row[c0 + b]) : Sum{0};
+        Sum* out_row = ring + (r % period) * nx_;
         if constexpr (kExact) {
-          Sum t = 0;
-          for (int64_t b = 0; b < period; ++b) t += weighted[b];
-          out_row[0] = t;
+          Sum sum = 0;
+          for (int64_t b = 0; b < period; ++b) sum += w[b];
+          out_row[0] = sum;
           for (int64_t j = 1; j < nx_; ++j) {
-            t += weighted[j + period - 1] - weighted[j - 1];
-            out_row[j] = t;
+            const int64_t left = stride * (j - 1);
+            for (int64_t b = 0; b < stride; ++b) sum += w[left + period + b] - w[left + b];
+            out_row[j] = sum;
           }
         } else {
           for (int64_t j = 0; j < nx_; ++j) {
-            Sum t = 0;
-            for (int64_t b = 0; b < period; ++b) t += weighted[j + b];
-            out_row[j] = t;
+            Sum sum = 0;
+            for (int64_t b = 0; b < period; ++b) sum += w[stride * j + b];
+            out_row[j] = sum;
           }
         }
       };
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t k = 0; k < bands; ++k) {
-        const int64_t i0 = k * band;
-        const int64_t i1 = std::min(ny_, i0 + band);
-        for (int64_t r = i0; r < i0 + period - 1; ++r) row_sums(r);
-        if constexpr (kExact) {
-          std::fill(column.begin(), column.end(), Sum{0});
-          for (int64_t r = i0; r < i0 + period - 1; ++r)
-            for (int64_t j = 0; j < nx_; ++j) column[j] += sums[(r % period) * nx_ + j];
+      const auto add_row = [&](int64_t r, int sign) {
+        const Sum* in = ring + (r % period) * nx_;
+        for (int64_t j = 0; j < nx_; ++j) column[j] += sign > 0 ? in[j] : -in[j];
+      };
+      const int64_t i0 = k * band;
+      const int64_t i1 = std::min(ny_, i0 + band);
+      if constexpr (kExact) std::fill(column, column + nx_, Sum{0});
+      for (int64_t a = 0; a < period; ++a) {
+        row_sums(stride * i0 + a);
+        if constexpr (kExact) add_row(stride * i0 + a, +1);
+      }
+      for (int64_t i = i0; i < i1; ++i) {
+        if (i > i0) {
+          // Rows s (i - 1) .. s i - 1 leave; rows s (i - 1) + P .. s i + P
+          // - 1 take their places in the ring.
+          for (int64_t q = stride * (i - 1); q < stride * i; ++q) {
+            if constexpr (kExact) add_row(q, -1);
+            row_sums(q + period);
+            if constexpr (kExact) add_row(q + period, +1);
+          }
         }
-        for (int64_t i = i0; i < i1; ++i) {
-          float* o = out + i * nx_;
-          if constexpr (kExact) {
-            // Add row i + P - 1's sums, write, then take row i's out.
-            row_sums(i + period - 1);
-            const Sum* in = sums.data() + ((i + period - 1) % period) * nx_;
-            const Sum* gone = sums.data() + (i % period) * nx_;
-            for (int64_t j = 0; j < nx_; ++j) {
-              column[j] += in[j];
-              o[j] = static_cast<float>(static_cast<double>(column[j]) * scale);
-              column[j] -= gone[j];
-            }
-          } else {
-            row_sums(i + period - 1);
-            for (int64_t j = 0; j < nx_; ++j) {
-              // Rows i .. i + P - 1, added in that order.
-              double t = 0.0;
-              for (int64_t a = 0; a < period; ++a) t += sums[((i + a) % period) * nx_ + j];
-              o[j] = static_cast<float>(t * scale);
-            }
+        float* o = out + i * nx_;
+        if constexpr (kExact) {
+          for (int64_t j = 0; j < nx_; ++j)
+            o[j] = static_cast<float>(static_cast<double>(column[j]) * scale);
+        } else {
+          for (int64_t j = 0; j < nx_; ++j) {
+            double sum = 0.0;  // rows s i .. s i + P - 1, in that order
+            for (int64_t a = 0; a < period; ++a) sum += ring[((stride * i + a) % period) * nx_ + j];
+            o[j] = static_cast<float>(sum * scale);
           }
         }
       }
-    });
-    errors.rethrow_if_any();
+    }
   }
 
   // image -= its least-squares quadratic trend (math::trend_coefficients),

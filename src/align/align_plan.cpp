@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
 #include "core/headroom.hpp"
+#include "math/luma_math.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -257,13 +258,17 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
            "method aligns Bayer or X-Trans mosaics");
     ptp_align_desc defaults;
     default_align_desc(&defaults);
+    // PTP_COMBINE_JOINT was the default before PTP_COMBINE_LUMA: callers
+    // that set it explicitly keep working.
     if (desc->normalization != defaults.normalization || desc->window != defaults.window ||
-        desc->combine != defaults.combine || desc->snap != 0 ||
+        (desc->combine != defaults.combine && desc->combine != PTP_COMBINE_JOINT) ||
+        desc->snap != 0 ||
         (desc->upsample_factor != 1 && desc->upsample_factor != defaults.upsample_factor) ||
         desc->max_shift != 0)
       fail(PTP_ERROR_INVALID_ARGUMENT,
-           "desc->method is PTP_ALIGN_METHOD_RAWNIND: normalization, window, combine, snap "
-           "and max_shift must keep their defaults and upsample_factor be its default or 1 "
+           "desc->method is PTP_ALIGN_METHOD_RAWNIND: normalization, window, combine (or "
+           "PTP_COMBINE_JOINT), snap and max_shift must keep their defaults and "
+           "upsample_factor be its default or 1 "
            "(the method fixes them: plain linear correlation, no window, whole-pixel lags, "
            "median, truncation and snap)");
   }
@@ -318,10 +323,12 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
   if (g.luma) {
-    // The luminance image: one value per P x P window of the frame trimmed
-    // to a multiple of the period (align/align_luma.hpp).
-    g.plane_height = g.plane_height * period - period + 1;
-    g.plane_width = g.plane_width * period - period + 1;
+    // The luminance image: the mean of the P x P window at every s-th row
+    // and column of the frame trimmed to a multiple of the period
+    // (align/align_luma.hpp, math::luma_stride).
+    g.luma_stride = math::luma_stride(period);
+    g.plane_height = (g.plane_height * period - period) / g.luma_stride + 1;
+    g.plane_width = (g.plane_width * period - period) / g.luma_stride + 1;
   }
   // The default estimators (luminance or joint, Hann window) transform
   // planes of FFT-friendly sides (align/fft_size.hpp): the last rows or

@@ -7,9 +7,10 @@
 // Why a box of one period: each P x P window of a Bayer (P = 2) or X-Trans
 // (P = 6) mosaic holds every site of the pattern exactly once, so a scene of
 // one flat colour gives the same value at every position: the mosaic is
-// gone, while the image keeps the sensor's full sampling (an X-Trans plane
-// has a sixth of it per axis). A translation of the scene by any integer
-// (dy, dx) translates the image by (dy, dx).
+// gone, while the image keeps the sensor's sampling (Bayer) or half of it
+// per axis (X-Trans, below), where an X-Trans plane has a sixth. The
+// windows are taken every s = luma_stride(P) pixels: a translation of the
+// scene by (s dy, s dx) translates the image by (dy, dx).
 //
 // Why the trend: illumination gradients, vignetting and the window's own
 // envelope make a low-order field that either does not move with the
@@ -27,6 +28,19 @@
 #include "math/host_device.hpp"
 
 namespace ptychopatch::math {
+
+// The image samples the windows every luma_stride(P) frame rows and
+// columns: P / 2 rounded up, so 1 for Bayer and no pattern, 3 for X-Trans.
+// The P x P mean passes nothing at 1/P cycles per pixel and little above
+// it, so sampling at P / 2 (whose Nyquist frequency is 1/P) keeps what the
+// mean keeps, at a ninth of the pixels for X-Trans; Bayer's 2 x 2 mean
+// passes up to the sensor's own Nyquist frequency, so its image keeps every
+// pixel. (On the robustness benchmark X-Trans frames were right as often
+// at stride 3 as at 1, and Bayer frames less often at stride 2:
+// docs/performance.md.)
+PTP_HD int64_t luma_stride(int64_t period) {
+  return (period + 1) / 2;
+}
 
 // a(i): the centred coordinate of row (column) i of n.
 PTP_HD double trend_linear(int64_t i, int64_t n) {

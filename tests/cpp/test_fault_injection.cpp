@@ -360,25 +360,26 @@ TEST(FaultInjection, Grouping) {
   }
 }
 
-TEST(FaultInjection, Alignment) {
+// One scene of h x w float32 Bayer frames under every allocation failure.
+void alignment_sweep(int h, int w) {
   const ptychopatch::Context context = test_support::cpu_context(2);
   ptp_context* const ctx = context.get();
   ptp_align_desc d;
   ptp_align_desc_init(&d, sizeof d);
-  d.height = 32;
-  d.width = 40;
+  d.height = h;
+  d.width = w;
   d.cfa = PTP_CFA_BAYER;
   d.upsample_factor = 4;
   d.frame_dtype = PTP_DTYPE_FLOAT32;
-  std::vector<float> reference(32 * 40);
-  for (int yy = 0; yy < 32; ++yy)
-    for (int xx = 0; xx < 40; ++xx)
-      reference[yy * 40 + xx] = float((xx * 7 + yy * 13) % 23) + float(xx * yy % 5);
-  std::vector<std::vector<float>> moved(3, std::vector<float>(32 * 40));
+  std::vector<float> reference(static_cast<size_t>(h * w));
+  for (int yy = 0; yy < h; ++yy)
+    for (int xx = 0; xx < w; ++xx)
+      reference[yy * w + xx] = float((xx * 7 + yy * 13) % 23) + float(xx * yy % 5);
+  std::vector<std::vector<float>> moved(3, std::vector<float>(static_cast<size_t>(h * w)));
   for (int f = 0; f < 3; ++f)
-    for (int yy = 0; yy < 32; ++yy)
-      for (int xx = 0; xx < 40; ++xx)
-        moved[f][yy * 40 + xx] = reference[((yy + 2 * f) % 32) * 40 + (xx + 38) % 40];
+    for (int yy = 0; yy < h; ++yy)
+      for (int xx = 0; xx < w; ++xx)
+        moved[f][yy * w + xx] = reference[((yy + 2 * f) % h) * w + (xx + w - 2) % w];
   const void* frames[3] = {moved[0].data(), moved[1].data(), moved[2].data()};
   std::vector<double> shifts(6), planes(24), confidence(3);
   std::vector<double> shifts_expected;
@@ -412,6 +413,18 @@ TEST(FaultInjection, Alignment) {
   };
   s.matches = [&] { return shifts == shifts_expected; };
   sweep(s);
+}
+
+TEST(FaultInjection, Alignment) {
+  alignment_sweep(32, 40);
+}
+
+// The default estimator makes its images in bands of 32 rows, one band per
+// thread: with two bands on two threads, a failure in either thread's
+// buffers must come back as a status (it once left the other thread waiting
+// at the region's barrier for ever).
+TEST(FaultInjection, AlignmentImagesInSeveralBands) {
+  alignment_sweep(72, 40);
 }
 
 }  // namespace

@@ -451,18 +451,23 @@ def test_xtrans_subpixel_no_worse_than_skimage(big_rgb, sk_pcc, ndi, rng):
 # ------------------------------------------- the luminance image (default)
 
 
+def luma_stride(period):
+    return (period + 1) // 2  # 1 Bayer, 3 X-Trans
+
+
 def luma_image(frame, period, planes=None):
-    """docs/semantics.md, "The luminance image": the float32 mean of every
-    period x period window of the frame trimmed to a multiple of the
-    period (over the pattern positions in `planes`, the others 0), minus
-    its least-squares quadratic in the row and column index (numpy's
-    lstsq on the monomials, not the library's orthogonal basis), rounded
-    to float32."""
+    """docs/semantics.md, "The luminance image": the float32 mean of the
+    period x period windows at every luma_stride-th row and column of the
+    frame trimmed to a multiple of the period (over the pattern positions
+    in `planes`, the others 0), minus its least-squares quadratic in the
+    row and column index (numpy's lstsq on the monomials, not the
+    library's orthogonal basis), rounded to float32."""
     f = trim(np.asarray(frame, np.float64), period)
     keep = np.ones((period, period)) if planes is None else np.asarray(planes, float)
     h, w = f.shape
     f = f * np.tile(keep, (h // period, w // period))
-    windows = np.lib.stride_tricks.sliding_window_view(f, (period, period))
+    s = luma_stride(period)
+    windows = np.lib.stride_tricks.sliding_window_view(f, (period, period))[::s, ::s]
     image = (windows.sum(axis=(2, 3)) / period**2).astype(np.float32).astype(np.float64)
     i, j = np.indices(image.shape, dtype=np.float64)
     basis = np.stack([np.ones_like(i), i, j, i * i, i * j, j * j], -1).reshape(-1, 6)
@@ -476,27 +481,26 @@ def test_luma_image_matches_skimage_on_numpy_images(photos, sk_pcc, ndi, rng, pa
     # the two numpy-made images is the library's (the images and their
     # peak; the default's window and partial whitening are in the C++
     # oracle tests, test_align_luma.cpp).
+    truth = np.array([(3, -5), (-8, 2), (0.5, 7.25)] if period == 2 else
+                     [(3, -6), (-9, 12), (1.5, -2.5)], float)  # X-Trans: image pixels of 3
     if period == 2:
         bayer = np.array(ptychopatch.BAYER_PATTERNS[pattern])
-        gt, frames = _bayer_scene(photos["astronaut_rgb"], [(3, -5), (-8, 2), (0.5, 7.25)], rng,
-                                  ndi, bayer)
+        gt, frames = _bayer_scene(photos["astronaut_rgb"], truth, rng, ndi, bayer)
     else:
-        gt, frames = _xtrans_scene(photos["astronaut_rgb"], [(3, -5), (-9, 4), (1.5, -2.5)], rng,
-                                   ndi, window=(40, 40, 420, 432))
+        gt, frames = _xtrans_scene(photos["astronaut_rgb"], truth, rng, ndi,
+                                   window=(40, 40, 420, 432))
     ours = ptychopatch.align_scene(gt, frames, cfa=pattern, normalization="phase", window=None,
                                    upsample_factor=1)
     ref = luma_image(gt, period)
     for m, frame in enumerate(frames):
-        theirs = sk_pcc(ref - ref.mean(), luma_image(frame, period) - luma_image(frame, period).mean(),
-                        upsample_factor=1)[0]
-        np.testing.assert_array_equal(ours.shifts[m], theirs)
+        mov = luma_image(frame, period)
+        theirs = sk_pcc(ref - ref.mean(), mov - mov.mean(), upsample_factor=1)[0]
+        np.testing.assert_array_equal(ours.shifts[m], theirs * luma_stride(period))
     assert (ours.planes_used == period**2).all()
-    # The default (window, partial whitening, 1/10 pixel): whole shifts
-    # exactly, sub-pixel ones within 0.25 sensor pixel, every crop right.
+    # The default (window, partial whitening, 1/10 image pixel): whole image
+    # pixels exactly, sub-pixel ones within a quarter of an image pixel.
     default = ptychopatch.align_scene(gt, frames, cfa=pattern)
-    truth = np.array([(3, -5), (-8, 2), (0.5, 7.25)] if period == 2 else
-                     [(3, -5), (-9, 4), (1.5, -2.5)], float)
-    assert np.abs(default.shifts - truth).max() <= 0.25
+    assert np.abs(default.shifts - truth).max() <= 0.25 * luma_stride(period)
     np.testing.assert_array_equal(default.shifts[:2], truth[:2])
     assert np.isnan(default.plane_shifts).all()
 

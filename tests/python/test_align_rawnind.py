@@ -78,3 +78,12 @@ def test_rawnind_options_are_fixed():
         ptychopatch.align_scene(gt, [gt], method="rawnind")
     with pytest.raises(ValueError, match="method"):
         ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="opencv")
+    with pytest.raises(ptychopatch.PtychoPatchError, match="combine"):
+        ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="rawnind", combine="median")
+    # combine="joint" was the default before "luma": callers that pass it keep working.
+    rng = np.random.default_rng(1)
+    scene = rng.integers(0, 4000, (32, 32)).astype(np.uint16)
+    moved = np.roll(scene, (2, -4), axis=(0, 1))
+    a = ptychopatch.align_scene(scene, [moved], cfa="RGGB", method="rawnind")
+    b = ptychopatch.align_scene(scene, [moved], cfa="RGGB", method="rawnind", combine="joint")
+    np.testing.assert_array_equal(a.shifts, b.shifts)
