@@ -587,15 +587,17 @@ typedef enum ptp_combine {
    * less): 1633 rows become 1625 (docs/semantics.md). The default before
    * PTP_COMBINE_LUMA. */
   PTP_COMBINE_JOINT = 2,
-  /* The default: one full-resolution luminance image per frame instead of
-   * the planes. Each pixel is the mean of the P x P window of the frame
-   * (P = 2 Bayer, 6 X-Trans; the channels' mean without a pattern) over the
-   * sites of the planes informative in both frames (a window holds every
-   * site once, so the mosaic cancels); the image's least-squares quadratic
-   * trend (illumination, vignetting) is removed; then one peak as with
-   * PTP_COMBINE_JOINT, in sensor pixels: upsample_factor k refines to 1/k
-   * sensor pixel, and max_shift bounds the search in sensor pixels. The
-   * image is (H/P - 1) * P + 1 rows by the same in columns, cut to an
+  /* The default: one luminance image per frame instead of the planes. Its
+   * pixel (i, j) is the mean of the P x P window at frame row s*i, column
+   * s*j (P = 2 Bayer, 6 X-Trans; s = 1 Bayer, 3 X-Trans) over the sites of
+   * the planes informative in both frames (a window holds every site once,
+   * so the mosaic cancels); without a pattern, the sum of the informative
+   * channels divided by the channel count (docs/semantics.md). The image's
+   * least-squares quadratic trend (illumination, vignetting) is removed;
+   * then one peak as with PTP_COMBINE_JOINT, in image pixels:
+   * upsample_factor k refines to 1/k image pixel (s/k sensor pixels), and
+   * max_shift bounds the search in sensor pixels (max_shift / s image
+   * pixels). The image is (H/P*P - P)/s + 1 rows (columns alike), cut to an
    * FFT-friendly side from 256 with the Hann window. The most robust
    * estimator of the benchmark of docs/performance.md. */
   PTP_COMBINE_LUMA = 3
@@ -632,8 +634,9 @@ typedef struct ptp_align_desc {
    * positions whatever their colours. Ignored for PTP_CFA_NONE. */
   int32_t pattern[36];
   int32_t upsample_factor; /* >= 1; 10 (default): 1/10 plane pixel (of the
-                              luminance image: sensor pixel); 1 = whole
-                              plane pixels (crops then round those) */
+                              luminance image: its pixel, 1 sensor pixel
+                              Bayer, 3 X-Trans); 1 = whole plane pixels
+                              (crops then round those) */
   int32_t normalization;   /* ptp_normalization; default PARTIAL */
   int32_t window;          /* ptp_window; default HANN */
   int32_t combine;         /* ptp_combine; default LUMA */
@@ -645,8 +648,8 @@ typedef struct ptp_align_desc {
                               this field was reserved0, which had to be 0) */
   /* >= 0, sensor pixels; 0 (default): unbounded. Otherwise the integer peak
    * is searched only among shifts with |dy| and |dx| <= max_shift (plane
-   * pixels: max_shift / period, rounded down; the luminance image's are
-   * sensor pixels), so that a periodic scene
+   * pixels: max_shift / period, rounded down; of the luminance image:
+   * max_shift / 1 (Bayer) or 3 (X-Trans)), so that a periodic scene
    * cannot lock onto an alias far away; upsampling refines it by less than
    * a plane pixel. */
   int64_t max_shift;

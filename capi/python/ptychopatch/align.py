@@ -525,13 +525,16 @@ def align_scene(
 ) -> SceneAlignment:
     """Register every frame of a scene to its GT frame by FFT correlation.
 
-    By default each frame becomes its luminance image: the mean of every
-    period x period window of the mosaic over the colour planes
-    informative in both frames (the mosaic cancels, the sensor's sampling
-    stays), with its quadratic trend (illumination, vignetting) removed.
+    By default each frame becomes its luminance image: the mean of the
+    period x period windows of the mosaic (every window for Bayer, every
+    third for X-Trans) over the colour planes informative in both frames
+    (the mosaic cancels), with its quadratic trend (illumination,
+    vignetting) removed.
     The image is correlated with the GT's (Hann window following the
     content, cross-power spectrum partially whitened) and one peak is found
-    (refined to 1/`upsample_factor` of a sensor pixel by an upsampled DFT):
+    (refined to 1/`upsample_factor` of an image pixel by an upsampled DFT;
+    the X-Trans image takes every third window, so 3/`upsample_factor`
+    sensor pixels there):
     one shift of the whole mosaic, never an average of disagreeing planes.
     ``combine="joint"`` sums the planes' cross-power spectra instead, and
     ``"median"`` / ``"mean"`` combine per-plane shifts. One library plan
@@ -570,15 +573,16 @@ def align_scene(
         ``frame[r::2, c::2]``, X-Trans 36 planes ``frame[r::6, c::6]``.
     upsample_factor : int
         1 to 1000. k (default 10) refines the shift to 1/k plane pixel
-        (with ``combine="luma"``, 1/k sensor pixel), which the
+        (with ``combine="luma"``, 1/k image pixel: 1/k sensor pixel for
+        Bayer, 3/k for X-Trans), which the
         mosaic-preserving ``crops`` need (an X-Trans (3, 3) crop is half a
         plane pixel); 1 gives whole plane pixels (with the colour planes,
         multiples of the period in sensor pixels).
     combine : {"luma", "joint", "median", "mean"}
         ``"luma"`` (default): one peak of the frame's luminance image, the
-        mean of every period x period window of the mosaic (2 x 2 Bayer,
-        6 x 6 X-Trans: the mosaic cancels, the sensor's full sampling
-        stays) over the planes informative in both frames, with its
+        mean of the period x period windows of the mosaic (2 x 2 Bayer, at
+        every pixel; 6 x 6 X-Trans, every third pixel: the mosaic
+        cancels) over the planes informative in both frames, with its
         quadratic trend (illumination, vignetting) removed. ``"joint"``:
         one peak of the summed cross-power spectra of the frame's planes
         (the default before ``"luma"``). ``"median"`` / ``"mean"``: each
