@@ -797,9 +797,12 @@ def ptychopinn_bytes(kind: str, offset_bytes: int, legacy: bool) -> dict:
 
 
 def align_frame() -> dict:
-    """Bytes and elements per 24 MP Bayer frame of each stage of the default
-    estimator (joint, Hann window tracked over math::kTrackingPasses passes,
-    upsampled refinement): cuda/align_gpu.cu's run_batch."""
+    """Bytes and elements per 24 MP Bayer frame of each stage of the joint
+    estimator (``combine="joint"``: Hann window tracked over
+    math::kTrackingPasses passes, upsampled refinement): cuda/align_gpu.cu's
+    run_batch. The default luminance image runs the same kernels on one
+    float32 image per frame that the host makes (docs/performance.md, "The
+    luminance image's cost"); it is not modelled here."""
     a = ALIGN
     pixels = a["height"] * a["width"]
     raw = pixels * a["raw_bytes"]
