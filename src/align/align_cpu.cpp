@@ -91,6 +91,18 @@ struct Dims {
 // Columns per block of the column pass of FftPlans: 8 bins, 64 bytes of
 // each spectrum row.
 constexpr int64_t kColumnBlock = 8;
+// Rows per block of the row pass of FftPlans: the blocks start 16 rows
+// apart, a multiple of 64 bytes of floats and of bins, so each has the
+// alignment of the arrays the plans were made on.
+constexpr int64_t kRowBlock = 16;
+
+// The threads one transform (or one plane's other passes) may use, and the
+// column buffer of each (columns[t] for OpenMP thread t of the team; one
+// thread: the caller's buffer). Threads > 1 only outside a parallel region.
+struct Team {
+  int threads;
+  fftwf_complex* const* columns;
+};
 // Half spectra larger than this (bytes) are transformed in two passes.
 // Below it FFTW's two-dimensional plans were about as fast (within ~15 %
 // either way, 408 x 612 to 1000 x 1500 planes); from 1633 x 2450 planes
@@ -101,9 +113,12 @@ constexpr int64_t kTwoPassSpectrumBytes = int64_t{8} << 20;
 // The forward (r2c) and inverse (c2r) transforms of one plane size. Up to
 // kTwoPassSpectrumBytes of half spectrum, FFTW's two-dimensional plans;
 // beyond, two passes of one-dimensional plans: the rows' real transforms
-// (one plan over all rows), then the columns' complex transforms,
+// (kRowBlock rows a plan execution), then the columns' complex transforms,
 // kColumnBlock columns at a time, copied into a contiguous per-thread
-// buffer (ny x kColumnBlock, the columns interleaved) and back. FFTW's
+// buffer (ny x kColumnBlock, the columns interleaved) and back. The blocks
+// of either pass are independent, so a Team of threads shares them out;
+// each block is computed the same way whoever runs it, so the result does
+// not depend on the team. FFTW's
 // two-dimensional plans walk each column in place, a whole spectrum row
 // apart: on planes of millions of pixels a cache miss and a TLB miss per
 // bin, which cost more than the arithmetic. With FFTW_ESTIMATE the two gave
@@ -116,7 +131,11 @@ class FftPlans {
  public:
   FftPlans(const Dims& d, float* real, fftwf_complex* spectrum, fftwf_complex* columns,
            ptp_fft_planning planning)
-      : d_(d), two_pass_(two_pass(d)) {
+      : d_(d),
+        two_pass_(two_pass(d)),
+        block_rows_(std::min(kRowBlock, d.ny)),
+        row_blocks_((d.ny + block_rows_ - 1) / block_rows_),
+        tail_rows_(d.ny - (row_blocks_ - 1) * block_rows_) {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     // FFTW's planner aborts the process when an allocation fails; its
     // buffers, twiddles and trial plans stay well within four spectra.
@@ -129,10 +148,13 @@ class FftPlans {
     // plans in milliseconds; WISDOM takes a measured plan only where one is
     // known (FFTW_WISDOM_ONLY gives no plan otherwise).
     fftwf_set_timelimit(kFftwPlanSeconds);
-    // Rows: ny transforms of nx reals, nx floats and nxh bins apart.
+    // Rows: blocks of block_rows_ transforms of nx reals, nx floats and nxh
+    // bins apart, and the last block's tail_rows_ (when fewer).
     const fftwf_iodim64 row[1] = {{d.nx, 1, 1}};
-    const fftwf_iodim64 rows_r2c[1] = {{d.ny, d.nx, d.nxh}};
-    const fftwf_iodim64 rows_c2r[1] = {{d.ny, d.nxh, d.nx}};
+    const fftwf_iodim64 rows_r2c[1] = {{block_rows_, d.nx, d.nxh}};
+    const fftwf_iodim64 rows_c2r[1] = {{block_rows_, d.nxh, d.nx}};
+    const fftwf_iodim64 tail_r2c[1] = {{tail_rows_, d.nx, d.nxh}};
+    const fftwf_iodim64 tail_c2r[1] = {{tail_rows_, d.nxh, d.nx}};
     // Columns, in place in the buffer: kColumnBlock transforms of ny bins,
     // a column's bins kColumnBlock apart, adjacent columns adjacent.
     const fftwf_iodim64 column[1] = {{d.ny, kColumnBlock, kColumnBlock}};
@@ -149,6 +171,10 @@ class FftPlans {
       }
       r2c_ = fftwf_plan_guru64_dft_r2c(1, row, 1, rows_r2c, real, spectrum, flags);
       c2r_ = fftwf_plan_guru64_dft_c2r(1, row, 1, rows_c2r, spectrum, real, flags);
+      if (tail_rows_ != block_rows_) {
+        r2c_tail_ = fftwf_plan_guru64_dft_r2c(1, row, 1, tail_r2c, real, spectrum, flags);
+        c2r_tail_ = fftwf_plan_guru64_dft_c2r(1, row, 1, tail_c2r, spectrum, real, flags);
+      }
       columns_forward_ =
           fftwf_plan_guru64_dft(1, column, 1, block, columns, columns, FFTW_FORWARD, effort);
       columns_inverse_ =
@@ -187,21 +213,53 @@ class FftPlans {
   // Thread-safe (FFTW's new-array execute). `real` is destroyed; `columns`
   // is the thread's buffer of column_buffer_bins() bins.
   void forward(float* real, fftwf_complex* spectrum, fftwf_complex* columns) const {
-    fftwf_execute_dft_r2c(r2c_, real, spectrum);
-    if (two_pass_) transform_columns(columns_forward_, spectrum, columns);
+    forward(real, spectrum, Team{1, &columns});
+  }
+  void forward(float* real, fftwf_complex* spectrum, const Team& team) const {
+    if (!two_pass_) {
+      fftwf_execute_dft_r2c(r2c_, real, spectrum);
+      return;
+    }
+    transform_rows(real, spectrum, team, true);
+    transform_columns(columns_forward_, spectrum, team);
   }
   // Unnormalised inverse: real = N * IFFT(spectrum). `spectrum` is destroyed.
   void inverse(fftwf_complex* spectrum, float* real, fftwf_complex* columns) const {
-    if (two_pass_) transform_columns(columns_inverse_, spectrum, columns);
-    fftwf_execute_dft_c2r(c2r_, spectrum, real);
+    inverse(spectrum, real, Team{1, &columns});
+  }
+  void inverse(fftwf_complex* spectrum, float* real, const Team& team) const {
+    if (!two_pass_) {
+      fftwf_execute_dft_c2r(c2r_, spectrum, real);
+      return;
+    }
+    transform_columns(columns_inverse_, spectrum, team);
+    transform_rows(real, spectrum, team, false);
   }
 
  private:
+  // The rows' real transforms, a block of rows at a time.
+  void transform_rows(float* real, fftwf_complex* spectrum, const Team& team, bool forward) const {
+#pragma omp parallel for num_threads(team.threads) schedule(dynamic, 4) if (team.threads > 1)
+    for (int64_t b = 0; b < row_blocks_; ++b) {
+      const bool tail = b == row_blocks_ - 1 && tail_rows_ != block_rows_;
+      float* r = real + b * block_rows_ * d_.nx;
+      fftwf_complex* x = spectrum + b * block_rows_ * d_.nxh;
+      if (forward)
+        fftwf_execute_dft_r2c(tail ? r2c_tail_ : r2c_, r, x);
+      else
+        fftwf_execute_dft_c2r(tail ? c2r_tail_ : c2r_, x, r);
+    }
+  }
+
   // The column transforms of `plan` on spectrum's nxh columns, in place.
   // The last block's columns beyond nxh are zeros, transformed and dropped.
-  void transform_columns(fftwf_plan plan, fftwf_complex* spectrum, fftwf_complex* columns) const {
+  void transform_columns(fftwf_plan plan, fftwf_complex* spectrum, const Team& team) const {
     constexpr size_t kBin = sizeof(fftwf_complex);
-    for (int64_t j0 = 0; j0 < d_.nxh; j0 += kColumnBlock) {
+    const int64_t blocks = (d_.nxh + kColumnBlock - 1) / kColumnBlock;
+#pragma omp parallel for num_threads(team.threads) schedule(dynamic, 4) if (team.threads > 1)
+    for (int64_t k = 0; k < blocks; ++k) {
+      fftwf_complex* columns = team.columns[team.threads > 1 ? omp_get_thread_num() : 0];
+      const int64_t j0 = k * kColumnBlock;
       const int64_t width = std::min(kColumnBlock, d_.nxh - j0);
       if (width < kColumnBlock)
         std::memset(columns, 0, static_cast<size_t>(column_buffer_bins(d_)) * kBin);
@@ -216,19 +274,26 @@ class FftPlans {
   }
 
   bool planned() const {
+    const bool tails = tail_rows_ == block_rows_ || (r2c_tail_ != nullptr && c2r_tail_ != nullptr);
     return r2c_ != nullptr && c2r_ != nullptr &&
-           (!two_pass_ || (columns_forward_ != nullptr && columns_inverse_ != nullptr));
+           (!two_pass_ || (columns_forward_ != nullptr && columns_inverse_ != nullptr && tails));
   }
   void destroy() {
-    for (fftwf_plan* p : {&r2c_, &c2r_, &columns_forward_, &columns_inverse_}) {
+    for (fftwf_plan* p :
+         {&r2c_, &c2r_, &r2c_tail_, &c2r_tail_, &columns_forward_, &columns_inverse_}) {
       if (*p != nullptr) fftwf_destroy_plan(*p);
       *p = nullptr;
     }
   }
   Dims d_;
   bool two_pass_;
+  int64_t block_rows_;  // two passes: rows per block of the row pass
+  int64_t row_blocks_;
+  int64_t tail_rows_;  // rows of the last block
   fftwf_plan r2c_ = nullptr;
   fftwf_plan c2r_ = nullptr;
+  fftwf_plan r2c_tail_ = nullptr;
+  fftwf_plan c2r_tail_ = nullptr;
   fftwf_plan columns_forward_ = nullptr;
   fftwf_plan columns_inverse_ = nullptr;
 };
@@ -353,6 +418,17 @@ void add_to(float* __restrict acc, const float* __restrict x, int64_t n) {
   for (int64_t k = 0; k < n; ++k) acc[k] += x[k];
 }
 
+// Elements per chunk of the element-wise passes that a Team shares.
+constexpr int64_t kBinChunk = int64_t{1} << 16;
+
+// add_to in chunks shared by `threads` (the same sums).
+void add_to(float* acc, const float* x, int64_t n, int threads) {
+  const int64_t chunks = (n + kBinChunk - 1) / kBinChunk;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t c = 0; c < chunks; ++c)
+    add_to(acc + c * kBinChunk, x + c * kBinChunk, std::min(kBinChunk, n - c * kBinChunk));
+}
+
 // max |v[k]| over n values.
 PTP_ALIGN_CLONES
 float max_abs(const float* __restrict v, int64_t n) {
@@ -402,11 +478,24 @@ int64_t first_abs_equal(const float* __restrict v, int64_t n, float target) {
 // maximum; with limits >= 0, over the indices whose wrapped shifts are
 // within them (math::within_shift_limit) only, which always include (0, 0).
 int64_t find_peak(const float* c, int64_t ny, int64_t nx, int64_t limit_y, int64_t limit_x,
-                  float* top) {
+                  float* top, int threads) {
   const int64_t count = ny * nx;
   if (limit_y < 0 && limit_x < 0) {
-    *top = max_abs(c, count);
-    return std::min(first_abs_equal(c, count, *top), count - 1);
+    // The maximum and its first index, chunk by chunk (shared by the
+    // threads): the same maximum and index as over the whole plane.
+    const int64_t chunks = (count + kBinChunk - 1) / kBinChunk;
+    std::vector<float> tops(static_cast<size_t>(chunks));
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t k = 0; k < chunks; ++k)
+      tops[k] = max_abs(c + k * kBinChunk, std::min(kBinChunk, count - k * kBinChunk));
+    *top = *std::max_element(tops.begin(), tops.end());
+    for (int64_t k = 0; k < chunks; ++k) {
+      if (tops[k] != *top) continue;
+      const int64_t first = k * kBinChunk;
+      const int64_t n = std::min(kBinChunk, count - first);
+      return std::min(first + first_abs_equal(c + first, n, *top), count - 1);
+    }
+    return 0;
   }
   float best = -1.0f;
   int64_t best_index = 0;
@@ -622,13 +711,24 @@ struct Workspace {
       : real(d.count),
         spectrum(d.bins),
         kept(upsample > 1 ? d.bins : 0),
-        columns(FftPlans::column_buffer_bins(d)) {
+        columns(FftPlans::column_buffer_bins(d)),
+        column_pointer(columns.get()),
+        row_values(static_cast<size_t>(d.ny)),
+        row_tops(static_cast<size_t>(d.ny)) {
     if (upsample > 1) refiner = std::make_unique<Refiner>(d, upsample);
   }
+  // This thread alone as a Team.
+  Team alone() const { return Team{1, &column_pointer}; }
   AlignedArray<float> real;              // plane values, then the correlation
   AlignedArray<fftwf_complex> spectrum;  // moving spectrum, then X
   AlignedArray<fftwf_complex> kept;      // X for the refinement (c2r destroys it)
   AlignedArray<fftwf_complex> columns;   // FftPlans' column blocks
+  fftwf_complex* column_pointer;
+  // Per plane row: sums (then sums of squares, energies) and maxima, added
+  // in row order afterwards, so a plane's passes give the same values on a
+  // Team of any size.
+  std::vector<double> row_values;
+  std::vector<float> row_tops;
   std::unique_ptr<Refiner> refiner;
 };
 
@@ -657,16 +757,23 @@ class CpuAlignBackend final : public AlignBackend {
   }
 
   void set_reference(const void* frame) override {
-    const int threads = static_cast<int>(std::min<int64_t>(threads_, g_.planes));
+    const bool together = share_planes(g_.planes);
+    const int threads = together ? 1 : static_cast<int>(std::min<int64_t>(threads_, g_.planes));
     reserve_workspaces(threads);
+    const Team team = together ? whole_team() : Team{1, nullptr};
+    const auto one = [&](int64_t p, Workspace& w) {
+      const Team t = together ? team : w.alone();
+      reference_sum_squares_[p] = load_plane(frame, p, w.real.get(), t, w);
+      plans_->forward(w.real.get(), reference_[p].get(), t);
+    };
     // Nothing below throws: buffers are allocated, FFTW execute does not.
+    if (together) {
+      for (int64_t p = 0; p < g_.planes; ++p) one(p, *workspaces_[0]);
+      return;
+    }
     require_thread_headroom(static_cast<int>(threads));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t p = 0; p < g_.planes; ++p) {
-      Workspace& w = *workspaces_[omp_get_thread_num()];
-      reference_sum_squares_[p] = load_plane(frame, p, w.real.get());
-      plans_->forward(w.real.get(), reference_[p].get(), w.columns.get());
-    }
+    for (int64_t p = 0; p < g_.planes; ++p) one(p, *workspaces_[omp_get_thread_num()]);
   }
 
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
@@ -777,29 +884,39 @@ class CpuAlignBackend final : public AlignBackend {
             move_window(window_x_, moved_by[2 * k + 1], moved.data() + k * stride + d_.ny);
           }
         }
-        const int threads = static_cast<int>(std::min<int64_t>(threads_, items));
-        require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int64_t item = 0; item < items; ++item) {
+        // Fewer items than threads on planes large enough to transform in
+        // two passes: one item at a time, each on every thread (Team).
+        const bool together = share_planes(items);
+        const Team team = together ? whole_team() : Team{1, nullptr};
+        const auto one = [&](int64_t item, Workspace& w) {
           try {
             const int64_t k = item / planes;
-            if (!active[k] || (pass > 1 && !used[item])) continue;
-            Workspace& w = *workspaces_[omp_get_thread_num()];
+            if (!active[k] || (pass > 1 && !used[item])) return;
+            const Team t = together ? team : w.alone();
             const int64_t p = item % planes;
             if (pass == 1) {
-              const double sum_squares = load_plane(frames[f0 + k], p, w.real.get());
+              const double sum_squares = load_plane(frames[f0 + k], p, w.real.get(), t, w);
               used[item] = sum_squares > 0.0 && reference_sum_squares_[p] > 0.0;
-              if (!used[item]) continue;
+              if (!used[item]) return;
             } else {
               const double* rows = moved.data() + k * stride;
-              load_plane(frames[f0 + k], p, w.real.get(), rows, rows + d_.ny);
+              load_plane(frames[f0 + k], p, w.real.get(), rows, rows + d_.ny, t, w);
             }
             fftwf_complex* x = slots_[item].get();
-            plans_->forward(w.real.get(), x, w.columns.get());
-            cross_power_spectrum(p, x);
+            plans_->forward(w.real.get(), x, t);
+            cross_power_spectrum(p, x, t);
           } catch (...) {
             errors.record(std::current_exception());
           }
+        };
+        if (together) {
+          for (int64_t item = 0; item < items; ++item) one(item, *workspaces_[0]);
+        } else {
+          const int threads = static_cast<int>(std::min<int64_t>(threads_, items));
+          require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+          for (int64_t item = 0; item < items; ++item)
+            one(item, *workspaces_[omp_get_thread_num()]);
         }
         errors.rethrow_if_any();
         if (!combine_frames(f0, n, used, results, pass == passes, active, moved_by, errors)) break;
@@ -824,13 +941,12 @@ class CpuAlignBackend final : public AlignBackend {
                       bool last, std::vector<char>& active, std::vector<int64_t>& moved_by,
                       FirstError& errors) {
     const int64_t planes = g_.planes;
-    const int threads = static_cast<int>(std::min<int64_t>(threads_, n));
-    require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t k = 0; k < n; ++k) {
-      if (!active[k]) continue;
+    const bool together = share_planes(n);
+    const Team team = together ? whole_team() : Team{1, nullptr};
+    const auto one = [&](int64_t k, Workspace& w) {
+      if (!active[k]) return;
       try {
-        Workspace& w = *workspaces_[omp_get_thread_num()];
+        const Team t = together ? team : w.alone();
         fftwf_complex* sum = nullptr;
         int32_t count = 0;
         for (int64_t p = 0; p < planes; ++p) {
@@ -841,17 +957,17 @@ class CpuAlignBackend final : public AlignBackend {
             sum = slots_[item].get();
           else
             add_to(reinterpret_cast<float*>(sum),
-                   reinterpret_cast<const float*>(slots_[item].get()), 2 * d_.bins);
+                   reinterpret_cast<const float*>(slots_[item].get()), 2 * d_.bins, t.threads);
         }
         PlaneShift& out = results[f0 + k];
         if (count == 0) {
           out = {0.0, 0.0, 0.0, 0};
           active[k] = 0;
-          continue;
+          return;
         }
-        const double energy = spectrum_energy(sum, d_.ny, d_.nxh, d_.nx);
+        const double energy = energy_of(sum, t, w);
         bool final = false;
-        out = peak_of(sum, w, [&](int64_t peak_y, int64_t peak_x) {
+        out = peak_of(sum, w, t, [&](int64_t peak_y, int64_t peak_x) {
           final = last || !g_.hann_window ||
                   (peak_y == moved_by[2 * k] && peak_x == moved_by[2 * k + 1]);
           if (!final) {
@@ -866,6 +982,14 @@ class CpuAlignBackend final : public AlignBackend {
       } catch (...) {
         errors.record(std::current_exception());
       }
+    };
+    if (together) {
+      for (int64_t k = 0; k < n; ++k) one(k, *workspaces_[0]);
+    } else {
+      const int threads = static_cast<int>(std::min<int64_t>(threads_, n));
+      require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+      for (int64_t k = 0; k < n; ++k) one(k, *workspaces_[omp_get_thread_num()]);
     }
     errors.rethrow_if_any();
     return std::find(active.begin(), active.begin() + n, char{1}) != active.begin() + n;
@@ -887,26 +1011,41 @@ class CpuAlignBackend final : public AlignBackend {
   // mean removed, windowed, rescaled if huge. Returns sum out^2 in double.
   // window_y / window_x: the window's rows and columns (default the plan's
   // Hann window; the tracking pass gives it circularly shifted).
-  double load_plane(const void* frame, int64_t p, float* out) const {
-    return load_plane(frame, p, out, window_y_.data(), window_x_.data());
+  double load_plane(const void* frame, int64_t p, float* out, const Team& team,
+                    Workspace& w) const {
+    return load_plane(frame, p, out, window_y_.data(), window_x_.data(), team, w);
   }
   double load_plane(const void* frame, int64_t p, float* out, const double* window_y,
-                    const double* window_x) const {
-    double sum = 0.0;
+                    const double* window_x, const Team& team, Workspace& w) const {
+    double* row_values = w.row_values.data();
+    float* row_tops = w.row_tops.data();
+#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
     for (int64_t i = 0; i < d_.ny; ++i) {
       const int64_t first = math::plane_element_index(p, i, 0, g_.period, g_.height, g_.width);
       float* row = out + i * d_.nx;
-      if (g_.frame_dtype == PTP_DTYPE_UINT16)
-        sum += gather_row(static_cast<const uint16_t*>(frame) + first, g_.period, d_.nx, row);
-      else
-        sum += gather_row(static_cast<const float*>(frame) + first, g_.period, d_.nx, row);
+      row_values[i] =
+          g_.frame_dtype == PTP_DTYPE_UINT16
+              ? gather_row(static_cast<const uint16_t*>(frame) + first, g_.period, d_.nx, row)
+              : gather_row(static_cast<const float*>(frame) + first, g_.period, d_.nx, row);
     }
+    double sum = 0.0;
+    for (int64_t i = 0; i < d_.ny; ++i) sum += row_values[i];
     const double mean = sum / static_cast<double>(d_.count);
+#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
+    for (int64_t i = 0; i < d_.ny; ++i) {
+      double squares = 0.0;
+      float top = 0.0f;
+      center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y[i] : 1.0,
+                 g_.hann_window ? window_x : nullptr, &squares, &top);
+      row_values[i] = squares;
+      row_tops[i] = top;
+    }
     double sum_squares = 0.0;
     float top = 0.0f;
-    for (int64_t i = 0; i < d_.ny; ++i)
-      center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y[i] : 1.0,
-                 g_.hann_window ? window_x : nullptr, &sum_squares, &top);
+    for (int64_t i = 0; i < d_.ny; ++i) {
+      sum_squares += row_values[i];
+      top = std::max(top, row_tops[i]);
+    }
     const int e = math::plane_scale_exponent(top, d_.count);
     if (e > 0) {
       const float scale = std::ldexp(1.0f, -e);
@@ -916,19 +1055,51 @@ class CpuAlignBackend final : public AlignBackend {
     return sum_squares;
   }
 
+  // Whether a step over `items` (frame, plane) items runs them one at a
+  // time, each on every thread: when there are fewer items than threads and
+  // the planes are transformed in two passes (large planes: the default
+  // estimator's luminance image of a few frames, say). Smaller planes keep
+  // a thread an item; their transforms are FFTW's two-dimensional plans.
+  bool share_planes(int64_t items) const {
+    return items < threads_ && threads_ > 1 && FftPlans::two_pass(d_);
+  }
+
+  // Every thread of the backend as one Team: the first workspace's column
+  // buffer and threads_ - 1 more.
+  Team whole_team() {
+    while (static_cast<int64_t>(team_columns_.size()) < threads_ - 1)
+      team_columns_.emplace_back(FftPlans::column_buffer_bins(d_));
+    team_column_pointers_.assign(1, workspaces_[0]->columns.get());
+    for (const auto& c : team_columns_) team_column_pointers_.push_back(c.get());
+    require_thread_headroom(threads_);
+    return Team{threads_, team_column_pointers_.data()};
+  }
+
+  // The energy of math::significance_confidence of the half spectrum x,
+  // its rows' sums added in row order (spectrum_energy's order).
+  double energy_of(const fftwf_complex* x, const Team& team, Workspace& w) const {
+    double* row_values = w.row_values.data();
+#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
+    for (int64_t ky = 0; ky < d_.ny; ++ky)
+      row_values[ky] = spectrum_energy(x + ky * d_.nxh, 1, d_.nxh, d_.nx);
+    double total = 0.0;
+    for (int64_t ky = 0; ky < d_.ny; ++ky) total += row_values[ky];
+    return total;
+  }
+
   // One (reference plane, moving plane) pair: steps 1-7 of
   // math/phase_math.hpp, in plane pixels.
   PlaneShift align_plane(const void* frame, int64_t p, Workspace& w) const {
-    const double sum_squares = load_plane(frame, p, w.real.get());
+    const double sum_squares = load_plane(frame, p, w.real.get(), w.alone(), w);
     const double reference_sum_squares = reference_sum_squares_[p];
     if (!(sum_squares > 0.0) || !(reference_sum_squares > 0.0)) return {0.0, 0.0, 0.0, 0};
 
-    plans_->forward(w.real.get(), w.spectrum.get(), w.columns.get());
-    cross_power_spectrum(p, w.spectrum.get());
+    plans_->forward(w.real.get(), w.spectrum.get(), w.alone());
+    cross_power_spectrum(p, w.spectrum.get(), w.alone());
     const double energy = g_.normalization == PTP_NORMALIZATION_PARTIAL
-                              ? spectrum_energy(w.spectrum.get(), d_.ny, d_.nxh, d_.nx)
+                              ? energy_of(w.spectrum.get(), w.alone(), w)
                               : 0.0;
-    PlaneShift result = peak_of(w.spectrum.get(), w);
+    PlaneShift result = peak_of(w.spectrum.get(), w, w.alone());
     result.confidence =
         g_.normalization == PTP_NORMALIZATION_PARTIAL
             ? math::significance_confidence(result.confidence, energy, d_.count)
@@ -941,10 +1112,18 @@ class CpuAlignBackend final : public AlignBackend {
     return result;
   }
 
-  // Steps 3's normalisation and DC rule: spectrum = X of plane p.
-  void cross_power_spectrum(int64_t p, fftwf_complex* spectrum) const {
-    cross_power_pass(reinterpret_cast<const float*>(reference_[p].get()),
-                     reinterpret_cast<float*>(spectrum), d_.bins, g_.normalization);
+  // Steps 3's normalisation and DC rule: spectrum = X of plane p (bin by
+  // bin, in chunks shared by the team).
+  void cross_power_spectrum(int64_t p, fftwf_complex* spectrum, const Team& team) const {
+    const float* reference = reinterpret_cast<const float*>(reference_[p].get());
+    float* x = reinterpret_cast<float*>(spectrum);
+    const int64_t chunks = (d_.bins + kBinChunk - 1) / kBinChunk;
+#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t first = c * kBinChunk;
+      cross_power_pass(reference + 2 * first, x + 2 * first, std::min(kBinChunk, d_.bins - first),
+                       g_.normalization);
+    }
     if (math::zero_dc_bin(g_.hann_window)) spectrum[0][0] = spectrum[0][1] = 0.0f;
   }
 
@@ -953,14 +1132,13 @@ class CpuAlignBackend final : public AlignBackend {
   // it into a confidence). Refined (upsample > 1) where refine(integer peak
   // row, column) is true; else the integer peak.
   template <class RefineIf>
-  PlaneShift peak_of(fftwf_complex* x, Workspace& w, RefineIf refine) const {
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w, const Team& team, RefineIf refine) const {
     const bool may_refine = g_.upsample > 1;
-    if (may_refine)
-      std::memcpy(w.kept.get(), x, static_cast<size_t>(d_.bins) * sizeof(fftwf_complex));
-    plans_->inverse(x, w.real.get(), w.columns.get());
+    if (may_refine) copy_bins(w.kept.get(), x, team.threads);
+    plans_->inverse(x, w.real.get(), team);
     float top = 0.0f;
-    const int64_t index =
-        find_peak(w.real.get(), d_.ny, d_.nx, g_.max_shift_rows, g_.max_shift_cols, &top);
+    const int64_t index = find_peak(w.real.get(), d_.ny, d_.nx, g_.max_shift_rows,
+                                    g_.max_shift_cols, &top, team.threads);
     const int64_t sy = math::wrap_peak_index(index / d_.nx, d_.ny);
     const int64_t sx = math::wrap_peak_index(index % d_.nx, d_.nx);
     double dy = static_cast<double>(sy);
@@ -971,8 +1149,20 @@ class CpuAlignBackend final : public AlignBackend {
     if (d_.nx == 1) dx = 0.0;
     return {dy, dx, peak, 0};
   }
-  PlaneShift peak_of(fftwf_complex* x, Workspace& w) const {
-    return peak_of(x, w, [](int64_t, int64_t) { return true; });
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w, const Team& team) const {
+    return peak_of(x, w, team, [](int64_t, int64_t) { return true; });
+  }
+
+  // dst = src over the plane's bins, in chunks shared by `threads`.
+  void copy_bins(fftwf_complex* dst, const fftwf_complex* src, int threads) const {
+    const int64_t chunks = (d_.bins + kBinChunk - 1) / kBinChunk;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t first = c * kBinChunk;
+      std::memcpy(
+          dst + first, src + first,
+          static_cast<size_t>(std::min(kBinChunk, d_.bins - first)) * sizeof(fftwf_complex));
+    }
   }
 
   AlignGeometry g_;
@@ -986,6 +1176,10 @@ class CpuAlignBackend final : public AlignBackend {
   std::vector<double> reference_sum_squares_;
   // The joint path's per-(frame, plane) cross-power spectra, grown on demand.
   std::vector<AlignedArray<fftwf_complex>> slots_;
+  // whole_team()'s column buffers for threads 1 .. threads_ - 1, and the
+  // team's buffer pointers.
+  std::vector<AlignedArray<fftwf_complex>> team_columns_;
+  std::vector<fftwf_complex*> team_column_pointers_;
 };
 
 }  // namespace

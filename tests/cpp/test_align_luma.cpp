@@ -19,6 +19,7 @@
 #include <cmath>
 #include <complex>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -227,14 +228,18 @@ struct PlanFree {
 };
 using Plan = std::unique_ptr<ptp_align_plan, PlanFree>;
 
+// A plan on a CPU context of `threads` threads (0: every core).
 Plan make_plan(const ptp_align_desc& d, int32_t threads = 0) {
-  static ptychopatch::Context cpu(PTP_BACKEND_CPU);
-  ptychopatch::ContextOptions options;
-  options.backend = PTP_BACKEND_CPU;
-  options.num_threads = threads;
-  static ptychopatch::Context one(options);
+  static std::map<int32_t, ptychopatch::Context> contexts;
+  auto it = contexts.find(threads);
+  if (it == contexts.end()) {
+    ptychopatch::ContextOptions options;
+    options.backend = PTP_BACKEND_CPU;
+    options.num_threads = threads;
+    it = contexts.emplace(threads, ptychopatch::Context(options)).first;
+  }
   ptp_align_plan* raw = nullptr;
-  EXPECT_EQ(ptp_align_plan_create(threads == 1 ? one.get() : cpu.get(), &d, &raw), PTP_SUCCESS)
+  EXPECT_EQ(ptp_align_plan_create(it->second.get(), &d, &raw), PTP_SUCCESS)
       << ptp_last_error_message();
   return Plan(raw);
 }
@@ -641,6 +646,39 @@ TEST(AlignLuma, ResultsDoNotDependOnThreadsOrBatching) {
         EXPECT_EQ(many[k].confidence, other->confidence) << k;
       }
     }
+  }
+}
+
+// Images large enough for the two-pass transform (a half spectrum over 8
+// MiB: 1400 x 1500 here) in calls with fewer frames than threads: each
+// frame's passes and transforms are shared by the threads, with bitwise
+// the results of one thread (and of the joint peak on one channel alike).
+TEST(AlignLuma, LargeImagesShareTheirTransformsAmongThreads) {
+  const int64_t h = 1402, w = 1502;
+  const std::vector<float> ref = scene(h, w, 0, 0, 77);
+  const std::vector<float> a = scene(h, w, 4, -6, 77), b = scene(h, w, -8, 2, 77);
+  for (const bool joint : {false, true}) {
+    ptp_align_desc d = desc_for(kBayer, h, w);
+    if (joint) {  // one channel, one plane of the whole frame
+      d.cfa = PTP_CFA_NONE;
+      d.combine = PTP_COMBINE_JOINT;
+    }
+    std::vector<std::vector<ptp_align_result>> by_threads;
+    for (const int32_t threads : {1, 2, 3})
+      by_threads.push_back(run(make_plan(d, threads), ref, {&a, &b}));
+    const auto single = run(make_plan(d, 3), ref, {&a});
+    for (const auto& r : by_threads)
+      for (size_t k = 0; k < 2; ++k) {
+        EXPECT_EQ(r[k].shift[0], by_threads[0][k].shift[0]) << joint << " " << k;
+        EXPECT_EQ(r[k].shift[1], by_threads[0][k].shift[1]) << joint << " " << k;
+        EXPECT_EQ(r[k].confidence, by_threads[0][k].confidence) << joint << " " << k;
+      }
+    EXPECT_EQ(single[0].shift[0], by_threads[0][0].shift[0]);
+    EXPECT_EQ(single[0].confidence, by_threads[0][0].confidence);
+    EXPECT_NEAR(by_threads[0][0].shift[0], -4.0, 0.15);
+    EXPECT_NEAR(by_threads[0][0].shift[1], 6.0, 0.15);
+    EXPECT_NEAR(by_threads[0][1].shift[0], 8.0, 0.15);
+    EXPECT_NEAR(by_threads[0][1].shift[1], -2.0, 0.15);
   }
 }
 
