@@ -595,9 +595,15 @@ class Refiner {
 
   // Refines the integer shift (sy, sx); returns the refined shift and |CC|
   // at its first (row-major) maximum.
+  // `threads` share the rows of the first step (each row computed the same
+  // way whoever computes it).
   void refine(const fftwf_complex* x, int64_t sy, int64_t sx, double* dy, double* dx,
-              double* peak_abs) {
+              double* peak_abs, int threads = 1) {
     const int64_t ny = d_.ny;
+    // A row buffer (real, imaginary parts) per thread, the first the
+    // refiner's own.
+    while (static_cast<int>(more_rows_.size()) < 2 * (threads - 1))
+      more_rows_.emplace_back(static_cast<size_t>(hxp_));
     const int64_t nx = d_.nx;
     const int64_t nxh = d_.nxh;
     const bool even_x = nx % 2 == 0;
@@ -622,15 +628,18 @@ class Refiner {
     }
 
     // S(b, ky) for every row, into t_ (b-major).
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t ky = 0; ky < ny; ++ky) {
+      const int t = threads > 1 ? omp_get_thread_num() : 0;
+      float* row_re = t == 0 ? row_re_.data() : more_rows_[2 * (t - 1)].data();
+      float* row_im = t == 0 ? row_im_.data() : more_rows_[2 * (t - 1) + 1].data();
       const fftwf_complex* row = x + ky * nxh;
       for (int64_t kx = 1; kx <= hx_; ++kx) {
-        row_re_[kx - 1] = row[kx][0];
-        row_im_[kx - 1] = row[kx][1];
+        row_re[kx - 1] = row[kx][0];
+        row_im[kx - 1] = row[kx][1];
       }
-      for (int64_t k = hx_; k < hxp_; ++k) row_re_[k] = row_im_[k] = 0.0f;
-      complex_dots(row_re_.data(), row_im_.data(), ex_re_.data(), ex_im_.data(), region_, hxp_,
-                   hxp_, &t_[ky], ny);
+      for (int64_t k = hx_; k < hxp_; ++k) row_re[k] = row_im[k] = 0.0f;
+      complex_dots(row_re, row_im, ex_re_.data(), ex_im_.data(), region_, hxp_, hxp_, &t_[ky], ny);
     }
 
     // S -> T in place, pairing ky with -ky.
@@ -701,7 +710,8 @@ class Refiner {
   std::vector<std::complex<double>> nyquist_;
   std::vector<float> row_re_;
   std::vector<float> row_im_;
-  std::vector<std::complex<float>> t_;  // S, then T: region x ny, b-major
+  std::vector<std::vector<float>> more_rows_;  // threads 1..: re, im
+  std::vector<std::complex<float>> t_;         // S, then T: region x ny, b-major
   std::vector<std::complex<double>> ey_;
 };
 
@@ -1144,7 +1154,8 @@ class CpuAlignBackend final : public AlignBackend {
     double dy = static_cast<double>(sy);
     double dx = static_cast<double>(sx);
     double peak = top;
-    if (refine(sy, sx) && may_refine) w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak);
+    if (refine(sy, sx) && may_refine)
+      w.refiner->refine(w.kept.get(), sy, sx, &dy, &dx, &peak, team.threads);
     if (d_.ny == 1) dy = 0.0;
     if (d_.nx == 1) dx = 0.0;
     return {dy, dx, peak, 0};
