@@ -40,7 +40,7 @@ start=$SECONDS
 # Test selections (gtest filters) per mutated code path.
 PATCH_TESTS='Gpu.*:AllTypesAndLayouts/GpuMatchesCpu.*:GpuChunking.*:GpuPinned.*:GpuDeviceArrays.*:GpuHostArrays.*:GpuReassembly.*'
 ALIGN_TESTS='Layouts/GpuAlignMatchesCpu.*'
-JOINT_TESTS='Layouts/GpuAlignJointMatchesCpu.*'
+JOINT_TESTS='Layouts/GpuAlignDefaultsMatchCpu.*'
 # A selection that starts with PLANE_PROGRAM runs the plane-kernel tests
 # (tests/emulation/ptychopatch_align_plane_kernel_tests) instead.
 PLANE_PROGRAM='plane-kernels:'

@@ -777,13 +777,7 @@ class CpuAlignBackend final : public AlignBackend {
       plans_->forward(w.real.get(), reference_[p].get(), t);
     };
     // Nothing below throws: buffers are allocated, FFTW execute does not.
-    if (together) {
-      for (int64_t p = 0; p < g_.planes; ++p) one(p, *workspaces_[0]);
-      return;
-    }
-    require_thread_headroom(static_cast<int>(threads));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t p = 0; p < g_.planes; ++p) one(p, *workspaces_[omp_get_thread_num()]);
+    for_each_item(g_.planes, together, one);
   }
 
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
@@ -919,15 +913,7 @@ class CpuAlignBackend final : public AlignBackend {
             errors.record(std::current_exception());
           }
         };
-        if (together) {
-          for (int64_t item = 0; item < items; ++item) one(item, *workspaces_[0]);
-        } else {
-          const int threads = static_cast<int>(std::min<int64_t>(threads_, items));
-          require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-          for (int64_t item = 0; item < items; ++item)
-            one(item, *workspaces_[omp_get_thread_num()]);
-        }
+        for_each_item(items, together, one);
         errors.rethrow_if_any();
         if (!combine_frames(f0, n, used, results, pass == passes, active, moved_by, errors)) break;
       }
@@ -993,14 +979,7 @@ class CpuAlignBackend final : public AlignBackend {
         errors.record(std::current_exception());
       }
     };
-    if (together) {
-      for (int64_t k = 0; k < n; ++k) one(k, *workspaces_[0]);
-    } else {
-      const int threads = static_cast<int>(std::min<int64_t>(threads_, n));
-      require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-      for (int64_t k = 0; k < n; ++k) one(k, *workspaces_[omp_get_thread_num()]);
-    }
+    for_each_item(n, together, one);
     errors.rethrow_if_any();
     return std::find(active.begin(), active.begin() + n, char{1}) != active.begin() + n;
   }
@@ -1072,6 +1051,23 @@ class CpuAlignBackend final : public AlignBackend {
   // a thread an item; their transforms are FFTW's two-dimensional plans.
   bool share_planes(int64_t items) const {
     return items < threads_ && threads_ > 1 && FftPlans::two_pass(d_);
+  }
+
+  // one(item, workspace) for every item in [0, count): one item at a time
+  // on the first workspace when `together` (its Team shares each), else in
+  // parallel, a workspace per thread (as many as reserved: up to threads_).
+  // `one` must not throw.
+  template <class One>
+  void for_each_item(int64_t count, bool together, const One& one) {
+    if (together) {
+      for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[0]);
+      return;
+    }
+    const int threads = static_cast<int>(
+        std::min<int64_t>({threads_, count, static_cast<int64_t>(workspaces_.size())}));
+    require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[omp_get_thread_num()]);
   }
 
   // Every thread of the backend as one Team: the first workspace's column

@@ -381,63 +381,43 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32),
                        ::testing::Values(1, 10), ::testing::Bool()));
 
-// The default estimator (partial whitening, Hann window, joint peak of the
-// summed plane spectra) and its parts on their own: the GPU's joint sum,
-// spectrum energies and one-plane-per-frame inverse against the CPU's.
-class GpuAlignJointMatchesCpu : public ::testing::TestWithParam<std::tuple<Case, int32_t>> {};
+// The default estimators, partial whitening and the Hann window: the joint
+// peak of the summed plane spectra (the GPU's joint sum, spectrum energies
+// and one-plane-per-frame inverse against the CPU's), and the luminance
+// image (PTP_COMBINE_LUMA, the default: the core makes the images on the
+// host and the GPU backend aligns them as one float32 plane with the joint
+// peak), also without the window.
+enum class Estimator { kJoint, kLuma, kLumaNoWindow };
 
-TEST_P(GpuAlignJointMatchesCpu, ShiftsAndConfidence) {
+class GpuAlignDefaultsMatchCpu
+    : public ::testing::TestWithParam<std::tuple<Case, int32_t, Estimator>> {};
+
+TEST_P(GpuAlignDefaultsMatchCpu, ShiftsAndConfidence) {
   REQUIRE_GPU();
-  const auto& [c, upsample] = GetParam();
+  const auto& [c, upsample, estimator] = GetParam();
   Options o;
   o.layout = c.layout;
   o.height = c.height;
   o.width = c.width;
   o.upsample = upsample;
   o.partial = true;
-  o.joint = true;
-  o.hann = true;
+  o.joint = estimator == Estimator::kJoint;
+  o.luma = !o.joint;
+  o.hann = estimator != Estimator::kLumaNoWindow;
   compare_with_cpu(o, describe(o));
 }
 
-// (526 x 518: Bayer planes of 263 x 259, which the default estimator
-// transforms as 260 x 256 on both backends, src/align/fft_size.hpp.)
+// (526 x 518: Bayer planes of 263 x 259, which the joint peak transforms as
+// 260 x 256 on both backends, src/align/fft_size.hpp; an image of 525 x
+// 517, transformed as 525 x 512 with the window.)
 INSTANTIATE_TEST_SUITE_P(
-    Layouts, GpuAlignJointMatchesCpu,
-    ::testing::Combine(::testing::Values(Case{kBayer, 128, 160}, Case{kBayer, 97, 131},
-                                         Case{kBayer, 526, 518}, Case{kXTrans, 192, 216},
-                                         Case{kNone, 45, 77}, Case{kPlanar, 48, 70}),
-                       ::testing::Values(1, 10)));
-
-// The default estimator, the luminance image (PTP_COMBINE_LUMA): the core
-// makes the images on the host and the GPU backend aligns them as one
-// float32 plane with the joint peak; the same images on the CPU backend.
-// With and without the window, every layout (planar channels: their mean).
-class GpuAlignLumaMatchesCpu : public ::testing::TestWithParam<std::tuple<Case, int32_t, bool>> {};
-
-TEST_P(GpuAlignLumaMatchesCpu, ShiftsAndConfidence) {
-  REQUIRE_GPU();
-  const auto& [c, upsample, hann] = GetParam();
-  Options o;
-  o.layout = c.layout;
-  o.height = c.height;
-  o.width = c.width;
-  o.upsample = upsample;
-  o.partial = true;
-  o.luma = true;
-  o.hann = hann;
-  compare_with_cpu(o, describe(o));
-}
-
-// (526 x 518: an image of 525 x 517, transformed as 525 x 512 on both
-// backends with the window.)
-INSTANTIATE_TEST_SUITE_P(
-    Layouts, GpuAlignLumaMatchesCpu,
-    ::testing::Combine(::testing::Values(Case{kBayer, 128, 160}, Case{kBayer, 97, 131},
-                                         Case{kBayer, 526, 518}, Case{kXTrans, 192, 216},
-                                         Case{kXTrans, 101, 167}, Case{kNone, 45, 77},
-                                         Case{kPlanar, 48, 70}),
-                       ::testing::Values(1, 10), ::testing::Bool()));
+    Layouts, GpuAlignDefaultsMatchCpu,
+    ::testing::Combine(
+        ::testing::Values(Case{kBayer, 128, 160}, Case{kBayer, 97, 131}, Case{kBayer, 526, 518},
+                          Case{kXTrans, 192, 216}, Case{kXTrans, 101, 167}, Case{kNone, 45, 77},
+                          Case{kPlanar, 48, 70}),
+        ::testing::Values(1, 10),
+        ::testing::Values(Estimator::kJoint, Estimator::kLuma, Estimator::kLumaNoWindow)));
 
 // Partial whitening per plane (its spectrum energies per plane), and the
 // joint peak without a window (the DC rule before the sum).

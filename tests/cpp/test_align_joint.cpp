@@ -21,37 +21,17 @@
 #include <string>
 #include <vector>
 
+#include "align_oracle_support.hpp"
 #include "ptychopatch.h"
 #include "ptychopatch.hpp"
 
 namespace {
 
 using cd = std::complex<double>;
-constexpr double kPi = 3.14159265358979323846;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::vector<cd> dft2(const std::vector<cd>& in, int64_t ny, int64_t nx, int sign) {
-  std::vector<cd> rows(in.size()), out(in.size());
-  for (int64_t i = 0; i < ny; ++i)
-    for (int64_t k = 0; k < nx; ++k) {
-      cd s = 0.0;
-      for (int64_t j = 0; j < nx; ++j)
-        s += in[i * nx + j] * std::polar(1.0, sign * 2.0 * kPi * double(j * k % nx) / nx);
-      rows[i * nx + k] = s;
-    }
-  for (int64_t k = 0; k < ny; ++k)
-    for (int64_t x = 0; x < nx; ++x) {
-      cd s = 0.0;
-      for (int64_t i = 0; i < ny; ++i)
-        s += rows[i * nx + x] * std::polar(1.0, sign * 2.0 * kPi * double(i * k % ny) / ny);
-      out[k * nx + x] = s;
-    }
-  return out;
-}
-
-double hann(int64_t i, int64_t n) {
-  return n == 1 ? 1.0 : 0.5 - 0.5 * std::cos(2.0 * kPi * double(i) / double(n));
-}
+using naive::dft2;
+using naive::hann;
 
 struct Joint {
   double dy, dx, confidence;
@@ -130,23 +110,11 @@ Joint joint_oracle(const std::vector<float>& ref, const std::vector<float>& mov,
 // A smooth periodic field of h x w, circularly translated by (ty, tx).
 std::vector<float> field(int64_t h, int64_t w, int64_t ty, int64_t tx, uint32_t seed,
                          int passes = 2) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  std::vector<double> f(static_cast<size_t>(h * w));
-  for (double& v : f) v = u(rng);
-  std::vector<double> g(f.size());
-  for (int pass = 0; pass < passes; ++pass) {
-    for (int64_t i = 0; i < h; ++i)
-      for (int64_t j = 0; j < w; ++j)
-        g[i * w + j] = (f[i * w + (j + w - 1) % w] + 2 * f[i * w + j] + f[i * w + (j + 1) % w] +
-                        f[((i + h - 1) % h) * w + j] + f[((i + 1) % h) * w + j]) /
-                       6.0;
-    f.swap(g);
-  }
+  const std::vector<double> f = naive::smooth_field(h, w, seed, passes);
   std::vector<float> out(f.size());
   for (int64_t i = 0; i < h; ++i)
     for (int64_t j = 0; j < w; ++j)
-      out[i * w + j] = float(1000.0 * f[((i - ty + 8 * h) % h) * w + (j - tx + 8 * w) % w]);
+      out[i * w + j] = float(1000.0 * naive::translated(f, h, w, i, j, ty, tx));
   return out;
 }
 

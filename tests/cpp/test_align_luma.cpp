@@ -25,40 +25,20 @@
 #include <string>
 #include <vector>
 
+#include "align_oracle_support.hpp"
 #include "ptychopatch.h"
 #include "ptychopatch.hpp"
 
 namespace {
 
 using cd = std::complex<double>;
-constexpr double kPi = 3.14159265358979323846;
 
 // Fujifilm's X-Trans layout (0 R, 1 G, 2 B).
 constexpr int32_t kXTrans[36] = {1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1,
                                  1, 1, 2, 1, 1, 0, 1, 1, 0, 1, 1, 2, 0, 2, 1, 2, 0, 1};
 
-std::vector<cd> dft2(const std::vector<cd>& in, int64_t ny, int64_t nx, int sign) {
-  std::vector<cd> rows(in.size()), out(in.size());
-  for (int64_t i = 0; i < ny; ++i)
-    for (int64_t k = 0; k < nx; ++k) {
-      cd s = 0.0;
-      for (int64_t j = 0; j < nx; ++j)
-        s += in[i * nx + j] * std::polar(1.0, sign * 2.0 * kPi * double(j * k % nx) / nx);
-      rows[i * nx + k] = s;
-    }
-  for (int64_t k = 0; k < ny; ++k)
-    for (int64_t x = 0; x < nx; ++x) {
-      cd s = 0.0;
-      for (int64_t i = 0; i < ny; ++i)
-        s += rows[i * nx + x] * std::polar(1.0, sign * 2.0 * kPi * double(i * k % ny) / ny);
-      out[k * nx + x] = s;
-    }
-  return out;
-}
-
-double hann(int64_t i, int64_t n) {
-  return n == 1 ? 1.0 : 0.5 - 0.5 * std::cos(2.0 * kPi * double(i) / double(n));
-}
+using naive::dft2;
+using naive::hann;
 
 // Least squares on the monomials 1, i, j, i^2, i j, j^2: the fitted values.
 std::vector<double> quadratic_fit(const std::vector<double>& l, int64_t ny, int64_t nx) {
@@ -189,25 +169,12 @@ Estimate oracle_peak(const std::vector<double>& ref, const std::vector<double>& 
 // A smooth random field of h x w, translated by (ty, tx) (periodic), plus
 // a gradient, values in the thousands.
 std::vector<float> scene(int64_t h, int64_t w, int64_t ty, int64_t tx, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  std::vector<double> f(static_cast<size_t>(h * w));
-  for (double& v : f) v = u(rng);
-  std::vector<double> g(f.size());
-  for (int pass = 0; pass < 2; ++pass) {
-    for (int64_t i = 0; i < h; ++i)
-      for (int64_t j = 0; j < w; ++j)
-        g[i * w + j] = (f[i * w + (j + w - 1) % w] + 2 * f[i * w + j] + f[i * w + (j + 1) % w] +
-                        f[((i + h - 1) % h) * w + j] + f[((i + 1) % h) * w + j]) /
-                       6.0;
-    f.swap(g);
-  }
+  const std::vector<double> f = naive::smooth_field(h, w, seed);
   std::vector<float> out(f.size());
   for (int64_t i = 0; i < h; ++i)
     for (int64_t j = 0; j < w; ++j)
-      out[i * w + j] =
-          float(1000.0 + 3000.0 * f[((i - ty + 8 * h) % h) * w + (j - tx + 8 * w) % w] +
-                2.0 * double(i) - 1.5 * double(j));
+      out[i * w + j] = float(1000.0 + 3000.0 * naive::translated(f, h, w, i, j, ty, tx) +
+                             2.0 * double(i) - 1.5 * double(j));
   return out;
 }
 
@@ -244,8 +211,10 @@ Plan make_plan(const ptp_align_desc& d, int32_t threads = 0) {
   return Plan(raw);
 }
 
-std::vector<ptp_align_result> run(const Plan& plan, const std::vector<float>& ref,
-                                  const std::vector<const std::vector<float>*>& frames) {
+// set_reference + execute_frames on frames of any element type.
+template <class T>
+std::vector<ptp_align_result> run(const Plan& plan, const std::vector<T>& ref,
+                                  const std::vector<const std::vector<T>*>& frames) {
   EXPECT_EQ(ptp_align_set_reference(plan.get(), ref.data()), PTP_SUCCESS);
   std::vector<const void*> pointers;
   for (const auto* f : frames) pointers.push_back(f->data());
@@ -269,19 +238,6 @@ std::vector<float> as_float(const std::vector<uint16_t>& f) {
   return std::vector<float>(f.begin(), f.end());
 }
 
-std::vector<ptp_align_result> run_u16(const Plan& plan, const std::vector<uint16_t>& ref,
-                                      const std::vector<const std::vector<uint16_t>*>& frames) {
-  EXPECT_EQ(ptp_align_set_reference(plan.get(), ref.data()), PTP_SUCCESS);
-  std::vector<const void*> pointers;
-  for (const auto* f : frames) pointers.push_back(f->data());
-  std::vector<ptp_align_result> out(frames.size());
-  EXPECT_EQ(ptp_align_execute_frames(plan.get(), pointers.data(), int64_t(frames.size()),
-                                     out.data(), nullptr),
-            PTP_SUCCESS)
-      << ptp_last_error_message();
-  return out;
-}
-
 // Planes of a pattern set to a constant (clipped) in frame f.
 void clip_planes(std::vector<float>& f, int64_t w, int64_t period, const std::vector<int>& planes) {
   for (size_t k = 0; k < f.size(); ++k) {
@@ -302,7 +258,7 @@ TEST(AlignLuma, Uint16FramesMatchTheOracle) {
       ptp_align_desc d = desc_for(*p, h, w);
       d.frame_dtype = PTP_DTYPE_UINT16;
       d.upsample_factor = 1;
-      const auto got = run_u16(make_plan(d), ref, {&mov});
+      const auto got = run(make_plan(d), ref, {&mov});
       const int64_t ny = image_side(h, p->period), nx = image_side(w, p->period);
       const std::vector<char> all(static_cast<size_t>(p->period * p->period), 1);
       const Estimate want =
@@ -348,7 +304,7 @@ TEST(AlignLuma, PlanesFlatInTheReferenceOnlyAndDarkScenes) {
     ptp_align_desc dd = desc_for(*p, dh, dw);
     dd.frame_dtype = PTP_DTYPE_UINT16;
     const std::vector<uint16_t> a = to_u16(dark_ref), b = to_u16(dark_mov);
-    const auto r = run_u16(make_plan(dd), a, {&a, &b});
+    const auto r = run(make_plan(dd), a, {&a, &b});
     EXPECT_EQ(r[0].planes_used, p->period * p->period);
     EXPECT_EQ(r[1].planes_used, p->period * p->period);
     EXPECT_EQ(r[0].crop[0], 0);

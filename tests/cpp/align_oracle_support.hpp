@@ -1,0 +1,70 @@
+// Double-precision building blocks of the alignment oracles
+// (test_align_joint.cpp, test_align_luma.cpp): a naive 2-D DFT and the
+// periodic Hann window, written out from their definitions, and the smooth
+// random scenes those tests translate.
+#pragma once
+
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace naive {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// The 2-D DFT of an ny x nx row-major array, sign -1 (forward) or +1
+// (unnormalised inverse), rows first.
+inline std::vector<std::complex<double>> dft2(const std::vector<std::complex<double>>& in,
+                                              int64_t ny, int64_t nx, int sign) {
+  std::vector<std::complex<double>> rows(in.size()), out(in.size());
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t k = 0; k < nx; ++k) {
+      std::complex<double> s = 0.0;
+      for (int64_t j = 0; j < nx; ++j)
+        s += in[i * nx + j] * std::polar(1.0, sign * 2.0 * kPi * double(j * k % nx) / nx);
+      rows[i * nx + k] = s;
+    }
+  for (int64_t k = 0; k < ny; ++k)
+    for (int64_t x = 0; x < nx; ++x) {
+      std::complex<double> s = 0.0;
+      for (int64_t i = 0; i < ny; ++i)
+        s += rows[i * nx + x] * std::polar(1.0, sign * 2.0 * kPi * double(i * k % ny) / ny);
+      out[k * nx + x] = s;
+    }
+  return out;
+}
+
+// The periodic Hann weight of sample i of n (1 for n = 1).
+inline double hann(int64_t i, int64_t n) {
+  return n == 1 ? 1.0 : 0.5 - 0.5 * std::cos(2.0 * kPi * double(i) / double(n));
+}
+
+// A smooth random periodic field of h x w: uniform noise in [0, 1) from
+// `seed`, then `passes` passes of a 5-point blur (weights 1, 2, 1 along the
+// row, 1, 1 across), circularly.
+inline std::vector<double> smooth_field(int64_t h, int64_t w, uint32_t seed, int passes = 2) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<double> f(static_cast<size_t>(h * w));
+  for (double& v : f) v = u(rng);
+  std::vector<double> g(f.size());
+  for (int pass = 0; pass < passes; ++pass) {
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j)
+        g[i * w + j] = (f[i * w + (j + w - 1) % w] + 2 * f[i * w + j] + f[i * w + (j + 1) % w] +
+                        f[((i + h - 1) % h) * w + j] + f[((i + 1) % h) * w + j]) /
+                       6.0;
+    f.swap(g);
+  }
+  return f;
+}
+
+// f at (i, j) after a circular translation of the content by (ty, tx).
+inline double translated(const std::vector<double>& f, int64_t h, int64_t w, int64_t i, int64_t j,
+                         int64_t ty, int64_t tx) {
+  return f[((i - ty + 8 * h) % h) * w + (j - tx + 8 * w) % w];
+}
+
+}  // namespace naive
