@@ -81,9 +81,9 @@ class LumaAlignBackend final : public AlignBackend {
         1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
     require_headroom(static_cast<size_t>(chunk * image_bytes),
                      std::to_string(chunk) + " luminance images");
-    std::vector<std::vector<float>> images(static_cast<size_t>(std::max<int64_t>(chunk, 1)));
-    std::vector<const void*> pointers(images.size());
-    std::vector<PlaneSet> sets(images.size());
+    while (static_cast<int64_t>(images_.size()) < chunk) images_.push_back(new_image());
+    std::vector<const void*> pointers(static_cast<size_t>(chunk));
+    std::vector<PlaneSet> sets(static_cast<size_t>(chunk));
     for (int64_t f0 = 0; f0 < num_frames; f0 += chunk) {
       const int64_t n = std::min(chunk, num_frames - f0);
       for (int64_t k = 0; k < n; ++k) {
@@ -107,9 +107,8 @@ class LumaAlignBackend final : public AlignBackend {
         }
         if (sets[k0] != current_planes_) use_reference(sets[k0]);
         for (int64_t k = k0; k < k1; ++k) {
-          images[k].resize(static_cast<size_t>(ny_ * nx_));
-          make_image(frames[f0 + k], sets[k0], images[k].data());
-          pointers[k] = images[k].data();
+          make_image(frames[f0 + k], sets[k0], images_[k].get());
+          pointers[k] = images_[k].get();
         }
         // A stop on the run's last frame ends the call too (the inner
         // backend has nothing left to skip then).
@@ -132,12 +131,18 @@ class LumaAlignBackend final : public AlignBackend {
  private:
   size_t element_bytes() const { return g_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4; }
 
+  // An image's buffer, uninitialised (make_image writes every value). The
+  // plan keeps its buffers for its later calls.
+  std::unique_ptr<float[]> new_image() const {
+    return std::unique_ptr<float[]>(new float[static_cast<size_t>(ny_ * nx_)]);
+  }
+
   // The inner backend's reference: the reference frame's image of `planes`.
   void use_reference(const PlaneSet& planes) {
-    std::vector<float> image(static_cast<size_t>(ny_ * nx_));
-    make_image(reference_.data(), planes, image.data());
+    if (!reference_image_) reference_image_ = new_image();
+    make_image(reference_.data(), planes, reference_image_.get());
     current_planes_.clear();  // no usable inner reference until it is set
-    inner_->set_reference(image.data());
+    inner_->set_reference(reference_image_.get());
     current_planes_ = planes;
   }
 
@@ -401,6 +406,8 @@ class LumaAlignBackend final : public AlignBackend {
   std::vector<double> row_a_, row_q_, col_b_, col_r_;
   double na_ = 0.0, nq_ = 0.0, nb_ = 0.0, nr_ = 0.0;
   std::vector<unsigned char> reference_;  // a copy of the reference frame
+  std::unique_ptr<float[]> reference_image_;
+  std::vector<std::unique_ptr<float[]>> images_;  // the frames' images, a chunk's
   PlaneSet reference_planes_;
   PlaneSet current_planes_;  // the planes of the inner backend's reference image
 };
