@@ -103,6 +103,21 @@ struct Team {
   int threads;
   fftwf_complex* const* columns;
 };
+
+// body(i, t) for every i in [0, count), t the thread's number in the team
+// (0 alone). One thread runs a plain loop, without a parallel region:
+// these loops run per plane and per row inside the item loops, where even
+// an inactive nested region costs a team's set-up (and libgomp's
+// allocation, which aborts rather than throws when memory runs out).
+template <class Body>
+void team_for(int threads, int64_t count, const Body& body) {
+  if (threads <= 1) {
+    for (int64_t i = 0; i < count; ++i) body(i, 0);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < count; ++i) body(i, omp_get_thread_num());
+}
 // Half spectra larger than this (bytes) are transformed in two passes.
 // Below it FFTW's two-dimensional plans were about as fast (within ~15 %
 // either way, 408 x 612 to 1000 x 1500 planes); from 1633 x 2450 planes
@@ -239,8 +254,7 @@ class FftPlans {
  private:
   // The rows' real transforms, a block of rows at a time.
   void transform_rows(float* real, fftwf_complex* spectrum, const Team& team, bool forward) const {
-#pragma omp parallel for num_threads(team.threads) schedule(dynamic, 4) if (team.threads > 1)
-    for (int64_t b = 0; b < row_blocks_; ++b) {
+    team_for(team.threads, row_blocks_, [&](int64_t b, int) {
       const bool tail = b == row_blocks_ - 1 && tail_rows_ != block_rows_;
       float* r = real + b * block_rows_ * d_.nx;
       fftwf_complex* x = spectrum + b * block_rows_ * d_.nxh;
@@ -248,7 +262,7 @@ class FftPlans {
         fftwf_execute_dft_r2c(tail ? r2c_tail_ : r2c_, r, x);
       else
         fftwf_execute_dft_c2r(tail ? c2r_tail_ : c2r_, x, r);
-    }
+    });
   }
 
   // The column transforms of `plan` on spectrum's nxh columns, in place.
@@ -256,9 +270,8 @@ class FftPlans {
   void transform_columns(fftwf_plan plan, fftwf_complex* spectrum, const Team& team) const {
     constexpr size_t kBin = sizeof(fftwf_complex);
     const int64_t blocks = (d_.nxh + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for num_threads(team.threads) schedule(dynamic, 4) if (team.threads > 1)
-    for (int64_t k = 0; k < blocks; ++k) {
-      fftwf_complex* columns = team.columns[team.threads > 1 ? omp_get_thread_num() : 0];
+    team_for(team.threads, blocks, [&](int64_t k, int t) {
+      fftwf_complex* columns = team.columns[t];
       const int64_t j0 = k * kColumnBlock;
       const int64_t width = std::min(kColumnBlock, d_.nxh - j0);
       if (width < kColumnBlock)
@@ -270,7 +283,7 @@ class FftPlans {
       for (int64_t i = 0; i < d_.ny; ++i)
         std::memcpy(spectrum[i * d_.nxh + j0], columns[i * kColumnBlock],
                     static_cast<size_t>(width) * kBin);
-    }
+    });
   }
 
   bool planned() const {
@@ -424,9 +437,9 @@ constexpr int64_t kBinChunk = int64_t{1} << 16;
 // add_to in chunks shared by `threads` (the same sums).
 void add_to(float* acc, const float* x, int64_t n, int threads) {
   const int64_t chunks = (n + kBinChunk - 1) / kBinChunk;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int64_t c = 0; c < chunks; ++c)
+  team_for(threads, chunks, [&](int64_t c, int) {
     add_to(acc + c * kBinChunk, x + c * kBinChunk, std::min(kBinChunk, n - c * kBinChunk));
+  });
 }
 
 // max |v[k]| over n values.
@@ -477,25 +490,32 @@ int64_t first_abs_equal(const float* __restrict v, int64_t n, float target) {
 // The first (row-major) index of max |c| over an ny x nx plane, and that
 // maximum; with limits >= 0, over the indices whose wrapped shifts are
 // within them (math::within_shift_limit) only, which always include (0, 0).
+// Chunks of find_peak's search of a plane of `count` values.
+int64_t peak_chunks(int64_t count) {
+  return std::max<int64_t>(1, (count + kBinChunk - 1) / kBinChunk);
+}
+
+// `tops`: peak_chunks(ny * nx) floats of scratch.
 int64_t find_peak(const float* c, int64_t ny, int64_t nx, int64_t limit_y, int64_t limit_x,
-                  float* top, int threads) {
+                  float* top, int threads, float* tops) {
   const int64_t count = ny * nx;
   if (limit_y < 0 && limit_x < 0) {
     // The maximum and its first index, chunk by chunk (shared by the
-    // threads): the same maximum and index as over the whole plane.
-    const int64_t chunks = (count + kBinChunk - 1) / kBinChunk;
-    std::vector<float> tops(static_cast<size_t>(chunks));
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t k = 0; k < chunks; ++k)
+    // threads): the same maximum and index as over the whole plane
+    // (first_abs_equal(c, count, max_abs(c, count)), count - 1 if none).
+    const int64_t chunks = peak_chunks(count);
+    team_for(threads, chunks, [&](int64_t k, int) {
       tops[k] = max_abs(c + k * kBinChunk, std::min(kBinChunk, count - k * kBinChunk));
-    *top = *std::max_element(tops.begin(), tops.end());
+    });
+    *top = *std::max_element(tops, tops + chunks);
     for (int64_t k = 0; k < chunks; ++k) {
       if (tops[k] != *top) continue;
       const int64_t first = k * kBinChunk;
       const int64_t n = std::min(kBinChunk, count - first);
-      return std::min(first + first_abs_equal(c + first, n, *top), count - 1);
+      const int64_t at = first_abs_equal(c + first, n, *top);
+      if (at < n) return first + at;  // (none: a chunk of NaN or zeros only)
     }
-    return 0;
+    return count - 1;
   }
   float best = -1.0f;
   int64_t best_index = 0;
@@ -628,9 +648,7 @@ class Refiner {
     }
 
     // S(b, ky) for every row, into t_ (b-major).
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t ky = 0; ky < ny; ++ky) {
-      const int t = threads > 1 ? omp_get_thread_num() : 0;
+    team_for(threads, ny, [&](int64_t ky, int t) {
       float* row_re = t == 0 ? row_re_.data() : more_rows_[2 * (t - 1)].data();
       float* row_im = t == 0 ? row_im_.data() : more_rows_[2 * (t - 1) + 1].data();
       const fftwf_complex* row = x + ky * nxh;
@@ -640,7 +658,7 @@ class Refiner {
       }
       for (int64_t k = hx_; k < hxp_; ++k) row_re[k] = row_im[k] = 0.0f;
       complex_dots(row_re, row_im, ex_re_.data(), ex_im_.data(), region_, hxp_, hxp_, &t_[ky], ny);
-    }
+    });
 
     // S -> T in place, pairing ky with -ky.
     auto bin = [&](int64_t ky, int64_t kx) {
@@ -724,7 +742,8 @@ struct Workspace {
         columns(FftPlans::column_buffer_bins(d)),
         column_pointer(columns.get()),
         row_values(static_cast<size_t>(d.ny)),
-        row_tops(static_cast<size_t>(d.ny)) {
+        row_tops(static_cast<size_t>(d.ny)),
+        chunk_tops(static_cast<size_t>(peak_chunks(d.count))) {
     if (upsample > 1) refiner = std::make_unique<Refiner>(d, upsample);
   }
   // This thread alone as a Team.
@@ -739,6 +758,7 @@ struct Workspace {
   // Team of any size.
   std::vector<double> row_values;
   std::vector<float> row_tops;
+  std::vector<float> chunk_tops;  // find_peak's scratch
   std::unique_ptr<Refiner> refiner;
 };
 
@@ -1008,27 +1028,25 @@ class CpuAlignBackend final : public AlignBackend {
                     const double* window_x, const Team& team, Workspace& w) const {
     double* row_values = w.row_values.data();
     float* row_tops = w.row_tops.data();
-#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
-    for (int64_t i = 0; i < d_.ny; ++i) {
+    team_for(team.threads, d_.ny, [&](int64_t i, int) {
       const int64_t first = math::plane_element_index(p, i, 0, g_.period, g_.height, g_.width);
       float* row = out + i * d_.nx;
       row_values[i] =
           g_.frame_dtype == PTP_DTYPE_UINT16
               ? gather_row(static_cast<const uint16_t*>(frame) + first, g_.period, d_.nx, row)
               : gather_row(static_cast<const float*>(frame) + first, g_.period, d_.nx, row);
-    }
+    });
     double sum = 0.0;
     for (int64_t i = 0; i < d_.ny; ++i) sum += row_values[i];
     const double mean = sum / static_cast<double>(d_.count);
-#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
-    for (int64_t i = 0; i < d_.ny; ++i) {
+    team_for(team.threads, d_.ny, [&](int64_t i, int) {
       double squares = 0.0;
       float top = 0.0f;
       center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y[i] : 1.0,
                  g_.hann_window ? window_x : nullptr, &squares, &top);
       row_values[i] = squares;
       row_tops[i] = top;
-    }
+    });
     double sum_squares = 0.0;
     float top = 0.0f;
     for (int64_t i = 0; i < d_.ny; ++i) {
@@ -1085,9 +1103,9 @@ class CpuAlignBackend final : public AlignBackend {
   // its rows' sums added in row order (spectrum_energy's order).
   double energy_of(const fftwf_complex* x, const Team& team, Workspace& w) const {
     double* row_values = w.row_values.data();
-#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
-    for (int64_t ky = 0; ky < d_.ny; ++ky)
+    team_for(team.threads, d_.ny, [&](int64_t ky, int) {
       row_values[ky] = spectrum_energy(x + ky * d_.nxh, 1, d_.nxh, d_.nx);
+    });
     double total = 0.0;
     for (int64_t ky = 0; ky < d_.ny; ++ky) total += row_values[ky];
     return total;
@@ -1124,12 +1142,11 @@ class CpuAlignBackend final : public AlignBackend {
     const float* reference = reinterpret_cast<const float*>(reference_[p].get());
     float* x = reinterpret_cast<float*>(spectrum);
     const int64_t chunks = (d_.bins + kBinChunk - 1) / kBinChunk;
-#pragma omp parallel for num_threads(team.threads) schedule(static) if (team.threads > 1)
-    for (int64_t c = 0; c < chunks; ++c) {
+    team_for(team.threads, chunks, [&](int64_t c, int) {
       const int64_t first = c * kBinChunk;
       cross_power_pass(reference + 2 * first, x + 2 * first, std::min(kBinChunk, d_.bins - first),
                        g_.normalization);
-    }
+    });
     if (math::zero_dc_bin(g_.hann_window)) spectrum[0][0] = spectrum[0][1] = 0.0f;
   }
 
@@ -1144,7 +1161,7 @@ class CpuAlignBackend final : public AlignBackend {
     plans_->inverse(x, w.real.get(), team);
     float top = 0.0f;
     const int64_t index = find_peak(w.real.get(), d_.ny, d_.nx, g_.max_shift_rows,
-                                    g_.max_shift_cols, &top, team.threads);
+                                    g_.max_shift_cols, &top, team.threads, w.chunk_tops.data());
     const int64_t sy = math::wrap_peak_index(index / d_.nx, d_.ny);
     const int64_t sx = math::wrap_peak_index(index % d_.nx, d_.nx);
     double dy = static_cast<double>(sy);
@@ -1163,13 +1180,12 @@ class CpuAlignBackend final : public AlignBackend {
   // dst = src over the plane's bins, in chunks shared by `threads`.
   void copy_bins(fftwf_complex* dst, const fftwf_complex* src, int threads) const {
     const int64_t chunks = (d_.bins + kBinChunk - 1) / kBinChunk;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t c = 0; c < chunks; ++c) {
+    team_for(threads, chunks, [&](int64_t c, int) {
       const int64_t first = c * kBinChunk;
       std::memcpy(
           dst + first, src + first,
           static_cast<size_t>(std::min(kBinChunk, d_.bins - first)) * sizeof(fftwf_complex));
-    }
+    });
   }
 
   AlignGeometry g_;
