@@ -19,7 +19,11 @@
 // raw bytes flow through a ring of three device frame slots: the host
 // copies frame i into pinned staging while the copy engine uploads frame
 // i-1, and the compute stream turns each uploaded frame into
-// mean-subtracted (windowed) float planes of the batch buffer. When a
+// mean-subtracted (windowed) float planes of the batch buffer (with
+// PTP_COMBINE_LUMA, made for the plan's own geometry: each raw frame is
+// first made into its luminance image, luma_kernels.cuh, which then is the
+// one plane; the planes that take part come from the luma backend, through
+// set_luma_planes). When a
 // batch is complete the compute stream runs, over all its planes at once:
 // R2C, the fused cross-power + normalisation kernel, C2R, the segmented
 // arg-max with the wrap to signed shifts, the upsampled DFT when asked, and
@@ -35,6 +39,8 @@
 //   resident  = B (reference) + 3 F (frame slots) + upsampling scratch
 //               (g planes at once, g <= 64 and its scratch <= budget / 8:
 //               region * (cols + 2 rows + region) * 8 bytes each) + small
+//               + with PTP_COMBINE_LUMA one image (4 bytes per image pixel)
+//               and its row sums and maxima (40 bytes per image row)
 //   per frame = B (x 2 with upsampling: the cross-power copy the refinement
 //               reads after C2R overwrote its input) + cuFFT work per frame
 //               + small per-plane arrays
@@ -58,6 +64,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
+#include "align/align_luma.hpp"
 #include "align_cufft.cuh"
 #include "align_kernels.cuh"
 #include "core/context.hpp"
@@ -66,6 +73,7 @@
 #include "cpu/parallel_copy.hpp"
 #include "cuda_support.cuh"
 #include "device_guard.cuh"
+#include "luma_kernels.cuh"
 #include "math/phase_math.hpp"
 #include "workspace.cuh"
 
@@ -123,6 +131,8 @@ struct State {
   std::optional<DeviceBuffer> col_window;
   std::optional<DeviceBuffer> reference;         // P half spectra
   std::optional<DeviceBuffer> reference_energy;  // P doubles
+  std::optional<DeviceBuffer> luma_planes;       // PTP_COMBINE_LUMA: a flag per plane
+  std::optional<DeviceBuffer> luma_axes;         // PTP_COMBINE_LUMA: luma::axes_table
   PinnedBuffer staging[kPinnedSlots];
   bool staging_ready = false;
   PinnedBuffer results_host[2];
@@ -151,8 +161,15 @@ const double* window(const std::optional<DeviceBuffer>& table) {
 
 class CufftAlignBackend final : public AlignBackend {
  public:
+  // A g.luma geometry: the backend aligns the frames' luminance images,
+  // which it makes from the raw frames (luma_kernels.cuh); dims_ are then
+  // the images' (luma_image_geometry), as if the images were the frames.
   CufftAlignBackend(const ptp_context& context, const AlignGeometry& geometry)
-      : context_(&context), geometry_(geometry), dims_(align::make_dims(geometry)) {
+      : context_(&context),
+        geometry_(geometry),
+        dims_(align::make_dims(geometry.luma ? luma_image_geometry(geometry) : geometry)),
+        luma_(geometry.luma),
+        image_dims_(geometry.luma ? luma::make_image_dims(geometry) : luma::ImageDims{}) {
     const ScopedDevice scoped(context.device);
     check_cuda(scoped.status(), "cudaSetDevice");
     align::check_supported(dims_);
@@ -162,6 +179,11 @@ class CufftAlignBackend final : public AlignBackend {
       if (!trivial() && dims_.hann) {
         upload_window(state_->row_window, dims_.rows);
         upload_window(state_->col_window, dims_.cols);
+      }
+      if (luma_) {
+        std::vector<double> axes(to_u64(luma::axes_count(image_dims_)));
+        luma::axes_table(image_dims_, axes.data());
+        upload_table(state_->luma_axes, axes);
       }
     } catch (...) {
       state_.reset();  // with the device still current
@@ -189,7 +211,7 @@ class CufftAlignBackend final : public AlignBackend {
     State& s = *state_;
     const FftPlans& plans = plans_for(1, 1, 1);
     const uint64_t budget = memory_budget(*context_);
-    const uint64_t needed = spectrum_bytes() + raw_bytes() + plans.work_bytes() +
+    const uint64_t needed = spectrum_bytes() + raw_bytes() + image_bytes() + plans.work_bytes() +
                             align::frame_partials_bytes(dims_) + kSlackBytes;
     if (needed > budget)
       fail(PTP_ERROR_OUT_OF_MEMORY,
@@ -200,21 +222,44 @@ class CufftAlignBackend final : public AlignBackend {
       s.reference.emplace(spectrum_bytes());
       s.reference_energy.emplace(to_u64(dims_.planes) * sizeof(double));
     }
+    if (luma_ && !s.luma_planes)
+      fail(PTP_ERROR_INTERNAL, "GPU luminance images before their planes were set");
     const ScratchLease buffers(
-        ws, {raw_bytes(), align::frame_partials_bytes(dims_), plans.work_bytes()});
+        ws, {raw_bytes(), align::frame_partials_bytes(dims_), plans.work_bytes(), image_bytes()});
     void* const raw = buffers.get<void>(0);
     const Drain drain(s);
 
     upload(frame, raw, 0);
     const cudaStream_t compute = s.compute.get();
     check_cuda(cudaStreamWaitEvent(compute, s.uploaded[0].get(), 0), "cudaStreamWaitEvent");
-    align::center_frame(raw, dims_, window(s.row_window), window(s.col_window),
+    const void* const plane_source = frame_to_planes_input(raw, buffers.get<void>(3), compute);
+    align::center_frame(plane_source, dims_, window(s.row_window), window(s.col_window),
                         align::carve_frame_partials(dims_, buffers.get<void>(1)),
                         s.reference->as<float>(), s.reference_energy->as<double>(), compute);
     check_cuda(cudaEventRecord(s.raw_free[0].get(), compute), "cudaEventRecord");
     plans.set_work_area(buffers.get<void>(2));
     plans.forward.forward(s.reference->as<float>());
     check_cuda(cudaStreamSynchronize(compute), "transforming the reference frame");
+  }
+
+  bool makes_luma_images() const override { return luma_; }
+
+  void set_luma_planes(const std::vector<char>& planes) override {
+    if (!luma_ || static_cast<int64_t>(planes.size()) != geometry_.planes)
+      fail(PTP_ERROR_INTERNAL, "luminance planes for a GPU plan that does not take them");
+    Workspace& ws = workspace_of(*context_);
+    const std::lock_guard<std::recursive_mutex> lock(ws.mutex);
+    const ScopedDevice scoped(context_->device);
+    check_cuda(scoped.status(), "cudaSetDevice");
+    State& s = *state_;
+    if (!s.luma_planes) s.luma_planes.emplace(planes.size());
+    // On the compute stream (as upload_window), waited for: the kernels of
+    // the calls that follow read the flags.
+    const cudaStream_t compute = s.compute.get();
+    check_cuda(cudaMemcpyAsync(s.luma_planes->as<void>(), planes.data(), planes.size(),
+                               cudaMemcpyHostToDevice, compute),
+               "copying the luminance planes to the device");
+    check_cuda(cudaStreamSynchronize(compute), "copying the luminance planes to the device");
   }
 
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
@@ -239,8 +284,8 @@ class CufftAlignBackend final : public AlignBackend {
       fail(PTP_ERROR_OUT_OF_MEMORY,
            "the device memory budget of " + mib(budget) + " cannot hold " + mib(resident) +
                " resident (reference spectra, frame slots, refinement scratch) plus " +
-               mib(per_frame + work_one) + " for one frame of " + std::to_string(dims_.height) +
-               " x " + std::to_string(dims_.width) +
+               mib(per_frame + work_one) + " for one frame of " + std::to_string(geometry_.height) +
+               " x " + std::to_string(geometry_.width) +
                "; raise ptp_context_options.device_memory_budget or free device memory");
     // Frames per batch: the geometry's batch size (kBatchSensorPixels),
     // lowered to what the budget holds, but not to the number of frames of
@@ -300,7 +345,7 @@ class CufftAlignBackend final : public AlignBackend {
              joint ? to_u64(held) * plane_bytes : 0,
              bounds ? to_u64(held * P) * align::kBoundBlocks * sizeof(double) : 0,
              bounds ? to_u64(held * P) * sizeof(double) : 0,
-             joint ? to_u64(held) * 2 * sizeof(double) : 0});
+             joint ? to_u64(held) * 2 * sizeof(double) : 0, image_bytes()});
     void* const raw[kRawSlots] = {buffers.get<void>(0), buffers.get<void>(1), buffers.get<void>(2)};
     const align::FramePartials partials = align::carve_frame_partials(dims_, buffers.get<void>(3));
     float* const plane_data = buffers.get<float>(4);
@@ -320,6 +365,9 @@ class CufftAlignBackend final : public AlignBackend {
     double* const plane_bound = buffers.get<double>(16);
     double* const frame_used = buffers.get<double>(17);
     double* const frame_bound = joint ? frame_used + held : nullptr;
+    void* const image = buffers.get<void>(18);
+    if (luma_ && !s.luma_planes)
+      fail(PTP_ERROR_INTERNAL, "GPU luminance images before their planes were set");
     check_cuda(cudaMemcpyAsync(d_offsets, offsets.data(), offsets.size() * sizeof(int),
                                cudaMemcpyHostToDevice, s.compute.get()),
                "copying the peak-search offsets");
@@ -340,7 +388,8 @@ class CufftAlignBackend final : public AlignBackend {
       const int slot = static_cast<int>(i % kRawSlots);
       upload(frames[i], raw[slot], slot);
       check_cuda(cudaStreamWaitEvent(compute, s.uploaded[slot].get(), 0), "cudaStreamWaitEvent");
-      align::center_frame(raw[slot], moving_dims, window(s.row_window), window(s.col_window),
+      const void* const plane_source = frame_to_planes_input(raw[slot], image, compute);
+      align::center_frame(plane_source, moving_dims, window(s.row_window), window(s.col_window),
                           partials, plane_data + j * P * dims_.plane_floats, energy + j * P,
                           compute);
       check_cuda(cudaEventRecord(s.raw_free[slot].get(), compute), "cudaEventRecord");
@@ -465,9 +514,29 @@ class CufftAlignBackend final : public AlignBackend {
     return num_frames;
   }
 
+  // A raw frame as uploaded (with luma_, the sensor frame, not its image).
   uint64_t raw_bytes() const {
     const uint64_t element = geometry_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4;
-    return to_u64(dims_.frame_elements) * element;
+    return to_u64(geometry_.frame_elements()) * element;
+  }
+  // With luma_: one frame's image and the scratch of making it (one at a
+  // time, on the compute stream); else 0.
+  uint64_t image_bytes() const {
+    if (!luma_) return 0;
+    return to_u64(dims_.frame_elements) * sizeof(float) + luma::scratch_bytes(image_dims_) + 256;
+  }
+  // What center_frame reads for the raw frame `raw` (device): the frame
+  // itself, or with luma_ its image, made into `image_buffer` (an
+  // image_bytes() lease) on `stream`. The raw frame is free once this
+  // returns' enqueued work has run.
+  const void* frame_to_planes_input(const void* raw, void* image_buffer, cudaStream_t stream) {
+    if (!luma_) return raw;
+    auto* image = static_cast<float*>(image_buffer);
+    void* const scratch = static_cast<unsigned char*>(image_buffer) +
+                          (to_u64(dims_.frame_elements) * sizeof(float) + 255) / 256 * 256;
+    luma::make_image(raw, image_dims_, state_->luma_planes->as<unsigned char>(),
+                     state_->luma_axes->as<double>(), scratch, image, stream);
+    return image;
   }
   uint64_t spectrum_bytes() const {
     return to_u64(checked_mul(dims_.planes, dims_.plane_floats, "the spectrum size")) *
@@ -494,7 +563,8 @@ class CufftAlignBackend final : public AlignBackend {
 
   uint64_t resident_bytes(int64_t group) const {
     uint64_t bytes = spectrum_bytes() + to_u64(dims_.planes) * sizeof(double) +
-                     kRawSlots * raw_bytes() + align::frame_partials_bytes(dims_) + kSlackBytes;
+                     kRawSlots * raw_bytes() + image_bytes() + align::frame_partials_bytes(dims_) +
+                     kSlackBytes;
     if (dims_.upsample > 1) bytes += align::upsample_scratch_bytes(dims_, group);
     return bytes;
   }
@@ -532,17 +602,21 @@ class CufftAlignBackend final : public AlignBackend {
     return cache.emplace(frames, std::move(plans)).first->second;
   }
 
-  // On the plan's compute stream, not with cudaMemcpy on the legacy default
-  // stream, which would wait for the caller's unrelated work.
+  // Tables (the window, the trend's basis) go to the device on the plan's
+  // compute stream, not with cudaMemcpy on the legacy default stream, which
+  // would wait for the caller's unrelated work.
   void upload_window(std::optional<DeviceBuffer>& buffer, int64_t n) {
     std::vector<double> table(to_u64(n));
     align::window_table(n, table.data());
-    buffer.emplace(table.size() * sizeof(double));
+    upload_table(buffer, table);
+  }
+  void upload_table(std::optional<DeviceBuffer>& buffer, const std::vector<double>& table) {
+    buffer.emplace(std::max<size_t>(1, table.size()) * sizeof(double));
     const cudaStream_t compute = state_->compute.get();
     check_cuda(cudaMemcpyAsync(buffer->as<void>(), table.data(), table.size() * sizeof(double),
                                cudaMemcpyHostToDevice, compute),
-               "copying the window to the device");
-    check_cuda(cudaStreamSynchronize(compute), "copying the window to the device");
+               "copying a table to the device");
+    check_cuda(cudaStreamSynchronize(compute), "copying a table to the device");
   }
 
   // Copies a host frame to device slot `slot` on the copy stream, through
@@ -575,6 +649,8 @@ class CufftAlignBackend final : public AlignBackend {
   const ptp_context* context_;
   AlignGeometry geometry_;
   Dims dims_;
+  bool luma_;
+  luma::ImageDims image_dims_;
   std::unique_ptr<State> state_;
   uint64_t staged_count_ = 0;
 };

@@ -91,6 +91,15 @@ class AlignBackend {
   // returns the number of frames finished. Returns num_frames otherwise.
   virtual int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                         const std::function<bool(int64_t)>& keep_going) = 0;
+
+  // True for a backend made for a PTP_COMBINE_LUMA geometry itself (not its
+  // luma_image_geometry) that makes the luminance images from the raw
+  // frames (the GPU backend): the luma backend (align_luma.hpp) then hands
+  // it raw frames and says which planes take part.
+  virtual bool makes_luma_images() const { return false; }
+  // The planes (one flag each) of the images of the set_reference and align
+  // calls that follow; called only where makes_luma_images().
+  virtual void set_luma_planes(const std::vector<char>& planes) { (void)planes; }
 };
 
 std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,

@@ -25,19 +25,18 @@ namespace {
 // at least one frame.
 constexpr int64_t kChunkBytes = int64_t{256} << 20;
 
-// Which planes take part in an image: one flag per plane (channel, or
-// pattern position).
-using PlaneSet = std::vector<char>;
+using PlaneSet = LumaPlanes;
 
 int32_t count_planes(const PlaneSet& set) {
   return static_cast<int32_t>(std::count(set.begin(), set.end(), char{1}));
 }
 
-class LumaAlignBackend final : public AlignBackend {
+}  // namespace
+
+class LumaImages::Impl {
  public:
-  LumaAlignBackend(const AlignGeometry& g, std::unique_ptr<AlignBackend> inner, int32_t threads)
+  Impl(const AlignGeometry& g, int32_t threads)
       : g_(g),
-        inner_(std::move(inner)),
         threads_(std::max<int32_t>(1, threads)),
         ny_(g.plane_height),
         nx_(g.plane_width),
@@ -54,96 +53,10 @@ class LumaAlignBackend final : public AlignBackend {
       col_b_.push_back(math::trend_linear(j, nx_));
       col_r_.push_back(math::trend_quadratic(j, nx_));
     }
-    const auto sum_squares = [](const std::vector<double>& v) {
-      double s = 0.0;
-      for (double x : v) s += x * x;
-      return s;
-    };
-    na_ = sum_squares(row_a_);
-    nq_ = sum_squares(row_q_);
-    nb_ = sum_squares(col_b_);
-    nr_ = sum_squares(col_r_);
-  }
-
-  void set_reference(const void* frame) override {
-    const size_t bytes = static_cast<size_t>(g_.frame_elements()) * element_bytes();
-    reference_.resize(bytes);
-    std::memcpy(reference_.data(), frame, bytes);
-    reference_planes_ = informative_planes(static_cast<const void*>(reference_.data()));
-    use_reference(reference_planes_);
-  }
-
-  int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
-                const std::function<bool(int64_t)>& keep_going) override {
-    const int64_t image_bytes = ny_ * nx_ * static_cast<int64_t>(sizeof(float));
-    const int64_t fit = std::max<int64_t>(1, kChunkBytes / image_bytes);
-    const int64_t chunk = std::max<int64_t>(
-        1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
-    require_headroom(static_cast<size_t>(chunk * image_bytes),
-                     std::to_string(chunk) + " luminance images");
-    while (static_cast<int64_t>(images_.size()) < chunk) images_.push_back(new_image());
-    std::vector<const void*> pointers(static_cast<size_t>(chunk));
-    std::vector<PlaneSet> sets(static_cast<size_t>(chunk));
-    for (int64_t f0 = 0; f0 < num_frames; f0 += chunk) {
-      const int64_t n = std::min(chunk, num_frames - f0);
-      for (int64_t k = 0; k < n; ++k) {
-        sets[k] = informative_planes(frames[f0 + k]);
-        for (size_t p = 0; p < sets[k].size(); ++p) sets[k][p] &= reference_planes_[p];
-      }
-      // Runs of frames with the same planes, in order (progress is reported
-      // frame by frame, in order).
-      for (int64_t k0 = 0; k0 < n;) {
-        int64_t k1 = k0 + 1;
-        while (k1 < n && sets[k1] == sets[k0]) ++k1;
-        const int64_t first = f0 + k0;
-        const int32_t used = count_planes(sets[k0]);
-        if (used == 0) {
-          for (int64_t k = k0; k < k1; ++k) {
-            results[f0 + k] = {0.0, 0.0, 0.0, 0};
-            if (!keep_going(f0 + k + 1)) return f0 + k + 1;
-          }
-          k0 = k1;
-          continue;
-        }
-        if (sets[k0] != current_planes_) use_reference(sets[k0]);
-        for (int64_t k = k0; k < k1; ++k) {
-          make_image(frames[f0 + k], sets[k0], images_[k].get());
-          pointers[k] = images_[k].get();
-        }
-        // A stop on the run's last frame ends the call too (the inner
-        // backend has nothing left to skip then).
-        bool stopped = false;
-        const int64_t done =
-            inner_->align(pointers.data() + k0, k1 - k0, results + first, [&](int64_t d) {
-              if (keep_going(first + d)) return true;
-              stopped = true;
-              return false;
-            });
-        for (int64_t k = 0; k < done; ++k)
-          results[first + k].planes_used = results[first + k].planes_used > 0 ? used : 0;
-        if (stopped || done < k1 - k0) return first + done;
-        k0 = k1;
-      }
-    }
-    return num_frames;
-  }
-
- private:
-  size_t element_bytes() const { return g_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4; }
-
-  // An image's buffer, uninitialised (make_image writes every value). The
-  // plan keeps its buffers for its later calls.
-  std::unique_ptr<float[]> new_image() const {
-    return std::unique_ptr<float[]>(new float[static_cast<size_t>(ny_ * nx_)]);
-  }
-
-  // The inner backend's reference: the reference frame's image of `planes`.
-  void use_reference(const PlaneSet& planes) {
-    if (!reference_image_) reference_image_ = new_image();
-    make_image(reference_.data(), planes, reference_image_.get());
-    current_planes_.clear();  // no usable inner reference until it is set
-    inner_->set_reference(reference_image_.get());
-    current_planes_ = planes;
+    na_ = math::trend_norm(ny_, false);
+    nq_ = math::trend_norm(ny_, true);
+    nb_ = math::trend_norm(nx_, false);
+    nr_ = math::trend_norm(nx_, true);
   }
 
   // The planes of `frame` that are not constant over what the images read.
@@ -196,9 +109,7 @@ class LumaAlignBackend final : public AlignBackend {
     return differs;
   }
 
-  // The luminance image of `frame` made of `planes`, trend removed, into
-  // out (ny x nx float32): math/luma_math.hpp.
-  void make_image(const void* frame, const PlaneSet& planes, float* out) const {
+  void make(const void* frame, const PlaneSet& planes, float* out) const {
     if (g_.frame_dtype == PTP_DTYPE_UINT16)
       box_means(static_cast<const uint16_t*>(frame), planes, out);
     else
@@ -212,19 +123,15 @@ class LumaAlignBackend final : public AlignBackend {
   template <class T>
   void box_means(const T* x, const PlaneSet& planes, float* out) const {
     const int64_t period = g_.period;
+    const auto* use = reinterpret_cast<const unsigned char*>(planes.data());
     if (g_.cfa == PTP_CFA_NONE) {
-      const double scale = 1.0 / static_cast<double>(g_.planes);
       const int64_t channel = g_.height * g_.width;
       const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
       require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(static)
       for (int64_t i = 0; i < ny_; ++i)
-        for (int64_t j = 0; j < nx_; ++j) {
-          double s = 0.0;
-          for (int64_t c = 0; c < g_.planes; ++c)
-            if (planes[c]) s += static_cast<double>(x[c * channel + i * g_.width + j]);
-          out[i * nx_ + j] = static_cast<float>(s * scale);
-        }
+        for (int64_t j = 0; j < nx_; ++j)
+          out[i * nx_ + j] = math::channel_mean(x, channel, i * g_.width + j, g_.planes, use);
       return;
     }
     // Image pixel (i, j) is the window at frame row s i, column s j (s the
@@ -333,38 +240,24 @@ class LumaAlignBackend final : public AlignBackend {
     const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
     // Per row: sum L, sum b L, sum r L (then weighted by the row's a, q in
     // row order, so the sums do not depend on the thread count).
-    std::vector<double> row_sum(static_cast<size_t>(ny_)), row_b(row_sum.size()),
-        row_r(row_sum.size());
+    std::vector<math::TrendRowSums> rows(static_cast<size_t>(ny_));
     require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < ny_; ++i) {
       const float* l = image + i * nx_;
-      double s = 0.0, sb = 0.0, sr = 0.0;
-      for (int64_t j = 0; j < nx_; ++j) {
-        const double v = l[j];
-        s += v;
-        sb += col_b_[j] * v;
-        sr += col_r_[j] * v;
-      }
-      row_sum[i] = s;
-      row_b[i] = sb;
-      row_r[i] = sr;
+      math::TrendRowSums s{0.0, 0.0, 0.0};
+      for (int64_t j = 0; j < nx_; ++j) math::add_to_row_sums(s, l[j], col_b_[j], col_r_[j]);
+      rows[i] = s;
     }
     double sums[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-    for (int64_t i = 0; i < ny_; ++i) {
-      sums[0] += row_sum[i];
-      sums[1] += row_a_[i] * row_sum[i];
-      sums[2] += row_b[i];
-      sums[3] += row_q_[i] * row_sum[i];
-      sums[4] += row_a_[i] * row_b[i];
-      sums[5] += row_r[i];
-    }
+    for (int64_t i = 0; i < ny_; ++i)
+      math::add_row_to_trend_sums(sums, rows[i], row_a_[i], row_q_[i]);
     const math::Trend trend = math::trend_coefficients(sums, ny_, nx_, na_, nq_, nb_, nr_);
     const auto residual_at = [&](const float* l, const math::TrendRow& row, int64_t j) {
-      return static_cast<double>(l[j]) - math::trend_value(trend, row, col_b_[j], col_r_[j]);
+      return math::trend_residual(trend, row, l[j], col_b_[j], col_r_[j]);
     };
     // The residual's and the image's largest magnitudes, per row.
-    std::vector<double> top_residual(static_cast<size_t>(ny_)), top_value(row_sum.size());
+    std::vector<double> top_residual(static_cast<size_t>(ny_)), top_value(rows.size());
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < ny_; ++i) {
       const float* l = image + i * nx_;
@@ -379,23 +272,22 @@ class LumaAlignBackend final : public AlignBackend {
     }
     const double residual = *std::max_element(top_residual.begin(), top_residual.end());
     const double value = *std::max_element(top_value.begin(), top_value.end());
-    if (!(residual > math::kFlatLuma * value)) {
+    if (!math::luma_informative(residual, value)) {
       std::fill(image, image + ny_ * nx_, 0.0f);
       return;
     }
-    int e = 0;
-    while (std::ldexp(residual, -e) >= std::ldexp(1.0, 126)) ++e;
-    const double scale = std::ldexp(1.0, -e);
+    const double scale = std::ldexp(1.0, -math::luma_scale_exponent(residual));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < ny_; ++i) {
       float* l = image + i * nx_;
       const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
-      for (int64_t j = 0; j < nx_; ++j) l[j] = static_cast<float>(residual_at(l, row, j) * scale);
+      for (int64_t j = 0; j < nx_; ++j)
+        l[j] = static_cast<float>(math::dmul(residual_at(l, row, j), scale));
     }
   }
 
+ private:
   AlignGeometry g_;
-  std::unique_ptr<AlignBackend> inner_;
   int32_t threads_;
   int64_t ny_;
   int64_t nx_;
@@ -405,9 +297,140 @@ class LumaAlignBackend final : public AlignBackend {
   // their sums of squares.
   std::vector<double> row_a_, row_q_, col_b_, col_r_;
   double na_ = 0.0, nq_ = 0.0, nb_ = 0.0, nr_ = 0.0;
+};
+
+LumaImages::LumaImages(const AlignGeometry& g, int32_t threads)
+    : impl_(std::make_unique<Impl>(g, threads)) {}
+
+LumaImages::~LumaImages() = default;
+
+LumaPlanes LumaImages::informative_planes(const void* frame) const {
+  return impl_->informative_planes(frame);
+}
+
+void LumaImages::make(const void* frame, const LumaPlanes& planes, float* out) const {
+  impl_->make(frame, planes, out);
+}
+
+namespace {
+
+class LumaAlignBackend final : public AlignBackend {
+ public:
+  LumaAlignBackend(const AlignGeometry& g, std::unique_ptr<AlignBackend> inner, int32_t threads)
+      : g_(g),
+        inner_(std::move(inner)),
+        threads_(std::max<int32_t>(1, threads)),
+        ny_(g.plane_height),
+        nx_(g.plane_width),
+        on_device_(inner_->makes_luma_images()),
+        images_(g, threads) {}
+
+  void set_reference(const void* frame) override {
+    const size_t bytes = static_cast<size_t>(g_.frame_elements()) * element_bytes();
+    reference_.resize(bytes);
+    std::memcpy(reference_.data(), frame, bytes);
+    reference_planes_ = images_.informative_planes(static_cast<const void*>(reference_.data()));
+    use_reference(reference_planes_);
+  }
+
+  int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
+                const std::function<bool(int64_t)>& keep_going) override {
+    const int64_t image_bytes = ny_ * nx_ * static_cast<int64_t>(sizeof(float));
+    const int64_t fit = std::max<int64_t>(1, kChunkBytes / image_bytes);
+    const int64_t chunk = std::max<int64_t>(
+        1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
+    if (!on_device_) {
+      require_headroom(static_cast<size_t>(chunk * image_bytes),
+                       std::to_string(chunk) + " luminance images");
+      while (static_cast<int64_t>(frame_images_.size()) < chunk)
+        frame_images_.push_back(new_image());
+    }
+    std::vector<const void*> pointers(static_cast<size_t>(chunk));
+    std::vector<PlaneSet> sets(static_cast<size_t>(chunk));
+    for (int64_t f0 = 0; f0 < num_frames; f0 += chunk) {
+      const int64_t n = std::min(chunk, num_frames - f0);
+      for (int64_t k = 0; k < n; ++k) {
+        sets[k] = images_.informative_planes(frames[f0 + k]);
+        for (size_t p = 0; p < sets[k].size(); ++p) sets[k][p] &= reference_planes_[p];
+      }
+      // Runs of frames with the same planes, in order (progress is reported
+      // frame by frame, in order).
+      for (int64_t k0 = 0; k0 < n;) {
+        int64_t k1 = k0 + 1;
+        while (k1 < n && sets[k1] == sets[k0]) ++k1;
+        const int64_t first = f0 + k0;
+        const int32_t used = count_planes(sets[k0]);
+        if (used == 0) {
+          for (int64_t k = k0; k < k1; ++k) {
+            results[f0 + k] = {0.0, 0.0, 0.0, 0};
+            if (!keep_going(f0 + k + 1)) return f0 + k + 1;
+          }
+          k0 = k1;
+          continue;
+        }
+        if (sets[k0] != current_planes_) use_reference(sets[k0]);
+        for (int64_t k = k0; k < k1; ++k) {
+          if (on_device_) {
+            pointers[k] = frames[f0 + k];  // the inner backend makes the image
+          } else {
+            images_.make(frames[f0 + k], sets[k0], frame_images_[k].get());
+            pointers[k] = frame_images_[k].get();
+          }
+        }
+        // A stop on the run's last frame ends the call too (the inner
+        // backend has nothing left to skip then).
+        bool stopped = false;
+        const int64_t done =
+            inner_->align(pointers.data() + k0, k1 - k0, results + first, [&](int64_t d) {
+              if (keep_going(first + d)) return true;
+              stopped = true;
+              return false;
+            });
+        for (int64_t k = 0; k < done; ++k)
+          results[first + k].planes_used = results[first + k].planes_used > 0 ? used : 0;
+        if (stopped || done < k1 - k0) return first + done;
+        k0 = k1;
+      }
+    }
+    return num_frames;
+  }
+
+ private:
+  size_t element_bytes() const { return g_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4; }
+
+  // An image's buffer, uninitialised (LumaImages::make writes every value).
+  // The plan keeps its buffers for its later calls.
+  std::unique_ptr<float[]> new_image() const {
+    return std::unique_ptr<float[]>(new float[static_cast<size_t>(ny_ * nx_)]);
+  }
+
+  // The inner backend's reference: the reference frame's image of `planes`
+  // (made here, or by an inner backend that makes its images).
+  void use_reference(const PlaneSet& planes) {
+    current_planes_.clear();  // no usable inner reference until it is set
+    if (on_device_) {
+      inner_->set_luma_planes(planes);
+      inner_->set_reference(reference_.data());
+    } else {
+      if (!reference_image_) reference_image_ = new_image();
+      images_.make(reference_.data(), planes, reference_image_.get());
+      inner_->set_reference(reference_image_.get());
+    }
+    current_planes_ = planes;
+  }
+
+  AlignGeometry g_;
+  std::unique_ptr<AlignBackend> inner_;
+  int32_t threads_;
+  int64_t ny_;
+  int64_t nx_;
+  // The inner backend makes the images on its device from the raw frames
+  // (the GPU backend); else they are made here.
+  bool on_device_;
+  LumaImages images_;
   std::vector<unsigned char> reference_;  // a copy of the reference frame
   std::unique_ptr<float[]> reference_image_;
-  std::vector<std::unique_ptr<float[]>> images_;  // the frames' images, a chunk's
+  std::vector<std::unique_ptr<float[]>> frame_images_;  // the frames' images, a chunk's
   PlaneSet reference_planes_;
   PlaneSet current_planes_;  // the planes of the inner backend's reference image
 };

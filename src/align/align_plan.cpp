@@ -395,12 +395,13 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
     plan->backend = make_rawnind_align_backend(geometry, context.num_threads);
     return plan;
   }
-  // The luminance estimator's backend makes the images and runs a backend
-  // made for them, chosen as for any plan.
-  const AlignGeometry backend_geometry = geometry.luma ? luma_image_geometry(geometry) : geometry;
+  // The luminance estimator runs a backend chosen as for any plan inside
+  // the luma backend (align_luma.hpp): the GPU backend made for the plan's
+  // geometry (it makes the images on its device), or the CPU backend made
+  // for the images' (the luma backend makes them on the host).
   if (context.backend == PTP_BACKEND_GPU) {
     try {
-      plan->backend = gpu::make_align_backend(context, backend_geometry);
+      plan->backend = gpu::make_align_backend(context, geometry);
       plan->runs_on = PTP_BACKEND_GPU;
     } catch (const Error& e) {
       // A GPU backend that cannot serve this request (no cuFFT, a frame past
@@ -411,7 +412,9 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
       plan->fallback_reason = e.what();
     }
   }
-  if (!plan->backend) plan->backend = make_cpu_align_backend(backend_geometry, context.num_threads);
+  if (!plan->backend)
+    plan->backend = make_cpu_align_backend(geometry.luma ? luma_image_geometry(geometry) : geometry,
+                                           context.num_threads);
   if (geometry.luma)
     plan->backend =
         make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);

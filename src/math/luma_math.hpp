@@ -23,6 +23,7 @@
 // is one sum, c_k = <L, basis_k> / <basis_k, basis_k>.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "math/host_device.hpp"
@@ -42,9 +43,38 @@ PTP_HD int64_t luma_stride(int64_t period) {
   return (period + 1) / 2;
 }
 
+// Double arithmetic that the host and the device round alike: device code
+// spells each operation as a round-to-nearest intrinsic, which nvcc never
+// fuses into an FMA, and host code is compiled with -ffp-contract=off, so
+// the GPU backend's images (cuda/luma_kernels.cu) are the CPU's, bit for
+// bit.
+PTP_HD double dadd(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+PTP_HD double dsub(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+PTP_HD double dmul(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 // a(i): the centred coordinate of row (column) i of n.
 PTP_HD double trend_linear(int64_t i, int64_t n) {
-  return static_cast<double>(i) - 0.5 * static_cast<double>(n - 1);
+  return dsub(static_cast<double>(i), dmul(0.5, static_cast<double>(n - 1)));
 }
 
 // q(i): the second orthogonal polynomial of n points, a(i)^2 minus its mean
@@ -52,14 +82,50 @@ PTP_HD double trend_linear(int64_t i, int64_t n) {
 PTP_HD double trend_quadratic(int64_t i, int64_t n) {
   const double a = trend_linear(i, n);
   const double nn = static_cast<double>(n);
-  return a * a - (nn * nn - 1.0) / 12.0;
+  return dsub(dmul(a, a), dsub(dmul(nn, nn), 1.0) / 12.0);
+}
+
+// sum over the n points of a(i)^2 (linear) or q(i)^2, in point order.
+PTP_HD double trend_norm(int64_t n, bool quadratic) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = quadratic ? trend_quadratic(i, n) : trend_linear(i, n);
+    s = dadd(s, dmul(v, v));
+  }
+  return s;
+}
+
+// The sums of one image row that the fit needs: sum L, sum b L, sum r L,
+// accumulated in column order.
+struct TrendRowSums {
+  double sum;
+  double b;
+  double r;
+};
+
+PTP_HD void add_to_row_sums(TrendRowSums& s, double v, double b, double r) {
+  s.sum = dadd(s.sum, v);
+  s.b = dadd(s.b, dmul(b, v));
+  s.r = dadd(s.r, dmul(r, v));
+}
+
+// The six sums s0..s5 of trend_coefficients, from the rows' sums taken in
+// row order: row i (coordinates a, q) adds its part.
+PTP_HD void add_row_to_trend_sums(double s[6], const TrendRowSums& row, double a, double q) {
+  s[0] = dadd(s[0], row.sum);
+  s[1] = dadd(s[1], dmul(a, row.sum));
+  s[2] = dadd(s[2], row.b);
+  s[3] = dadd(s[3], dmul(q, row.sum));
+  s[4] = dadd(s[4], dmul(a, row.b));
+  s[5] = dadd(s[5], row.r);
 }
 
 // The coefficients c0..c5 from the six sums of the image times each basis
 // function (s0 = sum L, s1 = sum a L, s2 = sum b L, s3 = sum q L, s4 = sum a
 // b L, s5 = sum r L) and the one-axis norms: na = sum a^2, nq = sum q^2
-// over the rows, nb, nr over the columns. A basis function that is zero on
-// the grid (a for one row, q for fewer than three) gets coefficient 0.
+// over the rows, nb, nr over the columns (trend_norm). A basis function
+// that is zero on the grid (a for one row, q for fewer than three) gets
+// coefficient 0.
 struct Trend {
   double c[6];
 };
@@ -68,7 +134,8 @@ PTP_HD Trend trend_coefficients(const double s[6], int64_t ny, int64_t nx, doubl
                                 double nb, double nr) {
   const double rows = static_cast<double>(ny);
   const double cols = static_cast<double>(nx);
-  const double norms[6] = {rows * cols, na * cols, rows * nb, nq * cols, na * nb, rows * nr};
+  const double norms[6] = {dmul(rows, cols), dmul(na, cols), dmul(rows, nb),
+                           dmul(nq, cols),   dmul(na, nb),   dmul(rows, nr)};
   Trend t{};
   for (int k = 0; k < 6; ++k) t.c[k] = norms[k] > 0.0 ? s[k] / norms[k] : 0.0;
   return t;
@@ -83,11 +150,16 @@ struct TrendRow {
 };
 
 PTP_HD TrendRow trend_row(const Trend& t, double a, double q) {
-  return {t.c[0] + t.c[1] * a + t.c[3] * q, t.c[2] + t.c[4] * a};
+  return {dadd(dadd(t.c[0], dmul(t.c[1], a)), dmul(t.c[3], q)), dadd(t.c[2], dmul(t.c[4], a))};
 }
 
 PTP_HD double trend_value(const Trend& t, const TrendRow& row, double b, double r) {
-  return row.row + row.slope * b + t.c[5] * r;
+  return dadd(dadd(row.row, dmul(row.slope, b)), dmul(t.c[5], r));
+}
+
+// L - t at a pixel of value l in column (b, r) of a row, in double.
+PTP_HD double trend_residual(const Trend& t, const TrendRow& row, float l, double b, double r) {
+  return dsub(static_cast<double>(l), trend_value(t, row, b, r));
 }
 
 // Images with fewer rows or columns than this keep their trend (the
@@ -101,5 +173,71 @@ constexpr int64_t kTrendMinSide = 8;
 // largest value; what is below that is rounding of the box means, not
 // content.)
 constexpr double kFlatLuma = 1.0 / 1048576.0;
+
+// Whether an image with largest |L - t| `top_residual` and largest |L|
+// `top_value` carries information (kFlatLuma); false for NaN.
+PTP_HD bool luma_informative(double top_residual, double top_value) {
+  return top_residual > dmul(kFlatLuma, top_value);
+}
+
+// The power of two e that brings every residual under 2^126 (scaled by
+// 2^-e; 0 for all but float frames near float32's range): a common scale
+// changes neither the shift nor the confidence.
+PTP_HD int luma_scale_exponent(double top_residual) {
+  int e = 0;
+  while (ldexp(top_residual, -e) >= ldexp(1.0, 126)) ++e;
+  return e;
+}
+
+// Image pixel of a mosaic frame (x: rows of `width` values): the mean of
+// the P x P window at frame row y0, column x0 over the sites whose plane
+// (r % P) P + (c % P) takes part (use[plane] != 0), the others counted as
+// 0. uint16 frames sum exactly in integers (36 x 65535 < 2^22); float32
+// frames add in double, along each window row (b increasing) and then the
+// rows' sums (a increasing). The CPU backend's running sums give the same
+// values (align_luma.cpp).
+template <class T>
+PTP_HD float window_mean(const T* x, int64_t width, int64_t y0, int64_t x0, int64_t period,
+                         const unsigned char* use) {
+  const double scale = 1.0 / static_cast<double>(period * period);
+  // The window's first site (y0 % P, x0 % P); the others follow it with a
+  // wrap (one division per window, not per value).
+  const int64_t r0 = y0 % period;
+  const int64_t c0 = x0 % period;
+  if constexpr (sizeof(T) == 2) {
+    int32_t sum = 0;
+    for (int64_t a = 0, r = r0; a < period; ++a, r = r + 1 == period ? 0 : r + 1) {
+      const T* row = x + (y0 + a) * width + x0;
+      const unsigned char* sites = use + r * period;
+      for (int64_t b = 0, c = c0; b < period; ++b, c = c + 1 == period ? 0 : c + 1)
+        if (sites[c]) sum += static_cast<int32_t>(row[b]);
+    }
+    return static_cast<float>(dmul(static_cast<double>(sum), scale));
+  } else {
+    double sum = 0.0;
+    for (int64_t a = 0, r = r0; a < period; ++a, r = r + 1 == period ? 0 : r + 1) {
+      const T* row = x + (y0 + a) * width + x0;
+      const unsigned char* sites = use + r * period;
+      double part = 0.0;
+      for (int64_t b = 0, c = c0; b < period; ++b, c = c + 1 == period ? 0 : c + 1)
+        part = dadd(part, sites[c] ? static_cast<double>(row[b]) : 0.0);
+      sum = dadd(sum, part);
+    }
+    return static_cast<float>(dmul(sum, scale));
+  }
+}
+
+// Image pixel of planar channels (PTP_CFA_NONE; x: `channels` planes of
+// `plane` values) at index `at` of a plane: the sum of the taking-part
+// channels there, in channel order, in double, divided by the number of
+// channels (all of them).
+template <class T>
+PTP_HD float channel_mean(const T* x, int64_t plane, int64_t at, int64_t channels,
+                          const unsigned char* use) {
+  double sum = 0.0;
+  for (int64_t c = 0; c < channels; ++c)
+    if (use[c]) sum = dadd(sum, static_cast<double>(x[c * plane + at]));
+  return static_cast<float>(dmul(sum, 1.0 / static_cast<double>(channels)));
+}
 
 }  // namespace ptychopatch::math
