@@ -4,8 +4,10 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "block_reduce.cuh"
+#include "core/error.hpp"
 #include "cuda_support.cuh"
 #include "launch.cuh"
 #include "math/luma_math.hpp"
@@ -83,17 +85,23 @@ dim3 pixel_grid(const ImageDims& d) {
 }
 
 // Step 1: image pixel (i, j) is the window at frame row s i, column s j
-// (math::window_mean), or the channels' mean at (i, j).
-template <class T>
+// (math::window_mean; the period a constant, so the window's loops unroll
+// and its sites wrap without a division), or for kPeriod 1 the channels'
+// mean at (i, j).
+template <class T, int kPeriod>
 __global__ void __launch_bounds__(kThreads)
     box_kernel(const T* __restrict__ frame, ImageDims d, const unsigned char* __restrict__ use,
                float* __restrict__ image) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= d.cols) return;
-  for (int64_t i = blockIdx.y; i < d.rows; i += gridDim.y)
-    image[i * d.cols + j] =
-        d.pattern ? math::window_mean(frame, d.width, d.stride * i, d.stride * j, d.period, use)
-                  : math::channel_mean(frame, d.height * d.width, i * d.width + j, d.channels, use);
+  for (int64_t i = blockIdx.y; i < d.rows; i += gridDim.y) {
+    if constexpr (kPeriod == 1)
+      image[i * d.cols + j] =
+          math::channel_mean(frame, d.height * d.width, i * d.width + j, d.channels, use);
+    else
+      image[i * d.cols + j] =
+          math::window_mean<kPeriod>(frame, d.width, d.stride * i, d.stride * j, use);
+  }
 }
 
 // Step 2: each row's sums, in column order (a thread per row: the host's
@@ -182,12 +190,27 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <class T, int kPeriod>
+void launch_box_for(const T* frame, const ImageDims& d, const unsigned char* use, float* image,
+                    cudaStream_t stream) {
+  check_cuda(launch_kernel(&box_kernel<T, kPeriod>, pixel_grid(d), dim3(kThreads), 0, stream, frame,
+                           d, use, image),
+             "launching the luminance box-mean kernel");
+}
+
+// The periods of the library's layouts: 1 (channels), 2 (Bayer), 6
+// (X-Trans).
 template <class T>
 void launch_box(const T* frame, const ImageDims& d, const unsigned char* use, float* image,
                 cudaStream_t stream) {
-  check_cuda(
-      launch_kernel(&box_kernel<T>, pixel_grid(d), dim3(kThreads), 0, stream, frame, d, use, image),
-      "launching the luminance box-mean kernel");
+  if (!d.pattern)
+    launch_box_for<T, 1>(frame, d, use, image, stream);
+  else if (d.period == 2)
+    launch_box_for<T, 2>(frame, d, use, image, stream);
+  else if (d.period == 6)
+    launch_box_for<T, 6>(frame, d, use, image, stream);
+  else
+    fail(PTP_ERROR_INTERNAL, "a luminance image of period " + std::to_string(d.period));
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ JOINT_TESTS='Layouts/GpuAlignDefaultsMatchCpu.*'
 # (tests/emulation/ptychopatch_align_plane_kernel_tests) instead.
 PLANE_PROGRAM='plane-kernels:'
 PLANE_TESTS="${PLANE_PROGRAM}AlignPlaneKernels.*"
+LUMA_TESTS="${PLANE_PROGRAM}LumaKernels.*"
 SHUFFLE_ORDER='shuffle:20261122'  # the seed of ctest's "shuffled:" tests
 RUN_TIMEOUT=300                   # seconds per test run
 
@@ -105,6 +106,15 @@ mutation float32-frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
 mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
+mutation luma-window-off-by-one cuda/luma_kernels.cu "$LUMA_TESTS" \
+  'math::window_mean<kPeriod>(frame, d.width, d.stride * i, d.stride * j, use)' \
+  'math::window_mean<kPeriod>(frame, d.width, d.stride * i, d.stride * j + (j > 3), use)'
+mutation luma-huge-frames-unscaled cuda/luma_kernels.cu "$LUMA_TESTS" \
+  'fit->exponent = fit->informative ? math::luma_scale_exponent(residual) : 0;' \
+  'fit->exponent = 0;'
+mutation luma-trend-rows-reversed cuda/luma_kernels.cu "$LUMA_TESTS" \
+  $'const math::TrendRow row = math::trend_row(trend, axes.a[i], axes.q[i]);\n    *at' \
+  $'const math::TrendRow row = math::trend_row(trend, axes.a[d.rows - 1 - i], axes.q[i]);\n    *at'
 # replace FILE OLD [NEW]: replaces the one occurrence of OLD in FILE by NEW;
 # fails unless OLD occurs exactly once. Without NEW it only checks.
 replace() {
@@ -182,7 +192,7 @@ cmake -S "$scratch" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 build "$scratch/logs/build-unmutated.log" || { tail -n 40 "$scratch/logs/build-unmutated.log"; exit 1; }
 
 # The unmutated tests must pass, in both orders, or the kills mean nothing.
-for filter in "$PATCH_TESTS" "$ALIGN_TESTS" "$JOINT_TESTS" "$PLANE_TESTS"; do
+for filter in "$PATCH_TESTS" "$ALIGN_TESTS" "$JOINT_TESTS" "$PLANE_TESTS" "$LUMA_TESTS"; do
   for order in forward "$SHUFFLE_ORDER"; do
     log="$scratch/logs/unmutated.log"
     echo "mutation-test: unmutated, order $order: $filter"

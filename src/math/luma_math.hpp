@@ -189,38 +189,43 @@ PTP_HD int luma_scale_exponent(double top_residual) {
   return e;
 }
 
-// Image pixel of a mosaic frame (x: rows of `width` values): the mean of
-// the P x P window at frame row y0, column x0 over the sites whose plane
+// Image pixel of a mosaic frame of period P = kPeriod (x: rows of `width`
+// values): the mean of the P x P window at frame row y0, column x0 over the sites whose plane
 // (r % P) P + (c % P) takes part (use[plane] != 0), the others counted as
 // 0. uint16 frames sum exactly in integers (36 x 65535 < 2^22); float32
 // frames add in double, along each window row (b increasing) and then the
 // rows' sums (a increasing). The CPU backend's running sums give the same
 // values (align_luma.cpp).
-template <class T>
-PTP_HD float window_mean(const T* x, int64_t width, int64_t y0, int64_t x0, int64_t period,
+template <int kPeriod, class T>
+PTP_HD float window_mean(const T* x, int64_t width, int64_t y0, int64_t x0,
                          const unsigned char* use) {
-  const double scale = 1.0 / static_cast<double>(period * period);
+  const double scale = 1.0 / static_cast<double>(kPeriod * kPeriod);
   // The window's first site (y0 % P, x0 % P); the others follow it with a
-  // wrap (one division per window, not per value).
-  const int64_t r0 = y0 % period;
-  const int64_t c0 = x0 % period;
+  // wrap.
+  const int r0 = static_cast<int>(y0 % kPeriod);
+  const int c0 = static_cast<int>(x0 % kPeriod);
+  const T* origin = x + y0 * width + x0;
   if constexpr (sizeof(T) == 2) {
     int32_t sum = 0;
-    for (int64_t a = 0, r = r0; a < period; ++a, r = r + 1 == period ? 0 : r + 1) {
-      const T* row = x + (y0 + a) * width + x0;
-      const unsigned char* sites = use + r * period;
-      for (int64_t b = 0, c = c0; b < period; ++b, c = c + 1 == period ? 0 : c + 1)
-        if (sites[c]) sum += static_cast<int32_t>(row[b]);
+    for (int a = 0; a < kPeriod; ++a) {
+      const int r = r0 + a < kPeriod ? r0 + a : r0 + a - kPeriod;
+      const T* row = origin + a * width;
+      for (int b = 0; b < kPeriod; ++b) {
+        const int c = c0 + b < kPeriod ? c0 + b : c0 + b - kPeriod;
+        if (use[r * kPeriod + c]) sum += static_cast<int32_t>(row[b]);
+      }
     }
     return static_cast<float>(dmul(static_cast<double>(sum), scale));
   } else {
     double sum = 0.0;
-    for (int64_t a = 0, r = r0; a < period; ++a, r = r + 1 == period ? 0 : r + 1) {
-      const T* row = x + (y0 + a) * width + x0;
-      const unsigned char* sites = use + r * period;
+    for (int a = 0; a < kPeriod; ++a) {
+      const int r = r0 + a < kPeriod ? r0 + a : r0 + a - kPeriod;
+      const T* row = origin + a * width;
       double part = 0.0;
-      for (int64_t b = 0, c = c0; b < period; ++b, c = c + 1 == period ? 0 : c + 1)
-        part = dadd(part, sites[c] ? static_cast<double>(row[b]) : 0.0);
+      for (int b = 0; b < kPeriod; ++b) {
+        const int c = c0 + b < kPeriod ? c0 + b : c0 + b - kPeriod;
+        part = dadd(part, use[r * kPeriod + c] ? static_cast<double>(row[b]) : 0.0);
+      }
       sum = dadd(sum, part);
     }
     return static_cast<float>(dmul(sum, scale));
