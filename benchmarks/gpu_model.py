@@ -680,12 +680,13 @@ KERNELS = [
     KernelSpec("align peak_search", "align_kernels", _AL + r"18peak_search_kernel",
                "ld.global", 4, 256, "align-peaks"),
     # The default estimator's luminance image (cuda/luma_kernels.cu), Bayer
-    # uint16: box means (one float stored per image pixel), the trend's row
+    # uint16: window means (3 x 3, taps (1, 2, 1); one float stored per
+    # image pixel), the trend's row
     # sums and maxima (each reads the pixel and its column's two basis
     # values, 4 + 16 bytes), and the trend's removal. The image then runs
     # through the float32, period-1 instances of the plane kernels and the
     # joint kernels over one plane (inner_trips 1).
-    KernelSpec("luma box u16", "luma_kernels", _LU + r"10box_kernelItLi2EE", "st.global", 4, 256,
+    KernelSpec("luma box u16", "luma_kernels", _LU + r"10box_kernelItLi2ELi3EE", "st.global", 4, 256,
                "luma-box"),
     KernelSpec("luma row_sums", "luma_kernels", _LU + r"15row_sums_kernel", "ld.global", 20,
                256, "luma-row_sums"),

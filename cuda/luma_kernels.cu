@@ -85,10 +85,10 @@ dim3 pixel_grid(const ImageDims& d) {
 }
 
 // Step 1: image pixel (i, j) is the window at frame row s i, column s j
-// (math::window_mean; the period a constant, so the window's loops unroll
-// and its sites wrap without a division), or for kPeriod 1 the channels'
-// mean at (i, j).
-template <class T, int kPeriod>
+// (math::window_mean; the period and window constants, so the window's
+// loops unroll and its sites wrap without a division), or for kPeriod 1
+// the channels' mean at (i, j).
+template <class T, int kPeriod, int kWindow>
 __global__ void __launch_bounds__(kThreads)
     box_kernel(const T* __restrict__ frame, ImageDims d, const unsigned char* __restrict__ use,
                float* __restrict__ image) {
@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(kThreads)
           math::channel_mean(frame, d.height * d.width, i * d.width + j, d.channels, use);
     else
       image[i * d.cols + j] =
-          math::window_mean<kPeriod>(frame, d.width, d.stride * i, d.stride * j, use);
+          math::window_mean<kPeriod, kWindow>(frame, d.width, d.stride * i, d.stride * j, use);
   }
 }
 
@@ -190,27 +190,30 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <class T, int kPeriod>
+template <class T, int kPeriod, int kWindow>
 void launch_box_for(const T* frame, const ImageDims& d, const unsigned char* use, float* image,
                     cudaStream_t stream) {
-  check_cuda(launch_kernel(&box_kernel<T, kPeriod>, pixel_grid(d), dim3(kThreads), 0, stream, frame,
-                           d, use, image),
+  check_cuda(launch_kernel(&box_kernel<T, kPeriod, kWindow>, pixel_grid(d), dim3(kThreads), 0,
+                           stream, frame, d, use, image),
              "launching the luminance box-mean kernel");
 }
 
-// The periods of the library's layouts: 1 (channels), 2 (Bayer), 6
-// (X-Trans).
+// The windows of the library's layouts (math::luma_window): channels (1),
+// Bayer (3, or 2 for frames of 2 rows or columns), X-Trans (6).
 template <class T>
 void launch_box(const T* frame, const ImageDims& d, const unsigned char* use, float* image,
                 cudaStream_t stream) {
   if (!d.pattern)
-    launch_box_for<T, 1>(frame, d, use, image, stream);
-  else if (d.period == 2)
-    launch_box_for<T, 2>(frame, d, use, image, stream);
-  else if (d.period == 6)
-    launch_box_for<T, 6>(frame, d, use, image, stream);
+    launch_box_for<T, 1, 1>(frame, d, use, image, stream);
+  else if (d.period == 2 && d.window == 3)
+    launch_box_for<T, 2, 3>(frame, d, use, image, stream);
+  else if (d.period == 2 && d.window == 2)
+    launch_box_for<T, 2, 2>(frame, d, use, image, stream);
+  else if (d.period == 6 && d.window == 6)
+    launch_box_for<T, 6, 6>(frame, d, use, image, stream);
   else
-    fail(PTP_ERROR_INTERNAL, "a luminance image of period " + std::to_string(d.period));
+    fail(PTP_ERROR_INTERNAL, "a luminance image of period " + std::to_string(d.period) +
+                                 " and window " + std::to_string(d.window));
 }
 
 }  // namespace
@@ -222,6 +225,7 @@ ImageDims make_image_dims(const AlignGeometry& g) {
   d.channels = g.channels;
   d.period = g.period;
   d.stride = g.luma_stride;
+  d.window = g.luma_window;
   d.frame_dtype = g.frame_dtype;
   d.pattern = g.cfa != PTP_CFA_NONE;
   d.rows = g.plane_height;

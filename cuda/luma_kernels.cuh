@@ -6,8 +6,8 @@
 //
 // Passes over one image of n = rows x cols pixels (a 24 MP Bayer frame:
 // n = 24 M; X-Trans: n / 9 of the sensor pixels), all on `stream`:
-//   1. box means: one thread per image pixel reads its P x P window (Bayer
-//      4 values, X-Trans 36; neighbouring windows share their values, so
+//   1. box means: one thread per image pixel reads its K x K window (Bayer
+//      9 values, X-Trans 36; neighbouring windows share their values, so
 //      DRAM reads each frame value about once) and writes 4 bytes;
 //   2. the trend's row sums: one thread per image row adds the row in
 //      column order (the host's order, so the sums are the same doubles);
@@ -42,6 +42,7 @@ struct ImageDims {
   int64_t channels;  // planar channels without a pattern, else 1
   int64_t period;    // P: 2 (Bayer), 6 (X-Trans), 1 (channels)
   int64_t stride;    // math::luma_stride
+  int64_t window;    // math::luma_window: K
   int32_t frame_dtype;
   bool pattern;  // a colour pattern (else planar channels)
   // Image.

@@ -107,8 +107,8 @@ mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
 mutation luma-window-off-by-one cuda/luma_kernels.cu "$LUMA_TESTS" \
-  'math::window_mean<kPeriod>(frame, d.width, d.stride * i, d.stride * j, use)' \
-  'math::window_mean<kPeriod>(frame, d.width, d.stride * i, d.stride * j + (j > 3), use)'
+  'math::window_mean<kPeriod, kWindow>(frame, d.width, d.stride * i, d.stride * j, use)' \
+  'math::window_mean<kPeriod, kWindow>(frame, d.width, d.stride * i, d.stride * j + (j > 3), use)'
 mutation luma-huge-frames-unscaled cuda/luma_kernels.cu "$LUMA_TESTS" \
   'fit->exponent = fit->informative ? math::luma_scale_exponent(residual) : 0;' \
   'fit->exponent = 0;'

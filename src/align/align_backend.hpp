@@ -24,8 +24,8 @@ struct AlignGeometry {
   int64_t planes;    // channels, 4 or 36
   // The plane the backend transforms: (height / period) x (width / period),
   // the frame trimmed to a multiple of the period; with `luma` the
-  // luminance image, (height / period * period - period) / luma_stride + 1
-  // rows (columns alike); either cut to an FFT-friendly side by the
+  // luminance image, (height / period * period - luma_window) / luma_stride
+  // + 1 rows (columns alike); either cut to an FFT-friendly side by the
   // default estimators.
   int64_t plane_height;
   int64_t plane_width;
@@ -43,7 +43,8 @@ struct AlignGeometry {
   // (math::luma_stride: 1, or 3 for X-Trans).
   bool luma = false;
   int64_t luma_stride = 1;
-  bool median;  // else mean (per-plane combinations only)
+  int64_t luma_window = 1;  // math::luma_window: the window's side K
+  bool median;              // else mean (per-plane combinations only)
   bool snap;
   // Bound of the integer peak search per plane axis, in plane pixels
   // (math::within_shift_limit); -1: unbounded.

@@ -41,10 +41,10 @@ class LumaImages::Impl {
         ny_(g.plane_height),
         nx_(g.plane_width),
         // Frame rows and columns the images read: the last image row's
-        // window ends at s (ny - 1) + P (columns alike); for channels (P =
+        // window ends at s (ny - 1) + K (columns alike); for channels (K =
         // s = 1) the image's own.
-        rows_read_(g.luma_stride * (g.plane_height - 1) + g.period),
-        cols_read_(g.luma_stride * (g.plane_width - 1) + g.period) {
+        rows_read_(g.luma_stride * (g.plane_height - 1) + g.luma_window),
+        cols_read_(g.luma_stride * (g.plane_width - 1) + g.luma_window) {
     for (int64_t i = 0; i < ny_; ++i) {
       row_a_.push_back(math::trend_linear(i, ny_));
       row_q_.push_back(math::trend_quadratic(i, ny_));
@@ -117,9 +117,10 @@ class LumaImages::Impl {
     remove_trend(out);
   }
 
-  // out(i, j) = fl32(mean over the P x P window at (i, j) of the sites of
-  // `planes`, the others counted as 0), or for channels the mean over the
-  // channels of `planes` at (i, j). Computed in double.
+  // out(i, j) = fl32(the luma_tap weighted mean of the K x K window at (i,
+  // j) over the sites of `planes`, the others counted as 0:
+  // math::window_mean), or for channels the mean over the channels of
+  // `planes` at (i, j). Computed in double, or exactly in integers.
   template <class T>
   void box_means(const T* x, const PlaneSet& planes, float* out) const {
     const int64_t period = g_.period;
@@ -135,18 +136,25 @@ class LumaImages::Impl {
       return;
     }
     // Image pixel (i, j) is the window at frame row s i, column s j (s the
-    // stride). Per frame row r, the window sums along the row at the
-    // image's columns (P values each, the sites of other planes weighted
-    // 0), kept in a ring of P rows (row r at r % P); image row i adds the
-    // rows s i .. s i + P - 1. A thread takes a band of image rows. uint16
-    // frames add in int32, exactly (36 x 65535 < 2^22), so running sums
+    // stride, K the window). Per frame row r, the tap-weighted sums along
+    // the row at the image's columns (K values each, the sites of other
+    // planes weighted 0), kept in a ring of K rows (row r at r % K); image
+    // row i adds the rows s i .. s i + K - 1, each times its tap. A thread
+    // takes a band of image rows. uint16 frames add in int32, exactly (at
+    // most 36 x 65535 < 2^22), so where every tap is 1 running sums
     // (values in, values out) give the same sums as adding each window;
-    // float32 frames add each window's values in double, in order (b, then
-    // a, increasing).
+    // float32 frames, and the Bayer window's (1, 2, 1) taps, add each
+    // window's terms in order (b, then a, increasing), as
+    // math::window_mean.
     using Sum = std::conditional_t<std::is_same_v<T, uint16_t>, int32_t, double>;
     constexpr bool kExact = std::is_same_v<Sum, int32_t>;
     const int64_t stride = g_.luma_stride;
-    const double scale = 1.0 / static_cast<double>(period * period);
+    const int64_t window = g_.luma_window;
+    const bool running = kExact && window == period;  // uniform taps, exact sums
+    int tap[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    for (int64_t a = 0; a < window; ++a) tap[a] = math::luma_tap(window, period, a);
+    const int tap_sum = math::luma_tap_sum(window, period);
+    const double scale = 1.0 / static_cast<double>(tap_sum * tap_sum);
     const int64_t band = 32;
     const int64_t bands = (ny_ + band - 1) / band;
     const int threads = static_cast<int>(std::min<int64_t>(threads_, bands));
@@ -159,7 +167,7 @@ class LumaImages::Impl {
     std::vector<Scratch> scratch(static_cast<size_t>(threads));
     for (Scratch& t : scratch) {
       t.weighted.resize(static_cast<size_t>(cols_read_));
-      t.ring.resize(static_cast<size_t>(period * nx_));
+      t.ring.resize(static_cast<size_t>(window * nx_));
       t.column.resize(static_cast<size_t>(nx_));
     }
     std::vector<char> keep(planes.begin(), planes.end());
@@ -171,59 +179,61 @@ class LumaImages::Impl {
       Sum* const column = t.column.data();
       const auto row_sums = [&](int64_t r) {
         const T* row = x + r * g_.width;
-        const char* use = keep.data() + (r % period) * period;
+        const char* sites = keep.data() + (r % period) * period;
         Sum* w = t.weighted.data();
         for (int64_t c0 = 0; c0 < cols_read_; c0 += period)
           for (int64_t b = 0; b < period && c0 + b < cols_read_; ++b)
-            w[c0 + b] = use[b] ? static_cast<Sum>(row[c0 + b]) : Sum{0};
-        Sum* out_row = ring + (r % period) * nx_;
-        if constexpr (kExact) {
+            w[c0 + b] = sites[b] ? static_cast<Sum>(row[c0 + b]) : Sum{0};
+        Sum* out_row = ring + (r % window) * nx_;
+        if (running) {
           Sum sum = 0;
-          for (int64_t b = 0; b < period; ++b) sum += w[b];
+          for (int64_t b = 0; b < window; ++b) sum += w[b];
           out_row[0] = sum;
           for (int64_t j = 1; j < nx_; ++j) {
             const int64_t left = stride * (j - 1);
-            for (int64_t b = 0; b < stride; ++b) sum += w[left + period + b] - w[left + b];
+            for (int64_t b = 0; b < stride; ++b) sum += w[left + window + b] - w[left + b];
             out_row[j] = sum;
           }
         } else {
           for (int64_t j = 0; j < nx_; ++j) {
             Sum sum = 0;
-            for (int64_t b = 0; b < period; ++b) sum += w[stride * j + b];
+            for (int64_t b = 0; b < window; ++b)
+              sum += static_cast<Sum>(tap[b]) * w[stride * j + b];
             out_row[j] = sum;
           }
         }
       };
       const auto add_row = [&](int64_t r, int sign) {
-        const Sum* in = ring + (r % period) * nx_;
+        const Sum* in = ring + (r % window) * nx_;
         for (int64_t j = 0; j < nx_; ++j) column[j] += sign > 0 ? in[j] : -in[j];
       };
       const int64_t i0 = k * band;
       const int64_t i1 = std::min(ny_, i0 + band);
-      if constexpr (kExact) std::fill(column, column + nx_, Sum{0});
-      for (int64_t a = 0; a < period; ++a) {
+      if (running) std::fill(column, column + nx_, Sum{0});
+      for (int64_t a = 0; a < window; ++a) {
         row_sums(stride * i0 + a);
-        if constexpr (kExact) add_row(stride * i0 + a, +1);
+        if (running) add_row(stride * i0 + a, +1);
       }
       for (int64_t i = i0; i < i1; ++i) {
         if (i > i0) {
-          // Rows s (i - 1) .. s i - 1 leave; rows s (i - 1) + P .. s i + P
+          // Rows s (i - 1) .. s i - 1 leave; rows s (i - 1) + K .. s i + K
           // - 1 take their places in the ring.
           for (int64_t q = stride * (i - 1); q < stride * i; ++q) {
-            if constexpr (kExact) add_row(q, -1);
-            row_sums(q + period);
-            if constexpr (kExact) add_row(q + period, +1);
+            if (running) add_row(q, -1);
+            row_sums(q + window);
+            if (running) add_row(q + window, +1);
           }
         }
         float* o = out + i * nx_;
-        if constexpr (kExact) {
+        if (running) {
           for (int64_t j = 0; j < nx_; ++j)
-            o[j] = static_cast<float>(static_cast<double>(column[j]) * scale);
+            o[j] = static_cast<float>(math::dmul(static_cast<double>(column[j]), scale));
         } else {
           for (int64_t j = 0; j < nx_; ++j) {
-            double sum = 0.0;  // rows s i .. s i + P - 1, in that order
-            for (int64_t a = 0; a < period; ++a) sum += ring[((stride * i + a) % period) * nx_ + j];
-            o[j] = static_cast<float>(sum * scale);
+            Sum sum = 0;  // rows s i .. s i + K - 1, in that order
+            for (int64_t a = 0; a < window; ++a)
+              sum += static_cast<Sum>(tap[a]) * ring[((stride * i + a) % window) * nx_ + j];
+            o[j] = static_cast<float>(math::dmul(static_cast<double>(sum), scale));
           }
         }
       }

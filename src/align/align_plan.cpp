@@ -323,12 +323,15 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
   if (g.luma) {
-    // The luminance image: the mean of the P x P window at every s-th row
-    // and column of the frame trimmed to a multiple of the period
-    // (align/align_luma.hpp, math::luma_stride).
+    // The luminance image: the weighted mean of the K x K window at every
+    // s-th row and column of the frame trimmed to a multiple of the period
+    // (align/align_luma.hpp, math::luma_stride, math::luma_window).
+    const int64_t rows = g.plane_height * period;
+    const int64_t cols = g.plane_width * period;
     g.luma_stride = math::luma_stride(period);
-    g.plane_height = (g.plane_height * period - period) / g.luma_stride + 1;
-    g.plane_width = (g.plane_width * period - period) / g.luma_stride + 1;
+    g.luma_window = math::luma_window(period, rows, cols);
+    g.plane_height = (rows - g.luma_window) / g.luma_stride + 1;
+    g.plane_width = (cols - g.luma_window) / g.luma_stride + 1;
   }
   // The default estimators (luminance or joint, Hann window) transform
   // planes of FFT-friendly sides (align/fft_size.hpp): the last rows or

@@ -72,6 +72,33 @@ PTP_HD double dmul(double a, double b) {
 #endif
 }
 
+// The window of an image pixel: K x K frame pixels, K = luma_window(...),
+// weighted by luma_tap along each axis.
+//  - X-Trans (P = 6) and channels (P = 1): K = P, every tap 1: the P x P
+//    mean;
+//  - Bayer (P = 2): K = 3, taps (1, 2, 1): the 2 x 2 mean taken twice. Why:
+//    the 2 x 2 mean has a single zero at the sensor's Nyquist frequency, so
+//    colour edges leave a little of the mosaic's modulation near it, fixed
+//    to the sensor's grid; partial whitening raises it, and on blurred
+//    frames (little else left up there) it pulled sub-pixel estimates of
+//    odd shifts 0.3 to 0.5 pixel toward even ones (docs/performance.md).
+//    The (1, 2, 1) taps have a double zero there. Each Bayer site still
+//    weighs 1/4 of every window (per axis, the taps on one parity add to 2
+//    wherever the window starts), so one flat colour still gives a constant
+//    image. Frames trimmed to 2 rows or columns keep the 2 x 2 mean.
+PTP_HD int64_t luma_window(int64_t period, int64_t trimmed_rows, int64_t trimmed_cols) {
+  return period == 2 && trimmed_rows > 2 && trimmed_cols > 2 ? 3 : period;
+}
+
+// Tap a (0 <= a < window) along one axis: 1 at the ends, 2 inside for the
+// wider Bayer window, else 1; and the taps' sum along one axis.
+PTP_HD int luma_tap(int64_t window, int64_t period, int64_t a) {
+  return window > period && a > 0 && a < window - 1 ? 2 : 1;
+}
+PTP_HD int luma_tap_sum(int64_t window, int64_t period) {
+  return window > period ? 2 * static_cast<int>(period) : static_cast<int>(window);
+}
+
 // a(i): the centred coordinate of row (column) i of n.
 PTP_HD double trend_linear(int64_t i, int64_t n) {
   return dsub(static_cast<double>(i), dmul(0.5, static_cast<double>(n - 1)));
@@ -189,44 +216,51 @@ PTP_HD int luma_scale_exponent(double top_residual) {
   return e;
 }
 
-// Image pixel of a mosaic frame of period P = kPeriod (x: rows of `width`
-// values): the mean of the P x P window at frame row y0, column x0 over the sites whose plane
-// (r % P) P + (c % P) takes part (use[plane] != 0), the others counted as
-// 0. uint16 frames sum exactly in integers (36 x 65535 < 2^22); float32
-// frames add in double, along each window row (b increasing) and then the
-// rows' sums (a increasing). The CPU backend's running sums give the same
-// values (align_luma.cpp).
-template <int kPeriod, class T>
+// Image pixel of a mosaic frame of period P = kPeriod and window
+// K = kWindow (luma_window; x: rows of `width` values): the luma_tap
+// weighted mean of the K x K window at frame row y0, column x0 over the
+// sites whose plane (r % P) P + (c % P) takes part (use[plane] != 0), the
+// others counted as 0. uint16 frames sum exactly in integers (at most 36 x
+// 65535 or 16 x 65535: below 2^22); float32 frames add in double, along
+// each window row (b increasing, each value times its tap) and then the
+// rows' sums (a increasing, each times its tap). The CPU backend's running
+// sums give the same values (align_luma.cpp).
+template <int kPeriod, int kWindow, class T>
 PTP_HD float window_mean(const T* x, int64_t width, int64_t y0, int64_t x0,
                          const unsigned char* use) {
-  const double scale = 1.0 / static_cast<double>(kPeriod * kPeriod);
+  constexpr int kTapSum = kWindow > kPeriod ? 2 * kPeriod : kWindow;
+  const double scale = 1.0 / static_cast<double>(kTapSum * kTapSum);
   // The window's first site (y0 % P, x0 % P); the others follow it with a
-  // wrap.
+  // wrap (K <= P + 1, so one subtraction).
   const int r0 = static_cast<int>(y0 % kPeriod);
   const int c0 = static_cast<int>(x0 % kPeriod);
   const T* origin = x + y0 * width + x0;
   if constexpr (sizeof(T) == 2) {
     int32_t sum = 0;
-    for (int a = 0; a < kPeriod; ++a) {
+    for (int a = 0; a < kWindow; ++a) {
       const int r = r0 + a < kPeriod ? r0 + a : r0 + a - kPeriod;
       const T* row = origin + a * width;
-      for (int b = 0; b < kPeriod; ++b) {
+      int32_t part = 0;
+      for (int b = 0; b < kWindow; ++b) {
         const int c = c0 + b < kPeriod ? c0 + b : c0 + b - kPeriod;
-        if (use[r * kPeriod + c]) sum += static_cast<int32_t>(row[b]);
+        if (use[r * kPeriod + c])
+          part += luma_tap(kWindow, kPeriod, b) * static_cast<int32_t>(row[b]);
       }
+      sum += luma_tap(kWindow, kPeriod, a) * part;
     }
     return static_cast<float>(dmul(static_cast<double>(sum), scale));
   } else {
     double sum = 0.0;
-    for (int a = 0; a < kPeriod; ++a) {
+    for (int a = 0; a < kWindow; ++a) {
       const int r = r0 + a < kPeriod ? r0 + a : r0 + a - kPeriod;
       const T* row = origin + a * width;
       double part = 0.0;
-      for (int b = 0; b < kPeriod; ++b) {
+      for (int b = 0; b < kWindow; ++b) {
         const int c = c0 + b < kPeriod ? c0 + b : c0 + b - kPeriod;
-        part = dadd(part, use[r * kPeriod + c] ? static_cast<double>(row[b]) : 0.0);
+        const double v = use[r * kPeriod + c] ? static_cast<double>(row[b]) : 0.0;
+        part = dadd(part, dmul(static_cast<double>(luma_tap(kWindow, kPeriod, b)), v));
       }
-      sum = dadd(sum, part);
+      sum = dadd(sum, dmul(static_cast<double>(luma_tap(kWindow, kPeriod, a)), part));
     }
     return static_cast<float>(dmul(sum, scale));
   }

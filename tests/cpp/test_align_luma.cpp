@@ -3,9 +3,10 @@
 //
 // Oracle: the estimator written out from docs/semantics.md ("The
 // luminance image") in double precision, independently of the library's
-// arrangement of the sums: L(i, j) = fl32(mean of the P x P window at (s i,
-// s j) over the sites of the planes informative in both frames, 0 for the
-// others; s = 1 Bayer, 3 X-Trans); the quadratic trend by least squares on the monomials 1, i, j,
+// arrangement of the sums: L(i, j) = fl32(weighted mean of the K x K window
+// at (s i, s j) over the sites of the planes informative in both frames, 0
+// for the others; Bayer: K = 3, weights (1, 2, 1) x (1, 2, 1) / 16, s = 1;
+// X-Trans: the 6 x 6 mean, s = 3); the quadratic trend by least squares on the monomials 1, i, j,
 // i^2, i j, j^2 (normal equations solved by Gaussian elimination, not the
 // library's orthogonal basis); v = fl32(L - t); then the joint peak over
 // one plane: Hann window (the moving one moved by the last pass's peak, up
@@ -89,30 +90,45 @@ int64_t stride_of(int64_t period) {
   return period == 6 ? 3 : 1;
 }
 
+// The image's window side (the frames of these tests have at least 3 rows
+// and columns): 3 for Bayer, with taps (1, 2, 1); the period otherwise,
+// every tap 1.
+int64_t window_of(int64_t period) {
+  return period == 2 ? 3 : period;
+}
+double tap_of(int64_t period, int64_t a) {
+  return period == 2 && a == 1 ? 2.0 : 1.0;
+}
+
 // Image side for a frame side n: windows at 0, s, 2s, ... inside the frame
 // trimmed to a multiple of the period.
 int64_t image_side(int64_t n, int64_t period) {
-  return (n / period * period - period) / stride_of(period) + 1;
+  return (n / period * period - window_of(period)) / stride_of(period) + 1;
 }
 
-// The luminance image (fl32 box means over the planes in `use`), trend
+// The luminance image (fl32 of the tap-weighted window means over the
+// planes in `use`: every plane weighs a quarter of a Bayer window), trend
 // removed, rounded to float32: ny x nx values.
 std::vector<double> oracle_image(const std::vector<float>& f, int64_t w, int64_t period,
                                  const std::vector<char>& use, int64_t ny, int64_t nx) {
-  const int64_t st = stride_of(period);
+  const int64_t st = stride_of(period), k = window_of(period);
+  double weights = 0.0;
+  for (int64_t a = 0; a < k; ++a)
+    for (int64_t b = 0; b < k; ++b) weights += tap_of(period, a) * tap_of(period, b);
   std::vector<double> l(static_cast<size_t>(ny * nx));
   for (int64_t i = 0; i < ny; ++i)
     for (int64_t j = 0; j < nx; ++j) {
       double s = 0.0;
-      for (int64_t a = 0; a < period; ++a)
-        for (int64_t b = 0; b < period; ++b) {
+      for (int64_t a = 0; a < k; ++a)
+        for (int64_t b = 0; b < k; ++b) {
           const int64_t r = st * i + a, c = st * j + b;
-          if (use[(r % period) * period + c % period]) s += f[r * w + c];
+          if (use[(r % period) * period + c % period])
+            s += tap_of(period, a) * tap_of(period, b) * f[r * w + c];
         }
-      l[i * nx + j] = float(s / double(period * period));
+      l[i * nx + j] = float(s / weights);
     }
   const std::vector<double> t = quadratic_fit(l, ny, nx);
-  for (size_t k = 0; k < l.size(); ++k) l[k] = float(l[k] - t[k]);
+  for (size_t k2 = 0; k2 < l.size(); ++k2) l[k2] = float(l[k2] - t[k2]);
   return l;
 }
 

@@ -141,6 +141,10 @@ template <class T>
 void check_case(const Case& c) {
   SCOPED_TRACE(c.name);
   const impl::AlignGeometry g = luma_geometry(c.cfa, c.height, c.width, c.channels, c.dtype);
+  // The window: (1, 2, 1) taps for Bayer frames of 3 rows and columns or
+  // more (trimmed to the period), else the P x P mean.
+  const bool wide = c.cfa == PTP_CFA_BAYER && c.height / 2 * 2 > 2 && c.width / 2 * 2 > 2;
+  EXPECT_EQ(g.luma_window, wide ? 3 : g.period);
   impl::LumaPlanes planes(static_cast<size_t>(g.planes), 1);
   for (int p : c.dropped) planes[static_cast<size_t>(p)] = 0;
   const std::vector<T> frame = make_frame<T>(g, c.scene, 17u + static_cast<uint32_t>(c.height));
@@ -171,8 +175,10 @@ std::vector<Case> cases() {
     out.push_back(
         {PTP_CFA_BAYER, 41, 57, 1, dtype, Scene::kTexture, {3}, "Bayer odd, one plane out" + t});
     out.push_back({PTP_CFA_BAYER, 40, 64, 1, dtype, Scene::kQuadraticOnly, {}, "Bayer bare" + t});
-    out.push_back({PTP_CFA_BAYER, 9, 30, 1, dtype, Scene::kTexture, {}, "Bayer 8 rows" + t});
-    out.push_back({PTP_CFA_BAYER, 8, 30, 1, dtype, Scene::kTexture, {1}, "Bayer 7 rows" + t});
+    out.push_back({PTP_CFA_BAYER, 11, 30, 1, dtype, Scene::kTexture, {}, "Bayer 8 rows" + t});
+    out.push_back({PTP_CFA_BAYER, 8, 30, 1, dtype, Scene::kTexture, {1}, "Bayer 6 rows" + t});
+    out.push_back(
+        {PTP_CFA_BAYER, 3, 30, 1, dtype, Scene::kTexture, {}, "Bayer 2 rows: 2 x 2 window" + t});
     out.push_back({PTP_CFA_XTRANS, 96, 78, 1, dtype, Scene::kTexture, {}, "X-Trans" + t});
     out.push_back({PTP_CFA_XTRANS,
                    67,
