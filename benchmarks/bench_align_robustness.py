@@ -43,9 +43,11 @@ Estimators, all on the same frames:
   shifts.
 
 Prints right/total for every estimator overall and per row (CFA family and
-blur), the same per gain with ``--by-gain``, and for the default the
-confidence threshold that best separates right from wrong answers with
-the fractions of each on its side. Usage:
+blur), the same per gain with ``--by-gain``, and for the default its
+sub-pixel error per row (mean and 95th percentile of |shift - truth|, the
+larger axis, in sensor pixels) and the confidence threshold that best
+separates right from wrong answers with the fractions of each on its side.
+Usage:
 
     PTYCHOPATCH_LIBRARY=build/libptychopatch.so PYTHONPATH=capi/python \\
         python3 benchmarks/bench_align_robustness.py [--size 256 --sigmas 0 2 8 16 32 \\
@@ -228,6 +230,9 @@ def main(argv) -> int:
         estimators = dict(list(estimators.items())[:1])
     confidence_pairs = []
     outcomes = []
+    # The default's sub-pixel estimate against the truth (|shift - truth|,
+    # the larger axis), per row: "where did the content move?".
+    errors = defaultdict(list)
     right = defaultdict(lambda: defaultdict(int))
     total = defaultdict(int)
     size = args.size - args.size % 6
@@ -262,6 +267,10 @@ def main(argv) -> int:
                         else:
                             crops[name] = [tuple(int(v) for v in c) for c in found.crops]
                         confidences[name] = found.confidence
+                        if name == next(iter(estimators)):
+                            errors[row].extend(
+                                float(np.abs(np.asarray(s) - np.asarray(t)).max())
+                                for s, t in zip(found.shifts, truths))
                     if not args.default_only:
                         crops["scikit-image per plane"] = [
                             min(nearest_crops(*skimage_per_plane(gt, f, period), pattern))
@@ -293,6 +302,10 @@ def main(argv) -> int:
         overall = sum(right[name].values()) / sum(total.values())
         cells = " | ".join(f"{right[name][r]}/{total[r]}" for r in rows)
         print(f"{name:<{width}} | {100 * overall:.1f}% | {cells}")
+    cells = " | ".join(f"{np.mean(errors[r]):.3f} / {np.percentile(errors[r], 95):.2f}"
+                       for r in rows)
+    print(f"{'default: |shift - truth| mean / p95':<{width}} | "
+          f"{np.mean(sum(errors.values(), [])):.3f} | {cells}")
     (threshold, above, below), n_right, n_wrong = calibrate(confidence_pairs)
     print(f"default's confidence threshold {threshold:.4f}: {100 * above:.1f}% of its "
           f"{n_right} right answers at or above, {100 * below:.1f}% of its {n_wrong} wrong "

@@ -839,10 +839,10 @@ def align_frame() -> dict:
     joint = plane_floats * 4  # J: one plane per frame
     bins = a["planes"] * rows * half
     passes = a["tracking_passes"]
-    # The luminance image (Bayer: every 2 x 2 window, (H - 1) x (W - 1)
+    # The luminance image (Bayer: every 3 x 3 window, (H - 2) x (W - 2)
     # pixels; its FFT side cut to a smooth size is within a few pixels of
     # that, not modelled): one plane per frame.
-    l_rows, l_cols = a["height"] - 1, a["width"] - 1
+    l_rows, l_cols = a["height"] - 2, a["width"] - 2
     l_half = l_cols // 2 + 1
     l_floats = l_rows * 2 * l_half
     return dict(pixels=pixels, raw=raw, spectra=spectra, joint=joint, bins=bins,

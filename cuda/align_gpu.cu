@@ -11,8 +11,9 @@
 //  - pinned staging for two frames and pinned result buffers.
 //
 // A call on M frames is cut into batches of f frames, f fixed by the
-// geometry (about 8 M sensor pixels per batch: one 24 MP frame, or 8 frames
-// of 1 MP) and lowered to what the device memory budget holds (below), but
+// geometry (about 8 M plane pixels per batch: one 24 MP Bayer frame, or 8
+// frames of 1 MP; with PTP_COMBINE_LUMA, pixels of the image, so 3 X-Trans
+// frames of 24 MP, whose images are a ninth of the sensor) and lowered to what the device memory budget holds (below), but
 // never to M: the call runs floor(M / f) batches of f, then its last
 // frames one per batch, so the cuFFT plans of a geometry are made for f
 // frames and for one, whatever the frame counts of later calls. The frames'

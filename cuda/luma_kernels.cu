@@ -105,8 +105,11 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Step 2: each row's sums, in column order (a thread per row: the host's
-// order, so the same doubles).
-__global__ void __launch_bounds__(kThreads)
+// order, so the same doubles). Blocks of one warp, so that the few
+// thousand rows spread over every SM (kRowSumThreads).
+constexpr int kRowSumThreads = 32;
+
+__global__ void __launch_bounds__(kRowSumThreads)
     row_sums_kernel(const float* __restrict__ image, ImageDims d, Axes axes,
                     math::TrendRowSums* __restrict__ rows) {
   for (int64_t i = grid_first(); i < d.rows; i += grid_step()) {
@@ -268,8 +271,8 @@ void make_image(const void* frame, const ImageDims& d, const unsigned char* use,
   if (!d.trend) return;
   const Scratch s = carve(d, scratch);
   const Axes axes = axes_of(d, axes_table);
-  check_cuda(launch_kernel(&row_sums_kernel, dim3(grid_blocks(d.rows, kThreads)), dim3(kThreads), 0,
-                           stream, image, d, axes, s.rows),
+  check_cuda(launch_kernel(&row_sums_kernel, dim3(grid_blocks(d.rows, kRowSumThreads)),
+                           dim3(kRowSumThreads), 0, stream, image, d, axes, s.rows),
              "launching the luminance row-sum kernel");
   check_cuda(launch_kernel(&fit_kernel, dim3(1), dim3(1), 0, stream, d, axes, s.rows, s.fit),
              "launching the luminance fit kernel");

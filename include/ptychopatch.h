@@ -588,10 +588,11 @@ typedef enum ptp_combine {
    * PTP_COMBINE_LUMA. */
   PTP_COMBINE_JOINT = 2,
   /* The default: one luminance image per frame instead of the planes. Its
-   * pixel (i, j) is the mean of the P x P window at frame row s*i, column
-   * s*j (P = 2 Bayer, 6 X-Trans; s = 1 Bayer, 3 X-Trans) over the sites of
-   * the planes informative in both frames (a window holds every site once,
-   * so the mosaic cancels); without a pattern, the sum of the informative
+   * pixel (i, j) is the mean of the window at frame row s*i, column s*j
+   * (X-Trans: 6 x 6, s = 3; Bayer: 3 x 3 with weights (1 2 1) x (1 2 1) /
+   * 16, the 2 x 2 mean taken twice, s = 1) over the sites of the planes
+   * informative in both frames (every plane weighs the same in every
+   * window, so the mosaic cancels); without a pattern, the sum of the informative
    * channels divided by the channel count (docs/semantics.md). The image's
    * least-squares quadratic trend (illumination, vignetting) is removed;
    * then one peak as with PTP_COMBINE_JOINT, in image pixels:

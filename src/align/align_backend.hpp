@@ -99,8 +99,9 @@ class AlignBackend {
   // it raw frames and says which planes take part.
   virtual bool makes_luma_images() const { return false; }
   // The planes (one flag each) of the images of the set_reference and align
-  // calls that follow; called only where makes_luma_images().
-  virtual void set_luma_planes(const std::vector<char>& planes) { (void)planes; }
+  // calls that follow; called only where makes_luma_images() (which must
+  // override it).
+  virtual void set_luma_planes(const std::vector<char>& planes);
 };
 
 std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,

@@ -1210,7 +1210,16 @@ class CpuAlignBackend final : public AlignBackend {
 
 std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,
                                                      int32_t num_threads) {
+  // The CPU backend aligns images the luma backend made: a luma geometry
+  // here would run the joint peak over the raw planes.
+  if (geometry.luma)
+    fail(PTP_ERROR_INTERNAL,
+         "the CPU alignment backend made for a luminance geometry instead of its images'");
   return std::make_unique<cpu::CpuAlignBackend>(geometry, num_threads);
+}
+
+void AlignBackend::set_luma_planes(const std::vector<char>& /*planes*/) {
+  fail(PTP_ERROR_INTERNAL, "luminance planes for an alignment backend that does not make images");
 }
 
 }  // namespace ptychopatch::impl

@@ -347,8 +347,13 @@ class LumaAlignBackend final : public AlignBackend {
                 const std::function<bool(int64_t)>& keep_going) override {
     const int64_t image_bytes = ny_ * nx_ * static_cast<int64_t>(sizeof(float));
     const int64_t fit = std::max<int64_t>(1, kChunkBytes / image_bytes);
-    const int64_t chunk = std::max<int64_t>(
-        1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
+    // An inner backend that makes the images on its device takes the raw
+    // frames of a whole run at once (it batches and overlaps its uploads).
+    const int64_t chunk =
+        on_device_
+            ? std::max<int64_t>(1, num_frames)
+            : std::max<int64_t>(
+                  1, std::min(num_frames, std::max(fit, std::min<int64_t>(threads_, 4 * fit))));
     if (!on_device_) {
       require_headroom(static_cast<size_t>(chunk * image_bytes),
                        std::to_string(chunk) + " luminance images");

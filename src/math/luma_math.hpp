@@ -1,8 +1,10 @@
 // The luminance image of the default alignment estimator (PTP_COMBINE_LUMA,
 // docs/semantics.md "The luminance image"): the frame's mean over every
-// window of one colour-pattern period, and the quadratic trend removed from
-// it. Written once for every backend: the core computes the image on the
-// host (src/align/align_luma.cpp) and hands it to the CPU or GPU backend.
+// window of one colour-pattern period (for Bayer that mean taken twice:
+// luma_window), and the quadratic trend removed from it. Written once for
+// every backend: the host makes the image for the CPU backend
+// (src/align/align_luma.cpp), the GPU backend makes the same bytes on its
+// device (cuda/luma_kernels.cu).
 //
 // Why a box of one period: each P x P window of a Bayer (P = 2) or X-Trans
 // (P = 6) mosaic holds every site of the pattern exactly once, so a scene of

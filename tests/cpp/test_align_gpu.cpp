@@ -384,9 +384,10 @@ INSTANTIATE_TEST_SUITE_P(
 // The default estimators, partial whitening and the Hann window: the joint
 // peak of the summed plane spectra (the GPU's joint sum, spectrum energies
 // and one-plane-per-frame inverse against the CPU's), and the luminance
-// image (PTP_COMBINE_LUMA, the default: the core makes the images on the
-// host and the GPU backend aligns them as one float32 plane with the joint
-// peak), also without the window.
+// image (PTP_COMBINE_LUMA, the default: the GPU backend makes the images on
+// its device, cuda/luma_kernels.cu, and aligns them as one float32 plane
+// with the joint peak; the CPU's are made on the host), also without the
+// window.
 enum class Estimator { kJoint, kLuma, kLumaNoWindow };
 
 class GpuAlignDefaultsMatchCpu
@@ -418,6 +419,40 @@ INSTANTIATE_TEST_SUITE_P(
                           Case{kPlanar, 48, 70}),
         ::testing::Values(1, 10),
         ::testing::Values(Estimator::kJoint, Estimator::kLuma, Estimator::kLumaNoWindow)));
+
+// The luminance image made on the device, for frames whose planes change
+// within a call (the GPU backend is handed the planes and the reference
+// again for each run: full, then blue constant in frames 2 and 3, then full
+// again), uint16 and float32 frames: the CPU's results.
+TEST(GpuAlign, LumaPlanesChangingWithinACall) {
+  REQUIRE_GPU();
+  for (ptp_dtype dtype : {PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32})
+    for (int32_t upsample : {1, 10}) {
+      Options o;
+      o.height = 128;
+      o.width = 160;
+      o.dtype = dtype;
+      o.upsample = upsample;
+      o.partial = true;
+      o.luma = true;
+      o.hann = true;
+      Scene s = make_scene(o);
+      for (size_t k : {size_t{2}, size_t{3}})
+        for (int64_t y = 1; y < o.height; y += 2)
+          for (int64_t x = 1; x < o.width; x += 2) {  // RGGB's blue sites
+            const size_t i = static_cast<size_t>(y * o.width + x);
+            s.moving[k].u16[i] = 1000;
+            s.moving[k].f32[i] = 0.1f;
+          }
+      ptychopatch::Context cpu(PTP_BACKEND_CPU);
+      ptychopatch::Context gpu = gpu_context();
+      const Results want = align(cpu, o, s.reference, s.moving);
+      const Results got = align(gpu, o, s.reference, s.moving);
+      const std::string what = describe(o) + " blue flat in frames 2 and 3";
+      expect_same(got, want, o, what);
+      for (double v : want.shifts) EXPECT_TRUE(std::isfinite(v)) << what;
+    }
+}
 
 // Partial whitening per plane (its spectrum energies per plane), and the
 // joint peak without a window (the DC rule before the sum).

@@ -580,9 +580,9 @@ def align_scene(
         multiples of the period in sensor pixels).
     combine : {"luma", "joint", "median", "mean"}
         ``"luma"`` (default): one peak of the frame's luminance image, the
-        mean of the period x period windows of the mosaic (2 x 2 Bayer, at
-        every pixel; 6 x 6 X-Trans, every third pixel: the mosaic
-        cancels) over the planes informative in both frames, with its
+        mean of the windows of the mosaic (3 x 3 Bayer weighted (1, 2, 1)
+        x (1, 2, 1), at every pixel; 6 x 6 X-Trans, every third pixel: the
+        mosaic cancels) over the planes informative in both frames, with its
         quadratic trend (illumination, vignetting) removed. ``"joint"``:
         one peak of the summed cross-power spectra of the frame's planes
         (the default before ``"luma"``). ``"median"`` / ``"mean"``: each
