@@ -13,10 +13,11 @@
 // A call on M frames is cut into batches of f frames, f fixed by the
 // geometry (about 8 M plane pixels per batch: one 24 MP Bayer frame, or 8
 // frames of 1 MP; with PTP_COMBINE_LUMA, pixels of the image, so 3 X-Trans
-// frames of 24 MP, whose images are a ninth of the sensor) and lowered to what the device memory budget holds (below), but
-// never to M: the call runs floor(M / f) batches of f, then its last
-// frames one per batch, so the cuFFT plans of a geometry are made for f
-// frames and for one, whatever the frame counts of later calls. The frames'
+// frames of 24 MP, whose images are a ninth of the sensor) and lowered to
+// what the device memory budget holds (below), but never to M: the call
+// runs floor(M / f) batches of f, then its last frames one per batch, so
+// the cuFFT plans of a geometry are made for f frames and for one,
+// whatever the frame counts of later calls. The frames'
 // raw bytes flow through a ring of three device frame slots: the host
 // copies frame i into pinned staging while the copy engine uploads frame
 // i-1, and the compute stream turns each uploaded frame into
