@@ -535,7 +535,7 @@ class CufftAlignBackend final : public AlignBackend {
     if (!luma_) return raw;
     auto* image = static_cast<float*>(image_buffer);
     void* const scratch = static_cast<unsigned char*>(image_buffer) +
-                          (to_u64(dims_.frame_elements) * sizeof(float) + 255) / 256 * 256;
+                          align_up(to_u64(dims_.frame_elements) * sizeof(float));
     luma::make_image(raw, image_dims_, state_->luma_planes->as<unsigned char>(),
                      state_->luma_axes->as<double>(), scratch, image, stream);
     return image;

@@ -43,10 +43,6 @@ struct PeakPair {
   float value;
 };
 
-size_t align_up(size_t bytes) {
-  return (bytes + 255) / 256 * 256;
-}
-
 // ----------------------------------------------------------- plane access
 
 // Where plane element (y, x) goes in the padded FFT layout.

@@ -139,4 +139,10 @@ int multiprocessor_count();
 // device several times over, no more than the work needs.
 int grid_blocks(int64_t work_items, int threads_per_block);
 
+// `bytes` rounded up to 256: the alignment of the parts carved from one
+// device buffer (cudaMalloc's own alignment).
+inline size_t align_up(size_t bytes) {
+  return (bytes + 255) / 256 * 256;
+}
+
 }  // namespace ptychopatch::impl::gpu

@@ -31,10 +31,6 @@ struct Scratch {
   Fit* fit;
 };
 
-size_t align_up(size_t bytes) {
-  return (bytes + 255) / 256 * 256;
-}
-
 Scratch carve(const ImageDims& d, void* base) {
   auto* p = static_cast<unsigned char*>(base);
   const size_t rows = static_cast<size_t>(d.rows);
@@ -189,7 +185,7 @@ __global__ void __launch_bounds__(kThreads)
       continue;
     }
     const math::TrendRow row = math::trend_row(trend, axes.a[i], axes.q[i]);
-    *at = static_cast<float>(math::dmul(math::trend_residual(trend, row, *at, b, r), scale));
+    *at = static_cast<float>(math::mul_rn(math::trend_residual(trend, row, *at, b, r), scale));
   }
 }
 

@@ -227,13 +227,13 @@ class LumaImages::Impl {
         float* o = out + i * nx_;
         if (running) {
           for (int64_t j = 0; j < nx_; ++j)
-            o[j] = static_cast<float>(math::dmul(static_cast<double>(column[j]), scale));
+            o[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));
         } else {
           for (int64_t j = 0; j < nx_; ++j) {
             Sum sum = 0;  // rows s i .. s i + K - 1, in that order
             for (int64_t a = 0; a < window; ++a)
               sum += static_cast<Sum>(tap[a]) * ring[((stride * i + a) % window) * nx_ + j];
-            o[j] = static_cast<float>(math::dmul(static_cast<double>(sum), scale));
+            o[j] = static_cast<float>(math::mul_rn(static_cast<double>(sum), scale));
           }
         }
       }
@@ -292,7 +292,7 @@ class LumaImages::Impl {
       float* l = image + i * nx_;
       const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
       for (int64_t j = 0; j < nx_; ++j)
-        l[j] = static_cast<float>(math::dmul(residual_at(l, row, j), scale));
+        l[j] = static_cast<float>(math::mul_rn(residual_at(l, row, j), scale));
     }
   }
 

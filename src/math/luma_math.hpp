@@ -23,12 +23,16 @@
 // with a(i) = i - (ny - 1) / 2, q(i) = a(i)^2 - (ny^2 - 1) / 12 (and b, r
 // alike over nx): a basis orthogonal on the full grid, so each coefficient
 // is one sum, c_k = <L, basis_k> / <basis_k, basis_k>.
+//
+// Every double operation below goes through math/round_nearest.hpp, so the
+// device's images are the host's bit for bit.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
 #include "math/host_device.hpp"
+#include "math/round_nearest.hpp"
 
 namespace ptychopatch::math {
 
@@ -43,35 +47,6 @@ namespace ptychopatch::math {
 // docs/performance.md.)
 PTP_HD int64_t luma_stride(int64_t period) {
   return (period + 1) / 2;
-}
-
-// Double arithmetic that the host and the device round alike: device code
-// spells each operation as a round-to-nearest intrinsic, which nvcc never
-// fuses into an FMA, and host code is compiled with -ffp-contract=off, so
-// the GPU backend's images (cuda/luma_kernels.cu) are the CPU's, bit for
-// bit.
-PTP_HD double dadd(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
-PTP_HD double dsub(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-
-PTP_HD double dmul(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
 }
 
 // The window of an image pixel: K x K frame pixels, K = luma_window(...),
@@ -103,7 +78,7 @@ PTP_HD int luma_tap_sum(int64_t window, int64_t period) {
 
 // a(i): the centred coordinate of row (column) i of n.
 PTP_HD double trend_linear(int64_t i, int64_t n) {
-  return dsub(static_cast<double>(i), dmul(0.5, static_cast<double>(n - 1)));
+  return sub_rn(static_cast<double>(i), mul_rn(0.5, static_cast<double>(n - 1)));
 }
 
 // q(i): the second orthogonal polynomial of n points, a(i)^2 minus its mean
@@ -111,7 +86,7 @@ PTP_HD double trend_linear(int64_t i, int64_t n) {
 PTP_HD double trend_quadratic(int64_t i, int64_t n) {
   const double a = trend_linear(i, n);
   const double nn = static_cast<double>(n);
-  return dsub(dmul(a, a), dsub(dmul(nn, nn), 1.0) / 12.0);
+  return sub_rn(mul_rn(a, a), sub_rn(mul_rn(nn, nn), 1.0) / 12.0);
 }
 
 // sum over the n points of a(i)^2 (linear) or q(i)^2, in point order.
@@ -119,7 +94,7 @@ PTP_HD double trend_norm(int64_t n, bool quadratic) {
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const double v = quadratic ? trend_quadratic(i, n) : trend_linear(i, n);
-    s = dadd(s, dmul(v, v));
+    s = add_rn(s, mul_rn(v, v));
   }
   return s;
 }
@@ -133,20 +108,20 @@ struct TrendRowSums {
 };
 
 PTP_HD void add_to_row_sums(TrendRowSums& s, double v, double b, double r) {
-  s.sum = dadd(s.sum, v);
-  s.b = dadd(s.b, dmul(b, v));
-  s.r = dadd(s.r, dmul(r, v));
+  s.sum = add_rn(s.sum, v);
+  s.b = add_rn(s.b, mul_rn(b, v));
+  s.r = add_rn(s.r, mul_rn(r, v));
 }
 
 // The six sums s0..s5 of trend_coefficients, from the rows' sums taken in
 // row order: row i (coordinates a, q) adds its part.
 PTP_HD void add_row_to_trend_sums(double s[6], const TrendRowSums& row, double a, double q) {
-  s[0] = dadd(s[0], row.sum);
-  s[1] = dadd(s[1], dmul(a, row.sum));
-  s[2] = dadd(s[2], row.b);
-  s[3] = dadd(s[3], dmul(q, row.sum));
-  s[4] = dadd(s[4], dmul(a, row.b));
-  s[5] = dadd(s[5], row.r);
+  s[0] = add_rn(s[0], row.sum);
+  s[1] = add_rn(s[1], mul_rn(a, row.sum));
+  s[2] = add_rn(s[2], row.b);
+  s[3] = add_rn(s[3], mul_rn(q, row.sum));
+  s[4] = add_rn(s[4], mul_rn(a, row.b));
+  s[5] = add_rn(s[5], row.r);
 }
 
 // The coefficients c0..c5 from the six sums of the image times each basis
@@ -163,8 +138,8 @@ PTP_HD Trend trend_coefficients(const double s[6], int64_t ny, int64_t nx, doubl
                                 double nb, double nr) {
   const double rows = static_cast<double>(ny);
   const double cols = static_cast<double>(nx);
-  const double norms[6] = {dmul(rows, cols), dmul(na, cols), dmul(rows, nb),
-                           dmul(nq, cols),   dmul(na, nb),   dmul(rows, nr)};
+  const double norms[6] = {mul_rn(rows, cols), mul_rn(na, cols), mul_rn(rows, nb),
+                           mul_rn(nq, cols),   mul_rn(na, nb),   mul_rn(rows, nr)};
   Trend t{};
   for (int k = 0; k < 6; ++k) t.c[k] = norms[k] > 0.0 ? s[k] / norms[k] : 0.0;
   return t;
@@ -179,16 +154,17 @@ struct TrendRow {
 };
 
 PTP_HD TrendRow trend_row(const Trend& t, double a, double q) {
-  return {dadd(dadd(t.c[0], dmul(t.c[1], a)), dmul(t.c[3], q)), dadd(t.c[2], dmul(t.c[4], a))};
+  return {add_rn(add_rn(t.c[0], mul_rn(t.c[1], a)), mul_rn(t.c[3], q)),
+          add_rn(t.c[2], mul_rn(t.c[4], a))};
 }
 
 PTP_HD double trend_value(const Trend& t, const TrendRow& row, double b, double r) {
-  return dadd(dadd(row.row, dmul(row.slope, b)), dmul(t.c[5], r));
+  return add_rn(add_rn(row.row, mul_rn(row.slope, b)), mul_rn(t.c[5], r));
 }
 
 // L - t at a pixel of value l in column (b, r) of a row, in double.
 PTP_HD double trend_residual(const Trend& t, const TrendRow& row, float l, double b, double r) {
-  return dsub(static_cast<double>(l), trend_value(t, row, b, r));
+  return sub_rn(static_cast<double>(l), trend_value(t, row, b, r));
 }
 
 // Images with fewer rows or columns than this keep their trend (the
@@ -206,7 +182,7 @@ constexpr double kFlatLuma = 1.0 / 1048576.0;
 // Whether an image with largest |L - t| `top_residual` and largest |L|
 // `top_value` carries information (kFlatLuma); false for NaN.
 PTP_HD bool luma_informative(double top_residual, double top_value) {
-  return top_residual > dmul(kFlatLuma, top_value);
+  return top_residual > mul_rn(kFlatLuma, top_value);
 }
 
 // The power of two e that brings every residual under 2^126 (scaled by
@@ -250,7 +226,7 @@ PTP_HD float window_mean(const T* x, int64_t width, int64_t y0, int64_t x0,
       }
       sum += luma_tap(kWindow, kPeriod, a) * part;
     }
-    return static_cast<float>(dmul(static_cast<double>(sum), scale));
+    return static_cast<float>(mul_rn(static_cast<double>(sum), scale));
   } else {
     double sum = 0.0;
     for (int a = 0; a < kWindow; ++a) {
@@ -260,11 +236,11 @@ PTP_HD float window_mean(const T* x, int64_t width, int64_t y0, int64_t x0,
       for (int b = 0; b < kWindow; ++b) {
         const int c = c0 + b < kPeriod ? c0 + b : c0 + b - kPeriod;
         const double v = use[r * kPeriod + c] ? static_cast<double>(row[b]) : 0.0;
-        part = dadd(part, dmul(static_cast<double>(luma_tap(kWindow, kPeriod, b)), v));
+        part = add_rn(part, mul_rn(static_cast<double>(luma_tap(kWindow, kPeriod, b)), v));
       }
-      sum = dadd(sum, dmul(static_cast<double>(luma_tap(kWindow, kPeriod, a)), part));
+      sum = add_rn(sum, mul_rn(static_cast<double>(luma_tap(kWindow, kPeriod, a)), part));
     }
-    return static_cast<float>(dmul(sum, scale));
+    return static_cast<float>(mul_rn(sum, scale));
   }
 }
 
@@ -277,8 +253,8 @@ PTP_HD float channel_mean(const T* x, int64_t plane, int64_t at, int64_t channel
                           const unsigned char* use) {
   double sum = 0.0;
   for (int64_t c = 0; c < channels; ++c)
-    if (use[c]) sum = dadd(sum, static_cast<double>(x[c * plane + at]));
-  return static_cast<float>(dmul(sum, 1.0 / static_cast<double>(channels)));
+    if (use[c]) sum = add_rn(sum, static_cast<double>(x[c * plane + at]));
+  return static_cast<float>(mul_rn(sum, 1.0 / static_cast<double>(channels)));
 }
 
 }  // namespace ptychopatch::math

@@ -1,41 +1,16 @@
 // The translate-and-crop formula of SPEC §1, written once for the CPU path
 // and the CUDA kernel. Both paths must produce bitwise identical patches, so
 // every float operation here is spelled out in the order the spec gives and
-// can never be fused into an FMA: device code uses the __f*_rn intrinsics
-// (which nvcc never contracts), host code is compiled with
-// -ffp-contract=off (set on every target of this project).
+// can never be fused into an FMA (math/round_nearest.hpp).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
 #include "math/host_device.hpp"
+#include "math/round_nearest.hpp"
 
 namespace ptychopatch::math {
-
-PTP_HD float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
-PTP_HD float sub_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-
-PTP_HD float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
 
 // Floor indices are clamped to this magnitude before the float-to-integer
 // conversion, which is undefined for values outside int64. Any clamped index
