@@ -229,7 +229,7 @@ ImageDims make_image_dims(const AlignGeometry& g) {
   d.pattern = g.cfa != PTP_CFA_NONE;
   d.rows = g.plane_height;
   d.cols = g.plane_width;
-  d.trend = d.rows >= math::kTrendMinSide && d.cols >= math::kTrendMinSide;
+  d.trend = math::luma_has_trend(d.rows, d.cols);
   d.na = math::trend_norm(d.rows, false);
   d.nq = math::trend_norm(d.rows, true);
   d.nb = math::trend_norm(d.cols, false);
@@ -242,14 +242,8 @@ int64_t axes_count(const ImageDims& d) {
 }
 
 void axes_table(const ImageDims& d, double* out) {
-  for (int64_t i = 0; i < d.rows; ++i) {
-    out[i] = math::trend_linear(i, d.rows);
-    out[d.rows + i] = math::trend_quadratic(i, d.rows);
-  }
-  for (int64_t j = 0; j < d.cols; ++j) {
-    out[2 * d.rows + j] = math::trend_linear(j, d.cols);
-    out[2 * d.rows + d.cols + j] = math::trend_quadratic(j, d.cols);
-  }
+  math::trend_axis(d.rows, out, out + d.rows);
+  math::trend_axis(d.cols, out + 2 * d.rows, out + 2 * d.rows + d.cols);
 }
 
 size_t scratch_bytes(const ImageDims& d) {

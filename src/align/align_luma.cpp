@@ -25,9 +25,7 @@ namespace {
 // at least one frame.
 constexpr int64_t kChunkBytes = int64_t{256} << 20;
 
-using PlaneSet = LumaPlanes;
-
-int32_t count_planes(const PlaneSet& set) {
+int32_t count_planes(const LumaPlanes& set) {
   return static_cast<int32_t>(std::count(set.begin(), set.end(), char{1}));
 }
 
@@ -45,14 +43,12 @@ class LumaImages::Impl {
         // s = 1) the image's own.
         rows_read_(g.luma_stride * (g.plane_height - 1) + g.luma_window),
         cols_read_(g.luma_stride * (g.plane_width - 1) + g.luma_window) {
-    for (int64_t i = 0; i < ny_; ++i) {
-      row_a_.push_back(math::trend_linear(i, ny_));
-      row_q_.push_back(math::trend_quadratic(i, ny_));
-    }
-    for (int64_t j = 0; j < nx_; ++j) {
-      col_b_.push_back(math::trend_linear(j, nx_));
-      col_r_.push_back(math::trend_quadratic(j, nx_));
-    }
+    row_a_.resize(static_cast<size_t>(ny_));
+    row_q_.resize(row_a_.size());
+    col_b_.resize(static_cast<size_t>(nx_));
+    col_r_.resize(col_b_.size());
+    math::trend_axis(ny_, row_a_.data(), row_q_.data());
+    math::trend_axis(nx_, col_b_.data(), col_r_.data());
     na_ = math::trend_norm(ny_, false);
     nq_ = math::trend_norm(ny_, true);
     nb_ = math::trend_norm(nx_, false);
@@ -61,17 +57,17 @@ class LumaImages::Impl {
 
   // The planes of `frame` that are not constant over what the images read.
   // (By element type: a byte copy of a frame must come through here.)
-  PlaneSet informative_planes(const void* frame) const {
+  LumaPlanes informative_planes(const void* frame) const {
     if (g_.frame_dtype == PTP_DTYPE_UINT16)
       return informative_planes_of(static_cast<const uint16_t*>(frame));
     return informative_planes_of(static_cast<const float*>(frame));
   }
 
   template <class T>
-  PlaneSet informative_planes_of(const T* x) const {
+  LumaPlanes informative_planes_of(const T* x) const {
     const int64_t planes = g_.planes;
     const int64_t period = g_.period;
-    PlaneSet differs(static_cast<size_t>(planes), 0);
+    LumaPlanes differs(static_cast<size_t>(planes), 0);
     if (g_.cfa == PTP_CFA_NONE) {
       // Channel c: the image's ny x nx pixels of it.
       for (int64_t c = 0; c < planes; ++c) {
@@ -89,11 +85,11 @@ class LumaImages::Impl {
     // Pattern position (r, b): frame[r::P, b::P] within the rows and
     // columns read. Rows in parallel, one flag set per thread.
     const int threads = static_cast<int>(std::min<int64_t>(threads_, rows_read_));
-    std::vector<PlaneSet> found(static_cast<size_t>(threads), PlaneSet(differs.size(), 0));
+    std::vector<LumaPlanes> found(static_cast<size_t>(threads), LumaPlanes(differs.size(), 0));
     require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < rows_read_; ++i) {
-      PlaneSet& mine = found[omp_get_thread_num()];
+      LumaPlanes& mine = found[omp_get_thread_num()];
       const T* row = x + i * g_.width;
       const int64_t r = i % period;
       for (int64_t b = 0; b < period; ++b) {
@@ -104,12 +100,12 @@ class LumaImages::Impl {
         if (!same) mine[p] = 1;
       }
     }
-    for (const PlaneSet& mine : found)
+    for (const LumaPlanes& mine : found)
       for (int64_t p = 0; p < planes; ++p) differs[p] |= mine[p];
     return differs;
   }
 
-  void make(const void* frame, const PlaneSet& planes, float* out) const {
+  void make(const void* frame, const LumaPlanes& planes, float* out) const {
     if (g_.frame_dtype == PTP_DTYPE_UINT16)
       box_means(static_cast<const uint16_t*>(frame), planes, out);
     else
@@ -122,7 +118,7 @@ class LumaImages::Impl {
   // math::window_mean), or for channels the mean over the channels of
   // `planes` at (i, j). Computed in double, or exactly in integers.
   template <class T>
-  void box_means(const T* x, const PlaneSet& planes, float* out) const {
+  void box_means(const T* x, const LumaPlanes& planes, float* out) const {
     const int64_t period = g_.period;
     const auto* use = reinterpret_cast<const unsigned char*>(planes.data());
     if (g_.cfa == PTP_CFA_NONE) {
@@ -246,7 +242,7 @@ class LumaImages::Impl {
   // would reach 2^126 are scaled by a power of two (float frames near float32's range only; a
   // common scale does not change the estimate).
   void remove_trend(float* image) const {
-    if (ny_ < math::kTrendMinSide || nx_ < math::kTrendMinSide) return;
+    if (!math::luma_has_trend(ny_, nx_)) return;
     const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
     // Per row: sum L, sum b L, sum r L (then weighted by the row's a, q in
     // row order, so the sums do not depend on the thread count).
@@ -361,7 +357,7 @@ class LumaAlignBackend final : public AlignBackend {
         frame_images_.push_back(new_image());
     }
     std::vector<const void*> pointers(static_cast<size_t>(chunk));
-    std::vector<PlaneSet> sets(static_cast<size_t>(chunk));
+    std::vector<LumaPlanes> sets(static_cast<size_t>(chunk));
     for (int64_t f0 = 0; f0 < num_frames; f0 += chunk) {
       const int64_t n = std::min(chunk, num_frames - f0);
       for (int64_t k = 0; k < n; ++k) {
@@ -421,7 +417,7 @@ class LumaAlignBackend final : public AlignBackend {
 
   // The inner backend's reference: the reference frame's image of `planes`
   // (made here, or by an inner backend that makes its images).
-  void use_reference(const PlaneSet& planes) {
+  void use_reference(const LumaPlanes& planes) {
     current_planes_.clear();  // no usable inner reference until it is set
     if (on_device_) {
       inner_->set_luma_planes(planes);
@@ -446,8 +442,8 @@ class LumaAlignBackend final : public AlignBackend {
   std::vector<unsigned char> reference_;  // a copy of the reference frame
   std::unique_ptr<float[]> reference_image_;
   std::vector<std::unique_ptr<float[]>> frame_images_;  // the frames' images, a chunk's
-  PlaneSet reference_planes_;
-  PlaneSet current_planes_;  // the planes of the inner backend's reference image
+  LumaPlanes reference_planes_;
+  LumaPlanes current_planes_;  // the planes of the inner backend's reference image
 };
 
 }  // namespace

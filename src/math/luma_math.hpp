@@ -89,6 +89,16 @@ PTP_HD double trend_quadratic(int64_t i, int64_t n) {
   return sub_rn(mul_rn(a, a), sub_rn(mul_rn(nn, nn), 1.0) / 12.0);
 }
 
+// a(i) and q(i) for i < n into linear[0..n) and quadratic[0..n): the
+// trend's basis along one axis, made once per plan (host and device read
+// these tables).
+inline void trend_axis(int64_t n, double* linear, double* quadratic) {
+  for (int64_t i = 0; i < n; ++i) {
+    linear[i] = trend_linear(i, n);
+    quadratic[i] = trend_quadratic(i, n);
+  }
+}
+
 // sum over the n points of a(i)^2 (linear) or q(i)^2, in point order.
 PTP_HD double trend_norm(int64_t n, bool quadratic) {
   double s = 0.0;
@@ -171,6 +181,10 @@ PTP_HD double trend_residual(const Trend& t, const TrendRow& row, float l, doubl
 // backend removes only the mean): six coefficients would take most of what
 // a few pixels say (a 2 x 2 image is fitted exactly).
 constexpr int64_t kTrendMinSide = 8;
+
+PTP_HD bool luma_has_trend(int64_t rows, int64_t cols) {
+  return rows >= kTrendMinSide && cols >= kTrendMinSide;
+}
 
 // A luminance image carries no information when nothing is left of it after
 // the trend beyond float32 rounding of its values: every |L - t| at most
