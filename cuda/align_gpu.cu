@@ -523,9 +523,13 @@ class CufftAlignBackend final : public AlignBackend {
   }
   // With luma_: one frame's image and the scratch of making it (one at a
   // time, on the compute stream); else 0.
+  // The image itself, rounded up so that the scratch after it is aligned.
+  uint64_t image_floats_bytes() const {
+    return align_up(to_u64(dims_.frame_elements) * sizeof(float));
+  }
   uint64_t image_bytes() const {
     if (!luma_) return 0;
-    return to_u64(dims_.frame_elements) * sizeof(float) + luma::scratch_bytes(image_dims_) + 256;
+    return image_floats_bytes() + luma::scratch_bytes(image_dims_);
   }
   // What center_frame reads for the raw frame `raw` (device): the frame
   // itself, or with luma_ its image, made into `image_buffer` (an
@@ -534,8 +538,7 @@ class CufftAlignBackend final : public AlignBackend {
   const void* frame_to_planes_input(const void* raw, void* image_buffer, cudaStream_t stream) {
     if (!luma_) return raw;
     auto* image = static_cast<float*>(image_buffer);
-    void* const scratch = static_cast<unsigned char*>(image_buffer) +
-                          align_up(to_u64(dims_.frame_elements) * sizeof(float));
+    void* const scratch = static_cast<unsigned char*>(image_buffer) + image_floats_bytes();
     luma::make_image(raw, image_dims_, state_->luma_planes->as<unsigned char>(),
                      state_->luma_axes->as<double>(), scratch, image, stream);
     return image;
