@@ -47,10 +47,11 @@ blur), the same per gain with ``--by-gain``, and for the default its
 sub-pixel error per row (mean and 95th percentile of |shift - truth|, the
 larger axis, in sensor pixels) and the confidence threshold that best
 separates right from wrong answers with the fractions of each on its side;
-with ``--closed-loop [T]`` also how well "the crop survives the closed-loop
-check and the confidence is at least T" separates them (the check: the two
-frames cut to their overlap under the crop, aligned again with
-``normalization="none"``, must agree within half a period). Usage:
+with ``--verify [T]`` also the default run again with ``verify=True`` (the
+library's closed-loop check of each crop: the two frames cut to what they
+share under it, aligned again with ``normalization="none"``, must agree
+within half a period, else the confidence becomes 0), and how well its
+``confidence >= T`` separates them. Usage:
 
     PTYCHOPATCH_LIBRARY=build/libptychopatch.so PYTHONPATH=capi/python \\
         python3 benchmarks/bench_align_robustness.py [--size 256 --sigmas 0 2 8 16 32 \\
@@ -176,27 +177,6 @@ def crop_is_right(crop, truth, pattern, strict: bool) -> bool:
     return abs(crop[0] - truth[0]) <= half + 1e-9 and abs(crop[1] - truth[1]) <= half + 1e-9
 
 
-def overlaps(gt: np.ndarray, frame: np.ndarray, crop):
-    """The GT frame and the frame cut to what they share under an integer
-    crop (gt[y, x] ~ frame[y - cy, x - cx]); a mosaic-preserving crop keeps
-    both mosaics' layout."""
-    h, w = gt.shape
-    cy, cx = crop
-    g = gt[max(cy, 0):h + min(cy, 0), max(cx, 0):w + min(cx, 0)]
-    f = frame[max(-cy, 0):h - max(cy, 0), max(-cx, 0):w - max(cx, 0)]
-    return g, f
-
-
-def closed_loop_residual(ptychopatch, gt, frame, crop, cfa, period, backend) -> float:
-    """The closed-loop check of a crop: the overlaps under it aligned again
-    with plain correlation (``normalization="none"``, the other options the
-    default's), the larger axis of that residual shift in units of half a
-    period (<= 1: the crop is confirmed)."""
-    g, f = overlaps(gt, frame, crop)
-    r = ptychopatch.align_scene(g, [f], cfa=cfa, backend=backend, normalization="none")
-    return float(np.abs(np.asarray(r.shifts[0])).max()) / (period / 2)
-
-
 def calibrate(pairs):
     """The confidence threshold t that maximises the smaller of (right
     answers >= t) and (wrong answers < t), as fractions."""
@@ -225,11 +205,11 @@ def main(argv) -> int:
                         help="write every frame's outcome under the default estimator")
     parser.add_argument("--strict", action="store_true",
                         help="right = the nearest mosaic-preserving crop")
-    parser.add_argument("--closed-loop", type=float, nargs="?", const=0.07, default=None,
+    parser.add_argument("--verify", type=float, nargs="?", const=0.07, default=None,
                         metavar="T",
-                        help="also check each default crop by aligning the two overlaps under "
-                             "it again (normalization='none') and report the calibration of "
-                             "'confidence >= T and residual <= half a period' (T: 0.07)")
+                        help="also run the default with verify=True (the closed-loop check "
+                             "of each crop) and report how 'confidence >= T' separates right "
+                             "from wrong crops there (T: 0.07)")
     parser.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                         help="the library's backend for its estimators (RawNIND's method "
                              "runs on the CPU); gpu on an emulated device works too")
@@ -262,7 +242,7 @@ def main(argv) -> int:
     # The default's sub-pixel estimate against the truth (|shift - truth|,
     # the larger axis), per row: "where did the content move?".
     errors = defaultdict(list)
-    checked_pairs = []  # (confidence if the closed loop confirms the crop else -1, right)
+    checked_pairs = []  # (the default's confidence with verify=True, right)
     right = defaultdict(lambda: defaultdict(int))
     total = defaultdict(int)
     size = args.size - args.size % 6
@@ -288,6 +268,10 @@ def main(argv) -> int:
                     row = (family, sigma) if not args.by_gain else (family, sigma, gain)
                     total[row] += len(frames)
                     crops, confidences = {}, {}
+                    checked = None
+                    if args.verify is not None:
+                        checked = ptychopatch.align_scene(gt, frames, cfa=cfa,
+                                                          backend=args.backend, verify=True)
                     for name, options in estimators.items():
                         backend = "cpu" if "method" in options else args.backend
                         found = ptychopatch.align_scene(gt, frames, cfa=cfa, backend=backend,
@@ -312,16 +296,16 @@ def main(argv) -> int:
                             right[name][row] += ok
                             if name == default:
                                 confidence_pairs.append((float(confidences[name][k]), ok))
-                                if args.closed_loop is not None:
-                                    residual = closed_loop_residual(
-                                        ptychopatch, gt, frames[k], crop, cfa, period, args.backend)
-                                    checked_pairs.append(
-                                        (float(confidences[name][k]) if residual <= 1 + 1e-9
-                                         else -1.0, ok))
+                                if checked is not None:
+                                    # The check changes confidences only.
+                                    assert tuple(checked.crops[k]) == crop, (checked.crops[k], crop)
+                                    checked_pairs.append((float(checked.confidence[k]), ok))
                                 outcomes.append(dict(
                                     layout=layout, sigma=sigma, gain=gain, photo=photo_name,
                                     truth=[ty, tx], crop=list(crop), right=bool(ok),
-                                    confidence=float(confidences[name][k])))
+                                    confidence=float(confidences[name][k]),
+                                    **({} if checked is None else
+                                       dict(checked_confidence=float(checked.confidence[k])))))
     elapsed = time.time() - started
     if args.dump:
         with open(args.dump, "w") as f:
@@ -347,13 +331,13 @@ def main(argv) -> int:
           f"{n_right} right answers at or above, {100 * below:.1f}% of its {n_wrong} wrong "
           "answers below")
     if checked_pairs:
-        t = args.closed_loop
+        t = args.verify
         right_c = np.array([c for c, ok in checked_pairs if ok])
         wrong_c = np.array([c for c, ok in checked_pairs if not ok])
         above_t = float(np.mean(right_c >= t)) if right_c.size else 1.0
         below_t = float(np.mean(wrong_c < t)) if wrong_c.size else 1.0
         (best_t, best_above, best_below), _, _ = calibrate(checked_pairs)
-        print(f"closed-loop check and confidence >= {t:g}: {100 * above_t:.1f}% of the right "
+        print(f"verify=True and confidence >= {t:g}: {100 * above_t:.1f}% of the right "
               f"answers pass, {100 * below_t:.1f}% of the wrong ones fail (best threshold "
               f"{best_t:.4f}: {100 * best_above:.1f}% / {100 * best_below:.1f}%)")
     return 0

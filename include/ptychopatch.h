@@ -654,15 +654,29 @@ typedef struct ptp_align_desc {
    * cannot lock onto an alias far away; upsampling refines it by less than
    * a plane pixel. */
   int64_t max_shift;
-  int32_t method;    /* ptp_align_method; default CORRELATION */
-  int32_t reserved0; /* must be 0 */
+  int32_t method; /* ptp_align_method; default CORRELATION */
+  /* 0 (default) or 1: check every frame's crop in a closed loop. The
+   * reference and the frame are cut to what they share under the crop
+   * (less a margin rounded up to about 1/64 of the frame's smaller side,
+   * the same for every frame of a scene) and aligned again with plain
+   * correlation (PTP_NORMALIZATION_NONE, the other options as here); a
+   * crop that leaves a residual shift of more than half a pattern period
+   * (0.5 pixel without a pattern) on either axis, or that leaves too
+   * little overlap to align, is not confirmed and its confidence becomes
+   * 0 (shift and crop stay). Confirmed crops keep their confidence; the
+   * threshold docs/performance.md gives for it separates right from wrong
+   * crops better than confidence alone. Costs about one more alignment per
+   * frame (a second plan per margin, at most two kept). Not with
+   * PTP_ALIGN_METHOD_RAWNIND. (This field was reserved0, which had to be
+   * 0: old callers keep the unchecked confidence.) */
+  int32_t verify;
 } ptp_align_desc;
 
 /* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
  * RGGB for Bayer use): partial whitening, Hann window, one peak of the
  * frame's luminance image (PTP_COMBINE_LUMA: the most robust estimator on
  * the benchmark of docs/performance.md). struct_size must be sizeof(ptp_align_desc), or
- * 208, its size in 0.3.0 (before max_shift, method and reserved0; those
+ * 208, its size in 0.3.0 (before max_shift, method and verify; those
  * then keep their defaults), so programs built against 0.3.0 still run,
  * with 0.3.0's defaults: _init of that size fills phase correlation, no
  * window, median, upsample_factor 1. */

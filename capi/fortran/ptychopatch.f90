@@ -276,7 +276,7 @@ module ptychopatch
     integer(c_int32_t) :: fft_planning    ! ptp_fft_planning; default MEASURE
     integer(c_int64_t) :: max_shift       ! sensor pixels; 0 = unbounded
     integer(c_int32_t) :: method          ! PTP_ALIGN_METHOD_*
-    integer(c_int32_t) :: reserved0       ! must be 0
+    integer(c_int32_t) :: verify          ! 0 or 1: closed-loop check of crops
   end type ptp_align_desc
 
   ! One frame's outcome of ptp_align_execute_frames. shift and crop are

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "align/align_verify.hpp"
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {
@@ -51,6 +52,7 @@ struct AlignGeometry {
   int64_t max_shift_rows;
   int64_t max_shift_cols;
   ptp_align_method method;
+  bool verify;  // the closed-loop check of crops (align/align_verify.hpp)
   // Pattern-preserving shifts within one period: (dy, dx) pairs in
   // [0, period)^2 with pattern[(r + dy) % P][(c + dx) % P] == pattern[r][c]
   // for every site; (0, 0) always, (0, 0) alone for Bayer.
@@ -127,4 +129,6 @@ struct ptp_align_plan {
   bool executing = false;
   ptp_progress_fn progress = nullptr;
   void* progress_user_data = nullptr;
+  // With ptp_align_desc::verify: checks every crop in a closed loop.
+  std::unique_ptr<ptychopatch::impl::CropVerifier> verifier;
 };

@@ -245,8 +245,12 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   if (desc->max_shift < 0)
     fail(PTP_ERROR_INVALID_SIZE,
          field_error("max_shift", desc->max_shift, "must be >= 0 (0: unbounded)"));
-  if (desc->reserved0 != 0)
-    fail(PTP_ERROR_INVALID_ARGUMENT, field_error("reserved0", desc->reserved0, "must be 0"));
+  if (desc->verify != 0 && desc->verify != 1)
+    fail(PTP_ERROR_INVALID_ARGUMENT, field_error("verify", desc->verify, "must be 0 or 1"));
+  if (desc->verify == 1 && desc->method == PTP_ALIGN_METHOD_RAWNIND)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "desc->verify is 1 but desc->method is PTP_ALIGN_METHOD_RAWNIND: the compatibility "
+         "mode reproduces RawNIND's results, which have no confidence to check");
   if (desc->method != PTP_ALIGN_METHOD_CORRELATION && desc->method != PTP_ALIGN_METHOD_RAWNIND)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("method", desc->method,
@@ -322,6 +326,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
+  g.verify = desc->verify == 1;
   if (g.luma) {
     // The luminance image: the weighted mean of the K x K window at every
     // s-th row and column of the frame trimmed to a multiple of the period
@@ -421,6 +426,12 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   if (geometry.luma)
     plan->backend =
         make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
+  if (geometry.verify) {
+    ptp_align_desc widened;
+    plan->verifier = std::make_unique<CropVerifier>(
+        context, *widen_older_desc(desc, kAlignDescSize030, widened, default_align_desc),
+        geometry);
+  }
   return plan;
 }
 
@@ -440,6 +451,7 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   // Until the backend has finished, the plan has no usable reference.
   plan.has_reference = false;
   plan.backend->set_reference(frame);
+  if (plan.verifier) plan.verifier->set_reference(frame);
   plan.has_reference = true;
 }
 
@@ -596,6 +608,35 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
   return !cancelled;
 }
 
+// With ptp_align_desc::verify, the closed-loop check of every frame's crop
+// (align/align_verify.hpp): a crop it does not confirm keeps its shift and
+// gets confidence 0. Frames are checked in the order of their check plans'
+// margins, so a plan's reference is cut and transformed once.
+void verify_crops(ptp_align_plan& plan, const void* const* frames,
+                  std::vector<FrameOutcome>& outcomes) {
+  if (!plan.verifier) return;
+  struct Pending {
+    std::pair<int64_t, int64_t> margins;
+    int64_t index;
+    int64_t crop[2];
+  };
+  std::vector<Pending> pending;
+  for (int64_t i = 0; i < static_cast<int64_t>(outcomes.size()); ++i) {
+    const FrameOutcome& out = outcomes[i];
+    if (out.status != PTP_SUCCESS) continue;
+    Pending p{};
+    p.index = i;
+    crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &p.crop[0], &p.crop[1]);
+    p.margins = plan.verifier->margins(p.crop[0], p.crop[1]);
+    pending.push_back(p);
+  }
+  std::stable_sort(pending.begin(), pending.end(),
+                   [](const Pending& a, const Pending& b) { return a.margins < b.margins; });
+  for (const Pending& p : pending)
+    if (!plan.verifier->confirms(frames[p.index], p.crop[0], p.crop[1]))
+      outcomes[p.index].confidence = 0.0;
+}
+
 void require_execute_arguments(const ptp_align_plan& plan, const char* function,
                                const void* const* frames, int64_t num_frames) {
   require_not_executing(plan, function);
@@ -669,6 +710,7 @@ void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_
 
   std::vector<FrameOutcome> outcomes(static_cast<size_t>(num_frames));
   const bool finished = run_frames(plan, frames, num_frames, outcomes, plane_shifts);
+  verify_crops(plan, frames, outcomes);
   int64_t done = 0;
   for (int64_t f = 0; f < num_frames; ++f) {
     if (outcomes[f].status == PTP_ERROR_CANCELLED) break;
@@ -688,6 +730,7 @@ void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64
   std::vector<FrameOutcome> outcomes(static_cast<size_t>(num_frames));
   for (int64_t i = 0; i < num_frames; ++i) check_frame(plan, frames[i], i, outcomes[i]);
   const bool finished = run_frames(plan, frames, num_frames, outcomes, plane_shifts);
+  verify_crops(plan, frames, outcomes);
   int64_t done = 0;
   for (int64_t f = 0; f < num_frames; ++f) {
     const FrameOutcome& out = outcomes[f];

@@ -1185,8 +1185,11 @@ TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "combine");
   desc_.max_shift = -1;
   expect_create_fails(PTP_ERROR_INVALID_SIZE, "max_shift");
-  desc_.reserved0 = 1;
-  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "reserved0");
+  desc_.verify = 2;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
+  desc_.verify = 1;
+  desc_.method = PTP_ALIGN_METHOD_RAWNIND;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
   desc_.method = 2;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "method");
   desc_.method = PTP_ALIGN_METHOD_RAWNIND;

@@ -81,6 +81,9 @@ int32_t ptpt_align_desc_layout(int64_t* out) {
   out[n++] = OFF(ptp_align_desc, combine);
   out[n++] = OFF(ptp_align_desc, snap);
   out[n++] = OFF(ptp_align_desc, fft_planning);
+  out[n++] = OFF(ptp_align_desc, max_shift);
+  out[n++] = OFF(ptp_align_desc, method);
+  out[n++] = OFF(ptp_align_desc, verify);
   return n;
 }
 
@@ -101,6 +104,9 @@ void ptpt_fill_align_desc(ptp_align_desc* d) {
   d->combine = 19;
   d->snap = 20;
   d->fft_planning = 21;
+  d->max_shift = INT64_C(0x7000000000000022);
+  d->method = 23;
+  d->verify = 24;
 }
 
 /* The same for the grouping descriptor, with a seed above 2^63. */

@@ -253,7 +253,8 @@ contains
       address(c_loc(a%pattern)) - base, address(c_loc(a%upsample_factor)) - base, &
       address(c_loc(a%normalization)) - base, address(c_loc(a%window)) - base, &
       address(c_loc(a%combine)) - base, address(c_loc(a%snap)) - base, &
-      address(c_loc(a%fft_planning)) - base])
+      address(c_loc(a%fft_planning)) - base, address(c_loc(a%max_shift)) - base, &
+      address(c_loc(a%method)) - base, address(c_loc(a%verify)) - base])
 
     ! Values written by C read back in Fortran (uint64 bits included).
     call ptpt_fill_align_desc(a)
@@ -262,7 +263,9 @@ contains
                 a%frame_dtype == 14 .and. a%cfa == 15, 'align desc fields from C')
     call expect(all(a%pattern == [(100 + i, i=0, 35)]), 'align desc pattern(0:35) from C')
     call expect(a%upsample_factor == 16 .and. a%normalization == 17 .and. a%window == 18 .and. &
-                a%combine == 19 .and. a%snap == 20 .and. a%fft_planning == 21, 'align desc tail from C')
+                a%combine == 19 .and. a%snap == 20 .and. a%fft_planning == 21 .and. &
+                a%max_shift == 8070450532247928866_c_int64_t .and. a%method == 23 .and. &
+                a%verify == 24, 'align desc tail from C')
     call ptpt_fill_group_desc(g)
     call expect(g%struct_size == 40 .and. g%num_samples == 7 .and. g%num_neighbors == 8 .and. &
                 g%group_size == 9 .and. g%sequential == 1 .and. g%oversample == 1, &
@@ -824,7 +827,7 @@ contains
                 .and. desc%window == PTP_WINDOW_HANN .and. desc%combine == PTP_COMBINE_LUMA .and. &
                 desc%snap == 0 .and. desc%fft_planning == PTP_FFT_PLANNING_MEASURE .and. &
                 desc%max_shift == 0 .and. desc%method == PTP_ALIGN_METHOD_CORRELATION .and. &
-                desc%reserved0 == 0, 'align desc defaults')
+                desc%verify == 0, 'align desc defaults')
     ! Per-plane phase correlation in whole pixels: plane shifts to compare.
     desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
     desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN

@@ -82,7 +82,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     desc.combine = defaults.combine;
     desc.max_shift = 0;
   }
-  if (in.ConsumeIntegralInRange<int>(0, 31) == 0) desc.reserved0 = 1;
+  // verify: mostly off (each check is a second alignment), sometimes on,
+  // rarely invalid.
+  const int verify = in.ConsumeIntegralInRange<int>(0, 31);
+  desc.verify = verify == 0 ? 2 : verify < 4 ? 1 : 0;
   desc.snap =
       in.ConsumeIntegralInRange<int32_t>(0, 2) == 2 ? 2 : in.ConsumeIntegralInRange<int32_t>(0, 1);
 

@@ -218,7 +218,7 @@ class AlignDesc(ctypes.Structure):
         ("fft_planning", ctypes.c_int32),
         ("max_shift", ctypes.c_int64),
         ("method", ctypes.c_int32),
-        ("reserved0", ctypes.c_int32),
+        ("verify", ctypes.c_int32),
     ]
 
 

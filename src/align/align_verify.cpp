@@ -1,0 +1,136 @@
+#include "align/align_verify.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "align/align_backend.hpp"
+#include "align/align_plan.hpp"
+#include "core/error.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+// Check plans kept per plan: each holds a backend's buffers (device memory
+// on a GPU context), and the frames of one scene share one.
+constexpr size_t kMaxCheckPlans = 2;
+
+}  // namespace
+
+struct CropVerifier::Check {
+  int64_t margin_y = 0;
+  int64_t margin_x = 0;
+  // Null where the cuts are too small for a plan (never confirmed).
+  std::unique_ptr<ptp_align_plan> plan;
+  uint64_t reference_generation = 0;  // 0: no reference set yet
+  uint64_t last_use = 0;
+};
+
+CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& desc,
+                           const AlignGeometry& geometry)
+    : context_(context),
+      desc_(desc),
+      height_(geometry.height),
+      width_(geometry.width),
+      channels_(geometry.channels),
+      period_(geometry.period),
+      element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4) {
+  // The check plans align with plain correlation and check nothing
+  // themselves; they keep the plan's other options.
+  desc_.normalization = PTP_NORMALIZATION_NONE;
+  desc_.verify = 0;
+  desc_.snap = 0;
+  // A multiple of the period (a margin keeps the reference's pattern
+  // layout), about 1/64 of the smaller side.
+  const int64_t side = std::min(height_, width_) / period_;
+  quantum_ = period_ * std::max<int64_t>(1, (side + 63) / 64);
+}
+
+CropVerifier::~CropVerifier() = default;
+
+void CropVerifier::set_reference(const void* frame) {
+  const auto* bytes = static_cast<const unsigned char*>(frame);
+  reference_.assign(bytes, bytes + channels_ * height_ * width_ * element_size_);
+  ++reference_generation_;
+}
+
+std::pair<int64_t, int64_t> CropVerifier::margins(int64_t crop_y, int64_t crop_x) const {
+  const auto round_up = [&](int64_t crop) {
+    const int64_t magnitude = crop < 0 ? -crop : crop;
+    return (magnitude + quantum_ - 1) / quantum_ * quantum_;
+  };
+  return {round_up(crop_y), round_up(crop_x)};
+}
+
+void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,
+                       std::vector<unsigned char>& out) const {
+  out.resize(static_cast<size_t>(channels_ * rows * cols * element_size_));
+  const auto* src = static_cast<const unsigned char*>(frame);
+  const size_t row_bytes = static_cast<size_t>(cols * element_size_);
+  for (int64_t c = 0; c < channels_; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(out.data() + ((c * rows + r) * cols) * element_size_,
+                  src + ((c * height_ + top + r) * width_ + left) * element_size_, row_bytes);
+}
+
+CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x) {
+  ++clock_;
+  for (auto& check : checks_)
+    if (check->margin_y == margin_y && check->margin_x == margin_x) {
+      check->last_use = clock_;
+      return *check;
+    }
+  if (checks_.size() >= kMaxCheckPlans) {
+    // Release the least recently used plan (and its buffers) first.
+    const auto oldest = std::min_element(
+        checks_.begin(), checks_.end(),
+        [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
+    checks_.erase(oldest);
+  }
+  auto check = std::make_unique<Check>();
+  check->margin_y = margin_y;
+  check->margin_x = margin_x;
+  check->last_use = clock_;
+  const int64_t rows = height_ - 2 * margin_y;
+  const int64_t cols = width_ - 2 * margin_x;
+  if (rows >= period_ && cols >= period_) {
+    ptp_align_desc desc = desc_;
+    desc.height = rows;
+    desc.width = cols;
+    try {
+      check->plan = create_align_plan(context_, &desc);
+    } catch (const Error& e) {
+      // Cuts too small for the estimator: the crop cannot be confirmed.
+      if (e.status() != PTP_ERROR_INVALID_SIZE) throw;
+    }
+  }
+  checks_.push_back(std::move(check));
+  return *checks_.back();
+}
+
+bool CropVerifier::confirms(const void* frame, int64_t crop_y, int64_t crop_x) {
+  const auto [margin_y, margin_x] = margins(crop_y, crop_x);
+  Check& check = check_for(margin_y, margin_x);
+  if (!check.plan) return false;
+  const int64_t rows = height_ - 2 * margin_y;
+  const int64_t cols = width_ - 2 * margin_x;
+  if (check.reference_generation != reference_generation_) {
+    // The reference's cut depends on the margins only.
+    cut(reference_.data(), margin_y, margin_x, rows, cols, frame_cut_);
+    check.reference_generation = 0;
+    align_set_reference(*check.plan, frame_cut_.data());
+    check.reference_generation = reference_generation_;
+  }
+  // reference[y, x] ~ frame[y - crop_y, x - crop_x] under the crop.
+  cut(frame, margin_y - crop_y, margin_x - crop_x, rows, cols, frame_cut_);
+  const void* cut_frame = frame_cut_.data();
+  ptp_align_result result{};
+  align_execute_frames(*check.plan, &cut_frame, 1, &result, nullptr);
+  if (result.status != PTP_SUCCESS) return false;
+  // Half a period, or half a pixel without a pattern; 1e-9 absorbs the
+  // rounding of shifts scaled from plane or image pixels.
+  const double limit = 0.5 * static_cast<double>(period_) + 1e-9;
+  return std::fabs(result.shift[0]) <= limit && std::fabs(result.shift[1]) <= limit;
+}
+
+}  // namespace ptychopatch::impl

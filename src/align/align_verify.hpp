@@ -1,0 +1,69 @@
+// The closed-loop check of a frame's crop (ptp_align_desc::verify).
+//
+// Under a right crop the reference and the frame, cut to what they share,
+// show the same content at the same place; under a wrong one they are still
+// misregistered by the crop's error. So the two cuts are aligned again, with
+// plain correlation (its peak follows the large-scale content that the
+// default's whitening discounts, so the two estimators fail differently),
+// and the crop is confirmed when that residual is within half a pattern
+// period on both axes. On the robustness benchmark of docs/performance.md
+// ("Confidence") confidence alone cannot separate right crops from wrong
+// ones at any threshold as well as the check and a threshold together.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ptychopatch.h"
+
+namespace ptychopatch::impl {
+
+struct AlignGeometry;
+
+class CropVerifier {
+ public:
+  // desc: the plan's validated descriptor (its full size), with verify set.
+  CropVerifier(const ptp_context& context, const ptp_align_desc& desc,
+               const AlignGeometry& geometry);
+  ~CropVerifier();
+  CropVerifier(const CropVerifier&) = delete;
+  CropVerifier& operator=(const CropVerifier&) = delete;
+
+  // Keeps a copy of the (validated) reference frame.
+  void set_reference(const void* frame);
+
+  // The margins (rows, columns) cut from each side of the reference for a
+  // crop: |crop| per axis rounded up to a multiple of margin_quantum(), so
+  // the frames of a scene, whose crops differ by a few pixels, share one
+  // check plan.
+  std::pair<int64_t, int64_t> margins(int64_t crop_y, int64_t crop_x) const;
+  int64_t margin_quantum() const { return quantum_; }
+
+  // Whether the closed loop confirms crop (crop_y, crop_x) of `frame` (a
+  // validated frame of the plan): the residual shift of the two cuts is at
+  // most half a period per axis. False where the cuts are too small for a
+  // plan or carry no information. Throws only what the check plan's calls
+  // throw for other reasons (out of memory, a CUDA error).
+  bool confirms(const void* frame, int64_t crop_y, int64_t crop_x);
+
+ private:
+  struct Check;
+  Check& check_for(int64_t margin_y, int64_t margin_x);
+  // Copies the rows x cols window at (top, left) of every channel of a
+  // plan's frame into `out` (contiguous).
+  void cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,
+           std::vector<unsigned char>& out) const;
+
+  const ptp_context& context_;
+  ptp_align_desc desc_;  // the plan's, for the check plans
+  int64_t height_, width_, channels_, period_, element_size_;
+  int64_t quantum_;
+  std::vector<unsigned char> reference_;
+  uint64_t reference_generation_ = 0;
+  uint64_t clock_ = 0;
+  std::vector<std::unique_ptr<Check>> checks_;
+  std::vector<unsigned char> frame_cut_;
+};
+
+}  // namespace ptychopatch::impl
