@@ -40,10 +40,7 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
   desc_.normalization = PTP_NORMALIZATION_NONE;
   desc_.verify = 0;
   desc_.snap = 0;
-  // A multiple of the period (a margin keeps the reference's pattern
-  // layout), about 1/64 of the smaller side.
-  const int64_t side = std::min(height_, width_) / period_;
-  quantum_ = period_ * std::max<int64_t>(1, (side + 63) / 64);
+  quantum_ = verify_margin_quantum(height_, width_, period_);
 }
 
 CropVerifier::~CropVerifier() = default;
@@ -52,14 +49,6 @@ void CropVerifier::set_reference(const void* frame) {
   const auto* bytes = static_cast<const unsigned char*>(frame);
   reference_.assign(bytes, bytes + channels_ * height_ * width_ * element_size_);
   ++reference_generation_;
-}
-
-std::pair<int64_t, int64_t> CropVerifier::margins(int64_t crop_y, int64_t crop_x) const {
-  const auto round_up = [&](int64_t crop) {
-    const int64_t magnitude = crop < 0 ? -crop : crop;
-    return (magnitude + quantum_ - 1) / quantum_ * quantum_;
-  };
-  return {round_up(crop_y), round_up(crop_x)};
 }
 
 void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,

@@ -1,0 +1,349 @@
+// The closed-loop check of crops (ptp_align_desc::verify), through the C
+// ABI on the CPU backend.
+//
+// Oracle: the check written out from its documentation with the public API
+// only: margins |crop| rounded up to q = P * ceil((min(H, W) / P) / 64);
+// the reference cut at (my, mx) and the frame at (my - cy, mx - cx), both
+// (H - 2 my) x (W - 2 mx); those aligned by a plan of the caller's options
+// with PTP_NORMALIZATION_NONE; confirmed when that plan's shift is within
+// P / 2 on both axes; a confirmed crop keeps verify = 0's confidence, any
+// other gets 0. Shifts and crops are verify = 0's, bit for bit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "align_oracle_support.hpp"
+#include "ptychopatch.h"
+#include "ptychopatch.hpp"
+
+namespace {
+
+// Fujifilm's X-Trans layout (0 R, 1 G, 2 B).
+constexpr int32_t kXTrans[36] = {1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1,
+                                 1, 1, 2, 1, 1, 0, 1, 1, 0, 1, 1, 2, 0, 2, 1, 2, 0, 1};
+
+// The fixed pattern's weight against the scene's range (1) in
+// AFixedPatternIsCaughtByPlainCorrelation: from 0.5 to 0.6 the default
+// locks onto the pattern and plain correlation does not.
+constexpr double kPatternWeight = 0.55;
+
+struct PlanFree {
+  void operator()(ptp_align_plan* p) const noexcept { ptp_align_plan_destroy(p); }
+};
+using Plan = std::unique_ptr<ptp_align_plan, PlanFree>;
+
+ptp_context* cpu_context() {
+  static ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  return cpu.get();
+}
+
+Plan make_plan(const ptp_align_desc& d) {
+  ptp_align_plan* raw = nullptr;
+  const ptp_status st = ptp_align_plan_create(cpu_context(), &d, &raw);
+  EXPECT_EQ(st, PTP_SUCCESS) << ptp_last_error_message();
+  return Plan(raw);
+}
+
+// Frames of one scene: channels x h x w, float32 or uint16 bytes.
+struct Frames {
+  int64_t channels, h, w;
+  ptp_dtype dtype;
+  std::vector<std::vector<unsigned char>> data;  // [0] is the reference
+
+  int64_t element_size() const { return dtype == PTP_DTYPE_UINT16 ? 2 : 4; }
+  std::vector<const void*> moving() const {
+    std::vector<const void*> out;
+    for (size_t i = 1; i < data.size(); ++i) out.push_back(data[i].data());
+    return out;
+  }
+};
+
+// A smooth random field translated circularly by each shift (the first
+// shift is the reference's, (0, 0) in practice), in every channel.
+Frames make_frames(int64_t channels, int64_t h, int64_t w, ptp_dtype dtype,
+                   const std::vector<std::pair<int64_t, int64_t>>& shifts, uint32_t seed) {
+  Frames f{channels, h, w, dtype, {}};
+  std::vector<std::vector<double>> fields;
+  for (int64_t c = 0; c < channels; ++c)
+    fields.push_back(naive::smooth_field(h, w, seed + uint32_t(c)));
+  for (const auto& [ty, tx] : shifts) {
+    std::vector<unsigned char> bytes(static_cast<size_t>(channels * h * w * f.element_size()));
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < h; ++i)
+        for (int64_t j = 0; j < w; ++j) {
+          const double v = 1000.0 * naive::translated(fields[c], h, w, i, j, ty, tx) + 100.0;
+          const int64_t k = (c * h + i) * w + j;
+          if (dtype == PTP_DTYPE_UINT16) {
+            const uint16_t u = uint16_t(std::lround(v));
+            std::memcpy(bytes.data() + 2 * k, &u, 2);
+          } else {
+            const float x = float(v);
+            std::memcpy(bytes.data() + 4 * k, &x, 4);
+          }
+        }
+    f.data.push_back(std::move(bytes));
+  }
+  return f;
+}
+
+std::vector<ptp_align_result> align(const Plan& plan, const std::vector<unsigned char>& ref,
+                                    const std::vector<const void*>& frames) {
+  EXPECT_EQ(ptp_align_set_reference(plan.get(), ref.data()), PTP_SUCCESS)
+      << ptp_last_error_message();
+  std::vector<ptp_align_result> out(frames.size());
+  EXPECT_EQ(ptp_align_execute_frames(plan.get(), frames.data(), int64_t(frames.size()), out.data(),
+                                     nullptr),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  return out;
+}
+
+int64_t period_of(const ptp_align_desc& d) {
+  return d.cfa == PTP_CFA_BAYER ? 2 : d.cfa == PTP_CFA_XTRANS ? 6 : 1;
+}
+
+// The rows x cols window at (top, left) of every channel.
+std::vector<unsigned char> cut(const Frames& f, const std::vector<unsigned char>& frame,
+                               int64_t top, int64_t left, int64_t rows, int64_t cols) {
+  const int64_t es = f.element_size();
+  std::vector<unsigned char> out(static_cast<size_t>(f.channels * rows * cols * es));
+  for (int64_t c = 0; c < f.channels; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < cols * es; ++k)
+        out[((c * rows + r) * cols) * es + k] =
+            frame[((c * f.h + top + r) * f.w + left) * es + k];
+  return out;
+}
+
+// The oracle's confidence for one frame of the unchecked result `r`.
+double checked_confidence(const ptp_align_desc& desc, const Frames& f,
+                          const std::vector<unsigned char>& frame, const ptp_align_result& r) {
+  if (r.status != PTP_SUCCESS) return 0.0;
+  const int64_t p = period_of(desc);
+  const int64_t q = p * std::max<int64_t>(1, (std::min(f.h, f.w) / p + 63) / 64);
+  const auto margin = [q](int64_t crop) { return (std::llabs(crop) + q - 1) / q * q; };
+  const int64_t my = margin(r.crop[0]), mx = margin(r.crop[1]);
+  const int64_t rows = f.h - 2 * my, cols = f.w - 2 * mx;
+  if (rows < p || cols < p) return 0.0;
+  ptp_align_desc check = desc;
+  check.height = rows;
+  check.width = cols;
+  check.normalization = PTP_NORMALIZATION_NONE;
+  check.verify = 0;
+  ptp_align_plan* raw = nullptr;
+  if (ptp_align_plan_create(cpu_context(), &check, &raw) != PTP_SUCCESS) return 0.0;
+  const Plan plan(raw);
+  const std::vector<unsigned char> g = cut(f, f.data[0], my, mx, rows, cols);
+  const std::vector<unsigned char> m = cut(f, frame, my - r.crop[0], mx - r.crop[1], rows, cols);
+  const auto residual = align(plan, g, {m.data()});
+  if (residual[0].status != PTP_SUCCESS) return 0.0;
+  const double limit = 0.5 * double(p);
+  return std::fabs(residual[0].shift[0]) <= limit && std::fabs(residual[0].shift[1]) <= limit
+             ? r.confidence
+             : 0.0;
+}
+
+// verify = 1 against verify = 0 and the oracle: shifts, crops, statuses
+// equal; confidences the oracle's. Returns the checked results.
+std::vector<ptp_align_result> expect_checked(ptp_align_desc desc, const Frames& f) {
+  desc.verify = 0;
+  const auto plain = align(make_plan(desc), f.data[0], f.moving());
+  desc.verify = 1;
+  const auto checked = align(make_plan(desc), f.data[0], f.moving());
+  for (size_t k = 0; k < plain.size(); ++k) {
+    SCOPED_TRACE("frame " + std::to_string(k));
+    EXPECT_EQ(checked[k].status, plain[k].status);
+    EXPECT_EQ(std::memcmp(checked[k].shift, plain[k].shift, sizeof plain[k].shift), 0);
+    EXPECT_EQ(checked[k].crop[0], plain[k].crop[0]);
+    EXPECT_EQ(checked[k].crop[1], plain[k].crop[1]);
+    EXPECT_EQ(checked[k].confidence, checked_confidence(desc, f, f.data[k + 1], plain[k]))
+        << "crop (" << plain[k].crop[0] << ", " << plain[k].crop[1] << "), unchecked confidence "
+        << plain[k].confidence;
+  }
+  return checked;
+}
+
+ptp_align_desc desc_for(int64_t h, int64_t w, ptp_cfa cfa, ptp_dtype dtype) {
+  ptp_align_desc d;
+  EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  d.height = h;
+  d.width = w;
+  d.cfa = cfa;
+  d.frame_dtype = dtype;
+  if (cfa == PTP_CFA_XTRANS) std::copy(kXTrans, kXTrans + 36, d.pattern);
+  return d;
+}
+
+TEST(AlignVerify, OffByDefault) {
+  ptp_align_desc d;
+  ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  EXPECT_EQ(d.verify, 0);
+}
+
+// Right crops of textured frames are confirmed: the same confidence as
+// without the check, and well above 0.
+TEST(AlignVerify, RightCropsKeepTheirConfidence) {
+  const Frames f = make_frames(1, 96, 120, PTP_DTYPE_FLOAT32,
+                               {{0, 0}, {4, -6}, {-2, 2}, {6, 10}, {0, 0}}, 3);
+  const auto r = expect_checked(desc_for(96, 120, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32), f);
+  const int64_t truth[4][2] = {{-4, 6}, {2, -2}, {-6, -10}, {0, 0}};
+  for (size_t k = 0; k < r.size(); ++k) {
+    EXPECT_EQ(r[k].crop[0], truth[k][0]) << k;
+    EXPECT_EQ(r[k].crop[1], truth[k][1]) << k;
+    EXPECT_GT(r[k].confidence, 0.2) << k;
+  }
+}
+
+// A bound that excludes the true shift makes the crop wrong; the estimate
+// still has a plausible confidence, and the check, whose overlaps stay
+// misregistered by the error, gives it 0.
+TEST(AlignVerify, WrongCropsLoseTheirConfidence) {
+  const int64_t h = 128, w = 128;
+  const Frames f = make_frames(1, h, w, PTP_DTYPE_FLOAT32, {{0, 0}, {12, -14}, {2, -2}}, 21);
+  ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+  d.max_shift = 4;
+  const auto plain = align(make_plan(d), f.data[0], f.moving());
+  ASSERT_EQ(plain[0].status, PTP_SUCCESS);
+  ASSERT_LE(std::llabs(plain[0].crop[0]), 4);  // wrong: the truth is (-12, 14)
+  const auto r = expect_checked(d, f);
+  EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
+  EXPECT_EQ(r[1].crop[0], -2);
+  EXPECT_EQ(r[1].crop[1], 2);
+  EXPECT_GT(r[1].confidence, 0.0);
+}
+
+// A crop one lattice step (2 pixels) off: the residual is about one period,
+// beyond the half period allowed.
+TEST(AlignVerify, ACropOneStepOffIsNotConfirmed) {
+  const int64_t h = 128, w = 128;
+  const Frames f = make_frames(1, h, w, PTP_DTYPE_FLOAT32, {{0, 0}, {6, -6}}, 22);
+  ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+  d.max_shift = 4;  // the truth (-6, 6) is out of reach
+  const auto plain = align(make_plan(d), f.data[0], f.moving());
+  ASSERT_EQ(plain[0].status, PTP_SUCCESS);
+  ASSERT_EQ(plain[0].crop[0], -4);
+  ASSERT_EQ(plain[0].crop[1], 4);
+  const auto r = expect_checked(d, f);
+  EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
+}
+
+// A fixed pattern (sensor-fixed blocks of 4 x 4 pixels, as fixed-pattern
+// noise or dust) under a moving smooth scene: the default's partial
+// whitening weighs the pattern's edges and returns the crop (0, 0) with a
+// high confidence; plain correlation of the cuts follows the scene, whose
+// residual is the whole shift. The check must use plain correlation: with
+// the default's normalisation it would confirm the same wrong crop.
+TEST(AlignVerify, AFixedPatternIsCaughtByPlainCorrelation) {
+  const int64_t h = 128, w = 128;
+  const std::vector<double> scene = naive::smooth_field(h, w, 31, 40);
+  std::mt19937 rng(32);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<double> blocks(static_cast<size_t>((h / 4) * (w / 4)));
+  for (double& b : blocks) b = u(rng);
+  double lo = 1e300, hi = -1e300;
+  for (double v : scene) lo = std::min(lo, v), hi = std::max(hi, v);
+  Frames f{1, h, w, PTP_DTYPE_FLOAT32, {}};
+  for (const auto& [ty, tx] : std::vector<std::pair<int64_t, int64_t>>{{0, 0}, {6, -4}}) {
+    std::vector<unsigned char> bytes(static_cast<size_t>(h * w * 4));
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j) {
+        const double s = (naive::translated(scene, h, w, i, j, ty, tx) - lo) / (hi - lo);
+        const float x = float(1000.0 * (s + kPatternWeight * blocks[(i / 4) * (w / 4) + j / 4]) +
+                              100.0);
+        std::memcpy(bytes.data() + 4 * (i * w + j), &x, 4);
+      }
+    f.data.push_back(std::move(bytes));
+  }
+  const ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+  const auto plain = align(make_plan(d), f.data[0], f.moving());
+  ASSERT_EQ(plain[0].status, PTP_SUCCESS);
+  ASSERT_EQ(plain[0].crop[0], 0);
+  ASSERT_EQ(plain[0].crop[1], 0);
+  ASSERT_GT(plain[0].confidence, 0.3);
+  const auto r = expect_checked(d, f);
+  EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
+}
+
+// More margins than the plan keeps check plans (two), in an order that
+// revisits them, and a second reference: every frame as the oracle says.
+TEST(AlignVerify, ManyMarginsAndAnotherReference) {
+  const int64_t h = 256, w = 256;  // margin quantum 4
+  const std::vector<std::pair<int64_t, int64_t>> shifts = {
+      {0, 0}, {2, 2}, {10, -2}, {-18, 4}, {2, 0}, {0, 26}, {-10, -10}, {4, 4}};
+  ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_UINT16);
+  d.verify = 1;
+  const Plan plan = make_plan(d);
+  for (uint32_t seed : {7u, 8u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const Frames f = make_frames(1, h, w, PTP_DTYPE_UINT16, shifts, seed);
+    const auto expected = expect_checked(d, f);
+    const auto reused = align(plan, f.data[0], f.moving());
+    for (size_t k = 0; k < expected.size(); ++k) {
+      EXPECT_EQ(reused[k].confidence, expected[k].confidence) << k;
+      EXPECT_EQ(reused[k].crop[0], -shifts[k + 1].first) << k;
+      EXPECT_EQ(reused[k].crop[1], -shifts[k + 1].second) << k;
+      EXPECT_GT(reused[k].confidence, 0.0) << k;
+    }
+  }
+}
+
+// X-Trans (crops of 6 and (3, 3) + 6), planar channels without a pattern,
+// uint16 and float32, the per-plane median: the oracle's confidences.
+TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
+  {
+    const Frames f = make_frames(1, 144, 156, PTP_DTYPE_UINT16, {{0, 0}, {6, -12}, {3, 3}}, 11);
+    expect_checked(desc_for(144, 156, PTP_CFA_XTRANS, PTP_DTYPE_UINT16), f);
+  }
+  {
+    const Frames f = make_frames(3, 60, 70, PTP_DTYPE_FLOAT32, {{0, 0}, {1, -3}, {-5, 2}}, 12);
+    ptp_align_desc d = desc_for(60, 70, PTP_CFA_NONE, PTP_DTYPE_FLOAT32);
+    d.channels = 3;
+    const auto r = expect_checked(d, f);
+    EXPECT_EQ(r[1].crop[0], 5);
+    EXPECT_GT(r[1].confidence, 0.0);
+  }
+  {
+    const Frames f = make_frames(1, 80, 88, PTP_DTYPE_FLOAT32, {{0, 0}, {2, 4}, {-6, 0}}, 13);
+    ptp_align_desc d = desc_for(80, 88, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+    d.combine = PTP_COMBINE_MEDIAN;
+    d.normalization = PTP_NORMALIZATION_PHASE;
+    d.window = PTP_WINDOW_NONE;
+    expect_checked(d, f);
+  }
+}
+
+// A crop that leaves cuts too small for any plan is not confirmed (its
+// frame keeps its result); ptp_align_execute writes the same confidences
+// as ptp_align_execute_frames.
+TEST(AlignVerify, TooLittleOverlapAndExecute) {
+  const int64_t h = 256, w = 256;  // margin quantum 4: a crop of 126 leaves 0 rows
+  const Frames f = make_frames(1, h, w, PTP_DTYPE_FLOAT32, {{0, 0}, {126, 0}, {2, 2}}, 4);
+  ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+  const auto r = expect_checked(d, f);
+  ASSERT_EQ(r[0].status, PTP_SUCCESS);
+  EXPECT_EQ(r[0].crop[0], -126);
+  EXPECT_EQ(r[0].confidence, 0.0);
+  EXPECT_GT(r[1].confidence, 0.0);
+
+  d.verify = 1;
+  const Plan plan = make_plan(d);
+  ASSERT_EQ(ptp_align_set_reference(plan.get(), f.data[0].data()), PTP_SUCCESS);
+  const std::vector<const void*> frames = f.moving();
+  double shifts[4], confidence[2];
+  ASSERT_EQ(ptp_align_execute(plan.get(), frames.data(), 2, shifts, nullptr, confidence),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(confidence[k], r[k].confidence) << k;
+    EXPECT_EQ(shifts[2 * k], r[k].shift[0]) << k;
+  }
+}
+
+}  // namespace
