@@ -1,0 +1,137 @@
+"""align_scene(verify=True): the closed-loop check of every crop.
+
+Oracle: the check written in numpy from its documentation: margins |crop|
+rounded up to q = P * max(1, ceil(floor(min(H, W) / P) / 64)); gt cut at
+(my, mx) and the frame at (my - cy, mx - cx), both (H - 2 my, W - 2 mx);
+those aligned by ``align_scene(..., normalization="none")`` with the other
+options unchanged; a crop is confirmed when that shift is within half a
+period on both axes. Confirmed crops keep verify=False's confidence, the
+others get 0; shifts and crops are verify=False's.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+
+import numpy as np
+import pytest
+
+import ptychopatch
+from ptychopatch import PtychoPatchError
+
+XTRANS = np.array([[1, 1, 0, 1, 1, 2],
+                   [1, 1, 2, 1, 1, 0],
+                   [2, 0, 1, 0, 2, 1],
+                   [1, 1, 2, 1, 1, 0],
+                   [1, 1, 0, 1, 1, 2],
+                   [0, 2, 1, 2, 0, 1]], dtype=np.uint8)
+
+
+def _need(module: str):
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return _need("skimage.data").camera().astype(np.float64) / 255.0
+
+
+def expected_confidence(gt, frame, crop, confidence, period, **options):
+    """The documented check of one crop, with numpy cuts and a plain
+    correlation alignment of them."""
+    h, w = gt.shape[-2:]
+    side = min(h, w) // period
+    q = period * max(1, math.ceil(side / 64))
+    my, mx = (math.ceil(abs(int(c)) / q) * q for c in crop)
+    rows, cols = h - 2 * my, w - 2 * mx
+    if rows < period or cols < period:
+        return 0.0
+    cy, cx = int(crop[0]), int(crop[1])
+    g = gt[..., my:my + rows, mx:mx + cols]
+    f = frame[..., my - cy:my - cy + rows, mx - cx:mx - cx + cols]
+    residual = ptychopatch.align_scene(g, [f], normalization="none", **options)
+    if residual.status[0] != 0:
+        return 0.0
+    ok = np.all(np.abs(residual.shifts[0]) <= period / 2)
+    return float(confidence) if ok else 0.0
+
+
+def expect_checked(gt, frames, period, **options):
+    plain = ptychopatch.align_scene(gt, frames, **options)
+    checked = ptychopatch.align_scene(gt, frames, verify=True, **options)
+    np.testing.assert_array_equal(checked.shifts, plain.shifts)
+    np.testing.assert_array_equal(checked.crops, plain.crops)
+    np.testing.assert_array_equal(checked.status, plain.status)
+    for k, frame in enumerate(frames):
+        want = expected_confidence(gt, frame, plain.crops[k], plain.confidence[k], period,
+                                   **options)
+        assert checked.confidence[k] == want, (k, plain.crops[k], plain.confidence[k])
+    return plain, checked
+
+
+def test_verify_is_off_by_default(camera):
+    gt = (camera[:128, :128] * 4000).astype(np.uint16)
+    plain = ptychopatch.align_scene(gt, [np.roll(gt, (2, -4), (0, 1))], cfa="RGGB")
+    explicit = ptychopatch.align_scene(gt, [np.roll(gt, (2, -4), (0, 1))], cfa="RGGB",
+                                       verify=False)
+    assert plain.confidence[0] == explicit.confidence[0] > 0.3
+
+
+def test_right_crops_of_a_photograph_keep_their_confidence(camera):
+    rng = np.random.default_rng(3)
+    scene = camera * 3000 + 200
+    gt = scene[64:320, 64:320] + rng.normal(0, 20, (256, 256))
+    shifts = [(4, -6), (-10, 2), (3, 5), (0, 0)]
+    frames = [scene[64 - dy:320 - dy, 64 - dx:320 - dx] + rng.normal(0, 20, (256, 256))
+              for dy, dx in shifts]
+    plain, checked = expect_checked(gt.astype(np.float32), [f.astype(np.float32) for f in frames],
+                                    2, cfa="BGGR")
+    assert np.all(checked.confidence > 0.1)
+    assert np.all(checked.confidence == plain.confidence)
+
+
+def test_a_fixed_pattern_under_a_moving_scene_is_caught(camera):
+    """Sensor-fixed 4 x 4 blocks under a smooth scene moved by (6, -4): the
+    default locks onto the blocks (crop (0, 0), a high confidence); plain
+    correlation of the cuts follows the scene, so the check rejects it."""
+    ndi = _need("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    n = 128
+    smooth = ndi.gaussian_filter(rng.random((n, n)), 6, mode="wrap")
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    blocks = np.kron(rng.random((n // 4, n // 4)), np.ones((4, 4)))
+    gt = (1000 * (smooth + 0.3 * blocks) + 100).astype(np.float32)
+    moved = (1000 * (np.roll(smooth, (6, -4), (0, 1)) + 0.3 * blocks) + 100).astype(np.float32)
+    plain, checked = expect_checked(gt, [moved], 2, cfa="RGGB")
+    assert plain.crops[0].tolist() == [0, 0] and plain.confidence[0] > 0.3
+    assert checked.confidence[0] == 0.0
+    # Plain correlation itself finds the scene's shift here.
+    assert ptychopatch.align_scene(gt, [moved], cfa="RGGB",
+                                   normalization="none").crops[0].tolist() == [-6, 4]
+
+
+def test_xtrans_and_planar_channels(camera):
+    rng = np.random.default_rng(5)
+    scene = camera * 3000 + 200
+    gt = scene[:252, :252]
+    frames = [np.roll(gt, s, (0, 1)) + rng.normal(0, 5, gt.shape) for s in [(6, -12), (3, 3)]]
+    expect_checked(gt.astype(np.float32), [f.astype(np.float32) for f in frames], 6, cfa=XTRANS)
+    planar = np.stack([gt[:120, :100], gt[100:220, 100:200]])
+    moved = [np.roll(planar, s, (1, 2)) for s in [(1, -3), (-5, 2)]]
+    _, checked = expect_checked(planar, moved, 1)
+    np.testing.assert_array_equal(checked.crops, [[-1, 3], [5, -2]])
+
+
+def test_failed_frames_and_rawnind(camera):
+    gt = (camera[:128, :128] * 4000).astype(np.float32)
+    bad = gt.copy()
+    bad[3, 4] = np.nan
+    with pytest.warns(RuntimeWarning, match="1 of 2 frames"):
+        r = ptychopatch.align_scene(gt, [bad, np.roll(gt, 2, 0)], cfa="RGGB", verify=True)
+    assert r.status[0] != 0 and r.confidence[0] == 0.0
+    assert r.crops[1].tolist() == [-2, 0] and r.confidence[1] > 0.3
+    with pytest.raises(PtychoPatchError, match=r'verify=True.*method="rawnind"'):
+        ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="rawnind", verify=True)
