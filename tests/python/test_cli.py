@@ -218,6 +218,27 @@ def test_align_npy_frames_json(capsys, frames):
         assert "plane_shifts" not in entry  # the joint estimate has none
 
 
+def test_align_verify_checks_every_crop(capsys, frames):
+    """--verify reaches the library: the report records it and each
+    confidence is align_scene(verify=True)'s (here every crop is right and
+    confirmed, so also the unchecked one)."""
+    paths = [str(frames / n) for n in ("gt.npy", *MOVES)]
+    code, out, err = run_main(capsys, "align", *paths, "--cfa", "RGGB", "--no-progress",
+                              "--verify")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["options"]["verify"] is True
+    gt = np.load(paths[0])
+    moved = [np.load(p) for p in paths[1:]]
+    checked = ptychopatch.align_scene(gt, moved, cfa="RGGB", verify=True)
+    plain = ptychopatch.align_scene(gt, moved, cfa="RGGB")
+    for k, (entry, name) in enumerate(zip(report["frames"], MOVES)):
+        _check_aligned(entry, name)
+        assert entry["confidence"] == checked.confidence[k] == plain.confidence[k]
+    code, out, _ = run_main(capsys, "align", *paths, "--cfa", "RGGB", "--no-progress")
+    assert "verify" not in json.loads(out)["options"]
+
+
 def test_align_reports_failed_frames_and_aligns_the_others(capsys, frames, rng):
     np.save(frames / "small.npy", _bayer_mosaic(rng, 64))           # other shape
     (frames / "broken.npy").write_bytes(b"not an npy file")          # unreadable

@@ -21,6 +21,7 @@ import pytest
 distributed_dask = pytest.importorskip("dask.distributed")
 pytest.importorskip("pyarrow")
 
+import ptychopatch  # noqa: E402
 from ptychopatch import cli, distributed  # noqa: E402
 
 from test_cli import _env  # noqa: E402  (the subprocess environment)
@@ -146,6 +147,27 @@ def test_resuming_with_other_options_is_refused(dataset, tmp_path):
     with pytest.raises(ValueError, match="upsample_factor"):
         distributed.align_dataset(scenes, str(tmp_path / "out"), serial=True, cfa="RGGB",
                                   upsample_factor=20)
+
+
+def test_verify_is_a_run_option(dataset, tmp_path):
+    """verify=True reaches each scene's library call and is recorded: a
+    resumed run must ask for it too; a run without it records nothing new."""
+    scenes = [s for s in _scenes(dataset) if s.name.startswith("scene")][:2]
+    out = str(tmp_path / "out")
+    distributed.align_dataset(scenes, out, serial=True, cfa="RGGB", verify=True)
+    rows = distributed.read_alignments(out).to_pylist()
+    for scene in scenes:
+        gt = np.load(scene.gt)
+        names = [n for n, _ in scene.frames]
+        checked = ptychopatch.align_scene(gt, [np.load(p) for _, p in scene.frames],
+                                          cfa="RGGB", verify=True)
+        mine = {r["frame"]: r for r in rows if r["scene"] == scene.name}
+        for k, name in enumerate(names):
+            assert mine[name]["confidence"] == checked.confidence[k]
+    with pytest.raises(ValueError, match="verify"):
+        distributed.align_dataset(scenes, out, serial=True, cfa="RGGB")
+    assert "verify" not in distributed._run_options("RGGB", 10, "luma", False, "hann", None,
+                                                    "auto")
 
 
 def _killing_reader(marker: str, victim: str, path: str):

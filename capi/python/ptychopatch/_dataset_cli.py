@@ -74,6 +74,8 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--snap", action="store_true")
     p.add_argument("--window", choices=("hann", "none"), default="hann")
     p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS")
+    p.add_argument("--verify", action="store_true",
+                   help="as in 'ptychopatch align': confidence 0 for unconfirmed crops")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
     p.add_argument("--threads", type=int, default=1,
@@ -165,7 +167,8 @@ def run_align_dataset(args: argparse.Namespace) -> int:
             serial=args.serial, cfa=cfa, upsample_factor=args.upsample_factor,
             combine=args.combine, snap=args.snap,
             window=None if args.window == "none" else args.window,
-            max_shift=args.max_shift, backend=args.backend, num_threads=args.threads,
+            max_shift=args.max_shift, backend=args.backend, verify=args.verify,
+            num_threads=args.threads,
             batch=args.batch, planning=args.planning,
             progress=None if bar is None else bar.update)
     finally:

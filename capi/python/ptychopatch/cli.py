@@ -490,7 +490,8 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
                  progress: Optional[Progress] = None, upsample_factor: int = 10,
                  combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
                  backend: str = "auto", max_shift: Optional[int] = None,
-                 num_threads: int = 0, planning: str = "auto") -> List[FrameResult]:
+                 num_threads: int = 0, planning: str = "auto",
+                 verify: bool = False) -> List[FrameResult]:
     """Registers named `frames` onto `gt` in one `align_scene` call.
 
     Returns one FrameResult per frame, in order. Frames whose shape or CFA
@@ -520,7 +521,8 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
             r = align_scene(gt.image, [frames[i][1].image for i in good], cfa=gt.cfa,
                             upsample_factor=upsample_factor, combine=combine, snap=snap,
                             window=window, backend=backend, progress=report,
-                            num_threads=num_threads, max_shift=max_shift, planning=planning)
+                            num_threads=num_threads, max_shift=max_shift, planning=planning,
+                            verify=verify)
         for k, i in enumerate(good):
             results[i] = _frame_result(frames[i][0], r, k,
                                        per_plane=combine not in ("luma", "joint"))
@@ -682,6 +684,11 @@ def _add_align_parser(subparsers) -> None:
                         "transform (default hann)")
     p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS",
                    help="search only |dy|, |dx| <= PIXELS sensor pixels")
+    p.add_argument("--verify", action="store_true",
+                   help="check every crop in a closed loop (the overlaps aligned again with "
+                        "plain correlation): an unconfirmed crop gets confidence 0, so "
+                        "confidence >= 0.07 tells right crops from wrong ones (about one more "
+                        "alignment per frame)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where frames are aligned (default: the GPU when usable)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all cores)")
@@ -777,6 +784,8 @@ def run_align(args: argparse.Namespace) -> int:
                "snap": args.snap, "window": None if args.window == "none" else args.window,
                "backend": args.backend, "max_shift": args.max_shift,
                "num_threads": args.threads}
+    if args.verify:  # recorded only when asked: earlier reports stay as they were
+        options["verify"] = True
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar(len(files), sys.stderr) if show_progress and files else None
     try:

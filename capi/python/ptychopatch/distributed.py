@@ -138,16 +138,20 @@ def _client(client: Any, n_workers: Optional[int]) -> Iterator[Any]:
 
 
 def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
-                 window: Optional[str], max_shift: Optional[int], backend: str
-                 ) -> Dict[str, Any]:
+                 window: Optional[str], max_shift: Optional[int], backend: str,
+                 verify: bool = False) -> Dict[str, Any]:
     from . import cli
 
     if isinstance(cfa, str) and cfa != "file":
         cfa = cli.parse_cfa(cfa)
-    return {"cfa": cfa if isinstance(cfa, str) or cfa is None else
-            [[int(v) for v in row] for row in cfa],
-            "upsample_factor": upsample_factor, "combine": combine, "snap": snap,
-            "window": window, "max_shift": max_shift, "backend": backend}
+    run = {"cfa": cfa if isinstance(cfa, str) or cfa is None else
+           [[int(v) for v in row] for row in cfa],
+           "upsample_factor": upsample_factor, "combine": combine, "snap": snap,
+           "window": window, "max_shift": max_shift, "backend": backend}
+    # Only when asked: folders written before the option keep their options.
+    if verify:
+        run["verify"] = True
+    return run
 
 
 def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
@@ -155,7 +159,7 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
                   cfa: Any = "file", upsample_factor: int = 10,
                   combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
                   max_shift: Optional[int] = None, backend: str = "auto",
-                  num_threads: int = 1, batch: int = 8, planning: str = "auto",
+                  verify: bool = False, num_threads: int = 1, batch: int = 8, planning: str = "auto",
                   reader: Optional[Callable[[str], Any]] = None,
                   progress: Optional[Callable[[int, int], Any]] = None
                   ) -> AlignDatasetSummary:
@@ -185,8 +189,9 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         The colour-filter layout: "file" takes RAW files' own (array files
         then need one); a name (RGGB, XTRANS, ...), 4 / 36 LibRaw codes, or
         None for no mosaic, as ``ptychopatch align --cfa``.
-    upsample_factor, combine, snap, window, max_shift, backend
-        As `ptychopatch.align_scene`; ``backend="auto"`` is resolved by each
+    upsample_factor, combine, snap, window, max_shift, backend, verify
+        As `ptychopatch.align_scene` (``verify=True``: confidence 0 for crops
+        the closed-loop check does not confirm); ``backend="auto"`` is resolved by each
         worker (its GPU where it has one). Per-plane shifts of
         ``combine="median"/"mean"`` are not written.
     num_threads : int
@@ -237,7 +242,8 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         raise ValueError("scene names must be unique: each names its output file")
     # Threads and planning change the speed, not the rows: a run may be
     # resumed with others (a job resubmitted on another node size).
-    run = _run_options(cfa, upsample_factor, combine, snap, window, max_shift, backend)
+    run = _run_options(cfa, upsample_factor, combine, snap, window, max_shift, backend,
+                       verify)
     _parts.check_run_options(output, run)
     if str(planning).lower() not in PLANNING_CHOICES:  # before any work, not per scene
         raise ValueError(f"planning must be one of {list(PLANNING_CHOICES)}, got {planning!r}")
