@@ -657,8 +657,9 @@ typedef struct ptp_align_desc {
   int32_t method; /* ptp_align_method; default CORRELATION */
   /* 0 (default) or 1: check every frame's crop in a closed loop. The
    * reference and the frame are cut to what they share under the crop
-   * (less a margin rounded up to about 1/64 of the frame's smaller side,
-   * the same for every frame of a scene) and aligned again with plain
+   * (margins of |crop| rounded up to a multiple of about 1/64 of the
+   * smaller side, so a scene's frames share one cut of the reference;
+   * docs/semantics.md, "The closed-loop check") and aligned again with plain
    * correlation (PTP_NORMALIZATION_NONE, the other options as here); a
    * crop that leaves a residual shift of more than half a pattern period
    * (0.5 pixel without a pattern) on either axis, or that leaves too
@@ -666,9 +667,12 @@ typedef struct ptp_align_desc {
    * 0 (shift and crop stay). Confirmed crops keep their confidence; the
    * threshold docs/performance.md gives for it separates right from wrong
    * crops better than confidence alone. Costs about one more alignment per
-   * frame (a second plan per margin, at most two kept). Not with
-   * PTP_ALIGN_METHOD_RAWNIND. (This field was reserved0, which had to be
-   * 0: old callers keep the unchecked confidence.) */
+   * frame, run after the call's frames are aligned (the progress callback
+   * counts those; it is not called during the checks), a copy of the
+   * reference, and up to two more plans' buffers (device memory on a GPU
+   * context). Not with PTP_ALIGN_METHOD_RAWNIND. (This field was
+   * reserved0, which had to be 0: old callers keep the unchecked
+   * confidence.) */
   int32_t verify;
 } ptp_align_desc;
 
