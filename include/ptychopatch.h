@@ -620,6 +620,37 @@ typedef enum ptp_align_method {
   PTP_ALIGN_METHOD_RAWNIND = 1
 } ptp_align_method;
 
+/* The closed-loop check of crops (ptp_align_desc.verify; docs/semantics.md,
+ * "The closed-loop check"). The reference and the frame are cut to what
+ * they share under the crop (margins of |crop| rounded up to a multiple of
+ * about 1/64 of the smaller side, so a scene's frames share one cut of the
+ * reference) and aligned again with plain correlation
+ * (PTP_NORMALIZATION_NONE, the other options as given): the crop is
+ * confirmed when that residual is at most half a pattern period (0.5 pixel
+ * without a pattern) on both axes. Plain correlation follows the
+ * large-scale content that the default's whitening discounts, so the two
+ * estimators fail on different scenes. Costs about one more alignment per
+ * frame (two for a corrected one), run after the call's frames are aligned
+ * (the progress callback counts those and is not called during the
+ * checks), a copy of the reference, and up to two more plans' buffers
+ * (device memory on a GPU context). Not with PTP_ALIGN_METHOD_RAWNIND. */
+typedef enum ptp_align_verify {
+  PTP_ALIGN_VERIFY_NONE = 0, /* no check (default) */
+  /* An unconfirmed crop (or cuts too small or without information to
+   * align) gets confidence 0; shift and crop stay. With it, confidence >=
+   * 0.07 separates right crops from wrong ones at about 97 % / 95 % on the
+   * benchmark of docs/performance.md, where confidence alone reaches 90 % /
+   * 90 %. */
+  PTP_ALIGN_VERIFY_CHECK = 1,
+  /* As CHECK, but an unconfirmed crop is replaced by the check's estimate
+   * (the crop moved by the residual) where that one is confirmed in its own
+   * closed loop: shift and crop are then the check's, the confidence stays.
+   * Right most often (99.5-99.9 % on the benchmark, against 97.3-97.6 %),
+   * but a corrected crop confirms its own estimator, so confidence flags
+   * fewer of the (fewer) wrong ones. Otherwise as CHECK. */
+  PTP_ALIGN_VERIFY_CORRECT = 2
+} ptp_align_verify;
+
 /* Geometry and options of a scene alignment, fixed when a plan is made. */
 typedef struct ptp_align_desc {
   uint64_t struct_size; /* sizeof(ptp_align_desc), set by _init */
@@ -655,24 +686,9 @@ typedef struct ptp_align_desc {
    * a plane pixel. */
   int64_t max_shift;
   int32_t method; /* ptp_align_method; default CORRELATION */
-  /* 0 (default) or 1: check every frame's crop in a closed loop. The
-   * reference and the frame are cut to what they share under the crop
-   * (margins of |crop| rounded up to a multiple of about 1/64 of the
-   * smaller side, so a scene's frames share one cut of the reference;
-   * docs/semantics.md, "The closed-loop check") and aligned again with plain
-   * correlation (PTP_NORMALIZATION_NONE, the other options as here); a
-   * crop that leaves a residual shift of more than half a pattern period
-   * (0.5 pixel without a pattern) on either axis, or that leaves too
-   * little overlap to align, is not confirmed and its confidence becomes
-   * 0 (shift and crop stay). Confirmed crops keep their confidence; the
-   * threshold docs/performance.md gives for it separates right from wrong
-   * crops better than confidence alone. Costs about one more alignment per
-   * frame, run after the call's frames are aligned (the progress callback
-   * counts those; it is not called during the checks), a copy of the
-   * reference, and up to two more plans' buffers (device memory on a GPU
-   * context). Not with PTP_ALIGN_METHOD_RAWNIND. (This field was
-   * reserved0, which had to be 0: old callers keep the unchecked
-   * confidence.) */
+  /* ptp_align_verify: the closed-loop check of every frame's crop; default
+   * PTP_ALIGN_VERIFY_NONE. (This field was reserved0, which had to be 0:
+   * old callers get no check.) */
   int32_t verify;
 } ptp_align_desc;
 

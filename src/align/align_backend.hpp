@@ -52,7 +52,7 @@ struct AlignGeometry {
   int64_t max_shift_rows;
   int64_t max_shift_cols;
   ptp_align_method method;
-  bool verify;  // the closed-loop check of crops (align/align_verify.hpp)
+  ptp_align_verify verify;  // the closed-loop check of crops (align/align_verify.hpp)
   // Pattern-preserving shifts within one period: (dy, dx) pairs in
   // [0, period)^2 with pattern[(r + dy) % P][(c + dx) % P] == pattern[r][c]
   // for every site; (0, 0) always, (0, 0) alone for Bayer.

@@ -245,12 +245,16 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   if (desc->max_shift < 0)
     fail(PTP_ERROR_INVALID_SIZE,
          field_error("max_shift", desc->max_shift, "must be >= 0 (0: unbounded)"));
-  if (desc->verify != 0 && desc->verify != 1)
-    fail(PTP_ERROR_INVALID_ARGUMENT, field_error("verify", desc->verify, "must be 0 or 1"));
-  if (desc->verify == 1 && desc->method == PTP_ALIGN_METHOD_RAWNIND)
+  if (desc->verify != PTP_ALIGN_VERIFY_NONE && desc->verify != PTP_ALIGN_VERIFY_CHECK &&
+      desc->verify != PTP_ALIGN_VERIFY_CORRECT)
     fail(PTP_ERROR_INVALID_ARGUMENT,
-         "desc->verify is 1 but desc->method is PTP_ALIGN_METHOD_RAWNIND: the compatibility "
-         "mode reproduces RawNIND's results, which have no confidence to check");
+         field_error("verify", desc->verify,
+                     "must be PTP_ALIGN_VERIFY_NONE, _CHECK or _CORRECT (0, 1 or 2)"));
+  if (desc->verify != PTP_ALIGN_VERIFY_NONE && desc->method == PTP_ALIGN_METHOD_RAWNIND)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         "desc->verify is not PTP_ALIGN_VERIFY_NONE but desc->method is "
+         "PTP_ALIGN_METHOD_RAWNIND: the compatibility mode reproduces RawNIND's results, which "
+         "have no confidence to check");
   if (desc->method != PTP_ALIGN_METHOD_CORRELATION && desc->method != PTP_ALIGN_METHOD_RAWNIND)
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("method", desc->method,
@@ -326,7 +330,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
-  g.verify = desc->verify == 1;
+  g.verify = static_cast<ptp_align_verify>(desc->verify);
   if (g.luma) {
     // The luminance image: the weighted mean of the K x K window at every
     // s-th row and column of the frame trimmed to a multiple of the period
@@ -426,7 +430,7 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   if (geometry.luma)
     plan->backend =
         make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
-  if (geometry.verify) {
+  if (geometry.verify != PTP_ALIGN_VERIFY_NONE) {
     ptp_align_desc widened;
     plan->verifier = std::make_unique<CropVerifier>(
         context, *widen_older_desc(desc, kAlignDescSize030, widened, default_align_desc),
@@ -632,9 +636,32 @@ void verify_crops(ptp_align_plan& plan, const void* const* frames,
   }
   std::stable_sort(pending.begin(), pending.end(),
                    [](const Pending& a, const Pending& b) { return a.margins < b.margins; });
-  for (const Pending& p : pending)
-    if (!plan.verifier->confirms(frames[p.index], p.crop[0], p.crop[1]))
-      outcomes[p.index].confidence = 0.0;
+  const AlignGeometry& g = plan.geometry;
+  for (const Pending& p : pending) {
+    FrameOutcome& out = outcomes[p.index];
+    const CropVerifier::Outcome first = plan.verifier->check(frames[p.index], p.crop[0], p.crop[1]);
+    if (first.confirmed) continue;
+    if (g.verify == PTP_ALIGN_VERIFY_CORRECT && first.aligned) {
+      // The check's own estimate: the crop moved by the residual, taken
+      // where it is confirmed in its own closed loop. Its confidence stays
+      // the frame's.
+      int64_t crop[2];
+      crop_shift(g, static_cast<double>(p.crop[0]) + first.residual[0],
+                 static_cast<double>(p.crop[1]) + first.residual[1], &crop[0], &crop[1]);
+      if (crop[0] != p.crop[0] || crop[1] != p.crop[1]) {
+        const CropVerifier::Outcome second = plan.verifier->check(frames[p.index], crop[0], crop[1]);
+        if (second.confirmed) {
+          const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
+          for (int axis = 0; axis < 2; ++axis) {
+            out.unsnapped[axis] = static_cast<double>(crop[axis]) + second.residual[axis];
+            out.shift[axis] = g.snap ? snap_shift(out.unsnapped[axis], block) : out.unsnapped[axis];
+          }
+          continue;
+        }
+      }
+    }
+    out.confidence = 0.0;
+  }
 }
 
 void require_execute_arguments(const ptp_align_plan& plan, const char* function,

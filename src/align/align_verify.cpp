@@ -97,10 +97,11 @@ CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x)
   return *checks_.back();
 }
 
-bool CropVerifier::confirms(const void* frame, int64_t crop_y, int64_t crop_x) {
+CropVerifier::Outcome CropVerifier::check(const void* frame, int64_t crop_y, int64_t crop_x) {
+  Outcome outcome;
   const auto [margin_y, margin_x] = margins(crop_y, crop_x);
   Check& check = check_for(margin_y, margin_x);
-  if (!check.plan) return false;
+  if (!check.plan) return outcome;
   const int64_t rows = height_ - 2 * margin_y;
   const int64_t cols = width_ - 2 * margin_x;
   if (check.reference_generation != reference_generation_) {
@@ -115,11 +116,15 @@ bool CropVerifier::confirms(const void* frame, int64_t crop_y, int64_t crop_x) {
   const void* cut_frame = frame_cut_.data();
   ptp_align_result result{};
   align_execute_frames(*check.plan, &cut_frame, 1, &result, nullptr);
-  if (result.status != PTP_SUCCESS) return false;
+  if (result.status != PTP_SUCCESS) return outcome;
+  outcome.aligned = true;
+  outcome.residual[0] = result.shift[0];
+  outcome.residual[1] = result.shift[1];
   // Half a period, or half a pixel without a pattern; 1e-9 absorbs the
   // rounding of shifts scaled from plane or image pixels.
   const double limit = 0.5 * static_cast<double>(period_) + 1e-9;
-  return std::fabs(result.shift[0]) <= limit && std::fabs(result.shift[1]) <= limit;
+  outcome.confirmed = std::fabs(result.shift[0]) <= limit && std::fabs(result.shift[1]) <= limit;
+  return outcome;
 }
 
 }  // namespace ptychopatch::impl

@@ -57,12 +57,18 @@ class CropVerifier {
     return {verify_margin(crop_y, quantum_), verify_margin(crop_x, quantum_)};
   }
 
-  // Whether the closed loop confirms crop (crop_y, crop_x) of `frame` (a
-  // validated frame of the plan): the residual shift of the two cuts is at
-  // most half a period per axis. False where the cuts are too small for a
-  // plan or carry no information. Throws only what the check plan's calls
-  // throw for other reasons (out of memory, a CUDA error).
-  bool confirms(const void* frame, int64_t crop_y, int64_t crop_x);
+  struct Outcome {
+    // The residual shift of the two cuts is at most half a period per axis.
+    bool confirmed = false;
+    // The residual (dy, dx) in sensor pixels where the cuts were aligned
+    // (false where they are too small for a plan or carry no information).
+    bool aligned = false;
+    double residual[2] = {0.0, 0.0};
+  };
+  // The closed loop of crop (crop_y, crop_x) of `frame` (a validated frame
+  // of the plan). Throws only what the check plan's calls throw for other
+  // reasons (out of memory, a CUDA error).
+  Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
  private:
   struct Check;

@@ -544,7 +544,9 @@ TEST(GpuAlign, VerifiedCropsMatchTheCpu) {
         EXPECT_TRUE(want.confidence[i] == 0.0 || want.confidence[i] == unchecked.confidence[i])
             << describe(o) << ": frame " << i;
       }
-      if (bound == 0) EXPECT_EQ(zeroed, 0) << describe(o);
+      if (bound == 0) {
+        EXPECT_EQ(zeroed, 0) << describe(o);
+      }
     }
 }
 

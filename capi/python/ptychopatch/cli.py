@@ -32,7 +32,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence,
-                    Tuple)
+                    Tuple, Union)
 
 import numpy as np
 
@@ -491,7 +491,7 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
                  combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
                  backend: str = "auto", max_shift: Optional[int] = None,
                  num_threads: int = 0, planning: str = "auto",
-                 verify: bool = False) -> List[FrameResult]:
+                 verify: Union[bool, str, None] = False) -> List[FrameResult]:
     """Registers named `frames` onto `gt` in one `align_scene` call.
 
     Returns one FrameResult per frame, in order. Frames whose shape or CFA
@@ -684,11 +684,13 @@ def _add_align_parser(subparsers) -> None:
                         "transform (default hann)")
     p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS",
                    help="search only |dy|, |dx| <= PIXELS sensor pixels")
-    p.add_argument("--verify", action="store_true",
+    p.add_argument("--verify", nargs="?", const="check", choices=("check", "correct"),
+                   default=None,
                    help="check every crop in a closed loop (the overlaps aligned again with "
-                        "plain correlation): an unconfirmed crop gets confidence 0, so "
-                        "confidence >= 0.07 tells right crops from wrong ones (about one more "
-                        "alignment per frame)")
+                        "plain correlation; about one more alignment per frame): 'check' "
+                        "(the default of --verify) gives an unconfirmed crop confidence 0, so "
+                        "confidence >= 0.07 tells right crops from wrong ones; 'correct' "
+                        "replaces it by the check's estimate where that one is confirmed")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where frames are aligned (default: the GPU when usable)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all cores)")
@@ -785,7 +787,7 @@ def run_align(args: argparse.Namespace) -> int:
                "backend": args.backend, "max_shift": args.max_shift,
                "num_threads": args.threads}
     if args.verify:  # recorded only when asked: earlier reports stay as they were
-        options["verify"] = True
+        options["verify"] = args.verify
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar(len(files), sys.stderr) if show_progress and files else None
     try:

@@ -43,7 +43,7 @@ import time
 import uuid
 import warnings
 from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence,
-                    Tuple)
+                    Tuple, Union)
 
 from . import _parts, _zarr_store
 from ._dataset import Scene, scenes_from_folders, scenes_from_manifest
@@ -139,7 +139,7 @@ def _client(client: Any, n_workers: Optional[int]) -> Iterator[Any]:
 
 def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
                  window: Optional[str], max_shift: Optional[int], backend: str,
-                 verify: bool = False) -> Dict[str, Any]:
+                 verify: Union[bool, str, None] = False) -> Dict[str, Any]:
     from . import cli
 
     if isinstance(cfa, str) and cfa != "file":
@@ -150,7 +150,7 @@ def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
            "window": window, "max_shift": max_shift, "backend": backend}
     # Only when asked: folders written before the option keep their options.
     if verify:
-        run["verify"] = True
+        run["verify"] = "check" if verify is True else verify
     return run
 
 
@@ -159,7 +159,7 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
                   cfa: Any = "file", upsample_factor: int = 10,
                   combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
                   max_shift: Optional[int] = None, backend: str = "auto",
-                  verify: bool = False, num_threads: int = 1, batch: int = 8, planning: str = "auto",
+                  verify: Union[bool, str, None] = False, num_threads: int = 1, batch: int = 8, planning: str = "auto",
                   reader: Optional[Callable[[str], Any]] = None,
                   progress: Optional[Callable[[int, int], Any]] = None
                   ) -> AlignDatasetSummary:
