@@ -433,8 +433,7 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   if (geometry.verify != PTP_ALIGN_VERIFY_NONE) {
     ptp_align_desc widened;
     plan->verifier = std::make_unique<CropVerifier>(
-        context, *widen_older_desc(desc, kAlignDescSize030, widened, default_align_desc),
-        geometry);
+        context, *widen_older_desc(desc, kAlignDescSize030, widened, default_align_desc), geometry);
   }
   return plan;
 }
@@ -649,7 +648,8 @@ void verify_crops(ptp_align_plan& plan, const void* const* frames,
       crop_shift(g, static_cast<double>(p.crop[0]) + first.residual[0],
                  static_cast<double>(p.crop[1]) + first.residual[1], &crop[0], &crop[1]);
       if (crop[0] != p.crop[0] || crop[1] != p.crop[1]) {
-        const CropVerifier::Outcome second = plan.verifier->check(frames[p.index], crop[0], crop[1]);
+        const CropVerifier::Outcome second =
+            plan.verifier->check(frames[p.index], crop[0], crop[1]);
         if (second.confirmed) {
           const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
           for (int axis = 0; axis < 2; ++axis) {

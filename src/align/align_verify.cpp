@@ -71,9 +71,9 @@ CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x)
     }
   if (checks_.size() >= kMaxCheckPlans) {
     // Release the least recently used plan (and its buffers) first.
-    const auto oldest = std::min_element(
-        checks_.begin(), checks_.end(),
-        [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
+    const auto oldest =
+        std::min_element(checks_.begin(), checks_.end(),
+                         [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
     checks_.erase(oldest);
   }
   auto check = std::make_unique<Check>();

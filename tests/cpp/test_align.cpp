@@ -1185,9 +1185,11 @@ TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "combine");
   desc_.max_shift = -1;
   expect_create_fails(PTP_ERROR_INVALID_SIZE, "max_shift");
-  desc_.verify = 2;
+  desc_.verify = 3;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
-  desc_.verify = 1;
+  desc_.verify = -1;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
+  desc_.verify = PTP_ALIGN_VERIFY_CORRECT;
   desc_.method = PTP_ALIGN_METHOD_RAWNIND;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
   desc_.method = 2;

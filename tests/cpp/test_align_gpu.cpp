@@ -154,7 +154,7 @@ struct Options {
   bool joint = false;    // PTP_COMBINE_JOINT (overrides median)
   bool luma = false;     // PTP_COMBINE_LUMA (overrides joint)
   int64_t max_shift = 0;
-  bool verify = false;  // ptp_align_desc::verify
+  int32_t verify = PTP_ALIGN_VERIFY_NONE;  // ptp_align_desc::verify
 };
 
 ptp_align_desc make_desc(const Options& o) {
@@ -178,7 +178,7 @@ ptp_align_desc make_desc(const Options& o) {
                             : PTP_COMBINE_MEAN;
   desc.snap = o.snap ? 1 : 0;
   desc.max_shift = o.max_shift;
-  desc.verify = o.verify ? 1 : 0;
+  desc.verify = o.verify;
   return desc;
 }
 
@@ -512,8 +512,8 @@ TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
       }
 }
 
-// The closed-loop check (ptp_align_desc::verify) on the device: its check
-// plans run on the GPU too and decide as the CPU's do (a confidence of 0
+// The closed-loop check (ptp_align_desc::verify, CHECK and CORRECT) on the
+// device: its check plans run on the GPU too and decide as the CPU's do (a confidence of 0
 // against a confirmed one would differ by far more than the tolerance).
 // Without a bound every crop of these textured scenes is right and
 // confirmed; with one, the bounded estimates keep their confidence or get
@@ -521,33 +521,34 @@ TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
 TEST(GpuAlign, VerifiedCropsMatchTheCpu) {
   REQUIRE_GPU();
   for (const Layout& layout : {kBayer, kXTrans, kPlanar})
-    for (int64_t bound : {0, 3}) {
-      Options o;
-      o.layout = layout;
-      o.height = layout.period == 6 ? 144 : 96;
-      o.width = layout.period == 6 ? 156 : 112;
-      o.upsample = 10;
-      o.partial = o.hann = o.luma = true;
-      o.max_shift = bound;
-      o.verify = true;
-      const Scene s = make_scene(o);
-      ptychopatch::Context cpu(PTP_BACKEND_CPU);
-      ptychopatch::Context gpu = gpu_context();
-      const Results want = align(cpu, o, s.reference, s.moving);
-      const Results got = align(gpu, o, s.reference, s.moving);
-      expect_same(got, want, o, describe(o) + " verify");
-      o.verify = false;
-      const Results unchecked = align(cpu, o, s.reference, s.moving);
-      int zeroed = 0;
-      for (size_t i = 0; i < want.confidence.size(); ++i) {
-        if (want.confidence[i] == 0.0 && unchecked.confidence[i] > 0.0) ++zeroed;
-        EXPECT_TRUE(want.confidence[i] == 0.0 || want.confidence[i] == unchecked.confidence[i])
-            << describe(o) << ": frame " << i;
+    for (int64_t bound : {0, 3})
+      for (int32_t mode : {PTP_ALIGN_VERIFY_CHECK, PTP_ALIGN_VERIFY_CORRECT}) {
+        Options o;
+        o.layout = layout;
+        o.height = layout.period == 6 ? 144 : 96;
+        o.width = layout.period == 6 ? 156 : 112;
+        o.upsample = 10;
+        o.partial = o.hann = o.luma = true;
+        o.max_shift = bound;
+        o.verify = mode;
+        const Scene s = make_scene(o);
+        ptychopatch::Context cpu(PTP_BACKEND_CPU);
+        ptychopatch::Context gpu = gpu_context();
+        const Results want = align(cpu, o, s.reference, s.moving);
+        const Results got = align(gpu, o, s.reference, s.moving);
+        expect_same(got, want, o, describe(o) + " verify " + std::to_string(mode));
+        o.verify = PTP_ALIGN_VERIFY_NONE;
+        const Results unchecked = align(cpu, o, s.reference, s.moving);
+        int zeroed = 0;
+        for (size_t i = 0; i < want.confidence.size(); ++i) {
+          if (want.confidence[i] == 0.0 && unchecked.confidence[i] > 0.0) ++zeroed;
+          EXPECT_TRUE(want.confidence[i] == 0.0 || want.confidence[i] == unchecked.confidence[i])
+              << describe(o) << ": frame " << i;
+        }
+        if (bound == 0) {
+          EXPECT_EQ(zeroed, 0) << describe(o);
+        }
       }
-      if (bound == 0) {
-        EXPECT_EQ(zeroed, 0) << describe(o);
-      }
-    }
 }
 
 TEST(GpuAlign, HannWindowAndFinerUpsampling) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "align_oracle_support.hpp"
@@ -117,53 +118,117 @@ std::vector<unsigned char> cut(const Frames& f, const std::vector<unsigned char>
   for (int64_t c = 0; c < f.channels; ++c)
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t k = 0; k < cols * es; ++k)
-        out[((c * rows + r) * cols) * es + k] =
-            frame[((c * f.h + top + r) * f.w + left) * es + k];
+        out[((c * rows + r) * cols) * es + k] = frame[((c * f.h + top + r) * f.w + left) * es + k];
   return out;
 }
 
-// The oracle's confidence for one frame of the unchecked result `r`.
-double checked_confidence(const ptp_align_desc& desc, const Frames& f,
-                          const std::vector<unsigned char>& frame, const ptp_align_result& r) {
-  if (r.status != PTP_SUCCESS) return 0.0;
+// The closed loop of crop (cy, cx) of `frame`, written out.
+struct Loop {
+  bool aligned = false;    // the cuts were aligned
+  bool confirmed = false;  // |residual| <= P / 2 on both axes
+  double residual[2] = {0.0, 0.0};
+};
+
+Loop closed_loop(const ptp_align_desc& desc, const Frames& f,
+                 const std::vector<unsigned char>& frame, int64_t cy, int64_t cx) {
+  Loop loop;
   const int64_t p = period_of(desc);
   const int64_t q = p * std::max<int64_t>(1, (std::min(f.h, f.w) / p + 63) / 64);
   const auto margin = [q](int64_t crop) { return (std::llabs(crop) + q - 1) / q * q; };
-  const int64_t my = margin(r.crop[0]), mx = margin(r.crop[1]);
+  const int64_t my = margin(cy), mx = margin(cx);
   const int64_t rows = f.h - 2 * my, cols = f.w - 2 * mx;
-  if (rows < p || cols < p) return 0.0;
+  if (rows < p || cols < p) return loop;
   ptp_align_desc check = desc;
   check.height = rows;
   check.width = cols;
   check.normalization = PTP_NORMALIZATION_NONE;
-  check.verify = 0;
+  check.verify = PTP_ALIGN_VERIFY_NONE;
   ptp_align_plan* raw = nullptr;
-  if (ptp_align_plan_create(cpu_context(), &check, &raw) != PTP_SUCCESS) return 0.0;
+  if (ptp_align_plan_create(cpu_context(), &check, &raw) != PTP_SUCCESS) return loop;
   const Plan plan(raw);
   const std::vector<unsigned char> g = cut(f, f.data[0], my, mx, rows, cols);
-  const std::vector<unsigned char> m = cut(f, frame, my - r.crop[0], mx - r.crop[1], rows, cols);
+  const std::vector<unsigned char> m = cut(f, frame, my - cy, mx - cx, rows, cols);
   const auto residual = align(plan, g, {m.data()});
-  if (residual[0].status != PTP_SUCCESS) return 0.0;
+  if (residual[0].status != PTP_SUCCESS) return loop;
+  loop.aligned = true;
+  loop.residual[0] = residual[0].shift[0];
+  loop.residual[1] = residual[0].shift[1];
   const double limit = 0.5 * double(p);
-  return std::fabs(residual[0].shift[0]) <= limit && std::fabs(residual[0].shift[1]) <= limit
-             ? r.confidence
-             : 0.0;
+  loop.confirmed = std::fabs(loop.residual[0]) <= limit && std::fabs(loop.residual[1]) <= limit;
+  return loop;
 }
 
-// verify = 1 against verify = 0 and the oracle: shifts, crops, statuses
-// equal; confidences the oracle's. Returns the checked results.
-std::vector<ptp_align_result> expect_checked(ptp_align_desc desc, const Frames& f) {
-  desc.verify = 0;
+// The documented crop of a shift: the nearest pattern-preserving integer
+// shift (Bayer: even; Fujifilm's X-Trans: multiples of 6 and (3, 3) plus
+// them; none: any), ties to the smaller |dy| + |dx|, then dy, then dx.
+std::pair<int64_t, int64_t> nearest_crop(const ptp_align_desc& desc, double dy, double dx) {
+  const int64_t p = period_of(desc);
+  std::vector<std::pair<int64_t, int64_t>> offsets = {{0, 0}};
+  if (desc.cfa == PTP_CFA_XTRANS) offsets.push_back({3, 3});
+  bool have = false;
+  std::pair<int64_t, int64_t> best{0, 0};
+  double best_d = 0.0;
+  for (const auto& [oy, ox] : offsets)
+    for (int64_t y = int64_t(std::floor(dy)) - 2 * p; y <= int64_t(std::ceil(dy)) + 2 * p; ++y)
+      for (int64_t x = int64_t(std::floor(dx)) - 2 * p; x <= int64_t(std::ceil(dx)) + 2 * p; ++x) {
+        if (((y - oy) % p + p) % p != 0 || ((x - ox) % p + p) % p != 0) continue;
+        const double d = (y - dy) * (y - dy) + (x - dx) * (x - dx);
+        const auto key = std::make_tuple(d, std::llabs(y) + std::llabs(x), y, x);
+        if (!have || key < std::make_tuple(best_d, std::llabs(best.first) + std::llabs(best.second),
+                                           best.first, best.second)) {
+          have = true;
+          best = {y, x};
+          best_d = d;
+        }
+      }
+  return best;
+}
+
+// The oracle's result of one frame under `mode`, from the unchecked `r`.
+ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
+                                 const std::vector<unsigned char>& frame, const ptp_align_result& r,
+                                 ptp_align_verify mode) {
+  ptp_align_result out = r;
+  if (r.status != PTP_SUCCESS) return out;
+  const Loop first = closed_loop(desc, f, frame, r.crop[0], r.crop[1]);
+  if (first.confirmed) return out;
+  if (mode == PTP_ALIGN_VERIFY_CORRECT && first.aligned) {
+    const auto [cy, cx] = nearest_crop(desc, double(r.crop[0]) + first.residual[0],
+                                       double(r.crop[1]) + first.residual[1]);
+    if (cy != r.crop[0] || cx != r.crop[1]) {
+      const Loop second = closed_loop(desc, f, frame, cy, cx);
+      if (second.confirmed) {
+        out.shift[0] = double(cy) + second.residual[0];
+        out.shift[1] = double(cx) + second.residual[1];
+        const auto crop = nearest_crop(desc, out.shift[0], out.shift[1]);
+        out.crop[0] = crop.first;
+        out.crop[1] = crop.second;
+        return out;
+      }
+    }
+  }
+  out.confidence = 0.0;
+  return out;
+}
+
+// `mode` against PTP_ALIGN_VERIFY_NONE and the oracle: statuses equal,
+// shifts, crops and confidences the oracle's. Returns the checked results.
+std::vector<ptp_align_result> expect_checked(ptp_align_desc desc, const Frames& f,
+                                             ptp_align_verify mode = PTP_ALIGN_VERIFY_CHECK) {
+  desc.verify = PTP_ALIGN_VERIFY_NONE;
   const auto plain = align(make_plan(desc), f.data[0], f.moving());
-  desc.verify = 1;
+  desc.verify = mode;
   const auto checked = align(make_plan(desc), f.data[0], f.moving());
   for (size_t k = 0; k < plain.size(); ++k) {
     SCOPED_TRACE("frame " + std::to_string(k));
+    const ptp_align_result want = expected_result(desc, f, f.data[k + 1], plain[k], mode);
     EXPECT_EQ(checked[k].status, plain[k].status);
-    EXPECT_EQ(std::memcmp(checked[k].shift, plain[k].shift, sizeof plain[k].shift), 0);
-    EXPECT_EQ(checked[k].crop[0], plain[k].crop[0]);
-    EXPECT_EQ(checked[k].crop[1], plain[k].crop[1]);
-    EXPECT_EQ(checked[k].confidence, checked_confidence(desc, f, f.data[k + 1], plain[k]))
+    EXPECT_EQ(std::memcmp(checked[k].shift, want.shift, sizeof want.shift), 0)
+        << checked[k].shift[0] << ", " << checked[k].shift[1] << " against " << want.shift[0]
+        << ", " << want.shift[1];
+    EXPECT_EQ(checked[k].crop[0], want.crop[0]);
+    EXPECT_EQ(checked[k].crop[1], want.crop[1]);
+    EXPECT_EQ(checked[k].confidence, want.confidence)
         << "crop (" << plain[k].crop[0] << ", " << plain[k].crop[1] << "), unchecked confidence "
         << plain[k].confidence;
   }
@@ -190,8 +255,8 @@ TEST(AlignVerify, OffByDefault) {
 // Right crops of textured frames are confirmed: the same confidence as
 // without the check, and well above 0.
 TEST(AlignVerify, RightCropsKeepTheirConfidence) {
-  const Frames f = make_frames(1, 96, 120, PTP_DTYPE_FLOAT32,
-                               {{0, 0}, {4, -6}, {-2, 2}, {6, 10}, {0, 0}}, 3);
+  const Frames f =
+      make_frames(1, 96, 120, PTP_DTYPE_FLOAT32, {{0, 0}, {4, -6}, {-2, 2}, {6, 10}, {0, 0}}, 3);
   const auto r = expect_checked(desc_for(96, 120, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32), f);
   const int64_t truth[4][2] = {{-4, 6}, {2, -2}, {-6, -10}, {0, 0}};
   for (size_t k = 0; k < r.size(); ++k) {
@@ -213,6 +278,7 @@ TEST(AlignVerify, WrongCropsLoseTheirConfidence) {
   ASSERT_EQ(plain[0].status, PTP_SUCCESS);
   ASSERT_LE(std::llabs(plain[0].crop[0]), 4);  // wrong: the truth is (-12, 14)
   const auto r = expect_checked(d, f);
+  expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);  // as the oracle corrects it
   EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
   EXPECT_EQ(r[1].crop[0], -2);
   EXPECT_EQ(r[1].crop[1], 2);
@@ -231,6 +297,7 @@ TEST(AlignVerify, ACropOneStepOffIsNotConfirmed) {
   ASSERT_EQ(plain[0].crop[0], -4);
   ASSERT_EQ(plain[0].crop[1], 4);
   const auto r = expect_checked(d, f);
+  expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);  // as the oracle corrects it
   EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
 }
 
@@ -255,8 +322,8 @@ TEST(AlignVerify, AFixedPatternIsCaughtByPlainCorrelation) {
     for (int64_t i = 0; i < h; ++i)
       for (int64_t j = 0; j < w; ++j) {
         const double s = (naive::translated(scene, h, w, i, j, ty, tx) - lo) / (hi - lo);
-        const float x = float(1000.0 * (s + kPatternWeight * blocks[(i / 4) * (w / 4) + j / 4]) +
-                              100.0);
+        const float x =
+            float(1000.0 * (s + kPatternWeight * blocks[(i / 4) * (w / 4) + j / 4]) + 100.0);
         std::memcpy(bytes.data() + 4 * (i * w + j), &x, 4);
       }
     f.data.push_back(std::move(bytes));
@@ -269,14 +336,22 @@ TEST(AlignVerify, AFixedPatternIsCaughtByPlainCorrelation) {
   ASSERT_GT(plain[0].confidence, 0.3);
   const auto r = expect_checked(d, f);
   EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
+  // Corrected: the check's estimate (-6, 4), confirmed in its own closed
+  // loop, with the frame's confidence.
+  const auto c = expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);
+  EXPECT_EQ(c[0].crop[0], -6);
+  EXPECT_EQ(c[0].crop[1], 4);
+  EXPECT_NEAR(c[0].shift[0], -6.0, 0.3);
+  EXPECT_NEAR(c[0].shift[1], 4.0, 0.3);
+  EXPECT_EQ(c[0].confidence, plain[0].confidence);
 }
 
 // More margins than the plan keeps check plans (two), in an order that
 // revisits them, and a second reference: every frame as the oracle says.
 TEST(AlignVerify, ManyMarginsAndAnotherReference) {
   const int64_t h = 256, w = 256;  // margin quantum 4
-  const std::vector<std::pair<int64_t, int64_t>> shifts = {
-      {0, 0}, {2, 2}, {10, -2}, {-18, 4}, {2, 0}, {0, 26}, {-10, -10}, {4, 4}};
+  const std::vector<std::pair<int64_t, int64_t>> shifts = {{0, 0}, {2, 2},  {10, -2},   {-18, 4},
+                                                           {2, 0}, {0, 26}, {-10, -10}, {4, 4}};
   ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_UINT16);
   d.verify = 1;
   const Plan plan = make_plan(d);
@@ -300,6 +375,8 @@ TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
   {
     const Frames f = make_frames(1, 144, 156, PTP_DTYPE_UINT16, {{0, 0}, {6, -12}, {3, 3}}, 11);
     expect_checked(desc_for(144, 156, PTP_CFA_XTRANS, PTP_DTYPE_UINT16), f);
+    expect_checked(desc_for(144, 156, PTP_CFA_XTRANS, PTP_DTYPE_UINT16), f,
+                   PTP_ALIGN_VERIFY_CORRECT);
   }
   {
     const Frames f = make_frames(3, 60, 70, PTP_DTYPE_FLOAT32, {{0, 0}, {1, -3}, {-5, 2}}, 12);
@@ -316,6 +393,7 @@ TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
     d.normalization = PTP_NORMALIZATION_PHASE;
     d.window = PTP_WINDOW_NONE;
     expect_checked(d, f);
+    expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);
   }
 }
 
@@ -327,6 +405,7 @@ TEST(AlignVerify, TooLittleOverlapAndExecute) {
   const Frames f = make_frames(1, h, w, PTP_DTYPE_FLOAT32, {{0, 0}, {126, 0}, {2, 2}}, 4);
   ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
   const auto r = expect_checked(d, f);
+  expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);  // as the oracle corrects it
   ASSERT_EQ(r[0].status, PTP_SUCCESS);
   EXPECT_EQ(r[0].crop[0], -126);
   EXPECT_EQ(r[0].confidence, 0.0);

@@ -21,7 +21,8 @@ TEST(VerifyMargins, QuantumFollowsTheSmallerSide) {
       for (int64_t w : {6, 130, 252, 6000, 8000}) {
         const double side = std::floor(double(std::min(h, w)) / double(period));
         const auto expected = int64_t(double(period) * std::max(1.0, std::ceil(side / 64.0)));
-        EXPECT_EQ(verify_margin_quantum(h, w, period), expected) << h << " x " << w << " " << period;
+        EXPECT_EQ(verify_margin_quantum(h, w, period), expected)
+            << h << " x " << w << " " << period;
       }
   EXPECT_EQ(verify_margin_quantum(252, 252, 2), 4);
   EXPECT_EQ(verify_margin_quantum(4000, 6000, 2), 64);

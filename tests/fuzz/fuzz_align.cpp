@@ -85,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // verify: mostly off (each check is a second alignment), sometimes on,
   // rarely invalid.
   const int verify = in.ConsumeIntegralInRange<int>(0, 31);
-  desc.verify = verify == 0 ? 2 : verify < 4 ? 1 : 0;
+  desc.verify = verify == 0 ? 3 : verify < 3 ? verify : 0;
   desc.snap =
       in.ConsumeIntegralInRange<int32_t>(0, 2) == 2 ? 2 : in.ConsumeIntegralInRange<int32_t>(0, 1);
 

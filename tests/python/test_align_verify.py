@@ -39,37 +39,64 @@ def camera():
     return _need("skimage.data").camera().astype(np.float64) / 255.0
 
 
-def expected_confidence(gt, frame, crop, confidence, period, **options):
+def closed_loop(gt, frame, crop, period, **options):
     """The documented check of one crop, with numpy cuts and a plain
-    correlation alignment of them."""
+    correlation alignment of them: (confirmed, residual or None)."""
     h, w = gt.shape[-2:]
     side = min(h, w) // period
     q = period * max(1, math.ceil(side / 64))
     my, mx = (math.ceil(abs(int(c)) / q) * q for c in crop)
     rows, cols = h - 2 * my, w - 2 * mx
     if rows < period or cols < period:
-        return 0.0
+        return False, None
     cy, cx = int(crop[0]), int(crop[1])
     g = gt[..., my:my + rows, mx:mx + cols]
     f = frame[..., my - cy:my - cy + rows, mx - cx:mx - cx + cols]
     residual = ptychopatch.align_scene(g, [f], normalization="none", **options)
     if residual.status[0] != 0:
-        return 0.0
-    ok = np.all(np.abs(residual.shifts[0]) <= period / 2)
-    return float(confidence) if ok else 0.0
+        return False, None
+    return bool(np.all(np.abs(residual.shifts[0]) <= period / 2)), residual.shifts[0]
 
 
 def expect_checked(gt, frames, period, **options):
+    """verify=True against the oracle: shifts and crops verify=False's,
+    confidence 0 where the closed loop does not confirm the crop."""
     plain = ptychopatch.align_scene(gt, frames, **options)
     checked = ptychopatch.align_scene(gt, frames, verify=True, **options)
     np.testing.assert_array_equal(checked.shifts, plain.shifts)
     np.testing.assert_array_equal(checked.crops, plain.crops)
     np.testing.assert_array_equal(checked.status, plain.status)
     for k, frame in enumerate(frames):
-        want = expected_confidence(gt, frame, plain.crops[k], plain.confidence[k], period,
-                                   **options)
+        confirmed, _ = closed_loop(gt, frame, plain.crops[k], period, **options)
+        want = plain.confidence[k] if confirmed else 0.0
         assert checked.confidence[k] == want, (k, plain.crops[k], plain.confidence[k])
     return plain, checked
+
+
+def expect_corrected(gt, frames, period, **options):
+    """verify="correct" against the oracle: where the crop is not confirmed,
+    the crop moved by the residual (for Bayer, its nearest even values),
+    taken with the second loop's residual as its shift where that loop
+    confirms it."""
+    plain = ptychopatch.align_scene(gt, frames, **options)
+    got = ptychopatch.align_scene(gt, frames, verify="correct", **options)
+    for k, frame in enumerate(frames):
+        shift, crop, confidence = plain.shifts[k], plain.crops[k], plain.confidence[k]
+        confirmed, residual = closed_loop(gt, frame, crop, period, **options)
+        if not confirmed:
+            confidence = 0.0
+            if residual is not None:
+                assert period == 2  # the even lattice below
+                moved = crop + residual
+                new = 2 * np.round(moved / 2).astype(np.int64)  # no ties in these tests
+                if not np.array_equal(new, crop):
+                    ok, residual2 = closed_loop(gt, frame, new, period, **options)
+                    if ok:
+                        shift, crop, confidence = new + residual2, new, plain.confidence[k]
+        np.testing.assert_array_equal(got.shifts[k], shift)
+        np.testing.assert_array_equal(got.crops[k], crop)
+        assert got.confidence[k] == confidence, k
+    return plain, got
 
 
 def test_verify_is_off_by_default(camera):
@@ -87,10 +114,13 @@ def test_right_crops_of_a_photograph_keep_their_confidence(camera):
     shifts = [(4, -6), (-10, 2), (3, 5), (0, 0)]
     frames = [scene[64 - dy:320 - dy, 64 - dx:320 - dx] + rng.normal(0, 20, (256, 256))
               for dy, dx in shifts]
-    plain, checked = expect_checked(gt.astype(np.float32), [f.astype(np.float32) for f in frames],
-                                    2, cfa="BGGR")
+    frames = [f.astype(np.float32) for f in frames]
+    plain, checked = expect_checked(gt.astype(np.float32), frames, 2, cfa="BGGR")
     assert np.all(checked.confidence > 0.1)
     assert np.all(checked.confidence == plain.confidence)
+    # Nothing to correct: the same results.
+    _, corrected = expect_corrected(gt.astype(np.float32), frames, 2, cfa="BGGR")
+    np.testing.assert_array_equal(corrected.shifts, plain.shifts)
 
 
 def test_a_fixed_pattern_under_a_moving_scene_is_caught(camera):
@@ -111,6 +141,12 @@ def test_a_fixed_pattern_under_a_moving_scene_is_caught(camera):
     # Plain correlation itself finds the scene's shift here.
     assert ptychopatch.align_scene(gt, [moved], cfa="RGGB",
                                    normalization="none").crops[0].tolist() == [-6, 4]
+    # verify="correct" takes it, confirmed in its own loop, with the frame's
+    # confidence.
+    _, corrected = expect_corrected(gt, [moved], 2, cfa="RGGB")
+    assert corrected.crops[0].tolist() == [-6, 4]
+    assert corrected.confidence[0] == plain.confidence[0]
+    np.testing.assert_allclose(corrected.shifts[0], [-6, 4], atol=0.5)  # plain correlation
 
 
 def test_xtrans_and_planar_channels(camera):
@@ -135,3 +171,6 @@ def test_failed_frames_and_rawnind(camera):
     assert r.crops[1].tolist() == [-2, 0] and r.confidence[1] > 0.3
     with pytest.raises(PtychoPatchError, match=r'verify.*method="rawnind"'):
         ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="rawnind", verify=True)
+    for bad in ("yes", 2, "Correct"):
+        with pytest.raises(ValueError, match="verify must be"):
+            ptychopatch.align_scene(gt, [gt], cfa="RGGB", verify=bad)
