@@ -319,11 +319,11 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
 def _verify_code(verify: Union[bool, str, None]) -> int:
     """ptp_align_verify of align_scene's `verify`."""
     if verify is None or verify is False:
-        return 0
+        return _native.PTP_ALIGN_VERIFY_NONE
     if verify is True or verify == "check":
-        return 1
+        return _native.PTP_ALIGN_VERIFY_CHECK
     if verify == "correct":
-        return 2
+        return _native.PTP_ALIGN_VERIFY_CORRECT
     raise ValueError(f'verify must be False, True, "check" or "correct", got {verify!r}')
 
 
