@@ -612,9 +612,11 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
 }
 
 // With ptp_align_desc::verify, the closed-loop check of every frame's crop
-// (align/align_verify.hpp): a crop it does not confirm keeps its shift and
-// gets confidence 0. Frames are checked in the order of their check plans'
-// margins, so a plan's reference is cut and transformed once.
+// (align/align_verify.hpp): a crop it does not confirm gets confidence 0
+// and keeps its shift (CHECK), or with CORRECT is replaced by the check's
+// own estimate where that is confirmed in its own loop (plane_shifts, of
+// the first estimate, stay). Frames are checked in the order of their
+// check plans' margins, so a plan's reference is cut and transformed once.
 void verify_crops(ptp_align_plan& plan, const void* const* frames,
                   std::vector<FrameOutcome>& outcomes) {
   if (!plan.verifier) return;
