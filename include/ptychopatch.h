@@ -630,12 +630,12 @@ typedef enum ptp_align_method {
  * without a pattern) on both axes. Plain correlation follows the
  * large-scale content that the default's whitening discounts, so the two
  * estimators fail on different scenes. Costs about one more alignment per
- * frame (two for a corrected one), run after the call's frames are aligned
+ * frame (two for a corrected or re-cropped one), run after the call's frames are aligned
  * (the progress callback counts those and is not called during the
  * checks), a copy of the reference, and up to two more plans' buffers
  * (device memory on a GPU context). Not with PTP_ALIGN_METHOD_RAWNIND. */
 typedef enum ptp_align_verify {
-  PTP_ALIGN_VERIFY_NONE = 0, /* no check (default) */
+  PTP_ALIGN_VERIFY_NONE = 0, /* no closed loop: the whitened estimate alone */
   /* An unconfirmed crop (or cuts too small or without information to
    * align) gets confidence 0; shift and crop stay. With it, confidence >=
    * 0.07 separates right crops from wrong ones at about 97 % / 95 % on the
@@ -645,10 +645,23 @@ typedef enum ptp_align_verify {
   /* As CHECK, but an unconfirmed crop is replaced by the check's estimate
    * (the crop moved by the residual) where that one is confirmed in its own
    * closed loop: shift and crop are then the check's, the confidence stays.
-   * Right most often (99.5-99.9 % on the benchmark, against 97.3-97.6 %),
-   * but a corrected crop confirms its own estimator, so confidence flags
-   * fewer of the (fewer) wrong ones. Otherwise as CHECK. */
-  PTP_ALIGN_VERIFY_CORRECT = 2
+   * Right as often as REFINE on the benchmark (99.5-99.9 %, against
+   * 97.3-97.6 % with NONE), but a confirmed crop keeps the coarse shift;
+   * a corrected crop confirms its own estimator, so confidence flags fewer
+   * of the (fewer) wrong ones. Otherwise as CHECK. */
+  PTP_ALIGN_VERIFY_CORRECT = 2,
+  /* The default: coarse to fine. The loop's second alignment is the fine
+   * estimate: every frame's shift becomes its crop plus the residual of the
+   * two cuts, and its crop the mosaic-preserving one nearest to that. A
+   * crop that changed is checked in its own closed loop; where that does
+   * not confirm it, or the cuts cannot be aligned (the first estimate then
+   * stays), confidence is 0. The whitened peak of the whole frames finds
+   * the shift, plain correlation of what they share places it: right on
+   * 99.5-99.9 % of the benchmark's frames of 252 and 336 pixels, against
+   * 97.3-97.6 % with NONE, and a third of NONE's sub-pixel error on blurred
+   * Bayer frames (docs/performance.md). So `normalization` chooses the
+   * coarse estimator; the fine one is always plain correlation. */
+  PTP_ALIGN_VERIFY_REFINE = 3
 } ptp_align_verify;
 
 /* Geometry and options of a scene alignment, fixed when a plan is made. */
@@ -686,20 +699,23 @@ typedef struct ptp_align_desc {
    * a plane pixel. */
   int64_t max_shift;
   int32_t method; /* ptp_align_method; default CORRELATION */
-  /* ptp_align_verify: the closed-loop check of every frame's crop; default
-   * PTP_ALIGN_VERIFY_NONE. (This field was reserved0, which had to be 0:
-   * old callers get no check.) */
+  /* ptp_align_verify: the closed loop of every frame's crop; default
+   * PTP_ALIGN_VERIFY_REFINE (until 0.4: NONE). This field was reserved0,
+   * which had to be 0; a desc of 0.3.0's size gets NONE. With
+   * PTP_ALIGN_METHOD_RAWNIND it must be NONE or REFINE and means none. */
   int32_t verify;
 } ptp_align_desc;
 
 /* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
  * RGGB for Bayer use): partial whitening, Hann window, one peak of the
- * frame's luminance image (PTP_COMBINE_LUMA: the most robust estimator on
- * the benchmark of docs/performance.md). struct_size must be sizeof(ptp_align_desc), or
- * 208, its size in 0.3.0 (before max_shift, method and verify; those
- * then keep their defaults), so programs built against 0.3.0 still run,
- * with 0.3.0's defaults: _init of that size fills phase correlation, no
- * window, median, upsample_factor 1. */
+ * frame's luminance image (PTP_COMBINE_LUMA), refined by plain correlation
+ * of the overlap (PTP_ALIGN_VERIFY_REFINE): the most robust estimator on
+ * the benchmark of docs/performance.md. struct_size must be
+ * sizeof(ptp_align_desc), or 208, its size in 0.3.0 (before max_shift,
+ * method and verify; those then get 0.3.0's behaviour: unbounded, plain
+ * correlation method, no closed loop), so programs built against 0.3.0
+ * still run, with 0.3.0's defaults: _init of that size fills phase
+ * correlation, no window, median, upsample_factor 1. */
 PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size);
 
 /* FFTW's wisdom (the measured plans of this process, for every size) to

@@ -226,6 +226,7 @@ module ptychopatch
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_NONE = 0
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_CHECK = 1
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_CORRECT = 2
+  integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_REFINE = 3
 
   ! -------------------------------------------------------------- structs
   ! Fill with the matching *_init(s, c_sizeof(s)), then set fields.
@@ -279,7 +280,7 @@ module ptychopatch
     integer(c_int32_t) :: fft_planning    ! ptp_fft_planning; default MEASURE
     integer(c_int64_t) :: max_shift       ! sensor pixels; 0 = unbounded
     integer(c_int32_t) :: method          ! PTP_ALIGN_METHOD_*
-    integer(c_int32_t) :: verify          ! PTP_ALIGN_VERIFY_*; default NONE
+    integer(c_int32_t) :: verify          ! PTP_ALIGN_VERIFY_*; default REFINE
   end type ptp_align_desc
 
   ! One frame's outcome of ptp_align_execute_frames. shift and crop are

@@ -310,6 +310,7 @@ ptp_align_desc make_desc(int64_t h, int64_t w, ptp_dtype dtype, ptp_cfa cfa = PT
   d.window = PTP_WINDOW_NONE;
   d.combine = PTP_COMBINE_MEDIAN;
   d.upsample_factor = 1;
+  d.verify = PTP_ALIGN_VERIFY_NONE;  // the estimator alone (test_align_verify.cpp)
   d.height = h;
   d.width = w;
   d.frame_dtype = dtype;
@@ -1185,11 +1186,14 @@ TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "combine");
   desc_.max_shift = -1;
   expect_create_fails(PTP_ERROR_INVALID_SIZE, "max_shift");
-  desc_.verify = 3;
+  desc_.verify = 4;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
   desc_.verify = -1;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
   desc_.verify = PTP_ALIGN_VERIFY_CORRECT;
+  desc_.method = PTP_ALIGN_METHOD_RAWNIND;
+  expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
+  desc_.verify = PTP_ALIGN_VERIFY_CHECK;
   desc_.method = PTP_ALIGN_METHOD_RAWNIND;
   expect_create_fails(PTP_ERROR_INVALID_ARGUMENT, "verify");
   desc_.method = 2;

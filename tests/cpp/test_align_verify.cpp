@@ -7,7 +7,9 @@
 // (H - 2 my) x (W - 2 mx); those aligned by a plan of the caller's options
 // with PTP_NORMALIZATION_NONE; confirmed when that plan's shift is within
 // P / 2 on both axes; a confirmed crop keeps verify = 0's confidence, any
-// other gets 0. Shifts and crops are verify = 0's, bit for bit.
+// other gets 0. Shifts and crops are verify = 0's, bit for bit, except
+// where CORRECT replaces a crop and under REFINE, the default, where every
+// shift is the crop plus the loop's residual (expected_result).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -191,6 +193,34 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
   ptp_align_result out = r;
   if (r.status != PTP_SUCCESS) return out;
   const Loop first = closed_loop(desc, f, frame, r.crop[0], r.crop[1]);
+  if (mode == PTP_ALIGN_VERIFY_REFINE) {
+    // Coarse to fine: crop + residual, its nearest crop, checked again where
+    // it changed; no result past max_shift (in whole search units).
+    if (!first.aligned) {
+      out.confidence = 0.0;
+      return out;
+    }
+    const double fine[2] = {double(r.crop[0]) + first.residual[0],
+                            double(r.crop[1]) + first.residual[1]};
+    const auto [cy, cx] = nearest_crop(desc, fine[0], fine[1]);
+    if (desc.max_shift > 0) {
+      const int64_t unit =
+          desc.combine == PTP_COMBINE_LUMA ? (desc.cfa == PTP_CFA_XTRANS ? 3 : 1) : period_of(desc);
+      const int64_t limit = desc.max_shift / unit * unit;
+      if (std::llabs(cy) > std::max<int64_t>(limit, std::llabs(r.crop[0])) ||
+          std::llabs(cx) > std::max<int64_t>(limit, std::llabs(r.crop[1]))) {
+        out.confidence = 0.0;
+        return out;
+      }
+    }
+    if ((cy != r.crop[0] || cx != r.crop[1]) && !closed_loop(desc, f, frame, cy, cx).confirmed)
+      out.confidence = 0.0;
+    out.shift[0] = fine[0];
+    out.shift[1] = fine[1];
+    out.crop[0] = cy;
+    out.crop[1] = cx;
+    return out;
+  }
   if (first.confirmed) return out;
   if (mode == PTP_ALIGN_VERIFY_CORRECT && first.aligned) {
     const auto [cy, cx] = nearest_crop(desc, double(r.crop[0]) + first.residual[0],
@@ -243,13 +273,14 @@ ptp_align_desc desc_for(int64_t h, int64_t w, ptp_cfa cfa, ptp_dtype dtype) {
   d.cfa = cfa;
   d.frame_dtype = dtype;
   if (cfa == PTP_CFA_XTRANS) std::copy(kXTrans, kXTrans + 36, d.pattern);
+  d.verify = PTP_ALIGN_VERIFY_NONE;  // the coarse estimate; each test names its loop
   return d;
 }
 
-TEST(AlignVerify, OffByDefault) {
+TEST(AlignVerify, RefineByDefault) {
   ptp_align_desc d;
   ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
-  EXPECT_EQ(d.verify, 0);
+  EXPECT_EQ(d.verify, PTP_ALIGN_VERIFY_REFINE);
 }
 
 // Right crops of textured frames are confirmed: the same confidence as
@@ -279,6 +310,9 @@ TEST(AlignVerify, WrongCropsLoseTheirConfidence) {
   ASSERT_LE(std::llabs(plain[0].crop[0]), 4);  // wrong: the truth is (-12, 14)
   const auto r = expect_checked(d, f);
   expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);  // as the oracle corrects it
+  const auto refined = expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  EXPECT_EQ(refined[0].confidence, 0.0);  // no result past max_shift
+  EXPECT_EQ(refined[0].crop[0], plain[0].crop[0]);
   EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
   EXPECT_EQ(r[1].crop[0], -2);
   EXPECT_EQ(r[1].crop[1], 2);
@@ -299,6 +333,16 @@ TEST(AlignVerify, ACropOneStepOffIsNotConfirmed) {
   const auto r = expect_checked(d, f);
   expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);  // as the oracle corrects it
   EXPECT_EQ(r[0].confidence, 0.0) << "unchecked " << plain[0].confidence;
+  // Refined, the truth (-6, 6) is past the bound: the coarse crop stays,
+  // flagged; without the bound the loop finds the truth.
+  const auto bounded = expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  EXPECT_EQ(bounded[0].crop[0], -4);
+  EXPECT_EQ(bounded[0].confidence, 0.0);
+  d.max_shift = 0;
+  const auto unbounded = expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  EXPECT_EQ(unbounded[0].crop[0], -6);
+  EXPECT_EQ(unbounded[0].crop[1], 6);
+  EXPECT_GT(unbounded[0].confidence, 0.0);
 }
 
 // A fixed pattern (sensor-fixed blocks of 4 x 4 pixels, as fixed-pattern
@@ -344,6 +388,11 @@ TEST(AlignVerify, AFixedPatternIsCaughtByPlainCorrelation) {
   EXPECT_NEAR(c[0].shift[0], -6.0, 0.3);
   EXPECT_NEAR(c[0].shift[1], 4.0, 0.3);
   EXPECT_EQ(c[0].confidence, plain[0].confidence);
+  // Refined (the default): the same crop, confirmed in its own loop.
+  const auto refined = expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  EXPECT_EQ(refined[0].crop[0], -6);
+  EXPECT_EQ(refined[0].crop[1], 4);
+  EXPECT_EQ(refined[0].confidence, plain[0].confidence);
 }
 
 // More margins than the plan keeps check plans (two), in an order that
@@ -377,6 +426,10 @@ TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
     expect_checked(desc_for(144, 156, PTP_CFA_XTRANS, PTP_DTYPE_UINT16), f);
     expect_checked(desc_for(144, 156, PTP_CFA_XTRANS, PTP_DTYPE_UINT16), f,
                    PTP_ALIGN_VERIFY_CORRECT);
+    const auto refined = expect_checked(desc_for(144, 156, PTP_CFA_XTRANS, PTP_DTYPE_UINT16), f,
+                                        PTP_ALIGN_VERIFY_REFINE);
+    EXPECT_EQ(refined[1].crop[0], -3);
+    EXPECT_EQ(refined[1].crop[1], -3);
   }
   {
     const Frames f = make_frames(3, 60, 70, PTP_DTYPE_FLOAT32, {{0, 0}, {1, -3}, {-5, 2}}, 12);
@@ -385,6 +438,7 @@ TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
     const auto r = expect_checked(d, f);
     EXPECT_EQ(r[1].crop[0], 5);
     EXPECT_GT(r[1].confidence, 0.0);
+    expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
   }
   {
     const Frames f = make_frames(1, 80, 88, PTP_DTYPE_FLOAT32, {{0, 0}, {2, 4}, {-6, 0}}, 13);
@@ -394,6 +448,7 @@ TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
     d.window = PTP_WINDOW_NONE;
     expect_checked(d, f);
     expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);
+    expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
   }
 }
 
@@ -406,6 +461,9 @@ TEST(AlignVerify, TooLittleOverlapAndExecute) {
   ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
   const auto r = expect_checked(d, f);
   expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);  // as the oracle corrects it
+  const auto refined = expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  EXPECT_EQ(refined[0].confidence, 0.0);  // cuts too small: the coarse estimate, flagged
+  EXPECT_EQ(refined[0].crop[0], -126);
   ASSERT_EQ(r[0].status, PTP_SUCCESS);
   EXPECT_EQ(r[0].crop[0], -126);
   EXPECT_EQ(r[0].confidence, 0.0);

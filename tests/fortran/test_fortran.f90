@@ -827,8 +827,9 @@ contains
                 .and. desc%window == PTP_WINDOW_HANN .and. desc%combine == PTP_COMBINE_LUMA .and. &
                 desc%snap == 0 .and. desc%fft_planning == PTP_FFT_PLANNING_MEASURE .and. &
                 desc%max_shift == 0 .and. desc%method == PTP_ALIGN_METHOD_CORRELATION .and. &
-                desc%verify == 0, 'align desc defaults')
+                desc%verify == PTP_ALIGN_VERIFY_REFINE, 'align desc defaults')
     ! Per-plane phase correlation in whole pixels: plane shifts to compare.
+    desc%verify = PTP_ALIGN_VERIFY_NONE
     desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
     desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN
     desc%height = h_; desc%width = w_; desc%frame_dtype = PTP_DTYPE_FLOAT32

@@ -1,12 +1,15 @@
-"""align_scene(verify=True): the closed-loop check of every crop.
+"""align_scene(verify=...): the closed loop of every crop.
 
 Oracle: the check written in numpy from its documentation: margins |crop|
 rounded up to q = P * max(1, ceil(floor(min(H, W) / P) / 64)); gt cut at
 (my, mx) and the frame at (my - cy, mx - cx), both (H - 2 my, W - 2 mx);
 those aligned by ``align_scene(..., normalization="none")`` with the other
 options unchanged; a crop is confirmed when that shift is within half a
-period on both axes. Confirmed crops keep verify=False's confidence, the
-others get 0; shifts and crops are verify=False's.
+period on both axes. verify=True: confirmed crops keep verify=False's
+confidence, the others get 0; shifts and crops are verify=False's.
+verify="refine" (the default): every shift is the crop plus that residual,
+its crop the nearest mosaic-preserving one, checked in its own loop where
+it changed (expect_refined).
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ def closed_loop(gt, frame, crop, period, **options):
     cy, cx = int(crop[0]), int(crop[1])
     g = gt[..., my:my + rows, mx:mx + cols]
     f = frame[..., my - cy:my - cy + rows, mx - cx:mx - cx + cols]
-    residual = ptychopatch.align_scene(g, [f], normalization="none", **options)
+    residual = ptychopatch.align_scene(g, [f], normalization="none", verify=False, **options)
     if residual.status[0] != 0:
         return False, None
     return bool(np.all(np.abs(residual.shifts[0]) <= period / 2)), residual.shifts[0]
@@ -61,7 +64,7 @@ def closed_loop(gt, frame, crop, period, **options):
 def expect_checked(gt, frames, period, **options):
     """verify=True against the oracle: shifts and crops verify=False's,
     confidence 0 where the closed loop does not confirm the crop."""
-    plain = ptychopatch.align_scene(gt, frames, **options)
+    plain = ptychopatch.align_scene(gt, frames, verify=False, **options)
     checked = ptychopatch.align_scene(gt, frames, verify=True, **options)
     np.testing.assert_array_equal(checked.shifts, plain.shifts)
     np.testing.assert_array_equal(checked.crops, plain.crops)
@@ -78,7 +81,7 @@ def expect_corrected(gt, frames, period, **options):
     the crop moved by the residual (for Bayer, its nearest even values),
     taken with the second loop's residual as its shift where that loop
     confirms it."""
-    plain = ptychopatch.align_scene(gt, frames, **options)
+    plain = ptychopatch.align_scene(gt, frames, verify=False, **options)
     got = ptychopatch.align_scene(gt, frames, verify="correct", **options)
     for k, frame in enumerate(frames):
         shift, crop, confidence = plain.shifts[k], plain.crops[k], plain.confidence[k]
@@ -99,12 +102,61 @@ def expect_corrected(gt, frames, period, **options):
     return plain, got
 
 
-def test_verify_is_off_by_default(camera):
-    gt = (camera[:128, :128] * 4000).astype(np.uint16)
-    plain = ptychopatch.align_scene(gt, [np.roll(gt, (2, -4), (0, 1))], cfa="RGGB")
-    explicit = ptychopatch.align_scene(gt, [np.roll(gt, (2, -4), (0, 1))], cfa="RGGB",
-                                       verify=False)
-    assert plain.confidence[0] == explicit.confidence[0] > 0.3
+def nearest_crop(shift, period):
+    """The mosaic-preserving crop nearest a shift, as documented: Bayer's
+    even lattice or whole pixels without a pattern, a tie to the smaller
+    |dy| + |dx| (per axis here: the smaller magnitude)."""
+    assert period in (1, 2)
+    crop = []
+    for value in np.asarray(shift, dtype=np.float64):
+        low = period * math.floor(value / period)
+        crop.append(min((low, low + period), key=lambda c: (abs(c - value), abs(c))))
+    return np.array(crop, dtype=np.int64)
+
+
+def expect_refined(gt, frames, period, **options):
+    """verify="refine" against the oracle: the shift is the crop plus the
+    loop's residual, the crop the nearest to it; where that crop differs,
+    its own loop must confirm it, else confidence 0; cuts that cannot be
+    aligned keep verify=False's results with confidence 0."""
+    plain = ptychopatch.align_scene(gt, frames, verify=False, **options)
+    got = ptychopatch.align_scene(gt, frames, verify="refine", **options)
+    for k, frame in enumerate(frames):
+        shift, crop, confidence = plain.shifts[k], plain.crops[k], plain.confidence[k]
+        _, residual = closed_loop(gt, frame, crop, period, **options)
+        if residual is None:
+            confidence = 0.0
+        else:
+            fine = crop + residual
+            new = nearest_crop(fine, period)
+            if not np.array_equal(new, crop) and not closed_loop(gt, frame, new, period,
+                                                                 **options)[0]:
+                confidence = 0.0
+            shift, crop = fine, new
+        np.testing.assert_array_equal(got.shifts[k], shift)
+        np.testing.assert_array_equal(got.crops[k], crop)
+        assert got.confidence[k] == confidence, k
+    return plain, got
+
+
+def test_refine_is_the_default(camera):
+    """The default is verify="refine": its results, which are not the coarse
+    estimate's (a sub-pixel shift places differently)."""
+    ndi = _need("scipy.ndimage")
+    rng = np.random.default_rng(1)
+    scene = ndi.gaussian_filter(camera * 3000 + 200, 1.5)
+    gt = (scene[64:192, 64:192] + rng.normal(0, 20, (128, 128))).astype(np.float32)
+    frames = [(ndi.shift(scene, (dy, dx), order=3)[64:192, 64:192]
+               + rng.normal(0, 20, (128, 128))).astype(np.float32)
+              for dy, dx in [(2.3, -3.6), (-6.2, 7.7)]]
+    default = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+    plain, refined = expect_refined(gt, frames, 2, cfa="RGGB")
+    np.testing.assert_array_equal(default.shifts, refined.shifts)
+    np.testing.assert_array_equal(default.confidence, refined.confidence)
+    np.testing.assert_array_equal(default.crops, [[-2, 4], [6, -8]])
+    assert not np.array_equal(default.shifts, plain.shifts)
+    np.testing.assert_allclose(default.shifts, [[-2.3, 3.6], [6.2, -7.7]], atol=0.35)
+    assert np.all(default.confidence > 0.2)
 
 
 def test_right_crops_of_a_photograph_keep_their_confidence(camera):
@@ -121,6 +173,10 @@ def test_right_crops_of_a_photograph_keep_their_confidence(camera):
     # Nothing to correct: the same results.
     _, corrected = expect_corrected(gt.astype(np.float32), frames, 2, cfa="BGGR")
     np.testing.assert_array_equal(corrected.shifts, plain.shifts)
+    # Refined: the same crops, shifts placed by the loop.
+    _, refined = expect_refined(gt.astype(np.float32), frames, 2, cfa="BGGR")
+    np.testing.assert_array_equal(refined.crops, plain.crops)
+    np.testing.assert_allclose(refined.shifts, -np.array(shifts), atol=0.2)
 
 
 def test_a_fixed_pattern_under_a_moving_scene_is_caught(camera):
@@ -147,6 +203,10 @@ def test_a_fixed_pattern_under_a_moving_scene_is_caught(camera):
     assert corrected.crops[0].tolist() == [-6, 4]
     assert corrected.confidence[0] == plain.confidence[0]
     np.testing.assert_allclose(corrected.shifts[0], [-6, 4], atol=0.5)  # plain correlation
+    # The default (refine) finds it too.
+    _, refined = expect_refined(gt, [moved], 2, cfa="RGGB")
+    assert refined.crops[0].tolist() == [-6, 4]
+    assert refined.confidence[0] == plain.confidence[0]
 
 
 def test_xtrans_and_planar_channels(camera):
@@ -159,6 +219,8 @@ def test_xtrans_and_planar_channels(camera):
     moved = [np.roll(planar, s, (1, 2)) for s in [(1, -3), (-5, 2)]]
     _, checked = expect_checked(planar, moved, 1)
     np.testing.assert_array_equal(checked.crops, [[-1, 3], [5, -2]])
+    _, refined = expect_refined(planar, moved, 1)
+    np.testing.assert_array_equal(refined.crops, [[-1, 3], [5, -2]])
 
 
 def test_failed_frames_and_rawnind(camera):
@@ -171,6 +233,11 @@ def test_failed_frames_and_rawnind(camera):
     assert r.crops[1].tolist() == [-2, 0] and r.confidence[1] > 0.3
     with pytest.raises(PtychoPatchError, match=r'verify.*method="rawnind"'):
         ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="rawnind", verify=True)
+    # RawNIND's method has no loop: its default and False agree.
+    moved = np.roll(gt, (4, -6), (0, 1))
+    rawnind = ptychopatch.align_scene(gt, [moved], cfa="RGGB", method="rawnind")
+    off = ptychopatch.align_scene(gt, [moved], cfa="RGGB", method="rawnind", verify=False)
+    np.testing.assert_array_equal(rawnind.shifts, off.shifts)
     for bad in ("yes", 2, "Correct"):
         with pytest.raises(ValueError, match="verify must be"):
             ptychopatch.align_scene(gt, [gt], cfa="RGGB", verify=bad)

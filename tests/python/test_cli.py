@@ -231,12 +231,24 @@ def test_align_verify_checks_every_crop(capsys, frames):
     gt = np.load(paths[0])
     moved = [np.load(p) for p in paths[1:]]
     checked = ptychopatch.align_scene(gt, moved, cfa="RGGB", verify=True)
-    plain = ptychopatch.align_scene(gt, moved, cfa="RGGB")
+    plain = ptychopatch.align_scene(gt, moved, cfa="RGGB", verify=False)
     for k, (entry, name) in enumerate(zip(report["frames"], MOVES)):
         _check_aligned(entry, name)
         assert entry["confidence"] == checked.confidence[k] == plain.confidence[k]
+    # The default, refine, is recorded; none (the coarse estimate) is not,
+    # as in reports from before the option.
     code, out, _ = run_main(capsys, "align", *paths, "--cfa", "RGGB", "--no-progress")
-    assert "verify" not in json.loads(out)["options"]
+    default = json.loads(out)
+    assert default["options"]["verify"] == "refine"
+    refined = ptychopatch.align_scene(gt, moved, cfa="RGGB")
+    for k, entry in enumerate(default["frames"]):
+        assert entry["shift"] == refined.shifts[k].tolist()
+    code, out, _ = run_main(capsys, "align", *paths, "--cfa", "RGGB", "--no-progress",
+                            "--verify", "none")
+    coarse = json.loads(out)
+    assert "verify" not in coarse["options"]
+    for k, entry in enumerate(coarse["frames"]):
+        assert entry["shift"] == plain.shifts[k].tolist()
 
 
 def test_align_reports_failed_frames_and_aligns_the_others(capsys, frames, rng):

@@ -167,7 +167,9 @@ def test_verify_is_a_run_option(dataset, tmp_path):
     with pytest.raises(ValueError, match="verify"):
         distributed.align_dataset(scenes, out, serial=True, cfa="RGGB")
     assert "verify" not in distributed._run_options("RGGB", 10, "luma", False, "hann", None,
-                                                    "auto")
+                                                    "auto", verify=False)
+    assert distributed._run_options("RGGB", 10, "luma", False, "hann", None,
+                                    "auto")["verify"] == "refine"
 
 
 def _killing_reader(marker: str, victim: str, path: str):

@@ -74,9 +74,10 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--snap", action="store_true")
     p.add_argument("--window", choices=("hann", "none"), default="hann")
     p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS")
-    p.add_argument("--verify", nargs="?", const="check", choices=("check", "correct"),
-                   default=None,
-                   help="as in 'ptychopatch align': the closed-loop check of every crop")
+    p.add_argument("--verify", nargs="?", const="check",
+                   choices=("refine", "none", "check", "correct"), default="refine",
+                   help="as in 'ptychopatch align': the closed loop of every crop "
+                        "(default refine; none to resume a folder written before 0.4)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
     p.add_argument("--threads", type=int, default=1,

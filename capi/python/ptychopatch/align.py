@@ -318,13 +318,16 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
 
 def _verify_code(verify: Union[bool, str, None]) -> int:
     """ptp_align_verify of align_scene's `verify`."""
-    if verify is None or verify is False:
+    if verify is None or verify is False or verify == "none":
         return _native.PTP_ALIGN_VERIFY_NONE
     if verify is True or verify == "check":
         return _native.PTP_ALIGN_VERIFY_CHECK
     if verify == "correct":
         return _native.PTP_ALIGN_VERIFY_CORRECT
-    raise ValueError(f'verify must be False, True, "check" or "correct", got {verify!r}')
+    if verify == "refine":
+        return _native.PTP_ALIGN_VERIFY_REFINE
+    raise ValueError('verify must be "refine" (default), False (or "none"), True (or "check") '
+                     f'or "correct", got {verify!r}')
 
 
 def _run(
@@ -536,7 +539,7 @@ def align_scene(
     planning: str = "auto",
     max_shift: Optional[int] = None,
     method: str = "correlation",
-    verify: Union[bool, str, None] = False,
+    verify: Union[bool, str, None] = "refine",
 ) -> SceneAlignment:
     """Register every frame of a scene to its GT frame by FFT correlation.
 
@@ -551,6 +554,9 @@ def align_scene(
     the X-Trans image takes every third window, so 3/`upsample_factor`
     sensor pixels there):
     one shift of the whole mosaic, never an average of disagreeing planes.
+    Then (``verify="refine"``, the default) the two frames are cut to what
+    they share under that crop and aligned again with plain correlation,
+    which places the shift (coarse to fine).
     ``combine="joint"`` sums the planes' cross-power spectra instead, and
     ``"median"`` / ``"mean"`` combine per-plane shifts. One library plan
     serves the whole call: the GT frame is transformed once.
@@ -652,22 +658,33 @@ def align_scene(
         `normalization`, `window`, `combine`, `snap`, `upsample_factor`
         and `max_shift` at their defaults (the method fixes them) and pass
         a CFA. It runs on the CPU.
-    verify : {False, True, "check", "correct"}, keyword-only
-        Check every crop in a closed loop: `gt` and the frame are cut to
-        what they share under the crop and aligned again with plain
-        correlation; where that leaves more than half a pattern period
-        (half a pixel without a pattern) on either axis, the crop is not
-        confirmed. ``True`` or ``"check"``: an unconfirmed crop's
+    verify : {"refine", False, True, "check", "correct"}, keyword-only
+        The closed loop of every crop: `gt` and the frame are cut to what
+        they share under the crop and aligned again with plain
+        correlation; the crop is confirmed where that residual is within
+        half a pattern period (half a pixel without a pattern) on both
+        axes. About one more alignment per frame.
+        ``"refine"`` (default): coarse to fine. The residual refines every
+        frame: its shift becomes the crop plus the residual and its crop
+        the mosaic-preserving one nearest to that; a crop that changed is
+        checked in its own loop, and where that does not confirm it (or the
+        cuts are too small or flat to align) ``confidence`` becomes 0.
+        Right on 99.5-99.9 % of docs/performance.md's robustness benchmark
+        against 97.3-97.6 % without the loop, with a third of the
+        sub-pixel error on blurred Bayer frames. `normalization` then
+        chooses the coarse estimator only.
+        ``False`` (or ``"none"``): the coarse estimate alone, about 1.8x
+        faster.
+        ``True`` or ``"check"``: no refinement; an unconfirmed crop's
         ``confidence`` becomes 0 (shift and crop stay); then ``confidence
-        >= 0.07`` keeps about 97 % of the right crops of docs/performance.md's
-        robustness benchmark and rejects about 95 % of its wrong ones
-        (confidence alone: about 90 % / 90 % at its best threshold).
-        ``"correct"``: an unconfirmed crop is replaced by the check's own
-        estimate where that one is confirmed in its closed loop (else
-        confidence 0): right on 99.5-99.9 % of the benchmark's frames
-        against 97.3-97.6 %, but the few wrong crops left are flagged less
-        often. About one more alignment per frame (two where corrected).
-        Not with ``method="rawnind"``.
+        >= 0.07`` keeps about 97 % of the right crops of the benchmark and
+        rejects about 95 % of its wrong ones (confidence alone: about
+        90 % / 90 % at its best threshold).
+        ``"correct"``: as ``"check"``, but an unconfirmed crop is replaced
+        by the check's own estimate where that one is confirmed in its
+        closed loop (else confidence 0).
+        With ``method="rawnind"`` only the default or ``False`` (both: no
+        loop).
 
     Returns
     -------

@@ -139,7 +139,7 @@ def _client(client: Any, n_workers: Optional[int]) -> Iterator[Any]:
 
 def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
                  window: Optional[str], max_shift: Optional[int], backend: str,
-                 verify: Union[bool, str, None] = False) -> Dict[str, Any]:
+                 verify: Union[bool, str, None] = "refine") -> Dict[str, Any]:
     from . import cli
 
     if isinstance(cfa, str) and cfa != "file":
@@ -148,8 +148,9 @@ def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
            [[int(v) for v in row] for row in cfa],
            "upsample_factor": upsample_factor, "combine": combine, "snap": snap,
            "window": window, "max_shift": max_shift, "backend": backend}
-    # Only when asked: folders written before the option keep their options.
-    if verify:
+    # Recorded unless off: folders written before the option (no loop) keep
+    # their options, and resuming one needs verify=False.
+    if verify and verify != "none":
         run["verify"] = "check" if verify is True else verify
     return run
 
@@ -159,7 +160,8 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
                   cfa: Any = "file", upsample_factor: int = 10,
                   combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
                   max_shift: Optional[int] = None, backend: str = "auto",
-                  verify: Union[bool, str, None] = False, num_threads: int = 1, batch: int = 8, planning: str = "auto",
+                  verify: Union[bool, str, None] = "refine", num_threads: int = 1,
+                  batch: int = 8, planning: str = "auto",
                   reader: Optional[Callable[[str], Any]] = None,
                   progress: Optional[Callable[[int, int], Any]] = None
                   ) -> AlignDatasetSummary:
@@ -190,8 +192,9 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         then need one); a name (RGGB, XTRANS, ...), 4 / 36 LibRaw codes, or
         None for no mosaic, as ``ptychopatch align --cfa``.
     upsample_factor, combine, snap, window, max_shift, backend, verify
-        As `ptychopatch.align_scene` (``verify=True``: confidence 0 for crops
-        the closed-loop check does not confirm); ``backend="auto"`` is resolved by each
+        As `ptychopatch.align_scene` (``verify="refine"``, the default:
+        coarse to fine; ``False``: the coarse estimate alone, as folders
+        written before 0.4 were); ``backend="auto"`` is resolved by each
         worker (its GPU where it has one). Per-plane shifts of
         ``combine="median"/"mean"`` are not written.
     num_threads : int
