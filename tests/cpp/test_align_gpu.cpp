@@ -512,7 +512,7 @@ TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
       }
 }
 
-// The closed-loop check (ptp_align_desc::verify, CHECK and CORRECT) on the
+// The closed loop (ptp_align_desc::verify: CHECK, CORRECT and REFINE) on the
 // device: its check plans run on the GPU too and decide as the CPU's do (a confidence of 0
 // against a confirmed one would differ by far more than the tolerance).
 // Without a bound every crop of these textured scenes is right and
@@ -522,7 +522,8 @@ TEST(GpuAlign, VerifiedCropsMatchTheCpu) {
   REQUIRE_GPU();
   for (const Layout& layout : {kBayer, kXTrans, kPlanar})
     for (int64_t bound : {0, 3})
-      for (int32_t mode : {PTP_ALIGN_VERIFY_CHECK, PTP_ALIGN_VERIFY_CORRECT}) {
+      for (int32_t mode :
+           {PTP_ALIGN_VERIFY_CHECK, PTP_ALIGN_VERIFY_CORRECT, PTP_ALIGN_VERIFY_REFINE}) {
         Options o;
         o.layout = layout;
         o.height = layout.period == 6 ? 144 : 96;

@@ -120,8 +120,8 @@ def align_per_plane(*args, **kwargs):
     """align_scene with the per-plane estimator (phase correlation, no
     window, median of the plane shifts) that these tests compare with
     scikit-image plane by plane; the default (joint) estimator is tested in
-    test_align_joint.py."""
-    options = dict(normalization="phase", window=None, combine="median")
+    test_align_joint.py; the closed loop (verify), test_align_verify.py."""
+    options = dict(normalization="phase", window=None, combine="median", verify=False)
     options.update(kwargs)
     return ptychopatch.align_scene(*args, **options)
 
