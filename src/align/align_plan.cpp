@@ -515,6 +515,16 @@ void check_frame(const ptp_align_plan& plan, const void* frame, int64_t index,
 // frame + 1, num_frames) after each aligned frame. Returns false when the
 // progress callback cancelled: the outcomes of frames not reached are then
 // PTP_ERROR_CANCELLED.
+// A frame's shift (dy, dx): kept unsnapped (its crop is theirs), and as the
+// result snapped to CFA blocks where the plan snaps.
+void set_frame_shift(const AlignGeometry& g, double dy, double dx, FrameOutcome& out) {
+  const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
+  out.unsnapped[0] = dy;
+  out.unsnapped[1] = dx;
+  out.shift[0] = g.snap ? snap_shift(dy, block) : dy;
+  out.shift[1] = g.snap ? snap_shift(dx, block) : dx;
+}
+
 bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
                 std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   const AlignGeometry& g = plan.geometry;
@@ -622,10 +632,7 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
                               "reference, so none carries information");
       continue;
     }
-    out.unsnapped[0] = dy;
-    out.unsnapped[1] = dx;
-    out.shift[0] = g.snap ? snap_shift(dy, block) : dy;
-    out.shift[1] = g.snap ? snap_shift(dx, block) : dx;
+    set_frame_shift(g, dy, dx, out);
   }
   return !cancelled;
 }
@@ -660,11 +667,7 @@ void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[
   if ((refined[0] != crop[0] || refined[1] != crop[1]) &&
       !plan.verifier->check(frame, refined[0], refined[1]).confirmed)
     out.confidence = 0.0;
-  const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
-  for (int axis = 0; axis < 2; ++axis) {
-    out.unsnapped[axis] = fine[axis];
-    out.shift[axis] = g.snap ? snap_shift(fine[axis], block) : fine[axis];
-  }
+  set_frame_shift(g, fine[0], fine[1], out);
 }
 
 // With ptp_align_desc::verify, the closed-loop check of every frame's crop
@@ -714,11 +717,8 @@ void verify_crops(ptp_align_plan& plan, const void* const* frames,
         const CropVerifier::Outcome second =
             plan.verifier->check(frames[p.index], crop[0], crop[1]);
         if (second.confirmed) {
-          const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
-          for (int axis = 0; axis < 2; ++axis) {
-            out.unsnapped[axis] = static_cast<double>(crop[axis]) + second.residual[axis];
-            out.shift[axis] = g.snap ? snap_shift(out.unsnapped[axis], block) : out.unsnapped[axis];
-          }
+          set_frame_shift(g, static_cast<double>(crop[0]) + second.residual[0],
+                          static_cast<double>(crop[1]) + second.residual[1], out);
           continue;
         }
       }
