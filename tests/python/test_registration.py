@@ -484,6 +484,41 @@ def test_without_scipy_fft(monkeypatch, routes, camera, rng):
     assert routes.library >= 3
 
 
+def test_small_transforms_run_on_one_thread(monkeypatch, camera):
+    # num_threads=0 leaves the count to us: transforms under
+    # _THREADED_MIN_SIZE elements run on one thread (waking scipy's threads
+    # costs more than they save there), larger ones on every core; an
+    # explicit count is obeyed whatever the size.
+    scipy_fft = registration._scipy()
+    if scipy_fft is None:
+        pytest.skip("scipy.fft is not installed")
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            function = getattr(scipy_fft, name)
+
+            def call(x, *args, workers=None, **kwargs):
+                seen.append((x.size, workers))
+                return function(x, *args, workers=workers, **kwargs)
+            return call
+
+    monkeypatch.setattr(registration, "_scipy_fft", Spy())
+    limit = registration._THREADED_MIN_SIZE
+    small = camera[:128, :128].astype(np.float32)
+    large = camera.astype(np.float32)  # 512 x 512
+    for image, threads in ((small, 0), (small, 2), (large, 0), (large, 3)):
+        seen.clear()
+        ours = ptychopatch.phase_cross_correlation(image, np.roll(image, (2, -3), (0, 1)),
+                                                   num_threads=threads)
+        np.testing.assert_array_equal(ours[0], [-2, 3])
+        assert seen
+        for size, workers in seen:
+            expected = threads if threads else (-1 if size >= limit else 1)
+            assert workers == expected, (image.shape, threads, size, workers)
+    assert limit > small.size and limit <= large.size
+
+
 def test_docstring_example():
     failures, tried = doctest.testmod(registration, verbose=False, report=True)[:2]
     assert tried >= 5 and failures == 0
