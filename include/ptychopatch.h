@@ -645,21 +645,27 @@ typedef enum ptp_align_verify {
   /* As CHECK, but an unconfirmed crop is replaced by the check's estimate
    * (the crop moved by the residual) where that one is confirmed in its own
    * closed loop: shift and crop are then the check's, the confidence stays.
-   * Right as often as REFINE on the benchmark (99.5-99.9 %, against
-   * 97.3-97.6 % with NONE), but a confirmed crop keeps the coarse shift;
+   * Right nearly as often as REFINE on the benchmark (99.5-99.9 %, against
+   * 97.3-97.6 % with NONE and 99.8-100 % with REFINE), but a confirmed
+   * crop keeps the coarse shift;
    * a corrected crop confirms its own estimator, so confidence flags fewer
    * of the (fewer) wrong ones. Otherwise as CHECK. */
   PTP_ALIGN_VERIFY_CORRECT = 2,
   /* The default: coarse to fine. The loop's second alignment is the fine
    * estimate: every frame's shift becomes its crop plus the residual of the
-   * two cuts, and its crop the mosaic-preserving one nearest to that. A
-   * crop that changed is checked in its own closed loop; where that does
-   * not confirm it, or the cuts cannot be aligned (the first estimate then
-   * stays), confidence is 0. The whitened peak of the whole frames finds
-   * the shift, plain correlation of what they share places it: right on
-   * 99.5-99.9 % of the benchmark's frames of 252 and 336 pixels, against
-   * 97.3-97.6 % with NONE, and a third of NONE's sub-pixel error on blurred
-   * Bayer frames (docs/performance.md). So `normalization` chooses the
+   * two cuts. Where that lies more than half a pixel from the cut, the
+   * frames are cut again at the whole pixel nearest to it and aligned again
+   * (up to 3 times, while the residual shrinks: under the Hann window a
+   * broad correlation peak is pulled toward the cut's position; an odd cut
+   * of a pattern only for the luminance image, docs/semantics.md). The
+   * crop is the mosaic-preserving one nearest to the shift. A crop that
+   * changed is checked in its own closed loop; where that does not confirm
+   * it, or the cuts cannot be aligned (the first estimate then stays),
+   * confidence is 0. The whitened peak of the whole frames finds the
+   * shift, plain correlation of what they share places it: right on
+   * 99.8-100 % of the benchmark's frames of 252 and 336 pixels, against
+   * 97.3-97.6 % with NONE, with a quarter of NONE's sub-pixel error on
+   * blurred frames (docs/performance.md). So `normalization` chooses the
    * coarse estimator; the fine one is always plain correlation. */
   PTP_ALIGN_VERIFY_REFINE = 3
 } ptp_align_verify;

@@ -637,12 +637,29 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
   return !cancelled;
 }
 
+// Re-cuts of PTP_ALIGN_VERIFY_REFINE after the first loop (refine_crop).
+constexpr int kMaxRecuts = 3;
+
 // PTP_ALIGN_VERIFY_REFINE for one frame, after the check of its crop:
 // the shift becomes the crop plus the residual of the two cuts (the fine
 // estimate), and the crop the one nearest to it. A crop that changed is
 // checked in its own closed loop; unconfirmed there, or where the cuts
 // could not be aligned or the new crop leaves max_shift's bound (the
 // coarse estimate then stays), confidence is 0.
+//
+// Why re-cut: the cuts are aligned under the plan's Hann window, and a
+// broad correlation peak (a blurred or edge-like scene) times the window's
+// own autocorrelation peaks nearer the cut's position than the content's:
+// the residual is pulled toward 0 (on the robustness benchmark, a rocket
+// moved by 9.4 pixels and cut at 8 gave 9.0, cut at 10 gave 9.7). The pull
+// grows with the residual, so where the fine estimate is more than half a
+// pixel from the cut, the frames are cut again at the whole pixel nearest
+// to it and aligned again, up to kMaxRecuts times, until it is within half
+// a pixel of a cut already made; the new cut's estimate replaces the old
+// where its residual is smaller (nearer the content, the pull is less).
+// A whole pixel that does not preserve the pattern can be cut only for the
+// luminance image (CropVerifier::check); where it cannot, the estimate so
+// far stands.
 void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[2],
                  const CropVerifier::Outcome& first, FrameOutcome& out) {
   const AlignGeometry& g = plan.geometry;
@@ -650,8 +667,35 @@ void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[
     out.confidence = 0.0;
     return;
   }
-  const double fine[2] = {static_cast<double>(crop[0]) + first.residual[0],
-                          static_cast<double>(crop[1]) + first.residual[1]};
+  struct Cut {
+    int64_t at[2];
+    CropVerifier::Outcome outcome;
+  };
+  std::vector<Cut> cuts = {{{crop[0], crop[1]}, first}};
+  const auto cut_at = [&cuts](const int64_t(&at)[2]) -> const Cut* {
+    for (const Cut& c : cuts)
+      if (c.at[0] == at[0] && c.at[1] == at[1]) return &c;
+    return nullptr;
+  };
+  double fine[2] = {static_cast<double>(crop[0]) + first.residual[0],
+                    static_cast<double>(crop[1]) + first.residual[1]};
+  double residual[2] = {first.residual[0], first.residual[1]};  // of the estimate's cut
+  for (int k = 0; k < kMaxRecuts; ++k) {
+    const int64_t nearest[2] = {std::llround(fine[0]), std::llround(fine[1])};
+    if (cut_at(nearest) != nullptr) break;
+    const CropVerifier::Outcome again = plan.verifier->check(frame, nearest[0], nearest[1]);
+    cuts.push_back({{nearest[0], nearest[1]}, again});
+    // Nearer the content's position, its residual is smaller; one that is
+    // not is no sharper estimate (an axis the scene does not fix, whose
+    // residual wanders from cut to cut), and the estimate so far stands.
+    if (!again.aligned ||
+        !(std::hypot(again.residual[0], again.residual[1]) < std::hypot(residual[0], residual[1])))
+      break;
+    residual[0] = again.residual[0];
+    residual[1] = again.residual[1];
+    fine[0] = static_cast<double>(nearest[0]) + again.residual[0];
+    fine[1] = static_cast<double>(nearest[1]) + again.residual[1];
+  }
   int64_t refined[2];
   crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
   // max_shift bounds the result as it bounds the search (in sensor pixels,
@@ -664,9 +708,14 @@ void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[
       return;
     }
   }
-  if ((refined[0] != crop[0] || refined[1] != crop[1]) &&
-      !plan.verifier->check(frame, refined[0], refined[1]).confirmed)
-    out.confidence = 0.0;
+  if (refined[0] != crop[0] || refined[1] != crop[1]) {
+    // The new crop's own loop: a re-cut there, else one more.
+    const Cut* done = cut_at(refined);
+    const bool confirmed = done != nullptr
+                               ? done->outcome.confirmed
+                               : plan.verifier->check(frame, refined[0], refined[1]).confirmed;
+    if (!confirmed) out.confidence = 0.0;
+  }
   set_frame_shift(g, fine[0], fine[1], out);
 }
 

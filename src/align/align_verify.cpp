@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "align/align_backend.hpp"
@@ -23,6 +24,8 @@ struct CropVerifier::Check {
   // Null where the cuts are too small for a plan (never confirmed).
   std::unique_ptr<ptp_align_plan> plan;
   uint64_t reference_generation = 0;  // 0: no reference set yet
+  // every_position_varies() of the reference's cut (luma_pattern_ only).
+  bool reference_varies = false;
   uint64_t last_use = 0;
 };
 
@@ -34,7 +37,9 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       width_(geometry.width),
       channels_(geometry.channels),
       period_(geometry.period),
-      element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4) {
+      element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4),
+      luma_pattern_(geometry.luma && geometry.period > 1),
+      geometry_(std::make_unique<const AlignGeometry>(geometry)) {
   // The check plans align with plain correlation and check nothing
   // themselves; they keep the plan's other options.
   desc_.normalization = PTP_NORMALIZATION_NONE;
@@ -60,6 +65,40 @@ void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t row
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(out.data() + ((c * rows + r) * cols) * element_size_,
                   src + ((c * height_ + top + r) * width_ + left) * element_size_, row_bytes);
+}
+
+namespace {
+
+template <class T>
+bool positions_vary(const T* x, int64_t period, int64_t rows, int64_t cols, int64_t stride) {
+  for (int64_t r = 0; r < period; ++r)
+    for (int64_t b = 0; b < period; ++b) {
+      const T first = x[r * stride + b];
+      bool varies = false;
+      for (int64_t i = r; i < rows && !varies; i += period)
+        for (int64_t j = b; j < cols; j += period)
+          if (x[i * stride + j] != first) {
+            varies = true;
+            break;
+          }
+      if (!varies) return false;
+    }
+  return true;
+}
+
+}  // namespace
+
+bool CropVerifier::every_position_varies(const std::vector<unsigned char>& cut, int64_t rows,
+                                         int64_t cols) const {
+  // The image reads whole periods (math/luma_math.hpp: the windows of the
+  // last image row and column end there); a pattern frame has one channel.
+  const int64_t read_rows = rows / period_ * period_;
+  const int64_t read_cols = cols / period_ * period_;
+  if (element_size_ == 2)
+    return positions_vary(reinterpret_cast<const uint16_t*>(cut.data()), period_, read_rows,
+                          read_cols, cols);
+  return positions_vary(reinterpret_cast<const float*>(cut.data()), period_, read_rows, read_cols,
+                        cols);
 }
 
 CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x) {
@@ -104,15 +143,23 @@ CropVerifier::Outcome CropVerifier::check(const void* frame, int64_t crop_y, int
   if (!check.plan) return outcome;
   const int64_t rows = height_ - 2 * margin_y;
   const int64_t cols = width_ - 2 * margin_x;
+  int64_t preserved[2];
+  crop_shift(*geometry_, static_cast<double>(crop_y), static_cast<double>(crop_x), &preserved[0],
+             &preserved[1]);
+  const bool other_phase = preserved[0] != crop_y || preserved[1] != crop_x;
+  if (other_phase && !luma_pattern_) return outcome;
   if (check.reference_generation != reference_generation_) {
     // The reference's cut depends on the margins only.
     cut(reference_.data(), margin_y, margin_x, rows, cols, frame_cut_);
     check.reference_generation = 0;
+    check.reference_varies = luma_pattern_ && every_position_varies(frame_cut_, rows, cols);
     align_set_reference(*check.plan, frame_cut_.data());
     check.reference_generation = reference_generation_;
   }
   // reference[y, x] ~ frame[y - crop_y, x - crop_x] under the crop.
   cut(frame, margin_y - crop_y, margin_x - crop_x, rows, cols, frame_cut_);
+  if (other_phase && !(check.reference_varies && every_position_varies(frame_cut_, rows, cols)))
+    return outcome;
   const void* cut_frame = frame_cut_.data();
   ptp_align_result result{};
   align_execute_frames(*check.plan, &cut_frame, 1, &result, nullptr);

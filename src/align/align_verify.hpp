@@ -61,13 +61,19 @@ class CropVerifier {
     // The residual shift of the two cuts is at most half a period per axis.
     bool confirmed = false;
     // The residual (dy, dx) in sensor pixels where the cuts were aligned
-    // (false where they are too small for a plan or carry no information).
+    // (false where they are too small for a plan or carry no information,
+    // or where a crop that does not preserve the pattern cannot be cut).
     bool aligned = false;
     double residual[2] = {0.0, 0.0};
   };
   // The closed loop of crop (crop_y, crop_x) of `frame` (a validated frame
-  // of the plan). Throws only what the check plan's calls throw for other
-  // reasons (out of memory, a CUDA error).
+  // of the plan). Any whole-pixel crop: one that does not preserve the
+  // colour pattern puts the frame's cut in another phase of the pattern
+  // than the reference's, which only the luminance image does not see (its
+  // window weighs every pattern position alike wherever it starts), and
+  // only where it is made of every position in both cuts; otherwise that
+  // crop is not aligned. Throws only what the check plan's calls throw for
+  // other reasons (out of memory, a CUDA error).
   Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
  private:
@@ -77,10 +83,19 @@ class CropVerifier {
   // plan's frame into `out` (contiguous).
   void cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,
            std::vector<unsigned char>& out) const;
+  // Whether no pattern position is constant over the rows and columns of a
+  // rows x cols cut that its luminance image reads (whole periods): then
+  // that image uses every position whatever the cut's pattern phase.
+  bool every_position_varies(const std::vector<unsigned char>& cut, int64_t rows,
+                             int64_t cols) const;
 
   const ptp_context& context_;
   ptp_align_desc desc_;  // the plan's, for the check plans
   int64_t height_, width_, channels_, period_, element_size_;
+  // The plan aligns luminance images (ptp_align_desc::combine LUMA) of a
+  // colour pattern, and its pattern-preserving crops (crop_shift).
+  bool luma_pattern_;
+  std::unique_ptr<const AlignGeometry> geometry_;  // a copy
   int64_t quantum_;
   std::vector<unsigned char> reference_;
   uint64_t reference_generation_ = 0;

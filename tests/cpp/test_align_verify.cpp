@@ -37,6 +37,9 @@ constexpr int32_t kXTrans[36] = {1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0,
 // locks onto the pattern and plain correlation does not.
 constexpr double kPatternWeight = 0.55;
 
+// The texture's weight under the edge in RefineCutsAgainAtTheNearestPixel.
+constexpr double kTextureWeight = 3.0;
+
 struct PlanFree {
   void operator()(ptp_align_plan* p) const noexcept { ptp_align_plan_destroy(p); }
 };
@@ -71,11 +74,12 @@ struct Frames {
 // A smooth random field translated circularly by each shift (the first
 // shift is the reference's, (0, 0) in practice), in every channel.
 Frames make_frames(int64_t channels, int64_t h, int64_t w, ptp_dtype dtype,
-                   const std::vector<std::pair<int64_t, int64_t>>& shifts, uint32_t seed) {
+                   const std::vector<std::pair<int64_t, int64_t>>& shifts, uint32_t seed,
+                   int smoothing_passes = 2) {
   Frames f{channels, h, w, dtype, {}};
   std::vector<std::vector<double>> fields;
   for (int64_t c = 0; c < channels; ++c)
-    fields.push_back(naive::smooth_field(h, w, seed + uint32_t(c)));
+    fields.push_back(naive::smooth_field(h, w, seed + uint32_t(c), smoothing_passes));
   for (const auto& [ty, tx] : shifts) {
     std::vector<unsigned char> bytes(static_cast<size_t>(channels * h * w * f.element_size()));
     for (int64_t c = 0; c < channels; ++c)
@@ -124,7 +128,42 @@ std::vector<unsigned char> cut(const Frames& f, const std::vector<unsigned char>
   return out;
 }
 
-// The closed loop of crop (cy, cx) of `frame`, written out.
+// Whether a whole-pixel shift maps the pattern onto itself: Bayer's even
+// shifts, Fujifilm's X-Trans multiples of 6 and (3, 3) plus them, any
+// shift without a pattern.
+bool preserves_pattern(const ptp_align_desc& desc, int64_t cy, int64_t cx) {
+  const int64_t p = period_of(desc);
+  const int64_t y = ((cy % p) + p) % p, x = ((cx % p) + p) % p;
+  return (y == 0 && x == 0) || (desc.cfa == PTP_CFA_XTRANS && y == 3 && x == 3);
+}
+
+// Whether no pattern position (i % P, j % P) of a one-channel cut is
+// constant over its whole periods of rows and columns.
+bool every_position_varies(const Frames& f, const std::vector<unsigned char>& bytes, int64_t rows,
+                           int64_t cols, int64_t p) {
+  const auto value = [&](int64_t i, int64_t j) {
+    if (f.dtype == PTP_DTYPE_UINT16) {
+      uint16_t u;
+      std::memcpy(&u, bytes.data() + 2 * (i * cols + j), 2);
+      return double(u);
+    }
+    float x;
+    std::memcpy(&x, bytes.data() + 4 * (i * cols + j), 4);
+    return double(x);
+  };
+  for (int64_t a = 0; a < p; ++a)
+    for (int64_t b = 0; b < p; ++b) {
+      bool varies = false;
+      for (int64_t i = a; i < rows / p * p; i += p)
+        for (int64_t j = b; j < cols / p * p; j += p) varies |= value(i, j) != value(a, b);
+      if (!varies) return false;
+    }
+  return true;
+}
+
+// The closed loop of crop (cy, cx) of `frame`, written out. A crop that
+// does not preserve the pattern is aligned only by the luminance image,
+// where every pattern position varies in both cuts.
 struct Loop {
   bool aligned = false;    // the cuts were aligned
   bool confirmed = false;  // |residual| <= P / 2 on both axes
@@ -150,6 +189,10 @@ Loop closed_loop(const ptp_align_desc& desc, const Frames& f,
   const Plan plan(raw);
   const std::vector<unsigned char> g = cut(f, f.data[0], my, mx, rows, cols);
   const std::vector<unsigned char> m = cut(f, frame, my - cy, mx - cx, rows, cols);
+  if (!preserves_pattern(desc, cy, cx) &&
+      !(desc.combine == PTP_COMBINE_LUMA && every_position_varies(f, g, rows, cols, p) &&
+        every_position_varies(f, m, rows, cols, p)))
+    return loop;
   const auto residual = align(plan, g, {m.data()});
   if (residual[0].status != PTP_SUCCESS) return loop;
   loop.aligned = true;
@@ -194,14 +237,37 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
   if (r.status != PTP_SUCCESS) return out;
   const Loop first = closed_loop(desc, f, frame, r.crop[0], r.crop[1]);
   if (mode == PTP_ALIGN_VERIFY_REFINE) {
-    // Coarse to fine: crop + residual, its nearest crop, checked again where
-    // it changed; no result past max_shift (in whole search units).
+    // Coarse to fine: crop + residual; re-cut at the whole pixel nearest
+    // it (halves away from 0) while that is a new cut, at most 3 times,
+    // taking each new cut's estimate whose residual is smaller; its nearest
+    // crop, checked again where it changed (by a cut already made there, or
+    // one more loop); no result past max_shift (in whole search units).
     if (!first.aligned) {
       out.confidence = 0.0;
       return out;
     }
-    const double fine[2] = {double(r.crop[0]) + first.residual[0],
-                            double(r.crop[1]) + first.residual[1]};
+    std::vector<std::pair<std::pair<int64_t, int64_t>, Loop>> cuts = {
+        {{r.crop[0], r.crop[1]}, first}};
+    const auto made = [&cuts](int64_t y, int64_t x) -> const Loop* {
+      for (const auto& [at, loop] : cuts)
+        if (at.first == y && at.second == x) return &loop;
+      return nullptr;
+    };
+    double fine[2] = {double(r.crop[0]) + first.residual[0], double(r.crop[1]) + first.residual[1]};
+    double residual[2] = {first.residual[0], first.residual[1]};
+    for (int k = 0; k < 3; ++k) {
+      const int64_t ny = std::llround(fine[0]), nx = std::llround(fine[1]);
+      if (made(ny, nx)) break;
+      const Loop again = closed_loop(desc, f, frame, ny, nx);
+      cuts.push_back({{ny, nx}, again});
+      if (!again.aligned || !(std::hypot(again.residual[0], again.residual[1]) <
+                              std::hypot(residual[0], residual[1])))
+        break;
+      residual[0] = again.residual[0];
+      residual[1] = again.residual[1];
+      fine[0] = double(ny) + again.residual[0];
+      fine[1] = double(nx) + again.residual[1];
+    }
     const auto [cy, cx] = nearest_crop(desc, fine[0], fine[1]);
     if (desc.max_shift > 0) {
       const int64_t unit =
@@ -213,8 +279,11 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
         return out;
       }
     }
-    if ((cy != r.crop[0] || cx != r.crop[1]) && !closed_loop(desc, f, frame, cy, cx).confirmed)
-      out.confidence = 0.0;
+    if (cy != r.crop[0] || cx != r.crop[1]) {
+      const Loop* there = made(cy, cx);
+      if (!(there ? there->confirmed : closed_loop(desc, f, frame, cy, cx).confirmed))
+        out.confidence = 0.0;
+    }
     out.shift[0] = fine[0];
     out.shift[1] = fine[1];
     out.crop[0] = cy;
@@ -295,6 +364,46 @@ TEST(AlignVerify, RightCropsKeepTheirConfidence) {
     EXPECT_EQ(r[k].crop[1], truth[k][1]) << k;
     EXPECT_GT(r[k].confidence, 0.2) << k;
   }
+}
+
+// Odd shifts of a smooth scene: the first loop, cut at an even crop a
+// pixel from the truth, is pulled toward that cut (its broad correlation
+// peak times the Hann window's); REFINE cuts again at the whole pixel
+// nearest its estimate, odd here (the luminance image does not see the
+// pattern's phase), and lands on the truth. With the joint peak of the
+// planes an odd cut is not made, and the first loop's estimate stands.
+TEST(AlignVerify, RefineCutsAgainAtTheNearestPixel) {
+  // Windows of a larger scene (not circular shifts: content leaves and
+  // enters at the edges, as in photographs): a soft vertical edge, which
+  // fixes the horizontal shift, over faint smooth texture, which fixes the
+  // vertical one only weakly.
+  const int64_t h = 128, w = 128, m = 24;
+  const int64_t fh = h + 2 * m, fw = w + 2 * m;
+  const std::vector<double> texture = naive::smooth_field(fh, fw, 31, 60);
+  std::vector<double> scene(static_cast<size_t>(fh * fw));
+  for (int64_t i = 0; i < fh; ++i)
+    for (int64_t j = 0; j < fw; ++j)
+      scene[i * fw + j] = 1.0 / (1.0 + std::exp(-double(j - fw / 2 - 10) / 4.0)) +
+                          kTextureWeight * (texture[i * fw + j] - 0.5);
+  const std::vector<std::pair<int64_t, int64_t>> moves = {{0, 0}, {3, -5}, {-7, 1}, {5, 5}};
+  Frames f{1, h, w, PTP_DTYPE_FLOAT32, {}};
+  for (const auto& [ty, tx] : moves) {
+    std::vector<unsigned char> bytes(static_cast<size_t>(4 * h * w));
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j) {
+        const float v = float(1000.0 * scene[(m - ty + i) * fw + (m - tx + j)] + 100.0);
+        std::memcpy(bytes.data() + 4 * (i * w + j), &v, 4);
+      }
+    f.data.push_back(std::move(bytes));
+  }
+  ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+  const auto refined = expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  for (size_t k = 0; k < refined.size(); ++k) {
+    EXPECT_NEAR(refined[k].shift[0], -double(moves[k + 1].first), 0.05) << k;
+    EXPECT_NEAR(refined[k].shift[1], -double(moves[k + 1].second), 0.05) << k;
+  }
+  d.combine = PTP_COMBINE_JOINT;
+  expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
 }
 
 // A bound that excludes the true shift makes the crop wrong; the estimate

@@ -42,9 +42,21 @@ def camera():
     return _need("skimage.data").camera().astype(np.float64) / 255.0
 
 
+def every_position_varies(cut, period):
+    """No pattern position [a::P, b::P] is constant over the cut's whole
+    periods of rows and columns."""
+    rows, cols = (n // period * period for n in cut.shape[-2:])
+    whole = cut[..., :rows, :cols]
+    return all(np.ptp(whole[..., a::period, b::period]) > 0
+               for a in range(period) for b in range(period))
+
+
 def closed_loop(gt, frame, crop, period, **options):
     """The documented check of one crop, with numpy cuts and a plain
-    correlation alignment of them: (confirmed, residual or None)."""
+    correlation alignment of them: (confirmed, residual or None). A crop
+    that does not preserve the pattern (an odd one for Bayer) is aligned
+    only by the luminance image, where every pattern position varies in
+    both cuts."""
     h, w = gt.shape[-2:]
     side = min(h, w) // period
     q = period * max(1, math.ceil(side / 64))
@@ -55,6 +67,12 @@ def closed_loop(gt, frame, crop, period, **options):
     cy, cx = int(crop[0]), int(crop[1])
     g = gt[..., my:my + rows, mx:mx + cols]
     f = frame[..., my - cy:my - cy + rows, mx - cx:mx - cx + cols]
+    # Bayer's even crops, Fujifilm's X-Trans multiples of 6 and (3, 3) + them.
+    preserved = (cy % period, cx % period) in ((0, 0), (3, 3) if period == 6 else (0, 0))
+    if not preserved:
+        if options.get("combine", "luma") != "luma" or not (
+                every_position_varies(g, period) and every_position_varies(f, period)):
+            return False, None
     residual = ptychopatch.align_scene(g, [f], normalization="none", verify=False, **options)
     if residual.status[0] != 0:
         return False, None
@@ -114,24 +132,45 @@ def nearest_crop(shift, period):
     return np.array(crop, dtype=np.int64)
 
 
+def half_away(value):
+    """The whole number nearest `value`, halves away from 0 (C's llround)."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
 def expect_refined(gt, frames, period, **options):
     """verify="refine" against the oracle: the shift is the crop plus the
-    loop's residual, the crop the nearest to it; where that crop differs,
-    its own loop must confirm it, else confidence 0; cuts that cannot be
-    aligned keep verify=False's results with confidence 0."""
+    loop's residual; while the whole pixel nearest it (halves away from 0)
+    is a new cut, at most 3 times, the frames are cut there and aligned
+    again, and that cut's estimate replaces the shift where its residual is
+    smaller; the crop is the nearest to the shift; where that crop differs,
+    its own loop (a cut already made there, else one more) must confirm it,
+    else confidence 0; cuts that cannot be aligned keep verify=False's
+    results with confidence 0."""
     plain = ptychopatch.align_scene(gt, frames, verify=False, **options)
     got = ptychopatch.align_scene(gt, frames, verify="refine", **options)
     for k, frame in enumerate(frames):
         shift, crop, confidence = plain.shifts[k], plain.crops[k], plain.confidence[k]
-        _, residual = closed_loop(gt, frame, crop, period, **options)
+        confirmed, residual = closed_loop(gt, frame, crop, period, **options)
         if residual is None:
             confidence = 0.0
         else:
+            cuts = {tuple(int(c) for c in crop): confirmed}
             fine = crop + residual
+            for _ in range(3):
+                at = (half_away(fine[0]), half_away(fine[1]))
+                if at in cuts:
+                    break
+                cuts[at], again = closed_loop(gt, frame, at, period, **options)
+                if again is None or not math.hypot(*again) < math.hypot(*residual):
+                    break
+                residual, fine = again, np.array(at) + again
             new = nearest_crop(fine, period)
-            if not np.array_equal(new, crop) and not closed_loop(gt, frame, new, period,
-                                                                 **options)[0]:
-                confidence = 0.0
+            if not np.array_equal(new, crop):
+                there = tuple(int(c) for c in new)
+                ok = cuts[there] if there in cuts else closed_loop(gt, frame, new, period,
+                                                                   **options)[0]
+                if not ok:
+                    confidence = 0.0
             shift, crop = fine, new
         np.testing.assert_array_equal(got.shifts[k], shift)
         np.testing.assert_array_equal(got.crops[k], crop)

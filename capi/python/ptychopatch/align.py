@@ -665,16 +665,20 @@ def align_scene(
         half a pattern period (half a pixel without a pattern) on both
         axes. About one more alignment per frame.
         ``"refine"`` (default): coarse to fine. The residual refines every
-        frame: its shift becomes the crop plus the residual and its crop
-        the mosaic-preserving one nearest to that; a crop that changed is
+        frame: its shift becomes the crop plus the residual; where that is
+        more than half a pixel from the cut, the frames are cut again at
+        the whole pixel nearest to it and aligned again (up to 3 times,
+        while the residual shrinks: the Hann window pulls a broad
+        correlation peak toward the cut); its crop is the
+        mosaic-preserving one nearest to the shift. A crop that changed is
         checked in its own loop, and where that does not confirm it (or the
         cuts are too small or flat to align) ``confidence`` becomes 0.
-        Right on 99.5-99.9 % of docs/performance.md's robustness benchmark
-        against 97.3-97.6 % without the loop, with a third of the
-        sub-pixel error on blurred Bayer frames. `normalization` then
+        Right on 99.8-100 % of docs/performance.md's robustness benchmark
+        against 97.3-97.6 % without the loop, with a quarter or less of
+        the sub-pixel error on blurred frames. `normalization` then
         chooses the coarse estimator only.
-        ``False`` (or ``"none"``): the coarse estimate alone, about 1.8x
-        faster.
+        ``False`` (or ``"none"``): the coarse estimate alone, 2-2.6x
+        faster (docs/performance.md).
         ``True`` or ``"check"``: no refinement; an unconfirmed crop's
         ``confidence`` becomes 0 (shift and crop stay); then ``confidence
         >= 0.07`` keeps about 97 % of the right crops of the benchmark and
