@@ -240,7 +240,8 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
     // Coarse to fine: crop + residual; re-cut at the whole pixel nearest
     // it (halves away from 0) while that is a new cut, at most 3 times,
     // taking each new cut's estimate whose residual is smaller; its nearest
-    // crop, checked again where it changed (by a cut already made there, or
+    // crop, checked again where it changed (confirmed by a re-cut's
+    // residual within half a pixel, else by a cut already made there, else
     // one more loop); no result past max_shift (in whole search units).
     if (!first.aligned) {
       out.confidence = 0.0;
@@ -255,6 +256,7 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
     };
     double fine[2] = {double(r.crop[0]) + first.residual[0], double(r.crop[1]) + first.residual[1]};
     double residual[2] = {first.residual[0], first.residual[1]};
+    bool recut = false;  // the estimate is a re-cut's
     for (int k = 0; k < 3; ++k) {
       const int64_t ny = std::llround(fine[0]), nx = std::llround(fine[1]);
       if (made(ny, nx)) break;
@@ -263,6 +265,7 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
       if (!again.aligned || !(std::hypot(again.residual[0], again.residual[1]) <
                               std::hypot(residual[0], residual[1])))
         break;
+      recut = true;
       residual[0] = again.residual[0];
       residual[1] = again.residual[1];
       fine[0] = double(ny) + again.residual[0];
@@ -280,8 +283,12 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
       }
     }
     if (cy != r.crop[0] || cx != r.crop[1]) {
+      // Confirmed by a re-cut's estimate within half a pixel of its cut,
+      // else by the new crop's loop.
+      const bool converged =
+          recut && std::fabs(residual[0]) <= 0.5 && std::fabs(residual[1]) <= 0.5;
       const Loop* there = made(cy, cx);
-      if (!(there ? there->confirmed : closed_loop(desc, f, frame, cy, cx).confirmed))
+      if (!converged && !(there ? there->confirmed : closed_loop(desc, f, frame, cy, cx).confirmed))
         out.confidence = 0.0;
     }
     out.shift[0] = fine[0];
