@@ -33,7 +33,8 @@ Estimators, all on the same frames:
   period x period window over the informative planes with its quadratic
   trend removed, partially whitened, Hann window following the content),
   refined by plain correlation of the two frames cut to their overlap
-  under that crop (``verify="refine"``); that coarse estimate alone
+  under that crop, cut again at the nearest whole pixel where that
+  estimate lies more than half a pixel from the cut (``verify="refine"``); that coarse estimate alone
   (``verify=False``, the default until 0.4), and alone with phase or no
   normalisation, the joint peak of the summed plane spectra
   (the default before the luminance image) with each normalisation and
