@@ -630,7 +630,8 @@ typedef enum ptp_align_method {
  * without a pattern) on both axes. Plain correlation follows the
  * large-scale content that the default's whitening discounts, so the two
  * estimators fail on different scenes. Costs about one more alignment per
- * frame (two for a corrected or re-cropped one), run after the call's frames are aligned
+ * frame (two for a corrected or re-cropped one; REFINE: one or two more for
+ * a frame re-cut at its nearest pixel), run after the call's frames are aligned
  * (the progress callback counts those and is not called during the
  * checks), a copy of the reference, and up to two more plans' buffers
  * (device memory on a GPU context). Not with PTP_ALIGN_METHOD_RAWNIND. */
