@@ -630,8 +630,8 @@ typedef enum ptp_align_method {
  * without a pattern) on both axes. Plain correlation follows the
  * large-scale content that the default's whitening discounts, so the two
  * estimators fail on different scenes. Costs about one more alignment per
- * frame (two for a corrected or re-cropped one; REFINE: one or two more for
- * a frame re-cut at its nearest pixel), run after the call's frames are aligned
+ * frame (two for a corrected or re-cropped one; REFINE: usually one more
+ * for a frame re-cut at its nearest pixel, at most four), run after the call's frames are aligned
  * (the progress callback counts those and is not called during the
  * checks), a copy of the reference, and up to two more plans' buffers
  * (device memory on a GPU context). Not with PTP_ALIGN_METHOD_RAWNIND. */
@@ -660,8 +660,9 @@ typedef enum ptp_align_verify {
    * broad correlation peak is pulled toward the cut's position; an odd cut
    * of a pattern only for the luminance image, docs/semantics.md). The
    * crop is the mosaic-preserving one nearest to the shift. A crop that
-   * changed is checked in its own closed loop; where that does not confirm
-   * it, or the cuts cannot be aligned (the first estimate then stays),
+   * changed must be confirmed, by the re-cut that placed it (its residual
+   * within half a pixel) or else in its own closed loop; where it is not,
+   * or the cuts cannot be aligned (the first estimate then stays),
    * confidence is 0. The whitened peak of the whole frames finds the
    * shift, plain correlation of what they share places it: right on
    * 99.8-100 % of the benchmark's frames of 252 and 336 pixels, against

@@ -187,9 +187,9 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->method = PTP_ALIGN_METHOD_CORRELATION;
   // Coarse to fine: the whitened peak of the whole frames finds the shift,
   // plain correlation of what the two frames share under it places it (the
-  // benchmark of docs/performance.md: right on 99.5-99.9 % of its frames,
-  // against 97.3-97.6 % without, and a third of the sub-pixel error on
-  // blurred Bayer frames).
+  // benchmark of docs/performance.md: right on 99.8-100 % of its frames,
+  // against 97.3-97.6 % without, and a fifth to a quarter of the sub-pixel
+  // error on blurred frames).
   desc->verify = PTP_ALIGN_VERIFY_REFINE;
 }
 
@@ -642,10 +642,10 @@ constexpr int kMaxRecuts = 3;
 
 // PTP_ALIGN_VERIFY_REFINE for one frame, after the check of its crop:
 // the shift becomes the crop plus the residual of the two cuts (the fine
-// estimate), and the crop the one nearest to it. A crop that changed is
-// checked in its own closed loop; unconfirmed there, or where the cuts
-// could not be aligned or the new crop leaves max_shift's bound (the
-// coarse estimate then stays), confidence is 0.
+// estimate), and the crop the one nearest to it. A crop that changed must
+// be confirmed (below); unconfirmed, or where the cuts could not be
+// aligned or the new crop leaves max_shift's bound (the coarse estimate
+// then stays), confidence is 0.
 //
 // Why re-cut: the cuts are aligned under the plan's Hann window, and a
 // broad correlation peak (a blurred or edge-like scene) times the window's

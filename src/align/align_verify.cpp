@@ -88,12 +88,17 @@ bool positions_vary(const T* x, int64_t period, int64_t rows, int64_t cols, int6
 
 }  // namespace
 
-bool CropVerifier::every_position_varies(const std::vector<unsigned char>& cut, int64_t rows,
+bool CropVerifier::every_position_varies(const ptp_align_plan& check_plan,
+                                         const std::vector<unsigned char>& cut,
                                          int64_t cols) const {
-  // The image reads whole periods (math/luma_math.hpp: the windows of the
-  // last image row and column end there); a pattern frame has one channel.
-  const int64_t read_rows = rows / period_ * period_;
-  const int64_t read_cols = cols / period_ * period_;
+  // The rows and columns the check plan's image reads (from the top left:
+  // its windows, every luma_stride pixels, over the image's pixels, which
+  // the plan may have trimmed to a size the FFT handles well), as
+  // LumaImages::informative_planes reads them; a pattern frame has one
+  // channel.
+  const AlignGeometry& g = check_plan.geometry;
+  const int64_t read_rows = g.luma_stride * (g.plane_height - 1) + g.luma_window;
+  const int64_t read_cols = g.luma_stride * (g.plane_width - 1) + g.luma_window;
   if (element_size_ == 2)
     return positions_vary(reinterpret_cast<const uint16_t*>(cut.data()), period_, read_rows,
                           read_cols, cols);
@@ -138,27 +143,28 @@ CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x)
 
 CropVerifier::Outcome CropVerifier::check(const void* frame, int64_t crop_y, int64_t crop_x) {
   Outcome outcome;
+  int64_t preserved[2];
+  crop_shift(*geometry_, static_cast<double>(crop_y), static_cast<double>(crop_x), &preserved[0],
+             &preserved[1]);
+  const bool other_phase = preserved[0] != crop_y || preserved[1] != crop_x;
+  if (other_phase && !luma_pattern_) return outcome;  // before a check plan is made for it
   const auto [margin_y, margin_x] = margins(crop_y, crop_x);
   Check& check = check_for(margin_y, margin_x);
   if (!check.plan) return outcome;
   const int64_t rows = height_ - 2 * margin_y;
   const int64_t cols = width_ - 2 * margin_x;
-  int64_t preserved[2];
-  crop_shift(*geometry_, static_cast<double>(crop_y), static_cast<double>(crop_x), &preserved[0],
-             &preserved[1]);
-  const bool other_phase = preserved[0] != crop_y || preserved[1] != crop_x;
-  if (other_phase && !luma_pattern_) return outcome;
   if (check.reference_generation != reference_generation_) {
     // The reference's cut depends on the margins only.
     cut(reference_.data(), margin_y, margin_x, rows, cols, frame_cut_);
     check.reference_generation = 0;
-    check.reference_varies = luma_pattern_ && every_position_varies(frame_cut_, rows, cols);
+    check.reference_varies = luma_pattern_ && every_position_varies(*check.plan, frame_cut_, cols);
     align_set_reference(*check.plan, frame_cut_.data());
     check.reference_generation = reference_generation_;
   }
   // reference[y, x] ~ frame[y - crop_y, x - crop_x] under the crop.
   cut(frame, margin_y - crop_y, margin_x - crop_x, rows, cols, frame_cut_);
-  if (other_phase && !(check.reference_varies && every_position_varies(frame_cut_, rows, cols)))
+  if (other_phase &&
+      !(check.reference_varies && every_position_varies(*check.plan, frame_cut_, cols)))
     return outcome;
   const void* cut_frame = frame_cut_.data();
   ptp_align_result result{};

@@ -84,10 +84,10 @@ class CropVerifier {
   void cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,
            std::vector<unsigned char>& out) const;
   // Whether no pattern position is constant over the rows and columns of a
-  // rows x cols cut that its luminance image reads (whole periods): then
-  // that image uses every position whatever the cut's pattern phase.
-  bool every_position_varies(const std::vector<unsigned char>& cut, int64_t rows,
-                             int64_t cols) const;
+  // cut (cols wide) that check_plan's luminance image reads: then that
+  // image uses every position whatever the cut's pattern phase.
+  bool every_position_varies(const ptp_align_plan& check_plan,
+                             const std::vector<unsigned char>& cut, int64_t cols) const;
 
   const ptp_context& context_;
   ptp_align_desc desc_;  // the plan's, for the check plans

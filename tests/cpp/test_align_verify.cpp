@@ -138,7 +138,9 @@ bool preserves_pattern(const ptp_align_desc& desc, int64_t cy, int64_t cx) {
 }
 
 // Whether no pattern position (i % P, j % P) of a one-channel cut is
-// constant over its whole periods of rows and columns.
+// constant over its whole periods of rows and columns: the rows and
+// columns its luminance image reads where the image's sides are under 256
+// (no FFT-friendly cut; every cut of these tests).
 bool every_position_varies(const Frames& f, const std::vector<unsigned char>& bytes, int64_t rows,
                            int64_t cols, int64_t p) {
   const auto value = [&](int64_t i, int64_t j) {

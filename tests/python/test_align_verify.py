@@ -44,7 +44,8 @@ def camera():
 
 def every_position_varies(cut, period):
     """No pattern position [a::P, b::P] is constant over the cut's whole
-    periods of rows and columns."""
+    periods of rows and columns: what its luminance image reads where the
+    image's sides are under 256 (no FFT-friendly cut; every cut here)."""
     rows, cols = (n // period * period for n in cut.shape[-2:])
     whole = cut[..., :rows, :cols]
     return all(np.ptp(whole[..., a::period, b::period]) > 0

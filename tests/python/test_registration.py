@@ -469,7 +469,9 @@ def test_lists_and_views(camera):
 
 def test_without_scipy_fft(monkeypatch, routes, camera, rng):
     # SciPy is optional for the package: numpy.fft does the host FFTs then.
+    # (What is learnt once per dtype without SciPy stays in this test.)
     monkeypatch.setattr(registration, "_scipy_fft", None)
+    monkeypatch.setattr(registration, "_INVERSE_IN_STEPS", {})
     ref = camera[100:196, 120:220].astype(np.float32)
     moving = _fourier_shift(ref, (2.3, -5.6)).astype(np.float32)
     mask = rng.random(ref.shape) < 0.8
@@ -499,8 +501,18 @@ def test_small_transforms_run_on_one_thread(monkeypatch, camera):
             function = getattr(scipy_fft, name)
 
             def call(x, *args, workers=None, **kwargs):
-                seen.append((x.size, workers))
-                return function(x, *args, workers=workers, **kwargs)
+                out = function(x, *args, workers=workers, **kwargs)
+                # The transform's size in real space: a real output's, a
+                # real input's (the even last side of these images, from
+                # the half spectrum), a complex one's own.
+                if name.startswith("irfft"):
+                    size = out.size
+                elif name.startswith("rfft"):
+                    size = out.size // out.shape[-1] * 2 * (out.shape[-1] - 1)
+                else:
+                    size = x.size
+                seen.append((size, workers))
+                return out
             return call
 
     monkeypatch.setattr(registration, "_scipy_fft", Spy())
@@ -517,6 +529,15 @@ def test_small_transforms_run_on_one_thread(monkeypatch, camera):
             expected = threads if threads else (-1 if size >= limit else 1)
             assert workers == expected, (image.shape, threads, size, workers)
     assert limit > small.size and limit <= large.size
+    # Masked registration pads each side to about twice: a 384 x 384 image
+    # (under the limit) is transformed at 768 x 768 (over it), threaded.
+    middle = camera[:384, :384].astype(np.float32)
+    seen.clear()
+    ptychopatch.phase_cross_correlation(middle, np.roll(middle, (2, -3), (0, 1)),
+                                        reference_mask=np.ones(middle.shape, dtype=bool))
+    padded = [workers for size, workers in seen if size > limit > middle.size]
+    assert padded and all(workers == -1 for workers in padded), seen
+    assert all(workers == (-1 if size >= limit else 1) for size, workers in seen), seen
 
 
 def test_docstring_example():

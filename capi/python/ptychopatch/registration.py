@@ -61,11 +61,12 @@ def _workers(num_threads: int) -> int:
     return -1 if num_threads == 0 else num_threads
 
 
-# Below this many elements a transform runs on one thread where the caller
-# left the thread count to us (num_threads=0): waking scipy.fft's threads
-# costs about 60 us a call, more than a 384 x 384 transform saves by them
-# (two cores: rfftn of 256 x 256 float32 takes 0.09 ms on one thread, 0.12
-# ms on two; of 512 x 512, 0.39 and 0.29 ms). An explicit count is obeyed.
+# Below this many elements (in real space: _transform_size) a transform runs
+# on one thread where the caller left the thread count to us
+# (num_threads=0): waking scipy.fft's threads costs about 60 us a call, more
+# than a 384 x 384 transform saves by them (two cores: rfftn of 256 x 256
+# float32 takes 0.09 ms on one thread, 0.12 ms on two; of 512 x 512, 0.39
+# and 0.29 ms). An explicit count is obeyed.
 _THREADED_MIN_SIZE = 1 << 18
 
 
@@ -81,10 +82,26 @@ def _scipy() -> Any:
     return _scipy_fft
 
 
+def _transform_size(name: str, x: np.ndarray, kwargs: dict) -> int:
+    """The real-space element count of a transform: its real input or
+    output, or its complex input (padded or cut to `s` or `n`)."""
+    shape = list(x.shape)
+    if kwargs.get("s") is not None:
+        s = kwargs["s"]
+        axes = kwargs.get("axes")
+        for axis, n in zip(range(x.ndim - len(s), x.ndim) if axes is None else axes, s):
+            shape[axis] = n
+    elif kwargs.get("n") is not None:
+        shape[kwargs.get("axis", -1)] = kwargs["n"]
+    elif name.startswith("irfft"):  # the real output: about twice the half spectrum
+        shape[kwargs.get("axis", -1) if name == "irfft" else -1] *= 2
+    return math.prod(shape)
+
+
 def _fft(name: str, x: np.ndarray, workers: int, **kwargs: Any) -> np.ndarray:
     module = _scipy()
     if module is not None:
-        if workers == -1 and x.size < _THREADED_MIN_SIZE:
+        if workers == -1 and _transform_size(name, x, kwargs) < _THREADED_MIN_SIZE:
             workers = 1
         return getattr(module, name)(x, workers=workers, **kwargs)
     kwargs.pop("overwrite_x", None)
