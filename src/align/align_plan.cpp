@@ -509,12 +509,6 @@ void check_frame(const ptp_align_plan& plan, const void* frame, int64_t index,
   }
 }
 
-// Aligns the frames whose outcome is PTP_SUCCESS (the others are skipped),
-// fills their outcomes and, when plane_shifts is not null, their plane
-// shifts (NaN rows for the others). Progress is reported as (index of the
-// frame + 1, num_frames) after each aligned frame. Returns false when the
-// progress callback cancelled: the outcomes of frames not reached are then
-// PTP_ERROR_CANCELLED.
 // A frame's shift (dy, dx): kept unsnapped (its crop is theirs), and as the
 // result snapped to CFA blocks where the plan snaps.
 void set_frame_shift(const AlignGeometry& g, double dy, double dx, FrameOutcome& out) {
@@ -525,6 +519,12 @@ void set_frame_shift(const AlignGeometry& g, double dy, double dx, FrameOutcome&
   out.shift[1] = g.snap ? snap_shift(dx, block) : dx;
 }
 
+// Aligns the frames whose outcome is PTP_SUCCESS (the others are skipped),
+// fills their outcomes and, when plane_shifts is not null, their plane
+// shifts (NaN rows for the others). Progress is reported as (index of the
+// frame + 1, num_frames) after each aligned frame. Returns false when the
+// progress callback cancelled: the outcomes of frames not reached are then
+// PTP_ERROR_CANCELLED.
 bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
                 std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   const AlignGeometry& g = plan.geometry;
@@ -677,27 +677,25 @@ void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[
       if (c.at[0] == at[0] && c.at[1] == at[1]) return &c;
     return nullptr;
   };
-  double fine[2] = {static_cast<double>(crop[0]) + first.residual[0],
-                    static_cast<double>(crop[1]) + first.residual[1]};
-  double residual[2] = {first.residual[0], first.residual[1]};  // of the estimate's cut
-  bool recut = false;                                           // the estimate is a re-cut's
+  // The estimate is the cut's position plus its residual, of cuts[best].
+  size_t best = 0;
+  const auto estimate = [&cuts, &best](int axis) {
+    return static_cast<double>(cuts[best].at[axis]) + cuts[best].outcome.residual[axis];
+  };
   for (int k = 0; k < kMaxRecuts; ++k) {
-    const int64_t nearest[2] = {std::llround(fine[0]), std::llround(fine[1])};
+    const int64_t nearest[2] = {std::llround(estimate(0)), std::llround(estimate(1))};
     if (cut_at(nearest) != nullptr) break;
+    const double* residual = cuts[best].outcome.residual;
+    const double previous = std::hypot(residual[0], residual[1]);
     const CropVerifier::Outcome again = plan.verifier->check(frame, nearest[0], nearest[1]);
     cuts.push_back({{nearest[0], nearest[1]}, again});
     // Nearer the content's position, its residual is smaller; one that is
     // not is no sharper estimate (an axis the scene does not fix, whose
     // residual wanders from cut to cut), and the estimate so far stands.
-    if (!again.aligned ||
-        !(std::hypot(again.residual[0], again.residual[1]) < std::hypot(residual[0], residual[1])))
-      break;
-    recut = true;
-    residual[0] = again.residual[0];
-    residual[1] = again.residual[1];
-    fine[0] = static_cast<double>(nearest[0]) + again.residual[0];
-    fine[1] = static_cast<double>(nearest[1]) + again.residual[1];
+    if (!again.aligned || !(std::hypot(again.residual[0], again.residual[1]) < previous)) break;
+    best = cuts.size() - 1;
   }
+  const double fine[2] = {estimate(0), estimate(1)};
   int64_t refined[2];
   crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
   // max_shift bounds the result as it bounds the search (in sensor pixels,
@@ -717,7 +715,9 @@ void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[
     // always: a crop a pixel from an odd shift leaves a residual of about
     // one pixel, half of Bayer's period, which confirms it or not by
     // noise; on the robustness benchmark that zeroed right crops.)
-    const bool converged = recut && std::fabs(residual[0]) <= 0.5 && std::fabs(residual[1]) <= 0.5;
+    const double* residual = cuts[best].outcome.residual;
+    const bool converged =
+        best > 0 && std::fabs(residual[0]) <= 0.5 && std::fabs(residual[1]) <= 0.5;
     const Cut* done = cut_at(refined);
     const bool confirmed =
         converged ||
