@@ -29,7 +29,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _arrays, _context, _native
+from . import _arrays, _context, _native, _packed_fft
 
 # scipy.fft (optional: faster, threaded host FFTs; numpy.fft otherwise) is
 # imported on the first transform, not with the package: its import takes
@@ -238,16 +238,32 @@ def _signed_frequencies(n: int) -> np.ndarray:
 # ------------------------------------------------- the correlation itself
 
 
-def _cross_power(src: np.ndarray, tgt: np.ndarray, normalization: Optional[str],
-                 reuse: bool = False, check_guard: bool = False) -> Tuple[np.ndarray, bool]:
-    """X = src * conj(tgt), divided by max(|X|, 100 eps) for phase
-    normalisation; and (with `check_guard`) whether a bin other than the DC
-    one was at or under that guard. With `reuse` (spectra made here), X
-    takes src's memory and tgt is overwritten."""
-    if reuse and src.dtype == tgt.dtype:
-        product = np.multiply(src, np.conjugate(tgt, out=tgt), out=src)
-    else:
-        product = src * tgt.conj()
+def _half_product(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, float],
+                  workers: int) -> np.ndarray:
+    """rfftn(ref) * conj(rfftn(mov)) for two real images of one shape, in
+    scipy's precision; `energies` are their sums of |x|^2. Where a real
+    transform of the last axis costs a complex one (_packed_fft.pays), both
+    spectra come from one complex transform."""
+    dtype = _spectrum_dtype(ref.dtype)
+    if (dtype.char in "FD" and dtype == _spectrum_dtype(mov.dtype)
+            and _packed_fft.pays(ref.shape) and min(energies) > 0):
+        product = _packed_fft.cross_product(
+            ref, mov, energies[0], energies[1], dtype,
+            lambda name, x, **kwargs: _fft(name, x, workers, **kwargs))
+        if product is not None:
+            return product
+    src, tgt = _forward(ref, True, workers), _forward(mov, True, workers)
+    if src.dtype == tgt.dtype:
+        return np.multiply(src, np.conjugate(tgt, out=tgt), out=src)
+    return src * tgt.conj()
+
+
+def _cross_power(product: np.ndarray, normalization: Optional[str],
+                 check_guard: bool = False) -> Tuple[np.ndarray, bool]:
+    """The cross-power spectrum X = src * conj(tgt) (`product`, whose memory
+    it takes), divided by max(|X|, 100 eps) for phase normalisation; and
+    (with `check_guard`) whether a bin other than the DC one was at or
+    under that guard."""
     if normalization is None:
         return product, False
     real_dtype = product.real.dtype
@@ -482,7 +498,12 @@ def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
                        upsample: Any, workers: int) -> Tuple[np.ndarray, Any]:
     """Shift and correlation value at it, from the cross-power spectrum."""
     real_dtype = spectrum.real.dtype
-    if half:
+    if half and spectrum.dtype.char in "FD" and _packed_fft.pays(shape):
+        correlation = _packed_fft.inverse_rows(
+            spectrum, shape, lambda name, x, **kwargs: _fft(name, x, workers, **kwargs),
+            overwrite=upsample == 1)
+        correlation *= _inverse_scale(math.prod(shape), correlation.dtype)
+    elif half:
         # (The spectrum is needed again only to upsample.)
         correlation = _inverse_real(spectrum, shape, workers, overwrite=upsample == 1)
     else:
@@ -610,9 +631,9 @@ def _library_preferred(backend: str, num_threads: int) -> bool:
     return reason == _native.PTP_BACKEND_REASON_GPU
 
 
-def _library_register(ref: np.ndarray, mov: np.ndarray, upsample: int,
-                      normalization: Optional[str], backend: str, num_threads: int,
-                      planning: str, workers: int):
+def _library_register(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, float],
+                      upsample: int, normalization: Optional[str], backend: str,
+                      num_threads: int, planning: str, workers: int):
     """The shift of two real 2-D images from the library, and the correlation
     value at it from the cross-power spectrum computed here.
 
@@ -634,11 +655,10 @@ def _library_register(ref: np.ndarray, mov: np.ndarray, upsample: int,
     real_dtype = np.dtype(np.float32 if both_single else np.float64)
     # (Running the library in a thread meanwhile was tried: on the CPU
     # backend its FFT threads and scipy's then slow each other down.)
-    src = _forward(ref.astype(real_dtype, copy=False), True, workers)
-    tgt = _forward(mov.astype(real_dtype, copy=False), True, workers)
-    spectrum, guarded = _cross_power(src, tgt, normalization, reuse=True,
-                                     check_guard=not both_single)
-    del src, tgt
+    product = _half_product(ref.astype(real_dtype, copy=False),
+                            mov.astype(real_dtype, copy=False), energies, workers)
+    spectrum, guarded = _cross_power(product, normalization, check_guard=not both_single)
+    del product
     if guarded and not both_single:
         return None, None, spectrum
     found = _library_shift(ref, mov, both_single, upsample, normalization, backend,
@@ -1166,17 +1186,23 @@ def phase_cross_correlation(
             and ref.dtype.char != "g" and mov.dtype.char != "g"
             and _library_preferred(backend, threads)
             and not _constant(ref) and not _constant(mov)):
-        shift, value, spectrum = _library_register(ref, mov, upsample, norm, backend, threads,
+        shift, value, spectrum = _library_register(ref, mov, (src_energy, tgt_energy),
+                                                   upsample, norm, backend, threads,
                                                    planning, workers)
     half = not fourier and real
     if shift is None:
         if spectrum is None:
             if fourier:
-                src, tgt = ref, mov
-            else:
-                src, tgt = _forward(ref, half, workers), _forward(mov, half, workers)
-            spectrum, _ = _cross_power(src, tgt, norm, reuse=not fourier)
-            del src, tgt
+                product = ref * mov.conj()
+            elif half:
+                product = _half_product(ref, mov, (src_energy, tgt_energy), workers)
+            else:  # complex images
+                src, tgt = _forward(ref, False, workers), _forward(mov, False, workers)
+                product = np.multiply(src, np.conjugate(tgt, out=tgt), out=src) \
+                    if src.dtype == tgt.dtype else src * tgt.conj()
+                del src, tgt
+            spectrum, _ = _cross_power(product, norm)
+            del product
         shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers)
         for axis, n in enumerate(ref.shape):
             if n == 1:
