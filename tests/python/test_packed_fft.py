@@ -31,16 +31,17 @@ def _relative(got, want):
 
 # Odd and even row counts (the odd one's last row is inverted alone), odd
 # and even prime-factor lengths (an even one has a Nyquist bin).
-SHAPES = [(64, 127), (65, 127), (31, 1018), (40, 502)]
+SHAPES = [(64, 127), (65, 127), (31, 1018), (40, 502), (2, 2039), (3, 1009)]
 TOLERANCE = {np.float32: 6e-6, np.float64: 5e-14}
 
 
 def test_pays_where_a_real_transform_costs_a_complex_one():
     # Last sides with a prime factor above their square root, 2-D, not tiny.
-    for shape in [(997, 1009), (256, 251), (64, 127), (512, 1018), (100, 106)]:
+    for shape in [(997, 1009), (256, 251), (64, 127), (32, 127), (2, 2039), (512, 1018),
+                  (100, 106)]:
         assert _packed_fft.pays(shape), shape
-    for shape in [(256, 256), (997, 1000), (1009, 1024), (512, 289), (30, 127),
-                  (997,), (9, 9, 1009)]:
+    for shape in [(256, 256), (997, 1000), (1009, 1024), (512, 289), (8, 127),
+                  (1, 2039), (997,), (9, 9, 1009)]:
         assert not _packed_fft.pays(shape), shape
 
 

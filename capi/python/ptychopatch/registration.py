@@ -16,6 +16,10 @@ finds the peak sooner than the library transforming both images again.
 
 FFTs on the host use ``scipy.fft`` (multi-threaded) when SciPy is
 installed, else ``numpy.fft``; SciPy is not a requirement of this package.
+Where the last side has a large prime factor (997 x 1009), the two images
+share one complex transform and the correlation is inverted two rows at a
+time (`_packed_fft`): pocketfft's real transforms of such sides cost
+complex ones.
 """
 
 from __future__ import annotations
