@@ -134,8 +134,9 @@ def _forward(x: np.ndarray, half: bool, workers: int) -> np.ndarray:
 
 
 def _inverse_real(spectrum: np.ndarray, shape: Sequence[int], workers: int,
-                  overwrite: bool = False) -> np.ndarray:
-    """irfftn(spectrum, s=shape) over every axis, bitwise as scipy.fft computes it.
+                  overwrite: bool = False, scaled: bool = True) -> np.ndarray:
+    """irfftn(spectrum, s=shape) over every axis, bitwise as scipy.fft computes it
+    (without its 1/N factor, _inverse_scale, where not `scaled`).
 
     scipy's irfftn runs the inverse over the leading axes into a temporary
     and then the real inverse of the last axis, scaled by 1/N; done as two
@@ -148,12 +149,13 @@ def _inverse_real(spectrum: np.ndarray, shape: Sequence[int], workers: int,
     expected = tuple(shape[:-1]) + (shape[-1] // 2 + 1,)
     if (ndim < 2 or spectrum.shape != expected or spectrum.dtype.char not in "FD"
             or not _inverse_in_steps(spectrum.dtype)):
-        return _fft("irfftn", spectrum, workers, s=tuple(shape), axes=tuple(range(ndim)))
-    return _inverse_steps(spectrum, shape, workers, overwrite)
+        return _fft("irfftn", spectrum, workers, s=tuple(shape), axes=tuple(range(ndim)),
+                    norm="backward" if scaled else "forward")
+    return _inverse_steps(spectrum, shape, workers, overwrite, scaled)
 
 
 def _inverse_steps(spectrum: np.ndarray, shape: Sequence[int], workers: int,
-                   overwrite: bool) -> np.ndarray:
+                   overwrite: bool, scaled: bool = True) -> np.ndarray:
     """The two unscaled calls and the 1/N product of _inverse_real."""
     ndim = len(shape)
     leading = _fft("ifftn", spectrum, workers, axes=tuple(range(ndim - 1)), norm="forward",
@@ -161,7 +163,8 @@ def _inverse_steps(spectrum: np.ndarray, shape: Sequence[int], workers: int,
     out = _fft("irfft", leading, workers, n=shape[-1], axis=ndim - 1, norm="forward",
                overwrite_x=True)
     del leading
-    out *= _inverse_scale(math.prod(shape), out.dtype)
+    if scaled:
+        out *= _inverse_scale(math.prod(shape), out.dtype)
     return out
 
 
@@ -276,7 +279,7 @@ def _cross_power(product: np.ndarray, normalization: Optional[str],
             f"normalization='phase' needs floating-point or complex spectra, got dtype "
             f"{product.dtype} (with space='fourier' the inputs are taken as spectra)"
         )
-    guard = real_dtype.type(100 * np.finfo(real_dtype).eps)
+    guard = _phase_guard(real_dtype)
     magnitude = np.abs(product)
     guarded = False
     if check_guard:
@@ -284,9 +287,19 @@ def _cross_power(product: np.ndarray, normalization: Optional[str],
         magnitude.flat[0] = np.inf
         guarded = bool(magnitude.min() <= guard)
         magnitude.flat[0] = dc
-    np.maximum(magnitude, guard, out=magnitude)
+    # max(|X|, guard) changes only bins under the guard, and the minimum (a
+    # reduction) is several times cheaper than the maximum's pass: skipped
+    # where no bin is under it (NaN, which the maximum keeps, runs it).
+    if magnitude.size == 0 or not magnitude.min() >= guard:
+        np.maximum(magnitude, guard, out=magnitude)
     _divide_by_magnitude(product, magnitude)
     return product, guarded
+
+
+@functools.lru_cache(maxsize=16)
+def _phase_guard(real_dtype: np.dtype) -> Any:
+    """scikit-image's phase-normalisation floor: 100 eps of the precision."""
+    return real_dtype.type(100 * np.finfo(real_dtype).eps)
 
 
 def _divide_by_magnitude(product: np.ndarray, magnitude: np.ndarray) -> None:
@@ -502,20 +515,28 @@ def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
                        upsample: Any, workers: int) -> Tuple[np.ndarray, Any]:
     """Shift and correlation value at it, from the cross-power spectrum."""
     real_dtype = spectrum.real.dtype
+    # A real correlation is left without its 1/N factor (a pass over it):
+    # scaling by a positive constant cannot reorder magnitudes, so only the
+    # value at the peak is scaled, as the whole array would have been.
+    # (The spectrum is needed again only to upsample.)
+    scale = None
     if half and spectrum.dtype.char in "FD" and _packed_fft.pays(shape):
         correlation = _packed_fft.inverse_rows(
             spectrum, shape, lambda name, x, **kwargs: _fft(name, x, workers, **kwargs),
             overwrite=upsample == 1)
-        correlation *= _inverse_scale(math.prod(shape), correlation.dtype)
+        scale = _inverse_scale(math.prod(shape), correlation.dtype)
     elif half:
-        # (The spectrum is needed again only to upsample.)
-        correlation = _inverse_real(spectrum, shape, workers, overwrite=upsample == 1)
+        correlation = _inverse_real(spectrum, shape, workers, overwrite=upsample == 1,
+                                    scaled=False)
+        scale = _inverse_scale(math.prod(shape), correlation.dtype)
     else:
         correlation = _fft("ifftn", spectrum, workers)
     peak = np.unravel_index(_argmax_abs(correlation), shape)
     shift = _wrap(peak, shape, real_dtype)
     if upsample == 1:
         value = correlation[peak]
+        if scale is not None:
+            value = value * scale
         return shift, np.asarray(value).astype(np.result_type(value, real_dtype, np.complex64))[()]
     return _refine(spectrum, shape, half, shift, upsample)
 
@@ -553,13 +574,15 @@ def _energy(x: np.ndarray) -> float:
         if flat.dtype == np.float32 and flat.size >= 2 * _ENERGY_BLOCK:
             whole = flat.size // _ENERGY_BLOCK * _ENERGY_BLOCK
             blocks = flat[:whole].reshape(-1, _ENERGY_BLOCK)
-            with np.errstate(over="ignore"):
-                sums = np.einsum("ij,ij->i", blocks, blocks)
+            # (einsum's loops raise no floating-point warnings: an overflow
+            # is an inf block sum, caught below.)
+            sums = np.einsum("ij,ij->i", blocks, blocks)
             blocked = float(np.add.reduce(sums, dtype=np.float64))
             if math.isfinite(blocked):
                 total += blocked
                 flat = flat[whole:]
-        total += float(np.einsum("i,i->", flat, flat, dtype=np.float64, casting="unsafe"))
+        if flat.size:
+            total += float(np.einsum("i,i->", flat, flat, dtype=np.float64, casting="unsafe"))
     return total
 
 
