@@ -386,6 +386,28 @@ def test_non_finite_values_are_a_value_error(camera, value, which):
         np.testing.assert_array_equal(image, before)
 
 
+@pytest.mark.parametrize("shape", [(64, 64), (64, 127)])  # separate and packed transforms
+@pytest.mark.parametrize("backend", ["auto", "cpu"])
+def test_transforms_that_overflow_are_a_value_error(camera, shape, backend):
+    # Finite float32 images whose spectra overflow float32: the correlation
+    # is NaN. scikit-image raises ValueError; so do we, never a shift.
+    ref = (camera[:shape[0], :shape[1]].astype(np.float32) - 100) * np.float32(1e34)
+    moving = np.roll(ref, (2, 3), axis=(0, 1))
+    assert np.all(np.isfinite(ref))
+    for kwargs in ({}, {"upsample_factor": 10}, {"normalization": None}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's overflow warnings come first
+            with pytest.raises(ValueError, match="overflow float32"):
+                ptychopatch.phase_cross_correlation(ref, moving, backend=backend, **kwargs)
+            with pytest.raises(ValueError):
+                sk_pcc(ref, moving, **kwargs)
+    # In double precision the same values are fine.
+    shift, _, _ = ptychopatch.phase_cross_correlation(ref.astype(np.float64),
+                                                      moving.astype(np.float64),
+                                                      backend=backend)
+    np.testing.assert_array_equal(shift, [-2, -3])
+
+
 @pytest.mark.parametrize("upsample", [1, 10])
 @pytest.mark.parametrize("pair", ["zero-zero", "zero-image", "image-zero", "flat-image",
                                   "flat-flat"])
@@ -685,14 +707,26 @@ def test_float32_energy_is_accurate_and_cannot_overflow(rng):
 
 
 def test_huge_finite_values_are_not_called_non_finite(camera):
-    """Images whose sum of squares overflows but whose values are finite go
-    through (the finiteness check runs where the sum is not finite)."""
+    """Images whose sum of squares overflows but whose values are finite are
+    not called non-finite (the finiteness check runs where the sum is not
+    finite); their spectra overflow too, which is the error (scikit-image
+    raises ValueError for the NaN peak as well). A little smaller, they go
+    through."""
     image = camera[:32, :32].astype(np.float64) * 1e160
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="overflow float64") as raised:
+            ptychopatch.phase_cross_correlation(image, np.roll(image, 2, axis=0),
+                                                num_threads=1)
+        assert "NaN or infinite" not in str(raised.value)
+        with pytest.raises(ValueError):
+            sk_pcc(image, np.roll(image, 2, axis=0))
+    image = camera[:32, :32].astype(np.float64) * 1e140
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the error's product of amplitudes overflows, as theirs
         shift, _, _ = ptychopatch.phase_cross_correlation(image, np.roll(image, 2, axis=0),
                                                           num_threads=1)
-    assert shift.shape == (2,)
+    np.testing.assert_array_equal(shift, [-2, 0])
 
 
 def test_matrix_contraction_is_tensordots(rng):

@@ -1109,7 +1109,8 @@ def phase_cross_correlation(
     ------
     ValueError
         Images of different shapes (without masks), NaN or infinite values
-        (in valid pixels, with masks), unknown `space`, `normalization`,
+        (in valid pixels, with masks), finite values whose transforms
+        overflow the images' precision (a NaN correlation peak), unknown `space`, `normalization`,
         `backend` or `planning`, `upsample_factor` not > 0, masks of the wrong
         shape, complex images with masks.
     TypeError
@@ -1235,6 +1236,17 @@ def phase_cross_correlation(
             if n == 1:
                 shift[axis] = 0
     del spectrum
+    # Finite images whose transforms overflow their precision (float32
+    # values of 1e36, say) give a NaN correlation peak: scikit-image raises
+    # ValueError there, and the shift found would mean nothing.
+    if np.isnan(value):
+        precision = np.empty(0, np.result_type(value)).real.dtype.name
+        raise ValueError(
+            f"NaN values found in the cross-correlation of finite images: their "
+            f"transforms overflow {precision} (largest |value| "
+            f"{max(float(np.max(np.abs(ref))), float(np.max(np.abs(mov)))):.3g}); scale the "
+            f"images down or pass them in double precision"
+        )
 
     # The amplitudes sum |F|^2 of the two spectra (divided by their size
     # without upsampling, as scikit-image does), by Parseval for images.
