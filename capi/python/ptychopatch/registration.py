@@ -245,15 +245,24 @@ def _signed_frequencies(n: int) -> np.ndarray:
 # ------------------------------------------------- the correlation itself
 
 
+def _packs(ref: np.ndarray, mov: np.ndarray) -> bool:
+    """Whether two real images are transformed packed (_packed_fft): where a
+    real transform of the last axis costs a complex one (_packed_fft.pays),
+    unless an image is constant. A constant image's separate transform is
+    zero off the DC bin, and its correlation flat: packed, the other image's
+    rounding would reach those bins (phase normalisation then makes a
+    random correlation of it) and would break the flat correlation's ties
+    differently from scikit-image's first index."""
+    return _packed_fft.pays(ref.shape) and not _constant(ref) and not _constant(mov)
+
+
 def _half_product(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, float],
-                  workers: int) -> np.ndarray:
+                  workers: int, pack: bool) -> np.ndarray:
     """rfftn(ref) * conj(rfftn(mov)) for two real images of one shape, in
-    scipy's precision; `energies` are their sums of |x|^2. Where a real
-    transform of the last axis costs a complex one (_packed_fft.pays), both
-    spectra come from one complex transform."""
+    scipy's precision; `energies` are their sums of |x|^2. With `pack`
+    (_packs), both spectra come from one complex transform."""
     dtype = _spectrum_dtype(ref.dtype)
-    if (dtype.char in "FD" and dtype == _spectrum_dtype(mov.dtype)
-            and _packed_fft.pays(ref.shape) and min(energies) > 0):
+    if pack and dtype.char in "FD" and dtype == _spectrum_dtype(mov.dtype) and min(energies) > 0:
         product = _packed_fft.cross_product(
             ref, mov, energies[0], energies[1], dtype,
             lambda name, x, **kwargs: _fft(name, x, workers, **kwargs))
@@ -512,33 +521,52 @@ def _refine(spectrum: np.ndarray, shape: Sequence[int], half: bool, shift: np.nd
 
 
 def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
-                       upsample: Any, workers: int) -> Tuple[np.ndarray, Any]:
-    """Shift and correlation value at it, from the cross-power spectrum."""
+                       upsample: Any, workers: int, bounded: bool = False,
+                       pack: bool = False) -> Tuple[np.ndarray, Any]:
+    """Shift and correlation value at it, from the cross-power spectrum
+    (`bounded`: phase-normalised, every |bin| at most 1; `pack`: the last
+    axis inverted two rows at a time, see _packs)."""
     real_dtype = spectrum.real.dtype
-    # A real correlation is left without its 1/N factor (a pass over it):
-    # scaling by a positive constant cannot reorder magnitudes, so only the
-    # value at the peak is scaled, as the whole array would have been.
-    # (The spectrum is needed again only to upsample.)
-    scale = None
-    if half and spectrum.dtype.char in "FD" and _packed_fft.pays(shape):
+    # The real inverse runs unscaled and is scaled by 1/N after; a spectrum
+    # that could overflow that way is scaled first (as scipy's complex
+    # inverse, scikit-image's, does within its first pass). (The spectrum
+    # is needed again only to upsample.)
+    count = math.prod(shape)
+    source, scaled_first = spectrum, False
+    if half and not bounded and _unscaled_inverse_may_overflow(spectrum, count):
+        source = spectrum * _inverse_scale(count, real_dtype)
+        scaled_first = True
+    overwrite = upsample == 1 or scaled_first
+    if half and pack and spectrum.dtype.char in "FD":
         correlation = _packed_fft.inverse_rows(
-            spectrum, shape, lambda name, x, **kwargs: _fft(name, x, workers, **kwargs),
-            overwrite=upsample == 1)
-        scale = _inverse_scale(math.prod(shape), correlation.dtype)
+            source, shape, lambda name, x, **kwargs: _fft(name, x, workers, **kwargs),
+            overwrite=overwrite)
+        if not scaled_first:
+            correlation *= _inverse_scale(count, correlation.dtype)
     elif half:
-        correlation = _inverse_real(spectrum, shape, workers, overwrite=upsample == 1,
-                                    scaled=False)
-        scale = _inverse_scale(math.prod(shape), correlation.dtype)
+        correlation = _inverse_real(source, shape, workers, overwrite=overwrite,
+                                    scaled=not scaled_first)
     else:
         correlation = _fft("ifftn", spectrum, workers)
+    del source
     peak = np.unravel_index(_argmax_abs(correlation), shape)
     shift = _wrap(peak, shape, real_dtype)
     if upsample == 1:
         value = correlation[peak]
-        if scale is not None:
-            value = value * scale
         return shift, np.asarray(value).astype(np.result_type(value, real_dtype, np.complex64))[()]
     return _refine(spectrum, shape, half, shift, upsample)
+
+
+def _unscaled_inverse_may_overflow(spectrum: np.ndarray, count: int) -> bool:
+    """Whether an inverse transform without its 1/count factor could leave
+    the precision's range: count * max |bin| near its largest value (two
+    reductions, no |X| array; NaN says yes)."""
+    largest = 0.0
+    for part in (spectrum.real, spectrum.imag):
+        if part.size:
+            largest = max(largest, abs(float(part.max())), abs(float(part.min())))
+    limit = float(np.finfo(spectrum.real.dtype).max) / 16
+    return not largest * 2.0 * count < limit
 
 
 def _amplitude_type(image: np.ndarray, fourier: bool) -> np.dtype:
@@ -660,7 +688,7 @@ def _library_preferred(backend: str, num_threads: int) -> bool:
 
 def _library_register(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, float],
                       upsample: int, normalization: Optional[str], backend: str,
-                      num_threads: int, planning: str, workers: int):
+                      num_threads: int, planning: str, workers: int, pack: bool):
     """The shift of two real 2-D images from the library, and the correlation
     value at it from the cross-power spectrum computed here.
 
@@ -683,7 +711,7 @@ def _library_register(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, f
     # (Running the library in a thread meanwhile was tried: on the CPU
     # backend its FFT threads and scipy's then slow each other down.)
     product = _half_product(ref.astype(real_dtype, copy=False),
-                            mov.astype(real_dtype, copy=False), energies, workers)
+                            mov.astype(real_dtype, copy=False), energies, workers, pack)
     spectrum, guarded = _cross_power(product, normalization, check_guard=not both_single)
     del product
     if guarded and not both_single:
@@ -700,11 +728,17 @@ def _library_register(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, f
 
     if upsample == 1:
         positions = [np.array([v]) for v in found]
-        value = complex(_dft_samples(spectrum, shape, True, positions, 1)[0, 0])
-        if not same_peak(value - dc):
+        # The sum over every bin, without 1/N as an inverse transform would
+        # be: scaled first where that could overflow (_register_spectrum).
+        divisor, source = count, spectrum
+        if normalization is None and _unscaled_inverse_may_overflow(spectrum, count):
+            divisor, source = 1, spectrum * _inverse_scale(count, spectrum.real.dtype)
+        value = complex(_dft_samples(source, shape, True, positions, 1)[0, 0])
+        del source
+        if not same_peak(value - (dc if divisor == count else dc / count)):
             return None, None, spectrum
         shift = found.astype(real_dtype)
-        correlation = np.asarray(value / count).astype(np.result_type(real_dtype, np.complex64))
+        correlation = np.asarray(value / divisor).astype(np.result_type(real_dtype, np.complex64))
         return shift, correlation[()], None
 
     region = (3 * upsample + 1) // 2
@@ -1208,6 +1242,8 @@ def phase_cross_correlation(
 
     fourier = space_name == "fourier"
     real = ref.dtype.kind != "c" and mov.dtype.kind != "c"
+    half = not fourier and real
+    pack = half and _packs(ref, mov)
     shift = spectrum = None
     if (not fourier and real and ref.ndim == 2 and isinstance(upsample, int)
             and upsample <= _LIBRARY_MAX_UPSAMPLE
@@ -1216,14 +1252,13 @@ def phase_cross_correlation(
             and not _constant(ref) and not _constant(mov)):
         shift, value, spectrum = _library_register(ref, mov, (src_energy, tgt_energy),
                                                    upsample, norm, backend, threads,
-                                                   planning, workers)
-    half = not fourier and real
+                                                   planning, workers, pack)
     if shift is None:
         if spectrum is None:
             if fourier:
                 product = ref * mov.conj()
             elif half:
-                product = _half_product(ref, mov, (src_energy, tgt_energy), workers)
+                product = _half_product(ref, mov, (src_energy, tgt_energy), workers, pack)
             else:  # complex images
                 src, tgt = _forward(ref, False, workers), _forward(mov, False, workers)
                 product = np.multiply(src, np.conjugate(tgt, out=tgt), out=src) \
@@ -1231,19 +1266,20 @@ def phase_cross_correlation(
                 del src, tgt
             spectrum, _ = _cross_power(product, norm)
             del product
-        shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers)
+        shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers,
+                                          bounded=norm is not None, pack=pack)
         for axis, n in enumerate(ref.shape):
             if n == 1:
                 shift[axis] = 0
     del spectrum
-    # Finite images whose transforms overflow their precision (float32
-    # values of 1e36, say) give a NaN correlation peak: scikit-image raises
-    # ValueError there, and the shift found would mean nothing.
-    if np.isnan(value):
+    # Finite images whose transforms overflow their precision give a NaN or
+    # infinite correlation peak: scikit-image raises ValueError for NaN, and
+    # a shift found from either would mean nothing.
+    if not np.isfinite(value):
         precision = np.empty(0, np.result_type(value)).real.dtype.name
         raise ValueError(
-            f"NaN values found in the cross-correlation of finite images: their "
-            f"transforms overflow {precision} (largest |value| "
+            f"the cross-correlation of these finite images is not finite at its peak "
+            f"({value}): their transforms overflow {precision} (largest |value| "
             f"{max(float(np.max(np.abs(ref))), float(np.max(np.abs(mov)))):.3g}); scale the "
             f"images down or pass them in double precision"
         )
