@@ -263,12 +263,16 @@ def _half_product(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, float
     (_packs), both spectra come from one complex transform."""
     dtype = _spectrum_dtype(ref.dtype)
     if pack and dtype.char in "FD" and dtype == _spectrum_dtype(mov.dtype) and min(energies) > 0:
-        product = _packed_fft.cross_product(
-            ref, mov, energies[0], energies[1], dtype,
-            lambda name, x, **kwargs: _fft(name, x, workers, **kwargs))
+        product = _packed_fft.cross_product(ref, mov, energies[0], energies[1], dtype,
+                                            functools.partial(_fft, workers=workers))
         if product is not None:
             return product
-    src, tgt = _forward(ref, True, workers), _forward(mov, True, workers)
+    return _conj_product(_forward(ref, True, workers), _forward(mov, True, workers))
+
+
+def _conj_product(src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+    """src * conj(tgt) of two spectra made here (in src's memory where the
+    dtypes agree; tgt is overwritten)."""
     if src.dtype == tgt.dtype:
         return np.multiply(src, np.conjugate(tgt, out=tgt), out=src)
     return src * tgt.conj()
@@ -538,9 +542,9 @@ def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
         scaled_first = True
     overwrite = upsample == 1 or scaled_first
     if half and pack and spectrum.dtype.char in "FD":
-        correlation = _packed_fft.inverse_rows(
-            source, shape, lambda name, x, **kwargs: _fft(name, x, workers, **kwargs),
-            overwrite=overwrite)
+        correlation = _packed_fft.inverse_rows(source, shape,
+                                               functools.partial(_fft, workers=workers),
+                                               overwrite=overwrite)
         if not scaled_first:
             correlation *= _inverse_scale(count, correlation.dtype)
     elif half:
@@ -1157,9 +1161,10 @@ def phase_cross_correlation(
     ValueError
         Images of different shapes (without masks), NaN or infinite values
         (in valid pixels, with masks), finite values whose transforms
-        overflow the images' precision (a NaN or infinite correlation peak), unknown `space`, `normalization`,
-        `backend` or `planning`, `upsample_factor` not > 0, masks of the wrong
-        shape, complex images with masks.
+        overflow the images' precision (a NaN or infinite correlation
+        peak), unknown `space`, `normalization`, `backend` or `planning`,
+        `upsample_factor` not > 0, masks of the wrong shape, complex images
+        with masks.
     TypeError
         Images that do not hold numbers; an `upsample_factor` that is not a
         number.
@@ -1273,10 +1278,8 @@ def phase_cross_correlation(
             elif half:
                 product = _half_product(ref, mov, (src_energy, tgt_energy), workers, pack)
             else:  # complex images
-                src, tgt = _forward(ref, False, workers), _forward(mov, False, workers)
-                product = np.multiply(src, np.conjugate(tgt, out=tgt), out=src) \
-                    if src.dtype == tgt.dtype else src * tgt.conj()
-                del src, tgt
+                product = _conj_product(_forward(ref, False, workers),
+                                        _forward(mov, False, workers))
             spectrum, _ = _cross_power(product, norm)
             del product
         shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers,
