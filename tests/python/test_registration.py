@@ -482,15 +482,18 @@ def test_shape_mismatch_and_bad_options(camera):
                 sk_pcc(ref, np.roll(ref, 3, axis=0), normalization=None), phase_atol=1e-2)
 
 
-def test_inputs_are_not_modified(camera, rng):
-    ref = camera[:64, :64].astype(np.float32)
+@pytest.mark.parametrize("width", [64, 127])  # 127: packed transforms (_packed_fft)
+def test_inputs_are_not_modified(camera, rng, width):
+    ref = camera[:64, :width].astype(np.float32)
     moving = np.roll(ref, 3, axis=1)
     mask = rng.random(ref.shape) < 0.8
     for array in (ref, moving, mask):
         array.setflags(write=False)
     for kwargs in ({}, {"upsample_factor": 10, "disambiguate": True},
-                   {"reference_mask": mask}, {"space": "fourier"}):
+                   {"reference_mask": mask}, {"space": "fourier"},
+                   {"normalization": None}):
         pcc(ref, moving, **kwargs)
+        ptychopatch.phase_cross_correlation(ref, moving, **kwargs)
 
 
 def test_lists_and_views(camera):
