@@ -835,6 +835,49 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
                                             int64_t num_frames, ptp_align_result* results,
                                             double* plane_shifts);
 
+/* ------------------------- cross-correlation of two images (one pair) */
+
+/* The cross-power spectrum and circular cross-correlation of two real
+ * float32 images of one shape, as scikit-image's phase_cross_correlation
+ * defines them (docs/semantics.md, "Cross-correlation of one pair"):
+ *   X = R * conj(M), R and M the unnormalised DFTs of reference and moving
+ *   image; divided by max(|X|, 100 * FLT_EPSILON) for PTP_NORMALIZATION_PHASE;
+ *   c = IDFT(X) (with its 1 / (height * width)), real for real images.
+ * The peak of |c| at (dy, dx) (wrapped to signed shifts) is the shift that
+ * registers the moving image onto the reference. No mean removal, window
+ * or CFA handling: scene alignment (ptp_align_*) does those. The plan runs
+ * on the CPU (FFTW, one thread) on every context: it is for single pairs
+ * in host memory, for which copying to a GPU and back costs more than the
+ * three transforms. */
+typedef struct ptp_correlate_desc {
+  size_t struct_size;    /* sizeof(ptp_correlate_desc) */
+  int64_t height;        /* rows, >= 1 */
+  int64_t width;         /* columns, >= 1 */
+  int32_t normalization; /* PTP_NORMALIZATION_PHASE (default) or _NONE */
+  int32_t fft_planning;  /* ptp_fft_planning; default WISDOM (never measures) */
+} ptp_correlate_desc;
+
+PTP_API ptp_status ptp_correlate_desc_init(ptp_correlate_desc* desc, size_t struct_size);
+
+typedef struct ptp_correlate_plan ptp_correlate_plan;
+
+/* Plans the transforms of one image shape. */
+PTP_API ptp_status ptp_correlate_plan_create(ptp_context* context, const ptp_correlate_desc* desc,
+                                             ptp_correlate_plan** plan);
+
+/* NULL is accepted and ignored. */
+PTP_API ptp_status ptp_correlate_plan_destroy(ptp_correlate_plan* plan);
+
+/* reference, moving: height x width float32, row-major. spectrum: NULL or
+ * height x (width / 2 + 1) complex float32 (interleaved real, imaginary),
+ * the half spectrum X(ky, kx) for kx <= width / 2 (X(-k) = conj(X(k))).
+ * correlation: NULL or height x width float32, c. At least one output.
+ * PTP_ERROR_NON_FINITE, with nothing written, where X is not finite (an
+ * input holds NaN or infinity, or its transform overflows float32). The
+ * call keeps no state in the plan: threads may execute one plan at once. */
+PTP_API ptp_status ptp_correlate_execute(const ptp_correlate_plan* plan, const float* reference,
+                                         const float* moving, void* spectrum, float* correlation);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

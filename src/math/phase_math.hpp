@@ -207,6 +207,23 @@ PTP_HD void cross_power(float rr, float ri, float mr, float mi, bool phase, floa
   *out_im = above_guard ? b * inv_h : guarded_im;
 }
 
+// X / max(|X|, kPhaseGuard) for the cross-correlation of one pair
+// (ptp_correlate_*), in two divisions and a square root where cross_power
+// takes four and one: above the guard as cross_power, a * (1 / h); at or
+// under it X * (1 / kPhaseGuard), the product with the rounded reciprocal
+// (as numpy divides a complex value by a real one, scikit-image's
+// normalisation) instead of two divisions. NaN and infinite X give NaN or
+// infinity (the plan's finiteness check reads them).
+constexpr float kInversePhaseGuard = 1.0f / kPhaseGuard;
+
+PTP_HD void phase_normalized(float re, float im, float* out_re, float* out_im) {
+  const ScaledComplex x = scale_complex(re, im);
+  const float inv_h = 1.0f / x.h;
+  const bool above_guard = x.s * x.h > kPhaseGuard;
+  *out_re = above_guard ? x.a * inv_h : re * kInversePhaseGuard;
+  *out_im = above_guard ? x.b * inv_h : im * kInversePhaseGuard;
+}
+
 // Values of ptp_normalization (ptychopatch.h), repeated here so that this
 // header needs nothing but host_device.hpp.
 constexpr int kNormalizationPhase = 0;

@@ -555,8 +555,10 @@ def test_small_transforms_run_on_one_thread(monkeypatch, camera):
 
     monkeypatch.setattr(registration, "_scipy_fft", Spy())
     limit = registration._THREADED_MIN_SIZE
-    small = camera[:128, :128].astype(np.float32)
-    large = camera.astype(np.float32)  # 512 x 512
+    # float64: small float32 pairs are correlated by the library's FFTW
+    # (test_small_float32_pairs_use_the_library), not by scipy.fft.
+    small = camera[:128, :128].astype(np.float64)
+    large = camera.astype(np.float64)  # 512 x 512
     for image, threads in ((small, 0), (small, 2), (large, 0), (large, 3)):
         seen.clear()
         ours = ptychopatch.phase_cross_correlation(image, np.roll(image, (2, -3), (0, 1)),
@@ -779,3 +781,156 @@ def test_signed_shift_of_a_peak_index(rng):
             want = reference(index, shape, np.dtype(dtype))
             assert got.dtype == want.dtype
             np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------ small float32 pairs: ptp_correlate_*
+
+
+class CorrelateCalls:
+    """Counts ptp_correlate_execute calls (the library's FFTW correlation of
+    small float32 pairs, registration._library_correlation)."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        inner = registration._native.correlate_execute
+
+        def spy(*args):
+            self.count += 1
+            return inner(*args)
+
+        monkeypatch.setattr(registration._native, "correlate_execute", spy)
+
+
+needs_correlate = pytest.mark.skipif(not registration._native.HAS_CORRELATE,
+                                     reason="the library lacks ptp_correlate_*")
+
+
+@needs_correlate
+@pytest.mark.parametrize("normalization", ["phase", None])
+@pytest.mark.parametrize("upsample", [1, 20])
+def test_small_float32_pairs_use_the_library(monkeypatch, camera, normalization, upsample):
+    """Default backend, float32, 2-D, at most 2^18 pixels: the library's
+    FFTW correlates the pair, and the results are scikit-image's (shift
+    exactly, error and phasediff to float32 rounding), on odd, even and
+    sub-pixel shifts of a photograph and of noise. Without normalisation
+    and upsampled, the photograph's peak is flat to float32 rounding (the
+    scipy path differs from scikit-image's as often, see
+    registration._correlates_in_library): there ours is within two steps
+    of scikit-image's distance from the true shift.""" 
+    steps = 1.0 / upsample if normalization is None and upsample > 1 else 0.0
+    calls = CorrelateCalls(monkeypatch)
+    rng = np.random.default_rng(13)
+    cases = 0
+    for shape in ((256, 256), (120, 90), (63, 64), (1, 50)):
+        for source in ("camera", "noise"):
+            if source == "camera":
+                base = camera[:shape[0], :shape[1]].astype(np.float64)
+            else:
+                base = rng.standard_normal(shape)
+            for shift in ((3, -5), (0.4, 2.7), (-7, 11)):
+                if shape[0] == 1:
+                    shift = (0, shift[1])
+                ref = base.astype(np.float32)
+                mov = _fourier_shift(base, shift).astype(np.float32)
+                mov += np.float32(0.01) * rng.standard_normal(shape).astype(np.float32)
+                ours = ptychopatch.phase_cross_correlation(
+                    ref, mov, upsample_factor=upsample, normalization=normalization)
+                theirs = sk_pcc(ref, mov, upsample_factor=upsample, normalization=normalization)
+                if steps:
+                    truth = -np.asarray(shift, np.float64)
+                    ours_off = np.abs(ours[0] - truth).max()
+                    theirs_off = np.abs(theirs[0] - truth).max()
+                    assert ours_off <= theirs_off + 2 * steps + 1e-6, (ours, theirs, truth)
+                else:
+                    assert_same(ours, theirs, phase_atol=1e-4)
+                cases += 1
+    assert calls.count == cases
+
+
+@needs_correlate
+def test_library_correlation_agrees_with_the_numpy_path(monkeypatch):
+    """The library's correlation and scipy's give the same shifts on 120
+    random pairs (both normalisations, integer and sub-pixel); with the
+    library disabled no ptp_correlate_execute runs."""
+    rng = np.random.default_rng(5)
+    pairs = []
+    for i in range(120):
+        shape = (int(rng.integers(8, 200)), int(rng.integers(8, 200)))
+        ref = rng.standard_normal(shape).astype(np.float32)
+        shift = (int(rng.integers(-shape[0] // 3, shape[0] // 3 + 1)),
+                 int(rng.integers(-shape[1] // 3, shape[1] // 3 + 1)))
+        mov = np.roll(ref, shift, (0, 1)) + np.float32(0.3) * rng.standard_normal(shape).astype(
+            np.float32)
+        pairs.append((ref, mov, ("phase", None)[i % 2], (1, 10)[i // 2 % 2]))
+    library = [ptychopatch.phase_cross_correlation(r, m, normalization=n, upsample_factor=u)
+               for r, m, n, u in pairs]
+    calls = CorrelateCalls(monkeypatch)
+    monkeypatch.setattr(registration._native, "HAS_CORRELATE", False)
+    numpy_path = [ptychopatch.phase_cross_correlation(r, m, normalization=n, upsample_factor=u)
+                  for r, m, n, u in pairs]
+    assert calls.count == 0
+    for (shift, error, _), (want, want_error, _) in zip(library, numpy_path):
+        np.testing.assert_array_equal(shift, want)
+        np.testing.assert_allclose(float(error) ** 2, float(want_error) ** 2, atol=1e-4)
+
+
+@needs_correlate
+def test_library_correlation_is_not_used_where_scipy_is_faster_or_ties_matter(monkeypatch,
+                                                                              camera):
+    calls = CorrelateCalls(monkeypatch)
+    image = camera.astype(np.float32)  # 512 x 512: scipy's threads by default
+    ptychopatch.phase_cross_correlation(image, np.roll(image, 3, 0))
+    flat = np.full((64, 64), 7, np.float32)  # constant: a flat correlation's ties
+    for ref, mov in ((flat, image[:64, :64]), (image[:64, :64], flat)):
+        assert_same(ptychopatch.phase_cross_correlation(ref, mov), sk_pcc(ref, mov))
+    ptychopatch.phase_cross_correlation(image[:64, :64].astype(np.float64), image[:64, :64])
+    ptychopatch.phase_cross_correlation(image[:61, :61], image[3:64, 3:64])  # packed prime side
+    assert calls.count == 0
+    # One thread asked for: 512 x 512 is the library's.
+    ptychopatch.phase_cross_correlation(image, np.roll(image, 3, 0), num_threads=1)
+    assert calls.count == 1
+
+
+@needs_correlate
+def test_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
+    """A float32 pair whose transforms overflow: the library says
+    PTP_ERROR_NON_FINITE and the numpy path answers as it would alone
+    (scaling first without normalisation, or the ValueError that names the
+    overflow)."""
+    rng = np.random.default_rng(2)
+    ref = (rng.random((64, 64)) * np.float32(3e34)).astype(np.float32)
+    mov = np.roll(ref, (2, -3), (0, 1))
+    calls = CorrelateCalls(monkeypatch)
+    outcomes = []
+    for normalization in ("phase", None):
+        try:
+            outcomes.append(ptychopatch.phase_cross_correlation(
+                ref, mov, normalization=normalization)[0].tolist())
+        except ValueError as error:
+            outcomes.append(str(error))
+    assert calls.count == 2
+    monkeypatch.setattr(registration._native, "HAS_CORRELATE", False)
+    alone = []
+    for normalization in ("phase", None):
+        try:
+            alone.append(ptychopatch.phase_cross_correlation(
+                ref, mov, normalization=normalization)[0].tolist())
+        except ValueError as error:
+            alone.append(str(error))
+    assert outcomes == alone
+
+
+@needs_correlate
+def test_correlate_plan_bad_arguments_are_errors():
+    desc = registration._native.new_correlate_desc()
+    desc.height, desc.width = 0, 8
+    handle = registration.ctypes.c_void_p()
+    with pytest.raises(ptychopatch.PtychoPatchError, match="height"):
+        registration._native.correlate_plan_create(
+            registration._context.context("cpu", 1), registration.ctypes.byref(desc),
+            registration.ctypes.byref(handle))
+    plan = registration._correlate_plan((4, 4), 0, 1)
+    image = np.zeros((4, 4), np.float32)
+    with pytest.raises(ptychopatch.PtychoPatchError, match="both NULL"):
+        registration._native.correlate_execute(plan.handle, image.ctypes.data,
+                                               image.ctypes.data, None, None)

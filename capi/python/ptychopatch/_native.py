@@ -23,6 +23,7 @@ PTP_ERROR_OUT_OF_MEMORY = 6
 PTP_ERROR_BACKEND_UNAVAILABLE = 7
 PTP_ERROR_UNSUPPORTED = 8
 PTP_ERROR_INVALID_SIZE = 2
+PTP_ERROR_NON_FINITE = 4
 PTP_ERROR_CANCELLED = 10
 PTP_ERROR_NO_INFORMATION = 11
 
@@ -226,6 +227,18 @@ class AlignDesc(ctypes.Structure):
     ]
 
 
+class CorrelateDesc(ctypes.Structure):
+    """Mirror of ``struct ptp_correlate_desc``."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint64),
+        ("height", ctypes.c_int64),
+        ("width", ctypes.c_int64),
+        ("normalization", ctypes.c_int32),
+        ("fft_planning", ctypes.c_int32),
+    ]
+
+
 class AlignResult(ctypes.Structure):
     """Mirror of ``struct ptp_align_result``."""
 
@@ -404,6 +417,26 @@ align_execute_frames = _optional_status_function(
     feature="per-frame alignment results (0.4.0)",
 )
 
+# The cross-correlation of one pair of images, added after 0.4.0: optional
+# (phase_cross_correlation computes it with scipy where the library lacks it).
+_CORRELATE = "pair cross-correlation (ptp_correlate_*, after 0.4.0)"
+HAS_CORRELATE = hasattr(lib, "ptp_correlate_execute")
+correlate_desc_init = _optional_status_function(
+    "ptp_correlate_desc_init", _P(CorrelateDesc), ctypes.c_size_t, feature=_CORRELATE
+)
+correlate_plan_create = _optional_status_function(
+    "ptp_correlate_plan_create", _handle, _P(CorrelateDesc), _P(_handle), feature=_CORRELATE
+)
+correlate_plan_destroy = _optional_status_function(
+    "ptp_correlate_plan_destroy", _handle, feature=_CORRELATE
+)
+# Images and outputs are declared void* so that numpy addresses (or None,
+# an output not wanted) pass as they are.
+correlate_execute = _optional_status_function(
+    "ptp_correlate_execute", _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+    ctypes.c_void_p, feature=_CORRELATE,
+)
+
 # Neighbour grouping (docs/semantics.md), added in 0.3.0: optional like the
 # alignment functions. Positions are const double*; the outputs are declared
 # void* so that numpy addresses pass as they are and None is NULL (an
@@ -438,6 +471,10 @@ def new_extract_desc() -> ExtractDesc:
 
 def new_align_desc() -> AlignDesc:
     return _initialised(AlignDesc, align_desc_init)
+
+
+def new_correlate_desc() -> CorrelateDesc:
+    return _initialised(CorrelateDesc, correlate_desc_init)
 
 
 def new_group_desc() -> GroupDesc:

@@ -24,6 +24,7 @@ complex ones.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import math
@@ -55,6 +56,14 @@ _LIBRARY_MAX_UPSAMPLE = 1000
 # bounds every bin by N * 2^20 (no rescaling inside the library).
 _LIBRARY_SCALE_EXPONENT = 20
 _PLANNINGS = ("auto", "measure", "estimate", "wisdom")
+# Two float32 images of at most this many elements are correlated by the
+# library's FFTW (ptp_correlate_*) where scipy.fft would run them on one
+# thread: there FFTW's plans are faster than pocketfft's (one thread,
+# FFTW_ESTIMATE, 256 x 256: r2c 74 and c2r 68 us against 95 and 103; 512 x
+# 512: 329 and 298 against 404 and 417), and larger ones run faster on
+# scipy's threads, or with pocketfft at 1024 x 1024 (ESTIMATE: 2.2 ms
+# against 1.7).
+_LIBRARY_CORRELATE_MAX_SIZE = 1 << 18
 
 
 # ------------------------------------------------------------------ FFTs
@@ -526,11 +535,15 @@ def _refine(spectrum: np.ndarray, shape: Sequence[int], half: bool, shift: np.nd
 
 def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
                        upsample: Any, workers: int, bounded: bool = False,
-                       pack: bool = False) -> Tuple[np.ndarray, Any]:
+                       pack: bool = False,
+                       correlation: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Any]:
     """Shift and correlation value at it, from the cross-power spectrum
     (`bounded`: phase-normalised, every |bin| at most 1; `pack`: the last
-    axis inverted two rows at a time, see _packs)."""
+    axis inverted two rows at a time, see _packs), or from its inverse
+    where the library gave that (`correlation`, real)."""
     real_dtype = spectrum.real.dtype
+    if correlation is not None:
+        return _register_correlation(spectrum, correlation, shape, half, upsample)
     # The real inverse runs unscaled and is scaled by 1/N after; a spectrum
     # that could overflow that way is scaled first (as scipy's complex
     # inverse, scikit-image's, does within its first pass). (The spectrum
@@ -553,6 +566,14 @@ def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
     else:
         correlation = _fft("ifftn", spectrum, workers)
     del source
+    return _register_correlation(spectrum, correlation, shape, half, upsample)
+
+
+def _register_correlation(spectrum: np.ndarray, correlation: np.ndarray,
+                          shape: Tuple[int, ...], half: bool,
+                          upsample: Any) -> Tuple[np.ndarray, Any]:
+    """_register_spectrum from the correlation (the spectrum's inverse)."""
+    real_dtype = spectrum.real.dtype
     peak = np.unravel_index(_argmax_abs(correlation), shape)
     shift = _wrap(peak, shape, real_dtype)
     if upsample == 1:
@@ -622,6 +643,86 @@ _ENERGY_BLOCK = 128
 
 
 # ------------------------------------------------------- the library path
+
+
+def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bool:
+    """Whether the library's FFTW correlates two real images
+    (_LIBRARY_CORRELATE_MAX_SIZE): 2-D float32, small enough for one
+    thread, not packed (_packs: there pocketfft's one complex transform is
+    the faster), neither constant (a constant image's correlation is flat,
+    and FFTW's rounding would break its ties differently from scipy's).
+
+    Shifts are scikit-image's wherever the peak stands out of float32
+    rounding. Without normalisation, the upsampled peak of float32
+    photographs (a large mean) is flat to rounding: there the refined shift
+    differs from scikit-image's by a step of 1 / upsample_factor in 8 of
+    24 calls tried (camera crops and noise, u = 20), on this path and on
+    the scipy one alike (not always the same calls)."""
+    return (_native.HAS_CORRELATE and ref.ndim == 2            and ref.dtype.char == "f"
+            and mov.dtype.char == "f" and ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
+            and (workers == 1 or ref.size < _THREADED_MIN_SIZE)
+            and not _packed_fft.pays(ref.shape)
+            and not _constant(ref) and not _constant(mov))
+
+
+class _CorrelatePlan:
+    """A ptp_correlate_plan, destroyed with its last reference."""
+
+    def __init__(self, shape: Tuple[int, int], normalization: int, planning: int) -> None:
+        desc = _native.new_correlate_desc()
+        desc.height, desc.width = shape
+        desc.normalization = normalization
+        desc.fft_planning = planning
+        handle = ctypes.c_void_p()
+        # The plan keeps nothing of the context: any thread's will do.
+        _native.correlate_plan_create(_context.context("cpu", 1), ctypes.byref(desc),
+                                      ctypes.byref(handle))
+        self.handle = handle
+        self._destroy = _native.correlate_plan_destroy
+
+    def __del__(self) -> None:
+        handle = getattr(self, "handle", None)
+        if handle:
+            self._destroy(handle)
+
+
+@functools.lru_cache(maxsize=8)
+def _correlate_plan(shape: Tuple[int, int], normalization: int, planning: int) -> _CorrelatePlan:
+    # Plans are shared by threads (ptp_correlate_execute keeps no state).
+    return _CorrelatePlan(shape, normalization, planning)
+
+
+def _library_correlation(ref: np.ndarray, mov: np.ndarray, normalization: Optional[str],
+                         planning: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """(cross-power half spectrum, correlation) of two float32 2-D images from
+    the library (_correlates_in_library); None where the library finds the
+    spectrum not finite (NaN reached it, or an overflowing transform: the
+    numpy path then says which)."""
+    height, width = ref.shape
+    code = (_native.PTP_NORMALIZATION_NONE if normalization is None
+            else _native.PTP_NORMALIZATION_PHASE)
+    plan = _correlate_plan((height, width), code, _PLANNING_CODES[planning])
+    ref = np.ascontiguousarray(ref)
+    mov = np.ascontiguousarray(mov)
+    spectrum = np.empty((height, width // 2 + 1), np.complex64)
+    correlation = np.empty((height, width), np.float32)
+    try:
+        _native.correlate_execute(plan.handle, ref.ctypes.data, mov.ctypes.data,
+                                  spectrum.ctypes.data, correlation.ctypes.data)
+    except _native.PtychoPatchError as error:
+        if error.status == _native.PTP_ERROR_NON_FINITE:
+            return None
+        raise
+    return spectrum, correlation
+
+
+# phase_cross_correlation's `planning` for one pair: "auto" never measures.
+_PLANNING_CODES = {
+    "auto": _native.PTP_FFT_PLANNING_WISDOM,
+    "wisdom": _native.PTP_FFT_PLANNING_WISDOM,
+    "estimate": _native.PTP_FFT_PLANNING_ESTIMATE,
+    "measure": _native.PTP_FFT_PLANNING_MEASURE,
+}
 
 
 def _centred_float32(x: np.ndarray) -> Optional[np.ndarray]:
@@ -1271,6 +1372,12 @@ def phase_cross_correlation(
         shift, value, spectrum = _library_register(ref, mov, (src_energy, tgt_energy),
                                                    upsample, norm, backend, threads,
                                                    planning, workers, pack)
+    correlation = None
+    if (shift is None and spectrum is None and half and not pack
+            and _correlates_in_library(ref, mov, workers)):
+        found = _library_correlation(ref, mov, norm, planning)
+        if found is not None:
+            spectrum, correlation = found
     if shift is None:
         if spectrum is None:
             if fourier:
@@ -1283,7 +1390,9 @@ def phase_cross_correlation(
             spectrum, _ = _cross_power(product, norm)
             del product
         shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers,
-                                          bounded=norm is not None, pack=pack)
+                                          bounded=norm is not None, pack=pack,
+                                          correlation=correlation)
+        del correlation
         for axis, n in enumerate(ref.shape):
             if n == 1:
                 shift[axis] = 0

@@ -1,0 +1,244 @@
+// The cross-correlation of one pair of real images; design notes in
+// correlate_plan.hpp.
+#include "align/correlate_plan.hpp"
+
+#include <fftw3.h>
+
+#include <cstring>
+#include <string>
+
+#include "align/align_cpu.hpp"
+#include "core/error.hpp"
+#include "math/phase_math.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define PTP_CORRELATE_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PTP_CORRELATE_CLONES
+#endif
+
+namespace ptychopatch::impl::correlate {
+
+struct FftwFree {
+  void operator()(void* p) const { fftwf_free(p); }
+};
+
+template <class T>
+using FftwArray = std::unique_ptr<T[], FftwFree>;
+
+template <class T>
+FftwArray<T> fftw_array(int64_t count) {
+  void* p = fftwf_malloc(static_cast<size_t>(count) * sizeof(T));
+  if (p == nullptr) throw std::bad_alloc();
+  return FftwArray<T>(static_cast<T*>(p));
+}
+
+}  // namespace ptychopatch::impl::correlate
+
+namespace ptychopatch::impl {
+namespace {
+
+using correlate::fftw_array;
+
+void default_correlate_desc(ptp_correlate_desc* desc) {
+  std::memset(desc, 0, sizeof *desc);
+  desc->struct_size = sizeof *desc;
+  desc->height = 0;
+  desc->width = 0;
+  desc->normalization = PTP_NORMALIZATION_PHASE;
+  // A pair is usually correlated once or a few times per shape: never pay
+  // FFTW_MEASURE's seconds unless the caller asks (or has wisdom).
+  desc->fft_planning = PTP_FFT_PLANNING_WISDOM;
+}
+
+[[noreturn]] void bad_field(const char* field, int64_t value, const char* rule) {
+  fail(PTP_ERROR_INVALID_ARGUMENT,
+       std::string("desc->") + field + " = " + std::to_string(value) + ": " + rule);
+}
+
+// a[k] = X(k) and b[k] = X(k) * scale for X = a[k] * conj(b[k]), phase
+// normalised (math::phase_normalized) with `phase`;
+// returns whether any X is not finite (x - x is 0 for every finite x, NaN
+// for infinities and NaN; an integer OR, which unlike a float sum may be
+// reordered, so the loop vectorises).
+PTP_CORRELATE_CLONES
+bool cross_power_scaled(float* __restrict a, float* __restrict b, int64_t bins, bool phase,
+                        float scale) {
+  int bad = 0;
+  if (phase) {
+    for (int64_t k = 0; k < bins; ++k) {
+      float re, im;
+      math::cross_power(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], false, &re, &im);
+      math::phase_normalized(re, im, &re, &im);
+      const float zero = (re - re) + (im - im);
+      bad |= static_cast<int>(zero != zero);
+      a[2 * k] = re;
+      a[2 * k + 1] = im;
+      b[2 * k] = re * scale;
+      b[2 * k + 1] = im * scale;
+    }
+  } else {
+    for (int64_t k = 0; k < bins; ++k) {
+      float re, im;
+      math::cross_power(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], false, &re, &im);
+      const float zero = (re - re) + (im - im);
+      bad |= static_cast<int>(zero != zero);
+      a[2 * k] = re;
+      a[2 * k + 1] = im;
+      b[2 * k] = re * scale;
+      b[2 * k + 1] = im * scale;
+    }
+  }
+  return bad != 0;
+}
+
+bool fftw_aligned(const void* p) {
+  // fftwf_alignment_of is 0 for arrays aligned as fftwf_malloc's, which
+  // the plans were made with; another alignment needs a copy.
+  return fftwf_alignment_of(static_cast<float*>(const_cast<void*>(p))) == 0;
+}
+
+}  // namespace
+
+void init_correlate_desc(ptp_correlate_desc* desc, size_t struct_size) {
+  require_non_null(desc, "desc");
+  require_known_struct_size("struct_size", struct_size, sizeof(ptp_correlate_desc));
+  default_correlate_desc(desc);
+}
+
+ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
+  require_non_null(desc, "desc");
+  require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_correlate_desc));
+  if (desc->height < 1) bad_field("height", desc->height, "must be at least 1");
+  if (desc->width < 1) bad_field("width", desc->width, "must be at least 1");
+  if (desc->normalization != PTP_NORMALIZATION_PHASE &&
+      desc->normalization != PTP_NORMALIZATION_NONE)
+    bad_field("normalization", desc->normalization,
+              "must be PTP_NORMALIZATION_PHASE or PTP_NORMALIZATION_NONE (scikit-image's "
+              "two; partial whitening is scene alignment's)");
+  if (desc->fft_planning != PTP_FFT_PLANNING_MEASURE &&
+      desc->fft_planning != PTP_FFT_PLANNING_ESTIMATE &&
+      desc->fft_planning != PTP_FFT_PLANNING_WISDOM)
+    bad_field("fft_planning", desc->fft_planning,
+              "must be PTP_FFT_PLANNING_MEASURE, _ESTIMATE or _WISDOM");
+  const int64_t half_width = desc->width / 2 + 1;
+  const int64_t elements = checked_mul(desc->height, desc->width, "height * width");
+  const int64_t bins = checked_mul(desc->height, half_width, "height * (width / 2 + 1)");
+  // Byte counts of the largest buffers (complex bins: 8 bytes each).
+  checked_mul(bins, 8, "the half spectrum's bytes");
+  checked_mul(elements, 4, "the image's bytes");
+
+  auto plan = std::make_unique<ptp_correlate_plan>();
+  plan->height = desc->height;
+  plan->width = desc->width;
+  plan->bins = bins;
+  plan->phase = desc->normalization == PTP_NORMALIZATION_PHASE;
+
+  // Planning arrays: FFTW_MEASURE writes them; their alignment is that of
+  // every fftwf_malloc array, which execute() relies on.
+  auto real = fftw_array<float>(elements);
+  auto spectrum = fftw_array<fftwf_complex>(bins);
+  const fftwf_iodim64 forward[2] = {{desc->height, desc->width, half_width},
+                                    {desc->width, 1, 1}};
+  const fftwf_iodim64 inverse[2] = {{desc->height, half_width, desc->width},
+                                    {desc->width, 1, 1}};
+  {
+    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+    fftwf_set_timelimit(cpu::kFftwPlanSeconds);
+    auto make = [&](unsigned effort) {
+      plan->r2c = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real.get(), spectrum.get(),
+                                            effort);
+      plan->c2r = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum.get(), real.get(),
+                                            effort | FFTW_DESTROY_INPUT);
+    };
+    switch (desc->fft_planning) {
+      case PTP_FFT_PLANNING_MEASURE:
+        make(FFTW_MEASURE);
+        break;
+      case PTP_FFT_PLANNING_ESTIMATE:
+        make(FFTW_ESTIMATE);
+        break;
+      default:  // WISDOM: measured plans only where wisdom has them
+        make(FFTW_MEASURE | FFTW_WISDOM_ONLY);
+        if (plan->r2c == nullptr || plan->c2r == nullptr) {
+          if (plan->r2c != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(plan->r2c));
+          if (plan->c2r != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(plan->c2r));
+          make(FFTW_ESTIMATE);
+        }
+    }
+    fftwf_set_timelimit(FFTW_NO_TIMELIMIT);
+  }
+  if (plan->r2c == nullptr || plan->c2r == nullptr)
+    fail(PTP_ERROR_INTERNAL, "FFTW could not plan a " + std::to_string(desc->height) + " x " +
+                                 std::to_string(desc->width) + " transform");
+  return plan.release();
+}
+
+}  // namespace ptychopatch::impl
+
+struct ptp_correlate_plan::Workspace {
+  ptychopatch::impl::correlate::FftwArray<fftwf_complex> a;
+  ptychopatch::impl::correlate::FftwArray<fftwf_complex> b;
+  ptychopatch::impl::correlate::FftwArray<float> image;  // made on first need
+};
+
+ptp_correlate_plan::~ptp_correlate_plan() {
+  std::lock_guard<std::mutex> lock(ptychopatch::impl::cpu::fftw_planner_mutex());
+  if (r2c != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(r2c));
+  if (c2r != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(c2r));
+}
+
+namespace ptychopatch::impl {
+
+void execute_correlate_plan(const ptp_correlate_plan& plan, const float* reference,
+                            const float* moving, void* spectrum, float* correlation) {
+  require_non_null(reference, "reference");
+  require_non_null(moving, "moving");
+  if (spectrum == nullptr && correlation == nullptr)
+    fail(PTP_ERROR_INVALID_ARGUMENT, "spectrum and correlation are both NULL: nothing to compute");
+  const int64_t elements = plan.height * plan.width;
+
+  std::unique_lock<std::mutex> lock(plan.workspace_mutex, std::try_to_lock);
+  ptp_correlate_plan::Workspace own;
+  ptp_correlate_plan::Workspace* w = &own;
+  if (lock.owns_lock()) {
+    if (!plan.workspace) plan.workspace = std::make_unique<ptp_correlate_plan::Workspace>();
+    w = plan.workspace.get();
+  }
+  if (!w->a) {
+    w->a = fftw_array<fftwf_complex>(plan.bins);
+    w->b = fftw_array<fftwf_complex>(plan.bins);
+  }
+  auto aligned = [&](const float* image) -> float* {
+    if (fftw_aligned(image)) return const_cast<float*>(image);  // r2c reads it only
+    if (!w->image) w->image = fftw_array<float>(elements);
+    std::memcpy(w->image.get(), image, static_cast<size_t>(elements) * sizeof(float));
+    return w->image.get();
+  };
+  const auto r2c = static_cast<fftwf_plan>(plan.r2c);
+  fftwf_execute_dft_r2c(r2c, aligned(reference), w->a.get());
+  fftwf_execute_dft_r2c(r2c, aligned(moving), w->b.get());
+
+  const float scale = static_cast<float>(1.0 / static_cast<double>(elements));
+  float* a = &w->a[0][0];
+  float* b = &w->b[0][0];
+  if (cross_power_scaled(a, b, plan.bins, plan.phase, scale))
+    fail(PTP_ERROR_NON_FINITE,
+         "the cross-power spectrum is not finite: the reference or the moving image holds NaN "
+         "or infinity, or its transform overflows float32 (scale the images down)");
+
+  if (spectrum != nullptr)
+    std::memcpy(spectrum, a, static_cast<size_t>(plan.bins) * sizeof(fftwf_complex));
+  if (correlation != nullptr) {
+    const auto c2r = static_cast<fftwf_plan>(plan.c2r);
+    if (fftw_aligned(correlation)) {
+      fftwf_execute_dft_c2r(c2r, w->b.get(), correlation);
+    } else {
+      if (!w->image) w->image = fftw_array<float>(elements);
+      fftwf_execute_dft_c2r(c2r, w->b.get(), w->image.get());
+      std::memcpy(correlation, w->image.get(), static_cast<size_t>(elements) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace ptychopatch::impl

@@ -1,0 +1,65 @@
+// The cross-power spectrum and cross-correlation of one pair of real images
+// (ptp_correlate_*, ptychopatch.h): scikit-image's phase_cross_correlation
+// up to its peak search, with FFTW on the CPU.
+//
+// Design:
+//  * A plan holds one r2c and one c2r two-dimensional FFTW plan of the
+//    image shape, planned under cpu::fftw_planner_mutex() with the desc's
+//    planning effort (WISDOM by default: measured plans only where the
+//    process already has wisdom, so a one-off call never pays seconds).
+//  * execute() works in the plan's workspace (two half spectra, and an
+//    aligned image where a caller's array lacks the alignment FFTW planned
+//    with), taken under a try-lock: a call that finds it busy (another
+//    thread executing the same plan) allocates its own, so threads may
+//    share a plan. Allocating per call instead cost 40 % more at 256 x 256
+//    (the pages of freed blocks are returned and faulted in again).
+//  * The cross-power loop is math::cross_power, shared with scene
+//    alignment; its result is checked for finiteness before anything is
+//    written, so a NaN or an overflowing transform leaves the outputs as
+//    they were.
+//  * The correlation is the inverse of X / N (scaled before the inverse,
+//    not after: an unnormalised spectrum of large images cannot overflow
+//    the sum N * max |X|).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "ptychopatch.h"
+
+namespace ptychopatch::impl {
+
+void init_correlate_desc(ptp_correlate_desc* desc, size_t struct_size);
+
+}  // namespace ptychopatch::impl
+
+struct ptp_correlate_plan {
+  int64_t height = 0;
+  int64_t width = 0;
+  int64_t bins = 0;  // height * (width / 2 + 1)
+  bool phase = true;
+  void* r2c = nullptr;  // fftwf_plan (fftw3.h stays out of this header)
+  void* c2r = nullptr;
+  // The workspace of execute() (see above): scratch memory of a call, not
+  // part of the plan's meaning, hence mutable under a const plan.
+  struct Workspace;
+  mutable std::unique_ptr<Workspace> workspace;
+  mutable std::mutex workspace_mutex;
+
+  ptp_correlate_plan() = default;
+  ptp_correlate_plan(const ptp_correlate_plan&) = delete;
+  ptp_correlate_plan& operator=(const ptp_correlate_plan&) = delete;
+  ~ptp_correlate_plan();
+};
+
+namespace ptychopatch::impl {
+
+// Throws Error (PTP_ERROR_INVALID_ARGUMENT naming the field, or
+// PTP_ERROR_SIZE_OVERFLOW) for a bad desc.
+ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc);
+
+void execute_correlate_plan(const ptp_correlate_plan& plan, const float* reference,
+                            const float* moving, void* spectrum, float* correlation);
+
+}  // namespace ptychopatch::impl

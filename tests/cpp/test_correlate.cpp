@@ -1,0 +1,280 @@
+// ptp_correlate_*: the cross-power spectrum and cross-correlation of one
+// pair, against a direct DFT in double (the definition of ptychopatch.h,
+// which is scikit-image's), and every bad input's status with the outputs
+// left as they were.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "ptychopatch.h"
+
+namespace {
+
+using cdouble = std::complex<double>;
+
+struct Oracle {
+  std::vector<cdouble> half;       // ny x (nx / 2 + 1)
+  std::vector<double> correlation;  // ny x nx
+};
+
+// X = R conj(M) by direct DFTs in double, X / max(|X|, 100 FLT_EPSILON)
+// with `phase`, and c = IDFT(X) (1/N), real part.
+Oracle direct_correlation(const std::vector<float>& ref, const std::vector<float>& mov,
+                          int64_t ny, int64_t nx, bool phase) {
+  const double pi = 3.14159265358979323846;
+  const int64_t n = ny * nx;
+  std::vector<cdouble> x(n);
+  for (int64_t ky = 0; ky < ny; ++ky)
+    for (int64_t kx = 0; kx < nx; ++kx) {
+      cdouble r = 0, m = 0;
+      for (int64_t y = 0; y < ny; ++y)
+        for (int64_t xx = 0; xx < nx; ++xx) {
+          const double angle = -2 * pi * (double(ky * y % ny) / ny + double(kx * xx % nx) / nx);
+          const cdouble w(std::cos(angle), std::sin(angle));
+          r += double(ref[y * nx + xx]) * w;
+          m += double(mov[y * nx + xx]) * w;
+        }
+      cdouble v = r * std::conj(m);
+      if (phase) v /= std::max(std::abs(v), 100.0 * double(std::numeric_limits<float>::epsilon()));
+      x[ky * nx + kx] = v;
+    }
+  Oracle o;
+  const int64_t nxh = nx / 2 + 1;
+  o.half.resize(ny * nxh);
+  for (int64_t ky = 0; ky < ny; ++ky)
+    for (int64_t kx = 0; kx < nxh; ++kx) o.half[ky * nxh + kx] = x[ky * nx + kx];
+  o.correlation.resize(n);
+  for (int64_t y = 0; y < ny; ++y)
+    for (int64_t xx = 0; xx < nx; ++xx) {
+      cdouble c = 0;
+      for (int64_t ky = 0; ky < ny; ++ky)
+        for (int64_t kx = 0; kx < nx; ++kx) {
+          const double angle = 2 * pi * (double(ky * y % ny) / ny + double(kx * xx % nx) / nx);
+          c += x[ky * nx + kx] * cdouble(std::cos(angle), std::sin(angle));
+        }
+      o.correlation[y * nx + xx] = c.real() / double(n);
+    }
+  return o;
+}
+
+std::vector<float> random_image(int64_t count, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (auto& x : v) x = scale * u(rng);
+  return v;
+}
+
+class Correlate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ptp_context_options options;
+    ASSERT_EQ(ptp_context_options_init(&options, sizeof options), PTP_SUCCESS);
+    options.backend = PTP_BACKEND_CPU;
+    ASSERT_EQ(ptp_context_create(&options, &context_), PTP_SUCCESS);
+  }
+  void TearDown() override {
+    ptp_correlate_plan_destroy(plan_);
+    ptp_context_destroy(context_);
+  }
+  ptp_status make(int64_t ny, int64_t nx, int32_t normalization = PTP_NORMALIZATION_PHASE,
+                  int32_t planning = PTP_FFT_PLANNING_WISDOM) {
+    ptp_correlate_desc desc;
+    EXPECT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
+    desc.height = ny;
+    desc.width = nx;
+    desc.normalization = normalization;
+    desc.fft_planning = planning;
+    ptp_correlate_plan_destroy(plan_);
+    plan_ = nullptr;
+    return ptp_correlate_plan_create(context_, &desc, &plan_);
+  }
+  ptp_context* context_ = nullptr;
+  ptp_correlate_plan* plan_ = nullptr;
+};
+
+TEST_F(Correlate, DescDefaults) {
+  ptp_correlate_desc desc;
+  ASSERT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
+  EXPECT_EQ(desc.struct_size, sizeof desc);
+  EXPECT_EQ(desc.normalization, PTP_NORMALIZATION_PHASE);
+  EXPECT_EQ(desc.fft_planning, PTP_FFT_PLANNING_WISDOM);
+  EXPECT_EQ(ptp_correlate_desc_init(&desc, sizeof desc - 8), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_correlate_desc_init(nullptr, sizeof desc), PTP_ERROR_INVALID_ARGUMENT);
+}
+
+// Shapes with odd and even sides, single rows and columns, and one pixel;
+// both normalisations and every planning effort.
+TEST_F(Correlate, MatchesTheDirectTransformsInDouble) {
+  const int64_t shapes[][2] = {{6, 8}, {7, 5}, {1, 9}, {8, 1}, {1, 1}, {9, 12}, {5, 16}};
+  uint32_t seed = 1;
+  for (const auto& shape : shapes) {
+    const int64_t ny = shape[0], nx = shape[1], nxh = nx / 2 + 1;
+    for (int32_t normalization : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE}) {
+      for (int32_t planning : {PTP_FFT_PLANNING_ESTIMATE, PTP_FFT_PLANNING_WISDOM,
+                               PTP_FFT_PLANNING_MEASURE}) {
+        SCOPED_TRACE(::testing::Message() << ny << " x " << nx << " normalization "
+                                          << normalization << " planning " << planning);
+        ASSERT_EQ(make(ny, nx, normalization, planning), PTP_SUCCESS);
+        const auto ref = random_image(ny * nx, seed++, 100.0f);
+        const auto mov = random_image(ny * nx, seed++, 100.0f);
+        std::vector<float> spectrum(2 * ny * nxh), correlation(ny * nx);
+        ASSERT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(),
+                                        correlation.data()),
+                  PTP_SUCCESS)
+            << ptp_last_error_message();
+        const Oracle want = direct_correlation(ref, mov, ny, nx, normalization == 0);
+        double largest = 0;
+        for (const auto& v : want.half) largest = std::max(largest, std::abs(v));
+        for (int64_t k = 0; k < ny * nxh; ++k) {
+          EXPECT_NEAR(spectrum[2 * k], want.half[k].real(), 2e-5 * largest) << "bin " << k;
+          EXPECT_NEAR(spectrum[2 * k + 1], want.half[k].imag(), 2e-5 * largest) << "bin " << k;
+        }
+        double peak = 0;
+        for (double v : want.correlation) peak = std::max(peak, std::abs(v));
+        for (int64_t i = 0; i < ny * nx; ++i)
+          EXPECT_NEAR(correlation[i], want.correlation[i], 2e-5 * largest + 1e-6 * peak)
+              << "pixel " << i;
+      }
+    }
+  }
+}
+
+// The peak of a circularly shifted image sits at the shift that registers
+// it back (scikit-image's sign): mov = roll(ref, (3, -5)) peaks at (-3, 5).
+TEST_F(Correlate, PeakOfAShiftedImage) {
+  const int64_t ny = 32, nx = 40;
+  ASSERT_EQ(make(ny, nx), PTP_SUCCESS);
+  const auto ref = random_image(ny * nx, 7);
+  std::vector<float> mov(ny * nx);
+  for (int64_t y = 0; y < ny; ++y)
+    for (int64_t x = 0; x < nx; ++x)
+      mov[((y + 3) % ny) * nx + (x - 5 + nx) % nx] = ref[y * nx + x];
+  std::vector<float> correlation(ny * nx);
+  ASSERT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), nullptr, correlation.data()),
+            PTP_SUCCESS);
+  int64_t best = 0;
+  for (int64_t i = 1; i < ny * nx; ++i)
+    if (std::fabs(correlation[i]) > std::fabs(correlation[best])) best = i;
+  EXPECT_EQ(best / nx, ny - 3);  // -3 wrapped
+  EXPECT_EQ(best % nx, 5);
+  EXPECT_NEAR(correlation[best], 1.0f, 1e-5f);  // phase correlation of a pure shift
+}
+
+// Inputs and outputs at addresses FFTW did not plan with (4 bytes off its
+// alignment) give the same values as aligned ones.
+TEST_F(Correlate, UnalignedArrays) {
+  const int64_t ny = 12, nx = 10, n = ny * nx, bins = ny * (nx / 2 + 1);
+  ASSERT_EQ(make(ny, nx), PTP_SUCCESS);
+  const auto ref = random_image(n, 11), mov = random_image(n, 12);
+  std::vector<float> spectrum(2 * bins), correlation(n);
+  ASSERT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(),
+                                  correlation.data()),
+            PTP_SUCCESS);
+  std::vector<float> ref_off(n + 1), mov_off(n + 1), spectrum_off(2 * bins + 1),
+      correlation_off(n + 1);
+  std::memcpy(ref_off.data() + 1, ref.data(), n * sizeof(float));
+  std::memcpy(mov_off.data() + 1, mov.data(), n * sizeof(float));
+  ASSERT_EQ(ptp_correlate_execute(plan_, ref_off.data() + 1, mov_off.data() + 1,
+                                  spectrum_off.data() + 1, correlation_off.data() + 1),
+            PTP_SUCCESS);
+  EXPECT_EQ(0, std::memcmp(spectrum.data(), spectrum_off.data() + 1, 2 * bins * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(correlation.data(), correlation_off.data() + 1, n * sizeof(float)));
+}
+
+// NaN, infinity and a transform that overflows float32 are
+// PTP_ERROR_NON_FINITE, and nothing is written.
+TEST_F(Correlate, NonFiniteLeavesOutputsUntouched) {
+  const int64_t ny = 8, nx = 8, n = ny * nx, bins = ny * (nx / 2 + 1);
+  for (int32_t normalization : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE}) {
+    ASSERT_EQ(make(ny, nx, normalization), PTP_SUCCESS);
+    const float cases[] = {std::numeric_limits<float>::quiet_NaN(),
+                           std::numeric_limits<float>::infinity(), -3e38f};
+    for (float bad : cases) {
+      SCOPED_TRACE(::testing::Message() << "value " << bad << " normalization " << normalization);
+      auto ref = random_image(n, 3);
+      const auto mov = random_image(n, 4, bad == -3e38f ? 3e38f : 1.0f);
+      ref[17] = bad;
+      std::vector<float> spectrum(2 * bins, 42.0f), correlation(n, 42.0f);
+      EXPECT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(),
+                                      correlation.data()),
+                PTP_ERROR_NON_FINITE);
+      EXPECT_NE(std::strstr(ptp_last_error_message(), "not finite"), nullptr)
+          << ptp_last_error_message();
+      for (float v : spectrum) ASSERT_EQ(v, 42.0f);
+      for (float v : correlation) ASSERT_EQ(v, 42.0f);
+    }
+  }
+}
+
+TEST_F(Correlate, BadArguments) {
+  EXPECT_EQ(make(0, 8), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(ptp_last_error_message(), "height"), nullptr);
+  EXPECT_EQ(make(8, -1), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(make(8, 8, PTP_NORMALIZATION_PARTIAL), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(make(8, 8, 7), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(make(8, 8, PTP_NORMALIZATION_PHASE, 9), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(make(int64_t{1} << 40, int64_t{1} << 40), PTP_ERROR_SIZE_OVERFLOW);
+  EXPECT_EQ(plan_, nullptr);
+
+  ptp_correlate_desc desc;
+  ASSERT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
+  desc.height = desc.width = 4;
+  ptp_correlate_plan* plan = nullptr;
+  EXPECT_EQ(ptp_correlate_plan_create(nullptr, &desc, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_correlate_plan_create(context_, nullptr, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_correlate_plan_create(context_, &desc, nullptr), PTP_ERROR_INVALID_ARGUMENT);
+  desc.struct_size = 8;
+  EXPECT_EQ(ptp_correlate_plan_create(context_, &desc, &plan), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(plan, nullptr);
+  EXPECT_EQ(ptp_correlate_plan_destroy(nullptr), PTP_SUCCESS);
+
+  ASSERT_EQ(make(4, 4), PTP_SUCCESS);
+  std::vector<float> image(16, 1.0f), correlation(16, 42.0f);
+  EXPECT_EQ(ptp_correlate_execute(nullptr, image.data(), image.data(), nullptr,
+                                  correlation.data()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_correlate_execute(plan_, nullptr, image.data(), nullptr, correlation.data()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_correlate_execute(plan_, image.data(), nullptr, nullptr, correlation.data()),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_correlate_execute(plan_, image.data(), image.data(), nullptr, nullptr),
+            PTP_ERROR_INVALID_ARGUMENT);
+  for (float v : correlation) EXPECT_EQ(v, 42.0f);
+}
+
+// Threads sharing one plan get what one thread gets (the workspace is
+// taken under a try-lock; a busy one means a call of its own).
+TEST_F(Correlate, ThreadsShareAPlan) {
+  const int64_t ny = 24, nx = 30, n = ny * nx;
+  ASSERT_EQ(make(ny, nx), PTP_SUCCESS);
+  const auto ref = random_image(n, 21), mov = random_image(n, 22);
+  std::vector<float> want(n);
+  ASSERT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), nullptr, want.data()),
+            PTP_SUCCESS);
+  std::vector<std::thread> threads;
+  std::vector<int> same(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> got(n);
+      int ok = 1;
+      for (int i = 0; i < 50; ++i) {
+        if (ptp_correlate_execute(plan_, ref.data(), mov.data(), nullptr, got.data()) !=
+                PTP_SUCCESS ||
+            std::memcmp(got.data(), want.data(), n * sizeof(float)) != 0)
+          ok = 0;
+      }
+      same[t] = ok;
+    });
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(same[t], 1) << "thread " << t;
+}
+
+}  // namespace
