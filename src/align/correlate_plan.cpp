@@ -138,16 +138,14 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
   // every fftwf_malloc array, which execute() relies on.
   auto real = fftw_array<float>(elements);
   auto spectrum = fftw_array<fftwf_complex>(bins);
-  const fftwf_iodim64 forward[2] = {{desc->height, desc->width, half_width},
-                                    {desc->width, 1, 1}};
-  const fftwf_iodim64 inverse[2] = {{desc->height, half_width, desc->width},
-                                    {desc->width, 1, 1}};
+  const fftwf_iodim64 forward[2] = {{desc->height, desc->width, half_width}, {desc->width, 1, 1}};
+  const fftwf_iodim64 inverse[2] = {{desc->height, half_width, desc->width}, {desc->width, 1, 1}};
   {
     std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
     fftwf_set_timelimit(cpu::kFftwPlanSeconds);
     auto make = [&](unsigned effort) {
-      plan->r2c = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real.get(), spectrum.get(),
-                                            effort);
+      plan->r2c =
+          fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real.get(), spectrum.get(), effort);
       plan->c2r = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum.get(), real.get(),
                                             effort | FFTW_DESTROY_INPUT);
     };

@@ -20,14 +20,14 @@ namespace {
 using cdouble = std::complex<double>;
 
 struct Oracle {
-  std::vector<cdouble> half;       // ny x (nx / 2 + 1)
+  std::vector<cdouble> half;        // ny x (nx / 2 + 1)
   std::vector<double> correlation;  // ny x nx
 };
 
 // X = R conj(M) by direct DFTs in double, X / max(|X|, 100 FLT_EPSILON)
 // with `phase`, and c = IDFT(X) (1/N), real part.
-Oracle direct_correlation(const std::vector<float>& ref, const std::vector<float>& mov,
-                          int64_t ny, int64_t nx, bool phase) {
+Oracle direct_correlation(const std::vector<float>& ref, const std::vector<float>& mov, int64_t ny,
+                          int64_t nx, bool phase) {
   const double pi = 3.14159265358979323846;
   const int64_t n = ny * nx;
   std::vector<cdouble> x(n);
@@ -118,10 +118,10 @@ TEST_F(Correlate, MatchesTheDirectTransformsInDouble) {
   for (const auto& shape : shapes) {
     const int64_t ny = shape[0], nx = shape[1], nxh = nx / 2 + 1;
     for (int32_t normalization : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE}) {
-      for (int32_t planning : {PTP_FFT_PLANNING_ESTIMATE, PTP_FFT_PLANNING_WISDOM,
-                               PTP_FFT_PLANNING_MEASURE}) {
-        SCOPED_TRACE(::testing::Message() << ny << " x " << nx << " normalization "
-                                          << normalization << " planning " << planning);
+      for (int32_t planning :
+           {PTP_FFT_PLANNING_ESTIMATE, PTP_FFT_PLANNING_WISDOM, PTP_FFT_PLANNING_MEASURE}) {
+        SCOPED_TRACE(::testing::Message() << ny << " x " << nx << " normalization " << normalization
+                                          << " planning " << planning);
         ASSERT_EQ(make(ny, nx, normalization, planning), PTP_SUCCESS);
         const auto ref = random_image(ny * nx, seed++, 100.0f);
         const auto mov = random_image(ny * nx, seed++, 100.0f);
@@ -155,8 +155,7 @@ TEST_F(Correlate, PeakOfAShiftedImage) {
   const auto ref = random_image(ny * nx, 7);
   std::vector<float> mov(ny * nx);
   for (int64_t y = 0; y < ny; ++y)
-    for (int64_t x = 0; x < nx; ++x)
-      mov[((y + 3) % ny) * nx + (x - 5 + nx) % nx] = ref[y * nx + x];
+    for (int64_t x = 0; x < nx; ++x) mov[((y + 3) % ny) * nx + (x - 5 + nx) % nx] = ref[y * nx + x];
   std::vector<float> correlation(ny * nx);
   ASSERT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), nullptr, correlation.data()),
             PTP_SUCCESS);
@@ -175,9 +174,9 @@ TEST_F(Correlate, UnalignedArrays) {
   ASSERT_EQ(make(ny, nx), PTP_SUCCESS);
   const auto ref = random_image(n, 11), mov = random_image(n, 12);
   std::vector<float> spectrum(2 * bins), correlation(n);
-  ASSERT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(),
-                                  correlation.data()),
-            PTP_SUCCESS);
+  ASSERT_EQ(
+      ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(), correlation.data()),
+      PTP_SUCCESS);
   std::vector<float> ref_off(n + 1), mov_off(n + 1), spectrum_off(2 * bins + 1),
       correlation_off(n + 1);
   std::memcpy(ref_off.data() + 1, ref.data(), n * sizeof(float));
@@ -203,9 +202,9 @@ TEST_F(Correlate, NonFiniteLeavesOutputsUntouched) {
       const auto mov = random_image(n, 4, bad == -3e38f ? 3e38f : 1.0f);
       ref[17] = bad;
       std::vector<float> spectrum(2 * bins, 42.0f), correlation(n, 42.0f);
-      EXPECT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(),
-                                      correlation.data()),
-                PTP_ERROR_NON_FINITE);
+      EXPECT_EQ(
+          ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(), correlation.data()),
+          PTP_ERROR_NON_FINITE);
       EXPECT_NE(std::strstr(ptp_last_error_message(), "not finite"), nullptr)
           << ptp_last_error_message();
       for (float v : spectrum) ASSERT_EQ(v, 42.0f);
@@ -238,8 +237,7 @@ TEST_F(Correlate, BadArguments) {
 
   ASSERT_EQ(make(4, 4), PTP_SUCCESS);
   std::vector<float> image(16, 1.0f), correlation(16, 42.0f);
-  EXPECT_EQ(ptp_correlate_execute(nullptr, image.data(), image.data(), nullptr,
-                                  correlation.data()),
+  EXPECT_EQ(ptp_correlate_execute(nullptr, image.data(), image.data(), nullptr, correlation.data()),
             PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_correlate_execute(plan_, nullptr, image.data(), nullptr, correlation.data()),
             PTP_ERROR_INVALID_ARGUMENT);

@@ -934,3 +934,16 @@ def test_correlate_plan_bad_arguments_are_errors():
     with pytest.raises(ptychopatch.PtychoPatchError, match="both NULL"):
         registration._native.correlate_execute(plan.handle, image.ctypes.data,
                                                image.ctypes.data, None, None)
+
+
+@needs_correlate
+def test_byte_swapped_float32_is_not_read_as_native(camera):
+    """'>f4' (or '<f4' on a big-endian machine) is float32 by kind: the
+    library, which reads native floats, must not get it (a wrong shift)."""
+    ref = camera[:200, :200].astype(np.float32)
+    mov = np.roll(ref, (7, -3), (0, 1))
+    swapped = ref.dtype.newbyteorder()
+    for upsample in (1, 10):
+        got = ptychopatch.phase_cross_correlation(ref.astype(swapped), mov.astype(swapped),
+                                                  upsample_factor=upsample)
+        assert_same(got, sk_pcc(ref, mov, upsample_factor=upsample), phase_atol=1e-4)

@@ -658,8 +658,10 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     differs from scikit-image's by a step of 1 / upsample_factor in 8 of
     24 calls tried (camera crops and noise, u = 20), on this path and on
     the scipy one alike (not always the same calls)."""
-    return (_native.HAS_CORRELATE and ref.ndim == 2            and ref.dtype.char == "f"
-            and mov.dtype.char == "f" and ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
+    # (dtype equality, not the kind: ">f4" on a little-endian machine is
+    # float32 too, and the library reads native floats.)
+    return (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
+            and mov.dtype == np.float32 and ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
             and (workers == 1 or ref.size < _THREADED_MIN_SIZE)
             and not _packed_fft.pays(ref.shape)
             and not _constant(ref) and not _constant(mov))
