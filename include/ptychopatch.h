@@ -850,7 +850,7 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
  * in host memory, for which copying to a GPU and back costs more than the
  * three transforms. */
 typedef struct ptp_correlate_desc {
-  size_t struct_size;    /* sizeof(ptp_correlate_desc) */
+  uint64_t struct_size;  /* sizeof(ptp_correlate_desc) */
   int64_t height;        /* rows, >= 1 */
   int64_t width;         /* columns, >= 1 */
   int32_t normalization; /* PTP_NORMALIZATION_PHASE (default) or _NONE */

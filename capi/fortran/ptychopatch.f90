@@ -283,6 +283,16 @@ module ptychopatch
     integer(c_int32_t) :: verify          ! PTP_ALIGN_VERIFY_*; default REFINE
   end type ptp_align_desc
 
+  ! The cross-correlation of one pair (ptp_correlate_*): image shape and
+  ! scikit-image's normalisation.
+  type, bind(c) :: ptp_correlate_desc
+    integer(c_int64_t) :: struct_size     ! uint64_t
+    integer(c_int64_t) :: height          ! image rows H
+    integer(c_int64_t) :: width           ! image columns W
+    integer(c_int32_t) :: normalization   ! PTP_NORMALIZATION_PHASE or _NONE
+    integer(c_int32_t) :: fft_planning    ! PTP_FFT_PLANNING_*
+  end type ptp_correlate_desc
+
   ! One frame's outcome of ptp_align_execute_frames. shift and crop are
   ! (dy, dx); message is a NUL-terminated C string (empty on success).
   type, bind(c) :: ptp_align_result
@@ -721,6 +731,44 @@ module ptychopatch
       type(c_ptr), value :: plane_shifts
       integer(c_int32_t) :: status
     end function ptp_align_execute_frames
+
+    function ptp_correlate_desc_init(desc, struct_size) &
+        bind(c, name='ptp_correlate_desc_init') result(status)
+      import :: c_int32_t, c_size_t, ptp_correlate_desc
+      type(ptp_correlate_desc), intent(inout) :: desc
+      integer(c_size_t), value :: struct_size
+      integer(c_int32_t) :: status
+    end function ptp_correlate_desc_init
+
+    function ptp_correlate_plan_create(context, desc, plan) &
+        bind(c, name='ptp_correlate_plan_create') result(status)
+      import :: c_int32_t, c_ptr, ptp_correlate_desc
+      type(c_ptr), value :: context
+      type(ptp_correlate_desc), intent(in) :: desc
+      type(c_ptr), intent(out) :: plan
+      integer(c_int32_t) :: status
+    end function ptp_correlate_plan_create
+
+    function ptp_correlate_plan_destroy(plan) &
+        bind(c, name='ptp_correlate_plan_destroy') result(status)
+      import :: c_int32_t, c_ptr
+      type(c_ptr), value :: plan
+      integer(c_int32_t) :: status
+    end function ptp_correlate_plan_destroy
+
+    ! reference, moving: real(c_float) images, (W, H) in Fortran order;
+    ! spectrum (c_loc of complex(c_float_complex) (W/2 + 1, H)) and
+    ! correlation (c_loc of real(c_float) (W, H)), either c_null_ptr.
+    function ptp_correlate_execute(plan, reference, moving, spectrum, correlation) &
+        bind(c, name='ptp_correlate_execute') result(status)
+      import :: c_int32_t, c_ptr, c_float
+      type(c_ptr), value :: plan
+      real(c_float), intent(in) :: reference(*)
+      real(c_float), intent(in) :: moving(*)
+      type(c_ptr), value :: spectrum
+      type(c_ptr), value :: correlation
+      integer(c_int32_t) :: status
+    end function ptp_correlate_execute
   end interface
 
   interface
