@@ -57,39 +57,33 @@ void default_correlate_desc(ptp_correlate_desc* desc) {
 }
 
 // a[k] = X(k) and b[k] = X(k) * scale for X = a[k] * conj(b[k]), phase
-// normalised (math::phase_normalized) with `phase`;
-// returns whether any X is not finite (x - x is 0 for every finite x, NaN
-// for infinities and NaN; an integer OR, which unlike a float sum may be
-// reordered, so the loop vectorises).
+// normalised (math::phase_normalized) with `Phase`; returns whether any X
+// is not finite (x - x is 0 for every finite x, NaN for infinities and NaN;
+// an integer OR, which unlike a float sum may be reordered, so the loop
+// vectorises). A template, so each normalisation is a loop of its own.
+template <bool Phase>
+inline bool cross_power_scaled_impl(float* __restrict a, float* __restrict b, int64_t bins,
+                                    float scale) {
+  int bad = 0;
+  for (int64_t k = 0; k < bins; ++k) {
+    float re, im;
+    math::cross_power(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], false, &re, &im);
+    if (Phase) math::phase_normalized(re, im, &re, &im);
+    const float zero = (re - re) + (im - im);
+    bad |= static_cast<int>(zero != zero);
+    a[2 * k] = re;
+    a[2 * k + 1] = im;
+    b[2 * k] = re * scale;
+    b[2 * k + 1] = im * scale;
+  }
+  return bad != 0;
+}
+
 PTP_CORRELATE_CLONES
 bool cross_power_scaled(float* __restrict a, float* __restrict b, int64_t bins, bool phase,
                         float scale) {
-  int bad = 0;
-  if (phase) {
-    for (int64_t k = 0; k < bins; ++k) {
-      float re, im;
-      math::cross_power(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], false, &re, &im);
-      math::phase_normalized(re, im, &re, &im);
-      const float zero = (re - re) + (im - im);
-      bad |= static_cast<int>(zero != zero);
-      a[2 * k] = re;
-      a[2 * k + 1] = im;
-      b[2 * k] = re * scale;
-      b[2 * k + 1] = im * scale;
-    }
-  } else {
-    for (int64_t k = 0; k < bins; ++k) {
-      float re, im;
-      math::cross_power(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], false, &re, &im);
-      const float zero = (re - re) + (im - im);
-      bad |= static_cast<int>(zero != zero);
-      a[2 * k] = re;
-      a[2 * k + 1] = im;
-      b[2 * k] = re * scale;
-      b[2 * k + 1] = im * scale;
-    }
-  }
-  return bad != 0;
+  return phase ? cross_power_scaled_impl<true>(a, b, bins, scale)
+               : cross_power_scaled_impl<false>(a, b, bins, scale);
 }
 
 bool fftw_aligned(const void* p) {

@@ -901,23 +901,21 @@ def test_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
     ref = (rng.random((64, 64)) * np.float32(3e34)).astype(np.float32)
     mov = np.roll(ref, (2, -3), (0, 1))
     calls = CorrelateCalls(monkeypatch)
-    outcomes = []
-    for normalization in ("phase", None):
-        try:
-            outcomes.append(ptychopatch.phase_cross_correlation(
-                ref, mov, normalization=normalization)[0].tolist())
-        except ValueError as error:
-            outcomes.append(str(error))
+
+    def outcomes():
+        found = []
+        for normalization in ("phase", None):
+            try:
+                found.append(ptychopatch.phase_cross_correlation(
+                    ref, mov, normalization=normalization)[0].tolist())
+            except ValueError as error:
+                found.append(str(error))
+        return found
+
+    with_library = outcomes()
     assert calls.count == 2
     monkeypatch.setattr(registration._native, "HAS_CORRELATE", False)
-    alone = []
-    for normalization in ("phase", None):
-        try:
-            alone.append(ptychopatch.phase_cross_correlation(
-                ref, mov, normalization=normalization)[0].tolist())
-        except ValueError as error:
-            alone.append(str(error))
-    assert outcomes == alone
+    assert with_library == outcomes()
 
 
 @needs_correlate
