@@ -872,7 +872,8 @@ PTP_API ptp_status ptp_correlate_plan_destroy(ptp_correlate_plan* plan);
  * height x (width / 2 + 1) complex float32 (interleaved real, imaginary),
  * the half spectrum X(ky, kx) for kx <= width / 2 (X(-k) = conj(X(k))).
  * correlation: NULL or height x width float32, c. At least one output.
- * PTP_ERROR_NON_FINITE, with nothing written, where X is not finite (an
+ * PTP_ERROR_NON_FINITE, with nothing written, where X is not finite or a
+ * part of a bin exceeds FLT_MAX / 4, where the inverse could overflow (an
  * input holds NaN or infinity, or its transform overflows float32). The
  * call keeps no state in the plan: threads may execute one plan at once. */
 PTP_API ptp_status ptp_correlate_execute(const ptp_correlate_plan* plan, const float* reference,

@@ -912,6 +912,95 @@ class AlignPlan {
   std::unique_ptr<detail::ProgressState> progress_;
 };
 
+// --------------------------------------- cross-correlation of one pair
+
+// A pair-correlation descriptor with the library's defaults (phase
+// normalisation, PTP_FFT_PLANNING_WISDOM); set height and width.
+struct CorrelateDesc : ptp_correlate_desc {
+  CorrelateDesc() { check(ptp_correlate_desc_init(this, sizeof(ptp_correlate_desc))); }
+};
+
+// What CorrelatePlan::execute returns, row-major: the cross-power half
+// spectrum, H x (W / 2 + 1), and the correlation, H x W.
+struct Correlation {
+  std::vector<std::complex<float>> spectrum;
+  std::vector<float> correlation;
+};
+
+// The cross-power spectrum and cross-correlation of float32 image pairs of
+// one shape (ptp_correlate_*, scikit-image's definitions). The View
+// overloads check every size (Error with PTP_ERROR_INVALID_SIZE before the
+// library reads anything). execute is const: threads may share a plan. The
+// plan keeps its context alive. Move-only.
+class CorrelatePlan {
+ public:
+  CorrelatePlan(const Context& context, const ptp_correlate_desc& desc) : desc_(desc) {
+    const std::shared_ptr<ptp_context>& owner = detail::ContextAccess::shared(context);
+    ptp_correlate_plan* raw = nullptr;
+    check(ptp_correlate_plan_create(owner.get(), &desc_, &raw));
+    handle_ = Handle(raw, Destroy{owner});
+  }
+
+  // Elements of one image (H x W) and of the half spectrum (H x (W/2 + 1)).
+  size_t image_size() const noexcept {
+    return static_cast<size_t>(desc_.height) * static_cast<size_t>(desc_.width);
+  }
+  size_t spectrum_size() const noexcept {
+    return static_cast<size_t>(desc_.height) * static_cast<size_t>(desc_.width / 2 + 1);
+  }
+  const ptp_correlate_desc& desc() const noexcept { return desc_; }
+  // The C handle (nullptr once moved from).
+  ptp_correlate_plan* get() const noexcept { return handle_.get(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
+
+  // The C call as is: spectrum or correlation may be nullptr (not wanted).
+  void execute(const float* reference, const float* moving, std::complex<float>* spectrum,
+               float* correlation) const {
+    check(ptp_correlate_execute(handle(), reference, moving, spectrum, correlation));
+  }
+  // Checked sizes, into the caller's arrays; an empty output view is not
+  // computed (not both).
+  void execute(View<const float> reference, View<const float> moving,
+               View<std::complex<float>> spectrum, View<float> correlation) const {
+    require(reference.size(), image_size(), "reference");
+    require(moving.size(), image_size(), "moving");
+    if (!spectrum.empty()) require(spectrum.size(), spectrum_size(), "spectrum");
+    if (!correlation.empty()) require(correlation.size(), image_size(), "correlation");
+    execute(reference.data(), moving.data(), spectrum.empty() ? nullptr : spectrum.data(),
+            correlation.empty() ? nullptr : correlation.data());
+  }
+  // Checked sizes; both outputs.
+  Correlation execute(View<const float> reference, View<const float> moving) const {
+    Correlation out;
+    out.spectrum.resize(spectrum_size());
+    out.correlation.resize(image_size());
+    execute(reference, moving, View<std::complex<float>>(out.spectrum),
+            View<float>(out.correlation));
+    return out;
+  }
+
+ private:
+  void require(size_t have, size_t want, const char* what) const {
+    if (have != want)
+      detail::fail(PTP_ERROR_INVALID_SIZE,
+                   std::string(what) + " holds " + detail::count(have) + " elements; the plan's " +
+                       std::to_string(desc_.height) + " x " + std::to_string(desc_.width) +
+                       " images need " + detail::count(want));
+  }
+  ptp_correlate_plan* handle() const {
+    if (!handle_) detail::moved_from("CorrelatePlan");
+    return handle_.get();
+  }
+  struct Destroy {
+    std::shared_ptr<ptp_context> context;
+    void operator()(ptp_correlate_plan* p) const noexcept { ptp_correlate_plan_destroy(p); }
+  };
+  using Handle = std::unique_ptr<ptp_correlate_plan, Destroy>;
+
+  ptp_correlate_desc desc_{};
+  Handle handle_;
+};
+
 }  // namespace ptychopatch
 
 #endif  // PTYCHOPATCH_HPP

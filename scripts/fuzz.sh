@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 jobs="${FUZZ_JOBS:-1}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(extract group align)
+[ ${#targets[@]} -gt 0 ] || targets=(extract group align correlate)
 
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPTYCHOPATCH_CUDA=OFF -DPTYCHOPATCH_FUZZ=ON -DPTYCHOPATCH_SANITIZE=address,undefined \

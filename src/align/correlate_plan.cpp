@@ -4,7 +4,9 @@
 
 #include <fftw3.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "align/align_cpu.hpp"
@@ -58,9 +60,14 @@ void default_correlate_desc(ptp_correlate_desc* desc) {
 
 // a[k] = X(k) and b[k] = X(k) * scale for X = a[k] * conj(b[k]), phase
 // normalised (math::phase_normalized) with `Phase`; returns whether any X
-// is not finite (x - x is 0 for every finite x, NaN for infinities and NaN;
-// an integer OR, which unlike a float sum may be reordered, so the loop
+// is NaN, infinite or larger than kLargestBin (comparisons, false for NaN,
+// ORed as integers, which unlike a float sum may be reordered: the loop
 // vectorises). A template, so each normalisation is a loop of its own.
+// The largest |real| or |imaginary| part of a bin: the inverse of X / N
+// sums N terms of at most this / N each, rotated (at most sqrt 2 times it),
+// so no correlation value or partial sum can overflow float32.
+constexpr float kLargestBin = std::numeric_limits<float>::max() / 4;
+
 template <bool Phase>
 inline bool cross_power_scaled_impl(float* __restrict a, float* __restrict b, int64_t bins,
                                     float scale) {
@@ -69,8 +76,8 @@ inline bool cross_power_scaled_impl(float* __restrict a, float* __restrict b, in
     float re, im;
     math::cross_power(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], false, &re, &im);
     if (Phase) math::phase_normalized(re, im, &re, &im);
-    const float zero = (re - re) + (im - im);
-    bad |= static_cast<int>(zero != zero);
+    const bool in_range = (std::fabs(re) <= kLargestBin) & (std::fabs(im) <= kLargestBin);
+    bad |= static_cast<int>(!in_range);
     a[2 * k] = re;
     a[2 * k + 1] = im;
     b[2 * k] = re * scale;
@@ -216,8 +223,9 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
   float* b = &w->b[0][0];
   if (cross_power_scaled(a, b, plan.bins, plan.phase, scale))
     fail(PTP_ERROR_NON_FINITE,
-         "the cross-power spectrum is not finite: the reference or the moving image holds NaN "
-         "or infinity, or its transform overflows float32 (scale the images down)");
+         "the cross-power spectrum is not finite (or within a factor 4 of float32's largest "
+         "value): the reference or the moving image holds NaN or infinity, or its transform "
+         "overflows float32 (scale the images down)");
 
   if (spectrum != nullptr)
     std::memcpy(spectrum, a, static_cast<size_t>(plan.bins) * sizeof(fftwf_complex));

@@ -117,6 +117,32 @@ int main(void) {
     EXPECT(strstr(ptp_last_error_message(), "oversample") != NULL);
   }
 
+  /* The cross-correlation of one pair from C: a 4 x 6 image against itself
+   * moved by (1, -2) peaks at (-1, 2), wrapped to (3, 2), with height 1. */
+  {
+    enum { CH = 4, CW = 6 };
+    float ref[CH * CW], mov[CH * CW], corr[CH * CW];
+    ptp_correlate_desc cdesc;
+    ptp_correlate_plan* cplan = NULL;
+    int best = 0;
+    for (i = 0; i < CH * CW; ++i) ref[i] = (float)((i * 7) % 11) - 5.0f;
+    for (y = 0; y < CH; ++y)
+      for (x = 0; x < CW; ++x) mov[((y + 1) % CH) * CW + (x + CW - 2) % CW] = ref[y * CW + x];
+    EXPECT(ptp_correlate_desc_init(&cdesc, sizeof cdesc) == PTP_SUCCESS);
+    EXPECT(cdesc.normalization == PTP_NORMALIZATION_PHASE);
+    cdesc.height = CH;
+    cdesc.width = CW;
+    EXPECT(ptp_correlate_plan_create(ctx, &cdesc, &cplan) == PTP_SUCCESS);
+    EXPECT(ptp_correlate_execute(cplan, ref, mov, NULL, corr) == PTP_SUCCESS);
+    for (i = 1; i < CH * CW; ++i)
+      if ((corr[i] < 0 ? -corr[i] : corr[i]) > (corr[best] < 0 ? -corr[best] : corr[best]))
+        best = i;
+    EXPECT(best == 3 * CW + 2);
+    EXPECT(corr[best] > 0.999f && corr[best] < 1.001f);
+    EXPECT(ptp_correlate_execute(cplan, ref, mov, NULL, NULL) == PTP_ERROR_INVALID_ARGUMENT);
+    EXPECT(ptp_correlate_plan_destroy(cplan) == PTP_SUCCESS);
+  }
+
   /* A bad input: status, message, output untouched. */
   memset(out, 0x7f, sizeof out);
   offsets[1] = 1.0f / 0.0f;

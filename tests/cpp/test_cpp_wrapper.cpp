@@ -494,3 +494,81 @@ TEST(CppWrapperErrors, ExceptionsCarryTheLibrarysStatusAndMessage) {
 }
 
 }  // namespace
+
+// ------------------------------------------- cross-correlation of one pair
+
+namespace {
+
+ptychopatch::CorrelateDesc correlate_desc(int64_t height, int64_t width) {
+  ptychopatch::CorrelateDesc desc;
+  desc.height = height;
+  desc.width = width;
+  return desc;
+}
+
+}  // namespace
+
+static_assert(std::is_nothrow_move_constructible<ptychopatch::CorrelatePlan>::value,
+              "plans move without throwing");
+static_assert(!std::is_copy_constructible<ptychopatch::CorrelatePlan>::value, "move-only");
+
+// The wrapper's results are the C call's, bitwise; the plan outlives the
+// temporary context it was made with (ASan: no use after free).
+TEST(CppWrapperCorrelate, SameAsTheCCallAndKeepsItsContext) {
+  const int64_t ny = 9, nx = 12;
+  ptychopatch::CorrelatePlan plan(Context(PTP_BACKEND_CPU, 1), correlate_desc(ny, nx));
+  ASSERT_TRUE(static_cast<bool>(plan));
+  EXPECT_EQ(plan.image_size(), size_t(ny * nx));
+  EXPECT_EQ(plan.spectrum_size(), size_t(ny * (nx / 2 + 1)));
+  std::vector<float> ref(ny * nx), mov(ny * nx);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ref[i] = std::sin(0.37f * float(i)) + 0.1f * float(i % 7);
+    mov[(i + 3 * nx + 2) % mov.size()] = ref[i];
+  }
+  const ptychopatch::Correlation got = plan.execute(ref, mov);
+  std::vector<std::complex<float>> spectrum(plan.spectrum_size());
+  std::vector<float> correlation(plan.image_size());
+  ASSERT_EQ(ptp_correlate_execute(plan.get(), ref.data(), mov.data(), spectrum.data(),
+                                  correlation.data()),
+            PTP_SUCCESS);
+  EXPECT_EQ(got.spectrum, spectrum);
+  EXPECT_EQ(got.correlation, correlation);
+  // Only the correlation: an empty spectrum view.
+  std::vector<float> only(plan.image_size());
+  plan.execute(ref, mov, View<std::complex<float>>(), View<float>(only));
+  EXPECT_EQ(only, correlation);
+}
+
+TEST(CppWrapperCorrelate, SizesAreCheckedAndErrorsCarryTheStatus) {
+  ptychopatch::CorrelatePlan plan(Context(PTP_BACKEND_CPU, 1), correlate_desc(4, 6));
+  std::vector<float> image(24, 1.0f), short_image(23, 1.0f), correlation(24, 42.0f);
+  try {
+    plan.execute(short_image, image);
+    FAIL() << "a short reference was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), PTP_ERROR_INVALID_SIZE);
+    EXPECT_NE(std::string(e.what()).find("reference holds 23 elements"), std::string::npos)
+        << e.what();
+  }
+  std::vector<std::complex<float>> small_spectrum(3);
+  EXPECT_THROW(plan.execute(image, image, View<std::complex<float>>(small_spectrum),
+                            View<float>(correlation)),
+               Error);
+  for (float v : correlation) EXPECT_EQ(v, 42.0f);
+  try {
+    plan.execute(image, image, View<std::complex<float>>(), View<float>());
+    FAIL() << "no output was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), PTP_ERROR_INVALID_ARGUMENT);
+  }
+  try {
+    ptychopatch::CorrelatePlan bad(Context(PTP_BACKEND_CPU, 1), correlate_desc(0, 6));
+    FAIL() << "height 0 was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), PTP_ERROR_INVALID_ARGUMENT);
+  }
+  ptychopatch::CorrelatePlan moved = std::move(plan);
+  EXPECT_FALSE(static_cast<bool>(plan));
+  EXPECT_THROW(plan.execute(image, image), Error);
+  EXPECT_NO_THROW(moved.execute(image, image));
+}
