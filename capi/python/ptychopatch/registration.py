@@ -1187,14 +1187,20 @@ def phase_cross_correlation(
     Where the work is done:
 
     * Two real 2-D images (any real dtype) with ``space="real"``, no
-      masks and an integer `upsample_factor` up to 1000: the shift comes
-      from the library (one plan; FFTW on the CPU, cuFFT on a GPU, as
-      `backend` says), which computes in float32. The cross-power
+      masks and an integer `upsample_factor` up to 1000, on a usable GPU
+      (``backend="auto"``) or with `backend` named: the shift comes
+      from the library's alignment plan (FFTW on the CPU, cuFFT on a GPU,
+      as `backend` says), which computes in float32. The cross-power
       spectrum is also computed here, for ``error`` and ``phasediff`` and
       to confirm that the library's peak is scikit-image's (the library
       removes each image's mean; where that could move the peak, or where
       scikit-image's normalisation guard acts on bins of a float64 image,
       the numpy path below decides instead).
+    * Otherwise, two native float32 2-D images of at most 2^18 pixels
+      (where scipy.fft would use one thread): the library's FFTW computes
+      their cross-power spectrum and correlation in one call
+      (``ptp_correlate_execute``; faster than scipy's transforms at these
+      sizes), and the peak and its refinement are found here.
     * Everything else is computed here with numpy (FFTs by ``scipy.fft``
       when SciPy is installed, else ``numpy.fft``): n-D and complex
       images, ``space="fourier"``, masks, non-integer or larger upsampling
