@@ -839,7 +839,7 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
 
 /* The cross-power spectrum and circular cross-correlation of two real
  * float32 images of one shape, as scikit-image's phase_cross_correlation
- * defines them (docs/semantics.md, "Cross-correlation of one pair"):
+ * defines them (docs/api.md, "Cross-correlation of one pair"):
  *   X = R * conj(M), R and M the unnormalised DFTs of reference and moving
  *   image; divided by max(|X|, 100 * FLT_EPSILON) for PTP_NORMALIZATION_PHASE;
  *   c = IDFT(X) (with its 1 / (height * width)), real for real images.

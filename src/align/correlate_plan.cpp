@@ -58,19 +58,20 @@ void default_correlate_desc(ptp_correlate_desc* desc) {
        std::string("desc->") + field + " = " + std::to_string(value) + ": " + rule);
 }
 
-// a[k] = X(k) and b[k] = X(k) * scale for X = a[k] * conj(b[k]), phase
-// normalised (math::phase_normalized) with `Phase`; returns whether any X
-// is NaN, infinite or larger than kLargestBin (comparisons, false for NaN,
-// ORed as integers, which unlike a float sum may be reordered: the loop
-// vectorises). A template, so each normalisation is a loop of its own.
 // The largest |real| or |imaginary| part of a bin: the inverse of X / N
 // sums N terms of at most this / N each, rotated (at most sqrt 2 times it),
-// so no correlation value or partial sum can overflow float32.
+// so no correlation value or partial sum of it can overflow float32 (the
+// fallback of execute_correlate_plan where the unscaled inverse does).
 constexpr float kLargestBin = std::numeric_limits<float>::max() / 4;
 
+// a[k] = b[k] = X(k) for X = a[k] * conj(b[k]), phase normalised
+// (math::phase_normalized) with `Phase`; returns whether any X is NaN,
+// infinite or larger than kLargestBin (comparisons, false for NaN, ORed as
+// integers, which unlike a float sum may be reordered: the loop
+// vectorises). A template, so each normalisation is a loop of its own.
+// (b is the inverse's input, which it destroys; a keeps X.)
 template <bool Phase>
-inline bool cross_power_scaled_impl(float* __restrict a, float* __restrict b, int64_t bins,
-                                    float scale) {
+inline bool cross_power_impl(float* __restrict a, float* __restrict b, int64_t bins) {
   int bad = 0;
   for (int64_t k = 0; k < bins; ++k) {
     float re, im;
@@ -80,17 +81,32 @@ inline bool cross_power_scaled_impl(float* __restrict a, float* __restrict b, in
     bad |= static_cast<int>(!in_range);
     a[2 * k] = re;
     a[2 * k + 1] = im;
-    b[2 * k] = re * scale;
-    b[2 * k + 1] = im * scale;
+    b[2 * k] = re;
+    b[2 * k + 1] = im;
   }
   return bad != 0;
 }
 
 PTP_CORRELATE_CLONES
-bool cross_power_scaled(float* __restrict a, float* __restrict b, int64_t bins, bool phase,
-                        float scale) {
-  return phase ? cross_power_scaled_impl<true>(a, b, bins, scale)
-               : cross_power_scaled_impl<false>(a, b, bins, scale);
+bool cross_power(float* __restrict a, float* __restrict b, int64_t bins, bool phase) {
+  return phase ? cross_power_impl<true>(a, b, bins) : cross_power_impl<false>(a, b, bins);
+}
+
+// x[i] *= scale; returns whether any result is not finite.
+PTP_CORRELATE_CLONES
+bool scale_values(float* __restrict x, int64_t count, float scale) {
+  int bad = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    x[i] *= scale;
+    bad |= static_cast<int>(!(std::fabs(x[i]) <= std::numeric_limits<float>::max()));
+  }
+  return bad != 0;
+}
+
+// x[i] = y[i] * scale.
+PTP_CORRELATE_CLONES
+void scaled_copy(float* __restrict x, const float* __restrict y, int64_t count, float scale) {
+  for (int64_t i = 0; i < count; ++i) x[i] = y[i] * scale;
 }
 
 bool fftw_aligned(const void* p) {
@@ -204,13 +220,20 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
     if (!plan.workspace) plan.workspace = std::make_unique<ptp_correlate_plan::Workspace>();
     w = plan.workspace.get();
   }
-  if (!w->a) {
-    w->a = fftw_array<fftwf_complex>(plan.bins);
-    w->b = fftw_array<fftwf_complex>(plan.bins);
+  // Every buffer this call needs, before anything is written: a failed
+  // allocation leaves the outputs and the workspace as they were.
+  const bool copy_image = !fftw_aligned(reference) || !fftw_aligned(moving) ||
+                          (correlation != nullptr && !fftw_aligned(correlation));
+  if (!w->a || !w->b) {
+    auto a = fftw_array<fftwf_complex>(plan.bins);
+    auto b = fftw_array<fftwf_complex>(plan.bins);
+    w->a = std::move(a);
+    w->b = std::move(b);
   }
+  if (copy_image && !w->image) w->image = fftw_array<float>(elements);
+
   auto aligned = [&](const float* image) -> float* {
     if (fftw_aligned(image)) return const_cast<float*>(image);  // r2c reads it only
-    if (!w->image) w->image = fftw_array<float>(elements);
     std::memcpy(w->image.get(), image, static_cast<size_t>(elements) * sizeof(float));
     return w->image.get();
   };
@@ -218,10 +241,9 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
   fftwf_execute_dft_r2c(r2c, aligned(reference), w->a.get());
   fftwf_execute_dft_r2c(r2c, aligned(moving), w->b.get());
 
-  const float scale = static_cast<float>(1.0 / static_cast<double>(elements));
   float* a = &w->a[0][0];
   float* b = &w->b[0][0];
-  if (cross_power_scaled(a, b, plan.bins, plan.phase, scale))
+  if (cross_power(a, b, plan.bins, plan.phase))
     fail(PTP_ERROR_NON_FINITE,
          "the cross-power spectrum is not finite (or within a factor 4 of float32's largest "
          "value): the reference or the moving image holds NaN or infinity, or its transform "
@@ -229,16 +251,21 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
 
   if (spectrum != nullptr)
     std::memcpy(spectrum, a, static_cast<size_t>(plan.bins) * sizeof(fftwf_complex));
-  if (correlation != nullptr) {
-    const auto c2r = static_cast<fftwf_plan>(plan.c2r);
-    if (fftw_aligned(correlation)) {
-      fftwf_execute_dft_c2r(c2r, w->b.get(), correlation);
-    } else {
-      if (!w->image) w->image = fftw_array<float>(elements);
-      fftwf_execute_dft_c2r(c2r, w->b.get(), w->image.get());
-      std::memcpy(correlation, w->image.get(), static_cast<size_t>(elements) * sizeof(float));
-    }
+  if (correlation == nullptr) return;
+  // The inverse unscaled, then times 1/N, as scipy.fft's irfftn scales: X / N
+  // first would put the bins of tiny images (|X| < N FLT_MIN) among the
+  // subnormals and lose their precision. Where the unscaled inverse
+  // overflows, it is redone from X / N, which cannot (kLargestBin).
+  const auto c2r = static_cast<fftwf_plan>(plan.c2r);
+  const float scale = static_cast<float>(1.0 / static_cast<double>(elements));
+  float* out = copy_image && !fftw_aligned(correlation) ? w->image.get() : correlation;
+  fftwf_execute_dft_c2r(c2r, w->b.get(), out);
+  if (scale_values(out, elements, scale)) {
+    scaled_copy(b, a, 2 * plan.bins, scale);
+    fftwf_execute_dft_c2r(c2r, w->b.get(), out);
   }
+  if (out != correlation)
+    std::memcpy(correlation, out, static_cast<size_t>(elements) * sizeof(float));
 }
 
 }  // namespace ptychopatch::impl

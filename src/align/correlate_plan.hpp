@@ -13,13 +13,16 @@
 //    thread executing the same plan) allocates its own, so threads may
 //    share a plan. Allocating per call instead cost 40 % more at 256 x 256
 //    (the pages of freed blocks are returned and faulted in again).
-//  * The cross-power loop is math::cross_power, shared with scene
-//    alignment; its result is checked for finiteness before anything is
+//  * The cross-power loop is math::cross_power (shared with scene
+//    alignment) and math::phase_normalized (scikit-image's normalisation);
+//    every bin is checked (finite, at most FLT_MAX / 4) before anything is
 //    written, so a NaN or an overflowing transform leaves the outputs as
-//    they were.
-//  * The correlation is the inverse of X / N (scaled before the inverse,
-//    not after: an unnormalised spectrum of large images cannot overflow
-//    the sum N * max |X|).
+//    they were. Every buffer a call needs is allocated before it writes.
+//  * The correlation is the unscaled inverse of X times 1 / N, in that
+//    order as scipy.fft's irfftn (1 / N first would make the bins of tiny
+//    images subnormal and lose their precision); where the unscaled
+//    inverse overflows float32, it is redone from X / N, which cannot
+//    (every part of a bin is at most FLT_MAX / 4, else NON_FINITE).
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 // left as they were.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstdint>
@@ -144,6 +145,48 @@ TEST_F(Correlate, MatchesTheDirectTransformsInDouble) {
               << "pixel " << i;
       }
     }
+  }
+}
+
+// Plain correlation of tiny images (|X| normal, |X| / N subnormal): the
+// inverse runs unscaled and is scaled after, as scipy's, so the values keep
+// float32's precision (scaled first, they were off by 3e-3 of the peak).
+TEST_F(Correlate, TinyImagesKeepTheirPrecision) {
+  const int64_t ny = 64, nx = 64, n = ny * nx;
+  ASSERT_EQ(make(ny, nx, PTP_NORMALIZATION_NONE), PTP_SUCCESS);
+  const auto ref = random_image(n, 31, 8e-21f);
+  const auto mov = random_image(n, 32, 8e-21f);
+  std::vector<float> correlation(n);
+  ASSERT_EQ(ptp_correlate_execute(plan_, ref.data(), mov.data(), nullptr, correlation.data()),
+            PTP_SUCCESS);
+  const Oracle want = direct_correlation(ref, mov, ny, nx, false);
+  double peak = 0, worst = 0;
+  for (double v : want.correlation) peak = std::max(peak, std::abs(v));
+  ASSERT_LT(peak / n, double(std::numeric_limits<float>::min()));  // X / N would be subnormal
+  for (int64_t i = 0; i < n; ++i)
+    worst = std::max(worst, std::abs(correlation[i] - want.correlation[i]));
+  EXPECT_LT(worst, 1e-5 * peak);
+}
+
+// Huge images whose unscaled inverse overflows float32 (every bin within
+// FLT_MAX / 4, their sum over N bins not): the inverse is redone from X / N,
+// and the correlation is finite and right.
+TEST_F(Correlate, HugeImagesWhoseUnscaledInverseOverflows) {
+  const int64_t ny = 16, nx = 16, n = ny * nx;
+  ASSERT_EQ(make(ny, nx, PTP_NORMALIZATION_NONE), PTP_SUCCESS);
+  std::vector<float> image(n);
+  std::mt19937 rng(41);
+  for (int64_t i = 0; i < n; ++i) image[i] = (i % 2 == 0 ? 1e17f : -1e17f);
+  std::shuffle(image.begin(), image.end(), rng);  // zero mean: no huge DC bin
+  std::vector<float> correlation(n);
+  ASSERT_EQ(ptp_correlate_execute(plan_, image.data(), image.data(), nullptr, correlation.data()),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  const Oracle want = direct_correlation(image, image, ny, nx, false);
+  ASSERT_GT(want.correlation[0] * n, double(std::numeric_limits<float>::max()));
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(std::isfinite(correlation[i])) << i;
+    EXPECT_NEAR(correlation[i], want.correlation[i], 1e-5 * want.correlation[0]) << i;
   }
 }
 

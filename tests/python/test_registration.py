@@ -885,6 +885,8 @@ def test_library_correlation_is_not_used_where_scipy_is_faster_or_ties_matter(mo
         assert_same(ptychopatch.phase_cross_correlation(ref, mov), sk_pcc(ref, mov))
     ptychopatch.phase_cross_correlation(image[:64, :64].astype(np.float64), image[:64, :64])
     ptychopatch.phase_cross_correlation(image[:61, :61], image[3:64, 3:64])  # packed prime side
+    # An explicit thread count above one is scipy's to obey.
+    ptychopatch.phase_cross_correlation(image[:64, :64], image[2:66, 3:67], num_threads=2)
     assert calls.count == 0
     # One thread asked for: 512 x 512 is the library's.
     ptychopatch.phase_cross_correlation(image, np.roll(image, 3, 0), num_threads=1)
@@ -945,3 +947,23 @@ def test_byte_swapped_float32_is_not_read_as_native(camera):
         got = ptychopatch.phase_cross_correlation(ref.astype(swapped), mov.astype(swapped),
                                                   upsample_factor=upsample)
         assert_same(got, sk_pcc(ref, mov, upsample_factor=upsample), phase_atol=1e-4)
+
+
+@needs_correlate
+@pytest.mark.parametrize("upsample", [1, 20])
+def test_tiny_float32_images_without_normalisation(monkeypatch, camera, upsample):
+    """Plain correlation of float32 photographs scaled by 1e-24: |X| / N is
+    subnormal. The library scales after its inverse (as scipy), so the
+    shift is scikit-image's (scaling first lost the precision that told
+    the peak from its neighbour, 0.16 % lower: a wrong shift)."""
+    calls = CorrelateCalls(monkeypatch)
+    # Crops, not a periodic roll: the peak is 0.16 % above its neighbour.
+    ref = (camera[50:306, 50:306].astype(np.float64) * 1e-24).astype(np.float32)
+    mov = (camera[53:309, 45:301].astype(np.float64) * 1e-24).astype(np.float32)
+    ours = ptychopatch.phase_cross_correlation(ref, mov, normalization=None,
+                                               upsample_factor=upsample)
+    theirs = sk_pcc(ref, mov, normalization=None, upsample_factor=upsample)
+    assert calls.count == 1
+    np.testing.assert_allclose(ours[0], theirs[0], atol=1e-6 if upsample == 1 else 0.05 + 1e-6)
+    if upsample == 1:
+        np.testing.assert_array_equal(ours[0], [3, -5])

@@ -646,11 +646,14 @@ _ENERGY_BLOCK = 128
 
 
 def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bool:
-    """Whether the library's FFTW correlates two real images
-    (_LIBRARY_CORRELATE_MAX_SIZE): 2-D float32, small enough for one
-    thread, not packed (_packs: there pocketfft's one complex transform is
-    the faster), neither constant (a constant image's correlation is flat,
-    and FFTW's rounding would break its ties differently from scipy's).
+    """Whether the library's FFTW (one thread) correlates two real images:
+    native float32, 2-D, where scipy.fft would run on one thread too
+    (num_threads=1 and at most _LIBRARY_CORRELATE_MAX_SIZE pixels, or the
+    default num_threads=0 and fewer than _THREADED_MIN_SIZE; an explicit
+    count above 1 is obeyed by scipy), not packed (_packs: there
+    pocketfft's one complex transform is the faster), neither constant (a
+    constant image's correlation is flat, and FFTW's rounding would break
+    its ties differently from scipy's).
 
     Shifts are scikit-image's wherever the peak stands out of float32
     rounding. Without normalisation, the upsampled peak of float32
@@ -662,7 +665,7 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     # float32 too, and the library reads native floats.)
     return (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
             and mov.dtype == np.float32 and ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
-            and (workers == 1 or ref.size < _THREADED_MIN_SIZE)
+            and (workers == 1 or workers == -1 and ref.size < _THREADED_MIN_SIZE)
             and not _packed_fft.pays(ref.shape)
             and not _constant(ref) and not _constant(mov))
 
@@ -695,22 +698,25 @@ def _correlate_plan(shape: Tuple[int, int], normalization: int, planning: int) -
 
 
 def _library_correlation(ref: np.ndarray, mov: np.ndarray, normalization: Optional[str],
-                         planning: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+                         planning: str,
+                         with_spectrum: bool) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """(cross-power half spectrum, correlation) of two float32 2-D images from
-    the library (_correlates_in_library); None where the library finds the
-    spectrum not finite (NaN reached it, or an overflowing transform: the
-    numpy path then says which)."""
+    the library (_correlates_in_library); the spectrum is an empty complex64
+    array unless `with_spectrum` (only the upsampled refinement reads it).
+    None where the library finds the spectrum not finite (NaN reached it,
+    or an overflowing transform: the numpy path then says which)."""
     height, width = ref.shape
     code = (_native.PTP_NORMALIZATION_NONE if normalization is None
             else _native.PTP_NORMALIZATION_PHASE)
     plan = _correlate_plan((height, width), code, _PLANNING_CODES[planning])
     ref = np.ascontiguousarray(ref)
     mov = np.ascontiguousarray(mov)
-    spectrum = np.empty((height, width // 2 + 1), np.complex64)
+    spectrum = np.empty((height, width // 2 + 1) if with_spectrum else 0, np.complex64)
     correlation = np.empty((height, width), np.float32)
     try:
         _native.correlate_execute(plan.handle, ref.ctypes.data, mov.ctypes.data,
-                                  spectrum.ctypes.data, correlation.ctypes.data)
+                                  spectrum.ctypes.data if with_spectrum else None,
+                                  correlation.ctypes.data)
     except _native.PtychoPatchError as error:
         if error.status == _native.PTP_ERROR_NON_FINITE:
             return None
@@ -1196,8 +1202,10 @@ def phase_cross_correlation(
       removes each image's mean; where that could move the peak, or where
       scikit-image's normalisation guard acts on bins of a float64 image,
       the numpy path below decides instead).
-    * Otherwise, two native float32 2-D images of at most 2^18 pixels
-      (where scipy.fft would use one thread): the library's FFTW computes
+    * Otherwise, two native float32 2-D images that scipy.fft would
+      transform on one thread (fewer than 2^18 pixels with the default
+      `num_threads`, up to 2^18 with ``num_threads=1``; neither constant,
+      and no side with a large prime factor): the library's FFTW computes
       their cross-power spectrum and correlation in one call
       (``ptp_correlate_execute``; faster than scipy's transforms at these
       sizes), and the peak and its refinement are found here.
@@ -1383,7 +1391,7 @@ def phase_cross_correlation(
     correlation = None
     if (shift is None and spectrum is None and half and not pack
             and _correlates_in_library(ref, mov, workers)):
-        found = _library_correlation(ref, mov, norm, planning)
+        found = _library_correlation(ref, mov, norm, planning, with_spectrum=upsample != 1)
         if found is not None:
             spectrum, correlation = found
     if shift is None:
