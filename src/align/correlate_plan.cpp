@@ -5,6 +5,7 @@
 #include <fftw3.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -22,15 +23,21 @@
 namespace ptychopatch::impl::correlate {
 
 struct FftwFree {
-  void operator()(void* p) const { fftwf_free(p); }
+  void operator()(void* p) const { std::free(p); }
 };
 
 template <class T>
 using FftwArray = std::unique_ptr<T[], FftwFree>;
 
+// 64-byte aligned (FFTW's SIMD alignment and more, as every buffer the
+// plans were made with), from aligned_alloc: the allocation-failure sweep
+// of tests/cpp/test_fault_injection.cpp fails those.
 template <class T>
 FftwArray<T> fftw_array(int64_t count) {
-  void* p = fftwf_malloc(static_cast<size_t>(count) * sizeof(T));
+  constexpr size_t kAlignment = 64;
+  const size_t bytes =
+      (static_cast<size_t>(count) * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
   if (p == nullptr) throw std::bad_alloc();
   return FftwArray<T>(static_cast<T*>(p));
 }
@@ -110,8 +117,8 @@ void scaled_copy(float* __restrict x, const float* __restrict y, int64_t count, 
 }
 
 bool fftw_aligned(const void* p) {
-  // fftwf_alignment_of is 0 for arrays aligned as fftwf_malloc's, which
-  // the plans were made with; another alignment needs a copy.
+  // fftwf_alignment_of is 0 for arrays with FFTW's SIMD alignment, as the
+  // 64-byte aligned ones the plans were made with; another needs a copy.
   return fftwf_alignment_of(static_cast<float*>(const_cast<void*>(p))) == 0;
 }
 
@@ -151,8 +158,8 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
   plan->bins = bins;
   plan->phase = desc->normalization == PTP_NORMALIZATION_PHASE;
 
-  // Planning arrays: FFTW_MEASURE writes them; their alignment is that of
-  // every fftwf_malloc array, which execute() relies on.
+  // Planning arrays: FFTW_MEASURE writes them; their alignment (64 bytes)
+  // is that of every workspace buffer, which execute() relies on.
   auto real = fftw_array<float>(elements);
   auto spectrum = fftw_array<fftwf_complex>(bins);
   const fftwf_iodim64 forward[2] = {{desc->height, desc->width, half_width}, {desc->width, 1, 1}};

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <link.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <complex>
@@ -413,6 +414,80 @@ void alignment_sweep(int h, int w) {
   };
   s.matches = [&] { return shifts == shifts_expected; };
   sweep(s);
+}
+
+// The cross-correlation of one pair: plan creation and a call whose
+// inputs and output lack FFTW's alignment (so it also copies them), from a
+// fresh plan each run (its workspace is made by the call).
+TEST(FaultInjection, PairCorrelation) {
+  const int64_t ny = 12, nx = 10, n = ny * nx, bins = ny * (nx / 2 + 1);
+  ptp_context* ctx = nullptr;
+  ptp_context_options o;
+  ptp_context_options_init(&o, sizeof o);
+  o.backend = PTP_BACKEND_CPU;
+  ASSERT_EQ(ptp_context_create(&o, &ctx), PTP_SUCCESS);
+  std::vector<float> ref(n + 1), mov(n + 1), spectrum(2 * bins), correlation(n + 1);
+  for (int64_t i = 0; i < n; ++i) {
+    ref[i + 1] = std::sin(0.3f * float(i));
+    mov[i + 1] = std::cos(0.7f * float(i)) + 0.1f * float(i % 5);
+  }
+  std::vector<float> want_spectrum, want_correlation;
+  std::string last_message;  // the failing call's (destroy clears it)
+  bool retry_ok = true;
+  Scenario s;
+  s.name = "ptp_correlate_plan_create + ptp_correlate_execute";
+  s.reset = [&] {
+    std::fill(spectrum.begin(), spectrum.end(), float(kSentinel));
+    std::fill(correlation.begin(), correlation.end(), float(kSentinel));
+  };
+  s.run = [&] {
+    ptp_correlate_desc desc;
+    ptp_correlate_desc_init(&desc, sizeof desc);
+    desc.height = ny;
+    desc.width = nx;
+    desc.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
+    ptp_correlate_plan* plan = nullptr;
+    ptp_status status = ptp_correlate_plan_create(ctx, &desc, &plan);
+    if (status != PTP_SUCCESS) {
+      last_message = ptp_last_error_message();
+      return status;
+    }
+    status = ptp_correlate_execute(plan, ref.data() + 1, mov.data() + 1, spectrum.data(),
+                                   correlation.data() + 1);
+    retry_ok = true;
+    if (status != PTP_SUCCESS) {
+      last_message = ptp_last_error_message();
+      // The same plan again (the failure is injected once): it must work,
+      // whatever half of its workspace the failed call had made.
+      std::vector<float> again_spectrum(spectrum.size()), again_correlation(correlation.size());
+      retry_ok = ptp_correlate_execute(plan, ref.data() + 1, mov.data() + 1, again_spectrum.data(),
+                                       again_correlation.data() + 1) == PTP_SUCCESS &&
+                 again_spectrum == want_spectrum &&
+                 std::equal(again_correlation.begin() + 1, again_correlation.end(),
+                            want_correlation.begin() + 1);
+    }
+    ptp_correlate_plan_destroy(plan);
+    return status;
+  };
+  s.untouched = [&] {
+    if (!retry_ok) return false;
+    for (float v : spectrum)
+      if (v != float(kSentinel)) return false;
+    for (float v : correlation)
+      if (v != float(kSentinel)) return false;
+    return true;
+  };
+  s.matches = [&] {
+    if (want_spectrum.empty()) {
+      want_spectrum = spectrum;
+      want_correlation = correlation;
+    }
+    return spectrum == want_spectrum && correlation == want_correlation &&
+           correlation[0] == float(kSentinel);
+  };
+  s.message = [&] { return last_message; };
+  sweep(s);
+  ptp_context_destroy(ctx);
 }
 
 TEST(FaultInjection, Alignment) {
