@@ -967,3 +967,17 @@ def test_tiny_float32_images_without_normalisation(monkeypatch, camera, upsample
     np.testing.assert_allclose(ours[0], theirs[0], atol=1e-6 if upsample == 1 else 0.05 + 1e-6)
     if upsample == 1:
         np.testing.assert_array_equal(ours[0], [3, -5])
+
+
+def test_underflowing_intensities_are_not_called_all_zero(camera):
+    """float32 images of about 1e-22: the product of their intensities
+    underflows, so error is NaN as in scikit-image, and the warning says
+    that it may be an underflow, not only an image of zeros."""
+    ref = (camera[:64, :64].astype(np.float64) * 1e-24).astype(np.float32)
+    mov = np.roll(ref, (2, 3), (0, 1))
+    ours, theirs, ours_w, _ = _run_both(ref, mov, normalization=None)
+    assert np.isnan(ours[1]) and np.isnan(theirs[1])
+    # (scikit-image's float32 transforms give (-2, 0) here; its float64 ones
+    # and ours the true shift.)
+    np.testing.assert_array_equal(ours[0], [-2, -3])
+    assert any("underflows" in text for text in _user_warnings(ours_w))

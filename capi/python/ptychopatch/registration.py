@@ -1451,7 +1451,8 @@ def phase_cross_correlation(
         notes.append(
             f"Could not determine RMS error between images with the normalized average "
             f"intensities {src_amp!r} and {tgt_amp!r}: the reference or the moving image is "
-            f"all zero (error is NaN)."
+            f"all zero, or their intensities are so small that their product underflows "
+            f"(error is NaN)."
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         error = np.sqrt(np.abs(1.0 - value * value.conj() / amp))
