@@ -32,6 +32,8 @@ struct Inputs {
   ptp_align_desc align{};
   std::vector<uint16_t> reference;
   std::vector<std::vector<uint16_t>> frames;
+  ptp_correlate_desc correlate{};
+  std::vector<float> pair_reference, pair_moving;
 };
 
 struct Results {
@@ -39,9 +41,11 @@ struct Results {
   std::vector<float> weights;
   std::vector<int64_t> groups;
   std::vector<double> shifts;
+  std::vector<float> correlation, shared_correlation;
   bool operator==(const Results& o) const {
     return patches == o.patches && canvas == o.canvas && weights == o.weights &&
-           groups == o.groups && shifts == o.shifts;
+           groups == o.groups && shifts == o.shifts && correlation == o.correlation &&
+           shared_correlation == o.shared_correlation;
   }
 };
 
@@ -78,6 +82,13 @@ Inputs make_inputs() {
       for (int x = 0; x < 44; ++x) frame[y * 44 + x] = in.reference[((y + 2 * f) % 36) * 44 + x];
     in.frames.push_back(frame);
   }
+  ptp_correlate_desc_init(&in.correlate, sizeof in.correlate);
+  in.correlate.height = 24;
+  in.correlate.width = 30;
+  for (int i = 0; i < 24 * 30; ++i) {
+    in.pair_reference.push_back(std::sin(0.11f * i) + 0.01f * (i % 13));
+    in.pair_moving.push_back(std::sin(0.11f * (i + 61)) + 0.01f * ((i + 5) % 13));
+  }
   return in;
 }
 
@@ -87,8 +98,9 @@ void check(ptp_status status, const char* what) {
   }
 }
 
-// Every entry point once on `ctx` (NULL: the shared default context).
-Results run_all(ptp_context* ctx, const Inputs& in) {
+// Every entry point once on `ctx` (NULL: the shared default context);
+// `shared` (if any) is a correlation plan every thread executes at once.
+Results run_all(ptp_context* ctx, const Inputs& in, const ptp_correlate_plan* shared = nullptr) {
   Results r;
   r.patches.resize(96 * 64);
   check(ptp_extract_patches(ctx, &in.extract, in.object.data(), in.offsets.data(), 96,
@@ -113,13 +125,29 @@ Results run_all(ptp_context* ctx, const Inputs& in) {
     check(ptp_align_execute(plan, frames, 3, r.shifts.data(), nullptr, nullptr),
           "ptp_align_execute");
     ptp_align_plan_destroy(plan);
+    ptp_correlate_plan* pair = nullptr;
+    check(ptp_correlate_plan_create(ctx, &in.correlate, &pair), "ptp_correlate_plan_create");
+    r.correlation.resize(24 * 30);
+    check(ptp_correlate_execute(pair, in.pair_reference.data(), in.pair_moving.data(), nullptr,
+                                r.correlation.data()),
+          "ptp_correlate_execute");
+    ptp_correlate_plan_destroy(pair);
+    if (shared != nullptr) {
+      r.shared_correlation.resize(24 * 30);
+      check(ptp_correlate_execute(shared, in.pair_reference.data(), in.pair_moving.data(), nullptr,
+                                  r.shared_correlation.data()),
+            "ptp_correlate_execute (shared plan)");
+    }
   }
   return r;
 }
 
 TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
   const Inputs in = make_inputs();
-  const Results expected = run_all(test_support::cpu_context(1).get(), in);
+  const ptychopatch::Context plan_context = test_support::cpu_context(1);
+  ptp_correlate_plan* shared = nullptr;
+  ASSERT_EQ(ptp_correlate_plan_create(plan_context.get(), &in.correlate, &shared), PTP_SUCCESS);
+  const Results expected = run_all(test_support::cpu_context(1).get(), in, shared);
   const Results expected_shared = run_all(nullptr, in);
 
   // PTYCHOPATCH_STRESS_SECONDS (default 2): how long the threads keep going.
@@ -135,13 +163,14 @@ TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
       // inside these threads.
       const ptychopatch::Context own = test_support::cpu_context(1 + t % 3);
       do {
-        if (!(run_all(own.get(), in) == expected)) ++mismatches;
+        if (!(run_all(own.get(), in, shared) == expected)) ++mismatches;
         if (!(run_all(nullptr, in) == expected_shared)) ++mismatches;
         ++rounds;
       } while (std::chrono::steady_clock::now() < stop);
     });
   }
   for (std::thread& thread : threads) thread.join();
+  ptp_correlate_plan_destroy(shared);
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_GE(rounds.load(), 8);
   std::printf("[ stress   ] %ld rounds of every entry point on 8 threads\n", rounds.load());
