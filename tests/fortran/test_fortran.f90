@@ -102,12 +102,48 @@ program test_fortran
   call test_typed_grouping()
   call test_typed_align()
   call test_typed_errors()
+  call test_correlate()
   call check(ptp_context_destroy(cpu), 'ptp_context_destroy')
 
   write (*, '(a,i0,a,i0,a)') 'fortran: ', passed, ' passed, ', failed, ' failed'
   if (failed /= 0) error stop 1
 
 contains
+
+  ! The cross-correlation of one pair: an image (W, H) = (8, 6) against
+  ! itself moved by (dy, dx) = (2, -3) peaks at the shift that registers it
+  ! back, (-2, 3): row 4, column 3 (0-based, wrapped), with height 1.
+  subroutine test_correlate()
+    type(ptp_correlate_desc) :: cdesc
+    type(c_ptr) :: cplan
+    real(c_float) :: reference(8, 6), moving(8, 6)
+    real(c_float), target :: correlation(8, 6)
+    integer :: x, y, peak(2)
+    do y = 1, 6
+      do x = 1, 8
+        reference(x, y) = real(mod(x * 7 + y * 13 + x * y, 17), c_float)
+      end do
+    end do
+    do y = 0, 5
+      do x = 0, 7
+        moving(modulo(x - 3, 8) + 1, modulo(y + 2, 6) + 1) = reference(x + 1, y + 1)
+      end do
+    end do
+    call expect(c_sizeof(cdesc) == 32_c_size_t, 'ptp_correlate_desc is 32 bytes')
+    call check(ptp_correlate_desc_init(cdesc, c_sizeof(cdesc)), 'ptp_correlate_desc_init')
+    call expect(cdesc%normalization == PTP_NORMALIZATION_PHASE, 'correlate default: phase')
+    cdesc%height = 6
+    cdesc%width = 8
+    call check(ptp_correlate_plan_create(cpu, cdesc, cplan), 'ptp_correlate_plan_create')
+    call check(ptp_correlate_execute(cplan, reference, moving, c_null_ptr, c_loc(correlation)), &
+               'ptp_correlate_execute')
+    peak = maxloc(abs(correlation))
+    call expect(peak(1) == 4 .and. peak(2) == 5, 'correlate: peak at column 3, row 4')
+    call expect(abs(correlation(4, 5) - 1.0) < 1e-4, 'correlate: peak height 1')
+    call expect_error(ptp_correlate_execute(cplan, reference, moving, c_null_ptr, c_null_ptr), &
+                      PTP_ERROR_INVALID_ARGUMENT, 'both NULL', 'correlate without outputs')
+    call check(ptp_correlate_plan_destroy(cplan), 'ptp_correlate_plan_destroy')
+  end subroutine test_correlate
 
   subroutine expect(condition, what)
     logical, intent(in) :: condition
