@@ -211,8 +211,33 @@ def fortran_progress(text):
     return "fragment.f90", _fortran_program(declarations, statement, setup, module)
 
 
+def fortran_correlate(text):
+    # Placeholders: w, h, a context, a plan handle, and reference and moving
+    # images (the moving one the reference moved by (dy, dx) = (1, 2)); the
+    # snippet's correlation must peak at the registering shift (-1, -2),
+    # wrapped: column w - 2, row h - 1 (0-based).
+    decl, stmts = _split_fortran(text)
+    declarations = """  integer, parameter :: w = 16, h = 12
+  integer(c_int32_t) :: status
+  type(c_ptr) :: ctx, cplan
+  real(c_float) :: reference(w, h), moving(w, h)
+  integer :: peak(2)
+""" + decl
+    setup = """  call random_number(reference)
+  moving = cshift(cshift(reference, -2, dim=1), -1, dim=2)
+  if (ptp_context_create(c_null_ptr, ctx) /= PTP_SUCCESS) error stop 2"""
+    stmts += """
+  if (status /= PTP_SUCCESS) error stop 1
+  peak = maxloc(abs(correlation))
+  if (peak(1) /= w - 1 .or. peak(2) /= h) error stop 1
+  if (ptp_correlate_plan_destroy(cplan) /= PTP_SUCCESS) error stop 1
+  if (ptp_context_destroy(ctx) /= PTP_SUCCESS) error stop 1"""
+    return "fragment.f90", _fortran_program(declarations, stmts, setup)
+
+
 HARNESSES = {f.__name__: f for f in (readme_extract, readme_cpp, readme_grouped, fortran_plain,
-                                     fortran_align, fortran_extract, fortran_progress)}
+                                     fortran_align, fortran_extract, fortran_progress,
+                                     fortran_correlate)}
 
 # ------------------------------------------------------------------ runner
 

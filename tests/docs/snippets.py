@@ -197,6 +197,8 @@ COMPILED: dict[tuple[str, str], Compiled] = {
                  expect="There is no specific function for the generic 'ptp_extract_execute'"),
     ("docs/fortran.md", "program extract"): Compiled("program", "app.f90"),
     ("docs/fortran.md", "module progress"): Compiled("fragment", harness="fortran_progress"),
+    ("docs/fortran.md", "type(ptp_correlate_desc) :: cdesc"):
+        Compiled("fragment", harness="fortran_correlate"),
     ("docs/packaging.md", "include/ptychopatch.h C99 header"): Compiled("layout"),
     ("docs/packaging.md", "cmake_minimum_required(VERSION 3.16)"):
         Compiled("file", "CMakeLists.txt", needs={"main.c": (_GS, "/* hello.c:")}),
