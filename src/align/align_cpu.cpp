@@ -20,6 +20,7 @@
 #include "core/error.hpp"
 #include "core/first_error.hpp"
 #include "core/headroom.hpp"
+#include "cpu/aligned_array.hpp"
 #include "math/phase_math.hpp"
 
 // Hot loops are cloned for AVX2 where GCC can dispatch at load time (AVX2
@@ -40,7 +41,6 @@ std::mutex& fftw_planner_mutex() {
 
 namespace {
 
-constexpr size_t kAlignment = 64;
 // Independent accumulators of the reductions below, so that the compiler
 // can vectorise them without reassociating anything itself.
 constexpr int64_t kLanes = 8;
@@ -50,34 +50,6 @@ constexpr int64_t kJointSlotBytes = int64_t{1} << 30;
 int64_t round_up(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
-
-// An owning, uninitialised array aligned to 64 bytes. FFTW's new-array
-// execute functions need every array to have the alignment of the one
-// planned with; 64 bytes is that of all of them.
-template <class T>
-class AlignedArray {
- public:
-  AlignedArray() = default;
-  explicit AlignedArray(int64_t count) {
-    const size_t bytes = static_cast<size_t>(
-        round_up(std::max<int64_t>(count, 1) * static_cast<int64_t>(sizeof(T)), kAlignment));
-    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
-    if (data_ == nullptr) throw std::bad_alloc();
-  }
-  AlignedArray(AlignedArray&& other) noexcept : data_(other.data_) { other.data_ = nullptr; }
-  AlignedArray& operator=(AlignedArray&& other) noexcept {
-    std::swap(data_, other.data_);
-    return *this;
-  }
-  AlignedArray(const AlignedArray&) = delete;
-  AlignedArray& operator=(const AlignedArray&) = delete;
-  ~AlignedArray() { std::free(data_); }
-
-  T* get() const noexcept { return data_; }
-
- private:
-  T* data_ = nullptr;
-};
 
 // Sizes of one plane and of its half spectrum.
 struct Dims {

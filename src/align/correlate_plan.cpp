@@ -5,55 +5,24 @@
 #include <fftw3.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
 
 #include "align/align_cpu.hpp"
 #include "core/error.hpp"
+#include "cpu/aligned_array.hpp"
+#include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
 #include "math/phase_math.hpp"
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define PTP_CORRELATE_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define PTP_CORRELATE_CLONES
-#endif
-
-namespace ptychopatch::impl::correlate {
-
-struct FftwFree {
-  void operator()(void* p) const { std::free(p); }
-};
-
-template <class T>
-using FftwArray = std::unique_ptr<T[], FftwFree>;
-
-// 64-byte aligned (FFTW's SIMD alignment and more, as every buffer the
-// plans were made with), from aligned_alloc: the allocation-failure sweep
-// of tests/cpp/test_fault_injection.cpp fails those.
-template <class T>
-FftwArray<T> fftw_array(int64_t count) {
-  constexpr size_t kAlignment = 64;
-  const size_t bytes =
-      (static_cast<size_t>(count) * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return FftwArray<T>(static_cast<T*>(p));
-}
-
-}  // namespace ptychopatch::impl::correlate
 
 namespace ptychopatch::impl {
 namespace {
 
-using correlate::fftw_array;
+using cpu::AlignedArray;
 
 void default_correlate_desc(ptp_correlate_desc* desc) {
   std::memset(desc, 0, sizeof *desc);
   desc->struct_size = sizeof *desc;
-  desc->height = 0;
-  desc->width = 0;
   desc->normalization = PTP_NORMALIZATION_PHASE;
   // A pair is usually correlated once or a few times per shape: never pay
   // FFTW_MEASURE's seconds unless the caller asks (or has wisdom).
@@ -94,13 +63,13 @@ inline bool cross_power_impl(float* __restrict a, float* __restrict b, int64_t b
   return bad != 0;
 }
 
-PTP_CORRELATE_CLONES
+PTP_ROW_KERNEL_CLONES
 bool cross_power(float* __restrict a, float* __restrict b, int64_t bins, bool phase) {
   return phase ? cross_power_impl<true>(a, b, bins) : cross_power_impl<false>(a, b, bins);
 }
 
 // x[i] *= scale; returns whether any result is not finite.
-PTP_CORRELATE_CLONES
+PTP_ROW_KERNEL_CLONES
 bool scale_values(float* __restrict x, int64_t count, float scale) {
   int bad = 0;
   for (int64_t i = 0; i < count; ++i) {
@@ -111,7 +80,7 @@ bool scale_values(float* __restrict x, int64_t count, float scale) {
 }
 
 // x[i] = y[i] * scale.
-PTP_CORRELATE_CLONES
+PTP_ROW_KERNEL_CLONES
 void scaled_copy(float* __restrict x, const float* __restrict y, int64_t count, float scale) {
   for (int64_t i = 0; i < count; ++i) x[i] = y[i] * scale;
 }
@@ -160,8 +129,8 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
 
   // Planning arrays: FFTW_MEASURE writes them; their alignment (64 bytes)
   // is that of every workspace buffer, which execute() relies on.
-  auto real = fftw_array<float>(elements);
-  auto spectrum = fftw_array<fftwf_complex>(bins);
+  AlignedArray<float> real(elements);
+  AlignedArray<fftwf_complex> spectrum(bins);
   const fftwf_iodim64 forward[2] = {{desc->height, desc->width, half_width}, {desc->width, 1, 1}};
   const fftwf_iodim64 inverse[2] = {{desc->height, half_width, desc->width}, {desc->width, 1, 1}};
   {
@@ -199,9 +168,9 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
 }  // namespace ptychopatch::impl
 
 struct ptp_correlate_plan::Workspace {
-  ptychopatch::impl::correlate::FftwArray<fftwf_complex> a;
-  ptychopatch::impl::correlate::FftwArray<fftwf_complex> b;
-  ptychopatch::impl::correlate::FftwArray<float> image;  // made on first need
+  ptychopatch::impl::cpu::AlignedArray<fftwf_complex> a;
+  ptychopatch::impl::cpu::AlignedArray<fftwf_complex> b;
+  ptychopatch::impl::cpu::AlignedArray<float> image;  // made on first need
 };
 
 ptp_correlate_plan::~ptp_correlate_plan() {
@@ -231,13 +200,12 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
   // allocation leaves the outputs and the workspace as they were.
   const bool copy_image = !fftw_aligned(reference) || !fftw_aligned(moving) ||
                           (correlation != nullptr && !fftw_aligned(correlation));
-  if (!w->a || !w->b) {
-    auto a = fftw_array<fftwf_complex>(plan.bins);
-    auto b = fftw_array<fftwf_complex>(plan.bins);
+  if (w->a.get() == nullptr || w->b.get() == nullptr) {
+    cpu::AlignedArray<fftwf_complex> a(plan.bins), b(plan.bins);
     w->a = std::move(a);
     w->b = std::move(b);
   }
-  if (copy_image && !w->image) w->image = fftw_array<float>(elements);
+  if (copy_image && w->image.get() == nullptr) w->image = cpu::AlignedArray<float>(elements);
 
   auto aligned = [&](const float* image) -> float* {
     if (fftw_aligned(image)) return const_cast<float*>(image);  // r2c reads it only
@@ -248,8 +216,8 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
   fftwf_execute_dft_r2c(r2c, aligned(reference), w->a.get());
   fftwf_execute_dft_r2c(r2c, aligned(moving), w->b.get());
 
-  float* a = &w->a[0][0];
-  float* b = &w->b[0][0];
+  float* a = &w->a.get()[0][0];
+  float* b = &w->b.get()[0][0];
   if (cross_power(a, b, plan.bins, plan.phase))
     fail(PTP_ERROR_NON_FINITE,
          "the cross-power spectrum is not finite (or within a factor 4 of float32's largest "

@@ -254,7 +254,7 @@ def _signed_frequencies(n: int) -> np.ndarray:
 # ------------------------------------------------- the correlation itself
 
 
-def _packs(ref: np.ndarray, mov: np.ndarray) -> bool:
+def _packs(shape: Tuple[int, ...], either_constant: bool) -> bool:
     """Whether two real images are transformed packed (_packed_fft): where a
     real transform of the last axis costs a complex one (_packed_fft.pays),
     unless an image is constant. A constant image's separate transform is
@@ -262,7 +262,7 @@ def _packs(ref: np.ndarray, mov: np.ndarray) -> bool:
     rounding would reach those bins (phase normalisation then makes a
     random correlation of it) and would break the flat correlation's ties
     differently from scikit-image's first index."""
-    return _packed_fft.pays(ref.shape) and not _constant(ref) and not _constant(mov)
+    return _packed_fft.pays(shape) and not either_constant
 
 
 def _half_product(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, float],
@@ -646,14 +646,15 @@ _ENERGY_BLOCK = 128
 
 
 def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bool:
-    """Whether the library's FFTW (one thread) correlates two real images:
-    native float32, 2-D, where scipy.fft would run on one thread too
-    (num_threads=1 and at most _LIBRARY_CORRELATE_MAX_SIZE pixels, or the
-    default num_threads=0 and fewer than _THREADED_MIN_SIZE; an explicit
-    count above 1 is obeyed by scipy), not packed (_packs: there
-    pocketfft's one complex transform is the faster), neither constant (a
-    constant image's correlation is flat, and FFTW's rounding would break
-    its ties differently from scipy's).
+    """Whether the library's FFTW (one thread) correlates two real images
+    that are not packed (_packs: there pocketfft's one complex transform is
+    the faster) and neither constant (a constant image's correlation is
+    flat, and FFTW's rounding would break its ties differently from
+    scipy's; the caller knows both): native float32, 2-D, where scipy.fft
+    would run on one thread too (num_threads=1 and at most
+    _LIBRARY_CORRELATE_MAX_SIZE pixels, or the default num_threads=0 and
+    fewer than _THREADED_MIN_SIZE; an explicit count above 1 is obeyed by
+    scipy).
 
     Shifts are scikit-image's wherever the peak stands out of float32
     rounding. Without normalisation, the upsampled peak of float32
@@ -665,9 +666,7 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     # float32 too, and the library reads native floats.)
     return (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
             and mov.dtype == np.float32 and ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
-            and (workers == 1 or workers == -1 and ref.size < _THREADED_MIN_SIZE)
-            and not _packed_fft.pays(ref.shape)
-            and not _constant(ref) and not _constant(mov))
+            and (workers == 1 or workers == -1 and ref.size < _THREADED_MIN_SIZE))
 
 
 class _CorrelatePlan:
@@ -1378,18 +1377,20 @@ def phase_cross_correlation(
     fourier = space_name == "fourier"
     real = ref.dtype.kind != "c" and mov.dtype.kind != "c"
     half = not fourier and real
-    pack = half and _packs(ref, mov)
+    # (Constant images never reach the library, nor are they packed.)
+    either_constant = half and (_constant(ref) or _constant(mov))
+    pack = half and _packs(ref.shape, either_constant)
     shift = spectrum = None
     if (not fourier and real and ref.ndim == 2 and isinstance(upsample, int)
             and upsample <= _LIBRARY_MAX_UPSAMPLE
             and ref.dtype.char != "g" and mov.dtype.char != "g"
             and _library_preferred(backend, threads)
-            and not _constant(ref) and not _constant(mov)):
+            and not either_constant):
         shift, value, spectrum = _library_register(ref, mov, (src_energy, tgt_energy),
                                                    upsample, norm, backend, threads,
                                                    planning, workers, pack)
     correlation = None
-    if (shift is None and spectrum is None and half and not pack
+    if (shift is None and spectrum is None and half and not pack and not either_constant
             and _correlates_in_library(ref, mov, workers)):
         found = _library_correlation(ref, mov, norm, planning, with_spectrum=upsample != 1)
         if found is not None:
