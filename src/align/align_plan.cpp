@@ -16,6 +16,7 @@
 #include "align/align_backend.hpp"
 #include "align/align_luma.hpp"
 #include "align/fft_size.hpp"
+#include "align/isolated_sites.hpp"
 #include "core/context.hpp"
 #include "core/desc_versions.hpp"
 #include "core/error.hpp"
@@ -448,6 +449,10 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   if (geometry.luma)
     plan->backend =
         make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
+  // Every estimator but RawNIND's sees the frames without the sensor's
+  // isolated sites (hot, stuck, dead pixels: isolated_sites.hpp).
+  plan->backend =
+      make_isolated_sites_backend(geometry, std::move(plan->backend), context.num_threads);
   if (geometry.verify != PTP_ALIGN_VERIFY_NONE) {
     ptp_align_desc widened;
     plan->verifier = std::make_unique<CropVerifier>(

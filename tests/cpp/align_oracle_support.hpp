@@ -1,9 +1,11 @@
 // Double-precision building blocks of the alignment oracles
 // (test_align_joint.cpp, test_align_luma.cpp): a naive 2-D DFT and the
-// periodic Hann window, written out from their definitions, and the smooth
-// random scenes those tests translate.
+// periodic Hann window, written out from their definitions, the plane
+// without its isolated sites, and the smooth random scenes those tests
+// translate.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstdint>
@@ -13,6 +15,56 @@
 namespace naive {
 
 constexpr double kPi = 3.14159265358979323846;
+
+// A plane (ny x nx values, each one of the frame's values) as the library's
+// estimators see it (docs/semantics.md, "Isolated sites"): each value v
+// whose eight neighbours in the plane, taken circularly, span [lo, hi]
+// becomes hi where v > hi + (hi - lo), lo where v < lo - (hi - lo). Planes
+// of fewer than 3 rows or columns stay as they are.
+inline std::vector<double> without_isolated_sites(const std::vector<double>& v, int64_t ny,
+                                                  int64_t nx) {
+  std::vector<double> out = v;
+  if (ny < 3 || nx < 3) return out;
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t j = 0; j < nx; ++j) {
+      double lo = INFINITY, hi = -INFINITY;
+      for (int64_t a = -1; a <= 1; ++a)
+        for (int64_t b = -1; b <= 1; ++b) {
+          if (a == 0 && b == 0) continue;
+          const double n = v[((i + a + ny) % ny) * nx + (j + b + nx) % nx];
+          lo = std::min(lo, n);
+          hi = std::max(hi, n);
+        }
+      const double x = v[i * nx + j];
+      if (x > hi + (hi - lo)) out[i * nx + j] = hi;
+      if (x < lo - (hi - lo)) out[i * nx + j] = lo;
+    }
+  return out;
+}
+
+// A frame of `width` columns whose first rows x cols values the estimator
+// reads, each pattern position's plane (rows r, r + period, ..., columns
+// c, c + period, ... of that area) without its isolated sites; the rest as
+// given.
+template <class T>
+std::vector<T> frame_without_isolated_sites(const std::vector<T>& f, int64_t width,
+                                            int64_t period, int64_t rows, int64_t cols) {
+  std::vector<T> out = f;
+  for (int64_t r = 0; r < period; ++r)
+    for (int64_t c = 0; c < period; ++c) {
+      const int64_t ny = (rows - r + period - 1) / period;
+      const int64_t nx = (cols - c + period - 1) / period;
+      std::vector<double> plane;
+      for (int64_t i = 0; i < ny; ++i)
+        for (int64_t j = 0; j < nx; ++j)
+          plane.push_back(static_cast<double>(f[(r + i * period) * width + c + j * period]));
+      const std::vector<double> clean = without_isolated_sites(plane, ny, nx);
+      for (int64_t i = 0; i < ny; ++i)
+        for (int64_t j = 0; j < nx; ++j)
+          out[(r + i * period) * width + c + j * period] = static_cast<T>(clean[i * nx + j]);
+    }
+  return out;
+}
 
 // The 2-D DFT of an ny x nx row-major array, sign -1 (forward) or +1
 // (unnormalised inverse), rows first.

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "align_oracle_support.hpp"
 #include "math/phase_math.hpp"
 #include "ptychopatch.hpp"
 
@@ -84,9 +85,16 @@ struct Options {
 // scikit-image's phase_cross_correlation(ref, mov, upsample_factor,
 // normalization) on the mean-removed (windowed) planes as the library forms
 // them (values rounded to float32), in double, plus the confidence rule.
-PlaneResult oracle(const std::vector<double>& ref, const std::vector<double>& mov, int64_t ny,
-                   int64_t nx, const Options& o) {
+PlaneResult oracle(const std::vector<double>& ref_given, const std::vector<double>& mov_given,
+                   int64_t ny, int64_t nx, const Options& o) {
   const int64_t n = ny * nx;
+  // The frames hold float32 values; the planes lose their isolated sites.
+  const auto as_stored = [](std::vector<double> v) {
+    for (double& x : v) x = static_cast<double>(static_cast<float>(x));
+    return v;
+  };
+  const std::vector<double> ref = naive::without_isolated_sites(as_stored(ref_given), ny, nx);
+  const std::vector<double> mov = naive::without_isolated_sites(as_stored(mov_given), ny, nx);
   auto prepare = [&](const std::vector<double>& v, double* sum_squares) {
     double sum = 0.0;
     for (double x : v) sum += static_cast<double>(static_cast<float>(x));

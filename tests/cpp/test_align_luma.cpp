@@ -109,9 +109,11 @@ int64_t image_side(int64_t n, int64_t period) {
 // The luminance image (fl32 of the tap-weighted window means over the
 // planes in `use`: every plane weighs a quarter of a Bayer window), trend
 // removed, rounded to float32: ny x nx values.
-std::vector<double> oracle_image(const std::vector<float>& f, int64_t w, int64_t period,
+std::vector<double> oracle_image(const std::vector<float>& given, int64_t w, int64_t period,
                                  const std::vector<char>& use, int64_t ny, int64_t nx) {
   const int64_t st = stride_of(period), k = window_of(period);
+  const std::vector<float> f = naive::frame_without_isolated_sites(
+      given, w, period, st * (ny - 1) + k, st * (nx - 1) + k);
   double weights = 0.0;
   for (int64_t a = 0; a < k; ++a)
     for (int64_t b = 0; b < k; ++b) weights += tap_of(period, a) * tap_of(period, b);

@@ -880,3 +880,61 @@ def test_max_shift_bounds_the_search_and_is_checked(photos):
     for bad in (0, -2):
         with pytest.raises(ValueError, match="max_shift"):
             ptychopatch.align_scene(gt, frames, cfa="RGGB", max_shift=bad)
+
+
+# The sensor's isolated sites (hot, stuck, dead pixels) sit at the same place
+# in the GT and in every frame. Without their suppression a few hundred of
+# them made the whitened peak choose (0, 0) at confidence 0.96 for a frame
+# moved by (-4, 6) (docs/semantics.md, "Isolated sites").
+ISOLATED_TRUTH = {"bayer": [(-4, 6), (6, -10), (-8, -2)],
+                  "xtrans": [(-6, 6), (6, -12), (-9, -3)]}  # on X-Trans's lattice
+
+
+def _with_isolated_sites(frames, rng, count, values):
+    rows = rng.integers(0, frames[0].shape[0], count)
+    cols = rng.integers(0, frames[0].shape[1], count)
+    level = rng.choice(values, count)
+    out = []
+    for frame in frames:
+        frame = frame.copy()
+        frame[rows, cols] = level
+        out.append(frame)
+    return out
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "GBRG", "xtrans"])
+@pytest.mark.parametrize("options", [{}, {"combine": "joint"}, {"combine": "median"},
+                                     {"verify": False}])
+def test_shared_hot_and_dead_pixels_do_not_pull_to_zero(photos, ndi, cfa, options):
+    rng = np.random.default_rng(7)
+    pattern = XTRANS if cfa == "xtrans" else np.array(ptychopatch.BAYER_PATTERNS[cfa])
+    # A dim scene (brightest pixel a few hundred DN above black), so that a
+    # hot pixel at 65535 outweighs the content by far.
+    rgb = photos["astronaut_rgb"]
+    window = (64, 64, 384, 384)
+    y0, x0, h, w = window
+    gt = sensor(mosaic(rgb[y0:y0 + h, x0:x0 + w], pattern), rng, photons=400)
+    truth = ISOLATED_TRUTH["xtrans" if cfa == "xtrans" else "bayer"]
+    frames = [sensor(mosaic(shifted_scene(rgb, shift, ndi)[y0:y0 + h, x0:x0 + w], pattern),
+                     rng, photons=400) for shift in truth]
+    # 0.1 % of the sites, hot (saturated) or dead (0), in every frame alike.
+    sites = _with_isolated_sites([gt] + frames, rng, h * w // 1000, [65535, 0])
+    result = ptychopatch.align_scene(sites[0], sites[1:], cfa=pattern, **options)
+    np.testing.assert_array_equal(result.crops, np.array(truth))
+    assert np.all(result.confidence > 0.1), result.confidence
+
+
+def test_isolated_sites_leave_rawnind_mode_as_rawnind_computes_it(photos, ndi):
+    # The compatibility mode reproduces RawNIND, isolated sites included:
+    # its result on frames with shared hot pixels is its result on the same
+    # frames (the library does not clean them for it).
+    rng = np.random.default_rng(8)
+    rgb = photos["astronaut_rgb"]
+    gt = sensor(mosaic(rgb[64:320, 64:320], RGGB), rng, photons=400)
+    frame = sensor(mosaic(shifted_scene(rgb, (-4, 6), ndi)[64:320, 64:320], RGGB), rng,
+                   photons=400)
+    hot = _with_isolated_sites([gt, frame], rng, 60, [65535])
+    default = ptychopatch.align_scene(hot[0], hot[1:], cfa="RGGB")
+    np.testing.assert_array_equal(default.crops, [[-4, 6]])
+    rawnind = ptychopatch.align_scene(hot[0], hot[1:], cfa="RGGB", method="rawnind")
+    assert tuple(rawnind.crops[0]) != (-4, 6), "RawNIND's own method falls for them"

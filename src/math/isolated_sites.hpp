@@ -1,0 +1,49 @@
+// Isolated sites: hot, stuck and dead pixels of the default estimator's
+// frames (PTP_COMBINE_LUMA; docs/semantics.md, "Isolated sites").
+//
+// Why: a sensor's defective pixels sit at the same place in every frame
+// the sensor takes, the GT's included. Each is a spike of up to the full
+// scale (a hot pixel at 65535 in a scene whose brightest pixel is a few
+// hundred) that does not move with the content, and its correlation with
+// itself is a sharp peak at shift (0, 0): a few hundred of them in a
+// 1024 x 1024 frame made the whitened peak choose (0, 0) over the true
+// shift at confidence 0.96. Partial whitening, which raises the fine
+// scales, makes such spikes weigh the more.
+//
+// What: a site that stands out from its eight neighbours of the same
+// colour-pattern position (P rows and columns away; for planar channels,
+// the adjacent pixels of its channel) by more than those neighbours spread
+// among themselves is brought back to their range:
+//   v > hi + (hi - lo)  ->  hi        v < lo - (hi - lo)  ->  lo
+// with lo and hi the smallest and the largest neighbour (those inside the
+// frame: 3 at a corner, 5 on an edge). A site within its neighbours' range,
+// or out of it by less than their spread (noise, and content that varies
+// across the neighbourhood), keeps its value; content finer than the
+// pattern's period that stands out alone is brought back too, in the GT
+// and the frame alike (it moves with the scene, so both frames lose the
+// same). Exact in the frame's own type: uint16 values are compared in
+// 32-bit integers, float32 values in double.
+#pragma once
+
+#include <cstdint>
+
+#include "math/host_device.hpp"
+
+namespace ptychopatch::math {
+
+// The value of a site v whose same-position neighbours span [lo, hi].
+PTP_HD uint16_t isolated_site_value(uint16_t v, uint16_t lo, uint16_t hi) {
+  const int32_t spread = static_cast<int32_t>(hi) - static_cast<int32_t>(lo);
+  if (static_cast<int32_t>(v) > static_cast<int32_t>(hi) + spread) return hi;
+  if (static_cast<int32_t>(v) < static_cast<int32_t>(lo) - spread) return lo;
+  return v;
+}
+
+PTP_HD float isolated_site_value(float v, float lo, float hi) {
+  const double spread = static_cast<double>(hi) - static_cast<double>(lo);
+  if (static_cast<double>(v) > static_cast<double>(hi) + spread) return hi;
+  if (static_cast<double>(v) < static_cast<double>(lo) - spread) return lo;
+  return v;
+}
+
+}  // namespace ptychopatch::math
