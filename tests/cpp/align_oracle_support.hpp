@@ -19,7 +19,7 @@ constexpr double kPi = 3.14159265358979323846;
 // A plane (ny x nx values, each one of the frame's values) as the library's
 // estimators see it (docs/semantics.md, "Isolated sites"): each value v
 // whose eight neighbours in the plane, taken circularly, span [lo, hi]
-// becomes hi where v > hi + (hi - lo), lo where v < lo - (hi - lo). Planes
+// becomes hi where v > hi + 2 (hi - lo), lo where v < lo - 2 (hi - lo). Planes
 // of fewer than 3 rows or columns stay as they are.
 inline std::vector<double> without_isolated_sites(const std::vector<double>& v, int64_t ny,
                                                   int64_t nx) {
@@ -36,8 +36,8 @@ inline std::vector<double> without_isolated_sites(const std::vector<double>& v, 
           hi = std::max(hi, n);
         }
       const double x = v[i * nx + j];
-      if (x > hi + (hi - lo)) out[i * nx + j] = hi;
-      if (x < lo - (hi - lo)) out[i * nx + j] = lo;
+      if (x > hi + 2.0 * (hi - lo)) out[i * nx + j] = hi;
+      if (x < lo - 2.0 * (hi - lo)) out[i * nx + j] = lo;
     }
   return out;
 }

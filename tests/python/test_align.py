@@ -829,6 +829,17 @@ def test_channel_last_colour_images_are_refused(photos):
         ptychopatch.align_scene(rgb, [moved])
     planar = ptychopatch.align_scene(np.moveaxis(rgb, -1, 0), [np.moveaxis(moved, -1, 0)])
     np.testing.assert_array_equal(planar.shifts, [[-2.0, 4.0]])
+    # Multispectral (H, W, 5), and a few rows of 3 colours: refused too (a
+    # review had (64, 64, 5) aligned as 64 planes of 64 x 5).
+    for bands in (5, 16):
+        cube = np.stack([photos["camera"][:64, :64].astype(np.float32)] * bands, axis=-1)
+        with pytest.raises(ValueError, match=r"channel-last"):
+            ptychopatch.align_scene(cube, [np.roll(cube, 2, axis=0)])
+    with pytest.raises(ValueError, match=r"channel-last"):
+        ptychopatch.align_scene(rgb[:4], [moved[:4]])
+    # Planar channels of 17 columns and more are taken as they are.
+    narrow = np.moveaxis(rgb[:, :17], -1, 0)
+    assert ptychopatch.align_scene(narrow, [narrow]).status_names[0] == "PTP_SUCCESS"
 
 
 @pytest.mark.parametrize("planning", ["auto", "measure", "estimate", "wisdom"])

@@ -113,6 +113,11 @@ class _CachedPlan:
         self.close()
 
 
+# A 3-D gt whose last axis is at most this long and shorter than both
+# others is taken for a channel-last (H, W, C) image and refused: planes that
+# narrow carry almost nothing to align along them.
+_CHANNELS_LAST_MAX = 16
+
 def _plan_cache() -> "collections.OrderedDict[bytes, _CachedPlan]":
     cache = getattr(_plans, "cache", None)
     if cache is None:
@@ -371,9 +376,11 @@ def _run(
     if cfa_code == _native.PTP_CFA_NONE:
         if gt.ndim not in (2, 3):
             raise ValueError(f"gt must be (H, W) or planar (C, H, W), got shape {gt.shape}")
-        if gt.ndim == 3 and gt.shape[-1] <= 4 < min(gt.shape[0], gt.shape[1]):
+        if gt.ndim == 3 and gt.shape[-1] <= _CHANNELS_LAST_MAX and gt.shape[-1] < min(gt.shape[:2]):
             # (512, 512, 3) read as planar would be 512 planes of 512 x 3
-            # pixels, aligned along the wrong axes, with a plausible result.
+            # pixels, aligned along the wrong axes, with a plausible result;
+            # so would multispectral (H, W, 5) (a review found (6, 0) at
+            # confidence 0.11 from 256 planes of 256 x 5).
             raise ValueError(
                 f"gt has shape {gt.shape}, a channel-last (H, W, C) image; align_scene takes "
                 "planar channels (C, H, W): pass np.moveaxis(gt, -1, 0) and the same for each "
