@@ -818,7 +818,8 @@ typedef struct ptp_align_result {
   int32_t status;
   /* Planes that carried information and voted (0 to planes). */
   int32_t planes_used;
-  /* Empty on success, else a sentence naming the frame and the problem. */
+  /* A sentence naming the frame and the problem; on success empty, or a
+   * note: the peak lies at max_shift's bound (confidence 0 then). */
   char message[240];
 } ptp_align_result;
 

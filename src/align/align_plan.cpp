@@ -524,6 +524,22 @@ void set_frame_shift(const AlignGeometry& g, double dy, double dx, FrameOutcome&
   out.shift[1] = g.snap ? snap_shift(dx, block) : dx;
 }
 
+// Whether a shift (dy, dx) in sensor pixels lies at max_shift's bound on
+// an axis: its integer peak was the last one the bounded search allowed
+// (within half a plane pixel of the bound), where the search stopped
+// rather than where the content is. A review found a frame moved by
+// (-4, 6), searched within 2, given as (-2, 2) at confidence 0.64.
+bool at_shift_bound(const AlignGeometry& g, double dy, double dx) {
+  const int64_t limits[2] = {g.max_shift_rows, g.max_shift_cols};
+  const double shifts[2] = {dy, dx};
+  const double unit = static_cast<double>(g.shift_unit());
+  for (int axis = 0; axis < 2; ++axis)
+    if (limits[axis] >= 0 &&
+        std::fabs(shifts[axis] / unit) > static_cast<double>(limits[axis]) - 0.5)
+      return true;
+  return false;
+}
+
 // Aligns the frames whose outcome is PTP_SUCCESS (the others are skipped),
 // fills their outcomes and, when plane_shifts is not null, their plane
 // shifts (NaN rows for the others). Progress is reported as (index of the
@@ -618,7 +634,12 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
         dx = combine_plane_shifts(xs, g.median || rawnind);
         out.confidence = confidence_sum / static_cast<double>(ys.size());
       }
-      if (rawnind) {
+      if (rawnind && out.planes_used == 0) {
+        // Every plane constant: RawNIND would return the lag its flat
+        // correlations happen to peak at (a review saw (-120, -126) for a
+        // constant frame); here, as for every estimator, no shift.
+        dy = dx = kNoShift;
+      } else if (rawnind) {
         // Then truncation toward zero and the floor to CFA blocks; that is
         // the method's crop too.
         out.shift[0] = out.unsnapped[0] = snap_shift(std::trunc(dy), block);
@@ -638,6 +659,12 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
       continue;
     }
     set_frame_shift(g, dy, dx, out);
+    if (at_shift_bound(g, dy, dx)) {
+      out.confidence = 0.0;
+      out.message = "frames[" + std::to_string(origin[k]) +
+                    "]: the peak lies at max_shift's bound, where the search stopped: the "
+                    "shift may lie beyond it (confidence 0)";
+    }
   }
   return !cancelled;
 }

@@ -64,7 +64,6 @@ inline void suppress_interior_of(const float* above, const float* row, const flo
   suppress_interior_f32(above, row, below, out, begin, end, step);
 }
 
-
 // One image of `pitch` values per row (a frame, or one planar channel)
 // whose first rows x cols values hold the planes the estimator reads:
 // pattern position (r, c) at rows r, r + step, ... and columns c,

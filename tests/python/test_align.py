@@ -949,3 +949,32 @@ def test_isolated_sites_leave_rawnind_mode_as_rawnind_computes_it(photos, ndi):
     np.testing.assert_array_equal(default.crops, [[-4, 6]])
     rawnind = ptychopatch.align_scene(hot[0], hot[1:], cfa="RGGB", method="rawnind")
     assert tuple(rawnind.crops[0]) != (-4, 6), "RawNIND's own method falls for them"
+
+
+def test_a_peak_at_max_shift_bound_gets_no_confidence(photos, ndi):
+    # A frame moved by (-4, 6) searched within 2 pixels: the bounded peak
+    # lies at the bound, where the search stopped. A review found it given
+    # as (-2, 2) at confidence 0.64 with verify=False.
+    rng = np.random.default_rng(9)
+    rgb = photos["astronaut_rgb"]
+    gt = sensor(mosaic(rgb[64:320, 64:320], RGGB), rng, photons=4000)
+    frame = sensor(mosaic(shifted_scene(rgb, (-4, 6), ndi)[64:320, 64:320], RGGB), rng,
+                   photons=4000)
+    for verify in (False, "refine"):
+        bounded = ptychopatch.align_scene(gt, [frame], cfa="RGGB", max_shift=2, verify=verify)
+        assert bounded.status_names[0] == "PTP_SUCCESS"
+        assert bounded.confidence[0] == 0.0
+        assert "max_shift's bound" in bounded.messages[0]
+        wide = ptychopatch.align_scene(gt, [frame], cfa="RGGB", max_shift=12, verify=verify)
+        np.testing.assert_array_equal(wide.crops, [[-4, 6]])
+        assert wide.confidence[0] > 0.3 and wide.messages[0] == ""
+
+
+def test_frames_from_a_generator(photos):
+    # A generator of frames is the sequence it yields (a review found it
+    # refused with "dtype object").
+    gt, frames = _frames(photos, 3)
+    expected = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+    got = ptychopatch.align_scene(gt, (f for f in frames), cfa="RGGB")
+    np.testing.assert_array_equal(got.shifts, expected.shifts)
+    np.testing.assert_array_equal(got.crops, expected.crops)

@@ -87,3 +87,19 @@ def test_rawnind_options_are_fixed():
     a = ptychopatch.align_scene(scene, [moved], cfa="RGGB", method="rawnind")
     b = ptychopatch.align_scene(scene, [moved], cfa="RGGB", method="rawnind", combine="joint")
     np.testing.assert_array_equal(a.shifts, b.shifts)
+
+
+def test_a_frame_without_information_has_no_shift():
+    # RawNIND returns the lag its flat correlations peak at for a constant
+    # frame (a review saw (-120, -126)); the library reports no shift, as
+    # for every estimator, and aligns the other frames as RawNIND does.
+    rng = np.random.default_rng(11)
+    gt, moved = _pair(rng, 96, 128, (4, -6), np.uint16)
+    flat = np.full_like(gt, 700)
+    with pytest.warns(RuntimeWarning, match="1 of 2 frames have no result"):
+        got = ptychopatch.align_scene(gt, [moved, flat], cfa="RGGB", method="rawnind")
+    assert got.status_names == ("PTP_SUCCESS", "PTP_ERROR_NO_INFORMATION")
+    assert np.all(np.isnan(got.shifts[1])) and got.confidence[1] == 0.0
+    assert "no shift" in got.messages[1]
+    want, _ = rawnind_align(gt, moved, "bayer")
+    np.testing.assert_array_equal(got.shifts[0], want)

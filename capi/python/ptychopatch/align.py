@@ -13,6 +13,7 @@ Host (numpy) arrays only: frames are read from host memory.
 from __future__ import annotations
 
 import collections
+import collections.abc
 import ctypes
 import os
 import threading
@@ -288,7 +289,11 @@ def _is_uint16(arr: np.ndarray) -> bool:
 
 def _frame_list(frames: Any, frame_ndim: int) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
     """The frames as arrays, and the problems of those that are not real
-    arrays (index -> message): one unusable frame must not lose a scene."""
+    arrays (index -> message): one unusable frame must not lose a scene.
+    An iterator or generator of frames (a review found it refused as "dtype
+    object") is taken as the sequence of the frames it yields."""
+    if isinstance(frames, collections.abc.Iterator):
+        frames = list(frames)
     if isinstance(frames, (list, tuple)):
         arrays: List[Optional[np.ndarray]] = []
         problems: Dict[int, str] = {}
