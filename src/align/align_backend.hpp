@@ -17,6 +17,8 @@
 
 namespace ptychopatch::impl {
 
+class SharedIsolatedSites;  // isolated_sites.hpp
+
 struct AlignGeometry {
   int64_t height;    // frame rows as given
   int64_t width;     // frame columns as given
@@ -131,4 +133,11 @@ struct ptp_align_plan {
   void* progress_user_data = nullptr;
   // With ptp_align_desc::verify: checks every crop in a closed loop.
   std::unique_ptr<ptychopatch::impl::CropVerifier> verifier;
+  // Colour mosaics: the isolated sites the reference shares with a call's
+  // frames (isolated_sites.hpp), and those the backend's and the closed
+  // loop's reference are without (empty: not known, set it again).
+  // (A shared_ptr: its deleter is fixed where it is made, so the headers
+  // that destroy plans need not see the class.)
+  std::shared_ptr<ptychopatch::impl::SharedIsolatedSites> sites;
+  std::vector<unsigned char> sites_applied;
 };

@@ -414,7 +414,7 @@ double snap_shift(double value, int64_t block) {
 }
 
 std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
-                                                  const ptp_align_desc* desc) {
+                                                  const ptp_align_desc* desc, bool isolated_sites) {
   const AlignGeometry geometry = validate_align_desc(desc);
   auto plan = std::make_unique<ptp_align_plan>();
   plan->context = &context;
@@ -449,10 +449,10 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   if (geometry.luma)
     plan->backend =
         make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
-  // Every estimator but RawNIND's sees the frames without the sensor's
-  // isolated sites (hot, stuck, dead pixels: isolated_sites.hpp).
-  plan->backend =
-      make_isolated_sites_backend(geometry, std::move(plan->backend), context.num_threads);
+  // Colour mosaics: the reference and the frames lose the isolated sites
+  // (hot, stuck, dead pixels) they share (isolated_sites.hpp).
+  if (isolated_sites && suppresses_isolated_sites(geometry))
+    plan->sites = std::make_shared<SharedIsolatedSites>(geometry, context.num_threads);
   if (geometry.verify != PTP_ALIGN_VERIFY_NONE) {
     ptp_align_desc widened;
     plan->verifier = std::make_unique<CropVerifier>(
@@ -477,8 +477,13 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   require_finite(plan, frame, "argument 'frame': the reference frame");
   // Until the backend has finished, the plan has no usable reference.
   plan.has_reference = false;
+  if (plan.sites) {
+    plan.sites_applied.clear();
+    plan.sites->set_reference(frame);
+  }
   plan.backend->set_reference(frame);
   if (plan.verifier) plan.verifier->set_reference(frame);
+  if (plan.sites) plan.sites_applied.assign(static_cast<size_t>(plan.geometry.frame_elements()), 0);
   plan.has_reference = true;
 }
 
@@ -821,8 +826,50 @@ void verify_crops(ptp_align_plan& plan, const void* const* frames,
 // memory, a CUDA error) after run_frames has written plane_shifts, so with
 // a loop those go to a copy of the caller's array, written back only when
 // the loop has run: a failed call leaves every output untouched.
-bool run_and_verify(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
+// The frames of a call (their outcomes say which are valid) as the
+// backend and the closed loop see them: without the isolated sites they
+// all share with the reference, which loses them too (set again where the
+// last call's sites differ). Returns the frames to use; `copies` holds
+// those that changed.
+std::vector<const void*> without_shared_isolated_sites(
+    ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
+    const std::vector<FrameOutcome>& outcomes, std::vector<std::vector<unsigned char>>& copies) {
+  std::vector<const void*> out(frames, frames + num_frames);
+  if (!plan.sites) return out;
+  std::vector<const void*> valid;
+  for (int64_t i = 0; i < num_frames; ++i)
+    if (outcomes[i].status == PTP_SUCCESS) valid.push_back(frames[i]);
+  if (valid.empty()) return out;
+  const std::vector<unsigned char> shared = plan.sites->shared(valid);
+  if (shared != plan.sites_applied) {
+    std::vector<unsigned char> reference(plan.sites->frame_bytes());
+    plan.sites->clean(plan.sites->reference(), shared, reference.data());
+    plan.has_reference = false;  // until both have it
+    plan.sites_applied.clear();
+    plan.backend->set_reference(reference.data());
+    if (plan.verifier) plan.verifier->set_reference(reference.data());
+    plan.sites_applied = shared;
+    plan.has_reference = true;
+  }
+  if (!SharedIsolatedSites::any(shared)) return out;
+  require_headroom(valid.size() * plan.sites->frame_bytes(),
+                   std::to_string(valid.size()) + " frames without their isolated sites");
+  copies.resize(static_cast<size_t>(num_frames));
+  for (int64_t i = 0; i < num_frames; ++i)
+    if (outcomes[i].status == PTP_SUCCESS) {
+      copies[i].resize(plan.sites->frame_bytes());
+      plan.sites->clean(frames[i], shared, copies[i].data());
+      out[i] = copies[i].data();
+    }
+  return out;
+}
+
+bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                     std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
+  std::vector<std::vector<unsigned char>> copies;
+  const std::vector<const void*> seen =
+      without_shared_isolated_sites(plan, given, num_frames, outcomes, copies);
+  const void* const* frames = seen.data();
   if (!plan.verifier || plane_shifts == nullptr) {
     const bool finished = run_frames(plan, frames, num_frames, outcomes, plane_shifts);
     verify_crops(plan, frames, outcomes);

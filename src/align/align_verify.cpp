@@ -131,7 +131,7 @@ CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x)
     desc.height = rows;
     desc.width = cols;
     try {
-      check->plan = create_align_plan(context_, &desc);
+      check->plan = create_align_plan(context_, &desc, /*isolated_sites=*/false);
     } catch (const Error& e) {
       // Cuts too small for the estimator: the crop cannot be confirmed.
       if (e.status() != PTP_ERROR_INVALID_SIZE) throw;

@@ -1,30 +1,70 @@
-// Frames with their isolated sites (hot, stuck and dead pixels) brought
-// back to their neighbours' range (math/isolated_sites.hpp says which and
-// why), on the host, before any backend sees them: every estimator but
-// RawNIND's compatibility mode, on every backend.
+// The sensor's isolated sites (hot, stuck and dead pixels) brought back to
+// their neighbours' range (math/isolated_sites.hpp says which sites and
+// why), on the host, before the backend or the closed loop sees the
+// reference or the frames: colour mosaics (Bayer, X-Trans), every estimator
+// but RawNIND's compatibility mode, every backend. (The closed loop's own
+// plans, whose cuts come from the cleaned frames, do not do it again: cuts
+// aligned under a right crop hold the scene's stars at the same places.)
+//
+// Only the sites isolated in the reference and in every frame of a call
+// are taken out, of the reference and of each frame: a defective pixel
+// sits at the same sensor position in all of them, while content that
+// stands out alone (a star, a one-pixel highlight) moves with the scene
+// and is isolated elsewhere in a moved frame, so it stays (unless no frame
+// of the call has moved).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <memory>
+#include <vector>
 
 #include "align/align_backend.hpp"
 
 namespace ptychopatch::impl {
 
-// out = `frame` (g.frame_elements() values of g.frame_dtype) with every
-// site of every plane replaced by math::isolated_site_value of it and its
-// neighbours in that plane (up to eight: g.period rows and columns away
-// within the frame trimmed to a multiple of the period, or the adjacent
-// pixels of its channel for planar channels); what no plane holds (the
-// trimmed rows and columns) is copied. `out` must not overlap `frame`.
-// num_threads threads.
-void suppress_isolated_sites(const AlignGeometry& g, const void* frame, void* out,
-                             int32_t num_threads);
+// Whether a plan of geometry g suppresses isolated sites (a colour mosaic,
+// not RawNIND's method).
+bool suppresses_isolated_sites(const AlignGeometry& g);
 
-// The backend that hands `inner` the reference and the frames of a plan of
-// geometry g cleaned by suppress_isolated_sites (num_threads threads).
-std::unique_ptr<AlignBackend> make_isolated_sites_backend(const AlignGeometry& g,
-                                                          std::unique_ptr<AlignBackend> inner,
-                                                          int32_t num_threads);
+// out = `frame` (g.frame_elements() values of g.frame_dtype) with every
+// site that marks[] sets and that is isolated in it replaced by
+// math::isolated_site_value: its neighbours being the up to eight sites of
+// its plane around it, the plane taken circularly over the area the
+// estimator reads (the first FFT-friendly plane rows and columns, or the
+// luminance image's windows); planes of fewer than 3 rows or columns and
+// sites outside that area are copied. `out` must not overlap `frame`.
+// num_threads threads.
+void suppress_isolated_sites(const AlignGeometry& g, const void* frame, const unsigned char* marks,
+                             void* out, int32_t num_threads);
+
+// The plan's side of it: the reference's copy and isolated sites, and per
+// call the sites the reference shares with every frame.
+class SharedIsolatedSites {
+ public:
+  SharedIsolatedSites(const AlignGeometry& g, int32_t num_threads);
+
+  // Keeps a copy of the (validated) reference and marks its isolated sites.
+  void set_reference(const void* frame);
+  const void* reference() const { return reference_.data(); }
+
+  // The sites isolated in the reference and in every frame of `frames`
+  // (one flag per site).
+  std::vector<unsigned char> shared(const std::vector<const void*>& frames) const;
+  static bool any(const std::vector<unsigned char>& marks) {
+    return std::find(marks.begin(), marks.end(), 1) != marks.end();
+  }
+
+  // out (frame_bytes()) = `frame` without the isolated sites `marks` sets.
+  void clean(const void* frame, const std::vector<unsigned char>& marks, void* out) const;
+  size_t frame_bytes() const { return frame_bytes_; }
+
+ private:
+  AlignGeometry g_;
+  int32_t threads_;
+  size_t sites_;
+  size_t frame_bytes_;
+  std::vector<unsigned char> reference_;
+  std::vector<unsigned char> reference_marks_;
+};
 
 }  // namespace ptychopatch::impl

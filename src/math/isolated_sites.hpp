@@ -1,31 +1,29 @@
-// Isolated sites: hot, stuck and dead pixels of the default estimator's
-// frames (PTP_COMBINE_LUMA; docs/semantics.md, "Isolated sites").
+// Isolated sites: hot, stuck and dead pixels of colour-mosaic frames
+// (docs/semantics.md, "Isolated sites").
 //
 // Why: a sensor's defective pixels sit at the same place in every frame
 // the sensor takes, the GT's included. Each is a spike of up to the full
 // scale (a hot pixel at 65535 in a scene whose brightest pixel is a few
 // hundred) that does not move with the content, and its correlation with
-// itself is a sharp peak at shift (0, 0): a few hundred of them in a
-// 1024 x 1024 frame made the whitened peak choose (0, 0) over the true
-// shift at confidence 0.96. Partial whitening, which raises the fine
+// itself is a sharp peak at shift (0, 0): one of them, shared by the GT
+// and a frame of a dim scene, made the default choose (0, 0) over the true
+// (-4, 6) at confidence 0.96. Partial whitening, which raises the fine
 // scales, makes such spikes weigh the more.
 //
-// What: a site that stands out from its eight neighbours in its plane
-// (the same colour-pattern position, P rows and columns away; for planar
-// channels the adjacent pixels of its channel; the plane taken circularly,
-// as the transforms see it) by more than twice those neighbours' spread
-// among themselves is brought back to their range:
+// What (src/align/isolated_sites.hpp says which sites are taken out, and
+// where): a site that stands out from its eight neighbours in its plane
+// (the same colour-pattern position, P rows and columns away; the plane
+// taken circularly, as the transforms see it) by more than twice those
+// neighbours' spread among themselves is isolated, and comes back to their
+// range:
 //   v > hi + 2 (hi - lo)  ->  hi        v < lo - 2 (hi - lo)  ->  lo
 // with lo and hi the smallest and the largest neighbour. A site within its
 // neighbours' range, or out of it by less than that (noise, and content
-// that varies across the neighbourhood), keeps its value: of Gaussian
-// noise, 0.03 % of the sites are brought back (with one spread instead of
-// two, 0.5 %, which took a noisy blurred test frame's refined shift 0.19
-// pixel from the truth, past its test's 0.15). Content finer than the pattern's period that
-// stands out alone is brought back too, in the GT and the frame alike (it
-// moves with the scene, so both frames lose the same). Exact in the
-// frame's own type: uint16 values are compared in 32-bit integers, float32
-// values in double.
+// that varies across the neighbourhood), is not: of Gaussian noise, 0.03 %
+// of the sites are (with one spread instead of two, 0.5 %, which took a
+// noisy blurred test frame's refined shift 0.19 pixel from the truth, past
+// its test's 0.15). Exact in the frame's own type: uint16 values are
+// compared in 32-bit integers, float32 values in double.
 #pragma once
 
 #include <cstdint>

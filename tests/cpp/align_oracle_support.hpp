@@ -16,13 +16,12 @@ namespace naive {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// A plane (ny x nx values, each one of the frame's values) as the library's
-// estimators see it (docs/semantics.md, "Isolated sites"): each value v
-// whose eight neighbours in the plane, taken circularly, span [lo, hi]
-// becomes hi where v > hi + 2 (hi - lo), lo where v < lo - 2 (hi - lo). Planes
-// of fewer than 3 rows or columns stay as they are.
-inline std::vector<double> without_isolated_sites(const std::vector<double>& v, int64_t ny,
-                                                  int64_t nx) {
+// The isolated value of each value of a plane (ny x nx values, each one of
+// the frame's values) as docs/semantics.md ("Isolated sites") defines it:
+// where its eight neighbours in the plane, taken circularly, span
+// [lo, hi], hi if v > hi + 2 (hi - lo), lo if v < lo - 2 (hi - lo), else
+// v itself. Planes of fewer than 3 rows or columns keep every value.
+inline std::vector<double> isolated_values(const std::vector<double>& v, int64_t ny, int64_t nx) {
   std::vector<double> out = v;
   if (ny < 3 || nx < 3) return out;
   for (int64_t i = 0; i < ny; ++i)
@@ -42,28 +41,44 @@ inline std::vector<double> without_isolated_sites(const std::vector<double>& v, 
   return out;
 }
 
-// A frame of `width` columns whose first rows x cols values the estimator
-// reads, each pattern position's plane (rows r, r + period, ..., columns
-// c, c + period, ... of that area) without its isolated sites; the rest as
-// given.
+// A mosaic's reference and moving planes as its estimators see them, for a
+// call of that one frame: the values isolated in both at the same place
+// replaced by their isolated values, in each.
+inline void without_shared_isolated_sites(std::vector<double>& ref, std::vector<double>& mov,
+                                          int64_t ny, int64_t nx) {
+  const std::vector<double> r = isolated_values(ref, ny, nx);
+  const std::vector<double> m = isolated_values(mov, ny, nx);
+  for (size_t k = 0; k < ref.size(); ++k)
+    if (r[k] != ref[k] && m[k] != mov[k]) {
+      ref[k] = r[k];
+      mov[k] = m[k];
+    }
+}
+
+// The same for a reference and a moving frame of `width` columns whose
+// first rows x cols values the estimator reads, per pattern position's
+// plane (rows r, r + period, ..., columns c, c + period, ... of that
+// area); the rest as given.
 template <class T>
-std::vector<T> frame_without_isolated_sites(const std::vector<T>& f, int64_t width,
-                                            int64_t period, int64_t rows, int64_t cols) {
-  std::vector<T> out = f;
+void frames_without_shared_isolated_sites(std::vector<T>& ref, std::vector<T>& mov, int64_t width,
+                                          int64_t period, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < period; ++r)
     for (int64_t c = 0; c < period; ++c) {
       const int64_t ny = (rows - r + period - 1) / period;
       const int64_t nx = (cols - c + period - 1) / period;
-      std::vector<double> plane;
+      std::vector<double> pr, pm;
       for (int64_t i = 0; i < ny; ++i)
-        for (int64_t j = 0; j < nx; ++j)
-          plane.push_back(static_cast<double>(f[(r + i * period) * width + c + j * period]));
-      const std::vector<double> clean = without_isolated_sites(plane, ny, nx);
+        for (int64_t j = 0; j < nx; ++j) {
+          pr.push_back(static_cast<double>(ref[(r + i * period) * width + c + j * period]));
+          pm.push_back(static_cast<double>(mov[(r + i * period) * width + c + j * period]));
+        }
+      without_shared_isolated_sites(pr, pm, ny, nx);
       for (int64_t i = 0; i < ny; ++i)
-        for (int64_t j = 0; j < nx; ++j)
-          out[(r + i * period) * width + c + j * period] = static_cast<T>(clean[i * nx + j]);
+        for (int64_t j = 0; j < nx; ++j) {
+          ref[(r + i * period) * width + c + j * period] = static_cast<T>(pr[i * nx + j]);
+          mov[(r + i * period) * width + c + j * period] = static_cast<T>(pm[i * nx + j]);
+        }
     }
-  return out;
 }
 
 // The 2-D DFT of an ny x nx row-major array, sign -1 (forward) or +1

@@ -46,10 +46,9 @@ struct Joint {
 Joint joint_oracle(const std::vector<float>& ref_given, const std::vector<float>& mov_given,
                    int64_t h, int64_t w, bool window) {
   const int64_t ny = h / 2, nx = w / 2, n = ny * nx;
-  const std::vector<float> ref =
-      naive::frame_without_isolated_sites(ref_given, w, 2, 2 * ny, 2 * nx);
-  const std::vector<float> mov =
-      naive::frame_without_isolated_sites(mov_given, w, 2, 2 * ny, 2 * nx);
+  std::vector<float> ref = ref_given;
+  std::vector<float> mov = mov_given;
+  naive::frames_without_shared_isolated_sites(ref, mov, w, 2, 2 * ny, 2 * nx);
   const auto wrap = [](int64_t i, int64_t len) { return i > len / 2 ? i - len : i; };
   const auto pass = [&](int64_t sy, int64_t sx, Joint* out) {
     std::vector<cd> total(static_cast<size_t>(n), 0.0);

@@ -568,10 +568,10 @@ def align_scene(
     one shift of the whole mosaic, never an average of disagreeing planes.
     Then (``verify="refine"``, the default) the two frames are cut to what
     they share under that crop and aligned again with plain correlation,
-    which places the shift (coarse to fine). Every estimator but
-    ``method="rawnind"`` sees the frames with the sensor's isolated sites
-    (hot, stuck and dead pixels, at the same place in every frame) brought
-    back to their neighbours' range first (docs/semantics.md).
+    which places the shift (coarse to fine). For colour mosaics every
+    estimator but ``method="rawnind"`` first takes out the isolated sites
+    the GT and every frame share (hot, stuck and dead pixels, at the same
+    place in every frame; docs/semantics.md, "Isolated sites").
     ``combine="joint"`` sums the planes' cross-power spectra instead, and
     ``"median"`` / ``"mean"`` combine per-plane shifts. One library plan
     serves the whole call: the GT frame is transformed once.
