@@ -64,27 +64,24 @@ inline __attribute__((always_inline)) void interior(const T* __restrict above,
             int64_t begin, int64_t end, int64_t step) {                                 \
     interior<pass>(above, row, below, out, marks, begin, end, step);                    \
   }
-PTP_ISOLATED_INTERIOR(mark_u16, Pass::kMark, uint16_t)
-PTP_ISOLATED_INTERIOR(mark_f32, Pass::kMark, float)
-PTP_ISOLATED_INTERIOR(narrow_u16, Pass::kNarrow, uint16_t)
-PTP_ISOLATED_INTERIOR(narrow_f32, Pass::kNarrow, float)
-PTP_ISOLATED_INTERIOR(clean_u16, Pass::kClean, uint16_t)
-PTP_ISOLATED_INTERIOR(clean_f32, Pass::kClean, float)
+PTP_ISOLATED_INTERIOR(mark_row, Pass::kMark, uint16_t)
+PTP_ISOLATED_INTERIOR(mark_row, Pass::kMark, float)
+PTP_ISOLATED_INTERIOR(narrow_row, Pass::kNarrow, uint16_t)
+PTP_ISOLATED_INTERIOR(narrow_row, Pass::kNarrow, float)
+PTP_ISOLATED_INTERIOR(clean_row, Pass::kClean, uint16_t)
+PTP_ISOLATED_INTERIOR(clean_row, Pass::kClean, float)
 #undef PTP_ISOLATED_INTERIOR
 
-template <Pass kPass>
-void interior_of(const uint16_t* above, const uint16_t* row, const uint16_t* below, uint16_t* out,
-                 unsigned char* marks, int64_t begin, int64_t end, int64_t step) {
-  (kPass == Pass::kMark     ? mark_u16
-   : kPass == Pass::kNarrow ? narrow_u16
-                            : clean_u16)(above, row, below, out, marks, begin, end, step);
-}
-template <Pass kPass>
-void interior_of(const float* above, const float* row, const float* below, float* out,
-                 unsigned char* marks, int64_t begin, int64_t end, int64_t step) {
-  (kPass == Pass::kMark     ? mark_f32
-   : kPass == Pass::kNarrow ? narrow_f32
-                            : clean_f32)(above, row, below, out, marks, begin, end, step);
+// The interior loop's clone for the pass (overloaded by element type).
+template <Pass kPass, class T>
+void interior_of(const T* above, const T* row, const T* below, T* out, unsigned char* marks,
+                 int64_t begin, int64_t end, int64_t step) {
+  if constexpr (kPass == Pass::kMark)
+    mark_row(above, row, below, out, marks, begin, end, step);
+  else if constexpr (kPass == Pass::kNarrow)
+    narrow_row(above, row, below, out, marks, begin, end, step);
+  else
+    clean_row(above, row, below, out, marks, begin, end, step);
 }
 
 // One frame of `pitch` values per row whose first rows x cols values hold

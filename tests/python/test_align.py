@@ -935,15 +935,21 @@ def test_shared_hot_and_dead_pixels_do_not_pull_to_zero(photos, ndi, cfa, option
     assert np.all(result.confidence > 0.1), result.confidence
 
 
+def _bayer_pair(photos, ndi, rng, shift, photons):
+    """An RGGB GT of the astronaut (256 x 256) and a frame moved by `shift`."""
+    rgb = photos["astronaut_rgb"]
+    gt = sensor(mosaic(rgb[64:320, 64:320], RGGB), rng, photons=photons)
+    frame = sensor(mosaic(shifted_scene(rgb, shift, ndi)[64:320, 64:320], RGGB), rng,
+                   photons=photons)
+    return gt, frame
+
+
 def test_isolated_sites_leave_rawnind_mode_as_rawnind_computes_it(photos, ndi):
     # The compatibility mode reproduces RawNIND, isolated sites included:
     # its result on frames with shared hot pixels is its result on the same
     # frames (the library does not clean them for it).
     rng = np.random.default_rng(8)
-    rgb = photos["astronaut_rgb"]
-    gt = sensor(mosaic(rgb[64:320, 64:320], RGGB), rng, photons=400)
-    frame = sensor(mosaic(shifted_scene(rgb, (-4, 6), ndi)[64:320, 64:320], RGGB), rng,
-                   photons=400)
+    gt, frame = _bayer_pair(photos, ndi, rng, (-4, 6), photons=400)
     hot = _with_isolated_sites([gt, frame], rng, 60, [65535])
     default = ptychopatch.align_scene(hot[0], hot[1:], cfa="RGGB")
     np.testing.assert_array_equal(default.crops, [[-4, 6]])
@@ -956,10 +962,7 @@ def test_a_peak_at_max_shift_bound_gets_no_confidence(photos, ndi):
     # lies at the bound, where the search stopped. A review found it given
     # as (-2, 2) at confidence 0.64 with verify=False.
     rng = np.random.default_rng(9)
-    rgb = photos["astronaut_rgb"]
-    gt = sensor(mosaic(rgb[64:320, 64:320], RGGB), rng, photons=4000)
-    frame = sensor(mosaic(shifted_scene(rgb, (-4, 6), ndi)[64:320, 64:320], RGGB), rng,
-                   photons=4000)
+    gt, frame = _bayer_pair(photos, ndi, rng, (-4, 6), photons=4000)
     for verify in (False, "refine"):
         bounded = ptychopatch.align_scene(gt, [frame], cfa="RGGB", max_shift=2, verify=verify)
         assert bounded.status_names[0] == "PTP_SUCCESS"
