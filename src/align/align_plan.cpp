@@ -827,9 +827,9 @@ void verify_crops(ptp_align_plan& plan, const void* const* frames,
 // a loop those go to a copy of the caller's array, written back only when
 // the loop has run: a failed call leaves every output untouched.
 // The frames of a call (their outcomes say which are valid) as the
-// backend and the closed loop see them: without the isolated sites they
-// all share with the reference, which loses them too (set again where the
-// last call's sites differ). Returns the frames to use; `copies` holds
+// backend and the closed loop see them: without the isolated sites the
+// reference shares with at least half of them, which the reference loses
+// too (set again where the last call's sites differ). Returns the frames to use; `copies` holds
 // those that changed.
 std::vector<const void*> without_shared_isolated_sites(
     ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
@@ -844,12 +844,12 @@ std::vector<const void*> without_shared_isolated_sites(
   if (shared != plan.sites_applied) {
     std::vector<unsigned char> reference(plan.sites->frame_bytes());
     plan.sites->clean(plan.sites->reference(), shared, reference.data());
-    plan.has_reference = false;  // until both have it
+    // Cleared first: should either call throw, the next call sets both
+    // again (the plan keeps its reference).
     plan.sites_applied.clear();
     plan.backend->set_reference(reference.data());
     if (plan.verifier) plan.verifier->set_reference(reference.data());
     plan.sites_applied = shared;
-    plan.has_reference = true;
   }
   if (!SharedIsolatedSites::any(shared)) return out;
   require_headroom(valid.size() * plan.sites->frame_bytes(),

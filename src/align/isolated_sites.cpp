@@ -223,8 +223,16 @@ void SharedIsolatedSites::set_reference(const void* frame) {
 
 std::vector<unsigned char> SharedIsolatedSites::shared(
     const std::vector<const void*>& frames) const {
-  std::vector<unsigned char> marks = reference_marks_;
-  for (const void* frame : frames) mark_sites(g_, frame, marks.data(), threads_, Pass::kNarrow);
+  // Votes per site: the frames in which it is isolated.
+  std::vector<uint32_t> votes(sites_, 0);
+  std::vector<unsigned char> marks(sites_);
+  for (const void* frame : frames) {
+    mark_sites(g_, frame, marks.data(), threads_, Pass::kMark);
+    for (size_t i = 0; i < sites_; ++i) votes[i] += marks[i];
+  }
+  const size_t count = frames.size();
+  for (size_t i = 0; i < sites_; ++i)
+    marks[i] = reference_marks_[i] && count > 0 && 2 * static_cast<size_t>(votes[i]) >= count;
   return marks;
 }
 

@@ -570,7 +570,7 @@ def align_scene(
     they share under that crop and aligned again with plain correlation,
     which places the shift (coarse to fine). For colour mosaics every
     estimator but ``method="rawnind"`` first takes out the isolated sites
-    the GT and every frame share (hot, stuck and dead pixels, at the same
+    the GT shares with at least half the frames (hot, stuck and dead pixels, at the same
     place in every frame; docs/semantics.md, "Isolated sites").
     ``combine="joint"`` sums the planes' cross-power spectra instead, and
     ``"median"`` / ``"mean"`` combine per-plane shifts. One library plan
