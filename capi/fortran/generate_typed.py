@@ -87,6 +87,25 @@ def checked(call):
     return ["status = " + call, "if (status /= PTP_SUCCESS) return"]
 
 
+def checked_if_present(name, call):
+    """The check of an optional argument, made only where it is present (an
+    absent assumed-shape array is never passed on: gfortran computed its
+    descriptor's offset from undefined bounds, which UBSan reported as a
+    signed overflow)."""
+    return ["if (present(%s)) then" % name] + ["  " + s for s in checked(call)] + ["end if"]
+
+
+def align_output_checks(confidence):
+    """The shapes of ptp_align_execute's optional outputs."""
+    checks = []
+    if confidence:
+        checks += checked_if_present(
+            "confidence", "check_shape(where, 'confidence', %s, [m], ': one per frame')"
+            % shape("confidence"))
+    return checks + checked_if_present(
+        "plane_shifts", "check_plane_shifts(where, plan, m, %s)" % shape("plane_shifts"))
+
+
 def checked_with_desc(call):
     return ["if (present(desc)) then"] + ["  " + s for s in checked(call)] + ["end if"]
 
@@ -379,7 +398,7 @@ def align_procedures():
                 frame_pointers +
                 checked("check_shape(where, 'shifts', %s, [2_c_int64_t, m], "
                         "': (dy, dx) per frame')" % shape("shifts")) +
-                checked("check_align_outputs(where, plan, m, plane_shifts, confidence)") +
+                align_output_checks(confidence=True) +
                 ["p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr",
                  loc("shifts", "p_shifts")] + loc_optional("plane_shifts", "p_planes") +
                 loc_optional("confidence", "p_confidence") +
@@ -394,7 +413,7 @@ def align_procedures():
                 frame_pointers +
                 checked("check_shape(where, 'results', %s, [m], ': one per frame')"
                         % shape("results")) +
-                checked("check_align_outputs(where, plan, m, plane_shifts)") +
+                align_output_checks(confidence=False) +
                 ["p_planes = c_null_ptr"] + loc_optional("plane_shifts", "p_planes") +
                 ["status = ptp_align_execute_frames(plan, frame_pointers, m, results, p_planes)"]))
     return procedures

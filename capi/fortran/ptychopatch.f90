@@ -147,7 +147,7 @@ module ptychopatch
   ! The typed procedures' checks (below the generated procedures).
   private :: typed_fail, check_pairs, check_shape, check_weights, check_extract, &
              check_legacy_offsets, check_group, check_grouped_extract, check_align, &
-             check_align_outputs, shape_text, int_text, dtype_name, type_name
+             check_plane_shifts, shape_text, int_text, dtype_name, type_name
 
   ! The message of the last failed check of a typed procedure, and the C
   ! library's per-thread message right after it: while the C message is
@@ -2518,8 +2518,15 @@ contains
     status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
                          ': (dy, dx) per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
-    if (status /= PTP_SUCCESS) return
+    if (present(confidence)) then
+      status = check_shape(where, 'confidence', shape(confidence, c_int64_t), [m], &
+                           ': one per frame')
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
     if (size(shifts) > 0) p_shifts = c_loc(shifts)
     if (present(plane_shifts)) then
@@ -2556,8 +2563,10 @@ contains
     end if
     status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts)
-    if (status /= PTP_SUCCESS) return
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_planes = c_null_ptr
     if (present(plane_shifts)) then
       if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
@@ -2592,8 +2601,15 @@ contains
     status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
                          ': (dy, dx) per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
-    if (status /= PTP_SUCCESS) return
+    if (present(confidence)) then
+      status = check_shape(where, 'confidence', shape(confidence, c_int64_t), [m], &
+                           ': one per frame')
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
     if (size(shifts) > 0) p_shifts = c_loc(shifts)
     if (present(plane_shifts)) then
@@ -2630,8 +2646,10 @@ contains
     end if
     status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts)
-    if (status /= PTP_SUCCESS) return
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_planes = c_null_ptr
     if (present(plane_shifts)) then
       if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
@@ -2698,8 +2716,15 @@ contains
     status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
                          ': (dy, dx) per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
-    if (status /= PTP_SUCCESS) return
+    if (present(confidence)) then
+      status = check_shape(where, 'confidence', shape(confidence, c_int64_t), [m], &
+                           ': one per frame')
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
     if (size(shifts) > 0) p_shifts = c_loc(shifts)
     if (present(plane_shifts)) then
@@ -2736,8 +2761,10 @@ contains
     end if
     status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts)
-    if (status /= PTP_SUCCESS) return
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_planes = c_null_ptr
     if (present(plane_shifts)) then
       if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
@@ -2772,8 +2799,15 @@ contains
     status = check_shape(where, 'shifts', shape(shifts, c_int64_t), [2_c_int64_t, m], &
                          ': (dy, dx) per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts, confidence)
-    if (status /= PTP_SUCCESS) return
+    if (present(confidence)) then
+      status = check_shape(where, 'confidence', shape(confidence, c_int64_t), [m], &
+                           ': one per frame')
+      if (status /= PTP_SUCCESS) return
+    end if
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_shifts = c_null_ptr; p_planes = c_null_ptr; p_confidence = c_null_ptr
     if (size(shifts) > 0) p_shifts = c_loc(shifts)
     if (present(plane_shifts)) then
@@ -2810,8 +2844,10 @@ contains
     end if
     status = check_shape(where, 'results', shape(results, c_int64_t), [m], ': one per frame')
     if (status /= PTP_SUCCESS) return
-    status = check_align_outputs(where, plan, m, plane_shifts)
-    if (status /= PTP_SUCCESS) return
+    if (present(plane_shifts)) then
+      status = check_plane_shifts(where, plan, m, shape(plane_shifts, c_int64_t))
+      if (status /= PTP_SUCCESS) return
+    end if
     p_planes = c_null_ptr
     if (present(plane_shifts)) then
       if (size(plane_shifts) > 0) p_planes = c_loc(plane_shifts)
@@ -3093,25 +3129,17 @@ contains
   ! plane_shifts(2, planes, M) and confidence(M) of an alignment of M
   ! frames (planes: ptp_align_plan_num_planes; not checked when the plan
   ! cannot say, the C call then reports the plan).
-  function check_align_outputs(where, plan, m, plane_shifts, confidence) result(status)
+  function check_plane_shifts(where, plan, m, given) result(status)
     character(*), intent(in) :: where
     type(c_ptr), intent(in) :: plan
-    integer(c_int64_t), intent(in) :: m
-    real(c_double), intent(in), optional :: plane_shifts(:, :, :), confidence(:)
+    integer(c_int64_t), intent(in) :: m, given(:)
     integer(c_int32_t) :: status
     integer(c_int64_t) :: planes
     status = PTP_SUCCESS
-    if (present(confidence)) then
-      status = check_shape(where, 'confidence', shape(confidence, c_int64_t), [m], &
-                           ': one per frame')
-      if (status /= PTP_SUCCESS) return
+    if (ptp_align_plan_num_planes(plan, planes) == PTP_SUCCESS) then
+      status = check_shape(where, 'plane_shifts', given, [2_c_int64_t, planes, m], &
+                           ' = (2, planes, number of frames)')
     end if
-    if (present(plane_shifts)) then
-      if (ptp_align_plan_num_planes(plan, planes) == PTP_SUCCESS) then
-        status = check_shape(where, 'plane_shifts', shape(plane_shifts, c_int64_t), &
-                             [2_c_int64_t, planes, m], ' = (2, planes, number of frames)')
-      end if
-    end if
-  end function check_align_outputs
+  end function check_plane_shifts
 
 end module ptychopatch
