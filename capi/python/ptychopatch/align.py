@@ -191,7 +191,9 @@ class SceneAlignment(NamedTuple):
         code of why not (`status_names` names them).
     messages : tuple of str
         Per frame: empty, or why the frame has no result (a NaN, a shape
-        unlike the GT frame's, no plane with information, ...).
+        unlike the GT frame's, no plane with information, ...), or for a
+        frame with a result a note (its peak at `max_shift`'s bound: then
+        its confidence is 0).
     plane_shifts : numpy.ndarray
         (M, P, 2) float64: each plane's (dy, dx) in sensor pixels (plane
         pixels times the pattern period); NaN for a plane without
