@@ -135,9 +135,10 @@ struct ptp_align_plan {
   std::unique_ptr<ptychopatch::impl::CropVerifier> verifier;
   // Colour mosaics: the isolated sites the reference shares with a call's
   // frames (isolated_sites.hpp), and those the backend's and the closed
-  // loop's reference are without (empty: not known, set it again).
+  // loop's reference are without (when known; else it is set again).
   // (A shared_ptr: its deleter is fixed where it is made, so the headers
   // that destroy plans need not see the class.)
   std::shared_ptr<ptychopatch::impl::SharedIsolatedSites> sites;
-  std::vector<unsigned char> sites_applied;
+  std::vector<int64_t> sites_applied;
+  bool sites_applied_known = false;
 };

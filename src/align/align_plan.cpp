@@ -477,13 +477,12 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   require_finite(plan, frame, "argument 'frame': the reference frame");
   // Until the backend has finished, the plan has no usable reference.
   plan.has_reference = false;
-  if (plan.sites) {
-    plan.sites_applied.clear();
-    plan.sites->set_reference(frame);
-  }
+  plan.sites_applied_known = false;
+  if (plan.sites) plan.sites->set_reference(frame);
   plan.backend->set_reference(frame);
   if (plan.verifier) plan.verifier->set_reference(frame);
-  if (plan.sites) plan.sites_applied.assign(static_cast<size_t>(plan.geometry.frame_elements()), 0);
+  plan.sites_applied.clear();  // the reference as given
+  plan.sites_applied_known = true;
   plan.has_reference = true;
 }
 
@@ -822,15 +821,11 @@ void verify_crops(ptp_align_plan& plan, const void* const* frames,
   }
 }
 
-// run_frames, then verify_crops. The closed loop can still fail (out of
-// memory, a CUDA error) after run_frames has written plane_shifts, so with
-// a loop those go to a copy of the caller's array, written back only when
-// the loop has run: a failed call leaves every output untouched.
 // The frames of a call (their outcomes say which are valid) as the
 // backend and the closed loop see them: without the isolated sites the
 // reference shares with at least half of them, which the reference loses
-// too (set again where the last call's sites differ). Returns the frames to use; `copies` holds
-// those that changed.
+// too (set again where the last call's sites differ). Returns the frames
+// to use; `copies` holds those that changed.
 std::vector<const void*> without_shared_isolated_sites(
     ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
     const std::vector<FrameOutcome>& outcomes, std::vector<std::vector<unsigned char>>& copies) {
@@ -840,18 +835,19 @@ std::vector<const void*> without_shared_isolated_sites(
   for (int64_t i = 0; i < num_frames; ++i)
     if (outcomes[i].status == PTP_SUCCESS) valid.push_back(frames[i]);
   if (valid.empty()) return out;
-  const std::vector<unsigned char> shared = plan.sites->shared(valid);
-  if (shared != plan.sites_applied) {
+  const std::vector<int64_t> shared = plan.sites->shared(valid);
+  if (!plan.sites_applied_known || shared != plan.sites_applied) {
     std::vector<unsigned char> reference(plan.sites->frame_bytes());
     plan.sites->clean(plan.sites->reference(), shared, reference.data());
-    // Cleared first: should either call throw, the next call sets both
+    // Unknown first: should either call throw, the next call sets both
     // again (the plan keeps its reference).
-    plan.sites_applied.clear();
+    plan.sites_applied_known = false;
     plan.backend->set_reference(reference.data());
     if (plan.verifier) plan.verifier->set_reference(reference.data());
     plan.sites_applied = shared;
+    plan.sites_applied_known = true;
   }
-  if (!SharedIsolatedSites::any(shared)) return out;
+  if (shared.empty()) return out;
   require_headroom(valid.size() * plan.sites->frame_bytes(),
                    std::to_string(valid.size()) + " frames without their isolated sites");
   copies.resize(static_cast<size_t>(num_frames));
@@ -864,6 +860,10 @@ std::vector<const void*> without_shared_isolated_sites(
   return out;
 }
 
+// run_frames, then verify_crops. The closed loop can still fail (out of
+// memory, a CUDA error) after run_frames has written plane_shifts, so with
+// a loop those go to a copy of the caller's array, written back only when
+// the loop has run: a failed call leaves every output untouched.
 bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                     std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   std::vector<std::vector<unsigned char>> copies;

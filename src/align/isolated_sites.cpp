@@ -24,20 +24,13 @@ inline int64_t wrapped(int64_t i, int64_t n, int sign) {
   return sign < 0 ? (i == 0 ? n - 1 : i - 1) : (i + 1 == n ? 0 : i + 1);
 }
 
-// What a pass over a frame does with each site's isolated value c (the
-// site's value brought back to its neighbours' range, or the value itself
-// where it is not isolated): mark it (marks[x] = c != v), keep a mark only
-// where it is isolated here too (marks[x] &= c != v), or take it where the
-// mark is set (out[x] = marks[x] ? c : v).
-enum class Pass { kMark, kNarrow, kClean };
-
 // Sites [begin, end) of one row whose plane neighbours lie `step` columns
 // away on both sides without wrapping (the bulk of every row): eight loads,
-// min and max, one select per site, in a loop the compiler vectorises.
-template <Pass kPass, class T>
+// min and max, one mark per site, in a loop the compiler vectorises.
+template <class T>
 inline __attribute__((always_inline)) void interior(const T* __restrict above,
                                                     const T* __restrict row,
-                                                    const T* __restrict below, T* __restrict out,
+                                                    const T* __restrict below,
                                                     unsigned char* __restrict marks, int64_t begin,
                                                     int64_t end, int64_t step) {
   for (int64_t x = begin; x < end; ++x) {
@@ -48,143 +41,99 @@ inline __attribute__((always_inline)) void interior(const T* __restrict above,
     const T lo = std::min(std::min(a, c), std::min(row[x - step], row[x + step]));
     const T hi = std::max(std::max(b, d), std::max(row[x - step], row[x + step]));
     const T v = row[x];
-    const T isolated = math::isolated_site_value(v, lo, hi);
-    if constexpr (kPass == Pass::kMark)
-      marks[x] = isolated != v ? 1 : 0;
-    else if constexpr (kPass == Pass::kNarrow)
-      marks[x] = marks[x] & (isolated != v ? 1 : 0);
-    else
-      out[x] = marks[x] ? isolated : v;
+    marks[x] = math::isolated_site_value(v, lo, hi) != v ? 1 : 0;
   }
 }
 
-#define PTP_ISOLATED_INTERIOR(name, pass, T)                                            \
-  PTP_ROW_KERNEL_CLONES                                                                 \
-  void name(const T* above, const T* row, const T* below, T* out, unsigned char* marks, \
-            int64_t begin, int64_t end, int64_t step) {                                 \
-    interior<pass>(above, row, below, out, marks, begin, end, step);                    \
+#define PTP_ISOLATED_INTERIOR(T)                                                                   \
+  PTP_ROW_KERNEL_CLONES                                                                            \
+  void mark_row(const T* above, const T* row, const T* below, unsigned char* marks, int64_t begin, \
+                int64_t end, int64_t step) {                                                       \
+    interior(above, row, below, marks, begin, end, step);                                          \
   }
-PTP_ISOLATED_INTERIOR(mark_row, Pass::kMark, uint16_t)
-PTP_ISOLATED_INTERIOR(mark_row, Pass::kMark, float)
-PTP_ISOLATED_INTERIOR(narrow_row, Pass::kNarrow, uint16_t)
-PTP_ISOLATED_INTERIOR(narrow_row, Pass::kNarrow, float)
-PTP_ISOLATED_INTERIOR(clean_row, Pass::kClean, uint16_t)
-PTP_ISOLATED_INTERIOR(clean_row, Pass::kClean, float)
+PTP_ISOLATED_INTERIOR(uint16_t)
+PTP_ISOLATED_INTERIOR(float)
 #undef PTP_ISOLATED_INTERIOR
 
-// The interior loop's clone for the pass (overloaded by element type).
-template <Pass kPass, class T>
-void interior_of(const T* above, const T* row, const T* below, T* out, unsigned char* marks,
-                 int64_t begin, int64_t end, int64_t step) {
-  if constexpr (kPass == Pass::kMark)
-    mark_row(above, row, below, out, marks, begin, end, step);
-  else if constexpr (kPass == Pass::kNarrow)
-    narrow_row(above, row, below, out, marks, begin, end, step);
-  else
-    clean_row(above, row, below, out, marks, begin, end, step);
+// The area of a frame the estimator reads: the luminance image's windows,
+// or the planes it transforms (the first FFT-friendly rows and columns of
+// each); pattern position (r, c) at rows r, r + step, ... and columns c,
+// c + step, ... of it is a plane, wrapped around as the transforms see it.
+struct Area {
+  int64_t rows, cols, step;
+  // Rows (columns) of the plane of pattern row r (column c).
+  int64_t plane_rows(int64_t r) const { return (rows - r + step - 1) / step; }
+  int64_t plane_cols(int64_t c) const { return (cols - c + step - 1) / step; }
+};
+
+Area area_of(const AlignGeometry& g) {
+  const int64_t step = g.period;
+  return {g.luma ? g.luma_stride * (g.plane_height - 1) + g.luma_window : g.plane_height * step,
+          g.luma ? g.luma_stride * (g.plane_width - 1) + g.luma_window : g.plane_width * step,
+          step};
 }
 
-// One frame of `pitch` values per row whose first rows x cols values hold
-// the planes the estimator reads: pattern position (r, c) at rows r,
-// r + step, ... and columns c, c + step, ... of that area, each plane
-// wrapped around as the transforms see it. kMark sets marks[] for every
-// site (0 outside the area and in planes of fewer than 3 rows or columns),
-// kNarrow clears the marks of sites not isolated here, kClean writes out[]
-// (what lies outside the area, or is unmarked, as it is).
-template <Pass kPass, class T>
-void pass_over(const T* in, T* out, unsigned char* marks, int64_t height, int64_t pitch,
-               int64_t rows, int64_t cols, int64_t step, int threads) {
-  int64_t wide = 0;  // pattern columns whose plane has at least 3 columns
-  for (int64_t c = 0; c < std::min(step, cols); ++c) wide += (cols - c + step - 1) / step >= 3;
+// The isolated value of site (y, x) of a frame of `pitch` values per row
+// (math::isolated_site_value of it and its eight plane neighbours; the
+// value itself outside the area and in planes of fewer than 3 rows or
+// columns).
+template <class T>
+T isolated_at(const T* in, int64_t pitch, const Area& a, int64_t y, int64_t x) {
+  const T v = in[y * pitch + x];
+  if (y >= a.rows || x >= a.cols) return v;
+  const int64_t r = y % a.step, c = x % a.step;
+  const int64_t plane_rows = a.plane_rows(r), plane_cols = a.plane_cols(c);
+  if (plane_rows < 3 || plane_cols < 3) return v;
+  const T* above = in + (wrapped(y / a.step, plane_rows, -1) * a.step + r) * pitch;
+  const T* row = in + y * pitch;
+  const T* below = in + (wrapped(y / a.step, plane_rows, +1) * a.step + r) * pitch;
+  const int64_t left = wrapped(x / a.step, plane_cols, -1) * a.step + c;
+  const int64_t right = wrapped(x / a.step, plane_cols, +1) * a.step + c;
+  T lo = row[left], hi = row[left];
+  const auto take = [&](T n) {
+    lo = n < lo ? n : lo;
+    hi = n > hi ? n : hi;
+  };
+  take(row[right]);
+  for (const T* n : {above, below}) {
+    take(n[left]);
+    take(n[x]);
+    take(n[right]);
+  }
+  return math::isolated_site_value(v, lo, hi);
+}
+
+// marks[i] = 1 where site i of a frame of `height` x `pitch` values is
+// isolated (isolated_at changes it), else 0: the bulk of each row of the
+// area in the vectorised loop, its ends and wrapped columns by isolated_at.
+template <class T>
+void mark_frame(const T* in, unsigned char* marks, int64_t height, int64_t pitch, const Area& a,
+                int threads) {
   require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t y = 0; y < height; ++y) {
-    const T* row = in + y * pitch;
-    T* o = kPass == Pass::kClean ? out + y * pitch : nullptr;
-    constexpr bool kMarks = kPass != Pass::kClean;
     unsigned char* m = marks + y * pitch;
-    const int64_t r = y % step;
-    const int64_t plane_rows = y < rows ? (rows - r + step - 1) / step : 0;
-    if (plane_rows < 3 || wide == 0) {
-      if constexpr (kMarks)
-        std::memset(m, 0, static_cast<size_t>(pitch));
-      else
-        std::copy(row, row + pitch, o);
+    const int64_t r = y % a.step;
+    if (y >= a.rows || a.plane_rows(r) < 3) {
+      std::memset(m, 0, static_cast<size_t>(pitch));
       continue;
     }
-    if constexpr (kMarks)
-      std::memset(m + cols, 0, static_cast<size_t>(pitch - cols));
-    else
-      std::copy(row + cols, row + pitch, o + cols);
-    const T* above = in + (wrapped(y / step, plane_rows, -1) * step + r) * pitch;
-    const T* below = in + (wrapped(y / step, plane_rows, +1) * step + r) * pitch;
+    std::memset(m + a.cols, 0, static_cast<size_t>(pitch - a.cols));
     const auto site = [&](int64_t x) {
-      const int64_t c = x % step;
-      const int64_t plane_cols = (cols - c + step - 1) / step;
-      T value = row[x];
-      if (plane_cols >= 3) {
-        const int64_t left = wrapped(x / step, plane_cols, -1) * step + c;
-        const int64_t right = wrapped(x / step, plane_cols, +1) * step + c;
-        T lo = row[left], hi = row[left];
-        const auto take = [&](T v) {
-          lo = v < lo ? v : lo;
-          hi = v > hi ? v : hi;
-        };
-        take(row[right]);
-        for (const T* n : {above, below}) {
-          take(n[left]);
-          take(n[x]);
-          take(n[right]);
-        }
-        value = math::isolated_site_value(row[x], lo, hi);
-      }
-      if constexpr (kPass == Pass::kMark)
-        m[x] = value != row[x] ? 1 : 0;
-      else if constexpr (kPass == Pass::kNarrow)
-        m[x] = m[x] & (value != row[x] ? 1 : 0);
-      else
-        o[x] = m[x] ? value : row[x];
+      m[x] = isolated_at(in, pitch, a, y, x) != in[y * pitch + x];
     };
-    // Interior: x - step and x + step both within [0, cols).
-    const int64_t begin = std::min(step, cols);
-    const int64_t end = std::max(begin, cols - step);
+    // Interior: x - step and x + step both within [0, cols), in planes of
+    // at least 3 columns (every pattern column has one there).
+    const int64_t begin = std::min(a.step, a.cols);
+    const int64_t end = std::max(begin, a.cols - a.step);
     for (int64_t x = 0; x < begin; ++x) site(x);
-    if (end > begin) interior_of<kPass>(above, row, below, o, m, begin, end, step);
-    for (int64_t x = end; x < cols; ++x) site(x);
-  }
-}
-
-// The area the estimator reads: the luminance image's windows, or the
-// planes it transforms (the first FFT-friendly rows and columns of each).
-template <Pass kPass, class T>
-void pass_over_frame(const AlignGeometry& g, const T* in, T* out, unsigned char* marks,
-                     int32_t num_threads) {
-  const int64_t step = g.period;
-  const int64_t rows =
-      g.luma ? g.luma_stride * (g.plane_height - 1) + g.luma_window : g.plane_height * step;
-  const int64_t cols =
-      g.luma ? g.luma_stride * (g.plane_width - 1) + g.luma_window : g.plane_width * step;
-  const int threads =
-      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, g.height)));
-  pass_over<kPass>(in, out, marks, g.height, g.width, rows, cols, step, threads);
-}
-
-// kMark or kNarrow over a frame's sites (marks: g.frame_elements()).
-void mark_sites(const AlignGeometry& g, const void* frame, unsigned char* marks,
-                int32_t num_threads, Pass pass) {
-  const bool narrow = pass == Pass::kNarrow;
-  if (g.frame_dtype == PTP_DTYPE_UINT16) {
-    const auto* x = static_cast<const uint16_t*>(frame);
-    if (narrow)
-      pass_over_frame<Pass::kNarrow>(g, x, static_cast<uint16_t*>(nullptr), marks, num_threads);
-    else
-      pass_over_frame<Pass::kMark>(g, x, static_cast<uint16_t*>(nullptr), marks, num_threads);
-  } else {
-    const auto* x = static_cast<const float*>(frame);
-    if (narrow)
-      pass_over_frame<Pass::kNarrow>(g, x, static_cast<float*>(nullptr), marks, num_threads);
-    else
-      pass_over_frame<Pass::kMark>(g, x, static_cast<float*>(nullptr), marks, num_threads);
+    if (end > begin) {
+      const int64_t plane_rows = a.plane_rows(r);
+      const T* above = in + (wrapped(y / a.step, plane_rows, -1) * a.step + r) * pitch;
+      const T* below = in + (wrapped(y / a.step, plane_rows, +1) * a.step + r) * pitch;
+      mark_row(above, in + y * pitch, below, m, begin, end, a.step);
+    }
+    for (int64_t x = end; x < a.cols; ++x) site(x);
   }
 }
 
@@ -192,18 +141,6 @@ void mark_sites(const AlignGeometry& g, const void* frame, unsigned char* marks,
 
 bool suppresses_isolated_sites(const AlignGeometry& g) {
   return g.period > 1 && g.method != PTP_ALIGN_METHOD_RAWNIND;
-}
-
-void suppress_isolated_sites(const AlignGeometry& g, const void* frame,
-                             const unsigned char* marks_given, void* out, int32_t num_threads) {
-  // kClean reads the marks only.
-  auto* marks = const_cast<unsigned char*>(marks_given);
-  if (g.frame_dtype == PTP_DTYPE_UINT16)
-    pass_over_frame<Pass::kClean>(g, static_cast<const uint16_t*>(frame),
-                                  static_cast<uint16_t*>(out), marks, num_threads);
-  else
-    pass_over_frame<Pass::kClean>(g, static_cast<const float*>(frame), static_cast<float*>(out),
-                                  marks, num_threads);
 }
 
 SharedIsolatedSites::SharedIsolatedSites(const AlignGeometry& g, int32_t num_threads)
@@ -216,29 +153,52 @@ void SharedIsolatedSites::set_reference(const void* frame) {
   const auto* bytes = static_cast<const unsigned char*>(frame);
   std::vector<unsigned char> copy(bytes, bytes + frame_bytes_);
   std::vector<unsigned char> marks(sites_);
-  mark_sites(g_, frame, marks.data(), threads_, Pass::kMark);
-  reference_ = std::move(copy);
-  reference_marks_ = std::move(marks);
-}
-
-std::vector<unsigned char> SharedIsolatedSites::shared(
-    const std::vector<const void*>& frames) const {
-  // Votes per site: the frames in which it is isolated.
-  std::vector<uint32_t> votes(sites_, 0);
-  std::vector<unsigned char> marks(sites_);
-  for (const void* frame : frames) {
-    mark_sites(g_, frame, marks.data(), threads_, Pass::kMark);
-    for (size_t i = 0; i < sites_; ++i) votes[i] += marks[i];
-  }
-  const size_t count = frames.size();
+  const Area a = area_of(g_);
+  const int threads = static_cast<int>(std::min<int64_t>(threads_, g_.height));
+  if (g_.frame_dtype == PTP_DTYPE_UINT16)
+    mark_frame(static_cast<const uint16_t*>(frame), marks.data(), g_.height, g_.width, a, threads);
+  else
+    mark_frame(static_cast<const float*>(frame), marks.data(), g_.height, g_.width, a, threads);
+  std::vector<int64_t> isolated;
   for (size_t i = 0; i < sites_; ++i)
-    marks[i] = reference_marks_[i] && count > 0 && 2 * static_cast<size_t>(votes[i]) >= count;
-  return marks;
+    if (marks[i]) isolated.push_back(static_cast<int64_t>(i));
+  reference_ = std::move(copy);
+  reference_sites_ = std::move(isolated);
 }
 
-void SharedIsolatedSites::clean(const void* frame, const std::vector<unsigned char>& marks,
+template <class T>
+bool SharedIsolatedSites::isolated_in(const void* frame, int64_t site) const {
+  const auto* x = static_cast<const T*>(frame);
+  return isolated_at(x, g_.width, area_of(g_), site / g_.width, site % g_.width) != x[site];
+}
+
+std::vector<int64_t> SharedIsolatedSites::shared(const std::vector<const void*>& frames) const {
+  std::vector<int64_t> out;
+  if (frames.empty()) return out;
+  // Only the reference's isolated sites can be shared: each is voted on by
+  // the frames in which it is isolated.
+  const bool u16 = g_.frame_dtype == PTP_DTYPE_UINT16;
+  for (const int64_t site : reference_sites_) {
+    size_t votes = 0;
+    for (const void* frame : frames)
+      votes += u16 ? isolated_in<uint16_t>(frame, site) : isolated_in<float>(frame, site);
+    if (2 * votes >= frames.size()) out.push_back(site);
+  }
+  return out;
+}
+
+void SharedIsolatedSites::clean(const void* frame, const std::vector<int64_t>& sites,
                                 void* out) const {
-  suppress_isolated_sites(g_, frame, marks.data(), out, threads_);
+  std::memcpy(out, frame, frame_bytes_);
+  const Area a = area_of(g_);
+  const auto patch = [&](auto* o, const auto* in) {
+    for (const int64_t site : sites)
+      o[site] = isolated_at(in, g_.width, a, site / g_.width, site % g_.width);
+  };
+  if (g_.frame_dtype == PTP_DTYPE_UINT16)
+    patch(static_cast<uint16_t*>(out), static_cast<const uint16_t*>(frame));
+  else
+    patch(static_cast<float*>(out), static_cast<const float*>(frame));
 }
 
 }  // namespace ptychopatch::impl

@@ -15,7 +15,6 @@
 // of the call has moved).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -27,49 +26,44 @@ namespace ptychopatch::impl {
 // not RawNIND's method).
 bool suppresses_isolated_sites(const AlignGeometry& g);
 
-// out = `frame` (g.frame_elements() values of g.frame_dtype) with every
-// site that marks[] sets and that is isolated in it replaced by
-// math::isolated_site_value: its neighbours being the up to eight sites of
-// its plane around it, the plane taken circularly over the area the
-// estimator reads (the first FFT-friendly plane rows and columns, or the
-// luminance image's windows); planes of fewer than 3 rows or columns and
-// sites outside that area are copied. `out` must not overlap `frame`.
-// num_threads threads.
-void suppress_isolated_sites(const AlignGeometry& g, const void* frame, const unsigned char* marks,
-                             void* out, int32_t num_threads);
-
 // The plan's side of it: the reference's copy and isolated sites, and per
 // call the sites the reference shares with every frame.
 class SharedIsolatedSites {
  public:
   SharedIsolatedSites(const AlignGeometry& g, int32_t num_threads);
 
-  // Keeps a copy of the (validated) reference and marks its isolated sites.
+  // Keeps a copy of the (validated) reference and finds its isolated sites:
+  // math::isolated_site_value changes them, their neighbours being the up
+  // to eight sites of their plane around them, the plane taken circularly
+  // over the area the estimator reads (the first FFT-friendly plane rows
+  // and columns, or the luminance image's windows); none outside that area
+  // or in planes of fewer than 3 rows or columns.
   void set_reference(const void* frame);
   const void* reference() const { return reference_.data(); }
 
-  // The sites isolated in the reference and in at least half the frames
-  // of `frames` (one flag per site). Half, not all: a blank or clipped
-  // frame in a call, isolated nowhere, must not keep the defects in the
-  // others (a review saw every frame of such a call go to (0, 0) at
-  // confidence 0.97); a star is isolated at one place only in frames that
-  // have not moved.
-  std::vector<unsigned char> shared(const std::vector<const void*>& frames) const;
-  static bool any(const std::vector<unsigned char>& marks) {
-    return std::find(marks.begin(), marks.end(), 1) != marks.end();
-  }
+  // The reference's isolated sites that are isolated in at least half the
+  // frames of `frames` too (indices into a frame, increasing). Half, not
+  // all: a blank or clipped frame in a call, isolated nowhere, must not
+  // keep the defects in the others (a review saw every frame of such a
+  // call go to (0, 0) at confidence 0.97); a star is isolated at one place
+  // only in frames that have not moved.
+  std::vector<int64_t> shared(const std::vector<const void*>& frames) const;
 
-  // out (frame_bytes()) = `frame` without the isolated sites `marks` sets.
-  void clean(const void* frame, const std::vector<unsigned char>& marks, void* out) const;
+  // out (frame_bytes()) = `frame` with each of `sites` replaced by its
+  // isolated value (unchanged where it is not isolated in `frame`).
+  void clean(const void* frame, const std::vector<int64_t>& sites, void* out) const;
   size_t frame_bytes() const { return frame_bytes_; }
 
  private:
+  template <class T>
+  bool isolated_in(const void* frame, int64_t site) const;
+
   AlignGeometry g_;
   int32_t threads_;
   size_t sites_;
   size_t frame_bytes_;
   std::vector<unsigned char> reference_;
-  std::vector<unsigned char> reference_marks_;
+  std::vector<int64_t> reference_sites_;  // its isolated sites
 };
 
 }  // namespace ptychopatch::impl
