@@ -253,6 +253,24 @@ def test_fourier_space(routes, camera, upsample):
     assert routes.library_calls == 0
 
 
+@pytest.mark.parametrize("upsample", [1, 4])
+def test_real_arrays_in_fourier_space_warn_and_keep_the_complex_kernel(camera, upsample):
+    # Real "spectra" are most likely images passed with the wrong space:
+    # they warn. scikit-image, above u = 1, casts its upsampling kernel to
+    # the real dtype (ComplexWarning) and moves the sub-pixel shift; ours
+    # must equal scikit-image's on the same spectra cast to complex.
+    image = camera[:64, :64].astype(float)
+    ref = np.fft.fftn(image).real
+    mov = np.fft.fftn(np.roll(image, (3, -2), axis=(0, 1))).real
+    with pytest.warns(UserWarning, match='pass space="real"'):
+        ours = pcc(ref, mov, space="fourier", upsample_factor=upsample)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        theirs = sk_pcc(ref.astype(complex), mov.astype(complex), space="fourier",
+                        upsample_factor=upsample)
+    assert_same(ours, theirs)
+
+
 @pytest.mark.parametrize("upsample", [2.5, 1.5, 1500])
 def test_upsample_factors_the_library_does_not_take(routes, camera, upsample):
     ref = camera[200:264, 200:264]

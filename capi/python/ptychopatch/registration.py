@@ -1225,8 +1225,9 @@ def phase_cross_correlation(
         Register to within 1/`upsample_factor` of a pixel; 1 (default)
         gives whole pixels. Ignored with masks.
     space : {"real", "fourier"}, optional
-        ``"fourier"``: the inputs are already Fourier transforms. Case
-        insensitive. Ignored with masks.
+        ``"fourier"``: the inputs are already Fourier transforms (complex;
+        real arrays get a UserWarning, as they are most likely images).
+        Case insensitive. Ignored with masks.
     disambiguate : bool, optional
         The phase correlation gives the shift modulo the image shape; with
         True, of the 2**ndim candidates the one whose overlap correlates
@@ -1376,6 +1377,20 @@ def phase_cross_correlation(
 
     fourier = space_name == "fourier"
     real = ref.dtype.kind != "c" and mov.dtype.kind != "c"
+    if fourier and real:
+        # Transforms of images are complex (a real one belongs to a
+        # point-symmetric image), so real "spectra" are most likely images
+        # passed with the wrong `space`. scikit-image says nothing at
+        # upsample_factor 1 and, above it, casts its upsampling kernel to
+        # the real dtype (a ComplexWarning), which moves the sub-pixel
+        # shift; ours keeps the complex kernel, so the shifts differ there.
+        warnings.warn(
+            'space="fourier" with real arrays: they are taken as spectra, and the transform '
+            'of an image is complex (real only for point-symmetric images). If these are '
+            'images, pass space="real". (scikit-image, with upsample_factor > 1, drops the '
+            "imaginary part of its upsampling kernel here, with a ComplexWarning, and its "
+            "sub-pixel shift can differ from this one.)",
+            UserWarning, stacklevel=2)
     half = not fourier and real
     # (Constant images never reach the library, nor are they packed.)
     either_constant = half and (_constant(ref) or _constant(mov))
