@@ -668,7 +668,12 @@ typedef enum ptp_align_verify {
    * 99.8-100 % of the benchmark's frames of 252 and 336 pixels, against
    * 97.3-97.6 % with NONE, with a quarter of NONE's sub-pixel error on
    * blurred frames (docs/performance.md). So `normalization` chooses the
-   * coarse estimator; the fine one is always plain correlation. */
+   * coarse estimator; the fine one is always plain correlation. Last, the
+   * shift is polished by least squares on smoothed luminance images of the
+   * two frames (three scales, coarse to fine); where that converges to
+   * another crop more than half a pixel away, it replaces the shift (on
+   * noisy blurred frames the correlations' peaks wander by pixels;
+   * docs/semantics.md gives the rule). */
   PTP_ALIGN_VERIFY_REFINE = 3
 } ptp_align_verify;
 

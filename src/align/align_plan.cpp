@@ -675,6 +675,9 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_fra
 
 // Re-cuts of PTP_ALIGN_VERIFY_REFINE after the first loop (refine_crop).
 constexpr int kMaxRecuts = 3;
+// How far (sensor pixels, on an axis) the least-squares polish must lie
+// from the correlations' estimate to replace it (refine_crop).
+constexpr double kPolishDisagrees = 0.5;
 
 // PTP_ALIGN_VERIFY_REFINE for one frame, after the check of its crop:
 // the shift becomes the crop plus the residual of the two cuts (the fine
@@ -731,9 +734,35 @@ void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[
     if (!again.aligned || !(std::hypot(again.residual[0], again.residual[1]) < previous)) break;
     best = cuts.size() - 1;
   }
-  const double fine[2] = {estimate(0), estimate(1)};
+  double fine[2] = {estimate(0), estimate(1)};
   int64_t refined[2];
   crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
+  // The last step: least squares on smoothed luminance images
+  // (luma_polish.hpp). Where they converge to another crop more than
+  // kPolishDisagrees from the correlations' estimate, theirs replaces it
+  // (on noisy blurred scenes it is the better one). Otherwise the
+  // correlations' stays: exact on whole-pixel motion without noise, which
+  // the smoothed fit reaches only to about 0.01 pixel, and the crop of an
+  // estimate on the edge between two (an odd shift for Bayer) does not
+  // flip for a hundredth of a pixel.
+  double polished[2] = {fine[0], fine[1]};
+  const bool polish_converged = plan.verifier->polish(frame, polished[0], polished[1]);
+  // Registered to within 1 / upsample_factor of a plane pixel, as the
+  // correlations are.
+  const double step = static_cast<double>(g.shift_unit()) / static_cast<double>(g.upsample);
+  for (double& v : polished) v = std::round(v / step) * step;
+  if (polish_converged &&
+      std::max(std::fabs(polished[0] - fine[0]), std::fabs(polished[1] - fine[1])) >
+          kPolishDisagrees) {
+    int64_t moved[2];
+    crop_shift(g, polished[0], polished[1], &moved[0], &moved[1]);
+    if (moved[0] != refined[0] || moved[1] != refined[1]) {
+      fine[0] = polished[0];
+      fine[1] = polished[1];
+      refined[0] = moved[0];
+      refined[1] = moved[1];
+    }
+  }
   // max_shift bounds the result as it bounds the search (in sensor pixels,
   // as the plan rounds it; the coarse crop may reach past it by rounding).
   const int64_t limits[2] = {g.max_shift_rows, g.max_shift_cols};

@@ -39,7 +39,8 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       period_(geometry.period),
       element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4),
       luma_pattern_(geometry.luma && geometry.period > 1),
-      geometry_(std::make_unique<const AlignGeometry>(geometry)) {
+      geometry_(std::make_unique<const AlignGeometry>(geometry)),
+      polish_(geometry) {
   // The check plans align with plain correlation and check nothing
   // themselves; they keep the plan's other options.
   desc_.normalization = PTP_NORMALIZATION_NONE;
@@ -54,6 +55,14 @@ void CropVerifier::set_reference(const void* frame) {
   const auto* bytes = static_cast<const unsigned char*>(frame);
   reference_.assign(bytes, bytes + channels_ * height_ * width_ * element_size_);
   ++reference_generation_;
+}
+
+bool CropVerifier::polish(const void* frame, double& dy, double& dx) {
+  if (polish_generation_ != reference_generation_) {
+    polish_.set_reference(reference_.data());
+    polish_generation_ = reference_generation_;
+  }
+  return polish_.polish(frame, dy, dx);
 }
 
 void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,

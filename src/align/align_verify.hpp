@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "align/luma_polish.hpp"
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {
@@ -76,6 +77,12 @@ class CropVerifier {
   // other reasons (out of memory, a CUDA error).
   Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
+  // PTP_ALIGN_VERIFY_REFINE's last step (luma_polish.hpp): (dy, dx)
+  // polished in place by least squares on smoothed luminance images of
+  // the reference and `frame`, where that converges; returns whether it
+  // did.
+  bool polish(const void* frame, double& dy, double& dx);
+
  private:
   struct Check;
   Check& check_for(int64_t margin_y, int64_t margin_x);
@@ -99,6 +106,8 @@ class CropVerifier {
   int64_t quantum_;
   std::vector<unsigned char> reference_;
   uint64_t reference_generation_ = 0;
+  LumaPolish polish_;
+  uint64_t polish_generation_ = 0;  // the reference generation polish_ has
   uint64_t clock_ = 0;
   std::vector<std::unique_ptr<Check>> checks_;
   std::vector<unsigned char> frame_cut_;

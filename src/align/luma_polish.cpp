@@ -1,0 +1,315 @@
+#include "align/luma_polish.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "align/align_backend.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+// The two scales, coarse first: three boxes of `box` samples per axis on
+// the previous image (the luminance image, then the finer scale's grid),
+// then every `decimate`-th sample. Three boxes of width w have the
+// variance of a Gaussian of 3 (w^2 - 1) / 12: 13 sensor pixels give
+// sigma 6.5 on a grid of 2; 9 more of that grid add 8.9 sensor pixels
+// (sigma 11.0 in all) on a grid of 4. A Gaussian of sigma s leaves
+// exp(-2 pi^2 s^2 f^2) of frequency f: under 1e-19 at the Nyquist
+// frequency of a grid of s / 3, so the grids alias nothing.
+struct Scale {
+  int64_t box;
+  int64_t decimate;
+  double sigma;  // of the smoothing, in sensor pixels (all boxes so far)
+};
+constexpr Scale kFine{7, 1, 3.46};     // from the luminance image
+constexpr Scale kMiddle{13, 2, 6.48};  // from the luminance image
+constexpr Scale kCoarse{9, 2, 11.0};   // from the middle scale's grid
+
+// The fewest grid samples per axis, after the interpolation's border, for
+// a scale to be fitted; a frame too small for the fine scale is not
+// polished.
+constexpr int64_t kMinSamples = 16;
+// Samples per fit at most (the grid is sampled every q-th point per axis
+// beyond it): at the fine scale's sigma of 3 grid points, every q <= 3 is
+// still denser than the image's own correlation length.
+constexpr double kMaxFitSamples = 65536.0;
+constexpr int kMaxIterations = 30;
+constexpr double kConverged = 1e-3;  // sensor pixels per step
+
+// Mean of every window of w along rows ("valid": cols - w + 1 columns).
+std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, int64_t cols,
+                                  int64_t w) {
+  const int64_t out_cols = cols - w + 1;
+  std::vector<float> out(static_cast<size_t>(rows * out_cols));
+  const double scale = 1.0 / static_cast<double>(w);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = in.data() + r * cols;
+    float* y = out.data() + r * out_cols;
+    double sum = 0.0;
+    for (int64_t c = 0; c < w; ++c) sum += x[c];
+    y[0] = static_cast<float>(sum * scale);
+    for (int64_t c = 1; c < out_cols; ++c) {
+      sum += static_cast<double>(x[c + w - 1]) - static_cast<double>(x[c - 1]);
+      y[c] = static_cast<float>(sum * scale);
+    }
+  }
+  return out;
+}
+
+// Transposes rows x cols.
+std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols) {
+  std::vector<float> out(in.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+  return out;
+}
+
+// Three boxes along rows, then every `decimate`-th column; returned
+// transposed (so calling it twice smooths and decimates both axes).
+std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t rows, int64_t& cols,
+                                          const Scale& scale) {
+  std::vector<float> x = in;
+  for (int pass = 0; pass < 3; ++pass) {
+    x = box_along_rows(x, rows, cols, scale.box);
+    cols -= scale.box - 1;
+  }
+  const int64_t kept = (cols + scale.decimate - 1) / scale.decimate;
+  std::vector<float> out(static_cast<size_t>(kept * rows));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < kept; ++c) out[c * rows + r] = x[r * cols + c * scale.decimate];
+  cols = kept;
+  return out;
+}
+
+// `in` (rows x cols, stride sensor pixels) at the next scale, or an empty
+// image where too few samples are left.
+SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols, int64_t stride,
+                        const Scale& scale) {
+  SmoothedLuma out;
+  if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
+  int64_t c = cols;
+  const std::vector<float> half = smooth_rows_transposed(in, rows, c, scale);  // c x rows
+  int64_t r = rows;
+  out.values = smooth_rows_transposed(half, c, r, scale);  // back to r x c
+  out.rows = r;
+  out.cols = c;
+  out.stride = stride * scale.decimate;
+  out.sigma = scale.sigma;
+  return out;
+}
+
+// The luminance image: the mean of every period x period window over the
+// channels, (height - P + 1) x (width - P + 1).
+template <class T>
+std::vector<float> luminance(const T* frame, int64_t height, int64_t width, int64_t channels,
+                             int64_t period) {
+  std::vector<float> sum(static_cast<size_t>(height * width), 0.0f);
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* x = frame + c * height * width;
+    for (int64_t i = 0; i < height * width; ++i) sum[i] += static_cast<float>(x[i]);
+  }
+  int64_t cols = width;
+  std::vector<float> rows_done = box_along_rows(sum, height, cols, period);
+  cols -= period - 1;
+  std::vector<float> t = transposed(rows_done, height, cols);
+  int64_t rows = height;
+  std::vector<float> both = box_along_rows(t, cols, rows, period);
+  rows -= period - 1;
+  std::vector<float> out = transposed(both, cols, rows);
+  const float scale = 1.0f / static_cast<float>(channels);
+  for (float& v : out) v *= scale;
+  return out;
+}
+
+// Keys' cubic convolution (a = -1/2) weights of samples -1..2 for a
+// position t in [0, 1) past sample 0, and their derivatives in t.
+void keys_weights(double t, double (&w)[4], double (&dw)[4]) {
+  w[0] = ((-0.5 * t + 1.0) * t - 0.5) * t;
+  w[1] = (1.5 * t - 2.5) * t * t + 1.0;
+  w[2] = ((-1.5 * t + 2.0) * t + 0.5) * t;
+  w[3] = (0.5 * t - 0.5) * t * t;
+  dw[0] = (-1.5 * t + 2.0) * t - 0.5;
+  dw[1] = (4.5 * t - 5.0) * t;
+  dw[2] = (-4.5 * t + 4.0) * t + 0.5;
+  dw[3] = (1.5 * t - 1.0) * t;
+}
+
+// Solves the 4 x 4 system m x = v by Gaussian elimination with partial
+// pivoting; false where it is singular.
+bool solve4(double (&m)[4][4], double (&v)[4], double (&x)[4]) {
+  for (int col = 0; col < 4; ++col) {
+    int pivot = col;
+    for (int r = col + 1; r < 4; ++r)
+      if (std::fabs(m[r][col]) > std::fabs(m[pivot][col])) pivot = r;
+    if (!(std::fabs(m[pivot][col]) > 0.0)) return false;
+    std::swap(m[col], m[pivot]);
+    std::swap(v[col], v[pivot]);
+    for (int r = col + 1; r < 4; ++r) {
+      const double f = m[r][col] / m[col][col];
+      for (int c = col; c < 4; ++c) m[r][c] -= f * m[col][c];
+      v[r] -= f * v[col];
+    }
+  }
+  for (int r = 3; r >= 0; --r) {
+    double s = v[r];
+    for (int c = r + 1; c < 4; ++c) s -= m[r][c] * x[c];
+    x[r] = s / m[r][r];
+  }
+  return std::isfinite(x[0]) && std::isfinite(x[1]);
+}
+
+// Gauss-Newton at one scale from (dy, dx) (sensor pixels), in place;
+// where it converges, `variance` gets the estimate's variance per axis
+// (sensor pixels squared): the residual's variance times the inverse
+// normal matrix, times the samples per independent noise value (the
+// smoothing correlates the noise of samples within about 2 sqrt(pi) sigma
+// of one another).
+bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& dx,
+         double (&variance)[2]) {
+  const double s = static_cast<double>(ref.stride);
+  const int64_t q = std::max<int64_t>(
+      1, static_cast<int64_t>(
+             std::ceil(std::sqrt(static_cast<double>(ref.rows * ref.cols) / kMaxFitSamples))));
+  for (int iteration = 0; iteration < kMaxIterations; ++iteration) {
+    const double gy = dy / s, gx = dx / s;  // the shift in grid samples
+    // Sums of products of z = (df/du, df/dv, f, 1, g) over the samples.
+    double gram[5][5] = {};
+    for (int64_t i = 0; i < ref.rows; i += q) {
+      const double u = static_cast<double>(i) - gy;
+      const double iu = std::floor(u);
+      if (iu < 1.0 || iu + 2.0 >= static_cast<double>(mov.rows)) continue;
+      double wy[4], dwy[4];
+      keys_weights(u - iu, wy, dwy);
+      const int64_t top = static_cast<int64_t>(iu) - 1;
+      for (int64_t j = 0; j < ref.cols; j += q) {
+        const double v = static_cast<double>(j) - gx;
+        const double jv = std::floor(v);
+        if (jv < 1.0 || jv + 2.0 >= static_cast<double>(mov.cols)) continue;
+        double wx[4], dwx[4];
+        keys_weights(v - jv, wx, dwx);
+        const int64_t left = static_cast<int64_t>(jv) - 1;
+        double f = 0.0, fu = 0.0, fv = 0.0;
+        for (int a = 0; a < 4; ++a) {
+          const float* row = mov.values.data() + (top + a) * mov.cols + left;
+          double along = 0.0, along_d = 0.0;
+          for (int b = 0; b < 4; ++b) {
+            along += wx[b] * row[b];
+            along_d += dwx[b] * row[b];
+          }
+          f += wy[a] * along;
+          fu += dwy[a] * along;
+          fv += wy[a] * along_d;
+        }
+        const double z[5] = {fu, fv, f, 1.0, static_cast<double>(ref.values[i * ref.cols + j])};
+        for (int k = 0; k < 5; ++k)
+          for (int l = k; l < 5; ++l) gram[k][l] += z[k] * z[l];
+      }
+    }
+    const double n = gram[3][3];
+    if (n < static_cast<double>(kMinSamples * kMinSamples)) return false;
+    for (int k = 0; k < 5; ++k)
+      for (int l = 0; l < k; ++l) gram[k][l] = gram[l][k];
+    // Exposure: g = a f + b by linear regression at this shift.
+    const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
+    if (!(var_f > 0.0)) return false;
+    const double a = (gram[2][4] - gram[2][3] * gram[3][4] / n) / var_f;
+    const double b = (gram[3][4] - a * gram[2][3]) / n;
+    if (!(a > 0.0)) return false;
+    // Normal equations of g - a f - b ~ -a fu Dy - a fv Dx + f Da + Db.
+    const double c[4] = {-a, -a, 1.0, 1.0};
+    double m[4][4], rhs[4], step[4];
+    for (int k = 0; k < 4; ++k) {
+      for (int l = 0; l < 4; ++l) m[k][l] = c[k] * c[l] * gram[k][l];
+      m[k][k] *= 1.0 + 1e-9;  // a trace of damping: an axis the scene does not fix stays put
+      rhs[k] = c[k] * (gram[k][4] - a * gram[k][2] - b * gram[k][3]);
+    }
+    double normal[4][4];
+    std::copy(&m[0][0], &m[0][0] + 16, &normal[0][0]);
+    if (!solve4(m, rhs, step)) return false;
+    const double sy = std::clamp(step[0], -1.0, 1.0), sx = std::clamp(step[1], -1.0, 1.0);
+    dy += sy * s;
+    dx += sx * s;
+    if (std::max(std::fabs(sy), std::fabs(sx)) * s < kConverged) {
+      const double rss = gram[4][4] - 2.0 * a * gram[2][4] - 2.0 * b * gram[3][4] +
+                         a * a * gram[2][2] + 2.0 * a * b * gram[2][3] + b * b * n;
+      const double sigma_grid = ref.sigma / s, spacing = static_cast<double>(q);
+      const double per_independent =
+          std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
+      const double noise = std::max(rss, 0.0) / (n - 4.0) * per_independent;
+      for (int axis = 0; axis < 2; ++axis) {
+        double inv[4][4], unit[4] = {}, column[4];
+        std::copy(&normal[0][0], &normal[0][0] + 16, &inv[0][0]);
+        unit[axis] = 1.0;
+        if (!solve4(inv, unit, column) || !(column[axis] > 0.0)) return false;
+        variance[axis] = noise * column[axis] * s * s;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+LumaPolish::LumaPolish(const AlignGeometry& g)
+    : height_(g.height),
+      width_(g.width),
+      channels_(g.channels),
+      period_(g.period),
+      uint16_(g.frame_dtype == PTP_DTYPE_UINT16) {}
+
+std::vector<SmoothedLuma> LumaPolish::smooth(const void* frame) const {
+  const std::vector<float> luma =
+      uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_, width_, channels_, period_)
+              : luminance(static_cast<const float*>(frame), height_, width_, channels_, period_);
+  std::vector<SmoothedLuma> scales;
+  const int64_t rows = height_ - period_ + 1, cols = width_ - period_ + 1;
+  SmoothedLuma fine = next_scale(luma, rows, cols, 1, kFine);
+  if (fine.values.empty()) return scales;
+  SmoothedLuma middle = next_scale(luma, rows, cols, 1, kMiddle);
+  if (!middle.values.empty()) {
+    SmoothedLuma coarse =
+        next_scale(middle.values, middle.rows, middle.cols, middle.stride, kCoarse);
+    if (!coarse.values.empty()) scales.push_back(std::move(coarse));
+    scales.push_back(std::move(middle));
+  }
+  scales.push_back(std::move(fine));
+  return scales;
+}
+
+void LumaPolish::set_reference(const void* frame) {
+  reference_ = smooth(frame);
+}
+
+bool LumaPolish::polish(const void* frame, double& dy, double& dx) const {
+  if (reference_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return false;
+  const std::vector<SmoothedLuma> moving = smooth(frame);
+  if (moving.size() != reference_.size()) return false;
+  // Coarse to fine, each scale from the last one's estimate; per axis the
+  // estimate of least variance is kept (the fine scale's on a sharp scene,
+  // a coarse one's where noise swamps the fine detail). The coarsest must
+  // converge: it is the one that finds the basin.
+  double y = dy, x = dx;
+  double best[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
+  for (size_t k = 0; k < moving.size(); ++k) {
+    double variance[2];
+    if (!fit(reference_[k], moving[k], y, x, variance)) {
+      if (k == 0) return false;
+      break;
+    }
+    const double found[2] = {y, x};
+    for (int axis = 0; axis < 2; ++axis)
+      if (variance[axis] < best_variance[axis]) {
+        best_variance[axis] = variance[axis];
+        best[axis] = found[axis];
+      }
+  }
+  if (std::fabs(best[0] - dy) > kMaxMove || std::fabs(best[1] - dx) > kMaxMove) return false;
+  dy = best[0];
+  dx = best[1];
+  return true;
+}
+
+}  // namespace ptychopatch::impl

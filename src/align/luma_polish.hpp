@@ -1,0 +1,70 @@
+// The last step of PTP_ALIGN_VERIFY_POLISH (the default): the shift that
+// the correlations found, polished by least squares on smoothed luminance
+// images of the two frames.
+//
+// Why: a correlation peak is only as sharp as the scene. On a blurred
+// scene (Gaussian sigma 8-16 sensor pixels) with the photon noise of a
+// high gain, the peaks of the Hann-windowed correlations wander by pixels
+// (the robustness benchmark, Bayer sigma 16 at gain 1024: mean error 1.5
+// pixels, 16 of 24 crops right), while the information in the frames
+// fixes the shift to about 0.1-0.2 pixel (its Cramer-Rao bound there).
+// Smoothing removes the noise above the scene's own band, and least
+// squares over every pixel the two frames share, with no window, reaches
+// that bound (0.2 pixel, 24 of 24 in a numpy prototype).
+//
+// The model: reference(y, x) = a * frame(y - dy, x - dx) + b on the
+// luminance images (the mean of every period x period window, which weighs
+// every colour of the pattern alike wherever it starts, averaged over the
+// channels without a pattern), smoothed by three box filters per axis
+// (about Gaussian) at two scales, sigma ~11 then ~6.5 sensor pixels, each
+// sampled every sigma / 3 pixels (no aliasing at that smoothing), coarse
+// first. Gauss-Newton on (dy, dx, a, b) with Keys' cubic interpolation of
+// the frame's image; a and b absorb a difference of exposure.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ptychopatch::impl {
+
+struct AlignGeometry;
+
+// A luminance image smoothed at one scale: values on a grid of `stride`
+// sensor pixels (row-major, rows x cols).
+struct SmoothedLuma {
+  int64_t stride = 0;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  double sigma = 0.0;  // of the smoothing, sensor pixels
+  std::vector<float> values;
+};
+
+class LumaPolish {
+ public:
+  explicit LumaPolish(const AlignGeometry& geometry);
+
+  // The reference frame (a validated frame of the plan); its smoothed
+  // images are made here.
+  void set_reference(const void* frame);
+
+  // (dy, dx), the shift that registers `frame` to the reference in sensor
+  // pixels (reference(y) ~ frame(y - shift)), polished in place. Returns
+  // false, leaving it unchanged, where the frames are too small for the
+  // finer scale (fewer than 16 x 16 samples of it), the least squares do
+  // not converge, the fit anticorrelates the frames (a <= 0), or the
+  // polished shift lies more than kMaxMove pixels from the given one on an
+  // axis (then it is another peak, not a polish).
+  bool polish(const void* frame, double& dy, double& dx) const;
+
+  // The largest move of a polish per axis, in sensor pixels.
+  static constexpr double kMaxMove = 8.0;
+
+ private:
+  std::vector<SmoothedLuma> smooth(const void* frame) const;
+
+  int64_t height_, width_, channels_, period_;
+  bool uint16_;
+  std::vector<SmoothedLuma> reference_;  // coarse first
+};
+
+}  // namespace ptychopatch::impl

@@ -1,0 +1,150 @@
+// The least-squares polish of PTP_ALIGN_VERIFY_REFINE (align/luma_polish.hpp)
+// against the truth: analytic scenes (sums of slow cosines, so a sub-pixel
+// translation is exact) with noise, a gain and an offset between the frames,
+// polished from an estimate pixels away; and the cases where it must leave
+// the estimate alone.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "align/align_backend.hpp"
+#include "align/luma_polish.hpp"
+
+namespace {
+
+using ptychopatch::impl::AlignGeometry;
+using ptychopatch::impl::LumaPolish;
+
+AlignGeometry geometry(int64_t h, int64_t w, int64_t period, ptp_dtype dtype) {
+  AlignGeometry g{};
+  g.height = h;
+  g.width = w;
+  g.channels = 1;
+  g.period = period;
+  g.frame_dtype = dtype;
+  return g;
+}
+
+// Scene intensity of colour c at (y, x): slow cosines (periods 23-61 pixels).
+double scene(double y, double x, int c) {
+  const double k = 2.0 * 3.141592653589793;
+  return 1000.0 + (300.0 + 40.0 * c) * std::cos(k * (y / 41.0 + x / 61.0) + 0.3 * c) +
+         200.0 * std::sin(k * (y / 23.0 - x / 37.0) + 1.1) +
+         150.0 * std::cos(k * (x / 29.0) + 0.7 * c) + 120.0 * std::sin(k * (y / 31.0));
+}
+
+// A frame whose content is the scene read at (y + sy, x + sx), so that the
+// reference (shift 0) satisfies reference(y) = frame(y - shift); times
+// `gain` plus `offset`, with Gaussian noise. Bayer RGGB sites take colour
+// 0/1/2 where period is 2.
+std::vector<float> frame(int64_t h, int64_t w, int64_t period, double sy, double sx, double gain,
+                         double offset, double noise, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> n(0.0, noise);
+  std::vector<float> out(static_cast<size_t>(h * w));
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const int c = period == 2 ? static_cast<int>((y % 2) + (x % 2)) : 0;
+      out[y * w + x] = static_cast<float>(
+          gain * scene(static_cast<double>(y) + sy, static_cast<double>(x) + sx, c) + offset +
+          n(rng));
+    }
+  return out;
+}
+
+TEST(LumaPolish, FindsASubPixelShiftFromPixelsAway) {
+  const int64_t h = 192, w = 208;
+  LumaPolish polish(geometry(h, w, 1, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = frame(h, w, 1, 0.0, 0.0, 1.0, 0.0, 30.0, 1);
+  polish.set_reference(ref.data());
+  const double truth[2] = {2.3, -1.7};
+  const std::vector<float> mov = frame(h, w, 1, truth[0], truth[1], 0.8, 50.0, 30.0, 2);
+  double dy = 0.0, dx = 0.0;
+  ASSERT_TRUE(polish.polish(mov.data(), dy, dx));
+  EXPECT_NEAR(dy, truth[0], 0.05);
+  EXPECT_NEAR(dx, truth[1], 0.05);
+}
+
+TEST(LumaPolish, BayerMosaicsOfAnOddShift) {
+  const int64_t h = 200, w = 200;
+  LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 20.0, 3);
+  polish.set_reference(ref.data());
+  const std::vector<float> mov = frame(h, w, 2, 3.0, -5.0, 1.0, 0.0, 20.0, 4);
+  double dy = 4.0, dx = -4.0;  // a crop away from the truth on both axes
+  ASSERT_TRUE(polish.polish(mov.data(), dy, dx));
+  // The luminance image of a mosaic moved by an odd shift sees its colours
+  // at other places in the window: a small bias, far below half a period.
+  EXPECT_NEAR(dy, 3.0, 0.15);
+  EXPECT_NEAR(dx, -5.0, 0.15);
+}
+
+TEST(LumaPolish, Uint16FramesAsFloat) {
+  const int64_t h = 160, w = 160;
+  LumaPolish as_float(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  LumaPolish as_u16(geometry(h, w, 2, PTP_DTYPE_UINT16));
+  const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 0.0, 5);
+  const std::vector<float> mov = frame(h, w, 2, -2.0, 1.5, 1.0, 0.0, 0.0, 6);
+  std::vector<uint16_t> ref16(ref.size()), mov16(mov.size());
+  std::vector<float> ref_rounded(ref.size()), mov_rounded(mov.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ref16[i] = static_cast<uint16_t>(std::lround(ref[i]));
+    mov16[i] = static_cast<uint16_t>(std::lround(mov[i]));
+    ref_rounded[i] = ref16[i];
+    mov_rounded[i] = mov16[i];
+  }
+  as_float.set_reference(ref_rounded.data());
+  as_u16.set_reference(ref16.data());
+  double fy = 0.0, fx = 0.0, uy = 0.0, ux = 0.0;
+  ASSERT_TRUE(as_float.polish(mov_rounded.data(), fy, fx));
+  ASSERT_TRUE(as_u16.polish(mov16.data(), uy, ux));
+  EXPECT_EQ(fy, uy);
+  EXPECT_EQ(fx, ux);
+  EXPECT_NEAR(fy, -2.0, 0.05);
+  EXPECT_NEAR(fx, 1.5, 0.05);
+}
+
+TEST(LumaPolish, LeavesTheEstimateWhereItCannotFit) {
+  const double start[2] = {1.25, -0.5};
+  {  // too small for the fine scale
+    LumaPolish polish(geometry(32, 32, 1, PTP_DTYPE_FLOAT32));
+    const std::vector<float> ref = frame(32, 32, 1, 0.0, 0.0, 1.0, 0.0, 1.0, 7);
+    polish.set_reference(ref.data());
+    double dy = start[0], dx = start[1];
+    EXPECT_FALSE(polish.polish(ref.data(), dy, dx));
+    EXPECT_EQ(dy, start[0]);
+    EXPECT_EQ(dx, start[1]);
+  }
+  const int64_t h = 160, w = 160;
+  LumaPolish polish(geometry(h, w, 1, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = frame(h, w, 1, 0.0, 0.0, 1.0, 0.0, 5.0, 8);
+  polish.set_reference(ref.data());
+  {  // a negative of the scene: anticorrelated
+    const std::vector<float> negative = frame(h, w, 1, 1.0, -0.5, -1.0, 4000.0, 5.0, 9);
+    double dy = start[0], dx = start[1];
+    EXPECT_FALSE(polish.polish(negative.data(), dy, dx));
+    EXPECT_EQ(dy, start[0]);
+    EXPECT_EQ(dx, start[1]);
+  }
+  {  // a flat frame
+    const std::vector<float> flat(static_cast<size_t>(h * w), 500.0f);
+    double dy = start[0], dx = start[1];
+    EXPECT_FALSE(polish.polish(flat.data(), dy, dx));
+    EXPECT_EQ(dy, start[0]);
+  }
+  {  // not finite
+    double dy = NAN, dx = 0.0;
+    EXPECT_FALSE(polish.polish(ref.data(), dy, dx));
+  }
+  {  // before a reference
+    LumaPolish fresh(geometry(h, w, 1, PTP_DTYPE_FLOAT32));
+    double dy = start[0], dx = start[1];
+    EXPECT_FALSE(fresh.polish(ref.data(), dy, dx));
+    EXPECT_EQ(dy, start[0]);
+  }
+}
+
+}  // namespace
