@@ -751,9 +751,8 @@ void refine_crop(ptp_align_plan& plan, const void* frame, const int64_t (&crop)[
   // correlations are.
   const double step = static_cast<double>(g.shift_unit()) / static_cast<double>(g.upsample);
   for (double& v : polished) v = std::round(v / step) * step;
-  if (polish_converged &&
-      std::max(std::fabs(polished[0] - fine[0]), std::fabs(polished[1] - fine[1])) >
-          kPolishDisagrees) {
+  if (polish_converged && std::max(std::fabs(polished[0] - fine[0]),
+                                   std::fabs(polished[1] - fine[1])) > kPolishDisagrees) {
     int64_t moved[2];
     crop_shift(g, polished[0], polished[1], &moved[0], &moved[1]);
     if (moved[0] != refined[0] || moved[1] != refined[1]) {
