@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "align/align_backend.hpp"
@@ -100,21 +102,25 @@ SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols
   return out;
 }
 
-// The luminance image: the mean of every period x period window over the
-// channels, (height - P + 1) x (width - P + 1).
+// The luminance image of a window of a frame (height x width, `channels`
+// planes): the mean of every period x period window over the channels,
+// (rows - P + 1) x (cols - P + 1).
 template <class T>
 std::vector<float> luminance(const T* frame, int64_t height, int64_t width, int64_t channels,
-                             int64_t period) {
-  std::vector<float> sum(static_cast<size_t>(height * width), 0.0f);
-  for (int64_t c = 0; c < channels; ++c) {
-    const T* x = frame + c * height * width;
-    for (int64_t i = 0; i < height * width; ++i) sum[i] += static_cast<float>(x[i]);
-  }
-  int64_t cols = width;
-  std::vector<float> rows_done = box_along_rows(sum, height, cols, period);
+                             int64_t period, const PolishWindow& window) {
+  const int64_t h = window.rows, w = window.cols;
+  std::vector<float> sum(static_cast<size_t>(h * w), 0.0f);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < h; ++r) {
+      const T* x = frame + (c * height + window.top + r) * width + window.left;
+      float* y = sum.data() + r * w;
+      for (int64_t j = 0; j < w; ++j) y[j] += static_cast<float>(x[j]);
+    }
+  int64_t cols = w;
+  std::vector<float> rows_done = box_along_rows(sum, h, cols, period);
   cols -= period - 1;
-  std::vector<float> t = transposed(rows_done, height, cols);
-  int64_t rows = height;
+  std::vector<float> t = transposed(rows_done, h, cols);
+  int64_t rows = h;
   std::vector<float> both = box_along_rows(t, cols, rows, period);
   rows -= period - 1;
   std::vector<float> out = transposed(both, cols, rows);
@@ -260,12 +266,13 @@ LumaPolish::LumaPolish(const AlignGeometry& g)
       period_(g.period),
       uint16_(g.frame_dtype == PTP_DTYPE_UINT16) {}
 
-std::vector<SmoothedLuma> LumaPolish::smooth(const void* frame) const {
-  const std::vector<float> luma =
-      uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_, width_, channels_, period_)
-              : luminance(static_cast<const float*>(frame), height_, width_, channels_, period_);
+std::vector<SmoothedLuma> LumaPolish::smooth(const void* frame, const PolishWindow& window) const {
+  const std::vector<float> luma = uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_,
+                                                      width_, channels_, period_, window)
+                                          : luminance(static_cast<const float*>(frame), height_,
+                                                      width_, channels_, period_, window);
   std::vector<SmoothedLuma> scales;
-  const int64_t rows = height_ - period_ + 1, cols = width_ - period_ + 1;
+  const int64_t rows = window.rows - period_ + 1, cols = window.cols - period_ + 1;
   SmoothedLuma fine = next_scale(luma, rows, cols, 1, kFine);
   if (fine.values.empty()) return scales;
   SmoothedLuma middle = next_scale(luma, rows, cols, 1, kMiddle);
@@ -279,20 +286,52 @@ std::vector<SmoothedLuma> LumaPolish::smooth(const void* frame) const {
   return scales;
 }
 
+// The reference's window: its central kMaxWindow x kMaxWindow pixels (all
+// of a smaller side), starting on a multiple of the period.
 void LumaPolish::set_reference(const void* frame) {
-  reference_ = smooth(frame);
+  const auto centred = [this](int64_t side) {
+    const int64_t n = std::min(side, kMaxWindow);
+    return std::pair<int64_t, int64_t>{(side - n) / 2 / period_ * period_, n};
+  };
+  std::tie(reference_window_.top, reference_window_.rows) = centred(height_);
+  std::tie(reference_window_.left, reference_window_.cols) = centred(width_);
+  reference_ = smooth(frame, reference_window_);
 }
 
 bool LumaPolish::polish(const void* frame, double& dy, double& dx) const {
   if (reference_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return false;
-  const std::vector<SmoothedLuma> moving = smooth(frame);
+  // The frame's window: the reference's moved by the shift (in whole
+  // periods, so its pattern phase is the reference's), widened by a margin
+  // the polish may move through, within the frame. reference(y) =
+  // frame(y - shift) becomes reference_w(u) = frame_w(u - shift_w) with
+  // shift_w = shift + frame top - reference top (columns alike).
+  const int64_t margin = (static_cast<int64_t>(kMaxMove) + 8 + period_ - 1) / period_ * period_;
+  const auto placed = [this, margin](double shift, int64_t ref_start, int64_t ref_size,
+                                     int64_t side) {
+    const int64_t size = std::min(side, ref_size + 2 * margin);
+    const double whole =
+        std::round(shift / static_cast<double>(period_)) * static_cast<double>(period_);
+    const double wanted = static_cast<double>(ref_start - margin) - whole;
+    const double highest = static_cast<double>(side - size);
+    const int64_t start =
+        static_cast<int64_t>(std::clamp(wanted, 0.0, highest)) / period_ * period_;
+    return std::pair<int64_t, int64_t>{start, size};
+  };
+  PolishWindow window;
+  std::tie(window.top, window.rows) =
+      placed(dy, reference_window_.top, reference_window_.rows, height_);
+  std::tie(window.left, window.cols) =
+      placed(dx, reference_window_.left, reference_window_.cols, width_);
+  const std::vector<SmoothedLuma> moving = smooth(frame, window);
   if (moving.size() != reference_.size()) return false;
+  const double offset[2] = {static_cast<double>(window.top - reference_window_.top),
+                            static_cast<double>(window.left - reference_window_.left)};
   // Coarse to fine, each scale from the last one's estimate; per axis the
   // estimate of least variance is kept (the fine scale's on a sharp scene,
   // a coarse one's where noise swamps the fine detail). The coarsest must
   // converge: it is the one that finds the basin.
-  double y = dy, x = dx;
-  double best[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
+  double y = dy + offset[0], x = dx + offset[1];
+  double best[2] = {y, x}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
   for (size_t k = 0; k < moving.size(); ++k) {
     double variance[2];
     if (!fit(reference_[k], moving[k], y, x, variance)) {
@@ -306,9 +345,11 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx) const {
         best[axis] = found[axis];
       }
   }
-  if (std::fabs(best[0] - dy) > kMaxMove || std::fabs(best[1] - dx) > kMaxMove) return false;
-  dy = best[0];
-  dx = best[1];
+  const double polished[2] = {best[0] - offset[0], best[1] - offset[1]};
+  if (std::fabs(polished[0] - dy) > kMaxMove || std::fabs(polished[1] - dx) > kMaxMove)
+    return false;
+  dy = polished[0];
+  dx = polished[1];
   return true;
 }
 

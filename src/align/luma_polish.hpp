@@ -39,6 +39,14 @@ struct SmoothedLuma {
   std::vector<float> values;
 };
 
+// A window of a frame: rows x cols from (top, left).
+struct PolishWindow {
+  int64_t top = 0;
+  int64_t left = 0;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
 class LumaPolish {
  public:
   explicit LumaPolish(const AlignGeometry& geometry);
@@ -58,12 +66,17 @@ class LumaPolish {
 
   // The largest move of a polish per axis, in sensor pixels.
   static constexpr double kMaxMove = 8.0;
+  // The reference's window (its centre) on larger frames, per side in
+  // sensor pixels: the fit reads at most 2^16 samples a scale anyway, and
+  // a 6-megapixel frame's smoothing would cost a third of its alignment.
+  static constexpr int64_t kMaxWindow = 1024;
 
  private:
-  std::vector<SmoothedLuma> smooth(const void* frame) const;
+  std::vector<SmoothedLuma> smooth(const void* frame, const PolishWindow& window) const;
 
   int64_t height_, width_, channels_, period_;
   bool uint16_;
+  PolishWindow reference_window_;
   std::vector<SmoothedLuma> reference_;  // coarse first
 };
 

@@ -107,6 +107,28 @@ TEST(LumaPolish, Uint16FramesAsFloat) {
   EXPECT_NEAR(fx, 1.5, 0.05);
 }
 
+// Frames beyond kMaxWindow a side are polished on the reference's central
+// window and the frame's window placed by the shift: far shifts too.
+TEST(LumaPolish, LargeFramesThroughWindows) {
+  const int64_t h = 1100, w = 1400;
+  ASSERT_GT(w, LumaPolish::kMaxWindow);
+  LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 20.0, 10);
+  polish.set_reference(ref.data());
+  const double cases[][4] = {// truth, start
+                             {2.3, -1.7, 0.0, 0.0},
+                             {-41.4, 187.2, -38.0, 190.0},
+                             {7.0, -3.0, 4.0, -4.0}};
+  uint32_t seed = 11;
+  for (const auto& c : cases) {
+    const std::vector<float> mov = frame(h, w, 2, c[0], c[1], 1.2, -30.0, 20.0, seed++);
+    double dy = c[2], dx = c[3];
+    ASSERT_TRUE(polish.polish(mov.data(), dy, dx)) << c[0] << ", " << c[1];
+    EXPECT_NEAR(dy, c[0], 0.1);
+    EXPECT_NEAR(dx, c[1], 0.1);
+  }
+}
+
 TEST(LumaPolish, LeavesTheEstimateWhereItCannotFit) {
   const double start[2] = {1.25, -0.5};
   {  // too small for the fine scale
