@@ -646,8 +646,9 @@ typedef enum ptp_align_verify {
   /* As CHECK, but an unconfirmed crop is replaced by the check's estimate
    * (the crop moved by the residual) where that one is confirmed in its own
    * closed loop: shift and crop are then the check's, the confidence stays.
-   * Right nearly as often as REFINE on the benchmark (99.5-99.9 %, against
-   * 97.3-97.6 % with NONE and 99.8-100 % with REFINE), but a confirmed
+   * Right nearly as often as REFINE on the benchmark with light noise
+   * (99.5-99.9 %, against 97.3-97.6 % with NONE and 99.8-100 % with
+   * REFINE; docs/performance.md), but a confirmed
    * crop keeps the coarse shift;
    * a corrected crop confirms its own estimator, so confidence flags fewer
    * of the (fewer) wrong ones. Otherwise as CHECK. */
@@ -665,9 +666,10 @@ typedef enum ptp_align_verify {
    * or the cuts cannot be aligned (the first estimate then stays),
    * confidence is 0. The whitened peak of the whole frames finds the
    * shift, plain correlation of what they share places it: right on
-   * 99.8-100 % of the benchmark's frames of 252 and 336 pixels, against
-   * 97.3-97.6 % with NONE, with a quarter of NONE's sub-pixel error on
-   * blurred frames (docs/performance.md). So `normalization` chooses the
+   * 98.5 % of the benchmark's frames with real photon noise (SNR down to
+   * 9 at mid grey), against 87.9 % with NONE, with a third or less of
+   * NONE's sub-pixel error on blurred frames (docs/performance.md). So
+   * `normalization` chooses the
    * coarse estimator; the fine one is always plain correlation. Last, the
    * shift is polished by least squares on smoothed luminance images of the
    * two frames (three scales, coarse to fine); where that converges to
