@@ -82,6 +82,8 @@ class CropVerifier {
   // the reference and `frame`, where that converges; returns whether it
   // did.
   bool polish(const void* frame, double& dy, double& dx);
+  // LumaPolish::match of the last polished frame.
+  double match(double dy, double dx) const { return polish_.match(dy, dx); }
 
  private:
   struct Check;

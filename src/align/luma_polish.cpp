@@ -166,6 +166,57 @@ bool solve4(double (&m)[4][4], double (&v)[4], double (&x)[4]) {
   return std::isfinite(x[0]) && std::isfinite(x[1]);
 }
 
+// The sampling step of a scale: every q-th grid point per axis, at most
+// kMaxFitSamples in all.
+int64_t sampling_step(const SmoothedLuma& ref) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(
+                                  static_cast<double>(ref.rows * ref.cols) / kMaxFitSamples))));
+}
+
+// Sums of products of z = (df/du, df/dv, f, 1, g) over the reference's
+// grid points (every q-th per axis) whose position moved by (gy, gx) grid
+// samples lies inside the frame's grid with the interpolation's border: g
+// the reference there, f the frame at the moved position (Keys' cubic),
+// df/du and df/dv its derivatives. Symmetric.
+void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
+                double (&gram)[5][5]) {
+  for (auto& row : gram)
+    for (double& v : row) v = 0.0;
+  for (int64_t i = 0; i < ref.rows; i += q) {
+    const double u = static_cast<double>(i) - gy;
+    const double iu = std::floor(u);
+    if (iu < 1.0 || iu + 2.0 >= static_cast<double>(mov.rows)) continue;
+    double wy[4], dwy[4];
+    keys_weights(u - iu, wy, dwy);
+    const int64_t top = static_cast<int64_t>(iu) - 1;
+    for (int64_t j = 0; j < ref.cols; j += q) {
+      const double v = static_cast<double>(j) - gx;
+      const double jv = std::floor(v);
+      if (jv < 1.0 || jv + 2.0 >= static_cast<double>(mov.cols)) continue;
+      double wx[4], dwx[4];
+      keys_weights(v - jv, wx, dwx);
+      const int64_t left = static_cast<int64_t>(jv) - 1;
+      double f = 0.0, fu = 0.0, fv = 0.0;
+      for (int a = 0; a < 4; ++a) {
+        const float* row = mov.values.data() + (top + a) * mov.cols + left;
+        double along = 0.0, along_d = 0.0;
+        for (int b = 0; b < 4; ++b) {
+          along += wx[b] * row[b];
+          along_d += dwx[b] * row[b];
+        }
+        f += wy[a] * along;
+        fu += dwy[a] * along;
+        fv += wy[a] * along_d;
+      }
+      const double z[5] = {fu, fv, f, 1.0, static_cast<double>(ref.values[i * ref.cols + j])};
+      for (int k = 0; k < 5; ++k)
+        for (int l = k; l < 5; ++l) gram[k][l] += z[k] * z[l];
+    }
+  }
+  for (int k = 0; k < 5; ++k)
+    for (int l = 0; l < k; ++l) gram[k][l] = gram[l][k];
+}
+
 // Gauss-Newton at one scale from (dy, dx) (sensor pixels), in place;
 // where it converges, `variance` gets the estimate's variance per axis
 // (sensor pixels squared): the residual's variance times the inverse
@@ -175,48 +226,12 @@ bool solve4(double (&m)[4][4], double (&v)[4], double (&x)[4]) {
 bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& dx,
          double (&variance)[2]) {
   const double s = static_cast<double>(ref.stride);
-  const int64_t q = std::max<int64_t>(
-      1, static_cast<int64_t>(
-             std::ceil(std::sqrt(static_cast<double>(ref.rows * ref.cols) / kMaxFitSamples))));
+  const int64_t q = sampling_step(ref);
   for (int iteration = 0; iteration < kMaxIterations; ++iteration) {
-    const double gy = dy / s, gx = dx / s;  // the shift in grid samples
-    // Sums of products of z = (df/du, df/dv, f, 1, g) over the samples.
-    double gram[5][5] = {};
-    for (int64_t i = 0; i < ref.rows; i += q) {
-      const double u = static_cast<double>(i) - gy;
-      const double iu = std::floor(u);
-      if (iu < 1.0 || iu + 2.0 >= static_cast<double>(mov.rows)) continue;
-      double wy[4], dwy[4];
-      keys_weights(u - iu, wy, dwy);
-      const int64_t top = static_cast<int64_t>(iu) - 1;
-      for (int64_t j = 0; j < ref.cols; j += q) {
-        const double v = static_cast<double>(j) - gx;
-        const double jv = std::floor(v);
-        if (jv < 1.0 || jv + 2.0 >= static_cast<double>(mov.cols)) continue;
-        double wx[4], dwx[4];
-        keys_weights(v - jv, wx, dwx);
-        const int64_t left = static_cast<int64_t>(jv) - 1;
-        double f = 0.0, fu = 0.0, fv = 0.0;
-        for (int a = 0; a < 4; ++a) {
-          const float* row = mov.values.data() + (top + a) * mov.cols + left;
-          double along = 0.0, along_d = 0.0;
-          for (int b = 0; b < 4; ++b) {
-            along += wx[b] * row[b];
-            along_d += dwx[b] * row[b];
-          }
-          f += wy[a] * along;
-          fu += dwy[a] * along;
-          fv += wy[a] * along_d;
-        }
-        const double z[5] = {fu, fv, f, 1.0, static_cast<double>(ref.values[i * ref.cols + j])};
-        for (int k = 0; k < 5; ++k)
-          for (int l = k; l < 5; ++l) gram[k][l] += z[k] * z[l];
-      }
-    }
+    double gram[5][5];
+    accumulate(ref, mov, dy / s, dx / s, q, gram);
     const double n = gram[3][3];
     if (n < static_cast<double>(kMinSamples * kMinSamples)) return false;
-    for (int k = 0; k < 5; ++k)
-      for (int l = 0; l < k; ++l) gram[k][l] = gram[l][k];
     // Exposure: g = a f + b by linear regression at this shift.
     const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
     if (!(var_f > 0.0)) return false;
@@ -298,8 +313,9 @@ void LumaPolish::set_reference(const void* frame) {
   reference_ = smooth(frame, reference_window_);
 }
 
-bool LumaPolish::polish(const void* frame, double& dy, double& dx) const {
-  if (reference_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return false;
+void LumaPolish::prepare(const void* frame, double dy, double dx) {
+  moving_.clear();
+  if (reference_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return;
   // The frame's window: the reference's moved by the shift (in whole
   // periods, so its pattern phase is the reference's), widened by a margin
   // the polish may move through, within the frame. reference(y) =
@@ -322,19 +338,25 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx) const {
       placed(dy, reference_window_.top, reference_window_.rows, height_);
   std::tie(window.left, window.cols) =
       placed(dx, reference_window_.left, reference_window_.cols, width_);
-  const std::vector<SmoothedLuma> moving = smooth(frame, window);
-  if (moving.size() != reference_.size()) return false;
-  const double offset[2] = {static_cast<double>(window.top - reference_window_.top),
-                            static_cast<double>(window.left - reference_window_.left)};
+  moving_ = smooth(frame, window);
+  if (moving_.size() != reference_.size()) moving_.clear();
+  moving_offset_[0] = static_cast<double>(window.top - reference_window_.top);
+  moving_offset_[1] = static_cast<double>(window.left - reference_window_.left);
+}
+
+bool LumaPolish::polish(const void* frame, double& dy, double& dx) {
+  prepare(frame, dy, dx);
+  if (moving_.empty()) return false;
+  const double* offset = moving_offset_;
   // Coarse to fine, each scale from the last one's estimate; per axis the
   // estimate of least variance is kept (the fine scale's on a sharp scene,
   // a coarse one's where noise swamps the fine detail). The coarsest must
   // converge: it is the one that finds the basin.
   double y = dy + offset[0], x = dx + offset[1];
   double best[2] = {y, x}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
-  for (size_t k = 0; k < moving.size(); ++k) {
+  for (size_t k = 0; k < moving_.size(); ++k) {
     double variance[2];
-    if (!fit(reference_[k], moving[k], y, x, variance)) {
+    if (!fit(reference_[k], moving_[k], y, x, variance)) {
       if (k == 0) return false;
       break;
     }
@@ -351,6 +373,26 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx) const {
   dy = polished[0];
   dx = polished[1];
   return true;
+}
+
+double LumaPolish::match(double dy, double dx) const {
+  if (moving_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return NAN;
+  // The middle scale (sigma 6.5) where there is one: smooth enough that
+  // photon noise barely lowers the correlation of frames of one scene,
+  // fine enough to keep the detail that tells scenes apart.
+  const size_t k = moving_.size() >= 2 ? moving_.size() - 2 : 0;
+  const SmoothedLuma& ref = reference_[k];
+  const double s = static_cast<double>(ref.stride);
+  double gram[5][5];
+  accumulate(ref, moving_[k], (dy + moving_offset_[0]) / s, (dx + moving_offset_[1]) / s,
+             sampling_step(ref), gram);
+  const double n = gram[3][3];
+  if (n < static_cast<double>(kMinSamples * kMinSamples)) return NAN;
+  const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
+  const double var_g = gram[4][4] - gram[3][4] * gram[3][4] / n;
+  const double cov = gram[2][4] - gram[2][3] * gram[3][4] / n;
+  if (!(var_f > 0.0) || !(var_g > 0.0)) return NAN;
+  return std::clamp(cov / std::sqrt(var_f * var_g), -1.0, 1.0);
 }
 
 }  // namespace ptychopatch::impl

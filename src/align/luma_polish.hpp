@@ -61,8 +61,18 @@ class LumaPolish {
   // finer scale (fewer than 16 x 16 samples of it), the least squares do
   // not converge, the fit anticorrelates the frames (a <= 0), or the
   // polished shift lies more than kMaxMove pixels from the given one on an
-  // axis (then it is another peak, not a polish).
-  bool polish(const void* frame, double& dy, double& dx) const;
+  // axis (then it is another peak, not a polish). Keeps the frame's
+  // smoothed images for match().
+  bool polish(const void* frame, double& dy, double& dx);
+
+  // The correlation coefficient of the reference's and the last polished
+  // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest
+  // scale on frames too small for it), over what they share under the
+  // shift (dy, dx) (within kMaxMove of the one polish() started from); NaN
+  // where it cannot be computed (too few samples, a flat image). Frames of
+  // one scene score near 1 even at high gain; frames of other scenes or of
+  // noise near 0 (docs/performance.md, "Frames of another scene").
+  double match(double dy, double dx) const;
 
   // The largest move of a polish per axis, in sensor pixels.
   static constexpr double kMaxMove = 8.0;
@@ -73,11 +83,16 @@ class LumaPolish {
 
  private:
   std::vector<SmoothedLuma> smooth(const void* frame, const PolishWindow& window) const;
+  // The frame's smoothed images in its window placed by (dy, dx); empty
+  // where the scales do not fit.
+  void prepare(const void* frame, double dy, double dx);
 
   int64_t height_, width_, channels_, period_;
   bool uint16_;
   PolishWindow reference_window_;
-  std::vector<SmoothedLuma> reference_;  // coarse first
+  std::vector<SmoothedLuma> reference_;   // coarse first
+  std::vector<SmoothedLuma> moving_;      // the last prepared frame's
+  double moving_offset_[2] = {0.0, 0.0};  // its window's start - the reference's
 };
 
 }  // namespace ptychopatch::impl

@@ -129,6 +129,38 @@ TEST(LumaPolish, LargeFramesThroughWindows) {
   }
 }
 
+// match(): the Pearson correlation of the smoothed images under a shift,
+// against a direct computation's bounds: near 1 for the scene itself under
+// its shift (noise, gain and offset aside), near -1 for its negative, near
+// 0 for an independent noise field, and lower away from the shift.
+TEST(LumaPolish, MatchTellsTheSceneFromOthers) {
+  const int64_t h = 192, w = 192;
+  LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 60.0, 20);
+  polish.set_reference(ref.data());
+  const std::vector<float> same = frame(h, w, 2, 4.0, -6.0, 0.5, 100.0, 60.0, 21);
+  double dy = 4.0, dx = -6.0;
+  ASSERT_TRUE(polish.polish(same.data(), dy, dx));
+  EXPECT_GT(polish.match(dy, dx), 0.99);
+  EXPECT_LT(polish.match(dy + 6.0, dx - 6.0), polish.match(dy, dx) - 0.05);
+
+  const std::vector<float> negative = frame(h, w, 2, 4.0, -6.0, -1.0, 4000.0, 60.0, 22);
+  dy = 4.0, dx = -6.0;
+  EXPECT_FALSE(polish.polish(negative.data(), dy, dx));  // anticorrelated: no polish
+  EXPECT_LT(polish.match(4.0, -6.0), -0.99);
+
+  std::mt19937 rng(23);
+  std::normal_distribution<double> n(1000.0, 300.0);
+  std::vector<float> noise(static_cast<size_t>(h * w));
+  for (float& v : noise) v = static_cast<float>(n(rng));
+  dy = 0.0, dx = 0.0;
+  polish.polish(noise.data(), dy, dx);
+  EXPECT_LT(std::fabs(polish.match(dy, dx)), 0.3);
+
+  LumaPolish fresh(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  EXPECT_TRUE(std::isnan(fresh.match(0.0, 0.0)));  // nothing prepared
+}
+
 TEST(LumaPolish, LeavesTheEstimateWhereItCannotFit) {
   const double start[2] = {1.25, -0.5};
   {  // too small for the fine scale

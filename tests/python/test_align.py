@@ -1038,10 +1038,14 @@ def test_a_blank_frame_does_not_keep_the_defects_in_the_others(photos, ndi):
     result = ptychopatch.align_scene(sites[0], sites[1:], cfa="RGGB")
     np.testing.assert_array_equal(result.crops[:2], np.array(truth))
     assert np.all(result.confidence[:2] > 0.1), result.confidence
-    # (The blank and clipped frames keep the few defects the GT does not
+    # The blank and clipped frames keep the few defects the GT does not
     # show as isolated (5 of 147 here) and align on them: no content, no
-    # right answer; see docs/performance.md, "What the threshold does not
-    # catch".)
+    # right answer. The default's match check flags them (their smoothed
+    # luminance does not correlate with the GT's; docs/performance.md,
+    # "What the threshold does not catch").
+    assert np.all(result.confidence[2:] == 0.0), result.confidence
+    assert all("may not show" in m for m in result.messages[2:]), result.messages
+    assert all(m == "" for m in result.messages[:2])
 
 
 def _mirror_collage(photo, side, offset):
@@ -1080,3 +1084,28 @@ def test_default_is_right_on_noisy_blurred_frames(ndi):
     result = ptychopatch.align_scene(gt, frames, cfa="RGGB")
     np.testing.assert_array_equal(result.crops, np.array(shifts))
     assert np.abs(result.shifts - np.array(shifts)).max() < 1.0
+
+
+def test_frames_of_another_scene_or_of_noise_are_flagged(photos, ndi, rng):
+    # A frame of pure photon noise and one of another photograph align
+    # somewhere with a peak like a blurred frame's right one; by default
+    # what they share with the GT under that shift does not correlate:
+    # confidence 0 and a note, status still a result. The GT's own moved
+    # frame keeps its confidence and an empty message.
+    data = _need("skimage.data")
+    util = _need("skimage.util")
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], [(4, -6)], rng, ndi)
+    grey = np.full((384, 384, 3), 0.3)
+    noise = sensor(mosaic(grey, RGGB), rng, photons=1000)
+    coffee = util.img_as_float(data.coffee())[:384, :384]
+    other = sensor(mosaic(coffee, RGGB), rng, photons=1000)
+    result = ptychopatch.align_scene(gt, [frames[0], noise, other], cfa="RGGB")
+    assert result.ok.all()
+    np.testing.assert_array_equal(result.crops[0], (4, -6))
+    assert result.confidence[0] > 0.1 and result.messages[0] == ""
+    for k in (1, 2):
+        assert result.confidence[k] == 0.0
+        assert f"frames[{k}]" in result.messages[k] and "may not show" in result.messages[k]
+    # The coarse estimate alone has no such check.
+    coarse = ptychopatch.align_scene(gt, [noise, other], cfa="RGGB", verify=False)
+    assert list(coarse.messages) == ["", ""]
