@@ -142,6 +142,17 @@ void keys_weights(double t, double (&w)[4], double (&dw)[4]) {
   dw[3] = (1.5 * t - 1.0) * t;
 }
 
+// The four samples of Keys' cubic at position `at` of an axis of `size`
+// samples: their first index and weights; false where they (and the
+// position) do not lie inside it.
+bool cubic_taps(double at, int64_t size, double (&w)[4], double (&dw)[4], int64_t& first) {
+  const double whole = std::floor(at);
+  if (whole < 1.0 || whole + 2.0 >= static_cast<double>(size)) return false;
+  keys_weights(at - whole, w, dw);
+  first = static_cast<int64_t>(whole) - 1;
+  return true;
+}
+
 // Solves the 4 x 4 system m x = v by Gaussian elimination with partial
 // pivoting; false where it is singular.
 bool solve4(double (&m)[4][4], double (&v)[4], double (&x)[4]) {
@@ -183,19 +194,13 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   for (auto& row : gram)
     for (double& v : row) v = 0.0;
   for (int64_t i = 0; i < ref.rows; i += q) {
-    const double u = static_cast<double>(i) - gy;
-    const double iu = std::floor(u);
-    if (iu < 1.0 || iu + 2.0 >= static_cast<double>(mov.rows)) continue;
     double wy[4], dwy[4];
-    keys_weights(u - iu, wy, dwy);
-    const int64_t top = static_cast<int64_t>(iu) - 1;
+    int64_t top;
+    if (!cubic_taps(static_cast<double>(i) - gy, mov.rows, wy, dwy, top)) continue;
     for (int64_t j = 0; j < ref.cols; j += q) {
-      const double v = static_cast<double>(j) - gx;
-      const double jv = std::floor(v);
-      if (jv < 1.0 || jv + 2.0 >= static_cast<double>(mov.cols)) continue;
       double wx[4], dwx[4];
-      keys_weights(v - jv, wx, dwx);
-      const int64_t left = static_cast<int64_t>(jv) - 1;
+      int64_t left;
+      if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
       double f = 0.0, fu = 0.0, fv = 0.0;
       for (int a = 0; a < 4; ++a) {
         const float* row = mov.values.data() + (top + a) * mov.cols + left;
