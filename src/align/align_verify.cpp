@@ -57,12 +57,12 @@ void CropVerifier::set_reference(const void* frame) {
   ++reference_generation_;
 }
 
-bool CropVerifier::polish(const void* frame, double& dy, double& dx) {
+bool CropVerifier::polish(const void* frame, double& dy, double& dx, double (&variance)[2]) {
   if (polish_generation_ != reference_generation_) {
     polish_.set_reference(reference_.data());
     polish_generation_ = reference_generation_;
   }
-  return polish_.polish(frame, dy, dx);
+  return polish_.polish(frame, dy, dx, variance);
 }
 
 void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,

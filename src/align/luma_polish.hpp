@@ -56,14 +56,16 @@ class LumaPolish {
   void set_reference(const void* frame);
 
   // (dy, dx), the shift that registers `frame` to the reference in sensor
-  // pixels (reference(y) ~ frame(y - shift)), polished in place. Returns
-  // false, leaving it unchanged, where the frames are too small for the
-  // finer scale (fewer than 16 x 16 samples of it), the least squares do
-  // not converge, the fit anticorrelates the frames (a <= 0), or the
-  // polished shift lies more than kMaxMove pixels from the given one on an
-  // axis (then it is another peak, not a polish). Keeps the frame's
-  // smoothed images for match().
-  bool polish(const void* frame, double& dy, double& dx);
+  // pixels (reference(y) ~ frame(y - shift)), polished in place, and the
+  // variance of each axis' estimate (sensor pixels squared; calibrated on
+  // the robustness benchmark, docs/performance.md). Returns false, leaving
+  // them unchanged, where the frames are too small for the finer scale
+  // (fewer than 16 x 16 samples of it), the least squares do not
+  // converge, the fit anticorrelates the frames (a <= 0), or the polished
+  // shift lies more than kMaxMove pixels from the given one on an axis
+  // (then it is another peak, not a polish). Keeps the frame's smoothed
+  // images for match().
+  bool polish(const void* frame, double& dy, double& dx, double (&variance)[2]);
 
   // The correlation coefficient of the reference's and the last polished
   // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest
@@ -74,8 +76,10 @@ class LumaPolish {
   // noise near 0 (docs/performance.md, "Frames of another scene").
   double match(double dy, double dx) const;
 
-  // The largest move of a polish per axis, in sensor pixels.
-  static constexpr double kMaxMove = 8.0;
+  // The largest move of a polish per axis, in sensor pixels: on blurred
+  // noisy frames the correlations' estimate can lie 10 pixels off (the
+  // robustness benchmark's rocket at sigma 16, gain 1024).
+  static constexpr double kMaxMove = 12.0;
   // The reference's window (its centre) on larger frames, per side in
   // sensor pixels: the fit reads at most 2^16 samples a scale anyway, and
   // a 6-megapixel frame's smoothing would cost a third of its alignment.

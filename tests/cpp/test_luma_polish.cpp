@@ -56,6 +56,7 @@ std::vector<float> frame(int64_t h, int64_t w, int64_t period, double sy, double
 }
 
 TEST(LumaPolish, FindsASubPixelShiftFromPixelsAway) {
+  double variance[2] = {0.0, 0.0};
   const int64_t h = 192, w = 208;
   LumaPolish polish(geometry(h, w, 1, PTP_DTYPE_FLOAT32));
   const std::vector<float> ref = frame(h, w, 1, 0.0, 0.0, 1.0, 0.0, 30.0, 1);
@@ -63,19 +64,20 @@ TEST(LumaPolish, FindsASubPixelShiftFromPixelsAway) {
   const double truth[2] = {2.3, -1.7};
   const std::vector<float> mov = frame(h, w, 1, truth[0], truth[1], 0.8, 50.0, 30.0, 2);
   double dy = 0.0, dx = 0.0;
-  ASSERT_TRUE(polish.polish(mov.data(), dy, dx));
+  ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance));
   EXPECT_NEAR(dy, truth[0], 0.05);
   EXPECT_NEAR(dx, truth[1], 0.05);
 }
 
 TEST(LumaPolish, BayerMosaicsOfAnOddShift) {
+  double variance[2] = {0.0, 0.0};
   const int64_t h = 200, w = 200;
   LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
   const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 20.0, 3);
   polish.set_reference(ref.data());
   const std::vector<float> mov = frame(h, w, 2, 3.0, -5.0, 1.0, 0.0, 20.0, 4);
   double dy = 4.0, dx = -4.0;  // a crop away from the truth on both axes
-  ASSERT_TRUE(polish.polish(mov.data(), dy, dx));
+  ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance));
   // The luminance image of a mosaic moved by an odd shift sees its colours
   // at other places in the window: a small bias, far below half a period.
   EXPECT_NEAR(dy, 3.0, 0.15);
@@ -83,6 +85,7 @@ TEST(LumaPolish, BayerMosaicsOfAnOddShift) {
 }
 
 TEST(LumaPolish, Uint16FramesAsFloat) {
+  double variance[2] = {0.0, 0.0};
   const int64_t h = 160, w = 160;
   LumaPolish as_float(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
   LumaPolish as_u16(geometry(h, w, 2, PTP_DTYPE_UINT16));
@@ -99,8 +102,8 @@ TEST(LumaPolish, Uint16FramesAsFloat) {
   as_float.set_reference(ref_rounded.data());
   as_u16.set_reference(ref16.data());
   double fy = 0.0, fx = 0.0, uy = 0.0, ux = 0.0;
-  ASSERT_TRUE(as_float.polish(mov_rounded.data(), fy, fx));
-  ASSERT_TRUE(as_u16.polish(mov16.data(), uy, ux));
+  ASSERT_TRUE(as_float.polish(mov_rounded.data(), fy, fx, variance));
+  ASSERT_TRUE(as_u16.polish(mov16.data(), uy, ux, variance));
   EXPECT_EQ(fy, uy);
   EXPECT_EQ(fx, ux);
   EXPECT_NEAR(fy, -2.0, 0.05);
@@ -110,6 +113,7 @@ TEST(LumaPolish, Uint16FramesAsFloat) {
 // Frames beyond kMaxWindow a side are polished on the reference's central
 // window and the frame's window placed by the shift: far shifts too.
 TEST(LumaPolish, LargeFramesThroughWindows) {
+  double variance[2] = {0.0, 0.0};
   const int64_t h = 1100, w = 1400;
   ASSERT_GT(w, LumaPolish::kMaxWindow);
   LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
@@ -123,7 +127,7 @@ TEST(LumaPolish, LargeFramesThroughWindows) {
   for (const auto& c : cases) {
     const std::vector<float> mov = frame(h, w, 2, c[0], c[1], 1.2, -30.0, 20.0, seed++);
     double dy = c[2], dx = c[3];
-    ASSERT_TRUE(polish.polish(mov.data(), dy, dx)) << c[0] << ", " << c[1];
+    ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance)) << c[0] << ", " << c[1];
     EXPECT_NEAR(dy, c[0], 0.1);
     EXPECT_NEAR(dx, c[1], 0.1);
   }
@@ -134,19 +138,20 @@ TEST(LumaPolish, LargeFramesThroughWindows) {
 // its shift (noise, gain and offset aside), near -1 for its negative, near
 // 0 for an independent noise field, and lower away from the shift.
 TEST(LumaPolish, MatchTellsTheSceneFromOthers) {
+  double variance[2] = {0.0, 0.0};
   const int64_t h = 192, w = 192;
   LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
   const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 60.0, 20);
   polish.set_reference(ref.data());
   const std::vector<float> same = frame(h, w, 2, 4.0, -6.0, 0.5, 100.0, 60.0, 21);
   double dy = 4.0, dx = -6.0;
-  ASSERT_TRUE(polish.polish(same.data(), dy, dx));
+  ASSERT_TRUE(polish.polish(same.data(), dy, dx, variance));
   EXPECT_GT(polish.match(dy, dx), 0.99);
   EXPECT_LT(polish.match(dy + 6.0, dx - 6.0), polish.match(dy, dx) - 0.05);
 
   const std::vector<float> negative = frame(h, w, 2, 4.0, -6.0, -1.0, 4000.0, 60.0, 22);
   dy = 4.0, dx = -6.0;
-  EXPECT_FALSE(polish.polish(negative.data(), dy, dx));  // anticorrelated: no polish
+  EXPECT_FALSE(polish.polish(negative.data(), dy, dx, variance));  // anticorrelated: no polish
   EXPECT_LT(polish.match(4.0, -6.0), -0.99);
 
   std::mt19937 rng(23);
@@ -154,7 +159,7 @@ TEST(LumaPolish, MatchTellsTheSceneFromOthers) {
   std::vector<float> noise(static_cast<size_t>(h * w));
   for (float& v : noise) v = static_cast<float>(n(rng));
   dy = 0.0, dx = 0.0;
-  polish.polish(noise.data(), dy, dx);
+  polish.polish(noise.data(), dy, dx, variance);
   EXPECT_LT(std::fabs(polish.match(dy, dx)), 0.3);
 
   LumaPolish fresh(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
@@ -162,13 +167,14 @@ TEST(LumaPolish, MatchTellsTheSceneFromOthers) {
 }
 
 TEST(LumaPolish, LeavesTheEstimateWhereItCannotFit) {
+  double variance[2] = {0.0, 0.0};
   const double start[2] = {1.25, -0.5};
   {  // too small for the fine scale
     LumaPolish polish(geometry(32, 32, 1, PTP_DTYPE_FLOAT32));
     const std::vector<float> ref = frame(32, 32, 1, 0.0, 0.0, 1.0, 0.0, 1.0, 7);
     polish.set_reference(ref.data());
     double dy = start[0], dx = start[1];
-    EXPECT_FALSE(polish.polish(ref.data(), dy, dx));
+    EXPECT_FALSE(polish.polish(ref.data(), dy, dx, variance));
     EXPECT_EQ(dy, start[0]);
     EXPECT_EQ(dx, start[1]);
   }
@@ -179,24 +185,24 @@ TEST(LumaPolish, LeavesTheEstimateWhereItCannotFit) {
   {  // a negative of the scene: anticorrelated
     const std::vector<float> negative = frame(h, w, 1, 1.0, -0.5, -1.0, 4000.0, 5.0, 9);
     double dy = start[0], dx = start[1];
-    EXPECT_FALSE(polish.polish(negative.data(), dy, dx));
+    EXPECT_FALSE(polish.polish(negative.data(), dy, dx, variance));
     EXPECT_EQ(dy, start[0]);
     EXPECT_EQ(dx, start[1]);
   }
   {  // a flat frame
     const std::vector<float> flat(static_cast<size_t>(h * w), 500.0f);
     double dy = start[0], dx = start[1];
-    EXPECT_FALSE(polish.polish(flat.data(), dy, dx));
+    EXPECT_FALSE(polish.polish(flat.data(), dy, dx, variance));
     EXPECT_EQ(dy, start[0]);
   }
   {  // not finite
     double dy = NAN, dx = 0.0;
-    EXPECT_FALSE(polish.polish(ref.data(), dy, dx));
+    EXPECT_FALSE(polish.polish(ref.data(), dy, dx, variance));
   }
   {  // before a reference
     LumaPolish fresh(geometry(h, w, 1, PTP_DTYPE_FLOAT32));
     double dy = start[0], dx = start[1];
-    EXPECT_FALSE(fresh.polish(ref.data(), dy, dx));
+    EXPECT_FALSE(fresh.polish(ref.data(), dy, dx, variance));
     EXPECT_EQ(dy, start[0]);
   }
 }

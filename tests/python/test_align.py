@@ -1086,6 +1086,49 @@ def test_default_is_right_on_noisy_blurred_frames(ndi):
     assert np.abs(result.shifts - np.array(shifts)).max() < 1.0
 
 
+def test_default_confidence_is_the_probability_that_the_crop_is_right(ndi):
+    # By default the confidence is the probability, under the least-squares
+    # polish's variance, that the content lies within half a period (and a
+    # quarter pixel) of the crop. Checked as a probability: on 36 frames of
+    # the benchmark's rocket at gain 1024 (blur sigma 8 and 16, three noise
+    # draws of GT and frames), where the information fixes the shift to
+    # about a pixel and a third of the crops are wrong, the confidences sum
+    # to the number of right crops within 4 (their binomial spread is about
+    # 2; the peak's confidence summed to a fifth of it, and the polish's
+    # variance without its noise correction claimed up to 3 times too
+    # little spread). Every wrong crop is under 0.95, the threshold
+    # docs/performance.md documents; clean frames score at least 0.95.
+    data = _need("skimage.data")
+    util = _need("skimage.util")
+    photo = util.img_as_float(data.rocket())[..., :3]
+    size = 252
+    shifts = [(4, -6), (-12, 8), (3, -5), (-7, 1), (6, 10), (-8, -4)]
+    cut = (slice(32, 32 + size), slice(32, 32 + size))
+
+    def run(sigma, gain, seed):
+        scene = ndi.gaussian_filter(_mirror_collage(photo, size + 64, 51), (sigma, sigma, 0),
+                                    mode="wrap")
+        rng = np.random.default_rng(seed)
+        gt = _expose_14bit(mosaic(scene[cut], RGGB), gain, rng)
+        frames = [_expose_14bit(mosaic(np.roll(scene, (-dy, -dx), axis=(0, 1))[cut], RGGB),
+                                gain, rng) for dy, dx in shifts]
+        result = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+        # Right: exact for even shifts, either neighbour for odd ones.
+        right = [all(abs(c - t) <= t % 2 for c, t in zip(crop, truth))
+                 for crop, truth in zip(result.crops.tolist(), shifts)]
+        return np.array(right), result.confidence
+
+    right, confidence = map(np.concatenate, zip(*[run(sigma, 1024, seed)
+                                                  for sigma in (8, 16) for seed in (1, 2, 3)]))
+    print("SUM", confidence.sum(), right.sum(), confidence[~right].max())
+    assert 6 <= np.count_nonzero(~right) <= 18, right  # the test has wrong crops to score
+    assert abs(confidence.sum() - np.count_nonzero(right)) <= 4, (confidence.sum(), right.sum())
+    assert np.all(confidence[~right] < 0.95), confidence[~right]
+    clean_right, clean_confidence = run(2, 16, 1)
+    assert clean_right.all()
+    assert np.all(clean_confidence >= 0.95), clean_confidence
+
+
 def test_frames_of_another_scene_or_of_noise_are_flagged(photos, ndi, rng):
     # A frame of pure photon noise and one of another photograph align
     # somewhere with a peak like a blurred frame's right one; by default
