@@ -1120,7 +1120,6 @@ def test_default_confidence_is_the_probability_that_the_crop_is_right(ndi):
 
     right, confidence = map(np.concatenate, zip(*[run(sigma, 1024, seed)
                                                   for sigma in (8, 16) for seed in (1, 2, 3)]))
-    print("SUM", confidence.sum(), right.sum(), confidence[~right].max())
     assert 6 <= np.count_nonzero(~right) <= 18, right  # the test has wrong crops to score
     assert abs(confidence.sum() - np.count_nonzero(right)) <= 4, (confidence.sum(), right.sum())
     assert np.all(confidence[~right] < 0.95), confidence[~right]
