@@ -283,7 +283,9 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& d
       // The frame's own noise is in its gradients too: their sums of
       // squares hold n var(f noise) / (2 sigma^2) (grid units) besides the
       // scene's. Where noise dominates, the normal matrix claims
-      // information the frames do not have.
+      // information the frames do not have; where it is all there is (the
+      // corrected matrix is not positive definite), this scale says
+      // nothing of the shift: an infinite variance.
       const double frame_noise = residual / (1.0 + a * a);
       const double noise_gradient = n * a * a * frame_noise / (2.0 * sigma_grid * sigma_grid);
       for (int axis = 0; axis < 2; ++axis) {
@@ -292,8 +294,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& d
         for (int k = 0; k < 2; ++k)
           inv[k][k] = std::max(inv[k][k] - noise_gradient, 0.02 * inv[k][k]);
         unit[axis] = 1.0;
-        if (!solve4(inv, unit, column) || !(column[axis] > 0.0)) return false;
-        variance[axis] = noise * column[axis] * s * s;
+        const bool definite = solve4(inv, unit, column) && column[axis] > 0.0;
+        variance[axis] = definite ? noise * column[axis] * s * s : HUGE_VAL;
       }
       return true;
     }

@@ -140,7 +140,7 @@ TEST(LumaPolish, LargeFramesThroughWindows) {
 // frame's own noise would otherwise pass for gradient information: without
 // that correction the rms was NOISY_RMS_UNCORRECTED).
 TEST(LumaPolish, VarianceMatchesTheSpreadOverNoiseDraws) {
-  const int64_t h = 160, w = 176;
+  const int64_t h = 256, w = 272;
   const double truth[2] = {3.4, -2.6};
   for (double noise : {50.0, 300.0, 600.0, 1000.0, 1500.0}) {
     LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
