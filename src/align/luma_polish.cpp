@@ -317,48 +317,6 @@ double correlation(const double (&gram)[5][5]) {
   return std::clamp(cov / std::sqrt(var_f * var_g), -1.0, 1.0);
 }
 
-// The correlation of the reference's and the frame's images at one scale
-// under a shift of (gy, gx) grid samples.
-double correlation_at(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx) {
-  double gram[5][5];
-  accumulate(ref, mov, gy, gx, sampling_step(ref), gram);
-  return correlation(gram);
-}
-
-// The start of the coarsest fit: of the given shift and the grid points
-// (whole samples of the coarse grid) around it within kMaxMove, the one
-// whose images correlate best, where a fit from there converges to a
-// better correlation than one from the given shift. Why: on a blurred
-// noisy scene the correlations' peak can lie several pixels off, past the
-// ridge between the true basin and another (the robustness benchmark's
-// rocket at sigma 16, gain 1024: up to 10 pixels).
-void find_basin(const SmoothedLuma& ref, const SmoothedLuma& mov, double& y, double& x) {
-  const double s = static_cast<double>(ref.stride);
-  const int reach = static_cast<int>(LumaPolish::kMaxMove / s);
-  double top = correlation_at(ref, mov, y / s, x / s), grid_y = y, grid_x = x;
-  for (int i = -reach; i <= reach; ++i)
-    for (int j = -reach; j <= reach; ++j) {
-      const double r = correlation_at(ref, mov, y / s + i, x / s + j);
-      if (r > top || (std::isnan(top) && !std::isnan(r))) {
-        top = r;
-        grid_y = y + i * s;
-        grid_x = x + j * s;
-      }
-    }
-  if (grid_y == y && grid_x == x) return;
-  double unused[2], from_given[2] = {y, x}, from_grid[2] = {grid_y, grid_x};
-  const double given_r = fit(ref, mov, from_given[0], from_given[1], unused)
-                             ? correlation_at(ref, mov, from_given[0] / s, from_given[1] / s)
-                             : NAN;
-  const double grid_r = fit(ref, mov, from_grid[0], from_grid[1], unused)
-                            ? correlation_at(ref, mov, from_grid[0] / s, from_grid[1] / s)
-                            : NAN;
-  if (grid_r > given_r || (std::isnan(given_r) && !std::isnan(grid_r))) {
-    y = grid_y;
-    x = grid_x;
-  }
-}
-
 }  // namespace
 
 LumaPolish::LumaPolish(const AlignGeometry& g)
@@ -438,10 +396,9 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   // Coarse to fine, each scale from the last one's estimate; per axis the
   // estimate of least variance is kept (the fine scale's on a sharp scene,
   // a coarse one's where noise swamps the fine detail). The coarsest must
-  // converge: it is the one that finds the basin (find_basin).
+  // converge: it is the one that finds the basin.
   double y = dy + offset[0], x = dx + offset[1];
   double best[2] = {y, x}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
-  find_basin(reference_[0], moving_[0], y, x);
   for (size_t k = 0; k < moving_.size(); ++k) {
     double found_variance[2];
     if (!fit(reference_[k], moving_[k], y, x, found_variance)) {
@@ -476,13 +433,7 @@ double LumaPolish::match(double dy, double dx) const {
   double gram[5][5];
   accumulate(ref, moving_[k], (dy + moving_offset_[0]) / s, (dx + moving_offset_[1]) / s,
              sampling_step(ref), gram);
-  const double n = gram[3][3];
-  if (n < static_cast<double>(kMinSamples * kMinSamples)) return NAN;
-  const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
-  const double var_g = gram[4][4] - gram[3][4] * gram[3][4] / n;
-  const double cov = gram[2][4] - gram[2][3] * gram[3][4] / n;
-  if (!(var_f > 0.0) || !(var_g > 0.0)) return NAN;
-  return std::clamp(cov / std::sqrt(var_f * var_g), -1.0, 1.0);
+  return correlation(gram);
 }
 
 }  // namespace ptychopatch::impl
