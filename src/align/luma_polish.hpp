@@ -16,14 +16,9 @@
 // luminance images (the mean of every period x period window, which weighs
 // every colour of the pattern alike wherever it starts, averaged over the
 // channels without a pattern), smoothed by three box filters per axis
-// (about Gaussian) at three scales, sigma ~11, ~6.5 and ~3.5 sensor
-// pixels, each sampled every sigma / 3 pixels (no aliasing at that
-// smoothing), coarse first. The boxes are centred and cut at the frame's
-// edges, so the smoothed images cover the whole frame; samples within one
-// sigma of an edge are left out of the fit. (Boxes that drop the edges
-// instead lost 3 sigma a side: on the robustness benchmark's rocket at
-// sigma 16, gain 1024, the rows' spread over noise draws was 1.65 pixels
-// against 0.86 now.) Gauss-Newton on (dy, dx, a, b) with Keys' cubic interpolation of
+// (about Gaussian) at two scales, sigma ~11 then ~6.5 sensor pixels, each
+// sampled every sigma / 3 pixels (no aliasing at that smoothing), coarse
+// first. Gauss-Newton on (dy, dx, a, b) with Keys' cubic interpolation of
 // the frame's image; a and b absorb a difference of exposure.
 #pragma once
 
