@@ -73,8 +73,7 @@ std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t 
     double sum = 0.0;
     int64_t first = 0, end = 0;  // the window [first, end)
     for (int64_t c = 0; c < cols; ++c) {
-      const int64_t want_end = std::min(cols, c + half + 1),
-                    want_first = std::max<int64_t>(0, c - half);
+      const int64_t want_end = std::min(cols, c + half + 1), want_first = std::max<int64_t>(0, c - half);
       for (; end < want_end; ++end) sum += x[end];
       for (; first < want_first; ++first) sum -= x[first];
       y[c] = static_cast<float>(sum / static_cast<double>(end - first));
@@ -110,9 +109,8 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
 SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols, int64_t stride,
                         const Scale& scale) {
   SmoothedLuma out;
-  // As many samples as valid boxes would leave (the frames the polish
-  // fits stay those it fitted before its boxes were cut at the edges).
-  if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
+  if (rows < scale.decimate * kMinSamples + 4 || cols < scale.decimate * kMinSamples + 4)
+    return out;
   int64_t c = cols;
   const std::vector<float> half = smooth_rows_transposed(in, rows, c, scale);  // c x rows
   int64_t r = rows;
@@ -215,19 +213,14 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
                 double (&gram)[5][5]) {
   for (auto& row : gram)
     for (double& v : row) v = 0.0;
-  // Samples within one sigma of an edge, whose boxes were cut most, are
-  // left out on both images.
-  const int64_t e = std::llround(ref.sigma / static_cast<double>(ref.stride));
-  for (int64_t i = e; i < ref.rows - e; i += q) {
+  for (int64_t i = 0; i < ref.rows; i += q) {
     double wy[4], dwy[4];
     int64_t top;
-    if (!cubic_taps(static_cast<double>(i) - gy - e, mov.rows - 2 * e, wy, dwy, top)) continue;
-    top += e;
-    for (int64_t j = e; j < ref.cols - e; j += q) {
+    if (!cubic_taps(static_cast<double>(i) - gy, mov.rows, wy, dwy, top)) continue;
+    for (int64_t j = 0; j < ref.cols; j += q) {
       double wx[4], dwx[4];
       int64_t left;
-      if (!cubic_taps(static_cast<double>(j) - gx - e, mov.cols - 2 * e, wx, dwx, left)) continue;
-      left += e;
+      if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
       double f = 0.0, fu = 0.0, fv = 0.0;
       for (int a = 0; a < 4; ++a) {
         const float* row = mov.values.data() + (top + a) * mov.cols + left;
