@@ -60,28 +60,6 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
   return out;
 }
 
-// Mean of every window of w (odd) centred on each column along rows, over
-// the columns of the window that lie inside ("same": cols columns; the
-// window is cut at the edges, not padded).
-std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t rows, int64_t cols,
-                                          int64_t w) {
-  const int64_t half = w / 2;
-  std::vector<float> out(in.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x = in.data() + r * cols;
-    float* y = out.data() + r * cols;
-    double sum = 0.0;
-    int64_t first = 0, end = 0;  // the window [first, end)
-    for (int64_t c = 0; c < cols; ++c) {
-      const int64_t want_end = std::min(cols, c + half + 1), want_first = std::max<int64_t>(0, c - half);
-      for (; end < want_end; ++end) sum += x[end];
-      for (; first < want_first; ++first) sum -= x[first];
-      y[c] = static_cast<float>(sum / static_cast<double>(end - first));
-    }
-  }
-  return out;
-}
-
 // Transposes rows x cols.
 std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols) {
   std::vector<float> out(in.size());
@@ -95,7 +73,10 @@ std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_
 std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t rows, int64_t& cols,
                                           const Scale& scale) {
   std::vector<float> x = in;
-  for (int pass = 0; pass < 3; ++pass) x = centred_box_along_rows(x, rows, cols, scale.box);
+  for (int pass = 0; pass < 3; ++pass) {
+    x = box_along_rows(x, rows, cols, scale.box);
+    cols -= scale.box - 1;
+  }
   const int64_t kept = (cols + scale.decimate - 1) / scale.decimate;
   std::vector<float> out(static_cast<size_t>(kept * rows));
   for (int64_t r = 0; r < rows; ++r)
@@ -109,8 +90,7 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
 SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols, int64_t stride,
                         const Scale& scale) {
   SmoothedLuma out;
-  if (rows < scale.decimate * kMinSamples + 4 || cols < scale.decimate * kMinSamples + 4)
-    return out;
+  if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
   int64_t c = cols;
   const std::vector<float> half = smooth_rows_transposed(in, rows, c, scale);  // c x rows
   int64_t r = rows;
