@@ -717,10 +717,12 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
 
 // PTP_ALIGN_VERIFY_REFINE for one frame, after the check of its crop:
 // the shift becomes the crop plus the residual of the two cuts (the fine
-// estimate), and the crop the one nearest to it. A crop that changed must
-// be confirmed (below); unconfirmed, or where the cuts could not be
+// estimate), and the crop the one nearest to it, polished last. The
+// confidence is then the polish's crop probability (crop_probability);
+// where the polish does not converge, a crop that changed must be
+// confirmed (below) or gets confidence 0. Where the cuts could not be
 // aligned or the new crop leaves max_shift's bound (the coarse estimate
-// then stays), confidence is 0.
+// then stays), or the match check fails, confidence is 0.
 //
 // Why re-cut: the cuts are aligned under the plan's Hann window, and a
 // broad correlation peak (a blurred or edge-like scene) times the window's
