@@ -59,6 +59,9 @@ PTP_ISOLATED_INTERIOR(float)
 // or the planes it transforms (the first FFT-friendly rows and columns of
 // each); pattern position (r, c) at rows r, r + step, ... and columns c,
 // c + step, ... of it is a plane, wrapped around as the transforms see it.
+// With PTP_ALIGN_VERIFY_REFINE the whole frame: the polish reads up to its
+// edges (luma_polish.hpp), where one hot pixel left at 65535 in a dim
+// scene pulled three frames' shifts by 2 pixels towards (0, 0).
 struct Area {
   int64_t rows, cols, step;
   // Rows (columns) of the plane of pattern row r (column c).
@@ -68,6 +71,7 @@ struct Area {
 
 Area area_of(const AlignGeometry& g) {
   const int64_t step = g.period;
+  if (g.verify == PTP_ALIGN_VERIFY_REFINE) return {g.height, g.width, step};
   return {g.luma ? g.luma_stride * (g.plane_height - 1) + g.luma_window : g.plane_height * step,
           g.luma ? g.luma_stride * (g.plane_width - 1) + g.luma_window : g.plane_width * step,
           step};

@@ -60,6 +60,29 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
   return out;
 }
 
+// Mean of the window of w (odd) centred on each column along rows, over
+// the part of it that lies inside ("same": cols columns; cut at the
+// edges, not padded).
+std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t rows, int64_t cols,
+                                          int64_t w) {
+  const int64_t half = w / 2;
+  std::vector<float> out(in.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = in.data() + r * cols;
+    float* y = out.data() + r * cols;
+    double sum = 0.0;
+    int64_t first = 0, end = 0;  // the window [first, end)
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t want_end = std::min(cols, c + half + 1);
+      const int64_t want_first = std::max<int64_t>(0, c - half);
+      for (; end < want_end; ++end) sum += x[end];
+      for (; first < want_first; ++first) sum -= x[first];
+      y[c] = static_cast<float>(sum / static_cast<double>(end - first));
+    }
+  }
+  return out;
+}
+
 // Transposes rows x cols.
 std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols) {
   std::vector<float> out(in.size());
@@ -73,10 +96,7 @@ std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_
 std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t rows, int64_t& cols,
                                           const Scale& scale) {
   std::vector<float> x = in;
-  for (int pass = 0; pass < 3; ++pass) {
-    x = box_along_rows(x, rows, cols, scale.box);
-    cols -= scale.box - 1;
-  }
+  for (int pass = 0; pass < 3; ++pass) x = centred_box_along_rows(x, rows, cols, scale.box);
   const int64_t kept = (cols + scale.decimate - 1) / scale.decimate;
   std::vector<float> out(static_cast<size_t>(kept * rows));
   for (int64_t r = 0; r < rows; ++r)
@@ -326,13 +346,9 @@ LumaPolish::LumaPolish(const AlignGeometry& g)
       period_(g.period),
       uint16_(g.frame_dtype == PTP_DTYPE_UINT16) {}
 
-std::vector<SmoothedLuma> LumaPolish::smooth(const void* frame, const PolishWindow& window) const {
-  const std::vector<float> luma = uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_,
-                                                      width_, channels_, period_, window)
-                                          : luminance(static_cast<const float*>(frame), height_,
-                                                      width_, channels_, period_, window);
+std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<float>& luma, int64_t rows,
+                                             int64_t cols) const {
   std::vector<SmoothedLuma> scales;
-  const int64_t rows = window.rows - period_ + 1, cols = window.cols - period_ + 1;
   SmoothedLuma fine = next_scale(luma, rows, cols, 1, kFine);
   if (fine.values.empty()) return scales;
   SmoothedLuma middle = next_scale(luma, rows, cols, 1, kMiddle);
@@ -347,76 +363,113 @@ std::vector<SmoothedLuma> LumaPolish::smooth(const void* frame, const PolishWind
 }
 
 // The reference's window: its central kMaxWindow x kMaxWindow pixels (all
-// of a smaller side), starting on a multiple of the period.
+// of a smaller side); its luminance image is kept, each frame's cut of it
+// smoothed in prepare().
 void LumaPolish::set_reference(const void* frame) {
-  const auto centred = [this](int64_t side) {
+  const auto centred = [](int64_t side) {
     const int64_t n = std::min(side, kMaxWindow);
-    return std::pair<int64_t, int64_t>{(side - n) / 2 / period_ * period_, n};
+    return std::pair<int64_t, int64_t>{(side - n) / 2, n};
   };
   std::tie(reference_window_.top, reference_window_.rows) = centred(height_);
   std::tie(reference_window_.left, reference_window_.cols) = centred(width_);
-  reference_ = smooth(frame, reference_window_);
+  reference_luma_ = uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_, width_,
+                                        channels_, period_, reference_window_)
+                            : luminance(static_cast<const float*>(frame), height_, width_,
+                                        channels_, period_, reference_window_);
+  cut_ = PolishWindow{};
+  reference_.clear();
+  moving_.clear();
 }
 
-void LumaPolish::prepare(const void* frame, double dy, double dx) {
+void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
   moving_.clear();
-  if (reference_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return;
-  // The frame's window: the reference's moved by the shift (in whole
-  // periods, so its pattern phase is the reference's), widened by a margin
-  // the polish may move through, within the frame. reference(y) =
-  // frame(y - shift) becomes reference_w(u) = frame_w(u - shift_w) with
-  // shift_w = shift + frame top - reference top (columns alike).
-  const int64_t margin = (static_cast<int64_t>(kMaxMove) + 8 + period_ - 1) / period_ * period_;
-  const auto placed = [this, margin](double shift, int64_t ref_start, int64_t ref_size,
-                                     int64_t side) {
-    const int64_t size = std::min(side, ref_size + 2 * margin);
-    const double whole =
-        std::round(shift / static_cast<double>(period_)) * static_cast<double>(period_);
-    const double wanted = static_cast<double>(ref_start - margin) - whole;
-    const double highest = static_cast<double>(side - size);
-    const int64_t start =
-        static_cast<int64_t>(std::clamp(wanted, 0.0, highest)) / period_ * period_;
-    return std::pair<int64_t, int64_t>{start, size};
+  // reference(y) ~ frame(y - shift): the reference's rows [t, t + n) show
+  // what the frame's rows [t - wy, t + n - wy) show, give or take the
+  // shift's part that is not whole pixels. Both windows are cut to the
+  // part that lies inside both frames (in the reference's coordinates;
+  // the frame's is wy, wx pixels before it), so the boxes that are cut at
+  // their edges are cut alike on both: the borders are fitted too (on the
+  // robustness benchmark's blurred scenes much of the information lies
+  // there), and what only one frame shows (what a circular shift wraps
+  // around) is never compared.
+  const auto overlap = [](int64_t start, int64_t size, int64_t w, int64_t side) {
+    const int64_t first = std::max(start, w), end = std::min(start + size, side + w);
+    return std::pair<int64_t, int64_t>{first, end - first};
   };
-  PolishWindow window;
-  std::tie(window.top, window.rows) =
-      placed(dy, reference_window_.top, reference_window_.rows, height_);
-  std::tie(window.left, window.cols) =
-      placed(dx, reference_window_.left, reference_window_.cols, width_);
-  moving_ = smooth(frame, window);
+  PolishWindow cut;
+  std::tie(cut.top, cut.rows) =
+      overlap(reference_window_.top, reference_window_.rows, wy, height_);
+  std::tie(cut.left, cut.cols) =
+      overlap(reference_window_.left, reference_window_.cols, wx, width_);
+  if (cut.rows <= period_ || cut.cols <= period_) return;
+  const int64_t rows = cut.rows - period_ + 1, cols = cut.cols - period_ + 1;
+  if (cut.top != cut_.top || cut.left != cut_.left || cut.rows != cut_.rows ||
+      cut.cols != cut_.cols || reference_.empty()) {
+    // The luminance of a window is the part of a larger window's at it.
+    const int64_t stride = reference_window_.cols - period_ + 1;
+    const int64_t first_row = cut.top - reference_window_.top;
+    const int64_t first_col = cut.left - reference_window_.left;
+    std::vector<float> luma(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy_n(reference_luma_.data() + (first_row + r) * stride + first_col, cols,
+                  luma.data() + r * cols);
+    reference_ = smooth(luma, rows, cols);
+    cut_ = cut;
+  }
+  const PolishWindow window{cut.top - wy, cut.left - wx, cut.rows, cut.cols};
+  const std::vector<float> luma = uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_,
+                                                      width_, channels_, period_, window)
+                                          : luminance(static_cast<const float*>(frame), height_,
+                                                      width_, channels_, period_, window);
+  moving_ = smooth(luma, rows, cols);
   if (moving_.size() != reference_.size()) moving_.clear();
-  moving_offset_[0] = static_cast<double>(window.top - reference_window_.top);
-  moving_offset_[1] = static_cast<double>(window.left - reference_window_.left);
+  moving_offset_[0] = static_cast<double>(-wy);
+  moving_offset_[1] = static_cast<double>(-wx);
 }
 
 bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&variance)[2]) {
-  prepare(frame, dy, dx);
-  if (moving_.empty()) return false;
-  const double* offset = moving_offset_;
+  moving_.clear();
+  if (reference_luma_.empty() || !(std::fabs(dy) < static_cast<double>(height_)) ||
+      !(std::fabs(dx) < static_cast<double>(width_)))
+    return false;
   // Coarse to fine, each scale from the last one's estimate; per axis the
   // estimate of least variance is kept (the fine scale's on a sharp scene,
   // a coarse one's where noise swamps the fine detail). The coarsest must
-  // converge: it is the one that finds the basin.
-  double y = dy + offset[0], x = dx + offset[1];
-  double best[2] = {y, x}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
-  for (size_t k = 0; k < moving_.size(); ++k) {
-    double found_variance[2];
-    if (!fit(reference_[k], moving_[k], y, x, found_variance)) {
-      if (k == 0) return false;
-      break;
-    }
-    const double found[2] = {y, x};
-    for (int axis = 0; axis < 2; ++axis)
-      if (found_variance[axis] < best_variance[axis]) {
-        best_variance[axis] = found_variance[axis];
-        best[axis] = found[axis];
+  // converge: it is the one that finds the basin. Where the estimate ends
+  // more than a pixel from the whole-pixel shift the windows were cut at,
+  // they are cut again there and the scales fitted again (the boxes' cut
+  // edges then differ by at most a pixel of content between the frames).
+  double shift[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
+  for (int cut = 0; cut < kMaxCuts; ++cut) {
+    const int64_t whole[2] = {std::llround(shift[0]), std::llround(shift[1])};
+    prepare(frame, whole[0], whole[1]);
+    if (moving_.empty()) return false;
+    const double* offset = moving_offset_;
+    double y = shift[0] + offset[0], x = shift[1] + offset[1];
+    double best[2] = {y, x};
+    best_variance[0] = best_variance[1] = HUGE_VAL;
+    for (size_t k = 0; k < moving_.size(); ++k) {
+      double found_variance[2];
+      if (!fit(reference_[k], moving_[k], y, x, found_variance)) {
+        if (k == 0) return false;
+        break;
       }
+      const double found[2] = {y, x};
+      for (int axis = 0; axis < 2; ++axis)
+        if (found_variance[axis] < best_variance[axis]) {
+          best_variance[axis] = found_variance[axis];
+          best[axis] = found[axis];
+        }
+    }
+    shift[0] = best[0] - offset[0];
+    shift[1] = best[1] - offset[1];
+    if (std::fabs(shift[0] - static_cast<double>(whole[0])) <= 1.0 &&
+        std::fabs(shift[1] - static_cast<double>(whole[1])) <= 1.0)
+      break;
   }
-  const double polished[2] = {best[0] - offset[0], best[1] - offset[1]};
-  if (std::fabs(polished[0] - dy) > kMaxMove || std::fabs(polished[1] - dx) > kMaxMove)
-    return false;
-  dy = polished[0];
-  dx = polished[1];
+  if (std::fabs(shift[0] - dy) > kMaxMove || std::fabs(shift[1] - dx) > kMaxMove) return false;
+  dy = shift[0];
+  dx = shift[1];
   variance[0] = best_variance[0];
   variance[1] = best_variance[1];
   return true;

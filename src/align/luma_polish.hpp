@@ -86,14 +86,21 @@ class LumaPolish {
   static constexpr int64_t kMaxWindow = 1024;
 
  private:
-  std::vector<SmoothedLuma> smooth(const void* frame, const PolishWindow& window) const;
-  // The frame's smoothed images in its window placed by (dy, dx); empty
-  // where the scales do not fit.
-  void prepare(const void* frame, double dy, double dx);
+  // At most this many cuts of the windows per polish (prepare()).
+  static constexpr int kMaxCuts = 3;
+
+  std::vector<SmoothedLuma> smooth(const std::vector<float>& luma, int64_t rows,
+                                   int64_t cols) const;
+  // The smoothed images of the reference's window and of the frame's, each
+  // cut to what both frames show under the whole-pixel shift (wy, wx);
+  // moving_ empty where the scales do not fit.
+  void prepare(const void* frame, int64_t wy, int64_t wx);
 
   int64_t height_, width_, channels_, period_;
   bool uint16_;
   PolishWindow reference_window_;
+  std::vector<float> reference_luma_;     // the luminance image of reference_window_
+  PolishWindow cut_;                      // the part of it that reference_ smooths
   std::vector<SmoothedLuma> reference_;   // coarse first
   std::vector<SmoothedLuma> moving_;      // the last prepared frame's
   double moving_offset_[2] = {0.0, 0.0};  // its window's start - the reference's
