@@ -1090,18 +1090,19 @@ def test_default_confidence_is_the_probability_that_the_crop_is_right(ndi):
     # By default the confidence is the probability, under the least-squares
     # polish's variance, that the content lies within half a period (and a
     # quarter pixel) of the crop. Checked as a probability: on 36 frames of
-    # the benchmark's rocket at gain 1024 (blur sigma 8 and 16, three noise
-    # draws of GT and frames), where the information fixes the shift to
-    # about a pixel and a third of the crops are wrong, the confidences sum
-    # to the number of right crops within 4 (their binomial spread is about
-    # 2; the peak's confidence summed to a fifth of it, and the polish's
-    # variance without its noise correction claimed up to 3 times too
-    # little spread). Every wrong crop is under 0.95, the threshold
-    # docs/performance.md documents; clean frames score at least 0.95.
+    # 160 pixels of the benchmark's rocket at gain 1024 (blur sigma 8 and
+    # 16, three noise draws of GT and frames), where the information fixes
+    # the shift to about a pixel and nearly half the crops are wrong, the
+    # confidences sum to the number of right crops within 4 (their binomial
+    # spread is about 3; the peak's confidence summed to a fifth of it; the
+    # polish's variance without its noise correction gave 26.7 for 19 right
+    # crops, and a wrong one 0.96). Every wrong crop is under 0.95, the
+    # threshold docs/performance.md documents; clean frames score at least
+    # 0.95. (At 252 pixels only 1 of these 36 crops is wrong.)
     data = _need("skimage.data")
     util = _need("skimage.util")
     photo = util.img_as_float(data.rocket())[..., :3]
-    size = 252
+    size = 160
     shifts = [(4, -6), (-12, 8), (3, -5), (-7, 1), (6, 10), (-8, -4)]
     cut = (slice(32, 32 + size), slice(32, 32 + size))
 
@@ -1120,7 +1121,7 @@ def test_default_confidence_is_the_probability_that_the_crop_is_right(ndi):
 
     right, confidence = map(np.concatenate, zip(*[run(sigma, 1024, seed)
                                                   for sigma in (8, 16) for seed in (1, 2, 3)]))
-    assert 6 <= np.count_nonzero(~right) <= 18, right  # the test has wrong crops to score
+    assert 6 <= np.count_nonzero(~right) <= 24, right  # the test has wrong crops to score
     assert abs(confidence.sum() - np.count_nonzero(right)) <= 4, (confidence.sum(), right.sum())
     assert np.all(confidence[~right] < 0.95), confidence[~right]
     clean_right, clean_confidence = run(2, 16, 1)
