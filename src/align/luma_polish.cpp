@@ -388,8 +388,7 @@ std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<float>& luma, int
   SmoothedLuma middle = next_scale(luma, rows, cols, 1, 0, kMiddle);
   if (!middle.values.empty()) {
     SmoothedLuma coarse =
-        next_scale(middle.values, middle.rows, middle.cols, middle.stride, middle.reach,
-                   kCoarse);
+        next_scale(middle.values, middle.rows, middle.cols, middle.stride, middle.reach, kCoarse);
     if (!coarse.values.empty()) scales.push_back(std::move(coarse));
     scales.push_back(std::move(middle));
   }
@@ -432,8 +431,7 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
     return std::pair<int64_t, int64_t>{first, end - first};
   };
   PolishWindow cut;
-  std::tie(cut.top, cut.rows) =
-      overlap(reference_window_.top, reference_window_.rows, wy, height_);
+  std::tie(cut.top, cut.rows) = overlap(reference_window_.top, reference_window_.rows, wy, height_);
   std::tie(cut.left, cut.cols) =
       overlap(reference_window_.left, reference_window_.cols, wx, width_);
   if (cut.rows <= period_ || cut.cols <= period_) return;

@@ -1,4 +1,4 @@
-// The last step of PTP_ALIGN_VERIFY_POLISH (the default): the shift that
+// The last step of PTP_ALIGN_VERIFY_REFINE (the default): the shift that
 // the correlations found, polished by least squares on smoothed luminance
 // images of the two frames.
 //
@@ -15,11 +15,25 @@
 // The model: reference(y, x) = a * frame(y - dy, x - dx) + b on the
 // luminance images (the mean of every period x period window, which weighs
 // every colour of the pattern alike wherever it starts, averaged over the
-// channels without a pattern), smoothed by three box filters per axis
-// (about Gaussian) at two scales, sigma ~11 then ~6.5 sensor pixels, each
-// sampled every sigma / 3 pixels (no aliasing at that smoothing), coarse
-// first. Gauss-Newton on (dy, dx, a, b) with Keys' cubic interpolation of
-// the frame's image; a and b absorb a difference of exposure.
+// channels without a pattern) of windows of the two frames that show the
+// same part of the scene to within a pixel (cut to what both frames show
+// under the whole-pixel shift nearest the estimate), smoothed by three
+// centred box filters per axis (about Gaussian; cut at the images' edges,
+// alike on both, so the borders are fitted too) at three scales, sigma
+// ~11, ~6.5 and ~3.5 sensor pixels, each sampled every sigma / 3 pixels
+// (no aliasing at that smoothing), coarse first. Gauss-Newton on
+// (dy, dx, a, b) with Keys' cubic interpolation of the frame's image; a
+// and b absorb a difference of exposure.
+//
+// Why the borders: with "valid" boxes each image lost 3 sigma a side (18
+// pixels at the middle scale), and on the robustness benchmark's blurred
+// 252-pixel scenes much of the information lies there (Bayer sigma 16:
+// 274-277 of 288 crops right with valid boxes, 280-283 now). Why the cut
+// windows: boxes cut at the edges are not shift-equivariant, so the two
+// images must be cut at the same content; and a frame moved circularly
+// (np.roll) holds at its edge what the reference does not show, which
+// the cut leaves out (boxes cut at the frames' own edges took a 128-pixel
+// frame rolled by (2, -2) to (-3.9, 3.4)).
 #pragma once
 
 #include <cstdint>
@@ -52,16 +66,17 @@ class LumaPolish {
  public:
   explicit LumaPolish(const AlignGeometry& geometry);
 
-  // The reference frame (a validated frame of the plan); its smoothed
-  // images are made here.
+  // The reference frame (a validated frame of the plan); the luminance
+  // image of its window is made here (each frame's cut of it is smoothed
+  // in polish()).
   void set_reference(const void* frame);
 
   // (dy, dx), the shift that registers `frame` to the reference in sensor
   // pixels (reference(y) ~ frame(y - shift)), polished in place, and the
   // variance of each axis' estimate (sensor pixels squared; calibrated on
   // the robustness benchmark, docs/performance.md). Returns false, leaving
-  // them unchanged, where the frames are too small for the finer scale
-  // (fewer than 16 x 16 samples of it), the least squares do not
+  // them unchanged, where what both frames show under the shift is too
+  // small for the finest scale, the least squares do not
   // converge, the fit anticorrelates the frames (a <= 0), or the polished
   // shift lies more than kMaxMove pixels from the given one on an axis
   // (then it is another peak, not a polish). Keeps the frame's smoothed
@@ -71,7 +86,7 @@ class LumaPolish {
   // The correlation coefficient of the reference's and the last polished
   // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest
   // scale on frames too small for it), over what they share under the
-  // shift (dy, dx) (within kMaxMove of the one polish() started from); NaN
+  // shift (dy, dx) (within a few pixels of the last cut polish() made); NaN
   // where it cannot be computed (too few samples, a flat image). Frames of
   // one scene score near 1 even at high gain; frames of other scenes or of
   // noise near 0 (docs/performance.md, "Frames of another scene").
