@@ -187,7 +187,7 @@ class SceneAlignment(NamedTuple):
         "refine"``, frames of about 40 pixels a side and more) the
         probability that the crop is right: that the content lies within
         half a period (plus a quarter pixel) of it, under the least-squares
-        polish's own variance. ``confidence >= 0.95`` kept 96-97 % of the
+        polish's own variance. ``confidence >= 0.95`` kept 97-98 % of the
         right crops and every wrong one out on docs/performance.md's
         robustness benchmark with real photon noise. Otherwise how much of
         the correlation adds up at the peak.
@@ -703,7 +703,7 @@ def align_scene(
         that changed must be confirmed, by the re-cut that placed it
         (residual within half a pixel) or else in its own loop, else (or
         where the cuts are too small or flat to align) ``confidence``
-        becomes 0. Right on 98.9 % of docs/performance.md's robustness
+        becomes 0. Right on 99.4–99.6 % of docs/performance.md's robustness
         benchmark (real photon noise, SNR down to 9 at mid grey; 252-pixel
         frames, 100 % at 336) against 87.3-87.9 % without the loop, with a
         third or less of the sub-pixel error on blurred frames.
