@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "align/align_backend.hpp"
@@ -182,6 +183,70 @@ TEST(LumaPolish, PolishesFromTenPixelsAway) {
   ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance));
   EXPECT_NEAR(dy, truth[0], 0.1);
   EXPECT_NEAR(dx, truth[1], 0.1);
+}
+
+// Detail only along the frames' borders (within about 6 pixels of them;
+// the rest flat): the polish fits the borders (boxes cut at the images'
+// edges), so it finds the shift. With "valid" boxes, which dropped 3 sigma
+// a side (10-40 pixels), it did not converge here. Within 0.2 pixel, not
+// 0.05: the two windows are cut at whole pixels, so their cut boxes see
+// content that differs by the shift's fraction (0.4 pixel here), which
+// biases a fit whose every detail lies where the boxes are cut (1.76 for
+// 1.6 here, cut at 1 or 2 alike).
+TEST(LumaPolish, FitsDetailThatLiesOnlyAtTheBorders) {
+  const int64_t h = 160, w = 176;
+  const auto near_border = [](double t, double size) {
+    return std::exp(-t * t / 18.0) + std::exp(-(size - 1.0 - t) * (size - 1.0 - t) / 18.0);
+  };
+  const auto at = [&](int64_t hh, int64_t ww, double sy, double sx, double noise, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<double> n(0.0, noise);
+    std::vector<float> out(static_cast<size_t>(hh * ww));
+    for (int64_t y = 0; y < hh; ++y)
+      for (int64_t x = 0; x < ww; ++x) {
+        const double cy = static_cast<double>(y) + sy, cx = static_cast<double>(x) + sx;
+        const double edge =
+            near_border(cy, static_cast<double>(hh)) + near_border(cx, static_cast<double>(ww));
+        out[y * ww + x] = static_cast<float>(1000.0 + edge * (scene(cy, cx, 0) - 1000.0) + n(rng));
+      }
+    return out;
+  };
+  LumaPolish polish(geometry(h, w, 1, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = at(h, w, 0.0, 0.0, 5.0, 40);
+  polish.set_reference(ref.data());
+  const double truth[2] = {1.6, -2.3};
+  const std::vector<float> mov = at(h, w, truth[0], truth[1], 5.0, 41);
+  double dy = 1.0, dx = -2.0, variance[2] = {0.0, 0.0};
+  ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance));
+  EXPECT_NEAR(dy, truth[0], 0.2);
+  EXPECT_NEAR(dx, truth[1], 0.2);
+}
+
+// A frame moved circularly (np.roll) holds at its edges what the reference
+// does not show; the polish compares only what both frames show under the
+// whole-pixel shift it is cut at, so the wrapped content does not pull it.
+// (Boxes cut at each frame's own edges spread it over the fit: a
+// 128-pixel photograph rolled by (2, -2) came back as (-3.9, 3.4); with
+// "valid" boxes frames this small did not converge.)
+TEST(LumaPolish, IgnoresWhatACircularShiftWrapsRound) {
+  const int64_t h = 128, w = 128;
+  LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 5.0, 50);
+  polish.set_reference(ref.data());
+  for (const auto& [ry, rx] :
+       std::vector<std::pair<int64_t, int64_t>>{{2, -2}, {12, -12}, {-7, 3}}) {
+    // moving(y, x) = ref(y - ry, x - rx) circularly: reference(y) =
+    // moving(y + r), a registration shift of -r.
+    std::vector<float> mov(ref.size());
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        mov[((y + ry + h) % h) * w + (x + rx + w) % w] = ref[y * w + x];
+    double dy = -static_cast<double>(ry) + 0.4, dx = -static_cast<double>(rx) - 0.3;
+    double variance[2] = {0.0, 0.0};
+    ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance)) << ry << ", " << rx;
+    EXPECT_NEAR(dy, -static_cast<double>(ry), 0.02) << ry << ", " << rx;
+    EXPECT_NEAR(dx, -static_cast<double>(rx), 0.02) << ry << ", " << rx;
+  }
 }
 
 // match(): the Pearson correlation of the smoothed images under a shift,

@@ -1086,6 +1086,23 @@ def test_default_is_right_on_noisy_blurred_frames(ndi):
     assert np.abs(result.shifts - np.array(shifts)).max() < 1.0
 
 
+@pytest.mark.parametrize("size", [128, 256])
+def test_circularly_shifted_frames_align_exactly(photos, size):
+    # np.roll wraps content round to the far edge, which the reference does
+    # not show there. The default's polish fits the frames' borders but
+    # compares only what both frames show under the shift, so the wrapped
+    # strip does not pull it: every roll comes back exact and sure. (A
+    # polish with boxes cut at each frame's own edges took the 128-pixel
+    # (2, -2) roll to (-3.9, 3.4).)
+    gt = photos["camera"][:size, :size].astype(np.float32)
+    rolls = [(2, -2), (4, 6), (12, -12), (-6, 10), (1, 3)]
+    frames = [np.roll(gt, roll, axis=(0, 1)) for roll in rolls]
+    result = ptychopatch.align_scene(gt, frames)
+    np.testing.assert_array_equal(result.shifts, -np.array(rolls, dtype=float))
+    np.testing.assert_array_equal(result.crops, -np.array(rolls))
+    assert np.all(result.confidence >= 0.95), result.confidence
+
+
 def test_default_confidence_is_the_probability_that_the_crop_is_right(ndi):
     # By default the confidence is the probability, under the least-squares
     # polish's variance, that the content lies within half a period (and a
