@@ -62,6 +62,9 @@ within half a period, else the confidence becomes 0), and how well its
         python3 benchmarks/bench_align_robustness.py [--size 256 --sigmas 0 2 8 16 32 \\
         --gains 16 128 1024 --seed 1]
 
+What an efficient estimator would get right on the same frames (their
+Cramer-Rao bounds): bound_align_robustness.py.
+
 ``--unrelated`` also aligns a frame of noise and one of another photograph
 per scene and counts the frames the default's match check flags (the
 message's note "may not show the reference's scene"): those and the
@@ -93,6 +96,8 @@ XTRANS = [[1, 1, 0, 1, 1, 2],
           [1, 1, 0, 1, 1, 2],
           [0, 2, 1, 2, 0, 1]]
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
+# Even, odd and sub-pixel shifts of the moving frame's content.
+SHIFTS = [(4, -6), (-12, 8), (3, -5), (-7, 1), (2.5, -3.25), (-9.4, 6.6)]
 READ_NOISE_DN = 2.0
 WHITE = 16383  # 14 bits
 
@@ -203,12 +208,17 @@ def calibrate(pairs):
     return best[1:], right.size, wrong.size
 
 
-def main(argv) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_scene_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the benchmark's frames (its table's rows)."""
     parser.add_argument("--size", type=int, default=252, help="frame side (a multiple of 6)")
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0, 2, 8, 16, 32])
     parser.add_argument("--gains", type=float, nargs="+", default=[16, 128, 1024])
     parser.add_argument("--layouts", nargs="+", default=list(BAYER) + ["XTRANS"])
+
+
+def main(argv) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_scene_options(parser)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--by-gain", action="store_true")
     parser.add_argument("--default-only", action="store_true",
@@ -242,8 +252,7 @@ def main(argv) -> int:
     # Frames the match check flags: kind -> [flagged, total].
     flagged = defaultdict(lambda: [0, 0])
     photos = {name: util.img_as_float(getattr(data, name)())[..., :3] for name in PHOTOS}
-    # Even, odd and sub-pixel shifts of the moving frame's content.
-    shift_set = [(4, -6), (-12, 8), (3, -5), (-7, 1), (2.5, -3.25), (-9.4, 6.6)]
+    shift_set = SHIFTS
     # Every estimator but the default alone, without the closed loop
     # (verify=False): the default refines its coarse estimate (luma,
     # partial, Hann) by plain correlation of the overlap (verify="refine").

@@ -7,10 +7,13 @@
 // high gain, the peaks of the Hann-windowed correlations wander by pixels
 // (the robustness benchmark, Bayer sigma 16 at gain 1024: mean error 1.5
 // pixels, 16 of 24 crops right), while the information in the frames
-// fixes the shift to about 0.1-0.2 pixel (its Cramer-Rao bound there).
+// fixes the shift to about 0.1-0.5 pixel (its Cramer-Rao bound there, the
+// exposure's gain and offset unknown: benchmarks/bound_align_robustness.py).
 // Smoothing removes the noise above the scene's own band, and least
-// squares over every pixel the two frames share, with no window, reaches
-// that bound (0.2 pixel, 24 of 24 in a numpy prototype).
+// squares over every pixel the two frames share, with no window, come
+// within 1.2-1.6 times that bound (mean error 0.2 pixel, 24 of 24 right in
+// a numpy prototype; docs/performance.md, "What an efficient estimator
+// would get").
 //
 // The model: reference(y, x) = a * frame(y - dy, x - dx) + b on the
 // luminance images (the mean of every period x period window, which weighs
@@ -93,9 +96,12 @@ class LumaPolish {
   double match(double dy, double dx) const;
 
   // The largest move of a polish per axis, in sensor pixels: on blurred
-  // noisy frames the correlations' estimate can lie 10 pixels off (the
-  // robustness benchmark's rocket at sigma 16, gain 1024).
-  static constexpr double kMaxMove = 12.0;
+  // noisy frames the correlations' estimate can lie 14 pixels off (the
+  // robustness benchmark's rocket at sigma 16, gain 1024: 2 of 32 frames
+  // moved by (-4, 6) and (12, -8) lay 12.7 and 14 pixels off, and were
+  // left wrong at 12). A polish descends from the estimate, so a larger
+  // bound moves only estimates whose own basin lies that far.
+  static constexpr double kMaxMove = 24.0;
   // The reference's window (its centre) on larger frames, per side in
   // sensor pixels: the fit reads at most 2^16 samples a scale anyway, and
   // a 6-megapixel frame's smoothing would cost a third of its alignment.
