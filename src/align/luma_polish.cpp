@@ -206,6 +206,22 @@ int64_t sampling_step(const SmoothedLuma& ref) {
                                   static_cast<double>(ref.rows * ref.cols) / kMaxFitSamples))));
 }
 
+// Gram matrices of 5 terms: zeroed, their upper triangle summed, then
+// mirrored.
+using Gram = double[5][5];
+void zero(Gram& m) {
+  for (auto& row : m)
+    for (double& v : row) v = 0.0;
+}
+void add_upper(Gram& m, const double (&z)[5]) {
+  for (int k = 0; k < 5; ++k)
+    for (int l = k; l < 5; ++l) m[k][l] += z[k] * z[l];
+}
+void mirror_upper(Gram& m) {
+  for (int k = 0; k < 5; ++k)
+    for (int l = 0; l < k; ++l) m[k][l] = m[l][k];
+}
+
 // Sums of products of z = (df/du, df/dv, f, 1, g) over the reference's
 // grid points (every q-th per axis) whose position moved by (gy, gx) grid
 // samples lies inside the frame's grid with the interpolation's border: g
@@ -213,11 +229,8 @@ int64_t sampling_step(const SmoothedLuma& ref) {
 // df/du and df/dv its derivatives. Symmetric.
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
                 double (&gram)[5][5], double (*interior)[5][5] = nullptr) {
-  for (auto& row : gram)
-    for (double& v : row) v = 0.0;
-  if (interior != nullptr)
-    for (auto& row : *interior)
-      for (double& v : row) v = 0.0;
+  zero(gram);
+  if (interior != nullptr) zero(*interior);
   // Grid samples at least `edge` from every edge, on both images, were
   // smoothed by whole boxes.
   const double edge = std::ceil(static_cast<double>(ref.reach) / static_cast<double>(ref.stride));
@@ -245,20 +258,15 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
         fv += wy[a] * along_d;
       }
       const double z[5] = {fu, fv, f, 1.0, static_cast<double>(ref.values[i * ref.cols + j])};
-      for (int k = 0; k < 5; ++k)
-        for (int l = k; l < 5; ++l) gram[k][l] += z[k] * z[l];
+      add_upper(gram, z);
       const double y = static_cast<double>(i), x = static_cast<double>(j);
       if (interior != nullptr && inside(y, ref.rows) && inside(x, ref.cols) &&
           inside(y - gy, mov.rows) && inside(x - gx, mov.cols))
-        for (int k = 0; k < 5; ++k)
-          for (int l = k; l < 5; ++l) (*interior)[k][l] += z[k] * z[l];
+        add_upper(*interior, z);
     }
   }
-  for (int k = 0; k < 5; ++k)
-    for (int l = 0; l < k; ++l) gram[k][l] = gram[l][k];
-  if (interior != nullptr)
-    for (int k = 0; k < 5; ++k)
-      for (int l = 0; l < k; ++l) (*interior)[k][l] = (*interior)[l][k];
+  mirror_upper(gram);
+  if (interior != nullptr) mirror_upper(*interior);
 }
 
 // The residual sum of squares of g - a f - b over the samples of a Gram
@@ -380,6 +388,13 @@ LumaPolish::LumaPolish(const AlignGeometry& g)
       period_(g.period),
       uint16_(g.frame_dtype == PTP_DTYPE_UINT16) {}
 
+std::vector<float> LumaPolish::luminance_of(const void* frame, const PolishWindow& window) const {
+  return uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_, width_, channels_,
+                             period_, window)
+                 : luminance(static_cast<const float*>(frame), height_, width_, channels_, period_,
+                             window);
+}
+
 std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<float>& luma, int64_t rows,
                                              int64_t cols) const {
   std::vector<SmoothedLuma> scales;
@@ -406,10 +421,7 @@ void LumaPolish::set_reference(const void* frame) {
   };
   std::tie(reference_window_.top, reference_window_.rows) = centred(height_);
   std::tie(reference_window_.left, reference_window_.cols) = centred(width_);
-  reference_luma_ = uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_, width_,
-                                        channels_, period_, reference_window_)
-                            : luminance(static_cast<const float*>(frame), height_, width_,
-                                        channels_, period_, reference_window_);
+  reference_luma_ = luminance_of(frame, reference_window_);
   cut_ = PolishWindow{};
   reference_.clear();
   moving_.clear();
@@ -436,8 +448,7 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
       overlap(reference_window_.left, reference_window_.cols, wx, width_);
   if (cut.rows <= period_ || cut.cols <= period_) return;
   const int64_t rows = cut.rows - period_ + 1, cols = cut.cols - period_ + 1;
-  if (cut.top != cut_.top || cut.left != cut_.left || cut.rows != cut_.rows ||
-      cut.cols != cut_.cols || reference_.empty()) {
+  if (cut != cut_ || reference_.empty()) {
     // The luminance of a window is the part of a larger window's at it.
     const int64_t stride = reference_window_.cols - period_ + 1;
     const int64_t first_row = cut.top - reference_window_.top;
@@ -450,11 +461,7 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
     cut_ = cut;
   }
   const PolishWindow window{cut.top - wy, cut.left - wx, cut.rows, cut.cols};
-  const std::vector<float> luma = uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_,
-                                                      width_, channels_, period_, window)
-                                          : luminance(static_cast<const float*>(frame), height_,
-                                                      width_, channels_, period_, window);
-  moving_ = smooth(luma, rows, cols);
+  moving_ = smooth(luminance_of(frame, window), rows, cols);
   if (moving_.size() != reference_.size()) moving_.clear();
   moving_offset_[0] = static_cast<double>(-wy);
   moving_offset_[1] = static_cast<double>(-wx);

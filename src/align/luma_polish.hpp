@@ -63,6 +63,10 @@ struct PolishWindow {
   int64_t left = 0;
   int64_t rows = 0;
   int64_t cols = 0;
+
+  bool operator!=(const PolishWindow& o) const {
+    return top != o.top || left != o.left || rows != o.rows || cols != o.cols;
+  }
 };
 
 class LumaPolish {
@@ -111,6 +115,8 @@ class LumaPolish {
   // At most this many cuts of the windows per polish (prepare()).
   static constexpr int kMaxCuts = 3;
 
+  // The luminance image of `window` of a frame of the plan's dtype.
+  std::vector<float> luminance_of(const void* frame, const PolishWindow& window) const;
   std::vector<SmoothedLuma> smooth(const std::vector<float>& luma, int64_t rows,
                                    int64_t cols) const;
   // The smoothed images of the reference's window and of the frame's, each
