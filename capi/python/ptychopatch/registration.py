@@ -419,7 +419,7 @@ def _dft_samples(spectrum: np.ndarray, shape: Sequence[int], half: bool,
     Computed in `dtype` (default: the spectrum's precision, as scikit-image).
     """
     ndim = len(shape)
-    dtype = np.result_type(spectrum.dtype, np.complex64, *([dtype] if dtype else []))
+    dtype = np.result_type(spectrum.dtype, np.complex64, *([] if dtype is None else [dtype]))
     last = shape[-1]
     # The leading axes are contracted first: the first contraction, over
     # the whole stored spectrum, is nearly all of the work, and done on the
@@ -511,11 +511,36 @@ def _wrap(index: Sequence[int], shape: Sequence[int], dtype: np.dtype) -> np.nda
     return shift
 
 
+def _sample_dtype(spectrum: np.ndarray, bounded: bool) -> Optional[np.dtype]:
+    """The precision in which the upsampled DFT of a cross-power spectrum
+    is summed: double for a single-precision one that is not
+    phase-normalised (not `bounded`), else None (its own, as scikit-image).
+
+    Without normalisation the DC bin, (sum ref)(sum moving), is added to
+    every sample: the samples of a photograph (a large mean) are that term
+    plus a sub-pixel peak that falls by 2e-8 of it a step away (a 120 x
+    90 camera crop, u = 20), where float32 resolves 6e-8 at best. Summed in
+    float32 (scikit-image's way) the refined shift is the argmax of
+    rounding, up to 3 steps off on camera crops, and which of the tied
+    samples wins depends on BLAS's summation order (OpenBLAS's AVX-512
+    kernels and its AVX2 ones pick differently); summed in double from the
+    float32 spectrum it is the float64 computation's shift (12-17 % more
+    time for such a call, 256^2 to 2048^2, docs/performance.md). Phase
+    normalisation bounds every bin by 1, and its peak stands out of float32
+    rounding: there scikit-image's precision is kept, and so its rounding.
+    """
+    if not bounded and spectrum.dtype == np.complex64:
+        return np.dtype(np.complex128)
+    return None
+
+
 def _refine(spectrum: np.ndarray, shape: Sequence[int], half: bool, shift: np.ndarray,
-            upsample: Any) -> Tuple[np.ndarray, Any]:
+            upsample: Any, bounded: bool) -> Tuple[np.ndarray, Any]:
     """scikit-image's refinement around the whole-pixel `shift`: the
-    upsampled DFT on ceil(1.5 u) samples per axis, centred on it; returns
-    the refined shift and the correlation value at it."""
+    upsampled DFT on ceil(1.5 u) samples per axis, centred on it (summed in
+    double where _sample_dtype says, `bounded` as there); returns the
+    refined shift and the correlation value at it, in the spectrum's
+    precision."""
     real_dtype = shift.dtype
     factor = np.array(upsample, dtype=real_dtype)
     shift = np.round(shift * factor) / factor
@@ -524,9 +549,10 @@ def _refine(spectrum: np.ndarray, shape: Sequence[int], half: bool, shift: np.nd
     offsets = centre - shift * factor
     samples = np.arange(int(region))
     positions = [samples - offset for offset in offsets.astype(np.float64)]
-    correlation = _dft_samples(spectrum, shape, half, positions, upsample)
+    correlation = _dft_samples(spectrum, shape, half, positions, upsample,
+                               _sample_dtype(spectrum, bounded))
     peak = np.unravel_index(np.argmax(np.abs(correlation)), correlation.shape)
-    value = correlation[peak]
+    value = correlation[peak].astype(np.result_type(spectrum.dtype, np.complex64))
     steps = np.stack(peak).astype(real_dtype, copy=False)
     steps -= centre
     shift += steps / factor
@@ -543,7 +569,7 @@ def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
     where the library gave that (`correlation`, real)."""
     real_dtype = spectrum.real.dtype
     if correlation is not None:
-        return _register_correlation(spectrum, correlation, shape, half, upsample)
+        return _register_correlation(spectrum, correlation, shape, half, upsample, bounded)
     # The real inverse runs unscaled and is scaled by 1/N after; a spectrum
     # that could overflow that way is scaled first (as scipy's complex
     # inverse, scikit-image's, does within its first pass). (The spectrum
@@ -566,12 +592,12 @@ def _register_spectrum(spectrum: np.ndarray, shape: Tuple[int, ...], half: bool,
     else:
         correlation = _fft("ifftn", spectrum, workers)
     del source
-    return _register_correlation(spectrum, correlation, shape, half, upsample)
+    return _register_correlation(spectrum, correlation, shape, half, upsample, bounded)
 
 
 def _register_correlation(spectrum: np.ndarray, correlation: np.ndarray,
                           shape: Tuple[int, ...], half: bool,
-                          upsample: Any) -> Tuple[np.ndarray, Any]:
+                          upsample: Any, bounded: bool) -> Tuple[np.ndarray, Any]:
     """_register_spectrum from the correlation (the spectrum's inverse)."""
     real_dtype = spectrum.real.dtype
     peak = np.unravel_index(_argmax_abs(correlation), shape)
@@ -579,7 +605,7 @@ def _register_correlation(spectrum: np.ndarray, correlation: np.ndarray,
     if upsample == 1:
         value = correlation[peak]
         return shift, np.asarray(value).astype(np.result_type(value, real_dtype, np.complex64))[()]
-    return _refine(spectrum, shape, half, shift, upsample)
+    return _refine(spectrum, shape, half, shift, upsample, bounded)
 
 
 def _unscaled_inverse_may_overflow(spectrum: np.ndarray, count: int) -> bool:
@@ -658,10 +684,9 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
 
     Shifts are scikit-image's wherever the peak stands out of float32
     rounding. Without normalisation, the upsampled peak of float32
-    photographs (a large mean) is flat to rounding: there the refined shift
-    differs from scikit-image's by a step of 1 / upsample_factor in 8 of
-    24 calls tried (camera crops and noise, u = 20), on this path and on
-    the scipy one alike (not always the same calls)."""
+    photographs (a large mean) does not: there, on this path and on the
+    scipy one alike, the refinement is summed in double (_sample_dtype) and
+    the shift is scikit-image's on the images in float64."""
     # (dtype equality, not the kind: ">f4" on a little-endian machine is
     # float32 too, and the library reads native floats.)
     return (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
@@ -867,7 +892,9 @@ def _library_register(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, f
         candidates.append(whole)
         points = np.concatenate([whole * upsample, scaled[axis] + np.array([-1, 0, 1])])
         positions.append(np.unique(points).astype(np.float64))
-    values = _dft_samples(spectrum, shape, True, positions, upsample)
+    bounded = normalization is not None
+    values = _dft_samples(spectrum, shape, True, positions, upsample,
+                          _sample_dtype(spectrum, bounded))
 
     def at(points: Sequence[int]) -> complex:
         index = tuple(int(np.searchsorted(p, q)) for p, q in zip(positions, points))
@@ -905,7 +932,7 @@ def _library_register(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, f
             break
     whole_shift = peak.astype(real_dtype)
     if not local_max:
-        shift, value = _refine(spectrum, shape, True, whole_shift, upsample)
+        shift, value = _refine(spectrum, shape, True, whole_shift, upsample, bounded)
     else:
         steps = np.array([s - p for s, p in zip(found_points, peak_points)], dtype=real_dtype)
         shift = whole_shift + steps / np.array(upsample, dtype=real_dtype)
@@ -1306,6 +1333,12 @@ def phase_cross_correlation(
       (or pi) plus rounding noise, in scikit-image too; phase
       normalisation can amplify that noise to about 1/N (N pixels), with
       a sign that differs between the two (pi and -pi are the same phase).
+    * Without normalisation, the upsampled DFT of float32 (and complex64)
+      images is summed in double, where scikit-image sums it in float32:
+      there a photograph's sub-pixel peak, on top of its mean's DC term,
+      varies by less than float32 resolves, and scikit-image's shift is
+      rounding (up to 3 steps of 1/`upsample_factor` off on camera crops);
+      ours is the one scikit-image gives the same images in float64.
     * NaN or infinite values always raise ValueError (scikit-image raises
       for them through the NaN they produce, except with masks, where it
       returns a meaningless shift for NaN in valid pixels).
