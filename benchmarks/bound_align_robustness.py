@@ -15,6 +15,12 @@ for each frame:
   exposure's gain and offset unknown too (as every estimator that does not
   know the two frames' exposures must treat them), doubled in variance
   because the reference frame is as noisy as the moving one;
+  (``--model`` sets what else is unknown and what the estimator sees:
+  ``exposure``, that gain and offset, the default; ``colour-offsets``, the
+  gain and an offset per colour, for an estimator that keeps each colour
+  apart; ``luminance``, the gain and offset but only the sums of the
+  pattern's whole periods (for Bayer the 2 x 2 blocks), for an estimator
+  that sees no colour, as the library's polish on luminance images does);
 * the probability that an unbiased estimator at that bound gets the crop
   right (the crop: the mosaic-preserving shift nearest its estimate; right:
   as the benchmark defines it), by Monte Carlo over its normal law.
@@ -26,7 +32,8 @@ right. The library and its peers are no efficient estimators: their rows in
 docs/performance.md are to be read against these, not against 100 %.
 Needs numpy, scipy and scikit-image; not the library. Usage:
 
-    python3 benchmarks/bound_align_robustness.py --size 252 --sigmas 0 2 8 16
+    python3 benchmarks/bound_align_robustness.py --size 252 --sigmas 0 2 8 16 \
+        [--model exposure|colour-offsets|luminance] [--by-gain] [--worst N]
 """
 
 from __future__ import annotations
@@ -44,9 +51,15 @@ from bench_align_robustness import (BAYER, PHOTOS, READ_NOISE_DN, SHIFTS, WHITE,
 HALF_STEP = 0.25  # pixels either side for the derivative of the frame in its shift
 
 
-def shift_bound(scene, size, dy, dx, pattern, gain):
+MODELS = ("exposure", "colour-offsets", "luminance")
+
+
+def shift_bound(scene, size, dy, dx, pattern, gain, model="exposure"):
     """Covariance bound (2 x 2, sensor pixels squared) of the registering
-    shift of the frame of `scene` moved by (dy, dx) against the unmoved one."""
+    shift of the frame of `scene` moved by (dy, dx) against the unmoved one,
+    under one of MODELS."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, not {model!r}")
 
     def frame(oy, ox):
         moved = translate(scene, dy + oy, dx + ox)[32:32 + size, 32:32 + size]
@@ -60,8 +73,26 @@ def shift_bound(scene, size, dy, dx, pattern, gain):
     rows = np.arange(size) - dy
     cols = np.arange(size) - dx
     shared = ((rows >= 0) & (rows <= size - 1))[:, None] & ((cols >= 0) & (cols <= size - 1))
-    # Parameters: the shift (2), the exposure's gain and offset.
-    derivatives = [d_y, d_x, mean, np.ones_like(mean)]
+    # Parameters: the shift (2), the exposure's gain and offset(s).
+    if model == "colour-offsets":
+        colour = mosaic(np.broadcast_to(np.arange(3.0), (size, size, 3)), pattern)
+        offsets = [(colour == c).astype(float) for c in range(3)]
+    else:
+        offsets = [np.ones_like(mean)]
+    derivatives = [d_y, d_x, mean] + offsets
+    if model == "luminance":
+        # Sums of whole periods (independent pixels: their variances add),
+        # shared where all of a block is.
+        period = np.asarray(pattern).shape[0]
+        blocks = size // period
+
+        def block_sums(a):
+            a = a[:blocks * period, :blocks * period]
+            return a.reshape(blocks, period, blocks, period).sum(axis=(1, 3))
+
+        derivatives = [block_sums(a) for a in derivatives]
+        variance = block_sums(variance)
+        shared = block_sums(shared.astype(float)) == period * period
     info = np.array([[np.sum((a * b / variance)[shared]) for b in derivatives]
                      for a in derivatives])
     # Two frames of the same noise: twice the variance of one against a
@@ -97,6 +128,8 @@ def main(argv) -> int:
     parser.add_argument("--by-gain", action="store_true")
     parser.add_argument("--draws", type=int, default=4000,
                         help="Monte Carlo draws per frame")
+    parser.add_argument("--model", choices=MODELS, default="exposure",
+                        help="what else is unknown and what the estimator sees (above)")
     parser.add_argument("--worst", type=int, default=0, metavar="N",
                         help="also list the N frames least likely to be right")
     args = parser.parse_args(argv)
@@ -125,14 +158,14 @@ def main(argv) -> int:
                     row = (family, sigma) if not args.by_gain else (family, sigma, gain)
                     for dy, dx in SHIFTS:
                         truth = (-dy, -dx)
-                        covariance = shift_bound(scene, size, dy, dx, pattern, gain)
+                        covariance = shift_bound(scene, size, dy, dx, pattern, gain, args.model)
                         p = right_probability(truth, covariance, pattern, rng, args.draws)
                         expected[row] += p
                         total[row] += 1
                         bounds[row].append(np.sqrt(np.diag(covariance)))
                         frames.append((p, layout, sigma, gain, photo_name, truth,
                                        np.sqrt(np.diag(covariance))))
-    print(f"An efficient estimator's expected right crops, {size} px "
+    print(f"An efficient estimator's expected right crops, {size} px, model {args.model} "
           "(bound: median standard deviation rows / columns, sensor pixels)")
     for row in sorted(total, key=lambda r: (r[0] != "Bayer",) + tuple(r[1:])):
         spread = np.median(np.array(bounds[row]), axis=0)

@@ -94,3 +94,25 @@ def test_right_probability_is_the_normal_laws(bound):
     # of (3, 3) estimated at (3.4, 2.8) is right.
     p = bound.right_probability((3, 3), np.diag([0.01, 0.01]), bound.XTRANS, rng, 4000)
     assert p == 1.0
+
+
+def test_less_known_or_less_seen_never_bounds_lower(bound):
+    # Fisher information can only fall when a parameter is added (an offset
+    # per colour instead of one) or the data are reduced (only the sums of
+    # the pattern's periods): those bounds are never below the exposure
+    # model's, and on a colourful blurred scene the colour-blind one is
+    # well above it (the colours' own detail is lost). Swapping the models,
+    # or block sums that kept the pixels apart, fails here.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(11)
+    size, n = 60, 124
+    scene = ndimage.gaussian_filter(rng.uniform(0.1, 0.9, (n, n, 3)), (4, 4, 0), mode="wrap")
+    for name, pattern in (("RGGB", bound.BAYER["RGGB"]), ("X-Trans", bound.XTRANS)):
+        sd = {model: np.sqrt(np.diag(bound.shift_bound(scene, size, 3.0, -2.0, pattern, 1024.0,
+                                                          model)))
+              for model in bound.MODELS}
+        assert np.all(sd["colour-offsets"] >= sd["exposure"] * (1 - 1e-9)), (name, sd)
+        assert np.all(sd["luminance"] > 1.1 * sd["exposure"]), (name, sd)
+    with pytest.raises(ValueError, match="model must be one of"):
+        bound.shift_bound(scene, size, 0.0, 0.0, bound.BAYER["RGGB"], 16.0, "luma")
