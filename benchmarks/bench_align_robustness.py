@@ -252,7 +252,6 @@ def main(argv) -> int:
     # Frames the match check flags: kind -> [flagged, total].
     flagged = defaultdict(lambda: [0, 0])
     photos = {name: util.img_as_float(getattr(data, name)())[..., :3] for name in PHOTOS}
-    shift_set = SHIFTS
     # Every estimator but the default alone, without the closed loop
     # (verify=False): the default refines its coarse estimate (luma,
     # partial, Hann) by plain correlation of the overlap (verify="refine").
@@ -297,7 +296,7 @@ def main(argv) -> int:
                         scene = ndimage.gaussian_filter(scene, (sigma, sigma, 0), mode="wrap")
                     gt = expose(mosaic(scene[32:32 + size, 32:32 + size], pattern), gain, rng)
                     frames, truths = [], []
-                    for dy, dx in shift_set:
+                    for dy, dx in SHIFTS:
                         moved = translate(scene, dy, dx)[32:32 + size, 32:32 + size]
                         frames.append(expose(mosaic(moved, pattern), gain, rng))
                         truths.append((-dy, -dx))  # the shift that registers it

@@ -12,8 +12,8 @@
 // Smoothing removes the noise above the scene's own band, and least
 // squares over every pixel the two frames share, with no window, come
 // within 1.2-1.6 times that bound (mean error 0.2 pixel, 24 of 24 right in
-// a numpy prototype; docs/performance.md, "What an efficient estimator
-// would get").
+// a numpy prototype), and to the bound of an estimator that sees no colour
+// (docs/performance.md, "What an efficient estimator would get").
 //
 // The model: reference(y, x) = a * frame(y - dy, x - dx) + b on the
 // luminance images (the mean of every period x period window, which weighs
