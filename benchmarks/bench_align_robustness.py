@@ -320,7 +320,7 @@ def main(argv) -> int:
                             flagged[kind][1] += 1
                     row = (family, sigma) if not args.by_gain else (family, sigma, gain)
                     total[row] += len(frames)
-                    crops, confidences = {}, {}
+                    crops, confidences, shifts = {}, {}, {}
                     checked = corrected = None
                     if args.verify is not None:
                         checked = ptychopatch.align_scene(gt, frames, cfa=cfa,
@@ -337,6 +337,7 @@ def main(argv) -> int:
                         else:
                             crops[name] = [tuple(int(v) for v in c) for c in found.crops]
                         confidences[name] = found.confidence
+                        shifts[name] = found.shifts
                         if name == next(iter(estimators)) and args.unrelated:
                             for k, message in enumerate(found.messages):
                                 ok = crop_is_right(tuple(int(v) for v in found.crops[k]),
@@ -368,6 +369,7 @@ def main(argv) -> int:
                                 outcomes.append(dict(
                                     layout=layout, sigma=sigma, gain=gain, photo=photo_name,
                                     truth=[ty, tx], crop=list(crop), right=bool(ok),
+                                    shift=[float(v) for v in shifts[name][k]],
                                     confidence=float(confidences[name][k]),
                                     **({} if checked is None else
                                        dict(checked_confidence=float(checked.confidence[k])))))

@@ -124,31 +124,91 @@ SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols
   return out;
 }
 
-// The luminance image of a window of a frame (height x width, `channels`
-// planes): the mean of every period x period window over the channels,
-// (rows - P + 1) x (cols - P + 1).
+// The luminance image of a window of a frame made of the planes `used`
+// (one flag per pattern site, or per channel): the mean of the used sites
+// in every period x period window, (rows - P + 1) x (cols - P + 1) (every
+// site lies once in each such window wherever it starts, so each is
+// weighed alike everywhere), or the mean of the used channels. `x` holds
+// planes of plane_stride values, rows of row_stride; the window starts at
+// (top, left) there, and at sensor row and column (sensor_top,
+// sensor_left), which fix the pattern's phase.
 template <class T>
-std::vector<float> luminance(const T* frame, int64_t height, int64_t width, int64_t channels,
-                             int64_t period, const PolishWindow& window) {
-  const int64_t h = window.rows, w = window.cols;
-  std::vector<float> sum(static_cast<size_t>(h * w), 0.0f);
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t r = 0; r < h; ++r) {
-      const T* x = frame + (c * height + window.top + r) * width + window.left;
-      float* y = sum.data() + r * w;
-      for (int64_t j = 0; j < w; ++j) y[j] += static_cast<float>(x[j]);
+std::vector<float> luminance(const T* x, int64_t plane_stride, int64_t row_stride, int64_t top,
+                             int64_t left, int64_t sensor_top, int64_t sensor_left, int64_t rows,
+                             int64_t cols, int64_t period, const std::vector<char>& used) {
+  const float count = static_cast<float>(std::count(used.begin(), used.end(), char{1}));
+  std::vector<float> sum(static_cast<size_t>(rows * cols), 0.0f);
+  if (period == 1) {
+    for (size_t c = 0; c < used.size(); ++c) {
+      if (!used[c]) continue;
+      const T* channel = x + static_cast<int64_t>(c) * plane_stride;
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* in = channel + (top + r) * row_stride + left;
+        float* out = sum.data() + r * cols;
+        for (int64_t j = 0; j < cols; ++j) out[j] += static_cast<float>(in[j]);
+      }
     }
-  int64_t cols = w;
-  std::vector<float> rows_done = box_along_rows(sum, h, cols, period);
-  cols -= period - 1;
-  std::vector<float> t = transposed(rows_done, h, cols);
-  int64_t rows = h;
-  std::vector<float> both = box_along_rows(t, cols, rows, period);
-  rows -= period - 1;
-  std::vector<float> out = transposed(both, cols, rows);
-  const float scale = 1.0f / static_cast<float>(channels);
+    for (float& v : sum) v /= count;
+    return sum;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* in = x + (top + r) * row_stride + left;
+    const char* use = used.data() + ((sensor_top + r) % period) * period;
+    float* out = sum.data() + r * cols;
+    for (int64_t j = 0; j < cols; ++j)
+      if (use[(sensor_left + j) % period]) out[j] = static_cast<float>(in[j]);
+  }
+  int64_t c = cols;
+  std::vector<float> rows_done = box_along_rows(sum, rows, c, period);
+  c -= period - 1;
+  std::vector<float> t = transposed(rows_done, rows, c);
+  int64_t r = rows;
+  std::vector<float> both = box_along_rows(t, c, r, period);
+  r -= period - 1;
+  std::vector<float> out = transposed(both, c, r);
+  // The boxes' mean over P^2 sites, as the mean over the used ones.
+  const float scale = static_cast<float>(period * period) / count;
   for (float& v : out) v *= scale;
   return out;
+}
+
+// Which planes (pattern sites, or channels) vary over a window of a frame
+// laid out as in luminance(): 1 for a plane that takes values other than
+// its first there, 0 for a constant one (flat, clipped or dead).
+template <class T>
+std::vector<char> varying_planes(const T* x, int64_t plane_stride, int64_t row_stride, int64_t top,
+                                 int64_t left, int64_t sensor_top, int64_t sensor_left,
+                                 int64_t rows, int64_t cols, int64_t period, int64_t planes) {
+  std::vector<char> varies(static_cast<size_t>(planes), 0);
+  if (period == 1) {
+    for (int64_t c = 0; c < planes; ++c) {
+      const T* channel = x + c * plane_stride + top * row_stride + left;
+      const T first = channel[0];
+      for (int64_t r = 0; r < rows && !varies[c]; ++r)
+        for (int64_t j = 0; j < cols; ++j)
+          if (channel[r * row_stride + j] != first) {
+            varies[c] = 1;
+            break;
+          }
+    }
+    return varies;
+  }
+  std::vector<T> first(static_cast<size_t>(planes));
+  std::vector<char> seen(static_cast<size_t>(planes), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* row = x + (top + r) * row_stride + left;
+    const int64_t phase = ((sensor_top + r) % period) * period;
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t p = phase + (sensor_left + j) % period;
+      if (!seen[p]) {
+        seen[p] = 1;
+        first[p] = row[j];
+      } else if (row[j] != first[p]) {
+        varies[p] = 1;
+      }
+    }
+  }
+  return varies;
 }
 
 // Keys' cubic convolution (a = -1/2) weights of samples -1..2 for a
@@ -388,13 +448,6 @@ LumaPolish::LumaPolish(const AlignGeometry& g)
       period_(g.period),
       uint16_(g.frame_dtype == PTP_DTYPE_UINT16) {}
 
-std::vector<float> LumaPolish::luminance_of(const void* frame, const PolishWindow& window) const {
-  return uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_, width_, channels_,
-                             period_, window)
-                 : luminance(static_cast<const float*>(frame), height_, width_, channels_, period_,
-                             window);
-}
-
 std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<float>& luma, int64_t rows,
                                              int64_t cols) const {
   std::vector<SmoothedLuma> scales;
@@ -412,17 +465,33 @@ std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<float>& luma, int
 }
 
 // The reference's window: its central kMaxWindow x kMaxWindow pixels (all
-// of a smaller side); its luminance image is kept, each frame's cut of it
-// smoothed in prepare().
+// of a smaller side), kept as float with the planes that vary there; each
+// frame's cut of it is made into a luminance image and smoothed in
+// prepare().
 void LumaPolish::set_reference(const void* frame) {
   const auto centred = [](int64_t side) {
     const int64_t n = std::min(side, kMaxWindow);
     return std::pair<int64_t, int64_t>{(side - n) / 2, n};
   };
-  std::tie(reference_window_.top, reference_window_.rows) = centred(height_);
-  std::tie(reference_window_.left, reference_window_.cols) = centred(width_);
-  reference_luma_ = luminance_of(frame, reference_window_);
+  PolishWindow& w = reference_window_;
+  std::tie(w.top, w.rows) = centred(height_);
+  std::tie(w.left, w.cols) = centred(width_);
+  reference_values_.resize(static_cast<size_t>(channels_ * w.rows * w.cols));
+  const auto copy = [&](const auto* x) {
+    for (int64_t c = 0; c < channels_; ++c)
+      for (int64_t r = 0; r < w.rows; ++r)
+        for (int64_t j = 0; j < w.cols; ++j)
+          reference_values_[(c * w.rows + r) * w.cols + j] =
+              static_cast<float>(x[(c * height_ + w.top + r) * width_ + w.left + j]);
+    reference_varies_ = varying_planes(x, height_ * width_, width_, w.top, w.left, w.top, w.left,
+                                       w.rows, w.cols, period_, planes());
+  };
+  if (uint16_)
+    copy(static_cast<const uint16_t*>(frame));
+  else
+    copy(static_cast<const float*>(frame));
   cut_ = PolishWindow{};
+  used_.clear();
   reference_.clear();
   moving_.clear();
 }
@@ -448,20 +517,36 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
       overlap(reference_window_.left, reference_window_.cols, wx, width_);
   if (cut.rows <= period_ || cut.cols <= period_) return;
   const int64_t rows = cut.rows - period_ + 1, cols = cut.cols - period_ + 1;
-  if (cut != cut_ || reference_.empty()) {
-    // The luminance of a window is the part of a larger window's at it.
-    const int64_t stride = reference_window_.cols - period_ + 1;
-    const int64_t first_row = cut.top - reference_window_.top;
-    const int64_t first_col = cut.left - reference_window_.left;
-    std::vector<float> luma(static_cast<size_t>(rows * cols));
-    for (int64_t r = 0; r < rows; ++r)
-      std::copy_n(reference_luma_.data() + (first_row + r) * stride + first_col, cols,
-                  luma.data() + r * cols);
-    reference_ = smooth(luma, rows, cols);
-    cut_ = cut;
-  }
   const PolishWindow window{cut.top - wy, cut.left - wx, cut.rows, cut.cols};
-  moving_ = smooth(luminance_of(frame, window), rows, cols);
+  // The planes that vary in both frames' windows make the images: a plane
+  // flat, clipped or dead in either says nothing of the shift, and fitted
+  // it would only add its misfit to the residual (the polish's variance;
+  // as the correlations' luminance images leave such planes out,
+  // align_luma.hpp).
+  std::vector<char> used =
+      uint16_ ? varying_planes(static_cast<const uint16_t*>(frame), height_ * width_, width_,
+                               window.top, window.left, window.top, window.left, window.rows,
+                               window.cols, period_, planes())
+              : varying_planes(static_cast<const float*>(frame), height_ * width_, width_,
+                               window.top, window.left, window.top, window.left, window.rows,
+                               window.cols, period_, planes());
+  for (size_t p = 0; p < used.size(); ++p) used[p] &= reference_varies_[p];
+  if (std::count(used.begin(), used.end(), char{1}) == 0) return;
+  if (cut != cut_ || used != used_ || reference_.empty()) {
+    const PolishWindow& rw = reference_window_;
+    reference_ =
+        smooth(luminance(reference_values_.data(), rw.rows * rw.cols, rw.cols, cut.top - rw.top,
+                         cut.left - rw.left, cut.top, cut.left, cut.rows, cut.cols, period_, used),
+               rows, cols);
+    cut_ = cut;
+    used_ = std::move(used);
+  }
+  moving_ = smooth(
+      uint16_ ? luminance(static_cast<const uint16_t*>(frame), height_ * width_, width_, window.top,
+                          window.left, window.top, window.left, cut.rows, cut.cols, period_, used_)
+              : luminance(static_cast<const float*>(frame), height_ * width_, width_, window.top,
+                          window.left, window.top, window.left, cut.rows, cut.cols, period_, used_),
+      rows, cols);
   if (moving_.size() != reference_.size()) moving_.clear();
   moving_offset_[0] = static_cast<double>(-wy);
   moving_offset_[1] = static_cast<double>(-wx);
@@ -469,7 +554,7 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
 
 bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&variance)[2]) {
   moving_.clear();
-  if (reference_luma_.empty() || !(std::fabs(dy) < static_cast<double>(height_)) ||
+  if (reference_values_.empty() || !(std::fabs(dy) < static_cast<double>(height_)) ||
       !(std::fabs(dx) < static_cast<double>(width_)))
     return false;
   // Coarse to fine, each scale from the last one's estimate; per axis the

@@ -16,9 +16,11 @@
 // (docs/performance.md, "What an efficient estimator would get").
 //
 // The model: reference(y, x) = a * frame(y - dy, x - dx) + b on the
-// luminance images (the mean of every period x period window, which weighs
-// every colour of the pattern alike wherever it starts, averaged over the
-// channels without a pattern) of windows of the two frames that show the
+// luminance images (the mean of the pattern sites in every period x period
+// window, which weighs every site alike wherever it starts, or the mean of
+// the channels without a pattern; of the sites or channels that vary in
+// both frames, so one clipped or dead in either is left out) of windows
+// of the two frames that show the
 // same part of the scene to within a pixel (cut to what both frames show
 // under the whole-pixel shift nearest the estimate), smoothed by three
 // centred box filters per axis (about Gaussian; cut at the images' edges,
@@ -73,9 +75,9 @@ class LumaPolish {
  public:
   explicit LumaPolish(const AlignGeometry& geometry);
 
-  // The reference frame (a validated frame of the plan); the luminance
-  // image of its window is made here (each frame's cut of it is smoothed
-  // in polish()).
+  // The reference frame (a validated frame of the plan); its window is
+  // kept (each frame's cut of it is made into a luminance image and
+  // smoothed in polish()), with which of its planes vary there.
   void set_reference(const void* frame);
 
   // (dy, dx), the shift that registers `frame` to the reference in sensor
@@ -115,20 +117,23 @@ class LumaPolish {
   // At most this many cuts of the windows per polish (prepare()).
   static constexpr int kMaxCuts = 3;
 
-  // The luminance image of `window` of a frame of the plan's dtype.
-  std::vector<float> luminance_of(const void* frame, const PolishWindow& window) const;
+  // Pattern sites, or channels.
+  int64_t planes() const { return period_ > 1 ? period_ * period_ : channels_; }
   std::vector<SmoothedLuma> smooth(const std::vector<float>& luma, int64_t rows,
                                    int64_t cols) const;
-  // The smoothed images of the reference's window and of the frame's, each
-  // cut to what both frames show under the whole-pixel shift (wy, wx);
-  // moving_ empty where the scales do not fit.
+  // The smoothed luminance images of the reference's window and of the
+  // frame's, each cut to what both frames show under the whole-pixel shift
+  // (wy, wx), made of the planes that vary in both; moving_ empty where
+  // the scales do not fit or no plane varies in both.
   void prepare(const void* frame, int64_t wy, int64_t wx);
 
   int64_t height_, width_, channels_, period_;
   bool uint16_;
   PolishWindow reference_window_;
-  std::vector<float> reference_luma_;     // the luminance image of reference_window_
+  std::vector<float> reference_values_;   // every channel of reference_window_, as float
+  std::vector<char> reference_varies_;    // its planes that vary there
   PolishWindow cut_;                      // the part of it that reference_ smooths
+  std::vector<char> used_;                // the planes reference_ is made of
   std::vector<SmoothedLuma> reference_;   // coarse first
   std::vector<SmoothedLuma> moving_;      // the last prepared frame's
   double moving_offset_[2] = {0.0, 0.0};  // its window's start - the reference's
