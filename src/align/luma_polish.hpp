@@ -75,9 +75,10 @@ class LumaPolish {
  public:
   explicit LumaPolish(const AlignGeometry& geometry);
 
-  // The reference frame (a validated frame of the plan); its window is
-  // kept (each frame's cut of it is made into a luminance image and
-  // smoothed in polish()), with which of its planes vary there.
+  // The reference frame (a validated frame of the plan), which must stay
+  // valid and unchanged until the next set_reference (CropVerifier keeps
+  // its copy): each frame's cut of its window is made into a luminance
+  // image and smoothed in polish().
   void set_reference(const void* frame);
 
   // (dy, dx), the shift that registers `frame` to the reference in sensor
@@ -119,6 +120,11 @@ class LumaPolish {
 
   // Pattern sites, or channels.
   int64_t planes() const { return period_ > 1 ? period_ * period_ : channels_; }
+  // The luminance image of `window` of a frame of the plan's dtype made of
+  // the planes `used`, and which planes vary in that window.
+  std::vector<float> luminance_of(const void* frame, const PolishWindow& window,
+                                  const std::vector<char>& used) const;
+  std::vector<char> varying_of(const void* frame, const PolishWindow& window) const;
   std::vector<SmoothedLuma> smooth(const std::vector<float>& luma, int64_t rows,
                                    int64_t cols) const;
   // The smoothed luminance images of the reference's window and of the
@@ -130,13 +136,13 @@ class LumaPolish {
   int64_t height_, width_, channels_, period_;
   bool uint16_;
   PolishWindow reference_window_;
-  std::vector<float> reference_values_;   // every channel of reference_window_, as float
-  std::vector<char> reference_varies_;    // its planes that vary there
-  PolishWindow cut_;                      // the part of it that reference_ smooths
-  std::vector<char> used_;                // the planes reference_ is made of
-  std::vector<SmoothedLuma> reference_;   // coarse first
-  std::vector<SmoothedLuma> moving_;      // the last prepared frame's
-  double moving_offset_[2] = {0.0, 0.0};  // its window's start - the reference's
+  const void* reference_frame_ = nullptr;  // set_reference's frame
+  std::vector<char> reference_varies_;     // its planes that vary there
+  PolishWindow cut_;                       // the part of it that reference_ smooths
+  std::vector<char> used_;                 // the planes reference_ is made of
+  std::vector<SmoothedLuma> reference_;    // coarse first
+  std::vector<SmoothedLuma> moving_;       // the last prepared frame's
+  double moving_offset_[2] = {0.0, 0.0};   // its window's start - the reference's
 };
 
 }  // namespace ptychopatch::impl
