@@ -664,8 +664,9 @@ typedef enum ptp_align_verify {
    * peak of the whole frames finds the shift, plain correlation of what
    * they share places it. So `normalization` chooses the coarse estimator;
    * the fine one is always plain correlation. Last, the shift is polished
-   * by least squares on smoothed luminance images of the two frames (three
-   * scales, coarse to fine); where that converges to another crop more
+   * by least squares on smoothed luminance images of the two frames (made
+   * of the pattern sites or channels that vary in both; three scales,
+   * coarse to fine); where that converges to another crop more
    * than 0.1 pixel away, it replaces the shift (on noisy blurred frames
    * the correlations' peaks wander by pixels; docs/semantics.md gives the
    * rule). The confidence of a polished frame is then the probability,

@@ -696,7 +696,8 @@ def align_scene(
         correlation peak toward the cut); its crop is the
         mosaic-preserving one nearest to the shift. Last, the shift is
         polished by least squares on the two frames' luminance images
-        smoothed at three scales; where that converges to another crop
+        (of the colour sites or channels that vary in both: one clipped or
+        dead in either is left out) smoothed at three scales; where that converges to another crop
         more than 0.1 pixel away, it replaces the shift, and ``confidence``
         becomes the probability that the crop is right under the polish's
         variance. Where the polish does not converge (tiny frames), a crop
