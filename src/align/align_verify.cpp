@@ -7,6 +7,7 @@
 
 #include "align/align_backend.hpp"
 #include "align/align_plan.hpp"
+#include "align/varying_planes.hpp"
 #include "core/error.hpp"
 
 namespace ptychopatch::impl {
@@ -76,27 +77,6 @@ void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t row
                   src + ((c * height_ + top + r) * width_ + left) * element_size_, row_bytes);
 }
 
-namespace {
-
-template <class T>
-bool positions_vary(const T* x, int64_t period, int64_t rows, int64_t cols, int64_t stride) {
-  for (int64_t r = 0; r < period; ++r)
-    for (int64_t b = 0; b < period; ++b) {
-      const T first = x[r * stride + b];
-      bool varies = false;
-      for (int64_t i = r; i < rows && !varies; i += period)
-        for (int64_t j = b; j < cols; j += period)
-          if (x[i * stride + j] != first) {
-            varies = true;
-            break;
-          }
-      if (!varies) return false;
-    }
-  return true;
-}
-
-}  // namespace
-
 bool CropVerifier::every_position_varies(const ptp_align_plan& check_plan,
                                          const std::vector<unsigned char>& cut,
                                          int64_t cols) const {
@@ -108,11 +88,13 @@ bool CropVerifier::every_position_varies(const ptp_align_plan& check_plan,
   const AlignGeometry& g = check_plan.geometry;
   const int64_t read_rows = g.luma_stride * (g.plane_height - 1) + g.luma_window;
   const int64_t read_cols = g.luma_stride * (g.plane_width - 1) + g.luma_window;
-  if (element_size_ == 2)
-    return positions_vary(reinterpret_cast<const uint16_t*>(cut.data()), period_, read_rows,
-                          read_cols, cols);
-  return positions_vary(reinterpret_cast<const float*>(cut.data()), period_, read_rows, read_cols,
-                        cols);
+  const auto every = [&](const auto* x) {
+    const std::vector<char> varies =
+        varying_planes(x, 0, cols, 0, 0, read_rows, read_cols, period_, period_ * period_);
+    return std::find(varies.begin(), varies.end(), char{0}) == varies.end();
+  };
+  return element_size_ == 2 ? every(reinterpret_cast<const uint16_t*>(cut.data()))
+                            : every(reinterpret_cast<const float*>(cut.data()));
 }
 
 CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x) {

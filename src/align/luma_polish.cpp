@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
+#include "align/varying_planes.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -169,46 +170,6 @@ std::vector<float> luminance(const T* x, int64_t height, int64_t width, const Po
   const float scale = static_cast<float>(period * period) / count;
   for (float& v : out) v *= scale;
   return out;
-}
-
-// Which planes (pattern sites, or channels) vary over a window of a frame
-// (as in luminance()): 1 for a plane that takes values other than
-// its first there, 0 for a constant one (flat, clipped or dead).
-template <class T>
-std::vector<char> varying_planes(const T* x, int64_t height, int64_t width,
-                                 const PolishWindow& window, int64_t period, int64_t planes) {
-  const int64_t top = window.top, left = window.left, rows = window.rows, cols = window.cols;
-  const int64_t plane_stride = height * width, row_stride = width;
-  std::vector<char> varies(static_cast<size_t>(planes), 0);
-  if (period == 1) {
-    for (int64_t c = 0; c < planes; ++c) {
-      const T* channel = x + c * plane_stride + top * row_stride + left;
-      const T first = channel[0];
-      for (int64_t r = 0; r < rows && !varies[c]; ++r)
-        for (int64_t j = 0; j < cols; ++j)
-          if (channel[r * row_stride + j] != first) {
-            varies[c] = 1;
-            break;
-          }
-    }
-    return varies;
-  }
-  std::vector<T> first(static_cast<size_t>(planes));
-  std::vector<char> seen(static_cast<size_t>(planes), 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* row = x + (top + r) * row_stride + left;
-    const int64_t phase = ((top + r) % period) * period;
-    for (int64_t j = 0; j < cols; ++j) {
-      const int64_t p = phase + (left + j) % period;
-      if (!seen[p]) {
-        seen[p] = 1;
-        first[p] = row[j];
-      } else if (row[j] != first[p]) {
-        varies[p] = 1;
-      }
-    }
-  }
-  return varies;
 }
 
 // Keys' cubic convolution (a = -1/2) weights of samples -1..2 for a
@@ -473,10 +434,12 @@ std::vector<float> LumaPolish::luminance_of(const void* frame, const PolishWindo
 }
 
 std::vector<char> LumaPolish::varying_of(const void* frame, const PolishWindow& window) const {
-  return uint16_ ? varying_planes(static_cast<const uint16_t*>(frame), height_, width_, window,
-                                  period_, planes())
-                 : varying_planes(static_cast<const float*>(frame), height_, width_, window,
-                                  period_, planes());
+  const auto varying = [&](const auto* x) {
+    return varying_planes(x, height_ * width_, width_, window.top, window.left, window.rows,
+                          window.cols, period_, planes());
+  };
+  return uint16_ ? varying(static_cast<const uint16_t*>(frame))
+                 : varying(static_cast<const float*>(frame));
 }
 
 // The reference's window: its central kMaxWindow x kMaxWindow pixels (all
