@@ -59,6 +59,10 @@ struct AlignGeometry {
   // [0, period)^2 with pattern[(r + dy) % P][(c + dx) % P] == pattern[r][c]
   // for every site; (0, 0) always, (0, 0) alone for Bayer.
   std::vector<std::pair<int64_t, int64_t>> crop_offsets;
+  // The colour of each pattern site (row-major, period x period): 0 red,
+  // 1 green (the pattern's code 3, rawpy's second green, counted as 1),
+  // 2 blue; empty without a pattern (then each channel is a colour).
+  std::vector<int32_t> site_colours;
 
   int64_t frame_elements() const { return channels * height * width; }
   // Sensor pixels per pixel of the plane the backend aligns.

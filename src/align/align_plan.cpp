@@ -379,6 +379,9 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.max_shift_rows = plane_limit(g.plane_height);
   g.max_shift_cols = plane_limit(g.plane_width);
   g.crop_offsets = pattern_preserving_shifts(*desc, period);
+  if (cfa != PTP_CFA_NONE)
+    for (int64_t i = 0; i < period * period; ++i)
+      g.site_colours.push_back(desc->pattern[i] == 3 ? 1 : desc->pattern[i]);
 
   if (g.plane_height > kMaxPlaneSide || g.plane_width > kMaxPlaneSide)
     fail(PTP_ERROR_INVALID_SIZE, "a plane of " + std::to_string(g.plane_height) + " x " +

@@ -1,6 +1,7 @@
 #include "align/luma_polish.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <tuple>
@@ -106,69 +107,78 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
   return out;
 }
 
-// `in` (rows x cols, stride sensor pixels, its boxes cut within `reach`
-// sensor pixels of its edges) at the next scale, or an empty image where
-// too few samples are left.
-SmoothedLuma next_scale(const std::vector<float>& in, int64_t rows, int64_t cols, int64_t stride,
-                        int64_t reach, const Scale& scale) {
+// `in` (one image per colour, rows x cols, stride sensor pixels, their
+// boxes cut within `reach` sensor pixels of their edges) at the next
+// scale, or an empty set where too few samples are left.
+SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows, int64_t cols,
+                        int64_t stride, int64_t reach, const Scale& scale) {
   SmoothedLuma out;
   if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
-  int64_t c = cols;
-  const std::vector<float> half = smooth_rows_transposed(in, rows, c, scale);  // c x rows
-  int64_t r = rows;
-  out.values = smooth_rows_transposed(half, c, r, scale);  // back to r x c
-  out.rows = r;
-  out.cols = c;
+  for (const std::vector<float>& image : in) {
+    int64_t c = cols;
+    const std::vector<float> half = smooth_rows_transposed(image, rows, c, scale);  // c x rows
+    int64_t r = rows;
+    out.colours.push_back(smooth_rows_transposed(half, c, r, scale));  // back to r x c
+    out.rows = r;
+    out.cols = c;
+  }
   out.stride = stride * scale.decimate;
   out.sigma = scale.sigma;
   out.reach = reach + 3 * (scale.box / 2) * stride;
   return out;
 }
 
-// The luminance image of a window of a frame (height x width, its planes
-// one after another) made of the planes `used` (one flag per pattern site,
-// or per channel): the mean of the used sites in every period x period
-// window, (rows - P + 1) x (cols - P + 1) (every site lies once in each
-// such window wherever it starts, so each is weighed alike everywhere),
-// or the mean of the used channels.
+// The colour images of a window of a frame (height x width, its planes
+// one after another): for colour group k (the pattern sites, or the
+// channel, listed in groups[k]), the mean of that group's values in every
+// period x period window, (rows - P + 1) x (cols - P + 1). Every site of
+// the pattern lies once in every such window wherever it starts, so each
+// image weighs its sites alike at every position.
 template <class T>
-std::vector<float> luminance(const T* x, int64_t height, int64_t width, const PolishWindow& window,
-                             int64_t period, const std::vector<char>& used) {
+std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_t width,
+                                              const PolishWindow& window, int64_t period,
+                                              const std::vector<std::vector<int64_t>>& groups) {
   const int64_t top = window.top, left = window.left, rows = window.rows, cols = window.cols;
   const int64_t plane_stride = height * width, row_stride = width;
-  const float count = static_cast<float>(std::count(used.begin(), used.end(), char{1}));
-  std::vector<float> sum(static_cast<size_t>(rows * cols), 0.0f);
-  if (period == 1) {
-    for (size_t c = 0; c < used.size(); ++c) {
-      if (!used[c]) continue;
-      const T* channel = x + static_cast<int64_t>(c) * plane_stride;
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* in = channel + (top + r) * row_stride + left;
-        float* out = sum.data() + r * cols;
-        for (int64_t j = 0; j < cols; ++j) out[j] += static_cast<float>(in[j]);
-      }
+  std::vector<std::vector<float>> out;
+  if (period == 1) {  // planar channels: each group is one channel
+    for (const std::vector<int64_t>& group : groups) {
+      std::vector<float> image(static_cast<size_t>(rows * cols));
+      const T* channel = x + group[0] * plane_stride;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j)
+          image[r * cols + j] = static_cast<float>(channel[(top + r) * row_stride + left + j]);
+      out.push_back(std::move(image));
     }
-    for (float& v : sum) v /= count;
-    return sum;
+    return out;
   }
+  std::vector<int> group_of(static_cast<size_t>(period * period), -1);
+  for (size_t k = 0; k < groups.size(); ++k)
+    for (int64_t site : groups[k]) group_of[site] = static_cast<int>(k);
+  std::vector<std::vector<float>> masked(groups.size(),
+                                         std::vector<float>(static_cast<size_t>(rows * cols), 0.f));
   for (int64_t r = 0; r < rows; ++r) {
-    const T* in = x + (top + r) * row_stride + left;
-    const char* use = used.data() + ((top + r) % period) * period;
-    float* out = sum.data() + r * cols;
-    for (int64_t j = 0; j < cols; ++j)
-      if (use[(left + j) % period]) out[j] = static_cast<float>(in[j]);
+    const T* row = x + (top + r) * row_stride + left;
+    const int64_t phase = ((top + r) % period) * period;
+    for (int64_t j = 0; j < cols; ++j) {
+      const int k = group_of[phase + (left + j) % period];
+      if (k >= 0) masked[k][r * cols + j] = static_cast<float>(row[j]);
+    }
   }
-  int64_t c = cols;
-  std::vector<float> rows_done = box_along_rows(sum, rows, c, period);
-  c -= period - 1;
-  std::vector<float> t = transposed(rows_done, rows, c);
-  int64_t r = rows;
-  std::vector<float> both = box_along_rows(t, c, r, period);
-  r -= period - 1;
-  std::vector<float> out = transposed(both, c, r);
-  // The boxes' mean over P^2 sites, as the mean over the used ones.
-  const float scale = static_cast<float>(period * period) / count;
-  for (float& v : out) v *= scale;
+  for (size_t k = 0; k < groups.size(); ++k) {
+    int64_t c = cols;
+    std::vector<float> t = transposed(box_along_rows(masked[k], rows, c, period), rows, c - period + 1);
+    c -= period - 1;
+    int64_t r = rows;
+    std::vector<float> both = box_along_rows(t, c, r, period);
+    r -= period - 1;
+    std::vector<float> image = transposed(both, c, r);
+    // The boxes' mean over P^2 sites, as the mean over the group's.
+    const float scale =
+        static_cast<float>(period * period) / static_cast<float>(groups[k].size());
+    for (float& v : image) v *= scale;
+    out.push_back(std::move(image));
+  }
   return out;
 }
 
@@ -227,36 +237,42 @@ int64_t sampling_step(const SmoothedLuma& ref) {
                                   static_cast<double>(ref.rows * ref.cols) / kMaxFitSamples))));
 }
 
-// Gram matrices of 5 terms: zeroed, their upper triangle summed, then
-// mirrored.
+// Gram matrices of 5 terms.
 using Gram = double[5][5];
 void zero(Gram& m) {
   for (auto& row : m)
     for (double& v : row) v = 0.0;
 }
-void add_upper(Gram& m, const double (&z)[5]) {
-  for (int k = 0; k < 5; ++k)
-    for (int l = k; l < 5; ++l) m[k][l] += z[k] * z[l];
-}
-void mirror_upper(Gram& m) {
-  for (int k = 0; k < 5; ++k)
-    for (int l = 0; l < k; ++l) m[k][l] = m[l][k];
-}
-
 // Sums of products of z = (df/du, df/dv, f, 1, g) over the reference's
 // grid points (every q-th per axis) whose position moved by (gy, gx) grid
 // samples lies inside the frame's grid with the interpolation's border: g
 // the reference there, f the frame at the moved position (Keys' cubic),
 // df/du and df/dv its derivatives. Symmetric.
+//
+// Per colour, with each colour's sums centred on its own mean (the fit's
+// offset b_c of that colour eliminated exactly, as least squares would
+// fit it), summed over the colours: row and column 3 then hold only the
+// number of samples of all colours (gram[3][3]; the means are 0), so the
+// fit below sees one offset, 0, and the degrees of freedom lose one per
+// colour. With `luma` (one weight per colour) instead: the sums of the
+// luminance images, the colours' weighted sums, uncentred (match()).
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
-                double (&gram)[5][5], double (*interior)[5][5] = nullptr) {
-  zero(gram);
-  if (interior != nullptr) zero(*interior);
+                const std::vector<double>& weights, bool luminance, double (&gram)[5][5],
+                double (*interior)[5][5] = nullptr) {
+  const std::vector<double>* luma = luminance ? &weights : nullptr;
+  const size_t colours = luma != nullptr ? 1 : ref.colours.size();
+  std::vector<std::array<std::array<double, 5>, 5>> per(colours), per_interior(colours);
+  for (auto& m : per) m = {};
+  for (auto& m : per_interior) m = {};
   // Grid samples at least `edge` from every edge, on both images, were
   // smoothed by whole boxes.
   const double edge = std::ceil(static_cast<double>(ref.reach) / static_cast<double>(ref.stride));
   const auto inside = [edge](double at, int64_t size) {
     return at >= edge && at <= static_cast<double>(size - 1) - edge;
+  };
+  const auto add = [](std::array<std::array<double, 5>, 5>& m, const double (&z)[5]) {
+    for (int k = 0; k < 5; ++k)
+      for (int l = k; l < 5; ++l) m[k][l] += z[k] * z[l];
   };
   for (int64_t i = 0; i < ref.rows; i += q) {
     double wy[4], dwy[4];
@@ -266,28 +282,96 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
       double wx[4], dwx[4];
       int64_t left;
       if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
-      double f = 0.0, fu = 0.0, fv = 0.0;
-      for (int a = 0; a < 4; ++a) {
-        const float* row = mov.values.data() + (top + a) * mov.cols + left;
-        double along = 0.0, along_d = 0.0;
-        for (int b = 0; b < 4; ++b) {
-          along += wx[b] * row[b];
-          along_d += dwx[b] * row[b];
-        }
-        f += wy[a] * along;
-        fu += dwy[a] * along;
-        fv += wy[a] * along_d;
-      }
-      const double z[5] = {fu, fv, f, 1.0, static_cast<double>(ref.values[i * ref.cols + j])};
-      add_upper(gram, z);
       const double y = static_cast<double>(i), x = static_cast<double>(j);
-      if (interior != nullptr && inside(y, ref.rows) && inside(x, ref.cols) &&
-          inside(y - gy, mov.rows) && inside(x - gx, mov.cols))
-        add_upper(*interior, z);
+      const bool whole = interior != nullptr && inside(y, ref.rows) && inside(x, ref.cols) &&
+                         inside(y - gy, mov.rows) && inside(x - gx, mov.cols);
+      double sum[5] = {0.0, 0.0, 0.0, 1.0, 0.0};
+      for (size_t c = 0; c < ref.colours.size(); ++c) {
+        const std::vector<float>& image = mov.colours[c];
+        double f = 0.0, fu = 0.0, fv = 0.0;
+        for (int a = 0; a < 4; ++a) {
+          const float* row = image.data() + (top + a) * mov.cols + left;
+          double along = 0.0, along_d = 0.0;
+          for (int b = 0; b < 4; ++b) {
+            along += wx[b] * row[b];
+            along_d += dwx[b] * row[b];
+          }
+          f += wy[a] * along;
+          fu += dwy[a] * along;
+          fv += wy[a] * along_d;
+        }
+        const double g = static_cast<double>(ref.colours[c][i * ref.cols + j]);
+        if (luma != nullptr) {
+          const double w = (*luma)[c];
+          sum[0] += w * fu;
+          sum[1] += w * fv;
+          sum[2] += w * f;
+          sum[4] += w * g;
+          continue;
+        }
+        const double z[5] = {fu, fv, f, 1.0, g};
+        add(per[c], z);
+        if (whole) add(per_interior[c], z);
+      }
+      if (luma != nullptr) {
+        add(per[0], sum);
+        if (whole) add(per_interior[0], sum);
+      }
     }
   }
-  mirror_upper(gram);
-  if (interior != nullptr) mirror_upper(*interior);
+  using Parts = std::vector<std::array<std::array<double, 5>, 5>>;
+  const auto mirror = [](Parts& parts) {
+    for (auto& m : parts)
+      for (int k = 0; k < 5; ++k)
+        for (int l = 0; l < k; ++l) m[k][l] = m[l][k];
+  };
+  mirror(per);
+  mirror(per_interior);
+  if (luma != nullptr) {
+    std::copy(&per[0][0][0], &per[0][0][0] + 25, &gram[0][0]);
+    if (interior != nullptr) std::copy(&per_interior[0][0][0], &per_interior[0][0][0] + 25, &(*interior)[0][0]);
+    return;
+  }
+  // Each colour's sums centred on its own means (row and column 3 then
+  // hold its count alone).
+  const auto centre = [](Parts& parts) {
+    for (auto& m : parts) {
+      const double n = m[3][3];
+      if (!(n > 0.0)) continue;
+      std::array<std::array<double, 5>, 5> c = m;
+      for (int k = 0; k < 5; ++k)
+        for (int l = 0; l < 5; ++l)
+          c[k][l] = k == 3 || l == 3 ? 0.0 : m[k][l] - m[k][3] * m[3][l] / n;
+      c[3][3] = n;
+      m = c;
+    }
+  };
+  centre(per);
+  centre(per_interior);
+  // Each colour weighted by its planes (sites) per window: its image is
+  // their mean, so its noise variance goes as one over their number
+  // (Bayer's red and blue have one site to green's two). Least squares
+  // that weighed the colours alike left a grey scene 1.1 times the
+  // variance of the luminance image's fit; these weights, the same. (Not
+  // by each colour's residual: on frames without noise that is the
+  // interpolation's misfit alone, and weighing by it moved a rolled frame
+  // 0.05 pixel.) Scaled so the samples' weights average 1.
+  double planes = 0.0;
+  for (double w : weights) planes += w;
+  std::vector<double> weight(per.size());
+  for (size_t c = 0; c < per.size(); ++c)
+    weight[c] = weights[c] * static_cast<double>(per.size()) / planes;
+  const auto combine = [&weight](const Parts& parts, double(&out)[5][5]) {
+    zero(out);
+    for (size_t c = 0; c < parts.size(); ++c) {
+      for (int k = 0; k < 5; ++k)
+        for (int l = 0; l < 5; ++l)
+          if (k != 3 && l != 3) out[k][l] += weight[c] * parts[c][k][l];
+      out[3][3] += parts[c][3][3];
+    }
+  };
+  combine(per, gram);
+  if (interior != nullptr) combine(per_interior, *interior);
 }
 
 // The residual sum of squares of g - a f - b over the samples of a Gram
@@ -308,10 +392,14 @@ double residual_squares(const double (&gram)[5][5], double a, double b) {
 // (the robustness benchmark's rocket, sigma 16, gain 1024, 20 noise draws:
 // 0.38 pixel claimed, 1.2 measured; with it 1.95 claimed, and every row
 // of the benchmark's table has |error| / claimed deviation of rms 0.9-1.0).
-bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& dx,
-         double (&variance)[2]) {
+bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<double>& weights,
+         double& dy, double& dx, double (&variance)[2]) {
   const double s = static_cast<double>(ref.stride);
   const int64_t q = sampling_step(ref);
+  // Least squares fit one offset per colour (accumulate() centres each
+  // colour's sums), the gain and the shift.
+  const double colours = static_cast<double>(ref.colours.size());
+  const double parameters = 3.0 + colours;
   // Keys' cubic has a jump of curvature at every grid point, so where the
   // optimum lies on one (a shift of whole grid samples) full steps can
   // bounce across it forever (8 of 1440 frames of the robustness
@@ -320,9 +408,9 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& d
   double last[2] = {0.0, 0.0}, damping[2] = {1.0, 1.0};
   for (int iteration = 0; iteration < kMaxIterations; ++iteration) {
     double gram[5][5], interior[5][5];
-    accumulate(ref, mov, dy / s, dx / s, q, gram, &interior);
-    const double n = gram[3][3];
-    if (n < static_cast<double>(kMinSamples * kMinSamples)) return false;
+    accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior);
+    const double n = gram[3][3];  // samples of all colours
+    if (n < colours * static_cast<double>(kMinSamples * kMinSamples)) return false;
     // Exposure: g = a f + b by linear regression at this shift.
     const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
     if (!(var_f > 0.0)) return false;
@@ -353,7 +441,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& d
       const double sigma_grid = ref.sigma / s, spacing = static_cast<double>(q);
       const double per_independent =
           std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
-      const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - 4.0);
+      const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - parameters);
       // The noise per unit area, from the samples whose boxes were whole:
       // near the edges the cut boxes average fewer pixels, which leaves
       // more noise in a sample but correlates it over less, so those
@@ -361,8 +449,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, double& dy, double& d
       // too much (up to 1.7 times the spread, LumaPolish's variance test).
       const double n_interior = interior[3][3];
       const double interior_residual =
-          n_interior >= static_cast<double>(kMinSamples * kMinSamples)
-              ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - 4.0)
+          n_interior >= colours * static_cast<double>(kMinSamples * kMinSamples)
+              ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - parameters)
               : residual;
       const double noise = interior_residual * per_independent;
       // The frame's own noise is in its gradients too: their sums of
@@ -407,30 +495,54 @@ LumaPolish::LumaPolish(const AlignGeometry& g)
       width_(g.width),
       channels_(g.channels),
       period_(g.period),
-      uint16_(g.frame_dtype == PTP_DTYPE_UINT16) {}
+      uint16_(g.frame_dtype == PTP_DTYPE_UINT16),
+      site_colours_(g.site_colours) {
+  // A pattern without its colours (a geometry made by hand): every site
+  // one colour, the mean of the window, as the luminance image.
+  if (period_ > 1 && site_colours_.size() != static_cast<size_t>(period_ * period_))
+    site_colours_.assign(static_cast<size_t>(period_ * period_), 0);
+}
 
-std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<float>& luma, int64_t rows,
-                                             int64_t cols) const {
+std::vector<std::vector<int64_t>> LumaPolish::colour_groups(const std::vector<char>& used) const {
+  std::vector<std::vector<int64_t>> groups;
+  if (period_ == 1) {
+    for (int64_t c = 0; c < channels_; ++c)
+      if (used[c]) groups.push_back({c});
+    return groups;
+  }
+  const int32_t colours = *std::max_element(site_colours_.begin(), site_colours_.end()) + 1;
+  for (int32_t colour = 0; colour < colours; ++colour) {
+    std::vector<int64_t> sites;
+    for (size_t p = 0; p < site_colours_.size(); ++p)
+      if (used[p] && site_colours_[p] == colour) sites.push_back(static_cast<int64_t>(p));
+    if (!sites.empty()) groups.push_back(std::move(sites));
+  }
+  return groups;
+}
+
+std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<std::vector<float>>& images,
+                                             int64_t rows, int64_t cols) const {
   std::vector<SmoothedLuma> scales;
-  SmoothedLuma fine = next_scale(luma, rows, cols, 1, 0, kFine);
-  if (fine.values.empty()) return scales;
-  SmoothedLuma middle = next_scale(luma, rows, cols, 1, 0, kMiddle);
-  if (!middle.values.empty()) {
+  SmoothedLuma fine = next_scale(images, rows, cols, 1, 0, kFine);
+  if (fine.colours.empty()) return scales;
+  SmoothedLuma middle = next_scale(images, rows, cols, 1, 0, kMiddle);
+  if (!middle.colours.empty()) {
     SmoothedLuma coarse =
-        next_scale(middle.values, middle.rows, middle.cols, middle.stride, middle.reach, kCoarse);
-    if (!coarse.values.empty()) scales.push_back(std::move(coarse));
+        next_scale(middle.colours, middle.rows, middle.cols, middle.stride, middle.reach, kCoarse);
+    if (!coarse.colours.empty()) scales.push_back(std::move(coarse));
     scales.push_back(std::move(middle));
   }
   scales.push_back(std::move(fine));
   return scales;
 }
 
-std::vector<float> LumaPolish::luminance_of(const void* frame, const PolishWindow& window,
-                                            const std::vector<char>& used) const {
-  return uint16_
-             ? luminance(static_cast<const uint16_t*>(frame), height_, width_, window, period_,
-                         used)
-             : luminance(static_cast<const float*>(frame), height_, width_, window, period_, used);
+std::vector<std::vector<float>> LumaPolish::colour_images_of(
+    const void* frame, const PolishWindow& window,
+    const std::vector<std::vector<int64_t>>& groups) const {
+  return uint16_ ? colour_images(static_cast<const uint16_t*>(frame), height_, width_, window,
+                                 period_, groups)
+                 : colour_images(static_cast<const float*>(frame), height_, width_, window,
+                                 period_, groups);
 }
 
 std::vector<char> LumaPolish::varying_of(const void* frame, const PolishWindow& window) const {
@@ -444,8 +556,8 @@ std::vector<char> LumaPolish::varying_of(const void* frame, const PolishWindow& 
 
 // The reference's window: its central kMaxWindow x kMaxWindow pixels (all
 // of a smaller side), and the planes that vary there; each frame's cut of
-// it is made into a luminance image and smoothed in prepare(), from the
-// frame itself (not a copy: CropVerifier keeps it).
+// it is made into colour images and smoothed in prepare(), from the frame
+// itself (not a copy: CropVerifier keeps it).
 void LumaPolish::set_reference(const void* frame) {
   const auto centred = [](int64_t side) {
     const int64_t n = std::min(side, kMaxWindow);
@@ -456,7 +568,7 @@ void LumaPolish::set_reference(const void* frame) {
   reference_frame_ = frame;
   reference_varies_ = varying_of(frame, reference_window_);
   cut_ = PolishWindow{};
-  used_.clear();
+  groups_.clear();
   reference_.clear();
   moving_.clear();
 }
@@ -491,13 +603,21 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
   // such planes out too (align_luma.hpp).
   std::vector<char> used = varying_of(frame, window);
   for (size_t p = 0; p < used.size(); ++p) used[p] &= reference_varies_[p];
-  if (std::count(used.begin(), used.end(), char{1}) == 0) return;
-  if (cut != cut_ || used != used_ || reference_.empty()) {
-    reference_ = smooth(luminance_of(reference_frame_, cut, used), rows, cols);
+  std::vector<std::vector<int64_t>> groups = colour_groups(used);
+  if (groups.empty()) return;
+  if (cut != cut_ || groups != groups_ || reference_.empty()) {
+    reference_ = smooth(colour_images_of(reference_frame_, cut, groups), rows, cols);
     cut_ = cut;
-    used_ = std::move(used);
+    groups_ = std::move(groups);
+    // The luminance image (match()) of the planes taking part: each
+    // group's image weighted by its share of them.
+    double planes_used = 0.0;
+    for (const auto& group : groups_) planes_used += static_cast<double>(group.size());
+    luma_weights_.clear();
+    for (const auto& group : groups_)
+      luma_weights_.push_back(static_cast<double>(group.size()) / planes_used);
   }
-  moving_ = smooth(luminance_of(frame, window, used_), rows, cols);
+  moving_ = smooth(colour_images_of(frame, window, groups_), rows, cols);
   if (moving_.size() != reference_.size()) moving_.clear();
   moving_offset_[0] = static_cast<double>(-wy);
   moving_offset_[1] = static_cast<double>(-wx);
@@ -526,7 +646,7 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
     best_variance[0] = best_variance[1] = HUGE_VAL;
     for (size_t k = 0; k < moving_.size(); ++k) {
       double found_variance[2];
-      if (!fit(reference_[k], moving_[k], y, x, found_variance)) {
+      if (!fit(reference_[k], moving_[k], luma_weights_, y, x, found_variance)) {
         if (k == 0) return false;
         break;
       }
@@ -561,7 +681,7 @@ double LumaPolish::match(double dy, double dx) const {
   const double s = static_cast<double>(ref.stride);
   double gram[5][5];
   accumulate(ref, moving_[k], (dy + moving_offset_[0]) / s, (dx + moving_offset_[1]) / s,
-             sampling_step(ref), gram);
+             sampling_step(ref), luma_weights_, true, gram);
   return correlation(gram);
 }
 

@@ -1,5 +1,5 @@
 // The last step of PTP_ALIGN_VERIFY_REFINE (the default): the shift that
-// the correlations found, polished by least squares on smoothed luminance
+// the correlations found, polished by least squares on smoothed colour
 // images of the two frames.
 //
 // Why: a correlation peak is only as sharp as the scene. On a blurred
@@ -12,23 +12,33 @@
 // Smoothing removes the noise above the scene's own band, and least
 // squares over every pixel the two frames share, with no window, come
 // within 1.2-1.6 times that bound (mean error 0.2 pixel, 24 of 24 right in
-// a numpy prototype), and to the bound of an estimator that sees no colour
-// (docs/performance.md, "What an efficient estimator would get").
+// a numpy prototype), and to the bound of an estimator that knows each
+// colour's offset (docs/performance.md, "What an efficient estimator
+// would get").
 //
-// The model: reference(y, x) = a * frame(y - dy, x - dx) + b on the
-// luminance images (the mean of the pattern sites in every period x period
-// window, which weighs every site alike wherever it starts, or the mean of
-// the channels without a pattern; of the sites or channels that vary in
-// both frames, so one clipped or dead in either is left out) of windows
-// of the two frames that show the
+// The model: reference_c(y, x) = a * frame_c(y - dy, x - dx) + b_c for
+// every colour c, one shift and gain (a) for all, an offset per colour.
+// The images: per colour of the pattern (red, green, blue; Bayer's two
+// greens one colour) the mean of its sites in every period x period
+// window, or each channel without a pattern; of the sites or channels
+// that vary in both frames, so one clipped or dead in either is left out.
+// They are cut from windows of the two frames that show the
 // same part of the scene to within a pixel (cut to what both frames show
 // under the whole-pixel shift nearest the estimate), smoothed by three
 // centred box filters per axis (about Gaussian; cut at the images' edges,
 // alike on both, so the borders are fitted too) at three scales, sigma
 // ~11, ~6.5 and ~3.5 sensor pixels, each sampled every sigma / 3 pixels
 // (no aliasing at that smoothing), coarse first. Gauss-Newton on
-// (dy, dx, a, b) with Keys' cubic interpolation of the frame's image; a
-// and b absorb a difference of exposure.
+// (dy, dx, a) with each colour's offset fitted exactly and Keys' cubic
+// interpolation of the frame's images; the colours weighed by their sites
+// per window (an image's noise variance goes as one over their number).
+//
+// Why colours, not one luminance image (the polish until 0.4.0): the
+// luminance image cannot see detail that lies in colour alone, and on the
+// robustness benchmark's Bayer sigma 16 row, which the frames' information
+// limits, it left about 2 crops in 288 (paired over noise draws: eight
+// seeds, 281.6 right on average against 283.5, never fewer;
+// docs/performance.md, "Colour").
 //
 // Why the borders: with "valid" boxes each image lost 3 sigma a side (18
 // pixels at the middle scale), and on the robustness benchmark's blurred
@@ -48,15 +58,15 @@ namespace ptychopatch::impl {
 
 struct AlignGeometry;
 
-// A luminance image smoothed at one scale: values on a grid of `stride`
-// sensor pixels (row-major, rows x cols).
+// The colour images of a frame smoothed at one scale: per colour, values
+// on a grid of `stride` sensor pixels (row-major, rows x cols).
 struct SmoothedLuma {
   int64_t stride = 0;
   int64_t rows = 0;
   int64_t cols = 0;
   double sigma = 0.0;  // of the smoothing, sensor pixels
   int64_t reach = 0;   // its boxes are cut within this many sensor pixels of an edge
-  std::vector<float> values;
+  std::vector<std::vector<float>> colours;
 };
 
 // A window of a frame: rows x cols from (top, left).
@@ -77,8 +87,8 @@ class LumaPolish {
 
   // The reference frame (a validated frame of the plan), which must stay
   // valid and unchanged until the next set_reference (CropVerifier keeps
-  // its copy): each frame's cut of its window is made into a luminance
-  // image and smoothed in polish().
+  // its copy): each frame's cut of its window is made into colour images
+  // and smoothed in polish().
   void set_reference(const void* frame);
 
   // (dy, dx), the shift that registers `frame` to the reference in sensor
@@ -120,29 +130,36 @@ class LumaPolish {
 
   // Pattern sites, or channels.
   int64_t planes() const { return period_ > 1 ? period_ * period_ : channels_; }
-  // The luminance image of `window` of a frame of the plan's dtype made of
-  // the planes `used`, and which planes vary in that window.
-  std::vector<float> luminance_of(const void* frame, const PolishWindow& window,
-                                  const std::vector<char>& used) const;
+  // The colour groups of the planes `used` flags (one flag per plane): per
+  // colour of the pattern its sites that are used, or each used channel;
+  // colours with none left out.
+  std::vector<std::vector<int64_t>> colour_groups(const std::vector<char>& used) const;
+  // The colour images of `window` of a frame of the plan's dtype, one per
+  // group, and which planes vary in that window.
+  std::vector<std::vector<float>> colour_images_of(
+      const void* frame, const PolishWindow& window,
+      const std::vector<std::vector<int64_t>>& groups) const;
   std::vector<char> varying_of(const void* frame, const PolishWindow& window) const;
-  std::vector<SmoothedLuma> smooth(const std::vector<float>& luma, int64_t rows,
+  std::vector<SmoothedLuma> smooth(const std::vector<std::vector<float>>& images, int64_t rows,
                                    int64_t cols) const;
-  // The smoothed luminance images of the reference's window and of the
+  // The smoothed colour images of the reference's window and of the
   // frame's, each cut to what both frames show under the whole-pixel shift
-  // (wy, wx), made of the planes that vary in both; moving_ empty where
-  // the scales do not fit or no plane varies in both.
+  // (wy, wx), of the planes that vary in both; moving_ empty where the
+  // scales do not fit or no plane varies in both.
   void prepare(const void* frame, int64_t wy, int64_t wx);
 
   int64_t height_, width_, channels_, period_;
   bool uint16_;
+  std::vector<int32_t> site_colours_;    // AlignGeometry::site_colours
   PolishWindow reference_window_;
   const void* reference_frame_ = nullptr;  // set_reference's frame
   std::vector<char> reference_varies_;     // its planes that vary there
-  PolishWindow cut_;                       // the part of it that reference_ smooths
-  std::vector<char> used_;                 // the planes reference_ is made of
-  std::vector<SmoothedLuma> reference_;    // coarse first
-  std::vector<SmoothedLuma> moving_;       // the last prepared frame's
-  double moving_offset_[2] = {0.0, 0.0};   // its window's start - the reference's
+  PolishWindow cut_;                     // the part of it that reference_ smooths
+  std::vector<std::vector<int64_t>> groups_;  // the colour groups reference_ is made of
+  std::vector<double> luma_weights_;          // each group's share of their planes
+  std::vector<SmoothedLuma> reference_;       // coarse first
+  std::vector<SmoothedLuma> moving_;          // the last prepared frame's
+  double moving_offset_[2] = {0.0, 0.0};      // its window's start - the reference's
 };
 
 }  // namespace ptychopatch::impl

@@ -27,6 +27,7 @@ AlignGeometry geometry(int64_t h, int64_t w, int64_t period, ptp_dtype dtype) {
   g.channels = 1;
   g.period = period;
   g.frame_dtype = dtype;
+  if (period == 2) g.site_colours = {0, 1, 1, 2};  // RGGB, as frame() colours its sites
   return g;
 }
 
@@ -112,13 +113,46 @@ TEST(LumaPolish, Uint16FramesAsFloat) {
   EXPECT_NEAR(fx, 1.5, 0.05);
 }
 
-// A pattern site that is constant in either frame (clipped, dead, or flat)
+// A scene whose detail is all in colour: red and green move against each
+// other so that the luminance (R + 2 G + B) / 4 is flat, blue is flat.
+// Each colour is an image of its own, so the polish sees the detail the
+// luminance image does not (its image is flat but for noise; it fitted
+// nothing, or noise, before the colour images).
+TEST(LumaPolish, FitsDetailThatOnlyTheColoursCarry) {
+  const int64_t h = 192, w = 200;
+  const auto mosaic = [&](double sy, double sx, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<double> n(0.0, 10.0);
+    std::vector<float> out(static_cast<size_t>(h * w));
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        const int c = static_cast<int>((y % 2) + (x % 2));  // 0 R, 1 G, 2 B
+        const double t = scene(static_cast<double>(y) + sy, static_cast<double>(x) + sx, 0) - 1000.0;
+        const double value = c == 0 ? 2000.0 + t : c == 1 ? 2000.0 - 0.5 * t : 2000.0;
+        out[y * w + x] = static_cast<float>(value + n(rng));
+      }
+    return out;
+  };
+  LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = mosaic(0.0, 0.0, 60);
+  polish.set_reference(ref.data());
+  const double truth[2] = {2.6, -3.3};
+  const std::vector<float> mov = mosaic(truth[0], truth[1], 61);
+  double dy = 2.0, dx = -2.0, variance[2] = {0.0, 0.0};
+  ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance));
+  EXPECT_NEAR(dy, truth[0], 0.1);
+  EXPECT_NEAR(dx, truth[1], 0.1);
+  EXPECT_LT(variance[0], 0.01);
+  EXPECT_LT(variance[1], 0.01);
+}
+
+// A colour that is constant in either frame (clipped, dead, or flat)
 // takes no part: red clipped in the frame alone gives the same bytes as
 // red clipped in both, and the same shift as the frames without clipping,
-// to within the noise. (Fitted, the clipped red of one frame against the
-// varying red of the other moved the shift by 0.2 and 0.7 pixel here, and
-// the variance claimed grew 15 times.)
-TEST(LumaPolish, LeavesOutAPlaneConstantInEitherFrame) {
+// to within the noise. (Fitted, the clipped red in one frame against the
+// varying red of the other added its whole variance to the residual: the
+// variance claimed grew, and with it fell the confidence of a right crop.)
+TEST(LumaPolish, LeavesOutAColourConstantInEitherFrame) {
   const int64_t h = 192, w = 192;
   const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 20.0, 70);
   std::vector<float> mov = frame(h, w, 2, -3.4, 2.2, 1.0, 0.0, 20.0, 71);
