@@ -664,17 +664,19 @@ typedef enum ptp_align_verify {
    * peak of the whole frames finds the shift, plain correlation of what
    * they share places it. So `normalization` chooses the coarse estimator;
    * the fine one is always plain correlation. Last, the shift is polished
-   * by least squares on smoothed luminance images of the two frames (made
-   * of the pattern sites or channels that vary in both; three scales,
-   * coarse to fine); where that converges to another crop more
+   * by least squares on smoothed luminance images of the two frames, and
+   * where that leaves the crop in doubt on their colour images (one per
+   * colour of the pattern, or per channel, a shared shift and gain and an
+   * offset per colour); made of the sites or channels that vary in both,
+   * three scales, coarse to fine; where that converges to another crop more
    * than 0.1 pixel away, it replaces the shift (on noisy blurred frames
    * the correlations' peaks wander by pixels; docs/semantics.md gives the
    * rule). The confidence of a polished frame is then the probability,
    * under the polish's own variance, that the content lies within half a
    * period (plus a quarter pixel) of the crop: confidence >= 0.95 kept
-   * 97-98 % of right crops and every wrong one out on the benchmark with
+   * 96-97 % of right crops and every wrong one out on the benchmark with
    * real photon noise (SNR down to 9 at mid grey), where the default is
-   * right on 99.4-99.6 % of the frames, against 87.3-87.9 % with NONE
+   * right on 99.4 % of the frames, against 87.3-87.9 % with NONE
    * (docs/performance.md). Where the polish does not converge (frames of
    * under about 40 pixels a side), a crop that changed must be confirmed,
    * by the re-cut that placed it (its residual within half a pixel) or

@@ -689,6 +689,14 @@ constexpr double kPolishDisagrees = 0.1;
 // on the edge between two crops, both right) would score 0.5 per axis
 // however well it is measured.
 constexpr double kCropTolerance = 0.25;
+// Below this crop probability (crop_probability) of the luminance fit,
+// the polish fits the colour images too (luma_polish.hpp). Colour sees
+// detail the luminance image averages away (on the robustness benchmark's
+// Bayer sigma 16 row, 1.4 more right crops of 288 a noise draw), at three
+// images' cost; textured frames, whose crops are certain, are spared it.
+// On that row the frames above it held no wrong crop (seeds 1-4: every
+// wrong crop of the luminance fit scored below 0.9999, 34-57 of 288 did).
+constexpr double kColourFitBelow = 0.9999;
 // The least correlation of the two frames' smoothed luminance images under
 // the final shift (CropVerifier::match) for a frame of the reference's
 // scene: below it, confidence 0 and a note. On the robustness benchmark
@@ -778,8 +786,9 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   double fine[2] = {estimate(0), estimate(1)};
   int64_t refined[2];
   crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
-  // The last step: least squares on smoothed luminance images
-  // (luma_polish.hpp). Where they converge to another crop more than
+  // The last step: least squares on smoothed luminance images, then on
+  // colour images where the crop stays in doubt (luma_polish.hpp,
+  // kColourFitBelow). Where they converge to another crop more than
   // kPolishDisagrees from the correlations' estimate, theirs replaces it:
   // its error is within its own variance on every row of the robustness
   // benchmark, the correlations' is not on noisy blurred frames. Otherwise
@@ -788,7 +797,26 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   // of an estimate on the edge between two (an odd shift for Bayer) does
   // not flip for a hundredth of a pixel.
   double polished[2] = {fine[0], fine[1]}, variance[2] = {0.0, 0.0};
-  const bool polish_converged = plan.verifier->polish(frame, polished[0], polished[1], variance);
+  bool polish_converged =
+      plan.verifier->polish(frame, polished[0], polished[1], variance, LumaPolish::kLuminance);
+  bool colour_fitted = false;  // whether the colour fit replaced it (below)
+  double luminance_shift[2] = {0.0, 0.0}, luminance_variance[2] = {0.0, 0.0};
+  // Where that leaves the crop in doubt, the colour images are fitted
+  // too, from there (kColourFitBelow).
+  if (polish_converged && (g.period > 1 || g.channels > 1)) {
+    int64_t nearest[2];
+    crop_shift(g, polished[0], polished[1], &nearest[0], &nearest[1]);
+    if (crop_probability(g, nearest, polished, variance) < kColourFitBelow) {
+      double again[2] = {polished[0], polished[1]}, again_variance[2];
+      if (plan.verifier->polish(frame, again[0], again[1], again_variance, LumaPolish::kColours)) {
+        colour_fitted = true;
+        std::copy(polished, polished + 2, luminance_shift);
+        std::copy(variance, variance + 2, luminance_variance);
+        std::copy(again, again + 2, polished);
+        std::copy(again_variance, again_variance + 2, variance);
+      }
+    }
+  }
   // Registered to within 1 / upsample_factor of a plane pixel, as the
   // correlations are.
   const double step = static_cast<double>(g.shift_unit()) / static_cast<double>(g.upsample);
@@ -816,6 +844,15 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   }
   if (polish_converged) {
     out.confidence = crop_probability(g, refined, fine, variance);
+    // Where the colour fit placed the shift, the luminance fit's doubt of
+    // the crop stands too: the colour fit's variance claims too little on
+    // a few noisy frames (on the robustness benchmark, seed 2, three wrong
+    // crops at 0.958-0.995 where the luminance fit's crop was right), and
+    // the smaller of the two probabilities keeps every wrong crop of seeds
+    // 1 and 2 under 0.95 (docs/performance.md, "Colour").
+    if (colour_fitted)
+      out.confidence = std::min(out.confidence,
+                                crop_probability(g, refined, luminance_shift, luminance_variance));
   } else if (refined[0] != crop[0] || refined[1] != crop[1]) {
     // Without the polish's variance, the peak's confidence stands where
     // the new crop is confirmed: by a re-cut within half a pixel of the content on both

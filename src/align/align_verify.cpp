@@ -8,6 +8,7 @@
 #include "align/align_backend.hpp"
 #include "align/align_plan.hpp"
 #include "align/varying_planes.hpp"
+#include "core/context.hpp"
 #include "core/error.hpp"
 
 namespace ptychopatch::impl {
@@ -41,7 +42,7 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4),
       luma_pattern_(geometry.luma && geometry.period > 1),
       geometry_(std::make_unique<const AlignGeometry>(geometry)),
-      polish_(geometry) {
+      polish_(geometry, context.num_threads) {
   // The check plans align with plain correlation and check nothing
   // themselves; they keep the plan's other options.
   desc_.normalization = PTP_NORMALIZATION_NONE;
@@ -58,12 +59,13 @@ void CropVerifier::set_reference(const void* frame) {
   ++reference_generation_;
 }
 
-bool CropVerifier::polish(const void* frame, double& dy, double& dx, double (&variance)[2]) {
+bool CropVerifier::polish(const void* frame, double& dy, double& dx, double (&variance)[2],
+                          LumaPolish::Images images) {
   if (polish_generation_ != reference_generation_) {
     polish_.set_reference(reference_.data());
     polish_generation_ = reference_generation_;
   }
-  return polish_.polish(frame, dy, dx, variance);
+  return polish_.polish(frame, dy, dx, variance, images);
 }
 
 void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,

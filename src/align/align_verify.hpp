@@ -78,10 +78,11 @@ class CropVerifier {
   Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
   // PTP_ALIGN_VERIFY_REFINE's last step (luma_polish.hpp): (dy, dx)
-  // polished in place by least squares on smoothed luminance images of
-  // the reference and `frame`, with each axis' variance, where that
-  // converges; returns whether it did.
-  bool polish(const void* frame, double& dy, double& dx, double (&variance)[2]);
+  // polished in place by least squares on smoothed luminance or colour
+  // images of the reference and `frame`, with each axis' variance, where
+  // that converges; returns whether it did.
+  bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
+              LumaPolish::Images images);
   // LumaPolish::match of the last polished frame.
   double match(double dy, double dx) const { return polish_.match(dy, dx); }
 

@@ -4,12 +4,14 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "align/align_backend.hpp"
 #include "align/varying_planes.hpp"
+#include "core/headroom.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -40,7 +42,34 @@ constexpr int64_t kMinSamples = 16;
 // still denser than the image's own correlation length.
 constexpr double kMaxFitSamples = 65536.0;
 constexpr int kMaxIterations = 30;
+// The fit's sums are taken in this many bands of rows (accumulate()).
+constexpr size_t kChunks = 8;
 constexpr double kConverged = 1e-3;  // sensor pixels per step
+
+// body(k) for k in [0, n), on up to `threads` threads (each image of a
+// polish is made and smoothed on its own: the colour images three at a
+// time). An exception (allocation) inside is rethrown after the loop, as
+// one thrown outside it would be; the OpenMP runtime would end the
+// process instead.
+template <class Body>
+void for_each_image(size_t n, int threads, const Body& body) {
+  const int used = static_cast<int>(std::min<size_t>(n, static_cast<size_t>(std::max(threads, 1))));
+  if (used <= 1 || !have_thread_headroom(used)) {
+    for (size_t k = 0; k < n; ++k) body(k);
+    return;
+  }
+  std::exception_ptr failure;
+#pragma omp parallel for num_threads(used) schedule(static)
+  for (size_t k = 0; k < n; ++k) {
+    try {
+      body(k);
+    } catch (...) {
+#pragma omp critical(ptychopatch_polish_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
 
 // Mean of every window of w along rows ("valid": cols - w + 1 columns).
 std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, int64_t cols,
@@ -111,17 +140,19 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
 // boxes cut within `reach` sensor pixels of their edges) at the next
 // scale, or an empty set where too few samples are left.
 SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows, int64_t cols,
-                        int64_t stride, int64_t reach, const Scale& scale) {
+                        int64_t stride, int64_t reach, const Scale& scale, int threads) {
   SmoothedLuma out;
   if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
-  for (const std::vector<float>& image : in) {
+  out.colours.resize(in.size());
+  for_each_image(in.size(), threads, [&](size_t k) {
     int64_t c = cols;
-    const std::vector<float> half = smooth_rows_transposed(image, rows, c, scale);  // c x rows
+    const std::vector<float> half = smooth_rows_transposed(in[k], rows, c, scale);  // c x rows
     int64_t r = rows;
-    out.colours.push_back(smooth_rows_transposed(half, c, r, scale));  // back to r x c
-    out.rows = r;
-    out.cols = c;
-  }
+    out.colours[k] = smooth_rows_transposed(half, c, r, scale);  // back to r x c
+  });
+  // The sizes every image gets (as smooth_rows_transposed decimates).
+  out.cols = (cols + scale.decimate - 1) / scale.decimate;
+  out.rows = (rows + scale.decimate - 1) / scale.decimate;
   out.stride = stride * scale.decimate;
   out.sigma = scale.sigma;
   out.reach = reach + 3 * (scale.box / 2) * stride;
@@ -137,17 +168,23 @@ SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows,
 template <class T>
 std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_t width,
                                               const PolishWindow& window, int64_t period,
-                                              const std::vector<std::vector<int64_t>>& groups) {
+                                              const std::vector<std::vector<int64_t>>& groups,
+                                              int threads) {
   const int64_t top = window.top, left = window.left, rows = window.rows, cols = window.cols;
   const int64_t plane_stride = height * width, row_stride = width;
   std::vector<std::vector<float>> out;
-  if (period == 1) {  // planar channels: each group is one channel
+  if (period == 1) {  // planar channels: each group's mean
     for (const std::vector<int64_t>& group : groups) {
-      std::vector<float> image(static_cast<size_t>(rows * cols));
-      const T* channel = x + group[0] * plane_stride;
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < cols; ++j)
-          image[r * cols + j] = static_cast<float>(channel[(top + r) * row_stride + left + j]);
+      std::vector<float> image(static_cast<size_t>(rows * cols), 0.0f);
+      for (int64_t c : group) {
+        const T* channel = x + c * plane_stride;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j)
+            image[r * cols + j] += static_cast<float>(channel[(top + r) * row_stride + left + j]);
+      }
+      const float scale = 1.0f / static_cast<float>(group.size());
+      if (group.size() > 1)
+        for (float& v : image) v *= scale;
       out.push_back(std::move(image));
     }
     return out;
@@ -165,20 +202,21 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
       if (k >= 0) masked[k][r * cols + j] = static_cast<float>(row[j]);
     }
   }
-  for (size_t k = 0; k < groups.size(); ++k) {
+  out.resize(groups.size());
+  for_each_image(groups.size(), threads, [&](size_t k) {
     int64_t c = cols;
-    std::vector<float> t = transposed(box_along_rows(masked[k], rows, c, period), rows, c - period + 1);
+    std::vector<float> t =
+        transposed(box_along_rows(masked[k], rows, c, period), rows, c - period + 1);
     c -= period - 1;
     int64_t r = rows;
     std::vector<float> both = box_along_rows(t, c, r, period);
     r -= period - 1;
     std::vector<float> image = transposed(both, c, r);
     // The boxes' mean over P^2 sites, as the mean over the group's.
-    const float scale =
-        static_cast<float>(period * period) / static_cast<float>(groups[k].size());
+    const float scale = static_cast<float>(period * period) / static_cast<float>(groups[k].size());
     for (float& v : image) v *= scale;
-    out.push_back(std::move(image));
-  }
+    out[k] = std::move(image);
+  });
   return out;
 }
 
@@ -258,68 +296,90 @@ void zero(Gram& m) {
 // luminance images, the colours' weighted sums, uncentred (match()).
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
                 const std::vector<double>& weights, bool luminance, double (&gram)[5][5],
-                double (*interior)[5][5] = nullptr) {
+                double (*interior)[5][5] = nullptr, int threads = 1) {
   const std::vector<double>* luma = luminance ? &weights : nullptr;
   const size_t colours = luma != nullptr ? 1 : ref.colours.size();
-  std::vector<std::array<std::array<double, 5>, 5>> per(colours), per_interior(colours);
-  for (auto& m : per) m = {};
-  for (auto& m : per_interior) m = {};
+  using Parts = std::vector<std::array<std::array<double, 5>, 5>>;
   // Grid samples at least `edge` from every edge, on both images, were
   // smoothed by whole boxes.
   const double edge = std::ceil(static_cast<double>(ref.reach) / static_cast<double>(ref.stride));
   const auto inside = [edge](double at, int64_t size) {
     return at >= edge && at <= static_cast<double>(size - 1) - edge;
   };
-  const auto add = [](std::array<std::array<double, 5>, 5>& m, const double (&z)[5]) {
+  const auto add = [](std::array<std::array<double, 5>, 5>& m, const double(&z)[5]) {
     for (int k = 0; k < 5; ++k)
       for (int l = k; l < 5; ++l) m[k][l] += z[k] * z[l];
   };
-  for (int64_t i = 0; i < ref.rows; i += q) {
-    double wy[4], dwy[4];
-    int64_t top;
-    if (!cubic_taps(static_cast<double>(i) - gy, mov.rows, wy, dwy, top)) continue;
-    for (int64_t j = 0; j < ref.cols; j += q) {
-      double wx[4], dwx[4];
-      int64_t left;
-      if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
-      const double y = static_cast<double>(i), x = static_cast<double>(j);
-      const bool whole = interior != nullptr && inside(y, ref.rows) && inside(x, ref.cols) &&
-                         inside(y - gy, mov.rows) && inside(x - gx, mov.cols);
-      double sum[5] = {0.0, 0.0, 0.0, 1.0, 0.0};
-      for (size_t c = 0; c < ref.colours.size(); ++c) {
-        const std::vector<float>& image = mov.colours[c];
-        double f = 0.0, fu = 0.0, fv = 0.0;
-        for (int a = 0; a < 4; ++a) {
-          const float* row = image.data() + (top + a) * mov.cols + left;
-          double along = 0.0, along_d = 0.0;
-          for (int b = 0; b < 4; ++b) {
-            along += wx[b] * row[b];
-            along_d += dwx[b] * row[b];
+  // The sampled rows in kChunks fixed bands, each summed on its own and
+  // the bands summed in order: the same sums on any number of threads.
+  const int64_t sampled_rows = (ref.rows + q - 1) / q;
+  const int64_t band = (sampled_rows + kChunks - 1) / kChunks;
+  std::vector<Parts> band_per(kChunks, Parts(colours)), band_interior(kChunks, Parts(colours));
+  const auto rows_of = [&](size_t chunk) {
+    Parts& per = band_per[chunk];
+    Parts& per_interior = band_interior[chunk];
+    for (auto& m : per) m = {};
+    for (auto& m : per_interior) m = {};
+    const int64_t first = static_cast<int64_t>(chunk) * band;
+    const int64_t end = std::min(sampled_rows, first + band);
+    for (int64_t row = first; row < end; ++row) {
+      const int64_t i = row * q;
+      double wy[4], dwy[4];
+      int64_t top;
+      if (!cubic_taps(static_cast<double>(i) - gy, mov.rows, wy, dwy, top)) continue;
+      for (int64_t j = 0; j < ref.cols; j += q) {
+        double wx[4], dwx[4];
+        int64_t left;
+        if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
+        const double y = static_cast<double>(i), x = static_cast<double>(j);
+        const bool whole = interior != nullptr && inside(y, ref.rows) && inside(x, ref.cols) &&
+                           inside(y - gy, mov.rows) && inside(x - gx, mov.cols);
+        double sum[5] = {0.0, 0.0, 0.0, 1.0, 0.0};
+        for (size_t c = 0; c < ref.colours.size(); ++c) {
+          const std::vector<float>& image = mov.colours[c];
+          double f = 0.0, fu = 0.0, fv = 0.0;
+          for (int a = 0; a < 4; ++a) {
+            const float* row = image.data() + (top + a) * mov.cols + left;
+            double along = 0.0, along_d = 0.0;
+            for (int b = 0; b < 4; ++b) {
+              along += wx[b] * row[b];
+              along_d += dwx[b] * row[b];
+            }
+            f += wy[a] * along;
+            fu += dwy[a] * along;
+            fv += wy[a] * along_d;
           }
-          f += wy[a] * along;
-          fu += dwy[a] * along;
-          fv += wy[a] * along_d;
+          const double g = static_cast<double>(ref.colours[c][i * ref.cols + j]);
+          if (luma != nullptr) {
+            const double w = (*luma)[c];
+            sum[0] += w * fu;
+            sum[1] += w * fv;
+            sum[2] += w * f;
+            sum[4] += w * g;
+            continue;
+          }
+          const double z[5] = {fu, fv, f, 1.0, g};
+          add(per[c], z);
+          if (whole) add(per_interior[c], z);
         }
-        const double g = static_cast<double>(ref.colours[c][i * ref.cols + j]);
         if (luma != nullptr) {
-          const double w = (*luma)[c];
-          sum[0] += w * fu;
-          sum[1] += w * fv;
-          sum[2] += w * f;
-          sum[4] += w * g;
-          continue;
+          add(per[0], sum);
+          if (whole) add(per_interior[0], sum);
         }
-        const double z[5] = {fu, fv, f, 1.0, g};
-        add(per[c], z);
-        if (whole) add(per_interior[c], z);
-      }
-      if (luma != nullptr) {
-        add(per[0], sum);
-        if (whole) add(per_interior[0], sum);
       }
     }
-  }
-  using Parts = std::vector<std::array<std::array<double, 5>, 5>>;
+  };
+  for_each_image(kChunks, threads, rows_of);
+  Parts per(colours), per_interior(colours);
+  for (auto& m : per) m = {};
+  for (auto& m : per_interior) m = {};
+  for (size_t chunk = 0; chunk < kChunks; ++chunk)
+    for (size_t c = 0; c < colours; ++c)
+      for (int k = 0; k < 5; ++k)
+        for (int l = k; l < 5; ++l) {
+          per[c][k][l] += band_per[chunk][c][k][l];
+          per_interior[c][k][l] += band_interior[chunk][c][k][l];
+        }
   const auto mirror = [](Parts& parts) {
     for (auto& m : parts)
       for (int k = 0; k < 5; ++k)
@@ -329,7 +389,8 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   mirror(per_interior);
   if (luma != nullptr) {
     std::copy(&per[0][0][0], &per[0][0][0] + 25, &gram[0][0]);
-    if (interior != nullptr) std::copy(&per_interior[0][0][0], &per_interior[0][0][0] + 25, &(*interior)[0][0]);
+    if (interior != nullptr)
+      std::copy(&per_interior[0][0][0], &per_interior[0][0][0] + 25, &(*interior)[0][0]);
     return;
   }
   // Each colour's sums centred on its own means (row and column 3 then
@@ -393,7 +454,7 @@ double residual_squares(const double (&gram)[5][5], double a, double b) {
 // 0.38 pixel claimed, 1.2 measured; with it 1.95 claimed, and every row
 // of the benchmark's table has |error| / claimed deviation of rms 0.9-1.0).
 bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<double>& weights,
-         double& dy, double& dx, double (&variance)[2]) {
+         double& dy, double& dx, double (&variance)[2], int threads) {
   const double s = static_cast<double>(ref.stride);
   const int64_t q = sampling_step(ref);
   // Least squares fit one offset per colour (accumulate() centres each
@@ -408,7 +469,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
   double last[2] = {0.0, 0.0}, damping[2] = {1.0, 1.0};
   for (int iteration = 0; iteration < kMaxIterations; ++iteration) {
     double gram[5][5], interior[5][5];
-    accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior);
+    accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior, threads);
     const double n = gram[3][3];  // samples of all colours
     if (n < colours * static_cast<double>(kMinSamples * kMinSamples)) return false;
     // Exposure: g = a f + b by linear regression at this shift.
@@ -490,8 +551,9 @@ double correlation(const double (&gram)[5][5]) {
 
 }  // namespace
 
-LumaPolish::LumaPolish(const AlignGeometry& g)
-    : height_(g.height),
+LumaPolish::LumaPolish(const AlignGeometry& g, int threads)
+    : threads_(std::max(threads, 1)),
+      height_(g.height),
       width_(g.width),
       channels_(g.channels),
       period_(g.period),
@@ -503,8 +565,16 @@ LumaPolish::LumaPolish(const AlignGeometry& g)
     site_colours_.assign(static_cast<size_t>(period_ * period_), 0);
 }
 
-std::vector<std::vector<int64_t>> LumaPolish::colour_groups(const std::vector<char>& used) const {
+std::vector<std::vector<int64_t>> LumaPolish::colour_groups(const std::vector<char>& used,
+                                                            Images images) const {
   std::vector<std::vector<int64_t>> groups;
+  if (images == kLuminance) {
+    std::vector<int64_t> all;
+    for (size_t p = 0; p < used.size(); ++p)
+      if (used[p]) all.push_back(static_cast<int64_t>(p));
+    if (!all.empty()) groups.push_back(std::move(all));
+    return groups;
+  }
   if (period_ == 1) {
     for (int64_t c = 0; c < channels_; ++c)
       if (used[c]) groups.push_back({c});
@@ -523,12 +593,12 @@ std::vector<std::vector<int64_t>> LumaPolish::colour_groups(const std::vector<ch
 std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<std::vector<float>>& images,
                                              int64_t rows, int64_t cols) const {
   std::vector<SmoothedLuma> scales;
-  SmoothedLuma fine = next_scale(images, rows, cols, 1, 0, kFine);
+  SmoothedLuma fine = next_scale(images, rows, cols, 1, 0, kFine, threads_);
   if (fine.colours.empty()) return scales;
-  SmoothedLuma middle = next_scale(images, rows, cols, 1, 0, kMiddle);
+  SmoothedLuma middle = next_scale(images, rows, cols, 1, 0, kMiddle, threads_);
   if (!middle.colours.empty()) {
-    SmoothedLuma coarse =
-        next_scale(middle.colours, middle.rows, middle.cols, middle.stride, middle.reach, kCoarse);
+    SmoothedLuma coarse = next_scale(middle.colours, middle.rows, middle.cols, middle.stride,
+                                     middle.reach, kCoarse, threads_);
     if (!coarse.colours.empty()) scales.push_back(std::move(coarse));
     scales.push_back(std::move(middle));
   }
@@ -540,9 +610,9 @@ std::vector<std::vector<float>> LumaPolish::colour_images_of(
     const void* frame, const PolishWindow& window,
     const std::vector<std::vector<int64_t>>& groups) const {
   return uint16_ ? colour_images(static_cast<const uint16_t*>(frame), height_, width_, window,
-                                 period_, groups)
-                 : colour_images(static_cast<const float*>(frame), height_, width_, window,
-                                 period_, groups);
+                                 period_, groups, threads_)
+                 : colour_images(static_cast<const float*>(frame), height_, width_, window, period_,
+                                 groups, threads_);
 }
 
 std::vector<char> LumaPolish::varying_of(const void* frame, const PolishWindow& window) const {
@@ -567,13 +637,12 @@ void LumaPolish::set_reference(const void* frame) {
   std::tie(reference_window_.left, reference_window_.cols) = centred(width_);
   reference_frame_ = frame;
   reference_varies_ = varying_of(frame, reference_window_);
-  cut_ = PolishWindow{};
-  groups_.clear();
-  reference_.clear();
+  for (ReferenceImages& r : references_) r = ReferenceImages{};
+  reference_ = nullptr;
   moving_.clear();
 }
 
-void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
+void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images images) {
   moving_.clear();
   // reference(y) ~ frame(y - shift): the reference's rows [t, t + n) show
   // what the frame's rows [t - wy, t + n - wy) show, give or take the
@@ -603,27 +672,30 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx) {
   // such planes out too (align_luma.hpp).
   std::vector<char> used = varying_of(frame, window);
   for (size_t p = 0; p < used.size(); ++p) used[p] &= reference_varies_[p];
-  std::vector<std::vector<int64_t>> groups = colour_groups(used);
+  std::vector<std::vector<int64_t>> groups = colour_groups(used, images);
   if (groups.empty()) return;
-  if (cut != cut_ || groups != groups_ || reference_.empty()) {
-    reference_ = smooth(colour_images_of(reference_frame_, cut, groups), rows, cols);
-    cut_ = cut;
-    groups_ = std::move(groups);
+  ReferenceImages& ref = references_[images];
+  if (cut != ref.cut || groups != ref.groups || ref.scales.empty()) {
+    ref.scales = smooth(colour_images_of(reference_frame_, cut, groups), rows, cols);
+    ref.cut = cut;
+    ref.groups = std::move(groups);
     // The luminance image (match()) of the planes taking part: each
     // group's image weighted by its share of them.
     double planes_used = 0.0;
-    for (const auto& group : groups_) planes_used += static_cast<double>(group.size());
-    luma_weights_.clear();
-    for (const auto& group : groups_)
-      luma_weights_.push_back(static_cast<double>(group.size()) / planes_used);
+    for (const auto& group : ref.groups) planes_used += static_cast<double>(group.size());
+    ref.luma_weights.clear();
+    for (const auto& group : ref.groups)
+      ref.luma_weights.push_back(static_cast<double>(group.size()) / planes_used);
   }
-  moving_ = smooth(colour_images_of(frame, window, groups_), rows, cols);
-  if (moving_.size() != reference_.size()) moving_.clear();
+  reference_ = &ref;
+  moving_ = smooth(colour_images_of(frame, window, ref.groups), rows, cols);
+  if (moving_.size() != ref.scales.size()) moving_.clear();
   moving_offset_[0] = static_cast<double>(-wy);
   moving_offset_[1] = static_cast<double>(-wx);
 }
 
-bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&variance)[2]) {
+bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&variance)[2],
+                        Images images) {
   moving_.clear();
   if (reference_frame_ == nullptr || !(std::fabs(dy) < static_cast<double>(height_)) ||
       !(std::fabs(dx) < static_cast<double>(width_)))
@@ -638,7 +710,7 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   double shift[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
   for (int cut = 0; cut < kMaxCuts; ++cut) {
     const int64_t whole[2] = {std::llround(shift[0]), std::llround(shift[1])};
-    prepare(frame, whole[0], whole[1]);
+    prepare(frame, whole[0], whole[1], images);
     if (moving_.empty()) return false;
     const double* offset = moving_offset_;
     double y = shift[0] + offset[0], x = shift[1] + offset[1];
@@ -646,7 +718,8 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
     best_variance[0] = best_variance[1] = HUGE_VAL;
     for (size_t k = 0; k < moving_.size(); ++k) {
       double found_variance[2];
-      if (!fit(reference_[k], moving_[k], luma_weights_, y, x, found_variance)) {
+      if (!fit(reference_->scales[k], moving_[k], reference_->luma_weights, y, x, found_variance,
+               threads_)) {
         if (k == 0) return false;
         break;
       }
@@ -677,11 +750,11 @@ double LumaPolish::match(double dy, double dx) const {
   // photon noise barely lowers the correlation of frames of one scene,
   // fine enough to keep the detail that tells scenes apart.
   const size_t k = moving_.size() >= 2 ? moving_.size() - 2 : 0;
-  const SmoothedLuma& ref = reference_[k];
+  const SmoothedLuma& ref = reference_->scales[k];
   const double s = static_cast<double>(ref.stride);
   double gram[5][5];
   accumulate(ref, moving_[k], (dy + moving_offset_[0]) / s, (dx + moving_offset_[1]) / s,
-             sampling_step(ref), luma_weights_, true, gram);
+             sampling_step(ref), reference_->luma_weights, true, gram, nullptr, threads_);
   return correlation(gram);
 }
 

@@ -1,6 +1,6 @@
 // The last step of PTP_ALIGN_VERIFY_REFINE (the default): the shift that
-// the correlations found, polished by least squares on smoothed colour
-// images of the two frames.
+// the correlations found, polished by least squares on smoothed luminance
+// or colour images of the two frames.
 //
 // Why: a correlation peak is only as sharp as the scene. On a blurred
 // scene (Gaussian sigma 8-16 sensor pixels) with the photon noise of a
@@ -12,15 +12,17 @@
 // Smoothing removes the noise above the scene's own band, and least
 // squares over every pixel the two frames share, with no window, come
 // within 1.2-1.6 times that bound (mean error 0.2 pixel, 24 of 24 right in
-// a numpy prototype), and to the bound of an estimator that knows each
-// colour's offset (docs/performance.md, "What an efficient estimator
-// would get").
+// a numpy prototype); on luminance, at the bound of an estimator that
+// sees no colour (docs/performance.md, "What an efficient estimator would
+// get").
 //
 // The model: reference_c(y, x) = a * frame_c(y - dy, x - dx) + b_c for
-// every colour c, one shift and gain (a) for all, an offset per colour.
-// The images: per colour of the pattern (red, green, blue; Bayer's two
-// greens one colour) the mean of its sites in every period x period
-// window, or each channel without a pattern; of the sites or channels
+// every image c, one shift and gain (a) for all, an offset per image.
+// The images (Images): one luminance image, the mean of the pattern's
+// sites in every period x period window (which weighs every site alike
+// wherever it starts) or of the channels; or one image per colour of the
+// pattern (red, green, blue; Bayer's two greens one colour) made of its
+// sites the same way, or each channel. Either of the sites or channels
 // that vary in both frames, so one clipped or dead in either is left out.
 // They are cut from windows of the two frames that show the
 // same part of the scene to within a pixel (cut to what both frames show
@@ -29,16 +31,17 @@
 // alike on both, so the borders are fitted too) at three scales, sigma
 // ~11, ~6.5 and ~3.5 sensor pixels, each sampled every sigma / 3 pixels
 // (no aliasing at that smoothing), coarse first. Gauss-Newton on
-// (dy, dx, a) with each colour's offset fitted exactly and Keys' cubic
+// (dy, dx, a) with each image's offset fitted exactly and Keys' cubic
 // interpolation of the frame's images; the colours weighed by their sites
 // per window (an image's noise variance goes as one over their number).
 //
-// Why colours, not one luminance image (the polish until 0.4.0): the
-// luminance image cannot see detail that lies in colour alone, and on the
-// robustness benchmark's Bayer sigma 16 row, which the frames' information
-// limits, it left about 2 crops in 288 (paired over noise draws: eight
-// seeds, 281.6 right on average against 283.5, never fewer;
-// docs/performance.md, "Colour").
+// Why colour images too: they see detail that the luminance image
+// averages away. On the robustness benchmark's Bayer sigma 16 row, which
+// the frames' information limits, they gave about 1.4 more right crops in
+// 288 (docs/performance.md, "The polish fits colours where the crop is in
+// doubt"). They cost three images' smoothing and fitting, so the caller
+// (refine_crop) fits them only where the luminance fit leaves the crop
+// in doubt.
 //
 // Why the borders: with "valid" boxes each image lost 3 sigma a side (18
 // pixels at the middle scale), and on the robustness benchmark's blurred
@@ -83,7 +86,14 @@ struct PolishWindow {
 
 class LumaPolish {
  public:
-  explicit LumaPolish(const AlignGeometry& geometry);
+  // The images fitted: one luminance image (the mean of the planes that
+  // vary in both frames), or one image per colour (an offset per colour).
+  enum Images { kLuminance = 0, kColours = 1 };
+
+  // `threads`: the images are made and smoothed one per thread, and the
+  // fit's sums taken in fixed bands of rows on up to that many threads
+  // (summed in order: the same result on any number).
+  explicit LumaPolish(const AlignGeometry& geometry, int threads = 1);
 
   // The reference frame (a validated frame of the plan), which must stay
   // valid and unchanged until the next set_reference (CropVerifier keeps
@@ -99,9 +109,11 @@ class LumaPolish {
   // small for the finest scale, the least squares do not
   // converge, the fit anticorrelates the frames (a <= 0), or the polished
   // shift lies more than kMaxMove pixels from the given one on an axis
-  // (then it is another peak, not a polish). Keeps the frame's smoothed
-  // images for match().
-  bool polish(const void* frame, double& dy, double& dx, double (&variance)[2]);
+  // (then it is another peak, not a polish). `images`: the luminance image
+  // or the colour images (the same with one colour). Keeps the frame's
+  // smoothed images for match().
+  bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
+              Images images = kColours);
 
   // The correlation coefficient of the reference's and the last polished
   // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest
@@ -130,10 +142,12 @@ class LumaPolish {
 
   // Pattern sites, or channels.
   int64_t planes() const { return period_ > 1 ? period_ * period_ : channels_; }
-  // The colour groups of the planes `used` flags (one flag per plane): per
-  // colour of the pattern its sites that are used, or each used channel;
-  // colours with none left out.
-  std::vector<std::vector<int64_t>> colour_groups(const std::vector<char>& used) const;
+  // The groups of the planes `used` flags (one flag per plane), one per
+  // image: kColours, per colour of the pattern its sites that are used, or
+  // each used channel (colours with none left out); kLuminance, one group
+  // of every used plane.
+  std::vector<std::vector<int64_t>> colour_groups(const std::vector<char>& used,
+                                                  Images images) const;
   // The colour images of `window` of a frame of the plan's dtype, one per
   // group, and which planes vary in that window.
   std::vector<std::vector<float>> colour_images_of(
@@ -146,20 +160,28 @@ class LumaPolish {
   // frame's, each cut to what both frames show under the whole-pixel shift
   // (wy, wx), of the planes that vary in both; moving_ empty where the
   // scales do not fit or no plane varies in both.
-  void prepare(const void* frame, int64_t wy, int64_t wx);
+  void prepare(const void* frame, int64_t wy, int64_t wx, Images images);
 
+  // The reference's smoothed images for one kind of images, kept while
+  // the frames' cuts and planes are the same.
+  struct ReferenceImages {
+    PolishWindow cut;                          // the part of the window they smooth
+    std::vector<std::vector<int64_t>> groups;  // the planes of each image
+    std::vector<double> luma_weights;          // each group's share of their planes
+    std::vector<SmoothedLuma> scales;          // coarse first
+  };
+
+  int threads_;
   int64_t height_, width_, channels_, period_;
   bool uint16_;
-  std::vector<int32_t> site_colours_;    // AlignGeometry::site_colours
+  std::vector<int32_t> site_colours_;  // AlignGeometry::site_colours
   PolishWindow reference_window_;
-  const void* reference_frame_ = nullptr;  // set_reference's frame
-  std::vector<char> reference_varies_;     // its planes that vary there
-  PolishWindow cut_;                     // the part of it that reference_ smooths
-  std::vector<std::vector<int64_t>> groups_;  // the colour groups reference_ is made of
-  std::vector<double> luma_weights_;          // each group's share of their planes
-  std::vector<SmoothedLuma> reference_;       // coarse first
-  std::vector<SmoothedLuma> moving_;          // the last prepared frame's
-  double moving_offset_[2] = {0.0, 0.0};      // its window's start - the reference's
+  const void* reference_frame_ = nullptr;       // set_reference's frame
+  std::vector<char> reference_varies_;          // its planes that vary there
+  ReferenceImages references_[2];               // indexed by Images
+  const ReferenceImages* reference_ = nullptr;  // the last prepared frame's
+  std::vector<SmoothedLuma> moving_;            // the last prepared frame's
+  double moving_offset_[2] = {0.0, 0.0};        // its window's start - the reference's
 };
 
 }  // namespace ptychopatch::impl

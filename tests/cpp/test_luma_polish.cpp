@@ -127,7 +127,8 @@ TEST(LumaPolish, FitsDetailThatOnlyTheColoursCarry) {
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x) {
         const int c = static_cast<int>((y % 2) + (x % 2));  // 0 R, 1 G, 2 B
-        const double t = scene(static_cast<double>(y) + sy, static_cast<double>(x) + sx, 0) - 1000.0;
+        const double t =
+            scene(static_cast<double>(y) + sy, static_cast<double>(x) + sx, 0) - 1000.0;
         const double value = c == 0 ? 2000.0 + t : c == 1 ? 2000.0 - 0.5 * t : 2000.0;
         out[y * w + x] = static_cast<float>(value + n(rng));
       }

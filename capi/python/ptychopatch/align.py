@@ -187,7 +187,7 @@ class SceneAlignment(NamedTuple):
         "refine"``, frames of about 40 pixels a side and more) the
         probability that the crop is right: that the content lies within
         half a period (plus a quarter pixel) of it, under the least-squares
-        polish's own variance. ``confidence >= 0.95`` kept 97-98 % of the
+        polish's own variance. ``confidence >= 0.95`` kept 96-97 % of the
         right crops and every wrong one out on docs/performance.md's
         robustness benchmark with real photon noise. Otherwise how much of
         the correlation adds up at the peak.
@@ -576,7 +576,7 @@ def align_scene(
     Then (``verify="refine"``, the default) the two frames are cut to what
     they share under that crop and aligned again with plain correlation,
     which places the shift (coarse to fine), and a least-squares fit of
-    their smoothed luminance images checks it, replacing it where the fit
+    their smoothed luminance (and, where in doubt, colour) images checks it, replacing it where the fit
     finds another crop (noisy blurred frames). For colour mosaics every
     estimator but ``method="rawnind"`` first takes out the isolated sites
     the GT shares with at least half the frames (hot, stuck and dead pixels, at the same
@@ -695,16 +695,19 @@ def align_scene(
         while the residual shrinks: the Hann window pulls a broad
         correlation peak toward the cut); its crop is the
         mosaic-preserving one nearest to the shift. Last, the shift is
-        polished by least squares on the two frames' luminance images
-        (of the colour sites or channels that vary in both: one clipped or
-        dead in either is left out) smoothed at three scales; where that converges to another crop
+        polished by least squares on the two frames' luminance images,
+        and where that leaves the crop in doubt on their colour images
+        (one per colour of the pattern, or per channel, with a shared
+        shift and gain and an offset per colour); of the sites or channels
+        that vary in both (one clipped or dead in either is left out),
+        smoothed at three scales; where that converges to another crop
         more than 0.1 pixel away, it replaces the shift, and ``confidence``
         becomes the probability that the crop is right under the polish's
         variance. Where the polish does not converge (tiny frames), a crop
         that changed must be confirmed, by the re-cut that placed it
         (residual within half a pixel) or else in its own loop, else (or
         where the cuts are too small or flat to align) ``confidence``
-        becomes 0. Right on 99.4–99.6 % of docs/performance.md's robustness
+        becomes 0. Right on 99.4 % of docs/performance.md's robustness
         benchmark (real photon noise, SNR down to 9 at mid grey; 252-pixel
         frames, 100 % at 336) against 87.3-87.9 % without the loop, with a
         third or less of the sub-pixel error on blurred frames.
