@@ -692,7 +692,7 @@ constexpr double kCropTolerance = 0.25;
 // Below this crop probability (crop_probability) of the luminance fit,
 // the polish fits the colour images too (luma_polish.hpp). Colour sees
 // detail the luminance image averages away (on the robustness benchmark's
-// Bayer sigma 16 row, 1.4 more right crops of 288 a noise draw), at three
+// Bayer sigma 16 row, about 1.5 more right crops of 288 a noise draw), at three
 // images' cost; textured frames, whose crops are certain, are spared it.
 // On that row the frames above it held no wrong crop (seeds 1-4: every
 // wrong crop of the luminance fit scored below 0.9999, 34-57 of 288 did).

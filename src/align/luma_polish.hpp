@@ -37,7 +37,7 @@
 //
 // Why colour images too: they see detail that the luminance image
 // averages away. On the robustness benchmark's Bayer sigma 16 row, which
-// the frames' information limits, they gave about 1.4 more right crops in
+// the frames' information limits, they gave about 1.5 more right crops in
 // 288 (docs/performance.md, "The polish fits colours where the crop is in
 // doubt"). They cost three images' smoothing and fitting, so the caller
 // (refine_crop) fits them only where the luminance fit leaves the crop
