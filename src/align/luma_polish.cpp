@@ -46,13 +46,13 @@ constexpr int kMaxIterations = 30;
 constexpr size_t kChunks = 8;
 constexpr double kConverged = 1e-3;  // sensor pixels per step
 
-// body(k) for k in [0, n), on up to `threads` threads (each image of a
-// polish is made and smoothed on its own: the colour images three at a
-// time). An exception (allocation) inside is rethrown after the loop, as
+// body(k) for k in [0, n), on up to `threads` threads: the images of a
+// polish (each made and smoothed on its own) and the bands of a fit's
+// sums. An exception (allocation) inside is rethrown after the loop, as
 // one thrown outside it would be; the OpenMP runtime would end the
 // process instead.
 template <class Body>
-void for_each_image(size_t n, int threads, const Body& body) {
+void for_each_part(size_t n, int threads, const Body& body) {
   const int used = static_cast<int>(std::min<size_t>(n, static_cast<size_t>(std::max(threads, 1))));
   if (used <= 1 || !have_thread_headroom(used)) {
     for (size_t k = 0; k < n; ++k) body(k);
@@ -144,7 +144,7 @@ SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows,
   SmoothedLuma out;
   if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
   out.colours.resize(in.size());
-  for_each_image(in.size(), threads, [&](size_t k) {
+  for_each_part(in.size(), threads, [&](size_t k) {
     int64_t c = cols;
     const std::vector<float> half = smooth_rows_transposed(in[k], rows, c, scale);  // c x rows
     int64_t r = rows;
@@ -203,7 +203,7 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
     }
   }
   out.resize(groups.size());
-  for_each_image(groups.size(), threads, [&](size_t k) {
+  for_each_part(groups.size(), threads, [&](size_t k) {
     int64_t c = cols;
     std::vector<float> t =
         transposed(box_along_rows(masked[k], rows, c, period), rows, c - period + 1);
@@ -292,13 +292,12 @@ void zero(Gram& m) {
 // fit it), summed over the colours: row and column 3 then hold only the
 // number of samples of all colours (gram[3][3]; the means are 0), so the
 // fit below sees one offset, 0, and the degrees of freedom lose one per
-// colour. With `luma` (one weight per colour) instead: the sums of the
-// luminance images, the colours' weighted sums, uncentred (match()).
+// colour. With `luminance` instead: the sums of the luminance images,
+// the colours' images weighted by `weights`, uncentred (match()).
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
                 const std::vector<double>& weights, bool luminance, double (&gram)[5][5],
                 double (*interior)[5][5] = nullptr, int threads = 1) {
-  const std::vector<double>* luma = luminance ? &weights : nullptr;
-  const size_t colours = luma != nullptr ? 1 : ref.colours.size();
+  const size_t colours = luminance ? 1 : ref.colours.size();
   using Parts = std::vector<std::array<std::array<double, 5>, 5>>;
   // Grid samples at least `edge` from every edge, on both images, were
   // smoothed by whole boxes.
@@ -350,8 +349,8 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
             fv += wy[a] * along_d;
           }
           const double g = static_cast<double>(ref.colours[c][i * ref.cols + j]);
-          if (luma != nullptr) {
-            const double w = (*luma)[c];
+          if (luminance) {
+            const double w = weights[c];
             sum[0] += w * fu;
             sum[1] += w * fv;
             sum[2] += w * f;
@@ -362,14 +361,14 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
           add(per[c], z);
           if (whole) add(per_interior[c], z);
         }
-        if (luma != nullptr) {
+        if (luminance) {
           add(per[0], sum);
           if (whole) add(per_interior[0], sum);
         }
       }
     }
   };
-  for_each_image(kChunks, threads, rows_of);
+  for_each_part(kChunks, threads, rows_of);
   Parts per(colours), per_interior(colours);
   for (auto& m : per) m = {};
   for (auto& m : per_interior) m = {};
@@ -387,7 +386,7 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   };
   mirror(per);
   mirror(per_interior);
-  if (luma != nullptr) {
+  if (luminance) {
     std::copy(&per[0][0][0], &per[0][0][0] + 25, &gram[0][0]);
     if (interior != nullptr)
       std::copy(&per_interior[0][0][0], &per_interior[0][0][0] + 25, &(*interior)[0][0]);
