@@ -147,7 +147,9 @@ def expect_refined(gt, frames, period, **options):
     a re-cut's estimate within half a pixel of its cut confirms it, else its
     own loop (a cut already made there, else one more) must, else
     confidence 0 (unless the polish converged: see below); cuts that
-    cannot be aligned keep verify=False's results with confidence 0."""
+    cannot be aligned keep verify=False's results with confidence 0. The
+    polish replaces that shift, and the crop with it, where it lies more
+    than 0.1 pixel away on an axis, which the oracle does not model."""
     plain = ptychopatch.align_scene(gt, frames, verify=False, **options)
     got = ptychopatch.align_scene(gt, frames, verify="refine", **options)
     for k, frame in enumerate(frames):
@@ -176,8 +178,16 @@ def expect_refined(gt, frames, period, **options):
                 if not ok:
                     confidence = 0.0
             shift, crop = fine, new
-        np.testing.assert_array_equal(got.shifts[k], shift)
-        np.testing.assert_array_equal(got.crops[k], crop)
+        if residual is not None and not np.array_equal(got.shifts[k], shift):
+            # The polish replaced the loops' estimate, which it does only
+            # more than 0.1 pixel from it on an axis (so at least 0.1 once
+            # rounded to the loops' grid of 1/10 pixel; test_align.py tests
+            # it against the truth); the crop is then its shift's.
+            assert np.abs(got.shifts[k] - shift).max() > 0.1 - 1e-9, (got.shifts[k], shift)
+            np.testing.assert_array_equal(got.crops[k], nearest_crop(got.shifts[k], period))
+        else:
+            np.testing.assert_array_equal(got.shifts[k], shift)
+            np.testing.assert_array_equal(got.crops[k], crop)
         if residual is None:
             assert got.confidence[k] == confidence, k
         else:
@@ -192,7 +202,8 @@ def expect_refined(gt, frames, period, **options):
 
 def test_refine_is_the_default(camera):
     """The default is verify="refine": its results, which are not the coarse
-    estimate's (a sub-pixel shift places differently)."""
+    estimate's (the polish's shifts, within 0.1 pixel of the truth where the
+    loops' were 0.1-0.3 off, and its crop probabilities)."""
     ndi = _need("scipy.ndimage")
     rng = np.random.default_rng(1)
     scene = ndi.gaussian_filter(camera * 3000 + 200, 1.5)
@@ -205,9 +216,9 @@ def test_refine_is_the_default(camera):
     np.testing.assert_array_equal(default.shifts, refined.shifts)
     np.testing.assert_array_equal(default.confidence, refined.confidence)
     np.testing.assert_array_equal(default.crops, [[-2, 4], [6, -8]])
-    assert not np.array_equal(default.shifts, plain.shifts)
-    np.testing.assert_allclose(default.shifts, [[-2.3, 3.6], [6.2, -7.7]], atol=0.35)
-    assert np.all(default.confidence > 0.2)
+    assert not np.array_equal(default.confidence, plain.confidence)
+    np.testing.assert_allclose(default.shifts, [[-2.3, 3.6], [6.2, -7.7]], atol=0.1)
+    assert np.all(default.confidence > 0.9)
 
 
 def test_a_recrop_is_confirmed_by_its_recut(camera):
