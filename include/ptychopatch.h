@@ -668,9 +668,10 @@ typedef enum ptp_align_verify {
    * where that leaves the crop in doubt on their colour images (one per
    * colour of the pattern, or per channel, a shared shift and gain and an
    * offset per colour); made of the sites or channels that vary in both,
-   * three scales, coarse to fine; where that converges to another crop more
-   * than 0.1 pixel away, it replaces the shift (on noisy blurred frames
-   * the correlations' peaks wander by pixels; docs/semantics.md gives the
+   * three scales, coarse to fine; where that converges more than 0.1 pixel
+   * from the shift on an axis, it replaces the shift and its crop, given
+   * to 1 / upsample_factor of a sensor pixel (on noisy blurred frames the
+   * correlations' peaks wander by pixels; docs/semantics.md gives the
    * rule). The confidence of a polished frame is then the probability,
    * under the polish's own variance, that the content lies within half a
    * period (plus a quarter pixel) of the crop: confidence >= 0.95 kept
@@ -809,7 +810,9 @@ PTP_API ptp_status ptp_align_execute(ptp_align_plan* plan, const void* const* fr
 typedef struct ptp_align_result {
   /* (dy, dx) in sensor pixels, scikit-image's sign (the shift that
    * registers the frame onto the reference): where the content moved, to
-   * 1 / upsample_factor of a plane pixel; floored as desc->snap says. NaN
+   * 1 / upsample_factor of a plane pixel (of a sensor pixel where
+   * PTP_ALIGN_VERIFY_REFINE's polish placed it); floored as desc->snap
+   * says. NaN
    * when status is not PTP_SUCCESS. */
   double shift[2];
   /* (dy, dx): the integer shift nearest to `shift` (before snap) that

@@ -347,8 +347,8 @@ std::vector<ptp_align_result> expect_checked(ptp_align_desc desc, const Frames& 
       // only more than 0.1 pixel from it on an axis (so at least 0.1 once
       // rounded to their grid of 1/10 pixel); the crop is then its
       // shift's.
-      EXPECT_GT(apart, 0.1 - 1e-9) << checked[k].shift[0] << ", " << checked[k].shift[1] << " against "
-                            << want.shift[0] << ", " << want.shift[1];
+      EXPECT_GT(apart, 0.1 - 1e-9) << checked[k].shift[0] << ", " << checked[k].shift[1]
+                                   << " against " << want.shift[0] << ", " << want.shift[1];
       const auto [cy, cx] = nearest_crop(desc, checked[k].shift[0], checked[k].shift[1]);
       EXPECT_EQ(checked[k].crop[0], cy);
       EXPECT_EQ(checked[k].crop[1], cx);

@@ -173,7 +173,8 @@ class SceneAlignment(NamedTuple):
     shifts : numpy.ndarray
         (M, 2) float64: each frame's (dy, dx) in sensor pixels, the shift
         that registers the frame onto the GT frame (where its content
-        moved), to 1/`upsample_factor` of a plane pixel. Only planes that
+        moved), to 1/`upsample_factor` of a plane pixel (of a sensor pixel
+        where the default's polish placed it). Only planes that
         carry information vote. NaN for a frame without a result (see
         `status`).
     crops : numpy.ndarray
@@ -578,7 +579,8 @@ def align_scene(
     they share under that crop and aligned again with plain correlation,
     which places the shift (coarse to fine), and a least-squares fit of
     their smoothed luminance (and, where in doubt, colour) images checks it, replacing it where the fit
-    finds another crop (noisy blurred frames). For colour mosaics every
+    lies more than 0.1 pixel away (noisy blurred frames, whose correlation
+    peaks wander). For colour mosaics every
     estimator but ``method="rawnind"`` first takes out the isolated sites
     the GT shares with at least half the frames (hot, stuck and dead pixels, at the same
     place in every frame; docs/semantics.md, "Isolated sites").
@@ -701,8 +703,9 @@ def align_scene(
         (one per colour of the pattern, or per channel, with a shared
         shift and gain and an offset per colour); of the sites or channels
         that vary in both (one clipped or dead in either is left out),
-        smoothed at three scales; where that converges to another crop
-        more than 0.1 pixel away, it replaces the shift, and ``confidence``
+        smoothed at three scales; where that converges more than 0.1 pixel
+        from the shift on an axis, it replaces the shift and its crop
+        (given to 1/`upsample_factor` of a sensor pixel), and ``confidence``
         becomes the probability that the crop is right under the polish's
         variance. Where the polish does not converge (tiny frames), a crop
         that changed must be confirmed, by the re-cut that placed it
