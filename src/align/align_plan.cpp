@@ -826,8 +826,11 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     // every whole pixel (1 / upsample_factor of the luminance image's
     // pixel, 3 sensor pixels for X-Trans, would give a frame moved by 7
     // pixels as 6.9), finer than the fit's error only on sharp frames.
-    const double step = 1.0 / static_cast<double>(g.upsample);
-    for (int axis = 0; axis < 2; ++axis) fine[axis] = std::round(polished[axis] / step) * step;
+    // (Divided by u, not multiplied by 1 / u: 96 / 10 is the double
+    // nearest 9.6, 96 * 0.1 is not, and a crop equally near two crops is
+    // chosen by the tie rule, not by that rounding.)
+    const double u = static_cast<double>(g.upsample);
+    for (int axis = 0; axis < 2; ++axis) fine[axis] = std::round(polished[axis] * u) / u;
     crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
   }
   // max_shift bounds the result as it bounds the search (in sensor pixels,
