@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <tuple>
@@ -45,6 +46,23 @@ constexpr int kMaxIterations = 30;
 // The fit's sums are taken in this many bands of rows (accumulate()).
 constexpr size_t kChunks = 8;
 constexpr double kConverged = 1e-3;  // sensor pixels per step
+// Robust weights (Tukey's biweight) once the least squares converge: a
+// sample whose residual is more than kTukey robust deviations (1.4826
+// times the median |residual|) gets weight 0, smaller ones (1 - u^2)^2.
+// 4.685 keeps 95 % of least squares' efficiency under normal noise. Why:
+// a part of the scene that moves on its own (a person, leaves, a car)
+// pulls least squares toward its motion in proportion to its share of
+// the frame's detail (a square of 15 % of a textured frame moved 6 pixels
+// more than the rest moved the whole frame's shift by 1.1-1.5 pixels, a
+// wrong crop at confidence 1); the biweight leaves it out.
+constexpr double kTukey = 4.685;
+// The cutoff is at least this share of the reference's spread (each
+// colour's about its mean): on frames without noise the residuals are
+// the interpolation's misfit alone, mostly at edges, which would
+// otherwise be left out with the detail they carry.
+constexpr double kCutoffFloor = 0.02;
+// Iterations of the weighted fit after the least squares converge.
+constexpr int kMaxRobustIterations = 20;
 
 // body(k) for k in [0, n), on up to `threads` threads: the images of a
 // polish (each made and smoothed on its own) and the bands of a fit's
@@ -277,6 +295,30 @@ int64_t sampling_step(const SmoothedLuma& ref) {
 
 // Gram matrices of 5 terms.
 using Gram = double[5][5];
+
+// The robust weights of a fit's samples (kTukey), and what the next
+// iteration's need: accumulate() takes the fit so far (its gain and each
+// colour's means) and the cutoff, and gives each sample's |residual|
+// about that fit (in band order: the same on any number of threads) and
+// each colour's means.
+struct RobustPass {
+  bool have_fit = false;  // a, mean_f, mean_g hold a fit (residuals are taken)
+  double a = 1.0;
+  std::vector<double> mean_f, mean_g;
+  double cutoff = HUGE_VAL;  // infinite: every weight 1
+  std::vector<float> residuals;
+  std::vector<double> out_mean_f, out_mean_g;
+  // How much more the weighted fit's estimate varies than the weighted
+  // least squares claim (the M-estimator's sandwich: mean(psi^2) mean(w)
+  // / mean(psi')^2 against mean(w r^2) / mean(w)); 1 without weights.
+  double variance_factor = 1.0;
+  // The weighted samples' mean square residual (sum w r^2 / sum w), and
+  // the noise variance of a sample, (1.4826 median |r|)^2, set with the
+  // cutoff: weighted, the residuals' mean square leaves out the noise's
+  // tails, while the frame's gradients hold all of it (fit()).
+  double mean_square = 0.0;
+  double noise_variance = 0.0;
+};
 void zero(Gram& m) {
   for (auto& row : m)
     for (double& v : row) v = 0.0;
@@ -294,9 +336,12 @@ void zero(Gram& m) {
 // fit below sees one offset, 0, and the degrees of freedom lose one per
 // colour. With `luminance` instead: the sums of the luminance images,
 // the colours' images weighted by `weights`, uncentred (match()).
+//
+// With `robust` (not with `luminance`), each colour sample's sums are
+// weighted by its biweight about robust's fit (RobustPass).
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
                 const std::vector<double>& weights, bool luminance, double (&gram)[5][5],
-                double (*interior)[5][5] = nullptr, int threads = 1) {
+                double (*interior)[5][5] = nullptr, int threads = 1, RobustPass* robust = nullptr) {
   const size_t colours = luminance ? 1 : ref.colours.size();
   using Parts = std::vector<std::array<std::array<double, 5>, 5>>;
   // Grid samples at least `edge` from every edge, on both images, were
@@ -305,10 +350,25 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   const auto inside = [edge](double at, int64_t size) {
     return at >= edge && at <= static_cast<double>(size - 1) - edge;
   };
-  const auto add = [](std::array<std::array<double, 5>, 5>& m, const double(&z)[5]) {
+  const auto add = [](std::array<std::array<double, 5>, 5>& m, const double(&z)[5],
+                      double w = 1.0) {
     for (int k = 0; k < 5; ++k)
-      for (int l = k; l < 5; ++l) m[k][l] += z[k] * z[l];
+      for (int l = k; l < 5; ++l) m[k][l] += w * z[k] * z[l];
   };
+  const bool residuals = robust != nullptr && robust->have_fit && !luminance;
+  const bool weighted = residuals && std::isfinite(robust->cutoff);
+  std::vector<std::vector<float>> band_residuals(residuals ? kChunks : 0);
+  // Per band: the sums of w, w r^2, psi^2 and psi' (variance_factor).
+  std::vector<std::array<double, 4>> band_moments(kChunks, std::array<double, 4>{});
+  // Each colour's residuals scaled to a common noise level (the colour
+  // weights below: an image's noise variance goes as one over its sites).
+  std::vector<double> scale(ref.colours.size(), 1.0);
+  if (residuals) {
+    double planes = 0.0;
+    for (double w : weights) planes += w;
+    for (size_t c = 0; c < scale.size(); ++c)
+      scale[c] = std::sqrt(weights[c] * static_cast<double>(scale.size()) / planes);
+  }
   // The sampled rows in kChunks fixed bands, each summed on its own and
   // the bands summed in order: the same sums on any number of threads.
   const int64_t sampled_rows = (ref.rows + q - 1) / q;
@@ -317,6 +377,9 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   const auto rows_of = [&](size_t chunk) {
     Parts& per = band_per[chunk];
     Parts& per_interior = band_interior[chunk];
+    std::vector<float>* band_residual = residuals ? &band_residuals[chunk] : nullptr;
+    std::array<double, 4>& moments = band_moments[chunk];
+    moments = {};
     for (auto& m : per) m = {};
     for (auto& m : per_interior) m = {};
     const int64_t first = static_cast<int64_t>(chunk) * band;
@@ -358,8 +421,23 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
             continue;
           }
           const double z[5] = {fu, fv, f, 1.0, g};
-          add(per[c], z);
-          if (whole) add(per_interior[c], z);
+          double w = 1.0;
+          if (band_residual != nullptr) {
+            const double r =
+                scale[c] * ((g - robust->mean_g[c]) - robust->a * (f - robust->mean_f[c]));
+            band_residual->push_back(static_cast<float>(std::fabs(r)));
+            if (weighted) {
+              const double u = r / robust->cutoff;
+              const double v = std::fabs(u) < 1.0 ? 1.0 - u * u : 0.0;
+              w = v * v;
+              moments[0] += w;
+              moments[1] += w * r * r;
+              moments[2] += w * w * r * r;
+              moments[3] += v * (1.0 - 5.0 * u * u);
+            }
+          }
+          add(per[c], z, w);
+          if (whole) add(per_interior[c], z, w);
         }
         if (luminance) {
           add(per[0], sum);
@@ -386,6 +464,28 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   };
   mirror(per);
   mirror(per_interior);
+  if (robust != nullptr && !luminance) {
+    std::array<double, 4> sums{};
+    for (const auto& m : band_moments)
+      for (int k = 0; k < 4; ++k) sums[k] += m[k];
+    // (1 where the fit is exact, every residual 0; infinite where the
+    // weights' derivative sums to 0 or less: no information.)
+    robust->variance_factor = !weighted || !(sums[1] > 0.0) ? 1.0
+                              : sums[3] > 0.0
+                                  ? sums[2] * sums[0] / (sums[3] * sums[3]) / (sums[1] / sums[0])
+                                  : HUGE_VAL;
+    robust->mean_square = sums[0] > 0.0 ? sums[1] / sums[0] : 0.0;
+    robust->residuals.clear();
+    for (const auto& band_residual : band_residuals)
+      robust->residuals.insert(robust->residuals.end(), band_residual.begin(), band_residual.end());
+    robust->out_mean_f.assign(colours, 0.0);
+    robust->out_mean_g.assign(colours, 0.0);
+    for (size_t c = 0; c < colours; ++c)
+      if (per[c][3][3] > 0.0) {
+        robust->out_mean_f[c] = per[c][2][3] / per[c][3][3];
+        robust->out_mean_g[c] = per[c][4][3] / per[c][3][3];
+      }
+  }
   if (luminance) {
     std::copy(&per[0][0][0], &per[0][0][0] + 25, &gram[0][0]);
     if (interior != nullptr)
@@ -460,23 +560,84 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
   // colour's sums), the gain and the shift.
   const double colours = static_cast<double>(ref.colours.size());
   const double parameters = 3.0 + colours;
+  // The variance of the estimate per axis from a converged iteration's
+  // sums (see above), times `factor` (RobustPass::variance_factor).
+  const auto variance_of = [&](const double(&gram)[5][5], const double(&interior)[5][5],
+                               const double(&normal)[4][4], double n, double a, double b,
+                               double factor, double noise_share, double(&out)[2]) {
+    const double sigma_grid = ref.sigma / s, spacing = static_cast<double>(q);
+    const double per_independent =
+        std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
+    const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - parameters);
+    // The noise per unit area, from the samples whose boxes were whole:
+    // near the edges the cut boxes average fewer pixels, which leaves
+    // more noise in a sample but correlates it over less, so those
+    // samples' residual times the whole boxes' correlation would claim
+    // too much (up to 1.7 times the spread, LumaPolish's variance test).
+    const double n_interior = interior[3][3];
+    const double interior_residual =
+        n_interior >= colours * static_cast<double>(kMinSamples * kMinSamples)
+            ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - parameters)
+            : residual;
+    const double noise = interior_residual * per_independent * factor;
+    // The frame's own noise is in its gradients too: their sums of
+    // squares hold n var(f noise) / (2 sigma^2) (grid units) besides the
+    // scene's. Where noise dominates, the normal matrix claims
+    // information the frames do not have; where it is all there is (the
+    // corrected matrix is not positive definite), this scale says
+    // nothing of the shift: an infinite variance.
+    const double frame_noise = noise_share * interior_residual / (1.0 + a * a);
+    const double noise_gradient = n * a * a * frame_noise / (2.0 * sigma_grid * sigma_grid);
+    for (int axis = 0; axis < 2; ++axis) {
+      double inv[4][4], unit[4] = {}, column[4];
+      std::copy(&normal[0][0], &normal[0][0] + 16, &inv[0][0]);
+      for (int k = 0; k < 2; ++k)
+        inv[k][k] = std::max(inv[k][k] - noise_gradient, 0.02 * inv[k][k]);
+      unit[axis] = 1.0;
+      const bool definite = solve4(inv, unit, column) && column[axis] > 0.0;
+      out[axis] = definite ? noise * column[axis] * s * s : HUGE_VAL;
+    }
+  };
   // Keys' cubic has a jump of curvature at every grid point, so where the
   // optimum lies on one (a shift of whole grid samples) full steps can
   // bounce across it forever (8 of 1440 frames of the robustness
   // benchmark did not converge): an axis whose step reverses without
   // shrinking by half takes half steps from then on.
   double last[2] = {0.0, 0.0}, damping[2] = {1.0, 1.0};
-  for (int iteration = 0; iteration < kMaxIterations; ++iteration) {
+  // Least squares until they converge, then weighted by the biweight
+  // (kTukey) until that converges, its cutoff from each iteration's
+  // residuals about the fit before. Where the weighted fit does not
+  // converge (from a least-squares optimum that is not the scene's own,
+  // it can wander for many steps), the least squares' estimate stands.
+  RobustPass robust;
+  bool have_plain = false;
+  double plain[2] = {0.0, 0.0}, plain_variance[2] = {0.0, 0.0};
+  const auto fail = [&]() {
+    if (!have_plain) return false;
+    dy = plain[0];
+    dx = plain[1];
+    variance[0] = plain_variance[0];
+    variance[1] = plain_variance[1];
+    return true;
+  };
+  for (int iteration = 0; iteration < kMaxIterations + kMaxRobustIterations; ++iteration) {
+    const bool weighted = std::isfinite(robust.cutoff);
+    if (!weighted && iteration >= kMaxIterations) return false;
     double gram[5][5], interior[5][5];
-    accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior, threads);
-    const double n = gram[3][3];  // samples of all colours
-    if (n < colours * static_cast<double>(kMinSamples * kMinSamples)) return false;
+    accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior, threads, &robust);
+    const double n = gram[3][3];  // samples of all colours (their weights)
+    if (n < colours * static_cast<double>(kMinSamples * kMinSamples)) return fail();
     // Exposure: g = a f + b by linear regression at this shift.
     const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
-    if (!(var_f > 0.0)) return false;
+    if (!(var_f > 0.0)) return fail();
     const double a = (gram[2][4] - gram[2][3] * gram[3][4] / n) / var_f;
     const double b = (gram[3][4] - a * gram[2][3]) / n;
-    if (!(a > 0.0)) return false;
+    if (!(a > 0.0)) return fail();
+    const bool have_residuals = robust.have_fit;
+    robust.have_fit = true;
+    robust.a = a;
+    robust.mean_f = robust.out_mean_f;
+    robust.mean_g = robust.out_mean_g;
     // Normal equations of g - a f - b ~ -a fu Dy - a fv Dx + f Da + Db.
     const double c[4] = {-a, -a, 1.0, 1.0};
     double m[4][4], rhs[4], step[4];
@@ -487,7 +648,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     }
     double normal[4][4];
     std::copy(&m[0][0], &m[0][0] + 16, &normal[0][0]);
-    if (!solve4(m, rhs, step)) return false;
+    if (!solve4(m, rhs, step)) return fail();
     for (int axis = 0; axis < 2; ++axis) {
       if (step[axis] * last[axis] < 0.0 && std::fabs(step[axis]) > 0.5 * std::fabs(last[axis]))
         damping[axis] *= 0.5;
@@ -497,43 +658,35 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     const double sx = std::clamp(step[1], -1.0, 1.0) * damping[1];
     dy += sy * s;
     dx += sx * s;
-    if (std::max(std::fabs(sy), std::fabs(sx)) * s < kConverged) {
-      const double sigma_grid = ref.sigma / s, spacing = static_cast<double>(q);
-      const double per_independent =
-          std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
-      const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - parameters);
-      // The noise per unit area, from the samples whose boxes were whole:
-      // near the edges the cut boxes average fewer pixels, which leaves
-      // more noise in a sample but correlates it over less, so those
-      // samples' residual times the whole boxes' correlation would claim
-      // too much (up to 1.7 times the spread, LumaPolish's variance test).
-      const double n_interior = interior[3][3];
-      const double interior_residual =
-          n_interior >= colours * static_cast<double>(kMinSamples * kMinSamples)
-              ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - parameters)
-              : residual;
-      const double noise = interior_residual * per_independent;
-      // The frame's own noise is in its gradients too: their sums of
-      // squares hold n var(f noise) / (2 sigma^2) (grid units) besides the
-      // scene's. Where noise dominates, the normal matrix claims
-      // information the frames do not have; where it is all there is (the
-      // corrected matrix is not positive definite), this scale says
-      // nothing of the shift: an infinite variance.
-      const double frame_noise = interior_residual / (1.0 + a * a);
-      const double noise_gradient = n * a * a * frame_noise / (2.0 * sigma_grid * sigma_grid);
-      for (int axis = 0; axis < 2; ++axis) {
-        double inv[4][4], unit[4] = {}, column[4];
-        std::copy(&normal[0][0], &normal[0][0] + 16, &inv[0][0]);
-        for (int k = 0; k < 2; ++k)
-          inv[k][k] = std::max(inv[k][k] - noise_gradient, 0.02 * inv[k][k]);
-        unit[axis] = 1.0;
-        const bool definite = solve4(inv, unit, column) && column[axis] > 0.0;
-        variance[axis] = definite ? noise * column[axis] * s * s : HUGE_VAL;
-      }
+    const bool converged = std::max(std::fabs(sy), std::fabs(sx)) * s < kConverged;
+    if (converged && !weighted) {
+      variance_of(gram, interior, normal, n, a, b, 1.0, 1.0, plain_variance);
+      plain[0] = dy;
+      plain[1] = dx;
+      have_plain = true;
+    }
+    if (have_residuals && (weighted || converged)) {
+      std::vector<float> sorted = robust.residuals;
+      const auto middle = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2);
+      std::nth_element(sorted.begin(), middle, sorted.end());
+      const double spread = std::sqrt(std::max(gram[4][4], 0.0) / n);
+      const double deviation = 1.4826 * static_cast<double>(*middle);
+      robust.noise_variance = deviation * deviation;
+      robust.cutoff = std::max(kTukey * deviation, kCutoffFloor * spread);
+      if (!(robust.cutoff > 0.0)) return fail();
+      if (!weighted) continue;  // the weighted fit from here
+    }
+    if (converged && weighted) {
+      // The frame's noise in its gradients, all of it (not the weighted
+      // residuals' share), over the weighted samples.
+      const double share = robust.mean_square > 0.0 && robust.noise_variance > 0.0
+                               ? std::max(1.0, robust.noise_variance / robust.mean_square)
+                               : 1.0;
+      variance_of(gram, interior, normal, n, a, b, robust.variance_factor, share, variance);
       return true;
     }
   }
-  return false;
+  return fail();
 }
 
 // The correlation coefficient of f and g in a Gram matrix of accumulate();

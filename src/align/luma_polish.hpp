@@ -34,6 +34,10 @@
 // (dy, dx, a) with each image's offset fitted exactly and Keys' cubic
 // interpolation of the frame's images; the colours weighed by their sites
 // per window (an image's noise variance goes as one over their number).
+// Once those least squares converge at a scale, the fit goes on weighted
+// by Tukey's biweight of each sample's residual (luma_polish.cpp,
+// kTukey), so a part of the scene that moves on its own (a person, a
+// car) is left out instead of pulling the shift toward its motion.
 //
 // Why colour images too: they see detail that the luminance image
 // averages away. On the robustness benchmark's Bayer sigma 16 row, which

@@ -320,7 +320,15 @@ TEST(LumaPolish, IgnoresWhatACircularShiftWrapsRound) {
         mov[((y + ry + h) % h) * w + (x + rx + w) % w] = ref[y * w + x];
     double dy = -static_cast<double>(ry) + 0.4, dx = -static_cast<double>(rx) - 0.3;
     double variance[2] = {0.0, 0.0};
-    ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance)) << ry << ", " << rx;
+    // A roll by an odd number of pixels moves the mosaic with the content
+    // (a sensor's pattern stays put), so the frame's colour images would
+    // be made of sites of other colours: there the luminance image (every
+    // site alike in every window) is fitted. (The colour fit's weighted
+    // step left out the worst-mislabelled samples and ended 0.084 pixel
+    // off at (-7, 3).)
+    const LumaPolish::Images images =
+        ry % 2 == 0 && rx % 2 == 0 ? LumaPolish::kColours : LumaPolish::kLuminance;
+    ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance, images)) << ry << ", " << rx;
     EXPECT_NEAR(dy, -static_cast<double>(ry), 0.02) << ry << ", " << rx;
     EXPECT_NEAR(dx, -static_cast<double>(rx), 0.02) << ry << ", " << rx;
   }
