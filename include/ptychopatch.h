@@ -664,7 +664,9 @@ typedef enum ptp_align_verify {
    * peak of the whole frames finds the shift, plain correlation of what
    * they share places it. So `normalization` chooses the coarse estimator;
    * the fine one is always plain correlation. Last, the shift is polished
-   * by least squares on smoothed luminance images of the two frames, and
+   * by least squares (continued with robust weights, so a part of the scene
+   * that moves on its own is left out) on smoothed luminance images of the
+   * two frames, and
    * where that leaves the crop in doubt on their colour images (one per
    * colour of the pattern, or per channel, a shared shift and gain and an
    * offset per colour); made of the sites or channels that vary in both,

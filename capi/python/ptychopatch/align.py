@@ -698,7 +698,9 @@ def align_scene(
         while the residual shrinks: the Hann window pulls a broad
         correlation peak toward the cut); its crop is the
         mosaic-preserving one nearest to the shift. Last, the shift is
-        polished by least squares on the two frames' luminance images,
+        polished by least squares (continued with robust weights, so a
+        part of the scene that moves on its own is left out) on the two
+        frames' luminance images,
         and where that leaves the crop in doubt on their colour images
         (one per colour of the pattern, or per channel, with a shared
         shift and gain and an offset per colour); of the sites or channels
