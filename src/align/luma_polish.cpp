@@ -53,8 +53,8 @@ constexpr double kConverged = 1e-3;  // sensor pixels per step
 // a part of the scene that moves on its own (a person, leaves, a car)
 // pulls least squares toward its motion in proportion to its share of
 // the frame's detail (a square of 15 % of a textured frame moved 6 pixels
-// more than the rest moved the whole frame's shift by 1.1-1.5 pixels, a
-// wrong crop at confidence 1); the biweight leaves it out.
+// more than the rest moved the whole frame's shift by 1.7-2.1 pixels,
+// every crop wrong, at confidence up to 1); the biweight leaves it out.
 constexpr double kTukey = 4.685;
 // The cutoff is at least this share of the reference's spread (each
 // colour's about its mean): on frames without noise the residuals are
@@ -360,14 +360,17 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   std::vector<std::vector<float>> band_residuals(residuals ? kChunks : 0);
   // Per band: the sums of w, w r^2, psi^2 and psi' (variance_factor).
   std::vector<std::array<double, 4>> band_moments(kChunks, std::array<double, 4>{});
-  // Each colour's residuals scaled to a common noise level (the colour
-  // weights below: an image's noise variance goes as one over its sites).
-  std::vector<double> scale(ref.colours.size(), 1.0);
-  if (residuals) {
+  // Each colour weighted by its planes (sites) per window (see combine
+  // below), and its residuals scaled by the root of that to a common noise
+  // level.
+  std::vector<double> weight(ref.colours.size()), scale(ref.colours.size());
+  {
     double planes = 0.0;
     for (double w : weights) planes += w;
-    for (size_t c = 0; c < scale.size(); ++c)
-      scale[c] = std::sqrt(weights[c] * static_cast<double>(scale.size()) / planes);
+    for (size_t c = 0; c < weight.size(); ++c) {
+      weight[c] = weights[c] * static_cast<double>(weight.size()) / planes;
+      scale[c] = std::sqrt(weight[c]);
+    }
   }
   // The sampled rows in kChunks fixed bands, each summed on its own and
   // the bands summed in order: the same sums on any number of threads.
@@ -516,11 +519,6 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   // by each colour's residual: on frames without noise that is the
   // interpolation's misfit alone, and weighing by it moved a rolled frame
   // 0.05 pixel.) Scaled so the samples' weights average 1.
-  double planes = 0.0;
-  for (double w : weights) planes += w;
-  std::vector<double> weight(per.size());
-  for (size_t c = 0; c < per.size(); ++c)
-    weight[c] = weights[c] * static_cast<double>(per.size()) / planes;
   const auto combine = [&weight](const Parts& parts, double(&out)[5][5]) {
     zero(out);
     for (size_t c = 0; c < parts.size(); ++c) {
@@ -666,7 +664,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
       have_plain = true;
     }
     if (have_residuals && (weighted || converged)) {
-      std::vector<float> sorted = robust.residuals;
+      // (Only their median is wanted: ordered in place.)
+      std::vector<float>& sorted = robust.residuals;
       const auto middle = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2);
       std::nth_element(sorted.begin(), middle, sorted.end());
       const double spread = std::sqrt(std::max(gram[4][4], 0.0) / n);
