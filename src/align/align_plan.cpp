@@ -751,6 +751,11 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
 void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int64_t (&crop)[2],
                  const CropVerifier::Outcome& first, FrameOutcome& out) {
   const AlignGeometry& g = plan.geometry;
+  // A coarse peak at max_shift's bound keeps its confidence 0 (and its
+  // note): the polish starts from the bound, and the content may lie
+  // beyond the search, where a local fit need not reach it (a review saw
+  // confidence 1 under a note that said 0).
+  const bool at_bound = at_shift_bound(g, out.unsnapped[0], out.unsnapped[1]);
   if (!first.aligned) {
     out.confidence = 0.0;
     return;
@@ -888,6 +893,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   static_cast<long long>(index), match, kMinMatch);
     out.message = out.message.empty() ? std::string(note) : out.message + "; " + note;
   }
+  if (at_bound) out.confidence = 0.0;
   set_frame_shift(g, fine[0], fine[1], out);
 }
 

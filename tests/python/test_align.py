@@ -934,9 +934,10 @@ def test_channel_last_colour_images_are_refused(photos):
         ptychopatch.align_scene(rgb, [moved])
     planar = ptychopatch.align_scene(np.moveaxis(rgb, -1, 0), [np.moveaxis(moved, -1, 0)])
     np.testing.assert_array_equal(planar.shifts, [[-2.0, 4.0]])
-    # Multispectral (H, W, 5), and a few rows of 3 colours: refused too (a
-    # review had (64, 64, 5) aligned as 64 planes of 64 x 5).
-    for bands in (5, 16):
+    # Multispectral (H, W, 5) and hyperspectral (H, W, 18 or 31), and a few
+    # rows of 3 colours: refused too (reviews had (64, 64, 5) aligned as 64
+    # planes of 64 x 5, and (256, 256, 18) given (7, 0) for (-5, 7)).
+    for bands in (5, 16, 18, 31):
         cube = np.stack([photos["camera"][:64, :64].astype(np.float32)] * bands, axis=-1)
         with pytest.raises(ValueError, match=r"channel-last"):
             ptychopatch.align_scene(cube, [np.roll(cube, 2, axis=0)])
@@ -1076,6 +1077,15 @@ def test_a_peak_at_max_shift_bound_gets_no_confidence(photos, ndi):
         wide = ptychopatch.align_scene(gt, [frame], cfa="RGGB", max_shift=12, verify=verify)
         np.testing.assert_array_equal(wide.crops, [[-4, 6]])
         assert wide.confidence[0] > 0.3 and wide.messages[0] == ""
+    # The polish may move the shift off the bound (here onto the truth);
+    # the note and confidence 0 stay, as the search did not look beyond it
+    # (a review found confidence 1 under a note that said 0).
+    noise = (rng.random((128, 128)) * 4000).astype(np.uint16)
+    rolled = np.roll(noise, (4, -6), axis=(0, 1))
+    for bound in (5, 6):
+        r = ptychopatch.align_scene(noise, [rolled], cfa="RGGB", max_shift=bound)
+        assert "max_shift's bound" in r.messages[0]
+        assert r.confidence[0] == 0.0, (bound, r.shifts[0], r.confidence[0])
 
 
 def test_frames_from_a_generator(photos):

@@ -114,10 +114,6 @@ class _CachedPlan:
         self.close()
 
 
-# A 3-D gt whose last axis is at most this long and shorter than both
-# others is taken for a channel-last (H, W, C) image and refused: planes that
-# narrow carry almost nothing to align along them.
-_CHANNELS_LAST_MAX = 16
 
 def _plan_cache() -> "collections.OrderedDict[bytes, _CachedPlan]":
     cache = getattr(_plans, "cache", None)
@@ -390,15 +386,19 @@ def _run(
     if cfa_code == _native.PTP_CFA_NONE:
         if gt.ndim not in (2, 3):
             raise ValueError(f"gt must be (H, W) or planar (C, H, W), got shape {gt.shape}")
-        if gt.ndim == 3 and gt.shape[-1] <= _CHANNELS_LAST_MAX and gt.shape[-1] < min(gt.shape[:2]):
-            # (512, 512, 3) read as planar would be 512 planes of 512 x 3
-            # pixels, aligned along the wrong axes, with a plausible result;
-            # so would multispectral (H, W, 5) (a review found (6, 0) at
-            # confidence 0.11 from 256 planes of 256 x 5).
+        if gt.ndim == 3 and gt.shape[-1] < min(gt.shape[:2]):
+            # A last axis shorter than both others is a channel-last
+            # (H, W, C) image: read as planar, (512, 512, 3) would be 512
+            # planes of 512 x 3 pixels, aligned along the wrong axes with a
+            # plausible result; so would multispectral (H, W, 5) (a review
+            # found (6, 0) at confidence 0.11) and (H, W, 18) ((7, 0) for a
+            # true (-5, 7)). Planar planes narrower than their count are
+            # passed transposed.
             raise ValueError(
                 f"gt has shape {gt.shape}, a channel-last (H, W, C) image; align_scene takes "
                 "planar channels (C, H, W): pass np.moveaxis(gt, -1, 0) and the same for each "
-                "frame (or one channel, gt[..., 1])"
+                "frame (or one channel, gt[..., 1]). (Planar planes narrower than there are "
+                "planes are taken only transposed, (C, W, H): the shifts then come as (dx, dy).)"
             )
     elif gt.ndim != 2:
         raise ValueError(f"gt must be a 2-D mosaic (H, W) with a CFA, got shape {gt.shape}")
