@@ -322,8 +322,9 @@ def test_disambiguate(camera, shift, space):
 
 
 def test_periodic_spline_shift_is_scipys(rng):
-    for dtype in (np.float64, np.float32, np.uint8, np.int16, np.complex128):
-        image = (rng.random((9, 12)) * 100).astype(dtype)
+    for dtype in (np.float64, np.float32, np.uint8, np.int16, np.complex128, bool):
+        image = (rng.random((9, 12)) * 100).astype(dtype) if dtype != bool else \
+            rng.random((9, 12)) > 0.5
         if np.iscomplexobj(image):
             image = image + 1j * rng.random((9, 12))
         for shift in ((0.5, -1.25), (3, 2.75), (-4, 1)):
@@ -1003,6 +1004,31 @@ def test_correlate_plan_bad_arguments_are_errors():
     with pytest.raises(ptychopatch.PtychoPatchError, match="both NULL"):
         registration._native.correlate_execute(plan.handle, image.ctypes.data,
                                                image.ctypes.data, None, None)
+
+
+def test_bool_images_disambiguate_as_scikit_image(rng):
+    """scipy casts the spline of a bool image to bool by truncation; the
+    periodic shift used to round, as for uint8, and disambiguation chose
+    another candidate than scikit-image's (a review: [13.5, 3.5] against
+    [-2.5, -12.5])."""
+    rng = np.random.default_rng(0)
+    base = ndi.gaussian_filter(rng.random((16, 16)), 1.5, mode="wrap")
+    ref = base > np.median(base)
+    mov = ndi.shift(base, (2.4, -3.7), mode="grid-wrap") > np.median(base)
+    ours, theirs, _, _ = _run_both(ref, mov, upsample_factor=2, disambiguate=True)
+    assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [">c16", ">c8", ">f8"])
+def test_byte_swapped_input_gives_a_native_shift(dtype, rng):
+    """scikit-image's shift is in native byte order whatever the input's;
+    a big-endian complex spectrum gave a big-endian shift ('>f8')."""
+    a = rng.random((8, 8)).astype(dtype)
+    for space in ("real", "fourier") if dtype.startswith(">c") else ("real",):
+        ours = ptychopatch.phase_cross_correlation(a, np.roll(a, 1, 0), space=space)
+        theirs = sk_pcc(a, np.roll(a, 1, 0), space=space)
+        assert ours[0].dtype == theirs[0].dtype and ours[0].dtype.isnative
+        np.testing.assert_array_equal(ours[0], theirs[0])
 
 
 @needs_correlate

@@ -494,8 +494,11 @@ def _wrap(index: Sequence[int], shape: Sequence[int], dtype: np.dtype) -> np.nda
     """Peak indices as signed shifts (those past the middle of their axis
     less its length), in `dtype`: the index rounded to `dtype`, the length
     subtracted in double and the difference rounded again, as numpy does
-    below (per value in Python for float32/64: a few values, no arrays)."""
-    if np.dtype(dtype).char in "fd":
+    below (per value in Python for float32/64: a few values, no arrays).
+    In native byte order, as scikit-image's shift is (a big-endian
+    complex spectrum gave a big-endian shift)."""
+    dtype = np.dtype(dtype).newbyteorder("=")
+    if dtype.char in "fd":
         kind = np.dtype(dtype).type
         values = []
         for i, n in zip(index, shape):
@@ -973,10 +976,14 @@ def _periodic_shift(image: np.ndarray, shift: np.ndarray, workers: int) -> np.nd
         out = _inverse_real(spectrum, image.shape, workers, overwrite=True)
     else:
         out = _fft("ifftn", spectrum, workers)
-    if image.dtype.kind in "iub":
-        info = np.iinfo(image.dtype) if image.dtype.kind != "b" else None
-        low, high = (0, 1) if info is None else (info.min, info.max)
-        return np.clip(np.rint(out), low, high).astype(image.dtype)
+    if image.dtype.kind == "b":
+        # scipy casts its spline's values to bool by truncation: true
+        # where |value| >= 1 (rounded, a shifted edge came out wider than
+        # scikit-image's, and disambiguation chose another candidate).
+        return np.trunc(out) != 0
+    if image.dtype.kind in "iu":
+        info = np.iinfo(image.dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(image.dtype)
     return out.astype(image.dtype, copy=False)
 
 
