@@ -65,6 +65,14 @@ within half a period, else the confidence becomes 0), and how well its
 What an efficient estimator would get right on the same frames (their
 Cramer-Rao bounds): bound_align_robustness.py.
 
+``--large-shifts F`` replaces the six fixed shifts of every scene by six
+whole-pixel shifts drawn uniformly from [-F * size, F * size] per axis (their
+own random stream, seed + 2000), on collages wide enough that no shift wraps
+content around: large shifts of small frames, where the Hann window's
+overlap weighs the content's peak down (docs/performance.md, "Large shifts
+of small frames"); e.g. ``--size 128 --large-shifts 0.25 --sigmas 0 --gains
+16 1024 --default-only``.
+
 ``--unrelated`` also aligns a frame of noise and one of another photograph
 per scene and counts the frames the default's match check flags (the
 message's note "may not show the reference's scene"): those and the
@@ -80,6 +88,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import defaultdict
@@ -238,6 +247,9 @@ def main(argv) -> int:
                              "table is unchanged) with the default, and count the frames its "
                              "match check flags ('may not show' in the message), theirs and "
                              "the scene's own")
+    parser.add_argument("--large-shifts", type=float, default=None, metavar="F",
+                        help="six whole-pixel shifts per scene drawn from [-F size, F size] "
+                             "per axis instead of the fixed ones")
     parser.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                         help="the library's backend for its estimators (RawNIND's method "
                              "runs on the CPU); gpu on an emulated device works too")
@@ -281,6 +293,10 @@ def main(argv) -> int:
     right = defaultdict(lambda: defaultdict(int))
     total = defaultdict(int)
     size = args.size - args.size % 6
+    # Collage border around the frames: enough that no shift wraps content.
+    reach = 0 if args.large_shifts is None else int(math.ceil(args.large_shifts * size))
+    margin = 32 + reach
+    shift_rng = np.random.default_rng(args.seed + 2000)
     started = time.time()
     for layout in args.layouts:
         xtrans = layout == "XTRANS"
@@ -291,13 +307,18 @@ def main(argv) -> int:
         for sigma in args.sigmas:
             for gain in args.gains:
                 for p_index, (photo_name, photo) in enumerate(photos.items()):
-                    scene = collage(photo, size + 64, size + 64, offset=17 * p_index)
+                    scene = collage(photo, size + 2 * margin, size + 2 * margin,
+                                    offset=17 * p_index)
                     if sigma > 0:
                         scene = ndimage.gaussian_filter(scene, (sigma, sigma, 0), mode="wrap")
-                    gt = expose(mosaic(scene[32:32 + size, 32:32 + size], pattern), gain, rng)
+                    window = (slice(margin, margin + size), slice(margin, margin + size))
+                    gt = expose(mosaic(scene[window], pattern), gain, rng)
                     frames, truths = [], []
-                    for dy, dx in SHIFTS:
-                        moved = translate(scene, dy, dx)[32:32 + size, 32:32 + size]
+                    shifts = SHIFTS if args.large_shifts is None else [
+                        tuple(int(v) for v in shift_rng.integers(-reach, reach + 1, 2))
+                        for _ in SHIFTS]
+                    for dy, dx in shifts:
+                        moved = translate(scene, dy, dx)[window]
                         frames.append(expose(mosaic(moved, pattern), gain, rng))
                         truths.append((-dy, -dx))  # the shift that registers it
                     if args.unrelated:

@@ -684,7 +684,14 @@ typedef enum ptp_align_verify {
    * under about 40 pixels a side), a crop that changed must be confirmed,
    * by the re-cut that placed it (its residual within half a pixel) or
    * else in its own closed loop, else confidence 0; where the cuts cannot
-   * be aligned the first estimate stays with confidence 0. */
+   * be aligned the first estimate stays with confidence 0. Last, a search
+   * over every shift (within max_shift) under which the two frames share
+   * at least half their area, by the correlation coefficient of smoothed
+   * images over what they share: where a shift far from the result fits
+   * clearly better, the frame is refined again from there and that result
+   * kept where its match check scores higher (under the Hann window a
+   * large shift's peak can sink below an alias's; docs/semantics.md,
+   * "Search over every shift"). */
   PTP_ALIGN_VERIFY_REFINE = 3
 } ptp_align_verify;
 

@@ -34,11 +34,6 @@
 namespace ptychopatch::impl {
 namespace cpu {
 
-std::mutex& fftw_planner_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
 namespace {
 
 // Independent accumulators of the reductions below, so that the compiler

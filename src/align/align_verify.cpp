@@ -49,6 +49,10 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
   desc_.verify = 0;
   desc_.snap = 0;
   quantum_ = verify_margin_quantum(height_, width_, period_);
+  if (geometry.verify == PTP_ALIGN_VERIFY_REFINE) {
+    auto search = std::make_unique<GlobalSearch>(geometry);
+    if (search->usable()) search_ = std::move(search);
+  }
 }
 
 CropVerifier::~CropVerifier() = default;
@@ -66,6 +70,19 @@ bool CropVerifier::polish(const void* frame, double& dy, double& dx, double (&va
     polish_generation_ = reference_generation_;
   }
   return polish_.polish(frame, dy, dx, variance, images);
+}
+
+GlobalSearch::Result CropVerifier::search(const void* frame, double dy, double dx) {
+  if (!search_) return {};
+  if (search_generation_ != reference_generation_) {
+    search_->set_reference(reference_.data());
+    search_generation_ = reference_generation_;
+  }
+  // max_shift in sensor pixels, as the plan rounds it (-1: no bound).
+  const AlignGeometry& g = *geometry_;
+  const int64_t unit = g.shift_unit();
+  return search_->best(frame, dy, dx, g.max_shift_rows < 0 ? -1 : g.max_shift_rows * unit,
+                       g.max_shift_cols < 0 ? -1 : g.max_shift_cols * unit);
 }
 
 void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "align/global_search.hpp"
 #include "align/luma_polish.hpp"
 #include "ptychopatch.h"
 
@@ -85,6 +86,13 @@ class CropVerifier {
               LumaPolish::Images images);
   // LumaPolish::match of the last polished frame.
   double match(double dy, double dx) const { return polish_.match(dy, dx); }
+  // With PTP_ALIGN_VERIFY_REFINE, the shift within max_shift under which
+  // `frame` matches the reference best (global_search.hpp), and the score
+  // of (dy, dx); not found without the search (other verify modes, frames
+  // too small, a flat image).
+  GlobalSearch::Result search(const void* frame, double dy, double dx);
+  // Sensor pixels between the shifts the search tries (0 without it).
+  int64_t search_unit() const { return search_ ? search_->unit() : 0; }
 
  private:
   struct Check;
@@ -110,7 +118,9 @@ class CropVerifier {
   std::vector<unsigned char> reference_;
   uint64_t reference_generation_ = 0;
   LumaPolish polish_;
-  uint64_t polish_generation_ = 0;  // the reference generation polish_ has
+  uint64_t polish_generation_ = 0;        // the reference generation polish_ has
+  std::unique_ptr<GlobalSearch> search_;  // with REFINE, frames large enough
+  uint64_t search_generation_ = 0;        // the reference generation search_ has
   uint64_t clock_ = 0;
   std::vector<std::unique_ptr<Check>> checks_;
   std::vector<unsigned char> frame_cut_;

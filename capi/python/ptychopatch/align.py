@@ -580,7 +580,10 @@ def align_scene(
     which places the shift (coarse to fine), and a least-squares fit of
     their smoothed luminance (and, where in doubt, colour) images checks it, replacing it where the fit
     lies more than 0.1 pixel away (noisy blurred frames, whose correlation
-    peaks wander). For colour mosaics every
+    peaks wander). Last, a search over every shift under which the frames
+    share at least half their area re-aligns a frame from a shift far from
+    its result that fits clearly better (under the Hann window a large
+    shift's peak can sink below an alias's). For colour mosaics every
     estimator but ``method="rawnind"`` first takes out the isolated sites
     the GT shares with at least half the frames (hot, stuck and dead pixels, at the same
     place in every frame; docs/semantics.md, "Isolated sites").

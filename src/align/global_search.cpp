@@ -1,0 +1,319 @@
+#include "align/global_search.hpp"
+
+#include <fftw3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "align/align_backend.hpp"
+#include "align/align_cpu.hpp"
+#include "cpu/aligned_array.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+// Three centred boxes of this width per axis: a Gaussian of sigma
+// sqrt(3 (w^2 - 1) / 12) = 2.45 image pixels, enough for the correlation
+// coefficient of a shift to vary smoothly from one shift to the next
+// (a true shift between two tried loses little), and to average the
+// photon noise of a high gain.
+constexpr int64_t kBox = 5;
+constexpr int kBoxPasses = 3;
+// The fewest image pixels a side worth searching.
+constexpr int64_t kMinSide = 16;
+
+// The smallest n >= m whose only prime factors are 2, 3 and 5.
+int64_t smooth_size(int64_t m) {
+  for (int64_t n = std::max<int64_t>(m, 1);; ++n) {
+    int64_t r = n;
+    for (const int64_t p : {2, 3, 5})
+      while (r % p == 0) r /= p;
+    if (r == 1) return n;
+  }
+}
+
+// The mean of the window of kBox centred on each element along one axis
+// (`count` elements `stride` apart, `lines` such lines `line_step` apart),
+// over the part of it that lies inside.
+void centred_box(std::vector<double>& data, int64_t count, int64_t stride, int64_t lines,
+                 int64_t line_step) {
+  const int64_t half = kBox / 2;
+  std::vector<double> line(static_cast<size_t>(count)), prefix(static_cast<size_t>(count + 1));
+  for (int64_t l = 0; l < lines; ++l) {
+    double* first = data.data() + l * line_step;
+    prefix[0] = 0.0;
+    for (int64_t k = 0; k < count; ++k) prefix[k + 1] = prefix[k] + first[k * stride];
+    for (int64_t k = 0; k < count; ++k) {
+      const int64_t lo = std::max<int64_t>(k - half, 0), hi = std::min(k + half + 1, count);
+      line[k] = (prefix[hi] - prefix[lo]) / static_cast<double>(hi - lo);
+    }
+    for (int64_t k = 0; k < count; ++k) first[k * stride] = line[k];
+  }
+}
+
+// Summed-area table of a rows x cols image: (rows + 1) x (cols + 1), with
+// table[(y + 1) (cols + 1) + x + 1] the sum of image[0..y][0..x]; of the
+// squares with `square`.
+void summed_area(const std::vector<double>& image, int64_t rows, int64_t cols, bool square,
+                 std::vector<double>& table) {
+  table.assign(static_cast<size_t>((rows + 1) * (cols + 1)), 0.0);
+  for (int64_t y = 0; y < rows; ++y) {
+    double row = 0.0;
+    for (int64_t x = 0; x < cols; ++x) {
+      const double v = image[y * cols + x];
+      row += square ? v * v : v;
+      table[(y + 1) * (cols + 1) + x + 1] = table[y * (cols + 1) + x + 1] + row;
+    }
+  }
+}
+
+// The sum over rows [top, top + h) and columns [left, left + w) from a
+// summed-area table of an image `cols` wide.
+double rectangle(const std::vector<double>& table, int64_t cols, int64_t top, int64_t left,
+                 int64_t h, int64_t w) {
+  const int64_t stride = cols + 1;
+  return table[(top + h) * stride + left + w] - table[top * stride + left + w] -
+         table[(top + h) * stride + left] + table[top * stride + left];
+}
+
+}  // namespace
+
+struct GlobalSearch::Transforms {
+  int64_t bins = 0;
+  cpu::AlignedArray<float> real;
+  cpu::AlignedArray<fftwf_complex> reference, frame;
+  fftwf_plan r2c = nullptr, c2r = nullptr;
+
+  Transforms(int64_t rows, int64_t cols)
+      : bins(rows * (cols / 2 + 1)), real(rows * cols), reference(bins), frame(bins) {
+    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+    // Estimated plans: a few small transforms per frame, not worth
+    // measuring.
+    r2c = fftwf_plan_dft_r2c_2d(static_cast<int>(rows), static_cast<int>(cols), real.get(),
+                                frame.get(), FFTW_ESTIMATE);
+    c2r = fftwf_plan_dft_c2r_2d(static_cast<int>(rows), static_cast<int>(cols), frame.get(),
+                                real.get(), FFTW_ESTIMATE);
+    if (r2c == nullptr || c2r == nullptr) {
+      destroy();
+      throw std::bad_alloc();
+    }
+  }
+  ~Transforms() {
+    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+    destroy();
+  }
+  Transforms(const Transforms&) = delete;
+  Transforms& operator=(const Transforms&) = delete;
+
+ private:
+  void destroy() {
+    if (r2c != nullptr) fftwf_destroy_plan(r2c);
+    if (c2r != nullptr) fftwf_destroy_plan(c2r);
+    r2c = c2r = nullptr;
+  }
+};
+
+GlobalSearch::GlobalSearch(const AlignGeometry& g)
+    : height_(g.height),
+      width_(g.width),
+      channels_(g.channels),
+      period_(std::max<int64_t>(g.period, 1)),
+      uint16_(g.frame_dtype == PTP_DTYPE_UINT16) {
+  const int64_t p = period_;
+  sliding_ = std::max(height_, width_) - p + 1 <= kMaxGrid;
+  if (sliding_) {
+    unit_ = 1;
+    rows_ = height_ - p + 1;
+    cols_ = width_ - p + 1;
+  } else {
+    const int64_t blocks = (std::max(height_, width_) + p * kMaxGrid - 1) / (p * kMaxGrid);
+    unit_ = p * blocks;
+    rows_ = height_ / unit_;
+    cols_ = width_ / unit_;
+  }
+  usable_ = rows_ >= kMinSide && cols_ >= kMinSide;
+  if (!usable_) return;
+  // Shifts that keep half the area shared lie within half a side per
+  // axis; padded to a side and a half, no two of them alias (the linear
+  // correlation reaches a side less one either way).
+  padded_rows_ = smooth_size(rows_ + (rows_ + 1) / 2);
+  padded_cols_ = smooth_size(cols_ + (cols_ + 1) / 2);
+  transforms_ = std::make_unique<Transforms>(padded_rows_, padded_cols_);
+}
+
+GlobalSearch::~GlobalSearch() = default;
+
+bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
+  const int64_t plane = height_ * width_;
+  const auto value = [&](int64_t index) {
+    return uint16_ ? static_cast<double>(static_cast<const uint16_t*>(frame)[index])
+                   : static_cast<double>(static_cast<const float*>(frame)[index]);
+  };
+  out.assign(static_cast<size_t>(rows_ * cols_), 0.0);
+  if (sliding_) {
+    // The mean over the channels, then of every period x period window.
+    std::vector<double> mean(static_cast<size_t>(plane), 0.0);
+    for (int64_t c = 0; c < channels_; ++c)
+      for (int64_t k = 0; k < plane; ++k) mean[k] += value(c * plane + k);
+    const int64_t p = period_;
+    std::vector<double> across(static_cast<size_t>(height_ * cols_));
+    for (int64_t y = 0; y < height_; ++y) {
+      double sum = 0.0;
+      for (int64_t x = 0; x < p; ++x) sum += mean[y * width_ + x];
+      across[y * cols_] = sum;
+      for (int64_t x = 1; x < cols_; ++x) {
+        sum += mean[y * width_ + x + p - 1] - mean[y * width_ + x - 1];
+        across[y * cols_ + x] = sum;
+      }
+    }
+    const double scale = 1.0 / static_cast<double>(p * p * channels_);
+    for (int64_t x = 0; x < cols_; ++x) {
+      double sum = 0.0;
+      for (int64_t y = 0; y < p; ++y) sum += across[y * cols_ + x];
+      out[x] = sum * scale;
+      for (int64_t y = 1; y < rows_; ++y) {
+        sum += across[(y + p - 1) * cols_ + x] - across[(y - 1) * cols_ + x];
+        out[y * cols_ + x] = sum * scale;
+      }
+    }
+  } else {
+    // Block means (each block holds every pattern site alike).
+    const int64_t u = unit_;
+    for (int64_t c = 0; c < channels_; ++c)
+      for (int64_t y = 0; y < rows_ * u; ++y) {
+        double* row = out.data() + (y / u) * cols_;
+        const int64_t base = c * plane + y * width_;
+        for (int64_t j = 0; j < cols_; ++j) {
+          double sum = 0.0;
+          for (int64_t x = j * u; x < (j + 1) * u; ++x) sum += value(base + x);
+          row[j] += sum;
+        }
+      }
+    const double scale = 1.0 / static_cast<double>(u * u * channels_);
+    for (double& v : out) v *= scale;
+  }
+  for (int pass = 0; pass < kBoxPasses; ++pass) {
+    centred_box(out, cols_, 1, rows_, cols_);  // along rows
+    centred_box(out, rows_, cols_, cols_, 1);  // along columns
+  }
+  // Standardised: mean 0, mean square 1 (scale-free sums below).
+  double mean = 0.0;
+  for (const double v : out) mean += v;
+  mean /= static_cast<double>(out.size());
+  double square = 0.0;
+  for (double& v : out) {
+    v -= mean;
+    square += v * v;
+  }
+  const double rms = std::sqrt(square / static_cast<double>(out.size()));
+  if (!(rms > 0.0) || !std::isfinite(rms)) return false;
+  for (double& v : out) v /= rms;
+  return true;
+}
+
+void GlobalSearch::transform(const std::vector<double>& image, void* spectrum) {
+  Transforms& t = *transforms_;
+  std::fill(t.real.get(), t.real.get() + padded_rows_ * padded_cols_, 0.0f);
+  for (int64_t y = 0; y < rows_; ++y)
+    for (int64_t x = 0; x < cols_; ++x)
+      t.real.get()[y * padded_cols_ + x] = static_cast<float>(image[y * cols_ + x]);
+  fftwf_execute_dft_r2c(t.r2c, t.real.get(), static_cast<fftwf_complex*>(spectrum));
+}
+
+void GlobalSearch::set_reference(const void* frame) {
+  have_reference_ = false;
+  if (!usable_) return;
+  if (!image_of(frame, reference_)) return;
+  summed_area(reference_, rows_, cols_, false, reference_sums_);
+  summed_area(reference_, rows_, cols_, true, reference_squares_);
+  transform(reference_, transforms_->reference.get());
+  have_reference_ = true;
+}
+
+GlobalSearch::Result GlobalSearch::best(const void* frame, double given_dy, double given_dx,
+                                        int64_t bound_rows, int64_t bound_cols) {
+  Result result;
+  std::vector<double> image;
+  if (!have_reference_ || !image_of(frame, image)) return result;
+  std::vector<double> sums, squares;
+  summed_area(image, rows_, cols_, false, sums);
+  summed_area(image, rows_, cols_, true, squares);
+  // sum_y reference(y) image(y - d) for every d: the inverse of
+  // R(k) conj(M(k)), zero-padded so that no two shifts alias.
+  Transforms& t = *transforms_;
+  transform(image, t.frame.get());
+  for (int64_t k = 0; k < t.bins; ++k) {
+    const float ar = t.reference.get()[k][0], ai = t.reference.get()[k][1];
+    const float br = t.frame.get()[k][0], bi = t.frame.get()[k][1];
+    t.frame.get()[k][0] = ar * br + ai * bi;
+    t.frame.get()[k][1] = ai * br - ar * bi;
+  }
+  fftwf_execute_dft_c2r(t.c2r, t.frame.get(), t.real.get());
+  const double inverse_size = 1.0 / static_cast<double>(padded_rows_ * padded_cols_);
+  const double least = kMinOverlap * static_cast<double>(rows_ * cols_);
+  const int64_t reach_rows = bound_rows >= 0 ? bound_rows / unit_ : rows_ - 1;
+  const int64_t reach_cols = bound_cols >= 0 ? bound_cols / unit_ : cols_ - 1;
+  // The coefficient at shift (dy, dx) in image pixels; NaN where the
+  // images share too little there, lie beyond the bound, or one is flat.
+  const auto score = [&](int64_t dy, int64_t dx) -> double {
+    if (std::llabs(dy) > std::min(reach_rows, rows_ / 2) ||
+        std::llabs(dx) > std::min(reach_cols, cols_ / 2))
+      return NAN;
+    const int64_t h = rows_ - std::llabs(dy), w = cols_ - std::llabs(dx);
+    const double n = static_cast<double>(h * w);
+    if (n < least) return NAN;
+    const int64_t ry = std::max<int64_t>(dy, 0), rx = std::max<int64_t>(dx, 0);
+    const int64_t my = std::max<int64_t>(-dy, 0), mx = std::max<int64_t>(-dx, 0);
+    const double sr = rectangle(reference_sums_, cols_, ry, rx, h, w);
+    const double srr = rectangle(reference_squares_, cols_, ry, rx, h, w);
+    const double sm = rectangle(sums, cols_, my, mx, h, w);
+    const double smm = rectangle(squares, cols_, my, mx, h, w);
+    const int64_t iy = (dy % padded_rows_ + padded_rows_) % padded_rows_;
+    const int64_t ix = (dx % padded_cols_ + padded_cols_) % padded_cols_;
+    const double srm = static_cast<double>(t.real.get()[iy * padded_cols_ + ix]) * inverse_size;
+    const double vr = srr - sr * sr / n, vm = smm - sm * sm / n;
+    // Flat there (to the float transform's rounding of the products).
+    if (!(vr > 1e-6 * n) || !(vm > 1e-6 * n)) return NAN;
+    return std::clamp((srm - sr * sm / n) / std::sqrt(vr * vm), -1.0, 1.0);
+  };
+  double best_score = -HUGE_VAL;
+  int64_t best_dy = 0, best_dx = 0;
+  for (int64_t dy = -(rows_ / 2); dy <= rows_ / 2; ++dy)
+    for (int64_t dx = -(cols_ / 2); dx <= cols_ / 2; ++dx) {
+      const double s = score(dy, dx);
+      if (s > best_score) {
+        best_score = s;
+        best_dy = dy;
+        best_dx = dx;
+      }
+    }
+  if (!(best_score > -HUGE_VAL)) return result;
+  result.found = true;
+  result.dy = static_cast<double>(best_dy * unit_);
+  result.dx = static_cast<double>(best_dx * unit_);
+  result.score = best_score;
+  // Bilinear between the four shifts tried around the given one.
+  const double gy = given_dy / static_cast<double>(unit_),
+               gx = given_dx / static_cast<double>(unit_);
+  if (!std::isfinite(gy) || !std::isfinite(gx) || std::fabs(gy) > static_cast<double>(rows_) ||
+      std::fabs(gx) > static_cast<double>(cols_)) {
+    result.score_at_given = NAN;
+    return result;
+  }
+  const auto y0 = static_cast<int64_t>(std::floor(gy)), x0 = static_cast<int64_t>(std::floor(gx));
+  const double fy = gy - static_cast<double>(y0), fx = gx - static_cast<double>(x0);
+  double sum = 0.0;
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 2; ++j) {
+      const double weight = (i ? fy : 1.0 - fy) * (j ? fx : 1.0 - fx);
+      if (weight > 0.0) sum += weight * score(y0 + i, x0 + j);  // NaN stays NaN
+    }
+  result.score_at_given = sum;
+  return result;
+}
+
+}  // namespace ptychopatch::impl
