@@ -15,6 +15,7 @@
 
 #include "align/align_backend.hpp"
 #include "align/global_search.hpp"
+#include "mosaic_geometry.hpp"
 
 namespace {
 
@@ -22,13 +23,7 @@ using ptychopatch::impl::AlignGeometry;
 using ptychopatch::impl::GlobalSearch;
 
 AlignGeometry geometry(int64_t h, int64_t w, int64_t period, ptp_dtype dtype) {
-  AlignGeometry g{};
-  g.height = h;
-  g.width = w;
-  g.channels = 1;
-  g.period = period;
-  g.frame_dtype = dtype;
-  return g;
+  return test_support::mosaic_geometry(h, w, period, dtype);
 }
 
 // A random scene with detail of a few pixels: uniform noise, box-blurred

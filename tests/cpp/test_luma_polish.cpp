@@ -14,6 +14,7 @@
 
 #include "align/align_backend.hpp"
 #include "align/luma_polish.hpp"
+#include "mosaic_geometry.hpp"
 
 namespace {
 
@@ -21,14 +22,7 @@ using ptychopatch::impl::AlignGeometry;
 using ptychopatch::impl::LumaPolish;
 
 AlignGeometry geometry(int64_t h, int64_t w, int64_t period, ptp_dtype dtype) {
-  AlignGeometry g{};
-  g.height = h;
-  g.width = w;
-  g.channels = 1;
-  g.period = period;
-  g.frame_dtype = dtype;
-  if (period == 2) g.site_colours = {0, 1, 1, 2};  // RGGB, as frame() colours its sites
-  return g;
+  return test_support::mosaic_geometry(h, w, period, dtype);
 }
 
 // Scene intensity of colour c at (y, x): slow cosines (periods 23-61 pixels).
