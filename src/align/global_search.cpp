@@ -6,11 +6,11 @@
 #include <cmath>
 #include <cstdint>
 #include <mutex>
-#include <new>
 #include <vector>
 
 #include "align/align_backend.hpp"
 #include "align/align_cpu.hpp"
+#include "core/error.hpp"
 #include "cpu/aligned_array.hpp"
 
 namespace ptychopatch::impl {
@@ -99,7 +99,7 @@ struct GlobalSearch::Transforms {
                                 real.get(), FFTW_ESTIMATE);
     if (r2c == nullptr || c2r == nullptr) {
       destroy();
-      throw std::bad_alloc();
+      fail(PTP_ERROR_INTERNAL, "FFTW could not plan the search over every shift's transforms");
     }
   }
   ~Transforms() {
@@ -227,10 +227,11 @@ void GlobalSearch::transform(const std::vector<double>& image, void* spectrum) {
 void GlobalSearch::set_reference(const void* frame) {
   have_reference_ = false;
   if (!usable_) return;
-  if (!image_of(frame, reference_)) return;
-  summed_area(reference_, rows_, cols_, false, reference_sums_);
-  summed_area(reference_, rows_, cols_, true, reference_squares_);
-  transform(reference_, transforms_->reference.get());
+  std::vector<double> reference;
+  if (!image_of(frame, reference)) return;
+  summed_area(reference, rows_, cols_, false, reference_sums_);
+  summed_area(reference, rows_, cols_, true, reference_squares_);
+  transform(reference, transforms_->reference.get());
   have_reference_ = true;
 }
 

@@ -92,9 +92,9 @@ class GlobalSearch {
   int64_t rows_ = 0, cols_ = 0;  // the images
   int64_t padded_rows_ = 0, padded_cols_ = 0;
   bool have_reference_ = false;
-  // The reference's image, and summed-area tables of it and its square
-  // ((rows_ + 1) x (cols_ + 1)).
-  std::vector<double> reference_, reference_sums_, reference_squares_;
+  // Summed-area tables of the reference's image and of its square
+  // ((rows_ + 1) x (cols_ + 1)); its half spectrum is in transforms_.
+  std::vector<double> reference_sums_, reference_squares_;
   std::unique_ptr<Transforms> transforms_;
 };
 
