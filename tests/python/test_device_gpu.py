@@ -113,6 +113,42 @@ def test_cupy_on_a_non_default_stream(cp, rng):
         ptychopatch.reassemble_patches(host, offsets, obj.shape, backend="cpu").canvas)
 
 
+def test_cupy_calls_captured_in_a_cuda_graph(cp, rng):
+    """Extraction and reassembly inside ``deferred_checks`` are graph-capturable.
+
+    Captured once on a non-default stream, replayed with new offsets written
+    into the captured offset array: each replay must give the host path's
+    result for the offsets it found (a capture that kept a host copy of the
+    first offsets, allocated or waited would fail here or at capture).
+    """
+    n, side = 12, 48
+    obj = random_object(rng, side, side, True)
+    offsets = [offsets_over(rng, (32, 4), side, side, n) for _ in range(2)]
+    d_obj, d_off = cp.asarray(obj), cp.asarray(offsets[0])
+    out = cp.empty((32, n, n, 4), cp.complex64)
+    canvas = cp.empty((side, side), cp.complex64)
+    weights = cp.empty((side, side), cp.float32)
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream, ptychopatch.deferred_checks():
+        ptychopatch.extract_patches(d_obj, d_off, n, out=out)  # warm-up, outside the capture
+        ptychopatch.reassemble_patches(out, d_off, (side, side), out=canvas, weights_out=weights)
+        stream.synchronize()
+        stream.begin_capture()
+        ptychopatch.extract_patches(d_obj, d_off, n, out=out)
+        ptychopatch.reassemble_patches(out, d_off, (side, side), out=canvas, weights_out=weights)
+        graph = stream.end_capture()
+    for off in offsets:
+        d_off.set(off)
+        graph.launch(stream)
+        stream.synchronize()
+        host = ptychopatch.extract_patches(obj, off, n, backend="cpu")
+        ref = ptychopatch.reassemble_patches(host, off, (side, side), backend="cpu")
+        np.testing.assert_array_equal(cp.asnumpy(out), host)
+        np.testing.assert_array_equal(cp.asnumpy(canvas), ref.canvas)
+        np.testing.assert_array_equal(cp.asnumpy(weights), ref.weights)
+    ptychopatch.synchronize(out)  # no deferred rejection to report
+
+
 def test_cupy_get_image_patches(cp, rng):
     obj = random_object(rng, 30, 30, True)
     g = rng.uniform(0, 30, (5, 1, 2, 1))
@@ -190,6 +226,43 @@ def test_torch_on_a_side_stream(torch, rng):
         out = ptychopatch.extract_patches(t_obj, t_off, 12)
     stream.synchronize()
     np.testing.assert_array_equal(out.cpu().numpy(), host)
+
+
+def test_torch_calls_captured_in_a_cuda_graph(torch, rng):
+    """``torch.cuda.graph`` captures extraction and reassembly (see the CuPy test)."""
+    n, side = 12, 48
+    obj = random_object(rng, side, side, True)
+    offsets = [offsets_over(rng, (32, 4), side, side, n) for _ in range(2)]
+    t_obj = torch.from_numpy(obj).cuda()
+    t_off = torch.from_numpy(offsets[0]).cuda()
+    out = torch.empty((32, n, n, 4), dtype=torch.complex64, device="cuda")
+    canvas = torch.empty((side, side), dtype=torch.complex64, device="cuda")
+    weights = torch.empty((side, side), dtype=torch.float32, device="cuda")
+
+    def calls():
+        with ptychopatch.deferred_checks():
+            ptychopatch.extract_patches(t_obj, t_off, n, out=out)
+            ptychopatch.reassemble_patches(out, t_off, (side, side), out=canvas,
+                                           weights_out=weights)
+
+    warm = torch.cuda.Stream()  # warm-up on a side stream, as torch's docs ask
+    warm.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(warm):
+        calls()
+    torch.cuda.current_stream().wait_stream(warm)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        calls()
+    for off in offsets:
+        t_off.copy_(torch.from_numpy(off))
+        graph.replay()
+        torch.cuda.synchronize()
+        host = ptychopatch.extract_patches(obj, off, n, backend="cpu")
+        ref = ptychopatch.reassemble_patches(host, off, (side, side), backend="cpu")
+        np.testing.assert_array_equal(out.cpu().numpy(), host)
+        np.testing.assert_array_equal(canvas.cpu().numpy(), ref.canvas)
+        np.testing.assert_array_equal(weights.cpu().numpy(), ref.weights)
+    ptychopatch.synchronize(out)
 
 
 def test_torch_misuse(torch):
