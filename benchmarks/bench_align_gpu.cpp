@@ -7,7 +7,9 @@
 // One iteration is what a pipeline does per scene: set the reference and
 // align the moving frames (host arrays in, shifts out; pageable frames as
 // a decoder produces them, or pinned). Integer (upsample 1) and sub-pixel
-// (upsample 10) shifts.
+// (upsample 10) shifts. verify:3 is the default estimator (the coarse joint
+// peak on the GPU, then each frame's closed-loop refinement, which is host
+// code: docs/semantics.md); verify:0 is the coarse GPU estimate alone.
 //
 //   BM_AlignScene  wall time per scene; frames_per_s counts moving frames
 //   BM_CopyH2D     cudaMemcpy of the scene's raw bytes (reference + moving
@@ -211,7 +213,7 @@ std::unique_ptr<ptp_context, ContextFree> gpu_context(uint64_t budget) {
 }
 
 std::unique_ptr<ptp_align_plan, PlanFree> bayer_plan(ptp_context* ctx, const Scene& s,
-                                                     int32_t upsample) {
+                                                     int32_t upsample, int32_t verify) {
   ptp_align_desc desc;
   PTP_OK(ptp_align_desc_init(&desc, sizeof desc));
   desc.height = s.height;
@@ -219,6 +221,7 @@ std::unique_ptr<ptp_align_plan, PlanFree> bayer_plan(ptp_context* ctx, const Sce
   desc.frame_dtype = PTP_DTYPE_UINT16;
   desc.cfa = PTP_CFA_BAYER;  // RGGB by default
   desc.upsample_factor = upsample;
+  desc.verify = verify;
   ptp_align_plan* raw = nullptr;
   PTP_OK(ptp_align_plan_create(ctx, &desc, &raw));
   return std::unique_ptr<ptp_align_plan, PlanFree>(raw);
@@ -227,16 +230,17 @@ std::unique_ptr<ptp_align_plan, PlanFree> bayer_plan(ptp_context* ctx, const Sce
 // ------------------------------------------------------------- benchmarks
 
 // Arguments: scene index, upsample, pinned frames (0/1), budget in GiB (0:
-// the default, half the free memory).
+// the default, half the free memory), verify (ptp_align_verify).
 void BM_AlignScene(benchmark::State& state) {
   try {
     const int index = static_cast<int>(state.range(0));
     const int32_t upsample = static_cast<int32_t>(state.range(1));
     const bool pinned = state.range(2) != 0;
     const uint64_t budget = static_cast<uint64_t>(state.range(3)) << 30;
+    const int32_t verify = static_cast<int32_t>(state.range(4));
     const Scene& s = scene(index);
     auto ctx = gpu_context(budget);
-    auto plan = bayer_plan(ctx.get(), s, upsample);
+    auto plan = bayer_plan(ctx.get(), s, upsample, verify);
     const void* reference = s.reference.data();
     std::vector<const void*> frames;
     if (pinned) {
@@ -302,17 +306,18 @@ void BM_CopyH2D(benchmark::State& state) {
 void register_benchmarks() {
   for (int index = 0; index < 2; ++index) {
     const std::string name = kScenes[index].name;
-    for (int64_t upsample : {1, 10})
-      for (int64_t pinned : {0, 1})
-        benchmark::RegisterBenchmark(("BM_AlignScene/" + name).c_str(), BM_AlignScene)
-            ->ArgNames({"scene", "upsample", "pinned", "budget_gib"})
-            ->Args({index, upsample, pinned, 0})
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
+    for (int64_t verify : {int64_t{PTP_ALIGN_VERIFY_REFINE}, int64_t{PTP_ALIGN_VERIFY_NONE}})
+      for (int64_t upsample : {1, 10})
+        for (int64_t pinned : {0, 1})
+          benchmark::RegisterBenchmark(("BM_AlignScene/" + name).c_str(), BM_AlignScene)
+              ->ArgNames({"scene", "upsample", "pinned", "budget_gib", "verify"})
+              ->Args({index, upsample, pinned, 0, verify})
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
     if (index == 1)  // the largest scene within a 16 GB card's default budget
       benchmark::RegisterBenchmark(("BM_AlignScene/" + name).c_str(), BM_AlignScene)
-          ->ArgNames({"scene", "upsample", "pinned", "budget_gib"})
-          ->Args({index, 1, 0, 7})
+          ->ArgNames({"scene", "upsample", "pinned", "budget_gib", "verify"})
+          ->Args({index, 1, 0, 7, PTP_ALIGN_VERIFY_NONE})
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
     for (int64_t pinned : {1, 0})
@@ -326,11 +331,11 @@ void register_benchmarks() {
 }
 
 void summarise(const bench::CollectingReporter& reporter) {
-  std::printf("\n%-62s %10s %10s %12s %10s\n", "scene alignment (frames are moving frames)",
+  std::printf("\n%-76s %10s %10s %12s %10s\n", "scene alignment (frames are moving frames)",
               "frames/s", "scene ms", "H2D pin ms", "t/H2D");
   for (const auto& [name, counters] : reporter.results()) {
     auto get = [&](const char* key) { return bench::counter_or_zero(counters, key); };
-    std::printf("%-62s %10.2f %10.1f %12.1f %10.2f\n", name.c_str(), get("frames_per_s"),
+    std::printf("%-76s %10.2f %10.1f %12.1f %10.2f\n", name.c_str(), get("frames_per_s"),
                 get("scene_ms"), get("h2d_pinned_ms"), get("t_over_h2d"));
   }
 }

