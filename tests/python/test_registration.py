@@ -862,6 +862,13 @@ class CorrelateCalls:
             return inner(*args)
 
         monkeypatch.setattr(registration._native, "correlate_execute", spy)
+        # The FFTW correlation serves backend="auto" where no GPU is usable;
+        # with one, the pair goes to the GPU's alignment plan instead (as
+        # with a named backend). Decide as a GPU-less machine does, so that
+        # these tests check that path on every machine (on an emulated GPU
+        # they counted 0 calls: docs/gpu-validation.md, 2026-11-26).
+        monkeypatch.setattr(registration, "_library_preferred",
+                            lambda backend, num_threads: backend != "auto")
 
 
 needs_correlate = pytest.mark.skipif(not registration._native.HAS_CORRELATE,

@@ -86,7 +86,10 @@ limit = size + (extra_mb << 20)
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 try:
     if which == "align":
-        ptychopatch.align_scene(gt, frames, num_threads=1)
+        # The CPU backend: this is FFTW's planner under the limit (on a GPU
+        # cuFFT plans instead; on the emulated device its FFTW stand-in
+        # reported CUFFT_INTERNAL_ERROR, 2026-11-26).
+        ptychopatch.align_scene(gt, frames, num_threads=1, backend="cpu")
     elif which == "group":
         ptychopatch.group_neighbors(x, y, 1000, K=7, gridsize=2, num_threads=1)
     else:  # the first parallel region of this thread: OpenMP makes a worker
