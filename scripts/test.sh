@@ -65,6 +65,30 @@ repo="$(pwd)"
 scripts_dir="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 (cd /tmp && "$scripts_dir/ptychopatch" --version && "$PYTHON" -m ptychopatch info >/dev/null)
 
+stage "Python on the emulated GPU (backend auto takes the GPU paths)"
+# The Python tests whose calls take another path where a GPU is usable, run
+# against the emulated-device library (preloaded, as in
+# tests/python/test_backend_info.py), so that a test assuming the CPU
+# backend fails here and not first on a lent GPU (docs/gpu-validation.md,
+# 2026-11-26: 10 such tests). The whole suite takes about 13 minutes this
+# way; the two slowest alignment studies are left out.
+emulation="$repo/build/tests/emulation"
+(cd /tmp && env PYTHONPATH="$repo/capi/python" \
+  PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so" \
+  LD_PRELOAD="$emulation/libptychopatch_cuda_emulator.so $emulation/libptychopatch_emulated.so" \
+  "$PYTHON" -c 'import ptychopatch as p; i = p.backend_info(); assert i.backend == "gpu", i; print(i)' &&
+  env PYTHONPATH="$repo/capi/python" \
+    PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so" \
+    LD_PRELOAD="$emulation/libptychopatch_cuda_emulator.so $emulation/libptychopatch_emulated.so" \
+    "$PYTHON" -m pytest -q -p no:cacheprovider \
+    -k "not test_polish_sees_detail_that_only_the_colours_carry and not test_default_confidence_is_the_probability_that_the_crop_is_right" \
+    "$repo/tests/python/test_registration.py" "$repo/tests/python/test_packed_fft.py" \
+    "$repo/tests/python/test_extract.py" "$repo/tests/python/test_reassemble.py" \
+    "$repo/tests/python/test_get_image_patches.py" "$repo/tests/python/test_outside_object.py" \
+    "$repo/tests/python/test_progress.py" "$repo/tests/python/test_out_arguments.py" \
+    "$repo/tests/python/test_device_arrays.py" "$repo/tests/python/test_reliability.py" \
+    "$repo/tests/python/test_align.py" "$repo/tests/python/test_align_verify.py")
+
 stage "benchmark suite, quick set (runs and writes its outputs; no timing is checked)"
 # docs/benchmarks.md. The installed command, so the suite cannot rot in the
 # wheel; the figures of a quick run on a busy CI machine mean nothing.
@@ -76,7 +100,6 @@ ls "$bench_out"/plots/*.png >/dev/null
 # The GPU part (gpu-* curves) on the emulated device of the release build,
 # for plumbing: it must run and every figure must come out marked emulated,
 # never as a speed. The emulator is preloaded (its thread-local storage).
-emulation="$repo/build/tests/emulation"
 bench_emulated="$repo/build/bench-quick-gpu-emulated"
 rm -rf "$bench_emulated"
 (cd /tmp && PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so" \
