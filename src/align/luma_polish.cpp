@@ -91,11 +91,12 @@ void for_each_part(size_t n, int threads, const Body& body) {
 
 // Mean of every window of w along rows ("valid": cols - w + 1 columns).
 std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, int64_t cols,
-                                  int64_t w) {
+                                  int64_t w, int threads) {
   const int64_t out_cols = cols - w + 1;
   std::vector<float> out(static_cast<size_t>(rows * out_cols));
   const double scale = 1.0 / static_cast<double>(w);
-  for (int64_t r = 0; r < rows; ++r) {
+  for_each_part(static_cast<size_t>(rows), threads, [&](size_t row) {
+    const int64_t r = static_cast<int64_t>(row);
     const float* x = in.data() + r * cols;
     float* y = out.data() + r * out_cols;
     double sum = 0.0;
@@ -105,7 +106,7 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
       sum += static_cast<double>(x[c + w - 1]) - static_cast<double>(x[c - 1]);
       y[c] = static_cast<float>(sum * scale);
     }
-  }
+  });
   return out;
 }
 
@@ -113,10 +114,11 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
 // the part of it that lies inside ("same": cols columns; cut at the
 // edges, not padded).
 std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t rows, int64_t cols,
-                                          int64_t w) {
+                                          int64_t w, int threads) {
   const int64_t half = w / 2;
   std::vector<float> out(in.size());
-  for (int64_t r = 0; r < rows; ++r) {
+  for_each_part(static_cast<size_t>(rows), threads, [&](size_t row) {
+    const int64_t r = static_cast<int64_t>(row);
     const float* x = in.data() + r * cols;
     float* y = out.data() + r * cols;
     double sum = 0.0;
@@ -128,30 +130,51 @@ std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t 
       for (; first < want_first; ++first) sum -= x[first];
       y[c] = static_cast<float>(sum / static_cast<double>(end - first));
     }
-  }
+  });
   return out;
 }
 
 // Transposes rows x cols.
-std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols) {
+std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols,
+                              int threads) {
   std::vector<float> out(in.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+  for_each_part(static_cast<size_t>(cols), threads, [&](size_t column) {
+    const int64_t c = static_cast<int64_t>(column);
+    for (int64_t r = 0; r < rows; ++r) out[c * rows + r] = in[r * cols + c];
+  });
   return out;
 }
 
 // Three boxes along rows, then every `decimate`-th column; returned
 // transposed (so calling it twice smooths and decimates both axes).
 std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t rows, int64_t& cols,
-                                          const Scale& scale) {
+                                          const Scale& scale, int threads) {
   std::vector<float> x = in;
-  for (int pass = 0; pass < 3; ++pass) x = centred_box_along_rows(x, rows, cols, scale.box);
+  for (int pass = 0; pass < 3; ++pass)
+    x = centred_box_along_rows(x, rows, cols, scale.box, threads);
   const int64_t kept = (cols + scale.decimate - 1) / scale.decimate;
   std::vector<float> out(static_cast<size_t>(kept * rows));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < kept; ++c) out[c * rows + r] = x[r * cols + c * scale.decimate];
+  for_each_part(static_cast<size_t>(kept), threads, [&](size_t column) {
+    const int64_t c = static_cast<int64_t>(column);
+    for (int64_t r = 0; r < rows; ++r) out[c * rows + r] = x[r * cols + c * scale.decimate];
+  });
   cols = kept;
   return out;
+}
+
+// Threads for the parts (images) of a pass and for the rows within each:
+// the images in parallel where there are at least as many as threads,
+// else one after another with every thread on its rows (a Bayer or
+// X-Trans polish has 1 to 4 images: on 16 cores the images alone would
+// keep 3 busy). Rows are independent, so either way gives the same bits.
+struct PartThreads {
+  int parts;
+  int rows;
+};
+PartThreads part_threads(size_t parts, int threads) {
+  threads = std::max(threads, 1);
+  if (parts >= static_cast<size_t>(threads)) return {threads, 1};
+  return {1, threads};
 }
 
 // `in` (one image per colour, rows x cols, stride sensor pixels, their
@@ -162,11 +185,13 @@ SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows,
   SmoothedLuma out;
   if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
   out.colours.resize(in.size());
-  for_each_part(in.size(), threads, [&](size_t k) {
+  const PartThreads split = part_threads(in.size(), threads);
+  for_each_part(in.size(), split.parts, [&](size_t k) {
     int64_t c = cols;
-    const std::vector<float> half = smooth_rows_transposed(in[k], rows, c, scale);  // c x rows
+    const std::vector<float> half =
+        smooth_rows_transposed(in[k], rows, c, scale, split.rows);  // c x rows
     int64_t r = rows;
-    out.colours[k] = smooth_rows_transposed(half, c, r, scale);  // back to r x c
+    out.colours[k] = smooth_rows_transposed(half, c, r, scale, split.rows);  // back to r x c
   });
   // The sizes every image gets (as smooth_rows_transposed decimates).
   out.cols = (cols + scale.decimate - 1) / scale.decimate;
@@ -212,24 +237,26 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
     for (int64_t site : groups[k]) group_of[site] = static_cast<int>(k);
   std::vector<std::vector<float>> masked(groups.size(),
                                          std::vector<float>(static_cast<size_t>(rows * cols), 0.f));
-  for (int64_t r = 0; r < rows; ++r) {
+  for_each_part(static_cast<size_t>(rows), threads, [&](size_t image_row) {
+    const int64_t r = static_cast<int64_t>(image_row);
     const T* row = x + (top + r) * row_stride + left;
     const int64_t phase = ((top + r) % period) * period;
     for (int64_t j = 0; j < cols; ++j) {
       const int k = group_of[phase + (left + j) % period];
       if (k >= 0) masked[k][r * cols + j] = static_cast<float>(row[j]);
     }
-  }
+  });
   out.resize(groups.size());
-  for_each_part(groups.size(), threads, [&](size_t k) {
+  const PartThreads split = part_threads(groups.size(), threads);
+  for_each_part(groups.size(), split.parts, [&](size_t k) {
     int64_t c = cols;
-    std::vector<float> t =
-        transposed(box_along_rows(masked[k], rows, c, period), rows, c - period + 1);
+    std::vector<float> t = transposed(box_along_rows(masked[k], rows, c, period, split.rows), rows,
+                                      c - period + 1, split.rows);
     c -= period - 1;
     int64_t r = rows;
-    std::vector<float> both = box_along_rows(t, c, r, period);
+    std::vector<float> both = box_along_rows(t, c, r, period, split.rows);
     r -= period - 1;
-    std::vector<float> image = transposed(both, c, r);
+    std::vector<float> image = transposed(both, c, r, split.rows);
     // The boxes' mean over P^2 sites, as the mean over the group's.
     const float scale = static_cast<float>(period * period) / static_cast<float>(groups[k].size());
     for (float& v : image) v *= scale;
