@@ -83,7 +83,30 @@ class LumaImages::Impl {
       return differs;
     }
     // Pattern position (r, b): frame[r::P, b::P] within the rows and
-    // columns read. Rows in parallel, one flag set per thread.
+    // columns read. First the top rows alone, one after another: on real
+    // frames every position varies there, and that settles it (flags only
+    // turn on) without reading the rest of the frame for every frame.
+    {
+      const int64_t top_rows = std::min<int64_t>(rows_read_, 8 * period);
+      int64_t found_varying = 0;
+      for (int64_t i = 0; i < top_rows && found_varying < planes; ++i) {
+        const T* row = x + i * g_.width;
+        const int64_t r = i % period;
+        for (int64_t b = 0; b < period; ++b) {
+          const int64_t p = r * period + b;
+          if (differs[p]) continue;
+          const T first = x[r * g_.width + b];
+          for (int64_t j = b; j < cols_read_; j += period)
+            if (row[j] != first) {
+              differs[p] = 1;
+              ++found_varying;
+              break;
+            }
+        }
+      }
+      if (found_varying == planes) return differs;
+    }
+    // Rows in parallel, one flag set per thread.
     const int threads = static_cast<int>(std::min<int64_t>(threads_, rows_read_));
     std::vector<LumaPlanes> found(static_cast<size_t>(threads), LumaPlanes(differs.size(), 0));
     require_thread_headroom(threads);

@@ -517,6 +517,25 @@ def test_luma_image_matches_skimage_on_numpy_images(photos, sk_pcc, ndi, rng, pa
     assert np.isnan(default.plane_shifts).all()
 
 
+def test_planes_flat_only_in_the_top_rows_still_count(photos, ndi, rng):
+    # The check of which planes carry information reads the top rows first
+    # and stops there when every plane varies in them; a plane clipped over
+    # the top 64 rows only must still be found to vary further down, and
+    # one clipped everywhere must not.
+    gt, frames = _bayer_scene(photos["astronaut_rgb"], [(6, -4)], rng, ndi)
+    top_only, everywhere = frames[0].copy(), frames[0].copy()
+    top_only[:64][1::2, 1::2] = 65535
+    everywhere[1::2, 1::2] = 65535
+    ours = ptychopatch.align_scene(gt, [top_only, everywhere], cfa="RGGB")
+    np.testing.assert_array_equal(ours.planes_used, [4, 3])
+    np.testing.assert_array_equal(ours.crops[1], [6, -4])
+    assert ours.confidence[1] > 0.9
+    # The band, in the moving frame alone, is an edge the GT lacks, and the
+    # crop found with it (it was (56, -158) in 0.4.0 too) is flagged, not
+    # reported as sure.
+    assert ours.confidence[0] == 0
+
+
 def test_luma_image_leaves_out_planes_flat_in_either_frame(photos, sk_pcc, ndi, rng):
     # The red and blue planes clipped in the moving frame only: both images
     # are made of the greens (scikit-image on the numpy images of the
