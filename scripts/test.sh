@@ -73,14 +73,13 @@ stage "Python on the emulated GPU (backend auto takes the GPU paths)"
 # 2026-11-26: 10 such tests). The whole suite takes about 13 minutes this
 # way; the two slowest alignment studies are left out.
 emulation="$repo/build/tests/emulation"
-(cd /tmp && env PYTHONPATH="$repo/capi/python" \
-  PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so" \
-  LD_PRELOAD="$emulation/libptychopatch_cuda_emulator.so $emulation/libptychopatch_emulated.so" \
+# The environment that loads the emulated library (also for the GPU part
+# of the benchmark suite below).
+on_emulated_gpu=(env PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so"
+  LD_PRELOAD="$emulation/libptychopatch_cuda_emulator.so $emulation/libptychopatch_emulated.so")
+(cd /tmp && "${on_emulated_gpu[@]}" PYTHONPATH="$repo/capi/python" \
   "$PYTHON" -c 'import ptychopatch as p; i = p.backend_info(); assert i.backend == "gpu", i; print(i)' &&
-  env PYTHONPATH="$repo/capi/python" \
-    PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so" \
-    LD_PRELOAD="$emulation/libptychopatch_cuda_emulator.so $emulation/libptychopatch_emulated.so" \
-    "$PYTHON" -m pytest -q -p no:cacheprovider \
+  "${on_emulated_gpu[@]}" PYTHONPATH="$repo/capi/python" "$PYTHON" -m pytest -q -p no:cacheprovider \
     -k "not test_polish_sees_detail_that_only_the_colours_carry and not test_default_confidence_is_the_probability_that_the_crop_is_right" \
     "$repo/tests/python/test_registration.py" "$repo/tests/python/test_packed_fft.py" \
     "$repo/tests/python/test_extract.py" "$repo/tests/python/test_reassemble.py" \
@@ -102,8 +101,7 @@ ls "$bench_out"/plots/*.png >/dev/null
 # never as a speed. The emulator is preloaded (its thread-local storage).
 bench_emulated="$repo/build/bench-quick-gpu-emulated"
 rm -rf "$bench_emulated"
-(cd /tmp && PTYCHOPATCH_LIBRARY="$emulation/libptychopatch_emulated.so" \
-  LD_PRELOAD="$emulation/libptychopatch_cuda_emulator.so $emulation/libptychopatch_emulated.so" \
+(cd /tmp && "${on_emulated_gpu[@]}" \
   "$scripts_dir/ptychopatch" bench --quick --only 'gpu-*' --out "$bench_emulated")
 "$PYTHON" - "$bench_emulated" <<'EOF_CHECK'
 import json, os, sys

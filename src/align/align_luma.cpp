@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "align/varying_planes.hpp"
 #include "core/headroom.hpp"
 #include "math/luma_math.hpp"
 
@@ -83,28 +84,14 @@ class LumaImages::Impl {
       return differs;
     }
     // Pattern position (r, b): frame[r::P, b::P] within the rows and
-    // columns read. First the top rows alone, one after another: on real
-    // frames every position varies there, and that settles it (flags only
-    // turn on) without reading the rest of the frame for every frame.
+    // columns read. First the top rows alone (varying_planes, which stops
+    // once every position varies): on real frames that settles it, since
+    // flags only turn on, without reading the rest of every frame.
     {
-      const int64_t top_rows = std::min<int64_t>(rows_read_, 8 * period);
-      int64_t found_varying = 0;
-      for (int64_t i = 0; i < top_rows && found_varying < planes; ++i) {
-        const T* row = x + i * g_.width;
-        const int64_t r = i % period;
-        for (int64_t b = 0; b < period; ++b) {
-          const int64_t p = r * period + b;
-          if (differs[p]) continue;
-          const T first = x[r * g_.width + b];
-          for (int64_t j = b; j < cols_read_; j += period)
-            if (row[j] != first) {
-              differs[p] = 1;
-              ++found_varying;
-              break;
-            }
-        }
-      }
-      if (found_varying == planes) return differs;
+      const LumaPlanes top =
+          varying_planes(x, 0, g_.width, 0, 0, std::min<int64_t>(rows_read_, 8 * period),
+                         cols_read_, period, planes);
+      if (std::find(top.begin(), top.end(), char{0}) == top.end()) return top;
     }
     // Rows in parallel, one flag set per thread.
     const int threads = static_cast<int>(std::min<int64_t>(threads_, rows_read_));
