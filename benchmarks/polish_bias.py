@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_align_robustness as scenes  # noqa: E402  (the benchmark's scene builders)
 
 
-def main(argv) -> int:
+def parse(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photo", default="rocket", choices=scenes.PHOTOS)
     parser.add_argument("--sigma", type=float, default=16.0)
@@ -55,7 +55,13 @@ def main(argv) -> int:
                         help="each moved frame as the reference, the GT as its frame")
     parser.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="cpu")
     args = parser.parse_args(argv)
+    if args.draws < 2:
+        parser.error("--draws must be at least 2 (the standard error is taken over the draws)")
+    return args
 
+
+def measure(args: argparse.Namespace) -> np.ndarray:
+    """The errors (estimate - truth), draws x 6 frames x (rows, cols)."""
     import ptychopatch
     from scipy import ndimage
     from skimage import data, util
@@ -88,7 +94,13 @@ def main(argv) -> int:
             shifts = ptychopatch.align_scene(gt, frames, cfa=args.layout,
                                              backend=args.backend).shifts
         errors.append([np.asarray(s, dtype=float) - truth for s in shifts])
-    e = np.asarray(errors)  # draws x 6 x 2
+    return np.asarray(errors)
+
+
+def main(argv) -> int:
+    args = parse(argv)
+    e = measure(args)
+    dy, dx = args.shift
     flat = e.reshape(-1, 2)
     per_draw = e.mean(axis=1)
     standard_error = per_draw.std(axis=0, ddof=1) / np.sqrt(args.draws)
