@@ -56,6 +56,7 @@ def parse(argv) -> argparse.Namespace:
     parser.add_argument("--swap", action="store_true",
                         help="each moved frame as the reference, the GT as its frame")
     parser.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="cpu")
+    parser.add_argument("--dump", metavar="NPY", help="save the errors (draws x 6 x 2) there")
     args = parser.parse_args(argv)
     if args.draws < 2:
         parser.error("--draws must be at least 2 (the standard error is taken over the draws)")
@@ -102,6 +103,8 @@ def measure(args: argparse.Namespace) -> np.ndarray:
 def main(argv) -> int:
     args = parse(argv)
     e = measure(args)
+    if args.dump:
+        np.save(args.dump, e)
     dy, dx = args.shift
     flat = e.reshape(-1, 2)
     per_draw = e.mean(axis=1)
