@@ -186,8 +186,8 @@ class SceneAlignment(NamedTuple):
         half a period (plus a quarter pixel) of it, under the least-squares
         polish's own variance. ``confidence >= 0.95`` kept 96-97 % of the
         right crops on docs/performance.md's robustness benchmark with real
-        photon noise (seeds 1-4), and every wrong one out on three of its
-        four tables (one wrong crop of 4 scored 0.986 on the fourth). Otherwise how much of
+        photon noise (seeds 1-4), and every wrong one out on all four
+        tables (the highest wrong crop scored 0.908). Otherwise how much of
         the correlation adds up at the peak.
     status : numpy.ndarray
         (M,) int32: 0 for a frame with a result, else the library's status
