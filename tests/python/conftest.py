@@ -1,3 +1,7 @@
+import importlib
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,3 +21,19 @@ def pytest_report_header(config):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240611)
+
+
+@pytest.fixture(scope="session")
+def benchmark_module():
+    """Imports a script of benchmarks/ by its name (they are scripts, not a
+    package): ``benchmark_module("bench_align_robustness")``."""
+    benchmarks = str(Path(__file__).resolve().parents[2] / "benchmarks")
+
+    def load(name):
+        sys.path.insert(0, benchmarks)
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(benchmarks)
+
+    return load

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1314,14 +1312,8 @@ def test_frames_of_another_scene_or_of_noise_are_flagged(photos, ndi, rng):
 
 
 @pytest.fixture(scope="module")
-def robustness_bench():
-    benchmarks = Path(__file__).resolve().parents[2] / "benchmarks"
-    sys.path.insert(0, str(benchmarks))
-    try:
-        import bench_align_robustness
-    finally:
-        sys.path.remove(str(benchmarks))
-    return bench_align_robustness
+def robustness_bench(benchmark_module):
+    return benchmark_module("bench_align_robustness")
 
 
 @pytest.mark.parametrize("gain", [16, 1024])

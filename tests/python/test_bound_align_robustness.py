@@ -8,22 +8,13 @@ normal law's closed form.
 
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
 @pytest.fixture(scope="module")
-def bound():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import bound_align_robustness
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return bound_align_robustness
+def bound(benchmark_module):
+    return benchmark_module("bound_align_robustness")
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,5 @@
 """benchmarks/polish_bias.py measures what it says: the error of the
 default's shift against the truth it made the frames with."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,14 +8,8 @@ pytest.importorskip("skimage.data")
 
 
 @pytest.fixture(scope="module")
-def study():
-    benchmarks = Path(__file__).resolve().parents[2] / "benchmarks"
-    sys.path.insert(0, str(benchmarks))
-    try:
-        import polish_bias
-    finally:
-        sys.path.remove(str(benchmarks))
-    return polish_bias
+def study(benchmark_module):
+    return benchmark_module("polish_bias")
 
 
 @pytest.mark.parametrize("flags", [[], ["--swap"], ["--flip"]])
