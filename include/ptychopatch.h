@@ -678,7 +678,7 @@ typedef enum ptp_align_verify {
    * under the polish's own variance, that the content lies within half a
    * period (plus a quarter pixel) of the crop: confidence >= 0.95 kept
    * 96-97 % of right crops on the benchmark with real photon noise (SNR
-   * down to 9 at mid grey; every wrong one out on three of four tables),
+   * down to 9 at mid grey; every wrong one out on all four tables),
    * where the default is right on 99.4-99.7 % of the frames, against 87.3-87.9 % with NONE
    * (docs/performance.md). Where the polish does not converge (frames of
    * under about 40 pixels a side), a crop that changed must be confirmed,
