@@ -887,9 +887,10 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   // edges then differ by at most a pixel of content between the frames).
   // Where a cut made again cannot be fitted, the last cut's estimate
   // stands: it converged, on windows that differ from the content's by
-  // a pixel or more at their edges. (A review of 180 frames of the
-  // robustness benchmark's rocket at gain 1024 found one whose second
-  // cut's coarse fit stalled on a grid point for 30 iterations; the whole
+  // a pixel or more at their edges. (benchmarks/polish_bias.py, 180
+  // frames of the robustness benchmark's rocket at gain 1024, found one
+  // whose second cut's coarse fit stalled on a grid point for 30
+  // iterations; the whole
   // polish then failed and the frame kept the correlations' estimate, 7.5
   // pixels off, where the first cut had it within 0.1 pixel.)
   double shift[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
