@@ -890,9 +890,9 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   // a pixel or more at their edges. (benchmarks/polish_bias.py, 180
   // frames of the robustness benchmark's rocket at gain 1024, found one
   // whose second cut's coarse fit stalled on a grid point for 30
-  // iterations; the whole
-  // polish then failed and the frame kept the correlations' estimate, 7.5
-  // pixels off, where the first cut had it within 0.1 pixel.)
+  // iterations; the whole polish then failed and the frame kept the
+  // correlations' estimate, 7.5 pixels off, where the first cut had it
+  // within 0.1 pixel.)
   double shift[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
   bool have_cut = false;  // whether a cut was fitted: kept_* then hold it
   int64_t kept_whole[2] = {0, 0};
