@@ -893,47 +893,42 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   // iterations; the whole polish then failed and the frame kept the
   // correlations' estimate, 7.5 pixels off, where the first cut had it
   // within 0.1 pixel.)
+  // shift and best_variance hold the last fitted cut's estimate; fitted
+  // the whole-pixel shift that cut was made at.
   double shift[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
-  bool have_cut = false;  // whether a cut was fitted: kept_* then hold it
-  int64_t kept_whole[2] = {0, 0};
-  double kept_shift[2] = {0.0, 0.0}, kept_variance[2] = {HUGE_VAL, HUGE_VAL};
+  int64_t fitted[2] = {0, 0};
   for (int cut = 0; cut < kMaxCuts; ++cut) {
     const int64_t whole[2] = {std::llround(shift[0]), std::llround(shift[1])};
     prepare(frame, whole[0], whole[1], images);
-    bool fitted = !moving_.empty();
+    bool converged = !moving_.empty();
     const double* offset = moving_offset_;
     double y = shift[0] + offset[0], x = shift[1] + offset[1];
-    double best[2] = {y, x};
-    best_variance[0] = best_variance[1] = HUGE_VAL;
-    for (size_t k = 0; fitted && k < moving_.size(); ++k) {
+    double best[2] = {y, x}, variance_of_best[2] = {HUGE_VAL, HUGE_VAL};
+    for (size_t k = 0; converged && k < moving_.size(); ++k) {
       double found_variance[2];
       if (!fit(reference_->scales[k], moving_[k], reference_->luma_weights, y, x, found_variance,
                threads_)) {
-        fitted = k > 0;
+        converged = k > 0;
         break;
       }
       const double found[2] = {y, x};
       for (int axis = 0; axis < 2; ++axis)
-        if (found_variance[axis] < best_variance[axis]) {
-          best_variance[axis] = found_variance[axis];
+        if (found_variance[axis] < variance_of_best[axis]) {
+          variance_of_best[axis] = found_variance[axis];
           best[axis] = found[axis];
         }
     }
-    if (!fitted) {
-      if (!have_cut) return false;
-      // The last cut's estimate, and its images again for match().
-      prepare(frame, kept_whole[0], kept_whole[1], images);
+    if (!converged) {
+      if (cut == 0) return false;
+      // The last cut's estimate stands; its images again for match().
+      prepare(frame, fitted[0], fitted[1], images);
       if (moving_.empty()) return false;
-      std::copy(kept_shift, kept_shift + 2, shift);
-      std::copy(kept_variance, kept_variance + 2, best_variance);
       break;
     }
     shift[0] = best[0] - offset[0];
     shift[1] = best[1] - offset[1];
-    have_cut = true;
-    std::copy(whole, whole + 2, kept_whole);
-    std::copy(shift, shift + 2, kept_shift);
-    std::copy(best_variance, best_variance + 2, kept_variance);
+    std::copy(variance_of_best, variance_of_best + 2, best_variance);
+    std::copy(whole, whole + 2, fitted);
     if (std::fabs(shift[0] - static_cast<double>(whole[0])) <= 1.0 &&
         std::fabs(shift[1] - static_cast<double>(whole[1])) <= 1.0)
       break;

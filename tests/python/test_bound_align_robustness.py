@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+
 @pytest.fixture(scope="module")
 def bound(benchmark_module):
     return benchmark_module("bound_align_robustness")
