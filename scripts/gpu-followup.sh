@@ -11,8 +11,10 @@
 #                 coarse estimate alone (verify:0)
 #   nsys          an Nsight Systems timeline of the verify:0 scene and its
 #                 kernel, API and copy summaries: where the 15 ms per frame go
-#   pytest        the WHOLE Python suite under pytest-xdist, each test named
-#                 as it finishes (-v), so a cut run still names its failures
+#   pytest        the WHOLE Python suite under pytest-xdist, one OpenMP
+#                 thread per worker (16 each oversubscribed the host: the
+#                 first run, 2026-11-26, was cut at 91 % after 423 s; with
+#                 one, 43 s), each test named as it finishes (-v)
 #   racecheck     compute-sanitizer racecheck on the GPU tests it has not yet
 #                 finished (beside pytest, which leaves it two cores)
 #
@@ -98,7 +100,8 @@ if [ -n "$NSYS" ]; then
   fi
 fi
 
-# pytest (all files, 14 workers) and racecheck side by side.
+# pytest (all files, 14 workers) and racecheck side by side. (The image of
+# 2026-11-26 had no nsys: that step is then left out.)
 RACE_FILTER='GpuAlign.*:GpuDiagnostics.*:GpuProgress.*:GpuPinned.*:GpuHostArrays.*'
 RACE_FILTER+=':GpuContext.*:AllTypesAndLayouts/*'
 RACE_FILTER+='-GpuAlign.VerifiedCropsMatchTheCpu:GpuAlign.BackendIsTheGpu'
@@ -115,7 +118,7 @@ workers=14
 XDIST=()
 python3 -c "import xdist" >/dev/null 2>&1 && XDIST=(-n "$workers")
 # shellcheck disable=SC2016 # $@ is expanded by the inner shell
-step pytest $(($(left) - 15)) env PYTHONPATH="$REPO/capi/python" \
+step pytest $(($(left) - 15)) env PYTHONPATH="$REPO/capi/python" OMP_NUM_THREADS=1 \
   PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD" \
   bash -c 'cd /tmp && exec python3 -m pytest -v -rfE -p no:cacheprovider --durations=25 "$@"' \
   pytest "${XDIST[@]}" "$REPO/tests/python"

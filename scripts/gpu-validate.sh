@@ -15,8 +15,8 @@
 #   bench-align   build-gpu/benchmarks/bench_align_gpu (24 and 60 MP scenes
 #                 against the host-to-device copy of their bytes)
 #   torch         benchmarks/grid_sample_torch.py (PyTorch grid_sample)
-#   pytest        the Python tests whose calls reach the GPU, on the carried
-#                 library (PTP_VALIDATE_PYTEST=all: every file)
+#   pytest        the Python suite on the carried library
+#                 (PTP_VALIDATE_PYTEST=gpu: the files that reach the GPU)
 #   memcheck      the GPU test programs under compute-sanitizer memcheck
 #   racecheck     ... racecheck (the parameterised alignment suites left out)
 #   synccheck     ... and synccheck
@@ -355,12 +355,14 @@ else
 fi
 tail_log torch 14
 
-# The Python tests whose calls reach the GPU (backend "auto", CuPy and
-# PyTorch arrays, CUDA graphs); PTP_VALIDATE_PYTEST=all runs every file (CI
-# runs them all on the CPU; on 16 cores with pytest-xdist about 200 s).
-# With pytest-xdist (in the device image) spread over the cores; -v names
-# each failure as it happens, so a run cut by its limit still says which.
-if [ "${PTP_VALIDATE_PYTEST:-gpu}" = all ]; then
+# The whole Python suite (about 45 s on 16 cores with pytest-xdist, H200,
+# 2026-11-26); PTP_VALIDATE_PYTEST=gpu runs only the files whose calls
+# reach the GPU (backend "auto", CuPy and PyTorch arrays, CUDA graphs).
+# With pytest-xdist (in the device image) spread over the cores, ONE OpenMP
+# thread per worker: 14 workers of 16 threads each took over 420 s and did
+# not finish. -v names each failure as it happens, so a run cut by its
+# limit still says which.
+if [ "${PTP_VALIDATE_PYTEST:-all}" = all ]; then
   PYTEST_TARGETS=("$REPO/tests/python")
 else
   PYTEST_TARGETS=()
@@ -377,9 +379,11 @@ if python3 -c "import xdist" >/dev/null 2>&1; then
   PYTEST_XDIST=(-n "$workers")
 fi
 # shellcheck disable=SC2016 # $@ is expanded by the inner shell
-run_step pytest 150 env PYTHONPATH="$REPO/capi/python" \
+PYTEST_THREADS=()
+[ "${#PYTEST_XDIST[@]}" -gt 0 ] && PYTEST_THREADS=(OMP_NUM_THREADS=1)
+run_step pytest 150 env PYTHONPATH="$REPO/capi/python" "${PYTEST_THREADS[@]}" \
   PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" \
-  bash -c 'cd /tmp && exec python3 -m pytest -v -p no:cacheprovider "$@"' pytest \
+  bash -c 'cd /tmp && exec python3 -m pytest -v -rfE -p no:cacheprovider "$@"' pytest \
   "${PYTEST_XDIST[@]}" "${PYTEST_TARGETS[@]}"
 if [ "$STEP_RC" -eq 0 ]; then
   record PASS pytest "$(tail -n 1 "$LOGDIR/pytest.log") (${STEP_SECS}s)"

@@ -220,9 +220,12 @@ TEST(EmulatedDevice, CallFromAProgressCallbackGetsItsOwnScratch) {
   // Alignment holds the context's scratch while it reports progress; an
   // extraction on the same context from the callback must not overwrite it.
   // A small budget makes batches of one frame, so the callback for one
-  // frame runs while the next batch is queued on the device.
+  // frame runs while the next batch is queued on the device. (Without the
+  // closed loop: with it, frames are reported after their loop, when the
+  // correlations have given the scratch back.)
   ptychopatch::Context ctx = gpu_context_with_budget(4500000);
-  const ptp_align_desc desc = float_frames(48);
+  ptp_align_desc desc = float_frames(48);
+  desc.verify = PTP_ALIGN_VERIFY_NONE;
   const std::vector<float> reference = textured(48);
   const std::vector<std::vector<float>> moved = rolled(reference, 48, 6, 0);
   std::vector<const float*> frames;

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib
 import io
 import json
 import os
@@ -161,12 +162,36 @@ PYTEST_PLANS = [p for p in PLANS if p.runner == "pytest"]
 @pytest.mark.parametrize("p", PYTEST_PLANS, ids=_ids(PYTEST_PLANS))
 def test_snippet_runs(p, work):
     block = p.block
-    if block.lang in ("python", "py"):
-        _run_python(block, work)
-    else:
-        if "tifffile" in block.text or ".tif " in block.text:
-            pytest.importorskip("tifffile")
-        _run_shell(block.text, work, block)
+    try:
+        if block.lang in ("python", "py"):
+            _run_python(block, work)
+        else:
+            if "tifffile" in block.text or ".tif " in block.text:
+                pytest.importorskip("tifffile")
+            _run_shell(block.text, work, block)
+    except (AssertionError, ModuleNotFoundError) as err:
+        # The scale-out snippets need the optional packages of
+        # ptychopatch[distributed] (the project's own install has them; a
+        # lent GPU machine's Python did not, 2026-11-26): skipped only where
+        # one is missing AND the failure names it.
+        missing = [m for m in OPTIONAL_MODULES if m in str(err) and not _importable(m)]
+        if missing:
+            pytest.skip(f"{block} needs {', '.join(missing)}, not installed here "
+                        "(pip install 'ptychopatch[distributed]')")
+        raise
+
+
+# What ptychopatch[distributed] adds, which the snippets of docs/distributed.md
+# and the Zarr output of docs/cli.md use.
+OPTIONAL_MODULES = ("dask", "distributed", "zarr")
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- checking
