@@ -135,6 +135,11 @@ struct ptp_align_plan {
   bool executing = false;
   ptp_progress_fn progress = nullptr;
   void* progress_user_data = nullptr;
+  // Frames per round of correlations and closed loop (align_plan.cpp,
+  // run_and_verify); 0: from the frame size and the threads. Set only by
+  // tests (tests/cpp/test_align_rounds.cpp), to see several rounds of
+  // small frames.
+  int64_t frames_per_round = 0;
   // With ptp_align_desc::verify: checks every crop in a closed loop.
   std::unique_ptr<ptychopatch::impl::CropVerifier> verifier;
   // Colour mosaics: the isolated sites the reference shares with a call's

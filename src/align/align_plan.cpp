@@ -1083,9 +1083,13 @@ std::vector<const void*> without_shared_isolated_sites(
 // report: a Ctrl-C waited for the whole scene.)
 int64_t frames_per_round(const ptp_align_plan& plan) {
   const AlignGeometry& g = plan.geometry;
-  const int64_t pixels = std::max<int64_t>(1, g.height * g.width * g.channels);
+  // In double: the product of the sides may pass 2^63 before any check of
+  // the memory a frame needs.
+  const double pixels = static_cast<double>(g.height) * static_cast<double>(g.width) *
+                        static_cast<double>(g.channels);
+  const double fit = std::floor(static_cast<double>(int64_t{1} << 25) / pixels);
   return std::max<int64_t>(
-      {int64_t{1}, int64_t{plan.context->num_threads}, (int64_t{1} << 25) / pixels});
+      {int64_t{1}, int64_t{plan.context->num_threads}, static_cast<int64_t>(std::min(fit, 1e9))});
 }
 
 // run_frames, then verify_crops, in rounds of frames_per_round frames
@@ -1119,7 +1123,7 @@ bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_
                   plane_shifts + static_cast<size_t>(num_frames * plan.geometry.planes * 2));
   double* const staged_shifts = plane_shifts != nullptr ? staged.data() : nullptr;
   const std::function<bool(int64_t)> no_report = [](int64_t) { return true; };
-  const int64_t round = frames_per_round(plan);
+  const int64_t round = plan.frames_per_round > 0 ? plan.frames_per_round : frames_per_round(plan);
   bool finished = true;
   for (int64_t begin = 0; begin < num_frames; begin += round) {
     const int64_t end = std::min(num_frames, begin + round);
