@@ -11,6 +11,8 @@
 #                 coarse estimate alone (verify:0)
 #   nsys          an Nsight Systems timeline of the verify:0 scene and its
 #                 kernel, API and copy summaries: where the 15 ms per frame go
+#                 (without nsys: benchmarks/profile_align_gpu.py, PyTorch's
+#                 profiler, the same tables)
 #   pytest        the WHOLE Python suite under pytest-xdist, one OpenMP
 #                 thread per worker (16 each oversubscribed the host: the
 #                 first run, 2026-11-26, was cut at 91 % after 423 s; with
@@ -98,6 +100,14 @@ if [ -n "$NSYS" ]; then
     rm -f "$LOGDIR/align_verify0.sqlite" "$LOGDIR/align_verify0.nsys-rep"
     head -n 25 "$LOGDIR"/align_verify0_cuda_gpu_kern_sum.csv 2>/dev/null
   fi
+fi
+
+# Without nsys, PyTorch's profiler (CUPTI) sees the library's kernels too.
+if [ -z "$NSYS" ]; then
+  step profile 90 env PYTHONPATH="$REPO/capi/python" LD_LIBRARY_PATH="$PY_LD" \
+    PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" \
+    python3 benchmarks/profile_align_gpu.py --verify none
+  head -n 40 "$LOGDIR/profile.log"
 fi
 
 # pytest (all files, 14 workers) and racecheck side by side. (The image of
