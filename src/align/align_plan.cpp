@@ -997,38 +997,31 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const i
 }
 
 // With ptp_align_desc::verify, the closed-loop check of the crops of the
-// frames [begin, end) (align/align_verify.hpp): a crop it does not confirm
-// gets confidence 0 and keeps its shift (CHECK), with REFINE every shift is
-// the check's own estimate (refine_crop), or with CORRECT an unconfirmed
-// crop is replaced by the check's own estimate where that is confirmed in
-// its own loop (plane_shifts, of the first estimate, stay). Frames are
-// checked in order, `finished(i)` called after frame i; false stops the
-// call: the range's later frames are then PTP_ERROR_CANCELLED, and
-// verify_crops returns false. (In frame order, so that a stop leaves the
-// first frames finished; the verifier keeps the check plans of the last
-// margins used: kMaxCheckPlans.)
+// frames `arrived` (those run_frames took, in order; align/align_verify.hpp):
+// a crop it does not confirm gets confidence 0 and keeps its shift (CHECK),
+// with REFINE every shift is the check's own estimate (refine_crop), or
+// with CORRECT an unconfirmed crop is replaced by the check's own estimate
+// where that is confirmed in its own loop (plane_shifts, of the first
+// estimate, stay). `finished(i)` is called after frame i, for every frame
+// taken, one without a shift (PTP_ERROR_NO_INFORMATION) too, as run_frames
+// reports them; false stops the call: the later frames are then
+// PTP_ERROR_CANCELLED, and verify_crops returns false. (In frame order, so
+// that a stop leaves the first frames finished; the verifier keeps the
+// check plans of the last margins used: kMaxCheckPlans.)
 bool verify_crops(ptp_align_plan& plan, const void* const* frames,
-                  std::vector<FrameOutcome>& outcomes, int64_t begin, int64_t end,
+                  std::vector<FrameOutcome>& outcomes, const std::vector<int64_t>& arrived,
                   const std::function<bool(int64_t)>& finished) {
-  struct Pending {
-    int64_t index;
-    int64_t crop[2];
-  };
-  std::vector<Pending> pending;
-  for (int64_t i = begin; i < end; ++i) {
-    const FrameOutcome& out = outcomes[i];
-    if (out.status != PTP_SUCCESS) continue;
-    Pending p{};
-    p.index = i;
-    crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &p.crop[0], &p.crop[1]);
-    pending.push_back(p);
-  }
-  for (size_t n = 0; n < pending.size(); ++n) {
-    const Pending& p = pending[n];
-    verify_crop(plan, frames[p.index], p.index, p.crop, outcomes[p.index]);
-    if (finished(p.index)) continue;
-    for (size_t later = n + 1; later < pending.size(); ++later)
-      set_cancelled(pending[later].index, outcomes[pending[later].index]);
+  for (size_t n = 0; n < arrived.size(); ++n) {
+    const int64_t i = arrived[n];
+    FrameOutcome& out = outcomes[i];
+    if (out.status == PTP_SUCCESS) {
+      int64_t crop[2];
+      crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &crop[0], &crop[1]);
+      verify_crop(plan, frames[i], i, crop, out);
+    }
+    if (finished(i)) continue;
+    for (size_t later = n + 1; later < arrived.size(); ++later)
+      set_cancelled(arrived[later], outcomes[arrived[later]]);
     return false;
   }
   return true;
@@ -1132,8 +1125,11 @@ bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_
         if (outcomes[i].status == PTP_SUCCESS) set_cancelled(i, outcomes[i]);
       continue;
     }
+    std::vector<int64_t> arrived;  // the frames run_frames takes
+    for (int64_t i = begin; i < end; ++i)
+      if (outcomes[i].status == PTP_SUCCESS) arrived.push_back(i);
     run_frames(plan, frames, begin, end, outcomes, staged_shifts, no_report);
-    finished = verify_crops(plan, frames, outcomes, begin, end, report);
+    finished = verify_crops(plan, frames, outcomes, arrived, report);
   }
   // Rows of frames the call did not finish stay the caller's.
   const int64_t row = plan.geometry.planes * 2;
