@@ -14,6 +14,8 @@
 #   bench-gpu     build-gpu/benchmarks/bench_extract_gpu, 3 repetitions
 #   bench-align   build-gpu/benchmarks/bench_align_gpu (24 and 60 MP scenes
 #                 against the host-to-device copy of their bytes)
+#   profile       benchmarks/profile_align_gpu.py: the coarse alignment of a
+#                 24 MP scene under PyTorch's profiler (kernels, copies, waits)
 #   torch         benchmarks/grid_sample_torch.py (PyTorch grid_sample)
 #   pytest        the Python suite on the carried library
 #                 (PTP_VALIDATE_PYTEST=gpu: the files that reach the GPU)
@@ -108,7 +110,7 @@ finish() {
   if [ -n "${OUT:-}" ] && mkdir -p "$OUT" 2>/dev/null; then
     tar -czf "$OUT/gpu-validate-logs.tar.gz" -C "$LOGDIR" . 2>/dev/null
     for f in summary.txt bench-gpu.log bench_extract_gpu.json bench-align.log bench_align_gpu.json \
-      torch.log; do
+      profile.log torch.log; do
       [ -f "$LOGDIR/$f" ] && cp "$LOGDIR/$f" "$OUT/"
     done
     note "logs: $OUT (summary.txt, console.log, gpu-validate-logs.tar.gz, benchmark outputs)"
@@ -342,6 +344,18 @@ run_step bench-align 150 "$BUILD/benchmarks/bench_align_gpu" --benchmark_min_tim
   --benchmark_color=false --benchmark_out="$LOGDIR/bench_align_gpu.json" \
   --benchmark_out_format=json
 record_benchmark bench-align '^scene alignment'
+
+# Where the coarse estimate's time goes (kernels, copies, host waits),
+# through PyTorch's profiler: the device image has no nsys.
+run_step profile 90 env PYTHONPATH="$REPO/capi/python" PYTHONUNBUFFERED=1 \
+  PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" \
+  python3 benchmarks/profile_align_gpu.py --verify none
+if [ "$STEP_RC" -eq 0 ] && grep -q "kernels (device time)" "$LOGDIR/profile.log"; then
+  record PASS profile "$(head -n 2 "$LOGDIR/profile.log" | paste -sd ';' -) (${STEP_SECS}s)"
+else
+  record FAIL profile "$(status_of): $(head -n 1 "$LOGDIR/profile.log") (${STEP_SECS}s)"
+fi
+tail_log profile 40
 
 run_step torch 150 env PYTHONPATH="$REPO/capi/python" PYTHONUNBUFFERED=1 \
   PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" \
