@@ -1115,22 +1115,21 @@ bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_
     staged.assign(plane_shifts,
                   plane_shifts + static_cast<size_t>(num_frames * plan.geometry.planes * 2));
   double* const staged_shifts = plane_shifts != nullptr ? staged.data() : nullptr;
-  const std::function<bool(int64_t)> no_report = [](int64_t) { return true; };
   const int64_t round = plan.frames_per_round > 0 ? plan.frames_per_round : frames_per_round(plan);
   bool finished = true;
-  for (int64_t begin = 0; begin < num_frames; begin += round) {
+  int64_t begin = 0;
+  for (; begin < num_frames && finished; begin += round) {
     const int64_t end = std::min(num_frames, begin + round);
-    if (!finished) {
-      for (int64_t i = begin; i < end; ++i)
-        if (outcomes[i].status == PTP_SUCCESS) set_cancelled(i, outcomes[i]);
-      continue;
-    }
-    std::vector<int64_t> arrived;  // the frames run_frames takes
-    for (int64_t i = begin; i < end; ++i)
-      if (outcomes[i].status == PTP_SUCCESS) arrived.push_back(i);
-    run_frames(plan, frames, begin, end, outcomes, staged_shifts, no_report);
+    std::vector<int64_t> arrived;  // the frames whose estimates run_frames gave
+    run_frames(plan, frames, begin, end, outcomes, staged_shifts, [&](int64_t i) {
+      arrived.push_back(i);
+      return true;
+    });
     finished = verify_crops(plan, frames, outcomes, arrived, report);
   }
+  // The rounds a stop kept from running.
+  for (int64_t i = begin; i < num_frames; ++i)
+    if (outcomes[i].status == PTP_SUCCESS) set_cancelled(i, outcomes[i]);
   // Rows of frames the call did not finish stay the caller's.
   const int64_t row = plan.geometry.planes * 2;
   if (plane_shifts != nullptr)
