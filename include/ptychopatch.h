@@ -846,11 +846,14 @@ typedef struct ptp_align_result {
   /* Planes that carried information and voted (0 to planes). */
   int32_t planes_used;
   /* A sentence naming the frame and the problem; on success empty, or a
-   * note (confidence 0 then): the peak lies at max_shift's bound, or, with
+   * note: the peak lies at max_shift's bound (confidence 0), or, with
    * PTP_ALIGN_VERIFY_REFINE, the two frames' smoothed luminance images
    * correlate by less than 0.5 under the shift ("it may not show the
-   * reference's scene": another scene, or noise). Both notes may appear,
-   * joined by "; ". */
+   * reference's scene": another scene, or noise; confidence 0), or the
+   * least-squares fit did not converge ("no least-squares fit": frames
+   * under about 48 pixels a side, or with too little detail; confidence is
+   * then the peak's margin, not a probability). Notes are joined by "; ",
+   * cut to fit. */
   char message[240];
 } ptp_align_result;
 

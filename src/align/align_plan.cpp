@@ -898,6 +898,21 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     out.message = out.message.empty() ? std::string(note) : out.message + "; " + note;
   }
   if (at_bound) out.confidence = 0.0;
+  // Without the fit the confidence is the peak's margin over the
+  // correlation's noise, not a probability, and on small frames it does
+  // not tell right crops from wrong ones (a review: 32-44-pixel Bayer and
+  // X-Trans frames scored 0.1-0.23 either way): said per frame, where
+  // nothing has set it to 0 (a frame the match check or max_shift flags
+  // keeps that note alone: the message has room for about two).
+  if (!polish_converged && out.confidence > 0.0) {
+    char note[200];
+    std::snprintf(note, sizeof note,
+                  "frames[%lld]: no least-squares fit (under about 48 pixels a side, or too "
+                  "little detail): confidence is the peak's margin, not a probability; treat "
+                  "the crop as unverified",
+                  static_cast<long long>(index));
+    out.message = out.message.empty() ? std::string(note) : out.message + "; " + note;
+  }
   set_frame_shift(g, fine[0], fine[1], out);
 }
 

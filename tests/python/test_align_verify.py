@@ -241,6 +241,39 @@ def test_a_recrop_is_confirmed_by_its_recut(camera):
     assert not closed_loop(gt, frame, refined.crops[0], 2, cfa="RGGB")[0]
     assert refined.confidence[0] == plain.confidence[0] > 0.1
     np.testing.assert_allclose(refined.shifts[0], [-dy, -dx], atol=0.15)
+    assert "no least-squares fit" in refined.messages[0]
+
+
+def test_frames_without_the_fit_say_their_confidence_is_no_probability(camera):
+    """Where the least-squares polish does not converge (frames of 32 pixels
+    a side), confidence is the peak's margin, which on such frames does not
+    tell right crops from wrong ones: each such frame's message says so
+    (unless its confidence is 0 already, which says enough). Frames of 64
+    pixels are fitted and get no note; nor does verify=False, whose
+    confidence is always the margin (documented)."""
+    ndi = _need("scipy.ndimage")
+    rng = np.random.default_rng(208)
+    scene = ndi.gaussian_filter(camera * 3000 + 200, 2)
+    noted = 0
+    for n in (32, 64):
+        for _ in range(4):
+            y0, x0 = rng.integers(40, 300, 2)
+            shifts = rng.uniform(-3, 3, (2, 2))
+            gt = (scene[y0:y0 + n, x0:x0 + n] + rng.normal(0, 20, (n, n))).astype(np.float32)
+            frames = [(ndi.shift(scene, tuple(s), order=3)[y0:y0 + n, x0:x0 + n]
+                       + rng.normal(0, 20, (n, n))).astype(np.float32) for s in shifts]
+            result = ptychopatch.align_scene(gt, frames, cfa="RGGB")
+            assert list(result.status) == [0, 0]
+            for k, message in enumerate(result.messages):
+                if n == 32 and result.confidence[k] > 0:
+                    assert message.startswith(f"frames[{k}]: no least-squares fit"), message
+                    assert "not a probability" in message
+                    noted += 1
+                else:
+                    assert message == "", (n, result.confidence[k], message)
+            coarse = ptychopatch.align_scene(gt, frames, cfa="RGGB", verify=False)
+            assert list(coarse.messages) == ["", ""], n
+    assert noted >= 2
 
 
 def test_right_crops_of_a_photograph_keep_their_confidence(camera):

@@ -195,8 +195,11 @@ class SceneAlignment(NamedTuple):
     messages : tuple of str
         Per frame: empty, or why the frame has no result (a NaN, a shape
         unlike the GT frame's, no plane with information, ...), or for a
-        frame with a result a note (its peak at `max_shift`'s bound: then
-        its confidence is 0).
+        frame with a result a note (its peak at `max_shift`'s bound, or a
+        frame that may not show the reference's scene: then its confidence
+        is 0; or, with ``verify="refine"``, no least-squares fit on a frame
+        under about 48 pixels a side or with too little detail: then its
+        confidence is the peak's margin, not a probability).
     plane_shifts : numpy.ndarray
         (M, P, 2) float64: each plane's (dy, dx) in sensor pixels (plane
         pixels times the pattern period); NaN for a plane without
