@@ -279,8 +279,8 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// The rescaling of huge planes (math::plane_scale_exponent; a no-op for
-// ordinary data) and each plane's sum of squares after it.
+// The rescaling of huge and tiny planes (math::plane_scale_exponent; a
+// no-op for ordinary data) and each plane's sum of squares after it.
 template <int kBlock>
 __global__ void __launch_bounds__(kBlock)
     finish_planes_kernel(Dims d, const double* __restrict__ squares,
@@ -298,11 +298,12 @@ __global__ void __launch_bounds__(kBlock)
     __syncthreads();
     const int e = exponent_shared;
     if (e != 0) {
-      const float scale = ldexpf(1.0f, -e);
       float* out = planes + q * d.plane_floats;
       for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x)
-        for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x)
-          out[fft_position(d, y, x)] *= scale;
+        for (int64_t x = threadIdx.x; x < d.cols; x += blockDim.x) {
+          float& v = out[fft_position(d, y, x)];
+          v = ldexpf(v, -e);
+        }
     }
     __syncthreads();  // every thread has read exponent_shared before the next plane's
   }

@@ -984,7 +984,8 @@ class CpuAlignBackend final : public AlignBackend {
   }
 
   // Step 1 of math/phase_math.hpp: plane p of `frame` into `out` (ny x nx),
-  // mean removed, windowed, rescaled if huge. Returns sum out^2 in double.
+  // mean removed, windowed, rescaled if huge or tiny
+  // (math::plane_scale_exponent). Returns sum out^2 in double.
   // window_y / window_x: the window's rows and columns (default the plan's
   // Hann window; the tracking pass gives it circularly shifted).
   double load_plane(const void* frame, int64_t p, float* out, const Team& team,
@@ -1021,9 +1022,8 @@ class CpuAlignBackend final : public AlignBackend {
       top = std::max(top, row_tops[i]);
     }
     const int e = math::plane_scale_exponent(top, d_.count);
-    if (e > 0) {
-      const float scale = std::ldexp(1.0f, -e);
-      for (int64_t k = 0; k < d_.count; ++k) out[k] *= scale;
+    if (e != 0) {
+      for (int64_t k = 0; k < d_.count; ++k) out[k] = std::ldexp(out[k], -e);
       sum_squares = std::ldexp(sum_squares, -2 * e);
     }
     return sum_squares;

@@ -9,8 +9,8 @@
 //     the frame element at plane_element_index(), mean is the mean of x over
 //     the plane (a double sum of the values as read, divided by N), and w is
 //     hann_weight(i, ny) * hann_weight(j, nx) in double (1 without window).
-//     If plane_scale_exponent(max |v|, N) = e > 0 (huge float values only),
-//     v is multiplied by 2^-e.
+//     If plane_scale_exponent(max |v|, N) = e != 0 (huge or tiny float
+//     values only), v is multiplied by 2^-e.
 //  2. Spectra R = FFT(v_ref), M = FFT(v_mov), unnormalised forward
 //     transforms (FFTW / cuFFT r2c give the half spectrum kx <= nx / 2).
 //  3. Cross power X(k) = cross_power(R(k), M(k), phase) = R conj(M),
@@ -127,18 +127,27 @@ PTP_HD float plane_value(double x, double mean, double weight) {
   return static_cast<float>((x - mean) * weight);
 }
 
-// Overflow guard for float32 spectra: the exponent e >= 0 (smallest) with
-// count * max_abs * 2^-e <= 2^60, where max_abs is the largest |v| of a
-// plane after step 1 and count its N. A plane with e > 0 is multiplied by
-// 2^-e (exact) before its FFT, which bounds every spectrum bin by 2^60 and
-// every cross-power and correlation value by 2^120 < FLT_MAX. Frames of
-// uint16 (N * 65535 < 2^60 for any N < 2^44) and float frames of ordinary
-// magnitude get e = 0, i.e. are never rescaled; the shift and confidence
-// do not depend on a common scale of a plane (only which bins fall under
-// kPhaseGuard does).
+// Scaling of a plane's values v by 2^-e (exact), from the largest |v| of a
+// plane after step 1 (max_abs) and its N (count), with bound = N max_abs:
+//  * Huge planes (bound > 2^60): the smallest e > 0 with bound 2^-e <=
+//    2^60, which bounds every spectrum bin by 2^60 and every cross-power
+//    and correlation value by 2^120 < FLT_MAX.
+//  * Tiny planes (0 < bound < 1): the e < 0 with bound 2^-e in [2^20,
+//    2^21). Without it the shift and confidence depended on the frames'
+//    units: phase normalisation's guard (kPhaseGuard, an absolute floor)
+//    covered every bin of frames scaled by 1e-10 (a review: the
+//    confidence of a right crop fell from 0.91 to 0.38, that of plain
+//    correlation), and at 1e-30 the cross power underflowed float32 (a
+//    wrong crop at confidence 0).
+//  * Otherwise e = 0: frames of uint16 (without a window a plane that
+//    varies has max_abs >= 1/2) and float frames of ordinary magnitude are
+//    never rescaled.
+// Apply it as ldexp(v, -e) per value: 2^-e itself can lie outside float32
+// (a plane whose largest value is subnormal needs e < -127).
 // The frames reaching it are bounded (|x| < 2^127, align_plan.cpp), so
 // max_abs < 2^129 and e < 2^10; the cap only guarantees that no input, not
-// even an infinite one, can make the loop run forever.
+// even an infinite one, can make the loop run forever. A plane of zeros
+// (bound 0) or NaN keeps e = 0.
 PTP_HD int plane_scale_exponent(double max_abs, int64_t count) {
   constexpr int kMaxExponent = 4096;
   double bound = max_abs * static_cast<double>(count);
@@ -146,6 +155,12 @@ PTP_HD int plane_scale_exponent(double max_abs, int64_t count) {
   while (bound > 1152921504606846976.0 && e < kMaxExponent) {  // 2^60
     bound *= 0.5;
     ++e;
+  }
+  if (bound > 0.0 && bound < 1.0) {
+    while (bound < 1048576.0 && e > -kMaxExponent) {  // 2^20
+      bound *= 2.0;
+      --e;
+    }
   }
   return e;
 }

@@ -507,6 +507,24 @@ TEST(AlignMath, ConfidenceAndScaling) {
   // Terminates whatever it is given (an infinite bound used to loop forever).
   EXPECT_EQ(plane_scale_exponent(std::ldexp(1.0, 129), int64_t{1} << 40), 109);
   EXPECT_EQ(plane_scale_exponent(std::numeric_limits<double>::infinity(), 4), 4096);
+  // Tiny planes (N max|v| < 1) are scaled up to N max|v| in [2^20, 2^21);
+  // from 1 up, nothing changes.
+  EXPECT_EQ(plane_scale_exponent(0.5, 2), 0);
+  EXPECT_EQ(plane_scale_exponent(0.0, 4), 0);
+  EXPECT_EQ(plane_scale_exponent(std::nan(""), 4), 0);
+  EXPECT_EQ(plane_scale_exponent(std::ldexp(1.0, -3), 4), -21);
+  for (const double top : {0.999 / 4096.0, 2.75e-7, 1e-30, 1.4e-45}) {
+    const int e = plane_scale_exponent(top, 4096);
+    const double scaled = std::ldexp(top * 4096.0, -e);
+    EXPECT_LT(e, 0) << top;
+    EXPECT_GE(scaled, std::ldexp(1.0, 20)) << top;
+    EXPECT_LT(scaled, std::ldexp(1.0, 21)) << top;
+    // As the backends apply it, per value: a float32 subnormal comes out
+    // normal and exact, where 2^-e itself would overflow float32.
+    const float value = std::ldexp(static_cast<float>(top), -e);
+    EXPECT_TRUE(std::isnormal(value)) << top;
+    EXPECT_EQ(std::ldexp(value, e), static_cast<float>(top)) << top;
+  }
 }
 
 // ------------------------------------------------- integer shifts, NONE

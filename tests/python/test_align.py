@@ -1401,3 +1401,35 @@ def test_a_cut_that_cannot_be_fitted_again_keeps_the_last_cut(robustness_bench):
     found = ptychopatch.align_scene(gt, [frames[1]], cfa="RGGB", backend="cpu")
     assert tuple(found.crops[0]) == (2, -4), (found.shifts[0], found.confidence[0])
     assert np.all(np.abs(found.shifts[0] - np.array([2.5, -3.25])) < 1.0)
+
+
+@pytest.mark.parametrize("combine", ["luma", "joint", "median"])
+@pytest.mark.parametrize("normalization", ["phase", "partial", "none"])
+def test_frames_in_small_units_align_as_in_large_ones(photos, ndi, combine, normalization):
+    """Float frames in tiny units (times 1e-10 to 1e-38, the last with
+    subnormal values) give the crops and confidences of the same frames in
+    units where N max|v| is of order 1e6. Before, phase normalisation's
+    absolute guard covered every bin of the 1e-10 frames (the median of
+    phase-normalised planes gave confidence 0, the others plain
+    correlation's), and from 1e-30 the cross power underflowed float32:
+    (0, 0) or (-2, -2) for (-4, 6)."""
+    scene = ndi.gaussian_filter(photos["camera"] * 10 + 200, 1.5)
+    gt = scene[100:228, 100:228]
+    frames = [np.roll(scene, shift, (0, 1))[100:228, 100:228] for shift in [(4, -6), (-2, 8)]]
+
+    def align(scale):
+        return ptychopatch.align_scene((gt * scale).astype(np.float32),
+                                       [(f * scale).astype(np.float32) for f in frames],
+                                       cfa="RGGB", verify=False, combine=combine,
+                                       normalization=normalization)
+
+    # Scaled by 2^-30, far from both float32 ends: every plane then has
+    # N max|v| of 2^20 or more, as the library scales tiny planes to.
+    ordinary = align(2.0 ** -10)
+    assert ordinary.crops.tolist() == [[-4, 6], [2, -8]]
+    assert np.all(ordinary.confidence > 0.3)
+    for scale in (1e-10, 1e-20, 1e-30, 1e-38):
+        small = align(scale)
+        assert small.crops.tolist() == ordinary.crops.tolist(), scale
+        np.testing.assert_allclose(small.confidence, ordinary.confidence, atol=0.02,
+                                   err_msg=str(scale))
