@@ -207,6 +207,25 @@ def test_inverted_contrast_goes_to_numpy(routes, camera):
     assert routes.fallback >= 2
 
 
+@pytest.mark.parametrize("normalization", ["phase", None])
+def test_single_precision_images_in_tiny_units_go_to_numpy(routes, camera, normalization):
+    # The library scales planes with N max|x - mean| < 1 up (its alignment
+    # does not depend on the frames' units); scikit-image's phase guard
+    # covers such images' bins, and from about 1e-30 their product
+    # underflows float32: the numpy path answers, with scikit-image's shift
+    # (before, (-1.7, -1.7) for their (-0.7, -0.7) at 1e-30, u = 10).
+    ref = camera[100:164, 150:214].astype(np.float64)
+    moving = np.roll(camera, (3, -5), axis=(0, 1))[100:164, 150:214].astype(np.float64)
+    for scale in (1e-10, 1e-30):
+        for upsample in (1, 10):
+            ours, theirs, _, _ = _run_both((ref * scale).astype(np.float32),
+                                           (moving * scale).astype(np.float32),
+                                           upsample_factor=upsample,
+                                           normalization=normalization)
+            np.testing.assert_array_equal(ours[0], theirs[0], err_msg=str((scale, upsample)))
+    assert routes.library_calls == 0
+
+
 def test_float64_detail_on_a_large_offset(routes, rng):
     # float32 would lose the detail: the library gets the images centred
     # (in float64) before they are rounded to float32.

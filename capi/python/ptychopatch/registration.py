@@ -794,6 +794,13 @@ def _library_shift(ref: np.ndarray, mov: np.ndarray, both_single: bool, upsample
     """The library's (dy, dx) in float64; None where it has none."""
     if both_single:
         lib_ref, lib_mov = ref.astype(np.float32, copy=False), mov.astype(np.float32, copy=False)
+        # The library scales a plane with N max|x - mean| < 1 up by a power
+        # of two (docs/semantics.md, "Precision"), where scikit-image's
+        # phase guard covers most bins (or its product underflows): there
+        # the shifts differ, and the numpy path decides. (N ptp(x) < 2
+        # holds wherever N max|x - mean| < 1: max|x - mean| >= ptp(x) / 2.)
+        if any(float(np.ptp(x)) * x.size < 2.0 for x in (lib_ref, lib_mov)):
+            return None
     else:
         lib_ref, lib_mov = _centred_float32(ref), _centred_float32(mov)
         if lib_ref is None or lib_mov is None:
