@@ -179,15 +179,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     "a per-frame status that is not a status");
       fuzz::require(std::memchr(r[i].message, 0, sizeof r[i].message) != nullptr,
                     "a per-frame message without its NUL");
-      // A message on every failure; on success none, or a note (with
-      // confidence 0): a peak at max_shift's bound, or a frame whose
-      // smoothed luminance does not correlate with the reference's.
+      // A message on every failure; on success none, or a note: a peak at
+      // max_shift's bound or a frame whose smoothed luminance does not
+      // correlate with the reference's (confidence 0), or a frame the
+      // polish could not fit (confidence above 0: the peak's margin).
       const bool note = r[i].status == PTP_SUCCESS && r[i].message[0] != 0;
       fuzz::require(r[i].status == PTP_SUCCESS || r[i].message[0] != 0,
                     "a failed frame without a message");
-      fuzz::require(!note || (r[i].confidence == 0.0 &&
-                              (std::strstr(r[i].message, "max_shift's bound") != nullptr ||
-                               std::strstr(r[i].message, "may not show") != nullptr)),
+      const bool zero_note = std::strstr(r[i].message, "max_shift's bound") != nullptr ||
+                             std::strstr(r[i].message, "may not show") != nullptr;
+      const bool fit_note = std::strstr(r[i].message, "no least-squares fit") != nullptr;
+      fuzz::require(!note || (zero_note && r[i].confidence == 0.0) ||
+                        (fit_note && !zero_note && r[i].confidence > 0.0),
                     "a per-frame message on success that is not one of the notes");
       if (some[i] == nullptr)
         fuzz::require(r[i].status == PTP_ERROR_INVALID_ARGUMENT, "a NULL frame was aligned");
