@@ -501,6 +501,11 @@ struct FrameOutcome {
   double unsnapped[2] = {kNoShift, kNoShift};
   double confidence = 0.0;
   int32_t planes_used = 0;
+
+  // A note on a frame with a result, after any note before it.
+  void add_note(const std::string& note) {
+    message = message.empty() ? note : message + "; " + note;
+  }
 };
 
 // Validates one frame: an empty string when it can be aligned, else the
@@ -895,7 +900,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   "reference's by only %.2f (under %.1f): it may not show the reference's "
                   "scene (confidence 0)",
                   static_cast<long long>(index), match, kMinMatch);
-    out.message = out.message.empty() ? std::string(note) : out.message + "; " + note;
+    out.add_note(note);
   }
   if (at_bound) out.confidence = 0.0;
   // Without the fit the confidence is the peak's margin over the
@@ -911,7 +916,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   "little detail): confidence is the peak's margin, not a probability; treat "
                   "the crop as unverified",
                   static_cast<long long>(index));
-    out.message = out.message.empty() ? std::string(note) : out.message + "; " + note;
+    out.add_note(note);
   }
   set_frame_shift(g, fine[0], fine[1], out);
 }
