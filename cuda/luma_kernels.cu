@@ -61,14 +61,6 @@ struct MaxOp {
   __device__ double operator()(double a, double b) const { return a > b ? a : b; }
 };
 
-// First index and step of a grid-stride loop over a 1-D grid.
-__device__ inline int64_t grid_first() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ inline int64_t grid_step() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 // The per-pixel kernels run on a 2-D grid: image rows along y (striding by
 // gridDim.y past CUDA's 65535), columns along x, so no pixel index is
 // divided.
@@ -101,28 +93,86 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Step 2: each row's sums, in column order (a thread per row: the host's
-// order, so the same doubles). Blocks of one warp, so that the few
-// thousand rows spread over every SM (kRowSumThreads).
+// order, so the same doubles). A block of one warp owns 32 rows and walks
+// them in tiles of 32 columns: the warp loads a tile row by row, 128
+// coalesced bytes each (the next tile into registers while this one is
+// summed), into shared memory, where each thread then adds its row's 32
+// values in order. (A thread walking its own row in global memory, as
+// before, left each warp's loads 32 rows apart: 0.77 ms for a 2000 x 3000
+// image on an H100, 31 GB/s; docs/gpu-validation.md, 2026-11-26.) Blocks
+// of one warp, so that the few thousand rows spread over every SM.
 constexpr int kRowSumThreads = 32;
+constexpr int kRowSumTile = kRowSumThreads;  // columns per tile
 
 __global__ void __launch_bounds__(kRowSumThreads)
     row_sums_kernel(const float* __restrict__ image, ImageDims d, Axes axes,
                     math::TrendRowSums* __restrict__ rows) {
-  for (int64_t i = grid_first(); i < d.rows; i += grid_step()) {
-    const float* l = image + i * d.cols;
+  // +1: a thread reading its row of the tile hits its own bank.
+  __shared__ float tile[kRowSumThreads][kRowSumTile + 1];
+  __shared__ double tile_b[kRowSumTile];
+  __shared__ double tile_r[kRowSumTile];
+  const int lane = static_cast<int>(threadIdx.x);
+  for (int64_t first_row = static_cast<int64_t>(blockIdx.x) * kRowSumThreads; first_row < d.rows;
+       first_row += static_cast<int64_t>(gridDim.x) * kRowSumThreads) {
+    const int64_t row_count =
+        d.rows - first_row < kRowSumThreads ? d.rows - first_row : kRowSumThreads;
+    // The tile at column c0 of this block's rows, lane `lane` of each row.
+    float next[kRowSumThreads];
+    auto load = [&](int64_t c0) {
+      const int64_t j = c0 + lane;
+      const bool column = j < d.cols;
+#pragma unroll
+      for (int r = 0; r < kRowSumThreads; ++r)
+        next[r] = column && r < row_count ? image[(first_row + r) * d.cols + j] : 0.0f;
+    };
     math::TrendRowSums s{0.0, 0.0, 0.0};
-    for (int64_t j = 0; j < d.cols; ++j) math::add_to_row_sums(s, l[j], axes.b[j], axes.r[j]);
-    rows[i] = s;
+    load(0);
+    for (int64_t c0 = 0; c0 < d.cols; c0 += kRowSumTile) {
+#pragma unroll
+      for (int r = 0; r < kRowSumThreads; ++r) tile[r][lane] = next[r];
+      if (c0 + lane < d.cols) {
+        tile_b[lane] = axes.b[c0 + lane];
+        tile_r[lane] = axes.r[c0 + lane];
+      }
+      __syncthreads();
+      if (c0 + kRowSumTile < d.cols) load(c0 + kRowSumTile);  // in flight while summing
+      const int count = d.cols - c0 < kRowSumTile ? static_cast<int>(d.cols - c0) : kRowSumTile;
+      for (int k = 0; k < count; ++k) math::add_to_row_sums(s, tile[lane][k], tile_b[k], tile_r[k]);
+      __syncthreads();  // the tile is free for the next one
+    }
+    if (lane < row_count) rows[first_row + lane] = s;
   }
 }
 
-// Step 3 (one thread): the six sums in row order, and the coefficients.
-__global__ void fit_kernel(ImageDims d, Axes axes, const math::TrendRowSums* __restrict__ rows,
-                           Fit* __restrict__ fit) {
+// Step 3 (one block): the six sums in row order, and the coefficients.
+// One thread adds them, in order (the host's doubles); the block first
+// loads each run of kThreads rows' sums and basis values into shared
+// memory, so that the adding thread waits for shared memory, not for a
+// global load per row (one thread reading them in turn took 0.7 ms for
+// 2000 rows on an H100, 2026-11-26).
+__global__ void __launch_bounds__(kThreads)
+    fit_kernel(ImageDims d, Axes axes, const math::TrendRowSums* __restrict__ rows,
+               Fit* __restrict__ fit) {
+  __shared__ math::TrendRowSums run[kThreads];
+  __shared__ double run_a[kThreads];
+  __shared__ double run_q[kThreads];
   double s[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-  for (int64_t i = 0; i < d.rows; ++i)
-    math::add_row_to_trend_sums(s, rows[i], axes.a[i], axes.q[i]);
-  fit->trend = math::trend_coefficients(s, d.rows, d.cols, d.na, d.nq, d.nb, d.nr);
+  for (int64_t i0 = 0; i0 < d.rows; i0 += kThreads) {
+    const int64_t i = i0 + threadIdx.x;
+    if (i < d.rows) {
+      run[threadIdx.x] = rows[i];
+      run_a[threadIdx.x] = axes.a[i];
+      run_q[threadIdx.x] = axes.q[i];
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      const int count = d.rows - i0 < kThreads ? static_cast<int>(d.rows - i0) : kThreads;
+      for (int k = 0; k < count; ++k) math::add_row_to_trend_sums(s, run[k], run_a[k], run_q[k]);
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0)
+    fit->trend = math::trend_coefficients(s, d.rows, d.cols, d.na, d.nq, d.nb, d.nr);
 }
 
 // Step 4: a block per row, the row's largest |L - t| and |L| (maxima: in
@@ -264,7 +314,7 @@ void make_image(const void* frame, const ImageDims& d, const unsigned char* use,
   check_cuda(launch_kernel(&row_sums_kernel, dim3(grid_blocks(d.rows, kRowSumThreads)),
                            dim3(kRowSumThreads), 0, stream, image, d, axes, s.rows),
              "launching the luminance row-sum kernel");
-  check_cuda(launch_kernel(&fit_kernel, dim3(1), dim3(1), 0, stream, d, axes, s.rows, s.fit),
+  check_cuda(launch_kernel(&fit_kernel, dim3(1), dim3(kThreads), 0, stream, d, axes, s.rows, s.fit),
              "launching the luminance fit kernel");
   const unsigned row_blocks = static_cast<unsigned>(std::min<int64_t>(d.rows, INT_MAX));
   check_cuda(launch_kernel(&row_maxima_kernel, dim3(row_blocks), dim3(kThreads), 0, stream, image,

@@ -9,13 +9,15 @@
 //   1. box means: one thread per image pixel reads its K x K window (Bayer
 //      9 values, X-Trans 36; neighbouring windows share their values, so
 //      DRAM reads each frame value about once) and writes 4 bytes;
-//   2. the trend's row sums: one thread per image row adds the row in
-//      column order (the host's order, so the sums are the same doubles);
-//      a warp's loads span 32 rows, each thread reading its row's cached
-//      sectors in turn: 4 bytes per pixel from DRAM, but only `rows`
-//      threads, so this pass is bound by latency, not bandwidth;
+//   2. the trend's row sums: each image row added in column order by one
+//      thread (the host's order, so the sums are the same doubles); a warp
+//      owns 32 rows and loads them in tiles of 32 columns, 128 coalesced
+//      bytes per row and tile, through shared memory (the next tile in
+//      flight while this one is summed): 4 bytes per pixel from DRAM, but
+//      only `rows` adding threads, so latency, not bandwidth, may bound it;
 //   3. the fit: one thread adds the rows' sums in row order (rows x 6
-//      double adds) and solves for the six coefficients;
+//      double adds) from runs its block loads into shared memory, and
+//      solves for the six coefficients;
 //   4. the largest |L| and |L - t|: a block per row (order-free maxima);
 //   5. one block decides: nothing left (all zeros) or the power-of-two
 //      scale;

@@ -175,6 +175,9 @@ std::vector<Case> cases() {
     out.push_back(
         {PTP_CFA_BAYER, 41, 57, 1, dtype, Scene::kTexture, {3}, "Bayer odd, one plane out" + t});
     out.push_back({PTP_CFA_BAYER, 40, 64, 1, dtype, Scene::kQuadraticOnly, {}, "Bayer bare" + t});
+    // An image of 300 x 75: the row sums' blocks of 32 rows and tiles of
+    // 32 columns, and the fit's runs of 256 rows, each with a partial last.
+    out.push_back({PTP_CFA_BAYER, 600, 150, 1, dtype, Scene::kTexture, {}, "Bayer tall" + t});
     out.push_back({PTP_CFA_BAYER, 11, 30, 1, dtype, Scene::kTexture, {}, "Bayer 8 rows" + t});
     out.push_back({PTP_CFA_BAYER, 8, 30, 1, dtype, Scene::kTexture, {1}, "Bayer 6 rows" + t});
     out.push_back(
