@@ -1039,21 +1039,29 @@ def align_stage(label: str, f: dict) -> Tuple[float, float]:
     raise KeyError(label)
 
 
-# Latencies of the serial steps (cycles; model assumptions, not measured):
-# a dependent FP64 add, and a global load that misses L1 where a warp has
-# nothing else to issue.
+# Latencies of the serial steps (cycles; model assumptions): a dependent
+# FP64 add, and a global load that misses L1 where a warp has nothing else
+# to issue. (The H100 run of 2026-11-26 measured the old, untiled steps at
+# about a miss per column and per row: 0.77 and 0.71 ms per 24 MP frame,
+# where this model had charged them 0.10 ms in all; docs/gpu-validation.md.)
 FP64_ADD_LATENCY = 8
 MISS_LATENCY = 600
+ROW_SUM_TILE = 32  # columns per tile of row_sums_kernel (kRowSumTile)
+FIT_RUN = 256  # rows per run of fit_kernel (kThreads)
 
 
 def luma_serial_s(gpu: dict, f: dict) -> float:
     """The luminance image's two latency-bound steps (cuda/luma_kernels.cu):
     the row sums, one thread per image row adding its row in column order
-    (H threads, about one warp per SM: each column costs a dependent FP64
-    add, and every 32 columns a warp's 32 rows miss L1 together), and the
-    fit, one thread adding the rows' sums in row order."""
-    row_sums = f["luma_cols"] * (FP64_ADD_LATENCY + MISS_LATENCY / 32)
-    fit = f["luma_rows"] * FP64_ADD_LATENCY
+    (H threads, about one warp per SM) from tiles of 32 columns its warp
+    loads, the next tile's loads in flight while one is summed (a tile
+    costs the larger of a miss and its 32 dependent FP64 adds), and the
+    fit, one thread adding the rows' sums in row order from runs of 256
+    its block loaded (a miss per run, then a dependent add per row)."""
+    tiles = -(-f["luma_cols"] // ROW_SUM_TILE)
+    row_sums = MISS_LATENCY + tiles * max(MISS_LATENCY, ROW_SUM_TILE * FP64_ADD_LATENCY)
+    runs = -(-f["luma_rows"] // FIT_RUN)
+    fit = runs * MISS_LATENCY + f["luma_rows"] * FP64_ADD_LATENCY
     return (row_sums + fit) / gpu["clock"]
 
 
