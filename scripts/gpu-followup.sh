@@ -5,15 +5,18 @@
 # minutes at most, PTP_FOLLOWUP_BUDGET seconds, default 480). The full check
 # is scripts/gpu-validate.sh; this one measures what it could not:
 #
-#   gpu-tests     the GPU test program (device and host code changed since the
-#                 last run: tiny planes scaled up in finish_planes_kernel)
+#   gpu-tests     the GPU test program (device code changed since the last
+#                 run: the luminance image's tiled row sums and fit)
 #   bench-align   bench_align_gpu on the 24 MP scene, pinned frames: the
 #                 default (verify:3, host refinement on every core) and the
 #                 coarse estimate alone (verify:0)
 #   nsys          an Nsight Systems timeline of the verify:0 scene and its
 #                 kernel, API and copy summaries: where the 12 ms per frame go
 #                 (without nsys: benchmarks/profile_align_gpu.py, PyTorch's
-#                 profiler, the same tables)
+#                 profiler, the same tables, and its Chrome trace of the
+#                 call: where the device waits for the host; the luminance
+#                 image's row_sums_kernel and fit_kernel, tiled since 4e85b46,
+#                 took 0.77 and 0.71 ms per frame before)
 #   pytest        the WHOLE Python suite under pytest-xdist, one OpenMP
 #                 thread per worker (16 each oversubscribed the host: the
 #                 first run, 2026-11-26, was cut at 91 % after 423 s; with
@@ -110,7 +113,8 @@ fi
 if [ -z "$NSYS" ]; then
   step profile 90 env PYTHONPATH="$REPO/capi/python" LD_LIBRARY_PATH="$PY_LD" \
     PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" \
-    python3 benchmarks/profile_align_gpu.py --verify none
+    python3 benchmarks/profile_align_gpu.py --verify none --trace "$LOGDIR/align_verify0_trace.json"
+  gzip -f "$LOGDIR/align_verify0_trace.json" 2>/dev/null
   head -n 40 "$LOGDIR/profile.log"
 fi
 
