@@ -106,6 +106,9 @@ mutation float32-frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
 mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
+mutation peak-search-rows-from-segment-start cuda/align_kernels.cu "$ALIGN_TESTS" \
+  'math::within_shift_limit(first_row + r, d.fft_rows, d.limit_fft_rows)' \
+  'math::within_shift_limit(r, d.fft_rows, d.limit_fft_rows)'
 mutation luma-window-off-by-one cuda/luma_kernels.cu "$LUMA_TESTS" \
   'math::window_mean<kPeriod, kWindow>(frame, d.width, d.stride * i, d.stride * j, use)' \
   'math::window_mean<kPeriod, kWindow>(frame, d.width, d.stride * i, d.stride * j + (j > 3), use)'
