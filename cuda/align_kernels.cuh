@@ -150,8 +150,8 @@ void find_peaks(const float* correlation, int64_t planes, const Dims& d, const P
                 cudaStream_t stream);
 
 // Blocks per plane of spectrum_bounds (fixed: the sums do not depend on the
-// device).
-constexpr int kBoundBlocks = 32;
+// device; 128, so that one plane of a frame spreads over every SM).
+constexpr int kBoundBlocks = 128;
 
 // The energy of math::significance_confidence (sum of |X|^2 over the full
 // spectrum) of each of `planes` half spectra (padded layout): partials

@@ -41,6 +41,7 @@ start=$SECONDS
 PATCH_TESTS='Gpu.*:AllTypesAndLayouts/GpuMatchesCpu.*:GpuChunking.*:GpuPinned.*:GpuDeviceArrays.*:GpuHostArrays.*:GpuReassembly.*'
 ALIGN_TESTS='Layouts/GpuAlignMatchesCpu.*'
 JOINT_TESTS='Layouts/GpuAlignDefaultsMatchCpu.*'
+SEARCH_TESTS='GpuAlign.MaxShiftBoundsThePeakSearch'  # rows bounded across peak-search segments
 # A selection that starts with PLANE_PROGRAM runs the plane-kernel tests
 # (tests/emulation/ptychopatch_align_plane_kernel_tests) instead.
 PLANE_PROGRAM='plane-kernels:'
@@ -106,9 +107,12 @@ mutation float32-frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
 mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
-mutation peak-search-rows-from-segment-start cuda/align_kernels.cu "$ALIGN_TESTS" \
+mutation peak-search-rows-from-segment-start cuda/align_kernels.cu "$SEARCH_TESTS" \
   'math::within_shift_limit(first_row + r, d.fft_rows, d.limit_fft_rows)' \
   'math::within_shift_limit(r, d.fft_rows, d.limit_fft_rows)'
+mutation bound-last-row-dropped cuda/align_kernels.cu "$JOINT_TESTS" \
+  'for (int64_t r = blockIdx.x; r < d.fft_rows; r += kBoundBlocks) {' \
+  'for (int64_t r = blockIdx.x; r + 1 < d.fft_rows; r += kBoundBlocks) {'
 mutation luma-window-off-by-one cuda/luma_kernels.cu "$LUMA_TESTS" \
   'math::window_mean<kPeriod, kWindow>(frame, d.width, d.stride * i, d.stride * j, use)' \
   'math::window_mean<kPeriod, kWindow>(frame, d.width, d.stride * i, d.stride * j + (j > 3), use)'
@@ -201,7 +205,8 @@ cmake -S "$scratch" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 build "$scratch/logs/build-unmutated.log" || { tail -n 40 "$scratch/logs/build-unmutated.log"; exit 1; }
 
 # The unmutated tests must pass, in both orders, or the kills mean nothing.
-for filter in "$PATCH_TESTS" "$ALIGN_TESTS" "$JOINT_TESTS" "$PLANE_TESTS" "$LUMA_TESTS"; do
+for filter in "$PATCH_TESTS" "$ALIGN_TESTS" "$JOINT_TESTS" "$SEARCH_TESTS" "$PLANE_TESTS" \
+  "$LUMA_TESTS"; do
   for order in forward "$SHUFFLE_ORDER"; do
     log="$scratch/logs/unmutated.log"
     echo "mutation-test: unmutated, order $order: $filter"
