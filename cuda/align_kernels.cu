@@ -837,6 +837,11 @@ __global__ void __launch_bounds__(128)
           const int64_t y1 = y0 + kTile < d.fft_rows ? y0 + kTile : d.fft_rows;
           float part_re = 0.0f;
           float part_im = 0.0f;
+          // Unrolled so that a thread's loads are in flight together (the
+          // sums keep their order): this kernel has only region^2 threads
+          // per plane (225 at upsample_factor 10), and one load at a time
+          // took 0.61 ms on a 24 MP luminance plane (H100, 2026-11-26).
+#pragma unroll 8
           for (int64_t y = y0; y < y1; ++y) {
             const float2 e = twiddles[y];
             const float2 a = column_base[y * d.region + u];
