@@ -6,7 +6,9 @@
 # is scripts/gpu-validate.sh; this one measures what it could not:
 #
 #   gpu-tests     the GPU test program (device code changed since the last
-#                 run: the luminance image's tiled row sums and fit)
+#                 run: the luminance image's tiled row sums and fit, the peak
+#                 search and spectrum bound by rows and columns, the
+#                 upsampled DFT's row loop unrolled)
 #   bench-align   bench_align_gpu on the 24 MP scene, pinned frames: the
 #                 default (verify:3, host refinement on every core) and the
 #                 coarse estimate alone (verify:0)
