@@ -41,7 +41,7 @@ start=$SECONDS
 PATCH_TESTS='Gpu.*:AllTypesAndLayouts/GpuMatchesCpu.*:GpuChunking.*:GpuPinned.*:GpuDeviceArrays.*:GpuHostArrays.*:GpuReassembly.*'
 ALIGN_TESTS='Layouts/GpuAlignMatchesCpu.*'
 JOINT_TESTS='Layouts/GpuAlignDefaultsMatchCpu.*'
-SEARCH_TESTS='GpuAlign.MaxShiftBoundsThePeakSearch'  # rows bounded across peak-search segments
+SEARCH_TESTS='GpuAlign.MaxShiftBoundsRowsAcrossPeakSearchSegments'
 # A selection that starts with PLANE_PROGRAM runs the plane-kernel tests
 # (tests/emulation/ptychopatch_align_plane_kernel_tests) instead.
 PLANE_PROGRAM='plane-kernels:'
@@ -109,7 +109,7 @@ mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
 mutation peak-search-rows-from-segment-start cuda/align_kernels.cu "$SEARCH_TESTS" \
   'math::within_shift_limit(first_row + r, d.fft_rows, d.limit_fft_rows)' \
-  'math::within_shift_limit(r, d.fft_rows, d.limit_fft_rows)'
+  'math::within_shift_limit(r + first_row * 0, d.fft_rows, d.limit_fft_rows)'
 mutation bound-last-row-dropped cuda/align_kernels.cu "$JOINT_TESTS" \
   'for (int64_t r = blockIdx.x; r < d.fft_rows; r += kBoundBlocks) {' \
   'for (int64_t r = blockIdx.x; r + 1 < d.fft_rows; r += kBoundBlocks) {'

@@ -512,6 +512,38 @@ TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
       }
 }
 
+// The bound on planes the peak search splits into several segments (its
+// blocks cover about 2^16 floats: 217 rows of this 600 x 300 plane each).
+// The frames move by 160 and -225 rows, so the unbounded peaks lie at rows
+// 440 and 225, a few rows into the third and second segments: a search
+// that tested rows by their place within a segment would take them.
+TEST(GpuAlign, MaxShiftBoundsRowsAcrossPeakSearchSegments) {
+  REQUIRE_GPU();
+  for (bool joint : {false, true}) {
+    Options o;
+    o.layout = kNone;
+    o.height = 600;
+    o.width = 300;
+    o.joint = joint;
+    o.partial = joint;
+    o.max_shift = 9;
+    Scene s;
+    s.reference = make_frame(o.layout, o.height, o.width, 0.0, 0.0);
+    for (const double ty : {160.0, -225.0})
+      s.moving.push_back(make_frame(o.layout, o.height, o.width, ty, 0.0));
+    ptychopatch::Context cpu(PTP_BACKEND_CPU);
+    ptychopatch::Context gpu = gpu_context();
+    const Results want = align(cpu, o, s.reference, s.moving);
+    const Results got = align(gpu, o, s.reference, s.moving);
+    expect_same(got, want, o, describe(o));
+    for (double v : got.shifts) {
+      if (!std::isnan(v)) {
+        EXPECT_LE(std::fabs(v), 9.0) << describe(o);
+      }
+    }
+  }
+}
+
 // The closed loop (ptp_align_desc::verify: CHECK, CORRECT and REFINE) on the
 // device: its check plans run on the GPU too and decide as the CPU's do (a confidence of 0
 // against a confirmed one would differ by far more than the tolerance).
