@@ -485,30 +485,41 @@ TEST(GpuAlign, JointWithPhaseAndPlainCorrelation) {
   }
 }
 
+// Options of a bounded search: per plane, or joint with partial whitening.
+Options bounded(const Layout& layout, int64_t height, int64_t width, bool joint, int64_t bound) {
+  Options o;
+  o.layout = layout;
+  o.height = height;
+  o.width = width;
+  o.joint = joint;
+  o.partial = joint;
+  o.max_shift = bound;
+  return o;
+}
+
+// Both backends find the same peak of `s` under o's bound, and it lies
+// within the bound: a shift beyond it is never returned.
+void expect_bounded_alike(const Options& o, const Scene& s) {
+  ptychopatch::Context cpu(PTP_BACKEND_CPU);
+  ptychopatch::Context gpu = gpu_context();
+  const Results want = align(cpu, o, s.reference, s.moving);
+  const Results got = align(gpu, o, s.reference, s.moving);
+  expect_same(got, want, o, describe(o));
+  for (double v : got.shifts) {
+    if (std::isnan(v)) continue;
+    EXPECT_LE(std::fabs(v), static_cast<double>(o.max_shift)) << describe(o);
+  }
+}
+
 // A bounded peak search finds the same peak on both backends, and on each
-// it is the bounded one: a shift beyond the bound is never returned.
+// it is the bounded one.
 TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
   REQUIRE_GPU();
   for (const Layout& layout : {kBayer, kNone})
     for (bool joint : {false, true})
       for (int64_t bound : {2, 4, 9}) {
-        Options o;
-        o.layout = layout;
-        o.height = 80;
-        o.width = 96;
-        o.joint = joint;
-        o.partial = joint;
-        o.max_shift = bound;
-        const Scene s = make_scene(o);
-        ptychopatch::Context cpu(PTP_BACKEND_CPU);
-        ptychopatch::Context gpu = gpu_context();
-        const Results want = align(cpu, o, s.reference, s.moving);
-        const Results got = align(gpu, o, s.reference, s.moving);
-        expect_same(got, want, o, describe(o));
-        for (double v : got.shifts) {
-          if (std::isnan(v)) continue;
-          EXPECT_LE(std::fabs(v), static_cast<double>(bound)) << describe(o);
-        }
+        const Options o = bounded(layout, 80, 96, joint, bound);
+        expect_bounded_alike(o, make_scene(o));
       }
 }
 
@@ -520,27 +531,12 @@ TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
 TEST(GpuAlign, MaxShiftBoundsRowsAcrossPeakSearchSegments) {
   REQUIRE_GPU();
   for (bool joint : {false, true}) {
-    Options o;
-    o.layout = kNone;
-    o.height = 600;
-    o.width = 300;
-    o.joint = joint;
-    o.partial = joint;
-    o.max_shift = 9;
+    const Options o = bounded(kNone, 600, 300, joint, 9);
     Scene s;
     s.reference = make_frame(o.layout, o.height, o.width, 0.0, 0.0);
     for (const double ty : {160.0, -225.0})
       s.moving.push_back(make_frame(o.layout, o.height, o.width, ty, 0.0));
-    ptychopatch::Context cpu(PTP_BACKEND_CPU);
-    ptychopatch::Context gpu = gpu_context();
-    const Results want = align(cpu, o, s.reference, s.moving);
-    const Results got = align(gpu, o, s.reference, s.moving);
-    expect_same(got, want, o, describe(o));
-    for (double v : got.shifts) {
-      if (!std::isnan(v)) {
-        EXPECT_LE(std::fabs(v), 9.0) << describe(o);
-      }
-    }
+    expect_bounded_alike(o, s);
   }
 }
 
