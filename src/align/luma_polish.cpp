@@ -63,6 +63,28 @@ constexpr double kTukey = 4.685;
 constexpr double kCutoffFloor = 0.02;
 // Iterations of the weighted fit after the least squares converge.
 constexpr int kMaxRobustIterations = 20;
+// Clipped sites (clipped_fraction): a plane of a window is clipped at its
+// largest value where at least kClipPileUp of its sites hold that value
+// and at least kClipPileUpRatio times as many as hold the next smaller
+// value present (saturation piles values up at the top; a scene's own
+// brightest values thin out toward it, and evenly spread integer data
+// hold about as many of each value), and at least 1 / kClipShowsRest of
+// them hold other values (a plane that is all one value but for a few
+// defects, a blank or fully clipped frame, carries no information either
+// way: the match check flags such a frame, which a fit of no samples
+// would leave unflagged). A sample is left out of the fit
+// where the shares of clipped sites around it in the two frames differ by
+// more than kClipMismatch: where both frames clip the same content (one
+// exposure) the shares agree and the clipped parts, flat in both, still
+// fit; where one frame clips content the other shows (a brighter exposure,
+// a GT that does not clip), the frame there is not a * reference + b, and
+// least squares moved the shift by up to 0.5 pixel with every sample
+// kept (the rocket collage, frames at 3 times the GT's exposure, 28 % of
+// their sites clipped: two crops of six wrong at confidence 0.998 and 1).
+constexpr int64_t kClipPileUp = 8;
+constexpr int64_t kClipPileUpRatio = 4;
+constexpr int64_t kClipShowsRest = 10;
+constexpr double kClipMismatch = 0.02;
 
 // body(k) for k in [0, n), on up to `threads` threads: the images of a
 // polish (each made and smoothed on its own) and the bands of a fit's
@@ -265,6 +287,104 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
   return out;
 }
 
+// The share of clipped sites (kClipPileUp) of the planes in `groups` in
+// every period x period window of `window` (planar channels: of the
+// channels at each pixel), the layout of colour_images' images; empty
+// where none of those planes is clipped in the window.
+template <class T>
+std::vector<float> clipped_fraction(const T* x, int64_t height, int64_t width,
+                                    const PolishWindow& window, int64_t period,
+                                    const std::vector<std::vector<int64_t>>& groups, int threads) {
+  const int64_t top = window.top, left = window.left, rows = window.rows, cols = window.cols;
+  const int64_t plane_stride = height * width;
+  std::vector<int64_t> used;
+  for (const std::vector<int64_t>& group : groups)
+    used.insert(used.end(), group.begin(), group.end());
+  // Per plane: the largest value and how many hold it, the next smaller
+  // value present and how many hold that.
+  struct Top {
+    T max{}, below{};
+    int64_t at_max = 0, at_below = 0, seen = 0;
+    void see(T v) {
+      ++seen;
+      if (at_max == 0 || v > max) {
+        below = max;
+        at_below = at_max;
+        max = v;
+        at_max = 1;
+      } else if (v == max) {
+        ++at_max;
+      } else if (at_below == 0 || v > below) {
+        below = v;
+        at_below = 1;
+      } else if (v == below) {
+        ++at_below;
+      }
+    }
+    bool clipped() const {
+      return at_max >= kClipPileUp && at_max >= kClipPileUpRatio * at_below &&
+             (seen - at_max) * kClipShowsRest >= seen;
+    }
+  };
+  const auto value_at = [&](int64_t plane, int64_t r, int64_t j) {
+    // plane: a pattern site (period > 1) or a channel.
+    return period > 1 ? x[(top + r) * width + left + j]
+                      : x[plane * plane_stride + (top + r) * width + left + j];
+  };
+  const int64_t slots = period > 1 ? period * period : 0;
+  std::vector<Top> tops(static_cast<size_t>(slots));
+  std::vector<Top> channel_tops;
+  if (period > 1) {
+    std::vector<char> wanted(static_cast<size_t>(slots), 0);
+    for (int64_t p : used) wanted[static_cast<size_t>(p)] = 1;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t phase = ((top + r) % period) * period;
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t p = phase + (left + j) % period;
+        if (wanted[p]) tops[p].see(value_at(p, r, j));
+      }
+    }
+  } else {
+    channel_tops.resize(used.size());
+    for (size_t k = 0; k < used.size(); ++k)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j) channel_tops[k].see(value_at(used[k], r, j));
+  }
+  bool any = false;
+  for (const Top& t : tops) any |= t.clipped();
+  for (const Top& t : channel_tops) any |= t.clipped();
+  if (!any) return {};
+  if (period == 1) {
+    std::vector<float> image(static_cast<size_t>(rows * cols), 0.0f);
+    const float share = 1.0f / static_cast<float>(used.size());
+    for (size_t k = 0; k < used.size(); ++k) {
+      if (!channel_tops[k].clipped()) continue;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j)
+          if (value_at(used[k], r, j) >= channel_tops[k].max) image[r * cols + j] += share;
+    }
+    return image;
+  }
+  std::vector<float> sites(static_cast<size_t>(rows * cols), 0.0f);
+  for_each_part(static_cast<size_t>(rows), threads, [&](size_t image_row) {
+    const int64_t r = static_cast<int64_t>(image_row);
+    const int64_t phase = ((top + r) % period) * period;
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t p = phase + (left + j) % period;
+      if (tops[p].clipped() && value_at(p, r, j) >= tops[p].max) sites[r * cols + j] = 1.0f;
+    }
+  });
+  // The mean over each period x period window: the share of its P^2 sites.
+  int64_t c = cols;
+  std::vector<float> t =
+      transposed(box_along_rows(sites, rows, c, period, threads), rows, c - period + 1, threads);
+  c -= period - 1;
+  int64_t r = rows;
+  std::vector<float> both = box_along_rows(t, c, r, period, threads);
+  r -= period - 1;
+  return transposed(both, c, r, threads);
+}
+
 // Keys' cubic convolution (a = -1/2) weights of samples -1..2 for a
 // position t in [0, 1) past sample 0, and their derivatives in t.
 void keys_weights(double t, double (&w)[4], double (&dw)[4]) {
@@ -382,6 +502,7 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
     for (int k = 0; k < 5; ++k)
       for (int l = k; l < 5; ++l) m[k][l] += w * z[k] * z[l];
   };
+  const bool clip_checked = !ref.clipped.empty() || !mov.clipped.empty();
   const bool residuals = robust != nullptr && robust->have_fit && !luminance;
   const bool weighted = residuals && std::isfinite(robust->cutoff);
   std::vector<std::vector<float>> band_residuals(residuals ? kChunks : 0);
@@ -423,6 +544,21 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
         double wx[4], dwx[4];
         int64_t left;
         if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
+        if (clip_checked) {
+          // Left out where one frame clips what the other shows
+          // (kClipMismatch).
+          const double in_ref =
+              ref.clipped.empty() ? 0.0 : static_cast<double>(ref.clipped[i * ref.cols + j]);
+          double in_mov = 0.0;
+          if (!mov.clipped.empty())
+            for (int a = 0; a < 4; ++a) {
+              const float* row = mov.clipped.data() + (top + a) * mov.cols + left;
+              double along = 0.0;
+              for (int b = 0; b < 4; ++b) along += wx[b] * row[b];
+              in_mov += wy[a] * along;
+            }
+          if (std::fabs(in_ref - in_mov) > kClipMismatch) continue;
+        }
         const double y = static_cast<double>(i), x = static_cast<double>(j);
         const bool whole = interior != nullptr && inside(y, ref.rows) && inside(x, ref.cols) &&
                            inside(y - gy, mov.rows) && inside(x - gx, mov.cols);
@@ -768,8 +904,17 @@ std::vector<std::vector<int64_t>> LumaPolish::colour_groups(const std::vector<ch
   return groups;
 }
 
-std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<std::vector<float>>& images,
-                                             int64_t rows, int64_t cols) const {
+std::vector<SmoothedLuma> LumaPolish::smooth(std::vector<std::vector<float>> images,
+                                             std::vector<float> clipped, int64_t rows,
+                                             int64_t cols) const {
+  // The clipped share is smoothed as one more image, then set apart.
+  const bool with_clipped = !clipped.empty();
+  if (with_clipped) images.push_back(std::move(clipped));
+  const auto set_apart = [with_clipped](SmoothedLuma& s) {
+    if (!with_clipped || s.colours.empty()) return;
+    s.clipped = std::move(s.colours.back());
+    s.colours.pop_back();
+  };
   std::vector<SmoothedLuma> scales;
   SmoothedLuma fine = next_scale(images, rows, cols, 1, 0, kFine, threads_);
   if (fine.colours.empty()) return scales;
@@ -777,11 +922,22 @@ std::vector<SmoothedLuma> LumaPolish::smooth(const std::vector<std::vector<float
   if (!middle.colours.empty()) {
     SmoothedLuma coarse = next_scale(middle.colours, middle.rows, middle.cols, middle.stride,
                                      middle.reach, kCoarse, threads_);
+    set_apart(coarse);
     if (!coarse.colours.empty()) scales.push_back(std::move(coarse));
+    set_apart(middle);
     scales.push_back(std::move(middle));
   }
+  set_apart(fine);
   scales.push_back(std::move(fine));
   return scales;
+}
+
+std::vector<float> LumaPolish::clipped_of(const void* frame, const PolishWindow& window,
+                                          const std::vector<std::vector<int64_t>>& groups) const {
+  return uint16_ ? clipped_fraction(static_cast<const uint16_t*>(frame), height_, width_, window,
+                                    period_, groups, threads_)
+                 : clipped_fraction(static_cast<const float*>(frame), height_, width_, window,
+                                    period_, groups, threads_);
 }
 
 std::vector<std::vector<float>> LumaPolish::colour_images_of(
@@ -854,7 +1010,8 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
   if (groups.empty()) return;
   ReferenceImages& ref = references_[images];
   if (cut != ref.cut || groups != ref.groups || ref.scales.empty()) {
-    ref.scales = smooth(colour_images_of(reference_frame_, cut, groups), rows, cols);
+    ref.scales = smooth(colour_images_of(reference_frame_, cut, groups),
+                        clipped_of(reference_frame_, cut, groups), rows, cols);
     ref.cut = cut;
     ref.groups = std::move(groups);
     // The luminance image (match()) of the planes taking part: each
@@ -866,7 +1023,8 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
       ref.luma_weights.push_back(static_cast<double>(group.size()) / planes_used);
   }
   reference_ = &ref;
-  moving_ = smooth(colour_images_of(frame, window, ref.groups), rows, cols);
+  moving_ = smooth(colour_images_of(frame, window, ref.groups),
+                   clipped_of(frame, window, ref.groups), rows, cols);
   if (moving_.size() != ref.scales.size()) moving_.clear();
   moving_offset_[0] = static_cast<double>(-wy);
   moving_offset_[1] = static_cast<double>(-wx);
@@ -904,13 +1062,20 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
     const double* offset = moving_offset_;
     double y = shift[0] + offset[0], x = shift[1] + offset[1];
     double best[2] = {y, x}, variance_of_best[2] = {HUGE_VAL, HUGE_VAL};
+    bool fitted_a_scale = false;
     for (size_t k = 0; converged && k < moving_.size(); ++k) {
       double found_variance[2];
       if (!fit(reference_->scales[k], moving_[k], reference_->luma_weights, y, x, found_variance,
                threads_)) {
-        converged = k > 0;
+        // Where one frame clips what the other shows, the coarse scales'
+        // wide boxes can leave too few samples (kClipMismatch): the next
+        // finer scale starts from the same estimate.
+        const bool clipped = !reference_->scales[k].clipped.empty() || !moving_[k].clipped.empty();
+        if (!fitted_a_scale && clipped && k + 1 < moving_.size()) continue;
+        converged = fitted_a_scale;
         break;
       }
+      fitted_a_scale = true;
       const double found[2] = {y, x};
       for (int axis = 0; axis < 2; ++axis)
         if (found_variance[axis] < variance_of_best[axis]) {

@@ -34,7 +34,9 @@
 // (dy, dx, a) with each image's offset fitted exactly and Keys' cubic
 // interpolation of the frame's images; the colours weighed by their sites
 // per window (an image's noise variance goes as one over their number).
-// Once those least squares converge at a scale, the fit goes on weighted
+// Samples where one frame clips what the other shows (a brighter
+// exposure, a GT that clips nowhere) are left out (kClipMismatch in
+// luma_polish.cpp). Once those least squares converge at a scale, the fit goes on weighted
 // by Tukey's biweight of each sample's residual (luma_polish.cpp,
 // kTukey), so a part of the scene that moves on its own (a person, a
 // car) is left out instead of pulling the shift toward its motion.
@@ -74,6 +76,10 @@ struct SmoothedLuma {
   double sigma = 0.0;  // of the smoothing, sensor pixels
   int64_t reach = 0;   // its boxes are cut within this many sensor pixels of an edge
   std::vector<std::vector<float>> colours;
+  // The share of the pattern's sites clipped (clipped_fraction in
+  // luma_polish.cpp) around each sample, smoothed alike; empty where no
+  // site of the images' planes is clipped.
+  std::vector<float> clipped;
 };
 
 // A window of a frame: rows x cols from (top, left).
@@ -158,8 +164,12 @@ class LumaPolish {
       const void* frame, const PolishWindow& window,
       const std::vector<std::vector<int64_t>>& groups) const;
   std::vector<char> varying_of(const void* frame, const PolishWindow& window) const;
-  std::vector<SmoothedLuma> smooth(const std::vector<std::vector<float>>& images, int64_t rows,
-                                   int64_t cols) const;
+  std::vector<SmoothedLuma> smooth(std::vector<std::vector<float>> images,
+                                   std::vector<float> clipped, int64_t rows, int64_t cols) const;
+  // The share of clipped sites of the planes in `groups` in every
+  // period x period window of `window` (as colour_images_of), or empty.
+  std::vector<float> clipped_of(const void* frame, const PolishWindow& window,
+                                const std::vector<std::vector<int64_t>>& groups) const;
   // The smoothed colour images of the reference's window and of the
   // frame's, each cut to what both frames show under the whole-pixel shift
   // (wy, wx), of the planes that vary in both; moving_ empty where the

@@ -1359,6 +1359,17 @@ def phase_cross_correlation(
     * `moving_mask` without `reference_mask` is a ValueError (an
       AttributeError in scikit-image); options are validated even where
       masks make them unused; ``normalization="none"`` is accepted as None.
+    * A masked array with masked elements is a ValueError (scikit-image
+      reads the values under its mask); pass ``a.filled(v)`` or ``a.data``.
+    * Where the cross-power spectrum has bins that are zero in exact
+      arithmetic (sparse images, images that share no content), phase
+      normalisation makes their rounding unit bins of random phase, in
+      both libraries alike: the peak is then rounding, and the two can
+      differ by a step of 1/`upsample_factor` and in ``phasediff`` by a
+      few hundredths of a radian.
+    * Warnings have scikit-image's categories and the same opening words
+      (a filter on the message's start matches both); what follows says
+      more about the cause.
 
     Examples
     --------
