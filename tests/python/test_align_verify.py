@@ -358,6 +358,11 @@ def test_failed_frames_and_rawnind(camera):
     rawnind = ptychopatch.align_scene(gt, [moved], cfa="RGGB", method="rawnind")
     off = ptychopatch.align_scene(gt, [moved], cfa="RGGB", method="rawnind", verify=False)
     np.testing.assert_array_equal(rawnind.shifts, off.shifts)
-    for bad in ("yes", 2, "Correct"):
+    for bad in ("yes", 2, "corrected"):
         with pytest.raises(ValueError, match="verify must be"):
             ptychopatch.align_scene(gt, [gt], cfa="RGGB", verify=bad)
+    # Names are case-blind, as `normalization`'s, `method`'s and `cfa`'s.
+    upper = ptychopatch.align_scene(gt, [moved], cfa="RGGB", verify="CHECK")
+    lower = ptychopatch.align_scene(gt, [moved], cfa="RGGB", verify="check")
+    np.testing.assert_array_equal(upper.shifts, lower.shifts)
+    np.testing.assert_array_equal(upper.confidence, lower.confidence)

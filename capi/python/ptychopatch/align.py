@@ -256,6 +256,13 @@ def _cfa(cfa: CfaLike) -> Tuple[int, Optional[List[int]]]:
         return _native.PTP_CFA_NONE, None
     if isinstance(cfa, str):
         pattern = BAYER_PATTERNS.get(cfa.upper())
+        if pattern is None and cfa.upper().replace("-", "") == "XTRANS":
+            raise ValueError(
+                "cfa='XTRANS' is not a layout: X-Trans sensors (and the crops cameras store) "
+                "start the 6x6 pattern at different phases, so pass the frame's own 6x6 array "
+                "of colour codes (0 red, 1 green, 2 blue, 3 second green: rawpy's "
+                "raw.raw_pattern as it is)"
+            )
         if pattern is None:
             raise ValueError(
                 f"cfa must be None, one of {sorted(BAYER_PATTERNS)}, or a 2x2 (Bayer) or 6x6 "
@@ -336,6 +343,8 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
 
 def _verify_code(verify: Union[bool, str, None]) -> int:
     """ptp_align_verify of align_scene's `verify`."""
+    if isinstance(verify, str):
+        verify = verify.lower()  # as `normalization`, `method` and `cfa` names
     if verify is None or verify is False or verify == "none":
         return _native.PTP_ALIGN_VERIFY_NONE
     if verify is True or verify == "check":
@@ -379,9 +388,13 @@ def _run(
     window_code = _option(_WINDOWS, window, "window")
     combine_code = _option(_COMBINES, combine, "combine")
     method_code = _option(_METHODS, method, "method")
-    bound = 0 if max_shift is None else _context.as_int(max_shift, "max_shift", 0, 2**62)
-    if max_shift is not None and bound == 0:
-        raise ValueError("max_shift must be >= 1 sensor pixel, or None for no bound")
+    bound = 0
+    if max_shift is not None:
+        # One message for 0 and negative bounds; the integer check first.
+        bound = _context.as_int(max_shift, "max_shift", -2**63, 2**63 - 1)
+        if bound < 1:
+            raise ValueError("max_shift must be >= 1 sensor pixel, or None for no bound")
+        bound = _context.as_int(bound, "max_shift", 1, 2**62)
     upsample = _upsample(upsample_factor)
     _context.backend_code(backend)
     report = _progress.callback(progress, "frames")
