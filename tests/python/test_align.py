@@ -1408,8 +1408,9 @@ def test_a_cut_that_cannot_be_fitted_again_keeps_the_last_cut(robustness_bench):
     assert np.all(np.abs(found.shifts[0] - np.array([2.5, -3.25])) < 1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
 @pytest.mark.parametrize("exposure", [1, 3])
-def test_frames_that_clip_what_the_gt_shows_keep_their_crops(robustness_bench, exposure):
+def test_frames_that_clip_what_the_gt_shows_keep_their_crops(robustness_bench, exposure, dtype):
     # Frames at three times the GT's exposure clip 28 % of their sites
     # (the rocket collage at gain 16, 14-bit white) where the GT clips
     # none: there the frames are not a * GT + b, and the polish's least
@@ -1417,7 +1418,8 @@ def test_frames_that_clip_what_the_gt_shows_keep_their_crops(robustness_bench, e
     # crops of six wrong at confidence 0.998 and 1.0 (found by a review
     # probing align_scene as a new user). The polish now leaves out the
     # samples where one frame clips what the other shows. At one exposure
-    # (no clipped site) the same crops come out.
+    # (no clipped site) the same crops come out. Float frames (counts / white,
+    # clipped at 1.0) are read alike.
     b = robustness_bench
     data = _need("skimage.data")
     util = _need("skimage.util")
@@ -1435,6 +1437,9 @@ def test_frames_that_clip_what_the_gt_shows_keep_their_crops(robustness_bench, e
               for f in frames]
     if exposure > 1:
         assert np.mean([np.mean(f == b.WHITE) for f in frames]) > 0.25
+    if dtype == np.float32:
+        gt = gt.astype(np.float32) / b.WHITE
+        frames = [f.astype(np.float32) / b.WHITE for f in frames]
     result = ptychopatch.align_scene(gt, frames, cfa="RGGB")
     for k, (dy, dx) in enumerate(moves):
         truth = (-dy, -dx)
