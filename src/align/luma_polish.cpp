@@ -43,9 +43,6 @@ constexpr int64_t kMinSamples = 16;
 // still denser than the image's own correlation length.
 constexpr double kMaxFitSamples = 65536.0;
 constexpr int kMaxIterations = 30;
-// A scale's variance needs at least this many times as many independent
-// noise values as the fit has parameters (fit()'s variance_of).
-constexpr double kMinIndependent = 2.0;
 // The fit's sums are taken in this many bands of rows (accumulate()).
 constexpr size_t kChunks = 8;
 constexpr double kConverged = 1e-3;  // sensor pixels per step
@@ -732,22 +729,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     const double sigma_grid = ref.sigma / s, spacing = static_cast<double>(q);
     const double per_independent =
         std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
-    // The fit absorbs `parameters` of the noise's independent values, each
-    // spread over per_independent samples by the smoothing: the residual
-    // keeps n - parameters * per_independent samples' worth of it, not
-    // n - parameters. On large frames the two barely differ (252 pixels,
-    // the fine scale: 1 %); on a small one they do (a 64-pixel frame
-    // blurred by sigma 16, the middle scale: 560-810 samples holding 4-6
-    // independent values; the residual over n - parameters made the
-    // variance 15-100 times too small, and crops 2-3 pixels off scored
-    // 0.99-0.997). A scale of fewer than kMinIndependent times that says
-    // nothing of the shift.
-    const double absorbed = parameters * per_independent;
-    if (!(n > kMinIndependent * absorbed)) {
-      out[0] = out[1] = HUGE_VAL;
-      return;
-    }
-    const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - absorbed);
+    const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - parameters);
     // The noise per unit area, from the samples whose boxes were whole:
     // near the edges the cut boxes average fewer pixels, which leaves
     // more noise in a sample but correlates it over less, so those
@@ -755,9 +737,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     // too much (up to 1.7 times the spread, LumaPolish's variance test).
     const double n_interior = interior[3][3];
     const double interior_residual =
-        n_interior >= colours * static_cast<double>(kMinSamples * kMinSamples) &&
-                n_interior > kMinIndependent * absorbed
-            ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - absorbed)
+        n_interior >= colours * static_cast<double>(kMinSamples * kMinSamples)
+            ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - parameters)
             : residual;
     const double noise = interior_residual * per_independent * factor;
     // The frame's own noise is in its gradients too: their sums of

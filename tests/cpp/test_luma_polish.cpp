@@ -233,14 +233,11 @@ TEST(LumaPolish, VarianceMatchesTheSpreadOverNoiseDraws) {
   }
 }
 
-// The same on small frames, whose smoothed samples hold few independent
-// noise values, of which the fit absorbs a share (luma_polish.cpp,
-// variance_of: the residual is taken over n - parameters x samples per
-// independent value). On these white-noise frames the rms was 0.89-1.03
-// before that correction and is 0.81-0.94 with it: this guards against
-// over- or under-correcting; the frames that needed it were blurred
-// photographs with photon noise (docs/performance.md, "Small blurred
-// frames").
+// The same on small frames (64 x 68), whose smoothed samples hold few
+// independent noise values, and on a scene stretched to leave the fine
+// scale little detail: the rms is 0.89-1.03 here. (On small blurred
+// photographs with photon noise the confidence is still too high:
+// docs/performance.md, "Small blurred frames".)
 TEST(LumaPolish, VarianceMatchesTheSpreadOnSmallFrames) {
   const int64_t h = 64, w = 68;
   const double truth[2] = {3.4, -2.6};
