@@ -5,8 +5,10 @@
 // the estimate alone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <utility>
@@ -198,6 +200,29 @@ TEST(LumaPolish, LargeFramesThroughWindows) {
   }
 }
 
+// The rms over `draws` noise draws of |estimate - truth| / its standard
+// deviation, per axis, of polishes from (4, -2); `make(sy, sx, seed)` makes
+// a frame of the scene moved by (sy, sx). `fitted` counts the polished.
+void spread_over_draws(const AlignGeometry& g, const double (&truth)[2], uint32_t draws,
+                       uint32_t seed,
+                       const std::function<std::vector<float>(double, double, uint32_t)>& make,
+                       double (&rms)[2], int& fitted) {
+  LumaPolish polish(g);
+  double squares[2] = {0.0, 0.0};
+  fitted = 0;
+  for (uint32_t draw = 0; draw < draws; ++draw) {
+    const std::vector<float> ref = make(0.0, 0.0, seed + 2 * draw);
+    const std::vector<float> mov = make(truth[0], truth[1], seed + 1 + 2 * draw);
+    polish.set_reference(ref.data());
+    double dy = 4.0, dx = -2.0, variance[2] = {0.0, 0.0};
+    if (!polish.polish(mov.data(), dy, dx, variance)) continue;
+    ++fitted;
+    squares[0] += (dy - truth[0]) * (dy - truth[0]) / variance[0];
+    squares[1] += (dx - truth[1]) * (dx - truth[1]) / variance[1];
+  }
+  for (int axis = 0; axis < 2; ++axis) rms[axis] = std::sqrt(squares[axis] / std::max(fitted, 1));
+}
+
 // The variance it reports bounds the spread of its estimates: over 40
 // noise draws of both frames, |estimate - truth| / its standard deviation
 // has an rms of 0.60-1.04 per axis here (conservative at the higher noise,
@@ -210,25 +235,18 @@ TEST(LumaPolish, VarianceMatchesTheSpreadOverNoiseDraws) {
   const int64_t h = 256, w = 272;
   const double truth[2] = {3.4, -2.6};
   for (double noise : {50.0, 600.0}) {
-    LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
-    double squares[2] = {0.0, 0.0};
+    double rms[2];
     int fitted = 0;
-    for (uint32_t draw = 0; draw < 40; ++draw) {
-      const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, noise, 100 + 2 * draw);
-      const std::vector<float> mov =
-          frame(h, w, 2, truth[0], truth[1], 1.0, 0.0, noise, 101 + 2 * draw);
-      polish.set_reference(ref.data());
-      double dy = 4.0, dx = -2.0, variance[2] = {0.0, 0.0};
-      if (!polish.polish(mov.data(), dy, dx, variance)) continue;
-      ++fitted;
-      squares[0] += (dy - truth[0]) * (dy - truth[0]) / variance[0];
-      squares[1] += (dx - truth[1]) * (dx - truth[1]) / variance[1];
-    }
+    spread_over_draws(
+        geometry(h, w, 2, PTP_DTYPE_FLOAT32), truth, 40, 100,
+        [&](double sy, double sx, uint32_t seed) {
+          return frame(h, w, 2, sy, sx, 1.0, 0.0, noise, seed);
+        },
+        rms, fitted);
     ASSERT_GE(fitted, 36) << noise;
     for (int axis = 0; axis < 2; ++axis) {
-      const double rms = std::sqrt(squares[axis] / fitted);
-      EXPECT_GT(rms, 0.5) << "noise " << noise << ", axis " << axis;
-      EXPECT_LT(rms, 1.3) << "noise " << noise << ", axis " << axis;
+      EXPECT_GT(rms[axis], 0.5) << "noise " << noise << ", axis " << axis;
+      EXPECT_LT(rms[axis], 1.3) << "noise " << noise << ", axis " << axis;
     }
   }
 }
@@ -256,26 +274,17 @@ TEST(LumaPolish, VarianceMatchesTheSpreadOnSmallFrames) {
     return out;
   };
   for (double stretch : {1.0, 3.0}) {
-    const double noise = 50.0;
-    LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
-    double squares[2] = {0.0, 0.0};
+    double rms[2];
     int fitted = 0;
-    for (uint32_t draw = 0; draw < 60; ++draw) {
-      const std::vector<float> ref = smooth_frame(0.0, 0.0, stretch, noise, 500 + 2 * draw);
-      const std::vector<float> mov =
-          smooth_frame(truth[0], truth[1], stretch, noise, 501 + 2 * draw);
-      polish.set_reference(ref.data());
-      double dy = 4.0, dx = -2.0, variance[2] = {0.0, 0.0};
-      if (!polish.polish(mov.data(), dy, dx, variance)) continue;
-      ++fitted;
-      squares[0] += (dy - truth[0]) * (dy - truth[0]) / variance[0];
-      squares[1] += (dx - truth[1]) * (dx - truth[1]) / variance[1];
-    }
+    spread_over_draws(
+        geometry(h, w, 2, PTP_DTYPE_FLOAT32), truth, 60, 500,
+        [&](double sy, double sx, uint32_t seed) {
+          return smooth_frame(sy, sx, stretch, 50.0, seed);
+        },
+        rms, fitted);
     ASSERT_GE(fitted, 50) << stretch;
-    for (int axis = 0; axis < 2; ++axis) {
-      const double rms = std::sqrt(squares[axis] / fitted);
-      EXPECT_LT(rms, 1.3) << "stretch " << stretch << ", axis " << axis;
-    }
+    for (int axis = 0; axis < 2; ++axis)
+      EXPECT_LT(rms[axis], 1.3) << "stretch " << stretch << ", axis " << axis;
   }
 }
 
