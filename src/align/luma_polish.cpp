@@ -224,6 +224,17 @@ SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows,
   return out;
 }
 
+// The mean of every period x period window of a rows x cols image,
+// (rows - P + 1) x (cols - P + 1).
+std::vector<float> period_window_means(const std::vector<float>& in, int64_t rows, int64_t cols,
+                                       int64_t period, int threads) {
+  std::vector<float> t =
+      transposed(box_along_rows(in, rows, cols, period, threads), rows, cols - period + 1, threads);
+  const int64_t c = cols - period + 1;
+  std::vector<float> both = box_along_rows(t, c, rows, period, threads);
+  return transposed(both, c, rows - period + 1, threads);
+}
+
 // The colour images of a window of a frame (height x width, its planes
 // one after another): for colour group k (the pattern sites, or the
 // channel, listed in groups[k]), the mean of that group's values in every
@@ -271,14 +282,7 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
   out.resize(groups.size());
   const PartThreads split = part_threads(groups.size(), threads);
   for_each_part(groups.size(), split.parts, [&](size_t k) {
-    int64_t c = cols;
-    std::vector<float> t = transposed(box_along_rows(masked[k], rows, c, period, split.rows), rows,
-                                      c - period + 1, split.rows);
-    c -= period - 1;
-    int64_t r = rows;
-    std::vector<float> both = box_along_rows(t, c, r, period, split.rows);
-    r -= period - 1;
-    std::vector<float> image = transposed(both, c, r, split.rows);
+    std::vector<float> image = period_window_means(masked[k], rows, cols, period, split.rows);
     // The boxes' mean over P^2 sites, as the mean over the group's.
     const float scale = static_cast<float>(period * period) / static_cast<float>(groups[k].size());
     for (float& v : image) v *= scale;
@@ -375,14 +379,7 @@ std::vector<float> clipped_fraction(const T* x, int64_t height, int64_t width,
     }
   });
   // The mean over each period x period window: the share of its P^2 sites.
-  int64_t c = cols;
-  std::vector<float> t =
-      transposed(box_along_rows(sites, rows, c, period, threads), rows, c - period + 1, threads);
-  c -= period - 1;
-  int64_t r = rows;
-  std::vector<float> both = box_along_rows(t, c, r, period, threads);
-  r -= period - 1;
-  return transposed(both, c, r, threads);
+  return period_window_means(sites, rows, cols, period, threads);
 }
 
 // Keys' cubic convolution (a = -1/2) weights of samples -1..2 for a
