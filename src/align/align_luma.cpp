@@ -15,6 +15,7 @@
 
 #include "align/varying_planes.hpp"
 #include "core/headroom.hpp"
+#include "cpu/parallel_copy.hpp"
 #include "math/luma_math.hpp"
 
 namespace ptychopatch::impl {
@@ -344,7 +345,7 @@ class LumaAlignBackend final : public AlignBackend {
   void set_reference(const void* frame) override {
     const size_t bytes = static_cast<size_t>(g_.frame_elements()) * element_bytes();
     reference_.resize(bytes);
-    std::memcpy(reference_.data(), frame, bytes);
+    cpu::parallel_copy(reference_.data(), frame, bytes, threads_);
     reference_planes_ = images_.informative_planes(static_cast<const void*>(reference_.data()));
     use_reference(reference_planes_);
   }

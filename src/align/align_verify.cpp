@@ -10,6 +10,7 @@
 #include "align/varying_planes.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
+#include "cpu/parallel_copy.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -63,8 +64,9 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
 CropVerifier::~CropVerifier() = default;
 
 void CropVerifier::set_reference(const void* frame) {
-  const auto* bytes = static_cast<const unsigned char*>(frame);
-  reference_.assign(bytes, bytes + channels_ * height_ * width_ * element_size_);
+  const auto bytes = static_cast<size_t>(channels_ * height_ * width_ * element_size_);
+  reference_.resize(bytes);
+  cpu::parallel_copy(reference_.data(), frame, bytes, context_.num_threads);
   ++reference_generation_;
 }
 

@@ -11,8 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/first_error.hpp"
 #include "core/headroom.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
+#include "cpu/parallel_copy.hpp"
 #include "math/isolated_sites.hpp"
 
 namespace ptychopatch::impl {
@@ -107,22 +109,32 @@ T isolated_at(const T* in, int64_t pitch, const Area& a, int64_t y, int64_t x) {
   return math::isolated_site_value(v, lo, hi);
 }
 
-// marks[i] = 1 where site i of a frame of `height` x `pitch` values is
-// isolated (isolated_at changes it), else 0: the bulk of each row of the
-// area in the vectorised loop, its ends and wrapped columns by isolated_at.
+// The sites of a frame of `height` x `pitch` values that isolated_at
+// changes, increasing: the bulk of each row of the area in the vectorised
+// loop, its ends and wrapped columns by isolated_at. Rows in parallel, each
+// thread marking one row at a time into a row of its own and keeping the
+// indices. (A frame's worth of marks, allocated, zeroed and then scanned on
+// one thread, was most of the host time before a GPU call's first upload:
+// about 79 ms per 24 MP scene on an H200's host, docs/gpu-validation.md.)
 template <class T>
-void mark_frame(const T* in, unsigned char* marks, int64_t height, int64_t pitch, const Area& a,
-                int threads) {
+std::vector<int64_t> find_isolated(const T* in, int64_t height, int64_t pitch, const Area& a,
+                                   int threads) {
+  const int64_t rows = std::min(height, a.rows);
+  std::vector<std::vector<unsigned char>> marks(
+      static_cast<size_t>(threads),
+      std::vector<unsigned char>(static_cast<size_t>(std::max<int64_t>(1, a.cols))));
+  std::vector<std::vector<int64_t>> found(static_cast<size_t>(threads));
+  FirstError error;
   require_thread_headroom(threads);
+  // schedule(static) without a chunk size gives each thread one contiguous
+  // run of rows, in thread order (OpenMP 4.5, 2.7.1): the threads' lists,
+  // joined in that order, are increasing.
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t y = 0; y < height; ++y) {
-    unsigned char* m = marks + y * pitch;
+  for (int64_t y = 0; y < rows; ++y) {
     const int64_t r = y % a.step;
-    if (y >= a.rows || a.plane_rows(r) < 3) {
-      std::memset(m, 0, static_cast<size_t>(pitch));
-      continue;
-    }
-    std::memset(m + a.cols, 0, static_cast<size_t>(pitch - a.cols));
+    if (a.plane_rows(r) < 3) continue;
+    const int thread = omp_get_thread_num();
+    unsigned char* m = marks[static_cast<size_t>(thread)].data();
     const auto site = [&](int64_t x) {
       m[x] = isolated_at(in, pitch, a, y, x) != in[y * pitch + x];
     };
@@ -138,7 +150,16 @@ void mark_frame(const T* in, unsigned char* marks, int64_t height, int64_t pitch
       mark_row(above, in + y * pitch, below, m, begin, end, a.step);
     }
     for (int64_t x = end; x < a.cols; ++x) site(x);
+    std::vector<int64_t>& mine = found[static_cast<size_t>(thread)];
+    error.capture([&] {
+      for (int64_t x = 0; x < a.cols; ++x)
+        if (m[x]) mine.push_back(y * pitch + x);
+    });
   }
+  error.rethrow_if_any();
+  std::vector<int64_t> sites;
+  for (std::vector<int64_t>& mine : found) sites.insert(sites.end(), mine.begin(), mine.end());
+  return sites;
 }
 
 }  // namespace
@@ -154,19 +175,17 @@ SharedIsolatedSites::SharedIsolatedSites(const AlignGeometry& g, int32_t num_thr
       frame_bytes_(sites_ * (g.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4)) {}
 
 void SharedIsolatedSites::set_reference(const void* frame) {
-  const auto* bytes = static_cast<const unsigned char*>(frame);
-  std::vector<unsigned char> copy(bytes, bytes + frame_bytes_);
-  std::vector<unsigned char> marks(sites_);
   const Area a = area_of(g_);
   const int threads = static_cast<int>(std::min<int64_t>(threads_, g_.height));
-  if (g_.frame_dtype == PTP_DTYPE_UINT16)
-    mark_frame(static_cast<const uint16_t*>(frame), marks.data(), g_.height, g_.width, a, threads);
-  else
-    mark_frame(static_cast<const float*>(frame), marks.data(), g_.height, g_.width, a, threads);
-  std::vector<int64_t> isolated;
-  for (size_t i = 0; i < sites_; ++i)
-    if (marks[i]) isolated.push_back(static_cast<int64_t>(i));
-  reference_ = std::move(copy);
+  std::vector<int64_t> isolated =
+      g_.frame_dtype == PTP_DTYPE_UINT16
+          ? find_isolated(static_cast<const uint16_t*>(frame), g_.height, g_.width, a, threads)
+          : find_isolated(static_cast<const float*>(frame), g_.height, g_.width, a, threads);
+  // Into the plan's own buffer, kept between calls (a fresh one per call
+  // paid its page faults), by every thread. The plan has no usable
+  // reference until set_reference returns (align_set_reference).
+  reference_.resize(frame_bytes_);
+  cpu::parallel_copy(reference_.data(), frame, frame_bytes_, threads_);
   reference_sites_ = std::move(isolated);
 }
 
