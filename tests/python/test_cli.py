@@ -370,6 +370,31 @@ def test_align_tiff_frames(capsys, frames):
     _check_aligned(entry, "a.npy")
 
 
+
+def test_channel_last_files_are_named_by_their_own_shape(capsys, tmp_path, rng):
+    """Channel-last (H, W, 3) .npy frames: with --cfa none they align, and
+    the report and a size mismatch name the shapes the files have (not the
+    planar (3, H, W) the library is given); with a CFA pattern the GT file
+    is refused by its shape, as not a mosaic."""
+    rgb = np.stack([_bayer_mosaic(rng, 96) for _ in range(3)], axis=-1)  # (96, 96, 3)
+    np.save(tmp_path / "gt.npy", rgb)
+    np.save(tmp_path / "a.npy", np.roll(rgb, (4, -6), axis=(0, 1)))
+    np.save(tmp_path / "small.npy", rgb[:64, :80])
+    paths = [str(tmp_path / n) for n in ("gt.npy", "a.npy", "small.npy")]
+    code, out, err = run_main(capsys, "align", *paths, "--cfa", "none", "--no-progress")
+    assert code == 1  # small.npy failed, a.npy aligned
+    report = json.loads(out)
+    assert report["shape"] == [96, 96, 3]
+    a, small = report["frames"]
+    assert a["ok"] is True and a["crop"] == [-4, 6], a
+    assert small["status"] == "PTP_ERROR_INVALID_SIZE"
+    assert small["message"] == "shape (64, 80, 3), the GT frame's is (96, 96, 3)"
+    assert "(3, 64, 80)" not in err
+    code, out, err = run_main(capsys, "align", *paths[:2], "--cfa", "RGGB", "--no-progress")
+    assert code != 0 and "Traceback" not in err
+    assert "shape (96, 96, 3)" in err and "--cfa none" in err
+    assert "(3, 96, 96)" not in err
+
 def test_cfa_names():
     assert cli.parse_cfa("rggb").tolist() == RGGB
     assert cli.parse_cfa("none") is None

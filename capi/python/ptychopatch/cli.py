@@ -303,10 +303,19 @@ class RawFrame(NamedTuple):
         channels (or one (H, W) plane) when ``cfa`` is None.
     cfa : 2x2 (Bayer) or 6x6 (X-Trans) integer array of LibRaw colour codes
         (0 = R, 1 = G, 2 = B, 3 = second G), or None for no mosaic.
+    stored_shape : the array file's own shape where `image` was reordered
+        from it (a channel-last (H, W, C) file), else None. Messages and
+        the report name this one: the shape the user's file has.
     """
 
     image: np.ndarray
     cfa: Optional[np.ndarray]
+    stored_shape: Optional[Tuple[int, ...]] = None
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        """The frame's shape as its file holds it."""
+        return self.stored_shape if self.stored_shape is not None else self.image.shape
 
 
 Reader = Callable[[str], RawFrame]
@@ -383,14 +392,33 @@ def _planar(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def _load_array(path: str) -> np.ndarray:
+    """The array of a .npy or .tif/.tiff file, as stored."""
+    if path.lower().endswith(".npy"):
+        return np.asarray(np.load(path, allow_pickle=False))
+    tifffile = _import_optional("tifffile", "tifffile", "reading .tiff frames")
+    return np.asarray(tifffile.imread(path))
+
+
 def read_array(path: str) -> np.ndarray:
     """The image of a .npy or .tif/.tiff file (channel-last made planar)."""
-    if path.lower().endswith(".npy"):
-        image = np.load(path, allow_pickle=False)
-    else:
-        tifffile = _import_optional("tifffile", "tifffile", "reading .tiff frames")
-        image = tifffile.imread(path)
-    return _planar(np.asarray(image))
+    return _planar(_load_array(path))
+
+
+def _array_frame(path: str, cfa: Optional[np.ndarray]) -> RawFrame:
+    """An array file as a frame of pattern `cfa` (None: channels).
+
+    With a pattern the file must hold one (H, W) mosaic: a colour image
+    would otherwise reach the library reordered and be refused under a
+    shape the file does not have.
+    """
+    stored = _load_array(path)
+    if cfa is not None and stored.ndim != 2:
+        raise ValueError(
+            f"{path}: shape {stored.shape}; with a CFA pattern a frame must be one (H, W) "
+            "mosaic (colour or multi-channel images take --cfa none)")
+    image = _planar(stored)
+    return RawFrame(image, cfa, stored.shape if image.shape != stored.shape else None)
 
 
 def read_raw(path: str) -> RawFrame:
@@ -428,7 +456,7 @@ def make_reader(cfa: Any = "file") -> Reader:
         if is_array_file(path):
             if isinstance(cfa, str):
                 raise ValueError(f"{path}: an array file has no CFA: give --cfa")
-            return RawFrame(read_array(path), cfa)
+            return _array_frame(path, cfa)
         frame = read_raw(path)
         return frame if isinstance(cfa, str) else RawFrame(frame.image, cfa)
 
@@ -474,7 +502,7 @@ def _mismatch(name: str, frame: RawFrame, gt: RawFrame) -> Optional[FrameResult]
     """
     if frame.image.shape != gt.image.shape:
         return FrameResult(name, STATUS_SHAPE_MISMATCH,
-                           f"shape {frame.image.shape}, the GT frame's is {gt.image.shape}")
+                           f"shape {frame.shape}, the GT frame's is {gt.shape}")
     if not _same_cfa(frame.cfa, gt.cfa):
         return FrameResult(name, STATUS_CFA_MISMATCH,
                            f"CFA {_cfa_text(frame.cfa)}, the GT frame's is {_cfa_text(gt.cfa)}")
@@ -604,7 +632,7 @@ def json_report(gt_name: str, gt: RawFrame, results: Sequence[FrameResult],
     return {
         "gt": gt_name,
         "cfa": None if gt.cfa is None else gt.cfa.tolist(),
-        "shape": list(gt.image.shape),
+        "shape": list(gt.shape),
         "options": options,
         "library": version(),
         "backend": backend,
