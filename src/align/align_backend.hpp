@@ -150,4 +150,8 @@ struct ptp_align_plan {
   std::shared_ptr<ptychopatch::impl::SharedIsolatedSites> sites;
   std::vector<int64_t> sites_applied;
   bool sites_applied_known = false;
+  // Set by ptp_align_set_reference where the reference does not look like
+  // a mosaic of the plan's family (pattern_family.hpp): every frame's note,
+  // at confidence 0. Empty otherwise.
+  std::string pattern_doubt;
 };

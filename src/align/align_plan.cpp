@@ -17,6 +17,7 @@
 #include "align/align_luma.hpp"
 #include "align/fft_size.hpp"
 #include "align/isolated_sites.hpp"
+#include "align/pattern_family.hpp"
 #include "core/context.hpp"
 #include "core/desc_versions.hpp"
 #include "core/error.hpp"
@@ -481,6 +482,11 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   // Until the backend has finished, the plan has no usable reference.
   plan.has_reference = false;
   plan.sites_applied_known = false;
+  // The caller's plans only (the closed loop's own plans, on cuts of these
+  // frames, have no isolated-site search either).
+  plan.pattern_doubt = plan.sites
+                           ? pattern_family_doubt(plan.geometry, frame, plan.context->num_threads)
+                           : std::string();
   if (plan.sites) plan.sites->set_reference(frame);
   plan.backend->set_reference(frame);
   if (plan.verifier) plan.verifier->set_reference(frame);
@@ -1112,8 +1118,8 @@ int64_t frames_per_round(const ptp_align_plan& plan) {
 // plane_shifts, so with a loop those go to a copy of the caller's array,
 // written back only when the loop has run: a failed call leaves every
 // output untouched. Returns false when the callback stopped the call.
-bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
-                    std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
+bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
+                           std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   std::vector<std::vector<unsigned char>> copies;
   const std::vector<const void*> seen =
       without_shared_isolated_sites(plan, given, num_frames, outcomes, copies);
@@ -1156,6 +1162,23 @@ bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_
     for (int64_t i = 0; i < num_frames; ++i)
       if (outcomes[i].status != PTP_ERROR_CANCELLED)
         std::copy(staged.begin() + i * row, staged.begin() + (i + 1) * row, plane_shifts + i * row);
+  return finished;
+}
+
+// run_and_verify_frames, then the reference's doubt about its pattern
+// family (pattern_family.hpp) on every frame with a result.
+bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
+                    std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
+  const bool finished = run_and_verify_frames(plan, given, num_frames, outcomes, plane_shifts);
+  if (!plan.pattern_doubt.empty())
+    for (int64_t i = 0; i < num_frames; ++i) {
+      FrameOutcome& out = outcomes[i];
+      if (out.status != PTP_SUCCESS) continue;
+      out.confidence = 0.0;
+      // First: the other notes matter less where the pattern is wrong.
+      const std::string note = "frames[" + std::to_string(i) + "]: " + plan.pattern_doubt;
+      out.message = out.message.empty() ? note : note + "; " + out.message;
+    }
   return finished;
 }
 

@@ -16,6 +16,7 @@ import importlib
 import os
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -447,6 +448,37 @@ def test_xtrans_subpixel_no_worse_than_skimage(big_rgb, sk_pcc, ndi, rng):
     assert ours_err.max() < 1.0
     snapped = align_per_plane(gt, frames, cfa=XTRANS, upsample_factor=10, snap=True)
     np.testing.assert_array_equal(snapped.shifts, snap(result.shifts, 3))
+
+
+@pytest.mark.parametrize("truth", ["bayer", "xtrans"])
+def test_a_pattern_of_the_other_family_gets_confidence_zero_and_a_warning(
+        photos, big_rgb, ndi, rng, truth):
+    """A Bayer scene aligned as X-Trans, or an X-Trans scene as Bayer, gets
+    crops of the wrong period, which break its mosaic: every frame gets
+    confidence 0 and a note first in its message, and align_scene warns
+    once, at the caller's line, naming the family the GT frame does not
+    fit. The right family gets neither."""
+    shifts = [(6, -12), (-12, 6)]  # crops of either family
+    if truth == "bayer":
+        gt, frames = _bayer_scene(photos["astronaut_rgb"], shifts, rng, ndi)
+        right, wrong, named = "RGGB", XTRANS, "an X-Trans mosaic"
+    else:
+        gt, frames = _xtrans_scene(big_rgb, shifts, rng, ndi)
+        right, wrong, named = XTRANS, "RGGB", "a Bayer mosaic"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fits = ptychopatch.align_scene(gt, frames, cfa=right)
+    np.testing.assert_array_equal(fits.crops, np.array(shifts))
+    assert np.all(fits.confidence > 0.5), fits.confidence
+    assert not any("does not look like" in m for m in fits.messages)
+    with pytest.warns(RuntimeWarning, match=f"gt: it does not look like {named}") as seen:
+        doubted = ptychopatch.align_scene(gt, frames, cfa=wrong)
+    assert len([w for w in seen if "does not look like" in str(w.message)]) == 1
+    assert seen[0].filename == __file__
+    assert np.all(doubted.status == 0)
+    np.testing.assert_array_equal(doubted.confidence, 0.0)
+    for i, message in enumerate(doubted.messages):
+        assert message.startswith(f"frames[{i}]: the reference does not look like {named}")
 
 
 # ------------------------------------------- the luminance image (default)

@@ -520,6 +520,7 @@ def _run(
     del gt_arr, frame_arrs
     if warn:
         _warn_about_failed_frames(outcome)
+        _warn_about_pattern(outcome)
     return outcome
 
 
@@ -550,6 +551,21 @@ def _collect(results, num: int, plane_shifts: np.ndarray,
     return SceneAlignment(shifts, crops, confidence, status, tuple(messages), plane_shifts, used)
 
 
+# The library's note (status PTP_SUCCESS, confidence 0) where the GT frame
+# does not look like a mosaic of the family `cfa` names
+# (src/align/pattern_family.hpp).
+_PATTERN_DOUBT = "the reference does not look like"
+
+
+def _warn_about_pattern(outcome: SceneAlignment) -> None:
+    for message, code in zip(outcome.messages, outcome.status):
+        if code == 0 and _PATTERN_DOUBT in message:
+            note = message[message.index(_PATTERN_DOUBT):].split("; frames[")[0]
+            warnings.warn(f"gt: {note.replace('the reference', 'it', 1)}", RuntimeWarning,
+                          stacklevel=4)
+            return
+
+
 def _warn_about_failed_frames(outcome: SceneAlignment) -> None:
     failed = [m for m, code in zip(outcome.messages, outcome.status) if code != 0]
     if failed:
@@ -557,7 +573,7 @@ def _warn_about_failed_frames(outcome: SceneAlignment) -> None:
         warnings.warn(
             f"{len(failed)} of {len(outcome.status)} frames have no result (NaN shift, "
             f"status in .status, reasons in .messages): {failed[0]}{more}",
-            RuntimeWarning, stacklevel=3)
+            RuntimeWarning, stacklevel=4)
 
 
 def align_scene(
