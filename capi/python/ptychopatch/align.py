@@ -558,6 +558,8 @@ _PATTERN_DOUBT = "the reference does not look like"
 
 
 def _warn_about_pattern(outcome: SceneAlignment) -> None:
+    """Warns once, at align_scene's caller (stacklevel 4, through _run),
+    where the library doubted the GT frame's CFA family."""
     for message, code in zip(outcome.messages, outcome.status):
         if code == 0 and _PATTERN_DOUBT in message:
             note = message[message.index(_PATTERN_DOUBT):].split("; frames[")[0]
@@ -626,7 +628,11 @@ def align_scene(
     A frame that cannot be aligned (NaN, a shape unlike `gt`'s, not an
     array, no plane with information) gets NaN shifts and its reason in
     ``status`` / ``messages`` while the other frames get their results; a
-    RuntimeWarning says how many frames failed.
+    RuntimeWarning says how many frames failed. A `gt` that does not look
+    like a mosaic of `cfa`'s family (an X-Trans frame given a Bayer name,
+    or the reverse: crops of the wrong period break the mosaic) gives every
+    frame confidence 0 and a note, and a RuntimeWarning (docs/semantics.md,
+    "A pattern of the other family").
 
     Examples
     --------
