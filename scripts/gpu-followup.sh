@@ -1,33 +1,31 @@
 #!/usr/bin/env bash
 # Run THERE, on a lent GPU machine, from the repository root, with build-gpu/
 # made by scripts/gpu-prepare.sh carried along: the items docs/gpu-validation.md
-# left open after the H200 leases of 2026-11-26, in one short run (about 8
-# minutes at most, PTP_FOLLOWUP_BUDGET seconds, default 480). The full check
-# is scripts/gpu-validate.sh; this one measures what it could not:
+# left open after the H200 lease of 2026-11-26 (seventh session), in one short
+# run (about 8 minutes at most, PTP_FOLLOWUP_BUDGET seconds, default 480). The
+# full check is scripts/gpu-validate.sh; this one measures what it could not:
 #
-#   gpu-tests     the GPU test program (device code changed since the last
-#                 run: the luminance image's tiled row sums and fit, the peak
-#                 search and spectrum bound by rows and columns, the
-#                 upsampled DFT's row loop unrolled)
+#   gpu-tests     the GPU test program
 #   bench-align   bench_align_gpu on the 24 MP scene, pinned frames: the
 #                 default (verify:3, host refinement on every core) and the
-#                 coarse estimate alone (verify:0)
+#                 coarse estimate alone (verify:0: 48.4 ms a scene on the
+#                 H200 after the host change of 9ca060a, 101-104 before)
 #   nsys          an Nsight Systems timeline of the verify:0 scene and its
-#                 kernel, API and copy summaries: where the 12 ms per frame go
-#                 (without nsys: benchmarks/profile_align_gpu.py, PyTorch's
-#                 profiler, the same tables, and its Chrome trace of the
-#                 call: where the device waits for the host; the luminance
-#                 image's row_sums_kernel and fit_kernel, tiled since 4e85b46,
-#                 took 0.77 and 0.71 ms per frame before)
+#                 kernel, API and copy summaries (the H200 image has no nsys;
+#                 then benchmarks/profile_align_gpu.py, PyTorch's profiler,
+#                 the same tables and a Chrome trace, over two calls in one
+#                 session: the lone profiled call of 2026-11-26 waited 28 ms
+#                 for its first CUDA call, which the C++ benchmark does not;
+#                 a second call tells whether that is the profiler's start-up)
 #   pytest        the WHOLE Python suite under pytest-xdist, one OpenMP
-#                 thread per worker (16 each oversubscribed the host: the
-#                 first run, 2026-11-26, was cut at 91 % after 423 s; with
-#                 one, 43 s), each test named as it finishes (-v)
-#   racecheck     compute-sanitizer racecheck on GpuAlign.VerifiedCropsMatchTheCpu,
-#                 the one GPU test it has not finished (over 100 s under it),
-#                 beside pytest, which leaves it two cores
-#   memcheck      compute-sanitizer memcheck and synccheck on GpuAlign.*
-#                 (the changed plane kernel), after pytest
+#                 thread per worker, each test named as it finishes (-v)
+#   racecheck     compute-sanitizer racecheck on the two parameterised
+#                 alignment suites, Layouts/GpuAlignMatchesCpu.* and
+#                 Layouts/GpuAlignDefaultsMatchCpu.*, the only GPU tests
+#                 never run under it (the same kernels as GpuAlign.*, on
+#                 other scenes), beside pytest, which leaves it two cores
+#   memcheck      compute-sanitizer memcheck and synccheck on GpuAlign.*,
+#                 after pytest
 #
 # Logs and outputs: $OUT (as on the device tool), else a folder under /tmp.
 #
@@ -115,14 +113,15 @@ fi
 if [ -z "$NSYS" ]; then
   step profile 90 env PYTHONPATH="$REPO/capi/python" LD_LIBRARY_PATH="$PY_LD" \
     PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" \
-    python3 benchmarks/profile_align_gpu.py --verify none --trace "$LOGDIR/align_verify0_trace.json"
+    python3 benchmarks/profile_align_gpu.py --verify none --calls 2 \
+    --trace "$LOGDIR/align_verify0_trace.json"
   gzip -f "$LOGDIR/align_verify0_trace.json" 2>/dev/null
   head -n 40 "$LOGDIR/profile.log"
 fi
 
-# pytest (all files, 14 workers) and racecheck side by side. (The image of
+# pytest (all files, 14 workers) and racecheck side by side. (The images of
 # 2026-11-26 had no nsys: that step is then left out.)
-RACE_FILTER='GpuAlign.VerifiedCropsMatchTheCpu'
+RACE_FILTER='Layouts/GpuAlignMatchesCpu.*:Layouts/GpuAlignDefaultsMatchCpu.*'
 race_cap=$(($(left) - 20))
 if [ -n "$SANITIZER" ]; then
   step racecheck "$race_cap" "$SANITIZER" --tool racecheck --error-exitcode 86 --print-limit 20 \
