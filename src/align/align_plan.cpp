@@ -482,12 +482,13 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   // Until the backend has finished, the plan has no usable reference.
   plan.has_reference = false;
   plan.sites_applied_known = false;
-  // The caller's plans only (the closed loop's own plans, on cuts of these
-  // frames, have no isolated-site search either).
-  plan.pattern_doubt = plan.sites
-                           ? pattern_family_doubt(plan.geometry, frame, plan.context->num_threads)
-                           : std::string();
-  if (plan.sites) plan.sites->set_reference(frame);
+  plan.pattern_doubt.clear();
+  if (plan.sites) {
+    // The caller's plans only (the closed loop's own plans, on cuts of
+    // these frames, have no isolated-site search either).
+    plan.pattern_doubt = pattern_family_doubt(plan.geometry, frame, plan.context->num_threads);
+    plan.sites->set_reference(frame);
+  }
   plan.backend->set_reference(frame);
   if (plan.verifier) plan.verifier->set_reference(frame);
   plan.sites_applied.clear();  // the reference as given

@@ -1,7 +1,5 @@
 #include "align/pattern_family.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>

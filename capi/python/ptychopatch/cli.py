@@ -400,11 +400,6 @@ def _load_array(path: str) -> np.ndarray:
     return np.asarray(tifffile.imread(path))
 
 
-def read_array(path: str) -> np.ndarray:
-    """The image of a .npy or .tif/.tiff file (channel-last made planar)."""
-    return _planar(_load_array(path))
-
-
 def _array_frame(path: str, cfa: Optional[np.ndarray]) -> RawFrame:
     """An array file as a frame of pattern `cfa` (None: channels).
 
