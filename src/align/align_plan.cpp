@@ -716,6 +716,21 @@ constexpr double kColourFitBelow = 0.9999;
 // with real noise every right crop scored >= 0.989, frames of noise
 // <= 0.30 and 93 of 96 frames of other photographs < 0.5.
 constexpr double kMinMatch = 0.5;
+// A frame whose motion is not a translation (CropVerifier::warp: its
+// shift fitted on the four quadrants of the polish's window): where the
+// linear motion the quadrants show moves the frame's farthest corner on
+// an axis more than kWarpPixels from where the translation puts it, and
+// by more than kWarpSigmas of that deviation's own standard deviation,
+// confidence 0 and a note: no crop registers such a frame as a whole.
+// Two pixels is a Bayer period. On the robustness benchmark's frames,
+// which are translations, the deviation reached 1.9 pixels at 6 standard
+// deviations: sub-pixel moves of a sharp collage made by the Fourier
+// shift theorem, which rings at the frames' edges (0.04 with a margin
+// wide enough). A rotation of 1 degree moves a 252-pixel frame's corners
+// by 2.2 pixels, a 6000-pixel frame's by 2 pixels at 0.04 degree
+// (docs/performance.md, "Frames that do not move as a whole").
+constexpr double kWarpPixels = 2.0;
+constexpr double kWarpSigmas = 5.0;
 
 // The default's confidence: the probability that the content lies within
 // half a period (plus kCropTolerance) of the crop on both axes, with the
@@ -908,6 +923,27 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   "scene (confidence 0)",
                   static_cast<long long>(index), match, kMinMatch);
     out.add_note(note);
+  }
+  // A frame of the scene that did not move as a whole: rotated, scaled
+  // (focus breathing), seen from elsewhere (parallax), or a large part of
+  // it moved on its own. (Checked where nothing has set the confidence to
+  // 0: the message has room for about two notes.)
+  if (polish_converged && out.confidence > 0.0 && !at_bound) {
+    const LumaPolish::Warp warp = plan.verifier->warp(fine[0], fine[1]);
+    const auto beyond = [&warp](int axis) {
+      return warp.deviation[axis] > kWarpPixels &&
+             warp.deviation[axis] > kWarpSigmas * warp.deviation_sd[axis];
+    };
+    if (warp.fitted && (beyond(0) || beyond(1))) {
+      out.confidence = 0.0;
+      char note[240];
+      std::snprintf(note, sizeof note,
+                    "frames[%lld]: it does not move as a whole (rotated, scaled or parallax?): "
+                    "fitted on four quadrants, its shift leaves its corners up to %.1f rows and "
+                    "%.1f columns off (confidence 0)",
+                    static_cast<long long>(index), warp.deviation[0], warp.deviation[1]);
+      out.add_note(note);
+    }
   }
   if (at_bound) out.confidence = 0.0;
   // Without the fit the confidence is the peak's margin over the

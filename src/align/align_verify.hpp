@@ -86,6 +86,8 @@ class CropVerifier {
               LumaPolish::Images images);
   // LumaPolish::match of the last polished frame.
   double match(double dy, double dx) const { return polish_.match(dy, dx); }
+  // LumaPolish::warp of the last polished frame.
+  LumaPolish::Warp warp(double dy, double dx) const { return polish_.warp(dy, dx); }
   // With PTP_ALIGN_VERIFY_REFINE, the shift within max_shift under which
   // `frame` matches the reference best (global_search.hpp), and the score
   // of (dy, dx); not found without the search (other verify modes, frames

@@ -440,6 +440,16 @@ int64_t sampling_step(const SmoothedLuma& ref) {
 // Gram matrices of 5 terms.
 using Gram = double[5][5];
 
+// The reference's grid points a fit reads: rows [top, bottom) and columns
+// [left, right) of its scale (LumaPolish::warp fits each quadrant alone);
+// every point by default.
+struct GridRegion {
+  int64_t top = 0;
+  int64_t left = 0;
+  int64_t bottom = INT64_MAX;
+  int64_t right = INT64_MAX;
+};
+
 // The robust weights of a fit's samples (kTukey), and what the next
 // iteration's need: accumulate() takes the fit so far (its gain and each
 // colour's means) and the cutoff, and gives each sample's |residual|
@@ -485,7 +495,8 @@ void zero(Gram& m) {
 // weighted by its biweight about robust's fit (RobustPass).
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
                 const std::vector<double>& weights, bool luminance, double (&gram)[5][5],
-                double (*interior)[5][5] = nullptr, int threads = 1, RobustPass* robust = nullptr) {
+                double (*interior)[5][5] = nullptr, int threads = 1, RobustPass* robust = nullptr,
+                const GridRegion& region = GridRegion{}) {
   const size_t colours = luminance ? 1 : ref.colours.size();
   using Parts = std::vector<std::array<std::array<double, 5>, 5>>;
   // Grid samples at least `edge` from every edge, on both images, were
@@ -534,10 +545,12 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
     const int64_t end = std::min(sampled_rows, first + band);
     for (int64_t row = first; row < end; ++row) {
       const int64_t i = row * q;
+      if (i < region.top || i >= region.bottom) continue;
       double wy[4], dwy[4];
       int64_t top;
       if (!cubic_taps(static_cast<double>(i) - gy, mov.rows, wy, dwy, top)) continue;
       for (int64_t j = 0; j < ref.cols; j += q) {
+        if (j < region.left || j >= region.right) continue;
         double wx[4], dwx[4];
         int64_t left;
         if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
@@ -711,7 +724,8 @@ double residual_squares(const double (&gram)[5][5], double a, double b) {
 // 0.38 pixel claimed, 1.2 measured; with it 1.95 claimed, and every row
 // of the benchmark's table has |error| / claimed deviation of rms 0.9-1.0).
 bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<double>& weights,
-         double& dy, double& dx, double (&variance)[2], int threads) {
+         double& dy, double& dx, double (&variance)[2], int threads,
+         const GridRegion& region = GridRegion{}) {
   const double s = static_cast<double>(ref.stride);
   const int64_t q = sampling_step(ref);
   // Least squares fit one offset per colour (accumulate() centres each
@@ -782,7 +796,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     const bool weighted = std::isfinite(robust.cutoff);
     if (!weighted && iteration >= kMaxIterations) return false;
     double gram[5][5], interior[5][5];
-    accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior, threads, &robust);
+    accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior, threads, &robust,
+               region);
     const double n = gram[3][3];  // samples of all colours (their weights)
     if (n < colours * static_cast<double>(kMinSamples * kMinSamples)) return fail();
     // Exposure: g = a f + b by linear regression at this shift.
@@ -1050,8 +1065,9 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   // within 0.1 pixel.)
   // shift and best_variance hold the last fitted cut's estimate; fitted
   // the whole-pixel shift that cut was made at.
+  best_scale_[0] = best_scale_[1] = -1;
   double shift[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
-  int64_t fitted[2] = {0, 0};
+  int64_t fitted[2] = {0, 0}, fitted_scale[2] = {-1, -1};
   for (int cut = 0; cut < kMaxCuts; ++cut) {
     const int64_t whole[2] = {std::llround(shift[0]), std::llround(shift[1])};
     prepare(frame, whole[0], whole[1], images);
@@ -1059,6 +1075,7 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
     const double* offset = moving_offset_;
     double y = shift[0] + offset[0], x = shift[1] + offset[1];
     double best[2] = {y, x}, variance_of_best[2] = {HUGE_VAL, HUGE_VAL};
+    int64_t scale_of_best[2] = {-1, -1};
     bool fitted_a_scale = false;
     for (size_t k = 0; converged && k < moving_.size(); ++k) {
       double found_variance[2];
@@ -1078,6 +1095,7 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
         if (found_variance[axis] < variance_of_best[axis]) {
           variance_of_best[axis] = found_variance[axis];
           best[axis] = found[axis];
+          scale_of_best[axis] = static_cast<int64_t>(k);
         }
     }
     if (!converged) {
@@ -1091,6 +1109,7 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
     shift[1] = best[1] - offset[1];
     std::copy(variance_of_best, variance_of_best + 2, best_variance);
     std::copy(whole, whole + 2, fitted);
+    std::copy(scale_of_best, scale_of_best + 2, fitted_scale);
     if (std::fabs(shift[0] - static_cast<double>(whole[0])) <= 1.0 &&
         std::fabs(shift[1] - static_cast<double>(whole[1])) <= 1.0)
       break;
@@ -1100,6 +1119,7 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   dx = shift[1];
   variance[0] = best_variance[0];
   variance[1] = best_variance[1];
+  std::copy(fitted_scale, fitted_scale + 2, best_scale_);
   return true;
 }
 
@@ -1115,6 +1135,81 @@ double LumaPolish::match(double dy, double dx) const {
   accumulate(ref, moving_[k], (dy + moving_offset_[0]) / s, (dx + moving_offset_[1]) / s,
              sampling_step(ref), reference_->luma_weights, true, gram, nullptr, threads_);
   return correlation(gram);
+}
+
+LumaPolish::Warp LumaPolish::warp(double dy, double dx) const {
+  Warp out;
+  if (moving_.empty() || best_scale_[0] < 0 || best_scale_[1] < 0 || !std::isfinite(dy) ||
+      !std::isfinite(dx))
+    return out;
+  // Per quadrant (top left, top right, bottom left, bottom right) and
+  // axis, the estimate in sensor pixels and its variance; per axis, the
+  // quadrants' centres' distance apart along each direction.
+  double estimate[4][2], variance[4][2], apart[2][2], centre[2][2];
+  for (int axis = 0; axis < 2; ++axis) {
+    const size_t k = static_cast<size_t>(best_scale_[axis]);
+    const SmoothedLuma& ref = reference_->scales[k];
+    const double s = static_cast<double>(ref.stride);
+    const int64_t half_rows = ref.rows / 2, half_cols = ref.cols / 2;
+    // Grid point i stands for the period x period window from sensor row
+    // i * s of the cut: a half's centre lies at the mean of its points.
+    const auto middle = [s](int64_t first, int64_t end) {
+      return 0.5 * static_cast<double>(first + end - 1) * s;
+    };
+    apart[axis][0] = middle(half_rows, ref.rows) - middle(0, half_rows);
+    apart[axis][1] = middle(half_cols, ref.cols) - middle(0, half_cols);
+    centre[axis][0] = static_cast<double>(reference_->cut.top) + middle(0, ref.rows);
+    centre[axis][1] = static_cast<double>(reference_->cut.left) + middle(0, ref.cols);
+    // The other axis' scale, where it is the same, was fitted with this one.
+    if (axis == 1 && best_scale_[1] == best_scale_[0]) continue;
+    for (int quadrant = 0; quadrant < 4; ++quadrant) {
+      const bool bottom = quadrant >= 2, right = quadrant % 2 == 1;
+      const GridRegion region{bottom ? half_rows : 0, right ? half_cols : 0,
+                              bottom ? ref.rows : half_rows, right ? ref.cols : half_cols};
+      double y = dy + moving_offset_[0], x = dx + moving_offset_[1], found_variance[2];
+      if (!fit(ref, moving_[k], reference_->luma_weights, y, x, found_variance, threads_, region))
+        return out;
+      const double found[2] = {y - moving_offset_[0], x - moving_offset_[1]};
+      for (int a = 0; a < 2; ++a) {
+        if (best_scale_[a] != best_scale_[axis]) continue;
+        // (A quadrant's basin that far away is another peak, as in polish().)
+        if (!(std::fabs(found[a] - (a == 0 ? dy : dx)) <= kMaxMove)) return out;
+        estimate[quadrant][a] = found[a];
+        variance[quadrant][a] = found_variance[a];
+      }
+    }
+  }
+  if (!(apart[0][0] > 0.0 && apart[0][1] > 0.0 && apart[1][0] > 0.0 && apart[1][1] > 0.0))
+    return out;
+  // The linear motion of the four: each direction's gradient is the
+  // difference of its two halves' means over their centres' distance.
+  // The farthest corner lies e_b from the window's centre along b.
+  const double height = static_cast<double>(height_ - 1), width = static_cast<double>(width_ - 1);
+  for (int axis = 0; axis < 2; ++axis) {
+    const double extent[2] = {std::max(centre[axis][0], height - centre[axis][0]),
+                              std::max(centre[axis][1], width - centre[axis][1])};
+    const double p[4] = {estimate[0][axis], estimate[1][axis], estimate[2][axis],
+                         estimate[3][axis]};
+    const double along_rows = ((p[2] + p[3]) - (p[0] + p[1])) / (2.0 * apart[axis][0]);
+    const double along_cols = ((p[1] + p[3]) - (p[0] + p[2])) / (2.0 * apart[axis][1]);
+    out.gradient[axis][0] = along_rows;
+    out.gradient[axis][1] = along_cols;
+    out.deviation[axis] = std::fabs(along_rows) * extent[0] + std::fabs(along_cols) * extent[1];
+    // That deviation is sum_q c_q p_q (the gradients' signs fixed), so its
+    // variance is sum_q c_q^2 var_q.
+    const double sign_rows = along_rows < 0.0 ? -1.0 : 1.0;
+    const double sign_cols = along_cols < 0.0 ? -1.0 : 1.0;
+    double sum = 0.0;
+    for (int quadrant = 0; quadrant < 4; ++quadrant) {
+      const double sy = quadrant >= 2 ? 1.0 : -1.0, sx = quadrant % 2 == 1 ? 1.0 : -1.0;
+      const double c = sign_rows * extent[0] * sy / (2.0 * apart[axis][0]) +
+                       sign_cols * extent[1] * sx / (2.0 * apart[axis][1]);
+      sum += c * c * variance[quadrant][axis];
+    }
+    out.deviation_sd[axis] = std::sqrt(sum);
+  }
+  out.fitted = true;
+  return out;
 }
 
 }  // namespace ptychopatch::impl

@@ -134,6 +134,27 @@ class LumaPolish {
   // noise near 0 (docs/performance.md, "Frames of another scene").
   double match(double dy, double dx) const;
 
+  // How the last polished frame's motion varies over the reference's
+  // window: its shift fitted again on each 2 x 2 quadrant of the window,
+  // alone (from (dy, dx), within a few pixels of the last cut polish()
+  // made; at the scale that gave polish() each axis' estimate), and the
+  // linear motion those four estimates show, extrapolated to the frame's
+  // farthest corners. A frame that moved as a whole shows none but noise;
+  // a rotation, a change of scale (focus breathing), parallax or a part of
+  // the scene that moved on its own shows its motion.
+  struct Warp {
+    bool fitted = false;  // every quadrant's fit converged
+    // d shift[axis] / d position[along] (pixels per pixel; 0 rows, 1
+    // columns), from the quadrants' estimates.
+    double gradient[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
+    // Per axis, how far that motion moves the frame's farthest corner
+    // from where the window's centre's shift puts it (sensor pixels), and
+    // its standard deviation from the quadrants' variances.
+    double deviation[2] = {0.0, 0.0};
+    double deviation_sd[2] = {0.0, 0.0};
+  };
+  Warp warp(double dy, double dx) const;
+
   // The largest move of a polish per axis, in sensor pixels: on blurred
   // noisy frames the correlations' estimate can lie 14 pixels off (the
   // robustness benchmark's rocket at sigma 16, gain 1024: 2 of 32 frames
@@ -195,6 +216,9 @@ class LumaPolish {
   ReferenceImages references_[2];               // indexed by Images
   const ReferenceImages* reference_ = nullptr;  // the last prepared frame's
   std::vector<SmoothedLuma> moving_;            // the last prepared frame's
+  // The scale (index into moving_) that gave each axis' estimate of the
+  // last polish that converged; -1 before one.
+  int64_t best_scale_[2] = {-1, -1};
   double moving_offset_[2] = {0.0, 0.0};        // its window's start - the reference's
 };
 

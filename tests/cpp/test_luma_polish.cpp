@@ -457,4 +457,95 @@ TEST(LumaPolish, LeavesTheEstimateWhereItCannotFit) {
   }
 }
 
+// A frame whose content is the scene read at c + A ((y, x) - c) + t (c the
+// frame's centre): A near the identity (a rotation, a change of scale) and
+// t a translation; Bayer sites as frame() makes them. The shift that
+// registers it at (y, x), reference(y) = frame(y - p(y)), is then
+// p(y) = y - A^-1 (y - c - t) - c: its gradient is I - A^-1.
+std::vector<float> warped(int64_t h, int64_t w, const double (&a)[2][2], const double (&t)[2],
+                          double noise, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> n(0.0, noise);
+  std::vector<float> out(static_cast<size_t>(h * w));
+  const double cy = 0.5 * static_cast<double>(h - 1), cx = 0.5 * static_cast<double>(w - 1);
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const double v = static_cast<double>(y) - cy, u = static_cast<double>(x) - cx;
+      const int c = static_cast<int>((y % 2) + (x % 2));
+      out[y * w + x] = static_cast<float>(
+          scene(cy + a[0][0] * v + a[0][1] * u + t[0], cx + a[1][0] * v + a[1][1] * u + t[1], c) +
+          n(rng));
+    }
+  return out;
+}
+
+// warp() against the motion a frame was given: its gradient is I - A^-1
+// (within 5 % plus 6e-4, about the quadrants' noise here), extrapolated to the
+// frame's corners; a frame moved as a whole shows only its noise, well
+// inside what refine_crop flags (2 pixels and 5 standard deviations,
+// align_plan.cpp's kWarpPixels and kWarpSigmas), these motions beyond it.
+// On a frame larger than the polish's window, the window's quadrants
+// speak for the whole frame.
+TEST(LumaPolish, WarpMeasuresMotionThatIsNotATranslation) {
+  const double degree = 3.141592653589793 / 180.0;
+  struct Case {
+    const char* name;
+    int64_t h, w;
+    double a[2][2];
+  };
+  const double c1 = std::cos(1.0 * degree), s1 = std::sin(1.0 * degree);
+  const Case cases[] = {
+      {"translation", 320, 336, {{1.0, 0.0}, {0.0, 1.0}}},
+      {"rotation 1 degree", 320, 336, {{c1, -s1}, {s1, c1}}},
+      {"scale 1.02", 320, 336, {{1.02, 0.0}, {0.0, 1.02}}},
+      {"rotation 0.3 degree, large", 1100, 1400,
+       {{std::cos(0.3 * degree), -std::sin(0.3 * degree)},
+        {std::sin(0.3 * degree), std::cos(0.3 * degree)}}},
+  };
+  uint32_t seed = 40;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    LumaPolish polish(geometry(c.h, c.w, 2, PTP_DTYPE_FLOAT32));
+    const std::vector<float> ref = frame(c.h, c.w, 2, 0.0, 0.0, 1.0, 0.0, 30.0, seed++);
+    polish.set_reference(ref.data());
+    const double identity[2][2] = {{1.0, 0.0}, {0.0, 1.0}};
+    const double t[2] = {3.0, -5.0};
+    const std::vector<float> mov = warped(c.h, c.w, c.a, t, 30.0, seed++);
+    // The expected gradient, I - A^-1.
+    const double det = c.a[0][0] * c.a[1][1] - c.a[0][1] * c.a[1][0];
+    const double inverse[2][2] = {{c.a[1][1] / det, -c.a[0][1] / det},
+                                  {-c.a[1][0] / det, c.a[0][0] / det}};
+    double dy = 3.0, dx = -5.0, variance[2];
+    ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance));
+    const LumaPolish::Warp warp = polish.warp(dy, dx);
+    ASSERT_TRUE(warp.fitted);
+    const double extent[2] = {0.5 * static_cast<double>(c.h - 1),
+                              0.5 * static_cast<double>(c.w - 1)};
+    const bool moved_as_a_whole = c.a[0][1] == identity[0][1] && c.a[0][0] == identity[0][0];
+    for (int axis = 0; axis < 2; ++axis) {
+      double expected_deviation = 0.0;
+      for (int along = 0; along < 2; ++along) {
+        const double expected = identity[axis][along] - inverse[axis][along];
+        EXPECT_NEAR(warp.gradient[axis][along], expected, 6e-4 + 0.05 * std::fabs(expected))
+            << axis << ", " << along;
+        expected_deviation += std::fabs(expected) * extent[along];
+      }
+      EXPECT_GT(warp.deviation_sd[axis], 0.0);
+      if (moved_as_a_whole) {
+        EXPECT_LT(warp.deviation[axis], 0.5) << axis;
+        EXPECT_LT(warp.deviation[axis], 5.0 * warp.deviation_sd[axis]) << axis;
+      } else {
+        // The window's centre lies at the frame's to within a pixel.
+        EXPECT_NEAR(warp.deviation[axis], expected_deviation, 0.1 * expected_deviation + 0.1)
+            << axis;
+        EXPECT_GT(warp.deviation[axis], 2.0) << axis;
+        EXPECT_GT(warp.deviation[axis], 5.0 * warp.deviation_sd[axis]) << axis;
+      }
+    }
+  }
+  // Nothing polished: nothing fitted.
+  LumaPolish fresh(geometry(64, 64, 2, PTP_DTYPE_FLOAT32));
+  EXPECT_FALSE(fresh.warp(0.0, 0.0).fitted);
+}
+
 }  // namespace

@@ -481,6 +481,42 @@ def test_a_pattern_of_the_other_family_gets_confidence_zero_and_a_warning(
         assert message.startswith(f"frames[{i}]: the reference does not look like {named}")
 
 
+def test_frames_that_do_not_move_as_a_whole_get_confidence_zero_and_a_note(photos, ndi, rng):
+    """A frame rotated by 1 degree or scaled by 2 % (focus breathing) about
+    the window's centre is not a translation: the motion its quadrants
+    show leaves its corners about 3.4 and 3.8 pixels from the centre's
+    shift (384-pixel frames), which no crop registers. Such frames get confidence 0 and a note, and a shift
+    that holds somewhere in the frame (the fit's, which weighs where the
+    detail is: within a pixel of the centre's here); a frame of the same
+    scene only translated keeps its confidence."""
+    rgb = photos["astronaut_rgb"]
+    y0, x0, h, w = 64, 64, 384, 384
+    shift = (4, -6)
+
+    def frame_of(scene):
+        return sensor(mosaic(shifted_scene(scene, shift, ndi)[y0:y0 + h, x0:x0 + w], RGGB), rng,
+                      photons=1000)
+
+    centre = (y0 + (h - 1) / 2, x0 + (w - 1) / 2)
+    rotated = ndi.rotate(rgb, 1.0, axes=(0, 1), reshape=False, order=3, mode="reflect")
+    scale = 1.02
+    zoomed = np.stack([ndi.affine_transform(rgb[..., k], np.full(2, 1 / scale),
+                                            offset=np.array(centre) * (1 - 1 / scale), order=3,
+                                            mode="reflect") for k in range(3)], -1)
+    gt = sensor(mosaic(rgb[y0:y0 + h, x0:x0 + w], RGGB), rng, photons=16000)
+    fits = ptychopatch.align_scene(gt, [frame_of(rgb), frame_of(rotated), frame_of(zoomed)],
+                                   cfa="RGGB")
+    assert fits.confidence[0] > 0.9, fits.confidence
+    assert "move as a whole" not in fits.messages[0], fits.messages[0]
+    np.testing.assert_array_equal(fits.crops[0], shift)
+    for k in (1, 2):
+        assert fits.confidence[k] == 0.0, (k, fits.confidence)
+        assert fits.messages[k].startswith(f"frames[{k}]: it does not move as a whole"), \
+            fits.messages[k]
+        np.testing.assert_allclose(fits.shifts[k], shift, atol=1.0)
+    assert np.all(fits.status == 0)
+
+
 # ------------------------------------------- the luminance image (default)
 
 
