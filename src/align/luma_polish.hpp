@@ -219,7 +219,7 @@ class LumaPolish {
   // The scale (index into moving_) that gave each axis' estimate of the
   // last polish that converged; -1 before one.
   int64_t best_scale_[2] = {-1, -1};
-  double moving_offset_[2] = {0.0, 0.0};        // its window's start - the reference's
+  double moving_offset_[2] = {0.0, 0.0};  // its window's start - the reference's
 };
 
 }  // namespace ptychopatch::impl

@@ -498,7 +498,9 @@ TEST(LumaPolish, WarpMeasuresMotionThatIsNotATranslation) {
       {"translation", 320, 336, {{1.0, 0.0}, {0.0, 1.0}}},
       {"rotation 1 degree", 320, 336, {{c1, -s1}, {s1, c1}}},
       {"scale 1.02", 320, 336, {{1.02, 0.0}, {0.0, 1.02}}},
-      {"rotation 0.3 degree, large", 1100, 1400,
+      {"rotation 0.3 degree, large",
+       1100,
+       1400,
        {{std::cos(0.3 * degree), -std::sin(0.3 * degree)},
         {std::sin(0.3 * degree), std::cos(0.3 * degree)}}},
   };

@@ -195,9 +195,12 @@ class SceneAlignment(NamedTuple):
     messages : tuple of str
         Per frame: empty, or why the frame has no result (a NaN, a shape
         unlike the GT frame's, no plane with information, ...), or for a
-        frame with a result a note (its peak at `max_shift`'s bound, or a
-        frame that may not show the reference's scene: then its confidence
-        is 0; or, with ``verify="refine"``, no least-squares fit on a frame
+        frame with a result a note (its peak at `max_shift`'s bound, a
+        frame that may not show the reference's scene, or, with
+        ``verify="refine"``, one that does not move as a whole (rotated,
+        scaled, parallax: its quadrants' motion moves its corners more than
+        2 pixels from its shift): then its confidence is 0; or, with
+        ``verify="refine"``, no least-squares fit on a frame
         under about 48 pixels a side or with too little detail: then its
         confidence is the peak's margin, not a probability).
     plane_shifts : numpy.ndarray
