@@ -148,3 +148,97 @@ def test_packed_and_separate_transforms_agree(monkeypatch, rng):
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_allclose(results[0][0], [-3.3, 7.6], atol=0.03)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-9)
+
+
+# ----------------------------- the double path's peak from a float32 inverse
+
+
+def _double_path(monkeypatch):
+    """phase_cross_correlation with the float32 inverse turned off."""
+    monkeypatch.setattr(registration, "_single_precision_peak", lambda *args: None)
+
+
+@pytest.mark.parametrize("shape", [(96, 1009), (97, 251), (61, 67), (200, 502)])
+@pytest.mark.parametrize("normalization", ["phase", None])
+@pytest.mark.parametrize("upsample", [1, 20])
+def test_a_float32_inverse_finds_the_double_inverse_peak(rng, camera, monkeypatch, shape,
+                                                         normalization, upsample):
+    # float64 images on packed shapes: the peak of the float32 inverse,
+    # checked in double, is the double inverse's: the same shifts, errors
+    # and phase differences to the double sums' rounding. A photograph
+    # (its large mean makes the plain correlation flat but for 0.5 %) and
+    # noise, moved by a whole and a sub-pixel shift, with noise added.
+    monkeypatch.setattr(registration, "_library_preferred",
+                        lambda backend, num_threads: backend != "auto")
+    photo = np.tile(camera, (2, 6))[:shape[0], :shape[1]].astype(np.float64)
+    noise = rng.standard_normal(shape)
+    rows = np.fft.fftfreq(shape[0])[:, None]
+    cols = np.fft.fftfreq(shape[1])[None, :]
+    cases = []
+    for ref in (photo, noise):
+        for dy, dx in ((5, -7), (2.3, -4.6)):
+            ramp = np.exp(-2j * np.pi * (rows * dy + cols * dx))
+            moving = np.fft.ifft2(np.fft.fft2(ref) * ramp).real
+            cases.append((ref, moving + 0.3 * ref.std() * rng.standard_normal(shape)))
+    calls = []
+    single = registration._single_precision_peak
+    monkeypatch.setattr(registration, "_single_precision_peak",
+                        lambda *args: calls.append(single(*args)) or calls[-1])
+    ours = [ptychopatch.phase_cross_correlation(r, m, upsample_factor=upsample,
+                                                normalization=normalization)
+            for r, m in cases]
+    # Decided from float32 but where the plain correlation of a flat patch
+    # of the photograph (61 x 67 of its sky) leaves more candidates than it
+    # sums in double.
+    assert len(calls) == len(cases)
+    decided = calls if normalization == "phase" else calls[2:]
+    assert all(found is not None for found in decided)
+    _double_path(monkeypatch)
+    for (r, m), got in zip(cases, ours):
+        want = ptychopatch.phase_cross_correlation(r, m, upsample_factor=upsample,
+                                                   normalization=normalization)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[0].dtype == want[0].dtype and got[1].dtype == want[1].dtype
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got[2], want[2], atol=1e-9)
+
+
+def test_candidates_near_the_float32_peak_are_decided_in_double(rng, monkeypatch):
+    # Two peaks 2e-6 apart relative to their height (plain correlation is
+    # linear: the moving image is the reference at two shifts, weighted
+    # 1 and 1 - 2e-6): within float32's rounding of each other, far apart
+    # in double. Both are summed in double, and the higher wins, in either
+    # order of the two.
+    shape = (64, 251)
+    ref = rng.standard_normal(shape)
+    for first, second in (((3, -5), (-9, 11)), ((-9, 11), (3, -5))):
+        moving = np.roll(ref, first, axis=(0, 1)) + (1 - 2e-6) * np.roll(ref, second,
+                                                                        axis=(0, 1))
+        summed = []
+        samples = registration._dft_samples
+        monkeypatch.setattr(registration, "_dft_samples",
+                            lambda *args: summed.append(1) or samples(*args))
+        shift, _, _ = ptychopatch.phase_cross_correlation(ref, moving, normalization=None)
+        np.testing.assert_array_equal(shift, [-first[0], -first[1]])
+        assert len(summed) == 2
+        monkeypatch.undo()
+
+
+def test_a_flat_or_unrepresentable_correlation_takes_the_double_inverse():
+    shape = (16, 127)
+    half = (shape[0], shape[1] // 2 + 1)
+    flat = np.zeros(half, np.complex128)
+    flat[0, 0] = 1.0  # a constant correlation: every sample ties
+    assert registration._single_precision_peak(flat, shape, 1, True) is None
+    assert registration._single_precision_peak(np.zeros(half, np.complex128), shape, 1,
+                                               False) is None
+    huge = np.full(half, 1e300, np.complex128)
+    huge[0, 0] = np.inf
+    assert registration._single_precision_peak(huge, shape, 1, False) is None
+    # A spike: one candidate, its value the double sum.
+    spike = np.exp(-2j * np.pi * (np.arange(half[0])[:, None] * 3 / shape[0]
+                                  + np.arange(half[1])[None, :] * 5 / shape[1]))
+    peak, value = registration._single_precision_peak(spike, shape, 1, True)
+    assert peak == (3, 5)
+    want = np.fft.irfft2(spike, s=shape)[peak] * np.prod(shape)
+    assert abs(value - want) < 1e-9 * abs(want)
