@@ -485,9 +485,10 @@ def test_frames_that_do_not_move_as_a_whole_get_confidence_zero_and_a_note(photo
     """A frame rotated by 1 degree or scaled by 2 % (focus breathing) about
     the window's centre is not a translation: the motion its quadrants
     show leaves its corners about 3.4 and 3.8 pixels from the centre's
-    shift (384-pixel frames), which no crop registers. Such frames get confidence 0 and a note, and a shift
-    that holds somewhere in the frame (the fit's, which weighs where the
-    detail is: within a pixel of the centre's here); a frame of the same
+    shift (384-pixel frames), which no crop registers. Such frames get
+    confidence 0 and a note, and a shift that holds somewhere in the frame
+    (the fit's, which weighs where the detail is: within a pixel of the
+    centre's here); a frame of the same
     scene only translated keeps its confidence."""
     rgb = photos["astronaut_rgb"]
     y0, x0, h, w = 64, 64, 384, 384
