@@ -214,6 +214,10 @@ def test_candidates_near_the_float32_peak_are_decided_in_double(rng, monkeypatch
     for first, second in (((3, -5), (-9, 11)), ((-9, 11), (3, -5))):
         moving = np.roll(ref, first, axis=(0, 1)) + (1 - 2e-6) * np.roll(ref, second,
                                                                         axis=(0, 1))
+        # The host's packed path (with a GPU, backend="auto" takes the
+        # library's float32 plan instead).
+        monkeypatch.setattr(registration, "_library_preferred",
+                            lambda backend, num_threads: backend != "auto")
         summed = []
         samples = registration._dft_samples
         monkeypatch.setattr(registration, "_dft_samples",
