@@ -26,4 +26,5 @@ echo "== ThreadSanitizer stress run (${PTYCHOPATCH_STRESS_SECONDS:-10} s, Archer
 OMP_TOOL_LIBRARIES="$archer" \
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp ${TSAN_OPTIONS:-}" \
   PTYCHOPATCH_STRESS_SECONDS="${PTYCHOPATCH_STRESS_SECONDS:-10}" \
+  PTYCHOPATCH_MIN_PARALLEL_WORK=0 \
   build-tsan/tests/ptychopatch_stress_tests

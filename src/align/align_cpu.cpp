@@ -20,6 +20,7 @@
 #include "core/error.hpp"
 #include "core/first_error.hpp"
 #include "core/headroom.hpp"
+#include "core/parallel_work.hpp"
 #include "cpu/aligned_array.hpp"
 #include "math/phase_math.hpp"
 
@@ -773,7 +774,10 @@ class CpuAlignBackend final : public AlignBackend {
     const int64_t planes = g_.planes;
     const int64_t items = num_frames * planes;
     if (items == 0) return num_frames;
-    const int threads = static_cast<int>(std::min<int64_t>(threads_, items));
+    // (Planes of small frames one after another: kMinParallelWork; the work
+    // counted as 16 operations per sample, a transform's and the rest.)
+    const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, items)),
+                                         items * d_.count * 16);
     reserve_workspaces(threads);
     // Threads take (frame, plane) items in frame-major order; the calling
     // thread (OpenMP's thread 0) also reports, in frame order, each frame
@@ -1048,8 +1052,14 @@ class CpuAlignBackend final : public AlignBackend {
       for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[0]);
       return;
     }
-    const int threads = static_cast<int>(
-        std::min<int64_t>({threads_, count, static_cast<int64_t>(workspaces_.size())}));
+    const int threads = threads_for_work(
+        static_cast<int>(
+            std::min<int64_t>({threads_, count, static_cast<int64_t>(workspaces_.size())})),
+        count * d_.count * 16);
+    if (threads <= 1) {
+      for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[0]);
+      return;
+    }
     require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[omp_get_thread_num()]);

@@ -15,6 +15,7 @@
 
 #include "align/varying_planes.hpp"
 #include "core/headroom.hpp"
+#include "core/parallel_work.hpp"
 #include "cpu/parallel_copy.hpp"
 #include "math/luma_math.hpp"
 
@@ -95,7 +96,8 @@ class LumaImages::Impl {
       if (std::find(top.begin(), top.end(), char{0}) == top.end()) return top;
     }
     // Rows in parallel, one flag set per thread.
-    const int threads = static_cast<int>(std::min<int64_t>(threads_, rows_read_));
+    const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, rows_read_)),
+                                         rows_read_ * cols_read_);
     std::vector<LumaPlanes> found(static_cast<size_t>(threads), LumaPlanes(differs.size(), 0));
     require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -134,7 +136,8 @@ class LumaImages::Impl {
     const auto* use = reinterpret_cast<const unsigned char*>(planes.data());
     if (g_.cfa == PTP_CFA_NONE) {
       const int64_t channel = g_.height * g_.width;
-      const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
+      const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, ny_)),
+                                           ny_ * nx_ * g_.planes);
       require_thread_headroom(threads);
 #pragma omp parallel for num_threads(threads) schedule(static)
       for (int64_t i = 0; i < ny_; ++i)
@@ -164,7 +167,8 @@ class LumaImages::Impl {
     const double scale = 1.0 / static_cast<double>(tap_sum * tap_sum);
     const int64_t band = 32;
     const int64_t bands = (ny_ + band - 1) / band;
-    const int threads = static_cast<int>(std::min<int64_t>(threads_, bands));
+    const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, bands)),
+                                         rows_read_ * cols_read_);
     // Every thread's buffers, allocated here: nothing in the parallel
     // region below may throw (a thread that left it early would leave the
     // others waiting at its barrier).
@@ -254,7 +258,8 @@ class LumaImages::Impl {
   // common scale does not change the estimate).
   void remove_trend(float* image) const {
     if (!math::luma_has_trend(ny_, nx_)) return;
-    const int threads = static_cast<int>(std::min<int64_t>(threads_, ny_));
+    const int threads =
+        threads_for_work(static_cast<int>(std::min<int64_t>(threads_, ny_)), ny_ * nx_);
     // Per row: sum L, sum b L, sum r L (then weighted by the row's a, q in
     // row order, so the sums do not depend on the thread count).
     std::vector<math::TrendRowSums> rows(static_cast<size_t>(ny_));

@@ -13,6 +13,7 @@
 
 #include "core/first_error.hpp"
 #include "core/headroom.hpp"
+#include "core/parallel_work.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
 #include "cpu/parallel_copy.hpp"
 #include "math/isolated_sites.hpp"
@@ -176,7 +177,8 @@ SharedIsolatedSites::SharedIsolatedSites(const AlignGeometry& g, int32_t num_thr
 
 void SharedIsolatedSites::set_reference(const void* frame) {
   const Area a = area_of(g_);
-  const int threads = static_cast<int>(std::min<int64_t>(threads_, g_.height));
+  const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, g_.height)),
+                                       g_.frame_elements());
   std::vector<int64_t> isolated =
       g_.frame_dtype == PTP_DTYPE_UINT16
           ? find_isolated(static_cast<const uint16_t*>(frame), g_.height, g_.width, a, threads)

@@ -13,6 +13,7 @@
 #include "align/align_backend.hpp"
 #include "align/varying_planes.hpp"
 #include "core/headroom.hpp"
+#include "core/parallel_work.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -86,13 +87,15 @@ constexpr int64_t kClipPileUpRatio = 4;
 constexpr int64_t kClipShowsRest = 10;
 constexpr double kClipMismatch = 0.02;
 
-// body(k) for k in [0, n), on up to `threads` threads: the images of a
+// body(k) for k in [0, n), on up to `threads` threads (one below
+// kMinParallelWork of `work`): the images of a
 // polish (each made and smoothed on its own) and the bands of a fit's
 // sums. An exception (allocation) inside is rethrown after the loop, as
 // one thrown outside it would be; the OpenMP runtime would end the
 // process instead.
 template <class Body>
-void for_each_part(size_t n, int threads, const Body& body) {
+void for_each_part(size_t n, int threads, size_t work, const Body& body) {
+  threads = threads_for_work(threads, static_cast<int64_t>(work));
   const int used = static_cast<int>(std::min<size_t>(n, static_cast<size_t>(std::max(threads, 1))));
   if (used <= 1 || !have_thread_headroom(used)) {
     for (size_t k = 0; k < n; ++k) body(k);
@@ -117,7 +120,7 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
   const int64_t out_cols = cols - w + 1;
   std::vector<float> out(static_cast<size_t>(rows * out_cols));
   const double scale = 1.0 / static_cast<double>(w);
-  for_each_part(static_cast<size_t>(rows), threads, [&](size_t row) {
+  for_each_part(static_cast<size_t>(rows), threads, out.size(), [&](size_t row) {
     const int64_t r = static_cast<int64_t>(row);
     const float* x = in.data() + r * cols;
     float* y = out.data() + r * out_cols;
@@ -139,7 +142,7 @@ std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t 
                                           int64_t w, int threads) {
   const int64_t half = w / 2;
   std::vector<float> out(in.size());
-  for_each_part(static_cast<size_t>(rows), threads, [&](size_t row) {
+  for_each_part(static_cast<size_t>(rows), threads, out.size(), [&](size_t row) {
     const int64_t r = static_cast<int64_t>(row);
     const float* x = in.data() + r * cols;
     float* y = out.data() + r * cols;
@@ -160,7 +163,7 @@ std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t 
 std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols,
                               int threads) {
   std::vector<float> out(in.size());
-  for_each_part(static_cast<size_t>(cols), threads, [&](size_t column) {
+  for_each_part(static_cast<size_t>(cols), threads, out.size(), [&](size_t column) {
     const int64_t c = static_cast<int64_t>(column);
     for (int64_t r = 0; r < rows; ++r) out[c * rows + r] = in[r * cols + c];
   });
@@ -176,7 +179,7 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
     x = centred_box_along_rows(x, rows, cols, scale.box, threads);
   const int64_t kept = (cols + scale.decimate - 1) / scale.decimate;
   std::vector<float> out(static_cast<size_t>(kept * rows));
-  for_each_part(static_cast<size_t>(kept), threads, [&](size_t column) {
+  for_each_part(static_cast<size_t>(kept), threads, out.size(), [&](size_t column) {
     const int64_t c = static_cast<int64_t>(column);
     for (int64_t r = 0; r < rows; ++r) out[c * rows + r] = x[r * cols + c * scale.decimate];
   });
@@ -208,13 +211,14 @@ SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows,
   if (rows < 3 * scale.box + kMinSamples || cols < 3 * scale.box + kMinSamples) return out;
   out.colours.resize(in.size());
   const PartThreads split = part_threads(in.size(), threads);
-  for_each_part(in.size(), split.parts, [&](size_t k) {
-    int64_t c = cols;
-    const std::vector<float> half =
-        smooth_rows_transposed(in[k], rows, c, scale, split.rows);  // c x rows
-    int64_t r = rows;
-    out.colours[k] = smooth_rows_transposed(half, c, r, scale, split.rows);  // back to r x c
-  });
+  for_each_part(
+      in.size(), split.parts, in.size() * static_cast<size_t>(rows * cols) * 6, [&](size_t k) {
+        int64_t c = cols;
+        const std::vector<float> half =
+            smooth_rows_transposed(in[k], rows, c, scale, split.rows);  // c x rows
+        int64_t r = rows;
+        out.colours[k] = smooth_rows_transposed(half, c, r, scale, split.rows);  // back to r x c
+      });
   // The sizes every image gets (as smooth_rows_transposed decimates).
   out.cols = (cols + scale.decimate - 1) / scale.decimate;
   out.rows = (rows + scale.decimate - 1) / scale.decimate;
@@ -270,24 +274,28 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
     for (int64_t site : groups[k]) group_of[site] = static_cast<int>(k);
   std::vector<std::vector<float>> masked(groups.size(),
                                          std::vector<float>(static_cast<size_t>(rows * cols), 0.f));
-  for_each_part(static_cast<size_t>(rows), threads, [&](size_t image_row) {
-    const int64_t r = static_cast<int64_t>(image_row);
-    const T* row = x + (top + r) * row_stride + left;
-    const int64_t phase = ((top + r) % period) * period;
-    for (int64_t j = 0; j < cols; ++j) {
-      const int k = group_of[phase + (left + j) % period];
-      if (k >= 0) masked[k][r * cols + j] = static_cast<float>(row[j]);
-    }
-  });
+  for_each_part(static_cast<size_t>(rows), threads, static_cast<size_t>(rows * cols),
+                [&](size_t image_row) {
+                  const int64_t r = static_cast<int64_t>(image_row);
+                  const T* row = x + (top + r) * row_stride + left;
+                  const int64_t phase = ((top + r) % period) * period;
+                  for (int64_t j = 0; j < cols; ++j) {
+                    const int k = group_of[phase + (left + j) % period];
+                    if (k >= 0) masked[k][r * cols + j] = static_cast<float>(row[j]);
+                  }
+                });
   out.resize(groups.size());
   const PartThreads split = part_threads(groups.size(), threads);
-  for_each_part(groups.size(), split.parts, [&](size_t k) {
-    std::vector<float> image = period_window_means(masked[k], rows, cols, period, split.rows);
-    // The boxes' mean over P^2 sites, as the mean over the group's.
-    const float scale = static_cast<float>(period * period) / static_cast<float>(groups[k].size());
-    for (float& v : image) v *= scale;
-    out[k] = std::move(image);
-  });
+  for_each_part(groups.size(), split.parts, groups.size() * static_cast<size_t>(rows * cols) * 4,
+                [&](size_t k) {
+                  std::vector<float> image =
+                      period_window_means(masked[k], rows, cols, period, split.rows);
+                  // The boxes' mean over P^2 sites, as the mean over the group's.
+                  const float scale =
+                      static_cast<float>(period * period) / static_cast<float>(groups[k].size());
+                  for (float& v : image) v *= scale;
+                  out[k] = std::move(image);
+                });
   return out;
 }
 
@@ -370,7 +378,7 @@ std::vector<float> clipped_fraction(const T* x, int64_t height, int64_t width,
     return image;
   }
   std::vector<float> sites(static_cast<size_t>(rows * cols), 0.0f);
-  for_each_part(static_cast<size_t>(rows), threads, [&](size_t image_row) {
+  for_each_part(static_cast<size_t>(rows), threads, sites.size(), [&](size_t image_row) {
     const int64_t r = static_cast<int64_t>(image_row);
     const int64_t phase = ((top + r) % period) * period;
     for (int64_t j = 0; j < cols; ++j) {
@@ -622,7 +630,15 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
       }
     }
   };
-  for_each_part(kChunks, threads, rows_of);
+  // Work: the samples in the region, each interpolated from 16 grid points
+  // per colour.
+  const int64_t region_rows =
+      std::max<int64_t>(0, std::min(ref.rows, region.bottom) - std::max<int64_t>(0, region.top));
+  const int64_t region_cols =
+      std::max<int64_t>(0, std::min(ref.cols, region.right) - std::max<int64_t>(0, region.left));
+  const size_t samples =
+      static_cast<size_t>(((region_rows + q - 1) / q) * ((region_cols + q - 1) / q));
+  for_each_part(kChunks, threads, samples * colours * 16, rows_of);
   Parts per(colours), per_interior(colours);
   for (auto& m : per) m = {};
   for (auto& m : per_interior) m = {};

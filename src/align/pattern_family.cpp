@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/headroom.hpp"
+#include "core/parallel_work.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -120,7 +121,8 @@ std::string pattern_family_doubt(const AlignGeometry& g, const void* frame, int 
   const int64_t cols = std::min(g.width, kMaxSide) / kPeriod * kPeriod;
   const int64_t top = (g.height - rows) / 2 / kPeriod * kPeriod;
   const int64_t left = (g.width - cols) / 2 / kPeriod * kPeriod;
-  const int used = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
+  const int used = threads_for_work(
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows))), rows * cols);
   double sum[36] = {}, squares[36] = {};
   if (g.frame_dtype == PTP_DTYPE_UINT16)
     site_sums(static_cast<const uint16_t*>(frame), g.width, top, left, rows, cols, used, sum,
