@@ -16,8 +16,10 @@ namespace ptychopatch::impl {
 // against 18-22 ms on one while another process kept both cores busy
 // (docs/performance.md, "Threads on a busy machine"). Passes over small
 // frames stay under this; those over large frames are far above it, where
-// a late thread costs little against the pass.
-inline constexpr int64_t kMinParallelWork = int64_t{1} << 20;
+// a late thread costs little against the pass. (2^20 did as well under
+// load and lost up to a third on an idle machine at 252-512 pixels; 2^16
+// left most of the stalls.)
+inline constexpr int64_t kMinParallelWork = int64_t{1} << 18;
 
 // kMinParallelWork, or the environment's PTYCHOPATCH_MIN_PARALLEL_WORK (a
 // decimal count; 0 makes every pass parallel, as the thread-count and
