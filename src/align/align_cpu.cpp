@@ -1048,14 +1048,12 @@ class CpuAlignBackend final : public AlignBackend {
   // `one` must not throw.
   template <class One>
   void for_each_item(int64_t count, bool together, const One& one) {
-    if (together) {
-      for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[0]);
-      return;
-    }
-    const int threads = threads_for_work(
-        static_cast<int>(
-            std::min<int64_t>({threads_, count, static_cast<int64_t>(workspaces_.size())})),
-        count * d_.count * 16);
+    const int threads =
+        together
+            ? 1
+            : threads_for_work(static_cast<int>(std::min<int64_t>(
+                                   {threads_, count, static_cast<int64_t>(workspaces_.size())})),
+                               count * d_.count * 16);
     if (threads <= 1) {
       for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[0]);
       return;

@@ -87,8 +87,8 @@ constexpr int64_t kClipPileUpRatio = 4;
 constexpr int64_t kClipShowsRest = 10;
 constexpr double kClipMismatch = 0.02;
 
-// body(k) for k in [0, n), on up to `threads` threads (one below
-// kMinParallelWork of `work`): the images of a
+// body(k) for k in [0, n), on up to `threads` threads (one where `work` is
+// small: threads_for_work): the images of a
 // polish (each made and smoothed on its own) and the bands of a fit's
 // sums. An exception (allocation) inside is rethrown after the loop, as
 // one thrown outside it would be; the OpenMP runtime would end the
