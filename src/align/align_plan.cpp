@@ -974,6 +974,14 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
 // search; 128 pixels with --large-shifts 0.25), where the tried shift's
 // own match check decides.
 constexpr double kFarFitShare = 0.7;
+// Where the refined frame's own confidence is under kFarDoubtful, the
+// search's best shift is tried wherever it fits better by kFarScoreMargin
+// (kFarFitShare does not apply): the refined shift is in doubt anyway, and
+// the match check of the two results decides. Why: a 128-pixel rocket at
+// gain 1024 moved by (25, 23) was refined to (-12.4, 24.0) with a row
+// variance of 16 square pixels (confidence 0): its misfit was 0.76 of the
+// refined shift's, not 0.7, and the frame kept the wrong crop.
+constexpr double kFarDoubtful = 0.5;
 // And by at least this much of the coefficient itself: two fits near 1 (a
 // frame rolled circularly, whose wrapped edge the smoothing mixes in)
 // differ by their edges' rounding, not by content. The least difference
@@ -1013,8 +1021,9 @@ void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame
   if (!(away > std::max(2.0 * step, static_cast<double>(g.period)))) return;
   // NaN at the refined shift (it shares too little with the reference, or
   // lies past the bound): any shift the search found fits better.
+  const double share = out.confidence < kFarDoubtful ? 1.0 : kFarFitShare;
   if (std::isfinite(found.score_at_given) &&
-      !(1.0 - found.score <= kFarFitShare * (1.0 - found.score_at_given) &&
+      !(1.0 - found.score <= share * (1.0 - found.score_at_given) &&
         found.score >= found.score_at_given + kFarScoreMargin))
     return;
   int64_t crop[2];
