@@ -1026,6 +1026,7 @@ void LumaPolish::set_reference(const void* frame) {
   std::tie(reference_window_.top, reference_window_.rows) = centred(height_);
   std::tie(reference_window_.left, reference_window_.cols) = centred(width_);
   reference_frame_ = frame;
+  converged_frame_ = nullptr;
   reference_varies_ = varying_of(frame, reference_window_);
   for (ReferenceImages& r : references_) r = ReferenceImages{};
   reference_ = nullptr;
@@ -1066,6 +1067,7 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
   if (groups.empty()) return;
   ReferenceImages& ref = references_[images];
   if (cut != ref.cut || groups != ref.groups || ref.scales.empty()) {
+    ++ref.generation;
     ref.scales = smooth(colour_images_of(reference_frame_, cut, groups),
                         clipped_of(reference_frame_, cut, groups), rows, cols);
     ref.cut = cut;
@@ -1088,6 +1090,37 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
 
 bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&variance)[2],
                         Images images) {
+  // The colour fit of the frame whose luminance fit converged last: what
+  // match() and warp() read of that fit is kept in case this one fails
+  // (see the header).
+  const bool after_luminance = images == kColours && converged_frame_ == frame &&
+                               converged_images_ == kLuminance && !moving_.empty();
+  std::vector<SmoothedLuma> kept;
+  if (after_luminance) kept = std::move(moving_);
+  const ReferenceImages* kept_reference = reference_;
+  const uint64_t kept_generation = reference_ != nullptr ? reference_->generation : 0;
+  const int64_t kept_scale[2] = {best_scale_[0], best_scale_[1]};
+  const double kept_offset[2] = {moving_offset_[0], moving_offset_[1]};
+  converged_frame_ = nullptr;
+  if (polish_once(frame, dy, dx, variance, images)) {
+    converged_frame_ = frame;
+    converged_images_ = images;
+    return true;
+  }
+  // (Unless this call made that reference's images again: another cut.)
+  if (after_luminance && kept_reference->generation == kept_generation) {
+    moving_ = std::move(kept);
+    reference_ = kept_reference;
+    std::copy(kept_scale, kept_scale + 2, best_scale_);
+    std::copy(kept_offset, kept_offset + 2, moving_offset_);
+    converged_frame_ = frame;
+    converged_images_ = kLuminance;
+  }
+  return false;
+}
+
+bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (&variance)[2],
+                             Images images) {
   moving_.clear();
   if (reference_frame_ == nullptr || !(std::fabs(dy) < static_cast<double>(height_)) ||
       !(std::fabs(dx) < static_cast<double>(width_)))

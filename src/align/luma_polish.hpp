@@ -121,7 +121,14 @@ class LumaPolish {
   // shift lies more than kMaxMove pixels from the given one on an axis
   // (then it is another peak, not a polish). `images`: the luminance image
   // or the colour images (the same with one colour). Keeps the frame's
-  // smoothed images for match().
+  // smoothed images for match() and warp(), also where it fails (match()
+  // then tells a frame of another scene, whose fit fails, from the
+  // reference's). Except: a fit of the colour images that fails right
+  // after the luminance image's fit of the same frame converged keeps the
+  // luminance fit's (before, warp() then had nothing to fit and that
+  // frame's motion went unchecked: refine_crop fits the colours where the
+  // luminance fit leaves the crop in doubt), unless it had to smooth the
+  // luminance fit's reference images again.
   bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
               Images images = kColours);
 
@@ -196,10 +203,14 @@ class LumaPolish {
   // (wy, wx), of the planes that vary in both; moving_ empty where the
   // scales do not fit or no plane varies in both.
   void prepare(const void* frame, int64_t wy, int64_t wx, Images images);
+  // polish() itself, which leaves moving_ empty or another cut's where it
+  // fails.
+  bool polish_once(const void* frame, double& dy, double& dx, double (&variance)[2], Images images);
 
   // The reference's smoothed images for one kind of images, kept while
   // the frames' cuts and planes are the same.
   struct ReferenceImages {
+    uint64_t generation = 0;                   // counts the smoothings (polish())
     PolishWindow cut;                          // the part of the window they smooth
     std::vector<std::vector<int64_t>> groups;  // the planes of each image
     std::vector<double> luma_weights;          // each group's share of their planes
@@ -216,6 +227,10 @@ class LumaPolish {
   ReferenceImages references_[2];               // indexed by Images
   const ReferenceImages* reference_ = nullptr;  // the last prepared frame's
   std::vector<SmoothedLuma> moving_;            // the last prepared frame's
+  // The frame and images of the last polish that converged, while moving_
+  // still holds its images (polish()); null otherwise.
+  const void* converged_frame_ = nullptr;
+  Images converged_images_ = kLuminance;
   // The scale (index into moving_) that gave each axis' estimate of the
   // last polish that converged; -1 before one.
   int64_t best_scale_[2] = {-1, -1};

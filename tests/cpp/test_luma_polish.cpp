@@ -538,6 +538,46 @@ std::vector<float> warped(int64_t h, int64_t w, const double (&a)[2][2], const d
   return out;
 }
 
+// A fit of the colour images that fails right after the luminance fit of
+// the same frame converged keeps the luminance fit's images for match()
+// and warp(): refine_crop fits the colour images where the luminance
+// fit leaves the crop in doubt, and where that colour fit failed (3-7 of
+// calibrate_small_frames.py's 192 frames a seed) the frame's motion went
+// unchecked, warp() having nothing to fit. Here a frame rotated by 1
+// degree, whose colour fit is made to fail by a start outside the frame.
+// Another frame's failed fit keeps its own images (match() tells a frame
+// of another scene by them): a flat frame after it.
+TEST(LumaPolish, AFailedColourFitKeepsTheLuminanceFitForTheChecks) {
+  const double degree = 3.141592653589793 / 180.0;
+  const int64_t h = 320, w = 336;
+  LumaPolish polish(geometry(h, w, 2, PTP_DTYPE_FLOAT32));
+  const std::vector<float> ref = frame(h, w, 2, 0.0, 0.0, 1.0, 0.0, 30.0, 60);
+  polish.set_reference(ref.data());
+  const double a[2][2] = {{std::cos(degree), -std::sin(degree)},
+                          {std::sin(degree), std::cos(degree)}};
+  const double t[2] = {3.0, -5.0};
+  const std::vector<float> mov = warped(h, w, a, t, 30.0, 61);
+  double dy = 3.0, dx = -5.0, variance[2];
+  ASSERT_TRUE(polish.polish(mov.data(), dy, dx, variance, LumaPolish::kLuminance));
+  const LumaPolish::Warp first = polish.warp(dy, dx);
+  const double first_match = polish.match(dy, dx);
+  ASSERT_TRUE(first.fitted);
+  ASSERT_GT(std::max(first.deviation[0], first.deviation[1]), 2.0);
+
+  double y = 1e6, x = dx, v[2];
+  EXPECT_FALSE(polish.polish(mov.data(), y, x, v, LumaPolish::kColours));
+  const LumaPolish::Warp again = polish.warp(dy, dx);
+  ASSERT_TRUE(again.fitted);
+  for (int axis = 0; axis < 2; ++axis) EXPECT_EQ(again.deviation[axis], first.deviation[axis]);
+  EXPECT_EQ(polish.match(dy, dx), first_match);
+
+  const std::vector<float> flat(static_cast<size_t>(h * w), 500.0f);
+  y = dy;
+  EXPECT_FALSE(polish.polish(flat.data(), y, x, v, LumaPolish::kColours));
+  EXPECT_FALSE(polish.warp(dy, dx).fitted);
+  EXPECT_TRUE(std::isnan(polish.match(dy, dx)));
+}
+
 // warp() against the motion a frame was given: its gradient is I - A^-1
 // (within 5 % plus 6e-4, about the quadrants' noise here), extrapolated to the
 // frame's corners; a frame moved as a whole shows only its noise, well
