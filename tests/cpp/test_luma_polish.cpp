@@ -541,12 +541,12 @@ std::vector<float> warped(int64_t h, int64_t w, const double (&a)[2][2], const d
 // A fit of the colour images that fails right after the luminance fit of
 // the same frame converged keeps the luminance fit's images for match()
 // and warp(): refine_crop fits the colour images where the luminance
-// fit leaves the crop in doubt, and where that colour fit failed (3-7 of
-// calibrate_small_frames.py's 192 frames a seed) the frame's motion went
-// unchecked, warp() having nothing to fit. Here a frame rotated by 1
-// degree, whose colour fit is made to fail by a start outside the frame.
-// Another frame's failed fit keeps its own images (match() tells a frame
-// of another scene by them): a flat frame after it.
+// fit leaves the crop in doubt, and where that colour fit failed (3 and 7
+// of the 192 frames of two seeds of calibrate_small_frames.py) the
+// frame's motion went unchecked, warp() having nothing to fit. Here a
+// frame rotated by 1 degree, whose colour fit is made to fail by a start
+// outside the frame. Another frame's failed fit keeps its own images
+// (match() tells a frame of another scene by them): a flat frame after it.
 TEST(LumaPolish, AFailedColourFitKeepsTheLuminanceFitForTheChecks) {
   const double degree = 3.141592653589793 / 180.0;
   const int64_t h = 320, w = 336;
