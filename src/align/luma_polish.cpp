@@ -766,7 +766,7 @@ void information_of(const double (&interior)[5][5], const double (&c)[4], double
 // of the benchmark's table has |error| / claimed deviation of rms 0.9-1.0).
 // The normal matrix of the variance is that of the samples whose boxes
 // were whole on both images, per sample, times all the samples
-// (information_of below); where there are none, the variance is infinite.
+// (information_of above); where there are none, the variance is infinite.
 bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<double>& weights,
          double& dy, double& dx, double (&variance)[2], int threads,
          const GridRegion& region = GridRegion{}) {
@@ -779,8 +779,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
   // The variance of the estimate per axis from a converged iteration's
   // sums (see above), times `factor` (RobustPass::variance_factor).
   const auto variance_of = [&](const double(&gram)[5][5], const double(&interior)[5][5],
-                               const double(&normal)[4][4], double n, double a, double b,
-                               double factor, double noise_share, double(&out)[2]) {
+                               const double(&c)[4], double n, double a, double b, double factor,
+                               double noise_share, double(&out)[2]) {
     const double sigma_grid = ref.sigma / s, spacing = static_cast<double>(q);
     const double per_independent =
         std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
@@ -806,7 +806,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     const double noise_gradient = n * a * a * frame_noise / (2.0 * sigma_grid * sigma_grid);
     for (int axis = 0; axis < 2; ++axis) {
       double inv[4][4], unit[4] = {}, column[4];
-      std::copy(&normal[0][0], &normal[0][0] + 16, &inv[0][0]);
+      information_of(interior, c, n, inv);
       for (int k = 0; k < 2; ++k)
         inv[k][k] = std::max(inv[k][k] - noise_gradient, 0.02 * inv[k][k]);
       unit[axis] = 1.0;
@@ -863,8 +863,6 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
       m[k][k] *= 1.0 + 1e-9;  // a trace of damping: an axis the scene does not fix stays put
       rhs[k] = c[k] * (gram[k][4] - a * gram[k][2] - b * gram[k][3]);
     }
-    double normal[4][4];
-    information_of(interior, c, n, normal);
     if (!solve4(m, rhs, step)) return fail();
     for (int axis = 0; axis < 2; ++axis) {
       if (step[axis] * last[axis] < 0.0 && std::fabs(step[axis]) > 0.5 * std::fabs(last[axis]))
@@ -877,7 +875,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     dx += sx * s;
     const bool converged = std::max(std::fabs(sy), std::fabs(sx)) * s < kConverged;
     if (converged && !weighted) {
-      variance_of(gram, interior, normal, n, a, b, 1.0, 1.0, plain_variance);
+      variance_of(gram, interior, c, n, a, b, 1.0, 1.0, plain_variance);
       plain[0] = dy;
       plain[1] = dx;
       have_plain = true;
@@ -900,7 +898,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
       const double share = robust.mean_square > 0.0 && robust.noise_variance > 0.0
                                ? std::max(1.0, robust.noise_variance / robust.mean_square)
                                : 1.0;
-      variance_of(gram, interior, normal, n, a, b, robust.variance_factor, share, variance);
+      variance_of(gram, interior, c, n, a, b, robust.variance_factor, share, variance);
       return true;
     }
   }
