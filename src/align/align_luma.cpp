@@ -192,9 +192,13 @@ class LumaImages::Impl {
         const T* row = x + r * g_.width;
         const char* sites = keep.data() + (r % period) * period;
         Sum* w = t.weighted.data();
-        for (int64_t c0 = 0; c0 < cols_read_; c0 += period)
-          for (int64_t b = 0; b < period && c0 + b < cols_read_; ++b)
-            w[c0 + b] = sites[b] ? static_cast<Sum>(row[c0 + b]) : Sum{0};
+        if (std::all_of(sites, sites + period, [](char s) { return s != 0; })) {
+          for (int64_t c = 0; c < cols_read_; ++c) w[c] = static_cast<Sum>(row[c]);
+        } else {
+          for (int64_t c0 = 0; c0 < cols_read_; c0 += period)
+            for (int64_t b = 0; b < period && c0 + b < cols_read_; ++b)
+              w[c0 + b] = sites[b] ? static_cast<Sum>(row[c0 + b]) : Sum{0};
+        }
         Sum* out_row = ring + (r % window) * nx_;
         if (running) {
           Sum sum = 0;
@@ -206,11 +210,18 @@ class LumaImages::Impl {
             out_row[j] = sum;
           }
         } else {
-          for (int64_t j = 0; j < nx_; ++j) {
-            Sum sum = 0;
-            for (int64_t b = 0; b < window; ++b)
-              sum += static_cast<Sum>(tap[b]) * w[stride * j + b];
-            out_row[j] = sum;
+          // Each sum 0 + tap[0] w[s j] + tap[1] w[s j + 1] + ..., in that
+          // order, added a tap at a time over the whole row (one pass per
+          // tap vectorises; a loop over the taps inside one over j does not).
+          std::fill(out_row, out_row + nx_, Sum{0});
+          for (int64_t b = 0; b < window; ++b) {
+            const Sum weight = static_cast<Sum>(tap[b]);
+            const Sum* in = w + b;
+            if (stride == 1) {
+              for (int64_t j = 0; j < nx_; ++j) out_row[j] += weight * in[j];
+            } else {
+              for (int64_t j = 0; j < nx_; ++j) out_row[j] += weight * in[stride * j];
+            }
           }
         }
       };
@@ -240,12 +251,18 @@ class LumaImages::Impl {
           for (int64_t j = 0; j < nx_; ++j)
             o[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));
         } else {
-          for (int64_t j = 0; j < nx_; ++j) {
-            Sum sum = 0;  // rows s i .. s i + K - 1, in that order
-            for (int64_t a = 0; a < window; ++a)
-              sum += static_cast<Sum>(tap[a]) * ring[((stride * i + a) % window) * nx_ + j];
-            o[j] = static_cast<float>(math::mul_rn(static_cast<double>(sum), scale));
+          // Rows s i .. s i + K - 1, in that order, added a row at a time
+          // into column[] (the same sums as one pixel at a time; the ring's
+          // row of each found once, not by a division per tap and pixel,
+          // which took most of this function's time).
+          std::fill(column, column + nx_, Sum{0});
+          for (int64_t a = 0; a < window; ++a) {
+            const Sum weight = static_cast<Sum>(tap[a]);
+            const Sum* in = ring + ((stride * i + a) % window) * nx_;
+            for (int64_t j = 0; j < nx_; ++j) column[j] += weight * in[j];
           }
+          for (int64_t j = 0; j < nx_; ++j)
+            o[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));
         }
       }
     }
