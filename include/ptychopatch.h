@@ -624,17 +624,19 @@ typedef enum ptp_align_method {
  * "The closed-loop check"). The reference and the frame are cut to what
  * they share under the crop (margins of |crop| rounded up to a multiple of
  * about 1/64 of the smaller side, so a scene's frames share one cut of the
- * reference) and aligned again with plain correlation
+ * reference; of cuts over 2048 pixels a side their central 2048 x 2048,
+ * and the whole cuts where that does not confirm the crop) and aligned
+ * again with plain correlation
  * (PTP_NORMALIZATION_NONE, the other options as given): the crop is
  * confirmed when that residual is at most half a pattern period (0.5 pixel
  * without a pattern) on both axes. Plain correlation follows the
  * large-scale content that the default's whitening discounts, so the two
  * estimators fail on different scenes. Costs about one more alignment per
- * frame (two for a corrected or re-cropped one; REFINE: usually one more
- * for a frame re-cut at its nearest pixel, at most four), run after the call's frames are aligned
- * (the progress callback counts those and is not called during the
- * checks), a copy of the reference, and up to two more plans' buffers
- * (device memory on a GPU context). Not with PTP_ALIGN_METHOD_RAWNIND. */
+ * frame, of at most 2048 x 2048 pixels (two for a corrected or re-cropped one; REFINE: usually one
+ * more for a frame re-cut at its nearest pixel, at most four), run after the call's frames are
+ * aligned (the progress callback counts those and is not called during the checks), a copy of the
+ * reference, and up to two more plans' buffers (device memory on a GPU context). Not with
+ * PTP_ALIGN_METHOD_RAWNIND. */
 typedef enum ptp_align_verify {
   PTP_ALIGN_VERIFY_NONE = 0, /* no closed loop: the whitened estimate alone */
   /* An unconfirmed crop (or cuts too small or without information to

@@ -24,11 +24,28 @@ namespace {
 // by margins (two: 10 % slower).
 constexpr size_t kMaxCheckPlans = 3;
 
+// The check's window on larger cuts, per side in sensor pixels (rounded
+// down to the pattern's period): the cuts' central part. Why: the check is
+// a second correlation of the frame, and on the whole cut it cost as much
+// as the first (a 24 MP Bayer frame: about 0.6 s of one core more per
+// frame); what it measures is a residual of at most a pixel or two, which
+// 2048 x 2048 pixels place to well under the polish's own error
+// (docs/performance.md, "The check's window"). Where the window does not
+// confirm the crop, the whole cut is checked as before: the window may
+// show too little of the scene (a smooth centre) to place it.
+constexpr int64_t kCheckWindow = 2048;
+
 }  // namespace
 
 struct CropVerifier::Check {
   int64_t margin_y = 0;
   int64_t margin_x = 0;
+  bool whole = false;  // the whole cut, else its central window
+  // The part of the cut checked: rows x cols at (inset_y, inset_x) of it.
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t inset_y = 0;
+  int64_t inset_x = 0;
   // Null where the cuts are too small for a plan (never confirmed).
   std::unique_ptr<ptp_align_plan> plan;
   uint64_t reference_generation = 0;  // 0: no reference set yet
@@ -123,10 +140,10 @@ bool CropVerifier::every_position_varies(const ptp_align_plan& check_plan,
                             : every(reinterpret_cast<const float*>(cut.data()));
 }
 
-CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x) {
+CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x, bool whole) {
   ++clock_;
   for (auto& check : checks_)
-    if (check->margin_y == margin_y && check->margin_x == margin_x) {
+    if (check->margin_y == margin_y && check->margin_x == margin_x && check->whole == whole) {
       check->last_use = clock_;
       return *check;
     }
@@ -140,13 +157,21 @@ CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x)
   auto check = std::make_unique<Check>();
   check->margin_y = margin_y;
   check->margin_x = margin_x;
+  check->whole = whole;
   check->last_use = clock_;
   const int64_t rows = height_ - 2 * margin_y;
   const int64_t cols = width_ - 2 * margin_x;
+  // The window keeps the pattern's phase: its side and inset are whole
+  // periods.
+  const int64_t side = whole ? std::max(rows, cols) : kCheckWindow / period_ * period_;
+  check->rows = std::min(rows, side);
+  check->cols = std::min(cols, side);
+  check->inset_y = (rows - check->rows) / 2 / period_ * period_;
+  check->inset_x = (cols - check->cols) / 2 / period_ * period_;
   if (rows >= period_ && cols >= period_) {
     ptp_align_desc desc = desc_;
-    desc.height = rows;
-    desc.width = cols;
+    desc.height = check->rows;
+    desc.width = check->cols;
     try {
       check->plan = create_align_plan(context_, &desc, /*isolated_sites=*/false);
     } catch (const Error& e) {
@@ -166,20 +191,31 @@ CropVerifier::Outcome CropVerifier::check(const void* frame, int64_t crop_y, int
   const bool other_phase = preserved[0] != crop_y || preserved[1] != crop_x;
   if (other_phase && !luma_pattern_) return outcome;  // before a check plan is made for it
   const auto [margin_y, margin_x] = margins(crop_y, crop_x);
-  Check& check = check_for(margin_y, margin_x);
+  Check& window = check_for(margin_y, margin_x, false);
+  const bool part = window.rows < height_ - 2 * margin_y || window.cols < width_ - 2 * margin_x;
+  const Outcome windowed = check_with(window, frame, crop_y, crop_x, other_phase);
+  if (windowed.confirmed || !part) return windowed;
+  return check_with(check_for(margin_y, margin_x, true), frame, crop_y, crop_x, other_phase);
+}
+
+CropVerifier::Outcome CropVerifier::check_with(Check& check, const void* frame, int64_t crop_y,
+                                               int64_t crop_x, bool other_phase) {
+  Outcome outcome;
   if (!check.plan) return outcome;
-  const int64_t rows = height_ - 2 * margin_y;
-  const int64_t cols = width_ - 2 * margin_x;
+  const int64_t rows = check.rows;
+  const int64_t cols = check.cols;
+  const int64_t top = check.margin_y + check.inset_y;
+  const int64_t left = check.margin_x + check.inset_x;
   if (check.reference_generation != reference_generation_) {
-    // The reference's cut depends on the margins only.
-    cut(reference_.data(), margin_y, margin_x, rows, cols, frame_cut_);
+    // The reference's cut depends on the margins (and the window) only.
+    cut(reference_.data(), top, left, rows, cols, frame_cut_);
     check.reference_generation = 0;
     check.reference_varies = luma_pattern_ && every_position_varies(*check.plan, frame_cut_, cols);
     align_set_reference(*check.plan, frame_cut_.data());
     check.reference_generation = reference_generation_;
   }
   // reference[y, x] ~ frame[y - crop_y, x - crop_x] under the crop.
-  cut(frame, margin_y - crop_y, margin_x - crop_x, rows, cols, frame_cut_);
+  cut(frame, top - crop_y, left - crop_x, rows, cols, frame_cut_);
   if (other_phase &&
       !(check.reference_varies && every_position_varies(*check.plan, frame_cut_, cols)))
     return outcome;

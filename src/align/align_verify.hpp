@@ -98,7 +98,12 @@ class CropVerifier {
 
  private:
   struct Check;
-  Check& check_for(int64_t margin_y, int64_t margin_x);
+  // The check plan of a margin pair: of the cut's central window (whole =
+  // false; the whole cut where it is no larger), or of the whole cut.
+  Check& check_for(int64_t margin_y, int64_t margin_x, bool whole);
+  // check()'s work with one check plan.
+  Outcome check_with(Check& check, const void* frame, int64_t crop_y, int64_t crop_x,
+                     bool other_phase);
   // Copies the rows x cols window at (top, left) of every channel of a
   // plan's frame into `out` (contiguous).
   void cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,

@@ -1012,17 +1012,89 @@ std::vector<char> LumaPolish::varying_of(const void* frame, const PolishWindow& 
                  : varying(static_cast<const float*>(frame));
 }
 
-// The reference's window: its central kMaxWindow x kMaxWindow pixels (all
-// of a smaller side), and the planes that vary there; each frame's cut of
-// it is made into colour images and smoothed in prepare(), from the frame
-// itself (not a copy: CropVerifier keeps it).
-void LumaPolish::set_reference(const void* frame) {
+// The reference's window of kMaxWindow x kMaxWindow pixels (all of a
+// smaller side): its centre, unless a window of whole blocks elsewhere holds
+// at least kDetailGain times the centre's detail, then the first such window
+// of the most detail (in row-major order of its block). A block's detail is
+// the squared differences of its sum (over every channel and site) with
+// its right and lower neighbours' sums: on blocks of whole periods the
+// mosaic cancels, and what is left is the scene's structure on the scale
+// of a block, with the noise about alike everywhere.
+PolishWindow LumaPolish::window_of(const void* frame) const {
   const auto centred = [](int64_t side) {
     const int64_t n = std::min(side, kMaxWindow);
     return std::pair<int64_t, int64_t>{(side - n) / 2, n};
   };
-  std::tie(reference_window_.top, reference_window_.rows) = centred(height_);
-  std::tie(reference_window_.left, reference_window_.cols) = centred(width_);
+  PolishWindow window;
+  std::tie(window.top, window.rows) = centred(height_);
+  std::tie(window.left, window.cols) = centred(width_);
+  const int64_t block = (kDetailBlock + period_ - 1) / period_ * period_;
+  const int64_t by = height_ / block, bx = width_ / block;
+  const int64_t wy = window.rows / block, wx = window.cols / block;
+  if (wy >= by && wx >= bx) return window;  // the window is the frame
+  if (wy < 2 || wx < 2) return window;
+  // Block sums, a row of blocks per iteration.
+  std::vector<double> sums(static_cast<size_t>(by * bx), 0.0);
+  const int threads =
+      threads_for_work(static_cast<int>(std::min<int64_t>(threads_, by)), by * block * width_);
+  const auto add_rows = [&](const auto* x, int64_t i) {
+    double* row_sums = sums.data() + i * bx;
+    for (int64_t c = 0; c < channels_; ++c)
+      for (int64_t r = i * block; r < (i + 1) * block; ++r) {
+        const auto* row = x + (c * height_ + r) * width_;
+        for (int64_t j = 0; j < bx; ++j) {
+          double sum = 0.0;
+          for (int64_t k = j * block; k < (j + 1) * block; ++k) sum += static_cast<double>(row[k]);
+          row_sums[j] += sum;
+        }
+      }
+  };
+  require_thread_headroom(threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < by; ++i) {
+    if (uint16_)
+      add_rows(static_cast<const uint16_t*>(frame), i);
+    else
+      add_rows(static_cast<const float*>(frame), i);
+  }
+  // Summed detail: table[(i, j)] = the detail of blocks [0, i) x [0, j).
+  std::vector<double> table(static_cast<size_t>((by + 1) * (bx + 1)), 0.0);
+  for (int64_t i = 0; i < by; ++i)
+    for (int64_t j = 0; j < bx; ++j) {
+      const double s = sums[i * bx + j];
+      double d = 0.0;
+      if (j + 1 < bx) d += (sums[i * bx + j + 1] - s) * (sums[i * bx + j + 1] - s);
+      if (i + 1 < by) d += (sums[(i + 1) * bx + j] - s) * (sums[(i + 1) * bx + j] - s);
+      table[(i + 1) * (bx + 1) + j + 1] =
+          d + table[i * (bx + 1) + j + 1] + table[(i + 1) * (bx + 1) + j] - table[i * (bx + 1) + j];
+    }
+  const auto detail = [&](int64_t i, int64_t j) {
+    return table[(i + wy) * (bx + 1) + j + wx] - table[i * (bx + 1) + j + wx] -
+           table[(i + wy) * (bx + 1) + j] + table[i * (bx + 1) + j];
+  };
+  const int64_t ci = std::min(by - wy, window.top / block);
+  const int64_t cj = std::min(bx - wx, window.left / block);
+  double best = detail(ci, cj);
+  const double centre = best;
+  int64_t bi = ci, bj = cj;
+  for (int64_t i = 0; i + wy <= by; ++i)
+    for (int64_t j = 0; j + wx <= bx; ++j)
+      if (const double d = detail(i, j); d > best) {
+        best = d;
+        bi = i;
+        bj = j;
+      }
+  if (!(best >= kDetailGain * centre) || (bi == ci && bj == cj)) return window;
+  window.top = std::min(bi * block, height_ - window.rows);
+  window.left = std::min(bj * block, width_ - window.cols);
+  return window;
+}
+
+// The reference's window (window_of) and the planes that vary there; each
+// frame's cut of it is made into colour images and smoothed in prepare(),
+// from the frame itself (not a copy: CropVerifier keeps it).
+void LumaPolish::set_reference(const void* frame) {
+  reference_window_ = window_of(frame);
   reference_frame_ = frame;
   converged_frame_ = nullptr;
   reference_varies_ = varying_of(frame, reference_window_);

@@ -173,6 +173,15 @@ class LumaPolish {
   // sensor pixels: the fit reads at most 2^16 samples a scale anyway, and
   // a 6-megapixel frame's smoothing would cost a third of its alignment.
   static constexpr int64_t kMaxWindow = 1024;
+  // On larger frames the window leaves the centre for the place of the
+  // most detail where that has at least kDetailGain times the centre's
+  // (window_of): a scene whose centre is smooth or flat (a sky, a wall)
+  // gave the polish nothing but noise to fit there, and it moved right
+  // estimates by up to 22 pixels (docs/performance.md, "Detail away from
+  // the centre"). Detail is measured on blocks of about kDetailBlock
+  // pixels (whole periods).
+  static constexpr double kDetailGain = 2.0;
+  static constexpr int64_t kDetailBlock = 16;
 
  private:
   // At most this many cuts of the windows per polish (prepare()).
@@ -192,6 +201,8 @@ class LumaPolish {
       const void* frame, const PolishWindow& window,
       const std::vector<std::vector<int64_t>>& groups) const;
   std::vector<char> varying_of(const void* frame, const PolishWindow& window) const;
+  // The reference's window (set_reference).
+  PolishWindow window_of(const void* frame) const;
   std::vector<SmoothedLuma> smooth(std::vector<std::vector<float>> images,
                                    std::vector<float> clipped, int64_t rows, int64_t cols) const;
   // The share of clipped sites of the planes in `groups` in every

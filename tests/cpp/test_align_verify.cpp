@@ -4,10 +4,13 @@
 // Oracle: the check written out from its documentation with the public API
 // only: margins |crop| rounded up to q = P * ceil((min(H, W) / P) / 64);
 // the reference cut at (my, mx) and the frame at (my - cy, mx - cx), both
-// (H - 2 my) x (W - 2 mx); those aligned by a plan of the caller's options
-// with PTP_NORMALIZATION_NONE; confirmed when that plan's shift is within
-// P / 2 on both axes; a confirmed crop keeps verify = 0's confidence, any
-// other gets 0. Shifts and crops are verify = 0's, bit for bit, except
+// (H - 2 my) x (W - 2 mx); of those, the central window of at most
+// floor(2048 / P) P pixels a side, inset by whole periods ((side - window)
+// / 2 rounded down to one); the windows aligned by a plan of the caller's
+// options with PTP_NORMALIZATION_NONE; confirmed when that plan's shift is
+// within P / 2 on both axes, else (where the window is not the whole cut)
+// the whole cuts aligned and judged so; a confirmed crop keeps verify =
+// 0's confidence, any other gets 0. Shifts and crops are verify = 0's, bit for bit, except
 // where CORRECT replaces a crop and under REFINE, the default, where every
 // shift is the crop plus the loop's residual (expected_result).
 #include <gtest/gtest.h>
@@ -179,29 +182,39 @@ Loop closed_loop(const ptp_align_desc& desc, const Frames& f,
   const int64_t q = p * std::max<int64_t>(1, (std::min(f.h, f.w) / p + 63) / 64);
   const auto margin = [q](int64_t crop) { return (std::llabs(crop) + q - 1) / q * q; };
   const int64_t my = margin(cy), mx = margin(cx);
-  const int64_t rows = f.h - 2 * my, cols = f.w - 2 * mx;
-  if (rows < p || cols < p) return loop;
-  ptp_align_desc check = desc;
-  check.height = rows;
-  check.width = cols;
-  check.normalization = PTP_NORMALIZATION_NONE;
-  check.verify = PTP_ALIGN_VERIFY_NONE;
-  ptp_align_plan* raw = nullptr;
-  if (ptp_align_plan_create(cpu_context(), &check, &raw) != PTP_SUCCESS) return loop;
-  const Plan plan(raw);
-  const std::vector<unsigned char> g = cut(f, f.data[0], my, mx, rows, cols);
-  const std::vector<unsigned char> m = cut(f, frame, my - cy, mx - cx, rows, cols);
-  if (!preserves_pattern(desc, cy, cx) &&
-      !(desc.combine == PTP_COMBINE_LUMA && every_position_varies(f, g, rows, cols, p) &&
-        every_position_varies(f, m, rows, cols, p)))
-    return loop;
-  const auto residual = align(plan, g, {m.data()});
-  if (residual[0].status != PTP_SUCCESS) return loop;
-  loop.aligned = true;
-  loop.residual[0] = residual[0].shift[0];
-  loop.residual[1] = residual[0].shift[1];
-  const double limit = 0.5 * double(p);
-  loop.confirmed = std::fabs(loop.residual[0]) <= limit && std::fabs(loop.residual[1]) <= limit;
+  const int64_t cut_rows = f.h - 2 * my, cut_cols = f.w - 2 * mx;
+  if (cut_rows < p || cut_cols < p) return loop;
+  // The cuts' rows x cols at (top, left) of the reference's cut.
+  const auto attempt = [&](int64_t top, int64_t left, int64_t rows, int64_t cols) {
+    Loop out;
+    ptp_align_desc check = desc;
+    check.height = rows;
+    check.width = cols;
+    check.normalization = PTP_NORMALIZATION_NONE;
+    check.verify = PTP_ALIGN_VERIFY_NONE;
+    ptp_align_plan* raw = nullptr;
+    if (ptp_align_plan_create(cpu_context(), &check, &raw) != PTP_SUCCESS) return out;
+    const Plan plan(raw);
+    const std::vector<unsigned char> g = cut(f, f.data[0], my + top, mx + left, rows, cols);
+    const std::vector<unsigned char> m = cut(f, frame, my + top - cy, mx + left - cx, rows, cols);
+    if (!preserves_pattern(desc, cy, cx) &&
+        !(desc.combine == PTP_COMBINE_LUMA && every_position_varies(f, g, rows, cols, p) &&
+          every_position_varies(f, m, rows, cols, p)))
+      return out;
+    const auto residual = align(plan, g, {m.data()});
+    if (residual[0].status != PTP_SUCCESS) return out;
+    out.aligned = true;
+    out.residual[0] = residual[0].shift[0];
+    out.residual[1] = residual[0].shift[1];
+    const double limit = 0.5 * double(p);
+    out.confirmed = std::fabs(out.residual[0]) <= limit && std::fabs(out.residual[1]) <= limit;
+    return out;
+  };
+  const int64_t side = 2048 / p * p;
+  const int64_t rows = std::min(cut_rows, side), cols = std::min(cut_cols, side);
+  loop = attempt((cut_rows - rows) / 2 / p * p, (cut_cols - cols) / 2 / p * p, rows, cols);
+  if (!loop.confirmed && (rows < cut_rows || cols < cut_cols))
+    loop = attempt(0, 0, cut_rows, cut_cols);
   return loop;
 }
 
@@ -620,6 +633,97 @@ TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
     expect_checked(d, f);
     expect_checked(d, f, PTP_ALIGN_VERIFY_CORRECT);
     expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  }
+}
+
+// Cuts larger than the check's window (2048 pixels a side) are checked in
+// their central window: 2304-pixel Bayer frames (margins of 36, cuts of
+// 2232, the window inset by 92) as the oracle checks them, under CHECK and
+// REFINE (whose shifts are the crops plus the window's residuals, bit for
+// bit, where the polish agrees with them), with noise in the moving frames.
+// (The whole cuts give these frames the same results: the window's
+// necessity is shown by AWindowWithoutDetailFallsBackToTheWholeCut, its
+// cost by docs/performance.md, "The check's window".)
+TEST(AlignVerify, LargeCutsAreCheckedInTheirCentralWindow) {
+  const int64_t h = 2304, w = 2304;
+  Frames f = make_frames(1, h, w, PTP_DTYPE_UINT16, {{0, 0}, {4, -6}, {-10, 2}}, 41);
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> noise(-40, 40);
+  for (size_t k = 1; k < f.data.size(); ++k)
+    for (int64_t i = 0; i < h * w; ++i) {
+      uint16_t u;
+      std::memcpy(&u, f.data[k].data() + 2 * i, 2);
+      u = uint16_t(int(u) + noise(rng));
+      std::memcpy(f.data[k].data() + 2 * i, &u, 2);
+    }
+  const ptp_align_desc d = desc_for(h, w, PTP_CFA_BAYER, PTP_DTYPE_UINT16);
+  const auto checked = expect_checked(d, f);
+  const auto refined = expect_checked(d, f, PTP_ALIGN_VERIFY_REFINE);
+  const int64_t truth[2][2] = {{-4, 6}, {10, -2}};
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(checked[k].crop[0], truth[k][0]) << k;
+    EXPECT_EQ(checked[k].crop[1], truth[k][1]) << k;
+    EXPECT_GT(checked[k].confidence, 0.5) << k;
+    EXPECT_NEAR(refined[k].shift[0], double(truth[k][0]), 0.05) << k;
+    EXPECT_NEAR(refined[k].shift[1], double(truth[k][1]), 0.05) << k;
+  }
+}
+
+// 2304 x 2304 uint16 frames of a scene whose detail lies only in a band
+// along its edges: flat grey within flat / 2 of its centre on both axes,
+// moved by `moves` (the first the reference's), with uniform noise of
+// +-noise counts everywhere.
+Frames edge_band_frames(int64_t flat, int noise,
+                        const std::vector<std::pair<int64_t, int64_t>>& moves) {
+  const int64_t h = 2304, w = 2304, m = 16;
+  const int64_t fh = h + 2 * m, fw = w + 2 * m;
+  const std::vector<double> texture = naive::smooth_field(fh, fw, 43, 2);
+  std::mt19937 rng(44);
+  std::uniform_int_distribution<int> draw(-noise, noise);
+  Frames f{1, h, w, PTP_DTYPE_UINT16, {}};
+  for (const auto& [ty, tx] : moves) {
+    std::vector<unsigned char> bytes(static_cast<size_t>(2 * h * w));
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j) {
+        const int64_t y = m - ty + i, x = m - tx + j;  // the scene's pixel
+        const bool centre = std::llabs(y - fh / 2) < flat / 2 && std::llabs(x - fw / 2) < flat / 2;
+        const double v = centre ? 0.5 : texture[y * fw + x];
+        const uint16_t u = uint16_t(std::lround(1000.0 * v + 100.0) + draw(rng));
+        std::memcpy(bytes.data() + 2 * (i * w + j), &u, 2);
+      }
+    f.data.push_back(std::move(bytes));
+  }
+  return f;
+}
+
+// The check's window (the cuts' central 2048 x 2048) sees one flat grey
+// and cannot place the crop, so the whole cuts are checked, and confirm it
+// (without that, every crop of such a scene would get confidence 0).
+TEST(AlignVerify, AWindowWithoutDetailFallsBackToTheWholeCut) {
+  const std::vector<std::pair<int64_t, int64_t>> moves = {{0, 0}, {4, -6}, {-8, 2}};
+  const Frames f = edge_band_frames(2112, 0, moves);
+  const auto checked = expect_checked(desc_for(f.h, f.w, PTP_CFA_BAYER, PTP_DTYPE_UINT16), f);
+  for (size_t k = 0; k < checked.size(); ++k) {
+    EXPECT_EQ(checked[k].crop[0], -moves[k + 1].first) << k;
+    EXPECT_EQ(checked[k].crop[1], -moves[k + 1].second) << k;
+    EXPECT_GT(checked[k].confidence, 0.0) << k;
+  }
+}
+
+// A noisy scene whose central 1600 x 1600 pixels are flat: the polish's
+// window (1024 x 1024) leaves the centre for the detail along the edges
+// (LumaPolish::window_of). In the centre it found only noise to fit, and
+// moved right estimates by pixels.
+TEST(AlignVerify, ThePolishSeeksTheDetail) {
+  const std::vector<std::pair<int64_t, int64_t>> moves = {{0, 0}, {4, -6}, {-8, 2}, {3, 5}};
+  const Frames f = edge_band_frames(1600, 20, moves);
+  ptp_align_desc d = desc_for(f.h, f.w, PTP_CFA_BAYER, PTP_DTYPE_UINT16);
+  d.verify = PTP_ALIGN_VERIFY_REFINE;
+  const auto refined = align(make_plan(d), f.data[0], f.moving());
+  for (size_t k = 0; k < refined.size(); ++k) {
+    EXPECT_NEAR(refined[k].shift[0], -double(moves[k + 1].first), 0.1) << k;
+    EXPECT_NEAR(refined[k].shift[1], -double(moves[k + 1].second), 0.1) << k;
+    EXPECT_GT(refined[k].confidence, 0.9) << k;
   }
 }
 

@@ -613,7 +613,9 @@ def align_scene(
     sensor pixels there):
     one shift of the whole mosaic, never an average of disagreeing planes.
     Then (``verify="refine"``, the default) the two frames are cut to what
-    they share under that crop and aligned again with plain correlation,
+    they share under that crop (its central 2048 x 2048 pixels on larger
+    frames, the whole of it where those cannot confirm the crop) and
+    aligned again with plain correlation,
     which places the shift (coarse to fine), and a least-squares fit of
     their smoothed luminance (and, where in doubt, colour) images checks it, replacing it where the fit
     lies more than 0.1 pixel away (noisy blurred frames, whose correlation
@@ -731,10 +733,12 @@ def align_scene(
         a CFA. It runs on the CPU.
     verify : {"refine", False, True, "check", "correct"}, keyword-only
         The closed loop of every crop: `gt` and the frame are cut to what
-        they share under the crop and aligned again with plain
-        correlation; the crop is confirmed where that residual is within
-        half a pattern period (half a pixel without a pattern) on both
-        axes. About one more alignment per frame.
+        they share under the crop (the central 2048 x 2048 pixels of larger
+        cuts, the whole cuts where those do not confirm the crop) and
+        aligned again with plain correlation; the crop is confirmed where
+        that residual is within half a pattern period (half a pixel
+        without a pattern) on both axes. About one more alignment per
+        frame, of at most 2048 x 2048 pixels.
         ``"refine"`` (default): coarse to fine. The residual refines every
         frame: its shift becomes the crop plus the residual; where that is
         more than half a pixel from the cut, the frames are cut again at
