@@ -30,7 +30,7 @@ constexpr size_t kMaxCheckPlans = 3;
 // as the first (a 24 MP Bayer frame: about 0.6 s of one core more per
 // frame); what it measures is a residual of at most a pixel or two, which
 // 2048 x 2048 pixels place to well under the polish's own error
-// (docs/performance.md, "The check's window"). Where the window does not
+// (docs/performance.md, "Large frames: the check's window"). Where the window does not
 // confirm the crop, the whole cut is checked as before: the window may
 // show too little of the scene (a smooth centre) to place it.
 constexpr int64_t kCheckWindow = 2048;

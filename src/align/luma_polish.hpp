@@ -177,9 +177,9 @@ class LumaPolish {
   // most detail where that has at least kDetailGain times the centre's
   // (window_of): a scene whose centre is smooth or flat (a sky, a wall)
   // gave the polish nothing but noise to fit there, and it moved right
-  // estimates by up to 22 pixels (docs/performance.md, "Detail away from
-  // the centre"). Detail is measured on blocks of about kDetailBlock
-  // pixels (whole periods).
+  // estimates by up to 22 pixels (docs/performance.md, "Large frames:
+  // the check's window, and detail away from the centre"). Detail is measured on blocks of about
+  // kDetailBlock pixels (whole periods).
   static constexpr double kDetailGain = 2.0;
   static constexpr int64_t kDetailBlock = 16;
 

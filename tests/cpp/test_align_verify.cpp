@@ -643,7 +643,7 @@ TEST(AlignVerify, XTransPlanarChannelsAndMedian) {
 // bit, where the polish agrees with them), with noise in the moving frames.
 // (The whole cuts give these frames the same results: the window's
 // necessity is shown by AWindowWithoutDetailFallsBackToTheWholeCut, its
-// cost by docs/performance.md, "The check's window".)
+// cost by docs/performance.md, "Large frames: the check's window".)
 TEST(AlignVerify, LargeCutsAreCheckedInTheirCentralWindow) {
   const int64_t h = 2304, w = 2304;
   Frames f = make_frames(1, h, w, PTP_DTYPE_UINT16, {{0, 0}, {4, -6}, {-10, 2}}, 41);
