@@ -10,6 +10,7 @@
 #include <string>
 
 #include "align/align_cpu.hpp"
+#include "align/line_correlation.hpp"
 #include "core/error.hpp"
 #include "cpu/aligned_array.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
@@ -127,6 +128,20 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
   plan->bins = bins;
   plan->phase = desc->normalization == PTP_NORMALIZATION_PHASE;
 
+  if (cpu::LineCorrelation::pays(desc->height, desc->width)) {
+    const unsigned effort = desc->fft_planning == PTP_FFT_PLANNING_MEASURE ? FFTW_MEASURE
+                            : desc->fft_planning == PTP_FFT_PLANNING_ESTIMATE
+                                ? FFTW_ESTIMATE
+                                : FFTW_MEASURE | FFTW_WISDOM_ONLY;
+    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+    struct NoTimeLimit {  // also where planning throws
+      NoTimeLimit() { fftwf_set_timelimit(cpu::kFftwPlanSeconds); }
+      ~NoTimeLimit() { fftwf_set_timelimit(FFTW_NO_TIMELIMIT); }
+    } limit;
+    plan->lines = std::make_unique<cpu::LineCorrelation>(desc->height, desc->width, effort);
+    return plan.release();
+  }
+
   // Planning arrays: FFTW_MEASURE writes them; their alignment (64 bytes)
   // is that of every workspace buffer, which execute() relies on.
   AlignedArray<float> real(elements);
@@ -171,10 +186,12 @@ struct ptp_correlate_plan::Workspace {
   ptychopatch::impl::cpu::AlignedArray<fftwf_complex> a;
   ptychopatch::impl::cpu::AlignedArray<fftwf_complex> b;
   ptychopatch::impl::cpu::AlignedArray<float> image;  // made on first need
+  ptychopatch::impl::cpu::AlignedArray<float> block;  // LineCorrelation's
 };
 
 ptp_correlate_plan::~ptp_correlate_plan() {
   std::lock_guard<std::mutex> lock(ptychopatch::impl::cpu::fftw_planner_mutex());
+  lines.reset();
   if (r2c != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(r2c));
   if (c2r != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(c2r));
 }
@@ -198,26 +215,31 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
   }
   // Every buffer this call needs, before anything is written: a failed
   // allocation leaves the outputs and the workspace as they were.
-  const bool copy_image = !fftw_aligned(reference) || !fftw_aligned(moving) ||
-                          (correlation != nullptr && !fftw_aligned(correlation));
+  const bool copy_image = !plan.lines && (!fftw_aligned(reference) || !fftw_aligned(moving) ||
+                                          (correlation != nullptr && !fftw_aligned(correlation)));
   if (w->a.get() == nullptr || w->b.get() == nullptr) {
     cpu::AlignedArray<fftwf_complex> a(plan.bins), b(plan.bins);
     w->a = std::move(a);
     w->b = std::move(b);
   }
   if (copy_image && w->image.get() == nullptr) w->image = cpu::AlignedArray<float>(elements);
+  if (plan.lines && w->block.get() == nullptr)
+    w->block = cpu::AlignedArray<float>(2 * plan.lines->block_size());
 
   auto aligned = [&](const float* image) -> float* {
     if (fftw_aligned(image)) return const_cast<float*>(image);  // r2c reads it only
     std::memcpy(w->image.get(), image, static_cast<size_t>(elements) * sizeof(float));
     return w->image.get();
   };
-  const auto r2c = static_cast<fftwf_plan>(plan.r2c);
-  fftwf_execute_dft_r2c(r2c, aligned(reference), w->a.get());
-  fftwf_execute_dft_r2c(r2c, aligned(moving), w->b.get());
-
   float* a = &w->a.get()[0][0];
   float* b = &w->b.get()[0][0];
+  if (plan.lines) {
+    plan.lines->forward(reference, moving, a, b, w->block.get());
+  } else {
+    const auto r2c = static_cast<fftwf_plan>(plan.r2c);
+    fftwf_execute_dft_r2c(r2c, aligned(reference), w->a.get());
+    fftwf_execute_dft_r2c(r2c, aligned(moving), w->b.get());
+  }
   if (cross_power(a, b, plan.bins, plan.phase))
     fail(PTP_ERROR_NON_FINITE,
          "the cross-power spectrum is not finite (or within a factor 4 of float32's largest "
@@ -234,10 +256,16 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
   const auto c2r = static_cast<fftwf_plan>(plan.c2r);
   const float scale = static_cast<float>(1.0 / static_cast<double>(elements));
   float* out = copy_image && !fftw_aligned(correlation) ? w->image.get() : correlation;
-  fftwf_execute_dft_c2r(c2r, w->b.get(), out);
+  auto invert = [&] {
+    if (plan.lines)
+      plan.lines->inverse(b, out, w->block.get());
+    else
+      fftwf_execute_dft_c2r(c2r, w->b.get(), out);
+  };
+  invert();
   if (scale_values(out, elements, scale)) {
     scaled_copy(b, a, 2 * plan.bins, scale);
-    fftwf_execute_dft_c2r(c2r, w->b.get(), out);
+    invert();
   }
   if (out != correlation)
     std::memcpy(correlation, out, static_cast<size_t>(elements) * sizeof(float));

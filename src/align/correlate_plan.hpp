@@ -7,6 +7,10 @@
 //    image shape, planned under cpu::fftw_planner_mutex() with the desc's
 //    planning effort (WISDOM by default: measured plans only where the
 //    process already has wisdom, so a one-off call never pays seconds).
+//    Where a side has a large prime factor (FFTW's real plans of 997 x 1009
+//    took 130 ms a call), it holds a cpu::LineCorrelation instead: both
+//    images in one complex transform, by lines, Bluestein's algorithm on
+//    the prime sides (line_correlation.hpp).
 //  * execute() works in the plan's workspace (two half spectra, and an
 //    aligned image where a caller's array lacks the alignment FFTW planned
 //    with), taken under a try-lock: a call that finds it busy (another
@@ -33,6 +37,10 @@
 
 namespace ptychopatch::impl {
 
+namespace cpu {
+class LineCorrelation;
+}
+
 void init_correlate_desc(ptp_correlate_desc* desc, size_t struct_size);
 
 }  // namespace ptychopatch::impl
@@ -44,6 +52,8 @@ struct ptp_correlate_plan {
   bool phase = true;
   void* r2c = nullptr;  // fftwf_plan (fftw3.h stays out of this header)
   void* c2r = nullptr;
+  // Instead of r2c and c2r, for sides with a large prime factor.
+  std::unique_ptr<ptychopatch::impl::cpu::LineCorrelation> lines;
   // The workspace of execute() (see above): scratch memory of a call, not
   // part of the plan's meaning, hence mutable under a const plan.
   struct Workspace;

@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ptychopatch.h"
@@ -112,9 +113,13 @@ TEST_F(Correlate, DescDefaults) {
 }
 
 // Shapes with odd and even sides, single rows and columns, and one pixel;
-// both normalisations and every planning effort.
+// both normalisations and every planning effort. Sides with a prime factor
+// above 31 (37, 41, 67) are transformed by Bluestein's algorithm, both
+// images packed in one transform (src/align/line_correlation.hpp): alone,
+// or beside a side FFTW transforms directly (38, with a Nyquist bin).
 TEST_F(Correlate, MatchesTheDirectTransformsInDouble) {
-  const int64_t shapes[][2] = {{6, 8}, {7, 5}, {1, 9}, {8, 1}, {1, 1}, {9, 12}, {5, 16}};
+  const int64_t shapes[][2] = {{6, 8},   {7, 5},  {1, 9},  {8, 1},  {1, 1},   {9, 12}, {5, 16},
+                               {37, 41}, {1, 37}, {37, 1}, {2, 67}, {37, 38}, {38, 37}};
   uint32_t seed = 1;
   for (const auto& shape : shapes) {
     const int64_t ny = shape[0], nx = shape[1], nxh = nx / 2 + 1;
@@ -151,8 +156,22 @@ TEST_F(Correlate, MatchesTheDirectTransformsInDouble) {
 // Plain correlation of tiny images (|X| normal, |X| / N subnormal): the
 // inverse runs unscaled and is scaled after, as scipy's, so the values keep
 // float32's precision (scaled first, they were off by 3e-3 of the peak).
-TEST_F(Correlate, TinyImagesKeepTheirPrecision) {
-  const int64_t ny = 64, nx = 64, n = ny * nx;
+// The tests below run on a shape FFTW's plans transform and on one with a
+// side Bluestein's algorithm transforms (GetParam(): which).
+class CorrelateShapes : public Correlate, public ::testing::WithParamInterface<bool> {
+ protected:
+  std::pair<int64_t, int64_t> shape(int64_t fftw_y, int64_t fftw_x, int64_t bluestein_y,
+                                    int64_t bluestein_x) const {
+    return GetParam() ? std::make_pair(bluestein_y, bluestein_x) : std::make_pair(fftw_y, fftw_x);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(FftwAndBluestein, CorrelateShapes, ::testing::Bool());
+
+// (Images too faint to be packed: transformed apart.)
+TEST_P(CorrelateShapes, TinyImagesKeepTheirPrecision) {
+  const auto [ny, nx] = shape(64, 64, 37, 41);
+  const int64_t n = ny * nx;
   ASSERT_EQ(make(ny, nx, PTP_NORMALIZATION_NONE), PTP_SUCCESS);
   const auto ref = random_image(n, 31, 8e-21f);
   const auto mov = random_image(n, 32, 8e-21f);
@@ -171,12 +190,14 @@ TEST_F(Correlate, TinyImagesKeepTheirPrecision) {
 // Huge images whose unscaled inverse overflows float32 (every bin within
 // FLT_MAX / 4, their sum over N bins not): the inverse is redone from X / N,
 // and the correlation is finite and right.
-TEST_F(Correlate, HugeImagesWhoseUnscaledInverseOverflows) {
-  const int64_t ny = 16, nx = 16, n = ny * nx;
+TEST_P(CorrelateShapes, HugeImagesWhoseUnscaledInverseOverflows) {
+  const auto [ny, nx] = shape(16, 16, 37, 41);
+  const int64_t n = ny * nx;
   ASSERT_EQ(make(ny, nx, PTP_NORMALIZATION_NONE), PTP_SUCCESS);
   std::vector<float> image(n);
   std::mt19937 rng(41);
-  for (int64_t i = 0; i < n; ++i) image[i] = (i % 2 == 0 ? 1e17f : -1e17f);
+  const float level = GetParam() ? 4e16f : 1e17f;  // (bins of 37 x 41 within FLT_MAX / 4)
+  for (int64_t i = 0; i < n; ++i) image[i] = (i % 2 == 0 ? level : -level);
   std::shuffle(image.begin(), image.end(), rng);  // zero mean: no huge DC bin
   std::vector<float> correlation(n);
   ASSERT_EQ(ptp_correlate_execute(plan_, image.data(), image.data(), nullptr, correlation.data()),
@@ -233,8 +254,9 @@ TEST_F(Correlate, UnalignedArrays) {
 
 // NaN, infinity and a transform that overflows float32 are
 // PTP_ERROR_NON_FINITE, and nothing is written.
-TEST_F(Correlate, NonFiniteLeavesOutputsUntouched) {
-  const int64_t ny = 8, nx = 8, n = ny * nx, bins = ny * (nx / 2 + 1);
+TEST_P(CorrelateShapes, NonFiniteLeavesOutputsUntouched) {
+  const auto [ny, nx] = shape(8, 8, 4, 41);
+  const int64_t n = ny * nx, bins = ny * (nx / 2 + 1);
   for (int32_t normalization : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE}) {
     ASSERT_EQ(make(ny, nx, normalization), PTP_SUCCESS);
     const float cases[] = {std::numeric_limits<float>::quiet_NaN(),
@@ -252,6 +274,63 @@ TEST_F(Correlate, NonFiniteLeavesOutputsUntouched) {
           << ptp_last_error_message();
       for (float v : spectrum) ASSERT_EQ(v, 42.0f);
       for (float v : correlation) ASSERT_EQ(v, 42.0f);
+    }
+  }
+}
+
+// Packed images whose energies differ by 10^14 (amplitudes 10^4 and 10^-3):
+// the moving image is scaled by a power of two before packing, so its
+// spectrum keeps float32's precision (unscaled, the reference's rounding
+// was as large as it; the test fails without the scaling).
+TEST_F(Correlate, PackedImagesOfVeryDifferentEnergies) {
+  const int64_t ny = 37, nx = 41, nxh = nx / 2 + 1;
+  for (int32_t normalization : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE}) {
+    for (const bool swap : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "normalization " << normalization << " swap " << swap);
+      ASSERT_EQ(make(ny, nx, normalization), PTP_SUCCESS);
+      auto ref = random_image(ny * nx, 51, 1e4f);
+      auto mov = random_image(ny * nx, 52, 1e-3f);
+      if (swap) std::swap(ref, mov);
+      std::vector<float> spectrum(2 * ny * nxh), correlation(ny * nx);
+      ASSERT_EQ(
+          ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(), correlation.data()),
+          PTP_SUCCESS);
+      const Oracle want = direct_correlation(ref, mov, ny, nx, normalization == 0);
+      double largest = 0, peak = 0;
+      for (const auto& v : want.half) largest = std::max(largest, std::abs(v));
+      for (double v : want.correlation) peak = std::max(peak, std::abs(v));
+      for (int64_t k = 0; k < ny * nxh; ++k) {
+        ASSERT_NEAR(spectrum[2 * k], want.half[k].real(), 2e-5 * largest) << "bin " << k;
+        ASSERT_NEAR(spectrum[2 * k + 1], want.half[k].imag(), 2e-5 * largest) << "bin " << k;
+      }
+      for (int64_t i = 0; i < ny * nx; ++i)
+        ASSERT_NEAR(correlation[i], want.correlation[i], 2e-5 * largest + 1e-6 * peak) << i;
+    }
+  }
+}
+
+// A constant or zero image has the transform FFTW gives it, exactly zero
+// off the DC bin, so phase correlation against it is zero there too (by
+// Bluestein's algorithm, or packed, rounding made bins of magnitude 1).
+TEST_F(Correlate, ConstantImagesAreExactlyZeroOffTheDcBin) {
+  const int64_t ny = 37, nx = 41, nxh = nx / 2 + 1;
+  for (const float level : {7.0f, 0.0f}) {
+    for (const bool constant_reference : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "level " << level << " reference " << constant_reference);
+      ASSERT_EQ(make(ny, nx), PTP_SUCCESS);
+      std::vector<float> flat(ny * nx, level);
+      const auto image = random_image(ny * nx, 61);
+      const auto& ref = constant_reference ? flat : image;
+      const auto& mov = constant_reference ? image : flat;
+      std::vector<float> spectrum(2 * ny * nxh, 42.0f), correlation(ny * nx);
+      ASSERT_EQ(
+          ptp_correlate_execute(plan_, ref.data(), mov.data(), spectrum.data(), correlation.data()),
+          PTP_SUCCESS);
+      for (int64_t k = 1; k < ny * nxh; ++k) {
+        ASSERT_EQ(spectrum[2 * k], 0.0f) << "bin " << k;
+        ASSERT_EQ(spectrum[2 * k + 1], 0.0f) << "bin " << k;
+      }
     }
   }
 }
@@ -293,8 +372,9 @@ TEST_F(Correlate, BadArguments) {
 
 // Threads sharing one plan get what one thread gets (the workspace is
 // taken under a try-lock; a busy one means a call of its own).
-TEST_F(Correlate, ThreadsShareAPlan) {
-  const int64_t ny = 24, nx = 30, n = ny * nx;
+TEST_P(CorrelateShapes, ThreadsShareAPlan) {
+  const auto [ny, nx] = shape(24, 30, 12, 37);
+  const int64_t n = ny * nx;
   ASSERT_EQ(make(ny, nx), PTP_SUCCESS);
   const auto ref = random_image(n, 21), mov = random_image(n, 22);
   std::vector<float> want(n);

@@ -419,8 +419,8 @@ void alignment_sweep(int h, int w) {
 // The cross-correlation of one pair: plan creation and a call whose
 // inputs and output lack FFTW's alignment (so it also copies them), from a
 // fresh plan each run (its workspace is made by the call).
-TEST(FaultInjection, PairCorrelation) {
-  const int64_t ny = 12, nx = 10, n = ny * nx, bins = ny * (nx / 2 + 1);
+void pair_correlation_sweep(int64_t ny, int64_t nx) {
+  const int64_t n = ny * nx, bins = ny * (nx / 2 + 1);
   ptp_context* ctx = nullptr;
   ptp_context_options o;
   ptp_context_options_init(&o, sizeof o);
@@ -488,6 +488,16 @@ TEST(FaultInjection, PairCorrelation) {
   s.message = [&] { return last_message; };
   sweep(s);
   ptp_context_destroy(ctx);
+}
+
+TEST(FaultInjection, PairCorrelation) {
+  pair_correlation_sweep(12, 10);
+}
+
+// A side of 37: Bluestein's algorithm, both images in one transform
+// (src/align/line_correlation.hpp), its chirp tables and blocks.
+TEST(FaultInjection, PairCorrelationByBluestein) {
+  pair_correlation_sweep(12, 37);
 }
 
 TEST(FaultInjection, Alignment) {

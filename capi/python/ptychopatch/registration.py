@@ -758,14 +758,15 @@ _ENERGY_BLOCK = 128
 
 def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bool:
     """Whether the library's FFTW (one thread) correlates two real images
-    that are not packed (_packs: there pocketfft's one complex transform is
-    the faster) and neither constant (a constant image's correlation is
-    flat, and FFTW's rounding would break its ties differently from
-    scipy's; the caller knows both): native float32, 2-D, where scipy.fft
-    would run on one thread too (num_threads=1 and at most
-    _LIBRARY_CORRELATE_MAX_SIZE pixels, or the default num_threads=0 and
-    fewer than _THREADED_MIN_SIZE; an explicit count above 1 is obeyed by
-    scipy).
+    that are not constant (a constant image's correlation is flat, and
+    FFTW's rounding would break its ties differently from scipy's; the
+    caller knows): native float32, 2-D, where scipy.fft would run on one
+    thread too (num_threads=1, or the default num_threads=0 and fewer than
+    _THREADED_MIN_SIZE pixels; an explicit count above 1 is obeyed by
+    scipy), and either at most _LIBRARY_CORRELATE_MAX_SIZE pixels or with a
+    side the library transforms by Bluestein's algorithm
+    (_library_transforms_by_lines: there its one-thread call took 14 ms at
+    997 x 1009, pocketfft's packed transforms 25).
 
     Shifts are scikit-image's wherever the peak stands out of float32
     rounding. Without normalisation, the upsampled peak of float32
@@ -775,8 +776,22 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     # (dtype equality, not the kind: ">f4" on a little-endian machine is
     # float32 too, and the library reads native floats.)
     return (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
-            and mov.dtype == np.float32 and ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
+            and mov.dtype == np.float32
+            and (ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
+                 or _library_transforms_by_lines(ref.shape))
             and (workers == 1 or workers == -1 and ref.size < _THREADED_MIN_SIZE))
+
+
+# LineDft::kLargestDirectPrime (src/align/line_dft.hpp): the library's
+# ptp_correlate_* transforms a side whose largest prime factor is above it
+# by Bluestein's algorithm (FFTW's own transforms of such sides are slow).
+_LIBRARY_LARGEST_DIRECT_PRIME = 31
+
+
+def _library_transforms_by_lines(shape: Tuple[int, ...]) -> bool:
+    return any(n > _LIBRARY_LARGEST_DIRECT_PRIME
+               and _packed_fft._largest_prime_factor(n) > _LIBRARY_LARGEST_DIRECT_PRIME
+               for n in shape)
 
 
 class _CorrelatePlan:
@@ -1550,7 +1565,7 @@ def phase_cross_correlation(
                                                    upsample, norm, backend, threads,
                                                    planning, workers, pack)
     correlation = None
-    if (shift is None and spectrum is None and half and not pack and not either_constant
+    if (shift is None and spectrum is None and half and not either_constant
             and _correlates_in_library(ref, mov, workers)):
         found = _library_correlation(ref, mov, norm, planning, with_spectrum=upsample != 1)
         if found is not None:
