@@ -885,7 +885,10 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
  * or CFA handling: scene alignment (ptp_align_*) does those. The plan runs
  * on the CPU (FFTW, one thread) on every context: it is for single pairs
  * in host memory, for which copying to a GPU and back costs more than the
- * three transforms. */
+ * three transforms. A side whose largest prime factor is above 31 (997,
+ * 1009, 2 x 509) is transformed by Bluestein's algorithm on FFTW, both
+ * images in one complex transform: values equal separate transforms' to
+ * float32 rounding; a constant image's transform is exact. */
 typedef struct ptp_correlate_desc {
   uint64_t struct_size;  /* sizeof(ptp_correlate_desc) */
   int64_t height;        /* rows, >= 1 */

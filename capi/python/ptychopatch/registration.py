@@ -19,7 +19,8 @@ installed, else ``numpy.fft``; SciPy is not a requirement of this package.
 Where the last side has a large prime factor (997 x 1009), the two images
 share one complex transform and the correlation is inverted two rows at a
 time (`_packed_fft`): pocketfft's real transforms of such sides cost
-complex ones.
+complex ones. (Float32 pairs on one thread go to the library instead,
+which does the same with Bluestein's algorithm on FFTW.)
 """
 
 from __future__ import annotations
@@ -1341,11 +1342,13 @@ def phase_cross_correlation(
       the numpy path below decides instead).
     * Otherwise, two native float32 2-D images that scipy.fft would
       transform on one thread (fewer than 2^18 pixels with the default
-      `num_threads`, up to 2^18 with ``num_threads=1``; neither constant,
-      and no side with a large prime factor): the library's FFTW computes
-      their cross-power spectrum and correlation in one call
-      (``ptp_correlate_execute``; faster than scipy's transforms at these
-      sizes), and the peak and its refinement are found here.
+      `num_threads`, up to 2^18 with ``num_threads=1``, and any size with
+      ``num_threads=1`` where a side has a prime factor above 31; neither
+      image constant): the library's FFTW computes their cross-power
+      spectrum and correlation in one call (``ptp_correlate_execute``;
+      faster than scipy's transforms at these sizes, and for prime sides
+      by Bluestein's algorithm), and the peak and its refinement are
+      found here.
     * Everything else is computed here with numpy (FFTs by ``scipy.fft``
       when SciPy is installed, else ``numpy.fft``): n-D and complex
       images, ``space="fourier"``, masks, non-integer or larger upsampling
