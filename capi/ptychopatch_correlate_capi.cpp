@@ -2,6 +2,7 @@
 // images (ptychopatch.h, "cross-correlation of two images"). Thin noexcept
 // shells over src/align/correlate_plan.cpp, each inside impl::guarded.
 #include "align/correlate_plan.hpp"
+#include "core/context.hpp"
 #include "core/error.hpp"
 #include "ptychopatch.h"
 
@@ -20,7 +21,7 @@ PTP_API ptp_status ptp_correlate_plan_create(ptp_context* context, const ptp_cor
   return guarded("ptp_correlate_plan_create", [&] {
     require_non_null(plan, "plan");
     require_non_null(context, "context");
-    *plan = ptychopatch::impl::create_correlate_plan(desc);
+    *plan = ptychopatch::impl::create_correlate_plan(desc, context->num_threads);
   });
 }
 

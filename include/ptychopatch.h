@@ -887,8 +887,9 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
  * in host memory, for which copying to a GPU and back costs more than the
  * three transforms. A side whose largest prime factor is above 31 (997,
  * 1009, 2 x 509) is transformed by Bluestein's algorithm on FFTW, both
- * images in one complex transform: values equal separate transforms' to
- * float32 rounding; a constant image's transform is exact. */
+ * images in one complex transform, on the context's threads from 2^16
+ * pixels (the same bits on any count): values equal separate transforms'
+ * to float32 rounding; a constant image's transform is exact. */
 typedef struct ptp_correlate_desc {
   uint64_t struct_size;  /* sizeof(ptp_correlate_desc) */
   int64_t height;        /* rows, >= 1 */

@@ -100,7 +100,7 @@ void init_correlate_desc(ptp_correlate_desc* desc, size_t struct_size) {
   default_correlate_desc(desc);
 }
 
-ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
+ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc, int threads) {
   require_non_null(desc, "desc");
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_correlate_desc));
   if (desc->height < 1) bad_field("height", desc->height, "must be at least 1");
@@ -138,7 +138,8 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc) {
       NoTimeLimit() { fftwf_set_timelimit(cpu::kFftwPlanSeconds); }
       ~NoTimeLimit() { fftwf_set_timelimit(FFTW_NO_TIMELIMIT); }
     } limit;
-    plan->lines = std::make_unique<cpu::LineCorrelation>(desc->height, desc->width, effort);
+    plan->lines =
+        std::make_unique<cpu::LineCorrelation>(desc->height, desc->width, effort, threads);
     return plan.release();
   }
 
@@ -224,7 +225,7 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
   }
   if (copy_image && w->image.get() == nullptr) w->image = cpu::AlignedArray<float>(elements);
   if (plan.lines && w->block.get() == nullptr)
-    w->block = cpu::AlignedArray<float>(2 * plan.lines->block_size());
+    w->block = cpu::AlignedArray<float>(2 * plan.lines->threads() * plan.lines->block_size());
 
   auto aligned = [&](const float* image) -> float* {
     if (fftw_aligned(image)) return const_cast<float*>(image);  // r2c reads it only

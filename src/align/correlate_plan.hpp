@@ -10,7 +10,8 @@
 //    Where a side has a large prime factor (FFTW's real plans of 997 x 1009
 //    took 130 ms a call), it holds a cpu::LineCorrelation instead: both
 //    images in one complex transform, by lines, Bluestein's algorithm on
-//    the prime sides (line_correlation.hpp).
+//    the prime sides (line_correlation.hpp), on the context's threads
+//    (images of 2^16 pixels or more; FFTW's plans stay on one thread).
 //  * execute() works in the plan's workspace (two half spectra, and an
 //    aligned image where a caller's array lacks the alignment FFTW planned
 //    with), taken under a try-lock: a call that finds it busy (another
@@ -69,8 +70,9 @@ struct ptp_correlate_plan {
 namespace ptychopatch::impl {
 
 // Throws Error (PTP_ERROR_INVALID_ARGUMENT naming the field, or
-// PTP_ERROR_SIZE_OVERFLOW) for a bad desc.
-ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc);
+// PTP_ERROR_SIZE_OVERFLOW) for a bad desc. `threads`: the context's, used
+// by the passes of a LineCorrelation (one thread otherwise).
+ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc, int threads);
 
 void execute_correlate_plan(const ptp_correlate_plan& plan, const float* reference,
                             const float* moving, void* spectrum, float* correlation);

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 
+#include <omp.h>
+
 namespace ptychopatch::impl::cpu {
 namespace {
 
@@ -64,10 +66,11 @@ bool LineCorrelation::pays(int64_t height, int64_t width) {
   return LineDft::uses_chirp(height) || LineDft::uses_chirp(width);
 }
 
-LineCorrelation::LineCorrelation(int64_t height, int64_t width, unsigned flags)
+LineCorrelation::LineCorrelation(int64_t height, int64_t width, unsigned flags, int threads)
     : height_(height),
       width_(width),
       half_(width / 2 + 1),
+      threads_(height * width < kThreadedFrom ? 1 : std::max(threads, 1)),
       rows_forward_(width, FFTW_FORWARD, flags),
       rows_inverse_(width, FFTW_BACKWARD, flags),
       columns_forward_(height, FFTW_FORWARD, flags),
@@ -77,10 +80,23 @@ int64_t LineCorrelation::block_size() const {
   return std::max(rows_forward_.block_size(), columns_forward_.block_size());
 }
 
-void LineCorrelation::transform_columns(const LineDft& dft, float* x, float* block) const {
+template <class Body>
+void LineCorrelation::each_tile(int64_t tiles, float* blocks, const Body& body) const {
+  const int64_t stride = 2 * block_size();
+  if (threads_ == 1 || tiles == 1) {
+    for (int64_t tile = 0; tile < tiles; ++tile) body(tile, blocks);
+    return;
+  }
+  const int threads = static_cast<int>(std::min<int64_t>(threads_, tiles));
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t tile = 0; tile < tiles; ++tile) body(tile, blocks + stride * omp_get_thread_num());
+}
+
+void LineCorrelation::transform_columns(const LineDft& dft, float* x, float* blocks) const {
   const int64_t pitch = dft.pitch();
   const int64_t lines = dft.lines();
-  for (int64_t c0 = 0; c0 < half_; c0 += lines) {
+  each_tile((half_ + lines - 1) / lines, blocks, [&](int64_t tile, float* block) {
+    const int64_t c0 = tile * lines;
     const int64_t count = std::min(lines, half_ - c0);
     for (int64_t j = 0; j < height_; ++j) {
       const float* row = x + 2 * (j * half_ + c0);
@@ -99,11 +115,11 @@ void LineCorrelation::transform_columns(const LineDft& dft, float* x, float* blo
         row[2 * t + 1] = result[2 * (t * pitch + k) + 1];
       }
     }
-  }
+  });
 }
 
 void LineCorrelation::forward(const float* reference, const float* moving, float* a, float* b,
-                              float* block) const {
+                              float* blocks) const {
   const int64_t count = height_ * width_;
   const Energy energies[2] = {energy_of(reference, count), energy_of(moving, count)};
   int exponent = 0;
@@ -127,7 +143,8 @@ void LineCorrelation::forward(const float* reference, const float* moving, float
       out[0] = static_cast<float>(static_cast<double>(image[0]) * static_cast<double>(count));
       continue;
     }
-    for (int64_t y0 = 0; y0 < height_; y0 += lines) {
+    each_tile((height_ + lines - 1) / lines, blocks, [&](int64_t tile, float* block) {
+      const int64_t y0 = tile * lines;
       const int64_t rows = std::min(lines, height_ - y0);
       for (int64_t t = 0; t < rows; ++t) {
         float* line = block + 2 * t * pitch;
@@ -167,12 +184,12 @@ void LineCorrelation::forward(const float* reference, const float* moving, float
           rb[2 * k + 1] = 0.5f * (pr - zr) * unscale;
         }
       }
-    }
+    });
   }
   for (int image = 0; image < 2; ++image)
     if (packed || !energies[image].constant) {
       float* spectrum = image == 0 ? a : b;
-      transform_columns(columns_forward_, spectrum, block);
+      transform_columns(columns_forward_, spectrum, blocks);
       make_hermitian(spectrum, 0);
       if (width_ % 2 == 0) make_hermitian(spectrum, width_ / 2);
     }
@@ -191,15 +208,16 @@ void LineCorrelation::make_hermitian(float* x, int64_t column) const {
   }
 }
 
-void LineCorrelation::inverse(float* x, float* out, float* block) const {
-  transform_columns(columns_inverse_, x, block);
+void LineCorrelation::inverse(float* x, float* out, float* blocks) const {
+  transform_columns(columns_inverse_, x, blocks);
   const int64_t pitch = rows_inverse_.pitch();
-  const int64_t tile = rows_inverse_.lines();
+  const int64_t tile_lines = rows_inverse_.lines();
   const int64_t width = width_;
   const int64_t half = half_;
   const int64_t pairs = (height_ + 1) / 2;
-  for (int64_t p0 = 0; p0 < pairs; p0 += tile) {
-    const int64_t lines = std::min(tile, pairs - p0);
+  each_tile((pairs + tile_lines - 1) / tile_lines, blocks, [&](int64_t tile, float* block) {
+    const int64_t p0 = tile * tile_lines;
+    const int64_t lines = std::min(tile_lines, pairs - p0);
     for (int64_t t = 0; t < lines; ++t) {
       // Rows 2p and 2p + 1 (none past the last): line = X0 + i X1 over the
       // whole width, X(width - k) = conj X(k) for the bins not stored.
@@ -224,7 +242,7 @@ void LineCorrelation::inverse(float* x, float* out, float* block) const {
         line[2 * edge + 1] = x1 ? x1[2 * edge] : 0.0f;
       }
     }
-    for (int64_t t = lines; t < tile; ++t)
+    for (int64_t t = lines; t < tile_lines; ++t)
       std::memset(block + 2 * t * pitch, 0, sizeof(float) * 2 * width);
     const float* result = rows_inverse_.execute(block);
     for (int64_t t = 0; t < lines; ++t) {
@@ -237,7 +255,7 @@ void LineCorrelation::inverse(float* x, float* out, float* block) const {
         for (int64_t j = 0; j < width; ++j) second[j] = line[2 * j + 1];
       }
     }
-  }
+  });
 }
 
 }  // namespace ptychopatch::impl::cpu

@@ -41,22 +41,35 @@ class LineCorrelation {
   static bool pays(int64_t height, int64_t width);
 
   // Plans (the caller holds fftw_planner_mutex(); flags as LineDft's).
-  LineCorrelation(int64_t height, int64_t width, unsigned flags);
+  // The passes run on `threads` threads (OpenMP) where the image has at
+  // least kThreadedFrom pixels, else on one.
+  LineCorrelation(int64_t height, int64_t width, unsigned flags, int threads);
+  static constexpr int64_t kThreadedFrom = int64_t{1} << 16;
 
-  // Complex values of the block that forward() and inverse() work in.
+  // The threads the passes run on, and the complex values of the block
+  // each works in: forward() and inverse() take threads() blocks, one
+  // after the other.
+  int threads() const { return threads_; }
   int64_t block_size() const;
 
   // a, b: height x (width / 2 + 1) complex values each (interleaved
   // pairs): the half spectra of the reference and the moving image.
-  void forward(const float* reference, const float* moving, float* a, float* b, float* block) const;
+  // Every tile is computed alike on any thread: results do not depend on
+  // the thread count.
+  void forward(const float* reference, const float* moving, float* a, float* b,
+               float* blocks) const;
 
   // out: height x width, the unscaled real inverse of the half spectrum x,
   // which it destroys.
-  void inverse(float* x, float* out, float* block) const;
+  void inverse(float* x, float* out, float* blocks) const;
 
  private:
+  // body(tile, block) for tiles 0 .. tiles - 1, on threads() threads.
+  template <class Body>
+  void each_tile(int64_t tiles, float* blocks, const Body& body) const;
+
   // The columns of a height x half_ complex array, transformed in place.
-  void transform_columns(const LineDft& dft, float* x, float* block) const;
+  void transform_columns(const LineDft& dft, float* x, float* blocks) const;
 
   // Column `column` (0, or width / 2 of an even width) of a real image's
   // half spectrum made Hermitian in ky, X(-ky) = conj X(ky), as it is
@@ -69,6 +82,7 @@ class LineCorrelation {
   int64_t height_ = 0;
   int64_t width_ = 0;
   int64_t half_ = 0;  // width / 2 + 1
+  int threads_ = 1;
   LineDft rows_forward_;
   LineDft rows_inverse_;
   LineDft columns_forward_;

@@ -335,6 +335,48 @@ TEST_F(Correlate, ConstantImagesAreExactlyZeroOffTheDcBin) {
   }
 }
 
+// The context's threads run the passes of a Bluestein shape of 2^16 pixels
+// or more (256 x 257): the same bits as one thread, the correlation right.
+TEST_F(Correlate, ContextThreadsGiveTheSameBits) {
+  const int64_t ny = 256, nx = 257, n = ny * nx, bins = ny * (nx / 2 + 1);
+  const auto ref = random_image(n, 71);
+  std::vector<float> mov(n);
+  for (int64_t y = 0; y < ny; ++y)
+    for (int64_t x = 0; x < nx; ++x) mov[((y + 7) % ny) * nx + (x + 11) % nx] = ref[y * nx + x];
+  std::vector<std::vector<float>> spectra, correlations;
+  for (int32_t threads : {1, 2, 3}) {
+    ptp_context_options options;
+    ASSERT_EQ(ptp_context_options_init(&options, sizeof options), PTP_SUCCESS);
+    options.backend = PTP_BACKEND_CPU;
+    options.num_threads = threads;
+    ptp_context* context = nullptr;
+    ASSERT_EQ(ptp_context_create(&options, &context), PTP_SUCCESS);
+    ptp_correlate_desc desc;
+    ASSERT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
+    desc.height = ny;
+    desc.width = nx;
+    ptp_correlate_plan* plan = nullptr;
+    ASSERT_EQ(ptp_correlate_plan_create(context, &desc, &plan), PTP_SUCCESS);
+    spectra.emplace_back(2 * bins);
+    correlations.emplace_back(n);
+    EXPECT_EQ(ptp_correlate_execute(plan, ref.data(), mov.data(), spectra.back().data(),
+                                    correlations.back().data()),
+              PTP_SUCCESS);
+    ptp_correlate_plan_destroy(plan);
+    ptp_context_destroy(context);
+  }
+  for (size_t i = 1; i < spectra.size(); ++i) {
+    EXPECT_EQ(spectra[i], spectra[0]) << i;
+    EXPECT_EQ(correlations[i], correlations[0]) << i;
+  }
+  // The peak at the shift that registers it back, (-7, -11) wrapped.
+  const auto best =
+      std::max_element(correlations[0].begin(), correlations[0].end()) - correlations[0].begin();
+  EXPECT_EQ(best / nx, ny - 7);
+  EXPECT_EQ(best % nx, nx - 11);
+  EXPECT_NEAR(correlations[0][best], 1.0f, 1e-4f);
+}
+
 TEST_F(Correlate, BadArguments) {
   EXPECT_EQ(make(0, 8), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(std::strstr(ptp_last_error_message(), "height"), nullptr);

@@ -990,21 +990,20 @@ def test_library_correlation_is_not_used_where_scipy_is_faster_or_ties_matter(mo
     ptychopatch.phase_cross_correlation(image[:64, :64].astype(np.float64), image[:64, :64])
     # An explicit thread count above one is scipy's to obey.
     ptychopatch.phase_cross_correlation(image[:64, :64], image[2:66, 3:67], num_threads=2)
-    # A prime side above 2^18 pixels: scipy's threads by default.
-    large = np.tile(image, (2, 2))[:600, :601]
-    ptychopatch.phase_cross_correlation(large, np.roll(large, 3, 0))
     assert calls.count == 0
     # One thread asked for: 512 x 512 is the library's.
     ptychopatch.phase_cross_correlation(image, np.roll(image, 3, 0), num_threads=1)
     assert calls.count == 1
-    # Prime sides (Bluestein's algorithm in the library) on one thread: by
-    # default below 2^18 pixels, at any size with num_threads=1.
+    # Prime sides (Bluestein's algorithm in the library) at any size and
+    # thread count, the library's passes on scipy's threads.
     ptychopatch.phase_cross_correlation(image[:61, :61], image[3:64, 3:64])
     assert calls.count == 2
-    assert_same(ptychopatch.phase_cross_correlation(large, np.roll(large, (3, -5), (0, 1)),
-                                                    num_threads=1),
-                sk_pcc(large, np.roll(large, (3, -5), (0, 1))))
-    assert calls.count == 3
+    large = np.tile(image, (2, 2))[:600, :601]
+    moved = np.roll(large, (3, -5), (0, 1))
+    for threads in (0, 1, 2):
+        assert_same(ptychopatch.phase_cross_correlation(large, moved, num_threads=threads),
+                    sk_pcc(large, moved))
+    assert calls.count == 5
 
 
 @needs_correlate
@@ -1043,7 +1042,7 @@ def test_correlate_plan_bad_arguments_are_errors():
         registration._native.correlate_plan_create(
             registration._context.context("cpu", 1), registration.ctypes.byref(desc),
             registration.ctypes.byref(handle))
-    plan = registration._correlate_plan((4, 4), 0, 1)
+    plan = registration._correlate_plan((4, 4), 0, 1, 1)
     image = np.zeros((4, 4), np.float32)
     with pytest.raises(ptychopatch.PtychoPatchError, match="both NULL"):
         registration._native.correlate_execute(plan.handle, image.ctypes.data,

@@ -19,8 +19,8 @@ installed, else ``numpy.fft``; SciPy is not a requirement of this package.
 Where the last side has a large prime factor (997 x 1009), the two images
 share one complex transform and the correlation is inverted two rows at a
 time (`_packed_fft`): pocketfft's real transforms of such sides cost
-complex ones. (Float32 pairs on one thread go to the library instead,
-which does the same with Bluestein's algorithm on FFTW.)
+complex ones. (Float32 pairs go to the library instead, which does the
+same with Bluestein's algorithm on FFTW.)
 """
 
 from __future__ import annotations
@@ -758,16 +758,19 @@ _ENERGY_BLOCK = 128
 
 
 def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bool:
-    """Whether the library's FFTW (one thread) correlates two real images
-    that are not constant (a constant image's correlation is flat, and
-    FFTW's rounding would break its ties differently from scipy's; the
-    caller knows): native float32, 2-D, where scipy.fft would run on one
-    thread too (num_threads=1, or the default num_threads=0 and fewer than
-    _THREADED_MIN_SIZE pixels; an explicit count above 1 is obeyed by
-    scipy), and either at most _LIBRARY_CORRELATE_MAX_SIZE pixels or with a
-    side the library transforms by Bluestein's algorithm
-    (_library_transforms_by_lines: there its one-thread call took 14 ms at
-    997 x 1009, pocketfft's packed transforms 25).
+    """Whether the library's FFTW correlates two real images that are not
+    constant (a constant image's correlation is flat, and FFTW's rounding
+    would break its ties differently from scipy's; the caller knows):
+    native float32, 2-D, and either
+
+    * with a side the library transforms by Bluestein's algorithm
+      (_library_transforms_by_lines), on the threads scipy would use
+      (_library_threads): one thread took 14 ms at 997 x 1009, pocketfft's
+      packed transforms 25 (and 26 ms of wall time on two threads); or
+    * at most _LIBRARY_CORRELATE_MAX_SIZE pixels where scipy.fft would run
+      on one thread too (num_threads=1, or the default num_threads=0 and
+      fewer than _THREADED_MIN_SIZE; an explicit count above 1 is obeyed
+      by scipy): there FFTW's plans are the faster, on one thread.
 
     Shifts are scikit-image's wherever the peak stands out of float32
     rounding. Without normalisation, the upsampled peak of float32
@@ -776,11 +779,25 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     the shift is scikit-image's on the images in float64."""
     # (dtype equality, not the kind: ">f4" on a little-endian machine is
     # float32 too, and the library reads native floats.)
-    return (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
-            and mov.dtype == np.float32
-            and (ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
-                 or _library_transforms_by_lines(ref.shape))
+    if not (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
+            and mov.dtype == np.float32):
+        return False
+    if _library_transforms_by_lines(ref.shape):
+        return True
+    return (ref.size <= _LIBRARY_CORRELATE_MAX_SIZE
             and (workers == 1 or workers == -1 and ref.size < _THREADED_MIN_SIZE))
+
+
+def _library_threads(shape: Tuple[int, ...], workers: int) -> int:
+    """The context threads of the library's pair correlation: scipy's
+    `workers` (-1: every core, the library's 0) for shapes it transforms by
+    Bluestein's algorithm, whose passes use them from 2^16 pixels; one
+    otherwise (FFTW's plans there run on one thread anyway)."""
+    if not _library_transforms_by_lines(shape) or workers == 1:
+        return 1
+    if workers == -1 and math.prod(shape) < _THREADED_MIN_SIZE:
+        return 1  # as scipy.fft would: waking threads costs more there
+    return 0 if workers == -1 else workers
 
 
 # LineDft::kLargestDirectPrime (src/align/line_dft.hpp): the library's
@@ -798,14 +815,16 @@ def _library_transforms_by_lines(shape: Tuple[int, ...]) -> bool:
 class _CorrelatePlan:
     """A ptp_correlate_plan, destroyed with its last reference."""
 
-    def __init__(self, shape: Tuple[int, int], normalization: int, planning: int) -> None:
+    def __init__(self, shape: Tuple[int, int], normalization: int, planning: int,
+                 threads: int) -> None:
         desc = _native.new_correlate_desc()
         desc.height, desc.width = shape
         desc.normalization = normalization
         desc.fft_planning = planning
         handle = ctypes.c_void_p()
-        # The plan keeps nothing of the context: any thread's will do.
-        _native.correlate_plan_create(_context.context("cpu", 1), ctypes.byref(desc),
+        # The plan keeps only the context's thread count: any thread's
+        # context of that count will do.
+        _native.correlate_plan_create(_context.context("cpu", threads), ctypes.byref(desc),
                                       ctypes.byref(handle))
         self.handle = handle
         self._destroy = _native.correlate_plan_destroy
@@ -817,14 +836,15 @@ class _CorrelatePlan:
 
 
 @functools.lru_cache(maxsize=8)
-def _correlate_plan(shape: Tuple[int, int], normalization: int, planning: int) -> _CorrelatePlan:
+def _correlate_plan(shape: Tuple[int, int], normalization: int, planning: int,
+                    threads: int) -> _CorrelatePlan:
     # Plans are shared by threads (ptp_correlate_execute keeps no state).
-    return _CorrelatePlan(shape, normalization, planning)
+    return _CorrelatePlan(shape, normalization, planning, threads)
 
 
 def _library_correlation(ref: np.ndarray, mov: np.ndarray, normalization: Optional[str],
-                         planning: str,
-                         with_spectrum: bool) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+                         planning: str, with_spectrum: bool,
+                         workers: int = 1) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """(cross-power half spectrum, correlation) of two float32 2-D images from
     the library (_correlates_in_library); the spectrum is an empty complex64
     array unless `with_spectrum` (only the upsampled refinement reads it).
@@ -833,7 +853,8 @@ def _library_correlation(ref: np.ndarray, mov: np.ndarray, normalization: Option
     height, width = ref.shape
     code = (_native.PTP_NORMALIZATION_NONE if normalization is None
             else _native.PTP_NORMALIZATION_PHASE)
-    plan = _correlate_plan((height, width), code, _PLANNING_CODES[planning])
+    plan = _correlate_plan((height, width), code, _PLANNING_CODES[planning],
+                           _library_threads(ref.shape, workers))
     ref = np.ascontiguousarray(ref)
     mov = np.ascontiguousarray(mov)
     spectrum = np.empty((height, width // 2 + 1) if with_spectrum else 0, np.complex64)
@@ -1342,13 +1363,13 @@ def phase_cross_correlation(
       the numpy path below decides instead).
     * Otherwise, two native float32 2-D images that scipy.fft would
       transform on one thread (fewer than 2^18 pixels with the default
-      `num_threads`, up to 2^18 with ``num_threads=1``, and any size with
-      ``num_threads=1`` where a side has a prime factor above 31; neither
+      `num_threads`, up to 2^18 with ``num_threads=1``), or of any size
+      and thread count where a side has a prime factor above 31 (neither
       image constant): the library's FFTW computes their cross-power
       spectrum and correlation in one call (``ptp_correlate_execute``;
       faster than scipy's transforms at these sizes, and for prime sides
-      by Bluestein's algorithm), and the peak and its refinement are
-      found here.
+      by Bluestein's algorithm, on scipy's threads), and the peak and its
+      refinement are found here.
     * Everything else is computed here with numpy (FFTs by ``scipy.fft``
       when SciPy is installed, else ``numpy.fft``): n-D and complex
       images, ``space="fourier"``, masks, non-integer or larger upsampling
@@ -1570,7 +1591,8 @@ def phase_cross_correlation(
     correlation = None
     if (shift is None and spectrum is None and half and not either_constant
             and _correlates_in_library(ref, mov, workers)):
-        found = _library_correlation(ref, mov, norm, planning, with_spectrum=upsample != 1)
+        found = _library_correlation(ref, mov, norm, planning, with_spectrum=upsample != 1,
+                                     workers=workers)
         if found is not None:
             spectrum, correlation = found
     if shift is None:
