@@ -1006,6 +1006,24 @@ def test_library_correlation_is_not_used_where_scipy_is_faster_or_ties_matter(mo
     assert calls.count == 5
 
 
+def test_the_library_s_bluestein_rule_is_the_one_python_routes_by():
+    # registration._library_transforms_by_lines mirrors
+    # LineDft::kLargestDirectPrime; a change on one side alone would send
+    # pairs to the library where its FFTW is slow, or keep them from it.
+    import pathlib
+    import re
+
+    header = pathlib.Path(__file__).resolve().parents[2] / "src/align/line_dft.hpp"
+    if not header.exists():
+        pytest.skip("the library's sources are not here")
+    found = re.search(r"kLargestDirectPrime = (\d+);", header.read_text())
+    assert found and int(found.group(1)) == registration._LIBRARY_LARGEST_DIRECT_PRIME
+    assert registration._library_transforms_by_lines((997, 1009))
+    assert registration._library_transforms_by_lines((1024, 37))
+    assert not registration._library_transforms_by_lines((992, 1024))  # 31 x 32
+    assert not registration._library_transforms_by_lines((31, 29))
+
+
 @needs_correlate
 def test_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
     """A float32 pair whose transforms overflow: the library says
