@@ -34,6 +34,10 @@ struct Inputs {
   std::vector<std::vector<uint16_t>> frames;
   ptp_correlate_desc correlate{};
   std::vector<float> pair_reference, pair_moving;
+  // A side of 257: Bluestein's algorithm, its passes on the context's
+  // threads (2^16 pixels or more; src/align/line_correlation.hpp).
+  ptp_correlate_desc bluestein{};
+  std::vector<float> wide_reference, wide_moving;
 };
 
 struct Results {
@@ -41,11 +45,12 @@ struct Results {
   std::vector<float> weights;
   std::vector<int64_t> groups;
   std::vector<double> shifts;
-  std::vector<float> correlation, shared_correlation;
+  std::vector<float> correlation, shared_correlation, bluestein_correlation;
   bool operator==(const Results& o) const {
     return patches == o.patches && canvas == o.canvas && weights == o.weights &&
            groups == o.groups && shifts == o.shifts && correlation == o.correlation &&
-           shared_correlation == o.shared_correlation;
+           shared_correlation == o.shared_correlation &&
+           bluestein_correlation == o.bluestein_correlation;
   }
 };
 
@@ -89,6 +94,13 @@ Inputs make_inputs() {
     in.pair_reference.push_back(std::sin(0.11f * i) + 0.01f * (i % 13));
     in.pair_moving.push_back(std::sin(0.11f * (i + 61)) + 0.01f * ((i + 5) % 13));
   }
+  ptp_correlate_desc_init(&in.bluestein, sizeof in.bluestein);
+  in.bluestein.height = 256;
+  in.bluestein.width = 257;
+  for (int i = 0; i < 256 * 257; ++i) {
+    in.wide_reference.push_back(std::sin(0.013f * i) + 0.01f * (i % 17));
+    in.wide_moving.push_back(std::sin(0.013f * (i + 300)) + 0.01f * ((i + 7) % 17));
+  }
   return in;
 }
 
@@ -131,6 +143,12 @@ Results run_all(ptp_context* ctx, const Inputs& in, const ptp_correlate_plan* sh
     check(ptp_correlate_execute(pair, in.pair_reference.data(), in.pair_moving.data(), nullptr,
                                 r.correlation.data()),
           "ptp_correlate_execute");
+    ptp_correlate_plan_destroy(pair);
+    check(ptp_correlate_plan_create(ctx, &in.bluestein, &pair), "ptp_correlate_plan_create");
+    r.bluestein_correlation.resize(256 * 257);
+    check(ptp_correlate_execute(pair, in.wide_reference.data(), in.wide_moving.data(), nullptr,
+                                r.bluestein_correlation.data()),
+          "ptp_correlate_execute (Bluestein)");
     ptp_correlate_plan_destroy(pair);
     if (shared != nullptr) {
       r.shared_correlation.resize(24 * 30);
