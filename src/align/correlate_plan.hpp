@@ -8,10 +8,11 @@
 //    planning effort (WISDOM by default: measured plans only where the
 //    process already has wisdom, so a one-off call never pays seconds).
 //    Where a side has a large prime factor (FFTW's real plans of 997 x 1009
-//    took 130 ms a call), it holds a cpu::LineCorrelation instead: both
-//    images in one complex transform, by lines, Bluestein's algorithm on
-//    the prime sides (line_correlation.hpp), on the context's threads
-//    (images of 2^16 pixels or more; FFTW's plans stay on one thread).
+//    took 51 ms for their three transforms, 3.9 times the whole call
+//    instead), it holds a cpu::LineCorrelation: both images in one complex
+//    transform, by lines, Bluestein's algorithm on the prime sides
+//    (line_correlation.hpp), on the context's threads (images of 2^16
+//    pixels or more; FFTW's plans stay on one thread).
 //  * execute() works in the plan's workspace (two half spectra, and an
 //    aligned image where a caller's array lacks the alignment FFTW planned
 //    with), taken under a try-lock: a call that finds it busy (another

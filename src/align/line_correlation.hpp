@@ -1,7 +1,8 @@
 // The transforms of ptp_correlate_* (correlate_plan.hpp) for image shapes
 // with a side that FFTW transforms slowly (a large prime factor, as 997 x
-// 1009): there FFTW's two-dimensional real plans took 130 ms a call at
-// 997 x 1009 (one thread), and these 13 ms (docs/performance.md, "Prime
+// 1009): there FFTW's two-dimensional real plans took 51 ms for the three
+// transforms at 997 x 1009 (one thread), and these 13 ms for the whole
+// call (benchmarks/bench_correlate_cpu.cpp; docs/performance.md, "Prime
 // sides").
 //
 // Design:
