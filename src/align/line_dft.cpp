@@ -90,7 +90,8 @@ LineDft::LineDft(int64_t n, int sign, unsigned flags)
       chirp_(uses_chirp(n)),
       m_(chirp_ ? chirp_length(n) : n),
       pitch_(padded_pitch(m_)),
-      // Two lines' worth of values per 32 KiB: 8 lines up to m = 2048.
+      // Blocks (lines and as much scratch, 8 bytes a value) of at most 256
+      // KiB: 8 lines up to a pitch of 2048, fewer above.
       lines_(std::clamp<int64_t>(16384 / pitch_, 1, 8)) {
   const int64_t m = m_;
   AlignedArray<float> planning(2 * block_size());
