@@ -6,8 +6,12 @@
 // frames whole, so odd Bayer sizes can differ):
 //
 //  1. v = x - mean(x) (float32 values, the mean in double), zero-padded to
-//     2 ny x 2 nx, so that the circular correlation below equals the linear
-//     one for every lag it is read at;
+//     at least 2 ny - 1 x 2 nx - 1, so that the circular correlation below
+//     equals the linear one for every lag it is read at: to the smallest
+//     sizes FFTW transforms fast (align/fft_size.hpp; RawNIND pads to 2 ny
+//     x 2 nx or scipy's next fast length, and any padding gives the same
+//     values to rounding. 2 x 4502 x 6744 sides, 4502 = 2 x 2251, took
+//     2.6 times as long in FFTW as 4536 x 6750);
 //  2. C = c2r(R * conj(M)): C[s] = sum_x v_ref[x + s] v_mov[x] (times the
 //     padded size), no normalisation, no window;
 //  3. over the lags s_y in [-(ny / 2), ny - 1 - ny / 2] and likewise s_x
@@ -37,6 +41,7 @@
 
 #include "align/align_backend.hpp"
 #include "align/align_cpu.hpp"
+#include "align/fft_size.hpp"
 #include "core/error.hpp"
 #include "core/first_error.hpp"
 #include "core/headroom.hpp"
@@ -66,8 +71,8 @@ class RawnindAlignBackend final : public AlignBackend {
         threads_(std::max<int32_t>(1, num_threads)),
         ny_(g.plane_height),
         nx_(g.plane_width),
-        py_(2 * ny_),
-        px_(2 * nx_),
+        py_(smallest_fft_friendly_size(2 * ny_ - 1)),
+        px_(smallest_fft_friendly_size(2 * nx_ - 1)),
         pxh_(px_ / 2 + 1),
         bins_(py_ * pxh_) {
     const auto real = fftw_array<float>(py_ * px_);
@@ -186,9 +191,11 @@ class RawnindAlignBackend final : public AlignBackend {
         }
       }
     }
-    const double confidence =
-        math::xcorr_confidence(std::max(0.0, static_cast<double>(best)) / static_cast<double>(4),
-                               ny_ * nx_, reference_energy_[p], energy);
+    // best is the padded size times the correlation; the confidence takes
+    // the plane's size times it.
+    const double scale = static_cast<double>(ny_ * nx_) / static_cast<double>(py_ * px_);
+    const double confidence = math::xcorr_confidence(
+        std::max(0.0, static_cast<double>(best)) * scale, ny_ * nx_, reference_energy_[p], energy);
     return {static_cast<double>(best_y), static_cast<double>(best_x), confidence,
             confidence > 0.0 ? 1 : 0};
   }

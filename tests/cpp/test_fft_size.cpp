@@ -11,6 +11,7 @@ namespace {
 using ptychopatch::impl::joint_plane_side;
 using ptychopatch::impl::kFftFriendlyFrom;
 using ptychopatch::impl::largest_fft_friendly_size;
+using ptychopatch::impl::smallest_fft_friendly_size;
 
 // 2^a 3^b 5^c 7^d 11^e 13^f with e + f <= 1.
 bool friendly(int64_t n) {
@@ -29,6 +30,18 @@ TEST(FftSize, LargestFriendlySizeIsTheBruteForceOne) {
   for (const int64_t n :
        {int64_t{65521}, int64_t{1000003}, int64_t{16777259}, (int64_t{1} << 31) - 1})
     EXPECT_EQ(largest_fft_friendly_size(n), brute_force(n)) << n;
+}
+
+TEST(FftSize, SmallestFriendlySizeIsTheBruteForceOne) {
+  const auto brute_force_up = [](int64_t n) {
+    while (!friendly(n)) ++n;
+    return n;
+  };
+  for (int64_t n = 1; n <= 20000; ++n)
+    ASSERT_EQ(smallest_fft_friendly_size(n), brute_force_up(n)) << n;
+  for (const int64_t n : {int64_t{4023}, int64_t{9003}, int64_t{65521}, int64_t{1000003}})
+    EXPECT_EQ(smallest_fft_friendly_size(n), brute_force_up(n)) << n;
+  EXPECT_EQ(smallest_fft_friendly_size(2 * 2012 - 1), 4032);  // not 4024 = 8 x 503
 }
 
 TEST(FftSize, CameraPlanesAndTheBound) {
