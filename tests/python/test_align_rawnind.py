@@ -103,3 +103,15 @@ def test_a_frame_without_information_has_no_shift():
     assert "no shift" in got.messages[1]
     want, _ = rawnind_align(gt, moved, "bayer")
     np.testing.assert_array_equal(got.shifts[0], want)
+
+
+@pytest.mark.parametrize("height,width", [(82, 82), (96, 128), (146, 150)])
+def test_identical_frames_correlate_with_coefficient_one(height, width):
+    # The confidence is the correlation coefficient at the peak, whatever
+    # the padding (planes of 41 pixels are padded to 81, not 82: a scale
+    # taken from a padding of 2n made it 0.976 there).
+    rng = np.random.default_rng(height * width)
+    gt, _ = _pair(rng, height, width, (0, 0), np.float32)
+    got = ptychopatch.align_scene(gt, [gt.copy()], cfa="RGGB", method="rawnind")
+    np.testing.assert_array_equal(got.shifts[0], [0, 0])
+    assert abs(got.confidence[0] - 1.0) < 1e-5
