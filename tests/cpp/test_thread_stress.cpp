@@ -87,20 +87,21 @@ Inputs make_inputs() {
       for (int x = 0; x < 44; ++x) frame[y * 44 + x] = in.reference[((y + 2 * f) % 36) * 44 + x];
     in.frames.push_back(frame);
   }
-  ptp_correlate_desc_init(&in.correlate, sizeof in.correlate);
-  in.correlate.height = 24;
-  in.correlate.width = 30;
-  for (int i = 0; i < 24 * 30; ++i) {
-    in.pair_reference.push_back(std::sin(0.11f * i) + 0.01f * (i % 13));
-    in.pair_moving.push_back(std::sin(0.11f * (i + 61)) + 0.01f * ((i + 5) % 13));
-  }
-  ptp_correlate_desc_init(&in.bluestein, sizeof in.bluestein);
-  in.bluestein.height = 256;
-  in.bluestein.width = 257;
-  for (int i = 0; i < 256 * 257; ++i) {
-    in.wide_reference.push_back(std::sin(0.013f * i) + 0.01f * (i % 17));
-    in.wide_moving.push_back(std::sin(0.013f * (i + 300)) + 0.01f * ((i + 7) % 17));
-  }
+  // A pair of height x width images: a sine of `frequency` plus a ramp
+  // modulo `period`, the moving one `lag` samples along.
+  const auto pair = [](ptp_correlate_desc* desc, std::vector<float>* reference,
+                       std::vector<float>* moving, int height, int width, float frequency, int lag,
+                       int period) {
+    ptp_correlate_desc_init(desc, sizeof *desc);
+    desc->height = height;
+    desc->width = width;
+    for (int i = 0; i < height * width; ++i) {
+      reference->push_back(std::sin(frequency * i) + 0.01f * (i % period));
+      moving->push_back(std::sin(frequency * (i + lag)) + 0.01f * ((i + lag / 10) % period));
+    }
+  };
+  pair(&in.correlate, &in.pair_reference, &in.pair_moving, 24, 30, 0.11f, 61, 13);
+  pair(&in.bluestein, &in.wide_reference, &in.wide_moving, 256, 257, 0.013f, 300, 17);
   return in;
 }
 
@@ -137,19 +138,18 @@ Results run_all(ptp_context* ctx, const Inputs& in, const ptp_correlate_plan* sh
     check(ptp_align_execute(plan, frames, 3, r.shifts.data(), nullptr, nullptr),
           "ptp_align_execute");
     ptp_align_plan_destroy(plan);
-    ptp_correlate_plan* pair = nullptr;
-    check(ptp_correlate_plan_create(ctx, &in.correlate, &pair), "ptp_correlate_plan_create");
-    r.correlation.resize(24 * 30);
-    check(ptp_correlate_execute(pair, in.pair_reference.data(), in.pair_moving.data(), nullptr,
-                                r.correlation.data()),
-          "ptp_correlate_execute");
-    ptp_correlate_plan_destroy(pair);
-    check(ptp_correlate_plan_create(ctx, &in.bluestein, &pair), "ptp_correlate_plan_create");
-    r.bluestein_correlation.resize(256 * 257);
-    check(ptp_correlate_execute(pair, in.wide_reference.data(), in.wide_moving.data(), nullptr,
-                                r.bluestein_correlation.data()),
-          "ptp_correlate_execute (Bluestein)");
-    ptp_correlate_plan_destroy(pair);
+    // A plan of its own on ctx, one call.
+    const auto correlate = [&](const ptp_correlate_desc& desc, const std::vector<float>& reference,
+                               const std::vector<float>& moving, std::vector<float>* out) {
+      ptp_correlate_plan* pair = nullptr;
+      check(ptp_correlate_plan_create(ctx, &desc, &pair), "ptp_correlate_plan_create");
+      out->resize(reference.size());
+      check(ptp_correlate_execute(pair, reference.data(), moving.data(), nullptr, out->data()),
+            "ptp_correlate_execute");
+      ptp_correlate_plan_destroy(pair);
+    };
+    correlate(in.correlate, in.pair_reference, in.pair_moving, &r.correlation);
+    correlate(in.bluestein, in.wide_reference, in.wide_moving, &r.bluestein_correlation);
     if (shared != nullptr) {
       r.shared_correlation.resize(24 * 30);
       check(ptp_correlate_execute(shared, in.pair_reference.data(), in.pair_moving.data(), nullptr,
