@@ -35,23 +35,11 @@ inline int64_t largest_fft_friendly_size(int64_t n) {
 }
 
 // The smallest m >= n (n >= 1) of that form: the padded sides of RawNIND's
-// method, whose zero padding may have any length from 2n - 1 on.
+// method, whose zero padding may have any length from 2n - 1 on. (Called
+// once a plan; such sizes are never more than a few percent apart.)
 inline int64_t smallest_fft_friendly_size(int64_t n) {
-  int64_t best = 0;
-  for (const int64_t eleven_or_thirteen : {int64_t{1}, int64_t{11}, int64_t{13}})
-    for (int64_t p7 = eleven_or_thirteen;; p7 *= 7) {
-      for (int64_t p5 = p7;; p5 *= 5) {
-        for (int64_t p3 = p5;; p3 *= 3) {
-          int64_t m = p3;
-          while (m < n) m *= 2;
-          if (best == 0 || m < best) best = m;
-          if (p3 >= n) break;
-        }
-        if (p5 >= n) break;
-      }
-      if (p7 >= n) break;
-    }
-  return best;
+  for (int64_t m = n;; ++m)
+    if (largest_fft_friendly_size(m) == m) return m;
 }
 
 // The side the default estimator transforms for a plane side of n.
