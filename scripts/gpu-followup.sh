@@ -1,33 +1,32 @@
 #!/usr/bin/env bash
 # Run THERE, on a lent GPU machine, from the repository root, with build-gpu/
 # made by scripts/gpu-prepare.sh carried along: the items docs/gpu-validation.md
-# left open after the H200 lease of 2026-11-26 (seventh session), in one short
-# run (about 8 minutes at most, PTP_FOLLOWUP_BUDGET seconds, default 480). The
+# left open, in one short run (PTP_FOLLOWUP_BUDGET seconds, default 480). The
 # full check is scripts/gpu-validate.sh; this one measures what it could not:
 #
 #   gpu-tests     the GPU test program
 #   bench-align   bench_align_gpu on the 24 MP scene, pinned frames: the
 #                 default (verify:3, host refinement on every core) and the
-#                 coarse estimate alone (verify:0: 48.4 ms a scene on the
-#                 H200 after the host change of 9ca060a, 101-104 before)
+#                 coarse estimate alone (verify:0)
 #   nsys          an Nsight Systems timeline of the verify:0 scene and its
-#                 kernel, API and copy summaries (the H200 image has no nsys;
-#                 then benchmarks/profile_align_gpu.py, PyTorch's profiler,
-#                 the same tables and a Chrome trace, over two calls in one
-#                 session: the lone profiled call of 2026-11-26 waited 28 ms
-#                 for its first CUDA call, which the C++ benchmark does not;
-#                 a second call tells whether that is the profiler's start-up)
-#   pytest        the WHOLE Python suite under pytest-xdist, one OpenMP
-#                 thread per worker, each test named as it finishes (-v)
+#                 kernel, API and copy summaries, where the image has nsys
 #   racecheck     compute-sanitizer racecheck on the two parameterised
 #                 alignment suites, Layouts/GpuAlignMatchesCpu.* and
 #                 Layouts/GpuAlignDefaultsMatchCpu.*, the only GPU tests
 #                 never run under it (the same kernels as GpuAlign.*, on
-#                 other scenes), beside pytest, which leaves it two cores
+#                 other scenes), in PTP_RACE_SHARDS processes (default 4,
+#                 gtest's sharding: together every test once), since one
+#                 process did not finish them inside a lease; beside pytest
+#   pytest        the WHOLE Python suite under pytest-xdist, one OpenMP
+#                 thread per worker, each test named as it finishes (-v)
 #   memcheck      compute-sanitizer memcheck and synccheck on GpuAlign.*,
-#                 after pytest
+#   synccheck     after pytest
+#   profile       benchmarks/profile_align_gpu.py (PyTorch's profiler: the
+#                 coarse estimate's kernels and copies), if time is left
 #
-# Logs and outputs: $OUT (as on the device tool), else a folder under /tmp.
+# Logs: a folder under /tmp; where $OUT is set (the device tool), at the end
+# $OUT gets console.log, bench_align_gpu.json and followup-logs.tar.gz (every
+# log), within the tool's limit of 8 files.
 #
 #   bash scripts/gpu-followup.sh
 set -uo pipefail
@@ -36,8 +35,7 @@ REPO="$(pwd -P)"
 BUILD=build-gpu
 BUDGET="${PTP_FOLLOWUP_BUDGET:-480}"
 T0=$SECONDS
-LOGDIR="${OUT:-$(mktemp -d /tmp/ptp-gpu-followup.XXXXXX)}"
-mkdir -p "$LOGDIR"
+LOGDIR="$(mktemp -d /tmp/ptp-gpu-followup.XXXXXX)"
 exec > >(tee -a "$LOGDIR/console.log") 2>&1
 
 left() { echo $((BUDGET - (SECONDS - T0))); }
@@ -109,31 +107,26 @@ if [ -n "$NSYS" ]; then
   fi
 fi
 
-# Without nsys, PyTorch's profiler (CUPTI) sees the library's kernels too.
-if [ -z "$NSYS" ]; then
-  step profile 90 env PYTHONPATH="$REPO/capi/python" LD_LIBRARY_PATH="$PY_LD" \
-    PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" \
-    python3 benchmarks/profile_align_gpu.py --verify none --calls 2 \
-    --trace "$LOGDIR/align_verify0_trace.json"
-  gzip -f "$LOGDIR/align_verify0_trace.json" 2>/dev/null
-  head -n 40 "$LOGDIR/profile.log"
-fi
-
-# pytest (all files, 14 workers) and racecheck side by side. (The images of
-# 2026-11-26 had no nsys: that step is then left out.)
+# Racecheck (sharded) and pytest side by side; then memcheck, synccheck and,
+# with what is left, the profile.
 RACE_FILTER='Layouts/GpuAlignMatchesCpu.*:Layouts/GpuAlignDefaultsMatchCpu.*'
-race_cap=$(($(left) - 20))
+SHARDS="${PTP_RACE_SHARDS:-4}"
+RACE_PIDS=()
 if [ -n "$SANITIZER" ]; then
-  step racecheck "$race_cap" "$SANITIZER" --tool racecheck --error-exitcode 86 --print-limit 20 \
-    "$GPU_TESTS" --gtest_color=no --gtest_filter="$RACE_FILTER" &
-  RACE_PID=$!
+  race_cap=$(($(left) - 20))
+  for ((shard = 0; shard < SHARDS; shard++)); do
+    step "racecheck-$shard" "$race_cap" env GTEST_TOTAL_SHARDS="$SHARDS" GTEST_SHARD_INDEX="$shard" \
+      "$SANITIZER" --tool racecheck --error-exitcode 86 --print-limit 20 \
+      "$GPU_TESTS" --gtest_color=no --gtest_filter="$RACE_FILTER" &
+    RACE_PIDS+=($!)
+  done
 fi
-workers=14
-[ "$(nproc)" -lt 16 ] && workers=$(($(nproc) > 2 ? $(nproc) - 2 : 1))
+workers=$(($(nproc) - SHARDS - 1))
+[ "$workers" -lt 1 ] && workers=1
 XDIST=()
 python3 -c "import xdist" >/dev/null 2>&1 && XDIST=(-n "$workers")
 # shellcheck disable=SC2016 # $@ is expanded by the inner shell
-step pytest $(($(left) - 15)) env PYTHONPATH="$REPO/capi/python" OMP_NUM_THREADS=1 \
+step pytest 150 env PYTHONPATH="$REPO/capi/python" OMP_NUM_THREADS=1 \
   PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD" \
   bash -c 'cd /tmp && exec python3 -m pytest -v -rfE -p no:cacheprovider --durations=25 "$@"' \
   pytest "${XDIST[@]}" "$REPO/tests/python"
@@ -146,8 +139,27 @@ if [ -n "$SANITIZER" ]; then
     grep -E 'ERROR SUMMARY|^\[  (PASSED|FAILED) ' "$LOGDIR/$tool.log" | tail -n 3
   done
 fi
-[ -n "${RACE_PID:-}" ] && wait "$RACE_PID"
-grep -E 'RACECHECK SUMMARY|^\[  (PASSED|FAILED) |^\[ RUN      \]' "$LOGDIR/racecheck.log" 2>/dev/null |
-  tail -n 4
+# Without nsys, PyTorch's profiler (CUPTI) sees the library's kernels too.
+if [ -z "$NSYS" ] && [ "$(left)" -gt 80 ]; then
+  step profile 60 env PYTHONPATH="$REPO/capi/python" LD_LIBRARY_PATH="$PY_LD" \
+    PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" \
+    python3 benchmarks/profile_align_gpu.py --verify none --calls 2 \
+    --trace "$LOGDIR/align_verify0_trace.json"
+  gzip -f "$LOGDIR/align_verify0_trace.json" 2>/dev/null
+  head -n 40 "$LOGDIR/profile.log"
+fi
+for pid in "${RACE_PIDS[@]}"; do wait "$pid"; done
+for ((shard = 0; shard < SHARDS; shard++)); do
+  echo "racecheck shard $shard:"
+  grep -E 'RACECHECK SUMMARY|^\[  (PASSED|FAILED) |^\[==========\]' \
+    "$LOGDIR/racecheck-$shard.log" 2>/dev/null | tail -n 4
+  grep -c '^\[       OK \]' "$LOGDIR/racecheck-$shard.log" 2>/dev/null |
+    sed 's/^/  tests finished: /'
+done
 echo "gpu-followup: done in $((SECONDS - T0)) s"
-sleep 1
+if [ -n "${OUT:-}" ] && mkdir -p "$OUT" 2>/dev/null; then
+  cp "$LOGDIR/bench_align_gpu.json" "$OUT/" 2>/dev/null
+  sleep 1
+  tar -czf "$OUT/followup-logs.tar.gz" -C "$LOGDIR" . 2>/dev/null
+  cp "$LOGDIR/console.log" "$OUT/console.log"
+fi
