@@ -37,4 +37,13 @@ PTP_API ptp_status ptp_correlate_execute(const ptp_correlate_plan* plan, const f
   });
 }
 
+PTP_API ptp_status ptp_correlate_execute_f64(const ptp_correlate_plan* plan,
+                                             const double* reference, const double* moving,
+                                             void* spectrum, double* correlation) {
+  return guarded("ptp_correlate_execute_f64", [&] {
+    require_non_null(plan, "plan");
+    ptychopatch::impl::execute_correlate_plan(*plan, reference, moving, spectrum, correlation);
+  });
+}
+
 }  // extern "C"

@@ -875,10 +875,13 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
 /* ------------------------- cross-correlation of two images (one pair) */
 
 /* The cross-power spectrum and circular cross-correlation of two real
- * float32 images of one shape, as scikit-image's phase_cross_correlation
- * defines them (docs/api.md, "Cross-correlation of one pair"):
+ * float32 (or, with desc.dtype PTP_DTYPE_FLOAT64 and
+ * ptp_correlate_execute_f64, float64) images of one shape, as
+ * scikit-image's phase_cross_correlation defines them (docs/api.md,
+ * "Cross-correlation of one pair"):
  *   X = R * conj(M), R and M the unnormalised DFTs of reference and moving
- *   image; divided by max(|X|, 100 * FLT_EPSILON) for PTP_NORMALIZATION_PHASE;
+ *   image; divided by max(|X|, 100 eps) for PTP_NORMALIZATION_PHASE, eps
+ *   the precision's machine epsilon (FLT_EPSILON or DBL_EPSILON);
  *   c = IDFT(X) (with its 1 / (height * width)), real for real images.
  * The peak of |c| at (dy, dx) (wrapped to signed shifts) is the shift that
  * registers the moving image onto the reference. No mean removal, window
@@ -889,13 +892,18 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
  * 1009, 2 x 509) is transformed by Bluestein's algorithm on FFTW, both
  * images in one complex transform, on the context's threads from 2^16
  * pixels (the same bits on any count): values equal separate transforms'
- * to float32 rounding; a constant image's transform is exact. */
+ * to the precision's rounding; a constant image's transform is exact. */
 typedef struct ptp_correlate_desc {
   uint64_t struct_size;  /* sizeof(ptp_correlate_desc) */
   int64_t height;        /* rows, >= 1 */
   int64_t width;         /* columns, >= 1 */
   int32_t normalization; /* PTP_NORMALIZATION_PHASE (default) or _NONE */
   int32_t fft_planning;  /* ptp_fft_planning; default WISDOM (never measures) */
+  /* appended after 0.4.0; the shorter struct of earlier headers
+   * (struct_size 32) is accepted and plans float32 */
+  int32_t dtype; /* PTP_DTYPE_FLOAT32 (default) or PTP_DTYPE_FLOAT64 (FFTW's
+                    double plans: wisdom of its own, which ptp_fft_wisdom_*
+                    do not carry, so WISDOM plans it with FFTW_ESTIMATE) */
 } ptp_correlate_desc;
 
 PTP_API ptp_status ptp_correlate_desc_init(ptp_correlate_desc* desc, size_t struct_size);
@@ -919,6 +927,16 @@ PTP_API ptp_status ptp_correlate_plan_destroy(ptp_correlate_plan* plan);
  * call keeps no state in the plan: threads may execute one plan at once. */
 PTP_API ptp_status ptp_correlate_execute(const ptp_correlate_plan* plan, const float* reference,
                                          const float* moving, void* spectrum, float* correlation);
+
+/* ptp_correlate_execute for a plan of desc.dtype PTP_DTYPE_FLOAT64:
+ * reference, moving and correlation height x width float64, spectrum
+ * height x (width / 2 + 1) complex float64 (interleaved), the same rules
+ * (PTP_ERROR_NON_FINITE where a part of a bin is not finite or exceeds
+ * DBL_MAX / 4). Each execute function refuses the other precision's plan
+ * (PTP_ERROR_INVALID_ARGUMENT). */
+PTP_API ptp_status ptp_correlate_execute_f64(const ptp_correlate_plan* plan,
+                                             const double* reference, const double* moving,
+                                             void* spectrum, double* correlation);
 
 #ifdef __cplusplus
 } /* extern "C" */

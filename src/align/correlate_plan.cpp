@@ -2,15 +2,16 @@
 // correlate_plan.hpp.
 #include "align/correlate_plan.hpp"
 
-#include <fftw3.h>
-
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <string>
 
 #include "align/align_cpu.hpp"
+#include "align/fftw_precision.hpp"
 #include "align/line_correlation.hpp"
+#include "core/desc_versions.hpp"
 #include "core/error.hpp"
 #include "cpu/aligned_array.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
@@ -20,6 +21,10 @@ namespace ptychopatch::impl {
 namespace {
 
 using cpu::AlignedArray;
+using cpu::Fftw;
+
+// 0.4.0's struct, before dtype: float32 plans.
+constexpr size_t kCorrelateDescSize040 = offsetof(ptp_correlate_desc, dtype);
 
 void default_correlate_desc(ptp_correlate_desc* desc) {
   std::memset(desc, 0, sizeof *desc);
@@ -28,6 +33,7 @@ void default_correlate_desc(ptp_correlate_desc* desc) {
   // A pair is usually correlated once or a few times per shape: never pay
   // FFTW_MEASURE's seconds unless the caller asks (or has wisdom).
   desc->fft_planning = PTP_FFT_PLANNING_WISDOM;
+  desc->dtype = PTP_DTYPE_FLOAT32;
 }
 
 [[noreturn]] void bad_field(const char* field, int64_t value, const char* rule) {
@@ -37,24 +43,59 @@ void default_correlate_desc(ptp_correlate_desc* desc) {
 
 // The largest |real| or |imaginary| part of a bin: the inverse of X / N
 // sums N terms of at most this / N each, rotated (at most sqrt 2 times it),
-// so no correlation value or partial sum of it can overflow float32 (the
-// fallback of execute_correlate_plan where the unscaled inverse does).
-constexpr float kLargestBin = std::numeric_limits<float>::max() / 4;
+// so no correlation value or partial sum of it can overflow (the fallback
+// of execute_correlate_plan where the unscaled inverse does).
+template <class Real>
+constexpr Real kLargestBin = std::numeric_limits<Real>::max() / 4;
 
-// a[k] = b[k] = X(k) for X = a[k] * conj(b[k]), phase normalised
-// (math::phase_normalized) with `Phase`; returns whether any X is NaN,
-// infinite or larger than kLargestBin (comparisons, false for NaN, ORed as
-// integers, which unlike a float sum may be reordered: the loop
-// vectorises). A template, so each normalisation is a loop of its own.
-// (b is the inverse's input, which it destroys; a keeps X.)
-template <bool Phase>
-inline bool cross_power_impl(float* __restrict a, float* __restrict b, int64_t bins) {
+// One bin of the cross-power spectrum in float64, divided by max(|X|,
+// 100 eps64) for phase normalisation (scikit-image's in double): |X| as
+// s * h, s = max(|re|, |im|, DBL_MIN), h = |(re, im) / s| in [1, sqrt 2],
+// so that no square overflows or underflows (math::scale_complex's way in
+// float32, whose results are kept bit for bit there).
+inline void cross_power64(double rr, double ri, double mr, double mi, bool phase, double* out_re,
+                          double* out_im) {
+  const double re = rr * mr + ri * mi;
+  const double im = ri * mr - rr * mi;
+  if (!phase) {
+    *out_re = re;
+    *out_im = im;
+    return;
+  }
+  constexpr double kGuard = 100 * std::numeric_limits<double>::epsilon();
+  double s = std::fmax(std::fabs(re), std::fabs(im));
+  s = s > std::numeric_limits<double>::min() ? s : std::numeric_limits<double>::min();
+  const double a = re / s, b = im / s;
+  const double magnitude = s * std::sqrt(a * a + b * b);
+  const double divisor = magnitude > kGuard ? magnitude : kGuard;
+  *out_re = re / divisor;
+  *out_im = im / divisor;
+}
+
+inline void cross_power_bin(float rr, float ri, float mr, float mi, bool phase, float* re,
+                            float* im) {
+  math::cross_power(rr, ri, mr, mi, false, re, im);
+  if (phase) math::phase_normalized(*re, *im, re, im);
+}
+
+inline void cross_power_bin(double rr, double ri, double mr, double mi, bool phase, double* re,
+                            double* im) {
+  cross_power64(rr, ri, mr, mi, phase, re, im);
+}
+
+// a[k] = b[k] = X(k) for X = a[k] * conj(b[k]), phase normalised with
+// `Phase`; returns whether any X is NaN, infinite or larger than
+// kLargestBin (comparisons, false for NaN, ORed as integers, which unlike
+// a float sum may be reordered: the loop vectorises). A template, so each
+// normalisation is a loop of its own. (b is the inverse's input, which it
+// destroys; a keeps X.)
+template <bool Phase, class Real>
+inline bool cross_power_impl(Real* __restrict a, Real* __restrict b, int64_t bins) {
   int bad = 0;
   for (int64_t k = 0; k < bins; ++k) {
-    float re, im;
-    math::cross_power(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], false, &re, &im);
-    if (Phase) math::phase_normalized(re, im, &re, &im);
-    const bool in_range = (std::fabs(re) <= kLargestBin) & (std::fabs(im) <= kLargestBin);
+    Real re, im;
+    cross_power_bin(a[2 * k], a[2 * k + 1], b[2 * k], b[2 * k + 1], Phase, &re, &im);
+    const bool in_range = (std::fabs(re) <= kLargestBin<Real>)&(std::fabs(im) <= kLargestBin<Real>);
     bad |= static_cast<int>(!in_range);
     a[2 * k] = re;
     a[2 * k + 1] = im;
@@ -64,44 +105,141 @@ inline bool cross_power_impl(float* __restrict a, float* __restrict b, int64_t b
   return bad != 0;
 }
 
-PTP_ROW_KERNEL_CLONES
-bool cross_power(float* __restrict a, float* __restrict b, int64_t bins, bool phase) {
-  return phase ? cross_power_impl<true>(a, b, bins) : cross_power_impl<false>(a, b, bins);
-}
-
 // x[i] *= scale; returns whether any result is not finite.
-PTP_ROW_KERNEL_CLONES
-bool scale_values(float* __restrict x, int64_t count, float scale) {
+template <class Real>
+inline bool scale_values_impl(Real* __restrict x, int64_t count, Real scale) {
   int bad = 0;
   for (int64_t i = 0; i < count; ++i) {
     x[i] *= scale;
-    bad |= static_cast<int>(!(std::fabs(x[i]) <= std::numeric_limits<float>::max()));
+    bad |= static_cast<int>(!(std::fabs(x[i]) <= std::numeric_limits<Real>::max()));
   }
   return bad != 0;
 }
 
 // x[i] = y[i] * scale.
-PTP_ROW_KERNEL_CLONES
-void scaled_copy(float* __restrict x, const float* __restrict y, int64_t count, float scale) {
+template <class Real>
+inline void scaled_copy_impl(Real* __restrict x, const Real* __restrict y, int64_t count,
+                             Real scale) {
   for (int64_t i = 0; i < count; ++i) x[i] = y[i] * scale;
 }
 
+// The loops above, one function per precision (target_clones does not
+// take templates).
+PTP_ROW_KERNEL_CLONES
+bool cross_power(float* __restrict a, float* __restrict b, int64_t bins, bool phase) {
+  return phase ? cross_power_impl<true>(a, b, bins) : cross_power_impl<false>(a, b, bins);
+}
+PTP_ROW_KERNEL_CLONES
+bool cross_power(double* __restrict a, double* __restrict b, int64_t bins, bool phase) {
+  return phase ? cross_power_impl<true>(a, b, bins) : cross_power_impl<false>(a, b, bins);
+}
+PTP_ROW_KERNEL_CLONES
+bool scale_values(float* __restrict x, int64_t count, float scale) {
+  return scale_values_impl(x, count, scale);
+}
+PTP_ROW_KERNEL_CLONES
+bool scale_values(double* __restrict x, int64_t count, double scale) {
+  return scale_values_impl(x, count, scale);
+}
+PTP_ROW_KERNEL_CLONES
+void scaled_copy(float* __restrict x, const float* __restrict y, int64_t count, float scale) {
+  scaled_copy_impl(x, y, count, scale);
+}
+PTP_ROW_KERNEL_CLONES
+void scaled_copy(double* __restrict x, const double* __restrict y, int64_t count, double scale) {
+  scaled_copy_impl(x, y, count, scale);
+}
+
+template <class Real>
 bool fftw_aligned(const void* p) {
-  // fftwf_alignment_of is 0 for arrays with FFTW's SIMD alignment, as the
+  // The alignment of 0 for arrays with FFTW's SIMD alignment, as the
   // 64-byte aligned ones the plans were made with; another needs a copy.
-  return fftwf_alignment_of(static_cast<float*>(const_cast<void*>(p))) == 0;
+  return Fftw<Real>::alignment_of(static_cast<Real*>(const_cast<void*>(p))) == 0;
+}
+
+unsigned line_flags(int32_t planning) {
+  return planning == PTP_FFT_PLANNING_MEASURE    ? FFTW_MEASURE
+         : planning == PTP_FFT_PLANNING_ESTIMATE ? FFTW_ESTIMATE
+                                                 : FFTW_MEASURE | FFTW_WISDOM_ONLY;
+}
+
+// The plan's transforms in Real: a LineCorrelation where a side is
+// transformed by Bluestein's algorithm, else FFTW's two-dimensional real
+// plans (the caller holds nothing; this takes fftw_planner_mutex()).
+template <class Real>
+void plan_transforms(ptp_correlate_plan& plan, const ptp_correlate_desc& desc, int threads,
+                     std::unique_ptr<cpu::LineCorrelation<Real>>& lines) {
+  using F = Fftw<Real>;
+  using Plan = typename F::Plan;
+  std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+  struct NoTimeLimit {  // also where planning throws
+    NoTimeLimit() { F::set_timelimit(cpu::kFftwPlanSeconds); }
+    ~NoTimeLimit() { F::set_timelimit(FFTW_NO_TIMELIMIT); }
+  } limit;
+  if (cpu::transforms_by_lines(desc.height, desc.width)) {
+    lines = std::make_unique<cpu::LineCorrelation<Real>>(desc.height, desc.width,
+                                                         line_flags(desc.fft_planning), threads);
+    return;
+  }
+  // Planning arrays: FFTW_MEASURE writes them; their alignment (64 bytes)
+  // is that of every workspace buffer, which execute() relies on.
+  const int64_t half_width = desc.width / 2 + 1;
+  AlignedArray<Real> real(desc.height * desc.width);
+  AlignedArray<typename F::Complex> spectrum(plan.bins);
+  const typename F::Dim forward[2] = {{desc.height, desc.width, half_width}, {desc.width, 1, 1}};
+  const typename F::Dim inverse[2] = {{desc.height, half_width, desc.width}, {desc.width, 1, 1}};
+  auto make = [&](unsigned effort) {
+    plan.r2c = F::plan_r2c(2, forward, real.get(), spectrum.get(), effort);
+    plan.c2r = F::plan_c2r(2, inverse, spectrum.get(), real.get(), effort | FFTW_DESTROY_INPUT);
+  };
+  auto destroy = [&] {
+    if (plan.r2c != nullptr) F::destroy(static_cast<Plan>(plan.r2c));
+    if (plan.c2r != nullptr) F::destroy(static_cast<Plan>(plan.c2r));
+    plan.r2c = plan.c2r = nullptr;
+  };
+  switch (desc.fft_planning) {
+    case PTP_FFT_PLANNING_MEASURE:
+      make(FFTW_MEASURE);
+      break;
+    case PTP_FFT_PLANNING_ESTIMATE:
+      make(FFTW_ESTIMATE);
+      break;
+    default:  // WISDOM: measured plans only where wisdom has them
+      make(FFTW_MEASURE | FFTW_WISDOM_ONLY);
+      if (plan.r2c == nullptr || plan.c2r == nullptr) {
+        destroy();
+        make(FFTW_ESTIMATE);
+      }
+  }
+  if (plan.r2c == nullptr || plan.c2r == nullptr) {
+    destroy();
+    fail(PTP_ERROR_INTERNAL, "FFTW could not plan a " + std::to_string(desc.height) + " x " +
+                                 std::to_string(desc.width) + " transform");
+  }
 }
 
 }  // namespace
 
 void init_correlate_desc(ptp_correlate_desc* desc, size_t struct_size) {
   require_non_null(desc, "desc");
+  if (struct_size == kCorrelateDescSize040) {
+    // A program built against 0.4.0's header owns only the fields before
+    // dtype (and gets float32 plans).
+    ptp_correlate_desc full;
+    default_correlate_desc(&full);
+    full.struct_size = kCorrelateDescSize040;
+    std::memcpy(desc, &full, kCorrelateDescSize040);
+    return;
+  }
   require_known_struct_size("struct_size", struct_size, sizeof(ptp_correlate_desc));
   default_correlate_desc(desc);
 }
 
-ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc, int threads) {
-  require_non_null(desc, "desc");
+ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* given, int threads) {
+  require_non_null(given, "desc");
+  ptp_correlate_desc widened;
+  const ptp_correlate_desc* desc =
+      widen_older_desc(given, kCorrelateDescSize040, widened, default_correlate_desc);
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_correlate_desc));
   if (desc->height < 1) bad_field("height", desc->height, "must be at least 1");
   if (desc->width < 1) bad_field("width", desc->width, "must be at least 1");
@@ -115,153 +253,149 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc, int th
       desc->fft_planning != PTP_FFT_PLANNING_WISDOM)
     bad_field("fft_planning", desc->fft_planning,
               "must be PTP_FFT_PLANNING_MEASURE, _ESTIMATE or _WISDOM");
+  if (desc->dtype != PTP_DTYPE_FLOAT32 && desc->dtype != PTP_DTYPE_FLOAT64)
+    bad_field("dtype", desc->dtype,
+              "must be PTP_DTYPE_FLOAT32 (ptp_correlate_execute) or PTP_DTYPE_FLOAT64 "
+              "(ptp_correlate_execute_f64)");
+  const bool f64 = desc->dtype == PTP_DTYPE_FLOAT64;
+  const int64_t real_bytes = f64 ? 8 : 4;
   const int64_t half_width = desc->width / 2 + 1;
   const int64_t elements = checked_mul(desc->height, desc->width, "height * width");
   const int64_t bins = checked_mul(desc->height, half_width, "height * (width / 2 + 1)");
-  // Byte counts of the largest buffers (complex bins: 8 bytes each).
-  checked_mul(bins, 8, "the half spectrum's bytes");
-  checked_mul(elements, 4, "the image's bytes");
+  // Byte counts of the largest buffers (complex bins: two reals each).
+  checked_mul(bins, 2 * real_bytes, "the half spectrum's bytes");
+  checked_mul(elements, real_bytes, "the image's bytes");
 
   auto plan = std::make_unique<ptp_correlate_plan>();
   plan->height = desc->height;
   plan->width = desc->width;
   plan->bins = bins;
   plan->phase = desc->normalization == PTP_NORMALIZATION_PHASE;
-
-  if (cpu::LineCorrelation::pays(desc->height, desc->width)) {
-    const unsigned effort = desc->fft_planning == PTP_FFT_PLANNING_MEASURE ? FFTW_MEASURE
-                            : desc->fft_planning == PTP_FFT_PLANNING_ESTIMATE
-                                ? FFTW_ESTIMATE
-                                : FFTW_MEASURE | FFTW_WISDOM_ONLY;
-    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-    struct NoTimeLimit {  // also where planning throws
-      NoTimeLimit() { fftwf_set_timelimit(cpu::kFftwPlanSeconds); }
-      ~NoTimeLimit() { fftwf_set_timelimit(FFTW_NO_TIMELIMIT); }
-    } limit;
-    plan->lines =
-        std::make_unique<cpu::LineCorrelation>(desc->height, desc->width, effort, threads);
-    return plan.release();
-  }
-
-  // Planning arrays: FFTW_MEASURE writes them; their alignment (64 bytes)
-  // is that of every workspace buffer, which execute() relies on.
-  AlignedArray<float> real(elements);
-  AlignedArray<fftwf_complex> spectrum(bins);
-  const fftwf_iodim64 forward[2] = {{desc->height, desc->width, half_width}, {desc->width, 1, 1}};
-  const fftwf_iodim64 inverse[2] = {{desc->height, half_width, desc->width}, {desc->width, 1, 1}};
-  {
-    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-    fftwf_set_timelimit(cpu::kFftwPlanSeconds);
-    auto make = [&](unsigned effort) {
-      plan->r2c =
-          fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real.get(), spectrum.get(), effort);
-      plan->c2r = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum.get(), real.get(),
-                                            effort | FFTW_DESTROY_INPUT);
-    };
-    switch (desc->fft_planning) {
-      case PTP_FFT_PLANNING_MEASURE:
-        make(FFTW_MEASURE);
-        break;
-      case PTP_FFT_PLANNING_ESTIMATE:
-        make(FFTW_ESTIMATE);
-        break;
-      default:  // WISDOM: measured plans only where wisdom has them
-        make(FFTW_MEASURE | FFTW_WISDOM_ONLY);
-        if (plan->r2c == nullptr || plan->c2r == nullptr) {
-          if (plan->r2c != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(plan->r2c));
-          if (plan->c2r != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(plan->c2r));
-          make(FFTW_ESTIMATE);
-        }
-    }
-    fftwf_set_timelimit(FFTW_NO_TIMELIMIT);
-  }
-  if (plan->r2c == nullptr || plan->c2r == nullptr)
-    fail(PTP_ERROR_INTERNAL, "FFTW could not plan a " + std::to_string(desc->height) + " x " +
-                                 std::to_string(desc->width) + " transform");
+  plan->f64 = f64;
+  if (f64)
+    plan_transforms<double>(*plan, *desc, threads, plan->lines64);
+  else
+    plan_transforms<float>(*plan, *desc, threads, plan->lines32);
   return plan.release();
 }
 
 }  // namespace ptychopatch::impl
 
 struct ptp_correlate_plan::Workspace {
-  ptychopatch::impl::cpu::AlignedArray<fftwf_complex> a;
-  ptychopatch::impl::cpu::AlignedArray<fftwf_complex> b;
-  ptychopatch::impl::cpu::AlignedArray<float> image;  // made on first need
-  ptychopatch::impl::cpu::AlignedArray<float> block;  // LineCorrelation's
+  // The buffers of one precision's calls.
+  template <class Real>
+  struct Buffers {
+    ptychopatch::impl::cpu::AlignedArray<Real> a;  // half spectra, interleaved pairs
+    ptychopatch::impl::cpu::AlignedArray<Real> b;
+    ptychopatch::impl::cpu::AlignedArray<Real> image;  // made on first need
+    ptychopatch::impl::cpu::AlignedArray<Real> block;  // LineCorrelation's
+  };
+  Buffers<float> single;
+  Buffers<double> dual;
+  Buffers<float>& of(float*) { return single; }
+  Buffers<double>& of(double*) { return dual; }
 };
 
 ptp_correlate_plan::~ptp_correlate_plan() {
   std::lock_guard<std::mutex> lock(ptychopatch::impl::cpu::fftw_planner_mutex());
-  lines.reset();
-  if (r2c != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(r2c));
-  if (c2r != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(c2r));
+  lines32.reset();
+  lines64.reset();
+  using ptychopatch::impl::cpu::Fftw;
+  for (void* p : {r2c, c2r}) {
+    if (p == nullptr) continue;
+    if (f64)
+      Fftw<double>::destroy(static_cast<fftw_plan>(p));
+    else
+      Fftw<float>::destroy(static_cast<fftwf_plan>(p));
+  }
 }
 
 namespace ptychopatch::impl {
 
-void execute_correlate_plan(const ptp_correlate_plan& plan, const float* reference,
-                            const float* moving, void* spectrum, float* correlation) {
+template <class Real>
+void execute_correlate_plan(const ptp_correlate_plan& plan, const Real* reference,
+                            const Real* moving, void* spectrum, Real* correlation) {
+  using F = Fftw<Real>;
+  using Plan = typename F::Plan;
+  constexpr bool kF64 = sizeof(Real) == 8;
+  if (plan.f64 != kF64)
+    fail(PTP_ERROR_INVALID_ARGUMENT,
+         plan.f64 ? "the plan is for float64 images (desc->dtype PTP_DTYPE_FLOAT64): execute it "
+                    "with ptp_correlate_execute_f64"
+                  : "the plan is for float32 images (desc->dtype PTP_DTYPE_FLOAT32): execute it "
+                    "with ptp_correlate_execute");
   require_non_null(reference, "reference");
   require_non_null(moving, "moving");
   if (spectrum == nullptr && correlation == nullptr)
     fail(PTP_ERROR_INVALID_ARGUMENT, "spectrum and correlation are both NULL: nothing to compute");
   const int64_t elements = plan.height * plan.width;
+  const auto* lines = [&] {
+    if constexpr (kF64)
+      return plan.lines64.get();
+    else
+      return plan.lines32.get();
+  }();
 
   std::unique_lock<std::mutex> lock(plan.workspace_mutex, std::try_to_lock);
   ptp_correlate_plan::Workspace own;
-  ptp_correlate_plan::Workspace* w = &own;
+  ptp_correlate_plan::Workspace* workspace = &own;
   if (lock.owns_lock()) {
     if (!plan.workspace) plan.workspace = std::make_unique<ptp_correlate_plan::Workspace>();
-    w = plan.workspace.get();
+    workspace = plan.workspace.get();
   }
+  auto& w = workspace->of(static_cast<Real*>(nullptr));
   // Every buffer this call needs, before anything is written: a failed
   // allocation leaves the outputs and the workspace as they were.
-  const bool copy_image = !plan.lines && (!fftw_aligned(reference) || !fftw_aligned(moving) ||
-                                          (correlation != nullptr && !fftw_aligned(correlation)));
-  if (w->a.get() == nullptr || w->b.get() == nullptr) {
-    cpu::AlignedArray<fftwf_complex> a(plan.bins), b(plan.bins);
-    w->a = std::move(a);
-    w->b = std::move(b);
+  const bool copy_image =
+      lines == nullptr && (!fftw_aligned<Real>(reference) || !fftw_aligned<Real>(moving) ||
+                           (correlation != nullptr && !fftw_aligned<Real>(correlation)));
+  if (w.a.get() == nullptr || w.b.get() == nullptr) {
+    AlignedArray<Real> a(2 * plan.bins), b(2 * plan.bins);
+    w.a = std::move(a);
+    w.b = std::move(b);
   }
-  if (copy_image && w->image.get() == nullptr) w->image = cpu::AlignedArray<float>(elements);
-  if (plan.lines && w->block.get() == nullptr)
-    w->block = cpu::AlignedArray<float>(2 * plan.lines->threads() * plan.lines->block_size());
+  if (copy_image && w.image.get() == nullptr) w.image = AlignedArray<Real>(elements);
+  if (lines != nullptr && w.block.get() == nullptr)
+    w.block = AlignedArray<Real>(2 * lines->threads() * lines->block_size());
 
-  auto aligned = [&](const float* image) -> float* {
-    if (fftw_aligned(image)) return const_cast<float*>(image);  // r2c reads it only
-    std::memcpy(w->image.get(), image, static_cast<size_t>(elements) * sizeof(float));
-    return w->image.get();
+  auto complex = [](Real* x) { return reinterpret_cast<typename F::Complex*>(x); };
+  auto aligned = [&](const Real* image) -> Real* {
+    if (fftw_aligned<Real>(image)) return const_cast<Real*>(image);  // r2c reads it only
+    std::memcpy(w.image.get(), image, static_cast<size_t>(elements) * sizeof(Real));
+    return w.image.get();
   };
-  float* a = &w->a.get()[0][0];
-  float* b = &w->b.get()[0][0];
-  if (plan.lines) {
-    plan.lines->forward(reference, moving, a, b, w->block.get());
+  Real* a = w.a.get();
+  Real* b = w.b.get();
+  if (lines != nullptr) {
+    lines->forward(reference, moving, a, b, w.block.get());
   } else {
-    const auto r2c = static_cast<fftwf_plan>(plan.r2c);
-    fftwf_execute_dft_r2c(r2c, aligned(reference), w->a.get());
-    fftwf_execute_dft_r2c(r2c, aligned(moving), w->b.get());
+    const auto r2c = static_cast<Plan>(plan.r2c);
+    F::execute_r2c(r2c, aligned(reference), complex(a));
+    F::execute_r2c(r2c, aligned(moving), complex(b));
   }
   if (cross_power(a, b, plan.bins, plan.phase))
     fail(PTP_ERROR_NON_FINITE,
-         "the cross-power spectrum is not finite (or within a factor 4 of float32's largest "
-         "value): the reference or the moving image holds NaN or infinity, or its transform "
-         "overflows float32 (scale the images down)");
+         kF64 ? "the cross-power spectrum is not finite (or within a factor 4 of float64's "
+                "largest value): the reference or the moving image holds NaN or infinity, or "
+                "its transform overflows float64 (scale the images down)"
+              : "the cross-power spectrum is not finite (or within a factor 4 of float32's "
+                "largest value): the reference or the moving image holds NaN or infinity, or "
+                "its transform overflows float32 (scale the images down)");
 
   if (spectrum != nullptr)
-    std::memcpy(spectrum, a, static_cast<size_t>(plan.bins) * sizeof(fftwf_complex));
+    std::memcpy(spectrum, a, static_cast<size_t>(plan.bins) * 2 * sizeof(Real));
   if (correlation == nullptr) return;
   // The inverse unscaled, then times 1/N, as scipy.fft's irfftn scales: X / N
-  // first would put the bins of tiny images (|X| < N FLT_MIN) among the
-  // subnormals and lose their precision. Where the unscaled inverse
-  // overflows, it is redone from X / N, which cannot (kLargestBin).
-  const auto c2r = static_cast<fftwf_plan>(plan.c2r);
-  const float scale = static_cast<float>(1.0 / static_cast<double>(elements));
-  float* out = copy_image && !fftw_aligned(correlation) ? w->image.get() : correlation;
+  // first would put the bins of tiny images (|X| < N * the smallest normal)
+  // among the subnormals and lose their precision. Where the unscaled
+  // inverse overflows, it is redone from X / N, which cannot (kLargestBin).
+  const Real scale = static_cast<Real>(1.0 / static_cast<double>(elements));
+  Real* out = copy_image && !fftw_aligned<Real>(correlation) ? w.image.get() : correlation;
   auto invert = [&] {
-    if (plan.lines)
-      plan.lines->inverse(b, out, w->block.get());
+    if (lines != nullptr)
+      lines->inverse(b, out, w.block.get());
     else
-      fftwf_execute_dft_c2r(c2r, w->b.get(), out);
+      F::execute_c2r(static_cast<Plan>(plan.c2r), complex(b), out);
   };
   invert();
   if (scale_values(out, elements, scale)) {
@@ -269,7 +403,12 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const float* referen
     invert();
   }
   if (out != correlation)
-    std::memcpy(correlation, out, static_cast<size_t>(elements) * sizeof(float));
+    std::memcpy(correlation, out, static_cast<size_t>(elements) * sizeof(Real));
 }
+
+template void execute_correlate_plan<float>(const ptp_correlate_plan&, const float*, const float*,
+                                            void*, float*);
+template void execute_correlate_plan<double>(const ptp_correlate_plan&, const double*,
+                                             const double*, void*, double*);
 
 }  // namespace ptychopatch::impl

@@ -3,6 +3,9 @@
 // up to its peak search, with FFTW on the CPU.
 //
 // Design:
+//  * A plan is for float32 or float64 images (desc->dtype), executed by
+//    ptp_correlate_execute or ptp_correlate_execute_f64: the same code in
+//    both precisions (FFTW's fftwf_ or fftw_ plans, fftw_precision.hpp).
 //  * A plan holds one r2c and one c2r two-dimensional FFTW plan of the
 //    image shape, planned under cpu::fftw_planner_mutex() with the desc's
 //    planning effort (WISDOM by default: measured plans only where the
@@ -21,13 +24,16 @@
 //    (the pages of freed blocks are returned and faulted in again).
 //  * The cross-power loop is math::cross_power (shared with scene
 //    alignment) and math::phase_normalized (scikit-image's normalisation);
-//    every bin is checked (finite, at most FLT_MAX / 4) before anything is
+//    every bin is checked (finite, at most a quarter of the precision's
+//    largest value) before anything is
 //    written, so a NaN or an overflowing transform leaves the outputs as
-//    they were. Every buffer a call needs is allocated before it writes.
+//    they were. In float64 the normalisation is X / max(|X|, 100 eps64),
+//    with |X| scaled as in math::scale_complex (no square can overflow). Every buffer a call needs
+//    is allocated before it writes.
 //  * The correlation is the unscaled inverse of X times 1 / N, in that
 //    order as scipy.fft's irfftn (1 / N first would make the bins of tiny
 //    images subnormal and lose their precision); where the unscaled
-//    inverse overflows float32, it is redone from X / N, which cannot
+//    inverse overflows, it is redone from X / N, which cannot
 //    (every part of a bin is at most FLT_MAX / 4, else NON_FINITE).
 #pragma once
 
@@ -40,6 +46,7 @@
 namespace ptychopatch::impl {
 
 namespace cpu {
+template <class Real>
 class LineCorrelation;
 }
 
@@ -52,10 +59,13 @@ struct ptp_correlate_plan {
   int64_t width = 0;
   int64_t bins = 0;  // height * (width / 2 + 1)
   bool phase = true;
-  void* r2c = nullptr;  // fftwf_plan (fftw3.h stays out of this header)
+  bool f64 = false;     // desc->dtype PTP_DTYPE_FLOAT64
+  void* r2c = nullptr;  // fftwf_plan or fftw_plan (fftw3.h stays out of this header)
   void* c2r = nullptr;
-  // Instead of r2c and c2r, for sides with a large prime factor.
-  std::unique_ptr<ptychopatch::impl::cpu::LineCorrelation> lines;
+  // Instead of r2c and c2r, for sides with a large prime factor: the one
+  // of the plan's precision.
+  std::unique_ptr<ptychopatch::impl::cpu::LineCorrelation<float>> lines32;
+  std::unique_ptr<ptychopatch::impl::cpu::LineCorrelation<double>> lines64;
   // The workspace of execute() (see above): scratch memory of a call, not
   // part of the plan's meaning, hence mutable under a const plan.
   struct Workspace;
@@ -75,7 +85,10 @@ namespace ptychopatch::impl {
 // by the passes of a LineCorrelation (one thread otherwise).
 ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* desc, int threads);
 
-void execute_correlate_plan(const ptp_correlate_plan& plan, const float* reference,
-                            const float* moving, void* spectrum, float* correlation);
+// Real: float for ptp_correlate_execute, double for _f64; a plan of the
+// other precision is PTP_ERROR_INVALID_ARGUMENT.
+template <class Real>
+void execute_correlate_plan(const ptp_correlate_plan& plan, const Real* reference,
+                            const Real* moving, void* spectrum, Real* correlation);
 
 }  // namespace ptychopatch::impl

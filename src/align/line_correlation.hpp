@@ -35,12 +35,14 @@
 
 namespace ptychopatch::impl::cpu {
 
+// Whether a height x width pair is correlated here: a side is
+// transformed by Bluestein's algorithm (uses_chirp).
+bool transforms_by_lines(int64_t height, int64_t width);
+
+// Real: float or double, the images' and spectra's precision.
+template <class Real>
 class LineCorrelation {
  public:
-  // Whether a height x width pair is correlated here: a side is
-  // transformed by Bluestein's algorithm (LineDft::uses_chirp).
-  static bool pays(int64_t height, int64_t width);
-
   // Plans (the caller holds fftw_planner_mutex(); flags as LineDft's).
   // The passes run on `threads` threads (OpenMP) where the image has at
   // least kThreadedFrom pixels, else on one.
@@ -57,20 +59,19 @@ class LineCorrelation {
   // pairs): the half spectra of the reference and the moving image.
   // Every tile is computed alike on any thread: results do not depend on
   // the thread count.
-  void forward(const float* reference, const float* moving, float* a, float* b,
-               float* blocks) const;
+  void forward(const Real* reference, const Real* moving, Real* a, Real* b, Real* blocks) const;
 
   // out: height x width, the unscaled real inverse of the half spectrum x,
   // which it destroys.
-  void inverse(float* x, float* out, float* blocks) const;
+  void inverse(Real* x, Real* out, Real* blocks) const;
 
  private:
   // body(tile, block) for tiles 0 .. tiles - 1, on threads() threads.
   template <class Body>
-  void each_tile(int64_t tiles, float* blocks, const Body& body) const;
+  void each_tile(int64_t tiles, Real* blocks, const Body& body) const;
 
   // The columns of a height x half_ complex array, transformed in place.
-  void transform_columns(const LineDft& dft, float* x, float* blocks) const;
+  void transform_columns(const LineDft<Real>& dft, Real* x, Real* blocks) const;
 
   // Column `column` (0, or width / 2 of an even width) of a real image's
   // half spectrum made Hermitian in ky, X(-ky) = conj X(ky), as it is
@@ -78,16 +79,19 @@ class LineCorrelation {
   // at ky = 0 (and height / 2) exactly real; Bluestein's algorithm leaves
   // rounding in their imaginary parts, which phase normalisation turns
   // into a phase of up to 3e-5 radians (measured, 37 x 38 noise).
-  void make_hermitian(float* x, int64_t column) const;
+  void make_hermitian(Real* x, int64_t column) const;
 
   int64_t height_ = 0;
   int64_t width_ = 0;
   int64_t half_ = 0;  // width / 2 + 1
   int threads_ = 1;
-  LineDft rows_forward_;
-  LineDft rows_inverse_;
-  LineDft columns_forward_;
-  LineDft columns_inverse_;
+  LineDft<Real> rows_forward_;
+  LineDft<Real> rows_inverse_;
+  LineDft<Real> columns_forward_;
+  LineDft<Real> columns_inverse_;
 };
+
+extern template class LineCorrelation<float>;
+extern template class LineCorrelation<double>;
 
 }  // namespace ptychopatch::impl::cpu

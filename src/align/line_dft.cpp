@@ -2,7 +2,7 @@
 // notes in line_dft.hpp.
 #include "align/line_dft.hpp"
 
-#include <fftw3.h>
+#include "align/fftw_precision.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -33,28 +33,41 @@ int64_t padded_pitch(int64_t length) {
 }
 
 // x[j] *= y[j], j < count, complex values as interleaved pairs (spelled
-// out: std::complex's product checks for NaN and does not vectorise).
-PTP_ROW_KERNEL_CLONES
-void multiply(float* __restrict x, const float* __restrict y, int64_t count) {
+// out: std::complex's product checks for NaN and does not vectorise). One
+// function per precision: target_clones does not take templates.
+template <class Real>
+inline void multiply_impl(Real* __restrict x, const Real* __restrict y, int64_t count) {
   for (int64_t j = 0; j < count; ++j) {
-    const float re = x[2 * j] * y[2 * j] - x[2 * j + 1] * y[2 * j + 1];
-    const float im = x[2 * j] * y[2 * j + 1] + x[2 * j + 1] * y[2 * j];
+    const Real re = x[2 * j] * y[2 * j] - x[2 * j + 1] * y[2 * j + 1];
+    const Real im = x[2 * j] * y[2 * j + 1] + x[2 * j + 1] * y[2 * j];
     x[2 * j] = re;
     x[2 * j + 1] = im;
   }
 }
 
+PTP_ROW_KERNEL_CLONES
+void multiply(float* __restrict x, const float* __restrict y, int64_t count) {
+  multiply_impl(x, y, count);
+}
+
+PTP_ROW_KERNEL_CLONES
+void multiply(double* __restrict x, const double* __restrict y, int64_t count) {
+  multiply_impl(x, y, count);
+}
+
 // `count` transforms from `in` to `out` (out of place: in place, FFTW's
 // plans copied the lines through a buffer, 10 % of a call's time).
-fftwf_plan plan_lines(int64_t length, int64_t count, int64_t pitch, int sign, float* in, float* out,
-                      unsigned flags) {
-  const fftwf_iodim64 dim = {length, 1, 1};
-  const fftwf_iodim64 lines = {count, pitch, pitch};
-  auto* i = reinterpret_cast<fftwf_complex*>(in);
-  auto* o = reinterpret_cast<fftwf_complex*>(out);
-  fftwf_plan plan = fftwf_plan_guru64_dft(1, &dim, 1, &lines, i, o, sign, flags);
+template <class Real>
+typename Fftw<Real>::Plan plan_lines(int64_t length, int64_t count, int64_t pitch, int sign,
+                                     Real* in, Real* out, unsigned flags) {
+  using F = Fftw<Real>;
+  const typename F::Dim dim = {length, 1, 1};
+  const typename F::Dim lines = {count, pitch, pitch};
+  auto* i = reinterpret_cast<typename F::Complex*>(in);
+  auto* o = reinterpret_cast<typename F::Complex*>(out);
+  typename F::Plan plan = F::plan_dft(1, &dim, 1, &lines, i, o, sign, flags);
   if (plan == nullptr && (flags & FFTW_WISDOM_ONLY) != 0)
-    plan = fftwf_plan_guru64_dft(1, &dim, 1, &lines, i, o, sign, FFTW_ESTIMATE);
+    plan = F::plan_dft(1, &dim, 1, &lines, i, o, sign, FFTW_ESTIMATE);
   if (plan == nullptr)
     fail(PTP_ERROR_INTERNAL, "FFTW could not plan " + std::to_string(count) +
                                  " transforms of length " + std::to_string(length));
@@ -63,7 +76,7 @@ fftwf_plan plan_lines(int64_t length, int64_t count, int64_t pitch, int sign, fl
 
 }  // namespace
 
-bool LineDft::uses_chirp(int64_t n) {
+bool uses_chirp(int64_t n) {
   // (n below 2^31: j^2 mod 2n of the chirp stays within 64 bits.)
   return n > kLargestDirectPrime && n < (int64_t{1} << 31) &&
          largest_prime_factor(n) > kLargestDirectPrime;
@@ -85,36 +98,39 @@ int64_t chirp_length(int64_t n) {
   return best;
 }
 
-LineDft::LineDft(int64_t n, int sign, unsigned flags)
+template <class Real>
+LineDft<Real>::LineDft(int64_t n, int sign, unsigned flags)
     : n_(n),
       chirp_(uses_chirp(n)),
       m_(chirp_ ? chirp_length(n) : n),
       pitch_(padded_pitch(m_)),
-      // Blocks (lines and as much scratch, 8 bytes a value) of at most 256
-      // KiB: 8 lines up to a pitch of 2048, fewer above.
-      lines_(std::clamp<int64_t>(16384 / pitch_, 1, 8)) {
+      // Blocks (lines and as much scratch, 2 sizeof(Real) bytes a value)
+      // of at most 256 KiB: in float32 8 lines up to a pitch of 2048, fewer
+      // above; in float64 half as many.
+      lines_(std::clamp<int64_t>(
+          int64_t{256 * 1024} / (4 * static_cast<int64_t>(sizeof(Real)) * pitch_), 1, 8)) {
   const int64_t m = m_;
-  AlignedArray<float> planning(2 * block_size());
-  std::memset(planning.get(), 0, sizeof(float) * 2 * block_size());
-  float* lines = planning.get();
-  float* scratch = lines + 2 * lines_ * pitch_;
+  AlignedArray<Real> planning(2 * block_size());
+  std::memset(planning.get(), 0, sizeof(Real) * 2 * block_size());
+  Real* lines = planning.get();
+  Real* scratch = lines + 2 * lines_ * pitch_;
   if (!chirp_) {
     forward_ = plan_lines(n, lines_, pitch_, sign, lines, scratch, flags);
     return;
   }
   // w[j] = exp(sign i pi j^2 / n), from j^2 mod 2n (exact) in double.
-  AlignedArray<float> w(2 * n);
+  AlignedArray<Real> w(2 * n);
   const double pi = 3.14159265358979323846;
   for (int64_t j = 0; j < n; ++j) {
     const auto q = static_cast<uint64_t>(j) * static_cast<uint64_t>(j) % (2 * uint64_t(n));
     const double angle = sign * pi * static_cast<double>(q) / static_cast<double>(n);
-    w.get()[2 * j] = static_cast<float>(std::cos(angle));
-    w.get()[2 * j + 1] = static_cast<float>(std::sin(angle));
+    w.get()[2 * j] = static_cast<Real>(std::cos(angle));
+    w.get()[2 * j + 1] = static_cast<Real>(std::sin(angle));
   }
   // The filter conj w[|d|] for d in (-n, n), wrapped onto m, transformed
   // (one line of a block), with the inverse's 1 / m.
-  AlignedArray<float> filter(2 * pitch_);
-  float* h = lines;
+  AlignedArray<Real> filter(2 * pitch_);
+  Real* h = lines;
   for (int64_t j = 0; j < n; ++j) {
     h[2 * j] = w.get()[2 * j];
     h[2 * j + 1] = -w.get()[2 * j + 1];
@@ -124,48 +140,55 @@ LineDft::LineDft(int64_t n, int sign, unsigned flags)
     }
   }
   {
-    const fftwf_plan once =
-        plan_lines(m, lines_, pitch_, FFTW_FORWARD, lines, scratch, FFTW_ESTIMATE);
-    fftwf_execute(once);
-    fftwf_destroy_plan(once);
+    const auto once = plan_lines(m, lines_, pitch_, FFTW_FORWARD, lines, scratch, FFTW_ESTIMATE);
+    Fftw<Real>::execute(once);
+    Fftw<Real>::destroy(once);
   }
-  const float scale = static_cast<float>(1.0 / static_cast<double>(m));
+  const Real scale = static_cast<Real>(1.0 / static_cast<double>(m));
   for (int64_t k = 0; k < 2 * m; ++k) filter.get()[k] = scratch[k] * scale;
-  std::memset(filter.get() + 2 * m, 0, sizeof(float) * 2 * (pitch_ - m));
+  std::memset(filter.get() + 2 * m, 0, sizeof(Real) * 2 * (pitch_ - m));
   // (FFTW_MEASURE overwrites the planning block: the filter is taken first.)
   forward_ = plan_lines(m, lines_, pitch_, FFTW_FORWARD, lines, scratch, flags);
   try {
     inverse_ = plan_lines(m, lines_, pitch_, FFTW_BACKWARD, scratch, lines, flags);
   } catch (...) {
-    fftwf_destroy_plan(static_cast<fftwf_plan>(forward_));
+    Fftw<Real>::destroy(static_cast<typename Fftw<Real>::Plan>(forward_));
     throw;
   }
   w_ = std::move(w);
   filter_ = std::move(filter);
 }
 
-LineDft::~LineDft() {
-  if (forward_ != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(forward_));
-  if (inverse_ != nullptr) fftwf_destroy_plan(static_cast<fftwf_plan>(inverse_));
+template <class Real>
+LineDft<Real>::~LineDft() {
+  using Plan = typename Fftw<Real>::Plan;
+  if (forward_ != nullptr) Fftw<Real>::destroy(static_cast<Plan>(forward_));
+  if (inverse_ != nullptr) Fftw<Real>::destroy(static_cast<Plan>(inverse_));
 }
 
-const float* LineDft::execute(float* block) const {
-  float* scratch = block + 2 * lines_ * pitch_;
-  auto complex = [](float* x) { return reinterpret_cast<fftwf_complex*>(x); };
+template <class Real>
+const Real* LineDft<Real>::execute(Real* block) const {
+  using F = Fftw<Real>;
+  using Plan = typename F::Plan;
+  Real* scratch = block + 2 * lines_ * pitch_;
+  auto complex = [](Real* x) { return reinterpret_cast<typename F::Complex*>(x); };
   if (!chirp_) {
-    fftwf_execute_dft(static_cast<fftwf_plan>(forward_), complex(block), complex(scratch));
+    F::execute_dft(static_cast<Plan>(forward_), complex(block), complex(scratch));
     return scratch;
   }
   for (int64_t t = 0; t < lines_; ++t) {
-    float* line = block + 2 * t * pitch_;
+    Real* line = block + 2 * t * pitch_;
     multiply(line, w_.get(), n_);
-    std::memset(line + 2 * n_, 0, sizeof(float) * 2 * (m_ - n_));
+    std::memset(line + 2 * n_, 0, sizeof(Real) * 2 * (m_ - n_));
   }
-  fftwf_execute_dft(static_cast<fftwf_plan>(forward_), complex(block), complex(scratch));
+  F::execute_dft(static_cast<Plan>(forward_), complex(block), complex(scratch));
   for (int64_t t = 0; t < lines_; ++t) multiply(scratch + 2 * t * pitch_, filter_.get(), m_);
-  fftwf_execute_dft(static_cast<fftwf_plan>(inverse_), complex(scratch), complex(block));
+  F::execute_dft(static_cast<Plan>(inverse_), complex(scratch), complex(block));
   for (int64_t t = 0; t < lines_; ++t) multiply(block + 2 * t * pitch_, w_.get(), n_);
   return block;
 }
+
+template class LineDft<float>;
+template class LineDft<double>;
 
 }  // namespace ptychopatch::impl::cpu

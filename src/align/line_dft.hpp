@@ -13,9 +13,10 @@
 // (jk = (j^2 + k^2 - (k - j)^2) / 2), so a line costs two transforms of m
 // and three products: about 3.5 us for n = 1009, m = 2048.
 //
-// A LineDft transforms lines() lines (up to 8, fewer for long ones, so
+// A LineDft<Real> (float or double: FFTW's fftwf_ or fftw_ plans)
+// transforms lines() lines (up to 8, fewer for long ones, so
 // that a block stays within 256 KiB of cache) held in a block
-// (LineDft::block_size() complex values, 64-byte aligned as every FFTW
+// (block_size() complex values, 64-byte aligned as every FFTW
 // buffer of the library):
 // line t's values at block[t * pitch() + j], j < n. Callers gather lines
 // into the block, execute(), and scatter the n results from where
@@ -30,15 +31,17 @@
 
 namespace ptychopatch::impl::cpu {
 
+// Whether a length of n is transformed by Bluestein's algorithm: its
+// largest prime factor is above kLargestDirectPrime (measured near
+// n = 1000, one thread, float32: FFTW's own transform took 3.7 us a line
+// for 17 x 64, 4.5 for 31 x 32, 5.6 for 37 x 27, Bluestein's about 3.5).
+// The same rule for both precisions.
+constexpr int64_t kLargestDirectPrime = 31;
+bool uses_chirp(int64_t n);
+
+template <class Real>
 class LineDft {
  public:
-  // Whether a length of n is transformed by Bluestein's algorithm: its
-  // largest prime factor is above kLargestDirectPrime (measured near
-  // n = 1000, one thread: FFTW's own transform took 3.7 us a line for
-  // 17 x 64, 4.5 for 31 x 32, 5.6 for 37 x 27, Bluestein's about 3.5).
-  static bool uses_chirp(int64_t n);
-  static constexpr int64_t kLargestDirectPrime = 31;
-
   // Plans the transforms of length n (>= 1) with `sign` FFTW_FORWARD (-1)
   // or FFTW_BACKWARD (+1), unnormalised as FFTW's, with planner `flags`
   // (FFTW_ESTIMATE, FFTW_MEASURE, FFTW_MEASURE | FFTW_WISDOM_ONLY). The
@@ -60,9 +63,9 @@ class LineDft {
 
   // Transforms the block's lines(); returns where the results are
   // (line t's at result[t * pitch() + k], k < n: the block, or its second
-  // half). block: block_size() complex values (interleaved float pairs),
+  // half). block: block_size() complex values (interleaved Real pairs),
   // 64-byte aligned.
-  const float* execute(float* block) const;
+  const Real* execute(Real* block) const;
 
  private:
   int64_t n_ = 0;
@@ -70,11 +73,14 @@ class LineDft {
   int64_t m_ = 0;  // the transforms' length: n, or the chirp's padded m
   int64_t pitch_ = 0;
   int64_t lines_ = 0;
-  AlignedArray<float> w_;       // chirp: w[j], j < n (interleaved pairs)
-  AlignedArray<float> filter_;  // chirp: the transform of conj w, times 1 / m
-  void* forward_ = nullptr;     // fftwf_plan: the direct plan, or the chirp's forward m
-  void* inverse_ = nullptr;     // fftwf_plan: the chirp's inverse m
+  AlignedArray<Real> w_;       // chirp: w[j], j < n (interleaved pairs)
+  AlignedArray<Real> filter_;  // chirp: the transform of conj w, times 1 / m
+  void* forward_ = nullptr;    // Fftw<Real>::Plan: the direct plan, or the chirp's forward m
+  void* inverse_ = nullptr;    // Fftw<Real>::Plan: the chirp's inverse m
 };
+
+extern template class LineDft<float>;
+extern template class LineDft<double>;
 
 // The chirp's length for n: the cheapest m >= 2n - 1 of the forms 2^a and
 // 3, 5 or 9 times 2^a, counting the latter 1.25 times their length. FFTW

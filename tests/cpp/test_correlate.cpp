@@ -108,7 +108,8 @@ TEST_F(Correlate, DescDefaults) {
   EXPECT_EQ(desc.struct_size, sizeof desc);
   EXPECT_EQ(desc.normalization, PTP_NORMALIZATION_PHASE);
   EXPECT_EQ(desc.fft_planning, PTP_FFT_PLANNING_WISDOM);
-  EXPECT_EQ(ptp_correlate_desc_init(&desc, sizeof desc - 8), PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(desc.dtype, PTP_DTYPE_FLOAT32);
+  EXPECT_EQ(ptp_correlate_desc_init(&desc, sizeof desc - 4), PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_correlate_desc_init(nullptr, sizeof desc), PTP_ERROR_INVALID_ARGUMENT);
 }
 
