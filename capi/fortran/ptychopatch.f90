@@ -291,6 +291,7 @@ module ptychopatch
     integer(c_int64_t) :: width           ! image columns W
     integer(c_int32_t) :: normalization   ! PTP_NORMALIZATION_PHASE or _NONE
     integer(c_int32_t) :: fft_planning    ! PTP_FFT_PLANNING_*
+    integer(c_int32_t) :: dtype           ! PTP_DTYPE_FLOAT32 (default) or _FLOAT64
   end type ptp_correlate_desc
 
   ! One frame's outcome of ptp_align_execute_frames. shift and crop are
@@ -769,6 +770,20 @@ module ptychopatch
       type(c_ptr), value :: correlation
       integer(c_int32_t) :: status
     end function ptp_correlate_execute
+
+    ! ptp_correlate_execute for a plan of dtype PTP_DTYPE_FLOAT64:
+    ! real(c_double) images; spectrum complex(c_double_complex) (W/2 + 1, H)
+    ! and correlation real(c_double) (W, H) by c_loc, either c_null_ptr.
+    function ptp_correlate_execute_f64(plan, reference, moving, spectrum, correlation) &
+        bind(c, name='ptp_correlate_execute_f64') result(status)
+      import :: c_int32_t, c_ptr, c_double
+      type(c_ptr), value :: plan
+      real(c_double), intent(in) :: reference(*)
+      real(c_double), intent(in) :: moving(*)
+      type(c_ptr), value :: spectrum
+      type(c_ptr), value :: correlation
+      integer(c_int32_t) :: status
+    end function ptp_correlate_execute_f64
   end interface
 
   interface

@@ -118,6 +118,8 @@ contains
     type(c_ptr) :: cplan
     real(c_float) :: reference(8, 6), moving(8, 6)
     real(c_float), target :: correlation(8, 6)
+    real(c_double) :: reference64(8, 6), moving64(8, 6)
+    real(c_double), target :: correlation64(8, 6)
     integer :: x, y, peak(2)
     do y = 1, 6
       do x = 1, 8
@@ -129,7 +131,7 @@ contains
         moving(modulo(x - 3, 8) + 1, modulo(y + 2, 6) + 1) = reference(x + 1, y + 1)
       end do
     end do
-    call expect(c_sizeof(cdesc) == 32_c_size_t, 'ptp_correlate_desc is 32 bytes')
+    call expect(c_sizeof(cdesc) == 40_c_size_t, 'ptp_correlate_desc is 40 bytes')
     call check(ptp_correlate_desc_init(cdesc, c_sizeof(cdesc)), 'ptp_correlate_desc_init')
     call expect(cdesc%normalization == PTP_NORMALIZATION_PHASE, 'correlate default: phase')
     cdesc%height = 6
@@ -143,6 +145,22 @@ contains
     call expect_error(ptp_correlate_execute(cplan, reference, moving, c_null_ptr, c_null_ptr), &
                       PTP_ERROR_INVALID_ARGUMENT, 'both NULL', 'correlate without outputs')
     call check(ptp_correlate_plan_destroy(cplan), 'ptp_correlate_plan_destroy')
+    ! The same pair in float64.
+    call expect(cdesc%dtype == PTP_DTYPE_FLOAT32, 'correlate default: float32')
+    cdesc%dtype = PTP_DTYPE_FLOAT64
+    call check(ptp_correlate_plan_create(cpu, cdesc, cplan), 'ptp_correlate_plan_create (f64)')
+    reference64 = real(reference, c_double)
+    moving64 = real(moving, c_double)
+    call check(ptp_correlate_execute_f64(cplan, reference64, moving64, c_null_ptr, &
+                                         c_loc(correlation64)), 'ptp_correlate_execute_f64')
+    peak = maxloc(abs(correlation64))
+    call expect(peak(1) == 4 .and. peak(2) == 5, 'correlate f64: peak at column 3, row 4')
+    call expect(abs(correlation64(4, 5) - 1.0_c_double) < 1d-12, 'correlate f64: peak height 1')
+    call expect_error(ptp_correlate_execute(cplan, reference, moving, c_null_ptr, &
+                                            c_loc(correlation)), &
+                      PTP_ERROR_INVALID_ARGUMENT, 'ptp_correlate_execute_f64', &
+                      'a float64 plan refused by ptp_correlate_execute')
+    call check(ptp_correlate_plan_destroy(cplan), 'ptp_correlate_plan_destroy (f64)')
   end subroutine test_correlate
 
   subroutine expect(condition, what)

@@ -236,6 +236,7 @@ class CorrelateDesc(ctypes.Structure):
         ("width", ctypes.c_int64),
         ("normalization", ctypes.c_int32),
         ("fft_planning", ctypes.c_int32),
+        ("dtype", ctypes.c_int32),  # appended after 0.4.0 (HAS_CORRELATE_F64)
     ]
 
 
@@ -436,6 +437,14 @@ correlate_execute = _optional_status_function(
     "ptp_correlate_execute", _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
     ctypes.c_void_p, feature=_CORRELATE,
 )
+# float64 pairs (CorrelateDesc.dtype, ptp_correlate_execute_f64), added
+# later still: a library without them gets the descriptor without dtype.
+_CORRELATE_F64 = "float64 pair cross-correlation (ptp_correlate_execute_f64)"
+HAS_CORRELATE_F64 = hasattr(lib, "ptp_correlate_execute_f64")
+correlate_execute_f64 = _optional_status_function(
+    "ptp_correlate_execute_f64", _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+    ctypes.c_void_p, feature=_CORRELATE_F64,
+)
 
 # Neighbour grouping (docs/semantics.md), added in 0.3.0: optional like the
 # alignment functions. Positions are const double*; the outputs are declared
@@ -474,7 +483,8 @@ def new_align_desc() -> AlignDesc:
 
 
 def new_correlate_desc() -> CorrelateDesc:
-    return _initialised(CorrelateDesc, correlate_desc_init)
+    size = None if HAS_CORRELATE_F64 else CorrelateDesc.dtype.offset
+    return _initialised(CorrelateDesc, correlate_desc_init, size)
 
 
 def new_group_desc() -> GroupDesc:

@@ -761,7 +761,9 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     """Whether the library's FFTW correlates two real images that are not
     constant (a constant image's correlation is flat, and FFTW's rounding
     would break its ties differently from scipy's; the caller knows):
-    native float32, 2-D, and either
+    native float64, 2-D, with a side the library transforms by Bluestein's
+    algorithm (on _library_threads, as below); or native float32, 2-D, and
+    either
 
     * with a side the library transforms by Bluestein's algorithm
       (_library_transforms_by_lines), on the threads scipy would use
@@ -779,8 +781,14 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     the shift is scikit-image's on the images in float64."""
     # (dtype equality, not the kind: ">f4" on a little-endian machine is
     # float32 too, and the library reads native floats.)
-    if not (_native.HAS_CORRELATE and ref.ndim == 2 and ref.dtype == np.float32
-            and mov.dtype == np.float32):
+    if not (_native.HAS_CORRELATE and ref.ndim == 2):
+        return False
+    if ref.dtype == np.float64 and mov.dtype == np.float64:
+        # float64 pairs with a Bluestein side (ptp_correlate_execute_f64):
+        # 997 x 1009, one thread, 25 ms where scipy's packed double
+        # transforms took 51 (docs/performance.md, "Prime sides").
+        return _native.HAS_CORRELATE_F64 and _library_transforms_by_lines(ref.shape)
+    if not (ref.dtype == np.float32 and mov.dtype == np.float32):
         return False
     if _library_transforms_by_lines(ref.shape):
         return True
@@ -816,11 +824,13 @@ class _CorrelatePlan:
     """A ptp_correlate_plan, destroyed with its last reference."""
 
     def __init__(self, shape: Tuple[int, int], normalization: int, planning: int,
-                 threads: int) -> None:
+                 threads: int, double: bool = False) -> None:
         desc = _native.new_correlate_desc()
         desc.height, desc.width = shape
         desc.normalization = normalization
         desc.fft_planning = planning
+        if double:
+            desc.dtype = _native.PTP_DTYPE_FLOAT64
         handle = ctypes.c_void_p()
         # The plan keeps only the context's thread count: any thread's
         # context of that count will do.
@@ -837,32 +847,35 @@ class _CorrelatePlan:
 
 @functools.lru_cache(maxsize=8)
 def _correlate_plan(shape: Tuple[int, int], normalization: int, planning: int,
-                    threads: int) -> _CorrelatePlan:
+                    threads: int, double: bool = False) -> _CorrelatePlan:
     # Plans are shared by threads (ptp_correlate_execute keeps no state).
-    return _CorrelatePlan(shape, normalization, planning, threads)
+    return _CorrelatePlan(shape, normalization, planning, threads, double)
 
 
 def _library_correlation(ref: np.ndarray, mov: np.ndarray, normalization: Optional[str],
                          planning: str, with_spectrum: bool,
                          workers: int = 1) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """(cross-power half spectrum, correlation) of two float32 2-D images from
-    the library (_correlates_in_library); the spectrum is an empty complex64
-    array unless `with_spectrum` (only the upsampled refinement reads it).
-    None where the library finds the spectrum not finite (NaN reached it,
-    or an overflowing transform: the numpy path then says which)."""
+    """(cross-power half spectrum, correlation) of two float32 or two float64
+    2-D images from the library (_correlates_in_library), in their
+    precision; the spectrum is an empty complex array unless
+    `with_spectrum` (only the upsampled refinement reads it). None where
+    the library finds the spectrum not finite (NaN reached it, or an
+    overflowing transform: the numpy path then says which)."""
     height, width = ref.shape
+    double = ref.dtype == np.float64
     code = (_native.PTP_NORMALIZATION_NONE if normalization is None
             else _native.PTP_NORMALIZATION_PHASE)
     plan = _correlate_plan((height, width), code, _PLANNING_CODES[planning],
-                           _library_threads(ref.shape, workers))
+                           _library_threads(ref.shape, workers), double)
     ref = np.ascontiguousarray(ref)
     mov = np.ascontiguousarray(mov)
-    spectrum = np.empty((height, width // 2 + 1) if with_spectrum else 0, np.complex64)
-    correlation = np.empty((height, width), np.float32)
+    spectrum = np.empty((height, width // 2 + 1) if with_spectrum else 0,
+                        np.complex128 if double else np.complex64)
+    correlation = np.empty((height, width), ref.dtype)
+    execute = _native.correlate_execute_f64 if double else _native.correlate_execute
     try:
-        _native.correlate_execute(plan.handle, ref.ctypes.data, mov.ctypes.data,
-                                  spectrum.ctypes.data if with_spectrum else None,
-                                  correlation.ctypes.data)
+        execute(plan.handle, ref.ctypes.data, mov.ctypes.data,
+                spectrum.ctypes.data if with_spectrum else None, correlation.ctypes.data)
     except _native.PtychoPatchError as error:
         if error.status == _native.PTP_ERROR_NON_FINITE:
             return None
