@@ -84,7 +84,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 # (the C++ runtime is in the base image); Python for the package.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgomp1 libfftw3-single3 liblz4-1 \
+ && apt-get install -y --no-install-recommends libgomp1 libfftw3-single3 libfftw3-double3 liblz4-1 \
       python3 python3-venv \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv

@@ -915,23 +915,31 @@ class AlignPlan {
 // --------------------------------------- cross-correlation of one pair
 
 // A pair-correlation descriptor with the library's defaults (phase
-// normalisation, PTP_FFT_PLANNING_WISDOM); set height and width.
+// normalisation, PTP_FFT_PLANNING_WISDOM, float32); set height and width
+// (and dtype PTP_DTYPE_FLOAT64 for float64 images).
 struct CorrelateDesc : ptp_correlate_desc {
   CorrelateDesc() { check(ptp_correlate_desc_init(this, sizeof(ptp_correlate_desc))); }
 };
 
 // What CorrelatePlan::execute returns, row-major: the cross-power half
-// spectrum, H x (W / 2 + 1), and the correlation, H x W.
-struct Correlation {
-  std::vector<std::complex<float>> spectrum;
-  std::vector<float> correlation;
+// spectrum, H x (W / 2 + 1), and the correlation, H x W; Correlation for
+// float32 plans, Correlation64 for float64 ones.
+template <class Real>
+struct BasicCorrelation {
+  std::vector<std::complex<Real>> spectrum;
+  std::vector<Real> correlation;
 };
+using Correlation = BasicCorrelation<float>;
+using Correlation64 = BasicCorrelation<double>;
 
-// The cross-power spectrum and cross-correlation of float32 image pairs of
-// one shape (ptp_correlate_*, scikit-image's definitions). The View
-// overloads check every size (Error with PTP_ERROR_INVALID_SIZE before the
-// library reads anything). execute is const: threads may share a plan. The
-// plan keeps its context alive. Move-only.
+// The cross-power spectrum and cross-correlation of image pairs of one
+// shape (ptp_correlate_*, scikit-image's definitions): float images for a
+// plan of desc.dtype PTP_DTYPE_FLOAT32, double ones for PTP_DTYPE_FLOAT64
+// (the other precision's execute throws Error with
+// PTP_ERROR_INVALID_ARGUMENT). The View overloads check every size (Error
+// with PTP_ERROR_INVALID_SIZE before the library reads anything). execute
+// is const: threads may share a plan. The plan keeps its context alive.
+// Move-only.
 class CorrelatePlan {
  public:
   CorrelatePlan(const Context& context, const ptp_correlate_desc& desc) : desc_(desc) {
@@ -958,10 +966,32 @@ class CorrelatePlan {
                float* correlation) const {
     check(ptp_correlate_execute(handle(), reference, moving, spectrum, correlation));
   }
+  void execute(const double* reference, const double* moving, std::complex<double>* spectrum,
+               double* correlation) const {
+    check(ptp_correlate_execute_f64(handle(), reference, moving, spectrum, correlation));
+  }
   // Checked sizes, into the caller's arrays; an empty output view is not
   // computed (not both).
   void execute(View<const float> reference, View<const float> moving,
                View<std::complex<float>> spectrum, View<float> correlation) const {
+    execute_checked(reference, moving, spectrum, correlation);
+  }
+  void execute(View<const double> reference, View<const double> moving,
+               View<std::complex<double>> spectrum, View<double> correlation) const {
+    execute_checked(reference, moving, spectrum, correlation);
+  }
+  // Checked sizes; both outputs.
+  Correlation execute(View<const float> reference, View<const float> moving) const {
+    return execute_both(reference, moving);
+  }
+  Correlation64 execute(View<const double> reference, View<const double> moving) const {
+    return execute_both(reference, moving);
+  }
+
+ private:
+  template <class Real>
+  void execute_checked(View<const Real> reference, View<const Real> moving,
+                       View<std::complex<Real>> spectrum, View<Real> correlation) const {
     require(reference.size(), image_size(), "reference");
     require(moving.size(), image_size(), "moving");
     if (!spectrum.empty()) require(spectrum.size(), spectrum_size(), "spectrum");
@@ -969,17 +999,15 @@ class CorrelatePlan {
     execute(reference.data(), moving.data(), spectrum.empty() ? nullptr : spectrum.data(),
             correlation.empty() ? nullptr : correlation.data());
   }
-  // Checked sizes; both outputs.
-  Correlation execute(View<const float> reference, View<const float> moving) const {
-    Correlation out;
+  template <class Real>
+  BasicCorrelation<Real> execute_both(View<const Real> reference, View<const Real> moving) const {
+    BasicCorrelation<Real> out;
     out.spectrum.resize(spectrum_size());
     out.correlation.resize(image_size());
-    execute(reference, moving, View<std::complex<float>>(out.spectrum),
-            View<float>(out.correlation));
+    execute_checked(reference, moving, View<std::complex<Real>>(out.spectrum),
+                    View<Real>(out.correlation));
     return out;
   }
-
- private:
   void require(size_t have, size_t want, const char* what) const {
     if (have != want)
       detail::fail(PTP_ERROR_INVALID_SIZE,

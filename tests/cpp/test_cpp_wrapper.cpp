@@ -539,6 +539,43 @@ TEST(CppWrapperCorrelate, SameAsTheCCallAndKeepsItsContext) {
   EXPECT_EQ(only, correlation);
 }
 
+// A float64 plan (desc.dtype): the double overloads give the C call's
+// bits; the float ones throw, naming the right call.
+TEST(CppWrapperCorrelate, Float64PlansTakeDoubleImages) {
+  const int64_t ny = 9, nx = 37;
+  ptychopatch::CorrelateDesc desc = correlate_desc(ny, nx);
+  desc.dtype = PTP_DTYPE_FLOAT64;
+  ptychopatch::CorrelatePlan plan(Context(PTP_BACKEND_CPU, 1), desc);
+  std::vector<double> ref(ny * nx), mov(ny * nx);
+  for (int64_t y = 0; y < ny; ++y)
+    for (int64_t x = 0; x < nx; ++x) {
+      ref[y * nx + x] = std::sin(0.37 * double(y * nx + x)) + 0.1 * double((y * nx + x) % 7);
+      mov[((y + 3) % ny) * nx + (x + 2) % nx] = ref[y * nx + x];  // moved by (3, 2)
+    }
+  const ptychopatch::Correlation64 got = plan.execute(ref, mov);
+  std::vector<std::complex<double>> spectrum(plan.spectrum_size());
+  std::vector<double> correlation(plan.image_size());
+  ASSERT_EQ(ptp_correlate_execute_f64(plan.get(), ref.data(), mov.data(), spectrum.data(),
+                                      correlation.data()),
+            PTP_SUCCESS);
+  EXPECT_EQ(got.spectrum, spectrum);
+  EXPECT_EQ(got.correlation, correlation);
+  const auto peak = std::max_element(got.correlation.begin(), got.correlation.end()) -
+                    got.correlation.begin();
+  EXPECT_EQ(peak, (ny - 3) * nx + (nx - 2));
+  std::vector<float> single(ny * nx, 1.0f);
+  try {
+    plan.execute(single, single);
+    FAIL() << "float images were run on a float64 plan";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), PTP_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("ptp_correlate_execute_f64"), std::string::npos)
+        << e.what();
+  }
+  std::vector<double> short_image(ny * nx - 1);
+  EXPECT_THROW(plan.execute(short_image, mov), Error);
+}
+
 TEST(CppWrapperCorrelate, SizesAreCheckedAndErrorsCarryTheStatus) {
   ptychopatch::CorrelatePlan plan(Context(PTP_BACKEND_CPU, 1), correlate_desc(4, 6));
   std::vector<float> image(24, 1.0f), short_image(23, 1.0f), correlation(24, 42.0f);

@@ -419,6 +419,17 @@ void alignment_sweep(int h, int w) {
 // The cross-correlation of one pair: plan creation and a call whose
 // inputs and output lack FFTW's alignment (so it also copies them), from a
 // fresh plan each run (its workspace is made by the call).
+// ptp_correlate_execute, or _f64 for a float64 plan.
+ptp_status execute_pair(const ptp_correlate_plan* plan, const float* reference, const float* moving,
+                        void* spectrum, float* correlation) {
+  return ptp_correlate_execute(plan, reference, moving, spectrum, correlation);
+}
+ptp_status execute_pair(const ptp_correlate_plan* plan, const double* reference,
+                        const double* moving, void* spectrum, double* correlation) {
+  return ptp_correlate_execute_f64(plan, reference, moving, spectrum, correlation);
+}
+
+template <class Real>
 void pair_correlation_sweep(int64_t ny, int64_t nx) {
   const int64_t n = ny * nx, bins = ny * (nx / 2 + 1);
   ptp_context* ctx = nullptr;
@@ -426,19 +437,20 @@ void pair_correlation_sweep(int64_t ny, int64_t nx) {
   ptp_context_options_init(&o, sizeof o);
   o.backend = PTP_BACKEND_CPU;
   ASSERT_EQ(ptp_context_create(&o, &ctx), PTP_SUCCESS);
-  std::vector<float> ref(n + 1), mov(n + 1), spectrum(2 * bins), correlation(n + 1);
+  std::vector<Real> ref(n + 1), mov(n + 1), spectrum(2 * bins), correlation(n + 1);
   for (int64_t i = 0; i < n; ++i) {
-    ref[i + 1] = std::sin(0.3f * float(i));
-    mov[i + 1] = std::cos(0.7f * float(i)) + 0.1f * float(i % 5);
+    ref[i + 1] = std::sin(Real(0.3) * Real(i));
+    mov[i + 1] = std::cos(Real(0.7) * Real(i)) + Real(0.1) * Real(i % 5);
   }
-  std::vector<float> want_spectrum, want_correlation;
+  std::vector<Real> want_spectrum, want_correlation;
   std::string last_message;  // the failing call's (destroy clears it)
   bool retry_ok = true;
   Scenario s;
-  s.name = "ptp_correlate_plan_create + ptp_correlate_execute";
+  s.name = sizeof(Real) == 8 ? "ptp_correlate_plan_create + ptp_correlate_execute_f64"
+                             : "ptp_correlate_plan_create + ptp_correlate_execute";
   s.reset = [&] {
-    std::fill(spectrum.begin(), spectrum.end(), float(kSentinel));
-    std::fill(correlation.begin(), correlation.end(), float(kSentinel));
+    std::fill(spectrum.begin(), spectrum.end(), Real(kSentinel));
+    std::fill(correlation.begin(), correlation.end(), Real(kSentinel));
   };
   s.run = [&] {
     ptp_correlate_desc desc;
@@ -446,22 +458,23 @@ void pair_correlation_sweep(int64_t ny, int64_t nx) {
     desc.height = ny;
     desc.width = nx;
     desc.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
+    desc.dtype = sizeof(Real) == 8 ? PTP_DTYPE_FLOAT64 : PTP_DTYPE_FLOAT32;
     ptp_correlate_plan* plan = nullptr;
     ptp_status status = ptp_correlate_plan_create(ctx, &desc, &plan);
     if (status != PTP_SUCCESS) {
       last_message = ptp_last_error_message();
       return status;
     }
-    status = ptp_correlate_execute(plan, ref.data() + 1, mov.data() + 1, spectrum.data(),
-                                   correlation.data() + 1);
+    status =
+        execute_pair(plan, ref.data() + 1, mov.data() + 1, spectrum.data(), correlation.data() + 1);
     retry_ok = true;
     if (status != PTP_SUCCESS) {
       last_message = ptp_last_error_message();
       // The same plan again (the failure is injected once): it must work,
       // whatever half of its workspace the failed call had made.
-      std::vector<float> again_spectrum(spectrum.size()), again_correlation(correlation.size());
-      retry_ok = ptp_correlate_execute(plan, ref.data() + 1, mov.data() + 1, again_spectrum.data(),
-                                       again_correlation.data() + 1) == PTP_SUCCESS &&
+      std::vector<Real> again_spectrum(spectrum.size()), again_correlation(correlation.size());
+      retry_ok = execute_pair(plan, ref.data() + 1, mov.data() + 1, again_spectrum.data(),
+                              again_correlation.data() + 1) == PTP_SUCCESS &&
                  again_spectrum == want_spectrum &&
                  std::equal(again_correlation.begin() + 1, again_correlation.end(),
                             want_correlation.begin() + 1);
@@ -471,10 +484,10 @@ void pair_correlation_sweep(int64_t ny, int64_t nx) {
   };
   s.untouched = [&] {
     if (!retry_ok) return false;
-    for (float v : spectrum)
-      if (v != float(kSentinel)) return false;
-    for (float v : correlation)
-      if (v != float(kSentinel)) return false;
+    for (Real v : spectrum)
+      if (v != Real(kSentinel)) return false;
+    for (Real v : correlation)
+      if (v != Real(kSentinel)) return false;
     return true;
   };
   s.matches = [&] {
@@ -483,7 +496,7 @@ void pair_correlation_sweep(int64_t ny, int64_t nx) {
       want_correlation = correlation;
     }
     return spectrum == want_spectrum && correlation == want_correlation &&
-           correlation[0] == float(kSentinel);
+           correlation[0] == Real(kSentinel);
   };
   s.message = [&] { return last_message; };
   sweep(s);
@@ -491,13 +504,20 @@ void pair_correlation_sweep(int64_t ny, int64_t nx) {
 }
 
 TEST(FaultInjection, PairCorrelation) {
-  pair_correlation_sweep(12, 10);
+  pair_correlation_sweep<float>(12, 10);
 }
 
 // A side of 37: Bluestein's algorithm, both images in one transform
 // (src/align/line_correlation.hpp), its chirp tables and blocks.
 TEST(FaultInjection, PairCorrelationByBluestein) {
-  pair_correlation_sweep(12, 37);
+  pair_correlation_sweep<float>(12, 37);
+}
+
+// The same in float64: FFTW's double plans, and Bluestein's algorithm in
+// double.
+TEST(FaultInjection, PairCorrelationInFloat64) {
+  pair_correlation_sweep<double>(12, 10);
+  pair_correlation_sweep<double>(12, 37);
 }
 
 TEST(FaultInjection, Alignment) {

@@ -1006,6 +1006,120 @@ def test_library_correlation_is_not_used_where_scipy_is_faster_or_ties_matter(mo
     assert calls.count == 5
 
 
+class CorrelateF64Calls:
+    """Counts ptp_correlate_execute_f64 calls (float64 pairs with a side the
+    library transforms by Bluestein's algorithm), deciding as a GPU-less
+    machine does (CorrelateCalls)."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        inner = registration._native.correlate_execute_f64
+
+        def spy(*args):
+            self.count += 1
+            return inner(*args)
+
+        monkeypatch.setattr(registration._native, "correlate_execute_f64", spy)
+        monkeypatch.setattr(registration, "_library_preferred",
+                            lambda backend, num_threads: backend != "auto")
+
+
+needs_correlate_f64 = pytest.mark.skipif(not registration._native.HAS_CORRELATE_F64,
+                                         reason="the library lacks ptp_correlate_execute_f64")
+
+
+@needs_correlate_f64
+@pytest.mark.parametrize("normalization", ["phase", None])
+@pytest.mark.parametrize("upsample", [1, 20])
+def test_float64_pairs_with_a_prime_side_use_the_library(monkeypatch, camera, normalization,
+                                                         upsample):
+    """float64, 2-D, a side with a prime factor above 31 (Bluestein's
+    algorithm in the library's double plans): ptp_correlate_execute_f64
+    correlates the pair, and the results are scikit-image's float64 ones
+    (shift exactly, error and phasediff to double rounding), on odd, even
+    and sub-pixel shifts of a photograph and of noise."""
+    calls = CorrelateF64Calls(monkeypatch)
+    rng = np.random.default_rng(17)
+    cases = 0
+    for shape in ((61, 67), (128, 97), (1, 53), (37, 256), (257, 263)):
+        for source in ("camera", "noise"):
+            if source == "camera":
+                base = camera[:shape[0], :shape[1]].astype(np.float64)
+            else:
+                base = rng.standard_normal(shape)
+            for shift in ((3, -5), (0.4, 2.7), (-7, 11)):
+                if shape[0] == 1:
+                    shift = (0, shift[1])
+                mov = _fourier_shift(base, shift) + 0.01 * rng.standard_normal(shape)
+                ours = ptychopatch.phase_cross_correlation(
+                    base, mov, upsample_factor=upsample, normalization=normalization)
+                theirs = sk_pcc(base, mov, upsample_factor=upsample, normalization=normalization)
+                assert_same(ours, theirs, phase_atol=1e-9)
+                cases += 1
+    assert calls.count == cases
+
+
+@needs_correlate_f64
+def test_float64_library_correlation_agrees_with_the_numpy_path(monkeypatch):
+    """ptp_correlate_execute_f64 and scipy's double transforms give the same
+    shifts on 60 random float64 pairs with a prime side (both
+    normalisations, integer and sub-pixel), errors to double rounding;
+    without the library's float64 path none of its calls runs, and float32
+    pairs of those shapes keep theirs."""
+    rng = np.random.default_rng(23)
+    primes = [37, 41, 53, 67, 97, 101, 127, 131]
+    pairs = []
+    for i in range(60):
+        side = int(rng.choice(primes))
+        other = int(rng.integers(8, 160))
+        shape = (side, other) if i % 3 else (other, side)
+        ref = rng.standard_normal(shape)
+        shift = (int(rng.integers(-shape[0] // 3, shape[0] // 3 + 1)),
+                 int(rng.integers(-shape[1] // 3, shape[1] // 3 + 1)))
+        mov = np.roll(ref, shift, (0, 1)) + 0.3 * rng.standard_normal(shape)
+        pairs.append((ref, mov, ("phase", None)[i % 2], (1, 10)[i // 2 % 2]))
+    calls = CorrelateF64Calls(monkeypatch)
+    library = [ptychopatch.phase_cross_correlation(r, m, normalization=n, upsample_factor=u)
+               for r, m, n, u in pairs]
+    assert calls.count == len(pairs)
+    monkeypatch.setattr(registration._native, "HAS_CORRELATE_F64", False)
+    numpy_path = [ptychopatch.phase_cross_correlation(r, m, normalization=n, upsample_factor=u)
+                  for r, m, n, u in pairs]
+    assert calls.count == len(pairs)
+    for (shift, error, _), (want, want_error, _) in zip(library, numpy_path):
+        np.testing.assert_array_equal(shift, want)
+        np.testing.assert_allclose(float(error) ** 2, float(want_error) ** 2, atol=1e-9)
+    ref, mov = pairs[0][0], pairs[0][1]
+    ptychopatch.phase_cross_correlation(ref.astype(np.float32), mov.astype(np.float32))
+    ptychopatch.phase_cross_correlation(ref, mov.astype(np.float32))  # mixed: numpy path
+    assert calls.count == len(pairs)
+
+
+@needs_correlate_f64
+def test_float64_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
+    """A float64 pair whose transforms overflow: the library says
+    PTP_ERROR_NON_FINITE and the numpy path answers as it would alone."""
+    rng = np.random.default_rng(2)
+    ref = rng.random((64, 67)) * 1e305
+    mov = np.roll(ref, (2, -3), (0, 1))
+    calls = CorrelateF64Calls(monkeypatch)
+
+    def outcomes():
+        found = []
+        for normalization in ("phase", None):
+            try:
+                found.append(ptychopatch.phase_cross_correlation(
+                    ref, mov, normalization=normalization)[0].tolist())
+            except ValueError as error:
+                found.append(str(error))
+        return found
+
+    with_library = outcomes()
+    assert calls.count == 2
+    monkeypatch.setattr(registration._native, "HAS_CORRELATE_F64", False)
+    assert with_library == outcomes()
+
+
 def test_the_library_s_bluestein_rule_is_the_one_python_routes_by():
     # registration._library_transforms_by_lines mirrors
     # LineDft::kLargestDirectPrime; a change on one side alone would send
@@ -1065,6 +1179,17 @@ def test_correlate_plan_bad_arguments_are_errors():
     with pytest.raises(ptychopatch.PtychoPatchError, match="both NULL"):
         registration._native.correlate_execute(plan.handle, image.ctypes.data,
                                                image.ctypes.data, None, None)
+    if registration._native.HAS_CORRELATE_F64:
+        # Each precision's execute refuses the other's plan.
+        double = registration._correlate_plan((4, 4), 0, 1, 1, True)
+        with pytest.raises(ptychopatch.PtychoPatchError, match="ptp_correlate_execute_f64"):
+            registration._native.correlate_execute(double.handle, image.ctypes.data,
+                                                   image.ctypes.data, None, image.ctypes.data)
+        image64 = np.zeros((4, 4))
+        with pytest.raises(ptychopatch.PtychoPatchError, match="float32"):
+            registration._native.correlate_execute_f64(plan.handle, image64.ctypes.data,
+                                                       image64.ctypes.data, None,
+                                                       image64.ctypes.data)
 
 
 def test_bool_images_disambiguate_as_scikit_image(rng):

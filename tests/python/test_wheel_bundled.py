@@ -27,7 +27,7 @@ import ptychopatch
 from ptychopatch import _native
 
 # The shared libraries the wheel must carry (their system sonames).
-SYSTEM_SONAMES = ("libfftw3f.so.3", "liblz4.so.1", "libgomp.so.1")
+SYSTEM_SONAMES = ("libfftw3f.so.3", "libfftw3.so.3", "liblz4.so.1", "libgomp.so.1")
 
 # A little of everything that reaches FFTW, LZ4 (FLANN's index) and OpenMP.
 WORKLOAD = textwrap.dedent("""

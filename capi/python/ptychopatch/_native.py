@@ -96,6 +96,7 @@ def _candidate_paths():
 # each, for the message when one is missing.
 _DEPENDENCY_PACKAGES = {
     "libfftw3f.so": "libfftw3-single3",
+    "libfftw3.so": "libfftw3-double3",
     "liblz4.so": "liblz4-1",
     "libgomp.so": "libgomp1",
     "libstdc++.so": "libstdc++6",
