@@ -170,6 +170,10 @@ def test_a_float32_inverse_finds_the_double_inverse_peak(rng, camera, monkeypatc
     # noise, moved by a whole and a sub-pixel shift, with noise added.
     monkeypatch.setattr(registration, "_library_preferred",
                         lambda backend, num_threads: backend != "auto")
+    # The numpy double path: where the library has ptp_correlate_execute_f64,
+    # float64 pairs of these (prime) shapes go to it instead; this path
+    # serves libraries without it and packed shapes of smaller primes.
+    monkeypatch.setattr(registration._native, "HAS_CORRELATE_F64", False)
     photo = np.tile(camera, (2, 6))[:shape[0], :shape[1]].astype(np.float64)
     noise = rng.standard_normal(shape)
     rows = np.fft.fftfreq(shape[0])[:, None]
@@ -218,6 +222,8 @@ def test_candidates_near_the_float32_peak_are_decided_in_double(rng, monkeypatch
         # library's float32 plan instead).
         monkeypatch.setattr(registration, "_library_preferred",
                             lambda backend, num_threads: backend != "auto")
+        # (The numpy double path, as in the test above.)
+        monkeypatch.setattr(registration._native, "HAS_CORRELATE_F64", False)
         summed = []
         samples = registration._dft_samples
         monkeypatch.setattr(registration, "_dft_samples",
