@@ -1089,10 +1089,16 @@ def test_float64_library_correlation_agrees_with_the_numpy_path(monkeypatch):
     for (shift, error, _), (want, want_error, _) in zip(library, numpy_path):
         np.testing.assert_array_equal(shift, want)
         np.testing.assert_allclose(float(error) ** 2, float(want_error) ** 2, atol=1e-9)
+    monkeypatch.setattr(registration._native, "HAS_CORRELATE_F64", True)
     ref, mov = pairs[0][0], pairs[0][1]
     ptychopatch.phase_cross_correlation(ref.astype(np.float32), mov.astype(np.float32))
     ptychopatch.phase_cross_correlation(ref, mov.astype(np.float32))  # mixed: numpy path
+    # A chirp side longer than 2048 (in double, pocketfft is faster there).
+    long = rng.standard_normal((16, 4093))
+    ptychopatch.phase_cross_correlation(long, np.roll(long, 5, 1))
     assert calls.count == len(pairs)
+    ptychopatch.phase_cross_correlation(long[:, :2039], np.roll(long[:, :2039], 5, 1))
+    assert calls.count == len(pairs) + 1
 
 
 @needs_correlate_f64

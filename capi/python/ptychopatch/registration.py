@@ -762,8 +762,8 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
     constant (a constant image's correlation is flat, and FFTW's rounding
     would break its ties differently from scipy's; the caller knows):
     native float64, 2-D, with a side the library transforms by Bluestein's
-    algorithm (on _library_threads, as below); or native float32, 2-D, and
-    either
+    algorithm, none of them longer than 2048 (on _library_threads, as
+    below); or native float32, 2-D, and either
 
     * with a side the library transforms by Bluestein's algorithm
       (_library_transforms_by_lines), on the threads scipy would use
@@ -785,9 +785,14 @@ def _correlates_in_library(ref: np.ndarray, mov: np.ndarray, workers: int) -> bo
         return False
     if ref.dtype == np.float64 and mov.dtype == np.float64:
         # float64 pairs with a Bluestein side (ptp_correlate_execute_f64):
-        # 997 x 1009, one thread, 25 ms where scipy's packed double
-        # transforms took 51 (docs/performance.md, "Prime sides").
-        return _native.HAS_CORRELATE_F64 and _library_transforms_by_lines(ref.shape)
+        # 997 x 1009, one thread, 28 ms where scipy's packed double
+        # transforms took 51; but in double the library's lines of a chirp
+        # of 8192 (sides of 4093) were slower than pocketfft's, so only
+        # sides up to _LIBRARY_F64_LONGEST_CHIRP_SIDE go (docs/performance.md,
+        # "Prime sides").
+        chirp_sides = [n for n in ref.shape if _library_chirp_side(n)]
+        return (_native.HAS_CORRELATE_F64 and bool(chirp_sides)
+                and max(chirp_sides) <= _LIBRARY_F64_LONGEST_CHIRP_SIDE)
     if not (ref.dtype == np.float32 and mov.dtype == np.float32):
         return False
     if _library_transforms_by_lines(ref.shape):
@@ -814,10 +819,19 @@ def _library_threads(shape: Tuple[int, ...], workers: int) -> int:
 _LIBRARY_LARGEST_DIRECT_PRIME = 31
 
 
+# The longest side that float64 pairs send to Bluestein's algorithm in the
+# library (one thread, phase_cross_correlation against the numpy path: 1.04-
+# 1.37x faster for sides of 1009-2039, even at 2053, 0.70-0.81x at 4093).
+_LIBRARY_F64_LONGEST_CHIRP_SIDE = 2048
+
+
+def _library_chirp_side(n: int) -> bool:
+    return (n > _LIBRARY_LARGEST_DIRECT_PRIME
+            and _packed_fft._largest_prime_factor(n) > _LIBRARY_LARGEST_DIRECT_PRIME)
+
+
 def _library_transforms_by_lines(shape: Tuple[int, ...]) -> bool:
-    return any(n > _LIBRARY_LARGEST_DIRECT_PRIME
-               and _packed_fft._largest_prime_factor(n) > _LIBRARY_LARGEST_DIRECT_PRIME
-               for n in shape)
+    return any(_library_chirp_side(n) for n in shape)
 
 
 class _CorrelatePlan:
