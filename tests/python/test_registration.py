@@ -1126,6 +1126,47 @@ def test_float64_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
     assert with_library == outcomes()
 
 
+@needs_correlate
+def test_blas_runs_on_one_thread_after_the_library_s_threads(monkeypatch):
+    """The upsampled refinement after a library correlation on several
+    threads runs BLAS on one thread (registration._blas_on_one_thread: the
+    two runtimes' spinning threads slowed each other down 2x); on one
+    library thread, or unrefined, BLAS is left as it is. The shifts are
+    scikit-image's either way."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    entered = []
+    inner = registration._blas_on_one_thread
+
+    def spy():
+        entered.append(1)
+        return inner()
+
+    monkeypatch.setattr(registration, "_blas_on_one_thread", spy)
+    monkeypatch.setattr(registration, "_library_preferred",
+                        lambda backend, num_threads: backend != "auto")
+    rng = np.random.default_rng(9)
+    ref = rng.standard_normal((257, 263)).astype(np.float32)  # 2^16 pixels: threaded passes
+    mov = np.roll(ref, (4, -6), (0, 1)) + np.float32(0.1) * rng.standard_normal(
+        ref.shape).astype(np.float32)
+    for threads, upsample, wanted in ((2, 20, 1), (1, 20, 0), (2, 1, 0)):
+        before = len(entered)
+        ours = ptychopatch.phase_cross_correlation(ref, mov, upsample_factor=upsample,
+                                                   num_threads=threads)
+        assert len(entered) - before == wanted, (threads, upsample)
+        assert_same(ours, sk_pcc(ref, mov, upsample_factor=upsample), phase_atol=1e-4)
+    controller = registration._blas_controller()
+    if controller is None or not controller.select(user_api="blas").lib_controllers:
+        return  # no BLAS threadpoolctl can see: the context does nothing
+    def blas_threads():
+        return [info["num_threads"] for info in threadpoolctl.threadpool_info()
+                if info["user_api"] == "blas"]
+
+    before = blas_threads()
+    with inner():
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before  # restored
+
+
 def test_the_library_s_bluestein_rule_is_the_one_python_routes_by():
     # registration._library_transforms_by_lines mirrors
     # LineDft::kLargestDirectPrime; a change on one side alone would send

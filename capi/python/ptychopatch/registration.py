@@ -25,6 +25,7 @@ same with Bluestein's algorithm on FFTW.)
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import itertools
@@ -897,6 +898,33 @@ def _library_correlation(ref: np.ndarray, mov: np.ndarray, normalization: Option
     return spectrum, correlation
 
 
+def _blas_on_one_thread() -> Any:
+    """A context in which BLAS runs on one thread (threadpoolctl; a no-op
+    without it), for the upsampled refinement after the library's
+    correlation ran on several OpenMP threads. Both runtimes' idle threads
+    spin: OpenBLAS's, woken by the refinement's matrix products, took the
+    cores from the library's next call, and the library's from the
+    products (997 x 1009 float32, u = 20, two cores: 28.2 ms a call, 13.4
+    with BLAS on one thread; docs/performance.md, "Prime sides")."""
+    controller = _blas_controller()
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    # Finding the loaded BLAS libraries scans the process's libraries: once.
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    try:
+        return ThreadpoolController()
+    except Exception:  # threadpoolctl could not inspect this process: leave BLAS be
+        return None
+
+
 # phase_cross_correlation's `planning` for one pair: "auto" never measures.
 _PLANNING_CODES = {
     "auto": _native.PTP_FFT_PLANNING_WISDOM,
@@ -1616,12 +1644,15 @@ def phase_cross_correlation(
                                                    upsample, norm, backend, threads,
                                                    planning, workers, pack)
     correlation = None
+    blas = contextlib.nullcontext()
     if (shift is None and spectrum is None and half and not either_constant
             and _correlates_in_library(ref, mov, workers)):
         found = _library_correlation(ref, mov, norm, planning, with_spectrum=upsample != 1,
                                      workers=workers)
         if found is not None:
             spectrum, correlation = found
+            if upsample != 1 and _library_threads(ref.shape, workers) != 1:
+                blas = _blas_on_one_thread()
     if shift is None:
         if spectrum is None:
             if fourier:
@@ -1633,9 +1664,10 @@ def phase_cross_correlation(
                                         _forward(mov, False, workers))
             spectrum, _ = _cross_power(product, norm)
             del product
-        shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers,
-                                          bounded=norm is not None, pack=pack,
-                                          correlation=correlation)
+        with blas:
+            shift, value = _register_spectrum(spectrum, ref.shape, half, upsample, workers,
+                                              bounded=norm is not None, pack=pack,
+                                              correlation=correlation)
         del correlation
         for axis, n in enumerate(ref.shape):
             if n == 1:
