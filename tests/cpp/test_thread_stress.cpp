@@ -38,6 +38,10 @@ struct Inputs {
   // threads (2^16 pixels or more; src/align/line_correlation.hpp).
   ptp_correlate_desc bluestein{};
   std::vector<float> wide_reference, wide_moving;
+  // A float64 plan (a side of 37: Bluestein's algorithm in double) that
+  // every thread executes at once, its workspace shared as float32's.
+  ptp_correlate_desc correlate64{};
+  std::vector<double> pair64_reference, pair64_moving;
 };
 
 struct Results {
@@ -46,11 +50,13 @@ struct Results {
   std::vector<int64_t> groups;
   std::vector<double> shifts;
   std::vector<float> correlation, shared_correlation, bluestein_correlation;
+  std::vector<double> shared_correlation64;
   bool operator==(const Results& o) const {
     return patches == o.patches && canvas == o.canvas && weights == o.weights &&
            groups == o.groups && shifts == o.shifts && correlation == o.correlation &&
            shared_correlation == o.shared_correlation &&
-           bluestein_correlation == o.bluestein_correlation;
+           bluestein_correlation == o.bluestein_correlation &&
+           shared_correlation64 == o.shared_correlation64;
   }
 };
 
@@ -102,6 +108,14 @@ Inputs make_inputs() {
   };
   pair(&in.correlate, &in.pair_reference, &in.pair_moving, 24, 30, 0.11f, 61, 13);
   pair(&in.bluestein, &in.wide_reference, &in.wide_moving, 256, 257, 0.013f, 300, 17);
+  ptp_correlate_desc_init(&in.correlate64, sizeof in.correlate64);
+  in.correlate64.height = 24;
+  in.correlate64.width = 37;
+  in.correlate64.dtype = PTP_DTYPE_FLOAT64;
+  for (int i = 0; i < 24 * 37; ++i) {
+    in.pair64_reference.push_back(std::sin(0.07 * i) + 0.01 * (i % 11));
+    in.pair64_moving.push_back(std::sin(0.07 * (i + 40)) + 0.01 * ((i + 4) % 11));
+  }
   return in;
 }
 
@@ -112,8 +126,10 @@ void check(ptp_status status, const char* what) {
 }
 
 // Every entry point once on `ctx` (NULL: the shared default context);
-// `shared` (if any) is a correlation plan every thread executes at once.
-Results run_all(ptp_context* ctx, const Inputs& in, const ptp_correlate_plan* shared = nullptr) {
+// `shared` and `shared64` (if any) are correlation plans (float32, float64)
+// every thread executes at once.
+Results run_all(ptp_context* ctx, const Inputs& in, const ptp_correlate_plan* shared = nullptr,
+                const ptp_correlate_plan* shared64 = nullptr) {
   Results r;
   r.patches.resize(96 * 64);
   check(ptp_extract_patches(ctx, &in.extract, in.object.data(), in.offsets.data(), 96,
@@ -156,6 +172,12 @@ Results run_all(ptp_context* ctx, const Inputs& in, const ptp_correlate_plan* sh
                                   r.shared_correlation.data()),
             "ptp_correlate_execute (shared plan)");
     }
+    if (shared64 != nullptr) {
+      r.shared_correlation64.resize(24 * 37);
+      check(ptp_correlate_execute_f64(shared64, in.pair64_reference.data(), in.pair64_moving.data(),
+                                      nullptr, r.shared_correlation64.data()),
+            "ptp_correlate_execute_f64 (shared plan)");
+    }
   }
   return r;
 }
@@ -165,7 +187,9 @@ TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
   const ptychopatch::Context plan_context = test_support::cpu_context(1);
   ptp_correlate_plan* shared = nullptr;
   ASSERT_EQ(ptp_correlate_plan_create(plan_context.get(), &in.correlate, &shared), PTP_SUCCESS);
-  const Results expected = run_all(test_support::cpu_context(1).get(), in, shared);
+  ptp_correlate_plan* shared64 = nullptr;
+  ASSERT_EQ(ptp_correlate_plan_create(plan_context.get(), &in.correlate64, &shared64), PTP_SUCCESS);
+  const Results expected = run_all(test_support::cpu_context(1).get(), in, shared, shared64);
   const Results expected_shared = run_all(nullptr, in);
 
   // PTYCHOPATCH_STRESS_SECONDS (default 2): how long the threads keep going.
@@ -181,7 +205,7 @@ TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
       // inside these threads.
       const ptychopatch::Context own = test_support::cpu_context(1 + t % 3);
       do {
-        if (!(run_all(own.get(), in, shared) == expected)) ++mismatches;
+        if (!(run_all(own.get(), in, shared, shared64) == expected)) ++mismatches;
         if (!(run_all(nullptr, in) == expected_shared)) ++mismatches;
         ++rounds;
       } while (std::chrono::steady_clock::now() < stop);
@@ -189,6 +213,7 @@ TEST(ThreadStress, EightThreadsGetTheResultsOfOne) {
   }
   for (std::thread& thread : threads) thread.join();
   ptp_correlate_plan_destroy(shared);
+  ptp_correlate_plan_destroy(shared64);
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_GE(rounds.load(), 8);
   std::printf("[ stress   ] %ld rounds of every entry point on 8 threads\n", rounds.load());
