@@ -1,7 +1,7 @@
 // ptp_correlate_*: the cross-power spectrum and cross-correlation of one
-// pair, against a direct DFT in double (the definition of ptychopatch.h,
-// which is scikit-image's), and every bad input's status with the outputs
-// left as they were.
+// pair, against a direct DFT (correlate_fixture.hpp: the definition of
+// ptychopatch.h, which is scikit-image's), and every bad input's status
+// with the outputs left as they were.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,91 +15,24 @@
 #include <utility>
 #include <vector>
 
+#include "correlate_fixture.hpp"
 #include "ptychopatch.h"
 
 namespace {
 
 using cdouble = std::complex<double>;
 
-struct Oracle {
-  std::vector<cdouble> half;        // ny x (nx / 2 + 1)
-  std::vector<double> correlation;  // ny x nx
-};
-
-// X = R conj(M) by direct DFTs in double, X / max(|X|, 100 FLT_EPSILON)
-// with `phase`, and c = IDFT(X) (1/N), real part.
-Oracle direct_correlation(const std::vector<float>& ref, const std::vector<float>& mov, int64_t ny,
-                          int64_t nx, bool phase) {
-  const double pi = 3.14159265358979323846;
-  const int64_t n = ny * nx;
-  std::vector<cdouble> x(n);
-  for (int64_t ky = 0; ky < ny; ++ky)
-    for (int64_t kx = 0; kx < nx; ++kx) {
-      cdouble r = 0, m = 0;
-      for (int64_t y = 0; y < ny; ++y)
-        for (int64_t xx = 0; xx < nx; ++xx) {
-          const double angle = -2 * pi * (double(ky * y % ny) / ny + double(kx * xx % nx) / nx);
-          const cdouble w(std::cos(angle), std::sin(angle));
-          r += double(ref[y * nx + xx]) * w;
-          m += double(mov[y * nx + xx]) * w;
-        }
-      cdouble v = r * std::conj(m);
-      if (phase) v /= std::max(std::abs(v), 100.0 * double(std::numeric_limits<float>::epsilon()));
-      x[ky * nx + kx] = v;
-    }
-  Oracle o;
-  const int64_t nxh = nx / 2 + 1;
-  o.half.resize(ny * nxh);
-  for (int64_t ky = 0; ky < ny; ++ky)
-    for (int64_t kx = 0; kx < nxh; ++kx) o.half[ky * nxh + kx] = x[ky * nx + kx];
-  o.correlation.resize(n);
-  for (int64_t y = 0; y < ny; ++y)
-    for (int64_t xx = 0; xx < nx; ++xx) {
-      cdouble c = 0;
-      for (int64_t ky = 0; ky < ny; ++ky)
-        for (int64_t kx = 0; kx < nx; ++kx) {
-          const double angle = 2 * pi * (double(ky * y % ny) / ny + double(kx * xx % nx) / nx);
-          c += x[ky * nx + kx] * cdouble(std::cos(angle), std::sin(angle));
-        }
-      o.correlation[y * nx + xx] = c.real() / double(n);
-    }
-  return o;
-}
-
 std::vector<float> random_image(int64_t count, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(count);
-  for (auto& x : v) x = scale * u(rng);
-  return v;
+  return random_values(count, seed, scale);
 }
 
-class Correlate : public ::testing::Test {
+// float32 plans by default.
+class Correlate : public CorrelateFixture {
  protected:
-  void SetUp() override {
-    ptp_context_options options;
-    ASSERT_EQ(ptp_context_options_init(&options, sizeof options), PTP_SUCCESS);
-    options.backend = PTP_BACKEND_CPU;
-    ASSERT_EQ(ptp_context_create(&options, &context_), PTP_SUCCESS);
-  }
-  void TearDown() override {
-    ptp_correlate_plan_destroy(plan_);
-    ptp_context_destroy(context_);
-  }
   ptp_status make(int64_t ny, int64_t nx, int32_t normalization = PTP_NORMALIZATION_PHASE,
                   int32_t planning = PTP_FFT_PLANNING_WISDOM) {
-    ptp_correlate_desc desc;
-    EXPECT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
-    desc.height = ny;
-    desc.width = nx;
-    desc.normalization = normalization;
-    desc.fft_planning = planning;
-    ptp_correlate_plan_destroy(plan_);
-    plan_ = nullptr;
-    return ptp_correlate_plan_create(context_, &desc, &plan_);
+    return CorrelateFixture::make(ny, nx, normalization, planning, PTP_DTYPE_FLOAT32);
   }
-  ptp_context* context_ = nullptr;
-  ptp_correlate_plan* plan_ = nullptr;
 };
 
 TEST_F(Correlate, DescDefaults) {
@@ -338,13 +271,27 @@ TEST_F(Correlate, ConstantImagesAreExactlyZeroOffTheDcBin) {
 
 // The context's threads run the passes of a Bluestein shape of 2^16 pixels
 // or more (256 x 257): the same bits as one thread, the correlation right.
-TEST_F(Correlate, ContextThreadsGiveTheSameBits) {
+ptp_status execute(const ptp_correlate_plan* plan, const float* reference, const float* moving,
+                   void* spectrum, float* correlation) {
+  return ptp_correlate_execute(plan, reference, moving, spectrum, correlation);
+}
+ptp_status execute(const ptp_correlate_plan* plan, const double* reference, const double* moving,
+                   void* spectrum, double* correlation) {
+  return ptp_correlate_execute_f64(plan, reference, moving, spectrum, correlation);
+}
+
+// A 256 x 257 pair (Bluestein's algorithm on the rows, 2^16 pixels: the
+// passes on the context's threads) in Real: the same bits on 1, 2 and 3
+// threads, and the peak at the shift that registers it back.
+template <class Real>
+void expect_the_same_bits_on_any_thread_count() {
   const int64_t ny = 256, nx = 257, n = ny * nx, bins = ny * (nx / 2 + 1);
-  const auto ref = random_image(n, 71);
-  std::vector<float> mov(n);
+  const auto single = random_image(n, 71);
+  const std::vector<Real> ref(single.begin(), single.end());
+  std::vector<Real> mov(n);
   for (int64_t y = 0; y < ny; ++y)
     for (int64_t x = 0; x < nx; ++x) mov[((y + 7) % ny) * nx + (x + 11) % nx] = ref[y * nx + x];
-  std::vector<std::vector<float>> spectra, correlations;
+  std::vector<std::vector<Real>> spectra, correlations;
   for (int32_t threads : {1, 2, 3}) {
     ptp_context_options options;
     ASSERT_EQ(ptp_context_options_init(&options, sizeof options), PTP_SUCCESS);
@@ -356,13 +303,14 @@ TEST_F(Correlate, ContextThreadsGiveTheSameBits) {
     ASSERT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
     desc.height = ny;
     desc.width = nx;
+    desc.dtype = sizeof(Real) == 8 ? PTP_DTYPE_FLOAT64 : PTP_DTYPE_FLOAT32;
     ptp_correlate_plan* plan = nullptr;
     ASSERT_EQ(ptp_correlate_plan_create(context, &desc, &plan), PTP_SUCCESS);
     spectra.emplace_back(2 * bins);
     correlations.emplace_back(n);
-    EXPECT_EQ(ptp_correlate_execute(plan, ref.data(), mov.data(), spectra.back().data(),
-                                    correlations.back().data()),
-              PTP_SUCCESS);
+    EXPECT_EQ(
+        execute(plan, ref.data(), mov.data(), spectra.back().data(), correlations.back().data()),
+        PTP_SUCCESS);
     ptp_correlate_plan_destroy(plan);
     ptp_context_destroy(context);
   }
@@ -375,7 +323,16 @@ TEST_F(Correlate, ContextThreadsGiveTheSameBits) {
       std::max_element(correlations[0].begin(), correlations[0].end()) - correlations[0].begin();
   EXPECT_EQ(best / nx, ny - 7);
   EXPECT_EQ(best % nx, nx - 11);
-  EXPECT_NEAR(correlations[0][best], 1.0f, 1e-4f);
+  EXPECT_NEAR(correlations[0][best], 1.0, sizeof(Real) == 8 ? 1e-12 : 1e-4);
+}
+
+TEST_F(Correlate, ContextThreadsGiveTheSameBits) {
+  expect_the_same_bits_on_any_thread_count<float>();
+}
+
+// The same in float64 (ptp_correlate_execute_f64).
+TEST_F(Correlate, ContextThreadsGiveTheSameBitsInFloat64) {
+  expect_the_same_bits_on_any_thread_count<double>();
 }
 
 TEST_F(Correlate, BadArguments) {

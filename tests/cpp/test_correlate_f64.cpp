@@ -1,8 +1,9 @@
 // ptp_correlate_execute_f64: plans of desc.dtype PTP_DTYPE_FLOAT64 (the
 // same code as the float32 path, in FFTW's double plans), against a direct
-// DFT in long double, with scikit-image's float64 phase guard (100
+// DFT in long double (correlate_fixture.hpp), with scikit-image's float64 phase guard (100
 // DBL_EPSILON); each execute function refusing the other precision's
-// plan; 0.4.0's shorter descriptor, which plans float32.
+// plan; 0.4.0's shorter descriptor, which plans float32. (The thread
+// counts' bits: test_correlate.cpp, ContextThreadsGiveTheSameBitsInFloat64.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,107 +17,24 @@
 #include <utility>
 #include <vector>
 
+#include "correlate_fixture.hpp"
 #include "ptychopatch.h"
 
 namespace {
 
-using cld = std::complex<long double>;
-
-struct Oracle {
-  std::vector<cld> half;                 // ny x (nx / 2 + 1)
-  std::vector<long double> correlation;  // ny x nx
-};
-
-// exp(sign 2 pi i j / n), j < n, in long double.
-std::vector<cld> twiddles(int64_t n, int sign) {
-  const long double pi = 3.141592653589793238462643383279502884L;
-  std::vector<cld> w(n);
-  for (int64_t j = 0; j < n; ++j) {
-    const long double angle = sign * 2 * pi * static_cast<long double>(j) / n;
-    w[j] = cld(std::cos(angle), std::sin(angle));
-  }
-  return w;
-}
-
-// X = R conj(M) by direct DFTs in long double, X / max(|X|, 100
-// DBL_EPSILON) with `phase`, and c = IDFT(X) (1/N), real part.
-Oracle direct_correlation(const std::vector<double>& ref, const std::vector<double>& mov,
-                          int64_t ny, int64_t nx, bool phase) {
-  const auto fy = twiddles(ny, -1), fx = twiddles(nx, -1);
-  const auto iy = twiddles(ny, 1), ix = twiddles(nx, 1);
-  const int64_t n = ny * nx;
-  std::vector<cld> x(n);
-  for (int64_t ky = 0; ky < ny; ++ky)
-    for (int64_t kx = 0; kx < nx; ++kx) {
-      cld r = 0, m = 0;
-      for (int64_t y = 0; y < ny; ++y)
-        for (int64_t xx = 0; xx < nx; ++xx) {
-          const cld w = fy[ky * y % ny] * fx[kx * xx % nx];
-          r += static_cast<long double>(ref[y * nx + xx]) * w;
-          m += static_cast<long double>(mov[y * nx + xx]) * w;
-        }
-      cld v = r * std::conj(m);
-      if (phase)
-        v /= std::max(std::abs(v),
-                      100.0L * static_cast<long double>(std::numeric_limits<double>::epsilon()));
-      x[ky * nx + kx] = v;
-    }
-  Oracle o;
-  const int64_t nxh = nx / 2 + 1;
-  o.half.resize(ny * nxh);
-  for (int64_t ky = 0; ky < ny; ++ky)
-    for (int64_t kx = 0; kx < nxh; ++kx) o.half[ky * nxh + kx] = x[ky * nx + kx];
-  o.correlation.resize(n);
-  for (int64_t y = 0; y < ny; ++y)
-    for (int64_t xx = 0; xx < nx; ++xx) {
-      cld c = 0;
-      for (int64_t ky = 0; ky < ny; ++ky)
-        for (int64_t kx = 0; kx < nx; ++kx)
-          c += x[ky * nx + kx] * iy[ky * y % ny] * ix[kx * xx % nx];
-      o.correlation[y * nx + xx] = c.real() / n;
-    }
-  return o;
-}
+using cdouble = std::complex<double>;
 
 std::vector<double> random_image(int64_t count, uint32_t seed, double scale = 1.0) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  std::vector<double> v(count);
-  for (auto& x : v) x = scale * u(rng);
-  return v;
+  return random_values(count, seed, scale);
 }
 
-class CorrelateF64 : public ::testing::Test {
+// float64 plans by default.
+class CorrelateF64 : public CorrelateFixture {
  protected:
-  void SetUp() override { context_ = make_context(1); }
-  void TearDown() override {
-    ptp_correlate_plan_destroy(plan_);
-    ptp_context_destroy(context_);
-  }
-  static ptp_context* make_context(int threads) {
-    ptp_context_options options;
-    EXPECT_EQ(ptp_context_options_init(&options, sizeof options), PTP_SUCCESS);
-    options.backend = PTP_BACKEND_CPU;
-    options.num_threads = threads;
-    ptp_context* context = nullptr;
-    EXPECT_EQ(ptp_context_create(&options, &context), PTP_SUCCESS);
-    return context;
-  }
   ptp_status make(int64_t ny, int64_t nx, int32_t normalization = PTP_NORMALIZATION_PHASE,
                   int32_t planning = PTP_FFT_PLANNING_WISDOM, int32_t dtype = PTP_DTYPE_FLOAT64) {
-    ptp_correlate_desc desc;
-    EXPECT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
-    desc.height = ny;
-    desc.width = nx;
-    desc.normalization = normalization;
-    desc.fft_planning = planning;
-    desc.dtype = dtype;
-    ptp_correlate_plan_destroy(plan_);
-    plan_ = nullptr;
-    return ptp_correlate_plan_create(context_, &desc, &plan_);
+    return CorrelateFixture::make(ny, nx, normalization, planning, dtype);
   }
-  ptp_context* context_ = nullptr;
-  ptp_correlate_plan* plan_ = nullptr;
 };
 
 // FFTW's double plans (6 x 8 ... 9 x 12) and Bluestein's algorithm in
@@ -142,19 +60,17 @@ TEST_F(CorrelateF64, MatchesTheDirectTransformsInLongDouble) {
                   PTP_SUCCESS)
             << ptp_last_error_message();
         const Oracle want = direct_correlation(ref, mov, ny, nx, normalization == 0);
-        long double largest = 0, peak = 0;
+        double largest = 0, peak = 0;
         for (const auto& v : want.half) largest = std::max(largest, std::abs(v));
-        for (long double v : want.correlation) peak = std::max(peak, std::fabs(v));
+        for (double v : want.correlation) peak = std::max(peak, std::fabs(v));
         double worst_bin = 0, worst_value = 0;
         for (int64_t k = 0; k < ny * nxh; ++k)
           worst_bin = std::max(
-              worst_bin, static_cast<double>(
-                             std::abs(cld(spectrum[2 * k], spectrum[2 * k + 1]) - want.half[k])));
+              worst_bin, std::abs(cdouble(spectrum[2 * k], spectrum[2 * k + 1]) - want.half[k]));
         for (int64_t i = 0; i < ny * nx; ++i)
-          worst_value = std::max(
-              worst_value, static_cast<double>(std::fabs(correlation[i] - want.correlation[i])));
-        EXPECT_LT(worst_bin, 1e-12 * static_cast<double>(largest));
-        EXPECT_LT(worst_value, 1e-12 * static_cast<double>(largest + peak));
+          worst_value = std::max(worst_value, std::fabs(correlation[i] - want.correlation[i]));
+        EXPECT_LT(worst_bin, 1e-12 * largest);
+        EXPECT_LT(worst_value, 1e-12 * (largest + peak));
       }
     }
   }
@@ -178,8 +94,8 @@ TEST_F(CorrelateF64, PhaseGuardIsTheDoublePrecisions) {
     for (int64_t k = 0; k < bins; ++k) {
       const double magnitude = std::hypot(spectrum[2 * k], spectrum[2 * k + 1]);
       EXPECT_NEAR(magnitude, 1.0, 1e-12) << "bin " << k;
-      EXPECT_NEAR(spectrum[2 * k], static_cast<double>(want.half[k].real()), 1e-12) << k;
-      EXPECT_NEAR(spectrum[2 * k + 1], static_cast<double>(want.half[k].imag()), 1e-12) << k;
+      EXPECT_NEAR(spectrum[2 * k], want.half[k].real(), 1e-12) << k;
+      EXPECT_NEAR(spectrum[2 * k + 1], want.half[k].imag(), 1e-12) << k;
     }
   }
 }
@@ -206,9 +122,7 @@ TEST_F(CorrelateF64, HugeImagesWhoseUnscaledInverseOverflows) {
     ASSERT_GT(want.correlation[0] * n, std::numeric_limits<double>::max());
     for (int64_t i = 0; i < n; ++i) {
       ASSERT_TRUE(std::isfinite(correlation[i])) << i;
-      EXPECT_NEAR(correlation[i], static_cast<double>(want.correlation[i]),
-                  1e-12 * static_cast<double>(want.correlation[0]))
-          << i;
+      EXPECT_NEAR(correlation[i], want.correlation[i], 1e-12 * want.correlation[0]) << i;
     }
   }
 }
@@ -298,43 +212,6 @@ TEST_F(CorrelateF64, TheOlderDescriptorSizeIsStillAccepted) {
     ptp_correlate_desc other;
     EXPECT_EQ(ptp_correlate_desc_init(&other, size), PTP_ERROR_INVALID_ARGUMENT) << size;
   }
-}
-
-// The passes on the context's threads (a Bluestein shape of 2^16 pixels
-// and more) give the same bits on 1, 2 and 3 threads, in float64 too.
-TEST_F(CorrelateF64, ContextThreadsGiveTheSameBits) {
-  const int64_t ny = 256, nx = 257, n = ny * nx, bins = ny * (nx / 2 + 1);
-  const auto ref = random_image(n, 71);
-  std::vector<double> mov(n);
-  for (int64_t y = 0; y < ny; ++y)
-    for (int64_t x = 0; x < nx; ++x) mov[((y + 7) % ny) * nx + (x + 11) % nx] = ref[y * nx + x];
-  std::vector<std::vector<double>> spectra, correlations;
-  for (int threads : {1, 2, 3}) {
-    ptp_context* context = make_context(threads);
-    ptp_correlate_desc desc;
-    ASSERT_EQ(ptp_correlate_desc_init(&desc, sizeof desc), PTP_SUCCESS);
-    desc.height = ny;
-    desc.width = nx;
-    desc.dtype = PTP_DTYPE_FLOAT64;
-    ptp_correlate_plan* plan = nullptr;
-    ASSERT_EQ(ptp_correlate_plan_create(context, &desc, &plan), PTP_SUCCESS);
-    spectra.emplace_back(2 * bins);
-    correlations.emplace_back(n);
-    EXPECT_EQ(ptp_correlate_execute_f64(plan, ref.data(), mov.data(), spectra.back().data(),
-                                        correlations.back().data()),
-              PTP_SUCCESS);
-    ptp_correlate_plan_destroy(plan);
-    ptp_context_destroy(context);
-  }
-  for (size_t i = 1; i < spectra.size(); ++i) {
-    EXPECT_EQ(spectra[i], spectra[0]) << i;
-    EXPECT_EQ(correlations[i], correlations[0]) << i;
-  }
-  const auto best =
-      std::max_element(correlations[0].begin(), correlations[0].end()) - correlations[0].begin();
-  EXPECT_EQ(best / nx, ny - 7);
-  EXPECT_EQ(best % nx, nx - 11);
-  EXPECT_NEAR(correlations[0][best], 1.0, 1e-12);
 }
 
 }  // namespace

@@ -878,17 +878,18 @@ def test_signed_shift_of_a_peak_index(rng):
 
 class CorrelateCalls:
     """Counts ptp_correlate_execute calls (the library's FFTW correlation of
-    small float32 pairs, registration._library_correlation)."""
+    small float32 pairs, registration._library_correlation), or those of
+    `function` (correlate_execute_f64: float64 pairs)."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self, monkeypatch, function="correlate_execute"):
         self.count = 0
-        inner = registration._native.correlate_execute
+        inner = getattr(registration._native, function)
 
         def spy(*args):
             self.count += 1
             return inner(*args)
 
-        monkeypatch.setattr(registration._native, "correlate_execute", spy)
+        monkeypatch.setattr(registration._native, function, spy)
         # The FFTW correlation serves backend="auto" where no GPU is usable;
         # with one, the pair goes to the GPU's alignment plan instead (as
         # with a named backend). Decide as a GPU-less machine does, so that
@@ -1006,22 +1007,10 @@ def test_library_correlation_is_not_used_where_scipy_is_faster_or_ties_matter(mo
     assert calls.count == 5
 
 
-class CorrelateF64Calls:
+def CorrelateF64Calls(monkeypatch):
     """Counts ptp_correlate_execute_f64 calls (float64 pairs with a side the
-    library transforms by Bluestein's algorithm), deciding as a GPU-less
-    machine does (CorrelateCalls)."""
-
-    def __init__(self, monkeypatch):
-        self.count = 0
-        inner = registration._native.correlate_execute_f64
-
-        def spy(*args):
-            self.count += 1
-            return inner(*args)
-
-        monkeypatch.setattr(registration._native, "correlate_execute_f64", spy)
-        monkeypatch.setattr(registration, "_library_preferred",
-                            lambda backend, num_threads: backend != "auto")
+    library transforms by Bluestein's algorithm)."""
+    return CorrelateCalls(monkeypatch, "correlate_execute_f64")
 
 
 needs_correlate_f64 = pytest.mark.skipif(not registration._native.HAS_CORRELATE_F64,
@@ -1101,31 +1090,6 @@ def test_float64_library_correlation_agrees_with_the_numpy_path(monkeypatch):
     assert calls.count == len(pairs) + 1
 
 
-@needs_correlate_f64
-def test_float64_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
-    """A float64 pair whose transforms overflow: the library says
-    PTP_ERROR_NON_FINITE and the numpy path answers as it would alone."""
-    rng = np.random.default_rng(2)
-    ref = rng.random((64, 67)) * 1e305
-    mov = np.roll(ref, (2, -3), (0, 1))
-    calls = CorrelateF64Calls(monkeypatch)
-
-    def outcomes():
-        found = []
-        for normalization in ("phase", None):
-            try:
-                found.append(ptychopatch.phase_cross_correlation(
-                    ref, mov, normalization=normalization)[0].tolist())
-            except ValueError as error:
-                found.append(str(error))
-        return found
-
-    with_library = outcomes()
-    assert calls.count == 2
-    monkeypatch.setattr(registration._native, "HAS_CORRELATE_F64", False)
-    assert with_library == outcomes()
-
-
 @needs_correlate
 def test_blas_runs_on_one_thread_after_the_library_s_threads(monkeypatch):
     """The upsampled refinement after a library correlation on several
@@ -1186,15 +1150,20 @@ def test_the_library_s_bluestein_rule_is_the_one_python_routes_by():
 
 
 @needs_correlate
-def test_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
-    """A float32 pair whose transforms overflow: the library says
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_library_overflow_falls_back_to_the_numpy_path(monkeypatch, dtype):
+    """A pair whose transforms overflow its precision (float32 64 x 64, or
+    float64 64 x 67 through ptp_correlate_execute_f64): the library says
     PTP_ERROR_NON_FINITE and the numpy path answers as it would alone
     (scaling first without normalisation, or the ValueError that names the
     overflow)."""
+    single = dtype == np.float32
+    if not (single or registration._native.HAS_CORRELATE_F64):
+        pytest.skip("the library lacks ptp_correlate_execute_f64")
     rng = np.random.default_rng(2)
-    ref = (rng.random((64, 64)) * np.float32(3e34)).astype(np.float32)
+    ref = (rng.random((64, 64 if single else 67)) * (3e34 if single else 1e305)).astype(dtype)
     mov = np.roll(ref, (2, -3), (0, 1))
-    calls = CorrelateCalls(monkeypatch)
+    calls = CorrelateCalls(monkeypatch, "correlate_execute" if single else "correlate_execute_f64")
 
     def outcomes():
         found = []
@@ -1210,6 +1179,7 @@ def test_library_overflow_falls_back_to_the_numpy_path(monkeypatch):
     assert calls.count == 2
     monkeypatch.setattr(registration._native, "HAS_CORRELATE", False)
     assert with_library == outcomes()
+    assert calls.count == 2
 
 
 @needs_correlate
