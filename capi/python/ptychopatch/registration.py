@@ -1424,7 +1424,9 @@ def phase_cross_correlation(
       spectrum and correlation in one call (``ptp_correlate_execute``;
       faster than scipy's transforms at these sizes, and for prime sides
       by Bluestein's algorithm, on scipy's threads), and the peak and its
-      refinement are found here.
+      refinement are found here. Two native float64 2-D images with such
+      a side, none longer than 2048, go to its double plans
+      (``ptp_correlate_execute_f64``) the same way.
     * Everything else is computed here with numpy (FFTs by ``scipy.fft``
       when SciPy is installed, else ``numpy.fft``): n-D and complex
       images, ``space="fourier"``, masks, non-integer or larger upsampling
