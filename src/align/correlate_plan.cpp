@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "align/align_cpu.hpp"
 #include "align/fftw_precision.hpp"
@@ -157,6 +158,15 @@ bool fftw_aligned(const void* p) {
   return Fftw<Real>::alignment_of(static_cast<Real*>(const_cast<void*>(p))) == 0;
 }
 
+// The plan's LineCorrelation of precision Real (const or not, as the plan).
+template <class Real, class Plan>
+auto& lines_of(Plan& plan) {
+  if constexpr (std::is_same_v<Real, double>)
+    return plan.lines64;
+  else
+    return plan.lines32;
+}
+
 unsigned line_flags(int32_t planning) {
   return planning == PTP_FFT_PLANNING_MEASURE    ? FFTW_MEASURE
          : planning == PTP_FFT_PLANNING_ESTIMATE ? FFTW_ESTIMATE
@@ -167,8 +177,7 @@ unsigned line_flags(int32_t planning) {
 // transformed by Bluestein's algorithm, else FFTW's two-dimensional real
 // plans (the caller holds nothing; this takes fftw_planner_mutex()).
 template <class Real>
-void plan_transforms(ptp_correlate_plan& plan, const ptp_correlate_desc& desc, int threads,
-                     std::unique_ptr<cpu::LineCorrelation<Real>>& lines) {
+void plan_transforms(ptp_correlate_plan& plan, const ptp_correlate_desc& desc, int threads) {
   using F = Fftw<Real>;
   using Plan = typename F::Plan;
   std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
@@ -177,8 +186,8 @@ void plan_transforms(ptp_correlate_plan& plan, const ptp_correlate_desc& desc, i
     ~NoTimeLimit() { F::set_timelimit(FFTW_NO_TIMELIMIT); }
   } limit;
   if (cpu::transforms_by_lines(desc.height, desc.width)) {
-    lines = std::make_unique<cpu::LineCorrelation<Real>>(desc.height, desc.width,
-                                                         line_flags(desc.fft_planning), threads);
+    lines_of<Real>(plan) = std::make_unique<cpu::LineCorrelation<Real>>(
+        desc.height, desc.width, line_flags(desc.fft_planning), threads);
     return;
   }
   // Planning arrays: FFTW_MEASURE writes them; their alignment (64 bytes)
@@ -273,9 +282,9 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* given, int t
   plan->phase = desc->normalization == PTP_NORMALIZATION_PHASE;
   plan->f64 = f64;
   if (f64)
-    plan_transforms<double>(*plan, *desc, threads, plan->lines64);
+    plan_transforms<double>(*plan, *desc, threads);
   else
-    plan_transforms<float>(*plan, *desc, threads, plan->lines32);
+    plan_transforms<float>(*plan, *desc, threads);
   return plan.release();
 }
 
@@ -292,8 +301,13 @@ struct ptp_correlate_plan::Workspace {
   };
   Buffers<float> single;
   Buffers<double> dual;
-  Buffers<float>& of(float*) { return single; }
-  Buffers<double>& of(double*) { return dual; }
+  template <class Real>
+  Buffers<Real>& of() {
+    if constexpr (std::is_same_v<Real, double>)
+      return dual;
+    else
+      return single;
+  }
 };
 
 ptp_correlate_plan::~ptp_correlate_plan() {
@@ -329,12 +343,7 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const Real* referenc
   if (spectrum == nullptr && correlation == nullptr)
     fail(PTP_ERROR_INVALID_ARGUMENT, "spectrum and correlation are both NULL: nothing to compute");
   const int64_t elements = plan.height * plan.width;
-  const auto* lines = [&] {
-    if constexpr (kF64)
-      return plan.lines64.get();
-    else
-      return plan.lines32.get();
-  }();
+  const auto* lines = lines_of<Real>(plan).get();
 
   std::unique_lock<std::mutex> lock(plan.workspace_mutex, std::try_to_lock);
   ptp_correlate_plan::Workspace own;
@@ -343,7 +352,7 @@ void execute_correlate_plan(const ptp_correlate_plan& plan, const Real* referenc
     if (!plan.workspace) plan.workspace = std::make_unique<ptp_correlate_plan::Workspace>();
     workspace = plan.workspace.get();
   }
-  auto& w = workspace->of(static_cast<Real*>(nullptr));
+  auto& w = workspace->template of<Real>();
   // Every buffer this call needs, before anything is written: a failed
   // allocation leaves the outputs and the workspace as they were.
   const bool copy_image =
