@@ -28,12 +28,16 @@ for each frame:
 It prints, per row (CFA family and blur, and per gain with --by-gain), the
 expected number of right crops of such an estimator against the row's total,
 and the median bound per axis; with --worst N the N frames least likely to be
-right. The library and its peers are no efficient estimators: their rows in
+right; with --tables N, N simulated whole tables of such an estimator (fresh
+noise each, the GT's noise shared by its scene's frames), and per row the
+spread of its right crops and how many of the tables reach --target (98 %)
+of the row: how far one table's row can fall by the draw of its noise alone. The library and its peers are no efficient estimators: their rows in
 docs/performance.md are to be read against these, not against 100 %.
 Needs numpy, scipy and scikit-image; not the library. Usage:
 
     python3 benchmarks/bound_align_robustness.py --size 252 --sigmas 0 2 8 16 \
-        [--model exposure|colour-offsets|luminance] [--by-gain] [--worst N]
+        [--model exposure|colour-offsets|luminance] [--by-gain] [--worst N] \
+        [--tables N [--target 0.98]]
 """
 
 from __future__ import annotations
@@ -102,8 +106,14 @@ def shift_bound(scene, size, dy, dx, pattern, gain, model="exposure"):
 
 def right_probability(truth, covariance, pattern, rng, draws):
     """P(right crop) for an unbiased normal estimate about the truth."""
-    period = np.asarray(pattern).shape[0]
     estimates = rng.multivariate_normal(truth, covariance, size=draws)
+    return float(np.mean(crops_are_right(estimates, truth, pattern)))
+
+
+def crops_are_right(estimates, truth, pattern):
+    """Whether each estimate's crop (the mosaic-preserving shift nearest it)
+    is right for the truth: a boolean per row of estimates (N x 2)."""
+    period = np.asarray(pattern).shape[0]
     best = None
     for offset in crop_offsets(pattern):
         offset = np.asarray(offset, dtype=float)
@@ -116,10 +126,35 @@ def right_probability(truth, covariance, pattern, rng, draws):
             best = np.where(closer, distance, best)
             crops = np.where(closer[:, None], crop, crops)
     # Few distinct crops: judge each once.
-    unique, counts = np.unique(crops.astype(int), axis=0, return_counts=True)
-    right = sum(int(n) for crop, n in zip(unique, counts)
-                if crop_is_right(tuple(int(v) for v in crop), truth, pattern, strict=False))
-    return right / draws
+    unique, inverse = np.unique(crops.astype(int), axis=0, return_inverse=True)
+    verdicts = np.array([crop_is_right(tuple(int(v) for v in crop), truth, pattern, strict=False)
+                         for crop in unique])
+    return verdicts[inverse.ravel()]
+
+
+def count_distribution(frames, rows, rng, tables):
+    """Right crops per row of an efficient estimator over `tables` whole
+    tables, each with fresh noise: an array (tables x len(rows)).
+
+    Each frame's error is normal with its bound's covariance, half of it
+    from its own noise and half from its scene's GT (the two are as noisy,
+    shift_bound's doubling), the GT's half shared by every frame aligned
+    against that GT: when the GT's noise moves one frame's estimate it
+    moves its scene's other frames alike, so a row's misses come together
+    more often than independent frames would give."""
+    counts = np.zeros((tables, len(rows)))
+    shared = {}
+    for frame in frames:
+        scene = frame["scene"]
+        if scene not in shared:
+            shared[scene] = rng.standard_normal((tables, 2))
+        own = rng.standard_normal((tables, 2))
+        whitened = (own + shared[scene]) / np.sqrt(2.0)
+        estimates = np.asarray(frame["truth"]) + whitened @ np.linalg.cholesky(
+            frame["covariance"]).T
+        counts[:, rows.index(frame["row"])] += crops_are_right(estimates, frame["truth"],
+                                                               frame["pattern"])
+    return counts
 
 
 def main(argv) -> int:
@@ -132,6 +167,13 @@ def main(argv) -> int:
                         help="what else is unknown and what the estimator sees (above)")
     parser.add_argument("--worst", type=int, default=0, metavar="N",
                         help="also list the N frames least likely to be right")
+    parser.add_argument("--tables", type=int, default=0, metavar="N",
+                        help="also simulate N whole tables (fresh noise each, the GT's share "
+                             "of each frame's error common to its scene) and print per row "
+                             "the spread of the right crops and how often a table reaches "
+                             "--target of the row")
+    parser.add_argument("--target", type=float, default=0.98,
+                        help="the fraction of a row that --tables counts a table reaching")
     args = parser.parse_args(argv)
 
     from scipy import ndimage
@@ -163,8 +205,10 @@ def main(argv) -> int:
                         expected[row] += p
                         total[row] += 1
                         bounds[row].append(np.sqrt(np.diag(covariance)))
-                        frames.append((p, layout, sigma, gain, photo_name, truth,
-                                       np.sqrt(np.diag(covariance))))
+                        frames.append(dict(p=p, layout=layout, sigma=sigma, gain=gain,
+                                           photo=photo_name, truth=truth, row=row,
+                                           pattern=pattern, covariance=covariance,
+                                           scene=(layout, sigma, photo_name, gain)))
     print(f"An efficient estimator's expected right crops, {size} px, model {args.model} "
           "(bound: median standard deviation rows / columns, sensor pixels)")
     for row in sorted(total, key=lambda r: (r[0] != "Bayer",) + tuple(r[1:])):
@@ -178,10 +222,27 @@ def main(argv) -> int:
           f"({100 * all_expected / all_total:5.1f} %)")
     if args.worst:
         print(f"The {args.worst} frames least likely to be right:")
-        for p, layout, sigma, gain, photo_name, truth, spread in sorted(
-                frames, key=lambda f: f[0])[:args.worst]:
-            print(f"  P(right) {p:.3f}  {layout:6s} sigma {sigma:g} gain {gain:g} "
-                  f"{photo_name:9s} truth {truth}  bound {spread[0]:.3f} / {spread[1]:.3f}")
+        for f in sorted(frames, key=lambda f: f["p"])[:args.worst]:
+            spread = np.sqrt(np.diag(f["covariance"]))
+            print(f"  P(right) {f['p']:.3f}  {f['layout']:6s} sigma {f['sigma']:g} "
+                  f"gain {f['gain']:g} {f['photo']:9s} truth {f['truth']}  "
+                  f"bound {spread[0]:.3f} / {spread[1]:.3f}")
+    if args.tables:
+        rows = sorted(total, key=lambda r: (r[0] != "Bayer",) + tuple(r[1:]))
+        counts = count_distribution(frames, rows, rng, args.tables)
+        print(f"{args.tables} simulated tables of an efficient estimator: right crops per row "
+              f"(mean, 5th-95th percentile, fewest) and the share of tables with at least "
+              f"{100 * args.target:g} % of the row right")
+        for i, row in enumerate(rows):
+            need = int(np.ceil(args.target * total[row] - 1e-9))
+            c = counts[:, i]
+            label = " ".join(f"{v:g}" if not isinstance(v, str) else v for v in row)
+            print(f"  {label:24s} {c.mean():7.1f}  {np.percentile(c, 5):5.0f}-"
+                  f"{np.percentile(c, 95):3.0f}  min {c.min():3.0f} / {total[row]:4d}  "
+                  f">= {need}: {100 * np.mean(c >= need):5.1f} %")
+        every = np.all(counts >= np.ceil(args.target * np.array([total[r] for r in rows])
+                                         - 1e-9), axis=1)
+        print(f"  every row at once: {100 * np.mean(every):5.1f} % of tables")
     return 0
 
 

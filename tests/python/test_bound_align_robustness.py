@@ -108,3 +108,35 @@ def test_less_known_or_less_seen_never_bounds_lower(bound):
         assert np.all(sd["luminance"] > 1.1 * sd["exposure"]), (name, sd)
     with pytest.raises(ValueError, match="model must be one of"):
         bound.shift_bound(scene, size, 0.0, 0.0, bound.BAYER["RGGB"], 16.0, "luma")
+
+
+def test_simulated_tables_share_the_gt_noise_within_a_scene(bound):
+    # count_distribution draws each frame's error with its bound's
+    # covariance, half of the variance common to the frames aligned against
+    # one GT. Two frames of one scene, truth 9.4 on the rows with a spread
+    # of 0.5 pixel (wrong below 9 or above 11): each is wrong with the
+    # normal law's probability, and both together as often as for errors
+    # of correlation 1/2; a frame of another scene is independent of them.
+    # Errors drawn apart (or wholly shared) fail the joint figures.
+    from scipy import stats
+
+    sd, tables = 0.5, 200000
+    covariance = np.diag([sd * sd, 1e-8])
+    pattern = bound.BAYER["RGGB"]
+
+    def frame(row, scene):
+        return dict(row=row, scene=scene, truth=(9.4, -6.6), covariance=covariance,
+                    pattern=pattern)
+
+    frames = [frame("a", "one"), frame("b", "one"), frame("c", "other")]
+    counts = bound.count_distribution(frames, ["a", "b", "c"], np.random.default_rng(2), tables)
+    wrong = counts == 0
+    z = (9 - 9.4) / sd
+    p = stats.norm.cdf(z) + stats.norm.sf((11 - 9.4) / sd)
+    np.testing.assert_allclose(wrong.mean(axis=0), p, atol=0.004)
+    # The upper edge (11) lies 3.2 spreads away: the pair's joint miss is
+    # the lower orthant's.
+    both = stats.multivariate_normal(mean=[0, 0], cov=[[1, 0.5], [0.5, 1]]).cdf([z, z])
+    assert abs(np.mean(wrong[:, 0] & wrong[:, 1]) - both) < 0.003, both
+    assert abs(both - p * p) > 0.02  # the two laws are told apart
+    assert abs(np.mean(wrong[:, 0] & wrong[:, 2]) - p * p) < 0.003
