@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "align/align_backend.hpp"
@@ -328,6 +329,17 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, rule.c_str()));
   if (desc->width < period)
     fail(PTP_ERROR_INVALID_SIZE, field_error("width", desc->width, rule.c_str()));
+  // Every size below (the luminance image, the FFT-friendly trim, the padded
+  // sides of RawNIND's method, the byte counts) is derived from the plane
+  // sides: they are bounded first, so none of that arithmetic can overflow.
+  for (const auto& [field, side] :
+       {std::pair{"height", desc->height}, std::pair{"width", desc->width}})
+    if (side / period > kMaxPlaneSide)
+      fail(PTP_ERROR_INVALID_SIZE,
+           field_error(field, side,
+                       ("gives planes of " + std::to_string(side / period) +
+                        " pixels per side, over the FFT size limit of 2^31 - 1")
+                           .c_str()));
 
   AlignGeometry g{};
   g.height = desc->height;
@@ -388,6 +400,16 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     fail(PTP_ERROR_INVALID_SIZE, "a plane of " + std::to_string(g.plane_height) + " x " +
                                      std::to_string(g.plane_width) +
                                      " exceeds the FFT size limit of 2^31 - 1 per side");
+  // RawNIND's method transforms each plane zero-padded to at least 2n - 1
+  // per side (align_rawnind.cpp).
+  if (g.method == PTP_ALIGN_METHOD_RAWNIND)
+    for (const int64_t side : {g.plane_height, g.plane_width})
+      if (smallest_fft_friendly_size(2 * side - 1) > kMaxPlaneSide)
+        fail(PTP_ERROR_INVALID_SIZE, "desc->method is PTP_ALIGN_METHOD_RAWNIND, whose planes of " +
+                                         std::to_string(g.plane_height) + " x " +
+                                         std::to_string(g.plane_width) + " are zero-padded to " +
+                                         std::to_string(smallest_fft_friendly_size(2 * side - 1)) +
+                                         " pixels per side, over the FFT size limit of 2^31 - 1");
   // The frame and everything a backend keeps per plane must be addressable:
   // frame bytes, and the half spectra of all planes (8-byte bins).
   const int64_t pixels = checked_mul(g.height, g.width, "desc->height * desc->width");

@@ -1260,6 +1260,31 @@ TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
   expect_create_fails(PTP_ERROR_SIZE_OVERFLOW, "height");
 }
 
+// Sides of any int64 value are refused promptly with the FFT limit named,
+// on every estimator: near INT64_MAX the search for an FFT-friendly side
+// (fft_size.hpp) once spun forever, and half of it gave a misleading plane
+// size. RawNIND's method pads planes to 2n - 1: planes of 2^30 + 10 pixels
+// are within the limit, their padding is not.
+TEST_F(AlignBadInput, SidesBeyondTheFftLimitAreRefused) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  for (const int32_t combine : {PTP_COMBINE_LUMA, PTP_COMBINE_JOINT, PTP_COMBINE_MEDIAN})
+    for (const int64_t side : {kTop, kTop - 999, kTop / 2, int64_t{1} << 40})
+      for (const bool rows : {true, false}) {
+        desc_.combine = combine;
+        desc_.window = PTP_WINDOW_HANN;  // the default's FFT-friendly trim
+        desc_.height = rows ? side : 64;
+        desc_.width = rows ? 64 : side;
+        expect_create_fails(PTP_ERROR_INVALID_SIZE, "2^31 - 1");
+      }
+  ASSERT_EQ(ptp_align_desc_init(&desc_, sizeof desc_), PTP_SUCCESS);
+  desc_.cfa = PTP_CFA_BAYER;
+  set_pattern(&desc_);
+  desc_.method = PTP_ALIGN_METHOD_RAWNIND;
+  desc_.height = (int64_t{1} << 31) + 20;  // Bayer planes of 2^30 + 10 rows
+  desc_.width = 64;
+  expect_create_fails(PTP_ERROR_INVALID_SIZE, "PTP_ALIGN_METHOD_RAWNIND");
+}
+
 TEST_F(AlignBadInput, PatternsAreValidated) {
   const int32_t bad_bayer[][4] = {{0, 1, 1, 1}, {0, 0, 1, 2},  {0, 3, 3, 2},
                                   {0, 1, 4, 2}, {0, 1, -1, 2}, {2, 2, 1, 0}};

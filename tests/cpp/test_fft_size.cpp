@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <limits>
 
 #include "align/fft_size.hpp"
 
@@ -32,6 +33,21 @@ TEST(FftSize, LargestFriendlySizeIsTheBruteForceOne) {
     EXPECT_EQ(largest_fft_friendly_size(n), brute_force(n)) << n;
 }
 
+// Sides near INT64_MAX (a fuzzed or mistaken frame size): the search ends,
+// without signed overflow, on a friendly size <= n. It spun forever there
+// when each loop tested p * k <= n.
+TEST(FftSize, LargestFriendlySizeEndsNearTheTopOfInt64) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  for (const int64_t n : {kTop, kTop - 1, kTop / 2, kTop / 7 + 1, int64_t{1} << 62}) {
+    const int64_t m = largest_fft_friendly_size(n);
+    EXPECT_LE(m, n) << n;
+    EXPECT_TRUE(friendly(m)) << n;
+    EXPECT_GT(m, n / 2) << n;  // a power of two alone gets that far
+  }
+  EXPECT_EQ(largest_fft_friendly_size(int64_t{1} << 62), int64_t{1} << 62);
+  EXPECT_EQ(joint_plane_side(kTop), largest_fft_friendly_size(kTop));
+}
+
 TEST(FftSize, SmallestFriendlySizeIsTheBruteForceOne) {
   const auto brute_force_up = [](int64_t n) {
     while (!friendly(n)) ++n;
@@ -42,6 +58,15 @@ TEST(FftSize, SmallestFriendlySizeIsTheBruteForceOne) {
   for (const int64_t n : {int64_t{4023}, int64_t{9003}, int64_t{65521}, int64_t{1000003}})
     EXPECT_EQ(smallest_fft_friendly_size(n), brute_force_up(n)) << n;
   EXPECT_EQ(smallest_fft_friendly_size(2 * 2012 - 1), 4032);  // not 4024 = 8 x 503
+  // Up to the top of its range: friendly, >= n, and nothing friendly
+  // between (checked against the largest friendly size below it).
+  for (const int64_t n : {(int64_t{1} << 31) + 19, (int64_t{1} << 31) - 1, int64_t{4294967291},
+                          (int64_t{1} << 62) - 1, int64_t{1} << 62}) {
+    const int64_t m = smallest_fft_friendly_size(n);
+    EXPECT_GE(m, n) << n;
+    EXPECT_TRUE(friendly(m)) << n;
+    EXPECT_LT(largest_fft_friendly_size(m - 1), n) << n;
+  }
 }
 
 TEST(FftSize, CameraPlanesAndTheBound) {
