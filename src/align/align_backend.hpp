@@ -151,7 +151,9 @@ struct ptp_align_plan {
   std::vector<int64_t> sites_applied;
   bool sites_applied_known = false;
   // Set by ptp_align_set_reference where the reference does not look like
-  // a mosaic of the plan's family (pattern_family.hpp): every frame's note,
-  // at confidence 0. Empty otherwise.
+  // a mosaic of the plan's family, or, with no pattern, looks like a mosaic
+  // (pattern_family.hpp): every frame's note, at confidence 0. Empty
+  // otherwise; always for the closed loop's own plans (checks_pattern).
   std::string pattern_doubt;
+  bool checks_pattern = false;
 };

@@ -479,6 +479,7 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   // (hot, stuck, dead pixels) they share (isolated_sites.hpp).
   if (isolated_sites && suppresses_isolated_sites(geometry))
     plan->sites = std::make_shared<SharedIsolatedSites>(geometry, context.num_threads);
+  plan->checks_pattern = isolated_sites;
   if (geometry.verify != PTP_ALIGN_VERIFY_NONE) {
     ptp_align_desc widened;
     plan->verifier = std::make_unique<CropVerifier>(
@@ -505,12 +506,11 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   plan.has_reference = false;
   plan.sites_applied_known = false;
   plan.pattern_doubt.clear();
-  if (plan.sites) {
-    // The caller's plans only (the closed loop's own plans, on cuts of
-    // these frames, have no isolated-site search either).
+  // The caller's plans only (the closed loop's own plans, on cuts of these
+  // frames, neither check the pattern nor search isolated sites).
+  if (plan.checks_pattern)
     plan.pattern_doubt = pattern_family_doubt(plan.geometry, frame, plan.context->num_threads);
-    plan.sites->set_reference(frame);
-  }
+  if (plan.sites) plan.sites->set_reference(frame);
   plan.backend->set_reference(frame);
   if (plan.verifier) plan.verifier->set_reference(frame);
   plan.sites_applied.clear();  // the reference as given

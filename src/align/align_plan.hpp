@@ -28,7 +28,9 @@ constexpr size_t kAlignDescSize030 = offsetof(ptp_align_desc, max_shift);
 void init_align_desc(ptp_align_desc* desc, size_t struct_size);
 
 // Validates desc and makes the plan with the context's backend.
-// isolated_sites: false for the closed loop's own plans (isolated_sites.hpp).
+// isolated_sites: false for the closed loop's own plans, which neither search
+// isolated sites (isolated_sites.hpp) nor check the reference's pattern
+// (pattern_family.hpp).
 std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
                                                   const ptp_align_desc* desc,
                                                   bool isolated_sites = true);

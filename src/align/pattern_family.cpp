@@ -18,6 +18,11 @@ constexpr int64_t kMaxSide = 1536;         // the central window read: 2.4 M sit
 constexpr double kDoubtWithin = 0.8;       // W / T at or above: the given grouping explains nothing
 constexpr double kOtherWithin = 0.5;       // W' / T at or below: the other family explains it
 constexpr double kClearOfNoise = 16.0;     // T^2 over the means' mean squared standard error
+// A plain image (no pattern given) is taken for a mosaic only where its
+// site means spread by at least this share of their mean (rms): colour
+// filters part a scene's levels by tens of percent, where a monochrome
+// sensor's column or row fixed pattern parts them by a percent or less.
+constexpr double kMosaicSpread = 0.05;
 
 // Fujifilm's X-Trans layout (0 red, 1 green, 2 blue), as LibRaw reports it.
 constexpr int32_t kXTrans[6][6] = {{1, 1, 0, 1, 1, 2}, {1, 1, 2, 1, 1, 0}, {2, 0, 1, 0, 2, 1},
@@ -90,13 +95,32 @@ std::string verdict(const double (&means)[36], double mean_squared_error, int64_
   // No colour differences clear of the noise: nothing to tell by.
   if (!(total > 0.0) || total < kClearOfNoise * mean_squared_error) return {};
   const auto bayer_site = [](int r, int c) { return (r % 2) * 2 + c % 2; };
+  const auto best_xtrans = [&] {
+    double best = std::numeric_limits<double>::infinity();
+    for (int a = 0; a < 6; ++a)
+      for (int b = 0; b < 6; ++b)
+        best = std::min(
+            best, within(means, [&](int r, int c) { return kXTrans[(r + a) % 6][(c + b) % 6]; }));
+    return best;
+  };
+  if (period == 1) {
+    // No pattern given: the means' spread is all "within". Doubted where a
+    // family's grouping explains it, and the spread is a colour filter's.
+    if (total < kMosaicSpread * kMosaicSpread * mean * mean) return {};
+    const double bayer = within(means, bayer_site);
+    const double xtrans = best_xtrans();
+    if (std::min(bayer, xtrans) > kOtherWithin * kOtherWithin * total) return {};
+    return std::string(
+               "the reference does not look like a plain image: its levels repeat as "
+               "in ") +
+           (bayer <= xtrans ? "a Bayer" : "an X-Trans") +
+           " mosaic; pass the frames' CFA (a shift that is no multiple of the pattern's "
+           "period breaks the mosaic; confidence 0)";
+  }
   double given = 0.0, other = std::numeric_limits<double>::infinity();
   if (period == 2) {
     given = within(means, bayer_site);
-    for (int a = 0; a < 6; ++a)
-      for (int b = 0; b < 6; ++b)
-        other = std::min(
-            other, within(means, [&](int r, int c) { return kXTrans[(r + a) % 6][(c + b) % 6]; }));
+    other = best_xtrans();
   } else {
     given = within(means, [&](int r, int c) { return colours[static_cast<size_t>(r * 6 + c)]; });
     other = within(means, bayer_site);
@@ -115,7 +139,9 @@ std::string verdict(const double (&means)[36], double mean_squared_error, int64_
 }  // namespace pattern_family_detail
 
 std::string pattern_family_doubt(const AlignGeometry& g, const void* frame, int threads) {
-  if ((g.period != 2 && g.period != 6) || g.method == PTP_ALIGN_METHOD_RAWNIND) return {};
+  // Plain images: single-channel ones only (a mosaic has one value a site).
+  const bool plain = g.period == 1 && g.channels == 1;
+  if ((g.period != 2 && g.period != 6 && !plain) || g.method == PTP_ALIGN_METHOD_RAWNIND) return {};
   if (g.height < kMinSide || g.width < kMinSide) return {};
   const int64_t rows = std::min(g.height, kMaxSide) / kPeriod * kPeriod;
   const int64_t cols = std::min(g.width, kMaxSide) / kPeriod * kPeriod;

@@ -26,6 +26,12 @@
 // the right family and at least 0.99 for the wrong one. A grey scene (all
 // colours at one level) or a frame under 36 pixels a side tells nothing
 // and is not doubted.
+//
+// A single-channel plain image (no pattern given, PTP_CFA_NONE) is doubted
+// where one family's grouping leaves at most 0.5 T of its site means'
+// spread and that spread is a colour filter's (rms at least 5 % of their
+// mean; a monochrome sensor's fixed pattern stays under it): a mosaic
+// aligned with its pattern forgotten gets odd crops that break it.
 #pragma once
 
 #include <cstdint>
@@ -37,16 +43,17 @@
 namespace ptychopatch::impl {
 
 // The site means' verdict: an empty string where the frame fits the
-// geometry's family or cannot tell (no pattern, RawNIND's method, frames
-// under 36 pixels a side), else a note naming the family it looks like.
+// geometry's family (or, with no pattern, looks like no mosaic) or cannot
+// tell (several channels, RawNIND's method, frames under 36 pixels a
+// side), else a note naming the family it looks like.
 std::string pattern_family_doubt(const AlignGeometry& g, const void* frame, int threads);
 
 namespace pattern_family_detail {
 
 // The verdict on 36 site means (row-major, 6 x 6, the frame's own phase)
-// and their mean squared standard error, for a frame given as `period` (2
-// or 6) with site colours `colours` (period x period, 0 red, 1 green, 2
-// blue). Exposed for the tests.
+// and their mean squared standard error, for a frame given as `period` (1:
+// no pattern, 2 or 6) with site colours `colours` (period x period, 0 red,
+// 1 green, 2 blue; empty for period 1). Exposed for the tests.
 std::string verdict(const double (&means)[36], double mean_squared_error, int64_t period,
                     const std::vector<int32_t>& colours);
 

@@ -95,3 +95,37 @@ TEST(PatternFamily, DifferencesWithinTheNoiseAreNotDoubted) {
 }
 
 }  // namespace
+
+namespace {
+
+// No pattern given (period 1): a Bayer or X-Trans sensor's means are taken
+// for a mosaic of that family, a monochrome sensor's (one level, or even
+// and odd columns a percent apart: a readout's fixed pattern) are not.
+// Without the spread's floor the monochrome sensor's columns, grouped
+// perfectly by the Bayer sites, are doubted; without the grouping's test a
+// colourful but unpatterned set of means is.
+TEST(PatternFamily, PlainImagesThatAreMosaicsAreDoubted) {
+  std::mt19937 rng(6);
+  const std::array<double, 3> camera = {300.0, 700.0, 450.0};
+  double m[36];
+  means_of([](int r, int c) { return kRggb[r % 2][c % 2]; }, camera, 1.0, rng, m);
+  const std::string bayer = verdict(m, 0.01, 1, {});
+  EXPECT_NE(bayer.find("does not look like a plain image"), std::string::npos) << bayer;
+  EXPECT_NE(bayer.find("a Bayer mosaic"), std::string::npos) << bayer;
+  means_of([](int r, int c) { return kXTrans[(r + 2) % 6][(c + 5) % 6]; }, camera, 1.0, rng, m);
+  const std::string xtrans = verdict(m, 0.01, 1, {});
+  EXPECT_NE(xtrans.find("an X-Trans mosaic"), std::string::npos) << xtrans;
+
+  // A monochrome sensor: one level; even and odd columns 1 % apart.
+  means_of([](int, int) { return 0; }, camera, 1.0, rng, m);
+  EXPECT_EQ(verdict(m, 0.01, 1, {}), "");
+  for (int r = 0; r < 6; ++r)
+    for (int c = 0; c < 6; ++c) m[r * 6 + c] = 800.0 * (c % 2 ? 1.01 : 0.99);
+  EXPECT_EQ(verdict(m, 0.01, 1, {}), "");
+  // Levels spread like colours but in no family's grouping.
+  std::uniform_real_distribution<double> level(300.0, 900.0);
+  for (double& v : m) v = level(rng);
+  EXPECT_EQ(verdict(m, 0.01, 1, {}), "");
+}
+
+}  // namespace

@@ -481,6 +481,39 @@ def test_a_pattern_of_the_other_family_gets_confidence_zero_and_a_warning(
         assert message.startswith(f"frames[{i}]: the reference does not look like {named}")
 
 
+@pytest.mark.parametrize("truth", ["bayer", "xtrans"])
+def test_a_mosaic_aligned_without_its_pattern_gets_confidence_zero_and_a_warning(
+        photos, big_rgb, ndi, rng, truth):
+    """A mosaic given no ``cfa`` is aligned as a plain image, whose crops
+    can be any whole pixel (here odd ones) and break the mosaic: every
+    frame gets confidence 0 and a note naming the family its levels repeat
+    in, and align_scene warns once. A plain photograph (the camera) and a
+    grey scene's mosaic (no colour to tell by) get neither."""
+    shifts = [(3, -5), (-7, 9)]
+    if truth == "bayer":
+        gt, frames = _bayer_scene(photos["astronaut_rgb"], shifts, rng, ndi)
+        named = "a Bayer mosaic"
+    else:
+        gt, frames = _xtrans_scene(big_rgb, shifts, rng, ndi)
+        named = "an X-Trans mosaic"
+    with pytest.warns(RuntimeWarning, match=f"gt: it does not look like a plain image: .*{named}"):
+        doubted = ptychopatch.align_scene(gt, frames)
+    assert np.all(doubted.status == 0)
+    np.testing.assert_array_equal(doubted.confidence, 0.0)
+    for i, message in enumerate(doubted.messages):
+        assert message.startswith(f"frames[{i}]: the reference does not look like a plain image")
+    camera = photos["camera"].astype(np.float32)
+    grey = np.repeat(camera[..., None], 3, axis=2) / 255.0
+    for plain in (camera, _bayer_scene(grey, shifts, rng, ndi)[0].astype(np.float32)):
+        moved = [np.roll(plain, s, axis=(0, 1)) for s in shifts]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fits = ptychopatch.align_scene(plain, moved)
+        np.testing.assert_array_equal(fits.crops, -np.array(shifts))
+        assert np.all(fits.confidence > 0.5), fits.confidence
+        assert not any(m for m in fits.messages), fits.messages
+
+
 def test_frames_that_do_not_move_as_a_whole_get_confidence_zero_and_a_note(photos, ndi, rng):
     """A frame rotated by 1 degree or scaled by 2 % (focus breathing) about
     the window's centre is not a translation: the motion its quadrants
