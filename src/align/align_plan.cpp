@@ -711,6 +711,19 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
   return !cancelled;
 }
 
+// The notes of the closed loop's confidence-0 verdicts that have no other
+// (the message holds about two notes: these are short).
+std::string unchecked_note(int64_t index) {
+  return "frames[" + std::to_string(index) +
+         "]: its crop could not be checked: cut to what the frames share under it, they are "
+         "too small or show no detail (confidence 0)";
+}
+std::string unconfirmed_note(int64_t index) {
+  return "frames[" + std::to_string(index) +
+         "]: its crop is not confirmed: cut to what the frames share under it, they align "
+         "again more than half a period away (confidence 0)";
+}
+
 // Re-cuts of PTP_ALIGN_VERIFY_REFINE after the first loop (refine_crop).
 constexpr int kMaxRecuts = 3;
 // How far (sensor pixels, on an axis) the least-squares polish must lie
@@ -810,6 +823,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   const bool at_bound = at_shift_bound(g, out.unsnapped[0], out.unsnapped[1]);
   if (!first.aligned) {
     out.confidence = 0.0;
+    out.add_note(unchecked_note(index));
     return;
   }
   struct Cut {
@@ -897,6 +911,8 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     const int64_t bound = std::max<int64_t>(limits[axis] * g.shift_unit(), std::llabs(crop[axis]));
     if (limits[axis] >= 0 && std::llabs(refined[axis]) > bound) {
       out.confidence = 0.0;
+      out.add_note("frames[" + std::to_string(index) +
+                   "]: refined, its shift lies beyond max_shift (confidence 0)");
       return;
     }
   }
@@ -912,6 +928,17 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     if (colour_fitted)
       out.confidence = std::min(out.confidence,
                                 crop_probability(g, refined, luminance_shift, luminance_variance));
+    // No chance at all: a fit that does not fix an axis (infinite
+    // variance: no detail along it), or a crop far from the fit's shift.
+    if (out.confidence == 0.0) {
+      char note[200];
+      std::snprintf(note, sizeof note,
+                    "frames[%lld]: its least-squares fit gives the crop no chance: shift (%.1f, "
+                    "%.1f), standard deviation %.2g rows, %.2g columns (confidence 0)",
+                    static_cast<long long>(index), polished[0], polished[1], std::sqrt(variance[0]),
+                    std::sqrt(variance[1]));
+      out.add_note(note);
+    }
   } else if (refined[0] != crop[0] || refined[1] != crop[1]) {
     // Without the polish's variance, the peak's confidence stands where
     // the new crop is confirmed: by a re-cut within half a pixel of the content on both
@@ -928,7 +955,10 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
         converged ||
         (done != nullptr ? done->outcome.confirmed
                          : plan.verifier->check(frame, refined[0], refined[1]).confirmed);
-    if (!confirmed) out.confidence = 0.0;
+    if (!confirmed) {
+      out.confidence = 0.0;
+      out.add_note(unconfirmed_note(index));
+    }
   }
   // Frames of another scene, or of nothing but noise, align somewhere with
   // a peak no lower than a blurred frame's right one (docs/performance.md,
@@ -1088,6 +1118,7 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const i
     }
   }
   out.confidence = 0.0;
+  out.add_note(first.aligned ? unconfirmed_note(index) : unchecked_note(index));
 }
 
 // With ptp_align_desc::verify, the closed-loop check of the crops of the
@@ -1238,6 +1269,18 @@ bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64
 bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                     std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   const bool finished = run_and_verify_frames(plan, given, num_frames, outcomes, plane_shifts);
+  // Without the polish (verify none, check or correct) a confidence of 0
+  // with no note is the peak's own: said, so that no frame of the caller's
+  // gets 0 unexplained (the default's every 0 has its note).
+  if (plan.checks_pattern && plan.geometry.method == PTP_ALIGN_METHOD_CORRELATION &&
+      plan.geometry.verify != PTP_ALIGN_VERIFY_REFINE)
+    for (int64_t i = 0; i < num_frames; ++i) {
+      FrameOutcome& out = outcomes[i];
+      if (out.status == PTP_SUCCESS && out.confidence == 0.0 && out.message.empty())
+        out.message = "frames[" + std::to_string(i) +
+                      "]: its correlation peak stands no higher than the correlation's noise "
+                      "(confidence 0)";
+    }
   if (!plan.pattern_doubt.empty())
     for (int64_t i = 0; i < num_frames; ++i) {
       FrameOutcome& out = outcomes[i];

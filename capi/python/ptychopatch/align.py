@@ -360,6 +360,15 @@ def _verify_code(verify: Union[bool, str, None]) -> int:
                      f'or "correct", got {verify!r}')
 
 
+def _snap_code(snap: Any) -> int:
+    """ptp_align_desc.snap of align_scene's `snap`: a bool (or 0 / 1), not
+    any truthy value ("no" and "False" would snap)."""
+    if isinstance(snap, (bool, np.bool_)) or (isinstance(snap, (int, np.integer))
+                                              and snap in (0, 1)):
+        return 1 if snap else 0
+    raise ValueError(f"snap must be True or False, got {snap!r}")
+
+
 def _run(
     gt: np.ndarray,
     frames: Sequence[Optional[np.ndarray]],
@@ -458,7 +467,7 @@ def _run(
     desc.normalization = normalization_code
     desc.window = window_code
     desc.combine = combine_code
-    desc.snap = 1 if snap else 0
+    desc.snap = _snap_code(snap)
     desc.fft_planning = planning_code
     desc.max_shift = bound
     desc.method = method_code
@@ -659,7 +668,9 @@ def align_scene(
         The M moving frames: a sequence of arrays shaped like `gt`, or one
         array (M, H, W) (or (M, C, H, W) for planar frames).
     cfa : None, str, or integer array
-        ``None``: no mosaic (planes = channels). A Bayer name ``"RGGB"``,
+        ``None``: no mosaic (planes = channels; a single-channel `gt` that
+        looks like a Bayer or X-Trans mosaic gives every frame confidence
+        0, a note and a RuntimeWarning). A Bayer name ``"RGGB"``,
         ``"BGGR"``, ``"GRBG"``, ``"GBRG"`` (case-insensitive), a 2x2 array
         of LibRaw / rawpy ``raw_pattern`` codes (0 = R, 1 = G, 2 = B,
         3 = second G; ``rawpy.RawPy.raw_pattern`` can be passed as is), or
@@ -683,9 +694,10 @@ def align_scene(
         plane's own shift, combined per axis (these can break the mosaic:
         use ``crops``).
     snap : bool
-        Floor ``shifts`` to a multiple of 2 (Bayer) or 3 (X-Trans), the
-        output form of the RawNIND alignment tool (``crops`` are computed
-        without it). Needs a CFA: with ``cfa=None`` the library refuses it.
+        True or False (1 or 0). Floor ``shifts`` to a multiple of 2
+        (Bayer) or 3 (X-Trans), the output form of the RawNIND alignment
+        tool (``crops`` are computed without it). Needs a CFA: with
+        ``cfa=None`` the library refuses it.
     normalization : {"partial", "phase", "none", None}
         ``"partial"`` (default): the cross-power spectrum divided by the
         fourth root of its magnitude (partial whitening); ``"phase"``:
@@ -800,7 +812,8 @@ def align_scene(
     ValueError
         A `gt` of the wrong number of dimensions or channel-last, frames
         given as one array of the wrong rank, unknown Bayer names or option
-        names, cfa arrays that are not 2x2 or 6x6.
+        names, cfa arrays that are not 2x2 or 6x6, a `snap` that is not a
+        bool.
     TypeError
         A complex or non-numeric `gt`, non-integer cfa codes or sizes.
     PtychoPatchError
