@@ -777,7 +777,8 @@ PTP_API ptp_status ptp_align_plan_num_planes(const ptp_align_plan* plan, int64_t
  * *message is empty when that is the context's backend, else the reason a
  * GPU context's plan runs on the CPU (cuFFT cannot be loaded, or the frame
  * is beyond the GPU backend's limits). Results agree up to FFT rounding.
- * The message is owned by the plan. */
+ * The message is owned by the plan. Neither pointer may be NULL
+ * (PTP_ERROR_INVALID_ARGUMENT). */
 PTP_API ptp_status ptp_align_plan_get_backend(const ptp_align_plan* plan, int32_t* backend,
                                               const char** message);
 

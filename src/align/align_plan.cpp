@@ -928,17 +928,6 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     if (colour_fitted)
       out.confidence = std::min(out.confidence,
                                 crop_probability(g, refined, luminance_shift, luminance_variance));
-    // No chance at all: a fit that does not fix an axis (infinite
-    // variance: no detail along it), or a crop far from the fit's shift.
-    if (out.confidence == 0.0) {
-      char note[200];
-      std::snprintf(note, sizeof note,
-                    "frames[%lld]: its least-squares fit gives the crop no chance: shift (%.1f, "
-                    "%.1f), standard deviation %.2g rows, %.2g columns (confidence 0)",
-                    static_cast<long long>(index), polished[0], polished[1], std::sqrt(variance[0]),
-                    std::sqrt(variance[1]));
-      out.add_note(note);
-    }
   } else if (refined[0] != crop[0] || refined[1] != crop[1]) {
     // Without the polish's variance, the peak's confidence stands where
     // the new crop is confirmed: by a re-cut within half a pixel of the content on both
@@ -1004,6 +993,18 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   // X-Trans frames scored 0.1-0.23 either way): said per frame, where
   // nothing has set it to 0 (a frame the match check or max_shift flags
   // keeps that note alone: the message has room for about two).
+  // A fit that gives the crop no chance at all (an axis without detail,
+  // whose variance is infinite, or a crop far from the fit's shift), said
+  // where no other note says why (the match check's says more).
+  if (polish_converged && out.confidence == 0.0 && out.message.empty()) {
+    char note[200];
+    std::snprintf(note, sizeof note,
+                  "frames[%lld]: its least-squares fit gives the crop no chance: shift (%.1f, "
+                  "%.1f), standard deviation %.2g rows, %.2g columns (confidence 0)",
+                  static_cast<long long>(index), polished[0], polished[1], std::sqrt(variance[0]),
+                  std::sqrt(variance[1]));
+    out.add_note(note);
+  }
   if (!polish_converged && out.confidence > 0.0) {
     char note[200];
     std::snprintf(note, sizeof note,
