@@ -987,12 +987,6 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     }
   }
   if (at_bound) out.confidence = 0.0;
-  // Without the fit the confidence is the peak's margin over the
-  // correlation's noise, not a probability, and on small frames it does
-  // not tell right crops from wrong ones (a review: 32-44-pixel Bayer and
-  // X-Trans frames scored 0.1-0.23 either way): said per frame, where
-  // nothing has set it to 0 (a frame the match check or max_shift flags
-  // keeps that note alone: the message has room for about two).
   // A fit that gives the crop no chance at all (an axis without detail,
   // whose variance is infinite, or a crop far from the fit's shift), said
   // where no other note says why (the match check's says more).
@@ -1005,6 +999,12 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   std::sqrt(variance[1]));
     out.add_note(note);
   }
+  // Without the fit the confidence is the peak's margin over the
+  // correlation's noise, not a probability, and on small frames it does
+  // not tell right crops from wrong ones (a review: 32-44-pixel Bayer and
+  // X-Trans frames scored 0.1-0.23 either way): said per frame, where
+  // nothing has set it to 0 (a frame the match check or max_shift flags
+  // keeps that note alone: the message has room for about two).
   if (!polish_converged && out.confidence > 0.0) {
     char note[200];
     std::snprintf(note, sizeof note,
