@@ -718,6 +718,10 @@ std::string unchecked_note(int64_t index) {
          "]: its crop could not be checked: cut to what the frames share under it, they are "
          "too small or show no detail (confidence 0)";
 }
+std::string peak_note(int64_t index) {
+  return "frames[" + std::to_string(index) +
+         "]: its correlation peak stands no higher than the correlation's noise (confidence 0)";
+}
 std::string unconfirmed_note(int64_t index) {
   return "frames[" + std::to_string(index) +
          "]: its crop is not confirmed: cut to what the frames share under it, they align "
@@ -999,6 +1003,9 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   std::sqrt(variance[1]));
     out.add_note(note);
   }
+  // Without the fit, where nothing else set it, a 0 is the peak's own.
+  if (!polish_converged && out.confidence == 0.0 && out.message.empty())
+    out.add_note(peak_note(index));
   // Without the fit the confidence is the peak's margin over the
   // correlation's noise, not a probability, and on small frames it does
   // not tell right crops from wrong ones (a review: 32-44-pixel Bayer and
@@ -1270,17 +1277,18 @@ bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64
 bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                     std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   const bool finished = run_and_verify_frames(plan, given, num_frames, outcomes, plane_shifts);
-  // Without the polish (verify none, check or correct) a confidence of 0
-  // with no note is the peak's own: said, so that no frame of the caller's
-  // gets 0 unexplained (the default's every 0 has its note).
+  // With the loop's check but not its polish (check, correct), a crop it
+  // confirmed keeps the peak's confidence: a 0 there is the peak's own,
+  // said, lest it be read as the loop's verdict (those have their notes,
+  // as has the default's every 0). Without a loop (none) confidence is
+  // always the peak's margin, as documented, and needs no note.
+  const ptp_align_verify verify = plan.geometry.verify;
   if (plan.checks_pattern && plan.geometry.method == PTP_ALIGN_METHOD_CORRELATION &&
-      plan.geometry.verify != PTP_ALIGN_VERIFY_REFINE)
+      (verify == PTP_ALIGN_VERIFY_CHECK || verify == PTP_ALIGN_VERIFY_CORRECT))
     for (int64_t i = 0; i < num_frames; ++i) {
       FrameOutcome& out = outcomes[i];
       if (out.status == PTP_SUCCESS && out.confidence == 0.0 && out.message.empty())
-        out.message = "frames[" + std::to_string(i) +
-                      "]: its correlation peak stands no higher than the correlation's noise "
-                      "(confidence 0)";
+        out.message = peak_note(i);
     }
   if (!plan.pattern_doubt.empty())
     for (int64_t i = 0; i < num_frames; ++i) {

@@ -248,9 +248,10 @@ def test_frames_without_the_fit_say_their_confidence_is_no_probability(camera):
     """Where the least-squares polish does not converge (frames of 32 pixels
     a side), confidence is the peak's margin, which on such frames does not
     tell right crops from wrong ones: each such frame's message says so
-    (unless its confidence is 0 already, which says enough). Frames of 64
-    pixels are fitted and get no note; nor does verify=False, whose
-    confidence is always the margin (documented)."""
+    (unless its confidence is 0 already, whose own note says why). Frames
+    of 64 pixels are fitted and get no note where their confidence is
+    above 0; nor does verify=False, whose confidence is always the margin
+    (documented)."""
     ndi = _need("scipy.ndimage")
     rng = np.random.default_rng(208)
     scene = ndi.gaussian_filter(camera * 3000 + 200, 2)
@@ -269,6 +270,8 @@ def test_frames_without_the_fit_say_their_confidence_is_no_probability(camera):
                     assert message.startswith(f"frames[{k}]: no least-squares fit"), message
                     assert "not a probability" in message
                     noted += 1
+                elif result.confidence[k] == 0:
+                    assert message.startswith(f"frames[{k}]: ") and "(confidence 0)" in message
                 else:
                     assert message == "", (n, result.confidence[k], message)
             coarse = ptychopatch.align_scene(gt, frames, cfa="RGGB", verify=False)
