@@ -85,6 +85,7 @@ def test_version(capsys):
     ["align", "--folder", "."],                 # --folder without --gt
     ["align", "gt.npy", "a.npy", "--cfa", "RGGB", "--gt", "x"],  # --gt without --folder
     ["info", "--bogus"],
+    ["align", "gt.npy", "a.npy", "--cfa", "RGGB", "--max-shift", "0"],  # no bound: leave it out
 ])
 def test_usage_errors_exit_2(capsys, argv):
     code, _, err = run_main(capsys, *argv)
@@ -273,6 +274,30 @@ def test_align_reports_failed_frames_and_aligns_the_others(capsys, frames, rng):
     assert entries["broken.npy"]["status"] == "UNREADABLE"
     assert report["summary"] == {"frames": 5, "ok": 3, "failed": 2}
     assert "small.npy: PTP_ERROR_INVALID_SIZE" in err
+
+
+def test_align_notes_name_no_index_of_the_library_call(capsys, frames, rng):
+    """A note's "frames[k]" counts within the library's call (a batch,
+    after the rejected files), so the CLI says it of the row's file: a
+    frame of another scene, third in the list after a rejected file, said
+    "frames[1]: ... may not show the reference's scene"."""
+    np.save(frames / "small.npy", _bayer_mosaic(rng, 64))
+    np.save(frames / "other.npy", _bayer_mosaic(np.random.default_rng(99)))
+    noise = np.random.default_rng(5).poisson(20000, (128, 128)).astype(np.uint16)
+    np.save(frames / "noise.npy", noise)
+    names = ["a.npy", "small.npy", "other.npy", "noise.npy"]
+    code, out, _ = run_main(capsys, "align", str(frames / "gt.npy"),
+                            *[str(frames / n) for n in names], "--cfa", "RGGB", "--batch", "2")
+    assert code == 1  # small.npy
+    entries = {Path(e["file"]).name: e for e in json.loads(out)["frames"]}
+    _check_aligned(entries["a.npy"], "a.npy")
+    for name in ("other.npy", "noise.npy"):
+        entry = entries[name]
+        assert entry["ok"] is True and entry["confidence"] == 0.0, entry
+        assert "may not show the reference's scene" in entry["message"], entry
+        assert entry["message"].startswith("at this shift"), entry
+    for entry in entries.values():
+        assert "frames[" not in entry["message"], entry
 
 
 def test_align_csv(capsys, frames, rng):

@@ -552,12 +552,22 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
     return [results[i] for i in range(len(frames))]
 
 
+def _for_file(message: str, k: int) -> str:
+    """A library message of frame `k` of an align_scene call, said of the
+    file its row names: "frames[k]" counts within the call (a batch, after
+    the rejected files), not the file's place in the scene, so it would
+    mislead. "frames[k]: note" becomes "note", "frames[k] has ..." "the
+    frame has ..."."""
+    own = f"frames[{k}]"
+    return message.replace(own + ": ", "").replace(own, "the frame")
+
+
 def _frame_result(name: str, r: Any, k: int, per_plane: bool) -> FrameResult:
     """Frame `k` of a SceneAlignment as a FrameResult."""
     if not r.ok[k]:
-        return FrameResult(name, r.status_names[k], r.messages[k])
+        return FrameResult(name, r.status_names[k], _for_file(r.messages[k], k))
     return FrameResult(
-        name, STATUS_OK, r.messages[k],
+        name, STATUS_OK, _for_file(r.messages[k], k),
         shift=(float(r.shifts[k, 0]), float(r.shifts[k, 1])),
         crop=(int(r.crops[k, 0]), int(r.crops[k, 1])),
         confidence=float(r.confidence[k]), planes_used=int(r.planes_used[k]),
@@ -675,6 +685,17 @@ examples:
 """
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _add_align_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "align", help="RAW / .npy / .tiff frames -> per-frame shifts (JSON or CSV)",
@@ -705,8 +726,9 @@ def _add_align_parser(subparsers) -> None:
     p.add_argument("--window", choices=("hann", "none"), default="hann",
                    help="window of the luminance image (or every colour plane) before the "
                         "transform (default hann)")
-    p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS",
-                   help="search only |dy|, |dx| <= PIXELS sensor pixels")
+    p.add_argument("--max-shift", type=_positive_int, default=None, metavar="PIXELS",
+                   help="search only |dy|, |dx| <= PIXELS sensor pixels (>= 1; leave it out "
+                        "for no bound)")
     p.add_argument("--verify", nargs="?", const="check",
                    choices=("refine", "none", "check", "correct"), default="refine",
                    help="the closed loop of every crop (the overlaps aligned again with plain "
