@@ -720,9 +720,11 @@ struct dtype_of<uint16_t> {
   static constexpr ptp_dtype value = PTP_DTYPE_UINT16;
 };
 
-// An alignment descriptor with the library's defaults filled in (uint16
-// frames, no CFA, RGGB pattern, integer shifts, phase normalisation, no
-// window, median, no snap); set height and width, then what differs.
+// An alignment descriptor with the library's defaults filled in
+// (ptp_align_desc_init: uint16 frames, no CFA, RGGB pattern, shifts to
+// 1/10 pixel, partial whitening, Hann window, the luminance image, no
+// snap, the closed loop's refinement); set height and width, then what
+// differs.
 struct AlignDesc : ptp_align_desc {
   AlignDesc() { check(ptp_align_desc_init(this, sizeof(ptp_align_desc))); }
 };
@@ -731,7 +733,9 @@ struct AlignDesc : ptp_align_desc {
 struct AlignResult {
   std::vector<double> shifts;        // n x 2: combined (dy, dx) in sensor pixels
   std::vector<double> plane_shifts;  // n x P x 2: each plane's (dy, dx) in sensor pixels
-  std::vector<double> confidence;    // n: mean normalised peak height, [0, 1]
+                                     // (NaN with the luminance image or the joint peak)
+  std::vector<double> confidence;    // n: in [0, 1]; with the default verify, the probability
+                                     // that the crop is right (docs/api.md)
 };
 
 // A scene alignment plan (ptp_align_*): set a reference (GT) frame, then

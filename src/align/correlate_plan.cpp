@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "align/align_cpu.hpp"
 #include "align/fftw_precision.hpp"
@@ -250,8 +251,13 @@ ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* given, int t
   const ptp_correlate_desc* desc =
       widen_older_desc(given, kCorrelateDescSize040, widened, default_correlate_desc);
   require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_correlate_desc));
-  if (desc->height < 1) bad_field("height", desc->height, "must be at least 1");
-  if (desc->width < 1) bad_field("width", desc->width, "must be at least 1");
+  // Sizes out of range are PTP_ERROR_INVALID_SIZE, as everywhere in the
+  // ABI (docs/api.md, "Sizes"); other bad fields INVALID_ARGUMENT.
+  for (const auto& [field, side] :
+       {std::pair{"height", desc->height}, std::pair{"width", desc->width}})
+    if (side < 1)
+      fail(PTP_ERROR_INVALID_SIZE,
+           std::string("desc->") + field + " = " + std::to_string(side) + ": must be at least 1");
   if (desc->normalization != PTP_NORMALIZATION_PHASE &&
       desc->normalization != PTP_NORMALIZATION_NONE)
     bad_field("normalization", desc->normalization,

@@ -1110,8 +1110,11 @@ def test_planning_changes_no_result(photos, planning):
 
 def test_unknown_planning_is_a_value_error(photos):
     gt, frames = _frames(photos, 1)
-    with pytest.raises(ValueError, match="planning"):
+    with pytest.raises(ValueError, match="planning") as raised:
         ptychopatch.align_scene(gt, frames, planning="patient")
+    # The choices named are every one taken, the default "auto" too.
+    assert "'auto'" in str(raised.value) and "'estimate'" in str(raised.value)
+    ptychopatch.align_scene(gt, frames, planning="AUTO")  # names are case-blind
 
 
 def test_fft_wisdom_round_trip(tmp_path, photos):

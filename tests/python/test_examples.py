@@ -168,7 +168,7 @@ def test_align_folder_with_fake_reader(raw_example, raw_folder):
         entry = frames[name]
         np.testing.assert_allclose(entry["shift"], expected[name], atol=0.15)
         assert entry["crop"] == list(expected[name])
-        assert "plane_shifts" not in entry  # the joint estimator has none
+        assert "plane_shifts" not in entry  # the default (luminance) estimator has none
         assert 0.0 < entry["confidence"] <= 1.0
     json.dumps(report)  # what main() writes
     # Per-plane shifts with a per-plane combination.

@@ -6,9 +6,9 @@ Each RAW file is read with rawpy (LibRaw): the visible sensor area
 the visible area's first period, ``raw_colors_visible``: a 2x2 Bayer or 6x6
 X-Trans pattern of LibRaw codes, which is what ``raw_pattern`` gives for
 the visible area). The GT frame is chosen on the command line; every other
-frame is registered onto it with ``ptychopatch.align_scene`` (CFA-aware
-correlation: one peak of the colour planes' summed cross-power spectra),
-and the results are written as JSON::
+frame is registered onto it with ``ptychopatch.align_scene`` (its default
+estimator: the luminance image's correlation peak, refined coarse to fine
+and checked in a closed loop), and the results are written as JSON::
 
     {
       "gt": "scene_gt.ARW",
@@ -25,8 +25,10 @@ and the results are written as JSON::
 ``shift`` is the (dy, dx) in sensor pixels that registers the frame onto
 the GT frame (scikit-image's sign); ``crop`` the nearest integer shift that
 keeps the colour-filter mosaic intact (the one to crop RAW data by);
-``confidence`` is in [0, 1] (docs/performance.md gives the threshold below
-which an answer is likely wrong). With ``--combine median`` or ``mean``
+``confidence`` in [0, 1] is the probability that the crop is right (trust
+0.95 and above; docs/performance.md, "The four tables"), and ``note`` holds
+the library's note where it has one (why a confidence is 0). With
+``--combine median`` or ``mean``
 each frame also gets ``plane_shifts``, the per-plane shifts (4 for Bayer,
 36 for X-Trans, plane ``r * period + c`` being ``frame[r::period,
 c::period]``). A frame that cannot be aligned (unreadable, other size,
@@ -69,6 +71,8 @@ def _entry(result: cli.FrameResult) -> dict:
         return {"error": f"{result.status}: {result.message}"}
     entry = {"shift": list(result.shift), "crop": list(result.crop),
              "confidence": result.confidence}
+    if result.message:
+        entry["note"] = result.message
     if result.plane_shifts is not None:
         entry["plane_shifts"] = result.plane_shifts
     return entry
@@ -141,7 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--upsample-factor", type=int, default=10,
                         help="sub-pixel refinement: 1/k plane pixel (default 10; 1 = whole "
                              "plane pixels)")
-    parser.add_argument("--combine", choices=("joint", "median", "mean"), default="joint")
+    parser.add_argument("--combine", choices=("luma", "joint", "median", "mean"), default="luma",
+                        help="the estimator (default luma, the library's; docs/python.md)")
     parser.add_argument("--snap", action="store_true",
                         help="floor the combined shift to a multiple of 2 (Bayer) or 3 (X-Trans)")
     parser.add_argument("--window", choices=("hann", "none"), default="hann")

@@ -1607,7 +1607,8 @@ def phase_cross_correlation(
     if not (math.isfinite(src_energy) and math.isfinite(tgt_energy)
             or _finite(ref) and _finite(mov)):
         raise ValueError(
-            "NaN or infinite values found, please remove them from your input data or use "
+            # scikit-image's opening words, so that a filter on them matches.
+            "NaN values found (or infinite ones), please remove them from your input data or use "
             "the `reference_mask`/`moving_mask` keywords, eg: "
             "phase_cross_correlation(reference_image, moving_image, "
             "reference_mask=np.isfinite(reference_image), "
