@@ -602,7 +602,7 @@ TEST(CppWrapperCorrelate, SizesAreCheckedAndErrorsCarryTheStatus) {
     ptychopatch::CorrelatePlan bad(Context(PTP_BACKEND_CPU, 1), correlate_desc(0, 6));
     FAIL() << "height 0 was accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(e.status(), PTP_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(e.status(), PTP_ERROR_INVALID_SIZE);
   }
   ptychopatch::CorrelatePlan moved = std::move(plan);
   EXPECT_FALSE(static_cast<bool>(plan));
