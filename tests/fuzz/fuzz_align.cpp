@@ -192,10 +192,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz::require(r[i].status == PTP_SUCCESS || r[i].message[0] != 0,
                     "a failed frame without a message");
       bool zero_note = false;
-      for (const char* words :
-           {"max_shift's bound", "may not show", "does not look like", "could not be checked",
-            "is not confirmed", "beyond max_shift", "no chance", "stands no higher",
-            "does not move as a whole"})
+      for (const char* words : {"max_shift's bound", "may not show", "does not look like",
+                                "could not be checked", "is not confirmed", "beyond max_shift",
+                                "no chance", "stands no higher", "does not move as a whole"})
         zero_note = zero_note || std::strstr(r[i].message, words) != nullptr;
       fuzz::require(r[i].status != PTP_SUCCESS || r[i].confidence != 0.0 || note ||
                         desc.verify == PTP_ALIGN_VERIFY_NONE ||
