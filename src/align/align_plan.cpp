@@ -403,13 +403,15 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   // RawNIND's method transforms each plane zero-padded to at least 2n - 1
   // per side (align_rawnind.cpp).
   if (g.method == PTP_ALIGN_METHOD_RAWNIND)
-    for (const int64_t side : {g.plane_height, g.plane_width})
-      if (smallest_fft_friendly_size(2 * side - 1) > kMaxPlaneSide)
+    for (const int64_t side : {g.plane_height, g.plane_width}) {
+      const int64_t padded = smallest_fft_friendly_size(2 * side - 1);
+      if (padded > kMaxPlaneSide)
         fail(PTP_ERROR_INVALID_SIZE, "desc->method is PTP_ALIGN_METHOD_RAWNIND, whose planes of " +
                                          std::to_string(g.plane_height) + " x " +
                                          std::to_string(g.plane_width) + " are zero-padded to " +
-                                         std::to_string(smallest_fft_friendly_size(2 * side - 1)) +
+                                         std::to_string(padded) +
                                          " pixels per side, over the FFT size limit of 2^31 - 1");
+    }
   // The frame and everything a backend keeps per plane must be addressable:
   // frame bytes, and the half spectra of all planes (8-byte bins).
   const int64_t pixels = checked_mul(g.height, g.width, "desc->height * desc->width");

@@ -19,58 +19,51 @@ namespace ptychopatch::impl {
 // transforms are cheap at any size, and the fewer rows would weigh more.
 constexpr int64_t kFftFriendlyFrom = 256;
 
-// The largest m <= n (n >= 1) of the form 2^a 3^b 5^c 7^d 11^e 13^f with
-// e + f <= 1: the sizes FFTW's documentation names as its fastest. Each
-// factor is multiplied in only while the product stays <= n, tested as
-// p <= n / k: a test p * k <= n would overflow, and never end, for n near
-// INT64_MAX.
-inline int64_t largest_fft_friendly_size(int64_t n) {
-  int64_t best = 1;
+// Calls visit(q) for every odd part q <= limit (limit >= 1) of the sizes
+// FFTW's documentation names as its fastest, 2^a 3^b 5^c 7^d 11^e 13^f with
+// e + f <= 1. Each factor is multiplied in only while the product stays
+// <= limit, tested as p <= limit / k: a test p * k <= limit would overflow,
+// and never end, for a limit near INT64_MAX.
+template <class Visit>
+void for_each_odd_part(int64_t limit, Visit visit) {
   for (const int64_t eleven_or_thirteen : {int64_t{1}, int64_t{11}, int64_t{13}}) {
-    if (eleven_or_thirteen > n) continue;
+    if (eleven_or_thirteen > limit) continue;
     for (int64_t p7 = eleven_or_thirteen;; p7 *= 7) {
       for (int64_t p5 = p7;; p5 *= 5) {
         for (int64_t p3 = p5;; p3 *= 3) {
-          int64_t m = p3;
-          while (m <= n / 2) m *= 2;
-          best = std::max(best, m);
-          if (p3 > n / 3) break;
+          visit(p3);
+          if (p3 > limit / 3) break;
         }
-        if (p5 > n / 5) break;
+        if (p5 > limit / 5) break;
       }
-      if (p7 > n / 7) break;
+      if (p7 > limit / 7) break;
     }
   }
+}
+
+// The largest m <= n (n >= 1) of that form.
+inline int64_t largest_fft_friendly_size(int64_t n) {
+  int64_t best = 1;
+  for_each_odd_part(n, [&](int64_t q) {
+    while (q <= n / 2) q *= 2;
+    best = std::max(best, q);
+  });
   return best;
 }
 
 // The smallest m >= n (1 <= n <= 2^62) of that form: the padded sides of
 // RawNIND's method, whose zero padding may have any length from 2n - 1 on.
-// Each odd part q (a product of 3, 5, 7 and at most one of 11, 13) is
-// doubled up to n; the least of those wins. A scan upward from n would test
-// every size in between, and friendly sizes near 2^31 lie ~10^5 apart.
+// Each odd part up to the power of two at or above n is doubled up to n;
+// the least of those wins. (A scan upward from n would test every size in
+// between, and friendly sizes near 2^31 lie ~10^5 apart.)
 inline int64_t smallest_fft_friendly_size(int64_t n) {
-  int64_t best = 1;
-  while (best < n) best *= 2;  // a power of two; <= 2^62
-  const auto consider = [&](int64_t q) {
+  int64_t power_of_two = 1;
+  while (power_of_two < n) power_of_two *= 2;  // <= 2^62
+  int64_t best = power_of_two;
+  for_each_odd_part(power_of_two, [&](int64_t q) {
     while (q < n) q *= 2;  // q < n <= 2^62: no overflow
     best = std::min(best, q);
-  };
-  // Odd parts above best cannot win; p <= best / k keeps every product
-  // within best, as in largest_fft_friendly_size.
-  for (const int64_t eleven_or_thirteen : {int64_t{1}, int64_t{11}, int64_t{13}}) {
-    if (eleven_or_thirteen > best) continue;
-    for (int64_t p7 = eleven_or_thirteen;; p7 *= 7) {
-      for (int64_t p5 = p7;; p5 *= 5) {
-        for (int64_t p3 = p5;; p3 *= 3) {
-          consider(p3);
-          if (p3 > best / 3) break;
-        }
-        if (p5 > best / 5) break;
-      }
-      if (p7 > best / 7) break;
-    }
-  }
+  });
   return best;
 }
 

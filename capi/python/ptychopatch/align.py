@@ -392,11 +392,10 @@ def _run(
     """One plan: set `gt` as the reference once, align all `frames` in one
     call. Frames that are None or listed in `problems` get a per-frame
     status instead of a result."""
-    if isinstance(planning, str) and planning.lower() == "auto":
-        planning = "measure" if len(frames) >= _MEASURE_FROM_FRAMES else "wisdom"
-    elif not (isinstance(planning, str) and planning.lower() in _PLANNING):
-        raise ValueError(f"planning must be one of {list(PLANNING_CHOICES)}, got {planning!r}")
-    planning_code = _option(_PLANNING, planning, "planning")
+    # "auto" is named among the choices of the error, and resolved here.
+    planning_code = _option({"auto": None, **_PLANNING}, planning, "planning")
+    if planning_code is None:
+        planning_code = _PLANNING["measure" if len(frames) >= _MEASURE_FROM_FRAMES else "wisdom"]
     cfa_code, pattern = _cfa(cfa)
     normalization_code = _option(_NORMALIZATIONS, normalization, "normalization")
     window_code = _option(_WINDOWS, window, "window")
