@@ -1,7 +1,5 @@
 #include "align/align_plan.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,6 +22,7 @@
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
 #include "core/headroom.hpp"
+#include "core/thread_pool.hpp"
 #include "math/luma_math.hpp"
 
 namespace ptychopatch::impl {
@@ -118,12 +117,9 @@ void require_finite_frame(const AlignGeometry& g, const float* frame, const std:
   const int64_t n = g.frame_elements();
   constexpr int64_t kChunk = int64_t{1} << 16;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-  int64_t first = n;
-  const int threads =
-      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, chunks)));
-  require_thread_headroom(static_cast<int>(threads));
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first)
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+  // Each chunk's first bad element (n: none); the smallest is the first.
+  std::vector<int64_t> firsts(static_cast<size_t>(chunks), n);
+  parallel_for_each(num_threads, 0, chunks, 1, [&](int64_t chunk) {
     const int64_t begin = chunk * kChunk;
     const int64_t end = std::min(n, begin + kChunk);
     // Exponent field 254 (|x| >= 2^127) or 255 (inf, NaN).
@@ -133,13 +129,14 @@ void require_finite_frame(const AlignGeometry& g, const float* frame, const std:
       std::memcpy(&bits, frame + k, sizeof bits);
       bad |= static_cast<uint32_t>((bits & 0x7f800000u) >= 0x7f000000u);
     }
-    if (bad == 0) continue;
+    if (bad == 0) return;
     for (int64_t k = begin; k < end; ++k)
       if (!(std::fabs(frame[k]) < kLargestAlignable)) {
-        first = std::min(first, k);
-        break;
+        firsts[static_cast<size_t>(chunk)] = k;
+        return;
       }
-  }
+  });
+  const int64_t first = firsts.empty() ? n : *std::min_element(firsts.begin(), firsts.end());
   if (first == n) return;
   const int64_t plane = g.height * g.width;
   const bool finite = std::isfinite(frame[first]);

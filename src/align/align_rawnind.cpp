@@ -26,7 +26,6 @@
 // (math::xcorr_confidence), 0 for a constant plane; it does not decide
 // which planes vote.
 #include <fftw3.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -43,8 +42,8 @@
 #include "align/align_cpu.hpp"
 #include "align/fft_size.hpp"
 #include "core/error.hpp"
-#include "core/first_error.hpp"
 #include "core/headroom.hpp"
+#include "core/thread_pool.hpp"
 #include "math/phase_math.hpp"
 
 namespace ptychopatch::impl {
@@ -114,21 +113,17 @@ class RawnindAlignBackend final : public AlignBackend {
     const int64_t planes = g_.planes;
     for (int64_t f = 0; f < num_frames; ++f) {
       const int threads = static_cast<int>(std::min<int64_t>(threads_, planes));
-      FirstError errors;
-      require_thread_headroom(threads);
-#pragma omp parallel num_threads(threads)
-      {
-        try {
-          auto real = fftw_array<float>(py_ * px_);
-          auto spectrum = fftw_array<fftwf_complex>(bins_);
-#pragma omp for schedule(dynamic, 1)
-          for (int64_t p = 0; p < planes; ++p)
-            results[f * planes + p] = align_plane(frames[f], p, real.get(), spectrum.get());
-        } catch (...) {
-          errors.record(std::current_exception());
+      // Each participant's buffers, made when it runs its first plane.
+      std::vector<FftwArray<float>> reals(static_cast<size_t>(threads));
+      std::vector<FftwArray<fftwf_complex>> spectra(static_cast<size_t>(threads));
+      parallel_for(threads, 0, planes, 1, [&](int64_t p, int slot) {
+        if (!reals[slot]) {
+          spectra[slot] = fftw_array<fftwf_complex>(bins_);
+          reals[slot] = fftw_array<float>(py_ * px_);
         }
-      }
-      errors.rethrow_if_any();
+        results[f * planes + p] =
+            align_plane(frames[f], p, reals[slot].get(), spectra[slot].get());
+      });
       if (!keep_going(f + 1)) return f + 1;
     }
     return num_frames;

@@ -14,6 +14,7 @@
 #include "align/varying_planes.hpp"
 #include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
+#include "core/thread_pool.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -88,30 +89,13 @@ constexpr int64_t kClipShowsRest = 10;
 constexpr double kClipMismatch = 0.02;
 
 // body(k) for k in [0, n), on up to `threads` threads (one where `work` is
-// small: threads_for_work): the images of a
-// polish (each made and smoothed on its own) and the bands of a fit's
-// sums. An exception (allocation) inside is rethrown after the loop, as
-// one thrown outside it would be; the OpenMP runtime would end the
-// process instead.
+// small: threads_for_work): the images of a polish (each made and smoothed
+// on its own) and the bands of a fit's sums.
 template <class Body>
 void for_each_part(size_t n, int threads, size_t work, const Body& body) {
   threads = threads_for_work(threads, static_cast<int64_t>(work));
-  const int used = static_cast<int>(std::min<size_t>(n, static_cast<size_t>(std::max(threads, 1))));
-  if (used <= 1 || !have_thread_headroom(used)) {
-    for (size_t k = 0; k < n; ++k) body(k);
-    return;
-  }
-  std::exception_ptr failure;
-#pragma omp parallel for num_threads(used) schedule(static)
-  for (size_t k = 0; k < n; ++k) {
-    try {
-      body(k);
-    } catch (...) {
-#pragma omp critical(ptychopatch_polish_failure)
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  parallel_for_each(threads, 0, static_cast<int64_t>(n), 1,
+                    [&](int64_t k) { body(static_cast<size_t>(k)); });
 }
 
 // Mean of every window of w along rows ("valid": cols - w + 1 columns).
@@ -1049,14 +1033,12 @@ PolishWindow LumaPolish::window_of(const void* frame) const {
         }
       }
   };
-  require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < by; ++i) {
+  parallel_for_each(threads, 0, by, 1, [&](int64_t i) {
     if (uint16_)
       add_rows(static_cast<const uint16_t*>(frame), i);
     else
       add_rows(static_cast<const float*>(frame), i);
-  }
+  });
   // Summed detail: table[(i, j)] = the detail of blocks [0, i) x [0, j).
   std::vector<double> table(static_cast<size_t>((by + 1) * (bx + 1)), 0.0);
   for (int64_t i = 0; i < by; ++i)
