@@ -1,7 +1,6 @@
 #include "align/align_cpu.hpp"
 
 #include <fftw3.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,6 +20,7 @@
 #include "core/first_error.hpp"
 #include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
+#include "core/thread_pool.hpp"
 #include "cpu/aligned_array.hpp"
 #include "math/phase_math.hpp"
 
@@ -65,26 +65,17 @@ constexpr int64_t kColumnBlock = 8;
 constexpr int64_t kRowBlock = 16;
 
 // The threads one transform (or one plane's other passes) may use, and the
-// column buffer of each (columns[t] for OpenMP thread t of the team; one
-// thread: the caller's buffer). Threads > 1 only outside a parallel region.
+// column buffer of each (columns[t] for slot t of the loop; one thread: the
+// caller's buffer). Threads > 1 only outside another parallel loop.
 struct Team {
   int threads;
   fftwf_complex* const* columns;
 };
 
-// body(i, t) for every i in [0, count), t the thread's number in the team
-// (0 alone). One thread runs a plain loop, without a parallel region:
-// these loops run per plane and per row inside the item loops, where even
-// an inactive nested region costs a team's set-up (and libgomp's
-// allocation, which aborts rather than throws when memory runs out).
+// body(i, t) for every i in [0, count), t the participant's slot (0 alone).
 template <class Body>
 void team_for(int threads, int64_t count, const Body& body) {
-  if (threads <= 1) {
-    for (int64_t i = 0; i < count; ++i) body(i, 0);
-    return;
-  }
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < count; ++i) body(i, omp_get_thread_num());
+  parallel_for(threads, 0, count, 1, body);
 }
 // Half spectra larger than this (bytes) are transformed in two passes.
 // Below it FFTW's two-dimensional plans were about as fast (within ~15 %
@@ -780,7 +771,7 @@ class CpuAlignBackend final : public AlignBackend {
                                          items * d_.count * 16);
     reserve_workspaces(threads);
     // Threads take (frame, plane) items in frame-major order; the calling
-    // thread (OpenMP's thread 0) also reports, in frame order, each frame
+    // thread (slot 0) also reports, in frame order, each frame
     // whose planes are all done, so callbacks never run on a worker.
     std::unique_ptr<std::atomic<int64_t>[]> remaining(new std::atomic<int64_t>[num_frames]);
     for (int64_t f = 0; f < num_frames; ++f) remaining[f].store(planes, std::memory_order_relaxed);
@@ -804,24 +795,17 @@ class CpuAlignBackend final : public AlignBackend {
       }
     };
 
-    require_thread_headroom(static_cast<int>(threads));
-#pragma omp parallel num_threads(threads)
-    {
-      const int tid = omp_get_thread_num();
-      Workspace& w = *workspaces_[tid];
-      while (!stop.load(std::memory_order_relaxed)) {
-        const int64_t item = next.fetch_add(1, std::memory_order_relaxed);
-        if (item >= items) break;
-        const int64_t f = item / planes;
-        try {
-          results[item] = align_plane(frames[f], item % planes, w);
-        } catch (...) {
-          record_error(std::current_exception());
-        }
-        remaining[f].fetch_sub(1, std::memory_order_release);
-        if (tid == 0) report();
+    parallel_for(threads, 0, items, 1, [&](int64_t item, int slot) {
+      if (stop.load(std::memory_order_relaxed)) return;
+      const int64_t f = item / planes;
+      try {
+        results[item] = align_plane(frames[f], item % planes, *workspaces_[slot]);
+      } catch (...) {
+        record_error(std::current_exception());
       }
-    }  // omp parallel
+      remaining[f].fetch_sub(1, std::memory_order_release);
+      if (slot == 0) report();
+    });
     report();
     errors.rethrow_if_any();
     return reported;
@@ -1058,9 +1042,8 @@ class CpuAlignBackend final : public AlignBackend {
       for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[0]);
       return;
     }
-    require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t item = 0; item < count; ++item) one(item, *workspaces_[omp_get_thread_num()]);
+    parallel_for(threads, 0, count, 1,
+                 [&](int64_t item, int slot) { one(item, *workspaces_[slot]); });
   }
 
   // Every thread of the backend as one Team: the first workspace's column
@@ -1070,7 +1053,6 @@ class CpuAlignBackend final : public AlignBackend {
       team_columns_.emplace_back(FftPlans::column_buffer_bins(d_));
     team_column_pointers_.assign(1, workspaces_[0]->columns.get());
     for (const auto& c : team_columns_) team_column_pointers_.push_back(c.get());
-    require_thread_headroom(threads_);
     return Team{threads_, team_column_pointers_.data()};
   }
 

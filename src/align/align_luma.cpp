@@ -1,7 +1,5 @@
 #include "align/align_luma.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +14,7 @@
 #include "align/varying_planes.hpp"
 #include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
+#include "core/thread_pool.hpp"
 #include "cpu/parallel_copy.hpp"
 #include "math/luma_math.hpp"
 
@@ -99,10 +98,8 @@ class LumaImages::Impl {
     const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, rows_read_)),
                                          rows_read_ * cols_read_);
     std::vector<LumaPlanes> found(static_cast<size_t>(threads), LumaPlanes(differs.size(), 0));
-    require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < rows_read_; ++i) {
-      LumaPlanes& mine = found[omp_get_thread_num()];
+    parallel_for(threads, 0, rows_read_, 16, [&](int64_t i, int slot) {
+      LumaPlanes& mine = found[slot];
       const T* row = x + i * g_.width;
       const int64_t r = i % period;
       for (int64_t b = 0; b < period; ++b) {
@@ -112,7 +109,7 @@ class LumaImages::Impl {
         for (int64_t j = b; j < cols_read_; j += period) same &= row[j] == first;
         if (!same) mine[p] = 1;
       }
-    }
+    });
     for (const LumaPlanes& mine : found)
       for (int64_t p = 0; p < planes; ++p) differs[p] |= mine[p];
     return differs;
@@ -138,11 +135,10 @@ class LumaImages::Impl {
       const int64_t channel = g_.height * g_.width;
       const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, ny_)),
                                            ny_ * nx_ * g_.planes);
-      require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
-      for (int64_t i = 0; i < ny_; ++i)
+      parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
         for (int64_t j = 0; j < nx_; ++j)
           out[i * nx_ + j] = math::channel_mean(x, channel, i * g_.width + j, g_.planes, use);
+      });
       return;
     }
     // Image pixel (i, j) is the window at frame row s i, column s j (s the
@@ -169,9 +165,7 @@ class LumaImages::Impl {
     const int64_t bands = (ny_ + band - 1) / band;
     const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, bands)),
                                          rows_read_ * cols_read_);
-    // Every thread's buffers, allocated here: nothing in the parallel
-    // region below may throw (a thread that left it early would leave the
-    // others waiting at its barrier).
+    // Every participant's buffers (one per slot).
     struct Scratch {
       std::vector<Sum> weighted, ring, column;
     };
@@ -182,10 +176,8 @@ class LumaImages::Impl {
       t.column.resize(static_cast<size_t>(nx_));
     }
     std::vector<char> keep(planes.begin(), planes.end());
-    require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t k = 0; k < bands; ++k) {
-      Scratch& t = scratch[omp_get_thread_num()];
+    parallel_for(threads, 0, bands, 1, [&](int64_t k, int slot) {
+      Scratch& t = scratch[slot];
       Sum* const ring = t.ring.data();
       Sum* const column = t.column.data();
       const auto row_sums = [&](int64_t r) {
@@ -265,7 +257,7 @@ class LumaImages::Impl {
             o[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));
         }
       }
-    }
+    });
   }
 
   // image -= its least-squares quadratic trend (math::trend_coefficients),
@@ -280,14 +272,12 @@ class LumaImages::Impl {
     // Per row: sum L, sum b L, sum r L (then weighted by the row's a, q in
     // row order, so the sums do not depend on the thread count).
     std::vector<math::TrendRowSums> rows(static_cast<size_t>(ny_));
-    require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < ny_; ++i) {
+    parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
       const float* l = image + i * nx_;
       math::TrendRowSums s{0.0, 0.0, 0.0};
       for (int64_t j = 0; j < nx_; ++j) math::add_to_row_sums(s, l[j], col_b_[j], col_r_[j]);
       rows[i] = s;
-    }
+    });
     double sums[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     for (int64_t i = 0; i < ny_; ++i)
       math::add_row_to_trend_sums(sums, rows[i], row_a_[i], row_q_[i]);
@@ -297,8 +287,7 @@ class LumaImages::Impl {
     };
     // The residual's and the image's largest magnitudes, per row.
     std::vector<double> top_residual(static_cast<size_t>(ny_)), top_value(rows.size());
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < ny_; ++i) {
+    parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
       const float* l = image + i * nx_;
       const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
       double residual = 0.0, value = 0.0;
@@ -308,7 +297,7 @@ class LumaImages::Impl {
       }
       top_residual[i] = residual;
       top_value[i] = value;
-    }
+    });
     const double residual = *std::max_element(top_residual.begin(), top_residual.end());
     const double value = *std::max_element(top_value.begin(), top_value.end());
     if (!math::luma_informative(residual, value)) {
@@ -316,13 +305,12 @@ class LumaImages::Impl {
       return;
     }
     const double scale = std::ldexp(1.0, -math::luma_scale_exponent(residual));
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < ny_; ++i) {
+    parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
       float* l = image + i * nx_;
       const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
       for (int64_t j = 0; j < nx_; ++j)
         l[j] = static_cast<float>(math::mul_rn(residual_at(l, row, j), scale));
-    }
+    });
   }
 
  private:

@@ -1,7 +1,5 @@
 #include "align/isolated_sites.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -11,9 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/first_error.hpp"
-#include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
+#include "core/thread_pool.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
 #include "cpu/parallel_copy.hpp"
 #include "math/isolated_sites.hpp"
@@ -124,18 +121,14 @@ std::vector<int64_t> find_isolated(const T* in, int64_t height, int64_t pitch, c
   std::vector<std::vector<unsigned char>> marks(
       static_cast<size_t>(threads),
       std::vector<unsigned char>(static_cast<size_t>(std::max<int64_t>(1, a.cols))));
-  std::vector<std::vector<int64_t>> found(static_cast<size_t>(threads));
-  FirstError error;
-  require_thread_headroom(threads);
-  // schedule(static) without a chunk size gives each thread one contiguous
-  // run of rows, in thread order (OpenMP 4.5, 2.7.1): the threads' lists,
-  // joined in that order, are increasing.
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t y = 0; y < rows; ++y) {
+  // The indices of each grain of rows, joined in grain order: increasing.
+  constexpr int64_t kRowsPerGrain = 16;
+  std::vector<std::vector<int64_t>> found(
+      static_cast<size_t>((rows + kRowsPerGrain - 1) / kRowsPerGrain));
+  parallel_for(threads, 0, rows, kRowsPerGrain, [&](int64_t y, int slot) {
     const int64_t r = y % a.step;
-    if (a.plane_rows(r) < 3) continue;
-    const int thread = omp_get_thread_num();
-    unsigned char* m = marks[static_cast<size_t>(thread)].data();
+    if (a.plane_rows(r) < 3) return;
+    unsigned char* m = marks[static_cast<size_t>(slot)].data();
     const auto site = [&](int64_t x) {
       m[x] = isolated_at(in, pitch, a, y, x) != in[y * pitch + x];
     };
@@ -151,13 +144,10 @@ std::vector<int64_t> find_isolated(const T* in, int64_t height, int64_t pitch, c
       mark_row(above, in + y * pitch, below, m, begin, end, a.step);
     }
     for (int64_t x = end; x < a.cols; ++x) site(x);
-    std::vector<int64_t>& mine = found[static_cast<size_t>(thread)];
-    error.capture([&] {
-      for (int64_t x = 0; x < a.cols; ++x)
-        if (m[x]) mine.push_back(y * pitch + x);
-    });
-  }
-  error.rethrow_if_any();
+    std::vector<int64_t>& mine = found[static_cast<size_t>(y / kRowsPerGrain)];
+    for (int64_t x = 0; x < a.cols; ++x)
+      if (m[x]) mine.push_back(y * pitch + x);
+  });
   std::vector<int64_t> sites;
   for (std::vector<int64_t>& mine : found) sites.insert(sites.end(), mine.begin(), mine.end());
   return sites;

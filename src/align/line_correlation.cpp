@@ -9,7 +9,7 @@
 #include <cstring>
 #include <limits>
 
-#include <omp.h>
+#include "core/thread_pool.hpp"
 
 namespace ptychopatch::impl::cpu {
 namespace {
@@ -92,9 +92,8 @@ void LineCorrelation<Real>::each_tile(int64_t tiles, Real* blocks, const Body& b
     for (int64_t tile = 0; tile < tiles; ++tile) body(tile, blocks);
     return;
   }
-  const int threads = static_cast<int>(std::min<int64_t>(threads_, tiles));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t tile = 0; tile < tiles; ++tile) body(tile, blocks + stride * omp_get_thread_num());
+  parallel_for(threads_, 0, tiles, 1,
+               [&](int64_t tile, int slot) { body(tile, blocks + stride * slot); });
 }
 
 template <class Real>

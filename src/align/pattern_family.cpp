@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
+#include "core/thread_pool.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -56,9 +56,7 @@ void site_sums(const T* x, int64_t width, int64_t top, int64_t left, int64_t row
                int threads, double (&sum)[36], double (&squares)[36]) {
   std::vector<double> row_sum(static_cast<size_t>(rows * kPeriod), 0.0);
   std::vector<double> row_squares(row_sum.size(), 0.0);
-  require_thread_headroom(threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
+  parallel_for(threads, 0, rows, 16, [&](int64_t i, int) {
     const T* row = x + (top + i) * width + left;
     double s[kPeriod] = {}, q[kPeriod] = {};
     for (int64_t j = 0; j < cols; j += kPeriod)
@@ -71,7 +69,7 @@ void site_sums(const T* x, int64_t width, int64_t top, int64_t left, int64_t row
       row_sum[i * kPeriod + c] = s[c];
       row_squares[i * kPeriod + c] = q[c];
     }
-  }
+  });
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t c = 0; c < kPeriod; ++c) {
       const int64_t site = (i % kPeriod) * kPeriod + c;

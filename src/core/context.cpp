@@ -1,12 +1,12 @@
 #include "core/context.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
+#include "core/thread_pool.hpp"
 
 namespace ptychopatch::impl {
 
@@ -15,6 +15,24 @@ void default_context_options(ptp_context_options* options) {
   options->struct_size = sizeof(ptp_context_options);
   options->backend = PTP_BACKEND_AUTO;
 }
+
+namespace {
+
+// The default thread count: OMP_NUM_THREADS's first value where it is set
+// (the convention batch schedulers and BLAS follow), else every processor
+// this process may run on.
+int32_t default_threads() {
+  if (const char* text = std::getenv("OMP_NUM_THREADS")) {
+    char* end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    if (end != text && value > 0 && (*end == '\0' || *end == ',')) {
+      return static_cast<int32_t>(std::min<long>(value, INT32_MAX));
+    }
+  }
+  return available_processors();
+}
+
+}  // namespace
 
 ptp_context make_context(const ptp_context_options* options) {
   ptp_context_options opts;
@@ -37,11 +55,10 @@ ptp_context make_context(const ptp_context_options* options) {
   if (opts.reserved0 != 0) fail(PTP_ERROR_INVALID_ARGUMENT, "options->reserved0 must be 0");
 
   ptp_context ctx{};
-  // More threads than processors gains nothing, and an OpenMP runtime that
-  // cannot create a thread ends the process: cap the request.
-  const int32_t processors = std::max(1, omp_get_num_procs());
-  ctx.num_threads = opts.num_threads > 0 ? std::min(opts.num_threads, processors)
-                                         : std::min(omp_get_max_threads(), processors);
+  // More threads than processors gains nothing: cap the request.
+  const int32_t processors = available_processors();
+  ctx.num_threads =
+      std::min(opts.num_threads > 0 ? opts.num_threads : default_threads(), processors);
   ctx.device = opts.device;
   ctx.device_memory_budget = opts.device_memory_budget;
   ctx.backend = PTP_BACKEND_CPU;

@@ -199,9 +199,8 @@ void run_grains(int threads, int64_t grains, GrainWork work) {
   inside_grains = false;
   p->withdraw(job.get());
   std::unique_lock<std::mutex> lock(job->mutex);
-  job->all_finished.wait(lock, [&] {
-    return job->finished.load(std::memory_order_acquire) == job->grains;
-  });
+  job->all_finished.wait(
+      lock, [&] { return job->finished.load(std::memory_order_acquire) == job->grains; });
   if (job->error) std::rethrow_exception(job->error);
 }
 

@@ -1,13 +1,11 @@
 #include "cpu/extract_cpu.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-#include "core/headroom.hpp"
+#include "core/thread_pool.hpp"
 #include "cpu/column_taps.hpp"
 #include "cpu/fp_environment.hpp"
 #include "math/patch_indexing.hpp"
@@ -127,45 +125,41 @@ void extract(const ExtractGeometry& g, const float* object, const Offsets& offse
   const int lanes = g.lanes;
   const int64_t row_floats = n * lanes;
 
-  // Allocated before the parallel region: an exception must not escape it.
+  // One set of tables per participant (slot).
   std::vector<UnitTables> tables;
   tables.reserve(threads);
   for (int t = 0; t < threads; ++t) tables.emplace_back(g, per_unit);
 
-  require_thread_headroom(static_cast<int>(threads));
   // Units [unit_begin, unit_end): all of them in one pass without a
-  // progress callback, else chunk by chunk.
+  // progress callback, else chunk by chunk. Grains of 4 units: a helper the
+  // machine deschedules holds back at most 4 patches.
   const auto run_units = [&](int64_t unit_begin, int64_t unit_end) {
-#pragma omp parallel num_threads(threads)
-    {
+    parallel_for(threads, unit_begin, unit_end, 4, [&](int64_t unit, int slot) {
       const IeeeSubnormals ieee;
-#pragma omp for schedule(dynamic, 4)
-      for (int64_t unit = unit_begin; unit < unit_end; ++unit) {
-        UnitTables& t = tables[omp_get_thread_num()];
-        const int64_t first = unit * per_unit;
-        for (int64_t k = 0; k < per_unit; ++k) {
-          float ox = 0.0f;
-          float oy = 0.0f;
-          offsets.get(first + k, ox, oy);
-          t.build(k, ox, oy);
-        }
-        if (!interleave) {
-          float* out = patches + first * n * row_floats;
-          for (int64_t y = 0; y < n; ++y) t.compute_row(object, 0, y, out + y * row_floats);
-          continue;
-        }
-        const int64_t c = g.group_size;
-        float* rows = t.row_buffer();
-        for (int64_t y = 0; y < n; ++y) {
-          for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
-          float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
-          if (lanes == 2)
-            interleave_group_rows<2>(rows, c, n, out_row);
-          else
-            interleave_group_rows<1>(rows, c, n, out_row);
-        }
+      UnitTables& t = tables[slot];
+      const int64_t first = unit * per_unit;
+      for (int64_t k = 0; k < per_unit; ++k) {
+        float ox = 0.0f;
+        float oy = 0.0f;
+        offsets.get(first + k, ox, oy);
+        t.build(k, ox, oy);
       }
-    }  // omp parallel
+      if (!interleave) {
+        float* out = patches + first * n * row_floats;
+        for (int64_t y = 0; y < n; ++y) t.compute_row(object, 0, y, out + y * row_floats);
+        return;
+      }
+      const int64_t c = g.group_size;
+      float* rows = t.row_buffer();
+      for (int64_t y = 0; y < n; ++y) {
+        for (int64_t k = 0; k < c; ++k) t.compute_row(object, k, y, rows + k * row_floats);
+        float* out_row = patches + math::output_index(true, first, y, 0, n, c) * lanes;
+        if (lanes == 2)
+          interleave_group_rows<2>(rows, c, n, out_row);
+        else
+          interleave_group_rows<1>(rows, c, n, out_row);
+      }
+    });
   };
   // Chunks of whole groups: a unit is a group or a patch.
   const int64_t units_per_group = g.group_size / per_unit;

@@ -1,13 +1,11 @@
 #include "cpu/reassemble_cpu.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-#include "core/headroom.hpp"
+#include "core/thread_pool.hpp"
 #include "cpu/column_taps.hpp"
 #include "cpu/fp_environment.hpp"
 #include "math/patch_indexing.hpp"
@@ -183,37 +181,36 @@ void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& o
                 const Progress& progress) {
   const int requested =
       static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, g.height)));
+  // Bands of rows, each a grain: four a thread, so a helper the machine
+  // deschedules holds back a quarter of its share, not all of it. Every
+  // pixel adds its terms in patch order whatever the bands.
+  const int bands =
+      static_cast<int>(std::min<int64_t>(g.height, requested > 1 ? int64_t{4} * requested : 1));
   const int64_t n = g.n;
   const int64_t half = g.half;
   const int lanes = g.lanes;
 
-  // Allocated before the parallel region: an exception must not escape it.
-  // O(N) per thread, so none when there is nothing to add (a call with no
-  // patches only clears the canvases, whatever N is).
+  // One per participant (slot). O(N) per thread, so none when there is nothing to add (a call with
+  // no patches only clears the canvases, whatever N is).
   std::vector<PatchScratch> scratch;
   if (num_patches > 0) {
     scratch.reserve(requested);
     for (int t = 0; t < requested; ++t) scratch.emplace_back(g);
   }
 
-  require_thread_headroom(static_cast<int>(requested));
   // Adds patches [p_begin, p_end) to the canvases, first zeroing them when
   // `zero`. Every pixel adds its terms in patch order whichever thread owns
   // its row in a pass, so splitting the patches into consecutive ranges
   // (progress chunks) gives bitwise the result of one pass.
   const auto scatter_patches = [&](int64_t p_begin, int64_t p_end, bool zero) {
-#pragma omp parallel num_threads(requested)
-    {
+    parallel_for(requested, 0, bands, 1, [&](int64_t band, int slot) {
       const IeeeSubnormals ieee;
-      // The bands follow the team OpenMP actually formed (it may be smaller
-      // than requested); the sums do not depend on it.
-      const int t = omp_get_thread_num();
       int64_t band_lo = 0;
       int64_t band_hi = 0;
-      band_rows(g.height, t, omp_get_num_threads(), band_lo, band_hi);
-      PatchScratch* const s = num_patches > 0 ? &scratch[t] : nullptr;
+      band_rows(g.height, static_cast<int>(band), bands, band_lo, band_hi);
+      PatchScratch* const s = num_patches > 0 ? &scratch[slot] : nullptr;
 
-      // Overwrite semantics: this thread owns its rows, so it zeroes them.
+      // Overwrite semantics: the band's owner zeroes its rows.
       if (zero && band_hi > band_lo) {
         std::memset(canvas + band_lo * g.width * lanes, 0,
                     static_cast<size_t>((band_hi - band_lo) * g.width * lanes) * sizeof(float));
@@ -243,7 +240,7 @@ void reassemble(const ExtractGeometry& g, const float* patches, const Offsets& o
             s->scatter<1>(ty, v, band_lo, band_hi, canvas, weights);
         }
       }
-    }  // omp parallel
+    });
   };
   if (!progress.enabled()) {
     scatter_patches(0, num_patches, true);

@@ -1,7 +1,5 @@
 #include "group/grouping.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -14,8 +12,7 @@
 #include "core/context.hpp"
 #include "core/desc_versions.hpp"
 #include "core/error.hpp"
-#include "core/first_error.hpp"
-#include "core/headroom.hpp"
+#include "core/thread_pool.hpp"
 #include "group/group_coords.hpp"
 #include "group/group_draw.hpp"
 #include "group/neighbor_index.hpp"
@@ -28,6 +25,9 @@ namespace {
 // Queries handed to a thread at a time: consecutive Z-order ranks, so a
 // thread's queries stay in one region of the tree.
 constexpr int64_t kRanksPerTask = 512;
+// Groups per grain of the passes that write the outputs (a few microseconds
+// of work each).
+constexpr int64_t kGroupsPerGrain = 1024;
 
 // Where each position's groups go: the groups seeded by position s are
 // slots[first[s] .. first[s+1]), in increasing group order.
@@ -140,14 +140,12 @@ struct GroupRow {
 void seed_groups(const ptp_context& context, const std::vector<int64_t>& seeds, const double* x,
                  const double* y, const GroupOutputs& out) {
   const auto num_groups = static_cast<int64_t>(seeds.size());
-  require_thread_headroom(static_cast<int>(context.num_threads));
-#pragma omp parallel for num_threads(context.num_threads) schedule(static)
-  for (int64_t b = 0; b < num_groups; ++b) {
+  parallel_for_each(context.num_threads, 0, num_groups, kGroupsPerGrain, [&](int64_t b) {
     const GroupRow row(out, b, 1);
     const int64_t s = seeds[b];
     row.indices[0] = s;
     group_coordinates(&x[s], &y[s], 1, row.nn, row.offset, row.relative);
-  }
+  });
 }
 
 std::string position_value(const char* axis, int64_t i, double v) {
@@ -295,7 +293,6 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
   std::vector<int64_t> drawn(static_cast<size_t>(num_groups * c));
   const int threads = std::max(1, context.num_threads);
   std::vector<double> member_xy(static_cast<size_t>(2 * c * threads));
-  FirstError errors;
   // Per-thread search state, made on a thread's first task and kept for
   // the later chunks of a call reported in chunks.
   struct ThreadState {
@@ -305,52 +302,41 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
     std::vector<Neighbor> pool;
   };
   std::vector<ThreadState> states(static_cast<size_t>(threads));
-  require_thread_headroom(static_cast<int>(context.num_threads));
-  // Tasks [task_begin, task_end) of the search and draws.
+  // Tasks [task_begin, task_end) of the search and draws. A failure (the
+  // pool rethrows it) stops the call before the next chunk.
   const auto run_tasks = [&](int64_t task_begin, int64_t task_end) {
-#pragma omp parallel num_threads(context.num_threads)
-    {
-      ThreadState& state = states[static_cast<size_t>(omp_get_thread_num())];
-      const bool ready = errors.capture([&] {
-        if (whole_pools) {
-          if (!state.whole) state.whole = std::make_unique<WholePools>(x, y, num_points, c);
-        } else if (!state.searcher) {
-          state.searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1);
-        }
-      });
+    parallel_for(threads, task_begin, task_end, 1, [&](int64_t task, int thread) {
+      ThreadState& state = states[static_cast<size_t>(thread)];
+      if (whole_pools) {
+        if (!state.whole) state.whole = std::make_unique<WholePools>(x, y, num_points, c);
+      } else if (!state.searcher) {
+        state.searcher = std::make_unique<NeighborIndex::Searcher>(index, k + 1);
+      }
       std::vector<Neighbor>& pool = state.pool;
       auto write_group = [&](int64_t slot, const int32_t* positions) {
         for (int64_t m = 0; m < c; ++m)
           drawn[static_cast<size_t>(slot * c + m)] = pool[static_cast<size_t>(positions[m])].index;
       };
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t task = task_begin; task < task_end; ++task) {
-        if (!ready) continue;
-        errors.capture([&] {
-          const int64_t end = std::min(num_points, (task + 1) * kRanksPerTask);
-          for (int64_t rank = task * kRanksPerTask; rank < end; ++rank) {
-            const int64_t s = index.point_at_rank(rank);
-            const int64_t groups_here = seed_slots.count(s);
-            if (groups_here == 0) continue;
-            RandomStream rng(request.seed, static_cast<uint64_t>(s));
-            const int64_t* slots = &seed_slots.slots[static_cast<size_t>(seed_slots.first[s])];
-            if (state.whole) {
-              state.whole->draw(s, groups_here, rng, state.drawer,
-                                [&](int64_t j, const int64_t* members) {
-                                  std::copy(members, members + c, drawn.begin() + slots[j] * c);
-                                });
-              continue;
-            }
-            neighbour_pool(state.searcher->nearest_to_rank(rank), s, rank, k, c, pool);
-            state.drawer.draw(
-                static_cast<int64_t>(pool.size()), c, groups_here, rng,
-                [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });
-          }
-        });
+      const int64_t end = std::min(num_points, (task + 1) * kRanksPerTask);
+      for (int64_t rank = task * kRanksPerTask; rank < end; ++rank) {
+        const int64_t s = index.point_at_rank(rank);
+        const int64_t groups_here = seed_slots.count(s);
+        if (groups_here == 0) continue;
+        RandomStream rng(request.seed, static_cast<uint64_t>(s));
+        const int64_t* slots = &seed_slots.slots[static_cast<size_t>(seed_slots.first[s])];
+        if (state.whole) {
+          state.whole->draw(s, groups_here, rng, state.drawer,
+                            [&](int64_t j, const int64_t* members) {
+                              std::copy(members, members + c, drawn.begin() + slots[j] * c);
+                            });
+          continue;
+        }
+        neighbour_pool(state.searcher->nearest_to_rank(rank), s, rank, k, c, pool);
+        state.drawer.draw(
+            static_cast<int64_t>(pool.size()), c, groups_here, rng,
+            [&](int64_t j, const int32_t* positions) { write_group(slots[j], positions); });
       }
-    }
-    // A failure stops the call before the next chunk.
-    errors.rethrow_if_any();
+    });
   };
   // Groups seeded by the positions of ranks below a task boundary: the
   // progress count after the tasks before it.
@@ -365,23 +351,18 @@ void form_groups(const ptp_context& context, const GroupRequest& request, const 
   };
   run_in_chunks(progress, tasks, 1, run_tasks, groups_after);
 
-  require_thread_headroom(static_cast<int>(threads));
-#pragma omp parallel num_threads(threads)
-  {
-    double* const member_x = member_xy.data() + 2 * c * omp_get_thread_num();
+  parallel_for(threads, 0, num_groups, kGroupsPerGrain, [&](int64_t b, int thread) {
+    double* const member_x = member_xy.data() + 2 * c * thread;
     double* const member_y = member_x + c;
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < num_groups; ++b) {
-      const GroupRow row(out, b, c);
-      for (int64_t m = 0; m < c; ++m) {
-        const int64_t i = drawn[static_cast<size_t>(b * c + m)];
-        row.indices[m] = i;
-        member_x[m] = x[i];
-        member_y[m] = y[i];
-      }
-      group_coordinates(member_x, member_y, c, row.nn, row.offset, row.relative);
+    const GroupRow row(out, b, c);
+    for (int64_t m = 0; m < c; ++m) {
+      const int64_t i = drawn[static_cast<size_t>(b * c + m)];
+      row.indices[m] = i;
+      member_x[m] = x[i];
+      member_y[m] = y[i];
     }
-  }
+    group_coordinates(member_x, member_y, c, row.nn, row.offset, row.relative);
+  });
 }
 
 }  // namespace ptychopatch::impl
