@@ -76,19 +76,28 @@ def _write(item: PatchesInput, arrays: Dict[str, np.ndarray], store: str,
     obj, _ = _object_array(arrays.pop("objectGuess"), "objectGuess")
     rows, c = d["nn_indices"].shape
     chunk = options["chunk_groups"]
-    group = _zarr_store.new_group(store, item.name, {
+    attributes = {
         "source": item.path, "positions": n, "object_shape": list(obj.shape), "N": N,
         "K": options["K"], "gridsize": options["gridsize"], "nsamples": nsamples,
         "seed": seed, "sequential": options["sequential"],
-        "oversample": options["oversample"], "chunk_groups": chunk})
-    for key in _zarr_store.GROUPING_KEYS:
-        _zarr_store.new_array(group, key, d[key].shape, d[key].dtype, chunk)[...] = d[key]
-    Y = _zarr_store.new_array(group, "Y", (rows, N, N, c), obj.dtype, chunk)
-    for start in range(0, rows, chunk):
-        stop = min(start + chunk, rows)
-        Y[start:stop] = extract_patches(obj, offsets(d, start, stop), N, layout="channel",
-                                        backend=backend, num_threads=options["num_threads"])
-    group.attrs[_zarr_store.COMPLETE] = True  # last: the group is whole
+        "oversample": options["oversample"], "chunk_groups": chunk}
+    try:
+        group = _zarr_store.new_group(store, item.name, attributes)
+        for key in _zarr_store.GROUPING_KEYS:
+            _zarr_store.new_array(group, key, d[key].shape, d[key].dtype, chunk)[...] = d[key]
+        Y = _zarr_store.new_array(group, "Y", (rows, N, N, c), obj.dtype, chunk)
+        for start in range(0, rows, chunk):
+            stop = min(start + chunk, rows)
+            Y[start:stop] = extract_patches(obj, offsets(d, start, stop), N, layout="channel",
+                                            backend=backend,
+                                            num_threads=options["num_threads"])
+        group.attrs[_zarr_store.COMPLETE] = True  # last: the group is whole
+    except Exception:
+        # Another writer of this group (another run on the store) finished
+        # it with these attributes, hence these bytes: it is written.
+        if _zarr_store.is_complete(store, item.name, attributes):
+            return rows
+        raise
     return rows
 
 

@@ -28,7 +28,10 @@ task it cancels), or a task Dask ran again after losing its worker. So a
 group is never deleted, only written over: a store's options are fixed
 (`open_store`) and a file's seed is derived from the store's, so every
 writer of a group writes the same bytes, and each chunk file is replaced
-whole (zarr's local store writes a file and renames it into place).
+whole (zarr's local store writes a file and renames it into place). Two
+runs on one store at once meet the same way, and also create nodes at
+once: a node another writer made between zarr's check that it is missing
+and this writer's create is opened, not an error (`_create_or_open`).
 
 zarr is imported when a function here needs it.
 """
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import _parts
 from ._optional import optional_import
@@ -59,11 +62,26 @@ def zarr_module() -> Any:
     return zarr
 
 
+def _create_or_open(make: Callable[[], Any]) -> Any:
+    """``make()``, a zarr call that opens a node or creates it; called again
+    (now opening) where another writer created the node in between."""
+    try:
+        return make()
+    except zarr_module().errors.ContainsGroupError:
+        return make()
+
+
 def open_store(store: str, run: Dict[str, Any]) -> Any:
     """The store's root group, made if missing with `run` recorded;
     ValueError if it was made with other options."""
-    root = zarr_module().open_group(store, mode="a")
+    zarr = zarr_module()
     wanted = _parts.as_recorded(run)
+    # Options and seed go in the root's first write, so that no run finds
+    # the store without them; read back, so that of two runs making the
+    # store at once each goes on with what the store holds, not its own.
+    _create_or_open(lambda: zarr.open_group(store, mode="a", attributes={
+        RUN_KEY: wanted, SEED_KEY: secrets.randbits(63)}))
+    root = zarr.open_group(store, mode="r+")
     if RUN_KEY in root.attrs:
         _parts.refuse_other_options(store, dict(root.attrs[RUN_KEY]), wanted)
     else:
@@ -89,6 +107,8 @@ def complete_inputs(root: Any) -> List[str]:
 def record(root: Any, records: Dict[str, Dict[str, Any]]) -> None:
     """Writes the per-input records (status, message, groups, ...) to the
     root's attributes, merged with those already there."""
+    # Read afresh: another run on this store may have recorded since.
+    root = zarr_module().open_group(root.store, path=root.path, mode="r+")
     table = dict(root.attrs.get(INPUTS_KEY, {}))
     table.update(records)
     root.attrs[INPUTS_KEY] = dict(sorted(table.items()))
@@ -111,12 +131,26 @@ def record_unrecorded(root: Any, complete: Any) -> None:
 
 
 def new_group(store: str, name: str, attributes: Dict[str, Any]) -> Any:
-    """Group `name` with `attributes` (and without the completion marker),
-    made if missing; what it holds is written over, not deleted first."""
-    group = zarr_module().open_group(store, mode="r+").require_group(name)
-    if dict(group.attrs) != attributes:
+    """Group `name` with `attributes`, made if missing; what it holds is
+    written over, not deleted first. A completion marker stays where the
+    rest of the attributes are these: that group is already whole, and
+    this writer writes the same bytes again."""
+    root = zarr_module().open_group(store, mode="r+")
+    group = _create_or_open(lambda: root.require_group(name))
+    if {k: v for k, v in group.attrs.items() if k != COMPLETE} != attributes:
         group.attrs.put(attributes)
     return group
+
+
+def is_complete(store: str, name: str, attributes: Dict[str, Any]) -> bool:
+    """Whether group `name` is whole and was written with `attributes`
+    (what a writer that failed checks: another may have written it)."""
+    try:
+        group = zarr_module().open_group(store, mode="r")[name]
+        attrs = dict(group.attrs)
+    except (KeyError, FileNotFoundError):
+        return False
+    return attrs.pop(COMPLETE, None) is True and attrs == attributes
 
 
 def new_array(group: Any, name: str, shape: tuple, dtype: Any, chunk_groups: int) -> Any:
@@ -125,8 +159,22 @@ def new_array(group: Any, name: str, shape: tuple, dtype: Any, chunk_groups: int
     there with this shape, dtype and chunks is reused (its chunks are all
     written again)."""
     chunks = (max(1, chunk_groups),) + tuple(shape[1:])
+
+    def reusable(existing: Any) -> bool:
+        return (existing is not None and hasattr(existing, "chunks")
+                and existing.shape == tuple(shape) and existing.dtype == dtype
+                and existing.chunks == chunks)
+
     existing = group.get(name)
-    if (existing is not None and hasattr(existing, "chunks") and existing.shape == tuple(shape)
-            and existing.dtype == dtype and existing.chunks == chunks):
+    if reusable(existing):
         return existing
-    return group.create_array(name, shape=shape, dtype=dtype, chunks=chunks, overwrite=True)
+    try:
+        # Overwrite (delete) only another layout; a missing array is
+        # created without, so that one another writer just made survives.
+        return group.create_array(name, shape=shape, dtype=dtype, chunks=chunks,
+                                  overwrite=existing is not None)
+    except zarr_module().errors.ContainsArrayError:
+        existing = group.get(name)  # made by another writer since the check
+        if reusable(existing):
+            return existing
+        raise
