@@ -1076,10 +1076,14 @@ PolishWindow LumaPolish::window_of(const void* frame) const {
 // frame's cut of it is made into colour images and smoothed in prepare(),
 // from the frame itself (not a copy: CropVerifier keeps it).
 void LumaPolish::set_reference(const void* frame) {
-  reference_window_ = window_of(frame);
+  // Both made before anything changes: a failed allocation leaves the last
+  // reference's window, planes and images together.
+  const PolishWindow window = window_of(frame);
+  std::vector<char> varies = varying_of(frame, window);
+  reference_window_ = window;
   reference_frame_ = frame;
   converged_frame_ = nullptr;
-  reference_varies_ = varying_of(frame, reference_window_);
+  reference_varies_ = std::move(varies);
   for (ReferenceImages& r : references_) r = ReferenceImages{};
   reference_ = nullptr;
   moving_.clear();
@@ -1119,18 +1123,22 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
   if (groups.empty()) return;
   ReferenceImages& ref = references_[images];
   if (cut != ref.cut || groups != ref.groups || ref.scales.empty()) {
-    ++ref.generation;
-    ref.scales = smooth(colour_images_of(reference_frame_, cut, groups),
-                        clipped_of(reference_frame_, cut, groups), rows, cols);
-    ref.cut = cut;
-    ref.groups = std::move(groups);
+    // Made whole before it replaces the cache: a failed allocation part
+    // way must not leave a cut and groups that claim scales or weights
+    // the cache lacks (the plan's next call would read them).
+    ReferenceImages made;
+    made.generation = ref.generation + 1;
+    made.scales = smooth(colour_images_of(reference_frame_, cut, groups),
+                         clipped_of(reference_frame_, cut, groups), rows, cols);
+    made.cut = cut;
     // The luminance image (match()) of the planes taking part: each
     // group's image weighted by its share of them.
     double planes_used = 0.0;
-    for (const auto& group : ref.groups) planes_used += static_cast<double>(group.size());
-    ref.luma_weights.clear();
-    for (const auto& group : ref.groups)
-      ref.luma_weights.push_back(static_cast<double>(group.size()) / planes_used);
+    for (const auto& group : groups) planes_used += static_cast<double>(group.size());
+    for (const auto& group : groups)
+      made.luma_weights.push_back(static_cast<double>(group.size()) / planes_used);
+    made.groups = std::move(groups);
+    ref = std::move(made);
   }
   reference_ = &ref;
   moving_ = smooth(colour_images_of(frame, window, ref.groups),

@@ -2,8 +2,11 @@
 // point is run once per allocation the library itself makes during it, with
 // exactly that allocation failing. Every run must return PTP_SUCCESS (with
 // the right result) or PTP_ERROR_OUT_OF_MEMORY (with every output as it
+// was), the same handles called again with nothing failing must give the
+// undisturbed result bit for bit (a failed call leaves a plan's state as it
 // was), and no block may be left behind (the blocks from operator new are
-// counted, process-wide).
+// counted, process-wide). Calls that make hundreds of allocations fail an
+// evenly spaced sample of them (Scenario::max_points).
 //
 // The allocations swept are the library's own: operator new (every form)
 // and aligned_alloc, counted when the code asking for them is in
@@ -163,14 +166,24 @@ namespace {
 // One call of the sweep: `run` makes the call into outputs it owns and
 // returns its status; `reset` refills the outputs with the sentinel;
 // `untouched` and `matches` judge them after a failure and a success.
+// After a failure the sweep calls `run` again with nothing failing (on the
+// same handles, for a scenario that keeps its plan), and that call must
+// give the undisturbed result.
 struct Scenario {
   std::string name;
+  // Optional: made before each run with failures (never failed itself),
+  // not before the call that follows a failure.
+  std::function<void()> setup;
   std::function<void()> reset;
   std::function<ptp_status()> run;
   std::function<bool()> untouched;
   std::function<bool()> matches;
   // The failing call's message (default: ptp_last_error_message()).
   std::function<std::string()> message;
+  // At most this many of the call's allocations are failed per pass, evenly
+  // spaced from the first to the last (0: every one): a count, not a time,
+  // so every machine runs the same sweep.
+  long max_points = 0;
 };
 
 long live_blocks() {
@@ -183,11 +196,13 @@ void sweep(const Scenario& s) {
   // Twice without failures: caches (FFTW plans, thread pools, the shared
   // context) are filled, and the reference result is checked.
   for (int warm = 0; warm < 2; ++warm) {
+    if (s.setup) s.setup();
     s.reset();
     ASSERT_EQ(s.run(), PTP_SUCCESS) << s.name << ": " << ptp_last_error_message();
     ASSERT_TRUE(s.matches()) << s.name << ": the undisturbed call is wrong";
   }
   g_counted = 0;
+  if (s.setup) s.setup();
   g_counting = true;
   s.reset();
   ASSERT_EQ(s.run(), PTP_SUCCESS);
@@ -195,14 +210,20 @@ void sweep(const Scenario& s) {
   const long allocations = g_counted.load();
   ASSERT_GT(allocations, 0) << s.name << ": no library allocation seen (injection broken?)";
 
-  // Twice over every allocation: the first pass also fills what persists by
+  std::vector<long> points;
+  const long count = s.max_points > 0 ? std::min(allocations, s.max_points) : allocations;
+  for (long k = 0; k < count; ++k)
+    points.push_back(count == 1 ? 0 : k * (allocations - 1) / (count - 1));
+
+  // Twice over those allocations: the first pass also fills what persists by
   // design (the thread-local message's buffer, the C++ runtime's exception
   // pool), so no block may stay live across the second.
   int failures = 0;
   long blocks_before = 0;
   for (int pass = 0; pass < 2; ++pass) {
     if (pass == 1) blocks_before = live_blocks();
-    for (long i = 0; i < allocations; ++i) {
+    for (const long i : points) {
+      if (s.setup) s.setup();
       s.reset();
       g_countdown = i;
       g_counting = true;
@@ -221,16 +242,30 @@ void sweep(const Scenario& s) {
       EXPECT_TRUE(failed_one) << s.name << ", allocation " << i << ": failed without an injection";
       EXPECT_TRUE(s.untouched()) << s.name << ", allocation " << i << ": outputs written";
       EXPECT_FALSE(message.empty());
+      // The same handles again with nothing failing: a failed call leaves
+      // their state as it was, so this call gives the undisturbed result.
+      s.reset();
+      const ptp_status again = s.run();
+      EXPECT_EQ(again, PTP_SUCCESS) << s.name << ", allocation " << i
+                                    << ": the next call failed: " << ptp_last_error_message();
+      if (again == PTP_SUCCESS) {
+        EXPECT_TRUE(s.matches()) << s.name << ", allocation " << i
+                                 << ": the next call's result differs from an undisturbed call's";
+      }
     }
   }
   EXPECT_EQ(live_blocks(), blocks_before)
       << s.name << ": blocks from operator new still live after a second sweep (a leak)";
   EXPECT_GT(failures, 0) << s.name << ": no injected failure reached the caller";
-  std::printf("[ sweep    ] %s: %ld allocations, %d reported out of memory\n", s.name.c_str(),
-              allocations, failures);
+  std::printf("[ sweep    ] %s: %ld allocations, %zu failed in turn, %d reported out of memory\n",
+              s.name.c_str(), allocations, points.size(), failures);
 }
 
 constexpr double kSentinel = -12345.0;
+// Allocations failed per pass of most alignment sweeps (Scenario::max_points):
+// those calls make 100 to 4000, each run costs milliseconds, and CI has two
+// cores for every test.
+constexpr long kAlignPoints = 200;
 
 TEST(FaultInjection, ContextCreation) {
   ptp_context* made = nullptr;
@@ -361,59 +396,161 @@ TEST(FaultInjection, Grouping) {
   }
 }
 
-// One scene of h x w float32 Bayer frames under every allocation failure.
-void alignment_sweep(int h, int w) {
-  const ptychopatch::Context context = test_support::cpu_context(2);
-  ptp_context* const ctx = context.get();
-  ptp_align_desc d;
-  ptp_align_desc_init(&d, sizeof d);
-  d.height = h;
-  d.width = w;
-  d.cfa = PTP_CFA_BAYER;
-  d.upsample_factor = 4;
-  d.frame_dtype = PTP_DTYPE_FLOAT32;
-  std::vector<float> reference(static_cast<size_t>(h * w));
-  for (int yy = 0; yy < h; ++yy)
-    for (int xx = 0; xx < w; ++xx)
-      reference[yy * w + xx] = float((xx * 7 + yy * 13) % 23) + float(xx * yy % 5);
-  std::vector<std::vector<float>> moved(3, std::vector<float>(static_cast<size_t>(h * w)));
-  for (int f = 0; f < 3; ++f)
+// Whether two arrays hold the same bits (NaN included).
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// One scene of h x w float32 Bayer frames: a reference and up to three
+// frames moved circularly by whole pixels.
+struct Scene {
+  int h, w, count;
+  std::vector<float> reference;
+  std::vector<std::vector<float>> moved;
+  const void* frames[3];
+
+  Scene(int rows, int cols, int frames_count = 3)
+      : h(rows), w(cols), count(frames_count), reference(static_cast<size_t>(rows * cols)) {
     for (int yy = 0; yy < h; ++yy)
       for (int xx = 0; xx < w; ++xx)
-        moved[f][yy * w + xx] = reference[((yy + 2 * f) % h) * w + (xx + w - 2) % w];
-  const void* frames[3] = {moved[0].data(), moved[1].data(), moved[2].data()};
-  std::vector<double> shifts(6), planes(24), confidence(3);
-  std::vector<double> shifts_expected;
+        reference[yy * w + xx] = float((xx * 7 + yy * 13) % 23) + float(xx * yy % 5);
+    moved.assign(count, std::vector<float>(reference.size()));
+    for (int f = 0; f < count; ++f) {
+      for (int yy = 0; yy < h; ++yy)
+        for (int xx = 0; xx < w; ++xx)
+          moved[f][yy * w + xx] = reference[((yy + 2 * f) % h) * w + (xx + w - 2) % w];
+      frames[f] = moved[f].data();
+    }
+  }
+};
 
-  std::string message;
-  const auto full_call = [&]() -> ptp_status {
-    ptp_align_plan* made = nullptr;
-    ptp_status status = ptp_align_plan_create(ctx, &d, &made);
-    if (status == PTP_SUCCESS) status = ptp_align_set_reference(made, reference.data());
-    if (status == PTP_SUCCESS)
-      status = ptp_align_execute(made, frames, 3, shifts.data(), planes.data(), confidence.data());
-    message = ptp_last_error_message();  // before destroy clears it
-    ptp_align_plan_destroy(made);
-    return status;
-  };
-  shifts.assign(6, kSentinel);
-  ASSERT_EQ(full_call(), PTP_SUCCESS);
-  shifts_expected = shifts;
-  Scenario s;
-  s.message = [&] { return message; };
-  s.name = "ptp_align_plan_create + set_reference + execute";
-  s.reset = [&] {
+// An estimator of ptp_align_desc (combine, method, verify).
+struct Estimator {
+  const char* id;  // the test's name
+  const char* name;
+  int32_t combine;
+  int32_t method;
+  int32_t verify;
+};
+
+ptp_align_desc align_desc(const Scene& scene, const Estimator& e) {
+  ptp_align_desc d;
+  ptp_align_desc_init(&d, sizeof d);
+  d.height = scene.h;
+  d.width = scene.w;
+  d.cfa = PTP_CFA_BAYER;
+  d.frame_dtype = PTP_DTYPE_FLOAT32;
+  d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
+  d.method = e.method;
+  if (e.method != PTP_ALIGN_METHOD_RAWNIND) {
+    d.combine = e.combine;
+    d.verify = e.verify;
+    d.upsample_factor = 4;
+  }
+  return d;
+}
+
+// Every output of an alignment call, filled with a sentinel before each
+// run, and their undisturbed values.
+struct AlignOutputs {
+  std::vector<double> shifts, planes, confidence;
+  std::vector<ptp_align_result> results, sentinel_results;
+
+  AlignOutputs(int64_t num_frames, int64_t num_planes)
+      : shifts(static_cast<size_t>(2 * num_frames)),
+        planes(static_cast<size_t>(num_frames * num_planes * 2)),
+        confidence(static_cast<size_t>(num_frames)),
+        results(static_cast<size_t>(num_frames)) {
+    ptp_align_result r;
+    std::memset(&r, 0xA5, sizeof r);
+    sentinel_results.assign(results.size(), r);
+  }
+  void reset() {
     for (auto* v : {&shifts, &planes, &confidence}) std::fill(v->begin(), v->end(), kSentinel);
-  };
-  s.run = full_call;
-  s.untouched = [&] {
-    for (auto* values : {&shifts, &planes, &confidence})
+    results = sentinel_results;
+  }
+  bool untouched() const {
+    for (const auto* values : {&shifts, &planes, &confidence})
       for (double v : *values)
         if (v != kSentinel) return false;
-    return true;
+    return same_bits(results, sentinel_results);
+  }
+  bool same_as(const AlignOutputs& o) const {
+    return same_bits(shifts, o.shifts) && same_bits(planes, o.planes) &&
+           same_bits(confidence, o.confidence) && same_bits(results, o.results);
+  }
+};
+
+// The calls an alignment sweep makes, each run on the same context.
+enum class AlignCall {
+  // ptp_align_execute on one plan, its reference set again before each run
+  // (not failed): the call that fills the plan's caches of the reference.
+  kExecute,
+  kExecuteFrames,  // ptp_align_execute_frames, the same
+  kReference,      // ptp_align_set_reference + ptp_align_execute on one plan
+  kWhole,          // a new plan each run: create + set_reference + execute
+};
+
+void alignment_sweep(const Scene& scene, const Estimator& estimator, AlignCall call,
+                     long max_points) {
+  const ptychopatch::Context context = test_support::cpu_context(2);
+  ptp_context* const ctx = context.get();
+  const ptp_align_desc d = align_desc(scene, estimator);
+  ptp_align_plan* plan = nullptr;
+  ASSERT_EQ(ptp_align_plan_create(ctx, &d, &plan), PTP_SUCCESS) << ptp_last_error_message();
+  ASSERT_EQ(ptp_align_set_reference(plan, scene.reference.data()), PTP_SUCCESS);
+  int64_t num_planes = 0;
+  ASSERT_EQ(ptp_align_plan_num_planes(plan, &num_planes), PTP_SUCCESS);
+  AlignOutputs out(scene.count, num_planes);
+
+  std::string message;
+  const auto execute = [&](ptp_align_plan* p) {
+    return call == AlignCall::kExecuteFrames
+               ? ptp_align_execute_frames(p, scene.frames, scene.count, out.results.data(),
+                                          out.planes.data())
+               : ptp_align_execute(p, scene.frames, scene.count, out.shifts.data(),
+                                   out.planes.data(), out.confidence.data());
   };
-  s.matches = [&] { return shifts == shifts_expected; };
+  Scenario s;
+  s.max_points = max_points;
+  s.name = std::string(call == AlignCall::kExecute         ? "ptp_align_execute"
+                       : call == AlignCall::kExecuteFrames ? "ptp_align_execute_frames"
+                       : call == AlignCall::kReference
+                           ? "ptp_align_set_reference + execute"
+                           : "ptp_align_plan_create + set_reference + execute") +
+           " (" + estimator.name + ", " + std::to_string(scene.h) + " x " +
+           std::to_string(scene.w) + ")";
+  if (call == AlignCall::kExecute || call == AlignCall::kExecuteFrames)
+    s.setup = [&] {
+      ASSERT_EQ(ptp_align_set_reference(plan, scene.reference.data()), PTP_SUCCESS);
+    };
+  s.reset = [&] { out.reset(); };
+  s.run = [&] {
+    ptp_status status = PTP_SUCCESS;
+    if (call == AlignCall::kWhole) {
+      ptp_align_plan* made = nullptr;
+      status = ptp_align_plan_create(ctx, &d, &made);
+      if (status == PTP_SUCCESS) status = ptp_align_set_reference(made, scene.reference.data());
+      if (status == PTP_SUCCESS) status = execute(made);
+      message = ptp_last_error_message();  // before destroy clears it
+      ptp_align_plan_destroy(made);
+      return status;
+    }
+    if (call == AlignCall::kReference)
+      status = ptp_align_set_reference(plan, scene.reference.data());
+    if (status == PTP_SUCCESS) status = execute(plan);
+    message = ptp_last_error_message();
+    return status;
+  };
+  s.message = [&] { return message; };
+  s.untouched = [&] { return out.untouched(); };
+  out.reset();
+  ASSERT_EQ(s.run(), PTP_SUCCESS) << message;
+  const AlignOutputs expected = out;
+  s.matches = [&] { return out.same_as(expected); };
   sweep(s);
+  ptp_align_plan_destroy(plan);
 }
 
 // The cross-correlation of one pair: plan creation and a call whose
@@ -520,8 +657,14 @@ TEST(FaultInjection, PairCorrelationInFloat64) {
   pair_correlation_sweep<double>(12, 37);
 }
 
+constexpr Estimator kDefault{"Default", "luma, refine (the default)", PTP_COMBINE_LUMA,
+                             PTP_ALIGN_METHOD_CORRELATION, PTP_ALIGN_VERIFY_REFINE};
+
+// Plan creation, the reference and a call, on a new plan and on one plan.
 TEST(FaultInjection, Alignment) {
-  alignment_sweep(32, 40);
+  const Scene scene(32, 40);
+  alignment_sweep(scene, kDefault, AlignCall::kWhole, kAlignPoints);
+  alignment_sweep(scene, kDefault, AlignCall::kReference, kAlignPoints);
 }
 
 // The default estimator makes its images in bands of 32 rows, one band per
@@ -529,7 +672,17 @@ TEST(FaultInjection, Alignment) {
 // buffers must come back as a status (it once left the other thread waiting
 // at the region's barrier for ever).
 TEST(FaultInjection, AlignmentImagesInSeveralBands) {
-  alignment_sweep(72, 40);
+  alignment_sweep(Scene(72, 40), kDefault, AlignCall::kWhole, kAlignPoints);
+}
+
+// Frames large enough for the polish's least squares to run (at 32 x 40
+// its coarsest scale has too few samples, and it stops before it reads
+// what it cached of the reference): a failure while it caches the
+// reference's smoothed images must leave that cache whole for the plan's
+// next call (it once kept the new cut without its weights, which the next
+// call read: SIGSEGV).
+TEST(FaultInjection, AlignmentPolishOnTheSamePlan) {
+  alignment_sweep(Scene(64, 64, 1), kDefault, AlignCall::kExecute, 0);
 }
 
 }  // namespace
