@@ -1219,11 +1219,9 @@ int64_t frames_per_round(const ptp_align_plan& plan) {
 
 // run_frames, then verify_crops, in rounds of frames_per_round frames
 // (without a closed loop, one round). The progress callback is called as
-// each frame is finished, with (its index + 1, num_frames). The closed loop
-// can still fail (out of memory, a CUDA error) after run_frames has written
-// plane_shifts, so with a loop those go to a copy of the caller's array,
-// written back only when the loop has run: a failed call leaves every
-// output untouched. Returns false when the callback stopped the call.
+// each frame is finished, with (its index + 1, num_frames). plane_shifts is
+// run_and_verify's scratch copy. Returns false when the callback stopped
+// the call.
 bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                            std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   std::vector<std::vector<unsigned char>> copies;
@@ -1242,18 +1240,13 @@ bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64
   if (!plan.verifier)
     return run_frames(plan, frames, 0, num_frames, outcomes, plane_shifts, report);
 
-  std::vector<double> staged;
-  if (plane_shifts != nullptr)
-    staged.assign(plane_shifts,
-                  plane_shifts + static_cast<size_t>(num_frames * plan.geometry.planes * 2));
-  double* const staged_shifts = plane_shifts != nullptr ? staged.data() : nullptr;
   const int64_t round = plan.frames_per_round > 0 ? plan.frames_per_round : frames_per_round(plan);
   bool finished = true;
   int64_t begin = 0;
   for (; begin < num_frames && finished; begin += round) {
     const int64_t end = std::min(num_frames, begin + round);
     std::vector<int64_t> arrived;  // the frames whose estimates run_frames gave
-    run_frames(plan, frames, begin, end, outcomes, staged_shifts, [&](int64_t i) {
+    run_frames(plan, frames, begin, end, outcomes, plane_shifts, [&](int64_t i) {
       arrived.push_back(i);
       return true;
     });
@@ -1262,20 +1255,25 @@ bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64
   // The rounds a stop kept from running.
   for (int64_t i = begin; i < num_frames; ++i)
     if (outcomes[i].status == PTP_SUCCESS) set_cancelled(i, outcomes[i]);
-  // Rows of frames the call did not finish stay the caller's.
-  const int64_t row = plan.geometry.planes * 2;
-  if (plane_shifts != nullptr)
-    for (int64_t i = 0; i < num_frames; ++i)
-      if (outcomes[i].status != PTP_ERROR_CANCELLED)
-        std::copy(staged.begin() + i * row, staged.begin() + (i + 1) * row, plane_shifts + i * row);
   return finished;
 }
 
 // run_and_verify_frames, then the reference's doubt about its pattern
-// family (pattern_family.hpp) on every frame with a result.
+// family (pattern_family.hpp) on every frame with a result. Any step can
+// still fail (out of memory in the closed loop, in a note, in the
+// combination of the plane shifts; a CUDA error) after plane shifts were
+// found, so they go to a copy of the caller's array, written back as the
+// last step, which cannot fail: a failed call leaves every output
+// untouched. The caller writes the other outputs from `outcomes` after
+// this returns.
 bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                     std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
-  const bool finished = run_and_verify_frames(plan, given, num_frames, outcomes, plane_shifts);
+  const int64_t row = plan.geometry.planes * 2;
+  std::vector<double> staged;
+  if (plane_shifts != nullptr)
+    staged.assign(plane_shifts, plane_shifts + static_cast<size_t>(num_frames * row));
+  const bool finished = run_and_verify_frames(plan, given, num_frames, outcomes,
+                                              plane_shifts != nullptr ? staged.data() : nullptr);
   // With the loop's check but not its polish (check, correct), a crop it
   // confirmed keeps the peak's confidence: a 0 there is the peak's own,
   // said, lest it be read as the loop's verdict (those have their notes,
@@ -1298,6 +1296,11 @@ bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_
       const std::string note = "frames[" + std::to_string(i) + "]: " + plan.pattern_doubt;
       out.message = out.message.empty() ? note : note + "; " + out.message;
     }
+  // Rows of frames the call did not finish stay the caller's.
+  if (plane_shifts != nullptr)
+    for (int64_t i = 0; i < num_frames; ++i)
+      if (outcomes[i].status != PTP_ERROR_CANCELLED)
+        std::copy(staged.begin() + i * row, staged.begin() + (i + 1) * row, plane_shifts + i * row);
   return finished;
 }
 
