@@ -80,8 +80,10 @@ def add_parsers(subparsers: Any) -> None:
                         "(default refine; none to resume a folder written before 0.4)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="library threads per task (default 1; 0: all cores)")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="library threads per task (default: the worker's cores / the tasks "
+                        "running at once on its host; 0: all cores; docs/python.md, "
+                        "'Threads')")
     p.add_argument("--batch", type=int, default=8, metavar="M",
                    help="frames read and aligned per library call (default 8)")
     p.add_argument("--planning", choices=PLANNING_CHOICES, default="auto",
@@ -260,8 +262,10 @@ def _add_patches_dataset_parser(subparsers: Any) -> None:
                    help="groups per chunk and per library call (default 256)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="library threads per task (default 1; 0: all cores)")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="library threads per task (default: the worker's cores / the tasks "
+                        "running at once on its host; 0: all cores; docs/python.md, "
+                        "'Threads')")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(handler=run_patches_dataset, parser=p)

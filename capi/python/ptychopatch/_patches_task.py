@@ -23,6 +23,7 @@ from typing import Any, Dict, NamedTuple, Optional
 import numpy as np
 
 from . import _zarr_store, cli
+from ._task_threads import task_threads
 
 STATUS_OK = cli.STATUS_OK                   # "PTP_SUCCESS"
 STATUS_UNREADABLE = cli.STATUS_UNREADABLE   # "UNREADABLE": not an .npz with the keys
@@ -101,17 +102,19 @@ def _write(item: PatchesInput, arrays: Dict[str, np.ndarray], store: str,
     return rows
 
 
-def patches_to_zarr(item: PatchesInput, store: str, options: Dict[str, Any]
-                    ) -> Dict[str, Any]:
+def patches_to_zarr(item: PatchesInput, store: str, options: Dict[str, Any],
+                    hosts: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """Reads one input, writes its group to `store`; its record (path,
     status, message, groups, backend, seconds).
 
     `options`: N and nsamples (None: from the file), K, gridsize, seed,
-    sequential, oversample, chunk_groups, backend, num_threads.
+    sequential, oversample, chunk_groups, backend, num_threads (None: from
+    the worker's processors and `hosts`, as `task_threads`).
     """
     from . import backend_info
 
     start = time.perf_counter()
+    options = dict(options, num_threads=task_threads(options.get("num_threads"), hosts))
     backend: Optional[str] = None
     try:
         # The backend this worker resolves "auto" to: its GPU where it has one.

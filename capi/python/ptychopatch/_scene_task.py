@@ -21,6 +21,7 @@ import numpy as np
 
 from . import cli
 from ._dataset import Scene
+from ._task_threads import task_threads
 
 #: Statuses of rows for frames whose scene could not be aligned at all
 #: (the frame statuses of ``ptychopatch align`` are used otherwise).
@@ -50,19 +51,21 @@ def failed_rows(scene: Scene, status: str, message: str, backend: str = "",
 
 
 def align_scene_rows(scene: Scene, options: Dict[str, Any],
-                     reader: Optional[Callable[[str], cli.RawFrame]] = None
-                     ) -> List[Dict[str, Any]]:
+                     reader: Optional[Callable[[str], cli.RawFrame]] = None,
+                     hosts: Optional[Dict[str, int]] = None) -> List[Dict[str, Any]]:
     """Reads and aligns one scene; one row per frame (see ``_parts.COLUMNS``).
 
     `options` are ``cfa`` ("file" or a pattern array / None), ``batch``
-    and the keyword options of `cli.align_frames`; `reader` replaces the
-    file readers (a custom format). ``seconds`` is the scene's time,
-    reading included, on each of its rows.
+    and the keyword options of `cli.align_frames` (``num_threads`` None or
+    missing: from the worker's processors and `hosts`, as `task_threads`);
+    `reader` replaces the file readers (a custom format). ``seconds`` is
+    the scene's time, reading included, on each of its rows.
     """
     from . import backend_info
 
     start = time.perf_counter()
     options = dict(options)
+    options["num_threads"] = task_threads(options.get("num_threads"), hosts)
     cfa = options.pop("cfa", "file")
     if isinstance(cfa, list):  # as recorded in the output's _run.json
         cfa = np.array(cfa, dtype=np.int32)

@@ -51,6 +51,7 @@ from ._optional import optional_import
 from ._patches_task import PatchesInput, lost_record, patches_to_zarr
 from ._scene_task import (STATUS_GT_UNREADABLE, STATUS_NO_SCENE, STATUS_SCENE_FAILED,
                           STATUS_TASK_FAILED, align_scene_rows, failed_rows)
+from ._task_threads import threads_per_host
 from .align import PLANNING_CHOICES
 
 __all__ = ["AlignDatasetSummary", "PatchesDatasetSummary", "Scene", "align_dataset",
@@ -160,8 +161,8 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
                   cfa: Any = "file", upsample_factor: int = 10,
                   combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
                   max_shift: Optional[int] = None, backend: str = "auto",
-                  verify: Union[bool, str, None] = "refine", num_threads: int = 1,
-                  batch: int = 8, planning: str = "auto",
+                  verify: Union[bool, str, None] = "refine",
+                  num_threads: Optional[int] = None, batch: int = 8, planning: str = "auto",
                   reader: Optional[Callable[[str], Any]] = None,
                   progress: Optional[Callable[[int, int], Any]] = None
                   ) -> AlignDatasetSummary:
@@ -197,9 +198,10 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         written before 0.4 were); ``backend="auto"`` is resolved by each
         worker (its GPU where it has one). Per-plane shifts of
         ``combine="median"/"mean"`` are not written.
-    num_threads : int
-        Library threads per task (default 1: Dask's workers are the
-        parallelism; 0 uses every core in each task).
+    num_threads : int, optional
+        Library threads per task; None (default): the processors each
+        worker may use divided by the tasks running at once on its host
+        (docs/python.md, "Threads"); 0: every core in each task.
     batch : int
         Frames read and aligned per library call (memory: GT + `batch`).
     planning : {"auto", "measure", "estimate", "wisdom"}
@@ -312,8 +314,9 @@ def _run(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any, ...], s
 def _run_on_dask(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any, ...],
                  client: Any, n_workers: Optional[int], finish: Callable[[Any, Any], None],
                  lost: Callable[[Any, str], Any], kind: str) -> None:
-    """Submits ``task(item, *args)`` for each item (a Scene, an input file)
-    and calls ``finish(item, result)`` in this process as results arrive;
+    """Submits ``task(item, *args, hosts=...)`` for each item (a Scene, an
+    input file; `hosts`: `threads_per_host`) and calls
+    ``finish(item, result)`` in this process as results arrive;
     a task Dask gave up on (e.g. KilledWorker) finishes with
     ``lost(item, message)`` instead, so that it is recorded, not dropped.
 
@@ -325,11 +328,14 @@ def _run_on_dask(todo: Sequence[Any], task: Callable[..., Any], args: Tuple[Any,
     # cluster (cancelled, still running) must not answer for this one.
     call = uuid.uuid4().hex
     with _client(client, n_workers) as c:
+        # Each task divides its worker's processors by its host's task
+        # threads (`_task_threads.task_threads`) when num_threads is None.
+        hosts = threads_per_host(c)
         futures = {}
         for item in todo:
             # pure=False: a resubmitted item is computed again, not taken
             # from a result some earlier call left on the cluster.
-            future = c.submit(task, item, *args, pure=False,
+            future = c.submit(task, item, *args, hosts=hosts, pure=False,
                               key=f"ptychopatch-{kind}-{call}-{len(futures)}-{item.name}")
             futures[future] = item
         try:
@@ -412,7 +418,7 @@ def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
                     N: Optional[int] = None, nsamples: Optional[int] = None, K: int = 4,
                     gridsize: int = 2, seed: Optional[int] = None, sequential: bool = False,
                     oversample: bool = False, chunk_groups: int = 256,
-                    backend: str = "auto", num_threads: int = 1,
+                    backend: str = "auto", num_threads: Optional[int] = None,
                     progress: Optional[Callable[[int, int], Any]] = None
                     ) -> PatchesDatasetSummary:
     """Grouped patches of many PtychoPINN ``.npz`` files into one Zarr store.
@@ -450,8 +456,9 @@ def patches_dataset(inputs: Sequence[str], output: str, *, client: Any = None,
         Groups per chunk, and per library call.
     backend : {"auto", "cpu", "gpu"}
         Where the patches are cut; "auto" is resolved by each worker.
-    num_threads : int
-        Library threads per task (default 1: the workers are the parallelism).
+    num_threads : int, optional
+        Library threads per task, as for `align_dataset` (None: the
+        worker's processors divided by the tasks running at once on its host).
     progress : callable, optional
         ``progress(inputs_done, inputs_total)`` after each input is recorded.
 
