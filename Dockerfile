@@ -80,11 +80,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PKG_CONFIG_PATH=/opt/ptychopatch/lib/pkgconfig \
     CMAKE_PREFIX_PATH=/opt/ptychopatch
 
-# What libptychopatch.so loads (ldd): OpenMP, single-precision FFTW, LZ4
+# What libptychopatch.so loads (ldd): FFTW (single and double), LZ4
 # (the C++ runtime is in the base image); Python for the package.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgomp1 libfftw3-single3 libfftw3-double3 liblz4-1 \
+ && apt-get install -y --no-install-recommends libfftw3-single3 libfftw3-double3 liblz4-1 \
       python3 python3-venv \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv

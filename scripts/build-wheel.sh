@@ -2,7 +2,7 @@
 # Builds the Python wheel and makes it self-contained: `pip wheel` builds
 # libptychopatch.so into a linux_x86_64 wheel (scikit-build-core), then
 # auditwheel copies the shared libraries it needs that are not part of every
-# Linux system (FFTW, LZ4, GNU OpenMP) into the wheel's ptychopatch.libs/,
+# Linux system (FFTW, LZ4) into the wheel's ptychopatch.libs/,
 # points the library's RPATH at them, and retags the wheel manylinux_2_X —
 # the oldest glibc its symbols allow. The CUDA runtime and cuFFT are linked
 # statically or opened at run time (docs/packaging.md), so nothing from a

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Adds the licences of the libraries auditwheel bundled to a repaired wheel.
 
-`auditwheel repair` copies libfftw3f and libfftw3 (GPL-2.0-or-later), libgomp (GPL-3.0
-with the GCC Runtime Library Exception) and liblz4 (BSD-2-Clause) into the
+`auditwheel repair` copies libfftw3f and libfftw3 (GPL-2.0-or-later) and
+liblz4 (BSD-2-Clause) into the
 wheel's ``ptychopatch.libs/``. Whoever passes the wheel on passes those
 libraries on, so the wheel must carry their licence texts and say where
 their source is (docs/packaging.md, "Licences"). This script writes, into
@@ -37,8 +37,6 @@ KNOWN = {
                   [("GPL-2.0.txt", "/usr/share/common-licenses/GPL-2")]),
     "libfftw3": ("GPL-2.0-or-later",
                  [("GPL-2.0.txt", "/usr/share/common-licenses/GPL-2")]),
-    "libgomp": ("GPL-3.0-or-later WITH GCC-exception-3.1",
-                [("GPL-3.0.txt", "/usr/share/common-licenses/GPL-3")]),
     "liblz4": ("BSD-2-Clause (the library; LZ4's programs are GPL-2.0)", []),
 }
 

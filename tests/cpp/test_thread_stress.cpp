@@ -2,9 +2,8 @@
 // context and plans, and all of them through the shared default context
 // (NULL) of one-shot calls, which the library serialises. Every result must
 // equal the one computed alone, bit for bit. Run in the plain build by
-// ctest, and under ThreadSanitizer by scripts/tsan.sh (OpenMP through LLVM's
-// libomp with its Archer tool, so the runtime's own synchronisation is
-// understood).
+// ctest, and under ThreadSanitizer by scripts/tsan.sh (the library's thread
+// pool is plain C++ threads, mutexes and atomics, all visible to TSan).
 #include <gtest/gtest.h>
 
 #include <atomic>

@@ -1,7 +1,7 @@
 """The installed wheel is self-contained (scripts/build-wheel.sh).
 
 auditwheel copies the non-system libraries libptychopatch.so needs (FFTW,
-LZ4, GNU OpenMP) into ``ptychopatch.libs/`` beside the package. These tests
+LZ4) into ``ptychopatch.libs/`` beside the package. These tests
 check that an installed wheel uses those copies, and that it imports and
 works on a machine without the system's copies: they hide them (a mount
 namespace binds an empty file over each) and run the package there.
@@ -27,9 +27,10 @@ import ptychopatch
 from ptychopatch import _native
 
 # The shared libraries the wheel must carry (their system sonames).
-SYSTEM_SONAMES = ("libfftw3f.so.3", "libfftw3.so.3", "liblz4.so.1", "libgomp.so.1")
+SYSTEM_SONAMES = ("libfftw3f.so.3", "libfftw3.so.3", "liblz4.so.1")
 
-# A little of everything that reaches FFTW, LZ4 (FLANN's index) and OpenMP.
+# A little of everything that reaches FFTW, LZ4 (FLANN's index) and the
+# library's threads.
 WORKLOAD = textwrap.dedent("""
     import numpy as np
     import ptychopatch
@@ -98,11 +99,9 @@ def test_bundled_libraries_are_the_ones_loaded():
     mapped = _mapped_files(run.stdout)
     from_wheel = [p for p in mapped if p.startswith(str(libs))]
     assert len(from_wheel) >= len(SYSTEM_SONAMES), (from_wheel, bundled)
-    # FFTW and LZ4 come only from the wheel (numpy and SciPy bring their
-    # own OpenMP or none, so libgomp is checked through the wheel's copy).
+    # FFTW and LZ4 come only from the wheel.
     for path in _system_copies():
-        if "gomp" not in path:
-            assert path not in mapped, f"{path} was loaded from the system"
+        assert path not in mapped, f"{path} was loaded from the system"
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,

@@ -98,7 +98,6 @@ _DEPENDENCY_PACKAGES = {
     "libfftw3f.so": "libfftw3-single3",
     "libfftw3.so": "libfftw3-double3",
     "liblz4.so": "liblz4-1",
-    "libgomp.so": "libgomp1",
     "libstdc++.so": "libstdc++6",
     "libgcc_s.so": "libgcc-s1",
 }

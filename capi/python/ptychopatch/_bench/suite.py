@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import align, data, dataset, extract, gpu, group, reassemble
+from . import align, busy, data, dataset, extract, gpu, group, reassemble
 from .registry import Case
 
 
@@ -180,6 +180,18 @@ def _patches_dataset_case(x: float, quick: bool, threads: int, seed: int) -> Cas
                 input_bytes=files * (size["OBJECT"] ** 2 * COMPLEX64 + groups * OFFSET))
 
 
+def _busy_case(workload: str, size: int) -> Callable[[float, bool, int, int], Case]:
+    """A busy/<workload>-<size> point: x busy processes per core."""
+    def make(x: float, quick: bool, threads: int, seed: int) -> Case:
+        entries = busy.extract_entries if workload == "extract" else busy.group_entries
+        unit = "patches" if workload == "extract" else "positions"
+        return Case("busy", f"{workload}-{size}", x, "calls", busy.CALLS,
+                    {"load_per_core": x, unit: size, "threads": busy.cores()},
+                    lambda: entries(x, size, seed))
+
+    return make
+
+
 def thread_counts() -> List[int]:
     """1, 2, 4, ... up to every core, and every core itself."""
     cores = os.cpu_count() or 1
@@ -223,6 +235,16 @@ def curves(seed: int = 0) -> List[Curve]:
         Curve("group", "threads", "threads", "positions", threads_axis, threads_axis,
               lambda x, q, t, s: _group_case("threads", x, 10_000 if q else 1_000_000,
                                              int(x), s)),
+        # One thread against every core beside x busy processes per core
+        # (busy.py); the small calls in the quick set too.
+        Curve("busy", "extract-80", "busy processes per core", "calls", [2], [0, 2, 8],
+              _busy_case("extract", 80)),
+        Curve("busy", "extract-8000", "busy processes per core", "calls", [], [0, 2, 8],
+              _busy_case("extract", 8000)),
+        Curve("busy", "group-1000", "busy processes per core", "calls", [2], [0, 2, 8],
+              _busy_case("group", 1000)),
+        Curve("busy", "group-20000", "busy processes per core", "calls", [], [0, 2, 8],
+              _busy_case("group", 20000)),
         # Scenes per second of align_dataset against Dask workers
         # (dataset.py): full set only (clusters take seconds to start).
         Curve("dataset", "workers", "Dask workers", "scenes", [], threads_axis,
