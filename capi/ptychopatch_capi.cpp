@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/context.hpp"
+#include "core/diagnostics.hpp"
 #include "core/error.hpp"
 #include "core/extract_plan.hpp"
 #include "core/gpu_runtime.hpp"
@@ -225,6 +226,7 @@ PTP_API ptp_status ptp_extract_execute(ptp_extract_plan* plan, const void* objec
                                        const void* offsets, int64_t num_patches, void* patches,
                                        size_t patches_bytes) {
   return guarded("ptp_extract_execute", [&] {
+    ptychopatch::impl::begin_diagnostics(plan);
     require_non_null(plan, "plan");
     ptychopatch::impl::OffsetArrays arrays;
     arrays.pairs = offsets;
@@ -237,6 +239,7 @@ PTP_API ptp_status ptp_extract_execute_legacy(ptp_extract_plan* plan, const void
                                               int64_t num_groups, void* patches,
                                               size_t patches_bytes) {
   return guarded("ptp_extract_execute_legacy", [&] {
+    ptychopatch::impl::begin_diagnostics(plan);
     require_non_null(plan, "plan");
     if (num_groups < 0)
       fail(PTP_ERROR_INVALID_SIZE,
@@ -255,6 +258,7 @@ PTP_API ptp_status ptp_extract_patches(ptp_context* context, const ptp_extract_d
                                        const void* object, const void* offsets, int64_t num_patches,
                                        void* patches, size_t patches_bytes) {
   return guarded("ptp_extract_patches", [&] {
+    ptychopatch::impl::begin_diagnostics(nullptr);
     if (context == nullptr) context = &ptychopatch::impl::shared_default_context();
     const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
     ptychopatch::impl::OffsetArrays arrays;
@@ -268,6 +272,7 @@ PTP_API ptp_status ptp_reassemble_execute(ptp_extract_plan* plan, const void* pa
                                           size_t canvas_bytes, float* weights,
                                           size_t weights_bytes) {
   return guarded("ptp_reassemble_execute", [&] {
+    ptychopatch::impl::begin_diagnostics(plan);
     require_non_null(plan, "plan");
     ptychopatch::impl::execute_reassemble(*plan, patches, offsets, num_patches, canvas,
                                           canvas_bytes, weights, weights_bytes);
@@ -279,6 +284,7 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
                                           int64_t num_patches, void* canvas, size_t canvas_bytes,
                                           float* weights, size_t weights_bytes) {
   return guarded("ptp_reassemble_patches", [&] {
+    ptychopatch::impl::begin_diagnostics(nullptr);
     if (context == nullptr) context = &ptychopatch::impl::shared_default_context();
     const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
     ptychopatch::impl::execute_reassemble(plan, patches, offsets, num_patches, canvas, canvas_bytes,

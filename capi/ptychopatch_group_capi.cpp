@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/context.hpp"
+#include "core/diagnostics.hpp"
 #include "core/error.hpp"
 #include "core/extract_plan.hpp"
 #include "group/grouping.hpp"
@@ -77,6 +78,7 @@ PTP_API ptp_status ptp_grouped_patches(ptp_context* context, const ptp_group_des
                                        void* patches, size_t patches_bytes) {
   return guarded("ptp_grouped_patches", [&] {
     namespace impl = ptychopatch::impl;
+    impl::begin_diagnostics(nullptr);
     const auto request = impl::validate_group_desc(group);
     ptp_extract_plan plan{&context_or_default(context), impl::validate_extract_desc(extract)};
     if (plan.geometry.group_size != request.group_size)

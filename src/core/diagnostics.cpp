@@ -58,6 +58,11 @@ void begin_diagnostics(const ptp_extract_plan& plan) noexcept {
   g_thread_diagnostics = CallDiagnostics{};
 }
 
+void begin_diagnostics(const ptp_extract_plan* plan) noexcept {
+  if (plan != nullptr) plan->diagnostics = CallDiagnostics{};
+  g_thread_diagnostics = CallDiagnostics{};
+}
+
 void record_diagnostics(const ptp_extract_plan& plan, const CallDiagnostics& found) noexcept {
   plan.diagnostics = found;
   g_thread_diagnostics = found;

@@ -50,6 +50,11 @@ CallDiagnostics diagnose(const ExtractGeometry& g, int32_t call, const OffsetArr
 
 // Forgets the diagnostics of the plan and of this thread (a call begins).
 void begin_diagnostics(const ptp_extract_plan& plan) noexcept;
+// The same as the first step of every extraction or reassembly entry point
+// (`plan` where it has one and it is not null), so that a call that fails
+// before it reaches its plan (a NULL plan, a bad descriptor or count)
+// reports no call rather than the previous call's.
+void begin_diagnostics(const ptp_extract_plan* plan) noexcept;
 
 // Records a finished call's diagnostics on its plan and for this thread.
 void record_diagnostics(const ptp_extract_plan& plan, const CallDiagnostics& found) noexcept;

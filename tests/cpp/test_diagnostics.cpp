@@ -430,6 +430,100 @@ TEST(Diagnostics, PlanAndThreadHoldTheirOwnLastCall) {
   EXPECT_EQ(a.diagnostics().patches_outside, 0);
 }
 
+// A call that fails before it reaches its plan (a NULL plan, a bad
+// descriptor or count, grouping's own argument checks) reports no call
+// too, on the thread and on a plan it was given: not the previous call's
+// counts.
+TEST(Diagnostics, CallsThatFailBeforeTheyStartReportNone) {
+  auto ctx = test_support::cpu_context();
+  const Geometry g{10, 12, 8};
+  const ptp_extract_desc desc = make_desc(g, 4);
+  ptp_extract_desc bad = desc;
+  bad.height = 0;
+  ptp_extract_plan* plan = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &desc, &plan), PTP_SUCCESS);
+  const std::vector<float> object(g.height * g.width, 1.0f);
+  const std::vector<double> far = {100.0, 100.0, 5.0, 5.0, -100.0, 5.0, 5.0, 5.0};
+  std::vector<float> patches(4 * g.n * g.n);
+  std::vector<float> canvas(g.height * g.width);
+  const size_t patch_bytes = patches.size() * 4, canvas_bytes = canvas.size() * 4;
+  // A call that succeeds and counts two patches outside, on the plan and
+  // the thread.
+  const auto counted = [&] {
+    ASSERT_EQ(ptp_extract_execute(plan, object.data(), far.data(), 4, patches.data(), patch_bytes),
+              PTP_SUCCESS);
+    ASSERT_EQ(query(nullptr).patches_outside, 2);
+    ASSERT_EQ(query(plan).patches_outside, 2);
+  };
+  const auto none = [&](ptp_status status, const char* what, bool on_plan) {
+    EXPECT_NE(status, PTP_SUCCESS) << what;
+    EXPECT_EQ(query(nullptr).call, PTP_DIAGNOSED_NONE) << what << ": the thread's";
+    if (on_plan) {
+      EXPECT_EQ(query(plan).call, PTP_DIAGNOSED_NONE) << what << ": the plan's";
+    }
+  };
+
+  counted();
+  none(ptp_extract_execute(nullptr, object.data(), far.data(), 4, patches.data(), patch_bytes),
+       "ptp_extract_execute, NULL plan", false);
+  counted();
+  none(ptp_extract_execute_legacy(plan, object.data(), far.data(), far.data(), -1, patches.data(),
+                                  patch_bytes),
+       "ptp_extract_execute_legacy, num_groups -1", true);
+  counted();
+  none(ptp_extract_execute_legacy(nullptr, object.data(), far.data(), far.data(), 1, patches.data(),
+                                  patch_bytes),
+       "ptp_extract_execute_legacy, NULL plan", false);
+  counted();
+  none(ptp_extract_patches(ctx.get(), &bad, object.data(), far.data(), 4, patches.data(),
+                           patch_bytes),
+       "ptp_extract_patches, height 0", false);
+  counted();
+  none(ptp_extract_patches(ctx.get(), nullptr, object.data(), far.data(), 4, patches.data(),
+                           patch_bytes),
+       "ptp_extract_patches, NULL desc", false);
+  counted();
+  none(ptp_reassemble_execute(nullptr, patches.data(), far.data(), 4, canvas.data(), canvas_bytes,
+                              nullptr, 0),
+       "ptp_reassemble_execute, NULL plan", false);
+  counted();
+  none(ptp_reassemble_patches(ctx.get(), &bad, patches.data(), far.data(), 4, canvas.data(),
+                              canvas_bytes, nullptr, 0),
+       "ptp_reassemble_patches, height 0", false);
+
+  // ptp_grouped_patches: its descriptors' checks, then the positions'.
+  std::vector<double> x, y;
+  for (int i = 0; i < 20; ++i) {
+    x.push_back(4.0 + i % 5);
+    y.push_back(3.0 + i / 5);
+  }
+  auto group = ptychopatch::GroupDesc(2, 6, 2, 3);
+  ptp_extract_desc extract = desc;
+  extract.layout = PTP_LAYOUT_CHANNEL;
+  std::vector<int64_t> indices(2 * 4);
+  std::vector<double> offsets(2 * 2), relative(2 * 2 * 4);
+  std::vector<float> grouped(2 * 4 * g.n * g.n);
+  const auto grouped_call = [&](const ptp_group_desc* gd, const ptp_extract_desc* ed,
+                                const double* px) {
+    return ptp_grouped_patches(ctx.get(), gd, ed, object.data(), px, y.data(), 20, indices.data(),
+                               nullptr, offsets.data(), relative.data(), grouped.data(),
+                               grouped.size() * 4);
+  };
+  ASSERT_EQ(grouped_call(&group, &extract, x.data()), PTP_SUCCESS) << ptp_last_error_message();
+  ASSERT_EQ(query(nullptr).call, PTP_DIAGNOSED_EXTRACT);
+  none(grouped_call(nullptr, &extract, x.data()), "ptp_grouped_patches, NULL group desc", false);
+  counted();
+  none(grouped_call(&group, &bad, x.data()), "ptp_grouped_patches, extract height 0", false);
+  counted();
+  ptp_extract_desc other_size = extract;
+  other_size.group_size = 2;
+  none(grouped_call(&group, &other_size, x.data()), "ptp_grouped_patches, group sizes differ",
+       false);
+  counted();
+  none(grouped_call(&group, &extract, nullptr), "ptp_grouped_patches, NULL x", false);
+  ptp_extract_plan_destroy(plan);
+}
+
 TEST(Diagnostics, StructSizeIsChecked) {
   ptp_extract_diagnostics d;
   EXPECT_EQ(ptp_extract_diagnostics_init(&d, sizeof d - 8), PTP_ERROR_INVALID_ARGUMENT);
