@@ -22,7 +22,7 @@ PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size)
 }
 
 PTP_API ptp_status ptp_fft_wisdom_export(const char* path) {
-  return guarded("ptp_fft_wisdom_export", [&] { ptychopatch::impl::fft_wisdom_export(path); });
+  return guarded("ptp_fft_wisdom_export", [&] { ptychopatch::impl::write_fft_wisdom(path); });
 }
 
 PTP_API ptp_status ptp_fft_wisdom_import(const char* path) {

@@ -59,9 +59,9 @@ void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64
 // then the smaller dy, then dx.
 void crop_shift(const AlignGeometry& g, double dy, double dx, int64_t* crop_y, int64_t* crop_x);
 
-// FFTW's wisdom to and from a file (ptp_fft_wisdom_export / _import;
-// src/align/align_cpu.cpp).
-void fft_wisdom_export(const char* path);
+// FFTW's wisdom to a file (ptp_fft_wisdom_export; src/align/fftw_planner.cpp)
+// and from one (ptp_fft_wisdom_import; src/align/align_cpu.cpp).
+void write_fft_wisdom(const char* path);
 void fft_wisdom_import(const char* path);
 
 // Combination of the plane shifts of one axis: the median (the mean of the

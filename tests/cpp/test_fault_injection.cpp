@@ -16,18 +16,23 @@
 // address-space sweep of tests/python/test_reliability.py covers what the
 // library does about them). Not built under the sanitizers, whose
 // allocators this file would replace.
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <gtest/gtest.h>
 #include <link.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <complex>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <new>
 #include <ostream>
 #include <string>
@@ -160,6 +165,28 @@ void operator delete[](void* p, size_t, std::align_val_t) noexcept {
 extern "C" void* aligned_alloc(size_t alignment, size_t bytes) {
   if (inject()) return nullptr;
   return __libc_memalign(alignment, bytes);
+}
+
+// fopen too, on demand: as when its FILE cannot be allocated (ENOMEM). It
+// replaces the C library's for every caller in the process, FFTW's too.
+namespace {
+std::atomic<bool> g_fopen_out_of_memory{false};
+
+FILE* open_file(const char* name, const char* path, const char* mode) {
+  if (g_fopen_out_of_memory.load()) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  using Open = FILE* (*)(const char*, const char*);
+  return reinterpret_cast<Open>(dlsym(RTLD_NEXT, name))(path, mode);
+}
+}  // namespace
+
+extern "C" FILE* fopen(const char* path, const char* mode) {
+  return open_file("fopen", path, mode);
+}
+extern "C" FILE* fopen64(const char* path, const char* mode) {
+  return open_file("fopen64", path, mode);
 }
 
 namespace {
@@ -692,6 +719,54 @@ TEST(FaultInjection, AlignmentImagesInSeveralBands) {
 // call read: SIGSEGV).
 TEST(FaultInjection, AlignmentPolishOnTheSamePlan) {
   alignment_sweep(Scene(64, 64, 1), kDefault, AlignCall::kExecute, 0);
+}
+
+// The file's bytes ("" where it cannot be read).
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// FFTW's wisdom to a file: an allocation that fails is
+// PTP_ERROR_OUT_OF_MEMORY and leaves the file as it was.
+TEST(FaultInjection, WisdomExport) {
+  // Some wisdom to export: a measured plan.
+  {
+    const Scene scene(32, 40);
+    ptp_align_desc d = align_desc(scene, kDefault);
+    d.fft_planning = PTP_FFT_PLANNING_MEASURE;
+    const ptychopatch::Context context = test_support::cpu_context(1);
+    ptp_align_plan* plan = nullptr;
+    ASSERT_EQ(ptp_align_plan_create(context.get(), &d, &plan), PTP_SUCCESS)
+        << ptp_last_error_message();
+    ptp_align_plan_destroy(plan);
+  }
+  const std::string path = ::testing::TempDir() + "ptychopatch_fault_injection.wisdom";
+  const std::string sentinel = "the file as it was\n";
+  ASSERT_EQ(ptp_fft_wisdom_export(path.c_str()), PTP_SUCCESS) << ptp_last_error_message();
+  const std::string expected = file_text(path);
+  ASSERT_NE(expected.find("fftw"), std::string::npos);
+  Scenario s;
+  s.name = "ptp_fft_wisdom_export";
+  s.reset = [&] { write_file(path, sentinel); };
+  s.run = [&] { return ptp_fft_wisdom_export(path.c_str()); };
+  s.untouched = [&] { return file_text(path) == sentinel; };
+  s.matches = [&] { return file_text(path) == expected; };
+  sweep(s);
+
+  // The C library's fopen out of memory (ENOMEM): out of memory too.
+  write_file(path, sentinel);
+  g_fopen_out_of_memory = true;
+  const ptp_status status = ptp_fft_wisdom_export(path.c_str());
+  g_fopen_out_of_memory = false;
+  EXPECT_EQ(status, PTP_ERROR_OUT_OF_MEMORY)
+      << ptp_status_name(status) << ": " << ptp_last_error_message();
+  EXPECT_EQ(file_text(path), sentinel);
+  std::remove(path.c_str());
 }
 
 // Each estimator's calls on one plan: after a failure the same plan gives
