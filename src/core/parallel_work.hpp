@@ -8,17 +8,14 @@ namespace ptychopatch::impl {
 
 // Below this much work (elements a pass touches, times the operations per
 // element where they are many) a pass runs on the calling thread alone.
-// Why: every OpenMP region costs a fork and a barrier, microseconds on an
-// idle machine; on one whose cores are busy with other processes (a second
-// job, a Dask worker per core, CI) a barrier waits until every thread of
-// the team has run, while libgomp's spinning waiters hold the cores the
-// others need. A scene of four 72 x 72 frames took 0.6-2.4 s on two threads
-// against 18-22 ms on one while another process kept both cores busy
-// (docs/performance.md, "Threads on a busy machine"). Passes over small
-// frames stay under this; those over large frames are far above it, where
-// a late thread costs little against the pass. (2^20 did as well under
-// load and lost up to a third on an idle machine at 252-512 pixels; 2^16
-// left most of the stalls.)
+// Why: a parallel pass costs a helper's wake-up (microseconds idle, a
+// scheduler time slice where other processes hold the cores) and a helper
+// that starts a grain and is then descheduled holds the pass back until it
+// runs again. Small frames make thousands of such passes per frame, each
+// worth less than that risk. (Measured with the OpenMP team this replaced,
+// docs/performance.md "Threads on a busy machine": 2^20 did as well under
+// load and lost up to a third idle at 252-512 pixels; 2^16 left most of the
+// stalls.)
 inline constexpr int64_t kMinParallelWork = int64_t{1} << 18;
 
 // kMinParallelWork, or the environment's PTYCHOPATCH_MIN_PARALLEL_WORK (a
