@@ -199,12 +199,20 @@ PTP_API ptp_status ptp_extract_output_bytes(const ptp_extract_desc* desc, int64_
 
 PTP_API ptp_status ptp_extract_plan_create(ptp_context* context, const ptp_extract_desc* desc,
                                            ptp_extract_plan** plan) {
-  if (plan == nullptr) return invalid_output("ptp_extract_plan_create", "plan");
-  return guarded("ptp_extract_plan_create", [&] {
-    require_non_null(context, "context");
-    const auto geometry = ptychopatch::impl::validate_extract_desc(desc);
-    *plan = new ptp_extract_plan{context, geometry};
-  });
+  ptp_status status = PTP_SUCCESS;
+  if (plan == nullptr) {
+    status = invalid_output("ptp_extract_plan_create", "plan");
+  } else {
+    status = guarded("ptp_extract_plan_create", [&] {
+      require_non_null(context, "context");
+      const auto geometry = ptychopatch::impl::validate_extract_desc(desc);
+      *plan = new ptp_extract_plan{context, geometry};
+    });
+  }
+  // A failed creation is the first step of an extraction that failed: the
+  // thread's diagnostics then describe no call (a plan made leaves them).
+  if (status != PTP_SUCCESS) ptychopatch::impl::begin_diagnostics(nullptr);
+  return status;
 }
 
 PTP_API ptp_status ptp_extract_plan_destroy(ptp_extract_plan* plan) {

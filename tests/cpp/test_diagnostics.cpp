@@ -431,9 +431,9 @@ TEST(Diagnostics, PlanAndThreadHoldTheirOwnLastCall) {
 }
 
 // A call that fails before it reaches its plan (a NULL plan, a bad
-// descriptor or count, grouping's own argument checks) reports no call
-// too, on the thread and on a plan it was given: not the previous call's
-// counts.
+// descriptor or count, grouping's own argument checks, a plan that could
+// not be made) reports no call too, on the thread and on a plan it was
+// given: not the previous call's counts.
 TEST(Diagnostics, CallsThatFailBeforeTheyStartReportNone) {
   auto ctx = test_support::cpu_context();
   const Geometry g{10, 12, 8};
@@ -482,6 +482,10 @@ TEST(Diagnostics, CallsThatFailBeforeTheyStartReportNone) {
   none(ptp_extract_patches(ctx.get(), nullptr, object.data(), far.data(), 4, patches.data(),
                            patch_bytes),
        "ptp_extract_patches, NULL desc", false);
+  counted();
+  ptp_extract_plan* not_made = nullptr;
+  none(ptp_extract_plan_create(ctx.get(), &bad, &not_made), "ptp_extract_plan_create, height 0",
+       false);
   counted();
   none(ptp_reassemble_execute(nullptr, patches.data(), far.data(), 4, canvas.data(), canvas_bytes,
                               nullptr, 0),
