@@ -23,7 +23,6 @@ killed when the case ends, so a run can never leave it behind.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from typing import Any, Callable, List
@@ -31,6 +30,7 @@ from typing import Any, Callable, List
 import numpy as np
 
 from . import data
+from .._task_threads import available_processors
 from .registry import Entry, Impl, same_values
 
 #: The longest a load process lives, whatever happens to the run.
@@ -47,10 +47,7 @@ _SPIN = ("import time\n"
 
 def cores() -> int:
     """The processors this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return available_processors()
 
 
 class Load:
