@@ -292,6 +292,12 @@ void sweep(const Scenario& s) {
               s.name.c_str(), allocations, points.size(), failures);
 }
 
+// Whether two arrays hold the same bits (NaN included).
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
 constexpr double kSentinel = -12345.0;
 // Allocations failed per pass of most alignment sweeps (Scenario::max_points):
 // those calls make 100 to 4000, each run costs milliseconds, and CI has two
@@ -380,6 +386,205 @@ TEST(FaultInjection, ExtractionAndReassembly) {
   sweep(r);
 }
 
+// What the thread's and a plan's diagnostics say (call, total, outside).
+struct Diagnosed {
+  int32_t call;
+  int64_t total, outside;
+  bool operator==(const Diagnosed& o) const {
+    return call == o.call && total == o.total && outside == o.outside;
+  }
+};
+Diagnosed diagnosed(const ptp_extract_plan* plan) {
+  ptp_extract_diagnostics d;
+  ptp_extract_diagnostics_init(&d, sizeof d);
+  ptp_extract_plan_get_diagnostics(plan, &d);
+  return {d.call, d.patches_total, d.patches_outside};
+}
+
+// The plan's calls: extraction (both offset forms) and reassembly on one
+// plan, and plan creation. After a failure the plan's diagnostics and the
+// thread's say no call; the plan's next call is the undisturbed one.
+TEST(FaultInjection, ExtractionPlans) {
+  const ptychopatch::Context context = test_support::cpu_context(2);
+  ptp_context* const ctx = context.get();
+  ptp_extract_desc d;
+  ptp_extract_desc_init(&d, sizeof d);
+  d.height = 40;
+  d.width = 36;
+  d.patch_size = 8;
+  d.group_size = 4;
+  using Complex = std::complex<float>;
+  const Complex sentinel(-7.0f, -7.0f);
+  std::vector<Complex> object(40 * 36);
+  for (size_t i = 0; i < object.size(); ++i) object[i] = {std::sin(0.1f * i), 0.5f};
+  // 16 groups of 4: (x, y) pairs, and the same offsets in the legacy form
+  // (global [b][axis], local [b][axis][k]); some patches fall outside.
+  std::vector<double> pairs, global, local;
+  for (int b = 0; b < 16; ++b) {
+    const double gx = b * 2.5 - 4.0, gy = 34.0 - b * 1.75;
+    global.insert(global.end(), {gx, gy});
+    for (int axis = 0; axis < 2; ++axis)
+      for (int k = 0; k < 4; ++k) local.push_back((axis == 0 ? 0.5 : -0.25) * k);
+    for (int k = 0; k < 4; ++k) pairs.insert(pairs.end(), {gx + 0.5 * k, gy - 0.25 * k});
+  }
+  pairs[0] = global[0] = 500.0;  // outside the object
+  ptp_extract_plan* plan = nullptr;
+  ASSERT_EQ(ptp_extract_plan_create(ctx, &d, &plan), PTP_SUCCESS);
+  std::vector<Complex> patches(64 * 64), canvas(40 * 36);
+  std::vector<float> weights(40 * 36);
+  const size_t patch_bytes = patches.size() * 8;
+
+  struct Call {
+    std::string name;
+    std::function<ptp_status(ptp_extract_plan*)> call;
+  };
+  const Call calls[] = {
+      {"ptp_extract_execute",
+       [&](ptp_extract_plan* p) {
+         return ptp_extract_execute(p, object.data(), pairs.data(), 64, patches.data(),
+                                    patch_bytes);
+       }},
+      {"ptp_extract_execute_legacy",
+       [&](ptp_extract_plan* p) {
+         return ptp_extract_execute_legacy(p, object.data(), global.data(), local.data(), 16,
+                                           patches.data(), patch_bytes);
+       }},
+      {"ptp_reassemble_execute",
+       [&](ptp_extract_plan* p) {
+         return ptp_reassemble_execute(p, patches.data(), pairs.data(), 64, canvas.data(),
+                                       canvas.size() * 8, weights.data(), weights.size() * 4);
+       }},
+  };
+  for (const bool whole : {false, true})
+    for (const Call& c : calls) {
+      const auto reset = [&] {
+        std::fill(patches.begin(), patches.end(), sentinel);
+        std::fill(canvas.begin(), canvas.end(), sentinel);
+        std::fill(weights.begin(), weights.end(), -7.0f);
+      };
+      const bool reassembly = c.name == "ptp_reassemble_execute";
+      // Reassembly reads patches: theirs are the extraction's.
+      std::vector<Complex> input;
+      if (reassembly) {
+        ASSERT_EQ(calls[0].call(plan), PTP_SUCCESS);
+        input = patches;
+      }
+      Diagnosed found{};
+      std::string message;
+      Scenario s;
+      s.name = whole ? "ptp_extract_plan_create + " + c.name : c.name + " (one plan)";
+      s.reset = [&] {
+        reset();
+        if (reassembly) patches = input;
+      };
+      s.run = [&] {
+        if (!whole) {
+          const ptp_status status = c.call(plan);
+          message = ptp_last_error_message();  // before the query clears it
+          found = diagnosed(plan);
+          return status;
+        }
+        ptp_extract_plan* made = nullptr;
+        ptp_status status = ptp_extract_plan_create(ctx, &d, &made);
+        if (status == PTP_SUCCESS) status = c.call(made);
+        message = ptp_last_error_message();  // before destroy clears it
+        found = made != nullptr ? diagnosed(made) : Diagnosed{PTP_DIAGNOSED_NONE, 0, -1};
+        ptp_extract_plan_destroy(made);
+        return status;
+      };
+      s.message = [&] { return message; };
+      const auto outputs_untouched = [&] {
+        for (const auto* values : {&canvas, reassembly ? &canvas : &patches})
+          for (const Complex& v : *values)
+            if (v != sentinel) return false;
+        for (float v : weights)
+          if (v != -7.0f) return false;
+        return !reassembly || patches == input;
+      };
+      s.untouched = [&] {
+        return outputs_untouched() && found.call == PTP_DIAGNOSED_NONE &&
+               diagnosed(nullptr).call == PTP_DIAGNOSED_NONE;
+      };
+      s.reset();
+      ASSERT_EQ(s.run(), PTP_SUCCESS) << ptp_last_error_message();
+      const std::vector<Complex> want_patches = patches, want_canvas = canvas;
+      const std::vector<float> want_weights = weights;
+      const Diagnosed want_found = found;
+      ASSERT_GT(want_found.outside, 0);
+      s.matches = [&] {
+        return same_bits(patches, want_patches) && same_bits(canvas, want_canvas) &&
+               same_bits(weights, want_weights) && found == want_found &&
+               diagnosed(nullptr) == want_found;
+      };
+      sweep(s);
+    }
+  ptp_extract_plan_destroy(plan);
+}
+
+// Positions to patches in one call: every output (groups, coordinates,
+// patches) untouched by a failure, and the thread's diagnostics say none.
+TEST(FaultInjection, GroupedPatches) {
+  const ptychopatch::Context context = test_support::cpu_context(2);
+  ptp_context* const ctx = context.get();
+  std::vector<double> x, y;
+  for (int i = 0; i < 120; ++i) {
+    x.push_back(4.0 + std::fmod(i * 7.31, 28.0));
+    y.push_back(4.0 + std::fmod(i * 3.17, 32.0));
+  }
+  ptp_group_desc g;
+  ptp_group_desc_init(&g, sizeof g);
+  g.num_samples = 30;
+  g.num_neighbors = 6;
+  g.group_size = 4;
+  g.seed = 7;
+  ptp_extract_desc d;
+  ptp_extract_desc_init(&d, sizeof d);
+  d.height = 40;
+  d.width = 36;
+  d.patch_size = 8;
+  d.group_size = 4;
+  using Complex = std::complex<float>;
+  std::vector<Complex> object(40 * 36);
+  for (size_t i = 0; i < object.size(); ++i) object[i] = {std::cos(0.07f * i), -0.25f};
+  std::vector<int64_t> nn(30 * 4);
+  std::vector<double> coords(30 * 8), offsets(30 * 2), relative(30 * 8);
+  std::vector<Complex> patches(30 * 4 * 64);
+  Scenario s;
+  s.name = "ptp_grouped_patches";
+  s.reset = [&] {
+    std::fill(nn.begin(), nn.end(), -7);
+    for (auto* v : {&coords, &offsets, &relative}) std::fill(v->begin(), v->end(), kSentinel);
+    std::fill(patches.begin(), patches.end(), Complex(-7.0f, -7.0f));
+  };
+  s.run = [&] {
+    return ptp_grouped_patches(ctx, &g, &d, object.data(), x.data(), y.data(), 120, nn.data(),
+                               coords.data(), offsets.data(), relative.data(), patches.data(),
+                               patches.size() * 8);
+  };
+  s.untouched = [&] {
+    for (int64_t v : nn)
+      if (v != -7) return false;
+    for (const auto* values : {&coords, &offsets, &relative})
+      for (double v : *values)
+        if (v != kSentinel) return false;
+    for (const Complex& v : patches)
+      if (v != Complex(-7.0f, -7.0f)) return false;
+    return diagnosed(nullptr).call == PTP_DIAGNOSED_NONE;
+  };
+  s.reset();
+  ASSERT_EQ(s.run(), PTP_SUCCESS) << ptp_last_error_message();
+  const std::vector<int64_t> want_nn = nn;
+  const std::vector<double> want_coords = coords, want_offsets = offsets, want_relative = relative;
+  const std::vector<Complex> want_patches = patches;
+  const Diagnosed want_found = diagnosed(nullptr);
+  s.matches = [&] {
+    return nn == want_nn && same_bits(coords, want_coords) && same_bits(offsets, want_offsets) &&
+           same_bits(relative, want_relative) && same_bits(patches, want_patches) &&
+           diagnosed(nullptr) == want_found;
+  };
+  sweep(s);
+}
+
 TEST(FaultInjection, Grouping) {
   const ptychopatch::Context context = test_support::cpu_context(2);
   ptp_context* const ctx = context.get();
@@ -404,6 +609,7 @@ TEST(FaultInjection, Grouping) {
               PTP_SUCCESS);
     nn_expected = nn;
     coords_expected = coords;
+    const std::vector<double> offsets_expected = offsets, relative_expected = relative;
     Scenario s;
     s.name = oversample ? "ptp_group_neighbors (oversampled)" : "ptp_group_neighbors";
     s.reset = [&] {
@@ -422,15 +628,12 @@ TEST(FaultInjection, Grouping) {
           if (v != kSentinel) return false;
       return true;
     };
-    s.matches = [&] { return nn == nn_expected && coords == coords_expected; };
+    s.matches = [&] {
+      return nn == nn_expected && same_bits(coords, coords_expected) &&
+             same_bits(offsets, offsets_expected) && same_bits(relative, relative_expected);
+    };
     sweep(s);
   }
-}
-
-// Whether two arrays hold the same bits (NaN included).
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 // One scene of h x w float32 Bayer frames: a reference and up to three
