@@ -26,7 +26,7 @@ PTP_API ptp_status ptp_fft_wisdom_export(const char* path) {
 }
 
 PTP_API ptp_status ptp_fft_wisdom_import(const char* path) {
-  return guarded("ptp_fft_wisdom_import", [&] { ptychopatch::impl::fft_wisdom_import(path); });
+  return guarded("ptp_fft_wisdom_import", [&] { ptychopatch::impl::read_fft_wisdom(path); });
 }
 
 PTP_API ptp_status ptp_align_plan_create(ptp_context* context, const ptp_align_desc* desc,

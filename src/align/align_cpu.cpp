@@ -1180,23 +1180,3 @@ void AlignBackend::set_luma_planes(const std::vector<char>& /*planes*/) {
 }
 
 }  // namespace ptychopatch::impl
-
-namespace ptychopatch::impl {
-
-void fft_wisdom_export(const char* path) {
-  require_non_null(path, "path");
-  std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-  if (fftwf_export_wisdom_to_filename(path) == 0)
-    fail(PTP_ERROR_INVALID_ARGUMENT,
-         std::string("argument 'path': FFTW could not write its wisdom to '") + path + "'");
-}
-
-void fft_wisdom_import(const char* path) {
-  require_non_null(path, "path");
-  std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-  if (fftwf_import_wisdom_from_filename(path) == 0)
-    fail(PTP_ERROR_INVALID_ARGUMENT, std::string("argument 'path': '") + path +
-                                         "' cannot be read as FFTW (single precision) wisdom");
-}
-
-}  // namespace ptychopatch::impl

@@ -59,10 +59,10 @@ void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64
 // then the smaller dy, then dx.
 void crop_shift(const AlignGeometry& g, double dy, double dx, int64_t* crop_y, int64_t* crop_x);
 
-// FFTW's wisdom to a file (ptp_fft_wisdom_export; src/align/fftw_planner.cpp)
-// and from one (ptp_fft_wisdom_import; src/align/align_cpu.cpp).
+// FFTW's wisdom to a file (ptp_fft_wisdom_export) and from one
+// (ptp_fft_wisdom_import); src/align/fftw_planner.cpp.
 void write_fft_wisdom(const char* path);
-void fft_wisdom_import(const char* path);
+void read_fft_wisdom(const char* path);
 
 // Combination of the plane shifts of one axis: the median (the mean of the
 // two middle values for an even count) or the mean. `values` is reordered.

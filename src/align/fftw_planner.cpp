@@ -1,6 +1,6 @@
 // The one mutex every FFTW planner call of the library holds (FFTW's
-// planner is not thread-safe; align/align_cpu.hpp), and the export of the
-// planner's wisdom. In a file of its own so that the internal tests, which
+// planner is not thread-safe; align/align_cpu.hpp), and the export and
+// import of the planner's wisdom. In a file of its own so that the internal tests, which
 // compile a few of the library's sources, get it without the CPU backend.
 #include <fftw3.h>
 
@@ -79,6 +79,32 @@ void write_fft_wisdom(const char* path) {
   const int close_error = errno;
   if (!written) fail(file_status(write_error), failed);
   if (!closed) fail(file_status(close_error), failed);
+}
+
+// The file is read into memory first, so fopen's ENOMEM, or no memory for
+// its text, is out of memory, not a file that is not wisdom.
+void read_fft_wisdom(const char* path) {
+  require_non_null(path, "path");
+  const std::string unreadable = std::string("argument 'path': '") + path +
+                                 "' cannot be read as FFTW (single precision) wisdom";
+  errno = 0;
+  std::FILE* file = std::fopen(path, "r");
+  if (file == nullptr) fail(file_status(errno), unreadable);
+  std::string text;
+  char block[4096];
+  int read_error = 0;
+  try {
+    for (size_t n; (n = std::fread(block, 1, sizeof block, file)) > 0;) text.append(block, n);
+    if (std::ferror(file)) read_error = errno == 0 ? EIO : errno;
+  } catch (...) {
+    std::fclose(file);
+    throw;
+  }
+  std::fclose(file);
+  if (read_error != 0) fail(file_status(read_error), unreadable);
+  std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
+  if (fftwf_import_wisdom_from_string(text.c_str()) == 0)
+    fail(PTP_ERROR_INVALID_ARGUMENT, unreadable);
 }
 
 }  // namespace ptychopatch::impl

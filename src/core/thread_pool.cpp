@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -20,7 +19,7 @@ namespace {
 // started there runs inline (as a nested OpenMP region did).
 thread_local bool inside_grains = false;
 
-struct Job {
+struct Job : std::enable_shared_from_this<Job> {
   Job(GrainWork w, int64_t g, int slots) : work(w), grains(g), max_slots(slots) {}
 
   const GrainWork work;  // dereferenced only after a grain is claimed
@@ -32,7 +31,8 @@ struct Job {
   std::atomic<bool> failed{false};
   std::mutex mutex;
   std::condition_variable all_finished;
-  std::exception_ptr error;  // under mutex
+  std::exception_ptr error;    // under mutex
+  Job* queued_next = nullptr;  // the pool's queue (under the pool's mutex)
 
   bool exhausted() const {
     return next.load(std::memory_order_relaxed) >= grains ||
@@ -73,7 +73,11 @@ class Pool {
       grow(helpers);
       wake = std::min<int>(helpers, static_cast<int>(threads_.size()));
       if (wake == 0) return;
-      queue_.push_back(job);
+      // The queue holds plain pointers: the caller owns the job until it
+      // has withdrawn it, and the queue needs no allocation of its own.
+      job->queued_next = nullptr;
+      (tail_ != nullptr ? tail_->queued_next : head_) = job.get();
+      tail_ = job.get();
     }
     for (int k = 0; k < wake; ++k) wake_.notify_one();
   }
@@ -81,9 +85,11 @@ class Pool {
   // Takes job off the queue: no helper joins it from now on.
   void withdraw(const Job* job) {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = queue_.begin(); it != queue_.end(); ++it)
-      if (it->get() == job) {
-        queue_.erase(it);
+    Job* previous = nullptr;
+    for (Job* j = head_; j != nullptr; previous = j, j = j->queued_next)
+      if (j == job) {
+        (previous != nullptr ? previous->queued_next : head_) = j->queued_next;
+        if (tail_ == j) tail_ = previous;
         return;
       }
   }
@@ -105,21 +111,27 @@ class Pool {
     }
   }
 
+  void pop_front() {  // under mutex_
+    head_ = head_->queued_next;
+    if (head_ == nullptr) tail_ = nullptr;
+  }
+
   void serve() {
     inside_grains = true;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [this] { return !queue_.empty(); });
-      std::shared_ptr<Job> job = queue_.front();
-      if (job->exhausted()) {
-        queue_.pop_front();
+      wake_.wait(lock, [this] { return head_ != nullptr; });
+      if (head_->exhausted()) {
+        pop_front();
         continue;
       }
-      const int slot = job->slots.fetch_add(1, std::memory_order_relaxed);
-      if (slot >= job->max_slots) {
-        queue_.pop_front();
+      const int slot = head_->slots.fetch_add(1, std::memory_order_relaxed);
+      if (slot >= head_->max_slots) {
+        pop_front();
         continue;
       }
+      // Queued, so its caller still owns it: a share of it is safe to take.
+      std::shared_ptr<Job> job = head_->shared_from_this();
       lock.unlock();
       job->work_on(slot);
       job.reset();
@@ -129,7 +141,8 @@ class Pool {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::shared_ptr<Job>> queue_;
+  Job* head_ = nullptr;  // the jobs offered, oldest first
+  Job* tail_ = nullptr;
   // Never joined: the pool lives until the process ends (a helper blocked
   // on wake_ holds nothing), so exit never waits on a loop of another thread.
   std::vector<std::thread> threads_;
