@@ -133,6 +133,18 @@ WITHIN = 1.0
 
 
 SENT: list = []  # when the SIGINT of the running test was sent
+REPORTS: list = []  # when the recorder's callback was called, this test
+
+
+def soon(delay, chunk=0.0):
+    """Whether the KeyboardInterrupt came soon: within WITHIN, or, where
+    other load slows the machine down, within three of the longest gaps
+    between the library's reports before the signal (or three times
+    `chunk`, a report's worth of work timed just before). A library that
+    did not stop at its next report would take many gaps."""
+    before = [t for t in REPORTS if not SENT or t <= SENT[0]]
+    gaps = [b - a for a, b in zip(before, before[1:])] + [chunk]
+    return delay < max(WITHIN, 3 * max(gaps))
 
 
 def fire():
@@ -147,6 +159,7 @@ def interrupted(call, after=0.3):
     machine's speed); returns the seconds from the signal to the
     KeyboardInterrupt."""
     SENT.clear()
+    REPORTS.clear()
     timer = threading.Timer(after, fire) if after is not None else None
     if timer is not None:
         timer.start()
@@ -170,6 +183,7 @@ def recorder(interrupt=True):
 
     def progress(done, total):
         seen.append((done, total))
+        REPORTS.append(time.monotonic())
         if interrupt and done > 0 and not SENT:
             fire()
 
@@ -189,7 +203,7 @@ def test_ctrl_c_stops_a_long_extraction_and_marks_out_incomplete():
     seen, progress = recorder()
     delay = interrupted(lambda: ptychopatch.extract_patches(
         obj, offsets, n, backend="cpu", out=out, progress=progress), after=None)
-    assert delay < WITHIN
+    assert soon(delay)
     total = offsets.shape[0] * 4
     assert seen and seen[-1][0] < total  # stopped before its end
     # A partly written out= never passes for a result.
@@ -208,7 +222,9 @@ def test_ctrl_c_stops_a_long_extraction_without_a_callback():
         for _ in range(20):
             ptychopatch.extract_patches(obj, offsets, n, backend="cpu")
 
-    assert interrupted(calls) < WITHIN
+    start = time.monotonic()  # a hundredth of the work: about one report's
+    ptychopatch.extract_patches(obj, offsets[: len(offsets) // 100], n, backend="cpu")
+    assert soon(interrupted(calls), chunk=time.monotonic() - start)
     again = ptychopatch.extract_patches(obj, offsets[:10], n, backend="cpu")
     assert again.shape == (10, n, n, 4)
 
@@ -220,8 +236,8 @@ def test_ctrl_c_stops_get_image_patches():
     g = centre.reshape(b, 1, 2, 1)
     loc = (offsets - centre[:, None, :]).transpose(0, 2, 1).reshape(b, 1, 2, 4)
     seen, progress = recorder()
-    assert interrupted(lambda: ptychopatch.get_image_patches(
-        obj, g, loc, n, 2, backend="cpu", progress=progress), after=None) < WITHIN
+    assert soon(interrupted(lambda: ptychopatch.get_image_patches(
+        obj, g, loc, n, 2, backend="cpu", progress=progress), after=None))
     assert seen and seen[-1][0] < 4 * b
 
 
@@ -235,7 +251,7 @@ def test_ctrl_c_stops_a_long_reassembly():
     delay = interrupted(lambda: ptychopatch.reassemble_patches(
         patches, offsets, (512, 512), backend="cpu", out=canvas, weights_out=weights,
         progress=progress), after=None)
-    assert delay < WITHIN
+    assert soon(delay)
     assert seen and seen[-1][0] < 32_000
     assert np.isnan(canvas).all() and np.isnan(weights).all()
     whole = ptychopatch.reassemble_patches(patches[:100], offsets[:100], (512, 512),
@@ -255,7 +271,7 @@ def test_ctrl_c_stops_a_long_grouping():
     seen, progress = recorder()
     delay = interrupted(lambda: ptychopatch.group_neighbors(
         x, y, len(x), K=8, gridsize=2, seed=1, num_threads=0, progress=progress), after=None)
-    assert delay < WITHIN
+    assert soon(delay)
     assert seen and seen[-1][0] < len(x)
     d = ptychopatch.group_neighbors(x[:1000], y[:1000], 100, K=8, gridsize=2, seed=1)
     assert d["nn_indices"].shape == (100, 4)
@@ -270,6 +286,6 @@ def test_ctrl_c_stops_grouped_patches_and_marks_out_incomplete():
     delay = interrupted(lambda: ptychopatch.grouped_patches(
         obj, x, y, 8, b, K=8, gridsize=2, seed=1, backend="cpu", out=out, progress=progress),
         after=None)
-    assert delay < WITHIN
+    assert soon(delay)
     assert seen and seen[-1][0] < b + 4 * b
     assert np.isnan(out).all()
