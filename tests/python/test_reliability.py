@@ -121,4 +121,6 @@ def test_memory_limits_give_memory_errors_not_a_dead_process(which):
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (extra_mb, done.returncode, done.stderr[-400:])
         outcomes.add(done.stdout.strip())
-    assert outcomes == {"ok", "MemoryError"}, outcomes
+    # A helper thread that cannot be made is left out: the two-thread
+    # extraction gives its result at every limit.
+    assert outcomes == ({"ok"} if which == "threads" else {"ok", "MemoryError"}), outcomes
