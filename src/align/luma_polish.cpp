@@ -12,7 +12,6 @@
 
 #include "align/align_backend.hpp"
 #include "align/varying_planes.hpp"
-#include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
 
