@@ -795,8 +795,9 @@ PTP_API ptp_status ptp_align_set_progress(ptp_align_plan* plan, ptp_progress_fn 
                                           void* user_data);
 
 /* Sets the reference frame: H x W (x channels) of frame_dtype, host memory.
- * Its plane spectra are computed now and kept. Float frames must be
- * finite. */
+ * The plan keeps a copy; the next ptp_align_execute computes its plane
+ * spectra and keeps them. Float frames must be finite. A call that fails
+ * leaves the plan's previous reference (if any) in use. */
 PTP_API ptp_status ptp_align_set_reference(ptp_align_plan* plan, const void* frame);
 
 /* Aligns num_frames moving frames (frames[i]: like the reference) to the

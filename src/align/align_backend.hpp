@@ -65,6 +65,9 @@ struct AlignGeometry {
   std::vector<int32_t> site_colours;
 
   int64_t frame_elements() const { return channels * height * width; }
+  size_t frame_bytes() const {
+    return static_cast<size_t>(frame_elements()) * (frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4);
+  }
   // Sensor pixels per pixel of the plane the backend aligns.
   int64_t shift_unit() const { return luma ? luma_stride : period; }
   // What a backend's align() writes per frame.
@@ -144,12 +147,17 @@ struct ptp_align_plan {
   std::unique_ptr<ptychopatch::impl::CropVerifier> verifier;
   // Colour mosaics: the isolated sites the reference shares with a call's
   // frames (isolated_sites.hpp), and those the backend's and the closed
-  // loop's reference are without (when known; else it is set again).
+  // loop's reference are without.
   // (A shared_ptr: its deleter is fixed where it is made, so the headers
   // that destroy plans need not see the class.)
   std::shared_ptr<ptychopatch::impl::SharedIsolatedSites> sites;
   std::vector<int64_t> sites_applied;
-  bool sites_applied_known = false;
+  // The reference as given (ptp_align_set_reference). The backend and the
+  // closed loop take it, without sites_applied, at the next execute
+  // (reference_applied false until then): a set_reference that fails leaves
+  // them, and this copy, as they were.
+  std::vector<unsigned char> reference;
+  bool reference_applied = false;
   // Set by ptp_align_set_reference where the reference does not look like
   // a mosaic of the plan's family, or, with no pattern, looks like a mosaic
   // (pattern_family.hpp): every frame's note, at confidence 0. Empty

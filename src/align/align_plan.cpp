@@ -23,6 +23,7 @@
 #include "core/gpu_runtime.hpp"
 #include "core/headroom.hpp"
 #include "core/thread_pool.hpp"
+#include "cpu/parallel_copy.hpp"
 #include "math/luma_math.hpp"
 
 namespace ptychopatch::impl {
@@ -501,19 +502,22 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   require_not_executing(plan, "ptp_align_set_reference");
   require_non_null(frame, "frame");
   require_finite(plan, frame, "argument 'frame': the reference frame");
-  // Until the backend has finished, the plan has no usable reference.
-  plan.has_reference = false;
-  plan.sites_applied_known = false;
-  plan.pattern_doubt.clear();
-  // The caller's plans only (the closed loop's own plans, on cuts of these
-  // frames, neither check the pattern nor search isolated sites).
-  if (plan.checks_pattern)
-    plan.pattern_doubt = pattern_family_doubt(plan.geometry, frame, plan.context->num_threads);
-  if (plan.sites) plan.sites->set_reference(frame);
-  plan.backend->set_reference(frame);
-  if (plan.verifier) plan.verifier->set_reference(frame);
-  plan.sites_applied.clear();  // the reference as given
-  plan.sites_applied_known = true;
+  // Everything that can fail first, into locals: a failure leaves the plan
+  // as it was. The caller's plans only check the pattern and find isolated
+  // sites (the closed loop's own plans, on cuts of these frames, do not).
+  std::string doubt = plan.checks_pattern ? pattern_family_doubt(plan.geometry, frame,
+                                                                 plan.context->num_threads)
+                                          : std::string();
+  std::vector<int64_t> sites;
+  if (plan.sites) sites = plan.sites->isolated(frame);
+  plan.reference.resize(plan.geometry.frame_bytes());  // the same size after the first
+  // Nothing below throws. The backend and the closed loop take the new
+  // reference at the next execute (apply_reference).
+  cpu::parallel_copy(plan.reference.data(), frame, plan.reference.size(),
+                     plan.context->num_threads);
+  if (plan.sites) plan.sites->set_reference_sites(std::move(sites));
+  plan.pattern_doubt.swap(doubt);
+  plan.reference_applied = false;
   plan.has_reference = true;
 }
 
@@ -1159,32 +1163,43 @@ bool verify_crops(ptp_align_plan& plan, const void* const* frames,
   return true;
 }
 
+// The backend's and the closed loop's reference: the plan's, without
+// `sites` (set again where they hold another, or none since
+// ptp_align_set_reference).
+void apply_reference(ptp_align_plan& plan, const std::vector<int64_t>& sites) {
+  if (plan.reference_applied && sites == plan.sites_applied) return;
+  const void* reference = plan.reference.data();
+  std::vector<unsigned char> cleaned;
+  if (!sites.empty()) {
+    cleaned.resize(plan.reference.size());
+    plan.sites->clean(reference, sites, cleaned.data());
+    reference = cleaned.data();
+  }
+  // Unapplied first: should either call throw, the next call sets both
+  // again (the plan keeps its reference).
+  plan.reference_applied = false;
+  plan.backend->set_reference(reference);
+  if (plan.verifier) plan.verifier->set_reference(reference);
+  plan.sites_applied = sites;
+  plan.reference_applied = true;
+}
+
 // The frames of a call (their outcomes say which are valid) as the
 // backend and the closed loop see them: without the isolated sites the
 // reference shares with at least half of them, which the reference loses
-// too (set again where the last call's sites differ). Returns the frames
-// to use; `copies` holds those that changed.
+// too (apply_reference). Returns the frames to use; `copies` holds those
+// that changed.
 std::vector<const void*> without_shared_isolated_sites(
     ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
     const std::vector<FrameOutcome>& outcomes, std::vector<std::vector<unsigned char>>& copies) {
   std::vector<const void*> out(frames, frames + num_frames);
-  if (!plan.sites) return out;
   std::vector<const void*> valid;
   for (int64_t i = 0; i < num_frames; ++i)
     if (outcomes[i].status == PTP_SUCCESS) valid.push_back(frames[i]);
   if (valid.empty()) return out;
-  const std::vector<int64_t> shared = plan.sites->shared(valid);
-  if (!plan.sites_applied_known || shared != plan.sites_applied) {
-    std::vector<unsigned char> reference(plan.sites->frame_bytes());
-    plan.sites->clean(plan.sites->reference(), shared, reference.data());
-    // Unknown first: should either call throw, the next call sets both
-    // again (the plan keeps its reference).
-    plan.sites_applied_known = false;
-    plan.backend->set_reference(reference.data());
-    if (plan.verifier) plan.verifier->set_reference(reference.data());
-    plan.sites_applied = shared;
-    plan.sites_applied_known = true;
-  }
+  const std::vector<int64_t> shared =
+      plan.sites ? plan.sites->shared(valid) : std::vector<int64_t>();
+  apply_reference(plan, shared);
   if (shared.empty()) return out;
   require_headroom(valid.size() * plan.sites->frame_bytes(),
                    std::to_string(valid.size()) + " frames without their isolated sites");

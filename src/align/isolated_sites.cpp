@@ -12,7 +12,6 @@
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
-#include "cpu/parallel_copy.hpp"
 #include "math/isolated_sites.hpp"
 
 namespace ptychopatch::impl {
@@ -165,20 +164,13 @@ SharedIsolatedSites::SharedIsolatedSites(const AlignGeometry& g, int32_t num_thr
       sites_(static_cast<size_t>(g.frame_elements())),
       frame_bytes_(sites_ * (g.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4)) {}
 
-void SharedIsolatedSites::set_reference(const void* frame) {
+std::vector<int64_t> SharedIsolatedSites::isolated(const void* frame) const {
   const Area a = area_of(g_);
   const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, g_.height)),
                                        g_.frame_elements());
-  std::vector<int64_t> isolated =
-      g_.frame_dtype == PTP_DTYPE_UINT16
-          ? find_isolated(static_cast<const uint16_t*>(frame), g_.height, g_.width, a, threads)
-          : find_isolated(static_cast<const float*>(frame), g_.height, g_.width, a, threads);
-  // Into the plan's own buffer, kept between calls (a fresh one per call
-  // paid its page faults), by every thread. The plan has no usable
-  // reference until set_reference returns (align_set_reference).
-  reference_.resize(frame_bytes_);
-  cpu::parallel_copy(reference_.data(), frame, frame_bytes_, threads_);
-  reference_sites_ = std::move(isolated);
+  return g_.frame_dtype == PTP_DTYPE_UINT16
+             ? find_isolated(static_cast<const uint16_t*>(frame), g_.height, g_.width, a, threads)
+             : find_isolated(static_cast<const float*>(frame), g_.height, g_.width, a, threads);
 }
 
 template <class T>

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "align/align_backend.hpp"
@@ -26,20 +27,24 @@ namespace ptychopatch::impl {
 // not RawNIND's method).
 bool suppresses_isolated_sites(const AlignGeometry& g);
 
-// The plan's side of it: the reference's copy and isolated sites, and per
-// call the sites the reference shares with every frame.
+// The plan's side of it: the reference's isolated sites, and per call the
+// sites the reference shares with every frame.
 class SharedIsolatedSites {
  public:
   SharedIsolatedSites(const AlignGeometry& g, int32_t num_threads);
 
-  // Keeps a copy of the (validated) reference and finds its isolated sites:
-  // math::isolated_site_value changes them, their neighbours being the up
-  // to eight sites of their plane around them, the plane taken circularly
-  // over the area the estimator reads (the first FFT-friendly plane rows
-  // and columns, or the luminance image's windows); none outside that area
-  // or in planes of fewer than 3 rows or columns.
-  void set_reference(const void* frame);
-  const void* reference() const { return reference_.data(); }
+  // The isolated sites of a (validated) frame: math::isolated_site_value
+  // changes them, their neighbours being the up to eight sites of their
+  // plane around them, the plane taken circularly over the area the
+  // estimator reads (the first FFT-friendly plane rows and columns, or the
+  // luminance image's windows); none outside that area or in planes of
+  // fewer than 3 rows or columns.
+  std::vector<int64_t> isolated(const void* frame) const;
+  // Those of the reference (isolated(reference)); does not throw, so that
+  // ptp_align_set_reference commits only once everything is made.
+  void set_reference_sites(std::vector<int64_t>&& sites) noexcept {
+    reference_sites_ = std::move(sites);
+  }
 
   // The reference's isolated sites that are isolated in at least half the
   // frames of `frames` too (indices into a frame, increasing). Half, not
@@ -62,8 +67,7 @@ class SharedIsolatedSites {
   int32_t threads_;
   size_t sites_;
   size_t frame_bytes_;
-  std::vector<unsigned char> reference_;
-  std::vector<int64_t> reference_sites_;  // its isolated sites
+  std::vector<int64_t> reference_sites_;
 };
 
 }  // namespace ptychopatch::impl

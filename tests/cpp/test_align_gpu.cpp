@@ -341,13 +341,18 @@ void expect_backends_agree(const Options& o) {
 TEST(GpuAlign, BackendIsTheGpu) {
   REQUIRE_GPU();
   // The CPU backend ignores the device budget; the GPU backend cannot
-  // transform a reference under 1 KiB, so this status shows the plan did
-  // not fall back to the CPU.
+  // transform a reference under 1 KiB (at the first execute, which takes
+  // the reference), so this status shows the plan did not fall back to the
+  // CPU.
   Options o;
   ptychopatch::Context gpu = gpu_context(1024);
   Plan plan = make_plan(gpu, o);
   const Frame f = make_frame(o.layout, o.height, o.width, 0, 0);
-  EXPECT_EQ(ptp_align_set_reference(plan.get(), f.data(o.dtype)), PTP_ERROR_OUT_OF_MEMORY);
+  ASSERT_EQ(ptp_align_set_reference(plan.get(), f.data(o.dtype)), PTP_SUCCESS);
+  const void* frames[] = {f.data(o.dtype)};
+  double shift[2];
+  EXPECT_EQ(ptp_align_execute(plan.get(), frames, 1, shift, nullptr, nullptr),
+            PTP_ERROR_OUT_OF_MEMORY);
   EXPECT_NE(std::string(ptp_last_error_message()).find("budget"), std::string::npos)
       << ptp_last_error_message();
 }

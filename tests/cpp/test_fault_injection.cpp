@@ -728,6 +728,10 @@ enum class AlignCall {
   kExecuteFrames,  // ptp_align_execute_frames, the same
   kReference,      // ptp_align_set_reference + ptp_align_execute on one plan
   kWhole,          // a new plan each run: create + set_reference + execute
+  // ptp_align_set_reference with another frame, on a plan that has one;
+  // where it fails, an execute (nothing failing) must give the result of
+  // the reference the plan had.
+  kAnotherReference,
 };
 
 void alignment_sweep(const Scene& scene, const Estimator& estimator, AlignCall call,
@@ -742,7 +746,21 @@ void alignment_sweep(const Scene& scene, const Estimator& estimator, AlignCall c
   ASSERT_EQ(ptp_align_plan_num_planes(plan, &num_planes), PTP_SUCCESS);
   AlignOutputs out(scene.count, num_planes);
 
+  // kAnotherReference: the plan's first reference is the scene's, the
+  // other a moved frame of it; `kept` is the execute after a failed switch.
+  const void* const other = scene.moved.back().data();
+  AlignOutputs kept(scene.count, num_planes);
+  AlignOutputs with_first(scene.count, num_planes);
+  bool kept_first = true;
+
   std::string message;
+  const auto execute_into = [&](ptp_align_plan* p, AlignOutputs& o) {
+    return call == AlignCall::kExecuteFrames
+               ? ptp_align_execute_frames(p, scene.frames, scene.count, o.results.data(),
+                                          o.planes.data())
+               : ptp_align_execute(p, scene.frames, scene.count, o.shifts.data(),
+                                   o.planes.data(), o.confidence.data());
+  };
   const auto execute = [&](ptp_align_plan* p) {
     return call == AlignCall::kExecuteFrames
                ? ptp_align_execute_frames(p, scene.frames, scene.count, out.results.data(),
@@ -756,10 +774,13 @@ void alignment_sweep(const Scene& scene, const Estimator& estimator, AlignCall c
                        : call == AlignCall::kExecuteFrames ? "ptp_align_execute_frames"
                        : call == AlignCall::kReference
                            ? "ptp_align_set_reference + execute"
+                       : call == AlignCall::kAnotherReference
+                           ? "ptp_align_set_reference to another frame + execute"
                            : "ptp_align_plan_create + set_reference + execute") +
            " (" + estimator.name + ", " + std::to_string(scene.h) + " x " +
            std::to_string(scene.w) + ")";
-  if (call == AlignCall::kExecute || call == AlignCall::kExecuteFrames)
+  if (call == AlignCall::kExecute || call == AlignCall::kExecuteFrames ||
+      call == AlignCall::kAnotherReference)
     s.setup = [&] {
       ASSERT_EQ(ptp_align_set_reference(plan, scene.reference.data()), PTP_SUCCESS);
     };
@@ -777,15 +798,32 @@ void alignment_sweep(const Scene& scene, const Estimator& estimator, AlignCall c
     }
     if (call == AlignCall::kReference)
       status = ptp_align_set_reference(plan, scene.reference.data());
+    if (call == AlignCall::kAnotherReference) {
+      kept_first = true;
+      status = ptp_align_set_reference(plan, other);
+      if (status != PTP_SUCCESS) {
+        message = ptp_last_error_message();
+        kept.reset();
+        kept_first = execute_into(plan, kept) == PTP_SUCCESS && kept.same_as(with_first);
+        return status;
+      }
+    }
     if (status == PTP_SUCCESS) status = execute(plan);
     message = ptp_last_error_message();
     return status;
   };
   s.message = [&] { return message; };
-  s.untouched = [&] { return out.untouched(); };
+  s.untouched = [&] { return out.untouched() && kept_first; };
+  if (call == AlignCall::kAnotherReference) {
+    with_first.reset();
+    ASSERT_EQ(execute_into(plan, with_first), PTP_SUCCESS) << ptp_last_error_message();
+  }
   out.reset();
   ASSERT_EQ(s.run(), PTP_SUCCESS) << message;
   const AlignOutputs expected = out;
+  if (call == AlignCall::kAnotherReference) {
+    ASSERT_FALSE(expected.same_as(with_first)) << "the other reference must change the result";
+  }
   s.matches = [&] { return out.same_as(expected); };
   sweep(s);
   ptp_align_plan_destroy(plan);
@@ -1004,6 +1042,13 @@ TEST_P(FaultInjectionAlignment, ExecuteOnTheSamePlan) {
   const Scene scene(32, 40);
   alignment_sweep(scene, GetParam(), AlignCall::kExecute, kAlignPoints);
   alignment_sweep(scene, GetParam(), AlignCall::kExecuteFrames, kAlignPoints);
+}
+
+// A reference that fails to replace the plan's leaves the plan's in place:
+// the next execute aligns to it, bit for bit (it once left the plan with
+// no reference at all).
+TEST_P(FaultInjectionAlignment, AFailedReferenceKeepsThePlansReference) {
+  alignment_sweep(Scene(32, 40), GetParam(), AlignCall::kAnotherReference, kAlignPoints);
 }
 
 INSTANTIATE_TEST_SUITE_P(
