@@ -99,7 +99,18 @@ PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* co
                                             double* plane_shifts) {
   return guarded("ptp_align_execute_frames", [&] {
     require_non_null(plan, "plan");
-    ptychopatch::impl::align_execute_frames(*plan, frames, num_frames, results, plane_shifts);
+    ptychopatch::impl::align_execute_frames(*plan, frames, num_frames, results, plane_shifts,
+                                            nullptr);
+  });
+}
+
+PTP_API ptp_status ptp_align_execute_frames_flags(ptp_align_plan* plan, const void* const* frames,
+                                                  int64_t num_frames, ptp_align_result* results,
+                                                  double* plane_shifts, uint32_t* flags) {
+  return guarded("ptp_align_execute_frames_flags", [&] {
+    require_non_null(plan, "plan");
+    ptychopatch::impl::align_execute_frames(*plan, frames, num_frames, results, plane_shifts,
+                                            flags);
   });
 }
 

@@ -861,6 +861,43 @@ typedef struct ptp_align_result {
   char message[240];
 } ptp_align_result;
 
+/* Why the assessment doubts a frame's result: the bits of the flags that
+ * ptp_align_execute_frames_flags writes per frame (0: nothing doubted).
+ * Each comes with its note in the frame's message and, all but
+ * PTP_ALIGN_FLAG_NO_FIT and PTP_ALIGN_FLAG_LOW_CONFIDENCE, with confidence
+ * 0. Use a flagged frame's crop only after a look. Values never change; a
+ * retired flag's bit stays reserved. */
+enum ptp_align_flag {
+  /* The correlation peak lies at max_shift's bound (where the search
+   * stopped: the shift may lie beyond it), or the refined shift beyond it. */
+  PTP_ALIGN_FLAG_AT_SHIFT_BOUND = 1,
+  /* Under the shift, the two frames' smoothed luminance images correlate
+   * by less than 0.5: another scene, or noise (PTP_ALIGN_VERIFY_REFINE). */
+  PTP_ALIGN_FLAG_OTHER_SCENE = 2,
+  /* The frame does not move as a whole (rotated, scaled, parallax):
+   * fitted on four quadrants, its shift leaves a corner more than 2
+   * pixels off (PTP_ALIGN_VERIFY_REFINE). */
+  PTP_ALIGN_FLAG_NOT_RIGID = 4,
+  /* The reference does not look like a mosaic of the plan's CFA family
+   * (or, without a pattern, looks like a mosaic): every frame has it. */
+  PTP_ALIGN_FLAG_PATTERN_DOUBT = 8,
+  /* The closed loop could not check the crop: cut to what the frames
+   * share under it, they are too small or show no detail. */
+  PTP_ALIGN_FLAG_UNCHECKED = 16,
+  /* The closed loop does not confirm the crop: the cuts align again more
+   * than half a period away. */
+  PTP_ALIGN_FLAG_UNCONFIRMED = 32,
+  /* The correlation peak stands no higher than the correlation's noise. */
+  PTP_ALIGN_FLAG_WEAK_PEAK = 64,
+  /* PTP_ALIGN_VERIFY_REFINE found no least-squares fit (frames under
+   * about 48 pixels a side, or too little detail): confidence is the
+   * peak's margin, not a probability, and the crop is unverified. */
+  PTP_ALIGN_FLAG_NO_FIT = 128,
+  /* The least-squares fit gives the crop a probability under 0.95 (the
+   * documented threshold to trust one), and no other flag says why. */
+  PTP_ALIGN_FLAG_LOW_CONFIDENCE = 256
+};
+
 /* Aligns num_frames moving frames like ptp_align_execute, with a status
  * per frame: a frame that cannot be aligned (NULL, NaN, no information)
  * gets its status and message in results[i] while every other frame gets
@@ -873,6 +910,13 @@ typedef struct ptp_align_result {
 PTP_API ptp_status ptp_align_execute_frames(ptp_align_plan* plan, const void* const* frames,
                                             int64_t num_frames, ptp_align_result* results,
                                             double* plane_shifts);
+
+/* ptp_align_execute_frames, plus each frame's flags (enum ptp_align_flag):
+ * num_frames uint32_t, 0 for a frame without a result; NULL writes none.
+ * Written, like results, only where the call writes results. */
+PTP_API ptp_status ptp_align_execute_frames_flags(ptp_align_plan* plan, const void* const* frames,
+                                                  int64_t num_frames, ptp_align_result* results,
+                                                  double* plane_shifts, uint32_t* flags);
 
 /* ------------------------- cross-correlation of two images (one pair) */
 

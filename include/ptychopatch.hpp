@@ -839,29 +839,37 @@ class AlignPlan {
     return execute(checked_frames(frames));
   }
 
-  // ptp_align_execute_frames: one ptp_align_result per frame (status,
-  // message, shift, crop, confidence); a frame that cannot be aligned does
-  // not throw, only the call's own errors (and a cancellation) do.
-  std::vector<ptp_align_result> execute_frames(const std::vector<const void*>& frames) {
+  // ptp_align_execute_frames_flags: one ptp_align_result per frame
+  // (status, message, shift, crop, confidence) and, into `flags` when
+  // given, its enum ptp_align_flag bits (why the result is in doubt; 0
+  // where nothing is). A frame that cannot be aligned does not throw, only
+  // the call's own errors (and a cancellation) do.
+  std::vector<ptp_align_result> execute_frames(const std::vector<const void*>& frames,
+                                               std::vector<uint32_t>* flags = nullptr) {
     ptp_align_plan* plan = handle();
     std::vector<ptp_align_result> results(frames.size());
+    std::vector<uint32_t> frame_flags(frames.size());
     if (progress_) progress_->error = nullptr;
-    const ptp_status status = ptp_align_execute_frames(
-        plan, frames.data(), static_cast<int64_t>(frames.size()), results.data(), nullptr);
+    const ptp_status status = ptp_align_execute_frames_flags(
+        plan, frames.data(), static_cast<int64_t>(frames.size()), results.data(), nullptr,
+        frame_flags.data());
     if (progress_ && progress_->error) std::rethrow_exception(progress_->error);
     check(status);
+    if (flags != nullptr) *flags = std::move(frame_flags);
     return results;
   }
   template <class T>
-  std::vector<ptp_align_result> execute_frames(const std::vector<const T*>& frames) {
+  std::vector<ptp_align_result> execute_frames(const std::vector<const T*>& frames,
+                                               std::vector<uint32_t>* flags = nullptr) {
     require_dtype<T>();
-    return execute_frames(std::vector<const void*>(frames.begin(), frames.end()));
+    return execute_frames(std::vector<const void*>(frames.begin(), frames.end()), flags);
   }
   // Checked as execute(std::vector<View<const T>>): a frame of the wrong
   // size fails the call (it is the caller's error, not the frame's).
   template <class T>
-  std::vector<ptp_align_result> execute_frames(const std::vector<View<const T>>& frames) {
-    return execute_frames(checked_frames(frames));
+  std::vector<ptp_align_result> execute_frames(const std::vector<View<const T>>& frames,
+                                               std::vector<uint32_t>* flags = nullptr) {
+    return execute_frames(checked_frames(frames), flags);
   }
 
  private:

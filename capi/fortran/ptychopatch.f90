@@ -227,6 +227,16 @@ module ptychopatch
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_CHECK = 1
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_CORRECT = 2
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_REFINE = 3
+  ! enum ptp_align_flag: bits of ptp_align_execute_frames_flags' flags.
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_AT_SHIFT_BOUND = 1
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_OTHER_SCENE = 2
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_NOT_RIGID = 4
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_PATTERN_DOUBT = 8
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_UNCHECKED = 16
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_UNCONFIRMED = 32
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_WEAK_PEAK = 64
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_NO_FIT = 128
+  integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_LOW_CONFIDENCE = 256
 
   ! -------------------------------------------------------------- structs
   ! Fill with the matching *_init(s, c_sizeof(s)), then set fields.
@@ -732,6 +742,22 @@ module ptychopatch
       type(c_ptr), value :: plane_shifts
       integer(c_int32_t) :: status
     end function ptp_align_execute_frames
+
+    ! ptp_align_execute_frames plus flags: c_loc of integer(c_int32_t)
+    ! flags(M), each frame's bits of enum ptp_align_flag (test them with
+    ! iand; 0: nothing doubted), or c_null_ptr.
+    function ptp_align_execute_frames_flags(plan, frames, num_frames, results, plane_shifts, &
+                                            flags) &
+        bind(c, name='ptp_align_execute_frames_flags') result(status)
+      import :: c_int32_t, c_int64_t, c_ptr, ptp_align_result
+      type(c_ptr), value :: plan
+      type(c_ptr), intent(in) :: frames(*)
+      integer(c_int64_t), value :: num_frames
+      type(ptp_align_result), intent(inout) :: results(*)
+      type(c_ptr), value :: plane_shifts
+      type(c_ptr), value :: flags
+      integer(c_int32_t) :: status
+    end function ptp_align_execute_frames_flags
 
     function ptp_correlate_desc_init(desc, struct_size) &
         bind(c, name='ptp_correlate_desc_init') result(status)

@@ -533,9 +533,12 @@ struct FrameOutcome {
   double unsnapped[2] = {kNoShift, kNoShift};
   double confidence = 0.0;
   int32_t planes_used = 0;
+  uint32_t flags = 0;  // enum ptp_align_flag
 
-  // A note on a frame with a result, after any note before it.
-  void add_note(const std::string& note) {
+  // A doubt (one flag) on a frame with a result, and its note after any
+  // note before it.
+  void add_note(ptp_align_flag flag, const std::string& note) {
+    flags |= flag;
     message = message.empty() ? note : message + "; " + note;
   }
 };
@@ -706,9 +709,10 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
     set_frame_shift(g, dy, dx, out);
     if (at_shift_bound(g, dy, dx)) {
       out.confidence = 0.0;
-      out.message = "frames[" + std::to_string(origin[k]) +
-                    "]: the peak lies at max_shift's bound, where the search stopped: the "
-                    "shift may lie beyond it (confidence 0)";
+      out.add_note(PTP_ALIGN_FLAG_AT_SHIFT_BOUND,
+                   "frames[" + std::to_string(origin[k]) +
+                       "]: the peak lies at max_shift's bound, where the search stopped: the "
+                       "shift may lie beyond it (confidence 0)");
     }
   }
   return !cancelled;
@@ -744,6 +748,9 @@ constexpr double kPolishDisagrees = 0.1;
 // on the edge between two crops, both right) would score 0.5 per axis
 // however well it is measured.
 constexpr double kCropTolerance = 0.25;
+// The crop probability from which a crop is trusted (docs/performance.md,
+// "Confidence"): below it, PTP_ALIGN_FLAG_LOW_CONFIDENCE.
+constexpr double kTrustedCrop = 0.95;
 // Below this crop probability (crop_probability) of the luminance fit,
 // the polish fits the colour images too (luma_polish.hpp). Colour sees
 // detail the luminance image averages away (on the robustness benchmark's
@@ -830,7 +837,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   const bool at_bound = at_shift_bound(g, out.unsnapped[0], out.unsnapped[1]);
   if (!first.aligned) {
     out.confidence = 0.0;
-    out.add_note(unchecked_note(index));
+    out.add_note(PTP_ALIGN_FLAG_UNCHECKED, unchecked_note(index));
     return;
   }
   struct Cut {
@@ -918,8 +925,9 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     const int64_t bound = std::max<int64_t>(limits[axis] * g.shift_unit(), std::llabs(crop[axis]));
     if (limits[axis] >= 0 && std::llabs(refined[axis]) > bound) {
       out.confidence = 0.0;
-      out.add_note("frames[" + std::to_string(index) +
-                   "]: refined, its shift lies beyond max_shift (confidence 0)");
+      out.add_note(PTP_ALIGN_FLAG_AT_SHIFT_BOUND,
+                   "frames[" + std::to_string(index) +
+                       "]: refined, its shift lies beyond max_shift (confidence 0)");
       return;
     }
   }
@@ -953,7 +961,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                          : plan.verifier->check(frame, refined[0], refined[1]).confirmed);
     if (!confirmed) {
       out.confidence = 0.0;
-      out.add_note(unconfirmed_note(index));
+      out.add_note(PTP_ALIGN_FLAG_UNCONFIRMED, unconfirmed_note(index));
     }
   }
   // Frames of another scene, or of nothing but noise, align somewhere with
@@ -970,7 +978,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   "reference's by only %.2f (under %.1f): it may not show the reference's "
                   "scene (confidence 0)",
                   static_cast<long long>(index), match, kMinMatch);
-    out.add_note(note);
+    out.add_note(PTP_ALIGN_FLAG_OTHER_SCENE, note);
   }
   // A frame of the scene that did not move as a whole: rotated, scaled
   // (focus breathing), seen from elsewhere (parallax), or a large part of
@@ -990,7 +998,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                     "fitted on four quadrants, its shift leaves its corners up to %.1f rows and "
                     "%.1f columns off (confidence 0)",
                     static_cast<long long>(index), warp.deviation[0], warp.deviation[1]);
-      out.add_note(note);
+      out.add_note(PTP_ALIGN_FLAG_NOT_RIGID, note);
     }
   }
   if (at_bound) out.confidence = 0.0;
@@ -1004,11 +1012,11 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   "%.1f), standard deviation %.2g rows, %.2g columns (confidence 0)",
                   static_cast<long long>(index), polished[0], polished[1], std::sqrt(variance[0]),
                   std::sqrt(variance[1]));
-    out.add_note(note);
+    out.add_note(PTP_ALIGN_FLAG_LOW_CONFIDENCE, note);
   }
   // Without the fit, where nothing else set it, a 0 is the peak's own.
   if (!polish_converged && out.confidence == 0.0 && out.message.empty())
-    out.add_note(peak_note(index));
+    out.add_note(PTP_ALIGN_FLAG_WEAK_PEAK, peak_note(index));
   // Without the fit the confidence is the peak's margin over the
   // correlation's noise, not a probability, and on small frames it does
   // not tell right crops from wrong ones (a review: 32-44-pixel Bayer and
@@ -1022,8 +1030,12 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
                   "little detail): confidence is the peak's margin, not a probability; treat "
                   "the crop as unverified",
                   static_cast<long long>(index));
-    out.add_note(note);
+    out.add_note(PTP_ALIGN_FLAG_NO_FIT, note);
   }
+  // A probability under the documented threshold to trust a crop, where
+  // nothing above says why (the fit's variance alone).
+  if (polish_converged && out.flags == 0 && out.confidence < kTrustedCrop)
+    out.flags |= PTP_ALIGN_FLAG_LOW_CONFIDENCE;
   set_frame_shift(g, fine[0], fine[1], out);
 }
 
@@ -1129,7 +1141,10 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const i
     }
   }
   out.confidence = 0.0;
-  out.add_note(first.aligned ? unconfirmed_note(index) : unchecked_note(index));
+  if (first.aligned)
+    out.add_note(PTP_ALIGN_FLAG_UNCONFIRMED, unconfirmed_note(index));
+  else
+    out.add_note(PTP_ALIGN_FLAG_UNCHECKED, unchecked_note(index));
 }
 
 // With ptp_align_desc::verify, the closed-loop check of the crops of the
@@ -1300,13 +1315,14 @@ bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_
     for (int64_t i = 0; i < num_frames; ++i) {
       FrameOutcome& out = outcomes[i];
       if (out.status == PTP_SUCCESS && out.confidence == 0.0 && out.message.empty())
-        out.message = peak_note(i);
+        out.add_note(PTP_ALIGN_FLAG_WEAK_PEAK, peak_note(i));
     }
   if (!plan.pattern_doubt.empty())
     for (int64_t i = 0; i < num_frames; ++i) {
       FrameOutcome& out = outcomes[i];
       if (out.status != PTP_SUCCESS) continue;
       out.confidence = 0.0;
+      out.flags |= PTP_ALIGN_FLAG_PATTERN_DOUBT;
       // First: the other notes matter less where the pattern is wrong.
       const std::string note = "frames[" + std::to_string(i) + "]: " + plan.pattern_doubt;
       out.message = out.message.empty() ? note : note + "; " + out.message;
@@ -1404,7 +1420,7 @@ void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_
 }
 
 void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
-                          ptp_align_result* results, double* plane_shifts) {
+                          ptp_align_result* results, double* plane_shifts, uint32_t* flags) {
   require_execute_arguments(plan, "ptp_align_execute_frames", frames, num_frames);
   if (num_frames == 0) return;
   require_non_null(results, "results");
@@ -1427,6 +1443,7 @@ void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64
     }
     std::snprintf(r.message, sizeof r.message, "%s", out.message.c_str());
     results[f] = r;
+    if (flags != nullptr) flags[f] = out.status == PTP_SUCCESS ? out.flags : 0;
     if (out.status != PTP_ERROR_CANCELLED) done = f + 1;
   }
   if (!finished) fail_cancelled(done, num_frames);

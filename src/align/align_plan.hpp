@@ -50,9 +50,10 @@ void align_execute(ptp_align_plan& plan, const void* const* frames, int64_t num_
                    double* shifts, double* plane_shifts, double* confidence);
 
 // Validates the call's arguments, each frame on its own, aligns the valid
-// ones, and writes results[i] for every frame (ptp_align_execute_frames).
+// ones, and writes results[i] (and flags[i], enum ptp_align_flag, unless
+// NULL) for every frame (ptp_align_execute_frames_flags).
 void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
-                          ptp_align_result* results, double* plane_shifts);
+                          ptp_align_result* results, double* plane_shifts, uint32_t* flags);
 
 // ptp_align_result::crop of a combined shift (dy, dx) in sensor pixels: the
 // nearest pattern-preserving integer shift, ties to the smaller |dy| + |dx|,

@@ -221,7 +221,7 @@ CropVerifier::Outcome CropVerifier::check_with(Check& check, const void* frame, 
     return outcome;
   const void* cut_frame = frame_cut_.data();
   ptp_align_result result{};
-  align_execute_frames(*check.plan, &cut_frame, 1, &result, nullptr);
+  align_execute_frames(*check.plan, &cut_frame, 1, &result, nullptr, nullptr);
   if (result.status != PTP_SUCCESS) return outcome;
   outcome.aligned = true;
   outcome.residual[0] = result.shift[0];

@@ -762,4 +762,54 @@ TEST(AlignVerify, TooLittleOverlapAndExecute) {
   }
 }
 
+// Each frame's flags (enum ptp_align_flag) say why a result is in doubt,
+// beside its note: none for a textured frame of the scene, OTHER_SCENE for a
+// frame of another scene, AT_SHIFT_BOUND for a peak at max_shift's bound,
+// and none for a frame without a result. The results are those of
+// ptp_align_execute_frames, bit for bit.
+TEST(AlignVerify, FlagsSayWhyAResultIsInDoubt) {
+  const Frames scene = make_frames(1, 128, 160, PTP_DTYPE_FLOAT32, {{0, 0}, {4, -6}}, 3);
+  const Frames other = make_frames(1, 128, 160, PTP_DTYPE_FLOAT32, {{2, 2}}, 11);
+  ptp_align_desc d = desc_for(128, 160, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+  d.verify = PTP_ALIGN_VERIFY_REFINE;
+  const Plan plan = make_plan(d);
+  ASSERT_EQ(ptp_align_set_reference(plan.get(), scene.data[0].data()), PTP_SUCCESS);
+  const std::vector<const void*> frames = {scene.data[1].data(), other.data[0].data(), nullptr};
+  const int64_t n = static_cast<int64_t>(frames.size());
+  std::vector<ptp_align_result> plain(frames.size()), flagged(frames.size());
+  std::vector<uint32_t> flags(frames.size(), 0xFFFFFFFFu);
+  ASSERT_EQ(ptp_align_execute_frames(plan.get(), frames.data(), n, plain.data(), nullptr),
+            PTP_SUCCESS);
+  ASSERT_EQ(ptp_align_execute_frames_flags(plan.get(), frames.data(), n, flagged.data(), nullptr,
+                                           flags.data()),
+            PTP_SUCCESS)
+      << ptp_last_error_message();
+  EXPECT_EQ(std::memcmp(plain.data(), flagged.data(), plain.size() * sizeof plain[0]), 0);
+  EXPECT_EQ(flagged[0].crop[0], -4);
+  EXPECT_EQ(flagged[0].crop[1], 6);
+  EXPECT_GE(flagged[0].confidence, 0.95);
+  EXPECT_EQ(flags[0], 0u) << flagged[0].message;
+  EXPECT_NE(flags[1] & PTP_ALIGN_FLAG_OTHER_SCENE, 0u) << flags[1] << ": " << flagged[1].message;
+  EXPECT_EQ(flagged[1].confidence, 0.0);
+  EXPECT_EQ(flagged[2].status, PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(flags[2], 0u);
+  // NULL flags: the results alone.
+  EXPECT_EQ(ptp_align_execute_frames_flags(plan.get(), frames.data(), n, flagged.data(), nullptr,
+                                           nullptr),
+            PTP_SUCCESS);
+  EXPECT_EQ(std::memcmp(plain.data(), flagged.data(), plain.size() * sizeof plain[0]), 0);
+
+  // A frame moved by (4, -6) searched within 2 pixels: its peak at the bound.
+  d.max_shift = 2;
+  const Plan bounded = make_plan(d);
+  ASSERT_EQ(ptp_align_set_reference(bounded.get(), scene.data[0].data()), PTP_SUCCESS);
+  ptp_align_result r;
+  uint32_t bound_flags = 0;
+  ASSERT_EQ(ptp_align_execute_frames_flags(bounded.get(), frames.data(), 1, &r, nullptr,
+                                           &bound_flags),
+            PTP_SUCCESS);
+  EXPECT_NE(bound_flags & PTP_ALIGN_FLAG_AT_SHIFT_BOUND, 0u) << bound_flags << ": " << r.message;
+  EXPECT_EQ(r.confidence, 0.0);
+}
+
 }  // namespace

@@ -457,6 +457,15 @@ TEST(CppWrapperSizes, AlignFramesAreChecked) {
   const auto results = plan.execute_frames(frames);
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[1].shift[1], -2.0);
+  // With each frame's flags: one per frame, the same results; a 16 x 16
+  // frame is too small for the fit (no probability), and says so.
+  std::vector<uint32_t> flags;
+  const auto flagged = plan.execute_frames(frames, &flags);
+  ASSERT_EQ(flags.size(), 2u);
+  EXPECT_EQ(flagged[1].shift[1], -2.0);
+  for (size_t k = 0; k < flags.size(); ++k)
+    EXPECT_NE(flags[k] & (PTP_ALIGN_FLAG_NO_FIT | PTP_ALIGN_FLAG_WEAK_PEAK), 0u)
+        << k << ": " << flags[k] << ": " << flagged[k].message;
 
   const std::vector<uint16_t> short_frame(255, 1);
   EXPECT_EQ(status_naming("reference frame holds 255", [&] { plan.set_reference(short_frame); }),

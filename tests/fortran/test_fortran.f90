@@ -985,7 +985,8 @@ contains
     integer, parameter :: h_ = 48, w_ = 64
     real(c_float) :: scene(w_, h_)
     real(c_float), target :: ref(w_, h_), mov(w_, h_), bad(w_, h_)
-    type(ptp_align_result), target :: results(3)
+    type(ptp_align_result), target :: results(3), again(3)
+    integer(c_int32_t), target :: flags(3)
     type(c_ptr) :: frames(3), plan
     type(ptp_align_desc) :: desc
     integer(c_int64_t) :: rng
@@ -1019,6 +1020,15 @@ contains
                 'frame 2: a message naming it')
     call expect(results(3)%status == PTP_SUCCESS .and. all(results(3)%crop == 0), &
                 'frame 3: the reference itself')
+    ! The same with each frame's flags: the same results; a frame of the
+    ! scene is not taken for another, a frame without a result has none.
+    flags = -1
+    call check(ptp_align_execute_frames_flags(plan, frames, 3_c_int64_t, again, c_null_ptr, &
+                                              c_loc(flags)), 'ptp_align_execute_frames_flags')
+    call expect(all(again%status == results%status) .and. all(again(1)%crop == results(1)%crop), &
+                'flags: the same results')
+    call expect(iand(flags(1), PTP_ALIGN_FLAG_OTHER_SCENE) == 0, 'flags: frame 1 of the scene')
+    call expect(flags(2) == 0, 'flags: none without a result')
     call check(ptp_align_plan_destroy(plan), 'destroy')
   end subroutine test_align_frames
 

@@ -471,6 +471,7 @@ def test_a_pattern_of_the_other_family_gets_confidence_zero_and_a_warning(
     np.testing.assert_array_equal(fits.crops, np.array(shifts))
     assert np.all(fits.confidence > 0.5), fits.confidence
     assert not any("does not look like" in m for m in fits.messages)
+    assert not np.any(fits.flags & ptychopatch.AlignFlag.PATTERN_DOUBT)
     with pytest.warns(RuntimeWarning, match=f"gt: it does not look like {named}") as seen:
         doubted = ptychopatch.align_scene(gt, frames, cfa=wrong)
     assert len([w for w in seen if "does not look like" in str(w.message)]) == 1
@@ -479,6 +480,8 @@ def test_a_pattern_of_the_other_family_gets_confidence_zero_and_a_warning(
     np.testing.assert_array_equal(doubted.confidence, 0.0)
     for i, message in enumerate(doubted.messages):
         assert message.startswith(f"frames[{i}]: the reference does not look like {named}")
+    assert np.all(doubted.flags & ptychopatch.AlignFlag.PATTERN_DOUBT)
+    assert not doubted.trusted.any()
 
 
 @pytest.mark.parametrize("truth", ["bayer", "xtrans"])
@@ -502,6 +505,7 @@ def test_a_mosaic_aligned_without_its_pattern_gets_confidence_zero_and_a_warning
     np.testing.assert_array_equal(doubted.confidence, 0.0)
     for i, message in enumerate(doubted.messages):
         assert message.startswith(f"frames[{i}]: the reference does not look like a plain image")
+    assert np.all(doubted.flags & ptychopatch.AlignFlag.PATTERN_DOUBT)
     camera = photos["camera"].astype(np.float32)
     grey = np.repeat(camera[..., None], 3, axis=2) / 255.0
     for plain in (camera, _bayer_scene(grey, shifts, rng, ndi)[0].astype(np.float32)):
@@ -547,7 +551,9 @@ def test_frames_that_do_not_move_as_a_whole_get_confidence_zero_and_a_note(photo
         assert fits.confidence[k] == 0.0, (k, fits.confidence)
         assert fits.messages[k].startswith(f"frames[{k}]: it does not move as a whole"), \
             fits.messages[k]
+        assert fits.flags[k] & ptychopatch.AlignFlag.NOT_RIGID, fits.flags
         np.testing.assert_allclose(fits.shifts[k], shift, atol=1.0)
+    assert not fits.flags[0] & ptychopatch.AlignFlag.NOT_RIGID
     assert np.all(fits.status == 0)
 
 
@@ -972,7 +978,7 @@ def test_progress_cancel_keeps_finished_frames(photos):
         ptychopatch.align_scene(gt, frames, cfa="RGGB", progress=stop_after_two)
     err = info.value
     assert err.status_name == "PTP_ERROR_CANCELLED"
-    assert err.function == "ptp_align_execute_frames"
+    assert err.function == "ptp_align_execute_frames_flags"
     assert seen[:2] == [1, 2] and len(seen) <= 2
     finished = np.all(np.isfinite(err.partial.shifts), axis=1)
     assert finished.sum() >= 2
@@ -1276,6 +1282,7 @@ def test_a_peak_at_max_shift_bound_gets_no_confidence(photos, ndi):
         assert bounded.status_names[0] == "PTP_SUCCESS"
         assert bounded.confidence[0] == 0.0
         assert "max_shift's bound" in bounded.messages[0]
+        assert bounded.flags[0] & ptychopatch.AlignFlag.AT_SHIFT_BOUND
         wide = ptychopatch.align_scene(gt, [frame], cfa="RGGB", max_shift=12, verify=verify)
         np.testing.assert_array_equal(wide.crops, [[-4, 6]])
         assert wide.confidence[0] > 0.3 and wide.messages[0] == ""
@@ -1287,6 +1294,7 @@ def test_a_peak_at_max_shift_bound_gets_no_confidence(photos, ndi):
     for bound in (5, 6):
         r = ptychopatch.align_scene(noise, [rolled], cfa="RGGB", max_shift=bound)
         assert "max_shift's bound" in r.messages[0]
+        assert r.flags[0] & ptychopatch.AlignFlag.AT_SHIFT_BOUND
         assert r.confidence[0] == 0.0, (bound, r.shifts[0], r.confidence[0])
 
 
@@ -1362,6 +1370,7 @@ def test_a_blank_frame_does_not_keep_the_defects_in_the_others(photos, ndi):
     # "What the threshold does not catch").
     assert np.all(result.confidence[2:] == 0.0), result.confidence
     assert all("may not show" in m for m in result.messages[2:]), result.messages
+    assert np.all(result.flags[2:] & ptychopatch.AlignFlag.OTHER_SCENE), result.flags
     assert all(m == "" for m in result.messages[:2])
 
 
@@ -1489,6 +1498,8 @@ def test_frames_of_another_scene_or_of_noise_are_flagged(photos, ndi, rng):
     for k in (1, 2):
         assert result.confidence[k] == 0.0
         assert f"frames[{k}]" in result.messages[k] and "may not show" in result.messages[k]
+        assert result.flags[k] & ptychopatch.AlignFlag.OTHER_SCENE
+    assert result.trusted.tolist() == [True, False, False], (result.flags, result.confidence)
     # The coarse estimate alone has no such check.
     coarse = ptychopatch.align_scene(gt, [noise, other], cfa="RGGB", verify=False)
     assert list(coarse.messages) == ["", ""]

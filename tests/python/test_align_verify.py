@@ -242,6 +242,7 @@ def test_a_recrop_is_confirmed_by_its_recut(camera):
     assert refined.confidence[0] == plain.confidence[0] > 0.1
     np.testing.assert_allclose(refined.shifts[0], [-dy, -dx], atol=0.15)
     assert "no least-squares fit" in refined.messages[0]
+    assert refined.flags[0] & ptychopatch.AlignFlag.NO_FIT
 
 
 def test_frames_without_the_fit_say_their_confidence_is_no_probability(camera):
@@ -265,17 +266,24 @@ def test_frames_without_the_fit_say_their_confidence_is_no_probability(camera):
                        + rng.normal(0, 20, (n, n))).astype(np.float32) for s in shifts]
             result = ptychopatch.align_scene(gt, frames, cfa="RGGB")
             assert list(result.status) == [0, 0]
+            flag = ptychopatch.AlignFlag
             for k, message in enumerate(result.messages):
                 if n == 32 and result.confidence[k] > 0:
                     assert message.startswith(f"frames[{k}]: no least-squares fit"), message
                     assert "not a probability" in message
+                    assert result.flags[k] == flag.NO_FIT
                     noted += 1
                 elif result.confidence[k] == 0:
                     assert message.startswith(f"frames[{k}]: ") and "(confidence 0)" in message
+                    assert result.flags[k] != 0, message  # each 0 says why
                 else:
                     assert message == "", (n, result.confidence[k], message)
+                    # A fitted probability: doubted where under 0.95.
+                    low = flag.LOW_CONFIDENCE if result.confidence[k] < 0.95 else 0
+                    assert result.flags[k] == low, (result.confidence[k], result.flags[k])
             coarse = ptychopatch.align_scene(gt, frames, cfa="RGGB", verify=False)
             assert list(coarse.messages) == ["", ""], n
+            assert list(coarse.flags) == [0, 0], n
     assert noted >= 2
 
 

@@ -196,6 +196,7 @@ def frames(tmp_path, rng):
 def _check_aligned(entry, name):
     ty, tx = MOVES[name]
     assert entry["status"] == "PTP_SUCCESS" and entry["ok"] is True, entry
+    assert entry["doubts"] == [], entry
     # Sub-pixel: within one refinement step (1/10 plane pixel = 0.2 sensor
     # pixels); the crop, the whole-pixel answer, exactly.
     np.testing.assert_allclose(entry["shift"], (-ty, -tx), atol=0.2 + 1e-9)
@@ -211,7 +212,7 @@ def test_align_npy_frames_json(capsys, frames):
     report = json.loads(out)
     assert report["gt"] == paths[0]
     assert report["cfa"] == RGGB
-    assert report["summary"] == {"frames": 3, "ok": 3, "failed": 0}
+    assert report["summary"] == {"frames": 3, "ok": 3, "doubted": 0, "failed": 0}
     assert report["library"] == ptychopatch.version()
     assert [e["file"] for e in report["frames"]] == paths[1:]
     for entry, name in zip(report["frames"], MOVES):
@@ -272,7 +273,7 @@ def test_align_reports_failed_frames_and_aligns_the_others(capsys, frames, rng):
     assert "(64, 64)" in small["message"]
     assert small["shift"] is None and small["crop"] is None and small["confidence"] is None
     assert entries["broken.npy"]["status"] == "UNREADABLE"
-    assert report["summary"] == {"frames": 5, "ok": 3, "failed": 2}
+    assert report["summary"] == {"frames": 5, "ok": 3, "doubted": 0, "failed": 2}
     assert "small.npy: PTP_ERROR_INVALID_SIZE" in err
 
 
@@ -280,24 +281,41 @@ def test_align_notes_name_no_index_of_the_library_call(capsys, frames, rng):
     """A note's "frames[k]" counts within the library's call (a batch,
     after the rejected files), so the CLI says it of the row's file: a
     frame of another scene, third in the list after a rejected file, said
-    "frames[1]: ... may not show the reference's scene"."""
+    "frames[1]: ... may not show the reference's scene". Such a frame is
+    doubted: not ok, its doubt named, counted apart and said on stderr."""
     np.save(frames / "small.npy", _bayer_mosaic(rng, 64))
     np.save(frames / "other.npy", _bayer_mosaic(np.random.default_rng(99)))
     noise = np.random.default_rng(5).poisson(20000, (128, 128)).astype(np.uint16)
     np.save(frames / "noise.npy", noise)
     names = ["a.npy", "small.npy", "other.npy", "noise.npy"]
-    code, out, _ = run_main(capsys, "align", str(frames / "gt.npy"),
-                            *[str(frames / n) for n in names], "--cfa", "RGGB", "--batch", "2")
+    code, out, err = run_main(capsys, "align", str(frames / "gt.npy"),
+                              *[str(frames / n) for n in names], "--cfa", "RGGB", "--batch", "2")
     assert code == 1  # small.npy
-    entries = {Path(e["file"]).name: e for e in json.loads(out)["frames"]}
+    report = json.loads(out)
+    assert report["summary"] == {"frames": 4, "ok": 1, "doubted": 2, "failed": 1}
+    entries = {Path(e["file"]).name: e for e in report["frames"]}
     _check_aligned(entries["a.npy"], "a.npy")
     for name in ("other.npy", "noise.npy"):
         entry = entries[name]
-        assert entry["ok"] is True and entry["confidence"] == 0.0, entry
+        assert entry["status"] == "PTP_SUCCESS" and entry["ok"] is False, entry
+        assert entry["doubts"] == ["OTHER_SCENE"] and entry["confidence"] == 0.0, entry
+        assert f"{name}: doubted (OTHER_SCENE)" in err, err
         assert "may not show the reference's scene" in entry["message"], entry
         assert entry["message"].startswith("at this shift"), entry
     for entry in entries.values():
         assert "frames[" not in entry["message"], entry
+
+
+def test_align_exits_3_where_every_frame_aligned_but_some_are_doubted(capsys, frames):
+    """Only a doubted frame (another scene): exit status 3, not 0."""
+    np.save(frames / "other.npy", _bayer_mosaic(np.random.default_rng(99)))
+    code, out, err = run_main(capsys, "align", str(frames / "gt.npy"), str(frames / "a.npy"),
+                              str(frames / "other.npy"), "--cfa", "RGGB", "--no-progress")
+    assert code == 3, err
+    assert json.loads(out)["summary"] == {"frames": 2, "ok": 1, "doubted": 1, "failed": 0}
+    code, _, err = run_main(capsys, "align", str(frames / "gt.npy"), str(frames / "a.npy"),
+                            "--cfa", "RGGB", "--no-progress")
+    assert code == 0, err
 
 
 def test_align_csv(capsys, frames, rng):

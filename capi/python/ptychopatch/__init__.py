@@ -22,7 +22,7 @@ from . import _context, _native
 from ._diagnostics import OUTSIDE_WARNING_FRACTION
 from ._errors import (GpuUnavailableWarning, OutsideObjectWarning, PtychoPatchError,
                       PtychoPatchMemoryError)
-from .align import (BAYER_PATTERNS, SceneAlignment, align_scene, clear_plan_cache,
+from .align import (BAYER_PATTERNS, AlignFlag, SceneAlignment, align_scene, clear_plan_cache,
                     export_fft_wisdom, import_fft_wisdom)
 from .registration import phase_cross_correlation
 from ._device import deferred_checks, synchronize
@@ -31,6 +31,7 @@ from .group import group_neighbors, grouped_patches
 from .reassemble import Reassembly, legacy_offsets, reassemble_grouped, reassemble_patches
 
 __all__ = [
+    "AlignFlag",
     "BAYER_PATTERNS",
     "BackendInfo",
     "GpuUnavailableWarning",

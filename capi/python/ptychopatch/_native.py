@@ -417,6 +417,11 @@ align_execute_frames = _optional_status_function(
     _handle, _P(ctypes.c_void_p), ctypes.c_int64, _P(AlignResult), ctypes.c_void_p,
     feature="per-frame alignment results (0.4.0)",
 )
+align_execute_frames_flags = _optional_status_function(
+    "ptp_align_execute_frames_flags",
+    _handle, _P(ctypes.c_void_p), ctypes.c_int64, _P(AlignResult), ctypes.c_void_p,
+    ctypes.c_void_p, feature="alignment flags (after 0.4.0)",
+)
 
 # The cross-correlation of one pair of images, added after 0.4.0: optional
 # (phase_cross_correlation computes it with scipy where the library lacks it).

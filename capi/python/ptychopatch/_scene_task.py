@@ -36,7 +36,7 @@ def _row(scene: Scene, frame: str, status: str, message: str, backend: str,
     shift = result.shift if result is not None and result.shift is not None else (None, None)
     crop = result.crop if result is not None and result.crop is not None else (None, None)
     return {"scene": scene.name, "frame": frame, "gt": scene.gt or "", "status": status,
-            "ok": status == cli.STATUS_OK, "shift_dy": shift[0], "shift_dx": shift[1],
+            "ok": status == cli.STATUS_OK and (result is None or result.ok), "shift_dy": shift[0], "shift_dx": shift[1],
             "crop_dy": crop[0], "crop_dx": crop[1],
             "confidence": None if result is None else result.confidence,
             "message": message, "backend": backend, "seconds": seconds}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import collections.abc
 import ctypes
+import enum
 import os
 import threading
 import warnings
@@ -161,6 +162,50 @@ def clear_plan_cache() -> None:
         cache.popitem(last=False)[1].close()
 
 
+class AlignFlag(enum.IntFlag):
+    """Why the library doubts a frame's result: the bits of
+    `SceneAlignment.flags` (the C header's ``enum ptp_align_flag``).
+
+    Each comes with its note in `SceneAlignment.messages` and, all but
+    ``NO_FIT`` and ``LOW_CONFIDENCE``, with confidence 0. Use a flagged
+    frame's crop only after a look.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ptychopatch import AlignFlag
+    >>> flags = np.array([0, AlignFlag.OTHER_SCENE, AlignFlag.NO_FIT], np.uint32)
+    >>> (flags & AlignFlag.OTHER_SCENE) != 0
+    array([False,  True, False])
+    >>> AlignFlag(int(flags[2]))
+    <AlignFlag.NO_FIT: 128>
+    """
+
+    #: The correlation peak lies at `max_shift`'s bound (the shift may lie
+    #: beyond it), or the refined shift beyond it.
+    AT_SHIFT_BOUND = 1
+    #: Under the shift the frames' smoothed luminance images correlate by
+    #: less than 0.5: another scene, or noise (``verify="refine"``).
+    OTHER_SCENE = 2
+    #: The frame does not move as a whole (rotated, scaled, parallax).
+    NOT_RIGID = 4
+    #: The GT frame does not look like a mosaic of `cfa`'s family (or,
+    #: without one, looks like a mosaic): every frame has it.
+    PATTERN_DOUBT = 8
+    #: The closed loop could not check the crop (too little shared detail).
+    UNCHECKED = 16
+    #: The closed loop does not confirm the crop.
+    UNCONFIRMED = 32
+    #: The correlation peak stands no higher than the correlation's noise.
+    WEAK_PEAK = 64
+    #: No least-squares fit (frames under about 48 pixels a side, or too
+    #: little detail): confidence is the peak's margin, not a probability.
+    NO_FIT = 128
+    #: The fit gives the crop a probability under 0.95, and nothing else
+    #: says why.
+    LOW_CONFIDENCE = 256
+
+
 class SceneAlignment(NamedTuple):
     """Result of `align_scene` for M moving frames and P planes per frame.
 
@@ -212,6 +257,10 @@ class SceneAlignment(NamedTuple):
         whole frame (P = 1).
     planes_used : numpy.ndarray
         (M,) int32: the planes that carried information and voted.
+    flags : numpy.ndarray
+        (M,) uint32: each frame's `AlignFlag` bits, why its result is in
+        doubt; 0 for a frame the library does not doubt (and for one
+        without a result). `trusted` combines them with `ok`.
     """
 
     shifts: np.ndarray
@@ -221,11 +270,18 @@ class SceneAlignment(NamedTuple):
     messages: Tuple[str, ...]
     plane_shifts: np.ndarray
     planes_used: np.ndarray
+    flags: np.ndarray
 
     @property
     def ok(self) -> np.ndarray:
         """(M,) bool: which frames have a result."""
         return self.status == 0
+
+    @property
+    def trusted(self) -> np.ndarray:
+        """(M,) bool: which frames have a result the library does not
+        doubt (no `flags`)."""
+        return (self.status == 0) & (self.flags == 0)
 
     @property
     def status_names(self) -> Tuple[str, ...]:
@@ -492,13 +548,15 @@ def _run(
                 r.shift[0] = r.shift[1] = np.nan
                 r.status = _native.PTP_ERROR_CANCELLED
             plane_shifts = np.full((num, cached.num_planes, 2), np.nan)
+            flags = np.zeros(max(num, 1), np.uint32)
             cancelled: Optional[PtychoPatchError] = None
             if num:
                 addresses = (ctypes.c_void_p * num)(
                     *[None if a is None else a.ctypes.data for a in frame_arrs])
                 try:
-                    _native.align_execute_frames(plan, addresses, num, results,
-                                                 plane_shifts.ctypes.data)
+                    _native.align_execute_frames_flags(plan, addresses, num, results,
+                                                       plane_shifts.ctypes.data,
+                                                       flags.ctypes.data)
                 except PtychoPatchError as err:
                     if err.status != _native.PTP_ERROR_CANCELLED:
                         raise
@@ -506,7 +564,7 @@ def _run(
             _native.align_set_progress(plan, _native.PROGRESS_FN(), None)
             # Kept only after a call that ended as the library meant it to.
             reusable = True
-            outcome = _collect(results, num, plane_shifts, issues)
+            outcome = _collect(results, num, plane_shifts, flags[:num], issues)
             if watcher.interrupted and watcher.error is None:
                 interrupt = KeyboardInterrupt()
                 interrupt.partial = outcome  # the frames finished before it
@@ -537,7 +595,7 @@ def _run(
     return outcome
 
 
-def _collect(results, num: int, plane_shifts: np.ndarray,
+def _collect(results, num: int, plane_shifts: np.ndarray, flags: np.ndarray,
              issues: Dict[int, Tuple[int, str]]) -> SceneAlignment:
     """The C results as arrays, with the problems found in Python."""
     shifts = np.full((num, 2), np.nan)
@@ -561,24 +619,21 @@ def _collect(results, num: int, plane_shifts: np.ndarray,
             elif r.status == _native.PTP_ERROR_CANCELLED and not message:
                 message = f"frames[{i}] was not aligned: the call was cancelled"
         messages.append(message)
-    return SceneAlignment(shifts, crops, confidence, status, tuple(messages), plane_shifts, used)
-
-
-# The library's note (status PTP_SUCCESS, confidence 0) where the GT frame
-# does not look like a mosaic of the family `cfa` names
-# (src/align/pattern_family.hpp).
-_PATTERN_DOUBT = "the reference does not look like"
+    flags = flags.copy()
+    flags[status != 0] = 0
+    return SceneAlignment(shifts, crops, confidence, status, tuple(messages), plane_shifts, used,
+                          flags)
 
 
 def _warn_about_pattern(outcome: SceneAlignment) -> None:
     """Warns once, at align_scene's caller (stacklevel 4, through _run),
-    where the library doubted the GT frame's CFA family."""
-    for message, code in zip(outcome.messages, outcome.status):
-        if code == 0 and _PATTERN_DOUBT in message:
-            note = message[message.index(_PATTERN_DOUBT):].split("; frames[")[0]
-            warnings.warn(f"gt: {note.replace('the reference', 'it', 1)}", RuntimeWarning,
-                          stacklevel=4)
-            return
+    where the library doubted the GT frame's CFA family
+    (AlignFlag.PATTERN_DOUBT: its note leads each frame's message)."""
+    doubted = np.flatnonzero(outcome.flags & AlignFlag.PATTERN_DOUBT)
+    if doubted.size:
+        note = outcome.messages[doubted[0]].split("; frames[")[0].split(": ", 1)[-1]
+        warnings.warn(f"gt: {note.replace('the reference', 'it', 1)}", RuntimeWarning,
+                      stacklevel=4)
 
 
 def _warn_about_failed_frames(outcome: SceneAlignment) -> None:

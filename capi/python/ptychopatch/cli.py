@@ -39,13 +39,13 @@ import numpy as np
 from . import _dataset_cli, _native
 from ._errors import PtychoPatchError
 from ._progress import ProgressBar
-from .align import BAYER_PATTERNS, align_scene
+from .align import BAYER_PATTERNS, AlignFlag, align_scene
 
 PROG = "ptychopatch"
 
 #: Exit statuses: every frame / command fine; a run that failed (or some
 #: frame that failed); a command line that cannot be right.
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DOUBTED = 0, 1, 2, 3
 
 
 class CliError(Exception):
@@ -335,14 +335,23 @@ class FrameResult:
     confidence: Optional[float] = None
     planes_used: int = 0
     plane_shifts: Optional[List[List[Optional[float]]]] = None
+    #: Why the library doubts the result: AlignFlag names, e.g. "OTHER_SCENE".
+    doubts: Tuple[str, ...] = ()
+
+    @property
+    def aligned(self) -> bool:
+        """Whether the frame has a result (doubted or not)."""
+        return self.status == STATUS_OK
 
     @property
     def ok(self) -> bool:
-        return self.status == STATUS_OK
+        """Whether the frame has a result the library does not doubt."""
+        return self.aligned and not self.doubts
 
     def as_json(self) -> Dict[str, Any]:
         entry: Dict[str, Any] = {
-            "file": self.file, "status": self.status, "ok": self.ok, "message": self.message,
+            "file": self.file, "status": self.status, "ok": self.ok,
+            "doubts": list(self.doubts), "message": self.message,
             "shift": None if self.shift is None else list(self.shift),
             "crop": None if self.crop is None else list(self.crop),
             "confidence": self.confidence, "planes_used": self.planes_used}
@@ -568,6 +577,7 @@ def _frame_result(name: str, r: Any, k: int, per_plane: bool) -> FrameResult:
         return FrameResult(name, r.status_names[k], _for_file(r.messages[k], k))
     return FrameResult(
         name, STATUS_OK, _for_file(r.messages[k], k),
+        doubts=tuple(flag.name for flag in AlignFlag if int(r.flags[k]) & flag),
         shift=(float(r.shifts[k, 0]), float(r.shifts[k, 1])),
         crop=(int(r.crops[k, 0]), int(r.crops[k, 1])),
         confidence=float(r.confidence[k]), planes_used=int(r.planes_used[k]),
@@ -610,7 +620,7 @@ def align_files(gt: RawFrame, files: Sequence[Tuple[str, str]], reader: Reader, 
 
 
 CSV_COLUMNS = ("file", "status", "ok", "shift_dy", "shift_dx", "crop_dy", "crop_dx",
-               "confidence", "planes_used", "message")
+               "confidence", "planes_used", "message", "doubts")
 
 
 def csv_text(results: Sequence[FrameResult]) -> str:
@@ -624,7 +634,7 @@ def csv_text(results: Sequence[FrameResult]) -> str:
         crop = ("", "") if r.crop is None else r.crop
         confidence = "" if r.confidence is None else repr(r.confidence)
         writer.writerow([r.file, r.status, int(r.ok), *shift, *crop, confidence,
-                         r.planes_used, r.message])
+                         r.planes_used, r.message, "|".join(r.doubts)])
     return buffer.getvalue()
 
 
@@ -634,6 +644,7 @@ def json_report(gt_name: str, gt: RawFrame, results: Sequence[FrameResult],
     from . import version
 
     ok = sum(r.ok for r in results)
+    doubted = sum(r.aligned and not r.ok for r in results)
     return {
         "gt": gt_name,
         "cfa": None if gt.cfa is None else gt.cfa.tolist(),
@@ -642,7 +653,8 @@ def json_report(gt_name: str, gt: RawFrame, results: Sequence[FrameResult],
         "library": version(),
         "backend": backend,
         "frames": [r.as_json() for r in results],
-        "summary": {"frames": len(results), "ok": ok, "failed": len(results) - ok},
+        "summary": {"frames": len(results), "ok": ok, "doubted": doubted,
+                    "failed": len(results) - ok - doubted},
     }
 
 
@@ -673,8 +685,10 @@ confidence is in [0, 1]. A frame that cannot be aligned (unreadable, other
 size or CFA, no information, a NaN) gets its status and message and the
 others their results.
 
-exit status: 0 every frame aligned; 1 some frame failed (the others are
-still written) or the run failed; 2 a usage error.
+exit status: 0 every frame aligned and not doubted; 1 some frame failed
+(the others are still written) or the run failed; 2 a usage error; 3 every
+frame aligned, but the library doubts some (their "doubts" say why: another
+scene, no fit, a crop the fit leaves under 0.95, ...).
 
 examples:
   ptychopatch align --folder /data/scene01 --gt '*_GT_*' -o scene01.json
@@ -851,10 +865,14 @@ def run_align(args: argparse.Namespace) -> int:
         shown["window"] = args.window
         text = json_text(json_report(gt_name, gt, results, shown, backend))
     _write_text(text, args.output)
-    failed = [r for r in results if not r.ok]
+    failed = [r for r in results if not r.aligned]
+    doubted = [r for r in results if r.aligned and not r.ok]
     for r in failed:
         print(f"{PROG} align: {r.file}: {r.status}: {r.message}", file=sys.stderr)
-    return EXIT_FAILURE if failed else EXIT_OK
+    for r in doubted:
+        print(f"{PROG} align: {r.file}: doubted ({', '.join(r.doubts)}): {r.message}",
+              file=sys.stderr)
+    return EXIT_FAILURE if failed else EXIT_DOUBTED if doubted else EXIT_OK
 
 
 # ================================================================= info
