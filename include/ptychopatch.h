@@ -655,9 +655,14 @@ typedef enum ptp_align_verify {
    * a corrected crop confirms its own estimator, so confidence flags fewer
    * of the (fewer) wrong ones. Otherwise as CHECK. */
   PTP_ALIGN_VERIFY_CORRECT = 2,
-  /* The default: coarse to fine. The loop's second alignment is the fine
-   * estimate: every frame's shift becomes its crop plus the residual of the
-   * two cuts. Where that lies more than half a pixel from the cut, the
+  /* The default: coarse to fine, the fine stage only where it is needed.
+   * First the least-squares polish below alone, from the coarse estimate:
+   * where its result carries no flag (enum ptp_align_flag: it converged,
+   * gives the crop a probability of at least 0.95, matches the reference's
+   * scene, moves as a whole, not at max_shift's bound) it stands, its
+   * shift always the polish's. Only a frame it doubts takes the loop: its
+   * second alignment is the fine estimate: the frame's shift becomes its
+   * crop plus the residual of the two cuts. Where that lies more than half a pixel from the cut, the
    * frames are cut again at the whole pixel nearest to it and aligned again
    * (up to 3 times, while the residual shrinks: under the Hann window a
    * broad correlation peak is pulled toward the cut's position; an odd cut

@@ -850,9 +850,9 @@ class AlignPlan {
     std::vector<ptp_align_result> results(frames.size());
     std::vector<uint32_t> frame_flags(frames.size());
     if (progress_) progress_->error = nullptr;
-    const ptp_status status = ptp_align_execute_frames_flags(
-        plan, frames.data(), static_cast<int64_t>(frames.size()), results.data(), nullptr,
-        frame_flags.data());
+    const ptp_status status =
+        ptp_align_execute_frames_flags(plan, frames.data(), static_cast<int64_t>(frames.size()),
+                                       results.data(), nullptr, frame_flags.data());
     if (progress_ && progress_->error) std::rethrow_exception(progress_->error);
     check(status);
     if (flags != nullptr) *flags = std::move(frame_flags);

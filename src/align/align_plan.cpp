@@ -505,9 +505,9 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   // Everything that can fail first, into locals: a failure leaves the plan
   // as it was. The caller's plans only check the pattern and find isolated
   // sites (the closed loop's own plans, on cuts of these frames, do not).
-  std::string doubt = plan.checks_pattern ? pattern_family_doubt(plan.geometry, frame,
-                                                                 plan.context->num_threads)
-                                          : std::string();
+  std::string doubt = plan.checks_pattern
+                          ? pattern_family_doubt(plan.geometry, frame, plan.context->num_threads)
+                          : std::string();
   std::vector<int64_t> sites;
   if (plan.sites) sites = plan.sites->isolated(frame);
   plan.reference.resize(plan.geometry.frame_bytes());  // the same size after the first
@@ -825,9 +825,21 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
 // A whole pixel that does not preserve the pattern can be cut only for the
 // luminance image (CropVerifier::check); where it cannot, the estimate so
 // far stands.
+//
+// With `first` null, the polish alone from the coarse estimate (no loop, no
+// re-cut): the fast path of verify_crop, whose result is kept only where
+// nothing doubts it.
 void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int64_t (&crop)[2],
-                 const CropVerifier::Outcome& first, FrameOutcome& out,
+                 const CropVerifier::Outcome* first_or_coarse, FrameOutcome& out,
                  double* match_out = nullptr) {
+  const bool loop = first_or_coarse != nullptr;
+  CropVerifier::Outcome coarse;
+  if (!loop) {
+    coarse.aligned = true;
+    coarse.residual[0] = out.unsnapped[0] - static_cast<double>(crop[0]);
+    coarse.residual[1] = out.unsnapped[1] - static_cast<double>(crop[1]);
+  }
+  const CropVerifier::Outcome& first = loop ? *first_or_coarse : coarse;
   const AlignGeometry& g = plan.geometry;
   if (match_out != nullptr) *match_out = NAN;
   // A coarse peak at max_shift's bound keeps its confidence 0 (and its
@@ -855,7 +867,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   const auto estimate = [&cuts, &best](int axis) {
     return static_cast<double>(cuts[best].at[axis]) + cuts[best].outcome.residual[axis];
   };
-  for (int k = 0; k < kMaxRecuts; ++k) {
+  for (int k = 0; loop && k < kMaxRecuts; ++k) {
     const int64_t nearest[2] = {std::llround(estimate(0)), std::llround(estimate(1))};
     if (cut_at(nearest) != nullptr) break;
     const double* residual = cuts[best].outcome.residual;
@@ -887,6 +899,10 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   double polished[2] = {fine[0], fine[1]}, variance[2] = {0.0, 0.0};
   bool polish_converged =
       plan.verifier->polish(frame, polished[0], polished[1], variance, LumaPolish::kLuminance);
+  if (!loop && !polish_converged) {
+    out.flags |= PTP_ALIGN_FLAG_NO_FIT;  // doubted: the caller takes the loop
+    return;
+  }
   bool colour_fitted = false;  // whether the colour fit replaced it (below)
   double luminance_shift[2] = {0.0, 0.0}, luminance_variance[2] = {0.0, 0.0};
   // Where that leaves the crop in doubt, the colour images are fitted
@@ -905,8 +921,12 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
       }
     }
   }
-  if (polish_converged && std::max(std::fabs(polished[0] - fine[0]),
-                                   std::fabs(polished[1] - fine[1])) > kPolishDisagrees) {
+  // Without the loop the polish's estimate replaces the coarse one always:
+  // the coarse peak keeps the window's pull (up to half a pixel on blurred
+  // frames), which only the loop's re-cuts take out.
+  if (polish_converged &&
+      (!loop || std::max(std::fabs(polished[0] - fine[0]), std::fabs(polished[1] - fine[1])) >
+                    kPolishDisagrees)) {
     // Given to 1 / upsample_factor of a sensor pixel: a grid that holds
     // every whole pixel (1 / upsample_factor of the luminance image's
     // pixel, 3 sensor pixels for X-Trans, would give a frame moved by 7
@@ -1105,8 +1125,8 @@ void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame
   crop_shift(g, found.dy, found.dx, &crop[0], &crop[1]);
   FrameOutcome again = before;
   double again_match = NAN;
-  refine_crop(plan, index, frame, crop, plan.verifier->check(frame, crop[0], crop[1]), again,
-              &again_match);
+  const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
+  refine_crop(plan, index, frame, crop, &first, again, &again_match);
   if (again.status == PTP_SUCCESS && again_match > (std::isfinite(match) ? match : -1.0))
     out = std::move(again);
 }
@@ -1115,14 +1135,25 @@ void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame
 void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const int64_t (&crop)[2],
                  FrameOutcome& out) {
   const AlignGeometry& g = plan.geometry;
-  const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
   if (g.verify == PTP_ALIGN_VERIFY_REFINE) {
     const FrameOutcome before = out;
     double match = NAN;
-    refine_crop(plan, index, frame, crop, first, out, &match);
+    // The fine stage only where the assessment doubts the coarse estimate:
+    // first the polish from it alone; where that result carries no flag,
+    // it stands. Else the closed loop, its re-cuts and the polish again.
+    FrameOutcome quick = before;
+    refine_crop(plan, index, frame, crop, nullptr, quick, &match);
+    if (quick.flags == 0) {
+      reconsider_far_shift(plan, index, frame, before, match, quick);
+      out = std::move(quick);
+      return;
+    }
+    const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
+    refine_crop(plan, index, frame, crop, &first, out, &match);
     reconsider_far_shift(plan, index, frame, before, match, out);
     return;
   }
+  const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
   if (first.confirmed) return;
   if (g.verify == PTP_ALIGN_VERIFY_CORRECT && first.aligned) {
     // The check's own estimate: the crop moved by the residual, taken

@@ -569,8 +569,8 @@ TEST(CppWrapperCorrelate, Float64PlansTakeDoubleImages) {
             PTP_SUCCESS);
   EXPECT_EQ(got.spectrum, spectrum);
   EXPECT_EQ(got.correlation, correlation);
-  const auto peak = std::max_element(got.correlation.begin(), got.correlation.end()) -
-                    got.correlation.begin();
+  const auto peak =
+      std::max_element(got.correlation.begin(), got.correlation.end()) - got.correlation.begin();
   EXPECT_EQ(peak, (ny - 3) * nx + (nx - 2));
   std::vector<float> single(ny * nx, 1.0f);
   try {

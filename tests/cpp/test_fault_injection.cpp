@@ -758,8 +758,8 @@ void alignment_sweep(const Scene& scene, const Estimator& estimator, AlignCall c
     return call == AlignCall::kExecuteFrames
                ? ptp_align_execute_frames(p, scene.frames, scene.count, o.results.data(),
                                           o.planes.data())
-               : ptp_align_execute(p, scene.frames, scene.count, o.shifts.data(),
-                                   o.planes.data(), o.confidence.data());
+               : ptp_align_execute(p, scene.frames, scene.count, o.shifts.data(), o.planes.data(),
+                                   o.confidence.data());
   };
   const auto execute = [&](ptp_align_plan* p) {
     return call == AlignCall::kExecuteFrames
@@ -772,8 +772,7 @@ void alignment_sweep(const Scene& scene, const Estimator& estimator, AlignCall c
   s.max_points = max_points;
   s.name = std::string(call == AlignCall::kExecute         ? "ptp_align_execute"
                        : call == AlignCall::kExecuteFrames ? "ptp_align_execute_frames"
-                       : call == AlignCall::kReference
-                           ? "ptp_align_set_reference + execute"
+                       : call == AlignCall::kReference     ? "ptp_align_set_reference + execute"
                        : call == AlignCall::kAnotherReference
                            ? "ptp_align_set_reference to another frame + execute"
                            : "ptp_align_plan_create + set_reference + execute") +

@@ -107,8 +107,8 @@ void expect_oracle(ptp_dtype dtype, T top) {
       SharedIsolatedSites sites(
           geometry(k.height, k.width, k.period, dtype, k.area_rows, k.area_cols), threads);
       EXPECT_EQ(sites.isolated(x.data()), want)
-          << k.height << "x" << k.width << " period " << k.period << " area " << k.area_rows
-          << "x" << k.area_cols << ", " << threads << " threads";
+          << k.height << "x" << k.width << " period " << k.period << " area " << k.area_rows << "x"
+          << k.area_cols << ", " << threads << " threads";
       sites.set_reference_sites(sites.isolated(x.data()));
       // Every site isolated in the reference is isolated in the reference:
       // shared({reference}) lists them all, increasing.

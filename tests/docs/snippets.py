@@ -192,6 +192,8 @@ COMPILED: dict[tuple[str, str], Compiled] = {
     ("docs/fortran.md", "type(ptp_extract_desc) :: desc"): Compiled("fragment", harness="fortran_plain"),
     ("docs/fortran.md", "type(ptp_align_result), target :: results(3)"):
         Compiled("fragment", harness="fortran_align"),
+    ("docs/fortran.md", "integer(c_int32_t), target :: flags(3)"):
+        Compiled("fragment", harness="fortran_align"),
     ("docs/fortran.md", "real(c_double) :: object(w, h)"):
         Compiled("must_fail", harness="fortran_extract",
                  expect="There is no specific function for the generic 'ptp_extract_execute'"),

@@ -807,8 +807,13 @@ def align_scene(
         that residual is within half a pattern period (half a pixel
         without a pattern) on both axes. About one more alignment per
         frame, of at most 2048 x 2048 pixels.
-        ``"refine"`` (default): coarse to fine. The residual refines every
-        frame: its shift becomes the crop plus the residual; where that is
+        ``"refine"`` (default): coarse to fine, the fine stage only where
+        the result is in doubt. First the least-squares polish below alone,
+        from the coarse estimate: where its result has no `flags`
+        (converged, crop probability >= 0.95, the GT's scene, moving as a
+        whole, not at the bound) it stands, with the polish's shift. A
+        frame it doubts takes the loop, whose residual refines it: its
+        shift becomes the crop plus the residual; where that is
         more than half a pixel from the cut, the frames are cut again at
         the whole pixel nearest to it and aligned again (up to 3 times,
         while the residual shrinks: the Hann window pulls a broad
