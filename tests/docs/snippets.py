@@ -229,6 +229,8 @@ CHECKED: dict[tuple[str, str], str] = {
     ("docs/benchmarks.md", "emu=build/tests/emulation"): "bench_cli",
     ("docs/performance.md", "ptychopatch bench --only busy --repeat 5 --budget 10 --out busy-new"):
         "bench_cli",
+    ("docs/performance.md", "PTYCHOPATCH_LIBRARY=build/libptychopatch.so PYTHONPATH=capi/python "
+     "\\ python3 -m ptychopatch bench --only align/megapixels"): "bench_cli",
     # The robustness benchmark on the emulated device (minutes): its options.
     ("docs/performance.md", "E=build/tests/emulation"): "bench_options",
     ("docs/performance.md", "# the luminance image on the emulated device"): "bench_options",
