@@ -658,9 +658,10 @@ typedef enum ptp_align_verify {
   /* The default: coarse to fine, the fine stage only where it is needed.
    * First the least-squares polish below alone, from the coarse estimate:
    * where its result carries no flag (enum ptp_align_flag: it converged,
-   * gives the crop a probability of at least 0.95, matches the reference's
-   * scene, moves as a whole, not at max_shift's bound) it stands, its
-   * shift always the polish's. Only a frame it doubts takes the loop: its
+   * leaves the crop in no doubt - a probability of at least 0.9999 on
+   * frames of more than one colour, where the colour fit would not run,
+   * 0.95 otherwise - matches the reference's scene, moves as a whole, not
+   * at max_shift's bound) it stands, its shift always the polish's. Only a frame it doubts takes the loop: its
    * second alignment is the fine estimate: the frame's shift becomes its
    * crop plus the residual of the two cuts. Where that lies more than half a pixel from the cut, the
    * frames are cut again at the whole pixel nearest to it and aligned again

@@ -903,6 +903,17 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     out.flags |= PTP_ALIGN_FLAG_NO_FIT;  // doubted: the caller takes the loop
     return;
   }
+  if (!loop && (g.period > 1 || g.channels > 1)) {
+    // Without the loop only a crop the luminance fit leaves in no doubt
+    // (kColourFitBelow) stands: the colour fit and the loop are for the
+    // others, which would otherwise pay for the colour fit twice.
+    int64_t nearest[2];
+    crop_shift(g, polished[0], polished[1], &nearest[0], &nearest[1]);
+    if (crop_probability(g, nearest, polished, variance) < kColourFitBelow) {
+      out.flags |= PTP_ALIGN_FLAG_LOW_CONFIDENCE;  // doubted: the caller takes the loop
+      return;
+    }
+  }
   bool colour_fitted = false;  // whether the colour fit replaced it (below)
   double luminance_shift[2] = {0.0, 0.0}, luminance_variance[2] = {0.0, 0.0};
   // Where that leaves the crop in doubt, the colour images are fitted

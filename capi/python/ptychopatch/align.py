@@ -810,8 +810,9 @@ def align_scene(
         ``"refine"`` (default): coarse to fine, the fine stage only where
         the result is in doubt. First the least-squares polish below alone,
         from the coarse estimate: where its result has no `flags`
-        (converged, crop probability >= 0.95, the GT's scene, moving as a
-        whole, not at the bound) it stands, with the polish's shift. A
+        (converged, the crop in no doubt: probability >= 0.9999 with more
+        than one colour, the GT's scene, moving as a whole, not at the
+        bound) it stands, with the polish's shift. A
         frame it doubts takes the loop, whose residual refines it: its
         shift becomes the crop plus the residual; where that is
         more than half a pixel from the cut, the frames are cut again at
