@@ -903,33 +903,30 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     out.flags |= PTP_ALIGN_FLAG_NO_FIT;  // doubted: the caller takes the loop
     return;
   }
-  if (!loop && (g.period > 1 || g.channels > 1)) {
-    // Without the loop only a crop the luminance fit leaves in no doubt
-    // (kColourFitBelow) stands: the colour fit and the loop are for the
-    // others, which would otherwise pay for the colour fit twice.
-    int64_t nearest[2];
-    crop_shift(g, polished[0], polished[1], &nearest[0], &nearest[1]);
-    if (crop_probability(g, nearest, polished, variance) < kColourFitBelow) {
-      out.flags |= PTP_ALIGN_FLAG_LOW_CONFIDENCE;  // doubted: the caller takes the loop
-      return;
-    }
-  }
-  bool colour_fitted = false;  // whether the colour fit replaced it (below)
-  double luminance_shift[2] = {0.0, 0.0}, luminance_variance[2] = {0.0, 0.0};
-  // Where that leaves the crop in doubt, the colour images are fitted
-  // too, from there (kColourFitBelow).
+  // Whether the luminance fit leaves the crop in doubt (kColourFitBelow):
+  // then the colour images are fitted too, from there. Without the loop
+  // such a frame is doubted at once: the loop fits the colours itself, and
+  // a doubted frame must not pay for that fit twice.
+  bool colour_doubt = false;
   if (polish_converged && (g.period > 1 || g.channels > 1)) {
     int64_t nearest[2];
     crop_shift(g, polished[0], polished[1], &nearest[0], &nearest[1]);
-    if (crop_probability(g, nearest, polished, variance) < kColourFitBelow) {
-      double again[2] = {polished[0], polished[1]}, again_variance[2];
-      if (plan.verifier->polish(frame, again[0], again[1], again_variance, LumaPolish::kColours)) {
-        colour_fitted = true;
-        std::copy(polished, polished + 2, luminance_shift);
-        std::copy(variance, variance + 2, luminance_variance);
-        std::copy(again, again + 2, polished);
-        std::copy(again_variance, again_variance + 2, variance);
-      }
+    colour_doubt = crop_probability(g, nearest, polished, variance) < kColourFitBelow;
+  }
+  if (!loop && colour_doubt) {
+    out.flags |= PTP_ALIGN_FLAG_LOW_CONFIDENCE;  // doubted: the caller takes the loop
+    return;
+  }
+  bool colour_fitted = false;  // whether the colour fit replaced it (below)
+  double luminance_shift[2] = {0.0, 0.0}, luminance_variance[2] = {0.0, 0.0};
+  if (colour_doubt) {
+    double again[2] = {polished[0], polished[1]}, again_variance[2];
+    if (plan.verifier->polish(frame, again[0], again[1], again_variance, LumaPolish::kColours)) {
+      colour_fitted = true;
+      std::copy(polished, polished + 2, luminance_shift);
+      std::copy(variance, variance + 2, luminance_variance);
+      std::copy(again, again + 2, polished);
+      std::copy(again_variance, again_variance + 2, variance);
     }
   }
   // Without the loop the polish's estimate replaces the coarse one always:
@@ -1155,12 +1152,11 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const i
     FrameOutcome quick = before;
     refine_crop(plan, index, frame, crop, nullptr, quick, &match);
     if (quick.flags == 0) {
-      reconsider_far_shift(plan, index, frame, before, match, quick);
       out = std::move(quick);
-      return;
+    } else {
+      const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
+      refine_crop(plan, index, frame, crop, &first, out, &match);
     }
-    const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
-    refine_crop(plan, index, frame, crop, &first, out, &match);
     reconsider_far_shift(plan, index, frame, before, match, out);
     return;
   }
