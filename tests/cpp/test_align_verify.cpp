@@ -781,6 +781,40 @@ TEST(AlignVerify, TooLittleOverlapAndExecute) {
   }
 }
 
+// A call to ptp_align_execute_frames_flags that fails on its arguments says
+// why and writes neither results nor flags.
+TEST(AlignVerify, FlagsOfABadCallAreUntouched) {
+  const Frames f = make_frames(1, 64, 64, PTP_DTYPE_FLOAT32, {{0, 0}, {2, 2}}, 3);
+  ptp_align_desc d = desc_for(64, 64, PTP_CFA_BAYER, PTP_DTYPE_FLOAT32);
+  d.verify = PTP_ALIGN_VERIFY_REFINE;
+  const Plan plan = make_plan(d);
+  const std::vector<const void*> frames = f.moving();
+  ptp_align_result result;
+  std::memset(&result, 0x5A, sizeof result);
+  const ptp_align_result sentinel = result;
+  uint32_t flags = 0xDEADBEEFu;
+  const auto untouched = [&] {
+    return flags == 0xDEADBEEFu && std::memcmp(&result, &sentinel, sizeof result) == 0;
+  };
+  // No reference yet.
+  EXPECT_EQ(ptp_align_execute_frames_flags(plan.get(), frames.data(), 1, &result, nullptr, &flags),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("reference"), std::string::npos);
+  EXPECT_TRUE(untouched());
+  ASSERT_EQ(ptp_align_set_reference(plan.get(), f.data[0].data()), PTP_SUCCESS);
+  EXPECT_EQ(ptp_align_execute_frames_flags(nullptr, frames.data(), 1, &result, nullptr, &flags),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("plan"), std::string::npos);
+  EXPECT_EQ(ptp_align_execute_frames_flags(plan.get(), frames.data(), -1, &result, nullptr, &flags),
+            PTP_ERROR_INVALID_SIZE);
+  EXPECT_EQ(ptp_align_execute_frames_flags(plan.get(), nullptr, 1, &result, nullptr, &flags),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ptp_align_execute_frames_flags(plan.get(), frames.data(), 1, nullptr, nullptr, &flags),
+            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ptp_last_error_message()).find("results"), std::string::npos);
+  EXPECT_TRUE(untouched());
+}
+
 // Each frame's flags (enum ptp_align_flag) say why a result is in doubt,
 // beside its note: none for a textured frame of the scene, OTHER_SCENE for a
 // frame of another scene, AT_SHIFT_BOUND for a peak at max_shift's bound,
