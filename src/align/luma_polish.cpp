@@ -118,53 +118,64 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
   return out;
 }
 
-// Mean of the window of w (odd) centred on each column along rows, over
-// the part of it that lies inside ("same": cols columns; cut at the
-// edges, not padded).
-std::vector<float> centred_box_along_rows(const std::vector<float>& in, int64_t rows, int64_t cols,
-                                          int64_t w, int threads) {
+// Mean of the window of w (odd) centred on each of the n values of x, over
+// the part of it that lies inside ("same": cut at the ends, not padded),
+// into y.
+void centred_box(const float* x, float* y, int64_t n, int64_t w) {
   const int64_t half = w / 2;
-  std::vector<float> out(in.size());
-  for_each_part(static_cast<size_t>(rows), threads, out.size(), [&](size_t row) {
-    const int64_t r = static_cast<int64_t>(row);
-    const float* x = in.data() + r * cols;
-    float* y = out.data() + r * cols;
-    double sum = 0.0;
-    int64_t first = 0, end = 0;  // the window [first, end)
-    for (int64_t c = 0; c < cols; ++c) {
-      const int64_t want_end = std::min(cols, c + half + 1);
-      const int64_t want_first = std::max<int64_t>(0, c - half);
-      for (; end < want_end; ++end) sum += x[end];
-      for (; first < want_first; ++first) sum -= x[first];
-      y[c] = static_cast<float>(sum / static_cast<double>(end - first));
-    }
-  });
-  return out;
+  double sum = 0.0;
+  int64_t first = 0, end = 0;  // the window [first, end)
+  for (int64_t c = 0; c < n; ++c) {
+    const int64_t want_end = std::min(n, c + half + 1);
+    const int64_t want_first = std::max<int64_t>(0, c - half);
+    for (; end < want_end; ++end) sum += x[end];
+    for (; first < want_first; ++first) sum -= x[first];
+    y[c] = static_cast<float>(sum / static_cast<double>(end - first));
+  }
 }
 
-// Transposes rows x cols.
+// Rows are taken in bands of this many, so that the transposed writes of a
+// band fill whole cache lines (16 floats) instead of one value per line.
+constexpr int64_t kBandRows = 16;
+
+// out (cols x rows) = in (rows x cols) transposed, through bands of rows.
 std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols,
                               int threads) {
   std::vector<float> out(in.size());
-  for_each_part(static_cast<size_t>(cols), threads, out.size(), [&](size_t column) {
-    const int64_t c = static_cast<int64_t>(column);
-    for (int64_t r = 0; r < rows; ++r) out[c * rows + r] = in[r * cols + c];
+  const int64_t bands = (rows + kBandRows - 1) / kBandRows;
+  for_each_part(static_cast<size_t>(bands), threads, out.size(), [&](size_t band) {
+    const int64_t r0 = static_cast<int64_t>(band) * kBandRows;
+    const int64_t r1 = std::min(rows, r0 + kBandRows);
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t r = r0; r < r1; ++r) out[c * rows + r] = in[r * cols + c];
   });
   return out;
 }
 
-// Three boxes along rows, then every `decimate`-th column; returned
-// transposed (so calling it twice smooths and decimates both axes).
+// Three centred boxes along rows, then every `decimate`-th column; returned
+// transposed (so calling it twice smooths and decimates both axes). Each
+// band of rows is smoothed in row buffers and written out transposed at
+// once: no full-size intermediate images.
 std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t rows, int64_t& cols,
                                           const Scale& scale, int threads) {
-  std::vector<float> x = in;
-  for (int pass = 0; pass < 3; ++pass)
-    x = centred_box_along_rows(x, rows, cols, scale.box, threads);
-  const int64_t kept = (cols + scale.decimate - 1) / scale.decimate;
+  const int64_t n = cols;
+  const int64_t kept = (n + scale.decimate - 1) / scale.decimate;
   std::vector<float> out(static_cast<size_t>(kept * rows));
-  for_each_part(static_cast<size_t>(kept), threads, out.size(), [&](size_t column) {
-    const int64_t c = static_cast<int64_t>(column);
-    for (int64_t r = 0; r < rows; ++r) out[c * rows + r] = x[r * cols + c * scale.decimate];
+  const int64_t bands = (rows + kBandRows - 1) / kBandRows;
+  for_each_part(static_cast<size_t>(bands), threads, out.size(), [&](size_t band) {
+    const int64_t r0 = static_cast<int64_t>(band) * kBandRows;
+    const int64_t r1 = std::min(rows, r0 + kBandRows);
+    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    std::vector<float> smoothed(static_cast<size_t>((r1 - r0) * kept));
+    for (int64_t r = r0; r < r1; ++r) {
+      centred_box(in.data() + r * n, a.data(), n, scale.box);
+      centred_box(a.data(), b.data(), n, scale.box);
+      centred_box(b.data(), a.data(), n, scale.box);
+      float* row = smoothed.data() + (r - r0) * kept;
+      for (int64_t c = 0; c < kept; ++c) row[c] = a[c * scale.decimate];
+    }
+    for (int64_t c = 0; c < kept; ++c)
+      for (int64_t r = r0; r < r1; ++r) out[c * rows + r] = smoothed[(r - r0) * kept + c];
   });
   cols = kept;
   return out;
