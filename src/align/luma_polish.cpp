@@ -118,25 +118,32 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
   return out;
 }
 
-// Mean of the window of w (odd) centred on each of the n values of x, over
-// the part of it that lies inside ("same": cut at the ends, not padded),
-// into y.
-void centred_box(const float* x, float* y, int64_t n, int64_t w) {
+// Rows are smoothed in bands of this many, held sample-major (the band's
+// rows side by side for each column): the box's running sums of the rows
+// advance together, which the compiler vectorises, and the transposed
+// output is written in whole cache lines (16 floats).
+constexpr int64_t kBandRows = 16;
+
+// Mean of the window of w (odd) centred on each of the n samples of a
+// band, over the part of it that lies inside ("same": cut at the ends,
+// not padded): x and y hold n x kBandRows values, sample-major. Each row
+// adds and divides exactly as a row smoothed alone would.
+void centred_box_band(const float* x, float* y, int64_t n, int64_t w) {
   const int64_t half = w / 2;
-  double sum = 0.0;
+  double sum[kBandRows] = {};
   int64_t first = 0, end = 0;  // the window [first, end)
   for (int64_t c = 0; c < n; ++c) {
     const int64_t want_end = std::min(n, c + half + 1);
     const int64_t want_first = std::max<int64_t>(0, c - half);
-    for (; end < want_end; ++end) sum += x[end];
-    for (; first < want_first; ++first) sum -= x[first];
-    y[c] = static_cast<float>(sum / static_cast<double>(end - first));
+    for (; end < want_end; ++end)
+      for (int64_t r = 0; r < kBandRows; ++r) sum[r] += x[end * kBandRows + r];
+    for (; first < want_first; ++first)
+      for (int64_t r = 0; r < kBandRows; ++r) sum[r] -= x[first * kBandRows + r];
+    const double count = static_cast<double>(end - first);
+    for (int64_t r = 0; r < kBandRows; ++r)
+      y[c * kBandRows + r] = static_cast<float>(sum[r] / count);
   }
 }
-
-// Rows are taken in bands of this many, so that the transposed writes of a
-// band fill whole cache lines (16 floats) instead of one value per line.
-constexpr int64_t kBandRows = 16;
 
 // out (cols x rows) = in (rows x cols) transposed, through bands of rows.
 std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols,
@@ -154,8 +161,8 @@ std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_
 
 // Three centred boxes along rows, then every `decimate`-th column; returned
 // transposed (so calling it twice smooths and decimates both axes). Each
-// band of rows is smoothed in row buffers and written out transposed at
-// once: no full-size intermediate images.
+// band of rows is smoothed sample-major in two buffers and written out
+// transposed: no full-size intermediate images.
 std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t rows, int64_t& cols,
                                           const Scale& scale, int threads) {
   const int64_t n = cols;
@@ -164,18 +171,19 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
   const int64_t bands = (rows + kBandRows - 1) / kBandRows;
   for_each_part(static_cast<size_t>(bands), threads, out.size(), [&](size_t band) {
     const int64_t r0 = static_cast<int64_t>(band) * kBandRows;
-    const int64_t r1 = std::min(rows, r0 + kBandRows);
-    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
-    std::vector<float> smoothed(static_cast<size_t>((r1 - r0) * kept));
-    for (int64_t r = r0; r < r1; ++r) {
-      centred_box(in.data() + r * n, a.data(), n, scale.box);
-      centred_box(a.data(), b.data(), n, scale.box);
-      centred_box(b.data(), a.data(), n, scale.box);
-      float* row = smoothed.data() + (r - r0) * kept;
-      for (int64_t c = 0; c < kept; ++c) row[c] = a[c * scale.decimate];
+    const int64_t height = std::min(rows - r0, kBandRows);  // rows past the end stay 0
+    std::vector<float> a(static_cast<size_t>(n * kBandRows)), b(a.size());
+    for (int64_t r = 0; r < height; ++r) {
+      const float* row = in.data() + (r0 + r) * n;
+      for (int64_t c = 0; c < n; ++c) a[c * kBandRows + r] = row[c];
     }
-    for (int64_t c = 0; c < kept; ++c)
-      for (int64_t r = r0; r < r1; ++r) out[c * rows + r] = smoothed[(r - r0) * kept + c];
+    centred_box_band(a.data(), b.data(), n, scale.box);
+    centred_box_band(b.data(), a.data(), n, scale.box);
+    centred_box_band(a.data(), b.data(), n, scale.box);
+    for (int64_t c = 0; c < kept; ++c) {
+      const float* from = b.data() + c * scale.decimate * kBandRows;
+      std::copy(from, from + height, out.data() + c * rows + r0);
+    }
   });
   cols = kept;
   return out;
