@@ -139,9 +139,9 @@ void centred_box_band(const float* x, float* y, int64_t n, int64_t w) {
       for (int64_t r = 0; r < kBandRows; ++r) sum[r] += x[end * kBandRows + r];
     for (; first < want_first; ++first)
       for (int64_t r = 0; r < kBandRows; ++r) sum[r] -= x[first * kBandRows + r];
-    const double count = static_cast<double>(end - first);
+    const double inverse = 1.0 / static_cast<double>(end - first);
     for (int64_t r = 0; r < kBandRows; ++r)
-      y[c * kBandRows + r] = static_cast<float>(sum[r] / count);
+      y[c * kBandRows + r] = static_cast<float>(sum[r] * inverse);
   }
 }
 
