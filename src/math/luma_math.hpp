@@ -9,10 +9,9 @@
 // Why a box of one period: each P x P window of a Bayer (P = 2) or X-Trans
 // (P = 6) mosaic holds every site of the pattern exactly once, so a scene of
 // one flat colour gives the same value at every position: the mosaic is
-// gone, while the image keeps the sensor's sampling (Bayer) or half of it
-// per axis (X-Trans, below), where an X-Trans plane has a sixth. The
-// windows are taken every s = luma_stride(P) pixels: a translation of the
-// scene by (s dy, s dx) translates the image by (dy, dx).
+// gone. The windows are taken every s = luma_stride(P) pixels (below): a
+// translation of the scene by (s dy, s dx) translates the image by
+// (dy, dx).
 //
 // Why the trend: illumination gradients, vignetting and the window's own
 // envelope make a low-order field that either does not move with the
@@ -37,16 +36,16 @@
 namespace ptychopatch::math {
 
 // The image samples the windows every luma_stride(P) frame rows and
-// columns: P / 2 rounded up, so 1 for Bayer and no pattern, 3 for X-Trans.
-// The P x P mean passes nothing at 1/P cycles per pixel and little above
-// it, so sampling at P / 2 (whose Nyquist frequency is 1/P) keeps what the
-// mean keeps, at a ninth of the pixels for X-Trans; Bayer's 2 x 2 mean
-// passes up to the sensor's own Nyquist frequency, so its image keeps every
-// pixel. (On the robustness benchmark X-Trans frames were right as often
-// at stride 3 as at 1, and Bayer frames less often at stride 2:
-// docs/performance.md.)
+// columns: 1 without a pattern, 2 for Bayer, 3 for X-Trans. The coarse
+// stage needs the crop only to within the fine stage's reach (the polish
+// sets the sub-pixel shift on its own full-resolution image), so the image
+// keeps what the mean passes below a quarter (Bayer) or a sixth (X-Trans)
+// of the sensor's sampling, at a quarter or a ninth of the pixels: on the
+// robustness tables the default was right exactly as often at these
+// strides as at 1, and the coarse stage alone slightly less often
+// (docs/performance.md, "The luminance image's stride").
 PTP_HD int64_t luma_stride(int64_t period) {
-  return (period + 1) / 2;
+  return period == 2 ? 2 : (period + 1) / 2;
 }
 
 // The window of an image pixel: K x K frame pixels, K = luma_window(...),

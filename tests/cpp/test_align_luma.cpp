@@ -5,7 +5,7 @@
 // luminance image") in double precision, independently of the library's
 // arrangement of the sums: L(i, j) = fl32(weighted mean of the K x K window
 // at (s i, s j) over the sites of the planes informative in both frames, 0
-// for the others; Bayer: K = 3, weights (1, 2, 1) x (1, 2, 1) / 16, s = 1;
+// for the others; Bayer: K = 3, weights (1, 2, 1) x (1, 2, 1) / 16, s = 2;
 // X-Trans: the 6 x 6 mean, s = 3); the quadratic trend by least squares on the monomials 1, i, j,
 // i^2, i j, j^2 (normal equations solved by Gaussian elimination, not the
 // library's orthogonal basis); v = fl32(L - t); then the joint peak over
@@ -85,9 +85,9 @@ struct Pattern {
 const Pattern kBayer{2, {0, 1, 3, 2}};
 const Pattern kXTransPattern{6, std::vector<int32_t>(kXTrans, kXTrans + 36)};
 
-// The image's stride: windows every 1 (Bayer) or 3 (X-Trans) pixels.
+// The image's stride: windows every 2 (Bayer) or 3 (X-Trans) pixels.
 int64_t stride_of(int64_t period) {
-  return period == 6 ? 3 : 1;
+  return period == 6 ? 3 : period;
 }
 
 // The image's window side (the frames of these tests have at least 3 rows
@@ -316,13 +316,14 @@ TEST(AlignLuma, SharedIsolatedSitesMatchTheOracle) {
   for (const Pattern* p : {&kBayer, &kXTransPattern}) {
     const int64_t h = p->period == 2 ? 30 : 60, w = p->period == 2 ? 34 : 66;
     std::vector<uint16_t> ref = to_u16(scene(h, w, 0, 0, 40));
-    std::vector<uint16_t> mov = to_u16(scene(h, w, 3, -6, 40));
+    const int64_t ty = p->period == 2 ? 4 : 3;  // whole image pixels (upsample 1)
+    std::vector<uint16_t> mov = to_u16(scene(h, w, ty, -6, 40));
     std::mt19937 rng(5);
     for (int k = 0; k < 12; ++k) {
       const size_t at = rng() % ref.size();
       ref[at] = mov[at] = k % 2 ? 0 : 65535;
     }
-    expect_uint16_oracle(*p, ref, mov, h, w, 3, -6, true);
+    expect_uint16_oracle(*p, ref, mov, h, w, ty, -6, true);
   }
 }
 
@@ -330,7 +331,9 @@ TEST(AlignLuma, SharedIsolatedSitesMatchTheOracle) {
 // on the same integer values, Bayer and X-Trans, with the window.
 TEST(AlignLuma, Uint16FramesMatchTheOracle) {
   for (const Pattern* p : {&kBayer, &kXTransPattern})
-    for (const auto& [ty, tx] : {std::pair<int64_t, int64_t>{3, -6}, {-6, 3}}) {
+    for (const auto& [ty, tx] : p->period == 2
+                                    ? std::vector<std::pair<int64_t, int64_t>>{{4, -6}, {-6, 4}}
+                                    : std::vector<std::pair<int64_t, int64_t>>{{3, -6}, {-6, 3}}) {
       const int64_t h = p->period == 2 ? 30 : 60, w = p->period == 2 ? 34 : 66;
       expect_uint16_oracle(*p, to_u16(scene(h, w, 0, 0, 40)), to_u16(scene(h, w, ty, tx, 40)), h, w,
                            ty, tx, false);
@@ -495,8 +498,8 @@ TEST(AlignLuma, PlanesFlatInTheFrameAreLeftOutOfBothImages) {
   const Seen seen = as_seen(ref, mov, w, 2, ny, nx);
   const Estimate want = oracle_peak(oracle_image(seen.ref, w, 2, two, ny, nx),
                                     oracle_image(seen.mov, w, 2, two, ny, nx), ny, nx, true);
-  EXPECT_EQ(got[0].shift[0], want.dy);
-  EXPECT_EQ(got[0].shift[1], want.dx);
+  EXPECT_EQ(got[0].shift[0], 2 * want.dy);
+  EXPECT_EQ(got[0].shift[1], 2 * want.dx);
   EXPECT_EQ(got[0].shift[0], -4.0);
   EXPECT_EQ(got[0].shift[1], 6.0);
 }

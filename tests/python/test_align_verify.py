@@ -221,12 +221,11 @@ def test_refine_is_the_default(camera):
     assert np.all(default.confidence > 0.9)
 
 
-def test_a_recrop_is_confirmed_by_its_recut(camera):
-    """A crop that changed is confirmed by the re-cut that placed it (its
-    residual within half a pixel) where its own loop, a pixel from the
-    content, sees about one pixel left and would not confirm it. The frames
-    (32 pixels a side) are too small for the least-squares polish, whose
-    crop probability would replace the loop's confidence."""
+def test_a_recrop_keeps_the_peaks_confidence_and_says_no_fit(camera):
+    """A crop that the loop's re-cuts changed, on frames (32 pixels a side)
+    too small for the least-squares polish: the re-cut's crop, its shift
+    within 0.15 pixel of the truth, the peak's confidence (not a
+    probability), and the NO_FIT flag with its note."""
     ndi = _need("scipy.ndimage")
     rng = np.random.default_rng(208)
     n = 32
@@ -238,7 +237,6 @@ def test_a_recrop_is_confirmed_by_its_recut(camera):
     frame = (moved + rng.normal(0, 20, (n, n))).astype(np.float32)
     plain, refined = expect_refined(gt, [frame], 2, cfa="RGGB")
     assert refined.crops[0].tolist() != plain.crops[0].tolist()
-    assert not closed_loop(gt, frame, refined.crops[0], 2, cfa="RGGB")[0]
     assert refined.confidence[0] == plain.confidence[0] > 0.1
     np.testing.assert_allclose(refined.shifts[0], [-dy, -dx], atol=0.15)
     assert "no least-squares fit" in refined.messages[0]
