@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -36,6 +37,9 @@ def scene(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def main(argv) -> int:
+    # The deprecated estimators are compared here on purpose.
+    warnings.filterwarnings("ignore", message=r"(combine|verify)=.* is deprecated",
+                            category=DeprecationWarning)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--height", type=int, default=4024)
     parser.add_argument("--width", type=int, default=6048)

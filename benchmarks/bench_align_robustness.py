@@ -91,6 +91,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -226,6 +227,9 @@ def add_scene_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv) -> int:
+    # The deprecated estimators are compared here on purpose.
+    warnings.filterwarnings("ignore", message=r"(combine|verify)=.* is deprecated",
+                            category=DeprecationWarning)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_scene_options(parser)
     parser.add_argument("--seed", type=int, default=1)

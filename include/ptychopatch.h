@@ -574,6 +574,9 @@ typedef enum ptp_fft_planning {
   PTP_FFT_PLANNING_WISDOM = 2
 } ptp_fft_planning;
 
+/* MEDIAN, MEAN and JOINT are deprecated: they keep their values and
+ * results; LUMA, the default, is right more often on the robustness
+ * benchmark and no slower (CHANGELOG.md). */
 typedef enum ptp_combine {
   PTP_COMBINE_MEDIAN = 0, /* median of the plane shifts, per axis */
   PTP_COMBINE_MEAN = 1,
@@ -590,7 +593,7 @@ typedef enum ptp_combine {
   /* The default: one luminance image per frame instead of the planes. Its
    * pixel (i, j) is the mean of the window at frame row s*i, column s*j
    * (X-Trans: 6 x 6, s = 3; Bayer: 3 x 3 with weights (1 2 1) x (1 2 1) /
-   * 16, the 2 x 2 mean taken twice, s = 1) over the sites of the planes
+   * 16, the 2 x 2 mean taken twice, s = 2) over the sites of the planes
    * informative in both frames (every plane weighs the same in every
    * window, so the mosaic cancels); without a pattern, the sum of the informative
    * channels divided by the channel count (docs/semantics.md). The image's
@@ -636,7 +639,9 @@ typedef enum ptp_align_method {
  * more for a frame re-cut at its nearest pixel, at most four), run after the call's frames are
  * aligned (the progress callback counts those and is not called during the checks), a copy of the
  * reference, and up to two more plans' buffers (device memory on a GPU context). Not with
- * PTP_ALIGN_METHOD_RAWNIND. */
+ * PTP_ALIGN_METHOD_RAWNIND. CHECK and CORRECT are deprecated: they keep
+ * their values and results; REFINE, the default, checks the crops it
+ * doubts and corrects them (CHANGELOG.md). */
 typedef enum ptp_align_verify {
   PTP_ALIGN_VERIFY_NONE = 0, /* no closed loop: the whitened estimate alone */
   /* An unconfirmed crop (or cuts too small or without information to
@@ -733,7 +738,7 @@ typedef struct ptp_align_desc {
   /* >= 0, sensor pixels; 0 (default): unbounded. Otherwise the integer peak
    * is searched only among shifts with |dy| and |dx| <= max_shift (plane
    * pixels: max_shift / period, rounded down; of the luminance image:
-   * max_shift / 1 (Bayer) or 3 (X-Trans)), so that a periodic scene
+   * max_shift / 2 (Bayer) or 3 (X-Trans)), so that a periodic scene
    * cannot lock onto an alias far away; upsampling refines it by less than
    * a plane pixel. */
   int64_t max_shift;

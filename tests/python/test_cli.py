@@ -228,6 +228,7 @@ def test_align_verify_checks_every_crop(capsys, frames):
     code, out, err = run_main(capsys, "align", *paths, "--cfa", "RGGB", "--no-progress",
                               "--verify")
     assert code == 0, err
+    assert "warning: verify='check' is deprecated" in err  # still runs, as before
     report = json.loads(out)
     assert report["options"]["verify"] == "check"
     gt = np.load(paths[0])
@@ -239,7 +240,8 @@ def test_align_verify_checks_every_crop(capsys, frames):
         assert entry["confidence"] == checked.confidence[k] == plain.confidence[k]
     # The default, refine, is recorded; none (the coarse estimate) is not,
     # as in reports from before the option.
-    code, out, _ = run_main(capsys, "align", *paths, "--cfa", "RGGB", "--no-progress")
+    code, out, err = run_main(capsys, "align", *paths, "--cfa", "RGGB", "--no-progress")
+    assert "deprecated" not in err
     default = json.loads(out)
     assert default["options"]["verify"] == "refine"
     refined = ptychopatch.align_scene(gt, moved, cfa="RGGB")
@@ -346,6 +348,7 @@ def test_align_folder_with_glob_gt_and_per_plane_shifts(capsys, frames):
     code, out, err = run_main(capsys, "align", "--folder", str(frames), "--gt", "*_GT*",
                               "--pattern", "*.npy", "--cfa", "0,1,3,2", "--combine", "median")
     assert code == 0, err
+    assert 'warning: combine="median" is deprecated' in err
     report = json.loads(out)
     assert report["gt"] == "scene_GT.npy"
     assert [e["file"] for e in report["frames"]] == sorted(MOVES)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import cli
-from .align import PLANNING_CHOICES
+from .align import PLANNING_CHOICES, _retired_options
 
 ALIGN_DATASET_EPILOG = """\
 The dataset is one folder per scene under ROOT (--gt: the glob of a
@@ -161,6 +161,9 @@ def run_align_dataset(args: argparse.Namespace) -> int:
             raise cli.UsageError(str(err)) from None
     if args.batch < 1:
         raise cli.UsageError(f"--batch {args.batch}: must be at least 1")
+    retired = _retired_options(args.combine, args.verify)
+    if retired is not None:
+        print(f"ptychopatch align-dataset: warning: {retired}", file=sys.stderr)
     distributed = _distributed_module(args.serial, args.workers)
     scenes = _scenes(args)
     show = sys.stderr.isatty() if args.progress is None else args.progress

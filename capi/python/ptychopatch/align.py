@@ -400,6 +400,35 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
             + why.value.decode("utf-8", "replace"), topic="align")
 
 
+def _retired_options(combine: Any = "luma", verify: Any = "refine") -> Optional[str]:
+    """Why `combine` and `verify` name retired options, or None.
+
+    ``combine="joint"``, ``"median"``, ``"mean"`` and ``verify=True``
+    (``"check"``), ``"correct"`` still work, with the results they always
+    gave (the C ABI keeps their values); the default pipeline supersedes
+    them (CHANGELOG.md, "Deprecated"). `align_scene` and `align_dataset`
+    warn with this text (DeprecationWarning), the CLI prints it.
+    """
+    notes = []
+    name = combine.lower() if isinstance(combine, str) else combine
+    if name in ("joint", "median", "mean"):
+        notes.append(f'combine="{name}" is deprecated: the default "luma" is right more often '
+                     "on the robustness benchmark and no slower (docs/performance.md)")
+    mode = verify.lower() if isinstance(verify, str) else verify
+    if mode is True or mode in ("check", "correct"):
+        notes.append(f'verify={"True" if mode is True else repr(mode)} is deprecated: the '
+                     'default "refine" checks the crops it doubts and corrects them; '
+                     "verify=False is the coarse stage alone")
+    return "; ".join(notes) if notes else None
+
+
+def _warn_retired(combine: Any, verify: Any, stacklevel: int = 3) -> None:
+    """A DeprecationWarning where `combine` or `verify` is retired."""
+    note = _retired_options(combine, verify)
+    if note is not None:
+        warnings.warn(note, DeprecationWarning, stacklevel=stacklevel)
+
+
 def _verify_code(verify: Union[bool, str, None]) -> int:
     """ptp_align_verify of align_scene's `verify`."""
     if isinstance(verify, str):
@@ -667,7 +696,7 @@ def align_scene(
     """Register every frame of a scene to its GT frame by FFT correlation.
 
     By default each frame becomes its luminance image: the mean of the
-    period x period windows of the mosaic (every window for Bayer, every
+    period x period windows of the mosaic (every second window for Bayer, every
     third for X-Trans) over the colour planes informative in both frames
     (the mosaic cancels), with its quadratic trend (illumination,
     vignetting) removed.
@@ -742,13 +771,13 @@ def align_scene(
     combine : {"luma", "joint", "median", "mean"}
         ``"luma"`` (default): one peak of the frame's luminance image, the
         mean of the windows of the mosaic (3 x 3 Bayer weighted (1, 2, 1)
-        x (1, 2, 1), at every pixel; 6 x 6 X-Trans, every third pixel: the
-        mosaic cancels) over the planes informative in both frames, with its
+        x (1, 2, 1), every second pixel; 6 x 6 X-Trans, every third pixel:
+        the mosaic cancels) over the planes informative in both frames, with its
         quadratic trend (illumination, vignetting) removed. ``"joint"``:
         one peak of the summed cross-power spectra of the frame's planes
         (the default before ``"luma"``). ``"median"`` / ``"mean"``: each
         plane's own shift, combined per axis (these can break the mosaic:
-        use ``crops``).
+        use ``crops``). All three are deprecated (CHANGELOG.md).
     snap : bool
         True or False (1 or 0). Floor ``shifts`` to a multiple of 2
         (Bayer) or 3 (X-Trans), the output form of the RawNIND alignment
@@ -887,6 +916,7 @@ def align_scene(
         SceneAlignment holding the finished frames' results and NaN for
         the others).
     """
+    _warn_retired(combine, verify)
     gt_arr = _real_array(gt, "gt")
     frame_arrs, problems = _frame_list(frames, gt_arr.ndim)
     return _run(gt_arr, frame_arrs, cfa=cfa, upsample_factor=upsample_factor, combine=combine,

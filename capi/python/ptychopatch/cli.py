@@ -39,7 +39,7 @@ import numpy as np
 from . import _dataset_cli, _native
 from ._errors import PtychoPatchError
 from ._progress import ProgressBar
-from .align import BAYER_PATTERNS, AlignFlag, align_scene
+from .align import BAYER_PATTERNS, AlignFlag, _retired_options, align_scene
 
 PROG = "ptychopatch"
 
@@ -843,6 +843,9 @@ def run_align(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read the GT frame {gt_path}: {type(err).__name__}: {err}") \
             from None
 
+    retired = _retired_options(args.combine, args.verify)
+    if retired is not None:
+        print(f"ptychopatch align: warning: {retired}", file=sys.stderr)
     options = {"upsample_factor": args.upsample_factor, "combine": args.combine,
                "snap": args.snap, "window": None if args.window == "none" else args.window,
                "backend": args.backend, "max_shift": args.max_shift,

@@ -52,7 +52,7 @@ from ._patches_task import PatchesInput, lost_record, patches_to_zarr
 from ._scene_task import (STATUS_GT_UNREADABLE, STATUS_NO_SCENE, STATUS_SCENE_FAILED,
                           STATUS_TASK_FAILED, align_scene_rows, failed_rows)
 from ._task_threads import threads_per_host
-from .align import PLANNING_CHOICES
+from .align import PLANNING_CHOICES, _warn_retired
 
 __all__ = ["AlignDatasetSummary", "PatchesDatasetSummary", "Scene", "align_dataset",
            "patches_dataset", "patches_status", "read_alignments", "scenes_from_folders",
@@ -239,6 +239,7 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
     [{'frame': 'f1.npy', 'crop_dy': -2, 'crop_dx': 4}]
     """
     start = time.perf_counter()
+    _warn_retired(combine, verify)
     _parts.schema()  # pyarrow, and Dask below: missing ones fail before any work
     if not serial:
         _distributed()
