@@ -281,9 +281,11 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
                   const int64_t r = static_cast<int64_t>(image_row);
                   const T* row = x + (top + r) * row_stride + left;
                   const int64_t phase = ((top + r) % period) * period;
+                  int64_t site = left % period;  // (left + j) % period, without a division
                   for (int64_t j = 0; j < cols; ++j) {
-                    const int k = group_of[phase + (left + j) % period];
+                    const int k = group_of[phase + site];
                     if (k >= 0) masked[k][r * cols + j] = static_cast<float>(row[j]);
+                    if (++site == period) site = 0;
                   }
                 });
   out.resize(groups.size());
@@ -353,9 +355,12 @@ std::vector<float> clipped_fraction(const T* x, int64_t height, int64_t width,
     for (int64_t p : used) wanted[static_cast<size_t>(p)] = 1;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t phase = ((top + r) % period) * period;
+      const T* row = x + (top + r) * width + left;
+      int64_t site = left % period;  // (left + j) % period, without a division
       for (int64_t j = 0; j < cols; ++j) {
-        const int64_t p = phase + (left + j) % period;
-        if (wanted[p]) tops[p].see(value_at(p, r, j));
+        const int64_t p = phase + site;
+        if (wanted[p]) tops[p].see(row[j]);
+        if (++site == period) site = 0;
       }
     }
   } else {
@@ -383,9 +388,12 @@ std::vector<float> clipped_fraction(const T* x, int64_t height, int64_t width,
   for_each_part(static_cast<size_t>(rows), threads, sites.size(), [&](size_t image_row) {
     const int64_t r = static_cast<int64_t>(image_row);
     const int64_t phase = ((top + r) % period) * period;
+    const T* row = x + (top + r) * width + left;
+    int64_t site = left % period;
     for (int64_t j = 0; j < cols; ++j) {
-      const int64_t p = phase + (left + j) % period;
-      if (tops[p].clipped() && value_at(p, r, j) >= tops[p].max) sites[r * cols + j] = 1.0f;
+      const int64_t p = phase + site;
+      if (tops[p].clipped() && row[j] >= tops[p].max) sites[r * cols + j] = 1.0f;
+      if (++site == period) site = 0;
     }
   });
   // The mean over each period x period window: the share of its P^2 sites.
@@ -553,6 +561,18 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
     for (auto& m : per_interior) m = {};
     const int64_t first = static_cast<int64_t>(chunk) * band;
     const int64_t end = std::min(sampled_rows, first + band);
+    // The columns' taps are the same on every row: made once per band.
+    struct ColumnTaps {
+      double w[4], dw[4];
+      int64_t left;
+      bool inside;
+    };
+    std::vector<ColumnTaps> columns(static_cast<size_t>((ref.cols + q - 1) / q));
+    for (size_t k = 0; k < columns.size(); ++k) {
+      ColumnTaps& t = columns[k];
+      t.inside = cubic_taps(static_cast<double>(static_cast<int64_t>(k) * q) - gx, mov.cols, t.w,
+                            t.dw, t.left);
+    }
     for (int64_t row = first; row < end; ++row) {
       const int64_t i = row * q;
       if (i < region.top || i >= region.bottom) continue;
@@ -561,9 +581,11 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
       if (!cubic_taps(static_cast<double>(i) - gy, mov.rows, wy, dwy, top)) continue;
       for (int64_t j = 0; j < ref.cols; j += q) {
         if (j < region.left || j >= region.right) continue;
-        double wx[4], dwx[4];
-        int64_t left;
-        if (!cubic_taps(static_cast<double>(j) - gx, mov.cols, wx, dwx, left)) continue;
+        const ColumnTaps& taps = columns[static_cast<size_t>(j / q)];
+        if (!taps.inside) continue;
+        const double(&wx)[4] = taps.w;
+        const double(&dwx)[4] = taps.dw;
+        const int64_t left = taps.left;
         if (clip_checked) {
           // Left out where one frame clips what the other shows
           // (kClipMismatch).
