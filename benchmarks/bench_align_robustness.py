@@ -73,6 +73,11 @@ overlap weighs the content's peak down (docs/performance.md, "Large shifts
 of small frames"); e.g. ``--size 128 --large-shifts 0.25 --sigmas 0 --gains
 16 1024 --default-only``.
 
+``--scene photo`` makes each scene of one photograph enlarged to cover the
+frames (smooth, no mirror tiling); ``--clip F`` brightens each scene so a
+share F of its values clip at white (over-exposure); ``--frame-exposure X``
+exposes the moving frames X times as long as the GT (clipped at white).
+
 ``--unrelated`` also aligns a frame of noise and one of another photograph
 per scene and counts the frames the default's match check flags (the
 message's note "may not show the reference's scene"): those and the
@@ -119,6 +124,16 @@ def collage(photo: np.ndarray, height: int, width: int, offset: int) -> np.ndarr
     reps = (height + offset) // tile.shape[0] + 2, (width + offset) // tile.shape[1] + 2
     big = np.tile(tile, (reps[0], reps[1], 1))
     return big[offset:offset + height, offset:offset + width]
+
+
+def zoomed(photo: np.ndarray, side: int) -> np.ndarray:
+    """One photograph (no tiling) enlarged by cubic interpolation until it
+    covers side x side, its centre cut out: a smooth single-photo scene."""
+    from scipy import ndimage
+    z = side / min(photo.shape[:2]) * 1.001
+    big = np.clip(ndimage.zoom(photo, (z, z, 1), order=3), 0.0, 1.0)
+    top, left = (big.shape[0] - side) // 2, (big.shape[1] - side) // 2
+    return big[top:top + side, left:left + side]
 
 
 def translate(rgb: np.ndarray, dy: float, dx: float) -> np.ndarray:
@@ -224,6 +239,14 @@ def add_scene_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0, 2, 8, 16, 32])
     parser.add_argument("--gains", type=float, nargs="+", default=[16, 128, 1024])
     parser.add_argument("--layouts", nargs="+", default=list(BAYER) + ["XTRANS"])
+    parser.add_argument("--scene", choices=("collage", "photo"), default="collage",
+                        help="collage: each photograph mirror-tiled at its own scale; photo: "
+                             "one photograph enlarged to cover the frames (smooth, no tiling)")
+    parser.add_argument("--clip", type=float, default=0.0, metavar="F",
+                        help="brighten each scene so that a share F of its values clip at "
+                             "white (e.g. 0.33: over-exposed)")
+    parser.add_argument("--frame-exposure", type=float, default=1.0, metavar="X",
+                        help="the moving frames' exposure over the GT's (clipped at white)")
 
 
 def main(argv) -> int:
@@ -267,6 +290,7 @@ def main(argv) -> int:
     unrelated_rng = np.random.default_rng(args.seed + 1000)
     # Frames the match check flags: kind -> [flagged, total].
     flagged = defaultdict(lambda: [0, 0])
+    trusted = defaultdict(int)  # frames of another scene at confidence >= 0.95
     photos = {name: util.img_as_float(getattr(data, name)())[..., :3] for name in PHOTOS}
     # Every estimator but the default alone, without the closed loop
     # (verify=False): the default refines its coarse estimate (luma,
@@ -311,10 +335,15 @@ def main(argv) -> int:
         for sigma in args.sigmas:
             for gain in args.gains:
                 for p_index, (photo_name, photo) in enumerate(photos.items()):
-                    scene = collage(photo, size + 2 * margin, size + 2 * margin,
-                                    offset=17 * p_index)
+                    if args.scene == "photo":
+                        scene = zoomed(photo, size + 2 * margin)
+                    else:
+                        scene = collage(photo, size + 2 * margin, size + 2 * margin,
+                                        offset=17 * p_index)
                     if sigma > 0:
                         scene = ndimage.gaussian_filter(scene, (sigma, sigma, 0), mode="wrap")
+                    if args.clip > 0:
+                        scene = scene / max(float(np.quantile(scene, 1.0 - args.clip)), 1e-6)
                     window = (slice(margin, margin + size), slice(margin, margin + size))
                     gt = expose(mosaic(scene[window], pattern), gain, rng)
                     frames, truths = [], []
@@ -322,7 +351,7 @@ def main(argv) -> int:
                         tuple(int(v) for v in shift_rng.integers(-reach, reach + 1, 2))
                         for _ in SHIFTS]
                     for dy, dx in shifts:
-                        moved = translate(scene, dy, dx)[window]
+                        moved = translate(scene, dy, dx)[window] * args.frame_exposure
                         frames.append(expose(mosaic(moved, pattern), gain, rng))
                         truths.append((-dy, -dx))  # the shift that registers it
                     if args.unrelated:
@@ -340,9 +369,11 @@ def main(argv) -> int:
                                                          unrelated_rng)}
                         found = ptychopatch.align_scene(gt, list(strangers.values()), cfa=cfa,
                                                         backend=args.backend)
-                        for kind, message in zip(strangers, found.messages):
+                        for kind, message, confidence in zip(strangers, found.messages,
+                                                             found.confidence):
                             flagged[kind][0] += "may not show" in message
                             flagged[kind][1] += 1
+                            trusted[kind] += bool(confidence >= 0.95)
                     row = (family, sigma) if not args.by_gain else (family, sigma, gain)
                     total[row] += len(frames)
                     crops, confidences, shifts = {}, {}, {}
@@ -430,6 +461,9 @@ def main(argv) -> int:
     if flagged:
         print("the default's match check flagged: " + ", ".join(
             f"{n}/{t} frames of {kind}" for kind, (n, t) in sorted(flagged.items())))
+        print("frames of another scene at confidence >= 0.95: " + ", ".join(
+            f"{trusted[kind]}/{flagged[kind][1]} of {kind}"
+            for kind in ("noise", "another photograph")))
     if checked_pairs:
         t = args.verify
         right_c = np.array([c for c, ok in checked_pairs if ok])
