@@ -291,6 +291,7 @@ def main(argv) -> int:
     # Frames the match check flags: kind -> [flagged, total].
     flagged = defaultdict(lambda: [0, 0])
     trusted = defaultdict(int)  # frames of another scene at confidence >= 0.95
+    unflagged = defaultdict(int)  # ... and without any ptp_align_flag
     photos = {name: util.img_as_float(getattr(data, name)())[..., :3] for name in PHOTOS}
     # Every estimator but the default alone, without the closed loop
     # (verify=False): the default refines its coarse estimate (luma,
@@ -369,11 +370,12 @@ def main(argv) -> int:
                                                          unrelated_rng)}
                         found = ptychopatch.align_scene(gt, list(strangers.values()), cfa=cfa,
                                                         backend=args.backend)
-                        for kind, message, confidence in zip(strangers, found.messages,
-                                                             found.confidence):
+                        for kind, message, confidence, flags in zip(
+                                strangers, found.messages, found.confidence, found.flags):
                             flagged[kind][0] += "may not show" in message
                             flagged[kind][1] += 1
                             trusted[kind] += bool(confidence >= 0.95)
+                            unflagged[kind] += int(flags) == 0
                     row = (family, sigma) if not args.by_gain else (family, sigma, gain)
                     total[row] += len(frames)
                     crops, confidences, shifts = {}, {}, {}
@@ -463,6 +465,8 @@ def main(argv) -> int:
             f"{n}/{t} frames of {kind}" for kind, (n, t) in sorted(flagged.items())))
         print("frames of another scene at confidence >= 0.95: " + ", ".join(
             f"{trusted[kind]}/{flagged[kind][1]} of {kind}"
+            for kind in ("noise", "another photograph")) + "; without any flag: " + ", ".join(
+            f"{unflagged[kind]}/{flagged[kind][1]} of {kind}"
             for kind in ("noise", "another photograph")))
     if checked_pairs:
         t = args.verify
