@@ -829,6 +829,7 @@ def align_scene(
         and `max_shift` at their defaults (the method fixes them) and pass
         a CFA. It runs on the CPU.
     verify : {"refine", False, True, "check", "correct"}, keyword-only
+        (True, "check" and "correct" are deprecated: CHANGELOG.md.)
         The closed loop of every crop: `gt` and the frame are cut to what
         they share under the crop (the central 2048 x 2048 pixels of larger
         cuts, the whole cuts where those do not confirm the crop) and
