@@ -1154,20 +1154,8 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const i
     if (quick.flags == 0) {
       out = std::move(quick);
     } else {
-      const double quick_match = match;
       const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
       refine_crop(plan, index, frame, crop, &first, out, &match);
-      // The loop's plain correlation can follow what one frame clips and
-      // the other shows to a shift where the frames no longer show one
-      // scene; where the polish from the coarse estimate fitted and its
-      // match check still showed one, its result stands (with its own
-      // flags). (Without a fit there was no match check to go by.)
-      constexpr uint32_t kNoScene = PTP_ALIGN_FLAG_OTHER_SCENE | PTP_ALIGN_FLAG_NO_FIT;
-      if ((out.flags & PTP_ALIGN_FLAG_OTHER_SCENE) != 0 && quick.status == PTP_SUCCESS &&
-          (quick.flags & kNoScene) == 0) {
-        out = std::move(quick);
-        match = quick_match;
-      }
     }
     reconsider_far_shift(plan, index, frame, before, match, out);
     return;
