@@ -281,6 +281,10 @@ def main(argv) -> int:
                         help="the library's backend for its estimators (RawNIND's method "
                              "runs on the CPU); gpu on an emulated device works too")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.clip < 1.0:
+        parser.error(f"--clip {args.clip}: must be in [0, 1)")
+    if not args.frame_exposure > 0.0:
+        parser.error(f"--frame-exposure {args.frame_exposure}: must be above 0")
 
     import ptychopatch
     from scipy import ndimage

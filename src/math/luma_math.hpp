@@ -42,10 +42,10 @@ namespace ptychopatch::math {
 // keeps what the mean passes below a quarter (Bayer) or a sixth (X-Trans)
 // of the sensor's sampling, at a quarter or a ninth of the pixels: on the
 // robustness tables the default was right exactly as often at these
-// strides as at 1, and the coarse stage alone slightly less often
+// strides as at 1, and the coarse stage alone about as often
 // (docs/performance.md, "The luminance image's stride").
 PTP_HD int64_t luma_stride(int64_t period) {
-  return period == 2 ? 2 : (period + 1) / 2;
+  return period == 6 ? 3 : period;
 }
 
 // The window of an image pixel: K x K frame pixels, K = luma_window(...),
