@@ -826,9 +826,9 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
 // luminance image (CropVerifier::check); where it cannot, the estimate so
 // far stands.
 //
-// With `first` null, the polish alone from the coarse estimate (no loop, no
-// re-cut): the fast path of verify_crop, whose result is kept only where
-// nothing doubts it.
+// With `first` null, the quick polish alone from the coarse estimate (no
+// loop, no re-cut; LumaPolish::kQuick): the fast path of verify_crop,
+// whose result is kept only where nothing doubts it.
 void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int64_t (&crop)[2],
                  const CropVerifier::Outcome* first_or_coarse, FrameOutcome& out,
                  double* match_out = nullptr) {
@@ -898,7 +898,8 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   // a pixel.
   double polished[2] = {fine[0], fine[1]}, variance[2] = {0.0, 0.0};
   bool polish_converged =
-      plan.verifier->polish(frame, polished[0], polished[1], variance, LumaPolish::kLuminance);
+      plan.verifier->polish(frame, polished[0], polished[1], variance, LumaPolish::kLuminance,
+                            loop ? LumaPolish::kThorough : LumaPolish::kQuick);
   if (!loop && !polish_converged) {
     out.flags |= PTP_ALIGN_FLAG_NO_FIT;  // doubted: the caller takes the loop
     return;

@@ -88,12 +88,12 @@ void CropVerifier::set_reference(const void* frame) {
 }
 
 bool CropVerifier::polish(const void* frame, double& dy, double& dx, double (&variance)[2],
-                          LumaPolish::Images images) {
+                          LumaPolish::Images images, LumaPolish::Effort effort) {
   if (polish_generation_ != reference_generation_) {
     polish_.set_reference(reference_.data());
     polish_generation_ = reference_generation_;
   }
-  return polish_.polish(frame, dy, dx, variance, images);
+  return polish_.polish(frame, dy, dx, variance, images, effort);
 }
 
 GlobalSearch::Result CropVerifier::search(const void* frame, double dy, double dx) {

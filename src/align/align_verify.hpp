@@ -83,7 +83,7 @@ class CropVerifier {
   // images of the reference and `frame`, with each axis' variance, where
   // that converges; returns whether it did.
   bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
-              LumaPolish::Images images);
+              LumaPolish::Images images, LumaPolish::Effort effort = LumaPolish::kThorough);
   // LumaPolish::match of the last polished frame.
   double match(double dy, double dx) const { return polish_.match(dy, dx); }
   // LumaPolish::warp of the last polished frame.

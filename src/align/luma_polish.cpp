@@ -452,7 +452,7 @@ bool solve4(double (&m)[4][4], double (&v)[4], double (&x)[4]) {
 // kMaxFitSamples in all.
 int64_t sampling_step(const SmoothedLuma& ref) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(
-                                  static_cast<double>(ref.rows * ref.cols) / kMaxFitSamples))));
+                                  static_cast<double>(ref.rows * ref.cols) / ref.max_samples))));
 }
 
 // Gram matrices of 5 terms.
@@ -984,7 +984,7 @@ std::vector<std::vector<int64_t>> LumaPolish::colour_groups(const std::vector<ch
 
 std::vector<SmoothedLuma> LumaPolish::smooth(std::vector<std::vector<float>> images,
                                              std::vector<float> clipped, int64_t rows,
-                                             int64_t cols) const {
+                                             int64_t cols, Effort effort) const {
   // The clipped share is smoothed as one more image, then set apart.
   const bool with_clipped = !clipped.empty();
   if (with_clipped) images.push_back(std::move(clipped));
@@ -1007,6 +1007,8 @@ std::vector<SmoothedLuma> LumaPolish::smooth(std::vector<std::vector<float>> ima
   }
   set_apart(fine);
   scales.push_back(std::move(fine));
+  for (SmoothedLuma& scale : scales)
+    scale.max_samples = effort == kQuick ? kQuickSamples : kMaxFitSamples;
   return scales;
 }
 
@@ -1120,16 +1122,24 @@ void LumaPolish::set_reference(const void* frame) {
   // reference's window, planes and images together.
   const PolishWindow window = window_of(frame);
   std::vector<char> varies = varying_of(frame, window);
-  reference_window_ = window;
+  reference_windows_[kThorough] = window;
+  // The quick window: the thorough one's centre.
+  PolishWindow& quick = reference_windows_[kQuick];
+  quick.rows = std::min(window.rows, kQuickWindow);
+  quick.cols = std::min(window.cols, kQuickWindow);
+  quick.top = window.top + (window.rows - quick.rows) / 2;
+  quick.left = window.left + (window.cols - quick.cols) / 2;
   reference_frame_ = frame;
   converged_frame_ = nullptr;
   reference_varies_ = std::move(varies);
-  for (ReferenceImages& r : references_) r = ReferenceImages{};
+  for (auto& of_effort : references_)
+    for (ReferenceImages& r : of_effort) r = ReferenceImages{};
   reference_ = nullptr;
   moving_.clear();
 }
 
-void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images images) {
+void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images images,
+                         Effort effort) {
   moving_.clear();
   // reference(y) ~ frame(y - shift): the reference's rows [t, t + n) show
   // what the frame's rows [t - wy, t + n - wy) show, give or take the
@@ -1144,10 +1154,10 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
     const int64_t first = std::max(start, w), end = std::min(start + size, side + w);
     return std::pair<int64_t, int64_t>{first, end - first};
   };
+  const PolishWindow& reference_window = reference_windows_[effort];
   PolishWindow cut;
-  std::tie(cut.top, cut.rows) = overlap(reference_window_.top, reference_window_.rows, wy, height_);
-  std::tie(cut.left, cut.cols) =
-      overlap(reference_window_.left, reference_window_.cols, wx, width_);
+  std::tie(cut.top, cut.rows) = overlap(reference_window.top, reference_window.rows, wy, height_);
+  std::tie(cut.left, cut.cols) = overlap(reference_window.left, reference_window.cols, wx, width_);
   if (cut.rows <= period_ || cut.cols <= period_) return;
   const int64_t rows = cut.rows - period_ + 1, cols = cut.cols - period_ + 1;
   const PolishWindow window{cut.top - wy, cut.left - wx, cut.rows, cut.cols};
@@ -1161,7 +1171,7 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
   for (size_t p = 0; p < used.size(); ++p) used[p] &= reference_varies_[p];
   std::vector<std::vector<int64_t>> groups = colour_groups(used, images);
   if (groups.empty()) return;
-  ReferenceImages& ref = references_[images];
+  ReferenceImages& ref = references_[effort][images];
   if (cut != ref.cut || groups != ref.groups || ref.scales.empty()) {
     // Made whole before it replaces the cache: a failed allocation part
     // way must not leave a cut and groups that claim scales or weights
@@ -1169,7 +1179,7 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
     ReferenceImages made;
     made.generation = ref.generation + 1;
     made.scales = smooth(colour_images_of(reference_frame_, cut, groups),
-                         clipped_of(reference_frame_, cut, groups), rows, cols);
+                         clipped_of(reference_frame_, cut, groups), rows, cols, effort);
     made.cut = cut;
     // The luminance image (match()) of the planes taking part: each
     // group's image weighted by its share of them.
@@ -1182,19 +1192,20 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
   }
   reference_ = &ref;
   moving_ = smooth(colour_images_of(frame, window, ref.groups),
-                   clipped_of(frame, window, ref.groups), rows, cols);
+                   clipped_of(frame, window, ref.groups), rows, cols, effort);
   if (moving_.size() != ref.scales.size()) moving_.clear();
   moving_offset_[0] = static_cast<double>(-wy);
   moving_offset_[1] = static_cast<double>(-wx);
 }
 
 bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&variance)[2],
-                        Images images) {
+                        Images images, Effort effort) {
   // The colour fit of the frame whose luminance fit converged last: what
   // match() and warp() read of that fit is kept in case this one fails
   // (see the header).
   const bool after_luminance = images == kColours && converged_frame_ == frame &&
-                               converged_images_ == kLuminance && !moving_.empty();
+                               converged_images_ == kLuminance && converged_effort_ == effort &&
+                               !moving_.empty();
   std::vector<SmoothedLuma> kept;
   if (after_luminance) kept = std::move(moving_);
   const ReferenceImages* kept_reference = reference_;
@@ -1202,9 +1213,10 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
   const int64_t kept_scale[2] = {best_scale_[0], best_scale_[1]};
   const double kept_offset[2] = {moving_offset_[0], moving_offset_[1]};
   converged_frame_ = nullptr;
-  if (polish_once(frame, dy, dx, variance, images)) {
+  if (polish_once(frame, dy, dx, variance, images, effort)) {
     converged_frame_ = frame;
     converged_images_ = images;
+    converged_effort_ = effort;
     return true;
   }
   // (Unless this call made that reference's images again: another cut.)
@@ -1220,7 +1232,7 @@ bool LumaPolish::polish(const void* frame, double& dy, double& dx, double (&vari
 }
 
 bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (&variance)[2],
-                             Images images) {
+                             Images images, Effort effort) {
   moving_.clear();
   if (reference_frame_ == nullptr || !(std::fabs(dy) < static_cast<double>(height_)) ||
       !(std::fabs(dx) < static_cast<double>(width_)))
@@ -1247,7 +1259,7 @@ bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (
   int64_t fitted[2] = {0, 0}, fitted_scale[2] = {-1, -1};
   for (int cut = 0; cut < kMaxCuts; ++cut) {
     const int64_t whole[2] = {std::llround(shift[0]), std::llround(shift[1])};
-    prepare(frame, whole[0], whole[1], images);
+    prepare(frame, whole[0], whole[1], images, effort);
     bool converged = !moving_.empty();
     const double* offset = moving_offset_;
     double y = shift[0] + offset[0], x = shift[1] + offset[1];
@@ -1278,7 +1290,7 @@ bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (
     if (!converged) {
       if (cut == 0) return false;
       // The last cut's estimate stands; its images again for match().
-      prepare(frame, fitted[0], fitted[1], images);
+      prepare(frame, fitted[0], fitted[1], images, effort);
       if (moving_.empty()) return false;
       break;
     }

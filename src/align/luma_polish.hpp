@@ -80,6 +80,9 @@ struct SmoothedLuma {
   // luma_polish.cpp) around each sample, smoothed alike; empty where no
   // site of the images' planes is clipped.
   std::vector<float> clipped;
+  // Samples per fit at most (the grid is read every q-th point per axis
+  // beyond it): the polish's effort (LumaPolish::Effort).
+  double max_samples = 0.0;
 };
 
 // A window of a frame: rows x cols from (top, left).
@@ -99,6 +102,12 @@ class LumaPolish {
   // The images fitted: one luminance image (the mean of the planes that
   // vary in both frames), or one image per colour (an offset per colour).
   enum Images { kLuminance = 0, kColours = 1 };
+  // How much of the frames a polish reads. kThorough: a window of up to
+  // kMaxWindow pixels a side, up to 2^16 samples per fit. kQuick: its
+  // centre, up to kQuickWindow a side, up to kQuickSamples per fit; the
+  // fit's variance grows as it reads less, so a frame whose crop it leaves
+  // in doubt is polished again thoroughly (refine_crop's gate).
+  enum Effort { kThorough = 0, kQuick = 1 };
 
   // `threads`: the images are made and smoothed one per thread, and the
   // fit's sums taken in fixed bands of rows on up to that many threads
@@ -130,7 +139,7 @@ class LumaPolish {
   // luminance fit leaves the crop in doubt), unless it had to smooth the
   // luminance fit's reference images again.
   bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
-              Images images = kColours);
+              Images images = kColours, Effort effort = kThorough);
 
   // The correlation coefficient of the reference's and the last polished
   // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest
@@ -182,6 +191,13 @@ class LumaPolish {
   // kDetailBlock pixels (whole periods).
   static constexpr double kDetailGain = 2.0;
   static constexpr int64_t kDetailBlock = 16;
+  // kQuick's window side (the thorough window's centre) and samples per
+  // fit: on a textured 1 MP frame a tenth of the thorough polish's cost,
+  // and on the robustness benchmark and its hard classes the same crops
+  // right, none wrong at confidence >= 0.95 (docs/performance.md, "The
+  // quick polish").
+  static constexpr int64_t kQuickWindow = 256;
+  static constexpr double kQuickSamples = 4096.0;
 
  private:
   // At most this many cuts of the windows per polish (prepare()).
@@ -204,7 +220,8 @@ class LumaPolish {
   // The reference's window (set_reference).
   PolishWindow window_of(const void* frame) const;
   std::vector<SmoothedLuma> smooth(std::vector<std::vector<float>> images,
-                                   std::vector<float> clipped, int64_t rows, int64_t cols) const;
+                                   std::vector<float> clipped, int64_t rows, int64_t cols,
+                                   Effort effort) const;
   // The share of clipped sites of the planes in `groups` in every
   // period x period window of `window` (as colour_images_of), or empty.
   std::vector<float> clipped_of(const void* frame, const PolishWindow& window,
@@ -213,10 +230,11 @@ class LumaPolish {
   // frame's, each cut to what both frames show under the whole-pixel shift
   // (wy, wx), of the planes that vary in both; moving_ empty where the
   // scales do not fit or no plane varies in both.
-  void prepare(const void* frame, int64_t wy, int64_t wx, Images images);
+  void prepare(const void* frame, int64_t wy, int64_t wx, Images images, Effort effort);
   // polish() itself, which leaves moving_ empty or another cut's where it
   // fails.
-  bool polish_once(const void* frame, double& dy, double& dx, double (&variance)[2], Images images);
+  bool polish_once(const void* frame, double& dy, double& dx, double (&variance)[2], Images images,
+                   Effort effort);
 
   // The reference's smoothed images for one kind of images, kept while
   // the frames' cuts and planes are the same.
@@ -232,16 +250,17 @@ class LumaPolish {
   int64_t height_, width_, channels_, period_;
   bool uint16_;
   std::vector<int32_t> site_colours_;  // AlignGeometry::site_colours
-  PolishWindow reference_window_;
+  PolishWindow reference_windows_[2];  // indexed by Effort
   const void* reference_frame_ = nullptr;       // set_reference's frame
   std::vector<char> reference_varies_;          // its planes that vary there
-  ReferenceImages references_[2];               // indexed by Images
+  ReferenceImages references_[2][2];            // indexed by Effort, Images
   const ReferenceImages* reference_ = nullptr;  // the last prepared frame's
   std::vector<SmoothedLuma> moving_;            // the last prepared frame's
   // The frame and images of the last polish that converged, while moving_
   // still holds its images (polish()); null otherwise.
   const void* converged_frame_ = nullptr;
   Images converged_images_ = kLuminance;
+  Effort converged_effort_ = kThorough;
   // The scale (index into moving_) that gave each axis' estimate of the
   // last polish that converged; -1 before one.
   int64_t best_scale_[2] = {-1, -1};

@@ -207,7 +207,9 @@ TEST(LumaPolish, LargeFramesThroughWindows) {
 void spread_over_draws(const AlignGeometry& g, const double (&truth)[2], uint32_t draws,
                        uint32_t seed,
                        const std::function<std::vector<float>(double, double, uint32_t)>& make,
-                       double (&rms)[2], int& fitted) {
+                       double (&rms)[2], int& fitted,
+                       LumaPolish::Effort effort = LumaPolish::kThorough,
+                       double* mean_variance = nullptr) {
   LumaPolish polish(g);
   double squares[2] = {0.0, 0.0};
   fitted = 0;
@@ -216,12 +218,14 @@ void spread_over_draws(const AlignGeometry& g, const double (&truth)[2], uint32_
     const std::vector<float> mov = make(truth[0], truth[1], seed + 1 + 2 * draw);
     polish.set_reference(ref.data());
     double dy = 4.0, dx = -2.0, variance[2] = {0.0, 0.0};
-    if (!polish.polish(mov.data(), dy, dx, variance)) continue;
+    if (!polish.polish(mov.data(), dy, dx, variance, LumaPolish::kColours, effort)) continue;
     ++fitted;
+    if (mean_variance != nullptr) *mean_variance += 0.5 * (variance[0] + variance[1]);
     squares[0] += (dy - truth[0]) * (dy - truth[0]) / variance[0];
     squares[1] += (dx - truth[1]) * (dx - truth[1]) / variance[1];
   }
   for (int axis = 0; axis < 2; ++axis) rms[axis] = std::sqrt(squares[axis] / std::max(fitted, 1));
+  if (mean_variance != nullptr) *mean_variance /= std::max(fitted, 1);
 }
 
 // The variance it reports bounds the spread of its estimates: over 40
@@ -249,6 +253,37 @@ TEST(LumaPolish, VarianceMatchesTheSpreadOverNoiseDraws) {
       EXPECT_GT(rms[axis], 0.5) << "noise " << noise << ", axis " << axis;
       EXPECT_LT(rms[axis], 1.3) << "noise " << noise << ", axis " << axis;
     }
+  }
+}
+
+// The quick polish (LumaPolish::kQuick, the gate's) reads the centre of
+// the window, sampled sparser: its variance must grow as it reads less
+// and still bound its spread, or the gate would trust crops it should
+// doubt. On these 384 x 400 frames the rms is 0.48-0.69 and its variance
+// 2.1-2.3 times the thorough polish's (which reads 2.3 times the area).
+// Counting the sparser samples as dense ones (fit()'s spacing) gave an
+// rms of 0.24-0.34, which the other variance tests, sampled densely, miss.
+TEST(LumaPolish, QuickVarianceMatchesItsSpread) {
+  const int64_t h = 384, w = 400;
+  ASSERT_GT(h, LumaPolish::kQuickWindow);
+  const double truth[2] = {3.4, -2.6};
+  for (double noise : {50.0, 600.0}) {
+    double rms[2], quick_variance = 0.0, thorough_variance = 0.0;
+    int fitted = 0;
+    const auto make = [&](double sy, double sx, uint32_t seed) {
+      return frame(h, w, 2, sy, sx, 1.0, 0.0, noise, seed);
+    };
+    const AlignGeometry g = geometry(h, w, 2, PTP_DTYPE_FLOAT32);
+    spread_over_draws(g, truth, 24, 300, make, rms, fitted, LumaPolish::kQuick, &quick_variance);
+    ASSERT_GE(fitted, 22) << noise;
+    for (int axis = 0; axis < 2; ++axis) {
+      EXPECT_GT(rms[axis], 0.4) << "noise " << noise << ", axis " << axis;
+      EXPECT_LT(rms[axis], 1.3) << "noise " << noise << ", axis " << axis;
+    }
+    double unused[2];
+    spread_over_draws(g, truth, 24, 300, make, unused, fitted, LumaPolish::kThorough,
+                      &thorough_variance);
+    EXPECT_GT(quick_variance, 1.5 * thorough_variance) << noise;
   }
 }
 
