@@ -1,13 +1,12 @@
 // Plane sides that FFT libraries transform fast. The default estimator
 // (joint peak, Hann window) transforms planes of such sides: a side with a
 // large prime factor (1633 = 23 x 71 rows of a 16 MP Bayer frame's planes,
-// 2732 = 4 x 683 of a 45 MP one) is trimmed at its end to the nearest such
-// size below, where the window weighs the rows least. FFTW has no
-// hard-coded codelets for large primes (its generic ones cost O(p) per
-// point, docs/performance.md "Large frames"); cuFFT's documentation names
-// 2^a 3^b 5^c 7^d as the sizes it is optimised for. Trimming drops at most
-// 2.7 % of the rows or columns (n = 374 becomes 364); the estimators that
-// scikit-image or RawNIND reproduce keep every row.
+// 2732 = 4 x 683 of a 45 MP one) is trimmed at its end, where the window
+// weighs the rows least, to a fast size at most n / 32 below (joint_plane_side).
+// FFTW has no hard-coded codelets for large primes (its generic ones cost
+// O(p) per point, docs/performance.md "Large frames"); cuFFT's
+// documentation names 2^a 3^b 5^c 7^d as the sizes it is optimised for.
+// The estimators that scikit-image or RawNIND reproduce keep every row.
 #pragma once
 
 #include <algorithm>
@@ -67,9 +66,32 @@ inline int64_t smallest_fft_friendly_size(int64_t n) {
   return best;
 }
 
-// The side the default estimator transforms for a plane side of n.
+// The side the default estimator transforms for a plane side of n: of the
+// sizes 2^a 3^b 5^c 7^d within n / 32 below n, the one with the most
+// factors of 2 (the larger on a tie); where there is none (n = 269: none
+// in 261-269), the largest FFT-friendly size. Why: FFTW's r2c and c2r
+// take up to twice as long on odd sizes and sizes with few factors of 2
+// or a factor of 11 or 13 (2D, one thread: 1625 rows 2.1x 1600's time,
+// 1620 rows 1.4x, 1215 columns 1.9x 1200's; docs/performance.md, "The
+// planes' sides").
 inline int64_t joint_plane_side(int64_t n) {
-  return n < kFftFriendlyFrom ? n : largest_fft_friendly_size(n);
+  if (n < kFftFriendlyFrom) return n;
+  const int64_t least = n - n / 32;
+  int64_t best = 0, best_twos = -1;
+  for_each_odd_part(n, [&](int64_t q) {
+    if (q % 11 == 0 || q % 13 == 0) return;
+    int64_t m = q, twos = 0;
+    while (m <= n / 2) {
+      m *= 2;
+      ++twos;
+    }
+    if (m < least) return;
+    if (twos > best_twos || (twos == best_twos && m > best)) {
+      best = m;
+      best_twos = twos;
+    }
+  });
+  return best > 0 ? best : largest_fft_friendly_size(n);
 }
 
 }  // namespace ptychopatch::impl

@@ -621,12 +621,13 @@ TEST(AlignLuma, XTransShiftsAndBoundsAreInSensorPixels) {
   EXPECT_EQ(wider[0].shift[1], r[0].shift[1]);
 }
 
-// The image side the default estimator transforms: (H/P - 1) P + 1, cut to
-// an FFT-friendly side from 256 (533 and 529 = 23^2 become 528 = 2^4 3 11;
-// 663 and 661 become 660): a 534 x 664 frame and its first 530 x 662 give
-// bitwise the same results.
+// The image side the default estimator transforms, (H - 3) / 2 + 1 for
+// Bayer, cut from 256 on (fft_size.hpp): 278 rows to 270 = 2 3^3 5, 330
+// columns to 320 = 2^6 5 (not 330 = 2 3 5 11, the largest FFT-friendly
+// size). A 558 x 662 frame and its first 542 x 642 give bitwise the same
+// results.
 TEST(AlignLuma, ImageUsesTheFirstFftFriendlyRowsAndColumns) {
-  const int64_t h = 534, w = 664, kept_h = 530, kept_w = 662;
+  const int64_t h = 558, w = 662, kept_h = 542, kept_w = 642;
   std::vector<float> a = scene(h, w, 0, 0, 31), b = scene(h, w, 6, -10, 31);
   const auto cut = [&](const std::vector<float>& f) {
     std::vector<float> out;

@@ -795,9 +795,9 @@ def align_scene(
         content: up to two more passes with the window moved by the last
         peak, which removes the fixed window's pull toward zero shift
         (docs/semantics.md); and plane sides of 256 or more are cut at
-        their end to the largest FFT-friendly size (1633 rows become 1625,
-        at most 2.7 % less), which about halves the transform time of
-        sides with a large prime factor.
+        their end to a fast FFT size at most 1/32 below (1633 rows become
+        1600), which about halves the transform time of sides with a
+        large prime factor or few factors of 2.
     backend : {"auto", "cpu", "gpu"}
         ``"auto"`` uses the GPU when one is usable, else the CPU.
     progress : None, True or callable, optional
