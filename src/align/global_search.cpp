@@ -80,6 +80,34 @@ double rectangle(const std::vector<double>& table, int64_t cols, int64_t top, in
          table[(top + h) * stride + left] + table[top * stride + left];
 }
 
+// Adds each value of a plane of n values to `sum` (templated on the
+// frame's type: no per-value branch on it).
+template <class T>
+void add_plane(const T* x, int64_t n, double* sum) {
+  for (int64_t k = 0; k < n; ++k) sum[k] += static_cast<double>(x[k]);
+}
+
+// Adds the sum of each block of u x u values of a plane `width` values a
+// row to its element of `out` (rows x cols blocks): the block's columns
+// summed down its rows first (a loop along the row, which vectorises),
+// then across.
+template <class T>
+void add_block_sums(const T* x, int64_t width, int64_t rows, int64_t cols, int64_t u,
+                    double* out) {
+  const int64_t n = cols * u;
+  std::vector<double> down(static_cast<size_t>(n));
+  for (int64_t i = 0; i < rows; ++i) {
+    std::fill(down.begin(), down.end(), 0.0);
+    for (int64_t y = i * u; y < (i + 1) * u; ++y) add_plane(x + y * width, n, down.data());
+    double* row = out + i * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      double sum = 0.0;
+      for (int64_t k = j * u; k < (j + 1) * u; ++k) sum += down[k];
+      row[j] += sum;
+    }
+  }
+}
+
 }  // namespace
 
 struct GlobalSearch::Transforms {
@@ -149,16 +177,17 @@ GlobalSearch::~GlobalSearch() = default;
 
 bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
   const int64_t plane = height_ * width_;
-  const auto value = [&](int64_t index) {
-    return uint16_ ? static_cast<double>(static_cast<const uint16_t*>(frame)[index])
-                   : static_cast<double>(static_cast<const float*>(frame)[index]);
-  };
+  const auto* u16 = static_cast<const uint16_t*>(frame);
+  const auto* f32 = static_cast<const float*>(frame);
   out.assign(static_cast<size_t>(rows_ * cols_), 0.0);
   if (sliding_) {
     // The mean over the channels, then of every period x period window.
     std::vector<double> mean(static_cast<size_t>(plane), 0.0);
     for (int64_t c = 0; c < channels_; ++c)
-      for (int64_t k = 0; k < plane; ++k) mean[k] += value(c * plane + k);
+      if (uint16_)
+        add_plane(u16 + c * plane, plane, mean.data());
+      else
+        add_plane(f32 + c * plane, plane, mean.data());
     const int64_t p = period_;
     std::vector<double> across(static_cast<size_t>(height_ * cols_));
     for (int64_t y = 0; y < height_; ++y) {
@@ -184,15 +213,10 @@ bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
     // Block means (each block holds every pattern site alike).
     const int64_t u = unit_;
     for (int64_t c = 0; c < channels_; ++c)
-      for (int64_t y = 0; y < rows_ * u; ++y) {
-        double* row = out.data() + (y / u) * cols_;
-        const int64_t base = c * plane + y * width_;
-        for (int64_t j = 0; j < cols_; ++j) {
-          double sum = 0.0;
-          for (int64_t x = j * u; x < (j + 1) * u; ++x) sum += value(base + x);
-          row[j] += sum;
-        }
-      }
+      if (uint16_)
+        add_block_sums(u16 + c * plane, width_, rows_, cols_, u, out.data());
+      else
+        add_block_sums(f32 + c * plane, width_, rows_, cols_, u, out.data());
     const double scale = 1.0 / static_cast<double>(u * u * channels_);
     for (double& v : out) v *= scale;
   }
