@@ -92,8 +92,7 @@ void add_plane(const T* x, int64_t n, double* sum) {
 // summed down its rows first (a loop along the row, which vectorises),
 // then across.
 template <class T>
-void add_block_sums(const T* x, int64_t width, int64_t rows, int64_t cols, int64_t u,
-                    double* out) {
+void add_block_sums(const T* x, int64_t width, int64_t rows, int64_t cols, int64_t u, double* out) {
   const int64_t n = cols * u;
   std::vector<double> down(static_cast<size_t>(n));
   for (int64_t i = 0; i < rows; ++i) {

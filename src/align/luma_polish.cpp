@@ -983,8 +983,8 @@ std::vector<std::vector<int64_t>> LumaPolish::colour_groups(const std::vector<ch
 }
 
 std::vector<SmoothedLuma> LumaPolish::smooth(std::vector<std::vector<float>> images,
-                                             std::vector<float> clipped, int64_t rows,
-                                             int64_t cols, Effort effort) const {
+                                             std::vector<float> clipped, int64_t rows, int64_t cols,
+                                             Effort effort) const {
   // The clipped share is smoothed as one more image, then set apart.
   const bool with_clipped = !clipped.empty();
   if (with_clipped) images.push_back(std::move(clipped));
@@ -1138,8 +1138,7 @@ void LumaPolish::set_reference(const void* frame) {
   moving_.clear();
 }
 
-void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images images,
-                         Effort effort) {
+void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images images, Effort effort) {
   moving_.clear();
   // reference(y) ~ frame(y - shift): the reference's rows [t, t + n) show
   // what the frame's rows [t - wy, t + n - wy) show, give or take the

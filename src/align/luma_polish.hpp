@@ -249,8 +249,8 @@ class LumaPolish {
   int threads_;
   int64_t height_, width_, channels_, period_;
   bool uint16_;
-  std::vector<int32_t> site_colours_;  // AlignGeometry::site_colours
-  PolishWindow reference_windows_[2];  // indexed by Effort
+  std::vector<int32_t> site_colours_;           // AlignGeometry::site_colours
+  PolishWindow reference_windows_[2];           // indexed by Effort
   const void* reference_frame_ = nullptr;       // set_reference's frame
   std::vector<char> reference_varies_;          // its planes that vary there
   ReferenceImages references_[2][2];            // indexed by Effort, Images
