@@ -145,15 +145,16 @@ def entries(gt: np.ndarray, frames: List[np.ndarray], threads: int) -> List[Entr
         run=lambda: align_scene(gt, frames, cfa="RGGB", upsample_factor=1, backend="cpu",
                                 num_threads=threads, planning="estimate").shifts)]
     # The default's coarse stage alone: what the default adds on top is its
-    # least-squares polish of every frame (a window of at most 1024 x 1024
-    # pixels: a fixed cost that dominates small frames) and, for the frames
-    # it doubts, the closed loop.
+    # quick least-squares polish of every frame (at most 256 x 256 pixels:
+    # a fixed cost, about half the coarse stage's time at 1 MP) and, for
+    # the frames it doubts, the closed loop and the thorough polish.
     found.append(Impl(
         "ptychopatch coarse stage (verify=False)", "limit", items=len(frames), threads=threads,
         run=lambda: align_scene(gt, frames, cfa="RGGB", upsample_factor=1, backend="cpu",
                                 num_threads=threads, planning="estimate", verify=False).shifts,
-        note="the default's coarse stage alone; the default adds a least-squares polish of "
-             "each frame (at most 1024 x 1024 pixels, so most of its time on small frames)"))
+        note="the default's coarse stage alone; the default adds a quick least-squares polish "
+             "of each frame (at most 256 x 256 pixels, a fixed cost that weighs most on small "
+             "frames) and more work only on the frames it doubts"))
     found += [skimage_entry(gt, frames, threads), opencv_entry(gt, frames, threads),
               rawnind_entry(gt, frames)]
     torch = optional_module("torch", "torch")
