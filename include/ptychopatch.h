@@ -661,8 +661,10 @@ typedef enum ptp_align_verify {
    * of the (fewer) wrong ones. Otherwise as CHECK. */
   PTP_ALIGN_VERIFY_CORRECT = 2,
   /* The default: coarse to fine, the fine stage only where it is needed.
-   * First the least-squares polish below alone, from the coarse estimate:
-   * where its result carries no flag (enum ptp_align_flag: it converged,
+   * First the least-squares polish below alone, from the coarse estimate,
+   * on the central 256 x 256 pixels of its window with at most 4,096
+   * samples per fit (its variance grows as it reads less): where its
+   * result carries no flag (enum ptp_align_flag: it converged,
    * leaves the crop in no doubt - a probability of at least 0.9999 on
    * frames of more than one colour, where the colour fit would not run,
    * 0.95 otherwise - matches the reference's scene, moves as a whole, not
