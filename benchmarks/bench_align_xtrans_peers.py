@@ -71,6 +71,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    for name in ("height", "width"):
+        side = getattr(args, name)
+        if side < 36 or side % 6:
+            parser.error(f"--{name} {side}: must be a multiple of 6, at least 36")
+    if args.frames < 1 or args.repeat < 1:
+        parser.error("--frames and --repeat must be at least 1")
     gt, frames, truth = scene(np.random.default_rng(args.seed), args.height, args.width,
                               args.frames)
     n = len(frames)

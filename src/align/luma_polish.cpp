@@ -449,7 +449,7 @@ bool solve4(double (&m)[4][4], double (&v)[4], double (&x)[4]) {
 }
 
 // The sampling step of a scale: every q-th grid point per axis, at most
-// kMaxFitSamples in all.
+// ref.max_samples in all (the polish's effort).
 int64_t sampling_step(const SmoothedLuma& ref) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(
                                   static_cast<double>(ref.rows * ref.cols) / ref.max_samples))));

@@ -870,8 +870,8 @@ def align_scene(
         frames, 100 % at 336) against 87.3-87.9 % without the loop, with a
         third or less of the sub-pixel error on blurred frames.
         `normalization` then chooses the coarse estimator only.
-        ``False`` (or ``"none"``): the coarse estimate alone, 1.2-7x
-        faster, most on small frames (docs/performance.md).
+        ``False`` (or ``"none"``): the coarse estimate alone, up to
+        1.8x faster, most on small frames (docs/performance.md).
         ``True`` or ``"check"``: no refinement; an unconfirmed crop's
         ``confidence`` becomes 0 (shift and crop stay); then ``confidence
         >= 0.07`` keeps about 97 % of the right crops of the benchmark and

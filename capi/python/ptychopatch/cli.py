@@ -748,7 +748,7 @@ def _add_align_parser(subparsers) -> None:
                    help="the closed loop of every crop (the overlaps aligned again with plain "
                         "correlation; about one more alignment per frame): 'refine' (default) "
                         "takes that as the fine estimate, and gives a re-cropped frame it "
-                        "does not confirm confidence 0; 'none' skips it (1.2-7x faster); "
+                        "does not confirm confidence 0; 'none' skips it (up to 1.8x faster); "
                         "'check' (--verify alone) only gives an unconfirmed crop confidence 0; "
                         "'correct' replaces an unconfirmed crop by the check's estimate where "
                         "that one is confirmed")
