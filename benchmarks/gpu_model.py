@@ -999,16 +999,13 @@ def estimate(model: dict, args) -> None:
         model["align_frame_luma"][g] = dict(
             kernels_s=kernel_time, serial_s=serial, fft_s=fft_time, fft_bytes=fft_bytes,
             gpu_s=gpu_s, h2d_s=h2d, gpu_over_h2d=gpu_s / h2d)
-        # The default since verify="refine": the closed loop cuts the frame
-        # on the host (src/align/align_verify.cpp), uploads the cut and runs
-        # the same estimator on it, so about twice the image estimator's GPU
-        # time and upload (the overlap taken as the whole frame: an upper
-        # bound); a frame whose estimate lies more than half a pixel from
-        # its crop (odd and sub-pixel shifts) is cut and aligned once more
-        # at the nearest whole pixel: three times. (Further re-cuts, up to
-        # 3, and a second loop for a re-cropped frame not counted.)
+        # A frame the default's gate doubts (verify="refine"): the closed
+        # loop cuts it on the host (src/align/align_verify.cpp), uploads the
+        # cut and runs the same estimator on it, so about twice the image
+        # estimator's GPU time and upload (the overlap taken as the whole
+        # frame: an upper bound; a second loop for a re-cropped frame not
+        # counted).
         model["align_frame_refined"][g] = dict(gpu_s=2 * gpu_s, h2d_s=2 * h2d,
-                                               recut_gpu_s=3 * gpu_s, recut_h2d_s=3 * h2d,
                                                gpu_over_h2d=gpu_s / h2d)
 
 
@@ -1163,8 +1160,8 @@ def table(model: dict) -> str:
     out.append("| GPU | extraction (pairs f32) ms | reassembly (pairs f32) ms | "
                "alignment GPU ms / 24 MP frame, joint peak (kernels + FFT) | "
                "luminance image (kernels + serial + FFT) | host-to-device ms | "
-               "default, refined: GPU ms / host-to-device ms (2 x the image's; "
-               "3 x with one re-cut) |")
+               "default, a doubted frame: GPU ms / host-to-device ms (2 x the "
+               "image's) |")
     out.append("|---|---|---|---|---|---|---|")
     for g in gpus:
         def t(label):
@@ -1180,8 +1177,7 @@ def table(model: dict) -> str:
                    f"| {lu['gpu_s'] * 1e3:.2f} ({lu['kernels_s'] * 1e3:.2f} + "
                    f"{lu['serial_s'] * 1e3:.2f} + {lu['fft_s'] * 1e3:.2f}) "
                    f"| {a['h2d_s'] * 1e3:.2f} "
-                   f"| {rf['gpu_s'] * 1e3:.2f} / {rf['h2d_s'] * 1e3:.2f} "
-                   f"({rf['recut_gpu_s'] * 1e3:.2f} / {rf['recut_h2d_s'] * 1e3:.2f}) |")
+                   f"| {rf['gpu_s'] * 1e3:.2f} / {rf['h2d_s'] * 1e3:.2f} |")
     return "\n".join(out)
 
 

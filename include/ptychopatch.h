@@ -635,9 +635,8 @@ typedef enum ptp_align_method {
  * without a pattern) on both axes. Plain correlation follows the
  * large-scale content that the default's whitening discounts, so the two
  * estimators fail on different scenes. Costs about one more alignment per
- * frame, of at most 2048 x 2048 pixels (two for a corrected or re-cropped one; REFINE: usually one
- * more for a frame re-cut at its nearest pixel, at most four), run after the call's frames are
- * aligned (the progress callback counts those and is not called during the checks), a copy of the
+ * frame, of at most 2048 x 2048 pixels (two for a corrected or re-cropped one), run after the
+ * call's frames are aligned (the progress callback counts those and is not called during the checks), a copy of the
  * reference, and up to two more plans' buffers (device memory on a GPU context). Not with
  * PTP_ALIGN_METHOD_RAWNIND. CHECK and CORRECT are deprecated: they keep
  * their values and results; REFINE, the default, checks the crops it
@@ -670,11 +669,7 @@ typedef enum ptp_align_verify {
    * 0.95 otherwise - matches the reference's scene, moves as a whole, not
    * at max_shift's bound) it stands, its shift always the polish's. Only a frame it doubts takes the loop: its
    * second alignment is the fine estimate: the frame's shift becomes its
-   * crop plus the residual of the two cuts. Where that lies more than half a pixel from the cut, the
-   * frames are cut again at the whole pixel nearest to it and aligned again
-   * (up to 3 times, while the residual shrinks: under the Hann window a
-   * broad correlation peak is pulled toward the cut's position; an odd cut
-   * of a pattern only for the luminance image, docs/semantics.md). The
+   * crop plus the residual of the two cuts. The
    * crop is the mosaic-preserving one nearest to the shift. The whitened
    * peak of the whole frames finds the shift, plain correlation of what
    * they share places it. So `normalization` chooses the coarse estimator;
@@ -696,9 +691,8 @@ typedef enum ptp_align_verify {
    * down to 9 at mid grey; every wrong one out on all four tables),
    * where the default is right on 99.4-99.7 % of the frames, against 87.3-87.9 % with NONE
    * (docs/performance.md). Where the polish does not converge (frames of
-   * under about 40 pixels a side), a crop that changed must be confirmed,
-   * by the re-cut that placed it (its residual within half a pixel) or
-   * else in its own closed loop, else confidence 0; where the cuts cannot
+   * under about 40 pixels a side), a crop that changed must be confirmed
+   * in its own closed loop, else confidence 0; where the cuts cannot
    * be aligned the first estimate stays with confidence 0. Last, a search
    * over every shift (within max_shift) under which the two frames share
    * at least half their area, by the correlation coefficient of smoothed

@@ -261,40 +261,15 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
   if (r.status != PTP_SUCCESS) return out;
   const Loop first = closed_loop(desc, f, frame, r.crop[0], r.crop[1]);
   if (mode == PTP_ALIGN_VERIFY_REFINE) {
-    // Coarse to fine: crop + residual; re-cut at the whole pixel nearest
-    // it (halves away from 0) while that is a new cut, at most 3 times,
-    // taking each new cut's estimate whose residual is smaller; its nearest
-    // crop, checked again where it changed (confirmed by a re-cut's
-    // residual within half a pixel, else by a cut already made there, else
-    // one more loop); no result past max_shift (in whole search units).
+    // Coarse to fine: crop + residual; its nearest crop, confirmed by
+    // its own loop where it changed; no result past max_shift (in whole
+    // search units).
     if (!first.aligned) {
       out.confidence = 0.0;
       return out;
     }
-    std::vector<std::pair<std::pair<int64_t, int64_t>, Loop>> cuts = {
-        {{r.crop[0], r.crop[1]}, first}};
-    const auto made = [&cuts](int64_t y, int64_t x) -> const Loop* {
-      for (const auto& [at, loop] : cuts)
-        if (at.first == y && at.second == x) return &loop;
-      return nullptr;
-    };
-    double fine[2] = {double(r.crop[0]) + first.residual[0], double(r.crop[1]) + first.residual[1]};
-    double residual[2] = {first.residual[0], first.residual[1]};
-    bool recut = false;  // the estimate is a re-cut's
-    for (int k = 0; k < 3; ++k) {
-      const int64_t ny = std::llround(fine[0]), nx = std::llround(fine[1]);
-      if (made(ny, nx)) break;
-      const Loop again = closed_loop(desc, f, frame, ny, nx);
-      cuts.push_back({{ny, nx}, again});
-      if (!again.aligned || !(std::hypot(again.residual[0], again.residual[1]) <
-                              std::hypot(residual[0], residual[1])))
-        break;
-      recut = true;
-      residual[0] = again.residual[0];
-      residual[1] = again.residual[1];
-      fine[0] = double(ny) + again.residual[0];
-      fine[1] = double(nx) + again.residual[1];
-    }
+    const double fine[2] = {double(r.crop[0]) + first.residual[0],
+                            double(r.crop[1]) + first.residual[1]};
     const auto [cy, cx] = nearest_crop(desc, fine[0], fine[1]);
     if (desc.max_shift > 0) {
       const int64_t unit =
@@ -308,13 +283,7 @@ ptp_align_result expected_result(const ptp_align_desc& desc, const Frames& f,
     }
     if (polished != nullptr) *polished = true;
     if (cy != r.crop[0] || cx != r.crop[1]) {
-      // Confirmed by a re-cut's estimate within half a pixel of its cut,
-      // else by the new crop's loop.
-      const bool converged =
-          recut && std::fabs(residual[0]) <= 0.5 && std::fabs(residual[1]) <= 0.5;
-      const Loop* there = made(cy, cx);
-      if (!converged && !(there ? there->confirmed : closed_loop(desc, f, frame, cy, cx).confirmed))
-        out.confidence = 0.0;
+      if (!closed_loop(desc, f, frame, cy, cx).confirmed) out.confidence = 0.0;
     }
     out.shift[0] = fine[0];
     out.shift[1] = fine[1];

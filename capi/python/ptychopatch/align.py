@@ -844,11 +844,7 @@ def align_scene(
         than one colour, the GT's scene, moving as a whole, not at the
         bound) it stands, with the polish's shift. A
         frame it doubts takes the loop, whose residual refines it: its
-        shift becomes the crop plus the residual; where that is
-        more than half a pixel from the cut, the frames are cut again at
-        the whole pixel nearest to it and aligned again (up to 3 times,
-        while the residual shrinks: the Hann window pulls a broad
-        correlation peak toward the cut); its crop is the
+        shift becomes the crop plus the residual; its crop is the
         mosaic-preserving one nearest to the shift. Last, the shift is
         polished by least squares (continued with robust weights, so a
         part of the scene that moves on its own is left out) on the two
@@ -862,8 +858,7 @@ def align_scene(
         (given to 1/`upsample_factor` of a sensor pixel), and ``confidence``
         becomes the probability that the crop is right under the polish's
         variance. Where the polish does not converge (tiny frames), a crop
-        that changed must be confirmed, by the re-cut that placed it
-        (residual within half a pixel) or else in its own loop, else (or
+        that changed must be confirmed in its own loop, else (or
         where the cuts are too small or flat to align) ``confidence``
         becomes 0. Right on 99.4 % of docs/performance.md's robustness
         benchmark (real photon noise, SNR down to 9 at mid grey; 252-pixel
