@@ -1265,7 +1265,13 @@ bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (
     double best[2] = {y, x}, variance_of_best[2] = {HUGE_VAL, HUGE_VAL};
     int64_t scale_of_best[2] = {-1, -1};
     bool fitted_a_scale = false;
-    for (size_t k = 0; converged && k < moving_.size(); ++k) {
+    // The quick polish starts from the coarse estimate, within the finest
+    // scale's basin wherever the gate can pass the frame: it fits that
+    // scale alone (a frame it does not fit is doubted and polished
+    // thoroughly). On the robustness benchmark no crop changed; the gate
+    // took a third less time at 1 MP.
+    const size_t first_scale = effort == kQuick && !moving_.empty() ? moving_.size() - 1 : 0;
+    for (size_t k = first_scale; converged && k < moving_.size(); ++k) {
       double found_variance[2];
       if (!fit(reference_->scales[k], moving_[k], reference_->luma_weights, y, x, found_variance,
                threads_)) {
