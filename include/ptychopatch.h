@@ -629,8 +629,8 @@ typedef enum ptp_align_method {
  * about 1/64 of the smaller side, so a scene's frames share one cut of the
  * reference; of cuts over 2048 pixels a side their central 2048 x 2048,
  * and the whole cuts where that does not confirm the crop) and aligned
- * again with plain correlation
- * (PTP_NORMALIZATION_NONE, the other options as given): the crop is
+ * again with plain correlation (PTP_NORMALIZATION_NONE; REFINE's loop:
+ * PTP_NORMALIZATION_PARTIAL; the other options as given): the crop is
  * confirmed when that residual is at most half a pattern period (0.5 pixel
  * without a pattern) on both axes. Plain correlation follows the
  * large-scale content that the default's whitening discounts, so the two
@@ -670,10 +670,10 @@ typedef enum ptp_align_verify {
    * at max_shift's bound) it stands, its shift always the polish's. Only a frame it doubts takes the loop: its
    * second alignment is the fine estimate: the frame's shift becomes its
    * crop plus the residual of the two cuts. The
-   * crop is the mosaic-preserving one nearest to the shift. The whitened
-   * peak of the whole frames finds the shift, plain correlation of what
-   * they share places it. So `normalization` chooses the coarse estimator;
-   * the fine one is always plain correlation. Last, the shift is polished
+   * crop is the mosaic-preserving one nearest to the shift. The cuts are
+   * aligned with partial whitening whatever `normalization` chooses for the
+   * coarse estimator (plain correlation of the cuts of an over-exposed GT
+   * followed its clipped regions' edges). Last, the shift is polished
    * by least squares (continued with robust weights, so a part of the scene
    * that moves on its own is left out) on smoothed luminance images of the
    * two frames, and
@@ -748,8 +748,8 @@ typedef struct ptp_align_desc {
 
 /* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
  * RGGB for Bayer use): partial whitening, Hann window, one peak of the
- * frame's luminance image (PTP_COMBINE_LUMA), refined by plain correlation
- * of the overlap (PTP_ALIGN_VERIFY_REFINE): the most robust estimator on
+ * frame's luminance image (PTP_COMBINE_LUMA), refined where in doubt by
+ * correlation of the overlap and least squares (PTP_ALIGN_VERIFY_REFINE): the most robust estimator on
  * the benchmark of docs/performance.md. struct_size must be
  * sizeof(ptp_align_desc), or 208, its size in 0.3.0 (before max_shift,
  * method and verify; those then get 0.3.0's behaviour: unbounded, plain

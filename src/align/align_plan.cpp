@@ -187,10 +187,9 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->max_shift = 0;
   desc->method = PTP_ALIGN_METHOD_CORRELATION;
   // Coarse to fine: the whitened peak of the whole frames finds the shift,
-  // plain correlation of what the two frames share under it places it (the
-  // benchmark of docs/performance.md: right on 99.8-100 % of its frames,
-  // against 97.3-97.6 % without, and a fifth to a quarter of the sub-pixel
-  // error on blurred frames).
+  // the fine stage places it where the assessment doubts it (the
+  // benchmark of docs/performance.md: right on 99.5-100 % of its frames,
+  // against 88-96 % without).
   desc->verify = PTP_ALIGN_VERIFY_REFINE;
 }
 

@@ -66,9 +66,14 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       luma_pattern_(geometry.luma && geometry.period > 1),
       geometry_(std::make_unique<const AlignGeometry>(geometry)),
       polish_(geometry, context.num_threads) {
-  // The check plans align with plain correlation and check nothing
-  // themselves; they keep the plan's other options.
-  desc_.normalization = PTP_NORMALIZATION_NONE;
+  // The check plans check nothing themselves and keep the plan's other
+  // options. REFINE's loop whitens as the default's coarse stage does:
+  // plain correlation of cuts of an over-exposed GT followed its clipped
+  // regions' edges (residuals of 40-60 pixels on the robustness
+  // benchmark's over-exposed photographs; docs/performance.md, "The
+  // loop's whitening"). CHECK and CORRECT keep plain correlation.
+  desc_.normalization = geometry.verify == PTP_ALIGN_VERIFY_REFINE ? PTP_NORMALIZATION_PARTIAL
+                                                                   : PTP_NORMALIZATION_NONE;
   desc_.verify = 0;
   desc_.snap = 0;
   quantum_ = verify_margin_quantum(height_, width_, period_);

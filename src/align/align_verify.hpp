@@ -2,10 +2,10 @@
 //
 // Under a right crop the reference and the frame, cut to what they share,
 // show the same content at the same place; under a wrong one they are still
-// misregistered by the crop's error. So the two cuts are aligned again, with
-// plain correlation (its peak follows the large-scale content that the
-// default's whitening discounts, so the two estimators fail differently),
-// and the crop is confirmed when that residual is within half a pattern
+// misregistered by the crop's error. So the two cuts are aligned again
+// (plain correlation for CHECK and CORRECT, whose peak follows the
+// large-scale content that whitening discounts; REFINE's loop whitens as
+// its coarse stage does), and the crop is confirmed when that residual is within half a pattern
 // period on both axes. On the robustness benchmark of docs/performance.md
 // ("Confidence") confidence alone cannot separate right crops from wrong
 // ones at any threshold as well as the check and a threshold together.

@@ -7,12 +7,11 @@
 // (H - 2 my) x (W - 2 mx); of those, the central window of at most
 // floor(2048 / P) P pixels a side, inset by whole periods ((side - window)
 // / 2 rounded down to one); the windows aligned by a plan of the caller's
-// options with PTP_NORMALIZATION_NONE; confirmed when that plan's shift is
-// within P / 2 on both axes, else (where the window is not the whole cut)
-// the whole cuts aligned and judged so; a confirmed crop keeps verify =
-// 0's confidence, any other gets 0. Shifts and crops are verify = 0's, bit for bit, except
-// where CORRECT replaces a crop and under REFINE, the default, where every
-// shift is the crop plus the loop's residual (expected_result).
+// options with PTP_NORMALIZATION_NONE (PARTIAL for REFINE's loop); confirmed when that plan's shift
+// is within P / 2 on both axes, else (where the window is not the whole cut) the whole cuts aligned
+// and judged so; a confirmed crop keeps verify = 0's confidence, any other gets 0. Shifts and crops
+// are verify = 0's, bit for bit, except where CORRECT replaces a crop and under REFINE, the
+// default, where every shift is the crop plus the loop's residual (expected_result).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -193,7 +192,10 @@ Loop closed_loop(const ptp_align_desc& desc, const Frames& f,
     ptp_align_desc check = desc;
     check.height = rows;
     check.width = cols;
-    check.normalization = PTP_NORMALIZATION_NONE;
+    // REFINE's loop whitens as the coarse stage does; CHECK's and
+    // CORRECT's correlate plainly.
+    check.normalization =
+        desc.verify == PTP_ALIGN_VERIFY_REFINE ? PTP_NORMALIZATION_PARTIAL : PTP_NORMALIZATION_NONE;
     check.verify = PTP_ALIGN_VERIFY_NONE;
     ptp_align_plan* raw = nullptr;
     if (ptp_align_plan_create(cpu_context(), &check, &raw) != PTP_SUCCESS) return out;

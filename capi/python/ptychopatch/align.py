@@ -709,7 +709,7 @@ def align_scene(
     Then (``verify="refine"``, the default) the two frames are cut to what
     they share under that crop (its central 2048 x 2048 pixels on larger
     frames, the whole of it where those cannot confirm the crop) and
-    aligned again with plain correlation,
+    aligned again (partial whitening whatever `normalization` says),
     which places the shift (coarse to fine), and a least-squares fit of
     their smoothed luminance (and, where in doubt, colour) images checks it, replacing it where the fit
     lies more than 0.1 pixel away (noisy blurred frames, whose correlation
@@ -833,7 +833,8 @@ def align_scene(
         The closed loop of every crop: `gt` and the frame are cut to what
         they share under the crop (the central 2048 x 2048 pixels of larger
         cuts, the whole cuts where those do not confirm the crop) and
-        aligned again with plain correlation; the crop is confirmed where
+        aligned again (plain correlation; partial whitening for
+        ``"refine"``'s loop); the crop is confirmed where
         that residual is within half a pattern period (half a pixel
         without a pattern) on both axes. About one more alignment per
         frame, of at most 2048 x 2048 pixels.
