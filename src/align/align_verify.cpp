@@ -7,7 +7,6 @@
 
 #include "align/align_backend.hpp"
 #include "align/align_plan.hpp"
-#include "align/varying_planes.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "cpu/parallel_copy.hpp"
@@ -49,8 +48,6 @@ struct CropVerifier::Check {
   // Null where the cuts are too small for a plan (never confirmed).
   std::unique_ptr<ptp_align_plan> plan;
   uint64_t reference_generation = 0;  // 0: no reference set yet
-  // every_position_varies() of the reference's cut (luma_pattern_ only).
-  bool reference_varies = false;
   uint64_t last_use = 0;
 };
 
@@ -63,7 +60,6 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       channels_(geometry.channels),
       period_(geometry.period),
       element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4),
-      luma_pattern_(geometry.luma && geometry.period > 1),
       geometry_(std::make_unique<const AlignGeometry>(geometry)),
       polish_(geometry, context.num_threads) {
   // The check plans check nothing themselves and keep the plan's other
@@ -125,26 +121,6 @@ void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t row
                   src + ((c * height_ + top + r) * width_ + left) * element_size_, row_bytes);
 }
 
-bool CropVerifier::every_position_varies(const ptp_align_plan& check_plan,
-                                         const std::vector<unsigned char>& cut,
-                                         int64_t cols) const {
-  // The rows and columns the check plan's image reads (from the top left:
-  // its windows, every luma_stride pixels, over the image's pixels, which
-  // the plan may have trimmed to a size the FFT handles well), as
-  // LumaImages::informative_planes reads them; a pattern frame has one
-  // channel.
-  const AlignGeometry& g = check_plan.geometry;
-  const int64_t read_rows = g.luma_stride * (g.plane_height - 1) + g.luma_window;
-  const int64_t read_cols = g.luma_stride * (g.plane_width - 1) + g.luma_window;
-  const auto every = [&](const auto* x) {
-    const std::vector<char> varies =
-        varying_planes(x, 0, cols, 0, 0, read_rows, read_cols, period_, period_ * period_);
-    return std::find(varies.begin(), varies.end(), char{0}) == varies.end();
-  };
-  return element_size_ == 2 ? every(reinterpret_cast<const uint16_t*>(cut.data()))
-                            : every(reinterpret_cast<const float*>(cut.data()));
-}
-
 CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x, bool whole) {
   ++clock_;
   for (auto& check : checks_)
@@ -189,22 +165,16 @@ CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x,
 }
 
 CropVerifier::Outcome CropVerifier::check(const void* frame, int64_t crop_y, int64_t crop_x) {
-  Outcome outcome;
-  int64_t preserved[2];
-  crop_shift(*geometry_, static_cast<double>(crop_y), static_cast<double>(crop_x), &preserved[0],
-             &preserved[1]);
-  const bool other_phase = preserved[0] != crop_y || preserved[1] != crop_x;
-  if (other_phase && !luma_pattern_) return outcome;  // before a check plan is made for it
   const auto [margin_y, margin_x] = margins(crop_y, crop_x);
   Check& window = check_for(margin_y, margin_x, false);
   const bool part = window.rows < height_ - 2 * margin_y || window.cols < width_ - 2 * margin_x;
-  const Outcome windowed = check_with(window, frame, crop_y, crop_x, other_phase);
+  const Outcome windowed = check_with(window, frame, crop_y, crop_x);
   if (windowed.confirmed || !part) return windowed;
-  return check_with(check_for(margin_y, margin_x, true), frame, crop_y, crop_x, other_phase);
+  return check_with(check_for(margin_y, margin_x, true), frame, crop_y, crop_x);
 }
 
 CropVerifier::Outcome CropVerifier::check_with(Check& check, const void* frame, int64_t crop_y,
-                                               int64_t crop_x, bool other_phase) {
+                                               int64_t crop_x) {
   Outcome outcome;
   if (!check.plan) return outcome;
   const int64_t rows = check.rows;
@@ -215,15 +185,11 @@ CropVerifier::Outcome CropVerifier::check_with(Check& check, const void* frame, 
     // The reference's cut depends on the margins (and the window) only.
     cut(reference_.data(), top, left, rows, cols, frame_cut_);
     check.reference_generation = 0;
-    check.reference_varies = luma_pattern_ && every_position_varies(*check.plan, frame_cut_, cols);
     align_set_reference(*check.plan, frame_cut_.data());
     check.reference_generation = reference_generation_;
   }
   // reference[y, x] ~ frame[y - crop_y, x - crop_x] under the crop.
   cut(frame, top - crop_y, left - crop_x, rows, cols, frame_cut_);
-  if (other_phase &&
-      !(check.reference_varies && every_position_varies(*check.plan, frame_cut_, cols)))
-    return outcome;
   const void* cut_frame = frame_cut_.data();
   ptp_align_result result{};
   align_execute_frames(*check.plan, &cut_frame, 1, &result, nullptr, nullptr);

@@ -63,19 +63,14 @@ class CropVerifier {
     // The residual shift of the two cuts is at most half a period per axis.
     bool confirmed = false;
     // The residual (dy, dx) in sensor pixels where the cuts were aligned
-    // (false where they are too small for a plan or carry no information,
-    // or where a crop that does not preserve the pattern cannot be cut).
+    // (false where they are too small for a plan or carry no information).
     bool aligned = false;
     double residual[2] = {0.0, 0.0};
   };
   // The closed loop of crop (crop_y, crop_x) of `frame` (a validated frame
-  // of the plan). Any whole-pixel crop: one that does not preserve the
-  // colour pattern puts the frame's cut in another phase of the pattern
-  // than the reference's, which only the luminance image does not see (its
-  // window weighs every pattern position alike wherever it starts), and
-  // only where it is made of every position in both cuts; otherwise that
-  // crop is not aligned. Throws only what the check plan's calls throw for
-  // other reasons (out of memory, a CUDA error).
+  // of the plan), a crop that preserves the colour pattern (crop_shift's).
+  // Throws only what the check plan's calls throw (out of memory, a CUDA
+  // error).
   Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
   // PTP_ALIGN_VERIFY_REFINE's last step (luma_polish.hpp): (dy, dx)
@@ -102,24 +97,15 @@ class CropVerifier {
   // false; the whole cut where it is no larger), or of the whole cut.
   Check& check_for(int64_t margin_y, int64_t margin_x, bool whole);
   // check()'s work with one check plan.
-  Outcome check_with(Check& check, const void* frame, int64_t crop_y, int64_t crop_x,
-                     bool other_phase);
+  Outcome check_with(Check& check, const void* frame, int64_t crop_y, int64_t crop_x);
   // Copies the rows x cols window at (top, left) of every channel of a
   // plan's frame into `out` (contiguous).
   void cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,
            std::vector<unsigned char>& out) const;
-  // Whether no pattern position is constant over the rows and columns of a
-  // cut (cols wide) that check_plan's luminance image reads: then that
-  // image uses every position whatever the cut's pattern phase.
-  bool every_position_varies(const ptp_align_plan& check_plan,
-                             const std::vector<unsigned char>& cut, int64_t cols) const;
 
   const ptp_context& context_;
   ptp_align_desc desc_;  // the plan's, for the check plans
   int64_t height_, width_, channels_, period_, element_size_;
-  // The plan aligns luminance images (ptp_align_desc::combine LUMA) of a
-  // colour pattern, and its pattern-preserving crops (crop_shift).
-  bool luma_pattern_;
   std::unique_ptr<const AlignGeometry> geometry_;  // a copy
   int64_t quantum_;
   std::vector<unsigned char> reference_;
