@@ -18,6 +18,7 @@
 
 struct Oracle {
   std::vector<std::complex<double>> half;  // ny x (nx / 2 + 1)
+  std::vector<double> magnitude;           // |R conj(M)| of `half`'s bins, before any phase step
   std::vector<double> correlation;         // ny x nx
 };
 
@@ -44,6 +45,7 @@ Oracle direct_correlation(const std::vector<Real>& ref, const std::vector<Real>&
   const long double guard = 100.0L * std::numeric_limits<Real>::epsilon();
   const int64_t n = ny * nx;
   std::vector<cld> x(n);
+  std::vector<long double> magnitude(n);
   for (int64_t ky = 0; ky < ny; ++ky)
     for (int64_t kx = 0; kx < nx; ++kx) {
       cld r = 0, m = 0;
@@ -54,14 +56,19 @@ Oracle direct_correlation(const std::vector<Real>& ref, const std::vector<Real>&
           m += static_cast<long double>(mov[y * nx + xx]) * w;
         }
       cld v = r * std::conj(m);
+      magnitude[ky * nx + kx] = std::abs(v);
       if (phase) v /= std::max(std::abs(v), guard);
       x[ky * nx + kx] = v;
     }
   Oracle o;
   const int64_t nxh = nx / 2 + 1;
   o.half.resize(ny * nxh);
+  o.magnitude.resize(ny * nxh);
   for (int64_t ky = 0; ky < ny; ++ky)
-    for (int64_t kx = 0; kx < nxh; ++kx) o.half[ky * nxh + kx] = x[ky * nx + kx];
+    for (int64_t kx = 0; kx < nxh; ++kx) {
+      o.half[ky * nxh + kx] = x[ky * nx + kx];
+      o.magnitude[ky * nxh + kx] = static_cast<double>(magnitude[ky * nx + kx]);
+    }
   o.correlation.resize(n);
   for (int64_t y = 0; y < ny; ++y)
     for (int64_t xx = 0; xx < nx; ++xx) {

@@ -71,11 +71,20 @@ TEST_F(Correlate, MatchesTheDirectTransformsInDouble) {
                   PTP_SUCCESS)
             << ptp_last_error_message();
         const Oracle want = direct_correlation(ref, mov, ny, nx, normalization == 0);
-        double largest = 0;
+        double largest = 0, largest_magnitude = 0;
         for (const auto& v : want.half) largest = std::max(largest, std::abs(v));
+        for (double m : want.magnitude) largest_magnitude = std::max(largest_magnitude, m);
         for (int64_t k = 0; k < ny * nxh; ++k) {
-          EXPECT_NEAR(spectrum[2 * k], want.half[k].real(), 2e-5 * largest) << "bin " << k;
-          EXPECT_NEAR(spectrum[2 * k + 1], want.half[k].imag(), 2e-5 * largest) << "bin " << k;
+          // float32's error in R conj(M) is of the largest bins' size; phase
+          // correlation divides it by this bin's magnitude (a 38 x 37 bin
+          // once missed the flat bound by a fifth).
+          const double scale =
+              normalization == PTP_NORMALIZATION_PHASE
+                  ? std::max(1.0, largest_magnitude / std::max(want.magnitude[k], 1e-300))
+                  : 1.0;
+          const double tolerance = 2e-5 * largest * scale;
+          EXPECT_NEAR(spectrum[2 * k], want.half[k].real(), tolerance) << "bin " << k;
+          EXPECT_NEAR(spectrum[2 * k + 1], want.half[k].imag(), tolerance) << "bin " << k;
         }
         double peak = 0;
         for (double v : want.correlation) peak = std::max(peak, std::abs(v));
