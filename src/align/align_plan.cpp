@@ -816,16 +816,9 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
 // loop; LumaPolish::kQuick): the fast path of verify_crop,
 // whose result is kept only where nothing doubts it.
 void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int64_t (&crop)[2],
-                 const CropVerifier::Outcome* first_or_coarse, FrameOutcome& out,
+                 const CropVerifier::Outcome* first, FrameOutcome& out,
                  double* match_out = nullptr) {
-  const bool loop = first_or_coarse != nullptr;
-  CropVerifier::Outcome coarse;
-  if (!loop) {
-    coarse.aligned = true;
-    coarse.residual[0] = out.unsnapped[0] - static_cast<double>(crop[0]);
-    coarse.residual[1] = out.unsnapped[1] - static_cast<double>(crop[1]);
-  }
-  const CropVerifier::Outcome& first = loop ? *first_or_coarse : coarse;
+  const bool loop = first != nullptr;
   const AlignGeometry& g = plan.geometry;
   if (match_out != nullptr) *match_out = NAN;
   // A coarse peak at max_shift's bound keeps its confidence 0 (and its
@@ -833,14 +826,15 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   // beyond the search, where a local fit need not reach it (a review saw
   // confidence 1 under a note that said 0).
   const bool at_bound = at_shift_bound(g, out.unsnapped[0], out.unsnapped[1]);
-  if (!first.aligned) {
+  if (loop && !first->aligned) {
     out.confidence = 0.0;
     out.add_note(PTP_ALIGN_FLAG_UNCHECKED, unchecked_note(index));
     return;
   }
-  // The fine estimate: the crop plus the residual of its cuts.
-  double fine[2] = {static_cast<double>(crop[0]) + first.residual[0],
-                    static_cast<double>(crop[1]) + first.residual[1]};
+  // The fine estimate: the crop plus the residual of its cuts, or the
+  // coarse estimate without the loop.
+  double fine[2] = {loop ? static_cast<double>(crop[0]) + first->residual[0] : out.unsnapped[0],
+                    loop ? static_cast<double>(crop[1]) + first->residual[1] : out.unsnapped[1]};
   int64_t refined[2];
   crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
   // The last step: least squares on smoothed luminance images, then on

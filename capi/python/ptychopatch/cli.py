@@ -745,9 +745,9 @@ def _add_align_parser(subparsers) -> None:
                         "for no bound)")
     p.add_argument("--verify", nargs="?", const="check",
                    choices=("refine", "none", "check", "correct"), default="refine",
-                   help="the closed loop of every crop (the overlaps aligned again with plain "
-                        "correlation; about one more alignment per frame): 'refine' (default) "
-                        "takes that as the fine estimate, and gives a re-cropped frame it "
+                   help="the closed loop of every crop (the overlaps aligned again; about one "
+                        "more alignment per frame): 'refine' (default) runs it on the frames "
+                        "its first polish doubts, takes that as the fine estimate, and gives a re-cropped frame it "
                         "does not confirm confidence 0; 'none' skips it (up to 1.8x faster); "
                         "'check' (--verify alone) only gives an unconfirmed crop confidence 0; "
                         "'correct' replaces an unconfirmed crop by the check's estimate where "
