@@ -157,6 +157,9 @@ struct ptp_align_plan {
   // (reference_applied false until then): a set_reference that fails leaves
   // them, and this copy, as they were.
   std::vector<unsigned char> reference;
+  // That reference without sites_applied, where there are any: the
+  // closed loop reads it (or `reference`) where it lies.
+  std::vector<unsigned char> cleaned_reference;
   bool reference_applied = false;
   // Set by ptp_align_set_reference where the reference does not look like
   // a mosaic of the plan's family, or, with no pattern, looks like a mosaic

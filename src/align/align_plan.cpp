@@ -813,11 +813,12 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
 // the robustness benchmark's 252-pixel and large-shift rows.)
 //
 // With `first` null, the quick polish alone from the coarse estimate (no
-// loop; LumaPolish::kQuick): the fast path of verify_crop,
-// whose result is kept only where nothing doubts it.
+// loop; LumaPolish::kQuick): the gate (gate_crop), whose result is kept
+// only where nothing doubts it. `slot`: the verifier's slot it runs in
+// (CropVerifier::set_slots); the loop runs in slot 0.
 void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int64_t (&crop)[2],
-                 const CropVerifier::Outcome* first, FrameOutcome& out,
-                 double* match_out = nullptr) {
+                 const CropVerifier::Outcome* first, FrameOutcome& out, double* match_out = nullptr,
+                 int slot = 0) {
   const bool loop = first != nullptr;
   const AlignGeometry& g = plan.geometry;
   if (match_out != nullptr) *match_out = NAN;
@@ -853,7 +854,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   double polished[2] = {fine[0], fine[1]}, variance[2] = {0.0, 0.0};
   bool polish_converged =
       plan.verifier->polish(frame, polished[0], polished[1], variance, LumaPolish::kLuminance,
-                            loop ? LumaPolish::kThorough : LumaPolish::kQuick);
+                            loop ? LumaPolish::kThorough : LumaPolish::kQuick, slot);
   if (!loop && !polish_converged) {
     out.flags |= PTP_ALIGN_FLAG_NO_FIT;  // doubted: the caller takes the loop
     return;
@@ -938,7 +939,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   // a peak no lower than a blurred frame's right one (docs/performance.md,
   // "What the threshold does not catch"); what they share under the shift
   // does not correlate.
-  const double match = plan.verifier->match(fine[0], fine[1]);
+  const double match = plan.verifier->match(fine[0], fine[1], slot);
   if (match_out != nullptr) *match_out = match;
   if (match < kMinMatch) {
     out.confidence = 0.0;
@@ -955,7 +956,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   // it moved on its own. (Checked where nothing has set the confidence to
   // 0: the message has room for about two notes.)
   if (polish_converged && out.confidence > 0.0 && !at_bound) {
-    const LumaPolish::Warp warp = plan.verifier->warp(fine[0], fine[1]);
+    const LumaPolish::Warp warp = plan.verifier->warp(fine[0], fine[1], slot);
     const auto beyond = [&warp](int axis) {
       return warp.deviation[axis] > kWarpPixels &&
              warp.deviation[axis] > kWarpSigmas * warp.deviation_sd[axis];
@@ -1043,7 +1044,8 @@ constexpr double kFarScoreMargin = 0.002;
 constexpr double kFarMinScore = 0.9;
 
 // REFINE's last step (refine_crop's result in `out`, `match` its match
-// check; `before`, the frame's outcome as the correlations left it):
+// check; `before`, the frame's outcome as the correlations left it;
+// `found`, the search at `out`'s shift where the gate made it, else null):
 // where the search over every shift finds one more than two of its steps
 // (and more than a period) from the refined shift that fits clearly
 // better (kFarFitShare), the frame is refined again from there, and that
@@ -1052,13 +1054,15 @@ constexpr double kFarMinScore = 0.9;
 // alias's (global_search.hpp); the polish places the peak it is given,
 // and its confidence cannot tell that another lies elsewhere.
 void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame,
-                          const FrameOutcome& before, double match, FrameOutcome& out) {
+                          const FrameOutcome& before, double match, FrameOutcome& out,
+                          const GlobalSearch::Result* searched) {
   const AlignGeometry& g = plan.geometry;
   if (out.status != PTP_SUCCESS || !std::isfinite(out.unsnapped[0]) ||
       !std::isfinite(out.unsnapped[1]))
     return;
   const GlobalSearch::Result found =
-      plan.verifier->search(frame, out.unsnapped[0], out.unsnapped[1]);
+      searched != nullptr ? *searched
+                          : plan.verifier->search(frame, out.unsnapped[0], out.unsnapped[1]);
   if (!found.found || !(found.score >= kFarMinScore)) return;
   const double away =
       std::max(std::fabs(found.dy - out.unsnapped[0]), std::fabs(found.dx - out.unsnapped[1]));
@@ -1081,25 +1085,45 @@ void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame
     out = std::move(again);
 }
 
-// verify_crops' step for one frame (frames[index], whose crop is `crop`).
+// REFINE's gate for one frame (frames[index], whose crop is `crop` and
+// coarse outcome `coarse`), in the verifier's slot `slot`: the quick polish
+// from the coarse estimate alone, and where that result carries no flag,
+// the search over every shift at it. Frames go through it side by side
+// (verify_crops); everything else, one after another.
+struct Gated {
+  FrameOutcome quick;
+  double match = NAN;
+  GlobalSearch::Result found;
+};
+void gate_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int64_t (&crop)[2],
+               const FrameOutcome& coarse, Gated& gated, int slot) {
+  gated.quick = coarse;
+  refine_crop(plan, index, frame, crop, nullptr, gated.quick, &gated.match, slot);
+  const FrameOutcome& quick = gated.quick;
+  if (quick.flags == 0 && quick.status == PTP_SUCCESS && std::isfinite(quick.unsnapped[0]) &&
+      std::isfinite(quick.unsnapped[1]))
+    gated.found = plan.verifier->search(frame, quick.unsnapped[0], quick.unsnapped[1], slot);
+}
+
+// verify_crops' step for one frame (frames[index], whose crop is `crop`;
+// `gated`, its gate_crop with REFINE).
 void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const int64_t (&crop)[2],
-                 FrameOutcome& out) {
+                 FrameOutcome& out, Gated* gated) {
   const AlignGeometry& g = plan.geometry;
   if (g.verify == PTP_ALIGN_VERIFY_REFINE) {
     const FrameOutcome before = out;
-    double match = NAN;
     // The fine stage only where the assessment doubts the coarse estimate:
-    // first the polish from it alone; where that result carries no flag,
-    // it stands. Else the closed loop and the thorough polish.
-    FrameOutcome quick = before;
-    refine_crop(plan, index, frame, crop, nullptr, quick, &match);
-    if (quick.flags == 0) {
-      out = std::move(quick);
-    } else {
-      const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
-      refine_crop(plan, index, frame, crop, &first, out, &match);
+    // where the gate's result carries no flag, it stands. Else the closed
+    // loop and the thorough polish.
+    if (gated->quick.flags == 0) {
+      out = std::move(gated->quick);
+      reconsider_far_shift(plan, index, frame, before, gated->match, out, &gated->found);
+      return;
     }
-    reconsider_far_shift(plan, index, frame, before, match, out);
+    double match = NAN;
+    const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
+    refine_crop(plan, index, frame, crop, &first, out, &match);
+    reconsider_far_shift(plan, index, frame, before, match, out, nullptr);
     return;
   }
   const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
@@ -1142,13 +1166,39 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const i
 bool verify_crops(ptp_align_plan& plan, const void* const* frames,
                   std::vector<FrameOutcome>& outcomes, const std::vector<int64_t>& arrived,
                   const std::function<bool(int64_t)>& finished) {
+  const auto crop_of = [&plan](const FrameOutcome& out, int64_t (&crop)[2]) {
+    crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &crop[0], &crop[1]);
+  };
+  // REFINE's gate, frames side by side: it is most of the fine stage's
+  // time where few frames are doubted, and on one thread it held
+  // two-thread calls at 1 MP to 1.8 times the coarse stage's time. The
+  // frames in as many runs as threads, run g in the verifier's slot g
+  // whichever thread takes it: what each slot holds after the call does
+  // not depend on which threads woke in time.
+  std::vector<Gated> gated;
+  if (plan.geometry.verify == PTP_ALIGN_VERIFY_REFINE) {
+    const auto count = static_cast<int64_t>(arrived.size());
+    const int runs = static_cast<int>(std::min<int64_t>(plan.context->num_threads, count));
+    plan.verifier->set_slots(runs);
+    gated.resize(arrived.size());
+    parallel_for_each(runs, 0, runs, 1, [&](int64_t run) {
+      for (int64_t n = run * count / runs; n < (run + 1) * count / runs; ++n) {
+        const FrameOutcome& coarse = outcomes[arrived[n]];
+        if (coarse.status != PTP_SUCCESS) continue;
+        int64_t crop[2];
+        crop_of(coarse, crop);
+        gate_crop(plan, arrived[n], frames[arrived[n]], crop, coarse, gated[n],
+                  static_cast<int>(run));
+      }
+    });
+  }
   for (size_t n = 0; n < arrived.size(); ++n) {
     const int64_t i = arrived[n];
     FrameOutcome& out = outcomes[i];
     if (out.status == PTP_SUCCESS) {
       int64_t crop[2];
-      crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &crop[0], &crop[1]);
-      verify_crop(plan, frames[i], i, crop, out);
+      crop_of(out, crop);
+      verify_crop(plan, frames[i], i, crop, out, gated.empty() ? nullptr : &gated[n]);
     }
     if (finished(i)) continue;
     for (size_t later = n + 1; later < arrived.size(); ++later)
@@ -1163,16 +1213,15 @@ bool verify_crops(ptp_align_plan& plan, const void* const* frames,
 // ptp_align_set_reference).
 void apply_reference(ptp_align_plan& plan, const std::vector<int64_t>& sites) {
   if (plan.reference_applied && sites == plan.sites_applied) return;
-  const void* reference = plan.reference.data();
-  std::vector<unsigned char> cleaned;
-  if (!sites.empty()) {
-    cleaned.resize(plan.reference.size());
-    plan.sites->clean(reference, sites, cleaned.data());
-    reference = cleaned.data();
-  }
-  // Unapplied first: should either call throw, the next call sets both
+  // Unapplied first: should anything below throw, the next call sets both
   // again (the plan keeps its reference).
   plan.reference_applied = false;
+  const void* reference = plan.reference.data();
+  if (!sites.empty()) {
+    plan.cleaned_reference.resize(plan.reference.size());
+    plan.sites->clean(reference, sites, plan.cleaned_reference.data());
+    reference = plan.cleaned_reference.data();
+  }
   plan.backend->set_reference(reference);
   if (plan.verifier) plan.verifier->set_reference(reference);
   plan.sites_applied = sites;
@@ -1212,7 +1261,8 @@ std::vector<const void*> without_shared_isolated_sites(
 // keep a GPU's batches and every thread busy in the correlations, and at
 // least one per thread. Progress counts frames through both stages, so a
 // stop (a progress callback's, or Ctrl-C in Python, which it relays) waits
-// at most for one round's correlations or one frame's closed loop. (One
+// at most for one round's correlations and gates or one frame's closed
+// loop. (One
 // round for the whole call reported every frame done once its correlations
 // were, then ran the closed loop, 93 % of a call on an H200, without a
 // report: a Ctrl-C waited for the whole scene.)

@@ -9,7 +9,6 @@
 #include "align/align_plan.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
-#include "cpu/parallel_copy.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -60,8 +59,7 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       channels_(geometry.channels),
       period_(geometry.period),
       element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4),
-      geometry_(std::make_unique<const AlignGeometry>(geometry)),
-      polish_(geometry, context.num_threads) {
+      geometry_(std::make_unique<const AlignGeometry>(geometry)) {
   // The check plans check nothing themselves and keep the plan's other
   // options. REFINE's loop whitens as the default's coarse stage does:
   // plain correlation of cuts of an over-exposed GT followed its clipped
@@ -73,40 +71,49 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
   desc_.verify = 0;
   desc_.snap = 0;
   quantum_ = verify_margin_quantum(height_, width_, period_);
+  set_slots(1);
+}
+
+CropVerifier::Slot::Slot(const AlignGeometry& geometry, int threads) : polish(geometry, threads) {
   if (geometry.verify == PTP_ALIGN_VERIFY_REFINE) {
-    auto search = std::make_unique<GlobalSearch>(geometry);
-    if (search->usable()) search_ = std::move(search);
+    auto made = std::make_unique<GlobalSearch>(geometry);
+    if (made->usable()) search = std::move(made);
   }
+}
+
+void CropVerifier::set_slots(int slots) {
+  while (static_cast<int>(slots_.size()) < slots)
+    slots_.push_back(std::make_unique<Slot>(*geometry_, context_.num_threads));
 }
 
 CropVerifier::~CropVerifier() = default;
 
 void CropVerifier::set_reference(const void* frame) {
-  const auto bytes = static_cast<size_t>(channels_ * height_ * width_ * element_size_);
-  reference_.resize(bytes);
-  cpu::parallel_copy(reference_.data(), frame, bytes, context_.num_threads);
+  reference_ = frame;
   ++reference_generation_;
 }
 
 bool CropVerifier::polish(const void* frame, double& dy, double& dx, double (&variance)[2],
-                          LumaPolish::Images images, LumaPolish::Effort effort) {
-  if (polish_generation_ != reference_generation_) {
-    polish_.set_reference(reference_.data());
-    polish_generation_ = reference_generation_;
+                          LumaPolish::Images images, LumaPolish::Effort effort, int slot) {
+  Slot& s = *slots_[slot];
+  if (s.polish_generation != reference_generation_) {
+    s.polish.set_reference(reference_);
+    s.polish_generation = reference_generation_;
   }
-  return polish_.polish(frame, dy, dx, variance, images, effort);
+  return s.polish.polish(frame, dy, dx, variance, images, effort);
 }
 
-GlobalSearch::Result CropVerifier::search(const void* frame, double dy, double dx) {
-  if (!search_) return {};
-  if (search_generation_ != reference_generation_) {
-    search_->set_reference(reference_.data());
-    search_generation_ = reference_generation_;
+GlobalSearch::Result CropVerifier::search(const void* frame, double dy, double dx, int slot) {
+  Slot& s = *slots_[slot];
+  if (!s.search) return {};
+  if (s.search_generation != reference_generation_) {
+    s.search->set_reference(reference_);
+    s.search_generation = reference_generation_;
   }
   // max_shift in sensor pixels, as the plan rounds it (-1: no bound).
   const AlignGeometry& g = *geometry_;
   const int64_t unit = g.shift_unit();
-  return search_->best(frame, dy, dx, g.max_shift_rows < 0 ? -1 : g.max_shift_rows * unit,
+  return s.search->best(frame, dy, dx, g.max_shift_rows < 0 ? -1 : g.max_shift_rows * unit,
                        g.max_shift_cols < 0 ? -1 : g.max_shift_cols * unit);
 }
 
@@ -183,7 +190,7 @@ CropVerifier::Outcome CropVerifier::check_with(Check& check, const void* frame, 
   const int64_t left = check.margin_x + check.inset_x;
   if (check.reference_generation != reference_generation_) {
     // The reference's cut depends on the margins (and the window) only.
-    cut(reference_.data(), top, left, rows, cols, frame_cut_);
+    cut(reference_, top, left, rows, cols, frame_cut_);
     check.reference_generation = 0;
     align_set_reference(*check.plan, frame_cut_.data());
     check.reference_generation = reference_generation_;

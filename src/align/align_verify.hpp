@@ -50,7 +50,9 @@ class CropVerifier {
   CropVerifier(const CropVerifier&) = delete;
   CropVerifier& operator=(const CropVerifier&) = delete;
 
-  // Keeps a copy of the (validated) reference frame.
+  // The (validated) reference frame, read where it lies (the plan's own
+  // copy), which must stay valid and unchanged until the next
+  // set_reference.
   void set_reference(const void* frame);
 
   // The margins (rows, columns) cut from each side of the reference for a
@@ -73,23 +75,34 @@ class CropVerifier {
   // error).
   Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
+  // The polish and the search below run in `slots` slots: slot 0 for the
+  // calling thread, each other its own polish and search, so that frames
+  // go through them side by side (a parallel pass's slot numbers; set
+  // before that pass, from one thread).
+  void set_slots(int slots);
+
   // PTP_ALIGN_VERIFY_REFINE's last step (luma_polish.hpp): (dy, dx)
   // polished in place by least squares on smoothed luminance or colour
   // images of the reference and `frame`, with each axis' variance, where
   // that converges; returns whether it did.
   bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
-              LumaPolish::Images images, LumaPolish::Effort effort = LumaPolish::kThorough);
-  // LumaPolish::match of the last polished frame.
-  double match(double dy, double dx) const { return polish_.match(dy, dx); }
-  // LumaPolish::warp of the last polished frame.
-  LumaPolish::Warp warp(double dy, double dx) const { return polish_.warp(dy, dx); }
+              LumaPolish::Images images, LumaPolish::Effort effort = LumaPolish::kThorough,
+              int slot = 0);
+  // LumaPolish::match of the slot's last polished frame.
+  double match(double dy, double dx, int slot = 0) const {
+    return slots_[slot]->polish.match(dy, dx);
+  }
+  // LumaPolish::warp of the slot's last polished frame.
+  LumaPolish::Warp warp(double dy, double dx, int slot = 0) const {
+    return slots_[slot]->polish.warp(dy, dx);
+  }
   // With PTP_ALIGN_VERIFY_REFINE, the shift within max_shift under which
   // `frame` matches the reference best (global_search.hpp), and the score
   // of (dy, dx); not found without the search (other verify modes, frames
   // too small, a flat image).
-  GlobalSearch::Result search(const void* frame, double dy, double dx);
+  GlobalSearch::Result search(const void* frame, double dy, double dx, int slot = 0);
   // Sensor pixels between the shifts the search tries (0 without it).
-  int64_t search_unit() const { return search_ ? search_->unit() : 0; }
+  int64_t search_unit() const { return slots_[0]->search ? slots_[0]->search->unit() : 0; }
 
  private:
   struct Check;
@@ -108,12 +121,18 @@ class CropVerifier {
   int64_t height_, width_, channels_, period_, element_size_;
   std::unique_ptr<const AlignGeometry> geometry_;  // a copy
   int64_t quantum_;
-  std::vector<unsigned char> reference_;
+  const void* reference_ = nullptr;
   uint64_t reference_generation_ = 0;
-  LumaPolish polish_;
-  uint64_t polish_generation_ = 0;        // the reference generation polish_ has
-  std::unique_ptr<GlobalSearch> search_;  // with REFINE, frames large enough
-  uint64_t search_generation_ = 0;        // the reference generation search_ has
+  // One slot's polish and search (with REFINE, frames large enough), each
+  // with the reference generation it has.
+  struct Slot {
+    Slot(const AlignGeometry& geometry, int threads);
+    LumaPolish polish;
+    uint64_t polish_generation = 0;
+    std::unique_ptr<GlobalSearch> search;
+    uint64_t search_generation = 0;
+  };
+  std::vector<std::unique_ptr<Slot>> slots_;  // at least one
   uint64_t clock_ = 0;
   std::vector<std::unique_ptr<Check>> checks_;
   std::vector<unsigned char> frame_cut_;

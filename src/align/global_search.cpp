@@ -10,6 +10,7 @@
 
 #include "align/align_backend.hpp"
 #include "align/align_cpu.hpp"
+#include "align/block_sums.hpp"
 #include "core/error.hpp"
 #include "cpu/aligned_array.hpp"
 
@@ -85,26 +86,6 @@ double rectangle(const std::vector<double>& table, int64_t cols, int64_t top, in
 template <class T>
 void add_plane(const T* x, int64_t n, double* sum) {
   for (int64_t k = 0; k < n; ++k) sum[k] += static_cast<double>(x[k]);
-}
-
-// Adds the sum of each block of u x u values of a plane `width` values a
-// row to its element of `out` (rows x cols blocks): the block's columns
-// summed down its rows first (a loop along the row, which vectorises),
-// then across.
-template <class T>
-void add_block_sums(const T* x, int64_t width, int64_t rows, int64_t cols, int64_t u, double* out) {
-  const int64_t n = cols * u;
-  std::vector<double> down(static_cast<size_t>(n));
-  for (int64_t i = 0; i < rows; ++i) {
-    std::fill(down.begin(), down.end(), 0.0);
-    for (int64_t y = i * u; y < (i + 1) * u; ++y) add_plane(x + y * width, n, down.data());
-    double* row = out + i * cols;
-    for (int64_t j = 0; j < cols; ++j) {
-      double sum = 0.0;
-      for (int64_t k = j * u; k < (j + 1) * u; ++k) sum += down[k];
-      row[j] += sum;
-    }
-  }
 }
 
 }  // namespace
@@ -209,14 +190,12 @@ bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
       }
     }
   } else {
-    // Block means (each block holds every pattern site alike).
-    const int64_t u = unit_;
-    for (int64_t c = 0; c < channels_; ++c)
-      if (uint16_)
-        add_block_sums(u16 + c * plane, width_, rows_, cols_, u, out.data());
-      else
-        add_block_sums(f32 + c * plane, width_, rows_, cols_, u, out.data());
-    const double scale = 1.0 / static_cast<double>(u * u * channels_);
+    // Block means of one period of rows per block (each holds every
+    // pattern site alike; the smoothing below spans blocks anyway).
+    const int64_t u = unit_, p = period_;
+    out = uint16_ ? block_sums(u16, channels_, height_, width_, u, p, 1)
+                  : block_sums(f32, channels_, height_, width_, u, p, 1);
+    const double scale = 1.0 / static_cast<double>(p * u * channels_);
     for (double& v : out) v *= scale;
   }
   for (int pass = 0; pass < kBoxPasses; ++pass) {

@@ -17,7 +17,9 @@
 // (the mosaic cancels) at every sensor pixel for frames up to kMaxGrid
 // pixels a side, else the mean of blocks of `unit` sensor pixels (a
 // multiple of the period: the mosaic cancels too) for at most kMaxGrid
-// blocks a side. For every shift under which the two images share at
+// blocks a side, each block's first period of rows (block_sums.hpp: the
+// smoothing spans blocks, and at 1 MP reading the frame was most of the
+// search's time). For every shift under which the two images share at
 // least kMinOverlap of their area, their correlation coefficient over what
 // they share (mean and scale removed per shift: an exposure change between
 // frames costs nothing): the sums of each image and its square over the

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
+#include "align/block_sums.hpp"
 #include "align/varying_planes.hpp"
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
@@ -145,20 +146,6 @@ void centred_box_band(const float* x, float* y, int64_t n, int64_t w) {
   }
 }
 
-// out (cols x rows) = in (rows x cols) transposed, through bands of rows.
-std::vector<float> transposed(const std::vector<float>& in, int64_t rows, int64_t cols,
-                              int threads) {
-  std::vector<float> out(in.size());
-  const int64_t bands = (rows + kBandRows - 1) / kBandRows;
-  for_each_part(static_cast<size_t>(bands), threads, out.size(), [&](size_t band) {
-    const int64_t r0 = static_cast<int64_t>(band) * kBandRows;
-    const int64_t r1 = std::min(rows, r0 + kBandRows);
-    for (int64_t c = 0; c < cols; ++c)
-      for (int64_t r = r0; r < r1; ++r) out[c * rows + r] = in[r * cols + c];
-  });
-  return out;
-}
-
 // Three centred boxes along rows, then every `decimate`-th column; returned
 // transposed (so calling it twice smooths and decimates both axes). Each
 // band of rows is smoothed sample-major in two buffers and written out
@@ -231,14 +218,36 @@ SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows,
 }
 
 // The mean of every period x period window of a rows x cols image,
-// (rows - P + 1) x (cols - P + 1).
+// (rows - P + 1) x (cols - P + 1): along the rows (box_along_rows), then
+// down the columns with a running sum per column, held for a band of
+// columns at a time (no transposes: at 256 x 256 they took most of the
+// time). Each output adds and rounds as box_along_rows would along a
+// column.
 std::vector<float> period_window_means(const std::vector<float>& in, int64_t rows, int64_t cols,
                                        int64_t period, int threads) {
-  std::vector<float> t =
-      transposed(box_along_rows(in, rows, cols, period, threads), rows, cols - period + 1, threads);
-  const int64_t c = cols - period + 1;
-  std::vector<float> both = box_along_rows(t, c, rows, period, threads);
-  return transposed(both, c, rows - period + 1, threads);
+  const std::vector<float> across = box_along_rows(in, rows, cols, period, threads);
+  const int64_t c = cols - period + 1, out_rows = rows - period + 1;
+  std::vector<float> out(static_cast<size_t>(out_rows * c));
+  const double scale = 1.0 / static_cast<double>(period);
+  constexpr int64_t kBand = 256;
+  const int64_t bands = (c + kBand - 1) / kBand;
+  for_each_part(static_cast<size_t>(bands), threads, out.size(), [&](size_t band) {
+    const int64_t x0 = static_cast<int64_t>(band) * kBand, n = std::min(kBand, c - x0);
+    double sum[kBand] = {};
+    for (int64_t y = 0; y < period; ++y)
+      for (int64_t x = 0; x < n; ++x) sum[x] += across[y * c + x0 + x];
+    for (int64_t x = 0; x < n; ++x) out[x0 + x] = static_cast<float>(sum[x] * scale);
+    for (int64_t y = 1; y < out_rows; ++y) {
+      const float* enter = across.data() + (y + period - 1) * c + x0;
+      const float* leave = across.data() + (y - 1) * c + x0;
+      float* row = out.data() + y * c + x0;
+      for (int64_t x = 0; x < n; ++x) {
+        sum[x] += static_cast<double>(enter[x]) - static_cast<double>(leave[x]);
+        row[x] = static_cast<float>(sum[x] * scale);
+      }
+    }
+  });
+  return out;
 }
 
 // The colour images of a window of a frame (height x width, its planes
@@ -996,7 +1005,11 @@ std::vector<SmoothedLuma> LumaPolish::smooth(std::vector<std::vector<float>> ima
   std::vector<SmoothedLuma> scales;
   SmoothedLuma fine = next_scale(images, rows, cols, 1, 0, kFine, threads_);
   if (fine.colours.empty()) return scales;
-  SmoothedLuma middle = next_scale(images, rows, cols, 1, 0, kMiddle, threads_);
+  // The quick polish fits the finest scale alone (polish_once), and its
+  // match check reads that scale too: the coarser two would be made for
+  // nothing (at 1 MP, a tenth of the gate's time).
+  SmoothedLuma middle;
+  if (effort == kThorough) middle = next_scale(images, rows, cols, 1, 0, kMiddle, threads_);
   if (!middle.colours.empty()) {
     SmoothedLuma coarse = next_scale(middle.colours, middle.rows, middle.cols, middle.stride,
                                      middle.reach, kCoarse, threads_);
@@ -1042,10 +1055,11 @@ std::vector<char> LumaPolish::varying_of(const void* frame, const PolishWindow& 
 // smaller side): its centre, unless a window of whole blocks elsewhere holds
 // at least kDetailGain times the centre's detail, then the first such window
 // of the most detail (in row-major order of its block). A block's detail is
-// the squared differences of its sum (over every channel and site) with
-// its right and lower neighbours' sums: on blocks of whole periods the
-// mosaic cancels, and what is left is the scene's structure on the scale
-// of a block, with the noise about alike everywhere.
+// the squared differences of its sum (over every channel and site, of its
+// first period of rows: block_sums) with its right and lower neighbours'
+// sums: on blocks of whole periods the mosaic cancels, and what is left is
+// the scene's structure on the scale of a block, with the noise about
+// alike everywhere.
 PolishWindow LumaPolish::window_of(const void* frame) const {
   const auto centred = [](int64_t side) {
     const int64_t n = std::min(side, kMaxWindow);
@@ -1059,28 +1073,11 @@ PolishWindow LumaPolish::window_of(const void* frame) const {
   const int64_t wy = window.rows / block, wx = window.cols / block;
   if (wy >= by && wx >= bx) return window;  // the window is the frame
   if (wy < 2 || wx < 2) return window;
-  // Block sums, a row of blocks per iteration.
-  std::vector<double> sums(static_cast<size_t>(by * bx), 0.0);
-  const int threads =
-      threads_for_work(static_cast<int>(std::min<int64_t>(threads_, by)), by * block * width_);
-  const auto add_rows = [&](const auto* x, int64_t i) {
-    double* row_sums = sums.data() + i * bx;
-    for (int64_t c = 0; c < channels_; ++c)
-      for (int64_t r = i * block; r < (i + 1) * block; ++r) {
-        const auto* row = x + (c * height_ + r) * width_;
-        for (int64_t j = 0; j < bx; ++j) {
-          double sum = 0.0;
-          for (int64_t k = j * block; k < (j + 1) * block; ++k) sum += static_cast<double>(row[k]);
-          row_sums[j] += sum;
-        }
-      }
-  };
-  parallel_for_each(threads, 0, by, 1, [&](int64_t i) {
-    if (uint16_)
-      add_rows(static_cast<const uint16_t*>(frame), i);
-    else
-      add_rows(static_cast<const float*>(frame), i);
-  });
+  const std::vector<double> sums =
+      uint16_ ? block_sums(static_cast<const uint16_t*>(frame), channels_, height_, width_, block,
+                           period_, threads_)
+              : block_sums(static_cast<const float*>(frame), channels_, height_, width_, block,
+                           period_, threads_);
   // Summed detail: table[(i, j)] = the detail of blocks [0, i) x [0, j).
   std::vector<double> table(static_cast<size_t>((by + 1) * (bx + 1)), 0.0);
   for (int64_t i = 0; i < by; ++i)
@@ -1266,12 +1263,10 @@ bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (
     int64_t scale_of_best[2] = {-1, -1};
     bool fitted_a_scale = false;
     // The quick polish starts from the coarse estimate, within the finest
-    // scale's basin wherever the gate can pass the frame: it fits that
-    // scale alone (a frame it does not fit is doubted and polished
-    // thoroughly). On the robustness benchmark no crop changed; the gate
-    // took a third less time at 1 MP.
-    const size_t first_scale = effort == kQuick && !moving_.empty() ? moving_.size() - 1 : 0;
-    for (size_t k = first_scale; converged && k < moving_.size(); ++k) {
+    // scale's basin wherever the gate can pass the frame: its images hold
+    // that scale alone (smooth(); a frame it does not fit is doubted and
+    // polished thoroughly).
+    for (size_t k = 0; converged && k < moving_.size(); ++k) {
       double found_variance[2];
       if (!fit(reference_->scales[k], moving_[k], reference_->luma_weights, y, x, found_variance,
                threads_)) {
@@ -1321,7 +1316,9 @@ double LumaPolish::match(double dy, double dx) const {
   if (moving_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return NAN;
   // The middle scale (sigma 6.5) where there is one: smooth enough that
   // photon noise barely lowers the correlation of frames of one scene,
-  // fine enough to keep the detail that tells scenes apart.
+  // fine enough to keep the detail that tells scenes apart. (The quick
+  // polish has only the finest: noise lowers the score there, so a noisy
+  // frame of the scene is doubted and checked again at the middle scale.)
   const size_t k = moving_.size() >= 2 ? moving_.size() - 2 : 0;
   const SmoothedLuma& ref = reference_->scales[k];
   const double s = static_cast<double>(ref.stride);

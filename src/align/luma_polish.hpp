@@ -143,7 +143,8 @@ class LumaPolish {
 
   // The correlation coefficient of the reference's and the last polished
   // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest
-  // scale on frames too small for it), over what they share under the
+  // scale on frames too small for it, and after a kQuick polish, which
+  // makes no other), over what they share under the
   // shift (dy, dx) (within a few pixels of the last cut polish() made); NaN
   // where it cannot be computed (too few samples, a flat image). Frames of
   // one scene score near 1 even at high gain; frames of other scenes or of

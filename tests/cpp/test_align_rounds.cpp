@@ -2,7 +2,8 @@
 // rounds of correlations and closed loop (align_plan.cpp, run_and_verify):
 // the same results bit for bit as one round, progress once per frame in
 // frame order, and a stop in a later round keeping exactly the frames
-// reported. A round holds about 2^25 sensor pixels, so small frames would
+// reported; and the gate, frames side by side, the same results on every
+// thread count. A round holds about 2^25 sensor pixels, so small frames would
 // never see a second one: the test sets the plan's round size, an
 // internal field.
 #include <gtest/gtest.h>
@@ -180,6 +181,81 @@ TEST_F(AlignRounds, AStopKeepsExactlyTheFramesReported) {
               << k << " " << p;
       }
     }
+}
+
+// The gate (the quick polish and the search over every shift) takes the
+// frames of a round side by side, each thread in its own slot of the
+// verifier: on one, two and four threads every result is the same bit for
+// bit, flags too. (Frames of 256 pixels, so that the gates of two frames
+// overlap in time: with one slot shared by every thread, this failed.)
+TEST(AlignGate, EveryThreadCountGivesTheSameResults) {
+  constexpr int64_t side = 256;
+  const std::vector<double> field = naive::smooth_field(side, side, 11, 2);
+  const auto make = [&](int64_t ty, int64_t tx) {
+    std::vector<uint16_t> out(static_cast<size_t>(side * side));
+    for (int64_t i = 0; i < side; ++i)
+      for (int64_t j = 0; j < side; ++j)
+        out[i * side + j] = static_cast<uint16_t>(
+            std::lround(1000.0 + 3000.0 * naive::translated(field, side, side, i, j, ty, tx)));
+    return out;
+  };
+  const std::vector<uint16_t> reference = make(0, 0);
+  std::vector<std::vector<uint16_t>> frames;
+  std::vector<const void*> pointers;
+  for (int k = 0; k < 8; ++k) frames.push_back(make(2 * (k % 3) - 2, 4 - 2 * (k % 4)));
+  for (const auto& f : frames) pointers.push_back(f.data());
+  const auto n = static_cast<int64_t>(frames.size());
+  struct Run {
+    std::vector<ptp_align_result> results;
+    std::vector<uint32_t> flags;
+  };
+  const auto run = [&](int32_t threads) {
+    ptp_context_options o;
+    ptp_context_options_init(&o, sizeof o);
+    o.backend = PTP_BACKEND_CPU;
+    o.num_threads = threads;
+    ptp_context* ctx = nullptr;
+    EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_SUCCESS);
+    ptp_align_desc d;
+    EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+    d.height = d.width = side;
+    d.frame_dtype = PTP_DTYPE_UINT16;
+    d.cfa = PTP_CFA_BAYER;
+    const int32_t rggb[4] = {0, 1, 3, 2};
+    std::memcpy(d.pattern, rggb, sizeof rggb);
+    ptp_align_plan* plan = nullptr;
+    EXPECT_EQ(ptp_align_plan_create(ctx, &d, &plan), PTP_SUCCESS) << ptp_last_error_message();
+    EXPECT_EQ(ptp_align_set_reference(plan, reference.data()), PTP_SUCCESS);
+    Run r;
+    r.results.resize(static_cast<size_t>(n));
+    r.flags.resize(static_cast<size_t>(n));
+    EXPECT_EQ(ptp_align_execute_frames_flags(plan, pointers.data(), n, r.results.data(), nullptr,
+                                             r.flags.data()),
+              PTP_SUCCESS);
+    ptp_align_plan_destroy(plan);
+    ptp_context_destroy(ctx);
+    return r;
+  };
+  const Run one = run(1);
+  for (int64_t k = 0; k < n; ++k) {
+    ASSERT_EQ(one.results[k].status, PTP_SUCCESS) << k;
+    EXPECT_EQ(one.results[k].crop[0], 2 - 2 * (k % 3)) << k;
+    EXPECT_EQ(one.results[k].crop[1], 2 * (k % 4) - 4) << k;
+  }
+  for (int32_t threads : {2, 4}) {
+    const Run r = run(threads);
+    for (size_t k = 0; k < r.results.size(); ++k) {
+      EXPECT_EQ(r.results[k].status, one.results[k].status) << threads << " " << k;
+      EXPECT_EQ(r.flags[k], one.flags[k]) << threads << " " << k;
+      EXPECT_TRUE(same_bits(r.results[k].confidence, one.results[k].confidence))
+          << threads << " " << k;
+      for (int a = 0; a < 2; ++a) {
+        EXPECT_TRUE(same_bits(r.results[k].shift[a], one.results[k].shift[a]))
+            << threads << " " << k;
+        EXPECT_EQ(r.results[k].crop[a], one.results[k].crop[a]) << threads << " " << k;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
+#include "align/block_sums.hpp"
 #include "align/global_search.hpp"
 #include "mosaic_geometry.hpp"
 
@@ -213,6 +214,38 @@ TEST(GlobalSearch, BlocksOnLargeFrames) {
     EXPECT_LE(std::fabs(got.dy - truth.first), 5.0) << truth.first;
     EXPECT_LE(std::fabs(got.dx - truth.second), 5.0) << truth.second;
   }
+}
+
+// block_sums (the search's blocks and the polish's choice of window)
+// against sums taken plainly: every channel, the first `taken` rows of each
+// block, the rows and columns past the last whole block left out; on any
+// number of threads.
+TEST(GlobalSearch, BlockSumsArePlainSums) {
+  const int64_t channels = 2, h = 47, w = 61;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> value(0, 65535);
+  std::vector<uint16_t> u16(static_cast<size_t>(channels * h * w));
+  for (uint16_t& v : u16) v = static_cast<uint16_t>(value(rng));
+  const std::vector<float> f32(u16.begin(), u16.end());
+  for (const int64_t u : {1, 4, 6, 10})
+    for (const int64_t taken : {int64_t{1}, int64_t{2}, u})
+      for (const int threads : {1, 3}) {
+        const int64_t rows = h / u, cols = w / u;
+        std::vector<double> plain(static_cast<size_t>(rows * cols), 0.0);
+        for (int64_t c = 0; c < channels; ++c)
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j)
+              for (int64_t y = i * u; y < i * u + std::min(taken, u); ++y)
+                for (int64_t x = j * u; x < (j + 1) * u; ++x)
+                  plain[i * cols + j] += u16[(c * h + y) * w + x];
+        // 16-bit values sum exactly in float and double: equal, not near.
+        EXPECT_EQ(ptychopatch::impl::block_sums(u16.data(), channels, h, w, u, taken, threads),
+                  plain)
+            << u << " " << taken << " " << threads;
+        EXPECT_EQ(ptychopatch::impl::block_sums(f32.data(), channels, h, w, u, taken, threads),
+                  plain)
+            << u << " " << taken << " " << threads;
+      }
 }
 
 TEST(GlobalSearch, FlatAndTinyFramesAreNotSearched) {
