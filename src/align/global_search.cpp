@@ -37,23 +37,30 @@ int64_t smooth_size(int64_t m) {
   }
 }
 
-// The mean of the window of kBox centred on each element along one axis
-// (`count` elements `stride` apart, `lines` such lines `line_step` apart),
-// over the part of it that lies inside.
-void centred_box(std::vector<double>& data, int64_t count, int64_t stride, int64_t lines,
-                 int64_t line_step) {
+// The mean of the window of kBox centred on each element of every column
+// of a rows x cols image, over the part of it that lies inside: each
+// column's prefix sums, then their differences over the window, taken for
+// all columns at once (a row at a time, which vectorises). Each column
+// adds and divides as it would alone.
+void centred_box_down(std::vector<double>& data, int64_t rows, int64_t cols) {
   const int64_t half = kBox / 2;
-  std::vector<double> line(static_cast<size_t>(count)), prefix(static_cast<size_t>(count + 1));
-  for (int64_t l = 0; l < lines; ++l) {
-    double* first = data.data() + l * line_step;
-    prefix[0] = 0.0;
-    for (int64_t k = 0; k < count; ++k) prefix[k + 1] = prefix[k] + first[k * stride];
-    for (int64_t k = 0; k < count; ++k) {
-      const int64_t lo = std::max<int64_t>(k - half, 0), hi = std::min(k + half + 1, count);
-      line[k] = (prefix[hi] - prefix[lo]) / static_cast<double>(hi - lo);
-    }
-    for (int64_t k = 0; k < count; ++k) first[k * stride] = line[k];
+  std::vector<double> prefix(static_cast<size_t>((rows + 1) * cols), 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      prefix[(r + 1) * cols + c] = prefix[r * cols + c] + data[r * cols + c];
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t lo = std::max<int64_t>(r - half, 0), hi = std::min(r + half + 1, rows);
+    const double n = static_cast<double>(hi - lo);
+    for (int64_t c = 0; c < cols; ++c)
+      data[r * cols + c] = (prefix[hi * cols + c] - prefix[lo * cols + c]) / n;
   }
+}
+
+// out (cols x rows) = in (rows x cols) transposed.
+void transpose(const std::vector<double>& in, int64_t rows, int64_t cols, std::vector<double>& out) {
+  out.resize(in.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
 }
 
 // Summed-area table of a rows x cols image: (rows + 1) x (cols + 1), with
@@ -198,9 +205,12 @@ bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
     const double scale = 1.0 / static_cast<double>(p * u * channels_);
     for (double& v : out) v *= scale;
   }
+  std::vector<double> across;
   for (int pass = 0; pass < kBoxPasses; ++pass) {
-    centred_box(out, cols_, 1, rows_, cols_);  // along rows
-    centred_box(out, rows_, cols_, cols_, 1);  // along columns
+    transpose(out, rows_, cols_, across);  // along rows: down the transpose's columns
+    centred_box_down(across, cols_, rows_);
+    transpose(across, cols_, rows_, out);
+    centred_box_down(out, rows_, cols_);  // along columns
   }
   // Standardised: mean 0, mean square 1 (scale-free sums below).
   double mean = 0.0;
