@@ -1166,7 +1166,7 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const i
 bool verify_crops(ptp_align_plan& plan, const void* const* frames,
                   std::vector<FrameOutcome>& outcomes, const std::vector<int64_t>& arrived,
                   const std::function<bool(int64_t)>& finished) {
-  const auto crop_of = [&plan](const FrameOutcome& out, int64_t (&crop)[2]) {
+  const auto crop_of = [&plan](const FrameOutcome& out, int64_t(&crop)[2]) {
     crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &crop[0], &crop[1]);
   };
   // REFINE's gate, frames side by side: it is most of the fine stage's

@@ -114,7 +114,7 @@ GlobalSearch::Result CropVerifier::search(const void* frame, double dy, double d
   const AlignGeometry& g = *geometry_;
   const int64_t unit = g.shift_unit();
   return s.search->best(frame, dy, dx, g.max_shift_rows < 0 ? -1 : g.max_shift_rows * unit,
-                       g.max_shift_cols < 0 ? -1 : g.max_shift_cols * unit);
+                        g.max_shift_cols < 0 ? -1 : g.max_shift_cols * unit);
 }
 
 void CropVerifier::cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,

@@ -57,7 +57,8 @@ void centred_box_down(std::vector<double>& data, int64_t rows, int64_t cols) {
 }
 
 // out (cols x rows) = in (rows x cols) transposed.
-void transpose(const std::vector<double>& in, int64_t rows, int64_t cols, std::vector<double>& out) {
+void transpose(const std::vector<double>& in, int64_t rows, int64_t cols,
+               std::vector<double>& out) {
   out.resize(in.size());
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];

@@ -18,6 +18,7 @@
 #include "align/align_backend.hpp"
 #include "align_oracle_support.hpp"
 #include "ptychopatch.h"
+#include "test_support.hpp"
 
 namespace {
 
@@ -36,6 +37,18 @@ std::vector<uint16_t> frame(const std::vector<double>& field, int64_t ty, int64_
       out[i * kSide + j] = static_cast<uint16_t>(
           std::lround(1000.0 + 3000.0 * naive::translated(field, kSide, kSide, i, j, ty, tx)));
   return out;
+}
+
+// The default alignment plan's descriptor for side x side RGGB frames.
+ptp_align_desc bayer_desc(int64_t side) {
+  ptp_align_desc d;
+  EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+  d.height = d.width = side;
+  d.frame_dtype = PTP_DTYPE_UINT16;
+  d.cfa = PTP_CFA_BAYER;
+  const int32_t rggb[4] = {0, 1, 3, 2};
+  std::memcpy(d.pattern, rggb, sizeof rggb);
+  return d;
 }
 
 struct Recorder {
@@ -73,13 +86,7 @@ class AlignRounds : public ::testing::Test {
     o.backend = PTP_BACKEND_CPU;
     o.num_threads = 2;
     ASSERT_EQ(ptp_context_create(&o, &ctx_), PTP_SUCCESS);
-    ptp_align_desc d;
-    ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
-    d.height = d.width = kSide;
-    d.frame_dtype = PTP_DTYPE_UINT16;
-    d.cfa = PTP_CFA_BAYER;
-    const int32_t rggb[4] = {0, 1, 3, 2};
-    std::memcpy(d.pattern, rggb, sizeof rggb);
+    const ptp_align_desc d = bayer_desc(kSide);
     ASSERT_EQ(d.verify, PTP_ALIGN_VERIFY_REFINE);  // the default, whose loop goes in rounds
     ASSERT_EQ(ptp_align_plan_create(ctx_, &d, &plan_), PTP_SUCCESS) << ptp_last_error_message();
     ASSERT_EQ(ptp_align_plan_num_planes(plan_, &planes_), PTP_SUCCESS);
@@ -210,21 +217,11 @@ TEST(AlignGate, EveryThreadCountGivesTheSameResults) {
     std::vector<uint32_t> flags;
   };
   const auto run = [&](int32_t threads) {
-    ptp_context_options o;
-    ptp_context_options_init(&o, sizeof o);
-    o.backend = PTP_BACKEND_CPU;
-    o.num_threads = threads;
-    ptp_context* ctx = nullptr;
-    EXPECT_EQ(ptp_context_create(&o, &ctx), PTP_SUCCESS);
-    ptp_align_desc d;
-    EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
-    d.height = d.width = side;
-    d.frame_dtype = PTP_DTYPE_UINT16;
-    d.cfa = PTP_CFA_BAYER;
-    const int32_t rggb[4] = {0, 1, 3, 2};
-    std::memcpy(d.pattern, rggb, sizeof rggb);
+    const ptychopatch::Context context = test_support::cpu_context(threads);
+    const ptp_align_desc d = bayer_desc(side);
     ptp_align_plan* plan = nullptr;
-    EXPECT_EQ(ptp_align_plan_create(ctx, &d, &plan), PTP_SUCCESS) << ptp_last_error_message();
+    EXPECT_EQ(ptp_align_plan_create(context.get(), &d, &plan), PTP_SUCCESS)
+        << ptp_last_error_message();
     EXPECT_EQ(ptp_align_set_reference(plan, reference.data()), PTP_SUCCESS);
     Run r;
     r.results.resize(static_cast<size_t>(n));
@@ -233,7 +230,6 @@ TEST(AlignGate, EveryThreadCountGivesTheSameResults) {
                                              r.flags.data()),
               PTP_SUCCESS);
     ptp_align_plan_destroy(plan);
-    ptp_context_destroy(ctx);
     return r;
   };
   const Run one = run(1);
