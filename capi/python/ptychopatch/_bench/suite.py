@@ -222,7 +222,7 @@ def curves(seed: int = 0) -> List[Curve]:
         Curve("reassemble", "patches", "patches", "patches", [400, 4000], [1e3, 1e4, 1e5],
               _reassemble_case),
         Curve("align", "megapixels", "frame size (megapixels)", "frames", [0.25, 1],
-              [1, 4, 16, 60],
+              [1, 4, 16, 24, 60],
               lambda x, q, t, s: _align_case("megapixels", x, x, 2, t, s)),
         Curve("align", "frames", "frames per scene", "frames", [1, 3], [1, 2, 4, 8, 16],
               lambda x, q, t, s: _align_case("frames", x, 0.25 if q else 4, int(x), t, s)),
