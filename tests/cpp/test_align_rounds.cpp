@@ -30,12 +30,14 @@ constexpr size_t kFlat = 2;  // frames[kFlat] is made flat
 const std::vector<std::pair<int64_t, int64_t>> kMoves = {{0, 0},  {2, -4}, {-6, 2}, {4, 4},
                                                          {0, -2}, {-2, 6}, {8, 0}};
 
-std::vector<uint16_t> frame(const std::vector<double>& field, int64_t ty, int64_t tx) {
-  std::vector<uint16_t> out(static_cast<size_t>(kSide * kSide));
-  for (int64_t i = 0; i < kSide; ++i)
-    for (int64_t j = 0; j < kSide; ++j)
-      out[i * kSide + j] = static_cast<uint16_t>(
-          std::lround(1000.0 + 3000.0 * naive::translated(field, kSide, kSide, i, j, ty, tx)));
+// A side x side frame of `field` (as large) whose content moved by (ty, tx).
+std::vector<uint16_t> frame(const std::vector<double>& field, int64_t ty, int64_t tx,
+                            int64_t side = kSide) {
+  std::vector<uint16_t> out(static_cast<size_t>(side * side));
+  for (int64_t i = 0; i < side; ++i)
+    for (int64_t j = 0; j < side; ++j)
+      out[i * side + j] = static_cast<uint16_t>(
+          std::lround(1000.0 + 3000.0 * naive::translated(field, side, side, i, j, ty, tx)));
   return out;
 }
 
@@ -198,18 +200,11 @@ TEST_F(AlignRounds, AStopKeepsExactlyTheFramesReported) {
 TEST(AlignGate, EveryThreadCountGivesTheSameResults) {
   constexpr int64_t side = 256;
   const std::vector<double> field = naive::smooth_field(side, side, 11, 2);
-  const auto make = [&](int64_t ty, int64_t tx) {
-    std::vector<uint16_t> out(static_cast<size_t>(side * side));
-    for (int64_t i = 0; i < side; ++i)
-      for (int64_t j = 0; j < side; ++j)
-        out[i * side + j] = static_cast<uint16_t>(
-            std::lround(1000.0 + 3000.0 * naive::translated(field, side, side, i, j, ty, tx)));
-    return out;
-  };
-  const std::vector<uint16_t> reference = make(0, 0);
+  const std::vector<uint16_t> reference = frame(field, 0, 0, side);
   std::vector<std::vector<uint16_t>> frames;
   std::vector<const void*> pointers;
-  for (int k = 0; k < 8; ++k) frames.push_back(make(2 * (k % 3) - 2, 4 - 2 * (k % 4)));
+  for (int k = 0; k < 8; ++k)
+    frames.push_back(frame(field, 2 * (k % 3) - 2, 4 - 2 * (k % 4), side));
   for (const auto& f : frames) pointers.push_back(f.data());
   const auto n = static_cast<int64_t>(frames.size());
   struct Run {
