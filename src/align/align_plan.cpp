@@ -1045,7 +1045,8 @@ constexpr double kFarMinScore = 0.9;
 
 // REFINE's last step (refine_crop's result in `out`, `match` its match
 // check; `before`, the frame's outcome as the correlations left it;
-// `found`, the search at `out`'s shift where the gate made it, else null):
+// `searched`, the search at `out`'s shift where the gate made it, else
+// null):
 // where the search over every shift finds one more than two of its steps
 // (and more than a period) from the refined shift that fits clearly
 // better (kFarFitShare), the frame is refined again from there, and that

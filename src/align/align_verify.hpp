@@ -75,10 +75,11 @@ class CropVerifier {
   // error).
   Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
-  // The polish and the search below run in `slots` slots: slot 0 for the
-  // calling thread, each other its own polish and search, so that frames
-  // go through them side by side (a parallel pass's slot numbers; set
-  // before that pass, from one thread).
+  // The polish and the search below keep their state per slot (slot 0
+  // for what runs one frame after another). set_slots(n) makes slots
+  // 0..n-1, each its own polish and search, so that n runs of frames go
+  // through them side by side, one run per slot (called before that
+  // pass, from one thread).
   void set_slots(int slots);
 
   // PTP_ALIGN_VERIFY_REFINE's last step (luma_polish.hpp): (dy, dx)
