@@ -49,4 +49,15 @@ std::vector<double> block_sums(const T* frame, int64_t channels, int64_t height,
   return out;
 }
 
+// The same of a frame of the plan's dtype: 16-bit where `uint16`, else
+// float32.
+inline std::vector<double> block_sums(const void* frame, bool uint16, int64_t channels,
+                                      int64_t height, int64_t width, int64_t u, int64_t taken,
+                                      int threads) {
+  return uint16 ? block_sums(static_cast<const uint16_t*>(frame), channels, height, width, u, taken,
+                             threads)
+                : block_sums(static_cast<const float*>(frame), channels, height, width, u, taken,
+                             threads);
+}
+
 }  // namespace ptychopatch::impl

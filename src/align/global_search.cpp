@@ -167,8 +167,8 @@ bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
   const int64_t plane = height_ * width_;
   const auto* u16 = static_cast<const uint16_t*>(frame);
   const auto* f32 = static_cast<const float*>(frame);
-  out.assign(static_cast<size_t>(rows_ * cols_), 0.0);
   if (sliding_) {
+    out.assign(static_cast<size_t>(rows_ * cols_), 0.0);
     // The mean over the channels, then of every period x period window.
     std::vector<double> mean(static_cast<size_t>(plane), 0.0);
     for (int64_t c = 0; c < channels_; ++c)
@@ -201,8 +201,7 @@ bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
     // Block means of one period of rows per block (each holds every
     // pattern site alike; the smoothing below spans blocks anyway).
     const int64_t u = unit_, p = period_;
-    out = uint16_ ? block_sums(u16, channels_, height_, width_, u, p, 1)
-                  : block_sums(f32, channels_, height_, width_, u, p, 1);
+    out = block_sums(frame, uint16_, channels_, height_, width_, u, p, 1);
     const double scale = 1.0 / static_cast<double>(p * u * channels_);
     for (double& v : out) v *= scale;
   }

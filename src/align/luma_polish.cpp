@@ -1073,11 +1073,8 @@ PolishWindow LumaPolish::window_of(const void* frame) const {
   const int64_t wy = window.rows / block, wx = window.cols / block;
   if (wy >= by && wx >= bx) return window;  // the window is the frame
   if (wy < 2 || wx < 2) return window;
-  const std::vector<double> sums = uint16_
-                                       ? block_sums(static_cast<const uint16_t*>(frame), channels_,
-                                                    height_, width_, block, period_, threads_)
-                                       : block_sums(static_cast<const float*>(frame), channels_,
-                                                    height_, width_, block, period_, threads_);
+  const std::vector<double> sums =
+      block_sums(frame, uint16_, channels_, height_, width_, block, period_, threads_);
   // Summed detail: table[(i, j)] = the detail of blocks [0, i) x [0, j).
   std::vector<double> table(static_cast<size_t>((by + 1) * (bx + 1)), 0.0);
   for (int64_t i = 0; i < by; ++i)
