@@ -51,12 +51,10 @@ Prints right/total for every estimator overall and per row (CFA family and
 blur), the same per gain with ``--by-gain``, and for the default its
 sub-pixel error per row (mean and 95th percentile of |shift - truth|, the
 larger axis, in sensor pixels) and the confidence threshold that best
-separates right from wrong answers with the fractions of each on its side;
-with ``--verify [T]`` also the coarse estimate run again with ``verify=True`` (the
-library's closed-loop check of each crop: the two frames cut to what they
-share under it, aligned again with ``normalization="none"``, must agree
-within half a period, else the confidence becomes 0), and how well its
-``confidence >= T`` separates them. Usage:
+separates right from wrong answers with the fractions of each on its side,
+and how many wrong crops it trusted (confidence >= 0.95) against the number
+a calibrated probability would (the sum of 1 - confidence over the trusted
+frames). Usage:
 
     PTYCHOPATCH_LIBRARY=build/libptychopatch.so PYTHONPATH=capi/python \\
         python3 benchmarks/bench_align_robustness.py [--size 256 --sigmas 0 2 8 16 32 \\
@@ -263,11 +261,6 @@ def main(argv) -> int:
                         help="write every frame's outcome under the default estimator")
     parser.add_argument("--strict", action="store_true",
                         help="right = the nearest mosaic-preserving crop")
-    parser.add_argument("--verify", type=float, nargs="?", const=0.07, default=None,
-                        metavar="T",
-                        help="also run the default with verify=True (the closed-loop check "
-                             "of each crop) and report how 'confidence >= T' separates right "
-                             "from wrong crops there (T: 0.07)")
     parser.add_argument("--unrelated", action="store_true",
                         help="also align, per scene, a frame of photon noise on 30 %% grey and "
                              "one of the next photograph's collage (own random stream, so the "
@@ -313,7 +306,6 @@ def main(argv) -> int:
             dict(normalization="phase", window=None, combine="median", verify=False),
         "RawNIND method (method='rawnind')": dict(method="rawnind"),
     }
-    coarse_name = list(estimators)[1]
     if args.default_only:  # the default and its coarse estimate
         estimators = dict(list(estimators.items())[:2])
     confidence_pairs = []
@@ -321,8 +313,6 @@ def main(argv) -> int:
     # The default's sub-pixel estimate against the truth (|shift - truth|,
     # the larger axis), per row: "where did the content move?".
     errors = defaultdict(list)
-    checked_pairs = []  # (the default's confidence with verify=True, right)
-    corrected_pairs = []  # (confidence with verify="correct", right)
     right = defaultdict(lambda: defaultdict(int))
     total = defaultdict(int)
     size = args.size - args.size % 6
@@ -383,13 +373,6 @@ def main(argv) -> int:
                     row = (family, sigma) if not args.by_gain else (family, sigma, gain)
                     total[row] += len(frames)
                     crops, confidences, shifts = {}, {}, {}
-                    checked = corrected = None
-                    if args.verify is not None:
-                        checked = ptychopatch.align_scene(gt, frames, cfa=cfa,
-                                                          backend=args.backend, verify=True)
-                        corrected = ptychopatch.align_scene(gt, frames, cfa=cfa,
-                                                            backend=args.backend,
-                                                            verify="correct")
                     for name, options in estimators.items():
                         backend = "cpu" if "method" in options else args.backend
                         found = ptychopatch.align_scene(gt, frames, cfa=cfa, backend=backend,
@@ -415,31 +398,18 @@ def main(argv) -> int:
                         crops["scikit-image per plane"] = [
                             min(nearest_crops(*skimage_per_plane(gt, f, period), pattern))
                             for f in frames]
-                    if corrected is not None:
-                        crops["ours default, verify='correct'"] = [
-                            tuple(int(v) for v in c) for c in corrected.crops]
                     default = next(iter(estimators))
                     for name, found in crops.items():
                         for k, ((ty, tx), crop) in enumerate(zip(truths, found)):
                             ok = crop_is_right(crop, (ty, tx), pattern, args.strict)
                             right[name][row] += ok
-                            if name == "ours default, verify='correct'":
-                                corrected_pairs.append(
-                                    (float(corrected.confidence[k]), ok))
                             if name == default:
                                 confidence_pairs.append((float(confidences[name][k]), ok))
                                 outcomes.append(dict(
                                     layout=layout, sigma=sigma, gain=gain, photo=photo_name,
                                     truth=[ty, tx], crop=list(crop), right=bool(ok),
                                     shift=[float(v) for v in shifts[name][k]],
-                                    confidence=float(confidences[name][k]),
-                                    **({} if checked is None else
-                                       dict(checked_confidence=float(checked.confidence[k])))))
-                            if name == coarse_name and checked is not None:
-                                # The check changes the coarse estimate's
-                                # confidences only.
-                                assert tuple(checked.crops[k]) == crop, (checked.crops[k], crop)
-                                checked_pairs.append((float(checked.confidence[k]), ok))
+                                    confidence=float(confidences[name][k])))
     elapsed = time.time() - started
     if args.dump:
         with open(args.dump, "w") as f:
@@ -464,6 +434,10 @@ def main(argv) -> int:
     print(f"default's confidence threshold {threshold:.4f}: {100 * above:.1f}% of its "
           f"{n_right} right answers at or above, {100 * below:.1f}% of its {n_wrong} wrong "
           "answers below")
+    trusted_pairs = [(c, ok) for c, ok in confidence_pairs if c >= 0.95]
+    print(f"default's confidence >= 0.95: {len(trusted_pairs)} frames, "
+          f"{sum(not ok for _, ok in trusted_pairs)} wrong; a calibrated probability would "
+          f"have {sum(1 - c for c, _ in trusted_pairs):.2f} wrong")
     if flagged:
         print("the default's match check flagged: " + ", ".join(
             f"{n}/{t} frames of {kind}" for kind, (n, t) in sorted(flagged.items())))
@@ -472,24 +446,6 @@ def main(argv) -> int:
             for kind in ("noise", "another photograph")) + "; without any flag: " + ", ".join(
             f"{unflagged[kind]}/{flagged[kind][1]} of {kind}"
             for kind in ("noise", "another photograph")))
-    if checked_pairs:
-        t = args.verify
-        right_c = np.array([c for c, ok in checked_pairs if ok])
-        wrong_c = np.array([c for c, ok in checked_pairs if not ok])
-        above_t = float(np.mean(right_c >= t)) if right_c.size else 1.0
-        below_t = float(np.mean(wrong_c < t)) if wrong_c.size else 1.0
-        (best_t, best_above, best_below), _, _ = calibrate(checked_pairs)
-        print(f"verify=True and confidence >= {t:g}: {100 * above_t:.1f}% of the right "
-              f"answers pass, {100 * below_t:.1f}% of the wrong ones fail (best threshold "
-              f"{best_t:.4f}: {100 * best_above:.1f}% / {100 * best_below:.1f}%)")
-        right_c = np.array([c for c, ok in corrected_pairs if ok])
-        wrong_c = np.array([c for c, ok in corrected_pairs if not ok])
-        above_t = float(np.mean(right_c >= t)) if right_c.size else 1.0
-        below_t = float(np.mean(wrong_c < t)) if wrong_c.size else 1.0
-        print(f"verify='correct' and confidence >= {t:g}: {100 * above_t:.1f}% of its "
-              f"{right_c.size} right answers pass, {100 * below_t:.1f}% of its {wrong_c.size} "
-              f"wrong ones fail ({int(np.sum(wrong_c >= t))} wrong pass; verify=True: "
-              f"{int(np.sum(np.array([c for c, ok in checked_pairs if not ok]) >= t))})")
     return 0
 
 

@@ -623,42 +623,21 @@ typedef enum ptp_align_method {
   PTP_ALIGN_METHOD_RAWNIND = 1
 } ptp_align_method;
 
-/* The closed-loop check of crops (ptp_align_desc.verify; docs/semantics.md,
- * "The closed-loop check"). The reference and the frame are cut to what
- * they share under the crop (margins of |crop| rounded up to a multiple of
- * about 1/64 of the smaller side, so a scene's frames share one cut of the
- * reference; of cuts over 2048 pixels a side their central 2048 x 2048,
- * and the whole cuts where that does not confirm the crop) and aligned
- * again with plain correlation (PTP_NORMALIZATION_NONE; REFINE's loop:
- * PTP_NORMALIZATION_PARTIAL; the other options as given): the crop is
- * confirmed when that residual is at most half a pattern period (0.5 pixel
- * without a pattern) on both axes. Plain correlation follows the
- * large-scale content that the default's whitening discounts, so the two
- * estimators fail on different scenes. Costs about one more alignment per
- * frame, of at most 2048 x 2048 pixels (two for a corrected or re-cropped one), run after the
- * call's frames are aligned (the progress callback counts those and is not called during the checks), a copy of the
- * reference, and up to two more plans' buffers (device memory on a GPU context). Not with
- * PTP_ALIGN_METHOD_RAWNIND. CHECK and CORRECT are deprecated: they keep
- * their values and results; REFINE, the default, checks the crops it
- * doubts and corrects them (CHANGELOG.md). */
+/* The fine stage (ptp_align_desc.verify; docs/semantics.md, "The closed-loop
+ * check"). Its closed loop cuts the reference and the frame to what they
+ * share under the crop (margins of |crop| rounded up to a multiple of about
+ * 1/64 of the smaller side; of cuts over 2048 pixels a side their central
+ * 2048 x 2048, and the whole cuts where that does not confirm the crop) and
+ * aligns them again with partial whitening: the crop is confirmed when that
+ * residual is at most half a pattern period on both axes. A doubted frame
+ * costs about one more alignment of at most 2048 x 2048 pixels, a copy of
+ * the reference, and up to three more plans' buffers (device memory on a
+ * GPU context). Not with PTP_ALIGN_METHOD_RAWNIND. CHECK and CORRECT are
+ * retired: they keep their values and run REFINE (CHANGELOG.md). */
 typedef enum ptp_align_verify {
-  PTP_ALIGN_VERIFY_NONE = 0, /* no closed loop: the whitened estimate alone */
-  /* An unconfirmed crop (or cuts too small or without information to
-   * align) gets confidence 0; shift and crop stay. With it, confidence >=
-   * 0.07 separates right crops from wrong ones at about 97 % / 95 % on the
-   * benchmark of docs/performance.md, where confidence alone reaches 90 % /
-   * 90 %. */
-  PTP_ALIGN_VERIFY_CHECK = 1,
-  /* As CHECK, but an unconfirmed crop is replaced by the check's estimate
-   * (the crop moved by the residual) where that one is confirmed in its own
-   * closed loop: shift and crop are then the check's, the confidence stays.
-   * Right nearly as often as REFINE on the benchmark with light noise
-   * (99.5-99.9 %, against 97.3-97.6 % with NONE and 99.8-100 % with
-   * REFINE; docs/performance.md), but a confirmed
-   * crop keeps the coarse shift;
-   * a corrected crop confirms its own estimator, so confidence flags fewer
-   * of the (fewer) wrong ones. Otherwise as CHECK. */
-  PTP_ALIGN_VERIFY_CORRECT = 2,
+  PTP_ALIGN_VERIFY_NONE = 0,    /* no closed loop: the whitened estimate alone */
+  PTP_ALIGN_VERIFY_CHECK = 1,   /* retired: runs REFINE */
+  PTP_ALIGN_VERIFY_CORRECT = 2, /* retired: runs REFINE */
   /* The default: coarse to fine, the fine stage only where it is needed.
    * First the least-squares polish below alone, from the coarse estimate,
    * on the central 256 x 256 pixels of its window with at most 4,096

@@ -143,6 +143,10 @@ struct ptp_align_plan {
   // tests (tests/cpp/test_align_rounds.cpp), to see several rounds of
   // small frames.
   int64_t frames_per_round = 0;
+  // REFINE's gate (align_plan.cpp, verify_crops). Cleared only by tests
+  // (tests/cpp/test_align_verify.cpp): every frame then takes the closed
+  // loop, whose result they compare with its oracle.
+  bool gate = true;
   // With ptp_align_desc::verify: checks every crop in a closed loop.
   std::unique_ptr<ptychopatch::impl::CropVerifier> verifier;
   // Colour mosaics: the isolated sites the reference shares with a call's

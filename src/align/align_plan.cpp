@@ -359,7 +359,10 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.median = desc->combine == PTP_COMBINE_MEDIAN;
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
-  g.verify = correlation ? static_cast<ptp_align_verify>(desc->verify) : PTP_ALIGN_VERIFY_NONE;
+  // CHECK and CORRECT are retired: they keep their values and run REFINE.
+  g.verify = !correlation                            ? PTP_ALIGN_VERIFY_NONE
+             : desc->verify == PTP_ALIGN_VERIFY_NONE ? PTP_ALIGN_VERIFY_NONE
+                                                     : PTP_ALIGN_VERIFY_REFINE;
   if (g.luma) {
     // The luminance image: the weighted mean of the K x K window at every
     // s-th row and column of the frame trimmed to a multiple of the period
@@ -1107,92 +1110,54 @@ void gate_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int
 }
 
 // verify_crops' step for one frame (frames[index], whose crop is `crop`;
-// `gated`, its gate_crop with REFINE).
+// `gated`, its gate_crop, or null without the gate). The fine stage only where the assessment
+// doubts the coarse estimate: where the gate's result carries no flag, it stands; else the closed
+// loop and the thorough polish.
 void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const int64_t (&crop)[2],
                  FrameOutcome& out, Gated* gated) {
-  const AlignGeometry& g = plan.geometry;
-  if (g.verify == PTP_ALIGN_VERIFY_REFINE) {
-    const FrameOutcome before = out;
-    // The fine stage only where the assessment doubts the coarse estimate:
-    // where the gate's result carries no flag, it stands. Else the closed
-    // loop and the thorough polish.
-    if (gated->quick.flags == 0) {
-      out = std::move(gated->quick);
-      reconsider_far_shift(plan, index, frame, before, gated->match, out, &gated->found);
-      return;
-    }
-    double match = NAN;
-    const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
-    refine_crop(plan, index, frame, crop, &first, out, &match);
-    reconsider_far_shift(plan, index, frame, before, match, out, nullptr);
+  const FrameOutcome before = out;
+  if (gated != nullptr && gated->quick.flags == 0) {
+    out = std::move(gated->quick);
+    reconsider_far_shift(plan, index, frame, before, gated->match, out, &gated->found);
     return;
   }
+  double match = NAN;
   const CropVerifier::Outcome first = plan.verifier->check(frame, crop[0], crop[1]);
-  if (first.confirmed) return;
-  if (g.verify == PTP_ALIGN_VERIFY_CORRECT && first.aligned) {
-    // The check's own estimate: the crop moved by the residual, taken
-    // where it is confirmed in its own closed loop. Its confidence stays
-    // the frame's.
-    int64_t moved[2];
-    crop_shift(g, static_cast<double>(crop[0]) + first.residual[0],
-               static_cast<double>(crop[1]) + first.residual[1], &moved[0], &moved[1]);
-    if (moved[0] != crop[0] || moved[1] != crop[1]) {
-      const CropVerifier::Outcome second = plan.verifier->check(frame, moved[0], moved[1]);
-      if (second.confirmed) {
-        set_frame_shift(g, static_cast<double>(moved[0]) + second.residual[0],
-                        static_cast<double>(moved[1]) + second.residual[1], out);
-        return;
-      }
-    }
-  }
-  out.confidence = 0.0;
-  if (first.aligned)
-    out.add_note(PTP_ALIGN_FLAG_UNCONFIRMED, unconfirmed_note(index));
-  else
-    out.add_note(PTP_ALIGN_FLAG_UNCHECKED, unchecked_note(index));
+  refine_crop(plan, index, frame, crop, &first, out, &match);
+  reconsider_far_shift(plan, index, frame, before, match, out, nullptr);
 }
 
-// With ptp_align_desc::verify, the closed-loop check of the crops of the
-// frames `arrived` (those run_frames took, in order; align/align_verify.hpp):
-// a crop it does not confirm gets confidence 0 and keeps its shift (CHECK),
-// with REFINE every shift is the check's own estimate (refine_crop), or
-// with CORRECT an unconfirmed crop is replaced by the check's own estimate
-// where that is confirmed in its own loop (plane_shifts, of the first
-// estimate, stay). `finished(i)` is called after frame i, for every frame
-// taken, one without a shift (PTP_ERROR_NO_INFORMATION) too, as run_frames
-// reports them; false stops the call: the later frames are then
-// PTP_ERROR_CANCELLED, and verify_crops returns false. (In frame order, so
-// that a stop leaves the first frames finished; the verifier keeps the
-// check plans of the last margins used: kMaxCheckPlans.)
+// REFINE's fine stage for the frames `arrived` (those run_frames took, in
+// order; align/align_verify.hpp): first the gate of every frame, side by
+// side (on one thread it held two-thread calls at 1 MP to 1.8 times the
+// coarse stage's time): the frames in as many runs as threads, run g in
+// the verifier's slot g whichever thread takes it, so what each slot holds
+// after the call does not depend on which threads woke in time. Then, in
+// frame order, the loop of the frames the gate doubts. `finished(i)` is
+// called after frame i, for every frame taken, one without a shift
+// (PTP_ERROR_NO_INFORMATION) too, as run_frames reports them; false stops
+// the call: the later frames are then PTP_ERROR_CANCELLED, and
+// verify_crops returns false.
 bool verify_crops(ptp_align_plan& plan, const void* const* frames,
                   std::vector<FrameOutcome>& outcomes, const std::vector<int64_t>& arrived,
                   const std::function<bool(int64_t)>& finished) {
   const auto crop_of = [&plan](const FrameOutcome& out, int64_t(&crop)[2]) {
     crop_shift(plan.geometry, out.unsnapped[0], out.unsnapped[1], &crop[0], &crop[1]);
   };
-  // REFINE's gate, frames side by side: it is most of the fine stage's
-  // time where few frames are doubted, and on one thread it held
-  // two-thread calls at 1 MP to 1.8 times the coarse stage's time. The
-  // frames in as many runs as threads, run g in the verifier's slot g
-  // whichever thread takes it: what each slot holds after the call does
-  // not depend on which threads woke in time.
-  std::vector<Gated> gated;
-  if (plan.geometry.verify == PTP_ALIGN_VERIFY_REFINE) {
-    const auto count = static_cast<int64_t>(arrived.size());
-    const int runs = static_cast<int>(std::min<int64_t>(plan.context->num_threads, count));
-    plan.verifier->set_slots(runs);
-    gated.resize(arrived.size());
-    parallel_for_each(runs, 0, runs, 1, [&](int64_t run) {
-      for (int64_t n = run * count / runs; n < (run + 1) * count / runs; ++n) {
-        const FrameOutcome& coarse = outcomes[arrived[n]];
-        if (coarse.status != PTP_SUCCESS) continue;
-        int64_t crop[2];
-        crop_of(coarse, crop);
-        gate_crop(plan, arrived[n], frames[arrived[n]], crop, coarse, gated[n],
-                  static_cast<int>(run));
-      }
-    });
-  }
+  const auto count = static_cast<int64_t>(plan.gate ? arrived.size() : 0);
+  const int runs = static_cast<int>(std::min<int64_t>(plan.context->num_threads, count));
+  plan.verifier->set_slots(std::max(runs, 1));
+  std::vector<Gated> gated(static_cast<size_t>(count));
+  parallel_for_each(runs, 0, runs, 1, [&](int64_t run) {
+    for (int64_t n = run * count / runs; n < (run + 1) * count / runs; ++n) {
+      const FrameOutcome& coarse = outcomes[arrived[n]];
+      if (coarse.status != PTP_SUCCESS) continue;
+      int64_t crop[2];
+      crop_of(coarse, crop);
+      gate_crop(plan, arrived[n], frames[arrived[n]], crop, coarse, gated[n],
+                static_cast<int>(run));
+    }
+  });
   for (size_t n = 0; n < arrived.size(); ++n) {
     const int64_t i = arrived[n];
     FrameOutcome& out = outcomes[i];
@@ -1335,19 +1300,6 @@ bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_
     staged.assign(plane_shifts, plane_shifts + static_cast<size_t>(num_frames * row));
   const bool finished = run_and_verify_frames(plan, given, num_frames, outcomes,
                                               plane_shifts != nullptr ? staged.data() : nullptr);
-  // With the loop's check but not its polish (check, correct), a crop it
-  // confirmed keeps the peak's confidence: a 0 there is the peak's own,
-  // said, lest it be read as the loop's verdict (those have their notes,
-  // as has the default's every 0). Without a loop (none) confidence is
-  // always the peak's margin, as documented, and needs no note.
-  const ptp_align_verify verify = plan.geometry.verify;
-  if (plan.checks_pattern && plan.geometry.method == PTP_ALIGN_METHOD_CORRELATION &&
-      (verify == PTP_ALIGN_VERIFY_CHECK || verify == PTP_ALIGN_VERIFY_CORRECT))
-    for (int64_t i = 0; i < num_frames; ++i) {
-      FrameOutcome& out = outcomes[i];
-      if (out.status == PTP_SUCCESS && out.confidence == 0.0 && out.message.empty())
-        out.add_note(PTP_ALIGN_FLAG_WEAK_PEAK, peak_note(i));
-    }
   if (!plan.pattern_doubt.empty())
     for (int64_t i = 0; i < num_frames; ++i) {
       FrameOutcome& out = outcomes[i];

@@ -61,13 +61,10 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4),
       geometry_(std::make_unique<const AlignGeometry>(geometry)) {
   // The check plans check nothing themselves and keep the plan's other
-  // options. REFINE's loop whitens as the default's coarse stage does:
-  // plain correlation of cuts of an over-exposed GT followed its clipped
-  // regions' edges (residuals of 40-60 pixels on the robustness
-  // benchmark's over-exposed photographs; docs/performance.md, "The
-  // loop's whitening"). CHECK and CORRECT keep plain correlation.
-  desc_.normalization = geometry.verify == PTP_ALIGN_VERIFY_REFINE ? PTP_NORMALIZATION_PARTIAL
-                                                                   : PTP_NORMALIZATION_NONE;
+  // options, but whiten as the default's coarse stage does: plain
+  // correlation of cuts of an over-exposed GT followed its clipped
+  // regions' edges (docs/performance.md, "The loop's whitening").
+  desc_.normalization = PTP_NORMALIZATION_PARTIAL;
   desc_.verify = 0;
   desc_.snap = 0;
   quantum_ = verify_margin_quantum(height_, width_, period_);
@@ -75,10 +72,8 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
 }
 
 CropVerifier::Slot::Slot(const AlignGeometry& geometry, int threads) : polish(geometry, threads) {
-  if (geometry.verify == PTP_ALIGN_VERIFY_REFINE) {
-    auto made = std::make_unique<GlobalSearch>(geometry);
-    if (made->usable()) search = std::move(made);
-  }
+  auto made = std::make_unique<GlobalSearch>(geometry);
+  if (made->usable()) search = std::move(made);
 }
 
 void CropVerifier::set_slots(int slots) {

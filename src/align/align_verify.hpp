@@ -2,13 +2,10 @@
 //
 // Under a right crop the reference and the frame, cut to what they share,
 // show the same content at the same place; under a wrong one they are still
-// misregistered by the crop's error. So the two cuts are aligned again
-// (plain correlation for CHECK and CORRECT, whose peak follows the
-// large-scale content that whitening discounts; REFINE's loop whitens as
-// its coarse stage does), and the crop is confirmed when that residual is within half a pattern
-// period on both axes. On the robustness benchmark of docs/performance.md
-// ("Confidence") confidence alone cannot separate right crops from wrong
-// ones at any threshold as well as the check and a threshold together.
+// misregistered by the crop's error. So the two cuts are aligned again,
+// and the crop is confirmed when that residual is within half a pattern
+// period on both axes; REFINE's fine estimate is the crop plus that
+// residual.
 #pragma once
 
 #include <cstdint>
@@ -97,10 +94,9 @@ class CropVerifier {
   LumaPolish::Warp warp(double dy, double dx, int slot = 0) const {
     return slots_[slot]->polish.warp(dy, dx);
   }
-  // With PTP_ALIGN_VERIFY_REFINE, the shift within max_shift under which
-  // `frame` matches the reference best (global_search.hpp), and the score
-  // of (dy, dx); not found without the search (other verify modes, frames
-  // too small, a flat image).
+  // The shift within max_shift under which `frame` matches the reference
+  // best (global_search.hpp), and the score of (dy, dx); not found without
+  // the search (frames too small, a flat image).
   GlobalSearch::Result search(const void* frame, double dy, double dx, int slot = 0);
   // Sensor pixels between the shifts the search tries (0 without it).
   int64_t search_unit() const { return slots_[0]->search ? slots_[0]->search->unit() : 0; }
@@ -124,7 +120,7 @@ class CropVerifier {
   int64_t quantum_;
   const void* reference_ = nullptr;
   uint64_t reference_generation_ = 0;
-  // One slot's polish and search (with REFINE, frames large enough), each
+  // One slot's polish and search (frames large enough), each
   // with the reference generation it has.
   struct Slot {
     Slot(const AlignGeometry& geometry, int threads);

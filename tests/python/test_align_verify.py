@@ -1,16 +1,14 @@
-"""align_scene(verify=...): the closed loop of every crop.
+"""align_scene(verify="refine"), the default: the fine stage.
 
-Oracle: the check written in numpy from its documentation: margins |crop|
-rounded up to q = P * max(1, ceil(floor(min(H, W) / P) / 64)); gt cut at
-(my, mx) and the frame at (my - cy, mx - cx), both (H - 2 my, W - 2 mx);
-those aligned by ``align_scene(..., normalization="none")`` with the other
-options unchanged; a crop is confirmed when that shift is within half a
-period on both axes. verify=True: confirmed crops keep verify=False's
-confidence, the others get 0; shifts and crops are verify=False's.
-verify="refine" (the default): the cuts aligned with normalization="partial";
-every shift is the crop plus that residual,
-its crop the nearest mosaic-preserving one, checked in its own loop where
-it changed (expect_refined).
+Oracle: the closed loop written in numpy from its documentation: margins
+|crop| rounded up to q = P * max(1, ceil(floor(min(H, W) / P) / 64)); gt cut
+at (my, mx) and the frame at (my - cy, mx - cx), both (H - 2 my, W - 2 mx);
+those aligned by ``align_scene(..., normalization="partial")`` with the
+other options unchanged; a crop is confirmed when that shift is within half
+a period on both axes. Every shift is the crop plus that residual, its crop
+the nearest mosaic-preserving one, checked in its own loop where it changed
+(expect_refined). (tests/cpp/test_align_verify.cpp runs every frame
+through the loop; here the gate's polish may settle a frame first.)
 """
 from __future__ import annotations
 
@@ -43,11 +41,10 @@ def camera():
     return _need("skimage.data").camera().astype(np.float64) / 255.0
 
 
-def closed_loop(gt, frame, crop, period, normalization="none", **options):
-    """The documented check of one crop, with numpy cuts and an alignment
-    of them (plain correlation; "partial" for verify="refine"'s loop):
-    (confirmed, residual or None), for a crop that preserves the pattern
-    (the only ones the library checks)."""
+def closed_loop(gt, frame, crop, period, **options):
+    """The documented loop of one crop, with numpy cuts and an alignment of
+    them: (confirmed, residual or None), for a crop that preserves the
+    pattern (the only ones the library checks)."""
     h, w = gt.shape[-2:]
     side = min(h, w) // period
     q = period * max(1, math.ceil(side / 64))
@@ -60,52 +57,11 @@ def closed_loop(gt, frame, crop, period, normalization="none", **options):
     f = frame[..., my - cy:my - cy + rows, mx - cx:mx - cx + cols]
     # Bayer's even crops, Fujifilm's X-Trans multiples of 6 and (3, 3) + them.
     assert (cy % period, cx % period) in ((0, 0), (3, 3) if period == 6 else (0, 0)), crop
-    residual = ptychopatch.align_scene(g, [f], normalization=normalization, verify=False,
+    residual = ptychopatch.align_scene(g, [f], normalization="partial", verify=False,
                                        **options)
     if residual.status[0] != 0:
         return False, None
     return bool(np.all(np.abs(residual.shifts[0]) <= period / 2)), residual.shifts[0]
-
-
-def expect_checked(gt, frames, period, **options):
-    """verify=True against the oracle: shifts and crops verify=False's,
-    confidence 0 where the closed loop does not confirm the crop."""
-    plain = ptychopatch.align_scene(gt, frames, verify=False, **options)
-    checked = ptychopatch.align_scene(gt, frames, verify=True, **options)
-    np.testing.assert_array_equal(checked.shifts, plain.shifts)
-    np.testing.assert_array_equal(checked.crops, plain.crops)
-    np.testing.assert_array_equal(checked.status, plain.status)
-    for k, frame in enumerate(frames):
-        confirmed, _ = closed_loop(gt, frame, plain.crops[k], period, **options)
-        want = plain.confidence[k] if confirmed else 0.0
-        assert checked.confidence[k] == want, (k, plain.crops[k], plain.confidence[k])
-    return plain, checked
-
-
-def expect_corrected(gt, frames, period, **options):
-    """verify="correct" against the oracle: where the crop is not confirmed,
-    the crop moved by the residual (for Bayer, its nearest even values),
-    taken with the second loop's residual as its shift where that loop
-    confirms it."""
-    plain = ptychopatch.align_scene(gt, frames, verify=False, **options)
-    got = ptychopatch.align_scene(gt, frames, verify="correct", **options)
-    for k, frame in enumerate(frames):
-        shift, crop, confidence = plain.shifts[k], plain.crops[k], plain.confidence[k]
-        confirmed, residual = closed_loop(gt, frame, crop, period, **options)
-        if not confirmed:
-            confidence = 0.0
-            if residual is not None:
-                assert period == 2  # the even lattice below
-                moved = crop + residual
-                new = 2 * np.round(moved / 2).astype(np.int64)  # no ties in these tests
-                if not np.array_equal(new, crop):
-                    ok, residual2 = closed_loop(gt, frame, new, period, **options)
-                    if ok:
-                        shift, crop, confidence = new + residual2, new, plain.confidence[k]
-        np.testing.assert_array_equal(got.shifts[k], shift)
-        np.testing.assert_array_equal(got.crops[k], crop)
-        assert got.confidence[k] == confidence, k
-    return plain, got
 
 
 def nearest_crop(shift, period):
@@ -132,14 +88,14 @@ def expect_refined(gt, frames, period, **options):
     got = ptychopatch.align_scene(gt, frames, verify="refine", **options)
     for k, frame in enumerate(frames):
         shift, crop, confidence = plain.shifts[k], plain.crops[k], plain.confidence[k]
-        confirmed, residual = closed_loop(gt, frame, crop, period, "partial", **options)
+        confirmed, residual = closed_loop(gt, frame, crop, period, **options)
         if residual is None:
             confidence = 0.0
         else:
             fine = crop + residual
             new = nearest_crop(fine, period)
             if not np.array_equal(new, crop) and not closed_loop(gt, frame, new, period,
-                                                                 "partial", **options)[0]:
+                                                                 **options)[0]:
                 confidence = 0.0
             shift, crop = fine, new
         if residual is not None and not np.array_equal(got.shifts[k], shift):
@@ -257,14 +213,8 @@ def test_right_crops_of_a_photograph_keep_their_confidence(camera):
     frames = [scene[64 - dy:320 - dy, 64 - dx:320 - dx] + rng.normal(0, 20, (256, 256))
               for dy, dx in shifts]
     frames = [f.astype(np.float32) for f in frames]
-    plain, checked = expect_checked(gt.astype(np.float32), frames, 2, cfa="BGGR")
-    assert np.all(checked.confidence > 0.1)
-    assert np.all(checked.confidence == plain.confidence)
-    # Nothing to correct: the same results.
-    _, corrected = expect_corrected(gt.astype(np.float32), frames, 2, cfa="BGGR")
-    np.testing.assert_array_equal(corrected.shifts, plain.shifts)
-    # Refined: the same crops, shifts placed by the loop.
-    _, refined = expect_refined(gt.astype(np.float32), frames, 2, cfa="BGGR")
+    # Refined: the coarse crops, shifts placed by the fine stage.
+    plain, refined = expect_refined(gt.astype(np.float32), frames, 2, cfa="BGGR")
     np.testing.assert_array_equal(refined.crops, plain.crops)
     np.testing.assert_allclose(refined.shifts, -np.array(shifts), atol=0.2)
     # Right crops of clean frames: the polish's crop probability near 1.
@@ -273,8 +223,8 @@ def test_right_crops_of_a_photograph_keep_their_confidence(camera):
 
 def test_a_fixed_pattern_under_a_moving_scene_is_caught(camera):
     """Sensor-fixed 4 x 4 blocks under a smooth scene moved by (6, -4): the
-    default locks onto the blocks (crop (0, 0), a high confidence); plain
-    correlation of the cuts follows the scene, so the check rejects it."""
+    coarse stage locks onto the blocks (crop (0, 0), a high confidence);
+    the fine stage follows the scene."""
     ndi = _need("scipy.ndimage")
     rng = np.random.default_rng(0)
     n = 128
@@ -283,21 +233,10 @@ def test_a_fixed_pattern_under_a_moving_scene_is_caught(camera):
     blocks = np.kron(rng.random((n // 4, n // 4)), np.ones((4, 4)))
     gt = (1000 * (smooth + 0.3 * blocks) + 100).astype(np.float32)
     moved = (1000 * (np.roll(smooth, (6, -4), (0, 1)) + 0.3 * blocks) + 100).astype(np.float32)
-    plain, checked = expect_checked(gt, [moved], 2, cfa="RGGB")
+    # The polish (its smoothing averages the blocks away) gives the scene's
+    # crop the probability that it is right.
+    plain, refined = expect_refined(gt, [moved], 2, cfa="RGGB")
     assert plain.crops[0].tolist() == [0, 0] and plain.confidence[0] > 0.3
-    assert checked.confidence[0] == 0.0
-    # Plain correlation itself finds the scene's shift here.
-    assert ptychopatch.align_scene(gt, [moved], cfa="RGGB",
-                                   normalization="none").crops[0].tolist() == [-6, 4]
-    # verify="correct" takes it, confirmed in its own loop, with the frame's
-    # confidence.
-    _, corrected = expect_corrected(gt, [moved], 2, cfa="RGGB")
-    assert corrected.crops[0].tolist() == [-6, 4]
-    assert corrected.confidence[0] == plain.confidence[0]
-    np.testing.assert_allclose(corrected.shifts[0], [-6, 4], atol=0.5)  # plain correlation
-    # The default (refine) finds it too; the polish (its smoothing averages
-    # the blocks away) gives it the probability that the crop is right.
-    _, refined = expect_refined(gt, [moved], 2, cfa="RGGB")
     assert refined.crops[0].tolist() == [-6, 4]
     assert refined.confidence[0] > 0.95
 
@@ -307,11 +246,12 @@ def test_xtrans_and_planar_channels(camera):
     scene = camera * 3000 + 200
     gt = scene[:252, :252]
     frames = [np.roll(gt, s, (0, 1)) + rng.normal(0, 5, gt.shape) for s in [(6, -12), (3, 3)]]
-    expect_checked(gt.astype(np.float32), [f.astype(np.float32) for f in frames], 6, cfa=XTRANS)
+    xtrans = ptychopatch.align_scene(gt.astype(np.float32),
+                                     [f.astype(np.float32) for f in frames], cfa=XTRANS)
+    np.testing.assert_array_equal(xtrans.crops, [[-6, 12], [-3, -3]])
+    assert np.all(xtrans.confidence > 0.95), xtrans.confidence
     planar = np.stack([gt[:120, :100], gt[100:220, 100:200]])
     moved = [np.roll(planar, s, (1, 2)) for s in [(1, -3), (-5, 2)]]
-    _, checked = expect_checked(planar, moved, 1)
-    np.testing.assert_array_equal(checked.crops, [[-1, 3], [5, -2]])
     _, refined = expect_refined(planar, moved, 1)
     np.testing.assert_array_equal(refined.crops, [[-1, 3], [5, -2]])
 
@@ -321,10 +261,11 @@ def test_failed_frames_and_rawnind(camera):
     bad = gt.copy()
     bad[3, 4] = np.nan
     with pytest.warns(RuntimeWarning, match="1 of 2 frames"):
-        r = ptychopatch.align_scene(gt, [bad, np.roll(gt, 2, 0)], cfa="RGGB", verify=True)
+        r = ptychopatch.align_scene(gt, [bad, np.roll(gt, 2, 0)], cfa="RGGB")
     assert r.status[0] != 0 and r.confidence[0] == 0.0
     assert r.crops[1].tolist() == [-2, 0] and r.confidence[1] > 0.3
-    with pytest.raises(PtychoPatchError, match=r'verify.*method="rawnind"'):
+    with pytest.raises(PtychoPatchError, match=r'verify.*method="rawnind"'), \
+            pytest.warns(DeprecationWarning):
         ptychopatch.align_scene(gt, [gt], cfa="RGGB", method="rawnind", verify=True)
     # RawNIND's method has no loop: its default and False agree.
     moved = np.roll(gt, (4, -6), (0, 1))

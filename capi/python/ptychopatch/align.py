@@ -403,10 +403,10 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
 def _retired_options(combine: Any = "luma", verify: Any = "refine") -> Optional[str]:
     """Why `combine` and `verify` name retired options, or None.
 
-    ``combine="joint"``, ``"median"``, ``"mean"`` and ``verify=True``
-    (``"check"``), ``"correct"`` still work, with the results they always
-    gave (the C ABI keeps their values); the default pipeline supersedes
-    them (CHANGELOG.md, "Deprecated"). `align_scene` and `align_dataset`
+    ``combine="joint"``, ``"median"`` and ``"mean"`` still work, with the
+    results they always gave; ``verify=True`` (``"check"``) and
+    ``"correct"`` are retired and run ``"refine"`` (the C ABI keeps their
+    values; CHANGELOG.md, "Deprecated"). `align_scene` and `align_dataset`
     warn with this text (DeprecationWarning), the CLI prints it.
     """
     notes = []
@@ -417,8 +417,8 @@ def _retired_options(combine: Any = "luma", verify: Any = "refine") -> Optional[
     mode = verify.lower() if isinstance(verify, str) else verify
     if mode is True or mode in ("check", "correct"):
         notes.append(f'verify={"True" if mode is True else repr(mode)} is deprecated: the '
-                     'default "refine" checks the crops it doubts and corrects them; '
-                     "verify=False is the coarse stage alone")
+                     'default "refine" runs in its place (it checks the crops it doubts and '
+                     "corrects them); verify=False is the coarse stage alone")
     return "; ".join(notes) if notes else None
 
 
@@ -441,8 +441,8 @@ def _verify_code(verify: Union[bool, str, None]) -> int:
         return _native.PTP_ALIGN_VERIFY_CORRECT
     if verify == "refine":
         return _native.PTP_ALIGN_VERIFY_REFINE
-    raise ValueError('verify must be "refine" (default), False (or "none"), True (or "check") '
-                     f'or "correct", got {verify!r}')
+    raise ValueError('verify must be "refine" (default) or False (or "none"); True, "check" '
+                     f'and "correct" are retired aliases of "refine"; got {verify!r}')
 
 
 def _snap_code(snap: Any) -> int:
@@ -828,16 +828,16 @@ def align_scene(
         `normalization`, `window`, `combine`, `snap`, `upsample_factor`
         and `max_shift` at their defaults (the method fixes them) and pass
         a CFA. It runs on the CPU.
-    verify : {"refine", False, True, "check", "correct"}, keyword-only
-        (True, "check" and "correct" are deprecated: CHANGELOG.md.)
-        The closed loop of every crop: `gt` and the frame are cut to what
+    verify : {"refine", False}, keyword-only
+        (True, "check" and "correct" are retired: they run "refine" with a
+        DeprecationWarning; CHANGELOG.md.)
+        The fine stage. Its closed loop cuts `gt` and the frame to what
         they share under the crop (the central 2048 x 2048 pixels of larger
         cuts, the whole cuts where those do not confirm the crop) and
-        aligned again (plain correlation; partial whitening for
-        ``"refine"``'s loop); the crop is confirmed where
-        that residual is within half a pattern period (half a pixel
+        aligns them again with partial whitening; the crop is confirmed
+        where that residual is within half a pattern period (half a pixel
         without a pattern) on both axes. About one more alignment per
-        frame, of at most 2048 x 2048 pixels.
+        doubted frame, of at most 2048 x 2048 pixels.
         ``"refine"`` (default): coarse to fine, the fine stage only where
         the result is in doubt. First the least-squares polish below alone,
         from the coarse estimate: where its result has no `flags`
@@ -868,14 +868,6 @@ def align_scene(
         `normalization` then chooses the coarse estimator only.
         ``False`` (or ``"none"``): the coarse estimate alone, up to
         1.8x faster, most on small frames (docs/performance.md).
-        ``True`` or ``"check"``: no refinement; an unconfirmed crop's
-        ``confidence`` becomes 0 (shift and crop stay); then ``confidence
-        >= 0.07`` keeps about 97 % of the right crops of the benchmark and
-        rejects about 95 % of its wrong ones (confidence alone: about
-        90 % / 90 % at its best threshold).
-        ``"correct"``: as ``"check"``, but an unconfirmed crop is replaced
-        by the check's own estimate where that one is confirmed in its
-        closed loop (else confidence 0).
         With ``method="rawnind"`` only the default or ``False`` (both: no
         loop).
 

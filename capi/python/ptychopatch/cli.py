@@ -745,13 +745,10 @@ def _add_align_parser(subparsers) -> None:
                         "for no bound)")
     p.add_argument("--verify", nargs="?", const="check",
                    choices=("refine", "none", "check", "correct"), default="refine",
-                   help="the closed loop of every crop (the overlaps aligned again; about one "
-                        "more alignment per frame): 'refine' (default) runs it on the frames "
-                        "its first polish doubts, takes that as the fine estimate, and gives a re-cropped frame it "
-                        "does not confirm confidence 0; 'none' skips it (up to 1.8x faster); "
-                        "'check' (--verify alone) only gives an unconfirmed crop confidence 0; "
-                        "'correct' replaces an unconfirmed crop by the check's estimate where "
-                        "that one is confirmed")
+                   help="the fine stage: 'refine' (default) runs the closed loop (the overlaps "
+                        "aligned again) on the frames its first polish doubts and takes that "
+                        "as the fine estimate; 'none' skips it (up to 1.8x faster); 'check' "
+                        "(--verify alone) and 'correct' are retired and run 'refine'")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where frames are aligned (default: the GPU when usable)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all cores)")
