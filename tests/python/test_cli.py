@@ -249,6 +249,7 @@ def test_align_verify_checks_every_crop(capsys, frames):
                             "--verify", "none")
     coarse = json.loads(out)
     assert "verify" not in coarse["options"]
+    plain = ptychopatch.align_scene(gt, moved, cfa="RGGB", verify=False)
     for k, entry in enumerate(coarse["frames"]):
         assert entry["shift"] == plain.shifts[k].tolist()
 
