@@ -2,7 +2,7 @@
 // two-dimensional real plans of the same shape (two r2c transforms and one
 // c2r, FFTW_ESTIMATE, one thread: what the pair correlation ran on every
 // shape before sides with a large prime factor went by Bluestein's
-// algorithm, src/align/line_correlation.hpp). The baseline is timed in the
+// algorithm, src/correlate/line_correlation.hpp). The baseline is timed in the
 // same run, before each benchmark; the counter x_fftw_real_plans is its
 // time over ours. 1024 x 1024 (no prime side: the library runs FFTW's real
 // plans there too) is the control, near 1. Rows with f64:1 are float64

@@ -1000,7 +1000,7 @@ def estimate(model: dict, args) -> None:
             kernels_s=kernel_time, serial_s=serial, fft_s=fft_time, fft_bytes=fft_bytes,
             gpu_s=gpu_s, h2d_s=h2d, gpu_over_h2d=gpu_s / h2d)
         # A frame the default's gate doubts (verify="refine"): the closed
-        # loop cuts it on the host (src/align/align_verify.cpp), uploads the
+        # loop cuts it on the host (src/align/fine/align_verify.cpp), uploads the
         # cut and runs the same estimator on it, so about twice the image
         # estimator's GPU time and upload (the overlap taken as the whole
         # frame: an upper bound; a second loop for a re-cropped frame not

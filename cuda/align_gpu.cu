@@ -66,7 +66,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/align_luma.hpp"
+#include "align/coarse/align_luma.hpp"
 #include "align_cufft.cuh"
 #include "align_kernels.cuh"
 #include "core/context.hpp"

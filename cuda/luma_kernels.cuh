@@ -1,7 +1,7 @@
 // The luminance images of the default estimator (PTP_COMBINE_LUMA) on the
 // device: the cuFFT backend uploads each raw frame as it is and makes its
 // image here, bit for bit the image the host makes for the CPU backend
-// (src/align/align_luma.cpp; both take every formula from
+// (src/align/coarse/align_luma.cpp; both take every formula from
 // src/math/luma_math.hpp, whose double arithmetic rounds alike on both).
 //
 // Passes over one image of n = rows x cols pixels (a 24 MP Bayer frame:

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "align/align_verify.hpp"
+#include "align/fine/align_verify.hpp"
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {
@@ -41,7 +41,7 @@ struct AlignGeometry {
   // PTP_COMBINE_JOINT or _LUMA: the backend returns one result per frame,
   // the peak of the summed cross-power spectra of its informative planes.
   bool joint;
-  // PTP_COMBINE_LUMA (src/align/align_luma.hpp): the frames' luminance
+  // PTP_COMBINE_LUMA (src/align/coarse/align_luma.hpp): the frames' luminance
   // images are aligned, one pixel every luma_stride sensor pixels per axis
   // (math::luma_stride: 1, or 3 for X-Trans).
   bool luma = false;
@@ -54,7 +54,7 @@ struct AlignGeometry {
   int64_t max_shift_rows;
   int64_t max_shift_cols;
   ptp_align_method method;
-  ptp_align_verify verify;  // the closed-loop check of crops (align/align_verify.hpp)
+  ptp_align_verify verify;  // the closed-loop check of crops (align/fine/align_verify.hpp)
   // Pattern-preserving shifts within one period: (dy, dx) pairs in
   // [0, period)^2 with pattern[(r + dy) % P][(c + dx) % P] == pattern[r][c]
   // for every site; (0, 0) always, (0, 0) alone for Bayer.
@@ -118,7 +118,7 @@ class AlignBackend {
 std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,
                                                      int32_t num_threads);
 
-// PTP_ALIGN_METHOD_RAWNIND (src/align/align_rawnind.cpp): per-plane integer
+// PTP_ALIGN_METHOD_RAWNIND (src/align/coarse/align_rawnind.cpp): per-plane integer
 // lags of RawNIND's linear correlation; the core combines them its way.
 std::unique_ptr<AlignBackend> make_rawnind_align_backend(const AlignGeometry& geometry,
                                                          int32_t num_threads);

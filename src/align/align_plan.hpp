@@ -27,6 +27,10 @@ constexpr size_t kAlignDescSize030 = offsetof(ptp_align_desc, max_shift);
 // ptp_align_desc_init: the defaults, for either struct size.
 void init_align_desc(ptp_align_desc* desc, size_t struct_size);
 
+// A validated *desc at the full size: one of 0.3.0's size with the later
+// fields at 0.3.0's behaviour (align_desc.cpp).
+ptp_align_desc full_align_desc(const ptp_align_desc* desc);
+
 // Validates desc and makes the plan with the context's backend.
 // isolated_sites: false for the closed loop's own plans, which neither search
 // isolated sites (isolated_sites.hpp) nor check the reference's pattern
@@ -61,7 +65,7 @@ void align_execute_frames(ptp_align_plan& plan, const void* const* frames, int64
 void crop_shift(const AlignGeometry& g, double dy, double dx, int64_t* crop_y, int64_t* crop_x);
 
 // FFTW's wisdom to a file (ptp_fft_wisdom_export) and from one
-// (ptp_fft_wisdom_import); src/align/fftw_planner.cpp.
+// (ptp_fft_wisdom_import); src/fft/fftw_planner.cpp.
 void write_fft_wisdom(const char* path);
 void read_fft_wisdom(const char* path);
 

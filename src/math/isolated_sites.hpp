@@ -10,7 +10,7 @@
 // (-4, 6) at confidence 0.96. Partial whitening, which raises the fine
 // scales, makes such spikes weigh the more.
 //
-// What (src/align/isolated_sites.hpp says which sites are taken out, and
+// What (src/align/prepare/isolated_sites.hpp says which sites are taken out, and
 // where): a site that stands out from its eight neighbours in its plane
 // (the same colour-pattern position, P rows and columns away; the plane
 // taken circularly, as the transforms see it) by more than twice those

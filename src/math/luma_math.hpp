@@ -3,7 +3,7 @@
 // window of one colour-pattern period (for Bayer that mean taken twice:
 // luma_window), and the quadratic trend removed from it. Written once for
 // every backend: the host makes the image for the CPU backend
-// (src/align/align_luma.cpp), the GPU backend makes the same bytes on its
+// (src/align/coarse/align_luma.cpp), the GPU backend makes the same bytes on its
 // device (cuda/luma_kernels.cu).
 //
 // Why a box of one period: each P x P window of a Bayer (P = 2) or X-Trans

@@ -1,5 +1,5 @@
 // The per-element arithmetic of CFA phase correlation (SPEC §3), written
-// once for the CPU backend (src/align/align_cpu.cpp) and the CUDA backend
+// once for the CPU backend (src/align/coarse/align_cpu.cpp) and the CUDA backend
 // (cuda/align_*). Everything here is a pure function of its arguments.
 //
 // What a backend computes for one (reference plane, moving plane) pair of

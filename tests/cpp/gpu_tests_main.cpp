@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
     const int devices = real_device_count();
     const bool have_program = device_program != nullptr && access(device_program, X_OK) == 0;
     if (devices > 0 && have_program) {
-      std::fprintf(stderr, "[ptychopatch] %d CUDA device(s): running the GPU tests on the GPU (%s)\n",
+      std::fprintf(stderr,
+                   "[ptychopatch] %d CUDA device(s): running the GPU tests on the GPU (%s)\n",
                    devices, device_program);
       std::fflush(stderr);
       argv[0] = const_cast<char*>(device_program);
@@ -64,8 +65,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (mode == "device") {
-      std::fprintf(stderr,
-                   "[ptychopatch] PTYCHOPATCH_GPU_TESTS=device, but %s\n",
+      std::fprintf(stderr, "[ptychopatch] PTYCHOPATCH_GPU_TESTS=device, but %s\n",
                    devices == 0 ? "no CUDA device is usable (libcuda.so.1, cuInit)"
                                 : "this build has no real-GPU test program (built without nvcc)");
       return 1;

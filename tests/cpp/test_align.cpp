@@ -1532,7 +1532,7 @@ TEST(AlignPlanning, LargePlanesTransformedInTwoPassesFindTheShift) {
 }
 
 // The joint estimator transforms planes of FFT-friendly sides
-// (src/align/fft_size.hpp): Bayer planes of 263 x 331 (primes) are
+// (src/fft/fft_size.hpp): Bayer planes of 263 x 331 (primes) are
 // transformed as 260 x 330, their first rows and columns, so a frame gives
 // bitwise the result of the same frame cut to 520 x 660 itself; on both
 // frame types, with and without upsampling, and the shift is right.

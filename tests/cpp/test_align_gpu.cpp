@@ -416,7 +416,7 @@ TEST_P(GpuAlignDefaultsMatchCpu, ShiftsAndConfidence) {
 }
 
 // (526 x 518: Bayer planes of 263 x 259, which the joint peak transforms as
-// 260 x 256 on both backends, src/align/fft_size.hpp; an image of 525 x
+// 260 x 256 on both backends, src/fft/fft_size.hpp; an image of 525 x
 // 517, transformed as 525 x 512 with the window.)
 INSTANTIATE_TEST_SUITE_P(
     Layouts, GpuAlignDefaultsMatchCpu,

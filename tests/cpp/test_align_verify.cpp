@@ -219,7 +219,7 @@ std::pair<int64_t, int64_t> nearest_crop(const ptp_align_desc& desc, double dy, 
 
 // The oracle's result of one frame, from the coarse `r`. `polished`: the
 // loop reached its last step, where the library's polish
-// (align/luma_polish.hpp) replaces the confidence by its crop probability
+// (align/fine/luma_polish.hpp) replaces the confidence by its crop probability
 // wherever it converges, and the shift (with its crop) where it lies more
 // than 0.1 pixel from the oracle's on an axis (tested in
 // test_luma_polish.cpp, tests/python/test_align.py and against the truth

@@ -49,7 +49,7 @@ TEST_F(Correlate, DescDefaults) {
 // Shapes with odd and even sides, single rows and columns, and one pixel;
 // both normalisations and every planning effort. Sides with a prime factor
 // above 31 (37, 41, 67) are transformed by Bluestein's algorithm, both
-// images packed in one transform (src/align/line_correlation.hpp): alone,
+// images packed in one transform (src/correlate/line_correlation.hpp): alone,
 // or beside a side FFTW transforms directly (38, with a Nyquist bin).
 TEST_F(Correlate, MatchesTheDirectTransformsInDouble) {
   const int64_t shapes[][2] = {{6, 8},   {7, 5},  {1, 9},  {8, 1},  {1, 1},   {9, 12}, {5, 16},

@@ -920,7 +920,7 @@ TEST(FaultInjection, PairCorrelation) {
 }
 
 // A side of 37: Bluestein's algorithm, both images in one transform
-// (src/align/line_correlation.hpp), its chirp tables and blocks.
+// (src/correlate/line_correlation.hpp), its chirp tables and blocks.
 TEST(FaultInjection, PairCorrelationByBluestein) {
   pair_correlation_sweep<float>(12, 37);
 }

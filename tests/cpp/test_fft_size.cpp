@@ -1,11 +1,11 @@
-// The plane sides the default estimator transforms (align/fft_size.hpp),
+// The plane sides the default estimator transforms (fft/fft_size.hpp),
 // against a brute-force oracle: trial division of every size below.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <limits>
 
-#include "align/fft_size.hpp"
+#include "fft/fft_size.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // The search over every shift of PTP_ALIGN_VERIFY_REFINE
-// (align/global_search.hpp): its scores against a plain re-implementation
+// (align/fine/global_search.hpp): its scores against a plain re-implementation
 // (window means, boxes and the correlation coefficient over the shared
 // rectangle, summed directly instead of by summed-area tables and an FFT),
 // and the shifts of frames cut from one random scene against the truth,
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/block_sums.hpp"
-#include "align/global_search.hpp"
+#include "align/fine/block_sums.hpp"
+#include "align/fine/global_search.hpp"
 #include "mosaic_geometry.hpp"
 
 namespace {

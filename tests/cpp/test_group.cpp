@@ -7,9 +7,9 @@
 #include <complex>
 #include <cstring>
 #include <functional>
-#include <string>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "ptychopatch.hpp"
@@ -56,7 +56,8 @@ void expect_in_pool(const Positions& p, const int64_t* row, int64_t c, int64_t s
   EXPECT_EQ(distinct.size(), static_cast<size_t>(c)) << "members repeat";
   for (int64_t m = 0; m < c; ++m) {
     EXPECT_NE(row[m], s) << "the seed is in its own group";
-    EXPECT_LE(distance_sq(p, s, row[m]), limit) << "member " << row[m] << " outside the pool of " << s;
+    EXPECT_LE(distance_sq(p, s, row[m]), limit)
+        << "member " << row[m] << " outside the pool of " << s;
   }
 }
 
@@ -276,8 +277,8 @@ TEST(GroupingErrors, BadRequestsAreClearStatuses) {
        PTP_ERROR_INVALID_ARGUMENT, "below 1e150 pixels"},
       {"bad flag", [](auto& d, auto&, auto&) { d.oversample = 2; }, PTP_ERROR_INVALID_ARGUMENT,
        "oversample"},
-      {"struct size", [](auto& d, auto&, auto&) { d.struct_size = 8; },
-       PTP_ERROR_INVALID_ARGUMENT, "struct_size"},
+      {"struct size", [](auto& d, auto&, auto&) { d.struct_size = 8; }, PTP_ERROR_INVALID_ARGUMENT,
+       "struct_size"},
   };
   for (const Case& c : cases) {
     ptychopatch::GroupDesc desc(10, 4, 2, 0);
@@ -286,9 +287,9 @@ TEST(GroupingErrors, BadRequestsAreClearStatuses) {
     c.change(desc, q, n);
     std::vector<int64_t> nn(40, -5);
     std::vector<double> coords(80, -5.0), offsets(20, -5.0), relative(80, -5.0);
-    const ptp_status status = ptp_group_neighbors(nullptr, &desc, q.x.data(), q.y.data(), n,
-                                                  nn.data(), coords.data(), offsets.data(),
-                                                  relative.data());
+    const ptp_status status =
+        ptp_group_neighbors(nullptr, &desc, q.x.data(), q.y.data(), n, nn.data(), coords.data(),
+                            offsets.data(), relative.data());
     EXPECT_EQ(status, c.status) << c.what;
     EXPECT_NE(std::string(ptp_last_error_message()).find(c.message), std::string::npos)
         << c.what << ": " << ptp_last_error_message();
@@ -298,14 +299,14 @@ TEST(GroupingErrors, BadRequestsAreClearStatuses) {
   }
   ptychopatch::GroupDesc desc(10, 4, 2, 0);
   int64_t nn[40];
-  EXPECT_EQ(ptp_group_neighbors(nullptr, &desc, nullptr, p.y.data(), 20, nn, nullptr, nullptr,
-                                nullptr),
-            PTP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      ptp_group_neighbors(nullptr, &desc, nullptr, p.y.data(), 20, nn, nullptr, nullptr, nullptr),
+      PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_group_neighbors(nullptr, &desc, p.x.data(), p.y.data(), 20, nullptr, nullptr,
                                 nullptr, nullptr),
             PTP_ERROR_INVALID_ARGUMENT);
-  EXPECT_EQ(ptp_group_neighbors(nullptr, nullptr, p.x.data(), p.y.data(), 20, nn, nullptr,
-                                nullptr, nullptr),
+  EXPECT_EQ(ptp_group_neighbors(nullptr, nullptr, p.x.data(), p.y.data(), 20, nn, nullptr, nullptr,
+                                nullptr),
             PTP_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(ptp_group_desc_init(&desc, sizeof desc - 1), PTP_ERROR_INVALID_ARGUMENT);
 }
@@ -331,8 +332,7 @@ TEST(Grouping, HugeButAllowedSpansGiveValidPools) {
 
 std::vector<std::complex<float>> test_object(int64_t h, int64_t w) {
   std::vector<std::complex<float>> object(static_cast<size_t>(h * w));
-  for (int64_t i = 0; i < h * w; ++i)
-    object[i] = {std::sin(0.37f * i), std::cos(0.11f * i) * 0.5f};
+  for (int64_t i = 0; i < h * w; ++i) object[i] = {std::sin(0.37f * i), std::cos(0.11f * i) * 0.5f};
   return object;
 }
 
@@ -385,9 +385,8 @@ TEST(GroupedPatches, BadCallsWriteNothing) {
   std::vector<double> offsets(20, -3.0);
   std::vector<std::complex<float>> patches(10 * 4 * 8 * 8, {-3.0f, -3.0f});
   auto call = [&](const ptp_extract_desc& e, size_t bytes) {
-    return ptp_grouped_patches(nullptr, &desc, &e, object.data(), p.x.data(), p.y.data(),
-                               p.size(), nn.data(), nullptr, offsets.data(), nullptr,
-                               patches.data(), bytes);
+    return ptp_grouped_patches(nullptr, &desc, &e, object.data(), p.x.data(), p.y.data(), p.size(),
+                               nn.data(), nullptr, offsets.data(), nullptr, patches.data(), bytes);
   };
   const size_t bytes = patches.size() * sizeof(patches[0]);
   auto good = extract_desc(h, w, 8, 4, PTP_LAYOUT_CHANNEL);

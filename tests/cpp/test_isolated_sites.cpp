@@ -1,4 +1,4 @@
-// SharedIsolatedSites (src/align/isolated_sites.hpp) against a plain scan
+// SharedIsolatedSites (src/align/prepare/isolated_sites.hpp) against a plain scan
 // of the rule in math/isolated_sites.hpp: which sites of a reference are
 // isolated, for Bayer and X-Trans, uint16 and float32, the whole frame or
 // the area a backend reads, on 1 to 8 threads. (The class marks rows in
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/isolated_sites.hpp"
+#include "align/prepare/isolated_sites.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// cpu::LineDft (src/align/line_dft.hpp): lines transformed by FFTW, or by
+// cpu::LineDft (src/correlate/line_dft.hpp): lines transformed by FFTW, or by
 // Bluestein's algorithm on FFTW, against a direct DFT in double; the rule
 // that picks the algorithm and the chirp's length.
 #include <fftw3.h>
@@ -13,9 +13,9 @@
 #include <random>
 #include <vector>
 
-#include "align/align_cpu.hpp"  // fftw_planner_mutex
-#include "align/line_dft.hpp"
+#include "correlate/line_dft.hpp"
 #include "cpu/aligned_array.hpp"
+#include "fft/fftw_planner.hpp"  // fftw_planner_mutex
 
 namespace {
 

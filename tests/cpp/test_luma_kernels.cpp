@@ -1,5 +1,5 @@
 // The GPU backend's luminance images (cuda/luma_kernels.cu) against the
-// host's (LumaImages, src/align/align_luma.cpp), on the emulated device:
+// host's (LumaImages, src/align/coarse/align_luma.cpp), on the emulated device:
 // the two are written to give the same bytes (every formula comes from
 // src/math/luma_math.hpp, in the same order), so the test asks for bitwise
 // equality, on textured frames with illumination fields, with planes left
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/align_luma.hpp"
+#include "align/coarse/align_luma.hpp"
 #include "luma_kernels.cuh"
 
 namespace {

@@ -1,4 +1,4 @@
-// The least-squares polish of PTP_ALIGN_VERIFY_REFINE (align/luma_polish.hpp)
+// The least-squares polish of PTP_ALIGN_VERIFY_REFINE (align/fine/luma_polish.hpp)
 // against the truth: analytic scenes (sums of slow cosines, so a sub-pixel
 // translation is exact) with noise, a gain and an offset between the frames,
 // polished from an estimate pixels away; and the cases where it must leave
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/luma_polish.hpp"
+#include "align/fine/luma_polish.hpp"
 #include "mosaic_geometry.hpp"
 
 namespace {

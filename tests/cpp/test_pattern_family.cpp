@@ -1,4 +1,4 @@
-// pattern_family_detail::verdict (src/align/pattern_family.hpp) on site
+// pattern_family_detail::verdict (src/align/prepare/pattern_family.hpp) on site
 // means made from known patterns: a Bayer or X-Trans sensor's means under
 // the right family pass and under the other are doubted; grey scenes and
 // colour differences within the means' noise tell nothing.
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "align/pattern_family.hpp"
+#include "align/prepare/pattern_family.hpp"
 
 namespace {
 

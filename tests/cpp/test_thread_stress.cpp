@@ -34,7 +34,7 @@ struct Inputs {
   ptp_correlate_desc correlate{};
   std::vector<float> pair_reference, pair_moving;
   // A side of 257: Bluestein's algorithm, its passes on the context's
-  // threads (2^16 pixels or more; src/align/line_correlation.hpp).
+  // threads (2^16 pixels or more; src/correlate/line_correlation.hpp).
   ptp_correlate_desc bluestein{};
   std::vector<float> wide_reference, wide_moving;
   // A float64 plan (a side of 37: Bluestein's algorithm in double) that

@@ -1,4 +1,4 @@
-// varying_planes (src/align/varying_planes.hpp) against a plain scan: for
+// varying_planes (src/align/prepare/varying_planes.hpp) against a plain scan: for
 // every pattern period, window position and phase, with planes made
 // constant, varying only in the window's last row, or varying only
 // outside the window. (The function stops once every plane varies and
@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "align/varying_planes.hpp"
+#include "align/prepare/varying_planes.hpp"
 
 namespace {
 

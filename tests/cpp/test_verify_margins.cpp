@@ -1,4 +1,4 @@
-// The margins of the closed-loop check (align/align_verify.hpp) against the
+// The margins of the closed-loop check (align/fine/align_verify.hpp) against the
 // rule of ptp_align_desc::verify's documentation, written with floating
 // point: q = P * max(1, ceil(floor(min(H, W) / P) / 64)), margin =
 // ceil(|crop| / q) * q.
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "align/align_verify.hpp"
+#include "align/fine/align_verify.hpp"
 
 namespace {
 

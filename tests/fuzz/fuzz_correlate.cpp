@@ -137,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   desc.height = in.ConsumeIntegralInRange<int64_t>(-1, 12);
   desc.width = in.ConsumeIntegralInRange<int64_t>(-1, 12);
   // Now and then a side of 37 or 41: Bluestein's algorithm, the images
-  // packed in one transform (src/align/line_correlation.hpp).
+  // packed in one transform (src/correlate/line_correlation.hpp).
   if (in.ConsumeIntegralInRange<int>(0, 7) == 0) desc.height = in.ConsumeBool() ? 37 : 41;
   if (in.ConsumeIntegralInRange<int>(0, 7) == 0) desc.width = in.ConsumeBool() ? 37 : 41;
   // Now and then a height whose sizes overflow (>= 2^61: 8-byte bins) or

@@ -1139,7 +1139,7 @@ def test_the_library_s_bluestein_rule_is_the_one_python_routes_by():
     import pathlib
     import re
 
-    header = pathlib.Path(__file__).resolve().parents[2] / "src/align/line_dft.hpp"
+    header = pathlib.Path(__file__).resolve().parents[2] / "src/correlate/line_dft.hpp"
     if not header.exists():
         pytest.skip("the library's sources are not here")
     found = re.search(r"kLargestDirectPrime = (\d+);", header.read_text())

@@ -814,7 +814,7 @@ def _library_threads(shape: Tuple[int, ...], workers: int) -> int:
     return 0 if workers == -1 else workers
 
 
-# LineDft::kLargestDirectPrime (src/align/line_dft.hpp): the library's
+# LineDft::kLargestDirectPrime (src/correlate/line_dft.hpp): the library's
 # ptp_correlate_* transforms a side whose largest prime factor is above it
 # by Bluestein's algorithm (FFTW's own transforms of such sides are slow).
 _LIBRARY_LARGEST_DIRECT_PRIME = 31

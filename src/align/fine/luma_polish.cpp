@@ -1,4 +1,4 @@
-#include "align/luma_polish.hpp"
+#include "align/fine/luma_polish.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/block_sums.hpp"
-#include "align/varying_planes.hpp"
+#include "align/fine/block_sums.hpp"
+#include "align/prepare/varying_planes.hpp"
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
 

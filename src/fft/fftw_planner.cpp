@@ -1,5 +1,5 @@
 // The one mutex every FFTW planner call of the library holds (FFTW's
-// planner is not thread-safe; align/align_cpu.hpp), and the export and
+// planner is not thread-safe; fft/fftw_planner.hpp), and the export and
 // import of the planner's wisdom. In a file of its own so that the internal tests, which
 // compile a few of the library's sources, get it without the CPU backend.
 #include <fftw3.h>
@@ -10,9 +10,9 @@
 #include <new>
 #include <string>
 
-#include "align/align_cpu.hpp"
 #include "align/align_plan.hpp"
 #include "core/error.hpp"
+#include "fft/fftw_planner.hpp"
 
 namespace ptychopatch::impl {
 

@@ -1,6 +1,6 @@
 // The cross-correlation of one pair of real images; design notes in
 // correlate_plan.hpp.
-#include "align/correlate_plan.hpp"
+#include "correlate/correlate_plan.hpp"
 
 #include <cmath>
 #include <cstddef>
@@ -10,13 +10,13 @@
 #include <type_traits>
 #include <utility>
 
-#include "align/align_cpu.hpp"
-#include "align/fftw_precision.hpp"
-#include "align/line_correlation.hpp"
 #include "core/desc_versions.hpp"
 #include "core/error.hpp"
+#include "correlate/line_correlation.hpp"
 #include "cpu/aligned_array.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
+#include "fft/fftw_planner.hpp"
+#include "fft/fftw_precision.hpp"
 #include "math/phase_math.hpp"
 
 namespace ptychopatch::impl {

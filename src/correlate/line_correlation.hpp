@@ -31,7 +31,7 @@
 
 #include <cstdint>
 
-#include "align/line_dft.hpp"
+#include "correlate/line_dft.hpp"
 
 namespace ptychopatch::impl::cpu {
 

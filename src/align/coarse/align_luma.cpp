@@ -1,4 +1,4 @@
-#include "align/align_luma.hpp"
+#include "align/coarse/align_luma.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "align/varying_planes.hpp"
+#include "align/prepare/varying_planes.hpp"
 #include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"

@@ -1,4 +1,4 @@
-#include "align/pattern_family.hpp"
+#include "align/prepare/pattern_family.hpp"
 
 #include <algorithm>
 #include <cstdint>

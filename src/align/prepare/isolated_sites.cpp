@@ -1,4 +1,4 @@
-#include "align/isolated_sites.hpp"
+#include "align/prepare/isolated_sites.hpp"
 
 #include <algorithm>
 #include <cstdint>

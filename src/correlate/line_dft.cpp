@@ -1,8 +1,8 @@
 // Lines transformed by FFTW or by Bluestein's algorithm on FFTW; design
 // notes in line_dft.hpp.
-#include "align/line_dft.hpp"
+#include "correlate/line_dft.hpp"
 
-#include "align/fftw_precision.hpp"
+#include "fft/fftw_precision.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -8,7 +8,7 @@
 //  1. v = x - mean(x) (float32 values, the mean in double), zero-padded to
 //     at least 2 ny - 1 x 2 nx - 1, so that the circular correlation below
 //     equals the linear one for every lag it is read at: to the smallest
-//     sizes FFTW transforms fast (align/fft_size.hpp; RawNIND pads to 2 ny
+//     sizes FFTW transforms fast (fft/fft_size.hpp; RawNIND pads to 2 ny
 //     x 2 nx or scipy's next fast length, and any padding gives the same
 //     values to rounding. 2 x 4502 x 6744 sides, 4502 = 2 x 2251, took
 //     2.6 times as long in FFTW as 4536 x 6750);
@@ -39,11 +39,11 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/align_cpu.hpp"
-#include "align/fft_size.hpp"
 #include "core/error.hpp"
 #include "core/headroom.hpp"
 #include "core/thread_pool.hpp"
+#include "fft/fft_size.hpp"
+#include "fft/fftw_planner.hpp"
 #include "math/phase_math.hpp"
 
 namespace ptychopatch::impl {
@@ -121,8 +121,7 @@ class RawnindAlignBackend final : public AlignBackend {
           spectra[slot] = fftw_array<fftwf_complex>(bins_);
           reals[slot] = fftw_array<float>(py_ * px_);
         }
-        results[f * planes + p] =
-            align_plane(frames[f], p, reals[slot].get(), spectra[slot].get());
+        results[f * planes + p] = align_plane(frames[f], p, reals[slot].get(), spectra[slot].get());
       });
       if (!keep_going(f + 1)) return f + 1;
     }

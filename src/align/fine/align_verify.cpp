@@ -1,4 +1,4 @@
-#include "align/align_verify.hpp"
+#include "align/fine/align_verify.hpp"
 
 #include <algorithm>
 #include <cmath>

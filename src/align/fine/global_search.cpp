@@ -1,4 +1,4 @@
-#include "align/global_search.hpp"
+#include "align/fine/global_search.hpp"
 
 #include <fftw3.h>
 
@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "align/align_cpu.hpp"
-#include "align/block_sums.hpp"
+#include "align/fine/block_sums.hpp"
 #include "core/error.hpp"
 #include "cpu/aligned_array.hpp"
+#include "fft/fftw_planner.hpp"
 
 namespace ptychopatch::impl {
 namespace {

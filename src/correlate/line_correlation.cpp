@@ -1,6 +1,6 @@
 // The transforms of one pair by lines; design notes in
 // line_correlation.hpp.
-#include "align/line_correlation.hpp"
+#include "correlate/line_correlation.hpp"
 
 #include <fftw3.h>  // FFTW_FORWARD, FFTW_BACKWARD
 

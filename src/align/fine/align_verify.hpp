@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "align/global_search.hpp"
-#include "align/luma_polish.hpp"
+#include "align/fine/global_search.hpp"
+#include "align/fine/luma_polish.hpp"
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {

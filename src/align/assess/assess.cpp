@@ -1,0 +1,165 @@
+#include "align/assess/assess.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "align/fine/align_verify.hpp"
+
+namespace ptychopatch::impl {
+namespace {
+
+// The tolerance of the crop probability (crop_probability), in sensor
+// pixels: a crop counts as right within half a period of the content, plus
+// this. Without it a frame moved by an odd number of pixels (its content
+// on the edge between two crops, both right) would score 0.5 per axis
+// however well it is measured.
+constexpr double kCropTolerance = 0.25;
+// The crop probability from which a crop is trusted (docs/performance.md,
+// "Confidence"): below it, PTP_ALIGN_FLAG_LOW_CONFIDENCE.
+constexpr double kTrustedCrop = 0.95;
+// The least correlation of the two frames' smoothed luminance images under
+// the final shift (CropVerifier::match) for a frame of the reference's
+// scene: below it, confidence 0 and a note. On the robustness benchmark
+// with real noise every right crop scored >= 0.989, frames of noise
+// <= 0.30 and 93 of 96 frames of other photographs < 0.5.
+constexpr double kMinMatch = 0.5;
+// A frame whose motion is not a translation (CropVerifier::warp: its
+// shift fitted on the four quadrants of the polish's window): where the
+// linear motion the quadrants show moves the frame's farthest corner on
+// an axis more than kWarpPixels from where the translation puts it, and
+// by more than kWarpSigmas of that deviation's own standard deviation,
+// confidence 0 and a note: no crop registers such a frame as a whole.
+// Two pixels is a Bayer period. On the robustness benchmark's frames,
+// which are translations, the deviation reached 1.9 pixels at 6 standard
+// deviations: sub-pixel moves of a sharp collage made by the Fourier
+// shift theorem, which rings at the frames' edges (0.04 with a margin
+// wide enough). A rotation of 1 degree moves a 252-pixel frame's corners
+// by 2.2 pixels, a 6000-pixel frame's by 2 pixels at 0.04 degree
+// (docs/performance.md, "Frames that do not move as a whole").
+constexpr double kWarpPixels = 2.0;
+constexpr double kWarpSigmas = 5.0;
+
+std::string peak_note(int64_t index) {
+  return "frames[" + std::to_string(index) +
+         "]: its correlation peak stands no higher than the correlation's noise (confidence 0)";
+}
+
+}  // namespace
+
+bool at_shift_bound(const AlignGeometry& g, double dy, double dx) {
+  const int64_t limits[2] = {g.max_shift_rows, g.max_shift_cols};
+  const double shifts[2] = {dy, dx};
+  const double unit = static_cast<double>(g.shift_unit());
+  for (int axis = 0; axis < 2; ++axis)
+    if (limits[axis] >= 0 &&
+        std::fabs(shifts[axis] / unit) > static_cast<double>(limits[axis]) - 0.5)
+      return true;
+  return false;
+}
+
+double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const double (&shift)[2],
+                        const double (&variance)[2]) {
+  const double half = 0.5 * static_cast<double>(g.period) + kCropTolerance;
+  double probability = 1.0;
+  for (int axis = 0; axis < 2; ++axis) {
+    const double spread = std::sqrt(2.0 * std::max(variance[axis], 1e-12));
+    const double low = (static_cast<double>(crop[axis]) - half - shift[axis]) / spread;
+    const double high = (static_cast<double>(crop[axis]) + half - shift[axis]) / spread;
+    // Phi(high) - Phi(low), each side by the tail nearer it (no cancellation).
+    probability *= high <= 0.0  ? 0.5 * (std::erfc(-high) - std::erfc(-low))
+                   : low >= 0.0 ? 0.5 * (std::erfc(low) - std::erfc(high))
+                                : 1.0 - 0.5 * (std::erfc(-low) + std::erfc(high));
+  }
+  return std::clamp(probability, 0.0, 1.0);
+}
+
+std::string unchecked_note(int64_t index) {
+  return "frames[" + std::to_string(index) +
+         "]: its crop could not be checked: cut to what the frames share under it, they are "
+         "too small or show no detail (confidence 0)";
+}
+std::string unconfirmed_note(int64_t index) {
+  return "frames[" + std::to_string(index) +
+         "]: its crop is not confirmed: cut to what the frames share under it, they align "
+         "again more than half a period away (confidence 0)";
+}
+
+void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const FineEstimate& e,
+                 FrameOutcome& out, double* match_out) {
+  // Frames of another scene, or of nothing but noise, align somewhere with
+  // a peak no lower than a blurred frame's right one (docs/performance.md,
+  // "What the threshold does not catch"); what they share under the shift
+  // does not correlate.
+  const double match = verifier.match(e.shift[0], e.shift[1], slot);
+  if (match_out != nullptr) *match_out = match;
+  if (match < kMinMatch) {
+    out.confidence = 0.0;
+    char note[200];
+    std::snprintf(note, sizeof note,
+                  "frames[%lld]: at this shift its smoothed luminance correlates with the "
+                  "reference's by only %.2f (under %.1f): it may not show the reference's "
+                  "scene (confidence 0)",
+                  static_cast<long long>(index), match, kMinMatch);
+    out.add_note(PTP_ALIGN_FLAG_OTHER_SCENE, note);
+  }
+  // A frame of the scene that did not move as a whole: rotated, scaled
+  // (focus breathing), seen from elsewhere (parallax), or a large part of
+  // it moved on its own. (Checked where nothing has set the confidence to
+  // 0: the message has room for about two notes.)
+  if (e.converged && out.confidence > 0.0 && !e.at_bound) {
+    const LumaPolish::Warp warp = verifier.warp(e.shift[0], e.shift[1], slot);
+    const auto beyond = [&warp](int axis) {
+      return warp.deviation[axis] > kWarpPixels &&
+             warp.deviation[axis] > kWarpSigmas * warp.deviation_sd[axis];
+    };
+    if (warp.fitted && (beyond(0) || beyond(1))) {
+      out.confidence = 0.0;
+      char note[240];
+      std::snprintf(note, sizeof note,
+                    "frames[%lld]: it does not move as a whole (rotated, scaled or parallax?): "
+                    "fitted on four quadrants, its shift leaves its corners up to %.1f rows and "
+                    "%.1f columns off (confidence 0)",
+                    static_cast<long long>(index), warp.deviation[0], warp.deviation[1]);
+      out.add_note(PTP_ALIGN_FLAG_NOT_RIGID, note);
+    }
+  }
+  if (e.at_bound) out.confidence = 0.0;
+  // A fit that gives the crop no chance at all (an axis without detail,
+  // whose variance is infinite, or a crop far from the fit's shift), said
+  // where no other note says why (the match check's says more).
+  if (e.converged && out.confidence == 0.0 && out.message.empty()) {
+    char note[200];
+    std::snprintf(note, sizeof note,
+                  "frames[%lld]: its least-squares fit gives the crop no chance: shift (%.1f, "
+                  "%.1f), standard deviation %.2g rows, %.2g columns (confidence 0)",
+                  static_cast<long long>(index), e.polished[0], e.polished[1],
+                  std::sqrt(e.variance[0]), std::sqrt(e.variance[1]));
+    out.add_note(PTP_ALIGN_FLAG_LOW_CONFIDENCE, note);
+  }
+  // Without the fit, where nothing else set it, a 0 is the peak's own.
+  if (!e.converged && out.confidence == 0.0 && out.message.empty())
+    out.add_note(PTP_ALIGN_FLAG_WEAK_PEAK, peak_note(index));
+  // Without the fit the confidence is the peak's margin over the
+  // correlation's noise, not a probability, and on small frames it does
+  // not tell right crops from wrong ones (a review: 32-44-pixel Bayer and
+  // X-Trans frames scored 0.1-0.23 either way): said per frame, where
+  // nothing has set it to 0 (a frame the match check or max_shift flags
+  // keeps that note alone: the message has room for about two).
+  if (!e.converged && out.confidence > 0.0) {
+    char note[200];
+    std::snprintf(note, sizeof note,
+                  "frames[%lld]: no least-squares fit (under about 48 pixels a side, or too "
+                  "little detail): confidence is the peak's margin, not a probability; treat "
+                  "the crop as unverified",
+                  static_cast<long long>(index));
+    out.add_note(PTP_ALIGN_FLAG_NO_FIT, note);
+  }
+  // A probability under the documented threshold to trust a crop, where
+  // nothing above says why (the fit's variance alone).
+  if (e.converged && out.flags == 0 && out.confidence < kTrustedCrop)
+    out.flags |= PTP_ALIGN_FLAG_LOW_CONFIDENCE;
+}
+
+}  // namespace ptychopatch::impl
