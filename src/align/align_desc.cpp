@@ -1,5 +1,4 @@
-// ptp_align_desc: its defaults and its validation into an AlignGeometry
-// (align_plan.hpp).
+// ptp_align_desc: its defaults and its validation into an AlignGeometry (align_plan.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -16,9 +15,8 @@
 namespace ptychopatch::impl {
 namespace {
 
-// FFT sizes (plane rows and columns) stay below 2^31: what FFT libraries
-// address with int, and what math::dft_twiddle's exact phase reduction
-// assumes.
+// FFT sides stay below 2^31: FFT libraries index with int, and math::dft_twiddle's
+// exact phase reduction assumes it.
 constexpr int64_t kMaxPlaneSide = (int64_t{1} << 31) - 1;
 
 std::string field_error(const char* field, int64_t value, const char* rule) {
@@ -71,8 +69,7 @@ void validate_pattern(const ptp_align_desc& desc) {
   }
 }
 
-// The shifts (dy, dx) in [0, period)^2 that map the colour pattern onto
-// itself (AlignGeometry::crop_offsets).
+// The shifts in [0, period)^2 that map the colour pattern onto itself (crop_offsets).
 std::vector<std::pair<int64_t, int64_t>> pattern_preserving_shifts(const ptp_align_desc& desc,
                                                                    int64_t period) {
   std::vector<std::pair<int64_t, int64_t>> offsets;
@@ -105,11 +102,11 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->pattern[1] = 1;
   desc->pattern[2] = 3;
   desc->pattern[3] = 2;
-  // Crops need sub-pixel estimates: an X-Trans (3, 3) crop is half a plane
-  // pixel, and the nearest even Bayer crop of an odd shift depends on its
-  // fraction.
+  // Crops need sub-pixel estimates: an X-Trans (3, 3) crop is half a plane pixel, and
+  // the nearest even Bayer crop of an odd shift depends on its fraction.
   desc->upsample_factor = 10;
-  // The most robust estimator of docs/performance.md's benchmark.
+  // Partial whitening was right most often on the robustness benchmark
+  // (docs/performance.md, "Is it right? Robustness on synthetic RAW scenes").
   desc->normalization = PTP_NORMALIZATION_PARTIAL;
   desc->window = PTP_WINDOW_HANN;
   desc->combine = PTP_COMBINE_LUMA;
@@ -117,15 +114,13 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->fft_planning = PTP_FFT_PLANNING_MEASURE;
   desc->max_shift = 0;
   desc->method = PTP_ALIGN_METHOD_CORRELATION;
-  // Coarse to fine: the whitened peak of the whole frames finds the shift,
-  // the fine stage places it where the assessment doubts it (the
-  // benchmark of docs/performance.md: right on 99.5-100 % of its frames,
-  // against 88-96 % without).
+  // Coarse to fine: the whitened peak finds the shift, the fine stage places it where
+  // the assessment doubts it (docs/performance.md, "The fine stage only where the
+  // result is in doubt").
   desc->verify = PTP_ALIGN_VERIFY_REFINE;
 }
 
-// The defaults of the fields 0.3.0's struct lacks, for its callers: no
-// closed loop (0.3.0 had none), so their results stay 0.3.0's.
+// The defaults of fields 0.3.0's struct lacks: no closed loop, so results stay 0.3.0's.
 namespace {
 void default_align_desc_after_030(ptp_align_desc* desc) {
   default_align_desc(desc);
@@ -141,10 +136,9 @@ ptp_align_desc full_align_desc(const ptp_align_desc* desc) {
 void init_align_desc(ptp_align_desc* desc, size_t struct_size) {
   require_non_null(desc, "desc");
   if (struct_size == kAlignDescSize030) {
-    // A program built against 0.3.0's header owns only the first fields,
-    // and keeps 0.3.0's meaning of its defaults: per-plane phase
-    // correlation, no window, median, whole pixels (it may read
-    // plane_shifts, which the joint default does not fill).
+    // A program built against 0.3.0's header owns only the first fields and keeps
+    // 0.3.0's defaults: per-plane phase correlation, no window, median, whole pixels
+    // (it may read plane_shifts, which the joint default does not fill).
     ptp_align_desc full;
     default_align_desc(&full);
     full.struct_size = kAlignDescSize030;
@@ -201,8 +195,8 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("verify", desc->verify,
                      "must be PTP_ALIGN_VERIFY_NONE, _CHECK, _CORRECT or _REFINE (0, 1, 2 or 3)"));
-  // The compatibility mode has no closed loop: its default (REFINE) and
-  // NONE both mean none; asking for a check or a correction is an error.
+  // The compatibility mode has no closed loop: REFINE (the default) and NONE both mean
+  // none; asking for a check or a correction is an error.
   if (desc->verify != PTP_ALIGN_VERIFY_NONE && desc->verify != PTP_ALIGN_VERIFY_REFINE &&
       desc->method == PTP_ALIGN_METHOD_RAWNIND)
     fail(PTP_ERROR_INVALID_ARGUMENT,
@@ -220,8 +214,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
            "method aligns Bayer or X-Trans mosaics");
     ptp_align_desc defaults;
     default_align_desc(&defaults);
-    // PTP_COMBINE_JOINT was the default before PTP_COMBINE_LUMA: callers
-    // that set it explicitly keep working.
+    // PTP_COMBINE_JOINT, the former default, is accepted too.
     if (desc->normalization != defaults.normalization || desc->window != defaults.window ||
         (desc->combine != defaults.combine && desc->combine != PTP_COMBINE_JOINT) ||
         desc->snap != 0 ||
@@ -262,9 +255,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, rule.c_str()));
   if (desc->width < period)
     fail(PTP_ERROR_INVALID_SIZE, field_error("width", desc->width, rule.c_str()));
-  // Every size below (the luminance image, the FFT-friendly trim, the padded
-  // sides of RawNIND's method, the byte counts) is derived from the plane
-  // sides: they are bounded first, so none of that arithmetic can overflow.
+  // Every size below derives from the plane sides, so bounding them first rules out overflow.
   for (const auto& [field, side] :
        {std::pair{"height", desc->height}, std::pair{"width", desc->width}})
     if (side / period > kMaxPlaneSide)
@@ -300,9 +291,8 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
              : desc->verify == PTP_ALIGN_VERIFY_NONE ? PTP_ALIGN_VERIFY_NONE
                                                      : PTP_ALIGN_VERIFY_REFINE;
   if (g.luma) {
-    // The luminance image: the weighted mean of the K x K window at every
-    // s-th row and column of the frame trimmed to a multiple of the period
-    // (align/coarse/align_luma.hpp, math::luma_stride, math::luma_window).
+    // The luminance image: the weighted mean of the K x K window at every s-th row and
+    // column of the frame trimmed to the period (math::luma_stride, math::luma_window).
     const int64_t rows = g.plane_height * period;
     const int64_t cols = g.plane_width * period;
     g.luma_stride = math::luma_stride(period);
@@ -310,16 +300,13 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     g.plane_height = (rows - g.luma_window) / g.luma_stride + 1;
     g.plane_width = (cols - g.luma_window) / g.luma_stride + 1;
   }
-  // The default estimators (luminance or joint, Hann window) transform
-  // planes of FFT-friendly sides (fft/fft_size.hpp): the last rows or
-  // columns of a side with a large prime factor are left out, on every
-  // backend alike.
+  // The default estimators (luminance or joint, Hann window) cut planes to FFT-friendly
+  // sides on every backend alike (docs/semantics.md, "Planes"; fft/fft_size.hpp).
   if (g.joint && g.hann_window && correlation) {
     g.plane_height = joint_plane_side(g.plane_height);
     g.plane_width = joint_plane_side(g.plane_width);
   }
-  // max_shift in plane pixels per axis; a bound that reaches every wrapped
-  // shift of the axis (|shift| <= n / 2) is no bound.
+  // max_shift in plane pixels per axis; one reaching every wrapped shift (n / 2) is no bound.
   const auto plane_limit = [&](int64_t n) -> int64_t {
     if (desc->max_shift == 0) return -1;
     const int64_t limit = desc->max_shift / g.shift_unit();
@@ -336,8 +323,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     fail(PTP_ERROR_INVALID_SIZE, "a plane of " + std::to_string(g.plane_height) + " x " +
                                      std::to_string(g.plane_width) +
                                      " exceeds the FFT size limit of 2^31 - 1 per side");
-  // RawNIND's method transforms each plane zero-padded to at least 2n - 1
-  // per side (align_rawnind.cpp).
+  // RawNIND's method zero-pads each plane to at least 2n - 1 per side.
   if (g.method == PTP_ALIGN_METHOD_RAWNIND)
     for (const int64_t side : {g.plane_height, g.plane_width}) {
       const int64_t padded = smallest_fft_friendly_size(2 * side - 1);
@@ -348,8 +334,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
                                          std::to_string(padded) +
                                          " pixels per side, over the FFT size limit of 2^31 - 1");
     }
-  // The frame and everything a backend keeps per plane must be addressable:
-  // frame bytes, and the half spectra of all planes (8-byte bins).
+  // The frame's bytes and every plane's half spectrum (8-byte bins) must be addressable.
   const int64_t pixels = checked_mul(g.height, g.width, "desc->height * desc->width");
   const int64_t elements = checked_mul(pixels, g.channels, "desc->height * desc->width * channels");
   checked_mul(elements, 4, "the frame's byte size");

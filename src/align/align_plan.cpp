@@ -32,11 +32,9 @@ namespace {
 // 2^127: the smallest float32 magnitude alignment refuses.
 constexpr float kLargestAlignable = 1.7014118346046923e38f;
 
-// Throws PTP_ERROR_NON_FINITE naming the first NaN or infinity of a float32
-// frame (every element, trimmed or not), and PTP_ERROR_INVALID_ARGUMENT for
-// the first finite value of magnitude 2^127 (1.7e38) or more: there x - mean
-// can exceed float32's range (+-3.4e38), and a plane of infinities has no
-// shift to find.
+// Throws PTP_ERROR_NON_FINITE naming the first NaN or infinity of a float32 frame
+// (every element, trimmed or not), and PTP_ERROR_INVALID_ARGUMENT for the first finite
+// value of magnitude 2^127 or more (x - mean could leave float32's range).
 void require_finite_frame(const AlignGeometry& g, const float* frame, const std::string& name,
                           int32_t num_threads) {
   const int64_t n = g.frame_elements();
@@ -118,19 +116,16 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
     plan->backend = make_rawnind_align_backend(geometry, context.num_threads);
     return plan;
   }
-  // The luminance estimator runs a backend chosen as for any plan inside
-  // the luma backend (align_luma.hpp): the GPU backend made for the plan's
-  // geometry (it makes the images on its device), or the CPU backend made
-  // for the images' (the luma backend makes them on the host).
+  // The luminance estimator wraps the backend in the luma backend (align_luma.hpp):
+  // the GPU backend is made for the plan's geometry (it makes the images), the CPU
+  // backend for the images' (the luma backend makes them on the host).
   if (context.backend == PTP_BACKEND_GPU) {
     try {
       plan->backend = gpu::make_align_backend(context, geometry);
       plan->runs_on = PTP_BACKEND_GPU;
     } catch (const Error& e) {
-      // A GPU backend that cannot serve this request (no cuFFT, a frame past
-      // its limits) says UNSUPPORTED; the plan then runs on the CPU, results
-      // the same up to FFT rounding, and says why
-      // (ptp_align_plan_get_backend). Any other failure is reported.
+      // UNSUPPORTED (no cuFFT, a frame past its limits): the plan runs on the CPU, the
+      // same up to FFT rounding, and says why (ptp_align_plan_get_backend). Else: thrown.
       if (e.status() != PTP_ERROR_UNSUPPORTED) throw;
       plan->fallback_reason = e.what();
     }
@@ -141,8 +136,7 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
   if (geometry.luma)
     plan->backend =
         make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
-  // Colour mosaics: the reference and the frames lose the isolated sites
-  // (hot, stuck, dead pixels) they share (isolated_sites.hpp).
+  // Colour mosaics: the reference and the frames lose the isolated sites they share.
   if (isolated_sites && suppresses_isolated_sites(geometry))
     plan->sites = std::make_shared<SharedIsolatedSites>(geometry, context.num_threads);
   plan->checks_pattern = isolated_sites;
@@ -164,17 +158,15 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   require_not_executing(plan, "ptp_align_set_reference");
   require_non_null(frame, "frame");
   require_finite(plan, frame, "argument 'frame': the reference frame");
-  // Everything that can fail first, into locals: a failure leaves the plan
-  // as it was. The caller's plans only check the pattern and find isolated
-  // sites (the closed loop's own plans, on cuts of these frames, do not).
+  // Everything that can fail first, into locals: a failure leaves the plan as it was.
+  // Only the caller's plans check the pattern and find isolated sites.
   std::string doubt = plan.checks_pattern
                           ? pattern_family_doubt(plan.geometry, frame, plan.context->num_threads)
                           : std::string();
   std::vector<int64_t> sites;
   if (plan.sites) sites = plan.sites->isolated(frame);
   plan.reference.resize(plan.geometry.frame_bytes());  // the same size after the first
-  // Nothing below throws. The backend and the closed loop take the new
-  // reference at the next execute (apply_reference).
+  // Nothing below throws. Backend and closed loop take it at the next execute (apply_reference).
   cpu::parallel_copy(plan.reference.data(), frame, plan.reference.size(),
                      plan.context->num_threads);
   if (plan.sites) plan.sites->set_reference_sites(std::move(sites));
@@ -185,8 +177,7 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
 
 namespace {
 
-// Validates one frame: an empty string when it can be aligned, else the
-// outcome's status and message.
+// Validates one frame: where it cannot be aligned, sets the outcome's status and message.
 void check_frame(const ptp_align_plan& plan, const void* frame, int64_t index,
                  FrameOutcome& outcome) {
   const std::string name = "frames[" + std::to_string(index) + "]";
@@ -203,12 +194,11 @@ void check_frame(const ptp_align_plan& plan, const void* frame, int64_t index,
   }
 }
 
-// Aligns the frames [begin, end) whose outcome is PTP_SUCCESS (the others
-// are skipped), fills their outcomes and, when plane_shifts is not null,
-// their plane shifts (NaN rows for the others). `arrived(i)` is called on
-// the calling thread as frame i's estimate arrives, in frame order; false
-// stops the call: the outcomes of the range's frames not reached are then
-// PTP_ERROR_CANCELLED, and run_frames returns false.
+// Aligns the frames [begin, end) whose outcome is PTP_SUCCESS (the others are skipped),
+// fills their outcomes and, when plane_shifts is not null, their plane shifts (NaN rows
+// for the others). `arrived(i)` is called on the calling thread as frame i's estimate
+// arrives, in frame order; false stops the call: the range's frames not reached are
+// then PTP_ERROR_CANCELLED, and run_frames returns false.
 bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, int64_t end,
                 std::vector<FrameOutcome>& outcomes, double* plane_shifts,
                 const std::function<bool(int64_t)>& arrived) {
@@ -233,8 +223,7 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
   const int64_t done =
       count == 0 ? 0 : plan.backend->align(valid.data(), count, results.data(), keep_going);
 
-  // Plane shift rows of the frames with a result or a status of their own
-  // (not of frames the callback kept from being reached): NaN unless set.
+  // Plane shift rows of frames with a result or a status of their own: NaN unless set.
   const auto clear_plane_shifts = [&](int64_t i) {
     if (plane_shifts != nullptr)
       std::fill(plane_shifts + 2 * i * planes, plane_shifts + 2 * (i + 1) * planes, kNoShift);
@@ -264,12 +253,9 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
         out.confidence = r.confidence;
       }
     } else {
-      // A plane that carries no information (constant in the reference or
-      // the moving frame: fully clipped, dead, or flat; planes_used 0) has
-      // no shift (NaN) and no vote: two flat planes of four must not pull a
-      // median halfway to (0, 0). (A confidence of 0 alone is a peak no
-      // higher than noise, still a vote.) RawNIND's method lets every plane
-      // vote, as RawNIND does.
+      // A plane without information (constant in either frame; planes_used 0) has no
+      // shift and no vote: two flat planes of four must not pull a median halfway to
+      // (0, 0). Confidence 0 alone still votes. RawNIND's method lets every plane vote.
       double confidence_sum = 0.0;
       ys.clear();
       xs.clear();
@@ -291,13 +277,11 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
         out.confidence = confidence_sum / static_cast<double>(ys.size());
       }
       if (rawnind && out.planes_used == 0) {
-        // Every plane constant: RawNIND would return the lag its flat
-        // correlations happen to peak at (a review saw (-120, -126) for a
-        // constant frame); here, as for every estimator, no shift.
+        // Every plane constant: no shift, as for every estimator (RawNIND would return
+        // the lag its flat correlations happen to peak at).
         dy = dx = kNoShift;
       } else if (rawnind) {
-        // Then truncation toward zero and the floor to CFA blocks; that is
-        // the method's crop too.
+        // Truncation toward zero, then the floor to CFA blocks: the method's crop too.
         out.shift[0] = out.unsnapped[0] = snap_shift(std::trunc(dy), block);
         out.shift[1] = out.unsnapped[1] = snap_shift(std::trunc(dx), block);
         continue;
@@ -326,13 +310,11 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
   return !cancelled;
 }
 
-// The backend's and the closed loop's reference: the plan's, without
-// `sites` (set again where they hold another, or none since
-// ptp_align_set_reference).
+// Sets the backend's and the closed loop's reference: the plan's, without `sites`
+// (only where they hold another, or none since ptp_align_set_reference).
 void apply_reference(ptp_align_plan& plan, const std::vector<int64_t>& sites) {
   if (plan.reference_applied && sites == plan.sites_applied) return;
-  // Unapplied first: should anything below throw, the next call sets both
-  // again (the plan keeps its reference).
+  // Unapplied first: should anything below throw, the next call sets both again.
   plan.reference_applied = false;
   const void* reference = plan.reference.data();
   if (!sites.empty()) {
@@ -346,11 +328,9 @@ void apply_reference(ptp_align_plan& plan, const std::vector<int64_t>& sites) {
   plan.reference_applied = true;
 }
 
-// The frames of a call (their outcomes say which are valid) as the
-// backend and the closed loop see them: without the isolated sites the
-// reference shares with at least half of them, which the reference loses
-// too (apply_reference). Returns the frames to use; `copies` holds those
-// that changed.
+// The call's frames (outcomes say which are valid) as the backend and the closed loop see
+// them: without the isolated sites the reference shares with at least half of them (it loses
+// them too: apply_reference). Returns the frames to use; `copies` holds those that changed.
 std::vector<const void*> without_shared_isolated_sites(
     ptp_align_plan& plan, const void* const* frames, int64_t num_frames,
     const std::vector<FrameOutcome>& outcomes, std::vector<std::vector<unsigned char>>& copies) {
@@ -375,19 +355,12 @@ std::vector<const void*> without_shared_isolated_sites(
   return out;
 }
 
-// Frames per round of run_and_verify: about 2^25 sensor pixels, enough to
-// keep a GPU's batches and every thread busy in the correlations, and at
-// least one per thread. Progress counts frames through both stages, so a
-// stop (a progress callback's, or Ctrl-C in Python, which it relays) waits
-// at most for one round's correlations and gates or one frame's closed
-// loop. (One
-// round for the whole call reported every frame done once its correlations
-// were, then ran the closed loop, 93 % of a call on an H200, without a
-// report: a Ctrl-C waited for the whole scene.)
+// Frames per round of run_and_verify: about 2^25 sensor pixels (a GPU's batches and
+// every thread kept busy), at least one per thread. Progress counts frames through both
+// stages, so a stop (callback or Ctrl-C) waits for one round at most, not the scene.
 int64_t frames_per_round(const ptp_align_plan& plan) {
   const AlignGeometry& g = plan.geometry;
-  // In double: the product of the sides may pass 2^63 before any check of
-  // the memory a frame needs.
+  // In double: the sides' product may pass 2^63 before any memory check.
   const double pixels = static_cast<double>(g.height) * static_cast<double>(g.width) *
                         static_cast<double>(g.channels);
   const double fit = std::floor(static_cast<double>(int64_t{1} << 25) / pixels);
@@ -395,11 +368,9 @@ int64_t frames_per_round(const ptp_align_plan& plan) {
       {int64_t{1}, int64_t{plan.context->num_threads}, static_cast<int64_t>(std::min(fit, 1e9))});
 }
 
-// run_frames, then verify_crops, in rounds of frames_per_round frames
-// (without a closed loop, one round). The progress callback is called as
-// each frame is finished, with (its index + 1, num_frames). plane_shifts is
-// run_and_verify's scratch copy. Returns false when the callback stopped
-// the call.
+// run_frames, then the fine stage, in rounds of frames_per_round frames (one without a closed
+// loop). The progress callback gets (index + 1, num_frames) as each frame finishes.
+// plane_shifts is run_and_verify's scratch copy. Returns false when the callback stopped it.
 bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                            std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   std::vector<std::vector<unsigned char>> copies;
@@ -436,14 +407,10 @@ bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64
   return finished;
 }
 
-// run_and_verify_frames, then the reference's doubt about its pattern
-// family (pattern_family.hpp) on every frame with a result. Any step can
-// still fail (out of memory in the closed loop, in a note, in the
-// combination of the plane shifts; a CUDA error) after plane shifts were
-// found, so they go to a copy of the caller's array, written back as the
-// last step, which cannot fail: a failed call leaves every output
-// untouched. The caller writes the other outputs from `outcomes` after
-// this returns.
+// run_and_verify_frames, then the reference's pattern doubt (pattern_family.hpp) on
+// every frame with a result. A step can fail after plane shifts were found, so they go
+// to a copy written back last, which cannot fail: a failed call leaves every output
+// untouched. The caller writes the other outputs from `outcomes` after this returns.
 bool run_and_verify(ptp_align_plan& plan, const void* const* given, int64_t num_frames,
                     std::vector<FrameOutcome>& outcomes, double* plane_shifts) {
   const int64_t row = plan.geometry.planes * 2;

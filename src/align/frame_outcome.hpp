@@ -1,6 +1,5 @@
-// One frame's outcome inside ptp_align_execute*: what the coarse stage
-// finds, the fine stage and the assessment change, and the caller's
-// outputs are written from.
+// One frame's outcome inside ptp_align_execute*: what the coarse stage finds, the fine
+// stage and the assessment change, and the caller's outputs are written from.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +24,7 @@ struct FrameOutcome {
   int32_t planes_used = 0;
   uint32_t flags = 0;  // enum ptp_align_flag
 
-  // A doubt (one flag) on a frame with a result, and its note after any
-  // note before it.
+  // A doubt (one flag) on a frame with a result, its note after any earlier note.
   void add_note(ptp_align_flag flag, const std::string& note) {
     flags |= flag;
     message = message.empty() ? note : message + "; " + note;

@@ -10,33 +10,18 @@
 namespace ptychopatch::impl {
 namespace {
 
-// The tolerance of the crop probability (crop_probability), in sensor
-// pixels: a crop counts as right within half a period of the content, plus
-// this. Without it a frame moved by an odd number of pixels (its content
-// on the edge between two crops, both right) would score 0.5 per axis
-// however well it is measured.
+// Sensor pixels beyond half a period within which a crop counts as right: else a frame moved by an
+// odd number of pixels (between two crops, both right) would score 0.5 per axis.
 constexpr double kCropTolerance = 0.25;
-// The crop probability from which a crop is trusted (docs/performance.md,
-// "Confidence"): below it, PTP_ALIGN_FLAG_LOW_CONFIDENCE.
+// The crop probability from which a crop is trusted, else PTP_ALIGN_FLAG_LOW_CONFIDENCE
+// (docs/performance.md, "Confidence: the crop probability").
 constexpr double kTrustedCrop = 0.95;
-// The least correlation of the two frames' smoothed luminance images under
-// the final shift (CropVerifier::match) for a frame of the reference's
-// scene: below it, confidence 0 and a note. On the robustness benchmark
-// with real noise every right crop scored >= 0.989, frames of noise
-// <= 0.30 and 93 of 96 frames of other photographs < 0.5.
+// The least match (CropVerifier::match) of a frame of the reference's scene, else confidence 0
+// and a note: right crops scored >= 0.989, noise <= 0.30 (docs/performance.md, "The match check").
 constexpr double kMinMatch = 0.5;
-// A frame whose motion is not a translation (CropVerifier::warp: its
-// shift fitted on the four quadrants of the polish's window): where the
-// linear motion the quadrants show moves the frame's farthest corner on
-// an axis more than kWarpPixels from where the translation puts it, and
-// by more than kWarpSigmas of that deviation's own standard deviation,
-// confidence 0 and a note: no crop registers such a frame as a whole.
-// Two pixels is a Bayer period. On the robustness benchmark's frames,
-// which are translations, the deviation reached 1.9 pixels at 6 standard
-// deviations: sub-pixel moves of a sharp collage made by the Fourier
-// shift theorem, which rings at the frames' edges (0.04 with a margin
-// wide enough). A rotation of 1 degree moves a 252-pixel frame's corners
-// by 2.2 pixels, a 6000-pixel frame's by 2 pixels at 0.04 degree
+// Not a translation (CropVerifier::warp) where the quadrants' linear motion moves the farthest
+// corner on an axis more than kWarpPixels (a Bayer period) and kWarpSigmas standard deviations
+// off: confidence 0 and a note. Translated benchmark frames reached 1.9 pixels at 6 sigmas
 // (docs/performance.md, "Frames that do not move as a whole").
 constexpr double kWarpPixels = 2.0;
 constexpr double kWarpSigmas = 5.0;
@@ -88,10 +73,9 @@ std::string unconfirmed_note(int64_t index) {
 
 void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const FineEstimate& e,
                  FrameOutcome& out, double* match_out) {
-  // Frames of another scene, or of nothing but noise, align somewhere with
-  // a peak no lower than a blurred frame's right one (docs/performance.md,
-  // "What the threshold does not catch"); what they share under the shift
-  // does not correlate.
+  // Frames of another scene or of noise still align with a peak as high as a blurred frame's,
+  // but what they share does not correlate (docs/performance.md, "What the threshold does not
+  // catch").
   const double match = verifier.match(e.shift[0], e.shift[1], slot);
   if (match_out != nullptr) *match_out = match;
   if (match < kMinMatch) {
@@ -104,10 +88,8 @@ void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const Fi
                   static_cast<long long>(index), match, kMinMatch);
     out.add_note(PTP_ALIGN_FLAG_OTHER_SCENE, note);
   }
-  // A frame of the scene that did not move as a whole: rotated, scaled
-  // (focus breathing), seen from elsewhere (parallax), or a large part of
-  // it moved on its own. (Checked where nothing has set the confidence to
-  // 0: the message has room for about two notes.)
+  // A frame that did not move as a whole (rotated, scaled, parallax, a large part moved on its
+  // own); checked only where nothing set confidence 0: the message has room for about two notes.
   if (e.converged && out.confidence > 0.0 && !e.at_bound) {
     const LumaPolish::Warp warp = verifier.warp(e.shift[0], e.shift[1], slot);
     const auto beyond = [&warp](int axis) {
@@ -126,9 +108,8 @@ void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const Fi
     }
   }
   if (e.at_bound) out.confidence = 0.0;
-  // A fit that gives the crop no chance at all (an axis without detail,
-  // whose variance is infinite, or a crop far from the fit's shift), said
-  // where no other note says why (the match check's says more).
+  // A fit that gives the crop no chance (an axis without detail, or a crop far from the fit's
+  // shift), said where no other note says why.
   if (e.converged && out.confidence == 0.0 && out.message.empty()) {
     char note[200];
     std::snprintf(note, sizeof note,
@@ -141,12 +122,9 @@ void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const Fi
   // Without the fit, where nothing else set it, a 0 is the peak's own.
   if (!e.converged && out.confidence == 0.0 && out.message.empty())
     out.add_note(PTP_ALIGN_FLAG_WEAK_PEAK, peak_note(index));
-  // Without the fit the confidence is the peak's margin over the
-  // correlation's noise, not a probability, and on small frames it does
-  // not tell right crops from wrong ones (a review: 32-44-pixel Bayer and
-  // X-Trans frames scored 0.1-0.23 either way): said per frame, where
-  // nothing has set it to 0 (a frame the match check or max_shift flags
-  // keeps that note alone: the message has room for about two).
+  // Without the fit the confidence is the peak's margin, not a probability, and on small frames
+  // does not tell right crops from wrong: said where nothing set it to 0 (a flagged frame keeps
+  // its own note alone).
   if (!e.converged && out.confidence > 0.0) {
     char note[200];
     std::snprintf(note, sizeof note,
@@ -156,8 +134,7 @@ void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const Fi
                   static_cast<long long>(index));
     out.add_note(PTP_ALIGN_FLAG_NO_FIT, note);
   }
-  // A probability under the documented threshold to trust a crop, where
-  // nothing above says why (the fit's variance alone).
+  // A probability under the trusted threshold where nothing above says why (the variance alone).
   if (e.converged && out.flags == 0 && out.confidence < kTrustedCrop)
     out.flags |= PTP_ALIGN_FLAG_LOW_CONFIDENCE;
 }

@@ -1,7 +1,7 @@
-// The assessment: how sure the library is of a frame's crop, as a
-// confidence (the probability that the crop is right, where the polish
-// measured it) and flags (enum ptp_align_flag) with their notes. The fine
-// stage (fine/fine_stage.hpp) calls it on each result it makes.
+// The assessment: how sure the library is of a frame's crop, as a confidence (the probability
+// that the crop is right, where the polish measured it) and flags (enum ptp_align_flag) with
+// their notes (docs/semantics.md, "The closed-loop check"). The fine stage calls it on each
+// result it makes.
 #pragma once
 
 #include <cstdint>
@@ -13,16 +13,12 @@ namespace ptychopatch::impl {
 
 class CropVerifier;
 
-// Whether a shift (dy, dx) in sensor pixels lies at max_shift's bound on
-// an axis: its integer peak was the last one the bounded search allowed
-// (within half a plane pixel of the bound), where the search stopped
-// rather than where the content is. A review found a frame moved by
-// (-4, 6), searched within 2, given as (-2, 2) at confidence 0.64.
+// Whether a shift (dy, dx) in sensor pixels lies at max_shift's bound on an axis (within half a
+// plane pixel of it): where the bounded search stopped rather than where the content is.
 bool at_shift_bound(const AlignGeometry& g, double dy, double dx);
 
-// The default's confidence: the probability that the content lies within
-// half a period (plus a tolerance) of `crop` on both axes, the content's
-// position normal about `shift` with `variance` per axis (the polish's).
+// The default's confidence: the probability that the content lies within half a period (plus a
+// tolerance) of `crop` on both axes, its position normal about `shift` with `variance` per axis.
 double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const double (&shift)[2],
                         const double (&variance)[2]);
 
@@ -39,10 +35,9 @@ struct FineEstimate {
   bool at_bound;       // the coarse peak lies at max_shift's bound
 };
 
-// The checks of a fine estimate of frames[index] (polished in `verifier`'s
-// slot `slot`) on `out`, whose confidence the fine stage has set: the
-// match with the reference's scene (its score to *match_out unless null),
-// motion as a whole, the bound, and a note or flag for every doubt.
+// The checks of a fine estimate of frames[index] (polished in `verifier`'s slot `slot`) on
+// `out`, whose confidence the fine stage has set: the match with the reference's scene (its
+// score to *match_out unless null), motion as a whole, the bound, and a note or flag per doubt.
 void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const FineEstimate& e,
                  FrameOutcome& out, double* match_out);
 

@@ -1,24 +1,12 @@
 // The CPU backend of scene alignment (FFTW3, single precision); the factory
-// make_cpu_align_backend() is declared in align/align_backend.hpp.
-//
-// Design:
-//  * One r2c and one c2r transform per backend, for the plan's plane size,
-//    planned under fftw_planner_mutex() (FFTW's planner is not thread-safe;
-//    only fftwf_execute_* is) with FFTW_MEASURE, at most
-//    kFftwPlanSeconds per plan. FFTW keeps what it measured (wisdom)
-//    for the life of the process, so a second backend of the same plane size
-//    plans at once. Planes whose half spectrum exceeds 8 MiB are
-//    transformed in two passes of one-dimensional plans (rows, then blocks
-//    of 8 columns copied into a contiguous buffer), not by FFTW's
-//    two-dimensional plans, whose in-place column walk misses the cache and
-//    the TLB on every bin of such planes (FftPlans in align_cpu.cpp).
-//  * Planes are small and many (4 per Bayer frame, 36 per X-Trans frame,
-//    several frames per call), so threads work on whole (frame, plane)
-//    pairs, each with its own buffers, running the single-threaded plans
-//    through the new-array interface; every buffer is 64-byte aligned, so
-//    any buffer can stand in for the one planned with.
-//  * The reference spectra (half spectra, ny x (nx/2 + 1) complex) are
-//    computed once in set_reference and kept.
+// make_cpu_align_backend() is declared in align/align_backend.hpp. The rule is
+// docs/semantics.md, "One plane pair" and "The joint peak".
+//  * One r2c and one c2r transform per plane size, planned under
+//    fftw_planner_mutex() (FFTW's planner is not thread-safe; fftwf_execute_* is).
+//  * Threads work on whole (frame, plane) pairs, each with its own buffers, through
+//    FFTW's new-array interface; every buffer is 64-byte aligned, so any can stand in
+//    for the one planned with. Large planes share one transform instead (Team).
+//  * The reference's half spectra (ny x (nx/2 + 1)) are made once in set_reference.
 //  * Sub-pixel refinement evaluates scikit-image's upsampled DFT on the half
 //    spectrum, rebuilding the missing half from X(-k) = conj(X(k)).
 //  * The progress callback runs on the calling thread only.
@@ -61,8 +49,7 @@ namespace cpu {
 
 namespace {
 
-// Independent accumulators of the reductions below, so that the compiler
-// can vectorise them without reassociating anything itself.
+// Independent accumulators, so the compiler vectorises reductions without reassociating.
 constexpr int64_t kLanes = 8;
 // Memory the joint path's cross-power slots may take beyond one frame's.
 constexpr int64_t kJointSlotBytes = int64_t{1} << 30;
@@ -80,17 +67,13 @@ struct Dims {
   int64_t bins;   // ny * nxh
 };
 
-// Columns per block of the column pass of FftPlans: 8 bins, 64 bytes of
-// each spectrum row.
+// Columns per block of FftPlans' column pass: 8 bins, 64 bytes of a spectrum row.
 constexpr int64_t kColumnBlock = 8;
-// Rows per block of the row pass of FftPlans: the blocks start 16 rows
-// apart, a multiple of 64 bytes of floats and of bins, so each has the
-// alignment of the arrays the plans were made on.
+// Row-pass block of FftPlans: 16 rows keep each block 64-byte aligned, like the planned arrays.
 constexpr int64_t kRowBlock = 16;
 
-// The threads one transform (or one plane's other passes) may use, and the
-// column buffer of each (columns[t] for slot t of the loop; one thread: the
-// caller's buffer). Threads > 1 only outside another parallel loop.
+// The threads one plane's transform and passes may use, and each one's column buffer
+// (columns[t] for slot t). Threads > 1 only outside another parallel loop.
 struct Team {
   int threads;
   fftwf_complex* const* columns;
@@ -101,30 +84,15 @@ template <class Body>
 void team_for(int threads, int64_t count, const Body& body) {
   parallel_for(threads, 0, count, 1, body);
 }
-// Half spectra larger than this (bytes) are transformed in two passes.
-// Below it FFTW's two-dimensional plans were about as fast (within ~15 %
-// either way, 408 x 612 to 1000 x 1500 planes); from 1633 x 2450 planes
-// (16 MP Bayer frames, 16 MB spectra) on the two passes took 40 to 70 % of
-// their time (docs/performance.md, "Large frames").
+// Half spectra above this (bytes) go in two passes: below, FFTW's 2-D plans are as
+// fast; from 16 MP Bayer frames on, slower (docs/performance.md, "Large frames").
 constexpr int64_t kTwoPassSpectrumBytes = int64_t{8} << 20;
 
-// The forward (r2c) and inverse (c2r) transforms of one plane size. Up to
-// kTwoPassSpectrumBytes of half spectrum, FFTW's two-dimensional plans;
-// beyond, two passes of one-dimensional plans: the rows' real transforms
-// (kRowBlock rows a plan execution), then the columns' complex transforms,
-// kColumnBlock columns at a time, copied into a contiguous per-thread
-// buffer (ny x kColumnBlock, the columns interleaved) and back. The blocks
-// of either pass are independent, so a Team of threads shares them out;
-// each block is computed the same way whoever runs it, so the result does
-// not depend on the team. FFTW's
-// two-dimensional plans walk each column in place, a whole spectrum row
-// apart: on planes of millions of pixels a cache miss and a TLB miss per
-// bin, which cost more than the arithmetic. With FFTW_ESTIMATE the two gave
-// bitwise equal shifts and confidences on every scene compared (docs/
-// performance.md, "Large frames"); measured plans differ between the two
-// in the last bits, as they do between processes.
-// Planned on the first workspace's buffers; executed on any 64-byte-aligned
-// ones.
+// The r2c and c2r transforms of one plane size: FFTW's 2-D plans up to kTwoPassSpectrumBytes
+// of half spectrum; beyond, kRowBlock rows' real transforms, then kColumnBlock columns'
+// complex ones in a per-thread buffer (FFTW's 2-D plans walk columns in place: a cache and
+// TLB miss per bin). Blocks come out alike whoever runs them, so results do not depend on
+// the Team. Planned on the first workspace's buffers; executed on any 64-byte-aligned ones.
 class FftPlans {
  public:
   FftPlans(const Dims& d, float* real, fftwf_complex* spectrum, fftwf_complex* columns,
@@ -135,26 +103,20 @@ class FftPlans {
         row_blocks_((d.ny + block_rows_ - 1) / block_rows_),
         tail_rows_(d.ny - (row_blocks_ - 1) * block_rows_) {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    // FFTW's planner aborts the process when an allocation fails; its
-    // buffers, twiddles and trial plans stay well within four spectra.
+    // FFTW's planner aborts on a failed allocation; its needs stay well within four spectra.
     require_headroom(
         static_cast<size_t>(4 * d.bins) * sizeof(fftwf_complex) + (size_t{16} << 20),
         "FFTW to plan a " + std::to_string(d.ny) + " x " + std::to_string(d.nx) + " transform");
-    // FFTW_MEASURE: planning a plane size takes up to seconds once per
-    // process (then FFTW's in-memory wisdom answers at once) and makes every
-    // transform after it faster, of which a scene runs dozens. FFTW_ESTIMATE
-    // plans in milliseconds; WISDOM takes a measured plan only where one is
-    // known (FFTW_WISDOM_ONLY gives no plan otherwise).
+    // MEASURE: up to kFftwPlanSeconds once per size and process (then wisdom), for
+    // faster transforms; WISDOM: a measured plan where one is known, else ESTIMATE.
     fftwf_set_timelimit(kFftwPlanSeconds);
-    // Rows: blocks of block_rows_ transforms of nx reals, nx floats and nxh
-    // bins apart, and the last block's tail_rows_ (when fewer).
+    // Rows: blocks of block_rows_ transforms of nx reals (nx floats, nxh bins apart).
     const fftwf_iodim64 row[1] = {{d.nx, 1, 1}};
     const fftwf_iodim64 rows_r2c[1] = {{block_rows_, d.nx, d.nxh}};
     const fftwf_iodim64 rows_c2r[1] = {{block_rows_, d.nxh, d.nx}};
     const fftwf_iodim64 tail_r2c[1] = {{tail_rows_, d.nx, d.nxh}};
     const fftwf_iodim64 tail_c2r[1] = {{tail_rows_, d.nxh, d.nx}};
-    // Columns, in place in the buffer: kColumnBlock transforms of ny bins,
-    // a column's bins kColumnBlock apart, adjacent columns adjacent.
+    // Columns, in place in the buffer: kColumnBlock interleaved transforms of ny bins.
     const fftwf_iodim64 column[1] = {{d.ny, kColumnBlock, kColumnBlock}};
     const fftwf_iodim64 block[1] = {{kColumnBlock, 1, 1}};
     // One pass: the plane as a whole.
@@ -204,12 +166,10 @@ class FftPlans {
   static bool two_pass(const Dims& d) {
     return d.bins * static_cast<int64_t>(sizeof(fftwf_complex)) > kTwoPassSpectrumBytes;
   }
-  // Bins of the column buffer each thread passes to forward and inverse
-  // (none for one pass).
+  // Bins of each thread's column buffer for forward and inverse (none for one pass).
   static int64_t column_buffer_bins(const Dims& d) { return two_pass(d) ? d.ny * kColumnBlock : 0; }
 
-  // Thread-safe (FFTW's new-array execute). `real` is destroyed; `columns`
-  // is the thread's buffer of column_buffer_bins() bins.
+  // Thread-safe (new-array execute). `real` is destroyed; `columns`: column_buffer_bins().
   void forward(float* real, fftwf_complex* spectrum, fftwf_complex* columns) const {
     forward(real, spectrum, Team{1, &columns});
   }
@@ -438,12 +398,10 @@ float max_abs(const float* __restrict v, int64_t n) {
   return m;
 }
 
-// Eight float lanes: GCC/Clang vector extensions, one AVX register (two SSE
-// registers in the baseline clone).
+// Eight float lanes (GCC/Clang vector extension): one AVX register, two SSE ones.
 typedef float Lanes8 __attribute__((vector_size(32)));
 
-// (Helpers take vectors by reference: passing 32-byte vectors by value
-// would depend on whether AVX is enabled.)
+// (Vectors go by reference: passing 32-byte vectors by value depends on AVX.)
 inline void load8(Lanes8& v, const float* p) {
   std::memcpy(&v, p, sizeof v);
 }
@@ -470,22 +428,19 @@ int64_t first_abs_equal(const float* __restrict v, int64_t n, float target) {
   return n;
 }
 
-// The first (row-major) index of max |c| over an ny x nx plane, and that
-// maximum; with limits >= 0, over the indices whose wrapped shifts are
-// within them (math::within_shift_limit) only, which always include (0, 0).
 // Chunks of find_peak's search of a plane of `count` values.
 int64_t peak_chunks(int64_t count) {
   return std::max<int64_t>(1, (count + kBinChunk - 1) / kBinChunk);
 }
 
-// `tops`: peak_chunks(ny * nx) floats of scratch.
+// The first (row-major) index of max |c| over an ny x nx plane, the maximum in *top; with
+// limits >= 0, over the indices whose wrapped shifts are within them (always (0, 0) too;
+// math::within_shift_limit). `tops`: peak_chunks(ny * nx) floats of scratch.
 int64_t find_peak(const float* c, int64_t ny, int64_t nx, int64_t limit_y, int64_t limit_x,
                   float* top, int threads, float* tops) {
   const int64_t count = ny * nx;
   if (limit_y < 0 && limit_x < 0) {
-    // The maximum and its first index, chunk by chunk (shared by the
-    // threads): the same maximum and index as over the whole plane
-    // (first_abs_equal(c, count, max_abs(c, count)), count - 1 if none).
+    // Chunk by chunk, shared by the threads: the whole plane's (count - 1 if none).
     const int64_t chunks = peak_chunks(count);
     team_for(threads, chunks, [&](int64_t k, int) {
       tops[k] = max_abs(c + k * kBinChunk, std::min(kBinChunk, count - k * kBinChunk));
@@ -596,15 +551,13 @@ class Refiner {
         t_(region_ * d.ny),
         ey_(d.ny) {}
 
-  // Refines the integer shift (sy, sx); returns the refined shift and |CC|
-  // at its first (row-major) maximum.
-  // `threads` share the rows of the first step (each row computed the same
-  // way whoever computes it).
+  // Refines the integer shift (sy, sx); returns the refined shift and |CC| at its
+  // first (row-major) maximum. `threads` share the rows of the first step (each
+  // computed alike whoever computes it).
   void refine(const fftwf_complex* x, int64_t sy, int64_t sx, double* dy, double* dx,
               double* peak_abs, int threads = 1) {
     const int64_t ny = d_.ny;
-    // A row buffer (real, imaginary parts) per thread, the first the
-    // refiner's own.
+    // A row buffer (real, imaginary parts) per thread, the first the refiner's own.
     while (static_cast<int>(more_rows_.size()) < 2 * (threads - 1))
       more_rows_.emplace_back(static_cast<size_t>(hxp_));
     const int64_t nx = d_.nx;
@@ -736,9 +689,8 @@ struct Workspace {
   AlignedArray<fftwf_complex> kept;      // X for the refinement (c2r destroys it)
   AlignedArray<fftwf_complex> columns;   // FftPlans' column blocks
   fftwf_complex* column_pointer;
-  // Per plane row: sums (then sums of squares, energies) and maxima, added
-  // in row order afterwards, so a plane's passes give the same values on a
-  // Team of any size.
+  // Per plane row: sums (then sums of squares, energies) and maxima, added in row
+  // order afterwards, so a plane's passes give the same values on a Team of any size.
   std::vector<double> row_values;
   std::vector<float> row_tops;
   std::vector<float> chunk_tops;  // find_peak's scratch
@@ -789,14 +741,12 @@ class CpuAlignBackend final : public AlignBackend {
     const int64_t planes = g_.planes;
     const int64_t items = num_frames * planes;
     if (items == 0) return num_frames;
-    // (Planes of small frames one after another: kMinParallelWork; the work
-    // counted as 16 operations per sample, a transform's and the rest.)
+    // (threads_for_work runs small frames' planes one after another; 16 operations a sample.)
     const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, items)),
                                          items * d_.count * 16);
     reserve_workspaces(threads);
-    // Threads take (frame, plane) items in frame-major order; the calling
-    // thread (slot 0) also reports, in frame order, each frame
-    // whose planes are all done, so callbacks never run on a worker.
+    // Threads take (frame, plane) items frame-major; the calling thread (slot 0) also reports,
+    // in frame order, each frame whose planes are done: callbacks never run on a worker.
     std::unique_ptr<std::atomic<int64_t>[]> remaining(new std::atomic<int64_t>[num_frames]);
     for (int64_t f = 0; f < num_frames; ++f) remaining[f].store(planes, std::memory_order_relaxed);
     std::atomic<int64_t> next{0};
@@ -836,23 +786,12 @@ class CpuAlignBackend final : public AlignBackend {
   }
 
  private:
-  // PTP_COMBINE_JOINT. Frames go in windows of W frames: first every
-  // (frame, plane) pair of the window in parallel (plane values, forward
-  // transform, normalised cross power into its own slot), then every frame
-  // of the window in parallel: its informative planes' slots summed in
-  // plane order into the first (so the result does not depend on the thread
-  // count), the sum's energy, one inverse transform, the peak and its
-  // refinement. W = threads frames, so that both steps have work for every
-  // thread (with W = ceil(threads / planes), 2 threads and 4 planes had one
-  // frame a window, whose inverse transform and peak ran on one thread
-  // while the other waited), capped so that the W * planes slots stay
-  // within kJointSlotBytes (at least one frame).
-  //
-  // With the Hann window, up to math::kTrackingPasses passes
-  // (math::tracking_window_index): a frame whose integer peak equals the
-  // shift its window was moved by is final (another pass would repeat
-  // this one exactly), and so is every frame after the last pass; the
-  // others go round again with the window moved by their peak.
+  // PTP_COMBINE_JOINT, in windows of W frames: every (frame, plane) pair of the window
+  // in parallel (plane values, forward transform, normalised cross power into its own
+  // slot), then every frame in parallel (combine_frames). W = threads, so both steps
+  // have work for every thread, capped so the W * planes slots stay within
+  // kJointSlotBytes (at least one frame). With the Hann window, up to
+  // math::kTrackingPasses passes (docs/semantics.md, "The joint peak").
   int64_t align_joint(const void* const* frames, int64_t num_frames, PlaneShift* results,
                       const std::function<bool(int64_t)>& keep_going) {
     const int64_t planes = g_.planes;
@@ -866,8 +805,7 @@ class CpuAlignBackend final : public AlignBackend {
     const int item_threads = static_cast<int>(std::min<int64_t>(threads_, window * planes));
     reserve_workspaces(item_threads);
     const int passes = g_.hann_window ? math::kTrackingPasses : 1;
-    // Per frame of the window: still iterating, and the shift (rows,
-    // columns) its window is moved by in the current pass.
+    // Per frame of the window: still iterating, and the shift its window is moved by.
     std::vector<char> active(static_cast<size_t>(window));
     std::vector<int64_t> moved_by(static_cast<size_t>(2 * window));
     // Frame k's moved window: rows at moved[k * (ny + nx)], then columns.
@@ -887,8 +825,7 @@ class CpuAlignBackend final : public AlignBackend {
             move_window(window_x_, moved_by[2 * k + 1], moved.data() + k * stride + d_.ny);
           }
         }
-        // Fewer items than threads on planes large enough to transform in
-        // two passes: one item at a time, each on every thread (Team).
+        // Few items of large planes: one at a time, each on every thread (Team).
         const bool together = share_planes(items);
         const Team team = together ? whole_team() : Team{1, nullptr};
         const auto one = [&](int64_t item, Workspace& w) {
@@ -916,22 +853,19 @@ class CpuAlignBackend final : public AlignBackend {
         errors.rethrow_if_any();
         if (!combine_frames(f0, n, used, results, pass == passes, active, moved_by, errors)) break;
       }
-      // Progress per frame, from the calling thread, outside the parallel
-      // regions.
+      // Progress per frame, from the calling thread, outside the parallel regions.
       for (int64_t k = 0; k < n; ++k)
         if (!keep_going(f0 + k + 1)) return f0 + k + 1;
     }
     return num_frames;
   }
 
-  // The per-frame step of align_joint for the active frames f0 .. f0 + n of
-  // `used`'s window: each frame's informative planes' slots summed in plane
-  // order into the first (so the result does not depend on the thread
-  // count), the sum's energy, one inverse transform, the integer peak. A
-  // frame is final in the `last` pass, without the window, or when its peak
-  // equals moved_by (its window's shift): its result is then the refined
-  // peak and it turns inactive; otherwise moved_by becomes its peak.
-  // Returns whether any frame is still active.
+  // align_joint's per-frame step for the active frames f0 .. f0 + n: the informative
+  // planes' slots summed in plane order into the first (independent of the thread
+  // count), the sum's energy, one inverse transform, the integer peak. A frame is
+  // final in the `last` pass, without the window, or when its peak equals moved_by
+  // (its window's shift): its result is then the refined peak and it turns inactive;
+  // otherwise moved_by becomes its peak. Returns whether any frame is still active.
   bool combine_frames(int64_t f0, int64_t n, const std::vector<char>& used, PlaneShift* results,
                       bool last, std::vector<char>& active, std::vector<int64_t>& moved_by,
                       FirstError& errors) {
@@ -995,11 +929,10 @@ class CpuAlignBackend final : public AlignBackend {
       workspaces_.push_back(std::make_unique<Workspace>(d_, g_.upsample));
   }
 
-  // Step 1 of math/phase_math.hpp: plane p of `frame` into `out` (ny x nx),
-  // mean removed, windowed, rescaled if huge or tiny
-  // (math::plane_scale_exponent). Returns sum out^2 in double.
-  // window_y / window_x: the window's rows and columns (default the plan's
-  // Hann window; the tracking pass gives it circularly shifted).
+  // Step 1 of math/phase_math.hpp: plane p of `frame` into `out` (ny x nx), mean
+  // removed, windowed, rescaled if huge or tiny (math::plane_scale_exponent); returns
+  // sum out^2 in double. window_y / window_x: the window's rows and columns (default
+  // the plan's Hann window; the tracking pass gives it circularly shifted).
   double load_plane(const void* frame, int64_t p, float* out, const Team& team,
                     Workspace& w) const {
     return load_plane(frame, p, out, window_y_.data(), window_x_.data(), team, w);
@@ -1041,19 +974,15 @@ class CpuAlignBackend final : public AlignBackend {
     return sum_squares;
   }
 
-  // Whether a step over `items` (frame, plane) items runs them one at a
-  // time, each on every thread: when there are fewer items than threads and
-  // the planes are transformed in two passes (large planes: the default
-  // estimator's luminance image of a few frames, say). Smaller planes keep
-  // a thread an item; their transforms are FFTW's two-dimensional plans.
+  // Whether a step over `items` (frame, plane) items runs them one at a time, each on
+  // every thread: fewer items than threads, of planes transformed in two passes.
   bool share_planes(int64_t items) const {
     return items < threads_ && threads_ > 1 && FftPlans::two_pass(d_);
   }
 
-  // one(item, workspace) for every item in [0, count): one item at a time
-  // on the first workspace when `together` (its Team shares each), else in
-  // parallel, a workspace per thread (as many as reserved: up to threads_).
-  // `one` must not throw.
+  // one(item, workspace) for every item in [0, count): one at a time on the first workspace
+  // when `together` (its Team shares each), else in parallel, a workspace per thread (as
+  // many as reserved: up to threads_). `one` must not throw.
   template <class One>
   void for_each_item(int64_t count, bool together, const One& one) {
     const int threads =
@@ -1070,8 +999,7 @@ class CpuAlignBackend final : public AlignBackend {
                  [&](int64_t item, int slot) { one(item, *workspaces_[slot]); });
   }
 
-  // Every thread of the backend as one Team: the first workspace's column
-  // buffer and threads_ - 1 more.
+  // Every thread as one Team (the first workspace's column buffer and threads_ - 1 more).
   Team whole_team() {
     while (static_cast<int64_t>(team_columns_.size()) < threads_ - 1)
       team_columns_.emplace_back(FftPlans::column_buffer_bins(d_));
@@ -1080,8 +1008,7 @@ class CpuAlignBackend final : public AlignBackend {
     return Team{threads_, team_column_pointers_.data()};
   }
 
-  // The energy of math::significance_confidence of the half spectrum x,
-  // its rows' sums added in row order (spectrum_energy's order).
+  // math::significance_confidence's energy of half spectrum x, rows added in row order.
   double energy_of(const fftwf_complex* x, const Team& team, Workspace& w) const {
     double* row_values = w.row_values.data();
     team_for(team.threads, d_.ny, [&](int64_t ky, int) {
@@ -1092,8 +1019,7 @@ class CpuAlignBackend final : public AlignBackend {
     return total;
   }
 
-  // One (reference plane, moving plane) pair: steps 1-7 of
-  // math/phase_math.hpp, in plane pixels.
+  // One (reference plane, moving plane) pair: steps 1-7 of math/phase_math.hpp, in plane pixels.
   PlaneShift align_plane(const void* frame, int64_t p, Workspace& w) const {
     const double sum_squares = load_plane(frame, p, w.real.get(), w.alone(), w);
     const double reference_sum_squares = reference_sum_squares_[p];
@@ -1117,8 +1043,7 @@ class CpuAlignBackend final : public AlignBackend {
     return result;
   }
 
-  // Steps 3's normalisation and DC rule: spectrum = X of plane p (bin by
-  // bin, in chunks shared by the team).
+  // Step 3's normalisation and DC rule: spectrum = X of plane p (chunks shared by the team).
   void cross_power_spectrum(int64_t p, fftwf_complex* spectrum, const Team& team) const {
     const float* reference = reinterpret_cast<const float*>(reference_[p].get());
     float* x = reinterpret_cast<float*>(spectrum);
@@ -1131,10 +1056,9 @@ class CpuAlignBackend final : public AlignBackend {
     if (math::zero_dc_bin(g_.hann_window)) spectrum[0][0] = spectrum[0][1] = 0.0f;
   }
 
-  // Steps 4-6 on the cross-power spectrum x (destroyed): the shift in plane
-  // pixels, and in `confidence` the magnitude of the peak (the caller turns
-  // it into a confidence). Refined (upsample > 1) where refine(integer peak
-  // row, column) is true; else the integer peak.
+  // Steps 4-6 on the cross-power spectrum x (destroyed): the shift in plane pixels, and in
+  // `confidence` the peak's magnitude (the caller makes it a confidence). Refined (upsample
+  // > 1) where refine(integer peak row, column) is true; else the integer peak.
   template <class RefineIf>
   PlaneShift peak_of(fftwf_complex* x, Workspace& w, const Team& team, RefineIf refine) const {
     const bool may_refine = g_.upsample > 1;
@@ -1180,8 +1104,7 @@ class CpuAlignBackend final : public AlignBackend {
   std::vector<double> reference_sum_squares_;
   // The joint path's per-(frame, plane) cross-power spectra, grown on demand.
   std::vector<AlignedArray<fftwf_complex>> slots_;
-  // whole_team()'s column buffers for threads 1 .. threads_ - 1, and the
-  // team's buffer pointers.
+  // whole_team()'s column buffers for threads 1 .. threads_ - 1, and its pointers.
   std::vector<AlignedArray<fftwf_complex>> team_columns_;
   std::vector<fftwf_complex*> team_column_pointers_;
 };

@@ -21,10 +21,8 @@
 namespace ptychopatch::impl {
 namespace {
 
-// Images made at once per call of the inner backend, by memory: as many
-// frames as fit in kChunkBytes, and at least as many as threads (so the
-// inner backend has a frame per thread) where those fit in four times that;
-// at least one frame.
+// Images per call of the inner backend: as many as fit in these bytes, and at least
+// one per thread where those fit in four times that; at least one.
 constexpr int64_t kChunkBytes = int64_t{256} << 20;
 
 int32_t count_planes(const LumaPlanes& set) {
@@ -40,9 +38,8 @@ class LumaImages::Impl {
         threads_(std::max<int32_t>(1, threads)),
         ny_(g.plane_height),
         nx_(g.plane_width),
-        // Frame rows and columns the images read: the last image row's
-        // window ends at s (ny - 1) + K (columns alike); for channels (K =
-        // s = 1) the image's own.
+        // Frame rows and columns the images read: the last window ends at
+        // s (ny - 1) + K (for channels, K = s = 1: the image's own).
         rows_read_(g.luma_stride * (g.plane_height - 1) + g.luma_window),
         cols_read_(g.luma_stride * (g.plane_width - 1) + g.luma_window) {
     row_a_.resize(static_cast<size_t>(ny_));
@@ -84,10 +81,8 @@ class LumaImages::Impl {
       }
       return differs;
     }
-    // Pattern position (r, b): frame[r::P, b::P] within the rows and
-    // columns read. First the top rows alone (varying_planes, which stops
-    // once every position varies): on real frames that settles it, since
-    // flags only turn on, without reading the rest of every frame.
+    // Pattern position (r, b): frame[r::P, b::P] within the area read. The top rows first:
+    // on real frames every position varies there, and the rest need not be read.
     {
       const LumaPlanes top =
           varying_planes(x, 0, g_.width, 0, 0, std::min<int64_t>(rows_read_, 8 * period),
@@ -123,10 +118,9 @@ class LumaImages::Impl {
     remove_trend(out);
   }
 
-  // out(i, j) = fl32(the luma_tap weighted mean of the K x K window at (i,
-  // j) over the sites of `planes`, the others counted as 0:
-  // math::window_mean), or for channels the mean over the channels of
-  // `planes` at (i, j). Computed in double, or exactly in integers.
+  // out(i, j) = fl32(the luma_tap weighted mean of the K x K window at (i, j) over the sites
+  // of `planes`, the others counted as 0: math::window_mean), or for channels the mean over
+  // the channels of `planes` at (i, j). Computed in double, or exactly in integers.
   template <class T>
   void box_means(const T* x, const LumaPlanes& planes, float* out) const {
     const int64_t period = g_.period;
@@ -141,17 +135,13 @@ class LumaImages::Impl {
       });
       return;
     }
-    // Image pixel (i, j) is the window at frame row s i, column s j (s the
-    // stride, K the window). Per frame row r, the tap-weighted sums along
-    // the row at the image's columns (K values each, the sites of other
-    // planes weighted 0), kept in a ring of K rows (row r at r % K); image
-    // row i adds the rows s i .. s i + K - 1, each times its tap. A thread
-    // takes a band of image rows. uint16 frames add in int32, exactly (at
-    // most 36 x 65535 < 2^22), so where every tap is 1 running sums
-    // (values in, values out) give the same sums as adding each window;
-    // float32 frames, and the Bayer window's (1, 2, 1) taps, add each
-    // window's terms in order (b, then a, increasing), as
-    // math::window_mean.
+    // Image pixel (i, j) is the window at frame row s i, column s j (s the stride, K
+    // the window). Per frame row r, the tap-weighted sums at the image's columns (other
+    // planes' sites weighted 0) go into a ring of K rows (row r at r % K); image row i
+    // adds rows s i .. s i + K - 1, each times its tap; a thread takes a band of rows.
+    // uint16 frames add exactly in int32 (at most 36 x 65535 < 2^22), so with unit taps
+    // running sums equal each window's sum; float32 frames and the Bayer (1, 2, 1)
+    // taps add each window's terms in math::window_mean's order (b, then a).
     using Sum = std::conditional_t<std::is_same_v<T, uint16_t>, int32_t, double>;
     constexpr bool kExact = std::is_same_v<Sum, int32_t>;
     const int64_t stride = g_.luma_stride;
@@ -202,9 +192,8 @@ class LumaImages::Impl {
             out_row[j] = sum;
           }
         } else {
-          // Each sum 0 + tap[0] w[s j] + tap[1] w[s j + 1] + ..., in that
-          // order, added a tap at a time over the whole row (one pass per
-          // tap vectorises; a loop over the taps inside one over j does not).
+          // Each sum 0 + tap[0] w[s j] + tap[1] w[s j + 1] + ..., in that order, a tap
+          // at a time over the whole row (one pass per tap vectorises).
           std::fill(out_row, out_row + nx_, Sum{0});
           for (int64_t b = 0; b < window; ++b) {
             const Sum weight = static_cast<Sum>(tap[b]);
@@ -230,8 +219,7 @@ class LumaImages::Impl {
       }
       for (int64_t i = i0; i < i1; ++i) {
         if (i > i0) {
-          // Rows s (i - 1) .. s i - 1 leave; rows s (i - 1) + K .. s i + K
-          // - 1 take their places in the ring.
+          // Rows s (i - 1) .. s i - 1 leave the ring; rows s (i - 1) + K .. s i + K - 1 enter.
           for (int64_t q = stride * (i - 1); q < stride * i; ++q) {
             if (running) add_row(q, -1);
             row_sums(q + window);
@@ -243,10 +231,8 @@ class LumaImages::Impl {
           for (int64_t j = 0; j < nx_; ++j)
             o[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));
         } else {
-          // Rows s i .. s i + K - 1, in that order, added a row at a time
-          // into column[] (the same sums as one pixel at a time; the ring's
-          // row of each found once, not by a division per tap and pixel,
-          // which took most of this function's time).
+          // Rows s i .. s i + K - 1, in that order, a row at a time into column[]:
+          // the same sums as pixel by pixel, without a division per tap and pixel.
           std::fill(column, column + nx_, Sum{0});
           for (int64_t a = 0; a < window; ++a) {
             const Sum weight = static_cast<Sum>(tap[a]);
@@ -260,17 +246,15 @@ class LumaImages::Impl {
     });
   }
 
-  // image -= its least-squares quadratic trend (math::trend_coefficients),
-  // in double, rounded once; images under math::kTrendMinSide are kept. An image with nothing left
-  // beyond rounding (math::kFlatLuma) becomes all zeros: it carries no information. Values that
-  // would reach 2^126 are scaled by a power of two (float frames near float32's range only; a
-  // common scale does not change the estimate).
+  // image -= its least-squares quadratic trend (math::trend_coefficients), in double,
+  // rounded once; images under math::kTrendMinSide are kept. An image with nothing left
+  // beyond rounding (math::kFlatLuma) becomes all zeros (no information). Values that
+  // would reach 2^126 are scaled by a power of two (which leaves the estimate alone).
   void remove_trend(float* image) const {
     if (!math::luma_has_trend(ny_, nx_)) return;
     const int threads =
         threads_for_work(static_cast<int>(std::min<int64_t>(threads_, ny_)), ny_ * nx_);
-    // Per row: sum L, sum b L, sum r L (then weighted by the row's a, q in
-    // row order, so the sums do not depend on the thread count).
+    // Per row: sum L, sum b L, sum r L; then weighted by a, q in row order (any thread count).
     std::vector<math::TrendRowSums> rows(static_cast<size_t>(ny_));
     parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
       const float* l = image + i * nx_;
@@ -320,8 +304,7 @@ class LumaImages::Impl {
   int64_t nx_;
   int64_t rows_read_;
   int64_t cols_read_;
-  // The trend's basis along the rows (a, q) and the columns (b, r), and
-  // their sums of squares.
+  // The trend's basis along the rows (a, q) and columns (b, r), and their sums of squares.
   std::vector<double> row_a_, row_q_, col_b_, col_r_;
   double na_ = 0.0, nq_ = 0.0, nb_ = 0.0, nr_ = 0.0;
 };
@@ -364,8 +347,7 @@ class LumaAlignBackend final : public AlignBackend {
                 const std::function<bool(int64_t)>& keep_going) override {
     const int64_t image_bytes = ny_ * nx_ * static_cast<int64_t>(sizeof(float));
     const int64_t fit = std::max<int64_t>(1, kChunkBytes / image_bytes);
-    // An inner backend that makes the images on its device takes the raw
-    // frames of a whole run at once (it batches and overlaps its uploads).
+    // An on-device image maker takes a whole run's raw frames at once (it batches uploads).
     const int64_t chunk =
         on_device_
             ? std::max<int64_t>(1, num_frames)
@@ -385,8 +367,7 @@ class LumaAlignBackend final : public AlignBackend {
         sets[k] = images_.informative_planes(frames[f0 + k]);
         for (size_t p = 0; p < sets[k].size(); ++p) sets[k][p] &= reference_planes_[p];
       }
-      // Runs of frames with the same planes, in order (progress is reported
-      // frame by frame, in order).
+      // Runs of frames with the same planes, in order (progress is reported in order).
       for (int64_t k0 = 0; k0 < n;) {
         int64_t k1 = k0 + 1;
         while (k1 < n && sets[k1] == sets[k0]) ++k1;
@@ -409,8 +390,7 @@ class LumaAlignBackend final : public AlignBackend {
             pointers[k] = frame_images_[k].get();
           }
         }
-        // A stop on the run's last frame ends the call too (the inner
-        // backend has nothing left to skip then).
+        // A stop on the run's last frame ends the call too (nothing left for the inner backend).
         bool stopped = false;
         const int64_t done =
             inner_->align(pointers.data() + k0, k1 - k0, results + first, [&](int64_t d) {
@@ -430,14 +410,12 @@ class LumaAlignBackend final : public AlignBackend {
  private:
   size_t element_bytes() const { return g_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4; }
 
-  // An image's buffer, uninitialised (LumaImages::make writes every value).
-  // The plan keeps its buffers for its later calls.
+  // An uninitialised image buffer (make writes every value), kept for the plan's later calls.
   std::unique_ptr<float[]> new_image() const {
     return std::unique_ptr<float[]>(new float[static_cast<size_t>(ny_ * nx_)]);
   }
 
-  // The inner backend's reference: the reference frame's image of `planes`
-  // (made here, or by an inner backend that makes its images).
+  // Sets the inner backend's reference: the reference frame's image of `planes`.
   void use_reference(const LumaPlanes& planes) {
     current_planes_.clear();  // no usable inner reference until it is set
     if (on_device_) {
@@ -456,8 +434,7 @@ class LumaAlignBackend final : public AlignBackend {
   int32_t threads_;
   int64_t ny_;
   int64_t nx_;
-  // The inner backend makes the images on its device from the raw frames
-  // (the GPU backend); else they are made here.
+  // The inner backend (GPU) makes the images from the raw frames; else they are made here.
   bool on_device_;
   LumaImages images_;
   std::vector<unsigned char> reference_;  // a copy of the reference frame

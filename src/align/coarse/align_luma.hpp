@@ -1,21 +1,13 @@
-// PTP_COMBINE_LUMA, the default estimator: one full-resolution luminance
-// image per frame instead of the colour planes (math/luma_math.hpp says
-// what the image is and why). The backend here decides which planes go
-// into each image and hands the images to a backend that runs the joint
-// peak over one plane, so the tracking Hann window, normalisation,
-// refinement and confidence are the inner backend's unchanged:
-//  - the CPU (FFTW) backend, made for luma_image_geometry(g): the images
-//    are made here, on the host (LumaImages);
-//  - the GPU (cuFFT) backend, made for g itself (makes_luma_images()): it
-//    receives the raw frames and the planes, and makes the same images,
-//    bit for bit, on its device (cuda/luma_kernels.cu), so frames are
-//    uploaded as they are and no host pass computes the image.
-//
-// Which colour planes go into the image: those that carry information in
-// both the reference and the frame (not constant there: flat, clipped or
-// dead), as the joint peak's "informative planes". A frame whose set
-// differs from the reference's is aligned against the reference's image
-// made of the same planes (the reference is transformed again for it).
+// PTP_COMBINE_LUMA, the default estimator: one luminance image per frame instead of
+// the colour planes (docs/semantics.md, "The luminance image (default)";
+// math/luma_math.hpp). The backend here picks each image's planes (those not
+// constant in the reference or the frame) and hands the images to an inner backend
+// that runs the joint peak over one plane:
+//  - the CPU backend, made for luma_image_geometry(g): images made here (LumaImages);
+//  - the GPU backend, made for g (makes_luma_images()): it takes the raw frames and
+//    makes the same images, bit for bit, on its device (cuda/luma_kernels.cu).
+// A frame whose planes differ from the reference's is aligned against the
+// reference's image of the same planes (made and transformed again).
 #pragma once
 
 #include <cstdint>
@@ -26,8 +18,7 @@
 
 namespace ptychopatch::impl {
 
-// Which planes take part in an image: one flag (0 or 1) per plane (channel,
-// or pattern position).
+// Which planes take part in an image: one flag (0 or 1) per channel or pattern position.
 using LumaPlanes = std::vector<char>;
 
 // The luminance images of a g.luma geometry on the host: the CPU path's,
@@ -40,8 +31,7 @@ class LumaImages {
   LumaImages(const LumaImages&) = delete;
   LumaImages& operator=(const LumaImages&) = delete;
 
-  // The planes of `frame` that are not constant over the frame rows and
-  // columns the images read.
+  // The planes of `frame` not constant over the frame rows and columns the images read.
   LumaPlanes informative_planes(const void* frame) const;
 
   // The image of `frame` made of `planes`, trend removed (all zeros when

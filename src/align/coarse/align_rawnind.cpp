@@ -1,30 +1,17 @@
-// PTP_ALIGN_METHOD_RAWNIND: RawNIND's fft_phase_correlate_cfa
-// (rawnind_jddc, branch performance-optimizations, src/rawnind/libs/raw.py),
-// reproduced from its documented semantics for comparing with datasets it
-// aligned. Per plane (the library's planes: frames trimmed to the period,
-// which for X-Trans is what RawNIND does too; RawNIND keeps odd Bayer
-// frames whole, so odd Bayer sizes can differ):
-//
-//  1. v = x - mean(x) (float32 values, the mean in double), zero-padded to
-//     at least 2 ny - 1 x 2 nx - 1, so that the circular correlation below
-//     equals the linear one for every lag it is read at: to the smallest
-//     sizes FFTW transforms fast (fft/fft_size.hpp; RawNIND pads to 2 ny
-//     x 2 nx or scipy's next fast length, and any padding gives the same
-//     values to rounding. 2 x 4502 x 6744 sides, 4502 = 2 x 2251, took
-//     2.6 times as long in FFTW as 4536 x 6750);
-//  2. C = c2r(R * conj(M)): C[s] = sum_x v_ref[x + s] v_mov[x] (times the
-//     padded size), no normalisation, no window;
-//  3. over the lags s_y in [-(ny / 2), ny - 1 - ny / 2] and likewise s_x
-//     (the window of scipy's fftconvolve(a, b[::-1, ::-1], mode="same")),
-//     in increasing row-major order, the first maximum of the SIGNED value;
-//  4. the plane's shift is s (plane pixels); the core multiplies by the
-//     period, takes the median over ALL planes (constant ones too, as
-//     RawNIND does: an all-zero correlation gives the first lag), truncates
-//     toward zero and floors to a multiple of 2 (Bayer) or 3 (X-Trans).
-//
+// PTP_ALIGN_METHOD_RAWNIND: RawNIND's fft_phase_correlate_cfa (rawnind_jddc, branch
+// performance-optimizations, src/rawnind/libs/raw.py), reproduced for comparing with
+// datasets it aligned (docs/semantics.md, "RawNIND's method"). Per plane:
+//  1. v = x - mean(x) (float32 values, the mean in double), zero-padded to the smallest
+//     FFT-friendly sides >= 2n - 1 (fft/fft_size.hpp): the circular correlation then
+//     equals the linear one at every lag read (any padding gives the same to rounding);
+//  2. C = c2r(R * conj(M)): C[s] = sum_x v_ref[x + s] v_mov[x] (times the padded
+//     size), no normalisation, no window;
+//  3. over the lags [-(n / 2), n - 1 - n / 2] per axis (scipy's fftconvolve "same"
+//     window), in increasing row-major order, the first maximum of the SIGNED value;
+//  4. the plane's shift is s (plane pixels); the core scales it by the period, takes the
+//     median over ALL planes, truncates toward zero and floors to multiples of 2 or 3.
 // The PlaneShift confidence is the correlation coefficient at the peak
-// (math::xcorr_confidence), 0 for a constant plane; it does not decide
-// which planes vote.
+// (math::xcorr_confidence), 0 for a constant plane; it does not decide which planes vote.
 #include <fftw3.h>
 
 #include <algorithm>

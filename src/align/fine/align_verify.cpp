@@ -13,24 +13,13 @@
 namespace ptychopatch::impl {
 namespace {
 
-// Check plans kept per plan: each holds a backend's buffers (device memory
-// on a GPU context; about 240 MB of host memory for a 24 MP Bayer frame).
-// Frames are checked in frame order (progress then counts finished frames
-// in order), and the small shifts of a scene give crops of 0 and of up to a
-// quantum on each axis (four margin pairs); three plans kept the 24 MP
-// benchmark scene within 2 % of the time it took when frames were sorted
-// by margins (two: 10 % slower).
+// Check plans kept per plan (each a backend's buffers: ~240 MB at 24 MP Bayer, or device memory);
+// three checked a 24 MP scene in frame order within 2 % of margin-sorted order (two: 10 % slower).
 constexpr size_t kMaxCheckPlans = 3;
 
-// The check's window on larger cuts, per side in sensor pixels (rounded
-// down to the pattern's period): the cuts' central part. Why: the check is
-// a second correlation of the frame, and on the whole cut it cost as much
-// as the first (a 24 MP Bayer frame: about 0.6 s of one core more per
-// frame); what it measures is a residual of at most a pixel or two, which
-// 2048 x 2048 pixels place to well under the polish's own error
-// (docs/performance.md, "Large frames: the check's window"). Where the window does not
-// confirm the crop, the whole cut is checked as before: the window may
-// show too little of the scene (a smooth centre) to place it.
+// Side (sensor pixels, whole periods) of the cuts' central window the check aligns first: it
+// places a residual of a pixel or two at a fraction of the whole cut's cost; the whole cut is
+// checked where it does not confirm (docs/performance.md, "Large frames: the check's window").
 constexpr int64_t kCheckWindow = 2048;
 
 }  // namespace
@@ -60,10 +49,9 @@ CropVerifier::CropVerifier(const ptp_context& context, const ptp_align_desc& des
       period_(geometry.period),
       element_size_(geometry.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4),
       geometry_(std::make_unique<const AlignGeometry>(geometry)) {
-  // The check plans check nothing themselves and keep the plan's other
-  // options, but whiten as the default's coarse stage does: plain
-  // correlation of cuts of an over-exposed GT followed its clipped
-  // regions' edges (docs/performance.md, "The loop's whitening").
+  // The check plans: the plan's options without verify or snap, whitened partially (plain
+  // correlation of an over-exposed GT's cuts followed its clipped edges; docs/performance.md,
+  // "The loop's whitening").
   desc_.normalization = PTP_NORMALIZATION_PARTIAL;
   desc_.verify = 0;
   desc_.snap = 0;
@@ -144,8 +132,7 @@ CropVerifier::Check& CropVerifier::check_for(int64_t margin_y, int64_t margin_x,
   check->last_use = clock_;
   const int64_t rows = height_ - 2 * margin_y;
   const int64_t cols = width_ - 2 * margin_x;
-  // The window keeps the pattern's phase: its side and inset are whole
-  // periods.
+  // Side and inset in whole periods keep the pattern's phase.
   const int64_t side = whole ? std::max(rows, cols) : kCheckWindow / period_ * period_;
   check->rows = std::min(rows, side);
   check->cols = std::min(cols, side);
@@ -199,8 +186,8 @@ CropVerifier::Outcome CropVerifier::check_with(Check& check, const void* frame, 
   outcome.aligned = true;
   outcome.residual[0] = result.shift[0];
   outcome.residual[1] = result.shift[1];
-  // Half a period, or half a pixel without a pattern; 1e-9 absorbs the
-  // rounding of shifts scaled from plane or image pixels.
+  // Half a period (half a pixel without a pattern); 1e-9 absorbs the rounding of shifts
+  // scaled from plane or image pixels.
   const double limit = 0.5 * static_cast<double>(period_) + 1e-9;
   outcome.confirmed = std::fabs(result.shift[0]) <= limit && std::fabs(result.shift[1]) <= limit;
   return outcome;

@@ -1,11 +1,7 @@
-// The closed-loop check of a frame's crop (ptp_align_desc::verify).
-//
-// Under a right crop the reference and the frame, cut to what they share,
-// show the same content at the same place; under a wrong one they are still
-// misregistered by the crop's error. So the two cuts are aligned again,
-// and the crop is confirmed when that residual is within half a pattern
-// period on both axes; REFINE's fine estimate is the crop plus that
-// residual.
+// The closed-loop check of a frame's crop (ptp_align_desc::verify; docs/semantics.md,
+// "The closed-loop check"): the reference and the frame, cut to what they share under
+// the crop, are aligned again, and the crop is confirmed when that residual is within half
+// a pattern period on both axes. REFINE's fine estimate is the crop plus the residual.
 #pragma once
 
 #include <cstdint>
@@ -21,11 +17,9 @@ namespace ptychopatch::impl {
 
 struct AlignGeometry;
 
-// Margins are whole multiples of this quantum: a multiple of the period (a
-// margin keeps the reference's pattern layout), about 1/64 of the smaller
-// side, so the frames of a scene, whose crops differ by a few pixels, share
-// one check plan while cutting off at most ~1.6 % more per side than their
-// crops need.
+// Margins are whole multiples of this quantum: a multiple of the period (the cuts keep
+// the reference's pattern layout) and about 1/64 of the smaller side, so that a scene's
+// frames, whose crops differ by a few pixels, share one check plan.
 inline int64_t verify_margin_quantum(int64_t height, int64_t width, int64_t period) {
   const int64_t side = (height < width ? height : width) / period;
   return period * (side > 64 ? (side + 63) / 64 : 1);
@@ -47,9 +41,8 @@ class CropVerifier {
   CropVerifier(const CropVerifier&) = delete;
   CropVerifier& operator=(const CropVerifier&) = delete;
 
-  // The (validated) reference frame, read where it lies (the plan's own
-  // copy), which must stay valid and unchanged until the next
-  // set_reference.
+  // The (validated) reference frame, read where it lies (the plan's own copy); it must
+  // stay valid and unchanged until the next set_reference.
   void set_reference(const void* frame);
 
   // The margins (rows, columns) cut from each side of the reference for a
@@ -66,23 +59,19 @@ class CropVerifier {
     bool aligned = false;
     double residual[2] = {0.0, 0.0};
   };
-  // The closed loop of crop (crop_y, crop_x) of `frame` (a validated frame
-  // of the plan), a crop that preserves the colour pattern (crop_shift's).
-  // Throws only what the check plan's calls throw (out of memory, a CUDA
-  // error).
+  // The closed loop of crop (crop_y, crop_x) of `frame` (a validated frame of the plan), a
+  // crop that preserves the colour pattern (crop_shift's). Throws only what the check
+  // plan's calls throw (out of memory, a CUDA error).
   Outcome check(const void* frame, int64_t crop_y, int64_t crop_x);
 
-  // The polish and the search below keep their state per slot (slot 0
-  // for what runs one frame after another). set_slots(n) makes slots
-  // 0..n-1, each its own polish and search, so that n runs of frames go
-  // through them side by side, one run per slot (called before that
-  // pass, from one thread).
+  // The polish and the search keep their state per slot (slot 0 for frames taken one
+  // after another). Makes slots 0..n-1 so that n runs of frames can go side by side, one
+  // run per slot; call it before that pass, from one thread.
   void set_slots(int slots);
 
-  // PTP_ALIGN_VERIFY_REFINE's last step (luma_polish.hpp): (dy, dx)
-  // polished in place by least squares on smoothed luminance or colour
-  // images of the reference and `frame`, with each axis' variance, where
-  // that converges; returns whether it did.
+  // REFINE's last step (luma_polish.hpp): (dy, dx) polished in place by least squares on
+  // smoothed luminance or colour images of the reference and `frame`, with each axis'
+  // variance, where that converges; returns whether it did.
   bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
               LumaPolish::Images images, LumaPolish::Effort effort = LumaPolish::kThorough,
               int slot = 0);
@@ -94,22 +83,22 @@ class CropVerifier {
   LumaPolish::Warp warp(double dy, double dx, int slot = 0) const {
     return slots_[slot]->polish.warp(dy, dx);
   }
-  // The shift within max_shift under which `frame` matches the reference
-  // best (global_search.hpp), and the score of (dy, dx); not found without
-  // the search (frames too small, a flat image).
+  // The shift within max_shift under which `frame` matches the reference best
+  // (global_search.hpp), and the score of (dy, dx); not found without the search (frames
+  // too small, a flat image).
   GlobalSearch::Result search(const void* frame, double dy, double dx, int slot = 0);
   // Sensor pixels between the shifts the search tries (0 without it).
   int64_t search_unit() const { return slots_[0]->search ? slots_[0]->search->unit() : 0; }
 
  private:
   struct Check;
-  // The check plan of a margin pair: of the cut's central window (whole =
-  // false; the whole cut where it is no larger), or of the whole cut.
+  // The check plan of a margin pair: of the cut's central window (whole = false; the
+  // whole cut where it is no larger), or of the whole cut.
   Check& check_for(int64_t margin_y, int64_t margin_x, bool whole);
   // check()'s work with one check plan.
   Outcome check_with(Check& check, const void* frame, int64_t crop_y, int64_t crop_x);
-  // Copies the rows x cols window at (top, left) of every channel of a
-  // plan's frame into `out` (contiguous).
+  // Copies the rows x cols window at (top, left) of every channel of a plan's frame into
+  // `out` (contiguous).
   void cut(const void* frame, int64_t top, int64_t left, int64_t rows, int64_t cols,
            std::vector<unsigned char>& out) const;
 
@@ -120,8 +109,8 @@ class CropVerifier {
   int64_t quantum_;
   const void* reference_ = nullptr;
   uint64_t reference_generation_ = 0;
-  // One slot's polish and search (frames large enough), each
-  // with the reference generation it has.
+  // One slot's polish and search (frames large enough), each with the reference
+  // generation it holds.
   struct Slot {
     Slot(const AlignGeometry& geometry, int threads);
     LumaPolish polish;

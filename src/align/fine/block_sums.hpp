@@ -1,7 +1,6 @@
-// The sum over every channel of each u x u block of a frame: where only a
-// frame's structure on the scale of a block matters (the polish's choice
-// of window, the search over every shift). On blocks of whole colour-
-// pattern periods the mosaic cancels.
+// The sum over every channel of each u x u block of a frame, for where only structure on a
+// block's scale matters (the polish's choice of window, the search over every shift). On blocks
+// of whole colour-pattern periods the mosaic cancels.
 #pragma once
 
 #include <algorithm>
@@ -13,16 +12,11 @@
 
 namespace ptychopatch::impl {
 
-// (height / u) x (width / u) block sums of a frame of planar channels,
-// row-major, of the first `taken` rows of each block (all its columns);
-// the rows and columns past the last whole block are left out. With
-// `taken` a whole number of pattern periods the mosaic still cancels, and
-// the frame's structure on the scale of a block is read at a fraction of
-// the memory traffic (at 1 MP and more, reading the frame is what the sums
-// cost). Each block's rows are summed down in float first, which
-// vectorises (exact for 16-bit data while taken < 256), then across in
-// double; rows of blocks on up to `threads` threads (the same sums on any
-// number).
+// (height / u) x (width / u) block sums of a frame of planar channels, row-major, of the first
+// `taken` rows of each block (all its columns); rows and columns past the last whole block are
+// left out. `taken` whole periods still cancel the mosaic at a fraction of the memory traffic.
+// Rows are summed down in float (vectorises; exact for 16-bit data while taken < 256), then
+// across in double; rows of blocks on up to `threads` threads (the same sums on any number).
 template <class T>
 std::vector<double> block_sums(const T* frame, int64_t channels, int64_t height, int64_t width,
                                int64_t u, int64_t taken, int threads) {
@@ -49,8 +43,7 @@ std::vector<double> block_sums(const T* frame, int64_t channels, int64_t height,
   return out;
 }
 
-// The same of a frame of the plan's dtype: 16-bit where `uint16`, else
-// float32.
+// The same of a frame of the plan's dtype: 16-bit where `uint16`, else float32.
 inline std::vector<double> block_sums(const void* frame, bool uint16, int64_t channels,
                                       int64_t height, int64_t width, int64_t u, int64_t taken,
                                       int threads) {

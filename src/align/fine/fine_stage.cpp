@@ -14,70 +14,44 @@
 namespace ptychopatch::impl {
 namespace {
 
-// How far (sensor pixels, on an axis) the least-squares polish must lie
-// from the correlations' estimate to replace it (refine_crop): more than
-// its own error on frames without noise (about 0.01 pixel), so exact
-// whole-pixel estimates stay exact.
+// How far (sensor pixels, on an axis) the polish must lie from the correlations' estimate to
+// replace it: above its own error without noise (~0.01 pixel), so whole-pixel shifts stay exact.
 constexpr double kPolishDisagrees = 0.1;
-// Below this crop probability (crop_probability) of the luminance fit,
-// the polish fits the colour images too (luma_polish.hpp). Colour sees
-// detail the luminance image averages away (on the robustness benchmark's
-// Bayer sigma 16 row, about 1.5 more right crops of 288 a noise draw), at three
-// images' cost; textured frames, whose crops are certain, are spared it.
-// On that row the frames above it held no wrong crop (seeds 1-4: every
-// wrong crop of the luminance fit scored below 0.9999, 34-57 of 288 did).
+// Below this crop probability of the luminance fit the polish fits the colour images too, which
+// see detail it averages away, at three images' cost; no wrong crop of the luminance fit scored
+// above it (docs/performance.md, "The polish fits colours where the crop is in doubt").
 constexpr double kColourFitBelow = 0.9999;
-// PTP_ALIGN_VERIFY_REFINE for one frame, after the check of its crop:
-// the shift becomes the crop plus the residual of the two cuts (the fine
-// estimate), and the crop the one nearest to it, polished last. The
-// confidence is then the polish's crop probability (crop_probability);
-// where the polish does not converge, a crop that changed must be
-// confirmed (below) or gets confidence 0. Where the cuts could not be
-// aligned or the new crop leaves max_shift's bound (the coarse estimate
-// then stays), or the match check fails, confidence is 0. (The cuts are
-// aligned under the Hann window, whose pull on a broad peak the polish
-// takes out: cutting again nearer the content changed 1 crop of 2,352 on
-// the robustness benchmark's 252-pixel and large-shift rows.)
-//
-// With `first` null, the quick polish alone from the coarse estimate (no
-// loop; LumaPolish::kQuick): the gate (gate_crop), whose result is kept
-// only where nothing doubts it. `slot`: the verifier's slot it runs in
-// (CropVerifier::set_slots); the loop runs in slot 0.
+// REFINE for one frame after the check `first` of its crop: the shift becomes the crop plus the
+// cuts' residual, polished, and the crop the one nearest it. Confidence: the polish's crop
+// probability; without convergence a changed crop must be confirmed, else 0; 0 too where the
+// cuts could not be aligned, the new crop leaves max_shift's bound (the coarse estimate then
+// stays) or the match check fails. *match_out (unless null): the match score, NaN if none.
+// With `first` null, the gate (gate_crop): the quick polish alone from the coarse estimate,
+// kept only where nothing doubts it. `slot`: the verifier's slot; the loop runs in slot 0.
 void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int64_t (&crop)[2],
                  const CropVerifier::Outcome* first, FrameOutcome& out, double* match_out = nullptr,
                  int slot = 0) {
   const bool loop = first != nullptr;
   const AlignGeometry& g = plan.geometry;
   if (match_out != nullptr) *match_out = NAN;
-  // A coarse peak at max_shift's bound keeps its confidence 0 (and its
-  // note): the polish starts from the bound, and the content may lie
-  // beyond the search, where a local fit need not reach it (a review saw
-  // confidence 1 under a note that said 0).
+  // A coarse peak at max_shift's bound keeps confidence 0 and its note: the content may lie
+  // beyond the search, where a local fit from the bound need not reach it.
   const bool at_bound = at_shift_bound(g, out.unsnapped[0], out.unsnapped[1]);
   if (loop && !first->aligned) {
     out.confidence = 0.0;
     out.add_note(PTP_ALIGN_FLAG_UNCHECKED, unchecked_note(index));
     return;
   }
-  // The fine estimate: the crop plus the residual of its cuts, or the
-  // coarse estimate without the loop.
+  // The fine estimate: the crop plus its cuts' residual, or the coarse estimate without the loop.
   double fine[2] = {loop ? static_cast<double>(crop[0]) + first->residual[0] : out.unsnapped[0],
                     loop ? static_cast<double>(crop[1]) + first->residual[1] : out.unsnapped[1]};
   int64_t refined[2];
   crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
-  // The last step: least squares on smoothed luminance images, then on
-  // colour images where the crop stays in doubt (luma_polish.hpp,
-  // kColourFitBelow). Where they converge more than kPolishDisagrees from
-  // the correlations' estimate on an axis, theirs replaces it, crop and
-  // sub-pixel shift: its error is within its own variance on every row of
-  // the robustness benchmark, the correlations' is not on noisy blurred
-  // frames (there it was 2-10 times the polish's, also where both give
-  // one crop: Bayer sigma 16, mean error 0.20 pixel against 0.10;
-  // X-Trans 0.26 against 0.09). Otherwise the correlations' stays: exact
-  // on whole-pixel motion without noise, which the smoothed fit reaches
-  // only to about 0.01 pixel, and the crop of an estimate on the edge
-  // between two (an odd shift for Bayer) does not flip for a hundredth of
-  // a pixel.
+  // Least squares on smoothed luminance images, then colour images where the crop stays in
+  // doubt. More than kPolishDisagrees off on an axis, the polish replaces the correlations'
+  // crop and sub-pixel shift, which err more on noisy blurred frames (docs/performance.md, "The
+  // polish places the shift, not only the crop"); within it an estimate on the edge between
+  // two crops does not flip.
   double polished[2] = {fine[0], fine[1]}, variance[2] = {0.0, 0.0};
   bool polish_converged =
       plan.verifier->polish(frame, polished[0], polished[1], variance, LumaPolish::kLuminance,
@@ -86,10 +60,8 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
     out.flags |= PTP_ALIGN_FLAG_NO_FIT;  // doubted: the caller takes the loop
     return;
   }
-  // Whether the luminance fit leaves the crop in doubt (kColourFitBelow):
-  // then the colour images are fitted too, from there. Without the loop
-  // such a frame is doubted at once: the loop fits the colours itself, and
-  // a doubted frame must not pay for that fit twice.
+  // Where the luminance fit leaves the crop in doubt the colours are fitted too, from there;
+  // without the loop the frame is doubted at once, so that it never pays for that fit twice.
   bool colour_doubt = false;
   if (polish_converged && (g.period > 1 || g.channels > 1)) {
     int64_t nearest[2];
@@ -112,25 +84,20 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
       std::copy(again_variance, again_variance + 2, variance);
     }
   }
-  // Without the loop the polish's estimate replaces the coarse one always:
-  // the coarse peak keeps the window's pull (up to half a pixel on blurred
-  // frames); the loop's residual, of cuts that share the content, less.
+  // Without the loop the polish's estimate always replaces the coarse one, which keeps the
+  // Hann window's pull (up to half a pixel on blurred frames).
   if (polish_converged &&
       (!loop || std::max(std::fabs(polished[0] - fine[0]), std::fabs(polished[1] - fine[1])) >
                     kPolishDisagrees)) {
-    // Given to 1 / upsample_factor of a sensor pixel: a grid that holds
-    // every whole pixel (1 / upsample_factor of the luminance image's
-    // pixel, 3 sensor pixels for X-Trans, would give a frame moved by 7
-    // pixels as 6.9), finer than the fit's error only on sharp frames.
-    // (Divided by u, not multiplied by 1 / u: 96 / 10 is the double
-    // nearest 9.6, 96 * 0.1 is not, and a crop equally near two crops is
-    // chosen by the tie rule, not by that rounding.)
+    // Rounded to 1 / upsample_factor of a sensor pixel, a grid that holds every whole pixel (1 / u
+    // of X-Trans's 3-pixel search unit would give 7 as 6.9). Divided by u: 96 / 10 is the
+    // double nearest 9.6, 96 * 0.1 is not, so ties between crops go by the tie rule, not rounding.
     const double u = static_cast<double>(g.upsample);
     for (int axis = 0; axis < 2; ++axis) fine[axis] = std::round(polished[axis] * u) / u;
     crop_shift(g, fine[0], fine[1], &refined[0], &refined[1]);
   }
-  // max_shift bounds the result as it bounds the search (in sensor pixels,
-  // as the plan rounds it; the coarse crop may reach past it by rounding).
+  // max_shift bounds the result as it bounds the search (in sensor pixels, as the plan rounds
+  // it; the coarse crop may reach past it by rounding).
   const int64_t limits[2] = {g.max_shift_rows, g.max_shift_cols};
   for (int axis = 0; axis < 2; ++axis) {
     const int64_t bound = std::max<int64_t>(limits[axis] * g.shift_unit(), std::llabs(crop[axis]));
@@ -145,18 +112,15 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   if (polish_converged) {
     // About the polish's own estimate, whose variance it is.
     out.confidence = crop_probability(g, refined, polished, variance);
-    // Where the colour fit placed the shift, the luminance fit's doubt of
-    // the crop stands too: the colour fit's variance claims too little on
-    // a few noisy frames (on the robustness benchmark, seed 2, three wrong
-    // crops at 0.958-0.995 where the luminance fit's crop was right), and
-    // the smaller of the two probabilities keeps every wrong crop of seeds
-    // 1 and 2 under 0.95 (docs/performance.md, "Colour").
+    // After a colour fit the luminance fit's doubt stands too: the colour fit's variance
+    // claims too little on a few noisy frames (docs/performance.md, "The polish fits colours
+    // where the crop is in doubt").
     if (colour_fitted)
       out.confidence = std::min(out.confidence,
                                 crop_probability(g, refined, luminance_shift, luminance_variance));
   } else if (refined[0] != crop[0] || refined[1] != crop[1]) {
-    // Without the polish's variance, the peak's confidence stands where
-    // the new crop is confirmed by its own loop.
+    // Without the polish's variance the peak's confidence stands only where the new crop is
+    // confirmed by its own loop.
     if (!plan.verifier->check(frame, refined[0], refined[1]).confirmed) {
       out.confidence = 0.0;
       out.add_note(PTP_ALIGN_FLAG_UNCONFIRMED, unconfirmed_note(index));
@@ -172,50 +136,27 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const i
   set_frame_shift(g, fine[0], fine[1], out);
 }
 
-// How much better the search's best shift must fit than the refined
-// shift to be tried (reconsider_far_shift): its misfit, 1 - r, at most
-// this share of the refined shift's (r the correlation coefficient over
-// what the two frames share, global_search.hpp). A 128-pixel rocket at
-// gain 1024 moved by (25, 23) and refined to (-16, 24) had 0.0182 against
-// 0.0335 (0.54); 0.5 and 0.7 gave the same tables of the robustness
-// benchmark (252 pixels, seeds 1 and 2: bitwise the results without the
-// search; 128 pixels with --large-shifts 0.25), where the tried shift's
-// own match check decides.
+// The search's rule for trying its best shift (reconsider_far_shift; docs/performance.md, "Large
+// shifts of small frames"), r the correlation over what the frames share (global_search.hpp).
+// Misfit 1 - r at most this share of the refined shift's: a wrong refine it corrected had 0.54,
+// and 0.5 and 0.7 gave the same benchmark tables (the tried shift's match check decides).
 constexpr double kFarFitShare = 0.7;
-// Where the refined frame's own confidence is under kFarDoubtful, the
-// search's best shift is tried wherever it fits better by kFarScoreMargin
-// (kFarFitShare does not apply): the refined shift is in doubt anyway, and
-// the match check of the two results decides. Why: a 128-pixel rocket at
-// gain 1024 moved by (25, 23) was refined to (-12.4, 24.0) with a row
-// variance of 16 square pixels (confidence 0): its misfit was 0.76 of the
-// refined shift's, not 0.7, and the frame kept the wrong crop.
+// Under this confidence the refined shift is in doubt anyway: the best shift is tried wherever it
+// fits better by kFarScoreMargin (a wrong refine at confidence 0 had a misfit share of 0.76).
 constexpr double kFarDoubtful = 0.5;
-// And by at least this much of the coefficient itself: two fits near 1 (a
-// frame rolled circularly, whose wrapped edge the smoothing mixes in)
-// differ by their edges' rounding, not by content. The least difference
-// among the refines the benchmark's large shifts needed: a 128-pixel rocket
-// at gain 16 moved by (25, 23), refined to (-12.4, 23.9), 0.9893 there and
-// 0.9964 at the truth.
+// And r higher by at least this: fits near 1 differ by their edges' rounding, not by content
+// (the least gain a needed refine had was 0.007).
 constexpr double kFarScoreMargin = 0.002;
-// And only where the best shift itself explains the smoothed images
-// (coefficient at least this): on a scene whose detail lies above the
-// search's smoothing, its scores say nothing (a test's sawtooth pattern:
-// 0.58 at the true shift, 0.78 at another), and the refine it would try
-// is wasted. The refines tried on the benchmark's large shifts had 0.957
-// or more.
+// And r at least this: where the detail lies above the search's smoothing its scores say nothing
+// (a sawtooth test scene: 0.58 at the truth); the refines needed had 0.957 or more.
 constexpr double kFarMinScore = 0.9;
 
-// REFINE's last step (refine_crop's result in `out`, `match` its match
-// check; `before`, the frame's outcome as the correlations left it;
-// `searched`, the search at `out`'s shift where the gate made it, else
-// null):
-// where the search over every shift finds one more than two of its steps
-// (and more than a period) from the refined shift that fits clearly
-// better (kFarFitShare), the frame is refined again from there, and that
-// result replaces the first where its own match check scores higher.
-// Why: under the Hann window a large shift's peak can sink below an
-// alias's (global_search.hpp); the polish places the peak it is given,
-// and its confidence cannot tell that another lies elsewhere.
+// REFINE's last step (`out`: refine_crop's result, `match` its match score; `before`: the
+// frame's outcome as the correlations left it; `searched`: the gate's search at `out`'s shift,
+// else null). Where the search finds a shift more than two steps (and a period) away that fits
+// clearly better, the frame is refined again from there, kept if its match scores higher. Why:
+// under the Hann window a large shift's peak can sink below an alias's, and the polish's
+// confidence cannot tell that another peak lies elsewhere.
 void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame,
                           const FrameOutcome& before, double match, FrameOutcome& out,
                           const GlobalSearch::Result* searched) {
@@ -231,8 +172,7 @@ void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame
       std::max(std::fabs(found.dy - out.unsnapped[0]), std::fabs(found.dx - out.unsnapped[1]));
   const double step = static_cast<double>(plan.verifier->search_unit());
   if (!(away > std::max(2.0 * step, static_cast<double>(g.period)))) return;
-  // NaN at the refined shift (it shares too little with the reference, or
-  // lies past the bound): any shift the search found fits better.
+  // NaN at the refined shift (too little shared, or past the bound): any found shift fits better.
   const double share = out.confidence < kFarDoubtful ? 1.0 : kFarFitShare;
   if (std::isfinite(found.score_at_given) &&
       !(1.0 - found.score <= share * (1.0 - found.score_at_given) &&
@@ -248,11 +188,9 @@ void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame
     out = std::move(again);
 }
 
-// REFINE's gate for one frame (frames[index], whose crop is `crop` and
-// coarse outcome `coarse`), in the verifier's slot `slot`: the quick polish
-// from the coarse estimate alone, and where that result carries no flag,
-// the search over every shift at it. Frames go through it side by side
-// (verify_crops); everything else, one after another.
+// REFINE's gate for frames[index] (crop `crop`, coarse outcome `coarse`) in the verifier's slot
+// `slot`: the quick polish from the coarse estimate, and where that result carries no flag, the
+// search over every shift at it. The only step that takes frames side by side.
 struct Gated {
   FrameOutcome quick;
   double match = NAN;
@@ -268,10 +206,8 @@ void gate_crop(ptp_align_plan& plan, int64_t index, const void* frame, const int
     gated.found = plan.verifier->search(frame, quick.unsnapped[0], quick.unsnapped[1], slot);
 }
 
-// verify_crops' step for one frame (frames[index], whose crop is `crop`;
-// `gated`, its gate_crop, or null without the gate). The fine stage only where the assessment
-// doubts the coarse estimate: where the gate's result carries no flag, it stands; else the closed
-// loop and the thorough polish.
+// The fine stage for frames[index] (crop `crop`; `gated`: its gate_crop, null without the gate):
+// a gate result without a flag stands; else the closed loop and the thorough polish.
 void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, const int64_t (&crop)[2],
                  FrameOutcome& out, Gated* gated) {
   const FrameOutcome before = out;

@@ -17,15 +17,13 @@
 namespace ptychopatch::impl {
 namespace {
 
-// The neighbour index of plane index i (of n) one step back (-1) or on
-// (+1), circularly, as the transforms see the plane.
+// Plane index i's (of n) neighbour one step back (-1) or on (+1), circularly.
 inline int64_t wrapped(int64_t i, int64_t n, int sign) {
   return sign < 0 ? (i == 0 ? n - 1 : i - 1) : (i + 1 == n ? 0 : i + 1);
 }
 
-// Sites [begin, end) of one row whose plane neighbours lie `step` columns
-// away on both sides without wrapping (the bulk of every row): eight loads,
-// min and max, one mark per site, in a loop the compiler vectorises.
+// Marks sites [begin, end) of one row whose plane neighbours lie `step` columns away
+// on both sides without wrapping (the bulk of every row), in a vectorised loop.
 template <class T>
 inline __attribute__((always_inline)) void interior(const T* __restrict above,
                                                     const T* __restrict row,
@@ -54,13 +52,11 @@ PTP_ISOLATED_INTERIOR(uint16_t)
 PTP_ISOLATED_INTERIOR(float)
 #undef PTP_ISOLATED_INTERIOR
 
-// The area of a frame the estimator reads: the luminance image's windows,
-// or the planes it transforms (the first FFT-friendly rows and columns of
-// each); pattern position (r, c) at rows r, r + step, ... and columns c,
-// c + step, ... of it is a plane, wrapped around as the transforms see it.
-// With PTP_ALIGN_VERIFY_REFINE the whole frame: the polish reads up to its
-// edges (luma_polish.hpp), where one hot pixel left at 65535 in a dim
-// scene pulled three frames' shifts by 2 pixels towards (0, 0).
+// The area of a frame the estimator reads (the luminance image's windows, or the
+// first FFT-friendly rows and columns of each plane); pattern position (r, c) at rows
+// r, r + step, ... and columns c, c + step, ... of it is a plane, wrapped around as the
+// transforms see it. With PTP_ALIGN_VERIFY_REFINE the whole frame: the polish reads
+// up to its edges (luma_polish.hpp).
 struct Area {
   int64_t rows, cols, step;
   // Rows (columns) of the plane of pattern row r (column c).
@@ -77,9 +73,8 @@ Area area_of(const AlignGeometry& g) {
 }
 
 // The isolated value of site (y, x) of a frame of `pitch` values per row
-// (math::isolated_site_value of it and its eight plane neighbours; the
-// value itself outside the area and in planes of fewer than 3 rows or
-// columns).
+// (math::isolated_site_value of it and its eight plane neighbours; the value itself
+// outside the area and in planes of fewer than 3 rows or columns).
 template <class T>
 T isolated_at(const T* in, int64_t pitch, const Area& a, int64_t y, int64_t x) {
   const T v = in[y * pitch + x];
@@ -106,13 +101,10 @@ T isolated_at(const T* in, int64_t pitch, const Area& a, int64_t y, int64_t x) {
   return math::isolated_site_value(v, lo, hi);
 }
 
-// The sites of a frame of `height` x `pitch` values that isolated_at
-// changes, increasing: the bulk of each row of the area in the vectorised
-// loop, its ends and wrapped columns by isolated_at. Rows in parallel, each
-// thread marking one row at a time into a row of its own and keeping the
-// indices. (A frame's worth of marks, allocated, zeroed and then scanned on
-// one thread, was most of the host time before a GPU call's first upload:
-// about 79 ms per 24 MP scene on an H200's host, docs/gpu-validation.md.)
+// The sites of a frame of `height` x `pitch` values that isolated_at changes,
+// increasing: each row's bulk in the vectorised loop, its ends and wrapped columns by
+// isolated_at. Rows in parallel, each thread marking a row at a time into its own row
+// buffer (faster than a frame of marks scanned on one thread; docs/gpu-validation.md).
 template <class T>
 std::vector<int64_t> find_isolated(const T* in, int64_t height, int64_t pitch, const Area& a,
                                    int threads) {
@@ -131,8 +123,7 @@ std::vector<int64_t> find_isolated(const T* in, int64_t height, int64_t pitch, c
     const auto site = [&](int64_t x) {
       m[x] = isolated_at(in, pitch, a, y, x) != in[y * pitch + x];
     };
-    // Interior: x - step and x + step both within [0, cols), in planes of
-    // at least 3 columns (every pattern column has one there).
+    // Interior: x - step and x + step both in [0, cols) (planes of at least 3 columns).
     const int64_t begin = std::min(a.step, a.cols);
     const int64_t end = std::max(begin, a.cols - a.step);
     for (int64_t x = 0; x < begin; ++x) site(x);
@@ -182,8 +173,7 @@ bool SharedIsolatedSites::isolated_in(const void* frame, int64_t site) const {
 std::vector<int64_t> SharedIsolatedSites::shared(const std::vector<const void*>& frames) const {
   std::vector<int64_t> out;
   if (frames.empty()) return out;
-  // Only the reference's isolated sites can be shared: each is voted on by
-  // the frames in which it is isolated.
+  // Only the reference's isolated sites can be shared; the frames vote on each.
   const bool u16 = g_.frame_dtype == PTP_DTYPE_UINT16;
   for (const int64_t site : reference_sites_) {
     size_t votes = 0;

@@ -18,10 +18,8 @@ constexpr int64_t kMaxSide = 1536;         // the central window read: 2.4 M sit
 constexpr double kDoubtWithin = 0.8;       // W / T at or above: the given grouping explains nothing
 constexpr double kOtherWithin = 0.5;       // W' / T at or below: the other family explains it
 constexpr double kClearOfNoise = 16.0;     // T^2 over the means' mean squared standard error
-// A plain image (no pattern given) is taken for a mosaic only where its
-// site means spread by at least this share of their mean (rms): colour
-// filters part a scene's levels by tens of percent, where a monochrome
-// sensor's column or row fixed pattern parts them by a percent or less.
+// A plain image counts as a mosaic only where its site means spread (rms) by this share of
+// their mean: colour filters part levels by tens of percent, monochrome fixed patterns by 1 %.
 constexpr double kMosaicSpread = 0.05;
 
 // Fujifilm's X-Trans layout (0 red, 1 green, 2 blue), as LibRaw reports it.
@@ -48,9 +46,8 @@ double within(const double (&m)[36], Label label) {
   return out / 36.0;
 }
 
-// Per-row sums of each site of rows [top, top + rows) and columns [left,
-// left + cols) (multiples of 6 from the frame's origin), added in row
-// order afterwards, so the result does not depend on the thread count.
+// Sums (and sums of squares) of each site over rows [top, top + rows) and columns
+// [left, left + cols) (multiples of 6), added in row order: thread-count independent.
 template <class T>
 void site_sums(const T* x, int64_t width, int64_t top, int64_t left, int64_t rows, int64_t cols,
                int threads, double (&sum)[36], double (&squares)[36]) {
@@ -102,8 +99,8 @@ std::string verdict(const double (&means)[36], double mean_squared_error, int64_
     return best;
   };
   if (period == 1) {
-    // No pattern given: the means' spread is all "within". Doubted where a
-    // family's grouping explains it, and the spread is a colour filter's.
+    // No pattern given: doubted where a family's grouping explains the means' spread
+    // and that spread is a colour filter's.
     if (total < kMosaicSpread * kMosaicSpread * mean * mean) return {};
     const double bayer = within(means, bayer_site);
     const double xtrans = best_xtrans();

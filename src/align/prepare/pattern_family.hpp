@@ -1,37 +1,13 @@
-// Whether a reference frame looks like a mosaic of the family (Bayer or
-// X-Trans) its plan was given: a guard against the likely mistake of
-// passing the other family's pattern.
-//
-// Why: crops are multiples of the given pattern's period (2 Bayer; 3 or 6
-// X-Trans). An X-Trans frame aligned as Bayer, or a Bayer frame as
-// X-Trans, still gets a shift, often the right one, and a confident crop
-// that can break its real mosaic (a Bayer frame cropped by 3 swaps its red
-// and blue rows): a silent wrong answer a new user's probe found.
-//
-// How: the mean of each of the 36 sites of the 6 x 6 period (which holds
-// both families' periods) over the frame. Sites of one colour of the true
-// pattern have nearly equal means (they sample the same scene), and
-// sensors record the colours at different levels. Grouping the 36 means
-// by the given pattern's colours (Bayer: by its four sites) leaves the
-// colour differences between the groups; grouping them by the other
-// family's leaves almost nothing there, since each of its colours holds
-// the true colours in equal shares. So with W the spread of the means
-// within the given grouping, W' within the other family's best grouping
-// (X-Trans: Fujifilm's layout at each of its 36 phases) and T their whole
-// spread: the given family is doubted where W >= 0.8 T and W' <= 0.5 T,
-// and the colour differences stand clear of the means' noise (T^2 at
-// least 16 times their mean squared standard error). On the robustness
-// benchmark's scenes (64 to 1024 pixels, blur sigma 0 and 16, gains 16 and
-// 1024, equal and camera-like channel levels) W / T was at most 0.38 for
-// the right family and at least 0.99 for the wrong one. A grey scene (all
-// colours at one level) or a frame under 36 pixels a side tells nothing
-// and is not doubted.
-//
-// A single-channel plain image (no pattern given, PTP_CFA_NONE) is doubted
-// where one family's grouping leaves at most 0.5 T of its site means'
-// spread and that spread is a colour filter's (rms at least 5 % of their
-// mean; a monochrome sensor's fixed pattern stays under it): a mosaic
-// aligned with its pattern forgotten gets odd crops that break it.
+// Whether a reference frame looks like a mosaic of the family (Bayer or X-Trans) its
+// plan was given: crops are multiples of the given period, so a frame aligned under the
+// other family's pattern gets a confident crop that can break its real mosaic.
+// How: the means of the 36 sites of the 6 x 6 period, grouped by the given pattern
+// (spread W within its groups) and by the other family's best grouping (W'), against
+// their whole spread T: doubted where W >= 0.8 T, W' <= 0.5 T and T stands clear of the
+// means' noise. A single-channel plain image (PTP_CFA_NONE) is doubted where a family's
+// grouping explains its site means and their spread is a colour filter's. A grey scene
+// or a frame under 36 pixels a side is not doubted. The full rule and its measurements:
+// docs/semantics.md, "A pattern of the other family".
 #pragma once
 
 #include <cstdint>

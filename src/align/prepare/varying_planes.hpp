@@ -35,9 +35,7 @@ std::vector<char> varying_planes(const T* x, int64_t plane_stride, int64_t row_s
   }
   std::vector<T> first(static_cast<size_t>(planes));
   std::vector<char> seen(static_cast<size_t>(planes), 0);
-  // Flags only ever turn on: once every plane varies the answer is known
-  // (on real frames within the first rows; a 24 MP frame took tens of ms
-  // to scan whole, on one thread, for every frame of the polish).
+  // Flags only turn on: stop once every plane varies (on real frames, in the first rows).
   int64_t varying = 0;
   const int64_t start_column = left % period;
   for (int64_t r = 0; r < rows && varying < planes; ++r) {
