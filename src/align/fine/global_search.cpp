@@ -10,6 +10,7 @@
 
 #include "align/align_backend.hpp"
 #include "align/fine/block_sums.hpp"
+#include "align/fine/luma_polish.hpp"
 #include "core/error.hpp"
 #include "cpu/aligned_array.hpp"
 #include "fft/fftw_planner.hpp"
@@ -17,11 +18,9 @@
 namespace ptychopatch::impl {
 namespace {
 
-// Three centred boxes of this width per axis: a Gaussian of sigma
-// sqrt(3 (w^2 - 1) / 12) = 2.45 image pixels, enough for the correlation
-// coefficient of a shift to vary smoothly from one shift to the next
-// (a true shift between two tried loses little), and to average the
-// photon noise of a high gain.
+// Three centred boxes of this width per axis, a Gaussian of sigma 2.45 image
+// pixels: the coefficient varies smoothly between the shifts tried, and a
+// high gain's photon noise averages out.
 constexpr int64_t kBox = 5;
 constexpr int kBoxPasses = 3;
 // The fewest image pixels a side worth searching.
@@ -87,13 +86,6 @@ double rectangle(const std::vector<double>& table, int64_t cols, int64_t top, in
   const int64_t stride = cols + 1;
   return table[(top + h) * stride + left + w] - table[top * stride + left + w] -
          table[(top + h) * stride + left] + table[top * stride + left];
-}
-
-// Adds each value of a plane of n values to `sum` (templated on the
-// frame's type: no per-value branch on it).
-template <class T>
-void add_plane(const T* x, int64_t n, double* sum) {
-  for (int64_t k = 0; k < n; ++k) sum[k] += static_cast<double>(x[k]);
 }
 
 }  // namespace
@@ -164,39 +156,10 @@ GlobalSearch::GlobalSearch(const AlignGeometry& g)
 GlobalSearch::~GlobalSearch() = default;
 
 bool GlobalSearch::image_of(const void* frame, std::vector<double>& out) const {
-  const int64_t plane = height_ * width_;
-  const auto* u16 = static_cast<const uint16_t*>(frame);
-  const auto* f32 = static_cast<const float*>(frame);
   if (sliding_) {
-    out.assign(static_cast<size_t>(rows_ * cols_), 0.0);
-    // The mean over the channels, then of every period x period window.
-    std::vector<double> mean(static_cast<size_t>(plane), 0.0);
-    for (int64_t c = 0; c < channels_; ++c)
-      if (uint16_)
-        add_plane(u16 + c * plane, plane, mean.data());
-      else
-        add_plane(f32 + c * plane, plane, mean.data());
-    const int64_t p = period_;
-    std::vector<double> across(static_cast<size_t>(height_ * cols_));
-    for (int64_t y = 0; y < height_; ++y) {
-      double sum = 0.0;
-      for (int64_t x = 0; x < p; ++x) sum += mean[y * width_ + x];
-      across[y * cols_] = sum;
-      for (int64_t x = 1; x < cols_; ++x) {
-        sum += mean[y * width_ + x + p - 1] - mean[y * width_ + x - 1];
-        across[y * cols_ + x] = sum;
-      }
-    }
-    const double scale = 1.0 / static_cast<double>(p * p * channels_);
-    for (int64_t x = 0; x < cols_; ++x) {
-      double sum = 0.0;
-      for (int64_t y = 0; y < p; ++y) sum += across[y * cols_ + x];
-      out[x] = sum * scale;
-      for (int64_t y = 1; y < rows_; ++y) {
-        sum += across[(y + p - 1) * cols_ + x] - across[(y - 1) * cols_ + x];
-        out[y * cols_ + x] = sum * scale;
-      }
-    }
+    const std::vector<float> image = luminance_image(frame, uint16_, height_, width_, channels_,
+                                                     period_, {0, 0, height_, width_}, 1);
+    out.assign(image.begin(), image.end());
   } else {
     // Block means of one period of rows per block (each holds every
     // pattern site alike; the smoothing below spans blocks anyway).

@@ -1,30 +1,15 @@
-// A search over every shift for where a frame matches the reference best,
-// for PTP_ALIGN_VERIFY_REFINE (the default) to reconsider its result.
+// The search over every shift (docs/semantics.md, "Search over every
+// shift"), with which the fine stage reconsiders a result: under the Hann
+// window the peak of a frame moved by a fifth of its side or more can sink
+// below an alias's, and the polish places the peak it is given.
 //
-// Why: the correlations run under a Hann window, which weighs what the
-// two frames share at a shift s by the window's own overlap there, so
-// on small frames moved by a fifth of their side or more the content's
-// peak sinks below an alias, or below the peak of what the windows share
-// at no shift at all (a review: a 128-pixel rocket moved by (26, -13)
-// came back as (-12, -12) at confidence 0.999, where what the frames share
-// under that shift matched no better than under none; on 768 frames of
-// 128 pixels moved by up to a quarter of their side, 19 crops wrong).
-// The polish that follows descends from that peak, and its confidence is
-// how well it placed that peak, not whether another lies elsewhere.
-//
-// What: both frames become one image each, smoothed (Gaussian sigma of
-// about two of its pixels), the mean of every period x period window
-// (the mosaic cancels) at every sensor pixel for frames up to kMaxGrid
-// pixels a side, else the mean of blocks of `unit` sensor pixels (a
-// multiple of the period: the mosaic cancels too) for at most kMaxGrid
-// blocks a side, each block's first period of rows (block_sums.hpp: the
-// smoothing spans blocks, and at 1 MP reading the frame was most of the
-// search's time). For every shift under which the two images share at
-// least kMinOverlap of their area, their correlation coefficient over what
-// they share (mean and scale removed per shift: an exposure change between
-// frames costs nothing): the sums of each image and its square over the
-// shared rectangle from summed-area tables, the sum of products from one
-// zero-padded FFT correlation.
+// Both frames become one smoothed image each: the full-resolution
+// luminance image (luminance_image, luma_polish.hpp) of frames up to
+// kMaxGrid pixels a side, else block means of `unit` sensor pixels
+// (block_sums.hpp). For every shift under which the images share at least
+// kMinOverlap of their area, their correlation coefficient over what they
+// share (mean and scale removed per shift): sums and squares from
+// summed-area tables, products from one zero-padded FFT correlation.
 #pragma once
 
 #include <cstdint>
@@ -37,13 +22,11 @@ struct AlignGeometry;
 
 class GlobalSearch {
  public:
-  // Images of at most this many pixels a side (a 252-pixel Bayer frame's
-  // in blocks of 2: a search a quarter of the cost, the blocks' step
-  // smoothed over).
+  // Images of at most this many pixels a side: a 252-pixel Bayer frame's
+  // in blocks of 2 costs a quarter, the blocks' step smoothed over.
   static constexpr int64_t kMaxGrid = 128;
-  // The least share of the image area two images must share at a shift:
-  // below it, few samples correlate by chance (smooth parts of two views
-  // of a scene correlate at almost any small overlap).
+  // The least shared area: smooth parts of two views correlate at almost
+  // any small overlap.
   static constexpr double kMinOverlap = 0.5;
 
   explicit GlobalSearch(const AlignGeometry& geometry);

@@ -19,14 +19,9 @@
 namespace ptychopatch::impl {
 namespace {
 
-// The two scales, coarse first: three boxes of `box` samples per axis on
-// the previous image (the luminance image, then the finer scale's grid),
-// then every `decimate`-th sample. Three boxes of width w have the
-// variance of a Gaussian of 3 (w^2 - 1) / 12: 13 sensor pixels give
-// sigma 6.5 on a grid of 2; 9 more of that grid add 8.9 sensor pixels
-// (sigma 11.0 in all) on a grid of 4. A Gaussian of sigma s leaves
-// exp(-2 pi^2 s^2 f^2) of frequency f: under 1e-19 at the Nyquist
-// frequency of a grid of s / 3, so the grids alias nothing.
+// A scale: three centred boxes of `box` samples per axis, then every `decimate`-th
+// sample. Three boxes of width w add a Gaussian variance of 3 (w^2 - 1) / 12, and a
+// grid of sigma / 3 aliases nothing (exp(-2 pi^2 s^2 f^2) < 1e-19 at its Nyquist frequency).
 struct Scale {
   int64_t box;
   int64_t decimate;
@@ -36,61 +31,37 @@ constexpr Scale kFine{7, 1, 3.46};     // from the luminance image
 constexpr Scale kMiddle{13, 2, 6.48};  // from the luminance image
 constexpr Scale kCoarse{9, 2, 11.0};   // from the middle scale's grid
 
-// The fewest grid samples per axis, after the interpolation's border, for
-// a scale to be fitted; a frame too small for the fine scale is not
-// polished.
+// Fewest grid samples per axis, past the interpolation's border, to fit a
+// scale; a frame too small for the fine scale is not polished.
 constexpr int64_t kMinSamples = 16;
-// Samples per fit at most (the grid is sampled every q-th point per axis
-// beyond it): at the fine scale's sigma of 3 grid points, every q <= 3 is
-// still denser than the image's own correlation length.
+// Samples per fit at most (every q-th grid point per axis beyond it): at a
+// sigma of 3 grid points, any q <= 3 is denser than the image's correlation length.
 constexpr double kMaxFitSamples = 65536.0;
 constexpr int kMaxIterations = 30;
 // The fit's sums are taken in this many bands of rows (accumulate()).
 constexpr size_t kChunks = 8;
 constexpr double kConverged = 1e-3;  // sensor pixels per step
-// Robust weights (Tukey's biweight) once the least squares converge: a
-// sample whose residual is more than kTukey robust deviations (1.4826
-// times the median |residual|) gets weight 0, smaller ones (1 - u^2)^2.
-// 4.685 keeps 95 % of least squares' efficiency under normal noise. Why:
-// a part of the scene that moves on its own (a person, leaves, a car)
-// pulls least squares toward its motion in proportion to its share of
-// the frame's detail (a square of 15 % of a textured frame moved 6 pixels
-// more than the rest moved the whole frame's shift by 1.7-2.1 pixels,
-// every crop wrong, at confidence up to 1); the biweight leaves it out.
-constexpr double kTukey = 4.685;
-// The cutoff is at least this share of the reference's spread (each
-// colour's about its mean): on frames without noise the residuals are
-// the interpolation's misfit alone, mostly at edges, which would
-// otherwise be left out with the detail they carry.
+// Tukey's biweight after the least squares: weight (1 - u^2)^2 for a residual of u
+// kTukey robust deviations (1.4826 median |r|), 0 beyond; it leaves out a part that
+// moves on its own (docs/performance.md, "A part that moves on its own: robust weights").
+constexpr double kTukey = 4.685;  // 95 % of least squares' efficiency under normal noise
+// The cutoff's floor, a share of the reference's spread about each colour's mean:
+// without noise the residuals are the interpolation's misfit at edges, not outliers.
 constexpr double kCutoffFloor = 0.02;
 // Iterations of the weighted fit after the least squares converge.
 constexpr int kMaxRobustIterations = 20;
-// Clipped sites (clipped_fraction): a plane of a window is clipped at its
-// largest value where at least kClipPileUp of its sites hold that value
-// and at least kClipPileUpRatio times as many as hold the next smaller
-// value present (saturation piles values up at the top; a scene's own
-// brightest values thin out toward it, and evenly spread integer data
-// hold about as many of each value), and at least 1 / kClipShowsRest of
-// them hold other values (a plane that is all one value but for a few
-// defects, a blank or fully clipped frame, carries no information either
-// way: the match check flags such a frame, which a fit of no samples
-// would leave unflagged). A sample is left out of the fit
-// where the shares of clipped sites around it in the two frames differ by
-// more than kClipMismatch: where both frames clip the same content (one
-// exposure) the shares agree and the clipped parts, flat in both, still
-// fit; where one frame clips content the other shows (a brighter exposure,
-// a GT that does not clip), the frame there is not a * reference + b, and
-// least squares moved the shift by up to 0.5 pixel with every sample
-// kept (the rocket collage, frames at 3 times the GT's exposure, 28 % of
-// their sites clipped: two crops of six wrong at confidence 0.998 and 1).
+// A window's plane is clipped at its largest value where kClipPileUp sites hold it,
+// kClipPileUpRatio times as many as the next smaller value present, and at least
+// 1 / kClipShowsRest of them hold other values (docs/semantics.md, "Clipped sites").
 constexpr int64_t kClipPileUp = 8;
-constexpr int64_t kClipPileUpRatio = 4;
-constexpr int64_t kClipShowsRest = 10;
+constexpr int64_t kClipPileUpRatio = 4;  // saturation piles up; a scene's top values thin out
+constexpr int64_t kClipShowsRest = 10;   // a plane of one value: no information, match flags it
+// A sample is left out where the two frames' clipped shares around it differ by
+// more: one frame clips what the other shows, so there it is not a * reference + b.
 constexpr double kClipMismatch = 0.02;
 
 // body(k) for k in [0, n), on up to `threads` threads (one where `work` is
-// small: threads_for_work): the images of a polish (each made and smoothed
-// on its own) and the bands of a fit's sums.
+// small: threads_for_work).
 template <class Body>
 void for_each_part(size_t n, int threads, size_t work, const Body& body) {
   threads = threads_for_work(threads, static_cast<int64_t>(work));
@@ -119,16 +90,13 @@ std::vector<float> box_along_rows(const std::vector<float>& in, int64_t rows, in
   return out;
 }
 
-// Rows are smoothed in bands of this many, held sample-major (the band's
-// rows side by side for each column): the box's running sums of the rows
-// advance together, which the compiler vectorises, and the transposed
-// output is written in whole cache lines (16 floats).
+// Rows are smoothed in bands of this many, held sample-major: their running
+// sums advance together (vectorised) and the transposed output fills cache lines.
 constexpr int64_t kBandRows = 16;
 
-// Mean of the window of w (odd) centred on each of the n samples of a
-// band, over the part of it that lies inside ("same": cut at the ends,
-// not padded): x and y hold n x kBandRows values, sample-major. Each row
-// adds and divides exactly as a row smoothed alone would.
+// Mean of the window of w (odd) centred on each of the n samples of a band, over
+// its part inside ("same": cut at the ends, not padded); x and y hold n x kBandRows
+// values, sample-major. Each row adds and divides exactly as a row smoothed alone would.
 void centred_box_band(const float* x, float* y, int64_t n, int64_t w) {
   const int64_t half = w / 2;
   double sum[kBandRows] = {};
@@ -147,9 +115,8 @@ void centred_box_band(const float* x, float* y, int64_t n, int64_t w) {
 }
 
 // Three centred boxes along rows, then every `decimate`-th column; returned
-// transposed (so calling it twice smooths and decimates both axes). Each
-// band of rows is smoothed sample-major in two buffers and written out
-// transposed: no full-size intermediate images.
+// transposed (so calling it twice smooths and decimates both axes), with no
+// full-size intermediate images.
 std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t rows, int64_t& cols,
                                           const Scale& scale, int threads) {
   const int64_t n = cols;
@@ -176,11 +143,9 @@ std::vector<float> smooth_rows_transposed(const std::vector<float>& in, int64_t 
   return out;
 }
 
-// Threads for the parts (images) of a pass and for the rows within each:
-// the images in parallel where there are at least as many as threads,
-// else one after another with every thread on its rows (a Bayer or
-// X-Trans polish has 1 to 4 images: on 16 cores the images alone would
-// keep 3 busy). Rows are independent, so either way gives the same bits.
+// Threads for the images of a pass and for the rows of each: the images in parallel
+// where there are at least as many as threads, else one at a time with every thread
+// on its rows (a polish has 1 to 4 images). Either way gives the same bits.
 struct PartThreads {
   int parts;
   int rows;
@@ -217,12 +182,9 @@ SmoothedLuma next_scale(const std::vector<std::vector<float>>& in, int64_t rows,
   return out;
 }
 
-// The mean of every period x period window of a rows x cols image,
-// (rows - P + 1) x (cols - P + 1): along the rows (box_along_rows), then
-// down the columns with a running sum per column, held for a band of
-// columns at a time (no transposes: at 256 x 256 they took most of the
-// time). Each output adds and rounds as box_along_rows would along a
-// column.
+// The mean of every period x period window of a rows x cols image, (rows - P + 1) x
+// (cols - P + 1): box_along_rows, then running sums down a band of columns at a time
+// (no transposes), each adding and rounding as box_along_rows would along a column.
 std::vector<float> period_window_means(const std::vector<float>& in, int64_t rows, int64_t cols,
                                        int64_t period, int threads) {
   const std::vector<float> across = box_along_rows(in, rows, cols, period, threads);
@@ -250,12 +212,10 @@ std::vector<float> period_window_means(const std::vector<float>& in, int64_t row
   return out;
 }
 
-// The colour images of a window of a frame (height x width, its planes
-// one after another): for colour group k (the pattern sites, or the
-// channel, listed in groups[k]), the mean of that group's values in every
-// period x period window, (rows - P + 1) x (cols - P + 1). Every site of
-// the pattern lies once in every such window wherever it starts, so each
-// image weighs its sites alike at every position.
+// The colour images of a window of a frame (height x width, its planes one after
+// another): for group k (the pattern sites, or the channels, in groups[k]), the mean
+// of its values in every period x period window, (rows - P + 1) x (cols - P + 1).
+// Every site lies once in every such window, so its sites weigh alike everywhere.
 template <class T>
 std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_t width,
                                               const PolishWindow& window, int64_t period,
@@ -312,10 +272,9 @@ std::vector<std::vector<float>> colour_images(const T* x, int64_t height, int64_
   return out;
 }
 
-// The share of clipped sites (kClipPileUp) of the planes in `groups` in
-// every period x period window of `window` (planar channels: of the
-// channels at each pixel), the layout of colour_images' images; empty
-// where none of those planes is clipped in the window.
+// The share of clipped sites (kClipPileUp) of the planes in `groups` in every period
+// x period window of `window` (planar: of the channels at each pixel), laid out as
+// colour_images' images; empty where none of those planes is clipped there.
 template <class T>
 std::vector<float> clipped_fraction(const T* x, int64_t height, int64_t width,
                                     const PolishWindow& window, int64_t period,
@@ -477,11 +436,9 @@ struct GridRegion {
   int64_t right = INT64_MAX;
 };
 
-// The robust weights of a fit's samples (kTukey), and what the next
-// iteration's need: accumulate() takes the fit so far (its gain and each
-// colour's means) and the cutoff, and gives each sample's |residual|
-// about that fit (in band order: the same on any number of threads) and
-// each colour's means.
+// The robust weights of a fit's samples (kTukey): accumulate() takes the fit so far
+// (gain, each colour's means) and the cutoff, and gives each sample's |residual|
+// about it (in band order: the same on any number of threads) and the new means.
 struct RobustPass {
   bool have_fit = false;  // a, mean_f, mean_g hold a fit (residuals are taken)
   double a = 1.0;
@@ -493,10 +450,8 @@ struct RobustPass {
   // least squares claim (the M-estimator's sandwich: mean(psi^2) mean(w)
   // / mean(psi')^2 against mean(w r^2) / mean(w)); 1 without weights.
   double variance_factor = 1.0;
-  // The weighted samples' mean square residual (sum w r^2 / sum w), and
-  // the noise variance of a sample, (1.4826 median |r|)^2, set with the
-  // cutoff: weighted, the residuals' mean square leaves out the noise's
-  // tails, while the frame's gradients hold all of it (fit()).
+  // The weighted mean square residual (sum w r^2 / sum w), and a sample's noise
+  // variance, (1.4826 median |r|)^2, set with the cutoff (fit() takes the larger).
   double mean_square = 0.0;
   double noise_variance = 0.0;
 };
@@ -504,22 +459,14 @@ void zero(Gram& m) {
   for (auto& row : m)
     for (double& v : row) v = 0.0;
 }
-// Sums of products of z = (df/du, df/dv, f, 1, g) over the reference's
-// grid points (every q-th per axis) whose position moved by (gy, gx) grid
-// samples lies inside the frame's grid with the interpolation's border: g
-// the reference there, f the frame at the moved position (Keys' cubic),
-// df/du and df/dv its derivatives. Symmetric.
-//
-// Per colour, with each colour's sums centred on its own mean (the fit's
-// offset b_c of that colour eliminated exactly, as least squares would
-// fit it), summed over the colours: row and column 3 then hold only the
-// number of samples of all colours (gram[3][3]; the means are 0), so the
-// fit below sees one offset, 0, and the degrees of freedom lose one per
-// colour. With `luminance` instead: the sums of the luminance images,
-// the colours' images weighted by `weights`, uncentred (match()).
-//
-// With `robust` (not with `luminance`), each colour sample's sums are
-// weighted by its biweight about robust's fit (RobustPass).
+// Sums of products of z = (df/du, df/dv, f, 1, g) over the reference's grid points
+// (every q-th per axis) whose position moved by (gy, gx) grid samples lies inside the
+// frame's grid with the interpolation's border: g the reference there, f the frame
+// at the moved position (Keys' cubic), df/du and df/dv its derivatives. Symmetric.
+// Each colour's sums are centred on its means (its offset fitted exactly) and summed:
+// row and column 3 hold only the count of samples (gram[3][3]). With `luminance`:
+// the luminance images' sums, colours weighted by `weights`, uncentred (match()).
+// With `robust` (not `luminance`): each sample weighted by its biweight (RobustPass).
 void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, double gx, int64_t q,
                 const std::vector<double>& weights, bool luminance, double (&gram)[5][5],
                 double (*interior)[5][5] = nullptr, int threads = 1, RobustPass* robust = nullptr,
@@ -543,9 +490,8 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   std::vector<std::vector<float>> band_residuals(residuals ? kChunks : 0);
   // Per band: the sums of w, w r^2, psi^2 and psi' (variance_factor).
   std::vector<std::array<double, 4>> band_moments(kChunks, std::array<double, 4>{});
-  // Each colour weighted by its planes (sites) per window (see combine
-  // below), and its residuals scaled by the root of that to a common noise
-  // level.
+  // Each colour weighted by its planes per window (combine below), and its residuals
+  // scaled by the root of that to a common noise level.
   std::vector<double> weight(ref.colours.size()), scale(ref.colours.size());
   {
     double planes = 0.0;
@@ -663,8 +609,7 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
       }
     }
   };
-  // Work: the samples in the region, each interpolated from 16 grid points
-  // per colour.
+  // Work: the region's samples, each interpolated from 16 grid points per colour.
   const int64_t region_rows =
       std::max<int64_t>(0, std::min(ref.rows, region.bottom) - std::max<int64_t>(0, region.top));
   const int64_t region_cols =
@@ -733,14 +678,10 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   };
   centre(per);
   centre(per_interior);
-  // Each colour weighted by its planes (sites) per window: its image is
-  // their mean, so its noise variance goes as one over their number
-  // (Bayer's red and blue have one site to green's two). Least squares
-  // that weighed the colours alike left a grey scene 1.1 times the
-  // variance of the luminance image's fit; these weights, the same. (Not
-  // by each colour's residual: on frames without noise that is the
-  // interpolation's misfit alone, and weighing by it moved a rolled frame
-  // 0.05 pixel.) Scaled so the samples' weights average 1.
+  // Each colour weighted by its planes (sites) per window, as its image's noise
+  // variance goes as one over their number (a grey scene then fits as the luminance
+  // image); not by its residual, which without noise is interpolation misfit.
+  // Scaled so the samples' weights average 1.
   const auto combine = [&weight](const Parts& parts, double(&out)[5][5]) {
     zero(out);
     for (size_t c = 0; c < parts.size(); ++c) {
@@ -761,23 +702,11 @@ double residual_squares(const double (&gram)[5][5], double a, double b) {
          2.0 * a * b * gram[2][3] + b * b * gram[3][3];
 }
 
-// The normal matrix that fit()'s variance counts, of the terms
-// c[k] z_k (z = (df/du, df/dv, f, 1), accumulate()): that of the samples
-// whose boxes were whole on both images (`interior`), per sample, times
-// the `n` samples of the fit; zero where no sample's boxes were whole.
-//
-// Why not every sample's: the boxes cut at the windows' edges are cut at
-// the same place in both images whatever the shift, so the edge samples
-// also see where the windows were cut, not only the content. Counted as
-// information, that pulls the claimed variance down where the edges hold
-// much of a frame's detail (small or blurred frames), while the estimate
-// moves with the cut: a 64-pixel frame of the benchmark's coffee collage,
-// sigma 16, gain 128, polished from seven starting points converged to
-// five points along a valley, each within 0.4 pixel of the whole pixel
-// its windows were cut at, up to 4.8 pixels apart, each with a claimed
-// standard deviation of 0.3-0.4 pixel; 40 noise draws of it had 4 crops
-// right at a mean confidence of 0.65 (0.14 with this matrix, 5 right).
-// (docs/performance.md, "Small blurred frames: the cut draws the fit".)
+// The normal matrix that fit()'s variance counts, of the terms c[k] z_k (z = (df/du,
+// df/dv, f, 1), accumulate()): that of the samples whose boxes were whole on both images
+// (`interior`), per sample, times the fit's `n` samples; zero where there are none.
+// Edge samples' boxes are cut alike whatever the shift, so they also see the cut
+// (docs/performance.md, "Small blurred frames: the cut draws the fit").
 void information_of(const double (&interior)[5][5], const double (&c)[4], double n,
                     double (&out)[4][4]) {
   const double whole = interior[3][3];
@@ -786,27 +715,18 @@ void information_of(const double (&interior)[5][5], const double (&c)[4], double
     for (int l = 0; l < 4; ++l) out[k][l] = c[k] * c[l] * interior[k][l] * per_sample;
 }
 
-// Gauss-Newton at one scale from (dy, dx) (sensor pixels), in place;
-// where it converges, `variance` gets the estimate's variance per axis
-// (sensor pixels squared): the residual's variance times the inverse
-// normal matrix, times the samples per independent noise value (the
-// smoothing correlates the noise of samples within about 2 sqrt(pi) sigma
-// of one another), the normal matrix without what the frame's own noise
-// adds to the sums of its squared gradients. Without that correction the
-// fine scale of a noisy blurred frame claimed a third of its real spread
-// (the robustness benchmark's rocket, sigma 16, gain 1024, 20 noise draws:
-// 0.38 pixel claimed, 1.2 measured; with it 1.95 claimed, and every row
-// of the benchmark's table has |error| / claimed deviation of rms 0.9-1.0).
-// The normal matrix of the variance is that of the samples whose boxes
-// were whole on both images, per sample, times all the samples
-// (information_of above); where there are none, the variance is infinite.
+// Gauss-Newton at one scale from (dy, dx) (sensor pixels), in place; where it
+// converges, `variance` gets each axis' variance (sensor pixels squared): the
+// residual's variance times the samples per independent noise value (the smoothing
+// correlates noise within about 2 sqrt(pi) sigma) times the inverse of the normal
+// matrix (information_of) without the frame's own noise in its gradients; infinite
+// where that leaves no information. `region`: the grid points read (warp()'s quadrants).
 bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<double>& weights,
          double& dy, double& dx, double (&variance)[2], int threads,
          const GridRegion& region = GridRegion{}) {
   const double s = static_cast<double>(ref.stride);
   const int64_t q = sampling_step(ref);
-  // Least squares fit one offset per colour (accumulate() centres each
-  // colour's sums), the gain and the shift.
+  // One offset per colour (accumulate() centres each colour's sums), gain and shift.
   const double colours = static_cast<double>(ref.colours.size());
   const double parameters = 3.0 + colours;
   // The variance of the estimate per axis from a converged iteration's
@@ -818,23 +738,16 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     const double per_independent =
         std::max(1.0, 4.0 * 3.141592653589793 * sigma_grid * sigma_grid / (spacing * spacing));
     const double residual = std::max(residual_squares(gram, a, b), 0.0) / (n - parameters);
-    // The noise per unit area, from the samples whose boxes were whole:
-    // near the edges the cut boxes average fewer pixels, which leaves
-    // more noise in a sample but correlates it over less, so those
-    // samples' residual times the whole boxes' correlation would claim
-    // too much (up to 1.7 times the spread, LumaPolish's variance test).
+    // The noise per unit area, from the samples whose boxes were whole: cut
+    // boxes near the edges leave more noise but correlate it over less.
     const double n_interior = interior[3][3];
     const double interior_residual =
         n_interior >= colours * static_cast<double>(kMinSamples * kMinSamples)
             ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - parameters)
             : residual;
     const double noise = interior_residual * per_independent * factor;
-    // The frame's own noise is in its gradients too: their sums of
-    // squares hold n var(f noise) / (2 sigma^2) (grid units) besides the
-    // scene's. Where noise dominates, the normal matrix claims
-    // information the frames do not have; where it is all there is (the
-    // corrected matrix is not positive definite), this scale says
-    // nothing of the shift: an infinite variance.
+    // The gradients' sums of squares hold n var(f noise) / (2 sigma^2) (grid units)
+    // besides the scene's; where that is all (not positive definite), the variance is infinite.
     const double frame_noise = noise_share * interior_residual / (1.0 + a * a);
     const double noise_gradient = n * a * a * frame_noise / (2.0 * sigma_grid * sigma_grid);
     for (int axis = 0; axis < 2; ++axis) {
@@ -847,17 +760,11 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
       out[axis] = definite ? noise * column[axis] * s * s : HUGE_VAL;
     }
   };
-  // Keys' cubic has a jump of curvature at every grid point, so where the
-  // optimum lies on one (a shift of whole grid samples) full steps can
-  // bounce across it forever (8 of 1440 frames of the robustness
-  // benchmark did not converge): an axis whose step reverses without
-  // shrinking by half takes half steps from then on.
+  // Keys' cubic's curvature jumps at grid points, where full steps can bounce forever:
+  // an axis whose step reverses without shrinking by half takes half steps from then on.
   double last[2] = {0.0, 0.0}, damping[2] = {1.0, 1.0};
-  // Least squares until they converge, then weighted by the biweight
-  // (kTukey) until that converges, its cutoff from each iteration's
-  // residuals about the fit before. Where the weighted fit does not
-  // converge (from a least-squares optimum that is not the scene's own,
-  // it can wander for many steps), the least squares' estimate stands.
+  // Least squares, then the biweight (kTukey) with its cutoff from the last fit's
+  // residuals; where the weighted fit does not converge, the least squares' stands.
   RobustPass robust;
   bool have_plain = false;
   double plain[2] = {0.0, 0.0}, plain_variance[2] = {0.0, 0.0};
@@ -1005,9 +912,8 @@ std::vector<SmoothedLuma> LumaPolish::smooth(std::vector<std::vector<float>> ima
   std::vector<SmoothedLuma> scales;
   SmoothedLuma fine = next_scale(images, rows, cols, 1, 0, kFine, threads_);
   if (fine.colours.empty()) return scales;
-  // The quick polish fits the finest scale alone (polish_once), and its
-  // match check reads that scale too: the coarser two would be made for
-  // nothing (at 1 MP, a tenth of the gate's time).
+  // The quick polish fits and matches the finest scale alone (polish_once):
+  // the coarser two would be made for nothing.
   SmoothedLuma middle;
   if (effort == kThorough) middle = next_scale(images, rows, cols, 1, 0, kMiddle, threads_);
   if (!middle.colours.empty()) {
@@ -1033,6 +939,17 @@ std::vector<float> LumaPolish::clipped_of(const void* frame, const PolishWindow&
                                     period_, groups, threads_);
 }
 
+std::vector<float> luminance_image(const void* frame, bool uint16, int64_t height, int64_t width,
+                                   int64_t planes, int64_t period, const PolishWindow& window,
+                                   int threads) {
+  std::vector<std::vector<int64_t>> all(1);
+  for (int64_t p = 0; p < (period > 1 ? period * period : planes); ++p) all[0].push_back(p);
+  return std::move(uint16 ? colour_images(static_cast<const uint16_t*>(frame), height, width,
+                                          window, period, all, threads)
+                          : colour_images(static_cast<const float*>(frame), height, width,
+                                          window, period, all, threads))[0];
+}
+
 std::vector<std::vector<float>> LumaPolish::colour_images_of(
     const void* frame, const PolishWindow& window,
     const std::vector<std::vector<int64_t>>& groups) const {
@@ -1051,15 +968,11 @@ std::vector<char> LumaPolish::varying_of(const void* frame, const PolishWindow& 
                  : varying(static_cast<const float*>(frame));
 }
 
-// The reference's window of kMaxWindow x kMaxWindow pixels (all of a
-// smaller side): its centre, unless a window of whole blocks elsewhere holds
-// at least kDetailGain times the centre's detail, then the first such window
-// of the most detail (in row-major order of its block). A block's detail is
-// the squared differences of its sum (over every channel and site, of its
-// first period of rows: block_sums) with its right and lower neighbours'
-// sums: on blocks of whole periods the mosaic cancels, and what is left is
-// the scene's structure on the scale of a block, with the noise about
-// alike everywhere.
+// The reference's window of kMaxWindow x kMaxWindow pixels (all of a smaller side):
+// its centre, unless a window of whole blocks elsewhere holds kDetailGain times the
+// centre's detail, then the first (row-major) of the most detail. A block's detail:
+// the squared differences of its sum (block_sums) with its right and lower
+// neighbours'; on whole periods the mosaic cancels, leaving the scene's structure.
 PolishWindow LumaPolish::window_of(const void* frame) const {
   const auto centred = [](int64_t side) {
     const int64_t n = std::min(side, kMaxWindow);
@@ -1108,9 +1021,8 @@ PolishWindow LumaPolish::window_of(const void* frame) const {
   return window;
 }
 
-// The reference's window (window_of) and the planes that vary there; each
-// frame's cut of it is made into colour images and smoothed in prepare(),
-// from the frame itself (not a copy: CropVerifier keeps it).
+// The reference's window (window_of) and the planes that vary there; prepare() reads
+// the frame itself (not a copy: CropVerifier keeps it).
 void LumaPolish::set_reference(const void* frame) {
   // Both made before anything changes: a failed allocation leaves the last
   // reference's window, planes and images together.
@@ -1134,15 +1046,10 @@ void LumaPolish::set_reference(const void* frame) {
 
 void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images images, Effort effort) {
   moving_.clear();
-  // reference(y) ~ frame(y - shift): the reference's rows [t, t + n) show
-  // what the frame's rows [t - wy, t + n - wy) show, give or take the
-  // shift's part that is not whole pixels. Both windows are cut to the
-  // part that lies inside both frames (in the reference's coordinates;
-  // the frame's is wy, wx pixels before it), so the boxes that are cut at
-  // their edges are cut alike on both: the borders are fitted too (on the
-  // robustness benchmark's blurred scenes much of the information lies
-  // there), and what only one frame shows (what a circular shift wraps
-  // around) is never compared.
+  // reference(y) ~ frame(y - shift): the reference's rows [t, t + n) show the frame's
+  // [t - wy, t + n - wy). Both windows are cut to what lies inside both frames (the
+  // frame's wy, wx before), so edge boxes are cut alike and the borders fit too, and
+  // what only one frame shows (a circular shift's wrap) is never compared.
   const auto overlap = [](int64_t start, int64_t size, int64_t w, int64_t side) {
     const int64_t first = std::max(start, w), end = std::min(start + size, side + w);
     return std::pair<int64_t, int64_t>{first, end - first};
@@ -1154,12 +1061,8 @@ void LumaPolish::prepare(const void* frame, int64_t wy, int64_t wx, Images image
   if (cut.rows <= period_ || cut.cols <= period_) return;
   const int64_t rows = cut.rows - period_ + 1, cols = cut.cols - period_ + 1;
   const PolishWindow window{cut.top - wy, cut.left - wx, cut.rows, cut.cols};
-  // The planes that vary in both frames' windows make the images: a plane
-  // flat, clipped or dead in either says nothing of the shift, and fitted
-  // against the other frame's varying plane it pulls the shift (red
-  // clipped in the frame alone moved sigma-16 scenes by 1.2-2.3 pixels)
-  // and inflates the variance. The correlations' luminance images leave
-  // such planes out too (align_luma.hpp).
+  // Only planes that vary in both windows: one flat, clipped or dead in either says
+  // nothing of the shift, pulls it and inflates the variance.
   std::vector<char> used = varying_of(frame, window);
   for (size_t p = 0; p < used.size(); ++p) used[p] &= reference_varies_[p];
   std::vector<std::vector<int64_t>> groups = colour_groups(used, images);
@@ -1230,23 +1133,11 @@ bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (
   if (reference_frame_ == nullptr || !(std::fabs(dy) < static_cast<double>(height_)) ||
       !(std::fabs(dx) < static_cast<double>(width_)))
     return false;
-  // Coarse to fine, each scale from the last one's estimate; per axis the
-  // estimate of least variance is kept (the fine scale's on a sharp scene,
-  // a coarse one's where noise swamps the fine detail). The coarsest must
-  // converge: it is the one that finds the basin. Where the estimate ends
-  // more than a pixel from the whole-pixel shift the windows were cut at,
-  // they are cut again there and the scales fitted again (the boxes' cut
-  // edges then differ by at most a pixel of content between the frames).
-  // Where a cut made again cannot be fitted, the last cut's estimate
-  // stands: it converged, on windows that differ from the content's by
-  // a pixel or more at their edges. (benchmarks/polish_bias.py, 180
-  // frames of the robustness benchmark's rocket at gain 1024, found one
-  // whose second cut's coarse fit stalled on a grid point for 30
-  // iterations; the whole polish then failed and the frame kept the
-  // correlations' estimate, 7.5 pixels off, where the first cut had it
-  // within 0.1 pixel.)
-  // shift and best_variance hold the last fitted cut's estimate; fitted
-  // the whole-pixel shift that cut was made at.
+  // Coarse to fine from the last scale's estimate; per axis the estimate of least
+  // variance is kept. The coarsest must converge: it finds the basin. More than a
+  // pixel from the whole-pixel shift of the cut, the windows are cut there and fitted
+  // again (at most kMaxCuts); where that fails, the last fitted cut's estimate stands.
+  // shift and best_variance hold that estimate; fitted, that cut's whole-pixel shift.
   best_scale_[0] = best_scale_[1] = -1;
   double shift[2] = {dy, dx}, best_variance[2] = {HUGE_VAL, HUGE_VAL};
   int64_t fitted[2] = {0, 0}, fitted_scale[2] = {-1, -1};
@@ -1259,17 +1150,14 @@ bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (
     double best[2] = {y, x}, variance_of_best[2] = {HUGE_VAL, HUGE_VAL};
     int64_t scale_of_best[2] = {-1, -1};
     bool fitted_a_scale = false;
-    // The quick polish starts from the coarse estimate, within the finest
-    // scale's basin wherever the gate can pass the frame: its images hold
-    // that scale alone (smooth(); a frame it does not fit is doubted and
-    // polished thoroughly).
+    // The quick polish's images hold the finest scale alone (smooth()): the
+    // coarse estimate lies in its basin wherever the gate can pass the frame.
     for (size_t k = 0; converged && k < moving_.size(); ++k) {
       double found_variance[2];
       if (!fit(reference_->scales[k], moving_[k], reference_->luma_weights, y, x, found_variance,
                threads_)) {
-        // Where one frame clips what the other shows, the coarse scales'
-        // wide boxes can leave too few samples (kClipMismatch): the next
-        // finer scale starts from the same estimate.
+        // Clip mismatches can leave the coarse scales' wide boxes too few samples
+        // (kClipMismatch): the next finer scale starts from the same estimate.
         const bool clipped = !reference_->scales[k].clipped.empty() || !moving_[k].clipped.empty();
         if (!fitted_a_scale && clipped && k + 1 < moving_.size()) continue;
         converged = fitted_a_scale;
@@ -1311,11 +1199,8 @@ bool LumaPolish::polish_once(const void* frame, double& dy, double& dx, double (
 
 double LumaPolish::match(double dy, double dx) const {
   if (moving_.empty() || !std::isfinite(dy) || !std::isfinite(dx)) return NAN;
-  // The middle scale (sigma 6.5) where there is one: smooth enough that
-  // photon noise barely lowers the correlation of frames of one scene,
-  // fine enough to keep the detail that tells scenes apart. (The quick
-  // polish has only the finest: noise lowers the score there, so a noisy
-  // frame of the scene is doubted and checked again at the middle scale.)
+  // The middle scale (sigma 6.5) where there is one: smooth enough that noise barely
+  // lowers the score, fine enough to tell scenes apart.
   const size_t k = moving_.size() >= 2 ? moving_.size() - 2 : 0;
   const SmoothedLuma& ref = reference_->scales[k];
   const double s = static_cast<double>(ref.stride);
@@ -1330,9 +1215,8 @@ LumaPolish::Warp LumaPolish::warp(double dy, double dx) const {
   if (moving_.empty() || best_scale_[0] < 0 || best_scale_[1] < 0 || !std::isfinite(dy) ||
       !std::isfinite(dx))
     return out;
-  // Per quadrant (top left, top right, bottom left, bottom right) and
-  // axis, the estimate in sensor pixels and its variance; per axis, the
-  // quadrants' centres' distance apart along each direction.
+  // Per quadrant (top left, top right, bottom left, bottom right) and axis, the
+  // estimate (sensor pixels) and its variance; per axis, the halves' centres apart.
   double estimate[4][2], variance[4][2], apart[2][2], centre[2][2];
   for (int axis = 0; axis < 2; ++axis) {
     const size_t k = static_cast<size_t>(best_scale_[axis]);
@@ -1369,9 +1253,8 @@ LumaPolish::Warp LumaPolish::warp(double dy, double dx) const {
   }
   if (!(apart[0][0] > 0.0 && apart[0][1] > 0.0 && apart[1][0] > 0.0 && apart[1][1] > 0.0))
     return out;
-  // The linear motion of the four: each direction's gradient is the
-  // difference of its two halves' means over their centres' distance.
-  // The farthest corner lies e_b from the window's centre along b.
+  // Each direction's gradient: its two halves' means' difference over their centres'
+  // distance. The farthest corner lies extent[b] from the window's centre along b.
   const double height = static_cast<double>(height_ - 1), width = static_cast<double>(width_ - 1);
   for (int axis = 0; axis < 2; ++axis) {
     const double extent[2] = {std::max(centre[axis][0], height - centre[axis][0]),

@@ -1,63 +1,15 @@
-// The last step of PTP_ALIGN_VERIFY_REFINE (the default): the shift that
-// the correlations found, polished by least squares on smoothed luminance
-// or colour images of the two frames.
+// The last step of PTP_ALIGN_VERIFY_REFINE (the default): the correlations'
+// shift polished by least squares on smoothed luminance or colour images of
+// the two frames. A correlation peak is only as sharp as the scene: on blurred
+// noisy frames it wanders by pixels while the frames fix the shift to a
+// fraction of one (docs/performance.md, "What an efficient estimator would get").
 //
-// Why: a correlation peak is only as sharp as the scene. On a blurred
-// scene (Gaussian sigma 8-16 sensor pixels) with the photon noise of a
-// high gain, the peaks of the Hann-windowed correlations wander by pixels
-// (the robustness benchmark, Bayer sigma 16 at gain 1024: mean error 1.5
-// pixels, 16 of 24 crops right), while the information in the frames
-// fixes the shift to about 0.1-0.5 pixel (its Cramer-Rao bound there, the
-// exposure's gain and offset unknown: benchmarks/bound_align_robustness.py).
-// Smoothing removes the noise above the scene's own band, and least
-// squares over every pixel the two frames share, with no window, come
-// within 1.2-1.6 times that bound (mean error 0.2 pixel, 24 of 24 right in
-// a numpy prototype); on luminance, at the bound of an estimator that
-// sees no colour (docs/performance.md, "What an efficient estimator would
-// get").
-//
-// The model: reference_c(y, x) = a * frame_c(y - dy, x - dx) + b_c for
-// every image c, one shift and gain (a) for all, an offset per image.
-// The images (Images): one luminance image, the mean of the pattern's
-// sites in every period x period window (which weighs every site alike
-// wherever it starts) or of the channels; or one image per colour of the
-// pattern (red, green, blue; Bayer's two greens one colour) made of its
-// sites the same way, or each channel. Either of the sites or channels
-// that vary in both frames, so one clipped or dead in either is left out.
-// They are cut from windows of the two frames that show the
-// same part of the scene to within a pixel (cut to what both frames show
-// under the whole-pixel shift nearest the estimate), smoothed by three
-// centred box filters per axis (about Gaussian; cut at the images' edges,
-// alike on both, so the borders are fitted too) at three scales, sigma
-// ~11, ~6.5 and ~3.5 sensor pixels, each sampled every sigma / 3 pixels
-// (no aliasing at that smoothing), coarse first. Gauss-Newton on
-// (dy, dx, a) with each image's offset fitted exactly and Keys' cubic
-// interpolation of the frame's images; the colours weighed by their sites
-// per window (an image's noise variance goes as one over their number).
-// Samples where one frame clips what the other shows (a brighter
-// exposure, a GT that clips nowhere) are left out (kClipMismatch in
-// luma_polish.cpp). Once those least squares converge at a scale, the fit goes on weighted
-// by Tukey's biweight of each sample's residual (luma_polish.cpp,
-// kTukey), so a part of the scene that moves on its own (a person, a
-// car) is left out instead of pulling the shift toward its motion.
-//
-// Why colour images too: they see detail that the luminance image
-// averages away. On the robustness benchmark's Bayer sigma 16 row, which
-// the frames' information limits, they gave about 1.5 more right crops in
-// 288 (docs/performance.md, "The polish fits colours where the crop is in
-// doubt"). They cost three images' smoothing and fitting, so the caller
-// (refine_crop) fits them only where the luminance fit leaves the crop
-// in doubt.
-//
-// Why the borders: with "valid" boxes each image lost 3 sigma a side (18
-// pixels at the middle scale), and on the robustness benchmark's blurred
-// 252-pixel scenes much of the information lies there (Bayer sigma 16:
-// 274-277 of 288 crops right with valid boxes, 280-283 now). Why the cut
-// windows: boxes cut at the edges are not shift-equivariant, so the two
-// images must be cut at the same content; and a frame moved circularly
-// (np.roll) holds at its edge what the reference does not show, which
-// the cut leaves out (boxes cut at the frames' own edges took a 128-pixel
-// frame rolled by (2, -2) to (-3.9, 3.4)).
+// Model: reference_c(y, x) = a * frame_c(y - dy, x - dx) + b_c for every image
+// c (one shift and gain, an offset per image), fitted by Gauss-Newton coarse to
+// fine at sigma ~11, ~6.5 and ~3.5 sensor pixels, then weighted by Tukey's
+// biweight; samples where one frame clips what the other shows are left out.
+// The full rule (windows, cuts, images, variance): docs/semantics.md, "Polish",
+// "Clipped sites", "Robust weights", "Match" and "Moves as a whole".
 #pragma once
 
 #include <cstdint>
@@ -76,9 +28,8 @@ struct SmoothedLuma {
   double sigma = 0.0;  // of the smoothing, sensor pixels
   int64_t reach = 0;   // its boxes are cut within this many sensor pixels of an edge
   std::vector<std::vector<float>> colours;
-  // The share of the pattern's sites clipped (clipped_fraction in
-  // luma_polish.cpp) around each sample, smoothed alike; empty where no
-  // site of the images' planes is clipped.
+  // The share of clipped sites (clipped_fraction) around each sample, smoothed
+  // alike; empty where no site of the images' planes is clipped.
   std::vector<float> clipped;
   // Samples per fit at most (the grid is read every q-th point per axis
   // beyond it): the polish's effort (LumaPolish::Effort).
@@ -97,16 +48,25 @@ struct PolishWindow {
   }
 };
 
+// The full-resolution luminance image of `window` of a frame (height x
+// width, `planes` planes: its channels without a pattern (period 1), else
+// one mosaic): the mean of every plane's values in each period x period
+// window, (rows - P + 1) x (cols - P + 1), row-major. The polish's
+// luminance image of planes that all vary; the search over every shift
+// reads it too.
+std::vector<float> luminance_image(const void* frame, bool uint16, int64_t height, int64_t width,
+                                   int64_t planes, int64_t period, const PolishWindow& window,
+                                   int threads);
+
 class LumaPolish {
  public:
   // The images fitted: one luminance image (the mean of the planes that
   // vary in both frames), or one image per colour (an offset per colour).
   enum Images { kLuminance = 0, kColours = 1 };
   // How much of the frames a polish reads. kThorough: a window of up to
-  // kMaxWindow pixels a side, up to 2^16 samples per fit. kQuick: its
-  // centre, up to kQuickWindow a side, up to kQuickSamples per fit; the
-  // fit's variance grows as it reads less, so a frame whose crop it leaves
-  // in doubt is polished again thoroughly (refine_crop's gate).
+  // kMaxWindow pixels a side, up to 2^16 samples per fit. kQuick: its centre,
+  // up to kQuickWindow a side and kQuickSamples per fit, with a variance that
+  // grows as it reads less (refine_crop polishes a doubted frame thoroughly).
   enum Effort { kThorough = 0, kQuick = 1 };
 
   // `threads`: the images are made and smoothed one per thread, and the
@@ -114,10 +74,9 @@ class LumaPolish {
   // (summed in order: the same result on any number).
   explicit LumaPolish(const AlignGeometry& geometry, int threads = 1);
 
-  // The reference frame (a validated frame of the plan), which must stay
-  // valid and unchanged until the next set_reference (CropVerifier keeps
-  // its copy): each frame's cut of its window is made into colour images
-  // and smoothed in polish().
+  // The reference frame (a validated frame of the plan), read in place: it must
+  // stay valid and unchanged until the next set_reference (CropVerifier keeps
+  // its copy). polish() makes and smooths each frame's cut of its window.
   void set_reference(const void* frame);
 
   // (dy, dx), the shift that registers `frame` to the reference in sensor
@@ -125,40 +84,35 @@ class LumaPolish {
   // variance of each axis' estimate (sensor pixels squared; calibrated on
   // the robustness benchmark, docs/performance.md). Returns false, leaving
   // them unchanged, where what both frames show under the shift is too
-  // small for the finest scale, the least squares do not
-  // converge, the fit anticorrelates the frames (a <= 0), or the polished
-  // shift lies more than kMaxMove pixels from the given one on an axis
-  // (then it is another peak, not a polish). `images`: the luminance image
-  // or the colour images (the same with one colour). Keeps the frame's
-  // smoothed images for match() and warp(), also where it fails (match()
-  // then tells a frame of another scene, whose fit fails, from the
-  // reference's). Except: a fit of the colour images that fails right
-  // after the luminance image's fit of the same frame converged keeps the
-  // luminance fit's (before, warp() then had nothing to fit and that
-  // frame's motion went unchecked: refine_crop fits the colours where the
-  // luminance fit leaves the crop in doubt), unless it had to smooth the
-  // luminance fit's reference images again.
+  // small for the finest scale, the least squares do not converge, the fit
+  // anticorrelates the frames (a <= 0), or the polished shift lies more than
+  // kMaxMove pixels from the given one on an axis (another peak, not a
+  // polish). `images`: the luminance or the colour images (the same with one
+  // colour). Keeps the frame's smoothed images for match() and warp(), also
+  // where it fails (so match() can tell a frame of another scene). Except: a
+  // colour fit that fails right after the same frame's luminance fit
+  // converged keeps the luminance fit's, so warp() still checks that frame,
+  // unless it had to smooth the luminance fit's reference images again.
   bool polish(const void* frame, double& dy, double& dx, double (&variance)[2],
               Images images = kColours, Effort effort = kThorough);
 
   // The correlation coefficient of the reference's and the last polished
-  // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest
-  // scale on frames too small for it, and after a kQuick polish, which
-  // makes no other), over what they share under the
-  // shift (dy, dx) (within a few pixels of the last cut polish() made); NaN
-  // where it cannot be computed (too few samples, a flat image). Frames of
-  // one scene score near 1 even at high gain; frames of other scenes or of
-  // noise near 0 (docs/performance.md, "Frames of another scene").
+  // frame's luminance images, smoothed at sigma ~6.5 pixels (the finest scale
+  // on frames too small for it and after a kQuick polish), over what they
+  // share under the shift (dy, dx) (within a few pixels of the last cut
+  // polish() made); NaN where it cannot be computed (too few samples, a flat
+  // image). Near 1 for frames of one scene even at high gain, near 0 for
+  // another scene or noise (docs/performance.md, "What the threshold does not
+  // catch").
   double match(double dy, double dx) const;
 
-  // How the last polished frame's motion varies over the reference's
-  // window: its shift fitted again on each 2 x 2 quadrant of the window,
-  // alone (from (dy, dx), within a few pixels of the last cut polish()
-  // made; at the scale that gave polish() each axis' estimate), and the
-  // linear motion those four estimates show, extrapolated to the frame's
-  // farthest corners. A frame that moved as a whole shows none but noise;
-  // a rotation, a change of scale (focus breathing), parallax or a part of
-  // the scene that moved on its own shows its motion.
+  // How the last polished frame's motion varies over the reference's window:
+  // its shift fitted again on each 2 x 2 quadrant alone (from (dy, dx), within
+  // a few pixels of the last cut polish() made; at the scale that gave each
+  // axis' estimate), and the linear motion of those four estimates,
+  // extrapolated to the frame's farthest corners. A frame that moved as a
+  // whole shows only noise; rotation, scaling, parallax or a part of the scene
+  // that moved on its own shows its motion.
   struct Warp {
     bool fitted = false;  // every quadrant's fit converged
     // d shift[axis] / d position[along] (pixels per pixel; 0 rows, 1
@@ -172,32 +126,21 @@ class LumaPolish {
   };
   Warp warp(double dy, double dx) const;
 
-  // The largest move of a polish per axis, in sensor pixels: on blurred
-  // noisy frames the correlations' estimate can lie 14 pixels off (the
-  // robustness benchmark's rocket at sigma 16, gain 1024: 2 of 32 frames
-  // moved by (-4, 6) and (12, -8) lay 12.7 and 14 pixels off, and were
-  // left wrong at 12). A polish descends from the estimate, so a larger
-  // bound moves only estimates whose own basin lies that far.
+  // Largest move of a polish per axis (sensor pixels): the correlations can lie
+  // 14 pixels off on blurred noisy frames, and a polish only descends its own basin.
   static constexpr double kMaxMove = 24.0;
-  // The reference's window (its centre) on larger frames, per side in
-  // sensor pixels: the fit reads at most 2^16 samples a scale anyway, and
-  // a 6-megapixel frame's smoothing would cost a third of its alignment.
+  // The reference's window side on larger frames (sensor pixels): the fit reads at most
+  // 2^16 samples a scale, and smoothing a whole 6 MP frame cost a third of its alignment.
   static constexpr int64_t kMaxWindow = 1024;
-  // On larger frames the window leaves the centre for the place of the
-  // most detail where that has at least kDetailGain times the centre's
-  // (window_of): a scene whose centre is smooth or flat (a sky, a wall)
-  // gave the polish nothing but noise to fit there, and it moved right
-  // estimates by up to 22 pixels (docs/performance.md, "Large frames:
-  // the check's window, and detail away from the centre"). Detail is measured on blocks of about
-  // kDetailBlock pixels (whole periods).
+  // On larger frames the window moves to the most detail where that has
+  // kDetailGain times the centre's (window_of): a flat centre gives only noise
+  // (docs/performance.md, "Large frames: the check's window, and detail away
+  // from the centre").
   static constexpr double kDetailGain = 2.0;
-  static constexpr int64_t kDetailBlock = 16;
-  // kQuick's window side (the thorough window's centre) and samples per
-  // fit: on a textured 1 MP frame a tenth of the thorough polish's cost,
-  // and on the robustness benchmark and its hard classes the same crops
-  // right, none wrong at confidence >= 0.95 (docs/performance.md, "The
-  // quick polish"). Half the samples saved 8 % more at 1 MP but left twice
-  // as many noisy frames unfitted (QuickVarianceMatchesItsSpread: 4 of 24).
+  static constexpr int64_t kDetailBlock = 16;  // blocks of detail: about this side, whole periods
+  // kQuick's window side (the thorough window's centre) and samples per fit: a
+  // tenth of the thorough cost, the same crops right (docs/performance.md, "The
+  // quick polish"); half the samples left twice as many noisy frames unfitted.
   static constexpr int64_t kQuickWindow = 256;
   static constexpr double kQuickSamples = 4096.0;
 
