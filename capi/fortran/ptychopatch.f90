@@ -223,6 +223,7 @@ module ptychopatch
   ! ptp_align_method
   integer(c_int32_t), parameter :: PTP_ALIGN_METHOD_CORRELATION = 0
   integer(c_int32_t), parameter :: PTP_ALIGN_METHOD_RAWNIND = 1
+  ! ptp_align_verify (CHECK and CORRECT are retired: they run REFINE)
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_NONE = 0
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_CHECK = 1
   integer(c_int32_t), parameter :: PTP_ALIGN_VERIFY_CORRECT = 2
