@@ -117,7 +117,9 @@ def test_patches_end_to_end_as_module(dataset, tmp_path):
     N = arrays["probeGuess"].shape[0]  # taken from probeGuess
     B, C = 40, 4
     assert set(res.files) == {"nn_indices", "coords_nn", "coords_offsets", "coords_relative",
-                              "Y", "N", "K", "gridsize", "seed"}
+                              "Y", "diffraction", "X_full", "coords_start_nn",
+                              "coords_start_offsets", "coords_start_relative",
+                              "N", "K", "gridsize", "seed"}
     assert res["nn_indices"].shape == (B, C)
     assert res["coords_nn"].shape == (B, 1, 2, C)
     assert res["coords_offsets"].shape == (B, 1, 2, 1)
@@ -126,7 +128,10 @@ def test_patches_end_to_end_as_module(dataset, tmp_path):
     assert (int(res["N"]), int(res["K"]), int(res["gridsize"]), int(res["seed"])) == (N, 6, 2, 3)
     # The library's own call on the same input gives the same arrays.
     expected = ptychopatch.grouped_patches(arrays["objectGuess"], arrays["xcoords"],
-                                           arrays["ycoords"], N, B, K=6, gridsize=2, seed=3)
+                                           arrays["ycoords"], N, B, K=6, gridsize=2, seed=3,
+                                           diffraction=arrays["diff3d"],
+                                           xcoords_start=arrays["xcoords_start"],
+                                           ycoords_start=arrays["ycoords_start"])
     for key, value in expected.items():
         np.testing.assert_array_equal(res[key], value, err_msg=key)
 

@@ -331,7 +331,9 @@ def test_patches_cluster_run_equals_serial_run_and_grouped_patches(scans, tmp_pa
     for name, (arrays, attrs) in got.items():
         d = cli.load_dataset(str(tmp_path / "scans" / f"{name}.npz"))
         want = ptychopatch.grouped_patches(d["objectGuess"], d["xcoords"], d["ycoords"], 16,
-                                           100, backend="cpu", **GROUPING)
+                                           100, backend="cpu", diffraction=d["diff3d"],
+                                           xcoords_start=d["xcoords_start"],
+                                           ycoords_start=d["ycoords_start"], **GROUPING)
         assert arrays.keys() == want.keys()
         for key in want:
             assert arrays[key].dtype == want[key].dtype, (name, key)
@@ -351,7 +353,12 @@ def test_patches_store_is_chunked_and_compressed_as_documented(scans, tmp_path):
                       "nn_indices": ((100, 4), (CHUNK, 4)),
                       "coords_nn": ((100, 1, 2, 4), (CHUNK, 1, 2, 4)),
                       "coords_offsets": ((100, 1, 2, 1), (CHUNK, 1, 2, 1)),
-                      "coords_relative": ((100, 1, 2, 4), (CHUNK, 1, 2, 4))}
+                      "coords_relative": ((100, 1, 2, 4), (CHUNK, 1, 2, 4)),
+                      "diffraction": ((100, 16, 16, 4), (CHUNK, 16, 16, 4)),
+                      "X_full": ((100, 16, 16, 4), (CHUNK, 16, 16, 4)),
+                      "coords_start_nn": ((100, 1, 2, 4), (CHUNK, 1, 2, 4)),
+                      "coords_start_offsets": ((100, 1, 2, 1), (CHUNK, 1, 2, 1)),
+                      "coords_start_relative": ((100, 1, 2, 4), (CHUNK, 1, 2, 4))}
     assert all(array.compressors for _, array in group.arrays())
     # One file per chunk along the group axis: ceil(100 / 16) = 7.
     assert len([p for p in (output / "scan0" / "Y").rglob("*") if p.is_file()

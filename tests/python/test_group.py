@@ -552,6 +552,70 @@ def test_grouped_patches_equal_group_then_extract(rng, gridsize, K, N):
                 assert np.array_equal(g["Y"], patches)
 
 
+# PtychoPINN's grouped dataset (ptycho/raw_data.py, generate_dataset_from_groups,
+# get_relative_coords with local_offset_sign = -1, normalize_data), written out.
+def _ptychopinn_grouped(diff3d, xs, ys, nn, N):
+    diffraction = np.transpose(diff3d[nn], [0, 2, 3, 1])
+    scale = np.float32(np.sqrt(((N / 2) ** 2) / np.mean(
+        np.sum(np.square(diffraction.astype(np.float64)), axis=(1, 2)))))
+    start_nn = np.transpose(np.array([xs[nn], ys[nn]]), [1, 0, 2])[:, None, :, :]
+    start_offsets = np.mean(start_nn, axis=3)[..., None]
+    return {"diffraction": diffraction,
+            "X_full": scale * diffraction.astype(np.float32, copy=False),
+            "coords_start_nn": start_nn, "coords_start_offsets": start_offsets,
+            "coords_start_relative": -1 * (start_nn - start_offsets)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+@pytest.mark.parametrize("gridsize", [1, 2, 3])
+def test_grouped_training_set_is_ptychopinns(rng, dtype, gridsize):
+    """The diffraction and the start positions grouped as PtychoPINN's
+    loader groups them (keys, shapes, dtypes, values), and loaded as its
+    loader loads them: X_full, Y, coords_offsets, coords_relative and
+    nn_indices with one channel per member."""
+    cplx, _ = _objects(rng)
+    n, N = 90, 6
+    x, y = rng.uniform(0, 52, n), rng.uniform(0, 40, n)
+    xs, ys = x + rng.uniform(-0.5, 0.5, n), y + rng.uniform(-0.5, 0.5, n)
+    diff3d = (rng.uniform(0, 300, (n, 8, 8))).astype(dtype)
+    g = ptychopatch.grouped_patches(cplx, x, y, N, 70, K=max(4, gridsize**2), gridsize=gridsize,
+                                    seed=5, backend="cpu", diffraction=diff3d,
+                                    xcoords_start=xs, ycoords_start=ys)
+    want = _ptychopinn_grouped(diff3d, xs, ys, g["nn_indices"], N)
+    for key, value in want.items():
+        assert g[key].dtype == value.dtype, key
+        assert g[key].shape == value.shape, key
+        if key == "X_full":  # one float32 scale; the sums' order may differ
+            np.testing.assert_allclose(g[key], value, rtol=2e-7, err_msg=key)
+        else:
+            np.testing.assert_array_equal(g[key], value, err_msg=key)
+    # As ptycho/loader.py reads the dict: X_full and Y with one channel per
+    # member, coordinates (B, 1, 2, C) and (B, 1, 2, 1).
+    C = gridsize ** 2
+    assert g["X_full"].shape == (70, 8, 8, C) and g["Y"].shape[-1] == C
+    assert g["coords_offsets"].shape == (70, 1, 2, 1)
+    assert g["coords_relative"].shape == (70, 1, 2, C)
+    # Without them, grouped_patches returns what it always did.
+    plain = ptychopatch.grouped_patches(cplx, x, y, N, 70, K=max(4, gridsize**2),
+                                        gridsize=gridsize, seed=5, backend="cpu")
+    assert set(plain) == {"nn_indices", "coords_nn", "coords_offsets", "coords_relative", "Y"}
+
+
+def test_grouped_training_set_refuses_what_does_not_fit(rng):
+    cplx, _ = _objects(rng)
+    x, y = rng.uniform(0, 52, 30), rng.uniform(0, 40, 30)
+    out = np.full((20, 6, 6, 4), 7, np.complex64)
+    for kwargs, error, match in (
+            (dict(diffraction=np.ones((29, 8, 8))), ValueError, "one entry per scan position"),
+            (dict(diffraction=np.ones((30, 64))), ValueError, "positions, h, w"),
+            (dict(diffraction=np.ones((30, 8, 8), np.complex64)), TypeError, "real"),
+            (dict(xcoords_start=x), ValueError, "both or neither")):
+        with pytest.raises(error, match=match):
+            ptychopatch.grouped_patches(cplx, x, y, 6, 20, seed=1, backend="cpu", out=out,
+                                        **kwargs)
+        assert (out == 7).all()  # checked before the library wrote anything
+
+
 def test_grouped_patches_real_dtypes_and_oversampling(rng):
     _, real = _objects(rng)
     x, y = rng.uniform(0, 52, 30), rng.uniform(0, 40, 30)
@@ -579,3 +643,12 @@ def test_positions_whose_squared_distances_overflow_are_an_error():
         ptychopatch.group_neighbors(np.arange(10) * 1e155, np.zeros(10), 5)
     with pytest.raises(ptychopatch.PtychoPatchError, match="below 1e150 pixels"):
         ptychopatch.grouped_patches(np.ones((8, 8)), np.zeros(10), np.arange(10) * 1e155, 3, 5)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from ptychopatch import group
+
+    failures, tried = doctest.testmod(group, verbose=False, report=True)[:2]
+    assert tried > 0 and failures == 0

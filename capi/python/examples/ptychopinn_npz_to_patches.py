@@ -6,8 +6,9 @@ This script is the ``patches`` command of the ``ptychopatch`` command line
 docs/cli.md) under its old name; the code lives in ``ptychopatch.cli``.
 
 Reads a PtychoPINN-style ``.npz`` (``objectGuess``: complex (H, W) object;
-``xcoords``, ``ycoords``: the scan positions in object pixels; any other key
-is ignored), forms ``nsamples`` groups of ``gridsize**2`` neighbouring
+``xcoords``, ``ycoords``: the scan positions in object pixels; where present
+``diff3d`` and ``xcoords_start``, ``ycoords_start``; any other key is
+ignored), forms ``nsamples`` groups of ``gridsize**2`` neighbouring
 positions with ``ptychopatch.grouped_patches`` (PtychoPINN's
 sample-then-group over a pool of the ``K`` nearest neighbours), cuts the
 N x N object patch of every member, and writes PtychoPINN's arrays to an
@@ -18,6 +19,8 @@ output ``.npz``:
     coords_offsets   (B, 1, 2, 1)  float64  group centres (member mean)
     coords_relative  (B, 1, 2, C)  float64  -(member - centre)
     Y                (B, N, N, C)  complex64 object patches
+    diffraction, X_full            diff3d grouped as PtychoPINN's loader groups it
+    coords_start_*                 the start positions grouped alike
 
 with B = nsamples (default: one group per scan position) and C =
 gridsize**2, plus the parameters used (N, K, gridsize, seed).

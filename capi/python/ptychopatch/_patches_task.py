@@ -57,6 +57,31 @@ def offsets(d: Dict[str, np.ndarray], start: int, stop: int) -> np.ndarray:
     return (centre[:, :, None] + relative).transpose(0, 2, 1)
 
 
+def _write_training(group: Any, nn_indices: np.ndarray, N: int, n: int,
+                    arrays: Dict[str, np.ndarray], chunk: int) -> None:
+    """The dataset's diffraction and start positions grouped into `group` as
+    `ptychopatch.group.training_arrays` groups them, the diffraction a
+    chunk of groups at a time."""
+    from .group import _training_inputs, diffraction_scale, training_arrays
+
+    diff, xs, ys = _training_inputs(n, arrays.get("diff3d"), arrays.get("xcoords_start"),
+                                    arrays.get("ycoords_start"))
+    if xs is not None:
+        for key, value in training_arrays(nn_indices, N, n, None, xs, ys).items():
+            _zarr_store.new_array(group, key, value.shape, value.dtype, chunk)[...] = value
+    if diff is None:
+        return
+    rows, c = nn_indices.shape
+    shape = (rows, diff.shape[1], diff.shape[2], c)
+    grouped = _zarr_store.new_array(group, "diffraction", shape, diff.dtype, chunk)
+    normalised = _zarr_store.new_array(group, "X_full", shape, np.float32, chunk)
+    scale = diffraction_scale(diff, nn_indices, N)
+    for start in range(0, rows, chunk):
+        part = np.transpose(diff[nn_indices[start:start + chunk]], (0, 2, 3, 1))
+        grouped[start:start + chunk] = part
+        normalised[start:start + chunk] = scale * part.astype(np.float32)
+
+
 def _write(item: PatchesInput, arrays: Dict[str, np.ndarray], store: str,
            options: Dict[str, Any], backend: str) -> int:
     from . import extract_patches, group_neighbors
@@ -92,6 +117,7 @@ def _write(item: PatchesInput, arrays: Dict[str, np.ndarray], store: str,
             Y[start:stop] = extract_patches(obj, offsets(d, start, stop), N, layout="channel",
                                             backend=backend,
                                             num_threads=options["num_threads"])
+        _write_training(group, d["nn_indices"], N, n, arrays, chunk)
         group.attrs[_zarr_store.COMPLETE] = True  # last: the group is whole
     except Exception:
         # Another writer of this group (another run on the store) finished

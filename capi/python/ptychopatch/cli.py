@@ -69,6 +69,9 @@ def _import_optional(module: str, pip_name: str, purpose: str) -> Any:
 
 #: The keys of a PtychoPINN dataset this command reads.
 REQUIRED_KEYS = ("objectGuess", "xcoords", "ycoords")
+#: Per-position arrays grouped beside the patches where the dataset has them
+#: (`ptychopatch.group.training_arrays`).
+GROUPED_KEYS = ("diff3d", "xcoords_start", "ycoords_start")
 #: Patch size when neither --N nor a probeGuess gives one.
 DEFAULT_PATCH_SIZE = 64
 
@@ -81,7 +84,9 @@ def make_synthetic(path: str, size: int = 192, N: int = 32, step: float = 8.0,
     [-1, 1] rad); the scan is a jittered raster of step `step` pixels whose
     positions keep every N x N patch inside the object (400 positions with
     the defaults); probeGuess is an N x N Gaussian (``patches`` takes N
-    from it).
+    from it); diff3d holds each position's far-field amplitude |FFT(probe x
+    the object's N x N patch at the nearest pixel)|, float32; the start
+    positions are the raster's, before the jitter.
     """
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
@@ -98,7 +103,11 @@ def make_synthetic(path: str, size: int = 192, N: int = 32, step: float = 8.0,
     py, px = np.mgrid[0:N, 0:N].astype(np.float64) - (N - 1) / 2
     probe = np.exp(-(px**2 + py**2) / (2 * (N / 6) ** 2)).astype(np.complex64)
 
-    arrays = {"objectGuess": obj, "xcoords": x, "ycoords": y, "probeGuess": probe}
+    corners = np.rint(np.stack([y, x], axis=1) - half).astype(np.int64)
+    diff3d = np.stack([np.abs(np.fft.fftshift(np.fft.fft2(
+        probe * obj[r:r + N, c:c + N]))) for r, c in corners]).astype(np.float32)
+    arrays = {"objectGuess": obj, "xcoords": x, "ycoords": y, "probeGuess": probe,
+              "diff3d": diff3d, "xcoords_start": gx.ravel(), "ycoords_start": gy.ravel()}
     np.savez(path, **arrays)
     return arrays
 
@@ -107,9 +116,9 @@ def load_dataset(path: str) -> Dict[str, np.ndarray]:
     """The arrays of a PtychoPINN ``.npz`` that ``patches`` uses, checked.
 
     Raises OSError for a file that cannot be opened, ValueError for one
-    that is not an ``.npz`` or holds arrays of the wrong shapes, KeyError
-    (naming the missing keys) for one without objectGuess, xcoords or
-    ycoords.
+    that is not an ``.npz`` or holds arrays of the wrong shapes (diff3d and
+    the start positions too, where present), KeyError (naming the missing
+    keys) for one without objectGuess, xcoords or ycoords.
     """
     try:
         data = np.load(path, allow_pickle=False)
@@ -124,8 +133,9 @@ def load_dataset(path: str) -> Dict[str, np.ndarray]:
         if missing:
             raise KeyError(f"{path}: missing key(s) {missing}; present: {sorted(data.files)}")
         arrays = {k: data[k] for k in REQUIRED_KEYS}
-        if "probeGuess" in data.files:
-            arrays["probeGuess"] = data["probeGuess"]
+        for key in ("probeGuess",) + GROUPED_KEYS:
+            if key in data.files:
+                arrays[key] = data[key]
     obj = np.squeeze(arrays["objectGuess"])  # (H, W, 1) is accepted too
     if obj.ndim != 2:
         raise ValueError(f"{path}: objectGuess must be (H, W), got shape "
@@ -136,6 +146,13 @@ def load_dataset(path: str) -> Dict[str, np.ndarray]:
     if x.shape != y.shape:
         raise ValueError(f"{path}: xcoords has {x.size} positions, ycoords {y.size}")
     arrays["xcoords"], arrays["ycoords"] = x, y
+    try:  # checked here, before anything is written
+        from .group import _training_inputs
+
+        _training_inputs(x.size, arrays.get("diff3d"), arrays.get("xcoords_start"),
+                         arrays.get("ycoords_start"))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: {str(err).replace('diffraction', 'diff3d')}") from None
     return arrays
 
 
@@ -152,12 +169,17 @@ def npz_to_patches(arrays: Dict[str, np.ndarray], N: int, nsamples: int, K: int 
                    oversample: bool = False, backend: str = "auto",
                    num_threads: int = 0) -> Dict[str, np.ndarray]:
     """`ptychopatch.grouped_patches` on a loaded dataset: PtychoPINN's arrays
-    (nn_indices, coords_nn, coords_offsets, coords_relative) plus Y."""
+    (nn_indices, coords_nn, coords_offsets, coords_relative) plus Y, and
+    where the dataset has them its diffraction (diffraction, X_full) and
+    start positions (coords_start_*) grouped the same way."""
     from . import grouped_patches
 
     return grouped_patches(arrays["objectGuess"], arrays["xcoords"], arrays["ycoords"], N,
                            nsamples, K=K, gridsize=gridsize, seed=seed, sequential=sequential,
-                           oversample=oversample, backend=backend, num_threads=num_threads)
+                           oversample=oversample, backend=backend, num_threads=num_threads,
+                           diffraction=arrays.get("diff3d"),
+                           xcoords_start=arrays.get("xcoords_start"),
+                           ycoords_start=arrays.get("ycoords_start"))
 
 
 def _check_grouping(n: int, nsamples: int, K: int, gridsize: int, oversample: bool) -> None:
@@ -178,16 +200,22 @@ def _check_grouping(n: int, nsamples: int, K: int, gridsize: int, oversample: bo
 
 PATCHES_EPILOG = """\
 Reads objectGuess (complex (H, W) object), xcoords and ycoords (scan
-positions in object pixels) and, where present, probeGuess (for N); other
-keys are ignored. Forms nsamples groups of gridsize**2 neighbouring
-positions (PtychoPINN's sample-then-group over a pool of the K nearest
-neighbours), cuts every member's N x N object patch, and writes:
+positions in object pixels) and, where present, probeGuess (for N), diff3d
+(diffraction amplitudes, one pattern per position) and xcoords_start /
+ycoords_start; other keys are ignored. Forms nsamples groups of
+gridsize**2 neighbouring positions (PtychoPINN's sample-then-group over a
+pool of the K nearest neighbours), cuts every member's N x N object patch,
+and writes PtychoPINN's grouped dataset:
 
   nn_indices       (B, C)        int64     member indices into xcoords/ycoords
   coords_nn        (B, 1, 2, C)  float64   member positions ([.., 0, :] x, [.., 1, :] y)
   coords_offsets   (B, 1, 2, 1)  float64   group centres (member mean)
   coords_relative  (B, 1, 2, C)  float64   -(member - centre)
   Y                (B, N, N, C)  complex64 object patches (float32 for a real object)
+  diffraction      (B, h, w, C)  diff3d's  the members' patterns (with diff3d)
+  X_full           (B, h, w, C)  float32   diffraction, normalised as PtychoPINN does
+  coords_start_nn, coords_start_offsets, coords_start_relative
+                                 float64   the start positions grouped alike (with them)
   N, K, gridsize, seed                     the parameters used (seed -1: none given)
 
 with B = nsamples and C = gridsize**2.

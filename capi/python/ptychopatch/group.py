@@ -255,6 +255,79 @@ def group_neighbors(
     return _as_ptychopinn(out)
 
 
+def diffraction_scale(diffraction: np.ndarray, nn_indices: np.ndarray, N: int) -> np.float32:
+    """PtychoPINN's normalisation of the grouped diffraction (its
+    ``normalize_data``): sqrt((N / 2)^2 / the mean, over groups and
+    members, of each pattern's sum of squares), in float32. Read from the
+    positions' patterns (`diffraction`, (n, h, w)), so the grouped array
+    need not exist."""
+    energy = np.square(diffraction.astype(np.float64)).sum(axis=(1, 2))
+    return np.float32(np.sqrt((N / 2) ** 2 / np.mean(energy[nn_indices])))
+
+
+def _grouped_by(values: ArrayLike, name: str, n: int) -> np.ndarray:
+    """A per-position array as numpy, checked to hold one row per position."""
+    arr = _arrays.host_asarray(values, name)
+    if arr.ndim < 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must hold one entry per scan position ({n}), got shape "
+                         f"{arr.shape}")
+    return arr
+
+
+def _training_inputs(n: int, diffraction: Any, xcoords_start: Any,
+                     ycoords_start: Any) -> Tuple[Any, Any, Any]:
+    """The per-position arrays `training_arrays` groups, checked and as
+    numpy (None where not given)."""
+    diff = xs = ys = None
+    if diffraction is not None:
+        diff = _grouped_by(diffraction, "diffraction", n)
+        if diff.ndim != 3:
+            raise ValueError(f"diffraction must be (positions, h, w), got shape {diff.shape}")
+        if not np.issubdtype(diff.dtype, np.number) or np.iscomplexobj(diff):
+            raise TypeError(f"diffraction must be real amplitudes, got dtype {diff.dtype}")
+    if (xcoords_start is None) != (ycoords_start is None):
+        raise ValueError("xcoords_start and ycoords_start go together: give both or neither")
+    if xcoords_start is not None:
+        xs = _grouped_by(xcoords_start, "xcoords_start", n).astype(np.float64).ravel()
+        ys = _grouped_by(ycoords_start, "ycoords_start", n).astype(np.float64).ravel()
+        if xs.size != n or ys.size != n:
+            raise ValueError(f"xcoords_start and ycoords_start must hold {n} positions each")
+    return diff, xs, ys
+
+
+def training_arrays(nn_indices: np.ndarray, N: int, n: int, diffraction: Any = None,
+                    xcoords_start: Any = None, ycoords_start: Any = None
+                    ) -> Dict[str, np.ndarray]:
+    """The per-position arrays of a PtychoPINN dataset grouped as its own
+    loader groups them (``RawData.generate_grouped_data``), for the groups
+    `nn_indices` (B, C) of `n` positions:
+
+    * ``diffraction`` (B, h, w, C), `diffraction`'s dtype: the patterns
+      diff3d[nn_indices] with the members last; ``X_full`` (B, h, w, C)
+      float32: the same times `diffraction_scale` (what PtychoPINN's
+      model trains on);
+    * ``coords_start_nn`` (B, 1, 2, C), ``coords_start_offsets`` (B, 1, 2, 1)
+      and ``coords_start_relative`` (B, 1, 2, C), float64: the start
+      positions grouped as ``coords_nn``, their member mean, and
+      -(member - mean).
+
+    Only the arrays given are grouped.
+    """
+    diff, xs, ys = _training_inputs(n, diffraction, xcoords_start, ycoords_start)
+    out: Dict[str, np.ndarray] = {}
+    if diff is not None:
+        grouped = np.transpose(diff[nn_indices], (0, 2, 3, 1))
+        out["diffraction"] = grouped
+        out["X_full"] = diffraction_scale(diff, nn_indices, N) * grouped.astype(np.float32)
+    if xs is not None:
+        nn = np.stack([xs[nn_indices], ys[nn_indices]], axis=1)[:, None]  # (B, 1, 2, C)
+        offsets = np.mean(nn, axis=3)[..., None]
+        out["coords_start_nn"] = nn
+        out["coords_start_offsets"] = offsets
+        out["coords_start_relative"] = -(nn - offsets)
+    return out
+
+
 def _host_object(obj: ArrayLike) -> Tuple[np.ndarray, int]:
     if _arrays.is_device_array(obj):
         raise TypeError(
@@ -283,6 +356,9 @@ def grouped_patches(
     num_threads: int = 0,
     out: Optional[np.ndarray] = None,
     progress: _progress.ProgressArgument = None,
+    diffraction: Optional[ArrayLike] = None,
+    xcoords_start: Optional[ArrayLike] = None,
+    ycoords_start: Optional[ArrayLike] = None,
 ) -> Dict[str, np.ndarray]:
     """Group scan positions and cut every group's patches, in one library call.
 
@@ -341,12 +417,32 @@ def grouped_patches(
         >>> seen[0], 50 in seen, seen[-1]
         (0, True, 250)
 
+    diffraction : array, optional, keyword-only
+        The dataset's diffraction amplitudes, ``diff3d`` (n, h, w), one
+        pattern per scan position: then also ``diffraction`` and
+        ``X_full``, grouped as PtychoPINN's loader groups them
+        (`training_arrays`).
+    xcoords_start, ycoords_start : array, optional, keyword-only
+        The dataset's start positions (both or neither): then also
+        ``coords_start_nn``, ``coords_start_offsets`` and
+        ``coords_start_relative``.
+
+        >>> pos = np.arange(8.0, 56.0, 4.0)
+        >>> x, y = (v.ravel() for v in np.meshgrid(pos, pos))
+        >>> diff3d = np.ones((x.size, 8, 8), np.float32)
+        >>> d = ptychopatch.grouped_patches(np.ones((64, 64), np.float32), x, y, 8, 50, K=6,
+        ...                                 seed=0, backend="cpu", diffraction=diff3d)
+        >>> d["diffraction"].shape, d["X_full"].dtype, float(d["X_full"][0, 0, 0, 0])
+        ((50, 8, 8, 4), dtype('float32'), 0.5)
+
     Returns
     -------
     dict of numpy.ndarray
         The four arrays of `group_neighbors`, plus ``Y``: (B, N, N, C)
         patches in PtychoPINN's channel format, complex64 for a complex
-        object, float32 for a real one; `out` itself if given.
+        object, float32 for a real one; `out` itself if given. With
+        `diffraction` or the start positions, the arrays of
+        `training_arrays` too: together PtychoPINN's grouped dataset.
 
     Raises
     ------
@@ -368,6 +464,7 @@ def grouped_patches(
     obj_arr, obj_code = _host_object(obj)
     n = _context.as_int(N, "N")
     x, y = _positions(xcoords, ycoords)
+    training = _training_inputs(x.shape[0], diffraction, xcoords_start, ycoords_start)
     desc = _group_desc(nsamples, K, gridsize, seed, sequential, oversample)
     rows, c = max(desc.num_samples, 0), max(desc.group_size, 0)
     shape = (rows, n, n, c) if n >= 1 else (0, 0, 0, 0)
@@ -409,6 +506,7 @@ def grouped_patches(
                                 *_addresses(groups), patches.ctypes.data, patches.nbytes)
     result = _as_ptychopinn(groups)
     result["Y"] = patches
+    result.update(training_arrays(result["nn_indices"], n, x.shape[0], *training))
     _diagnostics.warn_if_outside(
         "grouped_patches", obj_arr.shape[0], obj_arr.shape[1], c,
         "xcoords must be the columns (x) and ycoords the rows (y). ")
