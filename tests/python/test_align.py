@@ -429,6 +429,20 @@ def _xtrans_scene(rgb, shifts, rng, ndi, window=(96, 96, 768, 768)):
     return _bayer_scene(rgb, shifts, rng, ndi, pattern=XTRANS, window=window)
 
 
+def test_xtrans_by_name_is_libraws_fujifilm_layout(big_rgb, ndi, rng):
+    """cfa="XTRANS" (any case, with or without the hyphen) is LibRaw's
+    Fujifilm layout, as the CLI's --cfa XTRANS: the same results as that
+    6x6 array, bit for bit."""
+    assert np.array_equal(ptychopatch.align.XTRANS_PATTERN, XTRANS)
+    gt, frames = _xtrans_scene(big_rgb, [(6, -12), (3, 3)], rng, ndi, window=(96, 96, 216, 216))
+    want = ptychopatch.align_scene(gt, frames, cfa=XTRANS)
+    for name in ("XTRANS", "x-trans"):
+        got = ptychopatch.align_scene(gt, frames, cfa=name)
+        np.testing.assert_array_equal(got.shifts, want.shifts)
+        np.testing.assert_array_equal(got.confidence, want.confidence)
+    np.testing.assert_array_equal(want.crops, [[6, -12], [3, 3]])
+
+
 def test_xtrans_period_multiples_recovered_exactly(big_rgb, sk_pcc, ndi, rng):
     shifts = [(0, 0), (6, -12), (-18, 24), (30, 6)]
     gt, frames = _xtrans_scene(big_rgb, shifts, rng, ndi)
@@ -838,11 +852,8 @@ def test_scene_bad_input(photos):
 
     with pytest.raises(ValueError, match="cfa"):
         ptychopatch.align_scene(gt, frames, cfa="RGBW")
-    # The CLI's --cfa XTRANS names one phase of the pattern; the API asks
-    # for the frame's own (cameras differ), and says so.
-    for name in ("XTRANS", "x-trans"):
-        with pytest.raises(ValueError, match="6x6 array"):
-            ptychopatch.align_scene(gt, frames, cfa=name)
+    with pytest.raises(ValueError, match="'XTRANS'"):
+        ptychopatch.align_scene(gt, frames, cfa="X-Trans-II")
     with pytest.raises(ValueError, match="2x2"):
         ptychopatch.align_scene(gt, frames, cfa=np.zeros((3, 3), int))
     with pytest.raises(TypeError, match="integer"):

@@ -42,6 +42,17 @@ BAYER_PATTERNS = {
     "GBRG": ((3, 2), (0, 1)),
 }
 
+#: LibRaw's X-Trans layout of Fujifilm sensors (0 = R, 1 = G, 2 = B): what
+#: ``cfa="XTRANS"`` (and the CLI's ``--cfa XTRANS``) means. A camera's
+#: visible area may start elsewhere in the 6 x 6 period: pass its own
+#: ``raw_pattern`` then.
+XTRANS_PATTERN = ((1, 1, 0, 1, 1, 2),
+                  (1, 1, 2, 1, 1, 0),
+                  (2, 0, 1, 0, 2, 1),
+                  (1, 1, 2, 1, 1, 0),
+                  (1, 1, 0, 1, 1, 2),
+                  (0, 2, 1, 2, 0, 1))
+
 _NORMALIZATIONS = {
     "phase": _native.PTP_NORMALIZATION_PHASE,
     "partial": _native.PTP_NORMALIZATION_PARTIAL,
@@ -314,18 +325,13 @@ def _cfa(cfa: CfaLike) -> Tuple[int, Optional[List[int]]]:
     if cfa is None:
         return _native.PTP_CFA_NONE, None
     if isinstance(cfa, str):
+        if cfa.upper().replace("-", "") == "XTRANS":
+            return _native.PTP_CFA_XTRANS, [code for row in XTRANS_PATTERN for code in row]
         pattern = BAYER_PATTERNS.get(cfa.upper())
-        if pattern is None and cfa.upper().replace("-", "") == "XTRANS":
-            raise ValueError(
-                "cfa='XTRANS' is not a layout: X-Trans sensors (and the crops cameras store) "
-                "start the 6x6 pattern at different phases, so pass the frame's own 6x6 array "
-                "of colour codes (0 red, 1 green, 2 blue, 3 second green: rawpy's "
-                "raw.raw_pattern as it is)"
-            )
         if pattern is None:
             raise ValueError(
-                f"cfa must be None, one of {sorted(BAYER_PATTERNS)}, or a 2x2 (Bayer) or 6x6 "
-                f"(X-Trans) array of colour codes; got {cfa!r}"
+                f"cfa must be None, one of {sorted(BAYER_PATTERNS)}, 'XTRANS', or a 2x2 (Bayer) "
+                f"or 6x6 (X-Trans) array of colour codes; got {cfa!r}"
             )
         return _native.PTP_CFA_BAYER, [code for row in pattern for code in row]
     arr = np.asarray(cfa)
@@ -758,8 +764,11 @@ def align_scene(
         0, a note and a RuntimeWarning). A Bayer name ``"RGGB"``,
         ``"BGGR"``, ``"GRBG"``, ``"GBRG"`` (case-insensitive), a 2x2 array
         of LibRaw / rawpy ``raw_pattern`` codes (0 = R, 1 = G, 2 = B,
-        3 = second G; ``rawpy.RawPy.raw_pattern`` can be passed as is), or
-        a 6x6 X-Trans array (0 = R, 1 = G, 2 = B). Bayer gives 4 planes
+        3 = second G; ``rawpy.RawPy.raw_pattern`` can be passed as is), a
+        6x6 X-Trans array (0 = R, 1 = G, 2 = B), or ``"XTRANS"``: LibRaw's
+        layout of Fujifilm sensors (`XTRANS_PATTERN`, as the CLI's ``--cfa
+        XTRANS``; a camera whose visible area starts elsewhere in the period
+        needs its own ``raw_pattern``). Bayer gives 4 planes
         ``frame[r::2, c::2]``, X-Trans 36 planes ``frame[r::6, c::6]``.
     upsample_factor : int
         1 to 1000. k (default 10) refines the shift to 1/k plane pixel

@@ -39,7 +39,8 @@ import numpy as np
 from . import _dataset_cli, _native
 from ._errors import PtychoPatchError
 from ._progress import ProgressBar
-from .align import BAYER_PATTERNS, AlignFlag, _retired_options, align_scene
+from .align import (BAYER_PATTERNS, XTRANS_PATTERN, AlignFlag, _retired_options,
+                    align_scene)
 
 PROG = "ptychopatch"
 
@@ -306,15 +307,6 @@ RAW_PATTERNS = ("*.arw", "*.cr2", "*.cr3", "*.crw", "*.dng", "*.erf", "*.iiq", "
                 "*.raw", "*.rw2", "*.rwl", "*.sr2", "*.srf", "*.srw", "*.x3f", "*.3fr")
 ARRAY_SUFFIXES = (".npy", ".tif", ".tiff")
 
-#: LibRaw's X-Trans layout of Fujifilm sensors (0 = R, 1 = G, 2 = B), what
-#: ``--cfa XTRANS`` means. A camera's visible area may start elsewhere in
-#: the 6 x 6 period: give its 36 codes when it does.
-XTRANS_PATTERN = ((1, 1, 0, 1, 1, 2),
-                  (1, 1, 2, 1, 1, 0),
-                  (2, 0, 1, 0, 2, 1),
-                  (1, 1, 2, 1, 1, 0),
-                  (1, 1, 0, 1, 1, 2),
-                  (0, 2, 1, 2, 0, 1))
 
 #: Statuses of frames this command rejects before the library sees them
 #: (the others are the library's ``PTP_*`` names).
