@@ -148,6 +148,30 @@ def test_patches_defaults_work_on_the_synthetic_data(capsys, tmp_path):
     assert int(res["seed"]) == -1
 
 
+def test_a_file_that_is_not_numpys_says_so(capsys, tmp_path):
+    """Garbage named .npz or .npy: its first bytes, not numpy's advice about
+    pickled data (which such a file does not hold)."""
+    junk = b"\x80-garbage, not numpy"
+    (tmp_path / "junk.npz").write_bytes(junk)
+    code, _, err = run_main(capsys, "patches", str(tmp_path / "junk.npz"),
+                            str(tmp_path / "o.npz"))
+    assert code == 1 and "not a .npz" in err and "pickled" not in err, err
+    (tmp_path / "junk.npy").write_bytes(junk)
+    np.save(tmp_path / "gt.npy", np.zeros((64, 64), np.uint16))
+    code, out, err = run_main(capsys, "align", str(tmp_path / "gt.npy"),
+                              str(tmp_path / "junk.npy"), "--cfa", "RGGB", "--no-progress")
+    assert code == 1 and "not a .npy file" in err and "pickled" not in err, err
+
+
+@pytest.mark.parametrize("command", [
+    ["patches", "in.npz", "out.npz"], ["align", "gt.npy", "f.npy", "--cfa", "RGGB"],
+    ["align-dataset", "scenes", "-o", "out"], ["patches-dataset", "scans", "-o", "out.zarr"]])
+def test_negative_threads_is_a_usage_error_naming_the_option(capsys, command):
+    code, _, err = run_main(capsys, *command, "--threads", "-1")
+    assert code == 2
+    assert "--threads" in err and ">= 0" in err and "num_threads" not in err, err
+
+
 def test_patches_too_many_samples_names_the_option(capsys, dataset, tmp_path):
     path, arrays = dataset
     n = arrays["xcoords"].size

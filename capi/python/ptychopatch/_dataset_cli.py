@@ -80,7 +80,7 @@ def add_parsers(subparsers: Any) -> None:
                         "(default refine; none to resume a folder written before 0.4)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
-    p.add_argument("--threads", type=int, default=None, metavar="T",
+    p.add_argument("--threads", type=cli.threads_value, default=None, metavar="T",
                    help="library threads per task (default: the worker's cores / the tasks "
                         "running at once on its host; 0: all cores; docs/python.md, "
                         "'Threads')")
@@ -265,7 +265,7 @@ def _add_patches_dataset_parser(subparsers: Any) -> None:
                    help="groups per chunk and per library call (default 256)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
-    p.add_argument("--threads", type=int, default=None, metavar="T",
+    p.add_argument("--threads", type=cli.threads_value, default=None, metavar="T",
                    help="library threads per task (default: the worker's cores / the tasks "
                         "running at once on its host; 0: all cores; docs/python.md, "
                         "'Threads')")

@@ -113,6 +113,19 @@ def make_synthetic(path: str, size: int = 192, N: int = 32, step: float = 8.0,
     return arrays
 
 
+#: The first bytes of numpy's .npy and of a zip (.npz) file.
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+
+
+def _require_magic(path: str, magics: Tuple[bytes, ...], what: str) -> None:
+    """ValueError where `path` does not start as `what` does: numpy's own
+    message for such a file is about pickled data, which misleads."""
+    with open(path, "rb") as f:
+        head = f.read(max(len(m) for m in magics))
+    if not any(head.startswith(m) for m in magics):
+        raise ValueError(f"not a {what}: its first bytes are {head!r}")
+
+
 def load_dataset(path: str) -> Dict[str, np.ndarray]:
     """The arrays of a PtychoPINN ``.npz`` that ``patches`` uses, checked.
 
@@ -122,10 +135,14 @@ def load_dataset(path: str) -> Dict[str, np.ndarray]:
     keys) for one without objectGuess, xcoords or ycoords.
     """
     try:
+        _require_magic(path, (_ZIP_MAGIC,), ".npz (a zip of named arrays)")
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    try:
         data = np.load(path, allow_pickle=False)
     except OSError:
         raise
-    except Exception as err:  # zipfile.BadZipFile, pickled data, ...
+    except Exception as err:  # zipfile.BadZipFile, ...
         raise ValueError(f"{path}: not a readable .npz file ({err})") from None
     if not hasattr(data, "files"):
         raise ValueError(f"{path}: a single .npy array, not an .npz of named arrays")
@@ -256,7 +273,8 @@ def _add_patches_parser(subparsers) -> None:
                    help="allow more groups than positions (several groups per position)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where the patches are cut (default: the GPU when usable)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all cores)")
+    p.add_argument("--threads", type=threads_value, default=0,
+                   help="CPU threads (default 0: all cores)")
     p.add_argument("--compress", action="store_true", help="write a compressed .npz")
     p.set_defaults(handler=run_patches, parser=p)
 
@@ -424,6 +442,7 @@ def _planar(image: np.ndarray) -> np.ndarray:
 def _load_array(path: str) -> np.ndarray:
     """The array of a .npy or .tif/.tiff file, as stored."""
     if path.lower().endswith(".npy"):
+        _require_magic(path, (_NPY_MAGIC,), ".npy file")
         return np.asarray(np.load(path, allow_pickle=False))
     tifffile = _import_optional("tifffile", "tifffile", "reading .tiff frames")
     return np.asarray(tifffile.imread(path))
@@ -719,6 +738,17 @@ examples:
 """
 
 
+def threads_value(text: str) -> int:
+    """argparse type of --threads: an integer >= 0 (0: all cores)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: all cores), got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (a usage error otherwise)."""
     try:
@@ -771,7 +801,8 @@ def _add_align_parser(subparsers) -> None:
                         "(--verify alone) and 'correct' are retired and run 'refine'")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where frames are aligned (default: the GPU when usable)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all cores)")
+    p.add_argument("--threads", type=threads_value, default=0,
+                   help="CPU threads (default 0: all cores)")
     p.add_argument("--batch", type=int, default=8, metavar="M",
                    help="frames read and aligned per library call (default 8)")
     p.add_argument("-o", "--output", default="-", metavar="FILE",
@@ -1020,7 +1051,7 @@ def _add_bench_parser(subparsers) -> None:
     p.add_argument("--update-doc", metavar="MARKDOWN",
                    help="write the tables into this file's generated section "
                         "(docs/performance.md)")
-    p.add_argument("--threads", type=int, default=0,
+    p.add_argument("--threads", type=threads_value, default=0,
                    help="CPU threads of the library and the threaded peers "
                         "(default 0: all cores; the threads curves sweep it)")
     p.add_argument("--repeat", type=int, default=None,
