@@ -492,7 +492,16 @@ def test_info_json(capsys):
     assert info["backend_reason"] == ptychopatch.backend_info().reason
     assert info["cuda_device_count"] == ptychopatch.cuda_device_count()
     assert info["library_path"] == _native.LIBRARY_PATH
-    assert set(info["optional"]) == {"rawpy", "tifffile", "scikit-image"}
+    assert set(info["optional"]) == {"rawpy", "tifffile", "scikit-image", "dask", "distributed",
+                                     "pyarrow", "zarr", "matplotlib", "cupy", "torch"}
+    from importlib import metadata
+
+    for name in ("dask", "zarr", "matplotlib", "pyarrow"):
+        try:
+            want = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            want = None
+        assert info["optional"][name] == want, name
 
 
 def test_info_text_says_why_not_the_gpu(capsys):

@@ -928,8 +928,19 @@ def run_align(args: argparse.Namespace) -> int:
 
 # ================================================================= info
 
-OPTIONAL_PACKAGES = (("rawpy", "rawpy"), ("tifffile", "tifffile"),
-                     ("scikit-image", "scikit-image"))
+#: The optional components ``info`` lists: (name, its distributions), each
+#: with what needs it.
+OPTIONAL_PACKAGES = (("rawpy", "rawpy"),                # RAW files (align --folder)
+                     ("tifffile", "tifffile"),          # .tif frames
+                     ("scikit-image", "scikit-image"),  # the registration drop-in's tests, bench
+                     ("dask", "dask"),                  # align-dataset, patches-dataset
+                     ("distributed", "distributed"),    # their --scheduler
+                     ("pyarrow", "pyarrow"),            # align-dataset's Parquet table
+                     ("zarr", "zarr"),                  # patches-dataset's store
+                     ("matplotlib", "matplotlib"),      # bench's plots
+                     ("cupy", ("cupy", "cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x")),
+                     # (CuPy: device arrays)
+                     ("torch", "torch"))                # device arrays, bench peers
 
 
 def collect_info() -> Dict[str, Any]:
@@ -951,7 +962,9 @@ def collect_info() -> Dict[str, Any]:
         "cuda_device_count": cuda_device_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "optional": {name: installed_version(dist) for name, dist in OPTIONAL_PACKAGES},
+        "optional": {name: next(filter(None, map(installed_version, (
+            (dists,) if isinstance(dists, str) else dists))), None)
+            for name, dists in OPTIONAL_PACKAGES},
     }
 
 
