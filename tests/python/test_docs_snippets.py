@@ -123,12 +123,29 @@ def _snippet_context(work: Path):
 
 
 def _run_python(block, work: Path):
-    namespace = fixtures.namespace(work)
-    with _snippet_context(work):
-        if block.text.lstrip().startswith(">>>"):
+    """A `>>>` session runs in this process; any other block as a user runs
+    it: saved as a file and run by a fresh interpreter in `work`, after the
+    prelude (only in the main module: a child process that re-imports it,
+    as multiprocessing and Dask's spawned workers do, runs the block alone,
+    as it would run a user's script)."""
+    if block.text.lstrip().startswith(">>>"):
+        namespace = fixtures.namespace(work)
+        with _snippet_context(work):
             _run_session(block, namespace)
-        else:
-            exec(compile(block.text, block.where, "exec"), namespace)
+        return
+    script = work / "snippet.py"
+    script.write_text(
+        "import pathlib as _pathlib\nimport sys as _sys\n"
+        f"_sys.path.insert(0, {str(REPO / 'tests' / 'docs')!r})\n"
+        "if __name__ == '__main__':\n"
+        "    import fixtures as _fixtures\n"
+        "    globals().update(_fixtures.namespace(_pathlib.Path.cwd()))\n"
+        f"_sys.path.pop(0)\n# {block.where}\n" + block.text)
+    run = subprocess.run([sys.executable, str(script)], cwd=work, env=_env(work),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (f"{block} failed as a script ({run.returncode}):\n"
+                                 f"{block.text}\nstdout:\n{run.stdout[-3000:]}\n"
+                                 f"stderr:\n{run.stderr[-3000:]}")
 
 
 def _run_session(block, namespace):
