@@ -299,6 +299,46 @@ class SceneAlignment(NamedTuple):
         """The status of each frame by name, e.g. ``"PTP_SUCCESS"``."""
         return tuple(_native.status_name(int(code)) for code in self.status)
 
+    def plot(self, gt: ArrayLike, frames: Sequence[ArrayLike], folder: str,
+             names: Optional[Sequence[str]] = None, cfa: CfaLike = None) -> List[str]:
+        """A picture of each frame's alignment: ``folder/<name>.png`` with
+        the GT frame and the frame cut to what they share under its crop,
+        their luminance (the mosaic averaged away) and a checkerboard of
+        the two, where a wrong crop shows as edges broken at the squares'
+        borders; the title holds the crop, shift, confidence and flags.
+        `gt` and `frames` as given to `align_scene` (`cfa` as there: it sets
+        the averaging); `names` default to ``frame0``, ``frame1``, ...
+        Frames without a result are skipped. Returns the paths written.
+        Needs matplotlib (ImportError saying so otherwise).
+
+        >>> import numpy as np, ptychopatch, tempfile
+        >>> gt = np.random.default_rng(0).random((96, 96)).astype(np.float32)
+        >>> frames = [np.roll(gt, (4, -2), (0, 1))]
+        >>> r = ptychopatch.align_scene(gt, frames, cfa="RGGB", backend="cpu")
+        >>> paths = r.plot(gt, frames, tempfile.mkdtemp(), cfa="RGGB")
+        >>> [p.endswith("frame0.png") for p in paths]
+        [True]
+        """
+        from .plot import draw_alignment
+
+        frames = list(frames)
+        if len(frames) != len(self.status):
+            raise ValueError(f"{len(frames)} frames for an alignment of {len(self.status)}")
+        names = [f"frame{k}" for k in range(len(frames))] if names is None else list(names)
+        period = 1 if cfa is None else 6 if np.asarray(_cfa(cfa)[1]).size == 36 else 2
+        written = []
+        for k, frame in enumerate(frames):
+            if self.status[k] != 0:
+                continue
+            doubts = ", ".join(flag.name for flag in AlignFlag if self.flags[k] & flag)
+            title = (f"{names[k]}: crop ({self.crops[k][0]}, {self.crops[k][1]}), shift "
+                     f"({self.shifts[k][0]:.2f}, {self.shifts[k][1]:.2f}), confidence "
+                     f"{self.confidence[k]:.3f}" + (f", doubted: {doubts}" if doubts else ""))
+            written.append(draw_alignment(np.asarray(gt), np.asarray(frame), self.crops[k],
+                                          os.path.join(folder, f"{names[k]}.png"), title,
+                                          period))
+        return written
+
 
 def _option(table: dict, value: Any, name: str) -> int:
     key = value.lower() if isinstance(value, str) else value

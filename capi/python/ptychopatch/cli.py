@@ -807,6 +807,9 @@ def _add_align_parser(subparsers) -> None:
                    help="frames read and aligned per library call (default 8)")
     p.add_argument("-o", "--output", default="-", metavar="FILE",
                    help="output file (default: stdout); a .csv name implies --format csv")
+    p.add_argument("--plot", metavar="DIR", default=None,
+                   help="also draw each aligned frame beside the GT frame (and a "
+                        "checkerboard of the two) into DIR/<frame>.png (needs matplotlib)")
     p.add_argument("--format", choices=("json", "csv"), default=None,
                    help="output format (default: json, or csv for a .csv output)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -865,6 +868,23 @@ def _write_text(text: str, output: str) -> None:
         print(f"wrote {output}", file=sys.stderr)
 
 
+def _plot_results(gt: RawFrame, files: Sequence[Tuple[str, str]],
+                  results: Sequence[FrameResult], reader: Callable[[str], RawFrame],
+                  folder: str) -> None:
+    """--plot: each aligned frame, read again (one at a time), drawn beside
+    the GT frame into folder/<its file name>.png."""
+    from .plot import draw_alignment
+
+    period = 1 if gt.cfa is None else int(np.asarray(gt.cfa).shape[0])
+    for (name, path), r in zip(files, results):
+        if not r.aligned:
+            continue
+        title = (f"{name}: crop ({r.crop[0]}, {r.crop[1]}), confidence {r.confidence:.3f}"
+                 + (f", doubted: {', '.join(r.doubts)}" if r.doubts else ""))
+        draw_alignment(gt.image, reader(path).image, r.crop,
+                       os.path.join(folder, os.path.basename(name) + ".png"), title, period)
+
+
 def run_align(args: argparse.Namespace) -> int:
     """The ``align`` command."""
     from . import backend_info
@@ -882,6 +902,13 @@ def run_align(args: argparse.Namespace) -> int:
     fmt = _output_format(args)
 
     backend = backend_info(args.backend).backend  # fails early where "gpu" is unusable
+    if args.plot is not None:
+        from .plot import MATPLOTLIB_MISSING
+
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CliError(f"--plot: {MATPLOTLIB_MISSING}") from None
     reader = make_reader(cfa)
     try:
         gt = reader(gt_path)
@@ -916,6 +943,8 @@ def run_align(args: argparse.Namespace) -> int:
         shown["window"] = args.window
         text = json_text(json_report(gt_name, gt, results, shown, backend))
     _write_text(text, args.output)
+    if args.plot is not None:
+        _plot_results(gt, files, results, reader, args.plot)
     failed = [r for r in results if not r.aligned]
     doubted = [r for r in results if r.aligned and not r.ok]
     for r in failed:
