@@ -738,26 +738,22 @@ examples:
 """
 
 
-def threads_value(text: str) -> int:
-    """argparse type of --threads: an integer >= 0 (0: all cores)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0: all cores), got {value}")
-    return value
+def _int_at_least(low: int, meaning: str = "") -> Callable[[str], int]:
+    """argparse type: an integer >= `low` (a usage error otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}{meaning}, got {value}")
+        return value
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (a usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+#: --threads of every command: 0 means all cores.
+threads_value = _int_at_least(0, " (0: all cores)")
+_positive_int = _int_at_least(1)
 
 
 def _add_align_parser(subparsers) -> None:
