@@ -236,7 +236,9 @@ def _grouped_patches(folder, name):
     """The oracle: `ptychopatch.grouped_patches` on the file, in memory."""
     d = cli.load_dataset(str(folder / f"{name}.npz"))
     return ptychopatch.grouped_patches(d["objectGuess"], d["xcoords"], d["ycoords"], 16, 100,
-                                       backend="cpu", **GROUPING)
+                                       backend="cpu", diffraction=d["diff3d"],
+                                       xcoords_start=d["xcoords_start"],
+                                       ycoords_start=d["ycoords_start"], **GROUPING)
 
 
 def _half_written(store, folder, name):

@@ -180,7 +180,7 @@ def test_py_typed_marker_is_shipped():
     assert "ptychopatch/py.typed" in files
 
 
-PUBLIC_SUBMODULES = {"align", "cli", "distributed", "extract", "group", "reassemble",
+PUBLIC_SUBMODULES = {"align", "cli", "distributed", "extract", "group", "plot", "reassemble",
                      "registration"}
 
 
