@@ -1,4 +1,5 @@
-"""Real RAW files through rawpy (LibRaw) in ``align-dataset`` (issue 17).
+"""Real RAW files through rawpy (LibRaw) in ``align-dataset`` and in
+``align --folder``.
 
 The other dataset tests use .npy frames with --cfa; here the frames are
 DNG files, the format of many cameras and of RawNIND's converted sets,
@@ -12,6 +13,9 @@ get status rows while the rest completes.
 """
 
 from __future__ import annotations
+
+import json
+import os
 
 import numpy as np
 import pytest
@@ -189,3 +193,47 @@ def test_the_command_on_dng_scenes(datasets, tmp_path, capsys):
     assert code == cli.EXIT_FAILURE  # the two bad files
     assert "5 scenes: 5 aligned, 0 already in" in capsys.readouterr().out
     _check(_rows(output), datasets, tmp_path)
+
+
+@pytest.mark.parametrize("scene", sorted(SCENES))
+def test_align_folder_on_dng_files(datasets, scene, capsys):
+    """`ptychopatch align --folder` (not the dataset command) on a folder
+    of DNG files: each file's own pattern (Bayer and X-Trans), and every
+    crop the move back; as the .npy frames with the pattern by name give."""
+    name, moves, _ = SCENES[scene]
+    code, report = _align_folder(datasets / "dng" / scene, capsys)
+    assert code == cli.EXIT_OK
+    by_file = {e["file"]: e for e in report["frames"]}
+    npy = datasets / "npy" / name / scene
+    code = cli.main(["align", str(npy / "gt.npy"), *(str(npy / f"f{j}.npy")
+                                                    for j in range(len(moves))),
+                     "--cfa", name, "--no-progress"])
+    assert code == cli.EXIT_OK
+    oracle = {os.path.basename(e["file"]).rsplit(".", 1)[0]: e
+              for e in json.loads(capsys.readouterr().out)["frames"]}
+    for j, (dy, dx) in enumerate(moves):
+        entry = by_file[f"f{j}.dng"]
+        assert entry["ok"] and entry["crop"] == [-dy, -dx], entry
+        assert entry["shift"] == oracle[f"f{j}"]["shift"]
+        assert entry["confidence"] == oracle[f"f{j}"]["confidence"]
+
+
+def test_align_folder_reports_unreadable_dng_files(datasets, capsys):
+    """A truncated DNG is reported UNREADABLE (exit 1) and the other frame
+    aligned; a GT that is not a RAW file stops the command (exit 1)."""
+    code, report = _align_folder(datasets / "dng" / "bad_frame", capsys)
+    assert code == cli.EXIT_FAILURE
+    by_file = {e["file"]: e for e in report["frames"]}
+    assert by_file["f1.dng"]["status"] == cli.STATUS_UNREADABLE
+    assert "LibRaw" in by_file["f1.dng"]["message"]
+    assert by_file["f0.dng"]["ok"] and by_file["f0.dng"]["crop"] == [-2, -2]
+    code = cli.main(["align", "--folder", str(datasets / "dng" / "bad_gt"), "--gt", "gt.dng",
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_FAILURE and "gt.dng" in err, err
+
+
+def _align_folder(folder, capsys):
+    code = cli.main(["align", "--folder", str(folder), "--gt", "gt.dng", "--no-progress"])
+    out = capsys.readouterr().out
+    return code, (json.loads(out) if out.strip() else None)
