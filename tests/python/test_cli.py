@@ -172,6 +172,20 @@ def test_negative_threads_is_a_usage_error_naming_the_option(capsys, command):
     assert "--threads" in err and ">= 0" in err and "num_threads" not in err, err
 
 
+@pytest.mark.parametrize("key,value,match", [
+    ("diff3d", lambda a: a["diff3d"][:10], "diff3d must hold one entry per scan position"),
+    ("diff3d", lambda a: np.zeros_like(a["diff3d"]), "diff3d is all zeros"),
+    ("xcoords_start", lambda a: a["xcoords_start"][:-1], "xcoords_start must hold")])
+def test_patches_names_a_bad_grouped_array_and_writes_nothing(capsys, dataset, tmp_path, key,
+                                                               value, match):
+    path, arrays = dataset
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **dict(arrays, **{key: value(arrays)}))
+    code, _, err = run_main(capsys, "patches", str(bad), str(tmp_path / "o.npz"))
+    assert code == 1 and match in err, err
+    assert not (tmp_path / "o.npz").exists()
+
+
 def test_patches_too_many_samples_names_the_option(capsys, dataset, tmp_path):
     path, arrays = dataset
     n = arrays["xcoords"].size

@@ -609,7 +609,9 @@ def test_grouped_training_set_refuses_what_does_not_fit(rng):
             (dict(diffraction=np.ones((29, 8, 8))), ValueError, "one entry per scan position"),
             (dict(diffraction=np.ones((30, 64))), ValueError, "positions, h, w"),
             (dict(diffraction=np.ones((30, 8, 8), np.complex64)), TypeError, "real"),
-            (dict(xcoords_start=x), ValueError, "both or neither")):
+            (dict(xcoords_start=x), ValueError, "both or neither"),
+            (dict(diffraction=np.full((30, 8, 8), np.nan)), ValueError, "NaN"),
+            (dict(diffraction=np.zeros((30, 8, 8))), ValueError, "all zeros")):
         with pytest.raises(error, match=match):
             ptychopatch.grouped_patches(cplx, x, y, 6, 20, seed=1, backend="cpu", out=out,
                                         **kwargs)

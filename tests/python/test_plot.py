@@ -42,6 +42,8 @@ def test_views_of_a_right_crop_show_the_same_content(rng, period):
     assert np.abs(f2 - g2).mean() > 0.05 * g2.std()
     with pytest.raises(ValueError, match="nothing in common"):
         aligned_views(gt, frame, (200, 0), period)
+    with pytest.raises(ValueError, match="not the GT's"):
+        aligned_views(gt, frame[:-2], (-6, 12), period)
 
 
 def test_planar_channels_are_averaged(rng):

@@ -168,9 +168,9 @@ def load_dataset(path: str) -> Dict[str, np.ndarray]:
         from .group import _training_inputs
 
         _training_inputs(x.size, arrays.get("diff3d"), arrays.get("xcoords_start"),
-                         arrays.get("ycoords_start"))
+                         arrays.get("ycoords_start"), diffraction_name="diff3d")
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: {str(err).replace('diffraction', 'diff3d')}") from None
+        raise ValueError(f"{path}: {err}") from None
     return arrays
 
 

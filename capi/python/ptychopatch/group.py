@@ -261,8 +261,14 @@ def diffraction_scale(diffraction: np.ndarray, nn_indices: np.ndarray, N: int) -
     members, of each pattern's sum of squares), in float32. Read from the
     positions' patterns (`diffraction`, (n, h, w)), so the grouped array
     need not exist."""
+    if nn_indices.size == 0:
+        return np.float32(1.0)  # no group: nothing to scale
     energy = np.square(diffraction.astype(np.float64)).sum(axis=(1, 2))
-    return np.float32(np.sqrt((N / 2) ** 2 / np.mean(energy[nn_indices])))
+    mean = np.mean(energy[nn_indices])
+    if not mean > 0.0:
+        raise ValueError("the grouped diffraction patterns are all zeros: PtychoPINN's "
+                         "normalisation divides by their energy")
+    return np.float32(np.sqrt((N / 2) ** 2 / mean))
 
 
 def _grouped_by(values: ArrayLike, name: str, n: int) -> np.ndarray:
@@ -274,17 +280,25 @@ def _grouped_by(values: ArrayLike, name: str, n: int) -> np.ndarray:
     return arr
 
 
-def _training_inputs(n: int, diffraction: Any, xcoords_start: Any,
-                     ycoords_start: Any) -> Tuple[Any, Any, Any]:
+def _training_inputs(n: int, diffraction: Any, xcoords_start: Any, ycoords_start: Any,
+                     diffraction_name: str = "diffraction") -> Tuple[Any, Any, Any]:
     """The per-position arrays `training_arrays` groups, checked and as
-    numpy (None where not given)."""
+    numpy (None where not given); `diffraction_name` names that argument in
+    the messages (the CLI's key is diff3d)."""
     diff = xs = ys = None
     if diffraction is not None:
-        diff = _grouped_by(diffraction, "diffraction", n)
+        name = diffraction_name
+        diff = _grouped_by(diffraction, name, n)
         if diff.ndim != 3:
-            raise ValueError(f"diffraction must be (positions, h, w), got shape {diff.shape}")
+            raise ValueError(f"{name} must be (positions, h, w), got shape {diff.shape}")
         if not np.issubdtype(diff.dtype, np.number) or np.iscomplexobj(diff):
-            raise TypeError(f"diffraction must be real amplitudes, got dtype {diff.dtype}")
+            raise TypeError(f"{name} must be real amplitudes, got dtype {diff.dtype}")
+        # Both would make X_full NaN or infinite throughout, without a word.
+        if not np.isfinite(diff).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+        if not diff.any():
+            raise ValueError(f"{name} is all zeros: PtychoPINN's normalisation divides by its "
+                             "energy")
     if (xcoords_start is None) != (ycoords_start is None):
         raise ValueError("xcoords_start and ycoords_start go together: give both or neither")
     if xcoords_start is not None:

@@ -52,6 +52,8 @@ def aligned_views(gt: np.ndarray, frame: np.ndarray, crop: Sequence[int],
     squares alternately from each, the frame's scaled to the GT's mean and
     spread.
     """
+    if np.shape(gt) != np.shape(frame):
+        raise ValueError(f"the frame's shape {np.shape(frame)} is not the GT's {np.shape(gt)}")
     g, f = _luminance(gt, period), _luminance(frame, period)
     cy, cx = (int(c) for c in crop)
     rows, cols = g.shape
