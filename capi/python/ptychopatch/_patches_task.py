@@ -62,7 +62,7 @@ def _write_training(group: Any, nn_indices: np.ndarray, N: int, n: int,
     """The dataset's diffraction and start positions grouped into `group` as
     `ptychopatch.group.training_arrays` groups them, the diffraction a
     chunk of groups at a time."""
-    from .group import _training_inputs, diffraction_scale, training_arrays
+    from .group import _training_inputs, diffraction_scale, grouped_diffraction, training_arrays
 
     diff, xs, ys = _training_inputs(n, arrays.get("diff3d"), arrays.get("xcoords_start"),
                                     arrays.get("ycoords_start"))
@@ -77,9 +77,8 @@ def _write_training(group: Any, nn_indices: np.ndarray, N: int, n: int,
     normalised = _zarr_store.new_array(group, "X_full", shape, np.float32, chunk)
     scale = diffraction_scale(diff, nn_indices, N)
     for start in range(0, rows, chunk):
-        part = np.transpose(diff[nn_indices[start:start + chunk]], (0, 2, 3, 1))
-        grouped[start:start + chunk] = part
-        normalised[start:start + chunk] = scale * part.astype(np.float32)
+        grouped[start:start + chunk], normalised[start:start + chunk] = grouped_diffraction(
+            diff, nn_indices[start:start + chunk], scale)
 
 
 def _write(item: PatchesInput, arrays: Dict[str, np.ndarray], store: str,

@@ -325,7 +325,7 @@ class SceneAlignment(NamedTuple):
         if len(frames) != len(self.status):
             raise ValueError(f"{len(frames)} frames for an alignment of {len(self.status)}")
         names = [f"frame{k}" for k in range(len(frames))] if names is None else list(names)
-        period = 1 if cfa is None else 6 if np.asarray(_cfa(cfa)[1]).size == 36 else 2
+        period = {_native.PTP_CFA_BAYER: 2, _native.PTP_CFA_XTRANS: 6}.get(_cfa(cfa)[0], 1)
         written = []
         for k, frame in enumerate(frames):
             if self.status[k] != 0:

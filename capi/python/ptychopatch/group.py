@@ -271,6 +271,14 @@ def diffraction_scale(diffraction: np.ndarray, nn_indices: np.ndarray, N: int) -
     return np.float32(np.sqrt((N / 2) ** 2 / mean))
 
 
+def grouped_diffraction(diffraction: np.ndarray, nn_indices: np.ndarray,
+                        scale: np.float32) -> Tuple[np.ndarray, np.ndarray]:
+    """(diffraction, X_full) of groups `nn_indices`: the patterns with the
+    members last, and the same in float32 times `scale`."""
+    grouped = np.transpose(diffraction[nn_indices], (0, 2, 3, 1))
+    return grouped, scale * grouped.astype(np.float32)
+
+
 def _grouped_by(values: ArrayLike, name: str, n: int) -> np.ndarray:
     """A per-position array as numpy, checked to hold one row per position."""
     arr = _arrays.host_asarray(values, name)
@@ -330,9 +338,8 @@ def training_arrays(nn_indices: np.ndarray, N: int, n: int, diffraction: Any = N
     diff, xs, ys = _training_inputs(n, diffraction, xcoords_start, ycoords_start)
     out: Dict[str, np.ndarray] = {}
     if diff is not None:
-        grouped = np.transpose(diff[nn_indices], (0, 2, 3, 1))
-        out["diffraction"] = grouped
-        out["X_full"] = diffraction_scale(diff, nn_indices, N) * grouped.astype(np.float32)
+        out["diffraction"], out["X_full"] = grouped_diffraction(
+            diff, nn_indices, diffraction_scale(diff, nn_indices, N))
     if xs is not None:
         nn = np.stack([xs[nn_indices], ys[nn_indices]], axis=1)[:, None]  # (B, 1, 2, C)
         offsets = np.mean(nn, axis=3)[..., None]
