@@ -14,9 +14,11 @@ the wheel's ``.dist-info/licenses/``:
 * the licence texts those packages refer to, from Debian's
   ``/usr/share/common-licenses`` and the packages' ``copyright`` files;
 
-and updates the wheel's RECORD. Run by scripts/build-wheel.sh.
+and updates the wheel's RECORD. Run by scripts/build-wheel.sh and, with
+``--linked-in SOURCE=VERSION`` for a Debian source package built and linked
+statically into libptychopatch.so, by scripts/build-wheel-glibc228.sh.
 
-    python3 scripts/wheel_bundle_notices.py WHEEL
+    python3 scripts/wheel_bundle_notices.py WHEEL [--linked-in SOURCE=VERSION ...]
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ KNOWN = {
     "libfftw3": ("GPL-2.0-or-later",
                  [("GPL-2.0.txt", "/usr/share/common-licenses/GPL-2")]),
     "liblz4": ("BSD-2-Clause (the library; LZ4's programs are GPL-2.0)", []),
+}
+# Debian source package -> (licence, licence texts, the binary package whose
+# copyright file covers it), for libraries linked in statically.
+KNOWN_SOURCES = {
+    "fftw3": ("GPL-2.0-or-later", [("GPL-2.0.txt", "/usr/share/common-licenses/GPL-2")],
+              "libfftw3-single3"),
 }
 
 
@@ -69,19 +77,20 @@ def record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def main(wheel: str) -> int:
+def main(wheel: str, linked_in: list) -> int:
     with zipfile.ZipFile(wheel) as zf:
         infos = zf.infolist()
         names = [info.filename for info in infos]
         contents = {name: zf.read(name) for name in names}
     dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
     bundled = sorted(n for n in names if re.match(r"ptychopatch\.libs/[^/]+$", n))
-    if not bundled:
+    if not bundled and not linked_in:
         raise SystemExit(f"wheel_bundle_notices: {wheel} bundles no libraries")
 
     lines = [
-        "Libraries bundled in this wheel's ptychopatch.libs/ by auditwheel, from the",
-        "Debian packages of the machine that built it. Each keeps its own licence;",
+        "Libraries bundled in this wheel (in ptychopatch.libs/ by auditwheel, or",
+        "linked in statically), from the Debian packages of the machine that built",
+        "it or their source. Each keeps its own licence;",
         "the complete corresponding source of each is Debian's source package named",
         "here, at https://snapshot.debian.org/package/SOURCE/VERSION/ (also",
         "`apt-get source SOURCE=VERSION`). libptychopatch's own source is at the",
@@ -103,6 +112,24 @@ def main(wheel: str) -> int:
             f"  copied from: {soname}, Debian package {package} {version}",
             f"  licence:     {licence}",
             f"  source:      https://snapshot.debian.org/package/{source}/{source_version}/",
+            f"  copyright:   {dist_info}/licenses/{package}.copyright",
+            "",
+        ]
+        extra[f"{package}.copyright"] = f"/usr/share/doc/{package}/copyright"
+        for name, path in texts:
+            extra[name] = path
+
+    for source_version in linked_in:
+        source, _, version = source_version.partition("=")
+        if source not in KNOWN_SOURCES or not version:
+            raise SystemExit(f"wheel_bundle_notices: --linked-in {source_version}: expected "
+                             f"SOURCE=VERSION with SOURCE one of {sorted(KNOWN_SOURCES)}")
+        licence, texts, package = KNOWN_SOURCES[source]
+        lines += [
+            f"{source} {version} (Debian source package), built from that source and",
+            "  linked statically into ptychopatch/libptychopatch.so",
+            f"  licence:     {licence}",
+            f"  source:      https://snapshot.debian.org/package/{source}/{version}/",
             f"  copyright:   {dist_info}/licenses/{package}.copyright",
             "",
         ]
@@ -142,6 +169,7 @@ def main(wheel: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    if len(args) < 1 or len(args) % 2 != 1 or any(a != "--linked-in" for a in args[1::2]):
         raise SystemExit(__doc__)
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(args[0], args[2::2]))

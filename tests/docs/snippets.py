@@ -113,6 +113,9 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("docs/packaging.md", "source scripts/env.sh"): _BUILD,
     ("docs/packaging.md", "scripts/build-wheel.sh"):
         "scripts/test.sh builds this wheel, installs it and runs the Python tests on it (minutes)",
+    ("docs/packaging.md", "scripts/build-wheel-glibc228.sh"):
+        "scripts/check-wheel-glibc228.sh is this block's test: it builds FFTW twice and the "
+        "library with Zig (about 10 minutes on two cores), so it runs on its own, not in CI",
     ("docs/abi.md", "bash scripts/install-deps.sh"):
         "scripts/test.sh's ABI stage runs scripts/check-abi.sh (a -g build of its own)",
     ("docs/docker.md", "docker build -t ptychopatch ."): _DOCKER,

@@ -749,7 +749,6 @@ class CpuAlignBackend final : public AlignBackend {
     // in frame order, each frame whose planes are done: callbacks never run on a worker.
     std::unique_ptr<std::atomic<int64_t>[]> remaining(new std::atomic<int64_t>[num_frames]);
     for (int64_t f = 0; f < num_frames; ++f) remaining[f].store(planes, std::memory_order_relaxed);
-    std::atomic<int64_t> next{0};
     std::atomic<bool> stop{false};
     FirstError errors;
     int64_t reported = 0;
