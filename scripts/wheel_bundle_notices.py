@@ -98,6 +98,19 @@ def main(wheel: str, linked_in: list) -> int:
         "",
     ]
     extra = {}
+
+    def describe(heading, licence, texts, source, version, package):
+        """One library's lines; its copyright file and licence texts into extra."""
+        lines.extend(heading + [
+            f"  licence:     {licence}",
+            f"  source:      https://snapshot.debian.org/package/{source}/{version}/",
+            f"  copyright:   {dist_info}/licenses/{package}.copyright",
+            "",
+        ])
+        extra[f"{package}.copyright"] = f"/usr/share/doc/{package}/copyright"
+        for name, path in texts:
+            extra[name] = path
+
     for member in bundled:
         filename = member.split("/")[-1]
         stem = filename.split("-")[0]
@@ -107,17 +120,8 @@ def main(wheel: str, linked_in: list) -> int:
         licence, texts = KNOWN[stem]
         soname = stem + ".so." + filename.split(".so.")[1].split(".")[0]
         package, version, source, source_version = debian_package(soname)
-        lines += [
-            f"{filename}",
-            f"  copied from: {soname}, Debian package {package} {version}",
-            f"  licence:     {licence}",
-            f"  source:      https://snapshot.debian.org/package/{source}/{source_version}/",
-            f"  copyright:   {dist_info}/licenses/{package}.copyright",
-            "",
-        ]
-        extra[f"{package}.copyright"] = f"/usr/share/doc/{package}/copyright"
-        for name, path in texts:
-            extra[name] = path
+        describe([filename, f"  copied from: {soname}, Debian package {package} {version}"],
+                 licence, texts, source, source_version, package)
 
     for source_version in linked_in:
         source, _, version = source_version.partition("=")
@@ -125,17 +129,9 @@ def main(wheel: str, linked_in: list) -> int:
             raise SystemExit(f"wheel_bundle_notices: --linked-in {source_version}: expected "
                              f"SOURCE=VERSION with SOURCE one of {sorted(KNOWN_SOURCES)}")
         licence, texts, package = KNOWN_SOURCES[source]
-        lines += [
-            f"{source} {version} (Debian source package), built from that source and",
-            "  linked statically into ptychopatch/libptychopatch.so",
-            f"  licence:     {licence}",
-            f"  source:      https://snapshot.debian.org/package/{source}/{version}/",
-            f"  copyright:   {dist_info}/licenses/{package}.copyright",
-            "",
-        ]
-        extra[f"{package}.copyright"] = f"/usr/share/doc/{package}/copyright"
-        for name, path in texts:
-            extra[name] = path
+        describe([f"{source} {version} (Debian source package), built from that source and",
+                  "  linked statically into ptychopatch/libptychopatch.so"],
+                 licence, texts, source, version, package)
 
     added = {f"{dist_info}/licenses/BUNDLED_LIBRARIES.txt": "\n".join(lines).encode()}
     for name, path in sorted(extra.items()):
