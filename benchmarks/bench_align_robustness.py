@@ -33,9 +33,8 @@ Estimators, all on the same frames:
   the frame's luminance image (``combine="luma"``: the mean of every
   period x period window over the informative planes with its quadratic
   trend removed, partially whitened, Hann window following the content),
-  refined by plain correlation of the two frames cut to their overlap
-  under that crop, cut again at the nearest whole pixel where that
-  estimate lies more than half a pixel from the cut (``verify="refine"``); that coarse estimate alone
+  refined by least squares where that result is in doubt
+  (``verify="refine"``); that coarse estimate alone
   (``verify=False``, the default until 0.4), and alone with phase or no
   normalisation, the joint peak of the summed plane spectra
   (the default before the luminance image) with each normalisation and
@@ -290,9 +289,9 @@ def main(argv) -> int:
     trusted = defaultdict(int)  # frames of another scene at confidence >= 0.95
     unflagged = defaultdict(int)  # ... and without any ptp_align_flag
     photos = {name: util.img_as_float(getattr(data, name)())[..., :3] for name in PHOTOS}
-    # Every estimator but the default alone, without the closed loop
+    # Every estimator but the default alone, without the fine stage
     # (verify=False): the default refines its coarse estimate (luma,
-    # partial, Hann) by plain correlation of the overlap (verify="refine").
+    # partial, Hann) by least squares where in doubt (verify="refine").
     estimators = {
         "ours default (luma partial/hann, refined)": {},
         "ours coarse: luma partial/hann (verify=False)": dict(verify=False),

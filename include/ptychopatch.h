@@ -623,63 +623,44 @@ typedef enum ptp_align_method {
   PTP_ALIGN_METHOD_RAWNIND = 1
 } ptp_align_method;
 
-/* The fine stage (ptp_align_desc.verify; docs/semantics.md, "The closed-loop
- * check"). Its closed loop cuts the reference and the frame to what they
- * share under the crop (margins of |crop| rounded up to a multiple of about
- * 1/64 of the smaller side; of cuts over 2048 pixels a side their central
- * 2048 x 2048, and the whole cuts where that does not confirm the crop) and
- * aligns them again with partial whitening: the crop is confirmed when that
- * residual is at most half a pattern period on both axes. A doubted frame
- * costs about one more alignment of at most 2048 x 2048 pixels, a copy of
- * the reference, and up to three more plans' buffers (device memory on a
- * GPU context). Not with PTP_ALIGN_METHOD_RAWNIND. CHECK and CORRECT are
+/* The fine stage (ptp_align_desc.verify; docs/semantics.md, "The fine
+ * stage"). Not with PTP_ALIGN_METHOD_RAWNIND. CHECK and CORRECT are
  * retired: they keep their values and run REFINE (CHANGELOG.md). */
 typedef enum ptp_align_verify {
-  PTP_ALIGN_VERIFY_NONE = 0,    /* no closed loop: the whitened estimate alone */
+  PTP_ALIGN_VERIFY_NONE = 0,    /* the coarse estimate alone */
   PTP_ALIGN_VERIFY_CHECK = 1,   /* retired: runs REFINE */
   PTP_ALIGN_VERIFY_CORRECT = 2, /* retired: runs REFINE */
   /* The default: coarse to fine, the fine stage only where it is needed.
-   * First the least-squares polish below alone, from the coarse estimate,
-   * on the central 256 x 256 pixels of its window with at most 4,096
-   * samples per fit (its variance grows as it reads less): where its
-   * result carries no flag (enum ptp_align_flag: it converged,
-   * leaves the crop in no doubt - a probability of at least 0.9999 on
-   * frames of more than one colour, where the colour fit would not run,
-   * 0.95 otherwise - matches the reference's scene, moves as a whole, not
-   * at max_shift's bound) it stands, its shift always the polish's. Only a frame it doubts takes the loop: its
-   * second alignment is the fine estimate: the frame's shift becomes its
-   * crop plus the residual of the two cuts. The
-   * crop is the mosaic-preserving one nearest to the shift. The cuts are
-   * aligned with partial whitening whatever `normalization` chooses for the
-   * coarse estimator (plain correlation of the cuts of an over-exposed GT
-   * followed its clipped regions' edges). Last, the shift is polished
-   * by least squares (continued with robust weights, so a part of the scene
-   * that moves on its own is left out) on smoothed luminance images of the
-   * two frames, and
-   * where that leaves the crop in doubt on their colour images (one per
-   * colour of the pattern, or per channel, a shared shift and gain and an
-   * offset per colour); made of the sites or channels that vary in both,
-   * three scales, coarse to fine; where that converges more than 0.1 pixel
-   * from the shift on an axis, it replaces the shift and its crop, given
-   * to 1 / upsample_factor of a sensor pixel (on noisy blurred frames the
-   * correlations' peaks wander by pixels; docs/semantics.md gives the
-   * rule). The confidence of a polished frame is then the probability,
-   * under the polish's own variance, that the content lies within half a
-   * period (plus a quarter pixel) of the crop: confidence >= 0.95 kept
-   * 96-97 % of right crops on the benchmark with real photon noise (SNR
-   * down to 9 at mid grey; every wrong one out on all four tables),
-   * where the default is right on 99.4-99.7 % of the frames, against 87.3-87.9 % with NONE
-   * (docs/performance.md). Where the polish does not converge (frames of
-   * under about 40 pixels a side), a crop that changed must be confirmed
-   * in its own closed loop, else confidence 0; where the cuts cannot
-   * be aligned the first estimate stays with confidence 0. Last, a search
-   * over every shift (within max_shift) under which the two frames share
-   * at least half their area, by the correlation coefficient of smoothed
-   * images over what they share: where a shift far from the result fits
-   * clearly better, the frame is refined again from there and that result
-   * kept where its match check scores higher (under the Hann window a
-   * large shift's peak can sink below an alias's; docs/semantics.md,
-   * "Search over every shift"). */
+   * First a quick least-squares polish from the coarse estimate (the
+   * central 256 x 256 pixels of its window, at most 4,096 samples per
+   * fit): where its result carries no flag (enum ptp_align_flag: it
+   * converged, leaves the crop in no doubt - a probability of at least
+   * 0.9999 on frames of more than one colour, 0.95 otherwise - matches the
+   * reference's scene, moves as a whole, not at max_shift's bound) it
+   * stands, its shift the polish's. A frame it doubts is polished
+   * thoroughly from the coarse estimate: least squares on smoothed
+   * luminance images of the two frames (continued with robust weights, so
+   * a part of the scene that moves on its own is left out; three scales,
+   * coarse to fine), and where that leaves the crop in doubt on their
+   * colour images (a shared shift and gain, an offset per colour). Where
+   * the fit converges more than 0.1 pixel from the coarse shift on an
+   * axis, it replaces the shift and its crop, to 1 / upsample_factor of a
+   * sensor pixel. The confidence is then the probability, under the fit's
+   * own variance, that the content lies within half a period (plus a
+   * quarter pixel) of the crop. Where the fit does not converge (frames
+   * under about 48 pixels a side) the frame keeps the coarse peak's
+   * confidence, its margin, with PTP_ALIGN_FLAG_NO_FIT or
+   * PTP_ALIGN_FLAG_WEAK_PEAK, and its coarse shift, unless the search
+   * below (on frames of up to 128 pixels a side, where it steps by a
+   * sensor pixel) fits better elsewhere: then the search's best shift.
+   * Last, a search over every shift
+   * (within max_shift) under which the frames share at least half their
+   * area, by the correlation coefficient of smoothed images over what they
+   * share: where a shift far from the result fits clearly better, the
+   * frame is polished again from there and that result kept where its
+   * match check scores higher (under the Hann window a large shift's peak
+   * can sink below an alias's). docs/performance.md gives how often each
+   * is right. */
   PTP_ALIGN_VERIFY_REFINE = 3
 } ptp_align_verify;
 
@@ -718,7 +699,7 @@ typedef struct ptp_align_desc {
    * a plane pixel. */
   int64_t max_shift;
   int32_t method; /* ptp_align_method; default CORRELATION */
-  /* ptp_align_verify: the closed loop of every frame's crop; default
+  /* ptp_align_verify: the fine stage; default
    * PTP_ALIGN_VERIFY_REFINE (until 0.4: NONE). This field was reserved0,
    * which had to be 0; a desc of 0.3.0's size gets NONE. With
    * PTP_ALIGN_METHOD_RAWNIND it must be NONE or REFINE and means none. */
@@ -728,11 +709,11 @@ typedef struct ptp_align_desc {
 /* Fills *desc with the defaults above (H = W = 0 must be set; pattern is
  * RGGB for Bayer use): partial whitening, Hann window, one peak of the
  * frame's luminance image (PTP_COMBINE_LUMA), refined where in doubt by
- * correlation of the overlap and least squares (PTP_ALIGN_VERIFY_REFINE): the most robust estimator on
+ * least squares (PTP_ALIGN_VERIFY_REFINE): the most robust estimator on
  * the benchmark of docs/performance.md. struct_size must be
  * sizeof(ptp_align_desc), or 208, its size in 0.3.0 (before max_shift,
  * method and verify; those then get 0.3.0's behaviour: unbounded, plain
- * correlation method, no closed loop), so programs built against 0.3.0
+ * correlation method, no fine stage), so programs built against 0.3.0
  * still run, with 0.3.0's defaults: _init of that size fills phase
  * correlation, no window, median, upsample_factor 1. */
 PTP_API ptp_status ptp_align_desc_init(ptp_align_desc* desc, size_t struct_size);
@@ -867,11 +848,9 @@ enum ptp_align_flag {
   /* The reference does not look like a mosaic of the plan's CFA family
    * (or, without a pattern, looks like a mosaic): every frame has it. */
   PTP_ALIGN_FLAG_PATTERN_DOUBT = 8,
-  /* The closed loop could not check the crop: cut to what the frames
-   * share under it, they are too small or show no detail. */
+  /* Retired, never set: the fine stage's closed loop, which set these two,
+   * is gone (CHANGELOG.md). The bits stay reserved. */
   PTP_ALIGN_FLAG_UNCHECKED = 16,
-  /* The closed loop does not confirm the crop: the cuts align again more
-   * than half a period away. */
   PTP_ALIGN_FLAG_UNCONFIRMED = 32,
   /* The correlation peak stands no higher than the correlation's noise. */
   PTP_ALIGN_FLAG_WEAK_PEAK = 64,

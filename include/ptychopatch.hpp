@@ -723,7 +723,7 @@ struct dtype_of<uint16_t> {
 // An alignment descriptor with the library's defaults filled in
 // (ptp_align_desc_init: uint16 frames, no CFA, RGGB pattern, shifts to
 // 1/10 pixel, partial whitening, Hann window, the luminance image, no
-// snap, the closed loop's refinement); set height and width, then what
+// snap, the fine stage where in doubt); set height and width, then what
 // differs.
 struct AlignDesc : ptp_align_desc {
   AlignDesc() { check(ptp_align_desc_init(this, sizeof(ptp_align_desc))); }

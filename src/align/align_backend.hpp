@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "align/fine/align_verify.hpp"
+#include "align/fine/fine_fits.hpp"
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {
@@ -49,7 +49,7 @@ struct AlignGeometry {
   int64_t max_shift_rows;
   int64_t max_shift_cols;
   ptp_align_method method;
-  ptp_align_verify verify;  // the closed-loop check of crops (align/fine/align_verify.hpp)
+  ptp_align_verify verify;  // REFINE: the fine stage (align/fine/fine_stage.hpp)
   // Pattern-preserving shifts within one period: (dy, dx) in [0, period)^2 with
   // pattern[(r + dy) % P][(c + dx) % P] == pattern[r][c] for every site; (0, 0) always,
   // alone for Bayer.
@@ -130,25 +130,24 @@ struct ptp_align_plan {
   // Frames per round of correlations and fine stage; 0: from the frame size and the
   // threads. Set only by tests (test_align_rounds.cpp), to see several rounds.
   int64_t frames_per_round = 0;
-  // REFINE's gate. Tests (test_align_verify.cpp) clear it: every frame takes the closed loop.
+  // REFINE's gate. Tests (test_align_verify.cpp) clear it: every frame takes the thorough fit.
   bool gate = true;
-  // With ptp_align_desc::verify: checks every crop in a closed loop.
-  std::unique_ptr<ptychopatch::impl::CropVerifier> verifier;
+  // With ptp_align_desc::verify: the fine stage's fits.
+  std::unique_ptr<ptychopatch::impl::FineFits> fits;
   // Colour mosaics: the isolated-site search (isolated_sites.hpp; a shared_ptr, so
-  // code that destroys plans need not see the class), and the sites the backend's and
-  // the closed loop's reference are without.
+  // code that destroys plans need not see the class), and the sites the backend's
+  // reference is without.
   std::shared_ptr<ptychopatch::impl::SharedIsolatedSites> sites;
   std::vector<int64_t> sites_applied;
-  // The reference as given (ptp_align_set_reference); the backend and the closed loop
+  // The reference as given (ptp_align_set_reference); the backend and the fine fits
   // take it, without sites_applied, at the next execute (reference_applied false until
   // then), so a set_reference that fails leaves them, and this copy, as they were.
   std::vector<unsigned char> reference;
-  // That reference without sites_applied, where there are any (the closed loop reads it).
+  // That reference without sites_applied, where there are any (the fine fits read it).
   std::vector<unsigned char> cleaned_reference;
   bool reference_applied = false;
   // Set by ptp_align_set_reference where the reference does not look like a mosaic of
   // the plan's family, or, with no pattern, looks like one (pattern_family.hpp): every
-  // frame's note, at confidence 0. Always empty for the closed loop's own plans.
+  // frame's note, at confidence 0.
   std::string pattern_doubt;
-  bool checks_pattern = false;
 };

@@ -120,18 +120,13 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->verify = PTP_ALIGN_VERIFY_REFINE;
 }
 
-// The defaults of fields 0.3.0's struct lacks: no closed loop, so results stay 0.3.0's.
+// The defaults of fields 0.3.0's struct lacks: no fine stage, so results stay 0.3.0's.
 namespace {
 void default_align_desc_after_030(ptp_align_desc* desc) {
   default_align_desc(desc);
   desc->verify = PTP_ALIGN_VERIFY_NONE;
 }
 }  // namespace
-
-ptp_align_desc full_align_desc(const ptp_align_desc* desc) {
-  ptp_align_desc widened;
-  return *widen_older_desc(desc, kAlignDescSize030, widened, default_align_desc_after_030);
-}
 
 void init_align_desc(ptp_align_desc* desc, size_t struct_size) {
   require_non_null(desc, "desc");
@@ -195,7 +190,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     fail(PTP_ERROR_INVALID_ARGUMENT,
          field_error("verify", desc->verify,
                      "must be PTP_ALIGN_VERIFY_NONE, _CHECK, _CORRECT or _REFINE (0, 1, 2 or 3)"));
-  // The compatibility mode has no closed loop: REFINE (the default) and NONE both mean
+  // The compatibility mode has no fine stage: REFINE (the default) and NONE both mean
   // none; asking for a check or a correction is an error.
   if (desc->verify != PTP_ALIGN_VERIFY_NONE && desc->verify != PTP_ALIGN_VERIFY_REFINE &&
       desc->method == PTP_ALIGN_METHOD_RAWNIND)

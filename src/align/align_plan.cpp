@@ -104,7 +104,7 @@ double snap_shift(double value, int64_t block) {
 }
 
 std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
-                                                  const ptp_align_desc* desc, bool isolated_sites) {
+                                                  const ptp_align_desc* desc) {
   const AlignGeometry geometry = validate_align_desc(desc);
   auto plan = std::make_unique<ptp_align_plan>();
   plan->context = &context;
@@ -137,11 +137,10 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
     plan->backend =
         make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
   // Colour mosaics: the reference and the frames lose the isolated sites they share.
-  if (isolated_sites && suppresses_isolated_sites(geometry))
+  if (suppresses_isolated_sites(geometry))
     plan->sites = std::make_shared<SharedIsolatedSites>(geometry, context.num_threads);
-  plan->checks_pattern = isolated_sites;
   if (geometry.verify != PTP_ALIGN_VERIFY_NONE)
-    plan->verifier = std::make_unique<CropVerifier>(context, full_align_desc(desc), geometry);
+    plan->fits = std::make_unique<FineFits>(geometry, context.num_threads);
   return plan;
 }
 
@@ -159,14 +158,11 @@ void align_set_reference(ptp_align_plan& plan, const void* frame) {
   require_non_null(frame, "frame");
   require_finite(plan, frame, "argument 'frame': the reference frame");
   // Everything that can fail first, into locals: a failure leaves the plan as it was.
-  // Only the caller's plans check the pattern and find isolated sites.
-  std::string doubt = plan.checks_pattern
-                          ? pattern_family_doubt(plan.geometry, frame, plan.context->num_threads)
-                          : std::string();
+  std::string doubt = pattern_family_doubt(plan.geometry, frame, plan.context->num_threads);
   std::vector<int64_t> sites;
   if (plan.sites) sites = plan.sites->isolated(frame);
   plan.reference.resize(plan.geometry.frame_bytes());  // the same size after the first
-  // Nothing below throws. Backend and closed loop take it at the next execute (apply_reference).
+  // Nothing below throws. Backend and fine fits take it at the next execute (apply_reference).
   cpu::parallel_copy(plan.reference.data(), frame, plan.reference.size(),
                      plan.context->num_threads);
   if (plan.sites) plan.sites->set_reference_sites(std::move(sites));
@@ -310,7 +306,7 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
   return !cancelled;
 }
 
-// Sets the backend's and the closed loop's reference: the plan's, without `sites`
+// Sets the backend's and the fine fits' reference: the plan's, without `sites`
 // (only where they hold another, or none since ptp_align_set_reference).
 void apply_reference(ptp_align_plan& plan, const std::vector<int64_t>& sites) {
   if (plan.reference_applied && sites == plan.sites_applied) return;
@@ -323,12 +319,12 @@ void apply_reference(ptp_align_plan& plan, const std::vector<int64_t>& sites) {
     reference = plan.cleaned_reference.data();
   }
   plan.backend->set_reference(reference);
-  if (plan.verifier) plan.verifier->set_reference(reference);
+  if (plan.fits) plan.fits->set_reference(reference);
   plan.sites_applied = sites;
   plan.reference_applied = true;
 }
 
-// The call's frames (outcomes say which are valid) as the backend and the closed loop see
+// The call's frames (outcomes say which are valid) as the backend and the fine stage see
 // them: without the isolated sites the reference shares with at least half of them (it loses
 // them too: apply_reference). Returns the frames to use; `copies` holds those that changed.
 std::vector<const void*> without_shared_isolated_sites(
@@ -386,8 +382,7 @@ bool run_and_verify_frames(ptp_align_plan& plan, const void* const* given, int64
     return plan.progress == nullptr ||
            plan.progress(index + 1, num_frames, plan.progress_user_data) == 0;
   };
-  if (!plan.verifier)
-    return run_frames(plan, frames, 0, num_frames, outcomes, plane_shifts, report);
+  if (!plan.fits) return run_frames(plan, frames, 0, num_frames, outcomes, plane_shifts, report);
 
   const int64_t round = plan.frames_per_round > 0 ? plan.frames_per_round : frames_per_round(plan);
   bool finished = true;

@@ -24,14 +24,9 @@ constexpr size_t kAlignDescSize030 = offsetof(ptp_align_desc, max_shift);
 // ptp_align_desc_init: the defaults, for either struct size.
 void init_align_desc(ptp_align_desc* desc, size_t struct_size);
 
-// *desc at the full size: one of 0.3.0's size gets the later fields at 0.3.0's behaviour.
-ptp_align_desc full_align_desc(const ptp_align_desc* desc);
-
-// Validates desc and makes the plan with the context's backend. isolated_sites: false for the
-// closed loop's own plans (no isolated_sites.hpp search, no pattern_family.hpp check).
+// Validates desc and makes the plan with the context's backend.
 std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
-                                                  const ptp_align_desc* desc,
-                                                  bool isolated_sites = true);
+                                                  const ptp_align_desc* desc);
 
 // Throws PTP_ERROR_INVALID_ARGUMENT, naming `function`, while the plan's
 // ptp_align_execute runs (a call from its own progress callback).

@@ -1,5 +1,5 @@
-// The default alignment (closed loop, PTP_ALIGN_VERIFY_REFINE) in several
-// rounds of correlations and closed loop (align_plan.cpp, run_and_verify):
+// The default alignment (PTP_ALIGN_VERIFY_REFINE) in several rounds of
+// correlations and fine stage (align_plan.cpp, run_and_verify):
 // the same results bit for bit as one round, progress once per frame in
 // frame order, and a stop in a later round keeping exactly the frames
 // reported; and the gate, frames side by side, the same results on every
@@ -24,8 +24,7 @@ namespace {
 
 constexpr double kSentinel = -12345.0;
 constexpr int64_t kSide = 64;
-// Crops of zero and of a few pixels on each axis: several margins of the
-// closed loop's check plans, more than it keeps (kMaxCheckPlans).
+// Crops of zero and of a few pixels on each axis.
 constexpr size_t kFlat = 2;  // frames[kFlat] is made flat
 const std::vector<std::pair<int64_t, int64_t>> kMoves = {{0, 0},  {2, -4}, {-6, 2}, {4, 4},
                                                          {0, -2}, {-2, 6}, {8, 0}};

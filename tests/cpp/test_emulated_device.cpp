@@ -221,7 +221,7 @@ TEST(EmulatedDevice, CallFromAProgressCallbackGetsItsOwnScratch) {
   // extraction on the same context from the callback must not overwrite it.
   // A small budget makes batches of one frame, so the callback for one
   // frame runs while the next batch is queued on the device. (Without the
-  // closed loop: with it, frames are reported after their loop, when the
+  // fine stage: with it, frames are reported after their fit, when the
   // correlations have given the scratch back.)
   ptychopatch::Context ctx = gpu_context_with_budget(4500000);
   ptp_align_desc desc = float_frames(48);
@@ -264,8 +264,7 @@ TEST(EmulatedDevice, AlignmentPlanSizesDoNotDependOnTheFrameCount) {
   ptychopatch::Context ctx = gpu_context_with_budget(5000000);
   ptychopatch::Context cpu(PTP_BACKEND_CPU);
   ptp_align_desc desc = float_frames(64);
-  // The estimator's plans: the closed loop's plans follow the frames' crops
-  // (their margins, two kept per plan), not the frame count.
+  // The coarse estimator alone.
   desc.verify = PTP_ALIGN_VERIFY_NONE;
   const std::vector<float> reference = textured(64);
   const std::vector<std::vector<float>> moved = rolled(reference, 64, 9, 2);

@@ -182,24 +182,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // A message on every failure; on success none, or a note: one of
       // the confidence-0 notes (a peak at max_shift's bound, a frame whose
       // smoothed luminance does not correlate with the reference's, a
-      // reference of another pattern family or a mosaic given none, a crop
-      // the closed loop could not check or did not confirm, a refined
+      // reference of another pattern family or a mosaic given none, a refined
       // shift past max_shift, a fit that gives the crop no chance, a peak
       // in the noise, a frame that does not move as a whole), or a frame
       // the polish could not fit (confidence above 0: the peak's margin).
-      // With a closed loop every confidence of 0 has its note.
+      // With the fine stage every confidence of 0 has its note.
       const bool note = r[i].status == PTP_SUCCESS && r[i].message[0] != 0;
       fuzz::require(r[i].status == PTP_SUCCESS || r[i].message[0] != 0,
                     "a failed frame without a message");
       bool zero_note = false;
-      for (const char* words : {"max_shift's bound", "may not show", "does not look like",
-                                "could not be checked", "is not confirmed", "beyond max_shift",
-                                "no chance", "stands no higher", "does not move as a whole"})
+      for (const char* words :
+           {"max_shift's bound", "may not show", "does not look like", "beyond max_shift",
+            "no chance", "stands no higher", "does not move as a whole"})
         zero_note = zero_note || std::strstr(r[i].message, words) != nullptr;
       fuzz::require(r[i].status != PTP_SUCCESS || r[i].confidence != 0.0 || note ||
                         desc.verify == PTP_ALIGN_VERIFY_NONE ||
                         desc.method != PTP_ALIGN_METHOD_CORRELATION,
-                    "a frame at confidence 0 without a note, with a closed loop");
+                    "a frame at confidence 0 without a note, with the fine stage");
       const bool fit_note = std::strstr(r[i].message, "no least-squares fit") != nullptr;
       fuzz::require(!note || (zero_note && r[i].confidence == 0.0) ||
                         (fit_note && !zero_note && r[i].confidence > 0.0),

@@ -123,7 +123,7 @@ def align_per_plane(*args, **kwargs):
     """align_scene with the per-plane estimator (phase correlation, no
     window, median of the plane shifts) that these tests compare with
     scikit-image plane by plane; the default (joint) estimator is tested in
-    test_align_joint.py; the closed loop (verify), test_align_verify.py."""
+    test_align_joint.py; the fine stage (verify), test_align_verify.py."""
     options = dict(normalization="phase", window=None, combine="median", verify=False)
     options.update(kwargs)
     return ptychopatch.align_scene(*args, **options)
@@ -983,12 +983,12 @@ def test_progress_reports_every_frame(photos):
 
 
 def test_the_last_report_comes_when_the_work_is_done(photos):
-    # A report means a finished frame: its correlations AND its closed loop
-    # (verify="refine", the default), which is most of the work. Reports
-    # made as the correlations finished reached the total long before the
-    # call ended, and the closed loop then ran without one, so a Ctrl-C
-    # waited for the whole scene (seen on an H200, where it is 93 % of a
-    # call). Now what follows the last report is one frame's closed loop.
+    # A report means a finished frame: its correlations AND its fine stage
+    # (verify="refine", the default), which can be most of the work.
+    # Reports made as the correlations finished reached the total long
+    # before the call ended, and the fine stage then ran without one, so a
+    # Ctrl-C waited for the whole scene. What follows the last report is
+    # one frame's fine stage.
     gt = photos["camera"][:256, :256].astype(np.float32)
     frames = [np.roll(gt, (2 * k, -2 * k), axis=(0, 1)) for k in range(8)]
     for _ in range(3):  # the best of three, against a busy machine
@@ -1198,12 +1198,12 @@ def test_max_shift_bounds_the_search_and_is_checked(photos):
 
 def test_every_frame_at_confidence_zero_says_why():
     """Frames of other photographs and of noise against an astronaut GT, in
-    each closed-loop mode: every frame given confidence 0 has a note in
-    its message (without a loop, verify=False, confidence is always the
-    peak's margin and a 0 needs none). A review found five paths that gave 0 unexplained (a crop
-    the loop could not check or did not confirm, a refined shift past
-    max_shift, a fit that leaves an axis free, a peak in the noise), among
-    them (-34.1, -67.7) for a coffee frame under the default."""
+    the fine stage: every frame given confidence 0 has a note in its
+    message (without it, verify=False, confidence is always the peak's
+    margin and a 0 needs none). A review found paths that gave 0
+    unexplained (a refined shift past max_shift, a fit that leaves an axis
+    free, a peak in the noise), among them (-34.1, -67.7) for a coffee
+    frame under the default."""
     skdata = _need("skimage.data")
     rng = np.random.default_rng(0)
 

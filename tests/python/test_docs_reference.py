@@ -20,7 +20,7 @@ MAX_WORDS_PER_CELL = 60
 def table_cells(text):
     """(line number, cell text) of every cell of every Markdown table."""
     for number, line in enumerate(text.splitlines(), 1):
-        if line.startswith("|"):
+        if line.lstrip().startswith("|"):
             for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]:
                 yield number, cell.strip()
 

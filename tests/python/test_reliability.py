@@ -114,8 +114,8 @@ def test_memory_limits_give_memory_errors_not_a_dead_process(which):
     if which == "threads" and (os.cpu_count() or 1) < 2:
         pytest.skip("one processor: the library runs one thread")
     outcomes = set()
-    # Past 26 MiB coarsely: the default alignment's closed loop needs a
-    # second plan's room before the call succeeds.
+    # Past 26 MiB coarsely: the default alignment needs its fine stage's
+    # room before the call succeeds.
     for extra_mb in list(range(1, 27)) + [32, 40, 48, 64]:
         done = subprocess.run([sys.executable, "-c", _UNDER_A_LIMIT, str(extra_mb), which],
                               capture_output=True, text=True, timeout=120)

@@ -76,8 +76,8 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS")
     p.add_argument("--verify", nargs="?", const="check",
                    choices=("refine", "none", "check", "correct"), default="refine",
-                   help="as in 'ptychopatch align': the closed loop of every crop "
-                        "(default refine; none to resume a folder written before 0.4)")
+                   help="as in 'ptychopatch align': the fine stage where a crop is in "
+                        "doubt (default refine; none to resume a folder written before 0.4)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
     p.add_argument("--threads", type=cli.threads_value, default=None, metavar="T",

@@ -203,9 +203,9 @@ class AlignFlag(enum.IntFlag):
     #: The GT frame does not look like a mosaic of `cfa`'s family (or,
     #: without one, looks like a mosaic): every frame has it.
     PATTERN_DOUBT = 8
-    #: The closed loop could not check the crop (too little shared detail).
+    #: Retired, never set (the fine stage's closed loop that set it is gone).
     UNCHECKED = 16
-    #: The closed loop does not confirm the crop.
+    #: Retired, never set (the fine stage's closed loop that set it is gone).
     UNCONFIRMED = 32
     #: The correlation peak stands no higher than the correlation's noise.
     WEAK_PEAK = 64
@@ -880,45 +880,36 @@ def align_scene(
     verify : {"refine", False}, keyword-only
         (True, "check" and "correct" are retired: they run "refine" with a
         DeprecationWarning; CHANGELOG.md.)
-        The fine stage. Its closed loop cuts `gt` and the frame to what
-        they share under the crop (the central 2048 x 2048 pixels of larger
-        cuts, the whole cuts where those do not confirm the crop) and
-        aligns them again with partial whitening; the crop is confirmed
-        where that residual is within half a pattern period (half a pixel
-        without a pattern) on both axes. About one more alignment per
-        doubted frame, of at most 2048 x 2048 pixels.
+        The fine stage (docs/semantics.md, "The fine stage").
         ``"refine"`` (default): coarse to fine, the fine stage only where
-        the result is in doubt. First the least-squares polish below alone,
-        from the coarse estimate: where its result has no `flags`
-        (converged, the crop in no doubt: probability >= 0.9999 with more
-        than one colour, the GT's scene, moving as a whole, not at the
-        bound) it stands, with the polish's shift. A
-        frame it doubts takes the loop, whose residual refines it: its
-        shift becomes the crop plus the residual; its crop is the
-        mosaic-preserving one nearest to the shift. Last, the shift is
-        polished by least squares (continued with robust weights, so a
-        part of the scene that moves on its own is left out) on the two
-        frames' luminance images,
-        and where that leaves the crop in doubt on their colour images
-        (one per colour of the pattern, or per channel, with a shared
-        shift and gain and an offset per colour); of the sites or channels
-        that vary in both (one clipped or dead in either is left out),
-        smoothed at three scales; where that converges more than 0.1 pixel
+        the result is in doubt. First a quick least-squares polish from the
+        coarse estimate: where its result has no `flags` (converged, the
+        crop in no doubt: probability >= 0.9999 with more than one colour,
+        the GT's scene, moving as a whole, not at the bound) it stands,
+        with the polish's shift. A frame it doubts is polished thoroughly
+        from the coarse estimate by least squares (continued with robust
+        weights, so a part of the scene that moves on its own is left out)
+        on the two frames' smoothed luminance images, and where that leaves
+        the crop in doubt on their colour images (a shared shift and gain,
+        an offset per colour). Where that converges more than 0.1 pixel
         from the shift on an axis, it replaces the shift and its crop
-        (given to 1/`upsample_factor` of a sensor pixel), and ``confidence``
-        becomes the probability that the crop is right under the polish's
-        variance. Where the polish does not converge (tiny frames), a crop
-        that changed must be confirmed in its own loop, else (or
-        where the cuts are too small or flat to align) ``confidence``
-        becomes 0. Right on 99.4 % of docs/performance.md's robustness
-        benchmark (real photon noise, SNR down to 9 at mid grey; 252-pixel
-        frames, 100 % at 336) against 87.3-87.9 % without the loop, with a
-        third or less of the sub-pixel error on blurred frames.
-        `normalization` then chooses the coarse estimator only.
+        (given to 1/`upsample_factor` of a sensor pixel), and
+        ``confidence`` becomes the probability that the crop is right under
+        the fit's variance. Where it does not converge (tiny frames) the
+        frame keeps the coarse peak's confidence with the `NO_FIT` flag,
+        and its shift is the search's best where that fits better than the
+        coarse one (frames of up to 128 pixels a side), else the coarse
+        shift. Last, a search over
+        every shift under which the frames share half their area: where a
+        shift far from the result fits clearly better, the frame is
+        polished again from there. Right on 99.5 % of the 252-pixel frames
+        of docs/performance.md's robustness benchmark (seed 1; real photon
+        noise, SNR down to 9 at mid grey) against 87.3-87.9 % for the
+        coarse estimate alone.
         ``False`` (or ``"none"``): the coarse estimate alone, up to
         1.8x faster, most on small frames (docs/performance.md).
         With ``method="rawnind"`` only the default or ``False`` (both: no
-        loop).
+        fine stage).
 
     Returns
     -------

@@ -791,10 +791,10 @@ def _add_align_parser(subparsers) -> None:
                         "for no bound)")
     p.add_argument("--verify", nargs="?", const="check",
                    choices=("refine", "none", "check", "correct"), default="refine",
-                   help="the fine stage: 'refine' (default) runs the closed loop (the overlaps "
-                        "aligned again) on the frames its first polish doubts and takes that "
-                        "as the fine estimate; 'none' skips it (up to 1.8x faster); 'check' "
-                        "(--verify alone) and 'correct' are retired and run 'refine'")
+                   help="the fine stage: 'refine' (default) fits the frames its first polish "
+                        "doubts thoroughly by least squares; 'none' skips it (up to 1.8x "
+                        "faster); 'check' (--verify alone) and 'correct' are retired and run "
+                        "'refine'")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where frames are aligned (default: the GPU when usable)")
     p.add_argument("--threads", type=threads_value, default=0,
@@ -934,7 +934,7 @@ def run_align(args: argparse.Namespace) -> int:
         text = csv_text(results)
     else:
         shown = {k: v for k, v in options.items() if k not in ("backend", "num_threads")}
-        if args.verify == "none":  # reports of runs without the loop stay as they were
+        if args.verify == "none":  # reports of runs without the fine stage stay as they were
             del shown["verify"]
         shown["window"] = args.window
         text = json_text(json_report(gt_name, gt, results, shown, backend))

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-#include "align/fine/align_verify.hpp"
+#include "align/fine/fine_fits.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -16,10 +16,10 @@ constexpr double kCropTolerance = 0.25;
 // The crop probability from which a crop is trusted, else PTP_ALIGN_FLAG_LOW_CONFIDENCE
 // (docs/performance.md, "Confidence: the crop probability").
 constexpr double kTrustedCrop = 0.95;
-// The least match (CropVerifier::match) of a frame of the reference's scene, else confidence 0
+// The least match (FineFits::match) of a frame of the reference's scene, else confidence 0
 // and a note: right crops scored >= 0.989, noise <= 0.30 (docs/performance.md, "The match check").
 constexpr double kMinMatch = 0.5;
-// Not a translation (CropVerifier::warp) where the quadrants' linear motion moves the farthest
+// Not a translation (FineFits::warp) where the quadrants' linear motion moves the farthest
 // corner on an axis more than kWarpPixels (a Bayer period) and kWarpSigmas standard deviations
 // off: confidence 0 and a note. Translated benchmark frames reached 1.9 pixels at 6 sigmas
 // (docs/performance.md, "Frames that do not move as a whole").
@@ -60,23 +60,12 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
   return std::clamp(probability, 0.0, 1.0);
 }
 
-std::string unchecked_note(int64_t index) {
-  return "frames[" + std::to_string(index) +
-         "]: its crop could not be checked: cut to what the frames share under it, they are "
-         "too small or show no detail (confidence 0)";
-}
-std::string unconfirmed_note(int64_t index) {
-  return "frames[" + std::to_string(index) +
-         "]: its crop is not confirmed: cut to what the frames share under it, they align "
-         "again more than half a period away (confidence 0)";
-}
-
-void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const FineEstimate& e,
+void assess_fine(const FineFits& fits, int slot, int64_t index, const FineEstimate& e,
                  FrameOutcome& out, double* match_out) {
   // Frames of another scene or of noise still align with a peak as high as a blurred frame's,
   // but what they share does not correlate (docs/performance.md, "What the threshold does not
   // catch").
-  const double match = verifier.match(e.shift[0], e.shift[1], slot);
+  const double match = fits.match(e.shift[0], e.shift[1], slot);
   if (match_out != nullptr) *match_out = match;
   if (match < kMinMatch) {
     out.confidence = 0.0;
@@ -91,7 +80,7 @@ void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const Fi
   // A frame that did not move as a whole (rotated, scaled, parallax, a large part moved on its
   // own); checked only where nothing set confidence 0: the message has room for about two notes.
   if (e.converged && out.confidence > 0.0 && !e.at_bound) {
-    const LumaPolish::Warp warp = verifier.warp(e.shift[0], e.shift[1], slot);
+    const LumaPolish::Warp warp = fits.warp(e.shift[0], e.shift[1], slot);
     const auto beyond = [&warp](int axis) {
       return warp.deviation[axis] > kWarpPixels &&
              warp.deviation[axis] > kWarpSigmas * warp.deviation_sd[axis];

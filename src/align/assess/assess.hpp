@@ -1,6 +1,6 @@
 // The assessment: how sure the library is of a frame's crop, as a confidence (the probability
 // that the crop is right, where the polish measured it) and flags (enum ptp_align_flag) with
-// their notes (docs/semantics.md, "The closed-loop check"). The fine stage calls it on each
+// their notes (docs/semantics.md, "The fine stage"). The fine stage calls it on each
 // result it makes.
 #pragma once
 
@@ -11,7 +11,7 @@
 
 namespace ptychopatch::impl {
 
-class CropVerifier;
+class FineFits;
 
 // Whether a shift (dy, dx) in sensor pixels lies at max_shift's bound on an axis (within half a
 // plane pixel of it): where the bounded search stopped rather than where the content is.
@@ -22,10 +22,6 @@ bool at_shift_bound(const AlignGeometry& g, double dy, double dx);
 double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const double (&shift)[2],
                         const double (&variance)[2]);
 
-// The notes of the loop's confidence-0 verdicts that have no other.
-std::string unchecked_note(int64_t index);
-std::string unconfirmed_note(int64_t index);
-
 // A fine estimate as the assessment reads it.
 struct FineEstimate {
   bool converged;      // the polish converged
@@ -35,10 +31,10 @@ struct FineEstimate {
   bool at_bound;       // the coarse peak lies at max_shift's bound
 };
 
-// The checks of a fine estimate of frames[index] (polished in `verifier`'s slot `slot`) on
+// The checks of a fine estimate of frames[index] (polished in `fits`' slot `slot`) on
 // `out`, whose confidence the fine stage has set: the match with the reference's scene (its
 // score to *match_out unless null), motion as a whole, the bound, and a note or flag per doubt.
-void assess_fine(const CropVerifier& verifier, int slot, int64_t index, const FineEstimate& e,
+void assess_fine(const FineFits& fits, int slot, int64_t index, const FineEstimate& e,
                  FrameOutcome& out, double* match_out);
 
 }  // namespace ptychopatch::impl

@@ -272,6 +272,17 @@ GlobalSearch::Result GlobalSearch::best(const void* frame, double given_dy, doub
   result.dy = static_cast<double>(best_dy * unit_);
   result.dx = static_cast<double>(best_dx * unit_);
   result.score = best_score;
+  // A parabola through the best score and its two neighbours per axis; at a
+  // neighbour without a score, or no peak, the best shift itself.
+  const auto vertex = [&](int64_t ay, int64_t ax) {
+    const double before = score(best_dy - ay, best_dx - ax);
+    const double after = score(best_dy + ay, best_dx + ax);
+    const double curvature = before - 2.0 * best_score + after;
+    if (!std::isfinite(curvature) || !(curvature < 0.0)) return 0.0;
+    return std::clamp(0.5 * (before - after) / curvature, -0.5, 0.5);
+  };
+  result.peak[0] = (static_cast<double>(best_dy) + vertex(1, 0)) * static_cast<double>(unit_);
+  result.peak[1] = (static_cast<double>(best_dx) + vertex(0, 1)) * static_cast<double>(unit_);
   // Bilinear between the four shifts tried around the given one.
   const double gy = given_dy / static_cast<double>(unit_),
                gx = given_dx / static_cast<double>(unit_);

@@ -49,6 +49,9 @@ class GlobalSearch {
     // The best shift (sensor pixels; reference(y) ~ frame(y - shift)) and
     // its correlation coefficient.
     double dy = 0.0, dx = 0.0, score = 0.0;
+    // That shift refined by a parabola through its neighbours' scores per
+    // axis (within half a step of it).
+    double peak[2] = {0.0, 0.0};
     // The coefficient at the shift given to best(), interpolated between
     // the four shifts tried around it; NaN where any of them shares too
     // little or lies beyond the bound.

@@ -946,8 +946,8 @@ std::vector<float> luminance_image(const void* frame, bool uint16, int64_t heigh
   for (int64_t p = 0; p < (period > 1 ? period * period : planes); ++p) all[0].push_back(p);
   return std::move(uint16 ? colour_images(static_cast<const uint16_t*>(frame), height, width,
                                           window, period, all, threads)
-                          : colour_images(static_cast<const float*>(frame), height, width,
-                                          window, period, all, threads))[0];
+                          : colour_images(static_cast<const float*>(frame), height, width, window,
+                                          period, all, threads))[0];
 }
 
 std::vector<std::vector<float>> LumaPolish::colour_images_of(
@@ -1022,7 +1022,7 @@ PolishWindow LumaPolish::window_of(const void* frame) const {
 }
 
 // The reference's window (window_of) and the planes that vary there; prepare() reads
-// the frame itself (not a copy: CropVerifier keeps it).
+// the frame itself (not a copy: FineFits keeps it).
 void LumaPolish::set_reference(const void* frame) {
   // Both made before anything changes: a failed allocation leaves the last
   // reference's window, planes and images together.

@@ -75,7 +75,7 @@ class LumaPolish {
   explicit LumaPolish(const AlignGeometry& geometry, int threads = 1);
 
   // The reference frame (a validated frame of the plan), read in place: it must
-  // stay valid and unchanged until the next set_reference (CropVerifier keeps
+  // stay valid and unchanged until the next set_reference (FineFits keeps
   // its copy). polish() makes and smooths each frame's cut of its window.
   void set_reference(const void* frame);
 

@@ -1,10 +1,10 @@
 // The sensor's isolated sites (hot, stuck and dead pixels) brought back to their
 // neighbours' range (math/isolated_sites.hpp), on the host, before the backend or the
-// closed loop sees the reference or the frames: colour mosaics, every estimator but
+// fine stage sees the reference or the frames: colour mosaics, every estimator but
 // RawNIND's, every backend (docs/semantics.md, "Isolated sites"). Only sites isolated
 // in the reference and in at least half the frames of a call are taken out: a defect
 // sits at the same place in all of them, while content that stands out alone moves
-// with the scene. The closed loop's own plans, cutting cleaned frames, do not repeat it.
+// with the scene.
 #pragma once
 
 #include <cstdint>

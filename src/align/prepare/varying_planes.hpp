@@ -1,7 +1,6 @@
-// Which colour planes of a frame carry information over a window: the one
-// test of "flat, clipped or dead" for the closed loop's cuts
-// (CropVerifier::every_position_varies) and the polish's images
-// (LumaPolish, which leaves such planes out).
+// Which colour planes of a frame carry information over a window: the
+// test of "flat, clipped or dead" for the polish's images (LumaPolish,
+// which leaves such planes out).
 #pragma once
 
 #include <cstdint>

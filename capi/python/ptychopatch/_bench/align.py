@@ -147,7 +147,7 @@ def entries(gt: np.ndarray, frames: List[np.ndarray], threads: int) -> List[Entr
     # The default's coarse stage alone: what the default adds on top is its
     # quick least-squares polish of every frame (at most 256 x 256 pixels:
     # a fixed cost, about half the coarse stage's time at 1 MP) and, for
-    # the frames it doubts, the closed loop and the thorough polish.
+    # the frames it doubts, the thorough polish and the search.
     found.append(Impl(
         "ptychopatch coarse stage (verify=False)", "limit", items=len(frames), threads=threads,
         run=lambda: align_scene(gt, frames, cfa="RGGB", upsample_factor=1, backend="cpu",
