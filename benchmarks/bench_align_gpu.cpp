@@ -8,7 +8,7 @@
 // align the moving frames (host arrays in, shifts out; pageable frames as
 // a decoder produces them, or pinned). Integer (upsample 1) and sub-pixel
 // (upsample 10) shifts. verify:3 is the default estimator (the coarse joint
-// peak on the GPU, then each frame's closed-loop refinement, which is host
+// peak on the GPU, then the fine stage of the frames in doubt, which is host
 // code: docs/semantics.md); verify:0 is the coarse GPU estimate alone.
 //
 //   BM_AlignScene  wall time per scene; frames_per_s counts moving frames

@@ -16,7 +16,7 @@ up, then once under the profiler, and prints:
 
 ``--verify none`` (the default here) profiles the coarse estimate alone, the
 ``verify:0`` rows of ``bench_align_gpu``; ``--verify refine`` the default
-estimator, whose closed loop runs on the host. ``--calls N`` profiles N
+estimator, whose fine stage runs on the host. ``--calls N`` profiles N
 calls in a row in one profiler session and prints each one's wall time (the
 tables sum them): the H200 run of 2026-11-26 saw 28 ms before a lone
 profiled call's first CUDA call that the C++ benchmark, without a
