@@ -233,6 +233,7 @@ module ptychopatch
   integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_OTHER_SCENE = 2
   integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_NOT_RIGID = 4
   integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_PATTERN_DOUBT = 8
+  ! UNCHECKED and UNCONFIRMED are retired: never set, their bits reserved.
   integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_UNCHECKED = 16
   integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_UNCONFIRMED = 32
   integer(c_int32_t), parameter :: PTP_ALIGN_FLAG_WEAK_PEAK = 64
