@@ -463,8 +463,8 @@ def _retired_options(combine: Any = "luma", verify: Any = "refine") -> Optional[
     mode = verify.lower() if isinstance(verify, str) else verify
     if mode is True or mode in ("check", "correct"):
         notes.append(f'verify={"True" if mode is True else repr(mode)} is deprecated: the '
-                     'default "refine" runs in its place (it checks the crops it doubts and '
-                     "corrects them); verify=False is the coarse stage alone")
+                     'default "refine" runs in its place (it fits the frames it doubts '
+                     "again); verify=False is the coarse stage alone")
     return "; ".join(notes) if notes else None
 
 
