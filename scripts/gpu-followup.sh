@@ -26,7 +26,9 @@
 #
 # Logs: a folder under /tmp; where $OUT is set (the device tool), at the end
 # $OUT gets console.log, bench_align_gpu.json and followup-logs.tar.gz (every
-# log), within the tool's limit of 8 files.
+# log), within the tool's limit of 8 files. Exits 1 when any step that ran
+# failed (each named at the end), else 0; steps the budget left out are named
+# too but do not fail the run.
 #
 #   bash scripts/gpu-followup.sh
 set -uo pipefail
@@ -40,7 +42,9 @@ exec > >(tee -a "$LOGDIR/console.log") 2>&1
 
 left() { echo $((BUDGET - (SECONDS - T0))); }
 # step NAME CAP COMMAND...: COMMAND under min(CAP, what is left), output in
-# $LOGDIR/NAME.log; prints the status and the time taken.
+# $LOGDIR/NAME.log; prints the status and the time taken, and records a
+# failure or a step not run in $LOGDIR (a file, so steps run in the
+# background count too).
 step() {
   local name="$1" cap="$2"
   shift 2
@@ -49,6 +53,7 @@ step() {
   [ "$cap" -lt "$limit" ] && limit="$cap"
   if [ "$limit" -lt 10 ]; then
     echo ">> $name: not run (budget spent)"
+    echo "$name" >>"$LOGDIR/steps-not-run"
     return 125
   fi
   local t=$SECONDS rc
@@ -56,6 +61,7 @@ step() {
   timeout --kill-after=10 "$limit" "$@" >"$LOGDIR/$name.log" 2>&1 </dev/null
   rc=$?
   echo ">> $name: rc=$rc ($((SECONDS - t)) s)"
+  [ "$rc" -ne 0 ] && echo "$name rc=$rc" >>"$LOGDIR/steps-failed"
   return "$rc"
 }
 
@@ -157,9 +163,19 @@ for ((shard = 0; shard < SHARDS; shard++)); do
     sed 's/^/  tests finished: /'
 done
 echo "gpu-followup: done in $((SECONDS - T0)) s"
+status=0
+if [ -s "$LOGDIR/steps-failed" ]; then
+  echo "gpu-followup: FAILED steps:"
+  sed 's/^/  /' "$LOGDIR/steps-failed"
+  status=1
+fi
+if [ -s "$LOGDIR/steps-not-run" ]; then
+  echo "gpu-followup: not run (budget spent): $(tr '\n' ' ' <"$LOGDIR/steps-not-run")"
+fi
 if [ -n "${OUT:-}" ] && mkdir -p "$OUT" 2>/dev/null; then
   cp "$LOGDIR/bench_align_gpu.json" "$OUT/" 2>/dev/null
   sleep 1
   tar -czf "$OUT/followup-logs.tar.gz" -C "$LOGDIR" . 2>/dev/null
   cp "$LOGDIR/console.log" "$OUT/console.log"
 fi
+exit "$status"
