@@ -22,10 +22,11 @@ constexpr double kPolishDisagrees = 0.1;
 // above it (docs/performance.md, "The polish fits colours where the crop is in doubt").
 constexpr double kColourFitBelow = 0.9999;
 // REFINE for one frame from the estimate `start` (sensor pixels): the shift polished, and the
-// crop the one nearest it. Confidence: the polish's crop probability; 0 where the polish does
-// not converge, the crop leaves max_shift's bound or the match check fails. *match_out (unless
-// null): the match score, NaN if none. `thorough` false: the gate (gate_crop), the quick polish
-// alone, kept only where nothing doubts it. `slot`: the fits' slot; thorough fits use slot 0.
+// crop the one nearest it. Confidence: the polish's crop probability, or the coarse peak's where
+// the polish does not converge; 0 where the crop leaves max_shift's bound or the match check
+// fails. *match_out (unless null): the match score, NaN if none. `thorough` false: the gate
+// (gate_crop), the quick polish alone, kept only where nothing doubts it. `slot`: the fits' slot;
+// thorough fits use slot 0.
 void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const double (&start)[2],
                  bool thorough, FrameOutcome& out, double* match_out = nullptr, int slot = 0) {
   const AlignGeometry& g = plan.geometry;
@@ -135,6 +136,16 @@ constexpr double kFarScoreMargin = 0.002;
 // (a sawtooth test scene: 0.58 at the truth); the refines needed had 0.957 or more.
 constexpr double kFarMinScore = 0.9;
 
+// Whether the search's best shift fits better than the estimate it was given, whose confidence
+// is `confidence`: by kFarScoreMargin, and where that estimate is not in doubt anyway by the
+// misfit share too; any found shift where the given one has no score.
+bool fits_better(const GlobalSearch::Result& found, double confidence) {
+  if (!std::isfinite(found.score_at_given)) return true;
+  const double share = confidence < kFarDoubtful ? 1.0 : kFarFitShare;
+  return 1.0 - found.score <= share * (1.0 - found.score_at_given) &&
+         found.score >= found.score_at_given + kFarScoreMargin;
+}
+
 // REFINE's last step (`out`: refine_crop's result, `match` its match score; `before`: the
 // frame's outcome as the correlations left it; `searched`: the gate's search at `out`'s shift,
 // else null). Where the search finds a shift more than two steps (and a period) away that fits
@@ -156,12 +167,7 @@ void reconsider_far_shift(ptp_align_plan& plan, int64_t index, const void* frame
       std::max(std::fabs(found.dy - out.unsnapped[0]), std::fabs(found.dx - out.unsnapped[1]));
   const double step = static_cast<double>(plan.fits->search_unit());
   if (!(away > std::max(2.0 * step, static_cast<double>(g.period)))) return;
-  // NaN at the refined shift (too little shared, or past the bound): any found shift fits better.
-  const double share = out.confidence < kFarDoubtful ? 1.0 : kFarFitShare;
-  if (std::isfinite(found.score_at_given) &&
-      !(1.0 - found.score <= share * (1.0 - found.score_at_given) &&
-        found.score >= found.score_at_given + kFarScoreMargin))
-    return;
+  if (!fits_better(found, out.confidence)) return;
   FrameOutcome again = before;
   double again_match = NAN;
   refine_crop(plan, index, frame, {found.dy, found.dx}, true, again, &again_match);
@@ -210,11 +216,8 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, FrameOu
       plan.fits->search_unit() == 1) {
     const GlobalSearch::Result found =
         plan.fits->search(frame, before.unsnapped[0], before.unsnapped[1]);
-    // Its acceptance rule for a far shift (reconsider_far_shift), at any distance.
-    const double share = before.confidence < kFarDoubtful ? 1.0 : kFarFitShare;
-    if (found.found && (!std::isfinite(found.score_at_given) ||
-                        (1.0 - found.score <= share * (1.0 - found.score_at_given) &&
-                         found.score >= found.score_at_given + kFarScoreMargin))) {
+    // reconsider_far_shift's rule, at any distance.
+    if (found.found && fits_better(found, before.confidence)) {
       // On the grid of 1 / upsample_factor sensor pixel, as a polished shift.
       const double u = static_cast<double>(plan.geometry.upsample);
       const double start[2] = {std::round(found.peak[0] * u) / u,
