@@ -32,11 +32,12 @@ constexpr Scale kMiddle{13, 2, 6.48};  // from the luminance image
 constexpr Scale kCoarse{9, 2, 11.0};   // from the middle scale's grid
 
 // Fewest grid samples per axis, past the interpolation's border, to fit a
-// scale; a frame too small for the fine scale is not polished.
+// scale (grid points, read or skipped); a frame too small for the fine scale is not polished.
 constexpr int64_t kMinSamples = 16;
-// Samples per fit at most (every q-th grid point per axis beyond it): at a
-// sigma of 3 grid points, any q <= 3 is denser than the image's correlation length.
-constexpr double kMaxFitSamples = 65536.0;
+// Samples per fit at most (every q-th grid point per axis beyond it): 2^16 cost doubted frames
+// 2.3x the time for the same crops, 2^13 lost 7-13 of 432 on over-exposed photographs
+// (docs/performance.md, "The thorough polish's samples").
+constexpr double kMaxFitSamples = 16384.0;
 constexpr int kMaxIterations = 30;
 // The fit's sums are taken in this many bands of rows (accumulate()).
 constexpr size_t kChunks = 8;
@@ -742,7 +743,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     // boxes near the edges leave more noise but correlate it over less.
     const double n_interior = interior[3][3];
     const double interior_residual =
-        n_interior >= colours * static_cast<double>(kMinSamples * kMinSamples)
+        n_interior * spacing * spacing >= colours * static_cast<double>(kMinSamples * kMinSamples)
             ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - parameters)
             : residual;
     const double noise = interior_residual * per_independent * factor;
@@ -783,7 +784,8 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior, threads, &robust,
                region);
     const double n = gram[3][3];  // samples of all colours (their weights)
-    if (n < colours * static_cast<double>(kMinSamples * kMinSamples)) return fail();
+    if (n * static_cast<double>(q * q) < colours * static_cast<double>(kMinSamples * kMinSamples))
+      return fail();
     // Exposure: g = a f + b by linear regression at this shift.
     const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
     if (!(var_f > 0.0)) return fail();

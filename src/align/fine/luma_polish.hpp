@@ -64,7 +64,7 @@ class LumaPolish {
   // vary in both frames), or one image per colour (an offset per colour).
   enum Images { kLuminance = 0, kColours = 1 };
   // How much of the frames a polish reads. kThorough: a window of up to
-  // kMaxWindow pixels a side, up to 2^16 samples per fit. kQuick: its centre,
+  // kMaxWindow pixels a side, up to 2^14 samples per fit. kQuick: its centre,
   // up to kQuickWindow a side and kQuickSamples per fit, with a variance that
   // grows as it reads less (refine_crop polishes a doubted frame thoroughly).
   enum Effort { kThorough = 0, kQuick = 1 };
@@ -130,7 +130,7 @@ class LumaPolish {
   // 14 pixels off on blurred noisy frames, and a polish only descends its own basin.
   static constexpr double kMaxMove = 24.0;
   // The reference's window side on larger frames (sensor pixels): the fit reads at most
-  // 2^16 samples a scale, and smoothing a whole 6 MP frame cost a third of its alignment.
+  // 2^14 samples a scale, and smoothing a whole 6 MP frame cost a third of its alignment.
   static constexpr int64_t kMaxWindow = 1024;
   // On larger frames the window moves to the most detail where that has
   // kDetailGain times the centre's (window_of): a flat centre gives only noise
