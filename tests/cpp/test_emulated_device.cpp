@@ -130,7 +130,7 @@ TEST(EmulatedDevice, ArchitectureWithoutCodeIsNamedWithWhatTheBuildCarries) {
   const RestoreDevice restore;
   ptp_emu_set_compute_capability(6, 1, 0);
   expect_unusable(PTP_BACKEND_REASON_GPU_UNUSABLE,
-                  {"compute capability 6.1", "sm_75", "sm_120", "PTX for compute_120",
+                  {"compute capability 6.1", "sm_75", "sm_120", "PTX for compute_75, compute_120",
                    "CMAKE_CUDA_ARCHITECTURES including 61"});
 }
 
