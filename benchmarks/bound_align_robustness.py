@@ -31,7 +31,8 @@ and the median bound per axis; with --worst N the N frames least likely to be
 right; with --tables N, N simulated whole tables of such an estimator (fresh
 noise each, the GT's noise shared by its scene's frames), and per row the
 spread of its right crops and how many of the tables reach --target (98 %)
-of the row: how far one table's row can fall by the draw of its noise alone. The library and its peers are no efficient estimators: their rows in
+of the row: how far one table's row can fall by the draw of its noise alone.
+The library and its peers are no efficient estimators: their rows in
 docs/performance.md are to be read against these, not against 100 %.
 Needs numpy, scipy and scikit-image; not the library. Usage:
 

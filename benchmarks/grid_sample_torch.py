@@ -258,7 +258,7 @@ def run_size(torch, abi, patches: int, warmup: int, reps: int, rows: list) -> bo
         return True
     finally:
         plan.close()
-        del obj, offsets, obj_planar
+        obj = offsets = obj_planar = None  # the timing closures hold them; freed here
         torch.cuda.empty_cache()
 
 

@@ -1,9 +1,9 @@
 // The exported C entry points of the cross-correlation of one pair of
 // images (ptychopatch.h, "cross-correlation of two images"). Thin noexcept
 // shells over src/correlate/correlate_plan.cpp, each inside impl::guarded.
-#include "correlate/correlate_plan.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
+#include "correlate/correlate_plan.hpp"
 #include "ptychopatch.h"
 
 using ptychopatch::impl::guarded;

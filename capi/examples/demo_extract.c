@@ -126,9 +126,10 @@ int main(int argc, char** argv) {
   printf("throughput     : %.0f patches/s, %.2f GB/s of output\n", (double)patches / steady,
          (double)out_bytes / steady / 1e9);
   printf("checksum       : %.6e\n", checksum);
-  printf("grouped        : %lld scan positions -> %lld groups of %lld (K = 4) -> patches in "
-         "one call: %.4f s\n",
-         (long long)positions, (long long)groups, (long long)c, grouped);
+  printf(
+      "grouped        : %lld scan positions -> %lld groups of %lld (K = 4) -> patches in "
+      "one call: %.4f s\n",
+      (long long)positions, (long long)groups, (long long)c, grouped);
   printf("first group    : members %lld %lld %lld %lld, centre (%.2f, %.2f)\n",
          (long long)nn_indices[0], (long long)nn_indices[1], (long long)nn_indices[2],
          (long long)nn_indices[3], coords_offsets[0], coords_offsets[1]);

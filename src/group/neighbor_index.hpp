@@ -53,8 +53,8 @@ class NeighborIndex {
 
  private:
   struct Tree;
-  std::vector<int64_t> order_;   // rank -> point
-  std::vector<double> sorted_;   // (x, y) pairs in rank order, the tree's data
+  std::vector<int64_t> order_;  // rank -> point
+  std::vector<double> sorted_;  // (x, y) pairs in rank order, the tree's data
   std::unique_ptr<Tree> tree_;
 };
 

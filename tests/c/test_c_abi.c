@@ -96,8 +96,7 @@ int main(void) {
     EXPECT(group.num_neighbors == 4 && group.group_size == 4 && group.oversample == 0);
     group.num_samples = 9;
     group.sequential = 1;
-    EXPECT(ptp_group_neighbors(ctx, &group, gx, gy, 9, nn, coords, mean, relative) ==
-           PTP_SUCCESS);
+    EXPECT(ptp_group_neighbors(ctx, &group, gx, gy, 9, nn, coords, mean, relative) == PTP_SUCCESS);
     for (b = 0; b < 9; ++b) {
       double sx = 0.0, sy = 0.0;
       for (k = 0; k < 4; ++k) {

@@ -100,11 +100,15 @@ def all_blocks(repo: Path = REPO) -> list[Block]:
 _CI = "run by CI itself (.ci/run runs scripts/test.sh; demo.sh builds and runs the demo)"
 _BUILD = ("the build that scripts/test.sh runs stage by stage (install-deps.sh needs root; "
           "the install is the ctest install_tree, whose prefix the compiled snippets use)")
+_LOOP = ("the contributor's loop: a second build (build-dev/) and part of the tests that "
+         "scripts/test.sh runs whole; its format check is test.sh's first stage")
 _DOCKER = "needs Docker (and for --gpus all an NVIDIA GPU); CI runs neither"
 _GPU = "needs an NVIDIA GPU (docs/gpu-validation.md logs those runs)"
 
 EXEMPT: dict[tuple[str, str], str] = {
     ("README.md", "./scripts/demo.sh"): _CI,
+    ("README.md", "./scripts/check.sh"): _LOOP,
+    ("docs/contributing.md", "./scripts/check.sh"): _LOOP,
     ("docs/getting-started.md", "bash scripts/install-deps.sh # CMake"): _BUILD,
     ("docs/getting-started.md", "bash scripts/install-deps.sh # the build tools"):
         "scripts/test.sh's Python stage: install-deps.sh (root) makes .venv, pip install . "

@@ -369,6 +369,7 @@ def _check_subpixel(result, gt, frames, truth, sk_pcc, period, upsample, combine
 BAYER_FRACTIONAL = [(0.5, -0.5), (3.3, -5.7), (-7.25, 1.9), (11.6, 14.1), (-1.05, -20.4)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("upsample", [10, 20])
 def test_bayer_subpixel_no_worse_than_skimage(photos, sk_pcc, ndi, rng, upsample):
     truth = np.array(BAYER_FRACTIONAL)
@@ -455,6 +456,7 @@ def test_xtrans_period_multiples_recovered_exactly(big_rgb, sk_pcc, ndi, rng):
         np.testing.assert_array_equal(result.plane_shifts[m], sk_planes(sk_pcc, gt, frame, 6, 1))
 
 
+@pytest.mark.slow
 def test_xtrans_subpixel_no_worse_than_skimage(big_rgb, sk_pcc, ndi, rng):
     shifts = [(2.5, -1.0), (7.3, 4.4), (-10.8, 3.1)]
     gt, frames = _xtrans_scene(big_rgb, shifts, rng, ndi)
@@ -745,6 +747,7 @@ def _right_bayer_crop(crop, truth):
     return all(c % 2 == 0 and abs(c - t) <= 1.0 for c, t in zip(crop, truth))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blur", [0, 4, 16])
 def test_a_part_that_moves_on_its_own_does_not_pull_the_shift(photos, ndi, blur):
     # A square of 15 % of the frame (a person, a car) moves 6 pixels more
@@ -772,6 +775,7 @@ def test_a_part_that_moves_on_its_own_does_not_pull_the_shift(photos, ndi, blur)
     np.testing.assert_allclose(result.shifts, shifts, atol=0.15)
 
 
+@pytest.mark.slow
 def test_polish_sees_detail_that_only_the_colours_carry(ndi):
     # Scenes whose detail is almost all in colour: red and green move
     # against each other around a luminance that varies by 0.2 % of the
@@ -1196,6 +1200,7 @@ def test_max_shift_bounds_the_search_and_is_checked(photos):
             ptychopatch.align_scene(gt, frames, cfa="RGGB", max_shift=bad)
 
 
+@pytest.mark.slow
 def test_every_frame_at_confidence_zero_says_why():
     """Frames of other photographs and of noise against an astronaut GT, in
     the fine stage: every frame given confidence 0 has a note in its
@@ -1426,6 +1431,7 @@ def _expose_14bit(linear, gain, rng):
     return np.clip(np.rint(dn), 0, 16383).astype(np.uint16)
 
 
+@pytest.mark.slow
 def test_default_is_right_on_noisy_blurred_frames(ndi):
     # The robustness benchmark's rocket at blur sigma 16 and gain 256 (16 DN
     # per electron, 1024 electrons at white): sky and a vertical rocket that
@@ -1465,6 +1471,7 @@ def test_circularly_shifted_frames_align_exactly(photos, size):
     assert np.all(result.confidence >= 0.95), result.confidence
 
 
+@pytest.mark.slow
 def test_default_confidence_is_the_probability_that_the_crop_is_right(ndi):
     # By default the confidence is the probability, under the least-squares
     # polish's variance, that the content lies within half a period (and a
@@ -1547,6 +1554,7 @@ def robustness_bench(benchmark_module):
     return benchmark_module("bench_align_robustness")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gain", [16, 1024])
 def test_shifts_of_a_quarter_of_a_small_frame(robustness_bench, gain):
     # Frames of 128 pixels moved by a fifth to a quarter of their side. The

@@ -175,6 +175,7 @@ def _check(rows, base, tmp_path):
     assert len(rows) == sum(len(m) for _, m, _ in SCENES.values()) + 3
 
 
+@pytest.mark.slow
 def test_align_dataset_on_dng_scenes_equals_the_npy_frames(datasets, tmp_path):
     # No cfa: each DNG's own pattern (the scenes have three different ones),
     # read by rawpy in two worker processes.

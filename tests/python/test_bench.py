@@ -7,7 +7,6 @@ asserts a speed.
 """
 
 import json
-import os
 import subprocess
 import sys
 
@@ -72,6 +71,7 @@ def check_schema(doc):
                 assert r["agreement"]["ok"] is True
 
 
+@pytest.mark.slow
 def test_run_writes_the_json_report_and_plots(capsys, tmp_path):
     code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions",
                                     "reassemble")
@@ -100,6 +100,7 @@ def test_without_matplotlib_the_report_says_so(capsys, tmp_path, monkeypatch):
     assert not (out / "plots").exists()
 
 
+@pytest.mark.slow
 def test_a_peer_that_disagrees_is_flagged_and_not_timed(capsys, tmp_path, monkeypatch):
     # The K-NN peers are checked by whether the library's groups lie in
     # their pools; make that check fail.
@@ -153,6 +154,7 @@ def test_a_failed_case_exits_1_with_or_without_json(capsys, tmp_path, monkeypatc
         assert "RuntimeError: the library broke" in doc["cases"][0]["note"]
 
 
+@pytest.mark.slow
 def test_absent_peers_are_skipped_with_a_note(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.neighbors", None)
@@ -169,6 +171,7 @@ def test_absent_peers_are_skipped_with_a_note(capsys, tmp_path, monkeypatch):
     assert "- scikit-learn NearestNeighbors: skipped: scikit-learn not installed" in report
 
 
+@pytest.mark.slow
 def test_compare_prints_ratios_to_an_earlier_run(capsys, tmp_path):
     code, printed, first, out = bench(capsys, tmp_path, "--only", "group/positions")
     assert code == 0, printed
@@ -212,6 +215,7 @@ def test_compare_refuses_a_file_that_is_not_a_results_file(capsys, tmp_path):
     assert "not a results file of ptychopatch bench" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_memory_budget_skips_points_with_the_reason(capsys, tmp_path):
     code, printed, doc, _ = bench(capsys, tmp_path, "--only", "extract/patches",
                                   "--memory-budget", "0.01")
@@ -259,6 +263,7 @@ print(json.dumps(rss.as_dict()))
         assert memory["above_start_bytes"] >= 60 << 20, memory
 
 
+@pytest.mark.slow
 def test_from_a_results_file_updates_a_docs_section(capsys, tmp_path):
     code, printed, doc, out = bench(capsys, tmp_path, "--only", "group/positions")
     assert code == 0, printed
@@ -303,6 +308,7 @@ def test_update_doc_leaves_the_file_as_it_was_when_it_cannot_make_the_text(
     assert [p.name for p in tmp_path.iterdir()] == ["performance.md"]
 
 
+@pytest.mark.slow
 def test_memory_view_plots_and_tables_peak_memory_against_the_data_size(capsys, tmp_path):
     # 400 patches of 32 x 32 complex64 are 3.3 MB, 4,000 are 32.8 MB: twice
     # that is over a 50 MB budget, so the second point is skipped.
@@ -387,6 +393,7 @@ def test_merge_refuses_parts_run_with_other_settings(setting, value):
         compare.merge([a, b], ["a.json", "b.json"])
 
 
+@pytest.mark.slow
 def test_from_several_files_merges_a_run_split_by_only(capsys, tmp_path):
     parts = []
     for curve in ("group/positions", "reassemble"):

@@ -11,7 +11,6 @@ import os
 import sys
 import tempfile
 
-import numpy as np
 import pytest
 
 from ptychopatch import distributed
@@ -41,6 +40,7 @@ def test_the_dataset_curve_is_in_the_full_set_only():
     assert full[0].unit == "scenes" and full[0].items == dataset.SCENES
 
 
+@pytest.mark.slow
 def test_align_dataset_on_a_warm_cluster_agrees_with_serial(monkeypatch):
     pytest.importorskip("dask.distributed", reason="dask[distributed] is not installed")
     pytest.importorskip("pyarrow", reason="pyarrow is not installed")
@@ -110,6 +110,7 @@ def test_the_patches_dataset_curve_is_in_both_sets():
     assert all(c.group == "dataset" for c in suite.cases(False, 0, only=["dataset"]))
 
 
+@pytest.mark.slow
 def test_patches_dataset_quick_point_agrees_with_serial(monkeypatch):
     pytest.importorskip("dask.distributed", reason="dask[distributed] is not installed")
     pytest.importorskip("zarr", reason="zarr is not installed")

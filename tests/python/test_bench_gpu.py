@@ -48,6 +48,7 @@ def emulated_run(tmp_path_factory):
     return json.loads((out / "results.json").read_text()), out
 
 
+@pytest.mark.slow
 def test_every_gpu_figure_is_marked_emulated_and_no_speed(emulated_run):
     doc, out = emulated_run
     gpu_entry = doc["library"]["gpu"]

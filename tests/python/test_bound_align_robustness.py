@@ -110,6 +110,7 @@ def test_less_known_or_less_seen_never_bounds_lower(bound):
         bound.shift_bound(scene, size, 0.0, 0.0, bound.BAYER["RGGB"], 16.0, "luma")
 
 
+@pytest.mark.slow
 def test_simulated_tables_share_the_gt_noise_within_a_scene(bound):
     # count_distribution draws each frame's error with its bound's
     # covariance, half of the variance common to the frames aligned against

@@ -11,6 +11,7 @@ def study(benchmark_module):
     return benchmark_module("calibrate_small_frames")
 
 
+@pytest.mark.slow
 def test_sharp_frames_are_right_and_near_the_truth(study):
     # Sharp 96-pixel frames at gain 128 are mostly aligned to within a
     # tenth of a pixel: errors that small say the truth and its sign are
@@ -24,6 +25,7 @@ def test_sharp_frames_are_right_and_near_the_truth(study):
     assert sum(r for r, _, _ in outcomes) >= 40
 
 
+@pytest.mark.slow
 def test_main_prints_the_counts(study, capsys):
     assert study.main(["--seed", "3", "--sizes", "96", "--sigmas", "0"]) == 0
     out = capsys.readouterr().out

@@ -95,6 +95,7 @@ def _another_run_creates_first(monkeypatch, store, paths):
 
 @pytest.mark.parametrize("nodes", [["scan0", "scan2"], ["", "scan0", "scan2"]],
                          ids=["groups", "root-and-groups"])
+@pytest.mark.slow
 def test_a_group_another_run_creates_first_is_opened_not_failed(scans, tmp_path,
                                                                  monkeypatch, nodes):
     want, _ = _store(_single_run(scans, tmp_path / "single.zarr"))
@@ -113,6 +114,7 @@ def _single_run(scans, output):
     return output
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_store_at_once_both_succeed(scans, tmp_path):
     """Two processes, the same inputs in the same order: they reach each
     group at about the same time. Their store equals one run's."""

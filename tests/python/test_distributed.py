@@ -83,6 +83,7 @@ def _serial(root, output):
     return _rows(output)
 
 
+@pytest.mark.slow
 def test_cluster_run_equals_serial_run(dataset, tmp_path, client):
     summary = distributed.align_dataset(_scenes(dataset), str(tmp_path / "dask"),
                                         client=client, cfa="RGGB")
@@ -185,6 +186,7 @@ def _killing_reader(marker: str, victim: str, path: str):
     return cli.make_reader(np.array([[0, 1], [3, 2]], dtype=np.int32))(path)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_still_gives_every_scene_once(dataset, tmp_path):
     import cloudpickle
 
@@ -225,6 +227,7 @@ def test_a_manifest_gives_the_same_rows_as_the_folders(dataset, tmp_path):
             [(s.name, s.gt, [p for _, p in s.frames]) for s in scenes]
 
 
+@pytest.mark.slow
 def test_the_command_resumes_and_reports(dataset, tmp_path, capsys):
     output = str(tmp_path / "out")
     argv = ["align-dataset", str(dataset), "--gt", "gt.npy", "--frames", "*.npy",
@@ -316,6 +319,7 @@ def _serial_store(scans, output):
     return _store(output)
 
 
+@pytest.mark.slow
 @needs_zarr3
 def test_patches_cluster_run_equals_serial_run_and_grouped_patches(scans, tmp_path, client):
     summary = distributed.patches_dataset(scans, str(tmp_path / "dask.zarr"), client=client,
@@ -402,6 +406,7 @@ def _chunk_times(output, names):
             for p in (output / name).rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 @needs_zarr3
 def test_patches_interrupted_run_resumes_without_rewriting(scans, tmp_path, client):
     output = tmp_path / "out.zarr"
@@ -442,6 +447,7 @@ def test_patches_interrupted_run_resumes_without_rewriting(scans, tmp_path, clie
         distributed.patches_dataset(good, str(output), serial=True, **GROUPING)
 
 
+@pytest.mark.slow
 @needs_zarr3
 def test_patches_two_tasks_writing_one_group_leave_it_whole(scans, tmp_path):
     """What a resumed run meets when a task of the interrupted one is still
@@ -466,6 +472,7 @@ def test_patches_two_tasks_writing_one_group_leave_it_whole(scans, tmp_path):
         _same_store(_store(output), first)
 
 
+@pytest.mark.slow
 @needs_zarr3
 def test_the_patches_command_writes_resumes_and_reports(scans, tmp_path, capsys):
     output = str(tmp_path / "out.zarr")

@@ -187,6 +187,7 @@ def _check_moves(rows):
         assert (r["ok"], r["crop_dy"], r["crop_dx"]) == (True, -dy, -dx), r
 
 
+@pytest.mark.slow
 def test_align_dataset_survives_a_worker_killed_mid_scene(tmp_path):
     scenes, summary, killed, victim, reads = _align_with_a_kill(tmp_path)
 
@@ -203,6 +204,7 @@ def test_align_dataset_survives_a_worker_killed_mid_scene(tmp_path):
     assert not list((tmp_path / "out").glob(".*"))  # no temporary file left
 
 
+@pytest.mark.slow
 def test_align_dataset_records_a_scene_dask_gave_up_on(tmp_path):
     """With no worker death allowed, Dask gives up on the tasks the killed
     worker held (KilledWorker): their scenes get TASK_FAILED rows, the rest
@@ -291,6 +293,7 @@ def _check_store(tmp_path, store, paths, names):
             np.testing.assert_array_equal(got[key][...], serial[name][key][...])
 
 
+@pytest.mark.slow
 @needs_zarr3
 def test_patches_dataset_survives_a_worker_killed_mid_group(tmp_path):
     paths, store, summary, _ = _patches_with_a_kill(tmp_path)
@@ -305,6 +308,7 @@ def test_patches_dataset_survives_a_worker_killed_mid_group(tmp_path):
     assert not [p for p in store.rglob("*") if p.name.endswith(".partial")]
 
 
+@pytest.mark.slow
 @needs_zarr3
 def test_patches_dataset_records_an_input_dask_gave_up_on(tmp_path):
     """With no worker death allowed: TASK_FAILED for the inputs the killed

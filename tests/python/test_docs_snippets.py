@@ -176,6 +176,7 @@ def _run_session(block, namespace):
 PYTEST_PLANS = [p for p in PLANS if p.runner == "pytest"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p", PYTEST_PLANS, ids=_ids(PYTEST_PLANS))
 def test_snippet_runs(p, work):
     block = p.block
@@ -331,6 +332,7 @@ CHECKERS = {"usage": check_usage, "console": check_console, "json": check_json, 
 CHECKED_PLANS = [p for p in PLANS if p.runner == "checked"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p", CHECKED_PLANS, ids=_ids(CHECKED_PLANS))
 def test_snippet_matches(p, work):
     CHECKERS[p.detail](p.block, work)

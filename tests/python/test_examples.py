@@ -6,8 +6,6 @@ itself. (RAW folders are `ptychopatch align --folder`'s: test_cli.py.)
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path

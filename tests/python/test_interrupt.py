@@ -71,6 +71,7 @@ def test_ctrl_c_from_the_progress_callback_raises_keyboard_interrupt(capfd):
     assert again.ok.all()
 
 
+@pytest.mark.slow
 def test_ctrl_c_without_a_progress_callback_stops_the_call():
     # Long enough (well over a second) that the signal, 0.3 s in, lands
     # inside the library's call, after align_scene's own checks.
@@ -197,6 +198,7 @@ def long_extraction(patches=24_000, n=48):
     return obj, offsets, n
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_long_extraction_and_marks_out_incomplete():
     obj, offsets, n = long_extraction()
     out = np.ones((offsets.shape[0], n, n, 4), np.complex64)  # a reused (touched) array

@@ -158,6 +158,7 @@ def _double_path(monkeypatch):
     monkeypatch.setattr(registration, "_single_precision_peak", lambda *args: None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(96, 1009), (97, 251), (61, 67), (200, 502)])
 @pytest.mark.parametrize("normalization", ["phase", None])
 @pytest.mark.parametrize("upsample", [1, 20])

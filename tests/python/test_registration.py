@@ -313,6 +313,7 @@ def test_real_arrays_in_fourier_space_warn_and_keep_the_complex_kernel(camera, u
     assert_same(ours, theirs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("upsample", [2.5, 1.5, 1500])
 def test_upsample_factors_the_library_does_not_take(routes, camera, upsample):
     ref = camera[200:264, 200:264]
@@ -350,7 +351,7 @@ def test_disambiguate(camera, shift, space):
 
 def test_periodic_spline_shift_is_scipys(rng):
     for dtype in (np.float64, np.float32, np.uint8, np.int16, np.complex128, bool):
-        image = (rng.random((9, 12)) * 100).astype(dtype) if dtype != bool else \
+        image = (rng.random((9, 12)) * 100).astype(dtype) if dtype is not bool else \
             rng.random((9, 12)) > 0.5
         if np.iscomplexobj(image):
             image = image + 1j * rng.random((9, 12))
@@ -904,6 +905,7 @@ needs_correlate = pytest.mark.skipif(not registration._native.HAS_CORRELATE,
                                      reason="the library lacks ptp_correlate_*")
 
 
+@pytest.mark.slow
 @needs_correlate
 @pytest.mark.parametrize("normalization", ["phase", None])
 @pytest.mark.parametrize("upsample", [1, 20])
@@ -953,6 +955,7 @@ def test_small_float32_pairs_use_the_library(monkeypatch, camera, normalization,
     assert calls.count == cases
 
 
+@pytest.mark.slow
 @needs_correlate
 def test_library_correlation_agrees_with_the_numpy_path(monkeypatch):
     """The library's correlation and scipy's give the same shifts on 120
@@ -1018,6 +1021,7 @@ needs_correlate_f64 = pytest.mark.skipif(not registration._native.HAS_CORRELATE_
                                          reason="the library lacks ptp_correlate_execute_f64")
 
 
+@pytest.mark.slow
 @needs_correlate_f64
 @pytest.mark.parametrize("normalization", ["phase", None])
 @pytest.mark.parametrize("upsample", [1, 20])

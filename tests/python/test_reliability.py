@@ -100,6 +100,7 @@ except MemoryError:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["align", "group", "threads"])
 def test_memory_limits_give_memory_errors_not_a_dead_process(which):
     # Under an address-space limit FFTW's planner asserted (SIGABRT, seen at

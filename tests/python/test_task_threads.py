@@ -72,6 +72,7 @@ def _patches(scans, output, client, **kwargs):
     assert (summary.computed, summary.failed) == (len(scans), 0)
 
 
+@pytest.mark.slow
 @needs_zarr3
 @pytest.mark.parametrize("workers, threads", [(1, 2), (2, 1), (1, 1)])
 @pytest.mark.parametrize("processors", [None, 8, 3])

@@ -7,13 +7,13 @@
 #include <ptychopatch.h>
 
 static int failures = 0;
-#define EXPECT(cond)                                                       \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      ++failures;                                                          \
+#define EXPECT(cond)                                                        \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      ++failures;                                                           \
       fprintf(stderr, "consumer.c:%d: expected %s (%s)\n", __LINE__, #cond, \
-              ptp_last_error_message());                                   \
-    }                                                                      \
+              ptp_last_error_message());                                    \
+    }                                                                       \
   } while (0)
 
 int main(void) {
