@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/context.hpp"
+#include "core/desc_versions.hpp"
 #include "core/diagnostics.hpp"
 #include "core/error.hpp"
 #include "core/extract_plan.hpp"
@@ -102,10 +103,8 @@ PTP_API ptp_status ptp_cuda_device_count(int32_t* count) {
 
 PTP_API ptp_status ptp_context_options_init(ptp_context_options* options, size_t struct_size) {
   return guarded("ptp_context_options_init", [&] {
-    require_non_null(options, "options");
-    ptychopatch::impl::require_known_struct_size("struct_size", struct_size,
-                                                 sizeof(ptp_context_options));
-    ptychopatch::impl::default_context_options(options);
+    ptychopatch::impl::init_desc(options, "options", struct_size,
+                                 ptychopatch::impl::default_context_options);
   });
 }
 
@@ -124,11 +123,8 @@ PTP_API ptp_status ptp_context_destroy(ptp_context* context) {
 }
 
 PTP_API ptp_status ptp_context_get_backend(const ptp_context* context, int32_t* backend) {
-  return guarded("ptp_context_get_backend", [&] {
-    require_non_null(context, "context");
-    require_non_null(backend, "backend");
-    *backend = context->backend;
-  });
+  return ptychopatch::impl::guarded_get("ptp_context_get_backend", context, "context", backend,
+                                        "backend", [](const ptp_context& c) { return c.backend; });
 }
 
 PTP_API ptp_status ptp_context_get_backend_reason(const ptp_context* context, int32_t* reason,
@@ -144,11 +140,9 @@ PTP_API ptp_status ptp_context_get_backend_reason(const ptp_context* context, in
 }
 
 PTP_API ptp_status ptp_context_get_num_threads(const ptp_context* context, int32_t* num_threads) {
-  return guarded("ptp_context_get_num_threads", [&] {
-    require_non_null(context, "context");
-    require_non_null(num_threads, "num_threads");
-    *num_threads = context->num_threads;
-  });
+  return ptychopatch::impl::guarded_get("ptp_context_get_num_threads", context, "context",
+                                        num_threads, "num_threads",
+                                        [](const ptp_context& c) { return c.num_threads; });
 }
 
 PTP_API ptp_status ptp_context_set_stream(ptp_context* context, void* cuda_stream) {
@@ -162,11 +156,9 @@ PTP_API ptp_status ptp_context_set_stream(ptp_context* context, void* cuda_strea
 }
 
 PTP_API ptp_status ptp_context_get_stream(const ptp_context* context, void** cuda_stream) {
-  return guarded("ptp_context_get_stream", [&] {
-    require_non_null(context, "context");
-    require_non_null(cuda_stream, "cuda_stream");
-    *cuda_stream = context->stream;
-  });
+  return ptychopatch::impl::guarded_get("ptp_context_get_stream", context, "context", cuda_stream,
+                                        "cuda_stream",
+                                        [](const ptp_context& c) { return c.stream; });
 }
 
 PTP_API ptp_status ptp_context_synchronize(ptp_context* context) {
@@ -178,10 +170,8 @@ PTP_API ptp_status ptp_context_synchronize(ptp_context* context) {
 
 PTP_API ptp_status ptp_extract_desc_init(ptp_extract_desc* desc, size_t struct_size) {
   return guarded("ptp_extract_desc_init", [&] {
-    require_non_null(desc, "desc");
-    ptychopatch::impl::require_known_struct_size("struct_size", struct_size,
-                                                 sizeof(ptp_extract_desc));
-    ptychopatch::impl::default_extract_desc(desc);
+    ptychopatch::impl::init_desc(desc, "desc", struct_size,
+                                 ptychopatch::impl::default_extract_desc);
   });
 }
 

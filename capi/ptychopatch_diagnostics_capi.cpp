@@ -1,6 +1,7 @@
 // The exported C entry points of the patch-geometry diagnostics
 // (ptychopatch.h, "diagnostics of patch geometry"): thin noexcept shells
 // over src/core/diagnostics, inside impl::guarded.
+#include "core/desc_versions.hpp"
 #include "core/diagnostics.hpp"
 #include "core/error.hpp"
 #include "core/extract_plan.hpp"
@@ -14,10 +15,8 @@ extern "C" {
 PTP_API ptp_status ptp_extract_diagnostics_init(ptp_extract_diagnostics* diagnostics,
                                                 size_t struct_size) {
   return guarded("ptp_extract_diagnostics_init", [&] {
-    require_non_null(diagnostics, "diagnostics");
-    ptychopatch::impl::require_known_struct_size("struct_size", struct_size,
-                                                 sizeof(ptp_extract_diagnostics));
-    ptychopatch::impl::default_diagnostics(diagnostics);
+    ptychopatch::impl::init_desc(diagnostics, "diagnostics", struct_size,
+                                 ptychopatch::impl::default_diagnostics);
   });
 }
 

@@ -79,32 +79,24 @@ void check_cuda(cudaError_t err, const char* what) {
   fail(status, message);
 }
 
-DeviceBuffer::DeviceBuffer(size_t bytes) {
-  reset(bytes);
+void* DeviceMemory::allocate(size_t bytes) {
+  void* ptr = nullptr;
+  check_cuda(cudaMalloc(&ptr, bytes), "cudaMalloc");
+  return ptr;
 }
 
-DeviceBuffer::~DeviceBuffer() {
-  reset(0);
+void DeviceMemory::release(void* ptr) noexcept {
+  cudaFree(ptr);
 }
 
-void DeviceBuffer::reset(size_t bytes) {
-  if (ptr_ != nullptr) cudaFree(ptr_);
-  ptr_ = nullptr;
-  if (bytes > 0) check_cuda(cudaMalloc(&ptr_, bytes), "cudaMalloc");
+void* PinnedMemory::allocate(size_t bytes) {
+  void* ptr = nullptr;
+  check_cuda(cudaMallocHost(&ptr, bytes), "cudaMallocHost");
+  return ptr;
 }
 
-PinnedBuffer::PinnedBuffer(size_t bytes) {
-  reset(bytes);
-}
-
-PinnedBuffer::~PinnedBuffer() {
-  reset(0);
-}
-
-void PinnedBuffer::reset(size_t bytes) {
-  if (ptr_ != nullptr) cudaFreeHost(ptr_);
-  ptr_ = nullptr;
-  if (bytes > 0) check_cuda(cudaMallocHost(&ptr_, bytes), "cudaMallocHost");
+void PinnedMemory::release(void* ptr) noexcept {
+  cudaFreeHost(ptr);
 }
 
 Stream::Stream() {

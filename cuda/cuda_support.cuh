@@ -31,18 +31,24 @@ bool is_sticky(cudaError_t err);
 // saying that nothing will work again.
 std::string sticky_error(int device);
 
-// Owns one device allocation.
-class DeviceBuffer {
+// Owns one allocation of `Memory`: DeviceMemory (cudaMalloc) or PinnedMemory
+// (cudaMallocHost: page-locked host memory, for asynchronous copies).
+template <class Memory>
+class CudaBuffer {
  public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(size_t bytes);
-  ~DeviceBuffer();
-  DeviceBuffer(DeviceBuffer&& other) noexcept : ptr_(other.ptr_) { other.ptr_ = nullptr; }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(DeviceBuffer&&) = delete;
+  CudaBuffer() = default;
+  explicit CudaBuffer(size_t bytes) { reset(bytes); }
+  ~CudaBuffer() { reset(0); }
+  CudaBuffer(CudaBuffer&& other) noexcept : ptr_(other.ptr_) { other.ptr_ = nullptr; }
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(CudaBuffer&&) = delete;
   // Frees the current allocation, then allocates `bytes` (0: none).
-  void reset(size_t bytes);
+  void reset(size_t bytes) {
+    if (ptr_ != nullptr) Memory::release(ptr_);
+    ptr_ = nullptr;
+    if (bytes > 0) ptr_ = Memory::allocate(bytes);
+  }
   template <class T>
   T* as() const {
     return static_cast<T*>(ptr_);
@@ -52,26 +58,17 @@ class DeviceBuffer {
   void* ptr_ = nullptr;
 };
 
-// Owns one page-locked host allocation (for asynchronous copies).
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  explicit PinnedBuffer(size_t bytes);
-  ~PinnedBuffer();
-  PinnedBuffer(PinnedBuffer&& other) noexcept : ptr_(other.ptr_) { other.ptr_ = nullptr; }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(PinnedBuffer&&) = delete;
-  // Frees the current allocation, then allocates `bytes` (0: none).
-  void reset(size_t bytes);
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  void* ptr_ = nullptr;
+// allocate() throws as check_cuda does; release() never fails.
+struct DeviceMemory {
+  static void* allocate(size_t bytes);
+  static void release(void* ptr) noexcept;
 };
+struct PinnedMemory {
+  static void* allocate(size_t bytes);
+  static void release(void* ptr) noexcept;
+};
+using DeviceBuffer = CudaBuffer<DeviceMemory>;
+using PinnedBuffer = CudaBuffer<PinnedMemory>;
 
 // Owns a non-blocking stream of the current device.
 class Stream {

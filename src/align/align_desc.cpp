@@ -120,8 +120,18 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->verify = PTP_ALIGN_VERIFY_REFINE;
 }
 
-// The defaults of fields 0.3.0's struct lacks: no fine stage, so results stay 0.3.0's.
 namespace {
+// 0.3.0's defaults, which a program built against its header keeps: per-plane phase
+// correlation, no window, median, whole pixels (it may read plane_shifts, which the
+// joint default does not fill).
+void default_align_desc_030(ptp_align_desc* desc) {
+  default_align_desc(desc);
+  desc->upsample_factor = 1;
+  desc->normalization = PTP_NORMALIZATION_PHASE;
+  desc->window = PTP_WINDOW_NONE;
+  desc->combine = PTP_COMBINE_MEDIAN;
+}
+// The defaults of fields 0.3.0's struct lacks: no fine stage, so results stay 0.3.0's.
 void default_align_desc_after_030(ptp_align_desc* desc) {
   default_align_desc(desc);
   desc->verify = PTP_ALIGN_VERIFY_NONE;
@@ -129,32 +139,14 @@ void default_align_desc_after_030(ptp_align_desc* desc) {
 }  // namespace
 
 void init_align_desc(ptp_align_desc* desc, size_t struct_size) {
-  require_non_null(desc, "desc");
-  if (struct_size == kAlignDescSize030) {
-    // A program built against 0.3.0's header owns only the first fields and keeps
-    // 0.3.0's defaults: per-plane phase correlation, no window, median, whole pixels
-    // (it may read plane_shifts, which the joint default does not fill).
-    ptp_align_desc full;
-    default_align_desc(&full);
-    full.struct_size = kAlignDescSize030;
-    full.upsample_factor = 1;
-    full.normalization = PTP_NORMALIZATION_PHASE;
-    full.window = PTP_WINDOW_NONE;
-    full.combine = PTP_COMBINE_MEDIAN;
-    std::memcpy(desc, &full, kAlignDescSize030);
-    return;
-  }
-  require_known_struct_size("struct_size", struct_size, sizeof(ptp_align_desc));
-  default_align_desc(desc);
+  init_desc(desc, "desc", struct_size, default_align_desc, kAlignDescSize030,
+            default_align_desc_030);
 }
 
 AlignGeometry validate_align_desc(const ptp_align_desc* given) {
-  require_non_null(given, "desc");
-  // 0.3.0's shorter struct: its fields, and the defaults of the later ones.
   ptp_align_desc widened;
   const ptp_align_desc* desc =
-      widen_older_desc(given, kAlignDescSize030, widened, default_align_desc_after_030);
-  require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_align_desc));
+      current_desc(given, "desc", widened, kAlignDescSize030, default_align_desc_after_030);
   if (desc->fft_planning != PTP_FFT_PLANNING_MEASURE &&
       desc->fft_planning != PTP_FFT_PLANNING_ESTIMATE &&
       desc->fft_planning != PTP_FFT_PLANNING_WISDOM)

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/desc_versions.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
 #include "core/thread_pool.hpp"
@@ -37,11 +38,7 @@ int32_t default_threads() {
 ptp_context make_context(const ptp_context_options* options) {
   ptp_context_options opts;
   default_context_options(&opts);
-  if (options != nullptr) {
-    require_known_struct_size("options->struct_size", options->struct_size,
-                              sizeof(ptp_context_options));
-    opts = *options;
-  }
+  if (options != nullptr) opts = *current_desc(options, "options", opts);
   if (opts.backend != PTP_BACKEND_AUTO && opts.backend != PTP_BACKEND_CPU &&
       opts.backend != PTP_BACKEND_GPU)
     fail(PTP_ERROR_INVALID_ARGUMENT,

@@ -63,6 +63,18 @@ inline void require_non_null(const void* pointer, const char* argument) {
     fail(PTP_ERROR_INVALID_ARGUMENT, std::string("argument '") + argument + "' is NULL");
 }
 
+// A getter of the C ABI: `function`'s guard; `object` and `out` (named as
+// arguments) must not be NULL; then *out = read(*object).
+template <class Object, class Value, class Read>
+ptp_status guarded_get(const char* function, const Object* object, const char* object_argument,
+                       Value* out, const char* out_argument, Read&& read) noexcept {
+  return guarded(function, [&] {
+    require_non_null(object, object_argument);
+    require_non_null(out, out_argument);
+    *out = read(*object);
+  });
+}
+
 // This release knows one layout of each versioned struct: its own. A later
 // release that appends fields accepts the older sizes here and reads or
 // writes only the fields they contain.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/context.hpp"
+#include "core/desc_versions.hpp"
 #include "core/diagnostics.hpp"
 #include "core/error.hpp"
 #include "core/gpu_runtime.hpp"
@@ -103,9 +104,9 @@ void default_extract_desc(ptp_extract_desc* desc) {
   desc->memory = PTP_MEMORY_HOST;
 }
 
-ExtractGeometry validate_extract_desc(const ptp_extract_desc* desc) {
-  require_non_null(desc, "desc");
-  require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_extract_desc));
+ExtractGeometry validate_extract_desc(const ptp_extract_desc* given) {
+  ptp_extract_desc unused;
+  const ptp_extract_desc* desc = current_desc(given, "desc", unused);
   if (desc->height < 1)
     fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, "must be >= 1"));
   if (desc->width < 1)

@@ -231,26 +231,15 @@ void plan_transforms(ptp_correlate_plan& plan, const ptp_correlate_desc& desc, i
 }  // namespace
 
 void init_correlate_desc(ptp_correlate_desc* desc, size_t struct_size) {
-  require_non_null(desc, "desc");
-  if (struct_size == kCorrelateDescSize040) {
-    // A program built against 0.4.0's header owns only the fields before
-    // dtype (and gets float32 plans).
-    ptp_correlate_desc full;
-    default_correlate_desc(&full);
-    full.struct_size = kCorrelateDescSize040;
-    std::memcpy(desc, &full, kCorrelateDescSize040);
-    return;
-  }
-  require_known_struct_size("struct_size", struct_size, sizeof(ptp_correlate_desc));
-  default_correlate_desc(desc);
+  // A program built against 0.4.0's header owns only the fields before
+  // dtype (and gets float32 plans).
+  init_desc(desc, "desc", struct_size, default_correlate_desc, kCorrelateDescSize040);
 }
 
 ptp_correlate_plan* create_correlate_plan(const ptp_correlate_desc* given, int threads) {
-  require_non_null(given, "desc");
   ptp_correlate_desc widened;
   const ptp_correlate_desc* desc =
-      widen_older_desc(given, kCorrelateDescSize040, widened, default_correlate_desc);
-  require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_correlate_desc));
+      current_desc(given, "desc", widened, kCorrelateDescSize040, default_correlate_desc);
   // Sizes out of range are PTP_ERROR_INVALID_SIZE, as everywhere in the
   // ABI (docs/api.md, "Sizes"); other bad fields INVALID_ARGUMENT.
   for (const auto& [field, side] :

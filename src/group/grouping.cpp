@@ -174,26 +174,15 @@ static_assert(offsetof(ptp_group_desc, progress) == kGroupDescSizeWithoutProgres
               "the progress fields follow the older struct's last field");
 
 void init_group_desc(ptp_group_desc* desc, size_t struct_size) {
-  require_non_null(desc, "desc");
-  if (struct_size == kGroupDescSizeWithoutProgress) {
-    // A caller built before the progress fields owns only the first bytes.
-    ptp_group_desc full;
-    default_group_desc(&full);
-    full.struct_size = kGroupDescSizeWithoutProgress;
-    std::memcpy(desc, &full, kGroupDescSizeWithoutProgress);
-    return;
-  }
-  require_known_struct_size("struct_size", struct_size, sizeof(ptp_group_desc));
-  default_group_desc(desc);
+  // A caller built before the progress fields owns only the first bytes.
+  init_desc(desc, "desc", struct_size, default_group_desc, kGroupDescSizeWithoutProgress);
 }
 
 GroupRequest validate_group_desc(const ptp_group_desc* given) {
-  require_non_null(given, "desc");
   // The older struct: its fields, and no progress callback.
   ptp_group_desc widened;
   const ptp_group_desc* desc =
-      widen_older_desc(given, kGroupDescSizeWithoutProgress, widened, default_group_desc);
-  require_known_struct_size("desc->struct_size", desc->struct_size, sizeof(ptp_group_desc));
+      current_desc(given, "desc", widened, kGroupDescSizeWithoutProgress, default_group_desc);
   GroupRequest r{};
   r.progress.fn = desc->progress;
   r.progress.user_data = desc->progress != nullptr ? desc->progress_user_data : nullptr;
