@@ -12,9 +12,9 @@
 #                 kernel, API and copy summaries, where the image has nsys
 #   racecheck     compute-sanitizer racecheck on the two parameterised
 #                 alignment suites, Layouts/GpuAlignMatchesCpu.* and
-#                 Layouts/GpuAlignDefaultsMatchCpu.*, the only GPU tests
-#                 never run under it (the same kernels as GpuAlign.*, on
-#                 other scenes), in PTP_RACE_SHARDS processes (default 4,
+#                 Layouts/GpuAlignDefaultsMatchCpu.* (the same kernels as
+#                 GpuAlign.*, on other scenes; their run is the longest
+#                 under it), in PTP_RACE_SHARDS processes (default 4,
 #                 gtest's sharding: together every test once), since one
 #                 process did not finish them inside a lease; beside pytest
 #   pytest        the WHOLE Python suite under pytest-xdist, one OpenMP
