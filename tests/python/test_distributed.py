@@ -503,14 +503,16 @@ def test_planning_reaches_every_library_call_and_keeps_the_results(dataset, tmp_
                                                                     monkeypatch):
     """``planning`` (``--planning``) goes to each align_scene call; measured
     plans give the same crops, and confidences within FFT rounding."""
+    from ptychopatch import _frames  # align_files' module: where align_scene is called
+
     seen = []
-    real = cli.align_scene
+    real = _frames.align_scene
 
     def recording(*args, **kwargs):
         seen.append(kwargs.get("planning"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "align_scene", recording)
+    monkeypatch.setattr(_frames, "align_scene", recording)
     distributed.align_dataset(_scenes(dataset), str(tmp_path / "measure"), serial=True,
                               cfa="RGGB", planning="measure")
     assert seen and set(seen) == {"measure"}

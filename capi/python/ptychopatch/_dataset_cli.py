@@ -1,9 +1,10 @@
 """``ptychopatch align-dataset`` and ``ptychopatch patches-dataset``: thin
 layers over `ptychopatch.distributed`.
 
-Registered by cli.build_parser (`add_parsers`); Dask, pyarrow and zarr are
-imported when a command runs, so ``ptychopatch --help`` and the other
-commands work without them.
+Registered by cli.build_parser (`add_parsers`), without importing cli:
+what the two command lines share is in `ptychopatch._cli_common`. Dask,
+pyarrow and zarr are imported when a command runs, so ``ptychopatch
+--help`` and the other commands work without them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from . import cli
+from ._cli_common import EXIT_FAILURE, EXIT_OK, CliError, UsageError, threads_value
+from ._frames import RAW_PATTERNS, parse_cfa
+from ._ptychopinn_npz import make_synthetic
 from .align import PLANNING_CHOICES, _retired_options
 
 ALIGN_DATASET_EPILOG = """\
@@ -80,7 +83,7 @@ def add_parsers(subparsers: Any) -> None:
                         "doubt (default refine; none to resume a folder written before 0.4)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
-    p.add_argument("--threads", type=cli.threads_value, default=None, metavar="T",
+    p.add_argument("--threads", type=threads_value, default=None, metavar="T",
                    help="library threads per task (default: the worker's cores / the tasks "
                         "running at once on its host; 0: all cores; docs/python.md, "
                         "'Threads')")
@@ -112,7 +115,7 @@ def _distributed_module(serial: bool, workers: Any, zarr: bool = False) -> Any:
     """ptychopatch.distributed, with Dask checked unless serial (and zarr if
     asked): a missing package fails before any work."""
     if workers is not None and workers < 1:
-        raise cli.UsageError(f"--workers {workers}: must be at least 1")
+        raise UsageError(f"--workers {workers}: must be at least 1")
     try:
         from . import _zarr_store, distributed
         if not serial:
@@ -120,7 +123,7 @@ def _distributed_module(serial: bool, workers: Any, zarr: bool = False) -> Any:
         if zarr:
             _zarr_store.zarr_module()
     except ImportError as err:
-        raise cli.CliError(str(err)) from None
+        raise CliError(str(err)) from None
     return distributed
 
 
@@ -129,11 +132,11 @@ def _scenes(args: argparse.Namespace) -> Any:
 
     if args.manifest is not None:
         if args.root is not None or args.gt is not None or args.frames:
-            raise cli.UsageError("give either ROOT (with --gt, --frames) or --manifest")
+            raise UsageError("give either ROOT (with --gt, --frames) or --manifest")
         return scenes_from_manifest(args.manifest)
     if args.root is None or args.gt is None:
-        raise cli.UsageError("give ROOT and --gt (the GT frame's glob), or --manifest")
-    return scenes_from_folders(args.root, args.gt, args.frames or cli.RAW_PATTERNS)
+        raise UsageError("give ROOT and --gt (the GT frame's glob), or --manifest")
+    return scenes_from_folders(args.root, args.gt, args.frames or RAW_PATTERNS)
 
 
 def run_align_dataset(args: argparse.Namespace) -> int:
@@ -145,22 +148,22 @@ def run_align_dataset(args: argparse.Namespace) -> int:
         print(f"wrote synthetic dataset {args.make_synthetic} (--gt gt.npy --frames '*.npy' "
               "--cfa RGGB)")
         if args.output is None:
-            return cli.EXIT_OK
+            return EXIT_OK
         if args.root is None and args.manifest is None:  # align what was just written
             args.root = args.make_synthetic
             args.gt = args.gt or "gt.npy"
             args.frames = args.frames or ["*.npy"]
             args.cfa = args.cfa or "RGGB"
     if args.output is None:
-        raise cli.UsageError("-o OUT is required (or --make-synthetic DIR alone)")
+        raise UsageError("-o OUT is required (or --make-synthetic DIR alone)")
     cfa: Any = "file"
     if args.cfa is not None:
         try:
-            cfa = cli.parse_cfa(args.cfa)
+            cfa = parse_cfa(args.cfa)
         except ValueError as err:
-            raise cli.UsageError(str(err)) from None
+            raise UsageError(str(err)) from None
     if args.batch < 1:
-        raise cli.UsageError(f"--batch {args.batch}: must be at least 1")
+        raise UsageError(f"--batch {args.batch}: must be at least 1")
     retired = _retired_options(args.combine, args.verify)
     if retired is not None:
         print(f"ptychopatch align-dataset: warning: {retired}", file=sys.stderr)
@@ -184,7 +187,7 @@ def run_align_dataset(args: argparse.Namespace) -> int:
     print(f"{summary.scenes} scenes: {summary.computed} aligned, {summary.skipped} already in "
           f"{summary.output}; {summary.frames} frames written, {summary.failed} failed, "
           f"{summary.seconds:.1f} s")
-    return cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
+    return EXIT_FAILURE if summary.failed else EXIT_OK
 
 
 def make_synthetic_scenes(root: str, scenes: int = 8, frames: int = 4, size: int = 128,
@@ -265,7 +268,7 @@ def _add_patches_dataset_parser(subparsers: Any) -> None:
                    help="groups per chunk and per library call (default 256)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
                    help="resolved by each worker (default: its GPU when usable)")
-    p.add_argument("--threads", type=cli.threads_value, default=None, metavar="T",
+    p.add_argument("--threads", type=threads_value, default=None, metavar="T",
                    help="library threads per task (default: the worker's cores / the tasks "
                         "running at once on its host; 0: all cores; docs/python.md, "
                         "'Threads')")
@@ -281,17 +284,17 @@ def run_patches_dataset(args: argparse.Namespace) -> int:
     if args.make_synthetic:
         os.makedirs(args.make_synthetic, exist_ok=True)
         for i in range(4):
-            cli.make_synthetic(os.path.join(args.make_synthetic, f"scan{i}.npz"), seed=i)
+            make_synthetic(os.path.join(args.make_synthetic, f"scan{i}.npz"), seed=i)
         print(f"wrote 4 synthetic datasets to {args.make_synthetic}")
         if args.output is None:
-            return cli.EXIT_OK
+            return EXIT_OK
         if not args.inputs:  # process what was just written
             args.inputs = [os.path.join(args.make_synthetic, f"scan{i}.npz") for i in range(4)]
     if not args.inputs or args.output is None:
-        raise cli.UsageError("INPUT files and --output STORE are required "
-                             "(or --make-synthetic DIR alone)")
+        raise UsageError("INPUT files and --output STORE are required "
+                         "(or --make-synthetic DIR alone)")
     if args.chunk_groups < 1:
-        raise cli.UsageError(f"--chunk-groups {args.chunk_groups}: must be at least 1")
+        raise UsageError(f"--chunk-groups {args.chunk_groups}: must be at least 1")
     distributed = _distributed_module(args.serial, args.workers, zarr=True)
     show = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar(len(args.inputs), sys.stderr, label="files") if show else None
@@ -313,4 +316,4 @@ def run_patches_dataset(args: argparse.Namespace) -> int:
         for name, r in distributed.patches_status(args.output).items():
             if r["status"] != "PTP_SUCCESS":
                 print(f"  {name}: {r['status']}: {r['message']}", file=sys.stderr)
-    return cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
+    return EXIT_FAILURE if summary.failed else EXIT_OK

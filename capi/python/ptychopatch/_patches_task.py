@@ -3,8 +3,8 @@
 
 A plain function with no Dask in it: the serial run calls it in a loop and
 the distributed run submits it, so the two write the same arrays. The file
-is read with the ``patches`` command's reader (`cli.load_dataset`,
-`cli.default_patch_size`); the groups are `group_neighbors`' (the groups
+is read with the ``patches`` command's reader (`load_dataset`,
+`default_patch_size` of `ptychopatch._ptychopinn_npz`); the groups are `group_neighbors`' (the groups
 `grouped_patches` forms for the same arguments and seed), and the patches
 are cut `chunk_groups` groups at a time with `extract_patches` at the
 offsets `grouped_patches` cuts at, so each chunk of ``Y`` equals the same
@@ -22,12 +22,14 @@ from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 
-from . import _zarr_store, cli
+from . import _frames, _zarr_store
+from ._cli_common import _error_text
+from ._ptychopinn_npz import default_patch_size, load_dataset
 from ._task_threads import task_threads
 
-STATUS_OK = cli.STATUS_OK                   # "PTP_SUCCESS"
-STATUS_UNREADABLE = cli.STATUS_UNREADABLE   # "UNREADABLE": not an .npz with the keys
-STATUS_FAILED = "FAILED"                    # an error while grouping, cutting or writing
+STATUS_OK = _frames.STATUS_OK                  # "PTP_SUCCESS"
+STATUS_UNREADABLE = _frames.STATUS_UNREADABLE  # "UNREADABLE": not an .npz with the keys
+STATUS_FAILED = "FAILED"                       # an error while grouping, cutting or writing
 
 
 class PatchesInput(NamedTuple):
@@ -87,7 +89,7 @@ def _write(item: PatchesInput, arrays: Dict[str, np.ndarray], store: str,
     from .extract import _object_array
 
     n = arrays["xcoords"].size
-    N = cli.default_patch_size(arrays) if options["N"] is None else options["N"]
+    N = default_patch_size(arrays) if options["N"] is None else options["N"]
     nsamples = n if options["nsamples"] is None else options["nsamples"]
     # No seed given: the store's own decides (recorded in the group), so
     # that every task writing this group writes the same groups.
@@ -144,15 +146,15 @@ def patches_to_zarr(item: PatchesInput, store: str, options: Dict[str, Any],
     try:
         # The backend this worker resolves "auto" to: its GPU where it has one.
         backend = backend_info(options["backend"]).backend
-        arrays = cli.load_dataset(item.path)  # a bad file: UNREADABLE, nothing written
+        arrays = load_dataset(item.path)  # a bad file: UNREADABLE, nothing written
     except Exception as err:  # noqa: BLE001 - recorded, never fatal
         status = STATUS_FAILED if backend is None else STATUS_UNREADABLE
-        return _record(item, status, f"{type(err).__name__}: {cli._error_text(err)}", 0,
+        return _record(item, status, f"{type(err).__name__}: {_error_text(err)}", 0,
                        backend or "", start)
     try:
         rows = _write(item, arrays, store, options, backend)
     except Exception as err:  # noqa: BLE001 - a library error, a full disk
         # A group left without its marker is written again by the next run.
-        return _record(item, STATUS_FAILED, f"{type(err).__name__}: {cli._error_text(err)}",
+        return _record(item, STATUS_FAILED, f"{type(err).__name__}: {_error_text(err)}",
                        0, backend, start)
     return _record(item, STATUS_OK, "", rows, backend, start)

@@ -4,7 +4,7 @@ A plain function of a Scene and the options, with no Dask in it: the serial
 run calls it in a loop and the distributed run submits it, so the two give
 the same rows. Frames are read with the command line's readers (rawpy for
 RAW files, numpy / tifffile for arrays) and aligned with `align_files`, the
-code behind ``ptychopatch align``.
+code behind ``ptychopatch align`` (all in `ptychopatch._frames`).
 
 It never raises for the data: a scene without a GT frame, a GT frame that
 cannot be read, a missing reader package or a library error give every
@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from . import cli
 from ._dataset import Scene
+from ._frames import STATUS_OK, FrameResult, RawFrame, align_files, make_reader
 from ._task_threads import task_threads
 
 #: Statuses of rows for frames whose scene could not be aligned at all
@@ -32,11 +32,11 @@ STATUS_TASK_FAILED = "TASK_FAILED"       # the task itself was lost (Dask)
 
 
 def _row(scene: Scene, frame: str, status: str, message: str, backend: str,
-         seconds: float, result: Optional[cli.FrameResult] = None) -> Dict[str, Any]:
+         seconds: float, result: Optional[FrameResult] = None) -> Dict[str, Any]:
     shift = result.shift if result is not None and result.shift is not None else (None, None)
     crop = result.crop if result is not None and result.crop is not None else (None, None)
     return {"scene": scene.name, "frame": frame, "gt": scene.gt or "", "status": status,
-            "ok": status == cli.STATUS_OK and (result is None or result.ok), "shift_dy": shift[0], "shift_dx": shift[1],
+            "ok": status == STATUS_OK and (result is None or result.ok), "shift_dy": shift[0], "shift_dx": shift[1],
             "crop_dy": crop[0], "crop_dx": crop[1],
             "confidence": None if result is None else result.confidence,
             "message": message, "backend": backend, "seconds": seconds}
@@ -51,12 +51,12 @@ def failed_rows(scene: Scene, status: str, message: str, backend: str = "",
 
 
 def align_scene_rows(scene: Scene, options: Dict[str, Any],
-                     reader: Optional[Callable[[str], cli.RawFrame]] = None,
+                     reader: Optional[Callable[[str], RawFrame]] = None,
                      hosts: Optional[Dict[str, int]] = None) -> List[Dict[str, Any]]:
     """Reads and aligns one scene; one row per frame (see ``_parts.COLUMNS``).
 
     `options` are ``cfa`` ("file" or a pattern array / None), ``batch``
-    and the keyword options of `cli.align_frames` (``num_threads`` None or
+    and the keyword options of `_frames.align_frames` (``num_threads`` None or
     missing: from the worker's processors and `hosts`, as `task_threads`);
     `reader` replaces the file readers (a custom format). ``seconds`` is
     the scene's time, reading included, on each of its rows.
@@ -69,7 +69,7 @@ def align_scene_rows(scene: Scene, options: Dict[str, Any],
     cfa = options.pop("cfa", "file")
     if isinstance(cfa, list):  # as recorded in the output's _run.json
         cfa = np.array(cfa, dtype=np.int32)
-    read = reader if reader is not None else cli.make_reader(cfa)
+    read = reader if reader is not None else make_reader(cfa)
     batch = options.pop("batch", 8)
     if scene.problem:
         return failed_rows(scene, STATUS_NO_SCENE, scene.problem)
@@ -85,7 +85,7 @@ def align_scene_rows(scene: Scene, options: Dict[str, Any],
         return failed_rows(scene, STATUS_GT_UNREADABLE, f"{scene.gt}: {type(err).__name__}: "
                            f"{err}", backend, time.perf_counter() - start)
     try:
-        results = cli.align_files(gt, list(scene.frames), read, batch=batch, **options)
+        results = align_files(gt, list(scene.frames), read, batch=batch, **options)
     except Exception as err:  # noqa: BLE001 - a missing reader package, a library error
         return failed_rows(scene, STATUS_SCENE_FAILED, f"{type(err).__name__}: {err}",
                            backend, time.perf_counter() - start)

@@ -19,168 +19,46 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fnmatch
-import importlib
 import io
 import json
-import math
 import os
 import platform
 import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _dataset_cli, _native
+from ._cli_common import (EXIT_DOUBTED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, UsageError,
+                          _error_text, _import_optional, _int_at_least, threads_value)
 from ._errors import PtychoPatchError
+from ._frames import (RAW_PATTERNS, FrameResult, RawFrame, align_files, is_array_file,
+                      list_frames, make_reader, parse_cfa, select_gt)
 from ._progress import ProgressBar
-from .align import (BAYER_PATTERNS, XTRANS_PATTERN, AlignFlag, _retired_options,
-                    align_scene)
+from ._ptychopinn_npz import DEFAULT_PATCH_SIZE, default_patch_size, load_dataset, make_synthetic
+from .align import _retired_options
+
+# The names below moved to the modules under this one, which the Dask tasks
+# import too; ptychopatch.cli.<name> stays (the "as" marks a re-export).
+from ._frames import ARRAY_SUFFIXES as ARRAY_SUFFIXES
+from ._frames import STATUS_CFA_MISMATCH as STATUS_CFA_MISMATCH
+from ._frames import STATUS_OK as STATUS_OK
+from ._frames import STATUS_SHAPE_MISMATCH as STATUS_SHAPE_MISMATCH
+from ._frames import STATUS_UNREADABLE as STATUS_UNREADABLE
+from ._frames import Progress as Progress
+from ._frames import Reader as Reader
+from ._frames import align_frames as align_frames
+from ._frames import read_raw as read_raw
+from ._ptychopinn_npz import GROUPED_KEYS as GROUPED_KEYS
+from ._ptychopinn_npz import REQUIRED_KEYS as REQUIRED_KEYS
 
 PROG = "ptychopatch"
 
-#: Exit statuses: every frame / command fine; a run that failed (or some
-#: frame that failed); a command line that cannot be right.
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DOUBTED = 0, 1, 2, 3
-
-
-class CliError(Exception):
-    """A failure to report as ``ptychopatch <cmd>: error: <message>`` (exit 1)."""
-
-
-class UsageError(Exception):
-    """A command line that cannot be right: reported with the usage (exit 2)."""
-
-
-def _import_optional(module: str, pip_name: str, purpose: str) -> Any:
-    """Imports an optional dependency, or raises CliError naming its pip package."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise CliError(f"{purpose} needs {pip_name}, which is not installed: "
-                       f"pip install {pip_name}") from None
-
 
 # ============================================================== patches
-
-#: The keys of a PtychoPINN dataset this command reads.
-REQUIRED_KEYS = ("objectGuess", "xcoords", "ycoords")
-#: Per-position arrays grouped beside the patches where the dataset has them
-#: (`ptychopatch.group.training_arrays`).
-GROUPED_KEYS = ("diff3d", "xcoords_start", "ycoords_start")
-#: Patch size when neither --N nor a probeGuess gives one.
-DEFAULT_PATCH_SIZE = 64
-
-
-def make_synthetic(path: str, size: int = 192, N: int = 32, step: float = 8.0,
-                   seed: int = 0) -> Dict[str, np.ndarray]:
-    """Writes a small PtychoPINN-style dataset to `path` and returns its arrays.
-
-    The object is a smooth complex pattern (amplitude in [0.5, 1], phase in
-    [-1, 1] rad); the scan is a jittered raster of step `step` pixels whose
-    positions keep every N x N patch inside the object (400 positions with
-    the defaults); probeGuess is an N x N Gaussian (``patches`` takes N
-    from it); diff3d holds each position's far-field amplitude |FFT(probe x
-    the object's N x N patch at the nearest pixel)|, float32; the start
-    positions are the raster's, before the jitter.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
-    amplitude = 0.75 + 0.25 * np.sin(2 * np.pi * 3 * xx) * np.cos(2 * np.pi * 2 * yy)
-    phase = np.sin(2 * np.pi * (xx + 2 * yy))
-    obj = (amplitude * np.exp(1j * phase)).astype(np.complex64)
-
-    half = N / 2
-    grid = np.arange(half + 2, size - half - 2, step)
-    gx, gy = np.meshgrid(grid, grid)
-    x = gx.ravel() + rng.uniform(-1, 1, gx.size)
-    y = gy.ravel() + rng.uniform(-1, 1, gy.size)
-
-    py, px = np.mgrid[0:N, 0:N].astype(np.float64) - (N - 1) / 2
-    probe = np.exp(-(px**2 + py**2) / (2 * (N / 6) ** 2)).astype(np.complex64)
-
-    corners = np.rint(np.stack([y, x], axis=1) - half).astype(np.int64)
-    diff3d = np.stack([np.abs(np.fft.fftshift(np.fft.fft2(
-        probe * obj[r:r + N, c:c + N]))) for r, c in corners]).astype(np.float32)
-    arrays = {"objectGuess": obj, "xcoords": x, "ycoords": y, "probeGuess": probe,
-              "diff3d": diff3d, "xcoords_start": gx.ravel(), "ycoords_start": gy.ravel()}
-    np.savez(path, **arrays)
-    return arrays
-
-
-#: The first bytes of numpy's .npy and of a zip (.npz) file.
-_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
-
-
-def _require_magic(path: str, magics: Tuple[bytes, ...], what: str) -> None:
-    """ValueError where `path` does not start as `what` does: numpy's own
-    message for such a file is about pickled data, which misleads."""
-    with open(path, "rb") as f:
-        head = f.read(max(len(m) for m in magics))
-    if not any(head.startswith(m) for m in magics):
-        raise ValueError(f"not a {what}: its first bytes are {head!r}")
-
-
-def load_dataset(path: str) -> Dict[str, np.ndarray]:
-    """The arrays of a PtychoPINN ``.npz`` that ``patches`` uses, checked.
-
-    Raises OSError for a file that cannot be opened, ValueError for one
-    that is not an ``.npz`` or holds arrays of the wrong shapes (diff3d and
-    the start positions too, where present), KeyError (naming the missing
-    keys) for one without objectGuess, xcoords or ycoords.
-    """
-    try:
-        _require_magic(path, (_ZIP_MAGIC,), ".npz (a zip of named arrays)")
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
-    try:
-        data = np.load(path, allow_pickle=False)
-    except OSError:
-        raise
-    except Exception as err:  # zipfile.BadZipFile, ...
-        raise ValueError(f"{path}: not a readable .npz file ({err})") from None
-    if not hasattr(data, "files"):
-        raise ValueError(f"{path}: a single .npy array, not an .npz of named arrays")
-    with data:
-        missing = [k for k in REQUIRED_KEYS if k not in data.files]
-        if missing:
-            raise KeyError(f"{path}: missing key(s) {missing}; present: {sorted(data.files)}")
-        arrays = {k: data[k] for k in REQUIRED_KEYS}
-        for key in ("probeGuess",) + GROUPED_KEYS:
-            if key in data.files:
-                arrays[key] = data[key]
-    obj = np.squeeze(arrays["objectGuess"])  # (H, W, 1) is accepted too
-    if obj.ndim != 2:
-        raise ValueError(f"{path}: objectGuess must be (H, W), got shape "
-                         f"{arrays['objectGuess'].shape}")
-    arrays["objectGuess"] = obj
-    x = np.asarray(arrays["xcoords"], dtype=np.float64).ravel()
-    y = np.asarray(arrays["ycoords"], dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"{path}: xcoords has {x.size} positions, ycoords {y.size}")
-    arrays["xcoords"], arrays["ycoords"] = x, y
-    try:  # checked here, before anything is written
-        from .group import _training_inputs
-
-        _training_inputs(x.size, arrays.get("diff3d"), arrays.get("xcoords_start"),
-                         arrays.get("ycoords_start"), diffraction_name="diff3d")
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: {err}") from None
-    return arrays
-
-
-def default_patch_size(arrays: Dict[str, np.ndarray]) -> int:
-    """N from the dataset's probeGuess (N x N), else DEFAULT_PATCH_SIZE."""
-    probe = arrays.get("probeGuess")
-    if probe is None:
-        return DEFAULT_PATCH_SIZE
-    return int(np.squeeze(probe).shape[0])
-
 
 def npz_to_patches(arrays: Dict[str, np.ndarray], N: int, nsamples: int, K: int = 4,
                    gridsize: int = 2, seed: Optional[int] = None, *, sequential: bool = False,
@@ -319,345 +197,6 @@ def run_patches(args: argparse.Namespace) -> int:
 
 # ================================================================ align
 
-#: File name patterns ``align --folder`` takes by default (case-insensitive).
-RAW_PATTERNS = ("*.arw", "*.cr2", "*.cr3", "*.crw", "*.dng", "*.erf", "*.iiq", "*.kdc",
-                "*.mef", "*.mos", "*.mrw", "*.nef", "*.nrw", "*.orf", "*.pef", "*.raf",
-                "*.raw", "*.rw2", "*.rwl", "*.sr2", "*.srf", "*.srw", "*.x3f", "*.3fr")
-ARRAY_SUFFIXES = (".npy", ".tif", ".tiff")
-
-
-#: Statuses of frames this command rejects before the library sees them
-#: (the others are the library's ``PTP_*`` names).
-STATUS_OK = "PTP_SUCCESS"
-STATUS_UNREADABLE = "UNREADABLE"
-STATUS_CFA_MISMATCH = "CFA_MISMATCH"
-STATUS_SHAPE_MISMATCH = "PTP_ERROR_INVALID_SIZE"  # the library's status for it too
-
-
-class RawFrame(NamedTuple):
-    """A frame as `align_frames` takes it.
-
-    image : (H, W) mosaic (uint16 or float) for a CFA; (C, H, W) planar
-        channels (or one (H, W) plane) when ``cfa`` is None.
-    cfa : 2x2 (Bayer) or 6x6 (X-Trans) integer array of LibRaw colour codes
-        (0 = R, 1 = G, 2 = B, 3 = second G), or None for no mosaic.
-    stored_shape : the array file's own shape where `image` was reordered
-        from it (a channel-last (H, W, C) file), else None. Messages and
-        the report name this one: the shape the user's file has.
-    """
-
-    image: np.ndarray
-    cfa: Optional[np.ndarray]
-    stored_shape: Optional[Tuple[int, ...]] = None
-
-    @property
-    def shape(self) -> Tuple[int, ...]:
-        """The frame's shape as its file holds it."""
-        return self.stored_shape if self.stored_shape is not None else self.image.shape
-
-
-Reader = Callable[[str], RawFrame]
-#: progress(frames_done, frames_total), as align_scene calls it.
-Progress = Callable[[int, int], Any]
-
-
-@dataclass
-class FrameResult:
-    """One frame's alignment: a result, or its status and why not."""
-
-    file: str
-    status: str
-    message: str = ""
-    shift: Optional[Tuple[float, float]] = None
-    crop: Optional[Tuple[int, int]] = None
-    confidence: Optional[float] = None
-    planes_used: int = 0
-    plane_shifts: Optional[List[List[Optional[float]]]] = None
-    #: Why the library doubts the result: AlignFlag names, e.g. "OTHER_SCENE".
-    doubts: Tuple[str, ...] = ()
-
-    @property
-    def aligned(self) -> bool:
-        """Whether the frame has a result (doubted or not)."""
-        return self.status == STATUS_OK
-
-    @property
-    def ok(self) -> bool:
-        """Whether the frame has a result the library does not doubt."""
-        return self.aligned and not self.doubts
-
-    def as_json(self) -> Dict[str, Any]:
-        entry: Dict[str, Any] = {
-            "file": self.file, "status": self.status, "ok": self.ok,
-            "doubts": list(self.doubts), "message": self.message,
-            "shift": None if self.shift is None else list(self.shift),
-            "crop": None if self.crop is None else list(self.crop),
-            "confidence": self.confidence, "planes_used": self.planes_used}
-        if self.plane_shifts is not None:
-            entry["plane_shifts"] = self.plane_shifts
-        return entry
-
-
-def parse_cfa(text: str) -> Optional[np.ndarray]:
-    """``--cfa``: a Bayer name, XTRANS, NONE, or 4 / 36 comma-separated codes.
-
-    Returns the pattern as an int32 array (None for NONE); raises
-    ValueError naming the accepted forms.
-    """
-    name = text.strip().upper()
-    if name == "NONE":
-        return None
-    if name in BAYER_PATTERNS:
-        return np.array(BAYER_PATTERNS[name], dtype=np.int32)
-    if name in ("XTRANS", "X-TRANS"):
-        return np.array(XTRANS_PATTERN, dtype=np.int32)
-    try:
-        codes = [int(c) for c in text.replace(";", ",").split(",") if c.strip()]
-    except ValueError:
-        codes = []
-    if len(codes) in (4, 36):
-        side = 2 if len(codes) == 4 else 6
-        return np.array(codes, dtype=np.int32).reshape(side, side)
-    raise ValueError(f"--cfa {text!r}: give one of {', '.join(sorted(BAYER_PATTERNS))}, XTRANS, "
-                     "NONE, or 4 (Bayer) or 36 (X-Trans) comma-separated LibRaw colour codes "
-                     "in row order (0 = R, 1 = G, 2 = B, 3 = second G)")
-
-
-def is_array_file(path: str) -> bool:
-    """Whether a path is read as an array (.npy, .tif, .tiff) rather than RAW."""
-    return path.lower().endswith(ARRAY_SUFFIXES)
-
-
-def _planar(image: np.ndarray) -> np.ndarray:
-    """A channel-last (H, W, C) image as planar (C, H, W); others unchanged.
-
-    Same test as align_scene's refusal of channel-last images: a last axis
-    of at most 4 after two larger ones.
-    """
-    if image.ndim == 3 and image.shape[-1] <= 4 < min(image.shape[0], image.shape[1]):
-        return np.ascontiguousarray(np.moveaxis(image, -1, 0))
-    return image
-
-
-def _load_array(path: str) -> np.ndarray:
-    """The array of a .npy or .tif/.tiff file, as stored."""
-    if path.lower().endswith(".npy"):
-        _require_magic(path, (_NPY_MAGIC,), ".npy file")
-        return np.asarray(np.load(path, allow_pickle=False))
-    tifffile = _import_optional("tifffile", "tifffile", "reading .tiff frames")
-    return np.asarray(tifffile.imread(path))
-
-
-def _array_frame(path: str, cfa: Optional[np.ndarray]) -> RawFrame:
-    """An array file as a frame of pattern `cfa` (None: channels).
-
-    With a pattern the file must hold one (H, W) mosaic: a colour image
-    would otherwise reach the library reordered and be refused under a
-    shape the file does not have.
-    """
-    stored = _load_array(path)
-    if cfa is not None and stored.ndim != 2:
-        raise ValueError(
-            f"{path}: shape {stored.shape}; with a CFA pattern a frame must be one (H, W) "
-            "mosaic (colour or multi-channel images take --cfa none)")
-    image = _planar(stored)
-    return RawFrame(image, cfa, stored.shape if image.shape != stored.shape else None)
-
-
-def read_raw(path: str) -> RawFrame:
-    """Reads a RAW file with rawpy: the visible area and its CFA pattern."""
-    rawpy = _import_optional("rawpy", "rawpy", "reading RAW files")
-    with rawpy.imread(path) as raw:
-        # Copies: the arrays are views into LibRaw's memory, freed on close.
-        image = np.array(raw.raw_image_visible, copy=True)
-        if raw.raw_type == rawpy.RawType.Stack or image.ndim == 3:
-            # Already one value per channel per pixel (sRAW, linear DNG):
-            # (H, W, C) -> planar (C, H, W), no mosaic.
-            planar = image if image.ndim == 3 else image[:, :, None]
-            return RawFrame(np.ascontiguousarray(np.moveaxis(planar, -1, 0)), None)
-        pattern = raw.raw_pattern
-        if pattern is None:
-            raise ValueError(f"{path}: no colour-filter pattern (monochrome sensor?)")
-        period = pattern.shape[0]
-        if pattern.shape not in ((2, 2), (6, 6)):
-            raise ValueError(f"{path}: a {pattern.shape[0]}x{pattern.shape[1]} CFA pattern; "
-                             "only 2x2 (Bayer) and 6x6 (X-Trans) are supported")
-        # The colours of the visible area's first period: raw_pattern is the
-        # pattern of the visible area in LibRaw, and this makes it certain.
-        cfa = np.array(raw.raw_colors_visible[:period, :period], dtype=np.int32, copy=True)
-    return RawFrame(image, cfa)
-
-
-def make_reader(cfa: Any = "file") -> Reader:
-    """A reader of RAW, .npy and .tiff files.
-
-    `cfa` is the pattern given on the command line (an array or None for
-    no mosaic), or "file" when none was given: RAW files then use their
-    own pattern, and array files are refused (their CFA is unknown).
-    """
-    def read(path: str) -> RawFrame:
-        if is_array_file(path):
-            if isinstance(cfa, str):
-                raise ValueError(f"{path}: an array file has no CFA: give --cfa")
-            return _array_frame(path, cfa)
-        frame = read_raw(path)
-        return frame if isinstance(cfa, str) else RawFrame(frame.image, cfa)
-
-    return read
-
-
-def list_frames(folder: str, patterns: Sequence[str] = RAW_PATTERNS) -> List[str]:
-    """Sorted file names in `folder` matching any of `patterns` (case-insensitive)."""
-    names = []
-    for name in sorted(os.listdir(folder)):
-        if os.path.isfile(os.path.join(folder, name)) and any(
-                fnmatch.fnmatch(name.lower(), p.lower()) for p in patterns):
-            names.append(name)
-    return names
-
-
-def select_gt(names: Sequence[str], gt: str) -> str:
-    """The one name equal to `gt` or matching it as a glob pattern."""
-    if gt in names:
-        return gt
-    matches = [n for n in names if fnmatch.fnmatchcase(n, gt)]
-    if len(matches) != 1:
-        found = "no file" if not matches else f"{len(matches)} files ({', '.join(matches)})"
-        raise ValueError(f"--gt {gt!r} matches {found}; it must match exactly one")
-    return matches[0]
-
-
-def _same_cfa(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return a.shape == b.shape and bool(np.all(a == b))
-
-
-def _cfa_text(cfa: Optional[np.ndarray]) -> str:
-    return "none" if cfa is None else str(cfa.tolist())
-
-
-def _mismatch(name: str, frame: RawFrame, gt: RawFrame) -> Optional[FrameResult]:
-    """The result of a frame that cannot be aligned to `gt` at all, or None.
-
-    Checked here rather than left to the library so that the message names
-    the file rather than a position in one library call.
-    """
-    if frame.image.shape != gt.image.shape:
-        return FrameResult(name, STATUS_SHAPE_MISMATCH,
-                           f"shape {frame.shape}, the GT frame's is {gt.shape}")
-    if not _same_cfa(frame.cfa, gt.cfa):
-        return FrameResult(name, STATUS_CFA_MISMATCH,
-                           f"CFA {_cfa_text(frame.cfa)}, the GT frame's is {_cfa_text(gt.cfa)}")
-    return None
-
-
-def _finite_or_none(values: Iterable[float]) -> List[Optional[float]]:
-    # JSON has no NaN: a plane without information is null.
-    return [float(v) if math.isfinite(v) else None for v in values]
-
-
-def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
-                 progress: Optional[Progress] = None, upsample_factor: int = 10,
-                 combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
-                 backend: str = "auto", max_shift: Optional[int] = None,
-                 num_threads: int = 0, planning: str = "auto",
-                 verify: Union[bool, str, None] = "refine") -> List[FrameResult]:
-    """Registers named `frames` onto `gt` in one `align_scene` call.
-
-    Returns one FrameResult per frame, in order. Frames whose shape or CFA
-    differ from the GT frame's, and frames the library reports a problem
-    for, get a status other than PTP_SUCCESS and a message; the others
-    their shift, crop and confidence (and plane shifts with a per-plane
-    `combine`). `progress(done, total)` counts all of `frames`.
-    """
-    results: Dict[int, FrameResult] = {}
-    good: List[int] = []
-    for i, (name, frame) in enumerate(frames):
-        rejected = _mismatch(name, frame, gt)
-        if rejected is None:
-            good.append(i)
-        else:
-            results[i] = rejected
-    rejected_count = len(frames) - len(good)
-    if progress is not None and rejected_count:
-        progress(rejected_count, len(frames))
-    if good:
-        report = None if progress is None else (
-            lambda done, _total: progress(rejected_count + done, len(frames)))
-        with warnings.catch_warnings():
-            # Failed frames are reported per frame: no summary warning.
-            warnings.filterwarnings("ignore", message=r"\d+ of \d+ frames have no result",
-                                    category=RuntimeWarning)
-            r = align_scene(gt.image, [frames[i][1].image for i in good], cfa=gt.cfa,
-                            upsample_factor=upsample_factor, combine=combine, snap=snap,
-                            window=window, backend=backend, progress=report,
-                            num_threads=num_threads, max_shift=max_shift, planning=planning,
-                            verify=verify)
-        for k, i in enumerate(good):
-            results[i] = _frame_result(frames[i][0], r, k,
-                                       per_plane=combine not in ("luma", "joint"))
-    return [results[i] for i in range(len(frames))]
-
-
-def _for_file(message: str, k: int) -> str:
-    """A library message of frame `k` of an align_scene call, said of the
-    file its row names: "frames[k]" counts within the call (a batch, after
-    the rejected files), not the file's place in the scene, so it would
-    mislead. "frames[k]: note" becomes "note", "frames[k] has ..." "the
-    frame has ..."."""
-    own = f"frames[{k}]"
-    return message.replace(own + ": ", "").replace(own, "the frame")
-
-
-def _frame_result(name: str, r: Any, k: int, per_plane: bool) -> FrameResult:
-    """Frame `k` of a SceneAlignment as a FrameResult."""
-    if not r.ok[k]:
-        return FrameResult(name, r.status_names[k], _for_file(r.messages[k], k))
-    return FrameResult(
-        name, STATUS_OK, _for_file(r.messages[k], k),
-        doubts=tuple(flag.name for flag in AlignFlag if int(r.flags[k]) & flag),
-        shift=(float(r.shifts[k, 0]), float(r.shifts[k, 1])),
-        crop=(int(r.crops[k, 0]), int(r.crops[k, 1])),
-        confidence=float(r.confidence[k]), planes_used=int(r.planes_used[k]),
-        plane_shifts=[_finite_or_none(row) for row in r.plane_shifts[k]] if per_plane else None)
-
-
-def align_files(gt: RawFrame, files: Sequence[Tuple[str, str]], reader: Reader, *,
-                batch: int = 8, progress: Optional[Progress] = None,
-                **options: Any) -> List[FrameResult]:
-    """Reads (name, path) `files` with `reader` and aligns them onto `gt`.
-
-    Frames are read and aligned `batch` at a time, so memory holds the GT
-    frame and at most `batch` others. A file that cannot be read gets the
-    status UNREADABLE (and the others their results). `progress(done,
-    total)` counts all of `files`; `options` go to `align_frames`.
-    """
-    batch = max(1, batch)
-    results: List[FrameResult] = []
-    for start in range(0, len(files), batch):
-        frames: List[Tuple[str, RawFrame]] = []
-        unreadable: Dict[str, FrameResult] = {}
-        for name, path in files[start:start + batch]:
-            try:
-                frames.append((name, reader(path)))
-            except CliError:
-                raise  # a missing dependency: no frame can be read
-            except Exception as err:  # an unreadable file is reported, not fatal
-                unreadable[name] = FrameResult(name, STATUS_UNREADABLE,
-                                               f"{type(err).__name__}: {err}")
-        done_before = start + len(unreadable)
-        report = None if progress is None else (
-            lambda done, _total, base=done_before: progress(base + done, len(files)))
-        aligned = {r.file: r for r in align_frames(gt, frames, progress=report, **options)}
-        # Back in the order of `files`.
-        for name, _path in files[start:start + batch]:
-            results.append(unreadable.get(name) or aligned[name])
-        if progress is not None:
-            progress(min(start + batch, len(files)), len(files))
-    return results
-
-
 CSV_COLUMNS = ("file", "status", "ok", "shift_dy", "shift_dx", "crop_dy", "crop_dx",
                "confidence", "planes_used", "message", "doubts")
 
@@ -738,21 +277,6 @@ examples:
 """
 
 
-def _int_at_least(low: int, meaning: str = "") -> Callable[[str], int]:
-    """argparse type: an integer >= `low` (a usage error otherwise)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}{meaning}, got {value}")
-        return value
-    return parse
-
-
-#: --threads of every command: 0 means all cores.
-threads_value = _int_at_least(0, " (0: all cores)")
 _positive_int = _int_at_least(1)
 
 
@@ -1196,12 +720,6 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_cli.add_parsers(subparsers)  # align-dataset, patches-dataset (Dask): distributed
     return parser
 
-
-def _error_text(err: BaseException) -> str:
-    # A KeyError's str() is the repr of its argument: quotes around the text.
-    if isinstance(err, KeyError) and err.args:
-        return str(err.args[0])
-    return str(err)
 
 
 def _warning_printer(command: str) -> Callable[..., None]:

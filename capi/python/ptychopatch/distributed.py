@@ -141,10 +141,10 @@ def _client(client: Any, n_workers: Optional[int]) -> Iterator[Any]:
 def _run_options(cfa: Any, upsample_factor: int, combine: str, snap: bool,
                  window: Optional[str], max_shift: Optional[int], backend: str,
                  verify: Union[bool, str, None] = "refine") -> Dict[str, Any]:
-    from . import cli
+    from ._frames import parse_cfa
 
     if isinstance(cfa, str) and cfa != "file":
-        cfa = cli.parse_cfa(cfa)
+        cfa = parse_cfa(cfa)
     run = {"cfa": cfa if isinstance(cfa, str) or cfa is None else
            [[int(v) for v in row] for row in cfa],
            "upsample_factor": upsample_factor, "combine": combine, "snap": snap,

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from .style import STYLE, fmt_bytes
+
 MB = 1e6
 
 
@@ -78,8 +80,6 @@ def table(cases: List[Dict[str, Any]], budget: Optional[float]) -> List[str]:
     """A Markdown table, one row per point: its output and input bytes, the
     library's peak RSS and growth (and the growth over the output), the
     highest peak of another implementation, device memory on GPU cases."""
-    from .report import fmt_bytes
-
     gpu = any(c.get("gpu") for c in cases)
     lines = [f"| {cases[0]['curve']} | output | input | ptychopatch peak RSS | "
              f"its growth | growth / {_label(cases[0])} | highest other peak RSS | "
@@ -122,8 +122,6 @@ def draw(key: str, cases: List[Dict[str, Any]], label: str, path: str,
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
-
-    from .plots import STYLE
 
     axis = _label(cases[0])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))

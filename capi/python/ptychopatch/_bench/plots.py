@@ -13,10 +13,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from . import memory
-
-#: Line styles by kind: the library solid and thick, peers solid, limits dashed.
-STYLE = {"ours": dict(linewidth=2.5, marker="o"), "peer": dict(linewidth=1.2, marker="s"),
-         "limit": dict(linewidth=1.2, marker="", linestyle="--")}
+from .style import STYLE
 
 
 def matplotlib_missing() -> Optional[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from . import memory
+from .style import fmt_bytes, fmt_rate, fmt_seconds
 from .suite import curve_labels
 
 SPEED_WARNING = ("Figures from the quick set (`--quick`) are small problems timed briefly: "
@@ -17,29 +18,6 @@ SPEED_WARNING = ("Figures from the quick set (`--quick`) are small problems time
 EMULATED_WARNING = ("The GPU curves (`gpu-*`) ran on the EMULATED CUDA device of the tests, "
                     "for plumbing only: their times are not speeds, and no throughput or "
                     "ratio is computed from them.")
-
-
-def _scaled(value: Optional[float], units, digits: str, last: str) -> str:
-    """value in the first of (name, scale) units it reaches, else `last`."""
-    if value is None:
-        return "–"
-    for unit, scale in units:
-        if value >= scale:
-            return f"{value / scale:{digits}}{unit}"
-    return last.format(value)
-
-
-def fmt_seconds(s: Optional[float]) -> str:
-    return _scaled(s, ((" s", 1.0), (" ms", 1e-3), (" us", 1e-6), (" ns", 1e-9)), ".3g",
-                   "{:.3g} s")
-
-
-def fmt_bytes(b: Optional[float]) -> str:
-    return _scaled(b, ((" GB", 1e9), (" MB", 1e6), (" kB", 1e3)), ".1f", "{:.0f} B")
-
-
-def fmt_rate(r: Optional[float]) -> str:
-    return _scaled(r, ((" G", 1e9), (" M", 1e6), (" k", 1e3)), ".3g", "{:.3g}")
 
 
 def _by_curve(doc: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:

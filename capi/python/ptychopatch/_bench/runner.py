@@ -47,7 +47,7 @@ from .machine import describe_library, describe_machine
 from . import cudart, gpu
 from .device_memory import DevicePeak
 from .registry import Case, Impl, Skipped
-from .report import fmt_bytes
+from .style import fmt_bytes
 from .timing import PeakRss, measure
 
 SCHEMA = "ptychopatch-bench/1"
