@@ -16,14 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Each stage prints how long it took, so a CI log shows where the time goes.
-stage_start=$SECONDS
-stage() {
-  [ -z "${stage_name:-}" ] || echo "-- ${stage_name}: $((SECONDS - stage_start)) s"
-  stage_name="$1"
-  stage_start=$SECONDS
-  [ -z "$1" ] || echo "== $1 =="
-}
-trap 'stage ""; echo "-- all stages: ${SECONDS} s"' EXIT
+# shellcheck disable=SC1091
+source scripts/stages.sh
 
 stage "install dependencies"
 bash scripts/install-deps.sh
