@@ -506,9 +506,10 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
   // the bands summed in order: the same sums on any number of threads.
   const int64_t sampled_rows = (ref.rows + q - 1) / q;
   const int64_t band = (sampled_rows + kChunks - 1) / kChunks;
-  std::vector<Parts> band_per(kChunks, Parts(colours)), band_interior(kChunks, Parts(colours));
+  // Per band: the sums of the samples whose boxes are not whole, and of those that are (`whole`).
+  std::vector<Parts> band_edge(kChunks, Parts(colours)), band_interior(kChunks, Parts(colours));
   const auto rows_of = [&](size_t chunk) {
-    Parts& per = band_per[chunk];
+    Parts& per = band_edge[chunk];
     Parts& per_interior = band_interior[chunk];
     std::vector<float>* band_residual = residuals ? &band_residuals[chunk] : nullptr;
     std::array<double, 4>& moments = band_moments[chunk];
@@ -600,12 +601,10 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
               moments[3] += v * (1.0 - 5.0 * u * u);
             }
           }
-          add(per[c], z, w);
-          if (whole) add(per_interior[c], z, w);
+          add(whole ? per_interior[c] : per[c], z, w);
         }
         if (luminance) {
-          add(per[0], sum);
-          if (whole) add(per_interior[0], sum);
+          add(whole ? per_interior[0] : per[0], sum);
         }
       }
     }
@@ -625,7 +624,7 @@ void accumulate(const SmoothedLuma& ref, const SmoothedLuma& mov, double gy, dou
     for (size_t c = 0; c < colours; ++c)
       for (int k = 0; k < 5; ++k)
         for (int l = k; l < 5; ++l) {
-          per[c][k][l] += band_per[chunk][c][k][l];
+          per[c][k][l] += band_edge[chunk][c][k][l] + band_interior[chunk][c][k][l];
           per_interior[c][k][l] += band_interior[chunk][c][k][l];
         }
   const auto mirror = [](Parts& parts) {
