@@ -38,7 +38,7 @@ def scene(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 
 def main(argv) -> int:
     # The deprecated estimators are compared here on purpose.
-    warnings.filterwarnings("ignore", message=r"(combine|verify)=.* is deprecated",
+    warnings.filterwarnings("ignore", message=r"(combine|verify|normalization|window)=.* is deprecated",
                             category=DeprecationWarning)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--height", type=int, default=4024)

@@ -248,7 +248,7 @@ def add_scene_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv) -> int:
     # The deprecated estimators are compared here on purpose.
-    warnings.filterwarnings("ignore", message=r"(combine|verify)=.* is deprecated",
+    warnings.filterwarnings("ignore", message=r"(combine|verify|normalization|window)=.* is deprecated",
                             category=DeprecationWarning)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_scene_options(parser)

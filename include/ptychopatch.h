@@ -682,8 +682,11 @@ typedef struct ptp_align_desc {
                               luminance image: its pixel, 1 sensor pixel
                               Bayer, 3 X-Trans); 1 = whole plane pixels
                               (crops then round those) */
-  int32_t normalization;   /* ptp_normalization; default PARTIAL */
-  int32_t window;          /* ptp_window; default HANN */
+  int32_t normalization;   /* ptp_normalization; default PARTIAL (PHASE and
+                              NONE are deprecated here: they keep their
+                              values and results; CHANGELOG.md) */
+  int32_t window;          /* ptp_window; default HANN (NONE is deprecated
+                              here, as PHASE above) */
   int32_t combine;         /* ptp_combine; default LUMA */
   int32_t snap;            /* 0 (default) or 1: floor the combined shift to a
                               multiple of 2 (Bayer) or 3 (X-Trans), as

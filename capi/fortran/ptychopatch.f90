@@ -285,8 +285,8 @@ module ptychopatch
     integer(c_int32_t) :: cfa             ! PTP_CFA_*
     integer(c_int32_t) :: pattern(0:35)   ! C indices: pattern(c + period*r)
     integer(c_int32_t) :: upsample_factor ! >= 1
-    integer(c_int32_t) :: normalization   ! PTP_NORMALIZATION_*
-    integer(c_int32_t) :: window          ! PTP_WINDOW_*
+    integer(c_int32_t) :: normalization   ! PTP_NORMALIZATION_* (PHASE, NONE deprecated here)
+    integer(c_int32_t) :: window          ! PTP_WINDOW_* (NONE deprecated)
     integer(c_int32_t) :: combine         ! PTP_COMBINE_*
     integer(c_int32_t) :: snap            ! 0 or 1
     integer(c_int32_t) :: fft_planning    ! ptp_fft_planning; default MEASURE

@@ -642,8 +642,9 @@ def test_luma_image_matches_skimage_on_numpy_images(photos, sk_pcc, ndi, rng, pa
 
 
 def test_retired_options_warn_and_keep_their_results(photos, ndi, rng):
-    # combine="joint"/"median"/"mean" and verify=True/"check"/"correct" are
-    # deprecated (CHANGELOG.md): a DeprecationWarning naming the option,
+    # combine="joint"/"median"/"mean", verify=True/"check"/"correct",
+    # normalization="phase"/"none"/None and window=None are deprecated
+    # (CHANGELOG.md): a DeprecationWarning naming the option,
     # attributed to the caller's line; the combinations give the result
     # they always gave, the retired verify modes the default's.
     gt, frames = _bayer_scene(photos["astronaut_rgb"], [(6, -4)], rng, ndi)
@@ -657,11 +658,23 @@ def test_retired_options_warn_and_keep_their_results(photos, ndi, rng):
                            (dict(combine="mean"), 'combine="mean"'),
                            (dict(verify=True), "verify=True"),
                            (dict(verify="check"), "verify='check'"),
-                           (dict(verify="correct"), "verify='correct'")):
+                           (dict(verify="correct"), "verify='correct'"),
+                           (dict(normalization="phase"), "normalization='phase'"),
+                           (dict(normalization=None), "normalization=None"),
+                           (dict(window=None), "window=None")):
         with pytest.warns(DeprecationWarning, match=re.escape(named)) as record:
             result = ptychopatch.align_scene(gt, frames, cfa="RGGB", **options)
         assert record[0].filename == __file__, record[0].filename
         np.testing.assert_array_equal(result.crops[0], [6, -4])
+        if "normalization" in options or "window" in options:
+            # The same results as before the deprecation: the plan without it.
+            kept = ptychopatch.align._run(gt, frames, cfa="RGGB", upsample_factor=10,
+                                          combine="luma", snap=False,
+                                          normalization=options.get("normalization", "partial"),
+                                          window=options.get("window", "hann"), backend="auto",
+                                          num_threads=0, progress=None, planning="auto",
+                                          verify="refine")
+            np.testing.assert_array_equal(result.shifts, kept.shifts)
         if "verify" in options:
             np.testing.assert_array_equal(result.shifts, default.shifts)
             np.testing.assert_array_equal(result.confidence, default.confidence)

@@ -164,7 +164,7 @@ def run_align_dataset(args: argparse.Namespace) -> int:
             raise UsageError(str(err)) from None
     if args.batch < 1:
         raise UsageError(f"--batch {args.batch}: must be at least 1")
-    retired = _retired_options(args.combine, args.verify)
+    retired = _retired_options(args.combine, args.verify, window=args.window)
     if retired is not None:
         print(f"ptychopatch align-dataset: warning: {retired}", file=sys.stderr)
     distributed = _distributed_module(args.serial, args.workers)

@@ -446,10 +446,13 @@ def _warn_if_plan_left_the_gpu(plan: ctypes.c_void_p) -> None:
             + why.value.decode("utf-8", "replace"), topic="align")
 
 
-def _retired_options(combine: Any = "luma", verify: Any = "refine") -> Optional[str]:
-    """Why `combine` and `verify` name retired options, or None.
+def _retired_options(combine: Any = "luma", verify: Any = "refine",
+                     normalization: Any = "partial", window: Any = "hann") -> Optional[str]:
+    """Why `combine`, `verify`, `normalization` and `window` name retired
+    options, or None.
 
-    ``combine="joint"``, ``"median"`` and ``"mean"`` still work, with the
+    ``combine="joint"``, ``"median"`` and ``"mean"``, ``normalization=
+    "phase"`` and ``"none"`` (None) and ``window=None`` still work, with the
     results they always gave; ``verify=True`` (``"check"``) and
     ``"correct"`` are retired and run ``"refine"`` (the C ABI keeps their
     values; CHANGELOG.md, "Deprecated"). `align_scene` and `align_dataset`
@@ -465,12 +468,22 @@ def _retired_options(combine: Any = "luma", verify: Any = "refine") -> Optional[
         notes.append(f'verify={"True" if mode is True else repr(mode)} is deprecated: the '
                      'default "refine" runs in its place (it fits the frames it doubts '
                      "again); verify=False is the coarse stage alone")
+    if normalization is None or (isinstance(normalization, str)
+                                 and normalization.lower() in ("phase", "none")):
+        notes.append(f"normalization={normalization!r} is deprecated: the default "
+                     '"partial" is right more often on the robustness benchmark '
+                     "(docs/performance.md); the results stay what they were")
+    if window is None or (isinstance(window, str) and window.lower() == "none"):
+        notes.append(f"window={window!r} is deprecated: the default \"hann\" is right more "
+                     "often on the robustness benchmark (docs/performance.md); the results "
+                     "stay what they were")
     return "; ".join(notes) if notes else None
 
 
-def _warn_retired(combine: Any, verify: Any, stacklevel: int = 3) -> None:
-    """A DeprecationWarning where `combine` or `verify` is retired."""
-    note = _retired_options(combine, verify)
+def _warn_retired(combine: Any, verify: Any, normalization: Any = "partial",
+                  window: Any = "hann", stacklevel: int = 3) -> None:
+    """A DeprecationWarning where an option is retired (_retired_options)."""
+    note = _retired_options(combine, verify, normalization, window)
     if note is not None:
         warnings.warn(note, DeprecationWarning, stacklevel=stacklevel)
 
@@ -945,7 +958,7 @@ def align_scene(
         SceneAlignment holding the finished frames' results and NaN for
         the others).
     """
-    _warn_retired(combine, verify)
+    _warn_retired(combine, verify, normalization, window)
     gt_arr = _real_array(gt, "gt")
     frame_arrs, problems = _frame_list(frames, gt_arr.ndim)
     return _run(gt_arr, frame_arrs, cfa=cfa, upsample_factor=upsample_factor, combine=combine,

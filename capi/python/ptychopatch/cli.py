@@ -438,7 +438,7 @@ def run_align(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read the GT frame {gt_path}: {type(err).__name__}: {err}") \
             from None
 
-    retired = _retired_options(args.combine, args.verify)
+    retired = _retired_options(args.combine, args.verify, window=args.window)
     if retired is not None:
         print(f"ptychopatch align: warning: {retired}", file=sys.stderr)
     options = {"upsample_factor": args.upsample_factor, "combine": args.combine,

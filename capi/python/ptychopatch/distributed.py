@@ -239,7 +239,7 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
     [{'frame': 'f1.npy', 'crop_dy': -2, 'crop_dx': 4}]
     """
     start = time.perf_counter()
-    _warn_retired(combine, verify)
+    _warn_retired(combine, verify, window=window)
     _parts.schema()  # pyarrow, and Dask below: missing ones fail before any work
     if not serial:
         _distributed()
