@@ -38,7 +38,7 @@ int32_t default_threads() {
 ptp_context make_context(const ptp_context_options* options) {
   ptp_context_options opts;
   default_context_options(&opts);
-  if (options != nullptr) opts = *current_desc(options, "options", opts);
+  if (options != nullptr) opts = *current_desc(options, "options");
   if (opts.backend != PTP_BACKEND_AUTO && opts.backend != PTP_BACKEND_CPU &&
       opts.backend != PTP_BACKEND_GPU)
     fail(PTP_ERROR_INVALID_ARGUMENT,

@@ -32,23 +32,28 @@ void init_desc(Desc* desc, const char* argument, size_t struct_size, void (*defa
   defaults(desc);
 }
 
-// `given` (argument `argument`) as the current struct: itself, or where its
-// struct_size is the older struct's (`older_size`, 0: none), `widened`:
-// `later_defaults` overwritten by the older struct's bytes. Any other size
-// fails, naming `argument`->struct_size.
+// `given` (argument `argument`), a struct of the current size: checked and
+// returned. Any other size fails, naming `argument`->struct_size.
 template <class Desc>
-const Desc* current_desc(const Desc* given, const char* argument, Desc& widened,
-                         size_t older_size = 0, void (*later_defaults)(Desc*) = nullptr) {
+const Desc* current_desc(const Desc* given, const char* argument) {
   require_non_null(given, argument);
-  if (older_size != 0 && given->struct_size == older_size) {
-    later_defaults(&widened);
-    std::memcpy(&widened, given, older_size);
-    widened.struct_size = sizeof widened;
-    return &widened;
-  }
   require_known_struct_size((std::string(argument) + "->struct_size").c_str(), given->struct_size,
                             sizeof(Desc));
   return given;
+}
+
+// The same for a struct that had an older size: where `given`'s struct_size
+// is `older_size`, `widened`: `later_defaults` overwritten by the older
+// struct's bytes.
+template <class Desc>
+const Desc* current_desc(const Desc* given, const char* argument, Desc& widened, size_t older_size,
+                         void (*later_defaults)(Desc*)) {
+  require_non_null(given, argument);
+  if (given->struct_size != older_size) return current_desc(given, argument);
+  later_defaults(&widened);
+  std::memcpy(&widened, given, older_size);
+  widened.struct_size = sizeof widened;
+  return &widened;
 }
 
 }  // namespace ptychopatch::impl

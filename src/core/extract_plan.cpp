@@ -105,8 +105,7 @@ void default_extract_desc(ptp_extract_desc* desc) {
 }
 
 ExtractGeometry validate_extract_desc(const ptp_extract_desc* given) {
-  ptp_extract_desc unused;
-  const ptp_extract_desc* desc = current_desc(given, "desc", unused);
+  const ptp_extract_desc* desc = current_desc(given, "desc");
   if (desc->height < 1)
     fail(PTP_ERROR_INVALID_SIZE, field_error("height", desc->height, "must be >= 1"));
   if (desc->width < 1)
