@@ -729,6 +729,10 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
   // One offset per colour (accumulate() centres each colour's sums), gain and shift.
   const double colours = static_cast<double>(ref.colours.size());
   const double parameters = 3.0 + colours;
+  // Fewest samples read for a fit: kMinSamples^2 grid points per colour, each read
+  // sample standing for the q x q it steps over.
+  const double fewest =
+      colours * static_cast<double>(kMinSamples * kMinSamples) / static_cast<double>(q * q);
   // The variance of the estimate per axis from a converged iteration's
   // sums (see above), times `factor` (RobustPass::variance_factor).
   const auto variance_of = [&](const double(&gram)[5][5], const double(&interior)[5][5],
@@ -742,7 +746,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     // boxes near the edges leave more noise but correlate it over less.
     const double n_interior = interior[3][3];
     const double interior_residual =
-        n_interior * spacing * spacing >= colours * static_cast<double>(kMinSamples * kMinSamples)
+        n_interior >= fewest
             ? std::max(residual_squares(interior, a, b), 0.0) / (n_interior - parameters)
             : residual;
     const double noise = interior_residual * per_independent * factor;
@@ -783,8 +787,7 @@ bool fit(const SmoothedLuma& ref, const SmoothedLuma& mov, const std::vector<dou
     accumulate(ref, mov, dy / s, dx / s, q, weights, false, gram, &interior, threads, &robust,
                region);
     const double n = gram[3][3];  // samples of all colours (their weights)
-    if (n * static_cast<double>(q * q) < colours * static_cast<double>(kMinSamples * kMinSamples))
-      return fail();
+    if (n < fewest) return fail();
     // Exposure: g = a f + b by linear regression at this shift.
     const double var_f = gram[2][2] - gram[2][3] * gram[2][3] / n;
     if (!(var_f > 0.0)) return fail();
