@@ -1,11 +1,9 @@
 // The CPU backend of scene alignment (FFTW3, single precision); the factory
 // make_cpu_align_backend() is declared in align/align_backend.hpp. The rule is
 // docs/semantics.md, "One plane pair" and "The joint peak".
-//  * One r2c and one c2r transform per plane size, planned under
-//    fftw_planner_mutex() (FFTW's planner is not thread-safe; fftwf_execute_* is).
-//  * Threads work on whole (frame, plane) pairs, each with its own buffers, through
-//    FFTW's new-array interface; every buffer is 64-byte aligned, so any can stand in
-//    for the one planned with. Large planes share one transform instead (Team).
+//  * One RealFft2d per plane size (fft/real_fft_2d.hpp); threads work on whole
+//    (frame, plane) pairs, each with its own 64-byte-aligned buffers; large planes
+//    share one transform instead (FftTeam).
 //  * The reference's half spectra (ny x (nx/2 + 1)) are made once in set_reference.
 //  * Sub-pixel refinement evaluates scikit-image's upsampled DFT on the half
 //    spectrum, rebuilding the missing half from X(-k) = conj(X(k)).
@@ -21,19 +19,16 @@
 #include <cstring>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <new>
-#include <string>
 #include <vector>
 
 #include "align/align_backend.hpp"
 #include "core/error.hpp"
 #include "core/first_error.hpp"
-#include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
 #include "cpu/aligned_array.hpp"
-#include "fft/fftw_planner.hpp"
+#include "fft/real_fft_2d.hpp"
 #include "math/phase_math.hpp"
 
 // Hot loops are cloned for AVX2 where GCC can dispatch at load time (AVX2
@@ -58,201 +53,6 @@ int64_t round_up(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
 
-// Sizes of one plane and of its half spectrum.
-struct Dims {
-  int64_t ny;     // plane rows
-  int64_t nx;     // plane columns
-  int64_t nxh;    // nx / 2 + 1: columns of the half spectrum
-  int64_t count;  // ny * nx
-  int64_t bins;   // ny * nxh
-};
-
-// Columns per block of FftPlans' column pass: 8 bins, 64 bytes of a spectrum row.
-constexpr int64_t kColumnBlock = 8;
-// Row-pass block of FftPlans: 16 rows keep each block 64-byte aligned, like the planned arrays.
-constexpr int64_t kRowBlock = 16;
-
-// The threads one plane's transform and passes may use, and each one's column buffer
-// (columns[t] for slot t). Threads > 1 only outside another parallel loop.
-struct Team {
-  int threads;
-  fftwf_complex* const* columns;
-};
-
-// body(i, t) for every i in [0, count), t the participant's slot (0 alone).
-template <class Body>
-void team_for(int threads, int64_t count, const Body& body) {
-  parallel_for(threads, 0, count, 1, body);
-}
-// Half spectra above this (bytes) go in two passes: below, FFTW's 2-D plans are as
-// fast; from 16 MP Bayer frames on, slower (docs/performance.md, "Large frames").
-constexpr int64_t kTwoPassSpectrumBytes = int64_t{8} << 20;
-
-// The r2c and c2r transforms of one plane size: FFTW's 2-D plans up to kTwoPassSpectrumBytes
-// of half spectrum; beyond, kRowBlock rows' real transforms, then kColumnBlock columns'
-// complex ones in a per-thread buffer (FFTW's 2-D plans walk columns in place: a cache and
-// TLB miss per bin). Blocks come out alike whoever runs them, so results do not depend on
-// the Team. Planned on the first workspace's buffers; executed on any 64-byte-aligned ones.
-class FftPlans {
- public:
-  FftPlans(const Dims& d, float* real, fftwf_complex* spectrum, fftwf_complex* columns,
-           ptp_fft_planning planning)
-      : d_(d),
-        two_pass_(two_pass(d)),
-        block_rows_(std::min(kRowBlock, d.ny)),
-        row_blocks_((d.ny + block_rows_ - 1) / block_rows_),
-        tail_rows_(d.ny - (row_blocks_ - 1) * block_rows_) {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    // FFTW's planner aborts on a failed allocation; its needs stay well within four spectra.
-    require_headroom(
-        static_cast<size_t>(4 * d.bins) * sizeof(fftwf_complex) + (size_t{16} << 20),
-        "FFTW to plan a " + std::to_string(d.ny) + " x " + std::to_string(d.nx) + " transform");
-    // MEASURE: up to kFftwPlanSeconds once per size and process (then wisdom), for
-    // faster transforms; WISDOM: a measured plan where one is known, else ESTIMATE.
-    fftwf_set_timelimit(kFftwPlanSeconds);
-    // Rows: blocks of block_rows_ transforms of nx reals (nx floats, nxh bins apart).
-    const fftwf_iodim64 row[1] = {{d.nx, 1, 1}};
-    const fftwf_iodim64 rows_r2c[1] = {{block_rows_, d.nx, d.nxh}};
-    const fftwf_iodim64 rows_c2r[1] = {{block_rows_, d.nxh, d.nx}};
-    const fftwf_iodim64 tail_r2c[1] = {{tail_rows_, d.nx, d.nxh}};
-    const fftwf_iodim64 tail_c2r[1] = {{tail_rows_, d.nxh, d.nx}};
-    // Columns, in place in the buffer: kColumnBlock interleaved transforms of ny bins.
-    const fftwf_iodim64 column[1] = {{d.ny, kColumnBlock, kColumnBlock}};
-    const fftwf_iodim64 block[1] = {{kColumnBlock, 1, 1}};
-    // One pass: the plane as a whole.
-    const fftwf_iodim64 forward[2] = {{d.ny, d.nx, d.nxh}, {d.nx, 1, 1}};
-    const fftwf_iodim64 inverse[2] = {{d.ny, d.nxh, d.nx}, {d.nx, 1, 1}};
-    const auto plan = [&](unsigned effort) {
-      const unsigned flags = effort | FFTW_DESTROY_INPUT;
-      if (!two_pass_) {
-        r2c_ = fftwf_plan_guru64_dft_r2c(2, forward, 0, nullptr, real, spectrum, flags);
-        c2r_ = fftwf_plan_guru64_dft_c2r(2, inverse, 0, nullptr, spectrum, real, flags);
-        return;
-      }
-      r2c_ = fftwf_plan_guru64_dft_r2c(1, row, 1, rows_r2c, real, spectrum, flags);
-      c2r_ = fftwf_plan_guru64_dft_c2r(1, row, 1, rows_c2r, spectrum, real, flags);
-      if (tail_rows_ != block_rows_) {
-        r2c_tail_ = fftwf_plan_guru64_dft_r2c(1, row, 1, tail_r2c, real, spectrum, flags);
-        c2r_tail_ = fftwf_plan_guru64_dft_c2r(1, row, 1, tail_c2r, spectrum, real, flags);
-      }
-      columns_forward_ =
-          fftwf_plan_guru64_dft(1, column, 1, block, columns, columns, FFTW_FORWARD, effort);
-      columns_inverse_ =
-          fftwf_plan_guru64_dft(1, column, 1, block, columns, columns, FFTW_BACKWARD, effort);
-    };
-    if (planning == PTP_FFT_PLANNING_WISDOM) {
-      plan(FFTW_MEASURE | FFTW_WISDOM_ONLY);
-      if (!planned()) {
-        destroy();
-        plan(FFTW_ESTIMATE);
-      }
-    } else {
-      plan(planning == PTP_FFT_PLANNING_ESTIMATE ? FFTW_ESTIMATE : FFTW_MEASURE);
-    }
-    fftwf_set_timelimit(FFTW_NO_TIMELIMIT);
-    if (!planned()) {
-      destroy();
-      fail(PTP_ERROR_INTERNAL, "FFTW could not plan a " + std::to_string(d.ny) + " x " +
-                                   std::to_string(d.nx) + " real transform");
-    }
-  }
-  FftPlans(const FftPlans&) = delete;
-  FftPlans& operator=(const FftPlans&) = delete;
-  ~FftPlans() {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    destroy();
-  }
-
-  static bool two_pass(const Dims& d) {
-    return d.bins * static_cast<int64_t>(sizeof(fftwf_complex)) > kTwoPassSpectrumBytes;
-  }
-  // Bins of each thread's column buffer for forward and inverse (none for one pass).
-  static int64_t column_buffer_bins(const Dims& d) { return two_pass(d) ? d.ny * kColumnBlock : 0; }
-
-  // Thread-safe (new-array execute). `real` is destroyed; `columns`: column_buffer_bins().
-  void forward(float* real, fftwf_complex* spectrum, fftwf_complex* columns) const {
-    forward(real, spectrum, Team{1, &columns});
-  }
-  void forward(float* real, fftwf_complex* spectrum, const Team& team) const {
-    if (!two_pass_) {
-      fftwf_execute_dft_r2c(r2c_, real, spectrum);
-      return;
-    }
-    transform_rows(real, spectrum, team, true);
-    transform_columns(columns_forward_, spectrum, team);
-  }
-  // Unnormalised inverse: real = N * IFFT(spectrum). `spectrum` is destroyed.
-  void inverse(fftwf_complex* spectrum, float* real, fftwf_complex* columns) const {
-    inverse(spectrum, real, Team{1, &columns});
-  }
-  void inverse(fftwf_complex* spectrum, float* real, const Team& team) const {
-    if (!two_pass_) {
-      fftwf_execute_dft_c2r(c2r_, spectrum, real);
-      return;
-    }
-    transform_columns(columns_inverse_, spectrum, team);
-    transform_rows(real, spectrum, team, false);
-  }
-
- private:
-  // The rows' real transforms, a block of rows at a time.
-  void transform_rows(float* real, fftwf_complex* spectrum, const Team& team, bool forward) const {
-    team_for(team.threads, row_blocks_, [&](int64_t b, int) {
-      const bool tail = b == row_blocks_ - 1 && tail_rows_ != block_rows_;
-      float* r = real + b * block_rows_ * d_.nx;
-      fftwf_complex* x = spectrum + b * block_rows_ * d_.nxh;
-      if (forward)
-        fftwf_execute_dft_r2c(tail ? r2c_tail_ : r2c_, r, x);
-      else
-        fftwf_execute_dft_c2r(tail ? c2r_tail_ : c2r_, x, r);
-    });
-  }
-
-  // The column transforms of `plan` on spectrum's nxh columns, in place.
-  // The last block's columns beyond nxh are zeros, transformed and dropped.
-  void transform_columns(fftwf_plan plan, fftwf_complex* spectrum, const Team& team) const {
-    constexpr size_t kBin = sizeof(fftwf_complex);
-    const int64_t blocks = (d_.nxh + kColumnBlock - 1) / kColumnBlock;
-    team_for(team.threads, blocks, [&](int64_t k, int t) {
-      fftwf_complex* columns = team.columns[t];
-      const int64_t j0 = k * kColumnBlock;
-      const int64_t width = std::min(kColumnBlock, d_.nxh - j0);
-      if (width < kColumnBlock)
-        std::memset(columns, 0, static_cast<size_t>(column_buffer_bins(d_)) * kBin);
-      for (int64_t i = 0; i < d_.ny; ++i)
-        std::memcpy(columns[i * kColumnBlock], spectrum[i * d_.nxh + j0],
-                    static_cast<size_t>(width) * kBin);
-      fftwf_execute_dft(plan, columns, columns);
-      for (int64_t i = 0; i < d_.ny; ++i)
-        std::memcpy(spectrum[i * d_.nxh + j0], columns[i * kColumnBlock],
-                    static_cast<size_t>(width) * kBin);
-    });
-  }
-
-  bool planned() const {
-    const bool tails = tail_rows_ == block_rows_ || (r2c_tail_ != nullptr && c2r_tail_ != nullptr);
-    return r2c_ != nullptr && c2r_ != nullptr &&
-           (!two_pass_ || (columns_forward_ != nullptr && columns_inverse_ != nullptr && tails));
-  }
-  void destroy() {
-    for (fftwf_plan* p :
-         {&r2c_, &c2r_, &r2c_tail_, &c2r_tail_, &columns_forward_, &columns_inverse_}) {
-      if (*p != nullptr) fftwf_destroy_plan(*p);
-      *p = nullptr;
-    }
-  }
-  Dims d_;
-  bool two_pass_;
-  int64_t block_rows_;  // two passes: rows per block of the row pass
-  int64_t row_blocks_;
-  int64_t tail_rows_;  // rows of the last block
-  fftwf_plan r2c_ = nullptr;
-  fftwf_plan c2r_ = nullptr;
-  fftwf_plan r2c_tail_ = nullptr;
-  fftwf_plan c2r_tail_ = nullptr;
-  fftwf_plan columns_forward_ = nullptr;
-  fftwf_plan columns_inverse_ = nullptr;
-};
 // ------------------------------------------------------------ row kernels
 
 // dst[j] = src[j * stride] as float32; returns the sum of dst in double.
@@ -374,13 +174,13 @@ void add_to(float* __restrict acc, const float* __restrict x, int64_t n) {
   for (int64_t k = 0; k < n; ++k) acc[k] += x[k];
 }
 
-// Elements per chunk of the element-wise passes that a Team shares.
+// Elements per chunk of the element-wise passes that a FftTeam shares.
 constexpr int64_t kBinChunk = int64_t{1} << 16;
 
 // add_to in chunks shared by `threads` (the same sums).
 void add_to(float* acc, const float* x, int64_t n, int threads) {
   const int64_t chunks = (n + kBinChunk - 1) / kBinChunk;
-  team_for(threads, chunks, [&](int64_t c, int) {
+  parallel_for(threads, 0, chunks, 1, [&](int64_t c, int) {
     add_to(acc + c * kBinChunk, x + c * kBinChunk, std::min(kBinChunk, n - c * kBinChunk));
   });
 }
@@ -442,7 +242,7 @@ int64_t find_peak(const float* c, int64_t ny, int64_t nx, int64_t limit_y, int64
   if (limit_y < 0 && limit_x < 0) {
     // Chunk by chunk, shared by the threads: the whole plane's (count - 1 if none).
     const int64_t chunks = peak_chunks(count);
-    team_for(threads, chunks, [&](int64_t k, int) {
+    parallel_for(threads, 0, chunks, 1, [&](int64_t k, int) {
       tops[k] = max_abs(c + k * kBinChunk, std::min(kBinChunk, count - k * kBinChunk));
     });
     *top = *std::max_element(tops, tops + chunks);
@@ -536,7 +336,7 @@ void complex_dots(const float* __restrict xr, const float* __restrict xi,
 // which is the full-spectrum sum, term for term, at half the work.
 class Refiner {
  public:
-  Refiner(const Dims& d, int64_t upsample)
+  Refiner(const FftShape& d, int64_t upsample)
       : d_(d),
         upsample_(upsample),
         region_(math::upsampled_region_size(upsample)),
@@ -584,7 +384,7 @@ class Refiner {
     }
 
     // S(b, ky) for every row, into t_ (b-major).
-    team_for(threads, ny, [&](int64_t ky, int t) {
+    parallel_for(threads, 0, ny, 1, [&](int64_t ky, int t) {
       float* row_re = t == 0 ? row_re_.data() : more_rows_[2 * (t - 1)].data();
       float* row_im = t == 0 ? row_im_.data() : more_rows_[2 * (t - 1) + 1].data();
       const fftwf_complex* row = x + ky * nxh;
@@ -653,7 +453,7 @@ class Refiner {
   }
 
  private:
-  Dims d_;
+  FftShape d_;
   int64_t upsample_;
   int64_t region_;
   int64_t dftshift_;
@@ -671,26 +471,26 @@ class Refiner {
 
 // The buffers one thread works in.
 struct Workspace {
-  Workspace(const Dims& d, int64_t upsample)
+  Workspace(const FftShape& d, int64_t upsample)
       : real(d.count),
         spectrum(d.bins),
         kept(upsample > 1 ? d.bins : 0),
-        columns(FftPlans::column_buffer_bins(d)),
+        columns(RealFft2d::column_buffer_bins(d)),
         column_pointer(columns.get()),
         row_values(static_cast<size_t>(d.ny)),
         row_tops(static_cast<size_t>(d.ny)),
         chunk_tops(static_cast<size_t>(peak_chunks(d.count))) {
     if (upsample > 1) refiner = std::make_unique<Refiner>(d, upsample);
   }
-  // This thread alone as a Team.
-  Team alone() const { return Team{1, &column_pointer}; }
+  // This thread alone as a FftTeam.
+  FftTeam alone() const { return FftTeam{1, &column_pointer}; }
   AlignedArray<float> real;              // plane values, then the correlation
   AlignedArray<fftwf_complex> spectrum;  // moving spectrum, then X
   AlignedArray<fftwf_complex> kept;      // X for the refinement (c2r destroys it)
-  AlignedArray<fftwf_complex> columns;   // FftPlans' column blocks
+  AlignedArray<fftwf_complex> columns;   // RealFft2d's column blocks
   fftwf_complex* column_pointer;
   // Per plane row: sums (then sums of squares, energies) and maxima, added in row
-  // order afterwards, so a plane's passes give the same values on a Team of any size.
+  // order afterwards, so a plane's passes give the same values on a FftTeam of any size.
   std::vector<double> row_values;
   std::vector<float> row_tops;
   std::vector<float> chunk_tops;  // find_peak's scratch
@@ -714,8 +514,8 @@ class CpuAlignBackend final : public AlignBackend {
     }
     reserve_workspaces(1);
     plans_ =
-        std::make_unique<FftPlans>(d_, workspaces_[0]->real.get(), workspaces_[0]->spectrum.get(),
-                                   workspaces_[0]->columns.get(), g.fft_planning);
+        std::make_unique<RealFft2d>(d_, workspaces_[0]->real.get(), workspaces_[0]->spectrum.get(),
+                                    workspaces_[0]->columns.get(), g.fft_planning);
     reference_.reserve(static_cast<size_t>(g.planes));
     for (int64_t p = 0; p < g.planes; ++p) reference_.emplace_back(d_.bins);
     reference_sum_squares_.assign(static_cast<size_t>(g.planes), 0.0);
@@ -725,9 +525,9 @@ class CpuAlignBackend final : public AlignBackend {
     const bool together = share_planes(g_.planes);
     const int threads = together ? 1 : static_cast<int>(std::min<int64_t>(threads_, g_.planes));
     reserve_workspaces(threads);
-    const Team team = together ? whole_team() : Team{1, nullptr};
+    const FftTeam team = together ? whole_team() : FftTeam{1, nullptr};
     const auto one = [&](int64_t p, Workspace& w) {
-      const Team t = together ? team : w.alone();
+      const FftTeam t = together ? team : w.alone();
       reference_sum_squares_[p] = load_plane(frame, p, w.real.get(), t, w);
       plans_->forward(w.real.get(), reference_[p].get(), t);
     };
@@ -824,14 +624,14 @@ class CpuAlignBackend final : public AlignBackend {
             move_window(window_x_, moved_by[2 * k + 1], moved.data() + k * stride + d_.ny);
           }
         }
-        // Few items of large planes: one at a time, each on every thread (Team).
+        // Few items of large planes: one at a time, each on every thread (FftTeam).
         const bool together = share_planes(items);
-        const Team team = together ? whole_team() : Team{1, nullptr};
+        const FftTeam team = together ? whole_team() : FftTeam{1, nullptr};
         const auto one = [&](int64_t item, Workspace& w) {
           try {
             const int64_t k = item / planes;
             if (!active[k] || (pass > 1 && !used[item])) return;
-            const Team t = together ? team : w.alone();
+            const FftTeam t = together ? team : w.alone();
             const int64_t p = item % planes;
             if (pass == 1) {
               const double sum_squares = load_plane(frames[f0 + k], p, w.real.get(), t, w);
@@ -870,11 +670,11 @@ class CpuAlignBackend final : public AlignBackend {
                       FirstError& errors) {
     const int64_t planes = g_.planes;
     const bool together = share_planes(n);
-    const Team team = together ? whole_team() : Team{1, nullptr};
+    const FftTeam team = together ? whole_team() : FftTeam{1, nullptr};
     const auto one = [&](int64_t k, Workspace& w) {
       if (!active[k]) return;
       try {
-        const Team t = together ? team : w.alone();
+        const FftTeam t = together ? team : w.alone();
         fftwf_complex* sum = nullptr;
         int32_t count = 0;
         for (int64_t p = 0; p < planes; ++p) {
@@ -932,15 +732,15 @@ class CpuAlignBackend final : public AlignBackend {
   // removed, windowed, rescaled if huge or tiny (math::plane_scale_exponent); returns
   // sum out^2 in double. window_y / window_x: the window's rows and columns (default
   // the plan's Hann window; the tracking pass gives it circularly shifted).
-  double load_plane(const void* frame, int64_t p, float* out, const Team& team,
+  double load_plane(const void* frame, int64_t p, float* out, const FftTeam& team,
                     Workspace& w) const {
     return load_plane(frame, p, out, window_y_.data(), window_x_.data(), team, w);
   }
   double load_plane(const void* frame, int64_t p, float* out, const double* window_y,
-                    const double* window_x, const Team& team, Workspace& w) const {
+                    const double* window_x, const FftTeam& team, Workspace& w) const {
     double* row_values = w.row_values.data();
     float* row_tops = w.row_tops.data();
-    team_for(team.threads, d_.ny, [&](int64_t i, int) {
+    parallel_for(team.threads, 0, d_.ny, 1, [&](int64_t i, int) {
       const int64_t first = math::plane_element_index(p, i, 0, g_.period, g_.height, g_.width);
       float* row = out + i * d_.nx;
       row_values[i] =
@@ -951,7 +751,7 @@ class CpuAlignBackend final : public AlignBackend {
     double sum = 0.0;
     for (int64_t i = 0; i < d_.ny; ++i) sum += row_values[i];
     const double mean = sum / static_cast<double>(d_.count);
-    team_for(team.threads, d_.ny, [&](int64_t i, int) {
+    parallel_for(team.threads, 0, d_.ny, 1, [&](int64_t i, int) {
       double squares = 0.0;
       float top = 0.0f;
       center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y[i] : 1.0,
@@ -976,11 +776,11 @@ class CpuAlignBackend final : public AlignBackend {
   // Whether a step over `items` (frame, plane) items runs them one at a time, each on
   // every thread: fewer items than threads, of planes transformed in two passes.
   bool share_planes(int64_t items) const {
-    return items < threads_ && threads_ > 1 && FftPlans::two_pass(d_);
+    return items < threads_ && threads_ > 1 && RealFft2d::two_pass(d_);
   }
 
   // one(item, workspace) for every item in [0, count): one at a time on the first workspace
-  // when `together` (its Team shares each), else in parallel, a workspace per thread (as
+  // when `together` (its FftTeam shares each), else in parallel, a workspace per thread (as
   // many as reserved: up to threads_). `one` must not throw.
   template <class One>
   void for_each_item(int64_t count, bool together, const One& one) {
@@ -998,19 +798,19 @@ class CpuAlignBackend final : public AlignBackend {
                  [&](int64_t item, int slot) { one(item, *workspaces_[slot]); });
   }
 
-  // Every thread as one Team (the first workspace's column buffer and threads_ - 1 more).
-  Team whole_team() {
+  // Every thread as one FftTeam (the first workspace's column buffer and threads_ - 1 more).
+  FftTeam whole_team() {
     while (static_cast<int64_t>(team_columns_.size()) < threads_ - 1)
-      team_columns_.emplace_back(FftPlans::column_buffer_bins(d_));
+      team_columns_.emplace_back(RealFft2d::column_buffer_bins(d_));
     team_column_pointers_.assign(1, workspaces_[0]->columns.get());
     for (const auto& c : team_columns_) team_column_pointers_.push_back(c.get());
-    return Team{threads_, team_column_pointers_.data()};
+    return FftTeam{threads_, team_column_pointers_.data()};
   }
 
   // math::significance_confidence's energy of half spectrum x, rows added in row order.
-  double energy_of(const fftwf_complex* x, const Team& team, Workspace& w) const {
+  double energy_of(const fftwf_complex* x, const FftTeam& team, Workspace& w) const {
     double* row_values = w.row_values.data();
-    team_for(team.threads, d_.ny, [&](int64_t ky, int) {
+    parallel_for(team.threads, 0, d_.ny, 1, [&](int64_t ky, int) {
       row_values[ky] = spectrum_energy(x + ky * d_.nxh, 1, d_.nxh, d_.nx);
     });
     double total = 0.0;
@@ -1043,11 +843,11 @@ class CpuAlignBackend final : public AlignBackend {
   }
 
   // Step 3's normalisation and DC rule: spectrum = X of plane p (chunks shared by the team).
-  void cross_power_spectrum(int64_t p, fftwf_complex* spectrum, const Team& team) const {
+  void cross_power_spectrum(int64_t p, fftwf_complex* spectrum, const FftTeam& team) const {
     const float* reference = reinterpret_cast<const float*>(reference_[p].get());
     float* x = reinterpret_cast<float*>(spectrum);
     const int64_t chunks = (d_.bins + kBinChunk - 1) / kBinChunk;
-    team_for(team.threads, chunks, [&](int64_t c, int) {
+    parallel_for(team.threads, 0, chunks, 1, [&](int64_t c, int) {
       const int64_t first = c * kBinChunk;
       cross_power_pass(reference + 2 * first, x + 2 * first, std::min(kBinChunk, d_.bins - first),
                        g_.normalization);
@@ -1059,7 +859,7 @@ class CpuAlignBackend final : public AlignBackend {
   // `confidence` the peak's magnitude (the caller makes it a confidence). Refined (upsample
   // > 1) where refine(integer peak row, column) is true; else the integer peak.
   template <class RefineIf>
-  PlaneShift peak_of(fftwf_complex* x, Workspace& w, const Team& team, RefineIf refine) const {
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w, const FftTeam& team, RefineIf refine) const {
     const bool may_refine = g_.upsample > 1;
     if (may_refine) copy_bins(w.kept.get(), x, team.threads);
     plans_->inverse(x, w.real.get(), team);
@@ -1077,14 +877,14 @@ class CpuAlignBackend final : public AlignBackend {
     if (d_.nx == 1) dx = 0.0;
     return {dy, dx, peak, 0};
   }
-  PlaneShift peak_of(fftwf_complex* x, Workspace& w, const Team& team) const {
+  PlaneShift peak_of(fftwf_complex* x, Workspace& w, const FftTeam& team) const {
     return peak_of(x, w, team, [](int64_t, int64_t) { return true; });
   }
 
   // dst = src over the plane's bins, in chunks shared by `threads`.
   void copy_bins(fftwf_complex* dst, const fftwf_complex* src, int threads) const {
     const int64_t chunks = (d_.bins + kBinChunk - 1) / kBinChunk;
-    team_for(threads, chunks, [&](int64_t c, int) {
+    parallel_for(threads, 0, chunks, 1, [&](int64_t c, int) {
       const int64_t first = c * kBinChunk;
       std::memcpy(
           dst + first, src + first,
@@ -1094,11 +894,11 @@ class CpuAlignBackend final : public AlignBackend {
 
   AlignGeometry g_;
   int32_t threads_;
-  Dims d_{};
+  FftShape d_{};
   std::vector<double> window_y_;
   std::vector<double> window_x_;
   std::vector<std::unique_ptr<Workspace>> workspaces_;
-  std::unique_ptr<FftPlans> plans_;
+  std::unique_ptr<RealFft2d> plans_;
   std::vector<AlignedArray<fftwf_complex>> reference_;
   std::vector<double> reference_sum_squares_;
   // The joint path's per-(frame, plane) cross-power spectra, grown on demand.

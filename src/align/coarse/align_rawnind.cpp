@@ -20,35 +20,17 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <new>
-#include <string>
 #include <vector>
 
 #include "align/align_backend.hpp"
-#include "core/error.hpp"
-#include "core/headroom.hpp"
 #include "core/thread_pool.hpp"
+#include "cpu/aligned_array.hpp"
 #include "fft/fft_size.hpp"
-#include "fft/fftw_planner.hpp"
+#include "fft/real_fft_2d.hpp"
 #include "math/phase_math.hpp"
 
 namespace ptychopatch::impl {
 namespace {
-
-struct FftwFree {
-  void operator()(void* p) const noexcept { fftwf_free(p); }
-};
-template <class T>
-using FftwArray = std::unique_ptr<T[], FftwFree>;
-
-template <class T>
-FftwArray<T> fftw_array(int64_t count) {
-  T* p =
-      static_cast<T*>(fftwf_malloc(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T)));
-  if (p == nullptr) throw std::bad_alloc();
-  return FftwArray<T>(p);
-}
 
 class RawnindAlignBackend final : public AlignBackend {
  public:
@@ -61,37 +43,23 @@ class RawnindAlignBackend final : public AlignBackend {
         px_(smallest_fft_friendly_size(2 * nx_ - 1)),
         pxh_(px_ / 2 + 1),
         bins_(py_ * pxh_) {
-    const auto real = fftw_array<float>(py_ * px_);
-    const auto spectrum = fftw_array<fftwf_complex>(bins_);
-    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-    require_headroom(
-        static_cast<size_t>(4 * bins_) * sizeof(fftwf_complex) + (size_t{16} << 20),
-        "FFTW to plan a " + std::to_string(py_) + " x " + std::to_string(px_) + " transform");
+    cpu::AlignedArray<float> real(py_ * px_);
+    cpu::AlignedArray<fftwf_complex> spectrum(bins_);
     // The method is a compatibility mode, not a hot path: estimated plans.
-    const unsigned flags = FFTW_ESTIMATE | FFTW_DESTROY_INPUT;
-    r2c_ = fftwf_plan_dft_r2c_2d(static_cast<int>(py_), static_cast<int>(px_), real.get(),
-                                 spectrum.get(), flags);
-    c2r_ = fftwf_plan_dft_c2r_2d(static_cast<int>(py_), static_cast<int>(px_), spectrum.get(),
-                                 real.get(), flags);
-    if (r2c_ == nullptr || c2r_ == nullptr) {
-      destroy();
-      fail(PTP_ERROR_INTERNAL, "FFTW could not plan the RawNIND method's transforms");
-    }
-    for (int64_t p = 0; p < g.planes; ++p) reference_.push_back(fftw_array<fftwf_complex>(bins_));
+    fft_ = std::make_unique<cpu::RealFft2d>(cpu::FftShape::of(py_, px_), real.get(), spectrum.get(),
+                                            nullptr, PTP_FFT_PLANNING_ESTIMATE,
+                                            /*split=*/false);
+    for (int64_t p = 0; p < g.planes; ++p) reference_.emplace_back(bins_);
     reference_energy_.assign(static_cast<size_t>(g.planes), 0.0);
   }
   RawnindAlignBackend(const RawnindAlignBackend&) = delete;
   RawnindAlignBackend& operator=(const RawnindAlignBackend&) = delete;
-  ~RawnindAlignBackend() override {
-    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-    destroy();
-  }
 
   void set_reference(const void* frame) override {
-    auto real = fftw_array<float>(py_ * px_);
+    cpu::AlignedArray<float> real(py_ * px_);
     for (int64_t p = 0; p < g_.planes; ++p) {
       reference_energy_[p] = load_plane(frame, p, real.get());
-      fftwf_execute_dft_r2c(r2c_, real.get(), reference_[p].get());
+      fft_->forward(real.get(), reference_[p].get());
     }
   }
 
@@ -101,12 +69,12 @@ class RawnindAlignBackend final : public AlignBackend {
     for (int64_t f = 0; f < num_frames; ++f) {
       const int threads = static_cast<int>(std::min<int64_t>(threads_, planes));
       // Each participant's buffers, made when it runs its first plane.
-      std::vector<FftwArray<float>> reals(static_cast<size_t>(threads));
-      std::vector<FftwArray<fftwf_complex>> spectra(static_cast<size_t>(threads));
+      std::vector<cpu::AlignedArray<float>> reals(static_cast<size_t>(threads));
+      std::vector<cpu::AlignedArray<fftwf_complex>> spectra(static_cast<size_t>(threads));
       parallel_for(threads, 0, planes, 1, [&](int64_t p, int slot) {
-        if (!reals[slot]) {
-          spectra[slot] = fftw_array<fftwf_complex>(bins_);
-          reals[slot] = fftw_array<float>(py_ * px_);
+        if (reals[slot].get() == nullptr) {
+          spectra[slot] = cpu::AlignedArray<fftwf_complex>(bins_);
+          reals[slot] = cpu::AlignedArray<float>(py_ * px_);
         }
         results[f * planes + p] = align_plane(frames[f], p, reals[slot].get(), spectra[slot].get());
       });
@@ -116,12 +84,6 @@ class RawnindAlignBackend final : public AlignBackend {
   }
 
  private:
-  void destroy() {
-    if (r2c_ != nullptr) fftwf_destroy_plan(r2c_);
-    if (c2r_ != nullptr) fftwf_destroy_plan(c2r_);
-    r2c_ = c2r_ = nullptr;
-  }
-
   // Step 1 into the padded buffer; returns the plane's sum of squares.
   double load_plane(const void* frame, int64_t p, float* out) const {
     std::fill(out, out + py_ * px_, 0.0f);
@@ -147,7 +109,7 @@ class RawnindAlignBackend final : public AlignBackend {
 
   PlaneShift align_plane(const void* frame, int64_t p, float* real, fftwf_complex* x) const {
     const double energy = load_plane(frame, p, real);
-    fftwf_execute_dft_r2c(r2c_, real, x);
+    fft_->forward(real, x);
     const fftwf_complex* r = reference_[p].get();
     for (int64_t k = 0; k < bins_; ++k) {
       float re = 0.0f, im = 0.0f;
@@ -155,7 +117,7 @@ class RawnindAlignBackend final : public AlignBackend {
       x[k][0] = re;
       x[k][1] = im;
     }
-    fftwf_execute_dft_c2r(c2r_, x, real);
+    fft_->inverse(x, real);
     // Step 3: lags in increasing order, strict '>' keeps the first maximum.
     bool first = true;
     float best = 0.0f;
@@ -187,9 +149,8 @@ class RawnindAlignBackend final : public AlignBackend {
   int64_t py_, px_;  // padded
   int64_t pxh_;
   int64_t bins_;
-  fftwf_plan r2c_ = nullptr;
-  fftwf_plan c2r_ = nullptr;
-  std::vector<FftwArray<fftwf_complex>> reference_;
+  std::unique_ptr<cpu::RealFft2d> fft_;
+  std::vector<cpu::AlignedArray<fftwf_complex>> reference_;
   std::vector<double> reference_energy_;
 };
 

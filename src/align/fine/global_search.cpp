@@ -5,15 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
 #include "align/align_backend.hpp"
 #include "align/fine/block_sums.hpp"
 #include "align/fine/luma_polish.hpp"
-#include "core/error.hpp"
 #include "cpu/aligned_array.hpp"
-#include "fft/fftw_planner.hpp"
+#include "fft/real_fft_2d.hpp"
 
 namespace ptychopatch::impl {
 namespace {
@@ -91,38 +89,18 @@ double rectangle(const std::vector<double>& table, int64_t cols, int64_t top, in
 }  // namespace
 
 struct GlobalSearch::Transforms {
-  int64_t bins = 0;
+  int64_t bins;
   cpu::AlignedArray<float> real;
   cpu::AlignedArray<fftwf_complex> reference, frame;
-  fftwf_plan r2c = nullptr, c2r = nullptr;
+  cpu::RealFft2d fft;  // estimated: a few small transforms per frame, not worth measuring
 
   Transforms(int64_t rows, int64_t cols)
-      : bins(rows * (cols / 2 + 1)), real(rows * cols), reference(bins), frame(bins) {
-    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-    // Estimated plans: a few small transforms per frame, not worth
-    // measuring.
-    r2c = fftwf_plan_dft_r2c_2d(static_cast<int>(rows), static_cast<int>(cols), real.get(),
-                                frame.get(), FFTW_ESTIMATE);
-    c2r = fftwf_plan_dft_c2r_2d(static_cast<int>(rows), static_cast<int>(cols), frame.get(),
-                                real.get(), FFTW_ESTIMATE);
-    if (r2c == nullptr || c2r == nullptr) {
-      destroy();
-      fail(PTP_ERROR_INTERNAL, "FFTW could not plan the search over every shift's transforms");
-    }
-  }
-  ~Transforms() {
-    std::lock_guard<std::mutex> lock(cpu::fftw_planner_mutex());
-    destroy();
-  }
-  Transforms(const Transforms&) = delete;
-  Transforms& operator=(const Transforms&) = delete;
-
- private:
-  void destroy() {
-    if (r2c != nullptr) fftwf_destroy_plan(r2c);
-    if (c2r != nullptr) fftwf_destroy_plan(c2r);
-    r2c = c2r = nullptr;
-  }
+      : bins(rows * (cols / 2 + 1)),
+        real(rows * cols),
+        reference(bins),
+        frame(bins),
+        fft(cpu::FftShape::of(rows, cols), real.get(), frame.get(), nullptr,
+            PTP_FFT_PLANNING_ESTIMATE, /*split=*/false, /*destroy_input=*/false) {}
 };
 
 GlobalSearch::GlobalSearch(const AlignGeometry& g)
@@ -196,7 +174,7 @@ void GlobalSearch::transform(const std::vector<double>& image, void* spectrum) {
   for (int64_t y = 0; y < rows_; ++y)
     for (int64_t x = 0; x < cols_; ++x)
       t.real.get()[y * padded_cols_ + x] = static_cast<float>(image[y * cols_ + x]);
-  fftwf_execute_dft_r2c(t.r2c, t.real.get(), static_cast<fftwf_complex*>(spectrum));
+  t.fft.forward(t.real.get(), static_cast<fftwf_complex*>(spectrum));
 }
 
 void GlobalSearch::set_reference(const void* frame) {
@@ -228,7 +206,7 @@ GlobalSearch::Result GlobalSearch::best(const void* frame, double given_dy, doub
     t.frame.get()[k][0] = ar * br + ai * bi;
     t.frame.get()[k][1] = ai * br - ar * bi;
   }
-  fftwf_execute_dft_c2r(t.c2r, t.frame.get(), t.real.get());
+  t.fft.inverse(t.frame.get(), t.real.get());
   const double inverse_size = 1.0 / static_cast<double>(padded_rows_ * padded_cols_);
   const double least = kMinOverlap * static_cast<double>(rows_ * cols_);
   const int64_t reach_rows = bound_rows >= 0 ? bound_rows / unit_ : rows_ - 1;
