@@ -348,14 +348,14 @@ typedef struct ptp_align_desc {
   int32_t cfa;             /* ptp_cfa; default PTP_CFA_NONE */
   int32_t pattern[36];     /* colour codes, row-major, as rawpy's raw_pattern; default RGGB */
   int32_t upsample_factor; /* 1..1000: shifts to 1/u plane (or luminance) pixel; default 10 */
-  int32_t normalization;   /* ptp_normalization; default PARTIAL (PHASE, NONE deprecated) */
-  int32_t window;          /* ptp_window; default HANN (NONE deprecated) */
+  int32_t normalization;   /* ptp_normalization; default PARTIAL (PHASE, NONE: deprecated here) */
+  int32_t window;          /* ptp_window; default HANN (NONE: deprecated here) */
   int32_t combine;         /* ptp_combine; default LUMA */
   int32_t snap;            /* 0 (default) or 1: floor the shift to a multiple of 2 / 3 */
   int32_t fft_planning;    /* ptp_fft_planning; default MEASURE (CPU backend) */
   int64_t max_shift;       /* >= 0 sensor pixels bounding |dy|, |dx|; 0 (default): unbounded */
   int32_t method;          /* ptp_align_method; default CORRELATION */
-  int32_t verify;          /* ptp_align_verify; default REFINE (RAWNIND: NONE or REFINE = none) */
+  int32_t verify;          /* ptp_align_verify; default REFINE (RAWNIND: no fine stage) */
 } ptp_align_desc;
 
 /* Fills *desc with the defaults (H = W = 0 must be set); struct_size = sizeof or 208. */
@@ -383,7 +383,7 @@ PTP_API ptp_status ptp_align_plan_num_planes(const ptp_align_plan* plan, int64_t
 PTP_API ptp_status ptp_align_plan_get_backend(const ptp_align_plan* plan, int32_t* backend,
                                               const char** message);
 
-/* Installs (NULL removes) the progress callback, called after each frame (frames).
+/* Installs (NULL removes) the progress callback, called after each frame.
  * It must not change its own plan (reference, execute, progress, destroy) while running. */
 PTP_API ptp_status ptp_align_set_progress(ptp_align_plan* plan, ptp_progress_fn callback,
                                           void* user_data);
