@@ -1,140 +1,16 @@
-! Fortran 2008 (iso_c_binding) bindings of libptychopatch's C ABI
-! (include/ptychopatch.h).
+! Fortran 2008 (iso_c_binding) bindings of libptychopatch's C ABI (include/ptychopatch.h).
+! Guide: docs/fortran.md (types, calling conventions, array order, typed generics, status);
+! reference of every function, field and value: docs/api.md.
 !
 !   use, intrinsic :: iso_c_binding
 !   use ptychopatch
 !
-! Every function of the C header has an interface here with the C name, the
-! C argument order and an integer(c_int32_t) status result (the three string
-! getters return type(c_ptr); ptp_*_f helpers below give Fortran strings).
-! Every enum constant and PTP_VERSION_* is an integer(c_int32_t) parameter
-! of the same name, and every option/descriptor struct is a bind(c) derived
-! type of the same name whose layout is the C layout (tests/fortran checks
-! sizeof and every field offset against the C compiler's). Reference:
-! docs/api.md; Fortran guide: docs/fortran.md.
-!
-! Types
-!   int32_t -> integer(c_int32_t)      int64_t  -> integer(c_int64_t)
-!   uint64_t -> integer(c_int64_t)     (same bits; Fortran has no unsigned
-!               type: a seed >= 2**63 is given as seed - 2**64)
-!   size_t -> integer(c_size_t)        float / double -> real(c_float/c_double)
-!   complex64 elements -> complex(c_float_complex)  (interleaved re, im)
-!   uint16 frames -> integer(c_int16_t) holding the same bits (values above
-!               32767 appear negative in Fortran; see docs/fortran.md)
-!   handles (ptp_context*, ptp_extract_plan*, ptp_align_plan*) -> type(c_ptr)
-!
-! Arguments
-!   * Scalar outputs (int32_t*, int64_t*, size_t*, handle**, void**) are
-!     ordinary by-reference Fortran variables, intent(out).
-!   * Structs are passed by reference as the derived types below; only the
-!     optional options of ptp_context_create are a type(c_ptr): c_loc of a
-!     TARGET ptp_context_options, or c_null_ptr for the defaults.
-!   * Arrays, two forms under the same name (each C function that takes
-!     arrays is also a generic interface):
-!     - typed (host arrays): Fortran arrays of the element type and rank
-!       the call needs, e.g.
-!         status = ptp_extract_execute(plan, object, offsets, patches)
-!       with complex(c_float_complex) :: object(W, H), patches(c, N, N, B)
-!       and real(c_double) :: offsets(2, P). The counts and byte sizes come
-!       from the arrays; shapes are checked (against desc where the call
-!       has one, or where it is passed as the optional last argument), and
-!       an array of another type or rank matches no specific procedure, so
-!       the call does not compile. See "Typed generic interfaces" below.
-!     - C (type(c_ptr), value): c_loc(array) of a contiguous array with the
-!       TARGET attribute, or c_null_ptr where the C API accepts NULL
-!       (optional outputs, zero counts), with the C argument list. One rule
-!       for host arrays, CUDA device pointers and NULL; nothing checks the
-!       element type. Byte sizes: c_sizeof(array) for an explicit-shape
-!       array; for an allocatable one (which c_sizeof rejects)
-!       size(a, kind=c_size_t) * c_sizeof(a(1, ...)), or ask the library
-!       (ptp_extract_output_bytes).
-!   * Struct sizes: call ptp_extract_desc_init(desc, c_sizeof(desc)) etc.;
-!     c_sizeof of these bind(c) types is sizeof as C sees it.
-!
-! Array order. C arrays are row-major (last index fastest), Fortran arrays
-! column-major (first index fastest), so a C array of shape (d1, ..., dk) is
-! the same memory as a Fortran array of shape (dk, ..., d1), indices
-! reversed (and 1-based):
-!   object H x W            -> O(W, H):            O(x+1, y+1) = O[y][x]
-!   offsets: P (x, y) pairs -> off(2, P):          off(1,p) = x, off(2,p) = y
-!   patches, channel layout (B, N, N, c)
-!                           -> patches(c, N, N, B): patches(k+1, x+1, y+1, b+1)
-!                              = out[b][y][x][k]
-!   patches, flat layout (B*c, N, N)
-!                           -> patches(N, N, B*c) (equivalently (N, N, c, B)):
-!                              patches(x+1, y+1, p+1) = out[p][y][x]
-!   legacy global_offsets (B, 1, 2, 1) -> g(2, B):    g(1,b) = x, g(2,b) = y
-!   legacy local_offsets  (B, 1, 2, c) -> l(c, 2, B): l(k,1,b) = x, l(k,2,b) = y
-!   canvas, weights H x W   -> (W, H), like the object
-!   grouping, S groups of C members:
-!     nn_indices S x C      -> idx(C, S)    values are 0-based indices into
-!                                           x(:) and y(:): use x(idx(k,b)+1)
-!     coords_nn S x 2 x C   -> cnn(C, 2, S):   cnn(k,1,b) = x, cnn(k,2,b) = y
-!     coords_offsets S x 2  -> coff(2, S):     coff(1,b) = mean x, (2,b) = y
-!     coords_relative       -> crel(C, 2, S)
-!   alignment frames H x W (or channels x H x W) -> frame(W, H[, channels])
-!     shifts M x 2          -> shifts(2, M):   shifts(1,i) = dy, (2,i) = dx
-!     plane_shifts M x P x 2 -> ps(2, P, M)
-!     confidence M          -> conf(M)
-!     frames (const void* const*) -> type(c_ptr) :: frames(M), frames(i) =
-!                              c_loc(frame_i)
-!   ptp_align_desc%pattern is declared pattern(0:35) so that its indices are
-!     C's: the row-major 2x2 (Bayer, pattern(0:3)) or 6x6 (X-Trans) colour
-!     codes, pattern(c + period*r) for row r, column c.
-!   The object's x (column) is Fortran's first index; the offsets, as in C,
-!   are (x, y) pairs, x first. Indices inside the library (offsets in pixels,
-!   nn_indices) stay 0-based.
-!
-! Typed generic interfaces (host memory; element types and ranks):
-!   E = complex(c_float_complex) (PTP_DTYPE_COMPLEX64) or real(c_float)
-!       (PTP_DTYPE_FLOAT32): object, patches and canvas, all of one E;
-!   O = real(c_double) (PTP_DTYPE_FLOAT64) or real(c_float) (_FLOAT32);
-!   F = integer(c_int16_t) (PTP_DTYPE_UINT16) or real(c_float) (_FLOAT32);
-!   patches: rank 4, (c, N, N, B) for PTP_LAYOUT_CHANNEL or (N, N, c, B)
-!       for PTP_LAYOUT_FLAT; or rank 3, (N, N, P) (flat, or group_size 1).
-!   ptp_extract_execute(plan, object, offsets, patches [, desc])
-!   ptp_extract_patches(context, desc, object, offsets, patches)
-!   ptp_extract_execute_legacy(plan, object, global_offsets,
-!                              local_offsets, patches [, desc])
-!   ptp_reassemble_execute(plan, patches, offsets, canvas [, weights]
-!                          [, desc])
-!   ptp_reassemble_patches(context, desc, patches, offsets, canvas
-!                          [, weights])
-!     object(W, H), canvas(W, H): E; offsets(2, P): O; global_offsets(2, B)
-!     and local_offsets(c, 2, B): O; weights(W, H): real(c_float).
-!   ptp_group_neighbors(context, desc, x, y, nn_indices [, coords_nn]
-!                       [, coords_offsets] [, coords_relative])
-!   ptp_grouped_patches(context, group, extract, object, x, y, nn_indices,
-!                       patches [, coords_nn] [, coords_offsets]
-!                       [, coords_relative])
-!     x(n), y(n): real(c_double); nn_indices(C, S): integer(c_int64_t);
-!     coords_nn(C, 2, S), coords_offsets(2, S), coords_relative(C, 2, S):
-!     real(c_double). (ptp_grouped_patches takes patches before the
-!     optional coordinates, unlike the C call.)
-!   ptp_align_set_reference(plan, frame [, desc])
-!   ptp_align_execute(plan, frames, shifts [, plane_shifts] [, confidence]
-!                     [, desc])
-!   ptp_align_execute_frames(plan, frames, results [, plane_shifts]
-!                            [, desc])
-!     frame(W, H) or frame(W, H, channels): F; frames: the frames stacked,
-!     frames(W, H, M) or frames(W, H, channels, M); shifts(2, M),
-!     plane_shifts(2, planes, M), confidence(M): real(c_double);
-!     results(M): type(ptp_align_result).
-! Each returns the C function's status. The checks made in Fortran (shapes,
-! and with a desc its dtypes, geometry and PTP_MEMORY_HOST) fail with
-! PTP_ERROR_INVALID_SIZE or PTP_ERROR_INVALID_ARGUMENT before the C call, so
-! nothing is written; their message is what ptp_last_error_message_f() and
-! ptp_error_f() return (the C function ptp_last_error_message() does not
-! have it). Without a desc, a plan call cannot check the object's size and
-! dtype against the plan (the C plan does not expose them): pass the desc
-! the plan was made from as the optional last argument to have them checked.
-! Device memory (PTP_MEMORY_DEVICE) takes the type(c_ptr) form.
-! These procedures are generated by capi/fortran/generate_typed.py.
-!
-! Status handling: every call returns PTP_SUCCESS (0) or a PTP_ERROR_* code
-! and then ptp_last_error_message_f() names the offending argument; on
-! failure no output has been written. The message is per thread (except
-! those of the typed procedures' own checks, kept in the module).
+! Every C function has a bind(c) interface of the same name and argument order; every enum
+! constant and PTP_VERSION_* is an integer(c_int32_t) parameter; every struct a bind(c) type
+! with the C layout (tests/fortran checks it). Array order: a C array (d1, ..., dk) is the
+! Fortran array (dk, ..., d1); indices inside the data stay 0-based. Functions that take arrays
+! are also typed generics (host memory), generated by capi/fortran/generate_typed.py.
+! Every call returns a status; on failure ptp_last_error_message_f() names the argument.
 module ptychopatch
   use, intrinsic :: iso_c_binding, only: c_int16_t, c_int32_t, c_int64_t, c_size_t, c_ptr, &
                                          c_funptr, c_char, c_double, c_float, c_float_complex, &
@@ -824,8 +700,8 @@ module ptychopatch
 
   ! --------------------------------------------- typed generic interfaces
   ! Each C name that takes arrays is also a generic: the C interface above
-  ! (type(c_ptr) arrays) and the typed specific procedures below (module
-  ! header: "Typed generic interfaces"). The specific names are private.
+  ! (type(c_ptr) arrays) and the typed specific procedures below
+  ! (docs/fortran.md, "Typed generic interfaces"). The specific names are private.
   ! BEGIN typed generics (generated by capi/fortran/generate_typed.py: edit that and run it)
   private :: ptp_extract_execute_c64_f64_r3, ptp_extract_patches_c64_f64_r3, &
              ptp_extract_execute_legacy_c64_f64_r3, ptp_reassemble_execute_c64_f64_r3, &
