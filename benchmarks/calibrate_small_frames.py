@@ -17,7 +17,7 @@ truth), and the rms error of the shifts. Usage:
         python3 benchmarks/calibrate_small_frames.py [--seed 5] [--backend cpu]
 
 (--sizes and --sigmas choose other frames; the defaults are the sweep of
-docs/performance.md, "Small blurred frames: the cut draws the fit".)
+docs/notes/alignment.md, "Small blurred frames: the cut draws the fit".)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Why: on the benchmark's Bayer sigma 16 row every wrong crop is the rocket
 at gain 1024, and their row errors are all negative, also for truths of
 opposite sign. With enough draws this shows that the estimator's mean is
 within about 0.1 pixel of the truth there: the misses' sign comes from
-where the wrong crops lie (docs/performance.md, "Is the polish biased on
+where the wrong crops lie (docs/notes/alignment.md, "Is the polish biased on
 the rocket's rows?"). Options make either frame nearly noiseless (``--gt-gain`` or
 ``--frame-gain`` 4), flip the photograph upside down (``--flip``), or swap
 the frames' roles (``--swap``: each moved frame is the reference of a call

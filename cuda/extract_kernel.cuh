@@ -2,7 +2,7 @@
 // chunk), evaluating the same __host__ __device__ formula as the CPU path
 // (src/math/), so the two agree bit for bit.
 //
-// Where the work goes (docs/performance.md, "GPU performance model"): a
+// Where the work goes (docs/notes/gpu-model.md, "The model"): a
 // thread owns one column of a patch — one x of one member k of a group —
 // and walks its rows. So the column's sample position, weights and bounds
 // test and the patch's offset are computed once per thread and patch, not

@@ -27,7 +27,8 @@
 // batch the block finds once which patch rows reach each of the tile's 8
 // rows and which columns each of its 32 columns (40 `reach`es per patch and
 // tile, in shared memory), and each thread then adds its pixel's terms.
-// Cost (docs/performance.md): the scan, tiles x patches box tests; the
+// Cost (docs/notes/gpu-model.md, "Reassembly: a gather, no atomics, GPU = CPU
+// bitwise"): the scan, tiles x patches box tests; the
 // reaches, 40 per (patch, tile); per (pixel, patch) two shared reads; per
 // term, one patch element read (each element by the ~4 pixels it reaches,
 // from L1/L2) and a multiply-add per lane; every canvas pixel written once.

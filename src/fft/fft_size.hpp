@@ -72,8 +72,8 @@ inline int64_t smallest_fft_friendly_size(int64_t n) {
 // in 261-269), the largest FFT-friendly size. Why: FFTW's r2c and c2r
 // take up to twice as long on odd sizes and sizes with few factors of 2
 // or a factor of 11 or 13 (2D, one thread: 1625 rows 2.1x 1600's time,
-// 1620 rows 1.4x, 1215 columns 1.9x 1200's; docs/performance.md, "The
-// planes' sides").
+// 1620 rows 1.4x, 1215 columns 1.9x 1200's; docs/notes/alignment.md,
+// "The planes' sides").
 inline int64_t joint_plane_side(int64_t n) {
   if (n < kFftFriendlyFrom) return n;
   const int64_t least = n - n / 32;

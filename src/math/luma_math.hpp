@@ -43,7 +43,7 @@ namespace ptychopatch::math {
 // of the sensor's sampling, at a quarter or a ninth of the pixels: on the
 // robustness tables the default was right exactly as often at these
 // strides as at 1, and the coarse stage alone about as often
-// (docs/performance.md, "The luminance image's stride").
+// (docs/notes/alignment.md, "The luminance image's stride").
 PTP_HD int64_t luma_stride(int64_t period) {
   return period == 6 ? 3 : period;
 }
@@ -57,7 +57,8 @@ PTP_HD int64_t luma_stride(int64_t period) {
 //    colour edges leave a little of the mosaic's modulation near it, fixed
 //    to the sensor's grid; partial whitening raises it, and on blurred
 //    frames (little else left up there) it pulled sub-pixel estimates of
-//    odd shifts 0.3 to 0.5 pixel toward even ones (docs/performance.md).
+//    odd shifts 0.3 to 0.5 pixel toward even ones (docs/notes/alignment.md,
+//    "The Bayer window").
 //    The (1, 2, 1) taps have a double zero there. Each Bayer site still
 //    weighs 1/4 of every window (per axis, the taps on one parity add to 2
 //    wherever the window starts), so one flat colour still gives a constant

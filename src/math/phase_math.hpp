@@ -254,7 +254,8 @@ constexpr int kNormalizationPartial = 2;
 // correlation (the better estimator where blur leaves little but low
 // frequencies) and phase correlation (which flattens the spectrum of
 // textured scenes); of the exponents 0, 0.25, 0.35 and 0.5 it was right most
-// often on benchmarks/bench_align_robustness.py (docs/performance.md).
+// often on benchmarks/bench_align_robustness.py (docs/notes/alignment.md,
+// "The joint peak, the former default").
 // Every |X| <= 2^120 (see plane_scale_exponent), so |result| <= 2^90, and
 // a correlation value, a sum of at most 36 planes' N bins, stays below
 // FLT_MAX for every plane of N < 2^32 pixels.

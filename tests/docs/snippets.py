@@ -135,10 +135,6 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("docs/performance.md", "./scripts/demo.sh # builds build/ build/benchmarks/bench_extract_cpu"):
         "a Google Benchmark run of minutes on a Release build/ (benchmarks are not built in CI's "
         "test stages)",
-    ("docs/performance.md", "OMP_WAIT_POLICY=passive PYTHONPATH=capi/python "
-     "PTYCHOPATCH_LIBRARY=build/libptychopatch.so \\ python3 -c"):
-        "aligns 4 to 60 MP scenes (minutes, several GB of memory); the bench curve "
-        "align/megapixels runs the same scenes",
     ("docs/fortran.md", "PTP_ERROR_INVALID_ARGUMENT: ptp_extract_patches: the arrays"):
         "sample messages of the typed checks; tests/fortran/test_fortran.f90 checks them",
     ("docs/fortran.md", "PTP_ERROR_INVALID_SIZE: ptp_extract_plan_create"):
@@ -230,8 +226,6 @@ CHECKED: dict[tuple[str, str], str] = {
     # every option these pass is one `ptychopatch bench --help` lists.
     ("docs/benchmarks.md", "ptychopatch bench --quick # the reduced set"): "bench_cli",
     ("docs/benchmarks.md", "scripts/bench.sh --install-peers"): "bench_cli",
-    ("docs/performance.md", "OMP_WAIT_POLICY=passive PYTHONPATH=capi/python "
-     "PTYCHOPATCH_LIBRARY=build/libptychopatch.so \\ python3 -m ptychopatch bench"): "bench_cli",
     # The GPU quick set on the emulated device: scripts/test.sh runs it.
     ("docs/benchmarks.md", "emu=build/tests/emulation"): "bench_cli",
     ("docs/performance.md", "ptychopatch bench --only busy --repeat 5 --budget 10 --out busy-new"):
@@ -239,7 +233,6 @@ CHECKED: dict[tuple[str, str], str] = {
     ("docs/performance.md", "PTYCHOPATCH_LIBRARY=build/libptychopatch.so PYTHONPATH=capi/python "
      "\\ python3 -m ptychopatch bench --only align/megapixels"): "bench_cli",
     # The robustness benchmark on the emulated device (minutes): its options.
-    ("docs/performance.md", "E=build/tests/emulation"): "bench_options",
     ("docs/performance.md", "# the luminance image on the emulated device"): "bench_options",
 }
 

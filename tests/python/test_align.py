@@ -1420,7 +1420,7 @@ def test_a_blank_frame_does_not_keep_the_defects_in_the_others(photos, ndi):
     # The blank and clipped frames keep the few defects the GT does not
     # show as isolated (5 of 147 here) and align on them: no content, no
     # right answer. The default's match check flags them (their smoothed
-    # luminance does not correlate with the GT's; docs/performance.md,
+    # luminance does not correlate with the GT's; docs/notes/alignment.md,
     # "What the threshold does not catch").
     assert np.all(result.confidence[2:] == 0.0), result.confidence
     assert all("may not show" in m for m in result.messages[2:]), result.messages

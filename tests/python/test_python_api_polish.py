@@ -418,12 +418,12 @@ def test_real_torch_cpu_tensors():
 INTERNAL = re.compile(r"SPEC\s*§|SPEC section|SPEC\.md|steering repo|\bissues?\s+#?\d+|§\s*\d",
                       re.IGNORECASE)
 # Measurement and validation logs, written for the developers.
-DEVELOPER_LOGS = {"gpu-validation.md", "performance.md"}
+DEVELOPER_LOGS = {"gpu-validation.md"}
 
 
 def _user_docs():
     docs = sorted(p for p in (REPO / "docs").glob("*.md") if p.name not in DEVELOPER_LOGS)
-    return [REPO / "README.md"] + docs
+    return [REPO / "README.md"] + docs + sorted((REPO / "docs" / "notes").glob("*.md"))
 
 
 @pytest.mark.parametrize("path", _user_docs(), ids=lambda p: p.name)

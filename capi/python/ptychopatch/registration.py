@@ -530,7 +530,7 @@ def _sample_dtype(spectrum: np.ndarray, bounded: bool) -> Optional[np.dtype]:
     samples wins depends on BLAS's summation order (OpenBLAS's AVX-512
     kernels and its AVX2 ones pick differently); summed in double from the
     float32 spectrum it is the float64 computation's shift (12-17 % more
-    time for such a call, 256^2 to 2048^2, docs/performance.md). Phase
+    time for such a call, 256^2 to 2048^2, docs/notes/phase-cross-correlation.md). Phase
     normalisation bounds every bin by 1, and its peak stands out of float32
     rounding: there scikit-image's precision is kept, and so its rounding.
     """
@@ -628,7 +628,7 @@ def _single_precision_peak(spectrum: np.ndarray, shape: Tuple[int, ...], workers
     Every sample of the float32 inverse lies within its rounding of the
     double one: at most 0.6 eps32 log2(N) times the largest |sample| on
     photographs and noise, either normalisation, 61 x 67 to 997 x 1009
-    (docs/performance.md). The samples within 16 times that bound (twice
+    (docs/notes/phase-cross-correlation.md). The samples within 16 times that bound (twice
     over) of the float32 maximum are the candidates; each is summed in
     double from the spectrum itself (the DFT at that point, as _refine's
     samples are), and the largest magnitude wins, the first in row-major
