@@ -115,7 +115,7 @@ void default_align_desc(ptp_align_desc* desc) {
   desc->max_shift = 0;
   desc->method = PTP_ALIGN_METHOD_CORRELATION;
   // Coarse to fine: the whitened peak finds the shift, the fine stage places it where
-  // the assessment doubts it (docs/performance.md, "The fine stage only where the
+  // the assessment doubts it (docs/notes/alignment.md, "The fine stage only where the
   // result is in doubt").
   desc->verify = PTP_ALIGN_VERIFY_REFINE;
 }

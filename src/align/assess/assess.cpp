@@ -17,12 +17,12 @@ constexpr double kCropTolerance = 0.25;
 // (docs/performance.md, "Confidence: the crop probability").
 constexpr double kTrustedCrop = 0.95;
 // The least match (FineFits::match) of a frame of the reference's scene, else confidence 0
-// and a note: right crops scored >= 0.989, noise <= 0.30 (docs/performance.md, "The match check").
+// and a note: right crops scored >= 0.989, noise <= 0.30 (docs/notes/alignment.md, "The match check").
 constexpr double kMinMatch = 0.5;
 // Not a translation (FineFits::warp) where the quadrants' linear motion moves the farthest
 // corner on an axis more than kWarpPixels (a Bayer period) and kWarpSigmas standard deviations
 // off: confidence 0 and a note. Translated benchmark frames reached 1.9 pixels at 6 sigmas
-// (docs/performance.md, "Frames that do not move as a whole").
+// (docs/notes/alignment.md, "Frames that do not move as a whole").
 constexpr double kWarpPixels = 2.0;
 constexpr double kWarpSigmas = 5.0;
 
@@ -63,7 +63,7 @@ double crop_probability(const AlignGeometry& g, const int64_t (&crop)[2], const 
 void assess_fine(const FineFits& fits, int slot, int64_t index, const FineEstimate& e,
                  FrameOutcome& out, double* match_out) {
   // Frames of another scene or of noise still align with a peak as high as a blurred frame's,
-  // but what they share does not correlate (docs/performance.md, "What the threshold does not
+  // but what they share does not correlate (docs/notes/alignment.md, "What the threshold does not
   // catch").
   const double match = fits.match(e.shift[0], e.shift[1], slot);
   if (match_out != nullptr) *match_out = match;

@@ -19,7 +19,7 @@ namespace {
 constexpr double kPolishDisagrees = 0.1;
 // Below this crop probability of the luminance fit the polish fits the colour images too, which
 // see detail it averages away, at three images' cost; no wrong crop of the luminance fit scored
-// above it (docs/performance.md, "The polish fits colours where the crop is in doubt").
+// above it (docs/notes/alignment.md, "The polish fits colours where the crop is in doubt").
 constexpr double kColourFitBelow = 0.9999;
 // REFINE for one frame from the estimate `start` (sensor pixels): the shift polished, and the
 // crop the one nearest it. Confidence: the polish's crop probability, or the coarse peak's where
@@ -41,7 +41,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const d
   refined[1] = crop[1];
   // Least squares on smoothed luminance images, then colour images where the crop stays in
   // doubt. More than kPolishDisagrees off on an axis, the polish replaces the correlations'
-  // crop and sub-pixel shift, which err more on noisy blurred frames (docs/performance.md, "The
+  // crop and sub-pixel shift, which err more on noisy blurred frames (docs/notes/alignment.md, "The
   // polish places the shift, not only the crop"); within it an estimate on the edge between
   // two crops does not flip.
   double polished[2] = {fine[0], fine[1]}, variance[2] = {0.0, 0.0};
@@ -105,7 +105,7 @@ void refine_crop(ptp_align_plan& plan, int64_t index, const void* frame, const d
     // About the polish's own estimate, whose variance it is.
     out.confidence = crop_probability(g, refined, polished, variance);
     // After a colour fit the luminance fit's doubt stands too: the colour fit's variance
-    // claims too little on a few noisy frames (docs/performance.md, "The polish fits colours
+    // claims too little on a few noisy frames (docs/notes/alignment.md, "The polish fits colours
     // where the crop is in doubt").
     if (colour_fitted)
       out.confidence = std::min(out.confidence,
@@ -209,7 +209,7 @@ void verify_crop(ptp_align_plan& plan, const void* frame, int64_t index, FrameOu
   // Without a fit (frames too small for the polish) the coarse peak is all there is. Where the
   // search steps by a sensor pixel (frames of up to kMaxGrid pixels a side) and fits better away
   // from it, the frame starts again from the search's best: on 36- and 48-pixel frames it was
-  // right on 64 % and 70 % against 31 % and 64 % (docs/performance.md, "The fine stage without
+  // right on 64 % and 70 % against 31 % and 64 % (docs/notes/alignment.md, "The fine stage without
   // the closed loop"); with coarser steps it cannot place a crop.
   if (out.status == PTP_SUCCESS &&
       (out.flags & (PTP_ALIGN_FLAG_NO_FIT | PTP_ALIGN_FLAG_WEAK_PEAK)) != 0 &&

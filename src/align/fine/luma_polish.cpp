@@ -36,7 +36,7 @@ constexpr Scale kCoarse{9, 2, 11.0};   // from the middle scale's grid
 constexpr int64_t kMinSamples = 16;
 // Samples per fit at most (every q-th grid point per axis beyond it): 2^16 cost doubted frames
 // 2.3x the time for the same crops, 2^13 lost 7-13 of 432 on over-exposed photographs
-// (docs/performance.md, "The thorough polish's samples").
+// (docs/notes/alignment.md, "The thorough polish's samples").
 constexpr double kMaxFitSamples = 16384.0;
 constexpr int kMaxIterations = 30;
 // The fit's sums are taken in this many bands of rows (accumulate()).
@@ -44,7 +44,7 @@ constexpr size_t kChunks = 8;
 constexpr double kConverged = 1e-3;  // sensor pixels per step
 // Tukey's biweight after the least squares: weight (1 - u^2)^2 for a residual of u
 // kTukey robust deviations (1.4826 median |r|), 0 beyond; it leaves out a part that
-// moves on its own (docs/performance.md, "A part that moves on its own: robust weights").
+// moves on its own (docs/notes/alignment.md, "A part that moves on its own: robust weights").
 constexpr double kTukey = 4.685;  // 95 % of least squares' efficiency under normal noise
 // The cutoff's floor, a share of the reference's spread about each colour's mean:
 // without noise the residuals are the interpolation's misfit at edges, not outliers.
@@ -706,7 +706,7 @@ double residual_squares(const double (&gram)[5][5], double a, double b) {
 // df/dv, f, 1), accumulate()): that of the samples whose boxes were whole on both images
 // (`interior`), per sample, times the fit's `n` samples; zero where there are none.
 // Edge samples' boxes are cut alike whatever the shift, so they also see the cut
-// (docs/performance.md, "Small blurred frames: the cut draws the fit").
+// (docs/notes/alignment.md, "Small blurred frames: the cut draws the fit").
 void information_of(const double (&interior)[5][5], const double (&c)[4], double n,
                     double (&out)[4][4]) {
   const double whole = interior[3][3];

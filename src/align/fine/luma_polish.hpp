@@ -102,7 +102,7 @@ class LumaPolish {
   // share under the shift (dy, dx) (within a few pixels of the last cut
   // polish() made); NaN where it cannot be computed (too few samples, a flat
   // image). Near 1 for frames of one scene even at high gain, near 0 for
-  // another scene or noise (docs/performance.md, "What the threshold does not
+  // another scene or noise (docs/notes/alignment.md, "What the threshold does not
   // catch").
   double match(double dy, double dx) const;
 
@@ -134,12 +134,12 @@ class LumaPolish {
   static constexpr int64_t kMaxWindow = 1024;
   // On larger frames the window moves to the most detail where that has
   // kDetailGain times the centre's (window_of): a flat centre gives only noise
-  // (docs/performance.md, "Large frames: the check's window, and detail away
+  // (docs/notes/alignment.md, "Large frames: the check's window, and detail away
   // from the centre").
   static constexpr double kDetailGain = 2.0;
   static constexpr int64_t kDetailBlock = 16;  // blocks of detail: about this side, whole periods
   // kQuick's window side (the thorough window's centre) and samples per fit: a
-  // tenth of the thorough cost, the same crops right (docs/performance.md, "The
+  // tenth of the thorough cost, the same crops right (docs/notes/alignment.md, "The
   // quick polish"); half the samples left twice as many noisy frames unfitted.
   static constexpr int64_t kQuickWindow = 256;
   static constexpr double kQuickSamples = 4096.0;
