@@ -17,7 +17,8 @@ constexpr double kCropTolerance = 0.25;
 // (docs/performance.md, "Confidence: the crop probability").
 constexpr double kTrustedCrop = 0.95;
 // The least match (FineFits::match) of a frame of the reference's scene, else confidence 0
-// and a note: right crops scored >= 0.989, noise <= 0.30 (docs/notes/alignment.md, "The match check").
+// and a note: right crops scored >= 0.989, noise <= 0.30 (docs/notes/alignment.md, "The match
+// check").
 constexpr double kMinMatch = 0.5;
 // Not a translation (FineFits::warp) where the quadrants' linear motion moves the farthest
 // corner on an axis more than kWarpPixels (a Bayer period) and kWarpSigmas standard deviations
