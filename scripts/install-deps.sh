@@ -10,10 +10,11 @@ set -euo pipefail
 # OpenMP): the fuzz targets of scripts/fuzz.sh. python3-venv: the project's
 # virtual environment (below). git: scripts/mutation-test.sh copies the
 # checkout with it. clang-format: the C, C++ and CUDA format check
-# (scripts/check-format.sh).
+# (scripts/check-format.sh). python3-torch: PyTorch on the CPU for the tests of
+# ptychopatch.torch (PyPI's torch wheels bring the CUDA libraries, gigabytes).
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
               libflann-dev libfftw3-dev gfortran abigail-tools clang clang-format libclang-rt-dev
-              libomp-dev python3 python3-venv git)
+              libomp-dev python3 python3-venv git python3-torch)
 # scikit-image (with SciPy) is the oracle of the alignment tests and the
 # baseline of benchmarks/bench_align_skimage.py; SciPy's cKDTree is the oracle
 # of the grouping tests and the baseline of bench_group_ckdtree.py. The
@@ -64,6 +65,23 @@ if [ -z "${PYTHON:-}" ]; then
     python3 -m venv --system-site-packages "$PTYCHOPATCH_VENV"
   fi
   PYTHON="$PTYCHOPATCH_VENV/bin/python"
+  # A venv of another interpreter than Debian's (pyenv's, say) does not see Debian's
+  # packages: Debian's PyTorch (python3-torch) is linked in alone, for the same Python
+  # version, so that no other Debian module shadows or joins the environment's own.
+  debian_torch=/usr/lib/python3/dist-packages/torch
+  if [ -d "$debian_torch" ] && ! "$PYTHON" -c "import torch" 2>/dev/null &&
+     [ "$("$PYTHON" -c 'import sys; print(sys.version_info[:2])')" = \
+       "$(/usr/bin/python3 -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" ]; then
+    linked="$PTYCHOPATCH_VENV/debian-torch"
+    mkdir -p "$linked"
+    for module in torch torchgen functorch; do
+      [ -e "/usr/lib/python3/dist-packages/$module" ] &&
+        ln -sfn "/usr/lib/python3/dist-packages/$module" "$linked/$module"
+    done
+    site=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    echo "$linked" > "$site/ptychopatch-debian-torch.pth"
+    echo "install-deps: Debian's PyTorch linked into $PTYCHOPATCH_VENV"
+  fi
 fi
 pip_missing=()
 for pkg in "${PIP_PACKAGES[@]}"; do

@@ -44,6 +44,13 @@ def host_asarray(value: Any, name: str) -> np.ndarray:
             f"element(s); the library would read the values under the mask. Fill them "
             f"first (e.g. {name}.filled(0)) or pass {name}.data to use them as they are"
         )
+    if _library_of(value) == "torch":
+        try:
+            return np.asarray(value)
+        except RuntimeError:
+            # A PyTorch built against another numpy ABI ("Numpy is not available"):
+            # DLPack needs no numpy C API.
+            return np.from_dlpack(value.resolve_conj())
     return np.asarray(value)
 
 
