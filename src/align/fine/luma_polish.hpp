@@ -2,7 +2,8 @@
 // shift polished by least squares on smoothed luminance or colour images of
 // the two frames. A correlation peak is only as sharp as the scene: on blurred
 // noisy frames it wanders by pixels while the frames fix the shift to a
-// fraction of one (docs/performance.md, "What an efficient estimator would get").
+// fraction of one (docs/notes/alignment.md, "What an efficient estimator
+// would get").
 //
 // Model: reference_c(y, x) = a * frame_c(y - dy, x - dx) + b_c for every image
 // c (one shift and gain, an offset per image), fitted by Gauss-Newton coarse to
