@@ -174,8 +174,8 @@ __global__ void __launch_bounds__(kReassembleThreads)
   const int64_t stride = g.channel_layout ? g.group_size : 1;
   const int tile_y = tid / kTileWidth;
   const int tile_x = tid % kTileWidth;
-  for (int64_t i = blockIdx.x; i < bins.tiles; i += gridDim.x) {
-    const int64_t tile = bins.first_tile + i;
+  for (int64_t local = blockIdx.x; local < bins.tiles; local += gridDim.x) {
+    const int64_t tile = bins.first_tile + local;
     const int64_t tile_row = tile / tiles.across;
     const int64_t r0 = tile_row * kTileHeight;
     const int64_t c0 = (tile - tile_row * tiles.across) * kTileWidth;
@@ -192,8 +192,8 @@ __global__ void __launch_bounds__(kReassembleThreads)
     if (accumulate && mine && with_weights) weight = weights[pixel];
 
     // The tile's patches, ascending (the same bounds for every thread).
-    const int64_t begin = bins.starts != nullptr ? bins.starts[i] : 0;
-    const int64_t end = bins.starts != nullptr ? bins.starts[i + 1] : 0;
+    const int64_t begin = bins.starts != nullptr ? bins.starts[local] : 0;
+    const int64_t end = bins.starts != nullptr ? bins.starts[local + 1] : 0;
     // In batches: the block first finds, for each patch of the batch, which
     // patch rows reach each tile row and which columns each tile column (40
     // reaches per patch, not a search per pixel), then each thread adds its
@@ -231,12 +231,12 @@ __global__ void __launch_bounds__(kReassembleThreads)
             continue;
           }
           // Element (y, x) of the patch: first + (y * n + x) * stride.
-          for (int j = 0; j < ry.count; ++j) {
-            const float y_w = ry.w[j];
+          for (int i = 0; i < ry.count; ++i) {
+            const float y_w = ry.w[i];
             const float* row =
-                patches + (s_first[q] + ((ry.begin + j) * g.n + rx.begin) * stride) * kLanes;
-            for (int x = 0; x < rx.count; ++x)
-              add_term<kLanes>(row + x * stride * kLanes, math::mul_rn(rx.w[x], y_w), with_weights,
+                patches + (s_first[q] + ((ry.begin + i) * g.n + rx.begin) * stride) * kLanes;
+            for (int j = 0; j < rx.count; ++j)
+              add_term<kLanes>(row + j * stride * kLanes, math::mul_rn(rx.w[j], y_w), with_weights,
                                sum, weight);
           }
         }
