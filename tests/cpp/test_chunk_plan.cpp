@@ -89,7 +89,7 @@ int64_t tiles_overlapped(int64_t n, float offset, int64_t extent, int64_t tile) 
   return lo > hi ? 0 : hi / tile - lo / tile + 1;
 }
 
-TEST(TileBins, SpanBoundsEveryFootprintFloatRoundingIncluded) {
+TEST(TileBinPlan, SpanBoundsEveryFootprintFloatRoundingIncluded) {
   std::mt19937 rng(5);
   for (int64_t n : {1, 2, 3, 8, 17, 64, 65, 511}) {
     for (int64_t extent : {int64_t{1}, int64_t{45}, int64_t{1024}, int64_t{1} << 24,
@@ -125,7 +125,7 @@ TEST(TileBins, SpanBoundsEveryFootprintFloatRoundingIncluded) {
   EXPECT_EQ(patch_tile_span(64, 32, 1024, 8), 10);
 }
 
-TEST(TileBins, PlanHoldsTheWholeCanvasWhenTheAreaAllows) {
+TEST(TileBinPlan, PlanHoldsTheWholeCanvasWhenTheAreaAllows) {
   // 4,096 tiles, 40 pairs a patch, 8 MiB: one range, 52,224 patches a chunk.
   const BinPlan plan = plan_bins(4096, 40, (8 << 20) / 4, 200000);
   EXPECT_EQ(plan.tiles_per_range, 4096);
@@ -140,7 +140,7 @@ TEST(TileBins, PlanHoldsTheWholeCanvasWhenTheAreaAllows) {
   EXPECT_EQ(plan_bins(4096, 40, slots - 1, 20000).patches_per_chunk, 19999);
 }
 
-TEST(TileBins, SmallAreasMakeRangesAndChunksThatStillProgress) {
+TEST(TileBinPlan, SmallAreasMakeRangesAndChunksThatStillProgress) {
   for (int64_t area : {4, 5, 7, 100, 256, 1000, 12289}) {
     for (int64_t tiles : {1, 2, 3, 760, 4096}) {
       for (int64_t pairs : {1, 4, 40, 5000}) {
