@@ -659,8 +659,8 @@ KERNELS = [
     # is the column loop of one (pixel, patch) pair, one term per trip, which
     # reads the element's two floats (8 bytes). A patch element reaches 4
     # pixels, so 4 trips = 32 bytes per patch element. Not in the loop: the
-    # tap searches per (pixel, patch) pair and the tile scan (see
-    # docs/notes/gpu-model.md).
+    # tap searches per (pixel, patch) pair and the tile binning before the
+    # gather (cuda/tile_bins.cuh; see docs/notes/gpu-model.md).
     KernelSpec("reassemble pairs f32", "reassemble_gpu", _REA + r"11PairOffsetsIfE", "ld.global",
                32, 256, "ptychopinn-reassemble"),
     KernelSpec("reassemble pairs f64", "reassemble_gpu", _REA + r"11PairOffsetsIdE", "ld.global",

@@ -1,7 +1,9 @@
 // GPU backend of reassembly (the adjoint of extraction).
-//  - Device arrays: an offset check and one gather kernel, which writes
-//    every canvas pixel once, enqueued on the caller's stream without a
-//    host wait (offset_check.cuh).
+//  - Device arrays: an offset check, then the tile binning (tile_bins.cuh)
+//    and the gather kernel, which writes every canvas pixel once per patch
+//    chunk, enqueued on the caller's stream without a host wait or an
+//    allocation (offset_check.cuh; the bins are the context's, allocated
+//    with it: Workspace::bins).
 //  - Host arrays: the canvases stay on the device for the whole call; the
 //    patches are streamed up in chunks under the memory budget over two
 //    lanes (staged through pinned memory unless already pinned), and the
@@ -31,21 +33,64 @@ namespace ptychopatch::impl::gpu {
 namespace {
 
 constexpr uint64_t kTargetChunkBytes = uint64_t{64} << 20;
+// The tile bins of a host-array call: at most what fits int32 list indices
+// with room to spare.
+constexpr uint64_t kMaxBinAreaBytes = uint64_t{1} << 30;
 
-// Writes every pixel of the canvases once (see reassemble_kernel.cuh): the
-// sums of the given patches, added to the canvases' values when
-// `accumulate`, else from +0, so a call with no patches gives zeros.
+// An area of int32 slots for the tile bins (tile_bins.cuh).
+struct BinArea {
+  int* slots;
+  int64_t size;
+};
+
+// The most tiles one patch's footprint overlaps (core/chunk_plan.hpp).
+int64_t pairs_per_patch(const ExtractGeometry& g) {
+  return patch_tile_span(g.n, g.half, g.height, kTileHeight) *
+         patch_tile_span(g.n, g.half, g.width, kTileWidth);
+}
+
+// Writes every pixel of the canvases once per patch chunk (see
+// reassemble_kernel.cuh): the sums of the given patches, added to the
+// canvases' values when `accumulate`, else from +0, so a call with no
+// patches gives zeros. The tiles are binned in ranges and the patches in
+// chunks that fit `area` (plan_bins); for each range the chunks' gathers
+// run in patch order, each adding to what the one before left, so every
+// pixel sums its terms in patch order whatever the area. Everything is
+// enqueued on `stream`: no host wait, no allocation.
 template <class Offsets>
 void launch_reassemble(const float* patches, const ExtractGeometry& g, const Offsets& offsets,
                        int64_t num_patches, bool accumulate, float* canvas, float* weights,
-                       cudaStream_t stream, DeferredCheck* check = nullptr) {
+                       BinArea area, cudaStream_t stream, DeferredCheck* check = nullptr) {
   const CanvasTiles tiles = canvas_tiles(g.height, g.width);
   if (tiles.count == 0) return;
-  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(tiles.count, 0x7fffffff)));
   auto* kernel = g.lanes == 2 ? &reassemble_kernel<2, Offsets> : &reassemble_kernel<1, Offsets>;
-  check_cuda(launch_kernel(kernel, grid, dim3(kReassembleThreads), 0, stream, patches, g, offsets,
-                           num_patches, tiles, accumulate, canvas, weights, check),
-             "launching the reassembly kernel");
+  bool record = true;  // the first gather records a rejection of the call's offsets
+  const auto gather = [&](int64_t first_patch, const TileBins& bins, bool add) {
+    const dim3 grid(static_cast<unsigned>(std::min<int64_t>(bins.tiles, 0x7fffffff)));
+    check_cuda(launch_kernel(kernel, grid, dim3(kReassembleThreads), 0, stream, patches, g, offsets,
+                             first_patch, bins, tiles, add, canvas, weights, check, record),
+               "launching the reassembly kernel");
+    record = false;
+  };
+  if (num_patches == 0) {
+    gather(0, TileBins{0, tiles.count, nullptr, nullptr, nullptr, 0}, accumulate);
+    return;
+  }
+  const BinPlan plan = plan_bins(tiles.count, pairs_per_patch(g), area.size, num_patches);
+  const int64_t range = plan.tiles_per_range;
+  for (int64_t t0 = 0; t0 < tiles.count; t0 += range) {
+    const TileBins bins{t0,
+                        std::min(range, tiles.count - t0),
+                        area.slots,
+                        area.slots + range + 1,
+                        area.slots + 2 * range + 1,
+                        plan.list_capacity};
+    for (int64_t p0 = 0; p0 < num_patches; p0 += plan.patches_per_chunk) {
+      const int64_t count = std::min(plan.patches_per_chunk, num_patches - p0);
+      bin_tile_patches(g, offsets, p0, count, tiles, bins, stream, check);
+      gather(p0, bins, accumulate || p0 > 0);
+    }
+  }
 }
 
 template <class T>
@@ -63,19 +108,34 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
       weights != nullptr ? static_cast<uint64_t>(g.height * g.width) * sizeof(float) : 0;
   const uint64_t group_patches = static_cast<uint64_t>(g.group_size * g.n * g.n * g.element_bytes);
   const PairUpload<T> source{offsets, g.group_size};
-  const ChunkPlan plan = plan_chunks(memory_budget(context), canvas_bytes + weights_bytes,
-                                     group_patches + source.group_bytes(), num_groups,
-                                     Workspace::kLanes, kTargetChunkBytes);
+  const uint64_t budget = memory_budget(context);
+  const ChunkPlan plan =
+      plan_chunks(budget, canvas_bytes + weights_bytes, group_patches + source.group_bytes(),
+                  num_groups, Workspace::kLanes, kTargetChunkBytes);
 
   const size_t slot_patches = plan.groups_per_chunk * group_patches;
   const size_t slot_offsets = plan.groups_per_chunk * source.group_bytes();
+  // The tile bins, shared by the lanes (the chunks' kernels run one after
+  // another): what one chunk needs, from what the budget has left, and at
+  // least kMinBinAreaBytes (then the chunk is binned in parts).
+  uint64_t bin_bytes = 0;
+  if (plan.num_chunks > 0) {
+    const uint64_t used = canvas_bytes + weights_bytes + 2 * (slot_patches + slot_offsets);
+    const uint64_t spare = budget > used ? budget - used : 0;
+    const uint64_t wanted =
+        sizeof(int) * static_cast<uint64_t>(bin_area_slots(canvas_tiles(g.height, g.width).count,
+                                                           pairs_per_patch(g),
+                                                           plan.groups_per_chunk * g.group_size));
+    bin_bytes = std::max(kMinBinAreaBytes, std::min({wanted, spare, kMaxBinAreaBytes}));
+  }
   static_assert(Workspace::kLanes == 2, "one patch and one offset slot per lane");
-  const ScratchLease buffers(
-      ws, {canvas_bytes, weights_bytes, slot_patches, slot_patches, slot_offsets, slot_offsets});
+  const ScratchLease buffers(ws, {canvas_bytes, weights_bytes, slot_patches, slot_patches,
+                                  slot_offsets, slot_offsets, bin_bytes});
   float* const d_canvas = buffers.get<float>(0);
   float* const d_weights = buffers.get<float>(1);
   float* const d_patches[Workspace::kLanes] = {buffers.get<float>(2), buffers.get<float>(3)};
   void* const d_offsets[Workspace::kLanes] = {buffers.get<void>(4), buffers.get<void>(5)};
+  const BinArea area{buffers.get<int>(6), static_cast<int64_t>(bin_bytes / sizeof(int))};
   if (!direct) ws.reserve_staging(slot_patches);
   const LaneDrain drain(ws);
 
@@ -87,7 +147,7 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
   float* const weights_or_null = weights != nullptr ? d_weights : nullptr;
   if (plan.num_chunks == 0)  // no patches: the kernel writes zeros
     launch_reassemble(d_patches[0], g, math::PairOffsets<T>{nullptr}, 0, false, d_canvas,
-                      weights_or_null, first);
+                      weights_or_null, area, first);
 
   bool busy[Workspace::kLanes] = {false, false};
   for (int64_t chunk = 0; chunk < plan.num_chunks; ++chunk) {
@@ -112,7 +172,7 @@ void reassemble_from_host(const ptp_context& context, Workspace& ws, const Extra
       check_cuda(cudaStreamWaitEvent(stream, ws.done[1 - lane].get(), 0),
                  "ordering the reassembly chunks");
     launch_reassemble(d_patches[lane], g, chunk_offsets, (b1 - b0) * g.group_size, chunk > 0,
-                      d_canvas, weights_or_null, stream);
+                      d_canvas, weights_or_null, area, stream);
     check_cuda(cudaEventRecord(ws.done[lane].get(), stream), "cudaEventRecord");
     busy[lane] = true;
   }
@@ -153,7 +213,8 @@ void reassemble_on_device(const ptp_context& context, Workspace& ws, const Extra
     enqueue_offset_check(ws, pairs, num_patches, stream);
   }
   // The kernel writes every pixel once (zeros when there are no patches).
-  launch_reassemble(patches, g, pairs, num_patches, false, canvas, weights, stream,
+  launch_reassemble(patches, g, pairs, num_patches, false, canvas, weights,
+                    BinArea{ws.bins.as<int>(), ws.bin_slots}, stream,
                     num_patches > 0 ? ws.check.as<DeferredCheck>() : nullptr);
 }
 

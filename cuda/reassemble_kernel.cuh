@@ -5,8 +5,8 @@
 // run and bitwise that of the CPU backend (src/cpu/reassemble_cpu.cpp).
 //
 // The order (the CPU's): a pixel (r, c) adds, starting from +0 (or from the
-// value the canvas holds, for the chunks after the first of a host-array
-// call), the terms of patches p ascending, within a patch its element rows y
+// value the canvas holds, for the patch chunks after the first of a call),
+// the terms of patches p ascending, within a patch its element rows y
 // ascending, within a row its columns x ascending. Element (y, x) reaches
 // (r, c) when its row tap ty = axis_tap(y, oy) has ty.index0 - half == r
 // (row weight ty.w0) or ty.index0 + 1 - half == r (ty.w1), and likewise for
@@ -17,21 +17,17 @@
 // at a patch's edge); float rounding of offsets past 2^23 may repeat a tap
 // (three or more: gather_patch's general walk) or skip one.
 //
-// Which patches a tile visits: the block scans the launch's patches in
-// chunks of kReassembleThreads, each thread testing one patch's canvas
-// bounding box against the tile (its sample positions at 0 and N - 1,
-// compared exactly with the tile's edges); the overlapping ones are
-// compacted in ascending order in shared memory (a fixed-order prefix sum,
-// no warp intrinsics, no CUB: see block_reduce.cuh for why) and then
-// gathered in that order, kGatherBatch at a time: for each patch of the
-// batch the block finds once which patch rows reach each of the tile's 8
-// rows and which columns each of its 32 columns (40 `reach`es per patch and
-// tile, in shared memory), and each thread then adds its pixel's terms.
+// Which patches a tile visits: those its bin lists (tile_bins.cuh), in
+// ascending order, kGatherBatch at a time: for each patch of the batch the
+// block finds once which patch rows reach each of the tile's 8 rows and
+// which columns each of its 32 columns (40 `reach`es per patch and tile, in
+// shared memory), and each thread then adds its pixel's terms.
 // Cost (docs/notes/gpu-model.md, "Reassembly: a gather, no atomics, GPU = CPU
-// bitwise"): the scan, tiles x patches box tests; the
-// reaches, 40 per (patch, tile); per (pixel, patch) two shared reads; per
-// term, one patch element read (each element by the ~4 pixels it reaches,
-// from L1/L2) and a multiply-add per lane; every canvas pixel written once.
+// bitwise"): the binning, a few passes over the patches'
+// offsets and the (patch, tile) pairs; the reaches, 40 per (patch, tile);
+// per (pixel, patch) two shared reads; per term, one patch element read
+// (each element by the ~4 pixels it reaches, from L1/L2) and a multiply-add
+// per lane; every canvas pixel of the range written once per patch chunk.
 #pragma once
 
 #include <cstdint>
@@ -41,31 +37,11 @@
 #include "math/patch_sampling.hpp"
 #include "math/patch_scatter.hpp"
 #include "offset_check.cuh"
+#include "tile_bins.cuh"
 
 namespace ptychopatch::impl::gpu {
 
-// A tile is one warp wide (coalesced canvas reads and writes, one row tap
-// search per warp) and kTileHeight rows tall; one thread per pixel.
-constexpr int kTileWidth = 32;
-constexpr int kTileHeight = 8;
 constexpr int kReassembleThreads = kTileWidth * kTileHeight;
-// The compaction's leaves: each counts, then places, kReassembleThreads /
-// kScanLeaves consecutive patch flags.
-constexpr int kScanLeaves = 32;
-constexpr int kFlagsPerLeaf = kReassembleThreads / kScanLeaves;
-static_assert(kFlagsPerLeaf * kScanLeaves == kReassembleThreads, "leaves split the flags evenly");
-
-// The canvas as a grid of tiles, row-major.
-struct CanvasTiles {
-  int64_t across;  // tiles per tile row
-  int64_t count;   // tiles in all
-};
-
-inline CanvasTiles canvas_tiles(int64_t height, int64_t width) {
-  const int64_t across = (width + kTileWidth - 1) / kTileWidth;
-  const int64_t down = (height + kTileHeight - 1) / kTileHeight;
-  return CanvasTiles{across, across * down};
-}
 
 // The first pos in [0, n) whose tap index, in canvas coordinates, is at
 // least `target`; n if none (index0 is monotone in pos). index0(pos) is
@@ -167,39 +143,46 @@ __device__ __noinline__ void gather_patch(const float* __restrict__ patches,
   }
 }
 
-// Writes every pixel of canvas (and of weights, unless nullptr) once: the
-// sums of patches [0, num_patches) of this launch, added to the canvases'
-// values when `accumulate`, else to +0. blockDim.x == kReassembleThreads.
+// Writes every pixel of the tiles [bins.first_tile, bins.first_tile +
+// bins.tiles) of canvas (and of weights, unless nullptr) once: the sums of
+// the patches their bins list (patch first_patch + entry), added to the
+// canvases' values when `accumulate`, else to +0; no patches when
+// bins.starts is nullptr. blockDim.x == kReassembleThreads. `record`: this
+// launch records a rejection of the call's offsets (the first of a call).
 template <int kLanes, class Offsets>
 __global__ void __launch_bounds__(kReassembleThreads)
     reassemble_kernel(const float* __restrict__ patches, ExtractGeometry g, Offsets offsets,
-                      int64_t num_patches, CanvasTiles tiles, bool accumulate,
-                      float* __restrict__ canvas, float* __restrict__ weights,
-                      DeferredCheck* check) {
+                      int64_t first_patch, TileBins bins, CanvasTiles tiles, bool accumulate,
+                      float* __restrict__ canvas, float* __restrict__ weights, DeferredCheck* check,
+                      bool record) {
   // A device-array call whose offsets the check kernel rejected writes
   // nothing (offset_check.cuh); every thread returns, before any barrier.
-  if (call_rejected(check, g.group_size, kDeferredReassemble, false)) return;
-  __shared__ float s_ox[kReassembleThreads];
-  __shared__ float s_oy[kReassembleThreads];
-  __shared__ int s_hit[kReassembleThreads];   // patch of the chunk overlaps the tile
-  __shared__ int s_list[kReassembleThreads];  // overlapping ones, ascending
-  __shared__ int s_start[kScanLeaves];        // where each leaf places its patches
-  __shared__ int s_total;
-  // A batch of listed patches: the reach of each tile row and column, and
-  // the patch's first element (math::output_index, found once per patch).
+  if (record ? call_rejected(check, g.group_size, kDeferredReassemble, false)
+             : offsets_rejected(check))
+    return;
+  // A batch of listed patches: the reach of each tile row and column, the
+  // patch's first element (math::output_index, found once per patch), and
+  // for the general walk the patch and its offsets.
   __shared__ Reach s_rows[kGatherBatch][kTileHeight];
   __shared__ Reach s_cols[kGatherBatch][kTileWidth];
   __shared__ int64_t s_first[kGatherBatch];
+  __shared__ int64_t s_patch[kGatherBatch];
+  __shared__ float s_ox[kGatherBatch];
+  __shared__ float s_oy[kGatherBatch];
 
   const int tid = static_cast<int>(threadIdx.x);
   const bool with_weights = weights != nullptr;
-  for (int64_t tile = blockIdx.x; tile < tiles.count; tile += gridDim.x) {
+  const int64_t stride = g.channel_layout ? g.group_size : 1;
+  const int tile_y = tid / kTileWidth;
+  const int tile_x = tid % kTileWidth;
+  for (int64_t local = blockIdx.x; local < bins.tiles; local += gridDim.x) {
+    const int64_t tile = bins.first_tile + local;
     const int64_t tile_row = tile / tiles.across;
     const int64_t r0 = tile_row * kTileHeight;
     const int64_t c0 = (tile - tile_row * tiles.across) * kTileWidth;
-    const int64_t r = r0 + tid / kTileWidth;
-    const int64_t c = c0 + tid % kTileWidth;
-    const bool mine = r < g.height && c < g.width;  // threads past the edge only scan
+    const int64_t r = r0 + tile_y;
+    const int64_t c = c0 + tile_x;
+    const bool mine = r < g.height && c < g.width;  // threads past the edge only find reaches
     const int64_t pixel = mine ? r * g.width + c : 0;
 
     float sum[kLanes];
@@ -209,119 +192,57 @@ __global__ void __launch_bounds__(kReassembleThreads)
       sum[lane] = accumulate && mine ? canvas[pixel * kLanes + lane] : 0.0f;
     if (accumulate && mine && with_weights) weight = weights[pixel];
 
-    for (int64_t base = 0; base < num_patches; base += kReassembleThreads) {
-      // 1. Thread tid tests patch base + tid: the canvas rows its taps reach
-      //    are [index0(0), index0(N-1) + 1] - half (monotone), likewise the
-      //    columns; a tile outside that box receives no term from it.
-      const int64_t p = base + tid;
-      int hit = 0;
-      if (p < num_patches) {
+    // The tile's patches, ascending (the same bounds for every thread).
+    const int64_t begin = bins.starts != nullptr ? bins.starts[local] : 0;
+    const int64_t end = bins.starts != nullptr ? bins.starts[local + 1] : 0;
+    // In batches: the block first finds, for each patch of the batch, which
+    // patch rows reach each tile row and which columns each tile column (40
+    // reaches per patch, not a search per pixel), then each thread adds its
+    // pixel's terms, patches, then rows, then columns ascending.
+    for (int64_t b0 = begin; b0 < end; b0 += kGatherBatch) {
+      const int batch = end - b0 < kGatherBatch ? static_cast<int>(end - b0) : kGatherBatch;
+      for (int e = tid; e < batch * kReachesPerPatch; e += kReassembleThreads) {
+        const int q = e / kReachesPerPatch;
+        const int k = e - q * kReachesPerPatch;
+        const int64_t p = first_patch + bins.list[b0 + q];
         float ox = 0.0f;
         float oy = 0.0f;
         offsets.get(p, ox, oy);
-        s_ox[tid] = ox;
-        s_oy[tid] = oy;
-        // floor(s) - half < R  <=>  s < R + half, and floor(s) + 1 - half >= R
-        // <=>  s >= R + half - 1, for the sample positions s = fl32(pos +
-        // offset) and integers R: compared without forming the taps, in
-        // float where the integers are exact there (below 2^24: any canvas
-        // of a realistic size; FP64 is slow on many GPUs), else in double.
-        const float top = oy;  // fl32(0 + oy)
-        const float bottom = math::add_rn(static_cast<float>(g.n - 1), oy);
-        const float left = ox;
-        const float right = math::add_rn(static_cast<float>(g.n - 1), ox);
-        const int64_t row_end = r0 + kTileHeight + g.half;
-        const int64_t row_begin = r0 + g.half - 1;
-        const int64_t col_end = c0 + kTileWidth + g.half;
-        const int64_t col_begin = c0 + g.half - 1;
-        constexpr int64_t kExactInFloat = int64_t{1} << 24;
-        if (row_end < kExactInFloat && col_end < kExactInFloat) {
-          hit = top < static_cast<float>(row_end) && bottom >= static_cast<float>(row_begin) &&
-                left < static_cast<float>(col_end) && right >= static_cast<float>(col_begin);
+        if (k < kTileHeight) {
+          s_rows[q][k] = reach(g.n, oy, g.half, r0 + k);
+          if (k == 0) {
+            s_first[q] = math::output_index(g.channel_layout, p, 0, 0, g.n, g.group_size);
+            s_patch[q] = p;
+            s_ox[q] = ox;
+            s_oy[q] = oy;
+          }
         } else {
-          hit = static_cast<double>(top) < static_cast<double>(row_end) &&
-                static_cast<double>(bottom) >= static_cast<double>(row_begin) &&
-                static_cast<double>(left) < static_cast<double>(col_end) &&
-                static_cast<double>(right) >= static_cast<double>(col_begin);
+          s_cols[q][k - kTileHeight] = reach(g.n, ox, g.half, c0 + (k - kTileHeight));
         }
       }
-      s_hit[tid] = hit;
       __syncthreads();
-      // 2. Compaction in ascending patch order: leaf t counts flags
-      //    [t * k, (t + 1) * k), thread 0 turns the counts into starts, each
-      //    leaf then places its patches from its start.
-      if (tid < kScanLeaves) {
-        int count = 0;
-        for (int i = tid * kFlagsPerLeaf; i < (tid + 1) * kFlagsPerLeaf; ++i) count += s_hit[i];
-        s_start[tid] = count;
-      }
-      __syncthreads();
-      if (tid == 0) {
-        int total = 0;
-        for (int t = 0; t < kScanLeaves; ++t) {
-          const int count = s_start[t];
-          s_start[t] = total;
-          total += count;
-        }
-        s_total = total;
-      }
-      __syncthreads();
-      if (tid < kScanLeaves) {
-        int at = s_start[tid];
-        for (int i = tid * kFlagsPerLeaf; i < (tid + 1) * kFlagsPerLeaf; ++i)
-          if (s_hit[i]) s_list[at++] = i;
-      }
-      __syncthreads();
-      // 3. The gather, patch by patch in ascending order.
-      //    In batches: the block first finds, for each patch of the batch,
-      //    which patch rows reach each tile row and which columns each tile
-      //    column (40 reaches per patch, not a search per pixel), then each
-      //    thread adds its pixel's terms, rows then columns ascending.
-      const int total = s_total;
-      const int64_t stride = g.channel_layout ? g.group_size : 1;
-      const int tile_y = tid / kTileWidth;
-      const int tile_x = tid % kTileWidth;
-      for (int b0 = 0; b0 < total; b0 += kGatherBatch) {
-        const int batch = total - b0 < kGatherBatch ? total - b0 : kGatherBatch;
-        for (int e = tid; e < batch * kReachesPerPatch; e += kReassembleThreads) {
-          const int q = e / kReachesPerPatch;
-          const int k = e - q * kReachesPerPatch;
-          const int slot = s_list[b0 + q];
-          if (k < kTileHeight) {
-            s_rows[q][k] = reach(g.n, s_oy[slot], g.half, r0 + k);
-            if (k == 0)
-              s_first[q] =
-                  math::output_index(g.channel_layout, base + slot, 0, 0, g.n, g.group_size);
-          } else {
-            s_cols[q][k - kTileHeight] = reach(g.n, s_ox[slot], g.half, c0 + (k - kTileHeight));
+      if (mine) {
+        for (int q = 0; q < batch; ++q) {
+          const Reach ry = s_rows[q][tile_y];
+          const Reach rx = s_cols[q][tile_x];
+          if (ry.count == 0 || rx.count == 0) continue;
+          if (ry.count == kReachMany || rx.count == kReachMany) {
+            gather_patch<kLanes>(patches, g, s_patch[q], s_ox[q], s_oy[q], r, c, with_weights, sum,
+                                 weight);
+            continue;
+          }
+          // Element (y, x) of the patch: first + (y * n + x) * stride.
+          for (int i = 0; i < ry.count; ++i) {
+            const float y_w = ry.w[i];
+            const float* row =
+                patches + (s_first[q] + ((ry.begin + i) * g.n + rx.begin) * stride) * kLanes;
+            for (int j = 0; j < rx.count; ++j)
+              add_term<kLanes>(row + j * stride * kLanes, math::mul_rn(rx.w[j], y_w), with_weights,
+                               sum, weight);
           }
         }
-        __syncthreads();
-        if (mine) {
-          for (int q = 0; q < batch; ++q) {
-            const Reach ry = s_rows[q][tile_y];
-            const Reach rx = s_cols[q][tile_x];
-            if (ry.count == 0 || rx.count == 0) continue;
-            if (ry.count == kReachMany || rx.count == kReachMany) {
-              const int slot = s_list[b0 + q];
-              gather_patch<kLanes>(patches, g, base + slot, s_ox[slot], s_oy[slot], r, c,
-                                   with_weights, sum, weight);
-              continue;
-            }
-            // Element (y, x) of the patch: first + (y * n + x) * stride.
-            for (int i = 0; i < ry.count; ++i) {
-              const float y_w = ry.w[i];
-              const float* row =
-                  patches + (s_first[q] + ((ry.begin + i) * g.n + rx.begin) * stride) * kLanes;
-              for (int j = 0; j < rx.count; ++j)
-                add_term<kLanes>(row + j * stride * kLanes, math::mul_rn(rx.w[j], y_w),
-                                 with_weights, sum, weight);
-            }
-          }
-        }
-        __syncthreads();  // the batch's reaches are read before the next overwrites them
       }
-      __syncthreads();  // every thread is done with the chunk's shared arrays
+      __syncthreads();  // the batch's reaches are read before the next overwrites them
     }
 
     if (mine) {

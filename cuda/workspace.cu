@@ -1,5 +1,6 @@
 #include "workspace.cuh"
 
+#include <algorithm>
 #include <memory>
 
 #include "core/error.hpp"
@@ -14,10 +15,10 @@ namespace {
 // The streams and events are created on the device current at construction,
 // and released with that device current again (ptp_context_destroy may run
 // on any thread, with any device current, or none).
-std::shared_ptr<Workspace> make_on(int32_t device) {
+std::shared_ptr<Workspace> make_on(int32_t device, uint64_t device_memory_budget) {
   const ScopedDevice scoped(device);
   check_cuda(scoped.status(), "cudaSetDevice");
-  auto owned = std::make_unique<Workspace>(device);
+  auto owned = std::make_unique<Workspace>(device, device_memory_budget);
   return std::shared_ptr<Workspace>(owned.release(), [](Workspace* ws) {
     const ScopedDevice release_on(ws->device);
     delete ws;
@@ -26,8 +27,17 @@ std::shared_ptr<Workspace> make_on(int32_t device) {
 
 }  // namespace
 
-Workspace::Workspace(int32_t device_ordinal)
-    : device(device_ordinal), check(sizeof(DeferredCheck)), check_host(sizeof(DeferredCheck)) {
+uint64_t device_bin_area_bytes(uint64_t device_memory_budget) {
+  if (device_memory_budget == 0) return kBinAreaBytes;
+  return std::max(kMinBinAreaBytes, std::min(kBinAreaBytes, device_memory_budget / 8));
+}
+
+Workspace::Workspace(int32_t device_ordinal, uint64_t device_memory_budget)
+    : device(device_ordinal),
+      check(sizeof(DeferredCheck)),
+      check_host(sizeof(DeferredCheck)),
+      bins(device_bin_area_bytes(device_memory_budget)),
+      bin_slots(static_cast<int64_t>(device_bin_area_bytes(device_memory_budget) / sizeof(int))) {
   *check_host.as<DeferredCheck>() = kDeferredCheckInitial;
   check_cuda(cudaMemcpy(check.as<void>(), check_host.as<void>(), sizeof(DeferredCheck),
                         cudaMemcpyHostToDevice),
@@ -133,8 +143,8 @@ LaneDrain::~LaneDrain() {
   for (const Stream& stream : ws_.streams) cudaStreamSynchronize(stream.get());
 }
 
-std::shared_ptr<void> make_workspace(int32_t device) {
-  return make_on(device);
+std::shared_ptr<void> make_workspace(int32_t device, uint64_t device_memory_budget) {
+  return make_on(device, device_memory_budget);
 }
 
 }  // namespace ptychopatch::impl::gpu

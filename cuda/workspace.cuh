@@ -1,6 +1,7 @@
 // What a GPU context keeps between calls: the two pipeline lanes (a stream
-// and an event each), pinned staging buffers that only grow, and the small
-// device record of offset checks on device arrays (deferred_check.cuh).
+// and an event each), pinned staging buffers that only grow, the small
+// device record of offset checks on device arrays (deferred_check.cuh) and
+// the tile bins of reassembly on device arrays (tile_bins.cuh).
 // Allocating pinned
 // memory costs milliseconds, so it is done once per context, not per call.
 #pragma once
@@ -16,10 +17,21 @@
 
 namespace ptychopatch::impl::gpu {
 
+// The tile bins of a reassembly: a context holds kBinAreaBytes for its
+// device-array calls (less under a small device_memory_budget: an eighth of
+// it, at least kMinBinAreaBytes); a host-array call takes what one chunk
+// needs from its budget, at least kMinBinAreaBytes. A smaller area only
+// bins the canvas's tiles in ranges and the patches in chunks.
+constexpr uint64_t kBinAreaBytes = uint64_t{8} << 20;
+constexpr uint64_t kMinBinAreaBytes = uint64_t{1} << 10;
+
+// The device-array bin area of a context with this budget (0: the default).
+uint64_t device_bin_area_bytes(uint64_t device_memory_budget);
+
 struct Workspace {
   static constexpr int kLanes = 2;
 
-  explicit Workspace(int32_t device);
+  Workspace(int32_t device, uint64_t device_memory_budget);
 
   // Grows every lane's staging buffer to at least `bytes`.
   void reserve_staging(size_t bytes);
@@ -37,6 +49,10 @@ struct Workspace {
   // nothing (they may be captured in a CUDA graph), and its host mirror.
   DeviceBuffer check;
   PinnedBuffer check_host;
+  // The tile bins of device-array reassemblies (int32 slots), allocated
+  // here for the same reason; ordered like `check` (one stream).
+  DeviceBuffer bins;
+  int64_t bin_slots = 0;
   // The device buffers of host-array calls (ScratchLease): one allocation,
   // kept between calls and only grown.
   DeviceBuffer scratch;

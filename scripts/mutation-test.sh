@@ -47,6 +47,7 @@ SEARCH_TESTS='GpuAlign.MaxShiftBoundsRowsAcrossPeakSearchSegments'
 PLANE_PROGRAM='plane-kernels:'
 PLANE_TESTS="${PLANE_PROGRAM}AlignPlaneKernels.*"
 LUMA_TESTS="${PLANE_PROGRAM}LumaKernels.*"
+BIN_TESTS="${PLANE_PROGRAM}TileBins.*"
 SHUFFLE_ORDER='shuffle:20261122'  # the seed of ctest's "shuffled:" tests
 RUN_TIMEOUT=300                   # seconds per test run
 
@@ -64,6 +65,18 @@ mutation gather-patches-descending cuda/reassemble_kernel.cuh "$PATCH_TESTS" \
 mutation gather-row-weights-swapped cuda/reassemble_kernel.cuh "$PATCH_TESTS" \
   'const float y_w = ry.w[i];' \
   'const float y_w = ry.w[ry.count - 1 - i];'
+mutation bin-chunks-start-from-zero cuda/reassemble_gpu.cu "$PATCH_TESTS" \
+  'gather(p0, bins, accumulate || p0 > 0);' \
+  'gather(p0, bins, accumulate);'
+mutation bins-unsorted cuda/tile_bins.cu "$BIN_TESTS" \
+  'if (m < 2) continue;' \
+  'if (m >= 0) continue;'
+mutation bins-sorted-descending cuda/tile_bins.cu "$BIN_TESTS" \
+  'if (b < a) {' \
+  'if (a < b) {'
+mutation bins-last-column-dropped cuda/tile_bins.cuh "$BIN_TESTS" \
+  't <= hi && t < end; ++t)' \
+  't < hi && t < end; ++t)'
 mutation chunks-start-from-zero cuda/reassemble_gpu.cu "$PATCH_TESTS" \
   '(b1 - b0) * g.group_size, chunk > 0,' \
   '(b1 - b0) * g.group_size, false,'

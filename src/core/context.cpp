@@ -64,7 +64,7 @@ ptp_context make_context(const ptp_context_options* options) {
   if (opts.backend != PTP_BACKEND_CPU) {
     gpu::DeviceCheck check = gpu::check_device(opts.device);
     if (check.reason == PTP_BACKEND_REASON_GPU) {
-      ctx.gpu_workspace = gpu::make_workspace(ctx.device);
+      ctx.gpu_workspace = gpu::make_workspace(ctx.device, ctx.device_memory_budget);
       ctx.backend = PTP_BACKEND_GPU;
     } else if (opts.backend == PTP_BACKEND_GPU) {
       fail(PTP_ERROR_BACKEND_UNAVAILABLE, "the GPU backend was requested but " + check.message);

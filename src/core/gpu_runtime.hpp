@@ -30,8 +30,9 @@ struct DeviceCheck {
 };
 DeviceCheck check_device(int32_t device);
 
-// The reusable per-context resources of the GPU backend on `device`.
-std::shared_ptr<void> make_workspace(int32_t device);
+// The reusable per-context resources of the GPU backend on `device`, sized
+// for the context's device_memory_budget (0: the default).
+std::shared_ptr<void> make_workspace(int32_t device, uint64_t device_memory_budget);
 
 // Patch extraction on the context's device, num_patches > 0, arguments
 // validated by the core. Host arrays (geometry.memory == PTP_MEMORY_HOST)

@@ -17,7 +17,7 @@ DeviceCheck check_device(int32_t) {
           "this build of libptychopatch has no CUDA support (built with PTYCHOPATCH_CUDA=OFF)"};
 }
 
-std::shared_ptr<void> make_workspace(int32_t) {
+std::shared_ptr<void> make_workspace(int32_t, uint64_t) {
   return nullptr;
 }
 

@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gpu_test_support.hpp"
@@ -877,6 +878,86 @@ TEST(GpuReassembly, SkippedTapsMatchTheCpu) {
     const Canvases got = reassemble_as(ctx, p.desc, patches, p.xy, 2, true);
     expect_same_bits(got.canvas, expected.canvas);
     expect_same_bits(got.weights, expected.weights);
+  }
+}
+
+// Offsets that stress the tile bins (cuda/tile_bins.cuh; tiles are 32 x
+// 8): footprints whose edges lie on tile edges and a hair either side,
+// patches across the canvas's border and wholly outside it (near, and far
+// enough that no tile lists them), `stacked` patches on one spot (more than
+// the 2,048 a tile's list sorts in shared memory) and random ones, in a
+// shuffled order, so that each tile's list is a scattered subsequence.
+std::vector<double> bin_offsets(int64_t h, int64_t w, int64_t n, int stacked, int random,
+                                uint32_t seed) {
+  std::vector<std::pair<double, double>> at;
+  const double half = static_cast<double>(n / 2);
+  const double dx[] = {0.0, 0.5, -0.5, 0.99999994, -0.00000006};
+  for (int i = 0; i < 120; ++i)
+    at.push_back({32.0 * (i % 5) + half + dx[i % 5] - (i % 3 == 0 ? n : 0),
+                  8.0 * (i % 9) + half + dx[(i / 5) % 5] - (i % 2 == 0 ? n : 0)});
+  const double fh = static_cast<double>(h);
+  const double fw = static_cast<double>(w);
+  for (double x : {-static_cast<double>(n) - 0.5, -half - 0.25, fw - half - 0.5, fw + half - 0.5})
+    for (double y : {-static_cast<double>(n) + 0.75, -half - 0.25, fh - half - 0.5, fh + half})
+      at.push_back({x, y});
+  for (double far : {1e6 + 0.75, -1e6, 3.0e7 + 0.5, -1e30}) {
+    at.push_back({far, fh / 2});
+    at.push_back({fw / 2, far});
+  }
+  for (int i = 0; i < stacked; ++i) at.push_back({40.25 + (i % 3) * 1e-3, 20.5});
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> ux(-static_cast<double>(n), fw + n);
+  std::uniform_real_distribution<double> uy(-static_cast<double>(n), fh + n);
+  for (int i = 0; i < random; ++i) at.push_back({ux(rng), uy(rng)});
+  std::shuffle(at.begin(), at.end(), rng);
+  std::vector<double> xy;
+  for (const auto& [x, y] : at) xy.insert(xy.end(), {x, y});
+  return xy;
+}
+
+// The tile bins against the CPU, bit for bit: a dropped or repeated (tile,
+// patch) pair loses or doubles a term, a reordered one sums in another
+// order. A small budget gives a device-array call the smallest bin area
+// (1 KiB: device_bin_area_bytes), which bins the canvas's tiles in ranges
+// and the patches in chunks whose gathers add up in patch order; a
+// host-array call with no budget to spare bins each chunk in parts too.
+TEST(GpuReassembly, TileBinsMatchTheCpuForEveryArea) {
+  REQUIRE_GPU();
+  struct Case {
+    int64_t h, w, n;
+    int stacked, random;
+  };
+  uint32_t seed = 900;
+  // 7 x 4 tiles; then 17 x 9, which 1 KiB bins in two ranges.
+  for (const Case& k :
+       {Case{50, 100, 16, 2100, 300}, Case{136, 260, 5, 40, 120}, Case{136, 260, 16, 0, 120}}) {
+    Problem p = make_problem(k.h, k.w, k.n, 1, 1, 2, PTP_LAYOUT_FLAT, ++seed);
+    p.xy = bin_offsets(k.h, k.w, k.n, k.stacked, k.random, ++seed);
+    p.num_patches = static_cast<int64_t>(p.xy.size() / 2);
+    std::vector<float> patches(p.out_bytes() / 4);
+    std::mt19937 rng(++seed);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (float& v : patches) v = u(rng);
+    SCOPED_TRACE(testing::Message()
+                 << k.h << " x " << k.w << ", n " << k.n << ", " << p.num_patches << " patches");
+    ptychopatch::Context cpu(PTP_BACKEND_CPU);
+    const Canvases expected = reassemble_as(cpu, p.desc, patches, p.xy, p.num_patches, true);
+    const uint64_t resident = k.h * k.w * (8 + 4);
+    const uint64_t patch = k.n * k.n * 8 + 2 * 8;
+    for (auto memory : {PTP_MEMORY_HOST, PTP_MEMORY_DEVICE}) {
+      p.desc.memory = memory;
+      // The default, then the smallest areas: on the host chunks of 100
+      // patches with no budget to spare, on the device 1 KiB.
+      for (uint64_t budget :
+           {uint64_t{0}, memory == PTP_MEMORY_HOST ? resident + 200 * patch : uint64_t{8192}}) {
+        if (k.stacked > 100 && budget != 0) continue;  // hundreds of chunks: slow emulated
+        SCOPED_TRACE(testing::Message() << "memory " << memory << ", budget " << budget);
+        auto ctx = gpu_context(budget);
+        const Canvases got = reassemble_as(ctx, p.desc, patches, p.xy, p.num_patches, true);
+        expect_same_bits(got.canvas, expected.canvas);
+        expect_same_bits(got.weights, expected.weights);
+      }
+    }
   }
 }
 
