@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -484,6 +485,36 @@ TEST(OffsetsGradient, ProgressCanStopTheCall) {
   run_gradient(cpu_context(), s, object, offsets, grad, &status, stop, nullptr);
   EXPECT_EQ(status, PTP_ERROR_CANCELLED);
   EXPECT_NE(last_message.find("of 300 patches"), std::string::npos) << last_message;
+}
+
+}  // namespace
+
+namespace {
+
+// The C++ wrapper: the same bits as the C call, and its size checks.
+TEST(OffsetsGradient, CppWrapperMatchesTheCCall) {
+  Geometry s;
+  s.group_size = 2;
+  const int64_t num_patches = 6;
+  const std::vector<float> object =
+      random_floats(static_cast<size_t>(s.height * s.width * s.lanes), 61);
+  const Offsets offsets(mixed_offsets(s, num_patches, 62));
+  const std::vector<float> grad = random_floats(patch_floats(s, num_patches), 63);
+  const Context ctx = cpu_context();
+  const std::vector<double> want = run_gradient(ctx, s, object, offsets, grad);
+  ptychopatch::ExtractPlan<std::complex<float>, double> plan(ctx, s.height, s.width, s.n,
+                                                             s.group_size);
+  const auto as_complex = [](const std::vector<float>& v) {
+    return reinterpret_cast<const std::complex<float>*>(v.data());
+  };
+  const ptychopatch::View<const std::complex<float>> object_view(as_complex(object),
+                                                                 object.size() / 2);
+  const ptychopatch::View<const std::complex<float>> grad_view(as_complex(grad), grad.size() / 2);
+  EXPECT_EQ(plan.offsets_gradient(object_view, offsets.f64, grad_view), want);
+  std::vector<double> short_output(offsets.f64.size() - 1);
+  EXPECT_THROW(plan.offsets_gradient(object_view, offsets.f64, grad_view,
+                                     ptychopatch::View<double>(short_output)),
+               ptychopatch::Error);
 }
 
 }  // namespace
