@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/extract_plan.hpp"
 #include "core/gpu_runtime.hpp"
+#include "core/offsets_gradient.hpp"
 #include "core/reassemble.hpp"
 #include "ptychopatch.h"
 
@@ -287,6 +288,18 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
     const ptp_extract_plan plan{context, ptychopatch::impl::validate_extract_desc(desc)};
     ptychopatch::impl::execute_reassemble(plan, patches, offsets, num_patches, canvas, canvas_bytes,
                                           weights, weights_bytes);
+  });
+}
+
+PTP_API ptp_status ptp_extract_offsets_gradient(ptp_extract_plan* plan, const void* object,
+                                                const void* offsets, int64_t num_patches,
+                                                const void* grad_patches, size_t grad_patches_bytes,
+                                                void* grad_offsets, size_t grad_offsets_bytes) {
+  return guarded("ptp_extract_offsets_gradient", [&] {
+    require_non_null(plan, "plan");
+    ptychopatch::impl::execute_offsets_gradient(*plan, object, offsets, num_patches, grad_patches,
+                                                grad_patches_bytes, grad_offsets,
+                                                grad_offsets_bytes);
   });
 }
 

@@ -15,7 +15,11 @@ struct Workspace;
 constexpr unsigned long long kNoBadOffset = ~0ull;
 
 // Which call recorded a rejection.
-enum DeferredOperation : uint32_t { kDeferredExtract = 1, kDeferredReassemble = 2 };
+enum DeferredOperation : uint32_t {
+  kDeferredExtract = 1,
+  kDeferredReassemble = 2,
+  kDeferredOffsetsGradient = 3  // ptp_extract_offsets_gradient
+};
 
 // Device memory, one per context (Workspace::check). Initial state:
 // call_first_bad = kNoBadOffset, everything else 0.

@@ -59,8 +59,10 @@ void deferred_status(Workspace& ws, cudaStream_t stream) {
       "clearing the offset check record");
   check_cuda(cudaStreamSynchronize(stream), "clearing the offset check record");
   const auto calls = static_cast<int64_t>(found.rejected_calls);
-  const std::string operation =
-      found.operation == kDeferredReassemble ? "a reassembly" : "an extraction";
+  const std::string operation = found.operation == kDeferredReassemble ? "a reassembly"
+                                : found.operation == kDeferredOffsetsGradient
+                                    ? "an offsets gradient"
+                                    : "an extraction";
   fail(PTP_ERROR_NON_FINITE,
        std::to_string(calls) + (calls == 1 ? " call" : " calls") +
            " on device arrays since the last ptp_context_synchronize wrote nothing, as a "

@@ -225,6 +225,15 @@ PTP_API ptp_status ptp_reassemble_patches(ptp_context* context, const ptp_extrac
                                           int64_t num_patches, void* canvas, size_t canvas_bytes,
                                           float* weights, size_t weights_bytes);
 
+/* -------------------------------------- gradient of extraction (offsets) */
+
+/* d loss / d offsets from G = d loss / d patches: per patch sum of Re(conj(G) dP/d(x, y)).
+ * Arrays, memory and streams as for extraction; grad_offsets: (x, y) pairs of offset_dtype. */
+PTP_API ptp_status ptp_extract_offsets_gradient(ptp_extract_plan* plan, const void* object,
+                                                const void* offsets, int64_t num_patches,
+                                                const void* grad_patches, size_t grad_patches_bytes,
+                                                void* grad_offsets, size_t grad_offsets_bytes);
+
 /* --------------------------------------- diagnostics of patch geometry */
 
 /* Which call a ptp_extract_diagnostics describes. */

@@ -497,6 +497,42 @@ class ExtractPlan {
                       with_weights);
   }
 
+  // --------------------------------------------- gradient in the offsets
+
+  // The gradient of execute() with respect to the offsets (see
+  // ptp_extract_offsets_gradient): from grad_patches = dL/dpatches (in the
+  // plan's layout, as execute() writes patches), dL/doffsets, one (x, y)
+  // pair per patch, into grad_offsets. Checked: object holds H x W
+  // elements, grad_patches exactly that many patches, grad_offsets at least
+  // offsets_xy.size() values.
+  void offsets_gradient(View<const Element> object, View<const Offset> offsets_xy,
+                        View<const Element> grad_patches, View<Offset> grad_offsets) {
+    const int64_t num_patches = pairs(offsets_xy, "offsets_xy");
+    require_object(object, "object");
+    require_patches(grad_patches, num_patches);
+    require_output(grad_offsets.size(), offsets_xy.size(), "grad_offsets");
+    offsets_gradient(object.data(), offsets_xy.data(), num_patches, grad_patches.data(),
+                     grad_patches.size(), grad_offsets.data(), grad_offsets.size());
+  }
+  std::vector<Offset> offsets_gradient(View<const Element> object, View<const Offset> offsets_xy,
+                                       View<const Element> grad_patches) {
+    std::vector<Offset> grad_offsets(offsets_xy.size());
+    offsets_gradient(object, offsets_xy, grad_patches, View<Offset>(grad_offsets));
+    return grad_offsets;
+  }
+
+  // The C call; sizes count elements, not bytes (checked by the library).
+  void offsets_gradient(const Element* object, const Offset* offsets_xy, int64_t num_patches,
+                        const Element* grad_patches, size_t grad_patches_size, Offset* grad_offsets,
+                        size_t grad_offsets_capacity) {
+    ptp_extract_plan* plan = handle();
+    detail::ProgressState::run(progress_.get(), [&] {
+      return ptp_extract_offsets_gradient(plan, object, offsets_xy, num_patches, grad_patches,
+                                          grad_patches_size * sizeof(Element), grad_offsets,
+                                          grad_offsets_capacity * sizeof(Offset));
+    });
+  }
+
   // What the plan's last call found (ptp_extract_plan_get_diagnostics):
   // patches_total, patches_outside (patches entirely outside the object; -1
   // when not counted, i.e. device-memory offsets) and a message. Results and

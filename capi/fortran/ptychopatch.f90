@@ -471,6 +471,23 @@ module ptychopatch
       integer(c_int32_t) :: status
     end function ptp_reassemble_patches
 
+    ! ---- gradient of extraction with respect to the offsets
+    ! grad_patches: as patches; grad_offsets: g(2, P) of offset_dtype (x first).
+    function ptp_extract_offsets_gradient(plan, object, offsets, num_patches, grad_patches, &
+                                          grad_patches_bytes, grad_offsets, grad_offsets_bytes) &
+        bind(c, name='ptp_extract_offsets_gradient') result(status)
+      import :: c_int32_t, c_int64_t, c_size_t, c_ptr
+      type(c_ptr), value :: plan
+      type(c_ptr), value :: object
+      type(c_ptr), value :: offsets
+      integer(c_int64_t), value :: num_patches
+      type(c_ptr), value :: grad_patches
+      integer(c_size_t), value :: grad_patches_bytes
+      type(c_ptr), value :: grad_offsets
+      integer(c_size_t), value :: grad_offsets_bytes
+      integer(c_int32_t) :: status
+    end function ptp_extract_offsets_gradient
+
     ! ---- neighbour grouping
     function ptp_group_desc_init(desc, struct_size) bind(c, name='ptp_group_desc_init') result(status)
       import :: c_int32_t, c_size_t, ptp_group_desc

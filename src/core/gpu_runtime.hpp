@@ -49,6 +49,15 @@ void extract(const ptp_context& context, const ExtractGeometry& geometry, const 
 void reassemble(const ptp_context& context, const ExtractGeometry& geometry, const void* patches,
                 const void* offsets, int64_t num_patches, void* canvas, float* weights);
 
+// The offset gradient of extraction (ptp_extract_offsets_gradient) on the
+// context's device, num_patches > 0, arguments validated by the core; host
+// and device arrays as for extract (device offsets checked on the device,
+// a call with a bad one writing nothing). Offsets and grad_offsets are
+// (x, y) pairs of geometry.offset_dtype; bitwise the CPU path's result.
+void offsets_gradient(const ptp_context& context, const ExtractGeometry& geometry,
+                      const void* object, const void* offsets, int64_t num_patches,
+                      const void* grad_patches, void* grad_offsets);
+
 // ptp_context_synchronize on a GPU context: waits for the context's stream
 // and throws PTP_ERROR_NON_FINITE if a device-array call since the last
 // synchronize found a non-finite offset (and so wrote nothing).

@@ -32,6 +32,11 @@ void reassemble(const ptp_context&, const ExtractGeometry&, const void*, const v
   fail(PTP_ERROR_INTERNAL, "GPU reassembly requested from a build without CUDA");
 }
 
+void offsets_gradient(const ptp_context&, const ExtractGeometry&, const void*, const void*, int64_t,
+                      const void*, void*) {
+  fail(PTP_ERROR_INTERNAL, "GPU offset gradient requested from a build without CUDA");
+}
+
 void synchronize(const ptp_context&) {
   fail(PTP_ERROR_INTERNAL, "GPU synchronisation requested from a build without CUDA");
 }

@@ -28,7 +28,8 @@ from .registration import phase_cross_correlation
 from ._device import deferred_checks, synchronize
 from .extract import extract_patches, get_image_patches
 from .group import group_neighbors, grouped_patches
-from .reassemble import Reassembly, legacy_offsets, reassemble_grouped, reassemble_patches
+from .reassemble import (Reassembly, extract_offsets_gradient, legacy_offsets, reassemble_grouped,
+                          reassemble_patches)
 
 __all__ = [
     "AlignFlag",
@@ -47,6 +48,7 @@ __all__ = [
     "cuda_device_count",
     "deferred_checks",
     "export_fft_wisdom",
+    "extract_offsets_gradient",
     "extract_patches",
     "get_image_patches",
     "group_neighbors",

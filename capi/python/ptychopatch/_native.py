@@ -396,6 +396,14 @@ fft_wisdom_export = _optional_status_function(
 fft_wisdom_import = _optional_status_function(
     "ptp_fft_wisdom_import", ctypes.c_char_p, feature="FFT wisdom (0.3.0)"
 )
+# The gradient of extraction with respect to the offsets (issue 63),
+# added after 0.4.0: resolved lazily, as alignment is.
+extract_offsets_gradient = _optional_status_function(
+    "ptp_extract_offsets_gradient",
+    _handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t,
+    ctypes.c_void_p, ctypes.c_size_t,
+    feature="the offset gradient of extraction (ptp_extract_offsets_gradient)",
+)
 context_get_backend_reason = _optional_status_function(
     "ptp_context_get_backend_reason", _handle, _P(ctypes.c_int32), _P(ctypes.c_char_p),
     feature="backend reasons (0.3.0)",

@@ -1,5 +1,7 @@
-"""Reassembly, the adjoint of extraction, over the C ABI, on host (numpy)
-or CUDA device arrays (docs/semantics.md, "Reassembly (adjoint)")."""
+"""Reassembly, the adjoint of extraction, and the gradient of extraction
+with respect to the offsets, over the C ABI, on host (numpy) or CUDA device
+arrays (docs/semantics.md, "Reassembly (adjoint)"; docs/api.md, "Gradient
+of extraction with respect to the offsets")."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .extract import (
     _check_offsets_shape,
     _checked_out,
     _layout_code,
+    _object_array,
     _offsets_array,
     _patch_counts,
     _refuse_overlap,
@@ -25,6 +28,8 @@ from .extract import (
     _Target,
     _values_array,
     mark_incomplete,
+    object_names,
+    object_shape,
 )
 
 
@@ -509,3 +514,161 @@ def reassemble_grouped(
                               return_weights=return_weights, backend=backend,
                               num_threads=num_threads, out=out, weights_out=weights_out,
                               progress=progress)
+
+
+def extract_offsets_gradient(
+    obj: ArrayLike,
+    offsets: ArrayLike,
+    grad_patches: ArrayLike,
+    layout: str = "channel",
+    backend: str = "auto",
+    num_threads: int = 0,
+    *,
+    out: Any = None,
+    progress: _progress.ProgressArgument = None,
+) -> Any:
+    """The gradient of :func:`extract_patches` with respect to the offsets.
+
+    For a real loss L of ``P = extract_patches(obj, offsets, N, layout)``
+    and its upstream gradient ``grad_patches`` = dL/dP (PyTorch's
+    convention for complex tensors: dL/dRe P + 1j dL/dIm P), returns
+    dL/doffsets: for each patch, the sum over its pixels of
+    ``Re(conj(G) * dP/dx)`` and ``Re(conj(G) * dP/dy)``, dP/do the
+    derivative of the bilinear sampling (corners outside the object read
+    0; at an integer sample the derivative from the right). The gradient
+    with respect to the object is ``reassemble_patches(grad_patches,
+    offsets, obj.shape).canvas``. Sums are double, in a fixed order: the
+    CPU and the GPU give bitwise equal results.
+
+    Parameters
+    ----------
+    obj : array
+        The object, as for :func:`extract_patches`: (H, W) or (H, W, 1);
+        host arrays complex (computed in complex64) or real (float32);
+        device arrays complex64 or float32, C-contiguous.
+    offsets : array
+        The patch centres, x first, as for :func:`extract_patches`: (B, c,
+        2) for ``layout="channel"``, (P, 2) or (B, c, 2) for ``"flat"``;
+        float32 and float64 as given, other real host dtypes as float64.
+        Must be finite.
+    grad_patches : array
+        dL/dP, shaped like the patches: (B, N, N, c) or (P, N, N). Host
+        arrays are converted to the object's type (a complex gradient of a
+        real object is a TypeError); device arrays must have the object's
+        dtype and be C-contiguous.
+    layout : {"channel", "flat"}
+        Layout of `grad_patches`, as for :func:`extract_patches`.
+    backend : {"auto", "cpu", "gpu"}
+        As for :func:`extract_patches`; device arrays run on their GPU.
+    num_threads : int
+        CPU worker threads; 0 means all cores.
+    out : array, optional, keyword-only
+        Where to write the result instead of a new array: the shape of
+        `offsets` and the result's dtype, C-contiguous, writeable, sharing
+        no memory with the inputs; numpy for host inputs, a device array
+        on their device for device inputs. Checked before the library is
+        called; untouched when the call raises (NaN after a stopped call).
+    progress : None, True or callable, optional, keyword-only
+        Progress in patches and Ctrl-C, as for `extract_patches`.
+
+    Returns
+    -------
+    array
+        The shape of `offsets`, float32 for float32 offsets, else float64:
+        ``[..., 0]`` dL/dx, ``[..., 1]`` dL/dy. `out` itself if given; else
+        numpy for host inputs, the object's library on its device (written
+        on its current stream) for device inputs.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes (`grad_patches` not shaped like the patches of these
+        offsets), layout or backend names; non-contiguous device arrays; a
+        bad `out`.
+    TypeError
+        Non-numeric inputs; a complex gradient of a real object; device
+        arrays of the wrong dtype; host and device arrays mixed.
+    PtychoPatchError
+        The library rejected the call (e.g. a non-finite offset, N < 1), or
+        `progress` cancelled it.
+
+    Examples
+    --------
+    >>> import numpy as np, ptychopatch
+    >>> obj = np.tile(np.arange(8.0, dtype=np.float32), (8, 1))  # value = column x
+    >>> offsets = np.array([[[4.25, 4.5]]])                      # one patch, (x, y)
+    >>> G = np.ones((1, 2, 2, 1), np.float32)                    # L = sum of the patch
+    >>> ptychopatch.extract_offsets_gradient(obj, offsets, G, backend="cpu")
+    array([[[4., 0.]]])
+    """
+    layout_code = _layout_code(layout)
+    _context.backend_code(backend)
+
+    device = _arrays.split_host_device(
+        {"obj": obj, "offsets": offsets, "grad_patches": grad_patches})
+    keep: Any = None
+    reads: Dict[str, Any]
+    if device is None:
+        obj_host = _arrays.host_asarray(obj, "obj")
+        obj_arr, obj_code = _object_array(obj_host, "obj")
+        off = _arrays.host_asarray(offsets, "offsets")
+        _require_real(off, "offsets")
+        _check_offsets_shape(off.shape, layout)
+        g = _arrays.host_asarray(grad_patches, "grad_patches")
+        if np.issubdtype(g.dtype, np.complexfloating):
+            if obj_code != _native.PTP_DTYPE_COMPLEX64:
+                raise TypeError(
+                    f"grad_patches is complex ({g.dtype}) but obj is real: the gradient of "
+                    f"real patches is real"
+                )
+        else:
+            _require_real(g, "grad_patches")
+        n = _check_patches_shape(g.shape, off.shape, layout)
+        g_arr = np.ascontiguousarray(g, dtype=obj_arr.dtype)
+        off_arr, off_code = _offsets_array(off)
+        height, width = obj_arr.shape
+        obj_ptr, off_ptr, g_ptr = obj_arr.ctypes.data, off_arr.ctypes.data, g_arr.ctypes.data
+        off_shape, g_shape = off_arr.shape, g_arr.shape
+        dtype, off_dtype = obj_arr.dtype.type, off_arr.dtype.type
+        primary: Optional[_arrays.DeviceArray] = None
+        keep = (obj_arr, off_arr, g_arr)
+        reads = {"obj": obj_host, "offsets": off, "grad_patches": g}
+    else:
+        primary, dev_off, dev_g = device["obj"], device["offsets"], device["grad_patches"]
+        height, width = object_shape(primary.shape, "obj")
+        _arrays.require_dtype(primary, "obj", (np.complex64, np.float32))
+        _check_offsets_shape(dev_off.shape, layout)
+        _arrays.require_dtype(dev_off, "offsets", (np.float32, np.float64))
+        _arrays.require_dtype(dev_g, "grad_patches", (primary.dtype.type,))
+        n = _check_patches_shape(dev_g.shape, dev_off.shape, layout)
+        obj_code = _DEVICE_OBJECT_CODES[primary.dtype]
+        off_code = _DEVICE_OFFSET_CODES[dev_off.dtype]
+        obj_ptr, off_ptr, g_ptr = primary.ptr, dev_off.ptr, dev_g.ptr
+        off_shape, g_shape = dev_off.shape, dev_g.shape
+        dtype, off_dtype = primary.dtype.type, dev_off.dtype.type
+        reads = {"obj": primary, "offsets": dev_off, "grad_patches": dev_g}
+
+    num_patches, group_size = _patch_counts(off_shape, layout)
+    off_shape = tuple(off_shape)
+    target = None
+    if out is not None:
+        target = _checked_out(out, "out", off_shape, off_dtype, primary, reads,
+                              "offsets.shape")
+
+    desc = _call.extract_desc(height, width, n, group_size, obj_code, off_code, layout_code)
+
+    def execute(plan: ctypes.c_void_p, out: List[int]) -> None:
+        _native.extract_offsets_gradient(plan, obj_ptr, off_ptr or None, num_patches,
+                                         g_ptr or None, _call.nbytes(g_shape, dtype),
+                                         out[0] or None, _call.nbytes(off_shape, off_dtype))
+
+    names = {**object_names("obj"),
+             "desc->patch_size * desc->patch_size": "N * N",
+             "desc->patch_size": "grad_patches.shape[1] (N)",
+             "desc->group_size": "offsets.shape[1] (c)", "N * N * group_size": "N * N * c"}
+    with python_names(names), _progress.reported(progress, "patches",
+                                                 mark_incomplete(target)) as watcher:
+        (result,), _ = _call.run(desc, primary, backend, num_threads, [(off_shape, off_dtype)],
+                                 execute, given=[target], progress=watcher)
+    del keep, device, target
+    return result
