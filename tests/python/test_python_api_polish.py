@@ -181,7 +181,7 @@ def test_py_typed_marker_is_shipped():
 
 
 PUBLIC_SUBMODULES = {"align", "cli", "distributed", "extract", "group", "plot", "reassemble",
-                     "registration"}
+                     "registration", "torch"}
 
 
 def test_dir_lists_the_public_api_only():

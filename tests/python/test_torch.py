@@ -143,3 +143,165 @@ def test_tensors_on_another_device_are_refused(rng):
     meta = torch.empty((24, 28), dtype=torch.complex64, device="meta")
     with pytest.raises(ValueError, match=r"CPU and CUDA tensors only|on meta"):
         ptt.extract_patches(meta, off, 7)
+
+
+# ------------------------------------------------------- offsets gradients
+
+
+def central_difference(loss, offsets, index, h=1e-3):
+    step = np.zeros_like(offsets)
+    step[index] = h
+    return (loss(offsets + step) - loss(offsets - step)) / (2 * h)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.float32])
+@pytest.mark.parametrize("offset_dtype", [np.float64, np.float32])
+def test_extraction_offsets_gradient_against_central_differences(rng, dtype, offset_dtype):
+    obj = complex_object(rng) if dtype == np.complex64 else rng.standard_normal((24, 28)).astype(
+        np.float32)
+    off = interior_offsets(rng, low=-2.0, high=22.0).astype(offset_dtype)  # some cross the border
+    upstream = tensor(complex_object(rng, (3, 7, 7, 4)) if dtype == np.complex64
+                      else rng.standard_normal((3, 7, 7, 4)).astype(np.float32))
+    o = tensor(off, requires_grad=True)
+    loss_of(ptt.extract_patches(tensor(obj), o, 7), upstream).backward()
+    assert o.grad.dtype == o.dtype
+    grad = to_numpy(o.grad)
+
+    def loss(offsets):
+        return float(loss_of(ptt.extract_patches(tensor(obj), tensor(offsets), 7),
+                             upstream).double())
+
+    # The patches are piecewise linear in each offset: a step that crosses no whole
+    # pixel differences exactly (up to the offsets' rounding to float32).
+    for index in [(0, 0, 0), (0, 0, 1), (1, 2, 0), (2, 3, 1)]:
+        numeric = central_difference(loss, off.astype(np.float64), index)
+        assert numeric == pytest.approx(grad[index], rel=2e-2, abs=2e-2)
+
+
+def test_reassembly_offsets_gradient_against_central_differences(rng):
+    off = interior_offsets(rng)
+    patches = tensor(complex_object(rng, (3, 7, 7, 4)))
+    upstream = tensor(complex_object(rng))
+    o = tensor(off, requires_grad=True)
+    canvas = ptt.reassemble_patches(patches, o, (24, 28), return_weights=False)
+    (canvas * upstream.conj()).real.sum().backward()
+    grad = to_numpy(o.grad)
+
+    def loss(offsets):
+        canvas = ptt.reassemble_patches(patches, tensor(offsets), (24, 28), return_weights=False)
+        return float((canvas * upstream.conj()).real.sum().double())
+
+    for index in [(0, 0, 0), (0, 1, 1), (2, 3, 0)]:
+        assert central_difference(loss, off, index) == pytest.approx(grad[index], rel=2e-2,
+                                                                     abs=2e-2)
+
+
+def test_gradients_equal_grid_sample_autograd(rng):
+    """PyTorch's own bilinear sampler and its autograd as the oracle: on a
+    1/1024-pixel lattice both sample the very same positions."""
+    H, N, P = 40, 8, 12
+    obj = complex_object(rng, (H, H))
+    off = rng.integers(2 * 1024, (H - 2) * 1024, (P, 2)) / 1024.0
+    upstream = tensor(complex_object(rng, (P, N, N)))
+
+    def grads(cut):
+        o, f = tensor(obj, requires_grad=True), tensor(off, requires_grad=True)
+        patches = cut(o, f)
+        (patches * upstream.conj()).real.sum().backward()
+        return [to_numpy(t) for t in (patches, o.grad, f.grad)]
+
+    def grid_sample(o, f):
+        planar = torch.view_as_real(o).permute(2, 0, 1).unsqueeze(0)
+        r = torch.arange(N, dtype=torch.float32)
+        f32 = f.to(torch.float32)
+        gx = (2 * (r[None, :] + f32[:, 0:1] - N // 2) + 1) / H - 1
+        gy = (2 * (r[None, :] + f32[:, 1:2] - N // 2) + 1) / H - 1
+        grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), -1)
+        s = torch.nn.functional.grid_sample(planar, grid.reshape(1, P * N, N, 2),
+                                            mode="bilinear", padding_mode="zeros",
+                                            align_corners=False)
+        return torch.complex(s[0, 0], s[0, 1]).reshape(P, N, N)
+
+    ours = grads(lambda o, f: ptt.extract_patches(o, f, N, layout="flat"))
+    theirs = grads(grid_sample)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_docstring_examples():
+    import doctest
+
+    failures, tried = doctest.testmod(ptt, verbose=False, report=True)[:2]
+    assert tried >= 2 and failures == 0
+
+
+@pytest.mark.skipif(not hasattr(getattr(torch, "library", None), "custom_op"),
+                    reason="registered operators need PyTorch 2.4 or later")
+def test_registered_operators_pass_opcheck_and_compile(rng):
+    obj = tensor(complex_object(rng), requires_grad=True)
+    off = tensor(interior_offsets(rng), requires_grad=True)
+    torch.library.opcheck(torch.ops.ptychopatch.extract_patches.default, (obj, off, 7, "channel"))
+    patches = tensor(complex_object(rng, (3, 7, 7, 4)), requires_grad=True)
+    torch.library.opcheck(torch.ops.ptychopatch.reassemble_patches.default,
+                          (patches, off, [24, 28], "channel", True))
+
+    def step(o, f):
+        return ptt.extract_patches(o, f, 7).abs().pow(2).sum()
+
+    eager = torch.autograd.grad(step(obj, off), (obj, off))
+    compiled = torch.autograd.grad(torch.compile(step, fullgraph=True)(obj, off), (obj, off))
+    for a, b in zip(eager, compiled):
+        assert torch.equal(a, b)
+
+
+# ------------------------------------------------------------------- CUDA
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs PyTorch with a CUDA device")
+
+
+@cuda
+def test_cuda_step_equals_the_cpu_step_bitwise(rng):
+    obj, off = complex_object(rng), interior_offsets(rng)
+    upstream = complex_object(rng, (3, 7, 7, 4))
+
+    def step(device):
+        o = tensor(obj).to(device).requires_grad_(True)
+        f = tensor(off).to(device).requires_grad_(True)
+        patches = ptt.extract_patches(o, f, 7)
+        loss_of(patches, tensor(upstream).to(device)).backward()
+        return [to_numpy(t.cpu()) for t in (patches, o.grad, f.grad)]
+
+    for a, b in zip(step("cuda"), step("cpu")):
+        assert np.array_equal(a, b)
+
+
+@cuda
+def test_cuda_inputs_on_mixed_devices_are_refused(rng):
+    obj = tensor(complex_object(rng)).cuda()
+    with pytest.raises(ValueError, match=r"offsets is on cpu but the other inputs are on cuda"):
+        ptt.extract_patches(obj, tensor(interior_offsets(rng)), 7)
+
+
+@cuda
+def test_a_training_step_is_captured_in_a_cuda_graph(rng):
+    obj = tensor(complex_object(rng)).cuda().requires_grad_(True)
+    off = tensor(interior_offsets(rng)).cuda().requires_grad_(True)
+    target = tensor(complex_object(rng, (3, 7, 7, 4))).cuda()
+
+    def step():
+        obj.grad = off.grad = None
+        (ptt.extract_patches(obj, off, 7) - target).abs().pow(2).sum().backward()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side), ptychopatch.deferred_checks():
+        step()  # warm-up off the capture: plans and allocations
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph.replay()
+    torch.cuda.synchronize()
+    captured = (obj.grad.clone(), off.grad.clone())
+    step()
+    assert torch.equal(captured[0], obj.grad) and torch.equal(captured[1], off.grad)

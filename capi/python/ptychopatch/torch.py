@@ -24,7 +24,7 @@ with respect to z is dL/dRe z + i dL/dIm z), so a gradient step
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -109,54 +109,129 @@ def _offsets_gradient(values: torch.Tensor, offsets: torch.Tensor, upstream: tor
                       layout: str) -> torch.Tensor:
     """d/d offsets of <upstream, extract(values, offsets)> (real part)."""
     grad = torch.empty(offsets.shape, dtype=offsets.dtype, device=offsets.device)
-    _run(_extract.extract_offsets_gradient, (values, offsets, upstream), grad, layout=layout)
+    _run(_reassemble.extract_offsets_gradient, (values, offsets, upstream), grad, layout=layout)
     return grad
 
 
-class _Extract(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, obj: torch.Tensor, offsets: torch.Tensor, N: int,
-                layout: str) -> torch.Tensor:
-        ctx.save_for_backward(obj, offsets)
-        ctx.layout = layout
+def _extract_backward(obj: torch.Tensor, offsets: torch.Tensor, layout: str, grad: torch.Tensor,
+                      needs: Sequence[bool]):
+    grad = grad.contiguous()
+    grad_obj = _reassemble_op(grad, offsets, list(obj.shape), layout, False)[0] if needs[0] \
+        else None
+    grad_offsets = _offsets_gradient_op(obj, offsets, grad, layout) if needs[1] else None
+    return grad_obj, grad_offsets
+
+
+def _reassemble_backward(patches: torch.Tensor, offsets: torch.Tensor, layout: str,
+                         grad: torch.Tensor, needs: Sequence[bool]):
+    grad = grad.contiguous()
+    grad_patches = _extract_op(grad, offsets, patches.shape[1], layout) if needs[0] else None
+    # <grad, A(o)^T P> = <A(o) grad, P>: extraction's offsets gradient, grad as the object.
+    grad_offsets = _offsets_gradient_op(grad, offsets, patches, layout) if needs[1] else None
+    return grad_patches, grad_offsets
+
+
+def _reassembled(patches: torch.Tensor, offsets: torch.Tensor, shape: List[int], layout: str,
+                 weights: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    canvas, summed = _reassemble_forward(patches, offsets, tuple(shape), layout, weights)
+    if summed is None:  # an operator returns tensors only
+        summed = torch.empty((0,), dtype=torch.float32, device=patches.device)
+    return canvas, summed
+
+
+if hasattr(torch, "library") and hasattr(torch.library, "custom_op"):
+    # PyTorch 2.4 and later: registered operators, with fake implementations so that
+    # torch.compile traces them and CUDA graphs capture them.
+    @torch.library.custom_op("ptychopatch::extract_patches", mutates_args=())
+    def _extract_op(obj: torch.Tensor, offsets: torch.Tensor, N: int,
+                    layout: str) -> torch.Tensor:
         return _extract_forward(obj, offsets, N, layout)
 
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor):
+    @_extract_op.register_fake
+    def _(obj, offsets, N, layout):
+        return obj.new_empty(_patches_shape(offsets, N, layout))
+
+    @torch.library.custom_op("ptychopatch::reassemble_patches", mutates_args=())
+    def _reassemble_op(patches: torch.Tensor, offsets: torch.Tensor, shape: List[int],
+                       layout: str, weights: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+        return _reassembled(patches, offsets, shape, layout, weights)
+
+    @_reassemble_op.register_fake
+    def _(patches, offsets, shape, layout, weights):
+        summed = tuple(shape) if weights else (0,)
+        return patches.new_empty(tuple(shape)), patches.new_empty(summed, dtype=torch.float32)
+
+    @torch.library.custom_op("ptychopatch::offsets_gradient", mutates_args=())
+    def _offsets_gradient_op(values: torch.Tensor, offsets: torch.Tensor,
+                             upstream: torch.Tensor, layout: str) -> torch.Tensor:
+        return _offsets_gradient(values, offsets, upstream, layout)
+
+    @_offsets_gradient_op.register_fake
+    def _(values, offsets, upstream, layout):
+        return offsets.new_empty(offsets.shape)
+
+    def _setup_extract(ctx, inputs, output):
+        obj, offsets, _, layout = inputs
+        ctx.save_for_backward(obj, offsets)
+        ctx.layout = layout
+
+    def _backward_extract(ctx, grad):
         obj, offsets = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_obj = grad_offsets = None
-        if ctx.needs_input_grad[0]:
-            grad_obj, _ = _reassemble_forward(grad, offsets, tuple(obj.shape), ctx.layout, False)
-        if ctx.needs_input_grad[1]:
-            grad_offsets = _offsets_gradient(obj, offsets, grad, ctx.layout)
-        return grad_obj, grad_offsets, None, None
+        return (*_extract_backward(obj, offsets, ctx.layout, grad, ctx.needs_input_grad),
+                None, None)
 
+    _extract_op.register_autograd(_backward_extract, setup_context=_setup_extract)
 
-class _Reassemble(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, patches: torch.Tensor, offsets: torch.Tensor, shape: Tuple[int, ...],
-                layout: str, weights: bool):
+    def _setup_reassemble(ctx, inputs, output):
+        patches, offsets, _, layout, _ = inputs
         ctx.save_for_backward(patches, offsets)
         ctx.layout = layout
-        ctx.N = patches.shape[1]
-        canvas, summed = _reassemble_forward(patches, offsets, shape, layout, weights)
-        if summed is None:
-            return canvas
-        ctx.mark_non_differentiable(summed)
-        return canvas, summed
 
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor, *unused: Any):
+    def _backward_reassemble(ctx, grad, _weights_grad):
         patches, offsets = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_patches = grad_offsets = None
-        if ctx.needs_input_grad[0]:
-            grad_patches = _extract_forward(grad, offsets, ctx.N, ctx.layout)
-        if ctx.needs_input_grad[1]:
-            # <grad, A(o)^T P> = <A(o) grad, P>: extraction's gradient, grad as the object.
-            grad_offsets = _offsets_gradient(grad, offsets, patches, ctx.layout)
-        return grad_patches, grad_offsets, None, None, None
+        return (*_reassemble_backward(patches, offsets, ctx.layout, grad,
+                                      ctx.needs_input_grad), None, None, None)
+
+    _reassemble_op.register_autograd(_backward_reassemble, setup_context=_setup_reassemble)
+
+else:
+    # Older PyTorch (Debian's 1.13): autograd Functions.
+    class _Extract(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, obj, offsets, N, layout):
+            ctx.save_for_backward(obj, offsets)
+            ctx.layout = layout
+            return _extract_forward(obj, offsets, N, layout)
+
+        @staticmethod
+        def backward(ctx: Any, grad):
+            obj, offsets = ctx.saved_tensors
+            return (*_extract_backward(obj, offsets, ctx.layout, grad, ctx.needs_input_grad),
+                    None, None)
+
+    class _Reassemble(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, patches, offsets, shape, layout, weights):
+            ctx.save_for_backward(patches, offsets)
+            ctx.layout = layout
+            canvas, summed = _reassembled(patches, offsets, shape, layout, weights)
+            ctx.mark_non_differentiable(summed)
+            return canvas, summed
+
+        @staticmethod
+        def backward(ctx: Any, grad, _weights_grad):
+            patches, offsets = ctx.saved_tensors
+            return (*_reassemble_backward(patches, offsets, ctx.layout, grad,
+                                          ctx.needs_input_grad), None, None, None)
+
+    def _extract_op(obj, offsets, N, layout):
+        return _Extract.apply(obj, offsets, N, layout)
+
+    def _reassemble_op(patches, offsets, shape, layout, weights):
+        return _Reassemble.apply(patches, offsets, shape, layout, weights)
+
+    def _offsets_gradient_op(values, offsets, upstream, layout):
+        return _offsets_gradient(values, offsets, upstream, layout)
 
 
 def extract_patches(obj: torch.Tensor, offsets: torch.Tensor, N: int,
@@ -197,7 +272,7 @@ def extract_patches(obj: torch.Tensor, offsets: torch.Tensor, N: int,
     o = _checked(obj, "obj", _VALUE_DTYPES)
     off = _checked(offsets, "offsets", _OFFSET_DTYPES, o.device)
     n = _extract._context.as_int(N, "N")
-    return _Extract.apply(o, off, n, layout)
+    return _extract_op(o, off, n, layout)
 
 
 def reassemble_patches(patches: torch.Tensor, offsets: torch.Tensor, shape: Sequence[int],
@@ -227,5 +302,6 @@ def reassemble_patches(patches: torch.Tensor, offsets: torch.Tensor, shape: Sequ
     off = _checked(offsets, "offsets", _OFFSET_DTYPES, p.device)
     canvas_shape = tuple(_extract._context.as_int(s, "shape") for s in shape)
     _extract.object_shape(canvas_shape, "shape")
-    return _Reassemble.apply(p, off, canvas_shape, layout, bool(return_weights))
+    canvas, summed = _reassemble_op(p, off, list(canvas_shape), layout, bool(return_weights))
+    return (canvas, summed) if return_weights else canvas
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, List, Sequence
 
 import numpy as np
 
-from .registry import Entry, Impl, Skipped, optional_module
+from .registry import Entry, Impl, Skipped, numpy_from_torch, optional_module, torch_from_numpy
 
 TOLERANCE_PX = 2.0
 PHASES = [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -110,13 +110,13 @@ def torch_fft_shifts(torch: Any, gt: np.ndarray, frames: Sequence[np.ndarray],
     """All planes of all frames in one batched phase correlation on `device`."""
     if threads:
         torch.set_num_threads(threads)
-    ref = torch.from_numpy(np.stack(planes(gt)).astype(np.float32)).to(device)  # (4, h, w)
-    mov = torch.from_numpy(np.stack([np.stack(planes(f)) for f in frames])).to(device)
+    ref = torch_from_numpy(torch, np.stack(planes(gt)).astype(np.float32)).to(device)  # (4, h, w)
+    mov = torch_from_numpy(torch, np.stack([np.stack(planes(f)) for f in frames])).to(device)
     cross = torch.fft.rfft2(ref)[None] * torch.conj(torch.fft.rfft2(mov))
     cross /= cross.abs().clamp_min(1e-12)
     corr = torch.fft.irfft2(cross, s=ref.shape[-2:])
     h, w = ref.shape[-2:]
-    peak = corr.flatten(-2).argmax(-1).cpu().numpy()                            # (M, 4)
+    peak = numpy_from_torch(corr.flatten(-2).argmax(-1))                        # (M, 4)
     dy, dx = peak // w, peak % w
     dy = np.where(dy > h // 2, dy - h, dy)
     dx = np.where(dx > w // 2, dx - w, dx)

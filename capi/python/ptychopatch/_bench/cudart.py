@@ -26,6 +26,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from .registry import numpy_from_torch
+
 H2D, D2H, D2D = 1, 2, 3  # cudaMemcpyKind
 
 #: Names libcudart goes by (unversioned first: a toolkit's own).
@@ -131,7 +133,7 @@ def to_host(value: Any) -> Any:
     if isinstance(value, DeviceArray):
         return value.to_host()
     if hasattr(value, "detach") and hasattr(value, "cpu"):
-        return value.detach().cpu().numpy()
+        return numpy_from_torch(value)
     return value
 
 

@@ -28,7 +28,8 @@ from typing import Any, List
 
 import numpy as np
 
-from .registry import Entry, Impl, Skipped, close_to, optional_module
+from .registry import (Entry, Impl, Skipped, close_to, numpy_from_torch, optional_module,
+                       torch_from_numpy)
 
 #: Pixels the legacy loop may warp in one case (patches x padded object):
 #: about a second on one core; its rate per patch does not depend on how
@@ -96,9 +97,9 @@ def torch_grid_sample(torch: Any, obj: np.ndarray, offsets_xy: np.ndarray, N: in
     if threads:
         torch.set_num_threads(threads)
     height, width = obj.shape
-    image = torch.from_numpy(np.stack([obj.real, obj.imag])[None].astype(np.float32))
+    image = torch_from_numpy(torch, np.stack([obj.real, obj.imag])[None].astype(np.float32))
     image = image.to(device)
-    off = torch.from_numpy(np.asarray(offsets_xy, np.float32)).to(device)
+    off = torch_from_numpy(torch, np.asarray(offsets_xy, np.float32)).to(device)
     r = torch.arange(N, dtype=torch.float32, device=device)
     h = N // 2
     # align_corners=False: pixel i sits at grid value (2 i + 1) / W - 1.
@@ -110,7 +111,7 @@ def torch_grid_sample(torch: Any, obj: np.ndarray, offsets_xy: np.ndarray, N: in
         sampled = torch.nn.functional.grid_sample(
             image, grid.reshape(1, p * N, N, 2), mode="bilinear", padding_mode="zeros",
             align_corners=False)
-    planes = sampled[0].cpu().numpy()
+    planes = numpy_from_torch(sampled[0])
     return (planes[0] + 1j * planes[1]).astype(np.complex64).reshape(p, N, N)
 
 

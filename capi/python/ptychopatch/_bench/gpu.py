@@ -33,7 +33,7 @@ from . import cudart
 from .align import TOLERANCE_PX, torch_fft_shifts, within_pixels
 from .extract import position_tolerance, torch_grid_sample
 from .reassemble import relative_check
-from .registry import Entry, Impl, Skipped, close_to, optional_module
+from .registry import Entry, Impl, Skipped, close_to, optional_module, torch_from_numpy
 
 #: The name the emulator of tests/emulation gives its device.
 EMULATED_NAME = "emulated CUDA device"
@@ -90,7 +90,7 @@ def _device_arrays(*arrays: np.ndarray) -> Any:
     torch = torch_cuda()
     if isinstance(torch, str):
         return f"{rt}; {torch}"
-    return [torch.from_numpy(np.ascontiguousarray(a)).cuda() for a in arrays], "torch CUDA"
+    return [torch_from_numpy(torch, a).cuda() for a in arrays], "torch CUDA"
 
 
 def _copy_limit(name: str, nbytes: int, kind: int, items: int, note: str) -> Entry:

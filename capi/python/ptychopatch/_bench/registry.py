@@ -106,6 +106,25 @@ def optional_module(name: str, pip_name: str) -> Union[Any, str]:
         return f"{pip_name} {kind} (pip install {pip_name})"
 
 
+def torch_from_numpy(torch: Any, array: np.ndarray) -> Any:
+    """torch.from_numpy, or DLPack where PyTorch was built against another
+    numpy ABI (Debian's PyTorch 1.13 beside numpy 2: "Numpy is not available")."""
+    array = np.ascontiguousarray(array)
+    try:
+        return torch.from_numpy(array)
+    except RuntimeError:
+        return torch.utils.dlpack.from_dlpack(array)
+
+
+def numpy_from_torch(tensor: Any) -> np.ndarray:
+    """A CPU tensor's values as numpy (tensor.numpy(), or a DLPack copy)."""
+    tensor = tensor.detach().cpu()
+    try:
+        return tensor.numpy()
+    except RuntimeError:
+        return np.array(np.from_dlpack(tensor.resolve_conj().contiguous()))
+
+
 def close_to(tolerance: float) -> Check:
     """A check: max |peer - library| <= tolerance (arrays, complex allowed)."""
     def check(theirs: Any, ours: Any) -> Dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import align, busy, data, dataset, extract, gpu, group, reassemble
+from . import align, busy, data, dataset, extract, gpu, group, reassemble, train
 from .registry import Case
 
 
@@ -65,6 +65,21 @@ def _patch_stack(seed: int, patches: int, N: int, size: int):
     obj = data.complex_object(rng, size)
     offsets = data.offsets(rng, patches, 1, size, N).reshape(-1, 2)
     return extract_patches(obj, offsets[:, None, :], N, layout="flat", backend="cpu"), offsets
+
+
+def _train_case(x: float, quick: bool, threads: int, seed: int) -> Case:
+    N, size, patches = (32, 256, int(x)) if quick else (64, 1024, int(x))
+
+    def build():
+        rng = np.random.default_rng(seed)
+        weights = np.exp(1j * rng.uniform(-np.pi, np.pi, (patches, N, N))).astype(np.complex64)
+        return train.entries(data.complex_object(rng, size),
+                             train.lattice_offsets(rng, patches, size, N), weights, N, threads)
+
+    return Case("train", "patches", x, "patches", patches,
+                {"patches": patches, "N": N, "object": size, "threads": threads,
+                 "dtype": "complex64"}, build, output_bytes=patches * N * N * COMPLEX64,
+                input_bytes=size * size * COMPLEX64 + patches * OFFSET)
 
 
 def _reassemble_case(x: float, quick: bool, threads: int, seed: int) -> Case:
@@ -221,6 +236,10 @@ def curves(seed: int = 0) -> List[Curve]:
                                                int(x), s)),
         Curve("reassemble", "patches", "patches", "patches", [400, 4000], [1e3, 1e4, 1e5],
               _reassemble_case),
+        # A training step (forward and backward) through ptychopatch.torch
+        # against grid_sample's autograd (train.py), where PyTorch is installed.
+        Curve("train", "patches", "patches (B·c)", "patches", [100, 400], [1e3, 1e4, 1e5],
+              _train_case),
         Curve("align", "megapixels", "frame size (megapixels)", "frames", [0.25, 1],
               [1, 4, 16, 24, 60],
               lambda x, q, t, s: _align_case("megapixels", x, x, 2, t, s)),
