@@ -17,6 +17,7 @@
 #   profile       benchmarks/profile_align_gpu.py: the coarse alignment of a
 #                 24 MP scene under PyTorch's profiler (kernels, copies, waits)
 #   torch         benchmarks/grid_sample_torch.py (PyTorch grid_sample)
+#   torch-autograd benchmarks/bench_torch_autograd.py (a training step, CPU and CUDA)
 #   pytest        the Python suite on the carried library
 #                 (PTP_VALIDATE_PYTEST=gpu: the files that reach the GPU)
 #   memcheck      the GPU test programs under compute-sanitizer memcheck
@@ -110,7 +111,7 @@ finish() {
   if [ -n "${OUT:-}" ] && mkdir -p "$OUT" 2>/dev/null; then
     tar -czf "$OUT/gpu-validate-logs.tar.gz" -C "$LOGDIR" . 2>/dev/null
     for f in summary.txt bench-gpu.log bench_extract_gpu.json bench-align.log bench_align_gpu.json \
-      profile.log torch.log; do
+      profile.log torch.log torch-autograd.log; do
       [ -f "$LOGDIR/$f" ] && cp "$LOGDIR/$f" "$OUT/"
     done
     note "logs: $OUT (summary.txt, console.log, gpu-validate-logs.tar.gz, benchmark outputs)"
@@ -368,6 +369,18 @@ else
   record FAIL torch "$(status_of) (${STEP_SECS}s)"
 fi
 tail_log torch 14
+
+# A training step through ptychopatch.torch against grid_sample's autograd,
+# on the CPU and CUDA (benchmarks/bench_torch_autograd.py checks they agree).
+run_step torch-autograd 120 env PYTHONPATH="$REPO/capi/python" PYTHONUNBUFFERED=1 \
+  PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" \
+  python3 benchmarks/bench_torch_autograd.py --patches 20000 --size 1024
+if [ "$STEP_RC" -eq 0 ] && grep -q "^cuda |" "$LOGDIR/torch-autograd.log"; then
+  record PASS torch-autograd "$(grep -E '^(cpu|cuda) \|' "$LOGDIR/torch-autograd.log" | paste -sd ';' -) (${STEP_SECS}s)"
+else
+  record FAIL torch-autograd "$(status_of): $(tail -n 1 "$LOGDIR/torch-autograd.log") (${STEP_SECS}s)"
+fi
+tail_log torch-autograd 6
 
 # The whole Python suite (about 45 s on 16 cores with pytest-xdist, H200,
 # 2026-11-26); PTP_VALIDATE_PYTEST=gpu runs only the files whose calls
