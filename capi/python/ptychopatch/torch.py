@@ -54,8 +54,9 @@ def _checked(tensor: Any, name: str, dtypes: dict, device: Optional[torch.device
     if not tensor.is_contiguous():
         raise ValueError(f"{name} must be contiguous (row-major), got strides "
                          f"{tuple(tensor.stride())}: pass {name}.contiguous()")
-    # A lazily conjugated view (x.conj()): its memory holds the unconjugated values.
-    return tensor.resolve_conj() if tensor.is_conj() else tensor
+    # A lazily conjugated view (x.conj()) holds the unconjugated values: resolved
+    # (a copy then; the tensor itself otherwise).
+    return tensor.resolve_conj()
 
 
 def _host_view(tensor: torch.Tensor) -> np.ndarray:
@@ -303,5 +304,5 @@ def reassemble_patches(patches: torch.Tensor, offsets: torch.Tensor, shape: Sequ
     canvas_shape = tuple(_extract._context.as_int(s, "shape") for s in shape)
     _extract.object_shape(canvas_shape, "shape")
     canvas, summed = _reassemble_op(p, off, list(canvas_shape), layout, bool(return_weights))
-    return (canvas, summed) if return_weights else canvas
+    return (canvas, summed.detach()) if return_weights else canvas
 
