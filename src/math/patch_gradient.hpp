@@ -61,30 +61,17 @@ PTP_HD OffsetGradientTerm lane_offset_derivative(AxisTap tx, AxisTap ty, float v
 
 // One output pixel sampled at (tx, ty): sum over its lanes (in lane order)
 // of grad[lane] * dP_lane/do, for both axes. `grad` points at the pixel's
-// kLanes floats of the upstream gradient. Corners are read with the bounds
-// checks of math::sample_pixel; out-of-object corners read 0.
+// kLanes floats of the upstream gradient. Corners are read as
+// math::sample_pixel reads them (PixelCorners); out-of-object corners read 0.
 template <int kLanes>
 PTP_HD OffsetGradientTerm offset_gradient_pixel(const float* object, int64_t height, int64_t width,
                                                 int64_t half, AxisTap tx, AxisTap ty,
                                                 const float* grad) {
-  const int64_t x1 = tx.index0 + 1;
-  const int64_t y1 = ty.index0 + 1;
-  const bool in_x0 = inside(tx.index0, half, width);
-  const bool in_x1 = inside(x1, half, width);
-  const bool in_y0 = inside(ty.index0, half, height);
-  const bool in_y1 = inside(y1, half, height);
-  // Addresses are formed only for in-range corners, as in sample_pixel.
-  const float* row0 = in_y0 ? object + (ty.index0 - half) * width * kLanes : object;
-  const float* row1 = in_y1 ? object + (y1 - half) * width * kLanes : object;
-  const int64_t col0 = in_x0 ? (tx.index0 - half) * kLanes : 0;
-  const int64_t col1 = in_x1 ? (x1 - half) * kLanes : 0;
+  const PixelCorners<kLanes> c(object, height, width, half, tx, ty);
   OffsetGradientTerm sum{0.0, 0.0};
   for (int lane = 0; lane < kLanes; ++lane) {
-    const float v00 = (in_y0 && in_x0) ? row0[col0 + lane] : 0.0f;
-    const float v01 = (in_y0 && in_x1) ? row0[col1 + lane] : 0.0f;
-    const float v10 = (in_y1 && in_x0) ? row1[col0 + lane] : 0.0f;
-    const float v11 = (in_y1 && in_x1) ? row1[col1 + lane] : 0.0f;
-    const OffsetGradientTerm d = lane_offset_derivative(tx, ty, v00, v01, v10, v11);
+    const OffsetGradientTerm d = lane_offset_derivative(
+        tx, ty, c.value(0, 0, lane), c.value(0, 1, lane), c.value(1, 0, lane), c.value(1, 1, lane));
     const double g = grad[lane];
     if (lane == 0) {
       sum = OffsetGradientTerm{mul_rn(g, d.x), mul_rn(g, d.y)};

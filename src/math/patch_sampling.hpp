@@ -88,30 +88,44 @@ PTP_HD float blend(float x_w0, float x_w1, float y_w0, float y_w1, float v00, fl
   return blend(corner_weights(x_w0, x_w1, y_w0, y_w1), v00, v01, v10, v11);
 }
 
+// The four object corners of one output pixel sampled at (tx, ty), each
+// bounds-checked once: value(a, b, lane) is corner ab's lane, 0 outside the
+// object. Extraction and its offsets gradient read through it alike.
+template <int kLanes>
+struct PixelCorners {
+  const float* row[2];
+  int64_t col[2];
+  bool in_y[2];
+  bool in_x[2];
+
+  PTP_HD PixelCorners(const float* object, int64_t height, int64_t width, int64_t half, AxisTap tx,
+                      AxisTap ty) {
+    const int64_t y[2] = {ty.index0, ty.index0 + 1};
+    const int64_t x[2] = {tx.index0, tx.index0 + 1};
+    for (int k = 0; k < 2; ++k) {
+      in_y[k] = inside(y[k], half, height);
+      in_x[k] = inside(x[k], half, width);
+      // Addresses are formed only for in-range corners: an index far outside
+      // would overflow the offset arithmetic.
+      row[k] = in_y[k] ? object + (y[k] - half) * width * kLanes : object;
+      col[k] = in_x[k] ? (x[k] - half) * kLanes : 0;
+    }
+  }
+
+  PTP_HD float value(int a, int b, int lane) const {
+    return (in_y[a] && in_x[b]) ? row[a][col[b] + lane] : 0.0f;
+  }
+};
+
 // Samples every lane (1 for float32, 2 for complex64) of one output pixel
 // with per-corner bounds checks; out-of-object corners read 0.
 template <int kLanes>
 PTP_HD void sample_pixel(const float* object, int64_t height, int64_t width, int64_t half,
                          AxisTap tx, AxisTap ty, float* out) {
-  const int64_t x1 = tx.index0 + 1;
-  const int64_t y1 = ty.index0 + 1;
-  const bool in_x0 = inside(tx.index0, half, width);
-  const bool in_x1 = inside(x1, half, width);
-  const bool in_y0 = inside(ty.index0, half, height);
-  const bool in_y1 = inside(y1, half, height);
-  // Addresses are formed only for in-range corners: an index far outside
-  // would overflow the offset arithmetic.
-  const float* row0 = in_y0 ? object + (ty.index0 - half) * width * kLanes : object;
-  const float* row1 = in_y1 ? object + (y1 - half) * width * kLanes : object;
-  const int64_t col0 = in_x0 ? (tx.index0 - half) * kLanes : 0;
-  const int64_t col1 = in_x1 ? (x1 - half) * kLanes : 0;
-  for (int lane = 0; lane < kLanes; ++lane) {
-    const float v00 = (in_y0 && in_x0) ? row0[col0 + lane] : 0.0f;
-    const float v01 = (in_y0 && in_x1) ? row0[col1 + lane] : 0.0f;
-    const float v10 = (in_y1 && in_x0) ? row1[col0 + lane] : 0.0f;
-    const float v11 = (in_y1 && in_x1) ? row1[col1 + lane] : 0.0f;
-    out[lane] = blend(tx.w0, tx.w1, ty.w0, ty.w1, v00, v01, v10, v11);
-  }
+  const PixelCorners<kLanes> c(object, height, width, half, tx, ty);
+  for (int lane = 0; lane < kLanes; ++lane)
+    out[lane] = blend(tx.w0, tx.w1, ty.w0, ty.w1, c.value(0, 0, lane), c.value(0, 1, lane),
+                      c.value(1, 0, lane), c.value(1, 1, lane));
 }
 
 }  // namespace ptychopatch::math
