@@ -28,8 +28,9 @@
 #   bench-cpu     build-gpu/benchmarks/bench_extract_cpu, short
 #
 # The bench steps measure what benchmarks/gpu_model.py (run here, no GPU
-# needed) predicts from the compiled kernels: compare them with its tables in
-# docs/performance.md ("GPU performance model").
+# needed) predicts from the compiled kernels: add their figures to
+# benchmarks/gpu_measured.json (and docs/gpu-validation.md), and
+# gpu_model.py --check says where they contradict the model.
 #
 # A failing step is reported and the next one runs; the exit status is
 # non-zero if any step failed. Logs: $OUT (when set, as on the device tool)
