@@ -28,7 +28,11 @@
 # $OUT gets console.log, bench_align_gpu.json and followup-logs.tar.gz (every
 # log), within the tool's limit of 8 files. Exits 1 when any step that ran
 # failed (each named at the end), else 0; steps the budget left out are named
-# too but do not fail the run.
+# too but do not fail the run. A step fails on a non-zero exit status, and
+# also where it exited 0 without doing its work: a GoogleTest step (the GPU
+# tests, each racecheck shard, memcheck, synccheck) that skipped a test or
+# passed none, bench-align without a usable device, a profile without its
+# kernel summary.
 #
 #   bash scripts/gpu-followup.sh
 set -uo pipefail
@@ -64,6 +68,23 @@ step() {
   [ "$rc" -ne 0 ] && echo "$name rc=$rc" >>"$LOGDIR/steps-failed"
   return "$rc"
 }
+# A step that exited 0 without doing its work fails too: failed NAME WHY
+# records it. gtest_ran NAME: the GoogleTest step NAME (if it ran) passed at
+# least one test and skipped none; a program that finds no device skips
+# its tests, and a filter that matches nothing passes 0, both with exit 0.
+failed() {
+  echo ">> $1: FAILED: $2"
+  echo "$1 $2" >>"$LOGDIR/steps-failed"
+}
+gtest_ran() {
+  local log="$LOGDIR/$1.log"
+  [ -f "$log" ] || return 0 # not run (budget spent): named as such
+  if grep -q '^\[  SKIPPED \]' "$log"; then
+    failed "$1" "tests skipped"
+  elif ! grep -qE '^\[  PASSED  \] [1-9]' "$log"; then
+    failed "$1" "no test passed"
+  fi
+}
 
 echo "gpu-followup: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), $(nproc) cores"
 [ -f "$BUILD/gpu-prepare.env" ] && sed 's/^/  /' "$BUILD/gpu-prepare.env"
@@ -88,6 +109,7 @@ LD_LIBRARY_PATH="" python3 -c "import ctypes, sys; ctypes.CDLL(sys.argv[1])" \
 
 GPU_TESTS="$BUILD/tests/ptychopatch_gpu_tests"
 step gpu-tests 90 "$GPU_TESTS" --gtest_color=no
+gtest_ran gpu-tests
 grep -E '^\[==========\]|^\[  PASSED  \] [0-9]|^\[  FAILED  \]|^\[  SKIPPED \] [0-9]' \
   "$LOGDIR/gpu-tests.log" | head -n 20
 
@@ -96,6 +118,8 @@ step bench-align 150 "$BENCH" --benchmark_min_time=0.2 --benchmark_color=false \
   --benchmark_filter='scene:0/upsample:(1|10)/pinned:1/|BM_CopyH2D' \
   --benchmark_out="$LOGDIR/bench_align_gpu.json" --benchmark_out_format=json
 sed -n '/^scene alignment/,$p' "$LOGDIR/bench-align.log"
+grep -qs "no usable CUDA device" "$LOGDIR/bench-align.log" &&
+  failed bench-align "the benchmark found no usable CUDA device"
 
 if [ -n "$NSYS" ]; then
   step nsys 100 "$NSYS" profile --trace=cuda,osrt --sample=none --cpuctxsw=none \
@@ -143,6 +167,7 @@ if [ -n "$SANITIZER" ]; then
     step "$tool" 90 "$SANITIZER" --tool "$tool" --error-exitcode 86 --print-limit 20 \
       "$GPU_TESTS" --gtest_color=no --gtest_filter='GpuAlign.*-GpuAlign.VerifiedCropsMatchTheCpu'
     grep -E 'ERROR SUMMARY|^\[  (PASSED|FAILED) ' "$LOGDIR/$tool.log" | tail -n 3
+    gtest_ran "$tool"
   done
 fi
 # Without nsys, PyTorch's profiler (CUPTI) sees the library's kernels too.
@@ -153,6 +178,7 @@ if [ -z "$NSYS" ] && [ "$(left)" -gt 80 ]; then
     --trace "$LOGDIR/align_verify0_trace.json"
   gzip -f "$LOGDIR/align_verify0_trace.json" 2>/dev/null
   head -n 40 "$LOGDIR/profile.log"
+  grep -q "kernels (device time)" "$LOGDIR/profile.log" || failed profile "no kernel summary"
 fi
 for pid in "${RACE_PIDS[@]}"; do wait "$pid"; done
 for ((shard = 0; shard < SHARDS; shard++)); do
@@ -161,6 +187,7 @@ for ((shard = 0; shard < SHARDS; shard++)); do
     "$LOGDIR/racecheck-$shard.log" 2>/dev/null | tail -n 4
   grep -c '^\[       OK \]' "$LOGDIR/racecheck-$shard.log" 2>/dev/null |
     sed 's/^/  tests finished: /'
+  gtest_ran "racecheck-$shard"
 done
 echo "gpu-followup: done in $((SECONDS - T0)) s"
 status=0

@@ -11,7 +11,9 @@
 #   cpu-tests     every other test, through ctest (paths rewritten first;
 #                 the installed-package consumer tests excluded: they build
 #                 with the preparing machine's compilers and ninja)
-#   bench-gpu     build-gpu/benchmarks/bench_extract_gpu, 3 repetitions
+#   bench-gpu     build-gpu/benchmarks/bench_extract_gpu, 3 repetitions;
+#                 its record quotes the "floors:" line (extraction over the
+#                 write-only kernel, reassembly over the read-only one)
 #   bench-align   build-gpu/benchmarks/bench_align_gpu (24 and 60 MP scenes
 #                 against the host-to-device copy of their bytes)
 #   profile       benchmarks/profile_align_gpu.py: the coarse alignment of a
@@ -26,8 +28,9 @@
 #   bench-cpu     build-gpu/benchmarks/bench_extract_cpu, short
 #
 # The bench steps measure what benchmarks/gpu_model.py (run here, no GPU
-# needed) predicts from the compiled kernels: compare them with its tables in
-# docs/performance.md ("GPU performance model").
+# needed) predicts from the compiled kernels: add their figures to
+# benchmarks/gpu_measured.json (and docs/gpu-validation.md), and
+# gpu_model.py --check says where they contradict the model.
 #
 # A failing step is reported and the next one runs; the exit status is
 # non-zero if any step failed. Logs: $OUT (when set, as on the device tool)
@@ -322,15 +325,18 @@ else
 fi
 
 # Records a GPU benchmark step run by run_step $1 and prints its summary:
-# the lines of its log from the first one matching $2 on.
+# the lines of its log from the first one matching $2 on. $3, if given,
+# matches a line of the log that the record quotes (bench-gpu: "floors:",
+# each kernel's time over its write-only or read-only floor, issue 61).
 record_benchmark() {
-  local step="$1" summary_start="$2"
+  local step="$1" summary_start="$2" quoted=""
+  [ -n "${3:-}" ] && quoted="$(grep -m 1 -E "$3" "$LOGDIR/$step.log")"
   if grep -q "no usable CUDA device" "$LOGDIR/$step.log"; then
     record FAIL "$step" "the benchmark found no usable CUDA device"
   elif [ "$STEP_RC" -eq 0 ]; then
-    record PASS "$step" "(${STEP_SECS}s) summary below"
+    record PASS "$step" "(${STEP_SECS}s) ${quoted:+$quoted; }summary below"
   else
-    record FAIL "$step" "$(status_of) (${STEP_SECS}s)"
+    record FAIL "$step" "$(status_of) (${STEP_SECS}s)${quoted:+ $quoted}"
   fi
   sed -n "/$summary_start/,\$p" "$LOGDIR/$step.log" | sed 's/^/   | /'
   [ "$STEP_RC" -eq 0 ] || tail_log "$step" 15
@@ -339,7 +345,7 @@ record_benchmark() {
 run_step bench-gpu 170 "$BUILD/benchmarks/bench_extract_gpu" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true --benchmark_min_time=0.1 --benchmark_color=false \
   --benchmark_out="$LOGDIR/bench_extract_gpu.json" --benchmark_out_format=json
-record_benchmark bench-gpu '^(medians where'
+record_benchmark bench-gpu '^(medians where' '^floors:'
 
 run_step bench-align 150 "$BUILD/benchmarks/bench_align_gpu" --benchmark_min_time=0.2 \
   --benchmark_color=false --benchmark_out="$LOGDIR/bench_align_gpu.json" \
