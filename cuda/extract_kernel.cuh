@@ -249,12 +249,16 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
 
 // kPairs: complex64 with both arrays 8-byte aligned; kIndex32: see
 // index32_fits (both checked by the host). `check`: the context's offset
-// check record for a call on device arrays (offset_check.cuh), else null.
+// check record for a call on device arrays, else null; the kernel then
+// checks the offsets itself before it writes (scan_offsets_in_launch), so a
+// call is this one launch.
 template <int kLanes, bool kPairs, bool kIndex32, class Offsets>
 __global__ void extract_patches_kernel(const float* __restrict__ object, ExtractGeometry g,
                                        Offsets offsets, ExtractTraversal t,
                                        float* __restrict__ patches, DeferredCheck* check) {
-  if (call_rejected(check, g.group_size, kDeferredExtract, IsLegacyOffsets<Offsets>::value)) return;
+  if (scan_offsets_in_launch(offsets, t.num_groups * g.group_size, check, g.group_size,
+                             kDeferredExtract, IsLegacyOffsets<Offsets>::value))
+    return;
   const int64_t c = g.group_size;
   const int64_t n = g.n;
   // The thread's first column, split once (threadIdx.x < 1024).
