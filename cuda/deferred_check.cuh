@@ -22,9 +22,17 @@ enum DeferredOperation : uint32_t {
 };
 
 // Device memory, one per context (Workspace::check). Initial state:
-// call_first_bad = kNoBadOffset, everything else 0.
+// call_first_bad = scan_first_bad = kNoBadOffset, everything else 0.
 struct DeferredCheck {
   unsigned long long call_first_bad;  // the call in flight: first bad patch, or kNoBadOffset
+  // The check a work kernel makes itself (scan_offsets_in_launch): its first
+  // bad patch, chunks of offsets taken and checked, and blocks that have
+  // read the verdict. The kernel's last block puts them back to the
+  // initial state, so they hold it between calls.
+  unsigned long long scan_first_bad;
+  unsigned long long scan_taken;
+  unsigned long long scan_done;
+  unsigned long long scan_exited;
   unsigned long long rejected_calls;  // calls that wrote nothing since the last synchronize
   // The first of those calls (written once, by whoever sets `claimed`).
   unsigned long long first_bad;  // its first patch with a non-finite offset
@@ -35,7 +43,8 @@ struct DeferredCheck {
   unsigned int padding;
 };
 
-constexpr DeferredCheck kDeferredCheckInitial{kNoBadOffset, 0, 0, 0, 0, 0, 0, 0};
+constexpr DeferredCheck kDeferredCheckInitial{
+    kNoBadOffset, kNoBadOffset, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 // Waits for `stream`, then reports and clears what the context's
 // device-array calls recorded since the last call: throws

@@ -1,6 +1,6 @@
 // GPU backend of patch extraction.
-//  - Device arrays: an offset check and one extraction launch enqueued on
-//    the caller's stream, without a host wait (offset_check.cuh).
+//  - Device arrays: one launch on the caller's stream, without a host wait;
+//    the kernel checks the offsets before it writes (offset_check.cuh).
 //  - Host arrays: the object goes to the device once; the groups are cut
 //    into chunks under the memory budget and pipelined over two lanes
 //    (offsets up, one launch per chunk, patches down), so one lane's
@@ -136,7 +136,6 @@ void extract_on_device(const ptp_context& context, Workspace& ws, const ExtractG
                        const float* object, const Offsets& offsets, int64_t num_patches,
                        float* patches) {
   const auto stream = static_cast<cudaStream_t>(context.stream);
-  enqueue_offset_check(ws, offsets, num_patches, stream);
   launch_extract(object, g, offsets, num_patches, patches, stream, ws.check.as<DeferredCheck>());
 }
 

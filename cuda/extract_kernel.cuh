@@ -33,6 +33,14 @@ namespace ptychopatch::impl::gpu {
 // splits the rows. Channel layout (B, N, N, c): a row is N * c elements,
 // column j = x * c + k. Flat layout (P, N, N), P = B * c: a row is the N
 // elements of one member; each thread visits every member of its group.
+//
+// Channel layout with c <= kStagedMaxGroup (staged): a block's row of
+// threads covers tiles of tile_x whole x, every member: thread t samples
+// member t / tile_x at x = t % tile_x, so a warp reads neighbouring pixels
+// of one patch, as in the flat layout, rather than c patches' pixels side
+// by side; the row's values meet in shared memory and thread t stores
+// element t of the tile, so a warp's stores stay consecutive. Wider groups
+// take the unstaged walk of column j = x * c + k.
 struct ExtractTraversal {
   int64_t num_groups;    // B
   int64_t group_stride;  // gridDim.x * blockDim.y: groups between a thread's visits
@@ -47,7 +55,17 @@ struct ExtractTraversal {
   int64_t row_step_floats;
   int32_t rows_per_step;
   bool channel;
+  bool staged;     // channel layout through shared memory (above)
+  int64_t tile_x;  // staged: x per tile, min(N, blockDim.x / c)
 };
+
+// Groups up to this size take the staged channel walk: a warp then reads
+// at least one run of 8 neighbouring pixels (blockDim.x >= 256 / c where
+// rows are that long); larger groups fill a block's rows with few x.
+constexpr int64_t kStagedMaxGroup = 32;
+// Threads of a block (blockDim.x * blockDim.y, at most 256, extract_launch)
+// times lanes: the floats one row of a block's tiles holds.
+constexpr int kStagedFloats = 256 * 2;
 
 struct ExtractLaunch {
   ExtractTraversal traversal;
@@ -74,6 +92,8 @@ inline ExtractLaunch extract_launch(const ExtractGeometry& g, int64_t num_patche
   const int64_t blocks_y = std::max<int64_t>(
       1, std::min<int64_t>({g.n, 65535, (wanted_blocks + blocks_x - 1) / blocks_x}));
   t.group_stride = blocks_x * threads_y;
+  t.staged = g.channel_layout && g.group_size <= kStagedMaxGroup;
+  t.tile_x = t.staged ? std::min<int64_t>(g.n, threads_x / g.group_size) : 0;
   t.rows_per_step = static_cast<int32_t>(blocks_y);
   t.row_step_floats = blocks_y * (g.channel_layout ? t.columns : g.n) * g.lanes;
   return ExtractLaunch{t, dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y)),
@@ -247,14 +267,161 @@ __device__ __forceinline__ void extract_column(const float* __restrict__ object,
   }
 }
 
+// One column (x, member k) sampled row by row, in any row order: the same
+// per-column set-up and per-row formula as extract_column, for the staged
+// walk, whose threads step through rows together.
+template <int kLanes, bool kPairs, bool kIndex32>
+struct ColumnSampler {
+  math::AxisTap tx;
+  float oy;
+  bool x_inside;
+  int32_t inside_begin;  // kIndex32: rows [inside_begin, inside_end) are inside
+  int32_t inside_end;
+  uint32_t row0_index;  // kIndex32: the column's index in padded row 0, mod 2^32
+  uint32_t row_floats32;
+  const float* column;  // !kIndex32: the column in object row 0 when x_inside
+
+  __device__ __forceinline__ void init(const float* object, const ExtractGeometry& g, int64_t x,
+                                       float ox, float offset_y) {
+    tx = math::axis_tap(x, ox);
+    oy = offset_y;
+    x_inside =
+        math::inside(tx.index0, g.half, g.width) && math::inside(tx.index0 + 1, g.half, g.width);
+    const auto rows = static_cast<int32_t>(g.n);
+    column = x_inside ? object + (tx.index0 - g.half) * kLanes : object;
+    row_floats32 = static_cast<uint32_t>(g.width * kLanes);
+    inside_begin = rows;
+    inside_end = rows;
+    row0_index = 0;
+    if constexpr (kIndex32) {
+      if (x_inside) {
+        inside_begin = first_row_at_least(rows, oy, static_cast<float>(g.half));
+        inside_end = first_row_at_least(
+            rows, oy, math::add_rn(static_cast<float>(g.height + g.half - 2), 1.0f));
+        row0_index = static_cast<uint32_t>((tx.index0 - g.half) * kLanes) -
+                     static_cast<uint32_t>(g.half) * row_floats32;
+      }
+    }
+  }
+
+  __device__ __forceinline__ void sample(const float* __restrict__ object, const ExtractGeometry& g,
+                                         int32_t y, float (&value)[kLanes]) const {
+    if constexpr (kIndex32) {
+      if (y >= inside_begin && y < inside_end) {
+        const math::AxisSample sy = math::axis_sample(static_cast<float>(y), oy);
+        const uint32_t index = static_cast<uint32_t>(sy.lower) * row_floats32 + row0_index;
+        blend_inside<kLanes, kPairs>(
+            object + index, object + (index + row_floats32),
+            math::corner_weights(tx.w0, tx.w1, math::sub_rn(1.0f, sy.frac), sy.frac), value);
+        return;
+      }
+    } else {
+      const math::AxisTap ty = math::axis_tap(y, oy);
+      if (x_inside && math::inside(ty.index0, g.half, g.height) &&
+          math::inside(ty.index0 + 1, g.half, g.height)) {
+        const int64_t row_floats = g.width * kLanes;
+        const float* row0 = column + (ty.index0 - g.half) * row_floats;
+        blend_inside<kLanes, kPairs>(row0, row0 + row_floats, math::corner_weights(tx, ty), value);
+        return;
+      }
+    }
+    math::sample_pixel<kLanes>(object, g.height, g.width, g.half, tx, math::axis_tap(y, oy), value);
+  }
+};
+
+// A float's place in the staging buffer: one float of padding every 32, so
+// that a warp writing every (c * lanes)-th float hits distinct banks.
+__device__ __forceinline__ int staged_slot(int index) {
+  return index + index / 32;
+}
+
+// The staged channel walk (ExtractTraversal::staged). Every thread of the
+// block runs every loop the same number of times (a barrier per row); a
+// thread without a column, group or element there only keeps step. Two
+// staging buffers, so that one barrier per row orders both the writes
+// before the reads and the reads before the next writes of a buffer.
+template <int kLanes, bool kPairs, bool kIndex32, class Offsets>
+__device__ __forceinline__ void extract_staged(const float* __restrict__ object,
+                                               const ExtractGeometry& g, const Offsets& offsets,
+                                               const ExtractTraversal& t,
+                                               float* __restrict__ patches) {
+  __shared__ float staging[2][kStagedFloats + kStagedFloats / 32];
+  const int64_t c = g.group_size;
+  const auto rows = static_cast<int32_t>(g.n);
+  const auto tid = static_cast<uint32_t>(threadIdx.x);
+  const auto tile_x = static_cast<uint32_t>(t.tile_x);
+  // The thread's column in a tile: member k at x0 + xi (one 32-bit division).
+  const bool has_column = tid < tile_x * static_cast<uint32_t>(c);
+  const uint32_t k = has_column ? tid / tile_x : 0;
+  const uint32_t xi = tid - k * tile_x;
+  // Its slots: where it puts its sample (element xi * c + k of the tile)
+  // and where it takes the element it stores (element tid).
+  const int base = static_cast<int>(threadIdx.y * blockDim.x) * kLanes;
+  const int put = base + static_cast<int>(xi * static_cast<uint32_t>(c) + k) * kLanes;
+  const int take = base + static_cast<int>(tid) * kLanes;
+  int buffer = 0;
+  for (int64_t first = int64_t{blockIdx.x} * blockDim.y; first < t.num_groups;
+       first += t.group_stride) {
+    const int64_t b = first + threadIdx.y;
+    const bool has_group = b < t.num_groups;
+    for (int64_t x0 = 0; x0 < g.n; x0 += t.tile_x) {
+      const int64_t x = x0 + xi;
+      const bool samples = has_group && has_column && x < g.n;
+      const int64_t tile_columns = g.n - x0 < t.tile_x ? g.n - x0 : t.tile_x;
+      const bool stores = has_group && int64_t{tid} < tile_columns * c;
+      ColumnSampler<kLanes, kPairs, kIndex32> column{};
+      if (samples) {
+        float ox = 0.0f;
+        float oy = 0.0f;
+        offsets.get_member(b, k, c, ox, oy);
+        column.init(object, g, x, ox, oy);
+      }
+      // Row y of group b starts at element (b * N + y) * N * c.
+      float* element =
+          stores ? patches + ((b * g.n + blockIdx.y) * t.columns + x0 * c + tid) * kLanes : patches;
+      for (int32_t y = static_cast<int32_t>(blockIdx.y); y < rows;
+           y += t.rows_per_step, buffer ^= 1) {
+        float* const stage = staging[buffer];
+        if (samples) {
+          float value[kLanes];
+          column.sample(object, g, y, value);
+#pragma unroll
+          for (int lane = 0; lane < kLanes; ++lane) stage[staged_slot(put + lane)] = value[lane];
+        }
+        __syncthreads();
+        if (stores) {
+          float value[kLanes];
+#pragma unroll
+          for (int lane = 0; lane < kLanes; ++lane) value[lane] = stage[staged_slot(take + lane)];
+          if constexpr (kLanes == 2 && kPairs) {
+            store_pair(element, make_float2(value[0], value[1]));
+          } else {
+#pragma unroll
+            for (int lane = 0; lane < kLanes; ++lane) element[lane] = value[lane];
+          }
+          element += t.row_step_floats;
+        }
+      }
+    }
+  }
+}
+
 // kPairs: complex64 with both arrays 8-byte aligned; kIndex32: see
 // index32_fits (both checked by the host). `check`: the context's offset
-// check record for a call on device arrays (offset_check.cuh), else null.
+// check record for a call on device arrays, else null; the kernel then
+// checks the offsets itself before it writes (scan_offsets_in_launch), so a
+// call is this one launch.
 template <int kLanes, bool kPairs, bool kIndex32, class Offsets>
 __global__ void extract_patches_kernel(const float* __restrict__ object, ExtractGeometry g,
                                        Offsets offsets, ExtractTraversal t,
                                        float* __restrict__ patches, DeferredCheck* check) {
-  if (call_rejected(check, g.group_size, kDeferredExtract, IsLegacyOffsets<Offsets>::value)) return;
+  if (scan_offsets_in_launch(offsets, t.num_groups * g.group_size, check, g.group_size,
+                             kDeferredExtract, IsLegacyOffsets<Offsets>::value))
+    return;
+  if (t.staged) {
+    extract_staged<kLanes, kPairs, kIndex32>(object, g, offsets, t, patches);
+    return;
+  }
   const int64_t c = g.group_size;
   const int64_t n = g.n;
   // The thread's first column, split once (threadIdx.x < 1024).

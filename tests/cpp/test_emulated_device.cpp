@@ -10,6 +10,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -290,6 +291,112 @@ TEST(EmulatedDevice, AlignmentPlanSizesDoNotDependOnTheFrameCount) {
 }
 
 // Last: the library remembers a sticky error for the rest of the process.
+// Device memory holding `values`, freed with the object.
+template <class T>
+struct EmulatedArray {
+  explicit EmulatedArray(const std::vector<T>& values) : count(values.size()) {
+    EXPECT_EQ(cudaMalloc(&data, bytes()), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(data, values.data(), bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  ~EmulatedArray() { cudaFree(data); }
+  EmulatedArray(const EmulatedArray&) = delete;
+  EmulatedArray& operator=(const EmulatedArray&) = delete;
+  size_t bytes() const { return count * sizeof(T); }
+  std::vector<T> to_host() const {
+    std::vector<T> values(count);
+    EXPECT_EQ(cudaMemcpy(values.data(), data, bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+    return values;
+  }
+  void* data = nullptr;
+  size_t count;
+};
+
+// The work one device-array extraction puts on the caller's stream: every
+// copy, fill, event and kernel, counted by the emulator.
+struct StreamWork {
+  size_t operations;
+  size_t kernels;
+};
+
+StreamWork work_since(const StreamWork& before) {
+  return StreamWork{ptp_emu_stream_operations() - before.operations,
+                    ptp_emu_kernel_launches() - before.kernels};
+}
+
+StreamWork stream_work_now() {
+  return StreamWork{ptp_emu_stream_operations(), ptp_emu_kernel_launches()};
+}
+
+// Issue 61: an extraction on device arrays is one launch, its offset check
+// included (the check kernel and the reset of its flag were two more), for
+// both layouts and both offset forms, good offsets or not; a bad offset
+// still writes nothing and is reported, for a patch in any chunk the
+// kernel's blocks check.
+TEST(EmulatedDevice, DeviceArrayExtractionIsOneLaunch) {
+  const int64_t h = 40, w = 48, n = 6, c = 4, groups = 700;  // 2800 patches: several chunks
+  std::vector<float> object(h * w * 2);
+  for (size_t i = 0; i < object.size(); ++i) object[i] = float(i % 97) * 0.25f - 3.0f;
+  std::vector<float> pairs(2 * groups * c), global(2 * groups), local(2 * groups * c);
+  for (size_t i = 0; i < pairs.size(); ++i) pairs[i] = float(i * 37 % 61) * 0.7f - 4.0f;
+  for (size_t i = 0; i < global.size(); ++i) global[i] = float(i * 13 % 41) * 1.1f;
+  for (size_t i = 0; i < local.size(); ++i) local[i] = float(i % 9) * 0.3f - 1.0f;
+  const EmulatedArray<float> d_object(object), d_global(global), d_local(local);
+  EmulatedArray<float> d_pairs(pairs);
+  EmulatedArray<float> out(std::vector<float>(groups * c * n * n * 2, -9.0f));
+  auto ctx = gpu_context_with_budget(0);
+  for (const ptp_layout layout : {PTP_LAYOUT_CHANNEL, PTP_LAYOUT_FLAT}) {
+    ptp_extract_desc desc;
+    ptychopatch::check(ptp_extract_desc_init(&desc, sizeof desc));
+    desc.height = h;
+    desc.width = w;
+    desc.patch_size = n;
+    desc.group_size = c;
+    desc.layout = layout;
+    desc.object_dtype = PTP_DTYPE_COMPLEX64;
+    desc.offset_dtype = PTP_DTYPE_FLOAT32;
+    desc.memory = PTP_MEMORY_DEVICE;
+    ptp_extract_plan* plan = nullptr;
+    ASSERT_EQ(ptp_extract_plan_create(ctx.get(), &desc, &plan), PTP_SUCCESS);
+    StreamWork before = stream_work_now();
+    ASSERT_EQ(
+        ptp_extract_execute(plan, d_object.data, d_pairs.data, groups * c, out.data, out.bytes()),
+        PTP_SUCCESS);
+    StreamWork work = work_since(before);
+    EXPECT_EQ(work.operations, 1u) << "layout " << layout;
+    EXPECT_EQ(work.kernels, 1u) << "layout " << layout;
+    before = stream_work_now();
+    ASSERT_EQ(ptp_extract_execute_legacy(plan, d_object.data, d_global.data, d_local.data, groups,
+                                         out.data, out.bytes()),
+              PTP_SUCCESS);
+    work = work_since(before);
+    EXPECT_EQ(work.operations, 1u) << "legacy, layout " << layout;
+    EXPECT_EQ(work.kernels, 1u) << "legacy, layout " << layout;
+    ASSERT_EQ(ptp_context_synchronize(ctx.get()), PTP_SUCCESS) << ptp_last_error_message();
+    const std::vector<float> good = out.to_host();
+
+    // A bad offset in the last chunk: one launch, nothing written.
+    std::vector<float> bad = pairs;
+    bad[2 * 2777 + 1] = std::numeric_limits<float>::quiet_NaN();
+    ASSERT_EQ(cudaMemcpy(d_pairs.data, bad.data(), d_pairs.bytes(), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    before = stream_work_now();
+    ASSERT_EQ(
+        ptp_extract_execute(plan, d_object.data, d_pairs.data, groups * c, out.data, out.bytes()),
+        PTP_SUCCESS);
+    work = work_since(before);
+    EXPECT_EQ(work.operations, 1u);
+    EXPECT_EQ(work.kernels, 1u);
+    EXPECT_EQ(ptp_context_synchronize(ctx.get()), PTP_ERROR_NON_FINITE);
+    EXPECT_TRUE(contains(ptp_last_error_message(), "1 call on device arrays"))
+        << ptp_last_error_message();
+    EXPECT_TRUE(contains(ptp_last_error_message(), "patch 2777 ")) << ptp_last_error_message();
+    EXPECT_EQ(out.to_host(), good);
+    ASSERT_EQ(cudaMemcpy(d_pairs.data, pairs.data(), d_pairs.bytes(), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    ptp_extract_plan_destroy(plan);
+  }
+}
+
 TEST(EmulatedDevice, StickyErrorIsReportedOnEveryLaterCall) {
   ptychopatch::Context ctx(PTP_BACKEND_GPU);
   ptychopatch::ExtractPlan<Complex> plan(ctx, 16, 16, 4, 1, PTP_LAYOUT_FLAT);

@@ -125,6 +125,39 @@ TEST(Gpu, WideRowsAndLargeGroupsMatchCpu) {
   }
 }
 
+// The channel layout's staged walk (groups of up to 32 members, sampled a
+// patch's neighbouring pixels at a time and stored through shared memory):
+// rows of several tiles with a partial last one, blocks of several groups
+// where the last block has groups to spare, the largest staged group and
+// the smallest unstaged one, for both element types.
+TEST(Gpu, ChannelTilesMatchCpu) {
+  REQUIRE_GPU();
+  struct Geometry {
+    int64_t n, c, groups;
+  };
+  for (const Geometry& geo : {Geometry{7, 5, 13}, Geometry{40, 16, 3}, Geometry{9, 32, 5},
+                              Geometry{3, 2, 50}, Geometry{9, 33, 3}, Geometry{130, 2, 2}}) {
+    for (const int lanes : {1, 2}) {
+      const auto obj = oracle::random_image(50, 61, lanes, 41);
+      std::mt19937 rng(42);
+      std::uniform_real_distribution<double> u(-25, 80);
+      std::vector<double> xy(2 * geo.c * geo.groups);
+      for (double& v : xy) v = u(rng);
+      ptp_extract_desc desc;
+      ptp_extract_desc_init(&desc, sizeof desc);
+      desc.height = 50;
+      desc.width = 61;
+      desc.patch_size = geo.n;
+      desc.group_size = geo.c;
+      desc.layout = PTP_LAYOUT_CHANNEL;
+      desc.object_dtype = lanes == 2 ? PTP_DTYPE_COMPLEX64 : PTP_DTYPE_FLOAT32;
+      const int64_t patches = geo.c * geo.groups;
+      expect_bitwise_equal(run(PTP_BACKEND_GPU, desc, obj.data.data(), xy.data(), patches),
+                           run(PTP_BACKEND_CPU, desc, obj.data.data(), xy.data(), patches));
+    }
+  }
+}
+
 // Objects too wide or too tall for the kernel's 32-bit row arithmetic
 // (padded indices reach 2^24, where floats stop being exact: the last
 // row's index 2^24 + 7 of the tall one is not a float) take the 64-bit

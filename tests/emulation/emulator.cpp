@@ -104,6 +104,10 @@ struct Device {
   // What the device and its driver say of themselves; test hooks change
   // them to show the library's reasons for not using a GPU.
   size_t allocation_count = 0;  // successful cudaMalloc calls so far
+  // Work accepted onto a stream (queued, run at once on the legacy default
+  // stream, or recorded by a capture), and the kernel launches among it.
+  size_t stream_operations = 0;
+  size_t kernel_launches = 0;
   int driver_version = CUDART_VERSION;
   int cc_major = 9;
   int cc_minor = 0;
@@ -477,15 +481,18 @@ cudaError_t enqueue(cudaStream_t stream, std::function<void()> work) {
         if (s->capture) s->capture_invalid = true;
       return result(cudaErrorStreamCaptureImplicit);
     }
+    ++d.stream_operations;
     drain_all();
     if (d.sticky == cudaSuccess) work();
     return d.sticky;
   }
   if (stream->capture) {
     if (stream->capture_invalid) return result(cudaErrorStreamCaptureInvalidated);
+    ++d.stream_operations;
     stream->capture->push_back(std::move(work));
     return cudaSuccess;
   }
+  ++d.stream_operations;
   stream->queue.push_back(std::move(work));
   return cudaSuccess;
 }
@@ -520,7 +527,10 @@ cudaError_t submit_grid(const void* kernel, dim3 grid, dim3 block, size_t shared
                        grid.y <= 65535 && grid.z <= 65535;
   if (!block_ok || !grid_ok || shared_bytes > kMaxSharedBytes)
     return result(cudaErrorInvalidConfiguration);
-  return enqueue(stream, [work = std::move(work), grid, block] { run_grid(work, grid, block); });
+  const cudaError_t queued =
+      enqueue(stream, [work = std::move(work), grid, block] { run_grid(work, grid, block); });
+  if (queued == cudaSuccess) ++d.kernel_launches;
+  return queued;
 }
 
 }  // namespace ptp_emu
@@ -537,6 +547,16 @@ PTP_EMU_EXPORT void ptp_emu_set_device_memory(size_t bytes) {
 PTP_EMU_EXPORT size_t ptp_emu_device_allocations(void) {
   const Lock lock(device().lock);
   return device().allocation_count;
+}
+
+PTP_EMU_EXPORT size_t ptp_emu_stream_operations(void) {
+  const Lock lock(device().lock);
+  return device().stream_operations;
+}
+
+PTP_EMU_EXPORT size_t ptp_emu_kernel_launches(void) {
+  const Lock lock(device().lock);
+  return device().kernel_launches;
 }
 
 PTP_EMU_EXPORT size_t ptp_emu_device_memory_in_use(void) {
@@ -566,6 +586,10 @@ PTP_EMU_EXPORT void ptp_emu_misaligned_access(const void* address, unsigned alig
   std::snprintf(what, sizeof what, "a %u-byte vector access at %p, not %u-byte aligned", alignment,
                 address, alignment);
   device_fault(cudaErrorMisalignedAddress, what);
+}
+
+PTP_EMU_EXPORT void ptp_emu_kernel_fault(const char* what) {
+  device_fault(cudaErrorLaunchFailure, what);
 }
 
 PTP_EMU_EXPORT void ptp_emu_raise_sticky_error(int error) {

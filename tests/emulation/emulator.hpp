@@ -88,6 +88,12 @@ void ptp_emu_set_device_memory(size_t bytes);
 size_t ptp_emu_device_memory_in_use(void);
 // Successful cudaMalloc calls since the process started.
 size_t ptp_emu_device_allocations(void);
+// Work accepted onto streams since the process started: kernel launches,
+// copies, fills, event records and waits, each counted once whether queued, run
+// at once or recorded by a stream capture (a graph launch counts once).
+size_t ptp_emu_stream_operations(void);
+// Kernel launches accepted since the process started (a subset of the above).
+size_t ptp_emu_kernel_launches(void);
 // Successful cufftMakePlanMany64 calls since the process started.
 size_t ptp_emu_cufft_plans_made(void);
 // Clears a sticky error (a fresh process in all but allocations).

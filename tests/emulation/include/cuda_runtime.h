@@ -265,6 +265,15 @@ extern "C" void __syncthreads(void);
 // as a device gives.
 extern "C" void ptp_emu_misaligned_access(const void* address, unsigned alignment);
 
+// A kernel that finds it cannot go on as a device would (a block waiting
+// for blocks the emulator cannot run beside it) reports it here: a sticky
+// cudaErrorLaunchFailure, rather than a hang.
+extern "C" void ptp_emu_kernel_fault(const char* what);
+
+// The emulator runs one block at a time on one host thread: every write of
+// a finished block is visible to later ones, so a fence orders nothing more.
+inline void __threadfence(void) {}
+
 // Atomics: the emulator runs one host thread's grid at a time (a global
 // device lock), so a read-modify-write is atomic.
 inline float atomicAdd(float* address, float value) {
