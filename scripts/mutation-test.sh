@@ -93,8 +93,11 @@ mutation inside-rows-one-too-many cuda/extract_kernel.cuh "$PATCH_TESTS" \
   'math::add_rn(last_row, 1.0f)' \
   'math::add_rn(last_row, 2.0f)'
 mutation inside-rows-lower-row-twice cuda/extract_kernel.cuh "$PATCH_TESTS" \
-  'object + (index + row_floats32)' \
-  'object + index'
+  $'float value[kLanes];\n      blend_inside<kLanes, kPairs>(\n          object + index, object + (index + row_floats32),' \
+  $'float value[kLanes];\n      blend_inside<kLanes, kPairs>(\n          object + index, object + index,'
+mutation tile-lower-row-twice cuda/extract_kernel.cuh "$PATCH_TESTS" \
+  $'row0_index;\n        blend_inside<kLanes, kPairs>(\n            object + index, object + (index + row_floats32),' \
+  $'row0_index;\n        blend_inside<kLanes, kPairs>(\n            object + index, object + index,'
 mutation skip-last-chunk cuda/extract_gpu.cu "$PATCH_TESTS" \
   'chunk < plan.num_chunks; ++chunk' \
   'chunk < plan.num_chunks - 1; ++chunk'
