@@ -47,13 +47,13 @@ struct Results {
   std::vector<Complex> patches, canvas;
   std::vector<float> weights;
   std::vector<int64_t> groups;
-  std::vector<double> shifts;
+  std::vector<double> shifts, offsets_gradient;
   std::vector<float> correlation, shared_correlation, bluestein_correlation;
   std::vector<double> shared_correlation64;
   bool operator==(const Results& o) const {
     return patches == o.patches && canvas == o.canvas && weights == o.weights &&
-           groups == o.groups && shifts == o.shifts && correlation == o.correlation &&
-           shared_correlation == o.shared_correlation &&
+           groups == o.groups && shifts == o.shifts && offsets_gradient == o.offsets_gradient &&
+           correlation == o.correlation && shared_correlation == o.shared_correlation &&
            bluestein_correlation == o.bluestein_correlation &&
            shared_correlation64 == o.shared_correlation64;
   }
@@ -145,6 +145,16 @@ Results run_all(ptp_context* ctx, const Inputs& in, const ptp_correlate_plan* sh
                             nullptr, nullptr),
         "ptp_group_neighbors");
   if (ctx != nullptr) {  // plans need a context
+    // The offsets gradient, the patches standing in for the upstream gradient.
+    ptp_extract_plan* extract = nullptr;
+    check(ptp_extract_plan_create(ctx, &in.extract, &extract), "ptp_extract_plan_create");
+    r.offsets_gradient.resize(2 * 96);
+    check(ptp_extract_offsets_gradient(extract, in.object.data(), in.offsets.data(), 96,
+                                       r.patches.data(), r.patches.size() * sizeof(Complex),
+                                       r.offsets_gradient.data(),
+                                       r.offsets_gradient.size() * sizeof(double)),
+          "ptp_extract_offsets_gradient");
+    ptp_extract_plan_destroy(extract);
     ptp_align_plan* plan = nullptr;
     check(ptp_align_plan_create(ctx, &in.align, &plan), "ptp_align_plan_create");
     check(ptp_align_set_reference(plan, in.reference.data()), "ptp_align_set_reference");

@@ -1,11 +1,11 @@
 // Fuzz target: patch extraction and its adjoint through the C ABI
 // (ptp_extract_patches, ptp_extract_plan_create / _execute /
-// _execute_legacy, ptp_reassemble_execute). Descriptors of any values, valid
-// or not; offsets of any bits (NaN, infinities, huge values) or ordinary
-// positions; patch counts that do or do not fit the group size and the
-// output. Oracles: the checks of fuzz_support.hpp, and for valid float32
-// offsets, bitwise equality with tests/cpp/legacy_oracle.hpp, a plain
-// transcription of docs/semantics.md that shares no code with the library.
+// _execute_legacy, ptp_reassemble_execute, ptp_extract_offsets_gradient). Descriptors of any
+// values, valid or not; offsets of any bits (NaN, infinities, huge values) or ordinary positions;
+// patch counts that do or do not fit the group size and the output. Oracles: the checks of
+// fuzz_support.hpp, and for valid float32 offsets, bitwise equality with
+// tests/cpp/legacy_oracle.hpp, a plain transcription of docs/semantics.md that shares no code with
+// the library.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cmath>
@@ -128,6 +128,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         in.ConsumeBool() ? weights.as<float>() : nullptr, weights.bytes());
     fuzz::check_outputs(added, "ptp_reassemble_execute", {&canvas});
     fuzz::require(added == PTP_SUCCESS, "reassembling accepted patches failed");
+    // The offsets gradient, the patches standing in for the upstream gradient:
+    // exactly the pairs' bytes, or one element short (refused, output untouched).
+    const size_t pair_bytes = static_cast<size_t>(2 * pairs) * (f32 ? 4 : 8);
+    const bool short_gradient = pair_bytes > 0 && in.ConsumeBool();
+    fuzz::Output gradient(pair_bytes);
+    const ptp_status graded = ptp_extract_offsets_gradient(
+        plan, object.data(), offsets, num_patches, out.data(), needed, gradient.data(),
+        short_gradient ? pair_bytes - (f32 ? 4 : 8) : pair_bytes);
+    fuzz::check_outputs(graded, "ptp_extract_offsets_gradient", {&gradient});
+    fuzz::require((graded == PTP_SUCCESS) == !short_gradient,
+                  "the offsets gradient of accepted patches failed, or took a short output");
     ptp_extract_plan_destroy(plan);
   }
   return 0;
