@@ -23,32 +23,12 @@ namespace {
 
 using ptychopatch::Context;
 using test_support::cpu_context;
+using test_support::extract_desc;
 using test_support::random_offsets;
 
 constexpr double kSentinel = -4242.25;
 
-struct Geometry {
-  int lanes = 2;  // 1: float32 object, 2: complex64
-  bool channel = true;
-  bool float64_offsets = true;
-  int64_t n = 8;
-  int64_t group_size = 1;
-  int64_t height = 23;
-  int64_t width = 31;
-};
-
-ptp_extract_desc make_desc(const Geometry& s) {
-  ptp_extract_desc desc;
-  ptychopatch::check(ptp_extract_desc_init(&desc, sizeof desc));
-  desc.height = s.height;
-  desc.width = s.width;
-  desc.patch_size = s.n;
-  desc.group_size = s.group_size;
-  desc.object_dtype = s.lanes == 2 ? PTP_DTYPE_COMPLEX64 : PTP_DTYPE_FLOAT32;
-  desc.offset_dtype = s.float64_offsets ? PTP_DTYPE_FLOAT64 : PTP_DTYPE_FLOAT32;
-  desc.layout = s.channel ? PTP_LAYOUT_CHANNEL : PTP_LAYOUT_FLAT;
-  return desc;
-}
+using Geometry = test_support::PatchShape;
 
 std::vector<float> random_floats(size_t count, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -84,7 +64,7 @@ std::vector<double> run_gradient(const Context& ctx, const Geometry& s,
                                  const std::vector<float>& object, const Offsets& offsets,
                                  const std::vector<float>& grad_patches, int32_t* status = nullptr,
                                  ptp_progress_fn progress = nullptr, void* user_data = nullptr) {
-  const ptp_extract_desc desc = make_desc(s);
+  const ptp_extract_desc desc = extract_desc(s);
   const auto num_patches = static_cast<int64_t>(offsets.f64.size() / 2);
   std::vector<double> out64(2 * num_patches, kSentinel);
   std::vector<float> out32(2 * num_patches, static_cast<float>(kSentinel));
@@ -109,7 +89,7 @@ std::vector<double> run_gradient(const Context& ctx, const Geometry& s,
 std::vector<float> run_extract(const Context& ctx, const Geometry& s,
                                const std::vector<float>& object, const void* offsets_data,
                                bool float64, int64_t num_patches) {
-  ptp_extract_desc desc = make_desc(s);
+  ptp_extract_desc desc = extract_desc(s);
   desc.offset_dtype = float64 ? PTP_DTYPE_FLOAT64 : PTP_DTYPE_FLOAT32;
   std::vector<float> out(patch_floats(s, num_patches));
   ptychopatch::check(ptp_extract_patches(ctx.get(), &desc, object.data(), offsets_data, num_patches,
@@ -385,7 +365,7 @@ TEST(OffsetsGradient, BadInputIsAStatusAndWritesNothing) {
   Geometry s;
   s.group_size = 2;
   const int64_t num_patches = 4;
-  const ptp_extract_desc desc = make_desc(s);
+  const ptp_extract_desc desc = extract_desc(s);
   const Context ctx = cpu_context();
   ptp_extract_plan* plan = nullptr;
   ptychopatch::check(ptp_extract_plan_create(ctx.get(), &desc, &plan));

@@ -26,32 +26,12 @@ using ptychopatch::Context;
 using test_support::as_float32;
 using test_support::cpu_context;
 using test_support::expect_bitwise_equal;
+using test_support::extract_desc;
 using test_support::random_offsets;
 
 constexpr float kSentinel = -12345.5f;
 
-struct Shape {
-  int lanes = 2;  // 1: float32 object, 2: complex64
-  bool channel = true;
-  bool float64_offsets = true;
-  int64_t n = 8;
-  int64_t group_size = 1;
-  int64_t height = 23;
-  int64_t width = 31;
-};
-
-ptp_extract_desc make_desc(const Shape& s) {
-  ptp_extract_desc desc;
-  ptychopatch::check(ptp_extract_desc_init(&desc, sizeof desc));
-  desc.height = s.height;
-  desc.width = s.width;
-  desc.patch_size = s.n;
-  desc.group_size = s.group_size;
-  desc.object_dtype = s.lanes == 2 ? PTP_DTYPE_COMPLEX64 : PTP_DTYPE_FLOAT32;
-  desc.offset_dtype = s.float64_offsets ? PTP_DTYPE_FLOAT64 : PTP_DTYPE_FLOAT32;
-  desc.layout = s.channel ? PTP_LAYOUT_CHANNEL : PTP_LAYOUT_FLAT;
-  return desc;
-}
+using Shape = test_support::PatchShape;
 
 // Offsets in the setup's dtype, kept alive by the caller.
 struct OffsetBuffer {
@@ -90,7 +70,7 @@ struct Canvases {
 // as sentinels so that the overwrite is checked too.
 Canvases run_reassemble(const Context& ctx, const Shape& s, const std::vector<float>& patches,
                         const std::vector<double>& offsets_xy, bool with_weights = true) {
-  const ptp_extract_desc desc = make_desc(s);
+  const ptp_extract_desc desc = extract_desc(s);
   const OffsetBuffer offsets(offsets_xy);
   const auto num_patches = static_cast<int64_t>(offsets_xy.size() / 2);
   Canvases out{std::vector<float>(canvas_floats(s), kSentinel),
@@ -108,7 +88,7 @@ Canvases run_reassemble(const Context& ctx, const Shape& s, const std::vector<fl
 
 std::vector<float> run_extract(const Context& ctx, const Shape& s, const std::vector<float>& object,
                                const std::vector<double>& offsets_xy) {
-  const ptp_extract_desc desc = make_desc(s);
+  const ptp_extract_desc desc = extract_desc(s);
   const OffsetBuffer offsets(offsets_xy);
   const auto num_patches = static_cast<int64_t>(offsets_xy.size() / 2);
   std::vector<float> out(patch_floats(s, num_patches), kSentinel);
@@ -396,7 +376,7 @@ TEST(Reassemble, FarAwayPatchesContributeNothing) {
 
 TEST(Reassemble, EmptyBatchZeroesTheCanvases) {
   Shape s{2, true, true, 4, 4, 5, 6};
-  const ptp_extract_desc desc = make_desc(s);
+  const ptp_extract_desc desc = extract_desc(s);
   std::vector<float> canvas(canvas_floats(s), kSentinel);
   std::vector<float> weights(pixel_count(s), kSentinel);
   ASSERT_EQ(ptp_reassemble_patches(nullptr, &desc, nullptr, nullptr, 0, canvas.data(),
@@ -417,7 +397,7 @@ TEST(Reassemble, OneShotMatchesThePlan) {
   const auto xy = mixed_offsets(s, 10, 8);
   const OffsetBuffer offsets(xy);
   const auto patches = random_floats(patch_floats(s, 10), 12);
-  const ptp_extract_desc desc = make_desc(s);
+  const ptp_extract_desc desc = extract_desc(s);
   const Context ctx = cpu_context();
   const auto planned = run_reassemble(ctx, s, patches, xy);
 
@@ -528,7 +508,7 @@ class ReassembleBadInput : public ::testing::Test {
  protected:
   void SetUp() override {
     s_ = Shape{2, true, true, 4, 2, 6, 7};
-    desc_ = make_desc(s_);
+    desc_ = extract_desc(s_);
     ASSERT_EQ(ptp_context_create(nullptr, &ctx_), PTP_SUCCESS);
     ptp_context_options options;
     ptp_context_options_init(&options, sizeof options);

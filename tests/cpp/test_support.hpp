@@ -48,4 +48,28 @@ inline void expect_bitwise_equal(const std::vector<float>& got, const std::vecto
   }
 }
 
+// The geometry of an extraction or reassembly test case, and its descriptor.
+struct PatchShape {
+  int lanes = 2;  // 1: float32 object, 2: complex64
+  bool channel = true;
+  bool float64_offsets = true;
+  int64_t n = 8;
+  int64_t group_size = 1;
+  int64_t height = 23;
+  int64_t width = 31;
+};
+
+inline ptp_extract_desc extract_desc(const PatchShape& s) {
+  ptp_extract_desc desc;
+  ptychopatch::check(ptp_extract_desc_init(&desc, sizeof desc));
+  desc.height = s.height;
+  desc.width = s.width;
+  desc.patch_size = s.n;
+  desc.group_size = s.group_size;
+  desc.object_dtype = s.lanes == 2 ? PTP_DTYPE_COMPLEX64 : PTP_DTYPE_FLOAT32;
+  desc.offset_dtype = s.float64_offsets ? PTP_DTYPE_FLOAT64 : PTP_DTYPE_FLOAT32;
+  desc.layout = s.channel ? PTP_LAYOUT_CHANNEL : PTP_LAYOUT_FLAT;
+  return desc;
+}
+
 }  // namespace test_support
