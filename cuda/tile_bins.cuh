@@ -116,9 +116,10 @@ __device__ __forceinline__ bool offsets_rejected(const DeferredCheck* check) {
          *static_cast<const volatile unsigned long long*>(&check->call_first_bad) != kNoBadOffset;
 }
 
-// Steps 1 and 3: patches [first_patch, first_patch + count) of `offsets`.
-template <class Offsets>
-__global__ void count_tile_patches_kernel(ExtractGeometry g, Offsets offsets, int64_t first_patch,
+// Steps 1 (kFill false: count each tile's pairs) and 3 (kFill true: list
+// them) for patches [first_patch, first_patch + count) of `offsets`.
+template <bool kFill, class Offsets>
+__global__ void visit_tile_patches_kernel(ExtractGeometry g, Offsets offsets, int64_t first_patch,
                                           int64_t count, CanvasTiles tiles, TileBins bins,
                                           const DeferredCheck* check) {
   if (offsets_rejected(check)) return;
@@ -129,23 +130,11 @@ __global__ void count_tile_patches_kernel(ExtractGeometry g, Offsets offsets, in
     float oy = 0.0f;
     offsets.get(first_patch + i, ox, oy);
     for_each_tile(patch_tiles(g, ox, oy), tiles, bins.first_tile, bins.first_tile + bins.tiles,
-                  [&](int64_t t) { atomicAdd(&bins.starts[t], 1); });
-  }
-}
-
-template <class Offsets>
-__global__ void fill_tile_patches_kernel(ExtractGeometry g, Offsets offsets, int64_t first_patch,
-                                         int64_t count, CanvasTiles tiles, TileBins bins,
-                                         const DeferredCheck* check) {
-  if (offsets_rejected(check)) return;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += stride) {
-    float ox = 0.0f;
-    float oy = 0.0f;
-    offsets.get(first_patch + i, ox, oy);
-    for_each_tile(patch_tiles(g, ox, oy), tiles, bins.first_tile, bins.first_tile + bins.tiles,
                   [&](int64_t t) {
+                    if (!kFill) {
+                      atomicAdd(&bins.starts[t], 1);
+                      return;
+                    }
                     const int slot = atomicAdd(&bins.cursors[t], 1);
                     // Always true: the capacity holds every pair (plan_bins).
                     if (slot < bins.capacity) bins.list[slot] = static_cast<int>(i);
@@ -177,12 +166,12 @@ void bin_tile_patches(const ExtractGeometry& g, const Offsets& offsets, int64_t 
   const dim3 patch_grid(grid_blocks(count, kThreads));
   check_cuda(cudaMemsetAsync(bins.starts, 0, (bins.tiles + 1) * sizeof(int), stream),
              "clearing the tile counts");
-  check_cuda(launch_kernel(&count_tile_patches_kernel<Offsets>, patch_grid, dim3(kThreads), 0,
-                           stream, g, offsets, first_patch, count, tiles, bins, check),
+  check_cuda(launch_kernel(&visit_tile_patches_kernel<false, Offsets>, patch_grid, dim3(kThreads),
+                           0, stream, g, offsets, first_patch, count, tiles, bins, check),
              "launching the tile count kernel");
   check_cuda(launch_kernel(&scan_tile_counts_kernel, dim3(1), dim3(kScanThreads), 0, stream, bins),
              "launching the tile scan kernel");
-  check_cuda(launch_kernel(&fill_tile_patches_kernel<Offsets>, patch_grid, dim3(kThreads), 0,
+  check_cuda(launch_kernel(&visit_tile_patches_kernel<true, Offsets>, patch_grid, dim3(kThreads), 0,
                            stream, g, offsets, first_patch, count, tiles, bins, check),
              "launching the tile fill kernel");
   const dim3 tile_grid(static_cast<unsigned>(bins.tiles < 0x7fffffff ? bins.tiles : 0x7fffffff));
