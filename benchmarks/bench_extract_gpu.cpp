@@ -179,17 +179,22 @@ struct Rig {
     return ms * 1e-3;
   }
 
-  // Median time of a device-to-device copy of `bytes`, measured once per
-  // size in this run.
-  double d2d_copy_seconds(size_t bytes) {
-    auto it = d2d_seconds.find(bytes);
-    if (it != d2d_seconds.end()) return it->second;
+  // The median event time of `enqueue` (work over `bytes`: a reference copy
+  // or a floor), measured once per size in this run and kept in `cache`.
+  template <class Enqueue>
+  double reference_seconds(std::map<size_t, double>& cache, size_t bytes, Enqueue enqueue) {
+    auto it = cache.find(bytes);
+    if (it != cache.end()) return it->second;
     ensure_device_out(bytes);
-    auto copy = [&] {
+    enqueue();  // warm-up
+    return cache[bytes] = median_of(9, [&] { return event_seconds(enqueue); });
+  }
+
+  // A device-to-device copy of `bytes`.
+  double d2d_copy_seconds(size_t bytes) {
+    return reference_seconds(d2d_seconds, bytes, [&] {
       CUDA_OK(cudaMemcpyAsync(d_copy.get(), d_out.get(), bytes, cudaMemcpyDeviceToDevice, stream));
-    };
-    copy();  // warm-up
-    return d2d_seconds[bytes] = median_of(9, [&] { return event_seconds(copy); });
+    });
   }
 
   // Enqueues the write-only floor over `bytes` of d_copy (d_out keeps the
@@ -203,23 +208,12 @@ struct Rig {
                                      stream));
   }
 
-  // Median times of the write-only and read-only floors over `bytes`, each
-  // measured once per size in this run, as the D2D copy is.
+  // The write-only and read-only floors over `bytes`.
   double write_floor_seconds(size_t bytes) {
-    auto it = write_seconds.find(bytes);
-    if (it != write_seconds.end()) return it->second;
-    ensure_device_out(bytes);
-    write_floor(bytes);  // warm-up
-    return write_seconds[bytes] =
-               median_of(9, [&] { return event_seconds([&] { write_floor(bytes); }); });
+    return reference_seconds(write_seconds, bytes, [&] { write_floor(bytes); });
   }
   double read_floor_seconds(size_t bytes) {
-    auto it = read_seconds.find(bytes);
-    if (it != read_seconds.end()) return it->second;
-    ensure_device_out(bytes);
-    read_floor(bytes);  // warm-up
-    return read_seconds[bytes] =
-               median_of(9, [&] { return event_seconds([&] { read_floor(bytes); }); });
+    return reference_seconds(read_seconds, bytes, [&] { read_floor(bytes); });
   }
 
   // Median wall time of a plain cudaMemcpy of `bytes` from the device to
