@@ -973,10 +973,12 @@ Dims make_dims(const AlignGeometry& g) {
   d.half = d.fft_cols / 2 + 1;
   d.pitch = 2 * d.half;
   d.plane_floats = checked_mul(d.fft_rows, d.pitch, "the padded plane size");
-  d.normalization = g.normalization;
-  d.joint = g.joint;
-  d.hann = g.hann_window;
-  d.tracking = g.joint && g.hann_window;
+  // The luminance image's estimator: partial whitening, the Hann window tracking the
+  // frame's content, one peak a frame.
+  d.normalization = PTP_NORMALIZATION_PARTIAL;
+  d.joint = true;
+  d.hann = true;
+  d.tracking = true;
   d.limit_fft_rows = d.transposed ? g.max_shift_cols : g.max_shift_rows;
   d.limit_fft_cols = d.transposed ? g.max_shift_rows : g.max_shift_cols;
   d.upsample = g.upsample;

@@ -2,7 +2,8 @@
 // correlation)"): the validated geometry, the backend interface of the CPU (FFTW) and
 // GPU (cuFFT) implementations, and the object behind the opaque ptp_align_plan handle.
 // The core validates inputs and combines, scales and snaps shifts; the backends
-// compute per-plane (or joint) shifts and peak heights.
+// compute each frame's luminance-image shift (RawNIND's method: per-plane lags) and
+// peak height.
 #pragma once
 
 #include <cstdint>
@@ -25,25 +26,21 @@ struct AlignGeometry {
   int64_t channels;  // planar channels (PTP_CFA_NONE), else 1
   int64_t period;    // 1 (none), 2 (Bayer), 6 (X-Trans)
   int64_t planes;    // channels, 4 or 36
-  // The plane the backend transforms: (height / period) x (width / period); with `luma`
-  // the luminance image, (height / period * period - luma_window) / luma_stride + 1 rows
-  // (columns alike); either cut to an FFT-friendly side by the default estimators.
+  // The plane the backend transforms: with `luma` the luminance image,
+  // (height / period * period - luma_window) / luma_stride + 1 rows (columns alike), cut
+  // to an FFT-friendly side; RawNIND's method: (height / period) x (width / period).
   int64_t plane_height;
   int64_t plane_width;
   ptp_dtype frame_dtype;  // PTP_DTYPE_UINT16 or PTP_DTYPE_FLOAT32
   ptp_cfa cfa;
-  int32_t upsample;  // >= 1
-  ptp_normalization normalization;
-  bool hann_window;
+  int32_t upsample;               // >= 1
   ptp_fft_planning fft_planning;  // the CPU backend's FFTW planning effort
-  // PTP_COMBINE_JOINT or _LUMA: one result per frame, its informative planes' joint peak.
-  bool joint;
-  // PTP_COMBINE_LUMA (align/coarse/align_luma.hpp): the frames' luminance images are
-  // aligned, one pixel every luma_stride sensor pixels per axis (math::luma_stride).
+  // PTP_ALIGN_METHOD_CORRELATION (align/coarse/align_luma.hpp): the frames' luminance
+  // images are aligned, one pixel every luma_stride sensor pixels per axis
+  // (math::luma_stride), one result per frame; else RawNIND's per-plane lags.
   bool luma = false;
   int64_t luma_stride = 1;
   int64_t luma_window = 1;  // math::luma_window: the window's side K
-  bool median;              // else mean (per-plane combinations only)
   bool snap;
   // Integer peak search bound per axis in plane pixels (math::within_shift_limit); -1: none.
   int64_t max_shift_rows;
@@ -65,7 +62,7 @@ struct AlignGeometry {
   // Sensor pixels per pixel of the plane the backend aligns.
   int64_t shift_unit() const { return luma ? luma_stride : period; }
   // What a backend's align() writes per frame.
-  int64_t results_per_frame() const { return joint ? 1 : planes; }
+  int64_t results_per_frame() const { return luma ? 1 : planes; }
 };
 
 // Throws Error naming the offending field.
@@ -73,14 +70,15 @@ AlignGeometry validate_align_desc(const ptp_align_desc* desc);
 
 void default_align_desc(ptp_align_desc* desc);
 
-// One plane pair's result, or with geometry.joint one frame's, in plane pixels (unscaled).
+// One frame's result (luminance image), or one plane pair's (RawNIND), in plane pixels
+// (unscaled).
 struct PlaneShift {
   double dy;
   double dx;
-  // Normalised peak height in [0, 1]; exactly 0 when the plane is constant in the
-  // reference or the frame (the core drops it from the combination), or, joint, every plane.
+  // Normalised peak height in [0, 1]; exactly 0 when the image (plane) is constant in
+  // the reference or the frame.
   double confidence;
-  // Planes that carried information: 0 or 1 per plane; 0 to planes joint.
+  // Planes that carried information: 0 or 1 per plane; 0 to planes for an image.
   int32_t planes_used;
 };
 

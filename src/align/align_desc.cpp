@@ -263,14 +263,12 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.frame_dtype = static_cast<ptp_dtype>(desc->frame_dtype);
   g.cfa = cfa;
   g.upsample = desc->upsample_factor;
-  g.normalization = static_cast<ptp_normalization>(desc->normalization);
-  g.hann_window = desc->window == PTP_WINDOW_HANN;
   g.fft_planning = static_cast<ptp_fft_planning>(desc->fft_planning);
-  // RawNIND's method has its own combination (per-plane shifts, median).
+  // The retired normalizations, windows and combinations keep their values and run the
+  // default estimator (CHANGELOG, "Retired"); RawNIND's method has its own (per-plane
+  // shifts, median).
   const bool correlation = desc->method == PTP_ALIGN_METHOD_CORRELATION;
-  g.luma = desc->combine == PTP_COMBINE_LUMA && correlation;
-  g.joint = (desc->combine == PTP_COMBINE_JOINT && correlation) || g.luma;
-  g.median = desc->combine == PTP_COMBINE_MEDIAN;
+  g.luma = correlation;
   g.snap = desc->snap == 1;
   g.method = static_cast<ptp_align_method>(desc->method);
   // CHECK and CORRECT are retired: they keep their values and run REFINE.
@@ -287,9 +285,9 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     g.plane_height = (rows - g.luma_window) / g.luma_stride + 1;
     g.plane_width = (cols - g.luma_window) / g.luma_stride + 1;
   }
-  // The default estimators (luminance or joint, Hann window) cut planes to FFT-friendly
-  // sides on every backend alike (docs/semantics.md, "Planes"; fft/fft_size.hpp).
-  if (g.joint && g.hann_window && correlation) {
+  // The luminance image is cut to FFT-friendly sides on every backend alike
+  // (docs/semantics.md, "Planes"; fft/fft_size.hpp).
+  if (g.luma) {
     g.plane_height = joint_plane_side(g.plane_height);
     g.plane_width = joint_plane_side(g.plane_width);
   }

@@ -85,14 +85,9 @@ void require_finite(const ptp_align_plan& plan, const void* frame, const std::st
 
 }  // namespace
 
-double combine_plane_shifts(std::vector<double>& values, bool median) {
+double median_plane_shift(std::vector<double>& values) {
   const size_t n = values.size();
   if (n == 0) return 0.0;
-  if (!median) {
-    double sum = 0.0;
-    for (double v : values) sum += v;
-    return sum / static_cast<double>(n);
-  }
   std::sort(values.begin(), values.end());
   if (n % 2 == 1) return values[n / 2];
   return 0.5 * (values[n / 2 - 1] + values[n / 2]);
@@ -229,7 +224,6 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
   // Plane pixels to sensor pixels, then the combination per axis.
   const double period = static_cast<double>(g.shift_unit());
   const int64_t block = g.cfa == PTP_CFA_BAYER ? 2 : 3;
-  const bool rawnind = g.method == PTP_ALIGN_METHOD_RAWNIND;
   std::vector<double> ys, xs;
   for (int64_t k = 0; k < count; ++k) {
     FrameOutcome& out = outcomes[origin[k]];
@@ -239,7 +233,7 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
     }
     clear_plane_shifts(origin[k]);
     double dy = kNoShift, dx = kNoShift;
-    if (g.joint) {
+    if (g.luma) {
       // One result per frame; no plane shifts.
       const PlaneShift& r = results[k];
       out.planes_used = r.planes_used;
@@ -249,16 +243,14 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
         out.confidence = r.confidence;
       }
     } else {
-      // A plane without information (constant in either frame; planes_used 0) has no
-      // shift and no vote: two flat planes of four must not pull a median halfway to
-      // (0, 0). Confidence 0 alone still votes. RawNIND's method lets every plane vote.
+      // RawNIND's method: every plane votes, the median, truncated toward zero, then
+      // floored to CFA blocks (the method's crop too).
       double confidence_sum = 0.0;
       ys.clear();
       xs.clear();
       for (int64_t p = 0; p < planes; ++p) {
         const PlaneShift& r = results[k * planes + p];
         out.planes_used += r.planes_used;
-        if (r.planes_used == 0 && !rawnind) continue;
         ys.push_back(r.dy * period);
         xs.push_back(r.dx * period);
         confidence_sum += r.confidence;
@@ -267,19 +259,12 @@ bool run_frames(ptp_align_plan& plan, const void* const* frames, int64_t begin, 
           plane_shifts[2 * (origin[k] * planes + p) + 1] = r.dx * period;
         }
       }
-      if (!ys.empty()) {
-        dy = combine_plane_shifts(ys, g.median || rawnind);
-        dx = combine_plane_shifts(xs, g.median || rawnind);
-        out.confidence = confidence_sum / static_cast<double>(ys.size());
-      }
-      if (rawnind && out.planes_used == 0) {
-        // Every plane constant: no shift, as for every estimator (RawNIND would return
-        // the lag its flat correlations happen to peak at).
-        dy = dx = kNoShift;
-      } else if (rawnind) {
-        // Truncation toward zero, then the floor to CFA blocks: the method's crop too.
-        out.shift[0] = out.unsnapped[0] = snap_shift(std::trunc(dy), block);
-        out.shift[1] = out.unsnapped[1] = snap_shift(std::trunc(dx), block);
+      out.confidence = confidence_sum / static_cast<double>(planes);
+      // Every plane constant: no shift, as for every estimator (RawNIND would return the
+      // lag its flat correlations happen to peak at).
+      if (out.planes_used > 0) {
+        out.shift[0] = out.unsnapped[0] = snap_shift(std::trunc(median_plane_shift(ys)), block);
+        out.shift[1] = out.unsnapped[1] = snap_shift(std::trunc(median_plane_shift(xs)), block);
         continue;
       }
     }

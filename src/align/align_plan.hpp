@@ -54,9 +54,9 @@ void crop_shift(const AlignGeometry& g, double dy, double dx, int64_t* crop_y, i
 void write_fft_wisdom(const char* path);
 void read_fft_wisdom(const char* path);
 
-// One axis' plane shifts combined: the median (of an even count, the mean of the two
-// middle values) or the mean. `values` is reordered.
-double combine_plane_shifts(std::vector<double>& values, bool median);
+// RawNIND's combination of one axis' plane shifts: the median (of an even count, the
+// mean of the two middle values). `values` is reordered.
+double median_plane_shift(std::vector<double>& values);
 
 // Snap to CFA blocks: floor(value / block) * block, a value within 1e-9 * block below a
 // multiple counting as that multiple (rounding in sums); never -0.

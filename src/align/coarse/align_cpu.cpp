@@ -1,10 +1,10 @@
-// The CPU backend of scene alignment (FFTW3, single precision); the factory
+// The CPU backend of scene alignment (FFTW3, single precision): the luminance images
+// the luma backend makes (align_luma.hpp), one peak each; the factory
 // make_cpu_align_backend() is declared in align/align_backend.hpp. The rule is
-// docs/semantics.md, "One plane pair" and "The joint peak".
-//  * One RealFft2d per plane size (fft/real_fft_2d.hpp); threads work on whole
-//    (frame, plane) pairs, each with its own 64-byte-aligned buffers; large planes
-//    share one transform instead (FftTeam).
-//  * The reference's half spectra (ny x (nx/2 + 1)) are made once in set_reference.
+// docs/semantics.md, "Planes".
+//  * One RealFft2d (fft/real_fft_2d.hpp); threads work on whole images, each with its
+//    own 64-byte-aligned buffers; few large images share one transform (FftTeam).
+//  * The reference's half spectrum (ny x (nx/2 + 1)) is made once in set_reference.
 //  * Sub-pixel refinement evaluates scikit-image's upsampled DFT on the half
 //    spectrum, rebuilding the missing half from X(-k) = conj(X(k)).
 //  * The progress callback runs on the calling thread only.
@@ -46,8 +46,8 @@ namespace {
 
 // Independent accumulators, so the compiler vectorises reductions without reassociating.
 constexpr int64_t kLanes = 8;
-// Memory the joint path's cross-power slots may take beyond one frame's.
-constexpr int64_t kJointSlotBytes = int64_t{1} << 30;
+// Memory the cross-power slots of a window of images may take beyond one image's.
+constexpr int64_t kSlotBytes = int64_t{1} << 30;
 
 int64_t round_up(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -55,63 +55,40 @@ int64_t round_up(int64_t value, int64_t multiple) {
 
 // ------------------------------------------------------------ row kernels
 
-// dst[j] = src[j * stride] as float32; returns the sum of dst in double.
-template <class T>
-inline double gather_row_impl(const T* __restrict src, int64_t stride, int64_t n,
-                              float* __restrict dst) {
+// dst[j] = src[j]; returns the sum of dst in double (four lanes, a fixed order).
+PTP_ALIGN_CLONES
+double copy_row(const float* __restrict src, int64_t n, float* __restrict dst) {
   double acc[4] = {0.0, 0.0, 0.0, 0.0};
   int64_t j = 0;
   for (; j + 4 <= n; j += 4)
     for (int l = 0; l < 4; ++l) {
-      const float v = static_cast<float>(src[(j + l) * stride]);
-      dst[j + l] = v;
-      acc[l] += v;
+      dst[j + l] = src[j + l];
+      acc[l] += src[j + l];
     }
   for (; j < n; ++j) {
-    const float v = static_cast<float>(src[j * stride]);
-    dst[j] = v;
-    acc[0] += v;
+    dst[j] = src[j];
+    acc[0] += src[j];
   }
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-PTP_ALIGN_CLONES
-double gather_row(const uint16_t* src, int64_t stride, int64_t n, float* dst) {
-  return gather_row_impl(src, stride, n, dst);
-}
-
-PTP_ALIGN_CLONES
-double gather_row(const float* src, int64_t stride, int64_t n, float* dst) {
-  return gather_row_impl(src, stride, n, dst);
-}
-
-// v[j] = plane_value(v[j], mean, wy * wx[j]) (weight 1 when wx is null);
-// adds sum v^2 to *sum_squares and raises *max_abs to max |v|.
+// v[j] = plane_value(v[j], mean, wy * wx[j]); adds sum v^2 to *sum_squares and raises
+// *max_abs to max |v|.
 PTP_ALIGN_CLONES
 void center_row(float* __restrict v, int64_t n, double mean, double wy, const double* __restrict wx,
                 double* sum_squares, float* max_abs) {
   double acc[4] = {0.0, 0.0, 0.0, 0.0};
   float top[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   int64_t j = 0;
-  if (wx == nullptr) {
-    for (; j + 4 <= n; j += 4)
-      for (int l = 0; l < 4; ++l) {
-        const float x = math::plane_value(v[j + l], mean, 1.0);
-        v[j + l] = x;
-        acc[l] += static_cast<double>(x) * x;
-        top[l] = std::max(top[l], std::fabs(x));
-      }
-  } else {
-    for (; j + 4 <= n; j += 4)
-      for (int l = 0; l < 4; ++l) {
-        const float x = math::plane_value(v[j + l], mean, wy * wx[j + l]);
-        v[j + l] = x;
-        acc[l] += static_cast<double>(x) * x;
-        top[l] = std::max(top[l], std::fabs(x));
-      }
-  }
+  for (; j + 4 <= n; j += 4)
+    for (int l = 0; l < 4; ++l) {
+      const float x = math::plane_value(v[j + l], mean, wy * wx[j + l]);
+      v[j + l] = x;
+      acc[l] += static_cast<double>(x) * x;
+      top[l] = std::max(top[l], std::fabs(x));
+    }
   for (; j < n; ++j) {
-    const float x = math::plane_value(v[j], mean, wx == nullptr ? 1.0 : wy * wx[j]);
+    const float x = math::plane_value(v[j], mean, wy * wx[j]);
     v[j] = x;
     acc[0] += static_cast<double>(x) * x;
     top[0] = std::max(top[0], std::fabs(x));
@@ -120,27 +97,13 @@ void center_row(float* __restrict v, int64_t n, double mean, double wy, const do
   *max_abs = std::max({*max_abs, top[0], top[1], top[2], top[3]});
 }
 
-// mov[k] = normalized_cross_power(ref[k], mov[k]) over `bins` interleaved
-// complex bins (one loop per normalisation, so each vectorises).
+// mov[k] = the partially whitened cross power of ref[k] and mov[k] over `bins`
+// interleaved complex bins.
 PTP_ALIGN_CLONES
-void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_t bins,
-                      int normalization) {
-  switch (normalization) {
-    case math::kNormalizationPhase:
-      for (int64_t k = 0; k < bins; ++k)
-        math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
-                                     math::kNormalizationPhase, &mov[2 * k], &mov[2 * k + 1]);
-      break;
-    case math::kNormalizationPartial:
-      for (int64_t k = 0; k < bins; ++k)
-        math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
-                                     math::kNormalizationPartial, &mov[2 * k], &mov[2 * k + 1]);
-      break;
-    default:
-      for (int64_t k = 0; k < bins; ++k)
-        math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
-                                     math::kNormalizationNone, &mov[2 * k], &mov[2 * k + 1]);
-  }
+void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_t bins) {
+  for (int64_t k = 0; k < bins; ++k)
+    math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
+                                 math::kNormalizationPartial, &mov[2 * k], &mov[2 * k + 1]);
 }
 
 // The energy of math::significance_confidence for one half spectrum x of
@@ -168,22 +131,8 @@ double spectrum_energy(const fftwf_complex* x, int64_t ny, int64_t nxh, int64_t 
   return total;
 }
 
-// acc[k] += x[k] over n floats.
-PTP_ALIGN_CLONES
-void add_to(float* __restrict acc, const float* __restrict x, int64_t n) {
-  for (int64_t k = 0; k < n; ++k) acc[k] += x[k];
-}
-
 // Elements per chunk of the element-wise passes that a FftTeam shares.
 constexpr int64_t kBinChunk = int64_t{1} << 16;
-
-// add_to in chunks shared by `threads` (the same sums).
-void add_to(float* acc, const float* x, int64_t n, int threads) {
-  const int64_t chunks = (n + kBinChunk - 1) / kBinChunk;
-  parallel_for(threads, 0, chunks, 1, [&](int64_t c, int) {
-    add_to(acc + c * kBinChunk, x + c * kBinChunk, std::min(kBinChunk, n - c * kBinChunk));
-  });
-}
 
 // max |v[k]| over n values.
 PTP_ALIGN_CLONES
@@ -506,151 +455,85 @@ class CpuAlignBackend final : public AlignBackend {
     d_.nxh = g.plane_width / 2 + 1;
     d_.count = d_.ny * d_.nx;
     d_.bins = d_.ny * d_.nxh;
-    if (g.hann_window) {
-      window_y_.resize(static_cast<size_t>(d_.ny));
-      window_x_.resize(static_cast<size_t>(d_.nx));
-      for (int64_t i = 0; i < d_.ny; ++i) window_y_[i] = math::hann_weight(i, d_.ny);
-      for (int64_t j = 0; j < d_.nx; ++j) window_x_[j] = math::hann_weight(j, d_.nx);
-    }
+    window_y_.resize(static_cast<size_t>(d_.ny));
+    window_x_.resize(static_cast<size_t>(d_.nx));
+    for (int64_t i = 0; i < d_.ny; ++i) window_y_[i] = math::hann_weight(i, d_.ny);
+    for (int64_t j = 0; j < d_.nx; ++j) window_x_[j] = math::hann_weight(j, d_.nx);
     reserve_workspaces(1);
     plans_ =
         std::make_unique<RealFft2d>(d_, workspaces_[0]->real.get(), workspaces_[0]->spectrum.get(),
                                     workspaces_[0]->columns.get(), g.fft_planning);
-    reference_.reserve(static_cast<size_t>(g.planes));
-    for (int64_t p = 0; p < g.planes; ++p) reference_.emplace_back(d_.bins);
-    reference_sum_squares_.assign(static_cast<size_t>(g.planes), 0.0);
+    reference_ = AlignedArray<fftwf_complex>(d_.bins);
   }
 
-  void set_reference(const void* frame) override {
-    const bool together = share_planes(g_.planes);
-    const int threads = together ? 1 : static_cast<int>(std::min<int64_t>(threads_, g_.planes));
-    reserve_workspaces(threads);
-    const FftTeam team = together ? whole_team() : FftTeam{1, nullptr};
-    const auto one = [&](int64_t p, Workspace& w) {
-      const FftTeam t = together ? team : w.alone();
-      reference_sum_squares_[p] = load_plane(frame, p, w.real.get(), t, w);
-      plans_->forward(w.real.get(), reference_[p].get(), t);
-    };
-    // Nothing below throws: buffers are allocated, FFTW execute does not.
-    for_each_item(g_.planes, together, one);
+  // Nothing here throws: buffers are allocated, FFTW execute does not.
+  void set_reference(const void* image) override {
+    const bool together = share_images(1);
+    Workspace& w = *workspaces_[0];
+    const FftTeam t = together ? whole_team() : w.alone();
+    reference_sum_squares_ = load_image(static_cast<const float*>(image), w.real.get(),
+                                        window_y_.data(), window_x_.data(), t, w);
+    plans_->forward(w.real.get(), reference_.get(), t);
   }
 
+  // In windows of W images: every image of the window in parallel (centred values,
+  // forward transform, normalised cross power into its own slot), then every image in
+  // parallel (peak_step). W = threads, capped so the slots stay within kSlotBytes (at
+  // least one image). Up to math::kTrackingPasses passes (docs/semantics.md, "Planes").
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                 const std::function<bool(int64_t)>& keep_going) override {
-    if (g_.joint) return align_joint(frames, num_frames, results, keep_going);
-    const int64_t planes = g_.planes;
-    const int64_t items = num_frames * planes;
-    if (items == 0) return num_frames;
-    // (threads_for_work runs small frames' planes one after another; 16 operations a sample.)
-    const int threads = threads_for_work(static_cast<int>(std::min<int64_t>(threads_, items)),
-                                         items * d_.count * 16);
-    reserve_workspaces(threads);
-    // Threads take (frame, plane) items frame-major; the calling thread (slot 0) also reports,
-    // in frame order, each frame whose planes are done: callbacks never run on a worker.
-    std::unique_ptr<std::atomic<int64_t>[]> remaining(new std::atomic<int64_t>[num_frames]);
-    for (int64_t f = 0; f < num_frames; ++f) remaining[f].store(planes, std::memory_order_relaxed);
-    std::atomic<bool> stop{false};
-    FirstError errors;
-    int64_t reported = 0;
-    auto record_error = [&](std::exception_ptr e) {
-      errors.record(std::move(e));
-      stop.store(true);
-    };
-    auto report = [&] {
-      while (reported < num_frames && !stop.load() &&
-             remaining[reported].load(std::memory_order_acquire) == 0) {
-        ++reported;
-        try {
-          if (!keep_going(reported)) stop.store(true);
-        } catch (...) {
-          record_error(std::current_exception());
-        }
-      }
-    };
-
-    parallel_for(threads, 0, items, 1, [&](int64_t item, int slot) {
-      if (stop.load(std::memory_order_relaxed)) return;
-      const int64_t f = item / planes;
-      try {
-        results[item] = align_plane(frames[f], item % planes, *workspaces_[slot]);
-      } catch (...) {
-        record_error(std::current_exception());
-      }
-      remaining[f].fetch_sub(1, std::memory_order_release);
-      if (slot == 0) report();
-    });
-    report();
-    errors.rethrow_if_any();
-    return reported;
-  }
-
- private:
-  // PTP_COMBINE_JOINT, in windows of W frames: every (frame, plane) pair of the window
-  // in parallel (plane values, forward transform, normalised cross power into its own
-  // slot), then every frame in parallel (combine_frames). W = threads, so both steps
-  // have work for every thread, capped so the W * planes slots stay within
-  // kJointSlotBytes (at least one frame). With the Hann window, up to
-  // math::kTrackingPasses passes (docs/semantics.md, "The joint peak").
-  int64_t align_joint(const void* const* frames, int64_t num_frames, PlaneShift* results,
-                      const std::function<bool(int64_t)>& keep_going) {
-    const int64_t planes = g_.planes;
     if (num_frames == 0) return 0;
     const int64_t slot_bytes = d_.bins * static_cast<int64_t>(sizeof(fftwf_complex));
     int64_t window = threads_;
-    window = std::min(window, std::max<int64_t>(1, kJointSlotBytes / (slot_bytes * planes)));
+    window = std::min(window, std::max<int64_t>(1, kSlotBytes / slot_bytes));
     window = std::min(window, num_frames);
-    while (static_cast<int64_t>(slots_.size()) < window * planes) slots_.emplace_back(d_.bins);
-    std::vector<char> used(static_cast<size_t>(window * planes));
-    const int item_threads = static_cast<int>(std::min<int64_t>(threads_, window * planes));
-    reserve_workspaces(item_threads);
-    const int passes = g_.hann_window ? math::kTrackingPasses : 1;
-    // Per frame of the window: still iterating, and the shift its window is moved by.
+    while (static_cast<int64_t>(slots_.size()) < window) slots_.emplace_back(d_.bins);
+    std::vector<char> used(static_cast<size_t>(window));
+    reserve_workspaces(static_cast<int>(std::min<int64_t>(threads_, window)));
+    // Per image of the window: still iterating, and the shift its window is moved by.
     std::vector<char> active(static_cast<size_t>(window));
     std::vector<int64_t> moved_by(static_cast<size_t>(2 * window));
-    // Frame k's moved window: rows at moved[k * (ny + nx)], then columns.
+    // Image k's moved window: rows at moved[k * (ny + nx)], then columns.
     const int64_t stride = d_.ny + d_.nx;
-    std::vector<double> moved(g_.hann_window ? static_cast<size_t>(window * stride) : 0);
+    std::vector<double> moved(static_cast<size_t>(window * stride));
     FirstError errors;
     for (int64_t f0 = 0; f0 < num_frames; f0 += window) {
       const int64_t n = std::min(window, num_frames - f0);
-      const int64_t items = n * planes;
       std::fill(active.begin(), active.end(), 1);
       std::fill(moved_by.begin(), moved_by.end(), 0);
-      for (int pass = 1; pass <= passes; ++pass) {
-        if (pass > 1) {
-          for (int64_t k = 0; k < n; ++k) {
-            if (!active[k]) continue;
-            move_window(window_y_, moved_by[2 * k], moved.data() + k * stride);
-            move_window(window_x_, moved_by[2 * k + 1], moved.data() + k * stride + d_.ny);
-          }
+      for (int pass = 1; pass <= math::kTrackingPasses; ++pass) {
+        for (int64_t k = 0; pass > 1 && k < n; ++k) {
+          if (!active[k]) continue;
+          move_window(window_y_, moved_by[2 * k], moved.data() + k * stride);
+          move_window(window_x_, moved_by[2 * k + 1], moved.data() + k * stride + d_.ny);
         }
-        // Few items of large planes: one at a time, each on every thread (FftTeam).
-        const bool together = share_planes(items);
+        // Few large images: one at a time, each on every thread (FftTeam).
+        const bool together = share_images(n);
         const FftTeam team = together ? whole_team() : FftTeam{1, nullptr};
-        const auto one = [&](int64_t item, Workspace& w) {
+        const auto one = [&](int64_t k, Workspace& w) {
           try {
-            const int64_t k = item / planes;
-            if (!active[k] || (pass > 1 && !used[item])) return;
+            if (!active[k] || (pass > 1 && !used[k])) return;
             const FftTeam t = together ? team : w.alone();
-            const int64_t p = item % planes;
+            const double* rows = pass == 1 ? window_y_.data() : moved.data() + k * stride;
+            const double* cols = pass == 1 ? window_x_.data() : moved.data() + k * stride + d_.ny;
+            const double sum_squares = load_image(static_cast<const float*>(frames[f0 + k]),
+                                                  w.real.get(), rows, cols, t, w);
             if (pass == 1) {
-              const double sum_squares = load_plane(frames[f0 + k], p, w.real.get(), t, w);
-              used[item] = sum_squares > 0.0 && reference_sum_squares_[p] > 0.0;
-              if (!used[item]) return;
-            } else {
-              const double* rows = moved.data() + k * stride;
-              load_plane(frames[f0 + k], p, w.real.get(), rows, rows + d_.ny, t, w);
+              used[k] = sum_squares > 0.0 && reference_sum_squares_ > 0.0;
+              if (!used[k]) return;
             }
-            fftwf_complex* x = slots_[item].get();
+            fftwf_complex* x = slots_[k].get();
             plans_->forward(w.real.get(), x, t);
-            cross_power_spectrum(p, x, t);
+            cross_power_spectrum(x, t);
           } catch (...) {
             errors.record(std::current_exception());
           }
         };
-        for_each_item(items, together, one);
+        for_each_item(n, together, one);
         errors.rethrow_if_any();
-        if (!combine_frames(f0, n, used, results, pass == passes, active, moved_by, errors)) break;
+        if (!peak_step(f0, n, used, results, pass == math::kTrackingPasses, active, moved_by,
+                       errors))
+          break;
       }
       // Progress per frame, from the calling thread, outside the parallel regions.
       for (int64_t k = 0; k < n; ++k)
@@ -659,45 +542,32 @@ class CpuAlignBackend final : public AlignBackend {
     return num_frames;
   }
 
-  // align_joint's per-frame step for the active frames f0 .. f0 + n: the informative
-  // planes' slots summed in plane order into the first (independent of the thread
-  // count), the sum's energy, one inverse transform, the integer peak. A frame is
-  // final in the `last` pass, without the window, or when its peak equals moved_by
-  // (its window's shift): its result is then the refined peak and it turns inactive;
-  // otherwise moved_by becomes its peak. Returns whether any frame is still active.
-  bool combine_frames(int64_t f0, int64_t n, const std::vector<char>& used, PlaneShift* results,
-                      bool last, std::vector<char>& active, std::vector<int64_t>& moved_by,
-                      FirstError& errors) {
-    const int64_t planes = g_.planes;
-    const bool together = share_planes(n);
+ private:
+  // align's per-image step for the active images f0 .. f0 + n: the slot's energy, one
+  // inverse transform, the integer peak. An image is final in the `last` pass or when
+  // its peak equals moved_by (its window's shift): its result is then the refined peak
+  // and it turns inactive; otherwise moved_by becomes its peak. Returns whether any
+  // image is still active.
+  bool peak_step(int64_t f0, int64_t n, const std::vector<char>& used, PlaneShift* results,
+                 bool last, std::vector<char>& active, std::vector<int64_t>& moved_by,
+                 FirstError& errors) {
+    const bool together = share_images(n);
     const FftTeam team = together ? whole_team() : FftTeam{1, nullptr};
     const auto one = [&](int64_t k, Workspace& w) {
       if (!active[k]) return;
       try {
         const FftTeam t = together ? team : w.alone();
-        fftwf_complex* sum = nullptr;
-        int32_t count = 0;
-        for (int64_t p = 0; p < planes; ++p) {
-          const int64_t item = k * planes + p;
-          if (!used[item]) continue;
-          ++count;
-          if (sum == nullptr)
-            sum = slots_[item].get();
-          else
-            add_to(reinterpret_cast<float*>(sum),
-                   reinterpret_cast<const float*>(slots_[item].get()), 2 * d_.bins, t.threads);
-        }
         PlaneShift& out = results[f0 + k];
-        if (count == 0) {
+        if (!used[k]) {
           out = {0.0, 0.0, 0.0, 0};
           active[k] = 0;
           return;
         }
-        const double energy = energy_of(sum, t, w);
+        fftwf_complex* x = slots_[k].get();
+        const double energy = energy_of(x, t, w);
         bool final = false;
-        out = peak_of(sum, w, t, [&](int64_t peak_y, int64_t peak_x) {
-          final = last || !g_.hann_window ||
-                  (peak_y == moved_by[2 * k] && peak_x == moved_by[2 * k + 1]);
+        out = peak_of(x, w, t, [&](int64_t peak_y, int64_t peak_x) {
+          final = last || (peak_y == moved_by[2 * k] && peak_x == moved_by[2 * k + 1]);
           if (!final) {
             moved_by[2 * k] = peak_y;
             moved_by[2 * k + 1] = peak_x;
@@ -705,7 +575,7 @@ class CpuAlignBackend final : public AlignBackend {
           return final;
         });
         out.confidence = math::significance_confidence(out.confidence, energy, d_.count);
-        out.planes_used = count;
+        out.planes_used = 1;
         if (final) active[k] = 0;
       } catch (...) {
         errors.record(std::current_exception());
@@ -728,25 +598,16 @@ class CpuAlignBackend final : public AlignBackend {
       workspaces_.push_back(std::make_unique<Workspace>(d_, g_.upsample));
   }
 
-  // Step 1 of math/phase_math.hpp: plane p of `frame` into `out` (ny x nx), mean
-  // removed, windowed, rescaled if huge or tiny (math::plane_scale_exponent); returns
-  // sum out^2 in double. window_y / window_x: the window's rows and columns (default
-  // the plan's Hann window; the tracking pass gives it circularly shifted).
-  double load_plane(const void* frame, int64_t p, float* out, const FftTeam& team,
-                    Workspace& w) const {
-    return load_plane(frame, p, out, window_y_.data(), window_x_.data(), team, w);
-  }
-  double load_plane(const void* frame, int64_t p, float* out, const double* window_y,
-                    const double* window_x, const FftTeam& team, Workspace& w) const {
+  // Step 1 of math/phase_math.hpp: the ny x nx image into `out`, mean removed, windowed
+  // (rows window_y, columns window_x: the Hann window, or in a tracking pass shifted
+  // circularly), rescaled if huge or tiny (math::plane_scale_exponent); returns sum
+  // out^2 in double.
+  double load_image(const float* image, float* out, const double* window_y, const double* window_x,
+                    const FftTeam& team, Workspace& w) const {
     double* row_values = w.row_values.data();
     float* row_tops = w.row_tops.data();
     parallel_for(team.threads, 0, d_.ny, 1, [&](int64_t i, int) {
-      const int64_t first = math::plane_element_index(p, i, 0, g_.period, g_.height, g_.width);
-      float* row = out + i * d_.nx;
-      row_values[i] =
-          g_.frame_dtype == PTP_DTYPE_UINT16
-              ? gather_row(static_cast<const uint16_t*>(frame) + first, g_.period, d_.nx, row)
-              : gather_row(static_cast<const float*>(frame) + first, g_.period, d_.nx, row);
+      row_values[i] = copy_row(image + i * d_.nx, d_.nx, out + i * d_.nx);
     });
     double sum = 0.0;
     for (int64_t i = 0; i < d_.ny; ++i) sum += row_values[i];
@@ -754,8 +615,7 @@ class CpuAlignBackend final : public AlignBackend {
     parallel_for(team.threads, 0, d_.ny, 1, [&](int64_t i, int) {
       double squares = 0.0;
       float top = 0.0f;
-      center_row(out + i * d_.nx, d_.nx, mean, g_.hann_window ? window_y[i] : 1.0,
-                 g_.hann_window ? window_x : nullptr, &squares, &top);
+      center_row(out + i * d_.nx, d_.nx, mean, window_y[i], window_x, &squares, &top);
       row_values[i] = squares;
       row_tops[i] = top;
     });
@@ -773,9 +633,9 @@ class CpuAlignBackend final : public AlignBackend {
     return sum_squares;
   }
 
-  // Whether a step over `items` (frame, plane) items runs them one at a time, each on
-  // every thread: fewer items than threads, of planes transformed in two passes.
-  bool share_planes(int64_t items) const {
+  // Whether a step over `items` images runs them one at a time, each on every thread:
+  // fewer images than threads, transformed in two passes.
+  bool share_images(int64_t items) const {
     return items < threads_ && threads_ > 1 && RealFft2d::two_pass(d_);
   }
 
@@ -818,41 +678,16 @@ class CpuAlignBackend final : public AlignBackend {
     return total;
   }
 
-  // One (reference plane, moving plane) pair: steps 1-7 of math/phase_math.hpp, in plane pixels.
-  PlaneShift align_plane(const void* frame, int64_t p, Workspace& w) const {
-    const double sum_squares = load_plane(frame, p, w.real.get(), w.alone(), w);
-    const double reference_sum_squares = reference_sum_squares_[p];
-    if (!(sum_squares > 0.0) || !(reference_sum_squares > 0.0)) return {0.0, 0.0, 0.0, 0};
-
-    plans_->forward(w.real.get(), w.spectrum.get(), w.alone());
-    cross_power_spectrum(p, w.spectrum.get(), w.alone());
-    const double energy = g_.normalization == PTP_NORMALIZATION_PARTIAL
-                              ? energy_of(w.spectrum.get(), w.alone(), w)
-                              : 0.0;
-    PlaneShift result = peak_of(w.spectrum.get(), w, w.alone());
-    result.confidence =
-        g_.normalization == PTP_NORMALIZATION_PARTIAL
-            ? math::significance_confidence(result.confidence, energy, d_.count)
-        : g_.normalization == PTP_NORMALIZATION_PHASE
-            ? math::phase_confidence(result.confidence,
-                                     math::phase_confidence_bins(d_.count, g_.hann_window))
-            : math::xcorr_confidence(result.confidence, d_.count, reference_sum_squares,
-                                     sum_squares);
-    result.planes_used = 1;
-    return result;
-  }
-
-  // Step 3's normalisation and DC rule: spectrum = X of plane p (chunks shared by the team).
-  void cross_power_spectrum(int64_t p, fftwf_complex* spectrum, const FftTeam& team) const {
-    const float* reference = reinterpret_cast<const float*>(reference_[p].get());
+  // Step 3's partial whitening: spectrum = X (chunks shared by the team). The Hann
+  // window keeps the DC bin (math::zero_dc_bin).
+  void cross_power_spectrum(fftwf_complex* spectrum, const FftTeam& team) const {
+    const float* reference = reinterpret_cast<const float*>(reference_.get());
     float* x = reinterpret_cast<float*>(spectrum);
     const int64_t chunks = (d_.bins + kBinChunk - 1) / kBinChunk;
     parallel_for(team.threads, 0, chunks, 1, [&](int64_t c, int) {
       const int64_t first = c * kBinChunk;
-      cross_power_pass(reference + 2 * first, x + 2 * first, std::min(kBinChunk, d_.bins - first),
-                       g_.normalization);
+      cross_power_pass(reference + 2 * first, x + 2 * first, std::min(kBinChunk, d_.bins - first));
     });
-    if (math::zero_dc_bin(g_.hann_window)) spectrum[0][0] = spectrum[0][1] = 0.0f;
   }
 
   // Steps 4-6 on the cross-power spectrum x (destroyed): the shift in plane pixels, and in
@@ -877,9 +712,6 @@ class CpuAlignBackend final : public AlignBackend {
     if (d_.nx == 1) dx = 0.0;
     return {dy, dx, peak, 0};
   }
-  PlaneShift peak_of(fftwf_complex* x, Workspace& w, const FftTeam& team) const {
-    return peak_of(x, w, team, [](int64_t, int64_t) { return true; });
-  }
 
   // dst = src over the plane's bins, in chunks shared by `threads`.
   void copy_bins(fftwf_complex* dst, const fftwf_complex* src, int threads) const {
@@ -899,9 +731,9 @@ class CpuAlignBackend final : public AlignBackend {
   std::vector<double> window_x_;
   std::vector<std::unique_ptr<Workspace>> workspaces_;
   std::unique_ptr<RealFft2d> plans_;
-  std::vector<AlignedArray<fftwf_complex>> reference_;
-  std::vector<double> reference_sum_squares_;
-  // The joint path's per-(frame, plane) cross-power spectra, grown on demand.
+  AlignedArray<fftwf_complex> reference_;
+  double reference_sum_squares_ = 0.0;
+  // The window's images' cross-power spectra, grown on demand.
   std::vector<AlignedArray<fftwf_complex>> slots_;
   // whole_team()'s column buffers for threads 1 .. threads_ - 1, and its pointers.
   std::vector<AlignedArray<fftwf_complex>> team_columns_;
@@ -913,11 +745,10 @@ class CpuAlignBackend final : public AlignBackend {
 
 std::unique_ptr<AlignBackend> make_cpu_align_backend(const AlignGeometry& geometry,
                                                      int32_t num_threads) {
-  // The CPU backend aligns images the luma backend made: a luma geometry
-  // here would run the joint peak over the raw planes.
-  if (geometry.luma)
+  // The CPU backend aligns the images the luma backend made (luma_image_geometry).
+  if (geometry.luma || geometry.planes != 1 || geometry.frame_dtype != PTP_DTYPE_FLOAT32)
     fail(PTP_ERROR_INTERNAL,
-         "the CPU alignment backend made for a luminance geometry instead of its images'");
+         "the CPU alignment backend made for raw frames instead of their luminance images");
   return std::make_unique<cpu::CpuAlignBackend>(geometry, num_threads);
 }
 

@@ -455,7 +455,6 @@ AlignGeometry luma_image_geometry(const AlignGeometry& g) {
   inner.planes = 1;
   inner.frame_dtype = PTP_DTYPE_FLOAT32;
   inner.cfa = PTP_CFA_NONE;
-  inner.joint = true;
   inner.luma = false;
   inner.snap = false;
   inner.crop_offsets = {{0, 0}};
