@@ -1,8 +1,7 @@
 // Double-precision building blocks of the alignment oracles
-// (test_align_joint.cpp, test_align_luma.cpp): a naive 2-D DFT and the
-// periodic Hann window, written out from their definitions, the plane
-// without its isolated sites, and the smooth random scenes those tests
-// translate.
+// (test_align_luma.cpp, test_align_results.cpp): a naive 2-D DFT, scikit-image's
+// upsampled-DFT refinement and the periodic Hann window, written out from their definitions, the
+// plane without its isolated sites, and the smooth random scenes those tests translate.
 #pragma once
 
 #include <algorithm>
@@ -101,6 +100,45 @@ inline std::vector<std::complex<double>> dft2(const std::vector<std::complex<dou
       out[k * nx + x] = s;
     }
   return out;
+}
+
+// scikit-image's upsampled-DFT refinement of the integer peak (sy, sx) of the
+// cross-power spectrum x (ny x nx, full): |CC| over the ceil(1.5 up)^2 samples
+// spaced 1/up around it, CC(a, b) = sum x(ky, kx) exp(2 pi i (pos_a fy / (ny up) +
+// pos_b fx / (nx up))), pos = index - dftshift + shift * up, f = numpy's
+// fftfreq(n) * n; the first (row-major) maximum's shift and |CC|.
+inline void upsampled_peak(const std::vector<std::complex<double>>& x, int64_t ny, int64_t nx,
+                           int64_t sy, int64_t sx, int up, double* dy, double* dx, double* peak) {
+  const auto freq = [](int64_t k, int64_t n) { return double(k < (n + 1) / 2 ? k : k - n); };
+  const int64_t region = int64_t(std::ceil(1.5 * up));
+  const int64_t dftshift = region / 2;
+  std::vector<std::complex<double>> u(static_cast<size_t>(ny * region));
+  for (int64_t ky = 0; ky < ny; ++ky)
+    for (int64_t b = 0; b < region; ++b) {
+      std::complex<double> s = 0.0;
+      const double pos = double(b - dftshift + sx * up);
+      for (int64_t kx = 0; kx < nx; ++kx)
+        s += x[ky * nx + kx] * std::polar(1.0, 2.0 * kPi * pos * freq(kx, nx) / double(nx * up));
+      u[ky * region + b] = s;
+    }
+  double top = -1.0;
+  int64_t ba = 0, bb = 0;
+  for (int64_t a = 0; a < region; ++a) {
+    const double pos = double(a - dftshift + sy * up);
+    for (int64_t b = 0; b < region; ++b) {
+      std::complex<double> s = 0.0;
+      for (int64_t ky = 0; ky < ny; ++ky)
+        s += u[ky * region + b] * std::polar(1.0, 2.0 * kPi * pos * freq(ky, ny) / double(ny * up));
+      if (std::abs(s) > top) {
+        top = std::abs(s);
+        ba = a;
+        bb = b;
+      }
+    }
+  }
+  *dy = double(sy) + double(ba - dftshift) / up;
+  *dx = double(sx) + double(bb - dftshift) / up;
+  *peak = top;
 }
 
 // The periodic Hann weight of sample i of n (1 for n = 1).

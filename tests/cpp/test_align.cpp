@@ -1,10 +1,7 @@
-// Scene alignment (ptp_align_*) against an independent oracle: plain
-// double-precision DFTs by direct summation (no FFTW) of scikit-image's
-// phase_cross_correlation algorithm, including its upsampled DFT on the
-// full spectrum. Synthetic smooth periodic fields shifted circularly by known
-// amounts, CFA mosaics, odd sizes, both frame types, the combination and
-// snap rules, degenerate planes, progress and cancellation, plan reuse, and
-// every bad input (outputs untouched).
+// Scene alignment's plan (ptp_align_*) through the C ABI: synthetic smooth periodic
+// fields shifted circularly by known amounts, odd sizes, both frame types,
+// degenerate frames, progress and cancellation, plan reuse, FFT planning, and every
+// bad input (outputs untouched). The estimate's oracle: test_align_luma.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,161 +25,7 @@
 
 namespace {
 
-using cd = std::complex<double>;
-constexpr double kPi = 3.14159265358979323846;
 constexpr double kSentinel = -12345.5;
-
-// ------------------------------------------------------------ the oracle
-
-// Direct 2-D DFT (rows, then columns), unnormalised; sign -1 forward, +1
-// inverse.
-std::vector<cd> dft2(const std::vector<cd>& in, int64_t ny, int64_t nx, int sign) {
-  auto table = [sign](int64_t n) {
-    std::vector<cd> t(static_cast<size_t>(n));
-    for (int64_t k = 0; k < n; ++k) t[k] = std::polar(1.0, sign * 2.0 * kPi * k / n);
-    return t;
-  };
-  const std::vector<cd> tx = table(nx);
-  const std::vector<cd> ty = table(ny);
-  std::vector<cd> rows(in.size());
-  for (int64_t i = 0; i < ny; ++i)
-    for (int64_t k = 0; k < nx; ++k) {
-      cd s = 0.0;
-      for (int64_t j = 0; j < nx; ++j) s += in[i * nx + j] * tx[(k * j) % nx];
-      rows[i * nx + k] = s;
-    }
-  std::vector<cd> out(in.size());
-  for (int64_t k = 0; k < ny; ++k)
-    for (int64_t j = 0; j < nx; ++j) {
-      cd s = 0.0;
-      for (int64_t i = 0; i < ny; ++i) s += rows[i * nx + j] * ty[(k * i) % ny];
-      out[k * nx + j] = s;
-    }
-  return out;
-}
-
-// numpy's fftfreq(n) * n for bin k.
-double fftfreq_numerator(int64_t k, int64_t n) {
-  return static_cast<double>(k < (n + 1) / 2 ? k : k - n);
-}
-
-double periodic_hann(int64_t i, int64_t n) {
-  return n == 1 ? 1.0 : 0.5 * (1.0 - std::cos(2.0 * kPi * i / n));
-}
-
-struct PlaneResult {
-  double dy;
-  double dx;
-  double confidence;
-};
-
-struct Options {
-  bool phase = true;
-  bool hann = false;
-  int upsample = 1;
-  bool mosaic = false;  // planes of a colour mosaic (isolated sites)
-};
-
-// scikit-image's phase_cross_correlation(ref, mov, upsample_factor,
-// normalization) on the mean-removed (windowed) planes as the library forms
-// them (values rounded to float32), in double, plus the confidence rule.
-PlaneResult oracle(const std::vector<double>& ref_given, const std::vector<double>& mov_given,
-                   int64_t ny, int64_t nx, const Options& o) {
-  const int64_t n = ny * nx;
-  // The frames hold float32 values; a mosaic's planes lose the isolated
-  // sites they share.
-  const auto as_stored = [](std::vector<double> v) {
-    for (double& x : v) x = static_cast<double>(static_cast<float>(x));
-    return v;
-  };
-  std::vector<double> ref = as_stored(ref_given);
-  std::vector<double> mov = as_stored(mov_given);
-  if (o.mosaic) naive::without_shared_isolated_sites(ref, mov, ny, nx);
-  auto prepare = [&](const std::vector<double>& v, double* sum_squares) {
-    double sum = 0.0;
-    for (double x : v) sum += static_cast<double>(static_cast<float>(x));
-    const double mean = sum / static_cast<double>(n);
-    std::vector<cd> out(static_cast<size_t>(n));
-    *sum_squares = 0.0;
-    for (int64_t i = 0; i < ny; ++i)
-      for (int64_t j = 0; j < nx; ++j) {
-        const double w = o.hann ? periodic_hann(i, ny) * periodic_hann(j, nx) : 1.0;
-        const double x =
-            static_cast<float>((static_cast<double>(static_cast<float>(v[i * nx + j])) - mean) * w);
-        out[i * nx + j] = x;
-        *sum_squares += x * x;
-      }
-    return out;
-  };
-  double sr = 0.0;
-  double sm = 0.0;
-  const std::vector<cd> r = prepare(ref, &sr);
-  const std::vector<cd> m = prepare(mov, &sm);
-  if (sr == 0.0 || sm == 0.0) return {0.0, 0.0, 0.0};
-  const std::vector<cd> fr = dft2(r, ny, nx, -1);
-  const std::vector<cd> fm = dft2(m, ny, nx, -1);
-  std::vector<cd> x(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) {
-    x[k] = fr[k] * std::conj(fm[k]);
-    if (o.phase) x[k] /= std::max(std::abs(x[k]), 100.0 * FLT_EPSILON);
-  }
-  if (!o.hann) x[0] = 0.0;  // no DC after mean removal, exactly
-  const std::vector<cd> c = dft2(x, ny, nx, +1);
-  int64_t best = 0;
-  for (int64_t k = 1; k < n; ++k)
-    if (std::abs(c[k]) > std::abs(c[best])) best = k;
-  auto wrap = [](int64_t i, int64_t len) { return i > len / 2 ? i - len : i; };
-  const int64_t sy = wrap(best / nx, ny);
-  const int64_t sx = wrap(best % nx, nx);
-  double dy = static_cast<double>(sy);
-  double dx = static_cast<double>(sx);
-  double peak = std::abs(c[best]);
-  if (o.upsample > 1) {
-    const double up = o.upsample;
-    const int64_t region = static_cast<int64_t>(std::ceil(1.5 * up));
-    const int64_t dftshift = static_cast<int64_t>(std::floor(region / 2.0));
-    // CC(a, b) = sum X(ky, kx) exp(2 pi i ((a - off_y) fy + (b - off_x) fx)),
-    // off = dftshift - shift * up, f = fftfreq(n, d = up).
-    std::vector<cd> u(static_cast<size_t>(ny * region));
-    for (int64_t ky = 0; ky < ny; ++ky)
-      for (int64_t b = 0; b < region; ++b) {
-        cd s = 0.0;
-        const double pos = static_cast<double>(b) - (dftshift - sx * up);
-        for (int64_t kx = 0; kx < nx; ++kx)
-          s += x[ky * nx + kx] *
-               std::polar(1.0, 2.0 * kPi * pos * fftfreq_numerator(kx, nx) / (nx * up));
-        u[ky * region + b] = s;
-      }
-    double top = -1.0;
-    int64_t ba = 0;
-    int64_t bb = 0;
-    for (int64_t a = 0; a < region; ++a) {
-      const double pos = static_cast<double>(a) - (dftshift - sy * up);
-      for (int64_t b = 0; b < region; ++b) {
-        cd s = 0.0;
-        for (int64_t ky = 0; ky < ny; ++ky)
-          s += u[ky * region + b] *
-               std::polar(1.0, 2.0 * kPi * pos * fftfreq_numerator(ky, ny) / (ny * up));
-        if (std::abs(s) > top) {
-          top = std::abs(s);
-          ba = a;
-          bb = b;
-        }
-      }
-    }
-    dy = sy + (ba - dftshift) / up;
-    dx = sx + (bb - dftshift) / up;
-    peak = top;
-  }
-  if (ny == 1) dy = 0.0;
-  if (nx == 1) dx = 0.0;
-  // Phase: the peak over the bins that can carry signal (all but the DC
-  // without a window); none: the correlation coefficient.
-  const double bins = o.hann ? n : n - 1;
-  double confidence = o.phase ? peak / bins : peak / (n * std::sqrt(sr) * std::sqrt(sm));
-  confidence = std::min(1.0, std::max(0.0, confidence));
-  return {dy, dx, confidence};
-}
 
 // ------------------------------------------------------------ test data
 
@@ -227,37 +70,6 @@ int64_t expected_shift(int64_t t, int64_t n) {
   return v > n / 2 ? v - n : v;
 }
 
-// Fourier-shifted copies of a band-limited random field: `ref` and the same
-// field translated by (+ty, +tx) fractional pixels (Nyquist bins zeroed so
-// both are real).
-void fourier_pair(int64_t ny, int64_t nx, double ty, double tx, uint32_t seed, Field* ref,
-                  Field* mov) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> g;
-  std::vector<cd> noise(static_cast<size_t>(ny * nx));
-  for (cd& v : noise) v = g(rng);
-  std::vector<cd> f = dft2(noise, ny, nx, -1);
-  std::vector<cd> shifted(f.size());
-  for (int64_t ky = 0; ky < ny; ++ky)
-    for (int64_t kx = 0; kx < nx; ++kx) {
-      const double fy = fftfreq_numerator(ky, ny);
-      const double fx = fftfreq_numerator(kx, nx);
-      cd& v = f[ky * nx + kx];
-      const bool nyquist = (ny % 2 == 0 && ky == ny / 2) || (nx % 2 == 0 && kx == nx / 2);
-      const double k2 = (fy / ny) * (fy / ny) + (fx / nx) * (fx / nx);
-      v = nyquist ? 0.0 : v / (1.0 + k2 / (0.125 * 0.125));  // mild low-pass
-      shifted[ky * nx + kx] = v * std::polar(1.0, -2.0 * kPi * (fy * ty / ny + fx * tx / nx));
-    }
-  const std::vector<cd> a = dft2(f, ny, nx, +1);
-  const std::vector<cd> b = dft2(shifted, ny, nx, +1);
-  ref->resize(a.size());
-  mov->resize(b.size());
-  for (size_t k = 0; k < a.size(); ++k) {
-    (*ref)[k] = a[k].real() / (ny * nx);
-    (*mov)[k] = b[k].real() / (ny * nx);
-  }
-}
-
 template <class T>
 std::vector<T> to_frame(const Field& f, double offset, double scale);
 
@@ -276,31 +88,6 @@ std::vector<uint16_t> to_frame<uint16_t>(const Field& f, double offset, double s
   return out;
 }
 
-// A field of the trimmed size (th x tw) placed into an H x W frame whose
-// extra rows and columns (beyond the trimmed size) hold junk.
-Field pad_with_junk(const Field& f, int64_t th, int64_t tw, int64_t h, int64_t w, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-3.0, 3.0);
-  Field out(static_cast<size_t>(h * w));
-  for (int64_t i = 0; i < h; ++i)
-    for (int64_t j = 0; j < w; ++j) out[i * w + j] = (i < th && j < tw) ? f[i * tw + j] : u(rng);
-  return out;
-}
-
-// Plane (r, c) of a frame of h x w with period p: frame[r::p, c::p] of the
-// frame trimmed to a multiple of p (independent of the library's indexing).
-Field extract_plane(const Field& frame, int64_t h, int64_t w, int64_t p, int64_t r, int64_t c) {
-  Field out;
-  for (int64_t i = r; i < h / p * p; i += p)
-    for (int64_t j = c; j < w / p * p; j += p) out.push_back(frame[i * w + j]);
-  return out;
-}
-
-template <class T>
-Field as_field(const std::vector<T>& v) {
-  return Field(v.begin(), v.end());
-}
-
 // ------------------------------------------------------------ harness
 
 struct Outcome {
@@ -311,15 +98,11 @@ struct Outcome {
   std::vector<double> confidence;
 };
 
-// The per-plane estimator this file's oracle describes (phase correlation,
-// no window, median of the plane shifts); the defaults (partial whitening,
-// Hann, joint peak) are tested in test_align_joint.cpp.
+// The coarse estimate (the luminance image's peak; its oracle: test_align_luma.cpp)
+// at whole pixels.
 ptp_align_desc make_desc(int64_t h, int64_t w, ptp_dtype dtype, ptp_cfa cfa = PTP_CFA_NONE) {
   ptp_align_desc d;
   EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
-  d.normalization = PTP_NORMALIZATION_PHASE;
-  d.window = PTP_WINDOW_NONE;
-  d.combine = PTP_COMBINE_MEDIAN;
   d.upsample_factor = 1;
   d.verify = PTP_ALIGN_VERIFY_NONE;  // the estimator alone (test_align_verify.cpp)
   d.height = h;
@@ -470,8 +253,8 @@ TEST(AlignMath, TwiddleMatchesDirectExponential) {
                                  &c, &s);
   // m f / (n up) = (2^40 + 3) 2^29 / (2^30 7) = (2^40 + 3) / 14: fraction 5 / 14
   // ((2^40 + 3) mod 14 = 2 + 3 = 5, as 2^40 mod 14 = 2).
-  EXPECT_NEAR(c, std::cos(2 * kPi * 5.0 / 14.0), 1e-12);
-  EXPECT_NEAR(s, std::sin(2 * kPi * 5.0 / 14.0), 1e-12);
+  EXPECT_NEAR(c, std::cos(2 * naive::kPi * 5.0 / 14.0), 1e-12);
+  EXPECT_NEAR(s, std::sin(2 * naive::kPi * 5.0 / 14.0), 1e-12);
 }
 
 TEST(AlignMath, CrossPowerAndGuard) {
@@ -527,73 +310,7 @@ TEST(AlignMath, ConfidenceAndScaling) {
   }
 }
 
-// ------------------------------------------------- integer shifts, NONE
-
-struct ShiftCase {
-  int64_t ny, nx, ty, tx;
-};
-
-void check_integer_shifts(bool phase, bool hann, ptp_dtype dtype) {
-  const ShiftCase cases[] = {
-      {24, 30, 3, -5},  {24, 30, -7, 11}, {25, 31, 12, -15}, {25, 31, 13, 16},  // wrap-around
-      {24, 30, 12, 15}, {24, 30, 23, 29}, {17, 40, -1, 0},   {32, 9, 0, 4},
-  };
-  uint32_t seed = 11;
-  for (const ShiftCase& s : cases) {
-    const Field f = smooth_field(s.ny, s.nx, ++seed);
-    const Field g = roll(f, s.ny, s.nx, s.ty, s.tx);
-    ptp_align_desc d = make_desc(s.ny, s.nx, dtype);
-    d.normalization = phase ? PTP_NORMALIZATION_PHASE : PTP_NORMALIZATION_NONE;
-    d.window = hann ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
-    Outcome r;
-    Field fr;
-    Field fm;
-    if (dtype == PTP_DTYPE_FLOAT32) {
-      const auto a = to_frame<float>(f, 10.0, 1.0);
-      const auto b = to_frame<float>(g, 10.0, 1.0);
-      r = align_one(d, a, b);
-      fr = as_field(a);
-      fm = as_field(b);
-    } else {
-      const auto a = to_frame<uint16_t>(f, 30000.0, 20000.0);
-      const auto b = to_frame<uint16_t>(g, 30000.0, 20000.0);
-      r = align_one(d, a, b);
-      fr = as_field(a);
-      fm = as_field(b);
-    }
-    const std::string where = "case " + std::to_string(s.ny) + "x" + std::to_string(s.nx) +
-                              " shifted by (" + std::to_string(s.ty) + ", " + std::to_string(s.tx) +
-                              ")";
-    const Options o{phase, hann, 1};
-    const PlaneResult want = oracle(fr, fm, s.ny, s.nx, o);
-    if (!hann) {  // a window changes the field, but a circular shift still is one
-      EXPECT_EQ(r.shifts[0], expected_shift(s.ty, s.ny)) << where;
-      EXPECT_EQ(r.shifts[1], expected_shift(s.tx, s.nx)) << where;
-    }
-    EXPECT_EQ(r.shifts[0], want.dy) << where;
-    EXPECT_EQ(r.shifts[1], want.dx) << where;
-    EXPECT_EQ(r.plane_shifts[0], r.shifts[0]);
-    EXPECT_EQ(r.plane_shifts[1], r.shifts[1]);
-    EXPECT_NEAR(r.confidence[0], want.confidence, 1e-4) << where;
-    EXPECT_GT(r.confidence[0], 0.0);
-    EXPECT_LE(r.confidence[0], 1.0);
-  }
-}
-
-TEST(AlignIntegerShifts, PhaseFloat32MatchesOracle) {
-  check_integer_shifts(true, false, PTP_DTYPE_FLOAT32);
-}
-TEST(AlignIntegerShifts, PhaseUint16MatchesOracle) {
-  check_integer_shifts(true, false, PTP_DTYPE_UINT16);
-}
-TEST(AlignIntegerShifts, PlainCrossCorrelationMatchesOracle) {
-  check_integer_shifts(false, false, PTP_DTYPE_FLOAT32);
-  check_integer_shifts(false, false, PTP_DTYPE_UINT16);
-}
-TEST(AlignIntegerShifts, HannWindowMatchesOracle) {
-  check_integer_shifts(true, true, PTP_DTYPE_FLOAT32);
-  check_integer_shifts(false, true, PTP_DTYPE_UINT16);
-}
+// ------------------------------------------------------- integer shifts
 
 TEST(AlignIntegerShifts, SingleRowOrColumnPlanesGiveZeroAlongThem) {
   const Field f = smooth_field(1, 64, 3);
@@ -613,249 +330,19 @@ TEST(AlignIntegerShifts, SingleRowOrColumnPlanesGiveZeroAlongThem) {
 
 // ------------------------------------------------------------- sub-pixel
 
-TEST(AlignSubPixel, FourierShiftsRecoveredWithinOneOverUpsample) {
-  struct Case {
-    int64_t ny, nx;
-    double ty, tx;
-    int up;
-    bool phase;
-  };
-  const Case cases[] = {
-      {32, 40, 2.33, -1.71, 10, true}, {33, 45, -4.62, 3.17, 10, true},
-      {32, 45, 0.41, 5.87, 20, true},  {33, 40, -2.27, -0.38, 7, true},
-      {32, 40, 1.12, 2.61, 10, false}, {27, 36, -3.44, 0.93, 4, false},
-  };
-  uint32_t seed = 100;
-  for (const Case& c : cases) {
-    Field a;
-    Field b;
-    fourier_pair(c.ny, c.nx, c.ty, c.tx, ++seed, &a, &b);
-    ptp_align_desc d = make_desc(c.ny, c.nx, PTP_DTYPE_FLOAT32);
-    d.upsample_factor = c.up;
-    d.normalization = c.phase ? PTP_NORMALIZATION_PHASE : PTP_NORMALIZATION_NONE;
-    const auto fa = to_frame<float>(a, 5.0, 1.0);
-    const auto fb = to_frame<float>(b, 5.0, 1.0);
-    const Outcome r = align_one(d, fa, fb);
-    const std::string where = std::to_string(c.ny) + "x" + std::to_string(c.nx) + " by (" +
-                              std::to_string(c.ty) + ", " + std::to_string(c.tx) + ") up " +
-                              std::to_string(c.up);
-    EXPECT_NEAR(r.shifts[0], -c.ty, 1.0 / c.up) << where;
-    EXPECT_NEAR(r.shifts[1], -c.tx, 1.0 / c.up) << where;
-    const PlaneResult want = oracle(as_field(fa), as_field(fb), c.ny, c.nx, {c.phase, false, c.up});
-    EXPECT_NEAR(r.shifts[0], want.dy, 1e-9) << where;
-    EXPECT_NEAR(r.shifts[1], want.dx, 1e-9) << where;
-    EXPECT_NEAR(r.confidence[0], want.confidence, 1e-4) << where;
-  }
-}
-
 TEST(AlignSubPixel, UpsamplingKeepsIntegerShiftsExact) {
+  // The refined peak at a whole-pixel shift is the integer peak itself.
   const Field f = smooth_field(30, 36, 9);
   const Field g = roll(f, 30, 36, -4, 9);
-  for (int up : {2, 3, 10, 100}) {
+  double whole = 0.0;
+  for (int up : {1, 2, 3, 10, 100}) {
     ptp_align_desc d = make_desc(30, 36, PTP_DTYPE_FLOAT32);
     d.upsample_factor = up;
     const Outcome r = align_one(d, to_frame<float>(f, 1, 1), to_frame<float>(g, 1, 1));
     EXPECT_EQ(r.shifts[0], 4.0) << up;
     EXPECT_EQ(r.shifts[1], -9.0) << up;
-    EXPECT_NEAR(r.confidence[0], 1.0, 1e-5) << up;
-  }
-}
-
-// ------------------------------------------------------------ CFA mosaics
-
-template <class T>
-void check_mosaic(ptp_cfa cfa, int64_t plane_rows, int64_t plane_cols, int64_t extra_rows,
-                  int64_t extra_cols, int64_t ty, int64_t tx) {
-  const int64_t p = cfa == PTP_CFA_BAYER ? 2 : 6;
-  const int64_t th = plane_rows * p;
-  const int64_t tw = plane_cols * p;
-  const int64_t h = th + extra_rows;
-  const int64_t w = tw + extra_cols;
-  // One smooth scene at sensor resolution, translated by multiples of the
-  // period, so every plane moves by (ty, tx) plane pixels.
-  const Field scene = smooth_field(th, tw, 77, 3);
-  const Field moved = roll(scene, th, tw, ty * p, tx * p);
-  const auto ref = to_frame<T>(pad_with_junk(scene, th, tw, h, w, 1), 2000.0, 1000.0);
-  const auto mov = to_frame<T>(pad_with_junk(moved, th, tw, h, w, 2), 2000.0, 1000.0);
-  ptp_align_desc d =
-      make_desc(h, w, std::is_same<T, float>::value ? PTP_DTYPE_FLOAT32 : PTP_DTYPE_UINT16, cfa);
-  set_pattern(&d);
-  const Outcome r = align_one(d, ref, mov);
-  const std::string where = std::string(cfa == PTP_CFA_BAYER ? "Bayer " : "X-Trans ") +
-                            std::to_string(h) + "x" + std::to_string(w);
-  const double want_y = static_cast<double>(expected_shift(ty, plane_rows) * p);
-  const double want_x = static_cast<double>(expected_shift(tx, plane_cols) * p);
-  EXPECT_EQ(r.shifts[0], want_y) << where;
-  EXPECT_EQ(r.shifts[1], want_x) << where;
-  const int64_t planes = p * p;
-  ASSERT_EQ(static_cast<int64_t>(r.plane_shifts.size()), 2 * planes);
-  const Field fr = as_field(ref);
-  const Field fm = as_field(mov);
-  for (int64_t q = 0; q < planes; ++q) {
-    EXPECT_EQ(r.plane_shifts[2 * q], want_y) << where << " plane " << q;
-    EXPECT_EQ(r.plane_shifts[2 * q + 1], want_x) << where << " plane " << q;
-  }
-  // Confidence: the mean of the planes' oracle confidences.
-  double sum = 0.0;
-  for (int64_t q = 0; q < planes; ++q)
-    sum +=
-        oracle(extract_plane(fr, h, w, p, q / p, q % p), extract_plane(fm, h, w, p, q / p, q % p),
-               plane_rows, plane_cols, Options{true, false, 1, true})
-            .confidence;
-  EXPECT_NEAR(r.confidence[0], sum / planes, 1e-4) << where;
-}
-
-TEST(AlignMosaic, BayerUint16ExactSensorShifts) {
-  check_mosaic<uint16_t>(PTP_CFA_BAYER, 20, 24, 0, 0, 3, -5);
-  check_mosaic<uint16_t>(PTP_CFA_BAYER, 20, 24, 1, 1, -9, 12);  // odd frame: trimmed
-  check_mosaic<uint16_t>(PTP_CFA_BAYER, 21, 23, 1, 0, 10, -11);
-}
-
-TEST(AlignMosaic, BayerFloat32ExactSensorShifts) {
-  check_mosaic<float>(PTP_CFA_BAYER, 18, 22, 0, 1, -4, 7);
-}
-
-TEST(AlignMosaic, XTransExactSensorShifts) {
-  check_mosaic<uint16_t>(PTP_CFA_XTRANS, 12, 14, 5, 3, 2, -3);
-  check_mosaic<float>(PTP_CFA_XTRANS, 12, 15, 0, 0, -5, 7);
-}
-
-TEST(AlignMosaic, PlanesAreThePatternPositions) {
-  // Bayer frame whose four planes hold four different scenes, each moved by
-  // its own amount: plane q = (q / 2, q % 2) reports its own shift.
-  const int64_t ny = 16;
-  const int64_t nx = 20;
-  const int64_t shifts[4][2] = {{1, 2}, {-3, 0}, {0, -4}, {5, 6}};
-  std::vector<float> ref(static_cast<size_t>(4 * ny * nx));
-  std::vector<float> mov(ref.size());
-  for (int q = 0; q < 4; ++q) {
-    const Field f = smooth_field(ny, nx, 50 + q);
-    const Field g = roll(f, ny, nx, shifts[q][0], shifts[q][1]);
-    for (int64_t i = 0; i < ny; ++i)
-      for (int64_t j = 0; j < nx; ++j) {
-        const int64_t k = (2 * i + q / 2) * 2 * nx + 2 * j + q % 2;
-        ref[k] = static_cast<float>(f[i * nx + j]);
-        mov[k] = static_cast<float>(g[i * nx + j]);
-      }
-  }
-  ptp_align_desc d = make_desc(2 * ny, 2 * nx, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
-  set_pattern(&d);
-  d.combine = PTP_COMBINE_MEAN;
-  const Outcome r = align_one(d, ref, mov);
-  for (int q = 0; q < 4; ++q) {
-    EXPECT_EQ(r.plane_shifts[2 * q], -2.0 * shifts[q][0]) << q;
-    EXPECT_EQ(r.plane_shifts[2 * q + 1], -2.0 * shifts[q][1]) << q;
-  }
-  EXPECT_DOUBLE_EQ(r.shifts[0], -2.0 * (1 - 3 + 0 + 5) / 4.0);
-  EXPECT_DOUBLE_EQ(r.shifts[1], -2.0 * (2 + 0 - 4 + 6) / 4.0);
-}
-
-// --------------------------------------------------- combine and snapping
-
-// A planar frame of `channels` channels, channel c moved by shifts[c].
-struct Planar {
-  std::vector<float> ref;
-  std::vector<float> mov;
-};
-
-Planar planar(int64_t ny, int64_t nx, const std::vector<std::pair<int64_t, int64_t>>& shifts) {
-  Planar p;
-  for (size_t c = 0; c < shifts.size(); ++c) {
-    const Field f = smooth_field(ny, nx, 300 + static_cast<uint32_t>(c));
-    const Field g = roll(f, ny, nx, shifts[c].first, shifts[c].second);
-    for (double v : f) p.ref.push_back(static_cast<float>(v));
-    for (double v : g) p.mov.push_back(static_cast<float>(v));
-  }
-  return p;
-}
-
-TEST(AlignCombine, MedianAndMeanOfChannels) {
-  const Planar p = planar(20, 24, {{1, -2}, {4, 3}, {-2, 5}});
-  ptp_align_desc d = make_desc(20, 24, PTP_DTYPE_FLOAT32);
-  d.channels = 3;
-  Outcome r = align_one(d, p.ref, p.mov);
-  EXPECT_EQ(r.plane_shifts, (std::vector<double>{-1, 2, -4, -3, 2, -5}));
-  EXPECT_EQ(r.shifts[0], -1.0);  // median of -1, -4, 2
-  EXPECT_EQ(r.shifts[1], -3.0);  // median of 2, -3, -5
-  d.combine = PTP_COMBINE_MEAN;
-  r = align_one(d, p.ref, p.mov);
-  EXPECT_DOUBLE_EQ(r.shifts[0], -1.0);
-  EXPECT_DOUBLE_EQ(r.shifts[1], -2.0);
-  // Even count: the mean of the two middle values.
-  const Planar q = planar(20, 24, {{1, 0}, {2, 0}, {4, 0}, {8, 0}});
-  d.channels = 4;
-  d.combine = PTP_COMBINE_MEDIAN;
-  r = align_one(d, q.ref, q.mov);
-  EXPECT_EQ(r.shifts[0], -3.0);  // (-2 + -4) / 2
-  EXPECT_EQ(r.shifts[1], 0.0);
-}
-
-// A Bayer frame whose planes move by (dy_q, 0) plane pixels.
-Outcome bayer_with_plane_shifts(const std::vector<int64_t>& dy, ptp_combine combine, int32_t snap) {
-  const int64_t ny = 16;
-  const int64_t nx = 18;
-  std::vector<uint16_t> ref(static_cast<size_t>(4 * ny * nx));
-  std::vector<uint16_t> mov(ref.size());
-  for (int q = 0; q < 4; ++q) {
-    const Field f = smooth_field(ny, nx, 90 + q);
-    const Field g = roll(f, ny, nx, dy[q], 0);
-    const auto a = to_frame<uint16_t>(f, 1000, 500);
-    const auto b = to_frame<uint16_t>(g, 1000, 500);
-    for (int64_t i = 0; i < ny; ++i)
-      for (int64_t j = 0; j < nx; ++j) {
-        const int64_t k = (2 * i + q / 2) * 2 * nx + 2 * j + q % 2;
-        ref[k] = a[i * nx + j];
-        mov[k] = b[i * nx + j];
-      }
-  }
-  ptp_align_desc d = make_desc(2 * ny, 2 * nx, PTP_DTYPE_UINT16, PTP_CFA_BAYER);
-  set_pattern(&d);
-  d.combine = combine;
-  d.snap = snap;
-  return align_one(d, ref, mov);
-}
-
-TEST(AlignCombine, BayerSnapFloorsToTwo) {
-  // Plane shifts (sensor) -2, -2, -4, -4: median -3.
-  Outcome r = bayer_with_plane_shifts({1, 1, 2, 2}, PTP_COMBINE_MEDIAN, 0);
-  EXPECT_EQ(r.shifts[0], -3.0);
-  r = bayer_with_plane_shifts({1, 1, 2, 2}, PTP_COMBINE_MEDIAN, 1);
-  EXPECT_EQ(r.shifts[0], -4.0);
-  r = bayer_with_plane_shifts({-1, -1, -2, -2}, PTP_COMBINE_MEDIAN, 1);
-  EXPECT_EQ(r.shifts[0], 2.0);  // median 3 floors to 2
-  r = bayer_with_plane_shifts({-1, -1, -1, -2}, PTP_COMBINE_MEAN, 1);
-  EXPECT_EQ(r.shifts[0], 2.0);  // mean 2.5 floors to 2
-  EXPECT_EQ(r.shifts[1], 0.0);
-  EXPECT_FALSE(std::signbit(r.shifts[1]));
-}
-
-TEST(AlignCombine, XTransSnapFloorsToThree) {
-  const int64_t ny = 8;
-  const int64_t nx = 9;
-  std::vector<float> ref(static_cast<size_t>(36 * ny * nx));
-  std::vector<float> mov(ref.size());
-  // Plane 0 moves by +1 plane pixel along y (-6 sensor pixels reported),
-  // the other 35 stay: mean -1/6, snapped to -3; by -1: +1/6, snapped to 0.
-  for (int sign : {1, -1}) {
-    for (int q = 0; q < 36; ++q) {
-      const Field f = smooth_field(ny, nx, 500 + q);
-      const Field g = roll(f, ny, nx, q == 0 ? sign : 0, 0);
-      for (int64_t i = 0; i < ny; ++i)
-        for (int64_t j = 0; j < nx; ++j) {
-          const int64_t k = (6 * i + q / 6) * 6 * nx + 6 * j + q % 6;
-          ref[k] = static_cast<float>(f[i * nx + j]);
-          mov[k] = static_cast<float>(g[i * nx + j]);
-        }
-    }
-    ptp_align_desc d = make_desc(6 * ny, 6 * nx, PTP_DTYPE_FLOAT32, PTP_CFA_XTRANS);
-    set_pattern(&d);
-    d.combine = PTP_COMBINE_MEAN;
-    Outcome r = align_one(d, ref, mov);
-    EXPECT_NEAR(r.shifts[0], -sign / 6.0, 1e-12);
-    d.snap = 1;
-    r = align_one(d, ref, mov);
-    EXPECT_EQ(r.shifts[0], sign == 1 ? -3.0 : 0.0);
-    EXPECT_EQ(r.shifts[1], 0.0);
+    if (up == 1) whole = r.confidence[0];
+    EXPECT_NEAR(r.confidence[0], whole, 1e-5) << up;
   }
 }
 
@@ -865,24 +352,21 @@ TEST(AlignDegenerate, ConstantFramesHaveNoShiftAndZeroConfidence) {
   const Field f = smooth_field(16, 20, 1);
   const auto textured = to_frame<uint16_t>(f, 1000, 300);
   const std::vector<uint16_t> flat(textured.size(), 777);
-  for (int norm : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE})
-    for (int up : {1, 10}) {
-      ptp_align_desc d = make_desc(16, 20, PTP_DTYPE_UINT16);
-      d.normalization = norm;
-      d.upsample_factor = up;
-      for (int which = 0; which < 3; ++which) {
-        const auto& ref = which == 1 ? textured : flat;
-        const auto& mov = which == 2 ? textured : flat;
-        const Outcome r = align_one(d, ref, mov);
-        // No information: no shift, rather than a plausible (0, 0).
-        EXPECT_TRUE(std::isnan(r.shifts[0])) << r.shifts[0];
-        EXPECT_TRUE(std::isnan(r.shifts[1])) << r.shifts[1];
-        EXPECT_TRUE(std::isnan(r.plane_shifts[0]));
-        EXPECT_EQ(r.confidence[0], 0.0);
-      }
+  for (int up : {1, 10}) {
+    ptp_align_desc d = make_desc(16, 20, PTP_DTYPE_UINT16);
+    d.upsample_factor = up;
+    for (int which = 0; which < 3; ++which) {
+      const auto& ref = which == 1 ? textured : flat;
+      const auto& mov = which == 2 ? textured : flat;
+      const Outcome r = align_one(d, ref, mov);
+      // No information: no shift, rather than a plausible (0, 0).
+      EXPECT_TRUE(std::isnan(r.shifts[0])) << r.shifts[0];
+      EXPECT_TRUE(std::isnan(r.shifts[1])) << r.shifts[1];
+      EXPECT_TRUE(std::isnan(r.plane_shifts[0]));
+      EXPECT_EQ(r.confidence[0], 0.0);
     }
-  // A Bayer frame with one constant plane: that plane has no shift and no
-  // vote; the others align.
+  }
+  // A Bayer frame with one constant plane: the others align.
   const Field scene = smooth_field(32, 40, 2);
   auto ref = to_frame<float>(scene, 100, 10);
   auto mov = to_frame<float>(roll(scene, 32, 40, 2, 4), 100, 10);
@@ -891,19 +375,15 @@ TEST(AlignDegenerate, ConstantFramesHaveNoShiftAndZeroConfidence) {
   ptp_align_desc d = make_desc(32, 40, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
   set_pattern(&d);
   const Outcome r = align_one(d, ref, mov);
-  EXPECT_TRUE(std::isnan(r.plane_shifts[2]));
-  EXPECT_TRUE(std::isnan(r.plane_shifts[3]));
-  EXPECT_EQ(r.plane_shifts[0], -2.0);
-  EXPECT_EQ(r.plane_shifts[1], -4.0);
-  EXPECT_EQ(r.shifts[0], -2.0);  // median of -2, -2, -2
+  EXPECT_EQ(r.shifts[0], -2.0);
   EXPECT_EQ(r.shifts[1], -4.0);
+  for (double v : r.plane_shifts) EXPECT_TRUE(std::isnan(v));  // one estimate, no planes'
   for (double v : r.confidence) EXPECT_GT(v, 0.0);
 }
 
-TEST(AlignDegenerate, FlatPlanesDoNotPullTheVote) {
-  // Two of four Bayer planes clipped flat: their (0, 0) used to enter the
-  // median, so a true (-4, 6) came back as (-2, 3), a shift that breaks
-  // the mosaic, at a plausible confidence (issue 13).
+TEST(AlignDegenerate, FlatPlanesDoNotPullTheEstimate) {
+  // Two of four Bayer planes clipped flat: a median of plane shifts once took their
+  // (0, 0) in and gave (-2, 3) for a true (-4, 6), a shift that breaks the mosaic.
   const Field scene = smooth_field(48, 56, 7);
   auto ref = to_frame<float>(scene, 100, 10);
   auto mov = to_frame<float>(roll(scene, 48, 56, 4, -6), 100, 10);
@@ -911,49 +391,39 @@ TEST(AlignDegenerate, FlatPlanesDoNotPullTheVote) {
     for (int64_t j = i % 2; j < 56; j += 2) ref[i * 56 + j] = mov[i * 56 + j] = 4095.0f;
   ptp_align_desc d = make_desc(48, 56, PTP_DTYPE_FLOAT32, PTP_CFA_BAYER);
   set_pattern(&d);
-  for (const int32_t combine : {PTP_COMBINE_MEDIAN, PTP_COMBINE_MEAN}) {
-    d.combine = combine;
-    const Outcome r = align_one(d, ref, mov);
-    EXPECT_EQ(r.shifts[0], -4.0) << combine;
-    EXPECT_EQ(r.shifts[1], 6.0) << combine;
-    int flat = 0;
-    for (int p = 0; p < 4; ++p) flat += std::isnan(r.plane_shifts[2 * p]);
-    EXPECT_EQ(flat, 2);
-  }
+  const Outcome r = align_one(d, ref, mov);
+  EXPECT_EQ(r.shifts[0], -4.0);
+  EXPECT_EQ(r.shifts[1], 6.0);
 }
 
-TEST(AlignDegenerate, IdenticalFramesHaveConfidenceOne) {
+TEST(AlignDegenerate, IdenticalFramesHaveNoShift) {
   // White noise: every frequency bin is far above the guard.
   std::mt19937 rng(3);
   std::uniform_int_distribution<int> u(0, 4000);
   std::vector<uint16_t> frame(31 * 44);
   for (auto& v : frame) v = static_cast<uint16_t>(u(rng));
-  for (int norm : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE})
-    for (int up : {1, 10}) {
-      ptp_align_desc d = make_desc(31, 44, PTP_DTYPE_UINT16);
-      d.normalization = norm;
-      d.upsample_factor = up;
-      const Outcome r = align_one(d, frame, frame);
-      EXPECT_EQ(r.shifts[0], 0.0);
-      EXPECT_EQ(r.shifts[1], 0.0);
-      EXPECT_NEAR(r.confidence[0], 1.0, 1e-6) << norm << " " << up;
-    }
+  for (int up : {1, 10}) {
+    ptp_align_desc d = make_desc(31, 44, PTP_DTYPE_UINT16);
+    d.upsample_factor = up;
+    const Outcome r = align_one(d, frame, frame);
+    EXPECT_EQ(r.shifts[0], 0.0);
+    EXPECT_EQ(r.shifts[1], 0.0);
+    EXPECT_GT(r.confidence[0], 0.8) << up;
+    EXPECT_LE(r.confidence[0], 1.0) << up;
+  }
 }
 
 TEST(AlignDegenerate, HugeFloatValuesDoNotOverflow) {
   const Field f = smooth_field(24, 28, 8);
   const auto a = to_frame<float>(f, 0.0, 1e37);
   const auto b = to_frame<float>(roll(f, 24, 28, 3, -2), 0.0, 1e37);
-  for (int norm : {PTP_NORMALIZATION_PHASE, PTP_NORMALIZATION_NONE}) {
-    ptp_align_desc d = make_desc(24, 28, PTP_DTYPE_FLOAT32);
-    d.normalization = norm;
-    d.upsample_factor = 4;
-    const Outcome r = align_one(d, a, b);
-    EXPECT_EQ(r.shifts[0], -3.0);
-    EXPECT_EQ(r.shifts[1], 2.0);
-    EXPECT_GT(r.confidence[0], 0.5);
-    EXPECT_LE(r.confidence[0], 1.0);
-  }
+  ptp_align_desc d = make_desc(24, 28, PTP_DTYPE_FLOAT32);
+  d.upsample_factor = 4;
+  const Outcome r = align_one(d, a, b);
+  EXPECT_EQ(r.shifts[0], -3.0);
+  EXPECT_EQ(r.shifts[1], 2.0);
+  EXPECT_GT(r.confidence[0], 0.5);
+  EXPECT_LE(r.confidence[0], 1.0);
 }
 
 // ------------------------------------------------- batches, threads, reuse
@@ -1008,7 +478,6 @@ TEST(AlignBatch, ManyFramesAnyThreadCountSameResults) {
       first = r;
     } else {
       EXPECT_EQ(r.shifts, first.shifts) << threads;
-      EXPECT_EQ(r.plane_shifts, first.plane_shifts) << threads;
       EXPECT_EQ(r.confidence, first.confidence) << threads;
     }
   }
@@ -1025,7 +494,7 @@ TEST(AlignBatch, PlanReuseAcrossTwoReferences) {
     for (size_t i = 0; i < s->frames.size(); ++i) {
       EXPECT_EQ(r.shifts[2 * i], -s->moves[i].first);
       EXPECT_EQ(r.shifts[2 * i + 1], -s->moves[i].second);
-      EXPECT_NEAR(r.confidence[i], 1.0, 0.05);
+      EXPECT_GT(r.confidence[i], 0.6);
     }
   }
   // Frames of scene b against reference a: low confidence.
@@ -1126,7 +595,7 @@ TEST(AlignProgress, CallbackCannotChangeItsOwnPlan) {
   const Outcome r = a.execute(pointers(s));
   ASSERT_EQ(r.status, PTP_SUCCESS) << r.message;
   EXPECT_EQ(r.shifts, expected.shifts);
-  EXPECT_EQ(r.plane_shifts, expected.plane_shifts);
+  EXPECT_EQ(r.confidence, expected.confidence);
   ASSERT_EQ(m.statuses.size(), 16u);
   for (size_t k = 0; k < m.statuses.size(); ++k) {
     EXPECT_EQ(m.statuses[k], PTP_ERROR_INVALID_ARGUMENT) << k;
@@ -1516,88 +985,8 @@ TEST(AlignPlanning, LargePlanesTransformedInTwoPassesFindTheShift) {
     const Outcome r = align_one(d, a, b);
     EXPECT_EQ(r.shifts[0], expected_shift(37, ny)) << up;
     EXPECT_EQ(r.shifts[1], expected_shift(-523, nx)) << up;
-    EXPECT_NEAR(r.confidence[0], 1.0, 1e-3) << up;
+    EXPECT_GT(r.confidence[0], 0.95) << up;
   }
-  // The default estimator (partial whitening, Hann window that follows the
-  // content, joint peak, upsample 10).
-  ptp_align_desc d;
-  ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
-  d.height = ny;
-  d.width = nx;
-  d.frame_dtype = PTP_DTYPE_FLOAT32;
-  d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
-  const Outcome r = align_one(d, a, b);
-  EXPECT_NEAR(r.shifts[0], expected_shift(37, ny), 0.05);
-  EXPECT_NEAR(r.shifts[1], expected_shift(-523, nx), 0.05);
-}
-
-// The joint estimator transforms planes of FFT-friendly sides
-// (src/fft/fft_size.hpp): Bayer planes of 263 x 331 (primes) are
-// transformed as 260 x 330, their first rows and columns, so a frame gives
-// bitwise the result of the same frame cut to 520 x 660 itself; on both
-// frame types, with and without upsampling, and the shift is right.
-TEST(AlignPlaneSize, JointEstimatorUsesTheFirstFftFriendlyRowsAndColumns) {
-  const int64_t h = 526;
-  const int64_t w = 662;
-  const int64_t kept_h = 520;
-  const int64_t kept_w = 660;
-  const Field f = smooth_field(h, w, 71, 3);
-  const Field g = roll(f, h, w, 6, -10);
-  auto cut = [&](const auto& frame) {
-    std::remove_cv_t<std::remove_reference_t<decltype(frame)>> out;
-    for (int64_t i = 0; i < kept_h; ++i)
-      out.insert(out.end(), frame.begin() + i * w, frame.begin() + i * w + kept_w);
-    return out;
-  };
-  auto desc = [](int64_t rows, int64_t cols, ptp_dtype dtype, int up) {
-    ptp_align_desc d;
-    EXPECT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
-    d.height = rows;
-    d.width = cols;
-    d.frame_dtype = dtype;
-    d.cfa = PTP_CFA_BAYER;
-    d.combine = PTP_COMBINE_JOINT;  // the luminance image's: test_align_luma.cpp
-    d.upsample_factor = up;
-    d.fft_planning = PTP_FFT_PLANNING_ESTIMATE;
-    return d;
-  };
-  for (const int up : {1, 10}) {
-    const auto a = to_frame<uint16_t>(f, 3000.0, 2000.0);
-    const auto b = to_frame<uint16_t>(g, 3000.0, 2000.0);
-    const Outcome whole = align_one(desc(h, w, PTP_DTYPE_UINT16, up), a, b);
-    const Outcome part = align_one(desc(kept_h, kept_w, PTP_DTYPE_UINT16, up), cut(a), cut(b));
-    ASSERT_EQ(whole.status, PTP_SUCCESS) << whole.message;
-    EXPECT_EQ(whole.shifts, part.shifts) << up;
-    EXPECT_EQ(whole.confidence, part.confidence) << up;
-    EXPECT_NEAR(whole.shifts[0], -6.0, 0.5) << up;
-    EXPECT_NEAR(whole.shifts[1], 10.0, 0.5) << up;
-
-    const auto fa = to_frame<float>(f, 10.0, 1.0);
-    const auto fb = to_frame<float>(g, 10.0, 1.0);
-    const Outcome fwhole = align_one(desc(h, w, PTP_DTYPE_FLOAT32, up), fa, fb);
-    const Outcome fpart = align_one(desc(kept_h, kept_w, PTP_DTYPE_FLOAT32, up), cut(fa), cut(fb));
-    EXPECT_EQ(fwhole.shifts, fpart.shifts) << up;
-    EXPECT_EQ(fwhole.confidence, fpart.confidence) << up;
-  }
-}
-
-// The per-plane estimators keep every row: with the Hann window and the
-// median, a plane of 263 x 262 matches the oracle (scikit-image's algorithm
-// on the whole windowed plane), its confidence too.
-TEST(AlignPlaneSize, PerPlaneEstimatorsKeepEveryRow) {
-  const int64_t ny = 263;
-  const int64_t nx = 262;
-  const Field f = smooth_field(ny, nx, 5);
-  const Field g = roll(f, ny, nx, 5, -7);
-  const auto a = to_frame<float>(f, 10.0, 1.0);
-  const auto b = to_frame<float>(g, 10.0, 1.0);
-  ptp_align_desc d = make_desc(ny, nx, PTP_DTYPE_FLOAT32);
-  d.window = PTP_WINDOW_HANN;
-  const Outcome r = align_one(d, a, b);
-  const PlaneResult want = oracle(as_field(a), as_field(b), ny, nx, Options{true, true, 1});
-  EXPECT_EQ(r.shifts[0], want.dy);
-  EXPECT_EQ(r.shifts[1], want.dx);
-  EXPECT_NEAR(r.confidence[0], want.confidence, 1e-6);
 }
 
 // ------------------------------------------------------------ C++ wrapper

@@ -146,13 +146,7 @@ struct Options {
   int64_t width = 64;
   ptp_dtype dtype = PTP_DTYPE_UINT16;
   int32_t upsample = 1;
-  bool phase = true;
-  bool hann = false;
   bool snap = false;
-  bool median = true;
-  bool partial = false;  // PTP_NORMALIZATION_PARTIAL (overrides phase)
-  bool joint = false;    // PTP_COMBINE_JOINT (overrides median)
-  bool luma = false;     // PTP_COMBINE_LUMA (overrides joint)
   int64_t max_shift = 0;
   int32_t verify = PTP_ALIGN_VERIFY_NONE;  // ptp_align_desc::verify
 };
@@ -168,14 +162,6 @@ ptp_align_desc make_desc(const Options& o) {
   if (o.layout.cfa == PTP_CFA_BAYER) std::copy(kRggb, kRggb + 4, desc.pattern);
   if (o.layout.cfa == PTP_CFA_XTRANS) std::copy(kXTransPattern, kXTransPattern + 36, desc.pattern);
   desc.upsample_factor = o.upsample;
-  desc.normalization = o.partial ? PTP_NORMALIZATION_PARTIAL
-                       : o.phase ? PTP_NORMALIZATION_PHASE
-                                 : PTP_NORMALIZATION_NONE;
-  desc.window = o.hann ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
-  desc.combine = o.luma     ? PTP_COMBINE_LUMA
-                 : o.joint  ? PTP_COMBINE_JOINT
-                 : o.median ? PTP_COMBINE_MEDIAN
-                            : PTP_COMBINE_MEAN;
   desc.snap = o.snap ? 1 : 0;
   desc.max_shift = o.max_shift;
   desc.verify = o.verify;
@@ -293,22 +279,15 @@ void compare_with_cpu(const Options& o, const std::string& what, uint64_t budget
   const Results want = align(cpu, o, s.reference, s.moving);
   const Results got = align(gpu, o, s.reference, s.moving);
   expect_same(got, want, o, what);
-  // The estimate itself: the moving frames were translated by +truth, so
-  // the shift is -truth: exactly for whole plane pixels (a pure translation
-  // of every plane), closely for fractions where the planes are not
-  // subsampled (a CFA plane of a fractionally translated mosaic is not a
-  // translation of the reference's plane).
-  if (o.snap || o.hann) return;
-  const double period = static_cast<double>(o.layout.period);
+  // The estimate itself: the moving frames were translated by +truth, so the shift is
+  // -truth, within half an image pixel (2 sensor pixels for Bayer, 3 for X-Trans) at
+  // whole image pixels, else within the coarse stage's reach.
+  if (o.snap || o.height < 32 || o.width < 32) return;
+  const double stride = o.layout.period == 6 ? 3.0 : static_cast<double>(o.layout.period);
+  const double slack = o.upsample == 1 ? 0.5 * stride + 0.3 : 0.75;
   for (size_t f = 0; f < s.truth.size(); ++f) {
-    const auto [ty, tx] = s.truth[f];
-    const bool whole =
-        std::floor(ty / period) == ty / period && std::floor(tx / period) == tx / period;
-    if (!whole && o.layout.period > 1) continue;
-    const double slack = whole ? (o.upsample == 1 ? 0.0 : period / o.upsample + 1e-9)
-                               : (o.upsample == 1 ? 0.51 : 0.15);
-    EXPECT_NEAR(got.shifts[2 * f], -ty, slack) << what << ": frame " << f;
-    EXPECT_NEAR(got.shifts[2 * f + 1], -tx, slack) << what << ": frame " << f;
+    EXPECT_NEAR(got.shifts[2 * f], -s.truth[f].first, slack) << what << ": frame " << f;
+    EXPECT_NEAR(got.shifts[2 * f + 1], -s.truth[f].second, slack) << what << ": frame " << f;
   }
 }
 
@@ -319,10 +298,6 @@ std::string describe(const Options& o) {
                                                      : "none";
   return std::string(cfa) + " " + std::to_string(o.height) + "x" + std::to_string(o.width) + " " +
          (o.dtype == PTP_DTYPE_UINT16 ? "uint16" : "float32") + " up" + std::to_string(o.upsample) +
-         (o.partial ? " partial"
-          : o.phase ? " phase"
-                    : " xcorr") +
-         (o.hann ? " hann" : "") + (o.joint ? " joint" : "") + (o.luma ? " luma" : "") +
          (o.max_shift > 0 ? " max_shift " + std::to_string(o.max_shift) : "");
 }
 
@@ -363,69 +338,31 @@ struct Case {
   int64_t width;
 };
 
-class GpuAlignMatchesCpu
-    : public ::testing::TestWithParam<std::tuple<Case, ptp_dtype, int32_t, bool>> {};
+// The luminance image, made on the device (cuda/luma_kernels.cu) and aligned as one
+// float32 plane, against the CPU's, made on the host. (526 x 518: an image of
+// 262 x 258, transformed as 256 x 256, src/fft/fft_size.hpp.)
+class GpuAlignMatchesCpu : public ::testing::TestWithParam<std::tuple<Case, ptp_dtype, int32_t>> {};
 
 TEST_P(GpuAlignMatchesCpu, ShiftsAndConfidence) {
   REQUIRE_GPU();
-  const auto& [c, dtype, upsample, phase] = GetParam();
+  const auto& [c, dtype, upsample] = GetParam();
   Options o;
   o.layout = c.layout;
   o.height = c.height;
   o.width = c.width;
   o.dtype = dtype;
   o.upsample = upsample;
-  o.phase = phase;
   compare_with_cpu(o, describe(o));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Layouts, GpuAlignMatchesCpu,
     ::testing::Combine(::testing::Values(Case{kBayer, 128, 160}, Case{kBayer, 97, 131},
-                                         Case{kXTrans, 192, 216}, Case{kXTrans, 101, 167},
-                                         Case{kNone, 64, 80}, Case{kNone, 45, 77},
-                                         Case{kPlanar, 48, 70}),
+                                         Case{kBayer, 526, 518}, Case{kXTrans, 192, 216},
+                                         Case{kXTrans, 101, 167}, Case{kNone, 64, 80},
+                                         Case{kNone, 45, 77}, Case{kPlanar, 48, 70}),
                        ::testing::Values(PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32),
-                       ::testing::Values(1, 10), ::testing::Bool()));
-
-// The default estimators, partial whitening and the Hann window: the joint
-// peak of the summed plane spectra (the GPU's joint sum, spectrum energies
-// and one-plane-per-frame inverse against the CPU's), and the luminance
-// image (PTP_COMBINE_LUMA, the default: the GPU backend makes the images on
-// its device, cuda/luma_kernels.cu, and aligns them as one float32 plane
-// with the joint peak; the CPU's are made on the host), also without the
-// window.
-enum class Estimator { kJoint, kLuma, kLumaNoWindow };
-
-class GpuAlignDefaultsMatchCpu
-    : public ::testing::TestWithParam<std::tuple<Case, int32_t, Estimator>> {};
-
-TEST_P(GpuAlignDefaultsMatchCpu, ShiftsAndConfidence) {
-  REQUIRE_GPU();
-  const auto& [c, upsample, estimator] = GetParam();
-  Options o;
-  o.layout = c.layout;
-  o.height = c.height;
-  o.width = c.width;
-  o.upsample = upsample;
-  o.partial = true;
-  o.joint = estimator == Estimator::kJoint;
-  o.luma = !o.joint;
-  o.hann = estimator != Estimator::kLumaNoWindow;
-  compare_with_cpu(o, describe(o));
-}
-
-// (526 x 518: Bayer planes of 263 x 259, which the joint peak transforms as
-// 260 x 256 on both backends, src/fft/fft_size.hpp; an image of 525 x
-// 517, transformed as 525 x 512 with the window.)
-INSTANTIATE_TEST_SUITE_P(
-    Layouts, GpuAlignDefaultsMatchCpu,
-    ::testing::Combine(
-        ::testing::Values(Case{kBayer, 128, 160}, Case{kBayer, 97, 131}, Case{kBayer, 526, 518},
-                          Case{kXTrans, 192, 216}, Case{kXTrans, 101, 167}, Case{kNone, 45, 77},
-                          Case{kPlanar, 48, 70}),
-        ::testing::Values(1, 10),
-        ::testing::Values(Estimator::kJoint, Estimator::kLuma, Estimator::kLumaNoWindow)));
+                       ::testing::Values(1, 10)));
 
 // The luminance image made on the device, for frames whose planes change
 // within a call (the GPU backend is handed the planes and the reference
@@ -440,9 +377,6 @@ TEST(GpuAlign, LumaPlanesChangingWithinACall) {
       o.width = 160;
       o.dtype = dtype;
       o.upsample = upsample;
-      o.partial = true;
-      o.luma = true;
-      o.hann = true;
       Scene s = make_scene(o);
       for (size_t k : {size_t{2}, size_t{3}})
         for (int64_t y = 1; y < o.height; y += 2)
@@ -461,43 +395,12 @@ TEST(GpuAlign, LumaPlanesChangingWithinACall) {
     }
 }
 
-// Partial whitening per plane (its spectrum energies per plane), and the
-// joint peak without a window (the DC rule before the sum).
-TEST(GpuAlign, PartialPerPlaneAndJointWithoutWindow) {
-  REQUIRE_GPU();
-  for (bool joint : {false, true})
-    for (int32_t upsample : {1, 10}) {
-      Options o;
-      o.height = 97;
-      o.width = 131;
-      o.partial = true;
-      o.joint = joint;
-      o.upsample = upsample;
-      compare_with_cpu(o, describe(o));
-    }
-}
-
-TEST(GpuAlign, JointWithPhaseAndPlainCorrelation) {
-  REQUIRE_GPU();
-  for (bool phase : {true, false}) {
-    Options o;
-    o.height = 96;
-    o.width = 112;
-    o.phase = phase;
-    o.joint = true;
-    o.upsample = 4;
-    compare_with_cpu(o, describe(o));
-  }
-}
-
-// Options of a bounded search: per plane, or joint with partial whitening.
-Options bounded(const Layout& layout, int64_t height, int64_t width, bool joint, int64_t bound) {
+// Options of a bounded search.
+Options bounded(const Layout& layout, int64_t height, int64_t width, int64_t bound) {
   Options o;
   o.layout = layout;
   o.height = height;
   o.width = width;
-  o.joint = joint;
-  o.partial = joint;
   o.max_shift = bound;
   return o;
 }
@@ -521,11 +424,10 @@ void expect_bounded_alike(const Options& o, const Scene& s) {
 TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
   REQUIRE_GPU();
   for (const Layout& layout : {kBayer, kNone})
-    for (bool joint : {false, true})
-      for (int64_t bound : {2, 4, 9}) {
-        const Options o = bounded(layout, 80, 96, joint, bound);
-        expect_bounded_alike(o, make_scene(o));
-      }
+    for (int64_t bound : {2, 4, 9}) {
+      const Options o = bounded(layout, 80, 96, bound);
+      expect_bounded_alike(o, make_scene(o));
+    }
 }
 
 // The bound on planes the peak search splits into several segments (its
@@ -535,14 +437,12 @@ TEST(GpuAlign, MaxShiftBoundsThePeakSearch) {
 // that tested rows by their place within a segment would take them.
 TEST(GpuAlign, MaxShiftBoundsRowsAcrossPeakSearchSegments) {
   REQUIRE_GPU();
-  for (bool joint : {false, true}) {
-    const Options o = bounded(kNone, 600, 300, joint, 9);
-    Scene s;
-    s.reference = make_frame(o.layout, o.height, o.width, 0.0, 0.0);
-    for (const double ty : {160.0, -225.0})
-      s.moving.push_back(make_frame(o.layout, o.height, o.width, ty, 0.0));
-    expect_bounded_alike(o, s);
-  }
+  const Options o = bounded(kNone, 600, 300, 9);
+  Scene s;
+  s.reference = make_frame(o.layout, o.height, o.width, 0.0, 0.0);
+  for (const double ty : {160.0, -225.0})
+    s.moving.push_back(make_frame(o.layout, o.height, o.width, ty, 0.0));
+  expect_bounded_alike(o, s);
 }
 
 // The fine stage (ptp_align_desc::verify, REFINE) on the device: its
@@ -558,7 +458,6 @@ TEST(GpuAlign, VerifiedCropsMatchTheCpu) {
       o.height = layout.period == 6 ? 144 : 96;
       o.width = layout.period == 6 ? 156 : 112;
       o.upsample = 10;
-      o.partial = o.hann = o.luma = true;
       o.max_shift = bound;
       o.verify = PTP_ALIGN_VERIFY_REFINE;
       const Scene s = make_scene(o);
@@ -576,29 +475,27 @@ TEST(GpuAlign, VerifiedCropsMatchTheCpu) {
     }
 }
 
-TEST(GpuAlign, HannWindowAndFinerUpsampling) {
+TEST(GpuAlign, FinerUpsampling) {
   REQUIRE_GPU();
-  for (int32_t upsample : {1, 20}) {
+  for (int32_t upsample : {2, 20}) {
     Options o;
     o.height = 120;
     o.width = 136;
-    o.hann = true;
     o.upsample = upsample;
     compare_with_cpu(o, describe(o));
   }
 }
 
-TEST(GpuAlign, MeanCombineAndSnap) {
+TEST(GpuAlign, Snap) {
   REQUIRE_GPU();
   for (const Layout& layout : {kBayer, kXTrans}) {
     Options o;
     o.layout = layout;
     o.height = layout.period == 6 ? 144 : 96;
     o.width = layout.period == 6 ? 162 : 110;
-    o.median = false;
     o.snap = true;
     o.upsample = 10;
-    compare_with_cpu(o, describe(o) + " mean snap");
+    compare_with_cpu(o, describe(o) + " snap");
   }
 }
 
@@ -617,17 +514,6 @@ TEST(GpuAlign, DegeneratePlaneShapes) {
         o.dtype = dtype;
         expect_backends_agree(o);
       }
-  // The joint sum on the same shapes (transposed single-column FFT grids,
-  // batches of 1-D rows, single pixels with nothing to transform).
-  for (const auto& [h, w] : shapes) {
-    Options o;
-    o.height = h;
-    o.width = w;
-    o.upsample = 10;
-    o.partial = true;
-    o.joint = true;
-    expect_backends_agree(o);
-  }
   // Planar single-column and single-row channels.
   for (const auto& [h, w] : {std::pair<int64_t, int64_t>{40, 1}, {1, 40}}) {
     Options o;
@@ -704,35 +590,32 @@ TEST(GpuAlign, BudgetTooSmallForOneFrameIsAClearStatus) {
 TEST(GpuAlign, ConstantFramesHaveNoShiftAndZeroConfidence) {
   REQUIRE_GPU();
   for (int32_t upsample : {1, 10})
-    for (ptp_dtype dtype : {PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32})
-      for (bool joint : {false, true}) {
-        Options o;
-        o.upsample = upsample;
-        o.dtype = dtype;
-        o.joint = joint;
-        o.partial = joint;
-        const Frame flat = constant_frame(o.layout, o.height, o.width, 1000.0);
-        const Frame textured = make_frame(o.layout, o.height, o.width, 1.0, -2.0);
-        ptychopatch::Context cpu(PTP_BACKEND_CPU);
-        ptychopatch::Context gpu = gpu_context();
-        // Constant moving frames against a textured reference, and the reverse.
-        for (const auto& [ref, mov] : {std::pair<const Frame*, const Frame*>{&textured, &flat},
-                                       {&flat, &textured},
-                                       {&flat, &flat}}) {
-          const Results got = align(gpu, o, *ref, {*mov, *mov});
-          const Results want = align(cpu, o, *ref, {*mov, *mov});
-          expect_same(got, want, o, describe(o) + " constant");
-          for (double v : got.plane_shifts) EXPECT_TRUE(std::isnan(v));
-          for (double v : got.shifts) EXPECT_TRUE(std::isnan(v));
-          for (double c : got.confidence) EXPECT_EQ(c, 0.0);
-        }
+    for (ptp_dtype dtype : {PTP_DTYPE_UINT16, PTP_DTYPE_FLOAT32}) {
+      Options o;
+      o.upsample = upsample;
+      o.dtype = dtype;
+      const Frame flat = constant_frame(o.layout, o.height, o.width, 1000.0);
+      const Frame textured = make_frame(o.layout, o.height, o.width, 1.0, -2.0);
+      ptychopatch::Context cpu(PTP_BACKEND_CPU);
+      ptychopatch::Context gpu = gpu_context();
+      // Constant moving frames against a textured reference, and the reverse.
+      for (const auto& [ref, mov] : {std::pair<const Frame*, const Frame*>{&textured, &flat},
+                                     {&flat, &textured},
+                                     {&flat, &flat}}) {
+        const Results got = align(gpu, o, *ref, {*mov, *mov});
+        const Results want = align(cpu, o, *ref, {*mov, *mov});
+        expect_same(got, want, o, describe(o) + " constant");
+        for (double v : got.plane_shifts) EXPECT_TRUE(std::isnan(v));
+        for (double v : got.shifts) EXPECT_TRUE(std::isnan(v));
+        for (double c : got.confidence) EXPECT_EQ(c, 0.0);
       }
+    }
 }
 
 TEST(GpuAlign, ExactCircularShiftIsAPerfectPeak) {
   REQUIRE_GPU();
-  // White noise rolled circularly by whole pixels: every normalised bin
-  // agrees, so the peak is (almost) N: confidence ~1 and the shift exact.
+  // White noise rolled circularly by whole pixels: the window follows the content, so
+  // the shift is exact and the peak far above the noise.
   Options o;
   o.layout = kNone;
   o.height = 64;
@@ -758,7 +641,7 @@ TEST(GpuAlign, ExactCircularShiftIsAPerfectPeak) {
     expect_same(got, align(cpu, o, ref, {mov}), o, "circular");
     EXPECT_EQ(got.shifts[0], -5.0);
     EXPECT_EQ(got.shifts[1], 9.0);
-    EXPECT_GT(got.confidence[0], 0.99);
+    EXPECT_GT(got.confidence[0], 0.8);
   }
 }
 
@@ -886,13 +769,8 @@ TEST(GpuAlign, CancelKeepsFinishedFrames) {
         else
           EXPECT_TRUE(std::isnan(part.shifts[2 * f + k])) << "frame " << f;
       }
-      for (int64_t q = 0; q < 2 * planes; ++q) {
-        const double v = part.plane_shifts[f * 2 * planes + q];
-        if (finished)
-          EXPECT_EQ(v, full.plane_shifts[f * 2 * planes + q]);
-        else
-          EXPECT_TRUE(std::isnan(v));
-      }
+      for (int64_t q = 0; q < 2 * planes; ++q)
+        EXPECT_TRUE(std::isnan(part.plane_shifts[f * 2 * planes + q]));  // one estimate a frame
     }
     // The plan is still good afterwards.
     ptychopatch::check(ptp_align_set_progress(plan.get(), nullptr, nullptr));

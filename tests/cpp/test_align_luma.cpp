@@ -110,7 +110,8 @@ int64_t image_side(int64_t n, int64_t period) {
 // planes in `use`: every plane weighs a quarter of a Bayer window), trend
 // removed, rounded to float32: ny x nx values.
 std::vector<double> oracle_image(const std::vector<float>& f, int64_t w, int64_t period,
-                                 const std::vector<char>& use, int64_t ny, int64_t nx) {
+                                 const std::vector<char>& use, int64_t ny, int64_t nx,
+                                 bool detrend = true) {
   const int64_t st = stride_of(period), k = window_of(period);
   double weights = 0.0;
   for (int64_t a = 0; a < k; ++a)
@@ -127,6 +128,7 @@ std::vector<double> oracle_image(const std::vector<float>& f, int64_t w, int64_t
         }
       l[i * nx + j] = float(s / weights);
     }
+  if (!detrend) return l;
   const std::vector<double> t = quadratic_fit(l, ny, nx);
   for (size_t k2 = 0; k2 < l.size(); ++k2) l[k2] = float(l[k2] - t[k2]);
   return l;
@@ -152,10 +154,11 @@ struct Estimate {
   double dy, dx, confidence;
 };
 
-// The joint peak of one plane pair (integer shift), with the tracking Hann
-// window when `window`.
+// The peak of one image pair with the tracking Hann window (up to three passes), refined
+// by the upsampled DFT of the last pass's spectrum when upsample > 1.
 Estimate oracle_peak(const std::vector<double>& ref, const std::vector<double>& mov, int64_t ny,
-                     int64_t nx, bool window) {
+                     int64_t nx, int upsample = 1) {
+  const bool window = true;
   const int64_t n = ny * nx;
   const auto wrap = [](int64_t i, int64_t len) { return i > len / 2 ? i - len : i; };
   const auto prepared = [&](const std::vector<double>& img, int64_t sy, int64_t sx) {
@@ -190,10 +193,14 @@ Estimate oracle_peak(const std::vector<double>& ref, const std::vector<double>& 
     int64_t best = 0;
     for (int64_t k = 1; k < n; ++k)
       if (std::abs(c[k]) > std::abs(c[best])) best = k;
-    e = {double(wrap(best / nx, ny)), double(wrap(best % nx, nx)),
-         std::clamp(1.0 - std::sqrt(2.0 * std::log(double(n)) * energy) / std::abs(c[best]), 0.0,
-                    1.0)};
-    if (pass > 1 && int64_t(e.dy) == sy && int64_t(e.dx) == sx) break;
+    const int64_t py = wrap(best / nx, ny), px = wrap(best % nx, nx);
+    const bool last = pass == 3 || (pass > 1 && py == sy && px == sx);
+    double peak = std::abs(c[best]);
+    e = {double(py), double(px), 0.0};
+    if (last && upsample > 1)
+      naive::upsampled_peak(y, ny, nx, py, px, upsample, &e.dy, &e.dx, &peak);
+    e.confidence = std::clamp(1.0 - std::sqrt(2.0 * std::log(double(n)) * energy) / peak, 0.0, 1.0);
+    if (last) break;
   }
   return e;
 }
@@ -299,7 +306,7 @@ void expect_uint16_oracle(const Pattern& p, const std::vector<uint16_t>& ref,
     ASSERT_NE(seen.ref, as_float(ref));
   }
   const Estimate want = oracle_peak(oracle_image(seen.ref, w, p.period, all, ny, nx),
-                                    oracle_image(seen.mov, w, p.period, all, ny, nx), ny, nx, true);
+                                    oracle_image(seen.mov, w, p.period, all, ny, nx), ny, nx);
   const double st = double(stride_of(p.period));
   ASSERT_EQ(got[0].status, PTP_SUCCESS) << got[0].message;
   EXPECT_EQ(got[0].shift[0], want.dy * st) << p.period << " " << ty;
@@ -434,7 +441,7 @@ TEST(AlignLuma, MatchesTheDoublePrecisionOracle) {
   };
   for (const Size& s :
        {Size{&kBayer, 20, 28}, Size{&kBayer, 26, 18}, Size{&kXTransPattern, 36, 42}})
-    for (bool window : {true, false})
+    for (int up : {1, 10})
       for (uint32_t seed : {1u, 2u})
         for (const auto& [ty, tx] :
              {std::pair<int64_t, int64_t>{0, 0}, {2, -4}, {3, 5}, {-5, 1}, {-3, 6}}) {
@@ -445,8 +452,7 @@ TEST(AlignLuma, MatchesTheDoublePrecisionOracle) {
           std::normal_distribution<float> noise(0.0f, 20.0f);
           for (float& v : mov) v += noise(rng);
           ptp_align_desc d = desc_for(*s.pattern, s.h, s.w);
-          d.window = window ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
-          d.upsample_factor = 1;  // the oracle's integer peak
+          d.upsample_factor = up;
           const auto got = run(make_plan(d), ref, {&mov});
           const int64_t ny = image_side(s.h, period), nx = image_side(s.w, period);
           const double st = double(stride_of(period));
@@ -454,17 +460,17 @@ TEST(AlignLuma, MatchesTheDoublePrecisionOracle) {
           const Seen seen = as_seen(ref, mov, s.w, period, ny, nx);
           const Estimate want =
               oracle_peak(oracle_image(seen.ref, s.w, period, all, ny, nx),
-                          oracle_image(seen.mov, s.w, period, all, ny, nx), ny, nx, window);
+                          oracle_image(seen.mov, s.w, period, all, ny, nx), ny, nx, up);
           const std::string what = std::to_string(s.h) + "x" + std::to_string(s.w) + " seed " +
                                    std::to_string(seed) + " shift " + std::to_string(ty) + "," +
-                                   std::to_string(tx) + (window ? " hann" : "");
+                                   std::to_string(tx) + " up " + std::to_string(up);
           ASSERT_EQ(got[0].status, PTP_SUCCESS) << what << got[0].message;
           // Sensor pixels: s of them per image pixel.
           EXPECT_EQ(got[0].shift[0], want.dy * st) << what;
           EXPECT_EQ(got[0].shift[1], want.dx * st) << what;
           EXPECT_NEAR(got[0].confidence, want.confidence, 1e-4) << what;
           EXPECT_EQ(got[0].planes_used, period * period) << what;
-          if (window && ty != 0 && ty % int64_t(st) == 0 && tx % int64_t(st) == 0 &&
+          if (up == 1 && ty != 0 && ty % int64_t(st) == 0 && tx % int64_t(st) == 0 &&
               4 * std::abs(ty) <= s.h && 4 * std::abs(tx) <= s.w) {
             // A textured scene: the true shift (-ty, -tx).
             EXPECT_EQ(got[0].shift[0], double(-ty)) << what;
@@ -497,7 +503,7 @@ TEST(AlignLuma, PlanesFlatInTheFrameAreLeftOutOfBothImages) {
   const int64_t ny = image_side(h, 2), nx = image_side(w, 2);
   const Seen seen = as_seen(ref, mov, w, 2, ny, nx);
   const Estimate want = oracle_peak(oracle_image(seen.ref, w, 2, two, ny, nx),
-                                    oracle_image(seen.mov, w, 2, two, ny, nx), ny, nx, true);
+                                    oracle_image(seen.mov, w, 2, two, ny, nx), ny, nx);
   EXPECT_EQ(got[0].shift[0], 2 * want.dy);
   EXPECT_EQ(got[0].shift[1], 2 * want.dx);
   EXPECT_EQ(got[0].shift[0], -4.0);
@@ -566,9 +572,13 @@ TEST(AlignLuma, QuadraticFieldsFixedToTheSensorAreRemoved) {
   EXPECT_EQ(with_field[0].shift[0], -6.0);
   EXPECT_EQ(with_field[0].shift[1], 4.0);
   EXPECT_NEAR(with_field[0].confidence, plain[0].confidence, 1e-3);
-  d.combine = PTP_COMBINE_JOINT;
-  const auto joint = run(make_plan(d), ref_shaded, {&mov_shaded});
-  EXPECT_FALSE(joint[0].shift[0] == -6.0 && joint[0].shift[1] == 4.0)
+  // Without the trend's removal the field would win.
+  const int64_t ny = image_side(h, 2), nx = image_side(w, 2);
+  const std::vector<char> all(4, 1);
+  const Seen seen = as_seen(ref_shaded, mov_shaded, w, 2, ny, nx);
+  const Estimate kept = oracle_peak(oracle_image(seen.ref, w, 2, all, ny, nx, false),
+                                    oracle_image(seen.mov, w, 2, all, ny, nx, false), ny, nx);
+  EXPECT_FALSE(kept.dy * 2 == -6.0 && kept.dx * 2 == 4.0)
       << "the field no longer tests the trend's removal";
 }
 
@@ -619,6 +629,33 @@ TEST(AlignLuma, XTransShiftsAndBoundsAreInSensorPixels) {
   const auto wider = run(make_plan(d), ref, {&mov});
   EXPECT_EQ(wider[0].shift[0], r[0].shift[0]);
   EXPECT_EQ(wider[0].shift[1], r[0].shift[1]);
+}
+
+// snap = 1 floors each shift to whole CFA blocks (2 for Bayer, 3 for X-Trans), a value
+// within 1e-9 of a block counting as that block: odd Bayer shifts of about -3 and 3
+// become -4 and 2, an X-Trans shift of about 4 becomes 3 and one of about -4, -6.
+TEST(AlignLuma, SnapFloorsToWholeBlocks) {
+  struct Case {
+    const Pattern* pattern;
+    int64_t h, w, ty, tx;
+    double want_y, want_x;
+  };
+  for (const Case& c : {Case{&kBayer, 64, 72, 3, -3, -4.0, 2.0},
+                        Case{&kXTransPattern, 96, 108, -4, 4, 3.0, -6.0}}) {
+    const std::vector<float> ref = scene(c.h, c.w, 0, 0, 31);
+    const std::vector<float> mov = scene(c.h, c.w, c.ty, c.tx, 31);
+    ptp_align_desc d = desc_for(*c.pattern, c.h, c.w);
+    const auto free = run(make_plan(d), ref, {&mov});
+    ASSERT_EQ(free[0].status, PTP_SUCCESS) << free[0].message;
+    EXPECT_NEAR(free[0].shift[0], double(-c.ty), 0.35);
+    EXPECT_NEAR(free[0].shift[1], double(-c.tx), 0.35);
+    d.snap = 1;
+    const auto snapped = run(make_plan(d), ref, {&mov});
+    ASSERT_EQ(snapped[0].status, PTP_SUCCESS) << snapped[0].message;
+    EXPECT_EQ(snapped[0].shift[0], c.want_y) << c.pattern->period;
+    EXPECT_EQ(snapped[0].shift[1], c.want_x) << c.pattern->period;
+    EXPECT_FALSE(std::signbit(snapped[0].shift[0]) && snapped[0].shift[0] == 0.0);
+  }
 }
 
 // The image side the default estimator transforms, (H - 3) / 2 + 1 for

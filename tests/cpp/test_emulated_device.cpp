@@ -162,15 +162,12 @@ TEST(EmulatedDevice, AlignPlanSaysWhereItRuns) {
   ptychopatch::Context cpu(PTP_BACKEND_CPU);
   EXPECT_EQ(ptychopatch::AlignPlan(cpu, desc).backend(&why), PTP_BACKEND_CPU);
   EXPECT_EQ(why, "");
-  // Past the GPU peak search's plane limit: the plan runs on the CPU, and
-  // says why instead of leaving the caller to guess from the timings. (The
-  // planes, not the luminance image, which is one plane.)
-  desc.combine = PTP_COMBINE_JOINT;
-  desc.channels = 70000;
-  desc.height = 2;
-  desc.width = 2;
+  // RawNIND's method runs on the CPU: the plan says so instead of leaving the caller
+  // to guess from the timings.
+  desc.cfa = PTP_CFA_BAYER;
+  desc.method = PTP_ALIGN_METHOD_RAWNIND;
   EXPECT_EQ(ptychopatch::AlignPlan(gpu, desc).backend(&why), PTP_BACKEND_CPU);
-  EXPECT_TRUE(contains(why, "65535 planes")) << why;
+  EXPECT_TRUE(contains(why, "CPU backend only")) << why;
 }
 
 TEST(EmulatedDevice, RepeatedCallsReuseTheContextsDeviceMemory) {

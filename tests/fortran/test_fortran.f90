@@ -882,10 +882,9 @@ contains
                 desc%snap == 0 .and. desc%fft_planning == PTP_FFT_PLANNING_MEASURE .and. &
                 desc%max_shift == 0 .and. desc%method == PTP_ALIGN_METHOD_CORRELATION .and. &
                 desc%verify == PTP_ALIGN_VERIFY_REFINE, 'align desc defaults')
-    ! Per-plane phase correlation in whole pixels: plane shifts to compare.
+    ! The coarse estimate in whole pixels.
     desc%verify = PTP_ALIGN_VERIFY_NONE
-    desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
-    desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN
+    desc%upsample_factor = 1
     desc%height = h_; desc%width = w_; desc%frame_dtype = PTP_DTYPE_FLOAT32
     call check(ptp_align_plan_create(cpu, desc, plan), 'ptp_align_plan_create(float32, no CFA)')
     call check(ptp_align_plan_num_planes(plan, planes), 'ptp_align_plan_num_planes')
@@ -900,10 +899,9 @@ contains
     call expect(all(shifts(:, 1) == [-3, 5]), 'frame 1 shift (dy, dx) = (-3, 5)')
     call expect(all(shifts(:, 2) == [7, -2]), 'frame 2 shift (dy, dx) = (7, -2)')
     call expect(all(shifts(:, 3) == [0, 0]), 'the reference itself: (0, 0)')
-    call expect(all(plane_shifts(:, 1, :) == shifts), 'one plane: plane shift = shift')
+    call expect(all(plane_shifts /= plane_shifts), 'one estimate a frame: plane shifts NaN')
     call expect(all(confidence > 0.5_c_double .and. confidence <= 1.0_c_double), &
                 'confidence in (0.5, 1]')
-    call expect(abs(confidence(3) - 1) < 1e-5_c_double, 'confidence 1 for the reference itself')
     call check(ptp_align_plan_destroy(plan), 'ptp_align_plan_destroy')
     call check(ptp_align_plan_destroy(c_null_ptr), 'ptp_align_plan_destroy(NULL)')
   end subroutine test_align_planar
@@ -919,7 +917,7 @@ contains
     type(ptp_align_desc) :: desc
     type(progress_state), target :: state
     integer(c_int64_t) :: planes, rng
-    integer :: x, y, i, p
+    integer :: x, y, i
     integer, parameter :: ty(m_) = [4, -2, 6], tx(m_) = [-6, 8, 0]
 
     rng = 11
@@ -938,8 +936,7 @@ contains
 
     call check(ptp_align_desc_init(desc, c_sizeof(desc)), 'ptp_align_desc_init')
     desc%height = h_; desc%width = w_; desc%cfa = PTP_CFA_BAYER
-    desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
-    desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN
+    desc%upsample_factor = 1; desc%verify = PTP_ALIGN_VERIFY_NONE
     call check(ptp_align_plan_create(cpu, desc, plan), 'ptp_align_plan_create(Bayer)')
     call check(ptp_align_plan_num_planes(plan, planes), 'num_planes')
     call expect(planes == 4, 'four Bayer planes')
@@ -951,10 +948,7 @@ contains
                                  c_loc(plane_shifts), c_null_ptr), 'ptp_align_execute(Bayer)')
     do i = 1, m_
       call expect(shifts(1, i) == -ty(i) .and. shifts(2, i) == -tx(i), 'Bayer shift recovered')
-      do p = 1, 4
-        call expect(plane_shifts(1, p, i) == -ty(i) .and. plane_shifts(2, p, i) == -tx(i), &
-                    'Bayer plane shift in sensor pixels')
-      end do
+      call expect(all(plane_shifts(:, :, i) /= plane_shifts(:, :, i)), 'Bayer plane shifts NaN')
     end do
     call expect(state%calls == m_ .and. state%last_done == m_ .and. state%last_total == m_ .and. &
                 state%out_of_order == 0, 'progress called once per frame, in order')
@@ -1228,8 +1222,7 @@ contains
       call shifted(scene, ty(i), tx(i), stack(:, :, i))
     end do
     call check(ptp_align_desc_init(desc, c_sizeof(desc)), 'ptp_align_desc_init')
-    desc%upsample_factor = 1; desc%normalization = PTP_NORMALIZATION_PHASE
-    desc%window = PTP_WINDOW_NONE; desc%combine = PTP_COMBINE_MEDIAN
+    desc%upsample_factor = 1; desc%verify = PTP_ALIGN_VERIFY_NONE
     desc%height = h_; desc%width = w_; desc%frame_dtype = PTP_DTYPE_FLOAT32
     call check(ptp_align_plan_create(cpu, desc, plan), 'align plan (float32)')
     call check(ptp_align_set_reference(plan, scene, desc), 'typed ptp_align_set_reference')
@@ -1240,8 +1233,8 @@ contains
       call expect(shifts(1, i) == -ty(i) .and. shifts(2, i) == -tx(i), &
                   'typed ptp_align_execute: shift of stacked frame recovered')
     end do
-    call expect(all(plane_shifts(:, 1, :) == shifts) .and. abs(confidence(3) - 1) < 1e-5_c_double, &
-                'typed ptp_align_execute: plane shifts and confidence')
+    call expect(all(plane_shifts /= plane_shifts) .and. confidence(3) > 0.5_c_double, &
+                'typed ptp_align_execute: plane shifts NaN, confidence')
     call check(ptp_align_execute_frames(plan, stack, results), 'typed ptp_align_execute_frames')
     call expect(all(results%status == PTP_SUCCESS) .and. all(results(1)%crop == [-ty(1), -tx(1)]) &
                 .and. all(results(2)%crop == [-ty(2), -tx(2)]), &
@@ -1337,7 +1330,7 @@ contains
 
     call check(ptp_align_desc_init(adesc, c_sizeof(adesc)), 'ptp_align_desc_init')
     adesc%height = 8; adesc%width = 16; adesc%frame_dtype = PTP_DTYPE_FLOAT32
-    adesc%upsample_factor = 1; adesc%window = PTP_WINDOW_NONE
+    adesc%upsample_factor = 1
     call check(ptp_align_plan_create(cpu, adesc, aplan), 'align plan')
     frame16 = 1
     call expect_error(ptp_align_set_reference(aplan, frame16, adesc), PTP_ERROR_INVALID_ARGUMENT, &

@@ -1,13 +1,7 @@
-// The joint estimator (partial whitening, Hann window, one peak of the
-// summed plane spectra; the default before the luminance image), the bounded search, the
-// CFA-preserving crop and the per-frame results of ptp_align_execute_frames, through the C ABI.
-//
-// Oracle: the joint estimator written out in double precision with a naive
-// DFT (docs/semantics.md, "Scene alignment"): per plane v = (x - mean) *
-// hann, X = R conj(M) / max(|X|, 100 eps_f32)^(1/4), summed over the planes
-// that are not constant, c = inverse DFT, first max |c|, confidence
-// 1 - sqrt(2 ln N sum |Y|^2) / |c(peak)|; with the window two more passes,
-// the moving planes' window moved by the last pass's peak.
+// Scene alignment's results through the C ABI: the defaults, the retired estimator
+// options (they run the default), the bounded search, the CFA-preserving crop and the
+// per-frame results of ptp_align_execute_frames. The estimate's oracle:
+// test_align_luma.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,88 +21,7 @@
 
 namespace {
 
-using cd = std::complex<double>;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-using naive::dft2;
-using naive::hann;
-
-struct Joint {
-  double dy, dx, confidence;
-  int used;
-};
-
-// Bayer frames (float32 values), RGGB planes frame[r::2, c::2]. With the
-// window, three passes: the first with the same window on both planes gives
-// the integer peak (sy, sx); each next one windows the moving planes with
-// the window moved by the last peak, hann((i + sy) mod ny) * hann((j + sx)
-// mod nx), and the third's peak is the result.
-Joint joint_oracle(const std::vector<float>& ref_given, const std::vector<float>& mov_given,
-                   int64_t h, int64_t w, bool window) {
-  const int64_t ny = h / 2, nx = w / 2, n = ny * nx;
-  std::vector<float> ref = ref_given;
-  std::vector<float> mov = mov_given;
-  naive::frames_without_shared_isolated_sites(ref, mov, w, 2, 2 * ny, 2 * nx);
-  const auto wrap = [](int64_t i, int64_t len) { return i > len / 2 ? i - len : i; };
-  const auto pass = [&](int64_t sy, int64_t sx, Joint* out) {
-    std::vector<cd> total(static_cast<size_t>(n), 0.0);
-    int used = 0;
-    for (int p = 0; p < 4; ++p) {
-      auto plane = [&](const std::vector<float>& f, int64_t wy, int64_t wx, double* energy) {
-        double sum = 0.0;
-        for (int64_t i = 0; i < ny; ++i)
-          for (int64_t j = 0; j < nx; ++j) sum += f[(2 * i + p / 2) * w + 2 * j + p % 2];
-        const double mean = sum / double(n);
-        std::vector<cd> v(static_cast<size_t>(n));
-        *energy = 0.0;
-        for (int64_t i = 0; i < ny; ++i)
-          for (int64_t j = 0; j < nx; ++j) {
-            const double wgt =
-                window ? hann(((i + wy) % ny + ny) % ny, ny) * hann(((j + wx) % nx + nx) % nx, nx)
-                       : 1.0;
-            const double x = float((f[(2 * i + p / 2) * w + 2 * j + p % 2] - mean) * wgt);
-            v[i * nx + j] = x;
-            *energy += x * x;
-          }
-        return v;
-      };
-      double er = 0.0, em = 0.0;
-      const std::vector<cd> r = dft2(plane(ref, 0, 0, &er), ny, nx, -1);
-      const std::vector<cd> m = dft2(plane(mov, sy, sx, &em), ny, nx, -1);
-      if (er == 0.0 || em == 0.0) continue;
-      ++used;
-      for (int64_t k = 0; k < n; ++k) {
-        cd x = r[k] * std::conj(m[k]);
-        x /= std::pow(std::max(std::abs(x), 100.0 * FLT_EPSILON), 0.25);
-        if (!window && k == 0) x = 0.0;
-        total[k] += x;
-      }
-    }
-    if (used == 0) {
-      *out = {kNaN, kNaN, 0.0, 0};
-      return;
-    }
-    const std::vector<cd> c = dft2(total, ny, nx, +1);
-    int64_t best = 0;
-    for (int64_t k = 1; k < n; ++k)
-      if (std::abs(c[k]) > std::abs(c[best])) best = k;
-    double energy = 0.0;
-    for (const cd& y : total) energy += std::norm(y);
-    const double significance =
-        1.0 - std::sqrt(2.0 * std::log(double(n)) * energy) / std::abs(c[best]);
-    *out = {double(wrap(best / nx, ny)), double(wrap(best % nx, nx)),
-            std::clamp(significance, 0.0, 1.0), used};
-  };
-  Joint result;
-  pass(0, 0, &result);
-  for (int k = 2; k <= 3 && window && result.used > 0; ++k)
-    pass(int64_t(result.dy), int64_t(result.dx), &result);
-  if (result.used > 0) {
-    result.dy *= 2.0;  // plane pixels to sensor pixels
-    result.dx *= 2.0;
-  }
-  return result;
-}
 
 // A smooth periodic field of h x w, circularly translated by (ty, tx).
 std::vector<float> field(int64_t h, int64_t w, int64_t ty, int64_t tx, uint32_t seed,
@@ -156,7 +69,7 @@ std::vector<ptp_align_result> run_frames(const Plan& plan, const std::vector<flo
   return out;
 }
 
-TEST(AlignJoint, DefaultsArePartiallyWhitenedHannLuminance) {
+TEST(AlignResults, DefaultsArePartiallyWhitenedHannLuminance) {
   ptp_align_desc d;
   ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
   EXPECT_EQ(d.normalization, PTP_NORMALIZATION_PARTIAL);
@@ -167,37 +80,69 @@ TEST(AlignJoint, DefaultsArePartiallyWhitenedHannLuminance) {
   EXPECT_EQ(d.method, PTP_ALIGN_METHOD_CORRELATION);
 }
 
-TEST(AlignJoint, MatchesTheDoublePrecisionOracle) {
-  const int64_t h = 20, w = 28;
-  for (bool window : {true, false})
-    for (uint32_t seed : {1u, 2u, 3u})
-      for (const auto& [ty, tx] : {std::pair<int64_t, int64_t>{0, 0}, {2, -4}, {3, 5}, {-7, 1}}) {
-        const std::vector<float> ref = field(h, w, 0, 0, seed);
-        std::vector<float> mov = field(h, w, ty, tx, seed);
-        // Independent noise, so that the planes disagree a little.
-        std::mt19937 rng(seed * 7 + 1);
-        std::normal_distribution<float> noise(0.0f, 20.0f);
-        for (float& v : mov) v += noise(rng);
-        ptp_align_desc d = bayer_desc(h, w);
-        d.combine = PTP_COMBINE_JOINT;
-        d.window = window ? PTP_WINDOW_HANN : PTP_WINDOW_NONE;
-        d.upsample_factor = 1;  // the oracle's integer peak
-        const Plan plan = make_plan(d);
-        const auto got = run_frames(plan, ref, {mov.data()});
-        const Joint want = joint_oracle(ref, mov, h, w, window);
-        const std::string what = "seed " + std::to_string(seed) + " shift " + std::to_string(ty) +
-                                 "," + std::to_string(tx) + (window ? " hann" : "");
-        ASSERT_EQ(got[0].status, PTP_SUCCESS) << what << got[0].message;
-        EXPECT_EQ(got[0].shift[0], want.dy) << what;
-        EXPECT_EQ(got[0].shift[1], want.dx) << what;
-        EXPECT_NEAR(got[0].confidence, want.confidence, 1e-4) << what;
-        EXPECT_EQ(got[0].planes_used, want.used) << what;
-      }
+// The retired options keep their values and run the default estimator: every frame's
+// result is the default's, bit for bit, and no plane has a shift of its own.
+TEST(AlignRetired, EstimatorOptionsRunTheDefault) {
+  const int64_t h = 40, w = 44;
+  const std::vector<float> ref = field(h, w, 0, 0, 4);
+  std::vector<std::vector<float>> movs;
+  for (const auto& [ty, tx] : {std::pair<int64_t, int64_t>{2, -4}, {3, 5}, {-7, 1}}) {
+    movs.push_back(field(h, w, ty, tx, 4));
+    std::mt19937 rng(static_cast<uint32_t>(movs.size()));
+    std::normal_distribution<float> noise(0.0f, 20.0f);
+    for (float& v : movs.back()) v += noise(rng);
+  }
+  std::vector<const void*> frames;
+  for (const auto& m : movs) frames.push_back(m.data());
+  ptp_align_desc base = bayer_desc(h, w);
+  base.verify = PTP_ALIGN_VERIFY_REFINE;
+  const auto run = [&](const ptp_align_desc& d, std::vector<double>* planes) {
+    const Plan plan = make_plan(d);
+    EXPECT_EQ(ptp_align_set_reference(plan.get(), ref.data()), PTP_SUCCESS);
+    std::vector<ptp_align_result> out(frames.size());
+    planes->assign(frames.size() * 4 * 2, 0.0);
+    EXPECT_EQ(ptp_align_execute_frames(plan.get(), frames.data(), int64_t(frames.size()),
+                                       out.data(), planes->data()),
+              PTP_SUCCESS)
+        << ptp_last_error_message();
+    return out;
+  };
+  std::vector<double> planes;
+  const std::vector<ptp_align_result> want = run(base, &planes);
+  struct Retired {
+    const char* name;
+    int32_t normalization, window, combine;
+  };
+  for (const Retired& r :
+       {Retired{"median", PTP_NORMALIZATION_PARTIAL, PTP_WINDOW_HANN, PTP_COMBINE_MEDIAN},
+        Retired{"mean", PTP_NORMALIZATION_PARTIAL, PTP_WINDOW_HANN, PTP_COMBINE_MEAN},
+        Retired{"joint", PTP_NORMALIZATION_PARTIAL, PTP_WINDOW_HANN, PTP_COMBINE_JOINT},
+        Retired{"phase", PTP_NORMALIZATION_PHASE, PTP_WINDOW_HANN, PTP_COMBINE_LUMA},
+        Retired{"plain", PTP_NORMALIZATION_NONE, PTP_WINDOW_HANN, PTP_COMBINE_LUMA},
+        Retired{"no window", PTP_NORMALIZATION_PARTIAL, PTP_WINDOW_NONE, PTP_COMBINE_LUMA},
+        Retired{"0.3.0's", PTP_NORMALIZATION_PHASE, PTP_WINDOW_NONE, PTP_COMBINE_MEDIAN}}) {
+    ptp_align_desc d = base;
+    d.normalization = r.normalization;
+    d.window = r.window;
+    d.combine = r.combine;
+    const std::vector<ptp_align_result> got = run(d, &planes);
+    for (size_t k = 0; k < frames.size(); ++k) {
+      EXPECT_EQ(got[k].status, want[k].status) << r.name << " " << k;
+      EXPECT_EQ(std::memcmp(got[k].shift, want[k].shift, sizeof got[k].shift), 0)
+          << r.name << " " << k;
+      EXPECT_EQ(got[k].crop[0], want[k].crop[0]) << r.name << " " << k;
+      EXPECT_EQ(got[k].crop[1], want[k].crop[1]) << r.name << " " << k;
+      EXPECT_EQ(got[k].confidence, want[k].confidence) << r.name << " " << k;
+      EXPECT_EQ(got[k].planes_used, want[k].planes_used) << r.name << " " << k;
+    }
+    for (double v : planes) EXPECT_TRUE(std::isnan(v)) << r.name;
+  }
+  for (size_t k = 0; k < frames.size(); ++k) EXPECT_EQ(want[k].status, PTP_SUCCESS);
 }
 
 // Two of four planes flat (clipped) in both frames: they carry nothing and
-// the two others decide; the oracle agrees; plane_shifts are NaN (joint).
-TEST(AlignJoint, ConstantPlanesDoNotVote) {
+// the two others decide; plane_shifts are NaN (one estimate a frame).
+TEST(AlignResults, ConstantPlanesAreLeftOut) {
   const int64_t h = 24, w = 24;
   std::vector<float> ref = field(h, w, 0, 0, 9);
   std::vector<float> mov = field(h, w, 4, -6, 9);
@@ -207,16 +152,12 @@ TEST(AlignJoint, ConstantPlanesDoNotVote) {
         (*f)[i * w + j] = 4095.0f;
         (*f)[(i + 1) * w + j + 1] = 4095.0f;
       }
-  ptp_align_desc d = bayer_desc(h, w);
-  d.combine = PTP_COMBINE_JOINT;
-  const Plan plan = make_plan(d);
+  const Plan plan = make_plan(bayer_desc(h, w));
   ASSERT_EQ(ptp_align_set_reference(plan.get(), ref.data()), PTP_SUCCESS);
   const void* frames[] = {mov.data()};
   ptp_align_result r;
   std::vector<double> planes(8, 0.0);
   ASSERT_EQ(ptp_align_execute_frames(plan.get(), frames, 1, &r, planes.data()), PTP_SUCCESS);
-  const Joint want = joint_oracle(ref, mov, h, w, true);
-  EXPECT_EQ(want.used, 2);
   EXPECT_EQ(r.planes_used, 2);
   EXPECT_NEAR(r.shift[0], -4.0, 0.5);
   EXPECT_NEAR(r.shift[1], 6.0, 0.5);
