@@ -104,18 +104,12 @@ std::string mib(uint64_t bytes) {
 }
 
 struct FftPlans {
-  cufft::Plan forward;
-  cufft::Plan inverse;
-  cufft::Plan joint_inverse;  // PTP_COMBINE_JOINT: one plane per frame
-  bool joint = false;
-  size_t work_bytes() const {
-    return std::max({forward.work_bytes(), inverse.work_bytes(),
-                     joint ? joint_inverse.work_bytes() : size_t{0}});
-  }
+  cufft::Plan forward;  // every plane of the batch
+  cufft::Plan inverse;  // one cross-power spectrum per frame
+  size_t work_bytes() const { return std::max(forward.work_bytes(), inverse.work_bytes()); }
   void set_work_area(void* work) const {
     forward.set_work_area(work);
     inverse.set_work_area(work);
-    if (joint) joint_inverse.set_work_area(work);
   }
 };
 
@@ -133,8 +127,8 @@ struct State {
   std::optional<DeviceBuffer> col_window;
   std::optional<DeviceBuffer> reference;         // P half spectra
   std::optional<DeviceBuffer> reference_energy;  // P doubles
-  std::optional<DeviceBuffer> luma_planes;       // PTP_COMBINE_LUMA: a flag per plane
-  std::optional<DeviceBuffer> luma_axes;         // PTP_COMBINE_LUMA: luma::axes_table
+  std::optional<DeviceBuffer> luma_planes;       // a flag per plane of the raw frames
+  std::optional<DeviceBuffer> luma_axes;         // luma::axes_table
   PinnedBuffer staging[kPinnedSlots];
   bool staging_ready = false;
   PinnedBuffer results_host[2];
@@ -163,30 +157,29 @@ const double* window(const std::optional<DeviceBuffer>& table) {
 
 class CufftAlignBackend final : public AlignBackend {
  public:
-  // A g.luma geometry: the backend aligns the frames' luminance images,
-  // which it makes from the raw frames (luma_kernels.cuh); dims_ are then
-  // the images' (luma_image_geometry), as if the images were the frames.
+  // The backend aligns the frames' luminance images (a g.luma geometry), which it
+  // makes from the raw frames (luma_kernels.cuh); dims_ are the images'
+  // (luma_image_geometry), as if the images were the frames.
   CufftAlignBackend(const ptp_context& context, const AlignGeometry& geometry)
       : context_(&context),
         geometry_(geometry),
-        dims_(align::make_dims(geometry.luma ? luma_image_geometry(geometry) : geometry)),
-        luma_(geometry.luma),
-        image_dims_(geometry.luma ? luma::make_image_dims(geometry) : luma::ImageDims{}) {
+        dims_(align::make_dims(luma_image_geometry(geometry))),
+        image_dims_(luma::make_image_dims(geometry)) {
+    if (!geometry.luma)
+      fail(PTP_ERROR_INTERNAL, "the GPU alignment backend made for another estimator's geometry");
     const ScopedDevice scoped(context.device);
     check_cuda(scoped.status(), "cudaSetDevice");
     align::check_supported(dims_);
     cufft::api();  // UNSUPPORTED (the plan then runs on the CPU) without cuFFT
     state_ = std::make_unique<State>();
     try {
-      if (!trivial() && dims_.hann) {
+      if (!trivial()) {
         upload_window(state_->row_window, dims_.rows);
         upload_window(state_->col_window, dims_.cols);
       }
-      if (luma_) {
-        std::vector<double> axes(to_u64(luma::axes_count(image_dims_)));
-        luma::axes_table(image_dims_, axes.data());
-        upload_table(state_->luma_axes, axes);
-      }
+      std::vector<double> axes(to_u64(luma::axes_count(image_dims_)));
+      luma::axes_table(image_dims_, axes.data());
+      upload_table(state_->luma_axes, axes);
     } catch (...) {
       state_.reset();  // with the device still current
       throw;
@@ -224,7 +217,7 @@ class CufftAlignBackend final : public AlignBackend {
       s.reference.emplace(spectrum_bytes());
       s.reference_energy.emplace(to_u64(dims_.planes) * sizeof(double));
     }
-    if (luma_ && !s.luma_planes)
+    if (!s.luma_planes)
       fail(PTP_ERROR_INTERNAL, "GPU luminance images before their planes were set");
     const ScratchLease buffers(
         ws, {raw_bytes(), align::frame_partials_bytes(dims_), plans.work_bytes(), image_bytes()});
@@ -244,10 +237,10 @@ class CufftAlignBackend final : public AlignBackend {
     check_cuda(cudaStreamSynchronize(compute), "transforming the reference frame");
   }
 
-  bool makes_luma_images() const override { return luma_; }
+  bool makes_luma_images() const override { return true; }
 
   void set_luma_planes(const std::vector<char>& planes) override {
-    if (!luma_ || static_cast<int64_t>(planes.size()) != geometry_.planes)
+    if (static_cast<int64_t>(planes.size()) != geometry_.planes)
       fail(PTP_ERROR_INTERNAL, "luminance planes for a GPU plan that does not take them");
     Workspace& ws = workspace_of(*context_);
     const std::lock_guard<std::recursive_mutex> lock(ws.mutex);
@@ -328,13 +321,6 @@ class CufftAlignBackend final : public AlignBackend {
     align::peak_offsets(dims_, search, offsets.data());
     const size_t plane_bytes = to_u64(dims_.plane_floats) * sizeof(float);
     const bool refine = dims_.upsample > 1;
-    const bool joint = dims_.joint;
-    const bool tracking = dims_.tracking;
-    const bool bounds = needs_bounds();
-    // Tracking: moving planes are centred without the window (window_spectra
-    // applies it to their spectra).
-    align::Dims moving_dims = dims_;
-    moving_dims.hann = dims_.hann && !tracking;
     static_assert(kRawSlots == 3, "the lease below lists one buffer per raw slot");
     const ScratchLease buffers(
         ws, {raw_bytes(), raw_bytes(), raw_bytes(), align::frame_partials_bytes(dims_),
@@ -344,10 +330,8 @@ class CufftAlignBackend final : public AlignBackend {
              offsets.size() * sizeof(int), search.temp_bytes,
              to_u64(held * P) * sizeof(align::Peak), to_u64(held * P) * sizeof(PlaneShift),
              work_bytes, refine ? align::upsample_scratch_bytes(dims_, group) : 0,
-             joint ? to_u64(held) * plane_bytes : 0,
-             bounds ? to_u64(held * P) * align::kBoundBlocks * sizeof(double) : 0,
-             bounds ? to_u64(held * P) * sizeof(double) : 0,
-             joint ? to_u64(held) * 2 * sizeof(double) : 0, image_bytes()});
+             to_u64(held) * plane_bytes, to_u64(held * P) * align::kBoundBlocks * sizeof(double),
+             to_u64(held) * 2 * sizeof(double), image_bytes()});
     void* const raw[kRawSlots] = {buffers.get<void>(0), buffers.get<void>(1), buffers.get<void>(2)};
     const align::FramePartials partials = align::carve_frame_partials(dims_, buffers.get<void>(3));
     float* const plane_data = buffers.get<float>(4);
@@ -364,11 +348,10 @@ class CufftAlignBackend final : public AlignBackend {
                : align::UpsampleScratch{};
     float* const joint_data = buffers.get<float>(14);
     double* const bound_partials = buffers.get<double>(15);
-    double* const plane_bound = buffers.get<double>(16);
-    double* const frame_used = buffers.get<double>(17);
-    double* const frame_bound = joint ? frame_used + held : nullptr;
-    void* const image = buffers.get<void>(18);
-    if (luma_ && !s.luma_planes)
+    double* const frame_used = buffers.get<double>(16);
+    double* const frame_bound = frame_used + held;
+    void* const image = buffers.get<void>(17);
+    if (!s.luma_planes)
       fail(PTP_ERROR_INTERNAL, "GPU luminance images before their planes were set");
     check_cuda(cudaMemcpyAsync(d_offsets, offsets.data(), offsets.size() * sizeof(int),
                                cudaMemcpyHostToDevice, s.compute.get()),
@@ -390,80 +373,50 @@ class CufftAlignBackend final : public AlignBackend {
       const int slot = static_cast<int>(i % kRawSlots);
       upload(frames[i], raw[slot], slot);
       check_cuda(cudaStreamWaitEvent(compute, s.uploaded[slot].get(), 0), "cudaStreamWaitEvent");
+      // Unwindowed: each tracking pass windows the spectra (tracked_joint).
       const void* const plane_source = frame_to_planes_input(raw[slot], image, compute);
-      align::center_frame(plane_source, moving_dims, window(s.row_window), window(s.col_window),
-                          partials, plane_data + j * P * dims_.plane_floats, energy + j * P,
-                          compute);
+      align::center_frame(plane_source, dims_, nullptr, nullptr, partials,
+                          plane_data + j * P * dims_.plane_floats, energy + j * P, compute);
       check_cuda(cudaEventRecord(s.raw_free[slot].get(), compute), "cudaEventRecord");
     };
 
-    // Enqueues the transforms, peak search and refinement of a batch of
-    // `count` frames, and the copy of its results to pinned buffer `parity`.
-    //
-    // Joint (PTP_COMBINE_JOINT), after the cross power: the bounds of every
-    // plane, the sum of each frame's informative planes into joint_data (and
-    // the copy the refinement reads), one C2R per frame, and the peak search
-    // over one plane per frame.
-    //
-    // Tracking (joint with the Hann window, math::tracking_window_index):
-    // plane_data keeps the unwindowed spectra; each pass (tracked_joint, one
-    // fused kernel) windows them (the first with the plain window, each next
-    // one with the window moved by the last pass's integer peak), forms the
-    // cross power and sums the planes into joint_data, and the last pass's
-    // peak, refined, is the result.
+    // Enqueues the transforms, peak search and refinement of a batch of `count` frames,
+    // and the copy of its results to pinned buffer `parity`. The tracking window
+    // (math::tracking_window_index): plane_data keeps the unwindowed spectra; each pass
+    // (tracked_joint, one fused kernel) windows them (the first with the plain window,
+    // each next one with the window moved by the last pass's integer peak) and forms
+    // the cross power into joint_data; the last pass's peak, refined, is the result.
     auto run_batch = [&](int64_t count, const FftPlans& plans, int parity) {
-      const int64_t batch_planes = count * P;
       const double* reference_energy = s.reference_energy->as<double>();
       plans.forward.forward(plane_data);
-      if (tracking) {
-        // Every pass for every frame: for a frame whose peak stopped moving
-        // the next pass repeats the last exactly (the CPU backend skips it).
-        for (int pass = 1; pass < math::kTrackingPasses; ++pass) {
-          align::tracked_joint(plane_data, s.reference->as<float>(), pass == 1 ? nullptr : peaks,
-                               energy, reference_energy, count, dims_, joint_data, nullptr,
-                               frame_used, compute);
-          plans.joint_inverse.inverse(joint_data);
-          align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
-                            frame_used, nullptr, peaks, compute);
-        }
-        align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,
-                             count, dims_, joint_data, refine ? copies : nullptr, frame_used,
-                             compute);
-      } else {
-        align::cross_power(s.reference->as<float>(), plane_data, joint ? nullptr : copies, count,
-                           dims_, compute);
+      // Every pass for every frame: for a frame whose peak stopped moving the next
+      // pass repeats the last exactly (the CPU backend skips it).
+      for (int pass = 1; pass < math::kTrackingPasses; ++pass) {
+        align::tracked_joint(plane_data, s.reference->as<float>(), pass == 1 ? nullptr : peaks,
+                             energy, reference_energy, count, dims_, joint_data, nullptr,
+                             frame_used, compute);
+        plans.inverse.inverse(joint_data);
+        align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
+                          frame_used, nullptr, peaks, compute);
       }
-      if (bounds && !joint)
-        align::spectrum_bounds(plane_data, batch_planes, dims_, bound_partials, plane_bound,
-                               compute);
-      int64_t searched = batch_planes;  // planes searched, results made
-      const float* correlation = plane_data;
-      if (joint) {
-        if (!tracking)
-          align::joint_spectra(plane_data, energy, reference_energy, count, dims_, joint_data,
-                               refine ? copies : nullptr, frame_used, compute);
-        align::spectrum_bounds(joint_data, count, dims_, bound_partials, frame_bound, compute);
-        plans.joint_inverse.inverse(joint_data);
-        searched = count;
-        correlation = joint_data;
-        align::find_peaks(correlation, searched, dims_, search, d_offsets, pairs, temp, frame_used,
-                          frame_used, frame_bound, peaks, compute);
-      } else {
-        plans.inverse.inverse(plane_data);
-        align::find_peaks(correlation, searched, dims_, search, d_offsets, pairs, temp, energy,
-                          reference_energy, bounds ? plane_bound : nullptr, peaks, compute);
-      }
+      align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,
+                           count, dims_, joint_data, refine ? copies : nullptr, frame_used,
+                           compute);
+      align::spectrum_bounds(joint_data, count, dims_, bound_partials, frame_bound, compute);
+      plans.inverse.inverse(joint_data);
+      align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
+                        frame_used, frame_bound, peaks, compute);
       if (refine) {
-        for (int64_t b0 = 0; b0 < searched; b0 += group)
+        for (int64_t b0 = 0; b0 < count; b0 += group)
           align::upsampled_results(copies + b0 * dims_.plane_floats, peaks + b0,
-                                   std::min(group, searched - b0), dims_, scratch, d_results + b0,
+                                   std::min(group, count - b0), dims_, scratch, d_results + b0,
                                    compute);
       } else {
-        align::integer_results(peaks, searched, dims_, d_results, compute);
+        align::integer_results(peaks, count, dims_, d_results, compute);
       }
       check_cuda(
           cudaMemcpyAsync(s.results_host[parity].as<void>(), d_results,
-                          to_u64(searched) * sizeof(PlaneShift), cudaMemcpyDeviceToHost, compute),
+                          to_u64(count) * sizeof(PlaneShift), cudaMemcpyDeviceToHost, compute),
           "copying results to the host");
       check_cuda(cudaEventRecord(s.batch_done[parity].get(), compute), "cudaEventRecord");
     };
@@ -516,27 +469,22 @@ class CufftAlignBackend final : public AlignBackend {
     return num_frames;
   }
 
-  // A raw frame as uploaded (with luma_, the sensor frame, not its image).
+  // A raw frame as uploaded (the sensor frame, not its image).
   uint64_t raw_bytes() const {
     const uint64_t element = geometry_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4;
     return to_u64(geometry_.frame_elements()) * element;
   }
-  // With luma_: one frame's image and the scratch of making it (one at a
-  // time, on the compute stream); else 0.
+  // One frame's image and the scratch of making it (one at a time, on the compute
+  // stream).
   // The image itself, rounded up so that the scratch after it is aligned.
   uint64_t image_floats_bytes() const {
     return align_up(to_u64(dims_.frame_elements) * sizeof(float));
   }
-  uint64_t image_bytes() const {
-    if (!luma_) return 0;
-    return image_floats_bytes() + luma::scratch_bytes(image_dims_);
-  }
-  // What center_frame reads for the raw frame `raw` (device): the frame
-  // itself, or with luma_ its image, made into `image_buffer` (an
-  // image_bytes() lease) on `stream`. The raw frame is free once this
-  // returns' enqueued work has run.
+  uint64_t image_bytes() const { return image_floats_bytes() + luma::scratch_bytes(image_dims_); }
+  // What center_frame reads for the raw frame `raw` (device): its image, made into
+  // `image_buffer` (an image_bytes() lease) on `stream`. The raw frame is free once
+  // this returns' enqueued work has run.
   const void* frame_to_planes_input(const void* raw, void* image_buffer, cudaStream_t stream) {
-    if (!luma_) return raw;
     auto* image = static_cast<float*>(image_buffer);
     void* const scratch = static_cast<unsigned char*>(image_buffer) + image_floats_bytes();
     luma::make_image(raw, image_dims_, state_->luma_planes->as<unsigned char>(),
@@ -575,13 +523,9 @@ class CufftAlignBackend final : public AlignBackend {
   }
   uint64_t per_frame_bytes() const {
     uint64_t bytes = spectrum_bytes() * (dims_.upsample > 1 ? 2 : 1) + small_per_frame_bytes();
-    if (needs_bounds()) bytes += to_u64(dims_.planes) * (align::kBoundBlocks + 1) * sizeof(double);
-    if (dims_.joint) bytes += to_u64(dims_.plane_floats) * sizeof(float) + 2 * sizeof(double);
+    bytes += to_u64(dims_.planes) * align::kBoundBlocks * sizeof(double);
+    bytes += to_u64(dims_.plane_floats) * sizeof(float) + 2 * sizeof(double);
     return bytes;
-  }
-  // Whether confidences need math::significance_confidence's energies.
-  bool needs_bounds() const {
-    return dims_.joint || dims_.normalization == PTP_NORMALIZATION_PARTIAL;
   }
 
   // The cached plans for batches of `frames` frames; may drop cached sizes
@@ -599,11 +543,7 @@ class CufftAlignBackend final : public AlignBackend {
     const int64_t batch = frames * dims_.planes;
     const cudaStream_t stream = state_->compute.get();
     FftPlans plans{cufft::Plan(CUFFT_R2C, dims_.fft_rows, dims_.fft_cols, batch, stream),
-                   cufft::Plan(CUFFT_C2R, dims_.fft_rows, dims_.fft_cols, batch, stream),
-                   dims_.joint
-                       ? cufft::Plan(CUFFT_C2R, dims_.fft_rows, dims_.fft_cols, frames, stream)
-                       : cufft::Plan(),
-                   dims_.joint};
+                   cufft::Plan(CUFFT_C2R, dims_.fft_rows, dims_.fft_cols, frames, stream)};
     return cache.emplace(frames, std::move(plans)).first->second;
   }
 
@@ -654,7 +594,6 @@ class CufftAlignBackend final : public AlignBackend {
   const ptp_context* context_;
   AlignGeometry geometry_;
   Dims dims_;
-  bool luma_;
   luma::ImageDims image_dims_;
   std::unique_ptr<State> state_;
   uint64_t staged_count_ = 0;

@@ -251,12 +251,12 @@ __global__ void __launch_bounds__(kBlock)
     PerPlane<float, kPeriod> top{};
     for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x) {
       const T* row = origin + y * kPeriod * d.width;
-      const double wy = d.hann ? row_window[y] : 1.0;
+      const double wy = row_window != nullptr ? row_window[y] : 1.0;
       for (int64_t x = threadIdx.x; x < d.cols; x += kBlock) {
         T v[kPeriod];
         load_segment<T, kPeriod>(row + x * kPeriod, pairs, v);
         // One weight for the segment: its values share the plane column.
-        const double weight = d.hann ? wy * col_window[x] : 1.0;
+        const double weight = col_window != nullptr ? wy * col_window[x] : 1.0;
         float* at = out + fft_position(d, y, x);
 #pragma unroll
         for (int k = 0; k < kPeriod; ++k) {
@@ -309,36 +309,6 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// ----------------------------------------------------------- cross power
-
-__global__ void __launch_bounds__(kThreads)
-    cross_power_kernel(const float2* __restrict__ reference, float2* __restrict__ spectra,
-                       float2* __restrict__ copy, int64_t frame_complex, int64_t frames,
-                       int normalization) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t f = blockIdx.y; f < frames; f += gridDim.y) {
-    const int64_t frame_base = f * frame_complex;
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < frame_complex;
-         i += stride) {
-      const float2 r = reference[i];
-      const float2 m = spectra[frame_base + i];
-      float re, im;
-      math::normalized_cross_power(r.x, r.y, m.x, m.y, normalization, &re, &im);
-      spectra[frame_base + i] = make_float2(re, im);
-      if (copy != nullptr) copy[frame_base + i] = make_float2(re, im);
-    }
-  }
-}
-
-// Step 3's last part: X(0, 0) = 0 in every plane (math::zero_dc_bin).
-__global__ void zero_dc_kernel(float2* __restrict__ spectra, float2* __restrict__ copy,
-                               int64_t planes, int64_t plane_complex) {
-  const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (b >= planes) return;
-  spectra[b * plane_complex] = make_float2(0.0f, 0.0f);
-  if (copy != nullptr) copy[b * plane_complex] = make_float2(0.0f, 0.0f);
-}
-
 // ------------------------------------------- spectrum energy, joint sum
 
 // Block x of plane q (grid.y, strided) sums weight * |X|^2 over rows x,
@@ -383,29 +353,6 @@ __global__ void bound_sums_kernel(const double* __restrict__ partials, int64_t p
 __device__ inline bool informative(const double* energy, const double* reference_energy, int64_t f,
                                    int64_t p, int64_t planes) {
   return energy[f * planes + p] > 0.0 && reference_energy[p] > 0.0;
-}
-
-__global__ void __launch_bounds__(kThreads)
-    joint_sum_kernel(const float2* __restrict__ spectra, const double* __restrict__ energy,
-                     const double* __restrict__ reference_energy, int64_t frames, Dims d,
-                     float2* __restrict__ joint, float2* __restrict__ copy) {
-  const int64_t plane_complex = d.plane_floats / 2;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t f = blockIdx.y; f < frames; f += gridDim.y) {
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < plane_complex;
-         i += stride) {
-      float re = 0.0f;
-      float im = 0.0f;
-      for (int64_t p = 0; p < d.planes; ++p) {
-        if (!informative(energy, reference_energy, f, p, d.planes)) continue;
-        const float2 v = spectra[(f * d.planes + p) * plane_complex + i];
-        re += v.x;
-        im += v.y;
-      }
-      joint[f * plane_complex + i] = make_float2(re, im);
-      if (copy != nullptr) copy[f * plane_complex + i] = make_float2(re, im);
-    }
-  }
 }
 
 __global__ void joint_count_kernel(const double* __restrict__ energy,
@@ -496,14 +443,8 @@ __device__ inline void write_result(const Dims& d, const Peak& peak, double shif
   const int64_t count = d.rows * d.cols;
   out->dy = dy;
   out->dx = dx;
-  if (d.joint || d.normalization == math::kNormalizationPartial)
-    out->confidence = math::significance_confidence(magnitude, peak.bound, count);
-  else if (d.normalization == math::kNormalizationPhase)
-    out->confidence = math::phase_confidence(magnitude, math::phase_confidence_bins(count, d.hann));
-  else
-    out->confidence =
-        math::xcorr_confidence(magnitude, count, peak.reference_energy, peak.moving_energy);
-  out->planes_used = d.joint ? static_cast<int32_t>(peak.moving_energy) : 1;
+  out->confidence = math::significance_confidence(magnitude, peak.bound, count);
+  out->planes_used = static_cast<int32_t>(peak.moving_energy);
 }
 
 __global__ void finalize_peaks_kernel(const PeakPair* __restrict__ partials, int64_t planes, Dims d,
@@ -531,7 +472,7 @@ __global__ void finalize_peaks_kernel(const PeakPair* __restrict__ partials, int
   peak.shift_row = math::wrap_peak_index(row, d.fft_rows);
   peak.shift_col = math::wrap_peak_index(col, d.fft_cols);
   peak.magnitude = static_cast<double>(best.value);
-  peak.reference_energy = reference_energy[d.joint ? b : b % d.planes];
+  peak.reference_energy = reference_energy[b];
   peak.moving_energy = energy[b];
   peak.bound = bound != nullptr ? bound[b] : 0.0;
   peaks[b] = peak;
@@ -639,15 +580,12 @@ __device__ __forceinline__ float2 windowed_bin(const float2* m0, const Dims& d,
   return acc;
 }
 
-// One pass of the tracking estimator (d.tracking, joint), fused: for each
-// bin of frame f, each informative plane's windowed value (windowed_bin,
-// the window moved by peaks[f], or not moved when peaks is null), its
-// normalised cross power with the reference's bin (cross_power_kernel's
-// math, the DC bin zeroed where zero_dc), summed over the planes in plane
-// order (joint_sum_kernel's order) into joint (and copy unless null). One
-// read of the unwindowed and reference spectra and one write of the joint
-// one per pass, where three kernels read and wrote every plane's spectrum
-// twice more. Grid: x over the half spectrum's columns, y over its rows,
+// One pass of the tracking estimator, fused: for each bin of frame f, each
+// informative plane's windowed value (windowed_bin, the window moved by peaks[f], or
+// not moved when peaks is null), its partially whitened cross power with the
+// reference's bin, summed over the planes in plane order into joint (and copy unless
+// null). One read of the unwindowed and reference spectra and one write of the joint
+// one per pass. Grid: x over the half spectrum's columns, y over its rows,
 // z over frames (all strided). A thread computes its frame's taps (double
 // precision) once and finds a bin's neighbours by comparison, not by a
 // modulo: no integer division per bin.
@@ -656,7 +594,7 @@ __global__ void __launch_bounds__(kThreads)
                          const float2* __restrict__ reference, const Peak* __restrict__ peaks,
                          const double* __restrict__ energy,
                          const double* __restrict__ reference_energy, int64_t frames, Dims d,
-                         bool zero_dc, float2* __restrict__ joint, float2* __restrict__ copy) {
+                         float2* __restrict__ joint, float2* __restrict__ copy) {
   const int64_t plane_complex = d.plane_floats / 2;
   const int64_t rows = d.fft_rows;
   const int64_t cols = d.fft_cols;
@@ -678,8 +616,7 @@ __global__ void __launch_bounds__(kThreads)
           const float2 r = reference[p * plane_complex + i];
           float cre = 0.0f;
           float cim = 0.0f;
-          if (!(zero_dc && i == 0))
-            math::normalized_cross_power(r.x, r.y, m.x, m.y, d.normalization, &cre, &cim);
+          math::normalized_cross_power(r.x, r.y, m.x, m.y, math::kNormalizationPartial, &cre, &cim);
           re += cre;
           im += cim;
         }
@@ -973,12 +910,6 @@ Dims make_dims(const AlignGeometry& g) {
   d.half = d.fft_cols / 2 + 1;
   d.pitch = 2 * d.half;
   d.plane_floats = checked_mul(d.fft_rows, d.pitch, "the padded plane size");
-  // The luminance image's estimator: partial whitening, the Hann window tracking the
-  // frame's content, one peak a frame.
-  d.normalization = PTP_NORMALIZATION_PARTIAL;
-  d.joint = true;
-  d.hann = true;
-  d.tracking = true;
   d.limit_fft_rows = d.transposed ? g.max_shift_cols : g.max_shift_rows;
   d.limit_fft_cols = d.transposed ? g.max_shift_rows : g.max_shift_cols;
   d.upsample = g.upsample;
@@ -1069,25 +1000,6 @@ void center_frame(const void* frame, const Dims& d, const double* row_window,
                   energy, stream);
 }
 
-void cross_power(const float* reference, float* spectra, float* copy, int64_t frames, const Dims& d,
-                 cudaStream_t stream) {
-  const int64_t frame_complex = d.planes * d.plane_floats / 2;
-  const dim3 grid(static_cast<unsigned>(grid_blocks(frame_complex, kThreads)),
-                  grid_extent(frames, kMaxGridYZ));
-  check_cuda(
-      launch_kernel(&cross_power_kernel, grid, dim3(kThreads), 0, stream,
-                    reinterpret_cast<const float2*>(reference), reinterpret_cast<float2*>(spectra),
-                    reinterpret_cast<float2*>(copy), frame_complex, frames, d.normalization),
-      "launching the cross-power kernel");
-  if (math::zero_dc_bin(d.hann)) {
-    const int64_t planes = frames * d.planes;
-    check_cuda(launch_kernel(&zero_dc_kernel, dim3(blocks_for(planes, 128)), dim3(128), 0, stream,
-                             reinterpret_cast<float2*>(spectra), reinterpret_cast<float2*>(copy),
-                             planes, d.plane_floats / 2),
-               "launching the DC-bin kernel");
-  }
-}
-
 void find_peaks(const float* correlation, int64_t planes, const Dims& d, const PeakSearch& s,
                 const int* offsets, void* partials, void* /*temp: none needed*/,
                 const double* energy, const double* reference_energy, const double* bound,
@@ -1120,22 +1032,6 @@ void spectrum_bounds(const float* spectra, int64_t planes, const Dims& d, double
              "launching the bound-sum kernel");
 }
 
-void joint_spectra(const float* spectra, const double* energy, const double* reference_energy,
-                   int64_t frames, const Dims& d, float* joint, float* copy, double* used,
-                   cudaStream_t stream) {
-  const int64_t plane_complex = d.plane_floats / 2;
-  const dim3 grid(static_cast<unsigned>(grid_blocks(plane_complex, kThreads)),
-                  grid_extent(frames, kMaxGridYZ));
-  check_cuda(
-      launch_kernel(&joint_sum_kernel, grid, dim3(kThreads), 0, stream,
-                    reinterpret_cast<const float2*>(spectra), energy, reference_energy, frames, d,
-                    reinterpret_cast<float2*>(joint), reinterpret_cast<float2*>(copy)),
-      "launching the joint-sum kernel");
-  check_cuda(launch_kernel(&joint_count_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0, stream,
-                           energy, reference_energy, frames, d, used),
-             "launching the joint-count kernel");
-}
-
 void tracked_joint(const float* unwindowed, const float* reference, const Peak* peaks,
                    const double* energy, const double* reference_energy, int64_t frames,
                    const Dims& d, float* joint, float* copy, double* used, cudaStream_t stream) {
@@ -1145,12 +1041,12 @@ void tracked_joint(const float* unwindowed, const float* reference, const Peak* 
   const dim3 grid(grid_extent((d.half + kThreads - 1) / kThreads, kMaxGridX),
                   grid_extent(std::min(d.fft_rows, kRowBlocksPerFrame), kMaxGridYZ),
                   grid_extent(frames, kMaxGridYZ));
-  check_cuda(launch_kernel(&tracked_joint_kernel, grid, dim3(kThreads), 0, stream,
-                           reinterpret_cast<const float2*>(unwindowed),
-                           reinterpret_cast<const float2*>(reference), peaks, energy,
-                           reference_energy, frames, d, math::zero_dc_bin(d.hann),
-                           reinterpret_cast<float2*>(joint), reinterpret_cast<float2*>(copy)),
-             "launching the tracking pass kernel");
+  check_cuda(
+      launch_kernel(&tracked_joint_kernel, grid, dim3(kThreads), 0, stream,
+                    reinterpret_cast<const float2*>(unwindowed),
+                    reinterpret_cast<const float2*>(reference), peaks, energy, reference_energy,
+                    frames, d, reinterpret_cast<float2*>(joint), reinterpret_cast<float2*>(copy)),
+      "launching the tracking pass kernel");
   check_cuda(launch_kernel(&joint_count_kernel, dim3(blocks_for(frames, 128)), dim3(128), 0, stream,
                            energy, reference_energy, frames, d, used),
              "launching the joint-count kernel");

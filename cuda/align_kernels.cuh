@@ -46,14 +46,6 @@ struct Dims {
   int64_t half;          // fft_cols / 2 + 1
   int64_t pitch;         // 2 * half
   int64_t plane_floats;  // fft_rows * pitch
-  // Options.
-  int32_t normalization;  // ptp_normalization
-  bool joint;             // PTP_COMBINE_JOINT: one result per frame
-  bool hann;
-  // joint && hann: the two passes of math::tracking_window_index. The
-  // moving planes are transformed once without the window, which
-  // tracked_joint then applies to their spectra (plain, then moved).
-  bool tracking;
   // Bounds of the integer peak search along the FFT grid's rows and columns
   // (math::within_shift_limit; -1: unbounded).
   int64_t limit_fft_rows;
@@ -74,12 +66,9 @@ Dims make_dims(const AlignGeometry& geometry);
 // the peak search's int offsets), so that the plan falls back to the CPU.
 void check_supported(const Dims& d);
 
-// A plane's integer peak (FFT grid, wrapped to signed shifts), its
-// correlation magnitude, and the two planes' sums of squares (0: a
-// constant plane, whose result is (0, 0) with confidence 0). Joint, one
-// frame's: both "energies" are then its count of informative planes.
-// bound: math::significance_confidence's energy (partial whitening,
-// joint), else 0.
+// A frame's integer peak (FFT grid, wrapped to signed shifts), its correlation
+// magnitude, and in both "energies" its count of informative planes (0: none, whose
+// result is (0, 0) with confidence 0); bound: math::significance_confidence's energy.
 struct Peak {
   int64_t shift_row;
   int64_t shift_col;
@@ -131,17 +120,10 @@ void center_frame(const void* frame, const Dims& d, const double* row_window,
                   const double* col_window, const FramePartials& partials, float* planes,
                   double* energy, cudaStream_t stream);
 
-// Replaces the half spectra of `frames` frames (P planes each) by their
-// cross-power spectra with the reference's, normalised when d.phase, the DC
-// bin zeroed without a window (math::zero_dc_bin); also writes them to
-// `copy` when it is not null.
-void cross_power(const float* reference, float* spectra, float* copy, int64_t frames, const Dims& d,
-                 cudaStream_t stream);
-
 // Arg-max of |correlation| over each of `planes` planes (in the padded real
 // layout after the inverse transform) into peaks[0..planes): the wrapped
-// integer shift and magnitude, and the energies (plane b's, and reference
-// plane b % P's; joint: both from energy[b]) and bound[b] (null: 0).
+// integer shift and magnitude, the energies energy[b] and reference_energy[b], and
+// bound[b] (null: 0).
 // `offsets`: device copy of peak_offsets(); `partials`: planes *
 // segments_per_plane pairs; `temp`: search.temp_bytes.
 void find_peaks(const float* correlation, int64_t planes, const Dims& d, const PeakSearch& search,
@@ -160,23 +142,15 @@ constexpr int kBoundBlocks = 128;
 void spectrum_bounds(const float* spectra, int64_t planes, const Dims& d, double* partials,
                      double* bound, cudaStream_t stream);
 
-// PTP_COMBINE_JOINT: for each of `frames` frames (P cross-power spectra each
-// in `spectra`) the sum of the spectra of its informative planes
-// (energy[f * P + p] > 0 and reference_energy[p] > 0), in plane order, into
-// frame f of `joint` (and of `copy` when not null), and its count of
-// informative planes into used[f] (a double).
-void joint_spectra(const float* spectra, const double* energy, const double* reference_energy,
-                   int64_t frames, const Dims& d, float* joint, float* copy, double* used,
-                   cudaStream_t stream);
-
-// d.tracking (joint): one pass of the tracking estimator, fused: for each of
-// `frames` frames, the sum over its informative planes (as joint_spectra)
-// of the normalised cross power (as cross_power, the DC bin zeroed where
-// math::zero_dc_bin) of the reference with the moving plane windowed by
+// One pass of the tracking estimator, fused: for each of `frames` frames, the sum
+// over its informative planes (energy[f * P + p] > 0 and reference_energy[p] > 0, in
+// plane order) of the partially whitened cross power of the reference with the
+// moving plane windowed by
 // the Hann window moved by the frame's integer peak peaks[f] (FFT grid;
 // null: not moved; math::tracking_window_tap), from the unwindowed half
 // spectra (P planes per frame, padded layout), into frame f of `joint`
-// (and of `copy` when not null); used[f] as joint_spectra's.
+// (and of `copy` when not null), and its count of informative planes into used[f]
+// (a double).
 void tracked_joint(const float* unwindowed, const float* reference, const Peak* peaks,
                    const double* energy, const double* reference_energy, int64_t frames,
                    const Dims& d, float* joint, float* copy, double* used, cudaStream_t stream);
@@ -188,8 +162,8 @@ void peak_offsets(const Dims& d, const PeakSearch& search, int* offsets);
 // Bytes of one segment's arg-max result.
 size_t peak_partial_bytes();
 
-// Writes results[0..planes) from integer peaks (upsample == 1); joint,
-// `planes` counts frames.
+// Writes results[0..planes) from integer peaks (upsample == 1); `planes` counts
+// frames.
 void integer_results(const Peak* peaks, int64_t planes, const Dims& d, PlaneShift* results,
                      cudaStream_t stream);
 

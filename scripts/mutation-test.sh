@@ -40,7 +40,6 @@ start=$SECONDS
 # Test selections (gtest filters) per mutated code path.
 PATCH_TESTS='Gpu.*:AllTypesAndLayouts/GpuMatchesCpu.*:GpuChunking.*:GpuPinned.*:GpuDeviceArrays.*:GpuHostArrays.*:GpuReassembly.*'
 ALIGN_TESTS='Layouts/GpuAlignMatchesCpu.*'
-JOINT_TESTS='Layouts/GpuAlignDefaultsMatchCpu.*'
 SEARCH_TESTS='GpuAlign.MaxShiftBoundsRowsAcrossPeakSearchSegments'
 # A selection that starts with PLANE_PROGRAM runs the plane-kernel tests
 # (tests/emulation/ptychopatch_align_plane_kernel_tests) instead.
@@ -104,14 +103,11 @@ mutation skip-last-chunk cuda/extract_gpu.cu "$PATCH_TESTS" \
 mutation drop-block-reduce-barrier cuda/block_reduce.cuh "$ALIGN_TESTS" \
   $'shared[tid] = value;\n  __syncthreads();' \
   'shared[tid] = value;'
-mutation wrong-reference-plane cuda/align_kernels.cu "$ALIGN_TESTS" \
-  'reference_energy[d.joint ? b : b % d.planes]' \
-  'reference_energy[d.joint ? b : (b + 1) % d.planes]'
-mutation joint-drops-last-plane cuda/align_kernels.cu "$JOINT_TESTS" \
+mutation joint-drops-last-plane cuda/align_kernels.cu "$ALIGN_TESTS" \
   $'for (int64_t p = 0; p < d.planes; ++p) {\n          if (!informative(energy, reference_energy, f, p, d.planes)) continue;\n          const float2 m' \
   $'for (int64_t p = 0; p < d.planes - 1; ++p) {\n          if (!informative(energy, reference_energy, f, p, d.planes)) continue;\n          const float2 m'
 
-mutation window-does-not-track cuda/align_gpu.cu "$JOINT_TESTS" \
+mutation window-does-not-track cuda/align_gpu.cu "$ALIGN_TESTS" \
   'align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,' \
   'align::tracked_joint(plane_data, s.reference->as<float>(), nullptr, energy, reference_energy,'
 mutation uint16-float-runs-unbounded cuda/align_kernels.cu "$PLANE_TESTS" \
@@ -120,13 +116,13 @@ mutation uint16-float-runs-unbounded cuda/align_kernels.cu "$PLANE_TESTS" \
 mutation float32-frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
   $'struct RunSum {\n  using type = double;' \
   $'struct RunSum {\n  using type = float;'
-mutation window-tap-conjugated cuda/align_kernels.cu "$JOINT_TESTS" \
+mutation window-tap-conjugated cuda/align_kernels.cu "$ALIGN_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'
 mutation peak-search-rows-from-segment-start cuda/align_kernels.cu "$SEARCH_TESTS" \
   'math::within_shift_limit(first_row + r, d.fft_rows, d.limit_fft_rows)' \
   'math::within_shift_limit(r + first_row * 0, d.fft_rows, d.limit_fft_rows)'
-mutation bound-last-row-dropped cuda/align_kernels.cu "$JOINT_TESTS" \
+mutation bound-last-row-dropped cuda/align_kernels.cu "$ALIGN_TESTS" \
   'for (int64_t r = blockIdx.x; r < d.fft_rows; r += kBoundBlocks) {' \
   'for (int64_t r = blockIdx.x; r + 1 < d.fft_rows; r += kBoundBlocks) {'
 mutation luma-window-off-by-one cuda/luma_kernels.cu "$LUMA_TESTS" \
@@ -221,7 +217,7 @@ cmake -S "$scratch" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 build "$scratch/logs/build-unmutated.log" || { tail -n 40 "$scratch/logs/build-unmutated.log"; exit 1; }
 
 # The unmutated tests must pass, in both orders, or the kills mean nothing.
-for filter in "$PATCH_TESTS" "$ALIGN_TESTS" "$JOINT_TESTS" "$SEARCH_TESTS" "$PLANE_TESTS" \
+for filter in "$PATCH_TESTS" "$ALIGN_TESTS" "$ALIGN_TESTS" "$SEARCH_TESTS" "$PLANE_TESTS" \
   "$LUMA_TESTS"; do
   for order in forward "$SHUFFLE_ORDER"; do
     log="$scratch/logs/unmutated.log"

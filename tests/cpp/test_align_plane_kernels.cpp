@@ -66,7 +66,7 @@ struct Centred {
 };
 
 template <class T>
-Centred run_kernels(const align::Dims& d, const std::vector<T>& frame) {
+Centred run_kernels(const align::Dims& d, const std::vector<T>& frame, bool hann) {
   std::vector<double> rows(static_cast<size_t>(d.rows)), cols(static_cast<size_t>(d.cols));
   align::window_table(d.rows, rows.data());
   align::window_table(d.cols, cols.data());
@@ -85,8 +85,8 @@ Centred run_kernels(const align::Dims& d, const std::vector<T>& frame) {
   cudaMemcpy(dev_rows.ptr, rows.data(), rows.size() * sizeof(double), cudaMemcpyHostToDevice);
   cudaMemcpy(dev_cols.ptr, cols.data(), cols.size() * sizeof(double), cudaMemcpyHostToDevice);
   cudaMemset(planes.ptr, 0, plane_floats * sizeof(float));
-  align::center_frame(dev_frame.ptr, d, d.hann ? dev_rows.as<double>() : nullptr,
-                      d.hann ? dev_cols.as<double>() : nullptr,
+  align::center_frame(dev_frame.ptr, d, hann ? dev_rows.as<double>() : nullptr,
+                      hann ? dev_cols.as<double>() : nullptr,
                       align::carve_frame_partials(d, partials.ptr), planes.as<float>(),
                       energy.as<double>(), nullptr);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -102,7 +102,7 @@ Centred run_kernels(const align::Dims& d, const std::vector<T>& frame) {
 // the values in row-major order), the centred, windowed values as floats
 // and their sum of squares.
 template <class T>
-Centred reference(const align::Dims& d, const std::vector<T>& frame) {
+Centred reference(const align::Dims& d, const std::vector<T>& frame, bool hann) {
   Centred out;
   out.planes.assign(static_cast<size_t>(d.planes * d.plane_floats), 0.0f);
   out.energy.assign(static_cast<size_t>(d.planes), 0.0);
@@ -118,7 +118,7 @@ Centred reference(const align::Dims& d, const std::vector<T>& frame) {
     double squares = 0.0;
     for (int64_t y = 0; y < d.rows; ++y)
       for (int64_t x = 0; x < d.cols; ++x) {
-        const double w = d.hann ? math::hann_weight(y, d.rows) * math::hann_weight(x, d.cols) : 1.0;
+        const double w = hann ? math::hann_weight(y, d.rows) * math::hann_weight(x, d.cols) : 1.0;
         const float v = math::plane_value(at(y, x), mean, w);
         out.planes[static_cast<size_t>(q * d.plane_floats + y * d.pitch + x)] = v;
         squares += static_cast<double>(v) * static_cast<double>(v);
@@ -190,11 +190,10 @@ TEST(AlignPlaneKernels, Uint16PlanesAreBitwiseTheDoubleReference) {
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> high(60000, 65535);
   for (const Case& c : kCases) {
-    align::Dims d = align::make_dims(geometry(c.period, c.height, c.width, PTP_DTYPE_UINT16));
-    d.hann = c.hann;
+    const align::Dims d = align::make_dims(geometry(c.period, c.height, c.width, PTP_DTYPE_UINT16));
     std::vector<uint16_t> frame(static_cast<size_t>(c.height * c.width));
     for (auto& v : frame) v = static_cast<uint16_t>(high(rng));
-    const Difference diff = compare(d, run_kernels(d, frame), reference(d, frame));
+    const Difference diff = compare(d, run_kernels(d, frame, c.hann), reference(d, frame, c.hann));
     EXPECT_EQ(diff.values_differing, 0) << describe(c);
     EXPECT_LT(diff.energy, kEnergyTolerance) << describe(c);
   }
@@ -208,11 +207,11 @@ TEST(AlignPlaneKernels, Float32PlanesMatchTheDoubleReference) {
   std::mt19937 rng(16);
   std::uniform_real_distribution<float> texture(-8.0f, 8.0f);
   for (const Case& c : kCases) {
-    align::Dims d = align::make_dims(geometry(c.period, c.height, c.width, PTP_DTYPE_FLOAT32));
-    d.hann = c.hann;
+    const align::Dims d =
+        align::make_dims(geometry(c.period, c.height, c.width, PTP_DTYPE_FLOAT32));
     std::vector<float> frame(static_cast<size_t>(c.height * c.width));
     for (auto& v : frame) v = 1048576.0f + texture(rng);
-    const Difference diff = compare(d, run_kernels(d, frame), reference(d, frame));
+    const Difference diff = compare(d, run_kernels(d, frame, c.hann), reference(d, frame, c.hann));
     EXPECT_LT(diff.value, 1e-6) << describe(c);
     EXPECT_LT(diff.energy, kEnergyTolerance) << describe(c);
   }
