@@ -616,7 +616,7 @@ __global__ void __launch_bounds__(kThreads)
           const float2 r = reference[p * plane_complex + i];
           float cre = 0.0f;
           float cim = 0.0f;
-          math::normalized_cross_power(r.x, r.y, m.x, m.y, math::kNormalizationPartial, &cre, &cim);
+          math::partial_cross_power(r.x, r.y, m.x, m.y, &cre, &cim);
           re += cre;
           im += cim;
         }

@@ -13,11 +13,9 @@
 //     values only), v is multiplied by 2^-e.
 //  2. Spectra R = FFT(v_ref), M = FFT(v_mov), unnormalised forward
 //     transforms (FFTW / cuFFT r2c give the half spectrum kx <= nx / 2).
-//  3. Cross power X(k) = cross_power(R(k), M(k), phase) = R conj(M),
-//     divided by max(|X|, kPhaseGuard) for phase normalisation. Without a
-//     window, X(0, 0) is then set to 0 (zero_dc_bin(hann) is true): the
-//     mean removal makes the DC bin 0 in exact arithmetic, and float32
-//     rounding of the plane sums must not leak into the peak.
+//  3. Cross power X(k) = partial_cross_power(R(k), M(k)): R conj(M), partially
+//     whitened (scene alignment); RawNIND's method and the scikit-image drop-in
+//     use cross_power (plain, or phase-normalised).
 //  4. c = unnormalised inverse transform of X (c2r): c = N * IFFT(X). The
 //     integer peak is the first (row-major) index of max |c|; its signed
 //     shift per axis is wrap_peak_index(index, n).
@@ -34,9 +32,9 @@
 //        refined shift = refined_shift(shift, a* or b*, dftshift, up).
 //     (The missing half of a half spectrum is X(-k) = conj(X(k)).)
 //  6. A plane dimension of 1 gives shift 0 along it (as scikit-image).
-//  7. confidence = phase_confidence(|peak|, phase_confidence_bins(N, hann))
-//     or xcorr_confidence(|peak|, N, sum v_ref^2, sum v_mov^2) where peak
-//     is c at the integer peak, or CC(a*, b*) when refined.
+//  7. confidence = significance_confidence(|peak|, E, N), where peak is c at the
+//     integer peak, or CC(a*, b*) when refined (RawNIND's method:
+//     xcorr_confidence).
 //  A pair where either plane is all zero after step 1 (sum of squares 0:
 //  a constant plane) gives shift (0, 0) and confidence 0 without steps 2-7.
 //
@@ -239,15 +237,9 @@ PTP_HD void phase_normalized(float re, float im, float* out_re, float* out_im) {
   *out_im = above_guard ? x.b * inv_h : im * kInversePhaseGuard;
 }
 
-// Values of ptp_normalization (ptychopatch.h), repeated here so that this
-// header needs nothing but host_device.hpp.
-constexpr int kNormalizationPhase = 0;
-constexpr int kNormalizationNone = 1;
-constexpr int kNormalizationPartial = 2;
-
-// Step 3 for every normalisation: PHASE and NONE as cross_power; PARTIAL
-// (partial whitening) divides X by max(|X|, kPhaseGuard)^(1/4), with |X|
-// computed as in cross_power (s * h, no square of a large value):
+// Step 3 of scene alignment, partial whitening: X divided by
+// max(|X|, kPhaseGuard)^(1/4), with |X| computed as in cross_power (s * h, no
+// square of a large value):
 //   |X| > kPhaseGuard:  X * (1 / sqrt(sqrt(|X|)))
 //   otherwise:          X / sqrt(sqrt(kPhaseGuard))
 // so |result| = |X|^(3/4) above the guard: a weighting between plain
@@ -259,12 +251,8 @@ constexpr int kNormalizationPartial = 2;
 // Every |X| <= 2^120 (see plane_scale_exponent), so |result| <= 2^90, and
 // a correlation value, a sum of at most 36 planes' N bins, stays below
 // FLT_MAX for every plane of N < 2^32 pixels.
-PTP_HD void normalized_cross_power(float rr, float ri, float mr, float mi, int normalization,
-                                   float* out_re, float* out_im) {
-  if (normalization != kNormalizationPartial) {
-    cross_power(rr, ri, mr, mi, normalization == kNormalizationPhase, out_re, out_im);
-    return;
-  }
+PTP_HD void partial_cross_power(float rr, float ri, float mr, float mi, float* out_re,
+                                float* out_im) {
   const float re = rr * mr + ri * mi;
   const float im = ri * mr - rr * mi;
   const ScaledComplex x = scale_complex(re, im);
@@ -360,30 +348,6 @@ PTP_HD double refined_shift(int64_t shift, int64_t peak_pos, int64_t dftshift, i
 }
 
 // ------------------------------------------------------------ confidence
-
-// Whether the DC bin X(0, 0) is set to 0 after step 3: without a window
-// (the mean-removed planes have no DC in exact arithmetic); a windowed
-// plane's DC is real signal and stays.
-PTP_HD bool zero_dc_bin(bool hann_window) {
-  return !hann_window;
-}
-
-// The number of cross-power bins that can carry signal: N, less the DC bin
-// where zero_dc_bin() removes it (N > 1; a 1-pixel plane is constant and
-// never gets this far).
-PTP_HD int64_t phase_confidence_bins(int64_t count, bool hann_window) {
-  return zero_dc_bin(hann_window) && count > 1 ? count - 1 : count;
-}
-
-// Phase normalisation: |peak| / bins, where peak is the unnormalised
-// inverse transform (c2r, or the upsampled CC) at the peak and bins =
-// phase_confidence_bins(N, hann); every normalised bin has modulus <= 1, so
-// this is <= 1, and exactly 1 for identical planes (every bin then has
-// phase 0) whose bins all exceed the guard. Clamped to [0, 1]; NaN gives 0.
-PTP_HD double phase_confidence(double peak_abs, int64_t bins) {
-  const double v = peak_abs / static_cast<double>(bins);
-  return !(v > 0.0) ? 0.0 : (v > 1.0 ? 1.0 : v);  // NaN gives 0
-}
 
 // No normalisation: the correlation coefficient |peak| / (N * sqrt(sum
 // v_ref^2 * sum v_mov^2)) of the mean-removed (windowed) planes, peak as

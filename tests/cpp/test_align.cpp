@@ -277,12 +277,8 @@ TEST(AlignMath, CrossPowerAndGuard) {
 }
 
 TEST(AlignMath, ConfidenceAndScaling) {
-  using ptychopatch::math::phase_confidence;
   using ptychopatch::math::plane_scale_exponent;
   using ptychopatch::math::xcorr_confidence;
-  EXPECT_EQ(phase_confidence(50.0, 100), 0.5);
-  EXPECT_EQ(phase_confidence(101.0, 100), 1.0);
-  EXPECT_EQ(phase_confidence(std::nan(""), 100), 0.0);
   EXPECT_EQ(xcorr_confidence(5.0, 10, 0.0, 4.0), 0.0);
   EXPECT_DOUBLE_EQ(xcorr_confidence(5.0, 10, 1.0, 4.0), 0.25);
   EXPECT_EQ(plane_scale_exponent(65535.0, int64_t{1} << 40), 0);

@@ -102,8 +102,8 @@ void center_row(float* __restrict v, int64_t n, double mean, double wy, const do
 PTP_ALIGN_CLONES
 void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_t bins) {
   for (int64_t k = 0; k < bins; ++k)
-    math::normalized_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1],
-                                 math::kNormalizationPartial, &mov[2 * k], &mov[2 * k + 1]);
+    math::partial_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1], &mov[2 * k],
+                              &mov[2 * k + 1]);
 }
 
 // The energy of math::significance_confidence for one half spectrum x of
@@ -678,8 +678,8 @@ class CpuAlignBackend final : public AlignBackend {
     return total;
   }
 
-  // Step 3's partial whitening: spectrum = X (chunks shared by the team). The Hann
-  // window keeps the DC bin (math::zero_dc_bin).
+  // Step 3's partial whitening: spectrum = X (chunks shared by the team); the
+  // windowed image's DC bin is signal and stays.
   void cross_power_spectrum(fftwf_complex* spectrum, const FftTeam& team) const {
     const float* reference = reinterpret_cast<const float*>(reference_.get());
     float* x = reinterpret_cast<float*>(spectrum);
