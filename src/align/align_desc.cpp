@@ -282,14 +282,10 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
     const int64_t cols = g.plane_width * period;
     g.luma_stride = math::luma_stride(period);
     g.luma_window = math::luma_window(period, rows, cols);
-    g.plane_height = (rows - g.luma_window) / g.luma_stride + 1;
-    g.plane_width = (cols - g.luma_window) / g.luma_stride + 1;
-  }
-  // The luminance image is cut to FFT-friendly sides on every backend alike
-  // (docs/semantics.md, "Planes"; fft/fft_size.hpp).
-  if (g.luma) {
-    g.plane_height = joint_plane_side(g.plane_height);
-    g.plane_width = joint_plane_side(g.plane_width);
+    // Cut to FFT-friendly sides on every backend alike (docs/semantics.md, "Planes";
+    // fft/fft_size.hpp).
+    g.plane_height = fft_friendly_side((rows - g.luma_window) / g.luma_stride + 1);
+    g.plane_width = fft_friendly_side((cols - g.luma_window) / g.luma_stride + 1);
   }
   // max_shift in plane pixels per axis; one reaching every wrapped shift (n / 2) is no bound.
   const auto plane_limit = [&](int64_t n) -> int64_t {

@@ -111,9 +111,9 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
     plan->backend = make_rawnind_align_backend(geometry, context.num_threads);
     return plan;
   }
-  // The luminance estimator wraps the backend in the luma backend (align_luma.hpp):
-  // the GPU backend is made for the plan's geometry (it makes the images), the CPU
-  // backend for the images' (the luma backend makes them on the host).
+  // The luma backend (align_luma.hpp) wraps the backend: the GPU backend is made for
+  // the plan's geometry (it makes the images), the CPU backend for the images' (the
+  // luma backend makes them on the host).
   if (context.backend == PTP_BACKEND_GPU) {
     try {
       plan->backend = gpu::make_align_backend(context, geometry);
@@ -126,11 +126,8 @@ std::unique_ptr<ptp_align_plan> create_align_plan(const ptp_context& context,
     }
   }
   if (!plan->backend)
-    plan->backend = make_cpu_align_backend(geometry.luma ? luma_image_geometry(geometry) : geometry,
-                                           context.num_threads);
-  if (geometry.luma)
-    plan->backend =
-        make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
+    plan->backend = make_cpu_align_backend(luma_image_geometry(geometry), context.num_threads);
+  plan->backend = make_luma_align_backend(geometry, std::move(plan->backend), context.num_threads);
   // Colour mosaics: the reference and the frames lose the isolated sites they share.
   if (suppresses_isolated_sites(geometry))
     plan->sites = std::make_shared<SharedIsolatedSites>(geometry, context.num_threads);

@@ -1,8 +1,7 @@
-// Plane sides that FFT libraries transform fast. The default estimator
-// (joint peak, Hann window) transforms planes of such sides: a side with a
-// large prime factor (1633 = 23 x 71 rows of a 16 MP Bayer frame's planes,
-// 2732 = 4 x 683 of a 45 MP one) is trimmed at its end, where the window
-// weighs the rows least, to a fast size at most n / 32 below (joint_plane_side).
+// Plane sides that FFT libraries transform fast. Scene alignment transforms
+// luminance images of such sides: a side with a large prime factor (1633 = 23 x 71,
+// 2732 = 4 x 683) is trimmed at its end, where the Hann window weighs the rows least,
+// to a fast size at most n / 32 below (fft_friendly_side).
 // FFTW has no hard-coded codelets for large primes (its generic ones cost
 // O(p) per point, docs/performance.md "Large frames"); cuFFT's
 // documentation names 2^a 3^b 5^c 7^d as the sizes it is optimised for.
@@ -74,7 +73,7 @@ inline int64_t smallest_fft_friendly_size(int64_t n) {
 // or a factor of 11 or 13 (2D, one thread: 1625 rows 2.1x 1600's time,
 // 1620 rows 1.4x, 1215 columns 1.9x 1200's; docs/notes/alignment.md,
 // "The planes' sides").
-inline int64_t joint_plane_side(int64_t n) {
+inline int64_t fft_friendly_side(int64_t n) {
   if (n < kFftFriendlyFrom) return n;
   const int64_t least = n - n / 32;
   int64_t best = 0, best_twos = -1;

@@ -9,7 +9,7 @@
 
 namespace {
 
-using ptychopatch::impl::joint_plane_side;
+using ptychopatch::impl::fft_friendly_side;
 using ptychopatch::impl::kFftFriendlyFrom;
 using ptychopatch::impl::largest_fft_friendly_size;
 using ptychopatch::impl::smallest_fft_friendly_size;
@@ -45,7 +45,7 @@ TEST(FftSize, LargestFriendlySizeEndsNearTheTopOfInt64) {
     EXPECT_GT(m, n / 2) << n;  // a power of two alone gets that far
   }
   EXPECT_EQ(largest_fft_friendly_size(int64_t{1} << 62), int64_t{1} << 62);
-  const int64_t side = joint_plane_side(kTop);
+  const int64_t side = fft_friendly_side(kTop);
   EXPECT_LE(side, kTop);
   EXPECT_GE(side, kTop - kTop / 32);
   EXPECT_TRUE(friendly(side));
@@ -85,15 +85,15 @@ bool seven_smooth(int64_t n) {
 }
 
 TEST(FftSize, CameraPlanesAndTheBound) {
-  EXPECT_EQ(joint_plane_side(1633), 1600);  // 16 MP 2:3 Bayer frame, 23 x 71 (not 1625 = 5^3 13)
-  EXPECT_EQ(joint_plane_side(2732), 2688);  // 8192 x 5464 sensor, 4 x 683 (2^7 3 7)
-  EXPECT_EQ(joint_plane_side(2012), 2000);  // 6048 x 4024 sensor, 4 x 503
-  EXPECT_EQ(joint_plane_side(816), 800);    // 4 MP Bayer luminance image (not 810)
-  EXPECT_EQ(joint_plane_side(1224), 1200);  // (not 1215, odd)
-  EXPECT_EQ(joint_plane_side(3000), 3000);  // 2^3 3 5^3: more 2s than 2916 or 2940
-  EXPECT_EQ(joint_plane_side(269), 264);    // no 7-smooth size in 261-269: 264 = 2^3 3 11
-  EXPECT_EQ(joint_plane_side(kFftFriendlyFrom - 1), kFftFriendlyFrom - 1);  // small: kept
-  EXPECT_EQ(joint_plane_side(127), 127);
+  EXPECT_EQ(fft_friendly_side(1633), 1600);  // 16 MP 2:3 Bayer frame, 23 x 71 (not 1625 = 5^3 13)
+  EXPECT_EQ(fft_friendly_side(2732), 2688);  // 8192 x 5464 sensor, 4 x 683 (2^7 3 7)
+  EXPECT_EQ(fft_friendly_side(2012), 2000);  // 6048 x 4024 sensor, 4 x 503
+  EXPECT_EQ(fft_friendly_side(816), 800);    // 4 MP Bayer luminance image (not 810)
+  EXPECT_EQ(fft_friendly_side(1224), 1200);  // (not 1215, odd)
+  EXPECT_EQ(fft_friendly_side(3000), 3000);  // 2^3 3 5^3: more 2s than 2916 or 2940
+  EXPECT_EQ(fft_friendly_side(269), 264);    // no 7-smooth size in 261-269: 264 = 2^3 3 11
+  EXPECT_EQ(fft_friendly_side(kFftFriendlyFrom - 1), kFftFriendlyFrom - 1);  // small: kept
+  EXPECT_EQ(fft_friendly_side(127), 127);
   // From kFftFriendlyFrom on, against a brute-force oracle: the 7-smooth
   // size within n / 32 below n with the most 2s, the larger on a tie; else
   // the largest friendly one (at most 2.7 % fewer).
@@ -105,7 +105,7 @@ TEST(FftSize, CameraPlanesAndTheBound) {
       expected = brute_force(n);
       ASSERT_LE((n - expected) * 1000, n * 27) << n;
     }
-    ASSERT_EQ(joint_plane_side(n), expected) << n;
+    ASSERT_EQ(fft_friendly_side(n), expected) << n;
   }
 }
 

@@ -30,10 +30,12 @@ AlignGeometry geometry(int64_t height, int64_t width, int64_t period, ptp_dtype 
   g.frame_dtype = dtype;
   g.cfa = period == 2 ? PTP_CFA_BAYER : PTP_CFA_XTRANS;
   g.method = PTP_ALIGN_METHOD_CORRELATION;
-  // The whole frame with the fine stage; else the planes the
-  // transforms read, area_rows x area_cols sensor pixels.
+  // The whole frame with the fine stage; else what the luminance image reads,
+  // area_rows x area_cols sensor pixels (windows of one period, a period apart).
   const bool whole = area_rows == height && area_cols == width;
   g.verify = whole ? PTP_ALIGN_VERIFY_REFINE : PTP_ALIGN_VERIFY_NONE;
+  g.luma = true;
+  g.luma_stride = g.luma_window = period;
   g.plane_height = area_rows / period;
   g.plane_width = area_cols / period;
   return g;

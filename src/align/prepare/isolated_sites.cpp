@@ -67,9 +67,8 @@ struct Area {
 Area area_of(const AlignGeometry& g) {
   const int64_t step = g.period;
   if (g.verify == PTP_ALIGN_VERIFY_REFINE) return {g.height, g.width, step};
-  return {g.luma ? g.luma_stride * (g.plane_height - 1) + g.luma_window : g.plane_height * step,
-          g.luma ? g.luma_stride * (g.plane_width - 1) + g.luma_window : g.plane_width * step,
-          step};
+  return {g.luma_stride * (g.plane_height - 1) + g.luma_window,
+          g.luma_stride * (g.plane_width - 1) + g.luma_window, step};
 }
 
 // The isolated value of site (y, x) of a frame of `pitch` values per row
