@@ -91,9 +91,8 @@ _ALIGN_NAMES = {
 }
 
 # Plans kept for the next call of the same shape and options, per thread (a
-# plan is not for two threads at once): repeated align_scene or
-# phase_cross_correlation calls then pay FFT planning and buffer allocation
-# once, not per call. Few, because a plan of a large frame holds its FFT
+# plan is not for two threads at once): repeated align_scene calls then pay
+# FFT planning and buffer allocation once, not per call. Few, because a plan of a large frame holds its FFT
 # buffers.
 _CACHED_PLANS_PER_THREAD = 4
 _plans = threading.local()
@@ -157,11 +156,11 @@ def _give_back_plan(key: bytes, plan: _CachedPlan) -> None:
 def clear_plan_cache() -> None:
     """Frees the alignment plans this thread keeps for repeated calls.
 
-    `align_scene` and `phase_cross_correlation` keep this thread's last few
-    plans (one per frame shape and options) so that repeated calls on one
-    shape do not plan their FFTs again; each holds its FFT buffers (on the
-    GPU for a GPU context). Call this to give that memory back; the next
-    call plans afresh.
+    `align_scene` keeps this thread's last few plans (one per frame shape
+    and options) so that repeated calls on one shape do not plan their
+    FFTs again; each holds its FFT buffers (on the GPU for a GPU context).
+    Call this to give that memory back; the next call plans afresh.
+    (`phase_cross_correlation` keeps none of them.)
 
     Examples
     --------
