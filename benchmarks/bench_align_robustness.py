@@ -30,16 +30,14 @@ wrong).
 Estimators, all on the same frames:
 
 * ptychopatch ``align_scene``: the default, coarse to fine: one peak of
-  the frame's luminance image (``combine="luma"``: the mean of every
-  period x period window over the informative planes with its quadratic
-  trend removed, partially whitened, Hann window following the content),
-  refined by least squares where that result is in doubt
-  (``verify="refine"``); that coarse estimate alone
-  (``verify=False``, the default until 0.4), and alone with phase or no
-  normalisation, the joint peak of the summed plane spectra
-  (the default before the luminance image) with each normalisation and
-  without the window, and 0.3.0's default (per-plane phase correlation, no
-  window, median of the plane shifts);
+  the frame's luminance image (the mean of every period x period window
+  over the informative planes with its quadratic trend removed, partially
+  whitened, Hann window following the content), refined by least squares
+  where that result is in doubt (``verify="refine"``); and that coarse
+  estimate alone (``verify=False``, the default until 0.4). (The other
+  normalisations, the joint peak of the summed plane spectra and 0.3.0's
+  per-plane median, compared here before, are retired: they run the
+  default; their last rows are in docs/performance.md.)
 * RawNIND's method: the library's ``method="rawnind"``, which agrees with
   an independent reimplementation of RawNIND's ``fft_phase_correlate_cfa``
   (tests/python/test_align_rawnind.py);
@@ -93,7 +91,6 @@ import json
 import math
 import sys
 import time
-import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -247,9 +244,6 @@ def add_scene_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv) -> int:
-    # The deprecated estimators are compared here on purpose.
-    warnings.filterwarnings("ignore", message=r"(combine|verify|normalization|window)=.* is deprecated",
-                            category=DeprecationWarning)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_scene_options(parser)
     parser.add_argument("--seed", type=int, default=1)
@@ -289,20 +283,12 @@ def main(argv) -> int:
     trusted = defaultdict(int)  # frames of another scene at confidence >= 0.95
     unflagged = defaultdict(int)  # ... and without any ptp_align_flag
     photos = {name: util.img_as_float(getattr(data, name)())[..., :3] for name in PHOTOS}
-    # Every estimator but the default alone, without the fine stage
-    # (verify=False): the default refines its coarse estimate (luma,
-    # partial, Hann) by least squares where in doubt (verify="refine").
+    # The default refines its coarse estimate (luma, partial, Hann) by
+    # least squares where in doubt (verify="refine"); verify=False is that
+    # coarse estimate alone.
     estimators = {
         "ours default (luma partial/hann, refined)": {},
         "ours coarse: luma partial/hann (verify=False)": dict(verify=False),
-        "ours luma phase/hann": dict(normalization="phase", verify=False),
-        "ours luma none/hann": dict(normalization="none", verify=False),
-        "ours joint partial/hann (former default)": dict(combine="joint", verify=False),
-        "ours joint phase/hann": dict(combine="joint", normalization="phase", verify=False),
-        "ours joint none/hann": dict(combine="joint", normalization="none", verify=False),
-        "ours joint partial/no window": dict(combine="joint", window=None, verify=False),
-        "ours per-plane phase/no window/median (0.3 default)":
-            dict(normalization="phase", window=None, combine="median", verify=False),
         "RawNIND method (method='rawnind')": dict(method="rawnind"),
     }
     if args.default_only:  # the default and its coarse estimate

@@ -106,7 +106,7 @@ SMEM_PER_BLOCK_RESERVED = 1024  # bytes the runtime reserves per block (sm_80+)
 # --------------------------------------------------------------------------
 # The workloads.
 PTYCHOPINN = dict(patches=20000, n=64, object_side=1024, group=4, lanes=2)
-ALIGN = dict(height=4000, width=6000, raw_bytes=2, planes=4, tracking_passes=3)
+ALIGN = dict(height=4000, width=6000, raw_bytes=2, tracking_passes=3)
 
 
 # --------------------------------------------------------------- instructions
@@ -677,27 +677,13 @@ KERNELS = [
                32, 256, "ptychopinn-reassemble"),
     KernelSpec("reassemble pairs f64", "reassemble_gpu", _REA + r"11PairOffsetsIdE", "ld.global",
                32, 256, "ptychopinn-reassemble"),
-    KernelSpec("align plane_sums u16", "align_kernels", _AL + r"17plane_sums_kernelItLi256ELi2E",
-               "ld.global", 2, 256, "align-plane_sums"),
-    KernelSpec("align center u16", "align_kernels", _AL + r"13center_kernelItLi256ELi2E",
-               "st.global", 4, 256, "align-center"),
-    # One tracking pass, fused (window, cross power, joint sum): per joint
-    # bin, a loop over the P planes (4 for Bayer) whose body windows the
-    # plane's bin (a 3-row stencil, where the compiler keeps that loop) and
-    # forms its cross power; the joint bin and, on the last pass, its copy.
-    KernelSpec("align tracked_joint", "align_kernels", _AL + r"20tracked_joint_kernel",
-               "st.global", 16, 256, "align-tracked_joint", inner_trips=4, deeper_trips=3),
-    KernelSpec("align bound_partials", "align_kernels", _AL + r"21bound_partials_kernel",
-               "ld.global", 8, 256, "align-bounds"),
-    KernelSpec("align peak_search", "align_kernels", _AL + r"18peak_search_kernel",
-               "ld.global", 4, 256, "align-peaks"),
     # The default estimator's luminance image (cuda/luma_kernels.cu), Bayer
     # uint16: window means (3 x 3, taps (1, 2, 1); one float stored per
     # image pixel), the trend's row
     # sums and maxima (each reads the pixel and its column's two basis
     # values, 4 + 16 bytes), and the trend's removal. The image then runs
     # through the float32, period-1 instances of the plane kernels and the
-    # joint kernels over one plane (inner_trips 1).
+    # tracked peak's kernels over one plane (inner_trips 1).
     KernelSpec("luma box u16", "luma_kernels", _LU + r"10box_kernelItLi2ELi3EE", "st.global", 4, 256,
                "luma-box"),
     KernelSpec("luma row_sums", "luma_kernels", _LU + r"15row_sums_kernel", "ld.global", 20,
@@ -835,21 +821,15 @@ def ptychopinn_bytes(kind: str, offset_bytes: int, legacy: bool) -> dict:
 
 
 def align_frame() -> dict:
-    """Bytes and elements per 24 MP Bayer frame of each stage of the joint
-    estimator (``combine="joint"``: Hann window tracked over
-    math::kTrackingPasses passes, upsampled refinement): cuda/align_gpu.cu's
-    run_batch; and of the default estimator, the luminance image
-    (``combine="luma"``), which cuda/luma_kernels.cu makes on the device and
-    the same kernels then align as one float32 plane per frame."""
+    """Bytes and elements per 24 MP Bayer frame of each stage of the
+    estimator, the luminance image, which cuda/luma_kernels.cu makes on the
+    device and cuda/align_gpu.cu's run_batch then aligns as one float32
+    plane per frame (Hann window tracked over math::kTrackingPasses passes,
+    upsampled refinement). (The joint peak of the colour planes, modelled
+    here before, is retired: it runs this estimator.)"""
     a = ALIGN
     pixels = a["height"] * a["width"]
     raw = pixels * a["raw_bytes"]
-    rows, cols = a["height"] // 2, a["width"] // 2
-    half = cols // 2 + 1
-    plane_floats = rows * 2 * half
-    spectra = a["planes"] * plane_floats * 4  # B: all planes' spectra
-    joint = plane_floats * 4  # J: one plane per frame
-    bins = a["planes"] * rows * half
     passes = a["tracking_passes"]
     # The luminance image (Bayer: every 3 x 3 window, (H - 2) x (W - 2)
     # pixels; its FFT side cut to a smooth size is within a few pixels of
@@ -857,9 +837,7 @@ def align_frame() -> dict:
     l_rows, l_cols = a["height"] - 2, a["width"] - 2
     l_half = l_cols // 2 + 1
     l_floats = l_rows * 2 * l_half
-    return dict(pixels=pixels, raw=raw, spectra=spectra, joint=joint, bins=bins,
-                joint_bins=rows * half, joint_floats=plane_floats, passes=passes,
-                luma_pixels=l_rows * l_cols, luma_rows=l_rows, luma_cols=l_cols,
+    return dict(pixels=pixels, raw=raw, passes=passes, luma_pixels=l_rows * l_cols, luma_rows=l_rows, luma_cols=l_cols,
                 luma_spectrum=l_floats * 4, luma_bins=l_rows * l_half, luma_floats=l_floats)
 
 
@@ -975,25 +953,10 @@ def estimate(model: dict, args) -> None:
                          loop.get("fp64_per_element", 0.0))
             r.update(elements=elements, bytes=moved)
             k["roofline"][g] = r
-    # Alignment per frame: the kernels above times their launches, plus the
-    # cuFFT transforms by bytes (fp passes over the data each).
-    model["align_frame"] = {}
-    for g in args.gpus:
-        gpu = GPUS[g]
-        t = {k["kernel"]: k["roofline"][g]["time_s"] for k in model["kernels"]
-             if k["kernel"].startswith("align") and g in k["roofline"]}
-        launches = align_launches(frame)
-        kernel_time = sum(t.get(name, 0.0) * n for name, n in launches.items())
-        fft_bytes = 2 * fp * frame["spectra"] + frame["passes"] * 2 * fp * frame["joint"]
-        fft_time = fft_bytes / gpu["bandwidth"]
-        h2d = frame["raw"] / gpu["pcie"]
-        model["align_frame"][g] = dict(
-            kernels_s=kernel_time, fft_s=fft_time, fft_bytes=fft_bytes,
-            gpu_s=kernel_time + fft_time, h2d_s=h2d,
-            gpu_over_h2d=(kernel_time + fft_time) / h2d)
-    # The default estimator per frame: the luminance kernels and the joint
-    # path over the image, plus the two serial steps the roofline does not
-    # see (luma_serial_s).
+    # Alignment per frame: the luminance kernels and the tracked peak over
+    # the image times their launches, plus the two serial steps the
+    # roofline does not see (luma_serial_s) and the cuFFT transforms by
+    # bytes (fp passes over the data each).
     model["align_frame_luma"] = {}
     model["align_frame_refined"] = {}
     for g in args.gpus:
@@ -1023,28 +986,17 @@ def estimate(model: dict, args) -> None:
 
 def align_stage(label: str, f: dict) -> Tuple[float, float]:
     """(elements, DRAM bytes) of one launch of an alignment kernel, per frame."""
-    B, J, raw = f["spectra"], f["joint"], f["raw"]
+    raw = f["raw"]
+    n, L = f["luma_pixels"], f["luma_spectrum"]
+    stage = {"box": (n, raw + 4 * n), "row_sums": (n, 4 * n), "row_maxima": (n, 4 * n),
+             "apply": (n, 8 * n), "plane_sums": (n, 4 * n), "center": (n, 8 * n),
+             # reference and unwindowed spectra in, the cross-power spectrum out
+             "tracked_joint": (f["luma_bins"], 3 * L), "bound": (f["luma_bins"], L),
+             "peak": (f["luma_floats"], L)}
     if label.startswith("luma"):
-        n, L = f["luma_pixels"], f["luma_spectrum"]
-        stage = {"box": (n, raw + 4 * n), "row_sums": (n, 4 * n), "row_maxima": (n, 4 * n),
-                 "apply": (n, 8 * n), "plane_sums": (n, 4 * n), "center": (n, 8 * n),
-                 # reference and unwindowed spectra in, the joint spectrum out
-                 "tracked_joint": (f["luma_bins"], 3 * L), "bound": (f["luma_bins"], L),
-                 "peak": (f["luma_floats"], L)}
         for key, value in stage.items():
             if key in label:
                 return value
-        raise KeyError(label)
-    if "plane_sums" in label:
-        return f["pixels"], raw
-    if "center" in label:  # reads the frame, writes the float planes (~B)
-        return f["pixels"], raw + f["pixels"] * 4
-    if "tracked_joint" in label:  # unwindowed + reference spectra in, joint out
-        return f["joint_bins"], 2 * B + J
-    if "bound" in label:
-        return f["joint_bins"], J
-    if "peak" in label:
-        return f["joint_floats"], J
     raise KeyError(label)
 
 
@@ -1081,13 +1033,6 @@ def luma_launches(f: dict) -> Dict[str, int]:
     return {"luma box u16": 1, "luma row_maxima": 1, "luma apply": 1,
             "luma plane_sums f32": 1, "luma center f32": 1, "luma tracked_joint": p,
             "luma bound_partials": 1, "luma peak_search": p}
-
-
-def align_launches(f: dict) -> Dict[str, int]:
-    """Launches per frame in run_batch's default path (joint, tracking)."""
-    p = f["passes"]
-    return {"align plane_sums u16": 1, "align center u16": 1, "align tracked_joint": p,
-            "align bound_partials": 1, "align peak_search": p}
 
 
 # ----------------------------------------------------------------- output
@@ -1253,8 +1198,7 @@ def check(model: dict, comparisons: Optional[List[dict]] = None) -> List[str]:
                 r["fraction_of_copy_bandwidth"] < TARGETS["reassemble_fraction"]:
             misses.append(f"{label}: {r['fraction_of_copy_bandwidth']:.0%} of its read-only floor "
                           f"on H100 (target >= {TARGETS['reassemble_fraction']:.0%})")
-    for key, name, target in (("align_frame", "joint peak", "align_joint"),
-                              ("align_frame_luma", "luminance image", "align_luma")):
+    for key, name, target in (("align_frame_luma", "luminance image", "align_luma"),):
         a = model.get(key, {}).get("H100")
         if a and target not in withdrawn and a["gpu_over_h2d"] >= TARGETS["align_gpu_over_h2d"]:
             misses.append(f"alignment ({name}): {a['gpu_s'] * 1e3:.2f} ms GPU per 24 MP frame "
@@ -1319,25 +1263,23 @@ def table(model: dict) -> str:
         out.append("| " + " | ".join(row) + " |")
     out.append("")
     out.append("| GPU | extraction (pairs f32) ms | reassembly (pairs f32) ms | "
-               "alignment GPU ms / 24 MP frame, joint peak (kernels + FFT) | "
-               "luminance image (kernels + serial + FFT) | host-to-device ms | "
+               "alignment GPU ms / 24 MP frame, luminance image (kernels + serial + FFT) | "
+               "host-to-device ms | "
                "default, a doubted frame: GPU ms / host-to-device ms (2 x the "
                "image's) |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|")
     for g in gpus:
         def t(label):
             for k in model["kernels"]:
                 if k["kernel"] == label and g in k["roofline"]:
                     return "%.2f" % (k["roofline"][g]["time_s"] * 1e3)
             return "-"
-        a = model["align_frame"][g]
         lu = model["align_frame_luma"][g]
         rf = model["align_frame_refined"][g]
         out.append(f"| {g} | {t('extract pairs f32')} | {t('reassemble pairs f32')} | "
-                   f"{a['gpu_s'] * 1e3:.2f} ({a['kernels_s'] * 1e3:.2f} + {a['fft_s'] * 1e3:.2f}) "
-                   f"| {lu['gpu_s'] * 1e3:.2f} ({lu['kernels_s'] * 1e3:.2f} + "
+                   f"{lu['gpu_s'] * 1e3:.2f} ({lu['kernels_s'] * 1e3:.2f} + "
                    f"{lu['serial_s'] * 1e3:.2f} + {lu['fft_s'] * 1e3:.2f}) "
-                   f"| {a['h2d_s'] * 1e3:.2f} "
+                   f"| {lu['h2d_s'] * 1e3:.2f} "
                    f"| {rf['gpu_s'] * 1e3:.2f} / {rf['h2d_s'] * 1e3:.2f} |")
     return "\n".join(out)
 

@@ -80,18 +80,19 @@ module ptychopatch
   integer(c_int32_t), parameter :: PTP_CFA_NONE = 0
   integer(c_int32_t), parameter :: PTP_CFA_BAYER = 1
   integer(c_int32_t), parameter :: PTP_CFA_XTRANS = 2
-  ! ptp_normalization
+  ! ptp_normalization (ptp_align_desc: PHASE and NONE are retired: they run
+  ! PARTIAL; ptp_correlate_desc takes PHASE or NONE)
   integer(c_int32_t), parameter :: PTP_NORMALIZATION_PHASE = 0
   integer(c_int32_t), parameter :: PTP_NORMALIZATION_NONE = 1
   integer(c_int32_t), parameter :: PTP_NORMALIZATION_PARTIAL = 2
-  ! ptp_window
+  ! ptp_window (NONE is retired: it runs HANN)
   integer(c_int32_t), parameter :: PTP_WINDOW_NONE = 0
   integer(c_int32_t), parameter :: PTP_WINDOW_HANN = 1
   ! ptp_fft_planning
   integer(c_int32_t), parameter :: PTP_FFT_PLANNING_MEASURE = 0
   integer(c_int32_t), parameter :: PTP_FFT_PLANNING_ESTIMATE = 1
   integer(c_int32_t), parameter :: PTP_FFT_PLANNING_WISDOM = 2
-  ! ptp_combine
+  ! ptp_combine (MEDIAN, MEAN and JOINT are retired: they run LUMA)
   integer(c_int32_t), parameter :: PTP_COMBINE_MEDIAN = 0
   integer(c_int32_t), parameter :: PTP_COMBINE_MEAN = 1
   integer(c_int32_t), parameter :: PTP_COMBINE_JOINT = 2
@@ -161,9 +162,9 @@ module ptychopatch
     integer(c_int32_t) :: cfa             ! PTP_CFA_*
     integer(c_int32_t) :: pattern(0:35)   ! C indices: pattern(c + period*r)
     integer(c_int32_t) :: upsample_factor ! >= 1
-    integer(c_int32_t) :: normalization   ! PTP_NORMALIZATION_* (PHASE, NONE deprecated here)
-    integer(c_int32_t) :: window          ! PTP_WINDOW_* (NONE deprecated)
-    integer(c_int32_t) :: combine         ! PTP_COMBINE_*
+    integer(c_int32_t) :: normalization   ! PTP_NORMALIZATION_PARTIAL (PHASE, NONE retired)
+    integer(c_int32_t) :: window          ! PTP_WINDOW_HANN (NONE retired)
+    integer(c_int32_t) :: combine         ! PTP_COMBINE_LUMA (MEDIAN, MEAN, JOINT retired)
     integer(c_int32_t) :: snap            ! 0 or 1
     integer(c_int32_t) :: fft_planning    ! ptp_fft_planning; default MEASURE
     integer(c_int64_t) :: max_shift       ! sensor pixels; 0 = unbounded

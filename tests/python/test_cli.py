@@ -260,7 +260,7 @@ def test_align_npy_frames_json(capsys, frames):
     assert [e["file"] for e in report["frames"]] == paths[1:]
     for entry, name in zip(report["frames"], MOVES):
         _check_aligned(entry, name)
-        assert "plane_shifts" not in entry  # the joint estimate has none
+        assert "plane_shifts" not in entry  # one shift per frame
 
 
 def test_align_verify_checks_every_crop(capsys, frames):
@@ -384,20 +384,42 @@ def test_align_csv(capsys, frames, rng):
     assert (frames / "x.csv").read_text().startswith(",".join(cli.CSV_COLUMNS))
 
 
-def test_align_folder_with_glob_gt_and_per_plane_shifts(capsys, frames):
+def test_align_folder_with_glob_gt(capsys, frames):
     (frames / "gt.npy").rename(frames / "scene_GT.npy")
     (frames / "notes.txt").write_text("not a frame")
     code, out, err = run_main(capsys, "align", "--folder", str(frames), "--gt", "*_GT*",
-                              "--pattern", "*.npy", "--cfa", "0,1,3,2", "--combine", "median")
+                              "--pattern", "*.npy", "--cfa", "0,1,3,2")
     assert code == 0, err
-    assert 'warning: combine="median" is deprecated' in err
     report = json.loads(out)
     assert report["gt"] == "scene_GT.npy"
     assert [e["file"] for e in report["frames"]] == sorted(MOVES)
     for entry in report["frames"]:
         _check_aligned(entry, entry["file"])
-        ty, tx = MOVES[entry["file"]]
-        np.testing.assert_allclose(entry["plane_shifts"], [[-ty, -tx]] * 4, atol=0.2 + 1e-9)
+
+
+@pytest.mark.parametrize("option", [("--combine", "median"), ("--combine", "joint"),
+                                    ("--combine", "mean"), ("--window", "none")])
+def test_align_retired_options_warn_and_run_the_default(capsys, frames, option):
+    """The retired --combine and --window values are accepted, say so on
+    stderr, and report the default's frames (only the options echo them;
+    --combine median/mean wrote per-plane shifts before). Without the fine
+    stage, whose fit makes these frames' results alike for any coarse
+    estimate, so that the coarse estimates are compared."""
+    paths = [str(frames / n) for n in ("gt.npy", *MOVES)]
+    common = ("align", *paths, "--cfa", "RGGB", "--no-progress", "--verify", "none")
+    code, default, err = run_main(capsys, *common)
+    assert code == 0, err
+    assert "deprecated" not in err
+    code, out, err = run_main(capsys, *common, *option)
+    assert code == 0, err
+    name = option[0][2:]
+    assert f"warning: {name}=" in err and "is deprecated: the default" in err
+    assert "runs in its place" in err
+    report, expected = json.loads(out), json.loads(default)
+    assert report["options"][name] == option[1]
+    assert report["frames"] == expected["frames"]
+    for entry in report["frames"]:
+        assert "plane_shifts" not in entry
 
 
 def test_align_progress_bar(capsys, frames):

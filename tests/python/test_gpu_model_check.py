@@ -42,7 +42,6 @@ def fake_model(gm, extract_gbps=3000.0, reassemble_gbps=3000.0, luma_ms=1.0):
     return dict(note="fabricated", counted_from="ptx", gpus={"H100": gm.GPUS["H100"]},
                 kernels=[kernel("extract pairs f64", extract_gbps),
                          kernel("reassemble pairs f64", reassemble_gbps)],
-                align_frame={"H100": dict(gpu_s=0.5e-3, h2d_s=0.75e-3, gpu_over_h2d=0.67)},
                 align_frame_luma={"H100": dict(gpu_s=luma_ms * 1e-3, h2d_s=2e-3,
                                                gpu_over_h2d=luma_ms / 2)})
 

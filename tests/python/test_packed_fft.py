@@ -101,15 +101,10 @@ def test_inverse_rows_is_irfftn(rng, shape, dtype):
 @pytest.mark.parametrize("shape", [(96, 1009), (97, 251), (60, 502)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
 @pytest.mark.parametrize("upsample", [1, 20])
-def test_phase_cross_correlation_on_packed_shapes(shape, dtype, upsample, camera, monkeypatch):
+def test_phase_cross_correlation_on_packed_shapes(shape, dtype, upsample, camera):
     skimage_registration = pytest.importorskip("skimage.registration")
-    # The host's packed path, which backend="auto" takes where no GPU is
-    # usable; with one, the pair goes to the GPU's float32 alignment plan,
-    # whose `error` for an exact roll is float32 rounding of a larger sum
-    # (0.0028 against scikit-image's 0.0003 for (60, 502) on an emulated
-    # GPU, 2026-11-26).
-    monkeypatch.setattr(registration, "_library_preferred",
-                        lambda backend, num_threads: backend != "auto")
+    # The host's packed path (or, for float32 and float64 pairs with a
+    # prime side, the library's pair correlation).
     assert _packed_fft.pays(shape)
     ref = np.tile(camera, (1, 3))[:shape[0], :shape[1]].astype(dtype)
     moving = np.roll(ref, (5, -7), axis=(0, 1))
@@ -169,8 +164,6 @@ def test_a_float32_inverse_finds_the_double_inverse_peak(rng, camera, monkeypatc
     # and phase differences to the double sums' rounding. A photograph
     # (its large mean makes the plain correlation flat but for 0.5 %) and
     # noise, moved by a whole and a sub-pixel shift, with noise added.
-    monkeypatch.setattr(registration, "_library_preferred",
-                        lambda backend, num_threads: backend != "auto")
     # The numpy double path: where the library has ptp_correlate_execute_f64,
     # float64 pairs of these (prime) shapes go to it instead; this path
     # serves libraries without it and packed shapes of smaller primes.
@@ -219,11 +212,7 @@ def test_candidates_near_the_float32_peak_are_decided_in_double(rng, monkeypatch
     for first, second in (((3, -5), (-9, 11)), ((-9, 11), (3, -5))):
         moving = np.roll(ref, first, axis=(0, 1)) + (1 - 2e-6) * np.roll(ref, second,
                                                                         axis=(0, 1))
-        # The host's packed path (with a GPU, backend="auto" takes the
-        # library's float32 plan instead).
-        monkeypatch.setattr(registration, "_library_preferred",
-                            lambda backend, num_threads: backend != "auto")
-        # (The numpy double path, as in the test above.)
+        # The host's packed path: the numpy double path, as in the test above.
         monkeypatch.setattr(registration._native, "HAS_CORRELATE_F64", False)
         summed = []
         samples = registration._dft_samples

@@ -26,8 +26,9 @@ ndi = pytest.importorskip("scipy.ndimage")
 sp_fft = pytest.importorskip("scipy.fft")  # scikit-image's transforms
 skimage_data = pytest.importorskip("skimage.data")
 sk_pcc = skimage_registration.phase_cross_correlation
-# The library's CPU backend, named: with the default backend="auto" a
-# machine without a GPU takes the numpy path (test_auto_without_gpu_...).
+# The CPU backend, named: every call computes on the host whatever the
+# backend (the library's pair correlation for the pairs where its FFTW is
+# the faster, numpy for the others), as with the default backend="auto".
 pcc = functools.partial(ptychopatch.phase_cross_correlation, backend="cpu")
 
 
@@ -35,28 +36,31 @@ pcc = functools.partial(ptychopatch.phase_cross_correlation, backend="cpu")
 
 
 class Routes:
-    """Counts how calls were answered: by the library (``library``), by the
-    numpy path after the library's attempt (``fallback``), or by the numpy
-    path alone (``numpy``)."""
+    """Counts the calls of the library: its pair correlation
+    (``library_calls``), those it answered (``library``) and those the
+    numpy path answered after it (``fallback``: a non-finite spectrum);
+    and calls of its alignment plan (``align_calls``), which no call may
+    make (its phase correlation is retired)."""
 
     def __init__(self, monkeypatch):
-        self.library = self.fallback = self.library_calls = 0
-        inner = registration._library_register
+        self.library = self.fallback = self.library_calls = self.align_calls = 0
+        inner = registration._library_correlation
         align_run = ptychopatch.align._run
 
         def spy(*args, **kwargs):
+            self.library_calls += 1
             result = inner(*args, **kwargs)
-            if result[0] is None:
+            if result is None:
                 self.fallback += 1
             else:
                 self.library += 1
             return result
 
         def run_spy(*args, **kwargs):
-            self.library_calls += 1
+            self.align_calls += 1
             return align_run(*args, **kwargs)
 
-        monkeypatch.setattr(registration, "_library_register", spy)
+        monkeypatch.setattr(registration, "_library_correlation", spy)
         monkeypatch.setattr(ptychopatch.align, "_run", run_spy)
 
 
@@ -121,13 +125,13 @@ def camera():
     return skimage_data.camera()
 
 
-# ------------------------------------------------------ 2-D real: library
+# --------------------------------------------------------------- 2-D real
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float16, np.float32,
                                    np.float64, ">f4", bool])
 @pytest.mark.parametrize("upsample", [1, 7, 20])
-def test_dtypes_on_the_library_path(routes, camera, dtype, upsample):
+def test_dtypes_of_real_images(routes, camera, dtype, upsample):
     ref = camera[100:228, 150:310]
     mov = camera[109:237, 144:304]  # content moved by (-9, +6)
     if dtype is bool:
@@ -135,7 +139,11 @@ def test_dtypes_on_the_library_path(routes, camera, dtype, upsample):
     ours, theirs, _, _ = _run_both(ref.astype(dtype), mov.astype(dtype),
                                    upsample_factor=upsample)
     assert_same(ours, theirs, phase_atol=1e-2)
-    assert routes.library == 1 and routes.fallback == 0
+    # Native float32 pairs this small go to the library's pair correlation,
+    # the others to numpy; none to its alignment plan (with backend="cpu",
+    # all of them did before its phase correlation was retired).
+    assert routes.library == (np.dtype(dtype) == np.dtype(np.float32))
+    assert routes.fallback == routes.align_calls == 0
     np.testing.assert_allclose(ours[0], [9, -6], atol=1.0 / upsample)
 
 
@@ -151,8 +159,7 @@ def test_random_subpixel_shifts(routes, rng, normalization, upsample, shape):
         ours, theirs, _, _ = _run_both(image, moving, upsample_factor=upsample,
                                        normalization=normalization)
         assert_same(ours, theirs, phase_atol=1e-2)
-    assert routes.library + routes.fallback == 3
-    assert routes.library >= 2  # a fallback only where a peak is negative
+    assert routes.align_calls == 0
 
 
 @pytest.mark.parametrize("shift", [(0, 0), (5, -9), (-31, 17), (64, -64), (-60, 63)])
@@ -165,10 +172,10 @@ def test_circular_and_cropped_whole_pixel_shifts(routes, camera, shift):
             assert_same(ours, theirs, phase_atol=1e-2)
     np.testing.assert_array_equal(pcc(ref, np.roll(ref, shift, axis=(0, 1)))[0],
                                   -((np.array(shift) + 64) % 128 - 64))
-    assert routes.library >= 3
+    assert routes.align_calls == 0
 
 
-@pytest.mark.parametrize("backend", ["cpu", "auto"])  # align_scene's shift, ptp_correlate's
+@pytest.mark.parametrize("backend", ["cpu", "auto"])
 def test_single_precision_plain_upsampling_is_summed_in_double(camera, backend):
     # float32 images with plain correlation: the mean's huge DC term swamps
     # the subpixel peak's curvature in float32, where scikit-image sums its
@@ -192,9 +199,11 @@ def test_single_precision_plain_upsampling_is_summed_in_double(camera, backend):
             assert ours[0].dtype == theirs[0].dtype
 
 
-def test_inverted_contrast_goes_to_numpy(routes, camera):
-    # The negative peak of an inverted image: the library (mean removed)
-    # finds it, scikit-image (mean kept) may not; the numpy path answers.
+def test_inverted_contrast(routes, camera):
+    # The negative peak of an inverted image: a correlation with each
+    # image's mean removed would find it, scikit-image's (mean kept) may
+    # not; ours is scikit-image's. (The library's alignment plan removed
+    # the means; the numpy path answered after it.)
     ref = camera[100:228, 100:228]
     moving = 255 - np.roll(ref, (4, -7), axis=(0, 1))
     for upsample in (1, 10):
@@ -204,16 +213,16 @@ def test_inverted_contrast_goes_to_numpy(routes, camera):
         ours, theirs, _, _ = _run_both(ref.astype(float), moving.astype(float),
                                        upsample_factor=upsample)
         assert_same(ours, theirs, phase_atol=1e-2)
-    assert routes.fallback >= 2
+    assert routes.align_calls == 0
 
 
 @pytest.mark.parametrize("normalization", ["phase", None])
-def test_single_precision_images_in_tiny_units_go_to_numpy(routes, camera, normalization):
-    # The library scales planes with N max|x - mean| < 1 up (its alignment
-    # does not depend on the frames' units); scikit-image's phase guard
-    # covers such images' bins, and from about 1e-30 their product
-    # underflows float32: the numpy path answers, with scikit-image's shift
-    # (before, (-1.7, -1.7) for their (-0.7, -0.7) at 1e-30, u = 10).
+def test_single_precision_images_in_tiny_units(routes, camera, normalization):
+    # scikit-image's phase guard covers such images' bins, and from about
+    # 1e-30 their product underflows float32: the shift is scikit-image's
+    # (the library's alignment plan, which scales planes with N max|x -
+    # mean| < 1 up, gave (-1.7, -1.7) for their (-0.7, -0.7) at 1e-30,
+    # u = 10, and was kept from them; the pair correlation does not scale).
     ref = camera[100:164, 150:214].astype(np.float64)
     moving = np.roll(camera, (3, -5), axis=(0, 1))[100:164, 150:214].astype(np.float64)
     for scale in (1e-10, 1e-30):
@@ -223,28 +232,30 @@ def test_single_precision_images_in_tiny_units_go_to_numpy(routes, camera, norma
                                            upsample_factor=upsample,
                                            normalization=normalization)
             np.testing.assert_array_equal(ours[0], theirs[0], err_msg=str((scale, upsample)))
-    assert routes.library_calls == 0
+    assert routes.align_calls == 0
 
 
 def test_float64_detail_on_a_large_offset(routes, rng):
-    # float32 would lose the detail: the library gets the images centred
-    # (in float64) before they are rounded to float32.
+    # float32 would lose the detail: float64 images stay in float64 (the
+    # library's alignment plan got them centred in float64 before they
+    # were rounded to float32).
     detail = ndi.gaussian_filter(rng.random((80, 90)), 1.5) * 1e-3
     ref = 1e6 + detail
     moving = 1e6 + np.roll(detail, (3, 8), axis=(0, 1))
     ours, theirs, _, _ = _run_both(ref, moving, upsample_factor=4)
     assert_same(ours, theirs, phase_atol=1e-2)
     np.testing.assert_array_equal(ours[0], [-3, -8])
-    assert routes.library == 1
+    assert routes.library_calls == routes.align_calls == 0
 
 
 def test_library_options_are_passed(routes, camera):
-    ref = camera[:96, :96]
+    ref = camera[:96, :96].astype(np.float32)
     moving = np.roll(ref, (2, 3), axis=(0, 1))
     for kwargs in ({"backend": "cpu"}, {"num_threads": 1}, {"planning": "estimate"},
                    {"planning": "measure"}):
         np.testing.assert_array_equal(pcc(ref, moving, **kwargs)[0], [-2, -3])
-    assert routes.library_calls == 4
+    assert routes.library_calls == routes.library == 4
+    assert routes.align_calls == 0
 
 
 # -------------------------------------------------------------- numpy path
@@ -328,7 +339,7 @@ def test_integral_float_upsample_factor_is_an_integer(routes, camera):
     moving = _fourier_shift(ref.astype(float), (1.37, -2.71))
     ours, theirs, _, _ = _run_both(ref, moving, upsample_factor=10.0)
     assert_same(ours, theirs, phase_atol=1e-2)
-    assert routes.library == 1
+    assert routes.align_calls == 0
 
 
 @pytest.mark.parametrize("shift", [(30, -40), (-90, 100), (12.5, -20.25)])
@@ -677,17 +688,23 @@ def test_docstring_example():
     assert tried >= 5 and failures == 0
 
 
-@pytest.mark.skipif(ptychopatch.cuda_device_count() > 0, reason="a GPU is usable here")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
 @pytest.mark.parametrize("upsample", [1, 20])
-def test_auto_without_gpu_takes_the_numpy_path(routes, camera, dtype, upsample):
+def test_every_backend_computes_on_the_host(routes, camera, dtype, upsample):
+    # backend="auto" and "cpu" (and "gpu" where one is usable) take the same
+    # host path: never the library's alignment plan, whose phase
+    # correlation is retired (it took "cpu", and "auto" on a GPU, before).
     ref = camera[100:228, 150:310].astype(dtype)
     mov = camera[109:237, 144:304].astype(dtype)  # content moved by (-9, +6)
-    ours = ptychopatch.phase_cross_correlation(ref, mov, upsample_factor=upsample)
     theirs = sk_pcc(ref, mov, upsample_factor=upsample)
-    assert routes.library_calls == 0
-    assert_same(ours, theirs)
-    np.testing.assert_array_equal(ours[0], theirs[0])
+    backends = ["auto", "cpu"] + (["gpu"] if ptychopatch.cuda_device_count() > 0 else [])
+    for backend in backends:
+        ours = ptychopatch.phase_cross_correlation(ref, mov, upsample_factor=upsample,
+                                                   backend=backend)
+        assert_same(ours, theirs)
+        np.testing.assert_array_equal(ours[0], theirs[0])
+    assert routes.align_calls == 0
+    assert routes.library_calls == (len(backends) if dtype is np.float32 else 0)
 
 
 # ------------------------------------------- fast paths of the numpy path
@@ -728,7 +745,6 @@ def test_phase_normalisation_by_reciprocal_is_numpys_complex_division(monkeypatc
     """The phase normalisation multiplies by the rounded reciprocal where
     numpy's complex division does exactly that (checked once per dtype);
     results are bitwise those of the complex division itself."""
-    monkeypatch.setattr(registration, "_library_preferred", lambda *a: False)
     assert registration._reciprocal_division(np.dtype(np.complex64))
     assert registration._reciprocal_division(np.dtype(np.complex128))
     expected = _numpy_path_results(np.random.default_rng(3))
@@ -739,7 +755,6 @@ def test_phase_normalisation_by_reciprocal_is_numpys_complex_division(monkeypatc
 def test_upsampled_dft_phasor_tables_equal_computed_phasors(monkeypatch):
     """The upsampled DFT's kernels from the cached phasor tables are
     bitwise the phasors computed per call."""
-    monkeypatch.setattr(registration, "_library_preferred", lambda *a: False)
     registration._phasor_table.cache_clear()
     expected = _numpy_path_results(np.random.default_rng(4))
     assert registration._phasor_table.cache_info().currsize > 0
@@ -770,7 +785,6 @@ def test_inverse_in_two_steps_is_scipys_irfftn(dtype):
 def test_results_do_not_depend_on_the_inverse_route(monkeypatch, rng):
     """Whole calls (numpy path, masks, disambiguation) are bitwise the same
     with scipy.fft.irfftn itself as the inverse."""
-    monkeypatch.setattr(registration, "_library_preferred", lambda *a: False)
     expected = _numpy_path_results(np.random.default_rng(5))
     photo = skimage_data.camera().astype(np.float64)
     ref, mov = photo[:61, :67], np.roll(photo, (2, -3), axis=(0, 1))[:61, :67]
@@ -892,13 +906,6 @@ class CorrelateCalls:
             return inner(*args)
 
         monkeypatch.setattr(registration._native, function, spy)
-        # The FFTW correlation serves backend="auto" where no GPU is usable;
-        # with one, the pair goes to the GPU's alignment plan instead (as
-        # with a named backend). Decide as a GPU-less machine does, so that
-        # these tests check that path on every machine (on an emulated GPU
-        # they counted 0 calls: docs/gpu-validation.md, 2026-11-26).
-        monkeypatch.setattr(registration, "_library_preferred",
-                            lambda backend, num_threads: backend != "auto")
 
 
 needs_correlate = pytest.mark.skipif(not registration._native.HAS_CORRELATE,
@@ -1111,8 +1118,6 @@ def test_blas_runs_on_one_thread_after_the_library_s_threads(monkeypatch):
         return inner()
 
     monkeypatch.setattr(registration, "_blas_on_one_thread", spy)
-    monkeypatch.setattr(registration, "_library_preferred",
-                        lambda backend, num_threads: backend != "auto")
     rng = np.random.default_rng(9)
     ref = rng.standard_normal((257, 263)).astype(np.float32)  # 2^16 pixels: threaded passes
     mov = np.roll(ref, (4, -6), (0, 1)) + np.float32(0.1) * rng.standard_normal(

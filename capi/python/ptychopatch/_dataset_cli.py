@@ -73,9 +73,13 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--cfa", metavar="LAYOUT",
                    help="as in 'ptychopatch align' (required for .npy/.tiff frames)")
     p.add_argument("--upsample-factor", type=int, default=10, metavar="K")
-    p.add_argument("--combine", choices=("luma", "joint", "median", "mean"), default="luma")
+    p.add_argument("--combine", choices=("luma", "joint", "median", "mean"), default="luma",
+                   help="as in 'ptychopatch align': luma (default); joint, median and mean "
+                        "are retired and run luma")
     p.add_argument("--snap", action="store_true")
-    p.add_argument("--window", choices=("hann", "none"), default="hann")
+    p.add_argument("--window", choices=("hann", "none"), default="hann",
+                   help="as in 'ptychopatch align': hann (default); none is retired and "
+                        "runs hann")
     p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS")
     p.add_argument("--verify", nargs="?", const="check",
                    choices=("refine", "none", "check", "correct"), default="refine",

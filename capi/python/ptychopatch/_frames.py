@@ -12,11 +12,10 @@ shift, or its status and why not.
 from __future__ import annotations
 
 import fnmatch
-import math
 import os
 import warnings
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence,
+from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
 import numpy as np
@@ -78,7 +77,6 @@ class FrameResult:
     crop: Optional[Tuple[int, int]] = None
     confidence: Optional[float] = None
     planes_used: int = 0
-    plane_shifts: Optional[List[List[Optional[float]]]] = None
     #: Why the library doubts the result: AlignFlag names, e.g. "OTHER_SCENE".
     doubts: Tuple[str, ...] = ()
 
@@ -93,15 +91,12 @@ class FrameResult:
         return self.aligned and not self.doubts
 
     def as_json(self) -> Dict[str, Any]:
-        entry: Dict[str, Any] = {
+        return {
             "file": self.file, "status": self.status, "ok": self.ok,
             "doubts": list(self.doubts), "message": self.message,
             "shift": None if self.shift is None else list(self.shift),
             "crop": None if self.crop is None else list(self.crop),
             "confidence": self.confidence, "planes_used": self.planes_used}
-        if self.plane_shifts is not None:
-            entry["plane_shifts"] = self.plane_shifts
-        return entry
 
 
 def parse_cfa(text: str) -> Optional[np.ndarray]:
@@ -258,11 +253,6 @@ def _mismatch(name: str, frame: RawFrame, gt: RawFrame) -> Optional[FrameResult]
     return None
 
 
-def _finite_or_none(values: Iterable[float]) -> List[Optional[float]]:
-    # JSON has no NaN: a plane without information is null.
-    return [float(v) if math.isfinite(v) else None for v in values]
-
-
 def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
                  progress: Optional[Progress] = None, upsample_factor: int = 10,
                  combine: str = "luma", snap: bool = False, window: Optional[str] = "hann",
@@ -274,8 +264,8 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
     Returns one FrameResult per frame, in order. Frames whose shape or CFA
     differ from the GT frame's, and frames the library reports a problem
     for, get a status other than PTP_SUCCESS and a message; the others
-    their shift, crop and confidence (and plane shifts with a per-plane
-    `combine`). `progress(done, total)` counts all of `frames`.
+    their shift, crop and confidence. `progress(done, total)` counts all
+    of `frames`.
     """
     results: Dict[int, FrameResult] = {}
     good: List[int] = []
@@ -301,8 +291,7 @@ def align_frames(gt: RawFrame, frames: Sequence[Tuple[str, RawFrame]], *,
                             num_threads=num_threads, max_shift=max_shift, planning=planning,
                             verify=verify)
         for k, i in enumerate(good):
-            results[i] = _frame_result(frames[i][0], r, k,
-                                       per_plane=combine not in ("luma", "joint"))
+            results[i] = _frame_result(frames[i][0], r, k)
     return [results[i] for i in range(len(frames))]
 
 
@@ -316,7 +305,7 @@ def _for_file(message: str, k: int) -> str:
     return message.replace(own + ": ", "").replace(own, "the frame")
 
 
-def _frame_result(name: str, r: Any, k: int, per_plane: bool) -> FrameResult:
+def _frame_result(name: str, r: Any, k: int) -> FrameResult:
     """Frame `k` of a SceneAlignment as a FrameResult."""
     if not r.ok[k]:
         return FrameResult(name, r.status_names[k], _for_file(r.messages[k], k))
@@ -325,8 +314,7 @@ def _frame_result(name: str, r: Any, k: int, per_plane: bool) -> FrameResult:
         doubts=tuple(flag.name for flag in AlignFlag if int(r.flags[k]) & flag),
         shift=(float(r.shifts[k, 0]), float(r.shifts[k, 1])),
         crop=(int(r.crops[k, 0]), int(r.crops[k, 1])),
-        confidence=float(r.confidence[k]), planes_used=int(r.planes_used[k]),
-        plane_shifts=[_finite_or_none(row) for row in r.plane_shifts[k]] if per_plane else None)
+        confidence=float(r.confidence[k]), planes_used=int(r.planes_used[k]))
 
 
 def align_files(gt: RawFrame, files: Sequence[Tuple[str, str]], reader: Reader, *,

@@ -91,9 +91,8 @@ _ALIGN_NAMES = {
 }
 
 # Plans kept for the next call of the same shape and options, per thread (a
-# plan is not for two threads at once): repeated align_scene or
-# phase_cross_correlation calls then pay FFT planning and buffer allocation
-# once, not per call. Few, because a plan of a large frame holds its FFT
+# plan is not for two threads at once): repeated align_scene calls then pay
+# FFT planning and buffer allocation once, not per call. Few, because a plan of a large frame holds its FFT
 # buffers.
 _CACHED_PLANS_PER_THREAD = 4
 _plans = threading.local()
@@ -157,11 +156,11 @@ def _give_back_plan(key: bytes, plan: _CachedPlan) -> None:
 def clear_plan_cache() -> None:
     """Frees the alignment plans this thread keeps for repeated calls.
 
-    `align_scene` and `phase_cross_correlation` keep this thread's last few
-    plans (one per frame shape and options) so that repeated calls on one
-    shape do not plan their FFTs again; each holds its FFT buffers (on the
-    GPU for a GPU context). Call this to give that memory back; the next
-    call plans afresh.
+    `align_scene` keeps this thread's last few plans (one per frame shape
+    and options) so that repeated calls on one shape do not plan their
+    FFTs again; each holds its FFT buffers (on the GPU for a GPU context).
+    Call this to give that memory back; the next call plans afresh.
+    (`phase_cross_correlation` keeps none of them.)
 
     Examples
     --------
@@ -225,10 +224,10 @@ class SceneAlignment(NamedTuple):
     shifts : numpy.ndarray
         (M, 2) float64: each frame's (dy, dx) in sensor pixels, the shift
         that registers the frame onto the GT frame (where its content
-        moved), to 1/`upsample_factor` of a plane pixel (of a sensor pixel
-        where the default's polish placed it). Only planes that
-        carry information vote. NaN for a frame without a result (see
-        `status`).
+        moved), to 1/`upsample_factor` of a pixel of the luminance image
+        (of a sensor pixel where the default's polish placed it), made of
+        the planes that carry information. NaN for a frame without a
+        result (see `status`).
     crops : numpy.ndarray
         (M, 2) int64: the integer (dy, dx) nearest to `shifts` that keeps
         the colour filter pattern: multiples of 2 for Bayer; multiples of
@@ -260,14 +259,14 @@ class SceneAlignment(NamedTuple):
         under about 48 pixels a side or with too little detail: then its
         confidence is the peak's margin, not a probability).
     plane_shifts : numpy.ndarray
-        (M, P, 2) float64: each plane's (dy, dx) in sensor pixels (plane
-        pixels times the pattern period); NaN for a plane without
-        information, and for every plane with ``combine="luma"`` or
-        ``"joint"``, which have no plane shifts. Plane ``r * period + c`` is ``frame[r::period,
-        c::period]`` (Bayer, X-Trans), channel ``c`` (planar frames), or the
-        whole frame (P = 1).
+        (M, P, 2) float64: with ``method="rawnind"``, each plane's (dy, dx)
+        in sensor pixels (plane pixels times the pattern period); plane
+        ``r * period + c`` is ``frame[r::period, c::period]``. NaN
+        otherwise: the default estimator has one shift per frame (the
+        retired per-plane ``combine`` values run it too).
     planes_used : numpy.ndarray
-        (M,) int32: the planes that carried information and voted.
+        (M,) int32: the planes that carried information (the luminance
+        image is made of them).
     flags : numpy.ndarray
         (M,) uint32: each frame's `AlignFlag` bits, why its result is in
         doubt; 0 for a frame the library does not doubt (and for one
@@ -452,17 +451,19 @@ def _retired_options(combine: Any = "luma", verify: Any = "refine",
     options, or None.
 
     ``combine="joint"``, ``"median"`` and ``"mean"``, ``normalization=
-    "phase"`` and ``"none"`` (None) and ``window=None`` still work, with the
-    results they always gave; ``verify=True`` (``"check"``) and
-    ``"correct"`` are retired and run ``"refine"`` (the C ABI keeps their
-    values; CHANGELOG.md, "Deprecated"). `align_scene` and `align_dataset`
-    warn with this text (DeprecationWarning), the CLI prints it.
+    "phase"`` and ``"none"`` (None), ``window=None`` and ``verify=True``
+    (``"check"``) and ``"correct"`` are retired: they run the default in
+    their place (the C ABI keeps their values; CHANGELOG.md, "Deprecated").
+    `align_scene` and `align_dataset` warn with this text
+    (DeprecationWarning), the CLI prints it.
     """
     notes = []
     name = combine.lower() if isinstance(combine, str) else combine
     if name in ("joint", "median", "mean"):
-        notes.append(f'combine="{name}" is deprecated: the default "luma" is right more often '
-                     "on the robustness benchmark and no slower (docs/performance.md)")
+        notes.append(f'combine="{name}" is deprecated: the default "luma" runs in its place '
+                     "(it is right more often on the robustness benchmark, "
+                     "docs/performance.md); plane_shifts are NaN (method=\"rawnind\" has "
+                     "per-plane shifts)")
     mode = verify.lower() if isinstance(verify, str) else verify
     if mode is True or mode in ("check", "correct"):
         notes.append(f'verify={"True" if mode is True else repr(mode)} is deprecated: the '
@@ -471,12 +472,12 @@ def _retired_options(combine: Any = "luma", verify: Any = "refine",
     if normalization is None or (isinstance(normalization, str)
                                  and normalization.lower() in ("phase", "none")):
         notes.append(f"normalization={normalization!r} is deprecated: the default "
-                     '"partial" is right more often on the robustness benchmark '
-                     "(docs/performance.md); the results stay what they were")
+                     '"partial" runs in its place (it is right more often on the robustness '
+                     "benchmark, docs/performance.md)")
     if window is None or (isinstance(window, str) and window.lower() == "none"):
-        notes.append(f"window={window!r} is deprecated: the default \"hann\" is right more "
-                     "often on the robustness benchmark (docs/performance.md); the results "
-                     "stay what they were")
+        notes.append(f"window={window!r} is deprecated: the default \"hann\" runs in its "
+                     "place (it is right more often on the robustness benchmark, "
+                     "docs/performance.md)")
     return "; ".join(notes) if notes else None
 
 
@@ -779,9 +780,8 @@ def align_scene(
     estimator but ``method="rawnind"`` first takes out the isolated sites
     the GT shares with at least half the frames (hot, stuck and dead pixels, at the same
     place in every frame; docs/semantics.md, "Isolated sites").
-    ``combine="joint"`` sums the planes' cross-power spectra instead, and
-    ``"median"`` / ``"mean"`` combine per-plane shifts. One library plan
-    serves the whole call: the GT frame is transformed once.
+    One library plan serves the whole call: the GT frame is transformed
+    once.
 
     A frame that cannot be aligned (NaN, a shape unlike `gt`'s, not an
     array, no plane with information) gets NaN shifts and its reason in
@@ -824,22 +824,20 @@ def align_scene(
         needs its own ``raw_pattern``). Bayer gives 4 planes
         ``frame[r::2, c::2]``, X-Trans 36 planes ``frame[r::6, c::6]``.
     upsample_factor : int
-        1 to 1000. k (default 10) refines the shift to 1/k plane pixel
-        (with ``combine="luma"``, 1/k image pixel: 1/k sensor pixel for
-        Bayer, 3/k for X-Trans), which the
-        mosaic-preserving ``crops`` need (an X-Trans (3, 3) crop is half a
-        plane pixel); 1 gives whole plane pixels (with the colour planes,
-        multiples of the period in sensor pixels).
+        1 to 1000. k (default 10) refines the coarse shift to 1/k pixel
+        of the luminance image (2/k sensor pixel for Bayer, 3/k for
+        X-Trans; 1/k without a CFA), which the mosaic-preserving
+        ``crops`` need (an X-Trans (3, 3) crop is half an image pixel); 1
+        gives whole image pixels. The fine stage's polish places shifts
+        to 1/k sensor pixel.
     combine : {"luma", "joint", "median", "mean"}
         ``"luma"`` (default): one peak of the frame's luminance image, the
         mean of the windows of the mosaic (3 x 3 Bayer weighted (1, 2, 1)
         x (1, 2, 1), every second pixel; 6 x 6 X-Trans, every third pixel:
         the mosaic cancels) over the planes informative in both frames, with its
-        quadratic trend (illumination, vignetting) removed. ``"joint"``:
-        one peak of the summed cross-power spectra of the frame's planes
-        (the default before ``"luma"``). ``"median"`` / ``"mean"``: each
-        plane's own shift, combined per axis (these can break the mosaic:
-        use ``crops``). All three are deprecated (CHANGELOG.md).
+        quadratic trend (illumination, vignetting) removed. ``"joint"``,
+        ``"median"``, ``"mean"``: retired, they run the default (a
+        DeprecationWarning; CHANGELOG.md).
     snap : bool
         True or False (1 or 0). Floor ``shifts`` to a multiple of 2
         (Bayer) or 3 (X-Trans), the output form of the RawNIND alignment
@@ -847,19 +845,21 @@ def align_scene(
         ``cfa=None`` the library refuses it.
     normalization : {"partial", "phase", "none", None}
         ``"partial"`` (default): the cross-power spectrum divided by the
-        fourth root of its magnitude (partial whitening); ``"phase"``:
-        phase correlation (divided by its magnitude); ``"none"`` or
-        ``None``: plain cross-correlation.
+        fourth root of its magnitude (partial whitening). ``"phase"``,
+        ``"none"``, ``None``: retired, they run the default (a
+        DeprecationWarning; CHANGELOG.md). (`phase_cross_correlation` has
+        phase and plain correlation.)
     window : {"hann", None}
-        ``"hann"`` (default) multiplies every mean-subtracted plane by a
-        separable periodic Hann window before the transform. With
-        ``combine="luma"`` or ``"joint"`` the moving frame's window then follows its
-        content: up to two more passes with the window moved by the last
-        peak, which removes the fixed window's pull toward zero shift
-        (docs/semantics.md); and plane sides of 256 or more are cut at
-        their end to a fast FFT size at most 1/32 below (1633 rows become
-        1600), which about halves the transform time of sides with a
-        large prime factor or few factors of 2.
+        ``"hann"`` (default) multiplies the mean-subtracted luminance image
+        by a separable periodic Hann window before the transform. The
+        moving frame's window then follows its content: up to two more
+        passes with the window moved by the last peak, which removes the
+        fixed window's pull toward zero shift (docs/semantics.md); and
+        image sides of 256 or more are cut at their end to a fast FFT
+        size at most 1/32 below (1633 rows become 1600), which about
+        halves the transform time of sides with a large prime factor or
+        few factors of 2. ``None`` (``"none"``): retired, it runs the
+        default (a DeprecationWarning; CHANGELOG.md).
     backend : {"auto", "cpu", "gpu"}
         ``"auto"`` uses the GPU when one is usable, else the CPU.
     progress : None, True or callable, optional
@@ -930,7 +930,8 @@ def align_scene(
         ``shifts`` (M, 2) float64 and ``crops`` (M, 2) int64, (dy, dx) in
         sensor pixels with scikit-image's sign: if a frame is `gt`
         translated by (+ty, +tx), its shift is (-ty, -tx); ``confidence``,
-        ``status``, ``messages``, ``plane_shifts``, ``planes_used``.
+        ``status``, ``messages``, ``plane_shifts`` (``method="rawnind"``
+        only), ``planes_used``, ``flags``.
 
     Notes
     -----

@@ -257,9 +257,10 @@ with --cfa none (C, H, W) / (H, W, C) channels; they need --cfa.
 
 shift is the (dy, dx) in sensor pixels that registers a frame onto the GT
 frame (a frame equal to the GT moved by (+ty, +tx) gives (-ty, -tx)), to
-1/upsample-factor of a colour-plane pixel; crop is the nearest integer
-shift that keeps the mosaic intact (the one to crop RAW data by);
-confidence is in [0, 1]. A frame that cannot be aligned (unreadable, other
+1/upsample-factor of a sensor pixel where the fine stage placed it (else
+of a luminance-image pixel: 2 sensor pixels for Bayer, 3 for X-Trans);
+crop is the nearest integer shift that keeps the mosaic intact (the one
+to crop RAW data by); confidence is in [0, 1]. A frame that cannot be aligned (unreadable, other
 size or CFA, no information, a NaN) gets its status and message and the
 others their results.
 
@@ -299,17 +300,18 @@ def _add_align_parser(subparsers) -> None:
                         "mosaic), or 4 / 36 comma-separated LibRaw codes in row order; "
                         "required for .npy/.tiff frames, overrides RAW files' own")
     p.add_argument("--upsample-factor", type=int, default=10, metavar="K",
-                   help="sub-pixel refinement: 1/k plane pixel, with --combine luma 1/k "
-                        "sensor pixel (default 10; 1 = whole plane pixels)")
+                   help="sub-pixel refinement: 1/k pixel of the luminance image (2/k "
+                        "sensor pixel for Bayer, 3/k for X-Trans), 1/k sensor pixel where "
+                        "the fine stage places the shift (default 10; 1 = whole image "
+                        "pixels)")
     p.add_argument("--combine", choices=("luma", "joint", "median", "mean"), default="luma",
-                   help="luma: one peak of the frame's luminance image (default); joint: one "
-                        "peak of all planes; median/mean: per-plane shifts combined (JSON "
-                        "then has plane_shifts)")
+                   help="luma: one peak of the frame's luminance image (default); joint, "
+                        "median and mean are retired and run luma (a warning)")
     p.add_argument("--snap", action="store_true",
                    help="floor the shift to a multiple of 2 (Bayer) or 3 (X-Trans)")
     p.add_argument("--window", choices=("hann", "none"), default="hann",
-                   help="window of the luminance image (or every colour plane) before the "
-                        "transform (default hann)")
+                   help="window of the luminance image before the transform (default "
+                        "hann); none is retired and runs hann (a warning)")
     p.add_argument("--max-shift", type=_positive_int, default=None, metavar="PIXELS",
                    help="search only |dy|, |dx| <= PIXELS sensor pixels (>= 1; leave it out "
                         "for no bound)")

@@ -196,8 +196,9 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         As `ptychopatch.align_scene` (``verify="refine"``, the default:
         coarse to fine; ``False``: the coarse estimate alone, as folders
         written before 0.4 were); ``backend="auto"`` is resolved by each
-        worker (its GPU where it has one). Per-plane shifts of
-        ``combine="median"/"mean"`` are not written.
+        worker (its GPU where it has one). The retired ``combine``,
+        ``window`` and ``verify`` values run the default, with a
+        DeprecationWarning (CHANGELOG.md).
     num_threads : int, optional
         Library threads per task; None (default): the processors each
         worker may use divided by the tasks running at once on its host
@@ -209,7 +210,6 @@ def align_dataset(scenes: Sequence[Scene], output: str, *, client: Any = None,
         for calls of 8 frames or more). A worker keeps its plans, so
         ``"measure"`` plans each frame size once per worker: on 24 MP
         Bayer frames it makes a GT + 4 scene 1.07x faster after the first
-        with the default estimator, 1.4x with ``combine="joint"``
         (docs/distributed.md). Results agree up to FFT rounding, so it is
         not one of the options a resumed run must share.
     reader : callable, optional

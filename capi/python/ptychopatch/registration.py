@@ -2,17 +2,14 @@
 
 `phase_cross_correlation` takes the arguments of scikit-image 0.26's
 ``skimage.registration.phase_cross_correlation`` and returns its
-``(shift, error, phasediff)`` with its dtypes. Two real 2-D images in real
-space, without masks, are registered by the library (one plan, cuFFT or
-FFTW, see `align_scene`) where it runs on a GPU or where ``backend`` names
-one; with ``backend="auto"`` on a machine without a usable GPU, and for
-everything else (n-D and complex images, spectra given with
-``space="fourier"``, masked registration, non-integer upsampling factors),
-they are computed here with numpy (half-spectrum transforms, threaded).
-``error`` and ``phasediff`` are always computed here: they need the
-cross-power spectrum, which the library does not return — and since the
-host spectra are needed anyway, on the CPU one more half transform of them
-finds the peak sooner than the library transforming both images again.
+``(shift, error, phasediff)`` with its dtypes. Everything is computed on
+the host: with numpy (half-spectrum transforms, threaded), and for pairs
+of real 2-D images where the library's FFTW is the faster, by its pair
+correlation (``ptp_correlate_*``: the cross-power spectrum and the
+correlation in one call), whose peak and refinement are then found here.
+(The library's alignment plan, which served two real 2-D images on a GPU
+or with ``backend`` named, no longer does: its phase and plain correlation
+are retired, it aligns luminance images only; CHANGELOG.md.)
 
 FFTs on the host use ``scipy.fft`` (multi-threaded) when SciPy is
 installed, else ``numpy.fft``; SciPy is not a requirement of this package.
@@ -32,7 +29,7 @@ import itertools
 import math
 import operator
 import warnings
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -48,15 +45,6 @@ ArrayLike = Any
 
 __all__ = ["phase_cross_correlation"]
 
-# The largest upsampling factor the library takes (ptp_align_desc); larger
-# integer factors, like non-integer ones, are computed here.
-_LIBRARY_MAX_UPSAMPLE = 1000
-# The library's phase-normalisation guard is 100 float32 epsilons, absolute.
-# Images that are neither float16 nor float32 reach it centred and scaled by
-# a power of two so that their largest |value| lies in [2^19, 2^20): that
-# puts the guard far below the float32 rounding of every spectrum bin, and
-# bounds every bin by N * 2^20 (no rescaling inside the library).
-_LIBRARY_SCALE_EXPONENT = 20
 _PLANNINGS = ("auto", "measure", "estimate", "wisdom")
 # Two float32 images of at most this many elements are correlated by the
 # library's FFTW (ptp_correlate_*) where scipy.fft would run them on one
@@ -934,199 +922,6 @@ _PLANNING_CODES = {
 }
 
 
-def _centred_float32(x: np.ndarray) -> Optional[np.ndarray]:
-    """x - mean(x) in double, times the power of two that puts max |value|
-    in [2^19, 2^20), as float32; None for values too small to scale."""
-    centred = x.astype(np.float64)
-    centred -= centred.mean()
-    largest = max(abs(float(centred.max())), abs(float(centred.min())))
-    if not largest > 2.0 ** -900:
-        return None
-    exponent = _LIBRARY_SCALE_EXPONENT - math.frexp(largest)[1]
-    centred *= math.ldexp(1.0, exponent)
-    return centred.astype(np.float32)
-
-
-def _run_takes(keyword: str) -> bool:
-    """Whether align._run (which evolves with align_scene) takes `keyword`."""
-    known = _RUN_KEYWORDS.get(keyword)
-    if known is None:
-        import inspect
-
-        from . import align as _align
-
-        known = _RUN_KEYWORDS[keyword] = keyword in inspect.signature(_align._run).parameters
-    return known
-
-
-_RUN_KEYWORDS: dict = {}
-
-
-def _library_shift(ref: np.ndarray, mov: np.ndarray, both_single: bool, upsample: int,
-                   normalization: Optional[str], backend: str, num_threads: int,
-                   planning: str) -> Optional[np.ndarray]:
-    """The library's (dy, dx) in float64; None where it has none."""
-    if both_single:
-        lib_ref, lib_mov = ref.astype(np.float32, copy=False), mov.astype(np.float32, copy=False)
-        # The library scales a plane with N max|x - mean| < 1 up by a power
-        # of two (docs/semantics.md, "Precision"), where scikit-image's
-        # phase guard covers most bins (or its product underflows): there
-        # the shifts differ, and the numpy path decides. (N ptp(x) < 2
-        # holds wherever N max|x - mean| < 1: max|x - mean| >= ptp(x) / 2.)
-        if any(float(np.ptp(x)) * x.size < 2.0 for x in (lib_ref, lib_mov)):
-            return None
-    else:
-        lib_ref, lib_mov = _centred_float32(ref), _centred_float32(mov)
-        if lib_ref is None or lib_mov is None:
-            return None
-
-    from . import align as _align  # the library's alignment plan
-
-    # Every option that shapes the result is explicit (align_scene's
-    # defaults are not scikit-image's): one plane, plain phase (or no)
-    # normalisation, no window. A frame the library cannot align needs no
-    # warning of _run's: the host path answers instead.
-    extra = {"warn": False} if _run_takes("warn") else {}
-    result = _align._run(lib_ref, [lib_mov], cfa=None, upsample_factor=upsample,
-                         combine="median", snap=False, normalization=normalization,
-                         window=None, backend=backend, num_threads=num_threads,
-                         progress=None, planning=planning, **extra)
-    found = np.asarray(result.shifts[0], dtype=np.float64)
-    return found if np.all(np.isfinite(found)) else None
-
-
-def _library_preferred(backend: str, num_threads: int) -> bool:
-    """Whether the library registers two real 2-D images: where it runs on
-    a GPU, or where the caller named a backend. Otherwise the numpy path is
-    the faster one on the CPU: error and phasediff need the host spectra
-    anyway, and from them one more (half) transform finds the peak, where
-    the library would transform both images again."""
-    if backend != "auto":
-        return True
-    reason, _ = _context.backend_reason(_context.context(backend, num_threads))
-    return reason == _native.PTP_BACKEND_REASON_GPU
-
-
-def _library_register(ref: np.ndarray, mov: np.ndarray, energies: Tuple[float, float],
-                      upsample: int, normalization: Optional[str], backend: str,
-                      num_threads: int, planning: str, workers: int, pack: bool):
-    """The shift of two real 2-D images from the library, and the correlation
-    value at it from the cross-power spectrum computed here.
-
-    Returns (shift, value, None) where the library's shift is scikit-image's,
-    else (None, None, spectrum) for the numpy path (with the half spectrum
-    already computed).
-
-    The library subtracts each image's mean, so its correlation c' is
-    scikit-image's c less a constant c0 (the DC bin of the cross-power
-    spectrum). If c'(m) at its peak m has the sign of c0, then for every x
-    |c(x)| <= |c'(x)| + |c0| <= |c'(m)| + |c0| = |c(m)|: m is scikit-image's
-    peak too. Otherwise (or for float64 images some of whose bins fall under
-    scikit-image's phase guard) the numpy path decides. After upsampling,
-    the refined shift must also be a local maximum of |c| on the 1/u grid
-    (else the refinement is redone here around m).
-    """
-    shape = ref.shape
-    both_single = ref.dtype.char in "ef" and mov.dtype.char in "ef"
-    real_dtype = np.dtype(np.float32 if both_single else np.float64)
-    # (Running the library in a thread meanwhile was tried: on the CPU
-    # backend its FFT threads and scipy's then slow each other down.)
-    product = _half_product(ref.astype(real_dtype, copy=False),
-                            mov.astype(real_dtype, copy=False), energies, workers, pack)
-    spectrum, guarded = _cross_power(product, normalization, check_guard=not both_single)
-    del product
-    if guarded and not both_single:
-        return None, None, spectrum
-    found = _library_shift(ref, mov, both_single, upsample, normalization, backend,
-                           num_threads, planning)
-    if found is None:
-        return None, None, spectrum
-    count = ref.size
-    dc = complex(spectrum.flat[0])
-
-    def same_peak(library_value: complex) -> bool:
-        return dc == 0 or library_value.real * dc.real > 0
-
-    if upsample == 1:
-        positions = [np.array([v]) for v in found]
-        # The sum over every bin, without 1/N as an inverse transform would
-        # be: scaled first where that could overflow (_register_spectrum).
-        divisor, source = count, spectrum
-        if normalization is None and _unscaled_inverse_may_overflow(spectrum, count):
-            divisor, source = 1, spectrum * _inverse_scale(count, spectrum.real.dtype)
-        value = complex(_dft_samples(source, shape, True, positions, 1)[0, 0])
-        del source
-        if not same_peak(value - (dc if divisor == count else dc / count)):
-            return None, None, spectrum
-        shift = found.astype(real_dtype)
-        correlation = np.asarray(value / divisor).astype(np.result_type(real_dtype, np.complex64))
-        return shift, correlation[()], None
-
-    region = (3 * upsample + 1) // 2
-    centre = region // 2
-    scaled = np.round(found * upsample).astype(np.int64)
-    candidates: List[np.ndarray] = []
-    positions = []
-    for axis, n in enumerate(shape):
-        if n == 1:
-            candidates.append(np.array([0]))
-            positions.append(np.array([0.0]))
-            continue
-        whole = np.unique([math.floor(found[axis]), math.ceil(found[axis])])
-        candidates.append(whole)
-        points = np.concatenate([whole * upsample, scaled[axis] + np.array([-1, 0, 1])])
-        positions.append(np.unique(points).astype(np.float64))
-    bounded = normalization is not None
-    values = _dft_samples(spectrum, shape, True, positions, upsample,
-                          _sample_dtype(spectrum, bounded))
-
-    def at(points: Sequence[int]) -> complex:
-        index = tuple(int(np.searchsorted(p, q)) for p, q in zip(positions, points))
-        return complex(values[index])
-
-    # The library's whole-pixel peak is its correlation's largest |c'| of all
-    # whole pixels, hence of the (up to 4) around its refined shift.
-    best, peak = -1.0, None
-    for whole in itertools.product(*candidates):
-        points = [w * upsample if n > 1 else 0 for w, n in zip(whole, shape)]
-        magnitude = abs(at(points) - dc)
-        if magnitude > best:
-            best, peak = magnitude, np.array(whole, dtype=np.int64)
-    if peak is None:
-        return None, None, spectrum
-    peak_points = [p * upsample if n > 1 else 0 for p, n in zip(peak, shape)]
-    if not same_peak(at(peak_points) - dc):
-        return None, None, spectrum
-    found_points = [s if n > 1 else 0 for s, n in zip(scaled, shape)]
-    index = [s - p + centre for s, p in zip(found_points, peak_points)]
-    if not all(0 <= i < region for i in index):
-        return None, None, spectrum
-    value = at(found_points)
-    magnitude = abs(value)
-    local_max = True
-    for step in itertools.product((-1, 0, 1), repeat=len(shape)):
-        if not any(step) or any(d and n == 1 for d, n in zip(step, shape)):
-            continue
-        if not all(0 <= i + d < region for i, d in zip(index, step)):
-            continue
-        other = abs(at([f + d for f, d in zip(found_points, step)]))
-        # argmax takes the first of equal values (row-major).
-        if other > magnitude or (other == magnitude and step < (0,) * len(shape)):
-            local_max = False
-            break
-    whole_shift = peak.astype(real_dtype)
-    if not local_max:
-        shift, value = _refine(spectrum, shape, True, whole_shift, upsample, bounded)
-    else:
-        steps = np.array([s - p for s, p in zip(found_points, peak_points)], dtype=real_dtype)
-        shift = whole_shift + steps / np.array(upsample, dtype=real_dtype)
-        value = np.asarray(value).astype(np.result_type(real_dtype, np.complex64))[()]
-    for axis, n in enumerate(shape):
-        if n == 1:
-            shift[axis] = 0
-    return shift, value, None
-
-
 # --------------------------------------------------------- disambiguation
 
 
@@ -1402,20 +1197,10 @@ def phase_cross_correlation(
     to 1/`upsample_factor` pixel. With a mask, the masked normalised
     cross-correlation of Padfield (2012) is used instead.
 
-    Where the work is done:
+    Where the work is done (on the host, whatever `backend` says):
 
-    * Two real 2-D images (any real dtype) with ``space="real"``, no
-      masks and an integer `upsample_factor` up to 1000, on a usable GPU
-      (``backend="auto"``) or with `backend` named: the shift comes
-      from the library's alignment plan (FFTW on the CPU, cuFFT on a GPU,
-      as `backend` says), which computes in float32. The cross-power
-      spectrum is also computed here, for ``error`` and ``phasediff`` and
-      to confirm that the library's peak is scikit-image's (the library
-      removes each image's mean; where that could move the peak, or where
-      scikit-image's normalisation guard acts on bins of a float64 image,
-      the numpy path below decides instead).
-    * Otherwise, two native float32 2-D images that scipy.fft would
-      transform on one thread (fewer than 2^18 pixels with the default
+    * Two native float32 2-D images that scipy.fft would transform on
+      one thread (fewer than 2^18 pixels with the default
       `num_threads`, up to 2^18 with ``num_threads=1``), or of any size
       and thread count where a side has a prime factor above 31 (neither
       image constant): the library's FFTW computes their cross-power
@@ -1426,9 +1211,9 @@ def phase_cross_correlation(
       a side, none longer than 2048, go to its double plans
       (``ptp_correlate_execute_f64``) the same way.
     * Everything else is computed here with numpy (FFTs by ``scipy.fft``
-      when SciPy is installed, else ``numpy.fft``): n-D and complex
-      images, ``space="fourier"``, masks, non-integer or larger upsampling
-      factors, constant images; and ``disambiguate``, ``error`` and
+      when SciPy is installed, else ``numpy.fft``): other 2-D images, n-D
+      and complex images, ``space="fourier"``, masks, constant images;
+      and ``disambiguate``, ``error`` and
       ``phasediff`` in every case. Where a real transform of the last
       axis costs a complex one (a large prime factor, as 997 x 1009),
       both images are transformed as one complex array; for float64
@@ -1465,19 +1250,19 @@ def phase_cross_correlation(
         ``"phase"`` (default): phase correlation; ``None`` (or ``"none"``):
         plain cross-correlation. Ignored with masks.
     backend : {"auto", "cpu", "gpu"}, keyword-only
-        ``"auto"`` (default): the library on a usable GPU, else numpy's
-        half-spectrum path (the faster one on the CPU). ``"cpu"`` or
-        ``"gpu"``: the library's backend of that name for two real 2-D
-        images (``"gpu"`` raises PtychoPatchError if no GPU is usable). The
-        results are scikit-image's either way.
+        Accepted for compatibility: every call computes on the host, as
+        above (the library's alignment plan, which took two real 2-D
+        images on a GPU or with `backend` named, no longer does; its phase
+        correlation is retired). ``"gpu"`` still raises PtychoPatchError
+        where no GPU is usable. The results are scikit-image's either way.
     num_threads : int, keyword-only
         CPU threads of the library and of ``scipy.fft``; 0 (default) means
         all cores.
     planning : {"wisdom", "estimate", "measure", "auto"}, keyword-only
-        FFT planning of the library (see `align_scene`). The default never
-        measures, so a one-off call on a new shape costs only its
-        transforms; ``"measure"`` pays once per shape and process for faster
-        transforms in later calls.
+        FFT planning of the library's pair correlation (as `align_scene`'s).
+        The default never measures, so a one-off call on a new shape costs
+        only its transforms; ``"measure"`` pays once per shape and process
+        for faster transforms in later calls.
 
     Returns
     -------
@@ -1590,6 +1375,11 @@ def phase_cross_correlation(
     norm = _normalization(normalization)
     _context.backend_code(backend)
     threads = _context.as_int(num_threads, "num_threads", 0, 2**31 - 1)
+    if backend == "gpu":
+        # Computed on the host whatever `backend` says; a GPU asked for and
+        # not usable is still the error it was when the library's
+        # alignment plan answered on it.
+        _context.context(backend, threads)
     if planning not in _PLANNINGS:
         raise ValueError(f"planning must be one of {list(_PLANNINGS)}, got {planning!r}")
     overlap = float(overlap_ratio)
@@ -1636,18 +1426,9 @@ def phase_cross_correlation(
     either_constant = half and (_constant(ref) or _constant(mov))
     pack = half and _packs(ref.shape, either_constant)
     shift = spectrum = None
-    if (not fourier and real and ref.ndim == 2 and isinstance(upsample, int)
-            and upsample <= _LIBRARY_MAX_UPSAMPLE
-            and ref.dtype.char != "g" and mov.dtype.char != "g"
-            and _library_preferred(backend, threads)
-            and not either_constant):
-        shift, value, spectrum = _library_register(ref, mov, (src_energy, tgt_energy),
-                                                   upsample, norm, backend, threads,
-                                                   planning, workers, pack)
     correlation = None
     blas = contextlib.nullcontext()
-    if (shift is None and spectrum is None and half and not either_constant
-            and _correlates_in_library(ref, mov, workers)):
+    if half and not either_constant and _correlates_in_library(ref, mov, workers):
         found = _library_correlation(ref, mov, norm, planning, with_spectrum=upsample != 1,
                                      workers=workers)
         if found is not None:
