@@ -327,9 +327,9 @@ typedef enum ptp_fft_planning {
 
 /* How a frame's estimate is formed (docs/api.md, "combine"). */
 typedef enum ptp_combine {
-  PTP_COMBINE_MEDIAN = 0, /* deprecated: see CHANGELOG / docs/api.md (median of plane shifts) */
-  PTP_COMBINE_MEAN = 1,   /* deprecated: see CHANGELOG / docs/api.md (mean of plane shifts) */
-  PTP_COMBINE_JOINT = 2,  /* deprecated: see CHANGELOG / docs/api.md (one peak of all planes) */
+  PTP_COMBINE_MEDIAN = 0, /* retired, runs LUMA: see CHANGELOG / docs/api.md */
+  PTP_COMBINE_MEAN = 1,   /* retired, runs LUMA: see CHANGELOG / docs/api.md */
+  PTP_COMBINE_JOINT = 2,  /* retired, runs LUMA: see CHANGELOG / docs/api.md */
   PTP_COMBINE_LUMA = 3    /* default: one peak of the frame's luminance image */
 } ptp_combine;
 
@@ -357,8 +357,8 @@ typedef struct ptp_align_desc {
   int32_t cfa;             /* ptp_cfa; default PTP_CFA_NONE */
   int32_t pattern[36];     /* colour codes, row-major, as rawpy's raw_pattern; default RGGB */
   int32_t upsample_factor; /* 1..1000: shifts to 1/u plane (or luminance) pixel; default 10 */
-  int32_t normalization;   /* ptp_normalization; default PARTIAL (PHASE, NONE: deprecated here) */
-  int32_t window;          /* ptp_window; default HANN (NONE: deprecated here) */
+  int32_t normalization;   /* ptp_normalization; default PARTIAL (PHASE, NONE: retired here) */
+  int32_t window;          /* ptp_window; default HANN (NONE: retired here, runs HANN) */
   int32_t combine;         /* ptp_combine; default LUMA */
   int32_t snap;            /* 0 (default) or 1: floor the shift to a multiple of 2 / 3 */
   int32_t fft_planning;    /* ptp_fft_planning; default MEASURE (CPU backend) */
@@ -400,7 +400,8 @@ PTP_API ptp_status ptp_align_set_progress(ptp_align_plan* plan, ptp_progress_fn 
 /* Sets the reference frame: H x W (x channels) of frame_dtype, host memory; the plan copies it. */
 PTP_API ptp_status ptp_align_set_reference(ptp_align_plan* plan, const void* frame);
 
-/* Aligns frames to the reference: shifts (required), plane_shifts and confidence per frame. */
+/* Aligns frames to the reference: shifts (required), plane_shifts (RawNIND's method; else
+   NaN) and confidence per frame. */
 PTP_API ptp_status ptp_align_execute(ptp_align_plan* plan, const void* const* frames,
                                      int64_t num_frames, double* shifts, double* plane_shifts,
                                      double* confidence);

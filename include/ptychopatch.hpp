@@ -769,7 +769,7 @@ struct AlignDesc : ptp_align_desc {
 struct AlignResult {
   std::vector<double> shifts;        // n x 2: combined (dy, dx) in sensor pixels
   std::vector<double> plane_shifts;  // n x P x 2: each plane's (dy, dx) in sensor pixels
-                                     // (NaN with the luminance image or the joint peak)
+                                     // (RawNIND's method; NaN otherwise)
   std::vector<double> confidence;    // n: in [0, 1]; with the default verify, the probability
                                      // that the crop is right (docs/api.md)
 };

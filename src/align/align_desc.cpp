@@ -121,9 +121,8 @@ void default_align_desc(ptp_align_desc* desc) {
 }
 
 namespace {
-// 0.3.0's defaults, which a program built against its header keeps: per-plane phase
-// correlation, no window, median, whole pixels (it may read plane_shifts, which the
-// joint default does not fill).
+// 0.3.0's defaults, which a program built against its header keeps: whole pixels, and
+// the retired per-plane phase correlation's values (they run the default estimator).
 void default_align_desc_030(ptp_align_desc* desc) {
   default_align_desc(desc);
   desc->upsample_factor = 1;
@@ -265,7 +264,7 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.upsample = desc->upsample_factor;
   g.fft_planning = static_cast<ptp_fft_planning>(desc->fft_planning);
   // The retired normalizations, windows and combinations keep their values and run the
-  // default estimator (CHANGELOG, "Retired"); RawNIND's method has its own (per-plane
+  // default estimator (CHANGELOG.md, "Deprecated"); RawNIND's method has its own (per-plane
   // shifts, median).
   const bool correlation = desc->method == PTP_ALIGN_METHOD_CORRELATION;
   g.luma = correlation;

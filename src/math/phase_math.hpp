@@ -3,7 +3,7 @@
 // (cuda/align_*). Everything here is a pure function of its arguments.
 //
 // What a backend computes for one (reference plane, moving plane) pair of
-// ny x nx plane pixels, N = ny * nx (docs/semantics.md, "Scene alignment"):
+// ny x nx plane pixels, N = ny * nx (docs/semantics.md, "The image's peak"):
 //
 //  1. Plane values: v(i, j) = fl32((x(i, j) - mean) * w(i, j)) where x is
 //     the frame element at plane_element_index(), mean is the mean of x over

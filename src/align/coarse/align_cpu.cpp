@@ -1,7 +1,7 @@
 // The CPU backend of scene alignment (FFTW3, single precision): the luminance images
 // the luma backend makes (align_luma.hpp), one peak each; the factory
 // make_cpu_align_backend() is declared in align/align_backend.hpp. The rule is
-// docs/semantics.md, "Planes".
+// docs/semantics.md, "The image's peak".
 //  * One RealFft2d (fft/real_fft_2d.hpp); threads work on whole images, each with its
 //    own 64-byte-aligned buffers; few large images share one transform (FftTeam).
 //  * The reference's half spectrum (ny x (nx/2 + 1)) is made once in set_reference.
@@ -479,7 +479,7 @@ class CpuAlignBackend final : public AlignBackend {
   // In windows of W images: every image of the window in parallel (centred values,
   // forward transform, normalised cross power into its own slot), then every image in
   // parallel (peak_step). W = threads, capped so the slots stay within kSlotBytes (at
-  // least one image). Up to math::kTrackingPasses passes (docs/semantics.md, "Planes").
+  // least one image). Up to math::kTrackingPasses passes (docs/semantics.md, "The image's peak").
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                 const std::function<bool(int64_t)>& keep_going) override {
     if (num_frames == 0) return 0;
