@@ -227,7 +227,7 @@ class CufftAlignBackend final : public AlignBackend {
     upload(frame, raw, 0);
     const cudaStream_t compute = s.compute.get();
     check_cuda(cudaStreamWaitEvent(compute, s.uploaded[0].get(), 0), "cudaStreamWaitEvent");
-    const void* const plane_source = frame_to_planes_input(raw, buffers.get<void>(3), compute);
+    const float* const plane_source = frame_to_planes_input(raw, buffers.get<void>(3), compute);
     align::center_frame(plane_source, dims_, window(s.row_window), window(s.col_window),
                         align::carve_frame_partials(dims_, buffers.get<void>(1)),
                         s.reference->as<float>(), s.reference_energy->as<double>(), compute);
@@ -374,7 +374,7 @@ class CufftAlignBackend final : public AlignBackend {
       upload(frames[i], raw[slot], slot);
       check_cuda(cudaStreamWaitEvent(compute, s.uploaded[slot].get(), 0), "cudaStreamWaitEvent");
       // Unwindowed: each tracking pass windows the spectra (tracked_joint).
-      const void* const plane_source = frame_to_planes_input(raw[slot], image, compute);
+      const float* const plane_source = frame_to_planes_input(raw[slot], image, compute);
       align::center_frame(plane_source, dims_, nullptr, nullptr, partials,
                           plane_data + j * P * dims_.plane_floats, energy + j * P, compute);
       check_cuda(cudaEventRecord(s.raw_free[slot].get(), compute), "cudaEventRecord");
@@ -484,7 +484,7 @@ class CufftAlignBackend final : public AlignBackend {
   // What center_frame reads for the raw frame `raw` (device): its image, made into
   // `image_buffer` (an image_bytes() lease) on `stream`. The raw frame is free once
   // this returns' enqueued work has run.
-  const void* frame_to_planes_input(const void* raw, void* image_buffer, cudaStream_t stream) {
+  const float* frame_to_planes_input(const void* raw, void* image_buffer, cudaStream_t stream) {
     auto* image = static_cast<float*>(image_buffer);
     void* const scratch = static_cast<unsigned char*>(image_buffer) + image_floats_bytes();
     luma::make_image(raw, image_dims_, state_->luma_planes->as<unsigned char>(),

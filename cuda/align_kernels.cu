@@ -50,170 +50,41 @@ __device__ inline int64_t fft_position(const Dims& d, int64_t y, int64_t x) {
   return d.transposed ? y : y * d.pitch + x;
 }
 
-// Frame index of element (0, 0) of plane q; element (y, x) is at
-// origin + y * period * width + x * period (math::plane_element_index is
-// affine in the row and column for every layout).
-__device__ inline int64_t plane_origin(const Dims& d, int64_t q) {
-  return math::plane_element_index(q, 0, 0, d.period, d.height, d.width);
-}
-
-// ------------------------------------------------------------ CFA rows
-//
-// The plane kernels read the frame once, in CFA row segments. Planes come
-// in phase groups: the `period` planes whose pixels alternate along the
-// frame rows r, r + period, r + 2 period, ... (planes r * period ...
-// r * period + period - 1), or for period 1 one plane (a channel). Plane
-// column x of a group is the segment of `period` consecutive frame values
-// at column x * period of such a row, one value per plane: a thread reads
-// it whole (as 4- or 8-byte pairs where the frame allows, `pairs`) and
-// sends each value to its plane, so every frame value is read once, by one
-// thread, and a warp's loads cover whole sectors instead of every
-// period-th value of them.
-
-// Two consecutive values as one access of twice their size; the caller
-// guarantees that alignment. The emulated device copies them with memcpy,
-// and faults on a misaligned address as a device would.
-template <class T>
-struct alignas(2 * sizeof(T)) ValuePair {
-  T first;
-  T second;
-};
-
-template <class T>
-__device__ __forceinline__ ValuePair<T> load_value_pair(const T* p) {
-#if defined(PTYCHOPATCH_EMULATED_GPU)
-  if (reinterpret_cast<uintptr_t>(p) % sizeof(ValuePair<T>) != 0)
-    ptp_emu_misaligned_access(p, sizeof(ValuePair<T>));
-  ValuePair<T> v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-#else
-  return *reinterpret_cast<const ValuePair<T>*>(p);
-#endif
-}
-
-// The segment at p: value k of plane k of the group.
-template <class T, int kPeriod>
-__device__ __forceinline__ void load_segment(const T* __restrict__ p, bool pairs, T (&v)[kPeriod]) {
-  if constexpr (kPeriod % 2 == 0) {
-    if (pairs) {
-#pragma unroll
-      for (int k = 0; k < kPeriod; k += 2) {
-        const ValuePair<T> two = load_value_pair(p + k);
-        v[k] = two.first;
-        v[k + 1] = two.second;
-      }
-      return;
-    }
-  }
-#pragma unroll
-  for (int k = 0; k < kPeriod; ++k) v[k] = p[k];
-}
-
-// Whether a frame's segments may be read as pairs: an even period, an even
-// row length (every row then starts on a pair) and an aligned frame.
-template <class T>
-bool segments_in_pairs(const T* frame, const Dims& d) {
-  return d.period % 2 == 0 && d.width % 2 == 0 &&
-         reinterpret_cast<uintptr_t>(frame) % sizeof(ValuePair<T>) == 0;
+// Where plane q's values start in a frame of images (planar: q * rows * cols).
+__device__ inline const float* plane_start(const float* frame, const Dims& d, int64_t q) {
+  return frame + q * d.height * d.width;
 }
 
 // ------------------------------------------------------------ reductions
 //
-// The plane kernels run d.row_blocks blocks per phase group along grid.x
-// and the groups along grid.y, striding over groups by gridDim.y (a
-// frame's groups may outnumber grid.y's limit). Each block sums its rows
-// per thread, then over the block with block_reduce, all planes of the
-// group in one reduction (PerPlane): the block sums of doubles are in
-// block_reduce's fixed order, set by the thread indices alone, and the
-// d.row_blocks block partials are added in index order (partial_sum), so
-// every sum is the same on every device and run. The maxima and
-// arg-maxima do not depend on the order.
-
-// One value per plane of a phase group, reduced plane by plane.
-template <class V, int kPeriod>
-struct PerPlane {
-  V v[kPeriod];
-};
+// The plane kernels run d.row_blocks blocks per plane along grid.x and the planes
+// along grid.y, striding over planes by gridDim.y. Each block sums its rows per
+// thread, then over the block with block_reduce: the block sums of doubles are in
+// block_reduce's fixed order, set by the thread indices alone, and the d.row_blocks
+// block partials are added in index order (partial_sum), so every sum is the same on
+// every device and run. The maxima do not depend on the order. Values add in double:
+// float32 images may reach 2^127 in magnitude, where a float sum overflows.
 
 struct SumOp {
   __device__ double operator()(double a, double b) const { return a + b; }
-  template <int kPeriod>
-  __device__ PerPlane<double, kPeriod> operator()(const PerPlane<double, kPeriod>& a,
-                                                  const PerPlane<double, kPeriod>& b) const {
-    PerPlane<double, kPeriod> r;
-#pragma unroll
-    for (int k = 0; k < kPeriod; ++k) r.v[k] = a.v[k] + b.v[k];
-    return r;
-  }
 };
 
 struct MaxOp {
-  template <int kPeriod>
-  __device__ PerPlane<float, kPeriod> operator()(const PerPlane<float, kPeriod>& a,
-                                                 const PerPlane<float, kPeriod>& b) const {
-    PerPlane<float, kPeriod> r;
-#pragma unroll
-    for (int k = 0; k < kPeriod; ++k) r.v[k] = a.v[k] > b.v[k] ? a.v[k] : b.v[k];
-    return r;
-  }
+  __device__ float operator()(float a, float b) const { return a > b ? a : b; }
 };
 
-// How a thread sums a plane's values (the issue of FP32 accumulations:
-// FP64 runs at 1/64 of FP32 on L4-class GPUs). uint16 values add in float
-// runs of at most kFloatRun values, each run's sum then in double: 256
-// values of at most 65,535 sum below 2^24, so every run is exact and the
-// plane sums are exactly the double sums of math/phase_math.hpp (bitwise
-// the same means; tests/cpp/test_align_plane_kernels.cpp). float32 values,
-// which may reach 2^127 in magnitude where a float sum overflows, add in
-// double.
-constexpr int64_t kFloatRun = 256;
-template <class T>
-struct RunSum {
-  using type = double;
-};
-template <>
-struct RunSum<uint16_t> {
-  using type = float;
-};
-
-// Frame index of a phase group's first value (row 0, column 0 of plane
-// group * period).
-__device__ inline int64_t group_origin(const Dims& d, int64_t group) {
-  return plane_origin(d, group * d.period);
-}
-
-template <class T, int kBlock, int kPeriod>
+template <int kBlock>
 __global__ void __launch_bounds__(kBlock)
-    plane_sums_kernel(const T* __restrict__ frame, Dims d, bool pairs, double* __restrict__ sums) {
-  __shared__ PerPlane<double, kPeriod> shared[kBlock];
-  const int64_t groups = d.planes / kPeriod;
-  const int64_t run = kFloatRun * kBlock;  // columns per float run of a thread
-  for (int64_t g = blockIdx.y; g < groups; g += gridDim.y) {
-    const T* origin = frame + group_origin(d, g);
-    PerPlane<double, kPeriod> acc{};
-    for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x) {
-      const T* row = origin + y * kPeriod * d.width;
-      for (int64_t x0 = 0; x0 < d.cols; x0 += run) {
-        const int64_t x1 = x0 + run < d.cols ? x0 + run : d.cols;
-        using Run = typename RunSum<T>::type;
-        Run part[kPeriod] = {};
-        for (int64_t x = x0 + threadIdx.x; x < x1; x += kBlock) {
-          T v[kPeriod];
-          load_segment<T, kPeriod>(row + x * kPeriod, pairs, v);
-#pragma unroll
-          for (int k = 0; k < kPeriod; ++k) part[k] += static_cast<Run>(v[k]);
-        }
-#pragma unroll
-        for (int k = 0; k < kPeriod; ++k) acc.v[k] += static_cast<double>(part[k]);
-      }
-    }
-    const PerPlane<double, kPeriod> total = block_reduce<kBlock>(acc, SumOp(), shared);
-    if (threadIdx.x == 0) {
-#pragma unroll
-      for (int k = 0; k < kPeriod; ++k)
-        sums[(g * kPeriod + k) * kRowBlocks + blockIdx.x] = total.v[k];
-    }
+    plane_sums_kernel(const float* __restrict__ frame, Dims d, double* __restrict__ sums) {
+  __shared__ double shared[kBlock];
+  for (int64_t q = blockIdx.y; q < d.planes; q += gridDim.y) {
+    const float* plane = plane_start(frame, d, q);
+    double acc = 0.0;
+    for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x)
+      for (int64_t x = threadIdx.x; x < d.cols; x += kBlock)
+        acc += static_cast<double>(plane[y * d.width + x]);
+    const double total = block_reduce<kBlock>(acc, SumOp(), shared);
+    if (threadIdx.x == 0) sums[q * kRowBlocks + blockIdx.x] = total;
   }
 }
 
@@ -225,56 +96,36 @@ __device__ inline double partial_sum(const Dims& d, const double* partials, int6
   return sum;
 }
 
-template <class T, int kBlock, int kPeriod>
+template <int kBlock>
 __global__ void __launch_bounds__(kBlock)
-    center_kernel(const T* __restrict__ frame, Dims d, bool pairs,
-                  const double* __restrict__ row_window, const double* __restrict__ col_window,
-                  const double* __restrict__ sums, float* __restrict__ planes,
-                  double* __restrict__ squares, float* __restrict__ maxima) {
-  __shared__ PerPlane<double, kPeriod> sum_shared[kBlock];
-  __shared__ PerPlane<float, kPeriod> max_shared[kBlock];
-  __shared__ double mean_shared[kPeriod];
-  const int64_t groups = d.planes / kPeriod;
-  for (int64_t g = blockIdx.y; g < groups; g += gridDim.y) {
-    // mean_shared is rewritten only after the block_reduce barriers below,
-    // which every thread reaches after reading it.
-    if (threadIdx.x < kPeriod)
-      mean_shared[threadIdx.x] =
-          partial_sum(d, sums, g * kPeriod + threadIdx.x) / static_cast<double>(d.rows * d.cols);
-    __syncthreads();
-    double mean[kPeriod];
-#pragma unroll
-    for (int k = 0; k < kPeriod; ++k) mean[k] = mean_shared[k];
-    const T* origin = frame + group_origin(d, g);
-    float* out = planes + g * kPeriod * d.plane_floats;
-    PerPlane<double, kPeriod> acc{};
-    PerPlane<float, kPeriod> top{};
+    center_kernel(const float* __restrict__ frame, Dims d, const double* __restrict__ row_window,
+                  const double* __restrict__ col_window, const double* __restrict__ sums,
+                  float* __restrict__ planes, double* __restrict__ squares,
+                  float* __restrict__ maxima) {
+  __shared__ double sum_shared[kBlock];
+  __shared__ float max_shared[kBlock];
+  for (int64_t q = blockIdx.y; q < d.planes; q += gridDim.y) {
+    const double mean = partial_sum(d, sums, q) / static_cast<double>(d.rows * d.cols);
+    const float* plane = plane_start(frame, d, q);
+    float* out = planes + q * d.plane_floats;
+    double acc = 0.0;
+    float top = 0.0f;
     for (int64_t y = blockIdx.x; y < d.rows; y += gridDim.x) {
-      const T* row = origin + y * kPeriod * d.width;
       const double wy = row_window != nullptr ? row_window[y] : 1.0;
       for (int64_t x = threadIdx.x; x < d.cols; x += kBlock) {
-        T v[kPeriod];
-        load_segment<T, kPeriod>(row + x * kPeriod, pairs, v);
-        // One weight for the segment: its values share the plane column.
         const double weight = col_window != nullptr ? wy * col_window[x] : 1.0;
-        float* at = out + fft_position(d, y, x);
-#pragma unroll
-        for (int k = 0; k < kPeriod; ++k) {
-          const float value = math::plane_value(static_cast<double>(v[k]), mean[k], weight);
-          at[k * d.plane_floats] = value;
-          acc.v[k] += static_cast<double>(value) * static_cast<double>(value);
-          top.v[k] = fmaxf(top.v[k], fabsf(value));
-        }
+        const float value =
+            math::plane_value(static_cast<double>(plane[y * d.width + x]), mean, weight);
+        out[fft_position(d, y, x)] = value;
+        acc += static_cast<double>(value) * static_cast<double>(value);
+        top = fmaxf(top, fabsf(value));
       }
     }
-    const PerPlane<double, kPeriod> total = block_reduce<kBlock>(acc, SumOp(), sum_shared);
-    const PerPlane<float, kPeriod> block_top = block_reduce<kBlock>(top, MaxOp(), max_shared);
+    const double total = block_reduce<kBlock>(acc, SumOp(), sum_shared);
+    const float block_top = block_reduce<kBlock>(top, MaxOp(), max_shared);
     if (threadIdx.x == 0) {
-#pragma unroll
-      for (int k = 0; k < kPeriod; ++k) {
-        squares[(g * kPeriod + k) * kRowBlocks + blockIdx.x] = total.v[k];
-        maxima[(g * kPeriod + k) * kRowBlocks + blockIdx.x] = block_top.v[k];
-      }
+      squares[q * kRowBlocks + blockIdx.x] = total;
+      maxima[q * kRowBlocks + blockIdx.x] = block_top;
     }
   }
 }
@@ -835,56 +686,21 @@ __global__ void __launch_bounds__(kThreads)
 // reaching every barrier; the choice depends on the geometry alone.
 constexpr int kNarrowThreads = 64;
 
-template <class T, int kBlock, int kPeriod>
-void launch_center_with(const T* frame, const Dims& d, const double* row_window,
+template <int kBlock>
+void launch_center_with(const float* frame, const Dims& d, const double* row_window,
                         const double* col_window, const FramePartials& partials, float* planes,
                         double* energy, cudaStream_t stream) {
-  const bool pairs = segments_in_pairs(frame, d);
-  const dim3 groups(static_cast<unsigned>(d.row_blocks),
-                    grid_extent(d.planes / kPeriod, kMaxGridYZ));
-  check_cuda(launch_kernel(&plane_sums_kernel<T, kBlock, kPeriod>, groups, dim3(kBlock), 0, stream,
-                           frame, d, pairs, partials.sums),
-             "launching the plane-sum kernel");
-  check_cuda(launch_kernel(&center_kernel<T, kBlock, kPeriod>, groups, dim3(kBlock), 0, stream,
-                           frame, d, pairs, row_window, col_window, partials.sums, planes,
-                           partials.squares, partials.maxima),
-             "launching the plane-centring kernel");
   const dim3 each_plane(static_cast<unsigned>(d.row_blocks), grid_extent(d.planes, kMaxGridYZ));
+  check_cuda(launch_kernel(&plane_sums_kernel<kBlock>, each_plane, dim3(kBlock), 0, stream, frame,
+                           d, partials.sums),
+             "launching the plane-sum kernel");
+  check_cuda(launch_kernel(&center_kernel<kBlock>, each_plane, dim3(kBlock), 0, stream, frame, d,
+                           row_window, col_window, partials.sums, planes, partials.squares,
+                           partials.maxima),
+             "launching the plane-centring kernel");
   check_cuda(launch_kernel(&finish_planes_kernel<kBlock>, each_plane, dim3(kBlock), 0, stream, d,
                            partials.squares, partials.maxima, planes, energy),
              "launching the plane-rescaling kernel");
-}
-
-template <class T, int kBlock>
-void launch_center_for_period(const T* frame, const Dims& d, const double* row_window,
-                              const double* col_window, const FramePartials& partials,
-                              float* planes, double* energy, cudaStream_t stream) {
-  switch (d.period) {
-    case 1:
-      return launch_center_with<T, kBlock, 1>(frame, d, row_window, col_window, partials, planes,
-                                              energy, stream);
-    case 2:
-      return launch_center_with<T, kBlock, 2>(frame, d, row_window, col_window, partials, planes,
-                                              energy, stream);
-    case 6:
-      return launch_center_with<T, kBlock, 6>(frame, d, row_window, col_window, partials, planes,
-                                              energy, stream);
-    default:
-      fail(PTP_ERROR_INTERNAL,
-           "GPU alignment: no plane kernels for a CFA period of " + std::to_string(d.period));
-  }
-}
-
-template <class T>
-void launch_center(const T* frame, const Dims& d, const double* row_window,
-                   const double* col_window, const FramePartials& partials, float* planes,
-                   double* energy, cudaStream_t stream) {
-  if (d.cols <= kNarrowThreads)
-    launch_center_for_period<T, kNarrowThreads>(frame, d, row_window, col_window, partials, planes,
-                                                energy, stream);
-  else
-    launch_center_for_period<T, kThreads>(frame, d, row_window, col_window, partials, planes,
-                                          energy, stream);
 }
 
 int blocks_for(int64_t items, int threads) {
@@ -989,15 +805,17 @@ FramePartials carve_frame_partials(const Dims& d, void* base) {
   return f;
 }
 
-void center_frame(const void* frame, const Dims& d, const double* row_window,
+void center_frame(const float* frame, const Dims& d, const double* row_window,
                   const double* col_window, const FramePartials& partials, float* planes,
                   double* energy, cudaStream_t stream) {
-  if (d.frame_dtype == PTP_DTYPE_UINT16)
-    launch_center(static_cast<const uint16_t*>(frame), d, row_window, col_window, partials, planes,
-                  energy, stream);
+  if (d.frame_dtype != PTP_DTYPE_FLOAT32 || d.period != 1)
+    fail(PTP_ERROR_INTERNAL, "GPU alignment: plane kernels for a raw frame, not its image");
+  if (d.cols <= kNarrowThreads)
+    launch_center_with<kNarrowThreads>(frame, d, row_window, col_window, partials, planes, energy,
+                                       stream);
   else
-    launch_center(static_cast<const float*>(frame), d, row_window, col_window, partials, planes,
-                  energy, stream);
+    launch_center_with<kThreads>(frame, d, row_window, col_window, partials, planes, energy,
+                                 stream);
 }
 
 void find_peaks(const float* correlation, int64_t planes, const Dims& d, const PeakSearch& s,

@@ -111,12 +111,12 @@ struct FramePartials {
 size_t frame_partials_bytes(const Dims& d);
 FramePartials carve_frame_partials(const Dims& d, void* base);
 
-// Step 1 of math/phase_math.hpp for every plane of one frame: the
-// mean-subtracted (windowed, and if huge rescaled) plane values into
-// `planes` (P planes in the padded layout) and the planes' sums of squares
-// into energy[0..P). Windows: row and column tables (window_table), or null
-// without a window.
-void center_frame(const void* frame, const Dims& d, const double* row_window,
+// Step 1 of math/phase_math.hpp for every plane of one frame of float32 images (the
+// luminance images the luma kernels made: period 1): the mean-subtracted (windowed,
+// and if huge rescaled) plane values into `planes` (P planes in the padded layout) and
+// the planes' sums of squares into energy[0..P). Windows: row and column tables
+// (window_table), or null without a window.
+void center_frame(const float* frame, const Dims& d, const double* row_window,
                   const double* col_window, const FramePartials& partials, float* planes,
                   double* energy, cudaStream_t stream);
 

@@ -110,12 +110,9 @@ mutation joint-drops-last-plane cuda/align_kernels.cu "$ALIGN_TESTS" \
 mutation window-does-not-track cuda/align_gpu.cu "$ALIGN_TESTS" \
   'align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,' \
   'align::tracked_joint(plane_data, s.reference->as<float>(), nullptr, energy, reference_energy,'
-mutation uint16-float-runs-unbounded cuda/align_kernels.cu "$PLANE_TESTS" \
-  'constexpr int64_t kFloatRun = 256;' \
-  'constexpr int64_t kFloatRun = int64_t{1} << 20;'
-mutation float32-frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
-  $'struct RunSum {\n  using type = double;' \
-  $'struct RunSum {\n  using type = float;'
+mutation frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
+  'acc += static_cast<double>(plane[y * d.width + x]);' \
+  'acc = static_cast<float>(acc + plane[y * d.width + x]);'
 mutation window-tap-conjugated cuda/align_kernels.cu "$ALIGN_TESTS" \
   'return {tap, 0.5f, make_float2(tap.x, -tap.y)};' \
   'return {make_float2(tap.x, -tap.y), 0.5f, tap};'

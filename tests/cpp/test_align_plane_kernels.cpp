@@ -1,12 +1,7 @@
 // The plane kernels of GPU alignment (cuda/align_kernels.cu, step 1 of
-// math/phase_math.hpp) against a double-precision reference computed here,
-// on the emulated device. The kernels read each CFA row segment once and
-// add a thread's values in float runs before passing them on in double
-// (issue 15) for uint16 frames, in double for float32 ones: these tests
-// show what that costs against the all-double sums of the specification.
-// uint16 frames: nothing (the runs are exact, so the means and centred
-// planes are bitwise those of the double sums); float32 frames: agreement
-// up to the order of the double sums.
+// math/phase_math.hpp) against a double-precision reference computed here, on the
+// emulated device: the float32 images the luma kernels make (one plane each, or
+// planar channels), their values summed in double in a fixed order.
 //
 // Built from the kernel source itself (the library keeps its internals
 // hidden), so it links the emulator, not the emulated library.
@@ -42,18 +37,18 @@ struct DeviceArray {
   }
 };
 
-ptychopatch::impl::AlignGeometry geometry(int64_t period, int64_t height, int64_t width,
-                                          ptp_dtype dtype) {
+// A float32 image of `channels` planar planes, as the luma backend hands it on.
+ptychopatch::impl::AlignGeometry geometry(int64_t channels, int64_t height, int64_t width) {
   ptychopatch::impl::AlignGeometry g{};
   g.height = height;
   g.width = width;
-  g.channels = 1;
-  g.period = period;
-  g.planes = period * period;
-  g.plane_height = height / period;
-  g.plane_width = width / period;
-  g.frame_dtype = dtype;
-  g.cfa = period == 2 ? PTP_CFA_BAYER : period == 6 ? PTP_CFA_XTRANS : PTP_CFA_NONE;
+  g.channels = channels;
+  g.period = 1;
+  g.planes = channels;
+  g.plane_height = height;
+  g.plane_width = width;
+  g.frame_dtype = PTP_DTYPE_FLOAT32;
+  g.cfa = PTP_CFA_NONE;
   g.upsample = 1;
   g.max_shift_rows = g.max_shift_cols = -1;
   return g;
@@ -65,12 +60,11 @@ struct Centred {
   std::vector<double> energy;
 };
 
-template <class T>
-Centred run_kernels(const align::Dims& d, const std::vector<T>& frame, bool hann) {
+Centred run_kernels(const align::Dims& d, const std::vector<float>& frame, bool hann) {
   std::vector<double> rows(static_cast<size_t>(d.rows)), cols(static_cast<size_t>(d.cols));
   align::window_table(d.rows, rows.data());
   align::window_table(d.cols, cols.data());
-  DeviceArray dev_frame(frame.size() * sizeof(T));
+  DeviceArray dev_frame(frame.size() * sizeof(float));
   DeviceArray dev_rows(rows.size() * sizeof(double)), dev_cols(cols.size() * sizeof(double));
   DeviceArray partials(align::frame_partials_bytes(d));
   const size_t plane_floats = static_cast<size_t>(d.planes * d.plane_floats);
@@ -81,11 +75,11 @@ Centred run_kernels(const align::Dims& d, const std::vector<T>& frame, bool hann
     ADD_FAILURE() << "cudaMalloc failed";
     return out;
   }
-  cudaMemcpy(dev_frame.ptr, frame.data(), frame.size() * sizeof(T), cudaMemcpyHostToDevice);
+  cudaMemcpy(dev_frame.ptr, frame.data(), frame.size() * sizeof(float), cudaMemcpyHostToDevice);
   cudaMemcpy(dev_rows.ptr, rows.data(), rows.size() * sizeof(double), cudaMemcpyHostToDevice);
   cudaMemcpy(dev_cols.ptr, cols.data(), cols.size() * sizeof(double), cudaMemcpyHostToDevice);
   cudaMemset(planes.ptr, 0, plane_floats * sizeof(float));
-  align::center_frame(dev_frame.ptr, d, hann ? dev_rows.as<double>() : nullptr,
+  align::center_frame(dev_frame.as<float>(), d, hann ? dev_rows.as<double>() : nullptr,
                       hann ? dev_cols.as<double>() : nullptr,
                       align::carve_frame_partials(d, partials.ptr), planes.as<float>(),
                       energy.as<double>(), nullptr);
@@ -101,15 +95,13 @@ Centred run_kernels(const align::Dims& d, const std::vector<T>& frame, bool hann
 // The all-double reference of step 1: per plane the mean (a double sum of
 // the values in row-major order), the centred, windowed values as floats
 // and their sum of squares.
-template <class T>
-Centred reference(const align::Dims& d, const std::vector<T>& frame, bool hann) {
+Centred reference(const align::Dims& d, const std::vector<float>& frame, bool hann) {
   Centred out;
   out.planes.assign(static_cast<size_t>(d.planes * d.plane_floats), 0.0f);
   out.energy.assign(static_cast<size_t>(d.planes), 0.0);
   for (int64_t q = 0; q < d.planes; ++q) {
     const auto at = [&](int64_t y, int64_t x) {
-      return static_cast<double>(
-          frame[math::plane_element_index(q, y, x, d.period, d.height, d.width)]);
+      return static_cast<double>(frame[static_cast<size_t>((q * d.height + y) * d.width + x)]);
     };
     double sum = 0.0;
     for (int64_t y = 0; y < d.rows; ++y)
@@ -166,50 +158,46 @@ Difference compare(const align::Dims& d, const Centred& gpu, const Centred& want
 constexpr double kEnergyTolerance = 1e-7;
 
 struct Case {
-  int64_t period, height, width;
+  int64_t channels, height, width;
   bool hann;
 };
 
 std::string describe(const Case& c) {
-  return "period " + std::to_string(c.period) + ", " + std::to_string(c.height) + " x " +
+  return std::to_string(c.channels) + " x " + std::to_string(c.height) + " x " +
          std::to_string(c.width) + (c.hann ? ", Hann" : "");
 }
 
-// Frames whose planes are wider than one float run of every thread
-// (256 values x 256 threads = 65,536 columns) as well as ordinary ones, odd
-// and even widths (segments read singly and in pairs), Bayer, X-Trans and
-// no CFA.
-const Case kCases[] = {{2, 4, 2 * 70001, false},   {2, 2, 2 * 65536 + 2, true},
-                       {2, 37, 2 * 300 + 1, true}, {6, 12, 6 * 12000, false},
-                       {6, 25, 6 * 41 + 5, true},  {1, 3, 140003, false},
-                       {1, 33, 70, true}};
+// Wide and narrow images (64- and 256-thread blocks), odd and even widths, one plane
+// and planar channels.
+const Case kCases[] = {{1, 3, 140003, false}, {1, 2, 131074, true}, {1, 33, 70, true},
+                       {1, 25, 251, false},   {3, 37, 601, true},   {2, 12, 40, false}};
 
-// uint16 at full scale: a plane of 70,001 columns of 65,535 sums past 2^32,
-// and a thread's values past 2^24 if its float run were not bounded.
-TEST(AlignPlaneKernels, Uint16PlanesAreBitwiseTheDoubleReference) {
+// Integer values up to 65,535 (a luminance image of uint16 frames can hold such):
+// every double sum is exact, so the means, the centred values and the energies are
+// bitwise those of the reference; float sums would round past 2^24.
+TEST(AlignPlaneKernels, IntegerImagesAreBitwiseTheDoubleReference) {
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> high(60000, 65535);
   for (const Case& c : kCases) {
-    const align::Dims d = align::make_dims(geometry(c.period, c.height, c.width, PTP_DTYPE_UINT16));
-    std::vector<uint16_t> frame(static_cast<size_t>(c.height * c.width));
-    for (auto& v : frame) v = static_cast<uint16_t>(high(rng));
+    const align::Dims d = align::make_dims(geometry(c.channels, c.height, c.width));
+    std::vector<float> frame(static_cast<size_t>(c.channels * c.height * c.width));
+    for (auto& v : frame) v = static_cast<float>(high(rng));
     const Difference diff = compare(d, run_kernels(d, frame, c.hann), reference(d, frame, c.hann));
     EXPECT_EQ(diff.values_differing, 0) << describe(c);
     EXPECT_LT(diff.energy, kEnergyTolerance) << describe(c);
   }
 }
 
-// float32 on a large offset (2^20 + texture of amplitude 8) adds in
-// double: the same sums up to their order, so the centred values agree to
-// far below the rounding of the frame values (2^-4 at 2^20, a relative
-// 8e-3 of the texture); float sums would miss by about that much.
-TEST(AlignPlaneKernels, Float32PlanesMatchTheDoubleReference) {
+// float32 on a large offset (2^20 + texture of amplitude 8) adds in double: the same
+// sums up to their order, so the centred values agree to far below the rounding of the
+// frame values (2^-4 at 2^20, a relative 8e-3 of the texture); float sums would miss
+// by about that much.
+TEST(AlignPlaneKernels, Float32ImagesMatchTheDoubleReference) {
   std::mt19937 rng(16);
   std::uniform_real_distribution<float> texture(-8.0f, 8.0f);
   for (const Case& c : kCases) {
-    const align::Dims d =
-        align::make_dims(geometry(c.period, c.height, c.width, PTP_DTYPE_FLOAT32));
-    std::vector<float> frame(static_cast<size_t>(c.height * c.width));
+    const align::Dims d = align::make_dims(geometry(c.channels, c.height, c.width));
+    std::vector<float> frame(static_cast<size_t>(c.channels * c.height * c.width));
     for (auto& v : frame) v = 1048576.0f + texture(rng);
     const Difference diff = compare(d, run_kernels(d, frame, c.hann), reference(d, frame, c.hann));
     EXPECT_LT(diff.value, 1e-6) << describe(c);
