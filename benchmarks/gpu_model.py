@@ -692,9 +692,9 @@ KERNELS = [
                256, "luma-maxima"),
     KernelSpec("luma apply", "luma_kernels", _LU + r"12apply_kernel", "st.global", 4, 256,
                "luma-apply"),
-    KernelSpec("luma plane_sums f32", "align_kernels", _AL + r"17plane_sums_kernelIfLi256ELi1E",
+    KernelSpec("luma plane_sums f32", "align_kernels", _AL + r"17plane_sums_kernelILi256EE",
                "ld.global", 4, 256, "luma-plane_sums"),
-    KernelSpec("luma center f32", "align_kernels", _AL + r"13center_kernelIfLi256ELi1E",
+    KernelSpec("luma center f32", "align_kernels", _AL + r"13center_kernelILi256EE",
                "st.global", 4, 256, "luma-center"),
     KernelSpec("luma tracked_joint", "align_kernels", _AL + r"20tracked_joint_kernel",
                "st.global", 16, 256, "luma-tracked_joint", deeper_trips=3),
@@ -1054,9 +1054,8 @@ KERNEL_VERSIONS = {
                     "32-bit float indices"),
     "reassemble": dict(commit="a1a424b", what="reassembly: tile-binned gather "
                        "(cuda/tile_bins.cuh)"),
-    "align-luma": dict(commit="a973a9b", what="the coarse estimate on the luminance image: "
-                       "tiled row sums and fit, peak search and bound by rows, upsampled DFT "
-                       "unrolled"),
+    "align-luma": dict(commit="119c1d6", what="the coarse estimate on the luminance image: "
+                       "plane kernels for float images, one estimator's tracking pass"),
 }
 
 # What a GPU run measures and the model predicts: the kernel version it
