@@ -94,7 +94,7 @@ class AlignBackend {
   virtual int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                         const std::function<bool(int64_t)>& keep_going) = 0;
 
-  // True for a backend made for a PTP_COMBINE_LUMA geometry itself that makes the
+  // True for a backend made for a g.luma geometry itself that makes the
   // luminance images from the raw frames (the GPU backend): the luma backend
   // (align_luma.hpp) then hands it raw frames and says which planes take part.
   virtual bool makes_luma_images() const { return false; }

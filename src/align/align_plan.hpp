@@ -1,6 +1,6 @@
 // Scene alignment, backend-independent steps: plan creation (backend choice), frame
-// validation, and the backends' per-plane shifts turned into the caller's outputs
-// (scale by the period, combine, snap); capi/ptychopatch_align_capi.cpp wraps these.
+// validation, and the backends' shifts turned into the caller's outputs (scale to
+// sensor pixels, RawNIND's median, snap); capi/ptychopatch_align_capi.cpp wraps these.
 #pragma once
 
 #include <cstddef>

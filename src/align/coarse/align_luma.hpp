@@ -1,8 +1,8 @@
-// PTP_COMBINE_LUMA, the default estimator: one luminance image per frame instead of
-// the colour planes (docs/semantics.md, "The luminance image (default)";
+// Scene alignment's coarse estimator: one luminance image per frame instead of the
+// colour planes (docs/semantics.md, "The luminance image (default)";
 // math/luma_math.hpp). The backend here picks each image's planes (those not
 // constant in the reference or the frame) and hands the images to an inner backend
-// that runs the joint peak over one plane:
+// that finds the image's peak:
 //  - the CPU backend, made for luma_image_geometry(g): images made here (LumaImages);
 //  - the GPU backend, made for g (makes_luma_images()): it takes the raw frames and
 //    makes the same images, bit for bit, on its device (cuda/luma_kernels.cu).
@@ -46,8 +46,7 @@ class LumaImages {
 
 // The geometry of the backend that aligns the luminance images of a plan of
 // geometry g (g.luma): one float32 image of g.plane_height x g.plane_width,
-// no colour pattern, the joint peak with g's window, normalisation,
-// refinement, bound and planning.
+// no colour pattern, with g's refinement, bound and planning.
 AlignGeometry luma_image_geometry(const AlignGeometry& g);
 
 // The backend of a g.luma plan: runs `inner` on the images, which it makes
