@@ -111,9 +111,9 @@ def test_an_older_kernel_is_unmeasured_not_passed_or_failed(gm):
 
 
 def test_the_recorded_measurements(gm):
-    # The repository's table: extraction and coarse alignment measured on
-    # their current kernels; reassembly only on the gather the tile bins
-    # replaced; the floors never yet.
+    # The repository's table: extraction measured on its current kernel;
+    # reassembly only on the gather the tile bins replaced, coarse alignment
+    # only before its kernels took float images alone; the floors never yet.
     measured = gm.load_measured()
     comparisons = gm.compare_with_measured(fake_model(gm), measured)
     by_quantity = {}
@@ -123,9 +123,10 @@ def test_the_recorded_measurements(gm):
     assert by_quantity["reassemble_over_read_floor"] == {"unmeasured"}
     assert by_quantity["extract_over_write_floor"] == {"unmeasured"}
     assert "unmeasured" not in by_quantity["extract_gbps"]
-    assert "unmeasured" not in by_quantity["align_luma_ms"]
+    assert by_quantity["align_luma_ms"] == {"unmeasured"}
     # The model of 2026-11 (memory-bound extraction at the published
-    # bandwidth, coarse alignment 1.23 ms a frame on H100) is contradicted.
+    # bandwidth) is contradicted; coarse alignment (1.23 ms a frame on H100)
+    # is neither confirmed nor contradicted by figures of an older kernel.
     model = fake_model(gm, extract_gbps=3306.0, luma_ms=1.23)
     model["gpus"]["H200"] = gm.GPUS["H200"]
     for k in model["kernels"]:
@@ -133,7 +134,7 @@ def test_the_recorded_measurements(gm):
     model["align_frame_luma"]["H200"] = dict(gpu_s=1.01e-3, h2d_s=0.75e-3, gpu_over_h2d=1.35)
     misses = gm.check(model, gm.compare_with_measured(model, measured))
     assert any("extract_gbps" in m for m in misses)
-    assert any("align_luma_ms" in m for m in misses)
+    assert not any("align_luma_ms" in m for m in misses)
 
 
 def test_a_bad_entry_is_refused(gm, tmp_path):
