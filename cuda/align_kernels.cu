@@ -747,9 +747,6 @@ int64_t peak_segments_per_plane(const Dims& d) {
 }
 
 void check_supported(const Dims& d) {
-  if (d.planes > 65535)
-    fail(PTP_ERROR_UNSUPPORTED,
-         "the GPU backend handles at most 65535 planes per frame, not " + std::to_string(d.planes));
   if (d.plane_floats >= INT_MAX)
     fail(PTP_ERROR_UNSUPPORTED,
          "a colour plane of " + std::to_string(d.rows) + " x " + std::to_string(d.cols) +

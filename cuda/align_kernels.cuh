@@ -61,9 +61,9 @@ struct Dims {
 
 Dims make_dims(const AlignGeometry& geometry);
 
-// Throws PTP_ERROR_UNSUPPORTED for geometries this backend does not handle
-// (more than 65535 planes per frame; a padded plane of 2^31 values or more:
-// the peak search's int offsets), so that the plan falls back to the CPU.
+// Throws PTP_ERROR_UNSUPPORTED for images this backend does not handle (a padded
+// plane of 2^31 values or more: the peak search's int offsets), so that the plan
+// falls back to the CPU.
 void check_supported(const Dims& d);
 
 // A frame's integer peak (FFT grid, wrapped to signed shifts), its correlation
