@@ -732,15 +732,12 @@ TEST_F(AlignBadInput, EveryBadDescriptorFieldIsNamed) {
 // are within the limit, their padding is not.
 TEST_F(AlignBadInput, SidesBeyondTheFftLimitAreRefused) {
   constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
-  for (const int32_t combine : {PTP_COMBINE_LUMA, PTP_COMBINE_JOINT, PTP_COMBINE_MEDIAN})
-    for (const int64_t side : {kTop, kTop - 999, kTop / 2, int64_t{1} << 40})
-      for (const bool rows : {true, false}) {
-        desc_.combine = combine;
-        desc_.window = PTP_WINDOW_HANN;  // the default's FFT-friendly trim
-        desc_.height = rows ? side : 64;
-        desc_.width = rows ? 64 : side;
-        expect_create_fails(PTP_ERROR_INVALID_SIZE, "2^31 - 1");
-      }
+  for (const int64_t side : {kTop, kTop - 999, kTop / 2, int64_t{1} << 40})
+    for (const bool rows : {true, false}) {
+      desc_.height = rows ? side : 64;
+      desc_.width = rows ? 64 : side;
+      expect_create_fails(PTP_ERROR_INVALID_SIZE, "2^31 - 1");
+    }
   ASSERT_EQ(ptp_align_desc_init(&desc_, sizeof desc_), PTP_SUCCESS);
   desc_.cfa = PTP_CFA_BAYER;
   set_pattern(&desc_);

@@ -714,26 +714,23 @@ TEST(AlignLuma, ResultsDoNotDependOnThreadsOrBatching) {
 // Images large enough for the two-pass transform (a half spectrum over 8
 // MiB: 1400 x 1500 here) in calls with fewer frames than threads: each
 // frame's passes and transforms are shared by the threads, with bitwise
-// the results of one thread (and of the joint peak on one channel alike).
+// the results of one thread (Bayer frames, and one channel alike).
 TEST(AlignLuma, LargeImagesShareTheirTransformsAmongThreads) {
   const int64_t h = 1402, w = 1502;
   const std::vector<float> ref = scene(h, w, 0, 0, 77);
   const std::vector<float> a = scene(h, w, 4, -6, 77), b = scene(h, w, -8, 2, 77);
-  for (const bool joint : {false, true}) {
+  for (const bool plain : {false, true}) {
     ptp_align_desc d = desc_for(kBayer, h, w);
-    if (joint) {  // one channel, one plane of the whole frame
-      d.cfa = PTP_CFA_NONE;
-      d.combine = PTP_COMBINE_JOINT;
-    }
+    if (plain) d.cfa = PTP_CFA_NONE;  // one channel: the image is the frame
     std::vector<std::vector<ptp_align_result>> by_threads;
     for (const int32_t threads : {1, 2, 3})
       by_threads.push_back(run(make_plan(d, threads), ref, {&a, &b}));
     const auto single = run(make_plan(d, 3), ref, {&a});
     for (const auto& r : by_threads)
       for (size_t k = 0; k < 2; ++k) {
-        EXPECT_EQ(r[k].shift[0], by_threads[0][k].shift[0]) << joint << " " << k;
-        EXPECT_EQ(r[k].shift[1], by_threads[0][k].shift[1]) << joint << " " << k;
-        EXPECT_EQ(r[k].confidence, by_threads[0][k].confidence) << joint << " " << k;
+        EXPECT_EQ(r[k].shift[0], by_threads[0][k].shift[0]) << plain << " " << k;
+        EXPECT_EQ(r[k].shift[1], by_threads[0][k].shift[1]) << plain << " " << k;
+        EXPECT_EQ(r[k].confidence, by_threads[0][k].confidence) << plain << " " << k;
       }
     EXPECT_EQ(single[0].shift[0], by_threads[0][0].shift[0]);
     EXPECT_EQ(single[0].confidence, by_threads[0][0].confidence);

@@ -172,7 +172,6 @@ TEST(AlignCrop, NearestPatternPreservingShift) {
   // Bayer: multiples of 2 per axis, ties toward zero.
   ptp_align_desc d = bayer_desc(64, 64);
   d.upsample_factor = 4;
-  d.combine = PTP_COMBINE_MEAN;  // a frame's shift is then any quarter pixel
   const std::vector<float> ref = field(64, 64, 0, 0, 4);
   struct Case {
     int64_t ty, tx;  // circular translation of the content
@@ -210,7 +209,6 @@ TEST(AlignCrop, XTransLatticeFollowsTheLayout) {
     d.cfa = PTP_CFA_XTRANS;
     std::copy(fuji, fuji + 36, d.pattern);
     if (!repeating) d.pattern[0] = 2, d.pattern[2] = 1;  // still has R, G and B
-    d.combine = PTP_COMBINE_MEAN;
     d.upsample_factor = 10;
     const Plan plan = make_plan(d);
     // Content translated by (-3, -3) and (-3, 0) registers at (3, 3), (3, 0).
