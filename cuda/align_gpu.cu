@@ -11,23 +11,20 @@
 //  - pinned staging for two frames and pinned result buffers.
 //
 // A call on M frames is cut into batches of f frames, f fixed by the
-// geometry (about 8 M plane pixels per batch: one 24 MP Bayer frame, or 8
-// frames of 1 MP; with PTP_COMBINE_LUMA, pixels of the image, so 3 X-Trans
-// frames of 24 MP, whose images are a ninth of the sensor) and lowered to
+// geometry (about 8 M image pixels per batch: a 24 MP Bayer frame's image is
+// a quarter of the sensor, 3 X-Trans frames of 24 MP a ninth each) and lowered to
 // what the device memory budget holds (below), but never to M: the call
 // runs floor(M / f) batches of f, then its last frames one per batch, so
 // the cuFFT plans of a geometry are made for f frames and for one,
 // whatever the frame counts of later calls. The frames'
 // raw bytes flow through a ring of three device frame slots: the host
 // copies frame i into pinned staging while the copy engine uploads frame
-// i-1, and the compute stream turns each uploaded frame into
-// mean-subtracted (windowed) float planes of the batch buffer (with
-// PTP_COMBINE_LUMA, made for the plan's own geometry: each raw frame is
-// first made into its luminance image, luma_kernels.cuh, which then is the
-// one plane; the planes that take part come from the luma backend, through
-// set_luma_planes). When a
-// batch is complete the compute stream runs, over all its planes at once:
-// R2C, the fused cross-power + normalisation kernel, C2R, the segmented
+// i-1, and the compute stream turns each uploaded frame into its luminance
+// image (luma_kernels.cuh; the planes that take part come from the luma
+// backend, through set_luma_planes) and that into a mean-subtracted float plane
+// of the batch buffer. When a batch is complete the compute stream runs, over
+// all its frames at once: R2C, the tracking passes (each a fused window, cross
+// power and partial whitening kernel, a C2R and a peak search), the segmented
 // arg-max with the wrap to signed shifts, the upsampled DFT when asked, and
 // the results' copy to pinned memory. The host meanwhile stages the next
 // batch's frames, so the copy engine uploads them while the compute stream
@@ -41,7 +38,7 @@
 //   resident  = B (reference) + 3 F (frame slots) + upsampling scratch
 //               (g planes at once, g <= 64 and its scratch <= budget / 8:
 //               region * (cols + 2 rows + region) * 8 bytes each) + small
-//               + with PTP_COMBINE_LUMA one image (4 bytes per image pixel)
+//               + one image (4 bytes per image pixel)
 //               and its row sums and maxima (40 bytes per image row)
 //   per frame = B (x 2 with upsampling: the cross-power copy the refinement
 //               reads after C2R overwrote its input) + cuFFT work per frame
