@@ -47,4 +47,18 @@ PTP_HD float isolated_site_value(float v, float lo, float hi) {
   return v;
 }
 
+// Whether isolated_site_value changes v (for lo <= hi, finite values): without
+// branches, so that a row of sites vectorises.
+PTP_HD bool is_isolated_site(uint16_t v, uint16_t lo, uint16_t hi) {
+  const int32_t spread = 2 * (static_cast<int32_t>(hi) - static_cast<int32_t>(lo));
+  return (static_cast<int32_t>(v) > static_cast<int32_t>(hi) + spread) |
+         (static_cast<int32_t>(v) < static_cast<int32_t>(lo) - spread);
+}
+
+PTP_HD bool is_isolated_site(float v, float lo, float hi) {
+  const double spread = 2.0 * (static_cast<double>(hi) - static_cast<double>(lo));
+  return (static_cast<double>(v) > static_cast<double>(hi) + spread) |
+         (static_cast<double>(v) < static_cast<double>(lo) - spread);
+}
+
 }  // namespace ptychopatch::math

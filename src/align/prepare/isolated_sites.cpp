@@ -37,8 +37,7 @@ inline __attribute__((always_inline)) void interior(const T* __restrict above,
     const T d = std::max(std::max(below[x - step], below[x]), below[x + step]);
     const T lo = std::min(std::min(a, c), std::min(row[x - step], row[x + step]));
     const T hi = std::max(std::max(b, d), std::max(row[x - step], row[x + step]));
-    const T v = row[x];
-    marks[x] = math::isolated_site_value(v, lo, hi) != v ? 1 : 0;
+    marks[x] = math::is_isolated_site(row[x], lo, hi) ? 1 : 0;
   }
 }
 
