@@ -15,6 +15,7 @@
 #include "core/headroom.hpp"
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
+#include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
 #include "cpu/parallel_copy.hpp"
 #include "math/luma_math.hpp"
 
@@ -28,6 +29,36 @@ constexpr int64_t kChunkBytes = int64_t{256} << 20;
 int32_t count_planes(const LumaPlanes& set) {
   return static_cast<int32_t>(std::count(set.begin(), set.end(), char{1}));
 }
+
+// out[j] = ((0 + tap[0] x[s j]) + tap[1] x[s j + 1]) + ... over `window` taps, in Sum:
+// math::window_mean's order, a tap at a time over the whole row (one pass per tap vectorises).
+template <class In, class Sum>
+inline __attribute__((always_inline)) void tap_row(const In* __restrict x, int64_t n,
+                                                   int64_t stride, int64_t window, const int* tap,
+                                                   Sum* __restrict out) {
+  std::fill(out, out + n, Sum{0});
+  for (int64_t b = 0; b < window; ++b) {
+    const Sum weight = static_cast<Sum>(tap[b]);
+    const In* in = x + b;
+    if (stride == 2) {
+      for (int64_t j = 0; j < n; ++j) out[j] += weight * static_cast<Sum>(in[2 * j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) out[j] += weight * static_cast<Sum>(in[stride * j]);
+    }
+  }
+}
+
+// As functions (target_clones takes no templates), per frame and sum type.
+#define PTP_LUMA_TAPS(In, Sum)                                                          \
+  PTP_ROW_KERNEL_CLONES void taps_along_row(const In* x, int64_t n, int64_t stride,     \
+                                            int64_t window, const int* tap, Sum* out) { \
+    tap_row(x, n, stride, window, tap, out);                                            \
+  }
+PTP_LUMA_TAPS(float, double)
+PTP_LUMA_TAPS(double, double)
+PTP_LUMA_TAPS(uint16_t, int32_t)
+PTP_LUMA_TAPS(int32_t, int32_t)
+#undef PTP_LUMA_TAPS
 
 }  // namespace
 
@@ -173,15 +204,20 @@ class LumaImages::Impl {
       const auto row_sums = [&](int64_t r) {
         const T* row = x + r * g_.width;
         const char* sites = keep.data() + (r % period) * period;
+        Sum* out_row = ring + (r % window) * nx_;
+        const bool every_site = std::all_of(sites, sites + period, [](char s) { return s != 0; });
+        if (!running && every_site) {
+          taps_along_row(row, nx_, stride, window, tap, out_row);
+          return;
+        }
         Sum* w = t.weighted.data();
-        if (std::all_of(sites, sites + period, [](char s) { return s != 0; })) {
+        if (every_site) {
           for (int64_t c = 0; c < cols_read_; ++c) w[c] = static_cast<Sum>(row[c]);
         } else {
           for (int64_t c0 = 0; c0 < cols_read_; c0 += period)
             for (int64_t b = 0; b < period && c0 + b < cols_read_; ++b)
               w[c0 + b] = sites[b] ? static_cast<Sum>(row[c0 + b]) : Sum{0};
         }
-        Sum* out_row = ring + (r % window) * nx_;
         if (running) {
           Sum sum = 0;
           for (int64_t b = 0; b < window; ++b) sum += w[b];
@@ -192,18 +228,7 @@ class LumaImages::Impl {
             out_row[j] = sum;
           }
         } else {
-          // Each sum 0 + tap[0] w[s j] + tap[1] w[s j + 1] + ..., in that order, a tap
-          // at a time over the whole row (one pass per tap vectorises).
-          std::fill(out_row, out_row + nx_, Sum{0});
-          for (int64_t b = 0; b < window; ++b) {
-            const Sum weight = static_cast<Sum>(tap[b]);
-            const Sum* in = w + b;
-            if (stride == 1) {
-              for (int64_t j = 0; j < nx_; ++j) out_row[j] += weight * in[j];
-            } else {
-              for (int64_t j = 0; j < nx_; ++j) out_row[j] += weight * in[stride * j];
-            }
-          }
+          taps_along_row(static_cast<const Sum*>(w), nx_, stride, window, tap, out_row);
         }
       };
       const auto add_row = [&](int64_t r, int sign) {
