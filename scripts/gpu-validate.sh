@@ -16,6 +16,8 @@
 #                 write-only kernel, reassembly over the read-only one)
 #   bench-align   build-gpu/benchmarks/bench_align_gpu (24 and 60 MP scenes
 #                 against the host-to-device copy of their bytes)
+#   bench-peers   ptychopatch bench --only 'gpu-*': the suite's GPU curves
+#                 with their peers (grid_sample, torch.fft, cuCIM or CuPy)
 #   profile       benchmarks/profile_align_gpu.py: the coarse alignment of a
 #                 24 MP scene under PyTorch's profiler (kernels, copies, waits)
 #   torch         benchmarks/grid_sample_torch.py (PyTorch grid_sample)
@@ -114,7 +116,7 @@ finish() {
   if [ -n "${OUT:-}" ] && mkdir -p "$OUT" 2>/dev/null; then
     tar -czf "$OUT/gpu-validate-logs.tar.gz" -C "$LOGDIR" . 2>/dev/null
     for f in summary.txt bench-gpu.log bench_extract_gpu.json bench-align.log bench_align_gpu.json \
-      profile.log torch.log torch-autograd.log; do
+      bench-peers.md profile.log torch.log torch-autograd.log; do
       [ -f "$LOGDIR/$f" ] && cp "$LOGDIR/$f" "$OUT/"
     done
     note "logs: $OUT (summary.txt, console.log, gpu-validate-logs.tar.gz, benchmark outputs)"
@@ -351,6 +353,21 @@ run_step bench-align 150 "$BUILD/benchmarks/bench_align_gpu" --benchmark_min_tim
   --benchmark_color=false --benchmark_out="$LOGDIR/bench_align_gpu.json" \
   --benchmark_out_format=json
 record_benchmark bench-align '^scene alignment'
+
+# The suite's GPU curves, each peer checked against the library before it
+# is timed, in the same run: grid_sample (extraction), torch.fft batched and
+# cuCIM's phase_cross_correlation per plane, or its algorithm in CuPy where
+# cuCIM is not installed (alignment); copy floors beside them.
+run_step bench-peers 120 env PYTHONPATH="$REPO/capi/python" PYTHONUNBUFFERED=1 \
+  PTYCHOPATCH_LIBRARY="$REPO/$BUILD/libptychopatch.so" LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" \
+  python3 -m ptychopatch bench --only 'gpu-*' --repeat 3 --budget 10 --out "$LOGDIR/bench-peers"
+[ -f "$LOGDIR/bench-peers/report.md" ] && cp "$LOGDIR/bench-peers/report.md" "$LOGDIR/bench-peers.md"
+if [ "$STEP_RC" -eq 0 ] && [ -f "$LOGDIR/bench-peers.md" ]; then
+  record PASS bench-peers "(${STEP_SECS}s) the report: bench-peers.md"
+else
+  record FAIL bench-peers "$(status_of) (${STEP_SECS}s)"
+fi
+tail_log bench-peers 12
 
 # Where the coarse estimate's time goes (kernels, copies, host waits),
 # through PyTorch's profiler: the device image has no nsys.

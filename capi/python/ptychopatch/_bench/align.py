@@ -105,6 +105,26 @@ def rawnind_entry(gt, frames) -> Entry:
                 note="zero-padded linear correlation per plane, median, scipy.fft")
 
 
+def phase_cross_correlation_shift(xp: Any, fft: Any, reference: Any, moving: Any) -> List[float]:
+    """scikit-image's ``phase_cross_correlation`` at ``upsample_factor=1``
+    with phase normalisation, for 2-D arrays of any array module `xp` with
+    its FFT module `fft` (numpy and scipy.fft, or CuPy and cupy.fft: the
+    algorithm cuCIM runs on the device): the whole-pixel (dy, dx) that
+    registers `moving` on `reference`.
+
+    >>> import scipy.fft
+    >>> ref = np.random.default_rng(0).random((16, 12))
+    >>> phase_cross_correlation_shift(np, scipy.fft, ref, np.roll(ref, (3, -2), (0, 1)))
+    [-3.0, 2.0]
+    """
+    product = fft.fftn(reference) * fft.fftn(moving).conj()
+    product /= xp.maximum(xp.abs(product), 100 * xp.finfo(product.real.dtype).eps)
+    magnitude = xp.abs(fft.ifftn(product))
+    peak = divmod(int(xp.argmax(magnitude)), magnitude.shape[1])
+    # Past the middle of an axis a peak is a negative shift.
+    return [float(p - n) if p > n // 2 else float(p) for p, n in zip(peak, magnitude.shape)]
+
+
 def torch_fft_shifts(torch: Any, gt: np.ndarray, frames: Sequence[np.ndarray],
                      threads: int, device: str = "cpu") -> np.ndarray:
     """All planes of all frames in one batched phase correlation on `device`."""

@@ -8,8 +8,10 @@ the call) is the reference; then
   or PyTorch CUDA tensors where no runtime is found by ctypes), checked
   against the reference;
 * PyTorch peers on CUDA where torch with CUDA is importable (extraction:
-  ``grid_sample``; alignment: ``torch.fft`` batched), each given host
-  arrays and returning host arrays, like the reference;
+  ``grid_sample``; alignment: ``torch.fft`` batched), and for alignment
+  cuCIM's ``phase_cross_correlation`` on each plane where CuPy is (or,
+  without cuCIM, the same algorithm in CuPy: what a CuPy user runs), each
+  given host arrays and returning host arrays, like the reference;
 * limits: a device-to-device copy of the output bytes (extraction,
   reassembly) and a host-to-device copy of the raw frames (alignment).
 
@@ -30,7 +32,8 @@ from typing import Any, Dict, List
 import numpy as np
 
 from . import cudart
-from .align import TOLERANCE_PX, torch_fft_shifts, within_pixels
+from .align import (TOLERANCE_PX, per_plane, phase_cross_correlation_shift, torch_fft_shifts,
+                    within_pixels)
 from .extract import position_tolerance, torch_grid_sample
 from .reassemble import relative_check
 from .registry import Entry, Impl, Skipped, close_to, optional_module, torch_from_numpy
@@ -71,6 +74,55 @@ def torch_cuda() -> Any:
     if status()["emulated"] or not torch.cuda.is_available():
         return "torch sees no CUDA device here"
     return torch
+
+
+def cupy_cuda() -> Any:
+    """CuPy when it can use a CUDA device here (never on the emulated device,
+    which CuPy does not see), else why not."""
+    cupy = optional_module("cupy", "cupy-cuda12x")
+    if isinstance(cupy, str):
+        return cupy
+    try:
+        devices = 0 if status()["emulated"] else cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # noqa: BLE001 - no driver, no device: say so
+        return f"CuPy sees no CUDA device ({err})"
+    return cupy if devices else "CuPy sees no CUDA device here"
+
+
+def per_plane_pcc_entry(xp: Any, gt: np.ndarray, frames: List[np.ndarray]) -> Entry:
+    """cuCIM's ``phase_cross_correlation`` on each Bayer plane, median of 4 (as
+    the CPU peer with scikit-image), on `xp`'s device: the frames uploaded in
+    the call, the shifts back on the host. Without cuCIM, the same algorithm in
+    `xp` (phase_cross_correlation_shift). `xp` numpy runs it on the host."""
+    fft = optional_module("scipy.fft" if xp is np else f"{xp.__name__}.fft", "scipy")
+    registration = optional_module("cucim.skimage.registration", "cucim")
+    where = "" if xp is np else " (CUDA)"
+    if isinstance(registration, str) or xp is np:
+        name = f"scikit-image's algorithm in {'numpy' if xp is np else 'CuPy'} per plane{where}"
+
+        def plane_shift(g, f):
+            return phase_cross_correlation_shift(xp, fft, g, f)
+    else:
+        name = f"cuCIM phase_cross_correlation per plane{where}"
+
+        def plane_shift(g, f):
+            found = registration.phase_cross_correlation(g, f, upsample_factor=1,
+                                                         normalization="phase")[0]
+            return [float(v) for v in found]
+
+    return Impl(name, "peer", items=len(frames),
+                run=lambda: per_plane(xp.asarray(gt), [xp.asarray(f) for f in frames],
+                                      plane_shift),
+                check=within_pixels(TOLERANCE_PX),
+                note="a call per plane, median of 4; frames to the device in the call")
+
+
+def cupy_entry(gt: np.ndarray, frames: List[np.ndarray]) -> Entry:
+    """The per-plane peer on CuPy's device, or why it cannot run here."""
+    cupy = cupy_cuda()
+    if isinstance(cupy, str):
+        return Skipped("cuCIM phase_cross_correlation per plane (CUDA)", "peer", cupy)
+    return per_plane_pcc_entry(cupy, gt, frames)
 
 
 def _synchronized(torch: Any, run):
@@ -183,6 +235,7 @@ def align_entries(gt: np.ndarray, frames: List[np.ndarray]) -> List[Entry]:
             run=_synchronized(torch, lambda: torch_fft_shifts(torch, gt, frames, 0, "cuda")),
             check=within_pixels(TOLERANCE_PX),
             note="every plane of every frame in one batch; frames to the device in the call"))
+    found.append(cupy_entry(gt, frames))
     found.append(Skipped("FFTs only (cuFFT)", "limit",
                          "cuFFT is not reachable from Python without a CUDA package; "
                          "the GPU benchmarks of docs/gpu-validation.md time it"))
