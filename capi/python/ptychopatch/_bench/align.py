@@ -132,6 +132,9 @@ def torch_fft_shifts(torch: Any, gt: np.ndarray, frames: Sequence[np.ndarray],
         torch.set_num_threads(threads)
     ref = torch_from_numpy(torch, np.stack(planes(gt)).astype(np.float32)).to(device)  # (4, h, w)
     mov = torch_from_numpy(torch, np.stack([np.stack(planes(f)) for f in frames])).to(device)
+    # Standardised planes: raw, from 16 MP the bins' products overflow |x| in float32 (NaN peaks).
+    ref = (ref - ref.mean(dim=(-2, -1), keepdim=True)) / ref.std(dim=(-2, -1), keepdim=True)
+    mov = (mov - mov.mean(dim=(-2, -1), keepdim=True)) / mov.std(dim=(-2, -1), keepdim=True)
     cross = torch.fft.rfft2(ref)[None] * torch.conj(torch.fft.rfft2(mov))
     cross /= cross.abs().clamp_min(1e-12)
     corr = torch.fft.irfft2(cross, s=ref.shape[-2:])
