@@ -609,39 +609,62 @@ __global__ void __launch_bounds__(kTileThreads* kTileThreads)
 }
 
 // magnitude[g][v][u] = |sum over y of row_twiddle[v][y] * stage[g][y][u]|^2
-// (compared squared, as the CPU backend does; the root is taken once).
-// Region rows v along grid.x and planes along grid.y, strided by gridDim.
-__global__ void __launch_bounds__(128)
+// (compared squared, as the CPU backend does; the root is taken once): a
+// float sum per tile of kTile rows, in row order, the tiles added in order in
+// double. A warp per output (g, v, u): its lanes take a tile each, 32 tiles
+// at a time, and lane 0 adds their sums in tile order, so each output sums
+// the same products in the same order as one thread walking its rows, with
+// the loads spread over the device (a thread per output left 225 threads
+// per plane busy at upsample_factor 10: 0.61 ms on a 24 MP luminance plane,
+// H100). Outputs along grid.x, kRowWarps a block, strided by the grid.
+constexpr int kRowWarps = 4;
+__global__ void __launch_bounds__(kRowWarps * 32)
     upsample_rows_kernel(const float2* __restrict__ stage, const float2* __restrict__ row_twiddles,
                          int64_t planes, Dims d, double* __restrict__ magnitude) {
-  for (int64_t g = blockIdx.y; g < planes; g += gridDim.y) {
-    const float2* column_base = stage + g * d.fft_rows * d.region;
-    for (int64_t v = blockIdx.x; v < d.region; v += gridDim.x) {
-      const float2* twiddles = row_twiddles + (g * d.region + v) * d.fft_rows;
-      for (int64_t u = threadIdx.x; u < d.region; u += blockDim.x) {
-        double re = 0.0;
-        double im = 0.0;
-        for (int64_t y0 = 0; y0 < d.fft_rows; y0 += kTile) {
-          const int64_t y1 = y0 + kTile < d.fft_rows ? y0 + kTile : d.fft_rows;
-          float part_re = 0.0f;
-          float part_im = 0.0f;
-          // Unrolled so that a thread's loads are in flight together (the
-          // sums keep their order): this kernel has only region^2 threads
-          // per plane (225 at upsample_factor 10), and one load at a time
-          // took 0.61 ms on a 24 MP luminance plane (H100, 2026-11-26).
+  __shared__ float2 sums[kRowWarps][32];
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int64_t outputs = planes * d.region * d.region;
+  const int64_t tiles = (d.fft_rows + kTile - 1) / kTile;
+  // Block-uniform bounds: every thread reaches every barrier.
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * kRowWarps; first < outputs;
+       first += static_cast<int64_t>(gridDim.x) * kRowWarps) {
+    const int64_t o = first + warp;
+    const bool active = o < outputs;
+    const int64_t g = o / (d.region * d.region);
+    const int64_t v = (o / d.region) % d.region;
+    const int64_t u = o % d.region;
+    const float2* column = stage + g * d.fft_rows * d.region + u;
+    const float2* twiddles = row_twiddles + (g * d.region + v) * d.fft_rows;
+    double re = 0.0;
+    double im = 0.0;
+    for (int64_t t0 = 0; t0 < tiles; t0 += 32) {
+      const int64_t t = t0 + lane;
+      float part_re = 0.0f;
+      float part_im = 0.0f;
+      if (active && t < tiles) {
+        const int64_t y0 = t * kTile;
+        const int64_t y1 = y0 + kTile < d.fft_rows ? y0 + kTile : d.fft_rows;
 #pragma unroll 8
-          for (int64_t y = y0; y < y1; ++y) {
-            const float2 e = twiddles[y];
-            const float2 a = column_base[y * d.region + u];
-            part_re += e.x * a.x - e.y * a.y;
-            part_im += e.x * a.y + e.y * a.x;
-          }
-          re += part_re;
-          im += part_im;
+        for (int64_t y = y0; y < y1; ++y) {
+          const float2 e = twiddles[y];
+          const float2 a = column[y * d.region];
+          part_re += e.x * a.x - e.y * a.y;
+          part_im += e.x * a.y + e.y * a.x;
         }
-        magnitude[(g * d.region + v) * d.region + u] = re * re + im * im;
       }
+      sums[warp][lane] = make_float2(part_re, part_im);
+      __syncthreads();
+      if (active && lane == 0) {
+        const int64_t n = tiles - t0 < 32 ? tiles - t0 : 32;
+        for (int64_t k = 0; k < n; ++k) {
+          re += sums[warp][k].x;
+          im += sums[warp][k].y;
+        }
+      }
+      __syncthreads();  // the sums are free for the next 32 tiles
     }
+    if (active && lane == 0) magnitude[o] = re * re + im * im;
   }
 }
 
@@ -923,9 +946,11 @@ void upsampled_results(const float* spectra, const Peak* peaks, int64_t planes, 
                     dim3(kTileThreads, kTileThreads), 0, stream,
                     reinterpret_cast<const float2*>(spectra), planes, d, col_twiddles, stage),
       "launching the upsampled DFT (columns)");
+  const int64_t outputs = planes * d.region * d.region;
   check_cuda(launch_kernel(&upsample_rows_kernel,
-                           dim3(grid_extent(d.region, kMaxGridX), grid_extent(planes, kMaxGridYZ)),
-                           dim3(128), 0, stream, stage, row_twiddles, planes, d, scratch.magnitude),
+                           dim3(grid_extent((outputs + kRowWarps - 1) / kRowWarps, kMaxGridX)),
+                           dim3(kRowWarps * 32), 0, stream, stage, row_twiddles, planes, d,
+                           scratch.magnitude),
              "launching the upsampled DFT (rows)");
   check_cuda(launch_kernel(&upsample_peak_kernel, dim3(grid_extent(planes, kMaxGridX)),
                            dim3(kThreads), 0, stream, scratch.magnitude, peaks, planes, d, results),
