@@ -1054,8 +1054,9 @@ KERNEL_VERSIONS = {
                     "32-bit float indices"),
     "reassemble": dict(commit="a1a424b", what="reassembly: tile-binned gather "
                        "(cuda/tile_bins.cuh)"),
-    "align-luma": dict(commit="119c1d6", what="the coarse estimate on the luminance image: "
-                       "plane kernels for float images, one estimator's tracking pass"),
+    "align-luma": dict(commit="9582dfc", what="the coarse estimate on the luminance image: "
+                       "plane kernels for float images, one estimator's tracking pass, the "
+                       "upsampled DFT's row sums a warp per output"),
 }
 
 # What a GPU run measures and the model predicts: the kernel version it
