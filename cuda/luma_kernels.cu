@@ -92,55 +92,29 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Step 2: each row's sums, in column order (a thread per row: the host's
-// order, so the same doubles). A block of one warp owns 32 rows and walks
-// them in tiles of 32 columns: the warp loads a tile row by row, 128
-// coalesced bytes each (the next tile into registers while this one is
-// summed), into shared memory, where each thread then adds its row's 32
-// values in order. (A thread walking its own row in global memory, as
-// before, left each warp's loads 32 rows apart: 0.77 ms for a 2000 x 3000
-// image on an H100, 31 GB/s; docs/gpu-validation.md, 2026-11-26.) Blocks
-// of one warp, so that the few thousand rows spread over every SM.
-constexpr int kRowSumThreads = 32;
-constexpr int kRowSumTile = kRowSumThreads;  // columns per tile
+// Step 2: each row's sums in math::fold_trend_lanes' tree, the host's bits:
+// a block of one warp per row, lane l adding columns l, l + 32, ... (each
+// step a coalesced read of 32 columns), then lane 0 folding the lanes.
+// Blocks of one warp, so that the few thousand rows spread over every SM.
+constexpr int kRowSumThreads = math::kTrendLanes;
 
 __global__ void __launch_bounds__(kRowSumThreads)
     row_sums_kernel(const float* __restrict__ image, ImageDims d, Axes axes,
                     math::TrendRowSums* __restrict__ rows) {
-  // +1: a thread reading its row of the tile hits its own bank.
-  __shared__ float tile[kRowSumThreads][kRowSumTile + 1];
-  __shared__ double tile_b[kRowSumTile];
-  __shared__ double tile_r[kRowSumTile];
+  __shared__ math::TrendRowSums lanes[kRowSumThreads];
   const int lane = static_cast<int>(threadIdx.x);
-  for (int64_t first_row = static_cast<int64_t>(blockIdx.x) * kRowSumThreads; first_row < d.rows;
-       first_row += static_cast<int64_t>(gridDim.x) * kRowSumThreads) {
-    const int64_t row_count =
-        d.rows - first_row < kRowSumThreads ? d.rows - first_row : kRowSumThreads;
-    // The tile at column c0 of this block's rows, lane `lane` of each row.
-    float next[kRowSumThreads];
-    auto load = [&](int64_t c0) {
-      const int64_t j = c0 + lane;
-      const bool column = j < d.cols;
-#pragma unroll
-      for (int r = 0; r < kRowSumThreads; ++r)
-        next[r] = column && r < row_count ? image[(first_row + r) * d.cols + j] : 0.0f;
-    };
+  for (int64_t i = blockIdx.x; i < d.rows; i += gridDim.x) {
+    const float* l = image + i * d.cols;
     math::TrendRowSums s{0.0, 0.0, 0.0};
-    load(0);
-    for (int64_t c0 = 0; c0 < d.cols; c0 += kRowSumTile) {
-#pragma unroll
-      for (int r = 0; r < kRowSumThreads; ++r) tile[r][lane] = next[r];
-      if (c0 + lane < d.cols) {
-        tile_b[lane] = axes.b[c0 + lane];
-        tile_r[lane] = axes.r[c0 + lane];
-      }
-      __syncthreads();
-      if (c0 + kRowSumTile < d.cols) load(c0 + kRowSumTile);  // in flight while summing
-      const int count = d.cols - c0 < kRowSumTile ? static_cast<int>(d.cols - c0) : kRowSumTile;
-      for (int k = 0; k < count; ++k) math::add_to_row_sums(s, tile[lane][k], tile_b[k], tile_r[k]);
-      __syncthreads();  // the tile is free for the next one
+    for (int64_t j = lane; j < d.cols; j += kRowSumThreads)
+      math::add_to_row_sums(s, l[j], axes.b[j], axes.r[j]);
+    lanes[lane] = s;
+    __syncthreads();
+    if (lane == 0) {
+      math::fold_trend_lanes(lanes);
+      rows[i] = lanes[0];
     }
-    if (lane < row_count) rows[first_row + lane] = s;
+    __syncthreads();  // the lanes are free for the next row
   }
 }
 
@@ -311,7 +285,8 @@ void make_image(const void* frame, const ImageDims& d, const unsigned char* use,
   if (!d.trend) return;
   const Scratch s = carve(d, scratch);
   const Axes axes = axes_of(d, axes_table);
-  check_cuda(launch_kernel(&row_sums_kernel, dim3(grid_blocks(d.rows, kRowSumThreads)),
+  check_cuda(launch_kernel(&row_sums_kernel,
+                           dim3(static_cast<unsigned>(std::clamp<int64_t>(d.rows, 1, INT_MAX))),
                            dim3(kRowSumThreads), 0, stream, image, d, axes, s.rows),
              "launching the luminance row-sum kernel");
   check_cuda(launch_kernel(&fit_kernel, dim3(1), dim3(kThreads), 0, stream, d, axes, s.rows, s.fit),

@@ -110,17 +110,33 @@ PTP_HD double trend_norm(int64_t n, bool quadratic) {
 }
 
 // The sums of one image row that the fit needs: sum L, sum b L, sum r L,
-// accumulated in column order.
+// in a fixed tree of kTrendLanes lanes: lane l adds columns l, l + 32, ...
+// in column order (add_to_row_sums), then fold_trend_lanes adds the lanes
+// pairwise. Both backends sum so, a warp's lanes on a GPU, vector lanes on
+// the host (a serial sum per row kept a GPU thread per row and the host's
+// adds waiting on each other).
 struct TrendRowSums {
   double sum;
   double b;
   double r;
 };
 
+constexpr int kTrendLanes = 32;
+
 PTP_HD void add_to_row_sums(TrendRowSums& s, double v, double b, double r) {
   s.sum = add_rn(s.sum, v);
   s.b = add_rn(s.b, mul_rn(b, v));
   s.r = add_rn(s.r, mul_rn(r, v));
+}
+
+// lanes[0] = the row's sums: lane l += lane l + h for h = 16, 8, 4, 2, 1.
+PTP_HD void fold_trend_lanes(TrendRowSums* lanes) {
+  for (int h = kTrendLanes / 2; h > 0; h /= 2)
+    for (int l = 0; l < h; ++l) {
+      lanes[l].sum = add_rn(lanes[l].sum, lanes[l + h].sum);
+      lanes[l].b = add_rn(lanes[l].b, lanes[l + h].b);
+      lanes[l].r = add_rn(lanes[l].r, lanes[l + h].r);
+    }
 }
 
 // The six sums s0..s5 of trend_coefficients, from the rows' sums taken in

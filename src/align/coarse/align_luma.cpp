@@ -60,6 +60,31 @@ PTP_LUMA_TAPS(uint16_t, int32_t)
 PTP_LUMA_TAPS(int32_t, int32_t)
 #undef PTP_LUMA_TAPS
 
+// A row's trend sums in math::kTrendLanes lanes (math::fold_trend_lanes' tree).
+PTP_ROW_KERNEL_CLONES math::TrendRowSums trend_row_sums(const float* l, int64_t n, const double* b,
+                                                        const double* r) {
+  constexpr int64_t kLanes = math::kTrendLanes;
+  double sum[kLanes] = {}, sum_b[kLanes] = {}, sum_r[kLanes] = {};
+  int64_t j0 = 0;
+  for (; j0 + kLanes <= n; j0 += kLanes)
+    for (int64_t k = 0; k < kLanes; ++k) {
+      const double v = l[j0 + k];
+      sum[k] += v;
+      sum_b[k] += b[j0 + k] * v;
+      sum_r[k] += r[j0 + k] * v;
+    }
+  for (int64_t k = 0; j0 + k < n; ++k) {
+    const double v = l[j0 + k];
+    sum[k] += v;
+    sum_b[k] += b[j0 + k] * v;
+    sum_r[k] += r[j0 + k] * v;
+  }
+  math::TrendRowSums lanes[kLanes];
+  for (int64_t k = 0; k < kLanes; ++k) lanes[k] = {sum[k], sum_b[k], sum_r[k]};
+  math::fold_trend_lanes(lanes);
+  return lanes[0];
+}
+
 }  // namespace
 
 class LumaImages::Impl {
@@ -282,10 +307,7 @@ class LumaImages::Impl {
     // Per row: sum L, sum b L, sum r L; then weighted by a, q in row order (any thread count).
     std::vector<math::TrendRowSums> rows(static_cast<size_t>(ny_));
     parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
-      const float* l = image + i * nx_;
-      math::TrendRowSums s{0.0, 0.0, 0.0};
-      for (int64_t j = 0; j < nx_; ++j) math::add_to_row_sums(s, l[j], col_b_[j], col_r_[j]);
-      rows[i] = s;
+      rows[i] = trend_row_sums(image + i * nx_, nx_, col_b_.data(), col_r_.data());
     });
     double sums[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     for (int64_t i = 0; i < ny_; ++i)
