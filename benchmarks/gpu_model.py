@@ -1054,9 +1054,9 @@ KERNEL_VERSIONS = {
                     "32-bit float indices"),
     "reassemble": dict(commit="a1a424b", what="reassembly: tile-binned gather "
                        "(cuda/tile_bins.cuh)"),
-    "align-luma": dict(commit="9582dfc", what="the coarse estimate on the luminance image: "
-                       "plane kernels for float images, one estimator's tracking pass, the "
-                       "upsampled DFT's row sums a warp per output"),
+    "align-luma": dict(commit="932b827", what="the coarse estimate on the luminance image: "
+                       "float images, one estimator's tracking pass, the upsampled DFT's row "
+                       "sums a warp per output, the trend's row sums in 32 lanes"),
 }
 
 # What a GPU run measures and the model predicts: the kernel version it
