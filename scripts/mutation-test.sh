@@ -131,9 +131,12 @@ mutation luma-huge-frames-unscaled cuda/luma_kernels.cu "$LUMA_TESTS" \
 mutation luma-trend-rows-reversed cuda/luma_kernels.cu "$LUMA_TESTS" \
   $'const math::TrendRow row = math::trend_row(trend, axes.a[i], axes.q[i]);\n    *at' \
   $'const math::TrendRow row = math::trend_row(trend, axes.a[d.rows - 1 - i], axes.q[i]);\n    *at'
-mutation luma-row-tile-column-dropped cuda/luma_kernels.cu "$LUMA_TESTS" \
-  'for (int k = 0; k < count; ++k) math::add_to_row_sums' \
-  'for (int k = 0; k + 1 < count; ++k) math::add_to_row_sums'
+mutation luma-row-lane-column-dropped cuda/luma_kernels.cu "$LUMA_TESTS" \
+  'for (int64_t j = lane; j < d.cols; j += kRowSumThreads)' \
+  'for (int64_t j = lane; j + 1 < d.cols; j += kRowSumThreads)'
+mutation upsample-rows-tile-dropped cuda/align_kernels.cu "$ALIGN_TESTS" \
+  'const int64_t n = tiles - t0 < 32 ? tiles - t0 : 32;' \
+  'const int64_t n = tiles - t0 < 32 ? tiles - t0 - 1 : 31;'
 mutation luma-fit-run-overread cuda/luma_kernels.cu "$LUMA_TESTS" \
   'const int count = d.rows - i0 < kThreads ? static_cast<int>(d.rows - i0) : kThreads;' \
   'const int count = kThreads;'
