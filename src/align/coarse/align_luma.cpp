@@ -16,7 +16,6 @@
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
-#include "cpu/parallel_copy.hpp"
 #include "math/luma_math.hpp"
 
 namespace ptychopatch::impl {
@@ -382,11 +381,11 @@ class LumaAlignBackend final : public AlignBackend {
         on_device_(inner_->makes_luma_images()),
         images_(g, threads) {}
 
+  // Reads the frame in place: the plan's copy, unchanged until it sets another
+  // (align_plan.cpp, apply_reference), so no second copy of a frame is made.
   void set_reference(const void* frame) override {
-    const size_t bytes = static_cast<size_t>(g_.frame_elements()) * element_bytes();
-    reference_.resize(bytes);
-    cpu::parallel_copy(reference_.data(), frame, bytes, threads_);
-    reference_planes_ = images_.informative_planes(static_cast<const void*>(reference_.data()));
+    reference_ = frame;
+    reference_planes_ = images_.informative_planes(frame);
     use_reference(reference_planes_);
   }
 
@@ -455,8 +454,6 @@ class LumaAlignBackend final : public AlignBackend {
   }
 
  private:
-  size_t element_bytes() const { return g_.frame_dtype == PTP_DTYPE_UINT16 ? 2 : 4; }
-
   // An uninitialised image buffer (make writes every value), kept for the plan's later calls.
   std::unique_ptr<float[]> new_image() const {
     return std::unique_ptr<float[]>(new float[static_cast<size_t>(ny_ * nx_)]);
@@ -467,10 +464,10 @@ class LumaAlignBackend final : public AlignBackend {
     current_planes_.clear();  // no usable inner reference until it is set
     if (on_device_) {
       inner_->set_luma_planes(planes);
-      inner_->set_reference(reference_.data());
+      inner_->set_reference(reference_);
     } else {
       if (!reference_image_) reference_image_ = new_image();
-      images_.make(reference_.data(), planes, reference_image_.get());
+      images_.make(reference_, planes, reference_image_.get());
       inner_->set_reference(reference_image_.get());
     }
     current_planes_ = planes;
@@ -484,7 +481,7 @@ class LumaAlignBackend final : public AlignBackend {
   // The inner backend (GPU) makes the images from the raw frames; else they are made here.
   bool on_device_;
   LumaImages images_;
-  std::vector<unsigned char> reference_;  // a copy of the reference frame
+  const void* reference_ = nullptr;  // the reference frame (set_reference)
   std::unique_ptr<float[]> reference_image_;
   std::vector<std::unique_ptr<float[]>> frame_images_;  // the frames' images, a chunk's
   LumaPlanes reference_planes_;
