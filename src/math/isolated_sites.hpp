@@ -32,23 +32,8 @@
 
 namespace ptychopatch::math {
 
-// The value of a site v whose same-position neighbours span [lo, hi].
-PTP_HD uint16_t isolated_site_value(uint16_t v, uint16_t lo, uint16_t hi) {
-  const int32_t spread = 2 * (static_cast<int32_t>(hi) - static_cast<int32_t>(lo));
-  if (static_cast<int32_t>(v) > static_cast<int32_t>(hi) + spread) return hi;
-  if (static_cast<int32_t>(v) < static_cast<int32_t>(lo) - spread) return lo;
-  return v;
-}
-
-PTP_HD float isolated_site_value(float v, float lo, float hi) {
-  const double spread = 2.0 * (static_cast<double>(hi) - static_cast<double>(lo));
-  if (static_cast<double>(v) > static_cast<double>(hi) + spread) return hi;
-  if (static_cast<double>(v) < static_cast<double>(lo) - spread) return lo;
-  return v;
-}
-
-// Whether isolated_site_value changes v (for lo <= hi, finite values): without
-// branches, so that a row of sites vectorises.
+// Whether a site v whose same-position neighbours span [lo, hi] is isolated:
+// without branches, so that a row of sites vectorises.
 PTP_HD bool is_isolated_site(uint16_t v, uint16_t lo, uint16_t hi) {
   const int32_t spread = 2 * (static_cast<int32_t>(hi) - static_cast<int32_t>(lo));
   return (static_cast<int32_t>(v) > static_cast<int32_t>(hi) + spread) |
@@ -59,6 +44,13 @@ PTP_HD bool is_isolated_site(float v, float lo, float hi) {
   const double spread = 2.0 * (static_cast<double>(hi) - static_cast<double>(lo));
   return (static_cast<double>(v) > static_cast<double>(hi) + spread) |
          (static_cast<double>(v) < static_cast<double>(lo) - spread);
+}
+
+// The value of such a site: v, or the end of [lo, hi] it lies beyond when isolated.
+template <class T>
+PTP_HD T isolated_site_value(T v, T lo, T hi) {
+  if (!is_isolated_site(v, lo, hi)) return v;
+  return v > hi ? hi : lo;
 }
 
 }  // namespace ptychopatch::math

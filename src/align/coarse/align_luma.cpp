@@ -39,7 +39,7 @@ inline __attribute__((always_inline)) void tap_row(const In* __restrict x, int64
   for (int64_t b = 0; b < window; ++b) {
     const Sum weight = static_cast<Sum>(tap[b]);
     const In* in = x + b;
-    if (stride == 2) {
+    if (stride == 2) {  // Bayer's stride, a constant the loop vectorises with
       for (int64_t j = 0; j < n; ++j) out[j] += weight * static_cast<Sum>(in[2 * j]);
     } else {
       for (int64_t j = 0; j < n; ++j) out[j] += weight * static_cast<Sum>(in[stride * j]);
@@ -58,31 +58,6 @@ PTP_LUMA_TAPS(double, double)
 PTP_LUMA_TAPS(uint16_t, int32_t)
 PTP_LUMA_TAPS(int32_t, int32_t)
 #undef PTP_LUMA_TAPS
-
-// A row's trend sums in math::kTrendLanes lanes (math::fold_trend_lanes' tree).
-PTP_ROW_KERNEL_CLONES math::TrendRowSums trend_row_sums(const float* l, int64_t n, const double* b,
-                                                        const double* r) {
-  constexpr int64_t kLanes = math::kTrendLanes;
-  double sum[kLanes] = {}, sum_b[kLanes] = {}, sum_r[kLanes] = {};
-  int64_t j0 = 0;
-  for (; j0 + kLanes <= n; j0 += kLanes)
-    for (int64_t k = 0; k < kLanes; ++k) {
-      const double v = l[j0 + k];
-      sum[k] += v;
-      sum_b[k] += b[j0 + k] * v;
-      sum_r[k] += r[j0 + k] * v;
-    }
-  for (int64_t k = 0; j0 + k < n; ++k) {
-    const double v = l[j0 + k];
-    sum[k] += v;
-    sum_b[k] += b[j0 + k] * v;
-    sum_r[k] += r[j0 + k] * v;
-  }
-  math::TrendRowSums lanes[kLanes];
-  for (int64_t k = 0; k < kLanes; ++k) lanes[k] = {sum[k], sum_b[k], sum_r[k]};
-  math::fold_trend_lanes(lanes);
-  return lanes[0];
-}
 
 }  // namespace
 
@@ -306,7 +281,13 @@ class LumaImages::Impl {
     // Per row: sum L, sum b L, sum r L; then weighted by a, q in row order (any thread count).
     std::vector<math::TrendRowSums> rows(static_cast<size_t>(ny_));
     parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
-      rows[i] = trend_row_sums(image + i * nx_, nx_, col_b_.data(), col_r_.data());
+      const float* l = image + i * nx_;
+      math::TrendRowSums lanes[math::kTrendLanes] = {};  // math::fold_trend_lanes' tree
+      for (int64_t j0 = 0; j0 < nx_; j0 += math::kTrendLanes)
+        for (int64_t k = 0; k < math::kTrendLanes && j0 + k < nx_; ++k)
+          math::add_to_row_sums(lanes[k], l[j0 + k], col_b_[j0 + k], col_r_[j0 + k]);
+      math::fold_trend_lanes(lanes);
+      rows[i] = lanes[0];
     });
     double sums[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     for (int64_t i = 0; i < ny_; ++i)
