@@ -28,24 +28,16 @@
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
 #include "cpu/aligned_array.hpp"
+#include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
+#include "cpu/vector_lanes.hpp"
 #include "fft/real_fft_2d.hpp"
 #include "math/phase_math.hpp"
-
-// Hot loops are cloned for AVX2 where GCC can dispatch at load time (AVX2
-// without FMA: every target computes the same IEEE operations).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define PTP_ALIGN_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define PTP_ALIGN_CLONES
-#endif
 
 namespace ptychopatch::impl {
 namespace cpu {
 
 namespace {
 
-// Independent accumulators, so the compiler vectorises reductions without reassociating.
-constexpr int64_t kLanes = 8;
 // Memory the cross-power slots of a window of images may take beyond one image's.
 constexpr int64_t kSlotBytes = int64_t{1} << 30;
 
@@ -56,15 +48,16 @@ int64_t round_up(int64_t value, int64_t multiple) {
 // ------------------------------------------------------------ row kernels
 
 // dst[j] = src[j]; returns the sum of dst in double (four lanes, a fixed order).
-PTP_ALIGN_CLONES
+PTP_ROW_KERNEL_CLONES
 double copy_row(const float* __restrict src, int64_t n, float* __restrict dst) {
-  double acc[4] = {0.0, 0.0, 0.0, 0.0};
+  Doubles4 acc = {};
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4)
-    for (int l = 0; l < 4; ++l) {
-      dst[j + l] = src[j + l];
-      acc[l] += src[j + l];
-    }
+  for (; j + 4 <= n; j += 4) {
+    Floats4 x;
+    load_lanes(x, src + j);
+    store_lanes(dst + j, x);
+    acc += PTP_WIDEN4(x);
+  }
   for (; j < n; ++j) {
     dst[j] = src[j];
     acc[0] += src[j];
@@ -72,21 +65,25 @@ double copy_row(const float* __restrict src, int64_t n, float* __restrict dst) {
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-// v[j] = plane_value(v[j], mean, wy * wx[j]); adds sum v^2 to *sum_squares and raises
-// *max_abs to max |v|.
-PTP_ALIGN_CLONES
+// v[j] = plane_value(v[j], mean, wy * wx[j]), four lanes at a time; adds sum v^2 to
+// *sum_squares (lane j % 4 holds its terms, a fixed order) and raises *max_abs to max |v|.
+PTP_ROW_KERNEL_CLONES
 void center_row(float* __restrict v, int64_t n, double mean, double wy, const double* __restrict wx,
                 double* sum_squares, float* max_abs) {
-  double acc[4] = {0.0, 0.0, 0.0, 0.0};
-  float top[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  Doubles4 acc = {};
+  Floats4 top = {};
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4)
-    for (int l = 0; l < 4; ++l) {
-      const float x = math::plane_value(v[j + l], mean, wy * wx[j + l]);
-      v[j + l] = x;
-      acc[l] += static_cast<double>(x) * x;
-      top[l] = std::max(top[l], std::fabs(x));
-    }
+  for (; j + 4 <= n; j += 4) {
+    Floats4 in;
+    Doubles4 weight;
+    load_lanes(in, v + j);
+    load_lanes(weight, wx + j);
+    const Floats4 x = PTP_NARROW4((PTP_WIDEN4(in) - mean) * (wy * weight));  // plane_value
+    store_lanes(v + j, x);
+    const Doubles4 wide = PTP_WIDEN4(x);
+    acc += wide * wide;
+    top = PTP_MAX_LANES(top, PTP_ABS_FLOATS4(x));
+  }
   for (; j < n; ++j) {
     const float x = math::plane_value(v[j], mean, wy * wx[j]);
     v[j] = x;
@@ -99,7 +96,7 @@ void center_row(float* __restrict v, int64_t n, double mean, double wy, const do
 
 // mov[k] = the partially whitened cross power of ref[k] and mov[k] over `bins`
 // interleaved complex bins.
-PTP_ALIGN_CLONES
+PTP_ROW_KERNEL_CLONES
 void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_t bins) {
   for (int64_t k = 0; k < bins; ++k)
     math::partial_cross_power(ref[2 * k], ref[2 * k + 1], mov[2 * k], mov[2 * k + 1], &mov[2 * k],
@@ -107,23 +104,29 @@ void cross_power_pass(const float* __restrict ref, float* __restrict mov, int64_
 }
 
 // The energy of math::significance_confidence for one half spectrum x of
-// ny x nxh bins: sum over the full spectrum of |x|^2, in double.
-PTP_ALIGN_CLONES
+// ny x nxh bins: sum over the full spectrum of |x|^2, in double (per row, lane kx % 4
+// holds its terms).
+PTP_ROW_KERNEL_CLONES
 double spectrum_energy(const fftwf_complex* x, int64_t ny, int64_t nxh, int64_t nx) {
   double total = 0.0;
   for (int64_t ky = 0; ky < ny; ++ky) {
-    const fftwf_complex* row = x + ky * nxh;
-    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    const float* row = &x[ky * nxh][0];
+    Doubles4 acc = {};
     int64_t kx = 0;
-    for (; kx + 4 <= nxh; kx += 4)
-      for (int l = 0; l < 4; ++l) {
-        const double re = row[kx + l][0];
-        const double im = row[kx + l][1];
-        acc[l] += math::half_spectrum_weight(kx + l, nx) * (re * re + im * im);
-      }
+    for (; kx + 4 <= nxh; kx += 4) {
+      Floats4 low, high;  // bins kx, kx + 1 and kx + 2, kx + 3 (re, im)
+      load_lanes(low, row + 2 * kx);
+      load_lanes(high, row + 2 * kx + 4);
+      const Doubles4 re = PTP_WIDEN4(__builtin_shufflevector(low, high, 0, 2, 4, 6));
+      const Doubles4 im = PTP_WIDEN4(__builtin_shufflevector(low, high, 1, 3, 5, 7));
+      Doubles4 weight = {2.0, 2.0, 2.0, 2.0};
+      if (kx == 0 || 2 * (kx + 3) >= nx)  // column 0 or the Nyquist column among these
+        for (int l = 0; l < 4; ++l) weight[l] = math::half_spectrum_weight(kx + l, nx);
+      acc += weight * (re * re + im * im);
+    }
     for (; kx < nxh; ++kx) {
-      const double re = row[kx][0];
-      const double im = row[kx][1];
+      const double re = row[2 * kx];
+      const double im = row[2 * kx + 1];
       acc[0] += math::half_spectrum_weight(kx, nx) * (re * re + im * im);
     }
     total += (acc[0] + acc[1]) + (acc[2] + acc[3]);
@@ -134,28 +137,25 @@ double spectrum_energy(const fftwf_complex* x, int64_t ny, int64_t nxh, int64_t 
 // Elements per chunk of the element-wise passes that a FftTeam shares.
 constexpr int64_t kBinChunk = int64_t{1} << 16;
 
-// max |v[k]| over n values.
-PTP_ALIGN_CLONES
+// max |v[k]| over n values (std::max's rule per lane).
+PTP_ROW_KERNEL_CLONES
 float max_abs(const float* __restrict v, int64_t n) {
-  float top[kLanes] = {};
+  Floats4 top[2] = {};
   int64_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) top[l] = std::max(top[l], std::fabs(v[k + l]));
-  for (; k < n; ++k) top[0] = std::max(top[0], std::fabs(v[k]));
-  float m = top[0];
-  for (int64_t l = 1; l < kLanes; ++l) m = std::max(m, top[l]);
+  for (; k + 8 <= n; k += 8)
+    for (int h = 0; h < 2; ++h) {
+      Floats4 x;
+      load_lanes(x, v + k + 4 * h);
+      top[h] = PTP_MAX_LANES(top[h], PTP_ABS_FLOATS4(x));
+    }
+  float m = 0.0f;
+  for (; k < n; ++k) m = std::max(m, std::fabs(v[k]));
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 4; ++l) m = std::max(m, top[h][l]);
   return m;
 }
 
-// Eight float lanes (GCC/Clang vector extension): one AVX register, two SSE ones.
-typedef float Lanes8 __attribute__((vector_size(32)));
-
-// (Vectors go by reference: passing 32-byte vectors by value depends on AVX.)
-inline void load8(Lanes8& v, const float* p) {
-  std::memcpy(&v, p, sizeof v);
-}
-
-inline double sum8(const Lanes8& v) {
+inline double sum8(const Floats8& v) {
   double s = 0.0;
   for (int l = 0; l < 8; ++l) s += v[l];
   return s;
@@ -163,7 +163,7 @@ inline double sum8(const Lanes8& v) {
 
 // The first k with |v[k]| == target (n if none): blocks of 64 are tested
 // with a branch-free reduction, the matching block element by element.
-PTP_ALIGN_CLONES
+PTP_ROW_KERNEL_CLONES
 int64_t first_abs_equal(const float* __restrict v, int64_t n, float target) {
   constexpr int64_t kBlock = 64;
   int64_t k = 0;
@@ -225,7 +225,7 @@ int64_t find_peak(const float* c, int64_t ny, int64_t nx, int64_t limit_y, int64
 // For each of `rows` tables e (re, im; `stride` floats apart), the complex
 // dot product sum_k x[k] * e[k] over n (a multiple of 8) values, written to
 // out[r * out_stride]. Two tables per pass share the loads of x.
-PTP_ALIGN_CLONES
+PTP_ROW_KERNEL_CLONES
 void complex_dots(const float* __restrict xr, const float* __restrict xi,
                   const float* __restrict er, const float* __restrict ei, int64_t rows,
                   int64_t stride, int64_t n, std::complex<float>* out, int64_t out_stride) {
@@ -235,15 +235,15 @@ void complex_dots(const float* __restrict xr, const float* __restrict xi,
     const float* b0 = ei + r * stride;
     const float* a1 = a0 + stride;
     const float* b1 = b0 + stride;
-    Lanes8 sr0 = {}, si0 = {}, sr1 = {}, si1 = {};
+    Floats8 sr0 = {}, si0 = {}, sr1 = {}, si1 = {};
     for (int64_t k = 0; k < n; k += 8) {
-      Lanes8 x, y, c0, s0, c1, s1;
-      load8(x, xr + k);
-      load8(y, xi + k);
-      load8(c0, a0 + k);
-      load8(s0, b0 + k);
-      load8(c1, a1 + k);
-      load8(s1, b1 + k);
+      Floats8 x, y, c0, s0, c1, s1;
+      load_lanes(x, xr + k);
+      load_lanes(y, xi + k);
+      load_lanes(c0, a0 + k);
+      load_lanes(s0, b0 + k);
+      load_lanes(c1, a1 + k);
+      load_lanes(s1, b1 + k);
       sr0 += x * c0 - y * s0;
       si0 += x * s0 + y * c0;
       sr1 += x * c1 - y * s1;
@@ -257,13 +257,13 @@ void complex_dots(const float* __restrict xr, const float* __restrict xi,
   for (; r < rows; ++r) {
     const float* a0 = er + r * stride;
     const float* b0 = ei + r * stride;
-    Lanes8 sr0 = {}, si0 = {};
+    Floats8 sr0 = {}, si0 = {};
     for (int64_t k = 0; k < n; k += 8) {
-      Lanes8 x, y, c0, s0;
-      load8(x, xr + k);
-      load8(y, xi + k);
-      load8(c0, a0 + k);
-      load8(s0, b0 + k);
+      Floats8 x, y, c0, s0;
+      load_lanes(x, xr + k);
+      load_lanes(y, xi + k);
+      load_lanes(c0, a0 + k);
+      load_lanes(s0, b0 + k);
       sr0 += x * c0 - y * s0;
       si0 += x * s0 + y * c0;
     }

@@ -16,10 +16,16 @@
 #include "core/parallel_work.hpp"
 #include "core/thread_pool.hpp"
 #include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
+#include "cpu/vector_lanes.hpp"
 #include "math/luma_math.hpp"
 
 namespace ptychopatch::impl {
 namespace {
+
+using cpu::Doubles4;
+using cpu::Floats4;
+using cpu::load_lanes;
+using cpu::store_lanes;
 
 // Images per call of the inner backend: as many as fit in these bytes, and at least
 // one per thread where those fit in four times that; at least one.
@@ -58,6 +64,90 @@ PTP_LUMA_TAPS(double, double)
 PTP_LUMA_TAPS(uint16_t, int32_t)
 PTP_LUMA_TAPS(int32_t, int32_t)
 #undef PTP_LUMA_TAPS
+
+// The row's sums of the trend (math::add_to_row_sums) in math::fold_trend_lanes' tree: lane k
+// adds columns k, k + 32, ... in column order, four lanes a vector; then the lanes fold.
+PTP_ROW_KERNEL_CLONES
+math::TrendRowSums trend_row_sums(const float* __restrict l, int64_t n, const double* __restrict b,
+                                  const double* __restrict r) {
+  constexpr int kVectors = math::kTrendLanes / 4;
+  Doubles4 sum[kVectors] = {}, by_b[kVectors] = {}, by_r[kVectors] = {};
+  int64_t j0 = 0;
+  for (; j0 + math::kTrendLanes <= n; j0 += math::kTrendLanes)
+    for (int v = 0; v < kVectors; ++v) {
+      Floats4 x;
+      Doubles4 bv, rv;
+      load_lanes(x, l + j0 + 4 * v);
+      load_lanes(bv, b + j0 + 4 * v);
+      load_lanes(rv, r + j0 + 4 * v);
+      const Doubles4 value = PTP_WIDEN4(x);
+      sum[v] += value;
+      by_b[v] += bv * value;
+      by_r[v] += rv * value;
+    }
+  math::TrendRowSums lanes[math::kTrendLanes];
+  for (int k = 0; k < math::kTrendLanes; ++k)
+    lanes[k] = {sum[k / 4][k % 4], by_b[k / 4][k % 4], by_r[k / 4][k % 4]};
+  for (int64_t k = 0; j0 + k < n; ++k)
+    math::add_to_row_sums(lanes[k], l[j0 + k], b[j0 + k], r[j0 + k]);
+  math::fold_trend_lanes(lanes);
+  return lanes[0];
+}
+
+// Four lanes of math::trend_residual(t, row, l[j], b[j], r[j]) from column j.
+inline __attribute__((always_inline)) void trend_residual4(const math::Trend& t,
+                                                           const math::TrendRow& row,
+                                                           const float* l, const double* b,
+                                                           const double* r, int64_t j,
+                                                           Doubles4& out) {
+  Floats4 x;
+  Doubles4 bv, rv;
+  load_lanes(x, l + j);
+  load_lanes(bv, b + j);
+  load_lanes(rv, r + j);
+  out = PTP_WIDEN4(x) - ((row.row + row.slope * bv) + t.c[5] * rv);
+}
+
+// Raises *value to max |l[j]| and *residual to max |math::trend_residual| over the row.
+PTP_ROW_KERNEL_CLONES
+void trend_row_tops(const float* __restrict l, int64_t n, const math::Trend& t,
+                    const math::TrendRow& row, const double* __restrict b,
+                    const double* __restrict r, double* value, double* residual) {
+  Doubles4 top_value = {}, top_residual = {};
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    Floats4 x;
+    load_lanes(x, l + j);
+    Doubles4 res;
+    trend_residual4(t, row, l, b, r, j, res);
+    top_value = PTP_MAX_LANES(top_value, PTP_ABS_DOUBLES4(PTP_WIDEN4(x)));
+    top_residual = PTP_MAX_LANES(top_residual, PTP_ABS_DOUBLES4(res));
+  }
+  for (; j < n; ++j) {
+    top_value[0] = std::max(top_value[0], std::fabs(static_cast<double>(l[j])));
+    top_residual[0] =
+        std::max(top_residual[0], std::fabs(math::trend_residual(t, row, l[j], b[j], r[j])));
+  }
+  for (int k = 0; k < 4; ++k) {
+    *value = std::max(*value, top_value[k]);
+    *residual = std::max(*residual, top_residual[k]);
+  }
+}
+
+// l[j] = fl32(math::trend_residual(...) * scale) over the row.
+PTP_ROW_KERNEL_CLONES
+void subtract_trend_row(float* __restrict l, int64_t n, const math::Trend& t,
+                        const math::TrendRow& row, const double* __restrict b,
+                        const double* __restrict r, double scale) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    Doubles4 res;
+    trend_residual4(t, row, l, b, r, j, res);
+    store_lanes(l + j, PTP_NARROW4(res * scale));
+  }
+  for (; j < n; ++j)
+    l[j] = static_cast<float>(math::mul_rn(math::trend_residual(t, row, l[j], b[j], r[j]), scale));
+}
 
 }  // namespace
 
@@ -281,33 +371,17 @@ class LumaImages::Impl {
     // Per row: sum L, sum b L, sum r L; then weighted by a, q in row order (any thread count).
     std::vector<math::TrendRowSums> rows(static_cast<size_t>(ny_));
     parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
-      const float* l = image + i * nx_;
-      math::TrendRowSums lanes[math::kTrendLanes] = {};  // math::fold_trend_lanes' tree
-      for (int64_t j0 = 0; j0 < nx_; j0 += math::kTrendLanes)
-        for (int64_t k = 0; k < math::kTrendLanes && j0 + k < nx_; ++k)
-          math::add_to_row_sums(lanes[k], l[j0 + k], col_b_[j0 + k], col_r_[j0 + k]);
-      math::fold_trend_lanes(lanes);
-      rows[i] = lanes[0];
+      rows[i] = trend_row_sums(image + i * nx_, nx_, col_b_.data(), col_r_.data());
     });
     double sums[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     for (int64_t i = 0; i < ny_; ++i)
       math::add_row_to_trend_sums(sums, rows[i], row_a_[i], row_q_[i]);
     const math::Trend trend = math::trend_coefficients(sums, ny_, nx_, na_, nq_, nb_, nr_);
-    const auto residual_at = [&](const float* l, const math::TrendRow& row, int64_t j) {
-      return math::trend_residual(trend, row, l[j], col_b_[j], col_r_[j]);
-    };
     // The residual's and the image's largest magnitudes, per row.
-    std::vector<double> top_residual(static_cast<size_t>(ny_)), top_value(rows.size());
+    std::vector<double> top_residual(static_cast<size_t>(ny_), 0.0), top_value(rows.size(), 0.0);
     parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
-      const float* l = image + i * nx_;
-      const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
-      double residual = 0.0, value = 0.0;
-      for (int64_t j = 0; j < nx_; ++j) {
-        value = std::max(value, std::fabs(static_cast<double>(l[j])));
-        residual = std::max(residual, std::fabs(residual_at(l, row, j)));
-      }
-      top_residual[i] = residual;
-      top_value[i] = value;
+      trend_row_tops(image + i * nx_, nx_, trend, math::trend_row(trend, row_a_[i], row_q_[i]),
+                     col_b_.data(), col_r_.data(), &top_value[i], &top_residual[i]);
     });
     const double residual = *std::max_element(top_residual.begin(), top_residual.end());
     const double value = *std::max_element(top_value.begin(), top_value.end());
@@ -317,10 +391,8 @@ class LumaImages::Impl {
     }
     const double scale = std::ldexp(1.0, -math::luma_scale_exponent(residual));
     parallel_for(threads, 0, ny_, 16, [&](int64_t i, int) {
-      float* l = image + i * nx_;
-      const math::TrendRow row = math::trend_row(trend, row_a_[i], row_q_[i]);
-      for (int64_t j = 0; j < nx_; ++j)
-        l[j] = static_cast<float>(math::mul_rn(residual_at(l, row, j), scale));
+      subtract_trend_row(image + i * nx_, nx_, trend, math::trend_row(trend, row_a_[i], row_q_[i]),
+                         col_b_.data(), col_r_.data(), scale);
     });
   }
 
