@@ -24,13 +24,36 @@
 #include "core/gpu_runtime.hpp"
 #include "core/headroom.hpp"
 #include "core/thread_pool.hpp"
+#include "cpu/fp_environment.hpp"  // PTP_ROW_KERNEL_CLONES
 #include "cpu/parallel_copy.hpp"
+#include "cpu/vector_lanes.hpp"
 
 namespace ptychopatch::impl {
 namespace {
 
 // 2^127: the smallest float32 magnitude alignment refuses.
 constexpr float kLargestAlignable = 1.7014118346046923e38f;
+
+// Whether every |x[k]| < 2^127: exponent field below 254 (254: |x| >= 2^127, 255: inf, NaN),
+// eight values a step.
+PTP_ROW_KERNEL_CLONES
+bool all_alignable(const float* __restrict x, int64_t n) {
+  cpu::Ints8 bad = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    cpu::Ints8 bits;
+    cpu::load_lanes(bits, x + k);
+    bad |= (bits & 0x7f000000) == 0x7f000000;
+  }
+  int32_t any = 0;
+  for (int l = 0; l < 8; ++l) any |= bad[l];
+  for (; k < n; ++k) {
+    uint32_t bits;
+    std::memcpy(&bits, x + k, sizeof bits);
+    any |= (bits & 0x7f000000u) == 0x7f000000u;
+  }
+  return any == 0;
+}
 
 // Throws PTP_ERROR_NON_FINITE naming the first NaN or infinity of a float32 frame
 // (every element, trimmed or not), and PTP_ERROR_INVALID_ARGUMENT for the first finite
@@ -45,14 +68,7 @@ void require_finite_frame(const AlignGeometry& g, const float* frame, const std:
   parallel_for_each(num_threads, 0, chunks, 1, [&](int64_t chunk) {
     const int64_t begin = chunk * kChunk;
     const int64_t end = std::min(n, begin + kChunk);
-    // Exponent field 254 (|x| >= 2^127) or 255 (inf, NaN).
-    uint32_t bad = 0;
-    for (int64_t k = begin; k < end; ++k) {
-      uint32_t bits;
-      std::memcpy(&bits, frame + k, sizeof bits);
-      bad |= static_cast<uint32_t>((bits & 0x7f800000u) >= 0x7f000000u);
-    }
-    if (bad == 0) return;
+    if (all_alignable(frame + begin, end - begin)) return;
     for (int64_t k = begin; k < end; ++k)
       if (!(std::fabs(frame[k]) < kLargestAlignable)) {
         firsts[static_cast<size_t>(chunk)] = k;

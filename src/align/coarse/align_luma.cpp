@@ -65,6 +65,36 @@ PTP_LUMA_TAPS(uint16_t, int32_t)
 PTP_LUMA_TAPS(int32_t, int32_t)
 #undef PTP_LUMA_TAPS
 
+// out[j] = fl32(((0 + tap[0] rows[0][j]) + tap[1] rows[1][j]) + ... over `window` rows, times
+// scale), the window's order (math::window_mean); Bayer's three rows in one pass, others a tap
+// at a time over the row into column[].
+#define PTP_LUMA_ROW_TAPS(Sum)                                                                   \
+  PTP_ROW_KERNEL_CLONES void taps_across_rows(const Sum* const* rows, int64_t n, int64_t window, \
+                                              const int* tap, double scale,                      \
+                                              Sum* __restrict column, float* __restrict out) {   \
+    if (window == 3) {                                                                           \
+      const Sum t0 = static_cast<Sum>(tap[0]), t1 = static_cast<Sum>(tap[1]),                    \
+                t2 = static_cast<Sum>(tap[2]);                                                   \
+      const Sum* __restrict r0 = rows[0], * __restrict r1 = rows[1], * __restrict r2 = rows[2];  \
+      for (int64_t j = 0; j < n; ++j) {                                                          \
+        const Sum sum = ((Sum{0} + t0 * r0[j]) + t1 * r1[j]) + t2 * r2[j];                       \
+        out[j] = static_cast<float>(math::mul_rn(static_cast<double>(sum), scale));              \
+      }                                                                                          \
+      return;                                                                                    \
+    }                                                                                            \
+    std::fill(column, column + n, Sum{0});                                                       \
+    for (int64_t a = 0; a < window; ++a) {                                                       \
+      const Sum weight = static_cast<Sum>(tap[a]);                                               \
+      const Sum* __restrict in = rows[a];                                                        \
+      for (int64_t j = 0; j < n; ++j) column[j] += weight * in[j];                               \
+    }                                                                                            \
+    for (int64_t j = 0; j < n; ++j)                                                              \
+      out[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));          \
+  }
+PTP_LUMA_ROW_TAPS(double)
+PTP_LUMA_ROW_TAPS(int32_t)
+#undef PTP_LUMA_ROW_TAPS
+
 // The row's sums of the trend (math::add_to_row_sums) in math::fold_trend_lanes' tree: lane k
 // adds columns k, k + 32, ... in column order, four lanes a vector; then the lanes fold.
 PTP_ROW_KERNEL_CLONES
@@ -347,14 +377,9 @@ class LumaImages::Impl {
         } else {
           // Rows s i .. s i + K - 1, in that order, a row at a time into column[]:
           // the same sums as pixel by pixel, without a division per tap and pixel.
-          std::fill(column, column + nx_, Sum{0});
-          for (int64_t a = 0; a < window; ++a) {
-            const Sum weight = static_cast<Sum>(tap[a]);
-            const Sum* in = ring + ((stride * i + a) % window) * nx_;
-            for (int64_t j = 0; j < nx_; ++j) column[j] += weight * in[j];
-          }
-          for (int64_t j = 0; j < nx_; ++j)
-            o[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));
+          const Sum* rows[8];
+          for (int64_t a = 0; a < window; ++a) rows[a] = ring + ((stride * i + a) % window) * nx_;
+          taps_across_rows(rows, nx_, window, tap, scale, column, o);
         }
       }
     });
