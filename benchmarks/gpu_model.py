@@ -106,7 +106,8 @@ SMEM_PER_BLOCK_RESERVED = 1024  # bytes the runtime reserves per block (sm_80+)
 # --------------------------------------------------------------------------
 # The workloads.
 PTYCHOPINN = dict(patches=20000, n=64, object_side=1024, group=4, lanes=2)
-ALIGN = dict(height=4000, width=6000, raw_bytes=2, tracking_passes=3)
+# One tracking pass: the default (verify="refine") on frames of 128 pixels a side and more.
+ALIGN = dict(height=4000, width=6000, raw_bytes=2, tracking_passes=1)
 
 
 # --------------------------------------------------------------- instructions
@@ -824,8 +825,8 @@ def align_frame() -> dict:
     """Bytes and elements per 24 MP Bayer frame of each stage of the
     estimator, the luminance image, which cuda/luma_kernels.cu makes on the
     device and cuda/align_gpu.cu's run_batch then aligns as one float32
-    plane per frame (Hann window tracked over math::kTrackingPasses passes,
-    upsampled refinement). (The joint peak of the colour planes, modelled
+    plane per frame (Hann window tracked over AlignGeometry::tracking_passes
+    passes, upsampled refinement). (The joint peak of the colour planes, modelled
     here before, is retired: it runs this estimator.)"""
     a = ALIGN
     pixels = a["height"] * a["width"]

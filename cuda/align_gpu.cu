@@ -388,7 +388,8 @@ class CufftAlignBackend final : public AlignBackend {
       plans.forward.forward(plane_data);
       // Every pass for every frame: for a frame whose peak stopped moving the next
       // pass repeats the last exactly (the CPU backend skips it).
-      for (int pass = 1; pass < math::kTrackingPasses; ++pass) {
+      const int passes = geometry_.tracking_passes;
+      for (int pass = 1; pass < passes; ++pass) {
         align::tracked_joint(plane_data, s.reference->as<float>(), pass == 1 ? nullptr : peaks,
                              energy, reference_energy, count, dims_, joint_data, nullptr,
                              frame_used, compute);
@@ -396,9 +397,9 @@ class CufftAlignBackend final : public AlignBackend {
         align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,
                           frame_used, nullptr, peaks, compute);
       }
-      align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,
-                           count, dims_, joint_data, refine ? copies : nullptr, frame_used,
-                           compute);
+      align::tracked_joint(plane_data, s.reference->as<float>(), passes == 1 ? nullptr : peaks,
+                           energy, reference_energy, count, dims_, joint_data,
+                           refine ? copies : nullptr, frame_used, compute);
       align::spectrum_bounds(joint_data, count, dims_, bound_partials, frame_bound, compute);
       plans.inverse.inverse(joint_data);
       align::find_peaks(joint_data, count, dims_, search, d_offsets, pairs, temp, frame_used,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "align/fine/fine_fits.hpp"
+#include "math/phase_math.hpp"
 #include "ptychopatch.h"
 
 namespace ptychopatch::impl {
@@ -41,6 +42,9 @@ struct AlignGeometry {
   bool luma = false;
   int64_t luma_stride = 1;
   int64_t luma_window = 1;  // math::luma_window: the window's side K
+  // The coarse estimate's tracking passes, 1 to math::kTrackingPasses (docs/semantics.md,
+  // "The image's peak"); one where the fine stage's polish sets the shift (validate_align_desc).
+  int32_t tracking_passes = math::kTrackingPasses;
   bool snap;
   // Integer peak search bound per axis in plane pixels (math::within_shift_limit); -1: none.
   int64_t max_shift_rows;

@@ -1,4 +1,5 @@
 // ptp_align_desc: its defaults and its validation into an AlignGeometry (align_plan.hpp).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -274,6 +275,14 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
   g.verify = !correlation                            ? PTP_ALIGN_VERIFY_NONE
              : desc->verify == PTP_ALIGN_VERIFY_NONE ? PTP_ALIGN_VERIFY_NONE
                                                      : PTP_ALIGN_VERIFY_REFINE;
+  // Where the polish sets the shift the coarse estimate need only land within its reach: one
+  // tracking pass. Smaller frames often get no fit, and the coarse peak stands (48-pixel frames
+  // with one pass: 749 of 1080 right against 769; docs/notes/alignment.md, "One tracking pass").
+  constexpr int64_t kOnePassFromSide = 128;
+  g.tracking_passes =
+      g.verify == PTP_ALIGN_VERIFY_REFINE && std::min(g.height, g.width) >= kOnePassFromSide
+          ? 1
+          : math::kTrackingPasses;
   if (g.luma) {
     // The luminance image: the weighted mean of the K x K window at every s-th row and
     // column of the frame trimmed to the period (math::luma_stride, math::luma_window).

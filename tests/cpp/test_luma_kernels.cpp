@@ -8,6 +8,8 @@
 // power-of-two scale). The host images are themselves checked against a
 // double-precision oracle in tests/cpp/test_align_luma.cpp.
 //
+// Also the validated geometry's tracking passes, which both backends follow.
+//
 // Built from the kernel source itself (the library keeps its internals
 // hidden), so it links the emulator, not the emulated library.
 #include <gtest/gtest.h>
@@ -58,6 +60,23 @@ impl::AlignGeometry luma_geometry(ptp_cfa cfa, int64_t height, int64_t width, in
   const impl::AlignGeometry g = impl::validate_align_desc(&d);
   EXPECT_TRUE(g.luma);
   return g;
+}
+
+// The coarse estimate's tracking passes (docs/semantics.md, "The image's peak"): one where the
+// fine stage polishes frames of at least 128 pixels a side, else math::kTrackingPasses.
+TEST(LumaGeometry, OneTrackingPassWhereThePolishSetsTheShift) {
+  for (const bool refine : {true, false})
+    for (const int64_t side : {126, 128, 400}) {
+      ptp_align_desc d{};
+      ASSERT_EQ(ptp_align_desc_init(&d, sizeof d), PTP_SUCCESS);
+      d.height = side;
+      d.width = side + 64;
+      d.cfa = PTP_CFA_BAYER;
+      d.verify = refine ? PTP_ALIGN_VERIFY_REFINE : PTP_ALIGN_VERIFY_NONE;
+      const int32_t expected = refine && side >= 128 ? 1 : 3;
+      EXPECT_EQ(impl::validate_align_desc(&d).tracking_passes, expected)
+          << "side " << side << (refine ? ", REFINE" : ", NONE");
+    }
 }
 
 enum class Scene {

@@ -479,7 +479,7 @@ class CpuAlignBackend final : public AlignBackend {
   // In windows of W images: every image of the window in parallel (centred values,
   // forward transform, normalised cross power into its own slot), then every image in
   // parallel (peak_step). W = threads, capped so the slots stay within kSlotBytes (at
-  // least one image). Up to math::kTrackingPasses passes (docs/semantics.md, "The image's peak").
+  // least one image). Up to g.tracking_passes passes (docs/semantics.md, "The image's peak").
   int64_t align(const void* const* frames, int64_t num_frames, PlaneShift* results,
                 const std::function<bool(int64_t)>& keep_going) override {
     if (num_frames == 0) return 0;
@@ -501,7 +501,8 @@ class CpuAlignBackend final : public AlignBackend {
       const int64_t n = std::min(window, num_frames - f0);
       std::fill(active.begin(), active.end(), 1);
       std::fill(moved_by.begin(), moved_by.end(), 0);
-      for (int pass = 1; pass <= math::kTrackingPasses; ++pass) {
+      const int passes = g_.tracking_passes;
+      for (int pass = 1; pass <= passes; ++pass) {
         for (int64_t k = 0; pass > 1 && k < n; ++k) {
           if (!active[k]) continue;
           move_window(window_y_, moved_by[2 * k], moved.data() + k * stride);
@@ -531,9 +532,7 @@ class CpuAlignBackend final : public AlignBackend {
         };
         for_each_item(n, together, one);
         errors.rethrow_if_any();
-        if (!peak_step(f0, n, used, results, pass == math::kTrackingPasses, active, moved_by,
-                       errors))
-          break;
+        if (!peak_step(f0, n, used, results, pass == passes, active, moved_by, errors)) break;
       }
       // Progress per frame, from the calling thread, outside the parallel regions.
       for (int64_t k = 0; k < n; ++k)
