@@ -1055,8 +1055,8 @@ KERNEL_VERSIONS = {
                     "32-bit float indices"),
     "reassemble": dict(commit="a1a424b", what="reassembly: tile-binned gather "
                        "(cuda/tile_bins.cuh)"),
-    "align-luma": dict(commit="932b827", what="the coarse estimate on the luminance image: "
-                       "float images, one estimator's tracking pass, the upsampled DFT's row "
+    "align-luma": dict(commit="c0c7ef7", what="the coarse estimate on the luminance image: "
+                       "float images, one tracking pass under REFINE, the upsampled DFT's row "
                        "sums a warp per output, the trend's row sums in 32 lanes"),
 }
 
