@@ -167,17 +167,19 @@ def entries(gt: np.ndarray, frames: List[np.ndarray], threads: int) -> List[Entr
         "ptychopatch", "ours", items=len(frames), threads=threads,
         run=lambda: align_scene(gt, frames, cfa="RGGB", upsample_factor=1, backend="cpu",
                                 num_threads=threads, planning="estimate").shifts)]
-    # The default's coarse stage alone: what the default adds on top is its
-    # quick least-squares polish of every frame (at most 256 x 256 pixels:
-    # a fixed cost, about half the coarse stage's time at 1 MP) and, for
-    # the frames it doubts, the thorough polish and the search.
+    # The coarse stage alone (verify=False), with its three tracking passes; the
+    # default's own coarse stage takes one (the polish sets the shift) and adds
+    # a quick least-squares polish of every frame (at most 256 x 256 pixels: a
+    # fixed cost that weighs most on small frames) and, for the frames it
+    # doubts, the thorough polish and the search.
     found.append(Impl(
         "ptychopatch coarse stage (verify=False)", "limit", items=len(frames), threads=threads,
         run=lambda: align_scene(gt, frames, cfa="RGGB", upsample_factor=1, backend="cpu",
                                 num_threads=threads, planning="estimate", verify=False).shifts,
-        note="the default's coarse stage alone; the default adds a quick least-squares polish "
-             "of each frame (at most 256 x 256 pixels, a fixed cost that weighs most on small "
-             "frames) and more work only on the frames it doubts"))
+        note="the coarse stage alone, up to three tracking passes; the default's coarse stage "
+             "takes one and adds a quick least-squares polish of each frame (at most 256 x 256 "
+             "pixels, a fixed cost that weighs most on small frames) and more work only on the "
+             "frames it doubts"))
     found += [skimage_entry(gt, frames, threads), opencv_entry(gt, frames, threads),
               rawnind_entry(gt, frames)]
     torch = optional_module("torch", "torch")
