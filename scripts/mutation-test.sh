@@ -108,8 +108,8 @@ mutation joint-drops-last-plane cuda/align_kernels.cu "$ALIGN_TESTS" \
   $'for (int64_t p = 0; p < d.planes - 1; ++p) {\n          if (!informative(energy, reference_energy, f, p, d.planes)) continue;\n          const float2 m'
 
 mutation window-does-not-track cuda/align_gpu.cu "$ALIGN_TESTS" \
-  'align::tracked_joint(plane_data, s.reference->as<float>(), peaks, energy, reference_energy,' \
-  'align::tracked_joint(plane_data, s.reference->as<float>(), nullptr, energy, reference_energy,'
+  'align::tracked_joint(plane_data, s.reference->as<float>(), passes == 1 ? nullptr : peaks,' \
+  'align::tracked_joint(plane_data, s.reference->as<float>(), nullptr,'
 mutation frames-summed-in-float cuda/align_kernels.cu "$PLANE_TESTS" \
   'acc += static_cast<double>(plane[y * d.width + x]);' \
   'acc = static_cast<float>(acc + plane[y * d.width + x]);'
