@@ -919,8 +919,9 @@ def align_scene(
         of docs/performance.md's robustness benchmark (seed 1; real photon
         noise, SNR down to 9 at mid grey) against 87.3-87.9 % for the
         coarse estimate alone.
-        ``False`` (or ``"none"``): the coarse estimate alone, up to
-        1.8x faster, most on small frames (docs/performance.md).
+        ``False`` (or ``"none"``): the coarse estimate alone, with its
+        three tracking passes: faster on small frames, slower from about
+        4 MP, where the default takes one pass (docs/performance.md).
         With ``method="rawnind"`` only the default or ``False`` (both: no
         fine stage).
 
