@@ -276,8 +276,9 @@ AlignGeometry validate_align_desc(const ptp_align_desc* given) {
              : desc->verify == PTP_ALIGN_VERIFY_NONE ? PTP_ALIGN_VERIFY_NONE
                                                      : PTP_ALIGN_VERIFY_REFINE;
   // Where the polish sets the shift the coarse estimate need only land within its reach: one
-  // tracking pass. Smaller frames often get no fit, and the coarse peak stands (48-pixel frames
-  // with one pass: 749 of 1080 right against 769; docs/notes/alignment.md, "One tracking pass").
+  // tracking pass. Under kOnePassFromSide pixels a side frames often get no fit and the coarse
+  // peak stands (48-pixel frames with one pass: 749 of 1080 right against 769;
+  // docs/notes/alignment.md, "One tracking pass before the polish").
   constexpr int64_t kOnePassFromSide = 128;
   g.tracking_passes =
       g.verify == PTP_ALIGN_VERIFY_REFINE && std::min(g.height, g.width) >= kOnePassFromSide
