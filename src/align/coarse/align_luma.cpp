@@ -124,18 +124,17 @@ math::TrendRowSums trend_row_sums(const float* __restrict l, int64_t n, const do
   return lanes[0];
 }
 
-// Four lanes of math::trend_residual(t, row, l[j], b[j], r[j]) from column j.
+// Four lanes of math::trend_residual(t, row, l[j], b[j], r[j]) from column j, `value` the
+// image's l[j .. j + 3] in double.
 inline __attribute__((always_inline)) void trend_residual4(const math::Trend& t,
                                                            const math::TrendRow& row,
-                                                           const float* l, const double* b,
+                                                           const Doubles4& value, const double* b,
                                                            const double* r, int64_t j,
                                                            Doubles4& out) {
-  Floats4 x;
   Doubles4 bv, rv;
-  load_lanes(x, l + j);
   load_lanes(bv, b + j);
   load_lanes(rv, r + j);
-  out = PTP_WIDEN4(x) - ((row.row + row.slope * bv) + t.c[5] * rv);
+  out = value - ((row.row + row.slope * bv) + t.c[5] * rv);
 }
 
 // Raises *value to max |l[j]| and *residual to max |math::trend_residual| over the row.
@@ -148,9 +147,10 @@ void trend_row_tops(const float* __restrict l, int64_t n, const math::Trend& t,
   for (; j + 4 <= n; j += 4) {
     Floats4 x;
     load_lanes(x, l + j);
+    const Doubles4 value = PTP_WIDEN4(x);
     Doubles4 res;
-    trend_residual4(t, row, l, b, r, j, res);
-    top_value = PTP_MAX_LANES(top_value, PTP_ABS_DOUBLES4(PTP_WIDEN4(x)));
+    trend_residual4(t, row, value, b, r, j, res);
+    top_value = PTP_MAX_LANES(top_value, PTP_ABS_DOUBLES4(value));
     top_residual = PTP_MAX_LANES(top_residual, PTP_ABS_DOUBLES4(res));
   }
   for (; j < n; ++j) {
@@ -171,8 +171,10 @@ void subtract_trend_row(float* __restrict l, int64_t n, const math::Trend& t,
                         const double* __restrict r, double scale) {
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
+    Floats4 x;
+    load_lanes(x, l + j);
     Doubles4 res;
-    trend_residual4(t, row, l, b, r, j, res);
+    trend_residual4(t, row, PTP_WIDEN4(x), b, r, j, res);
     store_lanes(l + j, PTP_NARROW4(res * scale));
   }
   for (; j < n; ++j)
@@ -375,8 +377,8 @@ class LumaImages::Impl {
           for (int64_t j = 0; j < nx_; ++j)
             o[j] = static_cast<float>(math::mul_rn(static_cast<double>(column[j]), scale));
         } else {
-          // Rows s i .. s i + K - 1, in that order, a row at a time into column[]:
-          // the same sums as pixel by pixel, without a division per tap and pixel.
+          // Rows s i .. s i + K - 1, in that order (taps_across_rows): the same sums as
+          // pixel by pixel, without a division per tap and pixel.
           const Sum* rows[8];
           for (int64_t a = 0; a < window; ++a) rows[a] = ring + ((stride * i + a) % window) * nx_;
           taps_across_rows(rows, nx_, window, tap, scale, column, o);
